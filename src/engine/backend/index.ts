@@ -1,0 +1,103 @@
+// Backend selection. The engine runs on whatever tfjs backend is fastest where it runs:
+//   tensorflow-gpu (@tensorflow/tfjs-node-gpu) > tensorflow (@tensorflow/tfjs-node) > wasm > cpu.
+// The native bindings are optional dependencies: where their install failed (no internet for the
+// libtensorflow download, no GPU) they simply are not found and `auto` moves on.
+import { createRequire } from 'node:module';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-cpu';
+import { nativeStatus } from './native';
+import { patchWasmKernels, usesNativeMatMul } from './wasm-kernels';
+import { UserError } from '../errors';
+
+export type BackendName = 'auto' | 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
+export const BACKEND_NAMES: BackendName[] = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
+
+const req = createRequire(typeof __filename === 'string' ? __filename : path.join(process.cwd(), 'x.js'));
+
+/** The tfjs registry name each of ours maps to. */
+const TF_NAME: Record<Exclude<BackendName, 'auto'>, string> = {
+  'tensorflow-gpu': 'tensorflow',
+  tensorflow: 'tensorflow',
+  wasm: 'wasm',
+  cpu: 'cpu',
+};
+
+let active: Exclude<BackendName, 'auto'> | null = null;
+
+export function activeBackend(): Exclude<BackendName, 'auto'> | null {
+  return active;
+}
+
+/**
+ * The active backend as the CLI and run.json show it: 'wasm+openblas' when the wasm backend's
+ * matmul runs on the native OpenBLAS addon (see native.ts), else the backend's name.
+ */
+export function backendLabel(): string {
+  if (!active) return 'none';
+  return active === 'wasm' && usesNativeMatMul() ? 'wasm+openblas' : active;
+}
+
+/** Why the native matmul is or is not in use (for `bench` and logs). */
+export { nativeStatus };
+
+function tryRequire(mod: string): boolean {
+  try {
+    req(mod);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function load(name: Exclude<BackendName, 'auto'>): Promise<boolean> {
+  switch (name) {
+    case 'tensorflow-gpu':
+      if (!tryRequire('@tensorflow/tfjs-node-gpu')) return false;
+      break;
+    case 'tensorflow':
+      if (!tryRequire('@tensorflow/tfjs-node')) return false;
+      break;
+    case 'wasm': {
+      if (!tryRequire('@tensorflow/tfjs-backend-wasm')) return false;
+      const wasm = req('@tensorflow/tfjs-backend-wasm');
+      // In a bundle __dirname is the bundle's folder: point the loader at the package's .wasm files.
+      const dir = path.dirname(req.resolve('@tensorflow/tfjs-backend-wasm/package.json'));
+      wasm.setWasmPaths(path.join(dir, 'dist') + path.sep);
+      break;
+    }
+    case 'cpu':
+      break;
+  }
+  try {
+    if (!(await tf.setBackend(TF_NAME[name]))) return false;
+    await tf.ready();
+  } catch {
+    return false;
+  }
+  if (name === 'wasm') patchWasmKernels();
+  return true;
+}
+
+/**
+ * Select and initialise a backend. `auto` takes the fastest one that loads. An explicit name that
+ * cannot load is an error naming what is missing.
+ */
+export async function initBackend(name: BackendName = 'auto'): Promise<Exclude<BackendName, 'auto'>> {
+  if (active && (name === 'auto' || name === active)) return active;
+  const order: Exclude<BackendName, 'auto'>[] =
+    name === 'auto' ? ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] : [name];
+  for (const n of order) {
+    if (await load(n)) {
+      active = n;
+      return n;
+    }
+  }
+  const hint: Record<string, string> = {
+    'tensorflow-gpu': 'install @tensorflow/tfjs-node-gpu (needs CUDA and internet at install time)',
+    tensorflow: 'install @tensorflow/tfjs-node (needs internet at install time)',
+    wasm: 'reinstall @tensorflow/tfjs-backend-wasm',
+    cpu: 'reinstall @tensorflow/tfjs-backend-cpu',
+  };
+  throw new UserError(`backend '${name}' is not available here: ${hint[name] ?? ''}`);
+}

@@ -1,0 +1,95 @@
+// The optional native matmul: native/ builds an N-API addon over OpenBLAS's cblas_sgemm
+// (scripts/build-native.mjs, run by `npm run build`). When it is built and loads, the wasm
+// backend's BatchMatMul runs on it (wasm-kernels.ts); when not, the pure wasm path runs as before.
+//
+//   BERT_PRUNER_NATIVE=0            do not load the addon (pure wasm, e.g. to compare)
+//   BERT_PRUNER_NATIVE=/path.node   load this file instead of native/build/Release/bert_native.node
+//   BERT_PRUNER_BLAS_THREADS=n      OpenBLAS threads (default: all cores, at most 8)
+import { createRequire } from 'node:module';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+/** What the C addon exports (native/matmul.c). */
+export interface NativeAddon {
+  /** out[i] = op(a[aIndex[i]]) @ op(b[bIndex[i]]); a [*, M, K] (or [*, K, M] with transA), etc. */
+  sgemm(a: Float32Array, b: Float32Array, out: Float32Array, aIndex: Int32Array, bIndex: Int32Array, M: number, N: number, K: number, transA: boolean, transB: boolean): void;
+  setThreads(n: number): void;
+  getThreads(): number;
+  /** OpenBLAS's build description, e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Haswell MAX_THREADS=64". */
+  config(): string;
+}
+
+export interface NativeStatus {
+  loaded: boolean;
+  /** Where the addon was (or was looked for), or why it was not loaded. */
+  detail: string;
+  threads?: number;
+  blas?: string;
+}
+
+const ADDON = path.join('native', 'build', 'Release', 'bert_native.node');
+let addon: NativeAddon | null | undefined;
+let status: NativeStatus = { loaded: false, detail: 'not tried' };
+
+/** native/build/Release/bert_native.node, looked for upward from this module (dist/ or src/engine/backend/) and the cwd. */
+function findAddon(): string | null {
+  const starts = [typeof __dirname === 'string' ? __dirname : null, process.cwd()].filter((d): d is string => !!d);
+  for (const start of starts) {
+    let dir = start;
+    for (let i = 0; i < 6; i++) {
+      const f = path.join(dir, ADDON);
+      if (fs.existsSync(f)) return f;
+      const up = path.dirname(dir);
+      if (up === dir) break;
+      dir = up;
+    }
+  }
+  return null;
+}
+
+function defaultThreads(): number {
+  const env = Number(process.env.BERT_PRUNER_BLAS_THREADS);
+  if (Number.isInteger(env) && env >= 1) return env;
+  const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+  return Math.max(1, Math.min(8, cores));
+}
+
+/** The addon, loaded once; null (with nativeStatus().detail saying why) when it is absent or broken. */
+export function loadNative(): NativeAddon | null {
+  if (addon !== undefined) return addon;
+  addon = null;
+  const env = process.env.BERT_PRUNER_NATIVE;
+  if (env === '0') {
+    status = { loaded: false, detail: 'disabled by BERT_PRUNER_NATIVE=0' };
+    return null;
+  }
+  const file = env && env !== '1' ? path.resolve(env) : findAddon();
+  if (!file) {
+    status = { loaded: false, detail: `${ADDON} is not built (npm run build:native; needs libopenblas-dev)` };
+    return null;
+  }
+  try {
+    const req = createRequire(typeof __filename === 'string' ? __filename : path.join(process.cwd(), 'x.js'));
+    const a = req(file) as NativeAddon;
+    a.setThreads(defaultThreads());
+    addon = a;
+    status = { loaded: true, detail: file, threads: a.getThreads(), blas: a.config() };
+  } catch (e) {
+    // e.g. libopenblas.so.0 removed after the build: fall back, say why.
+    status = { loaded: false, detail: `${file} did not load: ${(e as Error).message.split('\n')[0]}` };
+  }
+  return addon;
+}
+
+export function nativeStatus(): NativeStatus {
+  return status;
+}
+
+/** Change OpenBLAS's thread count at run time (benchmarks compare 1 and 2). */
+export function setBlasThreads(n: number): void {
+  const a = loadNative();
+  if (!a) return;
+  a.setThreads(n);
+  status = { ...status, threads: a.getThreads() };
+}

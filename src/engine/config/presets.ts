@@ -1,0 +1,96 @@
+// Named settings presets. A run starts from one of these and a --config file overrides parts of it
+// (config/settings.ts). Placeholder values for now; they get tuned on real data.
+//   tiny   a model small enough for unit tests (seconds on one CPU core)
+//   quick  a small model for the demo data and a first look at a real corpus
+//   gaiic  the GAIIC-2021 setting: a bigger model trained longer
+// schemas/settings.schema.json shows the 'quick' values as defaults; a test keeps the two in step.
+
+import { UserError } from '../errors';
+import type { OptimSettings, Settings, TransformerPruneConfig } from './settings';
+
+export type PresetName = 'quick' | 'gaiic' | 'tiny';
+
+export const DEFAULT_PRESET: PresetName = 'quick';
+
+// Optimizer settings every stage of every preset shares unless it says otherwise.
+const OPTIM: Omit<OptimSettings, 'epochs' | 'batch_size' | 'lr'> = {
+  weight_decay: 0.01,
+  warmup_ratio: 0.1,
+  schedule: 'linear',
+  clip_norm: 1,
+};
+
+// Fine-tuning extras, all off except the validation split.
+const FINETUNE_EXTRAS = { fgm_epsilon: 0, val_fraction: 0.1, ema_decay: 0, head_lr_multiplier: 1 };
+
+// Distillation from the unpruned model while re-fine-tuning.
+const DISTILL = { distill_alpha: 0.5, distill_temperature: 2 };
+
+// TextPruner's defaults for the options the presets do not set.
+const TRANSFORMER_PRUNING: Omit<TransformerPruneConfig, 'target_ffn_size' | 'target_num_of_heads' | 'n_iters'> = {
+  pruning_method: 'iterative',
+  head_even_masking: false,
+  ffn_even_masking: true,
+  multiple_of: 1,
+  pruning_order: null,
+  use_logits: true,
+  keep_shape: false,
+  importance_data: 'train',
+  batch_size: 32,
+};
+
+const DROPOUT = { hidden_dropout_prob: 0.1, attention_probs_dropout_prob: 0.1, initializer_range: 0.02 };
+
+const tiny: Settings = {
+  seed: 42,
+  model: { hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 2, intermediate_size: 64, max_position_embeddings: 128, max_len: 64, ...DROPOUT },
+  pretrain: { epochs: 1, batch_size: 32, lr: 1e-3, ...OPTIM, mask_prob: 0.15 },
+  finetune: { epochs: 2, batch_size: 32, lr: 1e-3, ...OPTIM, ...FINETUNE_EXTRAS },
+  prune: { transformer: { target_ffn_size: 32, target_num_of_heads: 1, n_iters: 2, ...TRANSFORMER_PRUNING } },
+  refinetune: { epochs: 2, batch_size: 32, lr: 1e-3, ...OPTIM, ...FINETUNE_EXTRAS, ...DISTILL },
+};
+
+const quick: Settings = {
+  seed: 42,
+  model: { hidden_size: 128, num_hidden_layers: 2, num_attention_heads: 4, intermediate_size: 512, max_position_embeddings: 128, max_len: 128, ...DROPOUT },
+  pretrain: { epochs: 4, batch_size: 32, lr: 1e-3, ...OPTIM, mask_prob: 0.15 },
+  finetune: { epochs: 4, batch_size: 32, lr: 5e-4, ...OPTIM, ...FINETUNE_EXTRAS },
+  prune: { transformer: { target_ffn_size: 128, target_num_of_heads: 2, n_iters: 4, ...TRANSFORMER_PRUNING } },
+  refinetune: { epochs: 3, batch_size: 32, lr: 3e-4, ...OPTIM, ...FINETUNE_EXTRAS, ...DISTILL },
+};
+
+const gaiic: Settings = {
+  seed: 42,
+  model: { hidden_size: 256, num_hidden_layers: 4, num_attention_heads: 4, intermediate_size: 1024, max_position_embeddings: 128, max_len: 128, ...DROPOUT },
+  pretrain: { epochs: 12, batch_size: 32, lr: 5e-4, ...OPTIM, mask_prob: 0.15 },
+  finetune: { epochs: 8, batch_size: 32, lr: 1e-4, ...OPTIM, ...FINETUNE_EXTRAS },
+  prune: { transformer: { target_ffn_size: 256, target_num_of_heads: 1, n_iters: 16, ...TRANSFORMER_PRUNING } },
+  refinetune: { epochs: 6, batch_size: 32, lr: 1e-4, ...OPTIM, ...FINETUNE_EXTRAS, ...DISTILL },
+};
+
+/** Deep-frozen so no caller can change a preset by accident; use getPreset for a mutable copy. */
+function deepFreeze<T>(v: T): T {
+  if (typeof v === 'object' && v !== null) {
+    for (const x of Object.values(v)) deepFreeze(x);
+    Object.freeze(v);
+  }
+  return v;
+}
+
+export const PRESETS: Record<PresetName, Settings> = deepFreeze({ quick, gaiic, tiny });
+
+export function presetNames(): PresetName[] {
+  return Object.keys(PRESETS) as PresetName[];
+}
+
+export function isPresetName(name: string): name is PresetName {
+  return Object.prototype.hasOwnProperty.call(PRESETS, name);
+}
+
+/** A fresh, mutable copy of the named preset; an unknown name is a UserError listing the valid ones. */
+export function getPreset(name: string): Settings {
+  if (!isPresetName(name)) {
+    throw new UserError(`--preset: unknown preset '${name}' (valid: ${presetNames().join(', ')})`);
+  }
+  return structuredClone(PRESETS[name]);
+}

@@ -1,0 +1,147 @@
+// Run settings: a preset (config/presets.ts) with the user's overrides merged in. The types mirror
+// schemas/settings.schema.json (overrides, every key optional) and schemas/prune.schema.json; after
+// resolveSettings every field of Settings is present.
+
+import { UserError } from '../errors';
+import { getPreset } from './presets';
+import { validateConfig } from './validate';
+
+export interface ModelSettings {
+  hidden_size: number;
+  num_hidden_layers: number;
+  num_attention_heads: number;
+  intermediate_size: number;
+  max_position_embeddings: number;
+  /** Inputs are cut to this many tokens, [CLS] and [SEP] included. */
+  max_len: number;
+  hidden_dropout_prob: number;
+  attention_probs_dropout_prob: number;
+  initializer_range: number;
+}
+
+export type LrSchedule = 'linear' | 'cosine' | 'constant';
+
+/** What every training stage has. */
+export interface OptimSettings {
+  epochs: number;
+  batch_size: number;
+  lr: number;
+  weight_decay: number;
+  warmup_ratio: number;
+  schedule: LrSchedule;
+  /** Global gradient-norm clip; 0 = off. */
+  clip_norm: number;
+}
+
+export interface PretrainSettings extends OptimSettings {
+  mask_prob: number;
+}
+
+export interface FinetuneSettings extends OptimSettings {
+  /** FGM adversarial perturbation size; 0 = off. */
+  fgm_epsilon: number;
+  val_fraction: number;
+  /** EMA of the weights; 0 = off. */
+  ema_decay: number;
+  head_lr_multiplier: number;
+}
+
+export interface RefinetuneSettings extends FinetuneSettings {
+  /** Weight of the distillation loss; 0 = off. */
+  distill_alpha: number;
+  distill_temperature: number;
+}
+
+export interface TransformerPruneConfig {
+  target_ffn_size: number;
+  /** Average heads kept per layer. */
+  target_num_of_heads: number;
+  pruning_method: 'masks' | 'iterative';
+  n_iters: number;
+  head_even_masking: boolean;
+  ffn_even_masking: boolean;
+  multiple_of: number;
+  pruning_order: null | 'head-first' | 'ffn-first';
+  use_logits: boolean;
+  keep_shape: boolean;
+  /** Required when pruning_method is 'masks'. */
+  masks_file?: string;
+  importance_data: 'train' | 'test' | 'corpus';
+  batch_size: number;
+  max_examples?: number;
+}
+
+export interface VocabularyPruneConfig {
+  min_count: number;
+  prune_lm_head: 'auto' | boolean;
+}
+
+export interface PruneConfig {
+  transformer?: TransformerPruneConfig;
+  vocabulary?: VocabularyPruneConfig;
+}
+
+export interface Settings {
+  seed: number;
+  model: ModelSettings;
+  pretrain: PretrainSettings;
+  finetune: FinetuneSettings;
+  prune: PruneConfig;
+  refinetune: RefinetuneSettings;
+}
+
+/** Recursively optional: the shape of an override file (and of a standalone prune config). */
+export type DeepPartial<T> = T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;
+export type SettingsOverride = DeepPartial<Settings> & { $schema?: string };
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * Merge `override` into `base` without modifying either: objects merge key by key, everything else
+ * (arrays, scalars, null) replaces; undefined keeps the base value. The result shares nothing
+ * mutable with the inputs.
+ */
+export function deepMerge<T>(base: T, override: unknown): T {
+  if (override === undefined) return structuredClone(base);
+  if (!isPlainObject(base) || !isPlainObject(override)) return structuredClone(override) as T;
+  const out: Record<string, unknown> = structuredClone(base);
+  for (const [k, v] of Object.entries(override)) {
+    if (v === undefined) continue;
+    const merged = Object.hasOwn(out, k) ? deepMerge(out[k], v) : structuredClone(v);
+    // defineProperty, not assignment: a key named "__proto__" must stay a plain key.
+    Object.defineProperty(out, k, { value: merged, enumerable: true, writable: true, configurable: true });
+  }
+  return out as T;
+}
+
+/**
+ * The settings of `preset` with `override` (the parsed contents of a --config file) merged in. The
+ * override is validated against settings.schema.json, then the constraints that span several keys
+ * (which a JSON schema cannot express) are checked on the result.
+ */
+export function resolveSettings(preset: string, override?: unknown, source = '--config'): Settings {
+  const base = getPreset(preset);
+  if (override === undefined) return structuredClone(base);
+  validateConfig('settings', override, source);
+  const { $schema: _ignored, ...rest } = override as SettingsOverride;
+  const s = deepMerge(base, rest);
+  checkSettings(s, `${source} (over preset '${preset}')`);
+  return s;
+}
+
+/** Constraints between keys. Throws a UserError naming `source` and every violation. */
+export function checkSettings(s: Settings, source: string): void {
+  const problems: string[] = [];
+  const m = s.model;
+  if (m.hidden_size % m.num_attention_heads !== 0) {
+    problems.push(`model.hidden_size (${m.hidden_size}) must be a multiple of model.num_attention_heads (${m.num_attention_heads})`);
+  }
+  if (m.max_len > m.max_position_embeddings) {
+    problems.push(`model.max_len (${m.max_len}) must be <= model.max_position_embeddings (${m.max_position_embeddings})`);
+  }
+  // Prune targets are checked against the actual checkpoint by the prune stage: a run may prune a
+  // model whose shape differs from these settings (e.g. a downloaded HF checkpoint).
+  if (problems.length) throw new UserError(problems.map((p) => `${source}: ${p}`).join('\n'));
+}

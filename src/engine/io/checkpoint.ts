@@ -1,0 +1,138 @@
+// Checkpoints: a directory HF transformers can load.
+//   config.json        a BertConfig (see model/config.ts)
+//   model.safetensors  float32, PyTorch layout, HF names; the MLM decoder is tied (not stored)
+//   vocab.txt          (+ token_counts.json, the corpus counts vocabulary pruning uses)
+// A checkpoint is written complete into a temporary sibling directory and renamed into place, so
+// a crash never leaves a half-written one and the previous checkpoint survives until the new one
+// is complete.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { readVocab, Vocab, writeVocab } from '../data/vocab';
+import { UserError } from '../errors';
+import { BertConfig, hasClassifier } from '../model/config';
+import { paramShapes, Params } from '../model/params';
+import { readJson, replaceDirAtomic, writeJsonAtomic } from './atomic';
+import { readSafetensors, readSafetensorsHeader, writeSafetensors } from './safetensors';
+
+export interface Checkpoint {
+  dir: string;
+  config: BertConfig;
+  params: Params;
+  vocab: Vocab;
+}
+
+export const CONFIG_FILE = 'config.json';
+export const WEIGHTS_FILE = 'model.safetensors';
+
+/** Extra files written into the checkpoint directory together with the weights. */
+export interface ExtraFiles {
+  json?: Record<string, unknown>;
+  tensors?: Record<string, Map<string, tf.Tensor>>; // file name -> tensors (e.g. optimizer state)
+}
+
+async function tensorList(m: Map<string, tf.Tensor>): Promise<{ name: string; shape: number[]; data: Float32Array }[]> {
+  const out = [];
+  for (const [name, t] of m) out.push({ name, shape: t.shape, data: (await t.data()) as Float32Array });
+  return out;
+}
+
+export async function saveCheckpoint(dir: string, cfg: BertConfig, params: Params, vocab: Vocab, extra: ExtraFiles = {}): Promise<void> {
+  const final = path.resolve(dir);
+  fs.mkdirSync(path.dirname(final), { recursive: true });
+  const tmp = `${final}.tmp-${process.pid}-${Date.now()}`;
+  fs.mkdirSync(tmp, { recursive: true });
+  try {
+    writeJsonAtomic(path.join(tmp, CONFIG_FILE), cfg);
+    writeSafetensors(path.join(tmp, WEIGHTS_FILE), await tensorList(params));
+    writeVocab(tmp, vocab);
+    for (const [name, value] of Object.entries(extra.json ?? {})) writeJsonAtomic(path.join(tmp, name), value);
+    for (const [name, m] of Object.entries(extra.tensors ?? {})) writeSafetensors(path.join(tmp, name), await tensorList(m));
+    replaceDirAtomic(tmp, final);
+  } catch (e) {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+export function readConfig(dir: string): BertConfig {
+  const file = path.join(dir, CONFIG_FILE);
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new UserError(`${dir}: not a checkpoint directory`);
+  if (!fs.existsSync(file)) throw new UserError(`${file}: missing (a checkpoint needs config.json, model.safetensors and vocab.txt)`);
+  const cfg = readJson<BertConfig>(file);
+  const need: (keyof BertConfig)[] = ['vocab_size', 'hidden_size', 'num_hidden_layers', 'num_attention_heads', 'intermediate_size', 'max_position_embeddings'];
+  for (const k of need) {
+    if (typeof cfg[k] !== 'number' || !Number.isInteger(cfg[k]) || (cfg[k] as number) < 1) throw new UserError(`${file}: '${k}' must be a positive integer`);
+  }
+  if (cfg.hidden_size % cfg.num_attention_heads !== 0) throw new UserError(`${file}: hidden_size ${cfg.hidden_size} is not a multiple of num_attention_heads ${cfg.num_attention_heads}`);
+  cfg.pruned_heads = cfg.pruned_heads ?? {};
+  cfg.architectures = cfg.architectures ?? ['BertModel'];
+  cfg.layer_norm_eps = cfg.layer_norm_eps ?? 1e-12;
+  cfg.type_vocab_size = cfg.type_vocab_size ?? 2;
+  cfg.initializer_range = cfg.initializer_range ?? 0.02;
+  cfg.hidden_dropout_prob = cfg.hidden_dropout_prob ?? 0.1;
+  cfg.attention_probs_dropout_prob = cfg.attention_probs_dropout_prob ?? 0.1;
+  cfg.pad_token_id = cfg.pad_token_id ?? 0;
+  if (cfg.intermediate_sizes && cfg.intermediate_sizes.length !== cfg.num_hidden_layers) {
+    throw new UserError(`${file}: intermediate_sizes has ${cfg.intermediate_sizes.length} entries for ${cfg.num_hidden_layers} layers`);
+  }
+  for (const [l, hs] of Object.entries(cfg.pruned_heads)) {
+    if (!(Number(l) >= 0 && Number(l) < cfg.num_hidden_layers) || !Array.isArray(hs) || hs.some((h) => !(h >= 0 && h < cfg.num_attention_heads))) {
+      throw new UserError(`${file}: pruned_heads['${l}'] names a layer or head the model does not have`);
+    }
+  }
+  return cfg;
+}
+
+/** Which heads the checkpoint's weights carry: the MLM head and/or the classifier. */
+export function checkpointHeads(dir: string): { mlm: boolean; classifier: boolean } {
+  const h = readSafetensorsHeader(path.join(dir, WEIGHTS_FILE));
+  return { mlm: 'cls.predictions.bias' in h.entries, classifier: 'classifier.weight' in h.entries };
+}
+
+/**
+ * Load a checkpoint. Every tensor the config implies must be present with the implied shape;
+ * `cls.predictions.decoder.weight` (tied) and unknown extra tensors are ignored.
+ */
+export function loadCheckpoint(dir: string): Checkpoint {
+  const cfg = readConfig(dir);
+  const wfile = path.join(dir, WEIGHTS_FILE);
+  if (!fs.existsSync(wfile)) throw new UserError(`${wfile}: missing`);
+  const vocab = readVocab(dir);
+  if (vocab.tokens.length !== cfg.vocab_size) {
+    throw new UserError(`${path.join(dir, 'vocab.txt')}: ${vocab.tokens.length} tokens, but config.json says vocab_size ${cfg.vocab_size}`);
+  }
+  const tensors = readSafetensors(wfile);
+  const has = { mlm: tensors.has('cls.predictions.bias'), classifier: tensors.has('classifier.weight') || hasClassifier(cfg) };
+  const params: Params = new Map();
+  try {
+    for (const [name, shape] of paramShapes(cfg, has)) {
+      const t = tensors.get(name);
+      if (!t) throw new UserError(`${wfile}: tensor '${name}' is missing (config.json implies it)`);
+      if (t.shape.join(',') !== shape.join(',')) {
+        throw new UserError(`${wfile}: tensor '${name}' has shape [${t.shape}] but config.json implies [${shape}]`);
+      }
+      params.set(name, tf.variable(tf.tensor(t.data, shape, 'float32'), true));
+    }
+  } catch (e) {
+    for (const v of params.values()) v.dispose();
+    throw e;
+  }
+  return { dir, config: cfg, params, vocab };
+}
+
+/** Read a tensors file saved next to a checkpoint (e.g. optimizer state) as tf tensors. */
+export function loadTensorFile(file: string): Map<string, tf.Tensor> {
+  const out = new Map<string, tf.Tensor>();
+  for (const [name, t] of readSafetensors(file)) out.set(name, tf.tensor(t.data, t.shape, 'float32'));
+  return out;
+}
+
+export function isCheckpointDir(dir: string): boolean {
+  return fs.existsSync(path.join(dir, CONFIG_FILE)) && fs.existsSync(path.join(dir, WEIGHTS_FILE));
+}
+
+/** Model size in MB as float32 weights (what the reference table reports). */
+export function checkpointMB(dir: string): number {
+  return fs.statSync(path.join(dir, WEIGHTS_FILE)).size / 1e6;
+}

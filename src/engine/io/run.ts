@@ -1,0 +1,175 @@
+// The run manifest: `<run dir>/run.json`, one per run, the single source of truth about what a run
+// has done. Stages update it as they go; the VS Code extension reads (and watches) it to draw the
+// run tree, so its layout is versioned and documented here field by field.
+//
+// run.json, version 1:
+//   version    1. Bumped on any incompatible change; readers refuse other versions.
+//   name       display name of the run (by default the run directory's base name).
+//   created    ISO-8601 time the run was first opened.
+//   updated    ISO-8601 time of the last write (every save sets it).
+//   backend    tfjs backend of the latest stage that ran ('wasm', 'cpu', 'tensorflow', ...).
+//   preset     name of the settings preset the run was started with ('quick', 'gaiic', 'tiny').
+//   settings   the resolved Settings (config/settings.ts) the run was started with.
+//   data       where the data came from: dir (data directory), train / test (CSV files),
+//              testSplit (fraction held out when no test file was given), seed (split seed).
+//   stages     one StageRecord per stage name ('pretrain', 'finetune', 'prune', 'refinetune', ...):
+//     status       'pending' | 'running' | 'done' | 'failed' | 'cancelled'.
+//     started      ISO-8601 start time of the latest attempt.
+//     ended        ISO-8601 end time of the latest attempt (absent while running).
+//     seconds      wall-clock duration of the latest attempt.
+//     metrics      final numbers of the stage (e.g. {"loss": 0.31, "auc": 0.93}); updates merge.
+//     checkpoint   checkpoint directory the stage produced, relative to the run directory.
+//     report       JSON report the stage wrote (curves, pruning summary), relative to the run dir.
+//     settings     the settings this stage actually used (after its own overrides).
+//     error        the error message when status is 'failed'.
+//     backend      tfjs backend this stage ran on.
+//     epochsDone   completed epochs (for resuming and for progress display).
+// Paths inside run.json are always relative to the run directory and use '/' so a run directory can
+// be moved or copied to another machine. Writes are atomic (io/atomic.ts).
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { UserError } from '../errors';
+import { readJson, writeJsonAtomic } from './atomic';
+
+export const RUN_MANIFEST = 'run.json';
+export const RUN_VERSION = 1;
+/** Where a plain run name given to --run lives, relative to the working directory. */
+export const RUNS_ROOT = 'runs';
+
+export type StageStatus = 'pending' | 'running' | 'done' | 'failed' | 'cancelled';
+
+export interface StageRecord {
+  status: StageStatus;
+  started?: string;
+  ended?: string;
+  seconds?: number;
+  metrics?: Record<string, number>;
+  checkpoint?: string; // relative to the run dir
+  report?: string; // relative path of a report json
+  settings?: unknown;
+  error?: string;
+  backend?: string;
+  epochsDone?: number;
+}
+
+export interface RunManifest {
+  version: 1;
+  name: string;
+  created: string;
+  updated: string;
+  backend?: string;
+  preset?: string;
+  settings?: unknown;
+  data?: { dir?: string; train?: string; test?: string; testSplit?: number; seed?: number };
+  stages: Record<string, StageRecord>;
+}
+
+/** The run directory for a path: identity apart from normalisation (use safeRunPath for --run). */
+export function runDir(runsRootOrPath: string): string {
+  return path.normalize(runsRootOrPath);
+}
+
+/**
+ * Resolve a --run argument. A plain name ('quick') means `runs/quick` under the working directory; a
+ * value with a path separator ('out/run1', '/tmp/r', '.\\r') is taken as the path it is. Empty
+ * values and '..' segments are refused, so a run name cannot point outside where the user expects.
+ */
+export function safeRunPath(run: string): string {
+  const value = run.trim();
+  if (value === '') throw new UserError(`--run: empty run name`);
+  const segments = value.split(/[\\/]+/);
+  if (segments.includes('..')) {
+    throw new UserError(`--run '${run}': '..' is not allowed in a run name or path (give an absolute path instead)`);
+  }
+  const isPath = /[\\/]/.test(value) || path.isAbsolute(value);
+  if (!isPath) {
+    if (value === '.') throw new UserError(`--run '.': not a valid run name`);
+    return path.join(RUNS_ROOT, value);
+  }
+  return path.normalize(value);
+}
+
+function manifestPath(dir: string): string {
+  return path.join(dir, RUN_MANIFEST);
+}
+
+/** Load `<dir>/run.json`. A missing file, another version or a malformed manifest is a UserError. */
+export function loadRun(dir: string): RunManifest {
+  const file = manifestPath(dir);
+  if (!fs.existsSync(file)) {
+    throw new UserError(`${file}: not found (${dir} is not a run directory; run a stage with --run ${dir} first)`);
+  }
+  const m = readJson<RunManifest>(file);
+  if (typeof m !== 'object' || m === null || Array.isArray(m)) throw new UserError(`${file}: not a run manifest (expected a JSON object)`);
+  if (m.version !== RUN_VERSION) {
+    throw new UserError(`${file}: run.json version ${JSON.stringify(m.version)} is not supported (this engine reads version ${RUN_VERSION})`);
+  }
+  if (typeof m.stages !== 'object' || m.stages === null || Array.isArray(m.stages)) {
+    throw new UserError(`${file}: 'stages' must be an object`);
+  }
+  return m;
+}
+
+/**
+ * Load the run in `dir`, or create it (and the directory) when there is none. Fields given in
+ * `init` overwrite the loaded ones (the latest invocation's preset, data, backend win); stage
+ * records in `init.stages` replace those of the same name. The result is written back.
+ */
+export function openRun(dir: string, init: Partial<RunManifest> = {}): RunManifest {
+  let m: RunManifest;
+  if (fs.existsSync(manifestPath(dir))) {
+    m = loadRun(dir);
+  } else {
+    fs.mkdirSync(dir, { recursive: true });
+    const now = new Date().toISOString();
+    m = { version: RUN_VERSION, name: path.basename(path.resolve(dir)), created: now, updated: now, stages: {} };
+  }
+  const { version: _v, created: _c, updated: _u, stages, ...rest } = init;
+  for (const [k, v] of Object.entries(rest)) {
+    if (v !== undefined) (m as unknown as Record<string, unknown>)[k] = v;
+  }
+  if (stages) Object.assign(m.stages, stages);
+  saveRun(dir, m);
+  return m;
+}
+
+/** Write the manifest atomically, stamping `updated` (on `m` too). */
+export function saveRun(dir: string, m: RunManifest): void {
+  m.updated = new Date().toISOString();
+  writeJsonAtomic(manifestPath(dir), m);
+}
+
+/**
+ * Load, patch one stage record, save. Fields in `patch` replace the record's (a field set to
+ * undefined is removed); `metrics` are merged key by key. A stage not yet in the manifest starts
+ * as {status: 'pending'}; a run directory without run.json is created.
+ */
+export function updateStage(dir: string, stage: string, patch: Partial<StageRecord>): RunManifest {
+  const m = fs.existsSync(manifestPath(dir)) ? loadRun(dir) : openRun(dir);
+  const old: StageRecord = m.stages[stage] ?? { status: 'pending' };
+  const next: StageRecord = { ...old, ...patch };
+  if (patch.metrics) next.metrics = { ...old.metrics, ...patch.metrics };
+  for (const k of Object.keys(next) as (keyof StageRecord)[]) {
+    if (next[k] === undefined) delete next[k];
+  }
+  m.stages[stage] = next;
+  saveRun(dir, m);
+  return m;
+}
+
+/**
+ * The absolute-or-relative path of `rel` inside run directory `dir` (as stored in run.json). Paths
+ * that would leave the run directory (absolute, or through '..') are refused with a UserError.
+ */
+export function runFile(dir: string, rel: string): string {
+  if (rel === '' || path.isAbsolute(rel) || /^[a-zA-Z]:/.test(rel)) {
+    throw new UserError(`${manifestPath(dir)}: path '${rel}' must be relative to the run directory`);
+  }
+  const full = path.join(dir, rel);
+  const inside = path.relative(path.resolve(dir), path.resolve(full));
+  if (inside === '..' || inside.startsWith('..' + path.sep) || path.isAbsolute(inside)) {
+    throw new UserError(`${manifestPath(dir)}: path '${rel}' points outside the run directory`);
+  }
+  return full;
+}

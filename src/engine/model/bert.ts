@@ -1,0 +1,148 @@
+// BERT, as HF transformers' modeling_bert.py has it, on tfjs ops — readable top to bottom.
+//
+//   embeddings:  x = LayerNorm(word[ids] + position[0..T) + token_type[0])      [B, T, H]
+//   layer l:     a = SelfAttention_l(x)  with A_l heads of size D               [B, T, A_l*D]
+//                x = LayerNorm(x + Dense(a))                                    [B, T, H]
+//                x = LayerNorm(x + Dense(gelu(Dense(x))))   FFN size I_l        [B, T, H]
+//   pooler:      p = tanh(Dense(x[:, 0]))                                       [B, H]
+//   classifier:  logits = Dense(p)                                              [B, 17]
+//   MLM head:    logits = LayerNorm(gelu(Dense(x[masked]))) @ word^T + bias     [n, V]
+//
+// Every layer has its own A_l and I_l (pruned models are first class). Weights are stored in
+// PyTorch layout ([out, in]), so a dense layer is x @ W^T + b.
+import * as tf from '@tensorflow/tfjs';
+import type { Rng } from '../data/rng';
+import { BertConfig, headSize } from './config';
+import { layerPrefix, Params } from './params';
+
+export interface Inputs {
+  ids: tf.Tensor2D; // [B, T] int32, PAD = 0
+  mask: tf.Tensor2D; // [B, T] float32, 1 = real token
+}
+
+export interface ForwardOptions {
+  /** Dropout on (training) when an rng is given; the rng seeds every dropout mask. */
+  dropout?: Rng | null;
+  /** Per layer [A_l] multipliers of each head's output (pruning: importance and masks). */
+  headMask?: (tf.Tensor1D | null)[];
+  /** Per layer [I_l] multipliers of each FFN neuron. */
+  ffnMask?: (tf.Tensor1D | null)[];
+  /** Replace the word-embedding lookup's result (FGM adds its perturbation through this). */
+  wordEmbeddingDelta?: tf.Tensor2D | null;
+}
+
+const p = (params: Params, name: string): tf.Variable => {
+  const v = params.get(name);
+  if (!v) throw new Error(`missing parameter ${name}`);
+  return v;
+};
+
+/** x [N, in] @ W^T [in, out] + b  (W is [out, in]). */
+export function dense(x: tf.Tensor2D, params: Params, name: string): tf.Tensor2D {
+  return tf.add(tf.matMul(x, p(params, `${name}.weight`), false, true), p(params, `${name}.bias`));
+}
+
+export function layerNorm(x: tf.Tensor2D, params: Params, name: string, eps: number): tf.Tensor2D {
+  const { mean, variance } = tf.moments(x, -1, true);
+  const xhat = tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, eps)));
+  return tf.add(tf.mul(xhat, p(params, `${name}.weight`)), p(params, `${name}.bias`));
+}
+
+/** Exact GELU, 0.5 x (1 + erf(x / sqrt 2)), as HF's "gelu". */
+export function gelu<T extends tf.Tensor>(x: T): T {
+  return tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2)))) as T;
+}
+
+function dropout<T extends tf.Tensor>(x: T, rate: number, rng: Rng | null | undefined): T {
+  if (!rng || rate <= 0) return x;
+  return tf.dropout(x, rate, undefined, rng.int(2 ** 31 - 1)) as T;
+}
+
+/** The encoder: returns the last hidden states [B*T, H] (flattened; rows are b*T + t). */
+export function encode(params: Params, cfg: BertConfig, inp: Inputs, opt: ForwardOptions = {}): tf.Tensor2D {
+  const [B, T] = inp.ids.shape;
+  const H = cfg.hidden_size;
+  const D = headSize(cfg);
+  const eps = cfg.layer_norm_eps;
+  if (T > cfg.max_position_embeddings) throw new Error(`sequence length ${T} > max_position_embeddings ${cfg.max_position_embeddings}`);
+
+  // Embeddings [B*T, H]
+  const ids = tf.reshape(inp.ids, [B * T]);
+  let words = tf.gather(p(params, 'bert.embeddings.word_embeddings.weight'), ids) as tf.Tensor2D;
+  if (opt.wordEmbeddingDelta) words = tf.add(words, opt.wordEmbeddingDelta);
+  const pos = tf.slice(p(params, 'bert.embeddings.position_embeddings.weight'), [0, 0], [T, H]); // [T, H]
+  const type0 = tf.slice(p(params, 'bert.embeddings.token_type_embeddings.weight'), [0, 0], [1, H]); // [1, H]
+  let x = tf.reshape(tf.add(tf.reshape(words, [B, T, H]), tf.add(pos, type0)), [B * T, H]) as tf.Tensor2D;
+  x = dropout(layerNorm(x, params, 'bert.embeddings.LayerNorm', eps), cfg.hidden_dropout_prob, opt.dropout);
+
+  // Additive attention mask [B, 1, 1, T]: 0 for tokens, -1e9 for padding (HF uses dtype min).
+  const maskAdd = tf.reshape(tf.mul(tf.sub(1, inp.mask), -1e9), [B, 1, 1, T]);
+
+  for (let l = 0; l < cfg.num_hidden_layers; l++) {
+    const pre = layerPrefix(l);
+    const AD = p(params, `${pre}.attention.self.query.weight`).shape[0];
+    const A = AD / D;
+    let attnOut: tf.Tensor2D;
+    if (A === 0) {
+      // Every head pruned: the attention block adds only its output bias (as HF's pruned Linear does).
+      attnOut = tf.add(tf.zeros([B * T, H]), p(params, `${pre}.attention.output.dense.bias`));
+    } else {
+      // [B*T, A*D] -> [B, A, T, D]
+      const heads = (t: tf.Tensor2D) => tf.transpose(tf.reshape(t, [B, T, A, D]), [0, 2, 1, 3]);
+      const q = heads(dense(x, params, `${pre}.attention.self.query`));
+      const k = heads(dense(x, params, `${pre}.attention.self.key`));
+      const v = heads(dense(x, params, `${pre}.attention.self.value`));
+      const scores = tf.add(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(D)), maskAdd); // [B, A, T, T]
+      const probs = dropout(tf.softmax(scores), cfg.attention_probs_dropout_prob, opt.dropout);
+      let ctx = tf.matMul(probs, v); // [B, A, T, D]
+      const hm = opt.headMask?.[l];
+      if (hm) ctx = tf.mul(ctx, tf.reshape(hm, [1, A, 1, 1]));
+      const merged = tf.reshape(tf.transpose(ctx, [0, 2, 1, 3]), [B * T, AD]) as tf.Tensor2D;
+      attnOut = dense(merged, params, `${pre}.attention.output.dense`);
+    }
+    attnOut = dropout(attnOut, cfg.hidden_dropout_prob, opt.dropout);
+    x = layerNorm(tf.add(x, attnOut), params, `${pre}.attention.output.LayerNorm`, eps);
+
+    let h = gelu(dense(x, params, `${pre}.intermediate.dense`)); // [B*T, I_l]
+    const fm = opt.ffnMask?.[l];
+    if (fm) h = tf.mul(h, fm);
+    const ffnOut = dropout(dense(h, params, `${pre}.output.dense`), cfg.hidden_dropout_prob, opt.dropout);
+    x = layerNorm(tf.add(x, ffnOut), params, `${pre}.output.LayerNorm`, eps);
+  }
+  return x;
+}
+
+/** Classification logits [B, 17] from the [CLS] position. */
+export function classify(params: Params, cfg: BertConfig, inp: Inputs, opt: ForwardOptions = {}): tf.Tensor2D {
+  const [B, T] = inp.ids.shape;
+  const x = encode(params, cfg, inp, opt);
+  const cls = tf.reshape(tf.slice(tf.reshape(x, [B, T, cfg.hidden_size]), [0, 0, 0], [B, 1, cfg.hidden_size]), [B, cfg.hidden_size]) as tf.Tensor2D;
+  const pooled = tf.tanh(dense(cls, params, 'bert.pooler.dense'));
+  return dense(dropout(pooled, cfg.hidden_dropout_prob, opt.dropout), params, 'classifier');
+}
+
+/** MLM logits [n, V] at the given flat positions (b*T + t) of the encoder output. */
+export function mlmLogits(params: Params, cfg: BertConfig, hidden: tf.Tensor2D, positions: tf.Tensor1D): tf.Tensor2D {
+  const h = tf.gather(hidden, positions) as tf.Tensor2D; // [n, H]
+  const t = layerNorm(gelu(dense(h, params, 'cls.predictions.transform.dense')), params, 'cls.predictions.transform.LayerNorm', cfg.layer_norm_eps);
+  // Decoder tied to the word embeddings: t @ E^T + bias
+  return tf.add(tf.matMul(t, p(params, 'bert.embeddings.word_embeddings.weight'), false, true), p(params, 'cls.predictions.bias'));
+}
+
+/** Mean binary cross-entropy with logits over all B*17 entries (numerically stable form). */
+export function bceWithLogits(logits: tf.Tensor, targets: tf.Tensor): tf.Scalar {
+  // max(x,0) - x*y + log(1 + exp(-|x|))
+  const l = tf.add(tf.sub(tf.relu(logits), tf.mul(logits, targets)), tf.log1p(tf.exp(tf.neg(tf.abs(logits)))));
+  return tf.mean(l);
+}
+
+/** Mean softmax cross-entropy of [n, V] logits against int targets [n]. */
+export function softmaxCrossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Scalar {
+  const logp = tf.logSoftmax(logits);
+  const picked = tf.sum(tf.mul(logp, tf.oneHot(targets, logits.shape[1])), -1);
+  return tf.neg(tf.mean(picked)) as tf.Scalar;
+}
+
+export function toInputs(ids: Int32Array, mask: Float32Array, B: number, T: number): Inputs {
+  return { ids: tf.tensor2d(ids, [B, T], 'int32'), mask: tf.tensor2d(mask, [B, T], 'float32') };
+}

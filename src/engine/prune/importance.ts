@@ -1,0 +1,109 @@
+// First-order Taylor importance of attention heads and FFN neurons (TextPruner's
+// `get_importance_score` / `get_importance_score_with_logits`, Michel et al. 2019):
+//
+//   loss      per batch, dropout off: the training loss on the labels (HF's multi-label BCE, mean
+//             over B x 17), or with use_logits the divergence from the unpruned model (below)
+//   head h    | sum over the columns of head h of the attention output weight of grad * weight |
+//   neuron i  | sum over row i of the intermediate weight of grad * weight + grad_b * b_i |   (only
+//             with even FFN masking, as in TextPruner) + | sum over column i of the output weight |
+//
+// The absolute value is taken per batch, the per-batch values are summed, and the sum is divided
+// by the number of examples. A unit whose weights are zero (masked earlier) scores exactly 0.
+//
+// use_logits: no labels; the loss compares the model with the unpruned model's own predictions.
+// TextPruner takes the softmax cross-entropy between the unpruned model's softmax and the pruned
+// model's log-softmax. Our head is 17 independent sigmoids, so a softmax over labels is the wrong
+// distribution: we use the per-label Bernoulli cross-entropy. With soft targets p = s(unpruned
+// logits) its gradient w.r.t. the logits, s(q) - p, is exactly zero while the model still equals
+// the unpruned one (TextPruner only sees a signal there through float16 rounding noise). We
+// therefore take the unpruned model's decisions as targets, y_j = [p_j >= 0.5] (pseudo-labels):
+//     -sum_j [y_j log s(q_j) + (1 - y_j) log(1 - s(q_j))], summed over labels, averaged over the batch
+// which has a real gradient from the first step and keeps measuring how much each unit matters to
+// the decisions the unpruned model makes.
+import * as tf from '@tensorflow/tfjs';
+import type { Batch } from '../data/encode';
+import { bceWithLogits, classify, toInputs } from '../model/bert';
+import { BertConfig, ffnPerLayer, headSize, headsPerLayer, NUM_LABELS } from '../model/config';
+import { layerPrefix, Params } from '../model/params';
+
+export interface Importance {
+  head: number[][]; // per layer, per present head (original-id order)
+  ffn: number[][]; // per layer, per neuron
+}
+
+/** What the importance loss compares the model's logits with. */
+export type ImportanceTarget =
+  | { kind: 'labels' } // batches carry labels
+  | { kind: 'logits'; reference: Float32Array[] }; // the unpruned model's decisions per batch, [B * 17]
+
+/** The unpruned model's decisions (1 where its probability is >= 0.5) for every batch, [B * 17]. */
+export function referenceTargets(params: Params, cfg: BertConfig, batches: Batch[]): Float32Array[] {
+  return batches.map((b) => {
+    const logits = tf.tidy(() => classify(params, cfg, toInputs(b.ids, b.mask, b.B, b.T)));
+    const out = (logits.dataSync() as Float32Array).map((z) => (z >= 0 ? 1 : 0));
+    logits.dispose();
+    return out;
+  });
+}
+
+/** The scalar loss of one batch whose gradient the importance is built from. */
+export function importanceLoss(params: Params, cfg: BertConfig, b: Batch, target: ImportanceTarget, k: number): tf.Scalar {
+  const logits = classify(params, cfg, toInputs(b.ids, b.mask, b.B, b.T));
+  if (target.kind === 'labels') {
+    if (!b.labels) throw new Error('importance with labels: a batch has unlabeled examples');
+    return bceWithLogits(logits, tf.tensor2d(b.labels, [b.B, NUM_LABELS]));
+  }
+  const y = tf.tensor2d(target.reference[k], [b.B, NUM_LABELS]);
+  // bceWithLogits averages over B x 17; times 17 = summed over labels, averaged over the batch.
+  return tf.mul(bceWithLogits(logits, y), NUM_LABELS) as tf.Scalar;
+}
+
+export function computeImportance(params: Params, cfg: BertConfig, batches: Batch[], target: ImportanceTarget, opts: { ffnEven: boolean }): Importance {
+  const L = cfg.num_hidden_layers;
+  const D = headSize(cfg);
+  const H = cfg.hidden_size;
+  const heads = headsPerLayer(cfg);
+  const ffn = ffnPerLayer(cfg);
+  const head = heads.map((a) => new Float64Array(a));
+  const neuron = ffn.map((i) => new Float64Array(i));
+
+  // The variables whose gradients we need (a layer without heads has no attention output columns).
+  const names: string[] = [];
+  for (let l = 0; l < L; l++) {
+    const p = layerPrefix(l);
+    if (heads[l] > 0) names.push(`${p}.attention.output.dense.weight`);
+    names.push(`${p}.intermediate.dense.weight`, `${p}.intermediate.dense.bias`, `${p}.output.dense.weight`);
+  }
+  const vars = names.map((n) => params.get(n)!);
+  const byVar = new Map(vars.map((v, i) => [v.name, names[i]]));
+
+  let examples = 0;
+  batches.forEach((b, k) => {
+    const { value, grads } = tf.variableGrads(() => importanceLoss(params, cfg, b, target, k), vars);
+    const g = new Map<string, tf.Tensor>();
+    for (const [vn, t] of Object.entries(grads)) g.set(byVar.get(vn)!, t);
+    const gw = (name: string) => tf.mul(g.get(name)!, params.get(name)!);
+    for (let l = 0; l < L; l++) {
+      const p = layerPrefix(l);
+      if (heads[l] > 0) {
+        // [H, A*D] -> [H, A, D], summed over the output rows and the head's columns.
+        const s = tf.tidy(() => tf.abs(tf.sum(tf.reshape(gw(`${p}.attention.output.dense.weight`), [H, heads[l], D]), [0, 2])));
+        s.dataSync().forEach((v, h) => (head[l][h] += v));
+        s.dispose();
+      }
+      const out = tf.tidy(() => tf.abs(tf.sum(gw(`${p}.output.dense.weight`), 0))); // [I]
+      out.dataSync().forEach((v, i) => (neuron[l][i] += v));
+      out.dispose();
+      if (opts.ffnEven) {
+        const inter = tf.tidy(() => tf.abs(tf.add(tf.sum(gw(`${p}.intermediate.dense.weight`), 1), gw(`${p}.intermediate.dense.bias`))));
+        inter.dataSync().forEach((v, i) => (neuron[l][i] += v));
+        inter.dispose();
+      }
+    }
+    value.dispose();
+    for (const t of g.values()) t.dispose();
+    examples += b.B;
+  });
+  const n = Math.max(1, examples);
+  return { head: head.map((r) => Array.from(r, (v) => v / n)), ffn: neuron.map((r) => Array.from(r, (v) => v / n)) };
+}

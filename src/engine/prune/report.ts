@@ -1,0 +1,101 @@
+// prune-report.json: what was kept, why (importance), and what it bought (size, FLOPs, latency,
+// metric). The CLI prints its tables; the extension draws it.
+import * as fs from 'node:fs';
+import type { PruneConfig } from '../config/settings';
+import { UserError } from '../errors';
+import { readJson, writeJsonAtomic } from '../io/atomic';
+import type { EngineEvent } from '../protocol';
+import type { PruneIteration } from './transformer';
+
+export const REPORT_FILE = 'prune-report.json';
+
+export interface ModelStats {
+  params: number;
+  encoder_params: number;
+  mb: number; // float32 weights file
+  flops: number; // per sequence of `seq_len` tokens, classification forward pass
+  latency_ms: number | null; // batch of 32 x seq_len on the active backend; null without classifier
+}
+
+export interface LayerReport {
+  layer: number;
+  heads_total: number; // the model's original num_attention_heads
+  heads_before: number[]; // original ids of the heads present before this pruning
+  heads_kept: number[]; // original ids of the heads kept
+  ffn_total: number; // FFN size before this pruning
+  ffn_kept: number;
+  head_importance: number[]; // by original head id (0 for heads removed by an earlier pruning)
+  ffn_importance: number[]; // per neuron of the layer before this pruning, in its order
+}
+
+export interface PruneReport {
+  model: string;
+  backend: string;
+  seq_len: number;
+  before: ModelStats;
+  after: ModelStats;
+  layers: LayerReport[];
+  iterations: PruneIteration[];
+  vocabulary?: { before: number; after: number; removed: number };
+  metrics: { before?: number; after_prune?: number; after_refinetune?: number };
+  config: PruneConfig;
+}
+
+type Table = Extract<EngineEvent, { type: 'table' }>;
+
+const round = (x: number, d = 4) => +x.toFixed(d);
+const pct = (a: number, b: number) => (b ? `${round((100 * a) / b, 1)}%` : '');
+
+export function reportTables(r: PruneReport): Table[] {
+  const layers: Table = {
+    type: 'table',
+    title: 'Pruning: kept per layer',
+    columns: ['layer', 'heads', 'kept head ids', 'head importance', 'FFN'],
+    rows: r.layers.map((l) => [
+      l.layer,
+      `${l.heads_kept.length}/${l.heads_before.length}`,
+      l.heads_kept.join(' '),
+      l.head_importance.map((v) => v.toExponential(2)).join(' '),
+      `${l.ffn_kept}/${l.ffn_total}`,
+    ]),
+  };
+  const row = (name: string, b: number | null | undefined, a: number | null | undefined, d = 4): (string | number)[] => [
+    name,
+    b == null ? '' : round(b, d),
+    a == null ? '' : round(a, d),
+    b != null && a != null ? pct(a, b) : '',
+  ];
+  const summary: Table = {
+    type: 'table',
+    title: 'Pruning: before / after',
+    columns: ['', 'before', 'after', 'after / before'],
+    rows: [
+      row('params', r.before.params, r.after.params, 0),
+      row('encoder params', r.before.encoder_params, r.after.encoder_params, 0),
+      row('MB', r.before.mb, r.after.mb, 3),
+      row(`FLOPs / sequence (T=${r.seq_len})`, r.before.flops, r.after.flops, 0),
+      row(`latency ms (${r.backend})`, r.before.latency_ms, r.after.latency_ms, 2),
+      ...(r.vocabulary ? [row('vocabulary', r.vocabulary.before, r.vocabulary.after, 0)] : []),
+      row('score', r.metrics.before, r.metrics.after_prune),
+      ...(r.metrics.after_refinetune !== undefined ? [row('score after re-fine-tuning', r.metrics.before, r.metrics.after_refinetune)] : []),
+    ],
+  };
+  return [summary, layers];
+}
+
+export function writeReport(file: string, r: PruneReport): void {
+  writeJsonAtomic(file, r);
+}
+
+export function readReport(file: string): PruneReport {
+  if (!fs.existsSync(file)) throw new UserError(`${file}: no prune report (run prune first)`);
+  return readJson<PruneReport>(file);
+}
+
+/** Merge metric values into a saved report (the pipeline adds after_refinetune this way). */
+export function updateReportMetrics(reportFile: string, patch: Partial<PruneReport['metrics']>): PruneReport {
+  const r = readReport(reportFile);
+  r.metrics = { ...r.metrics, ...patch };
+  writeReport(reportFile, r);
+  return r;
+}

@@ -1,0 +1,107 @@
+// Transformer pruning (TextPruner's TransformerPruner): choose which heads and FFN neurons to keep,
+// then remove them.
+//
+//   iterative   n_iters steps from the full size to the targets (target x layers in total). Each
+//               step scores importance on the model with the units masked so far zeroed, then
+//               masks the least important units down to that step's total. With pruning_order
+//               'head-first' / 'ffn-first' there are 2 x n_iters steps that alternate between heads
+//               and FFN neurons, each kind keeping its own schedule. Importance is recomputed
+//               before every step but the first.
+//   masks       the masks come from a file.
+//
+// The working copy is masked by zeroing (keep_shape) during the iterations; the final masks are
+// applied physically unless keep_shape is set.
+import * as tf from '@tensorflow/tfjs';
+import type { TransformerPruneConfig } from '../config/settings';
+import type { Batch } from '../data/encode';
+import { CancelledError, UserError } from '../errors';
+import { BertConfig, ffnPerLayer, headsPerLayer } from '../model/config';
+import type { Params } from '../model/params';
+import { applyMasks } from './apply';
+import { computeImportance, Importance, ImportanceTarget } from './importance';
+import { generateMask, Mask, maskCounts, schedule } from './masks';
+
+export interface PruneIteration {
+  iter: number; // 1-based
+  heads_per_layer: number[];
+  ffn_per_layer: number[];
+}
+
+export interface TransformerPruneResult {
+  cfg: BertConfig;
+  headMask: Mask;
+  ffnMask: Mask;
+  /** Importance of the unpruned model (the first scoring); null for the masks method without data. */
+  importance: Importance | null;
+  iterations: PruneIteration[];
+}
+
+const ones = (sizes: number[]): Mask => sizes.map((n) => Array(n).fill(1));
+
+/** Check the targets against the model; `source` names the config in the message. */
+export function checkTargets(cfg: BertConfig, tc: TransformerPruneConfig, source: string): void {
+  const L = cfg.num_hidden_layers;
+  const heads = headsPerLayer(cfg).reduce((a, b) => a + b, 0);
+  const ffn = ffnPerLayer(cfg).reduce((a, b) => a + b, 0);
+  if (tc.target_num_of_heads * L > heads) {
+    throw new UserError(`${source}: transformer.target_num_of_heads ${tc.target_num_of_heads} is more than the model has (${heads} heads in ${L} layers, ${(heads / L).toFixed(2)} per layer)`);
+  }
+  if (tc.target_ffn_size * L > ffn) {
+    throw new UserError(`${source}: transformer.target_ffn_size ${tc.target_ffn_size} is more than the model has (${(ffn / L).toFixed(1)} neurons per layer on average)`);
+  }
+}
+
+export interface IterativeOptions {
+  signal?: AbortSignal;
+  onIteration?: (it: PruneIteration, total: number) => void;
+}
+
+/**
+ * Iterative pruning. `params` is modified: it ends masked (zeroed) and, unless keep_shape, sliced.
+ * `batches` / `target` feed the importance loss.
+ */
+export function iterativePrune(params: Params, cfg: BertConfig, batches: Batch[], target: ImportanceTarget, tc: TransformerPruneConfig, o: IterativeOptions = {}): TransformerPruneResult {
+  const L = cfg.num_hidden_layers;
+  const heads = headsPerLayer(cfg);
+  const ffn = ffnPerLayer(cfg);
+  const headSched = schedule(heads.reduce((a, b) => a + b, 0), tc.target_num_of_heads * L, tc.n_iters);
+  const ffnSched = schedule(ffn.reduce((a, b) => a + b, 0), tc.target_ffn_size * L, tc.n_iters);
+  let headMask = ones(heads);
+  let ffnMask = ones(ffn);
+  let first: Importance | null = null;
+  const iterations: PruneIteration[] = [];
+  const steps = tc.pruning_order === null ? tc.n_iters : 2 * tc.n_iters;
+
+  for (let i = 0; i < steps; i++) {
+    if (o.signal?.aborted) throw new CancelledError(`prune cancelled in iteration ${i + 1}`);
+    const imp = computeImportance(params, cfg, batches, target, { ffnEven: tc.ffn_even_masking });
+    first ??= imp;
+    // Which kind this step prunes: both, or alternating heads and FFN.
+    const doHeads = tc.pruning_order === null || (tc.pruning_order === 'head-first') === (i % 2 === 0);
+    const doFfn = tc.pruning_order === null || !doHeads;
+    const k = tc.pruning_order === null ? i : i >> 1; // step index within the kind's schedule
+    if (doHeads) headMask = generateMask(imp.head, headSched[k], { even: tc.head_even_masking, prev: headMask });
+    if (doFfn) ffnMask = generateMask(imp.ffn, ffnSched[k], { even: tc.ffn_even_masking, multipleOf: tc.multiple_of, prev: ffnMask });
+    applyMasks(params, cfg, headMask, ffnMask, true); // zero what is masked; shapes stay
+    const it = { iter: i + 1, heads_per_layer: maskCounts(headMask), ffn_per_layer: maskCounts(ffnMask) };
+    iterations.push(it);
+    o.onIteration?.(it, steps);
+  }
+  const out = tc.keep_shape ? cfg : applyMasks(params, cfg, headMask, ffnMask, false);
+  return { cfg: out, headMask, ffnMask, importance: first, iterations };
+}
+
+/** The masks method: apply the given masks (missing kinds keep everything). */
+export function maskPrune(params: Params, cfg: BertConfig, head: Mask | null, ffn: Mask | null, keepShape: boolean, importance: Importance | null): TransformerPruneResult {
+  const headMask = head ?? ones(headsPerLayer(cfg));
+  const ffnMask = ffn ?? ones(ffnPerLayer(cfg));
+  const out = applyMasks(params, cfg, headMask, ffnMask, keepShape);
+  return { cfg: out, headMask, ffnMask, importance, iterations: [{ iter: 1, heads_per_layer: maskCounts(headMask), ffn_per_layer: maskCounts(ffnMask) }] };
+}
+
+/** A deep copy of the parameters (new variables). */
+export function cloneParams(params: Params): Params {
+  const out: Params = new Map();
+  for (const [n, v] of params) out.set(n, tf.variable(v.clone(), true));
+  return out;
+}

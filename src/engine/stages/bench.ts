@@ -1,0 +1,314 @@
+// bench: training and inference throughput of the project's own BERT on the active backend, at the
+// shapes of the speed issue (batch 32 x 128 tokens), against PyTorch on the same machine when
+// Debian's python3 has torch; and the inference speed-up of a pruned model (1/4 of the heads and
+// of the FFN kept) over the unpruned one.
+//
+// A training step is what `train` does per batch: loss and gradients (tf.variableGrads), global-norm
+// clipping, AdamW. Dropout is off, as in the PyTorch reference (scripts/torch_bert_bench.py), so
+// both sides do the same arithmetic. All tokens are real (no padding), as in the reference.
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { nativeStatus } from '../backend/native';
+import { Rng } from '../data/rng';
+import { CancelledError, UserError } from '../errors';
+import { bceWithLogits, classify, Inputs } from '../model/bert';
+import { BertConfig, makeConfig, NUM_LABELS } from '../model/config';
+import { disposeParams, initParams, Params } from '../model/params';
+import { AdamW, clipByGlobalNorm } from '../train/optim';
+import { log, StageContext } from './context';
+
+export const BENCH_BATCH = 32;
+export const BENCH_SEQ = 128;
+/** The reference's vocabulary size (the GAIIC vocab is about this big). */
+const VOCAB = 863;
+export const DEFAULT_SHAPES = ['L4-H256', 'L2-H128'];
+
+export interface BenchShape {
+  name: string;
+  layers: number;
+  hidden: number;
+  heads: number;
+  ffn: number;
+}
+
+export interface ShapeResult extends BenchShape {
+  train_tokens_per_s: number;
+  infer_tokens_per_s: number;
+  ms_per_train_batch: number;
+  ms_per_infer_batch: number;
+  /** The process's peak resident memory so far (it includes the shapes measured before). */
+  peak_rss_mb: number;
+}
+
+export interface TorchResult {
+  name: string;
+  train_tokens_per_s: number;
+  infer_tokens_per_s: number;
+  /** ours / PyTorch: >= 1 means we are at least as fast. */
+  train_ratio: number;
+  infer_ratio: number;
+}
+
+export interface BenchResult {
+  backend: string;
+  blas?: string;
+  blas_threads?: number;
+  batch: number;
+  seq: number;
+  steps: number;
+  shapes: ShapeResult[];
+  pruned: {
+    name: string;
+    heads_kept: number;
+    ffn_kept: number;
+    unpruned_ms_per_infer_batch: number;
+    pruned_ms_per_infer_batch: number;
+    /** unpruned / pruned latency. */
+    speedup: number;
+  };
+  torch?: { version: string; threads: number; shapes: TorchResult[] } | { skipped: string };
+}
+
+/** "L4-H256" -> 4 layers, hidden 256, heads hidden/64, FFN 4*hidden; "-A2" / "-F512" override those. */
+export function parseShape(name: string): BenchShape {
+  const m = /^L(\d+)-H(\d+)(?:-A(\d+))?(?:-F(\d+))?$/.exec(name);
+  if (!m) throw new UserError(`--shapes: '${name}' is not a shape like L4-H256 or L2-H128-A2-F512`);
+  const layers = Number(m[1]);
+  const hidden = Number(m[2]);
+  const heads = m[3] ? Number(m[3]) : Math.max(1, Math.round(hidden / 64));
+  const ffn = m[4] ? Number(m[4]) : 4 * hidden;
+  if (layers < 1 || hidden < 1 || heads < 1 || ffn < 1 || hidden % heads !== 0) {
+    throw new UserError(`--shapes: '${name}': layers, hidden, heads and FFN must be positive and hidden a multiple of heads`);
+  }
+  return { name, layers, hidden, heads, ffn };
+}
+
+function benchConfig(s: BenchShape): BertConfig {
+  return makeConfig(
+    {
+      hidden_size: s.hidden,
+      num_hidden_layers: s.layers,
+      num_attention_heads: s.heads,
+      intermediate_size: s.ffn,
+      max_position_embeddings: 512,
+      max_len: BENCH_SEQ,
+      hidden_dropout_prob: 0,
+      attention_probs_dropout_prob: 0,
+      initializer_range: 0.02,
+    },
+    VOCAB,
+    'classification',
+  );
+}
+
+/** The same config with only `keep` of the heads and of the FFN neurons left in every layer. */
+function prunedConfig(cfg: BertConfig, keep: number): BertConfig {
+  const heads = Math.max(1, Math.round(cfg.num_attention_heads * keep));
+  const ffn = Math.max(1, Math.round(cfg.intermediate_size * keep));
+  const removed = [...Array(cfg.num_attention_heads).keys()].slice(heads);
+  const pruned_heads: Record<string, number[]> = {};
+  for (let l = 0; l < cfg.num_hidden_layers; l++) pruned_heads[String(l)] = removed;
+  return { ...cfg, pruned_heads, intermediate_sizes: Array(cfg.num_hidden_layers).fill(ffn) };
+}
+
+function randomBatch(cfg: BertConfig, seed: number): { inp: Inputs; y: tf.Tensor2D } {
+  const rng = new Rng(seed);
+  const n = BENCH_BATCH * BENCH_SEQ;
+  const ids = new Int32Array(n).map(() => 5 + rng.int(cfg.vocab_size - 5));
+  const y = new Float32Array(BENCH_BATCH * NUM_LABELS).map(() => (rng.next() > 0.9 ? 1 : 0));
+  return {
+    inp: { ids: tf.tensor2d(ids, [BENCH_BATCH, BENCH_SEQ], 'int32'), mask: tf.ones([BENCH_BATCH, BENCH_SEQ]) as tf.Tensor2D },
+    y: tf.tensor2d(y, [BENCH_BATCH, NUM_LABELS]),
+  };
+}
+
+/** One training step as the training loop does it; returns the loss (read back, so the step is done). */
+function trainStep(params: Params, cfg: BertConfig, inp: Inputs, y: tf.Tensor2D, opt: AdamW): number {
+  const names = [...params.keys()];
+  const vars = names.map((n) => params.get(n)!);
+  const { value, grads } = tf.variableGrads(() => bceWithLogits(classify(params, cfg, inp), y), vars);
+  const byName: Record<string, tf.Tensor> = {};
+  names.forEach((n, i) => (byName[n] = grads[vars[i].name]));
+  clipByGlobalNorm(byName, 1.0);
+  opt.apply(params, byName, 1e-4);
+  for (const g of Object.values(byName)) g.dispose();
+  const loss = value.dataSync()[0];
+  value.dispose();
+  return loss;
+}
+
+/** Mean ms of one inference forward pass (logits read back; nothing big returned from tidy). */
+function inferMs(params: Params, cfg: BertConfig, inp: Inputs, steps: number): number {
+  const once = () => {
+    const logits = tf.tidy(() => classify(params, cfg, inp));
+    logits.dataSync();
+    logits.dispose();
+  };
+  once();
+  once();
+  const t0 = performance.now();
+  for (let i = 0; i < steps; i++) once();
+  return (performance.now() - t0) / steps;
+}
+
+function peakRssMb(): number {
+  return process.resourceUsage().maxRSS / 1024; // maxRSS is in KiB
+}
+
+async function benchShape(s: BenchShape, steps: number, ctx: StageContext): Promise<ShapeResult> {
+  const cfg = benchConfig(s);
+  const params = initParams(cfg, { mlm: false, classifier: true, seed: 1 });
+  const opt = new AdamW({ lr: 1e-4, weightDecay: 0.01 });
+  const { inp, y } = randomBatch(cfg, 2);
+  const tokens = BENCH_BATCH * BENCH_SEQ;
+  try {
+    for (let i = 0; i < 2; i++) trainStep(params, cfg, inp, y, opt); // warm-up: kernel setup, optimizer state
+    const t0 = performance.now();
+    for (let i = 0; i < steps; i++) {
+      if (ctx.signal?.aborted) throw new CancelledError('bench cancelled');
+      const loss = trainStep(params, cfg, inp, y, opt);
+      if (!Number.isFinite(loss)) throw new Error(`bench ${s.name}: the loss became ${loss}`);
+      await new Promise((r) => setImmediate(r)); // let a cancel in
+    }
+    const trainMs = (performance.now() - t0) / steps;
+    const infer = inferMs(params, cfg, inp, steps);
+    const r: ShapeResult = {
+      ...s,
+      train_tokens_per_s: (tokens * 1000) / trainMs,
+      infer_tokens_per_s: (tokens * 1000) / infer,
+      ms_per_train_batch: trainMs,
+      ms_per_infer_batch: infer,
+      peak_rss_mb: peakRssMb(),
+    };
+    log(ctx, `bench ${s.name}: train ${r.train_tokens_per_s.toFixed(0)} tok/s (${trainMs.toFixed(0)} ms/batch), infer ${r.infer_tokens_per_s.toFixed(0)} tok/s (${infer.toFixed(0)} ms/batch)`);
+    return r;
+  } finally {
+    opt.dispose();
+    disposeParams(params);
+    tf.dispose([inp.ids, inp.mask, y]);
+  }
+}
+
+function benchPruned(s: BenchShape, steps: number, keep: number): BenchResult['pruned'] {
+  const ms = (cfg: BertConfig) => {
+    const params = initParams(cfg, { mlm: false, classifier: true, seed: 3 });
+    const { inp, y } = randomBatch(cfg, 4);
+    try {
+      return inferMs(params, cfg, inp, steps);
+    } finally {
+      disposeParams(params);
+      tf.dispose([inp.ids, inp.mask, y]);
+    }
+  };
+  const full = benchConfig(s);
+  const small = prunedConfig(full, keep);
+  const a = ms(full);
+  const b = ms(small);
+  return {
+    name: s.name,
+    heads_kept: small.num_attention_heads - small.pruned_heads['0'].length,
+    ffn_kept: small.intermediate_sizes![0],
+    unpruned_ms_per_infer_batch: a,
+    pruned_ms_per_infer_batch: b,
+    speedup: a / b,
+  };
+}
+
+/** The PyTorch reference script: scripts/torch_bert_bench.py, looked for upward from here and the cwd. */
+function torchScript(): string | null {
+  for (const start of [typeof __dirname === 'string' ? __dirname : null, process.cwd()]) {
+    let dir = start;
+    for (let i = 0; dir && i < 6; i++) {
+      const f = path.join(dir, 'scripts', 'torch_bert_bench.py');
+      if (fs.existsSync(f)) return f;
+      const up = path.dirname(dir);
+      dir = up === dir ? null : up;
+    }
+  }
+  return null;
+}
+
+/** Debian's python3 (not a pyenv shim that comes first on PATH) when it has torch. */
+function torchPython(): { python: string; version: string } | { skipped: string } {
+  const python = process.env.BERT_PRUNER_TORCH_PYTHON ?? '/usr/bin/python3';
+  if (!fs.existsSync(python)) return { skipped: `${python} not found` };
+  const r = spawnSync(python, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' });
+  if (r.status !== 0) return { skipped: `${python} has no torch (apt-get install -y python3-torch)` };
+  return { python, version: r.stdout.trim() };
+}
+
+function runTorch(s: BenchShape, python: string, script: string, threads: number): { train: number; infer: number } {
+  const args = [script, s.layers, s.hidden, s.heads, s.ffn, BENCH_BATCH, BENCH_SEQ, threads].map(String);
+  const r = spawnSync(python, args, { encoding: 'utf8', maxBuffer: 1 << 20 });
+  const m = /train_tokens_per_s=([\d.]+) infer_tokens_per_s=([\d.]+)/.exec(r.stdout ?? '');
+  if (r.status !== 0 || !m) throw new Error(`PyTorch reference failed for ${s.name}: ${(r.stderr || r.stdout || '').trim().split('\n').pop()}`);
+  return { train: Number(m[1]), infer: Number(m[2]) };
+}
+
+export async function bench(o: { shapes?: string[]; json?: boolean; torch?: boolean; steps?: number }, ctx: StageContext): Promise<BenchResult> {
+  const shapes = (o.shapes?.length ? o.shapes : DEFAULT_SHAPES).map(parseShape);
+  const steps = o.steps ?? 5;
+  if (!Number.isInteger(steps) || steps < 1) throw new UserError(`--steps: '${o.steps}' must be a positive integer`);
+  const ns = nativeStatus();
+  const result: BenchResult = {
+    backend: ctx.backend,
+    ...(ns.loaded ? { blas: ns.blas, blas_threads: ns.threads } : {}),
+    batch: BENCH_BATCH,
+    seq: BENCH_SEQ,
+    steps,
+    shapes: [],
+    pruned: undefined as unknown as BenchResult['pruned'],
+  };
+  if (!ns.loaded && ctx.backend.startsWith('wasm')) log(ctx, `native matmul not in use: ${ns.detail}`);
+
+  for (const s of shapes) result.shapes.push(await benchShape(s, steps, ctx));
+  result.pruned = benchPruned(shapes[0], steps, 0.25);
+  log(ctx, `bench pruned ${shapes[0].name} (1/4 heads and FFN): ${result.pruned.speedup.toFixed(2)}x faster inference`);
+
+  if (o.torch !== false) {
+    const py = torchPython();
+    const script = torchScript();
+    if ('skipped' in py || !script) {
+      const why = 'skipped' in py ? py.skipped : 'scripts/torch_bert_bench.py not found';
+      if (o.torch) throw new UserError(`bench --torch: ${why}`);
+      result.torch = { skipped: why };
+    } else {
+      const threads = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+      const rows: TorchResult[] = [];
+      for (const [i, s] of shapes.entries()) {
+        if (ctx.signal?.aborted) throw new CancelledError('bench cancelled');
+        log(ctx, `bench: PyTorch ${py.version} reference for ${s.name} (${threads} threads)`);
+        const t = runTorch(s, py.python, script, threads);
+        const ours = result.shapes[i];
+        rows.push({ name: s.name, train_tokens_per_s: t.train, infer_tokens_per_s: t.infer, train_ratio: ours.train_tokens_per_s / t.train, infer_ratio: ours.infer_tokens_per_s / t.infer });
+      }
+      result.torch = { version: py.version, threads, shapes: rows };
+    }
+  }
+  return result;
+}
+
+/** The terminal table of a bench result. */
+export function formatBench(r: BenchResult): string {
+  const torch = r.torch && 'shapes' in r.torch ? r.torch : null;
+  const lines = [`backend ${r.backend}${r.blas ? ` (${r.blas}, ${r.blas_threads} threads)` : ''}, batch ${r.batch} x ${r.seq} tokens, ${r.steps} timed steps`];
+  const head = ['shape', 'train tok/s', 'infer tok/s', 'ms/train batch', 'ms/infer batch', 'peak RSS MB'];
+  if (torch) head.push('torch train', 'torch infer', 'train ratio', 'infer ratio');
+  const rows = r.shapes.map((s) => {
+    const row = [s.name, s.train_tokens_per_s.toFixed(0), s.infer_tokens_per_s.toFixed(0), s.ms_per_train_batch.toFixed(0), s.ms_per_infer_batch.toFixed(0), s.peak_rss_mb.toFixed(0)];
+    const t = torch?.shapes.find((x) => x.name === s.name);
+    if (t) row.push(t.train_tokens_per_s.toFixed(0), t.infer_tokens_per_s.toFixed(0), `${t.train_ratio.toFixed(2)}x`, `${t.infer_ratio.toFixed(2)}x`);
+    return row;
+  });
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
+  const fmt = (row: string[]) => row.map((c, i) => c.padStart(widths[i])).join('  ');
+  lines.push(fmt(head), ...rows.map(fmt));
+  const p = r.pruned;
+  lines.push(`pruned ${p.name} (${p.heads_kept} heads, FFN ${p.ffn_kept} per layer): ${p.pruned_ms_per_infer_batch.toFixed(1)} ms vs ${p.unpruned_ms_per_infer_batch.toFixed(1)} ms per inference batch = ${p.speedup.toFixed(2)}x faster`);
+  if (r.torch && 'skipped' in r.torch) lines.push(`PyTorch reference skipped: ${r.torch.skipped}`);
+  else if (torch) lines.push(`PyTorch ${torch.version}, ${torch.threads} threads, same shapes and machine; ratio = ours / PyTorch`);
+  return lines.join('\n');
+}

@@ -1,0 +1,81 @@
+// What every stage function receives: where to send events, how to learn of a cancel, and the
+// resolved settings. The CLI and the forked engine process build this; stages never print.
+import * as path from 'node:path';
+import type { Settings } from '../config/settings';
+import { deepMerge, resolveSettings } from '../config/settings';
+import { loadConfigFile } from '../config/validate';
+import { loadRun, openRun, RunManifest, updateStage } from '../io/run';
+import type { EventSink, StageName } from '../protocol';
+
+export interface StageContext {
+  emit: EventSink;
+  signal?: AbortSignal;
+  backend: string;
+}
+
+export function log(ctx: StageContext, message: string, level: 'info' | 'warn' | 'error' = 'info'): void {
+  ctx.emit({ type: 'log', level, message });
+}
+
+/**
+ * The settings of a stage: the run's recorded settings (or the preset's), then --config overrides.
+ * An explicit --preset replaces the run's recorded settings as the base.
+ */
+export function stageSettings(runDir: string | null, preset: string | undefined, configFile: string | undefined): { settings: Settings; preset: string } {
+  let base: { preset: string; settings?: unknown } = { preset: preset ?? 'quick' };
+  if (runDir && !preset) {
+    try {
+      const m = loadRun(runDir);
+      base = { preset: m.preset ?? 'quick', settings: m.settings };
+    } catch {
+      // no run yet: the default preset
+    }
+  }
+  const override = configFile ? loadConfigFile('settings', configFile) : {};
+  return { settings: resolveSettings(base.preset, deepMerge(base.settings ?? {}, override)), preset: base.preset };
+}
+
+/**
+ * Run a stage with its bookkeeping: stage-start/-end events and the run.json record (running,
+ * then done / failed / cancelled with timings). The stage returns its metrics and checkpoint.
+ */
+export async function runStage<T extends { metrics?: Record<string, number>; checkpoint?: string; report?: string }>(
+  ctx: StageContext,
+  runDir: string | null,
+  stage: StageName,
+  key: string,
+  fn: () => Promise<T>,
+  settings?: unknown,
+): Promise<T> {
+  const t0 = Date.now();
+  ctx.emit({ type: 'stage-start', stage, run: runDir ?? undefined });
+  if (runDir) updateStage(runDir, key, { status: 'running', started: new Date().toISOString(), backend: ctx.backend, settings, error: undefined });
+  try {
+    const result = await fn();
+    const seconds = (Date.now() - t0) / 1000;
+    if (runDir) {
+      updateStage(runDir, key, {
+        status: 'done',
+        ended: new Date().toISOString(),
+        seconds,
+        metrics: result.metrics,
+        checkpoint: result.checkpoint ? path.relative(runDir, result.checkpoint) : undefined,
+        report: result.report ? path.relative(runDir, result.report) : undefined,
+      });
+    }
+    ctx.emit({ type: 'stage-end', stage, status: 'done', seconds, metrics: result.metrics });
+    return result;
+  } catch (e) {
+    const seconds = (Date.now() - t0) / 1000;
+    const cancelled = e instanceof Error && e.name === 'CancelledError';
+    const status = cancelled ? 'cancelled' : 'failed';
+    const error = e instanceof Error ? e.message : String(e);
+    if (runDir) updateStage(runDir, key, { status, ended: new Date().toISOString(), seconds, error });
+    ctx.emit({ type: 'stage-end', stage, status, seconds, error });
+    throw e;
+  }
+}
+
+export function ensureRun(runDir: string, init: Partial<RunManifest>): RunManifest {
+  return openRun(runDir, init);
+}

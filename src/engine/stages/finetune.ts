@@ -1,0 +1,139 @@
+// finetune (the reference's train.py) and refinetune (its train_val.py, after pruning):
+// 17 sigmoid outputs, BCE; AdamW + schedule; optional FGM on the word embeddings; a seeded
+// validation split of train keeps the best epoch. refinetune may distil from a teacher (the
+// unpruned fine-tuned model): loss = (1 - a) * BCE(y) + a * T^2 * BCE(sigmoid(t / T)) on logits / T.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import type { FinetuneSettings, Settings } from '../config/settings';
+import { readGaiicCsv } from '../data/csv';
+import { encodeRows, makeBatches, type Batch } from '../data/encode';
+import { Rng } from '../data/rng';
+import { splitRows } from '../data/split';
+import { UserError } from '../errors';
+import { readJson } from '../io/atomic';
+import { loadCheckpoint, loadTensorFile, saveCheckpoint } from '../io/checkpoint';
+import { bceWithLogits, classify, toInputs } from '../model/bert';
+import { setClassification, NUM_LABELS } from '../model/config';
+import { disposeParams, initTensor, paramShapes, Params } from '../model/params';
+import { labelMatrix, predictLogits, predictProbs } from '../model/predict';
+import { train } from '../train/loop';
+import { allMetrics } from '../train/metrics';
+import { AdamW, optimizerTensors, restoreOptimizer } from '../train/optim';
+import { log, StageContext } from './context';
+import { runPaths } from './corpus';
+import { OPTIMIZER_FILE, TRAIN_STATE, TrainState } from './pretrain';
+
+export interface FinetuneOptions {
+  stage: 'finetune' | 'refinetune';
+  from: string; // checkpoint to start from
+  out: string; // best checkpoint
+  last: string; // resumable checkpoint of the last epoch
+  teacher?: string; // refinetune: distil from this checkpoint
+  resume?: boolean;
+}
+
+/** Keep the encoder, drop the MLM head, add a fresh pooler + classifier where missing. */
+function toClassifier(params: Params, cfg: ReturnType<typeof setClassification>, seed: number): Params {
+  for (const name of [...params.keys()]) {
+    if (name.startsWith('cls.')) {
+      params.get(name)!.dispose();
+      params.delete(name);
+    }
+  }
+  const rng = new Rng(seed + 17);
+  for (const [name, shape] of paramShapes(cfg, { mlm: false, classifier: true })) {
+    if (!params.has(name)) params.set(name, tf.variable(initTensor(name, shape, cfg, rng), true));
+  }
+  return params;
+}
+
+export async function finetune(run: string, s: Settings, ctx: StageContext, o: FinetuneOptions) {
+  const ft: FinetuneSettings & { distill_alpha?: number; distill_temperature?: number } = o.stage === 'refinetune' ? s.refinetune : s.finetune;
+  const p = runPaths(run);
+  if (!fs.existsSync(o.from)) throw new UserError(`${o.from}: no such checkpoint; run the stage that makes it first`);
+  const rows = readGaiicCsv(p.train, { requireLabels: true }).rows;
+  const { train: trRows, test: valRows } = splitRows(rows, ft.val_fraction, s.seed);
+
+  let startEpoch = 0;
+  let optimizer: AdamW | undefined;
+  let best = -Infinity;
+  const resumeFrom = o.resume && fs.existsSync(path.join(o.last, TRAIN_STATE)) ? o.last : null;
+  const ck = loadCheckpoint(resumeFrom ?? o.from);
+  const cfg = setClassification(ck.config);
+  const params = toClassifier(ck.params, cfg, s.seed);
+  const vocab = ck.vocab;
+  const maxLen = Math.min(s.model.max_len, cfg.max_position_embeddings);
+  const trainEx = encodeRows(trRows, vocab, maxLen);
+  const valEx = encodeRows(valRows, vocab, maxLen);
+  const valLabels = labelMatrix(valEx);
+  const headMult = ft.head_lr_multiplier ?? 1;
+  const lrMultiplier = (n: string) => (n.startsWith('classifier') || n.startsWith('bert.pooler') ? headMult : 1);
+  if (resumeFrom) {
+    const st = readJson<TrainState>(path.join(o.last, TRAIN_STATE));
+    optimizer = restoreOptimizer(new AdamW({ lr: ft.lr, weightDecay: ft.weight_decay, lrMultiplier }), loadTensorFile(path.join(o.last, OPTIMIZER_FILE)), st.step);
+    startEpoch = st.epochsDone;
+    best = st.best ?? -Infinity;
+    log(ctx, `resuming ${o.stage} after epoch ${startEpoch} from ${o.last}`);
+  }
+
+  // Distillation: the teacher's logits of every training example, computed once.
+  const alpha = o.teacher ? ft.distill_alpha ?? 0 : 0;
+  const T = ft.distill_temperature ?? 1;
+  let teacherLogits: Float32Array | null = null;
+  if (o.teacher && alpha > 0) {
+    const t = loadCheckpoint(o.teacher);
+    teacherLogits = predictLogits(t.params, t.config, encodeRows(trRows, t.vocab, Math.min(maxLen, t.config.max_position_embeddings)));
+    disposeParams(t.params);
+    log(ctx, `distilling from ${o.teacher} (alpha ${alpha}, temperature ${T})`);
+  }
+
+  const loss = (b: Batch, dropout: Rng) => {
+    const logits = classify(params, cfg, toInputs(b.ids, b.mask, b.B, b.T), { dropout });
+    const hard = bceWithLogits(logits, tf.tensor2d(b.labels!, [b.B, NUM_LABELS]));
+    if (!teacherLogits) return hard;
+    const tl = new Float32Array(b.B * NUM_LABELS);
+    b.rows.forEach((r, k) => tl.set(teacherLogits!.subarray(r * NUM_LABELS, (r + 1) * NUM_LABELS), k * NUM_LABELS));
+    const soft = tf.sigmoid(tf.div(tf.tensor2d(tl, [b.B, NUM_LABELS]), T));
+    const kd = tf.mul(bceWithLogits(tf.div(logits, T), soft), T * T);
+    return tf.add(tf.mul(hard, 1 - alpha), tf.mul(kd, alpha)) as tf.Scalar;
+  };
+
+  let bestMetrics: Record<string, number> = {};
+  const opt = await train({
+    stage: o.stage,
+    params,
+    epochs: ft.epochs,
+    batches: (_e, rng) => makeBatches(trainEx, { batchSize: ft.batch_size, rng, bucket: true }),
+    loss,
+    lr: ft.lr,
+    weightDecay: ft.weight_decay,
+    warmupRatio: ft.warmup_ratio,
+    schedule: ft.schedule,
+    clipNorm: ft.clip_norm,
+    seed: s.seed,
+    lrMultiplier,
+    fgmEpsilon: ft.fgm_epsilon,
+    startEpoch,
+    optimizer,
+    emit: ctx.emit,
+    signal: ctx.signal,
+    afterEpoch: async (epoch, _l, opt) => {
+      const m = allMetrics(predictProbs(params, cfg, valEx), valLabels);
+      const val = { val_score: m.score, val_micro_f1: m.micro_f1, val_macro_auc: m.macro_auc };
+      if (m.score > best) {
+        best = m.score;
+        bestMetrics = { ...val, best_epoch: epoch + 1 };
+        await saveCheckpoint(o.out, cfg, params, vocab);
+        ctx.emit({ type: 'checkpoint', stage: o.stage, path: o.out, kind: 'best' });
+      }
+      const state: TrainState = { epochsDone: epoch + 1, step: opt.step, best };
+      await saveCheckpoint(o.last, cfg, params, vocab, { json: { [TRAIN_STATE]: state }, tensors: { [OPTIMIZER_FILE]: optimizerTensors(opt) } });
+      return val;
+    },
+  });
+  opt.dispose();
+  disposeParams(params);
+  if (!fs.existsSync(o.out)) throw new UserError(`${o.stage}: no epoch ran, so there is no checkpoint`);
+  return { metrics: bestMetrics, checkpoint: o.out };
+}

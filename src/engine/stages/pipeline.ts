@@ -1,0 +1,111 @@
+// pipeline: every stage of the reference project in order, then the closing table.
+//   corpus-vocab -> pretrain -> finetune -> evaluate -> analyze
+//   -> prune -> refinetune (distilled from the fine-tuned model) -> evaluate -> analyze
+// With --resume, stages recorded as done in run.json are skipped and training stages continue
+// from their last epoch checkpoint.
+import * as path from 'node:path';
+import type { Settings } from '../config/settings';
+import { readGaiicCsv } from '../data/csv';
+import { loadRun } from '../io/run';
+import { allMetrics, priorProbs } from '../train/metrics';
+import { analyze } from './analyze';
+import { ensureRun, log, runStage, StageContext } from './context';
+import { corpusVocab, runPaths } from './corpus';
+import { evaluate } from './evaluate';
+import { finetune } from './finetune';
+import { pretrain } from './pretrain';
+import { updateReportMetrics } from '../prune/report';
+import { pruneStage } from './prune';
+
+export interface PipelineOptions {
+  data: string;
+  run: string;
+  preset: string;
+  settings: Settings;
+  testSplit?: number;
+  resume?: boolean;
+  skipBadRows?: boolean;
+}
+
+export interface TableRow {
+  stage: string;
+  score: number | null; // 1 - mlogloss on the test split
+  micro_f1: number | null;
+  mb: number | null;
+  params: number | null;
+  encoder_params: number | null;
+  latency_ms: number | null;
+}
+
+export async function pipeline(o: PipelineOptions, ctx: StageContext): Promise<{ metrics: Record<string, number>; table: TableRow[] }> {
+  const s = o.settings;
+  const run = o.run;
+  ensureRun(run, { preset: o.preset, settings: s, backend: ctx.backend, data: { dir: o.data, testSplit: o.testSplit, seed: s.seed } });
+  const p = runPaths(run);
+  const done = (key: string) => o.resume && loadRun(run).stages[key]?.status === 'done';
+  const started = Date.now();
+
+  if (!done('corpus-vocab')) {
+    await runStage(ctx, run, 'corpus-vocab', 'corpus-vocab', () => corpusVocab({ data: o.data, run, testSplit: o.testSplit, seed: s.seed, skipBadRows: o.skipBadRows }, ctx));
+  }
+  if (!done('pretrain')) await runStage(ctx, run, 'pretrain', 'pretrain', () => pretrain(run, s, ctx, { resume: o.resume }), s.pretrain);
+  if (!done('finetune')) {
+    await runStage(ctx, run, 'finetune', 'finetune', () => finetune(run, s, ctx, { stage: 'finetune', from: p.pretrain, out: p.finetune, last: p.finetuneLast, resume: o.resume }), s.finetune);
+  }
+  const ev1 = await runStage(ctx, run, 'evaluate', 'evaluate', () => evaluate(p.finetune, p.test, ctx));
+  const an1 = await runStage(ctx, run, 'analyze', 'analyze', () => analyze(p.finetune, ctx));
+
+  const rows: TableRow[] = [];
+  // The label-prior baseline: what the metric gives for knowing only the label frequencies.
+  const train = readGaiicCsv(p.train).rows;
+  const test = readGaiicCsv(p.test).rows;
+  const multiHot = (rs: typeof train) => {
+    const m = new Float32Array(rs.length * 17);
+    rs.forEach((r, i) => (r.labels ?? []).forEach((l) => (m[i * 17 + l] = 1)));
+    return m;
+  };
+  const prior = allMetrics(priorProbs(multiHot(train), test.length), multiHot(test));
+  rows.push({ stage: 'label prior', score: prior.score, micro_f1: prior.micro_f1, mb: null, params: null, encoder_params: null, latency_ms: null });
+  rows.push({
+    stage: 'bert (fine-tuned)',
+    score: ev1.metrics.score,
+    micro_f1: ev1.metrics.micro_f1,
+    mb: an1.metrics.mb,
+    params: an1.metrics.params,
+    encoder_params: an1.metrics.encoder_params,
+    latency_ms: an1.metrics.latency_ms ?? null,
+  });
+
+  const metrics: Record<string, number> = { score: ev1.metrics.score, prior_score: prior.score };
+  if (s.prune && (s.prune.transformer || s.prune.vocabulary)) {
+    const pr = await runStage(ctx, run, 'prune', 'prune', () => pruneStage({ model: p.finetune, config: s.prune, out: p.pruned, dataFile: p.train, seed: s.seed }, ctx), s.prune);
+    if (!done('refinetune')) {
+      await runStage(ctx, run, 'refinetune', 'refinetune', () => finetune(run, s, ctx, { stage: 'refinetune', from: p.pruned, out: p.refinetune, last: p.refinetuneLast, teacher: p.finetune, resume: o.resume }), s.refinetune);
+    }
+    const ev2 = await runStage(ctx, run, 'evaluate', 'evaluate-pruned', () => evaluate(p.refinetune, p.test, ctx));
+    const an2 = await runStage(ctx, run, 'analyze', 'analyze-pruned', () => analyze(p.refinetune, ctx));
+    updateReportMetrics(pr.report, { before: ev1.metrics.score, after_refinetune: ev2.metrics.score });
+    rows.push({
+      stage: 'bert (pruned, re-fine-tuned)',
+      score: ev2.metrics.score,
+      micro_f1: ev2.metrics.micro_f1,
+      mb: an2.metrics.mb,
+      params: an2.metrics.params,
+      encoder_params: an2.metrics.encoder_params,
+      latency_ms: an2.metrics.latency_ms ?? null,
+    });
+    Object.assign(metrics, { pruned_score: ev2.metrics.score, encoder_ratio: an2.metrics.encoder_params / an1.metrics.encoder_params });
+    if (an1.metrics.latency_ms && an2.metrics.latency_ms) metrics.speedup = an1.metrics.latency_ms / an2.metrics.latency_ms;
+  }
+  metrics.seconds = (Date.now() - started) / 1000;
+  ctx.emit({
+    type: 'table',
+    title: `${path.basename(run)}: test split of ${test.length} rows, metric 1 - mlogloss; latency per batch of 32 x 64 tokens on ${ctx.backend}`,
+    columns: ['stage', 'metric', 'micro-F1', 'MB', 'params', 'encoder params', 'latency ms'],
+    rows: rows.map((r) => [r.stage, fmt(r.score, 4), fmt(r.micro_f1, 4), fmt(r.mb, 2), r.params ?? '-', r.encoder_params ?? '-', fmt(r.latency_ms, 1)]),
+  });
+  log(ctx, `pipeline finished in ${metrics.seconds.toFixed(0)} s; run folder ${run}`);
+  return { metrics, table: rows };
+}
+
+const fmt = (x: number | null, d: number) => (x === null || x === undefined ? '-' : x.toFixed(d));

@@ -1,0 +1,124 @@
+// The training loop shared by pretraining, fine-tuning and re-fine-tuning:
+// per step: loss -> grads (variableGrads) -> [FGM] -> clip -> AdamW with scheduled lr;
+// per epoch: the caller's validation / checkpointing; events for progress; cancel between steps.
+//
+// Determinism: the data order and dropout masks of epoch e come from Rng(seed, e), so a run
+// resumed from the end of epoch e continues exactly as the uninterrupted run would have.
+import * as tf from '@tensorflow/tfjs';
+import type { Batch } from '../data/encode';
+import { Rng } from '../data/rng';
+import { CancelledError, UserError } from '../errors';
+import type { Params } from '../model/params';
+import type { EventSink, StageName } from '../protocol';
+import { AdamW, clipByGlobalNorm, lrFactor, Schedule } from './optim';
+
+export interface TrainSpec {
+  stage: StageName;
+  params: Params;
+  epochs: number;
+  /** The batches of epoch e, in training order (use rng for shuffling). */
+  batches: (epoch: number, rng: Rng) => Batch[];
+  /** The scalar loss of one batch; called inside the gradient tape. dropout: null = off. */
+  loss: (b: Batch, dropout: Rng) => tf.Scalar;
+  /** Extra per-batch statistics computed outside the tape (e.g. MLM accuracy), optional. */
+  lr: number;
+  weightDecay: number;
+  warmupRatio: number;
+  schedule: Schedule;
+  clipNorm: number;
+  seed: number;
+  lrMultiplier?: (name: string) => number;
+  /** FGM adversarial training on the word embeddings: epsilon, 0 = off. */
+  fgmEpsilon?: number;
+  /** Called after every epoch with the mean training loss; returns the epoch's metrics. */
+  afterEpoch: (epoch: number, trainLoss: number, opt: AdamW) => Promise<Record<string, number>>;
+  /** Resume: the first epoch to run and the optimizer state at its start. */
+  startEpoch?: number;
+  optimizer?: AdamW;
+  emit: EventSink;
+  signal?: AbortSignal;
+}
+
+const WORD_EMB = 'bert.embeddings.word_embeddings.weight';
+
+/** Gradients of spec.loss w.r.t. every trainable parameter, keyed by HF name. */
+function gradients(spec: TrainSpec, b: Batch, dropout: Rng): { loss: number; grads: Record<string, tf.Tensor> } {
+  const names = [...spec.params.keys()];
+  const vars = names.map((n) => spec.params.get(n)!);
+  const byVar = new Map(vars.map((v, i) => [v.name, names[i]]));
+  const { value, grads } = tf.variableGrads(() => spec.loss(b, dropout), vars);
+  const out: Record<string, tf.Tensor> = {};
+  for (const [vn, g] of Object.entries(grads)) out[byVar.get(vn)!] = g;
+  const loss = value.dataSync()[0];
+  value.dispose();
+  return { loss, grads: out };
+}
+
+export async function train(spec: TrainSpec): Promise<AdamW> {
+  const opt = spec.optimizer ?? new AdamW({ lr: spec.lr, weightDecay: spec.weightDecay, lrMultiplier: spec.lrMultiplier });
+  const stepsPerEpoch = spec.batches(0, new Rng(spec.seed)).length;
+  const total = stepsPerEpoch * spec.epochs;
+  const warmup = Math.round(total * spec.warmupRatio);
+  const started = Date.now();
+  let tokensSeen = 0;
+  for (let epoch = spec.startEpoch ?? 0; epoch < spec.epochs; epoch++) {
+    const rng = new Rng(spec.seed * 1009 + epoch);
+    const dropout = new Rng(spec.seed * 7919 + epoch);
+    const batches = spec.batches(epoch, rng);
+    let lossSum = 0;
+    for (let i = 0; i < batches.length; i++) {
+      if (spec.signal?.aborted) throw new CancelledError(`${spec.stage} cancelled in epoch ${epoch + 1}`);
+      const b = batches[i];
+      const step = epoch * stepsPerEpoch + i;
+      const lr = spec.lr * lrFactor(step, total, warmup, spec.schedule);
+      let { loss, grads } = gradients(spec, b, dropout);
+      if (!Number.isFinite(loss)) {
+        for (const g of Object.values(grads)) g.dispose();
+        throw new UserError(`${spec.stage}: the loss became ${loss} at epoch ${epoch + 1}, step ${i + 1}; stopped (the last good checkpoint is kept). Try a lower lr or a smaller clip_norm.`);
+      }
+      if (spec.fgmEpsilon && grads[WORD_EMB]) {
+        // FGM (Miyato et al.): perturb the embeddings along their gradient, add the adversarial grads.
+        const emb = spec.params.get(WORD_EMB)!;
+        const r = tf.tidy(() => {
+          const g = grads[WORD_EMB];
+          const n = tf.norm(g);
+          return tf.mul(g, tf.div(spec.fgmEpsilon!, tf.add(n, 1e-12)));
+        });
+        emb.assign(tf.add(emb, r));
+        const adv = gradients(spec, b, dropout);
+        emb.assign(tf.sub(emb, r));
+        r.dispose();
+        for (const [k, g] of Object.entries(adv.grads)) {
+          const sum = tf.add(grads[k], g);
+          grads[k].dispose();
+          g.dispose();
+          grads[k] = sum;
+        }
+      }
+      clipByGlobalNorm(grads, spec.clipNorm);
+      opt.apply(spec.params, grads, lr);
+      for (const g of Object.values(grads)) g.dispose();
+      lossSum += loss;
+      tokensSeen += b.tokens;
+      const elapsed = (Date.now() - started) / 1000;
+      const done = step + 1 - (spec.startEpoch ?? 0) * stepsPerEpoch;
+      spec.emit({
+        type: 'step',
+        stage: spec.stage,
+        epoch: epoch + 1,
+        epochs: spec.epochs,
+        step: step + 1,
+        steps: total,
+        loss,
+        lr,
+        tokensPerSecond: tokensSeen / Math.max(elapsed, 1e-9),
+        etaSeconds: (elapsed / done) * (total - step - 1),
+      });
+      // Let IPC messages (cancel) in between steps.
+      await new Promise((r) => setImmediate(r));
+    }
+    const metrics = await spec.afterEpoch(epoch, lossSum / Math.max(1, batches.length), opt);
+    spec.emit({ type: 'epoch', stage: spec.stage, epoch: epoch + 1, epochs: spec.epochs, metrics: { train_loss: lossSum / Math.max(1, batches.length), ...metrics } });
+  }
+  return opt;
+}

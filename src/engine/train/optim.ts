@@ -1,0 +1,101 @@
+// AdamW (decoupled weight decay, as torch.optim.AdamW), global-norm gradient clipping and the
+// learning-rate schedules of HF's get_*_schedule_with_warmup.
+import * as tf from '@tensorflow/tfjs';
+import { noDecay, Params } from '../model/params';
+
+export type Schedule = 'linear' | 'cosine' | 'constant';
+
+/** lr multiplier at step (0-based) of total: linear warmup, then linear / cosine decay to 0. */
+export function lrFactor(step: number, total: number, warmup: number, schedule: Schedule): number {
+  if (warmup > 0 && step < warmup) return (step + 1) / warmup;
+  if (schedule === 'constant') return 1;
+  const progress = Math.min(1, (step - warmup) / Math.max(1, total - warmup));
+  if (schedule === 'cosine') return 0.5 * (1 + Math.cos(Math.PI * progress));
+  return Math.max(0, 1 - progress);
+}
+
+export interface AdamWOptions {
+  lr: number;
+  weightDecay: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  /** Multiplier of the lr for parameters whose name matches (e.g. a fresh classifier head). */
+  lrMultiplier?: (name: string) => number;
+}
+
+export class AdamW {
+  readonly m = new Map<string, tf.Variable>();
+  readonly v = new Map<string, tf.Variable>();
+  step = 0;
+  constructor(readonly opt: AdamWOptions) {}
+
+  /** One update with gradients `grads` (name -> tensor) at learning rate lr. */
+  apply(params: Params, grads: Record<string, tf.Tensor>, lr: number): void {
+    const b1 = this.opt.beta1 ?? 0.9;
+    const b2 = this.opt.beta2 ?? 0.999;
+    const eps = this.opt.eps ?? 1e-8;
+    this.step++;
+    const c1 = 1 - b1 ** this.step;
+    const c2 = 1 - b2 ** this.step;
+    tf.tidy(() => {
+      for (const [name, g] of Object.entries(grads)) {
+        const w = params.get(name);
+        if (!w) continue;
+        let m = this.m.get(name);
+        let v = this.v.get(name);
+        if (!m || !v) {
+          m = tf.variable(tf.zerosLike(w), false);
+          v = tf.variable(tf.zerosLike(w), false);
+          this.m.set(name, m);
+          this.v.set(name, v);
+        }
+        const lrp = lr * (this.opt.lrMultiplier?.(name) ?? 1);
+        m.assign(tf.add(tf.mul(m, b1), tf.mul(g, 1 - b1)));
+        v.assign(tf.add(tf.mul(v, b2), tf.mul(tf.square(g), 1 - b2)));
+        const update = tf.div(tf.div(m, c1), tf.add(tf.sqrt(tf.div(v, c2)), eps));
+        const decay = noDecay(name) ? 0 : this.opt.weightDecay;
+        // torch AdamW: w <- w * (1 - lr*wd) - lr * mhat / (sqrt(vhat) + eps)
+        const decayed = decay > 0 ? tf.mul(w, 1 - lrp * decay) : w;
+        w.assign(tf.sub(decayed, tf.mul(update, lrp)));
+      }
+    });
+  }
+
+  dispose(): void {
+    for (const t of [...this.m.values(), ...this.v.values()]) t.dispose();
+    this.m.clear();
+    this.v.clear();
+  }
+}
+
+/** Scale grads in place so that their global L2 norm is at most maxNorm; returns the norm before. */
+export function clipByGlobalNorm(grads: Record<string, tf.Tensor>, maxNorm: number): number {
+  const norm = tf.tidy(() => tf.sqrt(tf.addN(Object.values(grads).map((g) => tf.sum(tf.square(g))))).dataSync()[0]);
+  if (maxNorm > 0 && norm > maxNorm) {
+    const s = maxNorm / (norm + 1e-6);
+    for (const k of Object.keys(grads)) {
+      const old = grads[k];
+      grads[k] = tf.mul(old, s);
+      old.dispose();
+    }
+  }
+  return norm;
+}
+
+/** The optimizer's moments as named tensors ("m.<param>", "v.<param>") for a resumable checkpoint. */
+export function optimizerTensors(opt: AdamW): Map<string, tf.Tensor> {
+  const out = new Map<string, tf.Tensor>();
+  for (const [k, t] of opt.m) out.set(`m.${k}`, t);
+  for (const [k, t] of opt.v) out.set(`v.${k}`, t);
+  return out;
+}
+
+export function restoreOptimizer(opt: AdamW, tensors: Map<string, tf.Tensor>, step: number): AdamW {
+  for (const [k, t] of tensors) {
+    const target = k.startsWith('m.') ? opt.m : k.startsWith('v.') ? opt.v : null;
+    if (target) target.set(k.slice(2), tf.variable(t, false));
+  }
+  opt.step = step;
+  return opt;
+}

@@ -1,0 +1,76 @@
+import { describe, expect, it } from 'vitest';
+import { makeBatches, type Example } from '../src/engine/data/encode';
+import { maskBatch } from '../src/engine/data/masking';
+import { Rng } from '../src/engine/data/rng';
+import { CLS_ID, MASK_ID, SEP_ID } from '../src/engine/data/vocab';
+
+const VOCAB = 300;
+
+/** Batches of random lengths; every example also contains [UNK] tokens, which are never candidates. */
+function batches(seed: number, n: number) {
+  const rng = new Rng(seed);
+  const ex: Example[] = Array.from({ length: n }, (_, i) => {
+    const len = 4 + rng.int(60);
+    const ids = Int32Array.from({ length: len }, (_, t) => (t === 0 ? CLS_ID : t === len - 1 ? SEP_ID : rng.next() < 0.05 ? 1 : 5 + rng.int(VOCAB - 5)));
+    return { ids, labels: null, row: i };
+  });
+  return makeBatches(ex, { batchSize: 16, rng });
+}
+
+describe('maskBatch', () => {
+  it('picks ~15% of the real non-special tokens and corrupts them 80/10/10', () => {
+    const rng = new Rng(11);
+    let candidates = 0;
+    let picked = 0;
+    let masked = 0;
+    let random = 0;
+    let kept = 0;
+    for (const b of batches(1, 640)) {
+      const m = maskBatch(b, VOCAB, rng);
+      const pos = new Set(m.positions);
+      expect(m.targets.length).toBe(m.positions.length);
+      for (let i = 0; i < b.ids.length; i++) {
+        const isCandidate = b.mask[i] === 1 && b.ids[i] >= 5;
+        if (isCandidate) candidates++;
+        if (!pos.has(i)) {
+          expect(m.input[i]).toBe(b.ids[i]); // unpicked positions (specials, pads included) are untouched
+          continue;
+        }
+        expect(isCandidate).toBe(true); // never a special or a pad
+      }
+      m.positions.forEach((p, k) => {
+        if (k > 0) expect(p).toBeGreaterThan(m.positions[k - 1]);
+        expect(m.targets[k]).toBe(b.ids[p]);
+        picked++;
+        if (m.input[p] === MASK_ID) masked++;
+        else if (m.input[p] === b.ids[p]) kept++;
+        else {
+          random++;
+          expect(m.input[p] >= 5 && m.input[p] < VOCAB).toBe(true);
+        }
+      });
+    }
+    expect(candidates).toBeGreaterThan(15_000);
+    expect(Math.abs(picked / candidates - 0.15)).toBeLessThan(0.01);
+    expect(Math.abs(masked / picked - 0.8)).toBeLessThan(0.02);
+    // A "random" replacement can draw the original id (1/295); it then counts as kept.
+    expect(Math.abs(random / picked - 0.1)).toBeLessThan(0.015);
+    expect(Math.abs(kept / picked - 0.1)).toBeLessThan(0.015);
+  });
+
+  it('honours prob, predicts at least one token, and is deterministic by rng state', () => {
+    const [b] = batches(2, 16);
+    const cand = Array.from(b.ids).filter((id, i) => b.mask[i] === 1 && id >= 5).length;
+    expect(maskBatch(b, VOCAB, new Rng(1), 1).positions.length).toBe(cand);
+    expect(maskBatch(b, VOCAB, new Rng(1), 1e-9).positions.length).toBe(1);
+    expect(maskBatch(b, VOCAB, new Rng(5))).toEqual(maskBatch(b, VOCAB, new Rng(5)));
+    expect(b.ids).toEqual(batches(2, 16)[0].ids); // the batch itself is not modified
+  });
+
+  it('returns no positions when there is no candidate', () => {
+    const ex: Example[] = [{ ids: Int32Array.from([CLS_ID, 1, SEP_ID]), labels: null, row: 0 }];
+    const m = maskBatch(makeBatches(ex, { batchSize: 1 })[0], VOCAB, new Rng(1));
+    expect(m.positions.length).toBe(0);
+    expect(Array.from(m.input)).toEqual([CLS_ID, 1, SEP_ID]);
+  });
+});

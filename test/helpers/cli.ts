@@ -1,0 +1,18 @@
+// Run the built CLI (dist/, made by `npm run build`, which `npm test` runs first).
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
+
+export const ROOT = path.resolve(__dirname, '..', '..');
+const BIN = path.join(ROOT, 'bin', 'bert-pruner.js');
+
+export function cli(args: string[], cwd = ROOT, timeout = 300_000): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: 'utf8', timeout });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** A user error: exit 2, one message, no stack trace. */
+export function expectUserError(r: { code: number; stderr: string }, pattern: RegExp): void {
+  if (r.code !== 2 || !pattern.test(r.stderr) || /\n\s+at /.test(r.stderr)) {
+    throw new Error(`expected a user error matching ${pattern}, got exit ${r.code}:\n${r.stderr}`);
+  }
+}

@@ -1,0 +1,50 @@
+// The whole pipeline end to end through the CLI on a small demo dataset with the tiny preset:
+// every stage recorded in run.json, the closing table, checkpoints HF can load, the prune report.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { cli } from './helpers/cli';
+
+describe('pipeline (tiny preset, demo data)', () => {
+  it('runs every stage and prints the closing table', () => {
+    const d = fs.mkdtempSync(path.join(os.tmpdir(), 'bp-pipe-'));
+    const data = path.join(d, 'data');
+    let r = cli(['demo-data', '--out', data, '--train-rows', '400', '--test-rows', '100']);
+    expect(r.code, r.stderr).toBe(0);
+    const run = path.join(d, 'run');
+    r = cli(['pipeline', '--data', data, '--run', run, '--preset', 'tiny', '--backend', 'wasm']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain('backend: wasm');
+    // The closing table: prior, unpruned and pruned rows with the metric.
+    expect(r.stdout).toMatch(/\| label prior\s+\|\s+0\.\d{4}/);
+    expect(r.stdout).toMatch(/\| bert \(fine-tuned\)\s+\|\s+0\.\d{4}/);
+    expect(r.stdout).toMatch(/\| bert \(pruned, re-fine-tuned\)\s+\|\s+0\.\d{4}/);
+
+    const m = JSON.parse(fs.readFileSync(path.join(run, 'run.json'), 'utf8'));
+    for (const s of ['corpus-vocab', 'pretrain', 'finetune', 'evaluate', 'analyze', 'prune', 'refinetune', 'evaluate-pruned', 'analyze-pruned']) {
+      expect(m.stages[s]?.status, s).toBe('done');
+    }
+    expect(m.stages.finetune.checkpoint).toBe('finetune');
+    for (const ck of ['pretrain', 'finetune', 'pruned', 'refinetune']) {
+      for (const f of ['config.json', 'model.safetensors', 'vocab.txt']) expect(fs.existsSync(path.join(run, ck, f)), `${ck}/${f}`).toBe(true);
+    }
+    const report = JSON.parse(fs.readFileSync(path.join(run, 'pruned', 'prune-report.json'), 'utf8'));
+    expect(report.after.encoder_params).toBeLessThan(report.before.encoder_params);
+    expect(typeof report.metrics.after_refinetune).toBe('number');
+
+    // evaluate --json on the pruned model agrees with what the pipeline recorded.
+    r = cli(['evaluate', '--model', path.join(run, 'refinetune'), '--data', path.join(run, 'data', 'test.csv'), '--json', '--backend', 'wasm']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).score).toBeCloseTo(m.stages['evaluate-pruned'].metrics.score, 6);
+
+    // predict writes one line per row with 17 probabilities.
+    const out = path.join(d, 'pred.jsonl');
+    r = cli(['predict', '--model', path.join(run, 'finetune'), '--data', path.join(run, 'data', 'test.csv'), '--out', out, '--backend', 'wasm']);
+    expect(r.code, r.stderr).toBe(0);
+    const lines = fs.readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines).toHaveLength(100);
+    expect(lines[0].probs).toHaveLength(17);
+    expect(lines[0].probs.every((p: number) => p > 0 && p < 1)).toBe(true);
+  }, 600_000);
+});

@@ -1,0 +1,14 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    // Engine tests train small models and run the CLI as a subprocess: generous per-test time,
+    // never a timing assertion.
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
+    // Two cores: test files run in two workers.
+    poolOptions: { forks: { maxForks: 2, minForks: 1 } },
+    pool: 'forks',
+  },
+});
