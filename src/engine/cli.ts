@@ -2,7 +2,7 @@
 // JSON lines with --json-events), prints user errors as one message without a stack trace, and
 // turns Ctrl-C into a clean cancel (a second Ctrl-C exits at once).
 import { COMMON_HELP, runCommand, STAGES } from './commands';
-import { isUserError } from './errors';
+import { explainSystemError, isUserError } from './errors';
 import { table } from './format';
 import type { EngineEvent } from './protocol';
 
@@ -89,7 +89,8 @@ export async function main(argv: string[]): Promise<number> {
     const { text } = await runCommand(cmd, args, { emit: printer(json), signal: controller.signal });
     if (text && !json) process.stdout.write(text + '\n');
     return 0;
-  } catch (e) {
+  } catch (err) {
+    const e = explainSystemError(err);
     if (isUserError(e)) {
       process.stderr.write(`error: ${(e as Error).message}\n`);
       return (e as Error).name === 'CancelledError' ? 130 : 2;

@@ -1,6 +1,7 @@
 // The commands: argument parsing and dispatch to the stage functions. The CLI (cli.ts) and the
 // forked engine process (engine-process.ts) are thin shells over runCommand.
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { BACKEND_NAMES, BackendName, initBackend } from './backend';
 import { presetNames } from './config/presets';
@@ -95,6 +96,12 @@ function existing(p: string, what: string): string {
   return p;
 }
 
+/** Refuse an output that is one of the command's inputs: writing it would destroy the input. */
+function notInput(out: string, input: string, outFlag: string, inFlag: string): string {
+  if (path.resolve(out) === path.resolve(input)) throw new UserError(`${outFlag} ${out}: is the same as ${inFlag}; writing it would overwrite the input (choose another ${outFlag})`);
+  return out;
+}
+
 export interface CommandIO {
   emit: StageContext['emit'];
   signal?: AbortSignal;
@@ -152,7 +159,7 @@ export async function runCommand(stage: string, args: string[], io: CommandIO): 
       const { settings } = settingsFor();
       const p = runPaths(run);
       const r = await runStage(ctx, run, 'finetune', 'finetune', () =>
-        finetune(run, settings, ctx, { stage: 'finetune', from: a.from ?? p.pretrain, out: p.finetune, last: p.finetuneLast, resume: a.resume }),
+        finetune(run, settings, ctx, { stage: 'finetune', from: a.from ?? p.pretrain, out: p.finetune, last: p.finetuneLast, resume: a.resume, runKey: 'finetune' }),
         settings.finetune,
       );
       return { result: r, text: formatMetrics('finetune', r.metrics) };
@@ -162,9 +169,9 @@ export async function runCommand(stage: string, args: string[], io: CommandIO): 
       const { settings } = settingsFor();
       const p = runPaths(run);
       const model = existing(need(a.model, '--model', stage), 'checkpoint');
-      const out = a.out ?? p.refinetune;
+      const out = notInput(a.out ?? p.refinetune, model, '--out', '--model');
       const r = await runStage(ctx, run, 'refinetune', 'refinetune', () =>
-        finetune(run, settings, ctx, { stage: 'refinetune', from: model, out, last: `${out}-last`, teacher: a.teacher, resume: a.resume }),
+        finetune(run, settings, ctx, { stage: 'refinetune', from: model, out, last: `${out}-last`, teacher: a.teacher, resume: a.resume, runKey: 'refinetune' }),
         settings.refinetune,
       );
       return { result: r, text: formatMetrics('refinetune', r.metrics) };
@@ -174,7 +181,7 @@ export async function runCommand(stage: string, args: string[], io: CommandIO): 
       return { result: r.metrics, text: a.json ? JSON.stringify(r.metrics, null, 2) : formatMetrics('evaluate', r.metrics) };
     }
     case 'predict': {
-      const r = await predict(need(a.model, '--model', stage), need(a.data, '--data', stage), need(a.out, '--out', stage), ctx);
+      const r = await predict(need(a.model, '--model', stage), need(a.data, '--data', stage), notInput(need(a.out, '--out', stage), need(a.data, '--data', stage), '--out', '--data'), ctx);
       return { result: r, text: `wrote ${r.metrics.rows} predictions to ${r.out}` };
     }
     case 'analyze': {
@@ -188,7 +195,7 @@ export async function runCommand(stage: string, args: string[], io: CommandIO): 
       const model = existing(need(a.model, '--model', stage), 'checkpoint');
       const dataFile = a.data ?? (runDir ? runPaths(runDir).train : undefined);
       const r = await runStage(ctx, runDir, 'prune', 'prune', () =>
-        pruneStage({ model, config, configFile, out: need(a.out, '--out', stage), dataFile: need(dataFile, '--data', stage), seed: settingsFor().settings.seed }, ctx),
+        pruneStage({ model, config, configFile, out: notInput(need(a.out, '--out', stage), model, '--out', '--model'), dataFile: need(dataFile, '--data', stage), seed: settingsFor().settings.seed }, ctx),
       );
       return { result: r.reportData, text: `pruned checkpoint: ${r.checkpoint}\nreport: ${r.report}` };
     }

@@ -2,7 +2,7 @@
 // protocol.ts over IPC. One command at a time; `cancel` aborts it between two training steps.
 // A user error comes back as {type: 'error', user: true} with its message only.
 import { runCommand } from './commands';
-import { isUserError } from './errors';
+import { explainSystemError, isUserError } from './errors';
 import type { EngineReply, EngineRequest } from './protocol';
 
 const send = (m: EngineReply) => process.send?.(m);
@@ -23,7 +23,8 @@ async function handle(req: EngineRequest): Promise<void> {
   try {
     const { result } = await runCommand(req.stage, req.args, { emit: (event) => send({ type: 'event', id: req.id, event }), signal: controller.signal });
     send({ type: 'done', id: req.id, result: JSON.parse(JSON.stringify(result ?? null)) });
-  } catch (e) {
+  } catch (err) {
+    const e = explainSystemError(err);
     const user = isUserError(e);
     send({ type: 'error', id: req.id, message: user ? (e as Error).message : String((e as Error)?.stack ?? e), user });
   } finally {

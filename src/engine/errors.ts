@@ -18,3 +18,33 @@ export class CancelledError extends Error {
 export function isUserError(e: unknown): e is UserError {
   return e instanceof Error && (e.name === 'UserError' || e.name === 'CancelledError');
 }
+
+// What an OS error about a path means to the user, by errno code. Only codes caused by the user's
+// paths, disk or permissions: anything else (EBADF, EINVAL, ...) would be our bug and keeps its stack.
+const FS_REASONS: Readonly<Record<string, string>> = {
+  ENOSPC: 'disk full',
+  EDQUOT: 'disk quota exceeded',
+  EFBIG: 'file too large (file system limit, or the ulimit -f of this shell)',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EROFS: 'read-only file system',
+  ENOTDIR: 'a part of the path is a file, not a directory',
+  EISDIR: 'is a directory',
+  ENOENT: 'no such file or directory',
+  ENAMETOOLONG: 'file name too long',
+  ELOOP: 'too many levels of symbolic links',
+};
+
+/**
+ * Turn a Node file-system error (it has code, syscall and path) that the user can act on into a
+ * UserError `PATH: cannot SYSCALL: REASON`; every other value is returned as it is. The CLI, the
+ * engine process and runStage pass errors through this, so a full disk or a run folder under a
+ * file is one clear line and not an 'internal error' with a stack trace.
+ */
+export function explainSystemError(e: unknown): unknown {
+  const err = e as NodeJS.ErrnoException;
+  if (!(e instanceof Error) || isUserError(e) || !err.code || !err.syscall || !(err.code in FS_REASONS)) return e;
+  const where = err.path ? `${err.path}: ` : '';
+  const dest = (err as { dest?: string }).dest ? ` (to ${(err as { dest?: string }).dest})` : '';
+  return new UserError(`${where}cannot ${err.syscall}${dest}: ${FS_REASONS[err.code]}`);
+}

@@ -14,6 +14,14 @@ import * as path from 'node:path';
 export interface NativeAddon {
   /** out[i] = op(a[aIndex[i]]) @ op(b[bIndex[i]]); a [*, M, K] (or [*, K, M] with transA), etc. */
   sgemm(a: Float32Array, b: Float32Array, out: Float32Array, aIndex: Int32Array, bIndex: Int32Array, M: number, N: number, K: number, transA: boolean, transB: boolean): void;
+  /** x [P, R, C] -> out [P, C], summing over R. */
+  reduceSum(x: Float32Array, out: Float32Array, P: number, R: number, C: number): void;
+  /** out[i, :] = x[idx[i], :] (rows of `inner` values); throws on an index outside x. */
+  gatherRows(x: Float32Array, idx: Int32Array, out: Float32Array, inner: number): void;
+  /** out[s, :] = sum of x[i, :] with ids[i] == s; ids outside out's rows are dropped. */
+  segmentSum(x: Float32Array, ids: Int32Array, out: Float32Array, inner: number): void;
+  /** out = exp(x) (op 0) or erf(x) (op 1), vectorized. */
+  unary(op: 0 | 1, x: Float32Array, out: Float32Array): void;
   setThreads(n: number): void;
   getThreads(): number;
   /** OpenBLAS's build description, e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Haswell MAX_THREADS=64". */

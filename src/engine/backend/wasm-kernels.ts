@@ -10,10 +10,14 @@
 //    reading the inputs and writing the output in place in the wasm heap. Transposes are CBLAS
 //    flags and batch broadcasting is an index per output matrix, so nothing is copied.
 //
-// All are exact: the gradient-check tests run on the patched backend, and speed-matmul.test.ts
-// compares the native kernel with the cpu backend's matmul.
+//    The addon's other kernels (Sum, GatherV2, UnsortedSegmentSum, Exp, Erf) are registered by
+//    native-kernels.ts.
+//
+// All are exact: the gradient-check tests run on the patched backend, and speed-matmul.test.ts /
+// speed-kernels.test.ts compare the native kernels with the cpu backend's.
 import * as tf from '@tensorflow/tfjs';
 import { loadNative, NativeAddon } from './native';
+import { registerNativeKernels } from './native-kernels';
 
 type Info = tf.TensorInfo;
 // The wasm backend's public surface used here (see BackendWasm in tfjs-backend-wasm).
@@ -154,4 +158,5 @@ export function patchWasmKernels(): void {
       },
     });
   }
+  if (addon) registerNativeKernels(addon);
 }

@@ -24,6 +24,8 @@ function explainFsError(e: unknown, file: string): unknown {
       return new UserError(`${file}: cannot write, disk full`);
     case 'EDQUOT':
       return new UserError(`${file}: cannot write, disk quota exceeded`);
+    case 'EFBIG':
+      return new UserError(`${file}: cannot write, file too large (file system limit, or the ulimit -f of this shell)`);
     case 'EACCES':
     case 'EPERM':
       return new UserError(`${file}: cannot write, ${dir} is not writable (permission denied)`);
@@ -253,4 +255,28 @@ export function replaceDirAtomic(tmpDir: string, finalDir: string): void {
     try { fs.rmSync(oldDir, { recursive: true, force: true }); } catch { /* ignore */ }
   }
   syncDir(path.dirname(finalDir));
+}
+
+/**
+ * After a crash between the two renames of replaceDirAtomic, `finalDir` is missing and its previous
+ * complete version sits next to it as `finalDir.old-<rand>`. Put that back (the newest, if there are
+ * several) and return true; return false when `finalDir` exists or there is nothing to recover.
+ */
+export function recoverDir(finalDir: string): boolean {
+  if (fs.existsSync(finalDir)) return false;
+  const parent = path.dirname(finalDir);
+  const prefix = `${path.basename(finalDir)}.old-`;
+  let names: string[];
+  try {
+    names = fs.readdirSync(parent).filter((n) => n.startsWith(prefix) && /^[0-9a-f]{8}$/.test(n.slice(prefix.length)));
+  } catch {
+    return false;
+  }
+  const dirs = names
+    .map((n) => ({ p: path.join(parent, n), st: fs.statSync(path.join(parent, n), { throwIfNoEntry: false }) }))
+    .filter((d) => d.st?.isDirectory())
+    .sort((a, b) => b.st!.mtimeMs - a.st!.mtimeMs);
+  if (dirs.length === 0) return false;
+  fs.renameSync(dirs[0].p, finalDir);
+  return true;
 }

@@ -12,7 +12,7 @@ import { readVocab, Vocab, writeVocab } from '../data/vocab';
 import { UserError } from '../errors';
 import { BertConfig, hasClassifier } from '../model/config';
 import { paramShapes, Params } from '../model/params';
-import { readJson, replaceDirAtomic, writeJsonAtomic } from './atomic';
+import { readJson, recoverDir, replaceDirAtomic, writeJsonAtomic } from './atomic';
 import { readSafetensors, readSafetensorsHeader, writeSafetensors } from './safetensors';
 
 export interface Checkpoint {
@@ -39,6 +39,12 @@ async function tensorList(m: Map<string, tf.Tensor>): Promise<{ name: string; sh
 
 export async function saveCheckpoint(dir: string, cfg: BertConfig, params: Params, vocab: Vocab, extra: ExtraFiles = {}): Promise<void> {
   const final = path.resolve(dir);
+  // Replacing a directory deletes the old one: only ever do that to a checkpoint (or an empty
+  // folder). An --out that names a run folder, a data folder or '.' must not wipe it.
+  const st = fs.statSync(final, { throwIfNoEntry: false });
+  if (st && (!st.isDirectory() || (!isCheckpointDir(final) && fs.readdirSync(final).length > 0))) {
+    throw new UserError(`${dir}: exists and is not a checkpoint; refusing to replace it (choose another output folder, or move it away first)`);
+  }
   fs.mkdirSync(path.dirname(final), { recursive: true });
   const tmp = `${final}.tmp-${process.pid}-${Date.now()}`;
   fs.mkdirSync(tmp, { recursive: true });
@@ -57,6 +63,7 @@ export async function saveCheckpoint(dir: string, cfg: BertConfig, params: Param
 
 export function readConfig(dir: string): BertConfig {
   const file = path.join(dir, CONFIG_FILE);
+  recoverDir(dir); // a crash in the middle of replacing it left the previous version aside
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new UserError(`${dir}: not a checkpoint directory`);
   if (!fs.existsSync(file)) throw new UserError(`${file}: missing (a checkpoint needs config.json, model.safetensors and vocab.txt)`);
   const cfg = readJson<BertConfig>(file);
@@ -112,6 +119,8 @@ export function loadCheckpoint(dir: string): Checkpoint {
       if (t.shape.join(',') !== shape.join(',')) {
         throw new UserError(`${wfile}: tensor '${name}' has shape [${t.shape}] but config.json implies [${shape}]`);
       }
+      const bad = t.data.findIndex((x) => !Number.isFinite(x));
+      if (bad >= 0) throw new UserError(`${wfile}: tensor '${name}' holds ${t.data[bad]} at index ${bad}; the checkpoint is corrupt (saved from a diverged run?)`);
       params.set(name, tf.variable(tf.tensor(t.data, shape, 'float32'), true));
     }
   } catch (e) {

@@ -49,6 +49,11 @@ export function checkTargets(cfg: BertConfig, tc: TransformerPruneConfig, source
   if (tc.target_ffn_size * L > ffn) {
     throw new UserError(`${source}: transformer.target_ffn_size ${tc.target_ffn_size} is more than the model has (${(ffn / L).toFixed(1)} neurons per layer on average)`);
   }
+  // Uneven FFN masking keeps whole groups of multiple_of neurons (with even masking it is ignored).
+  const m = tc.multiple_of ?? 1;
+  if (m > 1 && !tc.ffn_even_masking && tc.target_ffn_size % m !== 0) {
+    throw new UserError(`${source}: transformer.target_ffn_size ${tc.target_ffn_size} is not a multiple of transformer.multiple_of ${m} (e.g. ${Math.max(m, Math.floor(tc.target_ffn_size / m) * m)} or ${Math.ceil(tc.target_ffn_size / m) * m})`);
+  }
 }
 
 export interface IterativeOptions {

@@ -141,14 +141,13 @@ function trainStep(params: Params, cfg: BertConfig, inp: Inputs, y: tf.Tensor2D,
 }
 
 /** Mean ms of one inference forward pass (logits read back; nothing big returned from tidy). */
-function inferMs(params: Params, cfg: BertConfig, inp: Inputs, steps: number): number {
+function inferMs(params: Params, cfg: BertConfig, inp: Inputs, steps: number, warmup = 2): number {
   const once = () => {
     const logits = tf.tidy(() => classify(params, cfg, inp));
     logits.dataSync();
     logits.dispose();
   };
-  once();
-  once();
+  for (let i = 0; i < warmup; i++) once();
   const t0 = performance.now();
   for (let i = 0; i < steps; i++) once();
   return (performance.now() - t0) / steps;
@@ -192,29 +191,36 @@ async function benchShape(s: BenchShape, steps: number, ctx: StageContext): Prom
   }
 }
 
+/**
+ * Inference latency of the unpruned and the pruned model, timed alternately batch by batch so that
+ * both see the same machine load (other processes on a shared machine come and go).
+ */
 function benchPruned(s: BenchShape, steps: number, keep: number): BenchResult['pruned'] {
-  const ms = (cfg: BertConfig) => {
-    const params = initParams(cfg, { mlm: false, classifier: true, seed: 3 });
-    const { inp, y } = randomBatch(cfg, 4);
-    try {
-      return inferMs(params, cfg, inp, steps);
-    } finally {
-      disposeParams(params);
-      tf.dispose([inp.ids, inp.mask, y]);
-    }
-  };
   const full = benchConfig(s);
   const small = prunedConfig(full, keep);
-  const a = ms(full);
-  const b = ms(small);
-  return {
-    name: s.name,
-    heads_kept: small.num_attention_heads - small.pruned_heads['0'].length,
-    ffn_kept: small.intermediate_sizes![0],
-    unpruned_ms_per_infer_batch: a,
-    pruned_ms_per_infer_batch: b,
-    speedup: a / b,
-  };
+  const models = [full, small].map((cfg, i) => ({ cfg, params: initParams(cfg, { mlm: false, classifier: true, seed: 3 + i }), ...randomBatch(cfg, 4) }));
+  try {
+    const ms = [0, 0];
+    for (let i = -2; i < steps; i++) {
+      models.forEach((m, j) => {
+        const t = inferMs(m.params, m.cfg, m.inp, 1, 0);
+        if (i >= 0) ms[j] += t / steps; // the first two rounds warm up
+      });
+    }
+    return {
+      name: s.name,
+      heads_kept: small.num_attention_heads - small.pruned_heads['0'].length,
+      ffn_kept: small.intermediate_sizes![0],
+      unpruned_ms_per_infer_batch: ms[0],
+      pruned_ms_per_infer_batch: ms[1],
+      speedup: ms[0] / ms[1],
+    };
+  } finally {
+    for (const m of models) {
+      disposeParams(m.params);
+      tf.dispose([m.inp.ids, m.inp.mask, m.y]);
+    }
+  }
 }
 
 /** The PyTorch reference script: scripts/torch_bert_bench.py, looked for upward from here and the cwd. */

@@ -4,8 +4,10 @@ import * as path from 'node:path';
 import type { Settings } from '../config/settings';
 import { deepMerge, resolveSettings } from '../config/settings';
 import { loadConfigFile } from '../config/validate';
-import { loadRun, openRun, RunManifest, updateStage } from '../io/run';
+import * as fs from 'node:fs';
+import { loadRun, openRun, RUN_MANIFEST, RunManifest, updateStage } from '../io/run';
 import type { EventSink, StageName } from '../protocol';
+import { explainSystemError } from '../errors';
 
 export interface StageContext {
   emit: EventSink;
@@ -65,15 +67,29 @@ export async function runStage<T extends { metrics?: Record<string, number>; che
     }
     ctx.emit({ type: 'stage-end', stage, status: 'done', seconds, metrics: result.metrics });
     return result;
-  } catch (e) {
+  } catch (err) {
+    const e = explainSystemError(err);
     const seconds = (Date.now() - t0) / 1000;
     const cancelled = e instanceof Error && e.name === 'CancelledError';
     const status = cancelled ? 'cancelled' : 'failed';
     const error = e instanceof Error ? e.message : String(e);
-    if (runDir) updateStage(runDir, key, { status, ended: new Date().toISOString(), seconds, error });
+    try {
+      if (runDir) updateStage(runDir, key, { status, ended: new Date().toISOString(), seconds, error });
+    } catch {
+      // The run folder itself may be what failed (disk full, read-only); the stage's own error is
+      // the one the user needs, and run.json keeps its last good state.
+    }
     ctx.emit({ type: 'stage-end', stage, status, seconds, error });
     throw e;
   }
+}
+
+/**
+ * Record in run.json that `epochs` epochs of a training stage are complete (and in its `-last`
+ * checkpoint), so that after a crash or kill -9 the manifest says how far the stage got.
+ */
+export function noteEpochsDone(runDir: string, key: string, epochs: number): void {
+  if (fs.existsSync(path.join(runDir, RUN_MANIFEST))) updateStage(runDir, key, { epochsDone: epochs });
 }
 
 export function ensureRun(runDir: string, init: Partial<RunManifest>): RunManifest {

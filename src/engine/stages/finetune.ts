@@ -11,7 +11,7 @@ import { encodeRows, makeBatches, type Batch } from '../data/encode';
 import { Rng } from '../data/rng';
 import { splitRows } from '../data/split';
 import { UserError } from '../errors';
-import { readJson } from '../io/atomic';
+import { readJson, recoverDir } from '../io/atomic';
 import { loadCheckpoint, loadTensorFile, saveCheckpoint } from '../io/checkpoint';
 import { bceWithLogits, classify, toInputs } from '../model/bert';
 import { setClassification, NUM_LABELS } from '../model/config';
@@ -20,7 +20,7 @@ import { labelMatrix, predictLogits, predictProbs } from '../model/predict';
 import { train } from '../train/loop';
 import { allMetrics } from '../train/metrics';
 import { AdamW, optimizerTensors, restoreOptimizer } from '../train/optim';
-import { log, StageContext } from './context';
+import { log, noteEpochsDone, StageContext } from './context';
 import { runPaths } from './corpus';
 import { OPTIMIZER_FILE, TRAIN_STATE, TrainState } from './pretrain';
 
@@ -31,10 +31,17 @@ export interface FinetuneOptions {
   last: string; // resumable checkpoint of the last epoch
   teacher?: string; // refinetune: distil from this checkpoint
   resume?: boolean;
+  /** The run.json stage record to note completed epochs in (epochsDone); absent: none. */
+  runKey?: string;
 }
 
-/** Keep the encoder, drop the MLM head, add a fresh pooler + classifier where missing. */
-function toClassifier(params: Params, cfg: ReturnType<typeof setClassification>, seed: number): Params {
+/**
+ * Keep the encoder, drop the MLM head, add a fresh pooler + classifier where missing. A fresh
+ * classifier's bias starts at the log-odds of each label's training frequency, so the first
+ * epochs learn features instead of the label prior (which BCE on rare labels otherwise spends
+ * hundreds of steps on).
+ */
+function toClassifier(params: Params, cfg: ReturnType<typeof setClassification>, seed: number, labelFreq: Float64Array): Params {
   for (const name of [...params.keys()]) {
     if (name.startsWith('cls.')) {
       params.get(name)!.dispose();
@@ -43,10 +50,14 @@ function toClassifier(params: Params, cfg: ReturnType<typeof setClassification>,
   }
   const rng = new Rng(seed + 17);
   for (const [name, shape] of paramShapes(cfg, { mlm: false, classifier: true })) {
-    if (!params.has(name)) params.set(name, tf.variable(initTensor(name, shape, cfg, rng), true));
+    if (params.has(name)) continue;
+    const init = name === 'classifier.bias' ? tf.tensor1d(Array.from(labelFreq, (f) => Math.log(clampFreq(f) / (1 - clampFreq(f))))) : initTensor(name, shape, cfg, rng);
+    params.set(name, tf.variable(init, true));
   }
   return params;
 }
+
+const clampFreq = (f: number) => Math.min(0.999, Math.max(0.001, f));
 
 export async function finetune(run: string, s: Settings, ctx: StageContext, o: FinetuneOptions) {
   const ft: FinetuneSettings & { distill_alpha?: number; distill_temperature?: number } = o.stage === 'refinetune' ? s.refinetune : s.finetune;
@@ -58,10 +69,14 @@ export async function finetune(run: string, s: Settings, ctx: StageContext, o: F
   let startEpoch = 0;
   let optimizer: AdamW | undefined;
   let best = -Infinity;
+  if (o.resume) recoverDir(o.last); // killed while replacing it: the previous one is aside
   const resumeFrom = o.resume && fs.existsSync(path.join(o.last, TRAIN_STATE)) ? o.last : null;
+  if (o.resume && !resumeFrom) log(ctx, `--resume: no epoch checkpoint in ${o.last} yet; starting from ${o.from}`, 'warn');
   const ck = loadCheckpoint(resumeFrom ?? o.from);
   const cfg = setClassification(ck.config);
-  const params = toClassifier(ck.params, cfg, s.seed);
+  const labelFreq = new Float64Array(NUM_LABELS);
+  for (const r of trRows) for (const l of r.labels ?? []) labelFreq[l] += 1 / trRows.length;
+  const params = toClassifier(ck.params, cfg, s.seed, labelFreq);
   const vocab = ck.vocab;
   const maxLen = Math.min(s.model.max_len, cfg.max_position_embeddings);
   const trainEx = encodeRows(trRows, vocab, maxLen);
@@ -129,6 +144,7 @@ export async function finetune(run: string, s: Settings, ctx: StageContext, o: F
       }
       const state: TrainState = { epochsDone: epoch + 1, step: opt.step, best };
       await saveCheckpoint(o.last, cfg, params, vocab, { json: { [TRAIN_STATE]: state }, tensors: { [OPTIMIZER_FILE]: optimizerTensors(opt) } });
+      if (o.runKey) noteEpochsDone(run, o.runKey, epoch + 1);
       return val;
     },
   });

@@ -16,6 +16,8 @@ import { finetune } from './finetune';
 import { pretrain } from './pretrain';
 import { updateReportMetrics } from '../prune/report';
 import { pruneStage } from './prune';
+import { checkTargets } from '../prune/transformer';
+import { makeConfig } from '../model/config';
 
 export interface PipelineOptions {
   data: string;
@@ -40,6 +42,10 @@ export interface TableRow {
 export async function pipeline(o: PipelineOptions, ctx: StageContext): Promise<{ metrics: Record<string, number>; table: TableRow[] }> {
   const s = o.settings;
   const run = o.run;
+  // The model the pipeline will prune is built from these settings: impossible prune targets are
+  // refused now, not after hours of pretraining and fine-tuning.
+  const tc = s.prune?.transformer;
+  if (tc && tc.pruning_method === 'iterative') checkTargets(makeConfig(s.model, 1, 'classification'), tc, 'settings prune');
   ensureRun(run, { preset: o.preset, settings: s, backend: ctx.backend, data: { dir: o.data, testSplit: o.testSplit, seed: s.seed } });
   const p = runPaths(run);
   const done = (key: string) => o.resume && loadRun(run).stages[key]?.status === 'done';
@@ -50,7 +56,7 @@ export async function pipeline(o: PipelineOptions, ctx: StageContext): Promise<{
   }
   if (!done('pretrain')) await runStage(ctx, run, 'pretrain', 'pretrain', () => pretrain(run, s, ctx, { resume: o.resume }), s.pretrain);
   if (!done('finetune')) {
-    await runStage(ctx, run, 'finetune', 'finetune', () => finetune(run, s, ctx, { stage: 'finetune', from: p.pretrain, out: p.finetune, last: p.finetuneLast, resume: o.resume }), s.finetune);
+    await runStage(ctx, run, 'finetune', 'finetune', () => finetune(run, s, ctx, { stage: 'finetune', from: p.pretrain, out: p.finetune, last: p.finetuneLast, resume: o.resume, runKey: 'finetune' }), s.finetune);
   }
   const ev1 = await runStage(ctx, run, 'evaluate', 'evaluate', () => evaluate(p.finetune, p.test, ctx));
   const an1 = await runStage(ctx, run, 'analyze', 'analyze', () => analyze(p.finetune, ctx));
@@ -80,7 +86,7 @@ export async function pipeline(o: PipelineOptions, ctx: StageContext): Promise<{
   if (s.prune && (s.prune.transformer || s.prune.vocabulary)) {
     const pr = await runStage(ctx, run, 'prune', 'prune', () => pruneStage({ model: p.finetune, config: s.prune, out: p.pruned, dataFile: p.train, seed: s.seed }, ctx), s.prune);
     if (!done('refinetune')) {
-      await runStage(ctx, run, 'refinetune', 'refinetune', () => finetune(run, s, ctx, { stage: 'refinetune', from: p.pruned, out: p.refinetune, last: p.refinetuneLast, teacher: p.finetune, resume: o.resume }), s.refinetune);
+      await runStage(ctx, run, 'refinetune', 'refinetune', () => finetune(run, s, ctx, { stage: 'refinetune', from: p.pruned, out: p.refinetune, last: p.refinetuneLast, teacher: p.finetune, resume: o.resume, runKey: 'refinetune' }), s.refinetune);
     }
     const ev2 = await runStage(ctx, run, 'evaluate', 'evaluate-pruned', () => evaluate(p.refinetune, p.test, ctx));
     const an2 = await runStage(ctx, run, 'analyze', 'analyze-pruned', () => analyze(p.refinetune, ctx));

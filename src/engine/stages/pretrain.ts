@@ -13,13 +13,13 @@ import { Rng } from '../data/rng';
 import { readVocab } from '../data/vocab';
 import { UserError } from '../errors';
 import { loadCheckpoint, loadTensorFile, saveCheckpoint } from '../io/checkpoint';
-import { readJson } from '../io/atomic';
+import { readJson, recoverDir } from '../io/atomic';
 import { encode, mlmLogits, softmaxCrossEntropy, toInputs } from '../model/bert';
 import { makeConfig } from '../model/config';
 import { disposeParams, initParams } from '../model/params';
 import { train } from '../train/loop';
 import { AdamW, optimizerTensors, restoreOptimizer } from '../train/optim';
-import { log, StageContext } from './context';
+import { log, noteEpochsDone, StageContext } from './context';
 import { runPaths } from './corpus';
 
 export const TRAIN_STATE = 'train-state.json';
@@ -55,6 +55,8 @@ export async function pretrain(run: string, s: Settings, ctx: StageContext, opts
   let startEpoch = 0;
   let optimizer: AdamW | undefined;
   const pt = s.pretrain;
+  if (opts.resume) recoverDir(p.pretrainLast); // killed while replacing it: the previous one is aside
+  if (opts.resume && !fs.existsSync(path.join(p.pretrainLast, TRAIN_STATE))) log(ctx, `--resume: no epoch checkpoint in ${p.pretrainLast} yet; starting from the beginning`, 'warn');
   if (opts.resume && fs.existsSync(path.join(p.pretrainLast, TRAIN_STATE))) {
     const st = readJson<TrainState>(path.join(p.pretrainLast, TRAIN_STATE));
     disposeParams(params);
@@ -107,6 +109,7 @@ export async function pretrain(run: string, s: Settings, ctx: StageContext, opts
       last = evaluateMlm();
       const state: TrainState = { epochsDone: epoch + 1, step: opt.step };
       await saveCheckpoint(p.pretrainLast, cfg, params, vocab, { json: { [TRAIN_STATE]: state }, tensors: { [OPTIMIZER_FILE]: optimizerTensors(opt) } });
+      noteEpochsDone(run, 'pretrain', epoch + 1);
       return last;
     },
   });

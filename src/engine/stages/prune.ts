@@ -13,7 +13,7 @@ import { Rng } from '../data/rng';
 import { COUNTS_FILE } from '../data/vocab';
 import { UserError } from '../errors';
 import { readJson, writeJsonAtomic } from '../io/atomic';
-import { checkpointMB, loadCheckpoint, saveCheckpoint } from '../io/checkpoint';
+import { checkpointMB, loadCheckpoint, readConfig, saveCheckpoint } from '../io/checkpoint';
 import { BertConfig, ffnPerLayer, hasClassifier, headsPerLayer, keptHeads } from '../model/config';
 import { disposeParams, Params } from '../model/params';
 import { labelMatrix, predictProbs } from '../model/predict';
@@ -103,6 +103,11 @@ export async function pruneStage(o: PruneStageOptions, ctx: StageContext): Promi
   let { params, vocab } = ck;
   let cfg = ck.config;
   try {
+    // Impossible targets are refused before any work (scoring, importance) starts.
+    if (tc) {
+      if (!hasClassifier(cfg) || !params.has('classifier.weight')) throw new UserError(`${o.model}: transformer pruning needs a fine-tuned classifier checkpoint`);
+      if (tc.pruning_method === 'iterative') checkTargets(cfg, tc, source);
+    }
     const maxLen = Math.min(cfg.max_len ?? 128, cfg.max_position_embeddings);
     const dataRows = readGaiicCsv(o.dataFile).rows;
     const before = stats(params, cfg, checkpointMB(o.model));
@@ -143,7 +148,6 @@ export async function pruneStage(o: PruneStageOptions, ctx: StageContext): Promi
       }
       const target: ImportanceTarget = tc.use_logits ? { kind: 'logits', reference: referenceTargets(params, cfg, batches) } : { kind: 'labels' };
       if (tc.pruning_method === 'iterative') {
-        checkTargets(cfg, tc, source);
         log(ctx, `pruning heads to ${tc.target_num_of_heads}/layer and FFN to ${tc.target_ffn_size}/layer in ${tc.n_iters} iterations on ${ex.length} examples`);
         result = iterativePrune(params, cfg, batches, target, tc, {
           signal: ctx.signal,
@@ -275,6 +279,8 @@ export async function pruneSweep(
   const dup = names.find((n, i) => names.indexOf(n) !== i);
   if (dup) throw new UserError(`prune-sweep: two configs are named '${dup}'; rename one (results go to sweep/<name>)`);
   const configs = o.configs.map((f) => resolvePruneConfig(loadConfigFile('prune', f), o.settings.prune, f)); // all checked before any work
+  const modelCfg = readConfig(o.model);
+  configs.forEach((c, i) => c.transformer?.pruning_method === 'iterative' && checkTargets(modelCfg, c.transformer, o.configs[i]));
   const evalFile = o.evalFile ?? sweepEvalFile(o.run, o.dataFile);
   const dir = path.join(o.run, 'sweep');
   const corpus = fs.existsSync(runPaths(o.run).corpus) ? runPaths(o.run).corpus : undefined;

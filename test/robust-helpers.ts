@@ -1,0 +1,87 @@
+// Shared by the robust-*.test.ts files: run the built CLI as a child process, watch its
+// --json-events stream, and send it a signal at a chosen event.
+import { spawn } from 'node:child_process';
+import * as path from 'node:path';
+import { ROOT } from './helpers/cli';
+
+/** The tiny preset on the wasm backend: small enough for tests on two shared cores. */
+export const TINY = ['--preset', 'tiny', '--backend', 'wasm'];
+
+export interface Stopped {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  events: any[];
+  /** Events seen after the signal was sent. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  after: any[];
+  stderr: string;
+}
+
+/**
+ * Start `bert-pruner ARGS` (which should include --json-events) and send `signal` when `when`
+ * first holds for an event (given the events before it). Resolves when the process has exited.
+ */
+export function runUntil(
+  args: string[],
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  when: (e: any, before: any[]) => boolean,
+  signal: NodeJS.Signals,
+  cwd = ROOT,
+): Promise<Stopped> {
+  const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'bert-pruner.js'), ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const out: Stopped = { code: null, signal: null, events: [], after: [], stderr: '' };
+  let sent = false;
+  let buf = '';
+  child.stdout.setEncoding('utf8');
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (d: string) => (out.stderr += d));
+  child.stdout.on('data', (d: string) => {
+    buf += d;
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      if (!line.startsWith('{')) continue;
+      const e = JSON.parse(line);
+      if (sent) out.after.push(e);
+      else if (when(e, out.events)) {
+        sent = true;
+        child.kill(signal);
+      }
+      out.events.push(e);
+    }
+  });
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code, sig) => {
+      out.code = code;
+      out.signal = sig;
+      if (!sent) reject(new Error(`the process ended (exit ${code}) before the event to send ${signal} at:\n${out.stderr}`));
+      else resolve(out);
+    });
+  });
+}
+
+export interface Ran {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * `bert-pruner ARGS` (or any command with `file`) as a child process, without blocking the test
+ * worker: a spawnSync of a minute starves vitest's own messages on two busy cores.
+ */
+export function bp(args: string[], cwd = ROOT, file = process.execPath, env?: NodeJS.ProcessEnv): Promise<Ran> {
+  const argv = file === process.execPath ? [path.join(ROOT, 'bin', 'bert-pruner.js'), ...args] : args;
+  const child = spawn(file, argv, { cwd, env: env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
