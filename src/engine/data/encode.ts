@@ -1,0 +1,102 @@
+// From parsed rows to model inputs: [CLS] tokens [SEP] id sequences, multi-hot label vectors, and
+// padded batches. Each batch is padded only to its own longest row: with length bucketing this
+// removes most padding, which is most of the cost of attention on short GAIIC texts.
+import { UserError } from '../errors';
+import type { Row } from './csv';
+import type { Rng } from './rng';
+import { CLS_ID, PAD_ID, SEP_ID, idsOf, type Vocab } from './vocab';
+
+export interface Example {
+  /** [CLS] ... [SEP], already truncated to maxLen. */
+  ids: Int32Array;
+  /** Multi-hot over numLabels, or null for unlabeled rows. */
+  labels: Float32Array | null;
+  /** Index into the source rows (to map predictions back to row ids). */
+  row: number;
+}
+
+export function encodeRows(rows: Row[], vocab: Vocab, maxLen: number, numLabels = 17): Example[] {
+  if (!Number.isInteger(maxLen) || maxLen < 3) throw new UserError(`maxLen must be an integer >= 3, got ${maxLen}`);
+  return rows.map((r, i) => {
+    const body = idsOf(r.tokens, vocab).slice(0, maxLen - 2); // truncate the text, never the specials
+    const ids = new Int32Array(body.length + 2);
+    ids[0] = CLS_ID;
+    ids.set(body, 1);
+    ids[ids.length - 1] = SEP_ID;
+    let labels: Float32Array | null = null;
+    if (r.labels !== null) {
+      labels = new Float32Array(numLabels);
+      for (const l of r.labels) {
+        if (!(l >= 0 && l < numLabels)) throw new UserError(`row '${r.id}' (line ${r.line}): label ${l} is outside 0..${numLabels - 1}`);
+        labels[l] = 1;
+      }
+    }
+    return { ids, labels, row: i };
+  });
+}
+
+export interface Batch {
+  /** B*T row-major, padded with PAD_ID=0. */
+  ids: Int32Array;
+  /** B*T, 1 for real tokens (including [CLS]/[SEP]), 0 for padding. */
+  mask: Float32Array;
+  /** B*numLabels, or null if any example in the batch has no labels. */
+  labels: Float32Array | null;
+  B: number;
+  T: number;
+  /** Example.row of each batch row, in batch order. */
+  rows: number[];
+  /** Number of real (non-pad) tokens in the batch, i.e. the sum of mask. */
+  tokens: number;
+}
+
+/** Batches hold this many batches' worth of examples when bucketing by length. */
+const BUCKET_CHUNK_BATCHES = 50;
+
+function collate(ex: Example[], order: number[], numLabels: number): Batch {
+  const B = order.length;
+  let T = 0;
+  for (const i of order) T = Math.max(T, ex[i].ids.length);
+  const ids = new Int32Array(B * T).fill(PAD_ID);
+  const mask = new Float32Array(B * T);
+  const hasLabels = order.every((i) => ex[i].labels !== null);
+  const labels = hasLabels ? new Float32Array(B * numLabels) : null;
+  let tokens = 0;
+  order.forEach((i, b) => {
+    const e = ex[i];
+    ids.set(e.ids, b * T);
+    mask.fill(1, b * T, b * T + e.ids.length);
+    tokens += e.ids.length;
+    if (labels) {
+      if (e.labels!.length !== numLabels) throw new Error(`example ${e.row} has ${e.labels!.length} labels, expected ${numLabels}`);
+      labels.set(e.labels!, b * numLabels);
+    }
+  });
+  return { ids, mask, labels, B, T, rows: order.map((i) => ex[i].row), tokens };
+}
+
+/**
+ * Cut examples into batches. Without rng the order is kept (evaluation, prediction). With rng the
+ * order is shuffled; with bucket as well, examples are grouped by similar length: shuffle, sort by
+ * length within chunks of ~50 batches, cut into batches, then shuffle the batch order. Padding stays
+ * small while each epoch still sees a different random order. bucket is ignored without rng.
+ */
+export function makeBatches(ex: Example[], opts: { batchSize: number; rng?: Rng; bucket?: boolean; numLabels?: number }): Batch[] {
+  const { batchSize, rng } = opts;
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new UserError(`batchSize must be a positive integer, got ${batchSize}`);
+  const numLabels = opts.numLabels ?? ex.find((e) => e.labels)?.labels?.length ?? 17;
+  const order = ex.map((_, i) => i);
+  const groups: number[][] = [];
+  if (rng) rng.shuffle(order);
+  if (rng && opts.bucket) {
+    const chunk = batchSize * BUCKET_CHUNK_BATCHES;
+    for (let s = 0; s < order.length; s += chunk) {
+      const part = order.slice(s, s + chunk).sort((x, y) => ex[x].ids.length - ex[y].ids.length);
+      for (let b = 0; b < part.length; b += batchSize) groups.push(part.slice(b, b + batchSize));
+    }
+    rng.shuffle(groups);
+  } else {
+    for (let b = 0; b < order.length; b += batchSize) groups.push(order.slice(b, b + batchSize));
+  }
+  return groups.map((g) => collate(ex, g, numLabels));
+}

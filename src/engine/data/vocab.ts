@@ -1,0 +1,104 @@
+// Vocabulary: the five BERT special tokens, then the corpus tokens (GAIIC's anonymised integers,
+// kept as strings so vocab.txt is an ordinary Hugging Face WordPiece vocab file) by frequency.
+// Frequency order makes vocabulary pruning a prefix cut and keeps the layout stable for one corpus.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { UserError } from '../errors';
+import { writeFileAtomic } from '../io/atomic';
+
+export const SPECIAL_TOKENS = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]'] as const;
+export const PAD_ID = 0;
+export const UNK_ID = 1;
+export const CLS_ID = 2;
+export const SEP_ID = 3;
+export const MASK_ID = 4;
+
+export interface Vocab {
+  tokens: string[];
+  /** Corpus count per id, aligned with tokens; 0 for the specials (and for vocabs read without counts). */
+  counts: number[];
+  index: Map<string, number>;
+}
+
+export const VOCAB_FILE = 'vocab.txt';
+export const COUNTS_FILE = 'token_counts.json';
+
+function makeVocab(tokens: string[], counts: number[]): Vocab {
+  const index = new Map<string, number>();
+  tokens.forEach((t, i) => index.set(t, i));
+  return { tokens, counts, index };
+}
+
+/** Specials, then every token seen at least minCount times, by count desc, ties by numeric value asc. */
+export function buildVocab(texts: number[][], opts: { minCount?: number } = {}): Vocab {
+  const minCount = opts.minCount ?? 1;
+  const count = new Map<number, number>();
+  for (const text of texts) for (const t of text) count.set(t, (count.get(t) ?? 0) + 1);
+  const kept = [...count.entries()].filter(([, c]) => c >= minCount).sort((x, y) => y[1] - x[1] || x[0] - y[0]);
+  return makeVocab(
+    [...SPECIAL_TOKENS, ...kept.map(([t]) => String(t))],
+    [...SPECIAL_TOKENS.map(() => 0), ...kept.map(([, c]) => c)],
+  );
+}
+
+/** Write dir/vocab.txt (one token a line) and dir/token_counts.json ({"counts": [...]}), atomically. */
+export function writeVocab(dir: string, v: Vocab): void {
+  if (v.counts.length !== v.tokens.length) throw new Error(`vocab has ${v.tokens.length} tokens but ${v.counts.length} counts`);
+  fs.mkdirSync(dir, { recursive: true });
+  writeFileAtomic(path.join(dir, VOCAB_FILE), v.tokens.map((t) => t + '\n').join(''));
+  writeFileAtomic(path.join(dir, COUNTS_FILE), JSON.stringify({ counts: v.counts }) + '\n');
+}
+
+export function readVocab(dir: string): Vocab {
+  const file = path.join(dir, VOCAB_FILE);
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    throw new UserError(`${file}: vocab file not found`);
+  }
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  const lines = text.split('\n').map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l));
+  if (lines.length > 0 && lines[lines.length - 1] === '') lines.pop(); // the final newline
+  const tokens: string[] = [];
+  const seen = new Map<string, number>();
+  lines.forEach((tok, i) => {
+    const lineNo = i + 1;
+    if (tok === '') throw new UserError(`${file}:${lineNo}: empty token`);
+    const first = seen.get(tok);
+    if (first !== undefined) throw new UserError(`${file}:${lineNo}: duplicate token '${tok}' (first on line ${first})`);
+    seen.set(tok, lineNo);
+    tokens.push(tok);
+  });
+  // The engine uses fixed ids for the specials (PAD_ID=0 ...), so they must come first, in order.
+  SPECIAL_TOKENS.forEach((s, i) => {
+    if (tokens[i] !== s) {
+      throw new UserError(`${file}:${i + 1}: expected special token '${s}', found ${tokens[i] === undefined ? 'end of file' : `'${tokens[i]}'`}`);
+    }
+  });
+
+  let counts = tokens.map(() => 0);
+  const countsFile = path.join(dir, COUNTS_FILE);
+  if (fs.existsSync(countsFile)) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(fs.readFileSync(countsFile, 'utf8'));
+    } catch (e) {
+      throw new UserError(`${countsFile}: not valid JSON (${(e as Error).message})`);
+    }
+    const c = (parsed as { counts?: unknown } | null)?.counts;
+    if (!Array.isArray(c) || !c.every((x) => Number.isInteger(x) && x >= 0)) {
+      throw new UserError(`${countsFile}: expected {"counts": [non-negative integers]}`);
+    }
+    if (c.length !== tokens.length) {
+      throw new UserError(`${countsFile}: has ${c.length} counts but ${file} has ${tokens.length} tokens`);
+    }
+    counts = c as number[];
+  }
+  return makeVocab(tokens, counts);
+}
+
+/** Map corpus tokens to vocab ids; tokens not in the vocab become UNK_ID. */
+export function idsOf(tokens: number[], v: Vocab): number[] {
+  return tokens.map((t) => v.index.get(String(t)) ?? UNK_ID);
+}
