@@ -17,7 +17,8 @@ const entries = [
   { entryPoints: ['src/engine/cli.ts'], outfile: 'dist/cli.js' },
   { entryPoints: ['src/engine/engine-process.ts'], outfile: 'dist/engine.js' },
 ];
-if (fs.existsSync('src/extension/extension.ts')) entries.push({ entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js' });
+// mainFields: prefer ES modules; jsonc-parser's UMD 'main' hides its requires from the bundler.
+if (fs.existsSync('src/extension/extension.ts')) entries.push({ entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js', mainFields: ['module', 'main'] });
 // The webview panels' page script (browser code, Chart.js bundled in: webviews load nothing remote).
 if (fs.existsSync('src/extension/webview/main.ts')) {
   entries.push({ entryPoints: ['src/extension/webview/main.ts'], outfile: 'dist/webview/panels.js', platform: 'browser', format: 'iife', target: 'es2022', minify: true, external: [] });

@@ -1,0 +1,120 @@
+// Config files in the editor, the parts that need no VS Code: turning the engine's error messages
+// into file locations (for diagnostics) and writing a starting-point pruning config.
+//
+// The engine reports bad input as lines `FILE: /json/pointer: message` (config validation; the root
+// is written `(top level)`) or
+// `FILE:LINE[:COL]: message` (JSON syntax, CSV rows). A message may hold several such lines.
+import { parseTree, type Node } from 'jsonc-parser';
+
+export interface ErrorLocation {
+  file: string;
+  message: string;
+  pointer?: string; // JSON pointer, '' for the document root
+  line?: number; // 1-based
+  col?: number; // 1-based
+}
+
+const POINTER_LINE = /^(.+?): (\/[^:\n]*|\(top level\)): (.+)$/;
+const LINE_LINE = /^(.+?):(\d+)(?::(\d+))?: (.+)$/;
+
+export function parseEngineErrors(text: string): ErrorLocation[] {
+  const out: ErrorLocation[] = [];
+  for (const raw of text.split(/\r?\n/)) {
+    const line = raw.trim();
+    let m = LINE_LINE.exec(line);
+    if (m) {
+      out.push({ file: m[1], line: Number(m[2]), col: m[3] ? Number(m[3]) : undefined, message: m[4] });
+      continue;
+    }
+    m = POINTER_LINE.exec(line);
+    if (m) out.push({ file: m[1], pointer: m[2].startsWith('/') && m[2] !== '/' ? m[2] : '', message: m[3] });
+  }
+  return out;
+}
+
+/** Decode a JSON pointer into path segments ('/a~1b/0' -> ['a/b', '0']). */
+export function pointerSegments(pointer: string): string[] {
+  if (pointer === '' || pointer === '/') return [];
+  return pointer
+    .replace(/^\//, '')
+    .split('/')
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+}
+
+/**
+ * The text range a JSON pointer refers to in `text`: the value if it exists, else the nearest
+ * ancestor that does (a missing required key is the object's fault). For an object or array
+ * value the range is its key, so the underline stays short. Offsets are character offsets.
+ */
+export function pointerRange(text: string, pointer: string, message = ''): { start: number; end: number } {
+  // "unknown key 'x' ..." is reported at the object holding x: underline the key itself.
+  const unknown = /^unknown key '([^']+)'/.exec(message);
+  if (unknown) {
+    const r = keyRange(text, `${pointer}/${unknown[1].replace(/~/g, '~0').replace(/\//g, '~1')}`);
+    if (r) return r;
+  }
+  const root = parseTree(text);
+  if (!root) return { start: 0, end: Math.min(1, text.length) };
+  // Walk down as far as the document goes.
+  let node: Node = root;
+  for (const seg of pointerSegments(pointer)) {
+    let next: Node | undefined;
+    if (node.type === 'object') next = node.children?.find((p) => p.children?.[0]?.value === seg)?.children?.[1];
+    else if (node.type === 'array' && /^\d+$/.test(seg)) next = node.children?.[Number(seg)];
+    if (!next) break;
+    node = next;
+  }
+  if (node === root) return { start: root.offset, end: root.offset + 1 };
+  if ((node.type === 'object' || node.type === 'array') && node.parent?.type === 'property') {
+    const key = node.parent.children![0];
+    return { start: key.offset, end: key.offset + key.length };
+  }
+  return { start: node.offset, end: node.offset + node.length };
+}
+
+/** The range of the key of the property a pointer names, if it exists. */
+function keyRange(text: string, pointer: string): { start: number; end: number } | undefined {
+  const root = parseTree(text);
+  let node: Node | undefined = root;
+  let key: Node | undefined;
+  for (const seg of pointerSegments(pointer)) {
+    if (node?.type !== 'object') return undefined;
+    const prop: Node | undefined = node.children?.find((p) => p.children?.[0]?.value === seg);
+    key = prop?.children?.[0];
+    node = prop?.children?.[1];
+    if (!key) return undefined;
+  }
+  return key ? { start: key.offset, end: key.offset + key.length } : undefined;
+}
+
+// ---- a starting-point pruning config ------------------------------------------------------------
+
+interface SchemaProp {
+  default?: unknown;
+}
+export interface PruneSchema {
+  definitions: { transformer: { properties: Record<string, SchemaProp> } };
+}
+
+/** The model sizes the targets are derived from (from the checkpoint's config.json). */
+export interface ModelSize {
+  num_attention_heads: number;
+  intermediate_size: number;
+}
+
+/**
+ * A pruning config to start from: every transformer option the schema defines with its default
+ * value (so the user sees what can be set), and targets of half the model's heads and FFN. It is
+ * strict JSON because the engine reads configs with JSON.parse; the explanations live in the
+ * schema, and VS Code shows them on hover and in completion.
+ */
+export function pruneConfigTemplate(schema: PruneSchema, model?: ModelSize): string {
+  const heads = model ? Math.max(1, Math.floor(model.num_attention_heads / 2)) : 6;
+  const ffn = model ? Math.max(1, Math.floor(model.intermediate_size / 2)) : 1536;
+  const transformer: Record<string, unknown> = { target_num_of_heads: heads, target_ffn_size: ffn };
+  for (const [k, p] of Object.entries(schema.definitions.transformer.properties)) {
+    if (k in transformer || p.default === undefined) continue;
+    transformer[k] = p.default;
+  }
+  return JSON.stringify({ transformer }, null, 2) + '\n';
+}

@@ -1,0 +1,202 @@
+// Runs engine stages for the commands: forks dist/engine.js per run (engineClient.ts), shows
+// progress as a cancellable notification and in the status bar, writes everything to the
+// "BERT Pruner" output channel, and turns the outcome into a message. One run at a time per
+// workspace, unless the user confirms another.
+import { fork } from 'node:child_process';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { EngineEvent, StageName } from '../engine/protocol';
+import { EngineRun, engineEnv, type RunOutcome } from './engineClient';
+import { describeProgress, formatTable, quote, shortProgress } from './progress';
+import { formatSeconds } from './runModel';
+import { settings } from './workspace';
+
+export interface StartRequest {
+  stage: StageName;
+  args: string[]; // as the CLI takes them after the stage name (without --backend: added here)
+  cwd: string; // the workspace folder: relative paths in args resolve against it
+  title: string; // e.g. "Pretrain runs/quick"
+  runDir?: string;
+}
+
+export interface RunEvent {
+  run: EngineRun;
+  request: StartRequest;
+  event: EngineEvent;
+}
+
+interface Active {
+  run: EngineRun;
+  request: StartRequest;
+  progress: string;
+}
+
+export class EngineHost implements vscode.Disposable {
+  private readonly active = new Map<number, Active>();
+  private readonly statusBar = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Left, 10);
+  private readonly events = new vscode.EventEmitter<RunEvent>();
+  private readonly starts = new vscode.EventEmitter<StartRequest>();
+  private readonly ends = new vscode.EventEmitter<{ request: StartRequest; outcome: RunOutcome }>();
+  /** Every engine event of every run (panels and the tree listen). */
+  readonly onEvent = this.events.event;
+  readonly onStart = this.starts.event;
+  readonly onEnd = this.ends.event;
+
+  constructor(
+    private readonly extensionPath: string,
+    readonly output: vscode.OutputChannel,
+    /** Called with the message of a failed run whose cause is the user's input (for diagnostics). */
+    private readonly onUserError: (message: string) => void,
+  ) {
+    this.statusBar.name = 'BERT Pruner';
+    this.statusBar.command = 'bertPruner.showLog';
+  }
+
+  get busy(): boolean {
+    return this.active.size > 0;
+  }
+
+  /** Run a stage to its end; resolves with the outcome, or undefined when the user declined to start. */
+  async start(request: StartRequest): Promise<RunOutcome | undefined> {
+    if (this.busy) {
+      const running = [...this.active.values()].map((a) => a.request.title).join(', ');
+      const choice = await vscode.window.showWarningMessage(
+        `BERT Pruner is already running ${running}. Start "${request.title}" as well?`,
+        { modal: true, detail: 'Two runs share the CPU (and GPU) and each gets slower.' },
+        'Start Another',
+      );
+      if (choice !== 'Start Another') return undefined;
+    }
+    const backend = settings().backend;
+    const args = backend && backend !== 'auto' && !request.args.includes('--backend') ? [...request.args, '--backend', backend] : request.args;
+    const run = this.spawn(request.stage, args, request.cwd);
+    const active: Active = { run, request, progress: 'starting' };
+    this.active.set(run.id, active);
+    this.output.appendLine(`\n=== ${new Date().toLocaleTimeString()} ${request.title}: bert-pruner ${request.stage} ${args.map(quote).join(' ')}`);
+    this.starts.fire(request);
+    this.updateStatusBar();
+
+    const outcome = await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: `BERT Pruner: ${request.title}`, cancellable: true },
+      async (progress, token) => {
+        token.onCancellationRequested(() => {
+          this.output.appendLine(`[bert-pruner] cancel requested: ${request.title}`);
+          run.cancel();
+        });
+        let reported = 0;
+        const sub = this.onEvent(({ run: r, event }) => {
+          if (r !== run) return;
+          const p = describeProgress(event);
+          if (!p) return;
+          active.progress = p.message;
+          // A notification's bar only moves forward: per-stage percents drive it for a single
+          // stage; a pipeline (many stages, each 0..100) shows its progress in the message only.
+          let inc: number | undefined;
+          if (p.percent !== undefined && request.stage !== 'pipeline' && p.percent > reported) {
+            inc = p.percent - reported;
+            reported = p.percent;
+          }
+          progress.report({ message: p.message, increment: inc });
+          this.updateStatusBar();
+        });
+        try {
+          return await run.outcome;
+        } finally {
+          sub.dispose();
+        }
+      },
+    );
+    this.active.delete(run.id);
+    this.updateStatusBar();
+    this.output.appendLine(`=== ${request.title}: ${outcome.status}`);
+    this.ends.fire({ request, outcome });
+    void this.announce(request, outcome);
+    return outcome;
+  }
+
+  /** Cancel the runs in flight (asking which when there are several). */
+  async cancel(): Promise<void> {
+    const runs = [...this.active.values()];
+    if (runs.length === 0) {
+      void vscode.window.showInformationMessage('BERT Pruner: nothing is running.');
+      return;
+    }
+    let target = runs;
+    if (runs.length > 1) {
+      const pick = await vscode.window.showQuickPick(
+        [{ label: 'All runs', a: undefined as Active | undefined }, ...runs.map((a) => ({ label: a.request.title, description: a.progress, a }))],
+        { title: 'Cancel which run?' },
+      );
+      if (!pick) return;
+      target = pick.a ? [pick.a] : runs;
+    }
+    for (const a of target) a.run.cancel();
+  }
+
+  dispose(): void {
+    for (const a of this.active.values()) a.run.dispose();
+    this.statusBar.dispose();
+    this.events.dispose();
+    this.starts.dispose();
+    this.ends.dispose();
+  }
+
+  private spawn(stage: StageName, args: string[], cwd: string): EngineRun {
+    const script = path.join(this.extensionPath, 'dist', 'engine.js');
+    const nodePath = settings().nodePath;
+    // Inside VS Code, fork() runs the script with VS Code's own Electron binary in node mode; a
+    // user who needs a native tfjs backend (tensorflow-gpu) points bertPruner.nodePath at a node.
+    const child = fork(script, [], { cwd, silent: true, execPath: nodePath || undefined, env: engineEnv(process.env) });
+    const run: EngineRun = new EngineRun(child, stage, args, {
+      onEvent: (event) => {
+        if (event.type === 'log') this.output.appendLine(`${event.level === 'info' ? '' : `[${event.level}] `}${event.message}`);
+        else if (event.type === 'stage-start') this.output.appendLine(`--- ${event.stage}${event.detail ? `: ${event.detail}` : ''}`);
+        else if (event.type === 'stage-end') this.output.appendLine(`--- ${event.stage} ${event.status} in ${formatSeconds(event.seconds)}${event.error ? `: ${event.error}` : ''}`);
+        else if (event.type === 'epoch') this.output.appendLine(`${event.stage} epoch ${event.epoch}/${event.epochs}: ${Object.entries(event.metrics).map(([k, v]) => `${k}=${v.toPrecision(4)}`).join(' ')}`);
+        else if (event.type === 'checkpoint') this.output.appendLine(`${event.stage}: ${event.kind} checkpoint ${event.path}`);
+        else if (event.type === 'backend') this.output.appendLine(`backend: ${event.backend}`);
+        else if (event.type === 'table') this.output.appendLine(formatTable(event.title, event.columns, event.rows));
+        const active = this.active.get(run.id);
+        if (active) this.events.fire({ run, request: active.request, event });
+      },
+      onLog: (line) => this.output.appendLine(line),
+      readyTimeoutMs: 120_000,
+      cancelGraceMs: 60_000,
+    });
+    return run;
+  }
+
+  private updateStatusBar(): void {
+    const runs = [...this.active.values()];
+    if (runs.length === 0) {
+      this.statusBar.hide();
+      return;
+    }
+    const first = runs[0];
+    this.statusBar.text = `$(sync~spin) ${first.request.stage}${runs.length > 1 ? ` (+${runs.length - 1})` : ''}: ${shortProgress(first.progress)}`;
+    this.statusBar.tooltip = runs.map((a) => `${a.request.title}: ${a.progress}`).join('\n') + '\nClick to show the log.';
+    this.statusBar.show();
+  }
+
+  private async announce(request: StartRequest, outcome: RunOutcome): Promise<void> {
+    const showLog = 'Show Log';
+    if (outcome.status === 'done') {
+      void vscode.window.showInformationMessage(`BERT Pruner: ${request.title} finished.`);
+    } else if (outcome.status === 'cancelled') {
+      const resume = 'Resume';
+      const canResume = ['pretrain', 'finetune', 'refinetune', 'pipeline'].includes(request.stage);
+      const choice = await vscode.window.showInformationMessage(
+        `BERT Pruner: ${request.title} was cancelled.${canResume ? ' Its last checkpoint was kept.' : ''}`,
+        ...(canResume ? [resume] : []),
+      );
+      if (choice === resume) void this.start({ ...request, args: request.args.includes('--resume') ? request.args : [...request.args, '--resume'] });
+    } else if (outcome.status === 'failed') {
+      if (outcome.user) this.onUserError(outcome.message);
+      const choice = await vscode.window.showErrorMessage(`BERT Pruner: ${request.title} failed: ${outcome.message}`, showLog);
+      if (choice === showLog) this.output.show(true);
+    } else {
+      const choice = await vscode.window.showErrorMessage(`BERT Pruner: the engine crashed during ${request.title}. ${outcome.message.split('\n')[0]}`, showLog);
+      if (choice === showLog) this.output.show(true);
+    }
+  }
+}

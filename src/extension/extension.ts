@@ -1,0 +1,38 @@
+// The extension's entry point: it only wires the parts together. Everything it registers is
+// declared in package.json (commands, the "BERT Pruner" view container and its Runs view, menus,
+// settings, jsonValidation for *.prune.json and *.bert-pruner.json).
+import * as vscode from 'vscode';
+import { registerCommands } from './commands';
+import { ConfigDiagnostics } from './diagnostics';
+import { EngineHost } from './engineHost';
+import { Panels } from './panels';
+import { pickCheckpoint } from './pickers';
+import { RunsTreeProvider } from './runsTree';
+import { workspaceRoot } from './workspace';
+
+export function activate(context: vscode.ExtensionContext): void {
+  const output = vscode.window.createOutputChannel('BERT Pruner');
+  const diagnostics = new ConfigDiagnostics();
+  const host = new EngineHost(context.extensionPath, output, (message) => void diagnostics.show(message, workspaceRoot() ?? process.cwd()));
+  const tree = new RunsTreeProvider();
+  const panels = new Panels({ context, host, tree, pickCheckpoint: (title) => pickCheckpoint(tree.runs(), title) });
+  context.subscriptions.push(
+    output,
+    diagnostics,
+    host,
+    tree,
+    panels,
+    vscode.window.createTreeView('bertPruner.runs', { treeDataProvider: tree, showCollapseAll: true }),
+    // run.json changes at every stage boundary and checkpoint. The file watcher sees those writes
+    // where the platform delivers file events; the engine's own events say the same thing always.
+    host.onEvent(({ event }) => {
+      if (event.type === 'stage-start' || event.type === 'stage-end' || event.type === 'checkpoint') tree.refreshSoon();
+    }),
+    host.onEnd(() => tree.refreshSoon()),
+  );
+  registerCommands(context, { host, tree, panels, diagnostics });
+}
+
+export function deactivate(): void {
+  // Disposables (including the engine processes of runs in flight) go with context.subscriptions.
+}

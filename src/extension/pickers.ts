@@ -1,0 +1,127 @@
+// QuickPicks and input boxes that ask the user for one missing thing each: a run, a data folder,
+// a CSV, a checkpoint, a pruning config. Each returns undefined when the user backs out.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { runCheckpoints, type RunView } from './runModel';
+import { displayPath, runsRoots, settings } from './workspace';
+
+const EXCLUDE = '{**/node_modules/**,**/.git/**}';
+
+interface Item<T> extends vscode.QuickPickItem {
+  value?: T;
+  action?: () => Promise<T | undefined>;
+}
+
+async function choose<T>(title: string, items: Item<T>[], placeHolder?: string): Promise<T | undefined> {
+  const pick = await vscode.window.showQuickPick(items, { title, placeHolder, matchOnDescription: true, ignoreFocusOut: true });
+  if (!pick) return undefined;
+  return pick.action ? pick.action() : pick.value;
+}
+
+async function browse(title: string, folders: boolean, filters?: Record<string, string[]>): Promise<string | undefined> {
+  const uris = await vscode.window.showOpenDialog({
+    title,
+    canSelectFiles: !folders,
+    canSelectFolders: folders,
+    canSelectMany: false,
+    filters,
+    defaultUri: vscode.workspace.workspaceFolders?.[0]?.uri,
+  });
+  return uris?.[0]?.fsPath;
+}
+
+export async function pickRun(runs: RunView[], allowNew: boolean): Promise<string | undefined> {
+  const items: Item<string>[] = runs.map((r) => ({
+    label: r.name,
+    description: displayPath(r.dir),
+    detail: r.stages.map((s) => `${s.key} ${s.status}`).join(', '),
+    value: r.dir,
+  }));
+  if (allowNew) items.unshift({ label: '$(add) New run…', action: () => askRunName(runs) });
+  if (items.length === 0) {
+    void vscode.window.showWarningMessage('BERT Pruner: no runs yet. Start with "Run pipeline" or "Generate corpus & vocab".');
+    return undefined;
+  }
+  return choose('Which run?', items);
+}
+
+async function askRunName(runs: RunView[]): Promise<string | undefined> {
+  const root = runsRoots()[0];
+  if (!root) {
+    void vscode.window.showErrorMessage('BERT Pruner: open a folder first; runs are kept in it.');
+    return undefined;
+  }
+  let n = runs.length + 1;
+  while (fs.existsSync(path.join(root, `run${n}`))) n++;
+  const name = await vscode.window.showInputBox({
+    title: 'New run',
+    prompt: `The run's folder name under ${displayPath(root)}`,
+    value: `run${n}`,
+    ignoreFocusOut: true,
+    validateInput: (v) =>
+      !/^[\w.-]+$/.test(v) || v === '.' || v === '..' ? 'letters, digits, - _ . only' : fs.existsSync(path.join(root, v, 'run.json')) ? 'a run of that name exists' : undefined,
+  });
+  return name ? path.join(root, name) : undefined;
+}
+
+/** A folder with train.csv (and usually test.csv): found in the workspace, browsed, or made. */
+export async function pickDataFolder(makeDemo: () => Promise<string | undefined>): Promise<string | undefined> {
+  const found = await vscode.workspace.findFiles('**/train.csv', EXCLUDE, 200);
+  // runs/<name>/data/train.csv are copies the engine made; the user's data is elsewhere.
+  const dirs = [...new Set(found.map((u) => path.dirname(u.fsPath)))].filter((d) => !fs.existsSync(path.join(d, '..', 'run.json')));
+  const items: Item<string>[] = dirs.map((d) => ({ label: displayPath(d), description: fs.existsSync(path.join(d, 'test.csv')) ? 'train.csv, test.csv' : 'train.csv', value: d }));
+  items.push({ label: '$(folder-opened) Browse…', action: () => browse('Data folder (with train.csv)', true) });
+  items.push({ label: '$(beaker) Create demo data…', action: makeDemo });
+  return choose('Which data?', items, 'a folder with train.csv (and test.csv)');
+}
+
+export async function pickCsv(): Promise<string | undefined> {
+  const found = await vscode.workspace.findFiles('**/*.csv', EXCLUDE, 500);
+  const items: Item<string>[] = found.map((u) => ({ label: path.basename(u.fsPath), description: displayPath(path.dirname(u.fsPath)), value: u.fsPath }));
+  items.push({ label: '$(folder-opened) Browse…', action: () => browse('Data file', false, { CSV: ['csv'] }) });
+  return choose('Evaluate on which data?', items);
+}
+
+export async function pickCheckpoint(runs: RunView[], title = 'Which checkpoint?'): Promise<string | undefined> {
+  const items: Item<string>[] = runs.flatMap((r) =>
+    runCheckpoints(r).map((c) => ({ label: `${r.name}: ${path.relative(r.dir, c.dir)}`, description: c.stage, value: c.dir })),
+  );
+  items.push({ label: '$(folder-opened) Browse…', action: () => browse('Checkpoint folder (config.json + model.safetensors)', true) });
+  return choose(title, items);
+}
+
+export async function pickPruneConfigs(many: boolean, makeNew: () => Promise<string | undefined>): Promise<string[] | undefined> {
+  const found = (await vscode.workspace.findFiles('**/*.prune.json', EXCLUDE, 200)).map((u) => u.fsPath).sort();
+  if (many) {
+    if (found.length === 0) {
+      void vscode.window.showWarningMessage('BERT Pruner: a sweep needs *.prune.json files; create some with "New pruning config".');
+      return undefined;
+    }
+    const picks = await vscode.window.showQuickPick(
+      found.map((f) => ({ label: path.basename(f), description: displayPath(path.dirname(f)), value: f, picked: true })),
+      { title: 'Sweep over which pruning configs?', canPickMany: true, ignoreFocusOut: true },
+    );
+    return picks?.length ? picks.map((p) => p.value) : undefined;
+  }
+  const items: Item<string>[] = found.map((f) => ({ label: path.basename(f), description: displayPath(path.dirname(f)), value: f }));
+  items.push({ label: '$(new-file) New pruning config…', action: makeNew });
+  const one = await choose('Which pruning config?', items);
+  return one ? [one] : undefined;
+}
+
+export async function pickPreset(): Promise<string | undefined> {
+  const def = settings().preset;
+  const presets = [
+    { label: 'quick', detail: 'a small model, minutes on a CPU' },
+    { label: 'tiny', detail: 'the smallest model, for a smoke test' },
+    { label: 'gaiic', detail: 'a BERT-base-like model for the real GAIIC-2021 data (needs a GPU)' },
+  ].sort((a, b) => Number(b.label === def) - Number(a.label === def));
+  return choose('Which settings preset?', presets.map((p) => ({ ...p, value: p.label })));
+}
+
+export async function askFolder(title: string, value: string): Promise<string | undefined> {
+  const root = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+  const v = await vscode.window.showInputBox({ title, value, prompt: root ? `relative to ${root}` : undefined, ignoreFocusOut: true, validateInput: (s) => (s.trim() ? undefined : 'a folder') });
+  return v === undefined ? undefined : root ? path.resolve(root, v.trim()) : path.resolve(v.trim());
+}

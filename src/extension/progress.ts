@@ -1,0 +1,31 @@
+// Text for the progress notification, the status bar and the log, from engine events (pure).
+import type { EngineEvent } from '../engine/protocol';
+import { formatSeconds } from './runModel';
+
+/** The notification text and percent for an event, if it changes the progress. */
+export function describeProgress(e: EngineEvent): { message: string; percent?: number } | undefined {
+  if (e.type === 'stage-start') return { message: `${e.stage}${e.detail ? `: ${e.detail}` : ''}`, percent: 0 };
+  if (e.type === 'step') {
+    const percent = e.steps > 0 ? Math.min(100, (100 * e.step) / e.steps) : undefined;
+    const eta = e.etaSeconds > 0 ? ` · ETA ${formatSeconds(e.etaSeconds)}` : '';
+    return { message: `${e.stage} epoch ${e.epoch}/${e.epochs} · step ${e.step}/${e.steps} · loss ${e.loss.toFixed(4)}${eta}`, percent };
+  }
+  if (e.type === 'stage-end') return { message: `${e.stage} ${e.status}`, percent: 100 };
+  return undefined;
+}
+
+export function shortProgress(p: string): string {
+  const m = /step (\d+)\/(\d+)/.exec(p);
+  return m ? `${Math.floor((100 * Number(m[1])) / Number(m[2]))}%` : p.split(' · ')[0];
+}
+
+export function quote(a: string): string {
+  return /^[\w./:=@-]+$/.test(a) ? a : JSON.stringify(a);
+}
+
+export function formatTable(title: string, columns: string[], rows: (string | number)[][]): string {
+  const cells = [columns, ...rows.map((r) => r.map((c) => (typeof c === 'number' ? (Number.isInteger(c) ? String(c) : c.toPrecision(4)) : c)))];
+  const widths = columns.map((_, i) => Math.max(...cells.map((r) => String(r[i] ?? '').length)));
+  const line = (r: (string | number)[]) => r.map((c, i) => String(c ?? '').padEnd(widths[i])).join('  ').trimEnd();
+  return [title, line(cells[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.slice(1).map(line)].join('\n');
+}

@@ -1,0 +1,202 @@
+// What the Runs tree shows, computed from the files alone: runs are `<runs folder>/<name>/run.json`
+// manifests (written by the engine, src/engine/io/run.ts); checkpoints are directories with
+// config.json + model.safetensors. Reading never throws: a broken run.json becomes a run with an
+// error the tree shows, so one bad file cannot blank the sidebar.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { buildParamTree, formatCount, type ParamNode, type TensorInfo, type TreeConfig } from './paramTree';
+
+export type StageStatus = 'pending' | 'running' | 'done' | 'failed' | 'cancelled';
+
+export interface StageView {
+  key: string; // manifest key, e.g. 'evaluate-pruned'
+  status: StageStatus;
+  metrics: Record<string, number>;
+  seconds?: number;
+  error?: string;
+  checkpoint?: string; // absolute
+  report?: string; // absolute
+  started?: string;
+  ended?: string;
+}
+
+export interface RunView {
+  name: string;
+  dir: string;
+  error?: string; // run.json unreadable
+  preset?: string;
+  backend?: string;
+  updated?: string;
+  data?: string;
+  stages: StageView[];
+}
+
+/** The pipeline order of the stage keys the engine writes; unknown keys follow in file order. */
+export const STAGE_ORDER = [
+  'corpus-vocab',
+  'pretrain',
+  'finetune',
+  'evaluate',
+  'analyze',
+  'prune',
+  'refinetune',
+  'evaluate-pruned',
+  'analyze-pruned',
+];
+
+const STATUSES: ReadonlySet<string> = new Set(['pending', 'running', 'done', 'failed', 'cancelled']);
+const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+const str = (x: unknown) => (typeof x === 'string' ? x : undefined);
+
+function numbers(x: unknown): Record<string, number> {
+  const out: Record<string, number> = {};
+  if (isObject(x)) for (const [k, v] of Object.entries(x)) if (typeof v === 'number' && Number.isFinite(v)) out[k] = v;
+  return out;
+}
+
+/** Turn a parsed run.json into what the tree shows; tolerant of missing or odd fields. */
+export function runView(dir: string, manifest: unknown): RunView {
+  const name = path.basename(dir);
+  if (!isObject(manifest)) return { name, dir, error: 'run.json is not a JSON object', stages: [] };
+  const rawStages = isObject(manifest.stages) ? manifest.stages : {};
+  const keys = Object.keys(rawStages).sort((a, b) => rank(a) - rank(b));
+  const stages: StageView[] = keys.map((key) => {
+    const s = isObject(rawStages[key]) ? (rawStages[key] as Record<string, unknown>) : {};
+    const status = STATUSES.has(s.status as string) ? (s.status as StageStatus) : 'pending';
+    return {
+      key,
+      status,
+      metrics: numbers(s.metrics),
+      seconds: typeof s.seconds === 'number' ? s.seconds : undefined,
+      error: str(s.error),
+      checkpoint: str(s.checkpoint) ? path.resolve(dir, s.checkpoint as string) : undefined,
+      report: str(s.report) ? path.resolve(dir, s.report as string) : undefined,
+      started: str(s.started),
+      ended: str(s.ended),
+    };
+  });
+  const data = isObject(manifest.data) ? str(manifest.data.dir) : undefined;
+  return {
+    name: str(manifest.name) ?? name,
+    dir,
+    preset: str(manifest.preset),
+    backend: str(manifest.backend),
+    updated: str(manifest.updated),
+    data,
+    stages,
+  };
+}
+
+function rank(key: string): number {
+  const i = STAGE_ORDER.indexOf(key);
+  return i < 0 ? STAGE_ORDER.length : i;
+}
+
+export function readRun(dir: string): RunView {
+  const file = path.join(dir, 'run.json');
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    return { name: path.basename(dir), dir, error: `cannot read run.json: ${(e as Error).message}`, stages: [] };
+  }
+  try {
+    return runView(dir, JSON.parse(text));
+  } catch (e) {
+    return { name: path.basename(dir), dir, error: `run.json: ${(e as Error).message}`, stages: [] };
+  }
+}
+
+/** Every run (a subdirectory with a run.json) of a runs folder, most recently updated first. */
+export function listRuns(runsDir: string): RunView[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(runsDir);
+  } catch {
+    return [];
+  }
+  const runs = names
+    .map((n) => path.join(runsDir, n))
+    .filter((d) => fs.existsSync(path.join(d, 'run.json')))
+    .map(readRun);
+  return runs.sort((a, b) => (b.updated ?? '').localeCompare(a.updated ?? '') || a.name.localeCompare(b.name));
+}
+
+/** The metric a stage shows first: the task score if there is one, else a loss, else the first. */
+const METRIC_PREFERENCE = ['score', 'val_score', 'auc', 'macro_auc', 'f1', 'mlm_accuracy', 'accuracy', 'val_loss', 'loss', 'train_loss', 'params'];
+
+export function headlineMetric(metrics: Record<string, number>): [string, number] | undefined {
+  for (const k of METRIC_PREFERENCE) if (k in metrics) return [k, metrics[k]];
+  const first = Object.entries(metrics)[0];
+  return first;
+}
+
+export function formatNumber(v: number): string {
+  if (Number.isInteger(v)) return Math.abs(v) >= 1e4 ? formatCount(v) : String(v);
+  return Math.abs(v) >= 1000 || Math.abs(v) < 1e-3 ? v.toExponential(2) : v.toPrecision(4);
+}
+
+export function formatSeconds(s: number): string {
+  if (s < 60) return `${s.toFixed(s < 10 ? 1 : 0)} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
+  return `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min`;
+}
+
+/** The stage's tree description: "score 0.8123 · 2 min 3 s", or its status when it has no metric. */
+export function stageDescription(s: StageView): string {
+  const parts: string[] = [];
+  const m = headlineMetric(s.metrics);
+  if (m) parts.push(`${m[0]} ${formatNumber(m[1])}`);
+  else if (s.status !== 'done') parts.push(s.status);
+  if (s.seconds !== undefined && s.status !== 'running') parts.push(formatSeconds(s.seconds));
+  return parts.join(' · ');
+}
+
+/** The tree item's contextValue, e.g. "stage:prune:done:checkpoint:report": package.json menus match on it. */
+export function stageContextValue(s: StageView): string {
+  return ['stage', s.key, s.status, s.checkpoint ? 'checkpoint' : '', s.report ? 'report' : ''].filter(Boolean).join(':');
+}
+
+/** The engine stage a manifest key belongs to ('evaluate-pruned' is an evaluate). */
+export function stageOfKey(key: string): string {
+  return key.replace(/-pruned$/, '');
+}
+
+/** Every checkpoint a run's stages recorded, newest stage first. */
+export function runCheckpoints(run: RunView): { stage: string; dir: string }[] {
+  const out: { stage: string; dir: string }[] = [];
+  for (const s of [...run.stages].reverse()) if (s.checkpoint && !out.some((c) => c.dir === s.checkpoint)) out.push({ stage: s.key, dir: s.checkpoint });
+  return out;
+}
+
+// ---- checkpoints ------------------------------------------------------------------------------
+
+export interface CheckpointView {
+  dir: string;
+  tree?: ParamNode;
+  error?: string;
+}
+
+export type HeaderReader = (file: string) => { entries: Record<string, TensorInfo> };
+
+/** Parameter tree of a checkpoint directory; `readHeader` reads only the safetensors header. */
+export function readCheckpoint(dir: string, readHeader: HeaderReader): CheckpointView {
+  const cfgFile = path.join(dir, 'config.json');
+  const weights = path.join(dir, 'model.safetensors');
+  let cfg: TreeConfig;
+  try {
+    cfg = JSON.parse(fs.readFileSync(cfgFile, 'utf8')) as TreeConfig;
+  } catch (e) {
+    const msg = (e as Error).message;
+    return { dir, error: msg.includes(cfgFile) ? msg : `${cfgFile}: ${msg}` };
+  }
+  for (const k of ['hidden_size', 'num_hidden_layers', 'num_attention_heads'] as const) {
+    if (!(typeof cfg[k] === 'number' && cfg[k] > 0)) return { dir, error: `${cfgFile}: '${k}' must be a positive number` };
+  }
+  try {
+    return { dir, tree: buildParamTree(cfg, readHeader(weights).entries) };
+  } catch (e) {
+    const msg = (e as Error).message;
+    return { dir, error: msg.includes(weights) ? msg : `${weights}: ${msg}` };
+  }
+}

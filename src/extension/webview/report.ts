@@ -1,0 +1,147 @@
+/// <reference lib="dom" />
+// The pruning report panel: the before/after table (size, speed, metrics), a heatmap of the heads
+// each layer kept (coloured by importance) with its FFN share, and a sweep's score vs parameters
+// scatter (bubble size: latency) with its Pareto front.
+import { paretoFront, type ReportLayer, type ReportMessage, type SizeRow, type SweepRow } from '../panelData';
+import { Chart, chartBox, cssVar, el, fmt, onMessage, palette, root, setTitle, showProblems, table, themeCharts, vscode } from './common';
+
+let charts: Chart[] = [];
+
+function render(r: ReportMessage): void {
+  charts.forEach((c) => c.destroy());
+  charts = [];
+  setTitle(r.title);
+  showProblems(r.problems);
+  const parts: HTMLElement[] = [];
+  const links = [r.file, r.sweepFile].filter((f): f is string => !!f);
+  if (links.length) parts.push(el('p', { class: 'note' }, ...links.flatMap((f, i) => [i ? ' · ' : '', el('a', { onclick: () => vscode.postMessage({ type: 'open', path: f }), title: 'Open the JSON file' }, f.split(/[\\/]/).slice(-2).join('/'))])));
+  if (r.before || r.after) parts.push(el('h2', {}, 'Before / after'), sizeTable(r.before, r.after));
+  const whens = Object.keys(r.metrics);
+  if (whens.length) {
+    const keys = [...new Set(whens.flatMap((w) => Object.keys(r.metrics[w])))];
+    parts.push(el('h2', {}, 'Metrics'), table(['metric', ...whens.map((w) => w.replace(/_/g, ' '))], keys.map((k) => [k, ...whens.map((w) => fmtOr(r.metrics[w][k]))])));
+  }
+  if (r.layers.length) parts.push(el('h2', {}, 'Heads and FFN kept per layer'), heatmap(r.layers));
+  let scatter: HTMLCanvasElement | undefined;
+  if (r.sweep.length) {
+    const box = chartBox();
+    scatter = box.canvas;
+    parts.push(el('h2', {}, 'Sweep: score vs parameters'), el('p', { class: 'legend' }, 'Bubble size: latency. Line: the Pareto front (no other config has a higher score with fewer parameters).'), box.box, sweepTable(r.sweep));
+  }
+  if (parts.length === 0) parts.push(el('p', { class: 'empty' }, 'Nothing to show: the report has no sizes, layers or sweep rows.'));
+  root().replaceChildren(...parts);
+  if (scatter) charts.push(sweepChart(scatter, r.sweep));
+}
+
+function fmtOr(v: number | undefined): string {
+  return v === undefined ? '–' : fmt(v);
+}
+
+function sizeTable(before: SizeRow | undefined, after: SizeRow | undefined): HTMLTableElement {
+  const rows: [string, keyof SizeRow][] = [['parameters', 'params'], ['size (MB)', 'mb'], ['FLOPs', 'flops'], ['latency (ms)', 'latency_ms']];
+  const present = rows.filter(([, k]) => before?.[k] !== undefined || after?.[k] !== undefined);
+  return table(
+    ['', 'before', 'after', 'after / before'],
+    present.map(([label, k]) => {
+      const b = before?.[k];
+      const a = after?.[k];
+      return [label, fmtOr(b), fmtOr(a), b && a !== undefined ? `${((100 * a) / b).toFixed(1)}%` : '–'];
+    }),
+    present.map(([, k]) => {
+      const b = before?.[k];
+      const a = after?.[k];
+      return [undefined, undefined, undefined, b !== undefined && a !== undefined ? (a < b ? 'better' : a > b ? 'worse' : undefined) : undefined];
+    }),
+  );
+}
+
+/** One row per layer: a cell per original head (kept ones shaded by importance), then FFN kept. */
+function heatmap(layers: ReportLayer[]): HTMLElement {
+  const heads = Math.max(...layers.map((l) => l.headsTotal));
+  const all = layers.flatMap((l) => l.headImportance);
+  const max = Math.max(1e-12, ...all.map(Math.abs));
+  const color = cssVar('--vscode-charts-blue', '#3794ff');
+  const grid = el('div', { class: 'heatmap' });
+  grid.style.gridTemplateColumns = `auto repeat(${heads}, minmax(28px, 56px)) auto auto`;
+  grid.append(el('span', { class: 'label' }, ''), ...[...Array(heads).keys()].map((h) => el('span', { class: 'label' }, `h${h}`)), el('span', { class: 'label' }, 'FFN kept'), el('span', { class: 'label' }, ''));
+  for (const l of layers) {
+    grid.append(el('span', { class: 'label' }, `layer ${l.layer}`));
+    const kept = new Set(l.headsKept);
+    for (let h = 0; h < heads; h++) {
+      const imp = l.headImportance[h];
+      const isKept = kept.has(h);
+      // Importance scores have no fixed scale (gradients x activations): show them relative to
+      // the most important head of the model.
+      const rel = imp !== undefined ? Math.abs(imp) / max : undefined;
+      const cell = el('div', { class: `cell${isKept ? '' : ' removed'}`, title: `layer ${l.layer} head ${h}: ${isKept ? 'kept' : 'removed'}${imp !== undefined ? `, importance ${fmt(imp)}` : ''}` }, rel !== undefined ? rel.toFixed(2) : '');
+      if (h >= l.headsTotal) cell.style.visibility = 'hidden';
+      else if (isKept) {
+        // Opacity from importance, so the kept heads show which mattered most.
+        cell.style.backgroundColor = color;
+        cell.style.opacity = String(rel !== undefined ? 0.3 + 0.7 * rel : 0.6);
+      }
+      grid.append(cell);
+    }
+    const bar = el('div', { class: 'bar' });
+    bar.style.width = `${(100 * l.ffnKept) / Math.max(1, l.ffnTotal)}%`;
+    grid.append(el('div', { class: 'bar-track', title: `FFN ${l.ffnKept} of ${l.ffnTotal}` }, bar), el('span', { class: 'label' }, `${l.ffnKept}/${l.ffnTotal}`));
+  }
+  const keptHeads = layers.reduce((s, l) => s + l.headsKept.length, 0);
+  const totalHeads = layers.reduce((s, l) => s + l.headsTotal, 0);
+  return el('div', {}, el('p', { class: 'legend' }, `${keptHeads} of ${totalHeads} heads kept. Shaded: kept, darker = more important; struck out: removed. Numbers: importance relative to the most important head.`), grid);
+}
+
+function sweepTable(rows: SweepRow[]): HTMLTableElement {
+  const front = new Set(paretoFront(rows));
+  const sorted = [...rows].sort((a, b) => b.score - a.score);
+  return table(
+    ['config', 'score', 'parameters', 'MB', 'latency (ms)', 'Pareto'],
+    sorted.map((r) => [r.config, r.score, r.params, fmtOr(r.mb), fmtOr(r.latency_ms), front.has(r) ? '✓' : '']),
+  );
+}
+
+function sweepChart(canvas: HTMLCanvasElement, rows: SweepRow[]): Chart {
+  const [c0, c1] = palette();
+  const lat = rows.map((r) => r.latency_ms ?? 0);
+  const maxLat = Math.max(1e-9, ...lat);
+  const front = paretoFront(rows);
+  return new Chart(canvas, {
+    type: 'bubble',
+    data: {
+      datasets: [
+        {
+          label: 'configs',
+          data: rows.map((r) => ({ x: r.params, y: r.score, r: r.latency_ms !== undefined ? 4 + (10 * r.latency_ms) / maxLat : 6 })),
+          backgroundColor: c0,
+        },
+        // A line through the front, drawn by a line dataset on the same axes.
+        { type: 'line', label: 'Pareto front', data: front.map((r) => ({ x: r.params, y: r.score, r: 0 })), borderColor: c1, backgroundColor: c1, pointRadius: 0, borderWidth: 1.5 } as never,
+      ],
+    },
+    options: {
+      scales: { x: { type: 'linear', title: { display: true, text: 'parameters' } }, y: { title: { display: true, text: 'score' } } },
+      plugins: {
+        tooltip: {
+          callbacks: {
+            label: (ctx) => {
+              const r = ctx.datasetIndex === 0 ? rows[ctx.dataIndex] : front[ctx.dataIndex];
+              return `${r.config}: score ${fmt(r.score)}, ${fmt(r.params)} params${r.latency_ms !== undefined ? `, ${fmt(r.latency_ms)} ms` : ''}`;
+            },
+          },
+        },
+      },
+    },
+  });
+}
+
+export function startReport(): void {
+  themeCharts();
+  onMessage((m) => {
+    if (m.type !== 'report' || !Array.isArray(m.layers) || !Array.isArray(m.sweep)) return;
+    const r = m as unknown as ReportMessage;
+    render(r);
+    // What the serializer reopens after a reload.
+    vscode.setState({ files: [r.file, r.sweepFile].filter(Boolean) });
+  });
+  vscode.postMessage({ type: 'ready' });
+}

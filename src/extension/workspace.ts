@@ -1,0 +1,37 @@
+// Where things are in the user's workspace, and the extension's settings (package.json
+// contributes.configuration, section "bertPruner").
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+
+export const SECTION = 'bertPruner';
+
+export function settings() {
+  const c = vscode.workspace.getConfiguration(SECTION);
+  return {
+    runsFolder: c.get<string>('runsFolder', 'runs'),
+    backend: c.get<string>('backend', 'auto'),
+    nodePath: c.get<string>('nodePath', ''),
+    preset: c.get<string>('preset', 'quick'),
+  };
+}
+
+/** The workspace folder runs live in: the one holding `path`, else the first. */
+export function workspaceRoot(forPath?: string): string | undefined {
+  const folders = vscode.workspace.workspaceFolders ?? [];
+  if (forPath) {
+    const f = vscode.workspace.getWorkspaceFolder(vscode.Uri.file(forPath));
+    if (f) return f.uri.fsPath;
+  }
+  return folders[0]?.uri.fsPath;
+}
+
+/** Every runs folder: `<folder>/<bertPruner.runsFolder>` of each workspace folder. */
+export function runsRoots(): string[] {
+  const rel = settings().runsFolder;
+  return (vscode.workspace.workspaceFolders ?? []).map((f) => path.resolve(f.uri.fsPath, rel));
+}
+
+/** A path as the user reads it: relative to its workspace folder when inside one. */
+export function displayPath(p: string): string {
+  return vscode.workspace.asRelativePath(p, (vscode.workspace.workspaceFolders?.length ?? 0) > 1);
+}

@@ -1,0 +1,269 @@
+#!/usr/bin/env node
+// End-to-end test of the extension in a real VS Code: code-server (VS Code in the browser, run by
+// node) with the packaged .vsix installed, driven through headless Debian chromium by
+// playwright-core. It does what a user does:
+//   1. opens a workspace with demo data and an invalid .prune.json,
+//   2. runs "BERT Pruner: Run Pipeline" (tiny preset) from the command palette, answering its
+//      QuickPicks, and sees the progress notification and status bar item,
+//   3. finds the run, its stages and the pruned checkpoint in the Runs tree and expands its
+//      parameter tree down to a layer with "heads 1/2"-style descriptions,
+//   4. opens the pruning report panel, the parameters panel and the training panel,
+//   5. sees the schema error underlined in the invalid .prune.json.
+// Screenshots go to test-results/e2e/ (with --docs also to docs/images/). Prints one line per
+// check and "N passed, M failed"; exits 1 when a check failed.
+//
+//   node test/e2e/run-e2e.mjs [--docs] [--keep]     (run test/e2e/setup.sh once before)
+import { execFileSync, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const E2E_HOME = process.env.E2E_HOME ?? path.join(os.homedir(), '.cache', 'bert-pruner-e2e');
+const CS = path.join(E2E_HOME, 'node_modules', 'code-server');
+const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const shots = path.join(repo, 'test-results', 'e2e');
+const docs = process.argv.includes('--docs') ? path.join(repo, 'docs', 'images') : undefined;
+const keep = process.argv.includes('--keep');
+
+for (const [what, p] of [['code-server (run test/e2e/setup.sh)', path.join(CS, 'out', 'node', 'entry.js')], ['chromium', CHROMIUM]]) {
+  if (!fs.existsSync(p)) {
+    console.error(`e2e: ${what} not found at ${p}`);
+    process.exit(2);
+  }
+}
+
+// ---- the workspace, the extension, code-server --------------------------------------------------
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bert-pruner-e2e-'));
+const ws = path.join(tmp, 'workspace');
+const userData = path.join(tmp, 'user-data');
+const extDir = path.join(tmp, 'extensions');
+fs.mkdirSync(path.join(userData, 'User'), { recursive: true });
+fs.mkdirSync(shots, { recursive: true });
+if (docs) fs.mkdirSync(docs, { recursive: true });
+
+const log = (s) => console.log(`e2e: ${s}`);
+log('packaging the extension');
+execFileSync('npm', ['run', '--silent', 'package'], { cwd: repo, stdio: ['ignore', 'ignore', 'inherit'] });
+const vsix = path.join(repo, 'bert-pruner.vsix');
+log(`bert-pruner.vsix: ${(fs.statSync(vsix).size / 1024 / 1024).toFixed(2)} MB`);
+
+log('workspace with demo data');
+execFileSync(process.execPath, [path.join(repo, 'bin', 'bert-pruner.js'), 'demo-data', '--out', path.join(ws, 'data', 'demo'), '--train-rows', '300', '--test-rows', '80'], { stdio: 'ignore' });
+fs.mkdirSync(path.join(ws, 'configs'), { recursive: true });
+// n_iters must be >= 1 and 'heads' is not an option: two schema errors to underline.
+fs.writeFileSync(path.join(ws, 'configs', 'bad.prune.json'), '{\n  "transformer": {\n    "target_num_of_heads": 1,\n    "n_iters": 0,\n    "heads": 3\n  }\n}\n');
+fs.writeFileSync(
+  path.join(userData, 'User', 'settings.json'),
+  JSON.stringify({
+    'security.workspace.trust.enabled': false,
+    'workbench.startupEditor': 'none',
+    'workbench.tips.enabled': false,
+    'telemetry.telemetryLevel': 'off',
+    'extensions.ignoreRecommendations': true,
+    'extensions.autoUpdate': false,
+    'update.mode': 'none',
+    'window.restoreWindows': 'none',
+    'bertPruner.preset': 'tiny',
+  }),
+);
+
+const codeServer = (args, opts = {}) => spawn(process.execPath, [path.join(CS, 'out', 'node', 'entry.js'), ...args], { env: { ...process.env, VSCODE_PROXY_URI: '' }, ...opts });
+await new Promise((resolve, reject) => {
+  const p = codeServer(['--extensions-dir', extDir, '--user-data-dir', userData, '--install-extension', vsix], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  p.stdout.on('data', (d) => (out += d));
+  p.stderr.on('data', (d) => (out += d));
+  p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`--install-extension failed (${code}):\n${out}`))));
+});
+log('extension installed');
+
+const port = await new Promise((resolve) => {
+  const srv = net.createServer();
+  srv.listen(0, '127.0.0.1', () => {
+    const { port } = srv.address();
+    srv.close(() => resolve(port));
+  });
+});
+const server = codeServer(
+  ['--auth', 'none', '--bind-addr', `127.0.0.1:${port}`, '--disable-telemetry', '--disable-update-check', '--disable-workspace-trust', '--user-data-dir', userData, '--extensions-dir', extDir, ws],
+  { stdio: ['ignore', 'pipe', 'pipe'], detached: false },
+);
+let serverLog = '';
+server.stdout.on('data', (d) => (serverLog += d));
+server.stderr.on('data', (d) => (serverLog += d));
+const url = `http://127.0.0.1:${port}/?folder=${encodeURIComponent(ws)}`;
+for (let i = 0; ; i++) {
+  try {
+    if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok) break;
+  } catch {
+    // not up yet
+  }
+  if (i > 120) throw new Error(`code-server did not start:\n${serverLog}`);
+  await new Promise((r) => setTimeout(r, 500));
+}
+log(`code-server on port ${port}`);
+
+// ---- the browser ----------------------------------------------------------------------------
+
+const browser = await chromium.launch({
+  executablePath: CHROMIUM,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+});
+const page = await browser.newPage({ viewport: { width: 1500, height: 950 } });
+page.setDefaultTimeout(30_000);
+
+let passed = 0;
+let failed = 0;
+async function check(name, fn) {
+  try {
+    await fn();
+    passed++;
+    console.log(`  ✓ ${name}`);
+  } catch (e) {
+    failed++;
+    console.log(`  ✗ ${name}: ${String(e?.message ?? e).split('\n').slice(0, 4).join(' | ')}`);
+    await shot(`failed-${name.replace(/\W+/g, '-').slice(0, 40)}`).catch(() => {});
+  }
+}
+async function shot(name) {
+  const file = path.join(shots, `${name}.png`);
+  await page.screenshot({ path: file });
+  if (docs && !name.startsWith('failed')) fs.copyFileSync(file, path.join(docs, `${name}.png`));
+}
+
+const quickInput = page.locator('.quick-input-widget');
+const rows = quickInput.locator('.quick-input-list .monaco-list-row');
+async function palette(command) {
+  await page.keyboard.press('F1');
+  await quickInput.locator('input').waitFor();
+  await page.keyboard.type(command);
+  await rows.filter({ hasText: command }).first().waitFor();
+  await page.keyboard.press('Enter');
+}
+async function pick(title, text) {
+  await quickInput.locator('.quick-input-title', { hasText: title }).waitFor();
+  await rows.filter({ hasText: text }).first().click();
+}
+// The sidebar shows the BERT Pruner container, whose only view is the Runs tree.
+const tree = page.locator('.part.sidebar');
+async function showRuns() {
+  await palette('View: Show BERT Pruner');
+  await tree.locator('.monaco-list').first().waitFor();
+}
+const treeRow = (text) => tree.locator('.monaco-list-row', { has: page.locator('.label-name', { hasText: new RegExp(`^${text}$`) }) }).first();
+async function expand(text) {
+  const row = treeRow(text);
+  await row.waitFor();
+  if ((await row.getAttribute('aria-expanded')) !== 'true') await row.click();
+}
+const webview = () => page.frameLocator('iframe.webview.ready').last().frameLocator('iframe#active-frame');
+
+try {
+  await page.goto(url);
+  await page.locator('.monaco-workbench').waitFor({ timeout: 120_000 });
+  await page.locator('.activitybar').waitFor();
+
+  await check('the BERT Pruner view is in the activity bar and shows the welcome', async () => {
+    await page.locator('.activitybar .action-item a[aria-label^="BERT Pruner"]').click();
+    await page.locator('.welcome-view-content', { hasText: 'No runs in this workspace yet' }).waitFor({ timeout: 60_000 });
+  });
+
+  await check('Run Pipeline from the palette asks for data, run and preset, and shows progress', async () => {
+    await palette('BERT Pruner: Run Pipeline');
+    await pick('Which data?', 'data/demo');
+    await pick('Which run?', 'New run');
+    await quickInput.locator('.quick-input-title', { hasText: 'New run' }).waitFor();
+    await page.keyboard.press('Enter'); // accept the proposed name, run1
+    await pick('Which settings preset?', 'tiny');
+    await page.locator('.notification-toast', { hasText: 'BERT Pruner: Pipeline run1' }).waitFor();
+    await page.locator('.statusbar-item', { hasText: /pipeline|pretrain|finetune|corpus/ }).first().waitFor();
+    await page.waitForTimeout(4000);
+    await shot('progress');
+  });
+
+  await check('the training panel draws live curves', async () => {
+    await palette('BERT Pruner: Show Training Curves');
+    await webview().locator('canvas').first().waitFor({ timeout: 60_000 });
+    await page.waitForTimeout(3000);
+    await shot('training-panel');
+  });
+
+  await check('the pipeline finishes', async () => {
+    await page.locator('.notification-toast', { hasText: 'Pipeline run1 finished' }).waitFor({ timeout: 600_000 });
+  });
+
+  await check('the run, its stages and the pruned checkpoint are in the tree', async () => {
+    await showRuns();
+    await expand('run1');
+    for (const s of ['pretrain', 'finetune', 'prune', 'refinetune']) await treeRow(s).waitFor();
+    await expand('prune');
+    await treeRow('pruned').waitFor();
+    await treeRow('prune-report.json').waitFor();
+  });
+
+  await check('the checkpoint expands into a parameter tree with heads k/n', async () => {
+    await expand('pruned');
+    await expand('encoder');
+    await expand('layer 0');
+    await tree.locator('.monaco-list-row', { hasText: /attention.*heads \d+\/\d+/ }).first().waitFor();
+    await tree.locator('.monaco-list-row', { hasText: /FFN.*size \d+/ }).first().waitFor();
+    await shot('runs-tree');
+  });
+
+  await check('the pruning report panel shows heads kept and before/after', async () => {
+    await treeRow('prune-report.json').click();
+    const w = webview();
+    await w.locator('h2', { hasText: 'Heads and FFN kept per layer' }).waitFor();
+    await w.locator('h2', { hasText: 'Before / after' }).waitFor();
+    await w.locator('.heatmap .cell').first().waitFor();
+    await shot('report-panel');
+  });
+
+  await check('the parameters panel charts the checkpoint', async () => {
+    await treeRow('pruned').click({ button: 'right' });
+    await page.locator('.context-view .action-label', { hasText: 'Show Parameters' }).click();
+    const w = webview();
+    await w.locator('h2', { hasText: 'By module' }).waitFor();
+    await w.locator('canvas').first().waitFor();
+    await page.waitForTimeout(1000);
+    await shot('params-panel');
+  });
+
+  await check('a schema error is underlined in an invalid .prune.json', async () => {
+    await page.keyboard.press('F1');
+    await quickInput.locator('input').waitFor();
+    await page.keyboard.press('Backspace'); // from commands to files
+    await page.keyboard.type('bad.prune.json');
+    await rows.filter({ hasText: 'bad.prune.json' }).first().waitFor();
+    await page.keyboard.press('Enter');
+    // The JSON language service marks schema violations (as warnings) while typing.
+    await page.locator('.monaco-editor .squiggly-warning, .monaco-editor .squiggly-error').first().waitFor({ timeout: 60_000 });
+    await page.waitForTimeout(1000);
+    await shot('prune-config-schema');
+  });
+
+  await check('Prune with the invalid config shows the engine\'s errors as diagnostics and does not start', async () => {
+    await palette('BERT Pruner: Prune');
+    await pick('Prune which checkpoint?', 'run1: finetune');
+    await pick('Which pruning config?', 'bad.prune.json');
+    await page.locator('.notification-toast', { hasText: 'bad.prune.json has errors' }).waitFor();
+    await page.locator('.monaco-editor .squiggly-error').first().waitFor();
+    await palette('View: Focus Problems');
+    await page.locator('.markers-panel .monaco-list-row', { hasText: 'must be integer >= 1' }).first().waitFor();
+    await page.waitForTimeout(500);
+    await shot('prune-config-diagnostics');
+  });
+} finally {
+  console.log(`${passed} passed, ${failed} failed`);
+  await browser.close().catch(() => {});
+  server.kill('SIGTERM');
+  if (failed) fs.writeFileSync(path.join(shots, 'code-server.log'), serverLog);
+  if (!keep) fs.rmSync(tmp, { recursive: true, force: true });
+  else log(`kept ${tmp}`);
+}
+process.exit(failed ? 1 : 0);

@@ -1,0 +1,146 @@
+// The commands' arguments (what each stage needs, what a run implies, the CLI args they become,
+// checked against the engine's own argument parser), progress text, and package.json: every
+// command the code registers is declared there, and the menus' `when` clauses match the tree's
+// contextValues.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { parse } from '../src/engine/commands';
+import { describeProgress, formatTable, shortProgress } from '../src/extension/progress';
+import { runView, stageContextValue } from '../src/extension/runModel';
+import { inferRun, missing, STAGE_NEEDS, stageArgs, withRunDefaults, type CommandStage, type Selection } from '../src/extension/stageArgs';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ext-cmd-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+const full: Selection = {
+  run: '/ws/runs/a',
+  data: '/ws/data/demo',
+  dataFile: '/ws/data/demo/test.csv',
+  model: '/ws/runs/a/finetune',
+  config: '/ws/configs/p.prune.json',
+  configs: ['/ws/c1.prune.json', '/ws/c2.prune.json'],
+  out: '/ws/runs/a/pruned',
+  preset: 'tiny',
+};
+
+describe('stage arguments', () => {
+  it('every stage builds args the engine parser accepts, with what it needs', () => {
+    for (const stage of Object.keys(STAGE_NEEDS) as CommandStage[]) {
+      const sel: Selection = {};
+      for (const k of STAGE_NEEDS[stage]) (sel as Record<string, unknown>)[k] = full[k];
+      const args = stageArgs(stage, sel);
+      const parsed = parse(stage, args) as Record<string, unknown>;
+      for (const k of STAGE_NEEDS[stage]) {
+        const flag = { dataFile: 'data', configs: 'configs' }[k as string] ?? k;
+        expect(parsed[flag], `${stage} --${flag}`).toEqual(full[k]);
+      }
+    }
+  });
+
+  it('names what is missing and refuses to build without it', () => {
+    expect(missing('prune', { model: '/m' })).toEqual(['config', 'out']);
+    expect(missing('prune-sweep', { model: '/m', run: '/r', configs: [] })).toEqual(['configs']);
+    expect(() => stageArgs('evaluate', { model: '/m' })).toThrow(/evaluate: missing dataFile/);
+  });
+
+  it('passes options a stage takes beyond its needs', () => {
+    expect(stageArgs('pipeline', { data: '/d', run: '/r', preset: 'tiny' })).toEqual(['--data', '/d', '--run', '/r', '--preset', 'tiny']);
+    expect(stageArgs('evaluate', { model: '/m', dataFile: '/t.csv', run: '/r' })).toEqual(['--model', '/m', '--data', '/t.csv', '--run', '/r']);
+  });
+
+  it('fills defaults from the run: checkpoints, its test split, the prune output, its data', () => {
+    const dir = path.join(tmp, 'runs', 'a');
+    fs.mkdirSync(path.join(dir, 'data'), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'data', 'test.csv'), 'x');
+    const run = runView(dir, {
+      data: { dir: 'data/demo' },
+      stages: {
+        finetune: { status: 'done', checkpoint: 'finetune' },
+        prune: { status: 'done', checkpoint: 'pruned' },
+        refinetune: { status: 'failed', checkpoint: 'refinetune' },
+      },
+    });
+    expect(withRunDefaults('prune', { run: dir }, run, tmp)).toEqual({ run: dir, model: path.join(dir, 'finetune'), out: path.join(dir, 'pruned') });
+    expect(withRunDefaults('refinetune', { run: dir }, run, tmp).model).toBe(path.join(dir, 'pruned'));
+    expect(withRunDefaults('evaluate', { run: dir }, run, tmp).dataFile).toBe(path.join(dir, 'data', 'test.csv'));
+    expect(withRunDefaults('pipeline', { run: dir }, run, tmp).data).toBe(path.join(tmp, 'data', 'demo'));
+    // What the user chose wins over defaults.
+    expect(withRunDefaults('prune', { run: dir, model: '/m' }, run, tmp).model).toBe('/m');
+    expect(withRunDefaults('prune', {}, undefined, tmp)).toEqual({});
+  });
+
+  it('takes the run a checkpoint lives in', () => {
+    const dir = path.join(tmp, 'runs', 'b');
+    fs.mkdirSync(path.join(dir, 'finetune'), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'run.json'), '{}');
+    expect(inferRun({ model: path.join(dir, 'finetune') })).toEqual({ model: path.join(dir, 'finetune'), run: dir });
+    expect(inferRun({ model: path.join(tmp, 'elsewhere') })).toEqual({ model: path.join(tmp, 'elsewhere') });
+    expect(inferRun({ model: path.join(dir, 'finetune'), run: '/r' }).run).toBe('/r');
+  });
+});
+
+describe('progress text', () => {
+  it('describes steps with percent and stage boundaries', () => {
+    expect(describeProgress({ type: 'step', stage: 'pretrain', epoch: 2, epochs: 4, step: 50, steps: 200, loss: 2.5, lr: 1e-3, tokensPerSecond: 10, etaSeconds: 75 })).toEqual({
+      message: 'pretrain epoch 2/4 · step 50/200 · loss 2.5000 · ETA 1 min 15 s',
+      percent: 25,
+    });
+    expect(describeProgress({ type: 'stage-start', stage: 'prune' })).toEqual({ message: 'prune', percent: 0 });
+    expect(describeProgress({ type: 'log', level: 'info', message: 'x' })).toBeUndefined();
+    expect(shortProgress('pretrain epoch 2/4 · step 50/200 · loss 2.5')).toBe('25%');
+    expect(shortProgress('prune')).toBe('prune');
+    expect(formatTable('T', ['a', 'bb'], [['x', 1.23456], ['yyy', 2]]).split('\n')).toEqual(['T', 'a    bb', '---  -----', 'x    1.235', 'yyy  2']);
+  });
+});
+
+describe('package.json', () => {
+  const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8'));
+  const declared = new Set<string>(pkg.contributes.commands.map((c: { command: string }) => c.command));
+
+  it('declares every command the extension registers, under the BERT Pruner category', () => {
+    const src = fs.readFileSync(path.join(__dirname, '..', 'src', 'extension', 'commands.ts'), 'utf8');
+    const registered = [...src.matchAll(/reg\('(\w+)'/g)].map((m) => `bertPruner.${m[1]}`);
+    const stageBlock = /STAGE_COMMANDS[^{]*\{([^}]*)\}/.exec(src)![1];
+    registered.push(...[...stageBlock.matchAll(/^\s*(\w+):/gm)].map((m) => `bertPruner.${m[1]}`));
+    expect(registered.length).toBeGreaterThan(15);
+    expect(registered.filter((c) => !declared.has(c))).toEqual([]);
+    expect([...declared].filter((c) => !registered.includes(c))).toEqual([]);
+    expect(pkg.contributes.commands.every((c: { category: string }) => c.category === 'BERT Pruner')).toBe(true);
+    for (const title of ['Generate Corpus & Vocab', 'Pretrain', 'Fine-tune', 'Evaluate', 'Analyze', 'Prune', 'Re-fine-tune', 'Run Pipeline', 'Prune Sweep', 'Cancel', 'New Pruning Config', 'Open Report', 'Select Backend', 'Create Demo Data']) {
+      expect(pkg.contributes.commands.some((c: { title: string }) => c.title === title), title).toBe(true);
+    }
+  });
+
+  it('menus refer to declared commands and their viewItem patterns match the tree', () => {
+    const items = pkg.contributes.menus['view/item/context'] as { command: string; when: string }[];
+    for (const m of items) expect(declared.has(m.command), m.command).toBe(true);
+    const whenFor = (cmd: string) => items.filter((m) => m.command === cmd).map((m) => m.when);
+    const matches = (when: string, value: string) =>
+      [...when.matchAll(/viewItem =~ \/(.*?)\/(?=\s|\)|$)/g)].some((m) => new RegExp(m[1]).test(value)) ||
+      [...when.matchAll(/viewItem == (\w+)/g)].some((m) => m[1] === value);
+    const base = { metrics: {}, status: 'done' as const };
+    const finetune = stageContextValue({ ...base, key: 'finetune', checkpoint: '/c' });
+    const prune = stageContextValue({ ...base, key: 'prune', checkpoint: '/p', report: '/p/prune-report.json' });
+    const failed = stageContextValue({ ...base, key: 'pretrain', status: 'failed' });
+    expect(prune).toBe('stage:prune:done:checkpoint:report');
+    expect(whenFor('bertPruner.evaluate').some((w) => matches(w, finetune))).toBe(true);
+    expect(whenFor('bertPruner.evaluate').some((w) => matches(w, 'checkpoint'))).toBe(true);
+    expect(whenFor('bertPruner.evaluate').some((w) => matches(w, failed))).toBe(false);
+    expect(whenFor('bertPruner.refinetune').some((w) => matches(w, prune))).toBe(true);
+    expect(whenFor('bertPruner.refinetune').some((w) => matches(w, finetune))).toBe(false);
+    expect(whenFor('bertPruner.openReport').some((w) => matches(w, prune))).toBe(true);
+    expect(whenFor('bertPruner.openReport').some((w) => matches(w, finetune))).toBe(false);
+  });
+
+  it('wires the schemas for validation and the panels for restore', () => {
+    expect(pkg.contributes.jsonValidation).toEqual([
+      { fileMatch: '*.prune.json', url: './schemas/prune.schema.json' },
+      { fileMatch: '*.bert-pruner.json', url: './schemas/settings.schema.json' },
+    ]);
+    for (const v of pkg.contributes.jsonValidation) expect(fs.existsSync(path.join(__dirname, '..', v.url))).toBe(true);
+    for (const t of ['training', 'params', 'report']) expect(pkg.activationEvents).toContain(`onWebviewPanel:bertPruner.${t}`);
+    expect(fs.existsSync(path.join(__dirname, '..', pkg.contributes.viewsContainers.activitybar[0].icon))).toBe(true);
+  });
+});
