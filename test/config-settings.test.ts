@@ -1,19 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { UserError } from '../src/engine/errors';
 import { DEFAULT_PRESET, getPreset, PRESETS, presetNames } from '../src/engine/config/presets';
 import { deepMerge, resolveSettings, type Settings } from '../src/engine/config/settings';
 import { SCHEMAS, validateConfig } from '../src/engine/config/validate';
-
-function userError(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(UserError);
-    return (e as Error).message;
-  }
-  throw new Error('expected a UserError');
-}
+import { userError } from './helpers/errors';
 
 /** Every leaf key path of a settings object, e.g. 'model.hidden_size'. */
 function leafPaths(v: unknown, at = ''): string[] {
@@ -77,8 +67,8 @@ describe('presets', () => {
     expect(() => { (PRESETS.quick.model as { hidden_size: number }).hidden_size = 1; }).toThrow();
     const copy = getPreset('quick');
     copy.model.hidden_size = 1;
-    expect(PRESETS.quick.model.hidden_size).toBe(128);
-    expect(getPreset('quick').model.hidden_size).toBe(128);
+    expect(PRESETS.quick.model.hidden_size).toBe(64);
+    expect(getPreset('quick').model.hidden_size).toBe(64);
   });
 
   it('an unknown preset names the valid ones', () => {

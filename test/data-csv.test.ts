@@ -4,21 +4,10 @@ import * as path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { formatGaiicCsv, parseGaiicCsv, readGaiicCsv, writeGaiicCsv, type Row } from '../src/engine/data/csv';
-import { UserError } from '../src/engine/errors';
+import { userError } from './helpers/errors';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'data-csv-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
-
-/** Run fn, expect a UserError, return its message. */
-function userError(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(UserError);
-    return (e as Error).message;
-  }
-  throw new Error('expected a UserError');
-}
 
 describe('parseGaiicCsv', () => {
   it('reads real-file-like lines with trailing spaces, empty label fields and several labels', () => {

@@ -3,21 +3,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { UserError } from '../src/engine/errors';
 import { buildVocab, idsOf, readVocab, SPECIAL_TOKENS, UNK_ID, writeVocab } from '../src/engine/data/vocab';
+import { userError } from './helpers/errors';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'data-vocab-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
-
-function userError(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(UserError);
-    return (e as Error).message;
-  }
-  throw new Error('expected a UserError');
-}
 
 describe('buildVocab', () => {
   it('puts specials first, then tokens by count desc, ties by numeric value asc', () => {

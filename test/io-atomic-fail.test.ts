@@ -26,6 +26,7 @@ vi.mock('node:fs', async (importOriginal) => {
 import * as fs from 'node:fs';
 import { UserError } from '../src/engine/errors';
 import { replaceDirAtomic, writeFileAtomic } from '../src/engine/io/atomic';
+import { userError } from './helpers/errors';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'io-atomic-fail-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -34,16 +35,6 @@ afterEach(() => {
   inject.renameNth = 0;
   inject.renames = 0;
 });
-
-function userError(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(UserError);
-    return (e as Error).message;
-  }
-  throw new Error('expected a UserError');
-}
 
 describe('writeFileAtomic under injected failures', () => {
   const explained: [string, RegExp][] = [

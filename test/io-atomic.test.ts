@@ -5,19 +5,10 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { UserError } from '../src/engine/errors';
 import { jsonErrorOffset, lineCol, readJson, replaceDirAtomic, writeFileAtomic, writeJsonAtomic } from '../src/engine/io/atomic';
+import { userError } from './helpers/errors';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'io-atomic-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
-
-function userError(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(UserError);
-    return (e as Error).message;
-  }
-  throw new Error('expected a UserError');
-}
 
 /** Names in `dir` other than the expected ones (i.e. leftover temp files). */
 function leftovers(dir: string, expected: string[]): string[] {

@@ -5,6 +5,7 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { UserError } from '../src/engine/errors';
 import { encodeSafetensors, f16ToNumber, readSafetensors, readSafetensorsHeader, writeSafetensors } from '../src/engine/io/safetensors';
+import { userError } from './helpers/errors';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'io-safetensors-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -12,16 +13,6 @@ afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 let counter = 0;
 function tmpFile(): string {
   return path.join(tmp, `t${counter++}.safetensors`);
-}
-
-function userError(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(UserError);
-    return (e as Error).message;
-  }
-  throw new Error('expected a UserError');
 }
 
 /** A safetensors file from a literal header text and data bytes, built the way the spec says. */

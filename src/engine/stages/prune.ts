@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { encoderParams, flopsPerSequence, paramTree } from '../analyze/summary';
 import type { PruneConfig, Settings, TransformerPruneConfig } from '../config/settings';
 import { deepMerge } from '../config/settings';
+import { TEXTPRUNER_DEFAULTS } from '../config/presets';
 import { loadConfigFile } from '../config/validate';
 import { readGaiicCsv, Row } from '../data/csv';
 import { encodeRows, Example, makeBatches } from '../data/encode';
@@ -218,20 +219,6 @@ function layerReports(cfg: BertConfig, r: TransformerPruneResult | null): LayerR
   });
 }
 
-/** TextPruner's defaults for transformer options a prune config file leaves out. */
-const TRANSFORMER_DEFAULTS: Omit<TransformerPruneConfig, 'target_ffn_size' | 'target_num_of_heads'> = {
-  pruning_method: 'iterative',
-  n_iters: 16,
-  head_even_masking: false,
-  ffn_even_masking: true,
-  multiple_of: 1,
-  pruning_order: null,
-  use_logits: true,
-  keep_shape: false,
-  importance_data: 'train',
-  batch_size: 32,
-};
-
 /**
  * A standalone prune config file (validated against prune.schema.json) completed from `defaults`
  * (the run's settings.prune): only the sections the file has are pruned; keys it leaves out come
@@ -241,7 +228,7 @@ export function resolvePruneConfig(value: unknown, defaults: PruneConfig, source
   const v = value as { transformer?: Partial<TransformerPruneConfig>; vocabulary?: Partial<PruneConfig['vocabulary']> };
   const out: PruneConfig = {};
   if (v.transformer) {
-    const t = deepMerge({ ...TRANSFORMER_DEFAULTS, ...(defaults.transformer ?? {}) }, v.transformer) as Partial<TransformerPruneConfig>;
+    const t = deepMerge({ ...TEXTPRUNER_DEFAULTS, ...(defaults.transformer ?? {}) }, v.transformer) as Partial<TransformerPruneConfig>;
     for (const k of ['target_ffn_size', 'target_num_of_heads'] as const) {
       if (t[k] === undefined) throw new UserError(`${source}: /transformer: missing '${k}' (the run's settings have no default for it)`);
     }
