@@ -10,5 +10,7 @@ export default defineConfig({
     // Two cores: test files run in two workers.
     poolOptions: { forks: { maxForks: 2, minForks: 1 } },
     pool: 'forks',
+    // Two test workers on two cores: one OpenBLAS thread each (and for the CLIs they start).
+    env: { BERT_PRUNER_BLAS_THREADS: '1' },
   },
 });

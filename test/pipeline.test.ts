@@ -4,16 +4,16 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { cli } from './helpers/cli';
+import { bp } from './helpers/cli';
 
 describe('pipeline (tiny preset, demo data)', () => {
-  it('runs every stage and prints the closing table', () => {
+  it('runs every stage and prints the closing table', async () => {
     const d = fs.mkdtempSync(path.join(os.tmpdir(), 'bp-pipe-'));
     const data = path.join(d, 'data');
-    let r = cli(['demo-data', '--out', data, '--train-rows', '400', '--test-rows', '100']);
+    let r = await bp(['demo-data', '--out', data, '--train-rows', '400', '--test-rows', '100']);
     expect(r.code, r.stderr).toBe(0);
     const run = path.join(d, 'run');
-    r = cli(['pipeline', '--data', data, '--run', run, '--preset', 'tiny', '--backend', 'wasm']);
+    r = await bp(['pipeline', '--data', data, '--run', run, '--preset', 'tiny', '--backend', 'wasm']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain('backend: wasm');
     // The closing table: prior, unpruned and pruned rows with the metric.
@@ -34,13 +34,13 @@ describe('pipeline (tiny preset, demo data)', () => {
     expect(typeof report.metrics.after_refinetune).toBe('number');
 
     // evaluate --json on the pruned model agrees with what the pipeline recorded.
-    r = cli(['evaluate', '--model', path.join(run, 'refinetune'), '--data', path.join(run, 'data', 'test.csv'), '--json', '--backend', 'wasm']);
+    r = await bp(['evaluate', '--model', path.join(run, 'refinetune'), '--data', path.join(run, 'data', 'test.csv'), '--json', '--backend', 'wasm']);
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout).score).toBeCloseTo(m.stages['evaluate-pruned'].metrics.score, 6);
 
     // predict writes one line per row with 17 probabilities.
     const out = path.join(d, 'pred.jsonl');
-    r = cli(['predict', '--model', path.join(run, 'finetune'), '--data', path.join(run, 'data', 'test.csv'), '--out', out, '--backend', 'wasm']);
+    r = await bp(['predict', '--model', path.join(run, 'finetune'), '--data', path.join(run, 'data', 'test.csv'), '--out', out, '--backend', 'wasm']);
     expect(r.code, r.stderr).toBe(0);
     const lines = fs.readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     expect(lines).toHaveLength(100);

@@ -63,25 +63,4 @@ export function runUntil(
   });
 }
 
-export interface Ran {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/**
- * `bert-pruner ARGS` (or any command with `file`) as a child process, without blocking the test
- * worker: a spawnSync of a minute starves vitest's own messages on two busy cores.
- */
-export function bp(args: string[], cwd = ROOT, file = process.execPath, env?: NodeJS.ProcessEnv): Promise<Ran> {
-  const argv = file === process.execPath ? [path.join(ROOT, 'bin', 'bert-pruner.js'), ...args] : args;
-  const child = spawn(file, argv, { cwd, env: env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  return new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
+export { bp, type Ran } from './helpers/cli';

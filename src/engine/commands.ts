@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { BACKEND_NAMES, BackendName, initBackend } from './backend';
+import { backendLabel, BACKEND_NAMES, BackendName, initBackend } from './backend';
 import { presetNames } from './config/presets';
 import { loadConfigFile } from './config/validate';
 import { DEMO_DEFAULTS, writeDemo } from './data/demo';
@@ -11,6 +11,7 @@ import { UserError } from './errors';
 import { safeRunPath } from './io/run';
 import type { StageName } from './protocol';
 import { analyze } from './stages/analyze';
+import { bench, formatBench } from './stages/bench';
 import { ensureRun, runStage, StageContext, stageSettings } from './stages/context';
 import { corpusVocab, runPaths } from './stages/corpus';
 import { evaluate, predict } from './stages/evaluate';
@@ -32,6 +33,7 @@ export const STAGES: Record<string, string> = {
   refinetune: '--model PRUNED --run RUN [--teacher CKPT] [--out DIR]   fine-tune a pruned model (distillation)',
   'prune-sweep': '--model CKPT --configs A.prune.json B.prune.json ... --run RUN   Pareto table',
   pipeline: '--data DIR --run RUN [--preset quick|gaiic|tiny] [--test-split F] [--config F] [--resume]',
+  bench: '[--shapes L4-H256,L2-H128] [--steps N] [--threads N] [--json] [--no-torch]   tokens/s vs PyTorch, pruned speed-up',
 };
 
 export const COMMON_HELP = `common options: --backend auto|tensorflow-gpu|tensorflow|wasm|cpu  --seed N  --json-events  --skip-bad-rows  --preset NAME  --config FILE`;
@@ -57,6 +59,10 @@ const OPTIONS = {
   'json-events': { type: 'boolean' },
   resume: { type: 'boolean' },
   'skip-bad-rows': { type: 'boolean' },
+  shapes: { type: 'string' },
+  steps: { type: 'string' },
+  threads: { type: 'string' },
+  'no-torch': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -128,7 +134,8 @@ export async function runCommand(stage: string, args: string[], io: CommandIO): 
     return { result: files, text: `wrote ${files.train} (${o.trainRows} rows) and ${files.test} (${o.testRows} rows)` };
   }
 
-  const backend = await initBackend(backendName);
+  await initBackend(backendName);
+  const backend = backendLabel();
   io.emit({ type: 'backend', backend });
   const ctx: StageContext = { emit: io.emit, signal: io.signal, backend };
   const runDir = a.run ? safeRunPath(a.run) : null;
@@ -215,6 +222,10 @@ export async function runCommand(stage: string, args: string[], io: CommandIO): 
         ctx,
       );
       return { result: r, text: undefined };
+    }
+    case 'bench': {
+      const r = await bench({ shapes: a.shapes?.split(','), json: a.json, torch: a['no-torch'] ? false : undefined, steps: num(a.steps, '--steps'), threads: num(a.threads, '--threads') }, ctx);
+      return { result: r, text: a.json ? JSON.stringify(r, null, 2) : formatBench(r) };
     }
     default:
       throw new UserError(`'${stage}' is not available yet`);

@@ -51,7 +51,7 @@ log('packaging the extension');
 // Under `npm test` dist/ is fresh (npm test builds first) and other test files run the CLI from it
 // at the same time, so only package it; rebuild when run on its own without a build.
 if (fs.existsSync(path.join(repo, 'dist', 'extension.js'))) {
-  execFileSync(path.join(repo, 'node_modules', '.bin', 'vsce'), ['package', '--skip-license', '--allow-missing-repository', '--out', 'bert-pruner.vsix'], { cwd: repo, stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync('npm', ['run', '--silent', 'vsix'], { cwd: repo, stdio: ['ignore', 'ignore', 'inherit'] });
 } else {
   execFileSync('npm', ['run', '--silent', 'package'], { cwd: repo, stdio: ['ignore', 'ignore', 'inherit'] });
 }

@@ -6,7 +6,11 @@
 // 2. wasm has no UnsortedSegmentSum, which is the gradient of `gather` (embedding lookups). We add
 //    a plain loop over the wasm heap.
 //
-// 3. When the native addon is built (native.ts), BatchMatMul runs on OpenBLAS's sgemm instead,
+// 3. wasm's Identity (which tfjs-core runs to keep every tensor saved for the backward pass) and its
+//    Cast to the same dtype (every Multiply gradient casts) copy the whole tensor. Tensors are
+//    immutable, so we share the data instead, as the cpu backend does (a reference count).
+//    ~10% of an L4-H256 training step.
+// 4. When the native addon is built (native.ts), BatchMatMul runs on OpenBLAS's sgemm instead,
 //    reading the inputs and writing the output in place in the wasm heap. Transposes are CBLAS
 //    flags and batch broadcasting is an index per output matrix, so nothing is copied.
 //
@@ -22,6 +26,7 @@ import { registerNativeKernels } from './native-kernels';
 type Info = tf.TensorInfo;
 // The wasm backend's public surface used here (see BackendWasm in tfjs-backend-wasm).
 interface WasmBackend {
+  incRef(dataId: object): void;
   makeOutput(shape: number[], dtype: tf.DataType): Info;
   typedArrayFromHeap(t: Info): Float32Array | Int32Array | Uint8Array;
   disposeData(dataId: object): boolean;
@@ -126,6 +131,24 @@ export function patchWasmKernels(): void {
     if (b2 !== b) wb.disposeData(b2.dataId);
     return out;
   };
+  const share = (x: Info, backend: unknown): Info => {
+    (backend as WasmBackend).incRef(x.dataId);
+    return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+  };
+  tf.unregisterKernel('Identity', 'wasm');
+  tf.registerKernel({ kernelName: 'Identity', backendName: 'wasm', kernelFunc: ({ inputs, backend }) => share((inputs as { x: Info }).x, backend) });
+  const cast = tf.getKernel('Cast', 'wasm');
+  if (cast) {
+    tf.unregisterKernel('Cast', 'wasm');
+    tf.registerKernel({
+      ...cast,
+      kernelFunc: (args) => {
+        const { x } = args.inputs as { x: Info };
+        return x.dtype === (args.attrs as { dtype: tf.DataType }).dtype ? share(x, args.backend) : cast.kernelFunc(args);
+      },
+    });
+  }
+
   const addon = loadNative();
   nativeMatMul = !!addon;
   tf.unregisterKernel('BatchMatMul', 'wasm');

@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { nativeStatus } from '../backend/native';
+import { nativeStatus, setBlasThreads } from '../backend/native';
 import { Rng } from '../data/rng';
 import { CancelledError, UserError } from '../errors';
 import { bceWithLogits, classify, Inputs } from '../model/bert';
@@ -254,10 +254,18 @@ function runTorch(s: BenchShape, python: string, script: string, threads: number
   return { train: Number(m[1]), infer: Number(m[2]) };
 }
 
-export async function bench(o: { shapes?: string[]; json?: boolean; torch?: boolean; steps?: number }, ctx: StageContext): Promise<BenchResult> {
+/**
+ * o.threads: OpenBLAS threads for this run (default: BERT_PRUNER_BLAS_THREADS, else all cores); on a
+ * machine shared with other busy processes 1 is often faster. o.json is the caller's (it prints).
+ */
+export async function bench(o: { shapes?: string[]; json?: boolean; torch?: boolean; steps?: number; threads?: number }, ctx: StageContext): Promise<BenchResult> {
   const shapes = (o.shapes?.length ? o.shapes : DEFAULT_SHAPES).map(parseShape);
   const steps = o.steps ?? 5;
   if (!Number.isInteger(steps) || steps < 1) throw new UserError(`--steps: '${o.steps}' must be a positive integer`);
+  if (o.threads !== undefined) {
+    if (!Number.isInteger(o.threads) || o.threads < 1) throw new UserError(`--threads: '${o.threads}' must be a positive integer`);
+    setBlasThreads(o.threads);
+  }
   const ns = nativeStatus();
   const result: BenchResult = {
     backend: ctx.backend,

@@ -89,7 +89,7 @@ export async function pretrain(run: string, s: Settings, ctx: StageContext, opts
   };
 
   let last: Record<string, number> = {};
-  await train({
+  const opt = await train({
     stage: 'pretrain',
     params,
     epochs: pt.epochs,
@@ -115,6 +115,7 @@ export async function pretrain(run: string, s: Settings, ctx: StageContext, opts
   });
   await saveCheckpoint(p.pretrain, cfg, params, vocab);
   ctx.emit({ type: 'checkpoint', stage: 'pretrain', path: p.pretrain, kind: 'final' });
+  opt.dispose();
   disposeParams(params);
   return { metrics: last, checkpoint: p.pretrain };
 }

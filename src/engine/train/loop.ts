@@ -20,7 +20,6 @@ export interface TrainSpec {
   batches: (epoch: number, rng: Rng) => Batch[];
   /** The scalar loss of one batch; called inside the gradient tape. dropout: null = off. */
   loss: (b: Batch, dropout: Rng) => tf.Scalar;
-  /** Extra per-batch statistics computed outside the tape (e.g. MLM accuracy), optional. */
   lr: number;
   weightDecay: number;
   warmupRatio: number;
