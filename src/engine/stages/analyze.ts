@@ -27,19 +27,30 @@ export interface Analysis {
   tree: ParamNode;
 }
 
-/** Median wall time of a classification forward pass of B x T random tokens. */
-export function measureLatency(params: Params, cfg: BertConfig, B: number, T: number, runs = 5): number {
+/**
+ * Median wall time (ms) of a classification forward pass of B x T random tokens for each model,
+ * timed alternately round by round so that all of them see the same machine load (on a shared
+ * machine other processes come and go; timing one model after the other compares the load, not
+ * the models).
+ */
+export function compareLatency(models: { params: Params; cfg: BertConfig }[], B: number, T: number, rounds = 7): number[] {
   const rng = new Rng(7);
-  const ids = new Int32Array(B * T).map(() => 5 + rng.int(cfg.vocab_size - 5));
+  const V = Math.min(...models.map((m) => m.cfg.vocab_size));
+  const ids = new Int32Array(B * T).map(() => 5 + rng.int(V - 5));
   const mask = new Float32Array(B * T).fill(1);
-  const once = () => {
+  const once = (m: { params: Params; cfg: BertConfig }) => {
     const t0 = performance.now();
-    tf.tidy(() => classify(params, cfg, toInputs(ids, mask, B, T)).dataSync());
+    tf.tidy(() => classify(m.params, m.cfg, toInputs(ids, mask, B, T)).dataSync());
     return performance.now() - t0;
   };
-  once(); // warm-up (kernel setup, allocations)
-  const times = Array.from({ length: runs }, once).sort((a, b) => a - b);
-  return times[Math.floor(runs / 2)];
+  models.forEach(once); // warm-up (kernel setup, allocations)
+  const times = models.map(() => [] as number[]);
+  for (let r = 0; r < rounds; r++) models.forEach((m, i) => times[i].push(once(m)));
+  return times.map((t) => t.sort((a, b) => a - b)[Math.floor(rounds / 2)]);
+}
+
+export function measureLatency(params: Params, cfg: BertConfig, B: number, T: number): number {
+  return compareLatency([{ params, cfg }], B, T)[0];
 }
 
 export async function analyze(model: string, ctx: StageContext, opts: { seqLen?: number; batchSize?: number; latency?: boolean } = {}): Promise<{ metrics: Record<string, number>; analysis: Analysis }> {

@@ -100,8 +100,14 @@ export async function pipeline(o: PipelineOptions, ctx: StageContext): Promise<{
       encoder_params: an2.metrics.encoder_params,
       latency_ms: an2.metrics.latency_ms ?? null,
     });
+    // The prune stage times both models alternately (same machine load): the fairer comparison.
+    const { before, after } = pr.reportData;
+    if (before.latency_ms !== null && after.latency_ms !== null) {
+      rows[1].latency_ms = before.latency_ms;
+      rows[2].latency_ms = after.latency_ms;
+    }
     Object.assign(metrics, { pruned_score: ev2.metrics.score, encoder_ratio: an2.metrics.encoder_params / an1.metrics.encoder_params });
-    if (an1.metrics.latency_ms && an2.metrics.latency_ms) metrics.speedup = an1.metrics.latency_ms / an2.metrics.latency_ms;
+    if (rows[1].latency_ms && rows[2].latency_ms) metrics.speedup = rows[1].latency_ms / rows[2].latency_ms;
   }
   metrics.seconds = (Date.now() - started) / 1000;
   ctx.emit({

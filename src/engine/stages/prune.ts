@@ -24,7 +24,7 @@ import { LayerReport, ModelStats, PruneReport, REPORT_FILE, reportTables, update
 import { checkTargets, iterativePrune, maskPrune, TransformerPruneResult } from '../prune/transformer';
 import { countCorpus, pruneVocabulary } from '../prune/vocabulary';
 import { score } from '../train/metrics';
-import { measureLatency, analyze } from './analyze';
+import { analyze, compareLatency } from './analyze';
 import { log, StageContext } from './context';
 import { runPaths } from './corpus';
 import { evaluate } from './evaluate';
@@ -49,17 +49,23 @@ const STATS_B = 32;
 
 const statsSeqLen = (cfg: BertConfig) => Math.min(STATS_T, cfg.max_position_embeddings);
 
+/** Size and FLOPs; latency is filled in afterwards, timing both models alternately. */
 function stats(params: Params, cfg: BertConfig, mb: number): ModelStats {
   const tree = paramTree([...params].map(([n, v]) => [n, v.shape]));
-  const canRun = hasClassifier(cfg) && params.has('classifier.weight');
-  const T = statsSeqLen(cfg);
-  return {
-    params: tree.params,
-    encoder_params: encoderParams(tree),
-    mb,
-    flops: flopsPerSequence(cfg, T),
-    latency_ms: canRun ? measureLatency(params, cfg, STATS_B, T) : null,
-  };
+  return { params: tree.params, encoder_params: encoderParams(tree), mb, flops: flopsPerSequence(cfg, statsSeqLen(cfg)), latency_ms: null };
+}
+
+/** Latency of the unpruned checkpoint and the pruned model, measured alternately (same load). */
+function measureBoth(model: string, params: Params, cfg: BertConfig): [number, number] | null {
+  if (!hasClassifier(cfg) || !params.has('classifier.weight')) return null;
+  const orig = loadCheckpoint(model);
+  try {
+    const T = Math.min(statsSeqLen(cfg), statsSeqLen(orig.config));
+    const [a, b] = compareLatency([{ params: orig.params, cfg: orig.config }, { params, cfg }], STATS_B, T);
+    return [a, b];
+  } finally {
+    disposeParams(orig.params);
+  }
 }
 
 function scoreOf(params: Params, cfg: BertConfig, ex: Example[]): number | undefined {
@@ -174,6 +180,8 @@ export async function pruneStage(o: PruneStageOptions, ctx: StageContext): Promi
     await saveCheckpoint(o.out, cfg, params, vocab);
     ctx.emit({ type: 'checkpoint', stage: 'prune', path: o.out, kind: 'final' });
     report.after = stats(params, cfg, checkpointMB(o.out));
+    const latency = measureBoth(o.model, params, cfg);
+    if (latency) [report.before.latency_ms, report.after.latency_ms] = latency;
     report.metrics.after_prune = scoreOf(params, cfg, encodeRows(dataRows, vocab, maxLen));
     const reportFile = path.join(o.out, REPORT_FILE);
     writeReport(reportFile, report);
