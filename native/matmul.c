@@ -29,6 +29,11 @@ int32_t int_arg(napi_env env, napi_value v) {
 // The thread count asked for with setThreads (OpenBLAS's own count is set to 1 during batched calls).
 #define MAX_THREADS 64
 static int threads = 1;
+// Below this many multiply-adds a call runs on one thread: a few milliseconds of work, where waking
+// a second thread costs more than it saves. Measured here: the quick preset's models (largest GEMM
+// [2048 x 64] x [64 x 256] = 34M) ran faster on one thread; the L4-H256 shapes (1G per FFN GEMM)
+// gain from two.
+#define MT_MIN_MACS (64.0 * 1024 * 1024)
 
 // One share of a batched matmul: output matrices [from, to).
 typedef struct {
@@ -100,15 +105,22 @@ static napi_value sgemm(napi_env env, napi_callback_info info) {
 
   // One shared right operand and consecutive, untransposed left operands ([batch*M, K] @ [K, N]):
   // a single large GEMM runs much better than many small ones.
+  // Small work runs on one thread: waking a second one costs more than it saves (measured: the
+  // quick preset's models ran 1.5x slower with 2 threads, most under load), big GEMMs use them all.
+  const int small = (double)batch * M * N * K < MT_MIN_MACS;
   int fold = batch > 1 && !ta;
   for (int64_t i = 0; fold && i < batch; i++) fold = ai[i] == i && bi[i] == bi[0];
-  if (fold) {
-    cblas_sgemm(CblasRowMajor, opA, opB, (int)(batch * M), (int)N, (int)K, 1.0f, a, lda, b + (int64_t)bi[0] * K * N, ldb, 0.0f, out, (int)N);
+  if (fold || batch == 1) {
+    if (small && threads > 1) openblas_set_num_threads(1);
+    cblas_sgemm(CblasRowMajor, opA, opB, (int)(batch * M), (int)N, (int)K, 1.0f, fold ? a : a + (int64_t)ai[0] * M * K, lda, b + (int64_t)bi[0] * K * N, ldb, 0.0f, out, (int)N);
+    if (small && threads > 1) openblas_set_num_threads(threads);
     return NULL;
   }
   Batch job = {a, b, out, ai, bi, M, N, K, lda, ldb, opA, opB, 0, batch};
-  if (threads <= 1 || batch < 2 * threads) {
+  if (threads <= 1 || batch < 2 * threads || small) {
+    if (threads > 1) openblas_set_num_threads(1);
     run_batch(&job);
+    if (threads > 1) openblas_set_num_threads(threads);
     return NULL;
   }
   // Many small matrices (attention: B*A of [T, D] x [D, T]): OpenBLAS would wake its threads for

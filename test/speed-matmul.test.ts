@@ -129,9 +129,11 @@ describe.skipIf(!built)('native OpenBLAS BatchMatMul', () => {
 
   it('splits a batch over threads with the same results as one thread', () => {
     const rng = new Rng(9);
-    const da = rand([16, 9, 5], rng);
-    const db = rand([16, 7, 5], rng);
-    const f = () => tf.matMul(tf.tensor(da, [16, 9, 5]), tf.tensor(db, [16, 7, 5]), false, true);
+    // 64 x [130 x 128] x [128 x 66] = 70M multiply-adds: above the addon's one-thread limit
+    // (MT_MIN_MACS, 64M), so 2 and 3 threads really split the batch.
+    const da = rand([64, 130, 128], rng);
+    const db = rand([64, 66, 128], rng);
+    const f = () => tf.matMul(tf.tensor(da, [64, 130, 128]), tf.tensor(db, [64, 66, 128]), false, true);
     const want = on('cpu', f);
     const before = nativeStatus().threads ?? 1;
     try {

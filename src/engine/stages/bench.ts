@@ -255,7 +255,7 @@ function runTorch(s: BenchShape, python: string, script: string, threads: number
 }
 
 /**
- * o.threads: OpenBLAS threads for this run (default: BERT_PRUNER_BLAS_THREADS, else 1, see
+ * o.threads: OpenBLAS threads for this run (default: BERT_PRUNER_BLAS_THREADS, else all cores, see
  * backend/native.ts). PyTorch runs with all cores. o.json is the caller's (it prints).
  */
 export async function bench(o: { shapes?: string[]; json?: boolean; torch?: boolean; steps?: number; threads?: number }, ctx: StageContext): Promise<BenchResult> {
