@@ -21,7 +21,7 @@ const OPTIM: Omit<OptimSettings, 'epochs' | 'batch_size' | 'lr'> = {
 };
 
 // Fine-tuning extras, all off except the validation split.
-const FINETUNE_EXTRAS = { fgm_epsilon: 0, val_fraction: 0.1, ema_decay: 0, head_lr_multiplier: 1 };
+const FINETUNE_EXTRAS = { fgm_epsilon: 0, val_fraction: 0.1, head_lr_multiplier: 1 };
 
 // Distillation from the unpruned model while re-fine-tuning.
 const DISTILL = { distill_alpha: 0.5, distill_temperature: 2 };

@@ -41,8 +41,6 @@ export interface FinetuneSettings extends OptimSettings {
   /** FGM adversarial perturbation size; 0 = off. */
   fgm_epsilon: number;
   val_fraction: number;
-  /** EMA of the weights; 0 = off. */
-  ema_decay: number;
   head_lr_multiplier: number;
 }
 
