@@ -3,7 +3,6 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { UserError } from '../src/engine/errors';
 import { jsonErrorOffset, lineCol, readJson, replaceDirAtomic, writeFileAtomic, writeJsonAtomic } from '../src/engine/io/atomic';
 import { userError } from './helpers/errors';
 

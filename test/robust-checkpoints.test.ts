@@ -2,7 +2,6 @@
 // lies about sizes or offsets, shapes that do not match config.json, a missing vocab.txt, a NaN
 // weight, a broken config.json; and a loss that becomes NaN. Each is one clear message (exit 2, no
 // stack trace), and nothing the run had before is overwritten.
-import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -13,7 +12,7 @@ import { saveCheckpoint } from '../src/engine/io/checkpoint';
 import { makeConfig } from '../src/engine/model/config';
 import { disposeParams, initParams } from '../src/engine/model/params';
 import { expectUserError } from './helpers/cli';
-import { bp, TINY } from './robust-helpers';
+import { bp, TINY, snapshot } from './robust-helpers';
 
 let root = '';
 let run = '';
@@ -24,15 +23,6 @@ const conf = (name: string, value: unknown) => {
   return f;
 };
 
-/** Every file under the run folder (run.json aside) with its hash: "nothing overwritten" means equal. */
-function snapshot(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const e of fs.readdirSync(dir, { recursive: true, withFileTypes: true })) {
-    const f = path.join(e.parentPath, e.name);
-    if (e.isFile() && e.name !== 'run.json') out[path.relative(dir, f)] = crypto.createHash('sha256').update(fs.readFileSync(f)).digest('hex');
-  }
-  return out;
-}
 
 /** A copy of the good checkpoint, damaged by `damage`. */
 function damaged(name: string, damage: (dir: string) => void): string {

@@ -5,26 +5,17 @@
 // clear message, exit 2, the previous results byte for byte intact, no temp files left behind, and
 // the run goes on once the disk has room again.
 import { spawnSync } from 'node:child_process';
-import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectUserError, ROOT } from './helpers/cli';
-import { bp, TINY } from './robust-helpers';
+import { bp, TINY, snapshot } from './robust-helpers';
 
 let root = '';
 let run = '';
 const BIN = path.join(ROOT, 'bin', 'bert-pruner.js');
 
-function snapshot(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const e of fs.readdirSync(dir, { recursive: true, withFileTypes: true })) {
-    const f = path.join(e.parentPath, e.name);
-    if (e.isFile() && e.name !== 'run.json') out[path.relative(dir, f)] = crypto.createHash('sha256').update(fs.readFileSync(f)).digest('hex');
-  }
-  return out;
-}
 const leftovers = (dir: string) => fs.readdirSync(dir, { recursive: true }).map(String).filter((n) => /\.(tmp|old)-/.test(n));
 
 // User + mount namespaces: available to root and, on most Linux systems, to everyone.

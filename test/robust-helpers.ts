@@ -1,6 +1,8 @@
 // Shared by the robust-*.test.ts files: run the built CLI as a child process, watch its
 // --json-events stream, and send it a signal at a chosen event.
 import { spawn } from 'node:child_process';
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ROOT } from './helpers/cli';
 
@@ -64,3 +66,13 @@ export function runUntil(
 }
 
 export { bp, type Ran } from './helpers/cli';
+
+/** Every file under the run folder (run.json aside) with its hash: "nothing overwritten" means equal. */
+export function snapshot(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const e of fs.readdirSync(dir, { recursive: true, withFileTypes: true })) {
+    const f = path.join(e.parentPath, e.name);
+    if (e.isFile() && e.name !== 'run.json') out[path.relative(dir, f)] = crypto.createHash('sha256').update(fs.readFileSync(f)).digest('hex');
+  }
+  return out;
+}

@@ -7,6 +7,7 @@ import { initBackend } from '../src/engine/backend';
 import { loadNative } from '../src/engine/backend/native';
 import { sumBlock } from '../src/engine/backend/native-kernels';
 import { Rng } from '../src/engine/data/rng';
+import { on } from './helpers/backends';
 
 const built = loadNative() !== null;
 
@@ -16,19 +17,6 @@ beforeAll(async () => {
 
 function rand(n: number, rng: Rng, scale = 1): Float32Array {
   return new Float32Array(n).map(() => rng.normal() * scale);
-}
-
-function on(backend: string, f: () => tf.Tensor): { shape: number[]; values: Float32Array } {
-  const prev = tf.getBackend();
-  tf.setBackend(backend);
-  try {
-    const t = f();
-    const r = { shape: t.shape, values: t.dataSync() as Float32Array };
-    t.dispose();
-    return r;
-  } finally {
-    tf.setBackend(prev);
-  }
 }
 
 /** Same shape, every value within tol * (1 + |want|). */

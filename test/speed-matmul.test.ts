@@ -7,6 +7,7 @@ import { backendLabel, initBackend } from '../src/engine/backend';
 import { loadNative, nativeStatus, setBlasThreads } from '../src/engine/backend/native';
 import { broadcastIndices, usesNativeMatMul } from '../src/engine/backend/wasm-kernels';
 import { Rng } from '../src/engine/data/rng';
+import { on } from './helpers/backends';
 
 const built = loadNative() !== null;
 
@@ -19,20 +20,6 @@ function rand(shape: number[], rng: Rng): Float32Array {
   const x = new Float32Array(n);
   for (let i = 0; i < n; i++) x[i] = rng.normal();
   return x;
-}
-
-/** Run f on the given backend with fresh tensors from the same data; return the values. */
-function on(backend: string, f: () => tf.Tensor): { shape: number[]; values: Float32Array } {
-  const prev = tf.getBackend();
-  tf.setBackend(backend);
-  try {
-    const t = f();
-    const r = { shape: t.shape, values: t.dataSync() as Float32Array };
-    t.dispose();
-    return r;
-  } finally {
-    tf.setBackend(prev);
-  }
 }
 
 function expectClose(got: { shape: number[]; values: Float32Array }, want: { shape: number[]; values: Float32Array }) {
