@@ -76,6 +76,9 @@ async function load(name: Exclude<BackendName, 'auto'>): Promise<boolean> {
     return false;
   }
   if (name === 'wasm') patchWasmKernels();
+  // The cpu backend greets its first use in Node with a banner recommending tfjs-node; the CLI
+  // already prints the backend in use and the README says how to get a faster one.
+  if (name === 'cpu') (tf.backend() as unknown as { firstUse?: boolean }).firstUse = false;
   return true;
 }
 
