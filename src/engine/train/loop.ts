@@ -55,15 +55,18 @@ function gradients(spec: TrainSpec, b: Batch, dropout: Rng): { loss: number; gra
 
 export async function train(spec: TrainSpec): Promise<AdamW> {
   const opt = spec.optimizer ?? new AdamW({ lr: spec.lr, weightDecay: spec.weightDecay, lrMultiplier: spec.lrMultiplier });
-  const stepsPerEpoch = spec.batches(0, new Rng(spec.seed)).length;
+  const start = spec.startEpoch ?? 0;
+  const epochBatches = (epoch: number) => spec.batches(epoch, new Rng(spec.seed * 1009 + epoch));
+  // The first epoch's batches also give the number of steps per epoch (the same every epoch).
+  let batches = epochBatches(start);
+  const stepsPerEpoch = batches.length;
   const total = stepsPerEpoch * spec.epochs;
   const warmup = Math.round(total * spec.warmupRatio);
   const started = Date.now();
   let tokensSeen = 0;
-  for (let epoch = spec.startEpoch ?? 0; epoch < spec.epochs; epoch++) {
-    const rng = new Rng(spec.seed * 1009 + epoch);
+  for (let epoch = start; epoch < spec.epochs; epoch++) {
     const dropout = new Rng(spec.seed * 7919 + epoch);
-    const batches = spec.batches(epoch, rng);
+    if (epoch > start) batches = epochBatches(epoch);
     let lossSum = 0;
     for (let i = 0; i < batches.length; i++) {
       if (spec.signal?.aborted) throw new CancelledError(`${spec.stage} cancelled in epoch ${epoch + 1}`);
@@ -100,7 +103,7 @@ export async function train(spec: TrainSpec): Promise<AdamW> {
       lossSum += loss;
       tokensSeen += b.tokens;
       const elapsed = (Date.now() - started) / 1000;
-      const done = step + 1 - (spec.startEpoch ?? 0) * stepsPerEpoch;
+      const done = step + 1 - start * stepsPerEpoch;
       spec.emit({
         type: 'step',
         stage: spec.stage,
