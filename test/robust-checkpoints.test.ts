@@ -12,7 +12,7 @@ import { saveCheckpoint } from '../src/engine/io/checkpoint';
 import { makeConfig } from '../src/engine/model/config';
 import { disposeParams, initParams } from '../src/engine/model/params';
 import { expectUserError } from './helpers/cli';
-import { bp, TINY, snapshot } from './robust-helpers';
+import { bp, TINY, snapshot, demoRun } from './robust-helpers';
 
 let root = '';
 let run = '';
@@ -49,10 +49,7 @@ afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 beforeAll(async () => {
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'bp-robust-ckpt-'));
   run = path.join(root, 'run');
-  let r = await bp(['demo-data', '--out', path.join(root, 'data'), '--train-rows', '200', '--test-rows', '40']);
-  expect(r.code, r.stderr).toBe(0);
-  r = await bp(['corpus-vocab', '--data', path.join(root, 'data'), '--run', run, ...TINY]);
-  expect(r.code, r.stderr).toBe(0);
+  await demoRun(root, run, 200, 40);
   // A freshly initialised classifier on the run's vocabulary: the starting point for fine-tuning.
   const vocab = readVocab(path.join(run, 'vocab'));
   const cfg = makeConfig(getPreset('tiny').model, vocab.tokens.length, 'classification');
@@ -61,7 +58,7 @@ beforeAll(async () => {
   await saveCheckpoint(good, cfg, params, vocab);
   disposeParams(params);
   // The run's previous results: one epoch of fine-tuning (finetune/ and finetune-last/).
-  r = await bp(['finetune', '--run', run, '--from', good, ...TINY, '--config', conf('one.json', { finetune: { epochs: 1 } })]);
+  const r = await bp(['finetune', '--run', run, '--from', good, ...TINY, '--config', conf('one.json', { finetune: { epochs: 1 } })]);
   expect(r.code, r.stderr).toBe(0);
 });
 

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ROOT } from './helpers/cli';
+import { bp, ROOT } from './helpers/cli';
 
 /** The tiny preset on the wasm backend: small enough for tests on two shared cores. */
 export const TINY = ['--preset', 'tiny', '--backend', 'wasm'];
@@ -75,4 +75,12 @@ export function snapshot(dir: string): Record<string, string> {
     if (e.isFile() && e.name !== 'run.json') out[path.relative(dir, f)] = crypto.createHash('sha256').update(fs.readFileSync(f)).digest('hex');
   }
   return out;
+}
+
+/** demo-data (trainRows / testRows) into ROOT/data, then corpus-vocab into RUN, through the CLI. */
+export async function demoRun(root: string, run: string, trainRows: number, testRows: number): Promise<void> {
+  let r = await bp(['demo-data', '--out', path.join(root, 'data'), '--train-rows', String(trainRows), '--test-rows', String(testRows)]);
+  if (r.code !== 0) throw new Error(`demo-data failed:\n${r.stderr}`);
+  r = await bp(['corpus-vocab', '--data', path.join(root, 'data'), '--run', run, ...TINY]);
+  if (r.code !== 0) throw new Error(`corpus-vocab failed:\n${r.stderr}`);
 }

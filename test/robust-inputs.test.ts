@@ -12,7 +12,7 @@ import { saveCheckpoint } from '../src/engine/io/checkpoint';
 import { makeConfig } from '../src/engine/model/config';
 import { disposeParams, initParams } from '../src/engine/model/params';
 import { expectUserError } from './helpers/cli';
-import { bp, TINY } from './robust-helpers';
+import { bp, TINY, demoRun } from './robust-helpers';
 
 let root = '';
 let run = '';
@@ -31,10 +31,7 @@ afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 beforeAll(async () => {
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'bp-robust-inputs-'));
   run = path.join(root, 'run');
-  let r = await bp(['demo-data', '--out', path.join(root, 'data'), '--train-rows', '120', '--test-rows', '30']);
-  expect(r.code, r.stderr).toBe(0);
-  r = await bp(['corpus-vocab', '--data', path.join(root, 'data'), '--run', run, ...TINY]);
-  expect(r.code, r.stderr).toBe(0);
+  await demoRun(root, run, 120, 30);
   test = path.join(run, 'data', 'test.csv');
   const vocab = readVocab(path.join(run, 'vocab'));
   const cfg = makeConfig(getPreset('tiny').model, vocab.tokens.length, 'classification');
