@@ -71,7 +71,7 @@ describe('validateConfig: prune', () => {
       `cfg.json: /transformer/n_iters: must be integer >= 1, got -1`,
       `cfg.json: /transformer/use_logits: must be boolean, got "yes"`,
       `cfg.json: /transformer: missing required key 'masks_file' (required when pruning_method is "masks")`,
-      `cfg.json: /transformer: unknown key 'bogus' (allowed: target_ffn_size, target_num_of_heads, pruning_method, n_iters, head_even_masking, ffn_even_masking, multiple_of, pruning_order, use_logits, keep_shape, masks_file, importance_data, batch_size, max_examples)`,
+      `cfg.json: /transformer: unknown key 'bogus' (allowed: target_ffn_size, target_num_of_heads, pruning_method, n_iters, head_even_masking, ffn_even_masking, multiple_of, pruning_order, use_logits, keep_shape, masks_file, importance_data, batch_size, max_examples, recovery_epochs)`,
       `cfg.json: /vocabulary/min_count: must be integer >= 1, got 0`,
     ].sort());
   });
@@ -91,7 +91,7 @@ describe('validateConfig: settings', () => {
     expect(problems('settings', { prune: { transformer: { pruning_method: 'masks' } } })).toEqual([
       `cfg.json: /prune/transformer: missing required key 'masks_file' (required when pruning_method is "masks")`,
     ]);
-    expect(problems('settings', { finetune: { distill_alpha: 0.5 } })).toEqual([`cfg.json: /finetune: unknown key 'distill_alpha' (allowed: epochs, batch_size, lr, weight_decay, warmup_ratio, schedule, clip_norm, fgm_epsilon, val_fraction, head_lr_multiplier)`]);
+    expect(problems('settings', { finetune: { distill_alpha: 0.5 } })).toEqual([`cfg.json: /finetune: unknown key 'distill_alpha' (allowed: epochs, batch_size, lr, weight_decay, warmup_ratio, schedule, clip_norm, fgm_epsilon, val_fraction, head_lr_multiplier, ema_decay)`]);
   });
 });
 
@@ -159,12 +159,12 @@ describe('the schemas themselves', () => {
         checked++;
       }
     }
-    expect(checked).toBeGreaterThanOrEqual(40); // 40 defaults (ema_decay removed: it was never implemented)
+    expect(checked).toBeGreaterThanOrEqual(42); // every property with a default in both schemas
     const t = (SCHEMAS.prune.definitions as Record<string, { properties: Record<string, { default?: unknown }> }>).transformer.properties;
     const defaults = Object.fromEntries(Object.entries(t).filter(([, p]) => 'default' in p).map(([k, p]) => [k, p.default]));
     expect(defaults).toEqual({
       pruning_method: 'iterative', n_iters: 16, head_even_masking: false, ffn_even_masking: true, multiple_of: 1,
-      pruning_order: null, use_logits: true, keep_shape: false, importance_data: 'train', batch_size: 32,
+      pruning_order: null, use_logits: true, keep_shape: false, importance_data: 'train', batch_size: 32, recovery_epochs: 0,
     });
     expect(() => validateConfig('prune', { transformer: defaults }, 'defaults')).not.toThrow();
   });

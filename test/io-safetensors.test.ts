@@ -176,7 +176,16 @@ describe('properties', () => {
         return { name, shape, data: Float32Array.from({ length: n }, (_, i) => seed[i % seed.length]!) };
       }),
     );
-  const metaArb = fc.dictionary(fc.string({ maxLength: 8 }).filter((k) => k !== 'format' && k !== '__proto__'), fc.string({ maxLength: 8 }), { maxKeys: 3 });
+  const metaArb = fc.dictionary(fc.string({ maxLength: 8 }).filter((k) => k !== 'format'), fc.string({ maxLength: 8 }), { maxKeys: 3 });
+
+  it('tensor and metadata names that are Object.prototype names round-trip ("__proto__" included)', () => {
+    for (const name of ['__proto__', 'constructor', 'toString', 'hasOwnProperty']) {
+      const f = tmpFile();
+      writeSafetensors(f, [{ name, shape: [1], data: new Float32Array([1]) }], { [name]: 'x' });
+      expect([...readSafetensors(f).keys()], name).toEqual([name]);
+      expect(readSafetensorsHeader(f).metadata[name]).toBe('x');
+    }
+  });
 
   it('write then read returns every tensor bit for bit (NaN, -0, Inf included)', () => {
     fc.assert(

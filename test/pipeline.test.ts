@@ -13,13 +13,17 @@ describe('pipeline (tiny preset, demo data)', () => {
     let r = await bp(['demo-data', '--out', data, '--train-rows', '400', '--test-rows', '100']);
     expect(r.code, r.stderr).toBe(0);
     const run = path.join(d, 'run');
-    r = await bp(['pipeline', '--data', data, '--run', run, '--preset', 'tiny', '--backend', 'wasm']);
+    const r0 = await bp(['pipeline', '--data', data, '--run', run, '--preset', 'tiny', '--backend', 'wasm']);
+    r = r0;
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain('backend: wasm');
     // The closing table: prior, unpruned and pruned rows with the metric.
     expect(r.stdout).toMatch(/\| label prior\s+\|\s+0\.\d{4}/);
     expect(r.stdout).toMatch(/\| bert \(fine-tuned\)\s+\|\s+0\.\d{4}/);
     expect(r.stdout).toMatch(/\| bert \(pruned, re-fine-tuned\)\s+\|\s+0\.\d{4}/);
+    // Time against quality: minutes and the test metric after each training stage.
+    expect(r.stdout).toContain('time against quality');
+    expect(r.stdout).toMatch(/\| prune \(before re-fine-tuning\)\s+\|\s+[\d.]+\s+\|\s+[\d.]+\s+\|\s+0\.\d{4}/);
 
     const m = JSON.parse(fs.readFileSync(path.join(run, 'run.json'), 'utf8'));
     for (const s of ['corpus-vocab', 'pretrain', 'finetune', 'evaluate', 'analyze', 'prune', 'refinetune', 'evaluate-pruned', 'analyze-pruned']) {
@@ -46,5 +50,14 @@ describe('pipeline (tiny preset, demo data)', () => {
     expect(lines).toHaveLength(100);
     expect(lines[0].probs).toHaveLength(17);
     expect(lines[0].probs.every((p: number) => p > 0 && p < 1)).toBe(true);
+
+    // --resume on a finished run trains nothing again (prune included) and prints the same table.
+    const pruneEnded = m.stages.prune.ended;
+    const again = await bp(['pipeline', '--data', data, '--run', run, '--preset', 'tiny', '--backend', 'wasm', '--resume']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).not.toMatch(/== (pretrain|finetune|prune|refinetune)\b/);
+    const pruned = (s: string) => s.split('\n').find((l) => l.startsWith('| bert (pruned'));
+    expect(pruned(again.stdout)).toBe(pruned(r0.stdout));
+    expect(JSON.parse(fs.readFileSync(path.join(run, 'run.json'), 'utf8')).stages.prune.ended).toBe(pruneEnded);
   }, 600_000);
 });

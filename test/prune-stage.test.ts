@@ -42,6 +42,7 @@ const transformer = (o: Partial<TransformerPruneConfig> = {}): TransformerPruneC
   keep_shape: false,
   importance_data: 'train',
   batch_size: 16,
+  recovery_epochs: 0,
   ...o,
 });
 
@@ -183,6 +184,40 @@ describe('pruneStage', () => {
     expect(ffnPerLayer(c2.config)).toEqual([32, 32]);
     expect(r2.reportData.after.params).toBeLessThan(r.reportData.after.params);
     disposeParams(c2.params);
+  });
+
+  it('gradual pruning: trains between iterations, reaches the targets, reports each recovery', async () => {
+    events.length = 0;
+    const settings = getPreset('tiny');
+    settings.refinetune.batch_size = 16;
+    const cfg = transformer({ n_iters: 3, recovery_epochs: 1, target_num_of_heads: 1, target_ffn_size: 16 });
+    const out = path.join(dir, 'gradual');
+    const r = await pruneStage({ model, config: { transformer: cfg }, out, dataFile, seed: 1, settings }, ctx);
+    const ck = loadCheckpoint(out);
+    expect(headsPerLayer(ck.config).reduce((a, b) => a + b)).toBeLessThanOrEqual(3);
+    expect(ffnPerLayer(ck.config)).toEqual([16, 16]);
+    const rep = readReport(r.report);
+    // 3 iterations, a recovery (1 epoch, so 1 epoch event each) after the first two
+    expect(rep.iterations.map((it) => it.ffn_per_layer.reduce((a, b) => a + b))).toEqual([96, 64, 32]);
+    expect(rep.iterations.map((it) => typeof it.recovered_val_score)).toEqual(['number', 'number', 'undefined']);
+    expect(events.filter((e) => e.type === 'epoch' && e.stage === 'prune')).toHaveLength(2);
+    rep.layers.forEach((l, i) => {
+      expect(l.heads_kept).toEqual(keptHeads(ck.config, i));
+      expect(l.ffn_kept).toBe(16);
+      expect(l.ffn_importance).toHaveLength(64); // scored on the unpruned model
+    });
+    // the recovery training changed the weights (one-shot pruning to the same targets differs),
+    // the MLM head is still there, and the rounds' checkpoints are gone
+    const oneShot = path.join(dir, 'one-shot');
+    await pruneStage({ model, config: { transformer: { ...cfg, recovery_epochs: 0 } }, out: oneShot, dataFile, seed: 1 }, ctx);
+    const o = loadCheckpoint(oneShot);
+    expect(maxAbsDiff(o.params.get('classifier.weight')!.dataSync(), ck.params.get('classifier.weight')!.dataSync())).toBeGreaterThan(1e-4);
+    expect(ck.params.has('cls.predictions.bias')).toBe(true);
+    expect(fs.existsSync(`${out}-recovery`)).toBe(false);
+    disposeParams(ck.params);
+    disposeParams(o.params);
+    // keep_shape cannot be combined with it
+    await expect(pruneStage({ model, config: { transformer: { ...cfg, keep_shape: true } }, out: path.join(dir, 'x'), dataFile, seed: 1, settings }, ctx)).rejects.toThrow(/recovery_epochs needs keep_shape false/);
   });
 
   it('rejects what it cannot do with a message naming the config', async () => {

@@ -21,8 +21,8 @@ beforeAll(async () => {
   backend = await initBackend('wasm');
 });
 
-const settings = () =>
-  resolveSettings('tiny', { model: { hidden_size: 16, num_attention_heads: 2, intermediate_size: 32, max_len: 32 }, pretrain: { epochs: 1 }, finetune: { epochs: 2, batch_size: 16 } });
+const settings = (ema_decay = 0) =>
+  resolveSettings('tiny', { model: { hidden_size: 16, num_attention_heads: 2, intermediate_size: 32, max_len: 32 }, pretrain: { epochs: 1 }, finetune: { epochs: 2, batch_size: 16, ema_decay } });
 
 async function prepared(root: string) {
   writeDemo(path.join(root, 'data'), { trainRows: 160, testRows: 20, seed: 3 });
@@ -35,11 +35,14 @@ async function prepared(root: string) {
 }
 
 describe('resume', () => {
-  it('a cancelled fine-tuning resumed from its last epoch equals the uninterrupted run', async () => {
+  it.each([
+    ['without', 0],
+    ['with', 0.9],
+  ])('a cancelled fine-tuning (%s weight averaging) resumed from its last epoch equals the uninterrupted run', async (_label, emaDecay) => {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'bp-resume-'));
     const run = await prepared(root);
     const p = runPaths(run);
-    const s = settings();
+    const s = settings(emaDecay);
 
     // Uninterrupted.
     await finetune(run, s, { backend, emit: () => {} }, { stage: 'finetune', from: p.pretrain, out: path.join(root, 'a'), last: path.join(root, 'a-last') });
@@ -55,9 +58,13 @@ describe('resume', () => {
     expect(JSON.parse(fs.readFileSync(path.join(root, 'b-last', 'train-state.json'), 'utf8')).epochsDone).toBe(1);
     await finetune(run, s, { backend, emit: () => {} }, { stage: 'finetune', from: p.pretrain, out: path.join(root, 'b'), last: path.join(root, 'b-last'), resume: true });
 
-    const a = readSafetensors(path.join(root, 'a-last', 'model.safetensors'));
-    const b = readSafetensors(path.join(root, 'b-last', 'model.safetensors'));
-    expect([...b.keys()]).toEqual([...a.keys()]);
-    for (const [name, t] of a) expect(Array.from(b.get(name)!.data), name).toEqual(Array.from(t.data));
+    // The raw weights, the optimizer state (with the EMA shadow weights) and the kept best model.
+    for (const file of ['a-last/model.safetensors', 'a-last/optimizer.safetensors', 'a/model.safetensors']) {
+      const a = readSafetensors(path.join(root, file));
+      const b = readSafetensors(path.join(root, file.replace(/^a/, 'b')));
+      expect([...b.keys()]).toEqual([...a.keys()]);
+      for (const [name, t] of a) expect(Array.from(b.get(name)!.data), `${file} ${name}`).toEqual(Array.from(t.data));
+      if (file.includes('optimizer')) expect([...a.keys()].some((k) => k.startsWith('ema.'))).toBe(emaDecay > 0);
+    }
   }, 60_000);
 });

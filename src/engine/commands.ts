@@ -202,7 +202,7 @@ export async function runCommand(stage: string, args: string[], io: CommandIO): 
       const model = existing(need(a.model, '--model', stage), 'checkpoint');
       const dataFile = a.data ?? (runDir ? runPaths(runDir).train : undefined);
       const r = await runStage(ctx, runDir, 'prune', 'prune', () =>
-        pruneStage({ model, config, configFile, out: notInput(need(a.out, '--out', stage), model, '--out', '--model'), dataFile: need(dataFile, '--data', stage), seed: settingsFor().settings.seed }, ctx),
+        pruneStage({ model, config, configFile, out: notInput(need(a.out, '--out', stage), model, '--out', '--model'), dataFile: need(dataFile, '--data', stage), seed: settingsFor().settings.seed, settings: settingsFor().settings }, ctx),
       );
       return { result: r.reportData, text: `pruned checkpoint: ${r.checkpoint}\nreport: ${r.report}` };
     }

@@ -21,7 +21,7 @@ const OPTIM: Omit<OptimSettings, 'epochs' | 'batch_size' | 'lr'> = {
 };
 
 // Fine-tuning extras, all off except the validation split.
-const FINETUNE_EXTRAS = { fgm_epsilon: 0, val_fraction: 0.1, head_lr_multiplier: 1 };
+const FINETUNE_EXTRAS = { fgm_epsilon: 0, val_fraction: 0.1, head_lr_multiplier: 1, ema_decay: 0 };
 
 // Distillation from the unpruned model while re-fine-tuning.
 const DISTILL = { distill_alpha: 0.5, distill_temperature: 2 };
@@ -38,6 +38,7 @@ export const TEXTPRUNER_DEFAULTS: Omit<TransformerPruneConfig, 'target_ffn_size'
   keep_shape: false,
   importance_data: 'train',
   batch_size: 32,
+  recovery_epochs: 0, // not a TextPruner option: 0 is its behaviour (no training between iterations)
 };
 
 const DROPOUT = { hidden_dropout_prob: 0.1, attention_probs_dropout_prob: 0.1, initializer_range: 0.02 };

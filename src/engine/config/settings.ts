@@ -42,6 +42,8 @@ export interface FinetuneSettings extends OptimSettings {
   fgm_epsilon: number;
   val_fraction: number;
   head_lr_multiplier: number;
+  /** Weight averaging: decay of the exponential moving average of the weights; 0 = off. */
+  ema_decay: number;
 }
 
 export interface RefinetuneSettings extends FinetuneSettings {
@@ -67,6 +69,8 @@ export interface TransformerPruneConfig {
   importance_data: 'train' | 'test' | 'corpus';
   batch_size: number;
   max_examples?: number;
+  /** Gradual pruning: epochs of re-fine-tuning after each iteration but the last; 0 = none (TextPruner). */
+  recovery_epochs: number;
 }
 
 export interface VocabularyPruneConfig {

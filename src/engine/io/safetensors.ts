@@ -113,8 +113,9 @@ export function parseHeader(file: string, headerBuf: Uint8Array, fileSize: numbe
 
   const dataStart = 8 + headerBuf.length;
   const dataSize = fileSize - dataStart;
-  const entries: Record<string, TensorEntry> = {};
-  let metadata: Record<string, string> = {};
+  // Null-prototype maps: a tensor or metadata key may be any string, "__proto__" included.
+  const entries: Record<string, TensorEntry> = Object.create(null);
+  let metadata: Record<string, string> = Object.create(null);
   for (const [name, raw] of Object.entries(json as Record<string, unknown>)) {
     if (name === METADATA_KEY) {
       metadata = checkMetadata(raw, bad);
@@ -167,7 +168,7 @@ export function parseHeader(file: string, headerBuf: Uint8Array, fileSize: numbe
 
 function checkMetadata(raw: unknown, bad: (what: string) => never): Record<string, string> {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) bad(`${METADATA_KEY} is not an object`);
-  const out: Record<string, string> = {};
+  const out: Record<string, string> = Object.create(null);
   for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
     if (typeof v !== 'string') bad(`${METADATA_KEY}['${k}'] is not a string`);
     out[k] = v as string;
@@ -250,7 +251,11 @@ export function encodeSafetensors(
   metadata: Record<string, string> = {},
 ): Uint8Array {
   const sorted = [...tensors].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  const header: Record<string, unknown> = { [METADATA_KEY]: { format: 'pt', ...metadata } };
+  // Null-prototype objects, so that a tensor named "__proto__" is a key like any other.
+  const meta: Record<string, string> = Object.assign(Object.create(null), { format: 'pt' });
+  for (const [k, v] of Object.entries(metadata)) meta[k] = v;
+  const header: Record<string, unknown> = Object.create(null);
+  header[METADATA_KEY] = meta;
   let offset = 0;
   for (let i = 0; i < sorted.length; i++) {
     const t = sorted[i]!;

@@ -7,6 +7,11 @@
 //               'head-first' / 'ffn-first' there are 2 x n_iters steps that alternate between heads
 //               and FFN neurons, each kind keeping its own schedule. Importance is recomputed
 //               before every step but the first.
+//               With a recover hook (recovery_epochs > 0: gradual pruning) every step but the
+//               last removes what it masked and the smaller model is trained before the next
+//               step scores importance; one-shot removal of 3/4 of a model leaves it near the
+//               label prior, removing it in steps with training between keeps it close to the
+//               unpruned model (README, Results).
 //   masks       the masks come from a file.
 //
 // The working copy is masked by zeroing (keep_shape) during the iterations; the final masks are
@@ -25,6 +30,8 @@ export interface PruneIteration {
   iter: number; // 1-based
   heads_per_layer: number[];
   ffn_per_layer: number[];
+  /** Gradual pruning: the validation score after this step's recovery training. */
+  recovered_val_score?: number;
 }
 
 export interface TransformerPruneResult {
@@ -59,13 +66,20 @@ export function checkTargets(cfg: BertConfig, tc: TransformerPruneConfig, source
 export interface IterativeOptions {
   signal?: AbortSignal;
   onIteration?: (it: PruneIteration, total: number) => void;
+  /**
+   * Gradual pruning: called after every step but the last with the model sliced to what is kept
+   * (`cfg`); trains it, replacing the tensors in `params`, and returns its config.
+   */
+  recover?: (params: Params, cfg: BertConfig, it: PruneIteration) => Promise<BertConfig>;
 }
 
 /**
  * Iterative pruning. `params` is modified: it ends masked (zeroed) and, unless keep_shape, sliced.
- * `batches` / `target` feed the importance loss.
+ * `batches` / `target` feed the importance loss. The masks returned are over the model the last
+ * step started from (the input model unless o.recover sliced it in between).
  */
-export function iterativePrune(params: Params, cfg: BertConfig, batches: Batch[], target: ImportanceTarget, tc: TransformerPruneConfig, o: IterativeOptions = {}): TransformerPruneResult {
+export async function iterativePrune(params: Params, cfg: BertConfig, batches: Batch[], target: ImportanceTarget, tc: TransformerPruneConfig, o: IterativeOptions = {}): Promise<TransformerPruneResult> {
+  if (o.recover && tc.keep_shape) throw new UserError('transformer.recovery_epochs needs keep_shape false (the model is made smaller before each recovery)');
   const L = cfg.num_hidden_layers;
   const heads = headsPerLayer(cfg);
   const ffn = ffnPerLayer(cfg);
@@ -91,6 +105,12 @@ export function iterativePrune(params: Params, cfg: BertConfig, batches: Batch[]
     const it = { iter: i + 1, heads_per_layer: maskCounts(headMask), ffn_per_layer: maskCounts(ffnMask) };
     iterations.push(it);
     o.onIteration?.(it, steps);
+    if (o.recover && i < steps - 1) {
+      // Remove what is masked, train the smaller model, and go on with all of it unmasked.
+      cfg = await o.recover(params, applyMasks(params, cfg, headMask, ffnMask, false), it);
+      headMask = ones(headsPerLayer(cfg));
+      ffnMask = ones(ffnPerLayer(cfg));
+    }
   }
   const out = tc.keep_shape ? cfg : applyMasks(params, cfg, headMask, ffnMask, false);
   return { cfg: out, headMask, ffnMask, importance: first, iterations };

@@ -1,11 +1,12 @@
 // finetune (the reference's train.py) and refinetune (its train_val.py, after pruning):
 // 17 sigmoid outputs, BCE; AdamW + schedule; optional FGM on the word embeddings; a seeded
-// validation split of train keeps the best epoch. refinetune may distil from a teacher (the
+// validation split of train keeps the best epoch (without one: the last); optional weight averaging
+// (EMA) is what is validated and saved. refinetune may distil from a teacher (the
 // unpruned fine-tuned model): loss = (1 - a) * BCE(y) + a * T^2 * BCE(sigmoid(t / T)) on logits / T.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import type { FinetuneSettings, Settings } from '../config/settings';
+import type { FinetuneSettings, RefinetuneSettings, Settings } from '../config/settings';
 import { readGaiicCsv } from '../data/csv';
 import { encodeRows, makeBatches, type Batch } from '../data/encode';
 import { Rng } from '../data/rng';
@@ -19,13 +20,15 @@ import { disposeParams, initTensor, paramShapes, Params } from '../model/params'
 import { labelMatrix, predictLogits, predictProbs } from '../model/predict';
 import { train } from '../train/loop';
 import { allMetrics } from '../train/metrics';
+import { Ema } from '../train/ema';
 import { AdamW, optimizerTensors, restoreOptimizer } from '../train/optim';
 import { log, noteEpochsDone, StageContext } from './context';
 import { runPaths } from './corpus';
 import { OPTIMIZER_FILE, TRAIN_STATE, TrainState } from './pretrain';
 
 export interface FinetuneOptions {
-  stage: 'finetune' | 'refinetune';
+  /** 'prune': a recovery round of gradual pruning (refinetune's settings unless `settings`). */
+  stage: 'finetune' | 'refinetune' | 'prune';
   from: string; // checkpoint to start from
   out: string; // best checkpoint
   last: string; // resumable checkpoint of the last epoch
@@ -33,6 +36,10 @@ export interface FinetuneOptions {
   resume?: boolean;
   /** The run.json stage record to note completed epochs in (epochsDone); absent: none. */
   runKey?: string;
+  /** Labeled training rows; default: the run's train split. */
+  trainFile?: string;
+  /** Settings to use instead of the stage's own in `s`. */
+  settings?: RefinetuneSettings;
 }
 
 /**
@@ -60,11 +67,10 @@ function toClassifier(params: Params, cfg: ReturnType<typeof setClassification>,
 const clampFreq = (f: number) => Math.min(0.999, Math.max(0.001, f));
 
 export async function finetune(run: string, s: Settings, ctx: StageContext, o: FinetuneOptions) {
-  const ft: FinetuneSettings & { distill_alpha?: number; distill_temperature?: number } = o.stage === 'refinetune' ? s.refinetune : s.finetune;
-  const p = runPaths(run);
+  const ft: FinetuneSettings & { distill_alpha?: number; distill_temperature?: number } = o.settings ?? (o.stage === 'finetune' ? s.finetune : s.refinetune);
   if (!fs.existsSync(o.from)) throw new UserError(`${o.from}: no such checkpoint; run the stage that makes it first`);
-  const rows = readGaiicCsv(p.train, { requireLabels: true }).rows;
-  const { train: trRows, test: valRows } = splitRows(rows, ft.val_fraction, s.seed);
+  const rows = readGaiicCsv(o.trainFile ?? runPaths(run).train, { requireLabels: true }).rows;
+  const { train: trRows, test: valRows } = ft.val_fraction > 0 ? splitRows(rows, ft.val_fraction, s.seed) : { train: rows, test: [] };
 
   let startEpoch = 0;
   let optimizer: AdamW | undefined;
@@ -84,9 +90,12 @@ export async function finetune(run: string, s: Settings, ctx: StageContext, o: F
   const valLabels = labelMatrix(valEx);
   const headMult = ft.head_lr_multiplier ?? 1;
   const lrMultiplier = (n: string) => (n.startsWith('classifier') || n.startsWith('bert.pooler') ? headMult : 1);
+  let savedEma: Map<string, tf.Tensor> | undefined;
   if (resumeFrom) {
     const st = readJson<TrainState>(path.join(o.last, TRAIN_STATE));
-    optimizer = restoreOptimizer(new AdamW({ lr: ft.lr, weightDecay: ft.weight_decay, lrMultiplier }), loadTensorFile(path.join(o.last, OPTIMIZER_FILE)), st.step);
+    const saved = loadTensorFile(path.join(o.last, OPTIMIZER_FILE));
+    optimizer = restoreOptimizer(new AdamW({ lr: ft.lr, weightDecay: ft.weight_decay, lrMultiplier }), saved, st.step);
+    savedEma = saved;
     startEpoch = st.epochsDone;
     best = st.best ?? -Infinity;
     log(ctx, `resuming ${o.stage} after epoch ${startEpoch} from ${o.last}`);
@@ -115,6 +124,25 @@ export async function finetune(run: string, s: Settings, ctx: StageContext, o: F
   };
 
   let bestMetrics: Record<string, number> = {};
+  // Without a validation split every epoch is the best so far: the last one is kept.
+  const validateAndKeep = async (epoch: number): Promise<Record<string, number>> => {
+    let val: Record<string, number> = {};
+    let improved = valEx.length === 0;
+    if (valEx.length > 0) {
+      const m = allMetrics(predictProbs(params, cfg, valEx), valLabels);
+      val = { val_score: m.score, val_micro_f1: m.micro_f1, val_macro_auc: m.macro_auc };
+      improved = m.score > best;
+      if (improved) best = m.score;
+    }
+    if (improved) {
+      bestMetrics = { ...val, best_epoch: epoch + 1 };
+      await saveCheckpoint(o.out, cfg, params, vocab);
+      ctx.emit({ type: 'checkpoint', stage: o.stage, path: o.out, kind: 'best' });
+    }
+    return val;
+  };
+  const ema = ft.ema_decay > 0 ? new Ema(ft.ema_decay, params, savedEma) : undefined;
+  if (ema && !resumeFrom) log(ctx, `weight averaging (EMA) with decay ${ft.ema_decay}`);
   const opt = await train({
     stage: o.stage,
     params,
@@ -129,26 +157,23 @@ export async function finetune(run: string, s: Settings, ctx: StageContext, o: F
     seed: s.seed,
     lrMultiplier,
     fgmEpsilon: ft.fgm_epsilon,
+    ema,
     startEpoch,
     optimizer,
     emit: ctx.emit,
     signal: ctx.signal,
     afterEpoch: async (epoch, _l, opt) => {
-      const m = allMetrics(predictProbs(params, cfg, valEx), valLabels);
-      const val = { val_score: m.score, val_micro_f1: m.micro_f1, val_macro_auc: m.macro_auc };
-      if (m.score > best) {
-        best = m.score;
-        bestMetrics = { ...val, best_epoch: epoch + 1 };
-        await saveCheckpoint(o.out, cfg, params, vocab);
-        ctx.emit({ type: 'checkpoint', stage: o.stage, path: o.out, kind: 'best' });
-      }
+      // Validate and keep the best with the averaged weights when there are some.
+      const val = await (ema ? ema.withAveraged(params, () => validateAndKeep(epoch)) : validateAndKeep(epoch));
       const state: TrainState = { epochsDone: epoch + 1, step: opt.step, best };
-      await saveCheckpoint(o.last, cfg, params, vocab, { json: { [TRAIN_STATE]: state }, tensors: { [OPTIMIZER_FILE]: optimizerTensors(opt) } });
+      const tensors = new Map([...optimizerTensors(opt), ...(ema ? ema.tensors() : [])]);
+      await saveCheckpoint(o.last, cfg, params, vocab, { json: { [TRAIN_STATE]: state }, tensors: { [OPTIMIZER_FILE]: tensors } });
       if (o.runKey) noteEpochsDone(run, o.runKey, epoch + 1);
       return val;
     },
   });
   opt.dispose();
+  ema?.dispose();
   disposeParams(params);
   if (!fs.existsSync(o.out)) throw new UserError(`${o.stage}: no epoch ran, so there is no checkpoint`);
   return { metrics: bestMetrics, checkpoint: o.out };

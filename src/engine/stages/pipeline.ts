@@ -3,6 +3,7 @@
 //   -> prune -> refinetune (distilled from the fine-tuned model) -> evaluate -> analyze
 // With --resume, stages recorded as done in run.json are skipped and training stages continue
 // from their last epoch checkpoint.
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Settings } from '../config/settings';
 import { readGaiicCsv } from '../data/csv';
@@ -14,7 +15,7 @@ import { corpusVocab, runPaths } from './corpus';
 import { evaluate } from './evaluate';
 import { finetune } from './finetune';
 import { pretrain } from './pretrain';
-import { updateReportMetrics } from '../prune/report';
+import { readReport, REPORT_FILE, updateReportMetrics } from '../prune/report';
 import { pruneStage } from './prune';
 import { checkTargets } from '../prune/transformer';
 import { makeConfig } from '../model/config';
@@ -84,7 +85,12 @@ export async function pipeline(o: PipelineOptions, ctx: StageContext): Promise<{
 
   const metrics: Record<string, number> = { score: ev1.metrics.score, prior_score: prior.score };
   if (s.prune && (s.prune.transformer || s.prune.vocabulary)) {
-    const pr = await runStage(ctx, run, 'prune', 'prune', () => pruneStage({ model: p.finetune, config: s.prune, out: p.pruned, dataFile: p.train, seed: s.seed }, ctx), s.prune);
+    // A resumed run keeps a finished prune stage (gradual pruning trains, so it is not cheap).
+    const reportFile = path.join(p.pruned, REPORT_FILE);
+    const pr =
+      done('prune') && fs.existsSync(reportFile)
+        ? { report: reportFile, reportData: readReport(reportFile) }
+        : await runStage(ctx, run, 'prune', 'prune', () => pruneStage({ model: p.finetune, config: s.prune, out: p.pruned, dataFile: p.train, seed: s.seed, settings: s }, ctx), s.prune);
     if (!done('refinetune')) {
       await runStage(ctx, run, 'refinetune', 'refinetune', () => finetune(run, s, ctx, { stage: 'refinetune', from: p.pruned, out: p.refinetune, last: p.refinetuneLast, teacher: p.finetune, resume: o.resume, runKey: 'refinetune' }), s.refinetune);
     }
@@ -110,6 +116,25 @@ export async function pipeline(o: PipelineOptions, ctx: StageContext): Promise<{
     if (rows[1].latency_ms && rows[2].latency_ms) metrics.speedup = rows[1].latency_ms / rows[2].latency_ms;
   }
   metrics.seconds = (Date.now() - started) / 1000;
+  // Time against quality: what each training stage took and the test metric it left.
+  let prunedScore: number | null = null;
+  if (s.prune && (s.prune.transformer || s.prune.vocabulary)) {
+    prunedScore = (await evaluate(p.pruned, p.test, { ...ctx, emit: () => {} })).metrics.score;
+  }
+  const recorded = loadRun(run).stages;
+  const timeline: [string, string, number | null][] = [
+    ['corpus-vocab', 'corpus-vocab', null],
+    ['pretrain', 'pretrain', null],
+    ['finetune', 'finetune', ev1.metrics.score],
+  ];
+  if (prunedScore !== null) timeline.push(['prune', 'prune (before re-fine-tuning)', prunedScore], ['refinetune', 'refinetune', metrics.pruned_score]);
+  let total = 0;
+  const timeRows = timeline.map(([key, label, score]) => {
+    const sec = recorded[key]?.seconds ?? 0;
+    total += sec;
+    return [label, fmt(sec / 60, 1), fmt(total / 60, 1), fmt(score, 4)];
+  });
+  ctx.emit({ type: 'table', title: `${path.basename(run)}: time against quality (test metric after each stage)`, columns: ['stage', 'minutes', 'cumulative', 'metric'], rows: timeRows });
   ctx.emit({
     type: 'table',
     title: `${path.basename(run)}: test split of ${test.length} rows, metric 1 - mlogloss; latency per batch of 32 x 64 tokens on ${ctx.backend}`,

@@ -11,7 +11,7 @@ import { loadConfigFile } from '../config/validate';
 import { readGaiicCsv, Row } from '../data/csv';
 import { encodeRows, Example, makeBatches } from '../data/encode';
 import { Rng } from '../data/rng';
-import { COUNTS_FILE } from '../data/vocab';
+import { COUNTS_FILE, type Vocab } from '../data/vocab';
 import { UserError } from '../errors';
 import { readJson, writeJsonAtomic } from '../io/atomic';
 import { checkpointMB, loadCheckpoint, readConfig, saveCheckpoint } from '../io/checkpoint';
@@ -21,7 +21,7 @@ import { labelMatrix, predictProbs } from '../model/predict';
 import { computeImportance, Importance, ImportanceTarget, referenceTargets } from '../prune/importance';
 import { parseMasks } from '../prune/masks';
 import { LayerReport, ModelStats, PruneReport, REPORT_FILE, reportTables, updateReportMetrics, writeReport } from '../prune/report';
-import { checkTargets, iterativePrune, maskPrune, TransformerPruneResult } from '../prune/transformer';
+import { checkTargets, iterativePrune, maskPrune, PruneIteration, TransformerPruneResult } from '../prune/transformer';
 import { countCorpus, pruneVocabulary } from '../prune/vocabulary';
 import { score } from '../train/metrics';
 import { analyze, compareLatency } from './analyze';
@@ -41,6 +41,50 @@ export interface PruneStageOptions {
   /** Corpus (one text a line): vocabulary counts, and importance data for importance_data 'corpus'. */
   corpusFile?: string;
   seed: number;
+  /** The run's settings: gradual pruning (transformer.recovery_epochs) trains with their refinetune
+   *  settings between steps, distilling from `model`. */
+  settings?: Settings;
+}
+
+/**
+ * The recover hook of gradual pruning: save the sliced model, re-fine-tune it for recovery_epochs
+ * (refinetune settings, distilled from the unpruned model, on the labeled data file) and load the
+ * best epoch back into `params`. The round's checkpoints live in <out>-recovery/ until the stage ends.
+ */
+function recoveryHook(o: PruneStageOptions, tc: TransformerPruneConfig, vocab: Vocab, ctx: StageContext) {
+  const settings = o.settings;
+  if (!settings) throw new Error('prune: recovery_epochs needs the run settings');
+  const dir = `${o.out}-recovery`;
+  return async (params: Params, cfg: BertConfig, it: PruneIteration): Promise<BertConfig> => {
+    const sliced = path.join(dir, `iter-${it.iter}`);
+    await saveCheckpoint(sliced, cfg, params, vocab);
+    const before = stats(params, cfg, 0).encoder_params;
+    log(ctx, `recovery after prune iteration ${it.iter}: ${tc.recovery_epochs} epochs of re-fine-tuning (${before} encoder params)`);
+    const r = await finetune('', settings, ctx, {
+      stage: 'prune',
+      from: sliced,
+      out: `${sliced}-best`,
+      last: `${sliced}-last`,
+      teacher: o.model,
+      trainFile: o.dataFile,
+      settings: { ...settings.refinetune, epochs: tc.recovery_epochs },
+    });
+    if (r.metrics.val_score !== undefined) it.recovered_val_score = r.metrics.val_score;
+    // The trained tensors replace the old ones; an MLM head (which fine-tuning leaves out and head
+    // or FFN pruning does not touch) is kept.
+    const ck = loadCheckpoint(r.checkpoint);
+    for (const [name, v] of ck.params) {
+      params.get(name)?.dispose();
+      params.set(name, v);
+    }
+    for (const [name, v] of params) {
+      if (!ck.params.has(name) && !name.startsWith('cls.')) {
+        v.dispose();
+        params.delete(name);
+      }
+    }
+    return ck.config;
+  };
 }
 
 /** Sequence length and batch size of the FLOPs and latency figures (analyze's defaults). */
@@ -156,8 +200,11 @@ export async function pruneStage(o: PruneStageOptions, ctx: StageContext): Promi
       const target: ImportanceTarget = tc.use_logits ? { kind: 'logits', reference: referenceTargets(params, cfg, batches) } : { kind: 'labels' };
       if (tc.pruning_method === 'iterative') {
         log(ctx, `pruning heads to ${tc.target_num_of_heads}/layer and FFN to ${tc.target_ffn_size}/layer in ${tc.n_iters} iterations on ${ex.length} examples`);
-        result = iterativePrune(params, cfg, batches, target, tc, {
+        const gradual = (tc.recovery_epochs ?? 0) > 0;
+        if (gradual) log(ctx, `gradual pruning: ${tc.recovery_epochs} recovery epochs after each iteration but the last`);
+        result = await iterativePrune(params, cfg, batches, target, tc, {
           signal: ctx.signal,
+          recover: gradual ? recoveryHook(o, tc, vocab, ctx) : undefined,
           onIteration: (it, n) => log(ctx, `prune iteration ${it.iter}/${n}: heads ${it.heads_per_layer.join(' ')}, FFN ${it.ffn_per_layer.join(' ')}`),
         });
       } else {
@@ -174,7 +221,8 @@ export async function pruneStage(o: PruneStageOptions, ctx: StageContext): Promi
       cfg = result.cfg;
       report.iterations = result.iterations;
     }
-    report.layers = layerReports(cfgBefore, result);
+    report.layers = layerReports(cfgBefore, result, tc?.keep_shape ?? false);
+    fs.rmSync(`${o.out}-recovery`, { recursive: true, force: true }); // gradual pruning's rounds
 
     // 3. Save, measure, report.
     await saveCheckpoint(o.out, cfg, params, vocab);
@@ -207,20 +255,32 @@ export async function pruneStage(o: PruneStageOptions, ctx: StageContext): Promi
   }
 }
 
-function layerReports(cfg: BertConfig, r: TransformerPruneResult | null): LayerReport[] {
+/** Per layer: heads and FFN neurons before and kept. Physically pruned models say what they kept in
+ *  their config (pruned_heads, intermediate_sizes), which also covers gradual pruning's slicing
+ *  between steps; keep_shape models in the masks. */
+function layerReports(cfg: BertConfig, r: TransformerPruneResult | null, keepShape: boolean): LayerReport[] {
   return [...Array(cfg.num_hidden_layers).keys()].map((l) => {
     const present = keptHeads(cfg, l);
     const ffnTotal = ffnPerLayer(cfg)[l];
     const headImportance = Array(cfg.num_attention_heads).fill(0);
     const imp: Importance | null = r?.importance ?? null;
     if (imp) present.forEach((h, i) => (headImportance[h] = imp.head[l][i]));
+    let headsKept = present;
+    let ffnKept = ffnTotal;
+    if (r && keepShape) {
+      headsKept = present.filter((_, i) => r.headMask[l][i] !== 0);
+      ffnKept = r.ffnMask[l].reduce((a, b) => a + b, 0);
+    } else if (r) {
+      headsKept = keptHeads(r.cfg, l);
+      ffnKept = ffnPerLayer(r.cfg)[l];
+    }
     return {
       layer: l,
       heads_total: cfg.num_attention_heads,
       heads_before: present,
-      heads_kept: r ? present.filter((_, i) => r.headMask[l][i] !== 0) : present,
+      heads_kept: headsKept,
       ffn_total: ffnTotal,
-      ffn_kept: r ? r.ffnMask[l].reduce((a, b) => a + b, 0) : ffnTotal,
+      ffn_kept: ffnKept,
       head_importance: imp ? headImportance : [],
       ffn_importance: imp ? imp.ffn[l] : [],
     };
@@ -292,7 +352,7 @@ export async function pruneSweep(
     const pruned = path.join(dir, name);
     const refined = path.join(dir, `${name}-refinetune`);
     log(ctx, `prune-sweep ${i + 1}/${configs.length}: ${name}`);
-    const p = await pruneStage({ model: o.model, config: configs[i], configFile: o.configs[i], out: pruned, dataFile: o.dataFile, corpusFile: corpus, seed: o.settings.seed }, ctx);
+    const p = await pruneStage({ model: o.model, config: configs[i], configFile: o.configs[i], out: pruned, dataFile: o.dataFile, corpusFile: corpus, seed: o.settings.seed, settings: o.settings }, ctx);
     await finetune(o.run, o.settings, ctx, { stage: 'refinetune', from: pruned, out: refined, last: `${refined}-last`, teacher: o.teacher });
     const r = await row(name, refined);
     updateReportMetrics(p.report, { after_refinetune: r.score });

@@ -1,5 +1,5 @@
 // The training loop shared by pretraining, fine-tuning and re-fine-tuning:
-// per step: loss -> grads (variableGrads) -> [FGM] -> clip -> AdamW with scheduled lr;
+// per step: loss -> grads (variableGrads) -> [FGM] -> clip -> AdamW with scheduled lr -> [EMA];
 // per epoch: the caller's validation / checkpointing; events for progress; cancel between steps.
 //
 // Determinism: the data order and dropout masks of epoch e come from Rng(seed, e), so a run
@@ -10,6 +10,7 @@ import { Rng } from '../data/rng';
 import { CancelledError, UserError } from '../errors';
 import type { Params } from '../model/params';
 import type { EventSink, StageName } from '../protocol';
+import type { Ema } from './ema';
 import { AdamW, clipByGlobalNorm, lrFactor, Schedule } from './optim';
 
 export interface TrainSpec {
@@ -29,6 +30,8 @@ export interface TrainSpec {
   lrMultiplier?: (name: string) => number;
   /** FGM adversarial training on the word embeddings: epsilon, 0 = off. */
   fgmEpsilon?: number;
+  /** Weight averaging: updated after every optimizer step. */
+  ema?: Ema;
   /** Called after every epoch with the mean training loss; returns the epoch's metrics. */
   afterEpoch: (epoch: number, trainLoss: number, opt: AdamW) => Promise<Record<string, number>>;
   /** Resume: the first epoch to run and the optimizer state at its start. */
@@ -99,6 +102,7 @@ export async function train(spec: TrainSpec): Promise<AdamW> {
       }
       clipByGlobalNorm(grads, spec.clipNorm);
       opt.apply(spec.params, grads, lr);
+      spec.ema?.update(spec.params, opt.step - 1);
       for (const g of Object.values(grads)) g.dispose();
       lossSum += loss;
       tokensSeen += b.tokens;

@@ -1,0 +1,87 @@
+// Weight averaging (EMA): the update rule by hand, swap in / swap back, and that fine-tuning with
+// it saves the averaged weights as the best checkpoint while training continues on the raw ones.
+// Also: without a validation split (val_fraction 0) the last epoch is kept.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../src/engine/backend';
+import { resolveSettings } from '../src/engine/config/settings';
+import { writeDemo } from '../src/engine/data/demo';
+import { readSafetensors } from '../src/engine/io/safetensors';
+import { openRun } from '../src/engine/io/run';
+import type { Params } from '../src/engine/model/params';
+import { corpusVocab, runPaths } from '../src/engine/stages/corpus';
+import { finetune } from '../src/engine/stages/finetune';
+import { pretrain } from '../src/engine/stages/pretrain';
+import { Ema } from '../src/engine/train/ema';
+
+let backend = 'wasm';
+beforeAll(async () => {
+  backend = await initBackend('wasm');
+});
+
+const vals = (p: Params, n: string) => Array.from(p.get(n)!.dataSync());
+
+describe('Ema', () => {
+  it('follows shadow <- d*shadow + (1-d)*w with the warm-up decay min(decay, (1+t)/(10+t))', () => {
+    const params: Params = new Map([['w', tf.variable(tf.tensor1d([1, 2]))]]);
+    const ema = new Ema(0.5, params);
+    expect(ema.decayAt(0)).toBeCloseTo(0.1);
+    expect(ema.decayAt(1000)).toBe(0.5);
+    params.get('w')!.assign(tf.tensor1d([11, 12]));
+    ema.update(params, 0); // d = 0.1: 0.1*1 + 0.9*11 = 10
+    const d = ema.decayAt(100); // 0.5
+    params.get('w')!.assign(tf.tensor1d([0, 0]));
+    ema.update(params, 100); // 0.5*10 + 0.5*0 = 5
+    const got = Array.from(ema.shadow.get('w')!.dataSync());
+    [10 * d, 11 * d].forEach((want, i) => expect(got[i]).toBeCloseTo(want, 5));
+  });
+
+  it('withAveraged runs on the averaged weights and puts the raw ones back, even on a throw', async () => {
+    const params: Params = new Map([['w', tf.variable(tf.tensor1d([3]))]]);
+    const ema = new Ema(0.9, params);
+    params.get('w')!.assign(tf.tensor1d([7]));
+    const seen = await ema.withAveraged(params, () => vals(params, 'w'));
+    expect(seen).toEqual([3]);
+    expect(vals(params, 'w')).toEqual([7]);
+    await expect(ema.withAveraged(params, () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
+    expect(vals(params, 'w')).toEqual([7]);
+    expect(Array.from(ema.shadow.get('w')!.dataSync())).toEqual([3]);
+  });
+
+  it('refuses a decay outside (0, 1)', () => {
+    const params: Params = new Map([['w', tf.variable(tf.tensor1d([0]))]]);
+    expect(() => new Ema(1, params)).toThrow(/decay/);
+    expect(() => new Ema(0, params)).toThrow(/decay/);
+  });
+});
+
+describe('fine-tuning with weight averaging', () => {
+  async function prepared() {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'bp-ema-'));
+    writeDemo(path.join(root, 'data'), { trainRows: 160, testRows: 20, seed: 5 });
+    const run = path.join(root, 'run');
+    openRun(run, {});
+    const ctx = { backend, emit: () => {} };
+    await corpusVocab({ data: path.join(root, 'data'), run, seed: 1 }, ctx);
+    const s = resolveSettings('tiny', { model: { hidden_size: 16, num_attention_heads: 2, intermediate_size: 32, max_len: 32 }, pretrain: { epochs: 1 } });
+    await pretrain(run, s, ctx);
+    return { root, run };
+  }
+
+  it('keeps the averaged weights as the best checkpoint and the raw ones in the last', async () => {
+    const { root, run } = await prepared();
+    const s = resolveSettings('tiny', { model: { hidden_size: 16, num_attention_heads: 2, intermediate_size: 32, max_len: 32 }, finetune: { epochs: 2, batch_size: 16, ema_decay: 0.9, val_fraction: 0 } });
+    const out = path.join(root, 'ft');
+    const r = await finetune(run, s, { backend, emit: () => {} }, { stage: 'finetune', from: runPaths(run).pretrain, out, last: `${out}-last` });
+    expect(r.metrics.best_epoch).toBe(2); // no validation split: the last epoch
+    const best = readSafetensors(path.join(out, 'model.safetensors'));
+    const raw = readSafetensors(path.join(`${out}-last`, 'model.safetensors'));
+    const opt = readSafetensors(path.join(`${out}-last`, 'optimizer.safetensors'));
+    const name = 'classifier.weight';
+    expect(Array.from(best.get(name)!.data)).toEqual(Array.from(opt.get(`ema.${name}`)!.data));
+    expect(Array.from(best.get(name)!.data)).not.toEqual(Array.from(raw.get(name)!.data));
+  }, 60_000);
+});
