@@ -39,7 +39,7 @@ describe('presets', () => {
     expect(PRESETS.tiny).toEqual({
       seed: 42,
       model: { hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 2, intermediate_size: 64, max_position_embeddings: 128, max_len: 64, hidden_dropout_prob: 0.1, attention_probs_dropout_prob: 0.1, initializer_range: 0.02 },
-      pretrain: { epochs: 1, batch_size: 32, lr: 1e-3, weight_decay: 0.01, warmup_ratio: 0.1, schedule: 'linear', clip_norm: 1, mask_prob: 0.15 },
+      pretrain: { epochs: 1, batch_size: 32, lr: 1e-3, weight_decay: 0.01, warmup_ratio: 0.1, schedule: 'linear', clip_norm: 1, mask_prob: 0.15, mask_ngram: 1 },
       finetune: { epochs: 2, batch_size: 32, lr: 1e-3, weight_decay: 0.01, warmup_ratio: 0.1, schedule: 'linear', clip_norm: 1, fgm_epsilon: 0, val_fraction: 0.1, head_lr_multiplier: 1, ema_decay: 0 },
       prune: { transformer: { target_ffn_size: 32, target_num_of_heads: 1, pruning_method: 'iterative', n_iters: 2, ffn_even_masking: true, head_even_masking: false, multiple_of: 1, pruning_order: null, use_logits: true, keep_shape: false, importance_data: 'train', batch_size: 32, recovery_epochs: 0 } },
       refinetune: { epochs: 2, batch_size: 32, lr: 1e-3, weight_decay: 0.01, warmup_ratio: 0.1, schedule: 'linear', clip_norm: 1, fgm_epsilon: 0, val_fraction: 0.1, head_lr_multiplier: 1, ema_decay: 0, distill_alpha: 0.5, distill_temperature: 2 },

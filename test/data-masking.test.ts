@@ -67,6 +67,52 @@ describe('maskBatch', () => {
     expect(b.ids).toEqual(batches(2, 16)[0].ids); // the batch itself is not modified
   });
 
+  it('n-gram masking: ~15% picked in runs of 1..3 tokens within a row, each run corrupted as a whole', () => {
+    const rng = new Rng(13);
+    let candidates = 0;
+    let picked = 0;
+    const runLengths = [0, 0, 0, 0];
+    let adjacent = 0;
+    let mixed = 0;
+    for (const b of batches(3, 640)) {
+      const m = maskBatch(b, VOCAB, rng, 0.15, 3);
+      for (let i = 0; i < b.ids.length; i++) if (b.mask[i] === 1 && b.ids[i] >= 5) candidates++;
+      picked += m.positions.length;
+      // Split the picked positions into maximal runs of consecutive positions in one row.
+      let k = 0;
+      while (k < m.positions.length) {
+        let n = 1;
+        while (k + n < m.positions.length && m.positions[k + n] === m.positions[k] + n && Math.floor(m.positions[k + n] / b.T) === Math.floor(m.positions[k] / b.T)) n++;
+        runLengths[Math.min(n, 3)]++;
+        for (let j = k; j < k + n; j++) expect(b.mask[m.positions[j]] === 1 && b.ids[m.positions[j]] >= 5).toBe(true);
+        k += n;
+      }
+      // The corruption is drawn per run: neighbours inside a run are corrupted the same way. Two
+      // neighbouring picked tokens differ in kind only where two runs happen to touch (rare);
+      // with a draw per token they would differ 34% of the time.
+      const kind = (p: number) => (m.input[p] === MASK_ID ? 0 : m.input[p] === b.ids[p] ? 1 : 2);
+      m.positions.forEach((p, j) => {
+        expect(m.targets[j]).toBe(b.ids[p]);
+        if (j > 0 && m.positions[j - 1] === p - 1 && Math.floor(p / b.T) === Math.floor((p - 1) / b.T)) {
+          adjacent++;
+          if (kind(p) !== kind(p - 1)) mixed++;
+        }
+      });
+    }
+    expect(Math.abs(picked / candidates - 0.15)).toBeLessThan(0.02);
+    // Runs of 2 and 3 appear (1/n weights: 6/11 single, 3/11 pairs, 2/11 triples before merging).
+    expect(runLengths[2]).toBeGreaterThan(runLengths[1] * 0.25);
+    expect(runLengths[3]).toBeGreaterThan(runLengths[1] * 0.15);
+    expect(adjacent).toBeGreaterThan(1000);
+    expect(mixed / adjacent).toBeLessThan(0.08);
+  });
+
+  it('n-gram masking: a bad maxNgram is refused', () => {
+    const [b] = batches(4, 16);
+    expect(() => maskBatch(b, VOCAB, new Rng(1), 0.15, 0)).toThrow(/maxNgram/);
+    expect(maskBatch(b, VOCAB, new Rng(5), 0.15, 3)).toEqual(maskBatch(b, VOCAB, new Rng(5), 0.15, 3));
+  });
+
   it('returns no positions when there is no candidate', () => {
     const ex: Example[] = [{ ids: Int32Array.from([CLS_ID, 1, SEP_ID]), labels: null, row: 0 }];
     const m = maskBatch(makeBatches(ex, { batchSize: 1 })[0], VOCAB, new Rng(1));

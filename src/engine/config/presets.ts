@@ -46,7 +46,7 @@ const DROPOUT = { hidden_dropout_prob: 0.1, attention_probs_dropout_prob: 0.1, i
 const tiny: Settings = {
   seed: 42,
   model: { hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 2, intermediate_size: 64, max_position_embeddings: 128, max_len: 64, ...DROPOUT },
-  pretrain: { epochs: 1, batch_size: 32, lr: 1e-3, ...OPTIM, mask_prob: 0.15 },
+  pretrain: { epochs: 1, batch_size: 32, lr: 1e-3, ...OPTIM, mask_prob: 0.15, mask_ngram: 1 },
   finetune: { epochs: 2, batch_size: 32, lr: 1e-3, ...OPTIM, ...FINETUNE_EXTRAS },
   prune: { transformer: { ...TEXTPRUNER_DEFAULTS, target_ffn_size: 32, target_num_of_heads: 1, n_iters: 2 } },
   refinetune: { epochs: 2, batch_size: 32, lr: 1e-3, ...OPTIM, ...FINETUNE_EXTRAS, ...DISTILL },
@@ -58,7 +58,7 @@ const tiny: Settings = {
 const quick: Settings = {
   seed: 42,
   model: { hidden_size: 64, num_hidden_layers: 2, num_attention_heads: 4, intermediate_size: 256, max_position_embeddings: 128, max_len: 128, ...DROPOUT, initializer_range: 0.1 },
-  pretrain: { epochs: 8, batch_size: 32, lr: 2e-3, ...OPTIM, mask_prob: 0.15 },
+  pretrain: { epochs: 8, batch_size: 32, lr: 2e-3, ...OPTIM, mask_prob: 0.15, mask_ngram: 1 },
   finetune: { epochs: 6, batch_size: 32, lr: 2e-3, ...OPTIM, ...FINETUNE_EXTRAS },
   prune: { transformer: { ...TEXTPRUNER_DEFAULTS, target_ffn_size: 96, target_num_of_heads: 2, n_iters: 4 } },
   refinetune: { epochs: 4, batch_size: 32, lr: 1e-3, ...OPTIM, ...FINETUNE_EXTRAS, ...DISTILL },
@@ -75,7 +75,7 @@ const quick: Settings = {
 const gaiic: Settings = {
   seed: 42,
   model: { hidden_size: 128, num_hidden_layers: 2, num_attention_heads: 4, intermediate_size: 1024, max_position_embeddings: 128, max_len: 128, ...DROPOUT, initializer_range: 0.07 },
-  pretrain: { epochs: 15, batch_size: 32, lr: 1.5e-3, ...OPTIM, mask_prob: 0.15 },
+  pretrain: { epochs: 15, batch_size: 32, lr: 1.5e-3, ...OPTIM, mask_prob: 0.15, mask_ngram: 1 },
   finetune: { epochs: 12, batch_size: 32, lr: 1e-3, ...OPTIM, ...FINETUNE_EXTRAS, ema_decay: 0.998 },
   prune: { transformer: { ...TEXTPRUNER_DEFAULTS, target_ffn_size: 240, target_num_of_heads: 2, n_iters: 3, recovery_epochs: 2, max_examples: 2048 } },
   refinetune: { epochs: 10, batch_size: 32, lr: 7e-4, ...OPTIM, ...FINETUNE_EXTRAS, ...DISTILL },

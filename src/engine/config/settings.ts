@@ -35,6 +35,8 @@ export interface OptimSettings {
 
 export interface PretrainSettings extends OptimSettings {
   mask_prob: number;
+  /** N-gram masking: runs of 1..mask_ngram tokens; 1 = token masking. */
+  mask_ngram: number;
 }
 
 export interface FinetuneSettings extends OptimSettings {

@@ -1,6 +1,12 @@
 // BERT masked-language-model corruption (Devlin et al. 2018): pick ~15% of the real, non-special
 // tokens; of those, 80% become [MASK], 10% a random token, 10% stay as they are. The model must
 // predict the original id at every picked position, so it cannot learn "only [MASK] matters".
+//
+// N-gram masking (maxNgram > 1; as in MacBERT and ERNIE's whole-phrase masking): the picked
+// positions come in runs of n consecutive tokens of one row, n drawn from 1..maxNgram with
+// p(n) proportional to 1/n; a run starts at a token with probability prob / E[n], so about prob of
+// the tokens are still picked. Each run is replaced as a whole (all [MASK], all random or all kept),
+// so the model cannot read a masked token off its unmasked neighbour inside the n-gram.
 import type { Batch } from './encode';
 import type { Rng } from './rng';
 import { MASK_ID, SPECIAL_TOKENS } from './vocab';
@@ -16,24 +22,59 @@ export interface MaskedBatch {
 
 const FIRST_REGULAR_ID = SPECIAL_TOKENS.length; // ids 0..4 are [PAD] [UNK] [CLS] [SEP] [MASK]
 
-export function maskBatch(b: Batch, vocabSize: number, rng: Rng, prob = 0.15): MaskedBatch {
+/** p(n) proportional to 1/n for n = 1..maxNgram, as a cumulative table. */
+function ngramCdf(maxNgram: number): number[] {
+  const w = Array.from({ length: maxNgram }, (_, i) => 1 / (i + 1));
+  const total = w.reduce((a, b) => a + b, 0);
+  let acc = 0;
+  return w.map((x) => (acc += x / total));
+}
+
+export function maskBatch(b: Batch, vocabSize: number, rng: Rng, prob = 0.15, maxNgram = 1): MaskedBatch {
   if (vocabSize <= FIRST_REGULAR_ID) throw new Error(`vocabSize ${vocabSize} has no regular tokens`);
   if (!(prob > 0 && prob <= 1)) throw new Error(`mask probability must be in (0, 1], got ${prob}`);
+  if (!(Number.isInteger(maxNgram) && maxNgram >= 1)) throw new Error(`maxNgram must be an integer >= 1, got ${maxNgram}`);
   const input = b.ids.slice();
   const candidates: number[] = [];
   for (let i = 0; i < input.length; i++) if (b.mask[i] > 0 && input[i] >= FIRST_REGULAR_ID) candidates.push(i);
 
-  let picked = candidates.filter(() => rng.next() < prob);
+  // Runs of picked positions: [start index into candidates, length].
+  const runs: [number, number][] = [];
+  if (maxNgram === 1) {
+    candidates.forEach((_, k) => rng.next() < prob && runs.push([k, 1]));
+  } else {
+    const cdf = ngramCdf(maxNgram);
+    const meanN = cdf.reduce((m, _, i) => m + (i + 1) * (cdf[i] - (i > 0 ? cdf[i - 1] : 0)), 0);
+    const start = Math.min(1, prob / meanN);
+    for (let k = 0; k < candidates.length; ) {
+      if (rng.next() >= start) {
+        k++;
+        continue;
+      }
+      const u = rng.next();
+      const want = cdf.findIndex((c) => u <= c) + 1 || maxNgram;
+      // Extend over consecutive candidates of the same row only.
+      let n = 1;
+      const row = Math.floor(candidates[k] / b.T);
+      while (n < want && k + n < candidates.length && candidates[k + n] === candidates[k] + n && Math.floor(candidates[k + n] / b.T) === row) n++;
+      runs.push([k, n]);
+      k += n;
+    }
+  }
   // A batch with nothing to predict would give a 0/0 loss; predict at least one token.
-  if (picked.length === 0 && candidates.length > 0) picked = [candidates[rng.int(candidates.length)]];
+  if (runs.length === 0 && candidates.length > 0) runs.push([rng.int(candidates.length), 1]);
 
-  const targets = new Int32Array(picked.length);
-  picked.forEach((pos, k) => {
-    targets[k] = input[pos];
+  const picked: number[] = [];
+  for (const [k, n] of runs) {
     const r = rng.next();
-    if (r < 0.8) input[pos] = MASK_ID;
-    else if (r < 0.9) input[pos] = FIRST_REGULAR_ID + rng.int(vocabSize - FIRST_REGULAR_ID);
-    // else: keep the original token
-  });
+    for (let j = 0; j < n; j++) {
+      const pos = candidates[k + j];
+      picked.push(pos);
+      if (r < 0.8) input[pos] = MASK_ID;
+      else if (r < 0.9) input[pos] = FIRST_REGULAR_ID + rng.int(vocabSize - FIRST_REGULAR_ID);
+      // else: keep the original token
+    }
+  }
+  const targets = Int32Array.from(picked, (pos) => b.ids[pos]);
   return { input, positions: Int32Array.from(picked), targets };
 }

@@ -1,5 +1,6 @@
 // pretrain: masked-LM from scratch on the run's corpus (train + test texts).
-// 15% of tokens, 80/10/10 [MASK]/random/keep, re-masked every epoch (dynamic masking); AdamW,
+// 15% of tokens (single tokens, or runs of up to mask_ngram), 80/10/10 [MASK]/random/keep,
+// re-masked every epoch (dynamic masking); AdamW,
 // warmup then decay, gradient clipping. Writes <run>/pretrain (final) and <run>/pretrain-last
 // (resumable: weights + optimizer state + epoch) after every epoch.
 import * as fs from 'node:fs';
@@ -70,7 +71,7 @@ export async function pretrain(run: string, s: Settings, ctx: StageContext, opts
 
   // A fixed, masked evaluation sample: MLM loss and accuracy comparable across epochs.
   const evalRng = new Rng(s.seed + 99);
-  const evalBatches: MlmBatch[] = makeBatches(examples.slice(0, 512), { batchSize: pt.batch_size }).map((b) => ({ ...b, masked: maskBatch(b, V, evalRng, pt.mask_prob) }));
+  const evalBatches: MlmBatch[] = makeBatches(examples.slice(0, 512), { batchSize: pt.batch_size }).map((b) => ({ ...b, masked: maskBatch(b, V, evalRng, pt.mask_prob, pt.mask_ngram) }));
   const evaluateMlm = () => {
     let loss = 0;
     let correct = 0;
@@ -93,7 +94,7 @@ export async function pretrain(run: string, s: Settings, ctx: StageContext, opts
     stage: 'pretrain',
     params,
     epochs: pt.epochs,
-    batches: (_epoch, rng) => makeBatches(examples, { batchSize: pt.batch_size, rng, bucket: true }).map((b) => ({ ...b, masked: maskBatch(b, V, rng, pt.mask_prob) })),
+    batches: (_epoch, rng) => makeBatches(examples, { batchSize: pt.batch_size, rng, bucket: true }).map((b) => ({ ...b, masked: maskBatch(b, V, rng, pt.mask_prob, pt.mask_ngram) })),
     loss: (b, dropout) => mlmStep(params, cfg, b as MlmBatch, dropout).loss,
     lr: pt.lr,
     weightDecay: pt.weight_decay,
