@@ -201,6 +201,8 @@ describe('pruneStage', () => {
     expect(rep.iterations.map((it) => it.ffn_per_layer.reduce((a, b) => a + b))).toEqual([96, 64, 32]);
     expect(rep.iterations.map((it) => typeof it.recovered_val_score)).toEqual(['number', 'number', 'undefined']);
     expect(events.filter((e) => e.type === 'epoch' && e.stage === 'prune')).toHaveLength(2);
+    const iterTable = events.find((e) => e.type === 'table' && e.title.startsWith('Pruning: iterations'));
+    expect(iterTable && iterTable.type === 'table' && iterTable.rows.map((row) => row[3] === '')).toEqual([false, false, true]);
     rep.layers.forEach((l, i) => {
       expect(l.heads_kept).toEqual(keptHeads(ck.config, i));
       expect(l.ffn_kept).toBe(16);

@@ -80,7 +80,17 @@ export function reportTables(r: PruneReport): Table[] {
       ...(r.metrics.after_refinetune !== undefined ? [row('score after re-fine-tuning', r.metrics.before, r.metrics.after_refinetune)] : []),
     ],
   };
-  return [summary, layers];
+  const tables = [summary, layers];
+  if (r.iterations.some((it) => it.recovered_val_score !== undefined)) {
+    // Gradual pruning: the size after each iteration and the validation score its recovery reached.
+    tables.push({
+      type: 'table',
+      title: 'Pruning: iterations (gradual)',
+      columns: ['iteration', 'heads per layer', 'FFN per layer', 'val score after recovery'],
+      rows: r.iterations.map((it) => [it.iter, it.heads_per_layer.join(' '), it.ffn_per_layer.join(' '), it.recovered_val_score === undefined ? '' : round(it.recovered_val_score)]),
+    });
+  }
+  return tables;
 }
 
 export function writeReport(file: string, r: PruneReport): void {
