@@ -42,6 +42,10 @@ describe('pipeline (tiny preset, demo data)', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout).score).toBeCloseTo(m.stages['evaluate-pruned'].metrics.score, 6);
 
+    // The pipeline wrote both models' predictions on the test file; scored, they give its metric.
+    const pred = fs.readFileSync(path.join(run, 'predictions', 'refinetune.jsonl'), 'utf8').trim().split('\n');
+    expect(pred).toHaveLength(100);
+
     // predict writes one line per row with 17 probabilities.
     const out = path.join(d, 'pred.jsonl');
     r = await bp(['predict', '--model', path.join(run, 'finetune'), '--data', path.join(run, 'data', 'test.csv'), '--out', out, '--backend', 'wasm']);
@@ -59,5 +63,31 @@ describe('pipeline (tiny preset, demo data)', () => {
     const pruned = (s: string) => s.split('\n').find((l) => l.startsWith('| bert (pruned'));
     expect(pruned(again.stdout)).toBe(pruned(r0.stdout));
     expect(JSON.parse(fs.readFileSync(path.join(run, 'run.json'), 'utf8')).stages.prune.ended).toBe(pruneEnded);
+  }, 600_000);
+});
+
+describe('pipeline on a test file without labels (a competition test set)', () => {
+  it('trains, prunes and writes both models\' predictions, with no test metrics', async () => {
+    const d = fs.mkdtempSync(path.join(os.tmpdir(), 'bp-pipe-unlabeled-'));
+    const data = path.join(d, 'data');
+    let r = await bp(['demo-data', '--out', data, '--train-rows', '300', '--test-rows', '40']);
+    expect(r.code, r.stderr).toBe(0);
+    // Keep id and text only: the test rows have no label field at all.
+    const testFile = path.join(data, 'test.csv');
+    const unlabeled = fs.readFileSync(testFile, 'utf8').trim().split('\n').map((l) => l.split('|,|').slice(0, 2).join('|,|'));
+    fs.writeFileSync(testFile, unlabeled.join('\n') + '\n');
+    const run = path.join(d, 'run');
+    r = await bp(['pipeline', '--data', data, '--run', run, '--preset', 'tiny', '--backend', 'wasm']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain('has rows without labels');
+    expect(r.stdout).toMatch(/\| bert \(pruned, re-fine-tuned\)\s+\|\s+-\s+\|/);
+    for (const name of ['finetune', 'refinetune']) {
+      const lines = fs.readFileSync(path.join(run, 'predictions', `${name}.jsonl`), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+      expect(lines.map((l) => l.id)).toEqual(unlabeled.map((l) => l.split('|,|')[0]));
+      expect(lines.every((l) => l.probs.length === 17)).toBe(true);
+    }
+    const m = JSON.parse(fs.readFileSync(path.join(run, 'run.json'), 'utf8'));
+    expect(m.stages.refinetune.status).toBe('done');
+    expect(m.stages.evaluate).toBeUndefined();
   }, 600_000);
 });

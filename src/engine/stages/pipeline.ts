@@ -2,7 +2,9 @@
 //   corpus-vocab -> pretrain -> finetune -> evaluate -> analyze
 //   -> prune -> refinetune (distilled from the fine-tuned model) -> evaluate -> analyze
 // With --resume, stages recorded as done in run.json are skipped and training stages continue
-// from their last epoch checkpoint.
+// from their last epoch checkpoint. Both models' predictions on the test file are written to
+// <run>/predictions/{finetune,refinetune}.jsonl; a test file without labels (a competition's test
+// set) gets predictions and no metrics.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Settings } from '../config/settings';
@@ -12,7 +14,7 @@ import { allMetrics, priorProbs } from '../train/metrics';
 import { analyze } from './analyze';
 import { ensureRun, log, runStage, StageContext } from './context';
 import { corpusVocab, runPaths } from './corpus';
-import { evaluate } from './evaluate';
+import { evaluate, predict } from './evaluate';
 import { finetune } from './finetune';
 import { pretrain } from './pretrain';
 import { readReport, REPORT_FILE, updateReportMetrics } from '../prune/report';
@@ -59,31 +61,42 @@ export async function pipeline(o: PipelineOptions, ctx: StageContext): Promise<{
   if (!done('finetune')) {
     await runStage(ctx, run, 'finetune', 'finetune', () => finetune(run, s, ctx, { stage: 'finetune', from: p.pretrain, out: p.finetune, last: p.finetuneLast, resume: o.resume, runKey: 'finetune' }), s.finetune);
   }
-  const ev1 = await runStage(ctx, run, 'evaluate', 'evaluate', () => evaluate(p.finetune, p.test, ctx));
+  const train = readGaiicCsv(p.train).rows;
+  const test = readGaiicCsv(p.test).rows;
+  const labeled = test.length > 0 && test.every((r) => r.labels !== null);
+  if (!labeled) log(ctx, `${p.test} has rows without labels: the pipeline writes predictions for it but no test metrics`, 'warn');
+  const predictions = (model: string, name: string) => {
+    fs.mkdirSync(path.join(run, 'predictions'), { recursive: true });
+    return predict(model, p.test, path.join(run, 'predictions', `${name}.jsonl`), ctx);
+  };
+  /** The test metrics of a checkpoint (null without labels) and its predictions file. */
+  const assess = async (model: string, name: string, key: string) => {
+    await predictions(model, name);
+    return labeled ? (await runStage(ctx, run, 'evaluate', key, () => evaluate(model, p.test, ctx))).metrics : null;
+  };
+  const ev1 = await assess(p.finetune, 'finetune', 'evaluate');
   const an1 = await runStage(ctx, run, 'analyze', 'analyze', () => analyze(p.finetune, ctx));
 
   const rows: TableRow[] = [];
   // The label-prior baseline: what the metric gives for knowing only the label frequencies.
-  const train = readGaiicCsv(p.train).rows;
-  const test = readGaiicCsv(p.test).rows;
   const multiHot = (rs: typeof train) => {
     const m = new Float32Array(rs.length * 17);
     rs.forEach((r, i) => (r.labels ?? []).forEach((l) => (m[i * 17 + l] = 1)));
     return m;
   };
-  const prior = allMetrics(priorProbs(multiHot(train), test.length), multiHot(test));
-  rows.push({ stage: 'label prior', score: prior.score, micro_f1: prior.micro_f1, mb: null, params: null, encoder_params: null, latency_ms: null });
+  const prior = labeled ? allMetrics(priorProbs(multiHot(train), test.length), multiHot(test)) : null;
+  rows.push({ stage: 'label prior', score: prior?.score ?? null, micro_f1: prior?.micro_f1 ?? null, mb: null, params: null, encoder_params: null, latency_ms: null });
   rows.push({
     stage: 'bert (fine-tuned)',
-    score: ev1.metrics.score,
-    micro_f1: ev1.metrics.micro_f1,
+    score: ev1?.score ?? null,
+    micro_f1: ev1?.micro_f1 ?? null,
     mb: an1.metrics.mb,
     params: an1.metrics.params,
     encoder_params: an1.metrics.encoder_params,
     latency_ms: an1.metrics.latency_ms ?? null,
   });
 
-  const metrics: Record<string, number> = { score: ev1.metrics.score, prior_score: prior.score };
+  const metrics: Record<string, number> = ev1 && prior ? { score: ev1.score, prior_score: prior.score } : {};
   if (s.prune && (s.prune.transformer || s.prune.vocabulary)) {
     // A resumed run keeps a finished prune stage (gradual pruning trains, so it is not cheap).
     const reportFile = path.join(p.pruned, REPORT_FILE);
@@ -94,13 +107,13 @@ export async function pipeline(o: PipelineOptions, ctx: StageContext): Promise<{
     if (!done('refinetune')) {
       await runStage(ctx, run, 'refinetune', 'refinetune', () => finetune(run, s, ctx, { stage: 'refinetune', from: p.pruned, out: p.refinetune, last: p.refinetuneLast, teacher: p.finetune, resume: o.resume, runKey: 'refinetune' }), s.refinetune);
     }
-    const ev2 = await runStage(ctx, run, 'evaluate', 'evaluate-pruned', () => evaluate(p.refinetune, p.test, ctx));
+    const ev2 = await assess(p.refinetune, 'refinetune', 'evaluate-pruned');
     const an2 = await runStage(ctx, run, 'analyze', 'analyze-pruned', () => analyze(p.refinetune, ctx));
-    updateReportMetrics(pr.report, { before: ev1.metrics.score, after_refinetune: ev2.metrics.score });
+    if (ev1 && ev2) updateReportMetrics(pr.report, { before: ev1.score, after_refinetune: ev2.score });
     rows.push({
       stage: 'bert (pruned, re-fine-tuned)',
-      score: ev2.metrics.score,
-      micro_f1: ev2.metrics.micro_f1,
+      score: ev2?.score ?? null,
+      micro_f1: ev2?.micro_f1 ?? null,
       mb: an2.metrics.mb,
       params: an2.metrics.params,
       encoder_params: an2.metrics.encoder_params,
@@ -112,22 +125,23 @@ export async function pipeline(o: PipelineOptions, ctx: StageContext): Promise<{
       rows[1].latency_ms = before.latency_ms;
       rows[2].latency_ms = after.latency_ms;
     }
-    Object.assign(metrics, { pruned_score: ev2.metrics.score, encoder_ratio: an2.metrics.encoder_params / an1.metrics.encoder_params });
+    if (ev2) metrics.pruned_score = ev2.score;
+    metrics.encoder_ratio = an2.metrics.encoder_params / an1.metrics.encoder_params;
     if (rows[1].latency_ms && rows[2].latency_ms) metrics.speedup = rows[1].latency_ms / rows[2].latency_ms;
   }
   metrics.seconds = (Date.now() - started) / 1000;
   // Time against quality: what each training stage took and the test metric it left.
   let prunedScore: number | null = null;
-  if (s.prune && (s.prune.transformer || s.prune.vocabulary)) {
+  if (labeled && s.prune && (s.prune.transformer || s.prune.vocabulary)) {
     prunedScore = (await evaluate(p.pruned, p.test, { ...ctx, emit: () => {} })).metrics.score;
   }
   const recorded = loadRun(run).stages;
   const timeline: [string, string, number | null][] = [
     ['corpus-vocab', 'corpus-vocab', null],
     ['pretrain', 'pretrain', null],
-    ['finetune', 'finetune', ev1.metrics.score],
+    ['finetune', 'finetune', ev1?.score ?? null],
   ];
-  if (prunedScore !== null) timeline.push(['prune', 'prune (before re-fine-tuning)', prunedScore], ['refinetune', 'refinetune', metrics.pruned_score]);
+  if (s.prune && (s.prune.transformer || s.prune.vocabulary)) timeline.push(['prune', 'prune (before re-fine-tuning)', prunedScore], ['refinetune', 'refinetune', metrics.pruned_score ?? null]);
   let total = 0;
   const timeRows = timeline.map(([key, label, score]) => {
     const sec = recorded[key]?.seconds ?? 0;
@@ -137,7 +151,7 @@ export async function pipeline(o: PipelineOptions, ctx: StageContext): Promise<{
   ctx.emit({ type: 'table', title: `${path.basename(run)}: time against quality (test metric after each stage)`, columns: ['stage', 'minutes', 'cumulative', 'metric'], rows: timeRows });
   ctx.emit({
     type: 'table',
-    title: `${path.basename(run)}: test split of ${test.length} rows, metric 1 - mlogloss; latency per batch of 32 x 64 tokens on ${ctx.backend}`,
+    title: `${path.basename(run)}: test file of ${test.length} rows, ${labeled ? 'metric 1 - mlogloss' : 'no labels (predictions in predictions/)'}; latency per batch of 32 x 64 tokens on ${ctx.backend}`,
     columns: ['stage', 'metric', 'micro-F1', 'MB', 'params', 'encoder params', 'latency ms'],
     rows: rows.map((r) => [r.stage, fmt(r.score, 4), fmt(r.micro_f1, 4), fmt(r.mb, 2), r.params ?? '-', r.encoder_params ?? '-', fmt(r.latency_ms, 1)]),
   });
