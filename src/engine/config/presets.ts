@@ -73,6 +73,7 @@ const quick: Settings = {
 // - FGM adversarial training (epsilon 1) in every fine-tuning: 0.9544 -> 0.9602 unpruned.
 // - Gradual pruning: 3 iterations with 3 epochs of distilled training after the first two, then
 //   16 epochs of distilled re-fine-tuning.
+// Result: 0.9602 unpruned, 0.9579 pruned (28.9% of the encoder), 37.7 min end to end on 2 cores.
 const gaiic: Settings = {
   seed: 42,
   model: { hidden_size: 128, num_hidden_layers: 2, num_attention_heads: 4, intermediate_size: 1024, max_position_embeddings: 128, max_len: 128, ...DROPOUT, initializer_range: 0.07 },
