@@ -1,21 +1,17 @@
 // Weight averaging (EMA): the update rule by hand, swap in / swap back, and that fine-tuning with
 // it saves the averaged weights as the best checkpoint while training continues on the raw ones.
 // Also: without a validation split (val_fraction 0) the last epoch is kept.
-import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/engine/backend';
 import { resolveSettings } from '../src/engine/config/settings';
-import { writeDemo } from '../src/engine/data/demo';
 import { readSafetensors } from '../src/engine/io/safetensors';
-import { openRun } from '../src/engine/io/run';
 import type { Params } from '../src/engine/model/params';
-import { corpusVocab, runPaths } from '../src/engine/stages/corpus';
+import { runPaths } from '../src/engine/stages/corpus';
 import { finetune } from '../src/engine/stages/finetune';
-import { pretrain } from '../src/engine/stages/pretrain';
 import { Ema } from '../src/engine/train/ema';
+import { pretrainedRun, SMALL_MODEL } from './helpers/pretrained';
 
 let backend = 'wasm';
 beforeAll(async () => {
@@ -59,21 +55,9 @@ describe('Ema', () => {
 });
 
 describe('fine-tuning with weight averaging', () => {
-  async function prepared() {
-    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'bp-ema-'));
-    writeDemo(path.join(root, 'data'), { trainRows: 160, testRows: 20, seed: 5 });
-    const run = path.join(root, 'run');
-    openRun(run, {});
-    const ctx = { backend, emit: () => {} };
-    await corpusVocab({ data: path.join(root, 'data'), run, seed: 1 }, ctx);
-    const s = resolveSettings('tiny', { model: { hidden_size: 16, num_attention_heads: 2, intermediate_size: 32, max_len: 32 }, pretrain: { epochs: 1 } });
-    await pretrain(run, s, ctx);
-    return { root, run };
-  }
-
   it('keeps the averaged weights as the best checkpoint and the raw ones in the last', async () => {
-    const { root, run } = await prepared();
-    const s = resolveSettings('tiny', { model: { hidden_size: 16, num_attention_heads: 2, intermediate_size: 32, max_len: 32 }, finetune: { epochs: 2, batch_size: 16, ema_decay: 0.9, val_fraction: 0 } });
+    const { root, run } = await pretrainedRun('bp-ema-', 5, backend);
+    const s = resolveSettings('tiny', { model: SMALL_MODEL, finetune: { epochs: 2, batch_size: 16, ema_decay: 0.9, val_fraction: 0 } });
     const out = path.join(root, 'ft');
     const r = await finetune(run, s, { backend, emit: () => {} }, { stage: 'finetune', from: runPaths(run).pretrain, out, last: `${out}-last` });
     expect(r.metrics.best_epoch).toBe(2); // no validation split: the last epoch
@@ -88,16 +72,10 @@ describe('fine-tuning with weight averaging', () => {
 
 describe('FGM', () => {
   it('leaves no more tensors behind than training without it (each step once kept two embedding matrices)', async () => {
-    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'bp-fgm-'));
-    writeDemo(path.join(root, 'data'), { trainRows: 160, testRows: 20, seed: 6 });
-    const run = path.join(root, 'run');
-    openRun(run, {});
+    const { root, run } = await pretrainedRun('bp-fgm-', 6, backend);
     const ctx = { backend, emit: () => {} };
-    await corpusVocab({ data: path.join(root, 'data'), run, seed: 1 }, ctx);
-    const model = { hidden_size: 16, num_attention_heads: 2, intermediate_size: 32, max_len: 32 };
-    await pretrain(run, resolveSettings('tiny', { model, pretrain: { epochs: 1 } }), ctx);
     const leftOver = async (fgm_epsilon: number) => {
-      const s = resolveSettings('tiny', { model, finetune: { epochs: 2, batch_size: 16, fgm_epsilon } });
+      const s = resolveSettings('tiny', { model: SMALL_MODEL, finetune: { epochs: 2, batch_size: 16, fgm_epsilon } });
       const before = tf.memory().numTensors;
       const out = path.join(root, `ft-${fgm_epsilon}`);
       await finetune(run, s, ctx, { stage: 'finetune', from: runPaths(run).pretrain, out, last: `${out}-last` });

@@ -197,12 +197,13 @@ export async function runCommand(stage: string, args: string[], io: CommandIO): 
     }
     case 'prune': {
       const configFile = need(a.config, '--config', stage);
+      const { settings } = settingsFor();
       // A standalone .prune.json: what it leaves out comes from the run's (or preset's) prune settings.
-      const config = resolvePruneConfig(loadConfigFile('prune', configFile), settingsFor().settings.prune, configFile);
+      const config = resolvePruneConfig(loadConfigFile('prune', configFile), settings.prune, configFile);
       const model = existing(need(a.model, '--model', stage), 'checkpoint');
       const dataFile = a.data ?? (runDir ? runPaths(runDir).train : undefined);
       const r = await runStage(ctx, runDir, 'prune', 'prune', () =>
-        pruneStage({ model, config, configFile, out: notInput(need(a.out, '--out', stage), model, '--out', '--model'), dataFile: need(dataFile, '--data', stage), seed: settingsFor().settings.seed, settings: settingsFor().settings }, ctx),
+        pruneStage({ model, config, configFile, out: notInput(need(a.out, '--out', stage), model, '--out', '--model'), dataFile: need(dataFile, '--data', stage), seed: settings.seed, settings }, ctx),
       );
       return { result: r.reportData, text: `pruned checkpoint: ${r.checkpoint}\nreport: ${r.report}` };
     }

@@ -22,12 +22,13 @@ export interface MaskedBatch {
 
 const FIRST_REGULAR_ID = SPECIAL_TOKENS.length; // ids 0..4 are [PAD] [UNK] [CLS] [SEP] [MASK]
 
-/** p(n) proportional to 1/n for n = 1..maxNgram, as a cumulative table. */
-function ngramCdf(maxNgram: number): number[] {
+/** p(n) proportional to 1/n for n = 1..maxNgram: its cumulative table and its mean. */
+function ngramDistribution(maxNgram: number): { cdf: number[]; mean: number } {
   const w = Array.from({ length: maxNgram }, (_, i) => 1 / (i + 1));
   const total = w.reduce((a, b) => a + b, 0);
   let acc = 0;
-  return w.map((x) => (acc += x / total));
+  // E[n] = sum n * (1/n) / total = maxNgram / total.
+  return { cdf: w.map((x) => (acc += x / total)), mean: maxNgram / total };
 }
 
 export function maskBatch(b: Batch, vocabSize: number, rng: Rng, prob = 0.15, maxNgram = 1): MaskedBatch {
@@ -43,9 +44,8 @@ export function maskBatch(b: Batch, vocabSize: number, rng: Rng, prob = 0.15, ma
   if (maxNgram === 1) {
     candidates.forEach((_, k) => rng.next() < prob && runs.push([k, 1]));
   } else {
-    const cdf = ngramCdf(maxNgram);
-    const meanN = cdf.reduce((m, _, i) => m + (i + 1) * (cdf[i] - (i > 0 ? cdf[i - 1] : 0)), 0);
-    const start = Math.min(1, prob / meanN);
+    const { cdf, mean } = ngramDistribution(maxNgram);
+    const start = Math.min(1, prob / mean);
     for (let k = 0; k < candidates.length; ) {
       if (rng.next() >= start) {
         k++;

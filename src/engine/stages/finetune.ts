@@ -90,12 +90,12 @@ export async function finetune(run: string, s: Settings, ctx: StageContext, o: F
   const valLabels = labelMatrix(valEx);
   const headMult = ft.head_lr_multiplier ?? 1;
   const lrMultiplier = (n: string) => (n.startsWith('classifier') || n.startsWith('bert.pooler') ? headMult : 1);
-  let savedEma: Map<string, tf.Tensor> | undefined;
+  // A resumed run's optimizer file: the AdamW moments and, with EMA, the shadow weights.
+  let saved: Map<string, tf.Tensor> | undefined;
   if (resumeFrom) {
     const st = readJson<TrainState>(path.join(o.last, TRAIN_STATE));
-    const saved = loadTensorFile(path.join(o.last, OPTIMIZER_FILE));
+    saved = loadTensorFile(path.join(o.last, OPTIMIZER_FILE));
     optimizer = restoreOptimizer(new AdamW({ lr: ft.lr, weightDecay: ft.weight_decay, lrMultiplier }), saved, st.step);
-    savedEma = saved;
     startEpoch = st.epochsDone;
     best = st.best ?? -Infinity;
     log(ctx, `resuming ${o.stage} after epoch ${startEpoch} from ${o.last}`);
@@ -141,7 +141,7 @@ export async function finetune(run: string, s: Settings, ctx: StageContext, o: F
     }
     return val;
   };
-  const ema = ft.ema_decay > 0 ? new Ema(ft.ema_decay, params, savedEma) : undefined;
+  const ema = ft.ema_decay > 0 ? new Ema(ft.ema_decay, params, saved) : undefined;
   if (ema && !resumeFrom) log(ctx, `weight averaging (EMA) with decay ${ft.ema_decay}`);
   const opt = await train({
     stage: o.stage,

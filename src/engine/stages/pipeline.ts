@@ -97,7 +97,8 @@ export async function pipeline(o: PipelineOptions, ctx: StageContext): Promise<{
   });
 
   const metrics: Record<string, number> = ev1 && prior ? { score: ev1.score, prior_score: prior.score } : {};
-  if (s.prune && (s.prune.transformer || s.prune.vocabulary)) {
+  const pruning = !!s.prune && !!(s.prune.transformer || s.prune.vocabulary);
+  if (pruning) {
     // A resumed run keeps a finished prune stage (gradual pruning trains, so it is not cheap).
     const reportFile = path.join(p.pruned, REPORT_FILE);
     const pr =
@@ -132,7 +133,7 @@ export async function pipeline(o: PipelineOptions, ctx: StageContext): Promise<{
   metrics.seconds = (Date.now() - started) / 1000;
   // Time against quality: what each training stage took and the test metric it left.
   let prunedScore: number | null = null;
-  if (labeled && s.prune && (s.prune.transformer || s.prune.vocabulary)) {
+  if (labeled && pruning) {
     prunedScore = (await evaluate(p.pruned, p.test, { ...ctx, emit: () => {} })).metrics.score;
   }
   const recorded = loadRun(run).stages;
@@ -141,7 +142,7 @@ export async function pipeline(o: PipelineOptions, ctx: StageContext): Promise<{
     ['pretrain', 'pretrain', null],
     ['finetune', 'finetune', ev1?.score ?? null],
   ];
-  if (s.prune && (s.prune.transformer || s.prune.vocabulary)) timeline.push(['prune', 'prune (before re-fine-tuning)', prunedScore], ['refinetune', 'refinetune', metrics.pruned_score ?? null]);
+  if (pruning) timeline.push(['prune', 'prune (before re-fine-tuning)', prunedScore], ['refinetune', 'refinetune', metrics.pruned_score ?? null]);
   let total = 0;
   const timeRows = timeline.map(([key, label, score]) => {
     const sec = recorded[key]?.seconds ?? 0;

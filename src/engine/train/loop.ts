@@ -89,15 +89,11 @@ export async function train(spec: TrainSpec): Promise<AdamW> {
           const n = tf.norm(g);
           return tf.mul(g, tf.div(spec.fgmEpsilon!, tf.add(n, 1e-12)));
         });
-        // assign() shares the new tensor's data: the tensor itself must still be disposed, or
-        // every step keeps two embedding matrices alive (wasm ran out of memory after ~4000 steps).
-        const shifted = tf.add(emb, r);
-        emb.assign(shifted);
-        shifted.dispose();
+        // In a tidy, like every other assign: assign() shares the new tensor's data, and the
+        // tensor itself left alive kept two embedding matrices a step (wasm ran out of memory).
+        tf.tidy(() => emb.assign(tf.add(emb, r)));
         const adv = gradients(spec, b, dropout);
-        const restored = tf.sub(emb, r);
-        emb.assign(restored);
-        restored.dispose();
+        tf.tidy(() => emb.assign(tf.sub(emb, r)));
         r.dispose();
         for (const [k, g] of Object.entries(adv.grads)) {
           const sum = tf.add(grads[k], g);
