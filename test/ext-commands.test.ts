@@ -9,7 +9,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from '../src/engine/commands';
 import { describeProgress, formatTable, shortProgress } from '../src/extension/progress';
 import { runView, stageContextValue } from '../src/extension/runModel';
-import { inferRun, missing, STAGE_NEEDS, stageArgs, withRunDefaults, type CommandStage, type Selection } from '../src/extension/stageArgs';
+import { REGISTRY, STAGE_NAMES } from '../src/engine/stages/registry';
+import { checkpointOption, inferRun, missing, needs, offers, resumeArgs, stageArgs, withRunDefaults, type Selection } from '../src/extension/stageArgs';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ext-cmd-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -17,9 +18,8 @@ afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 const full: Selection = {
   run: '/ws/runs/a',
   data: '/ws/data/demo',
-  dataFile: '/ws/data/demo/test.csv',
   model: '/ws/runs/a/finetune',
-  config: '/ws/configs/p.prune.json',
+  'prune-config': '/ws/configs/p.prune.json',
   configs: ['/ws/c1.prune.json', '/ws/c2.prune.json'],
   out: '/ws/runs/a/pruned',
   preset: 'tiny',
@@ -27,57 +27,76 @@ const full: Selection = {
 
 describe('stage arguments', () => {
   it('every stage builds args the engine parser accepts, with what it needs', () => {
-    for (const stage of Object.keys(STAGE_NEEDS) as CommandStage[]) {
+    for (const stage of STAGE_NAMES) {
       const sel: Selection = {};
-      for (const k of STAGE_NEEDS[stage]) (sel as Record<string, unknown>)[k] = full[k];
+      for (const k of needs(stage)) sel[k] = full[k];
       const args = stageArgs(stage, sel);
       const parsed = parse(stage, args) as Record<string, unknown>;
-      for (const k of STAGE_NEEDS[stage]) {
-        const flag = { dataFile: 'data', configs: 'configs' }[k as string] ?? k;
-        expect(parsed[flag], `${stage} --${flag}`).toEqual(full[k]);
-      }
+      for (const k of needs(stage)) expect(parsed[k], `${stage} --${k}`).toEqual(full[k]);
     }
   });
 
   it('names what is missing and refuses to build without it', () => {
-    expect(missing('prune', { model: '/m' })).toEqual(['config', 'out']);
+    expect(missing('prune', { model: '/m' })).toEqual(['prune-config', 'out']);
     expect(missing('prune-sweep', { model: '/m', run: '/r', configs: [] })).toEqual(['configs']);
-    expect(() => stageArgs('evaluate', { model: '/m' })).toThrow(/evaluate: missing dataFile/);
+    expect(() => stageArgs('evaluate', { model: '/m' })).toThrow(/evaluate: missing data/);
   });
 
-  it('passes options a stage takes beyond its needs', () => {
+  it('passes options a stage takes beyond its needs, switches as flags', () => {
     expect(stageArgs('pipeline', { data: '/d', run: '/r', preset: 'tiny' })).toEqual(['--data', '/d', '--run', '/r', '--preset', 'tiny']);
-    expect(stageArgs('evaluate', { model: '/m', dataFile: '/t.csv', run: '/r' })).toEqual(['--model', '/m', '--data', '/t.csv', '--run', '/r']);
+    expect(stageArgs('evaluate', { model: '/m', data: '/t.csv', run: '/r' })).toEqual(['--model', '/m', '--data', '/t.csv', '--run', '/r']);
+    expect(stageArgs('finetune', { run: '/r', from: '/c', resume: true })).toEqual(['--run', '/r', '--from', '/c', '--resume']);
+    expect(stageArgs('refinetune', { model: '/p', run: '/r', teacher: '/t', config: '/s.bert-pruner.json' })).toEqual([
+      '--model', '/p', '--run', '/r', '--teacher', '/t', '--config', '/s.bert-pruner.json',
+    ]);
   });
 
-  it('fills defaults from the run: checkpoints, its test split, the prune output, its data', () => {
+  it('offers the optional choices the registry declares: fine-tune --from, the teacher, settings files', () => {
+    expect(offers('finetune').map((o) => o.flag)).toEqual(['from', 'config']);
+    expect(offers('refinetune').map((o) => o.flag)).toEqual(['teacher', 'config']);
+    for (const stage of STAGE_NAMES.filter((s) => REGISTRY[s].trains)) expect(offers(stage).map((o) => o.ask), stage).toContain('settingsFile');
+    expect(checkpointOption('finetune')).toBe('from');
+    expect(checkpointOption('refinetune')).toBe('model');
+    expect(checkpointOption('pipeline')).toBeUndefined();
+  });
+
+  it('fills defaults from the run: checkpoints, its test split, the prune output, its data, the teacher', () => {
     const dir = path.join(tmp, 'runs', 'a');
     fs.mkdirSync(path.join(dir, 'data'), { recursive: true });
     fs.writeFileSync(path.join(dir, 'data', 'test.csv'), 'x');
     const run = runView(dir, {
       data: { dir: 'data/demo' },
       stages: {
+        pretrain: { status: 'done', checkpoint: 'pretrain' },
         finetune: { status: 'done', checkpoint: 'finetune' },
         prune: { status: 'done', checkpoint: 'pruned' },
         refinetune: { status: 'failed', checkpoint: 'refinetune' },
       },
     });
     expect(withRunDefaults('prune', { run: dir }, run, tmp)).toEqual({ run: dir, model: path.join(dir, 'finetune'), out: path.join(dir, 'pruned') });
-    expect(withRunDefaults('refinetune', { run: dir }, run, tmp).model).toBe(path.join(dir, 'pruned'));
-    expect(withRunDefaults('evaluate', { run: dir }, run, tmp).dataFile).toBe(path.join(dir, 'data', 'test.csv'));
+    expect(withRunDefaults('refinetune', { run: dir }, run, tmp)).toEqual({ run: dir, model: path.join(dir, 'pruned'), teacher: path.join(dir, 'finetune') });
+    expect(withRunDefaults('finetune', { run: dir }, run, tmp).from).toBe(path.join(dir, 'pretrain'));
+    expect(withRunDefaults('evaluate', { run: dir }, run, tmp).data).toBe(path.join(dir, 'data', 'test.csv'));
     expect(withRunDefaults('pipeline', { run: dir }, run, tmp).data).toBe(path.join(tmp, 'data', 'demo'));
     // What the user chose wins over defaults.
     expect(withRunDefaults('prune', { run: dir, model: '/m' }, run, tmp).model).toBe('/m');
     expect(withRunDefaults('prune', {}, undefined, tmp)).toEqual({});
+    // Resuming: the stage's own arguments from the run, plus --resume; not for stages that do not resume.
+    expect(resumeArgs('refinetune', run, tmp)).toEqual(['--model', path.join(dir, 'pruned'), '--run', dir, '--teacher', path.join(dir, 'finetune'), '--resume']);
+    expect(resumeArgs('pipeline', run, tmp)).toEqual(['--data', path.join(tmp, 'data', 'demo'), '--run', dir, '--resume']);
+    expect(resumeArgs('prune', run, tmp)).toBeUndefined();
   });
 
   it('takes the run a checkpoint lives in', () => {
     const dir = path.join(tmp, 'runs', 'b');
     fs.mkdirSync(path.join(dir, 'finetune'), { recursive: true });
     fs.writeFileSync(path.join(dir, 'run.json'), '{}');
-    expect(inferRun({ model: path.join(dir, 'finetune') })).toEqual({ model: path.join(dir, 'finetune'), run: dir });
-    expect(inferRun({ model: path.join(tmp, 'elsewhere') })).toEqual({ model: path.join(tmp, 'elsewhere') });
-    expect(inferRun({ model: path.join(dir, 'finetune'), run: '/r' }).run).toBe('/r');
+    expect(inferRun('evaluate', { model: path.join(dir, 'finetune') })).toEqual({ model: path.join(dir, 'finetune'), run: dir });
+    expect(inferRun('finetune', { from: path.join(dir, 'finetune') })).toEqual({ from: path.join(dir, 'finetune'), run: dir });
+    expect(inferRun('evaluate', { model: path.join(tmp, 'elsewhere') })).toEqual({ model: path.join(tmp, 'elsewhere') });
+    expect(inferRun('evaluate', { model: path.join(dir, 'finetune'), run: '/r' }).run).toBe('/r');
+    // analyze takes no --run: nothing to infer.
+    expect(inferRun('analyze', { model: path.join(dir, 'finetune') })).toEqual({ model: path.join(dir, 'finetune') });
   });
 });
 
@@ -102,8 +121,9 @@ describe('package.json', () => {
   it('declares every command the extension registers, under the BERT Pruner category', () => {
     const src = fs.readFileSync(path.join(__dirname, '..', 'src', 'extension', 'commands.ts'), 'utf8');
     const registered = [...src.matchAll(/reg\('(\w+)'/g)].map((m) => `bertPruner.${m[1]}`);
-    const stageBlock = /STAGE_COMMANDS[^{]*\{([^}]*)\}/.exec(src)![1];
-    registered.push(...[...stageBlock.matchAll(/^\s*(\w+):/gm)].map((m) => `bertPruner.${m[1]}`));
+    // Every stage of the registry is registered by one loop over it.
+    expect(src).toMatch(/for \(const stage of STAGE_NAMES\)/);
+    registered.push(...STAGE_NAMES.map((s) => `bertPruner.${REGISTRY[s].command}`));
     expect(registered.length).toBeGreaterThan(15);
     expect(registered.filter((c) => !declared.has(c))).toEqual([]);
     expect([...declared].filter((c) => !registered.includes(c))).toEqual([]);
@@ -125,6 +145,12 @@ describe('package.json', () => {
     const prune = stageContextValue({ ...base, key: 'prune', checkpoint: '/p', report: '/p/prune-report.json' });
     const failed = stageContextValue({ ...base, key: 'pretrain', status: 'failed' });
     expect(prune).toBe('stage:prune:done:checkpoint:report');
+    expect(failed).toBe('stage:pretrain:failed:resumable');
+    expect(stageContextValue({ ...base, key: 'prune', status: 'failed' })).toBe('stage:prune:failed');
+    expect(whenFor('bertPruner.resume').some((w) => matches(w, failed))).toBe(true);
+    expect(whenFor('bertPruner.resume').some((w) => matches(w, finetune))).toBe(false);
+    expect(whenFor('bertPruner.predict').some((w) => matches(w, finetune))).toBe(true);
+    expect(whenFor('bertPruner.finetune').some((w) => matches(w, 'checkpoint'))).toBe(true);
     expect(whenFor('bertPruner.evaluate').some((w) => matches(w, finetune))).toBe(true);
     expect(whenFor('bertPruner.evaluate').some((w) => matches(w, 'checkpoint'))).toBe(true);
     expect(whenFor('bertPruner.evaluate').some((w) => matches(w, failed))).toBe(false);

@@ -1,15 +1,11 @@
 // The command-line shell: `bert-pruner <command> [options]`. Prints events as progress (or as
 // JSON lines with --json-events), prints user errors as one message without a stack trace, and
 // turns Ctrl-C into a clean cancel (a second Ctrl-C exits at once).
-import { COMMON_HELP, runCommand, STAGES } from './commands';
+import { overview, runCommand } from './commands';
 import { explainSystemError, isUserError } from './errors';
 import { table } from './format';
 import type { EngineEvent } from './protocol';
 
-function usage(): string {
-  const cmds = Object.entries(STAGES).map(([k, v]) => `  ${k.padEnd(13)} ${v}`).join('\n');
-  return `usage: bert-pruner <command> [options]\n\ncommands:\n${cmds}\n\n${COMMON_HELP}`;
-}
 
 /** Human-readable progress on stderr: one rewritten line on a terminal, a line per epoch otherwise. */
 function printer(json: boolean) {
@@ -72,7 +68,7 @@ function printer(json: boolean) {
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...args] = argv;
   if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
-    process.stdout.write(usage() + '\n');
+    process.stdout.write(overview() + '\n');
     return cmd ? 0 : 2;
   }
   const json = args.includes('--json-events');

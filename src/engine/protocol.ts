@@ -2,19 +2,9 @@
 // (as a progress bar, or as JSON lines with --json-events), the forked engine process sends them
 // to the extension over IPC. Every field is plain JSON.
 
-export type StageName =
-  | 'demo-data'
-  | 'corpus-vocab'
-  | 'pretrain'
-  | 'finetune'
-  | 'evaluate'
-  | 'predict'
-  | 'analyze'
-  | 'prune'
-  | 'refinetune'
-  | 'prune-sweep'
-  | 'pipeline'
-  | 'bench';
+import type { StageName } from './stages/registry';
+
+export type { StageName };
 
 /** Events the engine emits while a stage runs. */
 export type EngineEvent =

@@ -10,10 +10,11 @@ import { pruneConfigTemplate, type PruneSchema } from './configFiles';
 import type { ConfigDiagnostics } from './diagnostics';
 import type { EngineHost } from './engineHost';
 import type { Panels } from './panels';
-import { askFolder, pickCheckpoint, pickCsv, pickDataFolder, pickPreset, pickPruneConfigs, pickRun } from './pickers';
-import { readRun, type RunView } from './runModel';
+import { askFolder, askOutFile, pickCheckpoint, pickCsv, pickDataFolder, pickOptionalCheckpoint, pickPreset, pickPruneConfigs, pickRun, pickSettingsFile } from './pickers';
+import { isResumable, readRun, stageOfKey, type RunView } from './runModel';
 import type { RunsNode, RunsTreeProvider } from './runsTree';
-import { inferRun, missing, stageArgs, withRunDefaults, type CommandStage, type Selection } from './stageArgs';
+import { isStageName, REGISTRY, STAGE_NAMES, type Ask, type OptionDef, type StageName } from '../engine/stages/registry';
+import { checkpointOption, inferRun, missing, offers, resumeArgs, stageArgs, withRunDefaults, type Selection } from './stageArgs';
 import { displayPath, settings, workspaceRoot } from './workspace';
 
 export interface CommandDeps {
@@ -23,36 +24,13 @@ export interface CommandDeps {
   diagnostics: ConfigDiagnostics;
 }
 
-/** Command id suffix -> engine stage. */
-const STAGE_COMMANDS: Record<string, CommandStage> = {
-  corpusVocab: 'corpus-vocab',
-  pretrain: 'pretrain',
-  finetune: 'finetune',
-  evaluate: 'evaluate',
-  analyze: 'analyze',
-  prune: 'prune',
-  refinetune: 'refinetune',
-  pipeline: 'pipeline',
-  pruneSweep: 'prune-sweep',
-};
-
-const TITLES: Record<CommandStage, string> = {
-  'demo-data': 'Create demo data',
-  'corpus-vocab': 'Corpus & vocab',
-  pretrain: 'Pretrain',
-  finetune: 'Fine-tune',
-  evaluate: 'Evaluate',
-  analyze: 'Analyze',
-  prune: 'Prune',
-  refinetune: 'Re-fine-tune',
-  pipeline: 'Pipeline',
-  'prune-sweep': 'Prune sweep',
-};
-
 export function registerCommands(context: vscode.ExtensionContext, deps: CommandDeps): void {
   const reg = (id: string, fn: (...args: never[]) => unknown) => context.subscriptions.push(vscode.commands.registerCommand(`bertPruner.${id}`, fn));
-  for (const [id, stage] of Object.entries(STAGE_COMMANDS)) reg(id, (node?: RunsNode) => runStage(deps, stage, node));
-  reg('createDemoData', () => createDemoData(deps));
+  for (const stage of STAGE_NAMES) {
+    if (stage === 'demo-data') reg(REGISTRY[stage].command, () => createDemoData(deps));
+    else reg(REGISTRY[stage].command, (node?: RunsNode) => runStage(deps, stage, node));
+  }
+  reg('resume', (node?: RunsNode) => resume(deps, node));
   reg('cancel', () => deps.host.cancel());
   reg('newPruneConfig', (node?: RunsNode) => newPruneConfig(deps, node));
   reg('openReport', (node?: RunsNode) => openReport(deps, node));
@@ -79,44 +57,68 @@ export function registerCommands(context: vscode.ExtensionContext, deps: Command
 // ---- stages ----------------------------------------------------------------------------------
 
 /** Ask for one missing selection; undefined when the user backs out. */
-async function ask(deps: CommandDeps, stage: CommandStage, key: keyof Selection, sel: Selection): Promise<Selection[keyof Selection] | undefined> {
+async function ask(deps: CommandDeps, stage: StageName, flag: string, sel: Selection): Promise<Selection[string] | undefined> {
   const runs = deps.tree.runs();
-  switch (key) {
+  const title = REGISTRY[stage].title;
+  const model = typeof sel[checkpointOption(stage) ?? ''] === 'string' ? (sel[checkpointOption(stage)!] as string) : undefined;
+  const o = (REGISTRY[stage].options as Record<string, OptionDef>)[flag];
+  switch (o?.ask) {
     case 'run':
-      return pickRun(runs, stage === 'corpus-vocab' || stage === 'pipeline');
+    case 'newRun':
+      return pickRun(runs, o.ask === 'newRun');
     case 'data':
       return pickDataFolder(() => createDemoData(deps));
     case 'dataFile':
-      return pickCsv();
+      return pickCsv(`${title} on which data?`);
     case 'model':
-      return pickCheckpoint(sel.run ? [readRun(sel.run)] : runs, stage === 'refinetune' ? 'Re-fine-tune which pruned checkpoint?' : `${TITLES[stage]} which checkpoint?`);
-    case 'config':
-      return (await pickPruneConfigs(false, () => newPruneConfig(deps, undefined, sel.model)))?.[0];
-    case 'configs':
+    case 'prunedModel':
+      return pickCheckpoint(typeof sel.run === 'string' ? [readRun(sel.run)] : runs, o.ask === 'prunedModel' ? `${title}: which pruned checkpoint?` : `${title}: which checkpoint?`);
+    case 'pruneConfig':
+      return (await pickPruneConfigs(false, () => newPruneConfig(deps, undefined, model)))?.[0];
+    case 'pruneConfigs':
       return pickPruneConfigs(true, async () => undefined);
-    case 'out':
-      return stage === 'prune' ? path.join(path.dirname(sel.model!), 'pruned') : askFolder('Write the demo data where?', 'data/demo');
+    case 'outFolder':
+      return stage === 'prune' && model ? path.join(path.dirname(model), 'pruned') : askFolder(`${title}: write where?`, 'data/demo');
+    case 'outFile':
+      return askOutFile(`${title}: write where?`, model ? path.join(model, '..', 'predictions', `${path.basename(model)}.jsonl`) : 'predictions.jsonl');
     default:
       return undefined;
   }
 }
 
-async function runStage(deps: CommandDeps, stage: CommandStage, node?: RunsNode): Promise<void> {
+/** An optional option's picker, its default first: '' keeps the default, undefined backs out. */
+async function offer(deps: CommandDeps, stage: StageName, flag: string, ask: Ask, sel: Selection): Promise<string | undefined> {
+  const o = (REGISTRY[stage].options as Record<string, OptionDef>)[flag];
+  const current = typeof sel[flag] === 'string' ? (sel[flag] as string) : undefined;
+  if (ask === 'settingsFile') return pickSettingsFile(`${REGISTRY[stage].title}: a settings file?`);
+  if (ask === 'optionalModel') {
+    const runs = typeof sel.run === 'string' ? [readRun(sel.run)] : deps.tree.runs();
+    return pickOptionalCheckpoint(runs, `${REGISTRY[stage].title}: --${flag}`, current, o.help);
+  }
+  return '';
+}
+
+async function runStage(deps: CommandDeps, stage: StageName, node?: RunsNode): Promise<void> {
   const run = runOf(node);
-  let sel: Selection = { run: run?.dir, model: checkpointOf(node) };
-  // Ask for the run first when the stage needs one: its defaults answer most other questions.
-  if (!sel.run && missing(stage, sel).includes('run') && stage !== 'corpus-vocab' && stage !== 'pipeline') {
+  const ckptFlag = checkpointOption(stage);
+  let sel: Selection = { run: run?.dir };
+  if (ckptFlag && checkpointOf(node)) sel[ckptFlag] = checkpointOf(node);
+  // Ask for the run first when the stage needs an existing one: its defaults answer most other questions.
+  const runAsk = (REGISTRY[stage].options as Record<string, OptionDef>).run?.ask;
+  if (!sel.run && missing(stage, sel).includes('run') && runAsk === 'run') {
     sel.run = await pickRun(deps.tree.runs(), false);
     if (!sel.run) return;
   }
-  const cwd = workspaceRoot(sel.run ?? sel.model);
+  const where = typeof sel.run === 'string' ? sel.run : typeof sel[ckptFlag ?? ''] === 'string' ? (sel[ckptFlag!] as string) : undefined;
+  const cwd = workspaceRoot(where);
   if (!cwd) {
     void vscode.window.showErrorMessage('BERT Pruner: open a folder first; data and runs are kept in it.');
     return;
   }
   const fill = (s: Selection) => {
-    const withRun = inferRun(s);
-    return withRunDefaults(stage, withRun, withRun.run && fs.existsSync(path.join(withRun.run, 'run.json')) ? readRun(withRun.run) : undefined, cwd);
+    const withRun = inferRun(stage, s);
+    const dir = typeof withRun.run === 'string' ? withRun.run : undefined;
+    return withRunDefaults(stage, withRun, dir && fs.existsSync(path.join(dir, 'run.json')) ? readRun(dir) : undefined, cwd);
   };
   sel = fill(sel);
   // Ask one thing at a time: each answer (a run, a checkpoint of a run) may answer the next.
@@ -126,12 +128,19 @@ async function runStage(deps: CommandDeps, stage: CommandStage, node?: RunsNode)
     sel = fill({ ...sel, [key]: v });
   }
   // A new run needs its settings preset.
-  if ((stage === 'pipeline' || stage === 'corpus-vocab') && sel.run && !fs.existsSync(path.join(sel.run, 'run.json'))) {
+  if (runAsk === 'newRun' && typeof sel.run === 'string' && !fs.existsSync(path.join(sel.run, 'run.json'))) {
     sel.preset = await pickPreset();
     if (!sel.preset) return;
   }
+  // The optional choices (a settings file, fine-tune's start, the teacher), each with its default first.
+  for (const { flag, ask: kind } of offers(stage)) {
+    const v = await offer(deps, stage, flag, kind, sel);
+    if (v === undefined) return;
+    if (v !== '') sel[flag] = v;
+  }
   // Check a config file the way the engine will, so mistakes show in the editor before a run starts.
-  for (const file of [sel.config, ...(sel.configs ?? [])].filter((f): f is string => !!f)) {
+  const files = ['config', 'prune-config', 'configs'].flatMap((k) => sel[k] ?? []).filter((f): f is string => typeof f === 'string' && !!f);
+  for (const file of files) {
     const kind = file.endsWith('.prune.json') ? 'prune' : 'settings';
     if (!(await deps.diagnostics.check(file, kind))) {
       const open = 'Open';
@@ -141,27 +150,65 @@ async function runStage(deps: CommandDeps, stage: CommandStage, node?: RunsNode)
       return;
     }
   }
-  const target = sel.run ? path.basename(sel.run) : sel.model ? displayPath(sel.model) : '';
-  const outcome = await deps.host.start({ stage, args: stageArgs(stage, sel), cwd, title: `${TITLES[stage]} ${target}`.trim(), runDir: sel.run });
+  await start(deps, stage, sel, cwd);
+}
+
+/** Start a stage with a complete selection, then show what it made. */
+async function start(deps: CommandDeps, stage: StageName, sel: Selection, cwd: string): Promise<void> {
+  const runDir = typeof sel.run === 'string' ? sel.run : undefined;
+  const model = sel[checkpointOption(stage) ?? ''];
+  const target = runDir ? path.basename(runDir) : typeof model === 'string' ? displayPath(model) : '';
+  const outcome = await deps.host.start({ stage, args: stageArgs(stage, sel), cwd, title: `${REGISTRY[stage].title} ${target}`.trim(), runDir });
   deps.tree.refresh();
   if (outcome?.status !== 'done') return;
   // Show what the stage made.
-  if (stage === 'prune' && sel.out) {
+  if (stage === 'prune' && typeof sel.out === 'string') {
     const report = path.join(sel.out, 'prune-report.json');
     if (fs.existsSync(report)) deps.panels.showReport([report]);
-  } else if (stage === 'prune-sweep' && sel.run) {
-    const sweep = findFile(sel.run, 'sweep.json');
+  } else if (stage === 'prune-sweep' && runDir) {
+    const sweep = findFile(runDir, 'sweep.json');
     if (sweep) deps.panels.showReport([sweep]);
-  } else if (stage === 'analyze' && sel.model) {
-    deps.panels.showParams([sel.model]);
+  } else if (stage === 'analyze' && typeof model === 'string') {
+    deps.panels.showParams([model]);
+  } else if (stage === 'predict' && typeof sel.out === 'string' && fs.existsSync(sel.out)) {
+    void vscode.window.showTextDocument(vscode.Uri.file(sel.out));
   }
+}
+
+/** Resume a cancelled or failed stage (a stage node), or the pipeline of a run (a run node). */
+async function resume(deps: CommandDeps, node?: RunsNode): Promise<void> {
+  let run = runOf(node);
+  let stage: StageName | undefined = node?.kind === 'stage' && isStageName(stageOfKey(node.stage.key)) ? (stageOfKey(node.stage.key) as StageName) : undefined;
+  if (!run) {
+    const candidates = deps.tree.runs().flatMap((r) => r.stages.filter((s) => isResumable(s)).map((s) => ({ r, s })));
+    if (candidates.length === 0) {
+      void vscode.window.showInformationMessage('BERT Pruner: no cancelled or failed stage to resume.');
+      return;
+    }
+    const pick = await vscode.window.showQuickPick(
+      candidates.map((c) => ({ label: `${c.r.name}: ${c.s.key}`, description: c.s.status, detail: c.s.error, c })),
+      { title: 'Resume which stage?' },
+    );
+    if (!pick) return;
+    run = pick.c.r;
+    stage = stageOfKey(pick.c.s.key) as StageName;
+  }
+  stage ??= 'pipeline';
+  const cwd = workspaceRoot(run.dir);
+  const args = cwd ? resumeArgs(stage, run, cwd) : undefined;
+  if (!cwd || !args) {
+    void vscode.window.showErrorMessage(`BERT Pruner: ${REGISTRY[stage].title} of ${run.name} cannot be resumed from what run.json records; run it again from the palette.`);
+    return;
+  }
+  await deps.host.start({ stage, args, cwd, title: `${REGISTRY[stage].title} ${run.name} (resumed)`, runDir: run.dir });
+  deps.tree.refresh();
 }
 
 async function createDemoData(deps: CommandDeps): Promise<string | undefined> {
   const out = await askFolder('Write the demo data where?', 'data/demo');
   const cwd = workspaceRoot();
   if (!out || !cwd) return undefined;
-  const outcome = await deps.host.start({ stage: 'demo-data', args: stageArgs('demo-data', { out }), cwd, title: `Create demo data in ${displayPath(out)}` });
+  const outcome = await deps.host.start({ stage: 'demo-data', args: stageArgs('demo-data', { out }), cwd, title: `${REGISTRY['demo-data'].title} in ${displayPath(out)}` });
   return outcome?.status === 'done' ? out : undefined;
 }
 

@@ -10,6 +10,7 @@
 //
 // This module does not import 'vscode', so vitest drives it with a real forked fake engine.
 import type { EngineEvent, EngineReply, EngineRequest, StageName } from '../engine/protocol';
+import { isStageName } from '../engine/stages/registry';
 
 /** The part of a ChildProcess this module uses (child_process.fork returns one). */
 export interface ChildLike {
@@ -40,14 +41,7 @@ export interface EngineRunOptions {
   cancelGraceMs?: number;
 }
 
-const STAGES: ReadonlySet<string> = new Set<StageName>([
-  'demo-data', 'corpus-vocab', 'pretrain', 'finetune', 'evaluate', 'predict', 'analyze', 'prune',
-  'refinetune', 'prune-sweep', 'pipeline', 'bench',
-]);
-
-export function isStageName(s: unknown): s is StageName {
-  return typeof s === 'string' && STAGES.has(s);
-}
+export { isStageName };
 
 const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
 

@@ -7,7 +7,8 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { EngineEvent, StageName } from '../engine/protocol';
 import { EngineRun, engineEnv, type RunOutcome } from './engineClient';
-import { describeProgress, formatTable, quote, shortProgress } from './progress';
+import { REGISTRY, stageDef } from '../engine/stages/registry';
+import { describeProgress, formatTable, overallPercent, quote, shortProgress } from './progress';
 import { formatSeconds } from './runModel';
 import { settings } from './workspace';
 
@@ -29,6 +30,8 @@ interface Active {
   run: EngineRun;
   request: StartRequest;
   progress: string;
+  /** A multi-stage command's overall percent (the pipeline), when known. */
+  overall?: number;
 }
 
 export class EngineHost implements vscode.Disposable {
@@ -72,6 +75,7 @@ export class EngineHost implements vscode.Disposable {
     const run = this.spawn(request.stage, args, request.cwd);
     const active: Active = { run, request, progress: 'starting' };
     this.active.set(run.id, active);
+    this.setRunning();
     this.output.appendLine(`\n=== ${new Date().toLocaleTimeString()} ${request.title}: bert-pruner ${request.stage} ${args.map(quote).join(' ')}`);
     this.starts.fire(request);
     this.updateStatusBar();
@@ -84,22 +88,29 @@ export class EngineHost implements vscode.Disposable {
           run.cancel();
         });
         let reported = 0;
+        let current: string | undefined;
+        const steps = stageDef(request.stage).steps;
         const sub = this.onEvent(({ run: r, event }) => {
           if (r !== run) return;
+          if (event.type === 'stage-start') current = event.stage;
           const p = describeProgress(event);
           if (!p) return;
           active.progress = p.message;
-          // A notification's bar only moves forward: per-stage percents drive it for a single
-          // stage; a pipeline (many stages, each 0..100) shows its progress in the message only.
+          // A notification's bar only moves forward: a single stage's percent drives it; a
+          // pipeline's is its overall share (each of its stages an equal part).
+          const pct = steps ? overallPercent(steps, current, p.percent ?? 0) : p.percent;
+          if (steps && pct !== undefined) active.overall = pct;
           let inc: number | undefined;
-          if (p.percent !== undefined && request.stage !== 'pipeline' && p.percent > reported) {
-            inc = p.percent - reported;
-            reported = p.percent;
+          if (pct !== undefined && pct > reported) {
+            inc = pct - reported;
+            reported = pct;
           }
           progress.report({ message: p.message, increment: inc });
           this.updateStatusBar();
         });
         try {
+          // The Runs view shows that something runs, too (its progress bar), for as long as it runs.
+          void vscode.window.withProgress({ location: { viewId: 'bertPruner.runs' } }, () => run.outcome);
           return await run.outcome;
         } finally {
           sub.dispose();
@@ -107,6 +118,7 @@ export class EngineHost implements vscode.Disposable {
       },
     );
     this.active.delete(run.id);
+    this.setRunning();
     this.updateStatusBar();
     this.output.appendLine(`=== ${request.title}: ${outcome.status}`);
     this.ends.fire({ request, outcome });
@@ -166,6 +178,11 @@ export class EngineHost implements vscode.Disposable {
     return run;
   }
 
+  /** The `bertPruner.running` context key: Cancel shows only while something runs. */
+  private setRunning(): void {
+    void vscode.commands.executeCommand('setContext', 'bertPruner.running', this.active.size > 0);
+  }
+
   private updateStatusBar(): void {
     const runs = [...this.active.values()];
     if (runs.length === 0) {
@@ -173,7 +190,9 @@ export class EngineHost implements vscode.Disposable {
       return;
     }
     const first = runs[0];
-    this.statusBar.text = `$(sync~spin) ${first.request.stage}${runs.length > 1 ? ` (+${runs.length - 1})` : ''}: ${shortProgress(first.progress)}`;
+    const share = first.overall !== undefined ? `${Math.floor(first.overall)}% · ` : '';
+    const more = runs.length > 1 ? ` (+${runs.length - 1})` : '';
+    this.statusBar.text = `$(sync~spin) ${first.request.stage}${more}: ${share}${shortProgress(first.progress)}`;
     this.statusBar.tooltip = runs.map((a) => `${a.request.title}: ${a.progress}`).join('\n') + '\nClick to show the log.';
     this.statusBar.show();
   }
@@ -184,7 +203,7 @@ export class EngineHost implements vscode.Disposable {
       void vscode.window.showInformationMessage(`BERT Pruner: ${request.title} finished.`);
     } else if (outcome.status === 'cancelled') {
       const resume = 'Resume';
-      const canResume = ['pretrain', 'finetune', 'refinetune', 'pipeline'].includes(request.stage);
+      const canResume = REGISTRY[request.stage].resumable;
       const choice = await vscode.window.showInformationMessage(
         `BERT Pruner: ${request.title} was cancelled.${canResume ? ' Its last checkpoint was kept.' : ''}`,
         ...(canResume ? [resume] : []),

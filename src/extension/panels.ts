@@ -10,6 +10,7 @@ import { makeNonce, panelHtml } from './panelHtml';
 import { mergeSteps, paramsColumn, parseWebviewMessage, reportMessage, TrainingLog, type ParamsColumn, type ParamsMessage, type TrainingMessage, type WebviewMessage } from './panelData';
 import type { RunsTreeProvider } from './runsTree';
 import { displayPath } from './workspace';
+import { isStageName, REGISTRY } from '../engine/stages/registry';
 
 type PanelKind = 'training' | 'params' | 'report';
 const VIEW_TYPES: Record<PanelKind, string> = {
@@ -216,8 +217,7 @@ export class Panels implements vscode.Disposable {
   }
 }
 
-const TRAINING_STAGES = new Set(['pretrain', 'finetune', 'refinetune', 'pipeline', 'prune-sweep']);
-const isTraining = (stage: string) => TRAINING_STAGES.has(stage);
+const isTraining = (stage: string) => isStageName(stage) && REGISTRY[stage].trains;
 
 function stringList(state: unknown, key: string): string[] {
   if (typeof state !== 'object' || state === null) return [];

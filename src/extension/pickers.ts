@@ -76,11 +76,11 @@ export async function pickDataFolder(makeDemo: () => Promise<string | undefined>
   return choose('Which data?', items, 'a folder with train.csv (and test.csv)');
 }
 
-export async function pickCsv(): Promise<string | undefined> {
+export async function pickCsv(title = 'Which data file?'): Promise<string | undefined> {
   const found = await vscode.workspace.findFiles('**/*.csv', EXCLUDE, 500);
   const items: Item<string>[] = found.map((u) => ({ label: path.basename(u.fsPath), description: displayPath(path.dirname(u.fsPath)), value: u.fsPath }));
   items.push({ label: '$(folder-opened) Browse…', action: () => browse('Data file', false, { CSV: ['csv'] }) });
-  return choose('Evaluate on which data?', items);
+  return choose(title, items);
 }
 
 export async function pickCheckpoint(runs: RunView[], title = 'Which checkpoint?'): Promise<string | undefined> {
@@ -89,6 +89,42 @@ export async function pickCheckpoint(runs: RunView[], title = 'Which checkpoint?
   );
   items.push({ label: '$(folder-opened) Browse…', action: () => browse('Checkpoint folder (config.json + model.safetensors)', true) });
   return choose(title, items);
+}
+
+/**
+ * An optional checkpoint option (fine-tune's --from, re-fine-tune's --teacher): the default (the
+ * value the run implies, or the engine's own default) first, then every checkpoint. '' keeps the default.
+ */
+export async function pickOptionalCheckpoint(runs: RunView[], title: string, current: string | undefined, help: string): Promise<string | undefined> {
+  const items: Item<string>[] = [
+    { label: current ? `$(check) ${displayPath(current)}` : '$(check) The default', description: 'default', detail: help, value: current ?? '' },
+    ...runs.flatMap((r) =>
+      runCheckpoints(r)
+        .filter((c) => c.dir !== current)
+        .map((c) => ({ label: `${r.name}: ${path.relative(r.dir, c.dir)}`, description: c.stage, value: c.dir })),
+    ),
+  ];
+  items.push({ label: '$(folder-opened) Browse…', action: () => browse('Checkpoint folder (config.json + model.safetensors)', true) });
+  return choose(title, items);
+}
+
+/** An optional *.bert-pruner.json settings override: asked only when the workspace has one. '' = none. */
+export async function pickSettingsFile(title: string): Promise<string | undefined> {
+  const found = (await vscode.workspace.findFiles('**/*.bert-pruner.json', EXCLUDE, 200)).map((u) => u.fsPath).sort();
+  if (found.length === 0) return '';
+  const items: Item<string>[] = [
+    { label: '$(check) No settings file', description: "the run's settings (or the preset's)", value: '' },
+    ...found.map((f) => ({ label: path.basename(f), description: displayPath(path.dirname(f)), value: f })),
+  ];
+  return choose(title, items);
+}
+
+/** A file to write (relative to the workspace folder). */
+export async function askOutFile(title: string, value: string): Promise<string | undefined> {
+  const root = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+  const shown = root && path.isAbsolute(value) ? path.relative(root, value) : value;
+  const v = await vscode.window.showInputBox({ title, value: shown, prompt: root ? `relative to ${root}` : undefined, ignoreFocusOut: true, validateInput: (s) => (s.trim() ? undefined : 'a file name') });
+  return v === undefined ? undefined : root ? path.resolve(root, v.trim()) : path.resolve(v.trim());
 }
 
 export async function pickPruneConfigs(many: boolean, makeNew: () => Promise<string | undefined>): Promise<string[] | undefined> {

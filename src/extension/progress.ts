@@ -14,6 +14,19 @@ export function describeProgress(e: EngineEvent): { message: string; percent?: n
   return undefined;
 }
 
+/**
+ * A multi-stage command's overall share (0..100) from the stage now running and its own percent:
+ * each of `steps` counts as an equal part (the pipeline's corpus step is short, its training steps
+ * long: an equal share per stage is the honest measure the events allow). Undefined for a
+ * single-stage command or a stage outside `steps`.
+ */
+export function overallPercent(steps: readonly string[] | undefined, stage: string | undefined, percent: number): number | undefined {
+  if (!steps?.length || !stage) return undefined;
+  const i = steps.indexOf(stage);
+  if (i < 0) return undefined;
+  return (100 * (i + Math.min(100, Math.max(0, percent)) / 100)) / steps.length;
+}
+
 export function shortProgress(p: string): string {
   const m = /step (\d+)\/(\d+)/.exec(p);
   return m ? `${Math.floor((100 * Number(m[1])) / Number(m[2]))}%` : p.split(' · ')[0];

@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { buildParamTree, formatCount, type ParamNode, type TensorInfo, type TreeConfig } from './paramTree';
+import { isStageName, REGISTRY } from '../engine/stages/registry';
 
 export type StageStatus = 'pending' | 'running' | 'done' | 'failed' | 'cancelled';
 
@@ -154,7 +155,15 @@ export function stageDescription(s: StageView): string {
 
 /** The tree item's contextValue, e.g. "stage:prune:done:checkpoint:report": package.json menus match on it. */
 export function stageContextValue(s: StageView): string {
-  return ['stage', s.key, s.status, s.checkpoint ? 'checkpoint' : '', s.report ? 'report' : ''].filter(Boolean).join(':');
+  return ['stage', s.key, s.status, s.checkpoint ? 'checkpoint' : '', s.report ? 'report' : '', isResumable(s) ? 'resumable' : '']
+    .filter(Boolean)
+    .join(':');
+}
+
+/** A cancelled or failed stage that `--resume` continues (the registry says which stages resume). */
+export function isResumable(s: StageView): boolean {
+  const stage = stageOfKey(s.key);
+  return (s.status === 'cancelled' || s.status === 'failed') && isStageName(stage) && REGISTRY[stage].resumable;
 }
 
 /** The engine stage a manifest key belongs to ('evaluate-pruned' is an evaluate). */

@@ -1,123 +1,102 @@
-// What each command needs and the CLI arguments it becomes (pure). The commands fill a Selection
-// from the tree node they were invoked on, from defaults the run implies, and only then ask the
-// user (QuickPick / input box) for what is still missing.
+// What each command needs and the CLI arguments it becomes (pure), read from the stage registry.
+// The commands fill a Selection (option name -> value) from the tree node they were invoked on,
+// from defaults the run implies (each option's `fromRun`), and only then ask the user (QuickPick /
+// input box) for what is still missing.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { StageName } from '../engine/protocol';
+import { COMMON_OPTIONS, REGISTRY, type Ask, type OptionDef, type StageName } from '../engine/stages/registry';
 import type { RunView } from './runModel';
 
-export interface Selection {
-  run?: string; // run directory (absolute)
-  data?: string; // data directory with train.csv / test.csv
-  dataFile?: string; // one CSV (evaluate)
-  model?: string; // checkpoint directory
-  config?: string; // *.prune.json (prune) or *.bert-pruner.json (pretrain, pipeline: settings)
-  configs?: string[]; // prune-sweep
-  out?: string;
-  preset?: string;
+/** Option name (without --) -> value: a path, several paths, or a switch. */
+export type Selection = Record<string, string | string[] | boolean | undefined>;
+
+const optionsOf = (stage: StageName) => REGISTRY[stage].options as Record<string, OptionDef>;
+
+/** The options a stage cannot run without, in the order the user is asked for them. */
+export function needs(stage: StageName): string[] {
+  return Object.entries(optionsOf(stage))
+    .filter(([, o]) => o.required)
+    .map(([flag]) => flag);
 }
 
-export type CommandStage = Exclude<StageName, 'predict' | 'bench'>;
+/** Optional options the editor offers a picker for (with the default as first choice). */
+export function offers(stage: StageName): { flag: string; ask: Ask }[] {
+  return Object.entries(optionsOf(stage))
+    .filter(([, o]) => !o.required && o.ask)
+    .map(([flag, o]) => ({ flag, ask: o.ask! }));
+}
 
-/** The selections a stage cannot run without, in the order the user is asked for them. */
-export const STAGE_NEEDS: Record<CommandStage, (keyof Selection)[]> = {
-  'demo-data': ['out'],
-  'corpus-vocab': ['data', 'run'],
-  pretrain: ['run'],
-  finetune: ['run'],
-  evaluate: ['model', 'dataFile'],
-  analyze: ['model'],
-  prune: ['model', 'config', 'out'],
-  refinetune: ['model', 'run'],
-  'prune-sweep': ['model', 'configs', 'run'],
-  pipeline: ['data', 'run'],
-};
+/** The option of a stage that takes a checkpoint a tree node stands for (model, or fine-tune's --from). */
+export function checkpointOption(stage: StageName): string | undefined {
+  const asks: Ask[] = ['model', 'prunedModel', 'optionalModel'];
+  return Object.entries(optionsOf(stage)).find(([, o]) => o.ask && asks.includes(o.ask))?.[0];
+}
+
+/** The value a run implies for a RunDefault, if the run has it. */
+export function runDefault(spec: string, run: RunView, cwd: string): string | undefined {
+  if (spec === 'data') return run.data ? path.resolve(cwd, run.data) : undefined;
+  if (spec === 'test') {
+    const test = path.join(run.dir, 'data', 'test.csv');
+    return fs.existsSync(test) ? test : undefined;
+  }
+  if (spec.startsWith('ckpt:')) {
+    const key = spec.slice(5);
+    return run.stages.find((st) => st.key === key && st.status === 'done' && st.checkpoint)?.checkpoint;
+  }
+  if (spec.startsWith('path:')) return path.join(run.dir, spec.slice(5));
+  return undefined;
+}
 
 /**
  * Fill what the run itself implies: its recorded data, its checkpoints, its standard paths.
  * `cwd` is where relative paths in run.json were given (the workspace folder).
  */
-export function withRunDefaults(stage: CommandStage, sel: Selection, run: RunView | undefined, cwd: string): Selection {
+export function withRunDefaults(stage: StageName, sel: Selection, run: RunView | undefined, cwd: string): Selection {
   const s = { ...sel };
   if (!run) return s;
-  const ckpt = (key: string) => run.stages.find((st) => st.key === key && st.status === 'done' && st.checkpoint)?.checkpoint;
-  if ((stage === 'corpus-vocab' || stage === 'pipeline') && !s.data && run.data) s.data = path.resolve(cwd, run.data);
-  if (stage === 'evaluate' && !s.dataFile) {
-    const test = path.join(run.dir, 'data', 'test.csv');
-    if (fs.existsSync(test)) s.dataFile = test;
+  for (const [flag, o] of Object.entries(optionsOf(stage))) {
+    if (s[flag] !== undefined || !o.fromRun) continue;
+    const v = runDefault(o.fromRun, run, cwd);
+    if (v !== undefined) s[flag] = v;
   }
-  if ((stage === 'prune' || stage === 'prune-sweep') && !s.model) s.model = ckpt('finetune');
-  if (stage === 'prune' && !s.out) s.out = path.join(run.dir, 'pruned');
-  if (stage === 'refinetune' && !s.model) s.model = ckpt('prune');
   return s;
 }
 
 /** A checkpoint inside a run folder (`<run>/<ckpt>` with `<run>/run.json`) belongs to that run. */
-export function inferRun(sel: Selection): Selection {
-  if (sel.run || !sel.model) return sel;
-  const parent = path.dirname(sel.model);
+export function inferRun(stage: StageName, sel: Selection): Selection {
+  const flag = checkpointOption(stage);
+  const model = flag ? sel[flag] : undefined;
+  if (sel.run || typeof model !== 'string' || !('run' in optionsOf(stage))) return sel;
+  const parent = path.dirname(model);
   return fs.existsSync(path.join(parent, 'run.json')) ? { ...sel, run: parent } : sel;
 }
 
-export function missing(stage: CommandStage, sel: Selection): (keyof Selection)[] {
-  return STAGE_NEEDS[stage].filter((k) => {
+export function missing(stage: StageName, sel: Selection): string[] {
+  return needs(stage).filter((k) => {
     const v = sel[k];
-    return v === undefined || (Array.isArray(v) && v.length === 0);
+    return v === undefined || v === '' || (Array.isArray(v) && v.length === 0);
   });
 }
 
-/** The CLI arguments (after the stage name) for a complete selection. */
-export function stageArgs(stage: CommandStage, sel: Selection): string[] {
+/** The CLI arguments (after the stage name) for a complete selection: every declared option that has a value. */
+export function stageArgs(stage: StageName, sel: Selection): string[] {
   const lack = missing(stage, sel);
   if (lack.length) throw new Error(`${stage}: missing ${lack.join(', ')}`);
   const args: string[] = [];
-  const add = (flag: string, v: string | undefined) => {
-    if (v !== undefined) args.push(flag, v);
-  };
-  switch (stage) {
-    case 'demo-data':
-      add('--out', sel.out);
-      break;
-    case 'corpus-vocab':
-      add('--data', sel.data);
-      add('--run', sel.run);
-      add('--preset', sel.preset);
-      break;
-    case 'pretrain':
-    case 'finetune':
-      add('--run', sel.run);
-      add('--preset', sel.preset);
-      add('--config', sel.config);
-      break;
-    case 'evaluate':
-      add('--model', sel.model);
-      add('--data', sel.dataFile);
-      add('--run', sel.run);
-      break;
-    case 'analyze':
-      add('--model', sel.model);
-      break;
-    case 'prune':
-      add('--model', sel.model);
-      add('--config', sel.config);
-      add('--out', sel.out);
-      add('--run', sel.run);
-      break;
-    case 'refinetune':
-      add('--model', sel.model);
-      add('--run', sel.run);
-      break;
-    case 'prune-sweep':
-      add('--model', sel.model);
-      args.push('--configs', ...sel.configs!);
-      add('--run', sel.run);
-      break;
-    case 'pipeline':
-      add('--data', sel.data);
-      add('--run', sel.run);
-      add('--preset', sel.preset);
-      add('--config', sel.config);
-      break;
+  const all = { ...optionsOf(stage), preset: COMMON_OPTIONS.preset as OptionDef };
+  for (const [flag, o] of Object.entries(all)) {
+    const v = sel[flag];
+    if (v === undefined || v === false || v === '') continue;
+    if (o.type === 'boolean') args.push(`--${flag}`);
+    else if (Array.isArray(v)) args.push(`--${flag}`, ...v);
+    else args.push(`--${flag}`, String(v));
   }
   return args;
+}
+
+/** The arguments that resume a stage of a run, from what the run implies; undefined when something is missing. */
+export function resumeArgs(stage: StageName, run: RunView, cwd: string): string[] | undefined {
+  if (!REGISTRY[stage].resumable) return undefined;
+  const sel = withRunDefaults(stage, { run: run.dir, resume: true }, run, cwd);
+  return missing(stage, sel).length ? undefined : stageArgs(stage, sel);
 }

@@ -10,6 +10,8 @@ import { classify, toInputs } from '../model/bert';
 import { BertConfig, ffnPerLayer, hasClassifier, headsPerLayer } from '../model/config';
 import { disposeParams, Params } from '../model/params';
 import type { StageContext } from './context';
+import { formatAnalysis } from '../format';
+import type { StageRun } from './registry';
 
 export interface Analysis {
   model: string;
@@ -86,3 +88,8 @@ export async function analyze(model: string, ctx: StageContext, opts: { seqLen?:
   if (a.latency_ms_per_batch !== undefined) metrics.latency_ms = a.latency_ms_per_batch;
   return { metrics, analysis: a };
 }
+
+export const runAnalyze: StageRun<'analyze'> = async ({ args, ctx }) => {
+  const r = await analyze(args.model, ctx, { seqLen: args['seq-len'], batchSize: args['batch-size'] });
+  return { result: r.analysis, text: args.json ? JSON.stringify(r.analysis, null, 2) : formatAnalysis(r.analysis) };
+};

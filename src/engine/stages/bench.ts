@@ -19,6 +19,7 @@ import { BertConfig, makeConfig, NUM_LABELS } from '../model/config';
 import { disposeParams, initParams, Params } from '../model/params';
 import { AdamW, clipByGlobalNorm } from '../train/optim';
 import { log, StageContext } from './context';
+import type { StageRun } from './registry';
 
 export const BENCH_BATCH = 32;
 export const BENCH_SEQ = 128;
@@ -326,3 +327,9 @@ export function formatBench(r: BenchResult): string {
   else if (torch) lines.push(`PyTorch ${torch.version}, ${torch.threads} threads, same shapes and machine; ratio = ours / PyTorch`);
   return lines.join('\n');
 }
+
+export const runBench: StageRun<'bench'> = async ({ args, ctx }) => {
+  const o = { shapes: args.shapes?.split(','), json: args.json, torch: args['no-torch'] ? false : undefined, steps: args.steps, threads: args.threads };
+  const r = await bench(o, ctx);
+  return { result: r, text: args.json ? JSON.stringify(r, null, 2) : formatBench(r) };
+};

@@ -12,6 +12,9 @@ import { buildVocab, Vocab, writeVocab } from '../data/vocab';
 import { UserError } from '../errors';
 import { writeFileAtomic } from '../io/atomic';
 import { log, StageContext } from './context';
+import { formatMetrics } from '../format';
+import { ensureRun, runStage } from './context';
+import type { StageRun } from './registry';
 
 export interface CorpusOptions {
   data: string; // folder with train.csv [and test.csv]
@@ -72,3 +75,11 @@ export async function corpusVocab(o: CorpusOptions, ctx: StageContext): Promise<
   log(ctx, `corpus: ${texts.length} texts, ${tokens} tokens; vocab: ${vocab.tokens.length} entries; train ${train.length} rows, test ${test.length} rows`);
   return { metrics: { texts: texts.length, tokens, vocab_size: vocab.tokens.length, train_rows: train.length, test_rows: test.length }, vocab, train, test };
 }
+
+export const runCorpusVocab: StageRun<'corpus-vocab'> = async ({ args, ctx, runDir, settings, preset }) => {
+  const data = { dir: args.data, testSplit: args['test-split'], seed: settings.seed };
+  ensureRun(runDir, { preset, settings, backend: ctx.backend, data });
+  const o = { data: args.data, run: runDir, testSplit: args['test-split'], seed: settings.seed, skipBadRows: args['skip-bad-rows'] };
+  const r = await runStage(ctx, runDir, 'corpus-vocab', 'corpus-vocab', () => corpusVocab(o, ctx));
+  return { result: r.metrics, text: formatMetrics('corpus-vocab', r.metrics) };
+};

@@ -10,6 +10,10 @@ import { disposeParams } from '../model/params';
 import { labelMatrix, predictProbs } from '../model/predict';
 import { allMetrics, EvalMetrics } from '../train/metrics';
 import type { StageContext } from './context';
+import { formatMetrics } from '../format';
+import { runStage } from './context';
+import { notInput } from './checks';
+import type { StageRun } from './registry';
 
 function classifierCheckpoint(dir: string) {
   const ck = loadCheckpoint(dir);
@@ -46,3 +50,13 @@ export async function predict(model: string, dataFile: string, out: string, _ctx
     disposeParams(ck.params);
   }
 }
+
+export const runEvaluate: StageRun<'evaluate'> = async ({ args, ctx, runDir }) => {
+  const r = await runStage(ctx, runDir, 'evaluate', 'evaluate', () => evaluate(args.model, args.data, ctx));
+  return { result: r.metrics, text: args.json ? JSON.stringify(r.metrics, null, 2) : formatMetrics('evaluate', r.metrics) };
+};
+
+export const runPredict: StageRun<'predict'> = async ({ args, ctx }) => {
+  const r = await predict(args.model, args.data, notInput(args.out, args.data, '--out', '--data'), ctx);
+  return { result: r, text: `wrote ${r.metrics.rows} predictions to ${r.out}` };
+};

@@ -25,6 +25,10 @@ import { AdamW, optimizerTensors, restoreOptimizer } from '../train/optim';
 import { log, noteEpochsDone, StageContext } from './context';
 import { runPaths } from './corpus';
 import { OPTIMIZER_FILE, TRAIN_STATE, TrainState } from './pretrain';
+import { formatMetrics } from '../format';
+import { runStage } from './context';
+import { existing, notInput } from './checks';
+import type { StageRun } from './registry';
 
 export interface FinetuneOptions {
   /** 'prune': a recovery round of gradual pruning (refinetune's settings unless `settings`). */
@@ -178,3 +182,20 @@ export async function finetune(run: string, s: Settings, ctx: StageContext, o: F
   if (!fs.existsSync(o.out)) throw new UserError(`${o.stage}: no epoch ran, so there is no checkpoint`);
   return { metrics: bestMetrics, checkpoint: o.out };
 }
+
+export const runFinetune: StageRun<'finetune'> = async ({ args, ctx, runDir, settings, section }) => {
+  const p = runPaths(runDir);
+  const from = args.from ? existing(args.from, 'checkpoint') : p.pretrain;
+  const o: FinetuneOptions = { stage: 'finetune', from, out: p.finetune, last: p.finetuneLast, resume: args.resume, runKey: 'finetune' };
+  const r = await runStage(ctx, runDir, 'finetune', 'finetune', () => finetune(runDir, settings, ctx, o), section);
+  return { result: r, text: formatMetrics('finetune', r.metrics) };
+};
+
+export const runRefinetune: StageRun<'refinetune'> = async ({ args, ctx, runDir, settings, section }) => {
+  const model = existing(args.model, 'checkpoint');
+  const out = notInput(args.out ?? runPaths(runDir).refinetune, model, '--out', '--model');
+  const teacher = args.teacher ? existing(args.teacher, 'checkpoint') : undefined;
+  const o: FinetuneOptions = { stage: 'refinetune', from: model, out, last: `${out}-last`, teacher, resume: args.resume, runKey: 'refinetune' };
+  const r = await runStage(ctx, runDir, 'refinetune', 'refinetune', () => finetune(runDir, settings, ctx, o), section);
+  return { result: r, text: formatMetrics('refinetune', r.metrics) };
+};

@@ -21,6 +21,7 @@ import { readReport, REPORT_FILE, updateReportMetrics } from '../prune/report';
 import { pruneStage } from './prune';
 import { checkTargets } from '../prune/transformer';
 import { makeConfig } from '../model/config';
+import type { StageRun } from './registry';
 
 export interface PipelineOptions {
   data: string;
@@ -161,3 +162,9 @@ export async function pipeline(o: PipelineOptions, ctx: StageContext): Promise<{
 }
 
 const fmt = (x: number | null, d: number) => (x === null || x === undefined ? '-' : x.toFixed(d));
+
+export const runPipeline: StageRun<'pipeline'> = async ({ args, ctx, runDir, settings, preset }) => {
+  const o = { data: args.data, run: runDir, preset: args.preset ?? preset, settings, testSplit: args['test-split'], resume: args.resume, skipBadRows: args['skip-bad-rows'] };
+  const r = await pipeline(o, ctx);
+  return { result: r, text: undefined };
+};

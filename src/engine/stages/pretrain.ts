@@ -22,6 +22,9 @@ import { train } from '../train/loop';
 import { AdamW, optimizerTensors, restoreOptimizer } from '../train/optim';
 import { log, noteEpochsDone, StageContext } from './context';
 import { runPaths } from './corpus';
+import { formatMetrics } from '../format';
+import { runStage } from './context';
+import type { StageRun } from './registry';
 
 export const TRAIN_STATE = 'train-state.json';
 export const OPTIMIZER_FILE = 'optimizer.safetensors';
@@ -120,3 +123,8 @@ export async function pretrain(run: string, s: Settings, ctx: StageContext, opts
   disposeParams(params);
   return { metrics: last, checkpoint: p.pretrain };
 }
+
+export const runPretrain: StageRun<'pretrain'> = async ({ args, ctx, runDir, settings, section }) => {
+  const r = await runStage(ctx, runDir, 'pretrain', 'pretrain', () => pretrain(runDir, settings, ctx, { resume: args.resume }), section);
+  return { result: r, text: formatMetrics('pretrain', r.metrics) };
+};

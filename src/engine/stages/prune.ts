@@ -29,6 +29,9 @@ import { log, StageContext } from './context';
 import { runPaths } from './corpus';
 import { evaluate } from './evaluate';
 import { finetune } from './finetune';
+import { runStage } from './context';
+import { existing, notInput } from './checks';
+import type { StageRun } from './registry';
 
 export interface PruneStageOptions {
   model: string;
@@ -369,3 +372,23 @@ export async function pruneSweep(
   });
   return { rows, file };
 }
+
+export const runPrune: StageRun<'prune'> = async ({ args, ctx, runDir, settings, section }) => {
+  const configFile = args['prune-config'];
+  // A standalone .prune.json: what it leaves out comes from the run's (or preset's) prune settings.
+  const config = resolvePruneConfig(loadConfigFile('prune', configFile), section, configFile);
+  const model = existing(args.model, 'checkpoint');
+  const dataFile = args.data ?? (runDir ? runPaths(runDir).train : undefined);
+  if (!dataFile) throw new UserError(`prune: --data is required without --run (the importance data)`);
+  const out = notInput(args.out, model, '--out', '--model');
+  const o: PruneStageOptions = { model, config, configFile, out, dataFile, seed: settings.seed, settings };
+  const r = await runStage(ctx, runDir, 'prune', 'prune', () => pruneStage(o, ctx));
+  return { result: r.reportData, text: `pruned checkpoint: ${r.checkpoint}\nreport: ${r.report}` };
+};
+
+export const runPruneSweep: StageRun<'prune-sweep'> = async ({ args, ctx, runDir, settings }) => {
+  const model = existing(args.model, 'checkpoint');
+  const o = { model, configs: args.configs, run: runDir, dataFile: runPaths(runDir).train, settings, teacher: args.teacher ?? model };
+  const r = await pruneSweep(o, ctx);
+  return { result: r, text: `sweep table: ${r.file}` };
+};

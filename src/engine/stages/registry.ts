@@ -1,0 +1,408 @@
+// The stage registry: every command of bert-pruner declared once, with its options and their
+// types, the settings section it runs with, whether it trains and resumes, its title, and what the
+// editor must ask the user for. The CLI's parser and usage (commands.ts), the forked engine
+// process, the extension's commands, pickers, tree actions and panels all read this table; a test
+// checks package.json's command list and menus against it.
+//
+// This module is plain data plus lazy loaders: the extension imports it without loading tfjs (each
+// stage's implementation is imported only when it runs). Adding a stage means: an entry here, the
+// stage's own file exporting `run`, and the package.json entries the test asks for.
+import type { Settings } from '../config/settings';
+import type { StageContext } from './context';
+
+/** How an option's value is typed on the command line. */
+export type OptionType = 'string' | 'number' | 'int' | 'boolean' | 'strings';
+
+/**
+ * What the editor asks the user for, when an option has no value yet:
+ *   run / newRun       an existing run (newRun: or a new one, then a preset)
+ *   data / dataFile    a data folder with train.csv / one labeled CSV file
+ *   model              a checkpoint; prunedModel: a pruned checkpoint first
+ *   pruneConfig(s)     *.prune.json file(s); settingsFile: an optional *.bert-pruner.json
+ *   outFolder / outFile  where to write
+ *   optionalModel      a checkpoint, with "the default" as first choice (fine-tune --from, --teacher)
+ */
+export type Ask =
+  | 'run'
+  | 'newRun'
+  | 'data'
+  | 'dataFile'
+  | 'model'
+  | 'prunedModel'
+  | 'optionalModel'
+  | 'pruneConfig'
+  | 'pruneConfigs'
+  | 'settingsFile'
+  | 'outFolder'
+  | 'outFile';
+
+/**
+ * A default the editor fills from the run the command applies to (read from its run.json):
+ *   data             the run's recorded data folder
+ *   test             the run's data/test.csv
+ *   ckpt:STAGE       the checkpoint the run's STAGE stage made (when done)
+ *   path:REL         REL inside the run folder
+ */
+export type RunDefault = 'data' | 'test' | `ckpt:${string}` | `path:${string}`;
+
+export interface OptionDef {
+  readonly type: OptionType;
+  /** The value's name in the usage line (FILE, DIR, N, ...). */
+  readonly value?: string;
+  readonly help: string;
+  readonly required?: boolean;
+  /** The editor asks for it (required ones always; optional ones only with a picker that has a default). */
+  readonly ask?: Ask;
+  /** The editor fills it from the run before asking. */
+  readonly fromRun?: RunDefault;
+  /** The CLI's usage line leaves it out (kept for compatibility). */
+  readonly hidden?: boolean;
+}
+
+export type SettingsSection = 'pretrain' | 'finetune' | 'prune' | 'refinetune';
+
+/** Where a stage's command appears in the Runs tree's context menus. */
+export type TreePlace = 'run' | 'checkpoint' | 'prunedCheckpoint' | 'none';
+
+export interface StageDef {
+  /** Title in the palette ("BERT Pruner: <title>"), notifications and the status bar. */
+  readonly title: string;
+  /** One line for the CLI's usage. */
+  readonly summary: string;
+  /** The VS Code command id's suffix: bertPruner.<command>. */
+  readonly command: string;
+  /** The codicon of the command. */
+  readonly icon: string;
+  readonly options: Readonly<Record<string, OptionDef>>;
+  /**
+   * The settings it runs with, resolved once (run.json or preset, then --config) and handed over:
+   * 'all' for stages that use several sections, a section name for one, absent for none.
+   */
+  readonly settings?: SettingsSection | 'all';
+  /** It trains (step and epoch events: the curves panel follows it). */
+  readonly trains: boolean;
+  /** `--resume` continues it from its last epoch checkpoint. */
+  readonly resumable: boolean;
+  /** It needs a tfjs backend (false: pure file work, starts faster). */
+  readonly backend: boolean;
+  /** Where the tree offers it. */
+  readonly tree: readonly TreePlace[];
+  /** The stages it runs in order (the pipeline), for its overall progress. */
+  readonly steps?: readonly string[];
+  /** Its implementation, loaded when it runs. */
+  readonly load: () => Promise<StageRunAny>;
+}
+
+/** What a command hands back: the structured result and the text a terminal user reads. */
+export interface CommandResult {
+  result: unknown;
+  text?: string;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type StageRunAny = (input: any) => Promise<CommandResult>;
+/** The loader's type is fixed here, so the registry's type never depends on the stage modules'. */
+const lazy = (load: () => Promise<StageRunAny>): (() => Promise<StageRunAny>) => load;
+
+const RUN = { type: 'string', value: 'RUN', help: 'the run folder (a plain name lives in runs/NAME)', required: true, ask: 'run' } as const satisfies OptionDef;
+const RESUME = { type: 'boolean', help: 'continue from the last epoch checkpoint' } as const satisfies OptionDef;
+const SETTINGS_FILE = { type: 'string', value: 'FILE', help: 'a *.bert-pruner.json settings override', ask: 'settingsFile' } as const satisfies OptionDef;
+const SKIP_BAD_ROWS = { type: 'boolean', help: 'skip malformed data rows (reported) instead of stopping' } as const satisfies OptionDef;
+const JSON_OUT = { type: 'boolean', help: 'print the result as JSON' } as const satisfies OptionDef;
+
+/** Options every command takes. */
+export const COMMON_OPTIONS = {
+  backend: { type: 'string', value: 'NAME', help: 'auto|tensorflow-gpu|tensorflow|wasm|cpu' },
+  seed: { type: 'int', value: 'N', help: 'the random seed' },
+  preset: { type: 'string', value: 'NAME', help: "the settings preset (quick, gaiic, tiny) instead of the run's own" },
+  'json-events': { type: 'boolean', help: 'progress as JSON lines on stdout' },
+  help: { type: 'boolean', help: 'this help' },
+} as const satisfies Record<string, OptionDef>;
+
+export const REGISTRY = {
+  'demo-data': {
+    title: 'Create Demo Data',
+    summary: 'write the synthetic demo dataset (GAIIC format)',
+    command: 'createDemoData',
+    icon: 'beaker',
+    options: {
+      out: { type: 'string', value: 'DIR', help: 'the folder to write train.csv and test.csv to', required: true, ask: 'outFolder' },
+      'train-rows': { type: 'int', value: 'N', help: 'training rows' },
+      'test-rows': { type: 'int', value: 'N', help: 'test rows' },
+    },
+    trains: false,
+    resumable: false,
+    backend: false,
+    tree: ['none'],
+    load: lazy(() => import('./demo-data').then((m) => m.runDemoData)),
+  },
+  'corpus-vocab': {
+    title: 'Generate Corpus & Vocab',
+    summary: 'corpus and vocab.txt from the train/test texts',
+    command: 'corpusVocab',
+    icon: 'symbol-text',
+    options: {
+      data: { type: 'string', value: 'DIR', help: 'a folder with train.csv (and test.csv)', required: true, ask: 'data', fromRun: 'data' },
+      run: { ...RUN, ask: 'newRun' },
+      'test-split': { type: 'number', value: 'F', help: 'without test.csv: the share of train.csv held out' },
+      config: SETTINGS_FILE,
+      'skip-bad-rows': SKIP_BAD_ROWS,
+    },
+    settings: 'all',
+    trains: false,
+    resumable: false,
+    backend: true,
+    tree: ['none'],
+    load: lazy(() => import('./corpus').then((m) => m.runCorpusVocab)),
+  },
+  pretrain: {
+    title: 'Pretrain',
+    summary: 'masked-LM pretraining from scratch',
+    command: 'pretrain',
+    icon: 'flame',
+    options: { run: RUN, config: SETTINGS_FILE, resume: RESUME },
+    settings: 'pretrain',
+    trains: true,
+    resumable: true,
+    backend: true,
+    tree: ['run'],
+    load: lazy(() => import('./pretrain').then((m) => m.runPretrain)),
+  },
+  finetune: {
+    title: 'Fine-tune',
+    summary: 'multi-label classification fine-tuning',
+    command: 'finetune',
+    icon: 'target',
+    options: {
+      run: RUN,
+      from: { type: 'string', value: 'CKPT', help: "the checkpoint to start from (default: the run's pretrained model)", ask: 'optionalModel', fromRun: 'ckpt:pretrain' },
+      config: SETTINGS_FILE,
+      resume: RESUME,
+    },
+    settings: 'finetune',
+    trains: true,
+    resumable: true,
+    backend: true,
+    tree: ['run', 'checkpoint'],
+    load: lazy(() => import('./finetune').then((m) => m.runFinetune)),
+  },
+  evaluate: {
+    title: 'Evaluate',
+    summary: '1 - mlogloss, micro-F1, macro AUC',
+    command: 'evaluate',
+    icon: 'checklist',
+    options: {
+      model: { type: 'string', value: 'CKPT', help: 'the checkpoint', required: true, ask: 'model' },
+      data: { type: 'string', value: 'FILE', help: 'a labeled CSV', required: true, ask: 'dataFile', fromRun: 'test' },
+      run: { type: 'string', value: 'RUN', help: 'record the result in this run' },
+      json: JSON_OUT,
+    },
+    trains: false,
+    resumable: false,
+    backend: true,
+    tree: ['checkpoint'],
+    load: lazy(() => import('./evaluate').then((m) => m.runEvaluate)),
+  },
+  predict: {
+    title: 'Predict',
+    summary: 'probabilities per row, as JSON lines',
+    command: 'predict',
+    icon: 'output',
+    options: {
+      model: { type: 'string', value: 'CKPT', help: 'the checkpoint', required: true, ask: 'model' },
+      data: { type: 'string', value: 'FILE', help: 'a CSV (labels not needed)', required: true, ask: 'dataFile', fromRun: 'test' },
+      out: { type: 'string', value: 'FILE.jsonl', help: 'where to write the predictions', required: true, ask: 'outFile' },
+    },
+    trains: false,
+    resumable: false,
+    backend: true,
+    tree: ['checkpoint'],
+    load: lazy(() => import('./evaluate').then((m) => m.runPredict)),
+  },
+  analyze: {
+    title: 'Analyze',
+    summary: 'parameter tree, MB, FLOPs, latency',
+    command: 'analyze',
+    icon: 'pulse',
+    options: {
+      model: { type: 'string', value: 'CKPT', help: 'the checkpoint', required: true, ask: 'model' },
+      json: JSON_OUT,
+      'seq-len': { type: 'int', value: 'N', help: 'sequence length of the latency batch' },
+      'batch-size': { type: 'int', value: 'N', help: 'rows of the latency batch' },
+    },
+    trains: false,
+    resumable: false,
+    backend: true,
+    tree: ['checkpoint'],
+    load: lazy(() => import('./analyze').then((m) => m.runAnalyze)),
+  },
+  prune: {
+    title: 'Prune',
+    summary: 'structured pruning (heads, FFN neurons, vocabulary)',
+    command: 'prune',
+    icon: 'fold',
+    options: {
+      model: { type: 'string', value: 'CKPT', help: 'the checkpoint', required: true, ask: 'model', fromRun: 'ckpt:finetune' },
+      'prune-config': { type: 'string', value: 'F.prune.json', help: 'the pruning config', required: true, ask: 'pruneConfig' },
+      out: { type: 'string', value: 'DIR', help: 'the pruned checkpoint folder', required: true, ask: 'outFolder', fromRun: 'path:pruned' },
+      data: { type: 'string', value: 'FILE', help: "importance data (default: the run's train.csv)" },
+      run: { type: 'string', value: 'RUN', help: 'record the stage in this run' },
+      config: { ...SETTINGS_FILE, help: 'a settings override, or (as before) the .prune.json' },
+    },
+    settings: 'prune',
+    trains: false,
+    resumable: false,
+    backend: true,
+    tree: ['checkpoint'],
+    load: lazy(() => import('./prune').then((m) => m.runPrune)),
+  },
+  refinetune: {
+    title: 'Re-fine-tune',
+    summary: 'fine-tune a pruned model, distilled from the unpruned one',
+    command: 'refinetune',
+    icon: 'debug-restart',
+    options: {
+      model: { type: 'string', value: 'PRUNED', help: 'the pruned checkpoint', required: true, ask: 'prunedModel', fromRun: 'ckpt:prune' },
+      run: RUN,
+      teacher: {
+        type: 'string',
+        value: 'CKPT',
+        help: "the teacher to distil from (default in the editor: the run's fine-tuned model)",
+        ask: 'optionalModel',
+        fromRun: 'ckpt:finetune',
+      },
+      out: { type: 'string', value: 'DIR', help: 'the output folder (default: RUN/refinetune)' },
+      config: SETTINGS_FILE,
+      resume: RESUME,
+    },
+    settings: 'refinetune',
+    trains: true,
+    resumable: true,
+    backend: true,
+    tree: ['prunedCheckpoint'],
+    load: lazy(() => import('./finetune').then((m) => m.runRefinetune)),
+  },
+  'prune-sweep': {
+    title: 'Prune Sweep',
+    summary: 'prune and re-fine-tune each config: one Pareto table',
+    command: 'pruneSweep',
+    icon: 'graph-scatter',
+    options: {
+      model: { type: 'string', value: 'CKPT', help: 'the checkpoint', required: true, ask: 'model', fromRun: 'ckpt:finetune' },
+      configs: { type: 'strings', value: 'A.prune.json B.prune.json ...', help: 'the pruning configs', required: true, ask: 'pruneConfigs' },
+      run: RUN,
+      teacher: { type: 'string', value: 'CKPT', help: 'the teacher (default: --model)' },
+      config: SETTINGS_FILE,
+    },
+    settings: 'all',
+    trains: true,
+    resumable: false,
+    backend: true,
+    tree: ['checkpoint'],
+    load: lazy(() => import('./prune').then((m) => m.runPruneSweep)),
+  },
+  pipeline: {
+    title: 'Run Pipeline',
+    summary: 'every stage in order and the closing table',
+    command: 'pipeline',
+    icon: 'run-all',
+    options: {
+      data: { type: 'string', value: 'DIR', help: 'a folder with train.csv (and test.csv)', required: true, ask: 'data', fromRun: 'data' },
+      run: { ...RUN, ask: 'newRun' },
+      'test-split': { type: 'number', value: 'F', help: 'without test.csv: the share of train.csv held out' },
+      config: SETTINGS_FILE,
+      resume: RESUME,
+      'skip-bad-rows': SKIP_BAD_ROWS,
+    },
+    settings: 'all',
+    trains: true,
+    resumable: true,
+    backend: true,
+    tree: ['run'],
+    steps: ['corpus-vocab', 'pretrain', 'finetune', 'prune', 'refinetune'],
+    load: lazy(() => import('./pipeline').then((m) => m.runPipeline)),
+  },
+  bench: {
+    title: 'Benchmark',
+    summary: 'training / inference tokens/s against PyTorch, the pruned speed-up',
+    command: 'bench',
+    icon: 'dashboard',
+    options: {
+      shapes: { type: 'string', value: 'L4-H256,L2-H128', help: 'the model shapes' },
+      steps: { type: 'int', value: 'N', help: 'timed steps' },
+      threads: { type: 'int', value: 'N', help: 'BLAS threads' },
+      json: JSON_OUT,
+      'no-torch': { type: 'boolean', help: 'skip the PyTorch anchor' },
+    },
+    trains: false,
+    resumable: false,
+    backend: true,
+    tree: ['none'],
+    load: lazy(() => import('./bench').then((m) => m.runBench)),
+  },
+} as const satisfies Record<string, StageDef>;
+
+export type StageName = keyof typeof REGISTRY;
+
+export const STAGE_NAMES = Object.keys(REGISTRY) as StageName[];
+
+export function isStageName(s: unknown): s is StageName {
+  return typeof s === 'string' && Object.prototype.hasOwnProperty.call(REGISTRY, s);
+}
+
+export function stageDef(name: StageName): StageDef {
+  return REGISTRY[name];
+}
+
+/** A stage's options and the common ones, as the parser takes them. */
+export function allOptions(name: StageName): Record<string, OptionDef> {
+  return { ...REGISTRY[name].options, ...COMMON_OPTIONS };
+}
+
+/** `--run RUN [--from CKPT] ...`: the usage line of a stage. */
+export function usageLine(name: StageName): string {
+  const parts = Object.entries(REGISTRY[name].options as Record<string, OptionDef>)
+    .filter(([, o]) => !o.hidden)
+    .map(([flag, o]) => {
+      const v = o.type === 'boolean' ? `--${flag}` : `--${flag} ${o.value ?? 'X'}`;
+      return o.required ? v : `[${v}]`;
+    });
+  return parts.join(' ');
+}
+
+/** The settings section a stage is handed, typed. */
+export type SectionOf<S> = S extends keyof Settings ? Settings[S] : S extends 'all' ? Settings : undefined;
+
+type ValueOf<T extends OptionType> = T extends 'boolean'
+  ? boolean
+  : T extends 'number' | 'int'
+    ? number
+    : T extends 'strings'
+      ? string[]
+      : string;
+type OptionsOf<S extends StageName> = (typeof REGISTRY)[S]['options'] & typeof COMMON_OPTIONS;
+/** A stage's parsed arguments, typed from its declaration: required ones are always there. */
+export type ArgsOf<S extends StageName> = {
+  -readonly [K in keyof OptionsOf<S>]: OptionsOf<S>[K] extends { required: true; type: infer T extends OptionType }
+    ? ValueOf<T>
+    : OptionsOf<S>[K] extends { type: infer T extends OptionType }
+      ? ValueOf<T> | undefined
+      : never;
+};
+
+/** What a stage's `run` receives: parsed and checked arguments, settings resolved once. */
+export interface StageInput<S extends StageName> {
+  stage: S;
+  args: ArgsOf<S>;
+  ctx: StageContext;
+  /** --run resolved (safeRunPath): a string where --run is required, else string or null. */
+  runDir: 'run' extends keyof OptionsOf<S> ? (OptionsOf<S>['run'] extends { required: true } ? string : string | null) : null;
+  /** The run's (or preset's) settings with --config and --seed applied: stages with settings only. */
+  settings: (typeof REGISTRY)[S] extends { settings: string } ? Settings : undefined;
+  /** The section of `settings` the stage declared. */
+  section: SectionOf<(typeof REGISTRY)[S] extends { settings: infer X } ? X : undefined>;
+  /** The preset the settings came from. */
+  preset: string;
+}
+
+export type StageRun<S extends StageName> = (input: StageInput<S>) => Promise<CommandResult>;
