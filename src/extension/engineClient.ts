@@ -9,6 +9,7 @@
 // never rejects and always settles: on a reply, on the child's exit, or on a timeout.
 //
 // This module does not import 'vscode', so vitest drives it with a real forked fake engine.
+import * as path from 'node:path';
 import type { EngineEvent, EngineReply, EngineRequest, StageName } from '../engine/protocol';
 import { isStageName } from '../engine/stages/registry';
 
@@ -213,8 +214,34 @@ function safeJson(x: unknown): string {
  */
 const ENV_KEEP = /^(PATH|HOME|USERPROFILE|TMPDIR|TMP|TEMP|SystemRoot|SYSTEMROOT|windir|LANG|LC_ALL|LD_LIBRARY_PATH|DYLD_LIBRARY_PATH|OMP_NUM_THREADS|OPENBLAS_\w+|BERT_PRUNER_\w+|TF_\w+|CUDA_\w+)$/;
 
+/** Search-path lists: an empty entry (`a::b`, a leading or trailing separator) means the cwd. */
+const PATH_LISTS = new Set(['PATH', 'LD_LIBRARY_PATH', 'DYLD_LIBRARY_PATH']);
+/** Single files the engine loads or runs; '0' and '1' are switches, not paths. */
+const FILE_VARS = new Set(['BERT_PRUNER_NATIVE', 'BERT_PRUNER_TORCH_PYTHON']);
+
+/**
+ * The engine runs with the workspace folder as its cwd, so anything relative in its environment
+ * would resolve inside the workspace: search-path lists lose their empty and relative entries
+ * (a list left empty is dropped), and a relative BERT_PRUNER_NATIVE (or torch python) is dropped.
+ */
+export function sanitizeEnvPaths(env: NodeJS.ProcessEnv, p: path.PlatformPath = path): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(env)) {
+    if (v === undefined) continue;
+    if (PATH_LISTS.has(k)) {
+      const entries = v.split(p.delimiter).filter((e) => e !== '' && p.isAbsolute(e));
+      if (entries.length > 0) out[k] = entries.join(p.delimiter);
+    } else if (FILE_VARS.has(k)) {
+      if (v === '0' || v === '1' || p.isAbsolute(v)) out[k] = v;
+    } else {
+      out[k] = v;
+    }
+  }
+  return out;
+}
+
 export function engineEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const kept = Object.fromEntries(Object.entries(env).filter(([k]) => ENV_KEEP.test(k)));
   // Inside VS Code the engine runs on VS Code's own Electron binary, in node mode.
-  return { ...kept, ELECTRON_RUN_AS_NODE: '1' };
+  return { ...sanitizeEnvPaths(kept), ELECTRON_RUN_AS_NODE: '1' };
 }

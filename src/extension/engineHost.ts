@@ -10,6 +10,7 @@ import { EngineRun, engineEnv, type RunOutcome } from './engineClient';
 import { REGISTRY, stageDef } from '../engine/stages/registry';
 import { describeProgress, formatTable, overallPercent, quote, shortProgress } from './progress';
 import { formatSeconds } from './runModel';
+import { engineExecPath, engineStartGate } from './trust';
 import { settings } from './workspace';
 
 export interface StartRequest {
@@ -59,8 +60,21 @@ export class EngineHost implements vscode.Disposable {
     return this.active.size > 0;
   }
 
-  /** Run a stage to its end; resolves with the outcome, or undefined when the user declined to start. */
+  /** Run a stage to its end; resolves with the outcome, or undefined when it was not started (declined, untrusted). */
   async start(request: StartRequest): Promise<RunOutcome | undefined> {
+    // Restricted Mode: nothing runs but reading the tree and the panels (trust.ts).
+    const gate = engineStartGate(vscode.workspace.isTrusted, request.title);
+    if (!gate.ok) {
+      void vscode.window.showWarningMessage(gate.message, gate.action.title).then((choice) => {
+        if (choice === gate.action.title) void vscode.commands.executeCommand(gate.action.command);
+      });
+      return undefined;
+    }
+    const exec = engineExecPath(settings().nodePath);
+    if ('error' in exec) {
+      void vscode.window.showErrorMessage(`BERT Pruner: ${exec.error}`);
+      return undefined;
+    }
     if (this.busy) {
       const running = [...this.active.values()].map((a) => a.request.title).join(', ');
       const choice = await vscode.window.showWarningMessage(
@@ -72,7 +86,7 @@ export class EngineHost implements vscode.Disposable {
     }
     const backend = settings().backend;
     const args = backend && backend !== 'auto' && !request.args.includes('--backend') ? [...request.args, '--backend', backend] : request.args;
-    const run = this.spawn(request.stage, args, request.cwd);
+    const run = this.spawn(request.stage, args, request.cwd, exec.execPath);
     const active: Active = { run, request, progress: 'starting' };
     this.active.set(run.id, active);
     this.setRunning();
@@ -153,12 +167,12 @@ export class EngineHost implements vscode.Disposable {
     this.ends.dispose();
   }
 
-  private spawn(stage: StageName, args: string[], cwd: string): EngineRun {
+  private spawn(stage: StageName, args: string[], cwd: string, execPath: string | undefined): EngineRun {
     const script = path.join(this.extensionPath, 'dist', 'engine.js');
-    const nodePath = settings().nodePath;
     // Inside VS Code, fork() runs the script with VS Code's own Electron binary in node mode; a
-    // user who needs a native tfjs backend (tensorflow-gpu) points bertPruner.nodePath at a node.
-    const child = fork(script, [], { cwd, silent: true, execPath: nodePath || undefined, env: engineEnv(process.env) });
+    // user who needs a native tfjs backend (tensorflow-gpu) points bertPruner.nodePath at a node
+    // (machine scope: user settings only; an absolute path, checked in start()).
+    const child = fork(script, [], { cwd, silent: true, execPath, env: engineEnv(process.env) });
     const run: EngineRun = new EngineRun(child, stage, args, {
       onEvent: (event) => {
         if (event.type === 'log') this.output.appendLine(`${event.level === 'info' ? '' : `[${event.level}] `}${event.message}`);

@@ -1,7 +1,7 @@
 // Where things are in the user's workspace, and the extension's settings (package.json
 // contributes.configuration, section "bertPruner").
-import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { resolveRunsFolder } from './trust';
 
 export const SECTION = 'bertPruner';
 
@@ -25,10 +25,23 @@ export function workspaceRoot(forPath?: string): string | undefined {
   return folders[0]?.uri.fsPath;
 }
 
-/** Every runs folder: `<folder>/<bertPruner.runsFolder>` of each workspace folder. */
+const warned = new Set<string>();
+
+/**
+ * Every runs folder: `<folder>/<bertPruner.runsFolder>` of each workspace folder. A value from
+ * workspace settings that leads out of its folder is refused (trust.ts): the default is used and
+ * a warning says so, once per value.
+ */
 export function runsRoots(): string[] {
-  const rel = settings().runsFolder;
-  return (vscode.workspace.workspaceFolders ?? []).map((f) => path.resolve(f.uri.fsPath, rel));
+  return (vscode.workspace.workspaceFolders ?? []).map((f) => {
+    const setting = vscode.workspace.getConfiguration(SECTION, f.uri).inspect<string>('runsFolder');
+    const r = resolveRunsFolder(f.uri.fsPath, setting);
+    if (r.error && !warned.has(r.error)) {
+      warned.add(r.error);
+      void vscode.window.showWarningMessage(r.error);
+    }
+    return r.dir;
+  });
 }
 
 /** A path as the user reads it: relative to its workspace folder when inside one. */

@@ -4,11 +4,15 @@
 //
 //   BERT_PRUNER_NATIVE=0            do not load the addon (pure wasm, e.g. to compare)
 //   BERT_PRUNER_NATIVE=/path.node   load this file instead of native/build/Release/bert_native.node
+//                                   (an absolute path; a relative one is refused with a warning)
 //   BERT_PRUNER_BLAS_THREADS=n      OpenBLAS threads (default: all cores, at most 8)
+//
+// The addon is loaded only from the engine's own package folder or from that variable, never from
+// the current folder or its parents (trusted-paths.ts).
 import { createRequire } from 'node:module';
-import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { trustedCodePath } from './trusted-paths';
 
 /** What the C addon exports (native/matmul.c). */
 export interface NativeAddon {
@@ -40,22 +44,6 @@ const ADDON = path.join('native', 'build', 'Release', 'bert_native.node');
 let addon: NativeAddon | null | undefined;
 let status: NativeStatus = { loaded: false, detail: 'not tried' };
 
-/** native/build/Release/bert_native.node, looked for upward from this module (dist/ or src/engine/backend/) and the cwd. */
-function findAddon(): string | null {
-  const starts = [typeof __dirname === 'string' ? __dirname : null, process.cwd()].filter((d): d is string => !!d);
-  for (const start of starts) {
-    let dir = start;
-    for (let i = 0; i < 6; i++) {
-      const f = path.join(dir, ADDON);
-      if (fs.existsSync(f)) return f;
-      const up = path.dirname(dir);
-      if (up === dir) break;
-      dir = up;
-    }
-  }
-  return null;
-}
-
 /**
  * All cores (at most 8) unless BERT_PRUNER_BLAS_THREADS says otherwise. The addon itself runs small
  * matmuls on one thread (native/matmul.c, MT_MIN_MACS): measured here, a second thread slowed the
@@ -73,16 +61,14 @@ function defaultThreads(): number {
 export function loadNative(): NativeAddon | null {
   if (addon !== undefined) return addon;
   addon = null;
-  const env = process.env.BERT_PRUNER_NATIVE;
-  if (env === '0') {
-    status = { loaded: false, detail: 'disabled by BERT_PRUNER_NATIVE=0' };
+  const where = trustedCodePath(ADDON, { envName: 'BERT_PRUNER_NATIVE', envValue: process.env.BERT_PRUNER_NATIVE });
+  if (where.file === null) {
+    if (where.warning) process.stderr.write(`bert-pruner: warning: ${where.warning}\n`);
+    const built = where.expected ? `${ADDON} is not built (npm run build:native; needs libopenblas-dev)` : where.reason;
+    status = { loaded: false, detail: built };
     return null;
   }
-  const file = env && env !== '1' ? path.resolve(env) : findAddon();
-  if (!file) {
-    status = { loaded: false, detail: `${ADDON} is not built (npm run build:native; needs libopenblas-dev)` };
-    return null;
-  }
+  const file = where.file;
   try {
     const req = createRequire(typeof __filename === 'string' ? __filename : path.join(process.cwd(), 'x.js'));
     const a = req(file) as NativeAddon;

@@ -12,6 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { nativeStatus, setBlasThreads } from '../backend/native';
+import { trustedCodePath } from '../backend/trusted-paths';
 import { Rng } from '../data/rng';
 import { CancelledError, UserError } from '../errors';
 import { bceWithLogits, classify, Inputs } from '../model/bert';
@@ -224,23 +225,16 @@ function benchPruned(s: BenchShape, steps: number, keep: number): BenchResult['p
   }
 }
 
-/** The PyTorch reference script: scripts/torch_bert_bench.py, looked for upward from here and the cwd. */
+/** The PyTorch reference script: scripts/torch_bert_bench.py in the engine's package (trusted-paths.ts). */
 function torchScript(): string | null {
-  for (const start of [typeof __dirname === 'string' ? __dirname : null, process.cwd()]) {
-    let dir = start;
-    for (let i = 0; dir && i < 6; i++) {
-      const f = path.join(dir, 'scripts', 'torch_bert_bench.py');
-      if (fs.existsSync(f)) return f;
-      const up = path.dirname(dir);
-      dir = up === dir ? null : up;
-    }
-  }
-  return null;
+  // From the engine's own package only, never from the cwd (a workspace's script must not be run).
+  return trustedCodePath(path.join('scripts', 'torch_bert_bench.py')).file;
 }
 
 /** Debian's python3 (not a pyenv shim that comes first on PATH) when it has torch. */
 function torchPython(): { python: string; version: string } | { skipped: string } {
   const python = process.env.BERT_PRUNER_TORCH_PYTHON ?? '/usr/bin/python3';
+  if (!path.isAbsolute(python)) return { skipped: `BERT_PRUNER_TORCH_PYTHON='${python}' is not an absolute path` };
   if (!fs.existsSync(python)) return { skipped: `${python} not found` };
   const r = spawnSync(python, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' });
   if (r.status !== 0) return { skipped: `${python} has no torch (apt-get install -y python3-torch)` };
