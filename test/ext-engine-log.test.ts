@@ -23,7 +23,8 @@ describe('engine events in the log channel', () => {
     expect(engineEventLog({ type: 'backend', backend: 'wasm' })).toEqual({ level: 'info', text: 'backend: wasm' });
     expect(engineEventLog({ type: 'table', title: 'T', columns: ['a'], rows: [[1]] })?.level).toBe('info');
     const step = {
-      type: 'step', stage: 'pretrain', epoch: 1, epochs: 1, step: 1, steps: 9, loss: 1, lr: 1, tokensPerSecond: 1, etaSeconds: 1,
+      type: 'step', stage: 'pretrain', epoch: 1, epochs: 1, step: 1, steps: 9,
+      loss: 1, lr: 1, tokensPerSecond: 1, etaSeconds: 1,
     } as const;
     expect(engineEventLog(step)).toBeUndefined();
   });
