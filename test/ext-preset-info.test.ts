@@ -6,7 +6,8 @@ import { presetItems, presetSummary } from '../src/extension/presetInfo';
 describe('preset picker text', () => {
   it('describes each preset from its settings', () => {
     expect(presetSummary(PRESETS.gaiic)).toBe(
-      'L2 H128 FFN1024, 15 MLM + 12 fine-tuning epochs, pruned gradually to 2 heads / 240 FFN, 16 re-fine-tuning epochs',
+      'L2 H128 FFN1024, 15 MLM + 12 fine-tuning epochs, pruned gradually to 2 heads / 240 FFN, ' +
+        '16 re-fine-tuning epochs',
     );
     expect(presetSummary(PRESETS.quick)).toMatch(/^L2 H64 FFN256, 8 MLM \+ 6 fine-tuning epochs, pruned to 2 heads/);
   });

@@ -17,11 +17,11 @@ const PURPOSE: Record<PresetName, string> = {
 export function presetSummary(s: Settings): string {
   const m = s.model;
   const t = s.prune.transformer;
+  const how = t && t.recovery_epochs > 0 ? ' gradually' : '';
   const parts = [
     `L${m.num_hidden_layers} H${m.hidden_size} FFN${m.intermediate_size}`,
     `${s.pretrain.epochs} MLM + ${s.finetune.epochs} fine-tuning epochs`,
-    t ? `pruned${t.recovery_epochs > 0 ? ' gradually' : ''} to ${t.target_num_of_heads} heads / ${t.target_ffn_size} FFN`
-      : 'no transformer pruning',
+    t ? `pruned${how} to ${t.target_num_of_heads} heads / ${t.target_ffn_size} FFN` : 'no transformer pruning',
     `${s.refinetune.epochs} re-fine-tuning epochs`,
   ];
   return parts.join(', ');
