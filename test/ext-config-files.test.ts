@@ -2,7 +2,10 @@
 // against the engine's own validator so the template can never be one the engine rejects.
 import { describe, expect, it } from 'vitest';
 import { SCHEMAS, validateConfig } from '../src/engine/config/validate';
-import { parseEngineErrors, pointerRange, pointerSegments, pruneConfigTemplate, type PruneSchema } from '../src/extension/configFiles';
+import {
+  errorRanges, parseEngineErrors, pointerRange, pointerSegments, positionAt, pruneConfigTemplate, toPublish,
+  type PruneSchema,
+} from '../src/extension/configFiles';
 
 function engineError(value: unknown, file: string): string {
   try {
@@ -54,6 +57,37 @@ describe('pointerRange', () => {
     expect(at('/transformer/missing')).toBe('"transformer"');
     expect(at('')).toBe('{');
     expect(pointerRange('', '/x')).toEqual({ start: 0, end: 0 });
+  });
+});
+
+describe('errorRanges', () => {
+  // The invalid config of the end-to-end test (test/e2e/run-e2e.mjs).
+  const bad = '{\n  "transformer": {\n    "target_num_of_heads": 1,\n    "n_iters": 0,\n    "heads": 3\n  }\n}\n';
+  it('puts an unknown key at the key and a bad value at the value (engine message to line/character)', () => {
+    const ranges = errorRanges(bad, parseEngineErrors(engineError(JSON.parse(bad), '/ws/configs/bad.prune.json')));
+    const heads = ranges.find((r) => r.message.startsWith("unknown key 'heads'"));
+    expect(heads?.range).toEqual({ start: { line: 4, character: 4 }, end: { line: 4, character: 11 } });
+    const iters = ranges.find((r) => r.message.startsWith('must be integer >= 1'));
+    expect(iters?.range).toEqual({ start: { line: 3, character: 15 }, end: { line: 3, character: 16 } });
+  });
+  it('handles keys with quotes, CRLF text and line/column locations', () => {
+    const text = '{\r\n  "it\'s": 1\r\n}';
+    const r = pointerRange(text, '', "unknown key 'it's' (allowed: transformer, vocabulary)");
+    expect(text.slice(r.start, r.end)).toBe('"it\'s"');
+    expect(positionAt(text, r.start)).toEqual({ line: 1, character: 2 });
+    const locs = [{ file: 'f', line: 2, col: 3, message: 'm' }, { file: 'f', line: 99, message: 'n' }];
+    expect(errorRanges(text, locs)).toEqual([
+      { range: { start: { line: 1, character: 2 }, end: { line: 1, character: 3 } }, message: 'm' },
+      { range: { start: { line: 2, character: 0 }, end: { line: 2, character: 1 } }, message: 'n' },
+    ]);
+  });
+});
+
+describe('toPublish (each mistake listed once)', () => {
+  it('keeps schema mistakes only while the file is not open; engine-only errors always', () => {
+    expect(toPublish(['schema'], ['engine'], false)).toEqual(['engine', 'schema']);
+    expect(toPublish(['schema'], ['engine'], true)).toEqual(['engine']);
+    expect(toPublish(['schema'], [], true)).toEqual([]);
   });
 });
 

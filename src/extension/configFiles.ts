@@ -48,7 +48,7 @@ export function pointerSegments(pointer: string): string[] {
  */
 export function pointerRange(text: string, pointer: string, message = ''): { start: number; end: number } {
   // "unknown key 'x' ..." is reported at the object holding x: underline the key itself.
-  const unknown = /^unknown key '([^']+)'/.exec(message);
+  const unknown = /^unknown key '(.+?)'(?: \(|$)/.exec(message);
   if (unknown) {
     const r = keyRange(text, `${pointer}/${unknown[1].replace(/~/g, '~0').replace(/\//g, '~1')}`);
     if (r) return r;
@@ -85,6 +85,53 @@ function keyRange(text: string, pointer: string): { start: number; end: number }
     if (!key) return undefined;
   }
   return key ? { start: key.offset, end: key.offset + key.length } : undefined;
+}
+
+// ---- locations as line/character ranges ------------------------------------------------------------
+
+/** Zero-based, in UTF-16 code units (what vscode.Position counts). */
+export interface TextPosition {
+  line: number;
+  character: number;
+}
+export interface TextRange {
+  start: TextPosition;
+  end: TextPosition;
+}
+
+/** The position of a character offset (\r\n, \n and \r end lines, as in a TextDocument). */
+export function positionAt(text: string, offset: number): TextPosition {
+  const before = text.slice(0, Math.max(0, Math.min(offset, text.length)));
+  const lines = before.split(/\r\n|\r|\n/);
+  return { line: lines.length - 1, character: lines[lines.length - 1]!.length };
+}
+
+/**
+ * Where each error of one file goes in its text: a pointer's value (or the key, see pointerRange),
+ * a LINE:COL's character, or a LINE's whole line; lines out of range are clamped to the text.
+ */
+export function errorRanges(text: string, locs: ErrorLocation[]): { range: TextRange; message: string }[] {
+  const lines = text.split(/\r\n|\r|\n/);
+  return locs.map((loc) => {
+    if (loc.pointer !== undefined) {
+      const r = pointerRange(text, loc.pointer, loc.message);
+      return { range: { start: positionAt(text, r.start), end: positionAt(text, r.end) }, message: loc.message };
+    }
+    const line = Math.min(Math.max((loc.line ?? 1) - 1, 0), lines.length - 1);
+    const range = loc.col
+      ? { start: { line, character: loc.col - 1 }, end: { line, character: loc.col } }
+      : { start: { line, character: 0 }, end: { line, character: lines[line]!.length } };
+    return { range, message: loc.message };
+  });
+}
+
+/**
+ * What the extension publishes for a file (the rule in diagnostics.ts): errors only the engine
+ * reports always; schema mistakes only while no editor has the file open (the JSON language
+ * service reports those while it is).
+ */
+export function toPublish<T>(schema: T[], engine: T[], openInEditor: boolean): T[] {
+  return [...engine, ...(openInEditor ? [] : schema)];
 }
 
 // ---- a starting-point pruning config ------------------------------------------------------------

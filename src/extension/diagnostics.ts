@@ -1,11 +1,25 @@
-// Engine-side validation errors as editor diagnostics. The JSON language service already underlines
-// schema errors while typing (contributes.jsonValidation, same schemas); these are the errors the
-// engine itself reported, from a failed run or from the check the commands make before starting a
-// run with a config. They stay until the file is saved again, when it is re-checked.
+// Config-file mistakes in the Problems view, each listed once.
+//
+// Two validators know the config schemas: VS Code's JSON language service (contributes.jsonValidation,
+// the same schemas/ the engine uses), which checks a file while it is open in an editor, as the user
+// types, and the engine's own validateConfig, which the commands run before starting a stage with a
+// config (check) and which a failed run reports (show). Publishing both for an open file listed every
+// mistake twice. The rule:
+// - schema mistakes (JSON syntax, schema violations) found by check() are published only while the
+//   file is not open in an editor tab. Opening the file (e.g. with the error notification's Open
+//   button) hands it to the JSON service and clears ours; closing the tab re-checks the file from
+//   disk and publishes ours again if it is still wrong. So Problems always lists the mistakes of a
+//   config a command refused, once: the JSON service's while the file is open, ours while it is not.
+// - errors only the engine knows (from a failed run: a CSV row, a setting the model cannot honour)
+//   are always published, open or not; they are cleared when the file is saved, which re-checks it.
+// check() reads a file that VS Code has not loaded from disk, not through openTextDocument: loading it
+// would hand it to the JSON service, which would then report it too.
+// An unknown key is underlined at the key itself (configFiles.ts pointerRange).
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { validateConfig, type ConfigKind } from '../engine/config/validate';
-import { parseEngineErrors, pointerRange, type ErrorLocation } from './configFiles';
+import { errorRanges, parseEngineErrors, toPublish, type ErrorLocation, type TextRange } from './configFiles';
 
 export function configKind(file: string): ConfigKind | undefined {
   if (file.endsWith('.prune.json')) return 'prune';
@@ -13,48 +27,71 @@ export function configKind(file: string): ConfigKind | undefined {
   return undefined;
 }
 
+interface FileDiagnostics {
+  kind?: ConfigKind; // set while check() last found schema mistakes in it
+  schema: vscode.Diagnostic[];
+  engine: vscode.Diagnostic[];
+  open?: boolean; // whether an editor tab showed the file when it was last published
+}
+
 export class ConfigDiagnostics implements vscode.Disposable {
   readonly collection = vscode.languages.createDiagnosticCollection('bert-pruner');
+  private readonly files = new Map<string, FileDiagnostics>(); // by fsPath
   private readonly subs: vscode.Disposable[] = [];
 
   constructor() {
     this.subs.push(
       vscode.workspace.onDidSaveTextDocument((doc) => {
-        const kind = configKind(doc.uri.fsPath);
-        if (kind && this.collection.has(doc.uri)) void this.check(doc.uri.fsPath, kind);
+        const entry = this.files.get(doc.uri.fsPath);
+        if (!entry) return;
+        entry.engine = [];
+        const kind = entry.kind ?? configKind(doc.uri.fsPath);
+        if (kind) void this.check(doc.uri.fsPath, kind);
+        else this.publish(doc.uri.fsPath);
       }),
-      vscode.workspace.onDidDeleteFiles((e) => e.files.forEach((f) => this.collection.delete(f))),
+      // Any tab change (opened, closed, a preview tab showing another file): look at the files we hold.
+      vscode.window.tabGroups.onDidChangeTabs(() => {
+        for (const [file, entry] of [...this.files]) {
+          const open = isOpenInEditor(file);
+          if (open === entry.open) continue;
+          // Closed: the JSON service no longer reports it; check it again (from disk, unless still loaded).
+          if (!open && entry.kind) void this.check(file, entry.kind);
+          else this.publish(file);
+        }
+      }),
+      vscode.workspace.onDidDeleteFiles((e) => e.files.forEach((f) => this.forget(f.fsPath))),
     );
   }
 
   /**
-   * Check a config file the way the engine will (strict JSON + schema); show what is wrong as
-   * diagnostics. Returns true when the engine will accept it.
+   * Check a config file the way the engine will (strict JSON + schema); list what is wrong in
+   * Problems (under the rule above). Returns true when the engine will accept it.
    */
   async check(file: string, kind: ConfigKind): Promise<boolean> {
-    const uri = vscode.Uri.file(file);
-    const doc = await vscode.workspace.openTextDocument(uri);
-    const text = doc.getText();
+    const text = readText(file);
+    if (text === undefined) return true; // gone or unreadable: the engine says so itself
     let value: unknown;
+    let message: string | undefined;
     try {
       value = JSON.parse(text);
-    } catch (e) {
-      const m = /position (\d+)/.exec((e as Error).message);
-      const at = doc.positionAt(m ? Number(m[1]) : 0);
-      this.collection.set(uri, [diagnostic(new vscode.Range(at, at.translate(0, 1)), `invalid JSON: ${(e as Error).message}`)]);
-      return false;
-    }
-    try {
       validateConfig(kind, value, file);
-      this.collection.delete(uri);
-      return true;
     } catch (e) {
-      await this.show((e as Error).message, path.dirname(file));
-      return false;
+      message = (e as Error).message;
+      // JSON.parse's errors name a position; the engine writes them as FILE:LINE:COL lines.
+      const m = value === undefined ? /position (\d+)/.exec(message) : null;
+      if (value === undefined) {
+        const at = m ? Number(m[1]) : 0;
+        message = `${file}:${lineCol(text, at)}: invalid JSON: ${message.replace(/\s*\n\s*/g, ' ')}`;
+      }
     }
+    const entry = this.entry(file);
+    entry.kind = message ? kind : undefined;
+    entry.schema = message ? this.diagnostics(text, parseEngineErrors(message)) : [];
+    this.publish(file);
+    return !message;
   }
 
-  /** Show the FILE: /pointer: message and FILE:LINE: message lines of an engine error. */
+  /** Show the FILE: /pointer: message and FILE:LINE: message lines of a failed run's error. */
   async show(message: string, cwd: string): Promise<number> {
     const byFile = new Map<string, ErrorLocation[]>();
     for (const loc of parseEngineErrors(message)) {
@@ -63,24 +100,12 @@ export class ConfigDiagnostics implements vscode.Disposable {
     }
     let shown = 0;
     for (const [file, locs] of byFile) {
-      let doc: vscode.TextDocument;
-      try {
-        doc = await vscode.workspace.openTextDocument(vscode.Uri.file(file));
-      } catch {
-        continue; // not a text file we can point into (or gone)
-      }
-      const text = doc.getText();
-      const diags = locs.map((loc) => {
-        if (loc.pointer !== undefined) {
-          const r = pointerRange(text, loc.pointer, loc.message);
-          return diagnostic(new vscode.Range(doc.positionAt(r.start), doc.positionAt(r.end)), loc.message);
-        }
-        const line = Math.min(Math.max((loc.line ?? 1) - 1, 0), Math.max(doc.lineCount - 1, 0));
-        const range = loc.col ? new vscode.Range(line, loc.col - 1, line, loc.col) : doc.lineAt(line).range;
-        return diagnostic(range, loc.message);
-      });
-      this.collection.set(doc.uri, diags);
-      shown += diags.length;
+      const text = readText(file);
+      if (text === undefined) continue; // not a text file we can point into (or gone)
+      const entry = this.entry(file);
+      entry.engine = this.diagnostics(text, locs);
+      this.publish(file);
+      shown += entry.engine.length;
     }
     return shown;
   }
@@ -89,6 +114,57 @@ export class ConfigDiagnostics implements vscode.Disposable {
     this.subs.forEach((s) => s.dispose());
     this.collection.dispose();
   }
+
+  private entry(file: string): FileDiagnostics {
+    let e = this.files.get(file);
+    if (!e) this.files.set(file, (e = { schema: [], engine: [] }));
+    return e;
+  }
+
+  private forget(file: string): void {
+    this.files.delete(file);
+    this.collection.delete(vscode.Uri.file(file));
+  }
+
+  private publish(file: string): void {
+    const e = this.files.get(file);
+    const open = isOpenInEditor(file);
+    if (e) e.open = open;
+    const diags = e ? toPublish(e.schema, e.engine, open) : [];
+    if (e && !e.kind && e.engine.length === 0) this.files.delete(file);
+    if (diags.length) this.collection.set(vscode.Uri.file(file), diags);
+    else this.collection.delete(vscode.Uri.file(file));
+  }
+
+  private diagnostics(text: string, locs: ErrorLocation[]): vscode.Diagnostic[] {
+    return errorRanges(text, locs).map(({ range, message }) => diagnostic(toRange(range), message));
+  }
+}
+
+/** Whether an editor tab shows the file (then the JSON language service validates it). */
+function isOpenInEditor(file: string): boolean {
+  return vscode.window.tabGroups.all.some((g) =>
+    g.tabs.some((t) => t.input instanceof vscode.TabInputText && t.input.uri.fsPath === file));
+}
+
+/** The text VS Code has for the file if it has loaded it (unsaved edits included), else the file on disk. */
+function readText(file: string): string | undefined {
+  const doc = vscode.workspace.textDocuments.find((d) => d.uri.fsPath === file);
+  if (doc) return doc.getText();
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+function lineCol(text: string, offset: number): string {
+  const before = text.slice(0, offset).split(/\r?\n/);
+  return `${before.length}:${before[before.length - 1]!.length + 1}`;
+}
+
+function toRange(r: TextRange): vscode.Range {
+  return new vscode.Range(r.start.line, r.start.character, r.end.line, r.end.character);
 }
 
 function diagnostic(range: vscode.Range, message: string): vscode.Diagnostic {

@@ -34,8 +34,8 @@ export type RunState = 'starting' | 'running' | 'cancelling' | 'finished';
 
 export interface EngineRunOptions {
   onEvent?: (event: EngineEvent) => void;
-  /** Raw text the child prints (stdout/stderr) and the client's own notes. */
-  onLog?: (line: string) => void;
+  /** Raw text the child prints (stdout/stderr) and the client's own notes ('client'). */
+  onLog?: (line: string, source: 'stdout' | 'stderr' | 'client') => void;
   /** How long the child may take to say 'ready' (it loads the tfjs backend). */
   readyTimeoutMs?: number;
   /** How long a cancelled run may take to stop (one step plus a checkpoint) before it is killed. */
@@ -189,13 +189,13 @@ export class EngineRun {
       buf = lines.pop() ?? '';
       for (const line of lines) {
         if (isErr) this.stderrTail = [...this.stderrTail, line].slice(-20);
-        this.opts.onLog?.(line);
+        this.opts.onLog?.(line, isErr ? 'stderr' : 'stdout');
       }
     });
   }
 
   private log(line: string): void {
-    this.opts.onLog?.(`[bert-pruner] ${line}`);
+    this.opts.onLog?.(`[bert-pruner] ${line}`, 'client');
   }
 }
 

@@ -8,8 +8,8 @@ import * as vscode from 'vscode';
 import type { EngineEvent, StageName } from '../engine/protocol';
 import { EngineRun, engineEnv, type RunOutcome } from './engineClient';
 import { REGISTRY, stageDef } from '../engine/stages/registry';
-import { describeProgress, formatTable, overallPercent, quote, shortProgress } from './progress';
-import { formatSeconds } from './runModel';
+import { engineEventLog, outcomeLevel, rawLineLevel, writeLog } from './engineLog';
+import { describeProgress, overallPercent, quote, shortProgress } from './progress';
 import { engineExecPath, engineStartGate } from './trust';
 import { settings } from './workspace';
 
@@ -48,7 +48,8 @@ export class EngineHost implements vscode.Disposable {
 
   constructor(
     private readonly extensionPath: string,
-    readonly output: vscode.OutputChannel,
+    /** A log channel (levels: engineLog.ts); still an OutputChannel for appendLine and show. */
+    readonly output: vscode.LogOutputChannel,
     /** Called with the message of a failed run whose cause is the user's input (for diagnostics). */
     private readonly onUserError: (message: string) => void,
   ) {
@@ -90,7 +91,7 @@ export class EngineHost implements vscode.Disposable {
     const active: Active = { run, request, progress: 'starting' };
     this.active.set(run.id, active);
     this.setRunning();
-    this.output.appendLine(`\n=== ${new Date().toLocaleTimeString()} ${request.title}: bert-pruner ${request.stage} ${args.map(quote).join(' ')}`);
+    this.output.info(`=== ${request.title}: bert-pruner ${request.stage} ${args.map(quote).join(' ')}`);
     this.starts.fire(request);
     this.updateStatusBar();
 
@@ -98,7 +99,7 @@ export class EngineHost implements vscode.Disposable {
       { location: vscode.ProgressLocation.Notification, title: `BERT Pruner: ${request.title}`, cancellable: true },
       async (progress, token) => {
         token.onCancellationRequested(() => {
-          this.output.appendLine(`[bert-pruner] cancel requested: ${request.title}`);
+          this.output.info(`[bert-pruner] cancel requested: ${request.title}`);
           run.cancel();
         });
         let reported = 0;
@@ -134,7 +135,7 @@ export class EngineHost implements vscode.Disposable {
     this.active.delete(run.id);
     this.setRunning();
     this.updateStatusBar();
-    this.output.appendLine(`=== ${request.title}: ${outcome.status}`);
+    this.output[outcomeLevel(outcome.status)](`=== ${request.title}: ${outcome.status}`);
     this.ends.fire({ request, outcome });
     void this.announce(request, outcome);
     return outcome;
@@ -175,17 +176,11 @@ export class EngineHost implements vscode.Disposable {
     const child = fork(script, [], { cwd, silent: true, execPath, env: engineEnv(process.env) });
     const run: EngineRun = new EngineRun(child, stage, args, {
       onEvent: (event) => {
-        if (event.type === 'log') this.output.appendLine(`${event.level === 'info' ? '' : `[${event.level}] `}${event.message}`);
-        else if (event.type === 'stage-start') this.output.appendLine(`--- ${event.stage}${event.detail ? `: ${event.detail}` : ''}`);
-        else if (event.type === 'stage-end') this.output.appendLine(`--- ${event.stage} ${event.status} in ${formatSeconds(event.seconds)}${event.error ? `: ${event.error}` : ''}`);
-        else if (event.type === 'epoch') this.output.appendLine(`${event.stage} epoch ${event.epoch}/${event.epochs}: ${Object.entries(event.metrics).map(([k, v]) => `${k}=${v.toPrecision(4)}`).join(' ')}`);
-        else if (event.type === 'checkpoint') this.output.appendLine(`${event.stage}: ${event.kind} checkpoint ${event.path}`);
-        else if (event.type === 'backend') this.output.appendLine(`backend: ${event.backend}`);
-        else if (event.type === 'table') this.output.appendLine(formatTable(event.title, event.columns, event.rows));
+        writeLog(this.output, engineEventLog(event));
         const active = this.active.get(run.id);
         if (active) this.events.fire({ run, request: active.request, event });
       },
-      onLog: (line) => this.output.appendLine(line),
+      onLog: (line, source) => this.output[rawLineLevel(source)](line),
       readyTimeoutMs: 120_000,
       cancelGraceMs: 60_000,
     });

@@ -11,7 +11,7 @@ import { RunsTreeProvider } from './runsTree';
 import { workspaceRoot } from './workspace';
 
 export function activate(context: vscode.ExtensionContext): void {
-  const output = vscode.window.createOutputChannel('BERT Pruner');
+  const output = vscode.window.createOutputChannel('BERT Pruner', { log: true });
   const diagnostics = new ConfigDiagnostics();
   const host = new EngineHost(context.extensionPath, output, (message) => void diagnostics.show(message, workspaceRoot() ?? process.cwd()));
   const tree = new RunsTreeProvider();

@@ -3,6 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { presetItems } from './presetInfo';
 import { runCheckpoints, type RunView } from './runModel';
 import { displayPath, runsRoots, settings } from './workspace';
 
@@ -148,11 +149,7 @@ export async function pickPruneConfigs(many: boolean, makeNew: () => Promise<str
 
 export async function pickPreset(): Promise<string | undefined> {
   const def = settings().preset;
-  const presets = [
-    { label: 'quick', detail: 'a small model, minutes on a CPU' },
-    { label: 'tiny', detail: 'the smallest model, for a smoke test' },
-    { label: 'gaiic', detail: 'a BERT-base-like model for the real GAIIC-2021 data (needs a GPU)' },
-  ].sort((a, b) => Number(b.label === def) - Number(a.label === def));
+  const presets = presetItems(def); // described from the presets' own settings (presetInfo.ts)
   return choose('Which settings preset?', presets.map((p) => ({ ...p, value: p.label })));
 }
 

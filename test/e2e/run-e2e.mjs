@@ -8,7 +8,8 @@
 //   3. finds the run, its stages and the pruned checkpoint in the Runs tree and expands its
 //      parameter tree down to a layer with "heads 1/2"-style descriptions,
 //   4. opens the pruning report panel, the parameters panel and the training panel,
-//   5. sees the schema error underlined in the invalid .prune.json.
+//   5. sees the schema error underlined in the invalid .prune.json, and Prune with it refused with
+//      its errors listed once in Problems.
 // Screenshots go to test-results/e2e/ (with --docs also to docs/images/). Prints one line per
 // check and "N passed, M failed"; exits 1 when a check failed.
 //
@@ -265,16 +266,29 @@ try {
     await shot('prune-config-schema');
   });
 
-  await check('Prune with the invalid config shows the engine\'s errors as diagnostics and does not start', async () => {
+  // Each mistake is listed once (src/extension/diagnostics.ts): the extension's own diagnostics while
+  // the file is closed, the JSON language service's while it is open in an editor.
+  await check('Prune with the invalid config lists its errors in Problems once and does not start', async () => {
+    await palette('View: Close All Editors'); // bad.prune.json was left open by the check above
     await palette('BERT Pruner: Prune');
     await pick('Prune which checkpoint?', 'run1: finetune');
     await pick('Which pruning config?', 'bad.prune.json');
     await page.locator('.notification-toast', { hasText: 'bad.prune.json has errors' }).waitFor();
-    await page.locator('.monaco-editor .squiggly-error').first().waitFor();
     await palette('View: Focus Problems');
-    await page.locator('.markers-panel .monaco-list-row', { hasText: 'must be integer >= 1' }).first().waitFor();
+    const problem = (text) => page.locator('.markers-panel .monaco-list-row', { hasText: text }).first();
+    await problem('must be integer >= 1').waitFor();
+    await problem("unknown key 'heads'").waitFor();
     await page.waitForTimeout(500);
     await shot('prune-config-diagnostics');
+    // Opening the file hands it to the JSON service: its warnings replace ours.
+    await page.keyboard.press('F1');
+    await quickInput.locator('input').waitFor();
+    await page.keyboard.press('Backspace'); // from commands to files
+    await page.keyboard.type('bad.prune.json');
+    await rows.filter({ hasText: 'bad.prune.json' }).first().waitFor();
+    await page.keyboard.press('Enter');
+    await page.locator('.monaco-editor .squiggly-warning').first().waitFor({ timeout: 60_000 });
+    await problem('must be integer >= 1').waitFor({ state: 'detached' });
   });
 } finally {
   console.log(`${passed} passed, ${failed} failed`);
