@@ -19,14 +19,14 @@ import { finetune } from './stages/finetune';
 import { pipeline } from './stages/pipeline';
 import { pretrain } from './stages/pretrain';
 import { pruneStage, pruneSweep, resolvePruneConfig } from './stages/prune';
-import { formatAnalysis, formatMetrics } from './format';
+import { formatAnalysis, formatEvaluation, formatMetrics } from './format';
 
 export const STAGES: Record<string, string> = {
   'demo-data': '--out DIR [--train-rows N] [--test-rows N] [--seed N]   write the synthetic demo dataset',
   'corpus-vocab': '--data DIR --run RUN [--test-split F]   corpus and vocab.txt from train/test texts',
   pretrain: '--run RUN [--preset P] [--config F] [--resume]   masked-LM pretraining from scratch',
   finetune: '--run RUN [--from CKPT] [--resume]   17-label classification fine-tuning',
-  evaluate: '--model CKPT --data FILE [--json]   1 - mlogloss, micro-F1, macro AUC',
+  evaluate: '--model CKPT --data FILE [--json] [--out FILE.json]   1 - mlogloss, micro-F1, macro AUC, per-label table',
   predict: '--model CKPT --data FILE --out FILE.jsonl   probabilities per row',
   analyze: '--model CKPT [--json] [--seq-len N] [--batch-size N]   parameter tree, MB, FLOPs, latency',
   prune: '--model CKPT --config F.prune.json --out DIR [--data FILE]   structured pruning',
@@ -184,8 +184,10 @@ export async function runCommand(stage: string, args: string[], io: CommandIO): 
       return { result: r, text: formatMetrics('refinetune', r.metrics) };
     }
     case 'evaluate': {
-      const r = await runStage(ctx, runDir, 'evaluate', 'evaluate', () => evaluate(need(a.model, '--model', stage), need(a.data, '--data', stage), ctx));
-      return { result: r.metrics, text: a.json ? JSON.stringify(r.metrics, null, 2) : formatMetrics('evaluate', r.metrics) };
+      const data = need(a.data, '--data', stage);
+      const out = a.out === undefined ? undefined : notInput(a.out, data, '--out', '--data');
+      const r = await runStage(ctx, runDir, 'evaluate', 'evaluate', () => evaluate(need(a.model, '--model', stage), data, ctx, out));
+      return { result: r.evaluation, text: a.json ? JSON.stringify(r.evaluation, null, 2) : formatEvaluation(r.evaluation) };
     }
     case 'predict': {
       const r = await predict(need(a.model, '--model', stage), need(a.data, '--data', stage), notInput(need(a.out, '--out', stage), need(a.data, '--data', stage), '--out', '--data'), ctx);
