@@ -104,10 +104,11 @@ describe('per-label metrics and F1-best thresholds', () => {
   });
   it('searches only the distinct probabilities; tied rows move together', () => {
     // 0.6 x3 (2 positives, 1 negative), 0.2 x2 (1 positive, 1 negative):
-    // t=0.6: tp 2 fp 1 fn 1 -> F1 4/6; t=0.2: tp 3 fp 2 fn 0 -> F1 6/8. Best: all positive, t = 0.2.
+    // t=0.6: tp 2 fp 1 fn 1 -> F1 4/6; t=0.2: tp 3 fp 2 fn 0 -> F1 6/8. Best: all positive, at
+    // 0.1 (halfway between the lowest probability and 0).
     const t = bestF1Threshold([0.6, 0.2, 0.6, 0.6, 0.2], [1, 1, 1, 0, 0]);
     expect(t.f1).toBeCloseTo(0.75, 12);
-    expect(t.threshold).toBe(0.2);
+    expect(t.threshold).toBe(0.1);
   });
   it('a tie in F1 goes to the highest threshold (fewest positive decisions), whatever the row order', () => {
     // No tie first: t=0.95: tp1 fp0 fn2 -> 2/4; t=0.9: tp2 fn1 -> 4/5; t=0.5: tp2 fp1 fn1 -> 4/6;

@@ -41,7 +41,7 @@ export function thresholdsFromValidation(probs: ArrayLike<number>, labels: Array
   const round = (x: number) => +x.toPrecision(7);
   return {
     labels: labelNames(cfg, L),
-    thresholds: t.map((c) => round(c.threshold)),
+    thresholds: t.map((c) => c.threshold), // unrounded: decisions on the validation rows reproduce exactly
     f1: t.map((c) => (c.f1 === null ? null : round(c.f1))),
     source: `validation split of ${stage}`,
     val_rows: probs.length / L,

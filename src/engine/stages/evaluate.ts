@@ -112,9 +112,9 @@ export async function predict(model: string, dataFile: string, out: string, _ctx
     const ex = encodeRows(rows, ck.vocab, Math.min(ck.config.max_len ?? 128, ck.config.max_position_embeddings));
     const probs = predictProbs(ck.params, ck.config, ex);
     const lines = rows.map((r, i) => {
-      const p = probs.subarray(i * NUM_LABELS, (i + 1) * NUM_LABELS);
-      const labels = [...p.keys()].filter((j) => p[j] >= th[j]);
-      return JSON.stringify({ id: r.id, probs: Array.from(p, (x) => +x.toPrecision(7)), labels });
+      // Decided on the probabilities as written, so every line is consistent with itself.
+      const p = Array.from(probs.subarray(i * NUM_LABELS, (i + 1) * NUM_LABELS), (x) => +x.toPrecision(7));
+      return JSON.stringify({ id: r.id, probs: p, labels: [...p.keys()].filter((j) => p[j] >= th[j]) });
     });
     writeFileAtomic(out, lines.join('\n') + '\n');
     return { metrics: { rows: rows.length }, out };

@@ -170,7 +170,7 @@ export const DEFAULT_THRESHOLD = 0.5;
  * probability v, each meaning "rows with p >= v are positive"; F1 is compared exactly (integer
  * cross-multiplication). Ties: the highest candidate wins (the fewest positive decisions). The
  * threshold returned lies halfway between the chosen v and the next lower distinct probability
- * (v itself when it is the lowest), so it separates the same rows with a margin on each side.
+ * (0 below the lowest), so it separates the same rows with a margin on each side.
  * Without positives (or rows): DEFAULT_THRESHOLD, f1 null.
  */
 export function bestF1Threshold(scores: number[], ys: number[]): ThresholdChoice {
@@ -196,7 +196,7 @@ export function bestF1Threshold(scores: number[], ys: number[]): ThresholdChoice
   }
   const chosen = scores[order[best!.at - 1]];
   const below = best!.at < order.length ? scores[order[best!.at]] : undefined;
-  return { threshold: below === undefined ? chosen : (chosen + below) / 2, f1: best!.num / best!.den };
+  return { threshold: (chosen + (below ?? 0)) / 2, f1: best!.num / best!.den };
 }
 
 /** Micro-averaged F1 with one threshold per label (flat [N * L] arrays). */
