@@ -9,7 +9,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from '../src/engine/commands';
 import { describeProgress, formatTable, shortProgress } from '../src/extension/progress';
 import { runView, stageContextValue } from '../src/extension/runModel';
-import { inferRun, missing, STAGE_NEEDS, stageArgs, withRunDefaults, type CommandStage, type Selection } from '../src/extension/stageArgs';
+import { evaluationFile, inferRun, missing, STAGE_NEEDS, stageArgs, withRunDefaults } from '../src/extension/stageArgs';
+import type { CommandStage, Selection } from '../src/extension/stageArgs';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ext-cmd-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -69,6 +70,26 @@ describe('stage arguments', () => {
     // What the user chose wins over defaults.
     expect(withRunDefaults('prune', { run: dir, model: '/m' }, run, tmp).model).toBe('/m');
     expect(withRunDefaults('prune', {}, undefined, tmp)).toEqual({});
+  });
+
+  it('saves an evaluation inside a checkpoint bert-pruner made, else in <workspace>/evaluations', () => {
+    const ws = path.join(tmp, 'ws-eval');
+    const ck = (dir: string, config: object) => {
+      fs.mkdirSync(dir, { recursive: true });
+      fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(config));
+      fs.writeFileSync(path.join(dir, 'model.safetensors'), '');
+      return dir;
+    };
+    const inRun = ck(path.join(ws, 'runs', 'a', 'finetune'), {});
+    fs.writeFileSync(path.join(ws, 'runs', 'a', 'run.json'), '{}');
+    const ours = ck(path.join(ws, 'models', 'pruned'), { max_len: 64 });
+    const foreign = ck(path.join(ws, 'models', 'hf bert'), { hidden_size: 8 });
+    expect(evaluationFile(inRun, '/d/test.csv', ws)).toBe(path.join(inRun, 'eval-test.json'));
+    expect(evaluationFile(ours, '/d/my data.csv', ws)).toBe(path.join(ours, 'eval-my_data.json'));
+    expect(evaluationFile(foreign, '/d/test.csv', ws)).toBe(path.join(ws, 'evaluations', 'eval-hf_bert-test.json'));
+    const args = stageArgs('evaluate', { model: inRun, dataFile: '/d/test.csv', out: evaluationFile(inRun, '/d/test.csv', ws) });
+    expect(args.slice(-2)).toEqual(['--out', path.join(inRun, 'eval-test.json')]);
+    expect(parse('evaluate', args).out).toBe(path.join(inRun, 'eval-test.json'));
   });
 
   it('takes the run a checkpoint lives in', () => {

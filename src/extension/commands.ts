@@ -10,10 +10,11 @@ import { pruneConfigTemplate, type PruneSchema } from './configFiles';
 import type { ConfigDiagnostics } from './diagnostics';
 import type { EngineHost } from './engineHost';
 import type { Panels } from './panels';
+import { isEvaluationFile } from './panelData';
 import { askFolder, pickCheckpoint, pickCsv, pickDataFolder, pickPreset, pickPruneConfigs, pickRun } from './pickers';
 import { readRun, type RunView } from './runModel';
 import type { RunsNode, RunsTreeProvider } from './runsTree';
-import { inferRun, missing, stageArgs, withRunDefaults, type CommandStage, type Selection } from './stageArgs';
+import { evaluationFile, inferRun, missing, stageArgs, withRunDefaults, type CommandStage, type Selection } from './stageArgs';
 import { displayPath, settings, workspaceRoot } from './workspace';
 
 export interface CommandDeps {
@@ -141,6 +142,8 @@ async function runStage(deps: CommandDeps, stage: CommandStage, node?: RunsNode)
       return;
     }
   }
+  // Evaluate saves its result for the report panel (next to the checkpoint when it is ours).
+  if (stage === 'evaluate' && sel.model && sel.dataFile) sel.out = evaluationFile(sel.model, sel.dataFile, cwd);
   const target = sel.run ? path.basename(sel.run) : sel.model ? displayPath(sel.model) : '';
   const outcome = await deps.host.start({ stage, args: stageArgs(stage, sel), cwd, title: `${TITLES[stage]} ${target}`.trim(), runDir: sel.run });
   deps.tree.refresh();
@@ -152,6 +155,8 @@ async function runStage(deps: CommandDeps, stage: CommandStage, node?: RunsNode)
   } else if (stage === 'prune-sweep' && sel.run) {
     const sweep = findFile(sel.run, 'sweep.json');
     if (sweep) deps.panels.showReport([sweep]);
+  } else if (stage === 'evaluate' && sel.out && fs.existsSync(sel.out)) {
+    deps.panels.showReport([sel.out]);
   } else if (stage === 'analyze' && sel.model) {
     deps.panels.showParams([sel.model]);
   }
@@ -203,11 +208,11 @@ async function openReport(deps: CommandDeps, node?: RunsNode): Promise<void> {
   if (node?.kind === 'report') files = [node.file];
   else if (node?.kind === 'stage' && node.stage.report) files = [node.stage.report];
   else if (node?.kind === 'run') files = [findFile(node.run.dir, 'prune-report.json'), findFile(node.run.dir, 'sweep.json')].filter((f): f is string => !!f);
-  else if (node?.kind === 'checkpoint' && fs.existsSync(path.join(node.dir, 'prune-report.json'))) files = [path.join(node.dir, 'prune-report.json')];
+  else if (node?.kind === 'checkpoint') files = fs.readdirSync(node.dir).filter((f) => f === 'prune-report.json' || isEvaluationFile(f)).map((f) => path.join(node.dir, f));
   if (files.length === 0) {
-    const found = await vscode.workspace.findFiles('**/{prune-report,sweep}.json', '**/node_modules/**', 200);
+    const found = await vscode.workspace.findFiles('**/{prune-report.json,sweep.json,eval-*.json}', '**/node_modules/**', 200);
     if (found.length === 0) {
-      void vscode.window.showInformationMessage('BERT Pruner: no pruning report yet. Run "Prune" or "Prune sweep" first.');
+      void vscode.window.showInformationMessage('BERT Pruner: no report yet. Run "Prune", "Prune sweep" or "Evaluate" first.');
       return;
     }
     const pick = await vscode.window.showQuickPick(
