@@ -41,8 +41,8 @@ export function formatEvaluation(e: Evaluation): string {
     e.thresholds.note,
     'per label, worst log-loss first (F1 at the threshold; AUC - where the file has one class only):',
     table(
-      ['label', 'name', 'support', 'log-loss', 'AUC', 'F1', 'threshold'],
-      worstFirst(e.per_label).map((l) => [l.label, l.name, l.support, f(l.logloss), f(l.auc), f(l.f1), +l.threshold.toFixed(4)]),
+      ['label', '#', 'support', 'log-loss', 'AUC', 'F1', 'threshold'],
+      worstFirst(e.per_label).map((l) => [l.name, l.label, l.support, f(l.logloss), f(l.auc), f(l.f1), +l.threshold.toFixed(4)]),
     ),
   ];
   return lines.join('\n');
