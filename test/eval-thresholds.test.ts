@@ -29,15 +29,18 @@ import { pretrainedRun, SMALL_MODEL } from './helpers/pretrained';
 let root: string;
 let run: string;
 let ctx: StageContext;
-const settings = (valFraction: number) => resolveSettings('tiny', { model: SMALL_MODEL, finetune: { epochs: 1, val_fraction: valFraction } });
+const settings = (valFraction: number) =>
+  resolveSettings('tiny', { model: SMALL_MODEL, finetune: { epochs: 1, val_fraction: valFraction } });
 
 beforeAll(async () => {
   const backend = await initBackend('wasm');
   ctx = { backend, emit: () => {} };
   ({ root, run } = await pretrainedRun('bp-thresholds-', 11, backend));
   const p = runPaths(run);
-  await finetune(run, settings(0.25), ctx, { stage: 'finetune', from: p.pretrain, out: p.finetune, last: p.finetuneLast });
-  await finetune(run, settings(0), ctx, { stage: 'finetune', from: p.pretrain, out: path.join(run, 'noval'), last: path.join(run, 'noval-last') });
+  const last = p.finetuneLast;
+  await finetune(run, settings(0.25), ctx, { stage: 'finetune', from: p.pretrain, out: p.finetune, last });
+  const noval = path.join(run, 'noval');
+  await finetune(run, settings(0), ctx, { stage: 'finetune', from: p.pretrain, out: noval, last: `${noval}-last` });
 }, 300_000);
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 
@@ -129,7 +132,9 @@ describe('evaluate and predict', () => {
 
   it('predict: each line lists the labels with p >= the stored threshold (0.5 without)', async () => {
     const p = runPaths(run);
-    for (const [model, th] of [[p.finetune, readThresholds(p.finetune)!.thresholds], [path.join(run, 'noval'), Array(17).fill(0.5)]] as const) {
+    const stored = readThresholds(p.finetune)!.thresholds;
+    const cases = [[p.finetune, stored], [path.join(run, 'noval'), Array(17).fill(0.5)]] as const;
+    for (const [model, th] of cases) {
       const out = path.join(root, `pred-${path.basename(model)}.jsonl`);
       await predict(model, p.test, out, ctx);
       const lines = fs.readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
@@ -142,35 +147,41 @@ describe('evaluate and predict', () => {
 });
 
 describe('the CLI', () => {
-  it('evaluate --json prints the evaluation; the text output has the table; --out is recorded as the report', async () => {
+  it('evaluate --json prints the evaluation; the text has the table; --out is recorded as the report', async () => {
     const p = runPaths(run);
     let r = await bp(['evaluate', '--model', p.finetune, '--data', p.test, '--json', '--backend', 'wasm']);
     expect(r.code, r.stderr).toBe(0);
     const e = JSON.parse(r.stdout);
-    expect(Object.keys(e)).toEqual(['model', 'data', 'rows', 'score', 'mlogloss', 'micro_f1', 'micro_f1_at_thresholds', 'macro_auc', 'thresholds', 'per_label']);
+    expect(Object.keys(e)).toEqual([
+      'model', 'data', 'rows', 'score', 'mlogloss', 'micro_f1', 'micro_f1_at_thresholds', 'macro_auc',
+      'thresholds', 'per_label',
+    ]);
     expect(Object.keys(e.per_label[0])).toEqual(['label', 'name', 'support', 'logloss', 'auc', 'f1', 'threshold']);
     const out = path.join(root, 'cli-eval', 'eval-test.json');
-    r = await bp(['evaluate', '--model', p.finetune, '--data', p.test, '--out', out, '--run', run, '--backend', 'wasm']);
+    const args = ['--model', p.finetune, '--data', p.test, '--out', out, '--run', run, '--backend', 'wasm'];
+    r = await bp(['evaluate', ...args]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/per label, worst log-loss first/);
     expect(r.stdout).toMatch(/\| label +\| +# \| support \| log-loss \| +AUC \| +F1 \| threshold \|/);
     expect(JSON.parse(fs.readFileSync(out, 'utf8')).per_label).toEqual(e.per_label);
     const m = JSON.parse(fs.readFileSync(path.join(run, 'run.json'), 'utf8'));
     expect(path.resolve(run, m.stages.evaluate.report)).toBe(out);
-    expectUserError(await bp(['evaluate', '--model', p.finetune, '--data', p.test, '--out', p.test, '--backend', 'wasm']), /--out .*same as --data/);
+    const same = await bp(['evaluate', '--model', p.finetune, '--data', p.test, '--out', p.test, '--backend', 'wasm']);
+    expectUserError(same, /--out .*same as --data/);
   }, 120_000);
 });
 
 describe('pruning', () => {
   it('copies the thresholds along, marked as copied', async () => {
     const p = runPaths(run);
-    const transformer = { ...TEXTPRUNER_DEFAULTS, target_ffn_size: 16, target_num_of_heads: 1, n_iters: 1, batch_size: 16 };
+    const transformer = { ...TEXTPRUNER_DEFAULTS, target_ffn_size: 16, target_num_of_heads: 1, n_iters: 1 };
     await pruneStage({ model: p.finetune, config: { transformer }, out: p.pruned, dataFile: p.train, seed: 1 }, ctx);
     const t = readThresholds(p.pruned)!;
     expect(t.thresholds).toEqual(readThresholds(p.finetune)!.thresholds);
     expect(t.source).toBe('validation split of finetune (of finetune, copied by prune)');
     // A model without thresholds stays without.
-    await pruneStage({ model: path.join(run, 'noval'), config: { transformer }, out: path.join(run, 'noval-pruned'), dataFile: p.train, seed: 1 }, ctx);
+    const out = path.join(run, 'noval-pruned');
+    await pruneStage({ model: path.join(run, 'noval'), config: { transformer }, out, dataFile: p.train, seed: 1 }, ctx);
     expect(fs.existsSync(path.join(run, 'noval-pruned', THRESHOLDS_FILE))).toBe(false);
   }, 120_000);
 });

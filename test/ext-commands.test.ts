@@ -87,7 +87,8 @@ describe('stage arguments', () => {
     expect(evaluationFile(inRun, '/d/test.csv', ws)).toBe(path.join(inRun, 'eval-test.json'));
     expect(evaluationFile(ours, '/d/my data.csv', ws)).toBe(path.join(ours, 'eval-my_data.json'));
     expect(evaluationFile(foreign, '/d/test.csv', ws)).toBe(path.join(ws, 'evaluations', 'eval-hf_bert-test.json'));
-    const args = stageArgs('evaluate', { model: inRun, dataFile: '/d/test.csv', out: evaluationFile(inRun, '/d/test.csv', ws) });
+    const out = evaluationFile(inRun, '/d/test.csv', ws);
+    const args = stageArgs('evaluate', { model: inRun, dataFile: '/d/test.csv', out });
     expect(args.slice(-2)).toEqual(['--out', path.join(inRun, 'eval-test.json')]);
     expect(parse('evaluate', args).out).toBe(path.join(inRun, 'eval-test.json'));
   });

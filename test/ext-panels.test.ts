@@ -2,7 +2,9 @@
 // parameter tree becomes chart columns, how report files are normalised, and the page's CSP.
 import { describe, expect, it } from 'vitest';
 import type { EngineEvent } from '../src/engine/protocol';
-import { evaluationView, isEvaluationFile, mergeSteps, MAX_POINTS, paramsColumn, paretoFront, parseWebviewMessage, reportMessage, TrainingLog } from '../src/extension/panelData';
+import { evaluationView, isEvaluationFile, mergeSteps, MAX_POINTS } from '../src/extension/panelData';
+import { paramsColumn, paretoFront } from '../src/extension/panelData';
+import { parseWebviewMessage, reportMessage, TrainingLog } from '../src/extension/panelData';
 import type { TrainingMessage } from '../src/extension/panelData';
 import { contentSecurityPolicy, makeNonce, panelHtml } from '../src/extension/panelHtml';
 import { buildParamTree, type TensorInfo } from '../src/extension/paramTree';
@@ -160,7 +162,7 @@ describe('evaluation in the report panel', () => {
     micro_f1: 0.6,
     micro_f1_at_thresholds: 0.7,
     macro_auc: 0.8,
-    thresholds: { source: 'validation split of finetune', val_rows: 40, note: 'decision thresholds from thresholds.json' },
+    thresholds: { source: 'validation split of finetune', val_rows: 40, note: 'thresholds from thresholds.json' },
     per_label: [
       { label: 0, name: 'region_0', support: 5, logloss: 0.05, auc: 0.9, f1: 0.8, threshold: 0.4 },
       { label: 1, name: '<img src=x onerror=alert(1)>', support: 0, logloss: 0.3, auc: null, f1: null, threshold: 0.5 },
@@ -170,13 +172,16 @@ describe('evaluation in the report panel', () => {
     ],
   };
   it('lists the labels worst first (log-loss, then index), nulls as missing, names as plain strings', () => {
-    const m = reportMessage('Evaluation', undefined, undefined, { evaluationFile: '/ws/runs/a/finetune/eval-test.json' }, evaluation);
+    const evaluationFile = '/ws/runs/a/finetune/eval-test.json';
+    const m = reportMessage('Evaluation', undefined, undefined, { evaluationFile }, evaluation);
     const e = m.evaluation!;
     expect(e.labels.map((l) => l.label)).toEqual([1, 2, 0]);
-    expect(e.labels[0]).toEqual({ label: 1, name: '<img src=x onerror=alert(1)>', support: 0, logloss: 0.3, auc: undefined, f1: undefined, threshold: 0.5 });
+    const name = '<img src=x onerror=alert(1)>';
+    const want = { label: 1, name, support: 0, logloss: 0.3, auc: undefined, f1: undefined, threshold: 0.5 };
+    expect(e.labels[0]).toEqual(want);
     expect(e.metrics).toContainEqual(['micro-F1 at 0.5', 0.6]);
     expect(e.metrics).toContainEqual(['micro-F1 at the stored thresholds', 0.7]);
-    expect(e.thresholdsNote).toBe('decision thresholds from thresholds.json');
+    expect(e.thresholdsNote).toBe('thresholds from thresholds.json');
     expect(m.problems).toEqual(['per_label[3] lacks label or logloss', 'per_label[4] lacks label or logloss']);
     expect(m.evaluationFile).toBe('/ws/runs/a/finetune/eval-test.json');
   });
@@ -184,7 +189,8 @@ describe('evaluation in the report panel', () => {
     const problems: string[] = [];
     expect(evaluationView('x', problems)).toBeUndefined();
     expect(problems).toEqual(['the evaluation is not a JSON object']);
-    const e = evaluationView({ per_label: [{ label: 0, logloss: 0.1, name: 'n'.repeat(5000) }], micro_f1_at_thresholds: null }, problems)!;
+    const long = { per_label: [{ label: 0, logloss: 0.1, name: 'n'.repeat(5000) }], micro_f1_at_thresholds: null };
+    const e = evaluationView(long, problems)!;
     expect(e.labels[0].name).toHaveLength(200);
     expect(e.metrics).toContainEqual(['micro-F1 at the stored thresholds', undefined]);
     expect(evaluationView({}, problems)!.labels).toEqual([]);

@@ -186,8 +186,10 @@ export async function runCommand(stage: string, args: string[], io: CommandIO): 
     case 'evaluate': {
       const data = need(a.data, '--data', stage);
       const out = a.out === undefined ? undefined : notInput(a.out, data, '--out', '--data');
-      const r = await runStage(ctx, runDir, 'evaluate', 'evaluate', () => evaluate(need(a.model, '--model', stage), data, ctx, out));
-      return { result: r.evaluation, text: a.json ? JSON.stringify(r.evaluation, null, 2) : formatEvaluation(r.evaluation) };
+      const model = need(a.model, '--model', stage);
+      const r = await runStage(ctx, runDir, 'evaluate', 'evaluate', () => evaluate(model, data, ctx, out));
+      const e = r.evaluation;
+      return { result: e, text: a.json ? JSON.stringify(e, null, 2) : formatEvaluation(e) };
     }
     case 'predict': {
       const r = await predict(need(a.model, '--model', stage), need(a.data, '--data', stage), notInput(need(a.out, '--out', stage), need(a.data, '--data', stage), '--out', '--data'), ctx);

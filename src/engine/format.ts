@@ -37,12 +37,15 @@ export function formatEvaluation(e: Evaluation): string {
   const lines = [
     `evaluate: ${e.model} on ${e.data} (${e.rows} rows)`,
     `score (1 - mlogloss) ${f(e.score)}   mlogloss ${f(e.mlogloss)}   macro AUC ${f(e.macro_auc)}`,
-    `micro-F1 at 0.5 ${f(e.micro_f1)}` + (e.micro_f1_at_thresholds === null ? '' : `   micro-F1 at the stored thresholds ${f(e.micro_f1_at_thresholds)}`),
+    `micro-F1 at 0.5 ${f(e.micro_f1)}` +
+      (e.micro_f1_at_thresholds === null ? '' : `   micro-F1 at the stored thresholds ${f(e.micro_f1_at_thresholds)}`),
     e.thresholds.note,
     'per label, worst log-loss first (F1 at the threshold; AUC - where the file has one class only):',
     table(
       ['label', '#', 'support', 'log-loss', 'AUC', 'F1', 'threshold'],
-      worstFirst(e.per_label).map((l) => [l.name, l.label, l.support, f(l.logloss), f(l.auc), f(l.f1), +l.threshold.toFixed(4)]),
+      worstFirst(e.per_label).map((l) => {
+        return [l.name, l.label, l.support, f(l.logloss), f(l.auc), f(l.f1), +l.threshold.toFixed(4)];
+      }),
     ),
   ];
   return lines.join('\n');

@@ -14,7 +14,8 @@ import { isEvaluationFile } from './panelData';
 import { askFolder, pickCheckpoint, pickCsv, pickDataFolder, pickPreset, pickPruneConfigs, pickRun } from './pickers';
 import { readRun, type RunView } from './runModel';
 import type { RunsNode, RunsTreeProvider } from './runsTree';
-import { evaluationFile, inferRun, missing, stageArgs, withRunDefaults, type CommandStage, type Selection } from './stageArgs';
+import { evaluationFile, inferRun, missing, stageArgs, withRunDefaults } from './stageArgs';
+import type { CommandStage, Selection } from './stageArgs';
 import { displayPath, settings, workspaceRoot } from './workspace';
 
 export interface CommandDeps {
@@ -208,11 +209,16 @@ async function openReport(deps: CommandDeps, node?: RunsNode): Promise<void> {
   if (node?.kind === 'report') files = [node.file];
   else if (node?.kind === 'stage' && node.stage.report) files = [node.stage.report];
   else if (node?.kind === 'run') files = [findFile(node.run.dir, 'prune-report.json'), findFile(node.run.dir, 'sweep.json')].filter((f): f is string => !!f);
-  else if (node?.kind === 'checkpoint') files = fs.readdirSync(node.dir).filter((f) => f === 'prune-report.json' || isEvaluationFile(f)).map((f) => path.join(node.dir, f));
+  else if (node?.kind === 'checkpoint') {
+    const shown = (f: string) => f === 'prune-report.json' || isEvaluationFile(f);
+    files = fs.readdirSync(node.dir).filter(shown).map((f) => path.join(node.dir, f));
+  }
   if (files.length === 0) {
-    const found = await vscode.workspace.findFiles('**/{prune-report.json,sweep.json,eval-*.json}', '**/node_modules/**', 200);
+    const glob = '**/{prune-report.json,sweep.json,eval-*.json}';
+    const found = await vscode.workspace.findFiles(glob, '**/node_modules/**', 200);
     if (found.length === 0) {
-      void vscode.window.showInformationMessage('BERT Pruner: no report yet. Run "Prune", "Prune sweep" or "Evaluate" first.');
+      const hint = 'Run "Prune", "Prune sweep" or "Evaluate" first.';
+      void vscode.window.showInformationMessage(`BERT Pruner: no report yet. ${hint}`);
       return;
     }
     const pick = await vscode.window.showQuickPick(

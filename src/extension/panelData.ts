@@ -314,9 +314,12 @@ export function evaluationView(x: unknown, problems: string[]): EvaluationView |
     x.per_label.forEach((l, i) => {
       const logloss = isObject(l) ? num(l.logloss) : undefined;
       const label = isObject(l) ? num(l.label) : undefined;
-      if (!isObject(l) || logloss === undefined || label === undefined) return void problems.push(`per_label[${i}] lacks label or logloss`);
+      if (!isObject(l) || logloss === undefined || label === undefined) {
+        return void problems.push(`per_label[${i}] lacks label or logloss`);
+      }
       const name = typeof l.name === 'string' ? l.name.slice(0, MAX_NAME) : String(label);
-      labels.push({ label, name, support: num(l.support), logloss, auc: num(l.auc), f1: num(l.f1), threshold: num(l.threshold) });
+      const support = num(l.support);
+      labels.push({ label, name, support, logloss, auc: num(l.auc), f1: num(l.f1), threshold: num(l.threshold) });
     });
   labels.sort((a, b) => b.logloss - a.logloss || a.label - b.label);
   const th: Record<string, unknown> = isObject(x.thresholds) ? x.thresholds : {};

@@ -7,7 +7,8 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { EngineHost } from './engineHost';
 import { makeNonce, panelHtml } from './panelHtml';
-import { isEvaluationFile, mergeSteps, paramsColumn, parseWebviewMessage, reportMessage, TrainingLog } from './panelData';
+import { isEvaluationFile, mergeSteps, paramsColumn, parseWebviewMessage, reportMessage } from './panelData';
+import { TrainingLog } from './panelData';
 import type { ParamsColumn, ParamsMessage, TrainingMessage, WebviewMessage } from './panelData';
 import type { RunsTreeProvider } from './runsTree';
 import { displayPath } from './workspace';
@@ -173,7 +174,8 @@ export class Panels implements vscode.Disposable {
   /** Open the report panel on a prune-report.json, a sweep.json and/or an evaluation (eval-*.json). */
   showReport(files: string[]): void {
     const title = files.every(isEvaluationFile) ? 'Evaluation' : 'Pruning Report';
-    const panel = vscode.window.createWebviewPanel(VIEW_TYPES.report, title, vscode.ViewColumn.Active, { enableScripts: true });
+    const options = { enableScripts: true };
+    const panel = vscode.window.createWebviewPanel(VIEW_TYPES.report, title, vscode.ViewColumn.Active, options);
     this.adoptReport(panel, files);
   }
 
@@ -196,7 +198,9 @@ export class Panels implements vscode.Disposable {
           return undefined;
         }
       };
-      const title = report || sweep ? `Pruning report: ${displayPath(path.dirname(report ?? sweep ?? ''))}` : `Evaluation: ${displayPath(evaluation ?? '')}`;
+      const title = report || sweep
+        ? `Pruning report: ${displayPath(path.dirname(report ?? sweep ?? ''))}`
+        : `Evaluation: ${displayPath(evaluation ?? '')}`;
       const shownFiles = { file: report, sweepFile: sweep, evaluationFile: evaluation };
       const msg = reportMessage(title, read(report), read(sweep), shownFiles, read(evaluation));
       msg.problems.unshift(...problems);

@@ -36,7 +36,13 @@ export function labelNames(cfg: Pick<BertConfig, 'id2label'>, L = 17): string[] 
 }
 
 /** Thresholds tuned on validation probabilities and labels (flat [N * L]). */
-export function thresholdsFromValidation(probs: ArrayLike<number>, labels: ArrayLike<number>, cfg: Pick<BertConfig, 'id2label'>, stage: string, L = 17): Thresholds {
+export function thresholdsFromValidation(
+  probs: ArrayLike<number>,
+  labels: ArrayLike<number>,
+  cfg: Pick<BertConfig, 'id2label'>,
+  stage: string,
+  L = 17,
+): Thresholds {
   const t = tuneThresholds(probs, labels, L);
   const round = (x: number) => +x.toPrecision(7);
   return {
@@ -68,7 +74,8 @@ export function readThresholds(dir: string, L = 17): Thresholds | null {
   th.forEach((x, i) => {
     if (typeof x !== 'number' || !(x >= 0 && x <= 1)) throw bad(`thresholds[${i}] must be a number in [0, 1]`);
   });
-  const labels = Array.isArray(t.labels) && t.labels.length === L && t.labels.every((x) => typeof x === 'string') ? (t.labels as string[]) : labelNames({}, L);
+  const named = Array.isArray(t.labels) && t.labels.length === L && t.labels.every((x) => typeof x === 'string');
+  const labels = named ? (t.labels as string[]) : labelNames({}, L);
   const f1 = Array.isArray(t.f1) && t.f1.length === L ? t.f1.map((x) => (typeof x === 'number' ? x : null)) : undefined;
   return {
     labels,
@@ -91,5 +98,6 @@ export function decisionThresholds(t: Thresholds | null, L = 17): number[] {
 export function carriedThresholdFiles(fromDir: string, stage: string): ExtraFiles {
   const t = readThresholds(fromDir);
   if (!t) return {};
-  return thresholdFiles({ ...t, source: `${t.source} (of ${path.basename(path.resolve(fromDir))}, copied by ${stage})` });
+  const from = path.basename(path.resolve(fromDir));
+  return thresholdFiles({ ...t, source: `${t.source} (of ${from}, copied by ${stage})` });
 }

@@ -48,8 +48,12 @@ export interface Evaluation {
 }
 
 function thresholdNote(t: Thresholds | null): string {
-  if (t) return `decision thresholds from ${THRESHOLDS_FILE}: the F1-best per label on the ${t.source} (${t.val_rows} rows), not tuned on this file`;
-  return `no ${THRESHOLDS_FILE} with this checkpoint (trained with val_fraction 0, or not fine-tuned by bert-pruner): 0.5 for every label`;
+  if (t) {
+    const on = `the ${t.source} (${t.val_rows} rows)`;
+    return `decision thresholds from ${THRESHOLDS_FILE}: the F1-best per label on ${on}, not tuned on this file`;
+  }
+  const why = 'trained with val_fraction 0, or not fine-tuned by bert-pruner';
+  return `no ${THRESHOLDS_FILE} with this checkpoint (${why}): 0.5 for every label`;
 }
 
 const r7 = (x: number) => (Number.isFinite(x) ? +x.toPrecision(7) : x);
@@ -83,7 +87,11 @@ export async function evaluate(
       micro_f1: r7(metrics.micro_f1),
       micro_f1_at_thresholds: r7n(atThresholds),
       macro_auc: r7n(metrics.macro_auc),
-      thresholds: { source: thresholds?.source ?? null, val_rows: thresholds?.val_rows ?? null, note: thresholdNote(thresholds) },
+      thresholds: {
+        source: thresholds?.source ?? null,
+        val_rows: thresholds?.val_rows ?? null,
+        note: thresholdNote(thresholds),
+      },
       per_label: perLabelMetrics(probs, labels, NUM_LABELS, th).map((m) => ({
         label: m.label,
         name: names[m.label],

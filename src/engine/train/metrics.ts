@@ -112,7 +112,9 @@ export function column(x: ArrayLike<number>, j: number, L = 17): number[] {
 
 /** Mean binary log-loss of each label (clipped like mlogloss); their mean is mlogloss. */
 export function labelLogloss(probs: ArrayLike<number>, labels: ArrayLike<number>, L = 17): number[] {
-  if (probs.length !== labels.length || probs.length % L !== 0) throw new Error('metric: probs and labels differ in size');
+  if (probs.length !== labels.length || probs.length % L !== 0) {
+    throw new Error('metric: probs and labels differ in size');
+  }
   const N = probs.length / L;
   const out = new Array<number>(L).fill(0);
   for (let i = 0; i < N; i++) {
@@ -225,13 +227,19 @@ export interface LabelMetrics {
 }
 
 /** Per-label log-loss, ROC-AUC, support and F1 at the given thresholds (default 0.5 each). */
-export function perLabelMetrics(probs: ArrayLike<number>, labels: ArrayLike<number>, L = 17, thresholds?: number[]): LabelMetrics[] {
+export function perLabelMetrics(
+  probs: ArrayLike<number>,
+  labels: ArrayLike<number>,
+  L = 17,
+  thresholds?: number[],
+): LabelMetrics[] {
   const ll = labelLogloss(probs, labels, L);
   return ll.map((logloss, j) => {
     const s = column(probs, j, L);
     const y = column(labels, j, L);
     const threshold = thresholds?.[j] ?? DEFAULT_THRESHOLD;
-    return { label: j, support: y.filter((v) => v >= 0.5).length, logloss, auc: aucOrNull(s, y), f1: f1At(s, y, threshold), threshold };
+    const support = y.filter((v) => v >= 0.5).length;
+    return { label: j, support, logloss, auc: aucOrNull(s, y), f1: f1At(s, y, threshold), threshold };
   });
 }
 

@@ -3,7 +3,8 @@
 // each layer kept (coloured by importance) with its FFN share, and a sweep's score vs parameters
 // scatter (bubble size: latency) with its Pareto front; an evaluation's metrics and its per-label
 // table, worst labels first. Label names come from user files: they are only ever text nodes.
-import { paretoFront, type EvaluationView, type ReportLayer, type ReportMessage, type SizeRow, type SweepRow } from '../panelData';
+import { paretoFront } from '../panelData';
+import type { EvaluationView, ReportLayer, ReportMessage, SizeRow, SweepRow } from '../panelData';
 import { Chart, chartBox, cssVar, el, fmt, onMessage, palette, root, setTitle, showProblems, table, themeCharts, vscode } from './common';
 
 let charts: Chart[] = [];
@@ -30,7 +31,8 @@ function render(r: ReportMessage): void {
     scatter = box.canvas;
     parts.push(el('h2', {}, 'Sweep: score vs parameters'), el('p', { class: 'legend' }, 'Bubble size: latency. Line: the Pareto front (no other config has a higher score with fewer parameters).'), box.box, sweepTable(r.sweep));
   }
-  if (parts.length === 0) parts.push(el('p', { class: 'empty' }, 'Nothing to show: the report has no sizes, layers, sweep rows or evaluation.'));
+  const nothing = 'Nothing to show: the report has no sizes, layers, sweep rows or evaluation.';
+  if (parts.length === 0) parts.push(el('p', { class: 'empty' }, nothing));
   root().replaceChildren(...parts);
   if (scatter) charts.push(sweepChart(scatter, r.sweep));
 }
@@ -46,10 +48,13 @@ function evaluationParts(e: EvaluationView): HTMLElement[] {
     table(['metric', 'value'], shown.map(([k, v]) => [k, fmtOr(v)])),
     el('p', { class: 'note' }, e.thresholdsNote),
     el('h2', {}, 'Per label, worst log-loss first'),
-    el('p', { class: 'legend' }, 'Support: positives in the file. F1 at the label\'s decision threshold. AUC – : one class only.'),
+    el('p', { class: 'legend' }, "Support: positives in the file. F1 at the label's threshold. AUC –: one class only."),
     table(
       ['label', 'name', 'support', 'log-loss', 'ROC-AUC', 'F1', 'threshold'],
-      e.labels.map((l) => [String(l.label), l.name, fmtOr(l.support), fmtOr(l.logloss), fmtOr(l.auc), fmtOr(l.f1), fmtOr(l.threshold)]),
+      e.labels.map((l) => {
+        const values = [l.support, l.logloss, l.auc, l.f1, l.threshold].map(fmtOr);
+        return [String(l.label), l.name, ...values];
+      }),
       e.labels.map((l) => [undefined, 'name', undefined, worst.includes(l) ? 'worse' : undefined]),
     ),
   ];
