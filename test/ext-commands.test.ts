@@ -10,7 +10,7 @@ import { parse } from '../src/engine/commands';
 import { describeProgress, formatTable, shortProgress } from '../src/extension/progress';
 import { runView, stageContextValue } from '../src/extension/runModel';
 import { REGISTRY, STAGE_NAMES } from '../src/engine/stages/registry';
-import { checkpointOption, inferRun, missing, needs, offers, resumeArgs, stageArgs, withRunDefaults, type Selection } from '../src/extension/stageArgs';
+import { checkpointOption, evaluationFile, inferRun, missing, needs, offers, resumeArgs, stageArgs, withRunDefaults, type Selection } from '../src/extension/stageArgs';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ext-cmd-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -85,6 +85,27 @@ describe('stage arguments', () => {
     expect(resumeArgs('refinetune', run, tmp)).toEqual(['--model', path.join(dir, 'pruned'), '--run', dir, '--teacher', path.join(dir, 'finetune'), '--resume']);
     expect(resumeArgs('pipeline', run, tmp)).toEqual(['--data', path.join(tmp, 'data', 'demo'), '--run', dir, '--resume']);
     expect(resumeArgs('prune', run, tmp)).toBeUndefined();
+  });
+
+  it('saves an evaluation inside a checkpoint bert-pruner made, else in <workspace>/evaluations', () => {
+    const ws = path.join(tmp, 'ws-eval');
+    const ck = (dir: string, config: object) => {
+      fs.mkdirSync(dir, { recursive: true });
+      fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(config));
+      fs.writeFileSync(path.join(dir, 'model.safetensors'), '');
+      return dir;
+    };
+    const inRun = ck(path.join(ws, 'runs', 'a', 'finetune'), {});
+    fs.writeFileSync(path.join(ws, 'runs', 'a', 'run.json'), '{}');
+    const ours = ck(path.join(ws, 'models', 'pruned'), { max_len: 64 });
+    const foreign = ck(path.join(ws, 'models', 'hf bert'), { hidden_size: 8 });
+    expect(evaluationFile(inRun, '/d/test.csv', ws)).toBe(path.join(inRun, 'eval-test.json'));
+    expect(evaluationFile(ours, '/d/my data.csv', ws)).toBe(path.join(ours, 'eval-my_data.json'));
+    expect(evaluationFile(foreign, '/d/test.csv', ws)).toBe(path.join(ws, 'evaluations', 'eval-hf_bert-test.json'));
+    const out = evaluationFile(inRun, '/d/test.csv', ws);
+    const args = stageArgs('evaluate', { model: inRun, data: '/d/test.csv', out });
+    expect(args.slice(-2)).toEqual(['--out', path.join(inRun, 'eval-test.json')]);
+    expect(parse('evaluate', args).out).toBe(path.join(inRun, 'eval-test.json'));
   });
 
   it('takes the run a checkpoint lives in', () => {

@@ -2,7 +2,10 @@
 // parameter tree becomes chart columns, how report files are normalised, and the page's CSP.
 import { describe, expect, it } from 'vitest';
 import type { EngineEvent } from '../src/engine/protocol';
-import { mergeSteps, MAX_POINTS, paramsColumn, paretoFront, parseWebviewMessage, reportMessage, TrainingLog, type TrainingMessage } from '../src/extension/panelData';
+import { evaluationView, isEvaluationFile, mergeSteps, MAX_POINTS } from '../src/extension/panelData';
+import { paramsColumn, paretoFront } from '../src/extension/panelData';
+import { parseWebviewMessage, reportMessage, TrainingLog } from '../src/extension/panelData';
+import type { TrainingMessage } from '../src/extension/panelData';
 import { contentSecurityPolicy, makeNonce, panelHtml } from '../src/extension/panelHtml';
 import { buildParamTree, type TensorInfo } from '../src/extension/paramTree';
 
@@ -145,6 +148,62 @@ describe('reportMessage', () => {
     expect(m.problems).toEqual(['sweep row 4 lacks score or params']);
     expect(paretoFront(m.sweep).map((r) => r.config)).toEqual(['d', 'b', 'a']);
     expect(reportMessage('t', 5, { rows: 1 }).problems).toEqual(['the pruning report is not a JSON object', 'sweep.json has no rows array']);
+  });
+});
+
+describe('evaluation in the report panel', () => {
+  // evaluate --json's shape (see src/engine/stages/evaluate.ts), three labels
+  const evaluation = {
+    model: 'runs/a/finetune',
+    data: 'runs/a/data/test.csv',
+    rows: 20,
+    score: 0.9,
+    mlogloss: 0.1,
+    micro_f1: 0.6,
+    micro_f1_at_thresholds: 0.7,
+    macro_auc: 0.8,
+    thresholds: { source: 'validation split of finetune', val_rows: 40, note: 'thresholds from thresholds.json' },
+    per_label: [
+      { label: 0, name: 'region_0', support: 5, logloss: 0.05, auc: 0.9, f1: 0.8, threshold: 0.4 },
+      { label: 1, name: '<img src=x onerror=alert(1)>', support: 0, logloss: 0.3, auc: null, f1: null, threshold: 0.5 },
+      { label: 2, name: 'region_2', support: 3, logloss: 0.3, auc: 0.7, f1: 0.5, threshold: 0.2 },
+      { label: 'x', logloss: 1 },
+      'junk',
+    ],
+  };
+  it('lists the labels worst first (log-loss, then index), nulls as missing, names as plain strings', () => {
+    const evaluationFile = '/ws/runs/a/finetune/eval-test.json';
+    const m = reportMessage('Evaluation', undefined, undefined, { evaluationFile }, evaluation);
+    const e = m.evaluation!;
+    expect(e.labels.map((l) => l.label)).toEqual([1, 2, 0]);
+    const name = '<img src=x onerror=alert(1)>';
+    const want = { label: 1, name, support: 0, logloss: 0.3, auc: undefined, f1: undefined, threshold: 0.5 };
+    expect(e.labels[0]).toEqual(want);
+    expect(e.metrics).toContainEqual(['micro-F1 at 0.5', 0.6]);
+    expect(e.metrics).toContainEqual(['micro-F1 at the stored thresholds', 0.7]);
+    expect(e.thresholdsNote).toBe('thresholds from thresholds.json');
+    expect(m.problems).toEqual(['per_label[3] lacks label or logloss', 'per_label[4] lacks label or logloss']);
+    expect(m.evaluationFile).toBe('/ws/runs/a/finetune/eval-test.json');
+  });
+  it('survives malformed files and clips absurdly long names', () => {
+    const problems: string[] = [];
+    expect(evaluationView('x', problems)).toBeUndefined();
+    expect(problems).toEqual(['the evaluation is not a JSON object']);
+    const long = { per_label: [{ label: 0, logloss: 0.1, name: 'n'.repeat(5000) }], micro_f1_at_thresholds: null };
+    const e = evaluationView(long, problems)!;
+    expect(e.labels[0].name).toHaveLength(200);
+    expect(e.metrics).toContainEqual(['micro-F1 at the stored thresholds', undefined]);
+    expect(evaluationView({}, problems)!.labels).toEqual([]);
+    expect(problems).toContain('the evaluation has no per_label list');
+  });
+  it('recognises evaluation files by name, and the page may open only the files it was given', () => {
+    expect(isEvaluationFile('/ws/runs/a/finetune/eval-test.json')).toBe(true);
+    expect(isEvaluationFile('C:\\ws\\evaluations\\eval-m-test.json')).toBe(true);
+    expect(isEvaluationFile('/ws/runs/a/pruned/prune-report.json')).toBe(false);
+    expect(isEvaluationFile('/ws/eval-dir/sweep.json')).toBe(false);
+    const allowed = new Set(['/ws/runs/a/finetune/eval-test.json']);
+    expect(parseWebviewMessage({ type: 'open', path: '/ws/runs/a/finetune/eval-test.json' }, allowed)).toBeDefined();
+    expect(parseWebviewMessage({ type: 'open', path: '/ws/runs/a/finetune/eval-other.json' }, allowed)).toBeUndefined();
   });
 });
 

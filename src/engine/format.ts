@@ -1,5 +1,7 @@
 // Plain-text rendering of results for a terminal: tables, metrics, the parameter tree.
 import type { Analysis } from './stages/analyze';
+import type { Evaluation } from './stages/evaluate';
+import { worstFirst } from './train/metrics';
 import { summaryRows } from './analyze/summary';
 
 export function table(columns: string[], rows: (string | number)[][]): string {
@@ -26,5 +28,25 @@ export function formatAnalysis(a: Analysis, depth = 4): string {
   if (a.latency_ms_per_batch !== undefined) {
     lines.push(`latency on ${a.backend}: ${a.latency_ms_per_batch.toFixed(1)} ms per batch of ${a.batch_size} x ${a.seq_len}  (${a.sequences_per_s!.toFixed(0)} sequences/s)`);
   }
+  return lines.join('\n');
+}
+
+/** evaluate's text output: the overall metrics, where the thresholds come from, the labels worst first. */
+export function formatEvaluation(e: Evaluation): string {
+  const f = (v: number | null) => (v === null ? '-' : v.toFixed(4));
+  const lines = [
+    `evaluate: ${e.model} on ${e.data} (${e.rows} rows)`,
+    `score (1 - mlogloss) ${f(e.score)}   mlogloss ${f(e.mlogloss)}   macro AUC ${f(e.macro_auc)}`,
+    `micro-F1 at 0.5 ${f(e.micro_f1)}` +
+      (e.micro_f1_at_thresholds === null ? '' : `   micro-F1 at the stored thresholds ${f(e.micro_f1_at_thresholds)}`),
+    e.thresholds.note,
+    'per label, worst log-loss first (F1 at the threshold; AUC - where the file has one class only):',
+    table(
+      ['label', '#', 'support', 'log-loss', 'AUC', 'F1', 'threshold'],
+      worstFirst(e.per_label).map((l) => {
+        return [l.name, l.label, l.support, f(l.logloss), f(l.auc), f(l.f1), +l.threshold.toFixed(4)];
+      }),
+    ),
+  ];
   return lines.join('\n');
 }

@@ -14,7 +14,8 @@ import { askFolder, askOutFile, pickCheckpoint, pickCsv, pickDataFolder, pickOpt
 import { isResumable, readRun, stageOfKey, type RunView } from './runModel';
 import type { RunsNode, RunsTreeProvider } from './runsTree';
 import { isStageName, REGISTRY, STAGE_NAMES, type Ask, type OptionDef, type StageName } from '../engine/stages/registry';
-import { checkpointOption, inferRun, missing, offers, resumeArgs, stageArgs, withRunDefaults, type Selection } from './stageArgs';
+import { checkpointOption, evaluationFile, inferRun, missing, offers, resumeArgs, stageArgs, withRunDefaults, type Selection } from './stageArgs';
+import { isEvaluationFile } from './panelData';
 import { displayPath, settings, workspaceRoot } from './workspace';
 
 export interface CommandDeps {
@@ -150,6 +151,8 @@ async function runStage(deps: CommandDeps, stage: StageName, node?: RunsNode): P
       return;
     }
   }
+  // Evaluate saves its result for the report panel (next to the checkpoint when it is ours).
+  if (stage === 'evaluate' && typeof sel.model === 'string' && typeof sel.data === 'string') sel.out = evaluationFile(sel.model, sel.data, cwd);
   await start(deps, stage, sel, cwd);
 }
 
@@ -168,6 +171,8 @@ async function start(deps: CommandDeps, stage: StageName, sel: Selection, cwd: s
   } else if (stage === 'prune-sweep' && runDir) {
     const sweep = findFile(runDir, 'sweep.json');
     if (sweep) deps.panels.showReport([sweep]);
+  } else if (stage === 'evaluate' && typeof sel.out === 'string' && fs.existsSync(sel.out)) {
+    deps.panels.showReport([sel.out]);
   } else if (stage === 'analyze' && typeof model === 'string') {
     deps.panels.showParams([model]);
   } else if (stage === 'predict' && typeof sel.out === 'string' && fs.existsSync(sel.out)) {
@@ -250,11 +255,16 @@ async function openReport(deps: CommandDeps, node?: RunsNode): Promise<void> {
   if (node?.kind === 'report') files = [node.file];
   else if (node?.kind === 'stage' && node.stage.report) files = [node.stage.report];
   else if (node?.kind === 'run') files = [findFile(node.run.dir, 'prune-report.json'), findFile(node.run.dir, 'sweep.json')].filter((f): f is string => !!f);
-  else if (node?.kind === 'checkpoint' && fs.existsSync(path.join(node.dir, 'prune-report.json'))) files = [path.join(node.dir, 'prune-report.json')];
+  else if (node?.kind === 'checkpoint') {
+    const shown = (f: string) => f === 'prune-report.json' || isEvaluationFile(f);
+    files = fs.readdirSync(node.dir).filter(shown).map((f) => path.join(node.dir, f));
+  }
   if (files.length === 0) {
-    const found = await vscode.workspace.findFiles('**/{prune-report,sweep}.json', '**/node_modules/**', 200);
+    const glob = '**/{prune-report.json,sweep.json,eval-*.json}';
+    const found = await vscode.workspace.findFiles(glob, '**/node_modules/**', 200);
     if (found.length === 0) {
-      void vscode.window.showInformationMessage('BERT Pruner: no pruning report yet. Run "Prune" or "Prune sweep" first.');
+      const hint = 'Run "Prune", "Prune sweep" or "Evaluate" first.';
+      void vscode.window.showInformationMessage(`BERT Pruner: no report yet. ${hint}`);
       return;
     }
     const pick = await vscode.window.showQuickPick(

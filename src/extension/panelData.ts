@@ -188,6 +188,8 @@ export interface ReportMessage {
   title: string;
   file?: string; // the prune-report.json shown
   sweepFile?: string; // the sweep.json shown
+  evaluationFile?: string; // the eval-*.json shown
+  evaluation?: EvaluationView;
   before?: SizeRow;
   after?: SizeRow;
   layers: ReportLayer[];
@@ -205,10 +207,20 @@ function sizeRow(x: unknown): SizeRow | undefined {
   return { params: num(x.params), mb: num(x.mb), flops: num(x.flops), latency_ms: num(x.latency_ms) };
 }
 
-/** A prune-report.json and/or sweep.json, normalised; whatever is malformed is skipped and listed. */
-export function reportMessage(title: string, report: unknown, sweep: unknown, files: { file?: string; sweepFile?: string } = {}): ReportMessage {
+/**
+ * A prune-report.json, sweep.json and/or an evaluation (eval-*.json), normalised; whatever is
+ * malformed is skipped and listed.
+ */
+export function reportMessage(
+  title: string,
+  report: unknown,
+  sweep: unknown,
+  files: { file?: string; sweepFile?: string; evaluationFile?: string } = {},
+  evaluation?: unknown,
+): ReportMessage {
   const problems: string[] = [];
   const msg: ReportMessage = { type: 'report', title, ...files, layers: [], metrics: {}, sweep: [], problems };
+  if (evaluation !== undefined) msg.evaluation = evaluationView(evaluation, problems);
   if (report !== undefined) {
     if (!isObject(report)) problems.push('the pruning report is not a JSON object');
     else {
@@ -258,4 +270,71 @@ export function paretoFront(rows: SweepRow[]): SweepRow[] {
   return rows
     .filter((r) => !rows.some((o) => o !== r && o.score >= r.score && o.params <= r.params && (o.score > r.score || o.params < r.params)))
     .sort((a, b) => a.params - b.params);
+}
+
+// ---- evaluation (evaluate --out / the extension's Evaluate) -------------------------------------
+
+/** One label's row of an evaluation; undefined where the engine reported null (e.g. AUC of one class). */
+export interface EvalLabelRow {
+  label: number;
+  name: string; // from the checkpoint's files: shown as text only
+  support?: number;
+  logloss: number;
+  auc?: number;
+  f1?: number;
+  threshold?: number;
+}
+
+export interface EvaluationView {
+  model: string;
+  data: string;
+  rows?: number;
+  metrics: [string, number | undefined][]; // label -> value, in display order
+  thresholdsNote: string;
+  labels: EvalLabelRow[]; // worst first: highest log-loss, then label index
+}
+
+/** The evaluation files the report panel shows: eval-<something>.json. */
+export function isEvaluationFile(file: string): boolean {
+  return /^eval-[^\\/]*\.json$/.test(file.split(/[\\/]/).pop() ?? '');
+}
+
+const MAX_NAME = 200;
+const text = (x: unknown, fallback: string) => (typeof x === 'string' ? x.slice(0, MAX_NAME * 5) : fallback);
+
+/** `evaluate --json` output, normalised: labels sorted worst first; malformed labels skipped and listed. */
+export function evaluationView(x: unknown, problems: string[]): EvaluationView | undefined {
+  if (!isObject(x)) {
+    problems.push('the evaluation is not a JSON object');
+    return undefined;
+  }
+  const labels: EvalLabelRow[] = [];
+  if (!Array.isArray(x.per_label)) problems.push('the evaluation has no per_label list');
+  else
+    x.per_label.forEach((l, i) => {
+      const logloss = isObject(l) ? num(l.logloss) : undefined;
+      const label = isObject(l) ? num(l.label) : undefined;
+      if (!isObject(l) || logloss === undefined || label === undefined) {
+        return void problems.push(`per_label[${i}] lacks label or logloss`);
+      }
+      const name = typeof l.name === 'string' ? l.name.slice(0, MAX_NAME) : String(label);
+      const support = num(l.support);
+      labels.push({ label, name, support, logloss, auc: num(l.auc), f1: num(l.f1), threshold: num(l.threshold) });
+    });
+  labels.sort((a, b) => b.logloss - a.logloss || a.label - b.label);
+  const th: Record<string, unknown> = isObject(x.thresholds) ? x.thresholds : {};
+  return {
+    model: text(x.model, '?'),
+    data: text(x.data, '?'),
+    rows: num(x.rows),
+    metrics: [
+      ['score (1 - mlogloss)', num(x.score)],
+      ['mlogloss', num(x.mlogloss)],
+      ['micro-F1 at 0.5', num(x.micro_f1)],
+      ['micro-F1 at the stored thresholds', num(x.micro_f1_at_thresholds)],
+      ['macro ROC-AUC', num(x.macro_auc)],
+    ],
+    thresholdsNote: text(th.note, 'no note on the thresholds'),
+    labels,
+  };
 }

@@ -7,7 +7,9 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { EngineHost } from './engineHost';
 import { makeNonce, panelHtml } from './panelHtml';
-import { mergeSteps, paramsColumn, parseWebviewMessage, reportMessage, TrainingLog, type ParamsColumn, type ParamsMessage, type TrainingMessage, type WebviewMessage } from './panelData';
+import { isEvaluationFile, mergeSteps, paramsColumn, parseWebviewMessage, reportMessage } from './panelData';
+import { TrainingLog } from './panelData';
+import type { ParamsColumn, ParamsMessage, TrainingMessage, WebviewMessage } from './panelData';
 import type { RunsTreeProvider } from './runsTree';
 import { displayPath } from './workspace';
 import { isStageName, REGISTRY } from '../engine/stages/registry';
@@ -170,9 +172,11 @@ export class Panels implements vscode.Disposable {
 
   // ---- pruning report ------------------------------------------------------------------------
 
-  /** Open the report panel on a prune-report.json and/or a sweep.json. */
+  /** Open the report panel on a prune-report.json, a sweep.json and/or an evaluation (eval-*.json). */
   showReport(files: string[]): void {
-    const panel = vscode.window.createWebviewPanel(VIEW_TYPES.report, 'Pruning Report', vscode.ViewColumn.Active, { enableScripts: true });
+    const title = files.every(isEvaluationFile) ? 'Evaluation' : 'Pruning Report';
+    const options = { enableScripts: true };
+    const panel = vscode.window.createWebviewPanel(VIEW_TYPES.report, title, vscode.ViewColumn.Active, options);
     this.adoptReport(panel, files);
   }
 
@@ -182,7 +186,8 @@ export class Panels implements vscode.Disposable {
       else if (m.type === 'ready') send();
     }, (l) => this.deps.host.output.appendLine(l));
     const send = () => {
-      const report = files.find((f) => path.basename(f) !== 'sweep.json');
+      const evaluation = files.find(isEvaluationFile);
+      const report = files.find((f) => path.basename(f) !== 'sweep.json' && !isEvaluationFile(f));
       const sweep = files.find((f) => path.basename(f) === 'sweep.json');
       const problems: string[] = [];
       const read = (f: string | undefined) => {
@@ -194,11 +199,14 @@ export class Panels implements vscode.Disposable {
           return undefined;
         }
       };
-      const title = `Pruning report: ${displayPath(path.dirname(report ?? sweep ?? ''))}`;
-      const msg = reportMessage(title, read(report), read(sweep), { file: report, sweepFile: sweep });
+      const title = report || sweep
+        ? `Pruning report: ${displayPath(path.dirname(report ?? sweep ?? ''))}`
+        : `Evaluation: ${displayPath(evaluation ?? '')}`;
+      const shownFiles = { file: report, sweepFile: sweep, evaluationFile: evaluation };
+      const msg = reportMessage(title, read(report), read(sweep), shownFiles, read(evaluation));
       msg.problems.unshift(...problems);
       view.allowed = new Set(files);
-      panel.title = 'Pruning Report';
+      panel.title = report || sweep ? 'Pruning Report' : 'Evaluation';
       view.post(msg);
     };
     // Re-read when the engine rewrites the files (e.g. a sweep adds rows).

@@ -62,6 +62,30 @@ export function withRunDefaults(stage: StageName, sel: Selection, run: RunView |
   return s;
 }
 
+/**
+ * Where the extension's Evaluate saves its result (the engine's `evaluate --out`), for the report
+ * panel to show and reopen: `<checkpoint>/eval-<data file>.json` when bert-pruner made the
+ * checkpoint (it lives in a run folder, or its config.json has bert-pruner's `max_len`; a
+ * re-trained checkpoint replaces its folder, so a stale evaluation goes with it); otherwise
+ * `<workspace>/evaluations/eval-<checkpoint>-<data file>.json`, so a foreign checkpoint is never written to.
+ */
+export function evaluationFile(model: string, dataFile: string, cwd: string): string {
+  const safe = (s: string) => s.replace(/[^\w.-]+/g, '_');
+  const data = safe(path.basename(dataFile).replace(/\.[^.]*$/, ''));
+  if (isOurCheckpoint(model)) return path.join(model, `eval-${data}.json`);
+  return path.join(cwd, 'evaluations', `eval-${safe(path.basename(path.resolve(model)))}-${data}.json`);
+}
+
+export function isOurCheckpoint(dir: string): boolean {
+  if (!fs.existsSync(path.join(dir, 'model.safetensors'))) return false;
+  if (fs.existsSync(path.join(path.dirname(path.resolve(dir)), 'run.json'))) return true;
+  try {
+    return typeof JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')).max_len === 'number';
+  } catch {
+    return false;
+  }
+}
+
 /** A checkpoint inside a run folder (`<run>/<ckpt>` with `<run>/run.json`) belongs to that run. */
 export function inferRun(stage: StageName, sel: Selection): Selection {
   const flag = checkpointOption(stage);

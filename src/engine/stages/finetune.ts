@@ -14,6 +14,7 @@ import { splitRows } from '../data/split';
 import { UserError } from '../errors';
 import { readJson, recoverDir } from '../io/atomic';
 import { loadCheckpoint, loadTensorFile, saveCheckpoint } from '../io/checkpoint';
+import { thresholdFiles, thresholdsFromValidation, type Thresholds } from '../io/thresholds';
 import { bceWithLogits, classify, toInputs } from '../model/bert';
 import { setClassification, NUM_LABELS } from '../model/config';
 import { disposeParams, initTensor, paramShapes, Params } from '../model/params';
@@ -132,15 +133,18 @@ export async function finetune(run: string, s: Settings, ctx: StageContext, o: F
   const validateAndKeep = async (epoch: number): Promise<Record<string, number>> => {
     let val: Record<string, number> = {};
     let improved = valEx.length === 0;
+    let thresholds: Thresholds | null = null; // tuned on the validation split, saved with the weights
     if (valEx.length > 0) {
-      const m = allMetrics(predictProbs(params, cfg, valEx), valLabels);
+      const probs = predictProbs(params, cfg, valEx);
+      const m = allMetrics(probs, valLabels);
+      thresholds = thresholdsFromValidation(probs, valLabels, cfg, o.stage);
       val = { val_score: m.score, val_micro_f1: m.micro_f1, val_macro_auc: m.macro_auc };
       improved = m.score > best;
       if (improved) best = m.score;
     }
     if (improved) {
       bestMetrics = { ...val, best_epoch: epoch + 1 };
-      await saveCheckpoint(o.out, cfg, params, vocab);
+      await saveCheckpoint(o.out, cfg, params, vocab, thresholdFiles(thresholds));
       ctx.emit({ type: 'checkpoint', stage: o.stage, path: o.out, kind: 'best' });
     }
     return val;

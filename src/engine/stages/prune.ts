@@ -15,6 +15,7 @@ import { COUNTS_FILE, type Vocab } from '../data/vocab';
 import { UserError } from '../errors';
 import { readJson, writeJsonAtomic } from '../io/atomic';
 import { checkpointMB, loadCheckpoint, readConfig, saveCheckpoint } from '../io/checkpoint';
+import { carriedThresholdFiles } from '../io/thresholds';
 import { BertConfig, ffnPerLayer, hasClassifier, headsPerLayer, keptHeads } from '../model/config';
 import { disposeParams, Params } from '../model/params';
 import { labelMatrix, predictProbs } from '../model/predict';
@@ -228,7 +229,7 @@ export async function pruneStage(o: PruneStageOptions, ctx: StageContext): Promi
     fs.rmSync(`${o.out}-recovery`, { recursive: true, force: true }); // gradual pruning's rounds
 
     // 3. Save, measure, report.
-    await saveCheckpoint(o.out, cfg, params, vocab);
+    await saveCheckpoint(o.out, cfg, params, vocab, carriedThresholdFiles(o.model, 'prune'));
     ctx.emit({ type: 'checkpoint', stage: 'prune', path: o.out, kind: 'final' });
     report.after = stats(params, cfg, checkpointMB(o.out));
     const latency = measureBoth(o.model, params, cfg);

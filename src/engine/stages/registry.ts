@@ -188,7 +188,7 @@ export const REGISTRY = {
   },
   evaluate: {
     title: 'Evaluate',
-    summary: '1 - mlogloss, micro-F1, macro AUC',
+    summary: '1 - mlogloss, micro-F1, AUC, and per label: log-loss, AUC, F1, threshold',
     command: 'evaluate',
     icon: 'checklist',
     options: {
@@ -196,6 +196,7 @@ export const REGISTRY = {
       data: { type: 'string', value: 'FILE', help: 'a labeled CSV', required: true, ask: 'dataFile', fromRun: 'test' },
       run: { type: 'string', value: 'RUN', help: 'record the result in this run' },
       json: JSON_OUT,
+      out: { type: 'string', value: 'FILE.json', help: 'also write the evaluation (per-label table included) to this file' },
     },
     trains: false,
     resumable: false,
@@ -205,7 +206,7 @@ export const REGISTRY = {
   },
   predict: {
     title: 'Predict',
-    summary: 'probabilities per row, as JSON lines',
+    summary: 'probabilities and label decisions per row, as JSON lines',
     command: 'predict',
     icon: 'output',
     options: {

@@ -100,3 +100,155 @@ export function priorProbs(trainLabels: ArrayLike<number>, nRows: number, L = 17
   for (let i = 0; i < nRows; i++) for (let j = 0; j < L; j++) out[i * L + j] = freq[j] / Math.max(1, N);
   return out;
 }
+
+// ---- per-label metrics and decision thresholds -------------------------------------------------
+
+/** Column j of a flat [N * L] array. */
+export function column(x: ArrayLike<number>, j: number, L = 17): number[] {
+  const out: number[] = [];
+  for (let i = j; i < x.length; i += L) out.push(x[i]);
+  return out;
+}
+
+/** Mean binary log-loss of each label (clipped like mlogloss); their mean is mlogloss. */
+export function labelLogloss(probs: ArrayLike<number>, labels: ArrayLike<number>, L = 17): number[] {
+  if (probs.length !== labels.length || probs.length % L !== 0) {
+    throw new Error('metric: probs and labels differ in size');
+  }
+  const N = probs.length / L;
+  const out = new Array<number>(L).fill(0);
+  for (let i = 0; i < N; i++) {
+    for (let j = 0; j < L; j++) {
+      const p = Math.min(1 - CLIP, Math.max(CLIP, probs[i * L + j]));
+      const y = labels[i * L + j];
+      out[j] += -(y * Math.log(p) + (1 - y) * Math.log(1 - p));
+    }
+  }
+  return out.map((s) => (N === 0 ? NaN : s / N));
+}
+
+/** ROC-AUC of one label, null (not NaN) when only one class is present. */
+export function aucOrNull(scores: number[], ys: number[]): number | null {
+  const a = rocAuc(scores, ys);
+  return Number.isNaN(a) ? null : a;
+}
+
+interface Counts {
+  tp: number;
+  fp: number;
+  fn: number;
+}
+
+function counts(scores: number[], ys: number[], threshold: number): Counts {
+  const c = { tp: 0, fp: 0, fn: 0 };
+  for (let i = 0; i < scores.length; i++) {
+    const pred = scores[i] >= threshold;
+    const y = ys[i] >= 0.5;
+    if (pred && y) c.tp++;
+    else if (pred) c.fp++;
+    else if (y) c.fn++;
+  }
+  return c;
+}
+
+/** F1 of one label at `threshold` (p >= threshold is positive); null when the label has no positives. */
+export function f1At(scores: number[], ys: number[], threshold: number): number | null {
+  const c = counts(scores, ys, threshold);
+  if (c.tp + c.fn === 0) return null;
+  return c.tp === 0 ? 0 : (2 * c.tp) / (2 * c.tp + c.fp + c.fn);
+}
+
+export interface ThresholdChoice {
+  threshold: number;
+  /** F1 at the threshold on the rows it was chosen on; null without positives. */
+  f1: number | null;
+}
+
+/** The threshold where no tuning is possible (no positives, no rows). */
+export const DEFAULT_THRESHOLD = 0.5;
+
+/**
+ * The F1-best decision threshold of one label (p >= t is positive). Candidates: every distinct
+ * probability v, each meaning "rows with p >= v are positive"; F1 is compared exactly (integer
+ * cross-multiplication). Ties: the highest candidate wins (the fewest positive decisions). The
+ * threshold returned lies halfway between the chosen v and the next lower distinct probability
+ * (0 below the lowest), so it separates the same rows with a margin on each side.
+ * Without positives (or rows): DEFAULT_THRESHOLD, f1 null.
+ */
+export function bestF1Threshold(scores: number[], ys: number[]): ThresholdChoice {
+  const order = scores.map((_, i) => i).sort((a, b) => scores[b] - scores[a]); // descending
+  let pos = 0;
+  for (const y of ys) if (y >= 0.5) pos++;
+  if (pos === 0) return { threshold: DEFAULT_THRESHOLD, f1: null };
+  let tp = 0;
+  let fp = 0;
+  let best: { num: number; den: number; at: number } | null = null; // F1 = num / den
+  for (let i = 0; i < order.length; ) {
+    const v = scores[order[i]];
+    // Take every row with this probability: the threshold v makes them all positive.
+    while (i < order.length && scores[order[i]] === v) {
+      if (ys[order[i]] >= 0.5) tp++;
+      else fp++;
+      i++;
+    }
+    const num = 2 * tp;
+    const den = 2 * tp + fp + (pos - tp);
+    // Strictly better only: the first (highest) candidate keeps a tie.
+    if (!best || num * best.den > best.num * den) best = { num, den, at: i };
+  }
+  const chosen = scores[order[best!.at - 1]];
+  const below = best!.at < order.length ? scores[order[best!.at]] : undefined;
+  return { threshold: (chosen + (below ?? 0)) / 2, f1: best!.num / best!.den };
+}
+
+/** Micro-averaged F1 with one threshold per label (flat [N * L] arrays). */
+export function microF1AtThresholds(probs: ArrayLike<number>, labels: ArrayLike<number>, thresholds: number[]): number {
+  const L = thresholds.length;
+  let tp = 0;
+  let fp = 0;
+  let fn = 0;
+  for (let i = 0; i < probs.length; i++) {
+    const pred = probs[i] >= thresholds[i % L];
+    const y = labels[i] >= 0.5;
+    if (pred && y) tp++;
+    else if (pred) fp++;
+    else if (y) fn++;
+  }
+  return tp === 0 ? 0 : (2 * tp) / (2 * tp + fp + fn);
+}
+
+export interface LabelMetrics {
+  label: number; // index 0..L-1
+  support: number; // positives among the evaluated rows
+  logloss: number;
+  auc: number | null; // null with one class only
+  f1: number | null; // at `threshold`; null without positives
+  threshold: number;
+}
+
+/** Per-label log-loss, ROC-AUC, support and F1 at the given thresholds (default 0.5 each). */
+export function perLabelMetrics(
+  probs: ArrayLike<number>,
+  labels: ArrayLike<number>,
+  L = 17,
+  thresholds?: number[],
+): LabelMetrics[] {
+  const ll = labelLogloss(probs, labels, L);
+  return ll.map((logloss, j) => {
+    const s = column(probs, j, L);
+    const y = column(labels, j, L);
+    const threshold = thresholds?.[j] ?? DEFAULT_THRESHOLD;
+    const support = y.filter((v) => v >= 0.5).length;
+    return { label: j, support, logloss, auc: aucOrNull(s, y), f1: f1At(s, y, threshold), threshold };
+  });
+}
+
+/** The F1-best threshold of every label on the rows given (a validation split). */
+export function tuneThresholds(probs: ArrayLike<number>, labels: ArrayLike<number>, L = 17): ThresholdChoice[] {
+  return [...Array(L).keys()].map((j) => bestF1Threshold(column(probs, j, L), column(labels, j, L)));
+}
+
+/** Labels worst first: highest log-loss first, then by index. */
+export function worstFirst<T extends { label: number; logloss: number }>(rows: T[]): T[] {
+  return [...rows].sort((a, b) => b.logloss - a.logloss || a.label - b.label);
+}

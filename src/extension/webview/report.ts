@@ -1,8 +1,10 @@
 /// <reference lib="dom" />
 // The pruning report panel: the before/after table (size, speed, metrics), a heatmap of the heads
 // each layer kept (coloured by importance) with its FFN share, and a sweep's score vs parameters
-// scatter (bubble size: latency) with its Pareto front.
-import { paretoFront, type ReportLayer, type ReportMessage, type SizeRow, type SweepRow } from '../panelData';
+// scatter (bubble size: latency) with its Pareto front; an evaluation's metrics and its per-label
+// table, worst labels first. Label names come from user files: they are only ever text nodes.
+import { paretoFront } from '../panelData';
+import type { EvaluationView, ReportLayer, ReportMessage, SizeRow, SweepRow } from '../panelData';
 import { Chart, chartBox, cssVar, el, fmt, onMessage, palette, root, setTitle, showProblems, table, themeCharts, vscode } from './common';
 
 let charts: Chart[] = [];
@@ -13,8 +15,9 @@ function render(r: ReportMessage): void {
   setTitle(r.title);
   showProblems(r.problems);
   const parts: HTMLElement[] = [];
-  const links = [r.file, r.sweepFile].filter((f): f is string => !!f);
+  const links = [r.file, r.sweepFile, r.evaluationFile].filter((f): f is string => !!f);
   if (links.length) parts.push(el('p', { class: 'note' }, ...links.flatMap((f, i) => [i ? ' · ' : '', el('a', { onclick: () => vscode.postMessage({ type: 'open', path: f }), title: 'Open the JSON file' }, f.split(/[\\/]/).slice(-2).join('/'))])));
+  if (r.evaluation) parts.push(...evaluationParts(r.evaluation));
   if (r.before || r.after) parts.push(el('h2', {}, 'Before / after'), sizeTable(r.before, r.after));
   const whens = Object.keys(r.metrics);
   if (whens.length) {
@@ -28,9 +31,33 @@ function render(r: ReportMessage): void {
     scatter = box.canvas;
     parts.push(el('h2', {}, 'Sweep: score vs parameters'), el('p', { class: 'legend' }, 'Bubble size: latency. Line: the Pareto front (no other config has a higher score with fewer parameters).'), box.box, sweepTable(r.sweep));
   }
-  if (parts.length === 0) parts.push(el('p', { class: 'empty' }, 'Nothing to show: the report has no sizes, layers or sweep rows.'));
+  const nothing = 'Nothing to show: the report has no sizes, layers, sweep rows or evaluation.';
+  if (parts.length === 0) parts.push(el('p', { class: 'empty' }, nothing));
   root().replaceChildren(...parts);
   if (scatter) charts.push(sweepChart(scatter, r.sweep));
+}
+
+/** The evaluation: overall metrics, where the thresholds come from, and the labels worst first. */
+function evaluationParts(e: EvaluationView): HTMLElement[] {
+  const shown = e.metrics.filter(([, v]) => v !== undefined);
+  // The three highest log-losses stand out (the list is sorted worst first).
+  const worst = e.labels.slice(0, Math.min(3, Math.floor(e.labels.length / 2)));
+  return [
+    el('h2', {}, 'Evaluation'),
+    el('p', { class: 'note' }, `${e.model} on ${e.data}${e.rows !== undefined ? ` (${e.rows} rows)` : ''}`),
+    table(['metric', 'value'], shown.map(([k, v]) => [k, fmtOr(v)])),
+    el('p', { class: 'note' }, e.thresholdsNote),
+    el('h2', {}, 'Per label, worst log-loss first'),
+    el('p', { class: 'legend' }, "Support: positives in the file. F1 at the label's threshold. AUC –: one class only."),
+    table(
+      ['label', 'name', 'support', 'log-loss', 'ROC-AUC', 'F1', 'threshold'],
+      e.labels.map((l) => {
+        const values = [l.support, l.logloss, l.auc, l.f1, l.threshold].map(fmtOr);
+        return [String(l.label), l.name, ...values];
+      }),
+      e.labels.map((l) => [undefined, 'name', undefined, worst.includes(l) ? 'worse' : undefined]),
+    ),
+  ];
 }
 
 function fmtOr(v: number | undefined): string {
@@ -141,7 +168,7 @@ export function startReport(): void {
     const r = m as unknown as ReportMessage;
     render(r);
     // What the serializer reopens after a reload.
-    vscode.setState({ files: [r.file, r.sweepFile].filter(Boolean) });
+    vscode.setState({ files: [r.file, r.sweepFile, r.evaluationFile].filter(Boolean) });
   });
   vscode.postMessage({ type: 'ready' });
 }
