@@ -10,7 +10,7 @@ import { pruneConfigTemplate, type PruneSchema } from './configFiles';
 import type { ConfigDiagnostics } from './diagnostics';
 import type { EngineHost } from './engineHost';
 import type { Panels } from './panels';
-import { askFolder, pickCheckpoint, pickCsv, pickDataFolder, pickPreset, pickPruneConfigs, pickRun } from './pickers';
+import { askFolder, pickCheckpoint, pickCsv, pickDataFolder, pickPreset, pickPruneConfigs, pickRun, pickRuns } from './pickers';
 import { readRun, type RunView } from './runModel';
 import type { RunsNode, RunsTreeProvider } from './runsTree';
 import { inferRun, missing, stageArgs, withRunDefaults, type CommandStage, type Selection } from './stageArgs';
@@ -57,7 +57,11 @@ export function registerCommands(context: vscode.ExtensionContext, deps: Command
   reg('newPruneConfig', (node?: RunsNode) => newPruneConfig(deps, node));
   reg('openReport', (node?: RunsNode) => openReport(deps, node));
   reg('selectBackend', () => selectBackend());
-  reg('showTraining', () => deps.panels.showTraining());
+  reg('showTraining', async (node?: RunsNode) => {
+    const run = runOf(node)?.dir;
+    const runs = run ? [run] : await pickRuns(deps.tree.runs(), deps.panels.trainingRuns());
+    if (runs) deps.panels.showTraining(runs);
+  });
   reg('showParameters', async (node?: RunsNode) => {
     const dir = checkpointOf(node) ?? (await pickCheckpoint(deps.tree.runs()));
     if (dir) deps.panels.showParams([dir]);
