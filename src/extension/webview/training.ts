@@ -91,10 +91,12 @@ function addStage(stage: string): void {
     boxes.push(b.box);
     entry.steps = new Chart(b.canvas, { type: 'line', data: { datasets: stepDatasets(stage) }, options: stepOptions() });
   }
-  const b = chartBox('chart small');
-  boxes.push(b.box);
   const ep = epochData(stage);
-  entry.epochs = new Chart(b.canvas, { type: 'line', data: { datasets: ep.datasets }, options: ep.options, plugins: [valueLabels] });
+  if (ep.datasets.length > 0) {
+    const b = chartBox('chart small');
+    boxes.push(b.box);
+    entry.epochs = new Chart(b.canvas, { type: 'line', data: { datasets: ep.datasets }, options: ep.options, plugins: [valueLabels] });
+  }
   const table = otherTable(stage);
   root().append(el('h2', {}, stage), el('div', { class: 'grid2' }, ...boxes), table ?? '');
   charts.set(stage, entry);
