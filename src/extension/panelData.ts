@@ -25,7 +25,10 @@ export function parseWebviewMessage(
   if (m.type === 'ready' && keys.length === 1) return { type: 'ready' };
   if (m.type === 'compare' && keys.length === 1) return { type: 'compare' };
   if (m.type === 'add-run' && keys.length === 1) return { type: 'add-run' };
-  if (m.type === 'remove-run' && keys.length === 2 && typeof m.run === 'string' && allowedRuns.has(m.run)) return { type: 'remove-run', run: m.run };
+  // Only runs the panel shows.
+  if (m.type === 'remove-run' && keys.length === 2 && typeof m.run === 'string' && allowedRuns.has(m.run)) {
+    return { type: 'remove-run', run: m.run };
+  }
   // Only paths the extension itself put into the panel: a page cannot make us open anything else.
   if (m.type === 'open' && keys.length === 2 && typeof m.path === 'string' && allowedPaths.has(m.path)) return { type: 'open', path: m.path };
   return undefined;
@@ -112,7 +115,8 @@ export function parseHistory(text: string): { records: HistoryRecord[]; skipped:
 export function eventRecord(e: EngineEvent, time: number): HistoryRecord | undefined {
   switch (e.type) {
     case 'step':
-      return Number.isFinite(e.loss) ? { type: 'step', stage: e.stage, time, epoch: e.epoch, step: e.step, loss: e.loss, lr: e.lr } : undefined;
+      if (!Number.isFinite(e.loss)) return undefined;
+      return { type: 'step', stage: e.stage, time, epoch: e.epoch, step: e.step, loss: e.loss, lr: e.lr };
     case 'epoch':
       return { type: 'epoch', stage: e.stage, time, epoch: e.epoch, metrics: finite(e.metrics) };
     case 'resume':
@@ -120,7 +124,8 @@ export function eventRecord(e: EngineEvent, time: number): HistoryRecord | undef
     case 'stage-start':
       return { type: 'stage-start', stage: e.stage, time };
     case 'stage-end':
-      return { type: 'stage-end', stage: e.stage, time, status: e.status, seconds: e.seconds, metrics: e.metrics && finite(e.metrics) };
+      return { type: 'stage-end', stage: e.stage, time, status: e.status, seconds: e.seconds,
+        metrics: e.metrics && finite(e.metrics) };
     default:
       return undefined;
   }
@@ -174,6 +179,13 @@ export interface RunCurves {
 /** Most points a series keeps; past that every other point is dropped (curves stay readable). */
 export const MAX_POINTS = 4000;
 
+interface StageState {
+  s: TrainingSeries;
+  offset: number; // added to the records' step numbers
+  epochOffset: number; // added to their epoch numbers
+  marks: EpochMark[]; // one per entry of s.epochs
+}
+
 interface EpochMark {
   raw: number; // the epoch number in the record
   x: number; // the last step's x when it ended
@@ -193,7 +205,7 @@ export type SeriesChange =
  * a resume cuts what the interrupted attempt did after the epoch it resumes from and marks the place.
  */
 export class SeriesBuilder {
-  private readonly map = new Map<string, { s: TrainingSeries; offset: number; epochOffset: number; marks: EpochMark[] }>();
+  private readonly map = new Map<string, StageState>();
 
   apply(r: HistoryRecord): SeriesChange | undefined {
     if (r.type === 'step') {
@@ -203,7 +215,9 @@ export class SeriesBuilder {
       if (last && r.step + st.offset <= last[0]) st.offset = last[0];
       const p: [number, number, number] = [r.step + st.offset, r.loss, r.lr ?? 0];
       st.s.steps.push(p);
-      if (st.s.steps.length > MAX_POINTS) st.s.steps = st.s.steps.filter((_, i, a) => i % 2 === 0 || i === a.length - 1);
+      if (st.s.steps.length > MAX_POINTS) {
+        st.s.steps = st.s.steps.filter((_, i, a) => i % 2 === 0 || i === a.length - 1);
+      }
       return { kind: 'steps', stage: r.stage, points: [p] };
     }
     if (r.type === 'epoch' && r.epoch !== undefined) {
@@ -253,12 +267,17 @@ export class SeriesBuilder {
 
   /** Start from these series (run.json's final metrics). */
   seed(series: TrainingSeries[]): void {
-    for (const s of series) if (!this.map.has(s.stage)) this.map.set(s.stage, { s, offset: 0, epochOffset: 0, marks: [] });
+    for (const s of series) {
+      if (!this.map.has(s.stage)) this.map.set(s.stage, { s, offset: 0, epochOffset: 0, marks: [] });
+    }
   }
 
   private get(stage: string) {
     let st = this.map.get(stage);
-    if (!st) this.map.set(stage, (st = { s: { stage, steps: [], epochs: [], markers: [] }, offset: 0, epochOffset: 0, marks: [] }));
+    if (!st) {
+      st = { s: { stage, steps: [], epochs: [], markers: [] }, offset: 0, epochOffset: 0, marks: [] };
+      this.map.set(stage, st);
+    }
     return st;
   }
 }
@@ -271,7 +290,8 @@ export function runJsonSeries(manifest: unknown): TrainingSeries[] {
   const out: TrainingSeries[] = [];
   for (const [key, rec] of Object.entries(stages)) {
     const metrics = isObject(rec) ? finite(rec.metrics) : {};
-    if (Object.keys(metrics).length > 0) out.push({ stage: key, steps: [], epochs: [{ epoch: 1, metrics }], markers: [], summary: true });
+    if (Object.keys(metrics).length === 0) continue;
+    out.push({ stage: key, steps: [], epochs: [{ epoch: 1, metrics }], markers: [], summary: true });
   }
   return out;
 }
@@ -355,7 +375,8 @@ export function mergeSteps(ms: TrainingMessage[]): TrainingMessage[] {
   const out: TrainingMessage[] = [];
   for (const m of ms) {
     const last = out[out.length - 1];
-    if (m.type === 'training-steps' && last?.type === 'training-steps' && last.stage === m.stage && last.run === m.run) {
+    if (m.type === 'training-steps' && last?.type === 'training-steps'
+      && last.stage === m.stage && last.run === m.run) {
       last.points = [...last.points, ...m.points];
     } else out.push(m.type === 'training-steps' ? { ...m, points: [...m.points] } : m);
   }

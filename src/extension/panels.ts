@@ -9,7 +9,8 @@ import type { EngineHost } from './engineHost';
 import { makeNonce, panelHtml } from './panelHtml';
 import {
   changeMessage, eventRecord, mergeSteps, paramsColumn, parseWebviewMessage, pushLive, reportMessage, runCurves,
-  type LiveHistory, type ParamsColumn, type ParamsMessage, type RunCurves, type SeriesBuilder, type TrainingMessage, type WebviewMessage,
+  type LiveHistory, type ParamsColumn, type ParamsMessage, type RunCurves, type SeriesBuilder, type TrainingMessage,
+  type WebviewMessage,
 } from './panelData';
 import type { RunsTreeProvider } from './runsTree';
 import { displayPath } from './workspace';
@@ -110,7 +111,9 @@ export class Panels implements vscode.Disposable {
         else this.queue({ type: 'training-run', run: this.curvesOf(dir, builder!) });
       }),
       vscode.window.registerWebviewPanelSerializer(VIEW_TYPES.training, {
-        deserializeWebviewPanel: async (panel, state) => this.adoptTraining(panel, stringList(state, 'runs').filter(isDir)),
+        deserializeWebviewPanel: async (panel, state) => {
+          this.adoptTraining(panel, stringList(state, 'runs').filter(isDir));
+        },
       }),
       vscode.window.registerWebviewPanelSerializer(VIEW_TYPES.params, {
         deserializeWebviewPanel: async (panel, state) => this.adoptParams(panel, stringList(state, 'dirs').filter(isDir)),
@@ -140,7 +143,10 @@ export class Panels implements vscode.Disposable {
       this.training.panel.reveal();
       return;
     }
-    const panel = vscode.window.createWebviewPanel(VIEW_TYPES.training, 'Training Curves', vscode.ViewColumn.Beside, { enableScripts: true, retainContextWhenHidden: true });
+    const panel = vscode.window.createWebviewPanel(VIEW_TYPES.training, 'Training Curves', vscode.ViewColumn.Beside, {
+      enableScripts: true,
+      retainContextWhenHidden: true,
+    });
     this.adoptTraining(panel, dirs);
   }
 
@@ -182,7 +188,8 @@ export class Panels implements vscode.Disposable {
     this.builders = new Map();
     this.buffered = [];
     const runs = view.runs.map((dir) => this.loadCurves(dir));
-    view.post({ type: 'training-init', title: runs.length ? runs.map((r) => r.label).join(' vs ') : 'Training Curves', runs } satisfies TrainingMessage);
+    const title = runs.length ? runs.map((r) => r.label).join(' vs ') : 'Training Curves';
+    view.post({ type: 'training-init', title, runs } satisfies TrainingMessage);
   }
 
   private loadCurves(dir: string): RunCurves {
@@ -206,7 +213,7 @@ export class Panels implements vscode.Disposable {
     const { curves, builder } = runCurves(dir, displayPath(dir), text, manifest, this.live.get(dir));
     this.builders.set(dir, builder);
     curves.problems.unshift(...problems);
-    if (curves.series.length === 0 && !problems.length) curves.problems.push(`${displayPath(dir)}: no training history and no metrics in run.json yet`);
+    if (curves.series.length === 0 && !problems.length) curves.problems.push('no training history and no metrics in run.json yet');
     return curves;
   }
 

@@ -50,9 +50,13 @@ export async function pickRun(runs: RunView[], allowNew: boolean): Promise<strin
  * Several runs at once (the training curves overlay them); `picked` start ticked (those shown
  * already, when adding). Undefined when the user backs out or ticks none.
  */
-export async function pickRuns(runs: RunView[], picked: string[] = [], title = 'Show the training curves of which runs?'): Promise<string[] | undefined> {
+export async function pickRuns(
+  runs: RunView[],
+  picked: string[] = [],
+  title = 'Show the training curves of which runs?',
+): Promise<string[] | undefined> {
   if (runs.length === 0) {
-    void vscode.window.showWarningMessage('BERT Pruner: no runs yet. Start with "Run pipeline" or "Generate corpus & vocab".');
+    void vscode.window.showWarningMessage('BERT Pruner: no runs to choose from.');
     return undefined;
   }
   const shown = new Set(picked.map((p) => path.resolve(p)));
@@ -63,7 +67,12 @@ export async function pickRuns(runs: RunView[], picked: string[] = [], title = '
     picked: shown.has(path.resolve(r.dir)),
     value: r.dir,
   }));
-  const picks = await vscode.window.showQuickPick(items, { title, canPickMany: true, matchOnDescription: true, ignoreFocusOut: true });
+  const picks = await vscode.window.showQuickPick(items, {
+    title,
+    canPickMany: true,
+    matchOnDescription: true,
+    ignoreFocusOut: true,
+  });
   return picks?.length ? picks.map((p) => p.value) : undefined;
 }
 

@@ -26,8 +26,14 @@ export const HISTORY_FILE = 'history.jsonl';
 
 export type HistoryLine =
   | { type: 'stage-start'; stage: StageName; key: string; time: string }
-  | { type: 'stage-end'; stage: StageName; key: string; status: string; seconds: number; metrics?: Record<string, number>; error?: string; time: string }
-  | { type: 'step'; stage: StageName; epoch: number; step: number; steps: number; loss: number; lr: number; tps: number; time: string }
+  | {
+      type: 'stage-end'; stage: StageName; key: string; status: string; seconds: number;
+      metrics?: Record<string, number>; error?: string; time: string;
+    }
+  | {
+      type: 'step'; stage: StageName; epoch: number; step: number; steps: number;
+      loss: number; lr: number; tps: number; time: string;
+    }
   | { type: 'epoch'; stage: StageName; epoch: number; epochs: number; metrics: Record<string, number>; time: string }
   | { type: 'resume'; stage: StageName; epoch: number; time: string };
 
@@ -50,7 +56,8 @@ export function historyLine(e: EngineEvent, time = new Date()): HistoryLine | un
         loss: round(e.loss) as number, lr: round(e.lr) as number, tps: Math.round(e.tokensPerSecond), time: t,
       };
     case 'epoch':
-      return { type: 'epoch', stage: e.stage, epoch: e.epoch, epochs: e.epochs, metrics: roundAll(e.metrics)!, time: t };
+      return { type: 'epoch', stage: e.stage, epoch: e.epoch, epochs: e.epochs, metrics: roundAll(e.metrics)!,
+        time: t };
     case 'resume':
       return { type: 'resume', stage: e.stage, epoch: e.epoch, time: t };
     default:
@@ -77,7 +84,8 @@ export class HistoryWriter {
     } catch (e) {
       // A failed append may have left part of a line: end it before the next one.
       this.needsNewline = true;
-      if (!this.failed) this.warn(`${this.file}: cannot append the training history (${(e as Error).message}); the stage goes on without it`);
+      const why = (e as Error).message;
+      if (!this.failed) this.warn(`${this.file}: cannot append the training history (${why}); the stage goes on`);
       this.failed = true;
     }
   }

@@ -5,8 +5,10 @@
 // run.json's final metrics for older runs) and then the live events of a run in progress. The page
 // keeps the list of runs in its webview state, so a reloaded window reopens the same runs.
 import type { Plugin } from 'chart.js';
-import { axisRange, epochRange, metricAxis, type RunCurves, type TrainingMessage, type TrainingSeries } from '../panelData';
-import { actions, Chart, chartBox, cssVar, el, fmt, onMessage, palette, root, setTitle, showProblems, themeCharts, vscode } from './common';
+import { axisRange, epochRange, metricAxis } from '../panelData';
+import type { RunCurves, TrainingMessage, TrainingSeries } from '../panelData';
+import { actions, Chart, chartBox, cssVar, el, fmt, onMessage, palette, root, setTitle, showProblems } from './common';
+import { themeCharts, vscode } from './common';
 
 interface State {
   runs: { id: string; label: string }[];
@@ -75,11 +77,13 @@ function renderActions(): void {
   const chips = runs.map((r, i) => {
     const swatch = el('span', { class: 'swatch' });
     swatch.style.background = runColor(i);
-    const remove = el('button', { class: 'icon', title: `Stop showing ${r.label}`, onclick: () => vscode.postMessage({ type: 'remove-run', run: r.id }) }, '×');
+    const onclick = () => vscode.postMessage({ type: 'remove-run', run: r.id });
+    const remove = el('button', { class: 'icon', title: `Stop showing ${r.label}`, onclick }, '×');
     const src = r.source === 'run.json' ? ' (run.json: final metrics only)' : '';
     return el('span', { class: 'run-chip', title: r.id + src }, swatch, `${r.label}${src}`, remove);
   });
-  actions().replaceChildren(...chips, el('button', { onclick: () => vscode.postMessage({ type: 'add-run' }) }, 'Add run…'));
+  const add = el('button', { onclick: () => vscode.postMessage({ type: 'add-run' }) }, 'Add run…');
+  actions().replaceChildren(...chips, add);
 }
 
 function addStage(stage: string): void {
@@ -89,13 +93,22 @@ function addStage(stage: string): void {
   if (withSteps.length > 0) {
     const b = chartBox();
     boxes.push(b.box);
-    entry.steps = new Chart(b.canvas, { type: 'line', data: { datasets: stepDatasets(stage) }, options: stepOptions() });
+    entry.steps = new Chart(b.canvas, {
+      type: 'line',
+      data: { datasets: stepDatasets(stage) },
+      options: stepOptions(),
+    });
   }
   const ep = epochData(stage);
   if (ep.datasets.length > 0) {
     const b = chartBox('chart small');
     boxes.push(b.box);
-    entry.epochs = new Chart(b.canvas, { type: 'line', data: { datasets: ep.datasets }, options: ep.options, plugins: [valueLabels] });
+    entry.epochs = new Chart(b.canvas, {
+      type: 'line',
+      data: { datasets: ep.datasets },
+      options: ep.options,
+      plugins: [valueLabels],
+    });
   }
   const table = otherTable(stage);
   root().append(el('h2', {}, stage), el('div', { class: 'grid2' }, ...boxes), table ?? '');
@@ -112,8 +125,11 @@ function stepDatasets(stage: string) {
     if (!s || s.steps.length === 0) return;
     const c = runColor(i);
     const name = runs.length > 1 ? `${r.label}: ` : '';
-    sets.push({ label: `${name}loss`, data: s.steps.map(([x, y]) => ({ x, y })), borderColor: c, backgroundColor: c, pointRadius: 0, borderWidth: width(1.5), yAxisID: 'y', runId: r.id, kind: 'loss' });
-    sets.push({ label: `${name}lr`, data: s.steps.map(([x, , lr]) => ({ x, y: lr })), borderColor: c, backgroundColor: c, pointRadius: 0, borderWidth: width(1), borderDash: [4, 3], yAxisID: 'lr', runId: r.id, kind: 'lr' });
+    const common = { borderColor: c, backgroundColor: c, pointRadius: 0, runId: r.id };
+    sets.push({ ...common, label: `${name}loss`, data: s.steps.map(([x, y]) => ({ x, y })), borderWidth: width(1.5),
+      yAxisID: 'y', kind: 'loss' });
+    sets.push({ ...common, label: `${name}lr`, data: s.steps.map(([x, , lr]) => ({ x, y: lr })), borderWidth: width(1),
+      borderDash: [4, 3], yAxisID: 'lr', kind: 'lr' });
     if (s.markers.length) {
       sets.push({
         label: `${name}resumed`,
@@ -146,14 +162,20 @@ function stepOptions() {
       tooltip: {
         callbacks: {
           // eslint-disable-next-line @typescript-eslint/no-explicit-any
-          label: (item: any) => item.dataset.markerLabels?.[item.dataIndex] ?? `${item.dataset.label}: ${fmt(item.parsed.y)}`,
+          label: (item: any) =>
+            item.dataset.markerLabels?.[item.dataIndex] ?? `${item.dataset.label}: ${fmt(item.parsed.y)}`,
         },
       },
     },
     scales: {
       x: { type: 'linear' as const, title: { display: true, text: 'step' } },
       y: { type: 'linear' as const, position: 'left' as const, title: { display: true, text: 'loss' } },
-      lr: { type: 'linear' as const, position: 'right' as const, title: { display: true, text: 'learning rate' }, grid: { drawOnChartArea: false } },
+      lr: {
+        type: 'linear' as const,
+        position: 'right' as const,
+        title: { display: true, text: 'learning rate' },
+        grid: { drawOnChartArea: false },
+      },
     },
   };
 }
@@ -162,7 +184,11 @@ function stepOptions() {
 
 function metricValues(stage: string): Map<string, number[]> {
   const out = new Map<string, number[]>();
-  for (const r of runs) for (const e of seriesOf(r, stage)?.epochs ?? []) for (const [k, v] of Object.entries(e.metrics)) out.set(k, [...(out.get(k) ?? []), v]);
+  for (const r of runs) {
+    for (const e of seriesOf(r, stage)?.epochs ?? []) {
+      for (const [k, v] of Object.entries(e.metrics)) out.set(k, [...(out.get(k) ?? []), v]);
+    }
+  }
   return out;
 }
 
@@ -206,10 +232,25 @@ function epochData(stage: string) {
         min: xr.min,
         max: xr.max,
         title: { display: true, text: summary ? 'final metrics of the stage' : 'epoch' },
-        ticks: { stepSize: 1, callback: (v: number | string) => (summary || !Number.isInteger(Number(v)) ? '' : String(v)) },
+        ticks: {
+          stepSize: 1,
+          callback: (v: number | string) => (summary || !Number.isInteger(Number(v)) ? '' : String(v)),
+        },
       },
-      loss: { type: 'linear' as const, position: 'left' as const, display: lossRange !== undefined, ...lossRange, title: { display: true, text: 'loss' } },
-      score: { type: 'linear' as const, position: 'right' as const, ...scoreRange, title: { display: true, text: 'score' }, grid: { drawOnChartArea: lossRange === undefined } },
+      loss: {
+        type: 'linear' as const,
+        position: 'left' as const,
+        display: lossRange !== undefined,
+        ...lossRange,
+        title: { display: true, text: 'loss' },
+      },
+      score: {
+        type: 'linear' as const,
+        position: 'right' as const,
+        ...scoreRange,
+        title: { display: true, text: 'score' },
+        grid: { drawOnChartArea: lossRange === undefined },
+      },
     },
   };
   return { datasets, options };
@@ -242,7 +283,9 @@ function save(): void {
 
 function isCurves(x: unknown): x is RunCurves {
   const r = x as RunCurves;
-  return typeof r === 'object' && r !== null && typeof r.id === 'string' && typeof r.label === 'string' && Array.isArray(r.series) && Array.isArray(r.problems);
+  if (typeof r !== 'object' || r === null) return false;
+  return typeof r.id === 'string' && typeof r.label === 'string'
+    && Array.isArray(r.series) && Array.isArray(r.problems);
 }
 
 function onSteps(m: Extract<TrainingMessage, { type: 'training-steps' }>): void {
@@ -310,7 +353,9 @@ export function startTraining(): void {
   const saved = vscode.getState() as State | undefined;
   if (saved && Array.isArray(saved.runs)) {
     // Until the extension sends the curves, the saved run names (it re-reads their files).
-    runs = saved.runs.filter((r) => typeof r?.id === 'string').map((r) => ({ id: r.id, label: String(r.label), source: 'history', series: [], problems: [] }));
+    runs = saved.runs
+      .filter((r) => typeof r?.id === 'string')
+      .map((r) => ({ id: r.id, label: String(r.label), source: 'history', series: [], problems: [] }));
   }
   render();
   vscode.postMessage({ type: 'ready' });
