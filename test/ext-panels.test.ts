@@ -1,11 +1,11 @@
 // The panels' data and messages: what a webview may send, how engine events become curves, how a
 // parameter tree becomes chart columns, how report files are normalised, and the page's CSP.
 import { describe, expect, it } from 'vitest';
-import type { EngineEvent } from '../src/engine/protocol';
-import { evaluationView, isEvaluationFile, mergeSteps, MAX_POINTS } from '../src/extension/panelData';
-import { paramsColumn, paretoFront } from '../src/extension/panelData';
-import { parseWebviewMessage, reportMessage, TrainingLog } from '../src/extension/panelData';
-import type { TrainingMessage } from '../src/extension/panelData';
+import {
+  axisRange, changeMessage, epochRange, evaluationView, isEvaluationFile, MAX_LIVE, MAX_POINTS, mergeHistory, mergeSteps, metricAxis, paramsColumn,
+  paretoFront, parseHistory, parseWebviewMessage, pushLive, reportMessage, runCurves, SeriesBuilder,
+  type HistoryRecord, type TrainingMessage,
+} from '../src/extension/panelData';
 import { contentSecurityPolicy, makeNonce, panelHtml } from '../src/extension/panelHtml';
 import { buildParamTree, type TensorInfo } from '../src/extension/paramTree';
 
@@ -14,7 +14,23 @@ describe('parseWebviewMessage', () => {
   it('accepts the known messages', () => {
     expect(parseWebviewMessage({ type: 'ready' }, allowed)).toEqual({ type: 'ready' });
     expect(parseWebviewMessage({ type: 'compare' }, allowed)).toEqual({ type: 'compare' });
-    expect(parseWebviewMessage({ type: 'open', path: '/ws/runs/a/pruned/prune-report.json' }, allowed)).toEqual({ type: 'open', path: '/ws/runs/a/pruned/prune-report.json' });
+    expect(parseWebviewMessage({ type: 'open', path: '/ws/runs/a/pruned/prune-report.json' }, allowed))
+      .toEqual({ type: 'open', path: '/ws/runs/a/pruned/prune-report.json' });
+    expect(parseWebviewMessage({ type: 'add-run' }, allowed)).toEqual({ type: 'add-run' });
+    expect(parseWebviewMessage({ type: 'remove-run', run: '/ws/runs/a' }, allowed, new Set(['/ws/runs/a'])))
+      .toEqual({ type: 'remove-run', run: '/ws/runs/a' });
+  });
+  it('removes only runs the panel shows', () => {
+    const runs = new Set(['/ws/runs/a']);
+    for (const bad of [
+      { type: 'remove-run', run: '/ws/runs/b' },
+      { type: 'remove-run' },
+      { type: 'remove-run', run: '/ws/runs/a', x: 1 },
+      { type: 'add-run', run: '/x' },
+    ]) {
+      expect(parseWebviewMessage(bad, allowed, runs)).toBeUndefined();
+    }
+    expect(parseWebviewMessage({ type: 'remove-run', run: '/ws/runs/a' }, allowed)).toBeUndefined();
   });
   it('rejects anything else, including paths the panel was not given and extra fields', () => {
     for (const bad of [
@@ -32,54 +48,200 @@ describe('parseWebviewMessage', () => {
   });
 });
 
-const step = (stage: 'pretrain' | 'finetune', s: number, loss = 1 / s): EngineEvent => ({
-  type: 'step', stage, epoch: 1, epochs: 1, step: s, steps: 100, loss, lr: 0.001 * s, tokensPerSecond: 1, etaSeconds: 1,
+const step = (stage: string, s: number, loss = 1 / s, epoch = 1): HistoryRecord =>
+  ({ type: 'step', stage, epoch, step: s, loss, lr: 0.001 * s });
+const epochRec = (stage: string, epoch: number, metrics: Record<string, number> = { train_loss: 1 }): HistoryRecord =>
+  ({ type: 'epoch', stage, epoch, metrics });
+const xs = (b: SeriesBuilder, stage: string) => b.series().find((s) => s.stage === stage)!.steps.map((p) => p[0]);
+
+describe('parseHistory', () => {
+  it('reads the records, skips bad lines, and ignores a torn last line quietly', () => {
+    const text = [
+      '{"type":"stage-start","stage":"finetune","key":"finetune","time":"2024-01-01T00:00:00.000Z"}',
+      '{"type":"step","stage":"finetune","epoch":1,"step":1,"steps":4,"loss":0.7,"lr":0.001,"tps":100,'
+        + '"time":"2024-01-01T00:00:01.000Z"}',
+      'not json',
+      '{"type":"step","stage":"finetune","step":2}', // no loss
+      '{"type":"epoch","stage":"finetune","epoch":1,"metrics":{"train_loss":0.6,"val_score":0.8,"bad":"x"}}',
+      '{"type":"mystery","stage":"finetune"}',
+      '',
+      '{"type":"resume","stage":"finetune","epoch":1,"time":"2024-01-01T00:00:02.000Z"}',
+      '{"type":"step","stage":"fine',
+    ].join('\n');
+    const { records, skipped } = parseHistory(text);
+    expect(skipped).toBe(3);
+    expect(records).toEqual([
+      { type: 'stage-start', stage: 'finetune', key: 'finetune', time: Date.UTC(2024, 0, 1),
+        status: undefined, seconds: undefined, metrics: undefined },
+      { type: 'step', stage: 'finetune', epoch: 1, step: 1, loss: 0.7, lr: 0.001, time: Date.UTC(2024, 0, 1, 0, 0, 1) },
+      { type: 'epoch', stage: 'finetune', epoch: 1, metrics: { train_loss: 0.6, val_score: 0.8 } },
+      { type: 'resume', stage: 'finetune', epoch: 1, time: Date.UTC(2024, 0, 1, 0, 0, 2) },
+    ]);
+    expect(parseHistory('{"type":"resume","stage":"a","epoch":1}\n{"type":"resume"').skipped).toBe(0);
+  });
 });
 
-describe('TrainingLog', () => {
-  it('collects steps and epochs per stage and snapshots them', () => {
-    const log = new TrainingLog();
-    log.reset('Pipeline a');
-    expect(log.apply(step('pretrain', 1))).toEqual({ type: 'training-steps', stage: 'pretrain', points: [[1, 1, 0.001]] });
-    log.apply(step('pretrain', 2));
-    expect(log.apply({ type: 'epoch', stage: 'pretrain', epoch: 1, epochs: 1, metrics: { mlm_accuracy: 0.3, bad: NaN } })).toEqual({
-      type: 'training-epoch', stage: 'pretrain', epoch: 1, metrics: { mlm_accuracy: 0.3 },
-    });
-    log.apply(step('finetune', 1));
-    expect(log.apply({ type: 'log', level: 'info', message: 'x' })).toBeUndefined();
-    expect(log.apply(step('finetune', 2, NaN))).toBeUndefined();
-    const snap = log.snapshot();
-    expect(snap.type === 'training-init' && snap.title).toBe('Pipeline a');
-    expect(snap.type === 'training-init' && snap.series.map((s) => [s.stage, s.steps.length, s.epochs.length])).toEqual([
+describe('mergeHistory', () => {
+  it('takes the file before the live run started and the live events after', () => {
+    const file = [{ ...step('a', 1), time: 10 }, { ...step('a', 2), time: 20 }, { ...step('a', 3), time: 30 },
+      epochRec('a', 1)];
+    const live = { since: 25, records: [{ ...step('a', 3), time: 31 }, { ...step('a', 4), time: 40 }] };
+    expect(mergeHistory(file, live).map((r) => [r.step ?? r.epoch, r.time]))
+      .toEqual([[1, 10], [2, 20], [1, undefined], [3, 31], [4, 40]]);
+    expect(mergeHistory(file)).toBe(file);
+  });
+  it('thins the steps of a long live history but keeps its epochs', () => {
+    const live = { since: 0, records: [] as HistoryRecord[] };
+    for (let i = 1; i <= MAX_LIVE + 10; i++) pushLive(live, i % 1000 === 0 ? epochRec('a', i / 1000) : step('a', i));
+    expect(live.records.length).toBeLessThanOrEqual(MAX_LIVE);
+    expect(live.records.filter((r) => r.type === 'epoch')).toHaveLength(Math.floor((MAX_LIVE + 10) / 1000));
+    expect(live.records[live.records.length - 1].step).toBe(MAX_LIVE + 10);
+  });
+});
+
+describe('SeriesBuilder', () => {
+  it('collects steps and epochs per stage and reports each change', () => {
+    const b = new SeriesBuilder();
+    expect(b.apply(step('pretrain', 1))).toEqual({ kind: 'steps', stage: 'pretrain', points: [[1, 1, 0.001]] });
+    b.apply(step('pretrain', 2));
+    expect(b.apply(epochRec('pretrain', 1, { mlm_accuracy: 0.3 })))
+      .toEqual({ kind: 'epoch', stage: 'pretrain', epoch: 1, metrics: { mlm_accuracy: 0.3 } });
+    b.apply(step('finetune', 1));
+    expect(b.apply(step('finetune', 2, NaN))).toBeUndefined();
+    expect(b.apply({ type: 'stage-start', stage: 'finetune' })).toBeUndefined();
+    expect(b.series().map((s) => [s.stage, s.steps.length, s.epochs.length])).toEqual([
       ['pretrain', 2, 1],
       ['finetune', 1, 0],
     ]);
+    expect(changeMessage('/r', { kind: 'steps', stage: 'a', points: [[1, 2, 3]] }))
+      .toEqual({ type: 'training-steps', run: '/r', stage: 'a', points: [[1, 2, 3]] });
+    expect(changeMessage('/r', { kind: 'reset' })).toBeUndefined();
   });
 
-  it('keeps x increasing when a stage restarts (resume) and bounds the points', () => {
-    const log = new TrainingLog();
-    log.apply(step('finetune', 1));
-    log.apply(step('finetune', 2));
-    const m = log.apply(step('finetune', 1));
-    expect(m).toEqual({ type: 'training-steps', stage: 'finetune', points: [[3, 1, 0.001]] });
-    for (let i = 2; i < 3 * MAX_POINTS; i++) log.apply(step('finetune', i));
-    const snap = log.snapshot();
-    const xs = snap.type === 'training-init' ? snap.series[0].steps.map((p) => p[0]) : [];
-    expect(xs.length).toBeLessThanOrEqual(MAX_POINTS);
-    expect(xs.every((x, i) => i === 0 || x > xs[i - 1])).toBe(true);
-    expect(xs[xs.length - 1]).toBe(3 * MAX_POINTS - 1 + 2);
+  it('continues the x axis and epochs when a stage runs again, and bounds the points', () => {
+    const b = new SeriesBuilder();
+    b.apply(step('prune', 1));
+    b.apply(step('prune', 2));
+    b.apply(epochRec('prune', 1));
+    expect(b.apply(step('prune', 1))).toEqual({ kind: 'steps', stage: 'prune', points: [[3, 1, 0.001]] });
+    expect(b.apply(epochRec('prune', 1))).toMatchObject({ epoch: 2 });
+    for (let i = 2; i < 3 * MAX_POINTS; i++) b.apply(step('prune', i));
+    const x = xs(b, 'prune');
+    expect(x.length).toBeLessThanOrEqual(MAX_POINTS);
+    expect(x.every((v, i) => i === 0 || v > x[i - 1])).toBe(true);
+    expect(x[x.length - 1]).toBe(3 * MAX_POINTS - 1 + 2);
   });
 
-  it('merges consecutive step batches of one stage', () => {
+  it('a resume replaces what the interrupted attempt did after that epoch and marks the place', () => {
+    const b = new SeriesBuilder();
+    for (let s = 1; s <= 4; s++) b.apply(step('finetune', s, 1, 1));
+    b.apply(epochRec('finetune', 1));
+    for (let s = 5; s <= 6; s++) b.apply(step('finetune', s, 9, 2)); // cancelled in epoch 2
+    expect(b.apply({ type: 'resume', stage: 'finetune', epoch: 1 })).toEqual({ kind: 'reset' });
+    for (let s = 5; s <= 8; s++) b.apply(step('finetune', s, 0.5, 2));
+    b.apply(epochRec('finetune', 2));
+    const s = b.series()[0];
+    expect(s.steps.map((p) => [p[0], p[1]]))
+      .toEqual([[1, 1], [2, 1], [3, 1], [4, 1], [5, 0.5], [6, 0.5], [7, 0.5], [8, 0.5]]);
+    expect(s.epochs.map((e) => e.epoch)).toEqual([1, 2]);
+    expect(s.markers).toEqual([{ x: 4, label: 'resumed after epoch 1' }]);
+  });
+
+  it("a stage's final metrics become one point when it has no epochs", () => {
+    const b = new SeriesBuilder();
+    b.apply(step('finetune', 1));
+    b.apply(epochRec('finetune', 1));
+    expect(b.apply({ type: 'stage-end', stage: 'finetune', key: 'finetune', status: 'done', metrics: { score: 0.9 } }))
+      .toBeUndefined();
+    const evaluated: HistoryRecord = { type: 'stage-end', stage: 'evaluate', key: 'evaluate-pruned', status: 'done',
+      metrics: { score: 0.8 } };
+    expect(b.apply(evaluated))
+      .toEqual({ kind: 'reset' });
+    b.apply({ type: 'stage-end', stage: 'prune', key: 'prune', status: 'failed', metrics: { score: 0.1 } });
+    expect(b.series().map((s) => [s.stage, s.summary ?? false, s.epochs])).toEqual([
+      ['finetune', false, [{ epoch: 1, metrics: { train_loss: 1 } }]],
+      ['evaluate-pruned', true, [{ epoch: 1, metrics: { score: 0.8 } }]],
+    ]);
+  });
+});
+
+describe('runCurves', () => {
+  const manifest = {
+    stages: {
+      'corpus-vocab': { metrics: { vocab_size: 120 } },
+      finetune: { metrics: { score: 0.9, loss: 0.3 } },
+      prune: {},
+    },
+  };
+  it("reads a run's history and merges the live events", () => {
+    const history = [
+      '{"type":"step","stage":"pretrain","step":1,"loss":6.5,"lr":0.001,"time":"1970-01-01T00:00:00.010Z"}',
+      '{"type":"step","stage":"pretrain","step":2,"loss":6.4,"lr":0.001,"time":"1970-01-01T00:00:00.050Z"}',
+      'broken',
+      '',
+    ].join('\n');
+    const live = { since: 40, records: [{ ...step('pretrain', 2, 6.3), time: 45 }] };
+    const { curves, builder } = runCurves('/w/runs/a', 'runs/a', history, manifest, live);
+    expect(curves)
+      .toMatchObject({ id: '/w/runs/a', label: 'runs/a', source: 'history',
+        problems: ['history.jsonl: 1 unreadable line skipped'] });
+    expect(curves.series[0].steps).toEqual([[1, 6.5, 0.001], [2, 6.3, 0.002]]);
+    expect(builder.apply(step('pretrain', 3))).toMatchObject({ points: [[3, 1 / 3, 0.003]] });
+  });
+  it('shows what run.json has for a run without history, and live epochs replace its points', () => {
+    const { curves, builder } = runCurves('/w/runs/old', 'old', undefined, manifest);
+    expect(curves.source).toBe('run.json');
+    expect(curves.series.map((s) => [s.stage, s.summary, s.epochs])).toEqual([
+      ['corpus-vocab', true, [{ epoch: 1, metrics: { vocab_size: 120 } }]],
+      ['finetune', true, [{ epoch: 1, metrics: { score: 0.9, loss: 0.3 } }]],
+    ]);
+    builder.apply(epochRec('finetune', 1, { train_loss: 0.5 }));
+    expect(builder.series().find((s) => s.stage === 'finetune'))
+      .toMatchObject({ summary: undefined, epochs: [{ epoch: 1, metrics: { train_loss: 0.5 } }] });
+    expect(runCurves('/x', 'x', undefined, 'junk').curves.series).toEqual([]);
+  });
+});
+
+describe('axes', () => {
+  it('puts losses left, scores on [0, 1] right, and the rest in a table', () => {
+    expect(metricAxis('train_loss', [6.5])).toBe('loss');
+    expect(metricAxis('mlm_accuracy', [0.15])).toBe('score');
+    expect(metricAxis('val_score', [-0.2, 0.5])).toBe('score');
+    expect(metricAxis('micro_f1', [0.5])).toBe('score');
+    expect(metricAxis('fraction', [0.5])).toBe('score');
+    expect(metricAxis('vocab_size', [120])).toBe('other');
+  });
+  it('pads a single value so it sits mid-axis, keeps losses non-negative and scores on [0, 1]', () => {
+    expect(axisRange([6.5], 'loss')).toEqual({ min: 4.875, max: 8.125 });
+    const two = axisRange([0.2, 6.2], 'loss')!;
+    expect(two.min).toBe(0);
+    expect(two.max).toBeCloseTo(6.8);
+    expect(axisRange([0], 'loss')).toEqual({ min: 0, max: 1 });
+    expect(axisRange([], 'loss')).toBeUndefined();
+    expect(axisRange([0.15], 'score')).toEqual({ min: 0, max: 1 });
+    expect(axisRange([], 'score')).toEqual({ min: 0, max: 1 });
+    const r = axisRange([-0.5, 0.9], 'score')!;
+    expect(r.min).toBeLessThan(-0.5);
+    expect(r.max).toBe(1);
+    expect(epochRange([1])).toEqual({ min: 0.5, max: 1.5 });
+    expect(epochRange([1, 2, 3])).toEqual({ min: 0.5, max: 3.5 });
+    expect(epochRange([])).toEqual({ min: 0.5, max: 1.5 });
+  });
+});
+
+describe('mergeSteps', () => {
+  it("merges consecutive step batches of one run's stage", () => {
     const ms: TrainingMessage[] = [
-      { type: 'training-steps', stage: 'a', points: [[1, 1, 1]] },
-      { type: 'training-steps', stage: 'a', points: [[2, 1, 1]] },
-      { type: 'training-epoch', stage: 'a', epoch: 1, metrics: {} },
-      { type: 'training-steps', stage: 'a', points: [[3, 1, 1]] },
-      { type: 'training-steps', stage: 'b', points: [[1, 1, 1]] },
+      { type: 'training-steps', run: 'r', stage: 'a', points: [[1, 1, 1]] },
+      { type: 'training-steps', run: 'r', stage: 'a', points: [[2, 1, 1]] },
+      { type: 'training-epoch', run: 'r', stage: 'a', epoch: 1, metrics: {} },
+      { type: 'training-steps', run: 'r', stage: 'a', points: [[3, 1, 1]] },
+      { type: 'training-steps', run: 'r', stage: 'b', points: [[1, 1, 1]] },
+      { type: 'training-steps', run: 'q', stage: 'b', points: [[1, 1, 1]] },
     ];
     const merged = mergeSteps(ms);
-    expect(merged.map((m) => (m.type === 'training-steps' ? `${m.stage}:${m.points.length}` : m.type))).toEqual(['a:2', 'training-epoch', 'a:1', 'b:1']);
+    expect(merged.map((m) => (m.type === 'training-steps' ? `${m.run}${m.stage}:${m.points.length}` : m.type)))
+      .toEqual(['ra:2', 'training-epoch', 'ra:1', 'rb:1', 'qb:1']);
     expect(ms[0].type === 'training-steps' && ms[0].points.length).toBe(1); // inputs untouched
   });
 });
@@ -129,7 +291,8 @@ describe('reportMessage', () => {
       { layer: 0, headsKept: [0, 3], headsTotal: 4, ffnKept: 8, ffnTotal: 16, headImportance: [0.9, 0.1, 0.2, 0.7] },
       { layer: 1, headsKept: [1], headsTotal: 4, ffnKept: 16, ffnTotal: 16, headImportance: [0.1, 0.5, 0.2] },
     ]);
-    expect(m.metrics).toEqual({ before: { score: 0.8 }, after_prune: { score: 0.6 }, after_refinetune: { score: 0.7 } });
+    expect(m.metrics)
+      .toEqual({ before: { score: 0.8 }, after_prune: { score: 0.6 }, after_refinetune: { score: 0.7 } });
     expect(m.problems).toEqual(['layers[2] is not an object', 'layers[3] lacks heads_total or ffn_total']);
     expect(m.file).toBe('/r.json');
   });
@@ -147,7 +310,8 @@ describe('reportMessage', () => {
     expect(m.sweep.map((r) => r.config)).toEqual(['a', 'b', 'c', 'd']);
     expect(m.problems).toEqual(['sweep row 4 lacks score or params']);
     expect(paretoFront(m.sweep).map((r) => r.config)).toEqual(['d', 'b', 'a']);
-    expect(reportMessage('t', 5, { rows: 1 }).problems).toEqual(['the pruning report is not a JSON object', 'sweep.json has no rows array']);
+    expect(reportMessage('t', 5, { rows: 1 }).problems)
+      .toEqual(['the pruning report is not a JSON object', 'sweep.json has no rows array']);
   });
 });
 

@@ -38,6 +38,7 @@ export type EngineEvent =
       epochs: number;
       metrics: Record<string, number>; // e.g. train_loss, val_score, mlm_accuracy
     }
+  | { type: 'resume'; stage: StageName; epoch: number } // a resumed stage continues after `epoch` epochs
   | { type: 'checkpoint'; stage: StageName; path: string; kind: 'best' | 'last' | 'epoch' | 'final' }
   | { type: 'params'; path: string; summary: unknown } // an analyze summary (see analyze/summary.ts)
   | { type: 'prune-report'; path: string; report: unknown } // see prune/report.ts

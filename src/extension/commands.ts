@@ -12,6 +12,7 @@ import type { EngineHost } from './engineHost';
 import type { Panels } from './panels';
 import { askFolder, askOutFile, pickCheckpoint, pickCsv, pickDataFolder, pickOptionalCheckpoint, pickPreset, pickPruneConfigs, pickRun, pickSettingsFile } from './pickers';
 import { isResumable, readRun, stageOfKey, type RunView } from './runModel';
+import { pickRuns } from './pickers';
 import type { RunsNode, RunsTreeProvider } from './runsTree';
 import { isStageName, REGISTRY, STAGE_NAMES, type Ask, type OptionDef, type StageName } from '../engine/stages/registry';
 import { checkpointOption, evaluationFile, inferRun, missing, offers, resumeArgs, stageArgs, withRunDefaults, type Selection } from './stageArgs';
@@ -36,7 +37,11 @@ export function registerCommands(context: vscode.ExtensionContext, deps: Command
   reg('newPruneConfig', (node?: RunsNode) => newPruneConfig(deps, node));
   reg('openReport', (node?: RunsNode) => openReport(deps, node));
   reg('selectBackend', () => selectBackend());
-  reg('showTraining', () => deps.panels.showTraining());
+  reg('showTraining', async (node?: RunsNode) => {
+    const run = runOf(node)?.dir;
+    const runs = run ? [run] : await pickRuns(deps.tree.runs(), deps.panels.trainingRuns());
+    if (runs) deps.panels.showTraining(runs);
+  });
   reg('showParameters', async (node?: RunsNode) => {
     const dir = checkpointOf(node) ?? (await pickCheckpoint(deps.tree.runs()));
     if (dir) deps.panels.showParams([dir]);

@@ -1,12 +1,13 @@
 // The extension's entry point: it only wires the parts together. Everything it registers is
 // declared in package.json (commands, the "BERT Pruner" view container and its Runs view, menus,
 // settings, jsonValidation for *.prune.json and *.bert-pruner.json).
+import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { registerCommands } from './commands';
 import { ConfigDiagnostics } from './diagnostics';
 import { EngineHost } from './engineHost';
 import { Panels } from './panels';
-import { pickCheckpoint } from './pickers';
+import { pickCheckpoint, pickRuns } from './pickers';
 import { RunsTreeProvider } from './runsTree';
 import { workspaceRoot } from './workspace';
 
@@ -15,7 +16,16 @@ export function activate(context: vscode.ExtensionContext): void {
   const diagnostics = new ConfigDiagnostics();
   const host = new EngineHost(context.extensionPath, output, (message) => void diagnostics.show(message, workspaceRoot() ?? process.cwd()));
   const tree = new RunsTreeProvider();
-  const panels = new Panels({ context, host, tree, pickCheckpoint: (title) => pickCheckpoint(tree.runs(), title) });
+  const panels = new Panels({
+    context,
+    host,
+    tree,
+    pickCheckpoint: (title) => pickCheckpoint(tree.runs(), title),
+    pickRuns: (shown) => {
+      const others = tree.runs().filter((r) => !shown.includes(path.resolve(r.dir)));
+      return pickRuns(others, [], 'Add which runs to the training curves?');
+    },
+  });
   context.subscriptions.push(
     output,
     diagnostics,

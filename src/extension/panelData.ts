@@ -10,14 +10,25 @@ import type { ParamNode } from './paramTree';
 export type WebviewMessage =
   | { type: 'ready' } // the page loaded (or reloaded) and wants its data
   | { type: 'open'; path: string } // open a file the panel was given (a report, a checkpoint config)
-  | { type: 'compare' }; // parameters panel: pick a checkpoint to compare with
+  | { type: 'compare' } // parameters panel: pick a checkpoint to compare with
+  | { type: 'add-run' } // training panel: pick runs to add
+  | { type: 'remove-run'; run: string }; // training panel: stop showing a run it shows
 
-export function parseWebviewMessage(x: unknown, allowedPaths: ReadonlySet<string>): WebviewMessage | undefined {
+export function parseWebviewMessage(
+  x: unknown,
+  allowedPaths: ReadonlySet<string>,
+  allowedRuns: ReadonlySet<string> = new Set(),
+): WebviewMessage | undefined {
   if (typeof x !== 'object' || x === null || Array.isArray(x)) return undefined;
   const m = x as Record<string, unknown>;
   const keys = Object.keys(m);
   if (m.type === 'ready' && keys.length === 1) return { type: 'ready' };
   if (m.type === 'compare' && keys.length === 1) return { type: 'compare' };
+  if (m.type === 'add-run' && keys.length === 1) return { type: 'add-run' };
+  // Only runs the panel shows.
+  if (m.type === 'remove-run' && keys.length === 2 && typeof m.run === 'string' && allowedRuns.has(m.run)) {
+    return { type: 'remove-run', run: m.run };
+  }
   // Only paths the extension itself put into the panel: a page cannot make us open anything else.
   if (m.type === 'open' && keys.length === 2 && typeof m.path === 'string' && allowedPaths.has(m.path)) return { type: 'open', path: m.path };
   return undefined;
@@ -25,78 +36,349 @@ export function parseWebviewMessage(x: unknown, allowedPaths: ReadonlySet<string
 
 // ---- training curves ---------------------------------------------------------------------------
 
-/** One stage's curves: per-step loss and lr, per-epoch metrics. */
-export interface TrainingSeries {
+/**
+ * One line of a run's history.jsonl (its format: src/engine/io/history.ts), or a live engine event
+ * turned into one. Everything is checked: a line that is not a known, well-formed record is skipped.
+ */
+export interface HistoryRecord {
+  type: 'stage-start' | 'stage-end' | 'step' | 'epoch' | 'resume';
   stage: string;
-  steps: [number, number, number][]; // [global step, loss, lr]
-  epochs: { epoch: number; metrics: Record<string, number> }[];
+  key?: string; // run.json stage key of a stage-start/-end
+  time?: number; // ms since 1970; absent when the line had none
+  epoch?: number;
+  step?: number;
+  loss?: number;
+  lr?: number;
+  metrics?: Record<string, number>;
+  status?: string;
+  seconds?: number;
 }
 
-export type TrainingMessage =
-  | { type: 'training-init'; title: string; series: TrainingSeries[] }
-  | { type: 'training-steps'; stage: string; points: [number, number, number][] }
-  | { type: 'training-epoch'; stage: string; epoch: number; metrics: Record<string, number> };
+function historyRecord(x: unknown): HistoryRecord | undefined {
+  if (!isObject(x) || typeof x.stage !== 'string' || x.stage === '') return undefined;
+  const parsed = typeof x.time === 'string' ? Date.parse(x.time) : NaN;
+  const time = Number.isFinite(parsed) ? parsed : undefined;
+  const base = { stage: x.stage, ...(time !== undefined ? { time } : {}) };
+  switch (x.type) {
+    case 'step': {
+      const step = num(x.step);
+      const loss = num(x.loss);
+      if (step === undefined || loss === undefined) return undefined;
+      return { type: 'step', ...base, step, loss, lr: num(x.lr) ?? 0, epoch: num(x.epoch) };
+    }
+    case 'epoch': {
+      const epoch = num(x.epoch);
+      return epoch === undefined ? undefined : { type: 'epoch', ...base, epoch, metrics: finite(x.metrics) };
+    }
+    case 'resume': {
+      const epoch = num(x.epoch);
+      return epoch === undefined ? undefined : { type: 'resume', ...base, epoch };
+    }
+    case 'stage-start':
+    case 'stage-end':
+      return {
+        type: x.type,
+        ...base,
+        key: typeof x.key === 'string' ? x.key : undefined,
+        status: typeof x.status === 'string' ? x.status : undefined,
+        seconds: num(x.seconds),
+        metrics: isObject(x.metrics) ? finite(x.metrics) : undefined,
+      };
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * The records of a history.jsonl. Unparsable lines are skipped and counted, except a last line
+ * without its newline: that one is being written (or was torn by a kill) and is ignored quietly.
+ */
+export function parseHistory(text: string): { records: HistoryRecord[]; skipped: number } {
+  const lines = text.split('\n');
+  const records: HistoryRecord[] = [];
+  let skipped = 0;
+  lines.forEach((line, i) => {
+    if (line.trim() === '') return;
+    let r: HistoryRecord | undefined;
+    try {
+      r = historyRecord(JSON.parse(line));
+    } catch {
+      r = undefined;
+    }
+    if (r) records.push(r);
+    else if (i < lines.length - 1) skipped++;
+  });
+  return { records, skipped };
+}
+
+/** A live engine event as a history record (time: when it arrived); undefined for the others. */
+export function eventRecord(e: EngineEvent, time: number): HistoryRecord | undefined {
+  switch (e.type) {
+    case 'step':
+      if (!Number.isFinite(e.loss)) return undefined;
+      return { type: 'step', stage: e.stage, time, epoch: e.epoch, step: e.step, loss: e.loss, lr: e.lr };
+    case 'epoch':
+      return { type: 'epoch', stage: e.stage, time, epoch: e.epoch, metrics: finite(e.metrics) };
+    case 'resume':
+      return { type: 'resume', stage: e.stage, time, epoch: e.epoch };
+    case 'stage-start':
+      return { type: 'stage-start', stage: e.stage, time };
+    case 'stage-end':
+      return { type: 'stage-end', stage: e.stage, time, status: e.status, seconds: e.seconds,
+        metrics: e.metrics && finite(e.metrics) };
+    default:
+      return undefined;
+  }
+}
+
+/** The events of an engine run on a run, as they arrived: `since` is when the run was started. */
+export interface LiveHistory {
+  since: number;
+  records: HistoryRecord[];
+}
+
+/** Most records a live history keeps; past that every other step is dropped. */
+export const MAX_LIVE = 50_000;
+
+export function pushLive(live: LiveHistory, r: HistoryRecord): void {
+  live.records.push(r);
+  if (live.records.length > MAX_LIVE) {
+    let k = 0;
+    live.records = live.records.filter((x) => x.type !== 'step' || k++ % 2 === 0 || x === r);
+  }
+}
+
+/**
+ * A run's history file merged with the live events of the engine run going on (or just ended):
+ * the engine writes each line before it sends the event, so the file's lines from `since` on are
+ * the live events again; those are taken from the live side, which also has what the file may lack.
+ */
+export function mergeHistory(file: HistoryRecord[], live?: LiveHistory): HistoryRecord[] {
+  if (!live) return file;
+  return [...file.filter((r) => r.time === undefined || r.time < live.since), ...live.records];
+}
+
+/** One stage's curves: per-step loss and lr, per-epoch metrics, where it was resumed. */
+export interface TrainingSeries {
+  stage: string;
+  steps: [number, number, number][]; // [step, loss, lr]; a stage run again continues the x axis
+  epochs: { epoch: number; metrics: Record<string, number> }[];
+  markers: { x: number; label: string }[]; // at step x, e.g. "resumed after epoch 2"
+  summary?: boolean; // no epochs: the stage's final metrics (run.json or stage-end), one point
+}
+
+/** The curves of one run as the training panel shows them. */
+export interface RunCurves {
+  id: string; // the run directory
+  label: string;
+  source: 'history' | 'run.json' | 'live';
+  series: TrainingSeries[];
+  problems: string[];
+}
 
 /** Most points a series keeps; past that every other point is dropped (curves stay readable). */
 export const MAX_POINTS = 4000;
 
+interface StageState {
+  s: TrainingSeries;
+  offset: number; // added to the records' step numbers
+  epochOffset: number; // added to their epoch numbers
+  marks: EpochMark[]; // one per entry of s.epochs
+}
+
+interface EpochMark {
+  raw: number; // the epoch number in the record
+  x: number; // the last step's x when it ended
+  offset: number;
+  epochOffset: number;
+}
+
+/** What applying one record changed: points or an epoch to add, or 'reset' (send the whole run). */
+export type SeriesChange =
+  | { kind: 'steps'; stage: string; points: [number, number, number][] }
+  | { kind: 'epoch'; stage: string; epoch: number; metrics: Record<string, number> }
+  | { kind: 'reset' };
+
 /**
- * The training history of the current run, fed with engine events. `apply` returns the message
- * to post to an open training panel (steps are batched by the caller), `snapshot` a full init.
+ * Builds a run's series from its records in order (history lines, then live events). A stage that
+ * starts over (the pipeline ran it again, gradual pruning's recovery rounds) continues its x axis;
+ * a resume cuts what the interrupted attempt did after the epoch it resumes from and marks the place.
  */
-export class TrainingLog {
-  title = 'no run yet';
-  private series = new Map<string, TrainingSeries>();
-  private offsets = new Map<string, number>(); // stage -> steps of earlier epochs-runs, so x only grows
+export class SeriesBuilder {
+  private readonly map = new Map<string, StageState>();
 
-  reset(title: string): void {
-    this.title = title;
-    this.series.clear();
-    this.offsets.clear();
-  }
-
-  apply(e: EngineEvent): TrainingMessage | undefined {
-    if (e.type === 'step') {
-      if (!Number.isFinite(e.loss)) return undefined;
-      const s = this.get(e.stage);
-      const x = e.step + (this.offsets.get(e.stage) ?? 0);
-      const last = s.steps[s.steps.length - 1];
-      if (last && x <= last[0]) {
-        // The stage restarted (a resume, or the pipeline ran it again): continue the x axis.
-        this.offsets.set(e.stage, last[0]);
-        return this.apply(e);
+  apply(r: HistoryRecord): SeriesChange | undefined {
+    if (r.type === 'step') {
+      if (r.step === undefined || r.loss === undefined || !Number.isFinite(r.loss)) return undefined;
+      const st = this.get(r.stage);
+      const last = st.s.steps[st.s.steps.length - 1];
+      if (last && r.step + st.offset <= last[0]) st.offset = last[0];
+      const p: [number, number, number] = [r.step + st.offset, r.loss, r.lr ?? 0];
+      st.s.steps.push(p);
+      if (st.s.steps.length > MAX_POINTS) {
+        st.s.steps = st.s.steps.filter((_, i, a) => i % 2 === 0 || i === a.length - 1);
       }
-      const p: [number, number, number] = [x, e.loss, e.lr];
-      s.steps.push(p);
-      if (s.steps.length > MAX_POINTS) s.steps = s.steps.filter((_, i) => i % 2 === 0 || i === s.steps.length - 1);
-      return { type: 'training-steps', stage: e.stage, points: [p] };
+      return { kind: 'steps', stage: r.stage, points: [p] };
     }
-    if (e.type === 'epoch') {
-      const metrics = finite(e.metrics);
-      this.get(e.stage).epochs.push({ epoch: e.epoch, metrics });
-      return { type: 'training-epoch', stage: e.stage, epoch: e.epoch, metrics };
+    if (r.type === 'epoch' && r.epoch !== undefined) {
+      const st = this.get(r.stage);
+      if (st.s.summary) st.s.epochs = [];
+      st.s.summary = undefined;
+      const lastEpoch = st.s.epochs[st.s.epochs.length - 1]?.epoch;
+      if (lastEpoch !== undefined && r.epoch + st.epochOffset <= lastEpoch) st.epochOffset = lastEpoch;
+      const epoch = r.epoch + st.epochOffset;
+      const metrics = r.metrics ?? {};
+      st.s.epochs.push({ epoch, metrics });
+      st.marks.push({ raw: r.epoch, x: lastX(st.s), offset: st.offset, epochOffset: st.epochOffset });
+      return { kind: 'epoch', stage: r.stage, epoch, metrics };
+    }
+    if (r.type === 'resume' && r.epoch !== undefined) {
+      const st = this.get(r.stage);
+      let i = st.marks.length - 1;
+      while (i >= 0 && st.marks[i].raw !== r.epoch) i--;
+      if (i >= 0) {
+        // Back to the end of that epoch: the interrupted attempt's later steps are done again.
+        const m = st.marks[i];
+        st.s.steps = st.s.steps.filter((p) => p[0] <= m.x);
+        st.s.epochs = st.s.epochs.slice(0, i + 1);
+        st.marks = st.marks.slice(0, i + 1);
+        st.offset = m.offset;
+        st.epochOffset = m.epochOffset;
+      }
+      st.s.markers.push({ x: lastX(st.s), label: `resumed after epoch ${r.epoch}` });
+      return { kind: 'reset' };
+    }
+    if (r.type === 'stage-end' && r.status === 'done' && r.metrics && Object.keys(r.metrics).length > 0) {
+      // A stage without epochs (evaluate, prune, corpus-vocab): its final metrics as one point.
+      const name = r.key ?? r.stage;
+      const st = this.map.get(name);
+      if (st && !st.s.summary && st.s.epochs.length > 0) return undefined;
+      const s = this.get(name).s;
+      s.epochs = [{ epoch: 1, metrics: r.metrics }];
+      s.summary = true;
+      return { kind: 'reset' };
     }
     return undefined;
   }
 
-  snapshot(): TrainingMessage {
-    return { type: 'training-init', title: this.title, series: [...this.series.values()] };
+  series(): TrainingSeries[] {
+    return [...this.map.values()].map((st) => st.s);
   }
 
-  private get(stage: string): TrainingSeries {
-    let s = this.series.get(stage);
-    if (!s) this.series.set(stage, (s = { stage, steps: [], epochs: [] }));
-    return s;
+  /** Start from these series (run.json's final metrics). */
+  seed(series: TrainingSeries[]): void {
+    for (const s of series) {
+      if (!this.map.has(s.stage)) this.map.set(s.stage, { s, offset: 0, epochOffset: 0, marks: [] });
+    }
+  }
+
+  private get(stage: string) {
+    let st = this.map.get(stage);
+    if (!st) {
+      st = { s: { stage, steps: [], epochs: [], markers: [] }, offset: 0, epochOffset: 0, marks: [] };
+      this.map.set(stage, st);
+    }
+    return st;
   }
 }
 
-/** Consecutive step messages of one stage become one message with all their points. */
+const lastX = (s: TrainingSeries) => s.steps[s.steps.length - 1]?.[0] ?? 0;
+
+/** A run made before history.jsonl existed: each stage's final metrics from run.json, one point each. */
+export function runJsonSeries(manifest: unknown): TrainingSeries[] {
+  const stages = isObject(manifest) && isObject(manifest.stages) ? manifest.stages : {};
+  const out: TrainingSeries[] = [];
+  for (const [key, rec] of Object.entries(stages)) {
+    const metrics = isObject(rec) ? finite(rec.metrics) : {};
+    if (Object.keys(metrics).length === 0) continue;
+    out.push({ stage: key, steps: [], epochs: [{ epoch: 1, metrics }], markers: [], summary: true });
+  }
+  return out;
+}
+
+/**
+ * One run's curves from what is on disk and what arrived live: history.jsonl when there is one
+ * (text undefined: there is none), else run.json's final metrics plus the live events. The builder
+ * returned goes on taking the run's live events.
+ */
+export function runCurves(
+  id: string,
+  label: string,
+  history: string | undefined,
+  manifest: unknown,
+  live?: LiveHistory,
+): { curves: RunCurves; builder: SeriesBuilder } {
+  const builder = new SeriesBuilder();
+  const problems: string[] = [];
+  let source: RunCurves['source'];
+  if (history !== undefined) {
+    const h = parseHistory(history);
+    if (h.skipped) problems.push(`history.jsonl: ${h.skipped} unreadable line${h.skipped === 1 ? '' : 's'} skipped`);
+    mergeHistory(h.records, live).forEach((r) => builder.apply(r));
+    source = 'history';
+  } else {
+    // run.json's final metrics; a live stage's epochs replace its point.
+    builder.seed(runJsonSeries(manifest));
+    live?.records.forEach((r) => builder.apply(r));
+    source = live?.records.length ? 'live' : 'run.json';
+  }
+  return { curves: { id, label, source, series: builder.series(), problems }, builder };
+}
+
+/** Which axis a metric goes on: losses left, scores (accuracy, F1, 1 - mlogloss, ...) in [0, 1] right. */
+export type MetricAxis = 'loss' | 'score' | 'other';
+
+export function metricAxis(key: string, values: number[]): MetricAxis {
+  if (/loss|perplexity|ppl/i.test(key)) return 'loss';
+  if (/score|acc|f1|auc|precision|recall/i.test(key)) return 'score';
+  return values.length > 0 && values.every((v) => v >= 0 && v <= 1) ? 'score' : 'other';
+}
+
+/**
+ * A y range that shows the values readably: scores always span [0, 1] (more if a value is outside);
+ * otherwise the values padded by a tenth of their spread, or, for one value (or equal values),
+ * by a quarter of it, so a single point sits mid-axis with sensible ticks. Non-negative values keep
+ * a non-negative axis.
+ */
+export function axisRange(values: number[], axis: MetricAxis): { min: number; max: number } | undefined {
+  const v = values.filter(Number.isFinite);
+  if (v.length === 0) return axis === 'score' ? { min: 0, max: 1 } : undefined;
+  const lo = Math.min(...v);
+  const hi = Math.max(...v);
+  const pad = hi > lo ? (hi - lo) * 0.1 : Math.abs(hi) * 0.25 || 1;
+  if (axis === 'score') return { min: Math.min(0, lo - (lo < 0 ? pad : 0)), max: Math.max(1, hi + (hi > 1 ? pad : 0)) };
+  return { min: lo >= 0 ? Math.max(0, lo - pad) : lo - pad, max: hi + pad };
+}
+
+/** The x range of an epoch chart: whole epochs with half an epoch either side (one epoch is readable). */
+export function epochRange(epochs: number[]): { min: number; max: number } {
+  const e = epochs.filter(Number.isFinite);
+  if (e.length === 0) return { min: 0.5, max: 1.5 };
+  return { min: Math.min(...e) - 0.5, max: Math.max(...e) + 0.5 };
+}
+
+export type TrainingMessage =
+  | { type: 'training-init'; title: string; runs: RunCurves[] } // every run the panel shows
+  | { type: 'training-run'; run: RunCurves } // one run added or redrawn
+  | { type: 'training-steps'; run: string; stage: string; points: [number, number, number][] }
+  | { type: 'training-epoch'; run: string; stage: string; epoch: number; metrics: Record<string, number> };
+
+/** The message for a builder's change on run `run`; undefined when the whole run must be re-sent. */
+export function changeMessage(run: string, c: SeriesChange): TrainingMessage | undefined {
+  if (c.kind === 'steps') return { type: 'training-steps', run, stage: c.stage, points: c.points };
+  if (c.kind === 'epoch') return { type: 'training-epoch', run, stage: c.stage, epoch: c.epoch, metrics: c.metrics };
+  return undefined;
+}
+
+/** Consecutive step messages of one run's stage become one message with all their points. */
 export function mergeSteps(ms: TrainingMessage[]): TrainingMessage[] {
   const out: TrainingMessage[] = [];
   for (const m of ms) {
     const last = out[out.length - 1];
-    if (m.type === 'training-steps' && last?.type === 'training-steps' && last.stage === m.stage) last.points = [...last.points, ...m.points];
-    else out.push(m.type === 'training-steps' ? { ...m, points: [...m.points] } : m);
+    if (m.type === 'training-steps' && last?.type === 'training-steps'
+      && last.stage === m.stage && last.run === m.run) {
+      last.points = [...last.points, ...m.points];
+    } else out.push(m.type === 'training-steps' ? { ...m, points: [...m.points] } : m);
   }
   return out;
 }

@@ -7,9 +7,11 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { EngineHost } from './engineHost';
 import { makeNonce, panelHtml } from './panelHtml';
-import { isEvaluationFile, mergeSteps, paramsColumn, parseWebviewMessage, reportMessage } from './panelData';
-import { TrainingLog } from './panelData';
-import type { ParamsColumn, ParamsMessage, TrainingMessage, WebviewMessage } from './panelData';
+import {
+  changeMessage, eventRecord, isEvaluationFile, mergeSteps, paramsColumn, parseWebviewMessage, pushLive, reportMessage, runCurves,
+  type LiveHistory, type ParamsColumn, type ParamsMessage, type RunCurves, type SeriesBuilder, type TrainingMessage,
+  type WebviewMessage,
+} from './panelData';
 import type { RunsTreeProvider } from './runsTree';
 import { displayPath } from './workspace';
 import { isStageName, REGISTRY } from '../engine/stages/registry';
@@ -27,6 +29,8 @@ export interface PanelsDeps {
   tree: RunsTreeProvider;
   /** Ask the user for a checkpoint (the parameters panel's "Compare with…"). */
   pickCheckpoint: (title: string) => Promise<string | undefined>;
+  /** Ask the user for runs (the training panel's "Add run…"); `shown` are the runs it shows. */
+  pickRuns?: (shown: string[]) => Promise<string[] | undefined>;
 }
 
 /** The webview side of a panel: html, message validation, posting. */
@@ -40,6 +44,8 @@ class PanelView {
     extensionUri: vscode.Uri,
     onMessage: (m: WebviewMessage) => void,
     log: (line: string) => void,
+    /** Runs this panel shows; the only ones its page may ask to remove (training panel). */
+    readonly runs: string[] = [],
   ) {
     const webview = panel.webview;
     webview.options = {
@@ -55,7 +61,7 @@ class PanelView {
       panel: kind,
     });
     webview.onDidReceiveMessage((raw) => {
-      const m = parseWebviewMessage(raw, this.allowed);
+      const m = parseWebviewMessage(raw, this.allowed, new Set(this.runs));
       if (m) onMessage(m);
       else log(`[bert-pruner] ignored an invalid message from the ${kind} panel: ${JSON.stringify(raw)?.slice(0, 200)}`);
     });
@@ -68,7 +74,11 @@ class PanelView {
 
 export class Panels implements vscode.Disposable {
   private training: PanelView | undefined;
-  private readonly trainingLog = new TrainingLog();
+  /** The training panel's runs (directories) and the builders that take their live events. */
+  private builders = new Map<string, SeriesBuilder>();
+  /** Per run directory, the events of its latest engine run (merged with its history.jsonl). */
+  private readonly live = new Map<string, LiveHistory>();
+  private readonly running = new Set<string>();
   private buffered: TrainingMessage[] = [];
   private flushTimer: NodeJS.Timeout | undefined;
   private readonly disposables: vscode.Disposable[] = [];
@@ -77,17 +87,34 @@ export class Panels implements vscode.Disposable {
     const { host } = deps;
     this.disposables.push(
       host.onStart((r) => {
-        if (!isTraining(r.stage)) return;
-        this.trainingLog.reset(r.title);
-        this.buffered = [];
-        this.training?.post(this.trainingLog.snapshot());
+        if (!isTraining(r.stage) || !r.runDir) return;
+        const dir = path.resolve(r.runDir);
+        this.live.set(dir, { since: Date.now(), records: [] });
+        this.running.add(dir);
+        // The panel follows a training run that starts: it is added to the runs shown.
+        if (this.training) this.addRuns([dir]);
       }),
-      host.onEvent(({ event }) => {
-        const m = this.trainingLog.apply(event);
-        if (m && this.training) this.queue(m);
+      host.onEnd(({ request }) => {
+        if (request.runDir) this.running.delete(path.resolve(request.runDir));
+      }),
+      host.onEvent(({ event, request }) => {
+        if (!request.runDir) return;
+        const dir = path.resolve(request.runDir);
+        const live = this.live.get(dir);
+        const rec = live && eventRecord(event, Date.now());
+        if (!live || !rec) return;
+        pushLive(live, rec);
+        const builder = this.builders.get(dir);
+        const change = builder?.apply(rec);
+        if (!change || !this.training) return;
+        const m = changeMessage(dir, change);
+        if (m) this.queue(m);
+        else this.queue({ type: 'training-run', run: this.curvesOf(dir, builder!) });
       }),
       vscode.window.registerWebviewPanelSerializer(VIEW_TYPES.training, {
-        deserializeWebviewPanel: async (panel) => this.adoptTraining(panel),
+        deserializeWebviewPanel: async (panel, state) => {
+          this.adoptTraining(panel, stringList(state, 'runs').filter(isDir));
+        },
       }),
       vscode.window.registerWebviewPanelSerializer(VIEW_TYPES.params, {
         deserializeWebviewPanel: async (panel, state) => this.adoptParams(panel, stringList(state, 'dirs').filter(isDir)),
@@ -103,26 +130,96 @@ export class Panels implements vscode.Disposable {
 
   // ---- training ------------------------------------------------------------------------------
 
-  showTraining(): void {
+  /** The runs the training panel shows and those training now: what a picker offers ticked. */
+  trainingRuns(): string[] {
+    return dedupe([...(this.training?.runs ?? []), ...this.running]);
+  }
+
+  /** Show these runs' curves (replacing what the panel showed); none: the runs training now. */
+  showTraining(runs: string[] = []): void {
+    const dirs = runs.length ? runs.map((r) => path.resolve(r)) : [...this.running];
     if (this.training) {
+      this.training.runs.splice(0, this.training.runs.length, ...dedupe(dirs));
+      this.sendTraining();
       this.training.panel.reveal();
       return;
     }
-    const panel = vscode.window.createWebviewPanel(VIEW_TYPES.training, 'Training', vscode.ViewColumn.Beside, { enableScripts: true, retainContextWhenHidden: true });
-    this.adoptTraining(panel);
+    const panel = vscode.window.createWebviewPanel(VIEW_TYPES.training, 'Training Curves', vscode.ViewColumn.Beside, {
+      enableScripts: true,
+      retainContextWhenHidden: true,
+    });
+    this.adoptTraining(panel, dirs);
   }
 
-  private adoptTraining(panel: vscode.WebviewPanel): void {
-    panel.title = 'Training';
-    const view = new PanelView(panel, 'training', this.deps.context.extensionUri, (m) => {
-      // A restored page shows its saved curves; it only needs the live history if a run is going
-      // on (or finished since this window opened).
-      if (m.type === 'ready') view.post(this.trainingLog.snapshot());
-    }, (l) => this.deps.host.output.appendLine(l));
+  private adoptTraining(panel: vscode.WebviewPanel, runs: string[]): void {
+    panel.title = 'Training Curves';
+    const view = new PanelView(panel, 'training', this.deps.context.extensionUri, async (m) => {
+      if (m.type === 'ready') this.sendTraining();
+      else if (m.type === 'remove-run') {
+        view.runs.splice(view.runs.indexOf(m.run), 1);
+        this.sendTraining();
+      } else if (m.type === 'add-run') {
+        const picked = await this.deps.pickRuns?.([...view.runs]);
+        if (picked?.length && this.training === view) this.addRuns(picked);
+      }
+    }, (l) => this.deps.host.output.appendLine(l), dedupe(runs.map((r) => path.resolve(r))));
     this.training = view;
     panel.onDidDispose(() => {
-      if (this.training === view) this.training = undefined;
+      if (this.training === view) {
+        this.training = undefined;
+        this.builders.clear();
+      }
     });
+  }
+
+  private addRuns(dirs: string[]): void {
+    const view = this.training;
+    if (!view) return;
+    for (const d of dirs.map((x) => path.resolve(x))) {
+      if (view.runs.includes(d)) continue;
+      view.runs.push(d);
+    }
+    this.sendTraining();
+  }
+
+  /** Re-read every shown run (history.jsonl, run.json) and send the whole picture. */
+  private sendTraining(): void {
+    const view = this.training;
+    if (!view) return;
+    this.builders = new Map();
+    this.buffered = [];
+    const runs = view.runs.map((dir) => this.loadCurves(dir));
+    const title = runs.length ? runs.map((r) => r.label).join(' vs ') : 'Training Curves';
+    view.post({ type: 'training-init', title, runs } satisfies TrainingMessage);
+  }
+
+  private loadCurves(dir: string): RunCurves {
+    const read = (f: string): string | undefined => {
+      try {
+        return fs.readFileSync(path.join(dir, f), 'utf8');
+      } catch {
+        return undefined;
+      }
+    };
+    let manifest: unknown;
+    const problems: string[] = [];
+    const text = read('history.jsonl');
+    if (text === undefined) {
+      try {
+        manifest = JSON.parse(read('run.json') ?? 'null');
+      } catch (e) {
+        problems.push(`run.json: ${(e as Error).message}`);
+      }
+    }
+    const { curves, builder } = runCurves(dir, displayPath(dir), text, manifest, this.live.get(dir));
+    this.builders.set(dir, builder);
+    curves.problems.unshift(...problems);
+    if (curves.series.length === 0 && !problems.length) curves.problems.push('no training history and no metrics in run.json yet');
+    return curves;
+  }
+
+  private curvesOf(dir: string, builder: SeriesBuilder): RunCurves {
+    return { id: dir, label: displayPath(dir), source: 'history', series: builder.series(), problems: [] };
   }
 
   /** Steps arrive up to hundreds a second: post them to the page in batches. */
@@ -231,6 +328,10 @@ function stringList(state: unknown, key: string): string[] {
   if (typeof state !== 'object' || state === null) return [];
   const v = (state as Record<string, unknown>)[key];
   return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string' && path.isAbsolute(x)) : [];
+}
+
+function dedupe(xs: string[]): string[] {
+  return [...new Set(xs)];
 }
 
 function isDir(p: string): boolean {

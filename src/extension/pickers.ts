@@ -47,6 +47,36 @@ export async function pickRun(runs: RunView[], allowNew: boolean): Promise<strin
   return choose('Which run?', items);
 }
 
+/**
+ * Several runs at once (the training curves overlay them); `picked` start ticked (those shown
+ * already, when adding). Undefined when the user backs out or ticks none.
+ */
+export async function pickRuns(
+  runs: RunView[],
+  picked: string[] = [],
+  title = 'Show the training curves of which runs?',
+): Promise<string[] | undefined> {
+  if (runs.length === 0) {
+    void vscode.window.showWarningMessage('BERT Pruner: no runs to choose from.');
+    return undefined;
+  }
+  const shown = new Set(picked.map((p) => path.resolve(p)));
+  const items = runs.map((r) => ({
+    label: r.name,
+    description: displayPath(r.dir),
+    detail: r.stages.map((s) => `${s.key} ${s.status}`).join(', '),
+    picked: shown.has(path.resolve(r.dir)),
+    value: r.dir,
+  }));
+  const picks = await vscode.window.showQuickPick(items, {
+    title,
+    canPickMany: true,
+    matchOnDescription: true,
+    ignoreFocusOut: true,
+  });
+  return picks?.length ? picks.map((p) => p.value) : undefined;
+}
+
 async function askRunName(runs: RunView[]): Promise<string | undefined> {
   const root = runsRoots()[0];
   if (!root) {

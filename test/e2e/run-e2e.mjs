@@ -208,6 +208,8 @@ try {
 
   await check('the training panel draws live curves', async () => {
     await palette('BERT Pruner: Show Training Curves');
+    await quickInput.locator('.quick-input-title', { hasText: 'Show the training curves of which runs?' }).waitFor();
+    await page.keyboard.press('Enter'); // run1, training now, comes ticked
     await webview().locator('canvas').first().waitFor({ timeout: 60_000 });
     await page.waitForTimeout(3000);
     await shot('training-panel');

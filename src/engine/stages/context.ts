@@ -8,6 +8,10 @@ import * as fs from 'node:fs';
 import { loadRun, openRun, RUN_MANIFEST, RunManifest, updateStage } from '../io/run';
 import type { EventSink, StageName } from '../protocol';
 import { explainSystemError } from '../errors';
+import { historyLine, HistoryWriter } from '../io/history';
+
+/** Emit functions that already append to a history.jsonl (a stage run inside another stage). */
+const recording = new WeakSet<EventSink>();
 
 export interface StageContext {
   emit: EventSink;
@@ -40,6 +44,8 @@ export function stageSettings(runDir: string | null, preset: string | undefined,
 /**
  * Run a stage with its bookkeeping: stage-start/-end events and the run.json record (running,
  * then done / failed / cancelled with timings). The stage returns its metrics and checkpoint.
+ * With a run dir, its step, epoch and resume events and a stage-start/-end pair are appended to
+ * the run's history.jsonl (io/history.ts): ctx.emit is wrapped while the stage runs.
  */
 export async function runStage<T extends { metrics?: Record<string, number>; checkpoint?: string; report?: string }>(
   ctx: StageContext,
@@ -52,6 +58,21 @@ export async function runStage<T extends { metrics?: Record<string, number>; che
   const t0 = Date.now();
   ctx.emit({ type: 'stage-start', stage, run: runDir ?? undefined });
   if (runDir) updateStage(runDir, key, { status: 'running', started: new Date().toISOString(), backend: ctx.backend, settings, error: undefined });
+  const emit = ctx.emit;
+  const history = runDir ? new HistoryWriter(runDir, (message) => emit({ type: 'log', level: 'warn', message })) : null;
+  history?.write({ type: 'stage-start', stage, key, time: new Date().toISOString() });
+  if (history && !recording.has(emit)) {
+    // The line first, then the event: whoever gets the event finds it in the file already.
+    ctx.emit = (e) => {
+      history.write(historyLine(e));
+      emit(e);
+    };
+    recording.add(ctx.emit);
+  }
+  const end = (status: string, seconds: number, metrics?: Record<string, number>, error?: string) => {
+    ctx.emit = emit;
+    history?.write({ type: 'stage-end', stage, key, status, seconds, metrics, error, time: new Date().toISOString() });
+  };
   try {
     const result = await fn();
     const seconds = (Date.now() - t0) / 1000;
@@ -65,6 +86,7 @@ export async function runStage<T extends { metrics?: Record<string, number>; che
         report: result.report ? path.relative(runDir, result.report) : undefined,
       });
     }
+    end('done', seconds, result.metrics);
     ctx.emit({ type: 'stage-end', stage, status: 'done', seconds, metrics: result.metrics });
     return result;
   } catch (err) {
@@ -79,6 +101,7 @@ export async function runStage<T extends { metrics?: Record<string, number>; che
       // The run folder itself may be what failed (disk full, read-only); the stage's own error is
       // the one the user needs, and run.json keeps its last good state.
     }
+    end(status, seconds, undefined, error);
     ctx.emit({ type: 'stage-end', stage, status, seconds, error });
     throw e;
   }

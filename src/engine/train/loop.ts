@@ -67,6 +67,7 @@ export async function train(spec: TrainSpec): Promise<AdamW> {
   const warmup = Math.round(total * spec.warmupRatio);
   const started = Date.now();
   let tokensSeen = 0;
+  if (start > 0) spec.emit({ type: 'resume', stage: spec.stage, epoch: start });
   for (let epoch = start; epoch < spec.epochs; epoch++) {
     const dropout = new Rng(spec.seed * 7919 + epoch);
     if (epoch > start) batches = epochBatches(epoch);

@@ -1,131 +1,362 @@
 /// <reference lib="dom" />
-// The training panel: per stage, loss and learning rate per step, and the epoch metrics, drawn as
-// the engine's events stream in. The curves are kept in the webview state, so a reloaded window
-// shows them again even when no run is going on.
-import type { TrainingMessage, TrainingSeries } from '../panelData';
-import { Chart, chartBox, el, onMessage, palette, root, setTitle, themeCharts, vscode } from './common';
+// The Training Curves panel: one or more runs overlaid, per stage two charts: the loss (left axis)
+// and learning rate (right axis) per step, and the epoch metrics with losses on the left axis and
+// scores in [0, 1] on the right. The extension sends each run's curves (its history.jsonl, or
+// run.json's final metrics for older runs) and then the live events of a run in progress. The page
+// keeps the list of runs in its webview state, so a reloaded window reopens the same runs.
+import type { Plugin } from 'chart.js';
+import { axisRange, epochRange, metricAxis } from '../panelData';
+import type { RunCurves, TrainingMessage, TrainingSeries } from '../panelData';
+import { actions, Chart, chartBox, cssVar, el, fmt, onMessage, palette, root, setTitle, showProblems } from './common';
+import { themeCharts, vscode } from './common';
 
 interface State {
-  title: string;
-  series: TrainingSeries[];
+  runs: { id: string; label: string }[];
 }
 
-let state: State = { title: 'Training', series: [] };
-const charts = new Map<string, { steps: Chart; epochs: Chart }>();
+let title = 'Training Curves';
+let runs: RunCurves[] = [];
+const charts = new Map<string, { steps?: Chart; epochs?: Chart }>(); // stage -> its charts
+const STYLES = ['circle', 'rect', 'triangle', 'rectRot', 'star', 'crossRot'] as const;
+const DASHES = [[], [6, 3], [2, 2], [8, 3, 2, 3]];
+
+const highContrast = () => document.body.classList.contains('vscode-high-contrast');
+const width = (w: number) => (highContrast() ? w + 1 : w);
+const runColor = (i: number) => palette()[i % 6];
+
+/** The stages of all runs, in the order they first appear. */
+function stages(): string[] {
+  return [...new Set(runs.flatMap((r) => r.series.map((s) => s.stage)))];
+}
+
+const seriesOf = (r: RunCurves, stage: string) => r.series.find((s) => s.stage === stage);
+
+/** Values written next to the points of short series (one epoch, a stage's final metrics). */
+const valueLabels: Plugin = {
+  id: 'valueLabels',
+  afterDatasetsDraw(chart) {
+    const ctx = chart.ctx;
+    ctx.save();
+    ctx.fillStyle = cssVar('--vscode-foreground', '#ccc');
+    ctx.font = `11px ${cssVar('--vscode-font-family', 'sans-serif')}`;
+    ctx.textAlign = 'center';
+    chart.data.datasets.forEach((ds, i) => {
+      const meta = chart.getDatasetMeta(i);
+      if (meta.hidden || ds.data.length > 3) return;
+      meta.data.forEach((p, j) => {
+        const v = (ds.data[j] as { y: number }).y;
+        ctx.fillText(fmt(v), p.x, p.y - 9);
+      });
+    });
+    ctx.restore();
+  },
+};
 
 function render(): void {
   charts.forEach((c) => {
-    c.steps.destroy();
-    c.epochs.destroy();
+    c.steps?.destroy();
+    c.epochs?.destroy();
   });
   charts.clear();
-  setTitle(state.title);
-  if (state.series.length === 0) {
-    root().replaceChildren(el('p', { class: 'empty' }, 'No training yet. Curves appear here while Pretrain, Fine-tune, Re-fine-tune or the pipeline run.'));
+  setTitle(title);
+  renderActions();
+  showProblems(runs.flatMap((r) => r.problems.map((p) => `${r.label}: ${p}`)));
+  if (runs.every((r) => r.series.length === 0)) {
+    root().replaceChildren(
+      el('p', { class: 'empty' }, runs.length
+        ? 'No curves yet. They appear here while Pretrain, Fine-tune, Re-fine-tune or the pipeline run.'
+        : 'No run shown. Add one with "Add run…", or start a training stage.'),
+    );
     return;
   }
   root().replaceChildren();
-  for (const s of state.series) addStage(s);
+  for (const stage of stages()) addStage(stage);
 }
 
-function addStage(s: TrainingSeries): void {
-  const [c0, c1, ...rest] = palette();
-  const steps = chartBox();
-  const epochs = chartBox('chart small');
-  root().append(el('h2', {}, s.stage), el('div', { class: 'grid2' }, steps.box, epochs.box));
-  const stepChart = new Chart(steps.canvas, {
-    type: 'line',
-    data: {
-      datasets: [
-        { label: 'loss', data: s.steps.map(([x, loss]) => ({ x, y: loss })), borderColor: c0, backgroundColor: c0, pointRadius: 0, borderWidth: 1.5, yAxisID: 'y' },
-        { label: 'lr', data: s.steps.map(([x, , lr]) => ({ x, y: lr })), borderColor: c1, backgroundColor: c1, pointRadius: 0, borderWidth: 1, yAxisID: 'lr' },
-      ],
-    },
-    options: {
-      parsing: false,
-      normalized: true,
-      interaction: { mode: 'nearest', axis: 'x', intersect: false },
-      scales: {
-        x: { type: 'linear', title: { display: true, text: 'step' } },
-        y: { type: 'linear', title: { display: true, text: 'loss' } },
-        lr: { type: 'linear', position: 'right', title: { display: true, text: 'learning rate' }, grid: { drawOnChartArea: false } },
+function renderActions(): void {
+  const chips = runs.map((r, i) => {
+    const swatch = el('span', { class: 'swatch' });
+    swatch.style.background = runColor(i);
+    const onclick = () => vscode.postMessage({ type: 'remove-run', run: r.id });
+    const remove = el('button', { class: 'icon', title: `Stop showing ${r.label}`, onclick }, '×');
+    const src = r.source === 'run.json' ? ' (run.json: final metrics only)' : '';
+    return el('span', { class: 'run-chip', title: r.id + src }, swatch, `${r.label}${src}`, remove);
+  });
+  const add = el('button', { onclick: () => vscode.postMessage({ type: 'add-run' }) }, 'Add run…');
+  actions().replaceChildren(...chips, add);
+}
+
+function addStage(stage: string): void {
+  const withSteps = runs.filter((r) => (seriesOf(r, stage)?.steps.length ?? 0) > 0);
+  const boxes: HTMLElement[] = [];
+  const entry: { steps?: Chart; epochs?: Chart } = {};
+  if (withSteps.length > 0) {
+    const b = chartBox();
+    boxes.push(b.box);
+    entry.steps = new Chart(b.canvas, {
+      type: 'line',
+      data: { datasets: stepDatasets(stage) },
+      options: stepOptions(),
+    });
+  }
+  const ep = epochData(stage);
+  if (ep.datasets.length > 0) {
+    const b = chartBox('chart small');
+    boxes.push(b.box);
+    entry.epochs = new Chart(b.canvas, {
+      type: 'line',
+      data: { datasets: ep.datasets },
+      options: ep.options,
+      plugins: [valueLabels],
+    });
+  }
+  const table = otherTable(stage);
+  root().append(el('h2', {}, stage), el('div', { class: 'grid2' }, ...boxes), table ?? '');
+  charts.set(stage, entry);
+}
+
+// ---- steps: loss left, learning rate right, resume markers ---------------------------------------
+
+function stepDatasets(stage: string) {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  const sets: any[] = [];
+  runs.forEach((r, i) => {
+    const s = seriesOf(r, stage);
+    if (!s || s.steps.length === 0) return;
+    const c = runColor(i);
+    const name = runs.length > 1 ? `${r.label}: ` : '';
+    const common = { borderColor: c, backgroundColor: c, pointRadius: 0, runId: r.id };
+    sets.push({ ...common, label: `${name}loss`, data: s.steps.map(([x, y]) => ({ x, y })), borderWidth: width(1.5),
+      yAxisID: 'y', kind: 'loss' });
+    sets.push({ ...common, label: `${name}lr`, data: s.steps.map(([x, , lr]) => ({ x, y: lr })), borderWidth: width(1),
+      borderDash: [4, 3], yAxisID: 'lr', kind: 'lr' });
+    if (s.markers.length) {
+      sets.push({
+        label: `${name}resumed`,
+        type: 'scatter' as const,
+        data: s.markers.map((m) => ({ x: m.x, y: lossAt(s, m.x) })),
+        borderColor: cssVar('--vscode-charts-red', '#f14c4c'),
+        backgroundColor: cssVar('--vscode-charts-red', '#f14c4c'),
+        pointStyle: 'triangle',
+        pointRadius: 7,
+        yAxisID: 'y',
+        markerLabels: s.markers.map((m) => m.label),
+      });
+    }
+  });
+  return sets;
+}
+
+function lossAt(s: TrainingSeries, x: number): number {
+  let y = s.steps[0]?.[1] ?? 0;
+  for (const p of s.steps) if (p[0] <= x) y = p[1];
+  return y;
+}
+
+function stepOptions() {
+  return {
+    parsing: false as const,
+    normalized: true,
+    interaction: { mode: 'nearest' as const, axis: 'x' as const, intersect: false },
+    plugins: {
+      tooltip: {
+        callbacks: {
+          // eslint-disable-next-line @typescript-eslint/no-explicit-any
+          label: (item: any) =>
+            item.dataset.markerLabels?.[item.dataIndex] ?? `${item.dataset.label}: ${fmt(item.parsed.y)}`,
+        },
       },
     },
-  });
-  const keys = [...new Set(s.epochs.flatMap((e) => Object.keys(e.metrics)))];
-  const epochChart = new Chart(epochs.canvas, {
-    type: 'line',
-    data: {
-      datasets: keys.map((k, i) => epochDataset(k, s, [c0, c1, ...rest][i % 6])),
+    scales: {
+      x: { type: 'linear' as const, title: { display: true, text: 'step' } },
+      y: { type: 'linear' as const, position: 'left' as const, title: { display: true, text: 'loss' } },
+      lr: {
+        type: 'linear' as const,
+        position: 'right' as const,
+        title: { display: true, text: 'learning rate' },
+        grid: { drawOnChartArea: false },
+      },
     },
-    options: { scales: { x: { type: 'linear', title: { display: true, text: 'epoch' }, ticks: { stepSize: 1 } } } },
-  });
-  charts.set(s.stage, { steps: stepChart, epochs: epochChart });
-}
-
-function epochDataset(key: string, s: TrainingSeries, color: string) {
-  return {
-    label: key,
-    data: s.epochs.filter((e) => key in e.metrics).map((e) => ({ x: e.epoch, y: e.metrics[key] })),
-    borderColor: color,
-    backgroundColor: color,
-    pointRadius: 3,
   };
 }
 
-function series(stage: string): TrainingSeries {
-  let s = state.series.find((x) => x.stage === stage);
-  if (!s) {
-    s = { stage, steps: [], epochs: [] };
-    state.series.push(s);
-    if (state.series.length === 1) root().replaceChildren();
-    addStage(s);
+// ---- epochs: losses left, scores in [0, 1] right -------------------------------------------------
+
+function metricValues(stage: string): Map<string, number[]> {
+  const out = new Map<string, number[]>();
+  for (const r of runs) {
+    for (const e of seriesOf(r, stage)?.epochs ?? []) {
+      for (const [k, v] of Object.entries(e.metrics)) out.set(k, [...(out.get(k) ?? []), v]);
+    }
   }
-  return s;
+  return out;
 }
 
-let saveTimer: number | undefined;
+function epochData(stage: string) {
+  const values = metricValues(stage);
+  const axisOf = new Map([...values].map(([k, v]) => [k, metricAxis(k, v)]));
+  const keys = [...values.keys()].filter((k) => axisOf.get(k) !== 'other');
+  const summary = runs.every((r) => seriesOf(r, stage)?.summary ?? true);
+  const datasets = [];
+  for (const [i, r] of runs.entries()) {
+    const s = seriesOf(r, stage);
+    if (!s) continue;
+    for (const [j, k] of keys.entries()) {
+      const data = s.epochs.filter((e) => k in e.metrics).map((e) => ({ x: e.epoch, y: e.metrics[k] }));
+      if (data.length === 0) continue;
+      const c = runs.length > 1 ? runColor(i) : palette()[j % 6];
+      datasets.push({
+        label: runs.length > 1 ? `${r.label}: ${k}` : k,
+        data,
+        borderColor: c,
+        backgroundColor: c,
+        borderWidth: width(1.5),
+        borderDash: runs.length > 1 ? DASHES[j % DASHES.length] : [],
+        pointStyle: STYLES[j % STYLES.length],
+        pointRadius: data.length > 3 ? 3 : 5,
+        yAxisID: axisOf.get(k) === 'loss' ? 'loss' : 'score',
+      });
+    }
+  }
+  const all = (axis: string) => [...values].filter(([k]) => axisOf.get(k) === axis).flatMap(([, v]) => v);
+  const lossRange = axisRange(all('loss'), 'loss');
+  const scoreRange = axisRange(all('score'), 'score')!;
+  const xr = epochRange(runs.flatMap((r) => (seriesOf(r, stage)?.epochs ?? []).map((e) => e.epoch)));
+  const options = {
+    parsing: false as const,
+    interaction: { mode: 'nearest' as const, intersect: false },
+    layout: { padding: { top: 12 } },
+    scales: {
+      x: {
+        type: 'linear' as const,
+        min: xr.min,
+        max: xr.max,
+        title: { display: true, text: summary ? 'final metrics of the stage' : 'epoch' },
+        ticks: {
+          stepSize: 1,
+          callback: (v: number | string) => (summary || !Number.isInteger(Number(v)) ? '' : String(v)),
+        },
+      },
+      loss: {
+        type: 'linear' as const,
+        position: 'left' as const,
+        display: lossRange !== undefined,
+        ...lossRange,
+        title: { display: true, text: 'loss' },
+      },
+      score: {
+        type: 'linear' as const,
+        position: 'right' as const,
+        ...scoreRange,
+        title: { display: true, text: 'score' },
+        grid: { drawOnChartArea: lossRange === undefined },
+      },
+    },
+  };
+  return { datasets, options };
+}
+
+/** Metrics that are neither losses nor scores (counts, sizes, seconds): a table, last value per run. */
+function otherTable(stage: string): HTMLElement | undefined {
+  const values = metricValues(stage);
+  const keys = [...values].filter(([k, v]) => metricAxis(k, v) === 'other').map(([k]) => k);
+  if (keys.length === 0) return undefined;
+  const rows = runs
+    .filter((r) => seriesOf(r, stage))
+    .map((r) => {
+      const eps = seriesOf(r, stage)!.epochs;
+      return [r.label, ...keys.map((k) => fmt([...eps].reverse().find((e) => k in e.metrics)?.metrics[k]))];
+    });
+  return el(
+    'table',
+    {},
+    el('thead', {}, el('tr', {}, ...['run', ...keys].map((h) => el('th', {}, h)))),
+    el('tbody', {}, ...rows.map((r) => el('tr', {}, ...r.map((c) => el('td', {}, c))))),
+  );
+}
+
+// ---- messages --------------------------------------------------------------------------------------
+
 function save(): void {
-  if (saveTimer !== undefined) return;
-  saveTimer = window.setTimeout(() => {
-    saveTimer = undefined;
-    vscode.setState(state);
-  }, 1000);
+  vscode.setState({ runs: runs.map((r) => ({ id: r.id, label: r.label })) } satisfies State);
+}
+
+function isCurves(x: unknown): x is RunCurves {
+  const r = x as RunCurves;
+  if (typeof r !== 'object' || r === null) return false;
+  return typeof r.id === 'string' && typeof r.label === 'string'
+    && Array.isArray(r.series) && Array.isArray(r.problems);
+}
+
+function onSteps(m: Extract<TrainingMessage, { type: 'training-steps' }>): void {
+  const r = runs.find((x) => x.id === m.run);
+  if (!r || !Array.isArray(m.points)) return;
+  const pts = m.points.filter((p) => Array.isArray(p) && p.length === 3 && p.every((v) => typeof v === 'number'));
+  let s = seriesOf(r, String(m.stage));
+  const fresh = !s || s.steps.length === 0;
+  if (!s) r.series.push((s = { stage: String(m.stage), steps: [], epochs: [], markers: [] }));
+  s.steps.push(...pts);
+  const chart = charts.get(s.stage)?.steps;
+  if (fresh || !chart) return render(); // a new stage or the first steps of one: lay out again
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  for (const ds of chart.data.datasets as any[]) {
+    if (ds.runId !== r.id) continue;
+    if (ds.kind === 'loss') ds.data.push(...pts.map(([x, y]) => ({ x, y })));
+    if (ds.kind === 'lr') ds.data.push(...pts.map(([x, , lr]) => ({ x, y: lr })));
+  }
+  chart.update('none');
+}
+
+function onEpoch(m: Extract<TrainingMessage, { type: 'training-epoch' }>): void {
+  const r = runs.find((x) => x.id === m.run);
+  if (!r || typeof m.metrics !== 'object' || m.metrics === null) return;
+  let s = seriesOf(r, String(m.stage));
+  if (!s) r.series.push((s = { stage: String(m.stage), steps: [], epochs: [], markers: [] }));
+  if (s.summary) s.epochs = [];
+  s.summary = undefined;
+  s.epochs.push({ epoch: Number(m.epoch), metrics: m.metrics });
+  const chart = charts.get(s.stage)?.epochs;
+  if (!chart || otherTable(s.stage)) return render();
+  const ep = epochData(s.stage);
+  chart.data.datasets = ep.datasets;
+  chart.options.scales = ep.options.scales;
+  chart.update('none');
 }
 
 export function startTraining(): void {
   themeCharts();
+  // The theme changed (VS Code swaps the body's vscode-light / -dark / -high-contrast class).
+  new MutationObserver(() => {
+    themeCharts();
+    render();
+  }).observe(document.body, { attributes: true, attributeFilter: ['class'] });
+
   onMessage((raw) => {
     const m = raw as unknown as TrainingMessage;
     if (m.type === 'training-init') {
-      // An empty init after a reload (no run in this window yet) keeps the restored curves.
-      if (!Array.isArray(m.series)) return;
-      if (m.series.length === 0 && state.series.length > 0) return;
-      state = { title: String(m.title), series: m.series };
+      if (!Array.isArray(m.runs)) return;
+      title = String(m.title);
+      runs = m.runs.filter(isCurves);
       render();
       save();
-    } else if (m.type === 'training-steps' && Array.isArray(m.points)) {
-      const s = series(String(m.stage));
-      const pts = m.points.filter((p) => Array.isArray(p) && p.length === 3 && p.every((v) => typeof v === 'number'));
-      s.steps.push(...pts);
-      const c = charts.get(s.stage)!;
-      c.steps.data.datasets[0].data.push(...pts.map(([x, y]) => ({ x, y })));
-      c.steps.data.datasets[1].data.push(...pts.map(([x, , lr]) => ({ x, y: lr })));
-      c.steps.update('none');
+    } else if (m.type === 'training-run') {
+      if (!isCurves(m.run)) return;
+      const i = runs.findIndex((r) => r.id === m.run.id);
+      if (i >= 0) runs[i] = m.run;
+      else runs.push(m.run);
+      render();
       save();
-    } else if (m.type === 'training-epoch' && typeof m.metrics === 'object' && m.metrics !== null) {
-      const s = series(String(m.stage));
-      s.epochs.push({ epoch: Number(m.epoch), metrics: m.metrics });
-      const c = charts.get(s.stage)!;
-      const keys = [...new Set(s.epochs.flatMap((e) => Object.keys(e.metrics)))];
-      c.epochs.data.datasets = keys.map((k, i) => epochDataset(k, s, palette()[i % 6]));
-      c.epochs.update('none');
-      save();
-    }
+    } else if (m.type === 'training-steps') onSteps(m);
+    else if (m.type === 'training-epoch') onEpoch(m);
   });
 
   const saved = vscode.getState() as State | undefined;
-  if (saved && Array.isArray(saved.series)) state = saved;
+  if (saved && Array.isArray(saved.runs)) {
+    // Until the extension sends the curves, the saved run names (it re-reads their files).
+    runs = saved.runs
+      .filter((r) => typeof r?.id === 'string')
+      .map((r) => ({ id: r.id, label: String(r.label), source: 'history', series: [], problems: [] }));
+  }
   render();
   vscode.postMessage({ type: 'ready' });
 }
