@@ -6,6 +6,7 @@ import { UserError } from '../errors';
 import { writeFileAtomic } from '../io/atomic';
 import { loadCheckpoint } from '../io/checkpoint';
 import { hasClassifier } from '../model/config';
+import { CLASSIFIER } from '../model/names';
 import { disposeParams } from '../model/params';
 import { labelMatrix, predictProbs } from '../model/predict';
 import { allMetrics, EvalMetrics } from '../train/metrics';
@@ -13,7 +14,7 @@ import type { StageContext } from './context';
 
 function classifierCheckpoint(dir: string) {
   const ck = loadCheckpoint(dir);
-  if (!hasClassifier(ck.config) || !ck.params.has('classifier.weight')) {
+  if (!hasClassifier(ck.config) || !ck.params.has(CLASSIFIER.weight)) {
     disposeParams(ck.params);
     throw new UserError(`${dir}: this checkpoint has no classifier (fine-tune it first)`);
   }

@@ -16,6 +16,7 @@ import { readJson, recoverDir } from '../io/atomic';
 import { loadCheckpoint, loadTensorFile, saveCheckpoint } from '../io/checkpoint';
 import { bceWithLogits, classify, toInputs } from '../model/bert';
 import { setClassification, NUM_LABELS } from '../model/config';
+import { CLASSIFIER, CLASSIFIER_PREFIX, MLM_PREFIX, POOLER_PREFIX } from '../model/names';
 import { disposeParams, initTensor, paramShapes, Params } from '../model/params';
 import { labelMatrix, predictLogits, predictProbs } from '../model/predict';
 import { train } from '../train/loop';
@@ -50,7 +51,7 @@ export interface FinetuneOptions {
  */
 function toClassifier(params: Params, cfg: ReturnType<typeof setClassification>, seed: number, labelFreq: Float64Array): Params {
   for (const name of [...params.keys()]) {
-    if (name.startsWith('cls.')) {
+    if (name.startsWith(MLM_PREFIX)) {
       params.get(name)!.dispose();
       params.delete(name);
     }
@@ -58,7 +59,7 @@ function toClassifier(params: Params, cfg: ReturnType<typeof setClassification>,
   const rng = new Rng(seed + 17);
   for (const [name, shape] of paramShapes(cfg, { mlm: false, classifier: true })) {
     if (params.has(name)) continue;
-    const init = name === 'classifier.bias' ? tf.tensor1d(Array.from(labelFreq, (f) => Math.log(clampFreq(f) / (1 - clampFreq(f))))) : initTensor(name, shape, cfg, rng);
+    const init = name === CLASSIFIER.bias ? tf.tensor1d(Array.from(labelFreq, (f) => Math.log(clampFreq(f) / (1 - clampFreq(f))))) : initTensor(name, shape, cfg, rng);
     params.set(name, tf.variable(init, true));
   }
   return params;
@@ -89,7 +90,7 @@ export async function finetune(run: string, s: Settings, ctx: StageContext, o: F
   const valEx = encodeRows(valRows, vocab, maxLen);
   const valLabels = labelMatrix(valEx);
   const headMult = ft.head_lr_multiplier ?? 1;
-  const lrMultiplier = (n: string) => (n.startsWith('classifier') || n.startsWith('bert.pooler') ? headMult : 1);
+  const lrMultiplier = (n: string) => (n.startsWith(CLASSIFIER_PREFIX) || n.startsWith(POOLER_PREFIX) ? headMult : 1);
   // A resumed run's optimizer file: the AdamW moments and, with EMA, the shadow weights.
   let saved: Map<string, tf.Tensor> | undefined;
   if (resumeFrom) {

@@ -16,6 +16,7 @@ import { UserError } from '../errors';
 import { readJson, writeJsonAtomic } from '../io/atomic';
 import { checkpointMB, loadCheckpoint, readConfig, saveCheckpoint } from '../io/checkpoint';
 import { BertConfig, ffnPerLayer, hasClassifier, headsPerLayer, keptHeads } from '../model/config';
+import { CLASSIFIER, MLM_PREFIX } from '../model/names';
 import { disposeParams, Params } from '../model/params';
 import { labelMatrix, predictProbs } from '../model/predict';
 import { computeImportance, Importance, ImportanceTarget, referenceTargets } from '../prune/importance';
@@ -78,7 +79,7 @@ function recoveryHook(o: PruneStageOptions, tc: TransformerPruneConfig, vocab: V
       params.set(name, v);
     }
     for (const [name, v] of params) {
-      if (!ck.params.has(name) && !name.startsWith('cls.')) {
+      if (!ck.params.has(name) && !name.startsWith(MLM_PREFIX)) {
         v.dispose();
         params.delete(name);
       }
@@ -101,7 +102,7 @@ function stats(params: Params, cfg: BertConfig, mb: number): ModelStats {
 
 /** Latency of the unpruned checkpoint and the pruned model, measured alternately (same load). */
 function measureBoth(model: string, params: Params, cfg: BertConfig): [number, number] | null {
-  if (!hasClassifier(cfg) || !params.has('classifier.weight')) return null;
+  if (!hasClassifier(cfg) || !params.has(CLASSIFIER.weight)) return null;
   const orig = loadCheckpoint(model);
   try {
     const T = Math.min(statsSeqLen(cfg), statsSeqLen(orig.config));
@@ -113,7 +114,7 @@ function measureBoth(model: string, params: Params, cfg: BertConfig): [number, n
 }
 
 function scoreOf(params: Params, cfg: BertConfig, ex: Example[]): number | undefined {
-  if (ex.length === 0 || !ex.every((e) => e.labels) || !params.has('classifier.weight')) return undefined;
+  if (ex.length === 0 || !ex.every((e) => e.labels) || !params.has(CLASSIFIER.weight)) return undefined;
   return score(predictProbs(params, cfg, ex), labelMatrix(ex));
 }
 
@@ -156,7 +157,7 @@ export async function pruneStage(o: PruneStageOptions, ctx: StageContext): Promi
   try {
     // Impossible targets are refused before any work (scoring, importance) starts.
     if (tc) {
-      if (!hasClassifier(cfg) || !params.has('classifier.weight')) throw new UserError(`${o.model}: transformer pruning needs a fine-tuned classifier checkpoint`);
+      if (!hasClassifier(cfg) || !params.has(CLASSIFIER.weight)) throw new UserError(`${o.model}: transformer pruning needs a fine-tuned classifier checkpoint`);
       if (tc.pruning_method === 'iterative') checkTargets(cfg, tc, source);
     }
     const maxLen = Math.min(cfg.max_len ?? 128, cfg.max_position_embeddings);
@@ -188,7 +189,7 @@ export async function pruneStage(o: PruneStageOptions, ctx: StageContext): Promi
     const cfgBefore = cfg;
     let result: TransformerPruneResult | null = null;
     if (tc) {
-      if (!hasClassifier(cfg) || !params.has('classifier.weight')) throw new UserError(`${o.model}: transformer pruning needs a fine-tuned classifier checkpoint`);
+      if (!hasClassifier(cfg) || !params.has(CLASSIFIER.weight)) throw new UserError(`${o.model}: transformer pruning needs a fine-tuned classifier checkpoint`);
       const rows = importanceRows(o, tc, dataRows);
       // Sorted by length so batches carry little padding; the order does not change the sums.
       const ex = encodeRows(rows, vocab, maxLen).sort((a, b) => a.ids.length - b.ids.length);
