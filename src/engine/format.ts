@@ -1,5 +1,5 @@
 // Plain-text rendering of results for a terminal: tables, metrics, the parameter tree.
-import type { Analysis } from './stages/analyze';
+import type { Analysis } from './analyze/model';
 import { summaryRows } from './analyze/summary';
 
 export function table(columns: string[], rows: (string | number)[][]): string {
