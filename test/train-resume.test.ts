@@ -9,7 +9,7 @@ import { resolveSettings } from '../src/engine/config/settings';
 import { CancelledError } from '../src/engine/errors';
 import { readSafetensors } from '../src/engine/io/safetensors';
 import type { EngineEvent } from '../src/engine/protocol';
-import { runPaths } from '../src/engine/stages/corpus';
+import { runPaths } from '../src/engine/io/paths';
 import { finetune } from '../src/engine/stages/finetune';
 import { pretrainedRun, SMALL_MODEL } from './helpers/pretrained';
 
