@@ -65,7 +65,7 @@ export function runUntil(
   });
 }
 
-export { bp, type Ran } from './helpers/cli';
+export { bp } from './helpers/cli';
 
 /** Every file under the run folder (run.json aside) with its hash: "nothing overwritten" means equal. */
 export function snapshot(dir: string): Record<string, string> {

@@ -156,7 +156,7 @@ export function formatMB(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(2)} MB`;
 }
 
-export function formatPercent(part: number, total: number): string {
+function formatPercent(part: number, total: number): string {
   if (total <= 0) return '0%';
   const p = (100 * part) / total;
   return p >= 10 || p === 0 ? `${p.toFixed(0)}%` : `${p.toFixed(1)}%`;

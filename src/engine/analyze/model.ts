@@ -50,7 +50,7 @@ export function compareLatency(models: { params: Params; cfg: BertConfig }[], B:
   return times.map((t) => t.sort((a, b) => a - b)[Math.floor(rounds / 2)]);
 }
 
-export function measureLatency(params: Params, cfg: BertConfig, B: number, T: number): number {
+function measureLatency(params: Params, cfg: BertConfig, B: number, T: number): number {
   return compareLatency([{ params, cfg }], B, T)[0];
 }
 

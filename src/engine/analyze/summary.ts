@@ -13,7 +13,7 @@ export interface ParamNode {
   children: ParamNode[];
 }
 
-export const BYTES_PER_PARAM = 4;
+const BYTES_PER_PARAM = 4;
 
 export function paramTree(entries: [string, number[]][]): ParamNode {
   const root: ParamNode = { name: '', params: 0, ratio: 1, mb: 0, children: [] };

@@ -14,7 +14,7 @@ import { BertConfig, hasClassifier } from '../model/config';
 import { CLASSIFIER, MLM_BIAS } from '../model/names';
 import { paramShapes, Params } from '../model/params';
 import { readJson, recoverDir, replaceDirAtomic, writeJsonAtomic } from './atomic';
-import { readSafetensors, readSafetensorsHeader, writeSafetensors } from './safetensors';
+import { readSafetensors, writeSafetensors } from './safetensors';
 
 export interface Checkpoint {
   dir: string;
@@ -23,7 +23,7 @@ export interface Checkpoint {
   vocab: Vocab;
 }
 
-export const CONFIG_FILE = 'config.json';
+const CONFIG_FILE = 'config.json';
 export const WEIGHTS_FILE = 'model.safetensors';
 
 /** Extra files written into the checkpoint directory together with the weights. */
@@ -92,12 +92,6 @@ export function readConfig(dir: string): BertConfig {
   return cfg;
 }
 
-/** Which heads the checkpoint's weights carry: the MLM head and/or the classifier. */
-export function checkpointHeads(dir: string): { mlm: boolean; classifier: boolean } {
-  const h = readSafetensorsHeader(path.join(dir, WEIGHTS_FILE));
-  return { mlm: MLM_BIAS in h.entries, classifier: CLASSIFIER.weight in h.entries };
-}
-
 /**
  * Load a checkpoint. Every tensor the config implies must be present with the implied shape;
  * the MLM decoder weight (tied) and unknown extra tensors are ignored.
@@ -138,7 +132,7 @@ export function loadTensorFile(file: string): Map<string, tf.Tensor> {
   return out;
 }
 
-export function isCheckpointDir(dir: string): boolean {
+function isCheckpointDir(dir: string): boolean {
   return fs.existsSync(path.join(dir, CONFIG_FILE)) && fs.existsSync(path.join(dir, WEIGHTS_FILE));
 }
 

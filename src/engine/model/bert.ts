@@ -39,18 +39,18 @@ const p = (params: Params, name: string): tf.Variable => {
 };
 
 /** x [N, in] @ W^T [in, out] + b  (W is [out, in]). */
-export function dense(x: tf.Tensor2D, params: Params, name: string): tf.Tensor2D {
+function dense(x: tf.Tensor2D, params: Params, name: string): tf.Tensor2D {
   return tf.add(tf.matMul(x, p(params, `${name}.weight`), false, true), p(params, `${name}.bias`));
 }
 
-export function layerNorm(x: tf.Tensor2D, params: Params, name: string, eps: number): tf.Tensor2D {
+function layerNorm(x: tf.Tensor2D, params: Params, name: string, eps: number): tf.Tensor2D {
   const { mean, variance } = tf.moments(x, -1, true);
   const xhat = tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, eps)));
   return tf.add(tf.mul(xhat, p(params, `${name}.weight`)), p(params, `${name}.bias`));
 }
 
 /** Exact GELU, 0.5 x (1 + erf(x / sqrt 2)), as HF's "gelu". */
-export function gelu<T extends tf.Tensor>(x: T): T {
+function gelu<T extends tf.Tensor>(x: T): T {
   return tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2)))) as T;
 }
 

@@ -49,7 +49,7 @@ export function paramShapes(cfg: BertConfig, opts: { mlm: boolean; classifier: b
   return out;
 }
 
-export function paramKind(name: string): ParamKind {
+function paramKind(name: string): ParamKind {
   if (name.includes('LayerNorm')) return 'layernorm';
   if (name.endsWith('embeddings.weight')) return 'embedding';
   if (name.endsWith('.bias')) return 'bias';
@@ -79,12 +79,6 @@ export function initTensor(name: string, shape: number[], cfg: BertConfig, rng: 
     if (name === WORD_EMB) data.fill(0, cfg.pad_token_id * shape[1], (cfg.pad_token_id + 1) * shape[1]);
   }
   return tf.tensor(data, shape, 'float32');
-}
-
-export function countParams(params: Params): number {
-  let n = 0;
-  for (const v of params.values()) n += v.size;
-  return n;
 }
 
 export function disposeParams(params: Params): void {

@@ -109,7 +109,7 @@ export function applyMasks(params: Params, cfg: BertConfig, headMask: Mask | nul
 }
 
 /** intermediate_size when every layer agrees, else intermediate_sizes (one per layer). */
-export function setFfnSizes(cfg: BertConfig, sizes: number[]): void {
+function setFfnSizes(cfg: BertConfig, sizes: number[]): void {
   if (sizes.every((s) => s === sizes[0])) {
     cfg.intermediate_size = sizes[0];
     delete cfg.intermediate_sizes;

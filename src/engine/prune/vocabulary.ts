@@ -39,7 +39,7 @@ export function countCorpus(file: string, vocab: Vocab): number[] {
 }
 
 /** Ids to keep: the specials, then every token counted at least minCount times, in id order. */
-export function keptTokenIds(counts: number[], minCount: number): number[] {
+function keptTokenIds(counts: number[], minCount: number): number[] {
   return counts.map((c, i) => i).filter((i) => i < SPECIAL_TOKENS.length || counts[i] >= minCount);
 }
 

@@ -12,7 +12,7 @@ import { labelMatrix, predictProbs } from '../model/predict';
 import { allMetrics, EvalMetrics } from './metrics';
 
 /** Load a checkpoint that has a classifier (a UserError otherwise). */
-export function loadClassifier(dir: string): Checkpoint {
+function loadClassifier(dir: string): Checkpoint {
   const ck = loadCheckpoint(dir);
   if (!hasClassifier(ck.config) || !ck.params.has(CLASSIFIER.weight)) {
     disposeParams(ck.params);
@@ -22,7 +22,7 @@ export function loadClassifier(dir: string): Checkpoint {
 }
 
 /** The rows encoded for the checkpoint (its vocab, its max_len within its position embeddings). */
-export function checkpointExamples(ck: Checkpoint, rows: Row[]): Example[] {
+function checkpointExamples(ck: Checkpoint, rows: Row[]): Example[] {
   return encodeRows(rows, ck.vocab, Math.min(ck.config.max_len ?? 128, ck.config.max_position_embeddings));
 }
 
