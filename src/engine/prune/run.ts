@@ -19,7 +19,9 @@ import { computeImportance, ImportanceTarget, referenceTargets } from './importa
 import { importanceRows, vocabCounts } from './inputs';
 import { parseMasks } from './masks';
 import { recoveryHook } from './recovery';
-import { layerReports, modelStats, PruneReport, REPORT_FILE, reportTables, STATS_B, statsSeqLen, writeReport } from './report';
+import {
+  layerReports, modelStats, PruneReport, REPORT_FILE, reportTables, STATS_B, statsSeqLen, writeReport,
+} from './report';
 import { checkTargets, iterativePrune, maskPrune, TransformerPruneResult } from './transformer';
 import { pruneVocabulary } from './vocabulary';
 

@@ -71,7 +71,9 @@ export async function pipeline(o: PipelineOptions, ctx: StageContext): Promise<{
     return predictCheckpoint(model, p.test, path.join(run, 'predictions', `${name}.jsonl`));
   };
   /** The test metrics of a checkpoint (null without labels) and its predictions file. */
-  const evaluate = async (model: string) => ({ metrics: evaluateCheckpoint(model, p.test) as EvalMetrics & Record<string, number> });
+  const evaluate = async (model: string) => {
+    return { metrics: evaluateCheckpoint(model, p.test) as EvalMetrics & Record<string, number> };
+  };
   const assess = async (model: string, name: string, key: string) => {
     predictions(model, name);
     return labeled ? (await runStage(ctx, run, 'evaluate', key, () => evaluate(model))).metrics : null;

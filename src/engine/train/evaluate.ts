@@ -45,7 +45,10 @@ export function predictCheckpoint(model: string, dataFile: string, out: string):
   const ck = loadClassifier(model);
   try {
     const probs = predictProbs(ck.params, ck.config, checkpointExamples(ck, rows));
-    const lines = rows.map((r, i) => JSON.stringify({ id: r.id, probs: Array.from(probs.subarray(i * 17, (i + 1) * 17), (p) => +p.toPrecision(7)) }));
+    const lines = rows.map((r, i) => {
+      const p = Array.from(probs.subarray(i * 17, (i + 1) * 17), (x) => +x.toPrecision(7));
+      return JSON.stringify({ id: r.id, probs: p });
+    });
     writeFileAtomic(out, lines.join('\n') + '\n');
     return rows.length;
   } finally {
