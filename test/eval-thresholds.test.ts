@@ -16,10 +16,10 @@ import { readThresholds, THRESHOLDS_FILE } from '../src/engine/io/thresholds';
 import { disposeParams } from '../src/engine/model/params';
 import { labelMatrix, predictProbs } from '../src/engine/model/predict';
 import type { StageContext } from '../src/engine/stages/context';
-import { runPaths } from '../src/engine/stages/corpus';
-import { evaluate, predict } from '../src/engine/stages/evaluate';
-import { finetune } from '../src/engine/stages/finetune';
-import { pruneStage } from '../src/engine/stages/prune';
+import { runPaths } from '../src/engine/io/paths';
+import { evaluateCheckpoint, predictCheckpoint } from '../src/engine/train/evaluate';
+import { finetuneClassifier as finetune } from '../src/engine/train/classifier';
+import { pruneCheckpoint as pruneStage } from '../src/engine/prune/run';
 import { formatEvaluation } from '../src/engine/format';
 import { tuneThresholds } from '../src/engine/train/metrics';
 import { bp, expectUserError } from './helpers/cli';
@@ -84,7 +84,7 @@ describe('evaluate and predict', () => {
   it('evaluate: per-label support, log-loss, AUC, F1 at the stored thresholds; never NaN', async () => {
     const p = runPaths(run);
     const out = path.join(p.finetune, 'eval-test.json');
-    const r = await evaluate(p.finetune, p.test, ctx, out);
+    const r = evaluateCheckpoint(p.finetune, p.test, out);
     const e = r.evaluation;
     const t = readThresholds(p.finetune)!;
     expect(e.rows).toBe(20);
@@ -122,7 +122,7 @@ describe('evaluate and predict', () => {
   });
 
   it('without thresholds: 0.5 for every label, and the output says so', async () => {
-    const e = (await evaluate(path.join(run, 'noval'), runPaths(run).test, ctx)).evaluation;
+    const e = evaluateCheckpoint(path.join(run, 'noval'), runPaths(run).test).evaluation;
     expect(e.thresholds.source).toBeNull();
     expect(e.thresholds.note).toMatch(/val_fraction 0.*0\.5 for every label/);
     expect(e.micro_f1_at_thresholds).toBeNull();
@@ -136,7 +136,7 @@ describe('evaluate and predict', () => {
     const cases = [[p.finetune, stored], [path.join(run, 'noval'), Array(17).fill(0.5)]] as const;
     for (const [model, th] of cases) {
       const out = path.join(root, `pred-${path.basename(model)}.jsonl`);
-      await predict(model, p.test, out, ctx);
+      predictCheckpoint(model, p.test, out);
       const lines = fs.readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
       expect(lines).toHaveLength(20);
       for (const l of lines) {

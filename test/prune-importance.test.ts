@@ -7,7 +7,8 @@ import { initBackend } from '../src/engine/backend';
 import type { Batch } from '../src/engine/data/encode';
 import { classify, toInputs } from '../src/engine/model/bert';
 import { BertConfig, headSize } from '../src/engine/model/config';
-import { disposeParams, layerPrefix, Params } from '../src/engine/model/params';
+import { layer } from '../src/engine/model/names';
+import { disposeParams, Params } from '../src/engine/model/params';
 import { computeImportance, ImportanceTarget, importanceLoss, referenceTargets } from '../src/engine/prune/importance';
 import { batchesOf, randomExamples, tinyModel } from './prune-helpers';
 
@@ -38,10 +39,10 @@ function bruteForce(params: Params, cfg: BertConfig, batches: Batch[], target: I
   let n = 0;
   batches.forEach((b, k) => {
     for (let l = 0; l < cfg.num_hidden_layers; l++) {
-      const p = layerPrefix(l);
+      const p = layer(l);
       for (let h = 0; h < A; h++) {
         const cols = tf.tidy(() => tf.tile(tf.reshape(tf.oneHot(tf.fill([D], h, 'int32'), A).transpose().reshape([A * D]), [1, A * D]), [H, 1]));
-        head[l][h] += Math.abs(directional(params, cfg, b, target, k, [{ name: `${p}.attention.output.dense.weight`, sel: cols }]));
+        head[l][h] += Math.abs(directional(params, cfg, b, target, k, [{ name: p.attnOut.weight, sel: cols }]));
         cols.dispose();
       }
       for (let i = 0; i < I; i++) {
@@ -51,12 +52,12 @@ function bruteForce(params: Params, cfg: BertConfig, batches: Batch[], target: I
         if (ffnEven) {
           ffn[l][i] += Math.abs(
             directional(params, cfg, b, target, k, [
-              { name: `${p}.intermediate.dense.weight`, sel: row },
-              { name: `${p}.intermediate.dense.bias`, sel: one },
+              { name: p.inter.weight, sel: row },
+              { name: p.inter.bias, sel: one },
             ]),
           );
         }
-        ffn[l][i] += Math.abs(directional(params, cfg, b, target, k, [{ name: `${p}.output.dense.weight`, sel: col }]));
+        ffn[l][i] += Math.abs(directional(params, cfg, b, target, k, [{ name: p.out.weight, sel: col }]));
         [one, row, col].forEach((t) => t.dispose());
       }
     }

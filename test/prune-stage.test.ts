@@ -18,7 +18,9 @@ import { predictLogits } from '../src/engine/model/predict';
 import type { EngineEvent } from '../src/engine/protocol';
 import { readReport, updateReportMetrics } from '../src/engine/prune/report';
 import type { StageContext } from '../src/engine/stages/context';
-import { pruneStage, pruneSweep, resolvePruneConfig } from '../src/engine/stages/prune';
+import { resolvePruneConfig } from '../src/engine/prune/config';
+import { pruneCheckpoint as pruneStage } from '../src/engine/prune/run';
+import { pruneSweep } from '../src/engine/stages/prune-sweep';
 import { corpusRows, maxAbsDiff, tinyModel, tmpDir, writeCsv } from './prune-helpers';
 
 let dir: string;

@@ -65,14 +65,15 @@ export function runUntil(
   });
 }
 
-export { bp, type Ran } from './helpers/cli';
+export { bp } from './helpers/cli';
 
 /** Every file under the run folder (run.json aside) with its hash: "nothing overwritten" means equal. */
 export function snapshot(dir: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const e of fs.readdirSync(dir, { recursive: true, withFileTypes: true })) {
     const f = path.join(e.parentPath, e.name);
-    if (e.isFile() && e.name !== 'run.json') out[path.relative(dir, f)] = crypto.createHash('sha256').update(fs.readFileSync(f)).digest('hex');
+    // run.json and history.jsonl record every attempt, failed ones too: they change by design.
+    if (e.isFile() && e.name !== 'run.json' && e.name !== 'history.jsonl') out[path.relative(dir, f)] = crypto.createHash('sha256').update(fs.readFileSync(f)).digest('hex');
   }
   return out;
 }

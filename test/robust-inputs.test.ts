@@ -114,7 +114,8 @@ describe('data files where the CLI path differs from the parser tests', () => {
     const messy = file('messy.csv', '\ufeff' + fs.readFileSync(test, 'utf8').replace(/\n/g, '\r\n\r\n'));
     const r = await bp(['evaluate', '--model', model, '--data', messy, '--json', ...TINY]);
     expect(r.code, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout)).toEqual(JSON.parse(clean.stdout));
+    // The same evaluation; only the file it names differs.
+    expect({ ...JSON.parse(r.stdout), data: 'x' }).toEqual({ ...JSON.parse(clean.stdout), data: 'x' });
   });
 });
 

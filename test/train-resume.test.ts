@@ -9,8 +9,8 @@ import { resolveSettings } from '../src/engine/config/settings';
 import { CancelledError } from '../src/engine/errors';
 import { readSafetensors } from '../src/engine/io/safetensors';
 import type { EngineEvent } from '../src/engine/protocol';
-import { runPaths } from '../src/engine/stages/corpus';
-import { finetune } from '../src/engine/stages/finetune';
+import { runPaths } from '../src/engine/io/paths';
+import { finetuneClassifier as finetune } from '../src/engine/train/classifier';
 import { pretrainedRun, SMALL_MODEL } from './helpers/pretrained';
 
 let backend = 'wasm';

@@ -1,6 +1,6 @@
 // Plain-text rendering of results for a terminal: tables, metrics, the parameter tree.
-import type { Analysis } from './stages/analyze';
-import type { Evaluation } from './stages/evaluate';
+import type { Analysis } from './analyze/model';
+import type { Evaluation } from './train/evaluate';
 import { worstFirst } from './train/metrics';
 import { summaryRows } from './analyze/summary';
 

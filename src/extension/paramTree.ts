@@ -14,6 +14,10 @@
 //
 // Head counts come from the weight shapes (query rows / head size), so they are right even for a
 // checkpoint whose config were stale; n is the config's num_attention_heads.
+import {
+  ATTENTION, ATTENTION_OUTPUT, ATTENTION_SELF, CLASSIFIER_PREFIX, EMBEDDINGS_PREFIX, INTERMEDIATE, layer, layerOf,
+  MLM_PREFIX, OUTPUT, POOLER_PREFIX,
+} from '../engine/model/names';
 
 export interface TensorInfo {
   dtype: string;
@@ -83,32 +87,33 @@ export function buildParamTree(cfg: TreeConfig, header: Record<string, TensorInf
   const headSize = cfg.hidden_size / cfg.num_attention_heads;
   const top: ParamNode[] = [];
 
-  const emb = take(rest, 'bert.embeddings.', 'embeddings');
+  const emb = take(rest, EMBEDDINGS_PREFIX, 'embeddings');
   if (emb.length) top.push(group('embeddings', 'embeddings', emb));
 
   // Layers present in the file (a checkpoint may have fewer than the config says if it is broken;
   // we show what is there).
   const layerIds = new Set<number>();
   for (const name of rest.keys()) {
-    const m = /^bert\.encoder\.layer\.(\d+)\./.exec(name);
-    if (m) layerIds.add(Number(m[1]));
+    const l = layerOf(name);
+    if (l !== null) layerIds.add(l);
   }
   const layers: ParamNode[] = [];
   for (const l of [...layerIds].sort((a, b) => a - b)) {
-    const p = `bert.encoder.layer.${l}.`;
+    const names = layer(l);
+    const p = names.prefix;
     const id = `encoder/layer ${l}`;
-    const q = rest.get(`${p}attention.self.query.weight`);
-    const inter = rest.get(`${p}intermediate.dense.weight`);
+    const q = rest.get(names.query.weight);
+    const inter = rest.get(names.inter.weight);
     const removed = cfg.pruned_heads?.[String(l)]?.length ?? 0;
     const headsKept = q ? Math.round(q.shape[0] / headSize) : cfg.num_attention_heads - removed;
     const ffn = inter ? inter.shape[0] : (cfg.intermediate_size ?? 0);
     const attn = group(`${id}/attention`, 'attention', [
-      ...take(rest, `${p}attention.self.`, `${id}/attention`, `${p}attention.`),
-      ...take(rest, `${p}attention.output.`, `${id}/attention`, `${p}attention.`),
+      ...take(rest, p + ATTENTION_SELF, `${id}/attention`, p + ATTENTION),
+      ...take(rest, p + ATTENTION_OUTPUT, `${id}/attention`, p + ATTENTION),
     ], `heads ${headsKept}/${cfg.num_attention_heads}`);
     const ffnNode = group(`${id}/ffn`, 'FFN', [
-      ...take(rest, `${p}intermediate.`, `${id}/ffn`, p),
-      ...take(rest, `${p}output.`, `${id}/ffn`, p),
+      ...take(rest, p + INTERMEDIATE, `${id}/ffn`, p),
+      ...take(rest, p + OUTPUT, `${id}/ffn`, p),
     ], `size ${ffn}`);
     const other = take(rest, p, id);
     const node = group(id, `layer ${l}`, [attn, ffnNode, ...other].filter((n) => n.params > 0 || n.children.length), `heads ${headsKept}/${cfg.num_attention_heads} · FFN ${ffn}`);
@@ -117,11 +122,11 @@ export function buildParamTree(cfg: TreeConfig, header: Record<string, TensorInf
   }
   if (layers.length) top.push(group('encoder', 'encoder', layers, `${layers.length} layers`));
 
-  const pooler = take(rest, 'bert.pooler.', 'pooler');
+  const pooler = take(rest, POOLER_PREFIX, 'pooler');
   if (pooler.length) top.push(group('pooler', 'pooler', pooler));
-  const classifier = take(rest, 'classifier.', 'classifier');
+  const classifier = take(rest, CLASSIFIER_PREFIX, 'classifier');
   if (classifier.length) top.push(group('classifier', 'classifier', classifier));
-  const cls = take(rest, 'cls.', 'cls');
+  const cls = take(rest, MLM_PREFIX, 'cls');
   if (cls.length) top.push(group('cls', 'cls (MLM head)', cls, 'decoder tied to word embeddings'));
   const other = take(rest, '', 'other');
   if (other.length) top.push(group('other', 'other', other));
@@ -151,7 +156,7 @@ export function formatMB(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(2)} MB`;
 }
 
-export function formatPercent(part: number, total: number): string {
+function formatPercent(part: number, total: number): string {
   if (total <= 0) return '0%';
   const p = (100 * part) / total;
   return p >= 10 || p === 0 ? `${p.toFixed(0)}%` : `${p.toFixed(1)}%`;

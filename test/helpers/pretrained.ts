@@ -6,8 +6,8 @@ import * as path from 'node:path';
 import { resolveSettings } from '../../src/engine/config/settings';
 import { writeDemo } from '../../src/engine/data/demo';
 import { openRun } from '../../src/engine/io/run';
-import { corpusVocab } from '../../src/engine/stages/corpus';
-import { pretrain } from '../../src/engine/stages/pretrain';
+import { corpusVocab } from '../../src/engine/data/corpus';
+import { pretrain } from '../../src/engine/train/pretrain';
 
 /** The model those tests fine-tune (a settings `model` override of the tiny preset). */
 export const SMALL_MODEL = { hidden_size: 16, num_attention_heads: 2, intermediate_size: 32, max_len: 32 };

@@ -3,16 +3,17 @@
 // names and shapes only, so it works from a safetensors header without loading any weights.
 // Tied weights (the MLM decoder = the word embeddings) are stored once and so counted once.
 import { BertConfig, ffnPerLayer, headSize, headsPerLayer } from '../model/config';
+import { ENCODER } from '../model/names';
 
 export interface ParamNode {
-  name: string; // full module path, e.g. bert.encoder.layer.3.attention
+  name: string; // full module path (a prefix of HF parameter names), e.g. the attention of layer 3
   params: number;
   ratio: number; // of the model total
   mb: number; // float32
   children: ParamNode[];
 }
 
-export const BYTES_PER_PARAM = 4;
+const BYTES_PER_PARAM = 4;
 
 export function paramTree(entries: [string, number[]][]): ParamNode {
   const root: ParamNode = { name: '', params: 0, ratio: 1, mb: 0, children: [] };
@@ -53,7 +54,7 @@ export function summaryRows(root: ParamNode, maxDepth = 4): { name: string; dept
 }
 
 export function encoderParams(root: ParamNode): number {
-  const find = (n: ParamNode): ParamNode | undefined => (n.name === 'bert.encoder' ? n : n.children.map(find).find(Boolean));
+  const find = (n: ParamNode): ParamNode | undefined => (n.name === ENCODER ? n : n.children.map(find).find(Boolean));
   return find(root)?.params ?? 0;
 }
 

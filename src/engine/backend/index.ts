@@ -6,7 +6,6 @@ import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-cpu';
-import { nativeStatus } from './native';
 import { patchWasmKernels, usesNativeMatMul } from './wasm-kernels';
 import { UserError } from '../errors';
 
@@ -25,10 +24,6 @@ const TF_NAME: Record<Exclude<BackendName, 'auto'>, string> = {
 
 let active: Exclude<BackendName, 'auto'> | null = null;
 
-export function activeBackend(): Exclude<BackendName, 'auto'> | null {
-  return active;
-}
-
 /**
  * The active backend as the CLI and run.json show it: 'wasm+openblas' when the wasm backend's
  * matmul runs on the native OpenBLAS addon (see native.ts), else the backend's name.
@@ -38,8 +33,6 @@ export function backendLabel(): string {
   return active === 'wasm' && usesNativeMatMul() ? 'wasm+openblas' : active;
 }
 
-/** Why the native matmul is or is not in use (for `bench` and logs). */
-export { nativeStatus };
 
 function tryRequire(mod: string): boolean {
   try {

@@ -98,7 +98,7 @@ export function presetNames(): PresetName[] {
   return Object.keys(PRESETS) as PresetName[];
 }
 
-export function isPresetName(name: string): name is PresetName {
+function isPresetName(name: string): name is PresetName {
   return Object.prototype.hasOwnProperty.call(PRESETS, name);
 }
 

@@ -136,7 +136,7 @@ export function resolveSettings(preset: string, override?: unknown, source = '--
 }
 
 /** Constraints between keys. Throws a UserError naming `source` and every violation. */
-export function checkSettings(s: Settings, source: string): void {
+function checkSettings(s: Settings, source: string): void {
   const problems: string[] = [];
   const m = s.model;
   if (m.hidden_size % m.num_attention_heads !== 0) {

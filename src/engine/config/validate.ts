@@ -17,8 +17,6 @@ export const SCHEMAS: Readonly<Record<ConfigKind, Record<string, unknown>>> = {
   prune: pruneSchemaJson as Record<string, unknown>,
   settings: settingsSchemaJson as Record<string, unknown>,
 };
-export const pruneSchema = SCHEMAS.prune;
-export const settingsSchema = SCHEMAS.settings;
 
 type JsonSchema = Record<string, unknown>;
 
@@ -115,7 +113,7 @@ function condition(parent: JsonSchema | undefined): string {
   return conds.length ? ` (required when ${conds.join(' and ')})` : '';
 }
 
-export function describeErrors(errors: ErrorObject[]): string[] {
+function describeErrors(errors: ErrorObject[]): string[] {
   const lines: string[] = [];
   // anyOf of plain `required`s ("at least one of these keys") gets one line instead of one per branch.
   const absorbed: string[] = [];

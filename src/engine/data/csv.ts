@@ -35,9 +35,9 @@ export interface ReadResult {
   skipped: { line: number; reason: string }[];
 }
 
-export const SEPARATOR = '|,|';
+const SEPARATOR = '|,|';
 /** Longer lines are surely not GAIIC rows (real max is ~500 chars); refuse before splitting them. */
-export const MAX_LINE_CHARS = 100_000;
+const MAX_LINE_CHARS = 100_000;
 
 const UINT = /^\d+$/;
 

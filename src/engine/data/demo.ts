@@ -38,8 +38,8 @@ export interface DemoOptions {
 /** Sizes of the quick preset's demo dataset. */
 export const DEMO_DEFAULTS: DemoOptions = { trainRows: 3000, testRows: 600, seed: 1 };
 
-export const DEMO_VOCAB_SIZE = 858; // token ids 0..857, as in GAIIC-2021
-export const DEMO_NUM_LABELS = 17;
+const DEMO_VOCAB_SIZE = 858; // token ids 0..857, as in GAIIC-2021
+const DEMO_NUM_LABELS = 17;
 
 // Share of rows that carry each label 0..16, from the real train.csv (rounded to 3 decimals).
 export const LABEL_RATES = [

@@ -20,7 +20,7 @@ export interface Vocab {
   index: Map<string, number>;
 }
 
-export const VOCAB_FILE = 'vocab.txt';
+const VOCAB_FILE = 'vocab.txt';
 export const COUNTS_FILE = 'token_counts.json';
 
 function makeVocab(tokens: string[], counts: number[]): Vocab {

@@ -11,9 +11,10 @@ import * as tf from '@tensorflow/tfjs';
 import { readVocab, Vocab, writeVocab } from '../data/vocab';
 import { UserError } from '../errors';
 import { BertConfig, hasClassifier } from '../model/config';
+import { CLASSIFIER, MLM_BIAS } from '../model/names';
 import { paramShapes, Params } from '../model/params';
 import { readJson, recoverDir, replaceDirAtomic, writeJsonAtomic } from './atomic';
-import { readSafetensors, readSafetensorsHeader, writeSafetensors } from './safetensors';
+import { readSafetensors, writeSafetensors } from './safetensors';
 
 export interface Checkpoint {
   dir: string;
@@ -22,7 +23,7 @@ export interface Checkpoint {
   vocab: Vocab;
 }
 
-export const CONFIG_FILE = 'config.json';
+const CONFIG_FILE = 'config.json';
 export const WEIGHTS_FILE = 'model.safetensors';
 
 /** Extra files written into the checkpoint directory together with the weights. */
@@ -91,15 +92,9 @@ export function readConfig(dir: string): BertConfig {
   return cfg;
 }
 
-/** Which heads the checkpoint's weights carry: the MLM head and/or the classifier. */
-export function checkpointHeads(dir: string): { mlm: boolean; classifier: boolean } {
-  const h = readSafetensorsHeader(path.join(dir, WEIGHTS_FILE));
-  return { mlm: 'cls.predictions.bias' in h.entries, classifier: 'classifier.weight' in h.entries };
-}
-
 /**
  * Load a checkpoint. Every tensor the config implies must be present with the implied shape;
- * `cls.predictions.decoder.weight` (tied) and unknown extra tensors are ignored.
+ * the MLM decoder weight (tied) and unknown extra tensors are ignored.
  */
 export function loadCheckpoint(dir: string): Checkpoint {
   const cfg = readConfig(dir);
@@ -110,7 +105,7 @@ export function loadCheckpoint(dir: string): Checkpoint {
     throw new UserError(`${path.join(dir, 'vocab.txt')}: ${vocab.tokens.length} tokens, but config.json says vocab_size ${cfg.vocab_size}`);
   }
   const tensors = readSafetensors(wfile);
-  const has = { mlm: tensors.has('cls.predictions.bias'), classifier: tensors.has('classifier.weight') || hasClassifier(cfg) };
+  const has = { mlm: tensors.has(MLM_BIAS), classifier: tensors.has(CLASSIFIER.weight) || hasClassifier(cfg) };
   const params: Params = new Map();
   try {
     for (const [name, shape] of paramShapes(cfg, has)) {
@@ -137,7 +132,7 @@ export function loadTensorFile(file: string): Map<string, tf.Tensor> {
   return out;
 }
 
-export function isCheckpointDir(dir: string): boolean {
+function isCheckpointDir(dir: string): boolean {
   return fs.existsSync(path.join(dir, CONFIG_FILE)) && fs.existsSync(path.join(dir, WEIGHTS_FILE));
 }
 

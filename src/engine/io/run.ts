@@ -33,9 +33,9 @@ import { UserError } from '../errors';
 import { readJson, writeJsonAtomic } from './atomic';
 
 export const RUN_MANIFEST = 'run.json';
-export const RUN_VERSION = 1;
+const RUN_VERSION = 1;
 /** Where a plain run name given to --run lives, relative to the working directory. */
-export const RUNS_ROOT = 'runs';
+const RUNS_ROOT = 'runs';
 
 export type StageStatus = 'pending' | 'running' | 'done' | 'failed' | 'cancelled';
 

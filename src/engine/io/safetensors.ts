@@ -41,7 +41,7 @@ export const DTYPE_SIZES: Readonly<Record<string, number>> = {
 };
 
 /** The reference implementation refuses headers above 100 MB; so do we (a corrupt N is usually huge). */
-export const MAX_HEADER_BYTES = 100_000_000;
+const MAX_HEADER_BYTES = 100_000_000;
 
 const METADATA_KEY = '__metadata__';
 

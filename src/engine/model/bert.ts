@@ -13,7 +13,8 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../data/rng';
 import { BertConfig, headSize } from './config';
-import { layerPrefix, Params } from './params';
+import { CLASSIFIER, EMB_LN, layer, MLM_BIAS, MLM_DENSE, MLM_LN, POOLER, POS_EMB, TYPE_EMB, WORD_EMB } from './names';
+import type { Params } from './params';
 
 export interface Inputs {
   ids: tf.Tensor2D; // [B, T] int32, PAD = 0
@@ -38,18 +39,18 @@ const p = (params: Params, name: string): tf.Variable => {
 };
 
 /** x [N, in] @ W^T [in, out] + b  (W is [out, in]). */
-export function dense(x: tf.Tensor2D, params: Params, name: string): tf.Tensor2D {
+function dense(x: tf.Tensor2D, params: Params, name: string): tf.Tensor2D {
   return tf.add(tf.matMul(x, p(params, `${name}.weight`), false, true), p(params, `${name}.bias`));
 }
 
-export function layerNorm(x: tf.Tensor2D, params: Params, name: string, eps: number): tf.Tensor2D {
+function layerNorm(x: tf.Tensor2D, params: Params, name: string, eps: number): tf.Tensor2D {
   const { mean, variance } = tf.moments(x, -1, true);
   const xhat = tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, eps)));
   return tf.add(tf.mul(xhat, p(params, `${name}.weight`)), p(params, `${name}.bias`));
 }
 
 /** Exact GELU, 0.5 x (1 + erf(x / sqrt 2)), as HF's "gelu". */
-export function gelu<T extends tf.Tensor>(x: T): T {
+function gelu<T extends tf.Tensor>(x: T): T {
   return tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2)))) as T;
 }
 
@@ -68,46 +69,46 @@ export function encode(params: Params, cfg: BertConfig, inp: Inputs, opt: Forwar
 
   // Embeddings [B*T, H]
   const ids = tf.reshape(inp.ids, [B * T]);
-  let words = tf.gather(p(params, 'bert.embeddings.word_embeddings.weight'), ids) as tf.Tensor2D;
+  let words = tf.gather(p(params, WORD_EMB), ids) as tf.Tensor2D;
   if (opt.wordEmbeddingDelta) words = tf.add(words, opt.wordEmbeddingDelta);
-  const pos = tf.slice(p(params, 'bert.embeddings.position_embeddings.weight'), [0, 0], [T, H]); // [T, H]
-  const type0 = tf.slice(p(params, 'bert.embeddings.token_type_embeddings.weight'), [0, 0], [1, H]); // [1, H]
+  const pos = tf.slice(p(params, POS_EMB), [0, 0], [T, H]); // [T, H]
+  const type0 = tf.slice(p(params, TYPE_EMB), [0, 0], [1, H]); // [1, H]
   let x = tf.reshape(tf.add(tf.reshape(words, [B, T, H]), tf.add(pos, type0)), [B * T, H]) as tf.Tensor2D;
-  x = dropout(layerNorm(x, params, 'bert.embeddings.LayerNorm', eps), cfg.hidden_dropout_prob, opt.dropout);
+  x = dropout(layerNorm(x, params, EMB_LN.name, eps), cfg.hidden_dropout_prob, opt.dropout);
 
   // Additive attention mask [B, 1, 1, T]: 0 for tokens, -1e9 for padding (HF uses dtype min).
   const maskAdd = tf.reshape(tf.mul(tf.sub(1, inp.mask), -1e9), [B, 1, 1, T]);
 
   for (let l = 0; l < cfg.num_hidden_layers; l++) {
-    const pre = layerPrefix(l);
-    const AD = p(params, `${pre}.attention.self.query.weight`).shape[0];
+    const L = layer(l);
+    const AD = p(params, L.query.weight).shape[0];
     const A = AD / D;
     let attnOut: tf.Tensor2D;
     if (A === 0) {
       // Every head pruned: the attention block adds only its output bias (as HF's pruned Linear does).
-      attnOut = tf.add(tf.zeros([B * T, H]), p(params, `${pre}.attention.output.dense.bias`));
+      attnOut = tf.add(tf.zeros([B * T, H]), p(params, L.attnOut.bias));
     } else {
       // [B*T, A*D] -> [B, A, T, D]
       const heads = (t: tf.Tensor2D) => tf.transpose(tf.reshape(t, [B, T, A, D]), [0, 2, 1, 3]);
-      const q = heads(dense(x, params, `${pre}.attention.self.query`));
-      const k = heads(dense(x, params, `${pre}.attention.self.key`));
-      const v = heads(dense(x, params, `${pre}.attention.self.value`));
+      const q = heads(dense(x, params, L.query.name));
+      const k = heads(dense(x, params, L.key.name));
+      const v = heads(dense(x, params, L.value.name));
       const scores = tf.add(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(D)), maskAdd); // [B, A, T, T]
       const probs = dropout(tf.softmax(scores), cfg.attention_probs_dropout_prob, opt.dropout);
       let ctx = tf.matMul(probs, v); // [B, A, T, D]
       const hm = opt.headMask?.[l];
       if (hm) ctx = tf.mul(ctx, tf.reshape(hm, [1, A, 1, 1]));
       const merged = tf.reshape(tf.transpose(ctx, [0, 2, 1, 3]), [B * T, AD]) as tf.Tensor2D;
-      attnOut = dense(merged, params, `${pre}.attention.output.dense`);
+      attnOut = dense(merged, params, L.attnOut.name);
     }
     attnOut = dropout(attnOut, cfg.hidden_dropout_prob, opt.dropout);
-    x = layerNorm(tf.add(x, attnOut), params, `${pre}.attention.output.LayerNorm`, eps);
+    x = layerNorm(tf.add(x, attnOut), params, L.attnLn.name, eps);
 
-    let h = gelu(dense(x, params, `${pre}.intermediate.dense`)); // [B*T, I_l]
+    let h = gelu(dense(x, params, L.inter.name)); // [B*T, I_l]
     const fm = opt.ffnMask?.[l];
     if (fm) h = tf.mul(h, fm);
-    const ffnOut = dropout(dense(h, params, `${pre}.output.dense`), cfg.hidden_dropout_prob, opt.dropout);
-    x = layerNorm(tf.add(x, ffnOut), params, `${pre}.output.LayerNorm`, eps);
+    const ffnOut = dropout(dense(h, params, L.out.name), cfg.hidden_dropout_prob, opt.dropout);
+    x = layerNorm(tf.add(x, ffnOut), params, L.outLn.name, eps);
   }
   return x;
 }
@@ -117,16 +118,16 @@ export function classify(params: Params, cfg: BertConfig, inp: Inputs, opt: Forw
   const [B, T] = inp.ids.shape;
   const x = encode(params, cfg, inp, opt);
   const cls = tf.reshape(tf.slice(tf.reshape(x, [B, T, cfg.hidden_size]), [0, 0, 0], [B, 1, cfg.hidden_size]), [B, cfg.hidden_size]) as tf.Tensor2D;
-  const pooled = tf.tanh(dense(cls, params, 'bert.pooler.dense'));
-  return dense(dropout(pooled, cfg.hidden_dropout_prob, opt.dropout), params, 'classifier');
+  const pooled = tf.tanh(dense(cls, params, POOLER.name));
+  return dense(dropout(pooled, cfg.hidden_dropout_prob, opt.dropout), params, CLASSIFIER.name);
 }
 
 /** MLM logits [n, V] at the given flat positions (b*T + t) of the encoder output. */
 export function mlmLogits(params: Params, cfg: BertConfig, hidden: tf.Tensor2D, positions: tf.Tensor1D): tf.Tensor2D {
   const h = tf.gather(hidden, positions) as tf.Tensor2D; // [n, H]
-  const t = layerNorm(gelu(dense(h, params, 'cls.predictions.transform.dense')), params, 'cls.predictions.transform.LayerNorm', cfg.layer_norm_eps);
+  const t = layerNorm(gelu(dense(h, params, MLM_DENSE.name)), params, MLM_LN.name, cfg.layer_norm_eps);
   // Decoder tied to the word embeddings: t @ E^T + bias
-  return tf.add(tf.matMul(t, p(params, 'bert.embeddings.word_embeddings.weight'), false, true), p(params, 'cls.predictions.bias'));
+  return tf.add(tf.matMul(t, p(params, WORD_EMB), false, true), p(params, MLM_BIAS));
 }
 
 /** Mean binary cross-entropy with logits over all B*17 entries (numerically stable form). */

@@ -4,10 +4,11 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../data/rng';
 import { BertConfig, ffnPerLayer, hasClassifier, headSize, headsPerLayer, NUM_LABELS } from './config';
+import {
+  CLASSIFIER, EMB_LN, layer, MLM_BIAS, MLM_DENSE, MLM_LN, Module, POOLER, POS_EMB, TYPE_EMB, WORD_EMB,
+} from './names';
 
 export type Params = Map<string, tf.Variable>;
-
-export const layerPrefix = (l: number) => `bert.encoder.layer.${l}`;
 
 export type ParamKind = 'embedding' | 'linear' | 'layernorm' | 'bias';
 
@@ -18,39 +19,39 @@ export function paramShapes(cfg: BertConfig, opts: { mlm: boolean; classifier: b
   const heads = headsPerLayer(cfg);
   const ffn = ffnPerLayer(cfg);
   const out: [string, number[]][] = [];
-  const linear = (name: string, o: number, i: number) => out.push([`${name}.weight`, [o, i]], [`${name}.bias`, [o]]);
-  const ln = (name: string) => out.push([`${name}.weight`, [H]], [`${name}.bias`, [H]]);
+  const linear = (m: Module, o: number, i: number) => out.push([m.weight, [o, i]], [m.bias, [o]]);
+  const ln = (m: Module) => out.push([m.weight, [H]], [m.bias, [H]]);
 
-  out.push(['bert.embeddings.word_embeddings.weight', [cfg.vocab_size, H]]);
-  out.push(['bert.embeddings.position_embeddings.weight', [cfg.max_position_embeddings, H]]);
-  out.push(['bert.embeddings.token_type_embeddings.weight', [cfg.type_vocab_size, H]]);
-  ln('bert.embeddings.LayerNorm');
+  out.push([WORD_EMB, [cfg.vocab_size, H]]);
+  out.push([POS_EMB, [cfg.max_position_embeddings, H]]);
+  out.push([TYPE_EMB, [cfg.type_vocab_size, H]]);
+  ln(EMB_LN);
   for (let l = 0; l < cfg.num_hidden_layers; l++) {
-    const p = layerPrefix(l);
+    const L = layer(l);
     const AD = heads[l] * D;
-    linear(`${p}.attention.self.query`, AD, H);
-    linear(`${p}.attention.self.key`, AD, H);
-    linear(`${p}.attention.self.value`, AD, H);
-    linear(`${p}.attention.output.dense`, H, AD);
-    ln(`${p}.attention.output.LayerNorm`);
-    linear(`${p}.intermediate.dense`, ffn[l], H);
-    linear(`${p}.output.dense`, H, ffn[l]);
-    ln(`${p}.output.LayerNorm`);
+    linear(L.query, AD, H);
+    linear(L.key, AD, H);
+    linear(L.value, AD, H);
+    linear(L.attnOut, H, AD);
+    ln(L.attnLn);
+    linear(L.inter, ffn[l], H);
+    linear(L.out, H, ffn[l]);
+    ln(L.outLn);
   }
   if (opts.classifier) {
-    linear('bert.pooler.dense', H, H);
-    linear('classifier', NUM_LABELS, H);
+    linear(POOLER, H, H);
+    linear(CLASSIFIER, NUM_LABELS, H);
   }
   if (opts.mlm) {
-    linear('cls.predictions.transform.dense', H, H);
-    ln('cls.predictions.transform.LayerNorm');
-    // The decoder weight is tied to bert.embeddings.word_embeddings.weight (as in HF); its bias:
-    out.push(['cls.predictions.bias', [cfg.vocab_size]]);
+    linear(MLM_DENSE, H, H);
+    ln(MLM_LN);
+    // The decoder weight is tied to the word embeddings (as in HF); its bias:
+    out.push([MLM_BIAS, [cfg.vocab_size]]);
   }
   return out;
 }
 
-export function paramKind(name: string): ParamKind {
+function paramKind(name: string): ParamKind {
   if (name.includes('LayerNorm')) return 'layernorm';
   if (name.endsWith('embeddings.weight')) return 'embedding';
   if (name.endsWith('.bias')) return 'bias';
@@ -77,15 +78,9 @@ export function initTensor(name: string, shape: number[], cfg: BertConfig, rng: 
   else if (kind === 'linear' || kind === 'embedding') {
     for (let i = 0; i < n; i++) data[i] = rng.normal() * cfg.initializer_range;
     // HF zeroes the padding row of the word embeddings.
-    if (name === 'bert.embeddings.word_embeddings.weight') data.fill(0, cfg.pad_token_id * shape[1], (cfg.pad_token_id + 1) * shape[1]);
+    if (name === WORD_EMB) data.fill(0, cfg.pad_token_id * shape[1], (cfg.pad_token_id + 1) * shape[1]);
   }
   return tf.tensor(data, shape, 'float32');
-}
-
-export function countParams(params: Params): number {
-  let n = 0;
-  for (const v of params.values()) n += v.size;
-  return n;
 }
 
 export function disposeParams(params: Params): void {

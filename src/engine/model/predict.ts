@@ -21,7 +21,7 @@ export function predictLogits(params: Params, cfg: BertConfig, ex: Example[], ba
   return out;
 }
 
-export const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
+const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
 
 export function predictProbs(params: Params, cfg: BertConfig, ex: Example[], batchSize = 64): Float32Array {
   return predictLogits(params, cfg, ex, batchSize).map(sigmoid);

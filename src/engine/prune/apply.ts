@@ -14,7 +14,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../errors';
 import { BertConfig, ffnPerLayer, headSize, headsPerLayer, keptHeads } from '../model/config';
-import { layerPrefix, Params } from '../model/params';
+import { layer } from '../model/names';
+import type { Params } from '../model/params';
 import type { Mask } from './masks';
 
 const get = (params: Params, name: string): tf.Variable => {
@@ -77,15 +78,15 @@ export function applyMasks(params: Params, cfg: BertConfig, headMask: Mask | nul
   const next: BertConfig = structuredClone(cfg);
   const ffnSizes = ffnPerLayer(cfg).slice();
   for (let l = 0; l < cfg.num_hidden_layers; l++) {
-    const p = layerPrefix(l);
+    const p = layer(l);
     const hm = headMask?.[l];
     if (hm && !hm.every((x) => x !== 0)) {
       const rows = rowsOf(hm, D);
-      for (const w of ['query', 'key', 'value']) {
-        select(params, `${p}.attention.self.${w}.weight`, 0, rows, keepShape);
-        select(params, `${p}.attention.self.${w}.bias`, 0, rows, keepShape);
+      for (const m of [p.query, p.key, p.value]) {
+        select(params, m.weight, 0, rows, keepShape);
+        select(params, m.bias, 0, rows, keepShape);
       }
-      select(params, `${p}.attention.output.dense.weight`, 1, rows, keepShape);
+      select(params, p.attnOut.weight, 1, rows, keepShape);
       if (!keepShape) {
         const present = keptHeads(cfg, l);
         const removed = new Set(cfg.pruned_heads[String(l)] ?? []);
@@ -97,9 +98,9 @@ export function applyMasks(params: Params, cfg: BertConfig, headMask: Mask | nul
     if (fm && !fm.every((x) => x !== 0)) {
       if (!keepShape && fm.every((x) => x === 0)) throw new UserError(`FFN mask: layer ${l} would keep no neuron (keep at least one)`);
       const rows = rowsOf(fm, 1);
-      select(params, `${p}.intermediate.dense.weight`, 0, rows, keepShape);
-      select(params, `${p}.intermediate.dense.bias`, 0, rows, keepShape);
-      select(params, `${p}.output.dense.weight`, 1, rows, keepShape);
+      select(params, p.inter.weight, 0, rows, keepShape);
+      select(params, p.inter.bias, 0, rows, keepShape);
+      select(params, p.out.weight, 1, rows, keepShape);
       if (!keepShape) ffnSizes[l] = rows.keep.length;
     }
   }
@@ -108,7 +109,7 @@ export function applyMasks(params: Params, cfg: BertConfig, headMask: Mask | nul
 }
 
 /** intermediate_size when every layer agrees, else intermediate_sizes (one per layer). */
-export function setFfnSizes(cfg: BertConfig, sizes: number[]): void {
+function setFfnSizes(cfg: BertConfig, sizes: number[]): void {
   if (sizes.every((s) => s === sizes[0])) {
     cfg.intermediate_size = sizes[0];
     delete cfg.intermediate_sizes;

@@ -24,7 +24,8 @@ import * as tf from '@tensorflow/tfjs';
 import type { Batch } from '../data/encode';
 import { bceWithLogits, classify, toInputs } from '../model/bert';
 import { BertConfig, ffnPerLayer, headSize, headsPerLayer, NUM_LABELS } from '../model/config';
-import { layerPrefix, Params } from '../model/params';
+import { layer } from '../model/names';
+import type { Params } from '../model/params';
 
 export interface Importance {
   head: number[][]; // per layer, per present head (original-id order)
@@ -70,9 +71,9 @@ export function computeImportance(params: Params, cfg: BertConfig, batches: Batc
   // The variables whose gradients we need (a layer without heads has no attention output columns).
   const names: string[] = [];
   for (let l = 0; l < L; l++) {
-    const p = layerPrefix(l);
-    if (heads[l] > 0) names.push(`${p}.attention.output.dense.weight`);
-    names.push(`${p}.intermediate.dense.weight`, `${p}.intermediate.dense.bias`, `${p}.output.dense.weight`);
+    const p = layer(l);
+    if (heads[l] > 0) names.push(p.attnOut.weight);
+    names.push(p.inter.weight, p.inter.bias, p.out.weight);
   }
   const vars = names.map((n) => params.get(n)!);
   const byVar = new Map(vars.map((v, i) => [v.name, names[i]]));
@@ -84,18 +85,18 @@ export function computeImportance(params: Params, cfg: BertConfig, batches: Batc
     for (const [vn, t] of Object.entries(grads)) g.set(byVar.get(vn)!, t);
     const gw = (name: string) => tf.mul(g.get(name)!, params.get(name)!);
     for (let l = 0; l < L; l++) {
-      const p = layerPrefix(l);
+      const p = layer(l);
       if (heads[l] > 0) {
         // [H, A*D] -> [H, A, D], summed over the output rows and the head's columns.
-        const s = tf.tidy(() => tf.abs(tf.sum(tf.reshape(gw(`${p}.attention.output.dense.weight`), [H, heads[l], D]), [0, 2])));
+        const s = tf.tidy(() => tf.abs(tf.sum(tf.reshape(gw(p.attnOut.weight), [H, heads[l], D]), [0, 2])));
         s.dataSync().forEach((v, h) => (head[l][h] += v));
         s.dispose();
       }
-      const out = tf.tidy(() => tf.abs(tf.sum(gw(`${p}.output.dense.weight`), 0))); // [I]
+      const out = tf.tidy(() => tf.abs(tf.sum(gw(p.out.weight), 0))); // [I]
       out.dataSync().forEach((v, i) => (neuron[l][i] += v));
       out.dispose();
       if (opts.ffnEven) {
-        const inter = tf.tidy(() => tf.abs(tf.add(tf.sum(gw(`${p}.intermediate.dense.weight`), 1), gw(`${p}.intermediate.dense.bias`))));
+        const inter = tf.tidy(() => tf.abs(tf.add(tf.sum(gw(p.inter.weight), 1), gw(p.inter.bias))));
         inter.dataSync().forEach((v, i) => (neuron[l][i] += v));
         inter.dispose();
       }

@@ -1,11 +1,15 @@
 // prune-report.json: what was kept, why (importance), and what it bought (size, FLOPs, latency,
 // metric). The CLI prints its tables; the extension draws it.
 import * as fs from 'node:fs';
+import { encoderParams, flopsPerSequence, paramTree } from '../analyze/summary';
 import type { PruneConfig } from '../config/settings';
 import { UserError } from '../errors';
 import { readJson, writeJsonAtomic } from '../io/atomic';
+import { BertConfig, ffnPerLayer, keptHeads } from '../model/config';
+import type { Params } from '../model/params';
 import type { EngineEvent } from '../protocol';
-import type { PruneIteration } from './transformer';
+import type { Importance } from './importance';
+import type { PruneIteration, TransformerPruneResult } from './transformer';
 
 export const REPORT_FILE = 'prune-report.json';
 
@@ -108,4 +112,48 @@ export function updateReportMetrics(reportFile: string, patch: Partial<PruneRepo
   r.metrics = { ...r.metrics, ...patch };
   writeReport(reportFile, r);
   return r;
+}
+
+/** Sequence length and batch size of the FLOPs and latency figures (analyze's defaults). */
+const STATS_T = 64;
+export const STATS_B = 32;
+
+export const statsSeqLen = (cfg: BertConfig) => Math.min(STATS_T, cfg.max_position_embeddings);
+
+/** Size and FLOPs; latency is filled in afterwards, timing both models alternately. */
+export function modelStats(params: Params, cfg: BertConfig, mb: number): ModelStats {
+  const tree = paramTree([...params].map(([n, v]) => [n, v.shape]));
+  return { params: tree.params, encoder_params: encoderParams(tree), mb, flops: flopsPerSequence(cfg, statsSeqLen(cfg)), latency_ms: null };
+}
+
+/** Per layer: heads and FFN neurons before and kept. Physically pruned models say what they kept in
+ *  their config (pruned_heads, intermediate_sizes), which also covers gradual pruning's slicing
+ *  between steps; keep_shape models in the masks. */
+export function layerReports(cfg: BertConfig, r: TransformerPruneResult | null, keepShape: boolean): LayerReport[] {
+  return [...Array(cfg.num_hidden_layers).keys()].map((l) => {
+    const present = keptHeads(cfg, l);
+    const ffnTotal = ffnPerLayer(cfg)[l];
+    const headImportance = Array(cfg.num_attention_heads).fill(0);
+    const imp: Importance | null = r?.importance ?? null;
+    if (imp) present.forEach((h, i) => (headImportance[h] = imp.head[l][i]));
+    let headsKept = present;
+    let ffnKept = ffnTotal;
+    if (r && keepShape) {
+      headsKept = present.filter((_, i) => r.headMask[l][i] !== 0);
+      ffnKept = r.ffnMask[l].reduce((a, b) => a + b, 0);
+    } else if (r) {
+      headsKept = keptHeads(r.cfg, l);
+      ffnKept = ffnPerLayer(r.cfg)[l];
+    }
+    return {
+      layer: l,
+      heads_total: cfg.num_attention_heads,
+      heads_before: present,
+      heads_kept: headsKept,
+      ffn_total: ffnTotal,
+      ffn_kept: ffnKept,
+      head_importance: imp ? headImportance : [],
+      ffn_importance: imp ? imp.ffn[l] : [],
+    };
+  });
 }

@@ -12,10 +12,8 @@ import type { VocabularyPruneConfig } from '../config/settings';
 import { SPECIAL_TOKENS, Vocab } from '../data/vocab';
 import { UserError } from '../errors';
 import type { BertConfig } from '../model/config';
+import { MLM_BIAS as LM_BIAS, MLM_PREFIX, WORD_EMB } from '../model/names';
 import type { Params } from '../model/params';
-
-const WORD_EMB = 'bert.embeddings.word_embeddings.weight';
-const LM_BIAS = 'cls.predictions.bias';
 
 export interface VocabularyPruneResult {
   cfg: BertConfig;
@@ -41,7 +39,7 @@ export function countCorpus(file: string, vocab: Vocab): number[] {
 }
 
 /** Ids to keep: the specials, then every token counted at least minCount times, in id order. */
-export function keptTokenIds(counts: number[], minCount: number): number[] {
+function keptTokenIds(counts: number[], minCount: number): number[] {
   return counts.map((c, i) => i).filter((i) => i < SPECIAL_TOKENS.length || counts[i] >= minCount);
 }
 
@@ -62,7 +60,7 @@ export function pruneVocabulary(params: Params, cfg: BertConfig, vocab: Vocab, c
   idx.dispose();
   // The MLM decoder is tied to the embeddings, so an unpruned LM bias no longer fits: drop the head.
   if (hasLm && vc.prune_lm_head === false) {
-    for (const n of [...params.keys()].filter((n) => n.startsWith('cls.'))) {
+    for (const n of [...params.keys()].filter((n) => n.startsWith(MLM_PREFIX))) {
       params.get(n)!.dispose();
       params.delete(n);
     }

@@ -26,7 +26,7 @@ export const BENCH_BATCH = 32;
 export const BENCH_SEQ = 128;
 /** The reference's vocabulary size (the GAIIC vocab is about this big). */
 const VOCAB = 863;
-export const DEFAULT_SHAPES = ['L4-H256', 'L2-H128'];
+const DEFAULT_SHAPES = ['L4-H256', 'L2-H128'];
 
 export interface BenchShape {
   name: string;

@@ -1,148 +1,22 @@
-// evaluate: the reference metric (1 - mlogloss) plus micro-F1 and macro ROC-AUC of a checkpoint
-// on a labeled GAIIC file, and per label: support, log-loss, ROC-AUC, and F1 at the checkpoint's
-// decision threshold (thresholds.json, chosen on the fine-tuning validation split; 0.5 without
-// one). Nothing is tuned on the evaluated file. predict: one JSON line per row
-// {"id", "probs": [17], "labels": [indices with p >= threshold]}.
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { readGaiicCsv } from '../data/csv';
-import { encodeRows } from '../data/encode';
-import { UserError } from '../errors';
-import { writeFileAtomic, writeJsonAtomic } from '../io/atomic';
-import { loadCheckpoint } from '../io/checkpoint';
-import { decisionThresholds, labelNames, readThresholds, THRESHOLDS_FILE, type Thresholds } from '../io/thresholds';
-import { hasClassifier, NUM_LABELS } from '../model/config';
-import { disposeParams } from '../model/params';
-import { labelMatrix, predictProbs } from '../model/predict';
-import { allMetrics, EvalMetrics, microF1AtThresholds, perLabelMetrics, type LabelMetrics } from '../train/metrics';
-import type { StageContext } from './context';
+// evaluate / predict: a checkpoint's scores on a labeled file, or its predictions on any file; the
+// work is train/evaluate.ts.
 import { formatEvaluation } from '../format';
-import { runStage } from './context';
+import { evaluateCheckpoint, predictCheckpoint } from '../train/evaluate';
 import { notInput } from './checks';
+import { runStage } from './context';
 import type { StageRun } from './registry';
 
-function classifierCheckpoint(dir: string) {
-  const ck = loadCheckpoint(dir);
-  if (!hasClassifier(ck.config) || !ck.params.has('classifier.weight')) {
-    disposeParams(ck.params);
-    throw new UserError(`${dir}: this checkpoint has no classifier (fine-tune it first)`);
-  }
-  return ck;
-}
-
-/** What `evaluate --json` prints (and `--out` writes). */
-export interface Evaluation {
-  model: string;
-  data: string;
-  rows: number;
-  score: number; // 1 - mlogloss
-  mlogloss: number;
-  micro_f1: number; // at 0.5 for every label
-  /** At the checkpoint's stored thresholds; null when it has none. */
-  micro_f1_at_thresholds: number | null;
-  macro_auc: number | null;
-  thresholds: {
-    /** Where the thresholds come from, e.g. "validation split of finetune"; null: 0.5 for every label. */
-    source: string | null;
-    val_rows: number | null;
-    note: string;
-  };
-  /** One entry per label, in label order (0..16). */
-  per_label: (Omit<LabelMetrics, 'auc'> & { name: string; auc: number | null })[];
-}
-
-function thresholdNote(t: Thresholds | null): string {
-  if (t) {
-    const on = `the ${t.source} (${t.val_rows} rows)`;
-    return `decision thresholds from ${THRESHOLDS_FILE}: the F1-best per label on ${on}, not tuned on this file`;
-  }
-  const why = 'trained with val_fraction 0, or not fine-tuned by bert-pruner';
-  return `no ${THRESHOLDS_FILE} with this checkpoint (${why}): 0.5 for every label`;
-}
-
-const r7 = (x: number) => (Number.isFinite(x) ? +x.toPrecision(7) : x);
-const r7n = (x: number | null) => (x === null || Number.isNaN(x) ? null : r7(x));
-
-export async function evaluate(
-  model: string,
-  dataFile: string,
-  _ctx: StageContext,
-  out?: string,
-): Promise<{ metrics: EvalMetrics & Record<string, number>; evaluation: Evaluation; report?: string }> {
-  const { rows } = readGaiicCsv(dataFile, { requireLabels: true });
-  if (rows.length === 0) throw new UserError(`${dataFile}: no rows to evaluate`);
-  const ck = classifierCheckpoint(model);
-  try {
-    const thresholds = readThresholds(model);
-    const ex = encodeRows(rows, ck.vocab, Math.min(ck.config.max_len ?? 128, ck.config.max_position_embeddings));
-    const probs = predictProbs(ck.params, ck.config, ex);
-    const labels = labelMatrix(ex);
-    const metrics = allMetrics(probs, labels) as EvalMetrics & Record<string, number>;
-    const th = decisionThresholds(thresholds);
-    const atThresholds = thresholds ? microF1AtThresholds(probs, labels, th) : null;
-    if (atThresholds !== null) metrics.micro_f1_at_thresholds = atThresholds;
-    const names = thresholds?.labels ?? labelNames(ck.config);
-    const evaluation: Evaluation = {
-      model,
-      data: dataFile,
-      rows: metrics.rows,
-      score: r7(metrics.score),
-      mlogloss: r7(metrics.mlogloss),
-      micro_f1: r7(metrics.micro_f1),
-      micro_f1_at_thresholds: r7n(atThresholds),
-      macro_auc: r7n(metrics.macro_auc),
-      thresholds: {
-        source: thresholds?.source ?? null,
-        val_rows: thresholds?.val_rows ?? null,
-        note: thresholdNote(thresholds),
-      },
-      per_label: perLabelMetrics(probs, labels, NUM_LABELS, th).map((m) => ({
-        label: m.label,
-        name: names[m.label],
-        support: m.support,
-        logloss: r7(m.logloss),
-        auc: r7n(m.auc),
-        f1: r7n(m.f1),
-        threshold: m.threshold,
-      })),
-    };
-    if (out) {
-      fs.mkdirSync(path.dirname(path.resolve(out)), { recursive: true });
-      writeJsonAtomic(out, evaluation);
-    }
-    return { metrics, evaluation, report: out ? path.resolve(out) : undefined };
-  } finally {
-    disposeParams(ck.params);
-  }
-}
-
-export async function predict(model: string, dataFile: string, out: string, _ctx: StageContext): Promise<{ metrics: Record<string, number>; out: string }> {
-  const { rows } = readGaiicCsv(dataFile);
-  const ck = classifierCheckpoint(model);
-  try {
-    const th = decisionThresholds(readThresholds(model));
-    const ex = encodeRows(rows, ck.vocab, Math.min(ck.config.max_len ?? 128, ck.config.max_position_embeddings));
-    const probs = predictProbs(ck.params, ck.config, ex);
-    const lines = rows.map((r, i) => {
-      // Decided on the probabilities as written, so every line is consistent with itself.
-      const p = Array.from(probs.subarray(i * NUM_LABELS, (i + 1) * NUM_LABELS), (x) => +x.toPrecision(7));
-      return JSON.stringify({ id: r.id, probs: p, labels: [...p.keys()].filter((j) => p[j] >= th[j]) });
-    });
-    writeFileAtomic(out, lines.join('\n') + '\n');
-    return { metrics: { rows: rows.length }, out };
-  } finally {
-    disposeParams(ck.params);
-  }
-}
+export type { Evaluation } from '../train/evaluate';
 
 export const runEvaluate: StageRun<'evaluate'> = async ({ args, ctx, runDir }) => {
   const out = args.out === undefined ? undefined : notInput(args.out, args.data, '--out', '--data');
-  const r = await runStage(ctx, runDir, 'evaluate', 'evaluate', () => evaluate(args.model, args.data, ctx, out));
+  const r = await runStage(ctx, runDir, 'evaluate', 'evaluate', async () => evaluateCheckpoint(args.model, args.data, out));
   const e = r.evaluation;
   return { result: e, text: args.json ? JSON.stringify(e, null, 2) : formatEvaluation(e) };
 };
 
-export const runPredict: StageRun<'predict'> = async ({ args, ctx }) => {
-  const r = await predict(args.model, args.data, notInput(args.out, args.data, '--out', '--data'), ctx);
-  return { result: r, text: `wrote ${r.metrics.rows} predictions to ${r.out}` };
+export const runPredict: StageRun<'predict'> = async ({ args }) => {
+  const out = notInput(args.out, args.data, '--out', '--data');
+  const rows = predictCheckpoint(args.model, args.data, out);
+  return { result: { rows, out }, text: `wrote ${rows} predictions to ${out}` };
 };

@@ -10,17 +10,18 @@ import * as path from 'node:path';
 import type { Settings } from '../config/settings';
 import { readGaiicCsv } from '../data/csv';
 import { loadRun } from '../io/run';
-import { allMetrics, priorProbs } from '../train/metrics';
-import { analyze } from './analyze';
-import { ensureRun, log, runStage, StageContext } from './context';
-import { corpusVocab, runPaths } from './corpus';
-import { evaluate, predict } from './evaluate';
-import { finetune } from './finetune';
-import { pretrain } from './pretrain';
+import { allMetrics, EvalMetrics, priorProbs } from '../train/metrics';
+import { analyze } from '../analyze/model';
+import { corpusVocab } from '../data/corpus';
+import { runPaths } from '../io/paths';
 import { readReport, REPORT_FILE, updateReportMetrics } from '../prune/report';
-import { pruneStage } from './prune';
+import { pruneCheckpoint } from '../prune/run';
 import { checkTargets } from '../prune/transformer';
 import { makeConfig } from '../model/config';
+import { finetuneClassifier } from '../train/classifier';
+import { evaluateCheckpoint, predictCheckpoint } from '../train/evaluate';
+import { pretrain } from '../train/pretrain';
+import { ensureRun, log, runStage, StageContext } from './context';
 import type { StageRun } from './registry';
 
 export interface PipelineOptions {
@@ -60,7 +61,7 @@ export async function pipeline(o: PipelineOptions, ctx: StageContext): Promise<{
   }
   if (!done('pretrain')) await runStage(ctx, run, 'pretrain', 'pretrain', () => pretrain(run, s, ctx, { resume: o.resume }), s.pretrain);
   if (!done('finetune')) {
-    await runStage(ctx, run, 'finetune', 'finetune', () => finetune(run, s, ctx, { stage: 'finetune', from: p.pretrain, out: p.finetune, last: p.finetuneLast, resume: o.resume, runKey: 'finetune' }), s.finetune);
+    await runStage(ctx, run, 'finetune', 'finetune', () => finetuneClassifier(run, s, ctx, { stage: 'finetune', from: p.pretrain, out: p.finetune, last: p.finetuneLast, resume: o.resume, runKey: 'finetune' }), s.finetune);
   }
   const train = readGaiicCsv(p.train).rows;
   const test = readGaiicCsv(p.test).rows;
@@ -68,12 +69,15 @@ export async function pipeline(o: PipelineOptions, ctx: StageContext): Promise<{
   if (!labeled) log(ctx, `${p.test} has rows without labels: the pipeline writes predictions for it but no test metrics`, 'warn');
   const predictions = (model: string, name: string) => {
     fs.mkdirSync(path.join(run, 'predictions'), { recursive: true });
-    return predict(model, p.test, path.join(run, 'predictions', `${name}.jsonl`), ctx);
+    return predictCheckpoint(model, p.test, path.join(run, 'predictions', `${name}.jsonl`));
   };
   /** The test metrics of a checkpoint (null without labels) and its predictions file. */
+  const evaluate = async (model: string) => {
+    return { metrics: evaluateCheckpoint(model, p.test).metrics };
+  };
   const assess = async (model: string, name: string, key: string) => {
-    await predictions(model, name);
-    return labeled ? (await runStage(ctx, run, 'evaluate', key, () => evaluate(model, p.test, ctx))).metrics : null;
+    predictions(model, name);
+    return labeled ? (await runStage(ctx, run, 'evaluate', key, () => evaluate(model))).metrics : null;
   };
   const ev1 = await assess(p.finetune, 'finetune', 'evaluate');
   const an1 = await runStage(ctx, run, 'analyze', 'analyze', () => analyze(p.finetune, ctx));
@@ -105,9 +109,9 @@ export async function pipeline(o: PipelineOptions, ctx: StageContext): Promise<{
     const pr =
       done('prune') && fs.existsSync(reportFile)
         ? { report: reportFile, reportData: readReport(reportFile) }
-        : await runStage(ctx, run, 'prune', 'prune', () => pruneStage({ model: p.finetune, config: s.prune, out: p.pruned, dataFile: p.train, seed: s.seed, settings: s }, ctx), s.prune);
+        : await runStage(ctx, run, 'prune', 'prune', () => pruneCheckpoint({ model: p.finetune, config: s.prune, out: p.pruned, dataFile: p.train, seed: s.seed, settings: s }, ctx), s.prune);
     if (!done('refinetune')) {
-      await runStage(ctx, run, 'refinetune', 'refinetune', () => finetune(run, s, ctx, { stage: 'refinetune', from: p.pruned, out: p.refinetune, last: p.refinetuneLast, teacher: p.finetune, resume: o.resume, runKey: 'refinetune' }), s.refinetune);
+      await runStage(ctx, run, 'refinetune', 'refinetune', () => finetuneClassifier(run, s, ctx, { stage: 'refinetune', from: p.pruned, out: p.refinetune, last: p.refinetuneLast, teacher: p.finetune, resume: o.resume, runKey: 'refinetune' }), s.refinetune);
     }
     const ev2 = await assess(p.refinetune, 'refinetune', 'evaluate-pruned');
     const an2 = await runStage(ctx, run, 'analyze', 'analyze-pruned', () => analyze(p.refinetune, ctx));
@@ -135,7 +139,7 @@ export async function pipeline(o: PipelineOptions, ctx: StageContext): Promise<{
   // Time against quality: what each training stage took and the test metric it left.
   let prunedScore: number | null = null;
   if (labeled && pruning) {
-    prunedScore = (await evaluate(p.pruned, p.test, { ...ctx, emit: () => {} })).metrics.score;
+    prunedScore = evaluateCheckpoint(p.pruned, p.test).metrics.score;
   }
   const recorded = loadRun(run).stages;
   const timeline: [string, string, number | null][] = [

@@ -300,7 +300,7 @@ export const REGISTRY = {
     resumable: false,
     backend: true,
     tree: ['checkpoint'],
-    load: lazy(() => import('./prune').then((m) => m.runPruneSweep)),
+    load: lazy(() => import('./prune-sweep').then((m) => m.runPruneSweep)),
   },
   pipeline: {
     title: 'Run Pipeline',

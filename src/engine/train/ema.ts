@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Params } from '../model/params';
 
 /** Prefix of the shadow weights among a resumable checkpoint's optimizer tensors. */
-export const EMA_PREFIX = 'ema.';
+const EMA_PREFIX = 'ema.';
 
 export class Ema {
   readonly shadow = new Map<string, tf.Variable>();

@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Batch } from '../data/encode';
 import { Rng } from '../data/rng';
 import { CancelledError, UserError } from '../errors';
+import { WORD_EMB } from '../model/names';
 import type { Params } from '../model/params';
 import type { EventSink, StageName } from '../protocol';
 import type { Ema } from './ema';
@@ -41,7 +42,6 @@ export interface TrainSpec {
   signal?: AbortSignal;
 }
 
-const WORD_EMB = 'bert.embeddings.word_embeddings.weight';
 
 /** Gradients of spec.loss w.r.t. every trainable parameter, keyed by HF name. */
 function gradients(spec: TrainSpec, b: Batch, dropout: Rng): { loss: number; grads: Record<string, tf.Tensor> } {

@@ -1,0 +1,89 @@
+// Analysis of a checkpoint (the analyze stage): the parameter tree (TextPruner-style summary),
+// total MB, FLOPs per sequence and the measured inference latency / throughput of a checkpoint on
+// the active backend.
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { encoderParams, flopsPerSequence, paramTree, ParamNode } from './summary';
+import { Rng } from '../data/rng';
+import { loadCheckpoint, readConfig, WEIGHTS_FILE } from '../io/checkpoint';
+import { readSafetensorsHeader } from '../io/safetensors';
+import { classify, toInputs } from '../model/bert';
+import { BertConfig, ffnPerLayer, hasClassifier, headsPerLayer } from '../model/config';
+import { disposeParams, Params } from '../model/params';
+import type { StageContext } from '../stages/context';
+
+export interface Analysis {
+  model: string;
+  backend: string;
+  total_params: number;
+  encoder_params: number;
+  total_mb: number;
+  flops_per_sequence: number; // at seq_len
+  seq_len: number;
+  latency_ms_per_batch?: number; // batch_size x seq_len, classification forward
+  sequences_per_s?: number;
+  batch_size: number;
+  heads_per_layer: number[];
+  ffn_per_layer: number[];
+  tree: ParamNode;
+}
+
+/**
+ * Median wall time (ms) of a classification forward pass of B x T random tokens for each model,
+ * timed alternately round by round so that all of them see the same machine load (on a shared
+ * machine other processes come and go; timing one model after the other compares the load, not
+ * the models).
+ */
+export function compareLatency(models: { params: Params; cfg: BertConfig }[], B: number, T: number, rounds = 7): number[] {
+  const rng = new Rng(7);
+  const V = Math.min(...models.map((m) => m.cfg.vocab_size));
+  const ids = new Int32Array(B * T).map(() => 5 + rng.int(V - 5));
+  const mask = new Float32Array(B * T).fill(1);
+  const once = (m: { params: Params; cfg: BertConfig }) => {
+    const t0 = performance.now();
+    tf.tidy(() => classify(m.params, m.cfg, toInputs(ids, mask, B, T)).dataSync());
+    return performance.now() - t0;
+  };
+  models.forEach(once); // warm-up (kernel setup, allocations)
+  const times = models.map(() => [] as number[]);
+  for (let r = 0; r < rounds; r++) models.forEach((m, i) => times[i].push(once(m)));
+  return times.map((t) => t.sort((a, b) => a - b)[Math.floor(rounds / 2)]);
+}
+
+function measureLatency(params: Params, cfg: BertConfig, B: number, T: number): number {
+  return compareLatency([{ params, cfg }], B, T)[0];
+}
+
+export async function analyze(model: string, ctx: StageContext, opts: { seqLen?: number; batchSize?: number; latency?: boolean } = {}): Promise<{ metrics: Record<string, number>; analysis: Analysis }> {
+  const cfg = readConfig(model);
+  const header = readSafetensorsHeader(path.join(model, WEIGHTS_FILE));
+  const tree = paramTree(Object.entries(header.entries).map(([n, e]) => [n, e.shape]));
+  const T = Math.min(opts.seqLen ?? 64, cfg.max_position_embeddings);
+  const B = opts.batchSize ?? 32;
+  const a: Analysis = {
+    model,
+    backend: ctx.backend,
+    total_params: tree.params,
+    encoder_params: encoderParams(tree),
+    total_mb: header.fileSize / 1e6,
+    flops_per_sequence: flopsPerSequence(cfg, T),
+    seq_len: T,
+    batch_size: B,
+    heads_per_layer: headsPerLayer(cfg),
+    ffn_per_layer: ffnPerLayer(cfg),
+    tree,
+  };
+  if (opts.latency !== false && hasClassifier(cfg)) {
+    const ck = loadCheckpoint(model);
+    try {
+      a.latency_ms_per_batch = measureLatency(ck.params, ck.config, B, T);
+      a.sequences_per_s = (B * 1000) / a.latency_ms_per_batch;
+    } finally {
+      disposeParams(ck.params);
+    }
+  }
+  ctx.emit({ type: 'params', path: model, summary: a });
+  const metrics: Record<string, number> = { params: a.total_params, encoder_params: a.encoder_params, mb: a.total_mb, flops: a.flops_per_sequence };
+  if (a.latency_ms_per_batch !== undefined) metrics.latency_ms = a.latency_ms_per_batch;
+  return { metrics, analysis: a };
+}

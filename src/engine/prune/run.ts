@@ -1,0 +1,171 @@
+// Pruning a checkpoint (the prune stage): vocabulary pruning, then transformer pruning
+// (TextPruner's PipelinePruner order); writes the pruned checkpoint and <out>/prune-report.json.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { compareLatency } from '../analyze/model';
+import type { PruneConfig, Settings } from '../config/settings';
+import { readGaiicCsv } from '../data/csv';
+import { encodeRows, Example, makeBatches } from '../data/encode';
+import { UserError } from '../errors';
+import { readJson } from '../io/atomic';
+import { checkpointMB, loadCheckpoint, saveCheckpoint } from '../io/checkpoint';
+import { carriedThresholdFiles } from '../io/thresholds';
+import { BertConfig, ffnPerLayer, hasClassifier, headsPerLayer, keptHeads } from '../model/config';
+import { CLASSIFIER } from '../model/names';
+import { disposeParams, Params } from '../model/params';
+import { labelMatrix, predictProbs } from '../model/predict';
+import { log, type StageContext } from '../stages/context';
+import { score } from '../train/metrics';
+import { computeImportance, ImportanceTarget, referenceTargets } from './importance';
+import { importanceRows, vocabCounts } from './inputs';
+import { parseMasks } from './masks';
+import { recoveryHook } from './recovery';
+import {
+  layerReports, modelStats, PruneReport, REPORT_FILE, reportTables, STATS_B, statsSeqLen, writeReport,
+} from './report';
+import { checkTargets, iterativePrune, maskPrune, TransformerPruneResult } from './transformer';
+import { pruneVocabulary } from './vocabulary';
+
+export interface PruneStageOptions {
+  model: string;
+  config: PruneConfig;
+  configFile?: string;
+  out: string;
+  /** Labeled or unlabeled GAIIC csv: importance data (labels needed only without use_logits) and,
+   *  when labeled, the metric before / right after pruning. */
+  dataFile: string;
+  /** Corpus (one text a line): vocabulary counts, and importance data for importance_data 'corpus'. */
+  corpusFile?: string;
+  seed: number;
+  /** The run's settings: gradual pruning (transformer.recovery_epochs) trains with their refinetune
+   *  settings between steps, distilling from `model`. */
+  settings?: Settings;
+}
+
+/** Latency of the unpruned checkpoint and the pruned model, measured alternately (same load). */
+function measureBoth(model: string, params: Params, cfg: BertConfig): [number, number] | null {
+  if (!hasClassifier(cfg) || !params.has(CLASSIFIER.weight)) return null;
+  const orig = loadCheckpoint(model);
+  try {
+    const T = Math.min(statsSeqLen(cfg), statsSeqLen(orig.config));
+    const [a, b] = compareLatency([{ params: orig.params, cfg: orig.config }, { params, cfg }], STATS_B, T);
+    return [a, b];
+  } finally {
+    disposeParams(orig.params);
+  }
+}
+
+function scoreOf(params: Params, cfg: BertConfig, ex: Example[]): number | undefined {
+  if (ex.length === 0 || !ex.every((e) => e.labels) || !params.has(CLASSIFIER.weight)) return undefined;
+  return score(predictProbs(params, cfg, ex), labelMatrix(ex));
+}
+
+export async function pruneCheckpoint(o: PruneStageOptions, ctx: StageContext): Promise<{ metrics: Record<string, number>; checkpoint: string; report: string; reportData: PruneReport }> {
+  const source = o.configFile ?? 'prune config';
+  const tc = o.config.transformer;
+  if (!tc && !o.config.vocabulary) throw new UserError(`${source}: nothing to prune (give 'transformer' and/or 'vocabulary')`);
+  const ck = loadCheckpoint(o.model);
+  let { params, vocab } = ck;
+  let cfg = ck.config;
+  try {
+    // Impossible targets are refused before any work (scoring, importance) starts.
+    if (tc) {
+      if (!hasClassifier(cfg) || !params.has(CLASSIFIER.weight)) throw new UserError(`${o.model}: transformer pruning needs a fine-tuned classifier checkpoint`);
+      if (tc.pruning_method === 'iterative') checkTargets(cfg, tc, source);
+    }
+    const maxLen = Math.min(cfg.max_len ?? 128, cfg.max_position_embeddings);
+    const dataRows = readGaiicCsv(o.dataFile).rows;
+    const before = modelStats(params, cfg, checkpointMB(o.model));
+    const report: PruneReport = {
+      model: o.model,
+      backend: ctx.backend,
+      seq_len: statsSeqLen(cfg),
+      before,
+      after: before,
+      layers: [],
+      iterations: [],
+      metrics: {},
+      config: o.config,
+    };
+    report.metrics.before = scoreOf(params, cfg, encodeRows(dataRows, vocab, maxLen));
+
+    // 1. Vocabulary.
+    if (o.config.vocabulary) {
+      const v = pruneVocabulary(params, cfg, vocab, vocabCounts(o, ck), o.config.vocabulary, source);
+      cfg = v.cfg;
+      vocab = v.vocab;
+      report.vocabulary = { before: v.before, after: v.after, removed: v.removed };
+      log(ctx, `vocabulary: kept ${v.after} of ${v.before} tokens (min_count ${o.config.vocabulary.min_count})${v.lmHead ? ', MLM head pruned too' : ''}`);
+    }
+
+    // 2. Transformer.
+    const cfgBefore = cfg;
+    let result: TransformerPruneResult | null = null;
+    if (tc) {
+      if (!hasClassifier(cfg) || !params.has(CLASSIFIER.weight)) throw new UserError(`${o.model}: transformer pruning needs a fine-tuned classifier checkpoint`);
+      const rows = importanceRows(o, tc, dataRows);
+      // Sorted by length so batches carry little padding; the order does not change the sums.
+      const ex = encodeRows(rows, vocab, maxLen).sort((a, b) => a.ids.length - b.ids.length);
+      const batches = makeBatches(ex, { batchSize: tc.batch_size });
+      const unlabeled = rows.find((r) => r.labels === null);
+      if (!tc.use_logits && unlabeled) {
+        throw new UserError(`${o.dataFile}:${unlabeled.line}: row '${unlabeled.id}' has no labels, but use_logits is false (importance on the labels); use labeled data or use_logits true`);
+      }
+      const target: ImportanceTarget = tc.use_logits ? { kind: 'logits', reference: referenceTargets(params, cfg, batches) } : { kind: 'labels' };
+      if (tc.pruning_method === 'iterative') {
+        log(ctx, `pruning heads to ${tc.target_num_of_heads}/layer and FFN to ${tc.target_ffn_size}/layer in ${tc.n_iters} iterations on ${ex.length} examples`);
+        const gradual = (tc.recovery_epochs ?? 0) > 0;
+        if (gradual) log(ctx, `gradual pruning: ${tc.recovery_epochs} recovery epochs after each iteration but the last`);
+        result = await iterativePrune(params, cfg, batches, target, tc, {
+          signal: ctx.signal,
+          recover: gradual ? recoveryHook(o, tc, vocab, ctx) : undefined,
+          onIteration: (it, n) => log(ctx, `prune iteration ${it.iter}/${n}: heads ${it.heads_per_layer.join(' ')}, FFN ${it.ffn_per_layer.join(' ')}`),
+        });
+      } else {
+        if (!tc.masks_file) throw new UserError(`${source}: transformer.masks_file is required when pruning_method is 'masks'`);
+        const masks = parseMasks(readJson(tc.masks_file), tc.masks_file, {
+          heads: headsPerLayer(cfg),
+          ffn: ffnPerLayer(cfg),
+          numHeads: cfg.num_attention_heads,
+          presentHeads: [...Array(cfg.num_hidden_layers).keys()].map((l) => keptHeads(cfg, l)),
+        });
+        const importance = batches.length ? computeImportance(params, cfg, batches, target, { ffnEven: tc.ffn_even_masking }) : null;
+        result = maskPrune(params, cfg, masks.head, masks.ffn, tc.keep_shape, importance);
+      }
+      cfg = result.cfg;
+      report.iterations = result.iterations;
+    }
+    report.layers = layerReports(cfgBefore, result, tc?.keep_shape ?? false);
+    fs.rmSync(`${o.out}-recovery`, { recursive: true, force: true }); // gradual pruning's rounds
+
+    // 3. Save, measure, report.
+    await saveCheckpoint(o.out, cfg, params, vocab, carriedThresholdFiles(o.model, 'prune'));
+    ctx.emit({ type: 'checkpoint', stage: 'prune', path: o.out, kind: 'final' });
+    report.after = modelStats(params, cfg, checkpointMB(o.out));
+    const latency = measureBoth(o.model, params, cfg);
+    if (latency) [report.before.latency_ms, report.after.latency_ms] = latency;
+    report.metrics.after_prune = scoreOf(params, cfg, encodeRows(dataRows, vocab, maxLen));
+    const reportFile = path.join(o.out, REPORT_FILE);
+    writeReport(reportFile, report);
+    ctx.emit({ type: 'prune-report', path: reportFile, report });
+    for (const t of reportTables(report)) ctx.emit(t);
+
+    const metrics: Record<string, number> = {
+      params: report.after.params,
+      encoder_params: report.after.encoder_params,
+      mb: report.after.mb,
+      flops: report.after.flops,
+      params_before: report.before.params,
+      encoder_params_before: report.before.encoder_params,
+    };
+    if (report.after.latency_ms !== null) metrics.latency_ms = report.after.latency_ms;
+    if (report.before.latency_ms !== null) metrics.latency_ms_before = report.before.latency_ms;
+    if (report.metrics.before !== undefined) metrics.score_before = report.metrics.before;
+    if (report.metrics.after_prune !== undefined) metrics.score_after_prune = report.metrics.after_prune;
+    if (report.vocabulary) metrics.vocab_size = report.vocabulary.after;
+    return { metrics, checkpoint: o.out, report: reportFile, reportData: report };
+  } finally {
+    disposeParams(params);
+  }
+}
+

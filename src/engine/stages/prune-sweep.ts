@@ -1,0 +1,91 @@
+// prune-sweep: prune + re-fine-tune + evaluate + analyze for several configs, one table.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { analyze } from '../analyze/model';
+import type { Settings } from '../config/settings';
+import { loadConfigFile } from '../config/validate';
+import { readGaiicCsv } from '../data/csv';
+import { UserError } from '../errors';
+import { writeJsonAtomic } from '../io/atomic';
+import { readConfig } from '../io/checkpoint';
+import { runPaths } from '../io/paths';
+import { resolvePruneConfig } from '../prune/config';
+import { updateReportMetrics } from '../prune/report';
+import { pruneCheckpoint } from '../prune/run';
+import { checkTargets } from '../prune/transformer';
+import { finetuneClassifier } from '../train/classifier';
+import { evaluateCheckpoint } from '../train/evaluate';
+import { existing } from './checks';
+import { log, StageContext } from './context';
+import type { StageRun } from './registry';
+
+export interface SweepRow {
+  config: string;
+  score: number;
+  params: number;
+  encoder_params: number;
+  mb: number;
+  latency_ms: number | null;
+}
+
+/** The name of a sweep entry: the config file's name without .prune.json / .json. */
+const configName = (file: string) => path.basename(file).replace(/\.prune\.json$|\.json$/i, '');
+
+/** The labeled file a sweep scores on: the run's test split when labeled, else the data file. */
+function sweepEvalFile(run: string, dataFile: string): string {
+  const test = runPaths(run).test;
+  if (fs.existsSync(test) && readGaiicCsv(test).rows.every((r) => r.labels !== null)) return test;
+  return dataFile;
+}
+
+export async function pruneSweep(
+  o: { model: string; configs: string[]; run: string; dataFile: string; settings: Settings; teacher?: string; evalFile?: string },
+  ctx: StageContext,
+): Promise<{ rows: SweepRow[]; file: string }> {
+  if (o.configs.length === 0) throw new UserError('prune-sweep: give at least one --configs file');
+  const names = o.configs.map(configName);
+  const dup = names.find((n, i) => names.indexOf(n) !== i);
+  if (dup) throw new UserError(`prune-sweep: two configs are named '${dup}'; rename one (results go to sweep/<name>)`);
+  const configs = o.configs.map((f) => resolvePruneConfig(loadConfigFile('prune', f), o.settings.prune, f)); // all checked before any work
+  const modelCfg = readConfig(o.model);
+  configs.forEach((c, i) => c.transformer?.pruning_method === 'iterative' && checkTargets(modelCfg, c.transformer, o.configs[i]));
+  const evalFile = o.evalFile ?? sweepEvalFile(o.run, o.dataFile);
+  const dir = path.join(o.run, 'sweep');
+  const corpus = fs.existsSync(runPaths(o.run).corpus) ? runPaths(o.run).corpus : undefined;
+  log(ctx, `prune-sweep: ${o.configs.length} configs, scored on ${evalFile}`);
+
+  const row = async (config: string, model: string): Promise<SweepRow> => {
+    const ev = evaluateCheckpoint(model, evalFile).metrics;
+    const an = await analyze(model, ctx);
+    return { config, score: ev.score, params: an.analysis.total_params, encoder_params: an.analysis.encoder_params, mb: an.analysis.total_mb, latency_ms: an.analysis.latency_ms_per_batch ?? null };
+  };
+  const rows: SweepRow[] = [await row('(unpruned)', o.model)];
+  for (let i = 0; i < configs.length; i++) {
+    const name = names[i];
+    const pruned = path.join(dir, name);
+    const refined = path.join(dir, `${name}-refinetune`);
+    log(ctx, `prune-sweep ${i + 1}/${configs.length}: ${name}`);
+    const p = await pruneCheckpoint({ model: o.model, config: configs[i], configFile: o.configs[i], out: pruned, dataFile: o.dataFile, corpusFile: corpus, seed: o.settings.seed, settings: o.settings }, ctx);
+    await finetuneClassifier(o.run, o.settings, ctx, { stage: 'refinetune', from: pruned, out: refined, last: `${refined}-last`, teacher: o.teacher });
+    const r = await row(name, refined);
+    updateReportMetrics(p.report, { after_refinetune: r.score });
+    rows.push(r);
+  }
+  const file = path.join(dir, 'sweep.json');
+  fs.mkdirSync(dir, { recursive: true });
+  writeJsonAtomic(file, { eval_file: evalFile, backend: ctx.backend, rows });
+  ctx.emit({
+    type: 'table',
+    title: `prune-sweep (score on ${path.basename(evalFile)}, latency on ${ctx.backend})`,
+    columns: ['config', 'score', 'params', 'encoder params', 'MB', 'latency ms'],
+    rows: rows.map((r) => [r.config, +r.score.toFixed(4), r.params, r.encoder_params, +r.mb.toFixed(3), r.latency_ms === null ? '' : +r.latency_ms.toFixed(2)]),
+  });
+  return { rows, file };
+}
+
+export const runPruneSweep: StageRun<'prune-sweep'> = async ({ args, ctx, runDir, settings }) => {
+  const model = existing(args.model, 'checkpoint');
+  const o = { model, configs: args.configs, run: runDir, dataFile: runPaths(runDir).train, settings, teacher: args.teacher ?? model };
+  const r = await pruneSweep(o, ctx);
+  return { result: r, text: `sweep table: ${r.file}` };
+};

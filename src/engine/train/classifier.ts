@@ -1,0 +1,186 @@
+// Fine-tuning a classifier: the finetune stage (the reference's train.py), refinetune (its
+// train_val.py, after pruning) and the recovery epochs of gradual pruning:
+// 17 sigmoid outputs, BCE; AdamW + schedule; optional FGM on the word embeddings; a seeded
+// validation split of train keeps the best epoch (without one: the last); optional weight averaging
+// (EMA) is what is validated and saved. refinetune may distil from a teacher (the
+// unpruned fine-tuned model): loss = (1 - a) * BCE(y) + a * T^2 * BCE(sigmoid(t / T)) on logits / T.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import type { FinetuneSettings, RefinetuneSettings, Settings } from '../config/settings';
+import { readGaiicCsv } from '../data/csv';
+import { encodeRows, makeBatches, type Batch } from '../data/encode';
+import { Rng } from '../data/rng';
+import { splitRows } from '../data/split';
+import { UserError } from '../errors';
+import { readJson, recoverDir } from '../io/atomic';
+import { loadCheckpoint, loadTensorFile, saveCheckpoint } from '../io/checkpoint';
+import { thresholdFiles, thresholdsFromValidation, type Thresholds } from '../io/thresholds';
+import { bceWithLogits, classify, toInputs } from '../model/bert';
+import { setClassification, NUM_LABELS } from '../model/config';
+import { CLASSIFIER, CLASSIFIER_PREFIX, MLM_PREFIX, POOLER_PREFIX } from '../model/names';
+import { disposeParams, initTensor, paramShapes, Params } from '../model/params';
+import { labelMatrix, predictLogits, predictProbs } from '../model/predict';
+import { train } from './loop';
+import { allMetrics } from './metrics';
+import { Ema } from './ema';
+import { AdamW, optimizerTensors, restoreOptimizer } from './optim';
+import { log, noteEpochsDone, StageContext } from '../stages/context';
+import { runPaths } from '../io/paths';
+import { OPTIMIZER_FILE, TRAIN_STATE, TrainState } from './pretrain';
+
+export interface FinetuneOptions {
+  /** 'prune': a recovery round of gradual pruning (refinetune's settings unless `settings`). */
+  stage: 'finetune' | 'refinetune' | 'prune';
+  from: string; // checkpoint to start from
+  out: string; // best checkpoint
+  last: string; // resumable checkpoint of the last epoch
+  teacher?: string; // refinetune: distil from this checkpoint
+  resume?: boolean;
+  /** The run.json stage record to note completed epochs in (epochsDone); absent: none. */
+  runKey?: string;
+  /** Labeled training rows; default: the run's train split. */
+  trainFile?: string;
+  /** Settings to use instead of the stage's own in `s`. */
+  settings?: RefinetuneSettings;
+}
+
+/**
+ * Keep the encoder, drop the MLM head, add a fresh pooler + classifier where missing. A fresh
+ * classifier's bias starts at the log-odds of each label's training frequency, so the first
+ * epochs learn features instead of the label prior (which BCE on rare labels otherwise spends
+ * hundreds of steps on).
+ */
+function toClassifier(params: Params, cfg: ReturnType<typeof setClassification>, seed: number, labelFreq: Float64Array): Params {
+  for (const name of [...params.keys()]) {
+    if (name.startsWith(MLM_PREFIX)) {
+      params.get(name)!.dispose();
+      params.delete(name);
+    }
+  }
+  const rng = new Rng(seed + 17);
+  for (const [name, shape] of paramShapes(cfg, { mlm: false, classifier: true })) {
+    if (params.has(name)) continue;
+    const init = name === CLASSIFIER.bias ? tf.tensor1d(Array.from(labelFreq, (f) => Math.log(clampFreq(f) / (1 - clampFreq(f))))) : initTensor(name, shape, cfg, rng);
+    params.set(name, tf.variable(init, true));
+  }
+  return params;
+}
+
+const clampFreq = (f: number) => Math.min(0.999, Math.max(0.001, f));
+
+export async function finetuneClassifier(run: string, s: Settings, ctx: StageContext, o: FinetuneOptions) {
+  const ft: FinetuneSettings & { distill_alpha?: number; distill_temperature?: number } = o.settings ?? (o.stage === 'finetune' ? s.finetune : s.refinetune);
+  if (!fs.existsSync(o.from)) throw new UserError(`${o.from}: no such checkpoint; run the stage that makes it first`);
+  const rows = readGaiicCsv(o.trainFile ?? runPaths(run).train, { requireLabels: true }).rows;
+  const { train: trRows, test: valRows } = ft.val_fraction > 0 ? splitRows(rows, ft.val_fraction, s.seed) : { train: rows, test: [] };
+
+  let startEpoch = 0;
+  let optimizer: AdamW | undefined;
+  let best = -Infinity;
+  if (o.resume) recoverDir(o.last); // killed while replacing it: the previous one is aside
+  const resumeFrom = o.resume && fs.existsSync(path.join(o.last, TRAIN_STATE)) ? o.last : null;
+  if (o.resume && !resumeFrom) log(ctx, `--resume: no epoch checkpoint in ${o.last} yet; starting from ${o.from}`, 'warn');
+  const ck = loadCheckpoint(resumeFrom ?? o.from);
+  const cfg = setClassification(ck.config);
+  const labelFreq = new Float64Array(NUM_LABELS);
+  for (const r of trRows) for (const l of r.labels ?? []) labelFreq[l] += 1 / trRows.length;
+  const params = toClassifier(ck.params, cfg, s.seed, labelFreq);
+  const vocab = ck.vocab;
+  const maxLen = Math.min(s.model.max_len, cfg.max_position_embeddings);
+  const trainEx = encodeRows(trRows, vocab, maxLen);
+  const valEx = encodeRows(valRows, vocab, maxLen);
+  const valLabels = labelMatrix(valEx);
+  const headMult = ft.head_lr_multiplier ?? 1;
+  const lrMultiplier = (n: string) => (n.startsWith(CLASSIFIER_PREFIX) || n.startsWith(POOLER_PREFIX) ? headMult : 1);
+  // A resumed run's optimizer file: the AdamW moments and, with EMA, the shadow weights.
+  let saved: Map<string, tf.Tensor> | undefined;
+  if (resumeFrom) {
+    const st = readJson<TrainState>(path.join(o.last, TRAIN_STATE));
+    saved = loadTensorFile(path.join(o.last, OPTIMIZER_FILE));
+    optimizer = restoreOptimizer(new AdamW({ lr: ft.lr, weightDecay: ft.weight_decay, lrMultiplier }), saved, st.step);
+    startEpoch = st.epochsDone;
+    best = st.best ?? -Infinity;
+    log(ctx, `resuming ${o.stage} after epoch ${startEpoch} from ${o.last}`);
+  }
+
+  // Distillation: the teacher's logits of every training example, computed once.
+  const alpha = o.teacher ? ft.distill_alpha ?? 0 : 0;
+  const T = ft.distill_temperature ?? 1;
+  let teacherLogits: Float32Array | null = null;
+  if (o.teacher && alpha > 0) {
+    const t = loadCheckpoint(o.teacher);
+    teacherLogits = predictLogits(t.params, t.config, encodeRows(trRows, t.vocab, Math.min(maxLen, t.config.max_position_embeddings)));
+    disposeParams(t.params);
+    log(ctx, `distilling from ${o.teacher} (alpha ${alpha}, temperature ${T})`);
+  }
+
+  const loss = (b: Batch, dropout: Rng) => {
+    const logits = classify(params, cfg, toInputs(b.ids, b.mask, b.B, b.T), { dropout });
+    const hard = bceWithLogits(logits, tf.tensor2d(b.labels!, [b.B, NUM_LABELS]));
+    if (!teacherLogits) return hard;
+    const tl = new Float32Array(b.B * NUM_LABELS);
+    b.rows.forEach((r, k) => tl.set(teacherLogits!.subarray(r * NUM_LABELS, (r + 1) * NUM_LABELS), k * NUM_LABELS));
+    const soft = tf.sigmoid(tf.div(tf.tensor2d(tl, [b.B, NUM_LABELS]), T));
+    const kd = tf.mul(bceWithLogits(tf.div(logits, T), soft), T * T);
+    return tf.add(tf.mul(hard, 1 - alpha), tf.mul(kd, alpha)) as tf.Scalar;
+  };
+
+  let bestMetrics: Record<string, number> = {};
+  // Without a validation split every epoch is the best so far: the last one is kept.
+  const validateAndKeep = async (epoch: number): Promise<Record<string, number>> => {
+    let val: Record<string, number> = {};
+    let improved = valEx.length === 0;
+    let thresholds: Thresholds | null = null; // tuned on the validation split, saved with the weights
+    if (valEx.length > 0) {
+      const probs = predictProbs(params, cfg, valEx);
+      const m = allMetrics(probs, valLabels);
+      thresholds = thresholdsFromValidation(probs, valLabels, cfg, o.stage);
+      val = { val_score: m.score, val_micro_f1: m.micro_f1, val_macro_auc: m.macro_auc };
+      improved = m.score > best;
+      if (improved) best = m.score;
+    }
+    if (improved) {
+      bestMetrics = { ...val, best_epoch: epoch + 1 };
+      await saveCheckpoint(o.out, cfg, params, vocab, thresholdFiles(thresholds));
+      ctx.emit({ type: 'checkpoint', stage: o.stage, path: o.out, kind: 'best' });
+    }
+    return val;
+  };
+  const ema = ft.ema_decay > 0 ? new Ema(ft.ema_decay, params, saved) : undefined;
+  if (ema && !resumeFrom) log(ctx, `weight averaging (EMA) with decay ${ft.ema_decay}`);
+  const opt = await train({
+    stage: o.stage,
+    params,
+    epochs: ft.epochs,
+    batches: (_e, rng) => makeBatches(trainEx, { batchSize: ft.batch_size, rng, bucket: true }),
+    loss,
+    lr: ft.lr,
+    weightDecay: ft.weight_decay,
+    warmupRatio: ft.warmup_ratio,
+    schedule: ft.schedule,
+    clipNorm: ft.clip_norm,
+    seed: s.seed,
+    lrMultiplier,
+    fgmEpsilon: ft.fgm_epsilon,
+    ema,
+    startEpoch,
+    optimizer,
+    emit: ctx.emit,
+    signal: ctx.signal,
+    afterEpoch: async (epoch, _l, opt) => {
+      // Validate and keep the best with the averaged weights when there are some.
+      const val = await (ema ? ema.withAveraged(params, () => validateAndKeep(epoch)) : validateAndKeep(epoch));
+      const state: TrainState = { epochsDone: epoch + 1, step: opt.step, best };
+      const tensors = new Map([...optimizerTensors(opt), ...(ema ? ema.tensors() : [])]);
+      await saveCheckpoint(o.last, cfg, params, vocab, { json: { [TRAIN_STATE]: state }, tensors: { [OPTIMIZER_FILE]: tensors } });
+      if (o.runKey) noteEpochsDone(run, o.runKey, epoch + 1);
+      return val;
+    },
+  });
+  opt.dispose();
+  ema?.dispose();
+  disposeParams(params);
+  if (!fs.existsSync(o.out)) throw new UserError(`${o.stage}: no epoch ran, so there is no checkpoint`);
+  return { metrics: bestMetrics, checkpoint: o.out };
+}

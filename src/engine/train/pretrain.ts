@@ -1,0 +1,122 @@
+// pretrain: masked-LM from scratch on the run's corpus (train + test texts).
+// 15% of tokens (single tokens, or runs of up to mask_ngram), 80/10/10 [MASK]/random/keep,
+// re-masked every epoch (dynamic masking); AdamW,
+// warmup then decay, gradient clipping. Writes <run>/pretrain (final) and <run>/pretrain-last
+// (resumable: weights + optimizer state + epoch) after every epoch.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import type { Settings } from '../config/settings';
+import { readGaiicCsv } from '../data/csv';
+import { encodeRows, makeBatches, type Batch } from '../data/encode';
+import { maskBatch, type MaskedBatch } from '../data/masking';
+import { Rng } from '../data/rng';
+import { readVocab } from '../data/vocab';
+import { UserError } from '../errors';
+import { loadCheckpoint, loadTensorFile, saveCheckpoint } from '../io/checkpoint';
+import { readJson, recoverDir } from '../io/atomic';
+import { encode, mlmLogits, softmaxCrossEntropy, toInputs } from '../model/bert';
+import { makeConfig } from '../model/config';
+import { disposeParams, initParams } from '../model/params';
+import { train } from './loop';
+import { AdamW, optimizerTensors, restoreOptimizer } from './optim';
+import { log, noteEpochsDone, StageContext } from '../stages/context';
+import { runPaths } from '../io/paths';
+
+export const TRAIN_STATE = 'train-state.json';
+export const OPTIMIZER_FILE = 'optimizer.safetensors';
+
+export interface TrainState {
+  epochsDone: number;
+  step: number;
+  best?: number;
+}
+
+type MlmBatch = Batch & { masked: MaskedBatch };
+
+/** MLM loss and accuracy on one masked batch. */
+function mlmStep(params: Parameters<typeof encode>[0], cfg: Parameters<typeof encode>[1], b: MlmBatch, dropout: Rng | null) {
+  const inp = toInputs(b.masked.input, b.mask, b.B, b.T);
+  const hidden = encode(params, cfg, inp, { dropout });
+  const logits = mlmLogits(params, cfg, hidden, tf.tensor1d(b.masked.positions, 'int32'));
+  const targets = tf.tensor1d(b.masked.targets, 'int32');
+  return { logits, loss: softmaxCrossEntropy(logits, targets), targets };
+}
+
+export async function pretrain(run: string, s: Settings, ctx: StageContext, opts: { resume?: boolean } = {}) {
+  const p = runPaths(run);
+  if (!fs.existsSync(path.join(p.vocab, 'vocab.txt'))) throw new UserError(`${run}: no vocabulary yet; run corpus-vocab first`);
+  const vocab = readVocab(p.vocab);
+  const texts = [...readGaiicCsv(p.train).rows, ...readGaiicCsv(p.test).rows];
+  const examples = encodeRows(texts.map((r) => ({ ...r, labels: null })), vocab, s.model.max_len);
+  const V = vocab.tokens.length;
+
+  let cfg = makeConfig(s.model, V, 'mlm');
+  let params = initParams(cfg, { mlm: true, classifier: false, seed: s.seed });
+  let startEpoch = 0;
+  let optimizer: AdamW | undefined;
+  const pt = s.pretrain;
+  if (opts.resume) recoverDir(p.pretrainLast); // killed while replacing it: the previous one is aside
+  if (opts.resume && !fs.existsSync(path.join(p.pretrainLast, TRAIN_STATE))) log(ctx, `--resume: no epoch checkpoint in ${p.pretrainLast} yet; starting from the beginning`, 'warn');
+  if (opts.resume && fs.existsSync(path.join(p.pretrainLast, TRAIN_STATE))) {
+    const st = readJson<TrainState>(path.join(p.pretrainLast, TRAIN_STATE));
+    disposeParams(params);
+    const ck = loadCheckpoint(p.pretrainLast);
+    cfg = ck.config;
+    params = ck.params;
+    optimizer = restoreOptimizer(new AdamW({ lr: pt.lr, weightDecay: pt.weight_decay }), loadTensorFile(path.join(p.pretrainLast, OPTIMIZER_FILE)), st.step);
+    startEpoch = st.epochsDone;
+    log(ctx, `resuming pretraining after epoch ${startEpoch} from ${p.pretrainLast}`);
+  }
+
+  // A fixed, masked evaluation sample: MLM loss and accuracy comparable across epochs.
+  const evalRng = new Rng(s.seed + 99);
+  const evalBatches: MlmBatch[] = makeBatches(examples.slice(0, 512), { batchSize: pt.batch_size }).map((b) => ({ ...b, masked: maskBatch(b, V, evalRng, pt.mask_prob, pt.mask_ngram) }));
+  const evaluateMlm = () => {
+    let loss = 0;
+    let correct = 0;
+    let n = 0;
+    for (const b of evalBatches) {
+      tf.tidy(() => {
+        const r = mlmStep(params, cfg, b, null);
+        const pred = tf.argMax(r.logits, -1);
+        const k = b.masked.targets.length;
+        loss += r.loss.dataSync()[0] * k;
+        correct += tf.sum(tf.cast(tf.equal(pred, r.targets), 'int32')).dataSync()[0];
+        n += k;
+      });
+    }
+    return { mlm_loss: loss / Math.max(1, n), mlm_accuracy: correct / Math.max(1, n) };
+  };
+
+  let last: Record<string, number> = {};
+  const opt = await train({
+    stage: 'pretrain',
+    params,
+    epochs: pt.epochs,
+    batches: (_epoch, rng) => makeBatches(examples, { batchSize: pt.batch_size, rng, bucket: true }).map((b) => ({ ...b, masked: maskBatch(b, V, rng, pt.mask_prob, pt.mask_ngram) })),
+    loss: (b, dropout) => mlmStep(params, cfg, b as MlmBatch, dropout).loss,
+    lr: pt.lr,
+    weightDecay: pt.weight_decay,
+    warmupRatio: pt.warmup_ratio,
+    schedule: pt.schedule,
+    clipNorm: pt.clip_norm,
+    seed: s.seed,
+    startEpoch,
+    optimizer,
+    emit: ctx.emit,
+    signal: ctx.signal,
+    afterEpoch: async (epoch, _loss, opt) => {
+      last = evaluateMlm();
+      const state: TrainState = { epochsDone: epoch + 1, step: opt.step };
+      await saveCheckpoint(p.pretrainLast, cfg, params, vocab, { json: { [TRAIN_STATE]: state }, tensors: { [OPTIMIZER_FILE]: optimizerTensors(opt) } });
+      noteEpochsDone(run, 'pretrain', epoch + 1);
+      return last;
+    },
+  });
+  await saveCheckpoint(p.pretrain, cfg, params, vocab);
+  ctx.emit({ type: 'checkpoint', stage: 'pretrain', path: p.pretrain, kind: 'final' });
+  opt.dispose();
+  disposeParams(params);
+  return { metrics: last, checkpoint: p.pretrain };
+}
