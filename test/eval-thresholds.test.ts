@@ -38,9 +38,9 @@ beforeAll(async () => {
   ({ root, run } = await pretrainedRun('bp-thresholds-', 11, backend));
   const p = runPaths(run);
   const last = p.finetuneLast;
-  await finetune(run, settings(0.25), ctx, { stage: 'finetune', from: p.pretrain, out: p.finetune, last });
+  await finetune(run, settings(0.25), ctx, { stage: 'finetune', from: p.pretrain, out: p.finetune, last, settings: settings(0.25).finetune });
   const noval = path.join(run, 'noval');
-  await finetune(run, settings(0), ctx, { stage: 'finetune', from: p.pretrain, out: noval, last: `${noval}-last` });
+  await finetune(run, settings(0), ctx, { stage: 'finetune', from: p.pretrain, out: noval, last: `${noval}-last`, settings: settings(0).finetune });
 }, 300_000);
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 

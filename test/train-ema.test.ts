@@ -59,7 +59,7 @@ describe('fine-tuning with weight averaging', () => {
     const { root, run } = await pretrainedRun('bp-ema-', 5, backend);
     const s = resolveSettings('tiny', { model: SMALL_MODEL, finetune: { epochs: 2, batch_size: 16, ema_decay: 0.9, val_fraction: 0 } });
     const out = path.join(root, 'ft');
-    const r = await finetune(run, s, { backend, emit: () => {} }, { stage: 'finetune', from: runPaths(run).pretrain, out, last: `${out}-last` });
+    const r = await finetune(run, s, { backend, emit: () => {} }, { stage: 'finetune', from: runPaths(run).pretrain, out, last: `${out}-last`, settings: s.finetune });
     expect(r.metrics.best_epoch).toBe(2); // no validation split: the last epoch
     const best = readSafetensors(path.join(out, 'model.safetensors'));
     const raw = readSafetensors(path.join(`${out}-last`, 'model.safetensors'));
@@ -78,7 +78,7 @@ describe('FGM', () => {
       const s = resolveSettings('tiny', { model: SMALL_MODEL, finetune: { epochs: 2, batch_size: 16, fgm_epsilon } });
       const before = tf.memory().numTensors;
       const out = path.join(root, `ft-${fgm_epsilon}`);
-      await finetune(run, s, ctx, { stage: 'finetune', from: runPaths(run).pretrain, out, last: `${out}-last` });
+      await finetune(run, s, ctx, { stage: 'finetune', from: runPaths(run).pretrain, out, last: `${out}-last`, settings: s.finetune });
       return tf.memory().numTensors - before;
     };
     const plain = await leftOver(0);

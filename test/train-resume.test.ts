@@ -30,7 +30,7 @@ describe('resume', () => {
     const s = settings(emaDecay);
 
     // Uninterrupted.
-    await finetune(run, s, { backend, emit: () => {} }, { stage: 'finetune', from: p.pretrain, out: path.join(root, 'a'), last: path.join(root, 'a-last') });
+    await finetune(run, s, { backend, emit: () => {} }, { stage: 'finetune', from: p.pretrain, out: path.join(root, 'a'), last: path.join(root, 'a-last'), settings: s.finetune });
 
     // Cancelled during epoch 2, then resumed.
     const controller = new AbortController();
@@ -38,10 +38,10 @@ describe('resume', () => {
       if (e.type === 'epoch' && e.epoch === 1) controller.abort();
     };
     await expect(
-      finetune(run, s, { backend, emit, signal: controller.signal }, { stage: 'finetune', from: p.pretrain, out: path.join(root, 'b'), last: path.join(root, 'b-last') }),
+      finetune(run, s, { backend, emit, signal: controller.signal }, { stage: 'finetune', from: p.pretrain, out: path.join(root, 'b'), last: path.join(root, 'b-last'), settings: s.finetune }),
     ).rejects.toBeInstanceOf(CancelledError);
     expect(JSON.parse(fs.readFileSync(path.join(root, 'b-last', 'train-state.json'), 'utf8')).epochsDone).toBe(1);
-    await finetune(run, s, { backend, emit: () => {} }, { stage: 'finetune', from: p.pretrain, out: path.join(root, 'b'), last: path.join(root, 'b-last'), resume: true });
+    await finetune(run, s, { backend, emit: () => {} }, { stage: 'finetune', from: p.pretrain, out: path.join(root, 'b'), last: path.join(root, 'b-last'), resume: true, settings: s.finetune });
 
     // The raw weights, the optimizer state (with the EMA shadow weights) and the kept best model.
     for (const file of ['a-last/model.safetensors', 'a-last/optimizer.safetensors', 'a/model.safetensors']) {

@@ -7,7 +7,7 @@ import { backendLabel, BACKEND_NAMES, BackendName, initBackend } from './backend
 import { presetNames } from './config/presets';
 import { readJson } from './io/atomic';
 import { UserError } from './errors';
-import { safeRunPath } from './io/run';
+import { loadRun, safeRunPath } from './io/run';
 import { stageSettings, type StageContext } from './stages/context';
 import {
   allOptions,
@@ -102,6 +102,16 @@ function isPruneConfigFile(file: string): boolean {
   }
 }
 
+/** The settings section a stage recorded in run.json (what its last attempt ran with), if any. */
+function recordedSection(runDir: string, stage: string): unknown {
+  try {
+    const s = loadRun(runDir).stages[stage]?.settings;
+    return s && typeof s === 'object' ? s : undefined;
+  } catch {
+    return undefined; // no run yet, or an unreadable one: the stage itself reports that
+  }
+}
+
 export async function runCommand(stage: string, args: string[], io: CommandIO): Promise<CommandResult> {
   if (!isStageName(stage)) throw new UserError(`unknown command '${stage}'. Commands: ${STAGE_NAMES.join(', ')}`);
   const def = stageDef(stage);
@@ -128,6 +138,12 @@ export async function runCommand(stage: string, args: string[], io: CommandIO): 
   if (def.settings) {
     const r = stageSettings(runDir, a.preset, a.config);
     if (a.seed !== undefined) r.settings.seed = a.seed as number;
+    // --resume continues with the settings the interrupted attempt recorded, unless --config says otherwise.
+    const section = def.settings !== 'all' ? def.settings : undefined;
+    if (a.resume && !a.config && runDir && section) {
+      const recorded = recordedSection(runDir, stage);
+      if (recorded) (r.settings as unknown as Record<string, unknown>)[section] = recorded;
+    }
     settings = r.settings;
     preset = r.preset;
   }

@@ -15,7 +15,7 @@ import { isResumable, readRun, stageOfKey, type RunView } from './runModel';
 import { pickRuns } from './pickers';
 import type { RunsNode, RunsTreeProvider } from './runsTree';
 import { isStageName, REGISTRY, STAGE_NAMES, type Ask, type OptionDef, type StageName } from '../engine/stages/registry';
-import { checkpointOption, evaluationFile, inferRun, missing, offers, resumeArgs, stageArgs, withRunDefaults, type Selection } from './stageArgs';
+import { checkpointOption, evaluationFile, inferRun, runOfSelection, missing, offers, resumeArgs, stageArgs, withRunDefaults, type Selection } from './stageArgs';
 import { isEvaluationFile } from './panelData';
 import { displayPath, settings, workspaceRoot } from './workspace';
 
@@ -123,7 +123,8 @@ async function runStage(deps: CommandDeps, stage: StageName, node?: RunsNode): P
   }
   const fill = (s: Selection) => {
     const withRun = inferRun(stage, s);
-    const dir = typeof withRun.run === 'string' ? withRun.run : undefined;
+    // Defaults come from the run the checkpoint lives in, also for stages without --run (predict's test.csv).
+    const dir = runOfSelection(stage, withRun);
     return withRunDefaults(stage, withRun, dir && fs.existsSync(path.join(dir, 'run.json')) ? readRun(dir) : undefined, cwd);
   };
   sel = fill(sel);

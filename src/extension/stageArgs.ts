@@ -86,6 +86,16 @@ export function isOurCheckpoint(dir: string): boolean {
   }
 }
 
+/** The run a selection belongs to: its --run, else the run folder its checkpoint lives in. */
+export function runOfSelection(stage: StageName, sel: Selection): string | undefined {
+  if (typeof sel.run === 'string') return sel.run;
+  const flag = checkpointOption(stage);
+  const model = flag ? sel[flag] : undefined;
+  if (typeof model !== 'string') return undefined;
+  const parent = path.dirname(model);
+  return fs.existsSync(path.join(parent, 'run.json')) ? parent : undefined;
+}
+
 /** A checkpoint inside a run folder (`<run>/<ckpt>` with `<run>/run.json`) belongs to that run. */
 export function inferRun(stage: StageName, sel: Selection): Selection {
   const flag = checkpointOption(stage);

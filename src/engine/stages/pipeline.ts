@@ -61,7 +61,7 @@ export async function pipeline(o: PipelineOptions, ctx: StageContext): Promise<{
   }
   if (!done('pretrain')) await runStage(ctx, run, 'pretrain', 'pretrain', () => pretrain(run, s, ctx, { resume: o.resume }), s.pretrain);
   if (!done('finetune')) {
-    await runStage(ctx, run, 'finetune', 'finetune', () => finetuneClassifier(run, s, ctx, { stage: 'finetune', from: p.pretrain, out: p.finetune, last: p.finetuneLast, resume: o.resume, runKey: 'finetune' }), s.finetune);
+    await runStage(ctx, run, 'finetune', 'finetune', () => finetuneClassifier(run, s, ctx, { stage: 'finetune', from: p.pretrain, out: p.finetune, last: p.finetuneLast, resume: o.resume, runKey: 'finetune', settings: s.finetune }), s.finetune);
   }
   const train = readGaiicCsv(p.train).rows;
   const test = readGaiicCsv(p.test).rows;
@@ -111,7 +111,7 @@ export async function pipeline(o: PipelineOptions, ctx: StageContext): Promise<{
         ? { report: reportFile, reportData: readReport(reportFile) }
         : await runStage(ctx, run, 'prune', 'prune', () => pruneCheckpoint({ model: p.finetune, config: s.prune, out: p.pruned, dataFile: p.train, seed: s.seed, settings: s }, ctx), s.prune);
     if (!done('refinetune')) {
-      await runStage(ctx, run, 'refinetune', 'refinetune', () => finetuneClassifier(run, s, ctx, { stage: 'refinetune', from: p.pruned, out: p.refinetune, last: p.refinetuneLast, teacher: p.finetune, resume: o.resume, runKey: 'refinetune' }), s.refinetune);
+      await runStage(ctx, run, 'refinetune', 'refinetune', () => finetuneClassifier(run, s, ctx, { stage: 'refinetune', from: p.pruned, out: p.refinetune, last: p.refinetuneLast, teacher: p.finetune, resume: o.resume, runKey: 'refinetune', settings: s.refinetune }), s.refinetune);
     }
     const ev2 = await assess(p.refinetune, 'refinetune', 'evaluate-pruned');
     const an2 = await runStage(ctx, run, 'analyze', 'analyze-pruned', () => analyze(p.refinetune, ctx));

@@ -66,7 +66,7 @@ export async function pruneSweep(
     const refined = path.join(dir, `${name}-refinetune`);
     log(ctx, `prune-sweep ${i + 1}/${configs.length}: ${name}`);
     const p = await pruneCheckpoint({ model: o.model, config: configs[i], configFile: o.configs[i], out: pruned, dataFile: o.dataFile, corpusFile: corpus, seed: o.settings.seed, settings: o.settings }, ctx);
-    await finetuneClassifier(o.run, o.settings, ctx, { stage: 'refinetune', from: pruned, out: refined, last: `${refined}-last`, teacher: o.teacher });
+    await finetuneClassifier(o.run, o.settings, ctx, { stage: 'refinetune', from: pruned, out: refined, last: `${refined}-last`, teacher: o.teacher, settings: o.settings.refinetune });
     const r = await row(name, refined);
     updateReportMetrics(p.report, { after_refinetune: r.score });
     rows.push(r);

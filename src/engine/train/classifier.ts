@@ -30,7 +30,7 @@ import { runPaths } from '../io/paths';
 import { OPTIMIZER_FILE, TRAIN_STATE, TrainState } from './pretrain';
 
 export interface FinetuneOptions {
-  /** 'prune': a recovery round of gradual pruning (refinetune's settings unless `settings`). */
+  /** 'prune': a recovery round of gradual pruning. */
   stage: 'finetune' | 'refinetune' | 'prune';
   from: string; // checkpoint to start from
   out: string; // best checkpoint
@@ -41,8 +41,8 @@ export interface FinetuneOptions {
   runKey?: string;
   /** Labeled training rows; default: the run's train split. */
   trainFile?: string;
-  /** Settings to use instead of the stage's own in `s`. */
-  settings?: RefinetuneSettings;
+  /** The stage's settings section (finetune's, refinetune's, a recovery round's), resolved by the caller. */
+  settings: FinetuneSettings & Partial<Pick<RefinetuneSettings, 'distill_alpha' | 'distill_temperature'>>;
 }
 
 /**
@@ -70,7 +70,7 @@ function toClassifier(params: Params, cfg: ReturnType<typeof setClassification>,
 const clampFreq = (f: number) => Math.min(0.999, Math.max(0.001, f));
 
 export async function finetuneClassifier(run: string, s: Settings, ctx: StageContext, o: FinetuneOptions) {
-  const ft: FinetuneSettings & { distill_alpha?: number; distill_temperature?: number } = o.settings ?? (o.stage === 'finetune' ? s.finetune : s.refinetune);
+  const ft = o.settings;
   if (!fs.existsSync(o.from)) throw new UserError(`${o.from}: no such checkpoint; run the stage that makes it first`);
   const rows = readGaiicCsv(o.trainFile ?? runPaths(run).train, { requireLabels: true }).rows;
   const { train: trRows, test: valRows } = ft.val_fraction > 0 ? splitRows(rows, ft.val_fraction, s.seed) : { train: rows, test: [] };
