@@ -148,3 +148,20 @@ describe('runs', () => {
     expect(stageOfKey('evaluate-pruned')).toBe('evaluate');
   });
 });
+
+describe('runsSignature', () => {
+  it('changes when a run appears or its run.json changes, not for other folders', async () => {
+    const { runsSignature } = await import('../src/extension/runModel');
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'runs-sig-'));
+    const empty = runsSignature([root, path.join(root, 'missing')]);
+    fs.mkdirSync(path.join(root, 'notes'));
+    expect(runsSignature([root])).toBe(empty);
+    fs.mkdirSync(path.join(root, 'r1'));
+    fs.writeFileSync(path.join(root, 'r1', 'run.json'), '{}');
+    const one = runsSignature([root]);
+    expect(one).not.toBe(empty);
+    fs.writeFileSync(path.join(root, 'r1', 'run.json'), '{"stages": {}}');
+    expect(runsSignature([root])).not.toBe(one);
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+});

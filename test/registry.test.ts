@@ -47,6 +47,17 @@ describe('stage registry', () => {
     }
   });
 
+  it("every entry is in the README's command table, with its required options", () => {
+    const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+    for (const s of STAGE_NAMES) {
+      const row = readme.split('\n').find((l) => l.startsWith(`| \`${s} `) || l.startsWith(`| \`${s}\``));
+      expect(row, `README lacks a row for ${s}`).toBeDefined();
+      for (const [flag, o] of Object.entries(REGISTRY[s].options as Record<string, OptionDef>)) {
+        if (o.required) expect(row, `${s} --${flag}`).toContain(`--${flag}`);
+      }
+    }
+  });
+
   it('every entry has an implementation that loads', async () => {
     for (const s of STAGE_NAMES) expect(typeof (await stageDef(s).load()), s).toBe('function');
   });

@@ -160,6 +160,28 @@ export function stageContextValue(s: StageView): string {
     .join(':');
 }
 
+/** A cheap fingerprint of the runs under `roots`: each run folder's run.json time and size. */
+export function runsSignature(roots: string[]): string {
+  const parts: string[] = [];
+  for (const root of roots) {
+    let names: string[] = [];
+    try {
+      names = fs.readdirSync(root).sort();
+    } catch {
+      continue; // no runs folder yet
+    }
+    for (const name of names) {
+      try {
+        const st = fs.statSync(path.join(root, name, 'run.json'));
+        parts.push(`${root}/${name}:${st.mtimeMs}:${st.size}`);
+      } catch {
+        // not a run
+      }
+    }
+  }
+  return parts.join('|');
+}
+
 /** A cancelled or failed stage that `--resume` continues (the registry says which stages resume). */
 export function isResumable(s: StageView): boolean {
   const stage = stageOfKey(s.key);

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { readSafetensorsHeader } from '../engine/io/safetensors';
 import { describeNode, formatCount, formatMB, type ParamNode } from './paramTree';
-import { listRuns, readCheckpoint, stageContextValue, stageDescription, type CheckpointView, type RunView, type StageView } from './runModel';
+import { listRuns, readCheckpoint, runsSignature, stageContextValue, stageDescription, type CheckpointView, type RunView, type StageView } from './runModel';
 import { displayPath, runsRoots } from './workspace';
 
 export type RunsNode =
@@ -26,12 +26,15 @@ const STATUS_ICONS: Record<StageView['status'], vscode.ThemeIcon> = {
   pending: new vscode.ThemeIcon('circle-outline'),
 };
 
+const POLL_MS = 3000;
+
 export class RunsTreeProvider implements vscode.TreeDataProvider<RunsNode>, vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<RunsNode | undefined>();
   readonly onDidChangeTreeData = this.changed.event;
   private readonly checkpoints = new Map<string, { stamp: string; view: CheckpointView }>();
   private readonly watchers: vscode.Disposable[] = [];
   private pending: NodeJS.Timeout | undefined;
+  private signature = '';
 
   constructor() {
     // Engine writes come in bursts (run.json after every stage, checkpoint dirs renamed into
@@ -45,6 +48,17 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsNode>, vsco
     }
     this.watchers.push(vscode.workspace.onDidChangeWorkspaceFolders(() => this.refresh()));
     this.watchers.push(vscode.workspace.onDidChangeConfiguration((e) => e.affectsConfiguration('bertPruner.runsFolder') && this.refresh()));
+    // File events can miss a run another process makes (the CLI creates runs/NAME and its run.json
+    // at once, before the recursive watcher has added the new folder): a cheap poll of the runs
+    // folders' run.json times (one readdir and a stat per run) catches it within seconds.
+    const poll = setInterval(() => {
+      const now = runsSignature(runsRoots());
+      if (now !== this.signature) {
+        this.signature = now;
+        this.refresh();
+      }
+    }, POLL_MS);
+    this.watchers.push({ dispose: () => clearInterval(poll) });
   }
 
   refresh(): void {

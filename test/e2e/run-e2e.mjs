@@ -8,8 +8,12 @@
 //   3. finds the run, its stages and the pruned checkpoint in the Runs tree and expands its
 //      parameter tree down to a layer with "heads 1/2"-style descriptions,
 //   4. opens the pruning report panel, the parameters panel and the training panel,
-//   5. sees the schema error underlined in the invalid .prune.json, and Prune with it refused with
-//      its errors listed once in Problems.
+//   5. runs Predict (the JSONL opens), cancels a Fine-tune started with a settings file and
+//      resumes it from the palette, and overlays a CLI-made run's curves on run1's,
+//   6. sees the schema error underlined in the invalid .prune.json, and Prune with it refused with
+//      its errors listed once in Problems,
+//   7. opens a hostile folder in Restricted Mode (workspace trust on, the folder untrusted): the
+//      Runs tree reads, nothing runs (its planted "node" and native addon are never executed).
 // Screenshots go to test-results/e2e/ (with --docs also to docs/images/). Prints one line per
 // check and "N passed, M failed"; exits 1 when a check failed.
 //
@@ -62,6 +66,14 @@ log(`bert-pruner.vsix: ${(fs.statSync(vsix).size / 1024 / 1024).toFixed(2)} MB`)
 log('workspace with demo data');
 execFileSync(process.execPath, [path.join(repo, 'bin', 'bert-pruner.js'), 'demo-data', '--out', path.join(ws, 'data', 'demo'), '--train-rows', '300', '--test-rows', '80'], { stdio: 'ignore' });
 fs.mkdirSync(path.join(ws, 'configs'), { recursive: true });
+// A settings file: the training commands offer it (Fine-tune uses it below, long enough to cancel).
+fs.writeFileSync(path.join(ws, 'configs', 'long.bert-pruner.json'), JSON.stringify({ finetune: { epochs: 60 } }));
+/** A run made on the command line while VS Code is open: the tree picks it up, the curves panel reads its history. */
+function cliRun() {
+  for (const args of [['corpus-vocab', '--data', 'data/demo', '--run', 'cli1', '--preset', 'tiny'], ['pretrain', '--run', 'cli1']]) {
+    execFileSync(process.execPath, [path.join(repo, 'bin', 'bert-pruner.js'), ...args, '--backend', 'wasm'], { cwd: ws, stdio: 'ignore' });
+  }
+}
 // n_iters must be >= 1 and 'heads' is not an option: two schema errors to underline.
 fs.writeFileSync(path.join(ws, 'configs', 'bad.prune.json'), '{\n  "transformer": {\n    "target_num_of_heads": 1,\n    "n_iters": 0,\n    "heads": 3\n  }\n}\n');
 fs.writeFileSync(
@@ -89,31 +101,39 @@ await new Promise((resolve, reject) => {
 });
 log('extension installed');
 
-const port = await new Promise((resolve) => {
-  const srv = net.createServer();
-  srv.listen(0, '127.0.0.1', () => {
-    const { port } = srv.address();
-    srv.close(() => resolve(port));
+/** code-server on a free port for `folder`, with its own user data; resolves once it answers. */
+async function startServer(userDataDir, folder, extraArgs) {
+  const port = await new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
   });
-});
-const server = codeServer(
-  ['--auth', 'none', '--bind-addr', `127.0.0.1:${port}`, '--disable-telemetry', '--disable-update-check', '--disable-workspace-trust', '--user-data-dir', userData, '--extensions-dir', extDir, ws],
-  { stdio: ['ignore', 'pipe', 'pipe'], detached: false },
-);
-let serverLog = '';
-server.stdout.on('data', (d) => (serverLog += d));
-server.stderr.on('data', (d) => (serverLog += d));
-const url = `http://127.0.0.1:${port}/?folder=${encodeURIComponent(ws)}`;
-for (let i = 0; ; i++) {
-  try {
-    if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok) break;
-  } catch {
-    // not up yet
+  const args = ['--auth', 'none', '--bind-addr', `127.0.0.1:${port}`, '--disable-telemetry', '--disable-update-check'];
+  const proc = codeServer([...args, ...extraArgs, '--user-data-dir', userDataDir, '--extensions-dir', extDir, folder], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: false,
+  });
+  const started = { proc, log: '', url: `http://127.0.0.1:${port}/?folder=${encodeURIComponent(folder)}` };
+  proc.stdout.on('data', (d) => (started.log += d));
+  proc.stderr.on('data', (d) => (started.log += d));
+  for (let i = 0; ; i++) {
+    try {
+      if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok) break;
+    } catch {
+      // not up yet
+    }
+    if (i > 120) throw new Error(`code-server did not start:\n${started.log}`);
+    await new Promise((r) => setTimeout(r, 500));
   }
-  if (i > 120) throw new Error(`code-server did not start:\n${serverLog}`);
-  await new Promise((r) => setTimeout(r, 500));
+  log(`code-server on port ${port}`);
+  return started;
 }
-log(`code-server on port ${port}`);
+const main = await startServer(userData, ws, ['--disable-workspace-trust']);
+const servers = [main];
+const url = main.url;
+
 
 // ---- the browser ----------------------------------------------------------------------------
 
@@ -193,15 +213,24 @@ try {
     await page.locator('.welcome-view-content', { hasText: 'No runs in this workspace yet' }).waitFor({ timeout: 60_000 });
   });
 
+  await check('a run made on the command line appears in the Runs view', async () => {
+    cliRun();
+    await tree.locator('.monaco-list-row', { hasText: 'cli1' }).first().waitFor({ timeout: 60_000 });
+  });
+
   await check('Run Pipeline from the palette asks for data, run and preset, and shows progress', async () => {
     await palette('BERT Pruner: Run Pipeline');
     await pick('Which data?', 'data/demo');
     await pick('Which run?', 'New run');
     await quickInput.locator('.quick-input-title', { hasText: 'New run' }).waitFor();
-    await page.keyboard.press('Enter'); // accept the proposed name, run1
+    await page.keyboard.press('Control+A');
+    await page.keyboard.type('run1');
+    await page.keyboard.press('Enter');
     await pick('Which settings preset?', 'tiny');
-    await page.locator('.notification-toast', { hasText: 'BERT Pruner: Pipeline run1' }).waitFor();
-    await page.locator('.statusbar-item', { hasText: /pipeline|pretrain|finetune|corpus/ }).first().waitFor();
+    await pick('Run Pipeline: a settings file?', 'No settings file');
+    await page.locator('.notification-toast', { hasText: 'BERT Pruner: Run Pipeline run1' }).waitFor();
+    // The status bar shows the pipeline's overall share.
+    await page.locator('.statusbar-item', { hasText: /pipeline: \d+%/ }).first().waitFor();
     await page.waitForTimeout(4000);
     await shot('progress');
   });
@@ -216,7 +245,7 @@ try {
   });
 
   await check('the pipeline finishes', async () => {
-    await page.locator('.notification-toast', { hasText: 'Pipeline run1 finished' }).waitFor({ timeout: 600_000 });
+    await page.locator('.notification-toast', { hasText: 'Run Pipeline run1 finished' }).waitFor({ timeout: 600_000 });
   });
 
   await check('the run, its stages and the pruned checkpoint are in the tree', async () => {
@@ -255,6 +284,51 @@ try {
     await shot('params-panel');
   });
 
+  await check('Predict from the palette writes the predictions and opens them', async () => {
+    await palette('BERT Pruner: Predict');
+    await pick('Predict: which checkpoint?', 'run1: refinetune');
+    // Its data defaults to the run's test.csv; the output file is proposed beside the checkpoint.
+    await quickInput.locator('.quick-input-title', { hasText: 'Predict: write where?' }).waitFor();
+    await page.keyboard.press('Enter');
+    await page.locator('.tab', { hasText: 'refinetune.jsonl' }).waitFor({ timeout: 120_000 });
+    await page.locator('.monaco-editor', { hasText: '"probs"' }).first().waitFor();
+    await shot('predict');
+  });
+
+  await check('Fine-tune with a settings file, Cancel, then Resume from the palette', async () => {
+    await palette('BERT Pruner: Fine-tune');
+    await pick('Which run?', 'run1');
+    await quickInput.locator('.quick-input-title', { hasText: 'Fine-tune: --from' }).waitFor();
+    await page.keyboard.press('Enter'); // the default: the run's pretrained model
+    await pick('Fine-tune: a settings file?', 'long.bert-pruner.json');
+    await page.locator('.statusbar-item', { hasText: /finetune: \d+%/ }).first().waitFor({ timeout: 120_000 });
+    await palette('BERT Pruner: Cancel');
+    await page.locator('.notification-toast', { hasText: 'Fine-tune run1 was cancelled' }).waitFor({ timeout: 120_000 });
+    await shot('cancelled');
+    await palette('BERT Pruner: Resume');
+    await pick('Resume which stage?', 'run1: finetune');
+    await page.locator('.statusbar-item', { hasText: /finetune/ }).first().waitFor({ timeout: 120_000 });
+    await shot('resumed');
+    await page.locator('.notification-toast', { hasText: 'Fine-tune run1 (resumed) finished' }).waitFor({ timeout: 600_000 });
+  });
+
+  await check('the curves panel opens a CLI-made run and overlays it on run1', async () => {
+    await palette('View: Close All Editors');
+    await palette('BERT Pruner: Show Training Curves');
+    await quickInput.locator('.quick-input-title', { hasText: 'Show the training curves of which runs?' }).waitFor();
+    for (const name of ['run1', 'cli1']) {
+      const row = rows.filter({ hasText: name }).first();
+      if ((await row.getAttribute('aria-checked')) !== 'true') await row.click();
+    }
+    await page.keyboard.press('Enter');
+    const w = webview();
+    await w.locator('.run-chip', { hasText: 'cli1' }).waitFor({ timeout: 60_000 });
+    await w.locator('.run-chip', { hasText: 'run1' }).waitFor();
+    await w.locator('canvas').first().waitFor();
+    await page.waitForTimeout(1500);
+    await shot('curves-overlay');
+  });
+
   await check('a schema error is underlined in an invalid .prune.json', async () => {
     await page.keyboard.press('F1');
     await quickInput.locator('input').waitFor();
@@ -273,8 +347,9 @@ try {
   await check('Prune with the invalid config lists its errors in Problems once and does not start', async () => {
     await palette('View: Close All Editors'); // bad.prune.json was left open by the check above
     await palette('BERT Pruner: Prune');
-    await pick('Prune which checkpoint?', 'run1: finetune');
+    await pick('Prune: which checkpoint?', 'run1: finetune');
     await pick('Which pruning config?', 'bad.prune.json');
+    await pick('Prune: a settings file?', 'No settings file');
     await page.locator('.notification-toast', { hasText: 'bad.prune.json has errors' }).waitFor();
     await palette('View: Focus Problems');
     const problem = (text) => page.locator('.markers-panel .monaco-list-row', { hasText: text }).first();
@@ -292,11 +367,53 @@ try {
     await page.locator('.monaco-editor .squiggly-warning').first().waitFor({ timeout: 60_000 });
     await problem('must be integer >= 1').waitFor({ state: 'detached' });
   });
+
+  // ---- a hostile folder in Restricted Mode --------------------------------------------------
+  // Its runs folder holds a copy of cli1 (the tree must read it); it plants a "node" executable in
+  // its .vscode/settings.json and a native addon where the engine used to look for one. Either
+  // one executed would leave PWNED in the folder.
+  const hostile = path.join(tmp, 'hostile');
+  fs.cpSync(path.join(ws, 'runs', 'cli1'), path.join(hostile, 'runs', 'cli1'), { recursive: true });
+  const pwned = path.join(hostile, 'PWNED');
+  fs.writeFileSync(path.join(hostile, 'evil-node'), `#!/bin/sh\ntouch "${pwned}"\n`, { mode: 0o755 });
+  fs.mkdirSync(path.join(hostile, 'native', 'build', 'Release'), { recursive: true });
+  fs.writeFileSync(path.join(hostile, 'native', 'build', 'Release', 'bert_native.node'), 'not an addon: loading it would throw');
+  fs.mkdirSync(path.join(hostile, '.vscode'), { recursive: true });
+  fs.writeFileSync(path.join(hostile, '.vscode', 'settings.json'), JSON.stringify({ 'bertPruner.nodePath': path.join(hostile, 'evil-node') }));
+  const trustData = path.join(tmp, 'user-data-trust');
+  fs.mkdirSync(path.join(trustData, 'User'), { recursive: true });
+  const userSettings = JSON.parse(fs.readFileSync(path.join(userData, 'User', 'settings.json'), 'utf8'));
+  fs.writeFileSync(
+    path.join(trustData, 'User', 'settings.json'),
+    JSON.stringify({ ...userSettings, 'security.workspace.trust.enabled': true, 'security.workspace.trust.startupPrompt': 'never' }),
+  );
+  const restricted = await startServer(trustData, hostile, []);
+  servers.push(restricted);
+  await page.goto(restricted.url);
+  await page.locator('.monaco-workbench').waitFor({ timeout: 120_000 });
+
+  await check('Restricted Mode: an untrusted folder\'s runs are shown', async () => {
+    await page.locator('.statusbar-item', { hasText: 'Restricted Mode' }).first().waitFor({ timeout: 60_000 });
+    await showRuns();
+    await expand('cli1');
+    await treeRow('pretrain').waitFor();
+    await shot('restricted-tree');
+  });
+
+  await check('Restricted Mode: nothing runs, the planted node and addon are never executed', async () => {
+    await palette('BERT Pruner: Create Demo Data');
+    await quickInput.locator('.quick-input-title', { hasText: 'Write the demo data where?' }).waitFor();
+    await page.keyboard.press('Enter');
+    await page.locator('.notification-toast', { hasText: 'Restricted Mode' }).first().waitFor();
+    await shot('restricted-refused');
+    if (fs.existsSync(pwned)) throw new Error('the planted node ran');
+    if (fs.existsSync(path.join(hostile, 'data'))) throw new Error('an engine stage ran in Restricted Mode');
+  });
 } finally {
   console.log(`${passed} passed, ${failed} failed`);
   await browser.close().catch(() => {});
-  server.kill('SIGTERM');
-  if (failed) fs.writeFileSync(path.join(shots, 'code-server.log'), serverLog);
+  for (const sv of servers) sv.proc.kill('SIGTERM');
+  if (failed) fs.writeFileSync(path.join(shots, 'code-server.log'), servers.map((sv) => sv.log).join('\n----\n'));
   if (!keep) fs.rmSync(tmp, { recursive: true, force: true });
   else log(`kept ${tmp}`);
 }
