@@ -138,6 +138,16 @@ function fileIsOurs(file: string, kind: OwnedFileKind): boolean {
   }
 }
 
+/** lstat, or undefined when nothing is there (missing, or a parent is a file: the writer says so). */
+function lstat(p: string): fs.Stats | undefined {
+  try {
+    return fs.lstatSync(p);
+  } catch (e) {
+    if (['ENOENT', 'ENOTDIR'].includes((e as NodeJS.ErrnoException).code ?? '')) return undefined;
+    throw e;
+  }
+}
+
 export interface ReplaceOptions {
   /** --force was given: replace it anyway. */
   force?: boolean;
@@ -151,7 +161,7 @@ export interface ReplaceOptions {
  * writer's own last check (assertReplaceable) lets it through. Call it before any work starts.
  */
 export function checkReplaceable(target: string, kind: OwnedKind, o: ReplaceOptions = {}): void {
-  const st = fs.lstatSync(target, { throwIfNoEntry: false });
+  const st = lstat(target);
   if (!st || forced.has(path.resolve(target))) return;
   if (o.force) {
     forced.add(path.resolve(target));
@@ -168,7 +178,7 @@ export function assertReplaceable(target: string, kind: OwnedKind): void {
 
 /** Refuse to overwrite an existing file that is not one of ours of `kind` (checked before any work). */
 export function checkFileReplaceable(file: string, kind: OwnedFileKind, o: ReplaceOptions = {}): void {
-  const st = fs.lstatSync(file, { throwIfNoEntry: false });
+  const st = lstat(file);
   if (!st || o.force) return;
   if (st.isDirectory()) throw new UserError(`${file}: is a directory${o.flag ? ` (${o.flag} must name a file)` : ''}`);
   if (st.isFile() && fileIsOurs(file, kind)) return;
@@ -181,7 +191,7 @@ export function checkFileReplaceable(file: string, kind: OwnedFileKind, o: Repla
  * and only it, when it still carries our marker.
  */
 export function makeScratch(dir: string, o: ReplaceOptions = {}): () => void {
-  if (fs.lstatSync(dir, { throwIfNoEntry: false })) {
+  if (lstat(dir)) {
     if (!o.force && !isOurs(dir, 'scratch')) refuse(dir, 'scratch', undefined);
     fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -204,7 +214,7 @@ function inside(parent: string, p: string): boolean {
 
 /** A symbolic link at `p` whose target lies outside `real` (the run's real path): its real path, else null. */
 function linkOut(p: string, real: string): string | null {
-  const st = fs.lstatSync(p, { throwIfNoEntry: false });
+  const st = lstat(p);
   if (!st?.isSymbolicLink()) return null;
   let to: string;
   try {
@@ -303,7 +313,13 @@ export interface HeldRun {
  * the folder, when this call created it and it stayed empty).
  */
 export function holdRun(dir: string, o: { force?: boolean; warn?: (msg: string) => void } = {}): HeldRun {
-  const st = fs.statSync(dir, { throwIfNoEntry: false });
+  let st: fs.Stats | undefined;
+  try {
+    st = fs.statSync(dir);
+  } catch (e) {
+    // Missing, or under a file: mkdir below says which, naming the path.
+    if (!['ENOENT', 'ENOTDIR'].includes((e as NodeJS.ErrnoException).code ?? '')) throw e;
+  }
   if (st && !st.isDirectory()) throw new UserError(`${dir}: exists and is not a folder (choose another --run)`);
   const rest = st ? fs.readdirSync(dir).filter((n) => n !== LOCK_FILE) : [];
   if (st && rest.length > 0 && !o.force && !isOurs(dir, 'run')) {
@@ -323,7 +339,10 @@ export function holdRun(dir: string, o: { force?: boolean; warn?: (msg: string) 
       fs.writeFileSync(file, JSON.stringify(me) + '\n', { flag: 'wx' });
       break;
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw e;
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EROFS') throw new UserError(`${file}: cannot write, ${dir} is on a read-only file system`);
+      if (code === 'EACCES' || code === 'EPERM') throw new UserError(`${file}: cannot write, ${dir} is not writable (permission denied)`);
+      if (code !== 'EEXIST' || attempt > 0) throw e;
       const h = readLock(file);
       const who = h ? `pid ${h.pid} on ${h.host}, '${h.command}' since ${h.started}` : 'an unreadable lock';
       if (h && h.host === os.hostname() && Number.isInteger(h.pid) && h.pid > 0 && !alive(h.pid)) {
