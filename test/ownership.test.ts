@@ -65,10 +65,13 @@ describe('what counts as ours', () => {
     expect(isOurs(legacy, 'checkpoint')).toBe(true); // config.json with max_len + weights + vocab
     expect(isOurs(run, 'run')).toBe(true); // run.json
     expect(isOurs(hfFolder(path.join(root, 'hf-unit')), 'checkpoint')).toBe(false);
+    const notOurs = /hf-unit: exists and is not a checkpoint made by bert-pruner; refusing to replace it/;
+    expect(() => checkReplaceable(path.join(root, 'hf-unit'), 'checkpoint', { flag: '--out' })).toThrow(notOurs);
     expect(() => checkReplaceable(path.join(root, 'hf-unit'), 'checkpoint', { flag: '--out' })).toThrow(
-      /hf-unit: exists and is not a checkpoint made by bert-pruner; refusing to replace it \(choose another --out, or pass --force/,
+      /\(choose another --out, or pass --force to replace it\)/,
     );
-    expect(() => checkReplaceable(run, 'checkpoint')).toThrow(/is not a checkpoint made by bert-pruner/); // ours, other kind
+    // ours, but another kind: a run folder is never replaced by a checkpoint
+    expect(() => checkReplaceable(run, 'checkpoint')).toThrow(/is not a checkpoint made by bert-pruner/);
     fs.mkdirSync(path.join(root, 'empty'));
     checkReplaceable(path.join(root, 'empty'), 'checkpoint');
     checkReplaceable(path.join(root, 'missing'), 'checkpoint');
@@ -80,9 +83,10 @@ describe('what counts as ours', () => {
     checkFileReplaceable(write(path.join(root, 'empty.jsonl'), ''), 'predictions');
     const ev = write(path.join(root, 'e.json'), JSON.stringify({ model: 'm', data: 'd', per_label: [] }));
     checkFileReplaceable(ev, 'evaluation');
-    expect(() => checkFileReplaceable(path.join(model, 'config.json'), 'predictions', { flag: '--out' })).toThrow(
-      /config\.json: exists and is not a predictions file made by bert-pruner; refusing to overwrite it \(choose another --out, or pass --force/,
-    );
+    const cfgFile = path.join(model, 'config.json');
+    const notOurs = /config\.json: exists and is not a predictions file made by bert-pruner; refusing to overwrite it/;
+    expect(() => checkFileReplaceable(cfgFile, 'predictions', { flag: '--out' })).toThrow(notOurs);
+    expect(() => checkFileReplaceable(cfgFile, 'predictions', { flag: '--out' })).toThrow(/or pass --force/);
     expect(() => checkFileReplaceable(preds, 'evaluation')).toThrow(/not an evaluation file/);
     checkFileReplaceable(path.join(model, 'config.json'), 'predictions', { force: true });
   });
@@ -94,7 +98,8 @@ describe('the run lock and symbolic links (in-process)', () => {
     const held = holdRun(dir);
     const lock = path.join(dir, LOCK_FILE);
     expect(JSON.parse(fs.readFileSync(lock, 'utf8'))).toMatchObject({ pid: process.pid, host: os.hostname() });
-    expect(() => holdRun(dir)).toThrow(new RegExp(`run\\.lock: the run is in use by another bert-pruner process \\(pid ${process.pid} on `));
+    const inUse = `run\\.lock: the run is in use by another bert-pruner process \\(pid ${process.pid} on `;
+    expect(() => holdRun(dir)).toThrow(new RegExp(inUse));
     held.release();
     expect(fs.existsSync(lock)).toBe(false);
     // a lock left by a process that is gone (kill -9): taken over with a warning
@@ -102,7 +107,8 @@ describe('the run lock and symbolic links (in-process)', () => {
     fs.writeFileSync(path.join(dir, 'run.json'), JSON.stringify({ version: 1, stages: {} }));
     const child = spawn(process.execPath, ['-e', '0']);
     await new Promise((resolve) => child.on('exit', resolve));
-    fs.writeFileSync(lock, JSON.stringify({ pid: child.pid, host: os.hostname(), started: 'then', command: 'pretrain' }));
+    const stale = { pid: child.pid, host: os.hostname(), started: 'then', command: 'pretrain' };
+    fs.writeFileSync(lock, JSON.stringify(stale));
     const warnings: string[] = [];
     const again = holdRun(dir, { warn: (m) => warnings.push(m) });
     expect(warnings.join('\n')).toMatch(/taking over a stale lock \(pid \d+ .*'pretrain'/);
@@ -111,7 +117,8 @@ describe('the run lock and symbolic links (in-process)', () => {
 
   it('a folder that is not a run is refused unless --force', () => {
     const mine = write(path.join(root, 'documents', 'letter.txt'), 'dear ...');
-    expect(() => holdRun(path.dirname(mine))).toThrow(/documents: exists and is not a run folder made by bert-pruner .*pass --force/);
+    const notRun = /documents: exists and is not a run folder made by bert-pruner .*pass --force/;
+    expect(() => holdRun(path.dirname(mine))).toThrow(notRun);
     holdRun(path.dirname(mine), { force: true }).release();
     expect(fs.readFileSync(mine, 'utf8')).toBe('dear ...');
   });
@@ -126,7 +133,8 @@ describe('the run lock and symbolic links (in-process)', () => {
     try {
       fs.symlinkSync(elsewhere, path.join(dir, 'finetune'));
       expect(fs.readFileSync(path.join(dir, 'finetune', 'x.txt'), 'utf8')).toBe('x');
-      expect(() => writeFileAtomic(path.join(dir, 'finetune', 'x.txt'), 'y')).toThrow(/finetune: is a symbolic link to .*elsewhere-unit, outside the run/);
+      const through = /finetune: is a symbolic link to .*elsewhere-unit, outside the run/;
+      expect(() => writeFileAtomic(path.join(dir, 'finetune', 'x.txt'), 'y')).toThrow(through);
       expect(fs.readFileSync(path.join(elsewhere, 'x.txt'), 'utf8')).toBe('x');
       writeFileAtomic(path.join(dir, 'ok.txt'), 'fine'); // other writes go on
     } finally {
@@ -137,13 +145,17 @@ describe('the run lock and symbolic links (in-process)', () => {
 });
 
 describe('the CLI replaces only what it made', () => {
-  it('prune --out onto a downloaded HF model folder is refused without --force, and replaces it with --force', async () => {
+  const pruneArgs = (out: string) => [
+    'prune', '--model', model, '--prune-config', prune, '--data', test, '--out', out, ...TINY,
+  ];
+
+  it('prune --out onto a downloaded HF model folder is refused without --force, replaced with --force', async () => {
     const hf = hfFolder(path.join(root, 'hf'));
-    const r = await bp(['prune', '--model', model, '--prune-config', prune, '--data', test, '--out', hf, ...TINY]);
-    expectUserError(r, /hf: exists and is not a checkpoint made by bert-pruner; refusing to replace it \(choose another --out, or pass --force/);
+    const r = await bp(pruneArgs(hf));
+    expectUserError(r, /hf: exists and is not a checkpoint made by bert-pruner; refusing to replace it \(.*--force/);
     expect(fs.readFileSync(path.join(hf, 'pytorch_model.bin'), 'utf8')).toBe('weights');
     expect(fs.existsSync(path.join(hf, 'README.md'))).toBe(true);
-    const f = await bp(['prune', '--model', model, '--prune-config', prune, '--data', test, '--out', hf, '--force', ...TINY]);
+    const f = await bp([...pruneArgs(hf), '--force']);
     expect(f.code, f.stderr).toBe(0);
     expect(fs.existsSync(path.join(hf, 'pytorch_model.bin'))).toBe(false);
     expect(isOurs(hf, 'checkpoint')).toBe(true);
@@ -153,7 +165,7 @@ describe('the CLI replaces only what it made', () => {
     const out = path.join(root, 'pruned');
     const keep = write(path.join(root, 'pruned-recovery', 'keep.txt'), 'mine');
     for (let i = 0; i < 2; i++) {
-      const r = await bp(['prune', '--model', model, '--prune-config', prune, '--data', test, '--out', out, ...TINY]);
+      const r = await bp(pruneArgs(out));
       expect(r.code, r.stderr).toBe(0);
     }
     expect(fs.readFileSync(keep, 'utf8')).toBe('mine');
@@ -164,16 +176,20 @@ describe('the CLI replaces only what it made', () => {
     const cfgFile = path.join(model, 'config.json');
     const before = fs.readFileSync(cfgFile);
     const r = await bp(['predict', '--model', model, '--data', test, '--out', cfgFile, ...TINY]);
-    expectUserError(r, /config\.json: exists and is not a predictions file made by bert-pruner; refusing to overwrite it/);
+    expectUserError(r, /config\.json: exists and is not a predictions file made by bert-pruner; refusing to overwrite/);
     expect(fs.readFileSync(cfgFile).equals(before)).toBe(true);
     const out = path.join(root, 'preds.jsonl');
-    for (let i = 0; i < 2; i++) expect((await bp(['predict', '--model', model, '--data', test, '--out', out, ...TINY])).code).toBe(0);
+    for (let i = 0; i < 2; i++) {
+      const ok = await bp(['predict', '--model', model, '--data', test, '--out', out, ...TINY]);
+      expect(ok.code, ok.stderr).toBe(0); // our own predictions are replaced without a flag
+    }
   });
 
   it('corpus-vocab with --data inside its own run is refused and does not rewrite train.csv', async () => {
     const train = path.join(run, 'data', 'train.csv');
     const before = fs.readFileSync(train);
-    const r = await bp(['corpus-vocab', '--data', path.join(run, 'data'), '--run', run, '--test-split', '0.2', ...TINY]);
+    const own = path.join(run, 'data');
+    const r = await bp(['corpus-vocab', '--data', own, '--run', run, '--test-split', '0.2', ...TINY]);
     expectUserError(r, /--data .*run\/data: is the run's own copy of its data/);
     expect(fs.readFileSync(train).equals(before)).toBe(true);
   });
@@ -184,7 +200,7 @@ describe('the CLI replaces only what it made', () => {
     fs.symlinkSync(path.dirname(elsewhere), link);
     try {
       const r = await bp(['finetune', '--run', run, ...TINY]);
-      expectUserError(r, /run\/finetune: is a symbolic link to .*elsewhere, outside the run .*does not write through it/);
+      expectUserError(r, /run\/finetune: is a symbolic link to .*elsewhere, outside the run .*not write through it/);
       expect(fs.readdirSync(path.dirname(elsewhere))).toEqual(['precious.txt']);
     } finally {
       fs.rmSync(link);
@@ -194,7 +210,8 @@ describe('the CLI replaces only what it made', () => {
   it('two processes on the same run: the second is refused while the first holds run.lock', async () => {
     const long = write(path.join(root, 'long.bert-pruner.json'), JSON.stringify({ pretrain: { epochs: 500 } }));
     const bin = path.join(ROOT, 'bin', 'bert-pruner.js');
-    const first = spawn(process.execPath, [bin, 'pretrain', '--run', run, '--config', long, '--json-events', ...TINY], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const args = [bin, 'pretrain', '--run', run, '--config', long, '--json-events', ...TINY];
+    const first = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     first.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     const closed = new Promise<number | null>((resolve) => first.on('close', (code) => resolve(code)));
@@ -205,11 +222,15 @@ describe('the CLI replaces only what it made', () => {
         if (/"type":"step"/.test(buf)) resolve();
       });
     });
-    await Promise.race([started, closed.then(() => { throw new Error(`the first pretrain ended early:\n${stderr}`); })]);
+    const early = closed.then(() => {
+      throw new Error(`the first pretrain ended early:\n${stderr}`);
+    });
+    await Promise.race([started, early]);
     const lock = JSON.parse(fs.readFileSync(path.join(run, LOCK_FILE), 'utf8'));
     expect(lock).toMatchObject({ pid: first.pid, command: 'pretrain' });
     const second = await bp(['finetune', '--run', run, ...TINY]);
-    expectUserError(second, new RegExp(`run\\.lock: the run is in use by another bert-pruner process \\(pid ${first.pid} on .*'pretrain'`));
+    const inUse = `run\\.lock: the run is in use by another bert-pruner process \\(pid ${first.pid} on .*'pretrain'`;
+    expectUserError(second, new RegExp(inUse));
     first.kill('SIGINT');
     expect(await closed).toBe(130);
     expect(fs.existsSync(path.join(run, LOCK_FILE))).toBe(false);

@@ -49,7 +49,9 @@ describe('kill -9 during pretraining', () => {
     disposeParams(ck.params);
     expect(fs.existsSync(path.join(killed, 'pretrain'))).toBe(false); // the final one was never written
     // No half-written files anywhere (temp files are only ever renamed into place).
-    expect(fs.readdirSync(last).sort()).toEqual(['.bert-pruner', 'config.json', 'model.safetensors', 'optimizer.safetensors', 'token_counts.json', 'train-state.json', 'vocab.txt']);
+    expect(fs.readdirSync(last).sort()).toEqual([
+      '.bert-pruner', 'config.json', 'model.safetensors', 'optimizer.safetensors', 'token_counts.json', 'train-state.json', 'vocab.txt',
+    ]);
 
     // The worst moment: killed between "move the old checkpoint aside" and "move the new one in".
     fs.renameSync(last, `${last}.old-0badc0de`);

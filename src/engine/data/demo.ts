@@ -220,7 +220,8 @@ export function writeDemo(dir: string, o: DemoOptions, force = false): { train: 
   const isDemo = fs.existsSync(dir) && isOurs(dir, 'demo-data');
   for (const f of [files.train, files.test, path.join(dir, 'README.md')]) {
     if (fs.existsSync(f) && !isDemo && !force) {
-      throw new UserError(`${f}: exists and is not demo data; refusing to overwrite it (choose another --out, or pass --force)`);
+      const why = 'refusing to overwrite it (choose another --out, or pass --force)';
+      throw new UserError(`${f}: exists and is not demo data; ${why}`);
     }
   }
   const { train, test } = generateDemo(o);

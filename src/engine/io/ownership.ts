@@ -104,9 +104,8 @@ const KIND_TEXT: Record<OwnedKind | OwnedFileKind, string> = {
 
 function refuse(target: string, kind: OwnedKind | OwnedFileKind, flag: string | undefined, what = 'replace'): never {
   const other = flag ? `choose another ${flag}, or ` : '';
-  throw new UserError(
-    `${target}: exists and is not ${KIND_TEXT[kind]} made by bert-pruner; refusing to ${what} it (${other}pass --force to ${what} it)`,
-  );
+  const not = `exists and is not ${KIND_TEXT[kind]} made by bert-pruner`;
+  throw new UserError(`${target}: ${not}; refusing to ${what} it (${other}pass --force to ${what} it)`);
 }
 
 /** Whether a file holds what we write as `kind` (or nothing). */
@@ -226,9 +225,8 @@ function linkOut(p: string, real: string): string | null {
 }
 
 function linkError(link: string, to: string, run: string): UserError {
-  return new UserError(
-    `${link}: is a symbolic link to ${to}, outside the run ${run}; bert-pruner does not write through it (remove the link)`,
-  );
+  const why = 'bert-pruner does not write through it (remove the link)';
+  return new UserError(`${link}: is a symbolic link to ${to}, outside the run ${run}; ${why}`);
 }
 
 /**
@@ -341,7 +339,9 @@ export function holdRun(dir: string, o: { force?: boolean; warn?: (msg: string) 
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'EROFS') throw new UserError(`${file}: cannot write, ${dir} is on a read-only file system`);
-      if (code === 'EACCES' || code === 'EPERM') throw new UserError(`${file}: cannot write, ${dir} is not writable (permission denied)`);
+      if (code === 'EACCES' || code === 'EPERM') {
+        throw new UserError(`${file}: cannot write, ${dir} is not writable (permission denied)`);
+      }
       if (code !== 'EEXIST' || attempt > 0) throw e;
       const h = readLock(file);
       const who = h ? `pid ${h.pid} on ${h.host}, '${h.command}' since ${h.started}` : 'an unreadable lock';

@@ -40,6 +40,7 @@ export function notRunData(data: string, run: string): void {
     }
   };
   if (real(data) === real(own)) {
-    throw new UserError(`--data ${data}: is the run's own copy of its data, which this command rewrites (give the original data folder)`);
+    const why = 'which this command rewrites (give the original data folder)';
+    throw new UserError(`--data ${data}: is the run's own copy of its data, ${why}`);
   }
 }

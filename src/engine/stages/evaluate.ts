@@ -9,7 +9,8 @@ import type { StageRun } from './registry';
 export type { Evaluation } from '../train/evaluate';
 
 export const runEvaluate: StageRun<'evaluate'> = async ({ args, ctx, runDir }) => {
-  const out = args.out === undefined ? undefined : writableFile(notInput(args.out, args.data, '--out', '--data'), 'evaluation', args.force);
+  const given = args.out === undefined ? undefined : notInput(args.out, args.data, '--out', '--data');
+  const out = given === undefined ? undefined : writableFile(given, 'evaluation', args.force);
   const r = await runStage(ctx, runDir, 'evaluate', 'evaluate', async () => evaluateCheckpoint(args.model, args.data, out));
   const e = r.evaluation;
   return { result: e, text: args.json ? JSON.stringify(e, null, 2) : formatEvaluation(e) };

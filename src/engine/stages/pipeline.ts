@@ -171,7 +171,8 @@ const fmt = (x: number | null, d: number) => (x === null || x === undefined ? '-
 export const runPipeline: StageRun<'pipeline'> = async ({ args, ctx, runDir, settings, preset }) => {
   notRunData(args.data, runDir);
   const p = runPaths(runDir);
-  replaceable([p.pretrain, p.pretrainLast, p.finetune, p.finetuneLast, p.pruned, p.refinetune, p.refinetuneLast], args.force);
+  const outputs = [p.pretrain, p.pretrainLast, p.finetune, p.finetuneLast, p.pruned, p.refinetune, p.refinetuneLast];
+  replaceable(outputs, args.force);
   const o = { data: args.data, run: runDir, preset: args.preset ?? preset, settings, testSplit: args['test-split'], resume: args.resume, skipBadRows: args['skip-bad-rows'] };
   const r = await pipeline(o, ctx);
   return { result: r, text: undefined };
