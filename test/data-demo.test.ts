@@ -169,7 +169,7 @@ describe('writeDemo', () => {
     const o = { trainRows: 40, testRows: 12, seed: 9 };
     const files = writeDemo(dir, o);
     expect(files).toEqual({ train: path.join(dir, 'train.csv'), test: path.join(dir, 'test.csv') });
-    expect(fs.readdirSync(dir).sort()).toEqual(['README.md', 'test.csv', 'train.csv']);
+    expect(fs.readdirSync(dir).sort()).toEqual(['.bert-pruner', 'README.md', 'test.csv', 'train.csv']);
     const gen = generateDemo(o);
     const strip = (rows: Row[]) => rows.map(({ id, tokens, labels }) => ({ id, tokens, labels }));
     expect(strip(readGaiicCsv(files.train, { requireLabels: true }).rows)).toEqual(strip(gen.train));

@@ -20,6 +20,7 @@ import { readReport, updateReportMetrics } from '../src/engine/prune/report';
 import type { StageContext } from '../src/engine/stages/context';
 import { resolvePruneConfig } from '../src/engine/prune/config';
 import { pruneCheckpoint as pruneStage } from '../src/engine/prune/run';
+import { recoveryDir } from '../src/engine/prune/recovery';
 import { pruneSweep } from '../src/engine/stages/prune-sweep';
 import { corpusRows, maxAbsDiff, tinyModel, tmpDir, writeCsv } from './prune-helpers';
 
@@ -217,7 +218,7 @@ describe('pruneStage', () => {
     const o = loadCheckpoint(oneShot);
     expect(maxAbsDiff(o.params.get('classifier.weight')!.dataSync(), ck.params.get('classifier.weight')!.dataSync())).toBeGreaterThan(1e-4);
     expect(ck.params.has('cls.predictions.bias')).toBe(true);
-    expect(fs.existsSync(`${out}-recovery`)).toBe(false);
+    expect(fs.existsSync(recoveryDir(out))).toBe(false);
     disposeParams(ck.params);
     disposeParams(o.params);
     // keep_shape cannot be combined with it

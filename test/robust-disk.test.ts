@@ -99,8 +99,9 @@ describe.skipIf(!canUnshare)('a full disk and a read-only run folder (private mo
     expect(m.stages.finetune.status).toBe('failed');
     expect(m.stages.finetune.error).toMatch(/disk full/);
 
-    // A read-only run folder: refused before any work, with the reason.
-    expectUserError({ code: Number(read('ro.code')), stderr: read('ro.err') }, /run\.json: cannot write, .* is on a read-only file system/);
+    // A read-only run folder: refused before any work (its lock is the first write), with the reason.
+    const ro = /run\.(json|lock): cannot write, .* is on a read-only file system/;
+    expectUserError({ code: Number(read('ro.code')), stderr: read('ro.err') }, ro);
 
     // Room again: the same command succeeds.
     expect(Number(read('ok.code')), read('ok.err')).toBe(0);

@@ -144,7 +144,7 @@ describe('paths: nothing escapes the runs folder, no output overwrites an input'
     const before = fs.readdirSync(run).sort();
     for (const out of [run, root, path.join(run, 'data')]) {
       const r = await bp(['prune', '--model', model, '--config', prune, '--data', test, '--out', out, ...TINY]);
-      expectUserError(r, /exists and is not a checkpoint; refusing to replace it/);
+      expectUserError(r, /exists and is not a checkpoint made by bert-pruner; refusing to replace it/);
     }
     expect(fs.readdirSync(run).sort()).toEqual(before);
     expect(fs.existsSync(test)).toBe(true);

@@ -49,14 +49,20 @@ describe('kill -9 during pretraining', () => {
     disposeParams(ck.params);
     expect(fs.existsSync(path.join(killed, 'pretrain'))).toBe(false); // the final one was never written
     // No half-written files anywhere (temp files are only ever renamed into place).
-    expect(fs.readdirSync(last).sort()).toEqual(['config.json', 'model.safetensors', 'optimizer.safetensors', 'token_counts.json', 'train-state.json', 'vocab.txt']);
+    expect(fs.readdirSync(last).sort()).toEqual([
+      '.bert-pruner', 'config.json', 'model.safetensors', 'optimizer.safetensors', 'token_counts.json', 'train-state.json', 'vocab.txt',
+    ]);
 
     // The worst moment: killed between "move the old checkpoint aside" and "move the new one in".
     fs.renameSync(last, `${last}.old-0badc0de`);
+    // kill -9 left the run's lock behind: the next command takes it over (its process is gone).
+    expect(fs.existsSync(path.join(killed, 'run.lock'))).toBe(true);
 
     let r = await bp(['pretrain', ...args(killed), '--resume']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/resuming pretraining after epoch 1/);
+    expect(r.stderr).toMatch(/run\.lock: taking over a stale lock \(pid \d+ on .*'pretrain'/);
+    expect(fs.existsSync(path.join(killed, 'run.lock'))).toBe(false);
     const done = readRun(killed).stages.pretrain;
     expect(done.status).toBe('done');
     expect(done.epochsDone).toBe(3);

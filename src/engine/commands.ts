@@ -7,6 +7,7 @@ import { backendLabel, BACKEND_NAMES, BackendName, initBackend } from './backend
 import { presetNames } from './config/presets';
 import { readJson } from './io/atomic';
 import { UserError } from './errors';
+import { holdRun, setCommand } from './io/ownership';
 import { loadRun, safeRunPath } from './io/run';
 import { stageSettings, type StageContext } from './stages/context';
 import {
@@ -147,14 +148,23 @@ export async function runCommand(stage: string, args: string[], io: CommandIO): 
     settings = r.settings;
     preset = r.preset;
   }
-  let backend = 'none';
-  if (def.backend) {
-    await initBackend(backendName);
-    backend = backendLabel();
-    io.emit({ type: 'backend', backend });
+  setCommand(stage);
+  // One process per run, for the whole command (the pipeline's stages included): run.lock. A
+  // folder that is not a run, or a symbolic link out of it, is refused here, before any work.
+  const warn = (message: string) => io.emit({ type: 'log', level: 'warn', message });
+  const held = runDir ? holdRun(runDir, { force: a.force === true, warn }) : null;
+  try {
+    let backend = 'none';
+    if (def.backend) {
+      await initBackend(backendName);
+      backend = backendLabel();
+      io.emit({ type: 'backend', backend });
+    }
+    const ctx: StageContext = { emit: io.emit, signal: io.signal, backend };
+    const section = def.settings && def.settings !== 'all' ? settings?.[def.settings] : settings;
+    const run = await def.load();
+    return await run({ stage, args: a, ctx, runDir, settings, section, preset } as StageInput<typeof stage>);
+  } finally {
+    held?.release();
   }
-  const ctx: StageContext = { emit: io.emit, signal: io.signal, backend };
-  const section = def.settings && def.settings !== 'all' ? settings?.[def.settings] : settings;
-  const run = await def.load();
-  return run({ stage, args: a, ctx, runDir, settings, section, preset } as StageInput<typeof stage>);
 }

@@ -25,6 +25,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeFileAtomic } from '../io/atomic';
+import { isOurs, markDir } from '../io/ownership';
 import { UserError } from '../errors';
 import { formatGaiicCsv, type Row } from './csv';
 import { Rng } from './rng';
@@ -212,16 +213,23 @@ export function generateDemo(o: DemoOptions): { train: Row[]; test: Row[] } {
 }
 
 /** Write dir/train.csv, dir/test.csv (labels kept, so evaluation works) and dir/README.md. */
-export function writeDemo(dir: string, o: DemoOptions): { train: string; test: string } {
-  const { train, test } = generateDemo(o);
+export function writeDemo(dir: string, o: DemoOptions, force = false): { train: string; test: string } {
   const files = { train: path.join(dir, 'train.csv'), test: path.join(dir, 'test.csv') };
-  // Regenerating demo data in place is fine; overwriting a user's own data folder is not.
-  const readme = path.join(dir, 'README.md');
-  const isDemo = fs.existsSync(readme) && fs.readFileSync(readme, 'utf8').startsWith('# Synthetic demo data');
-  for (const f of [files.train, files.test]) {
-    if (fs.existsSync(f) && !isDemo) throw new UserError(`${f}: exists and is not demo data; refusing to overwrite it (choose another --out)`);
+  // Regenerating demo data in place is fine; overwriting a user's own data folder is not (the
+  // folder's .bert-pruner marker, or for older folders our README, says it is ours).
+  const isDemo = fs.existsSync(dir) && isOurs(dir, 'demo-data');
+  for (const f of [files.train, files.test, path.join(dir, 'README.md')]) {
+    if (fs.existsSync(f) && !isDemo && !force) {
+      const why = 'refusing to overwrite it (choose another --out, or pass --force)';
+      throw new UserError(`${f}: exists and is not demo data; ${why}`);
+    }
   }
+  const { train, test } = generateDemo(o);
+  // The marker goes only into a folder that holds nothing else: a folder of the user's we write
+  // into stays theirs.
+  const fresh = !fs.existsSync(dir) || fs.readdirSync(dir).length === 0;
   fs.mkdirSync(dir, { recursive: true });
+  if (fresh) markDir(dir, 'demo-data');
   writeFileAtomic(files.train, formatGaiicCsv(train));
   writeFileAtomic(files.test, formatGaiicCsv(test));
   writeFileAtomic(path.join(dir, 'README.md'), demoReadme(o));

@@ -10,6 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as crypto from 'node:crypto';
 import { UserError } from '../errors';
+import { guardWrite } from './ownership';
 
 function randomSuffix(): string {
   return crypto.randomBytes(4).toString('hex');
@@ -48,6 +49,7 @@ function explainFsError(e: unknown, file: string): unknown {
  * left untouched, and disk-full / permission / missing-directory problems become UserErrors.
  */
 export function writeFileAtomic(file: string, data: string | Uint8Array): void {
+  guardWrite(file); // never through a symbolic link out of a held run
   const tmp = `${file}.tmp-${process.pid}-${randomSuffix()}`;
   let fd: number | undefined;
   try {
@@ -233,6 +235,7 @@ export function replaceDirAtomic(tmpDir: string, finalDir: string): void {
   if (!fs.statSync(tmpDir, { throwIfNoEntry: false })?.isDirectory()) {
     throw new Error(`replaceDirAtomic: ${tmpDir} is not a directory`);
   }
+  guardWrite(finalDir);
   const hadOld = fs.existsSync(finalDir);
   const oldDir = `${finalDir}.old-${randomSuffix()}`;
   if (hadOld) {

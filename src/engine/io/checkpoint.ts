@@ -14,6 +14,7 @@ import { BertConfig, hasClassifier } from '../model/config';
 import { CLASSIFIER, MLM_BIAS } from '../model/names';
 import { paramShapes, Params } from '../model/params';
 import { readJson, recoverDir, replaceDirAtomic, writeJsonAtomic } from './atomic';
+import { assertReplaceable, guardWrite, markDir } from './ownership';
 import { readSafetensors, writeSafetensors } from './safetensors';
 
 export interface Checkpoint {
@@ -40,16 +41,16 @@ async function tensorList(m: Map<string, tf.Tensor>): Promise<{ name: string; sh
 
 export async function saveCheckpoint(dir: string, cfg: BertConfig, params: Params, vocab: Vocab, extra: ExtraFiles = {}): Promise<void> {
   const final = path.resolve(dir);
-  // Replacing a directory deletes the old one: only ever do that to a checkpoint (or an empty
-  // folder). An --out that names a run folder, a data folder or '.' must not wipe it.
-  const st = fs.statSync(final, { throwIfNoEntry: false });
-  if (st && (!st.isDirectory() || (!isCheckpointDir(final) && fs.readdirSync(final).length > 0))) {
-    throw new UserError(`${dir}: exists and is not a checkpoint; refusing to replace it (choose another output folder, or move it away first)`);
-  }
+  // Replacing a directory deletes the old one: only ever do that to a checkpoint bert-pruner made
+  // (or an empty folder), unless --force named it (io/ownership.ts). An --out that names a run
+  // folder, a data folder, '.' or a downloaded HF model must not wipe it.
+  assertReplaceable(dir, 'checkpoint');
+  guardWrite(final);
   fs.mkdirSync(path.dirname(final), { recursive: true });
   const tmp = `${final}.tmp-${process.pid}-${Date.now()}`;
   fs.mkdirSync(tmp, { recursive: true });
   try {
+    markDir(tmp, 'checkpoint'); // a dotfile: HF ignores it
     writeJsonAtomic(path.join(tmp, CONFIG_FILE), cfg);
     writeSafetensors(path.join(tmp, WEIGHTS_FILE), await tensorList(params));
     writeVocab(tmp, vocab);
@@ -130,10 +131,6 @@ export function loadTensorFile(file: string): Map<string, tf.Tensor> {
   const out = new Map<string, tf.Tensor>();
   for (const [name, t] of readSafetensors(file)) out.set(name, tf.tensor(t.data, t.shape, 'float32'));
   return out;
-}
-
-function isCheckpointDir(dir: string): boolean {
-  return fs.existsSync(path.join(dir, CONFIG_FILE)) && fs.existsSync(path.join(dir, WEIGHTS_FILE));
 }
 
 /** Model size in MB as float32 weights (what the reference table reports). */

@@ -14,14 +14,23 @@ import type { PruneStageOptions } from './run';
 import type { PruneIteration } from './transformer';
 
 /**
+ * Where gradual pruning keeps its rounds' checkpoints: beside the output, under a name only
+ * bert-pruner uses, created (with a marker) by the prune stage and removed when it ends
+ * (io/ownership.ts makeScratch). A user's own `<out>-recovery` is never touched.
+ */
+export function recoveryDir(out: string): string {
+  return `${path.resolve(out)}.bert-pruner-recovery`;
+}
+
+/**
  * The recover hook of gradual pruning: save the sliced model, re-fine-tune it for recovery_epochs
  * (refinetune settings, distilled from the unpruned model, on the labeled data file) and load the
- * best epoch back into `params`. The round's checkpoints live in <out>-recovery/ until the stage ends.
+ * best epoch back into `params`. The round's checkpoints live in recoveryDir(out) until the stage ends.
  */
 export function recoveryHook(o: PruneStageOptions, tc: TransformerPruneConfig, vocab: Vocab, ctx: StageContext) {
   const settings = o.settings;
   if (!settings) throw new Error('prune: recovery_epochs needs the run settings');
-  const dir = `${o.out}-recovery`;
+  const dir = recoveryDir(o.out);
   return async (params: Params, cfg: BertConfig, it: PruneIteration): Promise<BertConfig> => {
     const sliced = path.join(dir, `iter-${it.iter}`);
     await saveCheckpoint(sliced, cfg, params, vocab);

@@ -1,6 +1,5 @@
 // Pruning a checkpoint (the prune stage): vocabulary pruning, then transformer pruning
 // (TextPruner's PipelinePruner order); writes the pruned checkpoint and <out>/prune-report.json.
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { compareLatency } from '../analyze/model';
 import type { PruneConfig, Settings } from '../config/settings';
@@ -9,6 +8,7 @@ import { encodeRows, Example, makeBatches } from '../data/encode';
 import { UserError } from '../errors';
 import { readJson } from '../io/atomic';
 import { checkpointMB, loadCheckpoint, saveCheckpoint } from '../io/checkpoint';
+import { checkReplaceable, makeScratch } from '../io/ownership';
 import { carriedThresholdFiles } from '../io/thresholds';
 import { BertConfig, ffnPerLayer, hasClassifier, headsPerLayer, keptHeads } from '../model/config';
 import { CLASSIFIER } from '../model/names';
@@ -19,7 +19,7 @@ import { score } from '../train/metrics';
 import { computeImportance, ImportanceTarget, referenceTargets } from './importance';
 import { importanceRows, vocabCounts } from './inputs';
 import { parseMasks } from './masks';
-import { recoveryHook } from './recovery';
+import { recoveryDir, recoveryHook } from './recovery';
 import {
   layerReports, modelStats, PruneReport, REPORT_FILE, reportTables, STATS_B, statsSeqLen, writeReport,
 } from './report';
@@ -37,6 +37,8 @@ export interface PruneStageOptions {
   /** Corpus (one text a line): vocabulary counts, and importance data for importance_data 'corpus'. */
   corpusFile?: string;
   seed: number;
+  /** --force: replace an --out (or a scratch folder) that bert-pruner did not make. */
+  force?: boolean;
   /** The run's settings: gradual pruning (transformer.recovery_epochs) trains with their refinetune
    *  settings between steps, distilling from `model`. */
   settings?: Settings;
@@ -64,9 +66,14 @@ export async function pruneCheckpoint(o: PruneStageOptions, ctx: StageContext): 
   const source = o.configFile ?? 'prune config';
   const tc = o.config.transformer;
   if (!tc && !o.config.vocabulary) throw new UserError(`${source}: nothing to prune (give 'transformer' and/or 'vocabulary')`);
+  // The output (and gradual pruning's scratch folder) may be replaced only when bert-pruner made it.
+  checkReplaceable(o.out, 'checkpoint', { force: o.force, flag: '--out' });
+  const gradual = tc?.pruning_method === 'iterative' && (tc.recovery_epochs ?? 0) > 0;
+  if (gradual) checkReplaceable(recoveryDir(o.out), 'scratch', { force: o.force });
   const ck = loadCheckpoint(o.model);
   let { params, vocab } = ck;
   let cfg = ck.config;
+  let dropScratch: (() => void) | null = null;
   try {
     // Impossible targets are refused before any work (scoring, importance) starts.
     if (tc) {
@@ -114,8 +121,10 @@ export async function pruneCheckpoint(o: PruneStageOptions, ctx: StageContext): 
       const target: ImportanceTarget = tc.use_logits ? { kind: 'logits', reference: referenceTargets(params, cfg, batches) } : { kind: 'labels' };
       if (tc.pruning_method === 'iterative') {
         log(ctx, `pruning heads to ${tc.target_num_of_heads}/layer and FFN to ${tc.target_ffn_size}/layer in ${tc.n_iters} iterations on ${ex.length} examples`);
-        const gradual = (tc.recovery_epochs ?? 0) > 0;
-        if (gradual) log(ctx, `gradual pruning: ${tc.recovery_epochs} recovery epochs after each iteration but the last`);
+        if (gradual) {
+          log(ctx, `gradual pruning: ${tc.recovery_epochs} recovery epochs after each iteration but the last`);
+          dropScratch = makeScratch(recoveryDir(o.out), { force: o.force });
+        }
         result = await iterativePrune(params, cfg, batches, target, tc, {
           signal: ctx.signal,
           recover: gradual ? recoveryHook(o, tc, vocab, ctx) : undefined,
@@ -136,7 +145,8 @@ export async function pruneCheckpoint(o: PruneStageOptions, ctx: StageContext): 
       report.iterations = result.iterations;
     }
     report.layers = layerReports(cfgBefore, result, tc?.keep_shape ?? false);
-    fs.rmSync(`${o.out}-recovery`, { recursive: true, force: true }); // gradual pruning's rounds
+    dropScratch?.(); // gradual pruning's rounds (only our marked scratch folder)
+    dropScratch = null;
 
     // 3. Save, measure, report.
     await saveCheckpoint(o.out, cfg, params, vocab, carriedThresholdFiles(o.model, 'prune'));
@@ -165,6 +175,7 @@ export async function pruneCheckpoint(o: PruneStageOptions, ctx: StageContext): 
     if (report.vocabulary) metrics.vocab_size = report.vocabulary.after;
     return { metrics, checkpoint: o.out, report: reportFile, reportData: report };
   } finally {
+    dropScratch?.();
     disposeParams(params);
   }
 }

@@ -8,6 +8,6 @@ export const runDemoData: StageRun<'demo-data'> = async ({ args }) => {
     testRows: args['test-rows'] ?? DEMO_DEFAULTS.testRows,
     seed: args.seed ?? DEMO_DEFAULTS.seed,
   };
-  const files = writeDemo(args.out, o);
+  const files = writeDemo(args.out, o, args.force);
   return { result: files, text: `wrote ${files.train} (${o.trainRows} rows) and ${files.test} (${o.testRows} rows)` };
 };

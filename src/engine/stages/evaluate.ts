@@ -2,21 +2,22 @@
 // work is train/evaluate.ts.
 import { formatEvaluation } from '../format';
 import { evaluateCheckpoint, predictCheckpoint } from '../train/evaluate';
-import { notInput } from './checks';
+import { notInput, writableFile } from './checks';
 import { runStage } from './context';
 import type { StageRun } from './registry';
 
 export type { Evaluation } from '../train/evaluate';
 
 export const runEvaluate: StageRun<'evaluate'> = async ({ args, ctx, runDir }) => {
-  const out = args.out === undefined ? undefined : notInput(args.out, args.data, '--out', '--data');
+  const given = args.out === undefined ? undefined : notInput(args.out, args.data, '--out', '--data');
+  const out = given === undefined ? undefined : writableFile(given, 'evaluation', args.force);
   const r = await runStage(ctx, runDir, 'evaluate', 'evaluate', async () => evaluateCheckpoint(args.model, args.data, out));
   const e = r.evaluation;
   return { result: e, text: args.json ? JSON.stringify(e, null, 2) : formatEvaluation(e) };
 };
 
 export const runPredict: StageRun<'predict'> = async ({ args }) => {
-  const out = notInput(args.out, args.data, '--out', '--data');
+  const out = writableFile(notInput(args.out, args.data, '--out', '--data'), 'predictions', args.force);
   const rows = predictCheckpoint(args.model, args.data, out);
   return { result: { rows, out }, text: `wrote ${rows} predictions to ${out}` };
 };

@@ -21,6 +21,7 @@ import { makeConfig } from '../model/config';
 import { finetuneClassifier } from '../train/classifier';
 import { evaluateCheckpoint, predictCheckpoint } from '../train/evaluate';
 import { pretrain } from '../train/pretrain';
+import { notRunData, replaceable } from './checks';
 import { ensureRun, log, runStage, StageContext } from './context';
 import type { StageRun } from './registry';
 
@@ -168,6 +169,10 @@ export async function pipeline(o: PipelineOptions, ctx: StageContext): Promise<{
 const fmt = (x: number | null, d: number) => (x === null || x === undefined ? '-' : x.toFixed(d));
 
 export const runPipeline: StageRun<'pipeline'> = async ({ args, ctx, runDir, settings, preset }) => {
+  notRunData(args.data, runDir);
+  const p = runPaths(runDir);
+  const outputs = [p.pretrain, p.pretrainLast, p.finetune, p.finetuneLast, p.pruned, p.refinetune, p.refinetuneLast];
+  replaceable(outputs, args.force);
   const o = { data: args.data, run: runDir, preset: args.preset ?? preset, settings, testSplit: args['test-split'], resume: args.resume, skipBadRows: args['skip-bad-rows'] };
   const r = await pipeline(o, ctx);
   return { result: r, text: undefined };

@@ -16,7 +16,8 @@ export const runPrune: StageRun<'prune'> = async ({ args, ctx, runDir, settings,
   const dataFile = args.data ?? (runDir ? runPaths(runDir).train : undefined);
   if (!dataFile) throw new UserError(`prune: --data is required without --run (the importance data)`);
   const out = notInput(args.out, model, '--out', '--model');
-  const o: PruneStageOptions = { model, config, configFile, out, dataFile, seed: settings.seed, settings };
+  const seed = settings.seed;
+  const o: PruneStageOptions = { model, config, configFile, out, dataFile, seed, settings, force: args.force };
   const r = await runStage(ctx, runDir, 'prune', 'prune', () => pruneCheckpoint(o, ctx));
   return { result: r.reportData, text: `pruned checkpoint: ${r.checkpoint}\nreport: ${r.report}` };
 };

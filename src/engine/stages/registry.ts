@@ -116,6 +116,7 @@ export const COMMON_OPTIONS = {
   seed: { type: 'int', value: 'N', help: 'the random seed' },
   preset: { type: 'string', value: 'NAME', help: "the settings preset (quick, gaiic, tiny) instead of the run's own" },
   'json-events': { type: 'boolean', help: 'progress as JSON lines on stdout' },
+  force: { type: 'boolean', help: 'replace or write into an existing output that bert-pruner did not make' },
   help: { type: 'boolean', help: 'this help' },
 } as const satisfies Record<string, OptionDef>;
 
