@@ -7,17 +7,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getPreset } from '../src/engine/config/presets';
-import { readVocab } from '../src/engine/data/vocab';
 import { writeFileAtomic } from '../src/engine/io/atomic';
-import { saveCheckpoint } from '../src/engine/io/checkpoint';
 import {
   checkFileReplaceable, checkReplaceable, holdRun, isOurs, LOCK_FILE, MARKER,
 } from '../src/engine/io/ownership';
-import { makeConfig } from '../src/engine/model/config';
-import { disposeParams, initParams } from '../src/engine/model/params';
 import { expectUserError, ROOT } from './helpers/cli';
-import { bp, demoRun, TINY } from './robust-helpers';
+import { bp, demoModel, TINY } from './robust-helpers';
 
 let root = '';
 let run = '';
@@ -43,15 +38,7 @@ const hfFolder = (dir: string) => {
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 beforeAll(async () => {
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'bp-ownership-'));
-  run = path.join(root, 'run');
-  await demoRun(root, run, 120, 30);
-  test = path.join(run, 'data', 'test.csv');
-  const vocab = readVocab(path.join(run, 'vocab'));
-  const cfg = makeConfig(getPreset('tiny').model, vocab.tokens.length, 'classification');
-  const params = initParams(cfg, { mlm: false, classifier: true, seed: 5 });
-  model = path.join(root, 'model');
-  await saveCheckpoint(model, cfg, params, vocab);
-  disposeParams(params);
+  ({ run, test, model } = await demoModel(root));
   prune = write(path.join(root, 'vocab.prune.json'), JSON.stringify({ vocabulary: { min_count: 1 } }));
 });
 

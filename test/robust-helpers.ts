@@ -5,6 +5,11 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { bp, ROOT } from './helpers/cli';
+import { getPreset } from '../src/engine/config/presets';
+import { readVocab } from '../src/engine/data/vocab';
+import { saveCheckpoint } from '../src/engine/io/checkpoint';
+import { makeConfig } from '../src/engine/model/config';
+import { disposeParams, initParams } from '../src/engine/model/params';
 
 /** The tiny preset on the wasm backend: small enough for tests on two shared cores. */
 export const TINY = ['--preset', 'tiny', '--backend', 'wasm'];
@@ -85,3 +90,20 @@ export async function demoRun(root: string, run: string, trainRows: number, test
   r = await bp(['corpus-vocab', '--data', path.join(root, 'data'), '--run', run, ...TINY]);
   if (r.code !== 0) throw new Error(`corpus-vocab failed:\n${r.stderr}`);
 }
+
+/**
+ * A demo run (120 train / 30 test rows) in ROOT/run and an untrained classifier checkpoint with
+ * the tiny preset's shape (2 layers x 2 heads, FFN 64) in ROOT/model, saved by bert-pruner.
+ */
+export async function demoModel(root: string): Promise<{ run: string; test: string; model: string }> {
+  const run = path.join(root, 'run');
+  await demoRun(root, run, 120, 30);
+  const vocab = readVocab(path.join(run, 'vocab'));
+  const cfg = makeConfig(getPreset('tiny').model, vocab.tokens.length, 'classification');
+  const params = initParams(cfg, { mlm: false, classifier: true, seed: 5 });
+  const model = path.join(root, 'model');
+  await saveCheckpoint(model, cfg, params, vocab);
+  disposeParams(params);
+  return { run, test: path.join(run, 'data', 'test.csv'), model };
+}
+

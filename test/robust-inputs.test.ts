@@ -6,13 +6,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getPreset } from '../src/engine/config/presets';
-import { readVocab } from '../src/engine/data/vocab';
-import { saveCheckpoint } from '../src/engine/io/checkpoint';
-import { makeConfig } from '../src/engine/model/config';
-import { disposeParams, initParams } from '../src/engine/model/params';
 import { expectUserError } from './helpers/cli';
-import { bp, TINY, demoRun } from './robust-helpers';
+import { bp, demoModel, TINY } from './robust-helpers';
 
 let root = '';
 let run = '';
@@ -30,15 +25,7 @@ const events = (stdout: string) => stdout.split('\n').filter((l) => l.startsWith
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 beforeAll(async () => {
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'bp-robust-inputs-'));
-  run = path.join(root, 'run');
-  await demoRun(root, run, 120, 30);
-  test = path.join(run, 'data', 'test.csv');
-  const vocab = readVocab(path.join(run, 'vocab'));
-  const cfg = makeConfig(getPreset('tiny').model, vocab.tokens.length, 'classification');
-  const params = initParams(cfg, { mlm: false, classifier: true, seed: 5 });
-  model = path.join(root, 'model');
-  await saveCheckpoint(model, cfg, params, vocab);
-  disposeParams(params);
+  ({ run, test, model } = await demoModel(root));
 });
 
 describe('impossible prune targets are refused before any work starts', () => {

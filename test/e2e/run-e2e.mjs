@@ -172,6 +172,15 @@ async function palette(command) {
   await rows.filter({ hasText: command }).first().waitFor();
   await page.keyboard.press('Enter');
 }
+/** Quick Open (F1, then Backspace from commands to files) a workspace file by name. */
+async function openFile(name) {
+  await page.keyboard.press('F1');
+  await quickInput.locator('input').waitFor();
+  await page.keyboard.press('Backspace');
+  await page.keyboard.type(name);
+  await rows.filter({ hasText: name }).first().waitFor();
+  await page.keyboard.press('Enter');
+}
 async function pick(title, text) {
   await quickInput.locator('.quick-input-title', { hasText: title }).waitFor();
   await rows.filter({ hasText: text }).first().click();
@@ -330,12 +339,7 @@ try {
   });
 
   await check('a schema error is underlined in an invalid .prune.json', async () => {
-    await page.keyboard.press('F1');
-    await quickInput.locator('input').waitFor();
-    await page.keyboard.press('Backspace'); // from commands to files
-    await page.keyboard.type('bad.prune.json');
-    await rows.filter({ hasText: 'bad.prune.json' }).first().waitFor();
-    await page.keyboard.press('Enter');
+    await openFile('bad.prune.json');
     // The JSON language service marks schema violations (as warnings) while typing.
     await page.locator('.monaco-editor .squiggly-warning, .monaco-editor .squiggly-error').first().waitFor({ timeout: 60_000 });
     await page.waitForTimeout(1000);
@@ -358,12 +362,7 @@ try {
     await page.waitForTimeout(500);
     await shot('prune-config-diagnostics');
     // Opening the file hands it to the JSON service: its warnings replace ours.
-    await page.keyboard.press('F1');
-    await quickInput.locator('input').waitFor();
-    await page.keyboard.press('Backspace'); // from commands to files
-    await page.keyboard.type('bad.prune.json');
-    await rows.filter({ hasText: 'bad.prune.json' }).first().waitFor();
-    await page.keyboard.press('Enter');
+    await openFile('bad.prune.json');
     await page.locator('.monaco-editor .squiggly-warning').first().waitFor({ timeout: 60_000 });
     await problem('must be integer >= 1').waitFor({ state: 'detached' });
   });

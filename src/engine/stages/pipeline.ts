@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import type { Settings } from '../config/settings';
 import { readGaiicCsv } from '../data/csv';
 import { loadRun } from '../io/run';
-import { allMetrics, EvalMetrics, priorProbs } from '../train/metrics';
+import { allMetrics, priorProbs } from '../train/metrics';
 import { analyze } from '../analyze/model';
 import { corpusVocab } from '../data/corpus';
 import { runPaths } from '../io/paths';
