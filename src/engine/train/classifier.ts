@@ -81,7 +81,7 @@ export async function finetuneClassifier(run: string, s: Settings, ctx: StageCon
     ctx.backend,
     { shape: path.join(o.from, 'config.json'), batch: `settings: ${o.stage}.batch_size` },
   );
-  const rows = readGaiicCsv(o.trainFile ?? runPaths(run).train, { requireLabels: true }).rows;
+  const rows = readGaiicCsv(o.trainFile ?? runPaths(run).train, { requireLabels: true, progress: (m) => log(ctx, m) }).rows;
   const { train: trRows, test: valRows } = ft.val_fraction > 0 ? splitRows(rows, ft.val_fraction, s.seed) : { train: rows, test: [] };
 
   let startEpoch = 0;
