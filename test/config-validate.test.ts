@@ -34,9 +34,10 @@ describe('validateConfig: prune', () => {
   });
 
   it('wrong type and out of range: JSON path and what was expected', () => {
-    expect(problems('prune', { transformer: { n_iters: 'many' } })).toEqual([`cfg.json: /transformer/n_iters: must be integer >= 1 and <= 1000, got "many"`]);
-    expect(problems('prune', { transformer: { n_iters: 0 } })).toEqual([`cfg.json: /transformer/n_iters: must be integer >= 1 and <= 1000, got 0`]);
-    expect(problems('prune', { transformer: { n_iters: 2.5 } })).toEqual([`cfg.json: /transformer/n_iters: must be integer >= 1 and <= 1000, got 2.5`]);
+    const iters = 'cfg.json: /transformer/n_iters: must be integer >= 1 and <= 1000, got';
+    expect(problems('prune', { transformer: { n_iters: 'many' } })).toEqual([`${iters} "many"`]);
+    expect(problems('prune', { transformer: { n_iters: 0 } })).toEqual([`${iters} 0`]);
+    expect(problems('prune', { transformer: { n_iters: 2.5 } })).toEqual([`${iters} 2.5`]);
     expect(problems('prune', { transformer: 5 })).toEqual([`cfg.json: /transformer: must be object, got 5`]);
     expect(problems('prune', [])).toEqual([`cfg.json: (top level): must be object, got []`]);
   });
@@ -103,7 +104,9 @@ describe('loadConfigFile', () => {
 
     const bad = path.join(tmp, 'bad.bert-pruner.json');
     fs.writeFileSync(bad, JSON.stringify({ seed: -1 }));
-    expect(() => loadConfigFile('settings', bad)).toThrow(`${bad}: /seed: must be integer >= 0 and <= 4294967295, got -1`);
+    expect(() => loadConfigFile('settings', bad)).toThrow(
+      `${bad}: /seed: must be integer >= 0 and <= 4294967295, got -1`,
+    );
 
     const broken = path.join(tmp, 'broken.json');
     fs.writeFileSync(broken, '{\n  "seed": 1,,\n}');

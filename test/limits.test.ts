@@ -39,16 +39,19 @@ async function userErrorAsync(fn: () => Promise<unknown>): Promise<string> {
 describe('numeric CLI options have bounds (OptionDef min/max, checked by the parser)', () => {
   it('refuses demo-data --train-rows 1e9 before generating anything', async () => {
     const out = path.join(tmp, 'demo-huge');
-    const msg = await userErrorAsync(() => runCommand('demo-data', ['--out', out, '--train-rows', '1e9'], { emit: () => {} }));
+    const args = ['--out', out, '--train-rows', '1e9'];
+    const msg = await userErrorAsync(() => runCommand('demo-data', args, { emit: () => {} }));
     expect(msg).toBe('--train-rows: 1e9 is above the largest allowed, 1000000');
     expect(fs.existsSync(out)).toBe(false);
   });
 
   it('refuses --train-rows 2.5 and 0 with one line, accepts the bounds themselves', () => {
-    expect(userError(() => parse('demo-data', ['--out', 'x', '--train-rows', '2.5']))).toBe("--train-rows: '2.5' is not a whole number");
-    expect(userError(() => parse('demo-data', ['--out', 'x', '--train-rows', '0']))).toBe('--train-rows: 0 is below the smallest allowed, 1');
-    expect(parse('demo-data', ['--out', 'x', '--train-rows', '1000000'])['train-rows']).toBe(1_000_000);
-    expect(userError(() => parse('analyze', ['--model', 'm', '--seq-len', '100000']))).toMatch(/^--seq-len: 100000 is above/);
+    const rows = (n: string) => ['--out', 'x', '--train-rows', n];
+    expect(userError(() => parse('demo-data', rows('2.5')))).toBe("--train-rows: '2.5' is not a whole number");
+    expect(userError(() => parse('demo-data', rows('0')))).toBe('--train-rows: 0 is below the smallest allowed, 1');
+    expect(parse('demo-data', rows('1000000'))['train-rows']).toBe(1_000_000);
+    const seqLen = ['--model', 'm', '--seq-len', '100000'];
+    expect(userError(() => parse('analyze', seqLen))).toMatch(/^--seq-len: 100000 is above/);
   });
 });
 
@@ -59,14 +62,19 @@ describe('schemas have maxima that still admit real models', () => {
     expect(userError(() => validateConfig('settings', { model: { num_hidden_layers: 1e9 } }, 'big.json')))
       .toMatch(/^big\.json: \/model\/num_hidden_layers: must be integer >= 1 and <= 128/);
     const prune = { transformer: { target_ffn_size: 64, target_num_of_heads: 2, n_iters: 1e9 } };
-    expect(userError(() => validateConfig('prune', prune, 'x.prune.json'))).toMatch(/x\.prune\.json: \/transformer\/n_iters: must be integer >= 1 and <= 1000/);
+    expect(userError(() => validateConfig('prune', prune, 'x.prune.json')))
+      .toMatch(/x\.prune\.json: \/transformer\/n_iters: must be integer >= 1 and <= 1000/);
   });
 
   it('admits BERT-large and a 250k vocabulary; the schema maxima are the engine limits', () => {
-    const large = { hidden_size: 1024, num_hidden_layers: 24, num_attention_heads: 16, intermediate_size: 4096, max_position_embeddings: 512, max_len: 512 };
+    const large = {
+      hidden_size: 1024, num_hidden_layers: 24, num_attention_heads: 16, intermediate_size: 4096,
+      max_position_embeddings: 512, max_len: 512,
+    };
     expect(() => validateConfig('settings', { model: large }, 'large.json')).not.toThrow();
-    const model = (SCHEMAS.settings.properties as Record<string, { properties: Record<string, { maximum?: number }> }>).model.properties;
-    for (const k of ['hidden_size', 'num_hidden_layers', 'num_attention_heads', 'intermediate_size', 'max_position_embeddings', 'max_len'] as const) {
+    type Props = Record<string, { properties: Record<string, { maximum?: number }> }>;
+    const model = (SCHEMAS.settings.properties as Props).model.properties;
+    for (const k of Object.keys(large) as (keyof typeof large)[]) {
       expect(model[k].maximum, k).toBe(MODEL_LIMITS[k]);
     }
     expect(() => checkConfigJson({ ...large, vocab_size: 250_002 }, 'config.json')).not.toThrow();
@@ -74,7 +82,10 @@ describe('schemas have maxima that still admit real models', () => {
 });
 
 describe("a checkpoint's config.json: every field we read is type- and range-checked", () => {
-  const base = { vocab_size: 100, hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 2, intermediate_size: 64, max_position_embeddings: 64 };
+  const base = {
+    vocab_size: 100, hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 2, intermediate_size: 64,
+    max_position_embeddings: 64,
+  };
 
   it('layer_norm_eps "x" is one line naming the file and field, not an internal error', () => {
     expect(userError(() => checkConfigJson({ ...base, layer_norm_eps: 'x' }, 'ck/config.json')))
@@ -96,7 +107,8 @@ describe("a checkpoint's config.json: every field we read is type- and range-che
     ['intermediate_sizes', [64, 'x']],
     ['id2label', 3],
   ])('refuses %s = %j', (key, value) => {
-    expect(userError(() => checkConfigJson({ ...base, [key]: value }, 'ck/config.json'))).toMatch(new RegExp(`^ck/config\\.json: '?${key}`));
+    expect(userError(() => checkConfigJson({ ...base, [key]: value }, 'ck/config.json')))
+      .toMatch(new RegExp(`^ck/config\\.json: '?${key}`));
   });
 
   it('allows unknown keys (Hub configs carry many) and fills the HF defaults', () => {
@@ -107,7 +119,10 @@ describe("a checkpoint's config.json: every field we read is type- and range-che
 });
 
 describe('the memory estimate, before any weights are allocated', () => {
-  const BASE = { vocab_size: 30522, hidden_size: 768, num_hidden_layers: 12, num_attention_heads: 12, intermediate_size: 3072, max_position_embeddings: 512 };
+  const BASE = {
+    vocab_size: 30522, hidden_size: 768, num_hidden_layers: 12, num_attention_heads: 12, intermediate_size: 3072,
+    max_position_embeddings: 512,
+  };
   const LARGE = { ...BASE, hidden_size: 1024, num_hidden_layers: 24, num_attention_heads: 16, intermediate_size: 4096 };
   afterEach(() => {
     delete process.env.BERT_PRUNER_MEMORY_MB;
@@ -119,25 +134,31 @@ describe('the memory estimate, before any weights are allocated', () => {
   });
 
   it("fits BERT-base inference in wasm's heap; refuses training BERT-large there, naming the file and field", () => {
-    expect(() => checkMemory(BASE, { mode: 'infer', batch: 1, seqLen: 128 }, 'wasm', { shape: 'ck/config.json' })).not.toThrow();
-    const msg = userError(() => checkMemory(LARGE, { mode: 'train', batch: 1, seqLen: 128 }, 'wasm+openblas', { shape: 'ck/config.json' }));
-    expect(msg).toMatch(/^ck\/config\.json: hidden_size: the model needs about [\d.]+ GiB .* but the wasm backend's 4\.0 GiB heap holds less/);
+    const where = { shape: 'ck/config.json' };
+    expect(() => checkMemory(BASE, { mode: 'infer', batch: 1, seqLen: 128 }, 'wasm', where)).not.toThrow();
+    const msg = userError(() => checkMemory(LARGE, { mode: 'train', batch: 1, seqLen: 128 }, 'wasm+openblas', where));
+    expect(msg).toMatch(/^ck\/config\.json: hidden_size: the model needs about [\d.]+ GiB /);
+    expect(msg).toMatch(/ but the wasm backend's 4\.0 GiB heap holds less/);
     expect(msg).not.toContain('\n');
     expect(WASM_HEAP_BYTES).toBe(4 * 1024 ** 3);
   });
 
   it('names the batch size when activations dominate', () => {
-    const msg = userError(() => checkMemory(BASE, { mode: 'train', batch: 4096, seqLen: 512 }, 'cpu', { shape: 's.json', prefix: 'model.', batch: 's.json: finetune.batch_size' }));
+    const where = { shape: 's.json', prefix: 'model.', batch: 's.json: finetune.batch_size' };
+    const msg = userError(() => checkMemory(BASE, { mode: 'train', batch: 4096, seqLen: 512 }, 'cpu', where));
     expect(msg).toMatch(/^s\.json: finetune\.batch_size: the model needs/);
   });
 
   it('pretrain refuses a settings file whose model does not fit, before the run is touched', async () => {
     process.env.BERT_PRUNER_MEMORY_MB = '512';
     const cfgFile = path.join(tmp, 'wide.bert-pruner.json');
-    fs.writeFileSync(cfgFile, JSON.stringify({ model: { hidden_size: 4096, num_hidden_layers: 64, num_attention_heads: 64, intermediate_size: 16384 } }));
+    const model = { hidden_size: 4096, num_hidden_layers: 64, num_attention_heads: 64, intermediate_size: 16384 };
+    fs.writeFileSync(cfgFile, JSON.stringify({ model }));
     const run = path.join(tmp, 'run-wide');
-    const msg = await userErrorAsync(() => runCommand('pretrain', ['--run', run, '--config', cfgFile, '--backend', 'cpu'], { emit: () => {} }));
-    expect(msg).toMatch(new RegExp(`^${cfgFile.replace(/[.\\/]/g, '\\$&')}: model\\.num_hidden_layers: the model needs about .* BERT_PRUNER_MEMORY_MB \\(512 MiB\\)`));
+    const args = ['--run', run, '--config', cfgFile, '--backend', 'cpu'];
+    const msg = await userErrorAsync(() => runCommand('pretrain', args, { emit: () => {} }));
+    expect(msg.startsWith(`${cfgFile}: model.num_hidden_layers: the model needs about `)).toBe(true);
+    expect(msg).toMatch(/but BERT_PRUNER_MEMORY_MB \(512 MiB\) holds less/);
     expect(fs.existsSync(run)).toBe(false);
   });
 });
@@ -172,7 +193,8 @@ describe('a stage whose process died is not left "running"', () => {
     const opened = openRun(dir);
     const p = opened.stages.pretrain;
     expect(p.status).toBe('failed');
-    expect(p.error).toMatch(new RegExp(`^the process \\(pid ${pid} on .*\\) ended without finishing this stage .*--resume continues it$`));
+    expect(p.error).toMatch(new RegExp(`^the process \\(pid ${pid} on .*\\) ended without finishing this stage`));
+    expect(p.error).toMatch(/--resume continues it$/);
     expect(p.epochsDone).toBe(1); // --resume continues from it
     expect(p.seconds).toBeGreaterThan(4);
     expect(loadRun(dir).stages.pretrain.status).toBe('failed'); // written back

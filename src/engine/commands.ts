@@ -79,8 +79,12 @@ export function parse<S extends StageName>(stage: S, args: string[]): StageInput
       const n = Number(v);
       if (String(v).trim() === '' || !Number.isFinite(n)) throw new UserError(`--${flag}: '${v}' is not a number`);
       if (o.type === 'int' && !Number.isInteger(n)) throw new UserError(`--${flag}: '${v}' is not a whole number`);
-      if (o.min !== undefined && n < o.min) throw new UserError(`--${flag}: ${v} is below the smallest allowed, ${o.min}`);
-      if (o.max !== undefined && n > o.max) throw new UserError(`--${flag}: ${v} is above the largest allowed, ${o.max}`);
+      if (o.min !== undefined && n < o.min) {
+        throw new UserError(`--${flag}: ${v} is below the smallest allowed, ${o.min}`);
+      }
+      if (o.max !== undefined && n > o.max) {
+        throw new UserError(`--${flag}: ${v} is above the largest allowed, ${o.max}`);
+      }
       values[flag] = n;
     }
   }
@@ -143,7 +147,8 @@ export async function runCommand(stage: string, args: string[], io: CommandIO): 
     io.emit({ type: 'backend', backend });
   }
   if (settings && (stage === 'pretrain' || stage === 'pipeline')) {
-    const source = a.config ?? (runDir && fs.existsSync(path.join(runDir, 'run.json')) ? path.join(runDir, 'run.json') : `preset '${preset}'`);
+    const manifest = runDir ? path.join(runDir, 'run.json') : '';
+    const source = a.config ?? (manifest && fs.existsSync(manifest) ? manifest : `preset '${preset}'`);
     checkSettingsMemory(settings, runDir, source, def.backend ? backend : backendName);
   }
   const ctx: StageContext = { emit: io.emit, signal: io.signal, backend };
@@ -159,7 +164,9 @@ export async function runCommand(stage: string, args: string[], io: CommandIO): 
 function checkSettingsMemory(s: Settings, runDir: string | null, source: string, backend: string): void {
   let vocab = 0;
   const vocabFile = runDir ? path.join(runDir, 'vocab', 'vocab.txt') : '';
-  if (vocabFile && fs.existsSync(vocabFile)) vocab = fs.readFileSync(vocabFile, 'utf8').split('\n').filter(Boolean).length;
+  if (vocabFile && fs.existsSync(vocabFile)) {
+    vocab = fs.readFileSync(vocabFile, 'utf8').split('\n').filter(Boolean).length;
+  }
   const m = s.model;
   checkMemory(
     { ...m, vocab_size: vocab },

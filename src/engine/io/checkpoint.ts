@@ -78,8 +78,8 @@ export function readConfig(dir: string): BertConfig {
 export function loadCheckpoint(dir: string): Checkpoint {
   const cfg = readConfig(dir);
   // Weights are about to be allocated: refuse a model the backend cannot even hold (model/memory.ts).
-  checkMemory(cfg, { mode: 'infer', batch: 1, seqLen: Math.min(cfg.max_len ?? 128, cfg.max_position_embeddings) }, tf.getBackend() ?? '',
-    { shape: path.join(dir, CONFIG_FILE) });
+  const seqLen = Math.min(cfg.max_len ?? 128, cfg.max_position_embeddings);
+  checkMemory(cfg, { mode: 'infer', batch: 1, seqLen }, tf.getBackend() ?? '', { shape: path.join(dir, CONFIG_FILE) });
   const wfile = path.join(dir, WEIGHTS_FILE);
   if (!fs.existsSync(wfile)) throw new UserError(`${wfile}: missing`);
   const vocab = readVocab(dir);

@@ -124,18 +124,21 @@ const show = (v: unknown) => (typeof v === 'string' ? `"${v}"` : JSON.stringify(
 export function checkConfigJson(raw: unknown, file: string): BertConfig {
   if (!isObj(raw)) throw new UserError(`${file}: not a model config (expected a JSON object)`);
   const bad = (key: string, want: string) => new UserError(`${file}: '${key}' must be ${want}, got ${show(raw[key])}`);
-  const int = (key: keyof typeof MODEL_LIMITS | 'pad_token_id' | 'max_len', min: number, max: number, optional = false) => {
+  const int = (key: keyof typeof MODEL_LIMITS | 'pad_token_id', min: number, max: number, optional = false) => {
     const v = raw[key];
     if (v === undefined && optional) return;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw bad(key, `an integer from ${min} to ${max}`);
+    const ok = typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
+    if (!ok) throw bad(key, `an integer from ${min} to ${max}`);
   };
   const num = (key: string, ok: (v: number) => boolean, want: string) => {
     const v = raw[key];
     if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && ok(v))) throw bad(key, want);
   };
-  for (const k of ['vocab_size', 'hidden_size', 'num_hidden_layers', 'num_attention_heads', 'intermediate_size', 'max_position_embeddings'] as const) {
-    int(k, 1, MODEL_LIMITS[k]);
-  }
+  const required = [
+    'vocab_size', 'hidden_size', 'num_hidden_layers', 'num_attention_heads', 'intermediate_size',
+    'max_position_embeddings',
+  ] as const;
+  for (const k of required) int(k, 1, MODEL_LIMITS[k]);
   int('type_vocab_size', 1, MODEL_LIMITS.type_vocab_size, true);
   int('max_len', 3, MODEL_LIMITS.max_len, true);
   int('pad_token_id', 0, (raw.vocab_size as number) - 1, true);
@@ -145,26 +148,37 @@ export function checkConfigJson(raw: unknown, file: string): BertConfig {
   num('attention_probs_dropout_prob', (v) => v >= 0 && v < 1, 'a number >= 0 and < 1');
   const cfg = raw as unknown as BertConfig;
   if (cfg.hidden_size % cfg.num_attention_heads !== 0) {
-    throw new UserError(`${file}: hidden_size ${cfg.hidden_size} is not a multiple of num_attention_heads ${cfg.num_attention_heads}`);
+    throw new UserError(
+      `${file}: hidden_size ${cfg.hidden_size} is not a multiple of num_attention_heads ${cfg.num_attention_heads}`,
+    );
   }
-  if (raw.architectures !== undefined && !(Array.isArray(raw.architectures) && raw.architectures.every((a) => typeof a === 'string'))) {
+  const archs = raw.architectures;
+  if (archs !== undefined && !(Array.isArray(archs) && archs.every((a) => typeof a === 'string'))) {
     throw bad('architectures', 'a list of strings');
   }
-  if (raw.hidden_act !== undefined && raw.hidden_act !== 'gelu') throw bad('hidden_act', '"gelu" (the only activation this engine has)');
+  if (raw.hidden_act !== undefined && raw.hidden_act !== 'gelu') {
+    throw bad('hidden_act', '"gelu" (the only activation this engine has)');
+  }
   for (const k of ['problem_type', 'position_embedding_type', 'model_type']) {
     if (raw[k] !== undefined && raw[k] !== null && typeof raw[k] !== 'string') throw bad(k, 'a string');
   }
   for (const k of ['id2label', 'label2id']) if (raw[k] !== undefined && !isObj(raw[k])) throw bad(k, 'an object');
-  if (raw.pruned_heads !== undefined && !isObj(raw.pruned_heads)) throw bad('pruned_heads', 'an object {"layer": [heads]}');
+  if (raw.pruned_heads !== undefined && !isObj(raw.pruned_heads)) {
+    throw bad('pruned_heads', 'an object {"layer": [heads]}');
+  }
   for (const [l, hs] of Object.entries((raw.pruned_heads ?? {}) as Record<string, unknown>)) {
     const okLayer = /^\d+$/.test(l) && Number(l) < cfg.num_hidden_layers;
     const okHeads = Array.isArray(hs) && hs.every((h) => Number.isInteger(h) && h >= 0 && h < cfg.num_attention_heads);
-    if (!okLayer || !okHeads) throw new UserError(`${file}: pruned_heads['${l}'] names a layer or head the model does not have`);
+    if (!okLayer || !okHeads) {
+      throw new UserError(`${file}: pruned_heads['${l}'] names a layer or head the model does not have`);
+    }
   }
   if (raw.intermediate_sizes !== undefined) {
     const v = raw.intermediate_sizes;
     if (!Array.isArray(v) || !v.every((x) => Number.isInteger(x) && x >= 0 && x <= MODEL_LIMITS.intermediate_size)) {
-      throw new UserError(`${file}: 'intermediate_sizes' must be a list of integers from 0 to ${MODEL_LIMITS.intermediate_size}`);
+      throw new UserError(
+        `${file}: 'intermediate_sizes' must be a list of integers from 0 to ${MODEL_LIMITS.intermediate_size}`,
+      );
     }
     if (v.length !== cfg.num_hidden_layers) {
       throw new UserError(`${file}: intermediate_sizes has ${v.length} entries for ${cfg.num_hidden_layers} layers`);

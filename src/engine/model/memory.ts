@@ -75,10 +75,14 @@ export function memoryLimit(backend: string): { bytes: number; what: string } {
   const env = process.env.BERT_PRUNER_MEMORY_MB;
   if (env !== undefined && env.trim() !== '') {
     const mb = Number(env);
-    if (!(Number.isFinite(mb) && mb > 0)) throw new UserError(`BERT_PRUNER_MEMORY_MB: '${env}' is not a positive number of MB`);
+    if (!(Number.isFinite(mb) && mb > 0)) {
+      throw new UserError(`BERT_PRUNER_MEMORY_MB: '${env}' is not a positive number of MB`);
+    }
     return { bytes: mb * 1024 * 1024, what: `BERT_PRUNER_MEMORY_MB (${formatGiB(mb * 1024 * 1024)})` };
   }
-  if (backend.startsWith('wasm')) return { bytes: WASM_HEAP_BYTES, what: `the wasm backend's ${formatGiB(WASM_HEAP_BYTES)} heap` };
+  if (backend.startsWith('wasm')) {
+    return { bytes: WASM_HEAP_BYTES, what: `the wasm backend's ${formatGiB(WASM_HEAP_BYTES)} heap` };
+  }
   return { bytes: os.totalmem(), what: `this machine's ${formatGiB(os.totalmem())} of memory` };
 }
 
@@ -104,8 +108,11 @@ export function checkMemory(
   const what = e.activations > e.weights + e.optimizer && where.batch
     ? where.batch
     : `${where.shape}: ${where.prefix ?? ''}${biggestField(m)}`;
-  const parts = [`weights ${formatGiB(e.weights)}`, o.mode === 'train' ? `gradients and AdamW ${formatGiB(e.optimizer)}` : '',
-    `activations ${formatGiB(e.activations)} at batch ${o.batch} x ${o.seqLen} tokens`].filter(Boolean);
+  const parts = [
+    `weights ${formatGiB(e.weights)}`,
+    o.mode === 'train' ? `gradients and AdamW ${formatGiB(e.optimizer)}` : '',
+    `activations ${formatGiB(e.activations)} at batch ${o.batch} x ${o.seqLen} tokens`,
+  ].filter(Boolean);
   throw new UserError(
     `${what}: the model needs about ${formatGiB(e.total)} (${parts.join(', ')}) but ${limit.what} holds less;`
     + ' make it smaller (or set BERT_PRUNER_MEMORY_MB if the estimate is wrong for this machine)',

@@ -77,11 +77,17 @@ export async function finetuneClassifier(run: string, s: Settings, ctx: StageCon
   const shape = readConfig(o.from);
   checkMemory(
     shape,
-    { mode: 'train', batch: ft.batch_size, seqLen: Math.min(s.model.max_len, shape.max_position_embeddings), extraCopies: ft.ema_decay > 0 ? 1 : 0 },
+    {
+      mode: 'train',
+      batch: ft.batch_size,
+      seqLen: Math.min(s.model.max_len, shape.max_position_embeddings),
+      extraCopies: ft.ema_decay > 0 ? 1 : 0,
+    },
     ctx.backend,
     { shape: path.join(o.from, 'config.json'), batch: `settings: ${o.stage}.batch_size` },
   );
-  const rows = readGaiicCsv(o.trainFile ?? runPaths(run).train, { requireLabels: true, progress: (m) => log(ctx, m) }).rows;
+  const trainFile = o.trainFile ?? runPaths(run).train;
+  const rows = readGaiicCsv(trainFile, { requireLabels: true, progress: (m) => log(ctx, m) }).rows;
   const { train: trRows, test: valRows } = ft.val_fraction > 0 ? splitRows(rows, ft.val_fraction, s.seed) : { train: rows, test: [] };
 
   let startEpoch = 0;
