@@ -142,7 +142,7 @@ describe('resolveSettings', () => {
 
   it('rejects an invalid override with schema messages', () => {
     expect(userError(() => resolveSettings('tiny', { model: { hidden_size: '64' } }, 'my.bert-pruner.json')))
-      .toBe(`my.bert-pruner.json: /model/hidden_size: must be integer >= 1, got "64"`);
+      .toBe(`my.bert-pruner.json: /model/hidden_size: must be integer >= 1 and <= 8192, got "64"`);
   });
 
   it('checks constraints across keys after merging', () => {

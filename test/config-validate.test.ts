@@ -34,9 +34,10 @@ describe('validateConfig: prune', () => {
   });
 
   it('wrong type and out of range: JSON path and what was expected', () => {
-    expect(problems('prune', { transformer: { n_iters: 'many' } })).toEqual([`cfg.json: /transformer/n_iters: must be integer >= 1, got "many"`]);
-    expect(problems('prune', { transformer: { n_iters: 0 } })).toEqual([`cfg.json: /transformer/n_iters: must be integer >= 1, got 0`]);
-    expect(problems('prune', { transformer: { n_iters: 2.5 } })).toEqual([`cfg.json: /transformer/n_iters: must be integer >= 1, got 2.5`]);
+    const iters = 'cfg.json: /transformer/n_iters: must be integer >= 1 and <= 1000, got';
+    expect(problems('prune', { transformer: { n_iters: 'many' } })).toEqual([`${iters} "many"`]);
+    expect(problems('prune', { transformer: { n_iters: 0 } })).toEqual([`${iters} 0`]);
+    expect(problems('prune', { transformer: { n_iters: 2.5 } })).toEqual([`${iters} 2.5`]);
     expect(problems('prune', { transformer: 5 })).toEqual([`cfg.json: /transformer: must be object, got 5`]);
     expect(problems('prune', [])).toEqual([`cfg.json: (top level): must be object, got []`]);
   });
@@ -68,7 +69,7 @@ describe('validateConfig: prune', () => {
   it('reports every problem, one per line', () => {
     const lines = problems('prune', { transformer: { n_iters: -1, use_logits: 'yes', bogus: 1, pruning_method: 'masks' }, vocabulary: { min_count: 0 } });
     expect(lines.sort()).toEqual([
-      `cfg.json: /transformer/n_iters: must be integer >= 1, got -1`,
+      `cfg.json: /transformer/n_iters: must be integer >= 1 and <= 1000, got -1`,
       `cfg.json: /transformer/use_logits: must be boolean, got "yes"`,
       `cfg.json: /transformer: missing required key 'masks_file' (required when pruning_method is "masks")`,
       `cfg.json: /transformer: unknown key 'bogus' (allowed: target_ffn_size, target_num_of_heads, pruning_method, n_iters, head_even_masking, ffn_even_masking, multiple_of, pruning_order, use_logits, keep_shape, masks_file, importance_data, batch_size, max_examples, recovery_epochs)`,
@@ -103,7 +104,9 @@ describe('loadConfigFile', () => {
 
     const bad = path.join(tmp, 'bad.bert-pruner.json');
     fs.writeFileSync(bad, JSON.stringify({ seed: -1 }));
-    expect(() => loadConfigFile('settings', bad)).toThrow(`${bad}: /seed: must be integer >= 0, got -1`);
+    expect(() => loadConfigFile('settings', bad)).toThrow(
+      `${bad}: /seed: must be integer >= 0 and <= 4294967295, got -1`,
+    );
 
     const broken = path.join(tmp, 'broken.json');
     fs.writeFileSync(broken, '{\n  "seed": 1,,\n}');

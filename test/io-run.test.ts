@@ -36,6 +36,7 @@ describe('run.json', () => {
     let m = updateStage(dir, 'finetune', { metrics: { loss: 0.3 }, epochsDone: 2 });
     expect(m.stages.finetune).toEqual({
       status: 'failed', started: '2024-01-01T00:00:00.000Z', error: 'out of memory', epochsDone: 2, metrics: { auc: 0.5, loss: 0.3 },
+      pid: process.pid, host: os.hostname(), // who ran it (a dead 'running' stage is reaped: test/limits.test.ts)
     });
     m = updateStage(dir, 'finetune', { status: 'done', error: undefined });
     expect(m.stages.finetune).not.toHaveProperty('error');
@@ -46,7 +47,7 @@ describe('run.json', () => {
   it('updateStage on a directory without run.json creates it', () => {
     const dir = path.join(tmp, 'fresh');
     const m = updateStage(dir, 'prune', { status: 'running' });
-    expect(m.stages).toEqual({ prune: { status: 'running' } });
+    expect(m.stages).toEqual({ prune: { status: 'running', pid: process.pid, host: os.hostname() } });
     expect(loadRun(dir).version).toBe(1);
   });
 

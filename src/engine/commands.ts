@@ -2,10 +2,13 @@
 // registry (stages/registry.ts). The CLI (cli.ts) and the forked engine process
 // (engine-process.ts) are thin shells over runCommand.
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { backendLabel, BACKEND_NAMES, BackendName, initBackend } from './backend';
 import { presetNames } from './config/presets';
 import { readJson } from './io/atomic';
+import { checkMemory } from './model/memory';
+import type { Settings } from './config/settings';
 import { UserError } from './errors';
 import { holdRun, setCommand } from './io/ownership';
 import { loadRun, safeRunPath } from './io/run';
@@ -77,6 +80,12 @@ export function parse<S extends StageName>(stage: S, args: string[]): StageInput
       const n = Number(v);
       if (String(v).trim() === '' || !Number.isFinite(n)) throw new UserError(`--${flag}: '${v}' is not a number`);
       if (o.type === 'int' && !Number.isInteger(n)) throw new UserError(`--${flag}: '${v}' is not a whole number`);
+      if (o.min !== undefined && n < o.min) {
+        throw new UserError(`--${flag}: ${v} is below the smallest allowed, ${o.min}`);
+      }
+      if (o.max !== undefined && n > o.max) {
+        throw new UserError(`--${flag}: ${v} is above the largest allowed, ${o.max}`);
+      }
       values[flag] = n;
     }
   }
@@ -160,6 +169,12 @@ export async function runCommand(stage: string, args: string[], io: CommandIO): 
       backend = backendLabel();
       io.emit({ type: 'backend', backend });
     }
+    // Before pretraining builds a model from the settings: does it fit (nothing allocated yet)?
+    if (settings && (stage === 'pretrain' || stage === 'pipeline')) {
+      const manifest = runDir ? path.join(runDir, 'run.json') : '';
+      const source = a.config ?? (manifest && fs.existsSync(manifest) ? manifest : `preset '${preset}'`);
+      checkSettingsMemory(settings, runDir, source, def.backend ? backend : backendName);
+    }
     const ctx: StageContext = { emit: io.emit, signal: io.signal, backend };
     const section = def.settings && def.settings !== 'all' ? settings?.[def.settings] : settings;
     const run = await def.load();
@@ -167,4 +182,23 @@ export async function runCommand(stage: string, args: string[], io: CommandIO): 
   } finally {
     held?.release();
   }
+}
+
+/**
+ * Before pretraining builds a model from the settings: does it fit? The vocabulary is the run's
+ * (vocab/vocab.txt) when corpus-vocab has made it, else left out (the pipeline checks before it).
+ */
+function checkSettingsMemory(s: Settings, runDir: string | null, source: string, backend: string): void {
+  let vocab = 0;
+  const vocabFile = runDir ? path.join(runDir, 'vocab', 'vocab.txt') : '';
+  if (vocabFile && fs.existsSync(vocabFile)) {
+    vocab = fs.readFileSync(vocabFile, 'utf8').split('\n').filter(Boolean).length;
+  }
+  const m = s.model;
+  checkMemory(
+    { ...m, vocab_size: vocab },
+    { mode: 'train', batch: s.pretrain.batch_size, seqLen: m.max_len, maskProb: s.pretrain.mask_prob },
+    backend,
+    { shape: source, prefix: 'model.', batch: `${source}: pretrain.batch_size` },
+  );
 }

@@ -248,16 +248,16 @@ export class Panels implements vscode.Disposable {
         const other = await this.deps.pickCheckpoint('Compare parameters with which checkpoint?');
         if (!other) return;
         current = [current[0], other].filter(Boolean) as string[];
-        send();
+        void send();
       } else if (m.type === 'open') {
         void vscode.window.showTextDocument(vscode.Uri.file(m.path));
-      } else send();
+      } else void send();
     }, (l) => this.deps.host.output.appendLine(l));
-    const send = () => {
+    const send = async () => {
       const columns: ParamsColumn[] = [];
       const problems: string[] = [];
       for (const dir of current) {
-        const ck = this.deps.tree.checkpoint(dir);
+        const ck = await this.deps.tree.checkpoint(dir);
         if (ck.tree) columns.push({ ...paramsColumn(displayPath(dir), dir, ck.tree), configFile: path.join(dir, 'config.json') });
         else problems.push(ck.error ?? `${dir}: unreadable`);
       }
@@ -280,7 +280,7 @@ export class Panels implements vscode.Disposable {
   private adoptReport(panel: vscode.WebviewPanel, files: string[]): void {
     const view = new PanelView(panel, 'report', this.deps.context.extensionUri, (m) => {
       if (m.type === 'open') void vscode.window.showTextDocument(vscode.Uri.file(m.path));
-      else if (m.type === 'ready') send();
+      else if (m.type === 'ready') void send();
     }, (l) => this.deps.host.output.appendLine(l));
     const send = () => {
       const evaluation = files.find(isEvaluationFile);

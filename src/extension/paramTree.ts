@@ -69,67 +69,89 @@ function group(id: string, label: string, children: ParamNode[], detail?: string
   };
 }
 
-/** The tensors whose name starts with prefix, as leaves labelled by the name less `strip`. */
-function take(entries: Map<string, TensorInfo>, prefix: string, idPrefix: string, strip = prefix): ParamNode[] {
-  const out: ParamNode[] = [];
-  for (const [name, t] of entries) {
-    if (!name.startsWith(prefix)) continue;
-    const rest = name.slice(strip.length);
-    out.push(leaf(`${idPrefix}/${rest}`, rest, t));
-    entries.delete(name);
-  }
-  return out;
+/** A tensor as a leaf labelled by its name less the first `strip` characters. */
+const leafOf = (name: string, t: TensorInfo, idPrefix: string, strip: number) =>
+  leaf(`${idPrefix}/${name.slice(strip)}`, name.slice(strip), t);
+
+/** One layer's tensors, sorted into the groups the tree shows (in file order within each). */
+interface LayerBucket {
+  self: [string, TensorInfo][];
+  attnOut: [string, TensorInfo][];
+  inter: [string, TensorInfo][];
+  out: [string, TensorInfo][];
+  other: [string, TensorInfo][];
 }
 
+/**
+ * The tree, built in one pass over the header's names (each name is looked at once, so a header
+ * with tens of thousands of layer-like names takes milliseconds; the former per-layer rescans
+ * took a minute for 20 000 names).
+ */
 export function buildParamTree(cfg: TreeConfig, header: Record<string, TensorInfo>): ParamNode {
-  // Work on a copy that each group consumes, so every tensor lands in exactly one group.
-  const rest = new Map(Object.entries(header).filter(([name]) => name !== '__metadata__'));
   const headSize = cfg.hidden_size / cfg.num_attention_heads;
-  const top: ParamNode[] = [];
-
-  const emb = take(rest, EMBEDDINGS_PREFIX, 'embeddings');
-  if (emb.length) top.push(group('embeddings', 'embeddings', emb));
-
+  const emb: ParamNode[] = [];
+  const pooler: ParamNode[] = [];
+  const classifier: ParamNode[] = [];
+  const cls: ParamNode[] = [];
+  const rest: ParamNode[] = [];
   // Layers present in the file (a checkpoint may have fewer than the config says if it is broken;
   // we show what is there).
-  const layerIds = new Set<number>();
-  for (const name of rest.keys()) {
+  const buckets = new Map<number, LayerBucket>();
+  for (const [name, t] of Object.entries(header)) {
+    if (name === '__metadata__') continue;
+    if (name.startsWith(EMBEDDINGS_PREFIX)) {
+      emb.push(leafOf(name, t, 'embeddings', EMBEDDINGS_PREFIX.length));
+      continue;
+    }
     const l = layerOf(name);
-    if (l !== null) layerIds.add(l);
+    const prefix = l === null ? '' : layer(l).prefix;
+    if (l !== null && name.startsWith(prefix)) { // not 'layer.01.': that is no layer's name
+      let b = buckets.get(l);
+      if (!b) buckets.set(l, (b = { self: [], attnOut: [], inter: [], out: [], other: [] }));
+      const inLayer = name.slice(prefix.length);
+      const list = inLayer.startsWith(ATTENTION_SELF) ? b.self
+        : inLayer.startsWith(ATTENTION_OUTPUT) ? b.attnOut
+          : inLayer.startsWith(INTERMEDIATE) ? b.inter
+            : inLayer.startsWith(OUTPUT) ? b.out
+              : b.other;
+      list.push([name, t]);
+    } else if (name.startsWith(POOLER_PREFIX)) pooler.push(leafOf(name, t, 'pooler', POOLER_PREFIX.length));
+    else if (name.startsWith(CLASSIFIER_PREFIX)) {
+      classifier.push(leafOf(name, t, 'classifier', CLASSIFIER_PREFIX.length));
+    }
+    else if (name.startsWith(MLM_PREFIX)) cls.push(leafOf(name, t, 'cls', MLM_PREFIX.length));
+    else rest.push(leafOf(name, t, 'other', 0));
   }
+
+  const top: ParamNode[] = [];
+  if (emb.length) top.push(group('embeddings', 'embeddings', emb));
   const layers: ParamNode[] = [];
-  for (const l of [...layerIds].sort((a, b) => a - b)) {
+  for (const l of [...buckets.keys()].sort((a, b) => a - b)) {
+    const b = buckets.get(l)!;
     const names = layer(l);
     const p = names.prefix;
     const id = `encoder/layer ${l}`;
-    const q = rest.get(names.query.weight);
-    const inter = rest.get(names.inter.weight);
+    const find = (list: [string, TensorInfo][], n: string) => list.find(([k]) => k === n)?.[1];
+    const q = find(b.self, names.query.weight);
+    const inter = find(b.inter, names.inter.weight);
     const removed = cfg.pruned_heads?.[String(l)]?.length ?? 0;
     const headsKept = q ? Math.round(q.shape[0] / headSize) : cfg.num_attention_heads - removed;
     const ffn = inter ? inter.shape[0] : (cfg.intermediate_size ?? 0);
-    const attn = group(`${id}/attention`, 'attention', [
-      ...take(rest, p + ATTENTION_SELF, `${id}/attention`, p + ATTENTION),
-      ...take(rest, p + ATTENTION_OUTPUT, `${id}/attention`, p + ATTENTION),
-    ], `heads ${headsKept}/${cfg.num_attention_heads}`);
-    const ffnNode = group(`${id}/ffn`, 'FFN', [
-      ...take(rest, p + INTERMEDIATE, `${id}/ffn`, p),
-      ...take(rest, p + OUTPUT, `${id}/ffn`, p),
-    ], `size ${ffn}`);
-    const other = take(rest, p, id);
+    const strip = (p + ATTENTION).length;
+    const attnLeaves = [...b.self, ...b.attnOut].map(([n, t]) => leafOf(n, t, `${id}/attention`, strip));
+    const attn = group(`${id}/attention`, 'attention', attnLeaves, `heads ${headsKept}/${cfg.num_attention_heads}`);
+    const ffnLeaves = [...b.inter, ...b.out].map(([n, t]) => leafOf(n, t, `${id}/ffn`, p.length));
+    const ffnNode = group(`${id}/ffn`, 'FFN', ffnLeaves, `size ${ffn}`);
+    const other = b.other.map(([n, t]) => leafOf(n, t, id, p.length));
     const node = group(id, `layer ${l}`, [attn, ffnNode, ...other].filter((n) => n.params > 0 || n.children.length), `heads ${headsKept}/${cfg.num_attention_heads} · FFN ${ffn}`);
     node.layer = { index: l, headsKept, headsTotal: cfg.num_attention_heads, ffn };
     layers.push(node);
   }
   if (layers.length) top.push(group('encoder', 'encoder', layers, `${layers.length} layers`));
-
-  const pooler = take(rest, POOLER_PREFIX, 'pooler');
   if (pooler.length) top.push(group('pooler', 'pooler', pooler));
-  const classifier = take(rest, CLASSIFIER_PREFIX, 'classifier');
   if (classifier.length) top.push(group('classifier', 'classifier', classifier));
-  const cls = take(rest, MLM_PREFIX, 'cls');
   if (cls.length) top.push(group('cls', 'cls (MLM head)', cls, 'decoder tied to word embeddings'));
-  const other = take(rest, '', 'other');
-  if (other.length) top.push(group('other', 'other', other));
+  if (rest.length) top.push(group('other', 'other', rest));
 
   return group('model', 'model', top);
 }

@@ -64,14 +64,26 @@ export function runView(dir: string, manifest: unknown): RunView {
   const stages: StageView[] = keys.map((key) => {
     const s = isObject(rawStages[key]) ? (rawStages[key] as Record<string, unknown>) : {};
     const status = STATUSES.has(s.status as string) ? (s.status as StageStatus) : 'pending';
+    const refused: string[] = [];
+    const inside = (field: string) => {
+      const rel = str(s[field]);
+      if (rel === undefined) return undefined;
+      const full = insideRun(dir, rel);
+      if (full === undefined) {
+        refused.push(`run.json: ${key}.${field} '${rel}' points outside the run folder; not followed`);
+      }
+      return full;
+    };
+    const checkpoint = inside('checkpoint');
+    const report = inside('report');
     return {
       key,
       status,
       metrics: numbers(s.metrics),
       seconds: typeof s.seconds === 'number' ? s.seconds : undefined,
-      error: str(s.error),
-      checkpoint: str(s.checkpoint) ? path.resolve(dir, s.checkpoint as string) : undefined,
-      report: str(s.report) ? path.resolve(dir, s.report as string) : undefined,
+      error: [str(s.error), ...refused].filter(Boolean).join('\n') || undefined,
+      checkpoint,
+      report,
       started: str(s.started),
       ended: str(s.ended),
     };
@@ -86,6 +98,20 @@ export function runView(dir: string, manifest: unknown): RunView {
     data,
     stages,
   };
+}
+
+/**
+ * The absolute path of `rel` (a path from run.json) inside run folder `dir`, or undefined when it
+ * is absolute or leaves the folder: a run.json from a hostile folder cannot make the tree, the
+ * panels or a command open files elsewhere (`"checkpoint": "/home/x"`, `"report": "../../x"`).
+ */
+export function insideRun(dir: string, rel: string): string | undefined {
+  if (rel === '' || path.isAbsolute(rel) || path.win32.isAbsolute(rel) || rel.includes('\0')) return undefined;
+  const root = path.resolve(dir);
+  const full = path.resolve(root, rel);
+  const r = path.relative(root, full);
+  if (r === '..' || r.startsWith('..' + path.sep) || path.isAbsolute(r)) return undefined;
+  return full;
 }
 
 function rank(key: string): number {
@@ -200,6 +226,22 @@ export function runCheckpoints(run: RunView): { stage: string; dir: string }[] {
   return out;
 }
 
+/** A run's tooltip, as plain text (a string tooltip is never rendered as Markdown or HTML). */
+export function runTooltip(r: RunView, shownDir: string): string {
+  const lines = [r.name, shownDir, r.data ? `data: ${r.data}` : '', r.error ? `⚠ ${r.error}` : ''];
+  return lines.filter(Boolean).join('\n');
+}
+
+/** A stage's tooltip, as plain text: status, start, metrics one a line, the error. */
+export function stageTooltip(s: StageView): string {
+  return [
+    `${s.key}: ${s.status}`,
+    s.started ? `started ${new Date(s.started).toLocaleString()}` : '',
+    ...Object.entries(s.metrics).map(([k, v]) => `${k}: ${v}`),
+    s.error ?? '',
+  ].filter(Boolean).join('\n');
+}
+
 // ---- checkpoints ------------------------------------------------------------------------------
 
 export interface CheckpointView {
@@ -209,23 +251,65 @@ export interface CheckpointView {
 }
 
 export type HeaderReader = (file: string) => { entries: Record<string, TensorInfo> };
+export type AsyncHeaderReader = (file: string) => Promise<{ entries: Record<string, TensorInfo> }>;
 
 /** Parameter tree of a checkpoint directory; `readHeader` reads only the safetensors header. */
 export function readCheckpoint(dir: string, readHeader: HeaderReader): CheckpointView {
   const cfgFile = path.join(dir, 'config.json');
+  let text: string;
+  try {
+    text = fs.readFileSync(cfgFile, 'utf8');
+  } catch (e) {
+    return configError(dir, cfgFile, e);
+  }
+  return checkpointView(dir, text, () => readHeader(path.join(dir, 'model.safetensors')).entries);
+}
+
+/**
+ * readCheckpoint with asynchronous reads, for the extension host (the Runs tree and the parameters
+ * panel): the thread is not blocked on the disk, and the tree is built in one pass (paramTree.ts).
+ */
+export async function readCheckpointAsync(dir: string, readHeader: AsyncHeaderReader): Promise<CheckpointView> {
+  const cfgFile = path.join(dir, 'config.json');
+  let text: string;
+  try {
+    text = await fs.promises.readFile(cfgFile, 'utf8');
+  } catch (e) {
+    return configError(dir, cfgFile, e);
+  }
+  let entries: Record<string, TensorInfo> | undefined;
+  let err: unknown;
+  try {
+    entries = (await readHeader(path.join(dir, 'model.safetensors'))).entries;
+  } catch (e) {
+    err = e;
+  }
+  return checkpointView(dir, text, () => {
+    if (err !== undefined) throw err;
+    return entries!;
+  });
+}
+
+function configError(dir: string, cfgFile: string, e: unknown): CheckpointView {
+  const msg = (e as Error).message;
+  return { dir, error: msg.includes(cfgFile) ? msg : `${cfgFile}: ${msg}` };
+}
+
+function checkpointView(dir: string, configText: string, entries: () => Record<string, TensorInfo>): CheckpointView {
+  const cfgFile = path.join(dir, 'config.json');
   const weights = path.join(dir, 'model.safetensors');
   let cfg: TreeConfig;
   try {
-    cfg = JSON.parse(fs.readFileSync(cfgFile, 'utf8')) as TreeConfig;
+    cfg = JSON.parse(configText) as TreeConfig;
   } catch (e) {
-    const msg = (e as Error).message;
-    return { dir, error: msg.includes(cfgFile) ? msg : `${cfgFile}: ${msg}` };
+    return configError(dir, cfgFile, e);
   }
+  if (typeof cfg !== 'object' || cfg === null) return { dir, error: `${cfgFile}: not a JSON object` };
   for (const k of ['hidden_size', 'num_hidden_layers', 'num_attention_heads'] as const) {
     if (!(typeof cfg[k] === 'number' && cfg[k] > 0)) return { dir, error: `${cfgFile}: '${k}' must be a positive number` };
   }
   try {
-    return { dir, tree: buildParamTree(cfg, readHeader(weights).entries) };
+    return { dir, tree: buildParamTree(cfg, entries()) };
   } catch (e) {
     const msg = (e as Error).message;
     return { dir, error: msg.includes(weights) ? msg : `${weights}: ${msg}` };

@@ -23,7 +23,7 @@ export interface CorpusOptions {
 }
 
 function readRows(file: string, ctx: StageContext, opts: { skipBadRows?: boolean; requireLabels?: boolean }): Row[] {
-  const { rows, skipped } = readGaiicCsv(file, opts);
+  const { rows, skipped } = readGaiicCsv(file, { ...opts, progress: (m) => log(ctx, m) });
   if (skipped.length) {
     const reasons = skipped.slice(0, 5).map((s) => `  line ${s.line}: ${s.reason}`).join('\n');
     log(ctx, `${file}: skipped ${skipped.length} bad row(s) (--skip-bad-rows):\n${reasons}${skipped.length > 5 ? '\n  ...' : ''}`, 'warn');

@@ -83,44 +83,83 @@ function clip(s: string): string {
   return s.length > 40 ? s.slice(0, 40) + '...' : s;
 }
 
-export function parseGaiicCsv(text: string, file: string, opts: ReadOptions = {}): ReadResult {
-  const numLabels = opts.numLabels ?? 17;
-  const skip = opts.skipBadRows ?? false;
-  const requireLabels = opts.requireLabels ?? false;
-  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1); // BOM written by some Windows editors
+/**
+ * Rows collected line by line: the parsing, duplicate-id and skip bookkeeping shared by
+ * parseGaiicCsv (a string) and readGaiicCsv (a file read in chunks).
+ */
+class RowCollector {
+  readonly rows: Row[] = [];
+  readonly skipped: ReadResult['skipped'] = [];
+  private readonly firstLineOfId = new Map<string, number>();
+  private nonBlank = 0;
+  private readonly numLabels: number;
+  private readonly skip: boolean;
+  private readonly requireLabels: boolean;
 
-  const rows: Row[] = [];
-  const skipped: ReadResult['skipped'] = [];
-  const firstLineOfId = new Map<string, number>();
-  let nonBlank = 0;
-  const lines = text.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const lineNo = i + 1;
-    let line = lines[i];
-    if (line.endsWith('\r')) line = line.slice(0, -1); // CRLF
-    if (line.trim() === '') continue; // blank lines (and the final newline) are not rows
-    nonBlank++;
-    let r = parseLine(line, lineNo, numLabels, requireLabels);
+  constructor(private readonly file: string, opts: ReadOptions) {
+    this.numLabels = opts.numLabels ?? 17;
+    this.skip = opts.skipBadRows ?? false;
+    this.requireLabels = opts.requireLabels ?? false;
+  }
+
+  /** One line without its '\n' (a trailing '\r' is CRLF); `overlong`: its length, when it was dropped unread. */
+  line(raw: string, lineNo: number, overlong?: number): void {
+    const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+    if (overlong === undefined && line.trim() === '') return; // blank lines (and the final newline) are not rows
+    this.nonBlank++;
+    let r: Row | string = overlong !== undefined
+      ? `line is ${overlong} characters long (limit ${MAX_LINE_CHARS}); is this a GAIIC csv file?`
+      : parseLine(line, lineNo, this.numLabels, this.requireLabels);
     if (typeof r !== 'string') {
-      const first = firstLineOfId.get(r.id);
+      const first = this.firstLineOfId.get(r.id);
       if (first !== undefined) r = `duplicate id '${clip(r.id)}' (first on line ${first})`;
-      else firstLineOfId.set(r.id, lineNo);
+      else this.firstLineOfId.set(r.id, lineNo);
     }
     if (typeof r === 'string') {
-      if (!skip) throw new UserError(`${file}:${lineNo}: ${r}`);
-      skipped.push({ line: lineNo, reason: r });
+      if (!this.skip) throw new UserError(`${this.file}:${lineNo}: ${r}`);
+      this.skipped.push({ line: lineNo, reason: r });
     } else {
-      rows.push(r);
+      this.rows.push(r);
     }
   }
-  if (nonBlank === 0) throw new UserError(`${file}: no rows (the file is empty)`);
-  if (rows.length === 0) {
-    throw new UserError(`${file}: no valid rows (${skipped.length} skipped; line ${skipped[0].line}: ${skipped[0].reason})`);
+
+  finish(): ReadResult {
+    if (this.nonBlank === 0) throw new UserError(`${this.file}: no rows (the file is empty)`);
+    if (this.rows.length === 0) {
+      const s = this.skipped[0];
+      throw new UserError(`${this.file}: no valid rows (${this.skipped.length} skipped; line ${s.line}: ${s.reason})`);
+    }
+    return { rows: this.rows, skipped: this.skipped };
   }
-  return { rows, skipped };
 }
 
-export function readGaiicCsv(file: string, opts: ReadOptions = {}): ReadResult {
+export function parseGaiicCsv(text: string, file: string, opts: ReadOptions = {}): ReadResult {
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1); // BOM written by some Windows editors
+  const c = new RowCollector(file, opts);
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) c.line(lines[i], i + 1);
+  return c.finish();
+}
+
+/** Bytes read at a time: files of any size, not only those that fit in one string (~512 MiB). */
+export const CSV_CHUNK_BYTES = 8 * 1024 * 1024;
+/** A progress line every this many bytes, for files bigger than it. */
+const PROGRESS_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Read a GAIIC csv file in chunks of `opts.chunkBytes` (decoded as a UTF-8 stream, so a character
+ * or a line split across two chunks is whole), so that a file bigger than the longest string V8
+ * can hold reads like any other. Big files report progress through `opts.progress`.
+ */
+export interface StreamOptions extends ReadOptions {
+  /** Bytes read at a time (tests use tiny ones); default CSV_CHUNK_BYTES. */
+  chunkBytes?: number;
+  /** Called with a progress line every `progressBytes` (default 64 MiB) of a file bigger than that. */
+  progress?: (message: string) => void;
+  progressBytes?: number;
+}
+
+export function readGaiicCsv(file: string, opts: StreamOptions = {}): ReadResult {
   let st: fs.Stats;
   try {
     st = fs.statSync(file);
@@ -128,18 +167,70 @@ export function readGaiicCsv(file: string, opts: ReadOptions = {}): ReadResult {
     throw new UserError(`${file}: file not found`);
   }
   if (st.isDirectory()) throw new UserError(`${file}: is a directory, expected a GAIIC csv file`);
-  const bytes = fs.readFileSync(file);
-  if (bytes.length === 0) throw new UserError(`${file}: no rows (the file is empty)`);
-  // A NUL byte or invalid UTF-8 means this is not a text file (a zip, a model, a pickle...).
-  const nul = bytes.indexOf(0);
-  if (nul >= 0) throw new UserError(`${file}: not a text file (binary data at byte ${nul})`);
-  let text: string;
+  if (st.size === 0) throw new UserError(`${file}: no rows (the file is empty)`);
+  const chunkBytes = Math.max(1, opts.chunkBytes ?? CSV_CHUNK_BYTES);
+  const decoder = new TextDecoder('utf-8', { fatal: true }); // strips a leading BOM
+  const c = new RowCollector(file, opts);
+  const buf = Buffer.alloc(Math.min(chunkBytes, Math.max(1, st.size)));
+  const fd = fs.openSync(file, 'r');
+  let offset = 0; // bytes read so far
+  let carry = ''; // the start of a line whose end is in a later chunk
+  let overlong = -1; // >= 0: the current line passed MAX_LINE_CHARS and is only counted
+  let lineNo = 1;
+  const every = opts.progressBytes ?? PROGRESS_BYTES;
+  let nextProgress = every;
+  const mb = (n: number) => (n / 1024 / 1024).toFixed(0);
+  const take = (text: string) => {
+    let start = 0;
+    for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
+      if (overlong >= 0) c.line('', lineNo, overlong + nl - start);
+      else c.line(carry + text.slice(start, nl), lineNo);
+      carry = '';
+      overlong = -1;
+      lineNo++;
+      start = nl + 1;
+    }
+    const rest = text.length - start;
+    if (overlong >= 0) overlong += rest;
+    else if (carry.length + rest > MAX_LINE_CHARS + 1) {
+      overlong = carry.length + rest;
+      carry = '';
+    } else carry += text.slice(start);
+  };
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-  } catch {
-    throw new UserError(`${file}: not a text file (invalid UTF-8)`);
+    for (;;) {
+      const n = fs.readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) break;
+      const chunk = buf.subarray(0, n);
+      // A NUL byte or invalid UTF-8 means this is not a text file (a zip, a model, a pickle...).
+      const nul = chunk.indexOf(0);
+      if (nul >= 0) throw new UserError(`${file}: not a text file (binary data at byte ${offset + nul})`);
+      let text: string;
+      try {
+        text = decoder.decode(chunk, { stream: true });
+      } catch {
+        throw new UserError(`${file}: not a text file (invalid UTF-8)`);
+      }
+      offset += n;
+      take(text);
+      if (opts.progress && offset >= nextProgress && st.size > every) {
+        opts.progress(`reading ${file}: ${mb(offset)} of ${mb(st.size)} MB, ${c.rows.length} rows`);
+        while (nextProgress <= offset) nextProgress += every;
+      }
+    }
+    let tail: string;
+    try {
+      tail = decoder.decode(); // a character cut off by the end of the file throws here
+    } catch {
+      throw new UserError(`${file}: not a text file (invalid UTF-8)`);
+    }
+    take(tail);
+    if (overlong >= 0) c.line('', lineNo, overlong);
+    else c.line(carry, lineNo);
+  } finally {
+    fs.closeSync(fd);
   }
-  return parseGaiicCsv(text, file, opts);
+  return c.finish();
 }
 
 /** Rows back to text, one `\n`-terminated line each. Throws on rows that would not parse back. */

@@ -10,7 +10,8 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { readVocab, Vocab, writeVocab } from '../data/vocab';
 import { UserError } from '../errors';
-import { BertConfig, hasClassifier } from '../model/config';
+import { BertConfig, checkConfigJson, hasClassifier } from '../model/config';
+import { checkMemory } from '../model/memory';
 import { CLASSIFIER, MLM_BIAS } from '../model/names';
 import { paramShapes, Params } from '../model/params';
 import { readJson, recoverDir, replaceDirAtomic, writeJsonAtomic } from './atomic';
@@ -68,29 +69,7 @@ export function readConfig(dir: string): BertConfig {
   recoverDir(dir); // a crash in the middle of replacing it left the previous version aside
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new UserError(`${dir}: not a checkpoint directory`);
   if (!fs.existsSync(file)) throw new UserError(`${file}: missing (a checkpoint needs config.json, model.safetensors and vocab.txt)`);
-  const cfg = readJson<BertConfig>(file);
-  const need: (keyof BertConfig)[] = ['vocab_size', 'hidden_size', 'num_hidden_layers', 'num_attention_heads', 'intermediate_size', 'max_position_embeddings'];
-  for (const k of need) {
-    if (typeof cfg[k] !== 'number' || !Number.isInteger(cfg[k]) || (cfg[k] as number) < 1) throw new UserError(`${file}: '${k}' must be a positive integer`);
-  }
-  if (cfg.hidden_size % cfg.num_attention_heads !== 0) throw new UserError(`${file}: hidden_size ${cfg.hidden_size} is not a multiple of num_attention_heads ${cfg.num_attention_heads}`);
-  cfg.pruned_heads = cfg.pruned_heads ?? {};
-  cfg.architectures = cfg.architectures ?? ['BertModel'];
-  cfg.layer_norm_eps = cfg.layer_norm_eps ?? 1e-12;
-  cfg.type_vocab_size = cfg.type_vocab_size ?? 2;
-  cfg.initializer_range = cfg.initializer_range ?? 0.02;
-  cfg.hidden_dropout_prob = cfg.hidden_dropout_prob ?? 0.1;
-  cfg.attention_probs_dropout_prob = cfg.attention_probs_dropout_prob ?? 0.1;
-  cfg.pad_token_id = cfg.pad_token_id ?? 0;
-  if (cfg.intermediate_sizes && cfg.intermediate_sizes.length !== cfg.num_hidden_layers) {
-    throw new UserError(`${file}: intermediate_sizes has ${cfg.intermediate_sizes.length} entries for ${cfg.num_hidden_layers} layers`);
-  }
-  for (const [l, hs] of Object.entries(cfg.pruned_heads)) {
-    if (!(Number(l) >= 0 && Number(l) < cfg.num_hidden_layers) || !Array.isArray(hs) || hs.some((h) => !(h >= 0 && h < cfg.num_attention_heads))) {
-      throw new UserError(`${file}: pruned_heads['${l}'] names a layer or head the model does not have`);
-    }
-  }
-  return cfg;
+  return checkConfigJson(readJson(file), file); // every field we read, type- and range-checked
 }
 
 /**
@@ -99,6 +78,9 @@ export function readConfig(dir: string): BertConfig {
  */
 export function loadCheckpoint(dir: string): Checkpoint {
   const cfg = readConfig(dir);
+  // Weights are about to be allocated: refuse a model the backend cannot even hold (model/memory.ts).
+  const seqLen = Math.min(cfg.max_len ?? 128, cfg.max_position_embeddings);
+  checkMemory(cfg, { mode: 'infer', batch: 1, seqLen }, tf.getBackend() ?? '', { shape: path.join(dir, CONFIG_FILE) });
   const wfile = path.join(dir, WEIGHTS_FILE);
   if (!fs.existsSync(wfile)) throw new UserError(`${wfile}: missing`);
   const vocab = readVocab(dir);

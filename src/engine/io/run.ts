@@ -24,10 +24,14 @@
 //     error        the error message when status is 'failed'.
 //     backend      tfjs backend this stage ran on.
 //     epochsDone   completed epochs (for resuming and for progress display).
+//     pid, host    the process id and host name of the process that ran the latest attempt. A
+//                  'running' stage whose process is gone (killed, out of memory) is marked
+//                  'failed' by the next command that opens the run on that host (reapDeadStages).
 // Paths inside run.json are always relative to the run directory and use '/' so a run directory can
 // be moved or copied to another machine. Writes are atomic (io/atomic.ts).
 
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { UserError } from '../errors';
 import { readJson, writeJsonAtomic } from './atomic';
@@ -51,6 +55,8 @@ export interface StageRecord {
   error?: string;
   backend?: string;
   epochsDone?: number;
+  pid?: number;
+  host?: string;
 }
 
 export interface RunManifest {
@@ -120,6 +126,7 @@ export function openRun(dir: string, init: Partial<RunManifest> = {}): RunManife
   let m: RunManifest;
   if (fs.existsSync(manifestPath(dir))) {
     m = loadRun(dir);
+    reapDeadStages(m);
   } else {
     fs.mkdirSync(dir, { recursive: true });
     const now = new Date().toISOString();
@@ -147,8 +154,11 @@ export function saveRun(dir: string, m: RunManifest): void {
  */
 export function updateStage(dir: string, stage: string, patch: Partial<StageRecord>): RunManifest {
   const m = fs.existsSync(manifestPath(dir)) ? loadRun(dir) : openRun(dir);
+  reapDeadStages(m);
   const old: StageRecord = m.stages[stage] ?? { status: 'pending' };
   const next: StageRecord = { ...old, ...patch };
+  // Who runs it: a stage left 'running' by a process that is gone can then be told apart.
+  if (patch.status === 'running') Object.assign(next, { pid: process.pid, host: os.hostname() });
   if (patch.metrics) next.metrics = { ...old.metrics, ...patch.metrics };
   for (const k of Object.keys(next) as (keyof StageRecord)[]) {
     if (next[k] === undefined) delete next[k];
@@ -172,4 +182,41 @@ export function runFile(dir: string, rel: string): string {
     throw new UserError(`${manifestPath(dir)}: path '${rel}' points outside the run directory`);
   }
   return full;
+}
+
+/** Whether process `pid` on this host still exists (EPERM: it does, under another user). */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Mark 'failed' every stage of `m` recorded as 'running' by a process of this host that no longer
+ * exists (killed with -9, by the kernel for memory, or a crash of the engine): without this it would
+ * show as running forever. Stages of other hosts, of live processes and records without a pid (older
+ * manifests) are left alone. `--resume` continues a reaped stage like any failed one. Returns the
+ * keys marked; the caller saves the manifest.
+ */
+export function reapDeadStages(m: RunManifest): string[] {
+  const reaped: string[] = [];
+  for (const [key, s] of Object.entries(m.stages)) {
+    if (s?.status !== 'running' || typeof s.pid !== 'number' || s.host !== os.hostname()) continue;
+    if (s.pid === process.pid || processAlive(s.pid)) continue;
+    const ended = new Date().toISOString();
+    const seconds = s.started ? Math.max(0, (Date.parse(ended) - Date.parse(s.started)) / 1000) : undefined;
+    m.stages[key] = {
+      ...s,
+      status: 'failed',
+      ended,
+      ...(seconds !== undefined && Number.isFinite(seconds) ? { seconds } : {}),
+      error: `the process (pid ${s.pid} on ${s.host}) ended without finishing this stage`
+        + ' (killed, out of memory, or crashed); --resume continues it',
+    };
+    reaped.push(key);
+  }
+  return reaped;
 }

@@ -81,6 +81,59 @@ export function readSafetensorsHeader(file: string): SafetensorsHeader {
   }
 }
 
+/**
+ * readSafetensorsHeader with asynchronous reads, for the extension host: its thread is never
+ * blocked on the disk (the header is parsed and validated in one linear pass).
+ */
+export async function readSafetensorsHeaderAsync(file: string): Promise<SafetensorsHeader> {
+  let fh: fs.promises.FileHandle;
+  try {
+    fh = await fs.promises.open(file, 'r');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new UserError(`${file}: file not found`);
+    if (code === 'EISDIR') throw new UserError(`${file}: is a directory, expected a .safetensors file`);
+    throw e;
+  }
+  try {
+    const st = await fh.stat();
+    if (st.isDirectory()) throw new UserError(`${file}: is a directory, expected a .safetensors file`);
+    const fileSize = st.size;
+    if (fileSize < 8) {
+      throw new UserError(`${file}: not a safetensors file (${fileSize} bytes, shorter than the 8-byte header length)`);
+    }
+    const read = async (buf: Buffer, position: number) => {
+      let got = 0;
+      while (got < buf.length) {
+        const { bytesRead } = await fh.read(buf, got, buf.length - got, position + got);
+        if (bytesRead === 0) throw new Error(`unexpected end of file at byte ${position + got}`);
+        got += bytesRead;
+      }
+    };
+    const lenBuf = Buffer.alloc(8);
+    await read(lenBuf, 0);
+    const n = checkHeaderLength(file, lenBuf.readBigUInt64LE(0), fileSize);
+    const headerBuf = Buffer.alloc(n);
+    await read(headerBuf, 8);
+    return parseHeader(file, headerBuf, fileSize);
+  } finally {
+    await fh.close();
+  }
+}
+
+/** The header length N, checked against the limit and the file size (the same words as the sync reader). */
+function checkHeaderLength(file: string, n: bigint, fileSize: number): number {
+  if (n > BigInt(MAX_HEADER_BYTES)) {
+    throw new UserError(`${file}: header length ${n} is over the ${MAX_HEADER_BYTES}-byte limit`
+      + ' (corrupt file or not safetensors)');
+  }
+  if (8n + n > BigInt(fileSize)) {
+    throw new UserError(`${file}: header length ${n} runs past the end of the ${fileSize}-byte file`
+      + ' (truncated or not safetensors)');
+  }
+  return Number(n);
+}
+
 function readExactly(fd: number, buf: Buffer, position: number): void {
   let got = 0;
   while (got < buf.length) {

@@ -5,6 +5,7 @@
 // construction). HF has no per-layer FFN size, so when layers differ we add `intermediate_sizes`
 // (one entry per layer); HF ignores the key, our loader reads it.
 import type { ModelSettings } from '../config/settings';
+import { UserError } from '../errors';
 
 export interface BertConfig {
   architectures: string[];
@@ -91,4 +92,105 @@ export function ffnPerLayer(cfg: BertConfig): number[] {
 
 export function hasClassifier(cfg: BertConfig): boolean {
   return cfg.architectures.includes('BertForSequenceClassification');
+}
+
+// ---- limits and the checks of a config.json we did not write ---------------------------------
+
+/**
+ * The largest model shapes accepted, from a settings file (schemas/settings.schema.json has the
+ * same maxima; a test checks they agree) or from a checkpoint's config.json. They admit every
+ * real BERT (BERT-large: 1024 wide, 24 layers, 16 heads, FFN 4096; multilingual vocabularies of
+ * 250k tokens) with room to spare; what fits in memory is checked separately (model/memory.ts).
+ */
+export const MODEL_LIMITS = {
+  vocab_size: 1_000_000,
+  hidden_size: 8192,
+  num_hidden_layers: 128,
+  num_attention_heads: 128,
+  intermediate_size: 65_536,
+  max_position_embeddings: 8192,
+  max_len: 8192,
+  type_vocab_size: 1024,
+} as const;
+
+const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+const show = (v: unknown) => (typeof v === 'string' ? `"${v}"` : JSON.stringify(v) ?? String(v));
+
+/**
+ * Type- and range-check every field of a parsed config.json that the engine reads, and fill in
+ * the defaults HF uses for the optional ones. Unknown keys stay allowed (Hub configs carry many).
+ * Each problem is a UserError naming `file` and the field.
+ */
+export function checkConfigJson(raw: unknown, file: string): BertConfig {
+  if (!isObj(raw)) throw new UserError(`${file}: not a model config (expected a JSON object)`);
+  const bad = (key: string, want: string) => new UserError(`${file}: '${key}' must be ${want}, got ${show(raw[key])}`);
+  const int = (key: keyof typeof MODEL_LIMITS | 'pad_token_id', min: number, max: number, optional = false) => {
+    const v = raw[key];
+    if (v === undefined && optional) return;
+    const ok = typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
+    if (!ok) throw bad(key, `an integer from ${min} to ${max}`);
+  };
+  const num = (key: string, ok: (v: number) => boolean, want: string) => {
+    const v = raw[key];
+    if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && ok(v))) throw bad(key, want);
+  };
+  const required = [
+    'vocab_size', 'hidden_size', 'num_hidden_layers', 'num_attention_heads', 'intermediate_size',
+    'max_position_embeddings',
+  ] as const;
+  for (const k of required) int(k, 1, MODEL_LIMITS[k]);
+  int('type_vocab_size', 1, MODEL_LIMITS.type_vocab_size, true);
+  int('max_len', 3, MODEL_LIMITS.max_len, true);
+  int('pad_token_id', 0, (raw.vocab_size as number) - 1, true);
+  num('layer_norm_eps', (v) => v > 0 && v < 1, 'a number > 0 and < 1');
+  num('initializer_range', (v) => v > 0 && v <= 10, 'a number > 0 and <= 10');
+  num('hidden_dropout_prob', (v) => v >= 0 && v < 1, 'a number >= 0 and < 1');
+  num('attention_probs_dropout_prob', (v) => v >= 0 && v < 1, 'a number >= 0 and < 1');
+  const cfg = raw as unknown as BertConfig;
+  if (cfg.hidden_size % cfg.num_attention_heads !== 0) {
+    throw new UserError(
+      `${file}: hidden_size ${cfg.hidden_size} is not a multiple of num_attention_heads ${cfg.num_attention_heads}`,
+    );
+  }
+  const archs = raw.architectures;
+  if (archs !== undefined && !(Array.isArray(archs) && archs.every((a) => typeof a === 'string'))) {
+    throw bad('architectures', 'a list of strings');
+  }
+  if (raw.hidden_act !== undefined && raw.hidden_act !== 'gelu') {
+    throw bad('hidden_act', '"gelu" (the only activation this engine has)');
+  }
+  for (const k of ['problem_type', 'position_embedding_type', 'model_type']) {
+    if (raw[k] !== undefined && raw[k] !== null && typeof raw[k] !== 'string') throw bad(k, 'a string');
+  }
+  for (const k of ['id2label', 'label2id']) if (raw[k] !== undefined && !isObj(raw[k])) throw bad(k, 'an object');
+  if (raw.pruned_heads !== undefined && !isObj(raw.pruned_heads)) {
+    throw bad('pruned_heads', 'an object {"layer": [heads]}');
+  }
+  for (const [l, hs] of Object.entries((raw.pruned_heads ?? {}) as Record<string, unknown>)) {
+    const okLayer = /^\d+$/.test(l) && Number(l) < cfg.num_hidden_layers;
+    const okHeads = Array.isArray(hs) && hs.every((h) => Number.isInteger(h) && h >= 0 && h < cfg.num_attention_heads);
+    if (!okLayer || !okHeads) {
+      throw new UserError(`${file}: pruned_heads['${l}'] names a layer or head the model does not have`);
+    }
+  }
+  if (raw.intermediate_sizes !== undefined) {
+    const v = raw.intermediate_sizes;
+    if (!Array.isArray(v) || !v.every((x) => Number.isInteger(x) && x >= 0 && x <= MODEL_LIMITS.intermediate_size)) {
+      throw new UserError(
+        `${file}: 'intermediate_sizes' must be a list of integers from 0 to ${MODEL_LIMITS.intermediate_size}`,
+      );
+    }
+    if (v.length !== cfg.num_hidden_layers) {
+      throw new UserError(`${file}: intermediate_sizes has ${v.length} entries for ${cfg.num_hidden_layers} layers`);
+    }
+  }
+  cfg.pruned_heads = cfg.pruned_heads ?? {};
+  cfg.architectures = cfg.architectures ?? ['BertModel'];
+  cfg.layer_norm_eps = cfg.layer_norm_eps ?? 1e-12;
+  cfg.type_vocab_size = cfg.type_vocab_size ?? 2;
+  cfg.initializer_range = cfg.initializer_range ?? 0.02;
+  cfg.hidden_dropout_prob = cfg.hidden_dropout_prob ?? 0.1;
+  cfg.attention_probs_dropout_prob = cfg.attention_probs_dropout_prob ?? 0.1;
+  cfg.pad_token_id = cfg.pad_token_id ?? 0;
+  return cfg;
 }

@@ -57,6 +57,9 @@ export interface OptionDef {
   readonly fromRun?: RunDefault;
   /** The CLI's usage line leaves it out (kept for compatibility). */
   readonly hidden?: boolean;
+  /** For 'int' / 'number': the smallest and largest value the parser accepts (inclusive). */
+  readonly min?: number;
+  readonly max?: number;
 }
 
 export type SettingsSection = 'pretrain' | 'finetune' | 'prune' | 'refinetune';
@@ -113,7 +116,7 @@ const JSON_OUT = { type: 'boolean', help: 'print the result as JSON' } as const 
 /** Options every command takes. */
 export const COMMON_OPTIONS = {
   backend: { type: 'string', value: 'NAME', help: 'auto|tensorflow-gpu|tensorflow|wasm|cpu' },
-  seed: { type: 'int', value: 'N', help: 'the random seed' },
+  seed: { type: 'int', value: 'N', help: 'the random seed', min: 0, max: 2 ** 32 - 1 },
   preset: { type: 'string', value: 'NAME', help: "the settings preset (quick, gaiic, tiny) instead of the run's own" },
   'json-events': { type: 'boolean', help: 'progress as JSON lines on stdout' },
   force: { type: 'boolean', help: 'replace or write into an existing output that bert-pruner did not make' },
@@ -128,8 +131,8 @@ export const REGISTRY = {
     icon: 'beaker',
     options: {
       out: { type: 'string', value: 'DIR', help: 'the folder to write train.csv and test.csv to', required: true, ask: 'outFolder' },
-      'train-rows': { type: 'int', value: 'N', help: 'training rows' },
-      'test-rows': { type: 'int', value: 'N', help: 'test rows' },
+      'train-rows': { type: 'int', value: 'N', help: 'training rows', min: 1, max: 1_000_000 },
+      'test-rows': { type: 'int', value: 'N', help: 'test rows', min: 1, max: 1_000_000 },
     },
     trains: false,
     resumable: false,
@@ -229,8 +232,8 @@ export const REGISTRY = {
     options: {
       model: { type: 'string', value: 'CKPT', help: 'the checkpoint', required: true, ask: 'model' },
       json: JSON_OUT,
-      'seq-len': { type: 'int', value: 'N', help: 'sequence length of the latency batch' },
-      'batch-size': { type: 'int', value: 'N', help: 'rows of the latency batch' },
+      'seq-len': { type: 'int', value: 'N', help: 'sequence length of the latency batch', min: 3, max: 8192 },
+      'batch-size': { type: 'int', value: 'N', help: 'rows of the latency batch', min: 1, max: 65_536 },
     },
     trains: false,
     resumable: false,
@@ -331,8 +334,8 @@ export const REGISTRY = {
     icon: 'dashboard',
     options: {
       shapes: { type: 'string', value: 'L4-H256,L2-H128', help: 'the model shapes' },
-      steps: { type: 'int', value: 'N', help: 'timed steps' },
-      threads: { type: 'int', value: 'N', help: 'BLAS threads' },
+      steps: { type: 'int', value: 'N', help: 'timed steps', min: 1, max: 100_000 },
+      threads: { type: 'int', value: 'N', help: 'BLAS threads', min: 1, max: 1024 },
       json: JSON_OUT,
       'no-torch': { type: 'boolean', help: 'skip the PyTorch anchor' },
     },

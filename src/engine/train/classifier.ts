@@ -14,7 +14,8 @@ import { Rng } from '../data/rng';
 import { splitRows } from '../data/split';
 import { UserError } from '../errors';
 import { readJson, recoverDir } from '../io/atomic';
-import { loadCheckpoint, loadTensorFile, saveCheckpoint } from '../io/checkpoint';
+import { loadCheckpoint, loadTensorFile, readConfig, saveCheckpoint } from '../io/checkpoint';
+import { checkMemory } from '../model/memory';
 import { thresholdFiles, thresholdsFromValidation, type Thresholds } from '../io/thresholds';
 import { bceWithLogits, classify, toInputs } from '../model/bert';
 import { setClassification, NUM_LABELS } from '../model/config';
@@ -72,7 +73,21 @@ const clampFreq = (f: number) => Math.min(0.999, Math.max(0.001, f));
 export async function finetuneClassifier(run: string, s: Settings, ctx: StageContext, o: FinetuneOptions) {
   const ft = o.settings;
   if (!fs.existsSync(o.from)) throw new UserError(`${o.from}: no such checkpoint; run the stage that makes it first`);
-  const rows = readGaiicCsv(o.trainFile ?? runPaths(run).train, { requireLabels: true }).rows;
+  // Before any data or weights are read: does training this model fit? (model/memory.ts)
+  const shape = readConfig(o.from);
+  checkMemory(
+    shape,
+    {
+      mode: 'train',
+      batch: ft.batch_size,
+      seqLen: Math.min(s.model.max_len, shape.max_position_embeddings),
+      extraCopies: ft.ema_decay > 0 ? 1 : 0,
+    },
+    ctx.backend,
+    { shape: path.join(o.from, 'config.json'), batch: `settings: ${o.stage}.batch_size` },
+  );
+  const trainFile = o.trainFile ?? runPaths(run).train;
+  const rows = readGaiicCsv(trainFile, { requireLabels: true, progress: (m) => log(ctx, m) }).rows;
   const { train: trRows, test: valRows } = ft.val_fraction > 0 ? splitRows(rows, ft.val_fraction, s.seed) : { train: rows, test: [] };
 
   let startEpoch = 0;
