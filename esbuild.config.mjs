@@ -18,10 +18,23 @@ const entries = [
   { entryPoints: ['src/engine/engine-process.ts'], outfile: 'dist/engine.js' },
 ];
 // mainFields: prefer ES modules; jsonc-parser's UMD 'main' hides its requires from the bundler.
-if (fs.existsSync('src/extension/extension.ts')) entries.push({ entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js', mainFields: ['module', 'main'] });
+if (fs.existsSync('src/extension/extension.ts'))
+  entries.push({
+    entryPoints: ['src/extension/extension.ts'],
+    outfile: 'dist/extension.js',
+    mainFields: ['module', 'main'],
+  });
 // The webview panels' page script (browser code, Chart.js bundled in: webviews load nothing remote).
 if (fs.existsSync('src/extension/webview/main.ts')) {
-  entries.push({ entryPoints: ['src/extension/webview/main.ts'], outfile: 'dist/webview/panels.js', platform: 'browser', format: 'iife', target: 'es2022', minify: true, external: [] });
+  entries.push({
+    entryPoints: ['src/extension/webview/main.ts'],
+    outfile: 'dist/webview/panels.js',
+    platform: 'browser',
+    format: 'iife',
+    target: 'es2022',
+    minify: true,
+    external: [],
+  });
 }
 
 for (const e of entries) {

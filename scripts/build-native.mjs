@@ -29,17 +29,21 @@ if (!process.argv.includes('--force') && mtime(addon) > Math.max(...sources.map(
 // OpenBLAS: the unversioned libopenblas.so comes with the -dev package only.
 const ld = spawnSync('ldconfig', ['-p'], { encoding: 'utf8' });
 const libDirs = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/usr/local/lib'];
-const haveBlas = /libopenblas\.so\s/.test(ld.stdout ?? '') || libDirs.some((d) => fs.existsSync(path.join(d, 'libopenblas.so')));
+const haveBlas =
+  /libopenblas\.so\s/.test(ld.stdout ?? '') || libDirs.some((d) => fs.existsSync(path.join(d, 'libopenblas.so')));
 if (!haveBlas) skip('OpenBLAS not found (apt-get install -y libopenblas-dev)');
 
 // Node's headers: node-gyp would download them, which fails offline; use the installed ones.
 const nodedir = path.resolve(path.dirname(process.execPath), '..');
-if (!fs.existsSync(path.join(nodedir, 'include', 'node', 'node_api.h'))) skip(`no Node.js headers under ${nodedir}/include/node`);
+if (!fs.existsSync(path.join(nodedir, 'include', 'node', 'node_api.h')))
+  skip(`no Node.js headers under ${nodedir}/include/node`);
 
 // node-gyp: a local one, else the one bundled with npm.
 const candidates = [
   path.join(root, 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'),
-  process.env.npm_execpath ? path.join(path.dirname(process.env.npm_execpath), '..', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js') : '',
+  process.env.npm_execpath
+    ? path.join(path.dirname(process.env.npm_execpath), '..', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js')
+    : '',
   path.join(nodedir, 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'),
 ].filter(Boolean);
 const gyp = candidates.find((f) => fs.existsSync(f));
@@ -47,7 +51,9 @@ if (!gyp) skip('node-gyp not found (it ships with npm)');
 
 const r = spawnSync(process.execPath, [gyp, 'rebuild', `--nodedir=${nodedir}`, '-C', dir], { encoding: 'utf8' });
 if (r.status !== 0 || !fs.existsSync(addon)) {
-  const err = `${r.stdout ?? ''}\n${r.stderr ?? ''}`.split('\n').find((l) => /error/i.test(l) && !/gyp ERR! (stack|cwd|node|System|command|not ok)/.test(l));
+  const err = `${r.stdout ?? ''}\n${r.stderr ?? ''}`
+    .split('\n')
+    .find((l) => /error/i.test(l) && !/gyp ERR! (stack|cwd|node|System|command|not ok)/.test(l));
   skip(`node-gyp failed${err ? `: ${err.trim()}` : r.error ? `: ${r.error.message}` : ''}`);
 }
 // It must load here too (e.g. the runtime libopenblas.so.0 present): else remove it, so the engine
@@ -55,6 +61,13 @@ if (r.status !== 0 || !fs.existsSync(addon)) {
 const load = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(addon)}).config()`], { encoding: 'utf8' });
 if (load.status !== 0) {
   fs.rmSync(addon, { force: true });
-  skip(`the built addon does not load: ${(load.stderr || '').trim().split('\n').find((l) => /Error|error/.test(l)) ?? 'unknown error'}`);
+  skip(
+    `the built addon does not load: ${
+      (load.stderr || '')
+        .trim()
+        .split('\n')
+        .find((l) => /Error|error/.test(l)) ?? 'unknown error'
+    }`,
+  );
 }
 console.log(`native matmul built: ${path.relative(root, addon)}`);

@@ -23,7 +23,8 @@ describe('checkpoints', () => {
     const dir = path.join(tmp(), 'ck');
     await saveCheckpoint(dir, cfg, params, vocab30());
     const h = readSafetensorsHeader(path.join(dir, 'model.safetensors'));
-    expect(h.entries['bert.encoder.layer.1.attention.self.query.weight'].shape).toEqual([8, 16]); // 2 heads x 4, in = 16
+    // 2 heads x 4, in = 16
+    expect(h.entries['bert.encoder.layer.1.attention.self.query.weight'].shape).toEqual([8, 16]);
     expect(h.entries['bert.encoder.layer.1.intermediate.dense.weight'].shape).toEqual([8, 16]);
     expect(h.entries['classifier.weight'].shape).toEqual([17, 16]);
     expect(h.entries['cls.predictions.decoder.weight']).toBeUndefined();
@@ -40,11 +41,19 @@ describe('checkpoints', () => {
     const dir = path.join(tmp(), 'ck');
     await saveCheckpoint(dir, cfg, params, vocab30());
     // A weights file whose query weight has the wrong shape.
-    const bad = [...params].map(([name, v]) => ({ name, shape: name.endsWith('layer.0.attention.self.query.weight') ? [4, 16] : v.shape, data: name.endsWith('layer.0.attention.self.query.weight') ? new Float32Array(64) : (v.dataSync() as Float32Array) }));
+    const bad = [...params].map(([name, v]) => ({
+      name,
+      shape: name.endsWith('layer.0.attention.self.query.weight') ? [4, 16] : v.shape,
+      data: name.endsWith('layer.0.attention.self.query.weight')
+        ? new Float32Array(64)
+        : (v.dataSync() as Float32Array),
+    }));
     const other = path.join(tmp(), 'bad');
     fs.cpSync(dir, other, { recursive: true });
     writeSafetensors(path.join(other, 'model.safetensors'), bad);
-    expect(() => loadCheckpoint(other)).toThrow(/layer\.0\.attention\.self\.query\.weight' has shape \[4,16\] but config\.json implies \[16,16\]/);
+    expect(() => loadCheckpoint(other)).toThrow(
+      /layer\.0\.attention\.self\.query\.weight' has shape \[4,16\] but config\.json implies \[16,16\]/,
+    );
     fs.rmSync(path.join(other, 'vocab.txt'));
     expect(() => loadCheckpoint(other)).toThrow(/vocab\.txt/);
     // A failed save (unwritable target: a file where the parent dir should be) leaves the old one.
@@ -70,13 +79,18 @@ describe('AdamW', () => {
     let ref = [1, -2];
     let m = [0, 0];
     let v = [0, 0];
-    const grads = [[0.5, -1], [0.2, 0.3]];
+    const grads = [
+      [0.5, -1],
+      [0.2, 0.3],
+    ];
     for (let t = 1; t <= 2; t++) {
       const g = grads[t - 1];
       opt.apply(params, { 'x.weight': tf.tensor1d(g) }, 0.1);
       m = m.map((mi, i) => 0.9 * mi + 0.1 * g[i]);
       v = v.map((vi, i) => 0.999 * vi + 0.001 * g[i] ** 2);
-      ref = ref.map((wi, i) => wi * (1 - 0.1 * 0.5) - (0.1 * (m[i] / (1 - 0.9 ** t))) / (Math.sqrt(v[i] / (1 - 0.999 ** t)) + 1e-8));
+      ref = ref.map(
+        (wi, i) => wi * (1 - 0.1 * 0.5) - (0.1 * (m[i] / (1 - 0.9 ** t))) / (Math.sqrt(v[i] / (1 - 0.999 ** t)) + 1e-8),
+      );
     }
     const got = Array.from(w.dataSync());
     got.forEach((x, i) => expect(x).toBeCloseTo(ref[i], 5));

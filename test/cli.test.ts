@@ -12,23 +12,48 @@ describe('CLI', () => {
   it('prints usage without a command and lists every stage', () => {
     const r = cli([]);
     expect(r.code).toBe(2);
-    for (const s of ['demo-data', 'corpus-vocab', 'pretrain', 'finetune', 'evaluate', 'predict', 'analyze', 'prune', 'refinetune', 'prune-sweep', 'pipeline']) expect(r.stdout).toContain(s);
+    for (const s of [
+      'demo-data',
+      'corpus-vocab',
+      'pretrain',
+      'finetune',
+      'evaluate',
+      'predict',
+      'analyze',
+      'prune',
+      'refinetune',
+      'prune-sweep',
+      'pipeline',
+    ])
+      expect(r.stdout).toContain(s);
   });
 
   it('unknown commands and options', () => {
     expectUserError(cli(['frobnicate']), /unknown command 'frobnicate'/);
     expectUserError(cli(['evaluate', '--modle', 'x']), /evaluate: Unknown option '--modle'/);
     expectUserError(cli(['evaluate', '--data', 'x.csv']), /evaluate: --model is required/);
-    expectUserError(cli(['pipeline', '--data', 'd', '--run', 'r', '--preset', 'huge']), /unknown preset 'huge' \(valid: quick, gaiic, tiny\)/);
+    expectUserError(
+      cli(['pipeline', '--data', 'd', '--run', 'r', '--preset', 'huge']),
+      /unknown preset 'huge' \(valid: quick, gaiic, tiny\)/,
+    );
     expectUserError(cli(['analyze', '--model', 'x', '--backend', 'gpu']), /--backend: 'gpu' is not one of/);
   });
 
   it('a missing checkpoint, a data folder without test.csv, a run name escaping runs/', () => {
     const d = tmp();
     fs.writeFileSync(path.join(d, 'train.csv'), '1|,|5 6 7|,|1\n');
-    expectUserError(cli(['evaluate', '--model', path.join(d, 'nope'), '--data', path.join(d, 'train.csv'), '--backend', 'cpu']), /nope: not a checkpoint directory/);
-    expectUserError(cli(['evaluate', '--model', path.join(d, 'nope'), '--data', path.join(d, 'missing.csv'), '--backend', 'cpu']), /missing\.csv: file not found/);
-    expectUserError(cli(['corpus-vocab', '--data', d, '--run', path.join(d, 'run'), '--backend', 'cpu']), /has no test\.csv; pass --test-split/);
+    expectUserError(
+      cli(['evaluate', '--model', path.join(d, 'nope'), '--data', path.join(d, 'train.csv'), '--backend', 'cpu']),
+      /nope: not a checkpoint directory/,
+    );
+    expectUserError(
+      cli(['evaluate', '--model', path.join(d, 'nope'), '--data', path.join(d, 'missing.csv'), '--backend', 'cpu']),
+      /missing\.csv: file not found/,
+    );
+    expectUserError(
+      cli(['corpus-vocab', '--data', d, '--run', path.join(d, 'run'), '--backend', 'cpu']),
+      /has no test\.csv; pass --test-split/,
+    );
     expectUserError(cli(['corpus-vocab', '--data', d, '--run', '../escape', '--backend', 'cpu'], d), /\.\./);
   });
 

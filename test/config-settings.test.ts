@@ -22,7 +22,10 @@ describe('presets', () => {
       expect(() => validateConfig('settings', PRESETS[name], `preset ${name}`)).not.toThrow();
       // Same keys in every preset: a key missing in one would be undefined at run time (the only
       // optional key, max_examples, means 'all examples' when absent).
-      const required = (p: object) => leafPaths(p).filter((k) => k !== 'prune.transformer.max_examples').sort();
+      const required = (p: object) =>
+        leafPaths(p)
+          .filter((k) => k !== 'prune.transformer.max_examples')
+          .sort();
       expect(required(PRESETS[name])).toEqual(required(PRESETS.tiny));
       expect(PRESETS[name].seed).toBe(42);
       const m = PRESETS[name].model;
@@ -38,16 +41,81 @@ describe('presets', () => {
   it('the tiny preset has the values tests rely on', () => {
     expect(PRESETS.tiny).toEqual({
       seed: 42,
-      model: { hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 2, intermediate_size: 64, max_position_embeddings: 128, max_len: 64, hidden_dropout_prob: 0.1, attention_probs_dropout_prob: 0.1, initializer_range: 0.02 },
-      pretrain: { epochs: 1, batch_size: 32, lr: 1e-3, weight_decay: 0.01, warmup_ratio: 0.1, schedule: 'linear', clip_norm: 1, mask_prob: 0.15, mask_ngram: 1 },
-      finetune: { epochs: 2, batch_size: 32, lr: 1e-3, weight_decay: 0.01, warmup_ratio: 0.1, schedule: 'linear', clip_norm: 1, fgm_epsilon: 0, val_fraction: 0.1, head_lr_multiplier: 1, ema_decay: 0 },
-      prune: { transformer: { target_ffn_size: 32, target_num_of_heads: 1, pruning_method: 'iterative', n_iters: 2, ffn_even_masking: true, head_even_masking: false, multiple_of: 1, pruning_order: null, use_logits: true, keep_shape: false, importance_data: 'train', batch_size: 32, recovery_epochs: 0 } },
-      refinetune: { epochs: 2, batch_size: 32, lr: 1e-3, weight_decay: 0.01, warmup_ratio: 0.1, schedule: 'linear', clip_norm: 1, fgm_epsilon: 0, val_fraction: 0.1, head_lr_multiplier: 1, ema_decay: 0, distill_alpha: 0.5, distill_temperature: 2 },
+      model: {
+        hidden_size: 32,
+        num_hidden_layers: 2,
+        num_attention_heads: 2,
+        intermediate_size: 64,
+        max_position_embeddings: 128,
+        max_len: 64,
+        hidden_dropout_prob: 0.1,
+        attention_probs_dropout_prob: 0.1,
+        initializer_range: 0.02,
+      },
+      pretrain: {
+        epochs: 1,
+        batch_size: 32,
+        lr: 1e-3,
+        weight_decay: 0.01,
+        warmup_ratio: 0.1,
+        schedule: 'linear',
+        clip_norm: 1,
+        mask_prob: 0.15,
+        mask_ngram: 1,
+      },
+      finetune: {
+        epochs: 2,
+        batch_size: 32,
+        lr: 1e-3,
+        weight_decay: 0.01,
+        warmup_ratio: 0.1,
+        schedule: 'linear',
+        clip_norm: 1,
+        fgm_epsilon: 0,
+        val_fraction: 0.1,
+        head_lr_multiplier: 1,
+        ema_decay: 0,
+      },
+      prune: {
+        transformer: {
+          target_ffn_size: 32,
+          target_num_of_heads: 1,
+          pruning_method: 'iterative',
+          n_iters: 2,
+          ffn_even_masking: true,
+          head_even_masking: false,
+          multiple_of: 1,
+          pruning_order: null,
+          use_logits: true,
+          keep_shape: false,
+          importance_data: 'train',
+          batch_size: 32,
+          recovery_epochs: 0,
+        },
+      },
+      refinetune: {
+        epochs: 2,
+        batch_size: 32,
+        lr: 1e-3,
+        weight_decay: 0.01,
+        warmup_ratio: 0.1,
+        schedule: 'linear',
+        clip_norm: 1,
+        fgm_epsilon: 0,
+        val_fraction: 0.1,
+        head_lr_multiplier: 1,
+        ema_decay: 0,
+        distill_alpha: 0.5,
+        distill_temperature: 2,
+      },
     });
   });
 
   it('settings.schema.json shows the default preset as its defaults', () => {
-    const props = SCHEMAS.settings.properties as Record<string, { default?: unknown; properties?: Record<string, { default?: unknown }> }>;
+    const props = SCHEMAS.settings.properties as Record<
+      string,
+      { default?: unknown; properties?: Record<string, { default?: unknown }> }
+    >;
     const preset = PRESETS[DEFAULT_PRESET] as unknown as Record<string, unknown>;
     let compared = 0;
     for (const [section, schema] of Object.entries(props)) {
@@ -66,7 +134,9 @@ describe('presets', () => {
   });
 
   it('presets cannot be changed by accident; getPreset returns a private copy', () => {
-    expect(() => { (PRESETS.quick.model as { hidden_size: number }).hidden_size = 1; }).toThrow();
+    expect(() => {
+      (PRESETS.quick.model as { hidden_size: number }).hidden_size = 1;
+    }).toThrow();
     const copy = getPreset('quick');
     copy.model.hidden_size = 1;
     expect(PRESETS.quick.model.hidden_size).toBe(64);
@@ -141,8 +211,9 @@ describe('resolveSettings', () => {
   });
 
   it('rejects an invalid override with schema messages', () => {
-    expect(userError(() => resolveSettings('tiny', { model: { hidden_size: '64' } }, 'my.bert-pruner.json')))
-      .toBe(`my.bert-pruner.json: /model/hidden_size: must be integer >= 1 and <= 8192, got "64"`);
+    expect(userError(() => resolveSettings('tiny', { model: { hidden_size: '64' } }, 'my.bert-pruner.json'))).toBe(
+      `my.bert-pruner.json: /model/hidden_size: must be integer >= 1 and <= 8192, got "64"`,
+    );
   });
 
   it('checks constraints across keys after merging', () => {

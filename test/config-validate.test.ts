@@ -21,16 +21,36 @@ function problems(kind: 'prune' | 'settings', value: unknown, file = 'cfg.json')
 
 describe('validateConfig: prune', () => {
   it('accepts a full transformer config, a vocabulary-only config and $schema', () => {
-    expect(() => validateConfig('prune', {
-      $schema: './schemas/prune.schema.json',
-      transformer: {
-        target_ffn_size: 128, target_num_of_heads: 2, pruning_method: 'iterative', n_iters: 4, head_even_masking: false,
-        ffn_even_masking: true, multiple_of: 8, pruning_order: null, use_logits: true, keep_shape: false,
-        importance_data: 'corpus', batch_size: 16, max_examples: 1000,
-      },
-    }, 'p.json')).not.toThrow();
-    expect(() => validateConfig('prune', { vocabulary: { min_count: 2, prune_lm_head: 'auto' } }, 'p.json')).not.toThrow();
-    expect(() => validateConfig('prune', { transformer: { pruning_method: 'masks', masks_file: 'm.json' } }, 'p.json')).not.toThrow();
+    expect(() =>
+      validateConfig(
+        'prune',
+        {
+          $schema: './schemas/prune.schema.json',
+          transformer: {
+            target_ffn_size: 128,
+            target_num_of_heads: 2,
+            pruning_method: 'iterative',
+            n_iters: 4,
+            head_even_masking: false,
+            ffn_even_masking: true,
+            multiple_of: 8,
+            pruning_order: null,
+            use_logits: true,
+            keep_shape: false,
+            importance_data: 'corpus',
+            batch_size: 16,
+            max_examples: 1000,
+          },
+        },
+        'p.json',
+      ),
+    ).not.toThrow();
+    expect(() =>
+      validateConfig('prune', { vocabulary: { min_count: 2, prune_lm_head: 'auto' } }, 'p.json'),
+    ).not.toThrow();
+    expect(() =>
+      validateConfig('prune', { transformer: { pruning_method: 'masks', masks_file: 'm.json' } }, 'p.json'),
+    ).not.toThrow();
   });
 
   it('wrong type and out of range: JSON path and what was expected', () => {
@@ -43,16 +63,26 @@ describe('validateConfig: prune', () => {
   });
 
   it('unknown keys are named, with a suggestion when one is close', () => {
-    expect(problems('prune', { transformer: { n_iter: 4 } })).toEqual([`cfg.json: /transformer: unknown key 'n_iter' (did you mean 'n_iters'?)`]);
+    expect(problems('prune', { transformer: { n_iter: 4 } })).toEqual([
+      `cfg.json: /transformer: unknown key 'n_iter' (did you mean 'n_iters'?)`,
+    ]);
     const [line] = problems('prune', { vocabulary: { zzzzzz: 1 } });
     expect(line).toBe(`cfg.json: /vocabulary: unknown key 'zzzzzz' (allowed: min_count, prune_lm_head)`);
-    expect(problems('prune', { transformer: {}, extra: 1 })).toEqual([`cfg.json: (top level): unknown key 'extra' (allowed: transformer, vocabulary)`]);
+    expect(problems('prune', { transformer: {}, extra: 1 })).toEqual([
+      `cfg.json: (top level): unknown key 'extra' (allowed: transformer, vocabulary)`,
+    ]);
   });
 
   it('enums list the allowed values', () => {
-    expect(problems('prune', { transformer: { pruning_method: 'magic' } })).toEqual([`cfg.json: /transformer/pruning_method: must be one of "masks", "iterative", got "magic"`]);
-    expect(problems('prune', { transformer: { pruning_order: 'both' } })).toEqual([`cfg.json: /transformer/pruning_order: must be one of null, "head-first", "ffn-first", got "both"`]);
-    expect(problems('prune', { vocabulary: { prune_lm_head: 'yes' } })).toEqual([`cfg.json: /vocabulary/prune_lm_head: must be one of "auto", true, false, got "yes"`]);
+    expect(problems('prune', { transformer: { pruning_method: 'magic' } })).toEqual([
+      `cfg.json: /transformer/pruning_method: must be one of "masks", "iterative", got "magic"`,
+    ]);
+    expect(problems('prune', { transformer: { pruning_order: 'both' } })).toEqual([
+      `cfg.json: /transformer/pruning_order: must be one of null, "head-first", "ffn-first", got "both"`,
+    ]);
+    expect(problems('prune', { vocabulary: { prune_lm_head: 'yes' } })).toEqual([
+      `cfg.json: /vocabulary/prune_lm_head: must be one of "auto", true, false, got "yes"`,
+    ]);
   });
 
   it("pruning_method 'masks' requires masks_file", () => {
@@ -62,37 +92,70 @@ describe('validateConfig: prune', () => {
   });
 
   it('needs transformer or vocabulary', () => {
-    expect(problems('prune', {})).toEqual([`cfg.json: (top level): must have at least one of 'transformer', 'vocabulary'`]);
-    expect(problems('prune', { $schema: 'x' })).toEqual([`cfg.json: (top level): must have at least one of 'transformer', 'vocabulary'`]);
+    expect(problems('prune', {})).toEqual([
+      `cfg.json: (top level): must have at least one of 'transformer', 'vocabulary'`,
+    ]);
+    expect(problems('prune', { $schema: 'x' })).toEqual([
+      `cfg.json: (top level): must have at least one of 'transformer', 'vocabulary'`,
+    ]);
   });
 
   it('reports every problem, one per line', () => {
-    const lines = problems('prune', { transformer: { n_iters: -1, use_logits: 'yes', bogus: 1, pruning_method: 'masks' }, vocabulary: { min_count: 0 } });
-    expect(lines.sort()).toEqual([
-      `cfg.json: /transformer/n_iters: must be integer >= 1 and <= 1000, got -1`,
-      `cfg.json: /transformer/use_logits: must be boolean, got "yes"`,
-      `cfg.json: /transformer: missing required key 'masks_file' (required when pruning_method is "masks")`,
-      `cfg.json: /transformer: unknown key 'bogus' (allowed: target_ffn_size, target_num_of_heads, pruning_method, n_iters, head_even_masking, ffn_even_masking, multiple_of, pruning_order, use_logits, keep_shape, masks_file, importance_data, batch_size, max_examples, recovery_epochs)`,
-      `cfg.json: /vocabulary/min_count: must be integer >= 1, got 0`,
-    ].sort());
+    const lines = problems('prune', {
+      transformer: { n_iters: -1, use_logits: 'yes', bogus: 1, pruning_method: 'masks' },
+      vocabulary: { min_count: 0 },
+    });
+    expect(lines.sort()).toEqual(
+      [
+        `cfg.json: /transformer/n_iters: must be integer >= 1 and <= 1000, got -1`,
+        `cfg.json: /transformer/use_logits: must be boolean, got "yes"`,
+        `cfg.json: /transformer: missing required key 'masks_file' (required when pruning_method is "masks")`,
+        `cfg.json: /transformer: unknown key 'bogus' (allowed: target_ffn_size, target_num_of_heads, ` +
+          'pruning_method, n_iters, head_even_masking, ffn_even_masking, multiple_of, pruning_order, use_logits, ' +
+          'keep_shape, masks_file, importance_data, batch_size, max_examples, recovery_epochs)',
+        `cfg.json: /vocabulary/min_count: must be integer >= 1, got 0`,
+      ].sort(),
+    );
   });
 });
 
 describe('validateConfig: settings', () => {
   it('accepts an empty override and a partial one', () => {
     expect(() => validateConfig('settings', {}, 's.json')).not.toThrow();
-    expect(() => validateConfig('settings', { seed: 1, model: { hidden_size: 64 }, prune: { transformer: { n_iters: 8 } }, refinetune: { distill_alpha: 0 } }, 's.json')).not.toThrow();
+    expect(() =>
+      validateConfig(
+        'settings',
+        {
+          seed: 1,
+          model: { hidden_size: 64 },
+          prune: { transformer: { n_iters: 8 } },
+          refinetune: { distill_alpha: 0 },
+        },
+        's.json',
+      ),
+    ).not.toThrow();
   });
 
   it('bounds with exclusive limits and nested prune errors', () => {
-    expect(problems('settings', { finetune: { lr: 0 } })).toEqual([`cfg.json: /finetune/lr: must be number > 0, got 0`]);
-    expect(problems('settings', { model: { hidden_dropout_prob: 1 } })).toEqual([`cfg.json: /model/hidden_dropout_prob: must be number >= 0 and < 1, got 1`]);
-    expect(problems('settings', { refinetune: { distill_alpha: 1.5 } })).toEqual([`cfg.json: /refinetune/distill_alpha: must be number >= 0 and <= 1, got 1.5`]);
-    expect(problems('settings', { pretrain: { schedule: 'step' } })).toEqual([`cfg.json: /pretrain/schedule: must be one of "linear", "cosine", "constant", got "step"`]);
+    expect(problems('settings', { finetune: { lr: 0 } })).toEqual([
+      `cfg.json: /finetune/lr: must be number > 0, got 0`,
+    ]);
+    expect(problems('settings', { model: { hidden_dropout_prob: 1 } })).toEqual([
+      `cfg.json: /model/hidden_dropout_prob: must be number >= 0 and < 1, got 1`,
+    ]);
+    expect(problems('settings', { refinetune: { distill_alpha: 1.5 } })).toEqual([
+      `cfg.json: /refinetune/distill_alpha: must be number >= 0 and <= 1, got 1.5`,
+    ]);
+    expect(problems('settings', { pretrain: { schedule: 'step' } })).toEqual([
+      `cfg.json: /pretrain/schedule: must be one of "linear", "cosine", "constant", got "step"`,
+    ]);
     expect(problems('settings', { prune: { transformer: { pruning_method: 'masks' } } })).toEqual([
       `cfg.json: /prune/transformer: missing required key 'masks_file' (required when pruning_method is "masks")`,
     ]);
-    expect(problems('settings', { finetune: { distill_alpha: 0.5 } })).toEqual([`cfg.json: /finetune: unknown key 'distill_alpha' (allowed: epochs, batch_size, lr, weight_decay, warmup_ratio, schedule, clip_norm, fgm_epsilon, val_fraction, head_lr_multiplier, ema_decay)`]);
+    expect(problems('settings', { finetune: { distill_alpha: 0.5 } })).toEqual([
+      `cfg.json: /finetune: unknown key 'distill_alpha' (allowed: epochs, batch_size, lr, weight_decay, ` +
+        'warmup_ratio, schedule, clip_norm, fgm_epsilon, val_fraction, head_lr_multiplier, ema_decay)',
+    ]);
   });
 });
 
@@ -110,7 +173,9 @@ describe('loadConfigFile', () => {
 
     const broken = path.join(tmp, 'broken.json');
     fs.writeFileSync(broken, '{\n  "seed": 1,,\n}');
-    expect(() => loadConfigFile('settings', broken)).toThrow(new RegExp(`^${broken.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:2:13: invalid JSON`));
+    expect(() => loadConfigFile('settings', broken)).toThrow(
+      new RegExp(`^${broken.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:2:13: invalid JSON`),
+    );
   });
 });
 
@@ -163,11 +228,25 @@ describe('the schemas themselves', () => {
       }
     }
     expect(checked).toBeGreaterThanOrEqual(42); // every property with a default in both schemas
-    const t = (SCHEMAS.prune.definitions as Record<string, { properties: Record<string, { default?: unknown }> }>).transformer.properties;
-    const defaults = Object.fromEntries(Object.entries(t).filter(([, p]) => 'default' in p).map(([k, p]) => [k, p.default]));
+    const t = (SCHEMAS.prune.definitions as Record<string, { properties: Record<string, { default?: unknown }> }>)
+      .transformer.properties;
+    const defaults = Object.fromEntries(
+      Object.entries(t)
+        .filter(([, p]) => 'default' in p)
+        .map(([k, p]) => [k, p.default]),
+    );
     expect(defaults).toEqual({
-      pruning_method: 'iterative', n_iters: 16, head_even_masking: false, ffn_even_masking: true, multiple_of: 1,
-      pruning_order: null, use_logits: true, keep_shape: false, importance_data: 'train', batch_size: 32, recovery_epochs: 0,
+      pruning_method: 'iterative',
+      n_iters: 16,
+      head_even_masking: false,
+      ffn_even_masking: true,
+      multiple_of: 1,
+      pruning_order: null,
+      use_logits: true,
+      keep_shape: false,
+      importance_data: 'train',
+      batch_size: 32,
+      recovery_epochs: 0,
     });
     expect(() => validateConfig('prune', { transformer: defaults }, 'defaults')).not.toThrow();
   });

@@ -36,8 +36,9 @@ describe('readGaiicCsv in chunks', () => {
     const f = file(text);
     for (const chunkBytes of [1, 3, 8, 100]) {
       expect(userError(() => readGaiicCsv(f, { chunkBytes }))).toBe(`${f}:3: token 'x6' is not a non-negative integer`);
-      expect(readGaiicCsv(f, { chunkBytes, skipBadRows: true }).skipped)
-        .toEqual([{ line: 3, reason: "token 'x6' is not a non-negative integer" }]);
+      expect(readGaiicCsv(f, { chunkBytes, skipBadRows: true }).skipped).toEqual([
+        { line: 3, reason: "token 'x6' is not a non-negative integer" },
+      ]);
     }
   });
 
@@ -48,18 +49,23 @@ describe('readGaiicCsv in chunks', () => {
     for (const chunkBytes of [1, 2, 5, 1000]) {
       expect(userError(() => readGaiicCsv(cut, { chunkBytes }))).toBe(`${cut}: not a text file (invalid UTF-8)`);
       expect(userError(() => readGaiicCsv(lone, { chunkBytes }))).toBe(`${lone}: not a text file (invalid UTF-8)`);
-      expect(userError(() => readGaiicCsv(nul, { chunkBytes })))
-        .toBe(`${nul}: not a text file (binary data at byte 13)`);
+      expect(userError(() => readGaiicCsv(nul, { chunkBytes }))).toBe(
+        `${nul}: not a text file (binary data at byte 13)`,
+      );
     }
   });
 
   it('an over-long line is counted, not kept: reported with its length, or skipped and the next row read', () => {
     const long = '9|,|' + '1 '.repeat(150_000);
     const f = file(`1|,|1 2\n${long}\n3|,|4\n`);
-    expect(userError(() => readGaiicCsv(f, { chunkBytes: 4096 })))
-      .toBe(`${f}:2: line is ${long.length} characters long (limit 100000); is this a GAIIC csv file?`);
+    expect(userError(() => readGaiicCsv(f, { chunkBytes: 4096 }))).toBe(
+      `${f}:2: line is ${long.length} characters long (limit 100000); is this a GAIIC csv file?`,
+    );
     const r = readGaiicCsv(f, { chunkBytes: 4096, skipBadRows: true });
-    expect(r.rows.map((x) => [x.id, x.line])).toEqual([['1', 1], ['3', 3]]);
+    expect(r.rows.map((x) => [x.id, x.line])).toEqual([
+      ['1', 1],
+      ['3', 3],
+    ]);
     expect(r.skipped[0].line).toBe(2);
     // The same file read whole gives the same answer.
     expect(userError(() => readGaiicCsv(f))).toBe(userError(() => parseGaiicCsv(fs.readFileSync(f, 'utf8'), f)));

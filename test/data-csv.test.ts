@@ -12,11 +12,9 @@ afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 describe('parseGaiicCsv', () => {
   it('reads real-file-like lines with trailing spaces, empty label fields and several labels', () => {
     // The shape of ../shared/datasets/gaiic2021/train.csv: a space before each |,| and after the labels.
-    const text = [
-      '0|,|623 328 538 382 399 |,|2 ',
-      '1|,|48 328 538 382 809 |,|',
-      '5|,|48 322 795 856 |,|4 11 15 ',
-    ].join('\n') + '\n';
+    const text =
+      ['0|,|623 328 538 382 399 |,|2 ', '1|,|48 328 538 382 809 |,|', '5|,|48 322 795 856 |,|4 11 15 '].join('\n') +
+      '\n';
     const { rows, skipped } = parseGaiicCsv(text, 'train.csv');
     expect(skipped).toEqual([]);
     expect(rows).toEqual([
@@ -85,13 +83,17 @@ describe('parseGaiicCsv', () => {
   });
 
   it('honours numLabels', () => {
-    expect(userError(() => parseGaiicCsv('1|,|2|,|3\n', 'h.csv', { numLabels: 3 }))).toBe("h.csv:1: label '3' is outside 0..2");
+    expect(userError(() => parseGaiicCsv('1|,|2|,|3\n', 'h.csv', { numLabels: 3 }))).toBe(
+      "h.csv:1: label '3' is outside 0..2",
+    );
     expect(parseGaiicCsv('1|,|2|,|3\n', 'h.csv', { numLabels: 4 }).rows[0].labels).toEqual([3]);
   });
 
   it('rejects empty input and input with no valid rows', () => {
     expect(userError(() => parseGaiicCsv('\n \r\n', 'e.csv'))).toBe('e.csv: no rows (the file is empty)');
-    expect(userError(() => parseGaiicCsv('a,b\n', 'e.csv', { skipBadRows: true }))).toMatch(/^e\.csv: no valid rows \(1 skipped; line 1: /);
+    expect(userError(() => parseGaiicCsv('a,b\n', 'e.csv', { skipBadRows: true }))).toMatch(
+      /^e\.csv: no valid rows \(1 skipped; line 1: /,
+    );
   });
 });
 

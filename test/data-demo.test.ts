@@ -3,7 +3,14 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readGaiicCsv, type Row } from '../src/engine/data/csv';
-import { DEMO_DEFAULTS, demoLanguage, generateDemo, LABEL_COUNT_DIST, LABEL_RATES, writeDemo } from '../src/engine/data/demo';
+import {
+  DEMO_DEFAULTS,
+  demoLanguage,
+  generateDemo,
+  LABEL_COUNT_DIST,
+  LABEL_RATES,
+  writeDemo,
+} from '../src/engine/data/demo';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'data-demo-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -34,7 +41,8 @@ function logisticRegression(bigrams: boolean): (r: Row) => number[] {
   const D = 1 << 16;
   const features = (tokens: number[]): number[] => {
     const f = new Set<number>(tokens);
-    if (bigrams) for (let i = 1; i < tokens.length; i++) f.add(858 + ((tokens[i - 1] * 7919 + tokens[i] * 104729) % (D - 858)));
+    if (bigrams)
+      for (let i = 1; i < tokens.length; i++) f.add(858 + ((tokens[i - 1] * 7919 + tokens[i] * 104729) % (D - 858)));
     return [...f];
   };
   const X = train.map((r) => features(r.tokens));

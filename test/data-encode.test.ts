@@ -88,13 +88,19 @@ describe('encodeRows', () => {
 
   it('truncates to maxLen keeping CLS first and SEP last (property)', () => {
     fc.assert(
-      fc.property(fc.array(fc.integer({ min: 10, max: 14 }), { minLength: 1, maxLength: 80 }), fc.integer({ min: 3, max: 64 }), (toks, maxLen) => {
-        const [e] = encodeRows([row('x', toks)], vocab, maxLen);
-        expect(e.ids.length).toBe(Math.min(maxLen, toks.length + 2));
-        expect(e.ids[0]).toBe(CLS_ID);
-        expect(e.ids[e.ids.length - 1]).toBe(SEP_ID);
-        expect(Array.from(e.ids.slice(1, -1))).toEqual(toks.slice(0, e.ids.length - 2).map((t) => vocab.index.get(String(t))));
-      }),
+      fc.property(
+        fc.array(fc.integer({ min: 10, max: 14 }), { minLength: 1, maxLength: 80 }),
+        fc.integer({ min: 3, max: 64 }),
+        (toks, maxLen) => {
+          const [e] = encodeRows([row('x', toks)], vocab, maxLen);
+          expect(e.ids.length).toBe(Math.min(maxLen, toks.length + 2));
+          expect(e.ids[0]).toBe(CLS_ID);
+          expect(e.ids[e.ids.length - 1]).toBe(SEP_ID);
+          expect(Array.from(e.ids.slice(1, -1))).toEqual(
+            toks.slice(0, e.ids.length - 2).map((t) => vocab.index.get(String(t))),
+          );
+        },
+      ),
       { numRuns: 200 },
     );
   });
@@ -109,7 +115,9 @@ describe('makeBatches', () => {
   const rng = new Rng(3);
   const examples: Example[] = Array.from({ length: 537 }, (_, i) => {
     const len = 3 + rng.int(60);
-    const ids = Int32Array.from({ length: len }, (_, t) => (t === 0 ? CLS_ID : t === len - 1 ? SEP_ID : 5 + rng.int(50)));
+    const ids = Int32Array.from({ length: len }, (_, t) =>
+      t === 0 ? CLS_ID : t === len - 1 ? SEP_ID : 5 + rng.int(50),
+    );
     const labels = Float32Array.from({ length: 17 }, () => (rng.next() < 0.1 ? 1 : 0));
     return { ids, labels, row: i };
   });
@@ -129,7 +137,10 @@ describe('makeBatches', () => {
         const rowMask = b.mask.slice(i * b.T, (i + 1) * b.T);
         expect(Array.from(rowIds.slice(0, e.ids.length))).toEqual(Array.from(e.ids));
         expect(rowIds.slice(e.ids.length).every((x) => x === PAD_ID)).toBe(true);
-        expect(Array.from(rowMask)).toEqual([...new Array(e.ids.length).fill(1), ...new Array(b.T - e.ids.length).fill(0)]);
+        expect(Array.from(rowMask)).toEqual([
+          ...new Array(e.ids.length).fill(1),
+          ...new Array(b.T - e.ids.length).fill(0),
+        ]);
         expect(Array.from(b.labels!.slice(i * 17, (i + 1) * 17))).toEqual(Array.from(e.labels!));
         tokens += e.ids.length;
       });

@@ -11,7 +11,9 @@ function batches(seed: number, n: number) {
   const rng = new Rng(seed);
   const ex: Example[] = Array.from({ length: n }, (_, i) => {
     const len = 4 + rng.int(60);
-    const ids = Int32Array.from({ length: len }, (_, t) => (t === 0 ? CLS_ID : t === len - 1 ? SEP_ID : rng.next() < 0.05 ? 1 : 5 + rng.int(VOCAB - 5)));
+    const ids = Int32Array.from({ length: len }, (_, t) =>
+      t === 0 ? CLS_ID : t === len - 1 ? SEP_ID : rng.next() < 0.05 ? 1 : 5 + rng.int(VOCAB - 5),
+    );
     return { ids, labels: null, row: i };
   });
   return makeBatches(ex, { batchSize: 16, rng });
@@ -82,7 +84,12 @@ describe('maskBatch', () => {
       let k = 0;
       while (k < m.positions.length) {
         let n = 1;
-        while (k + n < m.positions.length && m.positions[k + n] === m.positions[k] + n && Math.floor(m.positions[k + n] / b.T) === Math.floor(m.positions[k] / b.T)) n++;
+        while (
+          k + n < m.positions.length &&
+          m.positions[k + n] === m.positions[k] + n &&
+          Math.floor(m.positions[k + n] / b.T) === Math.floor(m.positions[k] / b.T)
+        )
+          n++;
         runLengths[Math.min(n, 3)]++;
         for (let j = k; j < k + n; j++) expect(b.mask[m.positions[j]] === 1 && b.ids[m.positions[j]] >= 5).toBe(true);
         k += n;

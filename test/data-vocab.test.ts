@@ -11,7 +11,11 @@ afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 describe('buildVocab', () => {
   it('puts specials first, then tokens by count desc, ties by numeric value asc', () => {
-    const v = buildVocab([[10, 9, 100], [9, 10, 2], [9, 7]]);
+    const v = buildVocab([
+      [10, 9, 100],
+      [9, 10, 2],
+      [9, 7],
+    ]);
     expect(v.tokens).toEqual([...SPECIAL_TOKENS, '9', '10', '2', '7', '100']);
     expect(v.counts).toEqual([0, 0, 0, 0, 0, 3, 2, 1, 1, 1]);
     expect(v.index.get('10')).toBe(6);
@@ -48,7 +52,9 @@ describe('writeVocab / readVocab', () => {
     const v = buildVocab([[5, 5, 3, 8]]);
     writeVocab(dir, v);
     expect(fs.readFileSync(path.join(dir, 'vocab.txt'), 'utf8')).toBe('[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n5\n3\n8\n');
-    expect(JSON.parse(fs.readFileSync(path.join(dir, 'token_counts.json'), 'utf8'))).toEqual({ counts: [0, 0, 0, 0, 0, 2, 1, 1] });
+    expect(JSON.parse(fs.readFileSync(path.join(dir, 'token_counts.json'), 'utf8'))).toEqual({
+      counts: [0, 0, 0, 0, 0, 2, 1, 1],
+    });
     expect(fs.readdirSync(dir).sort()).toEqual(['token_counts.json', 'vocab.txt']);
     expect(readVocab(dir)).toEqual(v);
   });

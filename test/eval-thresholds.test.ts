@@ -38,9 +38,21 @@ beforeAll(async () => {
   ({ root, run } = await pretrainedRun('bp-thresholds-', 11, backend));
   const p = runPaths(run);
   const last = p.finetuneLast;
-  await finetune(run, settings(0.25), ctx, { stage: 'finetune', from: p.pretrain, out: p.finetune, last, settings: settings(0.25).finetune });
+  await finetune(run, settings(0.25), ctx, {
+    stage: 'finetune',
+    from: p.pretrain,
+    out: p.finetune,
+    last,
+    settings: settings(0.25).finetune,
+  });
   const noval = path.join(run, 'noval');
-  await finetune(run, settings(0), ctx, { stage: 'finetune', from: p.pretrain, out: noval, last: `${noval}-last`, settings: settings(0).finetune });
+  await finetune(run, settings(0), ctx, {
+    stage: 'finetune',
+    from: p.pretrain,
+    out: noval,
+    last: `${noval}-last`,
+    settings: settings(0).finetune,
+  });
 }, 300_000);
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 
@@ -133,11 +145,18 @@ describe('evaluate and predict', () => {
   it('predict: each line lists the labels with p >= the stored threshold (0.5 without)', async () => {
     const p = runPaths(run);
     const stored = readThresholds(p.finetune)!.thresholds;
-    const cases = [[p.finetune, stored], [path.join(run, 'noval'), Array(17).fill(0.5)]] as const;
+    const cases = [
+      [p.finetune, stored],
+      [path.join(run, 'noval'), Array(17).fill(0.5)],
+    ] as const;
     for (const [model, th] of cases) {
       const out = path.join(root, `pred-${path.basename(model)}.jsonl`);
       predictCheckpoint(model, p.test, out);
-      const lines = fs.readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+      const lines = fs
+        .readFileSync(out, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
       expect(lines).toHaveLength(20);
       for (const l of lines) {
         expect(l.labels).toEqual([...Array(17).keys()].filter((j) => l.probs[j] >= th[j]));
@@ -153,8 +172,16 @@ describe('the CLI', () => {
     expect(r.code, r.stderr).toBe(0);
     const e = JSON.parse(r.stdout);
     expect(Object.keys(e)).toEqual([
-      'model', 'data', 'rows', 'score', 'mlogloss', 'micro_f1', 'micro_f1_at_thresholds', 'macro_auc',
-      'thresholds', 'per_label',
+      'model',
+      'data',
+      'rows',
+      'score',
+      'mlogloss',
+      'micro_f1',
+      'micro_f1_at_thresholds',
+      'macro_auc',
+      'thresholds',
+      'per_label',
     ]);
     expect(Object.keys(e.per_label[0])).toEqual(['label', 'name', 'support', 'logloss', 'auc', 'f1', 'threshold']);
     const out = path.join(root, 'cli-eval', 'eval-test.json');

@@ -10,7 +10,18 @@ import { parse } from '../src/engine/commands';
 import { describeProgress, formatTable, shortProgress } from '../src/extension/progress';
 import { runView, stageContextValue } from '../src/extension/runModel';
 import { REGISTRY, STAGE_NAMES } from '../src/engine/stages/registry';
-import { checkpointOption, evaluationFile, inferRun, missing, needs, offers, resumeArgs, stageArgs, withRunDefaults, type Selection } from '../src/extension/stageArgs';
+import {
+  checkpointOption,
+  evaluationFile,
+  inferRun,
+  missing,
+  needs,
+  offers,
+  resumeArgs,
+  stageArgs,
+  withRunDefaults,
+  type Selection,
+} from '../src/extension/stageArgs';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ext-cmd-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -43,18 +54,49 @@ describe('stage arguments', () => {
   });
 
   it('passes options a stage takes beyond its needs, switches as flags', () => {
-    expect(stageArgs('pipeline', { data: '/d', run: '/r', preset: 'tiny' })).toEqual(['--data', '/d', '--run', '/r', '--preset', 'tiny']);
-    expect(stageArgs('evaluate', { model: '/m', data: '/t.csv', run: '/r' })).toEqual(['--model', '/m', '--data', '/t.csv', '--run', '/r']);
-    expect(stageArgs('finetune', { run: '/r', from: '/c', resume: true })).toEqual(['--run', '/r', '--from', '/c', '--resume']);
+    expect(stageArgs('pipeline', { data: '/d', run: '/r', preset: 'tiny' })).toEqual([
+      '--data',
+      '/d',
+      '--run',
+      '/r',
+      '--preset',
+      'tiny',
+    ]);
+    expect(stageArgs('evaluate', { model: '/m', data: '/t.csv', run: '/r' })).toEqual([
+      '--model',
+      '/m',
+      '--data',
+      '/t.csv',
+      '--run',
+      '/r',
+    ]);
+    expect(stageArgs('finetune', { run: '/r', from: '/c', resume: true })).toEqual([
+      '--run',
+      '/r',
+      '--from',
+      '/c',
+      '--resume',
+    ]);
     expect(stageArgs('refinetune', { model: '/p', run: '/r', teacher: '/t', config: '/s.bert-pruner.json' })).toEqual([
-      '--model', '/p', '--run', '/r', '--teacher', '/t', '--config', '/s.bert-pruner.json',
+      '--model',
+      '/p',
+      '--run',
+      '/r',
+      '--teacher',
+      '/t',
+      '--config',
+      '/s.bert-pruner.json',
     ]);
   });
 
   it('offers the optional choices the registry declares: fine-tune --from, the teacher, settings files', () => {
     expect(offers('finetune').map((o) => o.flag)).toEqual(['from', 'config']);
     expect(offers('refinetune').map((o) => o.flag)).toEqual(['teacher', 'config']);
-    for (const stage of STAGE_NAMES.filter((s) => REGISTRY[s].trains)) expect(offers(stage).map((o) => o.ask), stage).toContain('settingsFile');
+    for (const stage of STAGE_NAMES.filter((s) => REGISTRY[s].trains))
+      expect(
+        offers(stage).map((o) => o.ask),
+        stage,
+      ).toContain('settingsFile');
     expect(checkpointOption('finetune')).toBe('from');
     expect(checkpointOption('refinetune')).toBe('model');
     expect(checkpointOption('pipeline')).toBeUndefined();
@@ -73,8 +115,16 @@ describe('stage arguments', () => {
         refinetune: { status: 'failed', checkpoint: 'refinetune' },
       },
     });
-    expect(withRunDefaults('prune', { run: dir }, run, tmp)).toEqual({ run: dir, model: path.join(dir, 'finetune'), out: path.join(dir, 'pruned') });
-    expect(withRunDefaults('refinetune', { run: dir }, run, tmp)).toEqual({ run: dir, model: path.join(dir, 'pruned'), teacher: path.join(dir, 'finetune') });
+    expect(withRunDefaults('prune', { run: dir }, run, tmp)).toEqual({
+      run: dir,
+      model: path.join(dir, 'finetune'),
+      out: path.join(dir, 'pruned'),
+    });
+    expect(withRunDefaults('refinetune', { run: dir }, run, tmp)).toEqual({
+      run: dir,
+      model: path.join(dir, 'pruned'),
+      teacher: path.join(dir, 'finetune'),
+    });
     expect(withRunDefaults('finetune', { run: dir }, run, tmp).from).toBe(path.join(dir, 'pretrain'));
     expect(withRunDefaults('evaluate', { run: dir }, run, tmp).data).toBe(path.join(dir, 'data', 'test.csv'));
     expect(withRunDefaults('pipeline', { run: dir }, run, tmp).data).toBe(path.join(tmp, 'data', 'demo'));
@@ -82,8 +132,22 @@ describe('stage arguments', () => {
     expect(withRunDefaults('prune', { run: dir, model: '/m' }, run, tmp).model).toBe('/m');
     expect(withRunDefaults('prune', {}, undefined, tmp)).toEqual({});
     // Resuming: the stage's own arguments from the run, plus --resume; not for stages that do not resume.
-    expect(resumeArgs('refinetune', run, tmp)).toEqual(['--model', path.join(dir, 'pruned'), '--run', dir, '--teacher', path.join(dir, 'finetune'), '--resume']);
-    expect(resumeArgs('pipeline', run, tmp)).toEqual(['--data', path.join(tmp, 'data', 'demo'), '--run', dir, '--resume']);
+    expect(resumeArgs('refinetune', run, tmp)).toEqual([
+      '--model',
+      path.join(dir, 'pruned'),
+      '--run',
+      dir,
+      '--teacher',
+      path.join(dir, 'finetune'),
+      '--resume',
+    ]);
+    expect(resumeArgs('pipeline', run, tmp)).toEqual([
+      '--data',
+      path.join(tmp, 'data', 'demo'),
+      '--run',
+      dir,
+      '--resume',
+    ]);
     expect(resumeArgs('prune', run, tmp)).toBeUndefined();
   });
 
@@ -112,9 +176,17 @@ describe('stage arguments', () => {
     const dir = path.join(tmp, 'runs', 'b');
     fs.mkdirSync(path.join(dir, 'finetune'), { recursive: true });
     fs.writeFileSync(path.join(dir, 'run.json'), '{}');
-    expect(inferRun('evaluate', { model: path.join(dir, 'finetune') })).toEqual({ model: path.join(dir, 'finetune'), run: dir });
-    expect(inferRun('finetune', { from: path.join(dir, 'finetune') })).toEqual({ from: path.join(dir, 'finetune'), run: dir });
-    expect(inferRun('evaluate', { model: path.join(tmp, 'elsewhere') })).toEqual({ model: path.join(tmp, 'elsewhere') });
+    expect(inferRun('evaluate', { model: path.join(dir, 'finetune') })).toEqual({
+      model: path.join(dir, 'finetune'),
+      run: dir,
+    });
+    expect(inferRun('finetune', { from: path.join(dir, 'finetune') })).toEqual({
+      from: path.join(dir, 'finetune'),
+      run: dir,
+    });
+    expect(inferRun('evaluate', { model: path.join(tmp, 'elsewhere') })).toEqual({
+      model: path.join(tmp, 'elsewhere'),
+    });
     expect(inferRun('evaluate', { model: path.join(dir, 'finetune'), run: '/r' }).run).toBe('/r');
     // analyze takes no --run: nothing to infer.
     expect(inferRun('analyze', { model: path.join(dir, 'finetune') })).toEqual({ model: path.join(dir, 'finetune') });
@@ -123,7 +195,20 @@ describe('stage arguments', () => {
 
 describe('progress text', () => {
   it('describes steps with percent and stage boundaries', () => {
-    expect(describeProgress({ type: 'step', stage: 'pretrain', epoch: 2, epochs: 4, step: 50, steps: 200, loss: 2.5, lr: 1e-3, tokensPerSecond: 10, etaSeconds: 75 })).toEqual({
+    expect(
+      describeProgress({
+        type: 'step',
+        stage: 'pretrain',
+        epoch: 2,
+        epochs: 4,
+        step: 50,
+        steps: 200,
+        loss: 2.5,
+        lr: 1e-3,
+        tokensPerSecond: 10,
+        etaSeconds: 75,
+      }),
+    ).toEqual({
       message: 'pretrain epoch 2/4 · step 50/200 · loss 2.5000 · ETA 1 min 15 s',
       percent: 25,
     });
@@ -131,7 +216,16 @@ describe('progress text', () => {
     expect(describeProgress({ type: 'log', level: 'info', message: 'x' })).toBeUndefined();
     expect(shortProgress('pretrain epoch 2/4 · step 50/200 · loss 2.5')).toBe('25%');
     expect(shortProgress('prune')).toBe('prune');
-    expect(formatTable('T', ['a', 'bb'], [['x', 1.23456], ['yyy', 2]]).split('\n')).toEqual(['T', 'a    bb', '---  -----', 'x    1.235', 'yyy  2']);
+    expect(
+      formatTable(
+        'T',
+        ['a', 'bb'],
+        [
+          ['x', 1.23456],
+          ['yyy', 2],
+        ],
+      ).split('\n'),
+    ).toEqual(['T', 'a    bb', '---  -----', 'x    1.235', 'yyy  2']);
   });
 });
 
@@ -149,8 +243,26 @@ describe('package.json', () => {
     expect(registered.filter((c) => !declared.has(c))).toEqual([]);
     expect([...declared].filter((c) => !registered.includes(c))).toEqual([]);
     expect(pkg.contributes.commands.every((c: { category: string }) => c.category === 'BERT Pruner')).toBe(true);
-    for (const title of ['Generate Corpus & Vocab', 'Pretrain', 'Fine-tune', 'Evaluate', 'Analyze', 'Prune', 'Re-fine-tune', 'Run Pipeline', 'Prune Sweep', 'Cancel', 'New Pruning Config', 'Open Report', 'Select Backend', 'Create Demo Data']) {
-      expect(pkg.contributes.commands.some((c: { title: string }) => c.title === title), title).toBe(true);
+    for (const title of [
+      'Generate Corpus & Vocab',
+      'Pretrain',
+      'Fine-tune',
+      'Evaluate',
+      'Analyze',
+      'Prune',
+      'Re-fine-tune',
+      'Run Pipeline',
+      'Prune Sweep',
+      'Cancel',
+      'New Pruning Config',
+      'Open Report',
+      'Select Backend',
+      'Create Demo Data',
+    ]) {
+      expect(
+        pkg.contributes.commands.some((c: { title: string }) => c.title === title),
+        title,
+      ).toBe(true);
     }
   });
 
@@ -187,7 +299,8 @@ describe('package.json', () => {
       { fileMatch: '*.bert-pruner.json', url: './schemas/settings.schema.json' },
     ]);
     for (const v of pkg.contributes.jsonValidation) expect(fs.existsSync(path.join(__dirname, '..', v.url))).toBe(true);
-    for (const t of ['training', 'params', 'report']) expect(pkg.activationEvents).toContain(`onWebviewPanel:bertPruner.${t}`);
+    for (const t of ['training', 'params', 'report'])
+      expect(pkg.activationEvents).toContain(`onWebviewPanel:bertPruner.${t}`);
     expect(fs.existsSync(path.join(__dirname, '..', pkg.contributes.viewsContainers.activitybar[0].icon))).toBe(true);
   });
 });

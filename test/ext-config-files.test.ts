@@ -3,7 +3,13 @@
 import { describe, expect, it } from 'vitest';
 import { SCHEMAS, validateConfig } from '../src/engine/config/validate';
 import {
-  errorRanges, parseEngineErrors, pointerRange, pointerSegments, positionAt, pruneConfigTemplate, toPublish,
+  errorRanges,
+  parseEngineErrors,
+  pointerRange,
+  pointerSegments,
+  positionAt,
+  pruneConfigTemplate,
+  toPublish,
   type PruneSchema,
 } from '../src/extension/configFiles';
 
@@ -28,7 +34,11 @@ describe('parseEngineErrors', () => {
   });
 
   it('reads FILE:LINE:COL lines, Windows paths too, and skips prose', () => {
-    expect(parseEngineErrors('C:\\d\\train.csv:17: label \'18\' is outside 0..16\nsomething else\nb.json:3:14: invalid JSON: x')).toEqual([
+    expect(
+      parseEngineErrors(
+        "C:\\d\\train.csv:17: label '18' is outside 0..16\nsomething else\nb.json:3:14: invalid JSON: x",
+      ),
+    ).toEqual([
       { file: 'C:\\d\\train.csv', line: 17, col: undefined, message: "label '18' is outside 0..16" },
       { file: 'b.json', line: 3, col: 14, message: 'invalid JSON: x' },
     ]);
@@ -75,7 +85,10 @@ describe('errorRanges', () => {
     const r = pointerRange(text, '', "unknown key 'it's' (allowed: transformer, vocabulary)");
     expect(text.slice(r.start, r.end)).toBe('"it\'s"');
     expect(positionAt(text, r.start)).toEqual({ line: 1, character: 2 });
-    const locs = [{ file: 'f', line: 2, col: 3, message: 'm' }, { file: 'f', line: 99, message: 'n' }];
+    const locs = [
+      { file: 'f', line: 2, col: 3, message: 'm' },
+      { file: 'f', line: 99, message: 'n' },
+    ];
     expect(errorRanges(text, locs)).toEqual([
       { range: { start: { line: 1, character: 2 }, end: { line: 1, character: 3 } }, message: 'm' },
       { range: { start: { line: 2, character: 0 }, end: { line: 2, character: 1 } }, message: 'n' },
@@ -93,11 +106,21 @@ describe('toPublish (each mistake listed once)', () => {
 
 describe('pruneConfigTemplate', () => {
   it('is valid for the engine, lists the options and halves the model', () => {
-    const text = pruneConfigTemplate(SCHEMAS.prune as unknown as PruneSchema, { num_attention_heads: 12, intermediate_size: 3072 });
+    const text = pruneConfigTemplate(SCHEMAS.prune as unknown as PruneSchema, {
+      num_attention_heads: 12,
+      intermediate_size: 3072,
+    });
     const value = JSON.parse(text);
     expect(() => validateConfig('prune', value, 'new.prune.json')).not.toThrow();
-    expect(value.transformer).toMatchObject({ target_num_of_heads: 6, target_ffn_size: 1536, pruning_method: 'iterative', n_iters: 16 });
-    const small = JSON.parse(pruneConfigTemplate(SCHEMAS.prune as unknown as PruneSchema, { num_attention_heads: 1, intermediate_size: 1 }));
+    expect(value.transformer).toMatchObject({
+      target_num_of_heads: 6,
+      target_ffn_size: 1536,
+      pruning_method: 'iterative',
+      n_iters: 16,
+    });
+    const small = JSON.parse(
+      pruneConfigTemplate(SCHEMAS.prune as unknown as PruneSchema, { num_attention_heads: 1, intermediate_size: 1 }),
+    );
     expect(small.transformer).toMatchObject({ target_num_of_heads: 1, target_ffn_size: 1 });
   });
 });

@@ -36,14 +36,20 @@ describe('EngineRun', () => {
 
   it('reports a user error with its message', async () => {
     const { run } = start('user-error');
-    expect(await run.outcome).toEqual({ status: 'failed', message: 'cfg.prune.json: /heads: must be number', user: true });
+    expect(await run.outcome).toEqual({
+      status: 'failed',
+      message: 'cfg.prune.json: /heads: must be number',
+      user: true,
+    });
   });
 
   it('turns a crash into an outcome that carries the stderr tail', async () => {
     const { run } = start('crash');
     const o = await run.outcome;
     expect(o.status).toBe('crashed');
-    expect(o.status === 'crashed' && o.message).toMatch(/exited with code 134 during pretrain[\s\S]*Segmentation fault/);
+    expect(o.status === 'crashed' && o.message).toMatch(
+      /exited with code 134 during pretrain[\s\S]*Segmentation fault/,
+    );
   });
 
   it('crashes cleanly when the process exits before it is ready', async () => {
@@ -83,9 +89,25 @@ describe('parseEngineReply', () => {
   it('accepts the four reply kinds and rejects everything else', () => {
     expect(parseEngineReply({ type: 'ready', backend: null })).toEqual({ type: 'ready', backend: null });
     expect(parseEngineReply({ type: 'done', id: 1, result: 5 })).toEqual({ type: 'done', id: 1, result: 5 });
-    expect(parseEngineReply({ type: 'error', id: 2, message: 'x' })).toEqual({ type: 'error', id: 2, message: 'x', user: false });
-    expect(parseEngineReply({ type: 'event', id: 1, event: { type: 'log', level: 'info', message: 'm' } })?.type).toBe('event');
-    for (const bad of [null, 'x', [], { type: 'done' }, { type: 'error', id: 1 }, { type: 'event', id: 1, event: 3 }, { type: 'what', id: 1 }, { type: 'ready', backend: 3 }]) {
+    expect(parseEngineReply({ type: 'error', id: 2, message: 'x' })).toEqual({
+      type: 'error',
+      id: 2,
+      message: 'x',
+      user: false,
+    });
+    expect(parseEngineReply({ type: 'event', id: 1, event: { type: 'log', level: 'info', message: 'm' } })?.type).toBe(
+      'event',
+    );
+    for (const bad of [
+      null,
+      'x',
+      [],
+      { type: 'done' },
+      { type: 'error', id: 1 },
+      { type: 'event', id: 1, event: 3 },
+      { type: 'what', id: 1 },
+      { type: 'ready', backend: 3 },
+    ]) {
       expect(parseEngineReply(bad)).toBeUndefined();
     }
   });
@@ -98,9 +120,17 @@ describe.skipIf(!fs.existsSync(ENGINE))('EngineRun with dist/engine.js', () => {
   it('runs stages and cancels a pretraining within a step', { timeout: 60_000 }, async () => {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ext-engine-'));
     try {
-      const go = (stage: 'demo-data' | 'corpus-vocab' | 'pretrain', args: string[], onEvent?: (e: EngineEvent, r: EngineRun) => void) => {
+      const go = (
+        stage: 'demo-data' | 'corpus-vocab' | 'pretrain',
+        args: string[],
+        onEvent?: (e: EngineEvent, r: EngineRun) => void,
+      ) => {
         const child = fork(ENGINE, [], { cwd: tmp, silent: true });
-        const run: EngineRun = new EngineRun(child, stage, args, { onEvent: (e) => onEvent?.(e, run), readyTimeoutMs: 30_000, cancelGraceMs: 20_000 });
+        const run: EngineRun = new EngineRun(child, stage, args, {
+          onEvent: (e) => onEvent?.(e, run),
+          readyTimeoutMs: 30_000,
+          cancelGraceMs: 20_000,
+        });
         return run.outcome;
       };
       expect((await go('demo-data', ['--out', 'data', '--train-rows', '60', '--test-rows', '20'])).status).toBe('done');
@@ -126,7 +156,20 @@ describe.skipIf(!fs.existsSync(ENGINE))('EngineRun with dist/engine.js', () => {
 describe('engineEnv', () => {
   it('passes only what the engine needs', async () => {
     const { engineEnv } = await import('../src/extension/engineClient');
-    const env = engineEnv({ PATH: '/bin', HOME: '/h', NODE_OPTIONS: '--require evil.js', GITHUB_TOKEN: 'x', BERT_PRUNER_NATIVE: '0', CUDA_VISIBLE_DEVICES: '1' });
-    expect(env).toEqual({ PATH: '/bin', HOME: '/h', BERT_PRUNER_NATIVE: '0', CUDA_VISIBLE_DEVICES: '1', ELECTRON_RUN_AS_NODE: '1' });
+    const env = engineEnv({
+      PATH: '/bin',
+      HOME: '/h',
+      NODE_OPTIONS: '--require evil.js',
+      GITHUB_TOKEN: 'x',
+      BERT_PRUNER_NATIVE: '0',
+      CUDA_VISIBLE_DEVICES: '1',
+    });
+    expect(env).toEqual({
+      PATH: '/bin',
+      HOME: '/h',
+      BERT_PRUNER_NATIVE: '0',
+      CUDA_VISIBLE_DEVICES: '1',
+      ELECTRON_RUN_AS_NODE: '1',
+    });
   });
 });

@@ -18,13 +18,22 @@ describe('engine events in the log channel', () => {
   });
 
   it('writes epochs, checkpoints, backend and tables at info, and no line per step', () => {
-    expect(engineEventLog({ type: 'epoch', stage: 'finetune', epoch: 2, epochs: 6, metrics: { val_score: 0.91234 } }))
-      .toEqual({ level: 'info', text: 'finetune epoch 2/6: val_score=0.9123' });
+    expect(
+      engineEventLog({ type: 'epoch', stage: 'finetune', epoch: 2, epochs: 6, metrics: { val_score: 0.91234 } }),
+    ).toEqual({ level: 'info', text: 'finetune epoch 2/6: val_score=0.9123' });
     expect(engineEventLog({ type: 'backend', backend: 'wasm' })).toEqual({ level: 'info', text: 'backend: wasm' });
     expect(engineEventLog({ type: 'table', title: 'T', columns: ['a'], rows: [[1]] })?.level).toBe('info');
     const step = {
-      type: 'step', stage: 'pretrain', epoch: 1, epochs: 1, step: 1, steps: 9,
-      loss: 1, lr: 1, tokensPerSecond: 1, etaSeconds: 1,
+      type: 'step',
+      stage: 'pretrain',
+      epoch: 1,
+      epochs: 1,
+      step: 1,
+      steps: 9,
+      loss: 1,
+      lr: 1,
+      tokensPerSecond: 1,
+      etaSeconds: 1,
     } as const;
     expect(engineEventLog(step)).toBeUndefined();
   });

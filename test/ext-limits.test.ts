@@ -8,7 +8,12 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { readSafetensorsHeader, readSafetensorsHeaderAsync, writeSafetensors } from '../src/engine/io/safetensors';
 import { buildParamTree, indexTree, type TensorInfo } from '../src/extension/paramTree';
 import {
-  insideRun, readCheckpoint, readCheckpointAsync, runTooltip, runView, stageTooltip,
+  insideRun,
+  readCheckpoint,
+  readCheckpointAsync,
+  runTooltip,
+  runView,
+  stageTooltip,
 } from '../src/extension/runModel';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ext-limits-'));
@@ -74,10 +79,12 @@ describe('run.json paths outside the run folder are not followed', () => {
     const by = Object.fromEntries(v.stages.map((s) => [s.key, s]));
     expect(by.finetune.checkpoint).toBeUndefined();
     expect(by.finetune.report).toBeUndefined();
-    expect(by.finetune.error).toBe([
-      "run.json: finetune.checkpoint '/home/someone/.ssh' points outside the run folder; not followed",
-      "run.json: finetune.report '../../x/report.json' points outside the run folder; not followed",
-    ].join('\n'));
+    expect(by.finetune.error).toBe(
+      [
+        "run.json: finetune.checkpoint '/home/someone/.ssh' points outside the run folder; not followed",
+        "run.json: finetune.report '../../x/report.json' points outside the run folder; not followed",
+      ].join('\n'),
+    );
     expect(by.prune.checkpoint).toBe(path.resolve(dir, 'prune'));
     expect(by.prune.report).toBe(path.resolve(dir, 'prune/prune-report.json'));
     expect(by.evaluate.checkpoint).toBeUndefined();

@@ -2,9 +2,26 @@
 // parameter tree becomes chart columns, how report files are normalised, and the page's CSP.
 import { describe, expect, it } from 'vitest';
 import {
-  axisRange, changeMessage, epochRange, evaluationView, isEvaluationFile, MAX_LIVE, MAX_POINTS, mergeHistory, mergeSteps, metricAxis, paramsColumn,
-  paretoFront, parseHistory, parseWebviewMessage, pushLive, reportMessage, runCurves, SeriesBuilder,
-  type HistoryRecord, type TrainingMessage,
+  axisRange,
+  changeMessage,
+  epochRange,
+  evaluationView,
+  isEvaluationFile,
+  MAX_LIVE,
+  MAX_POINTS,
+  mergeHistory,
+  mergeSteps,
+  metricAxis,
+  paramsColumn,
+  paretoFront,
+  parseHistory,
+  parseWebviewMessage,
+  pushLive,
+  reportMessage,
+  runCurves,
+  SeriesBuilder,
+  type HistoryRecord,
+  type TrainingMessage,
 } from '../src/extension/panelData';
 import { contentSecurityPolicy, makeNonce, panelHtml } from '../src/extension/panelHtml';
 import { buildParamTree, type TensorInfo } from '../src/extension/paramTree';
@@ -14,11 +31,15 @@ describe('parseWebviewMessage', () => {
   it('accepts the known messages', () => {
     expect(parseWebviewMessage({ type: 'ready' }, allowed)).toEqual({ type: 'ready' });
     expect(parseWebviewMessage({ type: 'compare' }, allowed)).toEqual({ type: 'compare' });
-    expect(parseWebviewMessage({ type: 'open', path: '/ws/runs/a/pruned/prune-report.json' }, allowed))
-      .toEqual({ type: 'open', path: '/ws/runs/a/pruned/prune-report.json' });
+    expect(parseWebviewMessage({ type: 'open', path: '/ws/runs/a/pruned/prune-report.json' }, allowed)).toEqual({
+      type: 'open',
+      path: '/ws/runs/a/pruned/prune-report.json',
+    });
     expect(parseWebviewMessage({ type: 'add-run' }, allowed)).toEqual({ type: 'add-run' });
-    expect(parseWebviewMessage({ type: 'remove-run', run: '/ws/runs/a' }, allowed, new Set(['/ws/runs/a'])))
-      .toEqual({ type: 'remove-run', run: '/ws/runs/a' });
+    expect(parseWebviewMessage({ type: 'remove-run', run: '/ws/runs/a' }, allowed, new Set(['/ws/runs/a']))).toEqual({
+      type: 'remove-run',
+      run: '/ws/runs/a',
+    });
   });
   it('removes only runs the panel shows', () => {
     const runs = new Set(['/ws/runs/a']);
@@ -48,18 +69,31 @@ describe('parseWebviewMessage', () => {
   });
 });
 
-const step = (stage: string, s: number, loss = 1 / s, epoch = 1): HistoryRecord =>
-  ({ type: 'step', stage, epoch, step: s, loss, lr: 0.001 * s });
-const epochRec = (stage: string, epoch: number, metrics: Record<string, number> = { train_loss: 1 }): HistoryRecord =>
-  ({ type: 'epoch', stage, epoch, metrics });
-const xs = (b: SeriesBuilder, stage: string) => b.series().find((s) => s.stage === stage)!.steps.map((p) => p[0]);
+const step = (stage: string, s: number, loss = 1 / s, epoch = 1): HistoryRecord => ({
+  type: 'step',
+  stage,
+  epoch,
+  step: s,
+  loss,
+  lr: 0.001 * s,
+});
+const epochRec = (
+  stage: string,
+  epoch: number,
+  metrics: Record<string, number> = { train_loss: 1 },
+): HistoryRecord => ({ type: 'epoch', stage, epoch, metrics });
+const xs = (b: SeriesBuilder, stage: string) =>
+  b
+    .series()
+    .find((s) => s.stage === stage)!
+    .steps.map((p) => p[0]);
 
 describe('parseHistory', () => {
   it('reads the records, skips bad lines, and ignores a torn last line quietly', () => {
     const text = [
       '{"type":"stage-start","stage":"finetune","key":"finetune","time":"2024-01-01T00:00:00.000Z"}',
-      '{"type":"step","stage":"finetune","epoch":1,"step":1,"steps":4,"loss":0.7,"lr":0.001,"tps":100,'
-        + '"time":"2024-01-01T00:00:01.000Z"}',
+      '{"type":"step","stage":"finetune","epoch":1,"step":1,"steps":4,"loss":0.7,"lr":0.001,"tps":100,' +
+        '"time":"2024-01-01T00:00:01.000Z"}',
       'not json',
       '{"type":"step","stage":"finetune","step":2}', // no loss
       '{"type":"epoch","stage":"finetune","epoch":1,"metrics":{"train_loss":0.6,"val_score":0.8,"bad":"x"}}',
@@ -71,8 +105,15 @@ describe('parseHistory', () => {
     const { records, skipped } = parseHistory(text);
     expect(skipped).toBe(3);
     expect(records).toEqual([
-      { type: 'stage-start', stage: 'finetune', key: 'finetune', time: Date.UTC(2024, 0, 1),
-        status: undefined, seconds: undefined, metrics: undefined },
+      {
+        type: 'stage-start',
+        stage: 'finetune',
+        key: 'finetune',
+        time: Date.UTC(2024, 0, 1),
+        status: undefined,
+        seconds: undefined,
+        metrics: undefined,
+      },
       { type: 'step', stage: 'finetune', epoch: 1, step: 1, loss: 0.7, lr: 0.001, time: Date.UTC(2024, 0, 1, 0, 0, 1) },
       { type: 'epoch', stage: 'finetune', epoch: 1, metrics: { train_loss: 0.6, val_score: 0.8 } },
       { type: 'resume', stage: 'finetune', epoch: 1, time: Date.UTC(2024, 0, 1, 0, 0, 2) },
@@ -83,11 +124,26 @@ describe('parseHistory', () => {
 
 describe('mergeHistory', () => {
   it('takes the file before the live run started and the live events after', () => {
-    const file = [{ ...step('a', 1), time: 10 }, { ...step('a', 2), time: 20 }, { ...step('a', 3), time: 30 },
-      epochRec('a', 1)];
-    const live = { since: 25, records: [{ ...step('a', 3), time: 31 }, { ...step('a', 4), time: 40 }] };
-    expect(mergeHistory(file, live).map((r) => [r.step ?? r.epoch, r.time]))
-      .toEqual([[1, 10], [2, 20], [1, undefined], [3, 31], [4, 40]]);
+    const file = [
+      { ...step('a', 1), time: 10 },
+      { ...step('a', 2), time: 20 },
+      { ...step('a', 3), time: 30 },
+      epochRec('a', 1),
+    ];
+    const live = {
+      since: 25,
+      records: [
+        { ...step('a', 3), time: 31 },
+        { ...step('a', 4), time: 40 },
+      ],
+    };
+    expect(mergeHistory(file, live).map((r) => [r.step ?? r.epoch, r.time])).toEqual([
+      [1, 10],
+      [2, 20],
+      [1, undefined],
+      [3, 31],
+      [4, 40],
+    ]);
     expect(mergeHistory(file)).toBe(file);
   });
   it('thins the steps of a long live history but keeps its epochs', () => {
@@ -104,8 +160,12 @@ describe('SeriesBuilder', () => {
     const b = new SeriesBuilder();
     expect(b.apply(step('pretrain', 1))).toEqual({ kind: 'steps', stage: 'pretrain', points: [[1, 1, 0.001]] });
     b.apply(step('pretrain', 2));
-    expect(b.apply(epochRec('pretrain', 1, { mlm_accuracy: 0.3 })))
-      .toEqual({ kind: 'epoch', stage: 'pretrain', epoch: 1, metrics: { mlm_accuracy: 0.3 } });
+    expect(b.apply(epochRec('pretrain', 1, { mlm_accuracy: 0.3 }))).toEqual({
+      kind: 'epoch',
+      stage: 'pretrain',
+      epoch: 1,
+      metrics: { mlm_accuracy: 0.3 },
+    });
     b.apply(step('finetune', 1));
     expect(b.apply(step('finetune', 2, NaN))).toBeUndefined();
     expect(b.apply({ type: 'stage-start', stage: 'finetune' })).toBeUndefined();
@@ -113,8 +173,12 @@ describe('SeriesBuilder', () => {
       ['pretrain', 2, 1],
       ['finetune', 1, 0],
     ]);
-    expect(changeMessage('/r', { kind: 'steps', stage: 'a', points: [[1, 2, 3]] }))
-      .toEqual({ type: 'training-steps', run: '/r', stage: 'a', points: [[1, 2, 3]] });
+    expect(changeMessage('/r', { kind: 'steps', stage: 'a', points: [[1, 2, 3]] })).toEqual({
+      type: 'training-steps',
+      run: '/r',
+      stage: 'a',
+      points: [[1, 2, 3]],
+    });
     expect(changeMessage('/r', { kind: 'reset' })).toBeUndefined();
   });
 
@@ -141,8 +205,16 @@ describe('SeriesBuilder', () => {
     for (let s = 5; s <= 8; s++) b.apply(step('finetune', s, 0.5, 2));
     b.apply(epochRec('finetune', 2));
     const s = b.series()[0];
-    expect(s.steps.map((p) => [p[0], p[1]]))
-      .toEqual([[1, 1], [2, 1], [3, 1], [4, 1], [5, 0.5], [6, 0.5], [7, 0.5], [8, 0.5]]);
+    expect(s.steps.map((p) => [p[0], p[1]])).toEqual([
+      [1, 1],
+      [2, 1],
+      [3, 1],
+      [4, 1],
+      [5, 0.5],
+      [6, 0.5],
+      [7, 0.5],
+      [8, 0.5],
+    ]);
     expect(s.epochs.map((e) => e.epoch)).toEqual([1, 2]);
     expect(s.markers).toEqual([{ x: 4, label: 'resumed after epoch 1' }]);
   });
@@ -151,12 +223,17 @@ describe('SeriesBuilder', () => {
     const b = new SeriesBuilder();
     b.apply(step('finetune', 1));
     b.apply(epochRec('finetune', 1));
-    expect(b.apply({ type: 'stage-end', stage: 'finetune', key: 'finetune', status: 'done', metrics: { score: 0.9 } }))
-      .toBeUndefined();
-    const evaluated: HistoryRecord = { type: 'stage-end', stage: 'evaluate', key: 'evaluate-pruned', status: 'done',
-      metrics: { score: 0.8 } };
-    expect(b.apply(evaluated))
-      .toEqual({ kind: 'reset' });
+    expect(
+      b.apply({ type: 'stage-end', stage: 'finetune', key: 'finetune', status: 'done', metrics: { score: 0.9 } }),
+    ).toBeUndefined();
+    const evaluated: HistoryRecord = {
+      type: 'stage-end',
+      stage: 'evaluate',
+      key: 'evaluate-pruned',
+      status: 'done',
+      metrics: { score: 0.8 },
+    };
+    expect(b.apply(evaluated)).toEqual({ kind: 'reset' });
     b.apply({ type: 'stage-end', stage: 'prune', key: 'prune', status: 'failed', metrics: { score: 0.1 } });
     expect(b.series().map((s) => [s.stage, s.summary ?? false, s.epochs])).toEqual([
       ['finetune', false, [{ epoch: 1, metrics: { train_loss: 1 } }]],
@@ -182,10 +259,16 @@ describe('runCurves', () => {
     ].join('\n');
     const live = { since: 40, records: [{ ...step('pretrain', 2, 6.3), time: 45 }] };
     const { curves, builder } = runCurves('/w/runs/a', 'runs/a', history, manifest, live);
-    expect(curves)
-      .toMatchObject({ id: '/w/runs/a', label: 'runs/a', source: 'history',
-        problems: ['history.jsonl: 1 unreadable line skipped'] });
-    expect(curves.series[0].steps).toEqual([[1, 6.5, 0.001], [2, 6.3, 0.002]]);
+    expect(curves).toMatchObject({
+      id: '/w/runs/a',
+      label: 'runs/a',
+      source: 'history',
+      problems: ['history.jsonl: 1 unreadable line skipped'],
+    });
+    expect(curves.series[0].steps).toEqual([
+      [1, 6.5, 0.001],
+      [2, 6.3, 0.002],
+    ]);
     expect(builder.apply(step('pretrain', 3))).toMatchObject({ points: [[3, 1 / 3, 0.003]] });
   });
   it('shows what run.json has for a run without history, and live epochs replace its points', () => {
@@ -196,8 +279,10 @@ describe('runCurves', () => {
       ['finetune', true, [{ epoch: 1, metrics: { score: 0.9, loss: 0.3 } }]],
     ]);
     builder.apply(epochRec('finetune', 1, { train_loss: 0.5 }));
-    expect(builder.series().find((s) => s.stage === 'finetune'))
-      .toMatchObject({ summary: undefined, epochs: [{ epoch: 1, metrics: { train_loss: 0.5 } }] });
+    expect(builder.series().find((s) => s.stage === 'finetune')).toMatchObject({
+      summary: undefined,
+      epochs: [{ epoch: 1, metrics: { train_loss: 0.5 } }],
+    });
     expect(runCurves('/x', 'x', undefined, 'junk').curves.series).toEqual([]);
   });
 });
@@ -240,23 +325,31 @@ describe('mergeSteps', () => {
       { type: 'training-steps', run: 'q', stage: 'b', points: [[1, 1, 1]] },
     ];
     const merged = mergeSteps(ms);
-    expect(merged.map((m) => (m.type === 'training-steps' ? `${m.run}${m.stage}:${m.points.length}` : m.type)))
-      .toEqual(['ra:2', 'training-epoch', 'ra:1', 'rb:1', 'qb:1']);
+    expect(merged.map((m) => (m.type === 'training-steps' ? `${m.run}${m.stage}:${m.points.length}` : m.type))).toEqual(
+      ['ra:2', 'training-epoch', 'ra:1', 'rb:1', 'qb:1'],
+    );
     expect(ms[0].type === 'training-steps' && ms[0].points.length).toBe(1); // inputs untouched
   });
 });
 
 describe('paramsColumn', () => {
   it('sums attention and FFN over layers and keeps the module order', () => {
-    const t = (shape: number[], at: number): TensorInfo => ({ dtype: 'F32', shape, data_offsets: [at, at + 4 * shape.reduce((a, b) => a * b, 1)] });
-    const tree = buildParamTree({ hidden_size: 4, num_hidden_layers: 2, num_attention_heads: 2 }, {
-      'bert.embeddings.word_embeddings.weight': t([10, 4], 0),
-      'bert.encoder.layer.0.attention.self.query.weight': t([4, 4], 0),
-      'bert.encoder.layer.0.intermediate.dense.weight': t([8, 4], 0),
-      'bert.encoder.layer.1.attention.self.query.weight': t([2, 4], 0),
-      'bert.encoder.layer.1.intermediate.dense.weight': t([3, 4], 0),
-      'classifier.weight': t([17, 4], 0),
+    const t = (shape: number[], at: number): TensorInfo => ({
+      dtype: 'F32',
+      shape,
+      data_offsets: [at, at + 4 * shape.reduce((a, b) => a * b, 1)],
     });
+    const tree = buildParamTree(
+      { hidden_size: 4, num_hidden_layers: 2, num_attention_heads: 2 },
+      {
+        'bert.embeddings.word_embeddings.weight': t([10, 4], 0),
+        'bert.encoder.layer.0.attention.self.query.weight': t([4, 4], 0),
+        'bert.encoder.layer.0.intermediate.dense.weight': t([8, 4], 0),
+        'bert.encoder.layer.1.attention.self.query.weight': t([2, 4], 0),
+        'bert.encoder.layer.1.intermediate.dense.weight': t([3, 4], 0),
+        'classifier.weight': t([17, 4], 0),
+      },
+    );
     const c = paramsColumn('x', '/x', tree);
     expect(c.groups).toEqual([
       { label: 'embeddings', params: 40 },
@@ -277,7 +370,14 @@ describe('reportMessage', () => {
     before: { params: 1000, mb: 4, flops: 5e6, latency_ms: 10 },
     after: { params: 600, mb: 2.4, flops: 3e6, latency_ms: 6.5 },
     layers: [
-      { layer: 0, heads_kept: [0, 3], heads_total: 4, ffn_kept: 8, ffn_total: 16, head_importance: [0.9, 0.1, 0.2, 0.7] },
+      {
+        layer: 0,
+        heads_kept: [0, 3],
+        heads_total: 4,
+        ffn_kept: 8,
+        ffn_total: 16,
+        head_importance: [0.9, 0.1, 0.2, 0.7],
+      },
       { layer: 1, heads_kept: [1], heads_total: 4, ffn_total: 16, head_importance: [0.1, 0.5, 'x', 0.2] },
       'junk',
       { layer: 3 },
@@ -291,8 +391,11 @@ describe('reportMessage', () => {
       { layer: 0, headsKept: [0, 3], headsTotal: 4, ffnKept: 8, ffnTotal: 16, headImportance: [0.9, 0.1, 0.2, 0.7] },
       { layer: 1, headsKept: [1], headsTotal: 4, ffnKept: 16, ffnTotal: 16, headImportance: [0.1, 0.5, 0.2] },
     ]);
-    expect(m.metrics)
-      .toEqual({ before: { score: 0.8 }, after_prune: { score: 0.6 }, after_refinetune: { score: 0.7 } });
+    expect(m.metrics).toEqual({
+      before: { score: 0.8 },
+      after_prune: { score: 0.6 },
+      after_refinetune: { score: 0.7 },
+    });
     expect(m.problems).toEqual(['layers[2] is not an object', 'layers[3] lacks heads_total or ffn_total']);
     expect(m.file).toBe('/r.json');
   });
@@ -310,8 +413,10 @@ describe('reportMessage', () => {
     expect(m.sweep.map((r) => r.config)).toEqual(['a', 'b', 'c', 'd']);
     expect(m.problems).toEqual(['sweep row 4 lacks score or params']);
     expect(paretoFront(m.sweep).map((r) => r.config)).toEqual(['d', 'b', 'a']);
-    expect(reportMessage('t', 5, { rows: 1 }).problems)
-      .toEqual(['the pruning report is not a JSON object', 'sweep.json has no rows array']);
+    expect(reportMessage('t', 5, { rows: 1 }).problems).toEqual([
+      'the pruning report is not a JSON object',
+      'sweep.json has no rows array',
+    ]);
   });
 });
 
@@ -380,7 +485,14 @@ describe('panel html', () => {
     expect(csp).toContain("default-src 'none'");
     expect(csp).toContain(`script-src 'nonce-${nonce}'`);
     expect(csp).not.toMatch(/unsafe-inline|unsafe-eval|https?:\/\/(?!file\+)/);
-    const html = panelHtml({ title: 'A <b>', cspSource: 'vscode-resource:', scriptUri: 'vscode-resource:/x.js', styleUri: 'vscode-resource:/p.css', nonce, panel: 'report' });
+    const html = panelHtml({
+      title: 'A <b>',
+      cspSource: 'vscode-resource:',
+      scriptUri: 'vscode-resource:/x.js',
+      styleUri: 'vscode-resource:/p.css',
+      nonce,
+      panel: 'report',
+    });
     expect(html).toContain(`<script nonce="${nonce}" src="vscode-resource:/x.js"></script>`);
     expect(html).toContain('<title>A &lt;b&gt;</title>');
     expect(html.match(/<script/g)).toHaveLength(1);

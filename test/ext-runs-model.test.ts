@@ -9,7 +9,15 @@ import { updateStage } from '../src/engine/io/run';
 import { paramShapes } from '../src/engine/model/params';
 import type { BertConfig } from '../src/engine/model/config';
 import { buildParamTree, describeNode, formatCount, indexTree, type ParamNode } from '../src/extension/paramTree';
-import { headlineMetric, listRuns, readCheckpoint, readRun, runCheckpoints, stageDescription, stageOfKey } from '../src/extension/runModel';
+import {
+  headlineMetric,
+  listRuns,
+  readCheckpoint,
+  readRun,
+  runCheckpoints,
+  stageDescription,
+  stageOfKey,
+} from '../src/extension/runModel';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ext-runs-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -66,24 +74,34 @@ describe('parameter tree', () => {
     expect(l1.layer).toEqual({ index: 1, headsKept: 2, headsTotal: 4, ffn: 8 });
     expect(byId.get('encoder/layer 1/attention')!.detail).toBe('heads 2/4');
     expect(byId.get('encoder/layer 1/ffn')!.detail).toBe('size 8');
-    expect(byId.get('encoder/layer 1/attention')!.params).toBe(sum(shapes, (n) => n.startsWith('bert.encoder.layer.1.attention.')));
+    expect(byId.get('encoder/layer 1/attention')!.params).toBe(
+      sum(shapes, (n) => n.startsWith('bert.encoder.layer.1.attention.')),
+    );
     expect(byId.get('encoder/layer 1/attention/self.query.weight')!.detail).toBe('[8, 16] F32');
     expect(describeNode(l1, tree.params)).toMatch(/^heads 2\/4 · FFN 8 · \d+(\.\d)?K? · \d+(\.\d)?%$/);
   });
 
   it('shows an MLM checkpoint with its cls head and no classifier', () => {
     const mlmDir = path.join(tmp, 'mlm');
-    const s = writeCheckpoint(mlmDir, { ...cfg, pruned_heads: {}, intermediate_sizes: undefined, architectures: ['BertForMaskedLM'] } as BertConfig, true, false);
+    const s = writeCheckpoint(
+      mlmDir,
+      { ...cfg, pruned_heads: {}, intermediate_sizes: undefined, architectures: ['BertForMaskedLM'] } as BertConfig,
+      true,
+      false,
+    );
     const t = readCheckpoint(mlmDir, readSafetensorsHeader).tree!;
     expect(t.children.map((c) => c.label)).toEqual(['embeddings', 'encoder', 'cls (MLM head)']);
     expect(t.params).toBe(sum(s, () => true));
   });
 
   it('puts unknown tensors under "other" and tolerates a header without a config hint', () => {
-    const t = buildParamTree({ hidden_size: 4, num_hidden_layers: 1, num_attention_heads: 2 }, {
-      'bert.encoder.layer.0.attention.self.query.weight': { dtype: 'F16', shape: [2, 4], data_offsets: [0, 16] },
-      'adapter.w': { dtype: 'F32', shape: [3], data_offsets: [16, 28] },
-    });
+    const t = buildParamTree(
+      { hidden_size: 4, num_hidden_layers: 1, num_attention_heads: 2 },
+      {
+        'bert.encoder.layer.0.attention.self.query.weight': { dtype: 'F16', shape: [2, 4], data_offsets: [0, 16] },
+        'adapter.w': { dtype: 'F32', shape: [3], data_offsets: [16, 28] },
+      },
+    );
     expect(t.children.map((c) => c.label)).toEqual(['encoder', 'other']);
     expect(t.children[0].children[0].layer).toEqual({ index: 0, headsKept: 1, headsTotal: 2, ffn: 0 });
     expect(t.bytes).toBe(28);
@@ -92,7 +110,10 @@ describe('parameter tree', () => {
   it('reports a broken checkpoint as an error, not an exception', () => {
     const bad = path.join(tmp, 'bad');
     fs.mkdirSync(bad);
-    fs.writeFileSync(path.join(bad, 'config.json'), '{"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 4}');
+    fs.writeFileSync(
+      path.join(bad, 'config.json'),
+      '{"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 4}',
+    );
     fs.writeFileSync(path.join(bad, 'model.safetensors'), 'nope');
     expect(readCheckpoint(bad, readSafetensorsHeader).error).toContain(path.join(bad, 'model.safetensors'));
     fs.writeFileSync(path.join(bad, 'config.json'), '{"hidden_size": 0}');
@@ -100,15 +121,31 @@ describe('parameter tree', () => {
   });
 
   it('formats counts', () => {
-    expect([formatCount(999), formatCount(1500), formatCount(2_345_678), formatCount(3e9)]).toEqual(['999', '1.5K', '2.35M', '3.00B']);
+    expect([formatCount(999), formatCount(1500), formatCount(2_345_678), formatCount(3e9)]).toEqual([
+      '999',
+      '1.5K',
+      '2.35M',
+      '3.00B',
+    ]);
   });
 });
 
 describe('runs', () => {
   const runs = path.join(tmp, 'runs');
   const a = path.join(runs, 'a');
-  updateStage(a, 'pretrain', { status: 'done', seconds: 75, metrics: { mlm_accuracy: 0.41234, loss: 3.2 }, checkpoint: 'pretrain/best' });
-  updateStage(a, 'prune', { status: 'done', seconds: 3, checkpoint: 'pruned', report: 'pruned/prune-report.json', metrics: { params: 123456 } });
+  updateStage(a, 'pretrain', {
+    status: 'done',
+    seconds: 75,
+    metrics: { mlm_accuracy: 0.41234, loss: 3.2 },
+    checkpoint: 'pretrain/best',
+  });
+  updateStage(a, 'prune', {
+    status: 'done',
+    seconds: 3,
+    checkpoint: 'pruned',
+    report: 'pruned/prune-report.json',
+    metrics: { params: 123456 },
+  });
   updateStage(a, 'finetune', { status: 'failed', seconds: 2, error: 'boom' });
   updateStage(a, 'corpus-vocab', { status: 'running' });
   fs.mkdirSync(path.join(runs, 'broken'));

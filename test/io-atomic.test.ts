@@ -3,7 +3,14 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { jsonErrorOffset, lineCol, readJson, replaceDirAtomic, writeFileAtomic, writeJsonAtomic } from '../src/engine/io/atomic';
+import {
+  jsonErrorOffset,
+  lineCol,
+  readJson,
+  replaceDirAtomic,
+  writeFileAtomic,
+  writeJsonAtomic,
+} from '../src/engine/io/atomic';
 import { userError } from './helpers/errors';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'io-atomic-'));
@@ -60,7 +67,11 @@ describe('writeFileAtomic', () => {
     const f = path.join(dir, 'run.json');
     writeFileAtomic(f, 'old content');
     // Data that fails once the temp file is open (its length cannot be read): the temp must go.
-    const bad = { get byteLength(): number { throw new Error('boom'); } } as unknown as Uint8Array;
+    const bad = {
+      get byteLength(): number {
+        throw new Error('boom');
+      },
+    } as unknown as Uint8Array;
     expect(() => writeFileAtomic(f, bad)).toThrow('boom');
     expect(fs.readFileSync(f, 'utf8')).toBe('old content');
     expect(leftovers(dir, ['run.json'])).toEqual([]);
@@ -82,7 +93,9 @@ describe('writeJsonAtomic / readJson', () => {
   it('writes pretty JSON with a trailing newline and reads it back', () => {
     const f = path.join(tmp, 'v.json');
     writeJsonAtomic(f, { a: 1, b: [true, null], c: { d: 'x' } });
-    expect(fs.readFileSync(f, 'utf8')).toBe('{\n  "a": 1,\n  "b": [\n    true,\n    null\n  ],\n  "c": {\n    "d": "x"\n  }\n}\n');
+    expect(fs.readFileSync(f, 'utf8')).toBe(
+      '{\n  "a": 1,\n  "b": [\n    true,\n    null\n  ],\n  "c": {\n    "d": "x"\n  }\n}\n',
+    );
     expect(readJson(f)).toEqual({ a: 1, b: [true, null], c: { d: 'x' } });
   });
 
@@ -168,7 +181,12 @@ describe('replaceDirAtomic', () => {
     for (const [n, c] of Object.entries(files)) fs.writeFileSync(path.join(dir, n), c);
   }
   function readDir(dir: string): Record<string, string> {
-    return Object.fromEntries(fs.readdirSync(dir).sort().map((n) => [n, fs.readFileSync(path.join(dir, n), 'utf8')]));
+    return Object.fromEntries(
+      fs
+        .readdirSync(dir)
+        .sort()
+        .map((n) => [n, fs.readFileSync(path.join(dir, n), 'utf8')]),
+    );
   }
 
   it('moves a new directory into place when there is none', () => {

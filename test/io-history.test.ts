@@ -23,14 +23,33 @@ describe('HistoryWriter', () => {
     const w = new HistoryWriter(dir, () => {
       throw new Error('no warning expected');
     });
-    const e = { type: 'step', stage: 'finetune', epoch: 1, epochs: 2, step: 3, steps: 8, loss: 0.123456789,
-      lr: 1e-3 / 3, tokensPerSecond: 1234.56, etaSeconds: 9 } as const;
+    const e = {
+      type: 'step',
+      stage: 'finetune',
+      epoch: 1,
+      epochs: 2,
+      step: 3,
+      steps: 8,
+      loss: 0.123456789,
+      lr: 1e-3 / 3,
+      tokensPerSecond: 1234.56,
+      etaSeconds: 9,
+    } as const;
     w.write(historyLine(e, new Date(0)));
     w.write(historyLine({ type: 'log', level: 'info', message: 'not history' }));
     const lines = fs.readFileSync(path.join(dir, HISTORY_FILE), 'utf8').split('\n');
     expect(lines).toHaveLength(3);
-    expect(JSON.parse(lines[1])).toEqual({ type: 'step', stage: 'finetune', epoch: 1, step: 3, steps: 8, loss: 0.123457,
-      lr: 0.000333333, tps: 1235, time: '1970-01-01T00:00:00.000Z' });
+    expect(JSON.parse(lines[1])).toEqual({
+      type: 'step',
+      stage: 'finetune',
+      epoch: 1,
+      step: 3,
+      steps: 8,
+      loss: 0.123457,
+      lr: 0.000333333,
+      tps: 1235,
+      time: '1970-01-01T00:00:00.000Z',
+    });
     expect(lines[1].length).toBeLessThan(200);
     expect(lines[2]).toBe('');
     expect(parseHistory(lines.join('\n')).records).toHaveLength(1); // the torn line is skipped
@@ -70,7 +89,10 @@ describe('history.jsonl through the CLI', () => {
     expect(text.endsWith('\n')).toBe(true);
     expect(parseHistory(text).skipped).toBe(0);
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
-    const records: any[] = text.trim().split('\n').map((l) => JSON.parse(l));
+    const records: any[] = text
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     for (const r of records) expect(Number.isNaN(Date.parse(r.time)), JSON.stringify(r)).toBe(false);
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
     const of = (stage: string, type: string) => records.filter((r: any) => r.stage === stage && r.type === type);
@@ -82,20 +104,29 @@ describe('history.jsonl through the CLI', () => {
       expect(steps.length, stage).toBeGreaterThan(1);
       const numbers = { loss: expect.any(Number), lr: expect.any(Number), tps: expect.any(Number) };
       for (const s of steps) expect(s).toMatchObject(numbers);
-      expect(of(stage, 'epoch')[0])
-        .toMatchObject({ epoch: 1, metrics: expect.objectContaining({ train_loss: expect.any(Number) }) });
+      expect(of(stage, 'epoch')[0]).toMatchObject({
+        epoch: 1,
+        metrics: expect.objectContaining({ train_loss: expect.any(Number) }),
+      });
     }
     expect(of('pretrain', 'stage-end')[0]).toMatchObject({ status: 'done', seconds: expect.any(Number) });
 
     // The second fine-tuning resumed after epoch 1: its lines follow a resume marker.
     const ft = records.filter((r) => r.stage === 'finetune');
-    expect(ft.map((r) => r.type).filter((t: string) => t !== 'step'))
-      .toEqual(['stage-start', 'epoch', 'stage-end', 'stage-start', 'resume',
-      'epoch', 'stage-end']);
+    expect(ft.map((r) => r.type).filter((t: string) => t !== 'step')).toEqual([
+      'stage-start',
+      'epoch',
+      'stage-end',
+      'stage-start',
+      'resume',
+      'epoch',
+      'stage-end',
+    ]);
     expect(of('finetune', 'resume')[0]).toMatchObject({ epoch: 1 });
     expect(of('finetune', 'epoch').map((r) => r.epoch)).toEqual([1, 2]);
-    expect(parseHistory(text).records.filter((r) => r.type === 'step').length)
-      .toBe(records.filter((r) => r.type === 'step').length);
+    expect(parseHistory(text).records.filter((r) => r.type === 'step').length).toBe(
+      records.filter((r) => r.type === 'step').length,
+    );
     const resumeAt = ft.findIndex((r) => r.type === 'resume');
     const after = ft.slice(resumeAt).filter((r) => r.type === 'step');
     expect(after.length).toBeGreaterThan(0);

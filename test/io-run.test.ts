@@ -14,7 +14,13 @@ describe('run.json', () => {
   it('openRun creates the directory and a version-1 manifest, and loads it the next time', () => {
     const dir = path.join(tmp, 'nested', 'quick');
     const m = openRun(dir, { preset: 'quick', data: { dir: 'data/demo', testSplit: 0.1, seed: 42 } });
-    expect(m).toMatchObject({ version: 1, name: 'quick', preset: 'quick', stages: {}, data: { dir: 'data/demo', testSplit: 0.1, seed: 42 } });
+    expect(m).toMatchObject({
+      version: 1,
+      name: 'quick',
+      preset: 'quick',
+      stages: {},
+      data: { dir: 'data/demo', testSplit: 0.1, seed: 42 },
+    });
     expect(m.created).toMatch(ISO);
     expect(m.updated).toMatch(ISO);
     const onDisk = JSON.parse(fs.readFileSync(path.join(dir, 'run.json'), 'utf8'));
@@ -35,8 +41,13 @@ describe('run.json', () => {
     updateStage(dir, 'finetune', { status: 'failed', error: 'out of memory', metrics: { auc: 0.5 } });
     let m = updateStage(dir, 'finetune', { metrics: { loss: 0.3 }, epochsDone: 2 });
     expect(m.stages.finetune).toEqual({
-      status: 'failed', started: '2024-01-01T00:00:00.000Z', error: 'out of memory', epochsDone: 2, metrics: { auc: 0.5, loss: 0.3 },
-      pid: process.pid, host: os.hostname(), // who ran it (a dead 'running' stage is reaped: test/limits.test.ts)
+      status: 'failed',
+      started: '2024-01-01T00:00:00.000Z',
+      error: 'out of memory',
+      epochsDone: 2,
+      metrics: { auc: 0.5, loss: 0.3 },
+      pid: process.pid,
+      host: os.hostname(), // who ran it (a dead 'running' stage is reaped: test/limits.test.ts)
     });
     m = updateStage(dir, 'finetune', { status: 'done', error: undefined });
     expect(m.stages.finetune).not.toHaveProperty('error');

@@ -4,7 +4,13 @@ import * as path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { UserError } from '../src/engine/errors';
-import { encodeSafetensors, f16ToNumber, readSafetensors, readSafetensorsHeader, writeSafetensors } from '../src/engine/io/safetensors';
+import {
+  encodeSafetensors,
+  f16ToNumber,
+  readSafetensors,
+  readSafetensorsHeader,
+  writeSafetensors,
+} from '../src/engine/io/safetensors';
 import { userError } from './helpers/errors';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'io-safetensors-'));
@@ -40,14 +46,32 @@ describe('writeSafetensors: the bytes on disk', () => {
       { name: 'b', shape: [2], data: new Float32Array([1, -2]) },
       { name: 'a', shape: [], data: new Float32Array([0.5]) },
     ]);
-    const header = '{"__metadata__":{"format":"pt"},"a":{"dtype":"F32","shape":[],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}';
+    const header =
+      '{"__metadata__":{"format":"pt"},"a":{"dtype":"F32","shape":[],"data_offsets":[0,4]},' +
+      '"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}';
     expect(header.length).toBe(138); // -> 6 spaces of padding to 144
     const expected = [
-      144, 0, 0, 0, 0, 0, 0, 0, // u64 little-endian header length, padding included
+      144,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0, // u64 little-endian header length, padding included
       ...Buffer.from(header + '      '),
-      0x00, 0x00, 0x00, 0x3f, // a = 0.5f
-      0x00, 0x00, 0x80, 0x3f, // b[0] = 1.0f
-      0x00, 0x00, 0x00, 0xc0, // b[1] = -2.0f
+      0x00,
+      0x00,
+      0x00,
+      0x3f, // a = 0.5f
+      0x00,
+      0x00,
+      0x80,
+      0x3f, // b[0] = 1.0f
+      0x00,
+      0x00,
+      0x00,
+      0xc0, // b[1] = -2.0f
     ];
     expect([...fs.readFileSync(f)]).toEqual(expected);
   });
@@ -62,11 +86,15 @@ describe('writeSafetensors: the bytes on disk', () => {
 
   it('rejects tensors whose data does not fit the shape, duplicate names and the reserved name', () => {
     expect(() => encodeSafetensors([{ name: 'x', shape: [2, 2], data: new Float32Array(3) }])).toThrow(/needs 4/);
-    expect(() => encodeSafetensors([
-      { name: 'x', shape: [1], data: new Float32Array(1) },
-      { name: 'x', shape: [1], data: new Float32Array(1) },
-    ])).toThrow(/duplicate/);
-    expect(() => encodeSafetensors([{ name: '__metadata__', shape: [1], data: new Float32Array(1) }])).toThrow(/invalid tensor name/);
+    expect(() =>
+      encodeSafetensors([
+        { name: 'x', shape: [1], data: new Float32Array(1) },
+        { name: 'x', shape: [1], data: new Float32Array(1) },
+      ]),
+    ).toThrow(/duplicate/);
+    expect(() => encodeSafetensors([{ name: '__metadata__', shape: [1], data: new Float32Array(1) }])).toThrow(
+      /invalid tensor name/,
+    );
   });
 });
 
@@ -80,9 +108,11 @@ describe('readSafetensors', () => {
       ...[0x00, 0x3c, 0x00, 0xc0, 0xff, 0x7b, 0x01, 0x00], // h: F16 [1, -2, 65504, 2^-24]
       ...[0x80, 0x3f, 0x00, 0xbf], // bf: BF16 [1, -0.5]
     ];
-    let header = '{"d":{"dtype":"F64","shape":[1],"data_offsets":[0,8]},"i":{"dtype":"I64","shape":[2,1],"data_offsets":[8,24]},'
-      + '"h":{"dtype":"F16","shape":[2,2],"data_offsets":[24,32]},"bf":{"dtype":"BF16","shape":[2],"data_offsets":[32,36]},'
-      + '"e":{"dtype":"F32","shape":[0,3],"data_offsets":[36,36]}}';
+    let header =
+      '{"d":{"dtype":"F64","shape":[1],"data_offsets":[0,8]},"i":{"dtype":"I64","shape":[2,1],"data_offsets":[8,24]},' +
+      '"h":{"dtype":"F16","shape":[2,2],"data_offsets":[24,32]},' +
+      '"bf":{"dtype":"BF16","shape":[2],"data_offsets":[32,36]},' +
+      '"e":{"dtype":"F32","shape":[0,3],"data_offsets":[36,36]}}';
     header += ' '.repeat((8 - (header.length % 8)) % 8);
     const f = rawFile(header, data);
     const h = readSafetensorsHeader(f);
@@ -122,22 +152,78 @@ describe('corrupt files: one UserError per kind of damage, naming file and tenso
     `"${name}":{"dtype":"${dtype}","shape":${JSON.stringify(shape)},"data_offsets":${JSON.stringify(offs)}}`;
 
   const cases: { what: string; make: () => string; msg: RegExp }[] = [
-    { what: 'shorter than 8 bytes', make: () => { const f = tmpFile(); fs.writeFileSync(f, Buffer.from([1, 2, 3])); return f; }, msg: /not a safetensors file \(3 bytes/ },
-    { what: 'header length past the end', make: () => rawFile('{}', [], 1000n), msg: /header length 1000 runs past the end of the 10-byte file/ },
-    { what: 'header length over 100 MB', make: () => rawFile('{}', [], 1n << 40n), msg: /over the 100000000-byte limit/ },
+    {
+      what: 'shorter than 8 bytes',
+      make: () => {
+        const f = tmpFile();
+        fs.writeFileSync(f, Buffer.from([1, 2, 3]));
+        return f;
+      },
+      msg: /not a safetensors file \(3 bytes/,
+    },
+    {
+      what: 'header length past the end',
+      make: () => rawFile('{}', [], 1000n),
+      msg: /header length 1000 runs past the end of the 10-byte file/,
+    },
+    {
+      what: 'header length over 100 MB',
+      make: () => rawFile('{}', [], 1n << 40n),
+      msg: /over the 100000000-byte limit/,
+    },
     { what: 'header not JSON', make: () => rawFile('{"a": nope}', []), msg: /header is not valid JSON/ },
     { what: 'header not an object', make: () => rawFile('[1, 2]  ', []), msg: /header is not a JSON object/ },
-    { what: 'unknown dtype', make: () => rawFile(`{${ok('w', 'F17', [1], [0, 4])}}`, f32le(1)), msg: /tensor 'w': unknown dtype "F17"/ },
-    { what: 'size mismatch', make: () => rawFile(`{${ok('w', 'F32', [3], [0, 8])}}`, f32le(1, 2)), msg: /tensor 'w': F32 shape \[3\] needs 12 bytes but data_offsets \[0, 8\] span 8/ },
-    { what: 'outside the buffer', make: () => rawFile(`{${ok('w', 'F32', [3], [0, 12])}}`, f32le(1, 2)), msg: /tensor 'w': data_offsets \[0, 12\] are outside the 8-byte data buffer/ },
-    { what: 'overlap', make: () => rawFile(`{${ok('a', 'F32', [2], [0, 8])},${ok('b', 'F32', [2], [4, 12])}}`, f32le(1, 2, 3)), msg: /tensor 'b': data_offsets \[4, 12\] overlap tensor 'a'/ },
-    { what: 'hole', make: () => rawFile(`{${ok('a', 'F32', [1], [0, 4])},${ok('b', 'F32', [1], [8, 12])}}`, f32le(1, 2, 3)), msg: /tensor 'b': .*'a' ends at 4, leaving a 4-byte hole/ },
-    { what: 'hole at the start', make: () => rawFile(`{${ok('b', 'F32', [1], [4, 8])}}`, f32le(1, 2)), msg: /tensor 'b': .*the data buffer starts at 0/ },
-    { what: 'trailing bytes', make: () => rawFile(`{${ok('a', 'F32', [1], [0, 4])}}`, f32le(1, 2)), msg: /4 bytes after the last tensor 'a'/ },
-    { what: 'bad shape', make: () => rawFile(`{${ok('a', 'F32', [-1], [0, 4])}}`, f32le(1)), msg: /tensor 'a': shape \[-1\] is not a list of non-negative integers/ },
-    { what: 'bad offsets', make: () => rawFile(`{${ok('a', 'F32', [1], [4, 0] as [number, number])}}`, f32le(1)), msg: /tensor 'a': data_offsets \[4,0\] is not \[begin, end\]/ },
+    {
+      what: 'unknown dtype',
+      make: () => rawFile(`{${ok('w', 'F17', [1], [0, 4])}}`, f32le(1)),
+      msg: /tensor 'w': unknown dtype "F17"/,
+    },
+    {
+      what: 'size mismatch',
+      make: () => rawFile(`{${ok('w', 'F32', [3], [0, 8])}}`, f32le(1, 2)),
+      msg: /tensor 'w': F32 shape \[3\] needs 12 bytes but data_offsets \[0, 8\] span 8/,
+    },
+    {
+      what: 'outside the buffer',
+      make: () => rawFile(`{${ok('w', 'F32', [3], [0, 12])}}`, f32le(1, 2)),
+      msg: /tensor 'w': data_offsets \[0, 12\] are outside the 8-byte data buffer/,
+    },
+    {
+      what: 'overlap',
+      make: () => rawFile(`{${ok('a', 'F32', [2], [0, 8])},${ok('b', 'F32', [2], [4, 12])}}`, f32le(1, 2, 3)),
+      msg: /tensor 'b': data_offsets \[4, 12\] overlap tensor 'a'/,
+    },
+    {
+      what: 'hole',
+      make: () => rawFile(`{${ok('a', 'F32', [1], [0, 4])},${ok('b', 'F32', [1], [8, 12])}}`, f32le(1, 2, 3)),
+      msg: /tensor 'b': .*'a' ends at 4, leaving a 4-byte hole/,
+    },
+    {
+      what: 'hole at the start',
+      make: () => rawFile(`{${ok('b', 'F32', [1], [4, 8])}}`, f32le(1, 2)),
+      msg: /tensor 'b': .*the data buffer starts at 0/,
+    },
+    {
+      what: 'trailing bytes',
+      make: () => rawFile(`{${ok('a', 'F32', [1], [0, 4])}}`, f32le(1, 2)),
+      msg: /4 bytes after the last tensor 'a'/,
+    },
+    {
+      what: 'bad shape',
+      make: () => rawFile(`{${ok('a', 'F32', [-1], [0, 4])}}`, f32le(1)),
+      msg: /tensor 'a': shape \[-1\] is not a list of non-negative integers/,
+    },
+    {
+      what: 'bad offsets',
+      make: () => rawFile(`{${ok('a', 'F32', [1], [4, 0] as [number, number])}}`, f32le(1)),
+      msg: /tensor 'a': data_offsets \[4,0\] is not \[begin, end\]/,
+    },
     { what: 'entry not an object', make: () => rawFile('{"a": 5}', []), msg: /tensor 'a': entry is not an object/ },
-    { what: 'metadata not strings', make: () => rawFile('{"__metadata__":{"k":1}}', []), msg: /__metadata__\['k'\] is not a string/ },
+    {
+      what: 'metadata not strings',
+      make: () => rawFile('{"__metadata__":{"k":1}}', []),
+      msg: /__metadata__\['k'\] is not a string/,
+    },
     { what: 'missing file', make: () => path.join(tmp, 'absent.safetensors'), msg: /file not found/ },
   ];
   for (const c of cases) {
@@ -166,17 +252,27 @@ describe('properties', () => {
     seed: fc.array(fc.float(), { minLength: 1, maxLength: 64 }),
   });
   const tensorsArb = fc
-    .uniqueArray(fc.tuple(fc.string({ minLength: 1, maxLength: 12 }).filter((s) => s !== '__metadata__'), tensorArb), {
-      selector: ([name]) => name,
-      maxLength: 6,
-    })
+    .uniqueArray(
+      fc.tuple(
+        fc.string({ minLength: 1, maxLength: 12 }).filter((s) => s !== '__metadata__'),
+        tensorArb,
+      ),
+      {
+        selector: ([name]) => name,
+        maxLength: 6,
+      },
+    )
     .map((list) =>
       list.map(([name, { shape, seed }]) => {
         const n = shape.reduce((a, b) => a * b, 1);
         return { name, shape, data: Float32Array.from({ length: n }, (_, i) => seed[i % seed.length]!) };
       }),
     );
-  const metaArb = fc.dictionary(fc.string({ maxLength: 8 }).filter((k) => k !== 'format'), fc.string({ maxLength: 8 }), { maxKeys: 3 });
+  const metaArb = fc.dictionary(
+    fc.string({ maxLength: 8 }).filter((k) => k !== 'format'),
+    fc.string({ maxLength: 8 }),
+    { maxKeys: 3 },
+  );
 
   it('tensor and metadata names that are Object.prototype names round-trip ("__proto__" included)', () => {
     for (const name of ['__proto__', 'constructor', 'toString', 'hasOwnProperty']) {
@@ -216,17 +312,22 @@ describe('properties', () => {
     ]);
     const f = tmpFile();
     fc.assert(
-      fc.property(fc.nat({ max: base.length - 1 }), fc.integer({ min: 0, max: 255 }), fc.boolean(), (at, byte, truncate) => {
-        const bytes = truncate ? base.slice(0, at) : Uint8Array.from(base, (b, i) => (i === at ? byte : b));
-        fs.writeFileSync(f, bytes);
-        try {
-          readSafetensors(f);
-        } catch (e) {
-          expect(e).toBeInstanceOf(UserError);
-          expect((e as Error).message.startsWith(`${f}: `)).toBe(true);
-        }
-        if (truncate) expect(() => readSafetensors(f)).toThrow(UserError);
-      }),
+      fc.property(
+        fc.nat({ max: base.length - 1 }),
+        fc.integer({ min: 0, max: 255 }),
+        fc.boolean(),
+        (at, byte, truncate) => {
+          const bytes = truncate ? base.slice(0, at) : Uint8Array.from(base, (b, i) => (i === at ? byte : b));
+          fs.writeFileSync(f, bytes);
+          try {
+            readSafetensors(f);
+          } catch (e) {
+            expect(e).toBeInstanceOf(UserError);
+            expect((e as Error).message.startsWith(`${f}: `)).toBe(true);
+          }
+          if (truncate) expect(() => readSafetensors(f)).toThrow(UserError);
+        },
+      ),
       { numRuns: 300 },
     );
   });

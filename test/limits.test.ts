@@ -57,19 +57,26 @@ describe('numeric CLI options have bounds (OptionDef min/max, checked by the par
 
 describe('schemas have maxima that still admit real models', () => {
   it('refuses a settings file with hidden_size 1e6 and a prune config with n_iters 1e9, naming the field', () => {
-    expect(userError(() => validateConfig('settings', { model: { hidden_size: 1e6 } }, 'big.json')))
-      .toBe('big.json: /model/hidden_size: must be integer >= 1 and <= 8192, got 1000000');
-    expect(userError(() => validateConfig('settings', { model: { num_hidden_layers: 1e9 } }, 'big.json')))
-      .toMatch(/^big\.json: \/model\/num_hidden_layers: must be integer >= 1 and <= 128/);
+    expect(userError(() => validateConfig('settings', { model: { hidden_size: 1e6 } }, 'big.json'))).toBe(
+      'big.json: /model/hidden_size: must be integer >= 1 and <= 8192, got 1000000',
+    );
+    expect(userError(() => validateConfig('settings', { model: { num_hidden_layers: 1e9 } }, 'big.json'))).toMatch(
+      /^big\.json: \/model\/num_hidden_layers: must be integer >= 1 and <= 128/,
+    );
     const prune = { transformer: { target_ffn_size: 64, target_num_of_heads: 2, n_iters: 1e9 } };
-    expect(userError(() => validateConfig('prune', prune, 'x.prune.json')))
-      .toMatch(/x\.prune\.json: \/transformer\/n_iters: must be integer >= 1 and <= 1000/);
+    expect(userError(() => validateConfig('prune', prune, 'x.prune.json'))).toMatch(
+      /x\.prune\.json: \/transformer\/n_iters: must be integer >= 1 and <= 1000/,
+    );
   });
 
   it('admits BERT-large and a 250k vocabulary; the schema maxima are the engine limits', () => {
     const large = {
-      hidden_size: 1024, num_hidden_layers: 24, num_attention_heads: 16, intermediate_size: 4096,
-      max_position_embeddings: 512, max_len: 512,
+      hidden_size: 1024,
+      num_hidden_layers: 24,
+      num_attention_heads: 16,
+      intermediate_size: 4096,
+      max_position_embeddings: 512,
+      max_len: 512,
     };
     expect(() => validateConfig('settings', { model: large }, 'large.json')).not.toThrow();
     type Props = Record<string, { properties: Record<string, { maximum?: number }> }>;
@@ -83,13 +90,18 @@ describe('schemas have maxima that still admit real models', () => {
 
 describe("a checkpoint's config.json: every field we read is type- and range-checked", () => {
   const base = {
-    vocab_size: 100, hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 2, intermediate_size: 64,
+    vocab_size: 100,
+    hidden_size: 32,
+    num_hidden_layers: 2,
+    num_attention_heads: 2,
+    intermediate_size: 64,
     max_position_embeddings: 64,
   };
 
   it('layer_norm_eps "x" is one line naming the file and field, not an internal error', () => {
-    expect(userError(() => checkConfigJson({ ...base, layer_norm_eps: 'x' }, 'ck/config.json')))
-      .toBe(`ck/config.json: 'layer_norm_eps' must be a number > 0 and < 1, got "x"`);
+    expect(userError(() => checkConfigJson({ ...base, layer_norm_eps: 'x' }, 'ck/config.json'))).toBe(
+      `ck/config.json: 'layer_norm_eps' must be a number > 0 and < 1, got "x"`,
+    );
   });
 
   it.each([
@@ -107,8 +119,9 @@ describe("a checkpoint's config.json: every field we read is type- and range-che
     ['intermediate_sizes', [64, 'x']],
     ['id2label', 3],
   ])('refuses %s = %j', (key, value) => {
-    expect(userError(() => checkConfigJson({ ...base, [key]: value }, 'ck/config.json')))
-      .toMatch(new RegExp(`^ck/config\\.json: '?${key}`));
+    expect(userError(() => checkConfigJson({ ...base, [key]: value }, 'ck/config.json'))).toMatch(
+      new RegExp(`^ck/config\\.json: '?${key}`),
+    );
   });
 
   it('allows unknown keys (Hub configs carry many) and fills the HF defaults', () => {
@@ -120,7 +133,11 @@ describe("a checkpoint's config.json: every field we read is type- and range-che
 
 describe('the memory estimate, before any weights are allocated', () => {
   const BASE = {
-    vocab_size: 30522, hidden_size: 768, num_hidden_layers: 12, num_attention_heads: 12, intermediate_size: 3072,
+    vocab_size: 30522,
+    hidden_size: 768,
+    num_hidden_layers: 12,
+    num_attention_heads: 12,
+    intermediate_size: 3072,
     max_position_embeddings: 512,
   };
   const LARGE = { ...BASE, hidden_size: 1024, num_hidden_layers: 24, num_attention_heads: 16, intermediate_size: 4096 };

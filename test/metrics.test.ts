@@ -132,7 +132,13 @@ describe('per-label metrics and F1-best thresholds', () => {
     const t = tuneThresholds(p, y, 2);
     expect(t.map((c) => c.f1)).toEqual([1, 1]);
     expect(t[1].threshold).toBeCloseTo(0.2, 12); // between 0.3 and 0.1
-    expect(microF1AtThresholds(p, y, t.map((c) => c.threshold))).toBe(1);
+    expect(
+      microF1AtThresholds(
+        p,
+        y,
+        t.map((c) => c.threshold),
+      ),
+    ).toBe(1);
     expect(microF1(p, y)).toBeCloseTo(4 / 6, 12); // at 0.5 label 1's positives are missed
   });
   it('perLabelMetrics uses the thresholds given, and worstFirst orders by log-loss then index', () => {
@@ -143,6 +149,11 @@ describe('per-label metrics and F1-best thresholds', () => {
     expect(m.map((x) => x.support)).toEqual([1, 2]);
     expect(m[1].auc).toBeNull();
     expect(worstFirst(m).map((x) => x.label)).toEqual([1, 0]);
-    expect(worstFirst([{ label: 1, logloss: 0.2 }, { label: 0, logloss: 0.2 }]).map((x) => x.label)).toEqual([0, 1]);
+    expect(
+      worstFirst([
+        { label: 1, logloss: 0.2 },
+        { label: 0, logloss: 0.2 },
+      ]).map((x) => x.label),
+    ).toEqual([0, 1]);
   });
 });

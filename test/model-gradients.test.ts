@@ -21,7 +21,10 @@ function directionalCheck(params: Params, lossFn: () => tf.Scalar, names: string
   for (const [i, name] of names.entries()) {
     const v = vars[i];
     const g = grads[v.name];
-    const d = tf.tensor(Array.from({ length: v.size }, () => rng.normal()), v.shape);
+    const d = tf.tensor(
+      Array.from({ length: v.size }, () => rng.normal()),
+      v.shape,
+    );
     const analytic = tf.sum(tf.mul(g, d)).dataSync()[0];
     const eps = 1e-2;
     const orig = v.clone();
@@ -56,7 +59,11 @@ describe('gradients match finite differences', () => {
     const inp = tinyBatch(2, 6);
     const positions = tf.tensor1d([1, 2, 7, 9], 'int32');
     const targets = tf.tensor1d([5, 9, 12, 29], 'int32');
-    const loss = () => tf.mul(softmaxCrossEntropy(mlmLogits(params, cfg, encode(params, cfg, inp), positions), targets), 10) as tf.Scalar;
+    const loss = () =>
+      tf.mul(
+        softmaxCrossEntropy(mlmLogits(params, cfg, encode(params, cfg, inp), positions), targets),
+        10,
+      ) as tf.Scalar;
     expect(directionalCheck(params, loss, [...params.keys()])).toEqual([]);
   });
 
@@ -65,7 +72,10 @@ describe('gradients match finite differences', () => {
     const inp = tinyBatch(2, 5);
     const ones = [tf.ones([4]) as tf.Tensor1D, tf.ones([4]) as tf.Tensor1D];
     const full = classify(params, cfg, inp).arraySync();
-    const masked = classify(params, cfg, inp, { headMask: ones, ffnMask: [tf.ones([24]) as tf.Tensor1D, null] }).arraySync();
+    const masked = classify(params, cfg, inp, {
+      headMask: ones,
+      ffnMask: [tf.ones([24]) as tf.Tensor1D, null],
+    }).arraySync();
     expect(masked).toEqual(full);
     const zeroed = classify(params, cfg, inp, { headMask: [tf.zeros([4]) as tf.Tensor1D, null] }).arraySync();
     expect(zeroed).not.toEqual(full);

@@ -2,8 +2,20 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
-  CLASSIFIER, EMB_LN, LAYER_PART_NAMES, layer, layerOf, MLM_BIAS, MLM_DECODER_W, MLM_DENSE, MLM_LN, parseName,
-  POOLER, POS_EMB, TYPE_EMB, WORD_EMB,
+  CLASSIFIER,
+  EMB_LN,
+  LAYER_PART_NAMES,
+  layer,
+  layerOf,
+  MLM_BIAS,
+  MLM_DECODER_W,
+  MLM_DENSE,
+  MLM_LN,
+  parseName,
+  POOLER,
+  POS_EMB,
+  TYPE_EMB,
+  WORD_EMB,
 } from '../src/engine/model/names';
 import { paramShapes } from '../src/engine/model/params';
 import { tinyConfig } from './helpers/tiny';
@@ -37,7 +49,11 @@ describe('HF parameter names (model/names.ts)', () => {
     expect(parseName(MLM_DECODER_W)?.part).toBe('mlmDecoder');
     expect(parseName(MLM_BIAS)?.part).toBe('mlmBias');
     const modules = [
-      [EMB_LN, 'embLn'], [POOLER, 'pooler'], [CLASSIFIER, 'classifier'], [MLM_DENSE, 'mlmDense'], [MLM_LN, 'mlmLn'],
+      [EMB_LN, 'embLn'],
+      [POOLER, 'pooler'],
+      [CLASSIFIER, 'classifier'],
+      [MLM_DENSE, 'mlmDense'],
+      [MLM_LN, 'mlmLn'],
     ] as const;
     for (const [m, part] of modules) {
       expect(parseName(m.weight)).toEqual({ layer: null, part, tensor: 'weight' });
@@ -64,9 +80,11 @@ describe('HF parameter names (model/names.ts)', () => {
     const offenders: string[] = [];
     for (const f of tsFiles(SRC)) {
       if (path.relative(SRC, f) === path.join('engine', 'model', 'names.ts')) continue;
-      fs.readFileSync(f, 'utf8').split('\n').forEach((line, i) => {
-        if (literal.test(line)) offenders.push(`${path.relative(SRC, f)}:${i + 1}: ${line.trim()}`);
-      });
+      fs.readFileSync(f, 'utf8')
+        .split('\n')
+        .forEach((line, i) => {
+          if (literal.test(line)) offenders.push(`${path.relative(SRC, f)}:${i + 1}: ${line.trim()}`);
+        });
     }
     expect(offenders).toEqual([]);
   });

@@ -8,9 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeFileAtomic } from '../src/engine/io/atomic';
-import {
-  checkFileReplaceable, checkReplaceable, holdRun, isOurs, LOCK_FILE, MARKER,
-} from '../src/engine/io/ownership';
+import { checkFileReplaceable, checkReplaceable, holdRun, isOurs, LOCK_FILE, MARKER } from '../src/engine/io/ownership';
 import { expectUserError, ROOT } from './helpers/cli';
 import { bp, demoModel, TINY } from './robust-helpers';
 
@@ -133,7 +131,16 @@ describe('the run lock and symbolic links (in-process)', () => {
 
 describe('the CLI replaces only what it made', () => {
   const pruneArgs = (out: string) => [
-    'prune', '--model', model, '--prune-config', prune, '--data', test, '--out', out, ...TINY,
+    'prune',
+    '--model',
+    model,
+    '--prune-config',
+    prune,
+    '--data',
+    test,
+    '--out',
+    out,
+    ...TINY,
   ];
 
   it('prune --out onto a downloaded HF model folder is refused without --force, replaced with --force', async () => {

@@ -26,38 +26,86 @@ describe('pipeline (tiny preset, demo data)', () => {
     expect(r.stdout).toMatch(/\| prune \(before re-fine-tuning\)\s+\|\s+[\d.]+\s+\|\s+[\d.]+\s+\|\s+0\.\d{4}/);
 
     const m = JSON.parse(fs.readFileSync(path.join(run, 'run.json'), 'utf8'));
-    for (const s of ['corpus-vocab', 'pretrain', 'finetune', 'evaluate', 'analyze', 'prune', 'refinetune', 'evaluate-pruned', 'analyze-pruned']) {
+    for (const s of [
+      'corpus-vocab',
+      'pretrain',
+      'finetune',
+      'evaluate',
+      'analyze',
+      'prune',
+      'refinetune',
+      'evaluate-pruned',
+      'analyze-pruned',
+    ]) {
       expect(m.stages[s]?.status, s).toBe('done');
     }
     expect(m.stages.finetune.checkpoint).toBe('finetune');
     for (const ck of ['pretrain', 'finetune', 'pruned', 'refinetune']) {
-      for (const f of ['config.json', 'model.safetensors', 'vocab.txt']) expect(fs.existsSync(path.join(run, ck, f)), `${ck}/${f}`).toBe(true);
+      for (const f of ['config.json', 'model.safetensors', 'vocab.txt'])
+        expect(fs.existsSync(path.join(run, ck, f)), `${ck}/${f}`).toBe(true);
     }
     const report = JSON.parse(fs.readFileSync(path.join(run, 'pruned', 'prune-report.json'), 'utf8'));
     expect(report.after.encoder_params).toBeLessThan(report.before.encoder_params);
     expect(typeof report.metrics.after_refinetune).toBe('number');
 
     // evaluate --json on the pruned model agrees with what the pipeline recorded.
-    r = await bp(['evaluate', '--model', path.join(run, 'refinetune'), '--data', path.join(run, 'data', 'test.csv'), '--json', '--backend', 'wasm']);
+    r = await bp([
+      'evaluate',
+      '--model',
+      path.join(run, 'refinetune'),
+      '--data',
+      path.join(run, 'data', 'test.csv'),
+      '--json',
+      '--backend',
+      'wasm',
+    ]);
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout).score).toBeCloseTo(m.stages['evaluate-pruned'].metrics.score, 6);
 
     // The pipeline wrote both models' predictions on the test file; scored, they give its metric.
-    const pred = fs.readFileSync(path.join(run, 'predictions', 'refinetune.jsonl'), 'utf8').trim().split('\n');
+    const pred = fs
+      .readFileSync(path.join(run, 'predictions', 'refinetune.jsonl'), 'utf8')
+      .trim()
+      .split('\n');
     expect(pred).toHaveLength(100);
 
     // predict writes one line per row with 17 probabilities.
     const out = path.join(d, 'pred.jsonl');
-    r = await bp(['predict', '--model', path.join(run, 'finetune'), '--data', path.join(run, 'data', 'test.csv'), '--out', out, '--backend', 'wasm']);
+    r = await bp([
+      'predict',
+      '--model',
+      path.join(run, 'finetune'),
+      '--data',
+      path.join(run, 'data', 'test.csv'),
+      '--out',
+      out,
+      '--backend',
+      'wasm',
+    ]);
     expect(r.code, r.stderr).toBe(0);
-    const lines = fs.readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const lines = fs
+      .readFileSync(out, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines).toHaveLength(100);
     expect(lines[0].probs).toHaveLength(17);
     expect(lines[0].probs.every((p: number) => p > 0 && p < 1)).toBe(true);
 
     // --resume on a finished run trains nothing again (prune included) and prints the same table.
     const pruneEnded = m.stages.prune.ended;
-    const again = await bp(['pipeline', '--data', data, '--run', run, '--preset', 'tiny', '--backend', 'wasm', '--resume']);
+    const again = await bp([
+      'pipeline',
+      '--data',
+      data,
+      '--run',
+      run,
+      '--preset',
+      'tiny',
+      '--backend',
+      'wasm',
+      '--resume',
+    ]);
     expect(again.code, again.stderr).toBe(0);
     expect(again.stderr).not.toMatch(/== (pretrain|finetune|prune|refinetune)\b/);
     const pruned = (s: string) => s.split('\n').find((l) => l.startsWith('| bert (pruned'));
@@ -67,14 +115,18 @@ describe('pipeline (tiny preset, demo data)', () => {
 });
 
 describe('pipeline on a test file without labels (a competition test set)', () => {
-  it('trains, prunes and writes both models\' predictions, with no test metrics', async () => {
+  it("trains, prunes and writes both models' predictions, with no test metrics", async () => {
     const d = fs.mkdtempSync(path.join(os.tmpdir(), 'bp-pipe-unlabeled-'));
     const data = path.join(d, 'data');
     let r = await bp(['demo-data', '--out', data, '--train-rows', '300', '--test-rows', '40']);
     expect(r.code, r.stderr).toBe(0);
     // Keep id and text only: the test rows have no label field at all.
     const testFile = path.join(data, 'test.csv');
-    const unlabeled = fs.readFileSync(testFile, 'utf8').trim().split('\n').map((l) => l.split('|,|').slice(0, 2).join('|,|'));
+    const unlabeled = fs
+      .readFileSync(testFile, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => l.split('|,|').slice(0, 2).join('|,|'));
     fs.writeFileSync(testFile, unlabeled.join('\n') + '\n');
     const run = path.join(d, 'run');
     r = await bp(['pipeline', '--data', data, '--run', run, '--preset', 'tiny', '--backend', 'wasm']);
@@ -82,7 +134,11 @@ describe('pipeline on a test file without labels (a competition test set)', () =
     expect(r.stderr).toContain('has rows without labels');
     expect(r.stdout).toMatch(/\| bert \(pruned, re-fine-tuned\)\s+\|\s+-\s+\|/);
     for (const name of ['finetune', 'refinetune']) {
-      const lines = fs.readFileSync(path.join(run, 'predictions', `${name}.jsonl`), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+      const lines = fs
+        .readFileSync(path.join(run, 'predictions', `${name}.jsonl`), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
       expect(lines.map((l) => l.id)).toEqual(unlabeled.map((l) => l.split('|,|')[0]));
       expect(lines.every((l) => l.probs.length === 17)).toBe(true);
     }

@@ -13,7 +13,9 @@ import { classify, toInputs } from '../src/engine/model/bert';
 import { BertConfig, makeConfig } from '../src/engine/model/config';
 import { initParams, Params } from '../src/engine/model/params';
 
-export function tinyModel(o: { heads?: number; ffn?: number; layers?: number; vocab?: number; seed?: number; mlm?: boolean } = {}): { cfg: BertConfig; params: Params } {
+export function tinyModel(
+  o: { heads?: number; ffn?: number; layers?: number; vocab?: number; seed?: number; mlm?: boolean } = {},
+): { cfg: BertConfig; params: Params } {
   const m: ModelSettings = {
     hidden_size: 32,
     num_hidden_layers: o.layers ?? 2,
@@ -31,7 +33,13 @@ export function tinyModel(o: { heads?: number; ffn?: number; layers?: number; vo
   // HF initialises biases to 0; nonzero ones make the tests see the bias terms too.
   const rng = new Rng((o.seed ?? 1) + 1000);
   for (const [name, v] of params) {
-    if (name.endsWith('.bias')) v.assign(tf.tensor(Float32Array.from({ length: v.size }, () => 0.2 * rng.normal()), v.shape));
+    if (name.endsWith('.bias'))
+      v.assign(
+        tf.tensor(
+          Float32Array.from({ length: v.size }, () => 0.2 * rng.normal()),
+          v.shape,
+        ),
+      );
   }
   return { cfg, params };
 }

@@ -17,7 +17,15 @@ beforeAll(async () => {
 });
 
 /** d loss / d e at e = 0 for weights[name] scaled by (1 + e) where sel is 1. */
-function directional(params: Params, cfg: BertConfig, b: Batch, target: ImportanceTarget, k: number, parts: { name: string; sel: tf.Tensor }[], eps = 1e-2): number {
+function directional(
+  params: Params,
+  cfg: BertConfig,
+  b: Batch,
+  target: ImportanceTarget,
+  k: number,
+  parts: { name: string; sel: tf.Tensor }[],
+  eps = 1e-2,
+): number {
   const orig = parts.map((p) => params.get(p.name)!.clone());
   const lossAt = (e: number) => {
     parts.forEach((p, i) => params.get(p.name)!.assign(tf.tidy(() => tf.mul(orig[i], tf.add(1, tf.mul(p.sel, e))))));
@@ -41,7 +49,18 @@ function bruteForce(params: Params, cfg: BertConfig, batches: Batch[], target: I
     for (let l = 0; l < cfg.num_hidden_layers; l++) {
       const p = layer(l);
       for (let h = 0; h < A; h++) {
-        const cols = tf.tidy(() => tf.tile(tf.reshape(tf.oneHot(tf.fill([D], h, 'int32'), A).transpose().reshape([A * D]), [1, A * D]), [H, 1]));
+        const cols = tf.tidy(() =>
+          tf.tile(
+            tf.reshape(
+              tf
+                .oneHot(tf.fill([D], h, 'int32'), A)
+                .transpose()
+                .reshape([A * D]),
+              [1, A * D],
+            ),
+            [H, 1],
+          ),
+        );
         head[l][h] += Math.abs(directional(params, cfg, b, target, k, [{ name: p.attnOut.weight, sel: cols }]));
         cols.dispose();
       }
@@ -69,7 +88,9 @@ function bruteForce(params: Params, cfg: BertConfig, batches: Batch[], target: I
 function expectClose(actual: number[][], expected: number[][]) {
   const scale = Math.max(...expected.flat().map(Math.abs));
   expect(scale).toBeGreaterThan(0);
-  actual.forEach((row, l) => row.forEach((v, i) => expect(Math.abs(v - expected[l][i])).toBeLessThanOrEqual(0.02 * scale + 1e-6)));
+  actual.forEach((row, l) =>
+    row.forEach((v, i) => expect(Math.abs(v - expected[l][i])).toBeLessThanOrEqual(0.02 * scale + 1e-6)),
+  );
 }
 
 describe('computeImportance', () => {
@@ -112,7 +133,13 @@ describe('computeImportance', () => {
     w.assign(tf.mul(w, keep));
     const imp = computeImportance(params, cfg, batches, { kind: 'labels' }, { ffnEven: true });
     expect(imp.head[1][1]).toBe(0);
-    for (const [l, h] of [[1, 0], [1, 2], [1, 3], [0, 1]]) expect(imp.head[l][h]).toBeGreaterThan(0);
+    for (const [l, h] of [
+      [1, 0],
+      [1, 2],
+      [1, 3],
+      [0, 1],
+    ])
+      expect(imp.head[l][h]).toBeGreaterThan(0);
     w.assign(saved);
     saved.dispose();
     keep.dispose();
@@ -120,11 +147,19 @@ describe('computeImportance', () => {
 
   it('use_logits against the model itself: soft targets give a zero gradient, its own decisions do not', () => {
     // Soft targets = the model's own probabilities: the divergence is at its minimum, the gradient is 0.
-    const ownSoft = batches.map((b) => tf.tidy(() => tf.sigmoid(classify(params, cfg, toInputs(b.ids, b.mask, b.B, b.T))).dataSync() as Float32Array));
+    const ownSoft = batches.map((b) =>
+      tf.tidy(() => tf.sigmoid(classify(params, cfg, toInputs(b.ids, b.mask, b.B, b.T))).dataSync() as Float32Array),
+    );
     const zero = computeImportance(params, cfg, batches, { kind: 'logits', reference: ownSoft }, { ffnEven: true });
     expect(Math.max(...zero.head.flat(), ...zero.ffn.flat())).toBeLessThan(1e-6);
     // Its decisions (pseudo-labels), what use_logits uses: a real signal from the first step.
-    const own = computeImportance(params, cfg, batches, { kind: 'logits', reference: referenceTargets(params, cfg, batches) }, { ffnEven: true });
+    const own = computeImportance(
+      params,
+      cfg,
+      batches,
+      { kind: 'logits', reference: referenceTargets(params, cfg, batches) },
+      { ffnEven: true },
+    );
     expect(Math.max(...own.head.flat())).toBeGreaterThan(1e-6);
     expect(Math.max(...own.ffn.flat())).toBeGreaterThan(1e-6);
   });

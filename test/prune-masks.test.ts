@@ -78,12 +78,30 @@ describe('generateMask', () => {
   });
 
   it('works on ragged layers (an already pruned model)', () => {
-    expect(generateMask([[0.3, 0.1], [0.2, 0.5, 0.4, 0.05]], 3, { even: false })).toEqual([
+    expect(
+      generateMask(
+        [
+          [0.3, 0.1],
+          [0.2, 0.5, 0.4, 0.05],
+        ],
+        3,
+        { even: false },
+      ),
+    ).toEqual([
       [1, 0],
       [0, 1, 1, 0],
     ]);
     // even: 4 / 2 = 2 per layer; a layer with only 2 keeps both
-    expect(generateMask([[0.3, 0.1], [0.2, 0.5, 0.4, 0.05]], 4, { even: true })).toEqual([
+    expect(
+      generateMask(
+        [
+          [0.3, 0.1],
+          [0.2, 0.5, 0.4, 0.05],
+        ],
+        4,
+        { even: true },
+      ),
+    ).toEqual([
       [1, 1],
       [0, 1, 1, 0],
     ]);
@@ -100,20 +118,93 @@ describe('schedule', () => {
 });
 
 describe('parseMasks', () => {
-  const shape = { heads: [4, 2], ffn: [3, 3], numHeads: 4, presentHeads: [[0, 1, 2, 3], [1, 3]] };
+  const shape = {
+    heads: [4, 2],
+    ffn: [3, 3],
+    numHeads: 4,
+    presentHeads: [
+      [0, 1, 2, 3],
+      [1, 3],
+    ],
+  };
 
   it('reads per-layer rows of the present units, or of all original heads', () => {
-    const m = parseMasks({ head_mask: [[1, 0, 1, 1], [0, 1, 0, 1]], ffn_mask: [[1, 1, 0], [0, 1, 1]] }, 'm.json', shape);
-    expect(m.head).toEqual([[1, 0, 1, 1], [1, 1]]); // layer 1 given by original id: heads 1 and 3 kept
-    expect(m.ffn).toEqual([[1, 1, 0], [0, 1, 1]]);
-    expect(parseMasks({ ffn_mask: [[1, 1, 0], [0, 1, 1]] }, 'm.json', shape).head).toBeNull();
+    const m = parseMasks(
+      {
+        head_mask: [
+          [1, 0, 1, 1],
+          [0, 1, 0, 1],
+        ],
+        ffn_mask: [
+          [1, 1, 0],
+          [0, 1, 1],
+        ],
+      },
+      'm.json',
+      shape,
+    );
+    expect(m.head).toEqual([
+      [1, 0, 1, 1],
+      [1, 1],
+    ]); // layer 1 given by original id: heads 1 and 3 kept
+    expect(m.ffn).toEqual([
+      [1, 1, 0],
+      [0, 1, 1],
+    ]);
+    expect(
+      parseMasks(
+        {
+          ffn_mask: [
+            [1, 1, 0],
+            [0, 1, 1],
+          ],
+        },
+        'm.json',
+        shape,
+      ).head,
+    ).toBeNull();
   });
 
   it('rejects bad files with the file and JSON path', () => {
-    expect(() => parseMasks({ head_mask: [[1, 0, 1, 1]] }, 'm.json', shape)).toThrow(/m\.json: \/head_mask must be a list of 2 rows/);
-    expect(() => parseMasks({ ffn_mask: [[1, 1], [0, 1, 1]] }, 'm.json', shape)).toThrow(/\/ffn_mask\/0 has 2 entries, the model's layer 0 has 3/);
-    expect(() => parseMasks({ ffn_mask: [[1, 2, 0], [0, 1, 1]] }, 'm.json', shape)).toThrow(/\/ffn_mask\/0 must be a list of 0 and 1/);
-    expect(() => parseMasks({ head_mask: [[1, 1, 1, 1], [1, 1, 0, 0]] }, 'm.json', shape)).toThrow(/keeps head 0, which is already pruned/);
+    expect(() => parseMasks({ head_mask: [[1, 0, 1, 1]] }, 'm.json', shape)).toThrow(
+      /m\.json: \/head_mask must be a list of 2 rows/,
+    );
+    expect(() =>
+      parseMasks(
+        {
+          ffn_mask: [
+            [1, 1],
+            [0, 1, 1],
+          ],
+        },
+        'm.json',
+        shape,
+      ),
+    ).toThrow(/\/ffn_mask\/0 has 2 entries, the model's layer 0 has 3/);
+    expect(() =>
+      parseMasks(
+        {
+          ffn_mask: [
+            [1, 2, 0],
+            [0, 1, 1],
+          ],
+        },
+        'm.json',
+        shape,
+      ),
+    ).toThrow(/\/ffn_mask\/0 must be a list of 0 and 1/);
+    expect(() =>
+      parseMasks(
+        {
+          head_mask: [
+            [1, 1, 1, 1],
+            [1, 1, 0, 0],
+          ],
+        },
+        'm.json',
+        shape,
+      ),
+    ).toThrow(/keeps head 0, which is already pruned/);
     expect(() => parseMasks({ heads: [] }, 'm.json', shape)).toThrow(/unknown key 'heads'/);
   });
 });

@@ -109,7 +109,10 @@ describe('pruneStage', () => {
 
     // keep_shape gives the same model, only zeroed instead of sliced
     const zeroed = path.join(dir, 'pruned-keep-shape');
-    await pruneStage({ model, config: { transformer: transformer({ keep_shape: true }) }, out: zeroed, dataFile, seed: 1 }, ctx);
+    await pruneStage(
+      { model, config: { transformer: transformer({ keep_shape: true }) }, out: zeroed, dataFile, seed: 1 },
+      ctx,
+    );
     const z = loadCheckpoint(zeroed);
     expect(headsPerLayer(z.config)).toEqual([4, 4]);
     disposeParams(z.params);
@@ -122,7 +125,22 @@ describe('pruneStage', () => {
   it('uneven FFN with multiple_of and head-first order: different sizes per layer, saved and loaded', async () => {
     const out = path.join(dir, 'uneven');
     const r = await pruneStage(
-      { model, config: { transformer: transformer({ ffn_even_masking: false, multiple_of: 8, target_ffn_size: 24, head_even_masking: true, target_num_of_heads: 2, pruning_order: 'head-first' }) }, out, dataFile, seed: 1 },
+      {
+        model,
+        config: {
+          transformer: transformer({
+            ffn_even_masking: false,
+            multiple_of: 8,
+            target_ffn_size: 24,
+            head_even_masking: true,
+            target_num_of_heads: 2,
+            pruning_order: 'head-first',
+          }),
+        },
+        out,
+        dataFile,
+        seed: 1,
+      },
       ctx,
     );
     const ck = loadCheckpoint(out);
@@ -137,14 +155,41 @@ describe('pruneStage', () => {
 
   it('prunes an already pruned model again with a masks file: pruned_heads accumulate', async () => {
     const first = path.join(dir, 'first');
-    await pruneStage({ model, config: { transformer: transformer({ target_num_of_heads: 2, head_even_masking: true }) }, out: first, dataFile, seed: 1 }, ctx);
+    await pruneStage(
+      {
+        model,
+        config: { transformer: transformer({ target_num_of_heads: 2, head_even_masking: true }) },
+        out: first,
+        dataFile,
+        seed: 1,
+      },
+      ctx,
+    );
     const c1 = loadCheckpoint(first);
     const present = [0, 1].map((l) => keptHeads(c1.config, l));
     disposeParams(c1.params);
     const masksFile = path.join(dir, 'masks.json');
-    fs.writeFileSync(masksFile, JSON.stringify({ head_mask: [[1, 0], [0, 1]], ffn_mask: [Array(32).fill(1), Array.from({ length: 32 }, (_, i) => +(i < 8))] }));
+    fs.writeFileSync(
+      masksFile,
+      JSON.stringify({
+        head_mask: [
+          [1, 0],
+          [0, 1],
+        ],
+        ffn_mask: [Array(32).fill(1), Array.from({ length: 32 }, (_, i) => +(i < 8))],
+      }),
+    );
     const second = path.join(dir, 'second');
-    const r = await pruneStage({ model: first, config: { transformer: transformer({ pruning_method: 'masks', masks_file: masksFile }) }, out: second, dataFile, seed: 1 }, ctx);
+    const r = await pruneStage(
+      {
+        model: first,
+        config: { transformer: transformer({ pruning_method: 'masks', masks_file: masksFile }) },
+        out: second,
+        dataFile,
+        seed: 1,
+      },
+      ctx,
+    );
     const c2 = loadCheckpoint(second);
     expect(keptHeads(c2.config, 0)).toEqual([present[0][0]]);
     expect(keptHeads(c2.config, 1)).toEqual([present[1][1]]);
@@ -156,13 +201,20 @@ describe('pruneStage', () => {
 
   it('vocabulary pruning keeps the logits of in-vocabulary inputs, and prunes the MLM output', async () => {
     const out = path.join(dir, 'vocab-pruned');
-    const r = await pruneStage({ model, config: { vocabulary: { min_count: 3, prune_lm_head: 'auto' } }, out, dataFile, seed: 1 }, ctx);
+    const r = await pruneStage(
+      { model, config: { vocabulary: { min_count: 3, prune_lm_head: 'auto' } }, out, dataFile, seed: 1 },
+      ctx,
+    );
     const ck = loadCheckpoint(out);
     const removed = vocab.tokens.filter((t, i) => i >= 5 && vocab.counts[i] < 3);
     expect(removed.length).toBeGreaterThan(0);
     expect(ck.vocab.tokens).toEqual(vocab.tokens.filter((t) => !removed.includes(t)));
     expect(ck.config.vocab_size).toBe(ck.vocab.tokens.length);
-    expect(r.reportData.vocabulary).toEqual({ before: vocab.tokens.length, after: ck.vocab.tokens.length, removed: removed.length });
+    expect(r.reportData.vocabulary).toEqual({
+      before: vocab.tokens.length,
+      after: ck.vocab.tokens.length,
+      removed: removed.length,
+    });
     // inputs made only of kept tokens: identical classifier logits
     const kept = rows.filter((row) => row.tokens.every((t) => !removed.includes(String(t))));
     expect(kept.length).toBeGreaterThan(3);
@@ -173,15 +225,50 @@ describe('pruneStage', () => {
     const b = makeBatches(encodeRows(kept.slice(0, 4), ck.vocab, 16), { batchSize: 4 })[0];
     const bOld = makeBatches(encodeRows(kept.slice(0, 4), old.vocab, 16), { batchSize: 4 })[0];
     const pos = tf.tensor1d([0, 1, 2], 'int32');
-    const mNew = tf.tidy(() => mlmLogits(ck.params, ck.config, encode(ck.params, ck.config, { ids: tf.tensor2d(b.ids, [b.B, b.T], 'int32'), mask: tf.tensor2d(b.mask, [b.B, b.T]) }), pos).dataSync());
-    const mOld = tf.tidy(() => tf.gather(mlmLogits(old.params, old.config, encode(old.params, old.config, { ids: tf.tensor2d(bOld.ids, [b.B, b.T], 'int32'), mask: tf.tensor2d(bOld.mask, [b.B, b.T]) }), pos), keepIds, 1).dataSync());
+    const mNew = tf.tidy(() =>
+      mlmLogits(
+        ck.params,
+        ck.config,
+        encode(ck.params, ck.config, {
+          ids: tf.tensor2d(b.ids, [b.B, b.T], 'int32'),
+          mask: tf.tensor2d(b.mask, [b.B, b.T]),
+        }),
+        pos,
+      ).dataSync(),
+    );
+    const mOld = tf.tidy(() =>
+      tf
+        .gather(
+          mlmLogits(
+            old.params,
+            old.config,
+            encode(old.params, old.config, {
+              ids: tf.tensor2d(bOld.ids, [b.B, b.T], 'int32'),
+              mask: tf.tensor2d(bOld.mask, [b.B, b.T]),
+            }),
+            pos,
+          ),
+          keepIds,
+          1,
+        )
+        .dataSync(),
+    );
     expect(maxAbsDiff(mNew, mOld)).toBeLessThanOrEqual(1e-6);
     [ck, old].forEach((c) => disposeParams(c.params));
     pos.dispose();
 
     // vocabulary then transformer in one go (TextPruner's PipelinePruner order)
     const both = path.join(dir, 'both');
-    const r2 = await pruneStage({ model, config: { vocabulary: { min_count: 3, prune_lm_head: 'auto' }, transformer: transformer() }, out: both, dataFile, seed: 1 }, ctx);
+    const r2 = await pruneStage(
+      {
+        model,
+        config: { vocabulary: { min_count: 3, prune_lm_head: 'auto' }, transformer: transformer() },
+        out: both,
+        dataFile,
+        seed: 1,
+      },
+      ctx,
+    );
     const c2 = loadCheckpoint(both);
     expect(c2.config.vocab_size).toBe(r.reportData.vocabulary!.after);
     expect(ffnPerLayer(c2.config)).toEqual([32, 32]);
@@ -205,7 +292,11 @@ describe('pruneStage', () => {
     expect(rep.iterations.map((it) => typeof it.recovered_val_score)).toEqual(['number', 'number', 'undefined']);
     expect(events.filter((e) => e.type === 'epoch' && e.stage === 'prune')).toHaveLength(2);
     const iterTable = events.find((e) => e.type === 'table' && e.title.startsWith('Pruning: iterations'));
-    expect(iterTable && iterTable.type === 'table' && iterTable.rows.map((row) => row[3] === '')).toEqual([false, false, true]);
+    expect(iterTable && iterTable.type === 'table' && iterTable.rows.map((row) => row[3] === '')).toEqual([
+      false,
+      false,
+      true,
+    ]);
     rep.layers.forEach((l, i) => {
       expect(l.heads_kept).toEqual(keptHeads(ck.config, i));
       expect(l.ffn_kept).toBe(16);
@@ -214,24 +305,72 @@ describe('pruneStage', () => {
     // the recovery training changed the weights (one-shot pruning to the same targets differs),
     // the MLM head is still there, and the rounds' checkpoints are gone
     const oneShot = path.join(dir, 'one-shot');
-    await pruneStage({ model, config: { transformer: { ...cfg, recovery_epochs: 0 } }, out: oneShot, dataFile, seed: 1 }, ctx);
+    await pruneStage(
+      { model, config: { transformer: { ...cfg, recovery_epochs: 0 } }, out: oneShot, dataFile, seed: 1 },
+      ctx,
+    );
     const o = loadCheckpoint(oneShot);
-    expect(maxAbsDiff(o.params.get('classifier.weight')!.dataSync(), ck.params.get('classifier.weight')!.dataSync())).toBeGreaterThan(1e-4);
+    expect(
+      maxAbsDiff(o.params.get('classifier.weight')!.dataSync(), ck.params.get('classifier.weight')!.dataSync()),
+    ).toBeGreaterThan(1e-4);
     expect(ck.params.has('cls.predictions.bias')).toBe(true);
     expect(fs.existsSync(recoveryDir(out))).toBe(false);
     disposeParams(ck.params);
     disposeParams(o.params);
     // keep_shape cannot be combined with it
-    await expect(pruneStage({ model, config: { transformer: { ...cfg, keep_shape: true } }, out: path.join(dir, 'x'), dataFile, seed: 1, settings }, ctx)).rejects.toThrow(/recovery_epochs needs keep_shape false/);
+    await expect(
+      pruneStage(
+        {
+          model,
+          config: { transformer: { ...cfg, keep_shape: true } },
+          out: path.join(dir, 'x'),
+          dataFile,
+          seed: 1,
+          settings,
+        },
+        ctx,
+      ),
+    ).rejects.toThrow(/recovery_epochs needs keep_shape false/);
   });
 
   it('rejects what it cannot do with a message naming the config', async () => {
     const unlabeled = path.join(dir, 'test.csv');
-    writeCsv(unlabeled, rows.slice(0, 5).map((r) => ({ ...r, labels: null })));
-    await expect(pruneStage({ model, config: { transformer: transformer({ use_logits: false }) }, out: path.join(dir, 'x'), dataFile: unlabeled, seed: 1 }, ctx)).rejects.toThrow(/test\.csv:1: row 'r0' has no labels, but use_logits is false/);
-    await expect(pruneStage({ model, config: { transformer: transformer({ target_num_of_heads: 5 }) }, configFile: 'a.prune.json', out: path.join(dir, 'x'), dataFile, seed: 1 }, ctx)).rejects.toThrow(/a\.prune\.json: transformer\.target_num_of_heads 5 is more than the model has/);
-    expect(() => resolvePruneConfig({ transformer: { n_iters: 3 } }, {}, 'b.prune.json')).toThrow(/b\.prune\.json: \/transformer: missing 'target_ffn_size'/);
-    expect(resolvePruneConfig({ transformer: { n_iters: 3 } }, { transformer: transformer() }, 'b.prune.json').transformer!.n_iters).toBe(3);
+    writeCsv(
+      unlabeled,
+      rows.slice(0, 5).map((r) => ({ ...r, labels: null })),
+    );
+    await expect(
+      pruneStage(
+        {
+          model,
+          config: { transformer: transformer({ use_logits: false }) },
+          out: path.join(dir, 'x'),
+          dataFile: unlabeled,
+          seed: 1,
+        },
+        ctx,
+      ),
+    ).rejects.toThrow(/test\.csv:1: row 'r0' has no labels, but use_logits is false/);
+    await expect(
+      pruneStage(
+        {
+          model,
+          config: { transformer: transformer({ target_num_of_heads: 5 }) },
+          configFile: 'a.prune.json',
+          out: path.join(dir, 'x'),
+          dataFile,
+          seed: 1,
+        },
+        ctx,
+      ),
+    ).rejects.toThrow(/a\.prune\.json: transformer\.target_num_of_heads 5 is more than the model has/);
+    expect(() => resolvePruneConfig({ transformer: { n_iters: 3 } }, {}, 'b.prune.json')).toThrow(
+      /b\.prune\.json: \/transformer: missing 'target_ffn_size'/,
+    );
+    expect(
+      resolvePruneConfig({ transformer: { n_iters: 3 } }, { transformer: transformer() }, 'b.prune.json').transformer!
+        .n_iters,
+    ).toBe(3);
   });
 });
 
@@ -242,7 +381,10 @@ describe('pruneSweep', () => {
     writeCsv(path.join(run, 'data', 'train.csv'), rows);
     writeCsv(path.join(run, 'data', 'test.csv'), rows.slice(0, 10));
     const cfgFile = path.join(dir, 'small.prune.json');
-    fs.writeFileSync(cfgFile, JSON.stringify({ transformer: { target_ffn_size: 16, target_num_of_heads: 1, n_iters: 1 } }));
+    fs.writeFileSync(
+      cfgFile,
+      JSON.stringify({ transformer: { target_ffn_size: 16, target_num_of_heads: 1, n_iters: 1 } }),
+    );
     const settings = getPreset('tiny');
     settings.refinetune.epochs = 1;
     events.length = 0;
@@ -250,7 +392,9 @@ describe('pruneSweep', () => {
     expect(s.rows.map((r) => r.config)).toEqual(['(unpruned)', 'small']);
     expect(s.rows[1].encoder_params).toBeLessThan(s.rows[0].encoder_params / 2);
     expect(JSON.parse(fs.readFileSync(s.file, 'utf8')).rows).toHaveLength(2);
-    expect(readReport(path.join(run, 'sweep', 'small', 'prune-report.json')).metrics.after_refinetune).toBe(s.rows[1].score);
+    expect(readReport(path.join(run, 'sweep', 'small', 'prune-report.json')).metrics.after_refinetune).toBe(
+      s.rows[1].score,
+    );
     expect(events.some((e) => e.type === 'table' && e.title.startsWith('prune-sweep'))).toBe(true);
   });
 });

@@ -41,7 +41,9 @@ describe('stage registry', () => {
       for (const [flag, o] of Object.entries(REGISTRY[s].options as Record<string, OptionDef>)) {
         const v = o.type === 'boolean' ? [] : o.type === 'strings' ? ['a', 'b'] : o.type === 'string' ? ['x'] : ['3'];
         const parsed = parse(s, [`--${flag}`, ...v]) as Record<string, unknown>;
-        expect(parsed[flag], `${s} --${flag}`).toEqual(o.type === 'boolean' ? true : o.type === 'strings' ? ['a', 'b'] : o.type === 'string' ? 'x' : 3);
+        expect(parsed[flag], `${s} --${flag}`).toEqual(
+          o.type === 'boolean' ? true : o.type === 'strings' ? ['a', 'b'] : o.type === 'string' ? 'x' : 3,
+        );
       }
       expect(() => parse(s, ['--not-an-option', 'x'])).toThrow(/Unknown option '--not-an-option'/);
     }
@@ -88,14 +90,23 @@ describe('stage registry', () => {
           expect(whens, `${s} has no tree menu`).toEqual([]);
           continue;
         }
-        for (const value of contexts[place]) expect(whens.some((w) => matches(w, value)), `${s} on a ${place} (${value})`).toBe(true);
+        for (const value of contexts[place])
+          expect(
+            whens.some((w) => matches(w, value)),
+            `${s} on a ${place} (${value})`,
+          ).toBe(true);
       }
     }
   });
 
   it('the pipeline steps and the resumable and training flags are stages of the registry', () => {
     for (const s of STAGE_NAMES) for (const step of stageDef(s).steps ?? []) expect(isStageName(step), step).toBe(true);
-    expect(STAGE_NAMES.filter((s) => REGISTRY[s].resumable).sort()).toEqual(['finetune', 'pipeline', 'pretrain', 'refinetune']);
+    expect(STAGE_NAMES.filter((s) => REGISTRY[s].resumable).sort()).toEqual([
+      'finetune',
+      'pipeline',
+      'pretrain',
+      'refinetune',
+    ]);
     for (const s of STAGE_NAMES.filter((x) => REGISTRY[x].trains)) expect(REGISTRY[s].backend, s).toBe(true);
   });
 });

@@ -18,7 +18,7 @@ describe('resume', () => {
     const conf = path.join(root, 'three.bert-pruner.json');
     fs.writeFileSync(conf, JSON.stringify({ finetune: { epochs: 3, val_fraction: 0.2 } }));
     // The first attempt: 3 epochs from the settings file.
-    const first = await bp(["finetune", "--run", run, ...TINY, "--config", conf]);
+    const first = await bp(['finetune', '--run', run, ...TINY, '--config', conf]);
     expect(first.code, first.stderr).toBe(0);
     const record = () => JSON.parse(fs.readFileSync(path.join(run, 'run.json'), 'utf8')).stages.finetune;
     expect(record().settings.epochs).toBe(3);

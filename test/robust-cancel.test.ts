@@ -35,7 +35,11 @@ beforeAll(async () => {
 
 describe('Ctrl-C during fine-tuning', () => {
   it('stops within one step with exit 130, status cancelled, and resumes to the uninterrupted result', async () => {
-    const s = await runUntil(['finetune', ...args(run), '--json-events'], (e, seen) => e.type === 'step' && seen.some((x) => x.type === 'epoch'), 'SIGINT');
+    const s = await runUntil(
+      ['finetune', ...args(run), '--json-events'],
+      (e, seen) => e.type === 'step' && seen.some((x) => x.type === 'epoch'),
+      'SIGINT',
+    );
     expect(s.code, s.stderr).toBe(130);
     expect(s.stderr).toMatch(/cancelling after the current step/);
     expect(s.stderr).toMatch(/^error: finetune cancelled in epoch 2$/m);
@@ -61,7 +65,8 @@ describe('Ctrl-C during fine-tuning', () => {
     // The same fine-tuning without interruption, into a copy of the run made before it.
     const whole = path.join(root, 'whole');
     fs.mkdirSync(whole);
-    for (const f of ['run.json', 'data', 'vocab', 'corpus.txt', 'pretrain']) fs.cpSync(path.join(run, f), path.join(whole, f), { recursive: true });
+    for (const f of ['run.json', 'data', 'vocab', 'corpus.txt', 'pretrain'])
+      fs.cpSync(path.join(run, f), path.join(whole, f), { recursive: true });
     r = await bp(['finetune', ...args(whole)]);
     expect(r.code, r.stderr).toBe(0);
     for (const dir of ['finetune', 'finetune-last']) {
@@ -83,7 +88,12 @@ describe('Ctrl-C during fine-tuning', () => {
       child.on('message', (m: any) => {
         replies.push(m);
         if (m.type === 'ready') child.send({ type: 'run', id: 7, stage: 'finetune', args: args(run) });
-        if (m.type === 'event' && m.event.type === 'step' && cancelledAt < 0 && replies.some((r) => r.event?.type === 'epoch')) {
+        if (
+          m.type === 'event' &&
+          m.event.type === 'step' &&
+          cancelledAt < 0 &&
+          replies.some((r) => r.event?.type === 'epoch')
+        ) {
           cancelledAt = replies.length;
           child.send({ type: 'cancel', id: 7 });
         }

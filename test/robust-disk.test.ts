@@ -16,14 +16,23 @@ let root = '';
 let run = '';
 const BIN = path.join(ROOT, 'bin', 'bert-pruner.js');
 
-const leftovers = (dir: string) => fs.readdirSync(dir, { recursive: true }).map(String).filter((n) => /\.(tmp|old)-/.test(n));
+const leftovers = (dir: string) =>
+  fs
+    .readdirSync(dir, { recursive: true })
+    .map(String)
+    .filter((n) => /\.(tmp|old)-/.test(n));
 
 // User + mount namespaces: available to root and, on most Linux systems, to everyone.
-const canUnshare = process.platform === 'linux' && (() => {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'bp-ns-'));
-  const r = spawnSync('unshare', ['-rm', 'sh', '-c', `mount -t tmpfs -o size=1m none "${d}" && echo ok`], { encoding: 'utf8', timeout: 10_000 });
-  return r.stdout?.trim() === 'ok';
-})();
+const canUnshare =
+  process.platform === 'linux' &&
+  (() => {
+    const d = fs.mkdtempSync(path.join(os.tmpdir(), 'bp-ns-'));
+    const r = spawnSync('unshare', ['-rm', 'sh', '-c', `mount -t tmpfs -o size=1m none "${d}" && echo ok`], {
+      encoding: 'utf8',
+      timeout: 10_000,
+    });
+    return r.stdout?.trim() === 'ok';
+  })();
 
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 beforeAll(async () => {
@@ -45,21 +54,50 @@ describe('unwritable places', () => {
   it('a run folder or output folder under a file: one line naming it, no stack trace', async () => {
     const f = path.join(root, 'a-file');
     fs.writeFileSync(f, 'not a folder');
-    expectUserError(await bp(['pretrain', '--run', path.join(f, 'run'), ...TINY]), /a-file\/run: cannot mkdir: a part of the path is a file, not a directory/);
-    expectUserError(await bp(['demo-data', '--out', path.join(f, 'data')]), /a-file\/data: cannot mkdir: a part of the path is a file/);
-    expectUserError(await bp(['predict', '--model', path.join(run, 'finetune'), '--data', path.join(run, 'data', 'test.csv'), '--out', path.join(f, 'p.jsonl'), ...TINY]), /a-file\/p\.jsonl: cannot write, a parent of .* is a file/);
+    expectUserError(
+      await bp(['pretrain', '--run', path.join(f, 'run'), ...TINY]),
+      /a-file\/run: cannot mkdir: a part of the path is a file, not a directory/,
+    );
+    expectUserError(
+      await bp(['demo-data', '--out', path.join(f, 'data')]),
+      /a-file\/data: cannot mkdir: a part of the path is a file/,
+    );
+    expectUserError(
+      await bp([
+        'predict',
+        '--model',
+        path.join(run, 'finetune'),
+        '--data',
+        path.join(run, 'data', 'test.csv'),
+        '--out',
+        path.join(f, 'p.jsonl'),
+        ...TINY,
+      ]),
+      /a-file\/p\.jsonl: cannot write, a parent of .* is a file/,
+    );
     expect(fs.readFileSync(f, 'utf8')).toBe('not a folder');
   });
 
-  it.skipIf(process.platform === 'win32')('a file size limit hit while writing a checkpoint (ulimit -f, EFBIG)', async () => {
-    const before = snapshot(run);
-    // 64 KiB: run.json fits, model.safetensors (about 150 KB) does not.
-    const r = await bp(['-c', `ulimit -f 64; exec "${process.execPath}" "${BIN}" finetune --run "${run}" ${TINY.join(' ')} --config "${path.join(root, 'one.json')}"`], ROOT, 'bash');
-    expectUserError(r, /model\.safetensors: cannot write, file too large/);
-    expect(snapshot(run)).toEqual(before);
-    expect(leftovers(run)).toEqual([]);
-    expect(JSON.parse(fs.readFileSync(path.join(run, 'run.json'), 'utf8')).stages.finetune.status).toBe('failed');
-  });
+  it.skipIf(process.platform === 'win32')(
+    'a file size limit hit while writing a checkpoint (ulimit -f, EFBIG)',
+    async () => {
+      const before = snapshot(run);
+      // 64 KiB: run.json fits, model.safetensors (about 150 KB) does not.
+      const r = await bp(
+        [
+          '-c',
+          `ulimit -f 64; exec "${process.execPath}" "${BIN}" finetune --run "${run}" ${TINY.join(' ')} ` +
+            `--config "${path.join(root, 'one.json')}"`,
+        ],
+        ROOT,
+        'bash',
+      );
+      expectUserError(r, /model\.safetensors: cannot write, file too large/);
+      expect(snapshot(run)).toEqual(before);
+      expect(leftovers(run)).toEqual([]);
+      expect(JSON.parse(fs.readFileSync(path.join(run, 'run.json'), 'utf8')).stages.finetune.status).toBe('failed');
+    },
+  );
 });
 
 describe.skipIf(!canUnshare)('a full disk and a read-only run folder (private mount namespace)', () => {
@@ -85,12 +123,20 @@ describe.skipIf(!canUnshare)('a full disk and a read-only run folder (private mo
       ${engine} finetune --run "$MNT/run" ${args} > "$OUT/ok.out" 2> "$OUT/ok.err"; echo $? > "$OUT/ok.code"
       cp -a "$MNT/run" "$OUT/after-ok"
     `;
-    const r = await bp(['-rm', 'bash', '-c', script], ROOT, 'unshare', { ...process.env, MNT: mnt, RUN: run, OUT: out });
+    const r = await bp(['-rm', 'bash', '-c', script], ROOT, 'unshare', {
+      ...process.env,
+      MNT: mnt,
+      RUN: run,
+      OUT: out,
+    });
     expect(r.code, r.stderr).toBe(0);
     const read = (f: string) => fs.readFileSync(path.join(out, f), 'utf8');
 
     // Disk full while writing the checkpoint: one line, previous results intact, no temp files.
-    expectUserError({ code: Number(read('full.code')), stderr: read('full.err') }, /model\.safetensors: cannot write, disk full/);
+    expectUserError(
+      { code: Number(read('full.code')), stderr: read('full.err') },
+      /model\.safetensors: cannot write, disk full/,
+    );
     const full = path.join(out, 'after-full');
     expect(snapshot(full)).toEqual(before);
     expect(leftovers(full)).toEqual([]);

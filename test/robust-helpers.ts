@@ -36,7 +36,10 @@ export function runUntil(
   signal: NodeJS.Signals,
   cwd = ROOT,
 ): Promise<Stopped> {
-  const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'bert-pruner.js'), ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'bert-pruner.js'), ...args], {
+    cwd,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const out: Stopped = { code: null, signal: null, events: [], after: [], stderr: '' };
   let sent = false;
   let buf = '';
@@ -64,7 +67,8 @@ export function runUntil(
     child.on('close', (code, sig) => {
       out.code = code;
       out.signal = sig;
-      if (!sent) reject(new Error(`the process ended (exit ${code}) before the event to send ${signal} at:\n${out.stderr}`));
+      if (!sent)
+        reject(new Error(`the process ended (exit ${code}) before the event to send ${signal} at:\n${out.stderr}`));
       else resolve(out);
     });
   });
@@ -78,14 +82,23 @@ export function snapshot(dir: string): Record<string, string> {
   for (const e of fs.readdirSync(dir, { recursive: true, withFileTypes: true })) {
     const f = path.join(e.parentPath, e.name);
     // run.json and history.jsonl record every attempt, failed ones too: they change by design.
-    if (e.isFile() && e.name !== 'run.json' && e.name !== 'history.jsonl') out[path.relative(dir, f)] = crypto.createHash('sha256').update(fs.readFileSync(f)).digest('hex');
+    if (e.isFile() && e.name !== 'run.json' && e.name !== 'history.jsonl')
+      out[path.relative(dir, f)] = crypto.createHash('sha256').update(fs.readFileSync(f)).digest('hex');
   }
   return out;
 }
 
 /** demo-data (trainRows / testRows) into ROOT/data, then corpus-vocab into RUN, through the CLI. */
 export async function demoRun(root: string, run: string, trainRows: number, testRows: number): Promise<void> {
-  let r = await bp(['demo-data', '--out', path.join(root, 'data'), '--train-rows', String(trainRows), '--test-rows', String(testRows)]);
+  let r = await bp([
+    'demo-data',
+    '--out',
+    path.join(root, 'data'),
+    '--train-rows',
+    String(trainRows),
+    '--test-rows',
+    String(testRows),
+  ]);
   if (r.code !== 0) throw new Error(`demo-data failed:\n${r.stderr}`);
   r = await bp(['corpus-vocab', '--data', path.join(root, 'data'), '--run', run, ...TINY]);
   if (r.code !== 0) throw new Error(`corpus-vocab failed:\n${r.stderr}`);
@@ -106,4 +119,3 @@ export async function demoModel(root: string): Promise<{ run: string; test: stri
   disposeParams(params);
   return { run, test: path.join(run, 'data', 'test.csv'), model };
 }
-

@@ -20,7 +20,11 @@ const file = (name: string, content: string | Buffer) => {
   return f;
 };
 const json = (name: string, v: unknown) => file(name, JSON.stringify(v));
-const events = (stdout: string) => stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+const events = (stdout: string) =>
+  stdout
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l));
 
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 beforeAll(async () => {
@@ -31,17 +35,46 @@ beforeAll(async () => {
 describe('impossible prune targets are refused before any work starts', () => {
   const target = { target_ffn_size: 32, target_num_of_heads: 1, n_iters: 2 };
   const cases: [string, object, RegExp][] = [
-    ['an unknown key', { transformer: { ...target, n_iter: 2 } }, /bad\.prune\.json: \/transformer: unknown key 'n_iter' \(did you mean 'n_iters'\?\)/],
-    ['more heads than the model has', { transformer: { ...target, target_num_of_heads: 3 } }, /bad\.prune\.json: transformer\.target_num_of_heads 3 is more than the model has \(4 heads in 2 layers, 2\.00 per layer\)/],
-    ['a bigger FFN than the model has', { transformer: { ...target, target_ffn_size: 65 } }, /transformer\.target_ffn_size 65 is more than the model has \(64\.0 neurons per layer/],
-    ['an FFN size not a multiple of multiple_of', { transformer: { ...target, target_ffn_size: 30, ffn_even_masking: false, multiple_of: 8 } }, /transformer\.target_ffn_size 30 is not a multiple of transformer\.multiple_of 8 \(e\.g\. 24 or 32\)/],
+    [
+      'an unknown key',
+      { transformer: { ...target, n_iter: 2 } },
+      /bad\.prune\.json: \/transformer: unknown key 'n_iter' \(did you mean 'n_iters'\?\)/,
+    ],
+    [
+      'more heads than the model has',
+      { transformer: { ...target, target_num_of_heads: 3 } },
+      /bad\.prune\.json: transformer\.target_num_of_heads 3 is more than the model has \(4 heads in 2 layers, 2\.00 per layer\)/,
+    ],
+    [
+      'a bigger FFN than the model has',
+      { transformer: { ...target, target_ffn_size: 65 } },
+      /transformer\.target_ffn_size 65 is more than the model has \(64\.0 neurons per layer/,
+    ],
+    [
+      'an FFN size not a multiple of multiple_of',
+      { transformer: { ...target, target_ffn_size: 30, ffn_even_masking: false, multiple_of: 8 } },
+      /transformer\.target_ffn_size 30 is not a multiple of transformer\.multiple_of 8 \(e\.g\. 24 or 32\)/,
+    ],
   ];
   for (const [what, config, message] of cases) {
     it(`prune: ${what}`, async () => {
       const out = path.join(root, 'pruned');
-      const r = await bp(['prune', '--model', model, '--config', json('bad.prune.json', config), '--data', test, '--out', out, '--json-events', ...TINY]);
+      const r = await bp([
+        'prune',
+        '--model',
+        model,
+        '--config',
+        json('bad.prune.json', config),
+        '--data',
+        test,
+        '--out',
+        out,
+        '--json-events',
+        ...TINY,
+      ]);
       expectUserError(r, message);
-      expect(events(r.stdout).filter((e) => e.type === 'log' || e.type === 'table')).toEqual([]); // no scoring, no iteration
+      // No scoring, no iteration.
+      expect(events(r.stdout).filter((e) => e.type === 'log' || e.type === 'table')).toEqual([]);
       expect(fs.existsSync(out)).toBe(false);
     });
   }
@@ -57,7 +90,16 @@ describe('impossible prune targets are refused before any work starts', () => {
 
   it('pipeline checks its prune targets against its model settings before corpus-vocab', async () => {
     const fresh = path.join(root, 'fresh');
-    const r = await bp(['pipeline', '--data', path.join(root, 'data'), '--run', fresh, '--config', json('s.json', { prune: { transformer: { target_num_of_heads: 3 } } }), ...TINY]);
+    const r = await bp([
+      'pipeline',
+      '--data',
+      path.join(root, 'data'),
+      '--run',
+      fresh,
+      '--config',
+      json('s.json', { prune: { transformer: { target_num_of_heads: 3 } } }),
+      ...TINY,
+    ]);
     expectUserError(r, /settings prune: transformer\.target_num_of_heads 3 is more than the model has/);
     expect(fs.existsSync(fresh)).toBe(false);
   });
@@ -66,13 +108,22 @@ describe('impossible prune targets are refused before any work starts', () => {
 describe('configs are data, never code', () => {
   it('a config file with code in it is a JSON error and the code never runs', async () => {
     const marker = path.join(root, 'PWNED');
-    const evil = file('evil.bert-pruner.json', `require('fs').writeFileSync(${JSON.stringify(marker)}, 'x'); module.exports = {};\n`);
-    expectUserError(await bp(['pretrain', '--run', run, '--config', evil, ...TINY]), /evil\.bert-pruner\.json:1:1: invalid JSON/);
+    const evil = file(
+      'evil.bert-pruner.json',
+      `require('fs').writeFileSync(${JSON.stringify(marker)}, 'x'); module.exports = {};\n`,
+    );
+    expectUserError(
+      await bp(['pretrain', '--run', run, '--config', evil, ...TINY]),
+      /evil\.bert-pruner\.json:1:1: invalid JSON/,
+    );
     expect(fs.existsSync(marker)).toBe(false);
   });
 
   it('__proto__ and constructor keys are unknown keys, not prototype writes', async () => {
-    const p = file('proto.bert-pruner.json', '{"__proto__": {"seed": 1}, "finetune": {"constructor": {"prototype": {"x": 1}}}}');
+    const p = file(
+      'proto.bert-pruner.json',
+      '{"__proto__": {"seed": 1}, "finetune": {"constructor": {"prototype": {"x": 1}}}}',
+    );
     const r = await bp(['pretrain', '--run', run, '--config', p, ...TINY]);
     expectUserError(r, /proto\.bert-pruner\.json: \(top level\): unknown key '__proto__'/);
     expect(r.stderr).toMatch(/\/finetune: unknown key 'constructor'/);
@@ -81,18 +132,30 @@ describe('configs are data, never code', () => {
 
 describe('data files where the CLI path differs from the parser tests', () => {
   it('a data folder that is a file, a train.csv that is a folder', async () => {
-    expectUserError(await bp(['corpus-vocab', '--data', test, '--run', path.join(root, 'r1'), ...TINY]), /test\.csv: not a data folder \(it needs train\.csv/);
+    expectUserError(
+      await bp(['corpus-vocab', '--data', test, '--run', path.join(root, 'r1'), ...TINY]),
+      /test\.csv: not a data folder \(it needs train\.csv/,
+    );
     const d = path.join(root, 'dirdata');
     fs.mkdirSync(path.join(d, 'train.csv'), { recursive: true });
-    expectUserError(await bp(['corpus-vocab', '--data', d, '--run', path.join(root, 'r2'), '--test-split', '0.2', ...TINY]), /train\.csv: is a directory, expected a GAIIC csv file/);
+    expectUserError(
+      await bp(['corpus-vocab', '--data', d, '--run', path.join(root, 'r2'), '--test-split', '0.2', ...TINY]),
+      /train\.csv: is a directory, expected a GAIIC csv file/,
+    );
   });
 
   it('evaluate on binary garbage, an empty file, unlabeled rows, a label out of range', async () => {
     const ev = (f: string) => bp(['evaluate', '--model', model, '--data', f, ...TINY]);
-    expectUserError(await ev(file('garbage.csv', Buffer.from([0x50, 0x4b, 0x03, 0x04, 0x00, 0xff, 0x10]))), /garbage\.csv: not a text file \(binary data at byte 4\)/);
+    expectUserError(
+      await ev(file('garbage.csv', Buffer.from([0x50, 0x4b, 0x03, 0x04, 0x00, 0xff, 0x10]))),
+      /garbage\.csv: not a text file \(binary data at byte 4\)/,
+    );
     expectUserError(await ev(file('empty.csv', '')), /empty\.csv: no rows \(the file is empty\)/);
     expectUserError(await ev(file('nolabels.csv', '1|,|5 6 7|,|2\n2|,|5 6 8\n')), /nolabels\.csv:2: no label field/);
-    expectUserError(await ev(file('label17.csv', '1|,|5 6 7|,|2\n2|,|5 6 8|,|17\n')), /label17\.csv:2: label '17' is outside 0\.\.16/);
+    expectUserError(
+      await ev(file('label17.csv', '1|,|5 6 7|,|2\n2|,|5 6 8|,|17\n')),
+      /label17\.csv:2: label '17' is outside 0\.\.16/,
+    );
   });
 
   it('BOM, CRLF and blank lines give the same evaluation as the clean file', async () => {
@@ -118,7 +181,11 @@ describe('paths: nothing escapes the runs folder, no output overwrites an input'
       'prune-sweep': ['--model', model, '--configs', 'x.prune.json'],
       pipeline: ['--data', 'd'],
     };
-    const tries = [...Object.entries(argsOf).map(([cmd, extra]) => [cmd, '../up', extra] as const), ['pretrain', 'a/../../up', []] as const, ['pretrain', '..\\up', []] as const];
+    const tries = [
+      ...Object.entries(argsOf).map(([cmd, extra]) => [cmd, '../up', extra] as const),
+      ['pretrain', 'a/../../up', []] as const,
+      ['pretrain', '..\\up', []] as const,
+    ];
     for (const [cmd, bad, extra] of tries) {
       const r = await bp([cmd, '--run', bad, ...extra, ...TINY], root);
       expectUserError(r, /'\.\.' is not allowed in a run name or path/);
@@ -140,10 +207,19 @@ describe('paths: nothing escapes the runs folder, no output overwrites an input'
   it('an output that is one of the inputs is refused', async () => {
     const prune = json('fine.prune.json', { vocabulary: { min_count: 1 } });
     const config = fs.readFileSync(path.join(model, 'config.json'));
-    expectUserError(await bp(['prune', '--model', model, '--config', prune, '--data', test, '--out', model + '/', ...TINY]), /--out .*: is the same as --model/);
-    expectUserError(await bp(['refinetune', '--model', model, '--run', run, '--out', model, ...TINY]), /--out .*: is the same as --model/);
+    expectUserError(
+      await bp(['prune', '--model', model, '--config', prune, '--data', test, '--out', model + '/', ...TINY]),
+      /--out .*: is the same as --model/,
+    );
+    expectUserError(
+      await bp(['refinetune', '--model', model, '--run', run, '--out', model, ...TINY]),
+      /--out .*: is the same as --model/,
+    );
     const data = fs.readFileSync(test);
-    expectUserError(await bp(['predict', '--model', model, '--data', test, '--out', test, ...TINY]), /--out .*test\.csv: is the same as --data/);
+    expectUserError(
+      await bp(['predict', '--model', model, '--data', test, '--out', test, ...TINY]),
+      /--out .*test\.csv: is the same as --data/,
+    );
     expect(fs.readFileSync(path.join(model, 'config.json')).equals(config)).toBe(true);
     expect(fs.readFileSync(test).equals(data)).toBe(true);
   });
@@ -152,7 +228,10 @@ describe('paths: nothing escapes the runs folder, no output overwrites an input'
     const mine = path.join(root, 'mine');
     fs.mkdirSync(mine);
     fs.writeFileSync(path.join(mine, 'train.csv'), '1|,|5 6 7|,|2\n');
-    expectUserError(await bp(['demo-data', '--out', mine]), /mine\/train\.csv: exists and is not demo data; refusing to overwrite it/);
+    expectUserError(
+      await bp(['demo-data', '--out', mine]),
+      /mine\/train\.csv: exists and is not demo data; refusing to overwrite it/,
+    );
     expect(fs.readFileSync(path.join(mine, 'train.csv'), 'utf8')).toBe('1|,|5 6 7|,|2\n');
     const again = await bp(['demo-data', '--out', path.join(root, 'data'), '--train-rows', '120', '--test-rows', '30']);
     expect(again.code, again.stderr).toBe(0);

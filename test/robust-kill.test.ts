@@ -32,7 +32,11 @@ describe('kill -9 during pretraining', () => {
     }
 
     // Killed in epoch 2 of 3: after the epoch-1 event, at the next step.
-    const k = await runUntil(['pretrain', ...args(killed), '--json-events'], (e, seen) => e.type === 'step' && seen.some((x) => x.type === 'epoch'), 'SIGKILL');
+    const k = await runUntil(
+      ['pretrain', ...args(killed), '--json-events'],
+      (e, seen) => e.type === 'step' && seen.some((x) => x.type === 'epoch'),
+      'SIGKILL',
+    );
     expect(k.signal).toBe('SIGKILL');
     const lastStep = k.events.filter((e) => e.type === 'step').pop();
     expect(lastStep.epoch).toBe(2);
@@ -50,7 +54,13 @@ describe('kill -9 during pretraining', () => {
     expect(fs.existsSync(path.join(killed, 'pretrain'))).toBe(false); // the final one was never written
     // No half-written files anywhere (temp files are only ever renamed into place).
     expect(fs.readdirSync(last).sort()).toEqual([
-      '.bert-pruner', 'config.json', 'model.safetensors', 'optimizer.safetensors', 'token_counts.json', 'train-state.json', 'vocab.txt',
+      '.bert-pruner',
+      'config.json',
+      'model.safetensors',
+      'optimizer.safetensors',
+      'token_counts.json',
+      'train-state.json',
+      'vocab.txt',
     ]);
 
     // The worst moment: killed between "move the old checkpoint aside" and "move the new one in".

@@ -21,12 +21,22 @@ describe('parseShape', () => {
 describe('bench', () => {
   it('measures train / infer throughput and the pruned speed-up of a tiny model', async () => {
     const events: EngineEvent[] = [];
-    const r = await bench({ shapes: ['L1-H64-A4-F128'], steps: 1, torch: false }, { emit: (e) => events.push(e), backend: backendLabel() });
+    const r = await bench(
+      { shapes: ['L1-H64-A4-F128'], steps: 1, torch: false },
+      { emit: (e) => events.push(e), backend: backendLabel() },
+    );
     expect(r.backend).toBe(backendLabel());
     expect([r.batch, r.seq, r.steps]).toEqual([BENCH_BATCH, BENCH_SEQ, 1]);
     const s = r.shapes[0];
     expect(s).toMatchObject({ name: 'L1-H64-A4-F128', layers: 1, hidden: 64, heads: 4, ffn: 128 });
-    for (const v of [s.train_tokens_per_s, s.infer_tokens_per_s, s.ms_per_train_batch, s.ms_per_infer_batch, s.peak_rss_mb]) expect(v).toBeGreaterThan(0);
+    for (const v of [
+      s.train_tokens_per_s,
+      s.infer_tokens_per_s,
+      s.ms_per_train_batch,
+      s.ms_per_infer_batch,
+      s.peak_rss_mb,
+    ])
+      expect(v).toBeGreaterThan(0);
     expect(s.train_tokens_per_s).toBeCloseTo((BENCH_BATCH * BENCH_SEQ * 1000) / s.ms_per_train_batch, 6);
     expect(r.pruned).toMatchObject({ name: 'L1-H64-A4-F128', heads_kept: 1, ffn_kept: 32 });
     expect(r.pruned.speedup).toBeCloseTo(r.pruned.unpruned_ms_per_infer_batch / r.pruned.pruned_ms_per_infer_batch, 6);

@@ -20,7 +20,11 @@ function rand(n: number, rng: Rng, scale = 1): Float32Array {
 }
 
 /** Same shape, every value within tol * (1 + |want|). */
-function expectClose(got: { shape: number[]; values: Float32Array }, want: { shape: number[]; values: Float32Array }, tol = 1e-5) {
+function expectClose(
+  got: { shape: number[]; values: Float32Array },
+  want: { shape: number[]; values: Float32Array },
+  tol = 1e-5,
+) {
   expect(got.shape).toEqual(want.shape);
   let worst = 0;
   for (let i = 0; i < want.values.length; i++) {
@@ -53,7 +57,20 @@ describe.skipIf(!built)('native wasm kernels', () => {
   const shape = [2, 3, 4, 5];
 
   it('Sum matches cpu over every block of axes, with and without keepDims', () => {
-    const cases: (number | number[])[] = [0, 1, 2, 3, -1, [0, 1], [1, 2], [2, 3], [0, 1, 2], [0, 1, 2, 3], [0, 2], [1, 3]];
+    const cases: (number | number[])[] = [
+      0,
+      1,
+      2,
+      3,
+      -1,
+      [0, 1],
+      [1, 2],
+      [2, 3],
+      [0, 1, 2],
+      [0, 1, 2, 3],
+      [0, 2],
+      [1, 3],
+    ];
     for (const axis of cases) {
       for (const keep of [false, true]) same(() => tf.sum(tf.tensor(x, shape), axis, keep));
     }
@@ -62,7 +79,9 @@ describe.skipIf(!built)('native wasm kernels', () => {
     same(() => tf.sum(tf.tensor(big, [4096, 96]), 0), 1e-4);
     same(() => tf.sum(tf.tensor(big, [4096, 96]), 1), 1e-4);
     // int32 goes to wasm's own kernel.
-    expect(on('wasm', () => tf.sum(tf.tensor([1, 2, 3, 4], [2, 2], 'int32'), 0)).values).toEqual(new Int32Array([4, 6]));
+    expect(on('wasm', () => tf.sum(tf.tensor([1, 2, 3, 4], [2, 2], 'int32'), 0)).values).toEqual(
+      new Int32Array([4, 6]),
+    );
   });
 
   it('GatherV2 matches cpu on rows, and keeps the other axes working', () => {
@@ -78,12 +97,35 @@ describe.skipIf(!built)('native wasm kernels', () => {
     const ids = [3, 0, 0, 2, 1, 3, -1, 7];
     same(() => tf.unsortedSegmentSum(tf.tensor(x.subarray(0, 8 * 15), [8, 15]), tf.tensor1d(ids, 'int32'), 5));
     const table = rand(6 * 4, rng);
-    const g = () => tf.grad((t: tf.Tensor) => tf.sum(tf.square(tf.gather(t, tf.tensor1d([5, 1, 1, 0, 5, 5], 'int32')))))(tf.tensor(table, [6, 4]));
+    const g = () =>
+      tf.grad((t: tf.Tensor) => tf.sum(tf.square(tf.gather(t, tf.tensor1d([5, 1, 1, 0, 5, 5], 'int32')))))(
+        tf.tensor(table, [6, 4]),
+      );
     same(g);
   });
 
   it('Exp and Erf match cpu, including 0, large, NaN and infinite inputs', () => {
-    const special = [0, -0, 1, -1, 1e-8, -1e-8, 10, -10, 80, -80, 88.5, -87.5, 89, -104, 1000, -1000, NaN, Infinity, -Infinity];
+    const special = [
+      0,
+      -0,
+      1,
+      -1,
+      1e-8,
+      -1e-8,
+      10,
+      -10,
+      80,
+      -80,
+      88.5,
+      -87.5,
+      89,
+      -104,
+      1000,
+      -1000,
+      NaN,
+      Infinity,
+      -Infinity,
+    ];
     const v = new Float32Array([...special, ...rand(5000, rng, 4)]);
     // cpu's exp is Math.exp (rounded to float); ours is within an ulp or two.
     same(() => tf.exp(tf.tensor(v)), 1e-6);

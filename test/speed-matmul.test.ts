@@ -25,7 +25,8 @@ function rand(shape: number[], rng: Rng): Float32Array {
 function expectClose(got: { shape: number[]; values: Float32Array }, want: { shape: number[]; values: Float32Array }) {
   expect(got.shape).toEqual(want.shape);
   let worst = 0;
-  for (let i = 0; i < want.values.length; i++) worst = Math.max(worst, Math.abs(got.values[i] - want.values[i]) / (1 + Math.abs(want.values[i])));
+  for (let i = 0; i < want.values.length; i++)
+    worst = Math.max(worst, Math.abs(got.values[i] - want.values[i]) / (1 + Math.abs(want.values[i])));
   expect(worst).toBeLessThan(1e-4);
 }
 
@@ -33,10 +34,16 @@ function expectClose(got: { shape: number[]; values: Float32Array }, want: { sha
 const BATCHES: [number[], number[]][] = [
   [[], []],
   [[3], [3]],
-  [[2, 3], [2, 3]],
+  [
+    [2, 3],
+    [2, 3],
+  ],
   [[3], []],
   [[], [3]],
-  [[2, 1], [1, 3]],
+  [
+    [2, 1],
+    [1, 3],
+  ],
   [[4, 2], [2]],
   [[1], [5]],
 ];
@@ -76,7 +83,12 @@ describe.skipIf(!built)('native OpenBLAS BatchMatMul', () => {
           // equal batches or a batch of 1 (it takes batch i % batchA), numpy's rule is the target.
           const outer = broadcastIndices(oa, ob).outer;
           const ref = () =>
-            tf.matMul(tf.broadcastTo(tf.tensor(da, sa), [...outer, ...sa.slice(-2)]), tf.broadcastTo(tf.tensor(db, sb), [...outer, ...sb.slice(-2)]), ta, tb);
+            tf.matMul(
+              tf.broadcastTo(tf.tensor(da, sa), [...outer, ...sa.slice(-2)]),
+              tf.broadcastTo(tf.tensor(db, sb), [...outer, ...sb.slice(-2)]),
+              ta,
+              tb,
+            );
           expectClose(on('wasm', f), on('cpu', ref));
         });
       }
@@ -98,17 +110,20 @@ describe.skipIf(!built)('native OpenBLAS BatchMatMul', () => {
     const rng = new Rng(11);
     const da = rand([3, 4, 6], rng);
     const db = rand([3, 5, 6], rng);
-    const grads = (ta: boolean, tb: boolean, which: 0 | 1, batched = true) => () =>
-      tf.tidy(() => {
-        const a = tf.tensor(batched ? da : da.subarray(0, 24), [...(batched ? [3] : []), ...(ta ? [6, 4] : [4, 6])]);
-        const b = tf.tensor(batched ? db : db.subarray(0, 30), [...(batched ? [3] : []), ...(tb ? [5, 6] : [6, 5])]);
-        const loss = (x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.square(tf.matMul(x, y, ta, tb)));
-        return tf.grads(loss)([a, b])[which];
-      });
+    const grads =
+      (ta: boolean, tb: boolean, which: 0 | 1, batched = true) =>
+      () =>
+        tf.tidy(() => {
+          const a = tf.tensor(batched ? da : da.subarray(0, 24), [...(batched ? [3] : []), ...(ta ? [6, 4] : [4, 6])]);
+          const b = tf.tensor(batched ? db : db.subarray(0, 30), [...(batched ? [3] : []), ...(tb ? [5, 6] : [6, 5])]);
+          const loss = (x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.square(tf.matMul(x, y, ta, tb)));
+          return tf.grads(loss)([a, b])[which];
+        });
     for (const ta of [false, true]) {
       for (const tb of [false, true]) {
         for (const w of [0, 1] as const) {
-          for (const batched of [true, false]) expectClose(on('wasm', grads(ta, tb, w, batched)), on('cpu', grads(ta, tb, w, batched)));
+          for (const batched of [true, false])
+            expectClose(on('wasm', grads(ta, tb, w, batched)), on('cpu', grads(ta, tb, w, batched)));
         }
       }
     }

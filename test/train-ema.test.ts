@@ -57,9 +57,17 @@ describe('Ema', () => {
 describe('fine-tuning with weight averaging', () => {
   it('keeps the averaged weights as the best checkpoint and the raw ones in the last', async () => {
     const { root, run } = await pretrainedRun('bp-ema-', 5, backend);
-    const s = resolveSettings('tiny', { model: SMALL_MODEL, finetune: { epochs: 2, batch_size: 16, ema_decay: 0.9, val_fraction: 0 } });
+    const s = resolveSettings('tiny', {
+      model: SMALL_MODEL,
+      finetune: { epochs: 2, batch_size: 16, ema_decay: 0.9, val_fraction: 0 },
+    });
     const out = path.join(root, 'ft');
-    const r = await finetune(run, s, { backend, emit: () => {} }, { stage: 'finetune', from: runPaths(run).pretrain, out, last: `${out}-last`, settings: s.finetune });
+    const r = await finetune(
+      run,
+      s,
+      { backend, emit: () => {} },
+      { stage: 'finetune', from: runPaths(run).pretrain, out, last: `${out}-last`, settings: s.finetune },
+    );
     expect(r.metrics.best_epoch).toBe(2); // no validation split: the last epoch
     const best = readSafetensors(path.join(out, 'model.safetensors'));
     const raw = readSafetensors(path.join(`${out}-last`, 'model.safetensors'));
@@ -71,18 +79,28 @@ describe('fine-tuning with weight averaging', () => {
 });
 
 describe('FGM', () => {
-  it('leaves no more tensors behind than training without it (each step once kept two embedding matrices)', async () => {
-    const { root, run } = await pretrainedRun('bp-fgm-', 6, backend);
-    const ctx = { backend, emit: () => {} };
-    const leftOver = async (fgm_epsilon: number) => {
-      const s = resolveSettings('tiny', { model: SMALL_MODEL, finetune: { epochs: 2, batch_size: 16, fgm_epsilon } });
-      const before = tf.memory().numTensors;
-      const out = path.join(root, `ft-${fgm_epsilon}`);
-      await finetune(run, s, ctx, { stage: 'finetune', from: runPaths(run).pretrain, out, last: `${out}-last`, settings: s.finetune });
-      return tf.memory().numTensors - before;
-    };
-    const plain = await leftOver(0);
-    // 2 epochs x 9 steps: the leak left 36 more.
-    expect(await leftOver(1)).toBe(plain);
-  }, 60_000);
+  it(
+    'leaves no more tensors behind than training without it ' + '(each step once kept two embedding matrices)',
+    async () => {
+      const { root, run } = await pretrainedRun('bp-fgm-', 6, backend);
+      const ctx = { backend, emit: () => {} };
+      const leftOver = async (fgm_epsilon: number) => {
+        const s = resolveSettings('tiny', { model: SMALL_MODEL, finetune: { epochs: 2, batch_size: 16, fgm_epsilon } });
+        const before = tf.memory().numTensors;
+        const out = path.join(root, `ft-${fgm_epsilon}`);
+        await finetune(run, s, ctx, {
+          stage: 'finetune',
+          from: runPaths(run).pretrain,
+          out,
+          last: `${out}-last`,
+          settings: s.finetune,
+        });
+        return tf.memory().numTensors - before;
+      };
+      const plain = await leftOver(0);
+      // 2 epochs x 9 steps: the leak left 36 more.
+      expect(await leftOver(1)).toBe(plain);
+    },
+    60_000,
+  );
 });

@@ -6,7 +6,6 @@ import { explainSystemError, isUserError } from './errors';
 import { table } from './format';
 import type { EngineEvent } from './protocol';
 
-
 /** Human-readable progress on stderr: one rewritten line on a terminal, a line per epoch otherwise. */
 function printer(json: boolean) {
   const tty = process.stderr.isTTY;
@@ -35,13 +34,18 @@ function printer(json: boolean) {
         break;
       case 'stage-end':
         clear();
-        process.stderr.write(`== ${e.stage} ${e.status} in ${e.seconds.toFixed(1)} s${e.error ? `: ${e.error}` : ''}\n`);
+        process.stderr.write(
+          `== ${e.stage} ${e.status} in ${e.seconds.toFixed(1)} s${e.error ? `: ${e.error}` : ''}\n`,
+        );
         break;
       case 'step': {
         const pct = ((100 * e.step) / e.steps).toFixed(0);
         const width = 24;
         const fill = Math.round((width * e.step) / e.steps);
-        const text = `${e.stage} epoch ${e.epoch}/${e.epochs} [${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${pct}% loss ${e.loss.toFixed(4)} lr ${e.lr.toExponential(2)} ${e.tokensPerSecond.toFixed(0)} tok/s eta ${e.etaSeconds.toFixed(0)}s`;
+        const bar = `[${'#'.repeat(fill)}${'.'.repeat(width - fill)}]`;
+        const text =
+          `${e.stage} epoch ${e.epoch}/${e.epochs} ${bar} ${pct}% loss ${e.loss.toFixed(4)} ` +
+          `lr ${e.lr.toExponential(2)} ${e.tokensPerSecond.toFixed(0)} tok/s eta ${e.etaSeconds.toFixed(0)}s`;
         if (tty) {
           process.stderr.write(`\r${text}\x1b[K`);
           open = true;
@@ -53,7 +57,13 @@ function printer(json: boolean) {
       }
       case 'epoch':
         clear();
-        process.stderr.write(`${e.stage} epoch ${e.epoch}/${e.epochs}: ` + Object.entries(e.metrics).map(([k, v]) => `${k} ${v.toFixed(4)}`).join('  ') + '\n');
+        process.stderr.write(
+          `${e.stage} epoch ${e.epoch}/${e.epochs}: ` +
+            Object.entries(e.metrics)
+              .map(([k, v]) => `${k} ${v.toFixed(4)}`)
+              .join('  ') +
+            '\n',
+        );
         break;
       case 'table':
         clear();

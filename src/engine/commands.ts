@@ -67,7 +67,10 @@ export function parse<S extends StageName>(stage: S, args: string[]): StageInput
         while (i + 1 < args.length && !args[i + 1].startsWith('--')) norm.push(name, args[++i]);
       } else norm.push(args[i]);
     }
-    values = parseArgs({ args: norm, options, allowPositionals: false, strict: true }).values as Record<string, unknown>;
+    values = parseArgs({ args: norm, options, allowPositionals: false, strict: true }).values as Record<
+      string,
+      unknown
+    >;
   } catch (e) {
     throw new UserError(`${stage}: ${(e as Error).message.replace(/\. To specify.*$/s, '')}\n${usage(stage)}`);
   }
@@ -75,7 +78,8 @@ export function parse<S extends StageName>(stage: S, args: string[]): StageInput
   for (const [flag, o] of Object.entries(defs)) {
     const v = values[flag];
     if (v === undefined) continue; // required ones are checked by runCommand
-    if (o.type === 'strings' && (v as string[]).length === 0) throw new UserError(`${stage}: --${flag} needs at least one value`);
+    if (o.type === 'strings' && (v as string[]).length === 0)
+      throw new UserError(`${stage}: --${flag} needs at least one value`);
     if (o.type === 'number' || o.type === 'int') {
       const n = Number(v);
       if (String(v).trim() === '' || !Number.isFinite(n)) throw new UserError(`--${flag}: '${v}' is not a number`);
@@ -131,9 +135,11 @@ export async function runCommand(stage: string, args: string[], io: CommandIO): 
     throw new UserError(`--preset: unknown preset '${a.preset}' (valid: ${presetNames().join(', ')})`);
   }
   const backendName = (a.backend ?? 'auto') as BackendName;
-  if (!BACKEND_NAMES.includes(backendName)) throw new UserError(`--backend: '${a.backend}' is not one of ${BACKEND_NAMES.join(', ')}`);
+  if (!BACKEND_NAMES.includes(backendName))
+    throw new UserError(`--backend: '${a.backend}' is not one of ${BACKEND_NAMES.join(', ')}`);
   if (stage === 'prune' && a.config && isPruneConfigFile(a.config)) {
-    if (a['prune-config']) throw new UserError(`prune: --config ${a.config} is a pruning config, and --prune-config is given too`);
+    if (a['prune-config'])
+      throw new UserError(`prune: --config ${a.config} is a pruning config, and --prune-config is given too`);
     a['prune-config'] = a.config;
     a.config = undefined;
   }

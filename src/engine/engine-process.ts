@@ -21,7 +21,10 @@ async function handle(req: EngineRequest): Promise<void> {
   const controller = new AbortController();
   current = { id: req.id, controller };
   try {
-    const { result } = await runCommand(req.stage, req.args, { emit: (event) => send({ type: 'event', id: req.id, event }), signal: controller.signal });
+    const { result } = await runCommand(req.stage, req.args, {
+      emit: (event) => send({ type: 'event', id: req.id, event }),
+      signal: controller.signal,
+    });
     send({ type: 'done', id: req.id, result: JSON.parse(JSON.stringify(result ?? null)) });
   } catch (err) {
     const e = explainSystemError(err);

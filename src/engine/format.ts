@@ -7,17 +7,30 @@ import { summaryRows } from './analyze/summary';
 export function table(columns: string[], rows: (string | number)[][]): string {
   const cells = [columns, ...rows.map((r) => r.map(String))];
   const widths = columns.map((_, j) => Math.max(...cells.map((r) => (r[j] ?? '').length)));
-  const line = (r: string[]) => '| ' + r.map((c, j) => (j === 0 ? c.padEnd(widths[j]) : c.padStart(widths[j]))).join(' | ') + ' |';
-  return [line(columns), '|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|', ...cells.slice(1).map(line)].join('\n');
+  const line = (r: string[]) =>
+    '| ' + r.map((c, j) => (j === 0 ? c.padEnd(widths[j]) : c.padStart(widths[j]))).join(' | ') + ' |';
+  return [line(columns), '|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|', ...cells.slice(1).map(line)].join(
+    '\n',
+  );
 }
 
 export function formatMetrics(title: string, m: Record<string, number> | undefined): string {
   if (!m) return `${title}: done`;
-  return `${title}: ` + Object.entries(m).map(([k, v]) => `${k}=${Number.isInteger(v) ? v : v.toFixed(4)}`).join('  ');
+  return (
+    `${title}: ` +
+    Object.entries(m)
+      .map(([k, v]) => `${k}=${Number.isInteger(v) ? v : v.toFixed(4)}`)
+      .join('  ')
+  );
 }
 
 export function formatAnalysis(a: Analysis, depth = 4): string {
-  const rows = summaryRows(a.tree, depth).map((r) => ['  '.repeat(r.depth - 1) + r.name.split('.').slice(-1)[0] + (r.depth === 1 ? '' : ''), r.params, (r.ratio * 100).toFixed(2) + '%', r.mb.toFixed(3)]);
+  const rows = summaryRows(a.tree, depth).map((r) => [
+    '  '.repeat(r.depth - 1) + r.name.split('.').slice(-1)[0] + (r.depth === 1 ? '' : ''),
+    r.params,
+    (r.ratio * 100).toFixed(2) + '%',
+    r.mb.toFixed(3),
+  ]);
   const lines = [
     `model: ${a.model}`,
     table(['module', '#params', 'ratio', 'MB'], rows),
@@ -26,7 +39,10 @@ export function formatAnalysis(a: Analysis, depth = 4): string {
     `FLOPs per sequence of ${a.seq_len} tokens: ${(a.flops_per_sequence / 1e6).toFixed(1)} M`,
   ];
   if (a.latency_ms_per_batch !== undefined) {
-    lines.push(`latency on ${a.backend}: ${a.latency_ms_per_batch.toFixed(1)} ms per batch of ${a.batch_size} x ${a.seq_len}  (${a.sequences_per_s!.toFixed(0)} sequences/s)`);
+    lines.push(
+      `latency on ${a.backend}: ${a.latency_ms_per_batch.toFixed(1)} ms per batch of ${a.batch_size} x ${a.seq_len}  ` +
+        `(${a.sequences_per_s!.toFixed(0)} sequences/s)`,
+    );
   }
   return lines.join('\n');
 }

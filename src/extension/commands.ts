@@ -10,12 +10,41 @@ import { pruneConfigTemplate, type PruneSchema } from './configFiles';
 import type { ConfigDiagnostics } from './diagnostics';
 import type { EngineHost } from './engineHost';
 import type { Panels } from './panels';
-import { askFolder, askOutFile, pickCheckpoint, pickCsv, pickDataFolder, pickOptionalCheckpoint, pickPreset, pickPruneConfigs, pickRun, pickSettingsFile } from './pickers';
+import {
+  askFolder,
+  askOutFile,
+  pickCheckpoint,
+  pickCsv,
+  pickDataFolder,
+  pickOptionalCheckpoint,
+  pickPreset,
+  pickPruneConfigs,
+  pickRun,
+  pickSettingsFile,
+} from './pickers';
 import { isResumable, readRun, stageOfKey, type RunView } from './runModel';
 import { pickRuns } from './pickers';
 import type { RunsNode, RunsTreeProvider } from './runsTree';
-import { isStageName, REGISTRY, STAGE_NAMES, type Ask, type OptionDef, type StageName } from '../engine/stages/registry';
-import { checkpointOption, evaluationFile, inferRun, runOfSelection, missing, offers, resumeArgs, stageArgs, withRunDefaults, type Selection } from './stageArgs';
+import {
+  isStageName,
+  REGISTRY,
+  STAGE_NAMES,
+  type Ask,
+  type OptionDef,
+  type StageName,
+} from '../engine/stages/registry';
+import {
+  checkpointOption,
+  evaluationFile,
+  inferRun,
+  runOfSelection,
+  missing,
+  offers,
+  resumeArgs,
+  stageArgs,
+  withRunDefaults,
+  type Selection,
+} from './stageArgs';
 import { isEvaluationFile } from './panelData';
 import { displayPath, settings, workspaceRoot } from './workspace';
 
@@ -27,7 +56,8 @@ export interface CommandDeps {
 }
 
 export function registerCommands(context: vscode.ExtensionContext, deps: CommandDeps): void {
-  const reg = (id: string, fn: (...args: never[]) => unknown) => context.subscriptions.push(vscode.commands.registerCommand(`bertPruner.${id}`, fn));
+  const reg = (id: string, fn: (...args: never[]) => unknown) =>
+    context.subscriptions.push(vscode.commands.registerCommand(`bertPruner.${id}`, fn));
   for (const stage of STAGE_NAMES) {
     if (stage === 'demo-data') reg(REGISTRY[stage].command, () => createDemoData(deps));
     else reg(REGISTRY[stage].command, (node?: RunsNode) => runStage(deps, stage, node));
@@ -63,10 +93,16 @@ export function registerCommands(context: vscode.ExtensionContext, deps: Command
 // ---- stages ----------------------------------------------------------------------------------
 
 /** Ask for one missing selection; undefined when the user backs out. */
-async function ask(deps: CommandDeps, stage: StageName, flag: string, sel: Selection): Promise<Selection[string] | undefined> {
+async function ask(
+  deps: CommandDeps,
+  stage: StageName,
+  flag: string,
+  sel: Selection,
+): Promise<Selection[string] | undefined> {
   const runs = deps.tree.runs();
   const title = REGISTRY[stage].title;
-  const model = typeof sel[checkpointOption(stage) ?? ''] === 'string' ? (sel[checkpointOption(stage)!] as string) : undefined;
+  const model =
+    typeof sel[checkpointOption(stage) ?? ''] === 'string' ? (sel[checkpointOption(stage)!] as string) : undefined;
   const o = (REGISTRY[stage].options as Record<string, OptionDef>)[flag];
   switch (o?.ask) {
     case 'run':
@@ -78,22 +114,36 @@ async function ask(deps: CommandDeps, stage: StageName, flag: string, sel: Selec
       return pickCsv(`${title} on which data?`);
     case 'model':
     case 'prunedModel':
-      return pickCheckpoint(typeof sel.run === 'string' ? [readRun(sel.run)] : runs, o.ask === 'prunedModel' ? `${title}: which pruned checkpoint?` : `${title}: which checkpoint?`);
+      return pickCheckpoint(
+        typeof sel.run === 'string' ? [readRun(sel.run)] : runs,
+        o.ask === 'prunedModel' ? `${title}: which pruned checkpoint?` : `${title}: which checkpoint?`,
+      );
     case 'pruneConfig':
       return (await pickPruneConfigs(false, () => newPruneConfig(deps, undefined, model)))?.[0];
     case 'pruneConfigs':
       return pickPruneConfigs(true, async () => undefined);
     case 'outFolder':
-      return stage === 'prune' && model ? path.join(path.dirname(model), 'pruned') : askFolder(`${title}: write where?`, 'data/demo');
+      return stage === 'prune' && model
+        ? path.join(path.dirname(model), 'pruned')
+        : askFolder(`${title}: write where?`, 'data/demo');
     case 'outFile':
-      return askOutFile(`${title}: write where?`, model ? path.join(model, '..', 'predictions', `${path.basename(model)}.jsonl`) : 'predictions.jsonl');
+      return askOutFile(
+        `${title}: write where?`,
+        model ? path.join(model, '..', 'predictions', `${path.basename(model)}.jsonl`) : 'predictions.jsonl',
+      );
     default:
       return undefined;
   }
 }
 
 /** An optional option's picker, its default first: '' keeps the default, undefined backs out. */
-async function offer(deps: CommandDeps, stage: StageName, flag: string, ask: Ask, sel: Selection): Promise<string | undefined> {
+async function offer(
+  deps: CommandDeps,
+  stage: StageName,
+  flag: string,
+  ask: Ask,
+  sel: Selection,
+): Promise<string | undefined> {
   const o = (REGISTRY[stage].options as Record<string, OptionDef>)[flag];
   const current = typeof sel[flag] === 'string' ? (sel[flag] as string) : undefined;
   if (ask === 'settingsFile') return pickSettingsFile(`${REGISTRY[stage].title}: a settings file?`);
@@ -115,7 +165,12 @@ async function runStage(deps: CommandDeps, stage: StageName, node?: RunsNode): P
     sel.run = await pickRun(deps.tree.runs(), false);
     if (!sel.run) return;
   }
-  const where = typeof sel.run === 'string' ? sel.run : typeof sel[ckptFlag ?? ''] === 'string' ? (sel[ckptFlag!] as string) : undefined;
+  const where =
+    typeof sel.run === 'string'
+      ? sel.run
+      : typeof sel[ckptFlag ?? ''] === 'string'
+        ? (sel[ckptFlag!] as string)
+        : undefined;
   const cwd = workspaceRoot(where);
   if (!cwd) {
     void vscode.window.showErrorMessage('BERT Pruner: open a folder first; data and runs are kept in it.');
@@ -125,7 +180,12 @@ async function runStage(deps: CommandDeps, stage: StageName, node?: RunsNode): P
     const withRun = inferRun(stage, s);
     // Defaults come from the run the checkpoint lives in, also for stages without --run (predict's test.csv).
     const dir = runOfSelection(stage, withRun);
-    return withRunDefaults(stage, withRun, dir && fs.existsSync(path.join(dir, 'run.json')) ? readRun(dir) : undefined, cwd);
+    return withRunDefaults(
+      stage,
+      withRun,
+      dir && fs.existsSync(path.join(dir, 'run.json')) ? readRun(dir) : undefined,
+      cwd,
+    );
   };
   sel = fill(sel);
   // Ask one thing at a time: each answer (a run, a checkpoint of a run) may answer the next.
@@ -146,19 +206,25 @@ async function runStage(deps: CommandDeps, stage: StageName, node?: RunsNode): P
     if (v !== '') sel[flag] = v;
   }
   // Check a config file the way the engine will, so mistakes show in the editor before a run starts.
-  const files = ['config', 'prune-config', 'configs'].flatMap((k) => sel[k] ?? []).filter((f): f is string => typeof f === 'string' && !!f);
+  const files = ['config', 'prune-config', 'configs']
+    .flatMap((k) => sel[k] ?? [])
+    .filter((f): f is string => typeof f === 'string' && !!f);
   for (const file of files) {
     const kind = file.endsWith('.prune.json') ? 'prune' : 'settings';
     if (!(await deps.diagnostics.check(file, kind))) {
       const open = 'Open';
-      if ((await vscode.window.showErrorMessage(`BERT Pruner: ${displayPath(file)} has errors (see Problems).`, open)) === open) {
+      if (
+        (await vscode.window.showErrorMessage(`BERT Pruner: ${displayPath(file)} has errors (see Problems).`, open)) ===
+        open
+      ) {
         void vscode.window.showTextDocument(vscode.Uri.file(file));
       }
       return;
     }
   }
   // Evaluate saves its result for the report panel (next to the checkpoint when it is ours).
-  if (stage === 'evaluate' && typeof sel.model === 'string' && typeof sel.data === 'string') sel.out = evaluationFile(sel.model, sel.data, cwd);
+  if (stage === 'evaluate' && typeof sel.model === 'string' && typeof sel.data === 'string')
+    sel.out = evaluationFile(sel.model, sel.data, cwd);
   await start(deps, stage, sel, cwd);
 }
 
@@ -167,7 +233,13 @@ async function start(deps: CommandDeps, stage: StageName, sel: Selection, cwd: s
   const runDir = typeof sel.run === 'string' ? sel.run : undefined;
   const model = sel[checkpointOption(stage) ?? ''];
   const target = runDir ? path.basename(runDir) : typeof model === 'string' ? displayPath(model) : '';
-  const outcome = await deps.host.start({ stage, args: stageArgs(stage, sel), cwd, title: `${REGISTRY[stage].title} ${target}`.trim(), runDir });
+  const outcome = await deps.host.start({
+    stage,
+    args: stageArgs(stage, sel),
+    cwd,
+    title: `${REGISTRY[stage].title} ${target}`.trim(),
+    runDir,
+  });
   deps.tree.refresh();
   if (outcome?.status !== 'done') return;
   // Show what the stage made.
@@ -189,7 +261,10 @@ async function start(deps: CommandDeps, stage: StageName, sel: Selection, cwd: s
 /** Resume a cancelled or failed stage (a stage node), or the pipeline of a run (a run node). */
 async function resume(deps: CommandDeps, node?: RunsNode): Promise<void> {
   let run = runOf(node);
-  let stage: StageName | undefined = node?.kind === 'stage' && isStageName(stageOfKey(node.stage.key)) ? (stageOfKey(node.stage.key) as StageName) : undefined;
+  let stage: StageName | undefined =
+    node?.kind === 'stage' && isStageName(stageOfKey(node.stage.key))
+      ? (stageOfKey(node.stage.key) as StageName)
+      : undefined;
   if (!run) {
     const candidates = deps.tree.runs().flatMap((r) => r.stages.filter((s) => isResumable(s)).map((s) => ({ r, s })));
     if (candidates.length === 0) {
@@ -208,7 +283,10 @@ async function resume(deps: CommandDeps, node?: RunsNode): Promise<void> {
   const cwd = workspaceRoot(run.dir);
   const args = cwd ? resumeArgs(stage, run, cwd) : undefined;
   if (!cwd || !args) {
-    void vscode.window.showErrorMessage(`BERT Pruner: ${REGISTRY[stage].title} of ${run.name} cannot be resumed from what run.json records; run it again from the palette.`);
+    void vscode.window.showErrorMessage(
+      `BERT Pruner: ${REGISTRY[stage].title} of ${run.name} cannot be resumed from what run.json records; ` +
+        'run it again from the palette.',
+    );
     return;
   }
   await deps.host.start({ stage, args, cwd, title: `${REGISTRY[stage].title} ${run.name} (resumed)`, runDir: run.dir });
@@ -219,7 +297,12 @@ async function createDemoData(deps: CommandDeps): Promise<string | undefined> {
   const out = await askFolder('Write the demo data where?', 'data/demo');
   const cwd = workspaceRoot();
   if (!out || !cwd) return undefined;
-  const outcome = await deps.host.start({ stage: 'demo-data', args: stageArgs('demo-data', { out }), cwd, title: `${REGISTRY['demo-data'].title} in ${displayPath(out)}` });
+  const outcome = await deps.host.start({
+    stage: 'demo-data',
+    args: stageArgs('demo-data', { out }),
+    cwd,
+    title: `${REGISTRY['demo-data'].title} in ${displayPath(out)}`,
+  });
   return outcome?.status === 'done' ? out : undefined;
 }
 
@@ -236,14 +319,26 @@ async function newPruneConfig(deps: CommandDeps, node?: RunsNode, model?: string
   const rel = await vscode.window.showInputBox({
     title: 'New pruning config',
     value: `configs/pruning${n > 1 ? n : ''}.prune.json`,
-    prompt: `relative to ${root}; the name must end in .prune.json (that is what gets the schema's validation and hovers)`,
+    prompt:
+      `relative to ${root}; the name must end in .prune.json ` +
+      "(that is what gets the schema's validation and hovers)",
     ignoreFocusOut: true,
-    validateInput: (v) => (!v.endsWith('.prune.json') ? 'end the name with .prune.json' : fs.existsSync(path.resolve(root, v)) ? 'that file exists' : undefined),
+    validateInput: (v) =>
+      !v.endsWith('.prune.json')
+        ? 'end the name with .prune.json'
+        : fs.existsSync(path.resolve(root, v))
+          ? 'that file exists'
+          : undefined,
   });
   if (!rel) return undefined;
   const file = path.resolve(root, rel);
   // Targets of half the model's heads and FFN: from the checkpoint this was started from, if any.
-  const dir = model ?? checkpointOf(node) ?? deps.tree.runs().flatMap((r) => r.stages.filter((s) => s.key === 'finetune' && s.checkpoint).map((s) => s.checkpoint!))[0];
+  const dir =
+    model ??
+    checkpointOf(node) ??
+    deps.tree
+      .runs()
+      .flatMap((r) => r.stages.filter((s) => s.key === 'finetune' && s.checkpoint).map((s) => s.checkpoint!))[0];
   let size: { num_attention_heads: number; intermediate_size: number } | undefined;
   try {
     if (dir) size = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
@@ -260,10 +355,16 @@ async function openReport(deps: CommandDeps, node?: RunsNode): Promise<void> {
   let files: string[] = [];
   if (node?.kind === 'report') files = [node.file];
   else if (node?.kind === 'stage' && node.stage.report) files = [node.stage.report];
-  else if (node?.kind === 'run') files = [findFile(node.run.dir, 'prune-report.json'), findFile(node.run.dir, 'sweep.json')].filter((f): f is string => !!f);
+  else if (node?.kind === 'run')
+    files = [findFile(node.run.dir, 'prune-report.json'), findFile(node.run.dir, 'sweep.json')].filter(
+      (f): f is string => !!f,
+    );
   else if (node?.kind === 'checkpoint') {
     const shown = (f: string) => f === 'prune-report.json' || isEvaluationFile(f);
-    files = fs.readdirSync(node.dir).filter(shown).map((f) => path.join(node.dir, f));
+    files = fs
+      .readdirSync(node.dir)
+      .filter(shown)
+      .map((f) => path.join(node.dir, f));
   }
   if (files.length === 0) {
     const glob = '**/{prune-report.json,sweep.json,eval-*.json}';
@@ -287,7 +388,10 @@ async function selectBackend(): Promise<void> {
   const current = settings().backend;
   const backends = [
     { label: 'auto', detail: 'the fastest that loads: tensorflow-gpu, tensorflow, wasm, cpu' },
-    { label: 'tensorflow-gpu', detail: 'native TensorFlow with CUDA (@tensorflow/tfjs-node-gpu; set bertPruner.nodePath to a Node.js)' },
+    {
+      label: 'tensorflow-gpu',
+      detail: 'native TensorFlow with CUDA (@tensorflow/tfjs-node-gpu; set bertPruner.nodePath to a Node.js)',
+    },
     { label: 'tensorflow', detail: 'native TensorFlow on the CPU (@tensorflow/tfjs-node)' },
     { label: 'wasm', detail: 'WebAssembly with SIMD and threads: always available' },
     { label: 'cpu', detail: 'plain JavaScript: slow, for checks' },
@@ -297,7 +401,9 @@ async function selectBackend(): Promise<void> {
     { title: 'Engine backend' },
   );
   if (!pick) return;
-  const target = vscode.workspace.workspaceFolders?.length ? vscode.ConfigurationTarget.Workspace : vscode.ConfigurationTarget.Global;
+  const target = vscode.workspace.workspaceFolders?.length
+    ? vscode.ConfigurationTarget.Workspace
+    : vscode.ConfigurationTarget.Global;
   await vscode.workspace.getConfiguration('bertPruner').update('backend', pick.label, target);
   void vscode.window.showInformationMessage(`BERT Pruner: the next runs use the ${pick.label} backend.`);
 }

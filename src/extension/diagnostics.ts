@@ -144,7 +144,8 @@ export class ConfigDiagnostics implements vscode.Disposable {
 /** Whether an editor tab shows the file (then the JSON language service validates it). */
 function isOpenInEditor(file: string): boolean {
   return vscode.window.tabGroups.all.some((g) =>
-    g.tabs.some((t) => t.input instanceof vscode.TabInputText && t.input.uri.fsPath === file));
+    g.tabs.some((t) => t.input instanceof vscode.TabInputText && t.input.uri.fsPath === file),
+  );
 }
 
 /** The text VS Code has for the file if it has loaded it (unsaved edits included), else the file on disk. */

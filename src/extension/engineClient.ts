@@ -91,7 +91,11 @@ export class EngineRun {
     child.on('exit', (code, signal) => this.onExit(code, signal));
     this.timers.push(
       setTimeout(() => {
-        if (this.state === 'starting') this.finish({ status: 'crashed', message: `the engine did not start within ${(opts.readyTimeoutMs ?? 60_000) / 1000} s` });
+        if (this.state === 'starting')
+          this.finish({
+            status: 'crashed',
+            message: `the engine did not start within ${(opts.readyTimeoutMs ?? 60_000) / 1000} s`,
+          });
       }, opts.readyTimeoutMs ?? 60_000),
     );
   }
@@ -212,7 +216,8 @@ function safeJson(x: unknown): string {
  * settings, the engine's own BERT_PRUNER_* switches and what TensorFlow / CUDA read. Nothing else
  * from the editor's environment (tokens, NODE_OPTIONS that could inject code) reaches it.
  */
-const ENV_KEEP = /^(PATH|HOME|USERPROFILE|TMPDIR|TMP|TEMP|SystemRoot|SYSTEMROOT|windir|LANG|LC_ALL|LD_LIBRARY_PATH|DYLD_LIBRARY_PATH|OMP_NUM_THREADS|OPENBLAS_\w+|BERT_PRUNER_\w+|TF_\w+|CUDA_\w+)$/;
+const ENV_KEEP =
+  /^(PATH|HOME|USERPROFILE|TMPDIR|TMP|TEMP|SystemRoot|SYSTEMROOT|windir|LANG|LC_ALL|LD_LIBRARY_PATH|DYLD_LIBRARY_PATH|OMP_NUM_THREADS|OPENBLAS_\w+|BERT_PRUNER_\w+|TF_\w+|CUDA_\w+)$/;
 
 /** Search-path lists: an empty entry (`a::b`, a leading or trailing separator) means the cwd. */
 const PATH_LISTS = new Set(['PATH', 'LD_LIBRARY_PATH', 'DYLD_LIBRARY_PATH']);

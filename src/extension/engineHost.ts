@@ -86,7 +86,10 @@ export class EngineHost implements vscode.Disposable {
       if (choice !== 'Start Another') return undefined;
     }
     const backend = settings().backend;
-    const args = backend && backend !== 'auto' && !request.args.includes('--backend') ? [...request.args, '--backend', backend] : request.args;
+    const args =
+      backend && backend !== 'auto' && !request.args.includes('--backend')
+        ? [...request.args, '--backend', backend]
+        : request.args;
     const run = this.spawn(request.stage, args, request.cwd, exec.execPath);
     const active: Active = { run, request, progress: 'starting' };
     this.active.set(run.id, active);
@@ -151,7 +154,10 @@ export class EngineHost implements vscode.Disposable {
     let target = runs;
     if (runs.length > 1) {
       const pick = await vscode.window.showQuickPick(
-        [{ label: 'All runs', a: undefined as Active | undefined }, ...runs.map((a) => ({ label: a.request.title, description: a.progress, a }))],
+        [
+          { label: 'All runs', a: undefined as Active | undefined },
+          ...runs.map((a) => ({ label: a.request.title, description: a.progress, a })),
+        ],
         { title: 'Cancel which run?' },
       );
       if (!pick) return;
@@ -202,7 +208,8 @@ export class EngineHost implements vscode.Disposable {
     const share = first.overall !== undefined ? `${Math.floor(first.overall)}% · ` : '';
     const more = runs.length > 1 ? ` (+${runs.length - 1})` : '';
     this.statusBar.text = `$(sync~spin) ${first.request.stage}${more}: ${share}${shortProgress(first.progress)}`;
-    this.statusBar.tooltip = runs.map((a) => `${a.request.title}: ${a.progress}`).join('\n') + '\nClick to show the log.';
+    this.statusBar.tooltip =
+      runs.map((a) => `${a.request.title}: ${a.progress}`).join('\n') + '\nClick to show the log.';
     this.statusBar.show();
   }
 
@@ -217,13 +224,23 @@ export class EngineHost implements vscode.Disposable {
         `BERT Pruner: ${request.title} was cancelled.${canResume ? ' Its last checkpoint was kept.' : ''}`,
         ...(canResume ? [resume] : []),
       );
-      if (choice === resume) void this.start({ ...request, args: request.args.includes('--resume') ? request.args : [...request.args, '--resume'] });
+      if (choice === resume)
+        void this.start({
+          ...request,
+          args: request.args.includes('--resume') ? request.args : [...request.args, '--resume'],
+        });
     } else if (outcome.status === 'failed') {
       if (outcome.user) this.onUserError(outcome.message);
-      const choice = await vscode.window.showErrorMessage(`BERT Pruner: ${request.title} failed: ${outcome.message}`, showLog);
+      const choice = await vscode.window.showErrorMessage(
+        `BERT Pruner: ${request.title} failed: ${outcome.message}`,
+        showLog,
+      );
       if (choice === showLog) this.output.show(true);
     } else {
-      const choice = await vscode.window.showErrorMessage(`BERT Pruner: the engine crashed during ${request.title}. ${outcome.message.split('\n')[0]}`, showLog);
+      const choice = await vscode.window.showErrorMessage(
+        `BERT Pruner: the engine crashed during ${request.title}. ${outcome.message.split('\n')[0]}`,
+        showLog,
+      );
       if (choice === showLog) this.output.show(true);
     }
   }

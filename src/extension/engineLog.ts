@@ -32,7 +32,9 @@ export function engineEventLog(event: EngineEvent): LogEntry | undefined {
       return { level, text: `--- ${event.stage} ${event.status} in ${formatSeconds(event.seconds)}${error}` };
     }
     case 'epoch': {
-      const metrics = Object.entries(event.metrics).map(([k, v]) => `${k}=${v.toPrecision(4)}`).join(' ');
+      const metrics = Object.entries(event.metrics)
+        .map(([k, v]) => `${k}=${v.toPrecision(4)}`)
+        .join(' ');
       return { level: 'info', text: `${event.stage} epoch ${event.epoch}/${event.epochs}: ${metrics}` };
     }
     case 'checkpoint':

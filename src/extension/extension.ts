@@ -14,7 +14,11 @@ import { workspaceRoot } from './workspace';
 export function activate(context: vscode.ExtensionContext): void {
   const output = vscode.window.createOutputChannel('BERT Pruner', { log: true });
   const diagnostics = new ConfigDiagnostics();
-  const host = new EngineHost(context.extensionPath, output, (message) => void diagnostics.show(message, workspaceRoot() ?? process.cwd()));
+  const host = new EngineHost(
+    context.extensionPath,
+    output,
+    (message) => void diagnostics.show(message, workspaceRoot() ?? process.cwd()),
+  );
   const tree = new RunsTreeProvider();
   const panels = new Panels({
     context,

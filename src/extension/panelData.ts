@@ -30,7 +30,8 @@ export function parseWebviewMessage(
     return { type: 'remove-run', run: m.run };
   }
   // Only paths the extension itself put into the panel: a page cannot make us open anything else.
-  if (m.type === 'open' && keys.length === 2 && typeof m.path === 'string' && allowedPaths.has(m.path)) return { type: 'open', path: m.path };
+  if (m.type === 'open' && keys.length === 2 && typeof m.path === 'string' && allowedPaths.has(m.path))
+    return { type: 'open', path: m.path };
   return undefined;
 }
 
@@ -124,8 +125,14 @@ export function eventRecord(e: EngineEvent, time: number): HistoryRecord | undef
     case 'stage-start':
       return { type: 'stage-start', stage: e.stage, time };
     case 'stage-end':
-      return { type: 'stage-end', stage: e.stage, time, status: e.status, seconds: e.seconds,
-        metrics: e.metrics && finite(e.metrics) };
+      return {
+        type: 'stage-end',
+        stage: e.stage,
+        time,
+        status: e.status,
+        seconds: e.seconds,
+        metrics: e.metrics && finite(e.metrics),
+      };
     default:
       return undefined;
   }
@@ -375,8 +382,12 @@ export function mergeSteps(ms: TrainingMessage[]): TrainingMessage[] {
   const out: TrainingMessage[] = [];
   for (const m of ms) {
     const last = out[out.length - 1];
-    if (m.type === 'training-steps' && last?.type === 'training-steps'
-      && last.stage === m.stage && last.run === m.run) {
+    if (
+      m.type === 'training-steps' &&
+      last?.type === 'training-steps' &&
+      last.stage === m.stage &&
+      last.run === m.run
+    ) {
       last.points = [...last.points, ...m.points];
     } else out.push(m.type === 'training-steps' ? { ...m, points: [...m.points] } : m);
   }
@@ -385,7 +396,8 @@ export function mergeSteps(ms: TrainingMessage[]): TrainingMessage[] {
 
 function finite(x: unknown): Record<string, number> {
   const out: Record<string, number> = {};
-  if (typeof x === 'object' && x !== null) for (const [k, v] of Object.entries(x)) if (typeof v === 'number' && Number.isFinite(v)) out[k] = v;
+  if (typeof x === 'object' && x !== null)
+    for (const [k, v] of Object.entries(x)) if (typeof v === 'number' && Number.isFinite(v)) out[k] = v;
   return out;
 }
 
@@ -482,7 +494,8 @@ export interface ReportMessage {
 
 const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
 const num = (x: unknown) => (typeof x === 'number' && Number.isFinite(x) ? x : undefined);
-const nums = (x: unknown) => (Array.isArray(x) ? x.filter((v): v is number => typeof v === 'number' && Number.isFinite(v)) : []);
+const nums = (x: unknown) =>
+  Array.isArray(x) ? x.filter((v): v is number => typeof v === 'number' && Number.isFinite(v)) : [];
 
 function sizeRow(x: unknown): SizeRow | undefined {
   if (!isObject(x)) return undefined;
@@ -513,7 +526,8 @@ export function reportMessage(
           if (!isObject(l)) return void problems.push(`layers[${i}] is not an object`);
           const headsTotal = num(l.heads_total);
           const ffnTotal = num(l.ffn_total);
-          if (headsTotal === undefined || ffnTotal === undefined) return void problems.push(`layers[${i}] lacks heads_total or ffn_total`);
+          if (headsTotal === undefined || ffnTotal === undefined)
+            return void problems.push(`layers[${i}] lacks heads_total or ffn_total`);
           msg.layers.push({
             layer: num(l.layer) ?? i,
             headsKept: nums(l.heads_kept),
@@ -540,8 +554,15 @@ export function reportMessage(
       rows.forEach((r, i) => {
         const score = isObject(r) ? num(r.score) : undefined;
         const params = isObject(r) ? num(r.params) : undefined;
-        if (!isObject(r) || score === undefined || params === undefined) return void problems.push(`sweep row ${i} lacks score or params`);
-        msg.sweep.push({ config: typeof r.config === 'string' ? r.config : `#${i}`, score, params, mb: num(r.mb), latency_ms: num(r.latency_ms) });
+        if (!isObject(r) || score === undefined || params === undefined)
+          return void problems.push(`sweep row ${i} lacks score or params`);
+        msg.sweep.push({
+          config: typeof r.config === 'string' ? r.config : `#${i}`,
+          score,
+          params,
+          mb: num(r.mb),
+          latency_ms: num(r.latency_ms),
+        });
       });
   }
   return msg;
@@ -550,7 +571,12 @@ export function reportMessage(
 /** The sweep rows no other row beats on both score (higher) and params (fewer). */
 export function paretoFront(rows: SweepRow[]): SweepRow[] {
   return rows
-    .filter((r) => !rows.some((o) => o !== r && o.score >= r.score && o.params <= r.params && (o.score > r.score || o.params < r.params)))
+    .filter(
+      (r) =>
+        !rows.some(
+          (o) => o !== r && o.score >= r.score && o.params <= r.params && (o.score > r.score || o.params < r.params),
+        ),
+    )
     .sort((a, b) => a.params - b.params);
 }
 

@@ -8,8 +8,21 @@ import * as vscode from 'vscode';
 import type { EngineHost } from './engineHost';
 import { makeNonce, panelHtml } from './panelHtml';
 import {
-  changeMessage, eventRecord, isEvaluationFile, mergeSteps, paramsColumn, parseWebviewMessage, pushLive, reportMessage, runCurves,
-  type LiveHistory, type ParamsColumn, type ParamsMessage, type RunCurves, type SeriesBuilder, type TrainingMessage,
+  changeMessage,
+  eventRecord,
+  isEvaluationFile,
+  mergeSteps,
+  paramsColumn,
+  parseWebviewMessage,
+  pushLive,
+  reportMessage,
+  runCurves,
+  type LiveHistory,
+  type ParamsColumn,
+  type ParamsMessage,
+  type RunCurves,
+  type SeriesBuilder,
+  type TrainingMessage,
   type WebviewMessage,
 } from './panelData';
 import type { RunsTreeProvider } from './runsTree';
@@ -50,7 +63,10 @@ class PanelView {
     const webview = panel.webview;
     webview.options = {
       enableScripts: true,
-      localResourceRoots: [vscode.Uri.joinPath(extensionUri, 'dist', 'webview'), vscode.Uri.joinPath(extensionUri, 'media')],
+      localResourceRoots: [
+        vscode.Uri.joinPath(extensionUri, 'dist', 'webview'),
+        vscode.Uri.joinPath(extensionUri, 'media'),
+      ],
     };
     webview.html = panelHtml({
       title: panel.title,
@@ -63,7 +79,8 @@ class PanelView {
     webview.onDidReceiveMessage((raw) => {
       const m = parseWebviewMessage(raw, this.allowed, new Set(this.runs));
       if (m) onMessage(m);
-      else log(`[bert-pruner] ignored an invalid message from the ${kind} panel: ${JSON.stringify(raw)?.slice(0, 200)}`);
+      else
+        log(`[bert-pruner] ignored an invalid message from the ${kind} panel: ${JSON.stringify(raw)?.slice(0, 200)}`);
     });
   }
 
@@ -117,7 +134,8 @@ export class Panels implements vscode.Disposable {
         },
       }),
       vscode.window.registerWebviewPanelSerializer(VIEW_TYPES.params, {
-        deserializeWebviewPanel: async (panel, state) => this.adoptParams(panel, stringList(state, 'dirs').filter(isDir)),
+        deserializeWebviewPanel: async (panel, state) =>
+          this.adoptParams(panel, stringList(state, 'dirs').filter(isDir)),
       }),
       vscode.window.registerWebviewPanelSerializer(VIEW_TYPES.report, {
         deserializeWebviewPanel: async (panel, state) => {
@@ -153,16 +171,23 @@ export class Panels implements vscode.Disposable {
 
   private adoptTraining(panel: vscode.WebviewPanel, runs: string[]): void {
     panel.title = 'Training Curves';
-    const view = new PanelView(panel, 'training', this.deps.context.extensionUri, async (m) => {
-      if (m.type === 'ready') this.sendTraining();
-      else if (m.type === 'remove-run') {
-        view.runs.splice(view.runs.indexOf(m.run), 1);
-        this.sendTraining();
-      } else if (m.type === 'add-run') {
-        const picked = await this.deps.pickRuns?.([...view.runs]);
-        if (picked?.length && this.training === view) this.addRuns(picked);
-      }
-    }, (l) => this.deps.host.output.appendLine(l), dedupe(runs.map((r) => path.resolve(r))));
+    const view = new PanelView(
+      panel,
+      'training',
+      this.deps.context.extensionUri,
+      async (m) => {
+        if (m.type === 'ready') this.sendTraining();
+        else if (m.type === 'remove-run') {
+          view.runs.splice(view.runs.indexOf(m.run), 1);
+          this.sendTraining();
+        } else if (m.type === 'add-run') {
+          const picked = await this.deps.pickRuns?.([...view.runs]);
+          if (picked?.length && this.training === view) this.addRuns(picked);
+        }
+      },
+      (l) => this.deps.host.output.appendLine(l),
+      dedupe(runs.map((r) => path.resolve(r))),
+    );
     this.training = view;
     panel.onDidDispose(() => {
       if (this.training === view) {
@@ -214,7 +239,8 @@ export class Panels implements vscode.Disposable {
     const { curves, builder } = runCurves(dir, displayPath(dir), text, manifest, this.live.get(dir));
     this.builders.set(dir, builder);
     curves.problems.unshift(...problems);
-    if (curves.series.length === 0 && !problems.length) curves.problems.push('no training history and no metrics in run.json yet');
+    if (curves.series.length === 0 && !problems.length)
+      curves.problems.push('no training history and no metrics in run.json yet');
     return curves;
   }
 
@@ -237,28 +263,37 @@ export class Panels implements vscode.Disposable {
   // ---- parameters ----------------------------------------------------------------------------
 
   showParams(dirs: string[]): void {
-    const panel = vscode.window.createWebviewPanel(VIEW_TYPES.params, 'Parameters', vscode.ViewColumn.Active, { enableScripts: true });
+    const panel = vscode.window.createWebviewPanel(VIEW_TYPES.params, 'Parameters', vscode.ViewColumn.Active, {
+      enableScripts: true,
+    });
     this.adoptParams(panel, dirs);
   }
 
   private adoptParams(panel: vscode.WebviewPanel, dirs: string[]): void {
     let current = dirs.slice(0, 2);
-    const view = new PanelView(panel, 'params', this.deps.context.extensionUri, async (m) => {
-      if (m.type === 'compare') {
-        const other = await this.deps.pickCheckpoint('Compare parameters with which checkpoint?');
-        if (!other) return;
-        current = [current[0], other].filter(Boolean) as string[];
-        void send();
-      } else if (m.type === 'open') {
-        void vscode.window.showTextDocument(vscode.Uri.file(m.path));
-      } else void send();
-    }, (l) => this.deps.host.output.appendLine(l));
+    const view = new PanelView(
+      panel,
+      'params',
+      this.deps.context.extensionUri,
+      async (m) => {
+        if (m.type === 'compare') {
+          const other = await this.deps.pickCheckpoint('Compare parameters with which checkpoint?');
+          if (!other) return;
+          current = [current[0], other].filter(Boolean) as string[];
+          void send();
+        } else if (m.type === 'open') {
+          void vscode.window.showTextDocument(vscode.Uri.file(m.path));
+        } else void send();
+      },
+      (l) => this.deps.host.output.appendLine(l),
+    );
     const send = async () => {
       const columns: ParamsColumn[] = [];
       const problems: string[] = [];
       for (const dir of current) {
         const ck = await this.deps.tree.checkpoint(dir);
-        if (ck.tree) columns.push({ ...paramsColumn(displayPath(dir), dir, ck.tree), configFile: path.join(dir, 'config.json') });
+        if (ck.tree)
+          columns.push({ ...paramsColumn(displayPath(dir), dir, ck.tree), configFile: path.join(dir, 'config.json') });
         else problems.push(ck.error ?? `${dir}: unreadable`);
       }
       view.allowed = new Set(current.map((d) => path.join(d, 'config.json')));
@@ -278,10 +313,16 @@ export class Panels implements vscode.Disposable {
   }
 
   private adoptReport(panel: vscode.WebviewPanel, files: string[]): void {
-    const view = new PanelView(panel, 'report', this.deps.context.extensionUri, (m) => {
-      if (m.type === 'open') void vscode.window.showTextDocument(vscode.Uri.file(m.path));
-      else if (m.type === 'ready') void send();
-    }, (l) => this.deps.host.output.appendLine(l));
+    const view = new PanelView(
+      panel,
+      'report',
+      this.deps.context.extensionUri,
+      (m) => {
+        if (m.type === 'open') void vscode.window.showTextDocument(vscode.Uri.file(m.path));
+        else if (m.type === 'ready') void send();
+      },
+      (l) => this.deps.host.output.appendLine(l),
+    );
     const send = () => {
       const evaluation = files.find(isEvaluationFile);
       const report = files.find((f) => path.basename(f) !== 'sweep.json' && !isEvaluationFile(f));
@@ -296,9 +337,10 @@ export class Panels implements vscode.Disposable {
           return undefined;
         }
       };
-      const title = report || sweep
-        ? `Pruning report: ${displayPath(path.dirname(report ?? sweep ?? ''))}`
-        : `Evaluation: ${displayPath(evaluation ?? '')}`;
+      const title =
+        report || sweep
+          ? `Pruning report: ${displayPath(path.dirname(report ?? sweep ?? ''))}`
+          : `Evaluation: ${displayPath(evaluation ?? '')}`;
       const shownFiles = { file: report, sweepFile: sweep, evaluationFile: evaluation };
       const msg = reportMessage(title, read(report), read(sweep), shownFiles, read(evaluation));
       msg.problems.unshift(...problems);
@@ -308,7 +350,9 @@ export class Panels implements vscode.Disposable {
     };
     // Re-read when the engine rewrites the files (e.g. a sweep adds rows).
     const watchers = files.map((f) => {
-      const w = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(vscode.Uri.file(path.dirname(f)), path.basename(f)));
+      const w = vscode.workspace.createFileSystemWatcher(
+        new vscode.RelativePattern(vscode.Uri.file(path.dirname(f)), path.basename(f)),
+      );
       w.onDidChange(send);
       w.onDidCreate(send);
       return w;

@@ -15,8 +15,17 @@
 // Head counts come from the weight shapes (query rows / head size), so they are right even for a
 // checkpoint whose config were stale; n is the config's num_attention_heads.
 import {
-  ATTENTION, ATTENTION_OUTPUT, ATTENTION_SELF, CLASSIFIER_PREFIX, EMBEDDINGS_PREFIX, INTERMEDIATE, layer, layerOf,
-  MLM_PREFIX, OUTPUT, POOLER_PREFIX,
+  ATTENTION,
+  ATTENTION_OUTPUT,
+  ATTENTION_SELF,
+  CLASSIFIER_PREFIX,
+  EMBEDDINGS_PREFIX,
+  INTERMEDIATE,
+  layer,
+  layerOf,
+  MLM_PREFIX,
+  OUTPUT,
+  POOLER_PREFIX,
 } from '../engine/model/names';
 
 export interface TensorInfo {
@@ -105,21 +114,25 @@ export function buildParamTree(cfg: TreeConfig, header: Record<string, TensorInf
     }
     const l = layerOf(name);
     const prefix = l === null ? '' : layer(l).prefix;
-    if (l !== null && name.startsWith(prefix)) { // not 'layer.01.': that is no layer's name
+    if (l !== null && name.startsWith(prefix)) {
+      // not 'layer.01.': that is no layer's name
       let b = buckets.get(l);
       if (!b) buckets.set(l, (b = { self: [], attnOut: [], inter: [], out: [], other: [] }));
       const inLayer = name.slice(prefix.length);
-      const list = inLayer.startsWith(ATTENTION_SELF) ? b.self
-        : inLayer.startsWith(ATTENTION_OUTPUT) ? b.attnOut
-          : inLayer.startsWith(INTERMEDIATE) ? b.inter
-            : inLayer.startsWith(OUTPUT) ? b.out
+      const list = inLayer.startsWith(ATTENTION_SELF)
+        ? b.self
+        : inLayer.startsWith(ATTENTION_OUTPUT)
+          ? b.attnOut
+          : inLayer.startsWith(INTERMEDIATE)
+            ? b.inter
+            : inLayer.startsWith(OUTPUT)
+              ? b.out
               : b.other;
       list.push([name, t]);
     } else if (name.startsWith(POOLER_PREFIX)) pooler.push(leafOf(name, t, 'pooler', POOLER_PREFIX.length));
     else if (name.startsWith(CLASSIFIER_PREFIX)) {
       classifier.push(leafOf(name, t, 'classifier', CLASSIFIER_PREFIX.length));
-    }
-    else if (name.startsWith(MLM_PREFIX)) cls.push(leafOf(name, t, 'cls', MLM_PREFIX.length));
+    } else if (name.startsWith(MLM_PREFIX)) cls.push(leafOf(name, t, 'cls', MLM_PREFIX.length));
     else rest.push(leafOf(name, t, 'other', 0));
   }
 
@@ -143,7 +156,12 @@ export function buildParamTree(cfg: TreeConfig, header: Record<string, TensorInf
     const ffnLeaves = [...b.inter, ...b.out].map(([n, t]) => leafOf(n, t, `${id}/ffn`, p.length));
     const ffnNode = group(`${id}/ffn`, 'FFN', ffnLeaves, `size ${ffn}`);
     const other = b.other.map(([n, t]) => leafOf(n, t, id, p.length));
-    const node = group(id, `layer ${l}`, [attn, ffnNode, ...other].filter((n) => n.params > 0 || n.children.length), `heads ${headsKept}/${cfg.num_attention_heads} · FFN ${ffn}`);
+    const node = group(
+      id,
+      `layer ${l}`,
+      [attn, ffnNode, ...other].filter((n) => n.params > 0 || n.children.length),
+      `heads ${headsKept}/${cfg.num_attention_heads} · FFN ${ffn}`,
+    );
     node.layer = { index: l, headsKept, headsTotal: cfg.num_attention_heads, ffn };
     layers.push(node);
   }

@@ -15,12 +15,21 @@ interface Item<T> extends vscode.QuickPickItem {
 }
 
 async function choose<T>(title: string, items: Item<T>[], placeHolder?: string): Promise<T | undefined> {
-  const pick = await vscode.window.showQuickPick(items, { title, placeHolder, matchOnDescription: true, ignoreFocusOut: true });
+  const pick = await vscode.window.showQuickPick(items, {
+    title,
+    placeHolder,
+    matchOnDescription: true,
+    ignoreFocusOut: true,
+  });
   if (!pick) return undefined;
   return pick.action ? pick.action() : pick.value;
 }
 
-async function browse(title: string, folders: boolean, filters?: Record<string, string[]>): Promise<string | undefined> {
+async function browse(
+  title: string,
+  folders: boolean,
+  filters?: Record<string, string[]>,
+): Promise<string | undefined> {
   const uris = await vscode.window.showOpenDialog({
     title,
     canSelectFiles: !folders,
@@ -41,7 +50,9 @@ export async function pickRun(runs: RunView[], allowNew: boolean): Promise<strin
   }));
   if (allowNew) items.unshift({ label: '$(add) New run…', action: () => askRunName(runs) });
   if (items.length === 0) {
-    void vscode.window.showWarningMessage('BERT Pruner: no runs yet. Start with "Run pipeline" or "Generate corpus & vocab".');
+    void vscode.window.showWarningMessage(
+      'BERT Pruner: no runs yet. Start with "Run pipeline" or "Generate corpus & vocab".',
+    );
     return undefined;
   }
   return choose('Which run?', items);
@@ -91,7 +102,11 @@ async function askRunName(runs: RunView[]): Promise<string | undefined> {
     value: `run${n}`,
     ignoreFocusOut: true,
     validateInput: (v) =>
-      !/^[\w.-]+$/.test(v) || v === '.' || v === '..' ? 'letters, digits, - _ . only' : fs.existsSync(path.join(root, v, 'run.json')) ? 'a run of that name exists' : undefined,
+      !/^[\w.-]+$/.test(v) || v === '.' || v === '..'
+        ? 'letters, digits, - _ . only'
+        : fs.existsSync(path.join(root, v, 'run.json'))
+          ? 'a run of that name exists'
+          : undefined,
   });
   return name ? path.join(root, name) : undefined;
 }
@@ -100,8 +115,14 @@ async function askRunName(runs: RunView[]): Promise<string | undefined> {
 export async function pickDataFolder(makeDemo: () => Promise<string | undefined>): Promise<string | undefined> {
   const found = await vscode.workspace.findFiles('**/train.csv', EXCLUDE, 200);
   // runs/<name>/data/train.csv are copies the engine made; the user's data is elsewhere.
-  const dirs = [...new Set(found.map((u) => path.dirname(u.fsPath)))].filter((d) => !fs.existsSync(path.join(d, '..', 'run.json')));
-  const items: Item<string>[] = dirs.map((d) => ({ label: displayPath(d), description: fs.existsSync(path.join(d, 'test.csv')) ? 'train.csv, test.csv' : 'train.csv', value: d }));
+  const dirs = [...new Set(found.map((u) => path.dirname(u.fsPath)))].filter(
+    (d) => !fs.existsSync(path.join(d, '..', 'run.json')),
+  );
+  const items: Item<string>[] = dirs.map((d) => ({
+    label: displayPath(d),
+    description: fs.existsSync(path.join(d, 'test.csv')) ? 'train.csv, test.csv' : 'train.csv',
+    value: d,
+  }));
   items.push({ label: '$(folder-opened) Browse…', action: () => browse('Data folder (with train.csv)', true) });
   items.push({ label: '$(beaker) Create demo data…', action: makeDemo });
   return choose('Which data?', items, 'a folder with train.csv (and test.csv)');
@@ -109,16 +130,27 @@ export async function pickDataFolder(makeDemo: () => Promise<string | undefined>
 
 export async function pickCsv(title = 'Which data file?'): Promise<string | undefined> {
   const found = await vscode.workspace.findFiles('**/*.csv', EXCLUDE, 500);
-  const items: Item<string>[] = found.map((u) => ({ label: path.basename(u.fsPath), description: displayPath(path.dirname(u.fsPath)), value: u.fsPath }));
+  const items: Item<string>[] = found.map((u) => ({
+    label: path.basename(u.fsPath),
+    description: displayPath(path.dirname(u.fsPath)),
+    value: u.fsPath,
+  }));
   items.push({ label: '$(folder-opened) Browse…', action: () => browse('Data file', false, { CSV: ['csv'] }) });
   return choose(title, items);
 }
 
 export async function pickCheckpoint(runs: RunView[], title = 'Which checkpoint?'): Promise<string | undefined> {
   const items: Item<string>[] = runs.flatMap((r) =>
-    runCheckpoints(r).map((c) => ({ label: `${r.name}: ${path.relative(r.dir, c.dir)}`, description: c.stage, value: c.dir })),
+    runCheckpoints(r).map((c) => ({
+      label: `${r.name}: ${path.relative(r.dir, c.dir)}`,
+      description: c.stage,
+      value: c.dir,
+    })),
   );
-  items.push({ label: '$(folder-opened) Browse…', action: () => browse('Checkpoint folder (config.json + model.safetensors)', true) });
+  items.push({
+    label: '$(folder-opened) Browse…',
+    action: () => browse('Checkpoint folder (config.json + model.safetensors)', true),
+  });
   return choose(title, items);
 }
 
@@ -126,16 +158,29 @@ export async function pickCheckpoint(runs: RunView[], title = 'Which checkpoint?
  * An optional checkpoint option (fine-tune's --from, re-fine-tune's --teacher): the default (the
  * value the run implies, or the engine's own default) first, then every checkpoint. '' keeps the default.
  */
-export async function pickOptionalCheckpoint(runs: RunView[], title: string, current: string | undefined, help: string): Promise<string | undefined> {
+export async function pickOptionalCheckpoint(
+  runs: RunView[],
+  title: string,
+  current: string | undefined,
+  help: string,
+): Promise<string | undefined> {
   const items: Item<string>[] = [
-    { label: current ? `$(check) ${displayPath(current)}` : '$(check) The default', description: 'default', detail: help, value: current ?? '' },
+    {
+      label: current ? `$(check) ${displayPath(current)}` : '$(check) The default',
+      description: 'default',
+      detail: help,
+      value: current ?? '',
+    },
     ...runs.flatMap((r) =>
       runCheckpoints(r)
         .filter((c) => c.dir !== current)
         .map((c) => ({ label: `${r.name}: ${path.relative(r.dir, c.dir)}`, description: c.stage, value: c.dir })),
     ),
   ];
-  items.push({ label: '$(folder-opened) Browse…', action: () => browse('Checkpoint folder (config.json + model.safetensors)', true) });
+  items.push({
+    label: '$(folder-opened) Browse…',
+    action: () => browse('Checkpoint folder (config.json + model.safetensors)', true),
+  });
   return choose(title, items);
 }
 
@@ -154,24 +199,44 @@ export async function pickSettingsFile(title: string): Promise<string | undefine
 export async function askOutFile(title: string, value: string): Promise<string | undefined> {
   const root = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
   const shown = root && path.isAbsolute(value) ? path.relative(root, value) : value;
-  const v = await vscode.window.showInputBox({ title, value: shown, prompt: root ? `relative to ${root}` : undefined, ignoreFocusOut: true, validateInput: (s) => (s.trim() ? undefined : 'a file name') });
+  const v = await vscode.window.showInputBox({
+    title,
+    value: shown,
+    prompt: root ? `relative to ${root}` : undefined,
+    ignoreFocusOut: true,
+    validateInput: (s) => (s.trim() ? undefined : 'a file name'),
+  });
   return v === undefined ? undefined : root ? path.resolve(root, v.trim()) : path.resolve(v.trim());
 }
 
-export async function pickPruneConfigs(many: boolean, makeNew: () => Promise<string | undefined>): Promise<string[] | undefined> {
+export async function pickPruneConfigs(
+  many: boolean,
+  makeNew: () => Promise<string | undefined>,
+): Promise<string[] | undefined> {
   const found = (await vscode.workspace.findFiles('**/*.prune.json', EXCLUDE, 200)).map((u) => u.fsPath).sort();
   if (many) {
     if (found.length === 0) {
-      void vscode.window.showWarningMessage('BERT Pruner: a sweep needs *.prune.json files; create some with "New pruning config".');
+      void vscode.window.showWarningMessage(
+        'BERT Pruner: a sweep needs *.prune.json files; create some with "New pruning config".',
+      );
       return undefined;
     }
     const picks = await vscode.window.showQuickPick(
-      found.map((f) => ({ label: path.basename(f), description: displayPath(path.dirname(f)), value: f, picked: true })),
+      found.map((f) => ({
+        label: path.basename(f),
+        description: displayPath(path.dirname(f)),
+        value: f,
+        picked: true,
+      })),
       { title: 'Sweep over which pruning configs?', canPickMany: true, ignoreFocusOut: true },
     );
     return picks?.length ? picks.map((p) => p.value) : undefined;
   }
-  const items: Item<string>[] = found.map((f) => ({ label: path.basename(f), description: displayPath(path.dirname(f)), value: f }));
+  const items: Item<string>[] = found.map((f) => ({
+    label: path.basename(f),
+    description: displayPath(path.dirname(f)),
+    value: f,
+  }));
   items.push({ label: '$(new-file) New pruning config…', action: makeNew });
   const one = await choose('Which pruning config?', items);
   return one ? [one] : undefined;
@@ -180,11 +245,20 @@ export async function pickPruneConfigs(many: boolean, makeNew: () => Promise<str
 export async function pickPreset(): Promise<string | undefined> {
   const def = settings().preset;
   const presets = presetItems(def); // described from the presets' own settings (presetInfo.ts)
-  return choose('Which settings preset?', presets.map((p) => ({ ...p, value: p.label })));
+  return choose(
+    'Which settings preset?',
+    presets.map((p) => ({ ...p, value: p.label })),
+  );
 }
 
 export async function askFolder(title: string, value: string): Promise<string | undefined> {
   const root = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
-  const v = await vscode.window.showInputBox({ title, value, prompt: root ? `relative to ${root}` : undefined, ignoreFocusOut: true, validateInput: (s) => (s.trim() ? undefined : 'a folder') });
+  const v = await vscode.window.showInputBox({
+    title,
+    value,
+    prompt: root ? `relative to ${root}` : undefined,
+    ignoreFocusOut: true,
+    validateInput: (s) => (s.trim() ? undefined : 'a folder'),
+  });
   return v === undefined ? undefined : root ? path.resolve(root, v.trim()) : path.resolve(v.trim());
 }

@@ -8,7 +8,10 @@ export function describeProgress(e: EngineEvent): { message: string; percent?: n
   if (e.type === 'step') {
     const percent = e.steps > 0 ? Math.min(100, (100 * e.step) / e.steps) : undefined;
     const eta = e.etaSeconds > 0 ? ` · ETA ${formatSeconds(e.etaSeconds)}` : '';
-    return { message: `${e.stage} epoch ${e.epoch}/${e.epochs} · step ${e.step}/${e.steps} · loss ${e.loss.toFixed(4)}${eta}`, percent };
+    return {
+      message: `${e.stage} epoch ${e.epoch}/${e.epochs} · step ${e.step}/${e.steps} · loss ${e.loss.toFixed(4)}${eta}`,
+      percent,
+    };
   }
   if (e.type === 'stage-end') return { message: `${e.stage} ${e.status}`, percent: 100 };
   return undefined;
@@ -20,7 +23,11 @@ export function describeProgress(e: EngineEvent): { message: string; percent?: n
  * long: an equal share per stage is the honest measure the events allow). Undefined for a
  * single-stage command or a stage outside `steps`.
  */
-export function overallPercent(steps: readonly string[] | undefined, stage: string | undefined, percent: number): number | undefined {
+export function overallPercent(
+  steps: readonly string[] | undefined,
+  stage: string | undefined,
+  percent: number,
+): number | undefined {
   if (!steps?.length || !stage) return undefined;
   const i = steps.indexOf(stage);
   if (i < 0) return undefined;
@@ -37,8 +44,17 @@ export function quote(a: string): string {
 }
 
 export function formatTable(title: string, columns: string[], rows: (string | number)[][]): string {
-  const cells = [columns, ...rows.map((r) => r.map((c) => (typeof c === 'number' ? (Number.isInteger(c) ? String(c) : c.toPrecision(4)) : c)))];
+  const cells = [
+    columns,
+    ...rows.map((r) =>
+      r.map((c) => (typeof c === 'number' ? (Number.isInteger(c) ? String(c) : c.toPrecision(4)) : c)),
+    ),
+  ];
   const widths = columns.map((_, i) => Math.max(...cells.map((r) => String(r[i] ?? '').length)));
-  const line = (r: (string | number)[]) => r.map((c, i) => String(c ?? '').padEnd(widths[i])).join('  ').trimEnd();
+  const line = (r: (string | number)[]) =>
+    r
+      .map((c, i) => String(c ?? '').padEnd(widths[i]))
+      .join('  ')
+      .trimEnd();
   return [title, line(cells[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.slice(1).map(line)].join('\n');
 }

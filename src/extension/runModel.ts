@@ -150,7 +150,19 @@ export function listRuns(runsDir: string): RunView[] {
 }
 
 /** The metric a stage shows first: the task score if there is one, else a loss, else the first. */
-const METRIC_PREFERENCE = ['score', 'val_score', 'auc', 'macro_auc', 'f1', 'mlm_accuracy', 'accuracy', 'val_loss', 'loss', 'train_loss', 'params'];
+const METRIC_PREFERENCE = [
+  'score',
+  'val_score',
+  'auc',
+  'macro_auc',
+  'f1',
+  'mlm_accuracy',
+  'accuracy',
+  'val_loss',
+  'loss',
+  'train_loss',
+  'params',
+];
 
 export function headlineMetric(metrics: Record<string, number>): [string, number] | undefined {
   for (const k of METRIC_PREFERENCE) if (k in metrics) return [k, metrics[k]];
@@ -181,7 +193,14 @@ export function stageDescription(s: StageView): string {
 
 /** The tree item's contextValue, e.g. "stage:prune:done:checkpoint:report": package.json menus match on it. */
 export function stageContextValue(s: StageView): string {
-  return ['stage', s.key, s.status, s.checkpoint ? 'checkpoint' : '', s.report ? 'report' : '', isResumable(s) ? 'resumable' : '']
+  return [
+    'stage',
+    s.key,
+    s.status,
+    s.checkpoint ? 'checkpoint' : '',
+    s.report ? 'report' : '',
+    isResumable(s) ? 'resumable' : '',
+  ]
     .filter(Boolean)
     .join(':');
 }
@@ -190,7 +209,7 @@ export function stageContextValue(s: StageView): string {
 export function runsSignature(roots: string[]): string {
   const parts: string[] = [];
   for (const root of roots) {
-    let names: string[] = [];
+    let names: string[];
     try {
       names = fs.readdirSync(root).sort();
     } catch {
@@ -222,7 +241,8 @@ export function stageOfKey(key: string): string {
 /** Every checkpoint a run's stages recorded, newest stage first. */
 export function runCheckpoints(run: RunView): { stage: string; dir: string }[] {
   const out: { stage: string; dir: string }[] = [];
-  for (const s of [...run.stages].reverse()) if (s.checkpoint && !out.some((c) => c.dir === s.checkpoint)) out.push({ stage: s.key, dir: s.checkpoint });
+  for (const s of [...run.stages].reverse())
+    if (s.checkpoint && !out.some((c) => c.dir === s.checkpoint)) out.push({ stage: s.key, dir: s.checkpoint });
   return out;
 }
 
@@ -239,7 +259,9 @@ export function stageTooltip(s: StageView): string {
     s.started ? `started ${new Date(s.started).toLocaleString()}` : '',
     ...Object.entries(s.metrics).map(([k, v]) => `${k}: ${v}`),
     s.error ?? '',
-  ].filter(Boolean).join('\n');
+  ]
+    .filter(Boolean)
+    .join('\n');
 }
 
 // ---- checkpoints ------------------------------------------------------------------------------
@@ -306,7 +328,8 @@ function checkpointView(dir: string, configText: string, entries: () => Record<s
   }
   if (typeof cfg !== 'object' || cfg === null) return { dir, error: `${cfgFile}: not a JSON object` };
   for (const k of ['hidden_size', 'num_hidden_layers', 'num_attention_heads'] as const) {
-    if (!(typeof cfg[k] === 'number' && cfg[k] > 0)) return { dir, error: `${cfgFile}: '${k}' must be a positive number` };
+    if (!(typeof cfg[k] === 'number' && cfg[k] > 0))
+      return { dir, error: `${cfgFile}: '${k}' must be a positive number` };
   }
   try {
     return { dir, tree: buildParamTree(cfg, entries()) };

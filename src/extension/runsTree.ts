@@ -8,8 +8,16 @@ import * as vscode from 'vscode';
 import { readSafetensorsHeaderAsync } from '../engine/io/safetensors';
 import { describeNode, formatCount, formatMB, type ParamNode } from './paramTree';
 import {
-  listRuns, readCheckpointAsync, runsSignature, runTooltip, stageContextValue, stageDescription, stageTooltip,
-  type CheckpointView, type RunView, type StageView,
+  listRuns,
+  readCheckpointAsync,
+  runsSignature,
+  runTooltip,
+  stageContextValue,
+  stageDescription,
+  stageTooltip,
+  type CheckpointView,
+  type RunView,
+  type StageView,
 } from './runModel';
 import { displayPath, runsRoots } from './workspace';
 
@@ -42,7 +50,13 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsNode>, vsco
   constructor() {
     // Engine writes come in bursts (run.json after every stage, checkpoint dirs renamed into
     // place): one refresh per burst is enough.
-    for (const glob of ['**/run.json', '**/config.json', '**/model.safetensors', '**/prune-report.json', '**/sweep.json']) {
+    for (const glob of [
+      '**/run.json',
+      '**/config.json',
+      '**/model.safetensors',
+      '**/prune-report.json',
+      '**/sweep.json',
+    ]) {
       const w = vscode.workspace.createFileSystemWatcher(glob);
       w.onDidCreate(() => this.refreshSoon());
       w.onDidChange(() => this.refreshSoon());
@@ -50,7 +64,11 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsNode>, vsco
       this.watchers.push(w);
     }
     this.watchers.push(vscode.workspace.onDidChangeWorkspaceFolders(() => this.refresh()));
-    this.watchers.push(vscode.workspace.onDidChangeConfiguration((e) => e.affectsConfiguration('bertPruner.runsFolder') && this.refresh()));
+    this.watchers.push(
+      vscode.workspace.onDidChangeConfiguration(
+        (e) => e.affectsConfiguration('bertPruner.runsFolder') && this.refresh(),
+      ),
+    );
     // File events can miss a run another process makes (the CLI creates runs/NAME and its run.json
     // at once, before the recursive watcher has added the new folder): a cheap poll of the runs
     // folders' run.json times (one readdir and a stat per run) catches it within seconds.
@@ -89,9 +107,11 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsNode>, vsco
         return node.run.stages.map((stage) => ({ kind: 'stage', run: node.run, stage }));
       case 'stage': {
         const out: RunsNode[] = [];
-        if (node.stage.checkpoint) out.push({ kind: 'checkpoint', run: node.run, stage: node.stage, dir: node.stage.checkpoint });
+        if (node.stage.checkpoint)
+          out.push({ kind: 'checkpoint', run: node.run, stage: node.stage, dir: node.stage.checkpoint });
         if (node.stage.report) out.push({ kind: 'report', run: node.run, stage: node.stage, file: node.stage.report });
-        if (node.stage.error) out.push({ kind: 'message', text: node.stage.error.split('\n')[0], tooltip: node.stage.error });
+        if (node.stage.error)
+          out.push({ kind: 'message', text: node.stage.error.split('\n')[0], tooltip: node.stage.error });
         return out;
       }
       case 'checkpoint': {
@@ -113,8 +133,12 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsNode>, vsco
         const r = node.run;
         const item = new vscode.TreeItem(r.name, C.Collapsed);
         item.id = `run:${r.dir}`;
-        item.iconPath = new vscode.ThemeIcon(r.error ? 'warning' : r.stages.some((s) => s.status === 'running') ? 'sync~spin' : 'beaker');
-        item.description = [r.preset, r.backend, r.updated && new Date(r.updated).toLocaleString()].filter(Boolean).join(' · ');
+        item.iconPath = new vscode.ThemeIcon(
+          r.error ? 'warning' : r.stages.some((s) => s.status === 'running') ? 'sync~spin' : 'beaker',
+        );
+        item.description = [r.preset, r.backend, r.updated && new Date(r.updated).toLocaleString()]
+          .filter(Boolean)
+          .join(' · ');
         // Plain text, never Markdown: a run's name, data path and error come from files in the folder.
         item.tooltip = runTooltip(r, displayPath(r.dir));
         item.resourceUri = vscode.Uri.file(r.dir);
@@ -133,13 +157,17 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsNode>, vsco
         return item;
       }
       case 'checkpoint': {
-        const label = node.run ? path.relative(node.run.dir, node.dir) || path.basename(node.dir) : displayPath(node.dir);
+        const label = node.run
+          ? path.relative(node.run.dir, node.dir) || path.basename(node.dir)
+          : displayPath(node.dir);
         const item = new vscode.TreeItem(label, C.Collapsed);
         item.id = `ckpt:${node.dir}`;
         item.iconPath = new vscode.ThemeIcon('package');
         const view = await this.checkpoint(node.dir);
         item.description = view.tree ? `${formatCount(view.tree.params)} params` : 'unreadable';
-        item.tooltip = view.tree ? `${displayPath(node.dir)}\n${formatCount(view.tree.params)} parameters, ${formatMB(view.tree.bytes)}` : view.error;
+        item.tooltip = view.tree
+          ? `${displayPath(node.dir)}\n${formatCount(view.tree.params)} parameters, ${formatMB(view.tree.bytes)}`
+          : view.error;
         item.resourceUri = vscode.Uri.file(node.dir);
         item.contextValue = 'checkpoint';
         return item;
@@ -159,8 +187,12 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsNode>, vsco
         const item = new vscode.TreeItem(n.label, n.children.length ? C.Collapsed : C.None);
         item.id = `param:${node.dir}:${n.id}`;
         item.description = describeNode(n, node.total);
-        item.tooltip = `${n.label}${n.detail ? ` (${n.detail})` : ''}\n${n.params.toLocaleString()} parameters · ${formatMB(n.bytes)}`;
-        item.iconPath = new vscode.ThemeIcon(n.children.length ? (n.layer ? 'layers' : 'symbol-namespace') : 'symbol-array');
+        item.tooltip =
+          `${n.label}${n.detail ? ` (${n.detail})` : ''}\n` +
+          `${n.params.toLocaleString()} parameters · ${formatMB(n.bytes)}`;
+        item.iconPath = new vscode.ThemeIcon(
+          n.children.length ? (n.layer ? 'layers' : 'symbol-namespace') : 'symbol-array',
+        );
         item.contextValue = 'param';
         return item;
       }
@@ -202,4 +234,3 @@ function statStamp(file: string): string {
     return 'missing';
   }
 }
-

@@ -34,7 +34,10 @@ const shots = path.join(repo, 'test-results', 'e2e');
 const docs = process.argv.includes('--docs') ? path.join(repo, 'docs', 'images') : undefined;
 const keep = process.argv.includes('--keep');
 
-for (const [what, p] of [['code-server (run test/e2e/setup.sh)', path.join(CS, 'out', 'node', 'entry.js')], ['chromium', CHROMIUM]]) {
+for (const [what, p] of [
+  ['code-server (run test/e2e/setup.sh)', path.join(CS, 'out', 'node', 'entry.js')],
+  ['chromium', CHROMIUM],
+]) {
   if (!fs.existsSync(p)) {
     console.error(`e2e: ${what} not found at ${p}`);
     process.exit(2);
@@ -64,18 +67,40 @@ const vsix = path.join(repo, 'bert-pruner.vsix');
 log(`bert-pruner.vsix: ${(fs.statSync(vsix).size / 1024 / 1024).toFixed(2)} MB`);
 
 log('workspace with demo data');
-execFileSync(process.execPath, [path.join(repo, 'bin', 'bert-pruner.js'), 'demo-data', '--out', path.join(ws, 'data', 'demo'), '--train-rows', '300', '--test-rows', '80'], { stdio: 'ignore' });
+execFileSync(
+  process.execPath,
+  [
+    path.join(repo, 'bin', 'bert-pruner.js'),
+    'demo-data',
+    '--out',
+    path.join(ws, 'data', 'demo'),
+    '--train-rows',
+    '300',
+    '--test-rows',
+    '80',
+  ],
+  { stdio: 'ignore' },
+);
 fs.mkdirSync(path.join(ws, 'configs'), { recursive: true });
 // A settings file: the training commands offer it (Fine-tune uses it below, long enough to cancel).
 fs.writeFileSync(path.join(ws, 'configs', 'long.bert-pruner.json'), JSON.stringify({ finetune: { epochs: 60 } }));
 /** A run made on the command line while VS Code is open: the tree picks it up, the curves panel reads its history. */
 function cliRun() {
-  for (const args of [['corpus-vocab', '--data', 'data/demo', '--run', 'cli1', '--preset', 'tiny'], ['pretrain', '--run', 'cli1']]) {
-    execFileSync(process.execPath, [path.join(repo, 'bin', 'bert-pruner.js'), ...args, '--backend', 'wasm'], { cwd: ws, stdio: 'ignore' });
+  for (const args of [
+    ['corpus-vocab', '--data', 'data/demo', '--run', 'cli1', '--preset', 'tiny'],
+    ['pretrain', '--run', 'cli1'],
+  ]) {
+    execFileSync(process.execPath, [path.join(repo, 'bin', 'bert-pruner.js'), ...args, '--backend', 'wasm'], {
+      cwd: ws,
+      stdio: 'ignore',
+    });
   }
 }
 // n_iters must be >= 1 and 'heads' is not an option: two schema errors to underline.
-fs.writeFileSync(path.join(ws, 'configs', 'bad.prune.json'), '{\n  "transformer": {\n    "target_num_of_heads": 1,\n    "n_iters": 0,\n    "heads": 3\n  }\n}\n');
+fs.writeFileSync(
+  path.join(ws, 'configs', 'bad.prune.json'),
+  '{\n  "transformer": {\n    "target_num_of_heads": 1,\n    "n_iters": 0,\n    "heads": 3\n  }\n}\n',
+);
 fs.writeFileSync(
   path.join(userData, 'User', 'settings.json'),
   JSON.stringify({
@@ -91,9 +116,15 @@ fs.writeFileSync(
   }),
 );
 
-const codeServer = (args, opts = {}) => spawn(process.execPath, [path.join(CS, 'out', 'node', 'entry.js'), ...args], { env: { ...process.env, VSCODE_PROXY_URI: '' }, ...opts });
+const codeServer = (args, opts = {}) =>
+  spawn(process.execPath, [path.join(CS, 'out', 'node', 'entry.js'), ...args], {
+    env: { ...process.env, VSCODE_PROXY_URI: '' },
+    ...opts,
+  });
 await new Promise((resolve, reject) => {
-  const p = codeServer(['--extensions-dir', extDir, '--user-data-dir', userData, '--install-extension', vsix], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const p = codeServer(['--extensions-dir', extDir, '--user-data-dir', userData, '--install-extension', vsix], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   p.stdout.on('data', (d) => (out += d));
   p.stderr.on('data', (d) => (out += d));
@@ -134,12 +165,18 @@ const main = await startServer(userData, ws, ['--disable-workspace-trust']);
 const servers = [main];
 const url = main.url;
 
-
 // ---- the browser ----------------------------------------------------------------------------
 
 const browser = await chromium.launch({
   executablePath: CHROMIUM,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  args: [
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+    '--no-first-run',
+  ],
 });
 const page = await browser.newPage({ viewport: { width: 1500, height: 950 } });
 page.setDefaultTimeout(30_000);
@@ -153,7 +190,12 @@ async function check(name, fn) {
     console.log(`  ✓ ${name}`);
   } catch (e) {
     failed++;
-    console.log(`  ✗ ${name}: ${String(e?.message ?? e).split('\n').slice(0, 4).join(' | ')}`);
+    console.log(
+      `  ✗ ${name}: ${String(e?.message ?? e)
+        .split('\n')
+        .slice(0, 4)
+        .join(' | ')}`,
+    );
     await shot(`failed-${name.replace(/\W+/g, '-').slice(0, 40)}`).catch(() => {});
   }
 }
@@ -191,7 +233,8 @@ async function showRuns() {
   await palette('View: Show BERT Pruner');
   await tree.locator('.monaco-list').first().waitFor();
 }
-const treeRow = (text) => tree.locator('.monaco-list-row', { has: page.locator('.label-name', { hasText: new RegExp(`^${text}$`) }) }).first();
+const treeRow = (text) =>
+  tree.locator('.monaco-list-row', { has: page.locator('.label-name', { hasText: new RegExp(`^${text}$`) }) }).first();
 async function expand(text) {
   const row = treeRow(text);
   await row.waitFor();
@@ -219,7 +262,9 @@ try {
 
   await check('the BERT Pruner view is in the activity bar and shows the welcome', async () => {
     await page.locator('.activitybar .action-item a[aria-label^="BERT Pruner"]').click();
-    await page.locator('.welcome-view-content', { hasText: 'No runs in this workspace yet' }).waitFor({ timeout: 60_000 });
+    await page
+      .locator('.welcome-view-content', { hasText: 'No runs in this workspace yet' })
+      .waitFor({ timeout: 60_000 });
   });
 
   await check('a run made on the command line appears in the Runs view', async () => {
@@ -239,7 +284,10 @@ try {
     await pick('Run Pipeline: a settings file?', 'No settings file');
     await page.locator('.notification-toast', { hasText: 'BERT Pruner: Run Pipeline run1' }).waitFor();
     // The status bar shows the pipeline's overall share.
-    await page.locator('.statusbar-item', { hasText: /pipeline: \d+%/ }).first().waitFor();
+    await page
+      .locator('.statusbar-item', { hasText: /pipeline: \d+%/ })
+      .first()
+      .waitFor();
     await page.waitForTimeout(4000);
     await shot('progress');
   });
@@ -270,8 +318,14 @@ try {
     await expand('pruned');
     await expand('encoder');
     await expand('layer 0');
-    await tree.locator('.monaco-list-row', { hasText: /attention.*heads \d+\/\d+/ }).first().waitFor();
-    await tree.locator('.monaco-list-row', { hasText: /FFN.*size \d+/ }).first().waitFor();
+    await tree
+      .locator('.monaco-list-row', { hasText: /attention.*heads \d+\/\d+/ })
+      .first()
+      .waitFor();
+    await tree
+      .locator('.monaco-list-row', { hasText: /FFN.*size \d+/ })
+      .first()
+      .waitFor();
     await shot('runs-tree');
   });
 
@@ -310,15 +364,25 @@ try {
     await quickInput.locator('.quick-input-title', { hasText: 'Fine-tune: --from' }).waitFor();
     await page.keyboard.press('Enter'); // the default: the run's pretrained model
     await pick('Fine-tune: a settings file?', 'long.bert-pruner.json');
-    await page.locator('.statusbar-item', { hasText: /finetune: \d+%/ }).first().waitFor({ timeout: 120_000 });
+    await page
+      .locator('.statusbar-item', { hasText: /finetune: \d+%/ })
+      .first()
+      .waitFor({ timeout: 120_000 });
     await palette('BERT Pruner: Cancel');
-    await page.locator('.notification-toast', { hasText: 'Fine-tune run1 was cancelled' }).waitFor({ timeout: 120_000 });
+    await page
+      .locator('.notification-toast', { hasText: 'Fine-tune run1 was cancelled' })
+      .waitFor({ timeout: 120_000 });
     await shot('cancelled');
     await palette('BERT Pruner: Resume');
     await pick('Resume which stage?', 'run1: finetune');
-    await page.locator('.statusbar-item', { hasText: /finetune/ }).first().waitFor({ timeout: 120_000 });
+    await page
+      .locator('.statusbar-item', { hasText: /finetune/ })
+      .first()
+      .waitFor({ timeout: 120_000 });
     await shot('resumed');
-    await page.locator('.notification-toast', { hasText: 'Fine-tune run1 (resumed) finished' }).waitFor({ timeout: 600_000 });
+    await page
+      .locator('.notification-toast', { hasText: 'Fine-tune run1 (resumed) finished' })
+      .waitFor({ timeout: 600_000 });
   });
 
   await check('the curves panel opens a CLI-made run and overlays it on run1', async () => {
@@ -341,7 +405,10 @@ try {
   await check('a schema error is underlined in an invalid .prune.json', async () => {
     await openFile('bad.prune.json');
     // The JSON language service marks schema violations (as warnings) while typing.
-    await page.locator('.monaco-editor .squiggly-warning, .monaco-editor .squiggly-error').first().waitFor({ timeout: 60_000 });
+    await page
+      .locator('.monaco-editor .squiggly-warning, .monaco-editor .squiggly-error')
+      .first()
+      .waitFor({ timeout: 60_000 });
     await page.waitForTimeout(1000);
     await shot('prune-config-schema');
   });
@@ -376,22 +443,32 @@ try {
   const pwned = path.join(hostile, 'PWNED');
   fs.writeFileSync(path.join(hostile, 'evil-node'), `#!/bin/sh\ntouch "${pwned}"\n`, { mode: 0o755 });
   fs.mkdirSync(path.join(hostile, 'native', 'build', 'Release'), { recursive: true });
-  fs.writeFileSync(path.join(hostile, 'native', 'build', 'Release', 'bert_native.node'), 'not an addon: loading it would throw');
+  fs.writeFileSync(
+    path.join(hostile, 'native', 'build', 'Release', 'bert_native.node'),
+    'not an addon: loading it would throw',
+  );
   fs.mkdirSync(path.join(hostile, '.vscode'), { recursive: true });
-  fs.writeFileSync(path.join(hostile, '.vscode', 'settings.json'), JSON.stringify({ 'bertPruner.nodePath': path.join(hostile, 'evil-node') }));
+  fs.writeFileSync(
+    path.join(hostile, '.vscode', 'settings.json'),
+    JSON.stringify({ 'bertPruner.nodePath': path.join(hostile, 'evil-node') }),
+  );
   const trustData = path.join(tmp, 'user-data-trust');
   fs.mkdirSync(path.join(trustData, 'User'), { recursive: true });
   const userSettings = JSON.parse(fs.readFileSync(path.join(userData, 'User', 'settings.json'), 'utf8'));
   fs.writeFileSync(
     path.join(trustData, 'User', 'settings.json'),
-    JSON.stringify({ ...userSettings, 'security.workspace.trust.enabled': true, 'security.workspace.trust.startupPrompt': 'never' }),
+    JSON.stringify({
+      ...userSettings,
+      'security.workspace.trust.enabled': true,
+      'security.workspace.trust.startupPrompt': 'never',
+    }),
   );
   const restricted = await startServer(trustData, hostile, []);
   servers.push(restricted);
   await page.goto(restricted.url);
   await page.locator('.monaco-workbench').waitFor({ timeout: 120_000 });
 
-  await check('Restricted Mode: an untrusted folder\'s runs are shown', async () => {
+  await check("Restricted Mode: an untrusted folder's runs are shown", async () => {
     await page.locator('.statusbar-item', { hasText: 'Restricted Mode' }).first().waitFor({ timeout: 60_000 });
     await showRuns();
     await expand('cli1');

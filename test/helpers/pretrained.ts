@@ -12,7 +12,11 @@ import { pretrain } from '../../src/engine/train/pretrain';
 /** The model those tests fine-tune (a settings `model` override of the tiny preset). */
 export const SMALL_MODEL = { hidden_size: 16, num_attention_heads: 2, intermediate_size: 32, max_len: 32 };
 
-export async function pretrainedRun(prefix: string, dataSeed: number, backend: string): Promise<{ root: string; run: string }> {
+export async function pretrainedRun(
+  prefix: string,
+  dataSeed: number,
+  backend: string,
+): Promise<{ root: string; run: string }> {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
   writeDemo(path.join(root, 'data'), { trainRows: 160, testRows: 20, seed: dataSeed });
   const run = path.join(root, 'run');

@@ -5,9 +5,22 @@ import { BertConfig, makeConfig } from '../../src/engine/model/config';
 import { initParams, Params } from '../../src/engine/model/params';
 import { Inputs, toInputs } from '../../src/engine/model/bert';
 
-export function tinyConfig(over: Partial<BertConfig> = {}, task: 'mlm' | 'classification' = 'classification'): BertConfig {
+export function tinyConfig(
+  over: Partial<BertConfig> = {},
+  task: 'mlm' | 'classification' = 'classification',
+): BertConfig {
   const cfg = makeConfig(
-    { hidden_size: 16, num_hidden_layers: 2, num_attention_heads: 4, intermediate_size: 24, max_position_embeddings: 32, max_len: 32, hidden_dropout_prob: 0.1, attention_probs_dropout_prob: 0.1, initializer_range: 0.2 },
+    {
+      hidden_size: 16,
+      num_hidden_layers: 2,
+      num_attention_heads: 4,
+      intermediate_size: 24,
+      max_position_embeddings: 32,
+      max_len: 32,
+      hidden_dropout_prob: 0.1,
+      attention_probs_dropout_prob: 0.1,
+      initializer_range: 0.2,
+    },
     30,
     task,
   );
@@ -36,5 +49,8 @@ export function tinyBatch(B = 3, T = 7, V = 30, seed = 2): Inputs & { ids32: Int
 
 export function randomLabels(B: number, seed = 3): tf.Tensor2D {
   const rng = new Rng(seed);
-  return tf.tensor2d(Array.from({ length: B * 17 }, () => (rng.next() < 0.2 ? 1 : 0)), [B, 17]);
+  return tf.tensor2d(
+    Array.from({ length: B * 17 }, () => (rng.next() < 0.2 ? 1 : 0)),
+    [B, 17],
+  );
 }

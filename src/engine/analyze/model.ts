@@ -34,7 +34,12 @@ export interface Analysis {
  * machine other processes come and go; timing one model after the other compares the load, not
  * the models).
  */
-export function compareLatency(models: { params: Params; cfg: BertConfig }[], B: number, T: number, rounds = 7): number[] {
+export function compareLatency(
+  models: { params: Params; cfg: BertConfig }[],
+  B: number,
+  T: number,
+  rounds = 7,
+): number[] {
   const rng = new Rng(7);
   const V = Math.min(...models.map((m) => m.cfg.vocab_size));
   const ids = new Int32Array(B * T).map(() => 5 + rng.int(V - 5));
@@ -54,7 +59,11 @@ function measureLatency(params: Params, cfg: BertConfig, B: number, T: number): 
   return compareLatency([{ params, cfg }], B, T)[0];
 }
 
-export async function analyze(model: string, ctx: StageContext, opts: { seqLen?: number; batchSize?: number; latency?: boolean } = {}): Promise<{ metrics: Record<string, number>; analysis: Analysis }> {
+export async function analyze(
+  model: string,
+  ctx: StageContext,
+  opts: { seqLen?: number; batchSize?: number; latency?: boolean } = {},
+): Promise<{ metrics: Record<string, number>; analysis: Analysis }> {
   const cfg = readConfig(model);
   const header = readSafetensorsHeader(path.join(model, WEIGHTS_FILE));
   const tree = paramTree(Object.entries(header.entries).map(([n, e]) => [n, e.shape]));
@@ -83,7 +92,12 @@ export async function analyze(model: string, ctx: StageContext, opts: { seqLen?:
     }
   }
   ctx.emit({ type: 'params', path: model, summary: a });
-  const metrics: Record<string, number> = { params: a.total_params, encoder_params: a.encoder_params, mb: a.total_mb, flops: a.flops_per_sequence };
+  const metrics: Record<string, number> = {
+    params: a.total_params,
+    encoder_params: a.encoder_params,
+    mb: a.total_mb,
+    flops: a.flops_per_sequence,
+  };
   if (a.latency_ms_per_batch !== undefined) metrics.latency_ms = a.latency_ms_per_batch;
   return { metrics, analysis: a };
 }

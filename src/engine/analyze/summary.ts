@@ -43,7 +43,10 @@ export function paramTree(entries: [string, number[]][]): ParamNode {
 }
 
 /** Rows of the printed summary down to maxDepth (1 = top-level modules). */
-export function summaryRows(root: ParamNode, maxDepth = 4): { name: string; depth: number; params: number; ratio: number; mb: number }[] {
+export function summaryRows(
+  root: ParamNode,
+  maxDepth = 4,
+): { name: string; depth: number; params: number; ratio: number; mb: number }[] {
   const rows: { name: string; depth: number; params: number; ratio: number; mb: number }[] = [];
   const walk = (n: ParamNode, depth: number) => {
     if (depth > 0) rows.push({ name: n.name, depth, params: n.params, ratio: n.ratio, mb: n.mb });

@@ -33,7 +33,6 @@ export function backendLabel(): string {
   return active === 'wasm' && usesNativeMatMul() ? 'wasm+openblas' : active;
 }
 
-
 function tryRequire(mod: string): boolean {
   try {
     req(mod);

@@ -17,7 +17,10 @@ interface WasmBackend {
 const size = (shape: number[]) => shape.reduce((p, d) => p * d, 1);
 
 /** Replace kernelName on wasm by `fast`, which returns null to hand over to the previous kernel. */
-function override(kernelName: string, fast: (args: { inputs: tf.NamedTensorInfoMap; backend: WasmBackend; attrs: tf.NamedAttrMap }) => Info | null): void {
+function override(
+  kernelName: string,
+  fast: (args: { inputs: tf.NamedTensorInfoMap; backend: WasmBackend; attrs: tf.NamedAttrMap }) => Info | null,
+): void {
   const prev = tf.getKernel(kernelName, 'wasm');
   if (prev) tf.unregisterKernel(kernelName, 'wasm');
   tf.registerKernel({
@@ -37,7 +40,10 @@ function override(kernelName: string, fast: (args: { inputs: tf.NamedTensorInfoM
  * The axes of a Sum as one block [first, last] of x's dims, or null when they are not contiguous
  * (those go to wasm's own Sum).
  */
-export function sumBlock(shape: number[], axis: number | number[]): { P: number; R: number; C: number; outShape: number[]; keptShape: number[] } | null {
+export function sumBlock(
+  shape: number[],
+  axis: number | number[],
+): { P: number; R: number; C: number; outShape: number[]; keptShape: number[] } | null {
   const axes = [...new Set(tf.util.parseAxisParam(axis, shape))].sort((a, b) => a - b);
   if (axes.length === 0) return null;
   const first = axes[0];
@@ -60,7 +66,13 @@ export function registerNativeKernels(addon: NativeAddon): void {
     const b = sumBlock(x.shape, axis);
     if (!b) return null;
     const out = backend.makeOutput(keepDims ? b.keptShape : b.outShape, 'float32');
-    addon.reduceSum(backend.typedArrayFromHeap(x) as Float32Array, backend.typedArrayFromHeap(out) as Float32Array, b.P, b.R, b.C);
+    addon.reduceSum(
+      backend.typedArrayFromHeap(x) as Float32Array,
+      backend.typedArrayFromHeap(out) as Float32Array,
+      b.P,
+      b.R,
+      b.C,
+    );
     return out;
   });
 
@@ -72,7 +84,12 @@ export function registerNativeKernels(addon: NativeAddon): void {
     const inner = size(x.shape.slice(1));
     if (inner === 0) return null;
     const out = backend.makeOutput([...indices.shape, ...x.shape.slice(1)], 'float32');
-    addon.gatherRows(backend.typedArrayFromHeap(x) as Float32Array, backend.typedArrayFromHeap(indices) as Int32Array, backend.typedArrayFromHeap(out) as Float32Array, inner);
+    addon.gatherRows(
+      backend.typedArrayFromHeap(x) as Float32Array,
+      backend.typedArrayFromHeap(indices) as Int32Array,
+      backend.typedArrayFromHeap(out) as Float32Array,
+      inner,
+    );
     return out;
   });
 
@@ -84,11 +101,19 @@ export function registerNativeKernels(addon: NativeAddon): void {
     const inner = size(tail);
     if (inner === 0) return null;
     const out = backend.makeOutput([numSegments, ...tail], 'float32');
-    addon.segmentSum(backend.typedArrayFromHeap(x) as Float32Array, backend.typedArrayFromHeap(segmentIds) as Int32Array, backend.typedArrayFromHeap(out) as Float32Array, inner);
+    addon.segmentSum(
+      backend.typedArrayFromHeap(x) as Float32Array,
+      backend.typedArrayFromHeap(segmentIds) as Int32Array,
+      backend.typedArrayFromHeap(out) as Float32Array,
+      inner,
+    );
     return out;
   });
 
-  for (const [name, op] of [['Exp', 0], ['Erf', 1]] as const) {
+  for (const [name, op] of [
+    ['Exp', 0],
+    ['Erf', 1],
+  ] as const) {
     override(name, ({ inputs, backend }) => {
       const { x } = inputs as { x: Info };
       if (x.dtype !== 'float32') return null;

@@ -17,7 +17,18 @@ import { trustedCodePath } from './trusted-paths';
 /** What the C addon exports (native/matmul.c). */
 export interface NativeAddon {
   /** out[i] = op(a[aIndex[i]]) @ op(b[bIndex[i]]); a [*, M, K] (or [*, K, M] with transA), etc. */
-  sgemm(a: Float32Array, b: Float32Array, out: Float32Array, aIndex: Int32Array, bIndex: Int32Array, M: number, N: number, K: number, transA: boolean, transB: boolean): void;
+  sgemm(
+    a: Float32Array,
+    b: Float32Array,
+    out: Float32Array,
+    aIndex: Int32Array,
+    bIndex: Int32Array,
+    M: number,
+    N: number,
+    K: number,
+    transA: boolean,
+    transB: boolean,
+  ): void;
   /** x [P, R, C] -> out [P, C], summing over R. */
   reduceSum(x: Float32Array, out: Float32Array, P: number, R: number, C: number): void;
   /** out[i, :] = x[idx[i], :] (rows of `inner` values); throws on an index outside x. */

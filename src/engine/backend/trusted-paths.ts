@@ -46,8 +46,8 @@ export function trustedCodePath(
   if (v === '0') return { file: null, reason: `disabled by ${o.envName}=0` };
   if (v && v !== '1') {
     if (path.isAbsolute(v)) return { file: v, from: 'env' };
-    const warning =
-      `${o.envName}='${v}' is not an absolute path; ignored (relative paths would resolve in the current folder)`;
+    const why = 'relative paths would resolve in the current folder';
+    const warning = `${o.envName}='${v}' is not an absolute path; ignored (${why})`;
     return { file: null, reason: warning, warning };
   }
   const root = enginePackageRoot(o.moduleDir);

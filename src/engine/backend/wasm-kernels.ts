@@ -44,13 +44,17 @@ export function usesNativeMatMul(): boolean {
  * For every output matrix of a batched matmul, the flat batch index into a and into b, following
  * numpy broadcasting of the outer dims (right-aligned; a dim of 1 repeats).
  */
-export function broadcastIndices(outerA: number[], outerB: number[]): { outer: number[]; a: Int32Array; b: Int32Array } {
+export function broadcastIndices(
+  outerA: number[],
+  outerB: number[],
+): { outer: number[]; a: Int32Array; b: Int32Array } {
   const rank = Math.max(outerA.length, outerB.length);
   const pad = (s: number[]) => [...Array(rank - s.length).fill(1), ...s];
   const da = pad(outerA);
   const db = pad(outerB);
   const outer = da.map((d, i) => {
-    if (d !== db[i] && d !== 1 && db[i] !== 1) throw new Error(`matMul: batch dims [${outerA}] and [${outerB}] do not broadcast`);
+    if (d !== db[i] && d !== 1 && db[i] !== 1)
+      throw new Error(`matMul: batch dims [${outerA}] and [${outerB}] do not broadcast`);
     return Math.max(d, db[i]);
   });
   const n = outer.reduce((p, d) => p * d, 1);
@@ -89,13 +93,28 @@ function nativeBatchMatMul(addon: NativeAddon, fallback: tf.KernelFunc): tf.Kern
     const K = transposeA ? a.shape[ra - 2] : a.shape[ra - 1];
     const Kb = transposeB ? b.shape[rb - 1] : b.shape[rb - 2];
     const N = transposeB ? b.shape[rb - 2] : b.shape[rb - 1];
-    if (K !== Kb) throw new Error(`matMul: inner dims ${K} and ${Kb} of shapes [${a.shape}] and [${b.shape}] (transposeA=${transposeA}, transposeB=${transposeB}) differ`);
+    if (K !== Kb)
+      throw new Error(
+        `matMul: inner dims ${K} and ${Kb} of shapes [${a.shape}] and [${b.shape}] ` +
+          `(transposeA=${transposeA}, transposeB=${transposeB}) differ`,
+      );
     const idx = broadcastIndices(a.shape.slice(0, -2), b.shape.slice(0, -2));
     const wb = backend as unknown as WasmBackend;
     const out = wb.makeOutput([...idx.outer, M, N], 'float32');
     // Views after makeOutput: allocating may grow (and so replace) the wasm memory buffer.
     const o = wb.typedArrayFromHeap(out) as Float32Array;
-    addon.sgemm(wb.typedArrayFromHeap(a) as Float32Array, wb.typedArrayFromHeap(b) as Float32Array, o, idx.a, idx.b, M, N, K, !!transposeA, !!transposeB);
+    addon.sgemm(
+      wb.typedArrayFromHeap(a) as Float32Array,
+      wb.typedArrayFromHeap(b) as Float32Array,
+      o,
+      idx.a,
+      idx.b,
+      M,
+      N,
+      K,
+      !!transposeA,
+      !!transposeB,
+    );
     return out;
   };
 }
@@ -136,7 +155,11 @@ export function patchWasmKernels(): void {
     return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
   };
   tf.unregisterKernel('Identity', 'wasm');
-  tf.registerKernel({ kernelName: 'Identity', backendName: 'wasm', kernelFunc: ({ inputs, backend }) => share((inputs as { x: Info }).x, backend) });
+  tf.registerKernel({
+    kernelName: 'Identity',
+    backendName: 'wasm',
+    kernelFunc: ({ inputs, backend }) => share((inputs as { x: Info }).x, backend),
+  });
   const cast = tf.getKernel('Cast', 'wasm');
   if (cast) {
     tf.unregisterKernel('Cast', 'wasm');
@@ -144,7 +167,9 @@ export function patchWasmKernels(): void {
       ...cast,
       kernelFunc: (args) => {
         const { x } = args.inputs as { x: Info };
-        return x.dtype === (args.attrs as { dtype: tf.DataType }).dtype ? share(x, args.backend) : cast.kernelFunc(args);
+        return x.dtype === (args.attrs as { dtype: tf.DataType }).dtype
+          ? share(x, args.backend)
+          : cast.kernelFunc(args);
       },
     });
   }
@@ -152,7 +177,11 @@ export function patchWasmKernels(): void {
   const addon = loadNative();
   nativeMatMul = !!addon;
   tf.unregisterKernel('BatchMatMul', 'wasm');
-  tf.registerKernel({ kernelName: 'BatchMatMul', backendName: 'wasm', kernelFunc: addon ? nativeBatchMatMul(addon, viaTranspose) : viaTranspose });
+  tf.registerKernel({
+    kernelName: 'BatchMatMul',
+    backendName: 'wasm',
+    kernelFunc: addon ? nativeBatchMatMul(addon, viaTranspose) : viaTranspose,
+  });
 
   if (!tf.getKernel('UnsortedSegmentSum', 'wasm')) {
     tf.registerKernel({

@@ -45,7 +45,15 @@ const DROPOUT = { hidden_dropout_prob: 0.1, attention_probs_dropout_prob: 0.1, i
 
 const tiny: Settings = {
   seed: 42,
-  model: { hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 2, intermediate_size: 64, max_position_embeddings: 128, max_len: 64, ...DROPOUT },
+  model: {
+    hidden_size: 32,
+    num_hidden_layers: 2,
+    num_attention_heads: 2,
+    intermediate_size: 64,
+    max_position_embeddings: 128,
+    max_len: 64,
+    ...DROPOUT,
+  },
   pretrain: { epochs: 1, batch_size: 32, lr: 1e-3, ...OPTIM, mask_prob: 0.15, mask_ngram: 1 },
   finetune: { epochs: 2, batch_size: 32, lr: 1e-3, ...OPTIM, ...FINETUNE_EXTRAS },
   prune: { transformer: { ...TEXTPRUNER_DEFAULTS, target_ffn_size: 32, target_num_of_heads: 1, n_iters: 2 } },
@@ -57,7 +65,16 @@ const tiny: Settings = {
 // A small model learns faster from scratch with a wider initialisation than BERT's 0.02.
 const quick: Settings = {
   seed: 42,
-  model: { hidden_size: 64, num_hidden_layers: 2, num_attention_heads: 4, intermediate_size: 256, max_position_embeddings: 128, max_len: 128, ...DROPOUT, initializer_range: 0.1 },
+  model: {
+    hidden_size: 64,
+    num_hidden_layers: 2,
+    num_attention_heads: 4,
+    intermediate_size: 256,
+    max_position_embeddings: 128,
+    max_len: 128,
+    ...DROPOUT,
+    initializer_range: 0.1,
+  },
   pretrain: { epochs: 8, batch_size: 32, lr: 2e-3, ...OPTIM, mask_prob: 0.15, mask_ngram: 1 },
   finetune: { epochs: 6, batch_size: 32, lr: 2e-3, ...OPTIM, ...FINETUNE_EXTRAS },
   prune: { transformer: { ...TEXTPRUNER_DEFAULTS, target_ffn_size: 96, target_num_of_heads: 2, n_iters: 4 } },
@@ -76,10 +93,28 @@ const quick: Settings = {
 // Result: 0.9602 unpruned, 0.9579 pruned (28.9% of the encoder), 37.7 min end to end on 2 cores.
 const gaiic: Settings = {
   seed: 42,
-  model: { hidden_size: 128, num_hidden_layers: 2, num_attention_heads: 4, intermediate_size: 1024, max_position_embeddings: 128, max_len: 128, ...DROPOUT, initializer_range: 0.07 },
+  model: {
+    hidden_size: 128,
+    num_hidden_layers: 2,
+    num_attention_heads: 4,
+    intermediate_size: 1024,
+    max_position_embeddings: 128,
+    max_len: 128,
+    ...DROPOUT,
+    initializer_range: 0.07,
+  },
   pretrain: { epochs: 15, batch_size: 32, lr: 1.5e-3, ...OPTIM, mask_prob: 0.15, mask_ngram: 1 },
   finetune: { epochs: 12, batch_size: 32, lr: 1e-3, ...OPTIM, ...FINETUNE_EXTRAS, fgm_epsilon: 1, ema_decay: 0.998 },
-  prune: { transformer: { ...TEXTPRUNER_DEFAULTS, target_ffn_size: 240, target_num_of_heads: 2, n_iters: 3, recovery_epochs: 3, max_examples: 2048 } },
+  prune: {
+    transformer: {
+      ...TEXTPRUNER_DEFAULTS,
+      target_ffn_size: 240,
+      target_num_of_heads: 2,
+      n_iters: 3,
+      recovery_epochs: 3,
+      max_examples: 2048,
+    },
+  },
   refinetune: { epochs: 16, batch_size: 32, lr: 7e-4, ...OPTIM, ...FINETUNE_EXTRAS, fgm_epsilon: 1, ...DISTILL },
 };
 

@@ -140,10 +140,14 @@ function checkSettings(s: Settings, source: string): void {
   const problems: string[] = [];
   const m = s.model;
   if (m.hidden_size % m.num_attention_heads !== 0) {
-    problems.push(`model.hidden_size (${m.hidden_size}) must be a multiple of model.num_attention_heads (${m.num_attention_heads})`);
+    problems.push(
+      `model.hidden_size (${m.hidden_size}) must be a multiple of model.num_attention_heads (${m.num_attention_heads})`,
+    );
   }
   if (m.max_len > m.max_position_embeddings) {
-    problems.push(`model.max_len (${m.max_len}) must be <= model.max_position_embeddings (${m.max_position_embeddings})`);
+    problems.push(
+      `model.max_len (${m.max_len}) must be <= model.max_position_embeddings (${m.max_position_embeddings})`,
+    );
   }
   // Prune targets are checked against the actual checkpoint by the prune stage: a run may prune a
   // model whose shape differs from these settings (e.g. a downloaded HF checkpoint).

@@ -98,9 +98,10 @@ function unknownKey(key: string, parent: JsonSchema): string {
   const best = known
     .map((k) => ({ k, d: levenshtein(key.toLowerCase(), k.toLowerCase()) }))
     .sort((x, y) => x.d - y.d)[0];
-  const hint = best && best.d <= Math.max(2, Math.floor(key.length / 4))
-    ? `did you mean '${best.k}'?`
-    : `allowed: ${known.join(', ')}`;
+  const hint =
+    best && best.d <= Math.max(2, Math.floor(key.length / 4))
+      ? `did you mean '${best.k}'?`
+      : `allowed: ${known.join(', ')}`;
   return `unknown key '${key}' (${hint})`;
 }
 
@@ -142,7 +143,9 @@ function describeErrors(errors: ErrorObject[]): string[] {
         lines.push(`${at}: must be one of ${(e.schema as unknown[]).map(show).join(', ')}, got ${show(e.data)}`);
         break;
       case 'additionalProperties':
-        lines.push(`${at}: ${unknownKey((e.params as { additionalProperty: string }).additionalProperty, parent ?? {})}`);
+        lines.push(
+          `${at}: ${unknownKey((e.params as { additionalProperty: string }).additionalProperty, parent ?? {})}`,
+        );
         break;
       case 'required': {
         const key = (e.params as { missingProperty: string }).missingProperty;

@@ -25,14 +25,26 @@ export interface CorpusOptions {
 function readRows(file: string, ctx: StageContext, opts: { skipBadRows?: boolean; requireLabels?: boolean }): Row[] {
   const { rows, skipped } = readGaiicCsv(file, { ...opts, progress: (m) => log(ctx, m) });
   if (skipped.length) {
-    const reasons = skipped.slice(0, 5).map((s) => `  line ${s.line}: ${s.reason}`).join('\n');
-    log(ctx, `${file}: skipped ${skipped.length} bad row(s) (--skip-bad-rows):\n${reasons}${skipped.length > 5 ? '\n  ...' : ''}`, 'warn');
+    const reasons = skipped
+      .slice(0, 5)
+      .map((s) => `  line ${s.line}: ${s.reason}`)
+      .join('\n');
+    log(
+      ctx,
+      `${file}: skipped ${skipped.length} bad row(s) (--skip-bad-rows):\n` +
+        `${reasons}${skipped.length > 5 ? '\n  ...' : ''}`,
+      'warn',
+    );
   }
   return rows;
 }
 
-export async function corpusVocab(o: CorpusOptions, ctx: StageContext): Promise<{ metrics: Record<string, number>; vocab: Vocab; train: Row[]; test: Row[] }> {
-  if (!fs.existsSync(o.data) || !fs.statSync(o.data).isDirectory()) throw new UserError(`${o.data}: not a data folder (it needs train.csv, and test.csv or --test-split)`);
+export async function corpusVocab(
+  o: CorpusOptions,
+  ctx: StageContext,
+): Promise<{ metrics: Record<string, number>; vocab: Vocab; train: Row[]; test: Row[] }> {
+  if (!fs.existsSync(o.data) || !fs.statSync(o.data).isDirectory())
+    throw new UserError(`${o.data}: not a data folder (it needs train.csv, and test.csv or --test-split)`);
   const trainFile = path.join(o.data, 'train.csv');
   const testFile = path.join(o.data, 'test.csv');
   let train = readRows(trainFile, ctx, { skipBadRows: o.skipBadRows, requireLabels: true });
@@ -41,9 +53,15 @@ export async function corpusVocab(o: CorpusOptions, ctx: StageContext): Promise<
     if (o.testSplit) log(ctx, `${testFile} exists: --test-split is ignored`, 'warn');
     test = readRows(testFile, ctx, { skipBadRows: o.skipBadRows });
   } else {
-    if (!o.testSplit) throw new UserError(`${o.data}: has no test.csv; pass --test-split F (e.g. 0.2) to carve a seeded test split out of train.csv`);
+    if (!o.testSplit)
+      throw new UserError(
+        `${o.data}: has no test.csv; pass --test-split F (e.g. 0.2) to carve a seeded test split out of train.csv`,
+      );
     ({ train, test } = splitRows(train, o.testSplit, o.seed));
-    log(ctx, `carved a test split of ${test.length} rows (fraction ${o.testSplit}, seed ${o.seed}) out of ${trainFile}`);
+    log(
+      ctx,
+      `carved a test split of ${test.length} rows (fraction ${o.testSplit}, seed ${o.seed}) out of ${trainFile}`,
+    );
   }
   if (train.length === 0) throw new UserError(`${trainFile}: no rows`);
   const p = runPaths(o.run);
@@ -56,6 +74,21 @@ export async function corpusVocab(o: CorpusOptions, ctx: StageContext): Promise<
   const vocab = buildVocab(texts);
   writeVocab(p.vocab, vocab);
   const tokens = texts.reduce((a, t) => a + t.length, 0);
-  log(ctx, `corpus: ${texts.length} texts, ${tokens} tokens; vocab: ${vocab.tokens.length} entries; train ${train.length} rows, test ${test.length} rows`);
-  return { metrics: { texts: texts.length, tokens, vocab_size: vocab.tokens.length, train_rows: train.length, test_rows: test.length }, vocab, train, test };
+  log(
+    ctx,
+    `corpus: ${texts.length} texts, ${tokens} tokens; vocab: ${vocab.tokens.length} entries; ` +
+      `train ${train.length} rows, test ${test.length} rows`,
+  );
+  return {
+    metrics: {
+      texts: texts.length,
+      tokens,
+      vocab_size: vocab.tokens.length,
+      train_rows: train.length,
+      test_rows: test.length,
+    },
+    vocab,
+    train,
+    test,
+  };
 }

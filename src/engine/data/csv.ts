@@ -43,10 +43,14 @@ const UINT = /^\d+$/;
 
 /** Parse one non-blank line into a Row, or return the reason it is bad. */
 function parseLine(line: string, lineNo: number, numLabels: number, requireLabels: boolean): Row | string {
-  if (line.length > MAX_LINE_CHARS) return `line is ${line.length} characters long (limit ${MAX_LINE_CHARS}); is this a GAIIC csv file?`;
+  if (line.length > MAX_LINE_CHARS)
+    return `line is ${line.length} characters long (limit ${MAX_LINE_CHARS}); is this a GAIIC csv file?`;
   const fields = line.split(SEPARATOR);
   if (fields.length < 2 || fields.length > 3) {
-    return `expected 2 or 3 fields separated by '${SEPARATOR}' (id${SEPARATOR}tokens${SEPARATOR}labels), found ${fields.length}`;
+    return (
+      `expected 2 or 3 fields separated by '${SEPARATOR}' ` +
+      `(id${SEPARATOR}tokens${SEPARATOR}labels), found ${fields.length}`
+    );
   }
   const id = fields[0].trim();
   if (id === '') return 'empty id';
@@ -96,7 +100,10 @@ class RowCollector {
   private readonly skip: boolean;
   private readonly requireLabels: boolean;
 
-  constructor(private readonly file: string, opts: ReadOptions) {
+  constructor(
+    private readonly file: string,
+    opts: ReadOptions,
+  ) {
     this.numLabels = opts.numLabels ?? 17;
     this.skip = opts.skipBadRows ?? false;
     this.requireLabels = opts.requireLabels ?? false;
@@ -107,9 +114,10 @@ class RowCollector {
     const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
     if (overlong === undefined && line.trim() === '') return; // blank lines (and the final newline) are not rows
     this.nonBlank++;
-    let r: Row | string = overlong !== undefined
-      ? `line is ${overlong} characters long (limit ${MAX_LINE_CHARS}); is this a GAIIC csv file?`
-      : parseLine(line, lineNo, this.numLabels, this.requireLabels);
+    let r: Row | string =
+      overlong !== undefined
+        ? `line is ${overlong} characters long (limit ${MAX_LINE_CHARS}); is this a GAIIC csv file?`
+        : parseLine(line, lineNo, this.numLabels, this.requireLabels);
     if (typeof r !== 'string') {
       const first = this.firstLineOfId.get(r.id);
       if (first !== undefined) r = `duplicate id '${clip(r.id)}' (first on line ${first})`;

@@ -152,7 +152,10 @@ function backgroundClause(n: number, lang: Language, rng: Rng): number[] {
   const out: number[] = [];
   let prev = -1;
   while (out.length < n) {
-    let t = prev >= 0 && rng.next() < P_FOLLOW_BIGRAM ? lang.successors[prev][rng.int(SUCCESSORS)] : lang.rankToToken[draw(lang.zipfCdf, rng)];
+    const t =
+      prev >= 0 && rng.next() < P_FOLLOW_BIGRAM
+        ? lang.successors[prev][rng.int(SUCCESSORS)]
+        : lang.rankToToken[draw(lang.zipfCdf, rng)];
     if (t === lang.separator) continue;
     out.push(t);
     prev = t;
@@ -203,7 +206,8 @@ function generateRow(id: string, lang: Language, rng: Rng): Row {
 
 export function generateDemo(o: DemoOptions): { train: Row[]; test: Row[] } {
   for (const [k, v] of Object.entries(o)) {
-    if (!Number.isInteger(v) || (k !== 'seed' && v < 1)) throw new Error(`demo option ${k} must be a positive integer, got ${v}`);
+    if (!Number.isInteger(v) || (k !== 'seed' && v < 1))
+      throw new Error(`demo option ${k} must be a positive integer, got ${v}`);
   }
   const lang = getLanguage();
   const rng = new Rng(o.seed);

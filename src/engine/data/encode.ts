@@ -27,7 +27,8 @@ export function encodeRows(rows: Row[], vocab: Vocab, maxLen: number, numLabels 
     if (r.labels !== null) {
       labels = new Float32Array(numLabels);
       for (const l of r.labels) {
-        if (!(l >= 0 && l < numLabels)) throw new UserError(`row '${r.id}' (line ${r.line}): label ${l} is outside 0..${numLabels - 1}`);
+        if (!(l >= 0 && l < numLabels))
+          throw new UserError(`row '${r.id}' (line ${r.line}): label ${l} is outside 0..${numLabels - 1}`);
         labels[l] = 1;
       }
     }
@@ -68,7 +69,8 @@ function collate(ex: Example[], order: number[], numLabels: number): Batch {
     mask.fill(1, b * T, b * T + e.ids.length);
     tokens += e.ids.length;
     if (labels) {
-      if (e.labels!.length !== numLabels) throw new Error(`example ${e.row} has ${e.labels!.length} labels, expected ${numLabels}`);
+      if (e.labels!.length !== numLabels)
+        throw new Error(`example ${e.row} has ${e.labels!.length} labels, expected ${numLabels}`);
       labels.set(e.labels!, b * numLabels);
     }
   });
@@ -81,9 +83,13 @@ function collate(ex: Example[], order: number[], numLabels: number): Batch {
  * length within chunks of ~50 batches, cut into batches, then shuffle the batch order. Padding stays
  * small while each epoch still sees a different random order. bucket is ignored without rng.
  */
-export function makeBatches(ex: Example[], opts: { batchSize: number; rng?: Rng; bucket?: boolean; numLabels?: number }): Batch[] {
+export function makeBatches(
+  ex: Example[],
+  opts: { batchSize: number; rng?: Rng; bucket?: boolean; numLabels?: number },
+): Batch[] {
   const { batchSize, rng } = opts;
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new UserError(`batchSize must be a positive integer, got ${batchSize}`);
+  if (!Number.isInteger(batchSize) || batchSize < 1)
+    throw new UserError(`batchSize must be a positive integer, got ${batchSize}`);
   const numLabels = opts.numLabels ?? ex.find((e) => e.labels)?.labels?.length ?? 17;
   const order = ex.map((_, i) => i);
   const groups: number[][] = [];

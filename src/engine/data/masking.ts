@@ -34,7 +34,8 @@ function ngramDistribution(maxNgram: number): { cdf: number[]; mean: number } {
 export function maskBatch(b: Batch, vocabSize: number, rng: Rng, prob = 0.15, maxNgram = 1): MaskedBatch {
   if (vocabSize <= FIRST_REGULAR_ID) throw new Error(`vocabSize ${vocabSize} has no regular tokens`);
   if (!(prob > 0 && prob <= 1)) throw new Error(`mask probability must be in (0, 1], got ${prob}`);
-  if (!(Number.isInteger(maxNgram) && maxNgram >= 1)) throw new Error(`maxNgram must be an integer >= 1, got ${maxNgram}`);
+  if (!(Number.isInteger(maxNgram) && maxNgram >= 1))
+    throw new Error(`maxNgram must be an integer >= 1, got ${maxNgram}`);
   const input = b.ids.slice();
   const candidates: number[] = [];
   for (let i = 0; i < input.length; i++) if (b.mask[i] > 0 && input[i] >= FIRST_REGULAR_ID) candidates.push(i);
@@ -46,7 +47,7 @@ export function maskBatch(b: Batch, vocabSize: number, rng: Rng, prob = 0.15, ma
   } else {
     const { cdf, mean } = ngramDistribution(maxNgram);
     const start = Math.min(1, prob / mean);
-    for (let k = 0; k < candidates.length; ) {
+    for (let k = 0; k < candidates.length;) {
       if (rng.next() >= start) {
         k++;
         continue;
@@ -56,7 +57,13 @@ export function maskBatch(b: Batch, vocabSize: number, rng: Rng, prob = 0.15, ma
       // Extend over consecutive candidates of the same row only.
       let n = 1;
       const row = Math.floor(candidates[k] / b.T);
-      while (n < want && k + n < candidates.length && candidates[k + n] === candidates[k] + n && Math.floor(candidates[k + n] / b.T) === row) n++;
+      while (
+        n < want &&
+        k + n < candidates.length &&
+        candidates[k + n] === candidates[k] + n &&
+        Math.floor(candidates[k + n] / b.T) === row
+      )
+        n++;
       runs.push([k, n]);
       k += n;
     }

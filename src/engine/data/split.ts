@@ -5,7 +5,8 @@ import { Rng } from './rng';
 
 /** fraction is the share of rows that goes to `test` (rounded, at least 1 row on each side). */
 export function splitRows<T>(rows: T[], fraction: number, seed: number): { train: T[]; test: T[] } {
-  if (!(fraction > 0 && fraction < 1)) throw new UserError(`split fraction must be between 0 and 1 (exclusive), got ${fraction}`);
+  if (!(fraction > 0 && fraction < 1))
+    throw new UserError(`split fraction must be between 0 and 1 (exclusive), got ${fraction}`);
   if (rows.length < 2) throw new UserError(`need at least 2 rows to split, got ${rows.length}`);
   const order = new Rng(seed).shuffle(rows.map((_, i) => i));
   const nTest = Math.min(rows.length - 1, Math.max(1, Math.round(rows.length * fraction)));

@@ -43,7 +43,8 @@ export function buildVocab(texts: number[][], opts: { minCount?: number } = {}):
 
 /** Write dir/vocab.txt (one token a line) and dir/token_counts.json ({"counts": [...]}), atomically. */
 export function writeVocab(dir: string, v: Vocab): void {
-  if (v.counts.length !== v.tokens.length) throw new Error(`vocab has ${v.tokens.length} tokens but ${v.counts.length} counts`);
+  if (v.counts.length !== v.tokens.length)
+    throw new Error(`vocab has ${v.tokens.length} tokens but ${v.counts.length} counts`);
   fs.mkdirSync(dir, { recursive: true });
   writeFileAtomic(path.join(dir, VOCAB_FILE), v.tokens.map((t) => t + '\n').join(''));
   writeFileAtomic(path.join(dir, COUNTS_FILE), JSON.stringify({ counts: v.counts }) + '\n');
@@ -66,14 +67,18 @@ export function readVocab(dir: string): Vocab {
     const lineNo = i + 1;
     if (tok === '') throw new UserError(`${file}:${lineNo}: empty token`);
     const first = seen.get(tok);
-    if (first !== undefined) throw new UserError(`${file}:${lineNo}: duplicate token '${tok}' (first on line ${first})`);
+    if (first !== undefined)
+      throw new UserError(`${file}:${lineNo}: duplicate token '${tok}' (first on line ${first})`);
     seen.set(tok, lineNo);
     tokens.push(tok);
   });
   // The engine uses fixed ids for the specials (PAD_ID=0 ...), so they must come first, in order.
   SPECIAL_TOKENS.forEach((s, i) => {
     if (tokens[i] !== s) {
-      throw new UserError(`${file}:${i + 1}: expected special token '${s}', found ${tokens[i] === undefined ? 'end of file' : `'${tokens[i]}'`}`);
+      throw new UserError(
+        `${file}:${i + 1}: expected special token '${s}', ` +
+          `found ${tokens[i] === undefined ? 'end of file' : `'${tokens[i]}'`}`,
+      );
     }
   });
 

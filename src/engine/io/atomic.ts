@@ -65,9 +65,17 @@ export function writeFileAtomic(file: string, data: string | Uint8Array): void {
     fs.renameSync(tmp, file);
   } catch (e) {
     if (fd !== undefined) {
-      try { fs.closeSync(fd); } catch { /* already failing; keep the first error */ }
+      try {
+        fs.closeSync(fd);
+      } catch {
+        /* already failing; keep the first error */
+      }
     }
-    try { fs.rmSync(tmp, { force: true }); } catch { /* nothing more we can do */ }
+    try {
+      fs.rmSync(tmp, { force: true });
+    } catch {
+      /* nothing more we can do */
+    }
     throw explainFsError(e, file);
   }
   syncDir(path.dirname(file));
@@ -146,9 +154,15 @@ export function readJson<T = unknown>(file: string): T {
  */
 export function jsonErrorOffset(text: string): number {
   let i = 0;
-  class Stop { constructor(readonly at: number) {} }
-  const fail = (at: number): never => { throw new Stop(at); };
-  const ws = () => { while (i < text.length && ' \t\n\r'.includes(text[i]!)) i++; };
+  class Stop {
+    constructor(readonly at: number) {}
+  }
+  const fail = (at: number): never => {
+    throw new Stop(at);
+  };
+  const ws = () => {
+    while (i < text.length && ' \t\n\r'.includes(text[i]!)) i++;
+  };
   const str = () => {
     i++; // opening quote
     while (i < text.length && text[i] !== '"') {
@@ -172,26 +186,50 @@ export function jsonErrorOffset(text: string): number {
     if (i >= text.length) fail(i);
     const c = text[i]!;
     if (c === '{') {
-      i++; ws();
-      if (text[i] === '}') { i++; return; }
+      i++;
+      ws();
+      if (text[i] === '}') {
+        i++;
+        return;
+      }
       for (;;) {
         ws();
         if (text[i] !== '"') fail(i);
-        str(); ws();
+        str();
+        ws();
         if (text[i] !== ':') fail(i);
-        i++; value(); ws();
-        if (text[i] === ',') { i++; continue; }
-        if (text[i] === '}') { i++; return; }
+        i++;
+        value();
+        ws();
+        if (text[i] === ',') {
+          i++;
+          continue;
+        }
+        if (text[i] === '}') {
+          i++;
+          return;
+        }
         fail(i);
       }
     }
     if (c === '[') {
-      i++; ws();
-      if (text[i] === ']') { i++; return; }
+      i++;
+      ws();
+      if (text[i] === ']') {
+        i++;
+        return;
+      }
       for (;;) {
-        value(); ws();
-        if (text[i] === ',') { i++; continue; }
-        if (text[i] === ']') { i++; return; }
+        value();
+        ws();
+        if (text[i] === ',') {
+          i++;
+          continue;
+        }
+        if (text[i] === ']') {
+          i++;
+          return;
+        }
         fail(i);
       }
     }
@@ -205,11 +243,17 @@ export function jsonErrorOffset(text: string): number {
     }
     // number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
     const digit = () => /[0-9]/.test(text[i] ?? '');
-    const digits = () => { if (!digit()) fail(i); while (digit()) i++; };
+    const digits = () => {
+      if (!digit()) fail(i);
+      while (digit()) i++;
+    };
     if (text[i] === '-') i++;
     if (text[i] === '0') i++;
     else digits();
-    if (text[i] === '.') { i++; digits(); }
+    if (text[i] === '.') {
+      i++;
+      digits();
+    }
     if (text[i] === 'e' || text[i] === 'E') {
       i++;
       if (text[i] === '+' || text[i] === '-') i++;
@@ -217,7 +261,8 @@ export function jsonErrorOffset(text: string): number {
     }
   };
   try {
-    value(); ws();
+    value();
+    ws();
     return i < text.length ? i : text.length;
   } catch (e) {
     if (e instanceof Stop) return e.at;
@@ -249,13 +294,21 @@ export function replaceDirAtomic(tmpDir: string, finalDir: string): void {
     fs.renameSync(tmpDir, finalDir);
   } catch (e) {
     if (hadOld) {
-      try { fs.renameSync(oldDir, finalDir); } catch { /* leave oldDir; the error below says why */ }
+      try {
+        fs.renameSync(oldDir, finalDir);
+      } catch {
+        /* leave oldDir; the error below says why */
+      }
     }
     throw explainFsError(e, finalDir);
   }
   if (hadOld) {
     // The new directory is in place; a leftover old copy only wastes space, so don't fail on it.
-    try { fs.rmSync(oldDir, { recursive: true, force: true }); } catch { /* ignore */ }
+    try {
+      fs.rmSync(oldDir, { recursive: true, force: true });
+    } catch {
+      /* ignore */
+    }
   }
   syncDir(path.dirname(finalDir));
 }

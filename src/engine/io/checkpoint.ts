@@ -40,7 +40,13 @@ async function tensorList(m: Map<string, tf.Tensor>): Promise<{ name: string; sh
   return out;
 }
 
-export async function saveCheckpoint(dir: string, cfg: BertConfig, params: Params, vocab: Vocab, extra: ExtraFiles = {}): Promise<void> {
+export async function saveCheckpoint(
+  dir: string,
+  cfg: BertConfig,
+  params: Params,
+  vocab: Vocab,
+  extra: ExtraFiles = {},
+): Promise<void> {
   const final = path.resolve(dir);
   // Replacing a directory deletes the old one: only ever do that to a checkpoint bert-pruner made
   // (or an empty folder), unless --force named it (io/ownership.ts). An --out that names a run
@@ -56,7 +62,8 @@ export async function saveCheckpoint(dir: string, cfg: BertConfig, params: Param
     writeSafetensors(path.join(tmp, WEIGHTS_FILE), await tensorList(params));
     writeVocab(tmp, vocab);
     for (const [name, value] of Object.entries(extra.json ?? {})) writeJsonAtomic(path.join(tmp, name), value);
-    for (const [name, m] of Object.entries(extra.tensors ?? {})) writeSafetensors(path.join(tmp, name), await tensorList(m));
+    for (const [name, m] of Object.entries(extra.tensors ?? {}))
+      writeSafetensors(path.join(tmp, name), await tensorList(m));
     replaceDirAtomic(tmp, final);
   } catch (e) {
     fs.rmSync(tmp, { recursive: true, force: true });
@@ -68,7 +75,8 @@ export function readConfig(dir: string): BertConfig {
   const file = path.join(dir, CONFIG_FILE);
   recoverDir(dir); // a crash in the middle of replacing it left the previous version aside
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new UserError(`${dir}: not a checkpoint directory`);
-  if (!fs.existsSync(file)) throw new UserError(`${file}: missing (a checkpoint needs config.json, model.safetensors and vocab.txt)`);
+  if (!fs.existsSync(file))
+    throw new UserError(`${file}: missing (a checkpoint needs config.json, model.safetensors and vocab.txt)`);
   return checkConfigJson(readJson(file), file); // every field we read, type- and range-checked
 }
 
@@ -85,7 +93,10 @@ export function loadCheckpoint(dir: string): Checkpoint {
   if (!fs.existsSync(wfile)) throw new UserError(`${wfile}: missing`);
   const vocab = readVocab(dir);
   if (vocab.tokens.length !== cfg.vocab_size) {
-    throw new UserError(`${path.join(dir, 'vocab.txt')}: ${vocab.tokens.length} tokens, but config.json says vocab_size ${cfg.vocab_size}`);
+    throw new UserError(
+      `${path.join(dir, 'vocab.txt')}: ${vocab.tokens.length} tokens, ` +
+        `but config.json says vocab_size ${cfg.vocab_size}`,
+    );
   }
   const tensors = readSafetensors(wfile);
   const has = { mlm: tensors.has(MLM_BIAS), classifier: tensors.has(CLASSIFIER.weight) || hasClassifier(cfg) };
@@ -98,7 +109,11 @@ export function loadCheckpoint(dir: string): Checkpoint {
         throw new UserError(`${wfile}: tensor '${name}' has shape [${t.shape}] but config.json implies [${shape}]`);
       }
       const bad = t.data.findIndex((x) => !Number.isFinite(x));
-      if (bad >= 0) throw new UserError(`${wfile}: tensor '${name}' holds ${t.data[bad]} at index ${bad}; the checkpoint is corrupt (saved from a diverged run?)`);
+      if (bad >= 0)
+        throw new UserError(
+          `${wfile}: tensor '${name}' holds ${t.data[bad]} at index ${bad}; ` +
+            'the checkpoint is corrupt (saved from a diverged run?)',
+        );
       params.set(name, tf.variable(tf.tensor(t.data, shape, 'float32'), true));
     }
   } catch (e) {

@@ -27,12 +27,25 @@ export const HISTORY_FILE = 'history.jsonl';
 export type HistoryLine =
   | { type: 'stage-start'; stage: StageName; key: string; time: string }
   | {
-      type: 'stage-end'; stage: StageName; key: string; status: string; seconds: number;
-      metrics?: Record<string, number>; error?: string; time: string;
+      type: 'stage-end';
+      stage: StageName;
+      key: string;
+      status: string;
+      seconds: number;
+      metrics?: Record<string, number>;
+      error?: string;
+      time: string;
     }
   | {
-      type: 'step'; stage: StageName; epoch: number; step: number; steps: number;
-      loss: number; lr: number; tps: number; time: string;
+      type: 'step';
+      stage: StageName;
+      epoch: number;
+      step: number;
+      steps: number;
+      loss: number;
+      lr: number;
+      tps: number;
+      time: string;
     }
   | { type: 'epoch'; stage: StageName; epoch: number; epochs: number; metrics: Record<string, number>; time: string }
   | { type: 'resume'; stage: StageName; epoch: number; time: string };
@@ -52,12 +65,25 @@ export function historyLine(e: EngineEvent, time = new Date()): HistoryLine | un
   switch (e.type) {
     case 'step':
       return {
-        type: 'step', stage: e.stage, epoch: e.epoch, step: e.step, steps: e.steps,
-        loss: round(e.loss) as number, lr: round(e.lr) as number, tps: Math.round(e.tokensPerSecond), time: t,
+        type: 'step',
+        stage: e.stage,
+        epoch: e.epoch,
+        step: e.step,
+        steps: e.steps,
+        loss: round(e.loss) as number,
+        lr: round(e.lr) as number,
+        tps: Math.round(e.tokensPerSecond),
+        time: t,
       };
     case 'epoch':
-      return { type: 'epoch', stage: e.stage, epoch: e.epoch, epochs: e.epochs, metrics: roundAll(e.metrics)!,
-        time: t };
+      return {
+        type: 'epoch',
+        stage: e.stage,
+        epoch: e.epoch,
+        epochs: e.epochs,
+        metrics: roundAll(e.metrics)!,
+        time: t,
+      };
     case 'resume':
       return { type: 'resume', stage: e.stage, epoch: e.epoch, time: t };
     default:
@@ -71,7 +97,10 @@ export class HistoryWriter {
   private failed = false;
   private needsNewline: boolean;
 
-  constructor(runDir: string, private readonly warn: (message: string) => void) {
+  constructor(
+    runDir: string,
+    private readonly warn: (message: string) => void,
+  ) {
     this.file = path.join(runDir, HISTORY_FILE);
     this.needsNewline = endsTorn(this.file);
   }

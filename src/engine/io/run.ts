@@ -107,9 +107,13 @@ export function loadRun(dir: string): RunManifest {
     throw new UserError(`${file}: not found (${dir} is not a run directory; run a stage with --run ${dir} first)`);
   }
   const m = readJson<RunManifest>(file);
-  if (typeof m !== 'object' || m === null || Array.isArray(m)) throw new UserError(`${file}: not a run manifest (expected a JSON object)`);
+  if (typeof m !== 'object' || m === null || Array.isArray(m))
+    throw new UserError(`${file}: not a run manifest (expected a JSON object)`);
   if (m.version !== RUN_VERSION) {
-    throw new UserError(`${file}: run.json version ${JSON.stringify(m.version)} is not supported (this engine reads version ${RUN_VERSION})`);
+    throw new UserError(
+      `${file}: run.json version ${JSON.stringify(m.version)} is not supported ` +
+        `(this engine reads version ${RUN_VERSION})`,
+    );
   }
   if (typeof m.stages !== 'object' || m.stages === null || Array.isArray(m.stages)) {
     throw new UserError(`${file}: 'stages' must be an object`);
@@ -213,8 +217,9 @@ export function reapDeadStages(m: RunManifest): string[] {
       status: 'failed',
       ended,
       ...(seconds !== undefined && Number.isFinite(seconds) ? { seconds } : {}),
-      error: `the process (pid ${s.pid} on ${s.host}) ended without finishing this stage`
-        + ' (killed, out of memory, or crashed); --resume continues it',
+      error:
+        `the process (pid ${s.pid} on ${s.host}) ended without finishing this stage` +
+        ' (killed, out of memory, or crashed); --resume continues it',
     };
     reaped.push(key);
   }

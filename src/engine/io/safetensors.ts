@@ -34,10 +34,21 @@ export interface SafetensorsHeader {
 
 /** Bytes per element of every dtype the format defines. */
 export const DTYPE_SIZES: Readonly<Record<string, number>> = {
-  BOOL: 1, U8: 1, I8: 1, F8_E5M2: 1, F8_E4M3: 1,
-  I16: 2, U16: 2, F16: 2, BF16: 2,
-  I32: 4, U32: 4, F32: 4,
-  I64: 8, U64: 8, F64: 8,
+  BOOL: 1,
+  U8: 1,
+  I8: 1,
+  F8_E5M2: 1,
+  F8_E4M3: 1,
+  I16: 2,
+  U16: 2,
+  F16: 2,
+  BF16: 2,
+  I32: 4,
+  U32: 4,
+  F32: 4,
+  I64: 8,
+  U64: 8,
+  F64: 8,
 };
 
 /** The reference implementation refuses headers above 100 MB; so do we (a corrupt N is usually huge). */
@@ -68,10 +79,14 @@ export function readSafetensorsHeader(file: string): SafetensorsHeader {
     readExactly(fd, lenBuf, 0);
     const n = lenBuf.readBigUInt64LE(0);
     if (n > BigInt(MAX_HEADER_BYTES)) {
-      throw new UserError(`${file}: header length ${n} is over the ${MAX_HEADER_BYTES}-byte limit (corrupt file or not safetensors)`);
+      throw new UserError(
+        `${file}: header length ${n} is over the ${MAX_HEADER_BYTES}-byte limit (corrupt file or not safetensors)`,
+      );
     }
     if (8n + n > BigInt(fileSize)) {
-      throw new UserError(`${file}: header length ${n} runs past the end of the ${fileSize}-byte file (truncated or not safetensors)`);
+      throw new UserError(
+        `${file}: header length ${n} runs past the end of the ${fileSize}-byte file (truncated or not safetensors)`,
+      );
     }
     const headerBuf = Buffer.alloc(Number(n));
     readExactly(fd, headerBuf, 8);
@@ -124,12 +139,14 @@ export async function readSafetensorsHeaderAsync(file: string): Promise<Safetens
 /** The header length N, checked against the limit and the file size (the same words as the sync reader). */
 function checkHeaderLength(file: string, n: bigint, fileSize: number): number {
   if (n > BigInt(MAX_HEADER_BYTES)) {
-    throw new UserError(`${file}: header length ${n} is over the ${MAX_HEADER_BYTES}-byte limit`
-      + ' (corrupt file or not safetensors)');
+    throw new UserError(
+      `${file}: header length ${n} is over the ${MAX_HEADER_BYTES}-byte limit` + ' (corrupt file or not safetensors)',
+    );
   }
   if (8n + n > BigInt(fileSize)) {
-    throw new UserError(`${file}: header length ${n} runs past the end of the ${fileSize}-byte file`
-      + ' (truncated or not safetensors)');
+    throw new UserError(
+      `${file}: header length ${n} runs past the end of the ${fileSize}-byte file` + ' (truncated or not safetensors)',
+    );
   }
   return Number(n);
 }
@@ -183,17 +200,28 @@ export function parseHeader(file: string, headerBuf: Uint8Array, fileSize: numbe
     if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
       bad(`tensor '${name}': shape ${JSON.stringify(shape)} is not a list of non-negative integers`);
     }
-    if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((o) => Number.isSafeInteger(o) && o >= 0) || offs[0]! > offs[1]!) {
+    if (
+      !Array.isArray(offs) ||
+      offs.length !== 2 ||
+      !offs.every((o) => Number.isSafeInteger(o) && o >= 0) ||
+      offs[0]! > offs[1]!
+    ) {
       bad(`tensor '${name}': data_offsets ${JSON.stringify(offs)} is not [begin, end] with 0 <= begin <= end`);
     }
     const [begin, end] = offs as [number, number];
     const elements = shape!.reduce((a, b) => a * b, 1);
     const expected = elements * DTYPE_SIZES[dtype!]!;
     if (expected !== end - begin) {
-      bad(`tensor '${name}': ${dtype} shape [${shape!.join(', ')}] needs ${expected} bytes but data_offsets [${begin}, ${end}] span ${end - begin}`);
+      bad(
+        `tensor '${name}': ${dtype} shape [${shape!.join(', ')}] needs ${expected} bytes ` +
+          `but data_offsets [${begin}, ${end}] span ${end - begin}`,
+      );
     }
     if (end > dataSize) {
-      bad(`tensor '${name}': data_offsets [${begin}, ${end}] are outside the ${dataSize}-byte data buffer (truncated file?)`);
+      bad(
+        `tensor '${name}': data_offsets [${begin}, ${end}] ` +
+          `are outside the ${dataSize}-byte data buffer (truncated file?)`,
+      );
     }
     entries[name] = { dtype: dtype!, shape: shape!.slice(), data_offsets: [begin, end] };
   }
@@ -206,15 +234,23 @@ export function parseHeader(file: string, headerBuf: Uint8Array, fileSize: numbe
   let prev = '';
   for (const [name, t] of sorted) {
     const [begin, end] = t.data_offsets;
-    if (begin < pos) bad(`tensor '${name}': data_offsets [${begin}, ${end}] overlap tensor '${prev}' (which ends at ${pos})`);
+    if (begin < pos)
+      bad(`tensor '${name}': data_offsets [${begin}, ${end}] overlap tensor '${prev}' (which ends at ${pos})`);
     if (begin > pos) {
-      bad(`tensor '${name}': data_offsets start at ${begin} but ${prev ? `tensor '${prev}' ends` : 'the data buffer starts'} at ${pos}, leaving a ${begin - pos}-byte hole`);
+      bad(
+        `tensor '${name}': data_offsets start at ${begin} ` +
+          `but ${prev ? `tensor '${prev}' ends` : 'the data buffer starts'} at ${pos}, ` +
+          `leaving a ${begin - pos}-byte hole`,
+      );
     }
     pos = end;
     prev = name;
   }
   if (pos !== dataSize) {
-    bad(`the data buffer has ${dataSize - pos} bytes after the last tensor${prev ? ` '${prev}'` : ''} that no tensor uses`);
+    bad(
+      `the data buffer has ${dataSize - pos} bytes ` +
+        `after the last tensor${prev ? ` '${prev}'` : ''} that no tensor uses`,
+    );
   }
   return { entries, metadata, dataStart, fileSize };
 }
@@ -237,7 +273,11 @@ export function readSafetensors(file: string): Map<string, { shape: number[]; da
   const out = new Map<string, { shape: number[]; data: Float32Array }>();
   // Keep the header's order, which is the order the tensors were written in.
   for (const [name, t] of Object.entries(header.entries)) {
-    const view = new DataView(bytes.buffer, bytes.byteOffset + header.dataStart + t.data_offsets[0], t.data_offsets[1] - t.data_offsets[0]);
+    const view = new DataView(
+      bytes.buffer,
+      bytes.byteOffset + header.dataStart + t.data_offsets[0],
+      t.data_offsets[1] - t.data_offsets[0],
+    );
     out.set(name, { shape: t.shape, data: toFloat32(view, t.dtype, file, name) });
   }
   return out;
@@ -277,23 +317,53 @@ function toFloat32(v: DataView, dtype: string, file: string, name: string): Floa
   const n = v.byteLength / size;
   const out = new Float32Array(n);
   switch (dtype) {
-    case 'F32': for (let i = 0; i < n; i++) out[i] = v.getFloat32(4 * i, true); break;
-    case 'F64': for (let i = 0; i < n; i++) out[i] = v.getFloat64(8 * i, true); break;
-    case 'F16': for (let i = 0; i < n; i++) out[i] = f16ToNumber(v.getUint16(2 * i, true)); break;
+    case 'F32':
+      for (let i = 0; i < n; i++) out[i] = v.getFloat32(4 * i, true);
+      break;
+    case 'F64':
+      for (let i = 0; i < n; i++) out[i] = v.getFloat64(8 * i, true);
+      break;
+    case 'F16':
+      for (let i = 0; i < n; i++) out[i] = f16ToNumber(v.getUint16(2 * i, true));
+      break;
     // bfloat16 is the top half of a float32.
-    case 'BF16': for (let i = 0; i < n; i++) out[i] = bitsToF32(v.getUint16(2 * i, true) << 16); break;
+    case 'BF16':
+      for (let i = 0; i < n; i++) out[i] = bitsToF32(v.getUint16(2 * i, true) << 16);
+      break;
     // float8 e5m2 is the top byte of a float16.
-    case 'F8_E5M2': for (let i = 0; i < n; i++) out[i] = f16ToNumber(v.getUint8(i) << 8); break;
-    case 'F8_E4M3': for (let i = 0; i < n; i++) out[i] = f8e4m3ToNumber(v.getUint8(i)); break;
-    case 'I64': for (let i = 0; i < n; i++) out[i] = Number(v.getBigInt64(8 * i, true)); break;
-    case 'U64': for (let i = 0; i < n; i++) out[i] = Number(v.getBigUint64(8 * i, true)); break;
-    case 'I32': for (let i = 0; i < n; i++) out[i] = v.getInt32(4 * i, true); break;
-    case 'U32': for (let i = 0; i < n; i++) out[i] = v.getUint32(4 * i, true); break;
-    case 'I16': for (let i = 0; i < n; i++) out[i] = v.getInt16(2 * i, true); break;
-    case 'U16': for (let i = 0; i < n; i++) out[i] = v.getUint16(2 * i, true); break;
-    case 'I8': for (let i = 0; i < n; i++) out[i] = v.getInt8(i); break;
-    case 'U8': case 'BOOL': for (let i = 0; i < n; i++) out[i] = v.getUint8(i); break;
-    default: throw new UserError(`${file}: tensor '${name}': cannot convert dtype ${dtype} to float32`);
+    case 'F8_E5M2':
+      for (let i = 0; i < n; i++) out[i] = f16ToNumber(v.getUint8(i) << 8);
+      break;
+    case 'F8_E4M3':
+      for (let i = 0; i < n; i++) out[i] = f8e4m3ToNumber(v.getUint8(i));
+      break;
+    case 'I64':
+      for (let i = 0; i < n; i++) out[i] = Number(v.getBigInt64(8 * i, true));
+      break;
+    case 'U64':
+      for (let i = 0; i < n; i++) out[i] = Number(v.getBigUint64(8 * i, true));
+      break;
+    case 'I32':
+      for (let i = 0; i < n; i++) out[i] = v.getInt32(4 * i, true);
+      break;
+    case 'U32':
+      for (let i = 0; i < n; i++) out[i] = v.getUint32(4 * i, true);
+      break;
+    case 'I16':
+      for (let i = 0; i < n; i++) out[i] = v.getInt16(2 * i, true);
+      break;
+    case 'U16':
+      for (let i = 0; i < n; i++) out[i] = v.getUint16(2 * i, true);
+      break;
+    case 'I8':
+      for (let i = 0; i < n; i++) out[i] = v.getInt8(i);
+      break;
+    case 'U8':
+    case 'BOOL':
+      for (let i = 0; i < n; i++) out[i] = v.getUint8(i);
+      break;
+    default:
+      throw new UserError(`${file}: tensor '${name}': cannot convert dtype ${dtype} to float32`);
   }
   return out;
 }
@@ -316,7 +386,9 @@ export function encodeSafetensors(
     if (i > 0 && sorted[i - 1]!.name === t.name) throw new Error(`safetensors: duplicate tensor name '${t.name}'`);
     const elements = t.shape.reduce((a, b) => a * b, 1);
     if (!t.shape.every((d) => Number.isInteger(d) && d >= 0) || elements !== t.data.length) {
-      throw new Error(`safetensors: tensor '${t.name}' has ${t.data.length} values, shape [${t.shape.join(', ')}] needs ${elements}`);
+      throw new Error(
+        `safetensors: tensor '${t.name}' has ${t.data.length} values, shape [${t.shape.join(', ')}] needs ${elements}`,
+      );
     }
     header[t.name] = { dtype: 'F32', shape: t.shape, data_offsets: [offset, offset + 4 * elements] };
     offset += 4 * elements;

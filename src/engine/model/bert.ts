@@ -65,7 +65,8 @@ export function encode(params: Params, cfg: BertConfig, inp: Inputs, opt: Forwar
   const H = cfg.hidden_size;
   const D = headSize(cfg);
   const eps = cfg.layer_norm_eps;
-  if (T > cfg.max_position_embeddings) throw new Error(`sequence length ${T} > max_position_embeddings ${cfg.max_position_embeddings}`);
+  if (T > cfg.max_position_embeddings)
+    throw new Error(`sequence length ${T} > max_position_embeddings ${cfg.max_position_embeddings}`);
 
   // Embeddings [B*T, H]
   const ids = tf.reshape(inp.ids, [B * T]);
@@ -117,7 +118,10 @@ export function encode(params: Params, cfg: BertConfig, inp: Inputs, opt: Forwar
 export function classify(params: Params, cfg: BertConfig, inp: Inputs, opt: ForwardOptions = {}): tf.Tensor2D {
   const [B, T] = inp.ids.shape;
   const x = encode(params, cfg, inp, opt);
-  const cls = tf.reshape(tf.slice(tf.reshape(x, [B, T, cfg.hidden_size]), [0, 0, 0], [B, 1, cfg.hidden_size]), [B, cfg.hidden_size]) as tf.Tensor2D;
+  const cls = tf.reshape(tf.slice(tf.reshape(x, [B, T, cfg.hidden_size]), [0, 0, 0], [B, 1, cfg.hidden_size]), [
+    B,
+    cfg.hidden_size,
+  ]) as tf.Tensor2D;
   const pooled = tf.tanh(dense(cls, params, POOLER.name));
   return dense(dropout(pooled, cfg.hidden_dropout_prob, opt.dropout), params, CLASSIFIER.name);
 }

@@ -114,7 +114,7 @@ export const MODEL_LIMITS = {
 } as const;
 
 const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
-const show = (v: unknown) => (typeof v === 'string' ? `"${v}"` : JSON.stringify(v) ?? String(v));
+const show = (v: unknown) => (typeof v === 'string' ? `"${v}"` : (JSON.stringify(v) ?? String(v)));
 
 /**
  * Type- and range-check every field of a parsed config.json that the engine reads, and fill in
@@ -135,7 +135,11 @@ export function checkConfigJson(raw: unknown, file: string): BertConfig {
     if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && ok(v))) throw bad(key, want);
   };
   const required = [
-    'vocab_size', 'hidden_size', 'num_hidden_layers', 'num_attention_heads', 'intermediate_size',
+    'vocab_size',
+    'hidden_size',
+    'num_hidden_layers',
+    'num_attention_heads',
+    'intermediate_size',
     'max_position_embeddings',
   ] as const;
   for (const k of required) int(k, 1, MODEL_LIMITS[k]);

@@ -105,17 +105,18 @@ export function checkMemory(
   const e = estimateMemory(m, o);
   const limit = memoryLimit(backend);
   if (e.total <= limit.bytes) return e;
-  const what = e.activations > e.weights + e.optimizer && where.batch
-    ? where.batch
-    : `${where.shape}: ${where.prefix ?? ''}${biggestField(m)}`;
+  const what =
+    e.activations > e.weights + e.optimizer && where.batch
+      ? where.batch
+      : `${where.shape}: ${where.prefix ?? ''}${biggestField(m)}`;
   const parts = [
     `weights ${formatGiB(e.weights)}`,
     o.mode === 'train' ? `gradients and AdamW ${formatGiB(e.optimizer)}` : '',
     `activations ${formatGiB(e.activations)} at batch ${o.batch} x ${o.seqLen} tokens`,
   ].filter(Boolean);
   throw new UserError(
-    `${what}: the model needs about ${formatGiB(e.total)} (${parts.join(', ')}) but ${limit.what} holds less;`
-    + ' make it smaller (or set BERT_PRUNER_MEMORY_MB if the estimate is wrong for this machine)',
+    `${what}: the model needs about ${formatGiB(e.total)} (${parts.join(', ')}) but ${limit.what} holds less;` +
+      ' make it smaller (or set BERT_PRUNER_MEMORY_MB if the estimate is wrong for this machine)',
   );
 }
 

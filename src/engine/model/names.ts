@@ -72,10 +72,18 @@ export function layer(l: number): LayerNames {
 
 /** The parts outside the encoder layers: single tensors, then modules. */
 const TOP_TENSORS = {
-  wordEmb: WORD_EMB, posEmb: POS_EMB, typeEmb: TYPE_EMB, mlmBias: MLM_BIAS, mlmDecoder: MLM_DECODER_W,
+  wordEmb: WORD_EMB,
+  posEmb: POS_EMB,
+  typeEmb: TYPE_EMB,
+  mlmBias: MLM_BIAS,
+  mlmDecoder: MLM_DECODER_W,
 } as const;
 const TOP_MODULES = {
-  embLn: EMB_LN, pooler: POOLER, classifier: CLASSIFIER, mlmDense: MLM_DENSE, mlmLn: MLM_LN,
+  embLn: EMB_LN,
+  pooler: POOLER,
+  classifier: CLASSIFIER,
+  mlmDense: MLM_DENSE,
+  mlmLn: MLM_LN,
 } as const;
 
 export type TopPart = keyof typeof TOP_TENSORS | keyof typeof TOP_MODULES;

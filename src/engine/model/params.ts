@@ -5,7 +5,17 @@ import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../data/rng';
 import { BertConfig, ffnPerLayer, hasClassifier, headSize, headsPerLayer, NUM_LABELS } from './config';
 import {
-  CLASSIFIER, EMB_LN, layer, MLM_BIAS, MLM_DENSE, MLM_LN, Module, POOLER, POS_EMB, TYPE_EMB, WORD_EMB,
+  CLASSIFIER,
+  EMB_LN,
+  layer,
+  MLM_BIAS,
+  MLM_DENSE,
+  MLM_LN,
+  Module,
+  POOLER,
+  POS_EMB,
+  TYPE_EMB,
+  WORD_EMB,
 } from './names';
 
 export type Params = Map<string, tf.Variable>;

@@ -47,7 +47,13 @@ function rowsOf(mask: number[], size: number): { keep: number[]; mult: Float32Ar
 }
 
 /** Keep (or zero) the masked rows (axis 0) or columns (axis 1) of a parameter. */
-function select(params: Params, name: string, axis: 0 | 1, rows: { keep: number[]; mult: Float32Array }, keepShape: boolean): void {
+function select(
+  params: Params,
+  name: string,
+  axis: 0 | 1,
+  rows: { keep: number[]; mult: Float32Array },
+  keepShape: boolean,
+): void {
   replace(params, name, (x) => {
     if (keepShape) {
       const m = tf.tensor1d(rows.mult);
@@ -60,9 +66,11 @@ function select(params: Params, name: string, axis: 0 | 1, rows: { keep: number[
 
 function checkMask(mask: Mask | null | undefined, sizes: number[], what: string): void {
   if (!mask) return;
-  if (mask.length !== sizes.length) throw new UserError(`${what}: has ${mask.length} layers, the model has ${sizes.length}`);
+  if (mask.length !== sizes.length)
+    throw new UserError(`${what}: has ${mask.length} layers, the model has ${sizes.length}`);
   mask.forEach((row, l) => {
-    if (row.length !== sizes[l]) throw new UserError(`${what}: layer ${l} has ${row.length} entries, the model's layer has ${sizes[l]}`);
+    if (row.length !== sizes[l])
+      throw new UserError(`${what}: layer ${l} has ${row.length} entries, the model's layer has ${sizes[l]}`);
   });
 }
 
@@ -71,7 +79,13 @@ function checkMask(mask: Mask | null | undefined, sizes: number[], what: string)
  * Masks are over each layer's current units (heads in original-id order, as HF keeps them).
  * With keepShape the config is unchanged: the pruned units are only zeroed.
  */
-export function applyMasks(params: Params, cfg: BertConfig, headMask: Mask | null, ffnMask: Mask | null, keepShape: boolean): BertConfig {
+export function applyMasks(
+  params: Params,
+  cfg: BertConfig,
+  headMask: Mask | null,
+  ffnMask: Mask | null,
+  keepShape: boolean,
+): BertConfig {
   const D = headSize(cfg);
   checkMask(headMask, headsPerLayer(cfg), 'head mask');
   checkMask(ffnMask, ffnPerLayer(cfg), 'FFN mask');
@@ -96,7 +110,8 @@ export function applyMasks(params: Params, cfg: BertConfig, headMask: Mask | nul
     }
     const fm = ffnMask?.[l];
     if (fm && !fm.every((x) => x !== 0)) {
-      if (!keepShape && fm.every((x) => x === 0)) throw new UserError(`FFN mask: layer ${l} would keep no neuron (keep at least one)`);
+      if (!keepShape && fm.every((x) => x === 0))
+        throw new UserError(`FFN mask: layer ${l} would keep no neuron (keep at least one)`);
       const rows = rowsOf(fm, 1);
       select(params, p.inter.weight, 0, rows, keepShape);
       select(params, p.inter.bias, 0, rows, keepShape);

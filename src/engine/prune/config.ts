@@ -13,12 +13,17 @@ export function resolvePruneConfig(value: unknown, defaults: PruneConfig, source
   const v = value as { transformer?: Partial<TransformerPruneConfig>; vocabulary?: Partial<PruneConfig['vocabulary']> };
   const out: PruneConfig = {};
   if (v.transformer) {
-    const t = deepMerge({ ...TEXTPRUNER_DEFAULTS, ...(defaults.transformer ?? {}) }, v.transformer) as Partial<TransformerPruneConfig>;
+    const t = deepMerge(
+      { ...TEXTPRUNER_DEFAULTS, ...(defaults.transformer ?? {}) },
+      v.transformer,
+    ) as Partial<TransformerPruneConfig>;
     for (const k of ['target_ffn_size', 'target_num_of_heads'] as const) {
-      if (t[k] === undefined) throw new UserError(`${source}: /transformer: missing '${k}' (the run's settings have no default for it)`);
+      if (t[k] === undefined)
+        throw new UserError(`${source}: /transformer: missing '${k}' (the run's settings have no default for it)`);
     }
     out.transformer = t as TransformerPruneConfig;
   }
-  if (v.vocabulary) out.vocabulary = { min_count: 1, prune_lm_head: 'auto', ...(defaults.vocabulary ?? {}), ...v.vocabulary };
+  if (v.vocabulary)
+    out.vocabulary = { min_count: 1, prune_lm_head: 'auto', ...(defaults.vocabulary ?? {}), ...v.vocabulary };
   return out;
 }

@@ -48,7 +48,13 @@ export function referenceTargets(params: Params, cfg: BertConfig, batches: Batch
 }
 
 /** The scalar loss of one batch whose gradient the importance is built from. */
-export function importanceLoss(params: Params, cfg: BertConfig, b: Batch, target: ImportanceTarget, k: number): tf.Scalar {
+export function importanceLoss(
+  params: Params,
+  cfg: BertConfig,
+  b: Batch,
+  target: ImportanceTarget,
+  k: number,
+): tf.Scalar {
   const logits = classify(params, cfg, toInputs(b.ids, b.mask, b.B, b.T));
   if (target.kind === 'labels') {
     if (!b.labels) throw new Error('importance with labels: a batch has unlabeled examples');
@@ -59,7 +65,13 @@ export function importanceLoss(params: Params, cfg: BertConfig, b: Batch, target
   return tf.mul(bceWithLogits(logits, y), NUM_LABELS) as tf.Scalar;
 }
 
-export function computeImportance(params: Params, cfg: BertConfig, batches: Batch[], target: ImportanceTarget, opts: { ffnEven: boolean }): Importance {
+export function computeImportance(
+  params: Params,
+  cfg: BertConfig,
+  batches: Batch[],
+  target: ImportanceTarget,
+  opts: { ffnEven: boolean },
+): Importance {
   const L = cfg.num_hidden_layers;
   const D = headSize(cfg);
   const H = cfg.hidden_size;

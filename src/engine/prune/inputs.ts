@@ -14,11 +14,19 @@ import type { PruneStageOptions } from './run';
 export function importanceRows(o: PruneStageOptions, tc: TransformerPruneConfig | undefined, dataRows: Row[]): Row[] {
   let rows = dataRows;
   if (tc?.importance_data === 'corpus' && o.corpusFile) {
-    if (!tc.use_logits) throw new UserError(`${o.configFile ?? 'prune config'}: importance_data 'corpus' has no labels; it needs use_logits true`);
+    if (!tc.use_logits)
+      throw new UserError(
+        `${o.configFile ?? 'prune config'}: importance_data 'corpus' has no labels; it needs use_logits true`,
+      );
     rows = fs
       .readFileSync(o.corpusFile, 'utf8')
       .split('\n')
-      .map((l, i) => ({ id: `corpus-${i + 1}`, tokens: l.trim().split(/\s+/).filter(Boolean).map(Number), labels: null, line: i + 1 }))
+      .map((l, i) => ({
+        id: `corpus-${i + 1}`,
+        tokens: l.trim().split(/\s+/).filter(Boolean).map(Number),
+        labels: null,
+        line: i + 1,
+      }))
       .filter((r) => r.tokens.length > 0 && r.tokens.every((t) => Number.isSafeInteger(t) && t >= 0));
   }
   if (tc?.max_examples && rows.length > tc.max_examples) {
@@ -34,7 +42,9 @@ export function vocabCounts(o: PruneStageOptions, ck: Checkpoint): number[] {
   if (o.corpusFile) return countCorpus(o.corpusFile, ck.vocab);
   const file = path.join(o.model, COUNTS_FILE);
   if (!fs.existsSync(file) || ck.vocab.counts.every((c) => c === 0)) {
-    throw new UserError(`${file}: vocabulary pruning needs the corpus token counts (written by corpus-vocab), or a corpus file`);
+    throw new UserError(
+      `${file}: vocabulary pruning needs the corpus token counts (written by corpus-vocab), or a corpus file`,
+    );
   }
   return ck.vocab.counts;
 }

@@ -111,16 +111,22 @@ export function parseMasks(
   file: string,
   shape: { heads: number[]; ffn: number[]; numHeads: number; presentHeads: number[][] },
 ): { head: Mask | null; ffn: Mask | null } {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new UserError(`${file}: expected an object {"head_mask": [[...]], "ffn_mask": [[...]]}`);
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new UserError(`${file}: expected an object {"head_mask": [[...]], "ffn_mask": [[...]]}`);
   const v = value as Record<string, unknown>;
-  for (const k of Object.keys(v)) if (k !== 'head_mask' && k !== 'ffn_mask') throw new UserError(`${file}: unknown key '${k}' (allowed: head_mask, ffn_mask)`);
-  if (v.head_mask === undefined && v.ffn_mask === undefined) throw new UserError(`${file}: has neither 'head_mask' nor 'ffn_mask'`);
+  for (const k of Object.keys(v))
+    if (k !== 'head_mask' && k !== 'ffn_mask')
+      throw new UserError(`${file}: unknown key '${k}' (allowed: head_mask, ffn_mask)`);
+  if (v.head_mask === undefined && v.ffn_mask === undefined)
+    throw new UserError(`${file}: has neither 'head_mask' nor 'ffn_mask'`);
   const rows = (key: string, sizes: number[], alt?: (l: number, row: number[]) => number[] | null): Mask | null => {
     const m = v[key];
     if (m === undefined) return null;
-    if (!Array.isArray(m) || m.length !== sizes.length) throw new UserError(`${file}: /${key} must be a list of ${sizes.length} rows (one per layer)`);
+    if (!Array.isArray(m) || m.length !== sizes.length)
+      throw new UserError(`${file}: /${key} must be a list of ${sizes.length} rows (one per layer)`);
     return m.map((row, l) => {
-      if (!Array.isArray(row) || !row.every((x) => x === 0 || x === 1)) throw new UserError(`${file}: /${key}/${l} must be a list of 0 and 1`);
+      if (!Array.isArray(row) || !row.every((x) => x === 0 || x === 1))
+        throw new UserError(`${file}: /${key}/${l} must be a list of 0 and 1`);
       if (row.length === sizes[l]) return row as number[];
       const mapped = alt?.(l, row as number[]);
       if (mapped) return mapped;
@@ -131,7 +137,8 @@ export function parseMasks(
     if (row.length !== shape.numHeads) return null;
     const present = new Set(shape.presentHeads[l]);
     row.forEach((x, h) => {
-      if (x === 1 && !present.has(h)) throw new UserError(`${file}: /head_mask/${l}/${h} keeps head ${h}, which is already pruned`);
+      if (x === 1 && !present.has(h))
+        throw new UserError(`${file}: /head_mask/${l}/${h} keeps head ${h}, which is already pruned`);
     });
     return shape.presentHeads[l].map((h) => row[h]);
   });

@@ -35,7 +35,11 @@ export function recoveryHook(o: PruneStageOptions, tc: TransformerPruneConfig, v
     const sliced = path.join(dir, `iter-${it.iter}`);
     await saveCheckpoint(sliced, cfg, params, vocab);
     const before = modelStats(params, cfg, 0).encoder_params;
-    log(ctx, `recovery after prune iteration ${it.iter}: ${tc.recovery_epochs} epochs of re-fine-tuning (${before} encoder params)`);
+    log(
+      ctx,
+      `recovery after prune iteration ${it.iter}: ` +
+        `${tc.recovery_epochs} epochs of re-fine-tuning (${before} encoder params)`,
+    );
     const r = await finetuneClassifier('', settings, ctx, {
       stage: 'prune',
       from: sliced,

@@ -63,7 +63,12 @@ export function reportTables(r: PruneReport): Table[] {
       `${l.ffn_kept}/${l.ffn_total}`,
     ]),
   };
-  const row = (name: string, b: number | null | undefined, a: number | null | undefined, d = 4): (string | number)[] => [
+  const row = (
+    name: string,
+    b: number | null | undefined,
+    a: number | null | undefined,
+    d = 4,
+  ): (string | number)[] => [
     name,
     b == null ? '' : round(b, d),
     a == null ? '' : round(a, d),
@@ -81,7 +86,9 @@ export function reportTables(r: PruneReport): Table[] {
       row(`latency ms (${r.backend})`, r.before.latency_ms, r.after.latency_ms, 2),
       ...(r.vocabulary ? [row('vocabulary', r.vocabulary.before, r.vocabulary.after, 0)] : []),
       row('score', r.metrics.before, r.metrics.after_prune),
-      ...(r.metrics.after_refinetune !== undefined ? [row('score after re-fine-tuning', r.metrics.before, r.metrics.after_refinetune)] : []),
+      ...(r.metrics.after_refinetune !== undefined
+        ? [row('score after re-fine-tuning', r.metrics.before, r.metrics.after_refinetune)]
+        : []),
     ],
   };
   const tables = [summary, layers];
@@ -91,7 +98,12 @@ export function reportTables(r: PruneReport): Table[] {
       type: 'table',
       title: 'Pruning: iterations (gradual)',
       columns: ['iteration', 'heads per layer', 'FFN per layer', 'val score after recovery'],
-      rows: r.iterations.map((it) => [it.iter, it.heads_per_layer.join(' '), it.ffn_per_layer.join(' '), it.recovered_val_score === undefined ? '' : round(it.recovered_val_score)]),
+      rows: r.iterations.map((it) => [
+        it.iter,
+        it.heads_per_layer.join(' '),
+        it.ffn_per_layer.join(' '),
+        it.recovered_val_score === undefined ? '' : round(it.recovered_val_score),
+      ]),
     });
   }
   return tables;
@@ -123,7 +135,13 @@ export const statsSeqLen = (cfg: BertConfig) => Math.min(STATS_T, cfg.max_positi
 /** Size and FLOPs; latency is filled in afterwards, timing both models alternately. */
 export function modelStats(params: Params, cfg: BertConfig, mb: number): ModelStats {
   const tree = paramTree([...params].map(([n, v]) => [n, v.shape]));
-  return { params: tree.params, encoder_params: encoderParams(tree), mb, flops: flopsPerSequence(cfg, statsSeqLen(cfg)), latency_ms: null };
+  return {
+    params: tree.params,
+    encoder_params: encoderParams(tree),
+    mb,
+    flops: flopsPerSequence(cfg, statsSeqLen(cfg)),
+    latency_ms: null,
+  };
 }
 
 /** Per layer: heads and FFN neurons before and kept. Physically pruned models say what they kept in

@@ -21,7 +21,14 @@ import { importanceRows, vocabCounts } from './inputs';
 import { parseMasks } from './masks';
 import { recoveryDir, recoveryHook } from './recovery';
 import {
-  layerReports, modelStats, PruneReport, REPORT_FILE, reportTables, STATS_B, statsSeqLen, writeReport,
+  layerReports,
+  modelStats,
+  PruneReport,
+  REPORT_FILE,
+  reportTables,
+  STATS_B,
+  statsSeqLen,
+  writeReport,
 } from './report';
 import { checkTargets, iterativePrune, maskPrune, TransformerPruneResult } from './transformer';
 import { pruneVocabulary } from './vocabulary';
@@ -50,7 +57,14 @@ function measureBoth(model: string, params: Params, cfg: BertConfig): [number, n
   const orig = loadCheckpoint(model);
   try {
     const T = Math.min(statsSeqLen(cfg), statsSeqLen(orig.config));
-    const [a, b] = compareLatency([{ params: orig.params, cfg: orig.config }, { params, cfg }], STATS_B, T);
+    const [a, b] = compareLatency(
+      [
+        { params: orig.params, cfg: orig.config },
+        { params, cfg },
+      ],
+      STATS_B,
+      T,
+    );
     return [a, b];
   } finally {
     disposeParams(orig.params);
@@ -62,22 +76,28 @@ function scoreOf(params: Params, cfg: BertConfig, ex: Example[]): number | undef
   return score(predictProbs(params, cfg, ex), labelMatrix(ex));
 }
 
-export async function pruneCheckpoint(o: PruneStageOptions, ctx: StageContext): Promise<{ metrics: Record<string, number>; checkpoint: string; report: string; reportData: PruneReport }> {
+export async function pruneCheckpoint(
+  o: PruneStageOptions,
+  ctx: StageContext,
+): Promise<{ metrics: Record<string, number>; checkpoint: string; report: string; reportData: PruneReport }> {
   const source = o.configFile ?? 'prune config';
   const tc = o.config.transformer;
-  if (!tc && !o.config.vocabulary) throw new UserError(`${source}: nothing to prune (give 'transformer' and/or 'vocabulary')`);
+  if (!tc && !o.config.vocabulary)
+    throw new UserError(`${source}: nothing to prune (give 'transformer' and/or 'vocabulary')`);
   // The output (and gradual pruning's scratch folder) may be replaced only when bert-pruner made it.
   checkReplaceable(o.out, 'checkpoint', { force: o.force, flag: '--out' });
   const gradual = tc?.pruning_method === 'iterative' && (tc.recovery_epochs ?? 0) > 0;
   if (gradual) checkReplaceable(recoveryDir(o.out), 'scratch', { force: o.force });
   const ck = loadCheckpoint(o.model);
-  let { params, vocab } = ck;
+  const { params } = ck;
+  let { vocab } = ck;
   let cfg = ck.config;
   let dropScratch: (() => void) | null = null;
   try {
     // Impossible targets are refused before any work (scoring, importance) starts.
     if (tc) {
-      if (!hasClassifier(cfg) || !params.has(CLASSIFIER.weight)) throw new UserError(`${o.model}: transformer pruning needs a fine-tuned classifier checkpoint`);
+      if (!hasClassifier(cfg) || !params.has(CLASSIFIER.weight))
+        throw new UserError(`${o.model}: transformer pruning needs a fine-tuned classifier checkpoint`);
       if (tc.pruning_method === 'iterative') checkTargets(cfg, tc, source);
     }
     const maxLen = Math.min(cfg.max_len ?? 128, cfg.max_position_embeddings);
@@ -102,25 +122,39 @@ export async function pruneCheckpoint(o: PruneStageOptions, ctx: StageContext): 
       cfg = v.cfg;
       vocab = v.vocab;
       report.vocabulary = { before: v.before, after: v.after, removed: v.removed };
-      log(ctx, `vocabulary: kept ${v.after} of ${v.before} tokens (min_count ${o.config.vocabulary.min_count})${v.lmHead ? ', MLM head pruned too' : ''}`);
+      log(
+        ctx,
+        `vocabulary: kept ${v.after} of ${v.before} tokens (min_count ${o.config.vocabulary.min_count})` +
+          `${v.lmHead ? ', MLM head pruned too' : ''}`,
+      );
     }
 
     // 2. Transformer.
     const cfgBefore = cfg;
     let result: TransformerPruneResult | null = null;
     if (tc) {
-      if (!hasClassifier(cfg) || !params.has(CLASSIFIER.weight)) throw new UserError(`${o.model}: transformer pruning needs a fine-tuned classifier checkpoint`);
+      if (!hasClassifier(cfg) || !params.has(CLASSIFIER.weight))
+        throw new UserError(`${o.model}: transformer pruning needs a fine-tuned classifier checkpoint`);
       const rows = importanceRows(o, tc, dataRows);
       // Sorted by length so batches carry little padding; the order does not change the sums.
       const ex = encodeRows(rows, vocab, maxLen).sort((a, b) => a.ids.length - b.ids.length);
       const batches = makeBatches(ex, { batchSize: tc.batch_size });
       const unlabeled = rows.find((r) => r.labels === null);
       if (!tc.use_logits && unlabeled) {
-        throw new UserError(`${o.dataFile}:${unlabeled.line}: row '${unlabeled.id}' has no labels, but use_logits is false (importance on the labels); use labeled data or use_logits true`);
+        throw new UserError(
+          `${o.dataFile}:${unlabeled.line}: row '${unlabeled.id}' has no labels, ` +
+            'but use_logits is false (importance on the labels); use labeled data or use_logits true',
+        );
       }
-      const target: ImportanceTarget = tc.use_logits ? { kind: 'logits', reference: referenceTargets(params, cfg, batches) } : { kind: 'labels' };
+      const target: ImportanceTarget = tc.use_logits
+        ? { kind: 'logits', reference: referenceTargets(params, cfg, batches) }
+        : { kind: 'labels' };
       if (tc.pruning_method === 'iterative') {
-        log(ctx, `pruning heads to ${tc.target_num_of_heads}/layer and FFN to ${tc.target_ffn_size}/layer in ${tc.n_iters} iterations on ${ex.length} examples`);
+        log(
+          ctx,
+          `pruning heads to ${tc.target_num_of_heads}/layer and FFN to ${tc.target_ffn_size}/layer ` +
+            `in ${tc.n_iters} iterations on ${ex.length} examples`,
+        );
         if (gradual) {
           log(ctx, `gradual pruning: ${tc.recovery_epochs} recovery epochs after each iteration but the last`);
           dropScratch = makeScratch(recoveryDir(o.out), { force: o.force });
@@ -128,17 +162,25 @@ export async function pruneCheckpoint(o: PruneStageOptions, ctx: StageContext): 
         result = await iterativePrune(params, cfg, batches, target, tc, {
           signal: ctx.signal,
           recover: gradual ? recoveryHook(o, tc, vocab, ctx) : undefined,
-          onIteration: (it, n) => log(ctx, `prune iteration ${it.iter}/${n}: heads ${it.heads_per_layer.join(' ')}, FFN ${it.ffn_per_layer.join(' ')}`),
+          onIteration: (it, n) =>
+            log(
+              ctx,
+              `prune iteration ${it.iter}/${n}: ` +
+                `heads ${it.heads_per_layer.join(' ')}, FFN ${it.ffn_per_layer.join(' ')}`,
+            ),
         });
       } else {
-        if (!tc.masks_file) throw new UserError(`${source}: transformer.masks_file is required when pruning_method is 'masks'`);
+        if (!tc.masks_file)
+          throw new UserError(`${source}: transformer.masks_file is required when pruning_method is 'masks'`);
         const masks = parseMasks(readJson(tc.masks_file), tc.masks_file, {
           heads: headsPerLayer(cfg),
           ffn: ffnPerLayer(cfg),
           numHeads: cfg.num_attention_heads,
           presentHeads: [...Array(cfg.num_hidden_layers).keys()].map((l) => keptHeads(cfg, l)),
         });
-        const importance = batches.length ? computeImportance(params, cfg, batches, target, { ffnEven: tc.ffn_even_masking }) : null;
+        const importance = batches.length
+          ? computeImportance(params, cfg, batches, target, { ffnEven: tc.ffn_even_masking })
+          : null;
         result = maskPrune(params, cfg, masks.head, masks.ffn, tc.keep_shape, importance);
       }
       cfg = result.cfg;
@@ -179,4 +221,3 @@ export async function pruneCheckpoint(o: PruneStageOptions, ctx: StageContext): 
     disposeParams(params);
   }
 }
-

@@ -51,15 +51,25 @@ export function checkTargets(cfg: BertConfig, tc: TransformerPruneConfig, source
   const heads = headsPerLayer(cfg).reduce((a, b) => a + b, 0);
   const ffn = ffnPerLayer(cfg).reduce((a, b) => a + b, 0);
   if (tc.target_num_of_heads * L > heads) {
-    throw new UserError(`${source}: transformer.target_num_of_heads ${tc.target_num_of_heads} is more than the model has (${heads} heads in ${L} layers, ${(heads / L).toFixed(2)} per layer)`);
+    throw new UserError(
+      `${source}: transformer.target_num_of_heads ${tc.target_num_of_heads} is more than the model has ` +
+        `(${heads} heads in ${L} layers, ${(heads / L).toFixed(2)} per layer)`,
+    );
   }
   if (tc.target_ffn_size * L > ffn) {
-    throw new UserError(`${source}: transformer.target_ffn_size ${tc.target_ffn_size} is more than the model has (${(ffn / L).toFixed(1)} neurons per layer on average)`);
+    throw new UserError(
+      `${source}: transformer.target_ffn_size ${tc.target_ffn_size} is more than the model has ` +
+        `(${(ffn / L).toFixed(1)} neurons per layer on average)`,
+    );
   }
   // Uneven FFN masking keeps whole groups of multiple_of neurons (with even masking it is ignored).
   const m = tc.multiple_of ?? 1;
   if (m > 1 && !tc.ffn_even_masking && tc.target_ffn_size % m !== 0) {
-    throw new UserError(`${source}: transformer.target_ffn_size ${tc.target_ffn_size} is not a multiple of transformer.multiple_of ${m} (e.g. ${Math.max(m, Math.floor(tc.target_ffn_size / m) * m)} or ${Math.ceil(tc.target_ffn_size / m) * m})`);
+    throw new UserError(
+      `${source}: transformer.target_ffn_size ${tc.target_ffn_size} ` +
+        `is not a multiple of transformer.multiple_of ${m} ` +
+        `(e.g. ${Math.max(m, Math.floor(tc.target_ffn_size / m) * m)} or ${Math.ceil(tc.target_ffn_size / m) * m})`,
+    );
   }
 }
 
@@ -78,13 +88,31 @@ export interface IterativeOptions {
  * `batches` / `target` feed the importance loss. The masks returned are over the model the last
  * step started from (the input model unless o.recover sliced it in between).
  */
-export async function iterativePrune(params: Params, cfg: BertConfig, batches: Batch[], target: ImportanceTarget, tc: TransformerPruneConfig, o: IterativeOptions = {}): Promise<TransformerPruneResult> {
-  if (o.recover && tc.keep_shape) throw new UserError('transformer.recovery_epochs needs keep_shape false (the model is made smaller before each recovery)');
+export async function iterativePrune(
+  params: Params,
+  cfg: BertConfig,
+  batches: Batch[],
+  target: ImportanceTarget,
+  tc: TransformerPruneConfig,
+  o: IterativeOptions = {},
+): Promise<TransformerPruneResult> {
+  if (o.recover && tc.keep_shape)
+    throw new UserError(
+      'transformer.recovery_epochs needs keep_shape false (the model is made smaller before each recovery)',
+    );
   const L = cfg.num_hidden_layers;
   const heads = headsPerLayer(cfg);
   const ffn = ffnPerLayer(cfg);
-  const headSched = schedule(heads.reduce((a, b) => a + b, 0), tc.target_num_of_heads * L, tc.n_iters);
-  const ffnSched = schedule(ffn.reduce((a, b) => a + b, 0), tc.target_ffn_size * L, tc.n_iters);
+  const headSched = schedule(
+    heads.reduce((a, b) => a + b, 0),
+    tc.target_num_of_heads * L,
+    tc.n_iters,
+  );
+  const ffnSched = schedule(
+    ffn.reduce((a, b) => a + b, 0),
+    tc.target_ffn_size * L,
+    tc.n_iters,
+  );
   let headMask = ones(heads);
   let ffnMask = ones(ffn);
   let first: Importance | null = null;
@@ -100,7 +128,12 @@ export async function iterativePrune(params: Params, cfg: BertConfig, batches: B
     const doFfn = tc.pruning_order === null || !doHeads;
     const k = tc.pruning_order === null ? i : i >> 1; // step index within the kind's schedule
     if (doHeads) headMask = generateMask(imp.head, headSched[k], { even: tc.head_even_masking, prev: headMask });
-    if (doFfn) ffnMask = generateMask(imp.ffn, ffnSched[k], { even: tc.ffn_even_masking, multipleOf: tc.multiple_of, prev: ffnMask });
+    if (doFfn)
+      ffnMask = generateMask(imp.ffn, ffnSched[k], {
+        even: tc.ffn_even_masking,
+        multipleOf: tc.multiple_of,
+        prev: ffnMask,
+      });
     applyMasks(params, cfg, headMask, ffnMask, true); // zero what is masked; shapes stay
     const it = { iter: i + 1, heads_per_layer: maskCounts(headMask), ffn_per_layer: maskCounts(ffnMask) };
     iterations.push(it);
@@ -117,11 +150,24 @@ export async function iterativePrune(params: Params, cfg: BertConfig, batches: B
 }
 
 /** The masks method: apply the given masks (missing kinds keep everything). */
-export function maskPrune(params: Params, cfg: BertConfig, head: Mask | null, ffn: Mask | null, keepShape: boolean, importance: Importance | null): TransformerPruneResult {
+export function maskPrune(
+  params: Params,
+  cfg: BertConfig,
+  head: Mask | null,
+  ffn: Mask | null,
+  keepShape: boolean,
+  importance: Importance | null,
+): TransformerPruneResult {
   const headMask = head ?? ones(headsPerLayer(cfg));
   const ffnMask = ffn ?? ones(ffnPerLayer(cfg));
   const out = applyMasks(params, cfg, headMask, ffnMask, keepShape);
-  return { cfg: out, headMask, ffnMask, importance, iterations: [{ iter: 1, heads_per_layer: maskCounts(headMask), ffn_per_layer: maskCounts(ffnMask) }] };
+  return {
+    cfg: out,
+    headMask,
+    ffnMask,
+    importance,
+    iterations: [{ iter: 1, heads_per_layer: maskCounts(headMask), ffn_per_layer: maskCounts(ffnMask) }],
+  };
 }
 
 /** A deep copy of the parameters (new variables). */

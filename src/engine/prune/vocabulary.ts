@@ -43,10 +43,19 @@ function keptTokenIds(counts: number[], minCount: number): number[] {
   return counts.map((c, i) => i).filter((i) => i < SPECIAL_TOKENS.length || counts[i] >= minCount);
 }
 
-export function pruneVocabulary(params: Params, cfg: BertConfig, vocab: Vocab, counts: number[], vc: VocabularyPruneConfig, source = 'vocabulary'): VocabularyPruneResult {
-  if (counts.length !== vocab.tokens.length) throw new Error(`vocabulary pruning: ${counts.length} counts for ${vocab.tokens.length} tokens`);
+export function pruneVocabulary(
+  params: Params,
+  cfg: BertConfig,
+  vocab: Vocab,
+  counts: number[],
+  vc: VocabularyPruneConfig,
+  source = 'vocabulary',
+): VocabularyPruneResult {
+  if (counts.length !== vocab.tokens.length)
+    throw new Error(`vocabulary pruning: ${counts.length} counts for ${vocab.tokens.length} tokens`);
   const hasLm = params.has(LM_BIAS);
-  if (vc.prune_lm_head === true && !hasLm) throw new UserError(`${source}: prune_lm_head is true but the checkpoint has no MLM head (use 'auto')`);
+  if (vc.prune_lm_head === true && !hasLm)
+    throw new UserError(`${source}: prune_lm_head is true but the checkpoint has no MLM head (use 'auto')`);
   const keep = keptTokenIds(counts, vc.min_count);
   const idx = tf.tensor1d(keep, 'int32');
   const names = [WORD_EMB, ...(hasLm && vc.prune_lm_head !== false ? [LM_BIAS] : [])];

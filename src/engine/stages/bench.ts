@@ -83,7 +83,9 @@ export function parseShape(name: string): BenchShape {
   const heads = m[3] ? Number(m[3]) : Math.max(1, Math.round(hidden / 64));
   const ffn = m[4] ? Number(m[4]) : 4 * hidden;
   if (layers < 1 || hidden < 1 || heads < 1 || ffn < 1 || hidden % heads !== 0) {
-    throw new UserError(`--shapes: '${name}': layers, hidden, heads and FFN must be positive and hidden a multiple of heads`);
+    throw new UserError(
+      `--shapes: '${name}': layers, hidden, heads and FFN must be positive and hidden a multiple of heads`,
+    );
   }
   return { name, layers, hidden, heads, ffn };
 }
@@ -122,7 +124,10 @@ function randomBatch(cfg: BertConfig, seed: number): { inp: Inputs; y: tf.Tensor
   const ids = new Int32Array(n).map(() => 5 + rng.int(cfg.vocab_size - 5));
   const y = new Float32Array(BENCH_BATCH * NUM_LABELS).map(() => (rng.next() > 0.9 ? 1 : 0));
   return {
-    inp: { ids: tf.tensor2d(ids, [BENCH_BATCH, BENCH_SEQ], 'int32'), mask: tf.ones([BENCH_BATCH, BENCH_SEQ]) as tf.Tensor2D },
+    inp: {
+      ids: tf.tensor2d(ids, [BENCH_BATCH, BENCH_SEQ], 'int32'),
+      mask: tf.ones([BENCH_BATCH, BENCH_SEQ]) as tf.Tensor2D,
+    },
     y: tf.tensor2d(y, [BENCH_BATCH, NUM_LABELS]),
   };
 }
@@ -184,7 +189,11 @@ async function benchShape(s: BenchShape, steps: number, ctx: StageContext): Prom
       ms_per_infer_batch: infer,
       peak_rss_mb: peakRssMb(),
     };
-    log(ctx, `bench ${s.name}: train ${r.train_tokens_per_s.toFixed(0)} tok/s (${trainMs.toFixed(0)} ms/batch), infer ${r.infer_tokens_per_s.toFixed(0)} tok/s (${infer.toFixed(0)} ms/batch)`);
+    log(
+      ctx,
+      `bench ${s.name}: train ${r.train_tokens_per_s.toFixed(0)} tok/s (${trainMs.toFixed(0)} ms/batch), ` +
+        `infer ${r.infer_tokens_per_s.toFixed(0)} tok/s (${infer.toFixed(0)} ms/batch)`,
+    );
     return r;
   } finally {
     opt.dispose();
@@ -200,7 +209,11 @@ async function benchShape(s: BenchShape, steps: number, ctx: StageContext): Prom
 function benchPruned(s: BenchShape, steps: number, keep: number): BenchResult['pruned'] {
   const full = benchConfig(s);
   const small = prunedConfig(full, keep);
-  const models = [full, small].map((cfg, i) => ({ cfg, params: initParams(cfg, { mlm: false, classifier: true, seed: 3 + i }), ...randomBatch(cfg, 4) }));
+  const models = [full, small].map((cfg, i) => ({
+    cfg,
+    params: initParams(cfg, { mlm: false, classifier: true, seed: 3 + i }),
+    ...randomBatch(cfg, 4),
+  }));
   try {
     const ms = [0, 0];
     for (let i = -2; i < steps; i++) {
@@ -245,7 +258,8 @@ function runTorch(s: BenchShape, python: string, script: string, threads: number
   const args = [script, s.layers, s.hidden, s.heads, s.ffn, BENCH_BATCH, BENCH_SEQ, threads].map(String);
   const r = spawnSync(python, args, { encoding: 'utf8', maxBuffer: 1 << 20 });
   const m = /train_tokens_per_s=([\d.]+) infer_tokens_per_s=([\d.]+)/.exec(r.stdout ?? '');
-  if (r.status !== 0 || !m) throw new Error(`PyTorch reference failed for ${s.name}: ${(r.stderr || r.stdout || '').trim().split('\n').pop()}`);
+  if (r.status !== 0 || !m)
+    throw new Error(`PyTorch reference failed for ${s.name}: ${(r.stderr || r.stdout || '').trim().split('\n').pop()}`);
   return { train: Number(m[1]), infer: Number(m[2]) };
 }
 
@@ -253,12 +267,16 @@ function runTorch(s: BenchShape, python: string, script: string, threads: number
  * o.threads: OpenBLAS threads for this run (default: BERT_PRUNER_BLAS_THREADS, else all cores, see
  * backend/native.ts). PyTorch runs with all cores. o.json is the caller's (it prints).
  */
-export async function bench(o: { shapes?: string[]; json?: boolean; torch?: boolean; steps?: number; threads?: number }, ctx: StageContext): Promise<BenchResult> {
+export async function bench(
+  o: { shapes?: string[]; json?: boolean; torch?: boolean; steps?: number; threads?: number },
+  ctx: StageContext,
+): Promise<BenchResult> {
   const shapes = (o.shapes?.length ? o.shapes : DEFAULT_SHAPES).map(parseShape);
   const steps = o.steps ?? 5;
   if (!Number.isInteger(steps) || steps < 1) throw new UserError(`--steps: '${o.steps}' must be a positive integer`);
   if (o.threads !== undefined) {
-    if (!Number.isInteger(o.threads) || o.threads < 1) throw new UserError(`--threads: '${o.threads}' must be a positive integer`);
+    if (!Number.isInteger(o.threads) || o.threads < 1)
+      throw new UserError(`--threads: '${o.threads}' must be a positive integer`);
     setBlasThreads(o.threads);
   }
   const ns = nativeStatus();
@@ -292,7 +310,13 @@ export async function bench(o: { shapes?: string[]; json?: boolean; torch?: bool
         log(ctx, `bench: PyTorch ${py.version} reference for ${s.name} (${threads} threads)`);
         const t = runTorch(s, py.python, script, threads);
         const ours = result.shapes[i];
-        rows.push({ name: s.name, train_tokens_per_s: t.train, infer_tokens_per_s: t.infer, train_ratio: ours.train_tokens_per_s / t.train, infer_ratio: ours.infer_tokens_per_s / t.infer });
+        rows.push({
+          name: s.name,
+          train_tokens_per_s: t.train,
+          infer_tokens_per_s: t.infer,
+          train_ratio: ours.train_tokens_per_s / t.train,
+          infer_ratio: ours.infer_tokens_per_s / t.infer,
+        });
       }
       result.torch = { version: py.version, threads, shapes: rows };
     }
@@ -303,27 +327,54 @@ export async function bench(o: { shapes?: string[]; json?: boolean; torch?: bool
 /** The terminal table of a bench result. */
 export function formatBench(r: BenchResult): string {
   const torch = r.torch && 'shapes' in r.torch ? r.torch : null;
-  const lines = [`backend ${r.backend}${r.blas ? ` (${r.blas}, ${r.blas_threads} threads)` : ''}, batch ${r.batch} x ${r.seq} tokens, ${r.steps} timed steps`];
+  const lines = [
+    `backend ${r.backend}${r.blas ? ` (${r.blas}, ${r.blas_threads} threads)` : ''}, ` +
+      `batch ${r.batch} x ${r.seq} tokens, ${r.steps} timed steps`,
+  ];
   const head = ['shape', 'train tok/s', 'infer tok/s', 'ms/train batch', 'ms/infer batch', 'peak RSS MB'];
   if (torch) head.push('torch train', 'torch infer', 'train ratio', 'infer ratio');
   const rows = r.shapes.map((s) => {
-    const row = [s.name, s.train_tokens_per_s.toFixed(0), s.infer_tokens_per_s.toFixed(0), s.ms_per_train_batch.toFixed(0), s.ms_per_infer_batch.toFixed(0), s.peak_rss_mb.toFixed(0)];
+    const row = [
+      s.name,
+      s.train_tokens_per_s.toFixed(0),
+      s.infer_tokens_per_s.toFixed(0),
+      s.ms_per_train_batch.toFixed(0),
+      s.ms_per_infer_batch.toFixed(0),
+      s.peak_rss_mb.toFixed(0),
+    ];
     const t = torch?.shapes.find((x) => x.name === s.name);
-    if (t) row.push(t.train_tokens_per_s.toFixed(0), t.infer_tokens_per_s.toFixed(0), `${t.train_ratio.toFixed(2)}x`, `${t.infer_ratio.toFixed(2)}x`);
+    if (t)
+      row.push(
+        t.train_tokens_per_s.toFixed(0),
+        t.infer_tokens_per_s.toFixed(0),
+        `${t.train_ratio.toFixed(2)}x`,
+        `${t.infer_ratio.toFixed(2)}x`,
+      );
     return row;
   });
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
   const fmt = (row: string[]) => row.map((c, i) => c.padStart(widths[i])).join('  ');
   lines.push(fmt(head), ...rows.map(fmt));
   const p = r.pruned;
-  lines.push(`pruned ${p.name} (${p.heads_kept} heads, FFN ${p.ffn_kept} per layer): ${p.pruned_ms_per_infer_batch.toFixed(1)} ms vs ${p.unpruned_ms_per_infer_batch.toFixed(1)} ms per inference batch = ${p.speedup.toFixed(2)}x faster`);
+  lines.push(
+    `pruned ${p.name} (${p.heads_kept} heads, FFN ${p.ffn_kept} per layer): ` +
+      `${p.pruned_ms_per_infer_batch.toFixed(1)} ms vs ${p.unpruned_ms_per_infer_batch.toFixed(1)} ms ` +
+      `per inference batch = ${p.speedup.toFixed(2)}x faster`,
+  );
   if (r.torch && 'skipped' in r.torch) lines.push(`PyTorch reference skipped: ${r.torch.skipped}`);
-  else if (torch) lines.push(`PyTorch ${torch.version}, ${torch.threads} threads, same shapes and machine; ratio = ours / PyTorch`);
+  else if (torch)
+    lines.push(`PyTorch ${torch.version}, ${torch.threads} threads, same shapes and machine; ratio = ours / PyTorch`);
   return lines.join('\n');
 }
 
 export const runBench: StageRun<'bench'> = async ({ args, ctx }) => {
-  const o = { shapes: args.shapes?.split(','), json: args.json, torch: args['no-torch'] ? false : undefined, steps: args.steps, threads: args.threads };
+  const o = {
+    shapes: args.shapes?.split(','),
+    json: args.json,
+    torch: args['no-torch'] ? false : undefined,
+    steps: args.steps,
+    threads: args.threads,
+  };
   const r = await bench(o, ctx);
   return { result: r, text: args.json ? JSON.stringify(r, null, 2) : formatBench(r) };
 };

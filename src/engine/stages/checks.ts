@@ -8,7 +8,9 @@ import { runPaths } from '../io/paths';
 /** Refuse an output that is one of the command's inputs: writing it would destroy the input. */
 export function notInput(out: string, input: string, outFlag: string, inFlag: string): string {
   if (path.resolve(out) === path.resolve(input)) {
-    throw new UserError(`${outFlag} ${out}: is the same as ${inFlag}; writing it would overwrite the input (choose another ${outFlag})`);
+    throw new UserError(
+      `${outFlag} ${out}: is the same as ${inFlag}; writing it would overwrite the input (choose another ${outFlag})`,
+    );
   }
   return out;
 }

@@ -27,7 +27,11 @@ export function log(ctx: StageContext, message: string, level: 'info' | 'warn' |
  * The settings of a stage: the run's recorded settings (or the preset's), then --config overrides.
  * An explicit --preset replaces the run's recorded settings as the base.
  */
-export function stageSettings(runDir: string | null, preset: string | undefined, configFile: string | undefined): { settings: Settings; preset: string } {
+export function stageSettings(
+  runDir: string | null,
+  preset: string | undefined,
+  configFile: string | undefined,
+): { settings: Settings; preset: string } {
   let base: { preset: string; settings?: unknown } = { preset: preset ?? 'quick' };
   if (runDir && !preset) {
     try {
@@ -57,7 +61,14 @@ export async function runStage<T extends { metrics?: Record<string, number>; che
 ): Promise<T> {
   const t0 = Date.now();
   ctx.emit({ type: 'stage-start', stage, run: runDir ?? undefined });
-  if (runDir) updateStage(runDir, key, { status: 'running', started: new Date().toISOString(), backend: ctx.backend, settings, error: undefined });
+  if (runDir)
+    updateStage(runDir, key, {
+      status: 'running',
+      started: new Date().toISOString(),
+      backend: ctx.backend,
+      settings,
+      error: undefined,
+    });
   const emit = ctx.emit;
   const history = runDir ? new HistoryWriter(runDir, (message) => emit({ type: 'log', level: 'warn', message })) : null;
   history?.write({ type: 'stage-start', stage, key, time: new Date().toISOString() });

@@ -9,7 +9,13 @@ export const runCorpusVocab: StageRun<'corpus-vocab'> = async ({ args, ctx, runD
   notRunData(args.data, runDir);
   const data = { dir: args.data, testSplit: args['test-split'], seed: settings.seed };
   ensureRun(runDir, { preset, settings, backend: ctx.backend, data });
-  const o = { data: args.data, run: runDir, testSplit: args['test-split'], seed: settings.seed, skipBadRows: args['skip-bad-rows'] };
+  const o = {
+    data: args.data,
+    run: runDir,
+    testSplit: args['test-split'],
+    seed: settings.seed,
+    skipBadRows: args['skip-bad-rows'],
+  };
   const r = await runStage(ctx, runDir, 'corpus-vocab', 'corpus-vocab', () => corpusVocab(o, ctx));
   return { result: r.metrics, text: formatMetrics('corpus-vocab', r.metrics) };
 };

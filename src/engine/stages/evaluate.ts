@@ -11,7 +11,9 @@ export type { Evaluation } from '../train/evaluate';
 export const runEvaluate: StageRun<'evaluate'> = async ({ args, ctx, runDir }) => {
   const given = args.out === undefined ? undefined : notInput(args.out, args.data, '--out', '--data');
   const out = given === undefined ? undefined : writableFile(given, 'evaluation', args.force);
-  const r = await runStage(ctx, runDir, 'evaluate', 'evaluate', async () => evaluateCheckpoint(args.model, args.data, out));
+  const r = await runStage(ctx, runDir, 'evaluate', 'evaluate', async () =>
+    evaluateCheckpoint(args.model, args.data, out),
+  );
   const e = r.evaluation;
   return { result: e, text: args.json ? JSON.stringify(e, null, 2) : formatEvaluation(e) };
 };

@@ -10,8 +10,23 @@ export const runFinetune: StageRun<'finetune'> = async ({ args, ctx, runDir, set
   const p = runPaths(runDir);
   const from = args.from ? existing(args.from, 'checkpoint') : p.pretrain;
   replaceable([p.finetune, p.finetuneLast], args.force);
-  const o: FinetuneOptions = { stage: 'finetune', from, out: p.finetune, last: p.finetuneLast, resume: args.resume, runKey: 'finetune', settings: section };
-  const r = await runStage(ctx, runDir, 'finetune', 'finetune', () => finetuneClassifier(runDir, settings, ctx, o), section);
+  const o: FinetuneOptions = {
+    stage: 'finetune',
+    from,
+    out: p.finetune,
+    last: p.finetuneLast,
+    resume: args.resume,
+    runKey: 'finetune',
+    settings: section,
+  };
+  const r = await runStage(
+    ctx,
+    runDir,
+    'finetune',
+    'finetune',
+    () => finetuneClassifier(runDir, settings, ctx, o),
+    section,
+  );
   return { result: r, text: formatMetrics('finetune', r.metrics) };
 };
 
@@ -20,7 +35,23 @@ export const runRefinetune: StageRun<'refinetune'> = async ({ args, ctx, runDir,
   const out = notInput(args.out ?? runPaths(runDir).refinetune, model, '--out', '--model');
   replaceable([out, `${out}-last`], args.force, '--out');
   const teacher = args.teacher ? existing(args.teacher, 'checkpoint') : undefined;
-  const o: FinetuneOptions = { stage: 'refinetune', from: model, out, last: `${out}-last`, teacher, resume: args.resume, runKey: 'refinetune', settings: section };
-  const r = await runStage(ctx, runDir, 'refinetune', 'refinetune', () => finetuneClassifier(runDir, settings, ctx, o), section);
+  const o: FinetuneOptions = {
+    stage: 'refinetune',
+    from: model,
+    out,
+    last: `${out}-last`,
+    teacher,
+    resume: args.resume,
+    runKey: 'refinetune',
+    settings: section,
+  };
+  const r = await runStage(
+    ctx,
+    runDir,
+    'refinetune',
+    'refinetune',
+    () => finetuneClassifier(runDir, settings, ctx, o),
+    section,
+  );
   return { result: r, text: formatMetrics('refinetune', r.metrics) };
 };

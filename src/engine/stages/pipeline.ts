@@ -45,29 +45,58 @@ export interface TableRow {
   latency_ms: number | null;
 }
 
-export async function pipeline(o: PipelineOptions, ctx: StageContext): Promise<{ metrics: Record<string, number>; table: TableRow[] }> {
+export async function pipeline(
+  o: PipelineOptions,
+  ctx: StageContext,
+): Promise<{ metrics: Record<string, number>; table: TableRow[] }> {
   const s = o.settings;
   const run = o.run;
   // The model the pipeline will prune is built from these settings: impossible prune targets are
   // refused now, not after hours of pretraining and fine-tuning.
   const tc = s.prune?.transformer;
-  if (tc && tc.pruning_method === 'iterative') checkTargets(makeConfig(s.model, 1, 'classification'), tc, 'settings prune');
-  ensureRun(run, { preset: o.preset, settings: s, backend: ctx.backend, data: { dir: o.data, testSplit: o.testSplit, seed: s.seed } });
+  if (tc && tc.pruning_method === 'iterative')
+    checkTargets(makeConfig(s.model, 1, 'classification'), tc, 'settings prune');
+  ensureRun(run, {
+    preset: o.preset,
+    settings: s,
+    backend: ctx.backend,
+    data: { dir: o.data, testSplit: o.testSplit, seed: s.seed },
+  });
   const p = runPaths(run);
   const done = (key: string) => o.resume && loadRun(run).stages[key]?.status === 'done';
   const started = Date.now();
 
   if (!done('corpus-vocab')) {
-    await runStage(ctx, run, 'corpus-vocab', 'corpus-vocab', () => corpusVocab({ data: o.data, run, testSplit: o.testSplit, seed: s.seed, skipBadRows: o.skipBadRows }, ctx));
+    await runStage(ctx, run, 'corpus-vocab', 'corpus-vocab', () =>
+      corpusVocab({ data: o.data, run, testSplit: o.testSplit, seed: s.seed, skipBadRows: o.skipBadRows }, ctx),
+    );
   }
-  if (!done('pretrain')) await runStage(ctx, run, 'pretrain', 'pretrain', () => pretrain(run, s, ctx, { resume: o.resume }), s.pretrain);
+  if (!done('pretrain'))
+    await runStage(ctx, run, 'pretrain', 'pretrain', () => pretrain(run, s, ctx, { resume: o.resume }), s.pretrain);
   if (!done('finetune')) {
-    await runStage(ctx, run, 'finetune', 'finetune', () => finetuneClassifier(run, s, ctx, { stage: 'finetune', from: p.pretrain, out: p.finetune, last: p.finetuneLast, resume: o.resume, runKey: 'finetune', settings: s.finetune }), s.finetune);
+    await runStage(
+      ctx,
+      run,
+      'finetune',
+      'finetune',
+      () =>
+        finetuneClassifier(run, s, ctx, {
+          stage: 'finetune',
+          from: p.pretrain,
+          out: p.finetune,
+          last: p.finetuneLast,
+          resume: o.resume,
+          runKey: 'finetune',
+          settings: s.finetune,
+        }),
+      s.finetune,
+    );
   }
   const train = readGaiicCsv(p.train).rows;
   const test = readGaiicCsv(p.test).rows;
   const labeled = test.length > 0 && test.every((r) => r.labels !== null);
-  if (!labeled) log(ctx, `${p.test} has rows without labels: the pipeline writes predictions for it but no test metrics`, 'warn');
+  if (!labeled)
+    log(ctx, `${p.test} has rows without labels: the pipeline writes predictions for it but no test metrics`, 'warn');
   const predictions = (model: string, name: string) => {
     fs.mkdirSync(path.join(run, 'predictions'), { recursive: true });
     return predictCheckpoint(model, p.test, path.join(run, 'predictions', `${name}.jsonl`));
@@ -91,7 +120,15 @@ export async function pipeline(o: PipelineOptions, ctx: StageContext): Promise<{
     return m;
   };
   const prior = labeled ? allMetrics(priorProbs(multiHot(train), test.length), multiHot(test)) : null;
-  rows.push({ stage: 'label prior', score: prior?.score ?? null, micro_f1: prior?.micro_f1 ?? null, mb: null, params: null, encoder_params: null, latency_ms: null });
+  rows.push({
+    stage: 'label prior',
+    score: prior?.score ?? null,
+    micro_f1: prior?.micro_f1 ?? null,
+    mb: null,
+    params: null,
+    encoder_params: null,
+    latency_ms: null,
+  });
   rows.push({
     stage: 'bert (fine-tuned)',
     score: ev1?.score ?? null,
@@ -110,9 +147,37 @@ export async function pipeline(o: PipelineOptions, ctx: StageContext): Promise<{
     const pr =
       done('prune') && fs.existsSync(reportFile)
         ? { report: reportFile, reportData: readReport(reportFile) }
-        : await runStage(ctx, run, 'prune', 'prune', () => pruneCheckpoint({ model: p.finetune, config: s.prune, out: p.pruned, dataFile: p.train, seed: s.seed, settings: s }, ctx), s.prune);
+        : await runStage(
+            ctx,
+            run,
+            'prune',
+            'prune',
+            () =>
+              pruneCheckpoint(
+                { model: p.finetune, config: s.prune, out: p.pruned, dataFile: p.train, seed: s.seed, settings: s },
+                ctx,
+              ),
+            s.prune,
+          );
     if (!done('refinetune')) {
-      await runStage(ctx, run, 'refinetune', 'refinetune', () => finetuneClassifier(run, s, ctx, { stage: 'refinetune', from: p.pruned, out: p.refinetune, last: p.refinetuneLast, teacher: p.finetune, resume: o.resume, runKey: 'refinetune', settings: s.refinetune }), s.refinetune);
+      await runStage(
+        ctx,
+        run,
+        'refinetune',
+        'refinetune',
+        () =>
+          finetuneClassifier(run, s, ctx, {
+            stage: 'refinetune',
+            from: p.pruned,
+            out: p.refinetune,
+            last: p.refinetuneLast,
+            teacher: p.finetune,
+            resume: o.resume,
+            runKey: 'refinetune',
+            settings: s.refinetune,
+          }),
+        s.refinetune,
+      );
     }
     const ev2 = await assess(p.refinetune, 'refinetune', 'evaluate-pruned');
     const an2 = await runStage(ctx, run, 'analyze', 'analyze-pruned', () => analyze(p.refinetune, ctx));
@@ -148,19 +213,39 @@ export async function pipeline(o: PipelineOptions, ctx: StageContext): Promise<{
     ['pretrain', 'pretrain', null],
     ['finetune', 'finetune', ev1?.score ?? null],
   ];
-  if (pruning) timeline.push(['prune', 'prune (before re-fine-tuning)', prunedScore], ['refinetune', 'refinetune', metrics.pruned_score ?? null]);
+  if (pruning)
+    timeline.push(
+      ['prune', 'prune (before re-fine-tuning)', prunedScore],
+      ['refinetune', 'refinetune', metrics.pruned_score ?? null],
+    );
   let total = 0;
   const timeRows = timeline.map(([key, label, score]) => {
     const sec = recorded[key]?.seconds ?? 0;
     total += sec;
     return [label, fmt(sec / 60, 1), fmt(total / 60, 1), fmt(score, 4)];
   });
-  ctx.emit({ type: 'table', title: `${path.basename(run)}: time against quality (test metric after each stage)`, columns: ['stage', 'minutes', 'cumulative', 'metric'], rows: timeRows });
   ctx.emit({
     type: 'table',
-    title: `${path.basename(run)}: test file of ${test.length} rows, ${labeled ? 'metric 1 - mlogloss' : 'no labels (predictions in predictions/)'}; latency per batch of 32 x 64 tokens on ${ctx.backend}`,
+    title: `${path.basename(run)}: time against quality (test metric after each stage)`,
+    columns: ['stage', 'minutes', 'cumulative', 'metric'],
+    rows: timeRows,
+  });
+  ctx.emit({
+    type: 'table',
+    title:
+      `${path.basename(run)}: test file of ${test.length} rows, ` +
+      `${labeled ? 'metric 1 - mlogloss' : 'no labels (predictions in predictions/)'}; ` +
+      `latency per batch of 32 x 64 tokens on ${ctx.backend}`,
     columns: ['stage', 'metric', 'micro-F1', 'MB', 'params', 'encoder params', 'latency ms'],
-    rows: rows.map((r) => [r.stage, fmt(r.score, 4), fmt(r.micro_f1, 4), fmt(r.mb, 2), r.params ?? '-', r.encoder_params ?? '-', fmt(r.latency_ms, 1)]),
+    rows: rows.map((r) => [
+      r.stage,
+      fmt(r.score, 4),
+      fmt(r.micro_f1, 4),
+      fmt(r.mb, 2),
+      r.params ?? '-',
+      r.encoder_params ?? '-',
+      fmt(r.latency_ms, 1),
+    ]),
   });
   log(ctx, `pipeline finished in ${metrics.seconds.toFixed(0)} s; run folder ${run}`);
   return { metrics, table: rows };
@@ -173,7 +258,15 @@ export const runPipeline: StageRun<'pipeline'> = async ({ args, ctx, runDir, set
   const p = runPaths(runDir);
   const outputs = [p.pretrain, p.pretrainLast, p.finetune, p.finetuneLast, p.pruned, p.refinetune, p.refinetuneLast];
   replaceable(outputs, args.force);
-  const o = { data: args.data, run: runDir, preset: args.preset ?? preset, settings, testSplit: args['test-split'], resume: args.resume, skipBadRows: args['skip-bad-rows'] };
+  const o = {
+    data: args.data,
+    run: runDir,
+    preset: args.preset ?? preset,
+    settings,
+    testSplit: args['test-split'],
+    resume: args.resume,
+    skipBadRows: args['skip-bad-rows'],
+  };
   const r = await pipeline(o, ctx);
   return { result: r, text: undefined };
 };

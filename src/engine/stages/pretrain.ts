@@ -8,6 +8,13 @@ import type { StageRun } from './registry';
 
 export const runPretrain: StageRun<'pretrain'> = async ({ args, ctx, runDir, settings, section }) => {
   replaceable([runPaths(runDir).pretrain, runPaths(runDir).pretrainLast], args.force);
-  const r = await runStage(ctx, runDir, 'pretrain', 'pretrain', () => pretrain(runDir, settings, ctx, { resume: args.resume }), section);
+  const r = await runStage(
+    ctx,
+    runDir,
+    'pretrain',
+    'pretrain',
+    () => pretrain(runDir, settings, ctx, { resume: args.resume }),
+    section,
+  );
   return { result: r, text: formatMetrics('pretrain', r.metrics) };
 };

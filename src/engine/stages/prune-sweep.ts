@@ -39,16 +39,27 @@ function sweepEvalFile(run: string, dataFile: string): string {
 }
 
 export async function pruneSweep(
-  o: { model: string; configs: string[]; run: string; dataFile: string; settings: Settings; teacher?: string; evalFile?: string },
+  o: {
+    model: string;
+    configs: string[];
+    run: string;
+    dataFile: string;
+    settings: Settings;
+    teacher?: string;
+    evalFile?: string;
+  },
   ctx: StageContext,
 ): Promise<{ rows: SweepRow[]; file: string }> {
   if (o.configs.length === 0) throw new UserError('prune-sweep: give at least one --configs file');
   const names = o.configs.map(configName);
   const dup = names.find((n, i) => names.indexOf(n) !== i);
   if (dup) throw new UserError(`prune-sweep: two configs are named '${dup}'; rename one (results go to sweep/<name>)`);
-  const configs = o.configs.map((f) => resolvePruneConfig(loadConfigFile('prune', f), o.settings.prune, f)); // all checked before any work
+  // All checked before any work.
+  const configs = o.configs.map((f) => resolvePruneConfig(loadConfigFile('prune', f), o.settings.prune, f));
   const modelCfg = readConfig(o.model);
-  configs.forEach((c, i) => c.transformer?.pruning_method === 'iterative' && checkTargets(modelCfg, c.transformer, o.configs[i]));
+  configs.forEach(
+    (c, i) => c.transformer?.pruning_method === 'iterative' && checkTargets(modelCfg, c.transformer, o.configs[i]),
+  );
   const evalFile = o.evalFile ?? sweepEvalFile(o.run, o.dataFile);
   const dir = path.join(o.run, 'sweep');
   const corpus = fs.existsSync(runPaths(o.run).corpus) ? runPaths(o.run).corpus : undefined;
@@ -57,7 +68,14 @@ export async function pruneSweep(
   const row = async (config: string, model: string): Promise<SweepRow> => {
     const ev = evaluateCheckpoint(model, evalFile).metrics;
     const an = await analyze(model, ctx);
-    return { config, score: ev.score, params: an.analysis.total_params, encoder_params: an.analysis.encoder_params, mb: an.analysis.total_mb, latency_ms: an.analysis.latency_ms_per_batch ?? null };
+    return {
+      config,
+      score: ev.score,
+      params: an.analysis.total_params,
+      encoder_params: an.analysis.encoder_params,
+      mb: an.analysis.total_mb,
+      latency_ms: an.analysis.latency_ms_per_batch ?? null,
+    };
   };
   const rows: SweepRow[] = [await row('(unpruned)', o.model)];
   for (let i = 0; i < configs.length; i++) {
@@ -65,8 +83,27 @@ export async function pruneSweep(
     const pruned = path.join(dir, name);
     const refined = path.join(dir, `${name}-refinetune`);
     log(ctx, `prune-sweep ${i + 1}/${configs.length}: ${name}`);
-    const p = await pruneCheckpoint({ model: o.model, config: configs[i], configFile: o.configs[i], out: pruned, dataFile: o.dataFile, corpusFile: corpus, seed: o.settings.seed, settings: o.settings }, ctx);
-    await finetuneClassifier(o.run, o.settings, ctx, { stage: 'refinetune', from: pruned, out: refined, last: `${refined}-last`, teacher: o.teacher, settings: o.settings.refinetune });
+    const p = await pruneCheckpoint(
+      {
+        model: o.model,
+        config: configs[i],
+        configFile: o.configs[i],
+        out: pruned,
+        dataFile: o.dataFile,
+        corpusFile: corpus,
+        seed: o.settings.seed,
+        settings: o.settings,
+      },
+      ctx,
+    );
+    await finetuneClassifier(o.run, o.settings, ctx, {
+      stage: 'refinetune',
+      from: pruned,
+      out: refined,
+      last: `${refined}-last`,
+      teacher: o.teacher,
+      settings: o.settings.refinetune,
+    });
     const r = await row(name, refined);
     updateReportMetrics(p.report, { after_refinetune: r.score });
     rows.push(r);
@@ -78,14 +115,28 @@ export async function pruneSweep(
     type: 'table',
     title: `prune-sweep (score on ${path.basename(evalFile)}, latency on ${ctx.backend})`,
     columns: ['config', 'score', 'params', 'encoder params', 'MB', 'latency ms'],
-    rows: rows.map((r) => [r.config, +r.score.toFixed(4), r.params, r.encoder_params, +r.mb.toFixed(3), r.latency_ms === null ? '' : +r.latency_ms.toFixed(2)]),
+    rows: rows.map((r) => [
+      r.config,
+      +r.score.toFixed(4),
+      r.params,
+      r.encoder_params,
+      +r.mb.toFixed(3),
+      r.latency_ms === null ? '' : +r.latency_ms.toFixed(2),
+    ]),
   });
   return { rows, file };
 }
 
 export const runPruneSweep: StageRun<'prune-sweep'> = async ({ args, ctx, runDir, settings }) => {
   const model = existing(args.model, 'checkpoint');
-  const o = { model, configs: args.configs, run: runDir, dataFile: runPaths(runDir).train, settings, teacher: args.teacher ?? model };
+  const o = {
+    model,
+    configs: args.configs,
+    run: runDir,
+    dataFile: runPaths(runDir).train,
+    settings,
+    teacher: args.teacher ?? model,
+  };
   const r = await pruneSweep(o, ctx);
   return { result: r, text: `sweep table: ${r.file}` };
 };

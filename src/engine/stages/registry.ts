@@ -107,10 +107,24 @@ type StageRunAny = (input: any) => Promise<CommandResult>;
 /** The loader's type is fixed here, so the registry's type never depends on the stage modules'. */
 const lazy = (load: () => Promise<StageRunAny>): (() => Promise<StageRunAny>) => load;
 
-const RUN = { type: 'string', value: 'RUN', help: 'the run folder (a plain name lives in runs/NAME)', required: true, ask: 'run' } as const satisfies OptionDef;
+const RUN = {
+  type: 'string',
+  value: 'RUN',
+  help: 'the run folder (a plain name lives in runs/NAME)',
+  required: true,
+  ask: 'run',
+} as const satisfies OptionDef;
 const RESUME = { type: 'boolean', help: 'continue from the last epoch checkpoint' } as const satisfies OptionDef;
-const SETTINGS_FILE = { type: 'string', value: 'FILE', help: 'a *.bert-pruner.json settings override', ask: 'settingsFile' } as const satisfies OptionDef;
-const SKIP_BAD_ROWS = { type: 'boolean', help: 'skip malformed data rows (reported) instead of stopping' } as const satisfies OptionDef;
+const SETTINGS_FILE = {
+  type: 'string',
+  value: 'FILE',
+  help: 'a *.bert-pruner.json settings override',
+  ask: 'settingsFile',
+} as const satisfies OptionDef;
+const SKIP_BAD_ROWS = {
+  type: 'boolean',
+  help: 'skip malformed data rows (reported) instead of stopping',
+} as const satisfies OptionDef;
 const JSON_OUT = { type: 'boolean', help: 'print the result as JSON' } as const satisfies OptionDef;
 
 /** Options every command takes. */
@@ -130,7 +144,13 @@ export const REGISTRY = {
     command: 'createDemoData',
     icon: 'beaker',
     options: {
-      out: { type: 'string', value: 'DIR', help: 'the folder to write train.csv and test.csv to', required: true, ask: 'outFolder' },
+      out: {
+        type: 'string',
+        value: 'DIR',
+        help: 'the folder to write train.csv and test.csv to',
+        required: true,
+        ask: 'outFolder',
+      },
       'train-rows': { type: 'int', value: 'N', help: 'training rows', min: 1, max: 1_000_000 },
       'test-rows': { type: 'int', value: 'N', help: 'test rows', min: 1, max: 1_000_000 },
     },
@@ -146,7 +166,14 @@ export const REGISTRY = {
     command: 'corpusVocab',
     icon: 'symbol-text',
     options: {
-      data: { type: 'string', value: 'DIR', help: 'a folder with train.csv (and test.csv)', required: true, ask: 'data', fromRun: 'data' },
+      data: {
+        type: 'string',
+        value: 'DIR',
+        help: 'a folder with train.csv (and test.csv)',
+        required: true,
+        ask: 'data',
+        fromRun: 'data',
+      },
       run: { ...RUN, ask: 'newRun' },
       'test-split': { type: 'number', value: 'F', help: 'without test.csv: the share of train.csv held out' },
       config: SETTINGS_FILE,
@@ -179,7 +206,13 @@ export const REGISTRY = {
     icon: 'target',
     options: {
       run: RUN,
-      from: { type: 'string', value: 'CKPT', help: "the checkpoint to start from (default: the run's pretrained model)", ask: 'optionalModel', fromRun: 'ckpt:pretrain' },
+      from: {
+        type: 'string',
+        value: 'CKPT',
+        help: "the checkpoint to start from (default: the run's pretrained model)",
+        ask: 'optionalModel',
+        fromRun: 'ckpt:pretrain',
+      },
       config: SETTINGS_FILE,
       resume: RESUME,
     },
@@ -200,7 +233,11 @@ export const REGISTRY = {
       data: { type: 'string', value: 'FILE', help: 'a labeled CSV', required: true, ask: 'dataFile', fromRun: 'test' },
       run: { type: 'string', value: 'RUN', help: 'record the result in this run' },
       json: JSON_OUT,
-      out: { type: 'string', value: 'FILE.json', help: 'also write the evaluation (per-label table included) to this file' },
+      out: {
+        type: 'string',
+        value: 'FILE.json',
+        help: 'also write the evaluation (per-label table included) to this file',
+      },
     },
     trains: false,
     resumable: false,
@@ -215,8 +252,21 @@ export const REGISTRY = {
     icon: 'output',
     options: {
       model: { type: 'string', value: 'CKPT', help: 'the checkpoint', required: true, ask: 'model' },
-      data: { type: 'string', value: 'FILE', help: 'a CSV (labels not needed)', required: true, ask: 'dataFile', fromRun: 'test' },
-      out: { type: 'string', value: 'FILE.jsonl', help: 'where to write the predictions', required: true, ask: 'outFile' },
+      data: {
+        type: 'string',
+        value: 'FILE',
+        help: 'a CSV (labels not needed)',
+        required: true,
+        ask: 'dataFile',
+        fromRun: 'test',
+      },
+      out: {
+        type: 'string',
+        value: 'FILE.jsonl',
+        help: 'where to write the predictions',
+        required: true,
+        ask: 'outFile',
+      },
     },
     trains: false,
     resumable: false,
@@ -247,9 +297,29 @@ export const REGISTRY = {
     command: 'prune',
     icon: 'fold',
     options: {
-      model: { type: 'string', value: 'CKPT', help: 'the checkpoint', required: true, ask: 'model', fromRun: 'ckpt:finetune' },
-      'prune-config': { type: 'string', value: 'F.prune.json', help: 'the pruning config', required: true, ask: 'pruneConfig' },
-      out: { type: 'string', value: 'DIR', help: 'the pruned checkpoint folder', required: true, ask: 'outFolder', fromRun: 'path:pruned' },
+      model: {
+        type: 'string',
+        value: 'CKPT',
+        help: 'the checkpoint',
+        required: true,
+        ask: 'model',
+        fromRun: 'ckpt:finetune',
+      },
+      'prune-config': {
+        type: 'string',
+        value: 'F.prune.json',
+        help: 'the pruning config',
+        required: true,
+        ask: 'pruneConfig',
+      },
+      out: {
+        type: 'string',
+        value: 'DIR',
+        help: 'the pruned checkpoint folder',
+        required: true,
+        ask: 'outFolder',
+        fromRun: 'path:pruned',
+      },
       data: { type: 'string', value: 'FILE', help: "importance data (default: the run's train.csv)" },
       run: { type: 'string', value: 'RUN', help: 'record the stage in this run' },
       config: { ...SETTINGS_FILE, help: 'a settings override, or (as before) the .prune.json' },
@@ -267,7 +337,14 @@ export const REGISTRY = {
     command: 'refinetune',
     icon: 'debug-restart',
     options: {
-      model: { type: 'string', value: 'PRUNED', help: 'the pruned checkpoint', required: true, ask: 'prunedModel', fromRun: 'ckpt:prune' },
+      model: {
+        type: 'string',
+        value: 'PRUNED',
+        help: 'the pruned checkpoint',
+        required: true,
+        ask: 'prunedModel',
+        fromRun: 'ckpt:prune',
+      },
       run: RUN,
       teacher: {
         type: 'string',
@@ -293,8 +370,21 @@ export const REGISTRY = {
     command: 'pruneSweep',
     icon: 'graph-scatter',
     options: {
-      model: { type: 'string', value: 'CKPT', help: 'the checkpoint', required: true, ask: 'model', fromRun: 'ckpt:finetune' },
-      configs: { type: 'strings', value: 'A.prune.json B.prune.json ...', help: 'the pruning configs', required: true, ask: 'pruneConfigs' },
+      model: {
+        type: 'string',
+        value: 'CKPT',
+        help: 'the checkpoint',
+        required: true,
+        ask: 'model',
+        fromRun: 'ckpt:finetune',
+      },
+      configs: {
+        type: 'strings',
+        value: 'A.prune.json B.prune.json ...',
+        help: 'the pruning configs',
+        required: true,
+        ask: 'pruneConfigs',
+      },
       run: RUN,
       teacher: { type: 'string', value: 'CKPT', help: 'the teacher (default: --model)' },
       config: SETTINGS_FILE,
@@ -312,7 +402,14 @@ export const REGISTRY = {
     command: 'pipeline',
     icon: 'run-all',
     options: {
-      data: { type: 'string', value: 'DIR', help: 'a folder with train.csv (and test.csv)', required: true, ask: 'data', fromRun: 'data' },
+      data: {
+        type: 'string',
+        value: 'DIR',
+        help: 'a folder with train.csv (and test.csv)',
+        required: true,
+        ask: 'data',
+        fromRun: 'data',
+      },
       run: { ...RUN, ask: 'newRun' },
       'test-split': { type: 'number', value: 'F', help: 'without test.csv: the share of train.csv held out' },
       config: SETTINGS_FILE,
@@ -401,7 +498,11 @@ export interface StageInput<S extends StageName> {
   args: ArgsOf<S>;
   ctx: StageContext;
   /** --run resolved (safeRunPath): a string where --run is required, else string or null. */
-  runDir: 'run' extends keyof OptionsOf<S> ? (OptionsOf<S>['run'] extends { required: true } ? string : string | null) : null;
+  runDir: 'run' extends keyof OptionsOf<S>
+    ? OptionsOf<S>['run'] extends { required: true }
+      ? string
+      : string | null
+    : null;
   /** The run's (or preset's) settings with --config and --seed applied: stages with settings only. */
   settings: (typeof REGISTRY)[S] extends { settings: string } ? Settings : undefined;
   /** The section of `settings` the stage declared. */

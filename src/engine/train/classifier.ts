@@ -52,7 +52,12 @@ export interface FinetuneOptions {
  * epochs learn features instead of the label prior (which BCE on rare labels otherwise spends
  * hundreds of steps on).
  */
-function toClassifier(params: Params, cfg: ReturnType<typeof setClassification>, seed: number, labelFreq: Float64Array): Params {
+function toClassifier(
+  params: Params,
+  cfg: ReturnType<typeof setClassification>,
+  seed: number,
+  labelFreq: Float64Array,
+): Params {
   for (const name of [...params.keys()]) {
     if (name.startsWith(MLM_PREFIX)) {
       params.get(name)!.dispose();
@@ -62,7 +67,10 @@ function toClassifier(params: Params, cfg: ReturnType<typeof setClassification>,
   const rng = new Rng(seed + 17);
   for (const [name, shape] of paramShapes(cfg, { mlm: false, classifier: true })) {
     if (params.has(name)) continue;
-    const init = name === CLASSIFIER.bias ? tf.tensor1d(Array.from(labelFreq, (f) => Math.log(clampFreq(f) / (1 - clampFreq(f))))) : initTensor(name, shape, cfg, rng);
+    const init =
+      name === CLASSIFIER.bias
+        ? tf.tensor1d(Array.from(labelFreq, (f) => Math.log(clampFreq(f) / (1 - clampFreq(f)))))
+        : initTensor(name, shape, cfg, rng);
     params.set(name, tf.variable(init, true));
   }
   return params;
@@ -88,14 +96,16 @@ export async function finetuneClassifier(run: string, s: Settings, ctx: StageCon
   );
   const trainFile = o.trainFile ?? runPaths(run).train;
   const rows = readGaiicCsv(trainFile, { requireLabels: true, progress: (m) => log(ctx, m) }).rows;
-  const { train: trRows, test: valRows } = ft.val_fraction > 0 ? splitRows(rows, ft.val_fraction, s.seed) : { train: rows, test: [] };
+  const { train: trRows, test: valRows } =
+    ft.val_fraction > 0 ? splitRows(rows, ft.val_fraction, s.seed) : { train: rows, test: [] };
 
   let startEpoch = 0;
   let optimizer: AdamW | undefined;
   let best = -Infinity;
   if (o.resume) recoverDir(o.last); // killed while replacing it: the previous one is aside
   const resumeFrom = o.resume && fs.existsSync(path.join(o.last, TRAIN_STATE)) ? o.last : null;
-  if (o.resume && !resumeFrom) log(ctx, `--resume: no epoch checkpoint in ${o.last} yet; starting from ${o.from}`, 'warn');
+  if (o.resume && !resumeFrom)
+    log(ctx, `--resume: no epoch checkpoint in ${o.last} yet; starting from ${o.from}`, 'warn');
   const ck = loadCheckpoint(resumeFrom ?? o.from);
   const cfg = setClassification(ck.config);
   const labelFreq = new Float64Array(NUM_LABELS);
@@ -120,12 +130,16 @@ export async function finetuneClassifier(run: string, s: Settings, ctx: StageCon
   }
 
   // Distillation: the teacher's logits of every training example, computed once.
-  const alpha = o.teacher ? ft.distill_alpha ?? 0 : 0;
+  const alpha = o.teacher ? (ft.distill_alpha ?? 0) : 0;
   const T = ft.distill_temperature ?? 1;
   let teacherLogits: Float32Array | null = null;
   if (o.teacher && alpha > 0) {
     const t = loadCheckpoint(o.teacher);
-    teacherLogits = predictLogits(t.params, t.config, encodeRows(trRows, t.vocab, Math.min(maxLen, t.config.max_position_embeddings)));
+    teacherLogits = predictLogits(
+      t.params,
+      t.config,
+      encodeRows(trRows, t.vocab, Math.min(maxLen, t.config.max_position_embeddings)),
+    );
     disposeParams(t.params);
     log(ctx, `distilling from ${o.teacher} (alpha ${alpha}, temperature ${T})`);
   }
@@ -188,7 +202,10 @@ export async function finetuneClassifier(run: string, s: Settings, ctx: StageCon
       const val = await (ema ? ema.withAveraged(params, () => validateAndKeep(epoch)) : validateAndKeep(epoch));
       const state: TrainState = { epochsDone: epoch + 1, step: opt.step, best };
       const tensors = new Map([...optimizerTensors(opt), ...(ema ? ema.tensors() : [])]);
-      await saveCheckpoint(o.last, cfg, params, vocab, { json: { [TRAIN_STATE]: state }, tensors: { [OPTIMIZER_FILE]: tensors } });
+      await saveCheckpoint(o.last, cfg, params, vocab, {
+        json: { [TRAIN_STATE]: state },
+        tensors: { [OPTIMIZER_FILE]: tensors },
+      });
       if (o.runKey) noteEpochsDone(run, o.runKey, epoch + 1);
       return val;
     },

@@ -42,7 +42,6 @@ export interface TrainSpec {
   signal?: AbortSignal;
 }
 
-
 /** Gradients of spec.loss w.r.t. every trainable parameter, keyed by HF name. */
 function gradients(spec: TrainSpec, b: Batch, dropout: Rng): { loss: number; grads: Record<string, tf.Tensor> } {
   const names = [...spec.params.keys()];
@@ -57,7 +56,8 @@ function gradients(spec: TrainSpec, b: Batch, dropout: Rng): { loss: number; gra
 }
 
 export async function train(spec: TrainSpec): Promise<AdamW> {
-  const opt = spec.optimizer ?? new AdamW({ lr: spec.lr, weightDecay: spec.weightDecay, lrMultiplier: spec.lrMultiplier });
+  const opt =
+    spec.optimizer ?? new AdamW({ lr: spec.lr, weightDecay: spec.weightDecay, lrMultiplier: spec.lrMultiplier });
   const start = spec.startEpoch ?? 0;
   const epochBatches = (epoch: number) => spec.batches(epoch, new Rng(spec.seed * 1009 + epoch));
   // The first epoch's batches also give the number of steps per epoch (the same every epoch).
@@ -77,10 +77,13 @@ export async function train(spec: TrainSpec): Promise<AdamW> {
       const b = batches[i];
       const step = epoch * stepsPerEpoch + i;
       const lr = spec.lr * lrFactor(step, total, warmup, spec.schedule);
-      let { loss, grads } = gradients(spec, b, dropout);
+      const { loss, grads } = gradients(spec, b, dropout);
       if (!Number.isFinite(loss)) {
         for (const g of Object.values(grads)) g.dispose();
-        throw new UserError(`${spec.stage}: the loss became ${loss} at epoch ${epoch + 1}, step ${i + 1}; stopped (the last good checkpoint is kept). Try a lower lr or a smaller clip_norm.`);
+        throw new UserError(
+          `${spec.stage}: the loss became ${loss} at epoch ${epoch + 1}, step ${i + 1}; ` +
+            'stopped (the last good checkpoint is kept). Try a lower lr or a smaller clip_norm.',
+        );
       }
       if (spec.fgmEpsilon && grads[WORD_EMB]) {
         // FGM (Miyato et al.): perturb the embeddings along their gradient, add the adversarial grads.
@@ -127,7 +130,13 @@ export async function train(spec: TrainSpec): Promise<AdamW> {
       await new Promise((r) => setImmediate(r));
     }
     const metrics = await spec.afterEpoch(epoch, lossSum / Math.max(1, batches.length), opt);
-    spec.emit({ type: 'epoch', stage: spec.stage, epoch: epoch + 1, epochs: spec.epochs, metrics: { train_loss: lossSum / Math.max(1, batches.length), ...metrics } });
+    spec.emit({
+      type: 'epoch',
+      stage: spec.stage,
+      epoch: epoch + 1,
+      epochs: spec.epochs,
+      metrics: { train_loss: lossSum / Math.max(1, batches.length), ...metrics },
+    });
   }
   return opt;
 }

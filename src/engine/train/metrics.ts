@@ -11,7 +11,8 @@ export function score(probs: ArrayLike<number>, labels: ArrayLike<number>, L = 1
 }
 
 export function mlogloss(probs: ArrayLike<number>, labels: ArrayLike<number>, L = 17): number {
-  if (probs.length !== labels.length || probs.length % L !== 0) throw new Error('metric: probs and labels differ in size');
+  if (probs.length !== labels.length || probs.length % L !== 0)
+    throw new Error('metric: probs and labels differ in size');
   const N = probs.length / L;
   if (N === 0) return NaN;
   let total = 0;
@@ -47,11 +48,14 @@ export function rocAuc(scores: number[], ys: number[]): number {
   const idx = scores.map((_, i) => i).sort((a, b) => scores[a] - scores[b]);
   let pos = 0;
   let neg = 0;
-  for (const y of ys) (y >= 0.5 ? pos++ : neg++);
+  for (const y of ys) {
+    if (y >= 0.5) pos++;
+    else neg++;
+  }
   if (pos === 0 || neg === 0) return NaN;
   // Rank-sum (Mann-Whitney U) with average ranks for ties.
   let rankSum = 0;
-  for (let i = 0; i < idx.length; ) {
+  for (let i = 0; i < idx.length;) {
     let j = i;
     while (j + 1 < idx.length && scores[idx[j + 1]] === scores[idx[i]]) j++;
     const avg = (i + j) / 2 + 1;
@@ -88,7 +92,13 @@ export interface EvalMetrics {
 
 export function allMetrics(probs: ArrayLike<number>, labels: ArrayLike<number>, L = 17): EvalMetrics {
   const ml = mlogloss(probs, labels, L);
-  return { score: 1 - ml, mlogloss: ml, micro_f1: microF1(probs, labels), macro_auc: macroAuc(probs, labels, L), rows: probs.length / L };
+  return {
+    score: 1 - ml,
+    mlogloss: ml,
+    micro_f1: microF1(probs, labels),
+    macro_auc: macroAuc(probs, labels, L),
+    rows: probs.length / L,
+  };
 }
 
 /** The label-prior baseline: every row predicts the training label frequencies. */
@@ -183,7 +193,7 @@ export function bestF1Threshold(scores: number[], ys: number[]): ThresholdChoice
   let tp = 0;
   let fp = 0;
   let best: { num: number; den: number; at: number } | null = null; // F1 = num / den
-  for (let i = 0; i < order.length; ) {
+  for (let i = 0; i < order.length;) {
     const v = scores[order[i]];
     // Take every row with this probability: the threshold v makes them all positive.
     while (i < order.length && scores[order[i]] === v) {

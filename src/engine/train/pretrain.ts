@@ -35,7 +35,12 @@ export interface TrainState {
 type MlmBatch = Batch & { masked: MaskedBatch };
 
 /** MLM loss and accuracy on one masked batch. */
-function mlmStep(params: Parameters<typeof encode>[0], cfg: Parameters<typeof encode>[1], b: MlmBatch, dropout: Rng | null) {
+function mlmStep(
+  params: Parameters<typeof encode>[0],
+  cfg: Parameters<typeof encode>[1],
+  b: MlmBatch,
+  dropout: Rng | null,
+) {
   const inp = toInputs(b.masked.input, b.mask, b.B, b.T);
   const hidden = encode(params, cfg, inp, { dropout });
   const logits = mlmLogits(params, cfg, hidden, tf.tensor1d(b.masked.positions, 'int32'));
@@ -45,10 +50,15 @@ function mlmStep(params: Parameters<typeof encode>[0], cfg: Parameters<typeof en
 
 export async function pretrain(run: string, s: Settings, ctx: StageContext, opts: { resume?: boolean } = {}) {
   const p = runPaths(run);
-  if (!fs.existsSync(path.join(p.vocab, 'vocab.txt'))) throw new UserError(`${run}: no vocabulary yet; run corpus-vocab first`);
+  if (!fs.existsSync(path.join(p.vocab, 'vocab.txt')))
+    throw new UserError(`${run}: no vocabulary yet; run corpus-vocab first`);
   const vocab = readVocab(p.vocab);
   const texts = [...readGaiicCsv(p.train).rows, ...readGaiicCsv(p.test).rows];
-  const examples = encodeRows(texts.map((r) => ({ ...r, labels: null })), vocab, s.model.max_len);
+  const examples = encodeRows(
+    texts.map((r) => ({ ...r, labels: null })),
+    vocab,
+    s.model.max_len,
+  );
   const V = vocab.tokens.length;
 
   let cfg = makeConfig(s.model, V, 'mlm');
@@ -57,21 +67,29 @@ export async function pretrain(run: string, s: Settings, ctx: StageContext, opts
   let optimizer: AdamW | undefined;
   const pt = s.pretrain;
   if (opts.resume) recoverDir(p.pretrainLast); // killed while replacing it: the previous one is aside
-  if (opts.resume && !fs.existsSync(path.join(p.pretrainLast, TRAIN_STATE))) log(ctx, `--resume: no epoch checkpoint in ${p.pretrainLast} yet; starting from the beginning`, 'warn');
+  if (opts.resume && !fs.existsSync(path.join(p.pretrainLast, TRAIN_STATE)))
+    log(ctx, `--resume: no epoch checkpoint in ${p.pretrainLast} yet; starting from the beginning`, 'warn');
   if (opts.resume && fs.existsSync(path.join(p.pretrainLast, TRAIN_STATE))) {
     const st = readJson<TrainState>(path.join(p.pretrainLast, TRAIN_STATE));
     disposeParams(params);
     const ck = loadCheckpoint(p.pretrainLast);
     cfg = ck.config;
     params = ck.params;
-    optimizer = restoreOptimizer(new AdamW({ lr: pt.lr, weightDecay: pt.weight_decay }), loadTensorFile(path.join(p.pretrainLast, OPTIMIZER_FILE)), st.step);
+    optimizer = restoreOptimizer(
+      new AdamW({ lr: pt.lr, weightDecay: pt.weight_decay }),
+      loadTensorFile(path.join(p.pretrainLast, OPTIMIZER_FILE)),
+      st.step,
+    );
     startEpoch = st.epochsDone;
     log(ctx, `resuming pretraining after epoch ${startEpoch} from ${p.pretrainLast}`);
   }
 
   // A fixed, masked evaluation sample: MLM loss and accuracy comparable across epochs.
   const evalRng = new Rng(s.seed + 99);
-  const evalBatches: MlmBatch[] = makeBatches(examples.slice(0, 512), { batchSize: pt.batch_size }).map((b) => ({ ...b, masked: maskBatch(b, V, evalRng, pt.mask_prob, pt.mask_ngram) }));
+  const evalBatches: MlmBatch[] = makeBatches(examples.slice(0, 512), { batchSize: pt.batch_size }).map((b) => ({
+    ...b,
+    masked: maskBatch(b, V, evalRng, pt.mask_prob, pt.mask_ngram),
+  }));
   const evaluateMlm = () => {
     let loss = 0;
     let correct = 0;
@@ -94,7 +112,11 @@ export async function pretrain(run: string, s: Settings, ctx: StageContext, opts
     stage: 'pretrain',
     params,
     epochs: pt.epochs,
-    batches: (_epoch, rng) => makeBatches(examples, { batchSize: pt.batch_size, rng, bucket: true }).map((b) => ({ ...b, masked: maskBatch(b, V, rng, pt.mask_prob, pt.mask_ngram) })),
+    batches: (_epoch, rng) =>
+      makeBatches(examples, { batchSize: pt.batch_size, rng, bucket: true }).map((b) => ({
+        ...b,
+        masked: maskBatch(b, V, rng, pt.mask_prob, pt.mask_ngram),
+      })),
     loss: (b, dropout) => mlmStep(params, cfg, b as MlmBatch, dropout).loss,
     lr: pt.lr,
     weightDecay: pt.weight_decay,
@@ -109,7 +131,10 @@ export async function pretrain(run: string, s: Settings, ctx: StageContext, opts
     afterEpoch: async (epoch, _loss, opt) => {
       last = evaluateMlm();
       const state: TrainState = { epochsDone: epoch + 1, step: opt.step };
-      await saveCheckpoint(p.pretrainLast, cfg, params, vocab, { json: { [TRAIN_STATE]: state }, tensors: { [OPTIMIZER_FILE]: optimizerTensors(opt) } });
+      await saveCheckpoint(p.pretrainLast, cfg, params, vocab, {
+        json: { [TRAIN_STATE]: state },
+        tensors: { [OPTIMIZER_FILE]: optimizerTensors(opt) },
+      });
       noteEpochsDone(run, 'pretrain', epoch + 1);
       return last;
     },

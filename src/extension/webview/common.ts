@@ -20,7 +20,21 @@ import {
   Tooltip,
 } from 'chart.js';
 
-Chart.register(BarController, BarElement, BubbleController, CategoryScale, Filler, Legend, LinearScale, LineController, LineElement, LogarithmicScale, PointElement, ScatterController, Tooltip);
+Chart.register(
+  BarController,
+  BarElement,
+  BubbleController,
+  CategoryScale,
+  Filler,
+  Legend,
+  LinearScale,
+  LineController,
+  LineElement,
+  LogarithmicScale,
+  PointElement,
+  ScatterController,
+  Tooltip,
+);
 
 export { Chart };
 
@@ -60,7 +74,11 @@ export function themeCharts(): void {
 
 type Child = Node | string | null | undefined | false;
 
-export function el<K extends keyof HTMLElementTagNameMap>(tag: K, props: { class?: string; title?: string; onclick?: () => void } = {}, ...children: Child[]): HTMLElementTagNameMap[K] {
+export function el<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  props: { class?: string; title?: string; onclick?: () => void } = {},
+  ...children: Child[]
+): HTMLElementTagNameMap[K] {
   const e = document.createElement(tag);
   if (props.class) e.className = props.class;
   if (props.title) e.title = props.title;
@@ -75,7 +93,11 @@ export function chartBox(cls = 'chart'): { box: HTMLDivElement; canvas: HTMLCanv
   return { box: el('div', { class: cls }, canvas), canvas };
 }
 
-export function table(head: string[], rows: (string | number | HTMLElement)[][], classes?: (string | undefined)[][]): HTMLTableElement {
+export function table(
+  head: string[],
+  rows: (string | number | HTMLElement)[][],
+  classes?: (string | undefined)[][],
+): HTMLTableElement {
   return el(
     'table',
     {},
@@ -83,14 +105,21 @@ export function table(head: string[], rows: (string | number | HTMLElement)[][],
     el(
       'tbody',
       {},
-      ...rows.map((r, i) => el('tr', {}, ...r.map((c, j) => el('td', { class: classes?.[i]?.[j] }, typeof c === 'number' ? fmt(c) : c)))),
+      ...rows.map((r, i) =>
+        el('tr', {}, ...r.map((c, j) => el('td', { class: classes?.[i]?.[j] }, typeof c === 'number' ? fmt(c) : c))),
+      ),
     ),
   );
 }
 
 export function fmt(v: number | undefined): string {
   if (v === undefined || !Number.isFinite(v)) return '–';
-  if (Number.isInteger(v)) return Math.abs(v) >= 1e6 ? `${(v / 1e6).toFixed(2)}M` : Math.abs(v) >= 1e4 ? `${(v / 1e3).toFixed(1)}K` : String(v);
+  if (Number.isInteger(v))
+    return Math.abs(v) >= 1e6
+      ? `${(v / 1e6).toFixed(2)}M`
+      : Math.abs(v) >= 1e4
+        ? `${(v / 1e3).toFixed(1)}K`
+        : String(v);
   return Math.abs(v) >= 1000 || (Math.abs(v) < 1e-3 && v !== 0) ? v.toExponential(2) : v.toPrecision(4);
 }
 

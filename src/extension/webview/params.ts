@@ -3,7 +3,21 @@
 // after pruning): totals, a bar chart per module, and per layer the heads kept, FFN size and
 // parameters.
 import type { ParamsColumn } from '../panelData';
-import { actions, Chart, chartBox, el, fmt, onMessage, palette, root, setTitle, showProblems, table, themeCharts, vscode } from './common';
+import {
+  actions,
+  Chart,
+  chartBox,
+  el,
+  fmt,
+  onMessage,
+  palette,
+  root,
+  setTitle,
+  showProblems,
+  table,
+  themeCharts,
+  vscode,
+} from './common';
 
 let charts: Chart[] = [];
 
@@ -12,7 +26,13 @@ function render(columns: ParamsColumn[]): void {
   charts = [];
   const colors = palette();
   setTitle(columns.length === 2 ? 'Parameters: before / after' : `Parameters: ${columns[0]?.label ?? ''}`);
-  actions().replaceChildren(el('button', { onclick: () => vscode.postMessage({ type: 'compare' }), title: 'Pick a second checkpoint to compare with' }, columns.length === 2 ? 'Compare with another…' : 'Compare with…'));
+  actions().replaceChildren(
+    el(
+      'button',
+      { onclick: () => vscode.postMessage({ type: 'compare' }), title: 'Pick a second checkpoint to compare with' },
+      columns.length === 2 ? 'Compare with another…' : 'Compare with…',
+    ),
+  );
   if (columns.length === 0) {
     root().replaceChildren(el('p', { class: 'empty' }, 'No readable checkpoint.'));
     return;
@@ -21,7 +41,13 @@ function render(columns: ParamsColumn[]): void {
   const summary = table(
     ['checkpoint', 'parameters', 'MB', ...(columns.length === 2 ? ['vs first'] : [])],
     columns.map((c, i) => [
-      c.configFile ? el('a', { onclick: () => vscode.postMessage({ type: 'open', path: c.configFile }), title: 'Open config.json' }, c.label) : c.label,
+      c.configFile
+        ? el(
+            'a',
+            { onclick: () => vscode.postMessage({ type: 'open', path: c.configFile }), title: 'Open config.json' },
+            c.label,
+          )
+        : c.label,
       c.total,
       (c.bytes / 1024 / 1024).toFixed(2),
       ...(columns.length === 2 ? [i === 0 ? '' : `${((100 * c.total) / first.total).toFixed(1)}%`] : []),
@@ -34,7 +60,14 @@ function render(columns: ParamsColumn[]): void {
   const layers = chartBox();
   const maxLayers = Math.max(...columns.map((c) => c.layers.length));
   const layerTable = table(
-    ['layer', ...columns.flatMap((c) => (columns.length === 2 ? [`heads (${short(c.label)})`, `FFN (${short(c.label)})`] : ['heads', 'FFN', 'parameters']))],
+    [
+      'layer',
+      ...columns.flatMap((c) =>
+        columns.length === 2
+          ? [`heads (${short(c.label)})`, `FFN (${short(c.label)})`]
+          : ['heads', 'FFN', 'parameters'],
+      ),
+    ],
     [...Array(maxLayers).keys()].map((l) => [
       String(l),
       ...columns.flatMap((c) => {
@@ -44,7 +77,15 @@ function render(columns: ParamsColumn[]): void {
       }),
     ]),
   );
-  root().replaceChildren(el('h2', {}, 'Totals'), summary, el('h2', {}, 'By module'), modules.box, el('h2', {}, 'By layer'), layers.box, layerTable);
+  root().replaceChildren(
+    el('h2', {}, 'Totals'),
+    summary,
+    el('h2', {}, 'By module'),
+    modules.box,
+    el('h2', {}, 'By layer'),
+    layers.box,
+    layerTable,
+  );
 
   charts.push(
     new Chart(modules.canvas, {
@@ -57,15 +98,37 @@ function render(columns: ParamsColumn[]): void {
           backgroundColor: colors[i],
         })),
       },
-      options: { plugins: { tooltip: { callbacks: { label: (ctx) => `${ctx.dataset.label}: ${fmt(ctx.parsed.y ?? 0)} (${((100 * (ctx.parsed.y ?? 0)) / columns[ctx.datasetIndex].total).toFixed(1)}%)` } } }, scales: { y: { title: { display: true, text: 'parameters' } } } },
+      options: {
+        plugins: {
+          tooltip: {
+            callbacks: {
+              label: (ctx) => {
+                const y = ctx.parsed.y ?? 0;
+                return `${ctx.dataset.label}: ${fmt(y)} (${((100 * y) / columns[ctx.datasetIndex].total).toFixed(1)}%)`;
+              },
+            },
+          },
+        },
+        scales: { y: { title: { display: true, text: 'parameters' } } },
+      },
     }),
     new Chart(layers.canvas, {
       type: 'bar',
       data: {
         labels: [...Array(maxLayers).keys()].map((l) => `layer ${l}`),
         datasets: columns.flatMap((c, i) => [
-          { label: `attention (${short(c.label)})`, data: c.layers.map((x) => x.attention), backgroundColor: colors[2 * i], stack: `s${i}` },
-          { label: `FFN (${short(c.label)})`, data: c.layers.map((x) => x.ffnParams), backgroundColor: colors[2 * i + 1], stack: `s${i}` },
+          {
+            label: `attention (${short(c.label)})`,
+            data: c.layers.map((x) => x.attention),
+            backgroundColor: colors[2 * i],
+            stack: `s${i}`,
+          },
+          {
+            label: `FFN (${short(c.label)})`,
+            data: c.layers.map((x) => x.ffnParams),
+            backgroundColor: colors[2 * i + 1],
+            stack: `s${i}`,
+          },
         ]),
       },
       options: { scales: { x: { stacked: true }, y: { stacked: true, title: { display: true, text: 'parameters' } } } },

@@ -5,7 +5,21 @@
 // table, worst labels first. Label names come from user files: they are only ever text nodes.
 import { paretoFront } from '../panelData';
 import type { EvaluationView, ReportLayer, ReportMessage, SizeRow, SweepRow } from '../panelData';
-import { Chart, chartBox, cssVar, el, fmt, onMessage, palette, root, setTitle, showProblems, table, themeCharts, vscode } from './common';
+import {
+  Chart,
+  chartBox,
+  cssVar,
+  el,
+  fmt,
+  onMessage,
+  palette,
+  root,
+  setTitle,
+  showProblems,
+  table,
+  themeCharts,
+  vscode,
+} from './common';
 
 let charts: Chart[] = [];
 
@@ -16,20 +30,49 @@ function render(r: ReportMessage): void {
   showProblems(r.problems);
   const parts: HTMLElement[] = [];
   const links = [r.file, r.sweepFile, r.evaluationFile].filter((f): f is string => !!f);
-  if (links.length) parts.push(el('p', { class: 'note' }, ...links.flatMap((f, i) => [i ? ' · ' : '', el('a', { onclick: () => vscode.postMessage({ type: 'open', path: f }), title: 'Open the JSON file' }, f.split(/[\\/]/).slice(-2).join('/'))])));
+  if (links.length)
+    parts.push(
+      el(
+        'p',
+        { class: 'note' },
+        ...links.flatMap((f, i) => [
+          i ? ' · ' : '',
+          el(
+            'a',
+            { onclick: () => vscode.postMessage({ type: 'open', path: f }), title: 'Open the JSON file' },
+            f.split(/[\\/]/).slice(-2).join('/'),
+          ),
+        ]),
+      ),
+    );
   if (r.evaluation) parts.push(...evaluationParts(r.evaluation));
   if (r.before || r.after) parts.push(el('h2', {}, 'Before / after'), sizeTable(r.before, r.after));
   const whens = Object.keys(r.metrics);
   if (whens.length) {
     const keys = [...new Set(whens.flatMap((w) => Object.keys(r.metrics[w])))];
-    parts.push(el('h2', {}, 'Metrics'), table(['metric', ...whens.map((w) => w.replace(/_/g, ' '))], keys.map((k) => [k, ...whens.map((w) => fmtOr(r.metrics[w][k]))])));
+    parts.push(
+      el('h2', {}, 'Metrics'),
+      table(
+        ['metric', ...whens.map((w) => w.replace(/_/g, ' '))],
+        keys.map((k) => [k, ...whens.map((w) => fmtOr(r.metrics[w][k]))]),
+      ),
+    );
   }
   if (r.layers.length) parts.push(el('h2', {}, 'Heads and FFN kept per layer'), heatmap(r.layers));
   let scatter: HTMLCanvasElement | undefined;
   if (r.sweep.length) {
     const box = chartBox();
     scatter = box.canvas;
-    parts.push(el('h2', {}, 'Sweep: score vs parameters'), el('p', { class: 'legend' }, 'Bubble size: latency. Line: the Pareto front (no other config has a higher score with fewer parameters).'), box.box, sweepTable(r.sweep));
+    parts.push(
+      el('h2', {}, 'Sweep: score vs parameters'),
+      el(
+        'p',
+        { class: 'legend' },
+        'Bubble size: latency. Line: the Pareto front (no other config has a higher score with fewer parameters).',
+      ),
+      box.box,
+      sweepTable(r.sweep),
+    );
   }
   const nothing = 'Nothing to show: the report has no sizes, layers, sweep rows or evaluation.';
   if (parts.length === 0) parts.push(el('p', { class: 'empty' }, nothing));
@@ -45,7 +88,10 @@ function evaluationParts(e: EvaluationView): HTMLElement[] {
   return [
     el('h2', {}, 'Evaluation'),
     el('p', { class: 'note' }, `${e.model} on ${e.data}${e.rows !== undefined ? ` (${e.rows} rows)` : ''}`),
-    table(['metric', 'value'], shown.map(([k, v]) => [k, fmtOr(v)])),
+    table(
+      ['metric', 'value'],
+      shown.map(([k, v]) => [k, fmtOr(v)]),
+    ),
     el('p', { class: 'note' }, e.thresholdsNote),
     el('h2', {}, 'Per label, worst log-loss first'),
     el('p', { class: 'legend' }, "Support: positives in the file. F1 at the label's threshold. AUC –: one class only."),
@@ -65,7 +111,12 @@ function fmtOr(v: number | undefined): string {
 }
 
 function sizeTable(before: SizeRow | undefined, after: SizeRow | undefined): HTMLTableElement {
-  const rows: [string, keyof SizeRow][] = [['parameters', 'params'], ['size (MB)', 'mb'], ['FLOPs', 'flops'], ['latency (ms)', 'latency_ms']];
+  const rows: [string, keyof SizeRow][] = [
+    ['parameters', 'params'],
+    ['size (MB)', 'mb'],
+    ['FLOPs', 'flops'],
+    ['latency (ms)', 'latency_ms'],
+  ];
   const present = rows.filter(([, k]) => before?.[k] !== undefined || after?.[k] !== undefined);
   return table(
     ['', 'before', 'after', 'after / before'],
@@ -77,7 +128,12 @@ function sizeTable(before: SizeRow | undefined, after: SizeRow | undefined): HTM
     present.map(([, k]) => {
       const b = before?.[k];
       const a = after?.[k];
-      return [undefined, undefined, undefined, b !== undefined && a !== undefined ? (a < b ? 'better' : a > b ? 'worse' : undefined) : undefined];
+      return [
+        undefined,
+        undefined,
+        undefined,
+        b !== undefined && a !== undefined ? (a < b ? 'better' : a > b ? 'worse' : undefined) : undefined,
+      ];
     }),
   );
 }
@@ -90,7 +146,12 @@ function heatmap(layers: ReportLayer[]): HTMLElement {
   const color = cssVar('--vscode-charts-blue', '#3794ff');
   const grid = el('div', { class: 'heatmap' });
   grid.style.gridTemplateColumns = `auto repeat(${heads}, minmax(28px, 56px)) auto auto`;
-  grid.append(el('span', { class: 'label' }, ''), ...[...Array(heads).keys()].map((h) => el('span', { class: 'label' }, `h${h}`)), el('span', { class: 'label' }, 'FFN kept'), el('span', { class: 'label' }, ''));
+  grid.append(
+    el('span', { class: 'label' }, ''),
+    ...[...Array(heads).keys()].map((h) => el('span', { class: 'label' }, `h${h}`)),
+    el('span', { class: 'label' }, 'FFN kept'),
+    el('span', { class: 'label' }, ''),
+  );
   for (const l of layers) {
     grid.append(el('span', { class: 'label' }, `layer ${l.layer}`));
     const kept = new Set(l.headsKept);
@@ -100,7 +161,16 @@ function heatmap(layers: ReportLayer[]): HTMLElement {
       // Importance scores have no fixed scale (gradients x activations): show them relative to
       // the most important head of the model.
       const rel = imp !== undefined ? Math.abs(imp) / max : undefined;
-      const cell = el('div', { class: `cell${isKept ? '' : ' removed'}`, title: `layer ${l.layer} head ${h}: ${isKept ? 'kept' : 'removed'}${imp !== undefined ? `, importance ${fmt(imp)}` : ''}` }, rel !== undefined ? rel.toFixed(2) : '');
+      const cell = el(
+        'div',
+        {
+          class: `cell${isKept ? '' : ' removed'}`,
+          title:
+            `layer ${l.layer} head ${h}: ${isKept ? 'kept' : 'removed'}` +
+            `${imp !== undefined ? `, importance ${fmt(imp)}` : ''}`,
+        },
+        rel !== undefined ? rel.toFixed(2) : '',
+      );
       if (h >= l.headsTotal) cell.style.visibility = 'hidden';
       else if (isKept) {
         // Opacity from importance, so the kept heads show which mattered most.
@@ -111,11 +181,24 @@ function heatmap(layers: ReportLayer[]): HTMLElement {
     }
     const bar = el('div', { class: 'bar' });
     bar.style.width = `${(100 * l.ffnKept) / Math.max(1, l.ffnTotal)}%`;
-    grid.append(el('div', { class: 'bar-track', title: `FFN ${l.ffnKept} of ${l.ffnTotal}` }, bar), el('span', { class: 'label' }, `${l.ffnKept}/${l.ffnTotal}`));
+    grid.append(
+      el('div', { class: 'bar-track', title: `FFN ${l.ffnKept} of ${l.ffnTotal}` }, bar),
+      el('span', { class: 'label' }, `${l.ffnKept}/${l.ffnTotal}`),
+    );
   }
   const keptHeads = layers.reduce((s, l) => s + l.headsKept.length, 0);
   const totalHeads = layers.reduce((s, l) => s + l.headsTotal, 0);
-  return el('div', {}, el('p', { class: 'legend' }, `${keptHeads} of ${totalHeads} heads kept. Shaded: kept, darker = more important; struck out: removed. Numbers: importance relative to the most important head.`), grid);
+  return el(
+    'div',
+    {},
+    el(
+      'p',
+      { class: 'legend' },
+      `${keptHeads} of ${totalHeads} heads kept. Shaded: kept, darker = more important; struck out: removed. ` +
+        'Numbers: importance relative to the most important head.',
+    ),
+    grid,
+  );
 }
 
 function sweepTable(rows: SweepRow[]): HTMLTableElement {
@@ -138,21 +221,37 @@ function sweepChart(canvas: HTMLCanvasElement, rows: SweepRow[]): Chart {
       datasets: [
         {
           label: 'configs',
-          data: rows.map((r) => ({ x: r.params, y: r.score, r: r.latency_ms !== undefined ? 4 + (10 * r.latency_ms) / maxLat : 6 })),
+          data: rows.map((r) => ({
+            x: r.params,
+            y: r.score,
+            r: r.latency_ms !== undefined ? 4 + (10 * r.latency_ms) / maxLat : 6,
+          })),
           backgroundColor: c0,
         },
         // A line through the front, drawn by a line dataset on the same axes.
-        { type: 'line', label: 'Pareto front', data: front.map((r) => ({ x: r.params, y: r.score, r: 0 })), borderColor: c1, backgroundColor: c1, pointRadius: 0, borderWidth: 1.5 } as never,
+        {
+          type: 'line',
+          label: 'Pareto front',
+          data: front.map((r) => ({ x: r.params, y: r.score, r: 0 })),
+          borderColor: c1,
+          backgroundColor: c1,
+          pointRadius: 0,
+          borderWidth: 1.5,
+        } as never,
       ],
     },
     options: {
-      scales: { x: { type: 'linear', title: { display: true, text: 'parameters' } }, y: { title: { display: true, text: 'score' } } },
+      scales: {
+        x: { type: 'linear', title: { display: true, text: 'parameters' } },
+        y: { title: { display: true, text: 'score' } },
+      },
       plugins: {
         tooltip: {
           callbacks: {
             label: (ctx) => {
               const r = ctx.datasetIndex === 0 ? rows[ctx.dataIndex] : front[ctx.dataIndex];
-              return `${r.config}: score ${fmt(r.score)}, ${fmt(r.params)} params${r.latency_ms !== undefined ? `, ${fmt(r.latency_ms)} ms` : ''}`;
+              const latency = r.latency_ms !== undefined ? `, ${fmt(r.latency_ms)} ms` : '';
+              return `${r.config}: score ${fmt(r.score)}, ${fmt(r.params)} params${latency}`;
             },
           },
         },

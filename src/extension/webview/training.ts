@@ -63,9 +63,13 @@ function render(): void {
   showProblems(runs.flatMap((r) => r.problems.map((p) => `${r.label}: ${p}`)));
   if (runs.every((r) => r.series.length === 0)) {
     root().replaceChildren(
-      el('p', { class: 'empty' }, runs.length
-        ? 'No curves yet. They appear here while Pretrain, Fine-tune, Re-fine-tune or the pipeline run.'
-        : 'No run shown. Add one with "Add run…", or start a training stage.'),
+      el(
+        'p',
+        { class: 'empty' },
+        runs.length
+          ? 'No curves yet. They appear here while Pretrain, Fine-tune, Re-fine-tune or the pipeline run.'
+          : 'No run shown. Add one with "Add run…", or start a training stage.',
+      ),
     );
     return;
   }
@@ -126,10 +130,23 @@ function stepDatasets(stage: string) {
     const c = runColor(i);
     const name = runs.length > 1 ? `${r.label}: ` : '';
     const common = { borderColor: c, backgroundColor: c, pointRadius: 0, runId: r.id };
-    sets.push({ ...common, label: `${name}loss`, data: s.steps.map(([x, y]) => ({ x, y })), borderWidth: width(1.5),
-      yAxisID: 'y', kind: 'loss' });
-    sets.push({ ...common, label: `${name}lr`, data: s.steps.map(([x, , lr]) => ({ x, y: lr })), borderWidth: width(1),
-      borderDash: [4, 3], yAxisID: 'lr', kind: 'lr' });
+    sets.push({
+      ...common,
+      label: `${name}loss`,
+      data: s.steps.map(([x, y]) => ({ x, y })),
+      borderWidth: width(1.5),
+      yAxisID: 'y',
+      kind: 'loss',
+    });
+    sets.push({
+      ...common,
+      label: `${name}lr`,
+      data: s.steps.map(([x, , lr]) => ({ x, y: lr })),
+      borderWidth: width(1),
+      borderDash: [4, 3],
+      yAxisID: 'lr',
+      kind: 'lr',
+    });
     if (s.markers.length) {
       sets.push({
         label: `${name}resumed`,
@@ -284,8 +301,9 @@ function save(): void {
 function isCurves(x: unknown): x is RunCurves {
   const r = x as RunCurves;
   if (typeof r !== 'object' || r === null) return false;
-  return typeof r.id === 'string' && typeof r.label === 'string'
-    && Array.isArray(r.series) && Array.isArray(r.problems);
+  return (
+    typeof r.id === 'string' && typeof r.label === 'string' && Array.isArray(r.series) && Array.isArray(r.problems)
+  );
 }
 
 function onSteps(m: Extract<TrainingMessage, { type: 'training-steps' }>): void {
