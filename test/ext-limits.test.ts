@@ -108,3 +108,23 @@ describe('tree tooltips are plain text, not Markdown', () => {
     expect(src).not.toMatch(/new vscode\.MarkdownString/);
   });
 });
+
+describe('oversized files a hostile folder can ship', () => {
+  it('a run.json over 8 MB is not read; a huge history.jsonl is read from its last whole line on', async () => {
+    const { readRun, readTail, MAX_RUN_JSON_BYTES } = await import('../src/extension/runModel');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bp-big-'));
+    fs.writeFileSync(path.join(dir, 'run.json'), Buffer.alloc(MAX_RUN_JSON_BYTES + 1, 0x20));
+    expect(readRun(dir).error).toMatch(/run\.json is 8 MB, more than a run\.json can be; not read/);
+    const hist = path.join(dir, 'history.jsonl');
+    fs.writeFileSync(hist, Array.from({ length: 1000 }, (_, i) => `{"i":${i}}`).join('\n') + '\n');
+    const notes: string[] = [];
+    const tail = readTail(hist, 100, (mb) => notes.push(mb));
+    expect(notes).toHaveLength(1);
+    const lines = tail.trim().split('\n');
+    expect(lines.every((l) => /^\{"i":\d+\}$/.test(l))).toBe(true);
+    expect(lines[lines.length - 1]).toBe('{"i":999}');
+    expect(readTail(hist, 1 << 20, () => notes.push('x'))).toBe(fs.readFileSync(hist, 'utf8'));
+    expect(notes).toHaveLength(1);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});

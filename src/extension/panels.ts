@@ -25,6 +25,7 @@ import {
   type TrainingMessage,
   type WebviewMessage,
 } from './panelData';
+import { readTail } from './runModel';
 import type { RunsTreeProvider } from './runsTree';
 import { displayPath } from './workspace';
 import { isStageName, REGISTRY } from '../engine/stages/registry';
@@ -219,15 +220,17 @@ export class Panels implements vscode.Disposable {
   }
 
   private loadCurves(dir: string): RunCurves {
+    const problems: string[] = [];
     const read = (f: string): string | undefined => {
       try {
-        return fs.readFileSync(path.join(dir, f), 'utf8');
+        return readTail(path.join(dir, f), MAX_HISTORY_BYTES, (mb) =>
+          problems.push(`${f}: ${mb} MB; its last 32 MB shown`),
+        );
       } catch {
         return undefined;
       }
     };
     let manifest: unknown;
-    const problems: string[] = [];
     const text = read('history.jsonl');
     if (text === undefined) {
       try {
@@ -393,3 +396,6 @@ function isFile(p: string): boolean {
     return false;
   }
 }
+
+/** The most of a history.jsonl the curves panel reads: a long run's is a few MB; a hostile one could be GBs. */
+const MAX_HISTORY_BYTES = 32 * 1024 * 1024;

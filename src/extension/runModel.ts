@@ -119,10 +119,21 @@ function rank(key: string): number {
   return i < 0 ? STAGE_ORDER.length : i;
 }
 
+/**
+ * The largest run.json the tree reads. Ours stay in the kilobytes; a bigger one (a hostile folder's)
+ * would block the extension host while it is read and parsed.
+ */
+export const MAX_RUN_JSON_BYTES = 8 * 1024 * 1024;
+
 export function readRun(dir: string): RunView {
   const file = path.join(dir, 'run.json');
   let text: string;
   try {
+    const size = fs.statSync(file).size;
+    if (size > MAX_RUN_JSON_BYTES) {
+      const error = `run.json is ${(size / 1048576).toFixed(0)} MB, more than a run.json can be; not read`;
+      return { name: path.basename(dir), dir, error, stages: [] };
+    }
     text = fs.readFileSync(file, 'utf8');
   } catch (e) {
     return { name: path.basename(dir), dir, error: `cannot read run.json: ${(e as Error).message}`, stages: [] };
@@ -336,5 +347,24 @@ function checkpointView(dir: string, configText: string, entries: () => Record<s
   } catch (e) {
     const msg = (e as Error).message;
     return { dir, error: msg.includes(weights) ? msg : `${weights}: ${msg}` };
+  }
+}
+
+/**
+ * A text file, or only its last `max` bytes (from the first whole line on) when it is bigger:
+ * `cut` is told the file's size in MB.
+ */
+export function readTail(file: string, max: number, cut: (mb: string) => void): string {
+  const size = fs.statSync(file).size;
+  if (size <= max) return fs.readFileSync(file, 'utf8');
+  const fd = fs.openSync(file, 'r');
+  try {
+    const buf = Buffer.alloc(max);
+    const n = fs.readSync(fd, buf, 0, max, size - max);
+    const text = buf.subarray(0, n).toString('utf8');
+    cut((size / 1048576).toFixed(0));
+    return text.slice(text.indexOf('\n') + 1);
+  } finally {
+    fs.closeSync(fd);
   }
 }
