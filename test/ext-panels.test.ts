@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   axisRange,
+  finalMetricsOnly,
   changeMessage,
   epochRange,
   evaluationView,
@@ -496,5 +497,17 @@ describe('panel html', () => {
     expect(html).toContain(`<script nonce="${nonce}" src="vscode-resource:/x.js"></script>`);
     expect(html).toContain('<title>A &lt;b&gt;</title>');
     expect(html.match(/<script/g)).toHaveLength(1);
+  });
+});
+
+describe('the epoch chart of a stage', () => {
+  it('shows epochs when any run has them (a series posted without its summary key has epochs)', () => {
+    const epochs = { stage: 'finetune', steps: [], epochs: [{ epoch: 1, metrics: {} }], markers: [] };
+    const final = { ...epochs, summary: true };
+    // What a posted series looks like: JSON drops `summary: undefined`.
+    const posted = JSON.parse(JSON.stringify({ ...epochs, summary: undefined }));
+    expect(finalMetricsOnly([posted])).toBe(false);
+    expect(finalMetricsOnly([final, undefined])).toBe(true);
+    expect(finalMetricsOnly([final, posted])).toBe(false);
   });
 });

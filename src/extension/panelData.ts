@@ -174,6 +174,15 @@ export interface TrainingSeries {
   summary?: boolean; // no epochs: the stage's final metrics (run.json or stage-end), one point
 }
 
+/**
+ * Whether a stage's epoch chart shows only final metrics (no epochs) in every run that has the
+ * stage. A posted series has no `summary` key when it is false: undefined does not survive
+ * postMessage, so absent means epochs.
+ */
+export function finalMetricsOnly(series: (TrainingSeries | undefined)[]): boolean {
+  return series.every((s) => !s || s.summary === true);
+}
+
 /** The curves of one run as the training panel shows them. */
 export interface RunCurves {
   id: string; // the run directory

@@ -214,6 +214,34 @@ async function palette(command) {
   await rows.filter({ hasText: command }).first().waitFor();
   await page.keyboard.press('Enter');
 }
+/** In the open multi-select QuickPick, tick these rows (others as they are), then accept. */
+async function tickRuns(names) {
+  for (const name of names) {
+    const row = rows.filter({ hasText: name }).first();
+    await row.waitFor();
+    if ((await row.getAttribute('aria-checked')) !== 'true') await row.click();
+  }
+  await page.keyboard.press('Enter');
+}
+/** Wait until the run's run.json says the stage is done (a toast may come and go before we look). */
+async function stageDone(run, stage, timeout) {
+  const file = path.join(ws, 'runs', run, 'run.json');
+  for (const t0 = Date.now(); ;) {
+    try {
+      if (JSON.parse(fs.readFileSync(file, 'utf8')).stages?.[stage]?.status === 'done') return;
+    } catch {
+      // not written yet, or mid-write
+    }
+    if (Date.now() - t0 > timeout) throw new Error(`${run}: ${stage} not done after ${timeout / 1000} s`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+/** The message is in the notification center (a toast hides itself after a while; the center keeps it). */
+async function notified(text) {
+  await palette('Notifications: Show Notifications');
+  await page.locator('.notifications-center', { hasText: text }).waitFor();
+  await palette('Notifications: Hide Notifications');
+}
 /** Quick Open (F1, then Backspace from commands to files) a workspace file by name. */
 async function openFile(name) {
   await page.keyboard.press('F1');
@@ -295,14 +323,15 @@ try {
   await check('the training panel draws live curves', async () => {
     await palette('BERT Pruner: Show Training Curves');
     await quickInput.locator('.quick-input-title', { hasText: 'Show the training curves of which runs?' }).waitFor();
-    await page.keyboard.press('Enter'); // run1, training now, comes ticked
+    await tickRuns(['run1']); // ticked already while it trains
     await webview().locator('canvas').first().waitFor({ timeout: 60_000 });
     await page.waitForTimeout(3000);
     await shot('training-panel');
   });
 
   await check('the pipeline finishes', async () => {
-    await page.locator('.notification-toast', { hasText: 'Run Pipeline run1 finished' }).waitFor({ timeout: 600_000 });
+    await stageDone('run1', 'refinetune', 600_000);
+    await notified('Run Pipeline run1 finished');
   });
 
   await check('the run, its stages and the pruned checkpoint are in the tree', async () => {
@@ -380,20 +409,15 @@ try {
       .first()
       .waitFor({ timeout: 120_000 });
     await shot('resumed');
-    await page
-      .locator('.notification-toast', { hasText: 'Fine-tune run1 (resumed) finished' })
-      .waitFor({ timeout: 600_000 });
+    await stageDone('run1', 'finetune', 600_000);
+    await notified('Fine-tune run1 (resumed) finished');
   });
 
   await check('the curves panel opens a CLI-made run and overlays it on run1', async () => {
     await palette('View: Close All Editors');
     await palette('BERT Pruner: Show Training Curves');
     await quickInput.locator('.quick-input-title', { hasText: 'Show the training curves of which runs?' }).waitFor();
-    for (const name of ['run1', 'cli1']) {
-      const row = rows.filter({ hasText: name }).first();
-      if ((await row.getAttribute('aria-checked')) !== 'true') await row.click();
-    }
-    await page.keyboard.press('Enter');
+    await tickRuns(['run1', 'cli1']);
     const w = webview();
     await w.locator('.run-chip', { hasText: 'cli1' }).waitFor({ timeout: 60_000 });
     await w.locator('.run-chip', { hasText: 'run1' }).waitFor();

@@ -70,6 +70,8 @@ export function themeCharts(): void {
   Chart.defaults.font.family = cssVar('--vscode-font-family', 'sans-serif');
   Chart.defaults.animation = false;
   Chart.defaults.maintainAspectRatio = false;
+  Chart.defaults.plugins.legend.labels.boxWidth = 14;
+  Chart.defaults.plugins.legend.labels.boxHeight = 4;
 }
 
 type Child = Node | string | null | undefined | false;

@@ -5,7 +5,7 @@
 // run.json's final metrics for older runs) and then the live events of a run in progress. The page
 // keeps the list of runs in its webview state, so a reloaded window reopens the same runs.
 import type { Plugin } from 'chart.js';
-import { axisRange, epochRange, metricAxis } from '../panelData';
+import { axisRange, epochRange, finalMetricsOnly, metricAxis } from '../panelData';
 import type { RunCurves, TrainingMessage, TrainingSeries } from '../panelData';
 import { actions, Chart, chartBox, cssVar, el, fmt, onMessage, palette, root, setTitle, showProblems } from './common';
 import { themeCharts, vscode } from './common';
@@ -213,7 +213,7 @@ function epochData(stage: string) {
   const values = metricValues(stage);
   const axisOf = new Map([...values].map(([k, v]) => [k, metricAxis(k, v)]));
   const keys = [...values.keys()].filter((k) => axisOf.get(k) !== 'other');
-  const summary = runs.every((r) => seriesOf(r, stage)?.summary ?? true);
+  const summary = finalMetricsOnly(runs.map((r) => seriesOf(r, stage)));
   const datasets = [];
   for (const [i, r] of runs.entries()) {
     const s = seriesOf(r, stage);
