@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from '../src/engine/commands';
-import { describeProgress, formatTable, shortProgress } from '../src/extension/progress';
+import { describeProgress, formatTable, offersForce, shortProgress } from '../src/extension/progress';
 import { runView, stageContextValue } from '../src/extension/runModel';
 import { REGISTRY, STAGE_NAMES } from '../src/engine/stages/registry';
 import {
@@ -302,5 +302,15 @@ describe('package.json', () => {
     for (const t of ['training', 'params', 'report'])
       expect(pkg.activationEvents).toContain(`onWebviewPanel:bertPruner.${t}`);
     expect(fs.existsSync(path.join(__dirname, '..', pkg.contributes.viewsContainers.activitybar[0].icon))).toBe(true);
+  });
+});
+
+describe('a refused output', () => {
+  it('offers --force when the engine names it, and not twice', () => {
+    const msg =
+      'hf: exists and is not a checkpoint made by bert-pruner; refusing to replace it (choose another --out, or pass --force to replace it)';
+    expect(offersForce(msg, ['--model', 'm'])).toBe(true);
+    expect(offersForce(msg, ['--model', 'm', '--force'])).toBe(false);
+    expect(offersForce('train.csv:3: bad row', [])).toBe(false);
   });
 });

@@ -84,7 +84,9 @@ describe('impossible prune targets are refused before any work starts', () => {
     const bad = json('bad.prune.json', { transformer: { ...target, target_num_of_heads: 3 } });
     const r = await bp(['prune-sweep', '--model', model, '--configs', ok, bad, '--run', run, '--json-events', ...TINY]);
     expectUserError(r, /bad\.prune\.json: transformer\.target_num_of_heads 3 is more than the model has/);
-    expect(events(r.stdout).filter((e) => e.type !== 'backend')).toEqual([]);
+    // The stage is recorded (started, then failed) and nothing else happened: no pruning, no scoring.
+    const work = events(r.stdout).filter((e) => !['backend', 'stage-start', 'stage-end'].includes(e.type));
+    expect(work).toEqual([]);
     expect(fs.existsSync(path.join(run, 'sweep'))).toBe(false);
   });
 

@@ -9,7 +9,7 @@ import type { EngineEvent, StageName } from '../engine/protocol';
 import { EngineRun, engineEnv, type RunOutcome } from './engineClient';
 import { REGISTRY, stageDef } from '../engine/stages/registry';
 import { engineEventLog, outcomeLevel, rawLineLevel, writeLog } from './engineLog';
-import { describeProgress, overallPercent, quote, shortProgress } from './progress';
+import { describeProgress, offersForce, overallPercent, quote, shortProgress } from './progress';
 import { engineExecPath, engineStartGate } from './trust';
 import { settings } from './workspace';
 
@@ -231,11 +231,22 @@ export class EngineHost implements vscode.Disposable {
         });
     } else if (outcome.status === 'failed') {
       if (outcome.user) this.onUserError(outcome.message);
+      // The engine refused to replace something it did not make: offer the flag it names, once asked.
+      const replace = outcome.user && offersForce(outcome.message, request.args) ? 'Replace (--force)' : undefined;
       const choice = await vscode.window.showErrorMessage(
         `BERT Pruner: ${request.title} failed: ${outcome.message}`,
+        ...(replace ? [replace] : []),
         showLog,
       );
       if (choice === showLog) this.output.show(true);
+      if (replace && choice === replace) {
+        const sure = await vscode.window.showWarningMessage(
+          `Replace what bert-pruner did not make? ${outcome.message.split('\n')[0]}`,
+          { modal: true },
+          'Replace',
+        );
+        if (sure === 'Replace') void this.start({ ...request, args: [...request.args, '--force'] });
+      }
     } else {
       const choice = await vscode.window.showErrorMessage(
         `BERT Pruner: the engine crashed during ${request.title}. ${outcome.message.split('\n')[0]}`,

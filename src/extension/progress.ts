@@ -58,3 +58,8 @@ export function formatTable(title: string, columns: string[], rows: (string | nu
       .trimEnd();
   return [title, line(cells[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.slice(1).map(line)].join('\n');
 }
+
+/** A failed stage's message that names --force as the way past a refusal, for a run not already forced. */
+export function offersForce(message: string, args: readonly string[]): boolean {
+  return /pass --force|--force to replace/.test(message) && !args.includes('--force');
+}

@@ -257,8 +257,14 @@ async function pick(title, text) {
 }
 // The sidebar shows the BERT Pruner container, whose only view is the Runs tree.
 const tree = page.locator('.part.sidebar');
+// Through the activity bar (the palette's "View: Show BERT Pruner" can lag behind a fresh window's
+// extension scan); a click on the icon of the container already shown would hide it.
 async function showRuns() {
-  await palette('View: Show BERT Pruner');
+  const icon = page.locator('.activitybar .action-item a[aria-label^="BERT Pruner"]');
+  await icon.waitFor({ timeout: 60_000 });
+  const shown = page.locator('.part.sidebar .title-label', { hasText: /BERT Pruner/i });
+  if (!(await shown.isVisible())) await icon.click();
+  await shown.waitFor();
   await tree.locator('.monaco-list').first().waitFor();
 }
 const treeRow = (text) =>

@@ -16,7 +16,7 @@ import { checkTargets } from '../prune/transformer';
 import { finetuneClassifier } from '../train/classifier';
 import { evaluateCheckpoint } from '../train/evaluate';
 import { existing } from './checks';
-import { log, StageContext } from './context';
+import { log, runStage, StageContext } from './context';
 import type { StageRun } from './registry';
 
 export interface SweepRow {
@@ -137,6 +137,10 @@ export const runPruneSweep: StageRun<'prune-sweep'> = async ({ args, ctx, runDir
     settings,
     teacher: args.teacher ?? model,
   };
-  const r = await pruneSweep(o, ctx);
-  return { result: r, text: `sweep table: ${r.file}` };
+  // Recorded in run.json and history.jsonl like every stage: the re-fine-tunings' curves too.
+  const r = await runStage(ctx, runDir, 'prune-sweep', 'prune-sweep', async () => {
+    const sweep = await pruneSweep(o, ctx);
+    return { ...sweep, report: sweep.file, metrics: { configs: sweep.rows.length } };
+  });
+  return { result: { rows: r.rows, file: r.file }, text: `sweep table: ${r.file}` };
 };

@@ -249,6 +249,12 @@ function epochData(stage: string) {
         min: xr.min,
         max: xr.max,
         title: { display: true, text: summary ? 'final metrics of the stage' : 'epoch' },
+        // A tick at every whole epoch (the padded range starts half an epoch early).
+        afterBuildTicks: (axis: { min: number; max: number; ticks: { value: number }[] }) => {
+          const first = Math.ceil(axis.min);
+          const n = Math.max(0, Math.floor(axis.max) - first + 1);
+          if (n > 0 && n <= 50) axis.ticks = Array.from({ length: n }, (_, i) => ({ value: first + i }));
+        },
         ticks: {
           stepSize: 1,
           callback: (v: number | string) => (summary || !Number.isInteger(Number(v)) ? '' : String(v)),
