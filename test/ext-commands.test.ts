@@ -308,7 +308,8 @@ describe('package.json', () => {
 describe('a refused output', () => {
   it('offers --force when the engine names it, and not twice', () => {
     const msg =
-      'hf: exists and is not a checkpoint made by bert-pruner; refusing to replace it (choose another --out, or pass --force to replace it)';
+      'hf: exists and is not a checkpoint made by bert-pruner; refusing to replace it ' +
+      '(choose another --out, or pass --force to replace it)';
     expect(offersForce(msg, ['--model', 'm'])).toBe(true);
     expect(offersForce(msg, ['--model', 'm', '--force'])).toBe(false);
     expect(offersForce('train.csv:3: bad row', [])).toBe(false);
