@@ -12,19 +12,10 @@ import { UserError } from '../src/engine/errors';
 import { loadRun, openRun, reapDeadStages, saveRun, updateStage, type RunManifest } from '../src/engine/io/run';
 import { checkConfigJson, MODEL_LIMITS } from '../src/engine/model/config';
 import { checkMemory, estimateMemory, WASM_HEAP_BYTES } from '../src/engine/model/memory';
+import { userError } from './helpers/errors';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'limits-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
-
-function userError(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(UserError);
-    return (e as Error).message;
-  }
-  throw new Error('expected a UserError');
-}
 
 async function userErrorAsync(fn: () => Promise<unknown>): Promise<string> {
   try {

@@ -125,6 +125,19 @@ const SKIP_BAD_ROWS = {
   type: 'boolean',
   help: 'skip malformed data rows (reported) instead of stopping',
 } as const satisfies OptionDef;
+const DATA_DIR = {
+  type: 'string',
+  value: 'DIR',
+  help: 'a folder with train.csv (and test.csv)',
+  required: true,
+  ask: 'data',
+  fromRun: 'data',
+} as const satisfies OptionDef;
+const TEST_SPLIT = {
+  type: 'number',
+  value: 'F',
+  help: 'without test.csv: the share of train.csv held out',
+} as const satisfies OptionDef;
 const JSON_OUT = { type: 'boolean', help: 'print the result as JSON' } as const satisfies OptionDef;
 
 /** Options every command takes. */
@@ -166,16 +179,9 @@ export const REGISTRY = {
     command: 'corpusVocab',
     icon: 'symbol-text',
     options: {
-      data: {
-        type: 'string',
-        value: 'DIR',
-        help: 'a folder with train.csv (and test.csv)',
-        required: true,
-        ask: 'data',
-        fromRun: 'data',
-      },
+      data: DATA_DIR,
       run: { ...RUN, ask: 'newRun' },
-      'test-split': { type: 'number', value: 'F', help: 'without test.csv: the share of train.csv held out' },
+      'test-split': TEST_SPLIT,
       config: SETTINGS_FILE,
       'skip-bad-rows': SKIP_BAD_ROWS,
     },
@@ -402,16 +408,9 @@ export const REGISTRY = {
     command: 'pipeline',
     icon: 'run-all',
     options: {
-      data: {
-        type: 'string',
-        value: 'DIR',
-        help: 'a folder with train.csv (and test.csv)',
-        required: true,
-        ask: 'data',
-        fromRun: 'data',
-      },
+      data: DATA_DIR,
       run: { ...RUN, ask: 'newRun' },
-      'test-split': { type: 'number', value: 'F', help: 'without test.csv: the share of train.csv held out' },
+      'test-split': TEST_SPLIT,
       config: SETTINGS_FILE,
       resume: RESUME,
       'skip-bad-rows': SKIP_BAD_ROWS,
