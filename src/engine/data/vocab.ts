@@ -114,6 +114,12 @@ export function writeVocab(dir: string, v: Vocab): void {
   fs.mkdirSync(dir, { recursive: true });
   writeFileAtomic(path.join(dir, VOCAB_FILE), v.tokens.map((t) => t + '\n').join(''));
   writeFileAtomic(path.join(dir, COUNTS_FILE), JSON.stringify({ counts: v.counts }) + '\n');
+  // Special tokens under other names (a HF tokenizer's): keep them findable by name when read back.
+  const roles = Object.keys(SPECIAL_NAMES) as (keyof SpecialIds)[];
+  if (v.special && roles.some((r) => v.tokens[v.special[r]] !== SPECIAL_NAMES[r])) {
+    const map = Object.fromEntries(roles.map((r) => [`${r}_token`, v.tokens[v.special[r]]]));
+    writeFileAtomic(path.join(dir, 'special_tokens_map.json'), JSON.stringify(map, null, 2) + '\n');
+  }
 }
 
 export function readVocab(dir: string): Vocab {
