@@ -68,7 +68,7 @@ describe('writeVocab / readVocab', () => {
     expect(v.counts).toEqual([0, 0, 0, 0, 0, 0]);
   });
 
-  it('reports a missing file, duplicates, empty lines and misplaced specials with file:line', () => {
+  it('reports a missing file, duplicates, empty lines and missing specials with file:line', () => {
     const dir = path.join(tmp, 'bad');
     const vf = path.join(dir, 'vocab.txt');
     expect(userError(() => readVocab(dir))).toBe(`${vf}: vocab file not found`);
@@ -77,8 +77,11 @@ describe('writeVocab / readVocab', () => {
     expect(userError(() => readVocab(dir))).toBe(`${vf}:8: duplicate token '7' (first on line 6)`);
     fs.writeFileSync(vf, [...SPECIAL_TOKENS, '7', '', '8'].join('\n') + '\n');
     expect(userError(() => readVocab(dir))).toBe(`${vf}:7: empty token`);
+    // Specials are found by name, wherever they are; a missing one is an error.
     fs.writeFileSync(vf, ['[PAD]', '[UNK]', '[SEP]', '[CLS]', '[MASK]'].join('\n') + '\n');
-    expect(userError(() => readVocab(dir))).toBe(`${vf}:3: expected special token '[CLS]', found '[SEP]'`);
+    expect(readVocab(dir).special).toEqual({ pad: 0, unk: 1, cls: 3, sep: 2, mask: 4 });
+    fs.writeFileSync(vf, ['[PAD]', '[UNK]', '[SEP]', '[CLS]'].join('\n') + '\n');
+    expect(userError(() => readVocab(dir))).toBe(`${vf}: the mask token '[MASK]' is not in the vocabulary`);
   });
 
   it('reports bad token_counts.json', () => {

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/engine/backend';
-import { SPECIAL_TOKENS, type Vocab } from '../src/engine/data/vocab';
+import { DEFAULT_SPECIAL, SPECIAL_TOKENS, type Vocab } from '../src/engine/data/vocab';
 import { loadCheckpoint, saveCheckpoint } from '../src/engine/io/checkpoint';
 import { classify, toInputs } from '../src/engine/model/bert';
 import { ffnPerLayer, headsPerLayer, keptHeads } from '../src/engine/model/config';
@@ -16,7 +16,12 @@ import { batchesOf, logitsOf, maxAbsDiff, randomExamples, tinyModel, tmpDir } fr
 
 const vocabOf = (n: number): Vocab => {
   const tokens = [...SPECIAL_TOKENS, ...Array.from({ length: n - SPECIAL_TOKENS.length }, (_, i) => String(100 + i))];
-  return { tokens, counts: tokens.map(() => 1), index: new Map(tokens.map((t, i) => [t, i])) };
+  return {
+    tokens,
+    counts: tokens.map(() => 1),
+    index: new Map(tokens.map((t, i) => [t, i])),
+    special: DEFAULT_SPECIAL,
+  };
 };
 
 let dir: string;

@@ -1,12 +1,10 @@
 // Analysis of a checkpoint (the analyze stage): the parameter tree (TextPruner-style summary),
 // total MB, FLOPs per sequence and the measured inference latency / throughput of a checkpoint on
 // the active backend.
-import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { encoderParams, flopsPerSequence, paramTree, ParamNode } from './summary';
 import { Rng } from '../data/rng';
-import { loadCheckpoint, readConfig, WEIGHTS_FILE } from '../io/checkpoint';
-import { readSafetensorsHeader } from '../io/safetensors';
+import { loadCheckpoint, readConfig, weightShapes } from '../io/checkpoint';
 import { classify, toInputs } from '../model/bert';
 import { BertConfig, ffnPerLayer, hasClassifier, headsPerLayer } from '../model/config';
 import { disposeParams, Params } from '../model/params';
@@ -65,8 +63,8 @@ export async function analyze(
   opts: { seqLen?: number; batchSize?: number; latency?: boolean } = {},
 ): Promise<{ metrics: Record<string, number>; analysis: Analysis }> {
   const cfg = readConfig(model);
-  const header = readSafetensorsHeader(path.join(model, WEIGHTS_FILE));
-  const tree = paramTree(Object.entries(header.entries).map(([n, e]) => [n, e.shape]));
+  const weights = weightShapes(model); // ours, or a HF folder's (.bin, sharded) under our names
+  const tree = paramTree(weights.shapes);
   const T = Math.min(opts.seqLen ?? 64, cfg.max_position_embeddings);
   const B = opts.batchSize ?? 32;
   const a: Analysis = {
@@ -74,7 +72,7 @@ export async function analyze(
     backend: ctx.backend,
     total_params: tree.params,
     encoder_params: encoderParams(tree),
-    total_mb: header.fileSize / 1e6,
+    total_mb: weights.bytes / 1e6,
     flops_per_sequence: flopsPerSequence(cfg, T),
     seq_len: T,
     batch_size: B,

@@ -4,7 +4,7 @@
 import { UserError } from '../errors';
 import type { Row } from './csv';
 import type { Rng } from './rng';
-import { CLS_ID, PAD_ID, SEP_ID, idsOf, type Vocab } from './vocab';
+import { idsOf, type Vocab } from './vocab';
 
 export interface Example {
   /** [CLS] ... [SEP], already truncated to maxLen. */
@@ -20,9 +20,9 @@ export function encodeRows(rows: Row[], vocab: Vocab, maxLen: number, numLabels 
   return rows.map((r, i) => {
     const body = idsOf(r.tokens, vocab).slice(0, maxLen - 2); // truncate the text, never the specials
     const ids = new Int32Array(body.length + 2);
-    ids[0] = CLS_ID;
+    ids[0] = vocab.special.cls;
     ids.set(body, 1);
-    ids[ids.length - 1] = SEP_ID;
+    ids[ids.length - 1] = vocab.special.sep;
     let labels: Float32Array | null = null;
     if (r.labels !== null) {
       labels = new Float32Array(numLabels);
@@ -37,7 +37,7 @@ export function encodeRows(rows: Row[], vocab: Vocab, maxLen: number, numLabels 
 }
 
 export interface Batch {
-  /** B*T row-major, padded with PAD_ID=0. */
+  /** B*T row-major, padded with padId (default 0; padding is masked, so any valid id gives the same outputs). */
   ids: Int32Array;
   /** B*T, 1 for real tokens (including [CLS]/[SEP]), 0 for padding. */
   mask: Float32Array;
@@ -54,11 +54,11 @@ export interface Batch {
 /** Batches hold this many batches' worth of examples when bucketing by length. */
 const BUCKET_CHUNK_BATCHES = 50;
 
-function collate(ex: Example[], order: number[], numLabels: number): Batch {
+function collate(ex: Example[], order: number[], numLabels: number, padId: number): Batch {
   const B = order.length;
   let T = 0;
   for (const i of order) T = Math.max(T, ex[i].ids.length);
-  const ids = new Int32Array(B * T).fill(PAD_ID);
+  const ids = new Int32Array(B * T).fill(padId);
   const mask = new Float32Array(B * T);
   const hasLabels = order.every((i) => ex[i].labels !== null);
   const labels = hasLabels ? new Float32Array(B * numLabels) : null;
@@ -85,7 +85,7 @@ function collate(ex: Example[], order: number[], numLabels: number): Batch {
  */
 export function makeBatches(
   ex: Example[],
-  opts: { batchSize: number; rng?: Rng; bucket?: boolean; numLabels?: number },
+  opts: { batchSize: number; rng?: Rng; bucket?: boolean; numLabels?: number; padId?: number },
 ): Batch[] {
   const { batchSize, rng } = opts;
   if (!Number.isInteger(batchSize) || batchSize < 1)
@@ -104,5 +104,5 @@ export function makeBatches(
   } else {
     for (let b = 0; b < order.length; b += batchSize) groups.push(order.slice(b, b + batchSize));
   }
-  return groups.map((g) => collate(ex, g, numLabels));
+  return groups.map((g) => collate(ex, g, numLabels, opts.padId ?? 0));
 }

@@ -9,7 +9,7 @@
 // so the model cannot read a masked token off its unmasked neighbour inside the n-gram.
 import type { Batch } from './encode';
 import type { Rng } from './rng';
-import { MASK_ID, SPECIAL_TOKENS } from './vocab';
+import { DEFAULT_SPECIAL, specialIdList, type SpecialIds } from './vocab';
 
 export interface MaskedBatch {
   /** B*T corrupted ids. */
@@ -20,8 +20,6 @@ export interface MaskedBatch {
   targets: Int32Array;
 }
 
-const FIRST_REGULAR_ID = SPECIAL_TOKENS.length; // ids 0..4 are [PAD] [UNK] [CLS] [SEP] [MASK]
-
 /** p(n) proportional to 1/n for n = 1..maxNgram: its cumulative table and its mean. */
 function ngramDistribution(maxNgram: number): { cdf: number[]; mean: number } {
   const w = Array.from({ length: maxNgram }, (_, i) => 1 / (i + 1));
@@ -31,14 +29,34 @@ function ngramDistribution(maxNgram: number): { cdf: number[]; mean: number } {
   return { cdf: w.map((x) => (acc += x / total)), mean: maxNgram / total };
 }
 
-export function maskBatch(b: Batch, vocabSize: number, rng: Rng, prob = 0.15, maxNgram = 1): MaskedBatch {
-  if (vocabSize <= FIRST_REGULAR_ID) throw new Error(`vocabSize ${vocabSize} has no regular tokens`);
+/**
+ * `special`: the vocabulary's special ids (by name; bert-pruner's own are 0..4). They are never
+ * picked nor drawn as the random replacement.
+ */
+export function maskBatch(
+  b: Batch,
+  vocabSize: number,
+  rng: Rng,
+  prob = 0.15,
+  maxNgram = 1,
+  special: SpecialIds = DEFAULT_SPECIAL,
+): MaskedBatch {
+  const specials = specialIdList(special);
+  const isSpecial = new Set(specials);
+  const regular = vocabSize - specials.length;
+  if (regular <= 0) throw new Error(`vocabSize ${vocabSize} has no regular tokens`);
+  // The k-th regular id (specials skipped): for specials 0..4 this is k + 5, as before.
+  const regularId = (k: number) => {
+    let id = k;
+    for (const s of specials) if (s <= id) id++;
+    return id;
+  };
   if (!(prob > 0 && prob <= 1)) throw new Error(`mask probability must be in (0, 1], got ${prob}`);
   if (!(Number.isInteger(maxNgram) && maxNgram >= 1))
     throw new Error(`maxNgram must be an integer >= 1, got ${maxNgram}`);
   const input = b.ids.slice();
   const candidates: number[] = [];
-  for (let i = 0; i < input.length; i++) if (b.mask[i] > 0 && input[i] >= FIRST_REGULAR_ID) candidates.push(i);
+  for (let i = 0; i < input.length; i++) if (b.mask[i] > 0 && !isSpecial.has(input[i])) candidates.push(i);
 
   // Runs of picked positions: [start index into candidates, length].
   const runs: [number, number][] = [];
@@ -77,8 +95,8 @@ export function maskBatch(b: Batch, vocabSize: number, rng: Rng, prob = 0.15, ma
     for (let j = 0; j < n; j++) {
       const pos = candidates[k + j];
       picked.push(pos);
-      if (r < 0.8) input[pos] = MASK_ID;
-      else if (r < 0.9) input[pos] = FIRST_REGULAR_ID + rng.int(vocabSize - FIRST_REGULAR_ID);
+      if (r < 0.8) input[pos] = special.mask;
+      else if (r < 0.9) input[pos] = regularId(rng.int(regular));
       // else: keep the original token
     }
   }

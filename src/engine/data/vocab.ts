@@ -13,8 +13,28 @@ export const CLS_ID = 2;
 export const SEP_ID = 3;
 export const MASK_ID = 4;
 
+/** The ids of the special tokens, resolved by name (never by position). */
+export interface SpecialIds {
+  pad: number;
+  unk: number;
+  cls: number;
+  sep: number;
+  mask: number;
+}
+/** bert-pruner's own vocabularies: the five specials first, in this order. */
+export const DEFAULT_SPECIAL: SpecialIds = { pad: PAD_ID, unk: UNK_ID, cls: CLS_ID, sep: SEP_ID, mask: MASK_ID };
+const SPECIAL_NAMES: Record<keyof SpecialIds, string> = {
+  pad: '[PAD]',
+  unk: '[UNK]',
+  cls: '[CLS]',
+  sep: '[SEP]',
+  mask: '[MASK]',
+};
+
 export interface Vocab {
   tokens: string[];
+  /** Special token ids by role (HF's special_tokens_map.json / tokenizer_config.json, else BERT's names). */
+  special: SpecialIds;
   /** Corpus count per id, aligned with tokens; 0 for the specials (and for vocabs read without counts). */
   counts: number[];
   index: Map<string, number>;
@@ -23,10 +43,56 @@ export interface Vocab {
 const VOCAB_FILE = 'vocab.txt';
 export const COUNTS_FILE = 'token_counts.json';
 
-function makeVocab(tokens: string[], counts: number[]): Vocab {
+function makeVocab(tokens: string[], counts: number[], special: SpecialIds = DEFAULT_SPECIAL): Vocab {
   const index = new Map<string, number>();
   tokens.forEach((t, i) => index.set(t, i));
-  return { tokens, counts, index };
+  return { tokens, counts, index, special };
+}
+
+/** The special ids as a sorted list (masking and vocabulary pruning skip / keep them). */
+export function specialIdList(s: SpecialIds): number[] {
+  return [...new Set(Object.values(s))].sort((a, b) => a - b);
+}
+
+/** A token name from a HF tokenizer file: a string, or {"content": string} (AddedToken). */
+function tokenName(v: unknown): string | undefined {
+  if (typeof v === 'string') return v;
+  const c = (v as { content?: unknown } | null)?.content;
+  return typeof v === 'object' && typeof c === 'string' ? c : undefined;
+}
+
+/**
+ * The special tokens' names: special_tokens_map.json, then tokenizer_config.json, then BERT's
+ * defaults; each looked up in the vocabulary by name. A name the vocabulary lacks is a UserError.
+ */
+function resolveSpecial(dir: string, index: Map<string, number>, vocabFile: string): SpecialIds {
+  const names = { ...SPECIAL_NAMES };
+  for (const f of ['tokenizer_config.json', 'special_tokens_map.json']) {
+    const file = path.join(dir, f);
+    if (!fs.existsSync(file)) continue;
+    if (fs.statSync(file).size > 16 * 2 ** 20) throw new UserError(`${file}: larger than 16 MB`);
+    let raw: unknown;
+    try {
+      raw = JSON.parse(fs.readFileSync(file, 'utf8'));
+    } catch (e) {
+      throw new UserError(`${file}: not valid JSON (${(e as Error).message})`);
+    }
+    for (const role of Object.keys(names) as (keyof SpecialIds)[]) {
+      const v = (raw as Record<string, unknown> | null)?.[`${role}_token`];
+      if (v === undefined || v === null) continue;
+      const name = tokenName(v);
+      if (name === undefined) throw new UserError(`${file}: '${role}_token' is not a token name`);
+      names[role] = name;
+    }
+  }
+  const out = {} as SpecialIds;
+  for (const role of Object.keys(names) as (keyof SpecialIds)[]) {
+    const id = index.get(names[role]);
+    if (id === undefined)
+      throw new UserError(`${vocabFile}: the ${role} token '${names[role]}' is not in the vocabulary`);
+    out[role] = id;
+  }
+  return out;
 }
 
 /** Specials, then every token seen at least minCount times, by count desc, ties by numeric value asc. */
@@ -48,6 +114,12 @@ export function writeVocab(dir: string, v: Vocab): void {
   fs.mkdirSync(dir, { recursive: true });
   writeFileAtomic(path.join(dir, VOCAB_FILE), v.tokens.map((t) => t + '\n').join(''));
   writeFileAtomic(path.join(dir, COUNTS_FILE), JSON.stringify({ counts: v.counts }) + '\n');
+  // Special tokens under other names (a HF tokenizer's): keep them findable by name when read back.
+  const roles = Object.keys(SPECIAL_NAMES) as (keyof SpecialIds)[];
+  if (v.special && roles.some((r) => v.tokens[v.special[r]] !== SPECIAL_NAMES[r])) {
+    const map = Object.fromEntries(roles.map((r) => [`${r}_token`, v.tokens[v.special[r]]]));
+    writeFileAtomic(path.join(dir, 'special_tokens_map.json'), JSON.stringify(map, null, 2) + '\n');
+  }
 }
 
 export function readVocab(dir: string): Vocab {
@@ -72,16 +144,6 @@ export function readVocab(dir: string): Vocab {
     seen.set(tok, lineNo);
     tokens.push(tok);
   });
-  // The engine uses fixed ids for the specials (PAD_ID=0 ...), so they must come first, in order.
-  SPECIAL_TOKENS.forEach((s, i) => {
-    if (tokens[i] !== s) {
-      throw new UserError(
-        `${file}:${i + 1}: expected special token '${s}', ` +
-          `found ${tokens[i] === undefined ? 'end of file' : `'${tokens[i]}'`}`,
-      );
-    }
-  });
-
   let counts = tokens.map(() => 0);
   const countsFile = path.join(dir, COUNTS_FILE);
   if (fs.existsSync(countsFile)) {
@@ -100,10 +162,12 @@ export function readVocab(dir: string): Vocab {
     }
     counts = c as number[];
   }
-  return makeVocab(tokens, counts);
+  const v = makeVocab(tokens, counts);
+  v.special = resolveSpecial(dir, v.index, file);
+  return v;
 }
 
-/** Map corpus tokens to vocab ids; tokens not in the vocab become UNK_ID. */
+/** Map corpus tokens to vocab ids; tokens not in the vocab become the unknown token. */
 export function idsOf(tokens: number[], v: Vocab): number[] {
-  return tokens.map((t) => v.index.get(String(t)) ?? UNK_ID);
+  return tokens.map((t) => v.index.get(String(t)) ?? v.special.unk);
 }

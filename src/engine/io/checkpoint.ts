@@ -12,17 +12,31 @@ import { readVocab, Vocab, writeVocab } from '../data/vocab';
 import { UserError } from '../errors';
 import { BertConfig, checkConfigJson, hasClassifier } from '../model/config';
 import { checkMemory } from '../model/memory';
-import { CLASSIFIER, MLM_BIAS } from '../model/names';
-import { paramShapes, Params } from '../model/params';
+import { Rng } from '../data/rng';
+import { NUM_LABELS } from '../model/config';
+import {
+  canonicalName,
+  CLASSIFIER,
+  CLASSIFIER_PREFIX,
+  HF_IGNORED,
+  MLM_BIAS,
+  MLM_PREFIX,
+  POOLER,
+  POOLER_PREFIX,
+} from '../model/names';
+import { initTensor, paramShapes, Params } from '../model/params';
 import { readJson, recoverDir, replaceDirAtomic, writeJsonAtomic } from './atomic';
 import { assertReplaceable, guardWrite, markDir } from './ownership';
-import { readSafetensors, writeSafetensors } from './safetensors';
+import { readSafetensors, readSafetensorsHeader, writeSafetensors } from './safetensors';
+import { readTorchBin } from './torch-bin';
 
 export interface Checkpoint {
   dir: string;
   config: BertConfig;
   params: Params;
   vocab: Vocab;
+  /** Set by loadCheckpoint: what a HF folder needed (empty lists for our own checkpoints). */
+  report?: LoadReport;
 }
 
 const CONFIG_FILE = 'config.json';
@@ -80,17 +94,90 @@ export function readConfig(dir: string): BertConfig {
   return checkConfigJson(readJson(file), file); // every field we read, type- and range-checked
 }
 
+/** What loading a HF folder had to adapt: heads it initialised, tensors it did not use. */
+export interface LoadReport {
+  weights: string; // the weights file (or the index of a sharded checkpoint) read
+  initialised: string[];
+  unexpected: string[];
+}
+
+type RawTensors = Map<string, { shape: number[]; data: Float32Array }>;
+
+/** The weight files HF writes, in the order transformers prefers them. */
+const WEIGHT_FORMS = [
+  { file: WEIGHTS_FILE, read: readSafetensors, sharded: false },
+  { file: `${WEIGHTS_FILE}.index.json`, read: readSafetensors, sharded: true },
+  { file: 'pytorch_model.bin', read: readTorchBin, sharded: false },
+  { file: 'pytorch_model.bin.index.json', read: readTorchBin, sharded: true },
+] as const;
+
+/** The shards an index names: plain file names next to it, each read once. */
+function shardFiles(index: string): string[] {
+  const raw = readJson<unknown>(index);
+  const map = (raw as { weight_map?: unknown } | null)?.weight_map;
+  if (typeof map !== 'object' || map === null || Array.isArray(map))
+    throw new UserError(`${index}: expected {"weight_map": {tensor: file}}`);
+  const files = new Set<string>();
+  for (const [name, f] of Object.entries(map)) {
+    if (typeof f !== 'string' || !/^[\w.-]{1,200}$/.test(f) || f.startsWith('.'))
+      throw new UserError(`${index}: weight_map['${name}'] is not a file name in this folder`);
+    files.add(f);
+  }
+  if (files.size === 0) throw new UserError(`${index}: weight_map is empty`);
+  return [...files];
+}
+
+/** Every tensor of the folder's weights, under our names (HF's variants mapped by model/names.ts). */
+function readWeights(dir: string): { file: string; tensors: RawTensors } {
+  const form = WEIGHT_FORMS.find((f) => fs.existsSync(path.join(dir, f.file)));
+  if (!form) {
+    throw new UserError(
+      `${dir}: no weights (model.safetensors, pytorch_model.bin or a sharded *.index.json; ` +
+        'TensorFlow and Flax weights are not read)',
+    );
+  }
+  const file = path.join(dir, form.file);
+  const parts = form.sharded ? shardFiles(file).map((f) => path.join(dir, f)) : [file];
+  const tensors: RawTensors = new Map();
+  for (const part of parts) {
+    for (const [hfName, t] of form.read(part)) {
+      const name = canonicalName(hfName);
+      if (HF_IGNORED.has(name)) continue;
+      if (tensors.has(name)) throw new UserError(`${part}: tensor '${hfName}' is stored twice (as '${name}')`);
+      tensors.set(name, t);
+    }
+  }
+  return { file, tensors };
+}
+
+/** Parameter names and shapes of a checkpoint's weights (the sidebar tree), and their size on disk. */
+export function weightShapes(dir: string): { shapes: [string, number[]][]; bytes: number } {
+  const own = path.join(dir, WEIGHTS_FILE);
+  if (fs.existsSync(own)) {
+    const header = readSafetensorsHeader(own);
+    return { shapes: Object.entries(header.entries).map(([n, e]) => [n, e.shape]), bytes: header.fileSize };
+  }
+  const { file, tensors } = readWeights(dir);
+  const parts = file.endsWith('.json') ? shardFiles(file).map((f) => path.join(dir, f)) : [file];
+  const bytes = parts.reduce((a, f) => a + fs.statSync(f).size, 0);
+  return { shapes: [...tensors].map(([n, t]) => [n, t.shape]), bytes };
+}
+
+const isHead = (name: string) =>
+  name.startsWith(POOLER_PREFIX) || name.startsWith(CLASSIFIER_PREFIX) || name.startsWith(MLM_PREFIX);
+
 /**
- * Load a checkpoint. Every tensor the config implies must be present with the implied shape;
- * the MLM decoder weight (tied) and unknown extra tensors are ignored.
+ * Load a checkpoint: ours, or any HF BERT folder (BertModel / BertForMaskedLM / BertForPreTraining
+ * / BertForSequenceClassification; safetensors, pytorch_model.bin or sharded; fp16/bf16 converted).
+ * Every encoder tensor the config implies must be present with the implied shape; a missing head
+ * the config asks for (pooler, classifier) is initialised and listed in `report.initialised`;
+ * tensors we do not use are listed in `report.unexpected`.
  */
 export function loadCheckpoint(dir: string): Checkpoint {
   const cfg = readConfig(dir);
   // Weights are about to be allocated: refuse a model the backend cannot even hold (model/memory.ts).
   const seqLen = Math.min(cfg.max_len ?? 128, cfg.max_position_embeddings);
   checkMemory(cfg, { mode: 'infer', batch: 1, seqLen }, tf.getBackend() ?? '', { shape: path.join(dir, CONFIG_FILE) });
-  const wfile = path.join(dir, WEIGHTS_FILE);
-  if (!fs.existsSync(wfile)) throw new UserError(`${wfile}: missing`);
   const vocab = readVocab(dir);
   if (vocab.tokens.length !== cfg.vocab_size) {
     throw new UserError(
@@ -98,12 +185,29 @@ export function loadCheckpoint(dir: string): Checkpoint {
         `but config.json says vocab_size ${cfg.vocab_size}`,
     );
   }
-  const tensors = readSafetensors(wfile);
-  const has = { mlm: tensors.has(MLM_BIAS), classifier: tensors.has(CLASSIFIER.weight) || hasClassifier(cfg) };
+  const { file: wfile, tensors } = readWeights(dir);
+  const cls = tensors.get(CLASSIFIER.weight);
+  if (cls && cls.shape[0] !== NUM_LABELS) {
+    throw new UserError(
+      `${wfile}: the classifier has ${cls.shape[0]} outputs; only ${NUM_LABELS} labels are supported yet`,
+    );
+  }
+  const has = { mlm: tensors.has(MLM_BIAS), classifier: !!cls || hasClassifier(cfg) };
+  const shapes = paramShapes(cfg, has);
+  // A BertModel's pretrained pooler is kept for fine-tuning (as HF keeps it).
+  if (!has.classifier && tensors.has(POOLER.weight)) shapes.push([POOLER.weight, [cfg.hidden_size, cfg.hidden_size]]);
+  if (!has.classifier && tensors.has(POOLER.bias)) shapes.push([POOLER.bias, [cfg.hidden_size]]);
+  const report: LoadReport = { weights: wfile, initialised: [], unexpected: [] };
   const params: Params = new Map();
+  const rng = new Rng(0);
   try {
-    for (const [name, shape] of paramShapes(cfg, has)) {
+    for (const [name, shape] of shapes) {
       const t = tensors.get(name);
+      if (!t && isHead(name)) {
+        params.set(name, tf.variable(initTensor(name, shape, cfg, rng), true));
+        report.initialised.push(name);
+        continue;
+      }
       if (!t) throw new UserError(`${wfile}: tensor '${name}' is missing (config.json implies it)`);
       if (t.shape.join(',') !== shape.join(',')) {
         throw new UserError(`${wfile}: tensor '${name}' has shape [${t.shape}] but config.json implies [${shape}]`);
@@ -120,7 +224,16 @@ export function loadCheckpoint(dir: string): Checkpoint {
     for (const v of params.values()) v.dispose();
     throw e;
   }
-  return { dir, config: cfg, params, vocab };
+  report.unexpected = [...tensors.keys()].filter((n) => !params.has(n));
+  return { dir, config: cfg, params, vocab, report };
+}
+
+/** One line on what loading adapted, or null when the folder matched its config exactly. */
+export function describeLoad(r: LoadReport): string | null {
+  const parts = [];
+  if (r.initialised.length) parts.push(`initialised (not in the weights): ${r.initialised.join(', ')}`);
+  if (r.unexpected.length) parts.push(`not used: ${r.unexpected.join(', ')}`);
+  return parts.length ? `${r.weights}: ${parts.join('; ')}` : null;
 }
 
 /** Read a tensors file saved next to a checkpoint (e.g. optimizer state) as tf tensors. */
@@ -132,5 +245,6 @@ export function loadTensorFile(file: string): Map<string, tf.Tensor> {
 
 /** Model size in MB as float32 weights (what the reference table reports). */
 export function checkpointMB(dir: string): number {
-  return fs.statSync(path.join(dir, WEIGHTS_FILE)).size / 1e6;
+  const own = path.join(dir, WEIGHTS_FILE);
+  return (fs.existsSync(own) ? fs.statSync(own).size : weightShapes(dir).bytes) / 1e6;
 }

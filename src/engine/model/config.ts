@@ -160,6 +160,15 @@ export function checkConfigJson(raw: unknown, file: string): BertConfig {
   if (archs !== undefined && !(Array.isArray(archs) && archs.every((a) => typeof a === 'string'))) {
     throw bad('architectures', 'a list of strings');
   }
+  // Another architecture in a BERT-shaped config: one line saying what is not supported.
+  if (raw.model_type !== undefined && raw.model_type !== 'bert') {
+    throw new UserError(`${file}: model_type ${show(raw.model_type)} is not supported (BERT only)`);
+  }
+  const other = Array.isArray(archs) ? archs.find((a) => typeof a === 'string' && !a.startsWith('Bert')) : undefined;
+  if (other !== undefined) throw new UserError(`${file}: architecture "${other}" is not supported (BERT only)`);
+  if (raw.position_embedding_type != null && raw.position_embedding_type !== 'absolute') {
+    throw bad('position_embedding_type', '"absolute" (relative position embeddings are not supported)');
+  }
   if (raw.hidden_act !== undefined && raw.hidden_act !== 'gelu') {
     throw bad('hidden_act', '"gelu" (the only activation this engine has)');
   }

@@ -123,3 +123,28 @@ export function layerOf(name: string): number | null {
   const digits = dot < 0 ? '' : rest.slice(0, dot);
   return /^\d+$/.test(digits) ? Number(digits) : null;
 }
+
+// ---- the names other HF BERT checkpoints use for the same tensors ---------------------------------
+
+/** A BertModel's state dict has no 'bert.' prefix: these are its top-level module names. */
+const UNPREFIXED_ROOTS = ['embeddings.', 'encoder.', 'pooler.'];
+const BERT_PREFIX = 'bert.';
+/** Tensors HF checkpoints carry that are not parameters, or are tied to one we have. */
+export const HF_IGNORED = new Set([
+  `${EMBEDDINGS_PREFIX}position_ids`, // a buffer (0..max_position-1)
+  MLM_DECODER_W, // tied to the word embeddings
+  `${MLM_PREFIX}predictions.decoder.bias`, // tied to cls.predictions.bias
+]);
+
+/**
+ * The name this engine uses for a tensor of a HF BERT checkpoint: the 'bert.' prefix added to a
+ * BertModel's names, and the TF-era LayerNorm 'gamma'/'beta' read as 'weight'/'bias'. Any other
+ * name is returned as it is (it then either is one of ours or is reported as unexpected).
+ */
+export function canonicalName(hfName: string): string {
+  let n = hfName;
+  if (UNPREFIXED_ROOTS.some((r) => n.startsWith(r))) n = BERT_PREFIX + n;
+  if (n.endsWith('LayerNorm.gamma')) n = n.slice(0, -'gamma'.length) + 'weight';
+  else if (n.endsWith('LayerNorm.beta')) n = n.slice(0, -'beta'.length) + 'bias';
+  return n;
+}

@@ -1,15 +1,16 @@
 // Vocabulary pruning (TextPruner's VocabularyPruner): keep the tokens the corpus uses at least
 // min_count times, and the special tokens always; cut the word-embedding rows of the removed ones
 // and, when there is an MLM head (prune_lm_head true or auto), its output bias (the decoder weight
-// is tied to the embeddings, so it follows). Kept tokens keep their relative order, so the five
-// specials stay at ids 0..4. vocab.txt and token_counts.json are rewritten by saveCheckpoint.
+// is tied to the embeddings, so it follows). Kept tokens keep their relative order. The special
+// tokens (found by name, wherever they are: vocab.special) are always kept; bert-pruner's own stay
+// at ids 0..4. vocab.txt and token_counts.json are rewritten by saveCheckpoint.
 //
 // An input made only of kept tokens gets exactly the same logits: its embedding rows are the
 // same, only their ids changed. Removed tokens become [UNK] when text is encoded with the new vocab.
 import * as fs from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import type { VocabularyPruneConfig } from '../config/settings';
-import { SPECIAL_TOKENS, Vocab } from '../data/vocab';
+import { specialIdList, SpecialIds, Vocab } from '../data/vocab';
 import { UserError } from '../errors';
 import type { BertConfig } from '../model/config';
 import { MLM_BIAS as LM_BIAS, MLM_PREFIX, WORD_EMB } from '../model/names';
@@ -38,9 +39,10 @@ export function countCorpus(file: string, vocab: Vocab): number[] {
   return counts;
 }
 
-/** Ids to keep: the specials, then every token counted at least minCount times, in id order. */
-function keptTokenIds(counts: number[], minCount: number): number[] {
-  return counts.map((c, i) => i).filter((i) => i < SPECIAL_TOKENS.length || counts[i] >= minCount);
+/** Ids to keep: the special tokens (wherever they are) and every token counted >= minCount times, in id order. */
+function keptTokenIds(counts: number[], minCount: number, special: SpecialIds): number[] {
+  const keep = new Set(specialIdList(special));
+  return counts.map((c, i) => i).filter((i) => keep.has(i) || counts[i] >= minCount);
 }
 
 export function pruneVocabulary(
@@ -56,7 +58,7 @@ export function pruneVocabulary(
   const hasLm = params.has(LM_BIAS);
   if (vc.prune_lm_head === true && !hasLm)
     throw new UserError(`${source}: prune_lm_head is true but the checkpoint has no MLM head (use 'auto')`);
-  const keep = keptTokenIds(counts, vc.min_count);
+  const keep = keptTokenIds(counts, vc.min_count, vocab.special);
   const idx = tf.tensor1d(keep, 'int32');
   const names = [WORD_EMB, ...(hasLm && vc.prune_lm_head !== false ? [LM_BIAS] : [])];
   for (const name of names) {
@@ -80,10 +82,17 @@ export function pruneVocabulary(
   const next: BertConfig = { ...structuredClone(cfg), vocab_size: keep.length };
   return {
     cfg: next,
-    vocab: { tokens, counts: kept, index },
+    vocab: { tokens, counts: kept, index, special: newIds(vocab.special, keep) },
     before: vocab.tokens.length,
     after: keep.length,
     removed: vocab.tokens.length - keep.length,
     lmHead: names.includes(LM_BIAS),
   };
+}
+
+/** The special ids after the cut: each one's position among the kept ids. */
+function newIds(s: SpecialIds, keep: number[]): SpecialIds {
+  const at = new Map(keep.map((id, i) => [id, i]));
+  const m = (id: number) => at.get(id)!;
+  return { pad: m(s.pad), unk: m(s.unk), cls: m(s.cls), sep: m(s.sep), mask: m(s.mask) };
 }

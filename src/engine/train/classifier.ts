@@ -14,7 +14,7 @@ import { Rng } from '../data/rng';
 import { splitRows } from '../data/split';
 import { UserError } from '../errors';
 import { readJson, recoverDir } from '../io/atomic';
-import { loadCheckpoint, loadTensorFile, readConfig, saveCheckpoint } from '../io/checkpoint';
+import { describeLoad, loadCheckpoint, loadTensorFile, readConfig, saveCheckpoint } from '../io/checkpoint';
 import { checkMemory } from '../model/memory';
 import { thresholdFiles, thresholdsFromValidation, type Thresholds } from '../io/thresholds';
 import { bceWithLogits, classify, toInputs } from '../model/bert';
@@ -107,6 +107,8 @@ export async function finetuneClassifier(run: string, s: Settings, ctx: StageCon
   if (o.resume && !resumeFrom)
     log(ctx, `--resume: no epoch checkpoint in ${o.last} yet; starting from ${o.from}`, 'warn');
   const ck = loadCheckpoint(resumeFrom ?? o.from);
+  const adapted = ck.report && describeLoad(ck.report); // a HF folder: heads initialised, tensors not used
+  if (adapted) log(ctx, adapted);
   const cfg = setClassification(ck.config);
   const labelFreq = new Float64Array(NUM_LABELS);
   for (const r of trRows) for (const l of r.labels ?? []) labelFreq[l] += 1 / trRows.length;

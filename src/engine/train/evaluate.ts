@@ -21,7 +21,11 @@ import { allMetrics, EvalMetrics, microF1AtThresholds, perLabelMetrics, type Lab
 /** Load a checkpoint that has a classifier (a UserError otherwise). */
 function classifierCheckpoint(dir: string) {
   const ck = loadCheckpoint(dir);
-  if (!hasClassifier(ck.config) || !ck.params.has(CLASSIFIER.weight)) {
+  if (
+    !hasClassifier(ck.config) ||
+    !ck.params.has(CLASSIFIER.weight) ||
+    ck.report?.initialised.includes(CLASSIFIER.weight)
+  ) {
     disposeParams(ck.params);
     throw new UserError(`${dir}: this checkpoint has no classifier (fine-tune it first)`);
   }

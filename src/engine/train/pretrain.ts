@@ -86,9 +86,12 @@ export async function pretrain(run: string, s: Settings, ctx: StageContext, opts
 
   // A fixed, masked evaluation sample: MLM loss and accuracy comparable across epochs.
   const evalRng = new Rng(s.seed + 99);
-  const evalBatches: MlmBatch[] = makeBatches(examples.slice(0, 512), { batchSize: pt.batch_size }).map((b) => ({
+  const evalBatches: MlmBatch[] = makeBatches(examples.slice(0, 512), {
+    batchSize: pt.batch_size,
+    padId: vocab.special.pad,
+  }).map((b) => ({
     ...b,
-    masked: maskBatch(b, V, evalRng, pt.mask_prob, pt.mask_ngram),
+    masked: maskBatch(b, V, evalRng, pt.mask_prob, pt.mask_ngram, vocab.special),
   }));
   const evaluateMlm = () => {
     let loss = 0;
@@ -113,9 +116,9 @@ export async function pretrain(run: string, s: Settings, ctx: StageContext, opts
     params,
     epochs: pt.epochs,
     batches: (_epoch, rng) =>
-      makeBatches(examples, { batchSize: pt.batch_size, rng, bucket: true }).map((b) => ({
+      makeBatches(examples, { batchSize: pt.batch_size, rng, bucket: true, padId: vocab.special.pad }).map((b) => ({
         ...b,
-        masked: maskBatch(b, V, rng, pt.mask_prob, pt.mask_ngram),
+        masked: maskBatch(b, V, rng, pt.mask_prob, pt.mask_ngram, vocab.special),
       })),
     loss: (b, dropout) => mlmStep(params, cfg, b as MlmBatch, dropout).loss,
     lr: pt.lr,
