@@ -20,6 +20,10 @@ export interface Row {
   labels: number[] | null;
   /** 1-based line number in the source file (0 for rows that did not come from a file). */
   line: number;
+  /** The tokens are vocabulary ids already (raw text through the tokenizer), not corpus tokens. */
+  encoded?: boolean;
+  /** The second text of a pair, as vocabulary ids (encoded rows only). */
+  pair?: number[];
 }
 
 export interface ReadOptions {
