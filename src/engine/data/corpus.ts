@@ -79,7 +79,8 @@ export async function corpusVocab(
   const p = runPaths(o.run);
   fs.mkdirSync(path.dirname(p.train), { recursive: true });
   const data = path.dirname(p.train);
-  for (const f of ['train.jsonl', 'test.jsonl']) fs.rmSync(path.join(data, f), { force: true }); // a raw-text run before
+  // the data files of a raw-text corpus-vocab before this one
+  for (const f of ['train.jsonl', 'test.jsonl']) fs.rmSync(path.join(data, f), { force: true });
   writeGaiicCsv(path.join(data, 'train.csv'), train);
   writeGaiicCsv(path.join(data, 'test.csv'), test);
   // The corpus: texts a user has, train and test alike; test labels never enter it.
@@ -146,7 +147,8 @@ function corpusVocabText(
   } else {
     if (!o.testSplit)
       throw new UserError(
-        `${o.data}: has no test file; pass --test-split F (e.g. 0.2) to carve a seeded test split out of ${files.train}`,
+        `${o.data}: has no test file; ` +
+          `pass --test-split F (e.g. 0.2) to carve a seeded test split out of ${files.train}`,
       );
     ({ train, test } = splitRows(train, o.testSplit, o.seed));
     log(

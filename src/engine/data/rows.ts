@@ -44,7 +44,7 @@ function clip(s: string): string {
 export function dataFormat(file: string): DataFormat {
   const ext = path.extname(file).toLowerCase();
   if (ext === '.jsonl' || ext === '.ndjson') return 'jsonl';
-  let head = '';
+  let head: string;
   try {
     const fd = fs.openSync(file, 'r');
     try {
