@@ -127,7 +127,10 @@ export async function pickDataFolder(makeDemo: () => Promise<string | undefined>
       .join(', '),
     value: d,
   }));
-  items.push({ label: '$(folder-opened) Browse…', action: () => browse('Data folder (with train.csv or train.jsonl)', true) });
+  items.push({
+    label: '$(folder-opened) Browse…',
+    action: () => browse('Data folder (with train.csv or train.jsonl)', true),
+  });
   items.push({ label: '$(beaker) Create demo data…', action: makeDemo });
   return choose('Which data?', items, 'a folder with train.csv or train.jsonl (and a test file)');
 }
