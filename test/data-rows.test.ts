@@ -43,9 +43,22 @@ describe('readRows', () => {
     const { rows, format } = readRows(f, { tokenizer, requireLabels: true });
     expect(format).toBe('jsonl');
     expect(rows).toEqual([
-      { id: 'a', tokens: [5, 7, 6], encoded: true, labels: [0, 16], line: 1 },
-      { id: '3', tokens: [8, 9, 10], pair: [11], encoded: true, labels: [3], line: 3 },
+      { id: 'a', tokens: [5, 7, 6], pieces: ['hello', ',', 'world'], encoded: true, labels: [0, 16], line: 1 },
+      {
+        id: '3',
+        tokens: [8, 9, 10],
+        pieces: ['un', '##aff', '##able'],
+        pair: [11],
+        pairPieces: ['中'],
+        encoded: true,
+        labels: [3],
+        line: 3,
+      },
     ]);
+    // encodeRows maps the pieces through the vocabulary it is given (a pruned one, a teacher's)
+    const small = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]', '中', 'un', 'hello'];
+    const v2 = { tokens: small, counts: small.map(() => 0), index: new Map(small.map((t, i) => [t, i])) };
+    expect(Array.from(encodeRows(rows, v2, 16)[1].ids)).toEqual([2, 6, 1, 1, 3, 5, 3]);
   });
 
   it('reads a header csv with RFC 4180 quoting and labels joined by ;', () => {

@@ -5,7 +5,7 @@ import { UserError } from '../errors';
 import type { Row } from './csv';
 import type { Rng } from './rng';
 import { assemble } from './tokenizer';
-import { CLS_ID, PAD_ID, SEP_ID, idsOf, type Vocab } from './vocab';
+import { CLS_ID, PAD_ID, SEP_ID, UNK_ID, idsOf, type Vocab } from './vocab';
 
 export interface Example {
   /** [CLS] ... [SEP], already truncated to maxLen. */
@@ -33,7 +33,10 @@ export function encodeRows(rows: Row[], vocab: Vocab, maxLen: number, numLabels 
     let truncated: boolean;
     if (r.encoded) {
       // raw text, tokenized already: [CLS] a [SEP] (b [SEP]), truncated 'longest_first' as HF does
-      const enc = assemble(r.tokens, r.pair, CLS_ID, SEP_ID, { maxLength: maxLen });
+      // ids in this vocabulary (the tokenizer's, unless pruned since or a teacher's)
+      const map = (pieces: string[] | undefined, ids: number[] | undefined) =>
+        pieces ? pieces.map((t) => vocab.index.get(t) ?? UNK_ID) : ids;
+      const enc = assemble(map(r.pieces, r.tokens)!, map(r.pairPieces, r.pair), CLS_ID, SEP_ID, { maxLength: maxLen });
       ids = Int32Array.from(enc.ids);
       if (r.pair) types = Int32Array.from(enc.typeIds);
       truncated = enc.truncated;

@@ -325,14 +325,15 @@ export function readTextRows(file: string, o: RawOptions & { format?: DataFormat
 
 /** Token ids of raw-text rows, from the tokenizer. */
 export function tokenizeRows(rows: TextRow[], tok: BertTokenizer): Row[] {
-  return rows.map((r) => ({
-    id: r.id,
-    tokens: tok.ids(r.text),
-    ...(r.textPair !== undefined ? { pair: tok.ids(r.textPair) } : {}),
-    encoded: true,
-    labels: r.labels,
-    line: r.line,
-  }));
+  return rows.map((r) => {
+    const pieces = tok.tokenize(r.text);
+    const row: Row = { id: r.id, tokens: tok.idsOf(pieces), pieces, encoded: true, labels: r.labels, line: r.line };
+    if (r.textPair !== undefined) {
+      row.pairPieces = tok.tokenize(r.textPair);
+      row.pair = tok.idsOf(row.pairPieces);
+    }
+    return row;
+  });
 }
 
 export interface RowsOptions extends StreamOptions {

@@ -190,7 +190,11 @@ export class BertTokenizer {
 
   /** The vocabulary ids of a text (no [CLS]/[SEP]); a token not in the vocabulary is [UNK]. */
   ids(text: string): number[] {
-    return this.tokenize(text).map((t) => this.vocab.get(t) ?? this.unkId);
+    return this.idsOf(this.tokenize(text));
+  }
+
+  idsOf(tokens: string[]): number[] {
+    return tokens.map((t) => this.vocab.get(t) ?? this.unkId);
   }
 
   /**
