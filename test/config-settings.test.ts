@@ -48,6 +48,7 @@ describe('presets', () => {
         intermediate_size: 64,
         max_position_embeddings: 128,
         max_len: 64,
+        vocab_size: 2000,
         hidden_dropout_prob: 0.1,
         attention_probs_dropout_prob: 0.1,
         initializer_range: 0.02,

@@ -111,31 +111,41 @@ async function askRunName(runs: RunView[]): Promise<string | undefined> {
   return name ? path.join(root, name) : undefined;
 }
 
-/** A folder with train.csv (and usually test.csv): found in the workspace, browsed, or made. */
+/** A folder with train.csv or train.jsonl (and usually a test file): found in the workspace, browsed, or made. */
 export async function pickDataFolder(makeDemo: () => Promise<string | undefined>): Promise<string | undefined> {
-  const found = await vscode.workspace.findFiles('**/train.csv', EXCLUDE, 200);
+  const found = await vscode.workspace.findFiles('**/train.{csv,jsonl}', EXCLUDE, 200);
   // runs/<name>/data/train.csv are copies the engine made; the user's data is elsewhere.
   const dirs = [...new Set(found.map((u) => path.dirname(u.fsPath)))].filter(
     (d) => !fs.existsSync(path.join(d, '..', 'run.json')),
   );
   const items: Item<string>[] = dirs.map((d) => ({
     label: displayPath(d),
-    description: fs.existsSync(path.join(d, 'test.csv')) ? 'train.csv, test.csv' : 'train.csv',
+    description: fs
+      .readdirSync(d)
+      .filter((f) => /^(train|test)\.(csv|jsonl)$/.test(f))
+      .sort((a, b) => b.localeCompare(a))
+      .join(', '),
     value: d,
   }));
-  items.push({ label: '$(folder-opened) Browse…', action: () => browse('Data folder (with train.csv)', true) });
+  items.push({
+    label: '$(folder-opened) Browse…',
+    action: () => browse('Data folder (with train.csv or train.jsonl)', true),
+  });
   items.push({ label: '$(beaker) Create demo data…', action: makeDemo });
-  return choose('Which data?', items, 'a folder with train.csv (and test.csv)');
+  return choose('Which data?', items, 'a folder with train.csv or train.jsonl (and a test file)');
 }
 
 export async function pickCsv(title = 'Which data file?'): Promise<string | undefined> {
-  const found = await vscode.workspace.findFiles('**/*.csv', EXCLUDE, 500);
+  const found = await vscode.workspace.findFiles('**/*.{csv,jsonl}', EXCLUDE, 500);
   const items: Item<string>[] = found.map((u) => ({
     label: path.basename(u.fsPath),
     description: displayPath(path.dirname(u.fsPath)),
     value: u.fsPath,
   }));
-  items.push({ label: '$(folder-opened) Browse…', action: () => browse('Data file', false, { CSV: ['csv'] }) });
+  items.push({
+    label: '$(folder-opened) Browse…',
+    action: () => browse('Data file', false, { 'Data (GAIIC csv, csv with a header, jsonl)': ['csv', 'jsonl'] }),
+  });
   return choose(title, items);
 }
 

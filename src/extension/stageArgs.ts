@@ -36,8 +36,8 @@ export function checkpointOption(stage: StageName): string | undefined {
 export function runDefault(spec: string, run: RunView, cwd: string): string | undefined {
   if (spec === 'data') return run.data ? path.resolve(cwd, run.data) : undefined;
   if (spec === 'test') {
-    const test = path.join(run.dir, 'data', 'test.csv');
-    return fs.existsSync(test) ? test : undefined;
+    const data = path.join(run.dir, 'data');
+    return ['test.jsonl', 'test.csv'].map((f) => path.join(data, f)).find((f) => fs.existsSync(f));
   }
   if (spec.startsWith('ckpt:')) {
     const key = spec.slice(5);

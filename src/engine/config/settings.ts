@@ -14,6 +14,8 @@ export interface ModelSettings {
   max_position_embeddings: number;
   /** Inputs are cut to this many tokens, [CLS] and [SEP] included. */
   max_len: number;
+  /** Raw-text data: the most entries corpus-vocab's WordPiece vocabulary has (GAIIC data keeps every token). */
+  vocab_size?: number;
   hidden_dropout_prob: number;
   attention_probs_dropout_prob: number;
   initializer_range: number;

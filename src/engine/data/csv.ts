@@ -20,6 +20,16 @@ export interface Row {
   labels: number[] | null;
   /** 1-based line number in the source file (0 for rows that did not come from a file). */
   line: number;
+  /**
+   * Raw text through the tokenizer: `tokens` are ids in the tokenizer's vocabulary, `pieces` the
+   * WordPiece strings (encodeRows maps them through the vocabulary it is given, which differs after
+   * vocabulary pruning or for a distillation teacher).
+   */
+  encoded?: boolean;
+  pieces?: string[];
+  /** The second text of a pair (encoded rows only): ids and WordPiece strings. */
+  pair?: number[];
+  pairPieces?: string[];
 }
 
 export interface ReadOptions {

@@ -216,9 +216,54 @@ export function generateDemo(o: DemoOptions): { train: Row[]; test: Row[] } {
   return { train, test };
 }
 
-/** Write dir/train.csv, dir/test.csv (labels kept, so evaluation works) and dir/README.md. */
-export function writeDemo(dir: string, o: DemoOptions, force = false): { train: string; test: string } {
-  const files = { train: path.join(dir, 'train.csv'), test: path.join(dir, 'test.csv') };
+const CONSONANTS = 'bdfgklmnprstvz';
+const VOWELS = 'aeiou';
+
+/**
+ * The pronounceable pseudo-word of a demo token id: consonant-vowel syllables, the id's digits in base
+ * 70 from the lowest ("ba" is 0), at least two: 0 -> "baba", 1 -> "beba", 71 -> "bebe". Distinct ids
+ * give distinct words (every syllable is two letters).
+ */
+export function demoWord(id: number): string {
+  const n = CONSONANTS.length * VOWELS.length;
+  let w = '';
+  let rest = id;
+  do {
+    const s = rest % n;
+    w += CONSONANTS[Math.floor(s / VOWELS.length)] + VOWELS[s % VOWELS.length];
+    rest = Math.floor(rest / n);
+  } while (rest > 0 || w.length < 4);
+  return w;
+}
+
+/** Rows as JSON lines {"id", "text", "labels"}: each token id written as its pseudo-word. */
+export function formatDemoJsonl(rows: Row[]): string {
+  return rows
+    .map((r) =>
+      JSON.stringify({
+        id: r.id,
+        text: r.tokens.map(demoWord).join(' '),
+        ...(r.labels !== null ? { labels: r.labels } : {}),
+      }),
+    )
+    .map((l) => l + '\n')
+    .join('');
+}
+
+export type DemoFormat = 'gaiic' | 'jsonl';
+
+/**
+ * Write dir/train.csv, dir/test.csv (labels kept, so evaluation works) and dir/README.md; with format
+ * 'jsonl', dir/train.jsonl and dir/test.jsonl: the same rows as raw text.
+ */
+export function writeDemo(
+  dir: string,
+  o: DemoOptions,
+  force = false,
+  format: DemoFormat = 'gaiic',
+): { train: string; test: string } {
+  const ext = format === 'jsonl' ? 'jsonl' : 'csv';
+  const files = { train: path.join(dir, `train.${ext}`), test: path.join(dir, `test.${ext}`) };
   // Regenerating demo data in place is fine; overwriting a user's own data folder is not (the
   // folder's .bert-pruner marker, or for older folders our README, says it is ours).
   const isDemo = fs.existsSync(dir) && isOurs(dir, 'demo-data');
@@ -234,11 +279,21 @@ export function writeDemo(dir: string, o: DemoOptions, force = false): { train: 
   const fresh = !fs.existsSync(dir) || fs.readdirSync(dir).length === 0;
   fs.mkdirSync(dir, { recursive: true });
   if (fresh) markDir(dir, 'demo-data');
-  writeFileAtomic(files.train, formatGaiicCsv(train));
-  writeFileAtomic(files.test, formatGaiicCsv(test));
-  writeFileAtomic(path.join(dir, 'README.md'), demoReadme(o));
+  const write = format === 'jsonl' ? formatDemoJsonl : formatGaiicCsv;
+  writeFileAtomic(files.train, write(train));
+  writeFileAtomic(files.test, write(test));
+  writeFileAtomic(path.join(dir, 'README.md'), demoReadme(o) + (format === 'jsonl' ? DEMO_JSONL_NOTE : ''));
   return files;
 }
+
+const DEMO_JSONL_NOTE = `
+## Raw-text variant (\`demo-data --format jsonl\`)
+
+\`train.jsonl\` and \`test.jsonl\` hold the same rows as raw text, one JSON object a line:
+\`{"id": "...", "text": "...", "labels": [...]}\`. Each token id is written as a pronounceable pseudo-word
+(consonant-vowel syllables from the id, demoWord in demo.ts), so corpus-vocab builds a WordPiece vocabulary
+from the words and the tokenizer encodes them.
+`;
 
 function demoReadme(o: DemoOptions): string {
   return `# Synthetic demo data (GAIIC-2021 track-1 format)

@@ -4,6 +4,7 @@
 import { UserError } from '../errors';
 import type { Row } from './csv';
 import type { Rng } from './rng';
+import { assemble } from './tokenizer';
 import { idsOf, type Vocab } from './vocab';
 
 export interface Example {
@@ -13,16 +14,43 @@ export interface Example {
   labels: Float32Array | null;
   /** Index into the source rows (to map predictions back to row ids). */
   row: number;
+  /** Token types (0 through the first [SEP], 1 after), only for pairs. */
+  types?: Int32Array;
+  /** Tokens were cut to fit maxLen. */
+  truncated?: boolean;
+}
+
+/** How many examples lost tokens to maxLen. */
+export function truncatedCount(ex: Example[]): number {
+  return ex.reduce((n, e) => n + (e.truncated ? 1 : 0), 0);
 }
 
 export function encodeRows(rows: Row[], vocab: Vocab, maxLen: number, numLabels = 17): Example[] {
   if (!Number.isInteger(maxLen) || maxLen < 3) throw new UserError(`maxLen must be an integer >= 3, got ${maxLen}`);
   return rows.map((r, i) => {
-    const body = idsOf(r.tokens, vocab).slice(0, maxLen - 2); // truncate the text, never the specials
-    const ids = new Int32Array(body.length + 2);
-    ids[0] = vocab.special.cls;
-    ids.set(body, 1);
-    ids[ids.length - 1] = vocab.special.sep;
+    let ids: Int32Array;
+    let types: Int32Array | undefined;
+    let truncated: boolean;
+    if (r.encoded) {
+      // raw text, tokenized already: [CLS] a [SEP] (b [SEP]), truncated 'longest_first' as HF does
+      // ids in this vocabulary (the tokenizer's, unless pruned since or a teacher's)
+      const map = (pieces: string[] | undefined, ids: number[] | undefined) =>
+        pieces ? pieces.map((t) => vocab.index.get(t) ?? vocab.special.unk) : ids;
+      const enc = assemble(map(r.pieces, r.tokens)!, map(r.pairPieces, r.pair), vocab.special.cls, vocab.special.sep, {
+        maxLength: maxLen,
+      });
+      ids = Int32Array.from(enc.ids);
+      if (r.pair) types = Int32Array.from(enc.typeIds);
+      truncated = enc.truncated;
+    } else {
+      const all = idsOf(r.tokens, vocab);
+      const body = all.slice(0, maxLen - 2); // truncate the text, never the specials
+      truncated = body.length < all.length;
+      ids = new Int32Array(body.length + 2);
+      ids[0] = vocab.special.cls;
+      ids.set(body, 1);
+      ids[ids.length - 1] = vocab.special.sep;
+    }
     let labels: Float32Array | null = null;
     if (r.labels !== null) {
       labels = new Float32Array(numLabels);
@@ -32,7 +60,7 @@ export function encodeRows(rows: Row[], vocab: Vocab, maxLen: number, numLabels 
         labels[l] = 1;
       }
     }
-    return { ids, labels, row: i };
+    return { ids, labels, row: i, ...(types ? { types } : {}), ...(truncated ? { truncated } : {}) };
   });
 }
 
@@ -49,6 +77,8 @@ export interface Batch {
   rows: number[];
   /** Number of real (non-pad) tokens in the batch, i.e. the sum of mask. */
   tokens: number;
+  /** B*T token types, when an example of the batch is a pair (padding and single texts: 0). */
+  types?: Int32Array | null;
 }
 
 /** Batches hold this many batches' worth of examples when bucketing by length. */
@@ -62,11 +92,13 @@ function collate(ex: Example[], order: number[], numLabels: number, padId: numbe
   const mask = new Float32Array(B * T);
   const hasLabels = order.every((i) => ex[i].labels !== null);
   const labels = hasLabels ? new Float32Array(B * numLabels) : null;
+  const types = order.some((i) => ex[i].types) ? new Int32Array(B * T) : null;
   let tokens = 0;
   order.forEach((i, b) => {
     const e = ex[i];
     ids.set(e.ids, b * T);
     mask.fill(1, b * T, b * T + e.ids.length);
+    if (types && e.types) types.set(e.types, b * T);
     tokens += e.ids.length;
     if (labels) {
       if (e.labels!.length !== numLabels)
@@ -74,7 +106,7 @@ function collate(ex: Example[], order: number[], numLabels: number, padId: numbe
       labels.set(e.labels!, b * numLabels);
     }
   });
-  return { ids, mask, labels, B, T, rows: order.map((i) => ex[i].row), tokens };
+  return { ids, mask, labels, B, T, rows: order.map((i) => ex[i].row), tokens, ...(types ? { types } : {}) };
 }
 
 /**

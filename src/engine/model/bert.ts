@@ -1,6 +1,6 @@
 // BERT, as HF transformers' modeling_bert.py has it, on tfjs ops — readable top to bottom.
 //
-//   embeddings:  x = LayerNorm(word[ids] + position[0..T) + token_type[0])      [B, T, H]
+//   embeddings:  x = LayerNorm(word[ids] + position[0..T) + token_type[types or 0]) [B, T, H]
 //   layer l:     a = SelfAttention_l(x)  with A_l heads of size D               [B, T, A_l*D]
 //                x = LayerNorm(x + Dense(a))                                    [B, T, H]
 //                x = LayerNorm(x + Dense(gelu(Dense(x))))   FFN size I_l        [B, T, H]
@@ -19,6 +19,7 @@ import type { Params } from './params';
 export interface Inputs {
   ids: tf.Tensor2D; // [B, T] int32, PAD = 0
   mask: tf.Tensor2D; // [B, T] float32, 1 = real token
+  types?: tf.Tensor2D; // [B, T] int32 token types (pairs); absent: all 0
 }
 
 export interface ForwardOptions {
@@ -73,8 +74,15 @@ export function encode(params: Params, cfg: BertConfig, inp: Inputs, opt: Forwar
   let words = tf.gather(p(params, WORD_EMB), ids) as tf.Tensor2D;
   if (opt.wordEmbeddingDelta) words = tf.add(words, opt.wordEmbeddingDelta);
   const pos = tf.slice(p(params, POS_EMB), [0, 0], [T, H]); // [T, H]
-  const type0 = tf.slice(p(params, TYPE_EMB), [0, 0], [1, H]); // [1, H]
-  let x = tf.reshape(tf.add(tf.reshape(words, [B, T, H]), tf.add(pos, type0)), [B * T, H]) as tf.Tensor2D;
+  let x: tf.Tensor2D;
+  if (inp.types) {
+    const types = tf.gather(p(params, TYPE_EMB), tf.reshape(inp.types, [B * T])); // [B*T, H]
+    const wp = tf.reshape(tf.add(tf.reshape(words, [B, T, H]), pos), [B * T, H]);
+    x = tf.add(wp, types) as tf.Tensor2D;
+  } else {
+    const type0 = tf.slice(p(params, TYPE_EMB), [0, 0], [1, H]); // [1, H]
+    x = tf.reshape(tf.add(tf.reshape(words, [B, T, H]), tf.add(pos, type0)), [B * T, H]) as tf.Tensor2D;
+  }
   x = dropout(layerNorm(x, params, EMB_LN.name, eps), cfg.hidden_dropout_prob, opt.dropout);
 
   // Additive attention mask [B, 1, 1, T]: 0 for tokens, -1e9 for padding (HF uses dtype min).
@@ -148,6 +156,8 @@ export function softmaxCrossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): 
   return tf.neg(tf.mean(picked)) as tf.Scalar;
 }
 
-export function toInputs(ids: Int32Array, mask: Float32Array, B: number, T: number): Inputs {
-  return { ids: tf.tensor2d(ids, [B, T], 'int32'), mask: tf.tensor2d(mask, [B, T], 'float32') };
+export function toInputs(ids: Int32Array, mask: Float32Array, B: number, T: number, types?: Int32Array | null): Inputs {
+  const inp: Inputs = { ids: tf.tensor2d(ids, [B, T], 'int32'), mask: tf.tensor2d(mask, [B, T], 'float32') };
+  if (types) inp.types = tf.tensor2d(types, [B, T], 'int32');
+  return inp;
 }

@@ -13,7 +13,7 @@ export function predictLogits(params: Params, cfg: BertConfig, ex: Example[], ba
   const sorted = order.map((i) => ({ ...ex[i], row: i }));
   const out = new Float32Array(ex.length * NUM_LABELS);
   for (const b of makeBatches(sorted, { batchSize })) {
-    const logits = tf.tidy(() => classify(params, cfg, toInputs(b.ids, b.mask, b.B, b.T)));
+    const logits = tf.tidy(() => classify(params, cfg, toInputs(b.ids, b.mask, b.B, b.T, b.types)));
     const data = logits.dataSync();
     logits.dispose();
     b.rows.forEach((row, k) => out.set(data.subarray(k * NUM_LABELS, (k + 1) * NUM_LABELS), row * NUM_LABELS));

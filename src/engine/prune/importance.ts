@@ -40,7 +40,7 @@ export type ImportanceTarget =
 /** The unpruned model's decisions (1 where its probability is >= 0.5) for every batch, [B * 17]. */
 export function referenceTargets(params: Params, cfg: BertConfig, batches: Batch[]): Float32Array[] {
   return batches.map((b) => {
-    const logits = tf.tidy(() => classify(params, cfg, toInputs(b.ids, b.mask, b.B, b.T)));
+    const logits = tf.tidy(() => classify(params, cfg, toInputs(b.ids, b.mask, b.B, b.T, b.types)));
     const out = (logits.dataSync() as Float32Array).map((z) => (z >= 0 ? 1 : 0));
     logits.dispose();
     return out;
@@ -55,7 +55,7 @@ export function importanceLoss(
   target: ImportanceTarget,
   k: number,
 ): tf.Scalar {
-  const logits = classify(params, cfg, toInputs(b.ids, b.mask, b.B, b.T));
+  const logits = classify(params, cfg, toInputs(b.ids, b.mask, b.B, b.T, b.types));
   if (target.kind === 'labels') {
     if (!b.labels) throw new Error('importance with labels: a batch has unlabeled examples');
     return bceWithLogits(logits, tf.tensor2d(b.labels, [b.B, NUM_LABELS]));

@@ -3,7 +3,7 @@
 import * as path from 'node:path';
 import { compareLatency } from '../analyze/model';
 import type { PruneConfig, Settings } from '../config/settings';
-import { readGaiicCsv } from '../data/csv';
+import { readRows, tokenizerIn } from '../data/rows';
 import { encodeRows, Example, makeBatches } from '../data/encode';
 import { UserError } from '../errors';
 import { readJson } from '../io/atomic';
@@ -101,7 +101,7 @@ export async function pruneCheckpoint(
       if (tc.pruning_method === 'iterative') checkTargets(cfg, tc, source);
     }
     const maxLen = Math.min(cfg.max_len ?? 128, cfg.max_position_embeddings);
-    const dataRows = readGaiicCsv(o.dataFile).rows;
+    const dataRows = readRows(o.dataFile, { tokenizer: tokenizerIn(o.model), vocabHint: `${o.model} has none` }).rows;
     const before = modelStats(params, cfg, checkpointMB(o.model));
     const report: PruneReport = {
       model: o.model,

@@ -15,6 +15,7 @@ export const runCorpusVocab: StageRun<'corpus-vocab'> = async ({ args, ctx, runD
     testSplit: args['test-split'],
     seed: settings.seed,
     skipBadRows: args['skip-bad-rows'],
+    vocabSize: settings.model.vocab_size,
   };
   const r = await runStage(ctx, runDir, 'corpus-vocab', 'corpus-vocab', () => corpusVocab(o, ctx));
   return { result: r.metrics, text: formatMetrics('corpus-vocab', r.metrics) };

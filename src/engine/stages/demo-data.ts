@@ -1,5 +1,6 @@
-// demo-data: the synthetic demo dataset (data/demo.ts), in the GAIIC format.
+// demo-data: the synthetic demo dataset (data/demo.ts), in the GAIIC format or as raw text (jsonl).
 import { DEMO_DEFAULTS, writeDemo } from '../data/demo';
+import { UserError } from '../errors';
 import type { StageRun } from './registry';
 
 export const runDemoData: StageRun<'demo-data'> = async ({ args }) => {
@@ -8,6 +9,9 @@ export const runDemoData: StageRun<'demo-data'> = async ({ args }) => {
     testRows: args['test-rows'] ?? DEMO_DEFAULTS.testRows,
     seed: args.seed ?? DEMO_DEFAULTS.seed,
   };
-  const files = writeDemo(args.out, o, args.force);
+  const format = args.format ?? 'gaiic';
+  if (format !== 'gaiic' && format !== 'jsonl')
+    throw new UserError(`demo-data --format: expected gaiic or jsonl, got '${format}'`);
+  const files = writeDemo(args.out, o, args.force, format);
   return { result: files, text: `wrote ${files.train} (${o.trainRows} rows) and ${files.test} (${o.testRows} rows)` };
 };

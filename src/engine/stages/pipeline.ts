@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Settings } from '../config/settings';
-import { readGaiicCsv } from '../data/csv';
+import { readRows, tokenizerIn } from '../data/rows';
 import { loadRun } from '../io/run';
 import { allMetrics, priorProbs } from '../train/metrics';
 import { analyze } from '../analyze/model';
@@ -62,15 +62,26 @@ export async function pipeline(
     backend: ctx.backend,
     data: { dir: o.data, testSplit: o.testSplit, seed: s.seed },
   });
-  const p = runPaths(run);
+  let p = runPaths(run);
   const done = (key: string) => o.resume && loadRun(run).stages[key]?.status === 'done';
   const started = Date.now();
 
   if (!done('corpus-vocab')) {
     await runStage(ctx, run, 'corpus-vocab', 'corpus-vocab', () =>
-      corpusVocab({ data: o.data, run, testSplit: o.testSplit, seed: s.seed, skipBadRows: o.skipBadRows }, ctx),
+      corpusVocab(
+        {
+          data: o.data,
+          run,
+          testSplit: o.testSplit,
+          seed: s.seed,
+          skipBadRows: o.skipBadRows,
+          vocabSize: s.model.vocab_size,
+        },
+        ctx,
+      ),
     );
   }
+  p = runPaths(run); // the run's data files are .jsonl for raw text, known once corpus-vocab has run
   if (!done('pretrain'))
     await runStage(ctx, run, 'pretrain', 'pretrain', () => pretrain(run, s, ctx, { resume: o.resume }), s.pretrain);
   if (!done('finetune')) {
@@ -92,8 +103,9 @@ export async function pipeline(
       s.finetune,
     );
   }
-  const train = readGaiicCsv(p.train).rows;
-  const test = readGaiicCsv(p.test).rows;
+  const tokenizer = tokenizerIn(p.vocab);
+  const train = readRows(p.train, { tokenizer }).rows;
+  const test = readRows(p.test, { tokenizer }).rows;
   const labeled = test.length > 0 && test.every((r) => r.labels !== null);
   if (!labeled)
     log(ctx, `${p.test} has rows without labels: the pipeline writes predictions for it but no test metrics`, 'warn');

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { analyze } from '../analyze/model';
 import type { Settings } from '../config/settings';
 import { loadConfigFile } from '../config/validate';
-import { readGaiicCsv } from '../data/csv';
+import { readRows, tokenizerIn } from '../data/rows';
 import { UserError } from '../errors';
 import { writeJsonAtomic } from '../io/atomic';
 import { readConfig } from '../io/checkpoint';
@@ -34,7 +34,11 @@ const configName = (file: string) => path.basename(file).replace(/\.prune\.json$
 /** The labeled file a sweep scores on: the run's test split when labeled, else the data file. */
 function sweepEvalFile(run: string, dataFile: string): string {
   const test = runPaths(run).test;
-  if (fs.existsSync(test) && readGaiicCsv(test).rows.every((r) => r.labels !== null)) return test;
+  if (
+    fs.existsSync(test) &&
+    readRows(test, { tokenizer: tokenizerIn(runPaths(run).vocab) }).rows.every((r) => r.labels !== null)
+  )
+    return test;
   return dataFile;
 }
 

@@ -128,7 +128,7 @@ const SKIP_BAD_ROWS = {
 const DATA_DIR = {
   type: 'string',
   value: 'DIR',
-  help: 'a folder with train.csv (and test.csv)',
+  help: 'a folder with train.csv or train.jsonl (and a test file)',
   required: true,
   ask: 'data',
   fromRun: 'data',
@@ -166,6 +166,11 @@ export const REGISTRY = {
       },
       'train-rows': { type: 'int', value: 'N', help: 'training rows', min: 1, max: 1_000_000 },
       'test-rows': { type: 'int', value: 'N', help: 'test rows', min: 1, max: 1_000_000 },
+      format: {
+        type: 'string',
+        value: 'gaiic|jsonl',
+        help: 'gaiic: train.csv/test.csv of token ids (default); jsonl: train.jsonl/test.jsonl of raw text',
+      },
     },
     trains: false,
     resumable: false,

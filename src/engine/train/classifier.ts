@@ -8,8 +8,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { FinetuneSettings, RefinetuneSettings, Settings } from '../config/settings';
-import { readGaiicCsv } from '../data/csv';
-import { encodeRows, makeBatches, type Batch } from '../data/encode';
+import { readRows, tokenizerIn } from '../data/rows';
+import { encodeRows, makeBatches, truncatedCount, type Batch } from '../data/encode';
 import { Rng } from '../data/rng';
 import { splitRows } from '../data/split';
 import { UserError } from '../errors';
@@ -95,7 +95,12 @@ export async function finetuneClassifier(run: string, s: Settings, ctx: StageCon
     { shape: path.join(o.from, 'config.json'), batch: `settings: ${o.stage}.batch_size` },
   );
   const trainFile = o.trainFile ?? runPaths(run).train;
-  const rows = readGaiicCsv(trainFile, { requireLabels: true, progress: (m) => log(ctx, m) }).rows;
+  const rows = readRows(trainFile, {
+    requireLabels: true,
+    progress: (m) => log(ctx, m),
+    tokenizer: tokenizerIn(o.from),
+    vocabHint: `${o.from} has none`,
+  }).rows;
   const { train: trRows, test: valRows } =
     ft.val_fraction > 0 ? splitRows(rows, ft.val_fraction, s.seed) : { train: rows, test: [] };
 
@@ -117,6 +122,8 @@ export async function finetuneClassifier(run: string, s: Settings, ctx: StageCon
   const maxLen = Math.min(s.model.max_len, cfg.max_position_embeddings);
   const trainEx = encodeRows(trRows, vocab, maxLen);
   const valEx = encodeRows(valRows, vocab, maxLen);
+  const cut = truncatedCount(trainEx) + truncatedCount(valEx);
+  if (cut) log(ctx, `${trainFile}: ${cut} of ${rows.length} rows truncated to max_len ${maxLen}`);
   const valLabels = labelMatrix(valEx);
   const headMult = ft.head_lr_multiplier ?? 1;
   const lrMultiplier = (n: string) => (n.startsWith(CLASSIFIER_PREFIX) || n.startsWith(POOLER_PREFIX) ? headMult : 1);
@@ -147,7 +154,7 @@ export async function finetuneClassifier(run: string, s: Settings, ctx: StageCon
   }
 
   const loss = (b: Batch, dropout: Rng) => {
-    const logits = classify(params, cfg, toInputs(b.ids, b.mask, b.B, b.T), { dropout });
+    const logits = classify(params, cfg, toInputs(b.ids, b.mask, b.B, b.T, b.types), { dropout });
     const hard = bceWithLogits(logits, tf.tensor2d(b.labels!, [b.B, NUM_LABELS]));
     if (!teacherLogits) return hard;
     const tl = new Float32Array(b.B * NUM_LABELS);

@@ -6,8 +6,8 @@
 // line per row {"id", "probs": [17], "labels": [indices with p >= threshold]}.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { readGaiicCsv } from '../data/csv';
-import { encodeRows } from '../data/encode';
+import { encodeRows, truncatedCount } from '../data/encode';
+import { readRows, tokenizerIn } from '../data/rows';
 import { UserError } from '../errors';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic';
 import { loadCheckpoint } from '../io/checkpoint';
@@ -71,7 +71,11 @@ export function evaluateCheckpoint(
   dataFile: string,
   out?: string,
 ): { metrics: EvalMetrics & Record<string, number>; evaluation: Evaluation; report?: string } {
-  const { rows } = readGaiicCsv(dataFile, { requireLabels: true });
+  const { rows } = readRows(dataFile, {
+    requireLabels: true,
+    tokenizer: tokenizerIn(model),
+    vocabHint: `${model} has none`,
+  });
   if (rows.length === 0) throw new UserError(`${dataFile}: no rows to evaluate`);
   const ck = classifierCheckpoint(model);
   try {
@@ -80,6 +84,8 @@ export function evaluateCheckpoint(
     const probs = predictProbs(ck.params, ck.config, ex);
     const labels = labelMatrix(ex);
     const metrics = allMetrics(probs, labels) as EvalMetrics & Record<string, number>;
+    const cut = truncatedCount(ex);
+    if (cut) metrics.truncated_rows = cut;
     const th = decisionThresholds(thresholds);
     const atThresholds = thresholds ? microF1AtThresholds(probs, labels, th) : null;
     if (atThresholds !== null) metrics.micro_f1_at_thresholds = atThresholds;
@@ -120,7 +126,7 @@ export function evaluateCheckpoint(
 
 /** One JSON line per row {"id", "probs": [17], "labels": [...]} into `out`; returns the number of rows. */
 export function predictCheckpoint(model: string, dataFile: string, out: string): number {
-  const { rows } = readGaiicCsv(dataFile);
+  const { rows } = readRows(dataFile, { tokenizer: tokenizerIn(model), vocabHint: `${model} has none` });
   const ck = classifierCheckpoint(model);
   try {
     const th = decisionThresholds(readThresholds(model));

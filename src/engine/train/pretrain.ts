@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { Settings } from '../config/settings';
-import { readGaiicCsv } from '../data/csv';
+import { readRows, tokenizerIn } from '../data/rows';
 import { encodeRows, makeBatches, type Batch } from '../data/encode';
 import { maskBatch, type MaskedBatch } from '../data/masking';
 import { Rng } from '../data/rng';
@@ -41,7 +41,7 @@ function mlmStep(
   b: MlmBatch,
   dropout: Rng | null,
 ) {
-  const inp = toInputs(b.masked.input, b.mask, b.B, b.T);
+  const inp = toInputs(b.masked.input, b.mask, b.B, b.T, b.types);
   const hidden = encode(params, cfg, inp, { dropout });
   const logits = mlmLogits(params, cfg, hidden, tf.tensor1d(b.masked.positions, 'int32'));
   const targets = tf.tensor1d(b.masked.targets, 'int32');
@@ -53,7 +53,8 @@ export async function pretrain(run: string, s: Settings, ctx: StageContext, opts
   if (!fs.existsSync(path.join(p.vocab, 'vocab.txt')))
     throw new UserError(`${run}: no vocabulary yet; run corpus-vocab first`);
   const vocab = readVocab(p.vocab);
-  const texts = [...readGaiicCsv(p.train).rows, ...readGaiicCsv(p.test).rows];
+  const tokenizer = tokenizerIn(p.vocab);
+  const texts = [...readRows(p.train, { tokenizer }).rows, ...readRows(p.test, { tokenizer }).rows];
   const examples = encodeRows(
     texts.map((r) => ({ ...r, labels: null })),
     vocab,

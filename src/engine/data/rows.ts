@@ -1,0 +1,371 @@
+// Every data file format, behind one reader (readRows):
+//
+//   GAIIC csv    `id|,|t1 t2 ...|,|l1 l2 ...`: token ids already (data/csv.ts)
+//   .jsonl       one JSON object a line: {"id"?: ..., "text": "...", "text_pair"?: "...", "labels"?: [...]}
+//   .csv         with a header naming `text` (and `labels`, optionally `id`, `text_pair`) columns, RFC 4180
+//                quoting (fields in double quotes may hold commas, newlines and "" for a quote); labels
+//                joined by ';'
+//
+// Labels of raw-text rows are ids 0..16 or names region_0..region_16. Raw text is tokenized with the
+// BertTokenizer of the vocabulary at hand (the checkpoint's or the run's vocab.txt) into rows whose
+// tokens are vocabulary ids already (`encoded`), with the second text of a pair in `pair`.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { UserError } from '../errors';
+import { readGaiicCsv, type ReadResult, type Row, type StreamOptions } from './csv';
+import { BertTokenizer, readTokenizerOptions } from './tokenizer';
+import { readVocab, type Vocab } from './vocab';
+
+export type DataFormat = 'gaiic' | 'jsonl' | 'csv';
+
+/** A raw-text row before tokenization. */
+export interface TextRow {
+  id: string;
+  text: string;
+  textPair?: string;
+  labels: number[] | null;
+  line: number;
+}
+
+/** Raw-text files we read whole; a bigger one is refused (GAIIC files are read in chunks, any size). */
+export const MAX_TEXT_FILE_BYTES = 512 * 1024 * 1024;
+/** One text (or text_pair) at most this many characters. */
+const MAX_TEXT_CHARS = 1_000_000;
+/** Bytes looked at to tell the formats apart. */
+const SNIFF_BYTES = 64 * 1024;
+
+export const LABEL_NAME_PREFIX = 'region_';
+
+function clip(s: string): string {
+  return s.length > 40 ? s.slice(0, 40) + '...' : s;
+}
+
+/** The format of a data file: by extension (.jsonl, .csv), then by content (a header, '|,|', a '{'). */
+export function dataFormat(file: string): DataFormat {
+  const ext = path.extname(file).toLowerCase();
+  if (ext === '.jsonl' || ext === '.ndjson') return 'jsonl';
+  let head: string;
+  try {
+    const fd = fs.openSync(file, 'r');
+    try {
+      const buf = Buffer.alloc(SNIFF_BYTES);
+      const n = fs.readSync(fd, buf, 0, buf.length, 0);
+      head = buf.subarray(0, n).toString('utf8');
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return 'gaiic'; // the GAIIC reader names what is wrong (not found, a directory)
+  }
+  if (head.charCodeAt(0) === 0xfeff) head = head.slice(1);
+  const first = head.split('\n').find((l) => l.trim() !== '') ?? '';
+  if (first.includes('|,|')) return 'gaiic';
+  if (first.trimStart().startsWith('{')) return 'jsonl';
+  try {
+    const cols = parseCsvRecords(first, file).records[0]?.fields.map((c) => c.trim().toLowerCase()) ?? [];
+    if (cols.includes('text')) return 'csv';
+  } catch {
+    // not a CSV header: the GAIIC reader says what is wrong with the line
+  }
+  return 'gaiic';
+}
+
+function readTextFile(file: string): string {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(file);
+  } catch {
+    throw new UserError(`${file}: file not found`);
+  }
+  if (st.isDirectory()) throw new UserError(`${file}: is a directory, expected a data file`);
+  if (st.size > MAX_TEXT_FILE_BYTES)
+    throw new UserError(`${file}: ${st.size} bytes; raw-text files are limited to ${MAX_TEXT_FILE_BYTES} bytes`);
+  const buf = fs.readFileSync(file);
+  const nul = buf.indexOf(0);
+  if (nul >= 0) throw new UserError(`${file}: not a text file (binary data at byte ${nul})`);
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(buf); // strips a BOM
+  } catch {
+    throw new UserError(`${file}: not a text file (invalid UTF-8)`);
+  }
+  return text;
+}
+
+/** One label: an id 0..numLabels-1 (a number, or digits in a string) or a name region_N. */
+function parseLabel(v: unknown, numLabels: number): number | string {
+  let n: number;
+  if (typeof v === 'number') n = v;
+  else if (typeof v === 'string') {
+    const s = v.trim();
+    const digits = s.startsWith(LABEL_NAME_PREFIX) ? s.slice(LABEL_NAME_PREFIX.length) : s;
+    if (!/^\d{1,9}$/.test(digits)) return `unknown label '${clip(s)}' (expected 0..${numLabels - 1} or region_N)`;
+    n = Number(digits);
+  } else return `label ${clip(JSON.stringify(v) ?? String(v))} is not a number or a name`;
+  if (!Number.isInteger(n) || n < 0 || n >= numLabels) return `label ${clip(String(v))} is outside 0..${numLabels - 1}`;
+  return n;
+}
+
+function parseLabels(vals: unknown[], numLabels: number): number[] | string {
+  const out: number[] = [];
+  for (const v of vals) {
+    const l = parseLabel(v, numLabels);
+    if (typeof l === 'string') return l;
+    if (!out.includes(l)) out.push(l);
+  }
+  return out;
+}
+
+function checkText(v: unknown, key: string, required: boolean): string | undefined | { error: string } {
+  if (v === undefined || v === null) return required ? { error: `no "${key}"` } : undefined;
+  if (typeof v !== 'string') return { error: `"${key}" is not a string` };
+  if (v.length > MAX_TEXT_CHARS) return { error: `"${key}" is ${v.length} characters long (limit ${MAX_TEXT_CHARS})` };
+  return v;
+}
+
+interface RawOptions {
+  requireLabels?: boolean;
+  numLabels?: number;
+  skipBadRows?: boolean;
+}
+
+/** Collects rows, refusing duplicate ids and bad rows (or skipping them), as the GAIIC reader does. */
+class TextCollector {
+  readonly rows: TextRow[] = [];
+  readonly skipped: { line: number; reason: string }[] = [];
+  private readonly ids = new Map<string, number>();
+  constructor(
+    private readonly file: string,
+    private readonly skip: boolean,
+  ) {}
+  add(r: TextRow | string, line: number): void {
+    if (typeof r !== 'string') {
+      const first = this.ids.get(r.id);
+      if (first !== undefined) r = `duplicate id '${clip(r.id)}' (first on line ${first})`;
+      else this.ids.set(r.id, line);
+    }
+    if (typeof r === 'string') {
+      if (!this.skip) throw new UserError(`${this.file}:${line}: ${r}`);
+      this.skipped.push({ line, reason: r });
+    } else this.rows.push(r);
+  }
+  finish(): { rows: TextRow[]; skipped: { line: number; reason: string }[] } {
+    if (this.rows.length === 0 && this.skipped.length === 0)
+      throw new UserError(`${this.file}: no rows (the file is empty)`);
+    if (this.rows.length === 0) {
+      const s = this.skipped[0];
+      throw new UserError(`${this.file}: no valid rows (${this.skipped.length} skipped; line ${s.line}: ${s.reason})`);
+    }
+    return { rows: this.rows, skipped: this.skipped };
+  }
+}
+
+function jsonlRow(line: string, lineNo: number, o: RawOptions): TextRow | string {
+  let j: unknown;
+  try {
+    j = JSON.parse(line);
+  } catch (e) {
+    return `not valid JSON (${(e as Error).message})`;
+  }
+  if (typeof j !== 'object' || j === null || Array.isArray(j))
+    return 'expected a JSON object {"text": ..., "labels": [...]}';
+  const obj = j as Record<string, unknown>;
+  const text = checkText(obj.text, 'text', true);
+  if (typeof text === 'object') return text.error;
+  const pair = checkText(obj.text_pair, 'text_pair', false);
+  if (typeof pair === 'object') return pair.error;
+  let id = String(lineNo);
+  if (obj.id !== undefined && obj.id !== null) {
+    if (typeof obj.id !== 'string' && typeof obj.id !== 'number') return '"id" is not a string or a number';
+    id = String(obj.id);
+    if (id.trim() === '' || id.length > 1000) return `bad id '${clip(id)}'`;
+  }
+  let labels: number[] | null = null;
+  if (obj.labels === undefined || obj.labels === null) {
+    if (o.requireLabels) return 'no "labels" (training and evaluation rows need them; [] for none)';
+  } else {
+    if (!Array.isArray(obj.labels)) return '"labels" is not a list';
+    const l = parseLabels(obj.labels, o.numLabels ?? 17);
+    if (typeof l === 'string') return l;
+    labels = l;
+  }
+  return { id, text: text!, ...(pair !== undefined ? { textPair: pair } : {}), labels, line: lineNo };
+}
+
+export function parseJsonl(text: string, file: string, o: RawOptions = {}) {
+  const c = new TextCollector(file, o.skipBadRows ?? false);
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i].endsWith('\r') ? lines[i].slice(0, -1) : lines[i];
+    if (line.trim() === '') continue;
+    c.add(jsonlRow(line, i + 1, o), i + 1);
+  }
+  return c.finish();
+}
+
+/**
+ * RFC 4180 records: fields separated by commas, a field in double quotes may hold commas, line
+ * breaks and "" (a quote). A linear scan, one character at a time. `line`: where each record starts.
+ */
+export function parseCsvRecords(text: string, file: string): { records: { fields: string[]; line: number }[] } {
+  const records: { fields: string[]; line: number }[] = [];
+  let fields: string[] = [];
+  let field = '';
+  let line = 1;
+  let start = 1;
+  let quoted = false; // inside a quoted field
+  let wasQuoted = false; // the current field was quoted (only whitespace may follow the closing quote)
+  let any = false; // the current record has content
+  const endField = () => {
+    fields.push(field);
+    field = '';
+    wasQuoted = false;
+  };
+  const endRecord = () => {
+    endField();
+    if (any || fields.length > 1 || fields[0] !== '') records.push({ fields, line: start });
+    fields = [];
+    any = false;
+  };
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (quoted) {
+      if (ch === '"') {
+        if (text[i + 1] === '"') {
+          field += '"';
+          i++;
+        } else quoted = false;
+      } else {
+        if (ch === '\n') line++;
+        field += ch;
+      }
+      continue;
+    }
+    if (ch === '"') {
+      if (field.trim() !== '' || wasQuoted)
+        throw new UserError(`${file}:${line}: a quote inside an unquoted field (quote the field and double the quote)`);
+      field = '';
+      quoted = true;
+      wasQuoted = true;
+      any = true;
+    } else if (ch === ',') {
+      endField();
+      any = true;
+    } else if (ch === '\n' || ch === '\r') {
+      if (ch === '\r' && text[i + 1] === '\n') i++;
+      endRecord();
+      line++;
+      start = line;
+    } else {
+      if (wasQuoted && ch !== ' ' && ch !== '\t')
+        throw new UserError(`${file}:${line}: text after a closing quote (double a quote inside a quoted field)`);
+      if (!wasQuoted) field += ch;
+      any = true;
+    }
+  }
+  if (quoted) throw new UserError(`${file}:${start}: a quoted field is not closed before the end of the file`);
+  endRecord();
+  return { records };
+}
+
+export function parseTextCsv(text: string, file: string, o: RawOptions = {}) {
+  const { records } = parseCsvRecords(text, file);
+  if (records.length === 0) throw new UserError(`${file}: no rows (the file is empty)`);
+  const header = records[0].fields.map((h) => h.trim().toLowerCase());
+  const col = (name: string) => header.indexOf(name);
+  const [iText, iPair, iLabels, iId] = [col('text'), col('text_pair'), col('labels'), col('id')];
+  if (iText < 0) throw new UserError(`${file}:${records[0].line}: the header has no 'text' column`);
+  if (iLabels < 0 && o.requireLabels)
+    throw new UserError(`${file}:${records[0].line}: the header has no 'labels' column (labels joined by ';')`);
+  const c = new TextCollector(file, o.skipBadRows ?? false);
+  for (const { fields, line } of records.slice(1)) {
+    if (fields.length !== header.length) {
+      c.add(`${fields.length} fields, the header has ${header.length}`, line);
+      continue;
+    }
+    const obj: Record<string, unknown> = { text: fields[iText] };
+    if (iPair >= 0) obj.text_pair = fields[iPair];
+    if (iId >= 0 && fields[iId].trim() !== '') obj.id = fields[iId].trim();
+    const err = (() => {
+      const t = checkText(obj.text, 'text', true);
+      if (typeof t === 'object') return t.error;
+      const p = checkText(obj.text_pair, 'text_pair', false);
+      if (typeof p === 'object') return p.error;
+      return null;
+    })();
+    if (err) {
+      c.add(err, line);
+      continue;
+    }
+    let labels: number[] | null = null;
+    if (iLabels >= 0) {
+      const parts = fields[iLabels].split(';').filter((s) => s.trim() !== '');
+      const l = parseLabels(parts, o.numLabels ?? 17);
+      if (typeof l === 'string') {
+        c.add(l, line);
+        continue;
+      }
+      labels = l;
+    }
+    const id = (obj.id as string | undefined) ?? String(line);
+    const pair = obj.text_pair as string | undefined;
+    c.add({ id, text: obj.text as string, ...(pair !== undefined ? { textPair: pair } : {}), labels, line }, line);
+  }
+  return c.finish();
+}
+
+/** The raw-text rows of a .jsonl or header .csv file. */
+export function readTextRows(file: string, o: RawOptions & { format?: DataFormat } = {}) {
+  const format = o.format ?? dataFormat(file);
+  const text = readTextFile(file);
+  if (format === 'jsonl') return parseJsonl(text, file, o);
+  if (format === 'csv') return parseTextCsv(text, file, o);
+  throw new UserError(`${file}: a GAIIC csv file, not raw text`);
+}
+
+/** Token ids of raw-text rows, from the tokenizer. */
+export function tokenizeRows(rows: TextRow[], tok: BertTokenizer): Row[] {
+  return rows.map((r) => {
+    const pieces = tok.tokenize(r.text);
+    const row: Row = { id: r.id, tokens: tok.idsOf(pieces), pieces, encoded: true, labels: r.labels, line: r.line };
+    if (r.textPair !== undefined) {
+      row.pairPieces = tok.tokenize(r.textPair);
+      row.pair = tok.idsOf(row.pairPieces);
+    }
+    return row;
+  });
+}
+
+export interface RowsOptions extends StreamOptions {
+  /** The tokenizer of the checkpoint's or the run's vocabulary (or a function making it); raw text needs one. */
+  tokenizer?: BertTokenizer | (() => BertTokenizer);
+  /** Where the tokenizer would come from, for the error when there is none. */
+  vocabHint?: string;
+}
+
+/**
+ * Rows of any data file: GAIIC csv as it is; raw text (.jsonl, header .csv) tokenized with
+ * `opts.tokenizer`.
+ */
+export function readRows(file: string, opts: RowsOptions = {}): ReadResult & { format: DataFormat } {
+  const format = dataFormat(file);
+  if (format === 'gaiic') return { ...readGaiicCsv(file, opts), format };
+  if (!opts.tokenizer)
+    throw new UserError(
+      `${file}: raw text (${format}) needs a vocab.txt to tokenize it${opts.vocabHint ? ` (${opts.vocabHint})` : ''}`,
+    );
+  const { rows, skipped } = readTextRows(file, { ...opts, format });
+  const tok = typeof opts.tokenizer === 'function' ? opts.tokenizer() : opts.tokenizer;
+  return { rows: tokenizeRows(rows, tok), skipped, format };
+}
+
+/** The tokenizer of a vocabulary, with the options of `dir/tokenizer_config.json` when there is one. */
+export function tokenizerOf(vocab: Vocab, dir?: string): BertTokenizer {
+  return new BertTokenizer(vocab.index, dir ? readTokenizerOptions(dir) : {});
+}
+
+/** The tokenizer of the vocab.txt in `dir` (a checkpoint or a run's vocab/), made when first asked for. */
+export function tokenizerIn(dir: string): () => BertTokenizer {
+  let tok: BertTokenizer | undefined;
+  return () => (tok ??= tokenizerOf(readVocab(dir), dir));
+}
