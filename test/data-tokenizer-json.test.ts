@@ -14,7 +14,7 @@ import {
   rewriteTokenizerJson,
   type TokenizerJson,
 } from '../src/engine/data/tokenizer-json';
-import { readVocab, writeVocab } from '../src/engine/data/vocab';
+import { readVocab } from '../src/engine/data/vocab';
 import { userError } from './helpers/errors';
 import { bertTokenizerJson } from './helpers/tokenizer-json';
 
