@@ -83,6 +83,12 @@ describe('tokenizer.json through @huggingface/tokenizers', () => {
     fs.writeFileSync(path.join(d, 'tokenizer.json'), JSON.stringify(bertTokenizerJson(VOCAB, { lowercase: false })));
     const tok = tokenizerOf(readVocab(d), d);
     expect(tok).toBeInstanceOf(JsonTokenizer);
+    // without a tokenizer_config.json, the settings saved with a checkpoint come from its BertNormalizer
+    expect(readVocab(d).tokenizer).toMatchObject({
+      doLowerCase: false,
+      stripAccents: null,
+      tokenizeChineseChars: true,
+    });
     expect(tok.tokenize('Hello hello')).toEqual(['[UNK]', 'hello']);
     fs.writeFileSync(path.join(d, 'tokenizer.json'), JSON.stringify(bertTokenizerJson(VOCAB.slice(0, 10))));
     expect(userError(() => tokenizerOf(readVocab(d), d))).toMatch(/WordPiece vocab has 10 tokens, vocab.txt 33/);

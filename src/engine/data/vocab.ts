@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { UserError } from '../errors';
 import { writeFileAtomic } from '../io/atomic';
 import { readTokenizerOptions } from './tokenizer';
+import { readTokenizerJson } from './tokenizer-json';
 
 export const SPECIAL_TOKENS = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]'] as const;
 export const PAD_ID = 0;
@@ -202,7 +203,17 @@ export function readTokenizerSettings(dir: string): TokenizerSettings {
     if (Number.isInteger(m) && (m as number) > 0 && (m as number) <= 1_000_000) t.modelMaxLength = m as number;
   }
   const json = path.join(dir, 'tokenizer.json');
-  if (fs.existsSync(json)) t.jsonFile = path.resolve(json);
+  if (fs.existsSync(json)) {
+    t.jsonFile = path.resolve(json);
+    // What tokenizer_config.json leaves out, the fast tokenizer's BertNormalizer says (HF's fast tokenizer obeys it).
+    const n = readTokenizerJson(json).normalizer as Record<string, unknown> | null | undefined;
+    if (n?.type === 'BertNormalizer') {
+      if (o.doLowerCase === undefined && typeof n.lowercase === 'boolean') t.doLowerCase = n.lowercase;
+      if (o.stripAccents === undefined && typeof n.strip_accents === 'boolean') t.stripAccents = n.strip_accents;
+      if (o.tokenizeChineseChars === undefined && typeof n.handle_chinese_chars === 'boolean')
+        t.tokenizeChineseChars = n.handle_chinese_chars;
+    }
+  }
   return t;
 }
 
