@@ -98,6 +98,12 @@ describe('tokenizer.json through @huggingface/tokenizers', () => {
     const f = path.join(tmp, 'bpe.json');
     fs.writeFileSync(f, JSON.stringify({ model: { type: 'BPE', vocab: {}, merges: [] } }));
     expect(userError(() => readTokenizerJson(f))).toMatch(/a BPE tokenizer; only BERT-style \(WordPiece\)/);
+    const split = { ...bertTokenizerJson(VOCAB), pre_tokenizer: { type: 'Split', pattern: { Regex: '(a+)+$' } } };
+    fs.writeFileSync(f, JSON.stringify(split));
+    expect(userError(() => readTokenizerJson(f))).toMatch(/pre_tokenizer "Split" is not supported/);
+    const seq = { type: 'Sequence', normalizers: [{ type: 'NFD' }, { type: 'Replace', pattern: {}, content: '' }] };
+    fs.writeFileSync(f, JSON.stringify({ ...bertTokenizerJson(VOCAB), normalizer: seq }));
+    expect(userError(() => readTokenizerJson(f))).toMatch(/normalizer "Replace" is not supported/);
     fs.writeFileSync(f, '[1]');
     expect(userError(() => readTokenizerJson(f))).toMatch(/expected a JSON object/);
     fs.writeFileSync(f, '');

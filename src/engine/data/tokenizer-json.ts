@@ -19,6 +19,25 @@ export type TokenizerJson = Record<string, unknown> & {
   model: Record<string, unknown> & { vocab: Record<string, number> };
 };
 
+const NORMALIZERS = new Set(['BertNormalizer', 'NFC', 'NFD', 'NFKC', 'NFKD', 'Lowercase', 'StripAccents', 'Strip']);
+const PRE_TOKENIZERS = new Set(['BertPreTokenizer', 'Whitespace', 'WhitespaceSplit', 'Punctuation', 'Digits']);
+
+/** A normalizer / pre-tokenizer: null, one of `ok`, or a Sequence of them (one level). */
+function checkParts(file: string, key: string, part: unknown, ok: Set<string>, list: string): void {
+  if (part === null || part === undefined) return;
+  const type = (part as { type?: unknown }).type;
+  const items = type === 'Sequence' ? (part as Record<string, unknown>)[list] : [part];
+  if (!Array.isArray(items) || items.length > 16)
+    throw new UserError(`${file}: ${key} must be a BERT ${key} or a short Sequence of them`);
+  for (const p of items) {
+    const t = (p as { type?: unknown } | null)?.type;
+    if (typeof t !== 'string' || !ok.has(t)) {
+      const what = `${key} ${JSON.stringify(t ?? null)}`;
+      throw new UserError(`${file}: ${what} is not supported (only BERT-style tokenizers: ${[...ok].join(', ')})`);
+    }
+  }
+}
+
 /** Parse and check a tokenizer.json: bounded size, a WordPiece model with a {token: id} vocab. */
 export function readTokenizerJson(file: string): TokenizerJson {
   let st: fs.Stats;
@@ -43,6 +62,9 @@ export function readTokenizerJson(file: string): TokenizerJson {
     throw new UserError(
       `${file}: a ${String(model.type)} tokenizer; only BERT-style (WordPiece) tokenizers are supported`,
     );
+  // BERT's normalizers and pre-tokenizers only: no regex patterns from an untrusted file (Split, Replace).
+  checkParts(file, 'normalizer', (j as Record<string, unknown>).normalizer, NORMALIZERS, 'normalizers');
+  checkParts(file, 'pre_tokenizer', (j as Record<string, unknown>).pre_tokenizer, PRE_TOKENIZERS, 'pretokenizers');
   const v = model.vocab;
   if (typeof v !== 'object' || v === null || Array.isArray(v) || !Object.values(v).every((x) => Number.isInteger(x)))
     throw new UserError(`${file}: model.vocab must be {token: id}`);
