@@ -58,7 +58,9 @@ describe('kill -9 during pretraining', () => {
       'config.json',
       'model.safetensors',
       'optimizer.safetensors',
+      'special_tokens_map.json',
       'token_counts.json',
+      'tokenizer_config.json',
       'train-state.json',
       'vocab.txt',
     ]);

@@ -149,7 +149,9 @@ async function offer(
   if (ask === 'settingsFile') return pickSettingsFile(`${REGISTRY[stage].title}: a settings file?`);
   if (ask === 'optionalModel') {
     const runs = typeof sel.run === 'string' ? [readRun(sel.run)] : deps.tree.runs();
-    return pickOptionalCheckpoint(runs, `${REGISTRY[stage].title}: --${flag}`, current, o.help);
+    return pickOptionalCheckpoint(runs, `${REGISTRY[stage].title}: --${flag}`, current, o.help, (d) =>
+      deps.panels.showParams([d]),
+    );
   }
   return '';
 }

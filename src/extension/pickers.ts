@@ -3,6 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { checkBertFolder } from './hfFolder';
 import { presetItems } from './presetInfo';
 import { runCheckpoints, type RunView } from './runModel';
 import { displayPath, runsRoots, settings } from './workspace';
@@ -39,6 +40,34 @@ async function browse(
     defaultUri: vscode.workspace.workspaceFolders?.[0]?.uri,
   });
   return uris?.[0]?.fsPath;
+}
+
+/**
+ * "A Hugging Face folder…": a folder dialog; the folder is checked (config.json with model_type bert,
+ * weights, vocab.txt; hfFolder.ts) and its parameter tree shown (`show`) before the user confirms it.
+ */
+function hfFolderItem(show?: (dir: string) => void): Item<string> {
+  return {
+    label: '$(cloud-download) A Hugging Face folder…',
+    detail: 'a BERT folder downloaded from the Hub or saved by save_pretrained',
+    action: async () => {
+      const dir = await browse('A Hugging Face BERT folder (config.json, weights, vocab.txt)', true);
+      if (!dir) return undefined;
+      const bad = checkBertFolder(dir);
+      if (bad) {
+        void vscode.window.showErrorMessage(bad);
+        return undefined;
+      }
+      if (!show) return dir;
+      show(dir);
+      const ok = await vscode.window.showInformationMessage(
+        `Use ${displayPath(dir)}? Its parameters are in the Parameters panel.`,
+        { modal: true },
+        'Use it',
+      );
+      return ok === 'Use it' ? dir : undefined;
+    },
+  };
 }
 
 export async function pickRun(runs: RunView[], allowNew: boolean): Promise<string | undefined> {
@@ -149,7 +178,11 @@ export async function pickCsv(title = 'Which data file?'): Promise<string | unde
   return choose(title, items);
 }
 
-export async function pickCheckpoint(runs: RunView[], title = 'Which checkpoint?'): Promise<string | undefined> {
+export async function pickCheckpoint(
+  runs: RunView[],
+  title = 'Which checkpoint?',
+  showParams?: (dir: string) => void,
+): Promise<string | undefined> {
   const items: Item<string>[] = runs.flatMap((r) =>
     runCheckpoints(r).map((c) => ({
       label: `${r.name}: ${path.relative(r.dir, c.dir)}`,
@@ -161,6 +194,7 @@ export async function pickCheckpoint(runs: RunView[], title = 'Which checkpoint?
     label: '$(folder-opened) Browse…',
     action: () => browse('Checkpoint folder (config.json + model.safetensors)', true),
   });
+  items.push(hfFolderItem(showParams));
   return choose(title, items);
 }
 
@@ -173,6 +207,7 @@ export async function pickOptionalCheckpoint(
   title: string,
   current: string | undefined,
   help: string,
+  showParams?: (dir: string) => void,
 ): Promise<string | undefined> {
   const items: Item<string>[] = [
     {
@@ -191,6 +226,7 @@ export async function pickOptionalCheckpoint(
     label: '$(folder-opened) Browse…',
     action: () => browse('Checkpoint folder (config.json + model.safetensors)', true),
   });
+  items.push(hfFolderItem(showParams));
   return choose(title, items);
 }
 

@@ -4,6 +4,7 @@
 // error the tree shows, so one bad file cannot blank the sidebar.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { configShapes, WEIGHT_FILES } from './hfFolder';
 import { buildParamTree, formatCount, type ParamNode, type TensorInfo, type TreeConfig } from './paramTree';
 import { isStageName, REGISTRY } from '../engine/stages/registry';
 
@@ -295,7 +296,17 @@ export function readCheckpoint(dir: string, readHeader: HeaderReader): Checkpoin
   } catch (e) {
     return configError(dir, cfgFile, e);
   }
+  if (onlyOtherWeights(dir, fs.existsSync)) return checkpointView(dir, text, () => configShapes(JSON.parse(text)));
   return checkpointView(dir, text, () => readHeader(path.join(dir, 'model.safetensors')).entries);
+}
+
+/**
+ * A HF folder without model.safetensors but with weights the engine reads (pytorch_model.bin, a
+ * sharded checkpoint): its tree shows the shapes config.json implies (hfFolder.ts), never the weights.
+ */
+function onlyOtherWeights(dir: string, exists: (f: string) => boolean): boolean {
+  if (exists(path.join(dir, 'model.safetensors'))) return false;
+  return WEIGHT_FILES.some((f) => exists(path.join(dir, f)));
 }
 
 /**
@@ -310,6 +321,7 @@ export async function readCheckpointAsync(dir: string, readHeader: AsyncHeaderRe
   } catch (e) {
     return configError(dir, cfgFile, e);
   }
+  if (onlyOtherWeights(dir, fs.existsSync)) return checkpointView(dir, text, () => configShapes(JSON.parse(text)));
   let entries: Record<string, TensorInfo> | undefined;
   let err: unknown;
   try {

@@ -13,7 +13,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UserError } from '../errors';
 import { readGaiicCsv, type ReadResult, type Row, type StreamOptions } from './csv';
-import { BertTokenizer, readTokenizerOptions } from './tokenizer';
+import { BertTokenizer, readTokenizerOptions, type TextTokenizer } from './tokenizer';
+import { checkSameVocab, JsonTokenizer, readTokenizerJson } from './tokenizer-json';
 import { readVocab, type Vocab } from './vocab';
 
 export type DataFormat = 'gaiic' | 'jsonl' | 'csv';
@@ -324,7 +325,7 @@ export function readTextRows(file: string, o: RawOptions & { format?: DataFormat
 }
 
 /** Token ids of raw-text rows, from the tokenizer. */
-export function tokenizeRows(rows: TextRow[], tok: BertTokenizer): Row[] {
+export function tokenizeRows(rows: TextRow[], tok: TextTokenizer): Row[] {
   return rows.map((r) => {
     const pieces = tok.tokenize(r.text);
     const row: Row = { id: r.id, tokens: tok.idsOf(pieces), pieces, encoded: true, labels: r.labels, line: r.line };
@@ -338,7 +339,7 @@ export function tokenizeRows(rows: TextRow[], tok: BertTokenizer): Row[] {
 
 export interface RowsOptions extends StreamOptions {
   /** The tokenizer of the checkpoint's or the run's vocabulary (or a function making it); raw text needs one. */
-  tokenizer?: BertTokenizer | (() => BertTokenizer);
+  tokenizer?: TextTokenizer | (() => TextTokenizer);
   /** Where the tokenizer would come from, for the error when there is none. */
   vocabHint?: string;
 }
@@ -359,13 +360,23 @@ export function readRows(file: string, opts: RowsOptions = {}): ReadResult & { f
   return { rows: tokenizeRows(rows, tok), skipped, format };
 }
 
-/** The tokenizer of a vocabulary, with the options of `dir/tokenizer_config.json` when there is one. */
-export function tokenizerOf(vocab: Vocab, dir?: string): BertTokenizer {
+/**
+ * The tokenizer of a vocabulary: `dir/tokenizer.json` through @huggingface/tokenizers when the folder
+ * has one (its WordPiece vocab must be vocab.txt's), else BertTokenizer with the options of
+ * `dir/tokenizer_config.json` when there is one.
+ */
+export function tokenizerOf(vocab: Vocab, dir?: string): TextTokenizer {
+  const json = dir ? path.join(dir, 'tokenizer.json') : undefined;
+  if (json && fs.existsSync(json)) {
+    const j = readTokenizerJson(json);
+    checkSameVocab(j, vocab.tokens, json);
+    return new JsonTokenizer(j, vocab.index, vocab.special.unk);
+  }
   return new BertTokenizer(vocab.index, dir ? readTokenizerOptions(dir) : {});
 }
 
 /** The tokenizer of the vocab.txt in `dir` (a checkpoint or a run's vocab/), made when first asked for. */
-export function tokenizerIn(dir: string): () => BertTokenizer {
-  let tok: BertTokenizer | undefined;
+export function tokenizerIn(dir: string): () => TextTokenizer {
+  let tok: TextTokenizer | undefined;
   return () => (tok ??= tokenizerOf(readVocab(dir), dir));
 }

@@ -105,7 +105,13 @@ function whitespaceSplit(text: string): string[] {
   return text.split(/[ \t\n\r]+/).filter((w) => w !== '');
 }
 
-export class BertTokenizer {
+/** What the data readers need of a tokenizer: the token strings of a text, and their ids. */
+export interface TextTokenizer {
+  tokenize(text: string): string[];
+  idsOf(tokens: string[]): number[];
+}
+
+export class BertTokenizer implements TextTokenizer {
   readonly doLowerCase: boolean;
   readonly stripAccents: boolean | null;
   readonly tokenizeChineseChars: boolean;

@@ -5,6 +5,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UserError } from '../errors';
 import { writeFileAtomic } from '../io/atomic';
+import { readTokenizerOptions } from './tokenizer';
+import { readTokenizerJson } from './tokenizer-json';
 
 export const SPECIAL_TOKENS = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]'] as const;
 export const PAD_ID = 0;
@@ -38,6 +40,22 @@ export interface Vocab {
   /** Corpus count per id, aligned with tokens; 0 for the specials (and for vocabs read without counts). */
   counts: number[];
   index: Map<string, number>;
+  /**
+   * The tokenizer settings the vocabulary came with (a checkpoint's tokenizer_config.json and
+   * tokenizer.json), carried to every checkpoint made from it (io/tokenizer-files.ts). None: BERT's defaults.
+   */
+  tokenizer?: TokenizerSettings;
+}
+
+export interface TokenizerSettings {
+  doLowerCase: boolean;
+  /** null: follow doLowerCase (HF's default). */
+  stripAccents: boolean | null;
+  tokenizeChineseChars: boolean;
+  /** tokenizer_config.json's model_max_length, when the source gave a sensible one. */
+  modelMaxLength?: number;
+  /** The tokenizer.json this vocabulary came with; rewritten for the vocabulary when a checkpoint is saved. */
+  jsonFile?: string;
 }
 
 const VOCAB_FILE = 'vocab.txt';
@@ -164,7 +182,39 @@ export function readVocab(dir: string): Vocab {
   }
   const v = makeVocab(tokens, counts);
   v.special = resolveSpecial(dir, v.index, file);
+  // Only a folder with tokenizer files has settings of its own (none: BERT's defaults).
+  if (['tokenizer_config.json', 'tokenizer.json'].some((f) => fs.existsSync(path.join(dir, f))))
+    v.tokenizer = readTokenizerSettings(dir);
   return v;
+}
+
+/** The tokenizer settings of a folder: tokenizer_config.json's (validated), and whether it has a tokenizer.json. */
+export function readTokenizerSettings(dir: string): TokenizerSettings {
+  const o = readTokenizerOptions(dir);
+  const t: TokenizerSettings = {
+    doLowerCase: o.doLowerCase ?? true,
+    stripAccents: o.stripAccents ?? null,
+    tokenizeChineseChars: o.tokenizeChineseChars ?? true,
+  };
+  const cfgFile = path.join(dir, 'tokenizer_config.json');
+  if (fs.existsSync(cfgFile)) {
+    // readTokenizerOptions has bounded and parsed it; HF writes 1e30 for "no limit": keep real lengths only.
+    const m = (JSON.parse(fs.readFileSync(cfgFile, 'utf8')) as { model_max_length?: unknown }).model_max_length;
+    if (Number.isInteger(m) && (m as number) > 0 && (m as number) <= 1_000_000) t.modelMaxLength = m as number;
+  }
+  const json = path.join(dir, 'tokenizer.json');
+  if (fs.existsSync(json)) {
+    t.jsonFile = path.resolve(json);
+    // What tokenizer_config.json leaves out, the fast tokenizer's BertNormalizer says (HF's fast tokenizer obeys it).
+    const n = readTokenizerJson(json).normalizer as Record<string, unknown> | null | undefined;
+    if (n?.type === 'BertNormalizer') {
+      if (o.doLowerCase === undefined && typeof n.lowercase === 'boolean') t.doLowerCase = n.lowercase;
+      if (o.stripAccents === undefined && typeof n.strip_accents === 'boolean') t.stripAccents = n.strip_accents;
+      if (o.tokenizeChineseChars === undefined && typeof n.handle_chinese_chars === 'boolean')
+        t.tokenizeChineseChars = n.handle_chinese_chars;
+    }
+  }
+  return t;
 }
 
 /** Map corpus tokens to vocab ids; tokens not in the vocab become the unknown token. */

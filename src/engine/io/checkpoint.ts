@@ -2,6 +2,8 @@
 //   config.json        a BertConfig (see model/config.ts)
 //   model.safetensors  float32, PyTorch layout, HF names; the MLM decoder is tied (not stored)
 //   vocab.txt          (+ token_counts.json, the corpus counts vocabulary pruning uses)
+//   tokenizer_config.json, special_tokens_map.json (+ tokenizer.json when the source had one):
+//                      the tokenizer settings carried from the source (io/tokenizer-files.ts)
 // A checkpoint is written complete into a temporary sibling directory and renamed into place, so
 // a crash never leaves a half-written one and the previous checkpoint survives until the new one
 // is complete.
@@ -28,6 +30,7 @@ import { initTensor, paramShapes, Params } from '../model/params';
 import { readJson, recoverDir, replaceDirAtomic, writeJsonAtomic } from './atomic';
 import { assertReplaceable, guardWrite, markDir } from './ownership';
 import { readSafetensors, readSafetensorsHeader, writeSafetensors } from './safetensors';
+import { writeTokenizerFiles } from './tokenizer-files';
 import { readTorchBin } from './torch-bin';
 
 export interface Checkpoint {
@@ -75,6 +78,7 @@ export async function saveCheckpoint(
     writeJsonAtomic(path.join(tmp, CONFIG_FILE), cfg);
     writeSafetensors(path.join(tmp, WEIGHTS_FILE), await tensorList(params));
     writeVocab(tmp, vocab);
+    writeTokenizerFiles(tmp, vocab, cfg.max_position_embeddings);
     for (const [name, value] of Object.entries(extra.json ?? {})) writeJsonAtomic(path.join(tmp, name), value);
     for (const [name, m] of Object.entries(extra.tensors ?? {}))
       writeSafetensors(path.join(tmp, name), await tensorList(m));

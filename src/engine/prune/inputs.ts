@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import type { TransformerPruneConfig } from '../config/settings';
 import type { Row } from '../data/csv';
 import { Rng } from '../data/rng';
+import { dataFormat, readRows, tokenizerIn } from '../data/rows';
 import { COUNTS_FILE } from '../data/vocab';
 import { UserError } from '../errors';
 import type { Checkpoint } from '../io/checkpoint';
@@ -37,11 +38,24 @@ export function importanceRows(o: PruneStageOptions, tc: TransformerPruneConfig 
   return rows;
 }
 
-/** Vocabulary counts: from the corpus file when given, else the checkpoint's token_counts.json. */
+/**
+ * Vocabulary counts: from the corpus file when given, else the checkpoint's token_counts.json; a
+ * checkpoint without counts (a HF folder's vocabulary, fine-tuned) gets them from `o.countTexts`
+ * (the run's raw-text files) tokenized with its own tokenizer.
+ */
 export function vocabCounts(o: PruneStageOptions, ck: Checkpoint): number[] {
   if (o.corpusFile) return countCorpus(o.corpusFile, ck.vocab);
   const file = path.join(o.model, COUNTS_FILE);
-  if (!fs.existsSync(file) || ck.vocab.counts.every((c) => c === 0)) {
+  const none = !fs.existsSync(file) || ck.vocab.counts.every((c) => c === 0);
+  const texts = (o.countTexts ?? []).filter((f) => fs.existsSync(f) && dataFormat(f) !== 'gaiic');
+  if (none && texts.length) {
+    const counts = ck.vocab.tokens.map(() => 0);
+    const tokenizer = tokenizerIn(o.model);
+    for (const f of texts)
+      for (const r of readRows(f, { tokenizer }).rows) for (const id of [...r.tokens, ...(r.pair ?? [])]) counts[id]++;
+    return counts;
+  }
+  if (none) {
     throw new UserError(
       `${file}: vocabulary pruning needs the corpus token counts (written by corpus-vocab), or a corpus file`,
     );

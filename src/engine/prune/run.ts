@@ -43,6 +43,8 @@ export interface PruneStageOptions {
   dataFile: string;
   /** Corpus (one text a line): vocabulary counts, and importance data for importance_data 'corpus'. */
   corpusFile?: string;
+  /** Raw-text files (the run's) to count the checkpoint's tokens on when it has no token counts. */
+  countTexts?: string[];
   seed: number;
   /** --force: replace an --out (or a scratch folder) that bert-pruner did not make. */
   force?: boolean;

@@ -82,7 +82,7 @@ export function pruneVocabulary(
   const next: BertConfig = { ...structuredClone(cfg), vocab_size: keep.length };
   return {
     cfg: next,
-    vocab: { tokens, counts: kept, index, special: newIds(vocab.special, keep) },
+    vocab: { tokens, counts: kept, index, special: newIds(vocab.special, keep), tokenizer: vocab.tokenizer },
     before: vocab.tokens.length,
     after: keep.length,
     removed: vocab.tokens.length - keep.length,

@@ -17,7 +17,18 @@ export const runPrune: StageRun<'prune'> = async ({ args, ctx, runDir, settings,
   if (!dataFile) throw new UserError(`prune: --data is required without --run (the importance data)`);
   const out = notInput(args.out, model, '--out', '--model');
   const seed = settings.seed;
-  const o: PruneStageOptions = { model, config, configFile, out, dataFile, seed, settings, force: args.force };
+  const countTexts = runDir ? [runPaths(runDir).train, runPaths(runDir).test] : undefined;
+  const o: PruneStageOptions = {
+    model,
+    config,
+    configFile,
+    out,
+    dataFile,
+    countTexts,
+    seed,
+    settings,
+    force: args.force,
+  };
   const r = await runStage(ctx, runDir, 'prune', 'prune', () => pruneCheckpoint(o, ctx));
   return { result: r.reportData, text: `pruned checkpoint: ${r.checkpoint}\nreport: ${r.report}` };
 };
