@@ -644,13 +644,22 @@ export function evaluationView(x: unknown, problems: string[]): EvaluationView |
     model: text(x.model, '?'),
     data: text(x.data, '?'),
     rows: num(x.rows),
-    metrics: [
-      ['score (1 - mlogloss)', num(x.score)],
-      ['mlogloss', num(x.mlogloss)],
-      ['micro-F1 at 0.5', num(x.micro_f1)],
-      ['micro-F1 at the stored thresholds', num(x.micro_f1_at_thresholds)],
-      ['macro ROC-AUC', num(x.macro_auc)],
-    ],
+    // single-label: accuracy and macro-F1 of the argmax (no thresholds)
+    metrics:
+      x.problem_type === 'single_label_classification'
+        ? [
+            ['score (accuracy)', num(x.score)],
+            ['macro-F1', num(x.macro_f1)],
+            ['cross-entropy', num(x.mlogloss)],
+            ['macro ROC-AUC', num(x.macro_auc)],
+          ]
+        : [
+            ['score (1 - mlogloss)', num(x.score)],
+            ['mlogloss', num(x.mlogloss)],
+            ['micro-F1 at 0.5', num(x.micro_f1)],
+            ['micro-F1 at the stored thresholds', num(x.micro_f1_at_thresholds)],
+            ['macro ROC-AUC', num(x.macro_auc)],
+          ],
     thresholdsNote: text(th.note, 'no note on the thresholds'),
     labels,
   };
