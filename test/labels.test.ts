@@ -103,7 +103,8 @@ describe('labels from the training data', () => {
     );
     const r = await finetune('single', train, settings());
     expect(r.logs).toContain(
-      'labels: 3 (neg, neu, pos) from the training data, single-label (from the training data: every row has one label)',
+      'labels: 3 (neg, neu, pos) from the training data, ' +
+        'single-label (from the training data: every row has one label)',
     );
     const cfg = readConfig(r.out);
     expect(cfg.problem_type).toBe('single_label_classification');

@@ -252,11 +252,12 @@ export async function pipeline(
     columns: ['stage', 'minutes', 'cumulative', 'metric'],
     rows: timeRows,
   });
+  const metricName = single ? 'accuracy (single-label)' : '1 - mlogloss';
   ctx.emit({
     type: 'table',
     title:
       `${path.basename(run)}: test file of ${test.length} rows, ` +
-      `${labeled ? `metric ${single ? 'accuracy (single-label)' : '1 - mlogloss'}` : 'no labels (predictions in predictions/)'}; ` +
+      `${labeled ? `metric ${metricName}` : 'no labels (predictions in predictions/)'}; ` +
       `latency per batch of 32 x 64 tokens on ${ctx.backend}`,
     columns: ['stage', 'metric', single ? 'macro-F1' : 'micro-F1', 'MB', 'params', 'encoder params', 'latency ms'],
     rows: rows.map((r) => [
