@@ -8,7 +8,8 @@
 //
 // Labels of raw-text rows are names or integer ids, read against a label set (data/labels.ts).
 // Raw text is tokenized with the BertTokenizer of the vocabulary at hand (the checkpoint's or the
-// run's vocab.txt) into rows whose tokens are vocabulary ids already (`encoded`), with the second text of a pair in `pair`.
+// run's vocab.txt) into rows whose tokens are vocabulary ids already (`encoded`), with the second
+// text of a pair in `pair`.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UserError } from '../errors';
