@@ -11,7 +11,9 @@ import { Rng } from '../src/engine/data/rng';
 import { readVocab } from '../src/engine/data/vocab';
 import { readConfig, saveCheckpoint } from '../src/engine/io/checkpoint';
 import { readThresholds } from '../src/engine/io/thresholds';
-import { makeConfig } from '../src/engine/model/config';
+import { GAIIC_LABELS, makeConfig } from '../src/engine/model/config';
+import { LabelReader, namesOfFile } from '../src/engine/data/labels';
+import { allMetrics, perClassMetrics } from '../src/engine/train/metrics';
 import { disposeParams, initParams } from '../src/engine/model/params';
 import { readSafetensors } from '../src/engine/io/safetensors';
 import { finetuneClassifier } from '../src/engine/train/classifier';
@@ -206,4 +208,41 @@ describe('labels from the checkpoint', () => {
       /named-bad\.jsonl:2: unknown label 'z'/,
     );
   }, 120_000);
+});
+
+describe('single-label metrics and the label reader', () => {
+  it('accuracy, macro-F1 over the classes seen, cross-entropy; per class precision / recall', () => {
+    const probs = [0.7, 0.2, 0.1, 0.1, 0.3, 0.6, 0.3, 0.4, 0.3]; // argmax 0, 2, 1
+    const labels = [1, 0, 0, 0, 0, 1, 1, 0, 0]; // classes 0, 2, 0
+    const m = allMetrics(probs, labels, 3, true);
+    expect(m.accuracy).toBeCloseTo(2 / 3, 10);
+    expect(m.score).toBe(m.accuracy);
+    expect(m.macro_f1).toBeCloseTo((2 / 3 + 0 + 1) / 3, 10);
+    expect(m.mlogloss).toBeCloseTo(-(Math.log(0.7) + Math.log(0.6) + Math.log(0.3)) / 3, 10);
+    const c = perClassMetrics(probs, labels, 3);
+    expect(c.map((x) => [x.support, x.precision, x.recall])).toEqual([
+      [2, 1, 0.5],
+      [0, 0, null],
+      [1, 1, 1],
+    ]);
+  });
+
+  it('open reading: names sorted alphabetically, ids kept as ids (GAIIC set below 17, else LABEL_i)', () => {
+    const r = new LabelReader();
+    const rows = [r.parseAll(['pos', 'neg']), r.parseAll(['neu']), r.parseAll(['pos'])];
+    expect(r.finish()).toEqual({ names: ['neg', 'neu', 'pos'], maxId: -1 });
+    expect(rows).toEqual([[2, 0], [1], [2]]);
+    const ids = new LabelReader();
+    const idRows = [ids.parseAll([3, 'region_5']), ids.parseAll(['3'])];
+    const f = ids.finish();
+    expect(idRows).toEqual([[3, 5], [3]]);
+    expect(namesOfFile(f)).toEqual(GAIIC_LABELS);
+    const big = new LabelReader();
+    big.parseAll([20]);
+    expect(namesOfFile(big.finish())).toHaveLength(21);
+    const closed = new LabelReader(['a', 'b']);
+    expect(closed.parseAll(['b', 0])).toEqual([1, 0]);
+    expect(closed.parse('c')).toMatch(/unknown label 'c' \(the model's 2 labels: a, b; or an id 0\.\.1\)/);
+    expect(closed.parse(2)).toMatch(/label 2 is outside 0\.\.1/);
+  });
 });

@@ -28,6 +28,11 @@ import {
   type LabelMetrics,
 } from './metrics';
 
+/** The data file is named first when it is missing (before the checkpoint is loaded). */
+function dataExists(file: string): void {
+  if (!fs.existsSync(file)) throw new UserError(`${file}: file not found`);
+}
+
 /** Load a checkpoint that has a classifier (a UserError otherwise). */
 function classifierCheckpoint(dir: string) {
   const ck = loadCheckpoint(dir);
@@ -97,6 +102,7 @@ export function evaluateCheckpoint(
   dataFile: string,
   out?: string,
 ): { metrics: EvalMetrics & Record<string, number>; evaluation: Evaluation; report?: string } {
+  dataExists(dataFile);
   const ck = classifierCheckpoint(model);
   try {
     const L = numLabels(ck.config);
@@ -164,6 +170,7 @@ export function evaluateCheckpoint(
  * with p >= their stored threshold (0.5 where none); single-label, the argmax. Returns the row count.
  */
 export function predictCheckpoint(model: string, dataFile: string, out: string): number {
+  dataExists(dataFile);
   const ck = classifierCheckpoint(model);
   try {
     const L = numLabels(ck.config);
