@@ -18,6 +18,9 @@ import { disposeParams, initParams } from '../src/engine/model/params';
 import { readSafetensors } from '../src/engine/io/safetensors';
 import { finetuneClassifier } from '../src/engine/train/classifier';
 import { evaluateCheckpoint, predictCheckpoint } from '../src/engine/train/evaluate';
+import { evaluationView } from '../src/extension/panelData';
+import { corpusVocab } from '../src/engine/data/corpus';
+import { openRun } from '../src/engine/io/run';
 import { userError } from './helpers/errors';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'bp-labels-'));
@@ -244,5 +247,57 @@ describe('single-label metrics and the label reader', () => {
     expect(closed.parseAll(['b', 0])).toEqual([1, 0]);
     expect(closed.parse('c')).toMatch(/unknown label 'c' \(the model's 2 labels: a, b; or an id 0\.\.1\)/);
     expect(closed.parse(2)).toMatch(/label 2 is outside 0\.\.1/);
+  });
+});
+
+describe('the report panel', () => {
+  it('a single-label evaluation: accuracy and macro-F1, classes in label order with precision and recall', () => {
+    const problems: string[] = [];
+    const per = (label: number, logloss: number) => ({ label, name: `c${label}`, support: 2, logloss, f1: 0.5 });
+    const e = evaluationView(
+      {
+        problem_type: 'single_label_classification',
+        score: 0.8,
+        accuracy: 0.8,
+        macro_f1: 0.7,
+        mlogloss: 0.4,
+        thresholds: { note: 'argmax' },
+        per_label: [
+          { ...per(0, 0.1), precision: 1, recall: 0.5, threshold: null },
+          { ...per(1, 0.9), precision: 0.5, recall: 1, threshold: null },
+        ],
+      },
+      problems,
+    )!;
+    expect(problems).toEqual([]);
+    expect(e.singleLabel).toBe(true);
+    expect(e.metrics.map(([k]) => k)).toEqual(['score (accuracy)', 'macro-F1', 'cross-entropy', 'macro ROC-AUC']);
+    expect(e.labels.map((l) => [l.label, l.precision, l.recall, l.threshold])).toEqual([
+      [0, 1, 0.5, undefined],
+      [1, 0.5, 1, undefined],
+    ]);
+  });
+});
+
+describe('corpus-vocab', () => {
+  it("keeps label names in the run's copy of the data (ids stay ids)", async () => {
+    const data = path.join(root, 'cv-data');
+    fs.mkdirSync(data);
+    fs.writeFileSync(
+      path.join(data, 'train.jsonl'),
+      '{"text": "a b", "labels": ["pos"]}\n{"text": "b", "labels": ["neg"]}\n',
+    );
+    fs.writeFileSync(path.join(data, 'test.jsonl'), '{"text": "a", "labels": [3]}\n');
+    const run = path.join(root, 'cv-run');
+    openRun(run, {});
+    await corpusVocab({ data, run, seed: 1 }, { backend, emit: () => {} } as never);
+    const read = (f: string) =>
+      fs
+        .readFileSync(path.join(run, 'data', f), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l).labels);
+    expect(read('train.jsonl')).toEqual([['pos'], ['neg']]);
+    expect(read('test.jsonl')).toEqual([[3]]);
   });
 });
