@@ -11,7 +11,7 @@ import { Rng } from '../src/engine/data/rng';
 import { readVocab } from '../src/engine/data/vocab';
 import { readConfig, saveCheckpoint } from '../src/engine/io/checkpoint';
 import { readThresholds } from '../src/engine/io/thresholds';
-import { GAIIC_LABELS, makeConfig } from '../src/engine/model/config';
+import { GAIIC_LABELS, makeConfig, setClassification } from '../src/engine/model/config';
 import { LabelReader, namesOfFile } from '../src/engine/data/labels';
 import { allMetrics, perClassMetrics } from '../src/engine/train/metrics';
 import { disposeParams, initParams } from '../src/engine/model/params';
@@ -176,6 +176,32 @@ describe('labels from the training data', () => {
 });
 
 describe('labels from the checkpoint', () => {
+  it('a classifier saved without id2label (as HF does for 2 labels): its size, named LABEL_i', async () => {
+    const vocab = readVocab(base);
+    const cfg = makeConfig({ ...MODEL, vocab_size: vocab.tokens.length }, vocab.tokens.length, 'classification');
+    const params = initParams(setClassification(cfg, { names: ['p', 'q'], problem: 'multi_label_classification' }), {
+      mlm: false,
+      classifier: true,
+      seed: 4,
+    });
+    delete cfg.id2label;
+    delete cfg.label2id;
+    delete cfg.problem_type;
+    const from = path.join(root, 'hf2');
+    await saveCheckpoint(from, cfg, params, vocab);
+    disposeParams(params);
+    const train = path.join(root, 'hf2-train.jsonl');
+    fs.writeFileSync(
+      train,
+      rows(40, 6, (k) => [String(k % 2)]),
+    );
+    const r = await finetune('hf2-ft', train, settings({ epochs: 1 }), from);
+    expect(r.logs).toContain(
+      'labels: 2 (LABEL_0, LABEL_1) from the checkpoint, single-label (from the training data: every row has one label)',
+    );
+    expect(readSafetensors(path.join(r.out, 'model.safetensors')).get('classifier.weight')!.shape).toEqual([2, 32]);
+  }, 60_000);
+
   it("a checkpoint's id2label and single-label problem_type win over the data heuristic", async () => {
     const from = path.join(root, 'named');
     fs.cpSync(base, from, { recursive: true });

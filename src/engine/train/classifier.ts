@@ -24,6 +24,7 @@ import { bceWithLogits, classifierLoss, classify, softCrossEntropy, toInputs } f
 import {
   GAIIC_LABEL_SET,
   hasOwnLabels,
+  hfDefaultNames,
   labelSetOf,
   numLabels,
   setClassification,
@@ -141,12 +142,12 @@ export function describeLabels(c: LabelChoice): string {
   return `labels: ${c.names.length} (${shown}) ${c.namesFrom}, ${PROBLEM_WORD[c.problem]} (${c.problemFrom})`;
 }
 
-/** Whether a checkpoint's weights hold a classifier (trained, not to be initialised). */
-function hasTrainedClassifier(dir: string): boolean {
+/** The outputs of the classifier a checkpoint's weights hold (trained, not to be initialised); null: none. */
+function trainedClassifierSize(dir: string): number | null {
   try {
-    return weightShapes(dir).shapes.some(([n]) => n === CLASSIFIER.weight);
+    return weightShapes(dir).shapes.find(([n]) => n === CLASSIFIER.weight)?.[1][0] ?? null;
   } catch {
-    return false; // loading names what is wrong
+    return null; // loading names what is wrong
   }
 }
 
@@ -168,8 +169,11 @@ export async function finetuneClassifier(run: string, s: Settings, ctx: StageCon
   );
   const trainFile = o.trainFile ?? runPaths(run).train;
   // The label set: a trained classifier's or a config that names its labels, else the data's.
-  const trainedHead = hasTrainedClassifier(o.from);
-  const known = trainedHead || hasOwnLabels(shape) ? labelSetOf(shape).names : null;
+  const headSize = trainedClassifierSize(o.from);
+  // a classifier saved without id2label (HF omits it for 2 labels): HF's names, as the loader gives it
+  if (headSize !== null && !shape.id2label)
+    shape.id2label = Object.fromEntries(hfDefaultNames(headSize).map((n, i) => [`${i}`, n]));
+  const known = headSize !== null || hasOwnLabels(shape) ? labelSetOf(shape).names : null;
   const read = readRows(trainFile, {
     requireLabels: true,
     progress: (m) => log(ctx, m),
