@@ -197,7 +197,8 @@ describe('labels from the checkpoint', () => {
     );
     const r = await finetune('hf2-ft', train, settings({ epochs: 1 }), from);
     expect(r.logs).toContain(
-      'labels: 2 (LABEL_0, LABEL_1) from the checkpoint, single-label (from the training data: every row has one label)',
+      'labels: 2 (LABEL_0, LABEL_1) from the checkpoint, ' +
+        'single-label (from the training data: every row has one label)',
     );
     expect(readSafetensors(path.join(r.out, 'model.safetensors')).get('classifier.weight')!.shape).toEqual([2, 32]);
   }, 60_000);
