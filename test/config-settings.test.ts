@@ -76,6 +76,7 @@ describe('presets', () => {
         val_fraction: 0.1,
         head_lr_multiplier: 1,
         ema_decay: 0,
+        problem_type: 'auto',
       },
       prune: {
         transformer: {

@@ -154,7 +154,7 @@ describe('validateConfig: settings', () => {
     ]);
     expect(problems('settings', { finetune: { distill_alpha: 0.5 } })).toEqual([
       `cfg.json: /finetune: unknown key 'distill_alpha' (allowed: epochs, batch_size, lr, weight_decay, ` +
-        'warmup_ratio, schedule, clip_norm, fgm_epsilon, val_fraction, head_lr_multiplier, ema_decay)',
+        'warmup_ratio, schedule, clip_norm, fgm_epsilon, val_fraction, head_lr_multiplier, ema_decay, problem_type)',
     ]);
   });
 });

@@ -11,6 +11,7 @@ import { buildTextVocab } from '../src/engine/data/text-vocab';
 import { BertTokenizer } from '../src/engine/data/tokenizer';
 import { demoWord } from '../src/engine/data/demo';
 import { userError } from './helpers/errors';
+import { GAIIC_LABELS } from '../src/engine/model/config';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'data-rows-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -88,11 +89,16 @@ describe('readRows', () => {
   });
 
   it('names the file and line of a bad label, a missing text or bad JSON', () => {
-    const bad = (name: string, text: string) => userError(() => readRows(file(name, text), { tokenizer }));
+    // against the GAIIC label set (a model fine-tuned on GAIIC labels); without a set, any label is read
+    const labelSet = GAIIC_LABELS;
+    const bad = (name: string, text: string) => userError(() => readRows(file(name, text), { tokenizer, labelSet }));
     expect(bad('l.jsonl', '{"text": "a", "labels": [0]}\n{"text": "a", "labels": [17]}\n')).toMatch(
       /l\.jsonl:2: label 17 is outside 0\.\.16/,
     );
     expect(bad('n.jsonl', '{"text": "a", "labels": ["lung"]}\n')).toMatch(/n\.jsonl:1: unknown label 'lung'/);
+    expect(readRows(file('n2.jsonl', '{"text": "a", "labels": ["lung"]}\n'), { tokenizer }).labels.names).toEqual([
+      'lung',
+    ]);
     expect(bad('t.jsonl', '{"labels": []}\n')).toMatch(/t\.jsonl:1: no "text"/);
     expect(bad('j.jsonl', '{"text": \n')).toMatch(/j\.jsonl:1: not valid JSON/);
     expect(bad('d.jsonl', '{"id": 1, "text": "a"}\n{"id": "1", "text": "b"}\n')).toMatch(

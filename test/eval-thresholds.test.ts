@@ -86,9 +86,11 @@ describe('thresholds.json', () => {
     const dir = path.join(root, 'bad');
     fs.mkdirSync(dir);
     fs.writeFileSync(path.join(dir, THRESHOLDS_FILE), JSON.stringify({ thresholds: [0.5, 2] }));
-    expect(userError(() => readThresholds(dir))).toMatch(/thresholds\.json: 'thresholds' must be a list of 17 numbers/);
+    expect(userError(() => readThresholds(dir, 17))).toMatch(
+      /thresholds\.json: 'thresholds' must be a list of 17 numbers/,
+    );
     fs.writeFileSync(path.join(dir, THRESHOLDS_FILE), JSON.stringify({ thresholds: [...Array(16).fill(0.5), 'x'] }));
-    expect(userError(() => readThresholds(dir))).toMatch(/thresholds\[16\] must be a number in \[0, 1\]/);
+    expect(userError(() => readThresholds(dir, 17))).toMatch(/thresholds\[16\] must be a number in \[0, 1\]/);
   });
 });
 
@@ -159,7 +161,8 @@ describe('evaluate and predict', () => {
         .map((l) => JSON.parse(l));
       expect(lines).toHaveLength(20);
       for (const l of lines) {
-        expect(l.labels).toEqual([...Array(17).keys()].filter((j) => l.probs[j] >= th[j]));
+        // the names of the labels (GAIIC: region_N) with p >= the threshold
+        expect(l.labels).toEqual([...Array(17).keys()].filter((j) => l.probs[j] >= th[j]).map((j) => `region_${j}`));
       }
     }
   });
@@ -175,6 +178,8 @@ describe('the CLI', () => {
       'model',
       'data',
       'rows',
+      'problem_type',
+      'labels',
       'score',
       'mlogloss',
       'micro_f1',

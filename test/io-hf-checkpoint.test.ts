@@ -14,6 +14,7 @@ import { readTorchBin } from '../src/engine/io/torch-bin';
 import { classify, encode, toInputs } from '../src/engine/model/bert';
 import { CLASSIFIER, POOLER } from '../src/engine/model/names';
 import { disposeParams } from '../src/engine/model/params';
+import { numLabels } from '../src/engine/model/config';
 import { pruneVocabulary } from '../src/engine/prune/vocabulary';
 import { userError } from './helpers/errors';
 
@@ -136,9 +137,18 @@ describe.skipIf(!hasTorch)('HF BERT folders made by PyTorch load with the same o
     disposeParams(ck.params);
   });
 
-  it('a classifier with other than 17 labels: one line', () => {
-    expect(userError(() => loadCheckpoint(path.join(dir, 'h_5_labels')))).toMatch(
-      /model\.safetensors: the classifier has 5 outputs; only 17 labels are supported yet$/,
+  it('a classifier with 5 labels: its outputs follow id2label; a mismatch is one line', () => {
+    const ck = loadCheckpoint(path.join(dir, 'h_5_labels'));
+    expect(ck.params.get('classifier.weight')!.shape[0]).toBe(5);
+    expect(numLabels(ck.config)).toBe(5);
+    disposeParams(ck.params);
+    const f = path.join(dir, 'h_5_wrong');
+    fs.cpSync(path.join(dir, 'h_5_labels'), f, { recursive: true });
+    const cfg = JSON.parse(fs.readFileSync(path.join(f, 'config.json'), 'utf8'));
+    cfg.id2label = { 0: 'a', 1: 'b', 2: 'c' };
+    fs.writeFileSync(path.join(f, 'config.json'), JSON.stringify(cfg));
+    expect(userError(() => loadCheckpoint(f))).toMatch(
+      /model\.safetensors: the classifier has 5 outputs, but config\.json's id2label names 3 labels$/,
     );
   });
 

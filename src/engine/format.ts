@@ -49,7 +49,21 @@ export function formatAnalysis(a: Analysis, depth = 4): string {
 
 /** evaluate's text output: the overall metrics, where the thresholds come from, the labels worst first. */
 export function formatEvaluation(e: Evaluation): string {
-  const f = (v: number | null) => (v === null ? '-' : v.toFixed(4));
+  const f = (v: number | null | undefined) => (v === null || v === undefined ? '-' : v.toFixed(4));
+  if (e.problem_type === 'single_label_classification') {
+    const lines = [
+      `evaluate: ${e.model} on ${e.data} (${e.rows} rows, single-label, ${e.labels.length} classes)`,
+      `score (accuracy) ${f(e.score)}   macro-F1 ${f(e.macro_f1)}   cross-entropy ${f(e.mlogloss)}   ` +
+        `macro AUC ${f(e.macro_auc)}`,
+      e.thresholds.note,
+      'per class, in label order (precision, recall and F1 of the argmax):',
+      table(
+        ['class', '#', 'support', 'precision', 'recall', 'F1'],
+        e.per_label.map((l) => [l.name, l.label, l.support, f(l.precision), f(l.recall), f(l.f1)]),
+      ),
+    ];
+    return lines.join('\n');
+  }
   const lines = [
     `evaluate: ${e.model} on ${e.data} (${e.rows} rows)`,
     `score (1 - mlogloss) ${f(e.score)}   mlogloss ${f(e.mlogloss)}   macro AUC ${f(e.macro_auc)}`,
@@ -60,7 +74,7 @@ export function formatEvaluation(e: Evaluation): string {
     table(
       ['label', '#', 'support', 'log-loss', 'AUC', 'F1', 'threshold'],
       worstFirst(e.per_label).map((l) => {
-        return [l.name, l.label, l.support, f(l.logloss), f(l.auc), f(l.f1), +l.threshold.toFixed(4)];
+        return [l.name, l.label, l.support, f(l.logloss), f(l.auc), f(l.f1), +(l.threshold ?? 0.5).toFixed(4)];
       }),
     ),
   ];

@@ -600,6 +600,9 @@ export interface EvalLabelRow {
   auc?: number;
   f1?: number;
   threshold?: number;
+  /** Single-label: of the argmax decisions. */
+  precision?: number;
+  recall?: number;
 }
 
 export interface EvaluationView {
@@ -608,7 +611,9 @@ export interface EvaluationView {
   rows?: number;
   metrics: [string, number | undefined][]; // label -> value, in display order
   thresholdsNote: string;
-  labels: EvalLabelRow[]; // worst first: highest log-loss, then label index
+  labels: EvalLabelRow[]; // worst first: highest log-loss, then label index (single-label: label order)
+  /** A single-label classifier: a per-class precision / recall / F1 table instead of thresholds. */
+  singleLabel: boolean;
 }
 
 /** The evaluation files the report panel shows: eval-<something>.json. */
@@ -626,6 +631,7 @@ export function evaluationView(x: unknown, problems: string[]): EvaluationView |
     return undefined;
   }
   const labels: EvalLabelRow[] = [];
+  const single = x.problem_type === 'single_label_classification';
   if (!Array.isArray(x.per_label)) problems.push('the evaluation has no per_label list');
   else
     x.per_label.forEach((l, i) => {
@@ -636,22 +642,35 @@ export function evaluationView(x: unknown, problems: string[]): EvaluationView |
       }
       const name = typeof l.name === 'string' ? l.name.slice(0, MAX_NAME) : String(label);
       const support = num(l.support);
-      labels.push({ label, name, support, logloss, auc: num(l.auc), f1: num(l.f1), threshold: num(l.threshold) });
+      const row: EvalLabelRow = { label, name, support, logloss, auc: num(l.auc), f1: num(l.f1) };
+      row.threshold = num(l.threshold);
+      if (single) Object.assign(row, { precision: num(l.precision), recall: num(l.recall) });
+      labels.push(row);
     });
-  labels.sort((a, b) => b.logloss - a.logloss || a.label - b.label);
+  if (single) labels.sort((a, b) => a.label - b.label);
+  else labels.sort((a, b) => b.logloss - a.logloss || a.label - b.label);
   const th: Record<string, unknown> = isObject(x.thresholds) ? x.thresholds : {};
   return {
     model: text(x.model, '?'),
     data: text(x.data, '?'),
     rows: num(x.rows),
-    metrics: [
-      ['score (1 - mlogloss)', num(x.score)],
-      ['mlogloss', num(x.mlogloss)],
-      ['micro-F1 at 0.5', num(x.micro_f1)],
-      ['micro-F1 at the stored thresholds', num(x.micro_f1_at_thresholds)],
-      ['macro ROC-AUC', num(x.macro_auc)],
-    ],
+    // single-label: accuracy and macro-F1 of the argmax (no thresholds)
+    metrics: single
+      ? [
+          ['score (accuracy)', num(x.score)],
+          ['macro-F1', num(x.macro_f1)],
+          ['cross-entropy', num(x.mlogloss)],
+          ['macro ROC-AUC', num(x.macro_auc)],
+        ]
+      : [
+          ['score (1 - mlogloss)', num(x.score)],
+          ['mlogloss', num(x.mlogloss)],
+          ['micro-F1 at 0.5', num(x.micro_f1)],
+          ['micro-F1 at the stored thresholds', num(x.micro_f1_at_thresholds)],
+          ['macro ROC-AUC', num(x.macro_auc)],
+        ],
     thresholdsNote: text(th.note, 'no note on the thresholds'),
     labels,
+    singleLabel: single,
   };
 }

@@ -56,7 +56,7 @@ const tiny: Settings = {
     ...DROPOUT,
   },
   pretrain: { epochs: 1, batch_size: 32, lr: 1e-3, ...OPTIM, mask_prob: 0.15, mask_ngram: 1 },
-  finetune: { epochs: 2, batch_size: 32, lr: 1e-3, ...OPTIM, ...FINETUNE_EXTRAS },
+  finetune: { epochs: 2, batch_size: 32, lr: 1e-3, ...OPTIM, ...FINETUNE_EXTRAS, problem_type: 'auto' },
   prune: { transformer: { ...TEXTPRUNER_DEFAULTS, target_ffn_size: 32, target_num_of_heads: 1, n_iters: 2 } },
   refinetune: { epochs: 2, batch_size: 32, lr: 1e-3, ...OPTIM, ...FINETUNE_EXTRAS, ...DISTILL },
 };
@@ -78,7 +78,7 @@ const quick: Settings = {
     initializer_range: 0.1,
   },
   pretrain: { epochs: 8, batch_size: 32, lr: 2e-3, ...OPTIM, mask_prob: 0.15, mask_ngram: 1 },
-  finetune: { epochs: 6, batch_size: 32, lr: 2e-3, ...OPTIM, ...FINETUNE_EXTRAS },
+  finetune: { epochs: 6, batch_size: 32, lr: 2e-3, ...OPTIM, ...FINETUNE_EXTRAS, problem_type: 'auto' },
   prune: { transformer: { ...TEXTPRUNER_DEFAULTS, target_ffn_size: 96, target_num_of_heads: 2, n_iters: 4 } },
   refinetune: { epochs: 4, batch_size: 32, lr: 1e-3, ...OPTIM, ...FINETUNE_EXTRAS, ...DISTILL },
 };
@@ -107,7 +107,16 @@ const gaiic: Settings = {
     initializer_range: 0.07,
   },
   pretrain: { epochs: 15, batch_size: 32, lr: 1.5e-3, ...OPTIM, mask_prob: 0.15, mask_ngram: 1 },
-  finetune: { epochs: 12, batch_size: 32, lr: 1e-3, ...OPTIM, ...FINETUNE_EXTRAS, fgm_epsilon: 1, ema_decay: 0.998 },
+  finetune: {
+    epochs: 12,
+    batch_size: 32,
+    lr: 1e-3,
+    ...OPTIM,
+    ...FINETUNE_EXTRAS,
+    fgm_epsilon: 1,
+    ema_decay: 0.998,
+    problem_type: 'auto',
+  },
   prune: {
     transformer: {
       ...TEXTPRUNER_DEFAULTS,

@@ -48,7 +48,14 @@ export interface FinetuneSettings extends OptimSettings {
   head_lr_multiplier: number;
   /** Weight averaging: decay of the exponential moving average of the weights; 0 = off. */
   ema_decay: number;
+  /**
+   * finetune: the problem type of a classifier whose checkpoint does not say; 'auto': multi-label
+   * when a training row has zero or several labels, else single-label.
+   */
+  problem_type?: ProblemTypeSetting;
 }
+
+export type ProblemTypeSetting = 'auto' | 'multi_label_classification' | 'single_label_classification';
 
 export interface RefinetuneSettings extends FinetuneSettings {
   /** Weight of the distillation loss; 0 = off. */

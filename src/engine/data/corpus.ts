@@ -137,13 +137,17 @@ function corpusVocabText(
 ): { metrics: Record<string, number>; vocab: Vocab; train: Row[]; test: Row[] } {
   const r = readTextRows(files.train, { requireLabels: true, skipBadRows: o.skipBadRows });
   warnSkipped(ctx, files.train, r.skipped);
-  let train: TextRow[] = r.rows;
-  let test: TextRow[];
+  // Labels are written back as the file gave them: names stay names (the fine-tuning reads the set
+  // from them), ids stay ids.
+  const named = (rows: TextRow[], names: string[] | null) =>
+    names ? rows.map((x) => ({ ...x, labelNames: x.labels?.map((l) => names[l]) })) : rows;
+  let train: (TextRow & { labelNames?: string[] })[] = named(r.rows, r.labels.names);
+  let test: (TextRow & { labelNames?: string[] })[];
   if (files.test) {
     if (o.testSplit) log(ctx, `${files.test} exists: --test-split is ignored`, 'warn');
     const t = readTextRows(files.test, { skipBadRows: o.skipBadRows });
     warnSkipped(ctx, files.test, t.skipped);
-    test = t.rows;
+    test = named(t.rows, t.labels.names);
   } else {
     if (!o.testSplit)
       throw new UserError(
@@ -160,14 +164,14 @@ function corpusVocabText(
   const data = path.dirname(p.train);
   fs.mkdirSync(data, { recursive: true });
   for (const f of ['train.csv', 'test.csv']) fs.rmSync(path.join(data, f), { force: true }); // a GAIIC run before
-  const toJsonl = (rows: TextRow[]) =>
+  const toJsonl = (rows: (TextRow & { labelNames?: string[] })[]) =>
     rows
       .map((x) =>
         JSON.stringify({
           id: x.id,
           text: x.text,
           ...(x.textPair !== undefined ? { text_pair: x.textPair } : {}),
-          ...(x.labels !== null ? { labels: x.labels } : {}),
+          ...(x.labels !== null ? { labels: x.labelNames ?? x.labels } : {}),
         }),
       )
       .join('\n') + '\n';

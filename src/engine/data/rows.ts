@@ -6,12 +6,14 @@
 //                quoting (fields in double quotes may hold commas, newlines and "" for a quote); labels
 //                joined by ';'
 //
-// Labels of raw-text rows are ids 0..16 or names region_0..region_16. Raw text is tokenized with the
-// BertTokenizer of the vocabulary at hand (the checkpoint's or the run's vocab.txt) into rows whose
-// tokens are vocabulary ids already (`encoded`), with the second text of a pair in `pair`.
+// Labels of raw-text rows are names or integer ids, read against a label set (data/labels.ts).
+// Raw text is tokenized with the BertTokenizer of the vocabulary at hand (the checkpoint's or the
+// run's vocab.txt) into rows whose tokens are vocabulary ids already (`encoded`), with the second
+// text of a pair in `pair`.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UserError } from '../errors';
+import { LabelReader, type FileLabels } from './labels';
 import { readGaiicCsv, type ReadResult, type Row, type StreamOptions } from './csv';
 import { BertTokenizer, readTokenizerOptions, type TextTokenizer } from './tokenizer';
 import { checkSameVocab, JsonTokenizer, readTokenizerJson } from './tokenizer-json';
@@ -34,8 +36,6 @@ export const MAX_TEXT_FILE_BYTES = 512 * 1024 * 1024;
 const MAX_TEXT_CHARS = 1_000_000;
 /** Bytes looked at to tell the formats apart. */
 const SNIFF_BYTES = 64 * 1024;
-
-export const LABEL_NAME_PREFIX = 'region_';
 
 function clip(s: string): string {
   return s.length > 40 ? s.slice(0, 40) + '...' : s;
@@ -93,30 +93,6 @@ function readTextFile(file: string): string {
   return text;
 }
 
-/** One label: an id 0..numLabels-1 (a number, or digits in a string) or a name region_N. */
-function parseLabel(v: unknown, numLabels: number): number | string {
-  let n: number;
-  if (typeof v === 'number') n = v;
-  else if (typeof v === 'string') {
-    const s = v.trim();
-    const digits = s.startsWith(LABEL_NAME_PREFIX) ? s.slice(LABEL_NAME_PREFIX.length) : s;
-    if (!/^\d{1,9}$/.test(digits)) return `unknown label '${clip(s)}' (expected 0..${numLabels - 1} or region_N)`;
-    n = Number(digits);
-  } else return `label ${clip(JSON.stringify(v) ?? String(v))} is not a number or a name`;
-  if (!Number.isInteger(n) || n < 0 || n >= numLabels) return `label ${clip(String(v))} is outside 0..${numLabels - 1}`;
-  return n;
-}
-
-function parseLabels(vals: unknown[], numLabels: number): number[] | string {
-  const out: number[] = [];
-  for (const v of vals) {
-    const l = parseLabel(v, numLabels);
-    if (typeof l === 'string') return l;
-    if (!out.includes(l)) out.push(l);
-  }
-  return out;
-}
-
 function checkText(v: unknown, key: string, required: boolean): string | undefined | { error: string } {
   if (v === undefined || v === null) return required ? { error: `no "${key}"` } : undefined;
   if (typeof v !== 'string') return { error: `"${key}" is not a string` };
@@ -126,7 +102,8 @@ function checkText(v: unknown, key: string, required: boolean): string | undefin
 
 interface RawOptions {
   requireLabels?: boolean;
-  numLabels?: number;
+  /** The label set labels are read against (data/labels.ts); absent: open (any label, the file decides). */
+  labelSet?: readonly string[];
   skipBadRows?: boolean;
 }
 
@@ -161,7 +138,7 @@ class TextCollector {
   }
 }
 
-function jsonlRow(line: string, lineNo: number, o: RawOptions): TextRow | string {
+function jsonlRow(line: string, lineNo: number, o: RawOptions, lr: LabelReader): TextRow | string {
   let j: unknown;
   try {
     j = JSON.parse(line);
@@ -186,7 +163,7 @@ function jsonlRow(line: string, lineNo: number, o: RawOptions): TextRow | string
     if (o.requireLabels) return 'no "labels" (training and evaluation rows need them; [] for none)';
   } else {
     if (!Array.isArray(obj.labels)) return '"labels" is not a list';
-    const l = parseLabels(obj.labels, o.numLabels ?? 17);
+    const l = lr.parseAll(obj.labels);
     if (typeof l === 'string') return l;
     labels = l;
   }
@@ -195,13 +172,14 @@ function jsonlRow(line: string, lineNo: number, o: RawOptions): TextRow | string
 
 export function parseJsonl(text: string, file: string, o: RawOptions = {}) {
   const c = new TextCollector(file, o.skipBadRows ?? false);
+  const lr = new LabelReader(o.labelSet);
   const lines = text.split('\n');
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i].endsWith('\r') ? lines[i].slice(0, -1) : lines[i];
     if (line.trim() === '') continue;
-    c.add(jsonlRow(line, i + 1, o), i + 1);
+    c.add(jsonlRow(line, i + 1, o, lr), i + 1);
   }
-  return c.finish();
+  return { ...c.finish(), labels: lr.finish() };
 }
 
 /**
@@ -279,6 +257,7 @@ export function parseTextCsv(text: string, file: string, o: RawOptions = {}) {
   if (iLabels < 0 && o.requireLabels)
     throw new UserError(`${file}:${records[0].line}: the header has no 'labels' column (labels joined by ';')`);
   const c = new TextCollector(file, o.skipBadRows ?? false);
+  const lr = new LabelReader(o.labelSet);
   for (const { fields, line } of records.slice(1)) {
     if (fields.length !== header.length) {
       c.add(`${fields.length} fields, the header has ${header.length}`, line);
@@ -301,7 +280,7 @@ export function parseTextCsv(text: string, file: string, o: RawOptions = {}) {
     let labels: number[] | null = null;
     if (iLabels >= 0) {
       const parts = fields[iLabels].split(';').filter((s) => s.trim() !== '');
-      const l = parseLabels(parts, o.numLabels ?? 17);
+      const l = lr.parseAll(parts);
       if (typeof l === 'string') {
         c.add(l, line);
         continue;
@@ -312,7 +291,7 @@ export function parseTextCsv(text: string, file: string, o: RawOptions = {}) {
     const pair = obj.text_pair as string | undefined;
     c.add({ id, text: obj.text as string, ...(pair !== undefined ? { textPair: pair } : {}), labels, line }, line);
   }
-  return c.finish();
+  return { ...c.finish(), labels: lr.finish() };
 }
 
 /** The raw-text rows of a .jsonl or header .csv file. */
@@ -337,7 +316,7 @@ export function tokenizeRows(rows: TextRow[], tok: TextTokenizer): Row[] {
   });
 }
 
-export interface RowsOptions extends StreamOptions {
+export interface RowsOptions extends StreamOptions, Pick<RawOptions, 'labelSet'> {
   /** The tokenizer of the checkpoint's or the run's vocabulary (or a function making it); raw text needs one. */
   tokenizer?: TextTokenizer | (() => TextTokenizer);
   /** Where the tokenizer would come from, for the error when there is none. */
@@ -348,16 +327,32 @@ export interface RowsOptions extends StreamOptions {
  * Rows of any data file: GAIIC csv as it is; raw text (.jsonl, header .csv) tokenized with
  * `opts.tokenizer`.
  */
-export function readRows(file: string, opts: RowsOptions = {}): ReadResult & { format: DataFormat } {
+export function readRows(
+  file: string,
+  opts: RowsOptions = {},
+): ReadResult & { format: DataFormat; labels: FileLabels } {
   const format = dataFormat(file);
-  if (format === 'gaiic') return { ...readGaiicCsv(file, opts), format };
+  if (format === 'gaiic') {
+    const r = readGaiicCsv(file, opts);
+    let maxId = -1;
+    for (const row of r.rows) for (const l of row.labels ?? []) maxId = Math.max(maxId, l);
+    // GAIIC's labels are ids of its 17 labels; against another label set they must fit it
+    const n = opts.labelSet?.length;
+    if (n !== undefined && maxId >= n) {
+      const row = r.rows.find((x) => (x.labels ?? []).some((l) => l >= n))!;
+      throw new UserError(
+        `${file}:${row.line}: label ${Math.max(...row.labels!)} is outside 0..${n - 1} (the model's labels)`,
+      );
+    }
+    return { ...r, format, labels: { names: null, maxId } };
+  }
   if (!opts.tokenizer)
     throw new UserError(
       `${file}: raw text (${format}) needs a vocab.txt to tokenize it${opts.vocabHint ? ` (${opts.vocabHint})` : ''}`,
     );
-  const { rows, skipped } = readTextRows(file, { ...opts, format });
+  const { rows, skipped, labels } = readTextRows(file, { ...opts, format });
   const tok = typeof opts.tokenizer === 'function' ? opts.tokenizer() : opts.tokenizer;
-  return { rows: tokenizeRows(rows, tok), skipped, format };
+  return { rows: tokenizeRows(rows, tok), skipped, format, labels };
 }
 
 /**

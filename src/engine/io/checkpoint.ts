@@ -15,7 +15,7 @@ import { UserError } from '../errors';
 import { BertConfig, checkConfigJson, hasClassifier } from '../model/config';
 import { checkMemory } from '../model/memory';
 import { Rng } from '../data/rng';
-import { NUM_LABELS } from '../model/config';
+import { hfDefaultNames, numLabels } from '../model/config';
 import {
   canonicalName,
   CLASSIFIER,
@@ -191,9 +191,12 @@ export function loadCheckpoint(dir: string): Checkpoint {
   }
   const { file: wfile, tensors } = readWeights(dir);
   const cls = tensors.get(CLASSIFIER.weight);
-  if (cls && cls.shape[0] !== NUM_LABELS) {
+  // The label set is the config's id2label; a classifier saved without one (HF omits it for 2
+  // labels) gets HF's names LABEL_0, LABEL_1, ...
+  if (cls && !cfg.id2label) cfg.id2label = Object.fromEntries(hfDefaultNames(cls.shape[0]).map((n, i) => [`${i}`, n]));
+  if (cls && cls.shape[0] !== numLabels(cfg)) {
     throw new UserError(
-      `${wfile}: the classifier has ${cls.shape[0]} outputs; only ${NUM_LABELS} labels are supported yet`,
+      `${wfile}: the classifier has ${cls.shape[0]} outputs, but config.json's id2label names ${numLabels(cfg)} labels`,
     );
   }
   const has = { mlm: tensors.has(MLM_BIAS), classifier: !!cls || hasClassifier(cfg) };

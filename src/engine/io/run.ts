@@ -55,6 +55,8 @@ export interface StageRecord {
   error?: string;
   backend?: string;
   epochsDone?: number;
+  /** Classifier stages: the label set trained for and where its names and problem type came from. */
+  labels?: { names: string[]; problem_type: string; names_from: string; problem_from: string };
   pid?: number;
   host?: string;
 }

@@ -11,7 +11,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UserError } from '../errors';
-import type { BertConfig } from '../model/config';
+import { labelNamesOf, numLabels, type BertConfig } from '../model/config';
 import { DEFAULT_THRESHOLD, tuneThresholds } from '../train/metrics';
 import { readJson } from './atomic';
 import type { ExtraFiles } from './checkpoint';
@@ -27,12 +27,10 @@ export interface Thresholds {
   val_rows: number;
 }
 
-/** The names of the labels: the config's id2label, else the indices. */
-export function labelNames(cfg: Pick<BertConfig, 'id2label'>, L = 17): string[] {
-  return [...Array(L).keys()].map((i) => {
-    const name = cfg.id2label?.[String(i)];
-    return typeof name === 'string' ? name : String(i);
-  });
+/** The names of the labels: the config's id2label (without one: the GAIIC default), else the indices. */
+export function labelNames(cfg: Pick<BertConfig, 'id2label'>, L = numLabels(cfg)): string[] {
+  const names = labelNamesOf(cfg);
+  return [...Array(L).keys()].map((i) => names[i] ?? String(i));
 }
 
 /** Thresholds tuned on validation probabilities and labels (flat [N * L]). */
@@ -41,7 +39,7 @@ export function thresholdsFromValidation(
   labels: ArrayLike<number>,
   cfg: Pick<BertConfig, 'id2label'>,
   stage: string,
-  L = 17,
+  L = numLabels(cfg),
 ): Thresholds {
   const t = tuneThresholds(probs, labels, L);
   const round = (x: number) => +x.toPrecision(7);
@@ -63,22 +61,23 @@ export function thresholdFiles(t: Thresholds | null): ExtraFiles {
  * A checkpoint's thresholds, or null when it has no thresholds.json. A file that is not a
  * well-formed thresholds file is a user error naming what is wrong.
  */
-export function readThresholds(dir: string, L = 17): Thresholds | null {
+export function readThresholds(dir: string, labels?: number): Thresholds | null {
   const file = path.join(dir, THRESHOLDS_FILE);
   if (!fs.existsSync(file)) return null;
   const t = readJson<Record<string, unknown>>(file);
   const bad = (what: string) => new UserError(`${file}: ${what}`);
   if (typeof t !== 'object' || t === null || Array.isArray(t)) throw bad('not a JSON object');
   const th = t.thresholds;
-  if (!Array.isArray(th) || th.length !== L) throw bad(`'thresholds' must be a list of ${L} numbers`);
+  const L = labels ?? (Array.isArray(th) && th.length > 0 ? th.length : 17);
+  if (!Array.isArray(th) || th.length !== L) throw bad(`'thresholds' must be a list of ${L} numbers (one per label)`);
   th.forEach((x, i) => {
     if (typeof x !== 'number' || !(x >= 0 && x <= 1)) throw bad(`thresholds[${i}] must be a number in [0, 1]`);
   });
   const named = Array.isArray(t.labels) && t.labels.length === L && t.labels.every((x) => typeof x === 'string');
-  const labels = named ? (t.labels as string[]) : labelNames({}, L);
+  const names = named ? (t.labels as string[]) : [...Array(L).keys()].map(String);
   const f1 = Array.isArray(t.f1) && t.f1.length === L ? t.f1.map((x) => (typeof x === 'number' ? x : null)) : undefined;
   return {
-    labels,
+    labels: names,
     thresholds: th as number[],
     f1,
     source: typeof t.source === 'string' ? t.source : 'unknown',

@@ -149,6 +149,19 @@ export function bceWithLogits(logits: tf.Tensor, targets: tf.Tensor): tf.Scalar 
   return tf.mean(l);
 }
 
+/** Mean over rows of the softmax cross-entropy of [n, L] logits against target distributions [n, L]. */
+export function softCrossEntropy(logits: tf.Tensor, targets: tf.Tensor): tf.Scalar {
+  return tf.neg(tf.mean(tf.sum(tf.mul(targets, tf.logSoftmax(logits)), -1))) as tf.Scalar;
+}
+
+/**
+ * The training loss of a classifier against multi-hot targets [n, L]: multi-label BCE (mean over
+ * n x L), or single-label softmax cross-entropy (one-hot targets, mean over n).
+ */
+export function classifierLoss(logits: tf.Tensor, targets: tf.Tensor, singleLabel: boolean): tf.Scalar {
+  return singleLabel ? softCrossEntropy(logits, targets) : bceWithLogits(logits, targets);
+}
+
 /** Mean softmax cross-entropy of [n, V] logits against int targets [n]. */
 export function softmaxCrossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Scalar {
   const logp = tf.logSoftmax(logits);

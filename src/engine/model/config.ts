@@ -24,7 +24,7 @@ export interface BertConfig {
   layer_norm_eps: number;
   pad_token_id: number;
   position_embedding_type: 'absolute';
-  problem_type?: 'multi_label_classification';
+  problem_type?: ProblemType;
   id2label?: Record<string, string>;
   label2id?: Record<string, number>;
   pruned_heads: Record<string, number[]>;
@@ -33,7 +33,57 @@ export interface BertConfig {
   max_len?: number;
 }
 
-export const NUM_LABELS = 17;
+/** What a classifier predicts: independent labels (sigmoid, BCE) or one class a row (softmax, cross-entropy). */
+export type ProblemType = 'multi_label_classification' | 'single_label_classification';
+export const PROBLEM_TYPES: readonly ProblemType[] = ['multi_label_classification', 'single_label_classification'];
+
+/** The GAIIC default label set: 17 labels region_0 .. region_16 (the GAIIC csv format always means these). */
+export const GAIIC_NUM_LABELS = 17;
+export const GAIIC_LABELS: readonly string[] = [...Array(GAIIC_NUM_LABELS).keys()].map((i) => `region_${i}`);
+
+/** A model's label set: names by id, and the problem type. */
+export interface LabelSet {
+  names: string[];
+  problem: ProblemType;
+}
+
+export const GAIIC_LABEL_SET: LabelSet = { names: [...GAIIC_LABELS], problem: 'multi_label_classification' };
+
+/** HF's names for labels it knows no names of: LABEL_0, LABEL_1, ... */
+export const hfDefaultNames = (n: number) => [...Array(n).keys()].map((i) => `LABEL_${i}`);
+
+/** The number of labels of a config: its id2label, else the GAIIC default (17). */
+export function numLabels(cfg: Pick<BertConfig, 'id2label'>): number {
+  return cfg.id2label ? Object.keys(cfg.id2label).length : GAIIC_NUM_LABELS;
+}
+
+/** The label names of a config, by id: its id2label, else the GAIIC default. */
+export function labelNamesOf(cfg: Pick<BertConfig, 'id2label'>): string[] {
+  if (!cfg.id2label) return [...GAIIC_LABELS];
+  return [...Array(numLabels(cfg)).keys()].map((i) => cfg.id2label![String(i)] ?? String(i));
+}
+
+/** The problem type of a config: single-label only when it says so. */
+export function problemOf(cfg: Pick<BertConfig, 'problem_type'>): ProblemType {
+  return cfg.problem_type === 'single_label_classification'
+    ? 'single_label_classification'
+    : 'multi_label_classification';
+}
+
+export const isSingleLabel = (cfg: Pick<BertConfig, 'problem_type'>) =>
+  problemOf(cfg) === 'single_label_classification';
+
+/** The label set a config carries. */
+export function labelSetOf(cfg: Pick<BertConfig, 'id2label' | 'problem_type'>): LabelSet {
+  return { names: labelNamesOf(cfg), problem: problemOf(cfg) };
+}
+
+/** Whether a config names its labels itself (HF's placeholder LABEL_0, LABEL_1 of an untrained head do not count). */
+export function hasOwnLabels(cfg: Pick<BertConfig, 'id2label'>): boolean {
+  if (!cfg.id2label) return false;
+  const names = labelNamesOf(cfg);
+  return names.join('\u0000') !== hfDefaultNames(names.length).join('\u0000');
+}
 
 export function makeConfig(m: ModelSettings, vocabSize: number, task: 'mlm' | 'classification'): BertConfig {
   if (m.hidden_size % m.num_attention_heads !== 0) {
@@ -63,12 +113,15 @@ export function makeConfig(m: ModelSettings, vocabSize: number, task: 'mlm' | 'c
   return cfg;
 }
 
-/** Turn a (pretrained) config into a 17-label multi-label classifier config. */
-export function setClassification(cfg: BertConfig): BertConfig {
+/**
+ * Turn a (pretrained) config into a classifier config with `labels` (default: the GAIIC 17-label
+ * multi-label set): id2label with string keys "0".. and label2id as HF writes them, and problem_type.
+ */
+export function setClassification(cfg: BertConfig, labels: LabelSet = GAIIC_LABEL_SET): BertConfig {
   cfg.architectures = ['BertForSequenceClassification'];
-  cfg.problem_type = 'multi_label_classification';
-  cfg.id2label = Object.fromEntries([...Array(NUM_LABELS).keys()].map((i) => [String(i), `region_${i}`]));
-  cfg.label2id = Object.fromEntries([...Array(NUM_LABELS).keys()].map((i) => [`region_${i}`, i]));
+  cfg.problem_type = labels.problem;
+  cfg.id2label = Object.fromEntries(labels.names.map((n, i) => [String(i), n]));
+  cfg.label2id = Object.fromEntries(labels.names.map((n, i) => [n, i]));
   return cfg;
 }
 
@@ -102,6 +155,9 @@ export function hasClassifier(cfg: BertConfig): boolean {
  * real BERT (BERT-large: 1024 wide, 24 layers, 16 heads, FFN 4096; multilingual vocabularies of
  * 250k tokens) with room to spare; what fits in memory is checked separately (model/memory.ts).
  */
+/** The most labels a classifier may have. */
+export const MAX_LABELS = 100_000;
+
 export const MODEL_LIMITS = {
   vocab_size: 1_000_000,
   hidden_size: 8192,
@@ -176,6 +232,35 @@ export function checkConfigJson(raw: unknown, file: string): BertConfig {
     if (raw[k] !== undefined && raw[k] !== null && typeof raw[k] !== 'string') throw bad(k, 'a string');
   }
   for (const k of ['id2label', 'label2id']) if (raw[k] !== undefined && !isObj(raw[k])) throw bad(k, 'an object');
+  if (raw.problem_type === 'regression') {
+    throw bad(
+      'problem_type',
+      '"multi_label_classification" or "single_label_classification" (regression is not supported)',
+    );
+  }
+  if (raw.problem_type != null && !PROBLEM_TYPES.includes(raw.problem_type as ProblemType)) {
+    throw bad('problem_type', '"multi_label_classification" or "single_label_classification"');
+  }
+  if (raw.problem_type === null) delete raw.problem_type;
+  if (raw.id2label !== undefined) {
+    const id2 = raw.id2label as Record<string, unknown>;
+    const n = Object.keys(id2).length;
+    if (n === 0 || n > MAX_LABELS) throw bad('id2label', `an object of 1 to ${MAX_LABELS} labels`);
+    for (let i = 0; i < n; i++) {
+      const name = id2[String(i)];
+      if (typeof name !== 'string' || name === '') {
+        throw new UserError(
+          `${file}: id2label must name the labels "0" .. "${n - 1}" (a string each); '${i}' is ${show(name)}`,
+        );
+      }
+    }
+  } else if (raw.num_labels !== undefined) {
+    const n = raw.num_labels;
+    if (!(typeof n === 'number' && Number.isInteger(n) && n >= 1 && n <= MAX_LABELS)) {
+      throw bad('num_labels', `an integer from 1 to ${MAX_LABELS}`);
+    }
+    raw.id2label = Object.fromEntries(hfDefaultNames(n).map((name, i) => [String(i), name]));
+  }
   if (raw.pruned_heads !== undefined && !isObj(raw.pruned_heads)) {
     throw bad('pruned_heads', 'an object {"layer": [heads]}');
   }

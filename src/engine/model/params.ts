@@ -3,7 +3,7 @@
 // tree and of every report; there is no second naming scheme anywhere.
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../data/rng';
-import { BertConfig, ffnPerLayer, hasClassifier, headSize, headsPerLayer, NUM_LABELS } from './config';
+import { BertConfig, ffnPerLayer, hasClassifier, headSize, headsPerLayer, numLabels } from './config';
 import {
   CLASSIFIER,
   EMB_LN,
@@ -50,7 +50,7 @@ export function paramShapes(cfg: BertConfig, opts: { mlm: boolean; classifier: b
   }
   if (opts.classifier) {
     linear(POOLER, H, H);
-    linear(CLASSIFIER, NUM_LABELS, H);
+    linear(CLASSIFIER, numLabels(cfg), H);
   }
   if (opts.mlm) {
     linear(MLM_DENSE, H, H);

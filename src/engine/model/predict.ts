@@ -1,38 +1,57 @@
-// Batched inference: probabilities (sigmoid of the classifier logits) for a list of examples, in
-// the examples' order. Batches are sorted by length so padding stays small.
+// Batched inference: probabilities for a list of examples, in the examples' order: the sigmoid of
+// each logit for a multi-label classifier, the softmax of a row's logits for a single-label one.
+// Batches are sorted by length so padding stays small.
 import * as tf from '@tensorflow/tfjs';
 import { type Example, makeBatches } from '../data/encode';
 import { classify, toInputs } from './bert';
-import { BertConfig, NUM_LABELS } from './config';
+import { BertConfig, isSingleLabel, numLabels } from './config';
 import type { Params } from './params';
 
-/** Logits [N * 17] for the examples, in their order. */
+/** Logits [N * L] for the examples, in their order (L: the config's labels). */
 export function predictLogits(params: Params, cfg: BertConfig, ex: Example[], batchSize = 64): Float32Array {
+  const L = numLabels(cfg);
   // Sort by length (stable), batch in that order, scatter back.
   const order = ex.map((_, i) => i).sort((a, b) => ex[a].ids.length - ex[b].ids.length);
   const sorted = order.map((i) => ({ ...ex[i], row: i }));
-  const out = new Float32Array(ex.length * NUM_LABELS);
+  const out = new Float32Array(ex.length * L);
   for (const b of makeBatches(sorted, { batchSize })) {
     const logits = tf.tidy(() => classify(params, cfg, toInputs(b.ids, b.mask, b.B, b.T, b.types)));
     const data = logits.dataSync();
     logits.dispose();
-    b.rows.forEach((row, k) => out.set(data.subarray(k * NUM_LABELS, (k + 1) * NUM_LABELS), row * NUM_LABELS));
+    b.rows.forEach((row, k) => out.set(data.subarray(k * L, (k + 1) * L), row * L));
   }
   return out;
 }
 
 const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
 
-export function predictProbs(params: Params, cfg: BertConfig, ex: Example[], batchSize = 64): Float32Array {
-  return predictLogits(params, cfg, ex, batchSize).map(sigmoid);
+/** Softmax of every row of a flat [N * L] array (in place), e.g. logits / T. */
+export function softmaxRows(x: Float32Array, L: number, T = 1): Float32Array {
+  for (let i = 0; i < x.length; i += L) {
+    let max = -Infinity;
+    for (let j = 0; j < L; j++) max = Math.max(max, x[i + j] / T);
+    let sum = 0;
+    for (let j = 0; j < L; j++) sum += x[i + j] = Math.exp(x[i + j] / T - max);
+    for (let j = 0; j < L; j++) x[i + j] /= sum;
+  }
+  return x;
 }
 
-/** Multi-hot labels [N * 17] of labeled examples. */
-export function labelMatrix(ex: Example[]): Float32Array {
-  const out = new Float32Array(ex.length * NUM_LABELS);
+/** Probabilities from logits [N * L]: sigmoid (multi-label) or row softmax (single-label). */
+export function probsOf(logits: Float32Array, cfg: BertConfig): Float32Array {
+  return isSingleLabel(cfg) ? softmaxRows(logits, numLabels(cfg)) : logits.map(sigmoid);
+}
+
+export function predictProbs(params: Params, cfg: BertConfig, ex: Example[], batchSize = 64): Float32Array {
+  return probsOf(predictLogits(params, cfg, ex, batchSize), cfg);
+}
+
+/** Multi-hot labels [N * L] of labeled examples (L: default the examples' own). */
+export function labelMatrix(ex: Example[], L = ex.find((e) => e.labels)?.labels?.length ?? 17): Float32Array {
+  const out = new Float32Array(ex.length * L);
   ex.forEach((e, i) => {
     if (!e.labels) throw new Error(`example ${e.row} has no labels`);
-    out.set(e.labels, i * NUM_LABELS);
+    out.set(e.labels, i * L);
   });
   return out;
 }

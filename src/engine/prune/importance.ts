@@ -2,7 +2,8 @@
 // `get_importance_score` / `get_importance_score_with_logits`, Michel et al. 2019):
 //
 //   loss      per batch, dropout off: the training loss on the labels (HF's multi-label BCE, mean
-//             over B x 17), or with use_logits the divergence from the unpruned model (below)
+//             over B x L; single-label: softmax cross-entropy), or with use_logits the divergence
+//             from the unpruned model (below)
 //   head h    | sum over the columns of head h of the attention output weight of grad * weight |
 //   neuron i  | sum over row i of the intermediate weight of grad * weight + grad_b * b_i |   (only
 //             with even FFN masking, as in TextPruner) + | sum over column i of the output weight |
@@ -19,11 +20,12 @@
 // therefore take the unpruned model's decisions as targets, y_j = [p_j >= 0.5] (pseudo-labels):
 //     -sum_j [y_j log s(q_j) + (1 - y_j) log(1 - s(q_j))], summed over labels, averaged over the batch
 // which has a real gradient from the first step and keeps measuring how much each unit matters to
-// the decisions the unpruned model makes.
+// the decisions the unpruned model makes. A single-label classifier (softmax) takes the softmax
+// cross-entropy against the unpruned model's argmax, for the same reason.
 import * as tf from '@tensorflow/tfjs';
 import type { Batch } from '../data/encode';
-import { bceWithLogits, classify, toInputs } from '../model/bert';
-import { BertConfig, ffnPerLayer, headSize, headsPerLayer, NUM_LABELS } from '../model/config';
+import { bceWithLogits, classify, softCrossEntropy, toInputs } from '../model/bert';
+import { BertConfig, ffnPerLayer, headSize, headsPerLayer, isSingleLabel, numLabels } from '../model/config';
 import { layer } from '../model/names';
 import type { Params } from '../model/params';
 
@@ -35,14 +37,25 @@ export interface Importance {
 /** What the importance loss compares the model's logits with. */
 export type ImportanceTarget =
   | { kind: 'labels' } // batches carry labels
-  | { kind: 'logits'; reference: Float32Array[] }; // the unpruned model's decisions per batch, [B * 17]
+  | { kind: 'logits'; reference: Float32Array[] }; // the unpruned model's decisions per batch, [B * L]
 
-/** The unpruned model's decisions (1 where its probability is >= 0.5) for every batch, [B * 17]. */
+/**
+ * The unpruned model's decisions for every batch, [B * L]: multi-label 1 where its probability is
+ * >= 0.5; single-label one-hot at its argmax.
+ */
 export function referenceTargets(params: Params, cfg: BertConfig, batches: Batch[]): Float32Array[] {
+  const L = numLabels(cfg);
   return batches.map((b) => {
     const logits = tf.tidy(() => classify(params, cfg, toInputs(b.ids, b.mask, b.B, b.T, b.types)));
-    const out = (logits.dataSync() as Float32Array).map((z) => (z >= 0 ? 1 : 0));
+    const z = logits.dataSync() as Float32Array;
     logits.dispose();
+    if (!isSingleLabel(cfg)) return z.map((v) => (v >= 0 ? 1 : 0));
+    const out = new Float32Array(z.length);
+    for (let i = 0; i < z.length; i += L) {
+      let best = 0;
+      for (let j = 1; j < L; j++) if (z[i + j] > z[i + best]) best = j;
+      out[i + best] = 1;
+    }
     return out;
   });
 }
@@ -56,13 +69,18 @@ export function importanceLoss(
   k: number,
 ): tf.Scalar {
   const logits = classify(params, cfg, toInputs(b.ids, b.mask, b.B, b.T, b.types));
+  const L = numLabels(cfg);
+  const single = isSingleLabel(cfg);
   if (target.kind === 'labels') {
     if (!b.labels) throw new Error('importance with labels: a batch has unlabeled examples');
-    return bceWithLogits(logits, tf.tensor2d(b.labels, [b.B, NUM_LABELS]));
+    const y = tf.tensor2d(b.labels, [b.B, L]);
+    return single ? softCrossEntropy(logits, y) : bceWithLogits(logits, y);
   }
-  const y = tf.tensor2d(target.reference[k], [b.B, NUM_LABELS]);
-  // bceWithLogits averages over B x 17; times 17 = summed over labels, averaged over the batch.
-  return tf.mul(bceWithLogits(logits, y), NUM_LABELS) as tf.Scalar;
+  const y = tf.tensor2d(target.reference[k], [b.B, L]);
+  // single-label: cross-entropy against the unpruned model's argmax (TextPruner's, with hard targets)
+  if (single) return softCrossEntropy(logits, y);
+  // bceWithLogits averages over B x L; times L = summed over labels, averaged over the batch.
+  return tf.mul(bceWithLogits(logits, y), L) as tf.Scalar;
 }
 
 export function computeImportance(

@@ -10,12 +10,21 @@ import { readJson } from '../io/atomic';
 import { checkpointMB, loadCheckpoint, saveCheckpoint } from '../io/checkpoint';
 import { checkReplaceable, makeScratch } from '../io/ownership';
 import { carriedThresholdFiles } from '../io/thresholds';
-import { BertConfig, ffnPerLayer, hasClassifier, headsPerLayer, keptHeads } from '../model/config';
+import {
+  BertConfig,
+  ffnPerLayer,
+  hasClassifier,
+  headsPerLayer,
+  isSingleLabel,
+  keptHeads,
+  labelNamesOf,
+  numLabels,
+} from '../model/config';
 import { CLASSIFIER } from '../model/names';
 import { disposeParams, Params } from '../model/params';
 import { labelMatrix, predictProbs } from '../model/predict';
 import { log, type StageContext } from '../stages/context';
-import { score } from '../train/metrics';
+import { allMetrics } from '../train/metrics';
 import { computeImportance, ImportanceTarget, referenceTargets } from './importance';
 import { importanceRows, vocabCounts } from './inputs';
 import { parseMasks } from './masks';
@@ -75,7 +84,8 @@ function measureBoth(model: string, params: Params, cfg: BertConfig): [number, n
 
 function scoreOf(params: Params, cfg: BertConfig, ex: Example[]): number | undefined {
   if (ex.length === 0 || !ex.every((e) => e.labels) || !params.has(CLASSIFIER.weight)) return undefined;
-  return score(predictProbs(params, cfg, ex), labelMatrix(ex));
+  const L = numLabels(cfg);
+  return allMetrics(predictProbs(params, cfg, ex), labelMatrix(ex, L), L, isSingleLabel(cfg)).score;
 }
 
 export async function pruneCheckpoint(
@@ -103,7 +113,11 @@ export async function pruneCheckpoint(
       if (tc.pruning_method === 'iterative') checkTargets(cfg, tc, source);
     }
     const maxLen = Math.min(cfg.max_len ?? 128, cfg.max_position_embeddings);
-    const dataRows = readRows(o.dataFile, { tokenizer: tokenizerIn(o.model), vocabHint: `${o.model} has none` }).rows;
+    const dataRows = readRows(o.dataFile, {
+      tokenizer: tokenizerIn(o.model),
+      vocabHint: `${o.model} has none`,
+      ...(hasClassifier(cfg) ? { labelSet: labelNamesOf(cfg) } : {}),
+    }).rows;
     const before = modelStats(params, cfg, checkpointMB(o.model));
     const report: PruneReport = {
       model: o.model,
@@ -116,7 +130,7 @@ export async function pruneCheckpoint(
       metrics: {},
       config: o.config,
     };
-    report.metrics.before = scoreOf(params, cfg, encodeRows(dataRows, vocab, maxLen));
+    report.metrics.before = scoreOf(params, cfg, encodeRows(dataRows, vocab, maxLen, numLabels(cfg)));
 
     // 1. Vocabulary.
     if (o.config.vocabulary) {
@@ -139,7 +153,7 @@ export async function pruneCheckpoint(
         throw new UserError(`${o.model}: transformer pruning needs a fine-tuned classifier checkpoint`);
       const rows = importanceRows(o, tc, dataRows);
       // Sorted by length so batches carry little padding; the order does not change the sums.
-      const ex = encodeRows(rows, vocab, maxLen).sort((a, b) => a.ids.length - b.ids.length);
+      const ex = encodeRows(rows, vocab, maxLen, numLabels(cfg)).sort((a, b) => a.ids.length - b.ids.length);
       const batches = makeBatches(ex, { batchSize: tc.batch_size });
       const unlabeled = rows.find((r) => r.labels === null);
       if (!tc.use_logits && unlabeled) {
@@ -198,7 +212,7 @@ export async function pruneCheckpoint(
     report.after = modelStats(params, cfg, checkpointMB(o.out));
     const latency = measureBoth(o.model, params, cfg);
     if (latency) [report.before.latency_ms, report.after.latency_ms] = latency;
-    report.metrics.after_prune = scoreOf(params, cfg, encodeRows(dataRows, vocab, maxLen));
+    report.metrics.after_prune = scoreOf(params, cfg, encodeRows(dataRows, vocab, maxLen, numLabels(cfg)));
     const reportFile = path.join(o.out, REPORT_FILE);
     writeReport(reportFile, report);
     ctx.emit({ type: 'prune-report', path: reportFile, report });

@@ -16,7 +16,7 @@ import { trustedCodePath } from '../backend/trusted-paths';
 import { Rng } from '../data/rng';
 import { CancelledError, UserError } from '../errors';
 import { bceWithLogits, classify, Inputs } from '../model/bert';
-import { BertConfig, makeConfig, NUM_LABELS } from '../model/config';
+import { BertConfig, makeConfig, GAIIC_NUM_LABELS } from '../model/config';
 import { disposeParams, initParams, Params } from '../model/params';
 import { AdamW, clipByGlobalNorm } from '../train/optim';
 import { log, StageContext } from './context';
@@ -122,13 +122,13 @@ function randomBatch(cfg: BertConfig, seed: number): { inp: Inputs; y: tf.Tensor
   const rng = new Rng(seed);
   const n = BENCH_BATCH * BENCH_SEQ;
   const ids = new Int32Array(n).map(() => 5 + rng.int(cfg.vocab_size - 5));
-  const y = new Float32Array(BENCH_BATCH * NUM_LABELS).map(() => (rng.next() > 0.9 ? 1 : 0));
+  const y = new Float32Array(BENCH_BATCH * GAIIC_NUM_LABELS).map(() => (rng.next() > 0.9 ? 1 : 0));
   return {
     inp: {
       ids: tf.tensor2d(ids, [BENCH_BATCH, BENCH_SEQ], 'int32'),
       mask: tf.ones([BENCH_BATCH, BENCH_SEQ]) as tf.Tensor2D,
     },
-    y: tf.tensor2d(y, [BENCH_BATCH, NUM_LABELS]),
+    y: tf.tensor2d(y, [BENCH_BATCH, GAIIC_NUM_LABELS]),
   };
 }
 

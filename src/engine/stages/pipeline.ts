@@ -17,7 +17,8 @@ import { runPaths } from '../io/paths';
 import { readReport, REPORT_FILE, updateReportMetrics } from '../prune/report';
 import { pruneCheckpoint } from '../prune/run';
 import { checkTargets } from '../prune/transformer';
-import { makeConfig } from '../model/config';
+import { isSingleLabel, labelNamesOf, makeConfig, numLabels } from '../model/config';
+import { readConfig } from '../io/checkpoint';
 import { finetuneClassifier } from '../train/classifier';
 import { evaluateCheckpoint, predictCheckpoint } from '../train/evaluate';
 import { pretrain } from '../train/pretrain';
@@ -37,8 +38,8 @@ export interface PipelineOptions {
 
 export interface TableRow {
   stage: string;
-  score: number | null; // 1 - mlogloss on the test split
-  micro_f1: number | null;
+  score: number | null; // the problem's score on the test split: 1 - mlogloss, or accuracy (single-label)
+  micro_f1: number | null; // single-label: macro-F1
   mb: number | null;
   params: number | null;
   encoder_params: number | null;
@@ -104,8 +105,13 @@ export async function pipeline(
     );
   }
   const tokenizer = tokenizerIn(p.vocab);
-  const train = readRows(p.train, { tokenizer }).rows;
-  const test = readRows(p.test, { tokenizer }).rows;
+  // The fine-tuned model's label set: what the rows' labels mean.
+  const ftCfg = readConfig(p.finetune);
+  const L = numLabels(ftCfg);
+  const single = isSingleLabel(ftCfg);
+  const labelSet = labelNamesOf(ftCfg);
+  const train = readRows(p.train, { tokenizer, labelSet }).rows;
+  const test = readRows(p.test, { tokenizer, labelSet }).rows;
   const labeled = test.length > 0 && test.every((r) => r.labels !== null);
   if (!labeled)
     log(ctx, `${p.test} has rows without labels: the pipeline writes predictions for it but no test metrics`, 'warn');
@@ -126,16 +132,20 @@ export async function pipeline(
 
   const rows: TableRow[] = [];
   // The label-prior baseline: what the metric gives for knowing only the label frequencies.
+  // (single-label: the class frequencies, so its argmax is the majority class)
   const multiHot = (rs: typeof train) => {
-    const m = new Float32Array(rs.length * 17);
-    rs.forEach((r, i) => (r.labels ?? []).forEach((l) => (m[i * 17 + l] = 1)));
+    const m = new Float32Array(rs.length * L);
+    rs.forEach((r, i) => (r.labels ?? []).forEach((l) => (m[i * L + l] = 1)));
     return m;
   };
-  const prior = labeled ? allMetrics(priorProbs(multiHot(train), test.length), multiHot(test)) : null;
+  const prior = labeled ? allMetrics(priorProbs(multiHot(train), test.length, L), multiHot(test), L, single) : null;
+  // The table's second score: micro-F1 (multi-label), macro-F1 (single-label).
+  const f1Of = (m: Record<string, number> | null | undefined) =>
+    m ? ((single ? m.macro_f1 : m.micro_f1) ?? null) : null;
   rows.push({
     stage: 'label prior',
     score: prior?.score ?? null,
-    micro_f1: prior?.micro_f1 ?? null,
+    micro_f1: f1Of(prior as unknown as Record<string, number> | null),
     mb: null,
     params: null,
     encoder_params: null,
@@ -144,7 +154,7 @@ export async function pipeline(
   rows.push({
     stage: 'bert (fine-tuned)',
     score: ev1?.score ?? null,
-    micro_f1: ev1?.micro_f1 ?? null,
+    micro_f1: f1Of(ev1),
     mb: an1.metrics.mb,
     params: an1.metrics.params,
     encoder_params: an1.metrics.encoder_params,
@@ -197,7 +207,7 @@ export async function pipeline(
     rows.push({
       stage: 'bert (pruned, re-fine-tuned)',
       score: ev2?.score ?? null,
-      micro_f1: ev2?.micro_f1 ?? null,
+      micro_f1: f1Of(ev2),
       mb: an2.metrics.mb,
       params: an2.metrics.params,
       encoder_params: an2.metrics.encoder_params,
@@ -242,13 +252,14 @@ export async function pipeline(
     columns: ['stage', 'minutes', 'cumulative', 'metric'],
     rows: timeRows,
   });
+  const metricName = single ? 'accuracy (single-label)' : '1 - mlogloss';
   ctx.emit({
     type: 'table',
     title:
       `${path.basename(run)}: test file of ${test.length} rows, ` +
-      `${labeled ? 'metric 1 - mlogloss' : 'no labels (predictions in predictions/)'}; ` +
+      `${labeled ? `metric ${metricName}` : 'no labels (predictions in predictions/)'}; ` +
       `latency per batch of 32 x 64 tokens on ${ctx.backend}`,
-    columns: ['stage', 'metric', 'micro-F1', 'MB', 'params', 'encoder params', 'latency ms'],
+    columns: ['stage', 'metric', single ? 'macro-F1' : 'micro-F1', 'MB', 'params', 'encoder params', 'latency ms'],
     rows: rows.map((r) => [
       r.stage,
       fmt(r.score, 4),

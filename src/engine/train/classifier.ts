@@ -1,9 +1,12 @@
 // Fine-tuning a classifier: the finetune stage (the reference's train.py), refinetune (its
 // train_val.py, after pruning) and the recovery epochs of gradual pruning:
-// 17 sigmoid outputs, BCE; AdamW + schedule; optional FGM on the word embeddings; a seeded
-// validation split of train keeps the best epoch (without one: the last); optional weight averaging
-// (EMA) is what is validated and saved. refinetune may distil from a teacher (the
-// unpruned fine-tuned model): loss = (1 - a) * BCE(y) + a * T^2 * BCE(sigmoid(t / T)) on logits / T.
+// one output per label of the model's label set (chooseLabels below): multi-label = sigmoids and
+// BCE, single-label = softmax and cross-entropy; AdamW + schedule; optional FGM on the word
+// embeddings; a seeded validation split of train keeps the best epoch by the problem's score
+// (1 - mlogloss, or accuracy), without one the last; optional weight averaging (EMA) is what is
+// validated and saved. refinetune may distil from a teacher (the unpruned fine-tuned model):
+// multi-label loss = (1 - a) * BCE(y) + a * T^2 * BCE(sigmoid(t / T)) on logits / T; single-label
+// the same with the softmax cross-entropy against softmax(t / T).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -17,11 +20,25 @@ import { readJson, recoverDir } from '../io/atomic';
 import { describeLoad, loadCheckpoint, loadTensorFile, readConfig, saveCheckpoint } from '../io/checkpoint';
 import { checkMemory } from '../model/memory';
 import { thresholdFiles, thresholdsFromValidation, type Thresholds } from '../io/thresholds';
-import { bceWithLogits, classify, toInputs } from '../model/bert';
-import { setClassification, NUM_LABELS } from '../model/config';
+import { bceWithLogits, classifierLoss, classify, softCrossEntropy, toInputs } from '../model/bert';
+import {
+  GAIIC_LABEL_SET,
+  hasOwnLabels,
+  hfDefaultNames,
+  labelSetOf,
+  numLabels,
+  setClassification,
+  type BertConfig,
+  type LabelSet,
+  type ProblemType,
+} from '../model/config';
+import { namesOfFile, type FileLabels } from '../data/labels';
+import type { Row } from '../data/csv';
+import { updateStage } from '../io/run';
 import { CLASSIFIER, CLASSIFIER_PREFIX, MLM_PREFIX, POOLER_PREFIX } from '../model/names';
+import { weightShapes } from '../io/checkpoint';
 import { disposeParams, initTensor, paramShapes, Params } from '../model/params';
-import { labelMatrix, predictLogits, predictProbs } from '../model/predict';
+import { labelMatrix, predictLogits, predictProbs, softmaxRows } from '../model/predict';
 import { train } from './loop';
 import { allMetrics } from './metrics';
 import { Ema } from './ema';
@@ -78,6 +95,62 @@ function toClassifier(
 
 const clampFreq = (f: number) => Math.min(0.999, Math.max(0.001, f));
 
+const PROBLEM_WORD: Record<ProblemType, string> = {
+  multi_label_classification: 'multi-label',
+  single_label_classification: 'single-label',
+};
+
+/** The label set of a fine-tuning run, and where its names and problem type came from. */
+export interface LabelChoice extends LabelSet {
+  namesFrom: string;
+  problemFrom: string;
+}
+
+/**
+ * The labels a classifier is trained for: the checkpoint's id2label when it has a trained
+ * classifier or names its labels, else the training data's (names, or integer ids: the GAIIC
+ * default set when all are below 17). The problem type: the setting unless 'auto', else the
+ * checkpoint's problem_type when it names its labels, else the GAIIC csv format's multi-label, else
+ * multi-label when any training row has zero or several labels and single-label otherwise.
+ */
+export function chooseLabels(
+  cfg: BertConfig,
+  known: string[] | null,
+  file: { path: string; format: string; labels: FileLabels; rows: Row[] },
+  setting: FinetuneSettings['problem_type'],
+): LabelChoice {
+  const names = known ?? namesOfFile(file.labels);
+  const namesFrom = known ? 'from the checkpoint' : 'from the training data';
+  let problem: ProblemType;
+  let problemFrom: string;
+  const uneven = file.rows.find((r) => (r.labels ?? []).length !== 1);
+  if (setting && setting !== 'auto') [problem, problemFrom] = [setting, 'from the setting finetune.problem_type'];
+  else if (known && cfg.problem_type) [problem, problemFrom] = [cfg.problem_type, "from the checkpoint's problem_type"];
+  else if (file.format === 'gaiic') [problem, problemFrom] = [GAIIC_LABEL_SET.problem, 'the GAIIC format'];
+  else if (uneven)
+    [problem, problemFrom] = [
+      'multi_label_classification',
+      `from the training data: line ${uneven.line} has ${(uneven.labels ?? []).length} labels`,
+    ];
+  else [problem, problemFrom] = ['single_label_classification', 'from the training data: every row has one label'];
+  return { names, problem, namesFrom, problemFrom };
+}
+
+/** "labels: 3 (neg, neu, pos), single-label (from the training data: every row has one label)" */
+export function describeLabels(c: LabelChoice): string {
+  const shown = c.names.length <= 20 ? c.names.join(', ') : `${c.names.slice(0, 20).join(', ')}, ...`;
+  return `labels: ${c.names.length} (${shown}) ${c.namesFrom}, ${PROBLEM_WORD[c.problem]} (${c.problemFrom})`;
+}
+
+/** The outputs of the classifier a checkpoint's weights hold (trained, not to be initialised); null: none. */
+function trainedClassifierSize(dir: string): number | null {
+  try {
+    return weightShapes(dir).shapes.find(([n]) => n === CLASSIFIER.weight)?.[1][0] ?? null;
+  } catch {
+    return null; // loading names what is wrong
+  }
+}
+
 export async function finetuneClassifier(run: string, s: Settings, ctx: StageContext, o: FinetuneOptions) {
   const ft = o.settings;
   if (!fs.existsSync(o.from)) throw new UserError(`${o.from}: no such checkpoint; run the stage that makes it first`);
@@ -95,12 +168,30 @@ export async function finetuneClassifier(run: string, s: Settings, ctx: StageCon
     { shape: path.join(o.from, 'config.json'), batch: `settings: ${o.stage}.batch_size` },
   );
   const trainFile = o.trainFile ?? runPaths(run).train;
-  const rows = readRows(trainFile, {
+  // The label set: a trained classifier's or a config that names its labels, else the data's.
+  const headSize = trainedClassifierSize(o.from);
+  // a classifier saved without id2label (HF omits it for 2 labels): HF's names, as the loader gives it
+  if (headSize !== null && !shape.id2label)
+    shape.id2label = Object.fromEntries(hfDefaultNames(headSize).map((n, i) => [`${i}`, n]));
+  const known = headSize !== null || hasOwnLabels(shape) ? labelSetOf(shape).names : null;
+  const read = readRows(trainFile, {
     requireLabels: true,
     progress: (m) => log(ctx, m),
     tokenizer: tokenizerIn(o.from),
     vocabHint: `${o.from} has none`,
-  }).rows;
+    ...(known ? { labelSet: known } : {}),
+  });
+  const rows = read.rows;
+  const labels = chooseLabels(shape, known, { path: trainFile, ...read }, ft.problem_type);
+  log(ctx, describeLabels(labels));
+  if (o.runKey) {
+    const { names, problem, namesFrom, problemFrom } = labels;
+    updateStage(run, o.runKey, {
+      labels: { names, problem_type: problem, names_from: namesFrom, problem_from: problemFrom },
+    });
+  }
+  const L = labels.names.length;
+  const single = labels.problem === 'single_label_classification';
   const { train: trRows, test: valRows } =
     ft.val_fraction > 0 ? splitRows(rows, ft.val_fraction, s.seed) : { train: rows, test: [] };
 
@@ -114,17 +205,26 @@ export async function finetuneClassifier(run: string, s: Settings, ctx: StageCon
   const ck = loadCheckpoint(resumeFrom ?? o.from);
   const adapted = ck.report && describeLoad(ck.report); // a HF folder: heads initialised, tensors not used
   if (adapted) log(ctx, adapted);
-  const cfg = setClassification(ck.config);
-  const labelFreq = new Float64Array(NUM_LABELS);
+  // A classifier the loader initialised (not in the weights) is made afresh for this label set.
+  if (ck.report?.initialised.some((n) => n.startsWith(CLASSIFIER_PREFIX))) {
+    for (const n of [CLASSIFIER.weight, CLASSIFIER.bias]) {
+      ck.params.get(n)?.dispose();
+      ck.params.delete(n);
+    }
+  }
+  const cfg = setClassification(ck.config, labels);
+  const labelFreq = new Float64Array(L);
   for (const r of trRows) for (const l of r.labels ?? []) labelFreq[l] += 1 / trRows.length;
-  const params = toClassifier(ck.params, cfg, s.seed, labelFreq);
+  // softmax: the bias starts at log(frequency) (the class prior), as the sigmoids' at the log-odds:
+  // log(g / (1 - g)) with g = f / (1 + f) is log(f)
+  const params = toClassifier(ck.params, cfg, s.seed, single ? labelFreq.map((f) => f / (1 + f)) : labelFreq);
   const vocab = ck.vocab;
   const maxLen = Math.min(s.model.max_len, cfg.max_position_embeddings);
-  const trainEx = encodeRows(trRows, vocab, maxLen);
-  const valEx = encodeRows(valRows, vocab, maxLen);
+  const trainEx = encodeRows(trRows, vocab, maxLen, L);
+  const valEx = encodeRows(valRows, vocab, maxLen, L);
   const cut = truncatedCount(trainEx) + truncatedCount(valEx);
   if (cut) log(ctx, `${trainFile}: ${cut} of ${rows.length} rows truncated to max_len ${maxLen}`);
-  const valLabels = labelMatrix(valEx);
+  const valLabels = labelMatrix(valEx, L);
   const headMult = ft.head_lr_multiplier ?? 1;
   const lrMultiplier = (n: string) => (n.startsWith(CLASSIFIER_PREFIX) || n.startsWith(POOLER_PREFIX) ? headMult : 1);
   // A resumed run's optimizer file: the AdamW moments and, with EMA, the shadow weights.
@@ -144,10 +244,14 @@ export async function finetuneClassifier(run: string, s: Settings, ctx: StageCon
   let teacherLogits: Float32Array | null = null;
   if (o.teacher && alpha > 0) {
     const t = loadCheckpoint(o.teacher);
+    if (numLabels(t.config) !== L) {
+      disposeParams(t.params);
+      throw new UserError(`${o.teacher}: the teacher has ${numLabels(t.config)} labels, the model ${L}`);
+    }
     teacherLogits = predictLogits(
       t.params,
       t.config,
-      encodeRows(trRows, t.vocab, Math.min(maxLen, t.config.max_position_embeddings)),
+      encodeRows(trRows, t.vocab, Math.min(maxLen, t.config.max_position_embeddings), L),
     );
     disposeParams(t.params);
     log(ctx, `distilling from ${o.teacher} (alpha ${alpha}, temperature ${T})`);
@@ -155,12 +259,13 @@ export async function finetuneClassifier(run: string, s: Settings, ctx: StageCon
 
   const loss = (b: Batch, dropout: Rng) => {
     const logits = classify(params, cfg, toInputs(b.ids, b.mask, b.B, b.T, b.types), { dropout });
-    const hard = bceWithLogits(logits, tf.tensor2d(b.labels!, [b.B, NUM_LABELS]));
+    const hard = classifierLoss(logits, tf.tensor2d(b.labels!, [b.B, L]), single);
     if (!teacherLogits) return hard;
-    const tl = new Float32Array(b.B * NUM_LABELS);
-    b.rows.forEach((r, k) => tl.set(teacherLogits!.subarray(r * NUM_LABELS, (r + 1) * NUM_LABELS), k * NUM_LABELS));
-    const soft = tf.sigmoid(tf.div(tf.tensor2d(tl, [b.B, NUM_LABELS]), T));
-    const kd = tf.mul(bceWithLogits(tf.div(logits, T), soft), T * T);
+    const tl = new Float32Array(b.B * L);
+    b.rows.forEach((r, k) => tl.set(teacherLogits!.subarray(r * L, (r + 1) * L), k * L));
+    const kd = single
+      ? tf.mul(softCrossEntropy(tf.div(logits, T), tf.tensor2d(softmaxRows(tl, L, T), [b.B, L])), T * T)
+      : tf.mul(bceWithLogits(tf.div(logits, T), tf.sigmoid(tf.div(tf.tensor2d(tl, [b.B, L]), T))), T * T);
     return tf.add(tf.mul(hard, 1 - alpha), tf.mul(kd, alpha)) as tf.Scalar;
   };
 
@@ -172,9 +277,12 @@ export async function finetuneClassifier(run: string, s: Settings, ctx: StageCon
     let thresholds: Thresholds | null = null; // tuned on the validation split, saved with the weights
     if (valEx.length > 0) {
       const probs = predictProbs(params, cfg, valEx);
-      const m = allMetrics(probs, valLabels);
-      thresholds = thresholdsFromValidation(probs, valLabels, cfg, o.stage);
-      val = { val_score: m.score, val_micro_f1: m.micro_f1, val_macro_auc: m.macro_auc };
+      const m = allMetrics(probs, valLabels, L, single);
+      // decision thresholds only for multi-label; single-label decides by the argmax
+      thresholds = single ? null : thresholdsFromValidation(probs, valLabels, cfg, o.stage);
+      val = single
+        ? { val_score: m.score, val_macro_f1: m.macro_f1!, val_logloss: m.mlogloss }
+        : { val_score: m.score, val_micro_f1: m.micro_f1, val_macro_auc: m.macro_auc };
       improved = m.score > best;
       if (improved) best = m.score;
     }

@@ -1,4 +1,5 @@
-// Evaluation metrics, pure JavaScript over flat [N * L] arrays (row-major, L = 17 labels).
+// Evaluation metrics, pure JavaScript over flat [N * L] arrays (row-major, L labels; 17 for GAIIC).
+// Multi-label: per-label binary metrics; single-label (one class a row): accuracy and macro-F1.
 
 const CLIP = 1e-15;
 
@@ -83,14 +84,86 @@ export function macroAuc(probs: ArrayLike<number>, labels: ArrayLike<number>, L 
 }
 
 export interface EvalMetrics {
-  score: number; // 1 - mlogloss (the reference metric)
+  /** The problem's score: 1 - mlogloss (multi-label, the reference metric), accuracy (single-label). */
+  score: number;
+  /** Multi-label: mean binary log-loss; single-label: categorical cross-entropy. */
   mlogloss: number;
   micro_f1: number;
   macro_auc: number;
   rows: number;
+  /** Single-label: the share of rows whose argmax is their label. */
+  accuracy?: number;
+  /** Single-label: the mean over classes of the F1 of the argmax decisions. */
+  macro_f1?: number;
 }
 
-export function allMetrics(probs: ArrayLike<number>, labels: ArrayLike<number>, L = 17): EvalMetrics {
+/** The argmax of every row of a flat [N * L] array. */
+export function argmaxRows(probs: ArrayLike<number>, L: number): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < probs.length; i += L) {
+    let best = 0;
+    for (let j = 1; j < L; j++) if (probs[i + j] > probs[i + best]) best = j;
+    out.push(best);
+  }
+  return out;
+}
+
+/** Single-label per-class counts of the argmax decisions: true positives, predicted, actual. */
+function classCounts(probs: ArrayLike<number>, labels: ArrayLike<number>, L: number) {
+  const tp = new Array<number>(L).fill(0);
+  const pred = new Array<number>(L).fill(0);
+  const actual = new Array<number>(L).fill(0);
+  argmaxRows(probs, L).forEach((k, i) => {
+    pred[k]++;
+    for (let j = 0; j < L; j++) if (labels[i * L + j] >= 0.5) actual[j]++;
+    if (labels[i * L + k] >= 0.5) tp[k]++;
+  });
+  return { tp, pred, actual };
+}
+
+/**
+ * Single-label metrics: accuracy of the argmax, macro-F1 over the classes present in the labels or
+ * the predictions (as scikit-learn averages), and the categorical cross-entropy (probabilities
+ * clipped to [1e-15, 1]; a row's target is its labels, normalised).
+ */
+export function singleLabelMetrics(probs: ArrayLike<number>, labels: ArrayLike<number>, L: number) {
+  const N = probs.length / L;
+  const { tp, pred, actual } = classCounts(probs, labels, L);
+  const hits = tp.reduce((a, b) => a + b, 0);
+  const f1s = [...Array(L).keys()]
+    .filter((j) => pred[j] + actual[j] > 0)
+    .map((j) => (2 * tp[j]) / (pred[j] + actual[j]));
+  let ce = 0;
+  for (let i = 0; i < N; i++) {
+    let n = 0;
+    for (let j = 0; j < L; j++) n += labels[i * L + j] >= 0.5 ? 1 : 0;
+    for (let j = 0; j < L; j++) if (labels[i * L + j] >= 0.5) ce -= Math.log(Math.max(CLIP, probs[i * L + j])) / n;
+  }
+  return {
+    accuracy: N === 0 ? NaN : hits / N,
+    macro_f1: f1s.length ? f1s.reduce((a, b) => a + b, 0) / f1s.length : 0,
+    cross_entropy: N === 0 ? NaN : ce / N,
+  };
+}
+
+export function allMetrics(
+  probs: ArrayLike<number>,
+  labels: ArrayLike<number>,
+  L = 17,
+  singleLabel = false,
+): EvalMetrics {
+  if (singleLabel) {
+    const m = singleLabelMetrics(probs, labels, L);
+    return {
+      score: m.accuracy,
+      mlogloss: m.cross_entropy,
+      micro_f1: m.accuracy,
+      macro_auc: macroAuc(probs, labels, L),
+      rows: probs.length / L,
+      accuracy: m.accuracy,
+      macro_f1: m.macro_f1,
+    };
+  }
   const ml = mlogloss(probs, labels, L);
   return {
     score: 1 - ml,
@@ -251,6 +324,29 @@ export function perLabelMetrics(
     const support = y.filter((v) => v >= 0.5).length;
     return { label: j, support, logloss, auc: aucOrNull(s, y), f1: f1At(s, y, threshold), threshold };
   });
+}
+
+/**
+ * Single-label per-class metrics: support, one-vs-rest log-loss and ROC-AUC, and precision,
+ * recall and F1 of the argmax decisions (threshold NaN: there is none).
+ */
+export function perClassMetrics(
+  probs: ArrayLike<number>,
+  labels: ArrayLike<number>,
+  L: number,
+): (LabelMetrics & { precision: number | null; recall: number | null })[] {
+  const { tp, pred, actual } = classCounts(probs, labels, L);
+  const ll = labelLogloss(probs, labels, L);
+  return ll.map((logloss, j) => ({
+    label: j,
+    support: actual[j],
+    logloss,
+    auc: aucOrNull(column(probs, j, L), column(labels, j, L)),
+    precision: pred[j] ? tp[j] / pred[j] : null,
+    recall: actual[j] ? tp[j] / actual[j] : null,
+    f1: actual[j] ? (2 * tp[j]) / (pred[j] + actual[j]) : null,
+    threshold: NaN,
+  }));
 }
 
 /** The F1-best threshold of every label on the rows given (a validation split). */

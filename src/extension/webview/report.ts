@@ -93,6 +93,25 @@ function evaluationParts(e: EvaluationView): HTMLElement[] {
       shown.map(([k, v]) => [k, fmtOr(v)]),
     ),
     el('p', { class: 'note' }, e.thresholdsNote),
+    ...(e.singleLabel ? perClassParts(e) : perLabelParts(e, worst)),
+  ];
+}
+
+/** Single-label: per class, in label order, precision / recall / F1 of the argmax decisions. */
+function perClassParts(e: EvaluationView): HTMLElement[] {
+  return [
+    el('h2', {}, 'Per class'),
+    el('p', { class: 'legend' }, 'Support: rows of the class in the file. Precision, recall and F1 of the argmax.'),
+    table(
+      ['label', 'name', 'support', 'precision', 'recall', 'F1'],
+      e.labels.map((l) => [String(l.label), l.name, ...[l.support, l.precision, l.recall, l.f1].map(fmtOr)]),
+      e.labels.map(() => [undefined, 'name']),
+    ),
+  ];
+}
+
+function perLabelParts(e: EvaluationView, worst: EvaluationView['labels']): HTMLElement[] {
+  return [
     el('h2', {}, 'Per label, worst log-loss first'),
     el('p', { class: 'legend' }, "Support: positives in the file. F1 at the label's threshold. AUC –: one class only."),
     table(
