@@ -89,23 +89,7 @@ export async function corpusVocab(
   const vocab = buildVocab(texts);
   writeVocab(p.vocab, vocab);
   const tokens = texts.reduce((a, t) => a + t.length, 0);
-  log(
-    ctx,
-    `corpus: ${texts.length} texts, ${tokens} tokens; vocab: ${vocab.tokens.length} entries; ` +
-      `train ${train.length} rows, test ${test.length} rows`,
-  );
-  return {
-    metrics: {
-      texts: texts.length,
-      tokens,
-      vocab_size: vocab.tokens.length,
-      train_rows: train.length,
-      test_rows: test.length,
-    },
-    vocab,
-    train,
-    test,
-  };
+  return corpusResult(ctx, { texts: texts.length, tokens, unit: 'tokens' }, vocab, train, test);
 }
 
 /** A raw-text data folder's train and test files (train.jsonl, or train.csv with a header), or null. */
@@ -189,21 +173,31 @@ function corpusVocabText(
   const lines = texts.map((t) => tok.tokenize(t).join(' '));
   writeFileAtomic(p.corpus, lines.join('\n') + '\n');
   const tokens = lines.reduce((a, l) => a + (l === '' ? 0 : l.split(' ').length), 0);
+  const counts = { texts: texts.length, tokens, unit: 'WordPiece tokens' };
+  return corpusResult(ctx, counts, vocab, tokenizeRows(train, tok), tokenizeRows(test, tok));
+}
+
+/** The corpus-vocab stage's log line and result, for GAIIC and raw-text data alike. */
+function corpusResult(
+  ctx: StageContext,
+  c: { texts: number; tokens: number; unit: string },
+  vocab: Vocab,
+  train: Row[],
+  test: Row[],
+) {
+  const trainRows = train.length;
+  const testRows = test.length;
   log(
     ctx,
-    `corpus: ${texts.length} texts, ${tokens} WordPiece tokens; vocab: ${vocab.tokens.length} entries; ` +
-      `train ${train.length} rows, test ${test.length} rows`,
+    `corpus: ${c.texts} texts, ${c.tokens} ${c.unit}; vocab: ${vocab.tokens.length} entries; ` +
+      `train ${trainRows} rows, test ${testRows} rows`,
   );
-  return {
-    metrics: {
-      texts: texts.length,
-      tokens,
-      vocab_size: vocab.tokens.length,
-      train_rows: train.length,
-      test_rows: test.length,
-    },
-    vocab,
-    train: tokenizeRows(train, tok),
-    test: tokenizeRows(test, tok),
+  const metrics = {
+    texts: c.texts,
+    tokens: c.tokens,
+    vocab_size: vocab.tokens.length,
+    train_rows: trainRows,
+    test_rows: testRows,
   };
+  return { metrics, vocab, train, test };
 }
