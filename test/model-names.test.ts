@@ -19,15 +19,9 @@ import {
 } from '../src/engine/model/names';
 import { paramShapes } from '../src/engine/model/params';
 import { tinyConfig } from './helpers/tiny';
+import { tsFiles } from './helpers/files';
 
 const SRC = path.join(__dirname, '..', 'src');
-
-function tsFiles(dir: string): string[] {
-  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
-    const p = path.join(dir, e.name);
-    return e.isDirectory() ? tsFiles(p) : e.name.endsWith('.ts') ? [p] : [];
-  });
-}
 
 describe('HF parameter names (model/names.ts)', () => {
   it('are the HF names, and every one round-trips through the parser', () => {

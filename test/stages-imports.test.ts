@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { tsFiles } from './helpers/files';
 
 const ENGINE = path.join(__dirname, '..', 'src', 'engine');
 const STAGES = path.join(ENGINE, 'stages');
@@ -20,13 +21,6 @@ function specifiers(file: string): [string, 'import' | 'export'][] {
   for (const m of src.matchAll(statements)) out.push([m[2], m[1] as 'import' | 'export']);
   for (const m of src.matchAll(/\b(?:import|require)\(\s*'([^']+)'\s*\)/g)) out.push([m[1], 'import']);
   return out;
-}
-
-function tsFiles(dir: string): string[] {
-  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
-    const p = path.join(dir, e.name);
-    return e.isDirectory() ? tsFiles(p) : e.name.endsWith('.ts') ? [p] : [];
-  });
 }
 
 describe('stage imports', () => {

@@ -93,29 +93,63 @@ function parseLine(line: string, lineNo: number, numLabels: number, requireLabel
   return { id, tokens, labels, line: lineNo };
 }
 
-function clip(s: string): string {
+/** A value shortened for a message (ids come from the user's file). */
+export function clip(s: string): string {
   return s.length > 40 ? s.slice(0, 40) + '...' : s;
 }
 
 /**
- * Rows collected line by line: the parsing, duplicate-id and skip bookkeeping shared by
- * parseGaiicCsv (a string) and readGaiicCsv (a file read in chunks).
+ * The rows of a data file, whatever its format: a duplicate id or a bad row (given as its reason)
+ * stops the read with file:line, or is skipped and reported with --skip-bad-rows.
  */
-class RowCollector {
-  readonly rows: Row[] = [];
-  readonly skipped: ReadResult['skipped'] = [];
+export class RowSink<T extends { id: string }> {
+  readonly rows: T[] = [];
+  readonly skipped: { line: number; reason: string }[] = [];
   private readonly firstLineOfId = new Map<string, number>();
-  private nonBlank = 0;
-  private readonly numLabels: number;
-  private readonly skip: boolean;
-  private readonly requireLabels: boolean;
 
   constructor(
     private readonly file: string,
-    opts: ReadOptions,
-  ) {
+    private readonly skip: boolean,
+  ) {}
+
+  add(r: T | string, line: number): void {
+    if (typeof r !== 'string') {
+      const first = this.firstLineOfId.get(r.id);
+      if (first !== undefined) r = `duplicate id '${clip(r.id)}' (first on line ${first})`;
+      else this.firstLineOfId.set(r.id, line);
+    }
+    if (typeof r === 'string') {
+      if (!this.skip) throw new UserError(`${this.file}:${line}: ${r}`);
+      this.skipped.push({ line, reason: r });
+    } else {
+      this.rows.push(r);
+    }
+  }
+
+  finish(): { rows: T[]; skipped: { line: number; reason: string }[] } {
+    if (this.rows.length === 0 && this.skipped.length === 0) {
+      throw new UserError(`${this.file}: no rows (the file is empty)`);
+    }
+    if (this.rows.length === 0) {
+      const s = this.skipped[0];
+      throw new UserError(`${this.file}: no valid rows (${this.skipped.length} skipped; line ${s.line}: ${s.reason})`);
+    }
+    return { rows: this.rows, skipped: this.skipped };
+  }
+}
+
+/**
+ * GAIIC rows collected line by line: the line parsing shared by parseGaiicCsv (a string) and
+ * readGaiicCsv (a file read in chunks).
+ */
+class RowCollector {
+  private readonly sink: RowSink<Row>;
+  private readonly numLabels: number;
+  private readonly requireLabels: boolean;
+
+  constructor(file: string, opts: ReadOptions) {
+    this.sink = new RowSink<Row>(file, opts.skipBadRows ?? false);
     this.numLabels = opts.numLabels ?? 17;
-    this.skip = opts.skipBadRows ?? false;
     this.requireLabels = opts.requireLabels ?? false;
   }
 
@@ -123,31 +157,19 @@ class RowCollector {
   line(raw: string, lineNo: number, overlong?: number): void {
     const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
     if (overlong === undefined && line.trim() === '') return; // blank lines (and the final newline) are not rows
-    this.nonBlank++;
-    let r: Row | string =
+    const r: Row | string =
       overlong !== undefined
         ? `line is ${overlong} characters long (limit ${MAX_LINE_CHARS}); is this a GAIIC csv file?`
         : parseLine(line, lineNo, this.numLabels, this.requireLabels);
-    if (typeof r !== 'string') {
-      const first = this.firstLineOfId.get(r.id);
-      if (first !== undefined) r = `duplicate id '${clip(r.id)}' (first on line ${first})`;
-      else this.firstLineOfId.set(r.id, lineNo);
-    }
-    if (typeof r === 'string') {
-      if (!this.skip) throw new UserError(`${this.file}:${lineNo}: ${r}`);
-      this.skipped.push({ line: lineNo, reason: r });
-    } else {
-      this.rows.push(r);
-    }
+    this.sink.add(r, lineNo);
+  }
+
+  get rows(): readonly Row[] {
+    return this.sink.rows;
   }
 
   finish(): ReadResult {
-    if (this.nonBlank === 0) throw new UserError(`${this.file}: no rows (the file is empty)`);
-    if (this.rows.length === 0) {
-      const s = this.skipped[0];
-      throw new UserError(`${this.file}: no valid rows (${this.skipped.length} skipped; line ${s.line}: ${s.reason})`);
-    }
-    return { rows: this.rows, skipped: this.skipped };
+    return this.sink.finish();
   }
 }
 

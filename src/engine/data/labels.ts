@@ -10,6 +10,7 @@
 //           set, sorted alphabetically (by code unit, so the same data in another order gives the
 //           same set), and a digit label is one name among them.
 import { GAIIC_LABELS, GAIIC_NUM_LABELS, hfDefaultNames } from '../model/config';
+import { clip } from './csv';
 
 /** What the labels of a file turned out to be (open reading). */
 export interface FileLabels {
@@ -19,7 +20,6 @@ export interface FileLabels {
   maxId: number;
 }
 
-const clip = (s: string) => (s.length > 40 ? s.slice(0, 40) + '...' : s);
 const GAIIC_NAME = /^region_(\d{1,9})$/;
 
 function asId(v: unknown): number | null {

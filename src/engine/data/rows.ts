@@ -14,7 +14,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UserError } from '../errors';
 import { LabelReader, type FileLabels } from './labels';
-import { readGaiicCsv, type ReadResult, type Row, type StreamOptions } from './csv';
+import { clip, readGaiicCsv, RowSink, type ReadResult, type Row, type StreamOptions } from './csv';
 import { BertTokenizer, readTokenizerOptions, type TextTokenizer } from './tokenizer';
 import { checkSameVocab, JsonTokenizer, readTokenizerJson } from './tokenizer-json';
 import { readVocab, type Vocab } from './vocab';
@@ -36,10 +36,6 @@ export const MAX_TEXT_FILE_BYTES = 512 * 1024 * 1024;
 const MAX_TEXT_CHARS = 1_000_000;
 /** Bytes looked at to tell the formats apart. */
 const SNIFF_BYTES = 64 * 1024;
-
-function clip(s: string): string {
-  return s.length > 40 ? s.slice(0, 40) + '...' : s;
-}
 
 /** The format of a data file: by extension (.jsonl, .csv), then by content (a header, '|,|', a '{'). */
 export function dataFormat(file: string): DataFormat {
@@ -107,37 +103,6 @@ interface RawOptions {
   skipBadRows?: boolean;
 }
 
-/** Collects rows, refusing duplicate ids and bad rows (or skipping them), as the GAIIC reader does. */
-class TextCollector {
-  readonly rows: TextRow[] = [];
-  readonly skipped: { line: number; reason: string }[] = [];
-  private readonly ids = new Map<string, number>();
-  constructor(
-    private readonly file: string,
-    private readonly skip: boolean,
-  ) {}
-  add(r: TextRow | string, line: number): void {
-    if (typeof r !== 'string') {
-      const first = this.ids.get(r.id);
-      if (first !== undefined) r = `duplicate id '${clip(r.id)}' (first on line ${first})`;
-      else this.ids.set(r.id, line);
-    }
-    if (typeof r === 'string') {
-      if (!this.skip) throw new UserError(`${this.file}:${line}: ${r}`);
-      this.skipped.push({ line, reason: r });
-    } else this.rows.push(r);
-  }
-  finish(): { rows: TextRow[]; skipped: { line: number; reason: string }[] } {
-    if (this.rows.length === 0 && this.skipped.length === 0)
-      throw new UserError(`${this.file}: no rows (the file is empty)`);
-    if (this.rows.length === 0) {
-      const s = this.skipped[0];
-      throw new UserError(`${this.file}: no valid rows (${this.skipped.length} skipped; line ${s.line}: ${s.reason})`);
-    }
-    return { rows: this.rows, skipped: this.skipped };
-  }
-}
-
 function jsonlRow(line: string, lineNo: number, o: RawOptions, lr: LabelReader): TextRow | string {
   let j: unknown;
   try {
@@ -171,7 +136,7 @@ function jsonlRow(line: string, lineNo: number, o: RawOptions, lr: LabelReader):
 }
 
 export function parseJsonl(text: string, file: string, o: RawOptions = {}) {
-  const c = new TextCollector(file, o.skipBadRows ?? false);
+  const c = new RowSink<TextRow>(file, o.skipBadRows ?? false);
   const lr = new LabelReader(o.labelSet);
   const lines = text.split('\n');
   for (let i = 0; i < lines.length; i++) {
@@ -256,7 +221,7 @@ export function parseTextCsv(text: string, file: string, o: RawOptions = {}) {
   if (iText < 0) throw new UserError(`${file}:${records[0].line}: the header has no 'text' column`);
   if (iLabels < 0 && o.requireLabels)
     throw new UserError(`${file}:${records[0].line}: the header has no 'labels' column (labels joined by ';')`);
-  const c = new TextCollector(file, o.skipBadRows ?? false);
+  const c = new RowSink<TextRow>(file, o.skipBadRows ?? false);
   const lr = new LabelReader(o.labelSet);
   for (const { fields, line } of records.slice(1)) {
     if (fields.length !== header.length) {

@@ -19,6 +19,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { UserError } from '../errors';
+import { processAlive } from './process';
 
 export const MARKER = '.bert-pruner';
 export const LOCK_FILE = 'run.lock';
@@ -279,15 +280,6 @@ interface LockInfo {
   command: string;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 function readLock(file: string): LockInfo | null {
   try {
     return JSON.parse(fs.readFileSync(file, 'utf8')) as LockInfo;
@@ -345,7 +337,7 @@ export function holdRun(dir: string, o: { force?: boolean; warn?: (msg: string) 
       if (code !== 'EEXIST' || attempt > 0) throw e;
       const h = readLock(file);
       const who = h ? `pid ${h.pid} on ${h.host}, '${h.command}' since ${h.started}` : 'an unreadable lock';
-      if (h && h.host === os.hostname() && Number.isInteger(h.pid) && h.pid > 0 && !alive(h.pid)) {
+      if (h && h.host === os.hostname() && Number.isInteger(h.pid) && h.pid > 0 && !processAlive(h.pid)) {
         o.warn?.(`${file}: taking over a stale lock (${who}; that process is gone)`);
         fs.rmSync(file, { force: true });
         continue;

@@ -35,6 +35,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { UserError } from '../errors';
 import { readJson, writeJsonAtomic } from './atomic';
+import { processAlive } from './process';
 
 export const RUN_MANIFEST = 'run.json';
 const RUN_VERSION = 1;
@@ -188,16 +189,6 @@ export function runFile(dir: string, rel: string): string {
     throw new UserError(`${manifestPath(dir)}: path '${rel}' points outside the run directory`);
   }
   return full;
-}
-
-/** Whether process `pid` on this host still exists (EPERM: it does, under another user). */
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /**

@@ -125,6 +125,13 @@ const SKIP_BAD_ROWS = {
   type: 'boolean',
   help: 'skip malformed data rows (reported) instead of stopping',
 } as const satisfies OptionDef;
+const MODEL = {
+  type: 'string',
+  value: 'CKPT',
+  help: 'the checkpoint',
+  required: true,
+  ask: 'model',
+} as const satisfies OptionDef;
 const DATA_DIR = {
   type: 'string',
   value: 'DIR',
@@ -240,7 +247,7 @@ export const REGISTRY = {
     command: 'evaluate',
     icon: 'checklist',
     options: {
-      model: { type: 'string', value: 'CKPT', help: 'the checkpoint', required: true, ask: 'model' },
+      model: MODEL,
       data: { type: 'string', value: 'FILE', help: 'a labeled CSV', required: true, ask: 'dataFile', fromRun: 'test' },
       run: { type: 'string', value: 'RUN', help: 'record the result in this run' },
       json: JSON_OUT,
@@ -262,7 +269,7 @@ export const REGISTRY = {
     command: 'predict',
     icon: 'output',
     options: {
-      model: { type: 'string', value: 'CKPT', help: 'the checkpoint', required: true, ask: 'model' },
+      model: MODEL,
       data: {
         type: 'string',
         value: 'FILE',
@@ -291,7 +298,7 @@ export const REGISTRY = {
     command: 'analyze',
     icon: 'pulse',
     options: {
-      model: { type: 'string', value: 'CKPT', help: 'the checkpoint', required: true, ask: 'model' },
+      model: MODEL,
       json: JSON_OUT,
       'seq-len': { type: 'int', value: 'N', help: 'sequence length of the latency batch', min: 3, max: 8192 },
       'batch-size': { type: 'int', value: 'N', help: 'rows of the latency batch', min: 1, max: 65_536 },
@@ -308,14 +315,7 @@ export const REGISTRY = {
     command: 'prune',
     icon: 'fold',
     options: {
-      model: {
-        type: 'string',
-        value: 'CKPT',
-        help: 'the checkpoint',
-        required: true,
-        ask: 'model',
-        fromRun: 'ckpt:finetune',
-      },
+      model: { ...MODEL, fromRun: 'ckpt:finetune' },
       'prune-config': {
         type: 'string',
         value: 'F.prune.json',
@@ -381,14 +381,7 @@ export const REGISTRY = {
     command: 'pruneSweep',
     icon: 'graph-scatter',
     options: {
-      model: {
-        type: 'string',
-        value: 'CKPT',
-        help: 'the checkpoint',
-        required: true,
-        ask: 'model',
-        fromRun: 'ckpt:finetune',
-      },
+      model: { ...MODEL, fromRun: 'ckpt:finetune' },
       configs: {
         type: 'strings',
         value: 'A.prune.json B.prune.json ...',
