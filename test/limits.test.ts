@@ -95,6 +95,18 @@ describe("a checkpoint's config.json: every field we read is type- and range-che
     );
   });
 
+  it('a huge value is quoted shortened, in one line of readable size (config.json and the schemas)', () => {
+    const id2label = Object.fromEntries(Array.from({ length: 200_000 }, (_, i) => [String(i), `L${i}`]));
+    const m = userError(() => checkConfigJson({ ...base, id2label }, 'ck/config.json'));
+    expect(m).toMatch(/^ck\/config\.json: 'id2label' must be .*, got \{"0":"L0",.*\.\.\. \(\d+ characters\)$/);
+    expect(m.length).toBeLessThan(300);
+    const s = userError(() =>
+      validateConfig('prune', { transformer: { n_iters: 'y'.repeat(100_000) } }, 'p.prune.json'),
+    );
+    expect(s).toMatch(/\/transformer\/n_iters: must be integer .*, got "y+\.\.\. \(100002 characters\)/);
+    expect(s.length).toBeLessThan(400);
+  });
+
   it.each([
     ['num_hidden_layers', 1e9],
     ['hidden_size', 1e6],

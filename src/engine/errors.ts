@@ -48,3 +48,11 @@ export function explainSystemError(e: unknown): unknown {
   const dest = (err as { dest?: string }).dest ? ` (to ${(err as { dest?: string }).dest})` : '';
   return new UserError(`${where}cannot ${err.syscall}${dest}: ${FS_REASONS[err.code]}`);
 }
+
+/**
+ * A value from a user's file, as an error message quotes it: shortened, so that a huge value (a
+ * config with millions of entries) still gives one readable line.
+ */
+export function clipValue(text: string): string {
+  return text.length > 80 ? `${text.slice(0, 80)}... (${text.length} characters)` : text;
+}

@@ -7,7 +7,7 @@ import Ajv from 'ajv';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import pruneSchemaJson from '../../../schemas/prune.schema.json';
 import settingsSchemaJson from '../../../schemas/settings.schema.json';
-import { UserError } from '../errors';
+import { clipValue, UserError } from '../errors';
 import { readJson } from '../io/atomic';
 
 export type ConfigKind = 'prune' | 'settings';
@@ -62,7 +62,7 @@ function where(instancePath: string): string {
 }
 
 function show(v: unknown): string {
-  return v === undefined ? 'nothing' : JSON.stringify(v);
+  return v === undefined ? 'nothing' : clipValue(JSON.stringify(v));
 }
 
 /** "integer >= 1", "number > 0 and < 1", "boolean": what a schema with type and bounds wants. */

@@ -5,7 +5,7 @@
 // construction). HF has no per-layer FFN size, so when layers differ we add `intermediate_sizes`
 // (one entry per layer); HF ignores the key, our loader reads it.
 import type { ModelSettings } from '../config/settings';
-import { UserError } from '../errors';
+import { clipValue, UserError } from '../errors';
 
 export interface BertConfig {
   architectures: string[];
@@ -170,7 +170,7 @@ export const MODEL_LIMITS = {
 } as const;
 
 const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
-const show = (v: unknown) => (typeof v === 'string' ? `"${v}"` : (JSON.stringify(v) ?? String(v)));
+const show = (v: unknown) => clipValue(typeof v === 'string' ? `"${v}"` : (JSON.stringify(v) ?? String(v)));
 
 /**
  * Type- and range-check every field of a parsed config.json that the engine reads, and fill in
