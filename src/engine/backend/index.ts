@@ -1,21 +1,26 @@
 // Backend selection. The engine runs on whatever tfjs backend is fastest where it runs:
-//   tensorflow-gpu (@tensorflow/tfjs-node-gpu) > tensorflow (@tensorflow/tfjs-node) > wasm > cpu.
-// The native bindings are optional dependencies: where their install failed (no internet for the
-// libtensorflow download, no GPU) they simply are not found and `auto` moves on.
+//   webgpu (a hardware adapter) > tensorflow-gpu (@tensorflow/tfjs-node-gpu) >
+//   tensorflow (@tensorflow/tfjs-node) > wasm (+ the native OpenBLAS kernels where built) > cpu.
+// webgpu and the tfjs-node bindings are optional dependencies: where their install failed (no
+// internet for the libtensorflow download, no Vulkan driver) they simply are not found and `auto`
+// moves on. A software WebGPU adapter (lavapipe) is used only when webgpu is asked for by name.
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-cpu';
 import { patchWasmKernels, usesNativeMatMul } from './wasm-kernels';
 import { UserError } from '../errors';
+import { registerWebGpu, webgpuAdapter } from './webgpu';
+import { patchWebGpuKernels } from './webgpu-kernels';
 
-export type BackendName = 'auto' | 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
-export const BACKEND_NAMES: BackendName[] = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
+export type BackendName = 'auto' | 'webgpu' | 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
+export const BACKEND_NAMES: BackendName[] = ['auto', 'webgpu', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
 
 const req = createRequire(typeof __filename === 'string' ? __filename : path.join(process.cwd(), 'x.js'));
 
 /** The tfjs registry name each of ours maps to. */
 const TF_NAME: Record<Exclude<BackendName, 'auto'>, string> = {
+  webgpu: 'webgpu',
   'tensorflow-gpu': 'tensorflow',
   tensorflow: 'tensorflow',
   wasm: 'wasm',
@@ -23,6 +28,8 @@ const TF_NAME: Record<Exclude<BackendName, 'auto'>, string> = {
 };
 
 let active: Exclude<BackendName, 'auto'> | null = null;
+/** Why each backend tried was not taken (for the error and `bench`). */
+const unavailable = new Map<string, string>();
 
 /**
  * The active backend as the CLI and run.json show it: 'wasm+openblas' when the wasm backend's
@@ -30,6 +37,7 @@ let active: Exclude<BackendName, 'auto'> | null = null;
  */
 export function backendLabel(): string {
   if (!active) return 'none';
+  if (active === 'webgpu') return `webgpu (${webgpuAdapter()?.name ?? 'unknown adapter'})`;
   return active === 'wasm' && usesNativeMatMul() ? 'wasm+openblas' : active;
 }
 
@@ -42,8 +50,16 @@ function tryRequire(mod: string): boolean {
   }
 }
 
-async function load(name: Exclude<BackendName, 'auto'>): Promise<boolean> {
+async function load(name: Exclude<BackendName, 'auto'>, explicit: boolean): Promise<boolean> {
   switch (name) {
+    case 'webgpu': {
+      const r = await registerWebGpu({ allowSoftware: explicit });
+      if ('reason' in r) {
+        unavailable.set(name, r.reason);
+        return false;
+      }
+      break;
+    }
     case 'tensorflow-gpu':
       if (!tryRequire('@tensorflow/tfjs-node-gpu')) return false;
       break;
@@ -68,6 +84,7 @@ async function load(name: Exclude<BackendName, 'auto'>): Promise<boolean> {
     return false;
   }
   if (name === 'wasm') patchWasmKernels();
+  if (name === 'webgpu') patchWebGpuKernels();
   // The cpu backend greets its first use in Node with a banner recommending tfjs-node; the CLI
   // already prints the backend in use and the README says how to get a faster one.
   if (name === 'cpu') (tf.backend() as unknown as { firstUse?: boolean }).firstUse = false;
@@ -81,14 +98,15 @@ async function load(name: Exclude<BackendName, 'auto'>): Promise<boolean> {
 export async function initBackend(name: BackendName = 'auto'): Promise<Exclude<BackendName, 'auto'>> {
   if (active && (name === 'auto' || name === active)) return active;
   const order: Exclude<BackendName, 'auto'>[] =
-    name === 'auto' ? ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] : [name];
+    name === 'auto' ? ['webgpu', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] : [name];
   for (const n of order) {
-    if (await load(n)) {
+    if (await load(n, name !== 'auto')) {
       active = n;
       return n;
     }
   }
   const hint: Record<string, string> = {
+    webgpu: unavailable.get('webgpu') ?? 'no WebGPU adapter',
     'tensorflow-gpu': 'install @tensorflow/tfjs-node-gpu (needs CUDA and internet at install time)',
     tensorflow: 'install @tensorflow/tfjs-node (needs internet at install time)',
     wasm: 'reinstall @tensorflow/tfjs-backend-wasm',

@@ -149,7 +149,7 @@ const JSON_OUT = { type: 'boolean', help: 'print the result as JSON' } as const 
 
 /** Options every command takes. */
 export const COMMON_OPTIONS = {
-  backend: { type: 'string', value: 'NAME', help: 'auto|tensorflow-gpu|tensorflow|wasm|cpu' },
+  backend: { type: 'string', value: 'NAME', help: 'auto|webgpu|tensorflow-gpu|tensorflow|wasm|cpu' },
   seed: { type: 'int', value: 'N', help: 'the random seed', min: 0, max: 2 ** 32 - 1 },
   preset: { type: 'string', value: 'NAME', help: "the settings preset (quick, gaiic, tiny) instead of the run's own" },
   'json-events': { type: 'boolean', help: 'progress as JSON lines on stdout' },

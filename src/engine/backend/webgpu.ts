@@ -1,0 +1,177 @@
+// The WebGPU backend: tfjs-backend-webgpu on Dawn's Node bindings (the `webgpu` npm package's
+// prebuilt dawn.node). Both packages are optional dependencies; where either is missing, or no
+// adapter is found, the backend is simply not available and `auto` moves on.
+//
+// tfjs-backend-webgpu registers itself at import only where `navigator.gpu` exists (a browser).
+// Node has no such global, so we make the adapter and device ourselves and register the backend
+// with its exported WebGPUBackend(device, adapterInfo). The one browser global it checks in its
+// constructor (navigator.gpu) is set only for that call and removed again.
+//
+//   BERT_PRUNER_DAWN=/abs/dawn.node   load this dawn.node instead of the package's own
+//   BERT_PRUNER_WEBGPU_ADAPTER=name   the adapter to use where there are several (a part of its
+//                                     name, e.g. "NVIDIA"; the error lists the ones there are)
+//
+// dawn.node is loaded only from the engine's own package folder or that variable (trusted-paths.ts).
+import { createRequire } from 'node:module';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { trustedCodePath } from './trusted-paths';
+
+const req = createRequire(typeof __filename === 'string' ? __filename : path.join(process.cwd(), 'x.js'));
+
+/** The adapter the backend runs on, as run.json and the status bar show it. */
+export interface WebGpuAdapter {
+  /** e.g. "NVIDIA H200" or "llvmpipe (LLVM 19.1.7, 256 bits)". */
+  name: string;
+  vendor: string;
+  architecture: string;
+  /** A CPU implementation (lavapipe / llvmpipe, SwiftShader): used only when asked for by name. */
+  software: boolean;
+}
+
+type Gpu = {
+  requestAdapter(o?: object): Promise<GpuAdapter | null>;
+};
+type GpuAdapter = {
+  info?: { vendor: string; architecture: string; device: string; description: string; isFallbackAdapter?: boolean };
+  features: Set<string>;
+  limits: Record<string, number>;
+  requestDevice(d?: object): Promise<GpuDevice>;
+};
+export type GpuDevice = {
+  limits: Record<string, number>;
+  lost: Promise<{ reason: string; message: string }>;
+  destroy(): void;
+  addEventListener?(type: string, f: (e: { error: { message: string } }) => void): void;
+};
+
+/** The dawn.node file: the `webgpu` package's prebuilt binary for this platform, in our own folder. */
+export function dawnPath(): { file: string } | { file: null; reason: string } {
+  const arch = process.platform === 'darwin' ? 'universal' : process.arch;
+  const rel = path.join('node_modules', 'webgpu', 'dist', `${process.platform}-${arch}`, 'dawn.node');
+  const where = trustedCodePath(rel, { envName: 'BERT_PRUNER_DAWN', envValue: process.env.BERT_PRUNER_DAWN });
+  if (where.file === null) {
+    if (where.warning) process.stderr.write(`bert-pruner: warning: ${where.warning}\n`);
+    const reason = where.expected
+      ? `the optional package 'webgpu' (Dawn) has no ${process.platform}-${arch} binary installed`
+      : where.reason;
+    return { file: null, reason };
+  }
+  return { file: where.file };
+}
+
+const SOFTWARE = /llvmpipe|lavapipe|swiftshader|software/i;
+
+/** Whether an adapter is a CPU implementation of WebGPU (never picked by `auto`). */
+export function isSoftwareAdapter(info: {
+  description?: string;
+  device?: string;
+  isFallbackAdapter?: boolean;
+}): boolean {
+  return !!info.isFallbackAdapter || SOFTWARE.test(`${info.description ?? ''} ${info.device ?? ''}`);
+}
+
+let adapterInUse: WebGpuAdapter | null = null;
+/** Dawn's instance lives as long as this reference (its device dies with it). */
+let instance: Gpu | null = null;
+let deviceInUse: GpuDevice | null = null;
+let lostReason: string | null = null;
+
+export function webgpuAdapter(): WebGpuAdapter | null {
+  return adapterInUse;
+}
+
+export function webgpuDevice(): GpuDevice | null {
+  return instance && deviceInUse;
+}
+
+/** Set once the device was lost or ran out of memory: the stage fails with this line. */
+export function webgpuLost(): string | null {
+  return lostReason;
+}
+
+/**
+ * Make the Dawn instance, adapter and device, and register tfjs's 'webgpu' backend on them.
+ * allowSoftware: false (auto) refuses a CPU adapter. Returns why not, or the adapter.
+ */
+export async function registerWebGpu(o: { allowSoftware: boolean }): Promise<WebGpuAdapter | { reason: string }> {
+  if (adapterInUse) return adapterInUse;
+  let backendMod: { WebGPUBackend: new (device: unknown, info: unknown) => tf.KernelBackend };
+  try {
+    backendMod = req('@tensorflow/tfjs-backend-webgpu');
+  } catch {
+    return { reason: "the optional package '@tensorflow/tfjs-backend-webgpu' is not installed" };
+  }
+  const dawn = dawnPath();
+  if (dawn.file === null) return { reason: dawn.reason };
+  let create: (flags: string[]) => Gpu;
+  let globals: Record<string, unknown>;
+  try {
+    ({ create, globals } = req(dawn.file) as { create: typeof create; globals: Record<string, unknown> });
+  } catch (e) {
+    return { reason: `${dawn.file} did not load: ${(e as Error).message.split('\n')[0]}` };
+  }
+  // tfjs-webgpu uses the WebGPU enums and classes as globals (GPUBufferUsage, GPUMapMode, GPUBuffer).
+  for (const [k, v] of Object.entries(globals)) if (!(k in globalThis)) (globalThis as Record<string, unknown>)[k] = v;
+  const flags: string[] = [];
+  const wanted = process.env.BERT_PRUNER_WEBGPU_ADAPTER;
+  if (wanted) flags.push(`adapter=${wanted}`);
+  let adapter: GpuAdapter | null;
+  let gpu: Gpu;
+  try {
+    gpu = create(flags);
+    adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+  } catch (e) {
+    // Dawn lists the adapters there are when the one named is not among them.
+    const msg = (e as Error).message.trim().replace(/\s*\n\s*/g, '; ');
+    return { reason: wanted ? `BERT_PRUNER_WEBGPU_ADAPTER='${wanted}': ${msg}` : msg };
+  }
+  if (!adapter) return { reason: 'no WebGPU adapter found (no Vulkan, Metal or D3D12 driver?)' };
+  const info = adapter.info ?? { vendor: '', architecture: '', device: '', description: '' };
+  const name = info.description || info.device || info.vendor || 'unknown adapter';
+  const software = isSoftwareAdapter(info);
+  if (software && !o.allowSoftware)
+    return { reason: `the only WebGPU adapter is a software one (${name}); choose --backend webgpu to use it` };
+  const lim = adapter.limits;
+  let device: GpuDevice;
+  try {
+    device = await adapter.requestDevice({
+      requiredFeatures: adapter.features.has('timestamp-query') ? ['timestamp-query'] : [],
+      requiredLimits: {
+        maxComputeWorkgroupStorageSize: lim.maxComputeWorkgroupStorageSize,
+        maxComputeWorkgroupsPerDimension: lim.maxComputeWorkgroupsPerDimension,
+        maxStorageBufferBindingSize: lim.maxStorageBufferBindingSize,
+        maxBufferSize: lim.maxBufferSize,
+        maxComputeWorkgroupSizeX: lim.maxComputeWorkgroupSizeX,
+        maxComputeInvocationsPerWorkgroup: lim.maxComputeInvocationsPerWorkgroup,
+        // Our fused kernels bind more buffers than the default 8 where the adapter allows it.
+        maxStorageBuffersPerShaderStage: lim.maxStorageBuffersPerShaderStage,
+      },
+    });
+  } catch (e) {
+    return { reason: `${name}: requestDevice failed: ${(e as Error).message.split('\n')[0]}` };
+  }
+  device.lost.then((l) => {
+    if (!lostReason) lostReason = `the GPU device was lost (${l.reason || 'unknown'}: ${l.message || 'no message'})`;
+  });
+  device.addEventListener?.('uncapturederror', (e) => {
+    const m = e.error.message.split('\n')[0];
+    if (!lostReason) lostReason = /out of memory|allocat/i.test(m) ? `out of GPU memory: ${m}` : `GPU error: ${m}`;
+  });
+  const g = globalThis as { navigator?: { gpu?: unknown } };
+  const hadNavigator = 'navigator' in g;
+  const oldGpu = g.navigator?.gpu;
+  try {
+    if (!hadNavigator) Object.defineProperty(g, 'navigator', { value: {}, configurable: true, writable: true });
+    g.navigator!.gpu = gpu;
+    const backend = new backendMod.WebGPUBackend(device, info);
+    tf.registerBackend('webgpu', () => backend, 0);
+  } finally {
+    if (!hadNavigator) delete g.navigator;
+    else g.navigator!.gpu = oldGpu;
+  }
+  instance = gpu;
+  deviceInUse = device;
+  adapterInUse = { name, vendor: info.vendor, architecture: info.architecture, software };
+  return adapterInUse;
+}
