@@ -57,7 +57,7 @@ beforeAll(async () => {
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 
 describe('thresholds.json', () => {
-  it('fine-tuning stores the F1-best thresholds of its validation split, for the weights it saved', () => {
+  it('fine-tuning stores the F1-best thresholds of its validation split, for the weights it saved', async () => {
     const p = runPaths(run);
     const t = readThresholds(p.finetune)!;
     expect(t).not.toBeNull();
@@ -69,7 +69,7 @@ describe('thresholds.json', () => {
     // Recomputed from the saved checkpoint on the same split: the same thresholds.
     const ck = loadCheckpoint(p.finetune);
     const ex = encodeRows(val, ck.vocab, Math.min(s.model.max_len, ck.config.max_position_embeddings));
-    const want = tuneThresholds(predictProbs(ck.params, ck.config, ex), labelMatrix(ex));
+    const want = tuneThresholds(await predictProbs(ck.params, ck.config, ex), labelMatrix(ex));
     disposeParams(ck.params);
     want.forEach((w, j) => expect(t.thresholds[j]).toBeCloseTo(w.threshold, 6));
     expect(t.thresholds.every((x) => x >= 0 && x <= 1)).toBe(true);
@@ -98,7 +98,7 @@ describe('evaluate and predict', () => {
   it('evaluate: per-label support, log-loss, AUC, F1 at the stored thresholds; never NaN', async () => {
     const p = runPaths(run);
     const out = path.join(p.finetune, 'eval-test.json');
-    const r = evaluateCheckpoint(p.finetune, p.test, out);
+    const r = await evaluateCheckpoint(p.finetune, p.test, out);
     const e = r.evaluation;
     const t = readThresholds(p.finetune)!;
     expect(e.rows).toBe(20);
@@ -136,7 +136,7 @@ describe('evaluate and predict', () => {
   });
 
   it('without thresholds: 0.5 for every label, and the output says so', async () => {
-    const e = evaluateCheckpoint(path.join(run, 'noval'), runPaths(run).test).evaluation;
+    const e = (await evaluateCheckpoint(path.join(run, 'noval'), runPaths(run).test)).evaluation;
     expect(e.thresholds.source).toBeNull();
     expect(e.thresholds.note).toMatch(/val_fraction 0.*0\.5 for every label/);
     expect(e.micro_f1_at_thresholds).toBeNull();
@@ -153,7 +153,7 @@ describe('evaluate and predict', () => {
     ] as const;
     for (const [model, th] of cases) {
       const out = path.join(root, `pred-${path.basename(model)}.jsonl`);
-      predictCheckpoint(model, p.test, out);
+      await predictCheckpoint(model, p.test, out);
       const lines = fs
         .readFileSync(out, 'utf8')
         .trim()

@@ -21,7 +21,7 @@ import { evaluateCheckpoint, predictCheckpoint } from '../src/engine/train/evalu
 import { evaluationView } from '../src/extension/panelData';
 import { corpusVocab } from '../src/engine/data/corpus';
 import { openRun } from '../src/engine/io/run';
-import { userError } from './helpers/errors';
+import { userErrorAsync } from './helpers/errors';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'bp-labels-'));
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
@@ -116,14 +116,14 @@ describe('labels from the training data', () => {
     expect(cfg.id2label).toEqual({ 0: 'neg', 1: 'neu', 2: 'pos' });
     expect(cfg.label2id).toEqual({ neg: 0, neu: 1, pos: 2 });
     expect(readThresholds(r.out)).toBeNull(); // the argmax decides: no thresholds
-    const e = evaluateCheckpoint(r.out, test).evaluation;
+    const e = (await evaluateCheckpoint(r.out, test)).evaluation;
     const majority = Math.max(...[0, 1, 2].map((k) => e.per_label[k].support)) / e.rows;
     expect(e.problem_type).toBe('single_label_classification');
     expect(e.score).toBe(e.accuracy);
     expect(e.accuracy!).toBeGreaterThan(majority + 0.15);
     expect(e.per_label.map((l) => l.name)).toEqual(['neg', 'neu', 'pos']);
     const pred = path.join(root, 'single-pred.jsonl');
-    predictCheckpoint(r.out, test, pred);
+    await predictCheckpoint(r.out, test, pred);
     const lines = fs
       .readFileSync(pred, 'utf8')
       .trim()
@@ -139,7 +139,7 @@ describe('labels from the training data', () => {
     // A name not in the label set in evaluation data: one line naming file:line.
     const bad = path.join(root, 'single-bad.jsonl');
     fs.writeFileSync(bad, '{"text": "new0", "labels": ["pos"]}\n{"text": "new1", "labels": ["maybe"]}\n');
-    const msg = userError(() => evaluateCheckpoint(r.out, bad));
+    const msg = await userErrorAsync(() => evaluateCheckpoint(r.out, bad));
     expect(msg).toMatch(/single-bad\.jsonl:2: unknown label 'maybe' \(the model's 3 labels: neg, neu, pos/);
     expect(msg).not.toContain('\n');
   }, 120_000);
@@ -163,7 +163,7 @@ describe('labels from the training data', () => {
     expect(readSafetensors(path.join(r.out, 'model.safetensors')).get('classifier.weight')!.shape).toEqual([5, 32]);
     expect(readThresholds(r.out)!.labels).toEqual(['a', 'b', 'c', 'd', 'e']);
     const pred = path.join(root, 'multi-pred.jsonl');
-    predictCheckpoint(r.out, train, pred);
+    await predictCheckpoint(r.out, train, pred);
     const th = readThresholds(r.out)!.thresholds;
     for (const l of fs
       .readFileSync(pred, 'utf8')

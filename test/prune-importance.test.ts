@@ -101,37 +101,40 @@ describe('computeImportance', () => {
     ({ cfg, params } = tinyModel({ heads: 4, ffn: 12, seed: 7 }));
   });
 
-  it('matches finite differences of the loss (labels, even FFN masking)', () => {
+  it('matches finite differences of the loss (labels, even FFN masking)', async () => {
     const target: ImportanceTarget = { kind: 'labels' };
     const tensors = tf.memory().numTensors;
-    const imp = computeImportance(params, cfg, batches, target, { ffnEven: true });
+    const imp = await computeImportance(params, cfg, batches, target, { ffnEven: true });
     expect(tf.memory().numTensors).toBe(tensors); // nothing leaks per batch
     const bf = bruteForce(params, cfg, batches, target, true);
     expectClose(imp.head, bf.head);
     expectClose(imp.ffn, bf.ffn);
   });
 
-  it('matches finite differences of the Bernoulli divergence (use_logits, uneven FFN masking)', () => {
+  it('matches finite differences of the Bernoulli divergence (use_logits, uneven FFN masking)', async () => {
     // The reference is another model, so the divergence is not at its minimum.
     const other = tinyModel({ heads: 4, ffn: 12, seed: 8 });
-    const target: ImportanceTarget = { kind: 'logits', reference: referenceTargets(other.params, other.cfg, batches) };
-    const imp = computeImportance(params, cfg, batches, target, { ffnEven: false });
+    const target: ImportanceTarget = {
+      kind: 'logits',
+      reference: await referenceTargets(other.params, other.cfg, batches),
+    };
+    const imp = await computeImportance(params, cfg, batches, target, { ffnEven: false });
     const bf = bruteForce(params, cfg, batches, target, false);
     expectClose(imp.head, bf.head);
     expectClose(imp.ffn, bf.ffn);
     // uneven scores only the output columns: smaller than the even scores
-    const even = computeImportance(params, cfg, batches, target, { ffnEven: true });
+    const even = await computeImportance(params, cfg, batches, target, { ffnEven: true });
     expect(even.ffn.flat().reduce((a, b) => a + b)).toBeGreaterThan(imp.ffn.flat().reduce((a, b) => a + b));
     disposeParams(other.params);
   });
 
-  it('scores 0 for a head whose output weights are zero, and > 0 for the others', () => {
+  it('scores 0 for a head whose output weights are zero, and > 0 for the others', async () => {
     const w = params.get('bert.encoder.layer.1.attention.output.dense.weight')!;
     const saved = w.clone();
     const D = headSize(cfg);
     const keep = tf.tidy(() => tf.reshape(tf.concat([tf.ones([D]), tf.zeros([D]), tf.ones([2 * D])]), [1, 4 * D]));
     w.assign(tf.mul(w, keep));
-    const imp = computeImportance(params, cfg, batches, { kind: 'labels' }, { ffnEven: true });
+    const imp = await computeImportance(params, cfg, batches, { kind: 'labels' }, { ffnEven: true });
     expect(imp.head[1][1]).toBe(0);
     for (const [l, h] of [
       [1, 0],
@@ -145,19 +148,25 @@ describe('computeImportance', () => {
     keep.dispose();
   });
 
-  it('use_logits against the model itself: soft targets give a zero gradient, its own decisions do not', () => {
+  it('use_logits against the model itself: soft targets give a zero gradient, its own decisions do not', async () => {
     // Soft targets = the model's own probabilities: the divergence is at its minimum, the gradient is 0.
     const ownSoft = batches.map((b) =>
       tf.tidy(() => tf.sigmoid(classify(params, cfg, toInputs(b.ids, b.mask, b.B, b.T))).dataSync() as Float32Array),
     );
-    const zero = computeImportance(params, cfg, batches, { kind: 'logits', reference: ownSoft }, { ffnEven: true });
-    expect(Math.max(...zero.head.flat(), ...zero.ffn.flat())).toBeLessThan(1e-6);
-    // Its decisions (pseudo-labels), what use_logits uses: a real signal from the first step.
-    const own = computeImportance(
+    const zero = await computeImportance(
       params,
       cfg,
       batches,
-      { kind: 'logits', reference: referenceTargets(params, cfg, batches) },
+      { kind: 'logits', reference: ownSoft },
+      { ffnEven: true },
+    );
+    expect(Math.max(...zero.head.flat(), ...zero.ffn.flat())).toBeLessThan(1e-6);
+    // Its decisions (pseudo-labels), what use_logits uses: a real signal from the first step.
+    const own = await computeImportance(
+      params,
+      cfg,
+      batches,
+      { kind: 'logits', reference: await referenceTargets(params, cfg, batches) },
       { ffnEven: true },
     );
     expect(Math.max(...own.head.flat())).toBeGreaterThan(1e-6);

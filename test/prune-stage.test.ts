@@ -63,9 +63,9 @@ beforeAll(async () => {
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-const logitsOn = (ck: string, r: Row[]) => {
+const logitsOn = async (ck: string, r: Row[]) => {
   const c = loadCheckpoint(ck);
-  const out = predictLogits(c.params, c.config, encodeRows(r, c.vocab, 16));
+  const out = await predictLogits(c.params, c.config, encodeRows(r, c.vocab, 16));
   disposeParams(c.params);
   return out;
 };
@@ -116,7 +116,7 @@ describe('pruneStage', () => {
     const z = loadCheckpoint(zeroed);
     expect(headsPerLayer(z.config)).toEqual([4, 4]);
     disposeParams(z.params);
-    expect(maxAbsDiff(logitsOn(zeroed, rows), logitsOn(out, rows))).toBeLessThanOrEqual(1e-5);
+    expect(maxAbsDiff(await logitsOn(zeroed, rows), await logitsOn(out, rows))).toBeLessThanOrEqual(1e-5);
 
     updateReportMetrics(r.report, { after_refinetune: 0.5 });
     expect(readReport(r.report).metrics).toMatchObject({ after_refinetune: 0.5, before: rep.metrics.before });
@@ -218,7 +218,7 @@ describe('pruneStage', () => {
     // inputs made only of kept tokens: identical classifier logits
     const kept = rows.filter((row) => row.tokens.every((t) => !removed.includes(String(t))));
     expect(kept.length).toBeGreaterThan(3);
-    expect(maxAbsDiff(logitsOn(out, kept), logitsOn(model, kept))).toBe(0);
+    expect(maxAbsDiff(await logitsOn(out, kept), await logitsOn(model, kept))).toBe(0);
     // and the MLM logits of the kept tokens are the old ones at their old ids
     const old = loadCheckpoint(model);
     const keepIds = ck.vocab.tokens.map((t) => old.vocab.index.get(t)!);

@@ -11,3 +11,14 @@ export function userError(fn: () => unknown): string {
   }
   throw new Error('expected a UserError');
 }
+
+/** Await fn, expect it to reject with a UserError, return its message. */
+export async function userErrorAsync(fn: () => Promise<unknown>): Promise<string> {
+  try {
+    await fn();
+  } catch (e) {
+    expect(e).toBeInstanceOf(UserError);
+    return (e as Error).message;
+  }
+  throw new Error('expected a UserError');
+}

@@ -32,29 +32,31 @@ export interface Analysis {
  * machine other processes come and go; timing one model after the other compares the load, not
  * the models).
  */
-export function compareLatency(
+export async function compareLatency(
   models: { params: Params; cfg: BertConfig }[],
   B: number,
   T: number,
   rounds = 7,
-): number[] {
+): Promise<number[]> {
   const rng = new Rng(7);
   const V = Math.min(...models.map((m) => m.cfg.vocab_size));
   const ids = new Int32Array(B * T).map(() => 5 + rng.int(V - 5));
   const mask = new Float32Array(B * T).fill(1);
-  const once = (m: { params: Params; cfg: BertConfig }) => {
+  const once = async (m: { params: Params; cfg: BertConfig }) => {
     const t0 = performance.now();
-    tf.tidy(() => classify(m.params, m.cfg, toInputs(ids, mask, B, T)).dataSync());
+    const logits = tf.tidy(() => classify(m.params, m.cfg, toInputs(ids, mask, B, T)));
+    await logits.data();
+    logits.dispose();
     return performance.now() - t0;
   };
-  models.forEach(once); // warm-up (kernel setup, allocations)
+  for (const m of models) await once(m); // warm-up (kernel setup, allocations)
   const times = models.map(() => [] as number[]);
-  for (let r = 0; r < rounds; r++) models.forEach((m, i) => times[i].push(once(m)));
+  for (let r = 0; r < rounds; r++) for (const [i, m] of models.entries()) times[i].push(await once(m));
   return times.map((t) => t.sort((a, b) => a - b)[Math.floor(rounds / 2)]);
 }
 
-function measureLatency(params: Params, cfg: BertConfig, B: number, T: number): number {
-  return compareLatency([{ params, cfg }], B, T)[0];
+async function measureLatency(params: Params, cfg: BertConfig, B: number, T: number): Promise<number> {
+  return (await compareLatency([{ params, cfg }], B, T))[0];
 }
 
 export async function analyze(
@@ -83,7 +85,7 @@ export async function analyze(
   if (opts.latency !== false && hasClassifier(cfg)) {
     const ck = loadCheckpoint(model);
     try {
-      a.latency_ms_per_batch = measureLatency(ck.params, ck.config, B, T);
+      a.latency_ms_per_batch = await measureLatency(ck.params, ck.config, B, T);
       a.sequences_per_s = (B * 1000) / a.latency_ms_per_batch;
     } finally {
       disposeParams(ck.params);

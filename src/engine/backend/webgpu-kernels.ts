@@ -1,5 +1,12 @@
-// What the engine adds to tfjs's WebGPU backend when it is selected: counters of the GPU programs
-// it runs and of the tensor data it uploads (bench reports them per training step).
+// What the engine adds to tfjs's WebGPU backend when it is selected:
+// - counters of the GPU programs it runs and of the tensor data it uploads (bench reports them per
+//   training step);
+// - scalars kept on the device: every JS number in an op (tf.mul(x, 0.5), and the constants of
+//   tfjs's own gradients) is a one-element tensor that tfjs-webgpu would upload each time; here
+//   each distinct value is uploaded once and shared;
+// - our own compute passes (dispatchRaw) in tfjs's command stream, for kernels that update tensors
+//   in place (the fused AdamW, webgpu-adamw.ts);
+// - runProgram: a tfjs-style program (WGSL body, new output) for the fused ops (webgpu-ops.ts).
 import * as tf from '@tensorflow/tfjs';
 
 export interface GpuCounters {
@@ -29,22 +36,91 @@ export function countProgram(name: string): void {
   counters.byProgram[name] = (counters.byProgram[name] ?? 0) + 1;
 }
 
-/** The parts of tfjs-webgpu's WebGPUBackend used here. */
-export interface WebGpuBackendLike {
-  tensorMap: { get(dataId: object): { values: unknown; resource: unknown; shape: number[]; dtype: string } };
-  runWebGPUProgram(
-    program: { constructor: { name: string }; outputShape: number[] },
-    ...rest: unknown[]
-  ): tf.TensorInfo;
-  uploadToGPU(dataId: object): void;
+/* eslint-disable @typescript-eslint/no-explicit-any -- WebGPU's types are not in our tsconfig */
+type GPUBuffer = any;
+type GPUComputePipeline = any;
+declare const GPUBufferUsage: { STORAGE: number; COPY_SRC: number; COPY_DST: number; UNIFORM: number };
+
+interface TensorData {
+  values: ArrayLike<number> | null;
+  resource: GPUBuffer | null;
+  external?: boolean;
+  shape: number[];
+  dtype: string;
+  refCount: number;
 }
 
-let patched = false;
+/** A tfjs-style WebGPU program: WGSL for main(index), inputs by variableNames, output `result`. */
+export interface GpuProgram {
+  variableNames: string[];
+  outputShape: number[];
+  shaderKey: string;
+  dispatchLayout: { x: number[]; y?: number[]; z?: number[] };
+  dispatch: [number, number, number];
+  workgroupSize: [number, number, number];
+  size?: boolean;
+  uniforms?: string;
+  getUserCode(): string;
+}
+
+/** The parts of tfjs-webgpu's WebGPUBackend used here. */
+export interface WebGpuBackendLike {
+  device: any;
+  queue: any;
+  commandEncoder: any;
+  computePassEncoder: any;
+  dispatchCountInPass: number;
+  commandQueueOwnedIds: WeakSet<object>;
+  uniformPendingDisposal: GPUBuffer[];
+  bufferManager: { acquireBuffer(size: number, usage: number, mapped?: boolean, reuse?: boolean): GPUBuffer };
+  tensorMap: { get(dataId: object): TensorData; has(dataId: object): boolean };
+  runWebGPUProgram(
+    program: { constructor: { name: string }; outputShape: number[] },
+    inputs: tf.TensorInfo[],
+    dtype: tf.DataType,
+    uniforms?: { type: string; data: number[] }[],
+    output?: tf.TensorInfo,
+  ): tf.TensorInfo;
+  uploadToGPU(dataId: object): void;
+  ensureCommandEncoderReady(): void;
+  endComputePassEncoder(): void;
+  submitQueue(): void;
+}
+
+let patched: WebGpuBackendLike | null = null;
+
+/** The webgpu backend when it is the active one (our kernels are used only then). */
+export function activeWebGpu(): WebGpuBackendLike | null {
+  return patched && tf.getBackend() === 'webgpu' ? patched : null;
+}
+
+/** At most this many distinct scalar values stay on the device (a bound, not a tuning knob). */
+const MAX_SCALARS = 4096;
+const scalars = new Map<string, GPUBuffer>();
+
+/** The shared device buffer of a one-element tensor's value, or null past the bound. */
+function scalarBuffer(b: WebGpuBackendLike, d: TensorData): GPUBuffer | null {
+  const v = Number(d.values![0]);
+  const key = `${d.dtype}:${Object.is(v, -0) ? '-0' : String(v)}`;
+  let buf = scalars.get(key);
+  if (!buf) {
+    if (scalars.size >= MAX_SCALARS) return null;
+    // 16 bytes, the value four times: a vec4 read of a broadcast scalar stays in bounds.
+    const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+    buf = b.device.createBuffer({ size: 16, usage, mappedAtCreation: true });
+    const range = buf.getMappedRange();
+    (d.dtype === 'float32' ? new Float32Array(range) : new Int32Array(range)).fill(v);
+    buf.unmap();
+    counters.uploads++;
+    scalars.set(key, buf);
+  }
+  return buf;
+}
 
 export function patchWebGpuKernels(): void {
   if (patched) return;
-  patched = true;
   const b = tf.backend() as unknown as WebGpuBackendLike;
+  patched = b;
   const run = b.runWebGPUProgram.bind(b);
   b.runWebGPUProgram = (program, ...rest) => {
     if (program.outputShape.every((d) => d > 0)) countProgram(program.constructor.name);
@@ -53,7 +129,101 @@ export function patchWebGpuKernels(): void {
   const upload = b.uploadToGPU.bind(b);
   b.uploadToGPU = (dataId) => {
     const d = b.tensorMap.get(dataId);
-    if (d.resource == null && d.values != null) counters.uploads++;
+    if (d.resource == null && d.values != null) {
+      // Rank 0 only: the constants of ops. A [1] parameter (a 1-label classifier's bias) is updated in place.
+      if (d.shape.length === 0 && (d.dtype === 'float32' || d.dtype === 'int32')) {
+        const buf = scalarBuffer(b, d);
+        if (buf) {
+          // external: tfjs does not release it with the tensor. The values stay for reads.
+          d.resource = buf;
+          d.external = true;
+          return;
+        }
+      }
+      counters.uploads++;
+    }
     upload(dataId);
   };
+}
+
+/** The GPU buffer of a tensor, uploading it first where it is still on the CPU. */
+export function gpuBuffer(b: WebGpuBackendLike, t: tf.TensorInfo): GPUBuffer {
+  b.uploadToGPU(t.dataId);
+  return b.tensorMap.get(t.dataId).resource;
+}
+
+const pipelines = new Map<string, GPUComputePipeline>();
+
+/** A compute pipeline from WGSL (entry point main), made once per key. */
+export function pipeline(b: WebGpuBackendLike, key: string, wgsl: () => string): GPUComputePipeline {
+  let p = pipelines.get(key);
+  if (!p) {
+    const module = b.device.createShaderModule({ code: wgsl(), label: key });
+    p = b.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: key });
+    pipelines.set(key, p);
+  }
+  return p;
+}
+
+/**
+ * Record one dispatch of our own pipeline in tfjs's current compute pass, so that it runs in order
+ * with tfjs's programs. buffers are bound at 0..n-1 and the uniform block at n. Tensors written in
+ * place must be ours alone (see ownData); their CPU copies are dropped here.
+ */
+export function dispatchRaw(
+  b: WebGpuBackendLike,
+  name: string,
+  pipe: GPUComputePipeline,
+  buffers: (GPUBuffer | { tensor: tf.TensorInfo; written?: boolean })[],
+  uniform: ArrayBuffer,
+  groups: [number, number, number],
+): void {
+  const resources = buffers.map((x) => {
+    if (!x || typeof x !== 'object' || !('tensor' in x)) return x;
+    const buf = gpuBuffer(b, x.tensor);
+    b.commandQueueOwnedIds.add(x.tensor.dataId);
+    if (x.written) b.tensorMap.get(x.tensor.dataId).values = null;
+    return buf;
+  });
+  const ub = b.bufferManager.acquireBuffer(uniform.byteLength, GPUBufferUsage.COPY_DST | GPUBufferUsage.UNIFORM);
+  b.queue.writeBuffer(ub, 0, uniform, 0, uniform.byteLength);
+  b.uniformPendingDisposal.push(ub);
+  const bindGroup = b.device.createBindGroup({
+    layout: pipe.getBindGroupLayout(0),
+    entries: [...resources, ub].map((buffer, i) => ({ binding: i, resource: { buffer } })),
+  });
+  b.ensureCommandEncoderReady();
+  if (!b.computePassEncoder) b.computePassEncoder = b.commandEncoder.beginComputePass({});
+  b.computePassEncoder.setPipeline(pipe);
+  b.computePassEncoder.setBindGroup(0, bindGroup);
+  b.computePassEncoder.dispatchWorkgroups(groups[0], groups[1], groups[2]);
+  b.dispatchCountInPass++;
+  countProgram(name);
+  if (tf.env().getNumber('WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE') <= b.dispatchCountInPass) {
+    b.endComputePassEncoder();
+    b.submitQueue();
+  }
+}
+
+/**
+ * Make a variable's data its own (a copy where another tensor shares it, as tf.variable(t) and
+ * assign(t) do, or a shared device scalar), so that writing it in place changes nothing else.
+ */
+export function ownData(b: WebGpuBackendLike, v: tf.Variable): void {
+  const d = b.tensorMap.get(v.dataId);
+  if (d.refCount <= 1 && !d.external) return;
+  tf.tidy(() => v.assign(tf.add(v, tf.zerosLike(v))));
+}
+
+/** Run a tfjs-style program on the webgpu backend: a new output tensor. */
+export function runProgram(
+  program: GpuProgram,
+  inputs: tf.Tensor[],
+  dtype: tf.DataType = 'float32',
+  uniforms: { type: 'float32' | 'int32' | 'uint32'; data: number[] }[] = [],
+): tf.Tensor {
+  const b = activeWebGpu();
+  if (!b) throw new Error('runProgram: the webgpu backend is not active');
+  const info = b.runWebGPUProgram(program, inputs, dtype, uniforms);
+  return tf.engine().makeTensorFromTensorInfo(info);
 }

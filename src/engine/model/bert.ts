@@ -14,6 +14,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../data/rng';
 import { BertConfig, headSize } from './config';
 import { CLASSIFIER, EMB_LN, layer, MLM_BIAS, MLM_DENSE, MLM_LN, POOLER, POS_EMB, TYPE_EMB, WORD_EMB } from './names';
+import * as L from './layers';
 import type { Params } from './params';
 
 export interface Inputs {
@@ -39,25 +40,29 @@ const p = (params: Params, name: string): tf.Variable => {
   return v;
 };
 
+const w2 = (params: Params, name: string) => p(params, `${name}.weight`) as tf.Tensor as tf.Tensor2D;
+const b1 = (params: Params, name: string) => p(params, `${name}.bias`) as tf.Tensor as tf.Tensor1D;
+
 /** x [N, in] @ W^T [in, out] + b  (W is [out, in]). */
 function dense(x: tf.Tensor2D, params: Params, name: string): tf.Tensor2D {
-  return tf.add(tf.matMul(x, p(params, `${name}.weight`), false, true), p(params, `${name}.bias`));
+  return L.dense(x, w2(params, name), b1(params, name));
 }
 
 function layerNorm(x: tf.Tensor2D, params: Params, name: string, eps: number): tf.Tensor2D {
-  const { mean, variance } = tf.moments(x, -1, true);
-  const xhat = tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, eps)));
-  return tf.add(tf.mul(xhat, p(params, `${name}.weight`)), p(params, `${name}.bias`));
+  return L.layerNorm(x, p(params, `${name}.weight`) as tf.Tensor as tf.Tensor1D, b1(params, name), eps);
 }
 
-/** Exact GELU, 0.5 x (1 + erf(x / sqrt 2)), as HF's "gelu". */
-function gelu<T extends tf.Tensor>(x: T): T {
-  return tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2)))) as T;
+/** gelu(dense(x)), exact (erf) GELU as HF's "gelu". */
+function denseGelu(x: tf.Tensor2D, params: Params, name: string): tf.Tensor2D {
+  return L.denseGelu(x, w2(params, name), b1(params, name));
 }
+
+/** The next dropout seed from rng (one draw per dropout, in model order). */
+const nextSeed = (rng: Rng) => rng.int(2 ** 31 - 1);
 
 function dropout<T extends tf.Tensor>(x: T, rate: number, rng: Rng | null | undefined): T {
   if (!rng || rate <= 0) return x;
-  return tf.dropout(x, rate, undefined, rng.int(2 ** 31 - 1)) as T;
+  return L.dropout(x, rate, nextSeed(rng));
 }
 
 /** The encoder: returns the last hidden states [B*T, H] (flattened; rows are b*T + t). */
@@ -85,39 +90,31 @@ export function encode(params: Params, cfg: BertConfig, inp: Inputs, opt: Forwar
   }
   x = dropout(layerNorm(x, params, EMB_LN.name, eps), cfg.hidden_dropout_prob, opt.dropout);
 
-  // Additive attention mask [B, 1, 1, T]: 0 for tokens, -1e9 for padding (HF uses dtype min).
-  const maskAdd = tf.reshape(tf.mul(tf.sub(1, inp.mask), -1e9), [B, 1, 1, T]);
-
   for (let l = 0; l < cfg.num_hidden_layers; l++) {
-    const L = layer(l);
-    const AD = p(params, L.query.weight).shape[0];
+    const M = layer(l);
+    const AD = p(params, M.query.weight).shape[0];
     const A = AD / D;
     let attnOut: tf.Tensor2D;
     if (A === 0) {
       // Every head pruned: the attention block adds only its output bias (as HF's pruned Linear does).
-      attnOut = tf.add(tf.zeros([B * T, H]), p(params, L.attnOut.bias));
+      attnOut = tf.add(tf.zeros([B * T, H]), p(params, M.attnOut.bias));
     } else {
-      // [B*T, A*D] -> [B, A, T, D]
-      const heads = (t: tf.Tensor2D) => tf.transpose(tf.reshape(t, [B, T, A, D]), [0, 2, 1, 3]);
-      const q = heads(dense(x, params, L.query.name));
-      const k = heads(dense(x, params, L.key.name));
-      const v = heads(dense(x, params, L.value.name));
-      const scores = tf.add(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(D)), maskAdd); // [B, A, T, T]
-      const probs = dropout(tf.softmax(scores), cfg.attention_probs_dropout_prob, opt.dropout);
-      let ctx = tf.matMul(probs, v); // [B, A, T, D]
-      const hm = opt.headMask?.[l];
-      if (hm) ctx = tf.mul(ctx, tf.reshape(hm, [1, A, 1, 1]));
-      const merged = tf.reshape(tf.transpose(ctx, [0, 2, 1, 3]), [B * T, AD]) as tf.Tensor2D;
-      attnOut = dense(merged, params, L.attnOut.name);
+      const q = dense(x, params, M.query.name);
+      const k = dense(x, params, M.key.name);
+      const v = dense(x, params, M.value.name);
+      const rng = opt.dropout;
+      const drop = rng ? { rate: cfg.attention_probs_dropout_prob, seed: () => nextSeed(rng) } : null;
+      const ctx = L.selfAttention(q, k, v, inp.mask, { B, T, A, D }, drop, opt.headMask?.[l]); // [B*T, A*D]
+      attnOut = dense(ctx, params, M.attnOut.name);
     }
     attnOut = dropout(attnOut, cfg.hidden_dropout_prob, opt.dropout);
-    x = layerNorm(tf.add(x, attnOut), params, L.attnLn.name, eps);
+    x = layerNorm(tf.add(x, attnOut), params, M.attnLn.name, eps);
 
-    let h = gelu(dense(x, params, L.inter.name)); // [B*T, I_l]
+    let h = denseGelu(x, params, M.inter.name); // [B*T, I_l]
     const fm = opt.ffnMask?.[l];
     if (fm) h = tf.mul(h, fm);
-    const ffnOut = dropout(dense(h, params, L.out.name), cfg.hidden_dropout_prob, opt.dropout);
-    x = layerNorm(tf.add(x, ffnOut), params, L.outLn.name, eps);
+    const ffnOut = dropout(dense(h, params, M.out.name), cfg.hidden_dropout_prob, opt.dropout);
+    x = layerNorm(tf.add(x, ffnOut), params, M.outLn.name, eps);
   }
   return x;
 }
@@ -137,7 +134,7 @@ export function classify(params: Params, cfg: BertConfig, inp: Inputs, opt: Forw
 /** MLM logits [n, V] at the given flat positions (b*T + t) of the encoder output. */
 export function mlmLogits(params: Params, cfg: BertConfig, hidden: tf.Tensor2D, positions: tf.Tensor1D): tf.Tensor2D {
   const h = tf.gather(hidden, positions) as tf.Tensor2D; // [n, H]
-  const t = layerNorm(gelu(dense(h, params, MLM_DENSE.name)), params, MLM_LN.name, cfg.layer_norm_eps);
+  const t = layerNorm(denseGelu(h, params, MLM_DENSE.name), params, MLM_LN.name, cfg.layer_norm_eps);
   // Decoder tied to the word embeddings: t @ E^T + bias
   return tf.add(tf.matMul(t, p(params, WORD_EMB), false, true), p(params, MLM_BIAS));
 }

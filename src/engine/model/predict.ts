@@ -8,7 +8,12 @@ import { BertConfig, isSingleLabel, numLabels } from './config';
 import type { Params } from './params';
 
 /** Logits [N * L] for the examples, in their order (L: the config's labels). */
-export function predictLogits(params: Params, cfg: BertConfig, ex: Example[], batchSize = 64): Float32Array {
+export async function predictLogits(
+  params: Params,
+  cfg: BertConfig,
+  ex: Example[],
+  batchSize = 64,
+): Promise<Float32Array> {
   const L = numLabels(cfg);
   // Sort by length (stable), batch in that order, scatter back.
   const order = ex.map((_, i) => i).sort((a, b) => ex[a].ids.length - ex[b].ids.length);
@@ -16,7 +21,7 @@ export function predictLogits(params: Params, cfg: BertConfig, ex: Example[], ba
   const out = new Float32Array(ex.length * L);
   for (const b of makeBatches(sorted, { batchSize })) {
     const logits = tf.tidy(() => classify(params, cfg, toInputs(b.ids, b.mask, b.B, b.T, b.types)));
-    const data = logits.dataSync();
+    const data = (await logits.data()) as Float32Array;
     logits.dispose();
     b.rows.forEach((row, k) => out.set(data.subarray(k * L, (k + 1) * L), row * L));
   }
@@ -42,8 +47,13 @@ export function probsOf(logits: Float32Array, cfg: BertConfig): Float32Array {
   return isSingleLabel(cfg) ? softmaxRows(logits, numLabels(cfg)) : logits.map(sigmoid);
 }
 
-export function predictProbs(params: Params, cfg: BertConfig, ex: Example[], batchSize = 64): Float32Array {
-  return probsOf(predictLogits(params, cfg, ex, batchSize), cfg);
+export async function predictProbs(
+  params: Params,
+  cfg: BertConfig,
+  ex: Example[],
+  batchSize = 64,
+): Promise<Float32Array> {
+  return probsOf(await predictLogits(params, cfg, ex, batchSize), cfg);
 }
 
 /** Multi-hot labels [N * L] of labeled examples (L: default the examples' own). */

@@ -43,13 +43,21 @@ export type ImportanceTarget =
  * The unpruned model's decisions for every batch, [B * L]: multi-label 1 where its probability is
  * >= 0.5; single-label one-hot at its argmax.
  */
-export function referenceTargets(params: Params, cfg: BertConfig, batches: Batch[]): Float32Array[] {
+export async function referenceTargets(params: Params, cfg: BertConfig, batches: Batch[]): Promise<Float32Array[]> {
   const L = numLabels(cfg);
-  return batches.map((b) => {
+  const targets: Float32Array[] = [];
+  for (const b of batches) {
     const logits = tf.tidy(() => classify(params, cfg, toInputs(b.ids, b.mask, b.B, b.T, b.types)));
-    const z = logits.dataSync() as Float32Array;
+    const z = (await logits.data()) as Float32Array;
     logits.dispose();
-    if (!isSingleLabel(cfg)) return z.map((v) => (v >= 0 ? 1 : 0));
+    targets.push(decisions(z, L, isSingleLabel(cfg)));
+  }
+  return targets;
+}
+
+function decisions(z: Float32Array, L: number, single: boolean): Float32Array {
+  {
+    if (!single) return z.map((v) => (v >= 0 ? 1 : 0));
     const out = new Float32Array(z.length);
     for (let i = 0; i < z.length; i += L) {
       let best = 0;
@@ -57,7 +65,7 @@ export function referenceTargets(params: Params, cfg: BertConfig, batches: Batch
       out[i + best] = 1;
     }
     return out;
-  });
+  }
 }
 
 /** The scalar loss of one batch whose gradient the importance is built from. */
@@ -83,13 +91,13 @@ export function importanceLoss(
   return tf.mul(bceWithLogits(logits, y), L) as tf.Scalar;
 }
 
-export function computeImportance(
+export async function computeImportance(
   params: Params,
   cfg: BertConfig,
   batches: Batch[],
   target: ImportanceTarget,
   opts: { ffnEven: boolean },
-): Importance {
+): Promise<Importance> {
   const L = cfg.num_hidden_layers;
   const D = headSize(cfg);
   const H = cfg.hidden_size;
@@ -109,7 +117,7 @@ export function computeImportance(
   const byVar = new Map(vars.map((v, i) => [v.name, names[i]]));
 
   let examples = 0;
-  batches.forEach((b, k) => {
+  for (const [k, b] of batches.entries()) {
     const { value, grads } = tf.variableGrads(() => importanceLoss(params, cfg, b, target, k), vars);
     const g = new Map<string, tf.Tensor>();
     for (const [vn, t] of Object.entries(grads)) g.set(byVar.get(vn)!, t);
@@ -119,22 +127,22 @@ export function computeImportance(
       if (heads[l] > 0) {
         // [H, A*D] -> [H, A, D], summed over the output rows and the head's columns.
         const s = tf.tidy(() => tf.abs(tf.sum(tf.reshape(gw(p.attnOut.weight), [H, heads[l], D]), [0, 2])));
-        s.dataSync().forEach((v, h) => (head[l][h] += v));
+        (await s.data()).forEach((v, h) => (head[l][h] += v));
         s.dispose();
       }
       const out = tf.tidy(() => tf.abs(tf.sum(gw(p.out.weight), 0))); // [I]
-      out.dataSync().forEach((v, i) => (neuron[l][i] += v));
+      (await out.data()).forEach((v, i) => (neuron[l][i] += v));
       out.dispose();
       if (opts.ffnEven) {
         const inter = tf.tidy(() => tf.abs(tf.add(tf.sum(gw(p.inter.weight), 1), gw(p.inter.bias))));
-        inter.dataSync().forEach((v, i) => (neuron[l][i] += v));
+        (await inter.data()).forEach((v, i) => (neuron[l][i] += v));
         inter.dispose();
       }
     }
     value.dispose();
     for (const t of g.values()) t.dispose();
     examples += b.B;
-  });
+  }
   const n = Math.max(1, examples);
   return { head: head.map((r) => Array.from(r, (v) => v / n)), ffn: neuron.map((r) => Array.from(r, (v) => v / n)) };
 }

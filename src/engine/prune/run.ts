@@ -63,12 +63,12 @@ export interface PruneStageOptions {
 }
 
 /** Latency of the unpruned checkpoint and the pruned model, measured alternately (same load). */
-function measureBoth(model: string, params: Params, cfg: BertConfig): [number, number] | null {
+async function measureBoth(model: string, params: Params, cfg: BertConfig): Promise<[number, number] | null> {
   if (!hasClassifier(cfg) || !params.has(CLASSIFIER.weight)) return null;
   const orig = loadCheckpoint(model);
   try {
     const T = Math.min(statsSeqLen(cfg), statsSeqLen(orig.config));
-    const [a, b] = compareLatency(
+    const [a, b] = await compareLatency(
       [
         { params: orig.params, cfg: orig.config },
         { params, cfg },
@@ -82,10 +82,10 @@ function measureBoth(model: string, params: Params, cfg: BertConfig): [number, n
   }
 }
 
-function scoreOf(params: Params, cfg: BertConfig, ex: Example[]): number | undefined {
+async function scoreOf(params: Params, cfg: BertConfig, ex: Example[]): Promise<number | undefined> {
   if (ex.length === 0 || !ex.every((e) => e.labels) || !params.has(CLASSIFIER.weight)) return undefined;
   const L = numLabels(cfg);
-  return allMetrics(predictProbs(params, cfg, ex), labelMatrix(ex, L), L, isSingleLabel(cfg)).score;
+  return allMetrics(await predictProbs(params, cfg, ex), labelMatrix(ex, L), L, isSingleLabel(cfg)).score;
 }
 
 export async function pruneCheckpoint(
@@ -130,7 +130,7 @@ export async function pruneCheckpoint(
       metrics: {},
       config: o.config,
     };
-    report.metrics.before = scoreOf(params, cfg, encodeRows(dataRows, vocab, maxLen, numLabels(cfg)));
+    report.metrics.before = await scoreOf(params, cfg, encodeRows(dataRows, vocab, maxLen, numLabels(cfg)));
 
     // 1. Vocabulary.
     if (o.config.vocabulary) {
@@ -163,7 +163,7 @@ export async function pruneCheckpoint(
         );
       }
       const target: ImportanceTarget = tc.use_logits
-        ? { kind: 'logits', reference: referenceTargets(params, cfg, batches) }
+        ? { kind: 'logits', reference: await referenceTargets(params, cfg, batches) }
         : { kind: 'labels' };
       if (tc.pruning_method === 'iterative') {
         log(
@@ -195,7 +195,7 @@ export async function pruneCheckpoint(
           presentHeads: [...Array(cfg.num_hidden_layers).keys()].map((l) => keptHeads(cfg, l)),
         });
         const importance = batches.length
-          ? computeImportance(params, cfg, batches, target, { ffnEven: tc.ffn_even_masking })
+          ? await computeImportance(params, cfg, batches, target, { ffnEven: tc.ffn_even_masking })
           : null;
         result = maskPrune(params, cfg, masks.head, masks.ffn, tc.keep_shape, importance);
       }
@@ -210,9 +210,9 @@ export async function pruneCheckpoint(
     await saveCheckpoint(o.out, cfg, params, vocab, carriedThresholdFiles(o.model, 'prune'));
     ctx.emit({ type: 'checkpoint', stage: 'prune', path: o.out, kind: 'final' });
     report.after = modelStats(params, cfg, checkpointMB(o.out));
-    const latency = measureBoth(o.model, params, cfg);
+    const latency = await measureBoth(o.model, params, cfg);
     if (latency) [report.before.latency_ms, report.after.latency_ms] = latency;
-    report.metrics.after_prune = scoreOf(params, cfg, encodeRows(dataRows, vocab, maxLen, numLabels(cfg)));
+    report.metrics.after_prune = await scoreOf(params, cfg, encodeRows(dataRows, vocab, maxLen, numLabels(cfg)));
     const reportFile = path.join(o.out, REPORT_FILE);
     writeReport(reportFile, report);
     ctx.emit({ type: 'prune-report', path: reportFile, report });

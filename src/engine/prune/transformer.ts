@@ -121,7 +121,7 @@ export async function iterativePrune(
 
   for (let i = 0; i < steps; i++) {
     if (o.signal?.aborted) throw new CancelledError(`prune cancelled in iteration ${i + 1}`);
-    const imp = computeImportance(params, cfg, batches, target, { ffnEven: tc.ffn_even_masking });
+    const imp = await computeImportance(params, cfg, batches, target, { ffnEven: tc.ffn_even_masking });
     first ??= imp;
     // Which kind this step prunes: both, or alternating heads and FFN.
     const doHeads = tc.pruning_order === null || (tc.pruning_order === 'head-first') === (i % 2 === 0);

@@ -3,9 +3,11 @@
 // Debian's python3 has torch; and the inference speed-up of a pruned model (1/4 of the heads and
 // of the FFN kept) over the unpruned one.
 //
-// A training step is what `train` does per batch: loss and gradients (tf.variableGrads), global-norm
-// clipping, AdamW. Dropout is off, as in the PyTorch reference (scripts/torch_bert_bench.py), so
-// both sides do the same arithmetic. All tokens are real (no padding), as in the reference.
+// A training step is the training loop's own (train/loop.ts trainStep): loss and gradients,
+// global-norm clipping, AdamW. Dropout is off in the timed steps, as in the PyTorch reference
+// (scripts/torch_bert_bench.py), so both sides do the same arithmetic. All tokens are real (no
+// padding), as in the reference. On webgpu, one more step with dropout on, as finetune runs it,
+// is counted: GPU programs and uploads per training step.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -15,10 +17,12 @@ import { nativeStatus, setBlasThreads } from '../backend/native';
 import { trustedCodePath } from '../backend/trusted-paths';
 import { Rng } from '../data/rng';
 import { CancelledError, UserError } from '../errors';
-import { bceWithLogits, classify, Inputs } from '../model/bert';
+import { activeWebGpu, gpuCounters, resetGpuCounters } from '../backend/webgpu-kernels';
+import { bceWithLogits, classify, Inputs, toInputs } from '../model/bert';
 import { BertConfig, makeConfig, GAIIC_NUM_LABELS } from '../model/config';
 import { disposeParams, initParams, Params } from '../model/params';
-import { AdamW, clipByGlobalNorm } from '../train/optim';
+import { StepSpec, trainStep } from '../train/loop';
+import { AdamW } from '../train/optim';
 import { log, StageContext } from './context';
 import type { StageRun } from './registry';
 
@@ -43,6 +47,10 @@ export interface ShapeResult extends BenchShape {
   ms_per_infer_batch: number;
   /** The process's peak resident memory so far (it includes the shapes measured before). */
   peak_rss_mb: number;
+  /** webgpu only: programs dispatched and tensors uploaded in one training step (dropout on). */
+  gpu_programs_per_train_step?: number;
+  gpu_uploads_per_train_step?: number;
+  gpu_programs_by_kind?: Record<string, number>;
 }
 
 export interface TorchResult {
@@ -118,46 +126,75 @@ function prunedConfig(cfg: BertConfig, keep: number): BertConfig {
   return { ...cfg, pruned_heads, intermediate_sizes: Array(cfg.num_hidden_layers).fill(ffn) };
 }
 
-function randomBatch(cfg: BertConfig, seed: number): { inp: Inputs; y: tf.Tensor2D } {
+function randomHostBatch(cfg: BertConfig, seed: number, B = BENCH_BATCH, T = BENCH_SEQ) {
   const rng = new Rng(seed);
-  const n = BENCH_BATCH * BENCH_SEQ;
+  const n = B * T;
   const ids = new Int32Array(n).map(() => 5 + rng.int(cfg.vocab_size - 5));
-  const y = new Float32Array(BENCH_BATCH * GAIIC_NUM_LABELS).map(() => (rng.next() > 0.9 ? 1 : 0));
-  return {
-    inp: {
-      ids: tf.tensor2d(ids, [BENCH_BATCH, BENCH_SEQ], 'int32'),
-      mask: tf.ones([BENCH_BATCH, BENCH_SEQ]) as tf.Tensor2D,
-    },
-    y: tf.tensor2d(y, [BENCH_BATCH, GAIIC_NUM_LABELS]),
-  };
+  const y = new Float32Array(B * GAIIC_NUM_LABELS).map(() => (rng.next() > 0.9 ? 1 : 0));
+  return { ids, mask: new Float32Array(n).fill(1), y, yShape: [B, GAIIC_NUM_LABELS] as [number, number] };
 }
 
-/** One training step as the training loop does it; returns the loss (read back, so the step is done). */
-function trainStep(params: Params, cfg: BertConfig, inp: Inputs, y: tf.Tensor2D, opt: AdamW): number {
-  const names = [...params.keys()];
-  const vars = names.map((n) => params.get(n)!);
-  const { value, grads } = tf.variableGrads(() => bceWithLogits(classify(params, cfg, inp), y), vars);
-  const byName: Record<string, tf.Tensor> = {};
-  names.forEach((n, i) => (byName[n] = grads[vars[i].name]));
-  clipByGlobalNorm(byName, 1.0);
-  opt.apply(params, byName, 1e-4);
-  for (const g of Object.values(byName)) g.dispose();
-  const loss = value.dataSync()[0];
-  value.dispose();
-  return loss;
+function randomBatch(cfg: BertConfig, seed: number): BenchBatch {
+  const h = randomHostBatch(cfg, seed);
+  return { inp: toInputs(h.ids, h.mask, BENCH_BATCH, BENCH_SEQ), y: tf.tensor2d(h.y, h.yShape) };
+}
+
+interface BenchBatch {
+  inp: Inputs;
+  y: tf.Tensor2D;
+}
+
+/** The training loop's step (train/loop.ts) on the classifier's loss; dropout as the config says. */
+function stepSpec(params: Params, cfg: BertConfig, dropoutOn: boolean): StepSpec<BenchBatch> {
+  return {
+    params,
+    clipNorm: 1.0,
+    loss: (b, rng) => bceWithLogits(classify(params, cfg, b.inp, { dropout: dropoutOn ? rng : null }), b.y),
+  };
 }
 
 /** Mean ms of one inference forward pass (logits read back; nothing big returned from tidy). */
-function inferMs(params: Params, cfg: BertConfig, inp: Inputs, steps: number, warmup = 2): number {
-  const once = () => {
+async function inferMs(params: Params, cfg: BertConfig, inp: Inputs, steps: number, warmup = 2): Promise<number> {
+  const once = async () => {
     const logits = tf.tidy(() => classify(params, cfg, inp));
-    logits.dataSync();
+    await logits.data();
     logits.dispose();
   };
-  for (let i = 0; i < warmup; i++) once();
+  for (let i = 0; i < warmup; i++) await once();
   const t0 = performance.now();
-  for (let i = 0; i < steps; i++) once();
+  for (let i = 0; i < steps; i++) await once();
   return (performance.now() - t0) / steps;
+}
+
+/**
+ * GPU programs and uploads of one training step as `finetune` runs it (webgpu only): dropout on,
+ * the batch made from host arrays inside the step, as the training loop's batches are. The first
+ * step compiles the programs and makes the optimizer's moments; the second is counted.
+ */
+export async function countTrainStep(
+  s: Pick<BenchShape, 'layers' | 'hidden' | 'heads' | 'ffn'>,
+  B = BENCH_BATCH,
+  T = BENCH_SEQ,
+): Promise<{ programs: number; uploads: number; byProgram: Record<string, number> }> {
+  const cfg = { ...benchConfig({ name: '', ...s }), hidden_dropout_prob: 0.1, attention_probs_dropout_prob: 0.1 };
+  const params = initParams(cfg, { mlm: false, classifier: true, seed: 1 });
+  const opt = new AdamW({ lr: 1e-4, weightDecay: 0.01 });
+  const host = randomHostBatch(cfg, 5, B, T);
+  const spec = stepSpec(params, cfg, true);
+  const once = async () => {
+    const b = { inp: toInputs(host.ids, host.mask, B, T), y: tf.tensor2d(host.y, host.yShape) };
+    await trainStep(spec, opt, b, new Rng(7), 1e-4);
+    tf.dispose([b.inp.ids, b.inp.mask, b.y]);
+  };
+  try {
+    await once();
+    resetGpuCounters();
+    await once();
+    return gpuCounters();
+  } finally {
+    opt.dispose();
+    disposeParams(params);
+  }
 }
 
 function peakRssMb(): number {
@@ -168,19 +205,24 @@ async function benchShape(s: BenchShape, steps: number, ctx: StageContext): Prom
   const cfg = benchConfig(s);
   const params = initParams(cfg, { mlm: false, classifier: true, seed: 1 });
   const opt = new AdamW({ lr: 1e-4, weightDecay: 0.01 });
-  const { inp, y } = randomBatch(cfg, 2);
+  const batch = randomBatch(cfg, 2);
+  const { inp, y } = batch;
   const tokens = BENCH_BATCH * BENCH_SEQ;
+  // Dropout off in the timed steps, as in the PyTorch reference (model.eval()).
+  const spec = stepSpec(params, cfg, false);
+  const rng = new Rng(1);
   try {
-    for (let i = 0; i < 2; i++) trainStep(params, cfg, inp, y, opt); // warm-up: kernel setup, optimizer state
+    for (let i = 0; i < 2; i++) await trainStep(spec, opt, batch, rng, 1e-4); // warm-up: kernel setup, moments
     const t0 = performance.now();
     for (let i = 0; i < steps; i++) {
       if (ctx.signal?.aborted) throw new CancelledError('bench cancelled');
-      const loss = trainStep(params, cfg, inp, y, opt);
+      const loss = await trainStep(spec, opt, batch, rng, 1e-4);
       if (!Number.isFinite(loss)) throw new Error(`bench ${s.name}: the loss became ${loss}`);
       await new Promise((r) => setImmediate(r)); // let a cancel in
     }
     const trainMs = (performance.now() - t0) / steps;
-    const infer = inferMs(params, cfg, inp, steps);
+    const infer = await inferMs(params, cfg, inp, steps);
+    const gpu = activeWebGpu() ? await countTrainStep(s) : null;
     const r: ShapeResult = {
       ...s,
       train_tokens_per_s: (tokens * 1000) / trainMs,
@@ -188,11 +230,19 @@ async function benchShape(s: BenchShape, steps: number, ctx: StageContext): Prom
       ms_per_train_batch: trainMs,
       ms_per_infer_batch: infer,
       peak_rss_mb: peakRssMb(),
+      ...(gpu
+        ? {
+            gpu_programs_per_train_step: gpu.programs,
+            gpu_uploads_per_train_step: gpu.uploads,
+            gpu_programs_by_kind: gpu.byProgram,
+          }
+        : {}),
     };
     log(
       ctx,
       `bench ${s.name}: train ${r.train_tokens_per_s.toFixed(0)} tok/s (${trainMs.toFixed(0)} ms/batch), ` +
-        `infer ${r.infer_tokens_per_s.toFixed(0)} tok/s (${infer.toFixed(0)} ms/batch)`,
+        `infer ${r.infer_tokens_per_s.toFixed(0)} tok/s (${infer.toFixed(0)} ms/batch)` +
+        (gpu ? `; ${gpu.programs} GPU programs and ${gpu.uploads} uploads per training step` : ''),
     );
     return r;
   } finally {
@@ -206,7 +256,7 @@ async function benchShape(s: BenchShape, steps: number, ctx: StageContext): Prom
  * Inference latency of the unpruned and the pruned model, timed alternately batch by batch so that
  * both see the same machine load (other processes on a shared machine come and go).
  */
-function benchPruned(s: BenchShape, steps: number, keep: number): BenchResult['pruned'] {
+async function benchPruned(s: BenchShape, steps: number, keep: number): Promise<BenchResult['pruned']> {
   const full = benchConfig(s);
   const small = prunedConfig(full, keep);
   const models = [full, small].map((cfg, i) => ({
@@ -217,10 +267,10 @@ function benchPruned(s: BenchShape, steps: number, keep: number): BenchResult['p
   try {
     const ms = [0, 0];
     for (let i = -2; i < steps; i++) {
-      models.forEach((m, j) => {
-        const t = inferMs(m.params, m.cfg, m.inp, 1, 0);
+      for (const [j, m] of models.entries()) {
+        const t = await inferMs(m.params, m.cfg, m.inp, 1, 0);
         if (i >= 0) ms[j] += t / steps; // the first two rounds warm up
-      });
+      }
     }
     return {
       name: s.name,
@@ -292,7 +342,7 @@ export async function bench(
   if (!ns.loaded && ctx.backend.startsWith('wasm')) log(ctx, `native matmul not in use: ${ns.detail}`);
 
   for (const s of shapes) result.shapes.push(await benchShape(s, steps, ctx));
-  result.pruned = benchPruned(shapes[0], steps, 0.25);
+  result.pruned = await benchPruned(shapes[0], steps, 0.25);
   log(ctx, `bench pruned ${shapes[0].name} (1/4 heads and FFN): ${result.pruned.speedup.toFixed(2)}x faster inference`);
 
   if (o.torch !== false) {

@@ -20,6 +20,6 @@ export const runEvaluate: StageRun<'evaluate'> = async ({ args, ctx, runDir }) =
 
 export const runPredict: StageRun<'predict'> = async ({ args }) => {
   const out = writableFile(notInput(args.out, args.data, '--out', '--data'), 'predictions', args.force);
-  const rows = predictCheckpoint(args.model, args.data, out);
+  const rows = await predictCheckpoint(args.model, args.data, out);
   return { result: { rows, out }, text: `wrote ${rows} predictions to ${out}` };
 };

@@ -121,10 +121,10 @@ export async function pipeline(
   };
   /** The test metrics of a checkpoint (null without labels) and its predictions file. */
   const evaluate = async (model: string) => {
-    return { metrics: evaluateCheckpoint(model, p.test).metrics };
+    return { metrics: (await evaluateCheckpoint(model, p.test)).metrics };
   };
   const assess = async (model: string, name: string, key: string) => {
-    predictions(model, name);
+    await predictions(model, name);
     return labeled ? (await runStage(ctx, run, 'evaluate', key, () => evaluate(model))).metrics : null;
   };
   const ev1 = await assess(p.finetune, 'finetune', 'evaluate');
@@ -227,7 +227,7 @@ export async function pipeline(
   // Time against quality: what each training stage took and the test metric it left.
   let prunedScore: number | null = null;
   if (labeled && pruning) {
-    prunedScore = evaluateCheckpoint(p.pruned, p.test).metrics.score;
+    prunedScore = (await evaluateCheckpoint(p.pruned, p.test)).metrics.score;
   }
   const recorded = loadRun(run).stages;
   const timeline: [string, string, number | null][] = [

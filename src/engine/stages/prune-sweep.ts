@@ -70,7 +70,7 @@ export async function pruneSweep(
   log(ctx, `prune-sweep: ${o.configs.length} configs, scored on ${evalFile}`);
 
   const row = async (config: string, model: string): Promise<SweepRow> => {
-    const ev = evaluateCheckpoint(model, evalFile).metrics;
+    const ev = (await evaluateCheckpoint(model, evalFile)).metrics;
     const an = await analyze(model, ctx);
     return {
       config,

@@ -248,7 +248,7 @@ export async function finetuneClassifier(run: string, s: Settings, ctx: StageCon
       disposeParams(t.params);
       throw new UserError(`${o.teacher}: the teacher has ${numLabels(t.config)} labels, the model ${L}`);
     }
-    teacherLogits = predictLogits(
+    teacherLogits = await predictLogits(
       t.params,
       t.config,
       encodeRows(trRows, t.vocab, Math.min(maxLen, t.config.max_position_embeddings), L),
@@ -276,7 +276,7 @@ export async function finetuneClassifier(run: string, s: Settings, ctx: StageCon
     let improved = valEx.length === 0;
     let thresholds: Thresholds | null = null; // tuned on the validation split, saved with the weights
     if (valEx.length > 0) {
-      const probs = predictProbs(params, cfg, valEx);
+      const probs = await predictProbs(params, cfg, valEx);
       const m = allMetrics(probs, valLabels, L, single);
       // decision thresholds only for multi-label; single-label decides by the argmax
       thresholds = single ? null : thresholdsFromValidation(probs, valLabels, cfg, o.stage);

@@ -97,11 +97,11 @@ const pr = (m: LabelMetrics) => m as LabelMetrics & PR;
 const r7n = (x: number | null) => (x === null || Number.isNaN(x) ? null : r7(x));
 
 /** The evaluation of a checkpoint on a labeled file (written atomically to `out` when given). */
-export function evaluateCheckpoint(
+export async function evaluateCheckpoint(
   model: string,
   dataFile: string,
   out?: string,
-): { metrics: EvalMetrics & Record<string, number>; evaluation: Evaluation; report?: string } {
+): Promise<{ metrics: EvalMetrics & Record<string, number>; evaluation: Evaluation; report?: string }> {
   dataExists(dataFile);
   const ck = classifierCheckpoint(model);
   try {
@@ -117,7 +117,7 @@ export function evaluateCheckpoint(
     const thresholds = single ? null : readThresholds(model, L);
     const maxLen = Math.min(ck.config.max_len ?? 128, ck.config.max_position_embeddings);
     const ex = encodeRows(rows, ck.vocab, maxLen, L);
-    const probs = predictProbs(ck.params, ck.config, ex);
+    const probs = await predictProbs(ck.params, ck.config, ex);
     const labels = labelMatrix(ex, L);
     const metrics = allMetrics(probs, labels, L, single) as EvalMetrics & Record<string, number>;
     const cut = truncatedCount(ex);
@@ -169,7 +169,7 @@ export function evaluateCheckpoint(
  * One JSON line per row {"id", "probs": [L], "labels": [names]} into `out`: multi-label, the labels
  * with p >= their stored threshold (0.5 where none); single-label, the argmax. Returns the row count.
  */
-export function predictCheckpoint(model: string, dataFile: string, out: string): number {
+export async function predictCheckpoint(model: string, dataFile: string, out: string): Promise<number> {
   dataExists(dataFile);
   const ck = classifierCheckpoint(model);
   try {
@@ -184,7 +184,7 @@ export function predictCheckpoint(model: string, dataFile: string, out: string):
     const th = decisionThresholds(single ? null : readThresholds(model, L), L);
     const maxLen = Math.min(ck.config.max_len ?? 128, ck.config.max_position_embeddings);
     const ex = encodeRows(rows, ck.vocab, maxLen, L);
-    const probs = predictProbs(ck.params, ck.config, ex);
+    const probs = await predictProbs(ck.params, ck.config, ex);
     const lines = rows.map((r, i) => {
       // Decided on the probabilities as written, so every line is consistent with itself.
       const p = Array.from(probs.subarray(i * L, (i + 1) * L), (x) => +x.toPrecision(7));

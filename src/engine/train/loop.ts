@@ -12,27 +12,19 @@ import { WORD_EMB } from '../model/names';
 import type { Params } from '../model/params';
 import type { EventSink, StageName } from '../protocol';
 import type { Ema } from './ema';
-import { AdamW, clipByGlobalNorm, lrFactor, Schedule } from './optim';
+import { AdamW, lrFactor, Schedule } from './optim';
 
-export interface TrainSpec {
+export interface TrainSpec extends StepSpec<Batch> {
   stage: StageName;
-  params: Params;
   epochs: number;
   /** The batches of epoch e, in training order (use rng for shuffling). */
   batches: (epoch: number, rng: Rng) => Batch[];
-  /** The scalar loss of one batch; called inside the gradient tape. dropout: null = off. */
-  loss: (b: Batch, dropout: Rng) => tf.Scalar;
   lr: number;
   weightDecay: number;
   warmupRatio: number;
   schedule: Schedule;
-  clipNorm: number;
   seed: number;
   lrMultiplier?: (name: string) => number;
-  /** FGM adversarial training on the word embeddings: epsilon, 0 = off. */
-  fgmEpsilon?: number;
-  /** Weight averaging: updated after every optimizer step. */
-  ema?: Ema;
   /** Called after every epoch with the mean training loss; returns the epoch's metrics. */
   afterEpoch: (epoch: number, trainLoss: number, opt: AdamW) => Promise<Record<string, number>>;
   /** Resume: the first epoch to run and the optimizer state at its start. */
@@ -42,17 +34,65 @@ export interface TrainSpec {
   signal?: AbortSignal;
 }
 
-/** Gradients of spec.loss w.r.t. every trainable parameter, keyed by HF name. */
-function gradients(spec: TrainSpec, b: Batch, dropout: Rng): { loss: number; grads: Record<string, tf.Tensor> } {
+/** What one optimizer step needs: the model, the loss, and the step's extras (FGM, clipping, EMA). */
+export interface StepSpec<B> {
+  params: Params;
+  /** The scalar loss of one batch; called inside the gradient tape. */
+  loss: (b: B, dropout: Rng) => tf.Scalar;
+  clipNorm: number;
+  /** FGM adversarial training on the word embeddings: epsilon, 0 = off. */
+  fgmEpsilon?: number;
+  /** Weight averaging: updated after every optimizer step. */
+  ema?: Ema;
+}
+
+/** Gradients of spec.loss w.r.t. every trainable parameter, keyed by HF name. The loss stays a tensor. */
+function gradients<B>(spec: StepSpec<B>, b: B, dropout: Rng): { value: tf.Scalar; grads: Record<string, tf.Tensor> } {
   const names = [...spec.params.keys()];
   const vars = names.map((n) => spec.params.get(n)!);
   const byVar = new Map(vars.map((v, i) => [v.name, names[i]]));
   const { value, grads } = tf.variableGrads(() => spec.loss(b, dropout), vars);
   const out: Record<string, tf.Tensor> = {};
   for (const [vn, g] of Object.entries(grads)) out[byVar.get(vn)!] = g;
-  const loss = value.dataSync()[0];
+  return { value, grads: out };
+}
+
+/**
+ * One training step, the one every stage and `bench` run: loss and gradients, [FGM], global-norm
+ * clipping and AdamW at learning rate lr (opt.apply), [EMA]. The loss is read back once, after the
+ * whole step is queued (on a GPU the step runs while we wait), and nothing else is read back.
+ * Returns the loss; a loss that is not finite is returned as is (the caller stops).
+ */
+export async function trainStep<B>(spec: StepSpec<B>, opt: AdamW, b: B, dropout: Rng, lr: number): Promise<number> {
+  const { value, grads } = gradients(spec, b, dropout);
+  if (spec.fgmEpsilon && grads[WORD_EMB]) {
+    // FGM (Miyato et al.): perturb the embeddings along their gradient, add the adversarial grads.
+    const emb = spec.params.get(WORD_EMB)!;
+    const r = tf.tidy(() => {
+      const g = grads[WORD_EMB];
+      const n = tf.norm(g);
+      return tf.mul(g, tf.div(spec.fgmEpsilon!, tf.add(n, 1e-12)));
+    });
+    // In a tidy, like every other assign: assign() shares the new tensor's data, and the
+    // tensor itself left alive kept two embedding matrices a step (wasm ran out of memory).
+    tf.tidy(() => emb.assign(tf.add(emb, r)));
+    const adv = gradients(spec, b, dropout);
+    adv.value.dispose();
+    tf.tidy(() => emb.assign(tf.sub(emb, r)));
+    r.dispose();
+    for (const [k, g] of Object.entries(adv.grads)) {
+      const sum = tf.add(grads[k], g);
+      grads[k].dispose();
+      g.dispose();
+      grads[k] = sum;
+    }
+  }
+  opt.apply(spec.params, grads, lr, spec.clipNorm);
+  spec.ema?.update(spec.params, opt.step - 1);
+  for (const g of Object.values(grads)) g.dispose();
+  const loss = (await value.data())[0];
   value.dispose();
-  return { loss, grads: out };
+  return loss;
 }
 
 export async function train(spec: TrainSpec): Promise<AdamW> {
@@ -77,39 +117,13 @@ export async function train(spec: TrainSpec): Promise<AdamW> {
       const b = batches[i];
       const step = epoch * stepsPerEpoch + i;
       const lr = spec.lr * lrFactor(step, total, warmup, spec.schedule);
-      const { loss, grads } = gradients(spec, b, dropout);
+      const loss = await trainStep(spec, opt, b, dropout, lr);
       if (!Number.isFinite(loss)) {
-        for (const g of Object.values(grads)) g.dispose();
         throw new UserError(
           `${spec.stage}: the loss became ${loss} at epoch ${epoch + 1}, step ${i + 1}; ` +
             'stopped (the last good checkpoint is kept). Try a lower lr or a smaller clip_norm.',
         );
       }
-      if (spec.fgmEpsilon && grads[WORD_EMB]) {
-        // FGM (Miyato et al.): perturb the embeddings along their gradient, add the adversarial grads.
-        const emb = spec.params.get(WORD_EMB)!;
-        const r = tf.tidy(() => {
-          const g = grads[WORD_EMB];
-          const n = tf.norm(g);
-          return tf.mul(g, tf.div(spec.fgmEpsilon!, tf.add(n, 1e-12)));
-        });
-        // In a tidy, like every other assign: assign() shares the new tensor's data, and the
-        // tensor itself left alive kept two embedding matrices a step (wasm ran out of memory).
-        tf.tidy(() => emb.assign(tf.add(emb, r)));
-        const adv = gradients(spec, b, dropout);
-        tf.tidy(() => emb.assign(tf.sub(emb, r)));
-        r.dispose();
-        for (const [k, g] of Object.entries(adv.grads)) {
-          const sum = tf.add(grads[k], g);
-          grads[k].dispose();
-          g.dispose();
-          grads[k] = sum;
-        }
-      }
-      clipByGlobalNorm(grads, spec.clipNorm);
-      opt.apply(spec.params, grads, lr);
-      spec.ema?.update(spec.params, opt.step - 1);
-      for (const g of Object.values(grads)) g.dispose();
       lossSum += loss;
       tokensSeen += b.tokens;
       const elapsed = (Date.now() - started) / 1000;

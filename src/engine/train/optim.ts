@@ -1,6 +1,7 @@
 // AdamW (decoupled weight decay, as torch.optim.AdamW), global-norm gradient clipping and the
 // learning-rate schedules of HF's get_*_schedule_with_warmup.
 import * as tf from '@tensorflow/tfjs';
+import { fusedAdamW, fusedAdamWAvailable, FusedAdamWItem } from '../backend/webgpu-adamw';
 import { noDecay, Params } from '../model/params';
 
 export type Schedule = 'linear' | 'cosine' | 'constant';
@@ -30,26 +31,36 @@ export class AdamW {
   step = 0;
   constructor(readonly opt: AdamWOptions) {}
 
-  /** One update with gradients `grads` (name -> tensor) at learning rate lr. */
-  apply(params: Params, grads: Record<string, tf.Tensor>, lr: number): void {
+  /**
+   * One update with gradients `grads` (name -> tensor) at learning rate lr, after clipping their
+   * global norm to clipNorm (0: no clipping; grads may be replaced by their clipped copies).
+   * On webgpu it is one fused pass over all parameters, in place (backend/webgpu-adamw.ts).
+   */
+  apply(params: Params, grads: Record<string, tf.Tensor>, lr: number, clipNorm = 0): void {
     const b1 = this.opt.beta1 ?? 0.9;
     const b2 = this.opt.beta2 ?? 0.999;
     const eps = this.opt.eps ?? 1e-8;
     this.step++;
     const c1 = 1 - b1 ** this.step;
     const c2 = 1 - b2 ** this.step;
+    if (fusedAdamWAvailable()) {
+      const items: FusedAdamWItem[] = [];
+      for (const [name, g] of Object.entries(grads)) {
+        const w = params.get(name);
+        if (!w) continue;
+        const { m, v } = this.moments(name, w);
+        const lrp = lr * (this.opt.lrMultiplier?.(name) ?? 1);
+        items.push({ w, m, v, g, lr: lrp, weightDecay: noDecay(name) ? 0 : this.opt.weightDecay });
+      }
+      fusedAdamW(items, { b1, b2, eps, c1, c2, maxNorm: clipNorm });
+      return;
+    }
+    if (clipNorm > 0) clipByGlobalNorm(grads, clipNorm);
     tf.tidy(() => {
       for (const [name, g] of Object.entries(grads)) {
         const w = params.get(name);
         if (!w) continue;
-        let m = this.m.get(name);
-        let v = this.v.get(name);
-        if (!m || !v) {
-          m = tf.variable(tf.zerosLike(w), false);
-          v = tf.variable(tf.zerosLike(w), false);
-          this.m.set(name, m);
-          this.v.set(name, v);
-        }
+        const { m, v } = this.moments(name, w);
         const lrp = lr * (this.opt.lrMultiplier?.(name) ?? 1);
         m.assign(tf.add(tf.mul(m, b1), tf.mul(g, 1 - b1)));
         v.assign(tf.add(tf.mul(v, b2), tf.mul(tf.square(g), 1 - b2)));
@@ -60,6 +71,19 @@ export class AdamW {
         w.assign(tf.sub(decayed, tf.mul(update, lrp)));
       }
     });
+  }
+
+  /** The moments of a parameter, zeros at its first update. */
+  private moments(name: string, w: tf.Tensor): { m: tf.Variable; v: tf.Variable } {
+    let m = this.m.get(name);
+    let v = this.v.get(name);
+    if (!m || !v) {
+      m = tf.tidy(() => tf.variable(tf.zerosLike(w), false));
+      v = tf.tidy(() => tf.variable(tf.zerosLike(w), false));
+      this.m.set(name, m);
+      this.v.set(name, v);
+    }
+    return { m, v };
   }
 
   dispose(): void {

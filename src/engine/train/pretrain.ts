@@ -94,19 +94,21 @@ export async function pretrain(run: string, s: Settings, ctx: StageContext, opts
     ...b,
     masked: maskBatch(b, V, evalRng, pt.mask_prob, pt.mask_ngram, vocab.special),
   }));
-  const evaluateMlm = () => {
+  const evaluateMlm = async () => {
     let loss = 0;
     let correct = 0;
     let n = 0;
     for (const b of evalBatches) {
-      tf.tidy(() => {
+      const [l, c] = tf.tidy(() => {
         const r = mlmStep(params, cfg, b, null);
         const pred = tf.argMax(r.logits, -1);
-        const k = b.masked.targets.length;
-        loss += r.loss.dataSync()[0] * k;
-        correct += tf.sum(tf.cast(tf.equal(pred, r.targets), 'int32')).dataSync()[0];
-        n += k;
+        return [r.loss, tf.sum(tf.cast(tf.equal(pred, r.targets), 'int32'))];
       });
+      const k = b.masked.targets.length;
+      loss += (await l.data())[0] * k;
+      correct += (await c.data())[0];
+      tf.dispose([l, c]);
+      n += k;
     }
     return { mlm_loss: loss / Math.max(1, n), mlm_accuracy: correct / Math.max(1, n) };
   };
@@ -133,7 +135,7 @@ export async function pretrain(run: string, s: Settings, ctx: StageContext, opts
     emit: ctx.emit,
     signal: ctx.signal,
     afterEpoch: async (epoch, _loss, opt) => {
-      last = evaluateMlm();
+      last = await evaluateMlm();
       const state: TrainState = { epochsDone: epoch + 1, step: opt.step };
       await saveCheckpoint(p.pretrainLast, cfg, params, vocab, {
         json: { [TRAIN_STATE]: state },

@@ -1,0 +1,630 @@
+// BERT's layers as a few WebGPU programs each, forward and backward (tf.customGrad), for the webgpu
+// backend only: tfjs composes a LayerNorm of ~8 programs and its gradient of ~20, every JS number
+// is a scalar upload, dropout draws its mask on the CPU and uploads it, and the attention's head
+// layout costs four transposes each way. model/layers.ts picks these where webgpu is active and
+// tfjs's composed ops elsewhere; test/webgpu-ops.test.ts compares values and gradients of each with
+// the cpu backend.
+//
+//   dense      y = x W^T + b: tfjs's fused matmul (bias inside); backward 2 matmuls + a column sum
+//   layerNorm  1 program; backward 4 (row stats, dx, dgamma, dbeta)
+//   biasGelu   gelu(h + b) in 1; backward 2 (dh, db)
+//   dropout    a counter-based hash of (seed, index) decides, on the GPU: 1 program each way
+//   attention  softmax(Q K^T / sqrt(D) + mask) V read and written in the [B*T, A*D] layout of the
+//              dense layers (strided batched matmuls, no transposes): 4 programs; backward 6
+//
+// Kernels are plain WGSL dispatched in tfjs's command stream (webgpu-kernels.ts dispatchRaw); each
+// makes a new output tensor, nothing is written in place.
+import * as tf from '@tensorflow/tfjs';
+import { activeWebGpu, dispatchRaw, pipeline, WebGpuBackendLike } from './webgpu-kernels';
+
+type Field = [name: string, type: 'u32' | 'i32' | 'f32', value: number];
+
+interface KernelMakeTensorInfo {
+  makeTensorInfo(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+}
+
+const WG = 256;
+/** Grid-stride loops: at most this many workgroups in x (the limit is 65535). */
+const MAX_GROUPS = 8192;
+
+function backend(): WebGpuBackendLike {
+  const b = activeWebGpu();
+  if (!b) throw new Error('webgpu-ops: the webgpu backend is not active');
+  return b;
+}
+
+function uniformStruct(fields: Field[]): string {
+  return `struct U { ${fields.map(([n, t]) => `${n}: ${t}`).join(', ')} };`;
+}
+
+function uniformData(fields: Field[]): ArrayBuffer {
+  const buf = new ArrayBuffer(Math.ceil((fields.length * 4) / 16) * 16 || 16);
+  const u = new Uint32Array(buf);
+  const i = new Int32Array(buf);
+  const f = new Float32Array(buf);
+  fields.forEach(([, t, v], k) => {
+    if (t === 'u32') u[k] = v;
+    else if (t === 'i32') i[k] = v;
+    else f[k] = v;
+  });
+  return buf;
+}
+
+/**
+ * Run one kernel: inputs bound read-only at 0..n-1 (as `in0`, `in1`, ... or the names given),
+ * the new output `out` at n, the uniforms `u` at n+1. body is the WGSL after the bindings.
+ */
+function launch(
+  key: string,
+  inputs: { name: string; t: tf.Tensor; type?: 'f32' | 'i32' }[],
+  outShape: number[],
+  fields: Field[],
+  groups: [number, number, number],
+  body: string,
+): tf.Tensor {
+  const b = backend();
+  const decl = inputs.map(
+    (x, i) => `@group(0) @binding(${i}) var<storage, read> ${x.name}: array<${x.type ?? 'f32'}>;`,
+  );
+  const n = inputs.length;
+  const wgsl = () =>
+    [
+      ...decl,
+      `@group(0) @binding(${n}) var<storage, read_write> out: array<f32>;`,
+      uniformStruct(fields),
+      `@group(0) @binding(${n + 1}) var<uniform> u: U;`,
+      body,
+    ].join('\n');
+  const pipe = pipeline(b, `bp_${key}`, wgsl);
+  const info = (b as unknown as KernelMakeTensorInfo).makeTensorInfo(outShape, 'float32');
+  dispatchRaw(
+    b,
+    key,
+    pipe,
+    [...inputs.map((x) => ({ tensor: x.t })), { tensor: info, written: true }],
+    uniformData(fields),
+    groups,
+  );
+  return tf.engine().makeTensorFromTensorInfo(info);
+}
+
+type GradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor | tf.Tensor[];
+
+/** tf.customGrad over n tensor inputs, typed. */
+function customOp(
+  n: number,
+  f: (inputs: tf.Tensor[], save: tf.GradSaveFunc) => { value: tf.Tensor; gradFunc: GradFunc },
+): (...inputs: tf.Tensor[]) => tf.Tensor {
+  const g = (...a: (tf.Tensor | tf.GradSaveFunc)[]) => f(a.slice(0, n) as tf.Tensor[], a[n] as tf.GradSaveFunc);
+  return tf.customGrad(g as unknown as Parameters<typeof tf.customGrad>[0]) as (...inputs: tf.Tensor[]) => tf.Tensor;
+}
+
+const gridGroups = (n: number, perGroup = WG): [number, number, number] => [
+  Math.max(1, Math.min(MAX_GROUPS, Math.ceil(n / perGroup))),
+  1,
+  1,
+];
+
+/** A workgroup sum of one f32 per thread (all threads must call it: it has barriers). */
+const WSUM = `
+var<workgroup> red: array<f32, ${WG}>;
+fn wsum(v: f32, li: u32) -> f32 {
+  red[li] = v;
+  workgroupBarrier();
+  for (var s = ${WG / 2}u; s > 0u; s = s / 2u) {
+    if (li < s) { red[li] += red[li + s]; }
+    workgroupBarrier();
+  }
+  let r = red[0];
+  workgroupBarrier();
+  return r;
+}`;
+
+const MAIN_ROWS = `@compute @workgroup_size(${WG})
+fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>,
+        @builtin(num_workgroups) nwg: vec3<u32>)`;
+
+const MAIN_FLAT = `@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>)`;
+
+// ---------------------------------------------------------------------------------------------
+// dropout
+
+const HASH = `
+fn pcg(v: u32) -> u32 {
+  let s = v * 747796405u + 2891336453u;
+  let w = ((s >> ((s >> 28u) + 4u)) ^ s) * 277803737u;
+  return (w >> 22u) ^ w;
+}`;
+
+function dropoutKernel(x: tf.Tensor, rate: number, seed: number): tf.Tensor {
+  const n = x.size;
+  return launch(
+    'dropout',
+    [{ name: 'x', t: x }],
+    x.shape,
+    [
+      ['n', 'u32', n],
+      ['seed', 'u32', seed >>> 0],
+      ['rate', 'f32', rate],
+      ['scale', 'f32', 1 / (1 - rate)],
+    ],
+    gridGroups(n),
+    `${HASH}
+${MAIN_FLAT} {
+  let key = pcg(u.seed);
+  for (var i = gid.x; i < u.n; i += nwg.x * ${WG}u) {
+    let r = f32(pcg(i ^ key) >> 8u) / 16777216.0;
+    out[i] = select(0.0, x[i] * u.scale, r >= u.rate);
+  }
+}`,
+  );
+}
+
+/** Inverted dropout with a mask drawn on the GPU from seed (the same seed, the same mask). */
+export function dropout<T extends tf.Tensor>(x: T, rate: number, seed: number): T {
+  const f = customOp(1, ([a]) => ({
+    value: dropoutKernel(a, rate, seed),
+    gradFunc: (dy: tf.Tensor) => dropoutKernel(dy, rate, seed),
+  }));
+  return f(x) as T;
+}
+
+// ---------------------------------------------------------------------------------------------
+// column sums (bias gradients, LayerNorm's dgamma / dbeta)
+
+/**
+ * [rows, C] -> [C]: sum over rows of dy (mode 0) or of dy * xhat (mode 1, xhat from x and the row
+ * stats). 32 columns a workgroup, 8 lanes of rows each.
+ */
+function columnSum(dy: tf.Tensor, mode: 0 | 1, x?: tf.Tensor, stats?: tf.Tensor): tf.Tensor {
+  const C = dy.shape[dy.shape.length - 1];
+  const rows = dy.size / C;
+  return launch(
+    `colsum${mode}`,
+    [
+      { name: 'dy', t: dy },
+      { name: 'x', t: x ?? dy },
+      { name: 'st', t: stats ?? dy },
+    ],
+    [C],
+    [
+      ['rows', 'u32', rows],
+      ['C', 'u32', C],
+      ['mode', 'u32', mode],
+    ],
+    [Math.ceil(C / 32), 1, 1],
+    `
+var<workgroup> part: array<f32, ${WG}>;
+@compute @workgroup_size(${WG})
+fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+  let col = wid.x * 32u + li % 32u;
+  let lane = li / 32u;
+  var acc = 0.0;
+  if (col < u.C) {
+    for (var r = lane; r < u.rows; r += 8u) {
+      let i = r * u.C + col;
+      if (u.mode == 0u) { acc += dy[i]; } else { acc += dy[i] * (x[i] - st[2u * r]) * st[2u * r + 1u]; }
+    }
+  }
+  part[li] = acc;
+  workgroupBarrier();
+  if (lane == 0u && col < u.C) {
+    var s = 0.0;
+    for (var k = 0u; k < 8u; k++) { s += part[k * 32u + li]; }
+    out[col] = s;
+  }
+}`,
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// dense
+
+/** y = x W^T + b, W [out, in] (PyTorch layout). */
+export function dense(x: tf.Tensor2D, w: tf.Tensor2D, bias: tf.Tensor1D): tf.Tensor2D {
+  const f = customOp(3, ([a, wt, bt], save) => {
+    save([a, wt]);
+    return {
+      value: tf.fused.matMul({ a: a as tf.Tensor2D, b: wt as tf.Tensor2D, transposeB: true, bias: bt }),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [sa, sw] = saved as tf.Tensor2D[];
+        const d = dy as tf.Tensor2D;
+        return [tf.matMul(d, sw), tf.matMul(d, sa, true, false), columnSum(d, 0)];
+      },
+    };
+  });
+  return f(x, w, bias) as tf.Tensor2D;
+}
+
+// ---------------------------------------------------------------------------------------------
+// LayerNorm over the last axis
+
+function layerNormForward(x: tf.Tensor, g: tf.Tensor, beta: tf.Tensor, eps: number): tf.Tensor {
+  const H = x.shape[x.shape.length - 1];
+  const rows = x.size / H;
+  return launch(
+    'layernorm',
+    [
+      { name: 'x', t: x },
+      { name: 'g', t: g },
+      { name: 'b', t: beta },
+    ],
+    x.shape,
+    [
+      ['rows', 'u32', rows],
+      ['H', 'u32', H],
+      ['eps', 'f32', eps],
+    ],
+    gridGroups(rows, 1),
+    `${WSUM}
+${MAIN_ROWS} {
+  for (var row = wid.x; row < u.rows; row += nwg.x) {
+    let o = row * u.H;
+    var s = 0.0;
+    for (var j = li; j < u.H; j += ${WG}u) { s += x[o + j]; }
+    let mean = wsum(s, li) / f32(u.H);
+    var q = 0.0;
+    for (var j = li; j < u.H; j += ${WG}u) { let d = x[o + j] - mean; q += d * d; }
+    let rstd = inverseSqrt(wsum(q, li) / f32(u.H) + u.eps);
+    for (var j = li; j < u.H; j += ${WG}u) { out[o + j] = (x[o + j] - mean) * rstd * g[j] + b[j]; }
+  }
+}`,
+  );
+}
+
+/** Per row [mean, 1/sqrt(var + eps)]: [rows, 2]. */
+function layerNormStats(x: tf.Tensor, eps: number): tf.Tensor {
+  const H = x.shape[x.shape.length - 1];
+  const rows = x.size / H;
+  return launch(
+    'layernorm_stats',
+    [{ name: 'x', t: x }],
+    [rows, 2],
+    [
+      ['rows', 'u32', rows],
+      ['H', 'u32', H],
+      ['eps', 'f32', eps],
+    ],
+    gridGroups(rows, 1),
+    `${WSUM}
+${MAIN_ROWS} {
+  for (var row = wid.x; row < u.rows; row += nwg.x) {
+    let o = row * u.H;
+    var s = 0.0;
+    for (var j = li; j < u.H; j += ${WG}u) { s += x[o + j]; }
+    let mean = wsum(s, li) / f32(u.H);
+    var q = 0.0;
+    for (var j = li; j < u.H; j += ${WG}u) { let d = x[o + j] - mean; q += d * d; }
+    let rstd = inverseSqrt(wsum(q, li) / f32(u.H) + u.eps);
+    if (li == 0u) { out[2u * row] = mean; out[2u * row + 1u] = rstd; }
+  }
+}`,
+  );
+}
+
+/** dx of LayerNorm: rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat)), dxhat = dy g. */
+function layerNormDx(dy: tf.Tensor, x: tf.Tensor, g: tf.Tensor, stats: tf.Tensor): tf.Tensor {
+  const H = x.shape[x.shape.length - 1];
+  const rows = x.size / H;
+  return launch(
+    'layernorm_dx',
+    [
+      { name: 'dy', t: dy },
+      { name: 'x', t: x },
+      { name: 'g', t: g },
+      { name: 'st', t: stats },
+    ],
+    x.shape,
+    [
+      ['rows', 'u32', rows],
+      ['H', 'u32', H],
+    ],
+    gridGroups(rows, 1),
+    `${WSUM}
+${MAIN_ROWS} {
+  for (var row = wid.x; row < u.rows; row += nwg.x) {
+    let o = row * u.H;
+    let mean = st[2u * row];
+    let rstd = st[2u * row + 1u];
+    var a = 0.0;
+    var c = 0.0;
+    for (var j = li; j < u.H; j += ${WG}u) {
+      let dxh = dy[o + j] * g[j];
+      a += dxh;
+      c += dxh * (x[o + j] - mean) * rstd;
+    }
+    let ma = wsum(a, li) / f32(u.H);
+    let mc = wsum(c, li) / f32(u.H);
+    for (var j = li; j < u.H; j += ${WG}u) {
+      let xh = (x[o + j] - mean) * rstd;
+      out[o + j] = rstd * (dy[o + j] * g[j] - ma - xh * mc);
+    }
+  }
+}`,
+  );
+}
+
+/** LayerNorm over the last axis with weight g and bias beta. */
+export function layerNorm<T extends tf.Tensor>(x: T, g: tf.Tensor1D, beta: tf.Tensor1D, eps: number): T {
+  const f = customOp(3, ([a, gt, bt], save) => {
+    save([a, gt]);
+    return {
+      value: layerNormForward(a, gt, bt, eps),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [sa, sg] = saved;
+        const stats = layerNormStats(sa, eps);
+        const out = [layerNormDx(dy, sa, sg, stats), columnSum(dy, 1, sa, stats), columnSum(dy, 0)];
+        stats.dispose();
+        return out;
+      },
+    };
+  });
+  return f(x, g, beta) as T;
+}
+
+// ---------------------------------------------------------------------------------------------
+// bias + GELU (exact, erf-based, as HF's "gelu")
+
+// erf: Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7), as tfjs-webgpu's own Erf.
+const GELU = `
+fn erf_(x: f32) -> f32 {
+  let p = 0.3275911;
+  let a1 = 0.254829592; let a2 = -0.284496736; let a3 = 1.421413741; let a4 = -1.453152027; let a5 = 1.061405429;
+  let s = sign(x);
+  let z = abs(x);
+  let t = 1.0 / (1.0 + p * z);
+  return s * (1.0 - (((((a5 * t + a4) * t) + a3) * t + a2) * t + a1) * t * exp(-z * z));
+}
+fn cdf(z: f32) -> f32 { return 0.5 * (1.0 + erf_(z * 0.70710678118654752)); }
+fn pdf(z: f32) -> f32 { return 0.39894228040143268 * exp(-0.5 * z * z); }`;
+
+function biasGeluKernel(h: tf.Tensor, bias: tf.Tensor, dy: tf.Tensor | null): tf.Tensor {
+  const I = bias.size;
+  const n = h.size;
+  const inputs = [
+    { name: 'h', t: h },
+    { name: 'bias', t: bias },
+  ];
+  if (dy) inputs.push({ name: 'dy', t: dy });
+  const value = dy ? 'dy[i] * (cdf(z) + z * pdf(z))' : 'z * cdf(z)';
+  return launch(
+    dy ? 'bias_gelu_grad' : 'bias_gelu',
+    inputs,
+    h.shape,
+    [
+      ['n', 'u32', n],
+      ['I', 'u32', I],
+    ],
+    gridGroups(n),
+    `${GELU}
+${MAIN_FLAT} {
+  for (var i = gid.x; i < u.n; i += nwg.x * ${WG}u) {
+    let z = h[i] + bias[i % u.I];
+    out[i] = ${value};
+  }
+}`,
+  );
+}
+
+/** gelu(h + b), b broadcast over the last axis. */
+export function biasGelu<T extends tf.Tensor>(h: T, bias: tf.Tensor1D): T {
+  const f = customOp(2, ([a, bt], save) => {
+    save([a, bt]);
+    return {
+      value: biasGeluKernel(a, bt, null),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const dh = biasGeluKernel(saved[0], saved[1], dy);
+        return [dh, columnSum(dh, 0)];
+      },
+    };
+  });
+  return f(h, bias) as T;
+}
+
+// ---------------------------------------------------------------------------------------------
+// attention
+
+/**
+ * out[z][i][j] = alpha * sum_k A(z, i, k) B(z, k, j) for z = bo * inner + bi, where every operand is
+ * addressed by strides: X(z, r, c) = X[bo * X.sb + bi * X.si + r * X.sr + c * X.sc]. 16 x 16 tiles.
+ */
+interface Strided {
+  t: tf.Tensor;
+  sb: number;
+  si: number;
+  sr: number;
+  sc: number;
+}
+
+const TILE = 16;
+
+function stridedMatMul(
+  key: string,
+  a: Strided,
+  b: Strided,
+  out: { shape: number[]; sb: number; si: number; sr: number; sc: number },
+  dims: { M: number; N: number; K: number; outer: number; inner: number; alpha: number },
+): tf.Tensor {
+  const f: Field[] = [
+    ['M', 'u32', dims.M],
+    ['N', 'u32', dims.N],
+    ['K', 'u32', dims.K],
+    ['inner', 'u32', dims.inner],
+    ['alpha', 'f32', dims.alpha],
+  ];
+  for (const [p, s] of [
+    ['a', a],
+    ['b', b],
+    ['o', out],
+  ] as const)
+    f.push([`${p}sb`, 'u32', s.sb], [`${p}si`, 'u32', s.si], [`${p}sr`, 'u32', s.sr], [`${p}sc`, 'u32', s.sc]);
+  return launch(
+    key,
+    [
+      { name: 'A', t: a.t },
+      { name: 'B', t: b.t },
+    ],
+    out.shape,
+    f,
+    [Math.ceil(dims.N / TILE), Math.ceil(dims.M / TILE), dims.outer * dims.inner],
+    `
+var<workgroup> ta: array<array<f32, ${TILE}>, ${TILE}>;
+var<workgroup> tb: array<array<f32, ${TILE}>, ${TILE}>;
+@compute @workgroup_size(${TILE}, ${TILE})
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let z = wid.z;
+  let bo = z / u.inner;
+  let bi = z % u.inner;
+  let row = wid.y * ${TILE}u + lid.y;
+  let col = wid.x * ${TILE}u + lid.x;
+  let abase = bo * u.asb + bi * u.asi;
+  let bbase = bo * u.bsb + bi * u.bsi;
+  var acc = 0.0;
+  for (var k0 = 0u; k0 < u.K; k0 += ${TILE}u) {
+    let ka = k0 + lid.x;
+    let kb = k0 + lid.y;
+    ta[lid.y][lid.x] = select(0.0, A[abase + row * u.asr + ka * u.asc], row < u.M && ka < u.K);
+    tb[lid.y][lid.x] = select(0.0, B[bbase + kb * u.bsr + col * u.bsc], kb < u.K && col < u.N);
+    workgroupBarrier();
+    for (var k = 0u; k < ${TILE}u; k++) { acc += ta[lid.y][k] * tb[k][lid.x]; }
+    workgroupBarrier();
+  }
+  if (row < u.M && col < u.N) {
+    out[bo * u.osb + bi * u.osi + row * u.osr + col * u.osc] = u.alpha * acc;
+  }
+}`,
+  );
+}
+
+/** Row softmax of scores [B, A, T, T] + (1 - mask[b, key]) * -1e9 (mask [B, T], 1 = token). */
+function maskedSoftmax(scores: tf.Tensor, mask: tf.Tensor, A: number, T: number): tf.Tensor {
+  const rows = scores.size / T;
+  return launch(
+    'masked_softmax',
+    [
+      { name: 's', t: scores },
+      { name: 'mask', t: mask },
+    ],
+    scores.shape,
+    [
+      ['rows', 'u32', rows],
+      ['T', 'u32', T],
+      ['AT', 'u32', A * T],
+    ],
+    gridGroups(rows, 1),
+    `
+var<workgroup> red: array<f32, ${WG}>;
+${MAIN_ROWS} {
+  for (var row = wid.x; row < u.rows; row += nwg.x) {
+    let o = row * u.T;
+    let mo = (row / u.AT) * u.T;
+    var m = -3.4e38;
+    for (var j = li; j < u.T; j += ${WG}u) { m = max(m, s[o + j] + (1.0 - mask[mo + j]) * -1e9); }
+    red[li] = m;
+    workgroupBarrier();
+    for (var w = ${WG / 2}u; w > 0u; w = w / 2u) {
+      if (li < w) { red[li] = max(red[li], red[li + w]); }
+      workgroupBarrier();
+    }
+    let mx = red[0];
+    workgroupBarrier();
+    var e = 0.0;
+    for (var j = li; j < u.T; j += ${WG}u) { e += exp(s[o + j] + (1.0 - mask[mo + j]) * -1e9 - mx); }
+    red[li] = e;
+    workgroupBarrier();
+    for (var w = ${WG / 2}u; w > 0u; w = w / 2u) {
+      if (li < w) { red[li] += red[li + w]; }
+      workgroupBarrier();
+    }
+    let inv = 1.0 / red[0];
+    workgroupBarrier();
+    for (var j = li; j < u.T; j += ${WG}u) { out[o + j] = exp(s[o + j] + (1.0 - mask[mo + j]) * -1e9 - mx) * inv; }
+  }
+}`,
+  );
+}
+
+/** ds = alpha * p * (dp - sum_j dp p) per row. */
+function softmaxGrad(dp: tf.Tensor, p: tf.Tensor, T: number, alpha: number): tf.Tensor {
+  const rows = p.size / T;
+  return launch(
+    'softmax_grad',
+    [
+      { name: 'dp', t: dp },
+      { name: 'p', t: p },
+    ],
+    p.shape,
+    [
+      ['rows', 'u32', rows],
+      ['T', 'u32', T],
+      ['alpha', 'f32', alpha],
+    ],
+    gridGroups(rows, 1),
+    `${WSUM}
+${MAIN_ROWS} {
+  for (var row = wid.x; row < u.rows; row += nwg.x) {
+    let o = row * u.T;
+    var s = 0.0;
+    for (var j = li; j < u.T; j += ${WG}u) { s += dp[o + j] * p[o + j]; }
+    let d = wsum(s, li);
+    for (var j = li; j < u.T; j += ${WG}u) { out[o + j] = u.alpha * p[o + j] * (dp[o + j] - d); }
+  }
+}`,
+  );
+}
+
+/**
+ * Multi-head self-attention on q, k, v [B*T, A*D] (the dense layers' layout; head a is columns
+ * a*D..a*D+D), mask [B, T]: softmax(q k^T / sqrt(D) + mask) with dropout, @ v, back in
+ * [B*T, A*D]. dropoutSeed null: no dropout.
+ */
+export function attention(
+  q: tf.Tensor2D,
+  k: tf.Tensor2D,
+  v: tf.Tensor2D,
+  mask: tf.Tensor2D,
+  dims: { B: number; T: number; A: number; D: number },
+  drop: { rate: number; seed: number } | null,
+): tf.Tensor2D {
+  const { B, T, A, D } = dims;
+  const AD = A * D;
+  const scale = 1 / Math.sqrt(D);
+  // Operand views. In [B*T, AD]: (b, a, t, d) at b*T*AD + a*D + t*AD + d. In [B, A, T, T]:
+  // (b, a, i, j) at b*A*T*T + a*T*T + i*T + j.
+  const tok = (t: tf.Tensor, transposed: boolean): Strided =>
+    transposed ? { t, sb: T * AD, si: D, sr: 1, sc: AD } : { t, sb: T * AD, si: D, sr: AD, sc: 1 };
+  const sq = (t: tf.Tensor, transposed: boolean): Strided =>
+    transposed ? { t, sb: A * T * T, si: T * T, sr: 1, sc: T } : { t, sb: A * T * T, si: T * T, sr: T, sc: 1 };
+  const sqOut = { shape: [B, A, T, T], sb: A * T * T, si: T * T, sr: T, sc: 1 };
+  const tokOut = { shape: [B * T, AD], sb: T * AD, si: D, sr: AD, sc: 1 };
+  const bmm = (key: string, a: Strided, b: Strided, out: typeof sqOut, M: number, N: number, K: number, alpha = 1) =>
+    stridedMatMul(key, a, b, out, { M, N, K, outer: B, inner: A, alpha });
+
+  const f = customOp(3, ([qt, kt, vt], save) => {
+    const scores = bmm('attn_scores', tok(qt, false), tok(kt, true), sqOut, T, T, D, scale);
+    const probs = maskedSoftmax(scores, mask, A, T);
+    scores.dispose();
+    const dropped = drop ? dropoutKernel(probs, drop.rate, drop.seed) : probs;
+    const ctx = bmm('attn_context', sq(dropped, false), tok(vt, false), tokOut, T, D, T);
+    save([qt, kt, vt, probs, dropped]);
+    return {
+      value: ctx,
+      gradFunc: (dctx: tf.Tensor, saved: tf.Tensor[]) => {
+        const [sq_, sk, sv, p, pd] = saved;
+        // d(dropped) = dctx v^T; dv = dropped^T dctx
+        const dpd = bmm('attn_dprobs', tok(dctx, false), tok(sv, true), sqOut, T, T, D);
+        const dv = bmm('attn_dv', sq(pd, true), tok(dctx, false), tokOut, T, D, T);
+        const dp = drop ? dropoutKernel(dpd, drop.rate, drop.seed) : dpd;
+        if (drop) dpd.dispose();
+        const ds = softmaxGrad(dp, p, T, scale);
+        dp.dispose();
+        const dq = bmm('attn_dq', sq(ds, false), tok(sk, false), tokOut, T, D, T);
+        const dk = bmm('attn_dk', sq(ds, true), tok(sq_, false), tokOut, T, D, T);
+        ds.dispose();
+        return [dq, dk, dv];
+      },
+    };
+  });
+  return f(q, k, v) as tf.Tensor2D;
+}

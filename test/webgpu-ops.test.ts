@@ -1,0 +1,202 @@
+// The webgpu backend's own kernels (backend/webgpu-ops.ts, webgpu-adamw.ts) against the cpu
+// backend's composed ops: values and gradients of every layer, the fused AdamW with clipping, the
+// whole classifier, and the dispatch budget of a training step. Runs on any WebGPU adapter, a
+// software one (lavapipe) included; skipped with one line where there is none.
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-cpu';
+import { describe, expect, it } from 'vitest';
+import { initBackend } from '../src/engine/backend';
+import { gpuCounters, resetGpuCounters } from '../src/engine/backend/webgpu-kernels';
+import { Rng } from '../src/engine/data/rng';
+import { bceWithLogits, classify, toInputs } from '../src/engine/model/bert';
+import * as L from '../src/engine/model/layers';
+import type { Params } from '../src/engine/model/params';
+import { countTrainStep } from '../src/engine/stages/bench';
+import { AdamW } from '../src/engine/train/optim';
+import { tinyBatch, tinyModel } from './helpers/tiny';
+
+/** Why webgpu cannot run here, or null. */
+async function webgpuMissing(): Promise<string | null> {
+  try {
+    await initBackend('webgpu');
+    await initBackend('cpu');
+    return null;
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+const missing = await webgpuMissing();
+if (missing) console.log(`webgpu tests skipped: ${missing}`);
+
+type Vals = { shape: number[]; values: Float32Array }[];
+
+/** Run f on a backend with tensors made there from the same host data; read every output back. */
+async function on(backend: 'cpu' | 'webgpu', f: () => tf.Tensor[]): Promise<Vals> {
+  await initBackend(backend);
+  const outs = f();
+  const r: Vals = [];
+  for (const t of outs) r.push({ shape: t.shape, values: (await t.data()) as Float32Array });
+  tf.dispose(outs);
+  return r;
+}
+
+/** Same shapes, every value within tol * (1 + |want|). */
+function expectClose(got: Vals, want: Vals, tol = 1e-4) {
+  expect(got.length).toBe(want.length);
+  got.forEach((g, k) => {
+    expect(g.shape, `output ${k}`).toEqual(want[k].shape);
+    let worst = 0;
+    for (let i = 0; i < g.values.length; i++)
+      worst = Math.max(worst, Math.abs(g.values[i] - want[k].values[i]) / (1 + Math.abs(want[k].values[i])));
+    expect(worst, `output ${k}`).toBeLessThan(tol);
+  });
+}
+
+const rand = (n: number, seed: number, scale = 1) => {
+  const rng = new Rng(seed);
+  return new Float32Array(n).map(() => rng.normal() * scale);
+};
+
+/** f's value and its gradients w.r.t. every input, on both backends. */
+async function sameWithGrads(shapes: number[][], f: (...x: tf.Tensor[]) => tf.Tensor, tol = 1e-4) {
+  const data = shapes.map((s, i) =>
+    rand(
+      s.reduce((a, b) => a * b, 1),
+      10 + i,
+    ),
+  );
+  const run = () => {
+    const xs = shapes.map((s, i) => tf.tensor(data[i], s));
+    // A weighted sum, so that every output element gets its own gradient.
+    const wts = (y: tf.Tensor) => tf.tensor(rand(y.size, 99), y.shape);
+    const y = f(...xs);
+    const g = tf.grads((...a: tf.Tensor[]) => tf.sum(tf.mul(f(...a), wts(y))))(xs);
+    return [y, ...g];
+  };
+  expectClose(await on('webgpu', run), await on('cpu', run), tol);
+}
+
+describe.skipIf(missing !== null)('webgpu kernels against the cpu backend', () => {
+  it('dense: values and gradients of x, W and b', async () => {
+    await sameWithGrads([[37, 24], [20, 24], [20]], (x, w, b) =>
+      L.dense(x as tf.Tensor2D, w as tf.Tensor2D, b as tf.Tensor1D),
+    );
+  });
+
+  it('LayerNorm: values and gradients of x, gamma and beta (rows wider than a workgroup too)', async () => {
+    for (const H of [24, 300]) {
+      await sameWithGrads([[13, H], [H], [H]], (x, g, b) =>
+        L.layerNorm(x as tf.Tensor2D, g as tf.Tensor1D, b as tf.Tensor1D, 1e-12),
+      );
+    }
+  });
+
+  it('dense + GELU: values and gradients', async () => {
+    await sameWithGrads([[9, 16], [40, 16], [40]], (x, w, b) =>
+      L.denseGelu(x as tf.Tensor2D, w as tf.Tensor2D, b as tf.Tensor1D),
+    );
+  });
+
+  it('self-attention with padding: values and gradients of q, k and v', async () => {
+    const B = 3;
+    const T = 19; // not a multiple of the 16-wide tiles
+    const A = 2;
+    const D = 8;
+    const mask = new Float32Array(B * T).map((_, i) => (i % T < [19, 11, 5][Math.floor(i / T)] ? 1 : 0));
+    await sameWithGrads(
+      [
+        [B * T, A * D],
+        [B * T, A * D],
+        [B * T, A * D],
+      ],
+      (q, k, v) =>
+        L.selfAttention(
+          q as tf.Tensor2D,
+          k as tf.Tensor2D,
+          v as tf.Tensor2D,
+          tf.tensor2d(mask, [B, T]),
+          { B, T, A, D },
+          null,
+        ),
+    );
+  });
+
+  it('dropout: the same seed gives the same mask, forward and backward; rate and scale as asked', async () => {
+    await initBackend('webgpu');
+    const n = 100_000;
+    const x = tf.ones([n]);
+    const rate = 0.1;
+    const [y1, y2, y3] = [7, 7, 8].map((s) => L.dropout(x, rate, s));
+    const g = tf.grad((a: tf.Tensor) => tf.sum(L.dropout(a, rate, 7)))(x);
+    const [a, b, c, d] = await Promise.all([y1.data(), y2.data(), y3.data(), g.data()]);
+    expect(Array.from(a)).toEqual(Array.from(b));
+    expect(Array.from(d)).toEqual(Array.from(a)); // the gradient passes exactly where the value did
+    expect(Array.from(a)).not.toEqual(Array.from(c));
+    const kept = a.filter((v) => v !== 0);
+    expect(Math.abs(kept.length / n - (1 - rate))).toBeLessThan(0.01);
+    expect(kept.every((v) => Math.abs(v - 1 / (1 - rate)) < 1e-6)).toBe(true);
+    tf.dispose([x, y1, y2, y3, g]);
+  });
+
+  it('AdamW: the fused update with global-norm clipping, lr multipliers and no-decay names', async () => {
+    const shapes: Record<string, number[]> = {
+      'bert.encoder.layer.0.intermediate.dense.weight': [30, 20],
+      'bert.encoder.layer.0.intermediate.dense.bias': [30],
+      'bert.embeddings.LayerNorm.weight': [20],
+      'classifier.weight': [3, 20],
+      'classifier.bias': [1],
+    };
+    for (const clip of [0, 0.5, 1e6]) {
+      const run = () => {
+        const params: Params = new Map();
+        const grads: Record<string, tf.Tensor> = {};
+        Object.entries(shapes).forEach(([name, s], i) => {
+          const n = s.reduce((p, q) => p * q, 1);
+          params.set(name, tf.variable(tf.tensor(rand(n, i), s)));
+          grads[name] = tf.tensor(rand(n, 50 + i, 0.3), s);
+        });
+        const opt = new AdamW({
+          lr: 1e-2,
+          weightDecay: 0.1,
+          lrMultiplier: (name) => (name.startsWith('classifier') ? 10 : 1),
+        });
+        for (let step = 0; step < 3; step++) opt.apply(params, grads, 1e-2 * (step + 1), clip);
+        const out = [...params.values(), ...opt.m.values(), ...opt.v.values()].map((t) => t.clone());
+        opt.dispose();
+        tf.dispose([...params.values(), ...Object.values(grads)]);
+        return out;
+      };
+      expectClose(await on('webgpu', run), await on('cpu', run), 2e-5);
+    }
+  });
+
+  it('the classifier: logits and the gradient of every parameter (tiny BERT, padding, no dropout)', async () => {
+    const batch = tinyBatch(3, 7, 30, 4);
+    const y = new Float32Array(3 * 17).map((_, i) => (i % 5 === 0 ? 1 : 0));
+    const run = () => {
+      const { cfg, params } = tinyModel(3);
+      const inp = toInputs(batch.ids32, batch.mask32, 3, 7);
+      const logits = classify(params, cfg, inp);
+      const vars = [...params.values()];
+      const { grads } = tf.variableGrads(
+        () => bceWithLogits(classify(params, cfg, inp), tf.tensor2d(y, [3, 17])),
+        vars,
+      );
+      const out = [logits, ...vars.map((v) => grads[v.name])];
+      tf.dispose([...vars, inp.ids, inp.mask]);
+      return out;
+    };
+    expectClose(await on('webgpu', run), await on('cpu', run), 1e-4);
+  });
+
+  it('a training step as finetune runs it stays within 400 programs and 20 uploads (L4-H256)', async () => {
+    await initBackend('webgpu');
+    // The count does not depend on the batch size: a small batch keeps this quick on lavapipe.
+    const c = await countTrainStep({ layers: 4, hidden: 256, heads: 4, ffn: 1024 }, 2, 16);
+    expect(c.programs).toBeLessThanOrEqual(400);
+    expect(c.uploads).toBeLessThanOrEqual(20);
+    // and it is what the counters saw
+    resetGpuCounters();
+    expect(gpuCounters().programs).toBe(0);
+  });
+});
