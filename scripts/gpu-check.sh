@@ -213,7 +213,8 @@ verify_pack() {
   (cd "$tmp/engine" && VK_DRIVER_FILES="$icd" VK_ICD_FILENAMES="$icd" env -u NODE_PATH timeout -k 5 600 \
     "$tmp/node" dist/cli.js bench --backend webgpu --shapes L2-H128 --steps 1 --no-torch --json \
     >"$tmp/bench.json" 2>"$tmp/bench.err") || rc=$?
-  sed 's/^/   | /' "$tmp/bench.err"
+  grep -v '^    at ' "$tmp/bench.err" | sed 's/^/   | /'
+  sed -n '/^{$/q;p' "$tmp/bench.json" | head -n 20 | sed 's/^/   > /' # Dawn's messages (stdout)
   if ((rc == 0)); then
     python3 -c 'import json, sys; t = open(sys.argv[1]).read(); r = json.loads(t[t.rfind("\n{\n") + 1:]); s = r["shapes"][0]
 print("   ok: %s, %s: train %.0f tok/s, infer %.0f tok/s" % (r["backend"], s["name"], s["train_tokens_per_s"], s["infer_tokens_per_s"]))' "$tmp/bench.json"
