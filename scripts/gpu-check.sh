@@ -1,0 +1,543 @@
+#!/usr/bin/env bash
+# GPU check: the engine's webgpu backend on a lent GPU machine (no Node.js, no network there),
+# against the PyTorch CUDA yardstick (torch_gpu_bench.py), in one bounded run (~5 minutes).
+#
+#   bash scripts/gpu-check.sh prepare   here (Debian, npm and apt reachable): build and fill .gpu-check/
+#   bash scripts/gpu-check.sh [run]     on the GPU machine, .gpu-check/ carried: bench, torch, ratio table
+#   bash scripts/gpu-check.sh local     (or --dry-run) the run flow here on lavapipe, L2-H128, 1 step
+#   bash scripts/gpu-check.sh table     the ratio table again from an earlier run's $OUT
+#
+# .gpu-check/ (git-ignored) holds: node.xz (this machine's node binary), debs/ (Debian's Vulkan loader
+# and GL vendor-neutral libraries), torch_gpu_bench.py, engine.tar.xz (dist/cli.js + the node_modules
+# it loads) and manifest.txt. Results and gpu-check.log go to $OUT (default ./gpu-check-out).
+#
+# Settings (environment): GPU_CHECK_SHAPES (comma list), GPU_CHECK_STEPS, GPU_CHECK_BUDGET_S (the
+# whole run's wall-time budget, default 280), GPU_CHECK_ICD (a Vulkan ICD json to use),
+# GPU_CHECK_KEEP=1 (keep the temporary folder), BERT_PRUNER_WEBGPU_ADAPTER (passed to the engine).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PACK="$ROOT/.gpu-check"
+DEBS=(libvulkan1 libglvnd0 libglx0 libegl1 libgl1 libopengl0 libgles2)
+# The library each package ships: on the GPU machine a package is unpacked only where it is missing.
+declare -A SONAME=(
+  [libvulkan1]=libvulkan.so.1 [libglvnd0]=libGLdispatch.so.0 [libglx0]=libGLX.so.0 [libegl1]=libEGL.so.1
+  [libgl1]=libGL.so.1 [libopengl0]=libOpenGL.so.0 [libgles2]=libGLESv2.so.2
+)
+TORCH_SRC="$ROOT/../shared/anchors/torch_gpu_bench.py"
+# Targets on BERT-base (ours / PyTorch CUDA fp32).
+TARGET_SHAPE=L12-H768-A12 TARGET_TRAIN=0.3 TARGET_INFER=0.5
+MIB=$((1024 * 1024))
+
+say() { printf '%s\n' "$*"; }
+ld_cache() { (ldconfig -p || /sbin/ldconfig -p) 2>/dev/null || true; }
+die() {
+  say "gpu-check: error: $*" >&2
+  exit 1
+}
+human() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
+# A failed step's one-line reason: its stderr's last unindented line that names an error (not a
+# stack frame), else its last non-empty line.
+last_line() {
+  local l
+  l=$(grep -iE '^[^[:space:]].*error' "$1" 2>/dev/null | tail -n 1) || true
+  [[ -n "$l" ]] || l=$(grep -v '^[[:space:]]*$' "$1" 2>/dev/null | tail -n 1) || true
+  printf '%s\n' "${l:0:300}"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Helpers shared by both sides: unpacking with xz / tar / dpkg, or python3 where those are missing.
+
+unxz_to() { # FILE.xz DEST
+  if command -v xz >/dev/null; then
+    xz -dc "$1" >"$2"
+  else
+    python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' "$1" "$2"
+  fi
+}
+
+untar_xz() { # FILE.tar.xz DIR
+  if command -v xz >/dev/null; then
+    tar -xJf "$1" -C "$2"
+  else
+    python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' "$1" "$2"
+  fi
+}
+
+deb_extract() { # FILE.deb DIR
+  if command -v dpkg >/dev/null; then
+    dpkg -x "$1" "$2"
+  else # a .deb is an ar archive holding data.tar.*
+    python3 - "$1" "$2" <<'PY'
+import io, sys, tarfile
+d = open(sys.argv[1], "rb").read(); i = 8
+assert d[:8] == b"!<arch>\n", "not a .deb"
+while i < len(d):
+    name, size = d[i:i + 16].decode().strip(), int(d[i + 48:i + 58]); i += 60
+    if name.startswith("data.tar"): tarfile.open(fileobj=io.BytesIO(d[i:i + size])).extractall(sys.argv[2])
+    i += size + (size & 1)
+PY
+  fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# prepare (here)
+
+# The engine's files: dist/cli.js, and of node_modules what it loads. Roots are the '@tensorflow/*'
+# names in cli.js (tfjs is external to the bundle); each tfjs package contributes its package.json,
+# its node bundle ('main') and, for wasm, its .wasm files; the requires in those bundles are followed;
+# other packages (long, seedrandom, node-fetch, ...) travel whole, with their dependencies. Of the
+# `webgpu` package only package.json and dist/linux-x64/dawn.node (the engine loads it by path).
+engine_files() {
+  node - "$ROOT" <<'JS'
+const fs = require('fs'), path = require('path'), { builtinModules } = require('module');
+const root = process.argv[2], files = new Set(['package.json', 'dist/cli.js']), seen = new Set();
+const builtin = (m) => m.startsWith('node:') || builtinModules.includes(m.split('/')[0]);
+const pkgName = (m) => m.split('/').slice(0, m.startsWith('@') ? 2 : 1).join('/');
+const rel = (f) => path.relative(root, f);
+function locate(name, fromDir) { // node's lookup: node_modules/NAME in fromDir and its parents
+  for (let d = fromDir; d.startsWith(root); d = path.dirname(d)) {
+    const p = path.join(d, 'node_modules', name);
+    if (fs.existsSync(path.join(p, 'package.json'))) return p;
+    if (d === root) break;
+  }
+  return null;
+}
+function walk(dir) {
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory() && e.name !== 'node_modules') walk(p);
+    else if (e.isFile()) files.add(rel(p));
+  }
+}
+function requires(file) {
+  const src = fs.readFileSync(file, 'utf8'), out = new Set();
+  for (const m of src.matchAll(/require\(\s*['"]([^'"./][^'"]*)['"]\s*\)/g)) if (!builtin(m[1])) out.add(pkgName(m[1]));
+  return out;
+}
+function add(name, fromDir) {
+  const dir = locate(name, fromDir);
+  if (seen.has(dir || name)) return;
+  seen.add(dir || name);
+  if (!dir) return console.error(`   (not installed, not packed: ${name})`);
+  const pj = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8'));
+  files.add(rel(path.join(dir, 'package.json')));
+  if (name === 'webgpu') return files.add(rel(path.join(dir, 'dist', 'linux-x64', 'dawn.node')));
+  if (name.startsWith('@tensorflow/')) {
+    const main = path.join(dir, pj.main || 'index.js');
+    files.add(rel(main));
+    if (name === '@tensorflow/tfjs-backend-wasm')
+      for (const f of fs.readdirSync(path.join(dir, 'dist'))) if (f.endsWith('.wasm')) files.add(rel(path.join(dir, 'dist', f)));
+    for (const r of requires(main)) add(r, dir);
+  } else {
+    walk(dir);
+    for (const d of Object.keys(pj.dependencies || {})) if (!d.startsWith('@types/')) add(d, dir);
+  }
+}
+const cli = fs.readFileSync(path.join(root, 'dist', 'cli.js'), 'utf8');
+for (const m of new Set([...cli.matchAll(/['"](@tensorflow\/[a-z0-9-]+)['"]/g)].map((x) => x[1]))) add(m, root);
+add('webgpu', root);
+for (const f of [...files].sort()) console.log(f);
+JS
+}
+
+prepare() {
+  local t
+  for t in node npm xz tar apt-get; do command -v "$t" >/dev/null || die "$t not found"; done
+  [[ -f "$TORCH_SRC" ]] || die "$TORCH_SRC not found"
+  mkdir -p "$PACK/debs"
+  cd "$ROOT"
+
+  say "== build (npm run build; the OpenBLAS addon is not needed on the GPU machine)"
+  BERT_PRUNER_NATIVE=0 npm run build --silent
+
+  local node_bin stamp
+  node_bin=$(readlink -f "$(command -v node)")
+  stamp="$(node -v) $(stat -c '%s %Y' "$node_bin")"
+  if [[ -f "$PACK/node.xz" && "$(cat "$PACK/node.stamp" 2>/dev/null)" == "$stamp" ]]; then
+    say "== node: $PACK/node.xz is up to date ($(node -v))"
+  else
+    say "== node: xz -9 of $node_bin ($(node -v), $(human "$(stat -c %s "$node_bin")"); a minute or two)"
+    xz -9 -T2 -c "$node_bin" >"$PACK/node.xz.tmp"
+    mv "$PACK/node.xz.tmp" "$PACK/node.xz"
+    printf '%s\n' "$stamp" >"$PACK/node.stamp"
+  fi
+
+  say "== debs: apt-get download ${DEBS[*]}"
+  rm -f "$PACK"/debs/*.deb
+  if ! (cd "$PACK/debs" && apt-get download "${DEBS[@]}" 2>/dev/null); then
+    say "   (apt-get update first)"
+    apt-get update -qq
+    (cd "$PACK/debs" && apt-get download "${DEBS[@]}")
+  fi
+
+  say "== torch yardstick: $TORCH_SRC"
+  cp "$TORCH_SRC" "$PACK/torch_gpu_bench.py"
+
+  say "== engine: dist/cli.js and the node_modules it loads"
+  local list="$PACK/engine.files"
+  engine_files >"$list"
+  tar -cf - -T "$list" | xz -9 -T2 >"$PACK/engine.tar.xz.tmp"
+  mv "$PACK/engine.tar.xz.tmp" "$PACK/engine.tar.xz"
+  say "   $(wc -l <"$list") files, $(human "$(xargs -d '\n' stat -c %s <"$list" | awk '{ s += $1 } END { print s }')") unpacked"
+
+  {
+    say "engine: $(git -C "$ROOT" describe --always --dirty) ($(git -C "$ROOT" log -1 --format=%s | cut -c1-100))"
+    say "prepared: $(date -u '+%Y-%m-%d %H:%M UTC') on $(uname -n)"
+    say "node: $(node -v)"
+    say "debs: $(cd "$PACK/debs" && echo *.deb)"
+  } >"$PACK/manifest.txt"
+
+  say "== sizes"
+  (cd "$PACK" && du -b node.xz engine.tar.xz torch_gpu_bench.py debs/*.deb | sed 's/^/   /')
+  local pack_b tree_b
+  pack_b=$(du -sb "$PACK" | cut -f1)
+  tree_b=$(git -C "$ROOT" ls-files -z -co --exclude-standard | (cd "$ROOT" && du -cb --files0-from=- 2>/dev/null) | tail -n 1 | cut -f1)
+  say "   .gpu-check: $(human "$pack_b"); with the working tree ($(human "$tree_b")): $(human $((pack_b + tree_b))) of the 64 MiB carry limit"
+  ((pack_b + tree_b < 64 * MIB)) || say "   WARNING: over 64 MiB"
+
+  verify_pack
+}
+
+# The packed engine, unpacked in a temporary folder (no node_modules above it), on this machine.
+verify_pack() {
+  local tmp icd rc=0
+  tmp=$(mktemp -d "${TMPDIR:-/tmp}/gpu-check-verify.XXXXXX")
+  mkdir -p "$tmp/engine"
+  unxz_to "$PACK/node.xz" "$tmp/node" && chmod +x "$tmp/node"
+  untar_xz "$PACK/engine.tar.xz" "$tmp/engine"
+  say "== verify in $tmp: node dist/cli.js bench --help"
+  (cd "$tmp/engine" && env -u NODE_PATH "$tmp/node" dist/cli.js bench --help | head -n 3 | sed 's/^/   /')
+  icd=$(find_icd lvp_icd) || die "no lavapipe ICD (lvp_icd.json) here"
+  say "== verify: bench --backend webgpu --shapes L2-H128 --steps 1 --no-torch --json (lavapipe: $icd)"
+  (cd "$tmp/engine" && VK_DRIVER_FILES="$icd" VK_ICD_FILENAMES="$icd" env -u NODE_PATH timeout -k 5 600 \
+    "$tmp/node" dist/cli.js bench --backend webgpu --shapes L2-H128 --steps 1 --no-torch --json \
+    >"$tmp/bench.json" 2>"$tmp/bench.err") || rc=$?
+  grep -v '^    at ' "$tmp/bench.err" | sed 's/^/   | /'
+  sed -n '/^{$/q;p' "$tmp/bench.json" | head -n 20 | sed 's/^/   > /' # Dawn's messages (stdout)
+  if ((rc == 0)); then
+    python3 -c 'import json, sys; t = open(sys.argv[1]).read(); r = json.loads(t[t.rfind("\n{\n") + 1:]); s = r["shapes"][0]
+print("   ok: %s, %s: train %.0f tok/s, infer %.0f tok/s" % (r["backend"], s["name"], s["train_tokens_per_s"], s["infer_tokens_per_s"]))' "$tmp/bench.json"
+  else
+    say "   FAIL: the webgpu bench on lavapipe (exit $rc): $(last_line "$tmp/bench.err")"
+  fi
+  rm -rf "$tmp"
+  say "prepared: $PACK (carry .gpu-check; on the GPU machine: bash scripts/gpu-check.sh)"
+}
+
+# ---------------------------------------------------------------------------------------------
+# run (GPU machine) and local (here, lavapipe)
+
+FAILS=()
+ok() { say "ok    $1"; }
+fail() {
+  FAILS+=("$1")
+  say "FAIL  $1: $2"
+}
+
+# Seconds a step may take: its cap, or what is left of the budget (0: no time left).
+limit() {
+  local cap=$1 left=$((DEADLINE - SECONDS))
+  ((left < cap)) && cap=$left
+  ((cap < 5)) && cap=0
+  echo "$cap"
+}
+
+# run_step NAME CAP STDOUT CMD...: CMD under `timeout`, stdout to the file STDOUT ('-': the console),
+# stderr to $OUT/NAME.err and then shown indented; a failure is one FAIL line, never the end.
+run_step() {
+  local name=$1 cap=$2 out=$3 t rc=0 t0=$SECONDS err
+  shift 3
+  err="$OUT/${name//[^A-Za-z0-9_.-]/_}.err"
+  t=$(limit "$cap")
+  if ((t == 0)); then
+    fail "$name" "skipped, the time budget (${BUDGET} s) is spent"
+    return 1
+  fi
+  say "-- $name (limit $t s)"
+  if [[ "$out" == - ]]; then
+    timeout -k 5 "$t" "$@" 2>"$err" || rc=$?
+  else
+    timeout -k 5 "$t" "$@" >"$out" 2>"$err" || rc=$?
+  fi
+  grep -v '^    at ' "$err" | tail -n 30 | sed 's/^/   | /' # (stack frames: in the .err file)
+  if ((rc == 0)); then
+    ok "$name ($((SECONDS - t0)) s)"
+  elif ((rc == 124 || rc == 137)); then
+    fail "$name" "timed out after $t s"
+  else
+    fail "$name" "exit $rc: $(last_line "$err")"
+  fi
+  return "$rc"
+}
+
+# Vulkan ICD json: GPU_CHECK_ICD, else NAME*.json in the loader's folders, the NVIDIA driver's
+# share/vulkan/icd.d under /usr/local/nvidia*, and (last resort) anywhere.
+find_icd() { # NAME (nvidia_icd | lvp_icd)
+  local name=$1 f
+  if [[ -n "${GPU_CHECK_ICD:-}" ]]; then
+    echo "$GPU_CHECK_ICD"
+    return 0
+  fi
+  for f in /usr/share/vulkan/icd.d/"$name"*.json /etc/vulkan/icd.d/"$name"*.json \
+    /usr/local/nvidia*/share/vulkan/icd.d/"$name"*.json /usr/local/nvidia*/*/share/vulkan/icd.d/"$name"*.json; do
+    [[ -f "$f" ]] && echo "$f" && return 0
+  done
+  f=$(timeout 30 find / -name "$name*.json" -not -path '/proc/*' -not -path '/sys/*' 2>/dev/null | head -n 1) || true
+  [[ -n "$f" ]] && echo "$f"
+}
+
+step_libs() { # the debs: into / (GPU machine, root) only where missing; local: into a scratch root
+  local deb pkg dest=/ added=() present=()
+  if [[ "$MODE" == local || "$(id -u)" != 0 ]]; then
+    dest="$WORK/sysroot"
+    mkdir -p "$dest"
+  fi
+  say "-- libs: ${DEBS[*]} (into $dest, where missing)"
+  for deb in "$PACK"/debs/*.deb; do
+    pkg=$(basename "$deb")
+    pkg=${pkg%%_*}
+    if [[ "$MODE" != local ]] && grep -q "${SONAME[$pkg]:-none} " <<<"$LDCACHE"; then
+      present+=("$pkg")
+      continue
+    fi
+    timeout 60 bash -c "$(declare -f deb_extract); deb_extract \"\$1\" \"\$2\"" _ "$deb" "$dest" ||
+      { fail "libs" "unpacking $pkg failed"; return 1; }
+    added+=("$pkg")
+  done
+  if [[ "$dest" == / ]] && ((${#added[@]})); then
+    ldconfig || /sbin/ldconfig || true
+    LDCACHE=$(ld_cache)
+  elif [[ "$MODE" != local ]]; then
+    export LD_LIBRARY_PATH="$dest/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  fi
+  ok "libs: unpacked ${added[*]:-nothing}${present:+; already there: ${present[*]}}"
+}
+
+step_node() {
+  say "-- node: unxz"
+  if timeout 60 bash -c "$(declare -f unxz_to); unxz_to \"\$1\" \"\$2\"" _ "$PACK/node.xz" "$WORK/node" &&
+    chmod +x "$WORK/node" && NODE_V=$("$WORK/node" -v); then
+    NODE="$WORK/node"
+    ok "node $NODE_V"
+  else
+    fail "node" "could not unpack or start $PACK/node.xz"
+    return 1
+  fi
+}
+
+step_engine() {
+  say "-- engine: unpack"
+  mkdir -p "$WORK/engine"
+  if timeout 60 bash -c "$(declare -f untar_xz); untar_xz \"\$1\" \"\$2\"" _ "$PACK/engine.tar.xz" "$WORK/engine" &&
+    [[ -f "$WORK/engine/dist/cli.js" ]]; then
+    ENGINE="$WORK/engine"
+    ok "engine in $ENGINE"
+  else
+    fail "engine" "could not unpack $PACK/engine.tar.xz"
+    return 1
+  fi
+}
+
+step_icd() {
+  local icd="" d glx want=nvidia_icd
+  [[ "$MODE" == local ]] && want=lvp_icd
+  say "-- vulkan ICD"
+  # Driver libraries outside the linker's cache (e.g. GKE's /usr/local/nvidia/lib64).
+  for d in /usr/local/nvidia/lib64 /usr/local/nvidia/lib; do
+    [[ -d "$d" ]] && export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$d"
+  done
+  icd=$(find_icd "$want") || true
+  if [[ "$MODE" != local ]]; then
+    say "   NVIDIA user-space libraries: $( (grep -oE 'lib(GLX_nvidia|nvidia-glvkspirv|nvidia-glcore|cuda)\.so[.0-9]*' <<<"$LDCACHE" || true) | sort -u | tr '\n' ' ')"
+    if [[ -z "$icd" ]]; then # the json is missing but the driver's Vulkan library may be there
+      glx=$(grep -oE '/[^ ]*libGLX_nvidia\.so\.0$' <<<"$LDCACHE" | head -n 1) || true
+      for d in /usr/local/nvidia/lib64 /usr/local/nvidia/lib; do
+        [[ -z "$glx" && -f "$d/libGLX_nvidia.so.0" ]] && glx="$d/libGLX_nvidia.so.0"
+      done
+      if [[ -n "$glx" ]]; then
+        icd="$WORK/nvidia_icd.json"
+        printf '{"file_format_version": "1.0.0", "ICD": {"library_path": "%s", "api_version": "1.3.0"}}\n' "$glx" >"$icd"
+        say "   no nvidia_icd.json found; wrote one for $glx"
+      fi
+    fi
+  fi
+  if [[ -z "$icd" ]]; then
+    fail "vulkan ICD" "no $want.json found (and no libGLX_nvidia.so.0 to point one at)"
+    return 1
+  fi
+  export VK_DRIVER_FILES="$icd" VK_ICD_FILENAMES="$icd"
+  say "   $(tr -s ' \n' ' ' <"$icd" | cut -c1-200)"
+  ok "VK_DRIVER_FILES=$icd"
+}
+
+# Dawn's adapter as the engine will see it (name, backend, a few limits), and the adapter list.
+step_probe() {
+  cat >"$WORK/probe.js" <<'JS'
+const { create } = require(process.argv[2]);
+(async () => {
+  const gpu = create([]);
+  const a = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+  if (!a) throw new Error('no WebGPU adapter (Dawn found no usable Vulkan device)');
+  const l = a.limits;
+  const i = a.info;
+  console.log(`   adapter: ${i.description || i.device} (vendor ${i.vendor}, architecture ${i.architecture})`);
+  const lim = ['maxBufferSize', 'maxStorageBufferBindingSize', 'maxStorageBuffersPerShaderStage',
+    'maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupStorageSize'];
+  console.log(`   limits: ${lim.map((k) => `${k} ${l[k]}`).join(', ')}`);
+  console.log(`   features: ${[...a.features].sort().join(' ')}`);
+  try { await create(['adapter=no-such-adapter']).requestAdapter(); } catch (e) {
+    console.log(`   all adapters: ${e.message.trim().split('\n').filter((x) => x.includes('backend:')).map((x) => x.replace(/^\W+/, '')).join('; ')}`);
+  }
+  process.exit(0);
+})().catch((e) => { console.error(e.message); process.exit(1); });
+JS
+  run_step "webgpu adapter" 30 - env VK_LOADER_DEBUG=error "$NODE" "$WORK/probe.js" \
+    "$ENGINE/node_modules/webgpu/dist/linux-x64/dawn.node"
+}
+
+step_torch() {
+  if [[ "$MODE" == local ]] && ! timeout 60 python3 -c 'import torch, sys; sys.exit(not torch.cuda.is_available())' 2>/dev/null; then
+    say "--    torch: skipped (local mode, no CUDA torch here)"
+    return 0
+  fi
+  run_step "torch" 75 "$OUT/torch.txt" python3 "$PACK/torch_gpu_bench.py" || true
+  sed 's/^/   /' "$OUT/torch.txt"
+}
+
+step_bench() { # SHAPE: one engine process per shape, so that a hang or crash costs only that shape
+  local shape=$1 cap=60
+  case "$shape" in
+    L2-H128) cap=45 ;;
+    L12-*) cap=150 ;;
+  esac
+  run_step "bench $shape" "$cap" "$OUT/bench-$shape.json" "$NODE" "$ENGINE/dist/cli.js" bench --backend webgpu \
+    --shapes "$shape" --steps "$STEPS" --no-torch --json || true
+  # Dawn prints its validation errors on stdout, ahead of the engine's JSON: show them too.
+  sed -n '/^{$/q;p' "$OUT/bench-$shape.json" | head -n 20 | sed 's/^/   > /'
+}
+
+# The ratio table from $OUT/bench-*.json and $OUT/torch.txt; also $OUT/summary.json.
+step_table() {
+  say "-- results"
+  SHAPES="$SHAPES" TARGET="$TARGET_SHAPE $TARGET_TRAIN $TARGET_INFER" timeout 30 python3 - "$OUT" <<'PY' ||
+import json, os, re, sys
+out = sys.argv[1]; shapes = os.environ["SHAPES"].split(","); tshape, ttrain, tinfer = os.environ["TARGET"].split()
+def dims(name):  # as the engine's parseShape: heads hidden/64, FFN 4*hidden unless -A / -F say
+    m = re.match(r"L(\d+)-H(\d+)(?:-A(\d+))?(?:-F(\d+))?$", name); L, H = int(m[1]), int(m[2])
+    return (L, H, int(m[3] or H // 64), int(m[4] or 4 * H))
+def bench_json(path):  # the engine's JSON is the last unindented '{' to the end (Dawn may print before it)
+    t = open(path).read(); i = t.rfind("\n{\n")
+    return json.loads(t[i + 1:] if i >= 0 else t)
+torch = {}
+try:
+    for m in re.finditer(r"L(\d+)-H(\d+) A(\d+) I(\d+) B\d+ T\d+: train_tokens_per_s=([\d.]+) infer_tokens_per_s=([\d.]+)",
+                         open(os.path.join(out, "torch.txt")).read()):
+        torch[tuple(map(int, m.groups()[:4]))] = (float(m[5]), float(m[6]))
+except OSError: pass
+rows, summary, notes = [], [], []
+fmt = lambda v: "-" if v is None else f"{v:.0f}"
+rat = lambda a, b: None if a is None or b is None else a / b
+for name in shapes:
+    ours = None
+    try: r = bench_json(os.path.join(out, f"bench-{name}.json")); ours = r["shapes"][0]; notes.append(
+        f"{name}: backend {r['backend']}; pruned (1/4 heads+FFN) inference {r['pruned']['speedup']:.2f}x faster")
+    except (OSError, ValueError, KeyError, IndexError): notes.append(f"{name}: no result from our bench")
+    t = torch.get(dims(name))
+    ot, oi = (ours["train_tokens_per_s"], ours["infer_tokens_per_s"]) if ours else (None, None)
+    tt, ti = t if t else (None, None)
+    tr, ir = rat(ot, tt), rat(oi, ti)
+    target = "-"
+    if name == tshape:
+        met = lambda v, want: "?" if v is None else ("met" if v >= float(want) else "NOT met")
+        target = f"train>={ttrain}x {met(tr, ttrain)}, infer>={tinfer}x {met(ir, tinfer)}"
+    extra = [fmt(ours.get(k)) if ours and ours.get(k) is not None else "-"
+             for k in ("gpu_programs_per_train_step", "gpu_uploads_per_train_step")]
+    rows.append([name, fmt(ot), fmt(oi), fmt(tt), fmt(ti), "-" if tr is None else f"{tr:.3f}x",
+                 "-" if ir is None else f"{ir:.3f}x", *extra, target])
+    summary.append({"shape": name, "ours": ours, "torch_train_tokens_per_s": tt, "torch_infer_tokens_per_s": ti,
+                    "train_ratio": tr, "infer_ratio": ir})
+head = ["shape", "ours train", "ours infer", "torch train", "torch infer", "train ratio", "infer ratio",
+        "progs/step", "uploads/step", "target (BERT-base)"]
+w = [max(len(str(x[i])) for x in [head] + rows) for i in range(len(head))]
+for x in [head] + rows:
+    print("  ".join(str(v).ljust(w[i]) if i in (0, len(w) - 1) else str(v).rjust(w[i]) for i, v in enumerate(x)).rstrip())
+print("tok/s, batch 32 x 128, fp32; ratio = ours (webgpu) / PyTorch CUDA; progs/uploads: GPU programs and uploads per train step")
+for n in notes: print("  " + n)
+json.dump(summary, open(os.path.join(out, "summary.json"), "w"), indent=2)
+PY
+    fail "table" "the summary script failed"
+}
+
+finish() {
+  local rc=$? list
+  say ""
+  if ((${#FAILS[@]})); then
+    printf -v list '%s, ' "${FAILS[@]}"
+    say "gpu-check: ${#FAILS[@]} step(s) failed (${list%, }); $((SECONDS - START)) s; results in $OUT"
+    ((rc)) || rc=1
+  else
+    say "gpu-check: all steps ok; $((SECONDS - START)) s; results in $OUT"
+  fi
+  [[ "${GPU_CHECK_KEEP:-}" == 1 ]] || rm -rf "${WORK:?}"
+  exec 1>&3 2>&4
+  wait "$TEE_PID" 2>/dev/null || true
+  exit "$rc"
+}
+
+run() {
+  MODE=$1 # run | local
+  if [[ "$MODE" == local ]]; then
+    SHAPES=${GPU_CHECK_SHAPES:-L2-H128} STEPS=${GPU_CHECK_STEPS:-1}
+  else
+    SHAPES=${GPU_CHECK_SHAPES:-L2-H128,$TARGET_SHAPE,L4-H256} STEPS=${GPU_CHECK_STEPS:-3}
+  fi
+  BUDGET=${GPU_CHECK_BUDGET_S:-280}
+  START=$SECONDS DEADLINE=$((SECONDS + BUDGET - 15)) # 15 s kept for the table
+  OUT=${OUT:-./gpu-check-out}
+  mkdir -p "$OUT"
+  OUT=$(cd "$OUT" && pwd)
+  exec 3>&1 4>&2
+  exec > >(tee -a "$OUT/gpu-check.log") 2>&1
+  TEE_PID=$!
+  WORK=$(mktemp -d "${TMPDIR:-/tmp}/gpu-check.XXXXXX")
+  trap finish EXIT
+  cd "$WORK"
+
+  say "gpu-check ($MODE): $(date -u '+%Y-%m-%d %H:%M:%S UTC') on $(uname -n), $(nproc) cores, budget $BUDGET s"
+  say "shapes $SHAPES, $STEPS steps; output in $OUT"
+  [[ -f "$PACK/engine.tar.xz" && -f "$PACK/node.xz" ]] ||
+    die "$PACK is not prepared (bash scripts/gpu-check.sh prepare, then carry .gpu-check)"
+  sed 's/^/  /' "$PACK/manifest.txt"
+
+  LDCACHE=$(ld_cache)
+  step_libs || true
+  if step_node && step_engine; then
+    step_icd || true
+    if [[ "$MODE" == local ]]; then
+      say "--    nvidia-smi: skipped (local mode)"
+    else
+      run_step "nvidia-smi" 20 - sh -c 'nvidia-smi -L && nvidia-smi --query-gpu=driver_version,memory.total --format=csv,noheader' || true
+    fi
+    step_probe || true
+    step_torch
+    local shape
+    IFS=, read -r -a shape_list <<<"$SHAPES"
+    for shape in "${shape_list[@]}"; do step_bench "$shape"; done
+  else
+    step_torch
+  fi
+  step_table
+}
+
+case "${1:-run}" in
+  prepare) prepare ;;
+  run) run run ;;
+  local | --dry-run) run local ;;
+  table) # the table again, from an earlier run's $OUT
+    OUT=${OUT:-./gpu-check-out} SHAPES=${GPU_CHECK_SHAPES:-L2-H128,$TARGET_SHAPE,L4-H256} FAILS=()
+    step_table
+    ;;
+  -h | --help) sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;
+  *) die "unknown mode '$1' (prepare | run | local | table | --help)" ;;
+esac
