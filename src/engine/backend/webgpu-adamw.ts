@@ -7,6 +7,8 @@
 //   2. adamw:  every workgroup first sums the norms buffer (the clip scale, the same for all), then
 //              updates SLOTS parameters a program: m, v, w in place. The arithmetic is
 //              torch.optim.AdamW's, as in optim.ts.
+//
+// The weight average (train/ema.ts) is one such pass too: shadow = d shadow + (1 - d) w in place.
 import * as tf from '@tensorflow/tfjs';
 import { activeWebGpu, dispatchRaw, ownData, pipeline, WebGpuBackendLike } from './webgpu-kernels';
 
@@ -20,6 +22,7 @@ const MAX_GROUPS = 1024;
 /** Parameters (or gradients) per program: as many as the device's storage-buffer limit allows. */
 function slotsPerProgram(b: WebGpuBackendLike, buffersPerSlot: number): number {
   const limit = b.device.limits.maxStorageBuffersPerShaderStage ?? 8;
+  // One binding is kept for the norms buffer.
   return Math.max(1, Math.min(8, Math.floor((limit - 1) / buffersPerSlot)));
 }
 
@@ -189,5 +192,56 @@ export function fusedAdamW(items: FusedAdamWItem[], h: FusedAdamWHyper): void {
       { tensor: it.g },
     ]);
     dispatchRaw(b, 'FusedAdamW', pipe, [nb, ...bufs], buf, [groups, k, 1]);
+  }
+}
+
+function emaWgsl(k: number): string {
+  const decl: string[] = [];
+  const cases: string[] = [];
+  for (let j = 0; j < k; j++) {
+    decl.push(
+      `@group(0) @binding(${2 * j}) var<storage, read_write> s${j}: array<f32>;`,
+      `@group(0) @binding(${2 * j + 1}) var<storage, read> w${j}: array<f32>;`,
+    );
+    const upd = `s${j}[i] = u.d * s${j}[i] + (1.0 - u.d) * w${j}[i];`;
+    cases.push(`if (s == ${j}u) { for (var i = gid; i < u.n[${j}].x; i += stride) { ${upd} } }`);
+  }
+  return `
+${decl.join('\n')}
+struct U { d: f32, p0: f32, p1: f32, p2: f32, n: array<vec4<u32>, ${k}> };
+@group(0) @binding(${2 * k}) var<uniform> u: U;
+@compute @workgroup_size(${WG})
+fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>,
+        @builtin(num_workgroups) nwg: vec3<u32>) {
+  let s = wid.y;
+  let gid = wid.x * ${WG}u + li;
+  let stride = nwg.x * ${WG}u;
+  ${cases.join('\n  ')}
+}`;
+}
+
+/** shadow <- d shadow + (1 - d) w for every pair, in place. */
+export function fusedEma(pairs: { shadow: tf.Variable; w: tf.Tensor }[], d: number): void {
+  const b = activeWebGpu();
+  if (!b) throw new Error('fusedEma: the webgpu backend is not active');
+  const live = pairs.filter((p) => p.w.size > 0).sort((x, y) => x.w.size - y.w.size);
+  for (const p of live) ownData(b, p.shadow);
+  const k0 = slotsPerProgram(b, 2);
+  for (let first = 0; first < live.length; first += k0) {
+    const part = live.slice(first, first + k0);
+    const k = part.length;
+    const u = new ArrayBuffer(16 + 16 * k);
+    new Float32Array(u)[0] = d;
+    part.forEach((p, j) => (new Uint32Array(u)[4 + 4 * j] = p.w.size));
+    const groups = Math.min(MAX_GROUPS, Math.ceil(Math.max(...part.map((p) => p.w.size)) / WG));
+    const bufs = part.flatMap((p) => [{ tensor: p.shadow, written: true }, { tensor: p.w }]);
+    dispatchRaw(
+      b,
+      'FusedEma',
+      pipeline(b, `bp_ema_${k}`, () => emaWgsl(k)),
+      bufs,
+      u,
+      [groups, k, 1],
+    );
   }
 }

@@ -15,6 +15,7 @@
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import { UserError } from '../errors';
 import { trustedCodePath } from './trusted-paths';
 
 const req = createRequire(typeof __filename === 'string' ? __filename : path.join(process.cwd(), 'x.js'));
@@ -91,6 +92,22 @@ export function webgpuLost(): string | null {
 }
 
 /**
+ * Throw (one line, no trace) once the GPU reported an error: out of memory, a lost device. What
+ * was computed since is not to be trusted; the stage stops and can be resumed from its last
+ * checkpoint. Called after every read-back (the training step's loss, each inference batch).
+ */
+export function checkWebGpu(): void {
+  if (!lostReason) return;
+  const hint = 'a training stage resumes from its last epoch with --resume; a smaller batch_size needs less GPU memory';
+  throw new UserError(`${lostReason}; stopped (${hint})`);
+}
+
+/** For tests: as if the device had reported this error. */
+export function simulateWebGpuError(reason: string): void {
+  lostReason = reason;
+}
+
+/**
  * Make the Dawn instance, adapter and device, and register tfjs's 'webgpu' backend on them.
  * allowSoftware: false (auto) refuses a CPU adapter. Returns why not, or the adapter.
  */
@@ -155,8 +172,9 @@ export async function registerWebGpu(o: { allowSoftware: boolean }): Promise<Web
     if (!lostReason) lostReason = `the GPU device was lost (${l.reason || 'unknown'}: ${l.message || 'no message'})`;
   });
   device.addEventListener?.('uncapturederror', (e) => {
-    const m = e.error.message.split('\n')[0];
-    if (!lostReason) lostReason = /out of memory|allocat/i.test(m) ? `out of GPU memory: ${m}` : `GPU error: ${m}`;
+    const m = e.error.message.trim().split('\n')[0];
+    const oom = e.error.constructor?.name === 'GPUOutOfMemoryError' || /out of memory/i.test(m);
+    if (!lostReason) lostReason = oom ? `out of GPU memory (${name}): ${m}` : `GPU error (${name}): ${m}`;
   });
   const g = globalThis as { navigator?: { gpu?: unknown } };
   const hadNavigator = 'navigator' in g;

@@ -2,6 +2,7 @@
 // each logit for a multi-label classifier, the softmax of a row's logits for a single-label one.
 // Batches are sorted by length so padding stays small.
 import * as tf from '@tensorflow/tfjs';
+import { checkWebGpu } from '../backend/webgpu';
 import { type Example, makeBatches } from '../data/encode';
 import { classify, toInputs } from './bert';
 import { BertConfig, isSingleLabel, numLabels } from './config';
@@ -23,6 +24,7 @@ export async function predictLogits(
     const logits = tf.tidy(() => classify(params, cfg, toInputs(b.ids, b.mask, b.B, b.T, b.types)));
     const data = (await logits.data()) as Float32Array;
     logits.dispose();
+    checkWebGpu();
     b.rows.forEach((row, k) => out.set(data.subarray(k * L, (k + 1) * L), row * L));
   }
   return out;

@@ -7,6 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Batch } from '../data/encode';
 import { Rng } from '../data/rng';
+import { checkWebGpu } from '../backend/webgpu';
 import { CancelledError, UserError } from '../errors';
 import { WORD_EMB } from '../model/names';
 import type { Params } from '../model/params';
@@ -92,6 +93,7 @@ export async function trainStep<B>(spec: StepSpec<B>, opt: AdamW, b: B, dropout:
   for (const g of Object.values(grads)) g.dispose();
   const loss = (await value.data())[0];
   value.dispose();
+  checkWebGpu();
   return loss;
 }
 
