@@ -7,8 +7,16 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from '../src/engine/commands';
-import { describeProgress, formatTable, offersForce, shortProgress } from '../src/extension/progress';
-import { runView, stageContextValue } from '../src/extension/runModel';
+import { describeProgress, formatTable, offersForce, shortProgress, statusBarText } from '../src/extension/progress';
+import { runTooltip, runView, stageContextValue } from '../src/extension/runModel';
+import { BACKEND_NAMES } from '../src/engine/backend/index';
+import {
+  BACKEND_CHOICES,
+  BACKEND_DESCRIPTIONS,
+  backendPickedMessage,
+  backendPickItems,
+  shortBackendLabel,
+} from '../src/extension/backends';
 import { REGISTRY, STAGE_NAMES } from '../src/engine/stages/registry';
 import {
   checkpointOption,
@@ -302,6 +310,83 @@ describe('package.json', () => {
     for (const t of ['training', 'params', 'report'])
       expect(pkg.activationEvents).toContain(`onWebviewPanel:bertPruner.${t}`);
     expect(fs.existsSync(path.join(__dirname, '..', pkg.contributes.viewsContainers.activitybar[0].icon))).toBe(true);
+  });
+});
+
+describe('backends: the setting, the picker, the label', () => {
+  const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8'));
+  const props = pkg.contributes.configuration.properties;
+  const src = (f: string) => fs.readFileSync(path.join(__dirname, '..', 'src', 'extension', f), 'utf8');
+
+  it("bertPruner.backend offers every engine backend, webgpu after auto, each with backends.ts's description", () => {
+    const b = props['bertPruner.backend'];
+    expect(BACKEND_CHOICES).toEqual(BACKEND_NAMES);
+    expect(b.enum).toEqual(BACKEND_NAMES);
+    expect(b.enum.slice(0, 2)).toEqual(['auto', 'webgpu']);
+    expect(b.enumDescriptions).toEqual(BACKEND_CHOICES.map((n) => BACKEND_DESCRIPTIONS[n]));
+    expect(b.default).toBe('auto');
+    // auto's order is the engine's: webgpu first.
+    expect(BACKEND_DESCRIPTIONS.auto).toMatch(/webgpu .*tensorflow-gpu, tensorflow, wasm .*cpu/);
+    expect(b.description).toMatch(/webgpu .*tensorflow-gpu, tensorflow, wasm, cpu/);
+    expect(BACKEND_DESCRIPTIONS.webgpu).toMatch(/Dawn.*software adapter \(lavapipe/);
+    expect(BACKEND_DESCRIPTIONS['tensorflow-gpu']).toMatch(/CUDA 11\.2 and cuDNN 8\.1/);
+    expect(BACKEND_DESCRIPTIONS.wasm).toMatch(/OpenBLAS/);
+  });
+
+  it('bertPruner.webgpuAdapter: a machine-overridable string, empty by default, not restricted', () => {
+    const a = props['bertPruner.webgpuAdapter'];
+    expect(a).toMatchObject({ type: 'string', default: '', scope: 'machine-overridable' });
+    expect(a.description).toMatch(/BERT_PRUNER_WEBGPU_ADAPTER/);
+    expect(pkg.capabilities.untrustedWorkspaces.restrictedConfigurations).not.toContain('bertPruner.webgpuAdapter');
+    // Read with the other settings, and handed to the engine's environment per run.
+    expect(src('workspace.ts')).toMatch(/webgpuAdapter: c\.get<string>\('webgpuAdapter', ''\)/);
+    expect(src('engineHost.ts')).toMatch(/engineEnv\(process\.env, \{ webgpuAdapter: settings\(\)\.webgpuAdapter \}\)/);
+  });
+
+  it('the Select Backend picker offers webgpu with its description, the current one marked', () => {
+    const items = backendPickItems('webgpu');
+    expect(items.map((i) => i.label)).toEqual(BACKEND_NAMES);
+    expect(items.find((i) => i.label === 'webgpu')).toEqual({
+      label: 'webgpu',
+      detail: BACKEND_DESCRIPTIONS.webgpu,
+      description: 'current',
+    });
+    expect(items.filter((i) => i.description === 'current')).toHaveLength(1);
+    expect(items.every((i) => i.detail.length > 10)).toBe(true);
+    expect(src('commands.ts')).toMatch(/showQuickPick\(backendPickItems\(settings\(\)\.backend\)/);
+    expect(backendPickedMessage('webgpu')).toMatch(/adapter in use shows in the status bar and the Output/);
+    expect(backendPickedMessage('wasm')).toBe('BERT Pruner: the next runs use the wasm backend.');
+  });
+
+  it('shortens the backend label for the status bar and the Runs view, the whole label in the tooltips', () => {
+    expect(shortBackendLabel('webgpu (NVIDIA H200)')).toBe('webgpu: NVIDIA H200');
+    expect(shortBackendLabel('wasm+openblas')).toBe('wasm+openblas');
+    expect(shortBackendLabel('webgpu (llvmpipe (LLVM 19.1.7, 256 bits))')).toBe('webgpu: llvmpipe');
+    expect(shortBackendLabel('webgpu (llvmpipe: Mesa 25.0.7 (LLVM 19.1.7))')).toBe('webgpu: llvmpipe: Mesa 25.0.7');
+    const long = shortBackendLabel('webgpu (NVIDIA GeForce RTX 4090 Laptop GPU)');
+    expect(long).toBe('webgpu: NVIDIA GeForce RTX 40…');
+    expect(long.length).toBeLessThanOrEqual(30);
+    expect(shortBackendLabel('x'.repeat(500)).length).toBe(30);
+
+    const run = { stage: 'pretrain', title: 'Pretrain runs/q', progress: 'pretrain epoch 1/2 · step 5/10 · loss 1' };
+    const withGpu = statusBarText([{ ...run, backend: 'webgpu (NVIDIA H200)' }]);
+    expect(withGpu.text).toBe('$(sync~spin) pretrain: 50% · webgpu: NVIDIA H200');
+    expect(withGpu.tooltip).toBe(
+      `Pretrain runs/q: ${run.progress}\nbackend: webgpu (NVIDIA H200)\nClick to show the log.`,
+    );
+    const soft = 'webgpu (llvmpipe (LLVM 19.1.7, 256 bits))';
+    const two = statusBarText([
+      { ...run, overall: 42.7, backend: soft },
+      { ...run, title: 'B', progress: 'prune' },
+    ]);
+    expect(two.text).toBe('$(sync~spin) pretrain (+1): 42% · 50% · webgpu: llvmpipe');
+    expect(two.tooltip).toContain(`backend: ${soft}`);
+    expect(statusBarText([run]).text).toBe('$(sync~spin) pretrain: 50%');
+    expect(src('engineHost.ts')).toMatch(/active\.backend = event\.backend/);
+
+    const v = runView('/ws/runs/g', { name: 'g', backend: soft, stages: {} });
+    expect(runTooltip(v, 'runs/g').split('\n')).toContain(`backend: ${soft}`);
+    expect(src('runsTree.ts')).toMatch(/r\.backend && shortBackendLabel\(r\.backend\)/);
   });
 });
 

@@ -172,4 +172,24 @@ describe('engineEnv', () => {
       ELECTRON_RUN_AS_NODE: '1',
     });
   });
+
+  it('passes bertPruner.webgpuAdapter as BERT_PRUNER_WEBGPU_ADAPTER, and nothing when it is empty', async () => {
+    const { engineEnv } = await import('../src/extension/engineClient');
+    const base = { PATH: '/bin' };
+    expect(engineEnv(base, { webgpuAdapter: 'NVIDIA' })).toEqual({
+      PATH: '/bin',
+      BERT_PRUNER_WEBGPU_ADAPTER: 'NVIDIA',
+      ELECTRON_RUN_AS_NODE: '1',
+    });
+    expect(engineEnv(base, { webgpuAdapter: ' NVIDIA H200\n' }).BERT_PRUNER_WEBGPU_ADAPTER).toBe('NVIDIA H200');
+    expect(engineEnv(base, { webgpuAdapter: 'a\u0000b' }).BERT_PRUNER_WEBGPU_ADAPTER).toBe('ab');
+    for (const empty of ['', '  ', undefined, 5 as unknown as string]) {
+      expect('BERT_PRUNER_WEBGPU_ADAPTER' in engineEnv(base, { webgpuAdapter: empty }), String(empty)).toBe(false);
+    }
+    expect('BERT_PRUNER_WEBGPU_ADAPTER' in engineEnv(base)).toBe(false);
+    // One from the editor's environment stays when the setting is empty; the setting replaces it.
+    const inherited = { ...base, BERT_PRUNER_WEBGPU_ADAPTER: 'AMD' };
+    expect(engineEnv(inherited, { webgpuAdapter: '' }).BERT_PRUNER_WEBGPU_ADAPTER).toBe('AMD');
+    expect(engineEnv(inherited, { webgpuAdapter: 'NVIDIA' }).BERT_PRUNER_WEBGPU_ADAPTER).toBe('NVIDIA');
+  });
 });

@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { SCHEMAS } from '../engine/config/validate';
+import { backendPickItems, backendPickedMessage } from './backends';
 import { pruneConfigTemplate, type PruneSchema } from './configFiles';
 import type { ConfigDiagnostics } from './diagnostics';
 import type { EngineHost } from './engineHost';
@@ -387,27 +388,21 @@ async function openReport(deps: CommandDeps, node?: RunsNode): Promise<void> {
 }
 
 async function selectBackend(): Promise<void> {
-  const current = settings().backend;
-  const backends = [
-    { label: 'auto', detail: 'the fastest that loads: tensorflow-gpu, tensorflow, wasm, cpu' },
-    {
-      label: 'tensorflow-gpu',
-      detail: 'native TensorFlow with CUDA (@tensorflow/tfjs-node-gpu; set bertPruner.nodePath to a Node.js)',
-    },
-    { label: 'tensorflow', detail: 'native TensorFlow on the CPU (@tensorflow/tfjs-node)' },
-    { label: 'wasm', detail: 'WebAssembly with SIMD and threads: always available' },
-    { label: 'cpu', detail: 'plain JavaScript: slow, for checks' },
-  ];
-  const pick = await vscode.window.showQuickPick(
-    backends.map((b) => ({ ...b, description: b.label === current ? 'current' : undefined })),
-    { title: 'Engine backend' },
-  );
+  // The descriptions are package.json's enumDescriptions too (one table: backends.ts).
+  const pick = await vscode.window.showQuickPick(backendPickItems(settings().backend), { title: 'Engine backend' });
   if (!pick) return;
   const target = vscode.workspace.workspaceFolders?.length
     ? vscode.ConfigurationTarget.Workspace
     : vscode.ConfigurationTarget.Global;
   await vscode.workspace.getConfiguration('bertPruner').update('backend', pick.label, target);
-  void vscode.window.showInformationMessage(`BERT Pruner: the next runs use the ${pick.label} backend.`);
+  // After webgpu: where the adapter shows, and a way to the setting that picks one of several.
+  const chooseAdapter = 'Choose Adapter';
+  void vscode.window
+    .showInformationMessage(backendPickedMessage(pick.label), ...(pick.label === 'webgpu' ? [chooseAdapter] : []))
+    .then((choice) => {
+      if (choice === chooseAdapter)
+        void vscode.commands.executeCommand('workbench.action.openSettings', 'bertPruner.webgpuAdapter');
+    });
 }
 
 // ---- tree nodes --------------------------------------------------------------------------------

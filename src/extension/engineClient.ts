@@ -245,8 +245,27 @@ export function sanitizeEnvPaths(env: NodeJS.ProcessEnv, p: path.PlatformPath = 
   return out;
 }
 
-export function engineEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+/** Control characters (a NUL makes fork throw) have no place in an adapter's name. */
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f]/g;
+
+/** What the extension's settings add to the engine's environment. */
+export interface EngineEnvSettings {
+  /**
+   * bertPruner.webgpuAdapter: part of the WebGPU adapter's name, passed as
+   * BERT_PRUNER_WEBGPU_ADAPTER (it replaces one inherited from the editor's environment). Empty:
+   * nothing is added, and an inherited value stays.
+   */
+  webgpuAdapter?: string;
+}
+
+export function engineEnv(env: NodeJS.ProcessEnv, s: EngineEnvSettings = {}): NodeJS.ProcessEnv {
   const kept = Object.fromEntries(Object.entries(env).filter(([k]) => ENV_KEEP.test(k)));
+  const adapter = typeof s.webgpuAdapter === 'string' ? s.webgpuAdapter.replace(CONTROL, '').trim() : '';
   // Inside VS Code the engine runs on VS Code's own Electron binary, in node mode.
-  return { ...sanitizeEnvPaths(kept), ELECTRON_RUN_AS_NODE: '1' };
+  return {
+    ...sanitizeEnvPaths(kept),
+    ...(adapter ? { BERT_PRUNER_WEBGPU_ADAPTER: adapter } : {}),
+    ELECTRON_RUN_AS_NODE: '1',
+  };
 }

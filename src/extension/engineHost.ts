@@ -9,7 +9,7 @@ import type { EngineEvent, StageName } from '../engine/protocol';
 import { EngineRun, engineEnv, type RunOutcome } from './engineClient';
 import { REGISTRY, stageDef } from '../engine/stages/registry';
 import { engineEventLog, outcomeLevel, rawLineLevel, writeLog } from './engineLog';
-import { describeProgress, offersForce, overallPercent, quote, shortProgress } from './progress';
+import { describeProgress, offersForce, overallPercent, quote, statusBarText } from './progress';
 import { engineExecPath, engineStartGate } from './trust';
 import { settings } from './workspace';
 
@@ -33,6 +33,8 @@ interface Active {
   progress: string;
   /** A multi-stage command's overall percent (the pipeline), when known. */
   overall?: number;
+  /** The engine's backend label (its 'backend' event), e.g. `webgpu (NVIDIA H200)`. */
+  backend?: string;
 }
 
 export class EngineHost implements vscode.Disposable {
@@ -179,11 +181,17 @@ export class EngineHost implements vscode.Disposable {
     // Inside VS Code, fork() runs the script with VS Code's own Electron binary in node mode; a
     // user who needs a native tfjs backend (tensorflow-gpu) points bertPruner.nodePath at a node
     // (machine scope: user settings only; an absolute path, checked in start()).
-    const child = fork(script, [], { cwd, silent: true, execPath, env: engineEnv(process.env) });
+    // bertPruner.webgpuAdapter becomes BERT_PRUNER_WEBGPU_ADAPTER (engineEnv), read per run.
+    const env = engineEnv(process.env, { webgpuAdapter: settings().webgpuAdapter });
+    const child = fork(script, [], { cwd, silent: true, execPath, env });
     const run: EngineRun = new EngineRun(child, stage, args, {
       onEvent: (event) => {
         writeLog(this.output, engineEventLog(event));
         const active = this.active.get(run.id);
+        if (active && event.type === 'backend') {
+          active.backend = event.backend;
+          this.updateStatusBar();
+        }
         if (active) this.events.fire({ run, request: active.request, event });
       },
       onLog: (line, source) => this.output[rawLineLevel(source)](line),
@@ -204,12 +212,17 @@ export class EngineHost implements vscode.Disposable {
       this.statusBar.hide();
       return;
     }
-    const first = runs[0];
-    const share = first.overall !== undefined ? `${Math.floor(first.overall)}% · ` : '';
-    const more = runs.length > 1 ? ` (+${runs.length - 1})` : '';
-    this.statusBar.text = `$(sync~spin) ${first.request.stage}${more}: ${share}${shortProgress(first.progress)}`;
-    this.statusBar.tooltip =
-      runs.map((a) => `${a.request.title}: ${a.progress}`).join('\n') + '\nClick to show the log.';
+    const { text, tooltip } = statusBarText(
+      runs.map((a) => ({
+        stage: a.request.stage,
+        title: a.request.title,
+        progress: a.progress,
+        overall: a.overall,
+        backend: a.backend,
+      })),
+    );
+    this.statusBar.text = text;
+    this.statusBar.tooltip = tooltip;
     this.statusBar.show();
   }
 

@@ -1,5 +1,6 @@
 // Text for the progress notification, the status bar and the log, from engine events (pure).
 import type { EngineEvent } from '../engine/protocol';
+import { shortBackendLabel } from './backends';
 import { formatSeconds } from './runModel';
 
 /** The notification text and percent for an event, if it changes the progress. */
@@ -37,6 +38,35 @@ export function overallPercent(
 export function shortProgress(p: string): string {
   const m = /step (\d+)\/(\d+)/.exec(p);
   return m ? `${Math.floor((100 * Number(m[1])) / Number(m[2]))}%` : p.split(' · ')[0];
+}
+
+/** A run in flight, as the status bar shows it. */
+export interface StatusRun {
+  stage: string;
+  title: string;
+  progress: string;
+  /** A multi-stage command's overall percent, when known. */
+  overall?: number;
+  /** The engine's backend label, e.g. `webgpu (NVIDIA H200)`. */
+  backend?: string;
+}
+
+/**
+ * The status bar item for the runs in flight (at least one): the first run's stage, share and
+ * backend, the label shortened (`webgpu: NVIDIA H200`, at most 30 characters) since a long adapter
+ * name would push the rest of the status bar aside; every run and its full backend label in the
+ * tooltip.
+ */
+export function statusBarText(runs: readonly StatusRun[]): { text: string; tooltip: string } {
+  const first = runs[0];
+  const share = first.overall !== undefined ? `${Math.floor(first.overall)}% · ` : '';
+  const more = runs.length > 1 ? ` (+${runs.length - 1})` : '';
+  const backend = first.backend ? ` · ${shortBackendLabel(first.backend)}` : '';
+  const lines = runs.map((a) => `${a.title}: ${a.progress}${a.backend ? `\nbackend: ${a.backend}` : ''}`);
+  return {
+    text: `$(sync~spin) ${first.stage}${more}: ${share}${shortProgress(first.progress)}${backend}`,
+    tooltip: [...lines, 'Click to show the log.'].join('\n'),
+  };
 }
 
 export function quote(a: string): string {

@@ -260,7 +260,13 @@ export function runCheckpoints(run: RunView): { stage: string; dir: string }[] {
 
 /** A run's tooltip, as plain text (a string tooltip is never rendered as Markdown or HTML). */
 export function runTooltip(r: RunView, shownDir: string): string {
-  const lines = [r.name, shownDir, r.data ? `data: ${r.data}` : '', r.error ? `⚠ ${r.error}` : ''];
+  const lines = [
+    r.name,
+    shownDir,
+    r.data ? `data: ${r.data}` : '',
+    r.backend ? `backend: ${r.backend}` : '',
+    r.error ? `⚠ ${r.error}` : '',
+  ];
   return lines.filter(Boolean).join('\n');
 }
 

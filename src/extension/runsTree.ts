@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { readSafetensorsHeaderAsync } from '../engine/io/safetensors';
+import { shortBackendLabel } from './backends';
 import { describeNode, formatCount, formatMB, type ParamNode } from './paramTree';
 import {
   listRuns,
@@ -136,7 +137,12 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsNode>, vsco
         item.iconPath = new vscode.ThemeIcon(
           r.error ? 'warning' : r.stages.some((s) => s.status === 'running') ? 'sync~spin' : 'beaker',
         );
-        item.description = [r.preset, r.backend, r.updated && new Date(r.updated).toLocaleString()]
+        // The backend as the status bar shows it (`webgpu: NVIDIA H200`); whole in the tooltip.
+        item.description = [
+          r.preset,
+          r.backend && shortBackendLabel(r.backend),
+          r.updated && new Date(r.updated).toLocaleString(),
+        ]
           .filter(Boolean)
           .join(' · ');
         // Plain text, never Markdown: a run's name, data path and error come from files in the folder.

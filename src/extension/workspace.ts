@@ -11,6 +11,7 @@ export function settings() {
     runsFolder: c.get<string>('runsFolder', 'runs'),
     backend: c.get<string>('backend', 'auto'),
     nodePath: c.get<string>('nodePath', ''),
+    webgpuAdapter: c.get<string>('webgpuAdapter', ''),
     preset: c.get<string>('preset', 'quick'),
   };
 }
