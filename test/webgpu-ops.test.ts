@@ -6,13 +6,17 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-cpu';
 import { describe, expect, it } from 'vitest';
 import { initBackend } from '../src/engine/backend';
+import { webgpuDevice } from '../src/engine/backend/webgpu';
 import { gpuCounters, resetGpuCounters } from '../src/engine/backend/webgpu-kernels';
+import { checkMemory } from '../src/engine/model/memory';
 import { Rng } from '../src/engine/data/rng';
 import { bceWithLogits, classify, toInputs } from '../src/engine/model/bert';
 import * as L from '../src/engine/model/layers';
 import type { Params } from '../src/engine/model/params';
 import { countTrainStep } from '../src/engine/stages/bench';
+import { Ema } from '../src/engine/train/ema';
 import { AdamW } from '../src/engine/train/optim';
+import { userError } from './helpers/errors';
 import { tinyBatch, tinyModel } from './helpers/tiny';
 
 /** Why webgpu cannot run here, or null. */
@@ -170,6 +174,25 @@ describe.skipIf(missing !== null)('webgpu kernels against the cpu backend', () =
     }
   });
 
+  it('weight averaging: the fused in-place update equals the composed one', async () => {
+    const run = () => {
+      const params: Params = new Map([
+        ['a', tf.variable(tf.tensor(rand(300, 1), [30, 10]))],
+        ['b', tf.variable(tf.tensor(rand(7, 2), [7]))],
+      ]);
+      const ema = new Ema(0.99, params);
+      for (let t = 0; t < 3; t++) {
+        for (const [i, w] of [...params.values()].entries()) w.assign(tf.tensor(rand(w.size, 10 * t + i), w.shape));
+        ema.update(params, t);
+      }
+      const out = [...ema.shadow.values()].map((s) => s.clone());
+      ema.dispose();
+      tf.dispose([...params.values()]);
+      return out;
+    };
+    expectClose(await on('webgpu', run), await on('cpu', run), 1e-6);
+  });
+
   it('the classifier: logits and the gradient of every parameter (tiny BERT, padding, no dropout)', async () => {
     const batch = tinyBatch(3, 7, 30, 4);
     const y = new Float32Array(3 * 17).map((_, i) => (i % 5 === 0 ? 1 : 0));
@@ -187,6 +210,28 @@ describe.skipIf(missing !== null)('webgpu kernels against the cpu backend', () =
       return out;
     };
     expectClose(await on('webgpu', run), await on('cpu', run), 1e-4);
+  });
+
+  it("a batch whose attention maps exceed the GPU's largest buffer is refused before any allocation", async () => {
+    await initBackend('webgpu');
+    const lim = webgpuDevice()!.limits;
+    const maxBuf = Math.min(lim.maxStorageBufferBindingSize, lim.maxBufferSize);
+    const m = {
+      vocab_size: 100,
+      hidden_size: 64,
+      num_hidden_layers: 2,
+      num_attention_heads: 4,
+      intermediate_size: 128,
+    };
+    const shape = { ...m, max_position_embeddings: 512 };
+    const batch = Math.ceil(maxBuf / (4 * 512 * 512 * 4)) + 1;
+    const where = { shape: 'my.json', prefix: 'model.', batch: 'my.json: finetune.batch_size' };
+    const msg = userError(() => checkMemory(shape, { mode: 'train', batch, seqLen: 512 }, 'webgpu (x)', where));
+    expect(msg).toMatch(
+      /^my\.json: finetune\.batch_size: one tensor of this model needs .* than the largest buffer the GPU/,
+    );
+    // a small batch fits
+    expect(() => checkMemory(shape, { mode: 'train', batch: 1, seqLen: 512 }, 'webgpu (x)', where)).not.toThrow();
   });
 
   it('a training step as finetune runs it stays within 400 programs and 20 uploads (L4-H256)', async () => {

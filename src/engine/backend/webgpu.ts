@@ -12,6 +12,7 @@
 //                                     name, e.g. "NVIDIA"; the error lists the ones there are)
 //
 // dawn.node is loaded only from the engine's own package folder or that variable (trusted-paths.ts).
+import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -61,6 +62,10 @@ export function dawnPath(): { file: string } | { file: null; reason: string } {
   return { file: where.file };
 }
 
+const softwareOnly = (name: string) => ({
+  reason: `the only WebGPU adapter is a software one (${name}); choose --backend webgpu to use it`,
+});
+
 const SOFTWARE = /llvmpipe|lavapipe|swiftshader|software/i;
 
 /** Whether an adapter is a CPU implementation of WebGPU (never picked by `auto`). */
@@ -107,9 +112,57 @@ export function simulateWebGpuError(reason: string): void {
   lostReason = reason;
 }
 
+/** Dawn's flags: the adapter the user named (BERT_PRUNER_WEBGPU_ADAPTER), if any. */
+function dawnFlags(): string[] {
+  const wanted = process.env.BERT_PRUNER_WEBGPU_ADAPTER;
+  return wanted ? [`adapter=${wanted}`] : [];
+}
+
+const PROBE_MARK = 'bert-pruner-webgpu-probe ';
+
+/**
+ * Which adapter Dawn would give, asked in a child process: Dawn prints warnings on stderr while it
+ * looks for Vulkan drivers (none found, a software one's reduced limits), and `auto` must not greet
+ * every user without a GPU with them. Only where a hardware adapter is there does the engine load
+ * Dawn itself. About a third of a second, once per engine start, in `auto` only.
+ */
+export function probeWebGpu(dawnFile: string): { name: string; software: boolean } | { reason: string } {
+  const script = `
+const { create } = require(${JSON.stringify(dawnFile)});
+const say = (o) => {
+  process.stdout.write(${JSON.stringify(PROBE_MARK)} + JSON.stringify(o) + '\\n');
+  process.exit(0);
+};
+(async () => {
+  const a = await create(${JSON.stringify(dawnFlags())}).requestAdapter({ powerPreference: 'high-performance' });
+  if (!a) return say({ reason: 'no WebGPU adapter found (no Vulkan, Metal or D3D12 driver?)' });
+  const i = a.info;
+  const { vendor, device, description, isFallbackAdapter } = i;
+  say({ info: { vendor, device, description, isFallbackAdapter } });
+})().catch((e) => say({ reason: String(e && e.message || e).trim().replace(/\\s*\\n\\s*/g, '; ') }));`;
+  const r = spawnSync(process.execPath, ['-e', script], {
+    encoding: 'utf8',
+    timeout: 30_000,
+    // VS Code runs the engine with its Electron binary in node mode; the child must be in it too.
+    env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' },
+  });
+  const line = (r.stdout ?? '').split('\n').find((l) => l.startsWith(PROBE_MARK));
+  if (!line) return { reason: `the WebGPU probe failed (${r.error?.message ?? `exit ${r.status ?? r.signal}`})` };
+  const o = JSON.parse(line.slice(PROBE_MARK.length)) as { reason?: string; info?: AdapterInfo };
+  if (!o.info) return { reason: o.reason ?? 'no WebGPU adapter' };
+  return { name: adapterName(o.info), software: isSoftwareAdapter(o.info) };
+}
+
+type AdapterInfo = { vendor: string; device: string; description: string; isFallbackAdapter?: boolean };
+
+function adapterName(info: AdapterInfo): string {
+  return info.description || info.device || info.vendor || 'unknown adapter';
+}
+
 /**
  * Make the Dawn instance, adapter and device, and register tfjs's 'webgpu' backend on them.
- * allowSoftware: false (auto) refuses a CPU adapter. Returns why not, or the adapter.
+ * allowSoftware: false (auto) refuses a CPU adapter, and looks first in a child process
+ * (probeWebGpu). Returns why not, or the adapter.
  */
 export async function registerWebGpu(o: { allowSoftware: boolean }): Promise<WebGpuAdapter | { reason: string }> {
   if (adapterInUse) return adapterInUse;
@@ -121,6 +174,11 @@ export async function registerWebGpu(o: { allowSoftware: boolean }): Promise<Web
   }
   const dawn = dawnPath();
   if (dawn.file === null) return { reason: dawn.reason };
+  if (!o.allowSoftware) {
+    const probe = probeWebGpu(dawn.file);
+    if ('reason' in probe) return probe;
+    if (probe.software) return softwareOnly(probe.name);
+  }
   let create: (flags: string[]) => Gpu;
   let globals: Record<string, unknown>;
   try {
@@ -130,9 +188,8 @@ export async function registerWebGpu(o: { allowSoftware: boolean }): Promise<Web
   }
   // tfjs-webgpu uses the WebGPU enums and classes as globals (GPUBufferUsage, GPUMapMode, GPUBuffer).
   for (const [k, v] of Object.entries(globals)) if (!(k in globalThis)) (globalThis as Record<string, unknown>)[k] = v;
-  const flags: string[] = [];
+  const flags = dawnFlags();
   const wanted = process.env.BERT_PRUNER_WEBGPU_ADAPTER;
-  if (wanted) flags.push(`adapter=${wanted}`);
   let adapter: GpuAdapter | null;
   let gpu: Gpu;
   try {
@@ -145,10 +202,9 @@ export async function registerWebGpu(o: { allowSoftware: boolean }): Promise<Web
   }
   if (!adapter) return { reason: 'no WebGPU adapter found (no Vulkan, Metal or D3D12 driver?)' };
   const info = adapter.info ?? { vendor: '', architecture: '', device: '', description: '' };
-  const name = info.description || info.device || info.vendor || 'unknown adapter';
+  const name = adapterName(info);
   const software = isSoftwareAdapter(info);
-  if (software && !o.allowSoftware)
-    return { reason: `the only WebGPU adapter is a software one (${name}); choose --backend webgpu to use it` };
+  if (software && !o.allowSoftware) return softwareOnly(name);
   const lim = adapter.limits;
   let device: GpuDevice;
   try {

@@ -7,7 +7,10 @@
 //
 //   limit: the wasm backend's heap (4 GiB), otherwise the machine's memory (os.totalmem());
 //          BERT_PRUNER_MEMORY_MB overrides both.
+//   webgpu: also the device's largest buffer (WebGPU tells no total; one tensor in one buffer):
+//          the attention maps [B, heads, T, T], the embedding matrix, the MLM logits.
 import * as os from 'node:os';
+import { webgpuDevice } from '../backend/webgpu';
 import { UserError } from '../errors';
 
 const GiB = 1024 ** 3;
@@ -103,6 +106,15 @@ export function checkMemory(
   where: { shape: string; prefix?: string; batch?: string },
 ): MemoryEstimate {
   const e = estimateMemory(m, o);
+  const buffer = gpuBufferLimit(backend);
+  const big = largestTensor(m, o);
+  if (buffer !== null && big.bytes > buffer) {
+    const what = big.byBatch && where.batch ? where.batch : `${where.shape}: ${where.prefix ?? ''}${biggestField(m)}`;
+    throw new UserError(
+      `${what}: one tensor of this model needs ${formatGiB(big.bytes)} at batch ${o.batch} x ${o.seqLen} tokens, ` +
+        `more than the largest buffer the GPU (${backend}) allows, ${formatGiB(buffer)}; make it smaller`,
+    );
+  }
   const limit = memoryLimit(backend);
   if (e.total <= limit.bytes) return e;
   const what =
@@ -118,6 +130,23 @@ export function checkMemory(
     `${what}: the model needs about ${formatGiB(e.total)} (${parts.join(', ')}) but ${limit.what} holds less;` +
       ' make it smaller (or set BERT_PRUNER_MEMORY_MB if the estimate is wrong for this machine)',
   );
+}
+
+/** The largest single tensor of a step (bytes) and what makes it large. */
+export function largestTensor(m: ShapeForEstimate, o: EstimateOptions): { bytes: number; byBatch: boolean } {
+  const attention = o.batch * m.num_attention_heads * o.seqLen * o.seqLen * F32;
+  const ffn = o.batch * o.seqLen * m.intermediate_size * F32;
+  const logits = Math.ceil(o.batch * o.seqLen * (o.maskProb ?? 0)) * m.vocab_size * F32;
+  const embedding = m.vocab_size * m.hidden_size * F32;
+  const byBatch = Math.max(attention, ffn, logits);
+  return { bytes: Math.max(byBatch, embedding), byBatch: byBatch >= embedding };
+}
+
+/** The webgpu device's largest buffer one tensor can be, when that backend is up. */
+function gpuBufferLimit(backend: string): number | null {
+  const lim = backend.startsWith('webgpu') ? webgpuDevice()?.limits : undefined;
+  if (!lim) return null;
+  return Math.min(lim.maxStorageBufferBindingSize ?? Infinity, lim.maxBufferSize ?? Infinity);
 }
 
 /** The shape field whose weights weigh most: the one to lower. */
