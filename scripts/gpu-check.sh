@@ -405,18 +405,20 @@ step_torch() {
   sed 's/^/   /' "$OUT/torch.txt"
 }
 
-step_bench() { # SHAPE: one engine process per shape, so that a hang or crash costs only that shape
-  local shape=$1 cap=60
+step_bench() { # SHAPE[+tiled]: one engine process per shape, so that a hang or crash costs only that shape
+  local shape=${1%+tiled} cap=60 matmul=tfjs
+  # SHAPE+tiled: the dense layers on our own tiled matmul (BERT_PRUNER_WEBGPU_MATMUL=tiled) instead of tfjs's
+  if [[ "$1" == *+tiled ]]; then matmul=tiled; fi
   case "$shape" in
     L2-H128) cap=45 ;;
     L12-*) cap=150 ;;
   esac
   # lavapipe runs the same programs on 2 CPU cores: minutes where a GPU takes seconds.
   if [[ "$MODE" == local ]]; then cap=$((cap * 8)); fi
-  run_step "bench $shape" "$cap" "$OUT/bench-$shape.json" "$NODE" "$ENGINE/dist/cli.js" bench --backend webgpu \
-    --shapes "$shape" --steps "$STEPS" --no-torch --json || true
+  run_step "bench $1" "$cap" "$OUT/bench-$1.json" env BERT_PRUNER_WEBGPU_MATMUL="$matmul" "$NODE" \
+    "$ENGINE/dist/cli.js" bench --backend webgpu --shapes "$shape" --steps "$STEPS" --no-torch --json || true
   # Dawn prints its validation errors on stdout, ahead of the engine's JSON: show them too.
-  sed -n '/^{$/q;p' "$OUT/bench-$shape.json" | head -n 20 | sed 's/^/   > /'
+  sed -n '/^{$/q;p' "$OUT/bench-$1.json" | head -n 20 | sed 's/^/   > /'
 }
 
 # The ratio table from $OUT/bench-*.json and $OUT/torch.txt; also $OUT/summary.json.
@@ -426,7 +428,7 @@ step_table() {
 import json, os, re, sys
 out = sys.argv[1]; shapes = os.environ["SHAPES"].split(","); tshape, ttrain, tinfer = os.environ["TARGET"].split()
 def dims(name):  # as the engine's parseShape: heads hidden/64, FFN 4*hidden unless -A / -F say
-    m = re.match(r"L(\d+)-H(\d+)(?:-A(\d+))?(?:-F(\d+))?$", name); L, H = int(m[1]), int(m[2])
+    m = re.match(r"L(\d+)-H(\d+)(?:-A(\d+))?(?:-F(\d+))?(?:\+tiled)?$", name); L, H = int(m[1]), int(m[2])
     return (L, H, int(m[3] or H // 64), int(m[4] or 4 * H))
 def bench_json(path):  # the engine's JSON is the last unindented '{' to the end (Dawn may print before it)
     t = open(path).read(); i = t.rfind("\n{\n")
@@ -443,14 +445,14 @@ rat = lambda a, b: None if a is None or b is None else a / b
 for name in shapes:
     ours = None
     try: r = bench_json(os.path.join(out, f"bench-{name}.json")); ours = r["shapes"][0]; notes.append(
-        f"{name}: backend {r['backend']}; pruned (1/4 heads+FFN) inference {r['pruned']['speedup']:.2f}x faster")
+        f"{name}: backend {r['backend']}, {r.get('webgpu_matmul', '?')} matmul; pruned (1/4 heads+FFN) inference {r['pruned']['speedup']:.2f}x faster")
     except (OSError, ValueError, KeyError, IndexError): notes.append(f"{name}: no result from our bench")
     t = torch.get(dims(name))
     ot, oi = (ours["train_tokens_per_s"], ours["infer_tokens_per_s"]) if ours else (None, None)
     tt, ti = t if t else (None, None)
     tr, ir = rat(ot, tt), rat(oi, ti)
     target = "-"
-    if name == tshape:
+    if name.split("+")[0] == tshape:
         met = lambda v, want: "?" if v is None else ("met" if v >= float(want) else "NOT met")
         target = f"train>={ttrain}x {met(tr, ttrain)}, infer>={tinfer}x {met(ir, tinfer)}"
     extra = [fmt(ours.get(k)) if ours and ours.get(k) is not None else "-"
@@ -492,7 +494,8 @@ run() {
   if [[ "$MODE" == local ]]; then
     SHAPES=${GPU_CHECK_SHAPES:-L2-H128} STEPS=${GPU_CHECK_STEPS:-1}
   else
-    SHAPES=${GPU_CHECK_SHAPES:-L2-H128,$TARGET_SHAPE,L4-H256} STEPS=${GPU_CHECK_STEPS:-3}
+    # the last one only where the time budget still allows: BERT-base on our tiled matmul
+    SHAPES=${GPU_CHECK_SHAPES:-L2-H128,$TARGET_SHAPE,L4-H256,$TARGET_SHAPE+tiled} STEPS=${GPU_CHECK_STEPS:-3}
   fi
   BUDGET=${GPU_CHECK_BUDGET_S:-280}
   if [[ "$MODE" == local ]]; then BUDGET=${GPU_CHECK_BUDGET_S:-900}; fi
@@ -538,7 +541,7 @@ case "${1:-run}" in
   run) run run ;;
   local | --dry-run) run local ;;
   table) # the table again, from an earlier run's $OUT
-    OUT=${OUT:-./gpu-check-out} SHAPES=${GPU_CHECK_SHAPES:-L2-H128,$TARGET_SHAPE,L4-H256} FAILS=()
+    OUT=${OUT:-./gpu-check-out} SHAPES=${GPU_CHECK_SHAPES:-L2-H128,$TARGET_SHAPE,L4-H256,$TARGET_SHAPE+tiled} FAILS=()
     step_table
     ;;
   -h | --help) sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;

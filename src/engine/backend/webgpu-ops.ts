@@ -221,20 +221,138 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
 // ---------------------------------------------------------------------------------------------
 // dense
 
+// Our own tiled matmul (an experiment, BERT_PRUNER_WEBGPU_MATMUL=tiled): 64 x 64 output tiles, 256
+// threads of 4 x 4 outputs each, K in steps of 16 through workgroup memory, the loads laid out so
+// that neighbouring threads read neighbouring addresses whichever operand is transposed. tfjs's
+// MatMulPacked (the default) tiles 32 x 32. Which is faster on a GPU is for scripts/gpu-check.sh to
+// measure; both are tested against the cpu backend.
+
+const BM = 64;
+const BK = 16;
+
+/** Which matmul the dense layers use on webgpu: 'tfjs' (default) or 'tiled' (ours). */
+export function matmulKind(): 'tfjs' | 'tiled' {
+  return process.env.BERT_PRUNER_WEBGPU_MATMUL === 'tiled' ? 'tiled' : 'tfjs';
+}
+
+/** op(a) [M, K] @ op(b) [K, N] (+ bias [N]); transA: a is [K, M]; transB: b is [N, K]. */
+export function tiledMatMul(
+  a: tf.Tensor2D,
+  b: tf.Tensor2D,
+  transA: boolean,
+  transB: boolean,
+  bias?: tf.Tensor1D,
+): tf.Tensor2D {
+  const [M, K] = transA ? [a.shape[1], a.shape[0]] : a.shape;
+  const N = transB ? b.shape[0] : b.shape[1];
+  const kb = transB ? b.shape[1] : b.shape[0];
+  if (kb !== K) throw new Error(`tiledMatMul: inner dimensions ${K} and ${kb} differ`);
+  // Tile loads: element e of the 64 x 16 A tile (r, kk) and 16 x 64 B tile (kk, c), mapped so that
+  // consecutive e are consecutive in memory.
+  const aLoad = transA
+    ? 'let r = e % 64u; let kk = e / 64u; let gi = row0 + r; let gk = k0 + kk; let ai = gk * u.M + gi;'
+    : 'let kk = e % 16u; let r = e / 16u; let gi = row0 + r; let gk = k0 + kk; let ai = gi * u.K + gk;';
+  const bLoad = transB
+    ? 'let kk = e % 16u; let c = e / 16u; let gj = col0 + c; let gk = k0 + kk; let bi = gj * u.K + gk;'
+    : 'let c = e % 64u; let kk = e / 64u; let gj = col0 + c; let gk = k0 + kk; let bi = gk * u.N + gj;';
+  const inputs = [
+    { name: 'A', t: a as tf.Tensor },
+    { name: 'B', t: b as tf.Tensor },
+  ];
+  if (bias) inputs.push({ name: 'bias', t: bias });
+  return launch(
+    `matmul_${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}${bias ? '_bias' : ''}`,
+    inputs,
+    [M, N],
+    [
+      ['M', 'u32', M],
+      ['N', 'u32', N],
+      ['K', 'u32', K],
+    ],
+    [Math.ceil(N / BM), Math.ceil(M / BM), 1],
+    `
+var<workgroup> As: array<vec4<f32>, ${(BK * BM) / 4}>;
+var<workgroup> Bs: array<vec4<f32>, ${(BK * BM) / 4}>;
+@compute @workgroup_size(16, 16)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let tid = lid.y * 16u + lid.x;
+  let row0 = wid.y * ${BM}u;
+  let col0 = wid.x * ${BM}u;
+  var acc: array<vec4<f32>, 4>;
+  for (var k0 = 0u; k0 < u.K; k0 += ${BK}u) {
+    for (var l = 0u; l < 4u; l++) {
+      let e = tid + l * 256u;
+      {
+        ${aLoad}
+        let v = select(0.0, A[min(ai, arrayLength(&A) - 1u)], gi < u.M && gk < u.K);
+        As[kk * 16u + r / 4u][r % 4u] = v;
+      }
+      {
+        ${bLoad}
+        let v = select(0.0, B[min(bi, arrayLength(&B) - 1u)], gj < u.N && gk < u.K);
+        Bs[kk * 16u + c / 4u][c % 4u] = v;
+      }
+    }
+    workgroupBarrier();
+    for (var kk = 0u; kk < ${BK}u; kk++) {
+      let x = As[kk * 16u + lid.y];
+      let y = Bs[kk * 16u + lid.x];
+      acc[0] += x.x * y;
+      acc[1] += x.y * y;
+      acc[2] += x.z * y;
+      acc[3] += x.w * y;
+    }
+    workgroupBarrier();
+  }
+  let c0 = col0 + lid.x * 4u;
+  for (var i = 0u; i < 4u; i++) {
+    let r = row0 + lid.y * 4u + i;
+    if (r < u.M) {
+      for (var j = 0u; j < 4u; j++) {
+        if (c0 + j < u.N) { out[r * u.N + c0 + j] = acc[i][j]${bias ? ' + bias[c0 + j]' : ''}; }
+      }
+    }
+  }
+}`,
+  ) as tf.Tensor2D;
+}
+
 /** y = x W^T + b, W [out, in] (PyTorch layout). */
 export function dense(x: tf.Tensor2D, w: tf.Tensor2D, bias: tf.Tensor1D): tf.Tensor2D {
+  const tiled = matmulKind() === 'tiled';
   const f = customOp(3, ([a, wt, bt], save) => {
     save([a, wt]);
+    const [a2, w2] = [a, wt] as tf.Tensor2D[];
     return {
-      value: tf.fused.matMul({ a: a as tf.Tensor2D, b: wt as tf.Tensor2D, transposeB: true, bias: bt }),
+      value: tiled
+        ? tiledMatMul(a2, w2, false, true, bt as tf.Tensor1D)
+        : tf.fused.matMul({ a: a2, b: w2, transposeB: true, bias: bt }),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [sa, sw] = saved as tf.Tensor2D[];
         const d = dy as tf.Tensor2D;
-        return [tf.matMul(d, sw), tf.matMul(d, sa, true, false), columnSum(d, 0)];
+        const dx = tiled ? tiledMatMul(d, sw, false, false) : tf.matMul(d, sw);
+        const dw = tiled ? tiledMatMul(d, sa, true, false) : tf.matMul(d, sa, true, false);
+        return [dx, dw, columnSum(d, 0)];
       },
     };
   });
   return f(x, w, bias) as tf.Tensor2D;
+}
+
+/** x W^T without bias (the FFN's first matmul, whose bias goes with the GELU). */
+export function matMulT(x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
+  if (matmulKind() !== 'tiled') return tf.matMul(x, w, false, true);
+  const f = customOp(2, ([a, wt], save) => {
+    save([a, wt]);
+    return {
+      value: tiledMatMul(a as tf.Tensor2D, wt as tf.Tensor2D, false, true),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [sa, sw] = saved as tf.Tensor2D[];
+        return [tiledMatMul(dy as tf.Tensor2D, sw, false, false), tiledMatMul(dy as tf.Tensor2D, sa, true, false)];
+      },
+    };
+  });
+  return f(x, w) as tf.Tensor2D;
 }
 
 // ---------------------------------------------------------------------------------------------

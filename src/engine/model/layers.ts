@@ -28,7 +28,7 @@ function gelu<T extends tf.Tensor>(x: T): T {
 
 /** gelu(dense(x)): the FFN's first half (bias and GELU in one program on webgpu). */
 export function denseGelu(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D {
-  if (onGpu()) return gpu.biasGelu(tf.matMul(x, w, false, true), b);
+  if (onGpu()) return gpu.biasGelu(gpu.matMulT(x, w), b);
   return gelu(dense(x, w, b));
 }
 

@@ -18,6 +18,7 @@ import { trustedCodePath } from '../backend/trusted-paths';
 import { Rng } from '../data/rng';
 import { CancelledError, UserError } from '../errors';
 import { activeWebGpu, gpuCounters, resetGpuCounters } from '../backend/webgpu-kernels';
+import { matmulKind } from '../backend/webgpu-ops';
 import { bceWithLogits, classify, Inputs, toInputs } from '../model/bert';
 import { BertConfig, makeConfig, GAIIC_NUM_LABELS } from '../model/config';
 import { disposeParams, initParams, Params } from '../model/params';
@@ -64,6 +65,8 @@ export interface TorchResult {
 
 export interface BenchResult {
   backend: string;
+  /** webgpu: whose matmul the dense layers ran on ('tfjs', or 'tiled': ours, see webgpu-ops.ts). */
+  webgpu_matmul?: 'tfjs' | 'tiled';
   blas?: string;
   blas_threads?: number;
   batch: number;
@@ -332,6 +335,7 @@ export async function bench(
   const ns = nativeStatus();
   const result: BenchResult = {
     backend: ctx.backend,
+    ...(activeWebGpu() ? { webgpu_matmul: matmulKind() } : {}),
     ...(ns.loaded ? { blas: ns.blas, blas_threads: ns.threads } : {}),
     batch: BENCH_BATCH,
     seq: BENCH_SEQ,
@@ -378,7 +382,8 @@ export async function bench(
 export function formatBench(r: BenchResult): string {
   const torch = r.torch && 'shapes' in r.torch ? r.torch : null;
   const lines = [
-    `backend ${r.backend}${r.blas ? ` (${r.blas}, ${r.blas_threads} threads)` : ''}, ` +
+    `backend ${r.backend}${r.blas ? ` (${r.blas}, ${r.blas_threads} threads)` : ''}` +
+      `${r.webgpu_matmul ? ` (${r.webgpu_matmul} matmul)` : ''}, ` +
       `batch ${r.batch} x ${r.seq} tokens, ${r.steps} timed steps`,
   ];
   const head = ['shape', 'train tok/s', 'infer tok/s', 'ms/train batch', 'ms/infer batch', 'peak RSS MB'];
