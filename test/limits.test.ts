@@ -8,24 +8,13 @@ import * as path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { parse, runCommand } from '../src/engine/commands';
 import { SCHEMAS, validateConfig } from '../src/engine/config/validate';
-import { UserError } from '../src/engine/errors';
 import { loadRun, openRun, reapDeadStages, saveRun, updateStage, type RunManifest } from '../src/engine/io/run';
 import { checkConfigJson, MODEL_LIMITS } from '../src/engine/model/config';
 import { checkMemory, estimateMemory, WASM_HEAP_BYTES } from '../src/engine/model/memory';
-import { userError } from './helpers/errors';
+import { userError, userErrorAsync } from './helpers/errors';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'limits-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
-
-async function userErrorAsync(fn: () => Promise<unknown>): Promise<string> {
-  try {
-    await fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(UserError);
-    return (e as Error).message;
-  }
-  throw new Error('expected a UserError');
-}
 
 describe('numeric CLI options have bounds (OptionDef min/max, checked by the parser)', () => {
   it('refuses demo-data --train-rows 1e9 before generating anything', async () => {

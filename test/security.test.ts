@@ -66,6 +66,21 @@ describe('native code comes only from the engine package or an absolute BERT_PRU
     expect(warnings).toHaveLength(1);
   });
 
+  it("dawn.node (the webgpu backend) comes from the package's own node_modules, never the cwd's", async () => {
+    const dir = hostileFolder();
+    const planted = path.join(dir, 'node_modules', 'webgpu', 'dist', `${process.platform}-${process.arch}`);
+    fs.mkdirSync(planted, { recursive: true });
+    fs.writeFileSync(path.join(planted, 'dawn.node'), 'not a shared object: the engine must never dlopen this\n');
+    const env: NodeJS.ProcessEnv = { ...process.env, BERT_PRUNER_DAWN: path.join('node_modules', 'x.node') };
+    const args = ['bench', '--shapes', 'L1-H64-A4-F128', '--steps', '1', '--no-torch'];
+    const r = await bp(args, dir, process.execPath, env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout + r.stderr).not.toContain(dir);
+    expect(
+      r.stderr.split('\n').filter((l) => /warning: BERT_PRUNER_DAWN=.* is not an absolute path/.test(l)),
+    ).toHaveLength(1);
+  });
+
   it('trustedCodePath: a fixed path in the package, from dist/ or src/engine/backend/ only', () => {
     expect(enginePackageRoot(path.join('/opt', 'ext', 'dist'))).toBe(path.join('/opt', 'ext'));
     expect(enginePackageRoot(path.join('/opt', 'ext', 'src', 'engine', 'backend'))).toBe(path.join('/opt', 'ext'));

@@ -464,6 +464,33 @@ try {
     await problem('must be integer >= 1').waitFor({ state: 'detached' });
   });
 
+  await check(
+    'the packaged engine: auto runs on wasm+openblas; Select Backend webgpu runs on the GPU adapter',
+    async () => {
+      // The .vsix carries the OpenBLAS addon where the build made it, and Dawn's dawn.node.
+      const addon = fs.existsSync(path.join(repo, 'native', 'build', 'Release', 'bert_native.node'));
+      const ran = JSON.parse(fs.readFileSync(path.join(ws, 'runs', 'run1', 'run.json'), 'utf8')).backend;
+      if (ran !== (addon ? 'wasm+openblas' : 'wasm')) throw new Error(`run1 ran on ${ran}`);
+      if (!fs.existsSync('/usr/share/vulkan/icd.d/lvp_icd.json')) {
+        log('  no lavapipe here (mesa-vulkan-drivers 25 from bookworm-backports): the webgpu part is skipped');
+        return;
+      }
+      await palette('BERT Pruner: Select Backend');
+      await pick('Engine backend', /^\s*webgpu/); // auto's description names webgpu too
+      await palette('BERT Pruner: Analyze');
+      await pick('Analyze: which checkpoint?', 'run1: refinetune');
+      // The status bar names the adapter while the stage runs (lavapipe: a software Vulkan).
+      await page
+        .locator('.statusbar-item', { hasText: /webgpu: llvmpipe/ })
+        .first()
+        .waitFor({ timeout: 120_000 });
+      await shot('webgpu-backend');
+      await notified('Analyze');
+      await palette('BERT Pruner: Select Backend');
+      await pick('Engine backend', /^\s*auto/);
+    },
+  );
+
   // ---- a hostile folder in Restricted Mode --------------------------------------------------
   // Its runs folder holds a copy of cli1 (the tree must read it); it plants a "node" executable in
   // its .vscode/settings.json and a native addon where the engine used to look for one. Either

@@ -4,9 +4,12 @@
 // - scalars kept on the device: every JS number in an op (tf.mul(x, 0.5), and the constants of
 //   tfjs's own gradients) is a one-element tensor that tfjs-webgpu would upload each time; here
 //   each distinct value is uploaded once and shared;
-// - our own compute passes (dispatchRaw) in tfjs's command stream, for kernels that update tensors
-//   in place (the fused AdamW, webgpu-adamw.ts);
-// - runProgram: a tfjs-style program (WGSL body, new output) for the fused ops (webgpu-ops.ts).
+// - our own compute passes (dispatchRaw) in tfjs's command stream: the fused ops (webgpu-ops.ts)
+//   and the kernels that update tensors in place (the fused AdamW, webgpu-adamw.ts).
+//
+// These reach into tfjs-backend-webgpu's WebGPUBackend (its tensorMap, buffer manager, command
+// encoder: WebGpuBackendLike below), which is not a public API: package.json pins 4.22.0, and
+// test/webgpu-ops.test.ts is what tells whether another version still fits.
 import * as tf from '@tensorflow/tfjs';
 
 export interface GpuCounters {
@@ -48,19 +51,6 @@ interface TensorData {
   shape: number[];
   dtype: string;
   refCount: number;
-}
-
-/** A tfjs-style WebGPU program: WGSL for main(index), inputs by variableNames, output `result`. */
-export interface GpuProgram {
-  variableNames: string[];
-  outputShape: number[];
-  shaderKey: string;
-  dispatchLayout: { x: number[]; y?: number[]; z?: number[] };
-  dispatch: [number, number, number];
-  workgroupSize: [number, number, number];
-  size?: boolean;
-  uniforms?: string;
-  getUserCode(): string;
 }
 
 /** The parts of tfjs-webgpu's WebGPUBackend used here. */
@@ -213,17 +203,4 @@ export function ownData(b: WebGpuBackendLike, v: tf.Variable): void {
   const d = b.tensorMap.get(v.dataId);
   if (d.refCount <= 1 && !d.external) return;
   tf.tidy(() => v.assign(tf.add(v, tf.zerosLike(v))));
-}
-
-/** Run a tfjs-style program on the webgpu backend: a new output tensor. */
-export function runProgram(
-  program: GpuProgram,
-  inputs: tf.Tensor[],
-  dtype: tf.DataType = 'float32',
-  uniforms: { type: 'float32' | 'int32' | 'uint32'; data: number[] }[] = [],
-): tf.Tensor {
-  const b = activeWebGpu();
-  if (!b) throw new Error('runProgram: the webgpu backend is not active');
-  const info = b.runWebGPUProgram(program, inputs, dtype, uniforms);
-  return tf.engine().makeTensorFromTensorInfo(info);
 }

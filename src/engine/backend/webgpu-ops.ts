@@ -358,6 +358,14 @@ export function matMulT(x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
 // ---------------------------------------------------------------------------------------------
 // LayerNorm over the last axis
 
+/** WGSL: mean and rstd = 1/sqrt(var + eps) of row x[o .. o + H), by the whole workgroup. */
+const ROW_STATS = `var s = 0.0;
+    for (var j = li; j < u.H; j += ${WG}u) { s += x[o + j]; }
+    let mean = wsum(s, li) / f32(u.H);
+    var q = 0.0;
+    for (var j = li; j < u.H; j += ${WG}u) { let d = x[o + j] - mean; q += d * d; }
+    let rstd = inverseSqrt(wsum(q, li) / f32(u.H) + u.eps);`;
+
 function layerNormForward(x: tf.Tensor, g: tf.Tensor, beta: tf.Tensor, eps: number): tf.Tensor {
   const H = x.shape[x.shape.length - 1];
   const rows = x.size / H;
@@ -379,12 +387,7 @@ function layerNormForward(x: tf.Tensor, g: tf.Tensor, beta: tf.Tensor, eps: numb
 ${MAIN_ROWS} {
   for (var row = wid.x; row < u.rows; row += nwg.x) {
     let o = row * u.H;
-    var s = 0.0;
-    for (var j = li; j < u.H; j += ${WG}u) { s += x[o + j]; }
-    let mean = wsum(s, li) / f32(u.H);
-    var q = 0.0;
-    for (var j = li; j < u.H; j += ${WG}u) { let d = x[o + j] - mean; q += d * d; }
-    let rstd = inverseSqrt(wsum(q, li) / f32(u.H) + u.eps);
+    ${ROW_STATS}
     for (var j = li; j < u.H; j += ${WG}u) { out[o + j] = (x[o + j] - mean) * rstd * g[j] + b[j]; }
   }
 }`,
@@ -409,12 +412,7 @@ function layerNormStats(x: tf.Tensor, eps: number): tf.Tensor {
 ${MAIN_ROWS} {
   for (var row = wid.x; row < u.rows; row += nwg.x) {
     let o = row * u.H;
-    var s = 0.0;
-    for (var j = li; j < u.H; j += ${WG}u) { s += x[o + j]; }
-    let mean = wsum(s, li) / f32(u.H);
-    var q = 0.0;
-    for (var j = li; j < u.H; j += ${WG}u) { let d = x[o + j] - mean; q += d * d; }
-    let rstd = inverseSqrt(wsum(q, li) / f32(u.H) + u.eps);
+    ${ROW_STATS}
     if (li == 0u) { out[2u * row] = mean; out[2u * row + 1u] = rstd; }
   }
 }`,
