@@ -105,7 +105,7 @@ const gridGroups = (n: number, perGroup = WG): [number, number, number] => [
   1,
 ];
 
-/** A workgroup sum of one f32 per thread (all threads must call it: it has barriers). */
+/** Workgroup sum and max of one f32 per thread (all threads must call them: they have barriers). */
 const WSUM = `
 var<workgroup> red: array<f32, ${WG}>;
 fn wsum(v: f32, li: u32) -> f32 {
@@ -113,6 +113,17 @@ fn wsum(v: f32, li: u32) -> f32 {
   workgroupBarrier();
   for (var s = ${WG / 2}u; s > 0u; s = s / 2u) {
     if (li < s) { red[li] += red[li + s]; }
+    workgroupBarrier();
+  }
+  let r = red[0];
+  workgroupBarrier();
+  return r;
+}
+fn wmax(v: f32, li: u32) -> f32 {
+  red[li] = v;
+  workgroupBarrier();
+  for (var s = ${WG / 2}u; s > 0u; s = s / 2u) {
+    if (li < s) { red[li] = max(red[li], red[li + s]); }
     workgroupBarrier();
   }
   let r = red[0];
@@ -126,6 +137,35 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
 
 const MAIN_FLAT = `@compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>)`;
+
+/**
+ * A kernel of one workgroup per row (of width H) of its first input, rows grid-strided: body runs
+ * for each row with `row`, its offset `o` and the lane `li`, with wsum / wmax at hand.
+ */
+function rowKernel(
+  key: string,
+  inputs: { name: string; t: tf.Tensor }[],
+  outShape: number[],
+  H: number,
+  extra: Field[],
+  body: string,
+): tf.Tensor {
+  const rows = inputs[0].t.size / H;
+  return launch(
+    key,
+    inputs,
+    outShape,
+    [['rows', 'u32', rows], ['H', 'u32', H], ...extra],
+    gridGroups(rows, 1),
+    `${WSUM}
+${MAIN_ROWS} {
+  for (var row = wid.x; row < u.rows; row += nwg.x) {
+    let o = row * u.H;
+    ${body}
+  }
+}`,
+  );
+}
 
 // ---------------------------------------------------------------------------------------------
 // dropout
@@ -367,81 +407,51 @@ const ROW_STATS = `var s = 0.0;
     let rstd = inverseSqrt(wsum(q, li) / f32(u.H) + u.eps);`;
 
 function layerNormForward(x: tf.Tensor, g: tf.Tensor, beta: tf.Tensor, eps: number): tf.Tensor {
-  const H = x.shape[x.shape.length - 1];
-  const rows = x.size / H;
-  return launch(
+  const inputs = [
+    { name: 'x', t: x },
+    { name: 'g', t: g },
+    { name: 'b', t: beta },
+  ];
+  return rowKernel(
     'layernorm',
-    [
-      { name: 'x', t: x },
-      { name: 'g', t: g },
-      { name: 'b', t: beta },
-    ],
+    inputs,
     x.shape,
-    [
-      ['rows', 'u32', rows],
-      ['H', 'u32', H],
-      ['eps', 'f32', eps],
-    ],
-    gridGroups(rows, 1),
-    `${WSUM}
-${MAIN_ROWS} {
-  for (var row = wid.x; row < u.rows; row += nwg.x) {
-    let o = row * u.H;
-    ${ROW_STATS}
-    for (var j = li; j < u.H; j += ${WG}u) { out[o + j] = (x[o + j] - mean) * rstd * g[j] + b[j]; }
-  }
-}`,
+    x.shape[x.shape.length - 1],
+    [['eps', 'f32', eps]],
+    `${ROW_STATS}
+    for (var j = li; j < u.H; j += ${WG}u) { out[o + j] = (x[o + j] - mean) * rstd * g[j] + b[j]; }`,
   );
 }
 
 /** Per row [mean, 1/sqrt(var + eps)]: [rows, 2]. */
 function layerNormStats(x: tf.Tensor, eps: number): tf.Tensor {
   const H = x.shape[x.shape.length - 1];
-  const rows = x.size / H;
-  return launch(
+  return rowKernel(
     'layernorm_stats',
     [{ name: 'x', t: x }],
-    [rows, 2],
-    [
-      ['rows', 'u32', rows],
-      ['H', 'u32', H],
-      ['eps', 'f32', eps],
-    ],
-    gridGroups(rows, 1),
-    `${WSUM}
-${MAIN_ROWS} {
-  for (var row = wid.x; row < u.rows; row += nwg.x) {
-    let o = row * u.H;
-    ${ROW_STATS}
-    if (li == 0u) { out[2u * row] = mean; out[2u * row + 1u] = rstd; }
-  }
-}`,
+    [x.size / H, 2],
+    H,
+    [['eps', 'f32', eps]],
+    `${ROW_STATS}
+    if (li == 0u) { out[2u * row] = mean; out[2u * row + 1u] = rstd; }`,
   );
 }
 
 /** dx of LayerNorm: rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat)), dxhat = dy g. */
 function layerNormDx(dy: tf.Tensor, x: tf.Tensor, g: tf.Tensor, stats: tf.Tensor): tf.Tensor {
-  const H = x.shape[x.shape.length - 1];
-  const rows = x.size / H;
-  return launch(
+  const inputs = [
+    { name: 'dy', t: dy },
+    { name: 'x', t: x },
+    { name: 'g', t: g },
+    { name: 'st', t: stats },
+  ];
+  return rowKernel(
     'layernorm_dx',
-    [
-      { name: 'dy', t: dy },
-      { name: 'x', t: x },
-      { name: 'g', t: g },
-      { name: 'st', t: stats },
-    ],
+    inputs,
     x.shape,
-    [
-      ['rows', 'u32', rows],
-      ['H', 'u32', H],
-    ],
-    gridGroups(rows, 1),
-    `${WSUM}
-${MAIN_ROWS} {
-  for (var row = wid.x; row < u.rows; row += nwg.x) {
-    let o = row * u.H;
-    let mean = st[2u * row];
+    x.shape[x.shape.length - 1],
+    [],
+    `let mean = st[2u * row];
     let rstd = st[2u * row + 1u];
     var a = 0.0;
     var c = 0.0;
@@ -455,9 +465,7 @@ ${MAIN_ROWS} {
     for (var j = li; j < u.H; j += ${WG}u) {
       let xh = (x[o + j] - mean) * rstd;
       out[o + j] = rstd * (dy[o + j] * g[j] - ma - xh * mc);
-    }
-  }
-}`,
+    }`,
   );
 }
 
@@ -615,78 +623,44 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 /** Row softmax of scores [B, A, T, T] + (1 - mask[b, key]) * -1e9 (mask [B, T], 1 = token). */
 function maskedSoftmax(scores: tf.Tensor, mask: tf.Tensor, A: number, T: number): tf.Tensor {
-  const rows = scores.size / T;
-  return launch(
+  const inputs = [
+    { name: 's', t: scores },
+    { name: 'mask', t: mask },
+  ];
+  const z = '(s[o + j] + (1.0 - mask[mo + j]) * -1e9)';
+  return rowKernel(
     'masked_softmax',
-    [
-      { name: 's', t: scores },
-      { name: 'mask', t: mask },
-    ],
+    inputs,
     scores.shape,
-    [
-      ['rows', 'u32', rows],
-      ['T', 'u32', T],
-      ['AT', 'u32', A * T],
-    ],
-    gridGroups(rows, 1),
-    `
-var<workgroup> red: array<f32, ${WG}>;
-${MAIN_ROWS} {
-  for (var row = wid.x; row < u.rows; row += nwg.x) {
-    let o = row * u.T;
-    let mo = (row / u.AT) * u.T;
+    T,
+    [['AT', 'u32', A * T]],
+    `let mo = (row / u.AT) * u.H;
     var m = -3.4e38;
-    for (var j = li; j < u.T; j += ${WG}u) { m = max(m, s[o + j] + (1.0 - mask[mo + j]) * -1e9); }
-    red[li] = m;
-    workgroupBarrier();
-    for (var w = ${WG / 2}u; w > 0u; w = w / 2u) {
-      if (li < w) { red[li] = max(red[li], red[li + w]); }
-      workgroupBarrier();
-    }
-    let mx = red[0];
-    workgroupBarrier();
+    for (var j = li; j < u.H; j += ${WG}u) { m = max(m, ${z}); }
+    let mx = wmax(m, li);
     var e = 0.0;
-    for (var j = li; j < u.T; j += ${WG}u) { e += exp(s[o + j] + (1.0 - mask[mo + j]) * -1e9 - mx); }
-    red[li] = e;
-    workgroupBarrier();
-    for (var w = ${WG / 2}u; w > 0u; w = w / 2u) {
-      if (li < w) { red[li] += red[li + w]; }
-      workgroupBarrier();
-    }
-    let inv = 1.0 / red[0];
-    workgroupBarrier();
-    for (var j = li; j < u.T; j += ${WG}u) { out[o + j] = exp(s[o + j] + (1.0 - mask[mo + j]) * -1e9 - mx) * inv; }
-  }
-}`,
+    for (var j = li; j < u.H; j += ${WG}u) { e += exp(${z} - mx); }
+    let inv = 1.0 / wsum(e, li);
+    for (var j = li; j < u.H; j += ${WG}u) { out[o + j] = exp(${z} - mx) * inv; }`,
   );
 }
 
 /** ds = alpha * p * (dp - sum_j dp p) per row. */
 function softmaxGrad(dp: tf.Tensor, p: tf.Tensor, T: number, alpha: number): tf.Tensor {
-  const rows = p.size / T;
-  return launch(
+  const inputs = [
+    { name: 'dp', t: dp },
+    { name: 'p', t: p },
+  ];
+  return rowKernel(
     'softmax_grad',
-    [
-      { name: 'dp', t: dp },
-      { name: 'p', t: p },
-    ],
+    inputs,
     p.shape,
-    [
-      ['rows', 'u32', rows],
-      ['T', 'u32', T],
-      ['alpha', 'f32', alpha],
-    ],
-    gridGroups(rows, 1),
-    `${WSUM}
-${MAIN_ROWS} {
-  for (var row = wid.x; row < u.rows; row += nwg.x) {
-    let o = row * u.T;
-    var s = 0.0;
-    for (var j = li; j < u.T; j += ${WG}u) { s += dp[o + j] * p[o + j]; }
+    T,
+    [['alpha', 'f32', alpha]],
+    `var s = 0.0;
+    for (var j = li; j < u.H; j += ${WG}u) { s += dp[o + j] * p[o + j]; }
     let d = wsum(s, li);
-    for (var j = li; j < u.T; j += ${WG}u) { out[o + j] = u.alpha * p[o + j] * (dp[o + j] - d); }
-  }
-}`,
+    for (var j = li; j < u.H; j += ${WG}u) { out[o + j] = u.alpha * p[o + j] * (dp[o + j] - d); }`,
   );
 }
 
