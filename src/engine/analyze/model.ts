@@ -1,11 +1,11 @@
 // Analysis of a checkpoint (the analyze stage): the parameter tree (TextPruner-style summary),
 // total MB, FLOPs per sequence and the measured inference latency / throughput of a checkpoint on
 // the active backend.
-import * as tf from '@tensorflow/tfjs';
 import { encoderParams, flopsPerSequence, paramTree, ParamNode } from './summary';
 import { Rng } from '../data/rng';
 import { loadCheckpoint, readConfig, weightShapes } from '../io/checkpoint';
-import { classify, toInputs } from '../model/bert';
+import { toInputs } from '../model/bert';
+import { batchLogits } from '../model/predict';
 import { BertConfig, ffnPerLayer, hasClassifier, headsPerLayer } from '../model/config';
 import { disposeParams, Params } from '../model/params';
 import type { StageContext } from '../stages/context';
@@ -44,9 +44,7 @@ export async function compareLatency(
   const mask = new Float32Array(B * T).fill(1);
   const once = async (m: { params: Params; cfg: BertConfig }) => {
     const t0 = performance.now();
-    const logits = tf.tidy(() => classify(m.params, m.cfg, toInputs(ids, mask, B, T)));
-    await logits.data();
-    logits.dispose();
+    await batchLogits(m.params, m.cfg, () => toInputs(ids, mask, B, T));
     return performance.now() - t0;
   };
   for (const m of models) await once(m); // warm-up (kernel setup, allocations)

@@ -28,8 +28,8 @@ const TF_NAME: Record<Exclude<BackendName, 'auto'>, string> = {
 };
 
 let active: Exclude<BackendName, 'auto'> | null = null;
-/** Why each backend tried was not taken (for the error and `bench`). */
-const unavailable = new Map<string, string>();
+/** Why webgpu was not taken, for the error of an explicit --backend webgpu. */
+let webgpuWhyNot = 'no WebGPU adapter';
 
 /**
  * The active backend as the CLI and run.json show it: 'wasm+openblas' when the wasm backend's
@@ -55,7 +55,7 @@ async function load(name: Exclude<BackendName, 'auto'>, explicit: boolean): Prom
     case 'webgpu': {
       const r = await registerWebGpu({ allowSoftware: explicit });
       if ('reason' in r) {
-        unavailable.set(name, r.reason);
+        webgpuWhyNot = r.reason;
         return false;
       }
       break;
@@ -106,7 +106,7 @@ export async function initBackend(name: BackendName = 'auto'): Promise<Exclude<B
     }
   }
   const hint: Record<string, string> = {
-    webgpu: unavailable.get('webgpu') ?? 'no WebGPU adapter',
+    webgpu: webgpuWhyNot,
     'tensorflow-gpu': 'install @tensorflow/tfjs-node-gpu (needs CUDA and internet at install time)',
     tensorflow: 'install @tensorflow/tfjs-node (needs internet at install time)',
     wasm: 'reinstall @tensorflow/tfjs-backend-wasm',

@@ -10,20 +10,37 @@
 //
 // The weight average (train/ema.ts) is one such pass too: shadow = d shadow + (1 - d) w in place.
 import * as tf from '@tensorflow/tfjs';
-import { activeWebGpu, dispatchRaw, ownData, pipeline, WebGpuBackendLike } from './webgpu-kernels';
+import {
+  dispatchRaw,
+  gridGroups,
+  ownData,
+  pipeline,
+  requireWebGpu,
+  WebGpuBackendLike,
+  WG,
+  WORKGROUP_REDUCE,
+} from './webgpu-kernels';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- WebGPU's types are not in our tsconfig */
 declare const GPUBufferUsage: { STORAGE: number };
 
-const WG = 256;
-/** Grid-stride: at most this many workgroups per parameter (the rest loop). */
-const MAX_GROUPS = 1024;
-
-/** Parameters (or gradients) per program: as many as the device's storage-buffer limit allows. */
-function slotsPerProgram(b: WebGpuBackendLike, buffersPerSlot: number): number {
+/**
+ * items in runs of as many as one program can bind (the device's storage-buffer limit, one binding
+ * kept for the norms buffer), each run with the grid-stride dispatch of its largest item.
+ */
+function programRuns<T extends { size: number }>(
+  b: WebGpuBackendLike,
+  items: T[],
+  buffersPerItem: number,
+): { first: number; part: T[]; groups: number }[] {
   const limit = b.device.limits.maxStorageBuffersPerShaderStage ?? 8;
-  // One binding is kept for the norms buffer.
-  return Math.max(1, Math.min(8, Math.floor((limit - 1) / buffersPerSlot)));
+  const k = Math.max(1, Math.min(8, Math.floor((limit - 1) / buffersPerItem)));
+  const runs = [];
+  for (let first = 0; first < items.length; first += k) {
+    const part = items.slice(first, first + k);
+    runs.push({ first, part, groups: gridGroups(Math.max(...part.map((it) => it.size)))[0] });
+  }
+  return runs;
 }
 
 function sumsqWgsl(k: number): string {
@@ -36,20 +53,15 @@ function sumsqWgsl(k: number): string {
 ${decl.join('\n')}
 struct U { n: array<vec4<u32>, ${Math.ceil(k / 4)}>, first: u32 };
 @group(0) @binding(${k + 1}) var<uniform> u: U;
-var<workgroup> red: array<f32, ${WG}>;
+${WORKGROUP_REDUCE}
 @compute @workgroup_size(${WG})
 fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) {
   let s = wid.x;
   let n = u.n[s / 4u][s % 4u];
   var acc = 0.0;
   ${cases.join('\n  ')}
-  red[li] = acc;
-  workgroupBarrier();
-  for (var w = ${WG / 2}u; w > 0u; w = w / 2u) {
-    if (li < w) { red[li] += red[li + w]; }
-    workgroupBarrier();
-  }
-  if (li == 0u) { norms[u.first + s] = red[0]; }
+  let total = wsum(acc, li);
+  if (li == 0u) { norms[u.first + s] = total; }
 }`;
 }
 
@@ -84,19 +96,13 @@ struct U {
   slots: array<Slot, ${k}>,
 };
 @group(0) @binding(${4 * k + 1}) var<uniform> u: U;
-var<workgroup> red: array<f32, ${WG}>;
+${WORKGROUP_REDUCE}
 @compute @workgroup_size(${WG})
 fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>,
         @builtin(num_workgroups) nwg: vec3<u32>) {
   var acc = 0.0;
   for (var i = li; i < u.nNorms; i += ${WG}u) { acc += norms[i]; }
-  red[li] = acc;
-  workgroupBarrier();
-  for (var w = ${WG / 2}u; w > 0u; w = w / 2u) {
-    if (li < w) { red[li] += red[li + w]; }
-    workgroupBarrier();
-  }
-  let norm = sqrt(red[0]);
+  let norm = sqrt(wsum(acc, li));
   var scale = 1.0;
   if (u.maxNorm > 0.0 && norm > u.maxNorm) { scale = u.maxNorm / (norm + 1e-6); }
   let s = wid.y;
@@ -142,56 +148,61 @@ export interface FusedAdamWHyper {
   maxNorm: number;
 }
 
-/** Whether the fused update is used (the webgpu backend is active). */
-export function fusedAdamWAvailable(): boolean {
-  return activeWebGpu() !== null;
-}
-
-/** Clip and update every item in place: ceil(n/slots) sumsq programs + ceil(n/slots) adamw programs. */
+/** Clip and update every item in place: a sumsq and an adamw program per run of items. */
 export function fusedAdamW(items: FusedAdamWItem[], h: FusedAdamWHyper): void {
-  const b = activeWebGpu();
-  if (!b) throw new Error('fusedAdamW: the webgpu backend is not active');
-  const live = items.filter((it) => it.w.size > 0);
+  const b = requireWebGpu('fusedAdamW');
+  // Sorted by size, so that the workgroups of a program do similar work.
+  const live = items
+    .filter((it) => it.w.size > 0)
+    .map((it) => ({ ...it, size: it.w.size }))
+    .sort((x, y) => x.size - y.size);
   for (const it of live) for (const t of [it.w, it.m, it.v]) ownData(b, t);
   const nb = norms(b, live.length);
 
-  // 1. squared norms. Sorted by size, so that the programs' workgroups do similar work.
-  const ks = slotsPerProgram(b, 1);
-  for (let first = 0; first < live.length; first += ks) {
-    const part = live.slice(first, first + ks);
+  // 1. The squared norm of each gradient into its slot of the norms buffer.
+  for (const { first, part } of programRuns(b, live, 1)) {
     const k = part.length;
-    const pipe = pipeline(b, `bp_sumsq_${k}`, () => sumsqWgsl(k));
     const u = new Uint32Array(Math.ceil(k / 4) * 4 + 4);
-    part.forEach((it, j) => (u[j] = it.g.size));
+    part.forEach((it, j) => (u[j] = it.size));
     u[Math.ceil(k / 4) * 4] = first;
-    dispatchRaw(b, 'FusedSumSq', pipe, [nb, ...part.map((it) => ({ tensor: it.g }))], u.buffer, [k, 1, 1]);
+    const bufs = [nb, ...part.map((it) => ({ tensor: it.g }))];
+    dispatchRaw(
+      b,
+      'FusedSumSq',
+      pipeline(b, `bp_sumsq_${k}`, () => sumsqWgsl(k)),
+      bufs,
+      u.buffer,
+      [k, 1, 1],
+    );
   }
 
   // 2. AdamW, reading the clip scale from the norms.
-  const ka = slotsPerProgram(b, 4);
-  const order = [...live].sort((x, y) => x.w.size - y.w.size);
-  for (let first = 0; first < order.length; first += ka) {
-    const part = order.slice(first, first + ka);
+  for (const { part, groups } of programRuns(b, live, 4)) {
     const k = part.length;
-    const pipe = pipeline(b, `bp_adamw_${k}`, () => adamwWgsl(k));
     const buf = new ArrayBuffer(32 + 16 * k);
     const f = new Float32Array(buf);
     const i = new Uint32Array(buf);
     f.set([h.b1, h.b2, h.eps, h.c1, h.c2, h.maxNorm]);
     i[6] = live.length;
     part.forEach((it, j) => {
-      i[8 + 4 * j] = it.w.size;
+      i[8 + 4 * j] = it.size;
       f[8 + 4 * j + 1] = it.lr;
       f[8 + 4 * j + 2] = 1 - it.lr * it.weightDecay;
     });
-    const groups = Math.min(MAX_GROUPS, Math.ceil(Math.max(...part.map((it) => it.w.size)) / WG));
     const bufs = part.flatMap((it) => [
       { tensor: it.w, written: true },
       { tensor: it.m, written: true },
       { tensor: it.v, written: true },
       { tensor: it.g },
     ]);
-    dispatchRaw(b, 'FusedAdamW', pipe, [nb, ...bufs], buf, [groups, k, 1]);
+    dispatchRaw(
+      b,
+      'FusedAdamW',
+      pipeline(b, `bp_adamw_${k}`, () => adamwWgsl(k)),
+      [nb, ...bufs],
+      buf,
+      [groups, k, 1],
+    );
   }
 }
 
@@ -222,18 +233,17 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
 
 /** shadow <- d shadow + (1 - d) w for every pair, in place. */
 export function fusedEma(pairs: { shadow: tf.Variable; w: tf.Tensor }[], d: number): void {
-  const b = activeWebGpu();
-  if (!b) throw new Error('fusedEma: the webgpu backend is not active');
-  const live = pairs.filter((p) => p.w.size > 0).sort((x, y) => x.w.size - y.w.size);
+  const b = requireWebGpu('fusedEma');
+  const live = pairs
+    .filter((p) => p.w.size > 0)
+    .map((p) => ({ ...p, size: p.w.size }))
+    .sort((x, y) => x.size - y.size);
   for (const p of live) ownData(b, p.shadow);
-  const k0 = slotsPerProgram(b, 2);
-  for (let first = 0; first < live.length; first += k0) {
-    const part = live.slice(first, first + k0);
+  for (const { part, groups } of programRuns(b, live, 2)) {
     const k = part.length;
     const u = new ArrayBuffer(16 + 16 * k);
     new Float32Array(u)[0] = d;
-    part.forEach((p, j) => (new Uint32Array(u)[4 + 4 * j] = p.w.size));
-    const groups = Math.min(MAX_GROUPS, Math.ceil(Math.max(...part.map((p) => p.w.size)) / WG));
+    part.forEach((p, j) => (new Uint32Array(u)[4 + 4 * j] = p.size));
     const bufs = part.flatMap((p) => [{ tensor: p.shadow, written: true }, { tensor: p.w }]);
     dispatchRaw(
       b,

@@ -34,7 +34,7 @@ export function resetGpuCounters(): void {
 }
 
 /** Count one program run (our own dispatches call this too). */
-export function countProgram(name: string): void {
+function countProgram(name: string): void {
   counters.programs++;
   counters.byProgram[name] = (counters.byProgram[name] ?? 0) + 1;
 }
@@ -80,9 +80,50 @@ export interface WebGpuBackendLike {
 let patched: WebGpuBackendLike | null = null;
 
 /** The webgpu backend when it is the active one (our kernels are used only then). */
-export function activeWebGpu(): WebGpuBackendLike | null {
+function activeWebGpu(): WebGpuBackendLike | null {
   return patched && tf.getBackend() === 'webgpu' ? patched : null;
 }
+
+/** Whether the webgpu backend is the active one: the layers, AdamW and EMA take our kernels then. */
+export function webgpuActive(): boolean {
+  return activeWebGpu() !== null;
+}
+
+/** The active webgpu backend; `who` names the caller in the error where another one is active. */
+export function requireWebGpu(who: string): WebGpuBackendLike {
+  const b = activeWebGpu();
+  if (!b) throw new Error(`${who}: the webgpu backend is not active`);
+  return b;
+}
+
+/** Threads per workgroup of our kernels. */
+export const WG = 256;
+/** Grid-stride loops: at most this many workgroups in x (the limit is 65535). */
+const MAX_GROUPS = 8192;
+
+/** A grid-stride dispatch for n items, perGroup a workgroup. */
+export function gridGroups(n: number, perGroup = WG): [number, number, number] {
+  return [Math.max(1, Math.min(MAX_GROUPS, Math.ceil(n / perGroup))), 1, 1];
+}
+
+/** WGSL: a tree reduction over the workgroup of one f32 per thread, `red` its shared memory. */
+const reduction = (name: string, combine: string) => `
+fn ${name}(v: f32, li: u32) -> f32 {
+  red[li] = v;
+  workgroupBarrier();
+  for (var s = ${WG / 2}u; s > 0u; s = s / 2u) {
+    if (li < s) { red[li] = ${combine}; }
+    workgroupBarrier();
+  }
+  let r = red[0];
+  workgroupBarrier();
+  return r;
+}`;
+
+/** WGSL: wsum and wmax, the workgroup's sum and max of one f32 per thread (every thread calls them). */
+export const WORKGROUP_REDUCE = `var<workgroup> red: array<f32, ${WG}>;
+${reduction('wsum', 'red[li] + red[li + s]')}
+${reduction('wmax', 'max(red[li], red[li + s])')}`;
 
 /** At most this many distinct scalar values stay on the device (a bound, not a tuning knob). */
 const MAX_SCALARS = 4096;
@@ -137,7 +178,7 @@ export function patchWebGpuKernels(): void {
 }
 
 /** The GPU buffer of a tensor, uploading it first where it is still on the CPU. */
-export function gpuBuffer(b: WebGpuBackendLike, t: tf.TensorInfo): GPUBuffer {
+function gpuBuffer(b: WebGpuBackendLike, t: tf.TensorInfo): GPUBuffer {
   b.uploadToGPU(t.dataId);
   return b.tensorMap.get(t.dataId).resource;
 }

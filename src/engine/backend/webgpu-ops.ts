@@ -15,22 +15,12 @@
 // Kernels are plain WGSL dispatched in tfjs's command stream (webgpu-kernels.ts dispatchRaw); each
 // makes a new output tensor, nothing is written in place.
 import * as tf from '@tensorflow/tfjs';
-import { activeWebGpu, dispatchRaw, pipeline, WebGpuBackendLike } from './webgpu-kernels';
+import { dispatchRaw, gridGroups, pipeline, requireWebGpu, WG, WORKGROUP_REDUCE } from './webgpu-kernels';
 
-type Field = [name: string, type: 'u32' | 'i32' | 'f32', value: number];
+type Field = [name: string, type: 'u32' | 'f32', value: number];
 
 interface KernelMakeTensorInfo {
   makeTensorInfo(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-}
-
-const WG = 256;
-/** Grid-stride loops: at most this many workgroups in x (the limit is 65535). */
-const MAX_GROUPS = 8192;
-
-function backend(): WebGpuBackendLike {
-  const b = activeWebGpu();
-  if (!b) throw new Error('webgpu-ops: the webgpu backend is not active');
-  return b;
 }
 
 function uniformStruct(fields: Field[]): string {
@@ -40,32 +30,28 @@ function uniformStruct(fields: Field[]): string {
 function uniformData(fields: Field[]): ArrayBuffer {
   const buf = new ArrayBuffer(Math.ceil((fields.length * 4) / 16) * 16 || 16);
   const u = new Uint32Array(buf);
-  const i = new Int32Array(buf);
   const f = new Float32Array(buf);
   fields.forEach(([, t, v], k) => {
     if (t === 'u32') u[k] = v;
-    else if (t === 'i32') i[k] = v;
     else f[k] = v;
   });
   return buf;
 }
 
 /**
- * Run one kernel: inputs bound read-only at 0..n-1 (as `in0`, `in1`, ... or the names given),
- * the new output `out` at n, the uniforms `u` at n+1. body is the WGSL after the bindings.
+ * Run one kernel: inputs bound read-only at 0..n-1 under the names given, the new output `out` at
+ * n, the uniforms `u` at n+1. body is the WGSL after the bindings.
  */
 function launch(
   key: string,
-  inputs: { name: string; t: tf.Tensor; type?: 'f32' | 'i32' }[],
+  inputs: { name: string; t: tf.Tensor }[],
   outShape: number[],
   fields: Field[],
   groups: [number, number, number],
   body: string,
 ): tf.Tensor {
-  const b = backend();
-  const decl = inputs.map(
-    (x, i) => `@group(0) @binding(${i}) var<storage, read> ${x.name}: array<${x.type ?? 'f32'}>;`,
-  );
+  const b = requireWebGpu('webgpu-ops');
+  const decl = inputs.map((x, i) => `@group(0) @binding(${i}) var<storage, read> ${x.name}: array<f32>;`);
   const n = inputs.length;
   const wgsl = () =>
     [
@@ -99,38 +85,6 @@ function customOp(
   return tf.customGrad(g as unknown as Parameters<typeof tf.customGrad>[0]) as (...inputs: tf.Tensor[]) => tf.Tensor;
 }
 
-const gridGroups = (n: number, perGroup = WG): [number, number, number] => [
-  Math.max(1, Math.min(MAX_GROUPS, Math.ceil(n / perGroup))),
-  1,
-  1,
-];
-
-/** Workgroup sum and max of one f32 per thread (all threads must call them: they have barriers). */
-const WSUM = `
-var<workgroup> red: array<f32, ${WG}>;
-fn wsum(v: f32, li: u32) -> f32 {
-  red[li] = v;
-  workgroupBarrier();
-  for (var s = ${WG / 2}u; s > 0u; s = s / 2u) {
-    if (li < s) { red[li] += red[li + s]; }
-    workgroupBarrier();
-  }
-  let r = red[0];
-  workgroupBarrier();
-  return r;
-}
-fn wmax(v: f32, li: u32) -> f32 {
-  red[li] = v;
-  workgroupBarrier();
-  for (var s = ${WG / 2}u; s > 0u; s = s / 2u) {
-    if (li < s) { red[li] = max(red[li], red[li + s]); }
-    workgroupBarrier();
-  }
-  let r = red[0];
-  workgroupBarrier();
-  return r;
-}`;
-
 const MAIN_ROWS = `@compute @workgroup_size(${WG})
 fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>,
         @builtin(num_workgroups) nwg: vec3<u32>)`;
@@ -157,7 +111,7 @@ function rowKernel(
     outShape,
     [['rows', 'u32', rows], ['H', 'u32', H], ...extra],
     gridGroups(rows, 1),
-    `${WSUM}
+    `${WORKGROUP_REDUCE}
 ${MAIN_ROWS} {
   for (var row = wid.x; row < u.rows; row += nwg.x) {
     let o = row * u.H;
@@ -214,24 +168,21 @@ export function dropout<T extends tf.Tensor>(x: T, rate: number, seed: number): 
 // column sums (bias gradients, LayerNorm's dgamma / dbeta)
 
 /**
- * [rows, C] -> [C]: sum over rows of dy (mode 0) or of dy * xhat (mode 1, xhat from x and the row
- * stats). 32 columns a workgroup, 8 lanes of rows each.
+ * [rows, C] -> [C]: sum over rows of dy, or of dy * xhat (xhat from x and the row stats of
+ * layerNormStats) where those are given. 32 columns a workgroup, 8 lanes of rows each.
  */
-function columnSum(dy: tf.Tensor, mode: 0 | 1, x?: tf.Tensor, stats?: tf.Tensor): tf.Tensor {
+function columnSum(dy: tf.Tensor, xhat?: { x: tf.Tensor; stats: tf.Tensor }): tf.Tensor {
   const C = dy.shape[dy.shape.length - 1];
-  const rows = dy.size / C;
+  const inputs = [{ name: 'dy', t: dy }];
+  if (xhat) inputs.push({ name: 'x', t: xhat.x }, { name: 'st', t: xhat.stats });
+  const term = xhat ? 'dy[i] * (x[i] - st[2u * r]) * st[2u * r + 1u]' : 'dy[i]';
   return launch(
-    `colsum${mode}`,
-    [
-      { name: 'dy', t: dy },
-      { name: 'x', t: x ?? dy },
-      { name: 'st', t: stats ?? dy },
-    ],
+    xhat ? 'colsum_xhat' : 'colsum',
+    inputs,
     [C],
     [
-      ['rows', 'u32', rows],
+      ['rows', 'u32', dy.size / C],
       ['C', 'u32', C],
-      ['mode', 'u32', mode],
     ],
     [Math.ceil(C / 32), 1, 1],
     `
@@ -244,7 +195,7 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
   if (col < u.C) {
     for (var r = lane; r < u.rows; r += 8u) {
       let i = r * u.C + col;
-      if (u.mode == 0u) { acc += dy[i]; } else { acc += dy[i] * (x[i] - st[2u * r]) * st[2u * r + 1u]; }
+      acc += ${term};
     }
   }
   part[li] = acc;
@@ -357,42 +308,41 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   ) as tf.Tensor2D;
 }
 
-/** y = x W^T + b, W [out, in] (PyTorch layout). */
-export function dense(x: tf.Tensor2D, w: tf.Tensor2D, bias: tf.Tensor1D): tf.Tensor2D {
+/**
+ * y = x W^T (+ b), W [out, in] (PyTorch layout); backward: dx = dy W, dW = dy^T x, db = column sums
+ * of dy. On tfjs's matmul without a bias, tfjs's own gradient does the same.
+ */
+function linear(x: tf.Tensor2D, w: tf.Tensor2D, bias: tf.Tensor1D | null): tf.Tensor2D {
   const tiled = matmulKind() === 'tiled';
-  const f = customOp(3, ([a, wt, bt], save) => {
+  if (!tiled && !bias) return tf.matMul(x, w, false, true);
+  const mm = (a: tf.Tensor2D, b: tf.Tensor2D, ta: boolean, tb: boolean, bt?: tf.Tensor1D): tf.Tensor2D => {
+    if (tiled) return tiledMatMul(a, b, ta, tb, bt);
+    if (!bt) return tf.matMul(a, b, ta, tb);
+    return tf.fused.matMul({ a, b, transposeA: ta, transposeB: tb, bias: bt }) as tf.Tensor2D;
+  };
+  const f = customOp(bias ? 3 : 2, ([a, wt, bt], save) => {
     save([a, wt]);
-    const [a2, w2] = [a, wt] as tf.Tensor2D[];
     return {
-      value: tiled
-        ? tiledMatMul(a2, w2, false, true, bt as tf.Tensor1D)
-        : tf.fused.matMul({ a: a2, b: w2, transposeB: true, bias: bt }),
+      value: mm(a as tf.Tensor2D, wt as tf.Tensor2D, false, true, bt as tf.Tensor1D | undefined),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [sa, sw] = saved as tf.Tensor2D[];
         const d = dy as tf.Tensor2D;
-        const dx = tiled ? tiledMatMul(d, sw, false, false) : tf.matMul(d, sw);
-        const dw = tiled ? tiledMatMul(d, sa, true, false) : tf.matMul(d, sa, true, false);
-        return [dx, dw, columnSum(d, 0)];
+        const grads = [mm(d, sw, false, false), mm(d, sa, true, false)];
+        return bias ? [...grads, columnSum(d)] : grads;
       },
     };
   });
-  return f(x, w, bias) as tf.Tensor2D;
+  return (bias ? f(x, w, bias) : f(x, w)) as tf.Tensor2D;
+}
+
+/** y = x W^T + b, W [out, in] (PyTorch layout). */
+export function dense(x: tf.Tensor2D, w: tf.Tensor2D, bias: tf.Tensor1D): tf.Tensor2D {
+  return linear(x, w, bias);
 }
 
 /** x W^T without bias (the FFN's first matmul, whose bias goes with the GELU). */
 export function matMulT(x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
-  if (matmulKind() !== 'tiled') return tf.matMul(x, w, false, true);
-  const f = customOp(2, ([a, wt], save) => {
-    save([a, wt]);
-    return {
-      value: tiledMatMul(a as tf.Tensor2D, wt as tf.Tensor2D, false, true),
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [sa, sw] = saved as tf.Tensor2D[];
-        return [tiledMatMul(dy as tf.Tensor2D, sw, false, false), tiledMatMul(dy as tf.Tensor2D, sa, true, false)];
-      },
-    };
-  });
-  return f(x, w) as tf.Tensor2D;
+  return linear(x, w, null);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -478,7 +428,7 @@ export function layerNorm<T extends tf.Tensor>(x: T, g: tf.Tensor1D, beta: tf.Te
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [sa, sg] = saved;
         const stats = layerNormStats(sa, eps);
-        const out = [layerNormDx(dy, sa, sg, stats), columnSum(dy, 1, sa, stats), columnSum(dy, 0)];
+        const out = [layerNormDx(dy, sa, sg, stats), columnSum(dy, { x: sa, stats }), columnSum(dy)];
         stats.dispose();
         return out;
       },
@@ -539,7 +489,7 @@ export function biasGelu<T extends tf.Tensor>(h: T, bias: tf.Tensor1D): T {
       value: biasGeluKernel(a, bt, null),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const dh = biasGeluKernel(saved[0], saved[1], dy);
-        return [dh, columnSum(dh, 0)];
+        return [dh, columnSum(dh)];
       },
     };
   });

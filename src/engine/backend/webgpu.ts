@@ -25,8 +25,6 @@ const req = createRequire(typeof __filename === 'string' ? __filename : path.joi
 export interface WebGpuAdapter {
   /** e.g. "NVIDIA H200" or "llvmpipe (LLVM 19.1.7, 256 bits)". */
   name: string;
-  vendor: string;
-  architecture: string;
   /** A CPU implementation (lavapipe / llvmpipe, SwiftShader): used only when asked for by name. */
   software: boolean;
 }
@@ -34,8 +32,15 @@ export interface WebGpuAdapter {
 type Gpu = {
   requestAdapter(o?: object): Promise<GpuAdapter | null>;
 };
+/** What Dawn tells of an adapter (GPUAdapterInfo). */
+type AdapterInfo = {
+  vendor: string;
+  device: string;
+  description: string;
+  isFallbackAdapter?: boolean;
+};
 type GpuAdapter = {
-  info?: { vendor: string; architecture: string; device: string; description: string; isFallbackAdapter?: boolean };
+  info?: AdapterInfo;
   features: Set<string>;
   limits: Record<string, number>;
   requestDevice(d?: object): Promise<GpuDevice>;
@@ -43,12 +48,11 @@ type GpuAdapter = {
 export type GpuDevice = {
   limits: Record<string, number>;
   lost: Promise<{ reason: string; message: string }>;
-  destroy(): void;
   addEventListener?(type: string, f: (e: { error: { message: string } }) => void): void;
 };
 
 /** The dawn.node file: the `webgpu` package's prebuilt binary for this platform, in our own folder. */
-export function dawnPath(): { file: string } | { file: null; reason: string } {
+function dawnPath(): { file: string } | { file: null; reason: string } {
   const arch = process.platform === 'darwin' ? 'universal' : process.arch;
   const rel = path.join('node_modules', 'webgpu', 'dist', `${process.platform}-${arch}`, 'dawn.node');
   const where = trustedCodePath(rel, { envName: 'BERT_PRUNER_DAWN', envValue: process.env.BERT_PRUNER_DAWN });
@@ -66,14 +70,12 @@ const softwareOnly = (name: string) => ({
   reason: `the only WebGPU adapter is a software one (${name}); choose --backend webgpu to use it`,
 });
 
+const NO_ADAPTER = 'no WebGPU adapter found (no Vulkan, Metal or D3D12 driver?)';
+
 const SOFTWARE = /llvmpipe|lavapipe|swiftshader|software/i;
 
 /** Whether an adapter is a CPU implementation of WebGPU (never picked by `auto`). */
-export function isSoftwareAdapter(info: {
-  description?: string;
-  device?: string;
-  isFallbackAdapter?: boolean;
-}): boolean {
+function isSoftwareAdapter(info: AdapterInfo): boolean {
   return !!info.isFallbackAdapter || SOFTWARE.test(`${info.description ?? ''} ${info.device ?? ''}`);
 }
 
@@ -89,11 +91,6 @@ export function webgpuAdapter(): WebGpuAdapter | null {
 
 export function webgpuDevice(): GpuDevice | null {
   return instance && deviceInUse;
-}
-
-/** Set once the device was lost or ran out of memory: the stage fails with this line. */
-export function webgpuLost(): string | null {
-  return lostReason;
 }
 
 /**
@@ -126,7 +123,7 @@ const PROBE_MARK = 'bert-pruner-webgpu-probe ';
  * every user without a GPU with them. Only where a hardware adapter is there does the engine load
  * Dawn itself. About a third of a second, once per engine start, in `auto` only.
  */
-export function probeWebGpu(dawnFile: string): { name: string; software: boolean } | { reason: string } {
+function probeWebGpu(dawnFile: string): { name: string; software: boolean } | { reason: string } {
   const script = `
 const { create } = require(${JSON.stringify(dawnFile)});
 const say = (o) => {
@@ -135,7 +132,7 @@ const say = (o) => {
 };
 (async () => {
   const a = await create(${JSON.stringify(dawnFlags())}).requestAdapter({ powerPreference: 'high-performance' });
-  if (!a) return say({ reason: 'no WebGPU adapter found (no Vulkan, Metal or D3D12 driver?)' });
+  if (!a) return say({ reason: ${JSON.stringify(NO_ADAPTER)} });
   const i = a.info;
   const { vendor, device, description, isFallbackAdapter } = i;
   say({ info: { vendor, device, description, isFallbackAdapter } });
@@ -149,11 +146,9 @@ const say = (o) => {
   const line = (r.stdout ?? '').split('\n').find((l) => l.startsWith(PROBE_MARK));
   if (!line) return { reason: `the WebGPU probe failed (${r.error?.message ?? `exit ${r.status ?? r.signal}`})` };
   const o = JSON.parse(line.slice(PROBE_MARK.length)) as { reason?: string; info?: AdapterInfo };
-  if (!o.info) return { reason: o.reason ?? 'no WebGPU adapter' };
+  if (!o.info) return { reason: o.reason ?? NO_ADAPTER };
   return { name: adapterName(o.info), software: isSoftwareAdapter(o.info) };
 }
-
-type AdapterInfo = { vendor: string; device: string; description: string; isFallbackAdapter?: boolean };
 
 function adapterName(info: AdapterInfo): string {
   return info.description || info.device || info.vendor || 'unknown adapter';
@@ -188,20 +183,19 @@ export async function registerWebGpu(o: { allowSoftware: boolean }): Promise<Web
   }
   // tfjs-webgpu uses the WebGPU enums and classes as globals (GPUBufferUsage, GPUMapMode, GPUBuffer).
   for (const [k, v] of Object.entries(globals)) if (!(k in globalThis)) (globalThis as Record<string, unknown>)[k] = v;
-  const flags = dawnFlags();
   const wanted = process.env.BERT_PRUNER_WEBGPU_ADAPTER;
   let adapter: GpuAdapter | null;
   let gpu: Gpu;
   try {
-    gpu = create(flags);
+    gpu = create(dawnFlags());
     adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
   } catch (e) {
     // Dawn lists the adapters there are when the one named is not among them.
     const msg = (e as Error).message.trim().replace(/\s*\n\s*/g, '; ');
     return { reason: wanted ? `BERT_PRUNER_WEBGPU_ADAPTER='${wanted}': ${msg}` : msg };
   }
-  if (!adapter) return { reason: 'no WebGPU adapter found (no Vulkan, Metal or D3D12 driver?)' };
-  const info = adapter.info ?? { vendor: '', architecture: '', device: '', description: '' };
+  if (!adapter) return { reason: NO_ADAPTER };
+  const info: AdapterInfo = adapter.info ?? { vendor: '', device: '', description: '' };
   const name = adapterName(info);
   const software = isSoftwareAdapter(info);
   if (software && !o.allowSoftware) return softwareOnly(name);
@@ -246,6 +240,6 @@ export async function registerWebGpu(o: { allowSoftware: boolean }): Promise<Web
   }
   instance = gpu;
   deviceInUse = device;
-  adapterInUse = { name, vendor: info.vendor, architecture: info.architecture, software };
+  adapterInUse = { name, software };
   return adapterInUse;
 }

@@ -2,20 +2,18 @@
 // backend/webgpu-ops.ts, elsewhere composed of tfjs ops (the cpu and wasm path, unchanged and
 // bit-for-bit deterministic). bert.ts reads top to bottom on these.
 import * as tf from '@tensorflow/tfjs';
-import { activeWebGpu } from '../backend/webgpu-kernels';
+import { webgpuActive } from '../backend/webgpu-kernels';
 import * as gpu from '../backend/webgpu-ops';
-
-const onGpu = () => activeWebGpu() !== null;
 
 /** x [N, in] @ W^T [in, out] + b  (W is [out, in], PyTorch's layout). */
 export function dense(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D {
-  if (onGpu()) return gpu.dense(x, w, b);
+  if (webgpuActive()) return gpu.dense(x, w, b);
   return tf.add(tf.matMul(x, w, false, true), b);
 }
 
 /** LayerNorm over the last axis. */
 export function layerNorm(x: tf.Tensor2D, g: tf.Tensor1D, b: tf.Tensor1D, eps: number): tf.Tensor2D {
-  if (onGpu()) return gpu.layerNorm(x, g, b, eps);
+  if (webgpuActive()) return gpu.layerNorm(x, g, b, eps);
   const { mean, variance } = tf.moments(x, -1, true);
   const xhat = tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, eps)));
   return tf.add(tf.mul(xhat, g), b);
@@ -28,13 +26,13 @@ function gelu<T extends tf.Tensor>(x: T): T {
 
 /** gelu(dense(x)): the FFN's first half (bias and GELU in one program on webgpu). */
 export function denseGelu(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D {
-  if (onGpu()) return gpu.biasGelu(gpu.matMulT(x, w), b);
+  if (webgpuActive()) return gpu.biasGelu(gpu.matMulT(x, w), b);
   return gelu(dense(x, w, b));
 }
 
 /** Inverted dropout; seed draws the mask (the same seed, the same mask). */
 export function dropout<T extends tf.Tensor>(x: T, rate: number, seed: number): T {
-  if (onGpu()) return gpu.dropout(x, rate, seed);
+  if (webgpuActive()) return gpu.dropout(x, rate, seed);
   return tf.dropout(x, rate, undefined, seed) as T;
 }
 
@@ -61,7 +59,7 @@ export function selfAttention(
   headMask?: tf.Tensor1D | null,
 ): tf.Tensor2D {
   const { B, T, A, D } = dims;
-  if (onGpu() && !headMask) {
+  if (webgpuActive() && !headMask) {
     const d = drop && drop.rate > 0 ? { rate: drop.rate, seed: drop.seed() } : null;
     return gpu.attention(q, k, v, mask, dims, d);
   }

@@ -4,9 +4,22 @@
 import * as tf from '@tensorflow/tfjs';
 import { checkWebGpu } from '../backend/webgpu';
 import { type Example, makeBatches } from '../data/encode';
-import { classify, toInputs } from './bert';
+import { classify, Inputs, toInputs } from './bert';
 import { BertConfig, isSingleLabel, numLabels } from './config';
 import type { Params } from './params';
+
+/**
+ * The logits of one batch, read back: inputs() is called inside the tidy, so tensors it makes are
+ * freed with the rest. Every read-back of a classifier's output goes through here, so a GPU error
+ * stops the stage at the next batch (checkWebGpu).
+ */
+export async function batchLogits(params: Params, cfg: BertConfig, inputs: () => Inputs): Promise<Float32Array> {
+  const logits = tf.tidy(() => classify(params, cfg, inputs()));
+  const data = (await logits.data()) as Float32Array;
+  logits.dispose();
+  checkWebGpu();
+  return data;
+}
 
 /** Logits [N * L] for the examples, in their order (L: the config's labels). */
 export async function predictLogits(
@@ -21,10 +34,7 @@ export async function predictLogits(
   const sorted = order.map((i) => ({ ...ex[i], row: i }));
   const out = new Float32Array(ex.length * L);
   for (const b of makeBatches(sorted, { batchSize })) {
-    const logits = tf.tidy(() => classify(params, cfg, toInputs(b.ids, b.mask, b.B, b.T, b.types)));
-    const data = (await logits.data()) as Float32Array;
-    logits.dispose();
-    checkWebGpu();
+    const data = await batchLogits(params, cfg, () => toInputs(b.ids, b.mask, b.B, b.T, b.types));
     b.rows.forEach((row, k) => out.set(data.subarray(k * L, (k + 1) * L), row * L));
   }
   return out;

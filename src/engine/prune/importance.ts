@@ -28,6 +28,8 @@ import { bceWithLogits, classify, softCrossEntropy, toInputs } from '../model/be
 import { BertConfig, ffnPerLayer, headSize, headsPerLayer, isSingleLabel, numLabels } from '../model/config';
 import { layer } from '../model/names';
 import type { Params } from '../model/params';
+import { batchLogits } from '../model/predict';
+import { argmaxRows } from '../train/metrics';
 
 export interface Importance {
   head: number[][]; // per layer, per present head (original-id order)
@@ -47,25 +49,18 @@ export async function referenceTargets(params: Params, cfg: BertConfig, batches:
   const L = numLabels(cfg);
   const targets: Float32Array[] = [];
   for (const b of batches) {
-    const logits = tf.tidy(() => classify(params, cfg, toInputs(b.ids, b.mask, b.B, b.T, b.types)));
-    const z = (await logits.data()) as Float32Array;
-    logits.dispose();
+    const z = await batchLogits(params, cfg, () => toInputs(b.ids, b.mask, b.B, b.T, b.types));
     targets.push(decisions(z, L, isSingleLabel(cfg)));
   }
   return targets;
 }
 
+/** Multi-label: 1 where the logit is >= 0; single-label: one-hot at the row's argmax. */
 function decisions(z: Float32Array, L: number, single: boolean): Float32Array {
-  {
-    if (!single) return z.map((v) => (v >= 0 ? 1 : 0));
-    const out = new Float32Array(z.length);
-    for (let i = 0; i < z.length; i += L) {
-      let best = 0;
-      for (let j = 1; j < L; j++) if (z[i + j] > z[i + best]) best = j;
-      out[i + best] = 1;
-    }
-    return out;
-  }
+  if (!single) return z.map((v) => (v >= 0 ? 1 : 0));
+  const out = new Float32Array(z.length);
+  argmaxRows(z, L).forEach((best, row) => (out[row * L + best] = 1));
+  return out;
 }
 
 /** The scalar loss of one batch whose gradient the importance is built from. */

@@ -17,10 +17,11 @@ import { nativeStatus, setBlasThreads } from '../backend/native';
 import { trustedCodePath } from '../backend/trusted-paths';
 import { Rng } from '../data/rng';
 import { CancelledError, UserError } from '../errors';
-import { activeWebGpu, gpuCounters, resetGpuCounters } from '../backend/webgpu-kernels';
+import { gpuCounters, resetGpuCounters, webgpuActive } from '../backend/webgpu-kernels';
 import { matmulKind } from '../backend/webgpu-ops';
 import { bceWithLogits, classify, Inputs, toInputs } from '../model/bert';
 import { BertConfig, makeConfig, GAIIC_NUM_LABELS } from '../model/config';
+import { batchLogits } from '../model/predict';
 import { disposeParams, initParams, Params } from '../model/params';
 import { StepSpec, trainStep } from '../train/loop';
 import { AdamW } from '../train/optim';
@@ -129,17 +130,18 @@ function prunedConfig(cfg: BertConfig, keep: number): BertConfig {
   return { ...cfg, pruned_heads, intermediate_sizes: Array(cfg.num_hidden_layers).fill(ffn) };
 }
 
+/** A random batch of B x T real tokens and multi-hot labels, on the host. */
 function randomHostBatch(cfg: BertConfig, seed: number, B = BENCH_BATCH, T = BENCH_SEQ) {
   const rng = new Rng(seed);
   const n = B * T;
   const ids = new Int32Array(n).map(() => 5 + rng.int(cfg.vocab_size - 5));
   const y = new Float32Array(B * GAIIC_NUM_LABELS).map(() => (rng.next() > 0.9 ? 1 : 0));
-  return { ids, mask: new Float32Array(n).fill(1), y, yShape: [B, GAIIC_NUM_LABELS] as [number, number] };
+  return { B, T, ids, mask: new Float32Array(n).fill(1), y };
 }
 
-function randomBatch(cfg: BertConfig, seed: number): BenchBatch {
-  const h = randomHostBatch(cfg, seed);
-  return { inp: toInputs(h.ids, h.mask, BENCH_BATCH, BENCH_SEQ), y: tf.tensor2d(h.y, h.yShape) };
+/** The host batch as tensors (an upload on a GPU). */
+function deviceBatch(h: ReturnType<typeof randomHostBatch>): BenchBatch {
+  return { inp: toInputs(h.ids, h.mask, h.B, h.T), y: tf.tensor2d(h.y, [h.B, GAIIC_NUM_LABELS]) };
 }
 
 interface BenchBatch {
@@ -158,11 +160,7 @@ function stepSpec(params: Params, cfg: BertConfig, dropoutOn: boolean): StepSpec
 
 /** Mean ms of one inference forward pass (logits read back; nothing big returned from tidy). */
 async function inferMs(params: Params, cfg: BertConfig, inp: Inputs, steps: number, warmup = 2): Promise<number> {
-  const once = async () => {
-    const logits = tf.tidy(() => classify(params, cfg, inp));
-    await logits.data();
-    logits.dispose();
-  };
+  const once = () => batchLogits(params, cfg, () => inp);
   for (let i = 0; i < warmup; i++) await once();
   const t0 = performance.now();
   for (let i = 0; i < steps; i++) await once();
@@ -185,7 +183,7 @@ export async function countTrainStep(
   const host = randomHostBatch(cfg, 5, B, T);
   const spec = stepSpec(params, cfg, true);
   const once = async () => {
-    const b = { inp: toInputs(host.ids, host.mask, B, T), y: tf.tensor2d(host.y, host.yShape) };
+    const b = deviceBatch(host);
     await trainStep(spec, opt, b, new Rng(7), 1e-4);
     tf.dispose([b.inp.ids, b.inp.mask, b.y]);
   };
@@ -208,7 +206,7 @@ async function benchShape(s: BenchShape, steps: number, ctx: StageContext): Prom
   const cfg = benchConfig(s);
   const params = initParams(cfg, { mlm: false, classifier: true, seed: 1 });
   const opt = new AdamW({ lr: 1e-4, weightDecay: 0.01 });
-  const batch = randomBatch(cfg, 2);
+  const batch = deviceBatch(randomHostBatch(cfg, 2));
   const { inp, y } = batch;
   const tokens = BENCH_BATCH * BENCH_SEQ;
   // Dropout off in the timed steps, as in the PyTorch reference (model.eval()).
@@ -225,7 +223,7 @@ async function benchShape(s: BenchShape, steps: number, ctx: StageContext): Prom
     }
     const trainMs = (performance.now() - t0) / steps;
     const infer = await inferMs(params, cfg, inp, steps);
-    const gpu = activeWebGpu() ? await countTrainStep(s) : null;
+    const gpu = webgpuActive() ? await countTrainStep(s) : null;
     const r: ShapeResult = {
       ...s,
       train_tokens_per_s: (tokens * 1000) / trainMs,
@@ -265,7 +263,7 @@ async function benchPruned(s: BenchShape, steps: number, keep: number): Promise<
   const models = [full, small].map((cfg, i) => ({
     cfg,
     params: initParams(cfg, { mlm: false, classifier: true, seed: 3 + i }),
-    ...randomBatch(cfg, 4),
+    ...deviceBatch(randomHostBatch(cfg, 4)),
   }));
   try {
     const ms = [0, 0];
@@ -335,7 +333,7 @@ export async function bench(
   const ns = nativeStatus();
   const result: BenchResult = {
     backend: ctx.backend,
-    ...(activeWebGpu() ? { webgpu_matmul: matmulKind() } : {}),
+    ...(webgpuActive() ? { webgpu_matmul: matmulKind() } : {}),
     ...(ns.loaded ? { blas: ns.blas, blas_threads: ns.threads } : {}),
     batch: BENCH_BATCH,
     seq: BENCH_SEQ,

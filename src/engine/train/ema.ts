@@ -4,7 +4,8 @@
 // so the early average is not dominated by the random start. Validation and the saved best
 // checkpoint use the averaged weights (swap in, use, swap back); training continues on the raw ones.
 import * as tf from '@tensorflow/tfjs';
-import { fusedAdamWAvailable, fusedEma } from '../backend/webgpu-adamw';
+import { fusedEma } from '../backend/webgpu-adamw';
+import { webgpuActive } from '../backend/webgpu-kernels';
 import type { Params } from '../model/params';
 
 /** Prefix of the shadow weights among a resumable checkpoint's optimizer tensors. */
@@ -34,7 +35,7 @@ export class Ema {
   /** Fold the current weights in; t = the number of optimizer steps taken before this one. */
   update(params: Params, t: number): void {
     const d = this.decayAt(t);
-    if (fusedAdamWAvailable()) {
+    if (webgpuActive()) {
       const pairs = [...this.shadow].flatMap(([name, shadow]) => {
         const w = params.get(name);
         return w ? [{ shadow, w }] : [];

@@ -1,7 +1,8 @@
 // AdamW (decoupled weight decay, as torch.optim.AdamW), global-norm gradient clipping and the
 // learning-rate schedules of HF's get_*_schedule_with_warmup.
 import * as tf from '@tensorflow/tfjs';
-import { fusedAdamW, fusedAdamWAvailable, FusedAdamWItem } from '../backend/webgpu-adamw';
+import { fusedAdamW, FusedAdamWItem } from '../backend/webgpu-adamw';
+import { webgpuActive } from '../backend/webgpu-kernels';
 import { noDecay, Params } from '../model/params';
 
 export type Schedule = 'linear' | 'cosine' | 'constant';
@@ -43,7 +44,7 @@ export class AdamW {
     this.step++;
     const c1 = 1 - b1 ** this.step;
     const c2 = 1 - b2 ** this.step;
-    if (fusedAdamWAvailable()) {
+    if (webgpuActive()) {
       const items: FusedAdamWItem[] = [];
       for (const [name, g] of Object.entries(grads)) {
         const w = params.get(name);
