@@ -197,6 +197,33 @@ async function check(name, fn) {
         .join(' | ')}`,
     );
     await shot(`failed-${name.replace(/\W+/g, '-').slice(0, 40)}`).catch(() => {});
+    await whatWasOnScreen().catch(() => {});
+  }
+}
+/**
+ * After a failed check, what a user would have seen: the status bar, the notifications, and the
+ * end of the BERT Pruner output channel (code-server writes it under the user data's logs), so
+ * a failure in CI, where the screenshots stay behind, says what happened.
+ */
+async function whatWasOnScreen() {
+  const texts = async (sel) =>
+    (await page.locator(sel).allInnerTexts()).map((t) => t.replace(/\s+/g, ' ').trim()).filter(Boolean);
+  console.log(`    status bar: ${(await texts('.statusbar-item')).join(' | ')}`);
+  for (const t of await texts('.notification-toast, .notifications-center .monaco-list-row'))
+    console.log(`    notification: ${t.slice(0, 300)}`);
+  const logs = [];
+  const walk = (dir) => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      const f = path.join(dir, e.name);
+      if (e.isDirectory()) walk(f);
+      else if (/BERT Pruner\.log$/.test(e.name)) logs.push(f);
+    }
+  };
+  walk(path.join(userData, 'logs'));
+  for (const f of logs) {
+    const lines = fs.readFileSync(f, 'utf8').trimEnd().split('\n').slice(-25);
+    console.log(`    ${path.relative(userData, f)} (last ${lines.length} lines):`);
+    for (const l of lines) console.log(`      ${l.slice(0, 300)}`);
   }
 }
 async function shot(name) {
@@ -206,10 +233,25 @@ async function shot(name) {
 }
 
 const quickInput = page.locator('.quick-input-widget');
+/**
+ * F1 opens the command palette; where the focus sits in a widget that keeps the key (seen with the
+ * notification center open), Escape gives the focus back and F1 is pressed again.
+ */
+async function openQuickInput() {
+  for (let attempt = 1; ; attempt++) {
+    await page.keyboard.press('F1');
+    try {
+      await quickInput.locator('input').waitFor({ timeout: attempt < 3 ? 5_000 : 30_000 });
+      return;
+    } catch (e) {
+      if (attempt >= 3) throw e;
+      await page.keyboard.press('Escape');
+    }
+  }
+}
 const rows = quickInput.locator('.quick-input-list .monaco-list-row');
 async function palette(command) {
-  await page.keyboard.press('F1');
-  await quickInput.locator('input').waitFor();
+  await openQuickInput();
   await page.keyboard.type(command);
   await rows.filter({ hasText: command }).first().waitFor();
   await page.keyboard.press('Enter');
@@ -244,8 +286,7 @@ async function notified(text) {
 }
 /** Quick Open (F1, then Backspace from commands to files) a workspace file by name. */
 async function openFile(name) {
-  await page.keyboard.press('F1');
-  await quickInput.locator('input').waitFor();
+  await openQuickInput();
   await page.keyboard.press('Backspace');
   await page.keyboard.type(name);
   await rows.filter({ hasText: name }).first().waitFor();
@@ -477,17 +518,21 @@ try {
       }
       await palette('BERT Pruner: Select Backend');
       await pick('Engine backend', /^\s*webgpu/); // auto's description names webgpu too
+      // The message comes once the setting is written: a stage started before it would run on auto.
+      await page.locator('.notification-toast', { hasText: 'the next runs use the webgpu backend' }).waitFor();
       await palette('BERT Pruner: Analyze');
       await pick('Analyze: which checkpoint?', 'run1: refinetune');
-      // The status bar names the adapter while the stage runs (lavapipe: a software Vulkan).
-      await page
-        .locator('.statusbar-item', { hasText: /webgpu: llvmpipe/ })
-        .first()
-        .waitFor({ timeout: 120_000 });
+      // The status bar names the adapter while the stage runs (here lavapipe, a software Vulkan,
+      // whose name depends on the Mesa build: llvmpipe, then its version).
+      const item = page.locator('.statusbar-item', { hasText: /webgpu: \S/ }).first();
+      await item.waitFor({ timeout: 120_000 });
+      const seen = await item.innerText({ timeout: 2000 }).catch(() => '(the stage had ended)');
+      console.log(`    status bar: ${seen.replace(/\s+/g, ' ').trim()}`);
       await shot('webgpu-backend');
-      await notified('Analyze');
+      await notified('Analyze runs/run1/refinetune finished');
       await palette('BERT Pruner: Select Backend');
       await pick('Engine backend', /^\s*auto/);
+      await notified('the next runs use the auto backend');
     },
   );
 
