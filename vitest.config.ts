@@ -1,3 +1,4 @@
+import * as path from 'node:path';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
@@ -11,6 +12,11 @@ export default defineConfig({
     poolOptions: { forks: { maxForks: 2, minForks: 1 } },
     pool: 'forks',
     // Two test workers on two cores: one OpenBLAS thread each (and for the CLIs they start).
-    env: { BERT_PRUNER_BLAS_THREADS: '1' },
+    // bench records its speeds for auto (backend/speeds.ts) in a cache folder: the (ignored)
+    // test-results/ one, not the user's.
+    env: {
+      BERT_PRUNER_BLAS_THREADS: '1',
+      BERT_PRUNER_CACHE_DIR: path.join(__dirname, 'test-results', 'cache'),
+    },
   },
 });

@@ -4,9 +4,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { backendLabel, BACKEND_NAMES, BackendName, initBackend } from './backend';
+import { AutoHint, autoChoiceNote, backendLabel, BACKEND_NAMES, BackendName, initBackend } from './backend';
+import { sizeOfConfig } from './backend/speeds';
 import { presetNames } from './config/presets';
 import { readJson } from './io/atomic';
+import { checkConfigJson } from './model/config';
 import { checkMemory } from './model/memory';
 import type { Settings } from './config/settings';
 import { UserError } from './errors';
@@ -171,8 +173,10 @@ export async function runCommand(stage: string, args: string[], io: CommandIO): 
   try {
     let backend = 'none';
     if (def.backend) {
-      await initBackend(backendName);
+      await initBackend(backendName, backendName === 'auto' ? autoHint(def, a, settings) : undefined);
       backend = backendLabel();
+      const note = autoChoiceNote();
+      if (note) io.emit({ type: 'log', level: 'info', message: note });
       io.emit({ type: 'backend', backend });
     }
     // Before pretraining builds a model from the settings: does it fit (nothing allocated yet)?
@@ -188,6 +192,35 @@ export async function runCommand(stage: string, args: string[], io: CommandIO): 
   } finally {
     held?.release();
   }
+}
+
+/**
+ * What `auto` weighs against bench's measurements (backend/speeds.ts): the model the stage runs
+ * (the checkpoint --model or --from names, else the settings' model) and whether it trains. A
+ * checkpoint that cannot be read gives no hint; the stage itself says what is wrong with it.
+ */
+export function autoHint(
+  def: { trains?: boolean },
+  a: Record<string, unknown>,
+  settings?: Settings,
+): AutoHint | undefined {
+  const kind = def.trains ? 'train' : 'infer';
+  for (const key of ['model', 'from']) {
+    const dir = a[key];
+    if (typeof dir !== 'string') continue;
+    try {
+      const file = path.join(dir, 'config.json');
+      return { kind, size: sizeOfConfig(checkConfigJson(readJson(file), file)) };
+    } catch {
+      return undefined;
+    }
+  }
+  const m = settings?.model;
+  if (!m) return undefined;
+  return {
+    kind,
+    size: { layers: m.num_hidden_layers, hidden: m.hidden_size, attention: m.hidden_size, ffn: m.intermediate_size },
+  };
 }
 
 /**

@@ -8,7 +8,8 @@ import type { BackendName } from '../engine/backend/index';
 /** Every value of `bertPruner.backend`, in the engine's order (BACKEND_NAMES), with what it needs. */
 export const BACKEND_DESCRIPTIONS: Readonly<Record<BackendName, string>> = {
   auto:
-    'The fastest that loads: webgpu on a hardware GPU adapter, then tensorflow-gpu, tensorflow, ' +
+    'The fastest that loads: webgpu on a hardware GPU adapter (unless bench measured the CPU path faster ' +
+    'for a model that size on this machine), then tensorflow-gpu, tensorflow, ' +
     'wasm (with the bundled OpenBLAS kernels where present), cpu.',
   webgpu:
     'The GPU through WebGPU (Vulkan, Metal or D3D12 via the bundled Dawn). A software adapter ' +

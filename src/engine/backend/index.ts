@@ -10,7 +10,9 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-cpu';
 import { patchWasmKernels, usesNativeMatMul } from './wasm-kernels';
 import { UserError } from '../errors';
-import { registerWebGpu, webgpuAdapter } from './webgpu';
+import { loadNative } from './native';
+import { measuredChoice, ModelSize, readSpeeds, SpeedEntry, speedsFile } from './speeds';
+import { hardwareWebGpuAdapter, registerWebGpu, webgpuAdapter } from './webgpu';
 import { patchWebGpuKernels } from './webgpu-kernels';
 
 export type BackendName = 'auto' | 'webgpu' | 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
@@ -91,26 +93,74 @@ async function load(name: Exclude<BackendName, 'auto'>, explicit: boolean): Prom
   return true;
 }
 
+/** What `auto` is about to run, so it can follow bench's measurements (speeds.ts). */
+export interface AutoHint {
+  size: ModelSize;
+  kind: 'train' | 'infer';
+}
+
+/** Why `auto` took or left out webgpu (one line for the log), when it had a choice to make. */
+let autoNote: string | null = null;
+
+export function autoChoiceNote(): string | null {
+  return autoNote;
+}
+
 /**
- * Select and initialise a backend. `auto` takes the fastest one that loads. An explicit name that
- * cannot load is an error naming what is missing.
+ * Whether `auto` should leave webgpu out: where a hardware adapter is there (gpu) and bench
+ * measured the CPU path (cpuLabel: wasm, with OpenBLAS where it loads) faster than it for a model
+ * this size. `note` says why, for the log.
  */
-export async function initBackend(name: BackendName = 'auto'): Promise<Exclude<BackendName, 'auto'>> {
+export function autoDecision(
+  gpu: { name: string } | { reason: string },
+  cpuLabel: string,
+  speeds: { entries: SpeedEntry[]; problem?: string },
+  hint: AutoHint,
+  cpu?: string,
+): { leaveOutWebgpu: boolean; note: string | null } {
+  if ('reason' in gpu) return { leaveOutWebgpu: false, note: null };
+  const gpuLabel = `webgpu (${gpu.name})`;
+  const c = measuredChoice(speeds.entries, [gpuLabel, cpuLabel], hint.size, hint.kind, cpu);
+  if (c) {
+    const leaveOutWebgpu = c.backend === cpuLabel;
+    const note = leaveOutWebgpu ? `auto: ${gpuLabel} left out: ${cpuLabel} ${c.why}` : `auto: ${gpuLabel}, ${c.why}`;
+    return { leaveOutWebgpu, note };
+  }
+  return {
+    leaveOutWebgpu: false,
+    note:
+      (speeds.problem ? `auto: ${speeds.problem}. ` : '') +
+      `auto: ${gpuLabel}; whether ${cpuLabel} is faster for a model this size is not measured here ` +
+      `(bench --backend webgpu and bench --backend wasm with --shapes near it record that in ${speedsFile()})`,
+  };
+}
+
+/**
+ * Select and initialise a backend. `auto` takes the fastest one that loads: where a hardware GPU
+ * and a measurement of both are there (hint: the model the stage runs), the one measured faster.
+ * An explicit name that cannot load is an error naming what is missing.
+ */
+export async function initBackend(name: BackendName = 'auto', hint?: AutoHint): Promise<Exclude<BackendName, 'auto'>> {
   if (active && (name === 'auto' || name === active)) return active;
-  const order: Exclude<BackendName, 'auto'>[] =
+  let order: Exclude<BackendName, 'auto'>[] =
     name === 'auto' ? ['webgpu', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] : [name];
+  if (name === 'auto' && hint) {
+    const d = autoDecision(hardwareWebGpuAdapter(), loadNative() ? 'wasm+openblas' : 'wasm', readSpeeds(), hint);
+    autoNote = d.note;
+    if (d.leaveOutWebgpu) order = order.filter((n) => n !== 'webgpu');
+  }
   for (const n of order) {
     if (await load(n, name !== 'auto')) {
       active = n;
       return n;
     }
   }
-  const hint: Record<string, string> = {
+  const missing: Record<string, string> = {
     webgpu: webgpuWhyNot,
     'tensorflow-gpu': 'install @tensorflow/tfjs-node-gpu (needs CUDA and internet at install time)',
     tensorflow: 'install @tensorflow/tfjs-node (needs internet at install time)',
     wasm: 'reinstall @tensorflow/tfjs-backend-wasm',
     cpu: 'reinstall @tensorflow/tfjs-backend-cpu',
   };
-  throw new UserError(`backend '${name}' is not available here: ${hint[name] ?? ''}`);
+  throw new UserError(`backend '${name}' is not available here: ${missing[name] ?? ''}`);
 }

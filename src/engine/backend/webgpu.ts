@@ -51,8 +51,18 @@ export type GpuDevice = {
   addEventListener?(type: string, f: (e: { error: { message: string } }) => void): void;
 };
 
-/** The dawn.node file: the `webgpu` package's prebuilt binary for this platform, in our own folder. */
+let dawnWhere: { file: string } | { file: null; reason: string } | null = null;
+
+/**
+ * The dawn.node file: the `webgpu` package's prebuilt binary for this platform, in our own folder.
+ * Looked for once per process (its warning, if any, said once).
+ */
 function dawnPath(): { file: string } | { file: null; reason: string } {
+  dawnWhere ??= findDawn();
+  return dawnWhere;
+}
+
+function findDawn(): { file: string } | { file: null; reason: string } {
   const arch = process.platform === 'darwin' ? 'universal' : process.arch;
   const rel = path.join('node_modules', 'webgpu', 'dist', `${process.platform}-${arch}`, 'dawn.node');
   const where = trustedCodePath(rel, { envName: 'BERT_PRUNER_DAWN', envValue: process.env.BERT_PRUNER_DAWN });
@@ -150,6 +160,22 @@ const say = (o) => {
   return { name: adapterName(o.info), software: isSoftwareAdapter(o.info) };
 }
 
+let probed: { name: string; software: boolean } | { reason: string } | null = null;
+
+/**
+ * The hardware WebGPU adapter `auto` would run on, asked once per process in a child (probeWebGpu):
+ * its name (as the backend label shows it), or why there is none (no package, no adapter, only a
+ * software one). Loads nothing into this process.
+ */
+export function hardwareWebGpuAdapter(): { name: string } | { reason: string } {
+  if (!probed) {
+    const dawn = dawnPath();
+    probed = dawn.file === null ? { reason: dawn.reason } : probeWebGpu(dawn.file);
+  }
+  if ('reason' in probed) return probed;
+  return probed.software ? softwareOnly(probed.name) : { name: probed.name };
+}
+
 function adapterName(info: AdapterInfo): string {
   return info.description || info.device || info.vendor || 'unknown adapter';
 }
@@ -170,9 +196,8 @@ export async function registerWebGpu(o: { allowSoftware: boolean }): Promise<Web
   const dawn = dawnPath();
   if (dawn.file === null) return { reason: dawn.reason };
   if (!o.allowSoftware) {
-    const probe = probeWebGpu(dawn.file);
+    const probe = hardwareWebGpuAdapter();
     if ('reason' in probe) return probe;
-    if (probe.software) return softwareOnly(probe.name);
   }
   let create: (flags: string[]) => Gpu;
   let globals: Record<string, unknown>;

@@ -17,6 +17,7 @@ import { nativeStatus, setBlasThreads } from '../backend/native';
 import { trustedCodePath } from '../backend/trusted-paths';
 import { Rng } from '../data/rng';
 import { CancelledError, UserError } from '../errors';
+import { cpuModel, recordSpeeds, SpeedEntry } from '../backend/speeds';
 import { gpuCounters, resetGpuCounters, webgpuActive } from '../backend/webgpu-kernels';
 import { matmulKind } from '../backend/webgpu-ops';
 import { bceWithLogits, classify, Inputs, toInputs } from '../model/bert';
@@ -347,6 +348,8 @@ export async function bench(
   result.pruned = await benchPruned(shapes[0], steps, 0.25);
   log(ctx, `bench pruned ${shapes[0].name} (1/4 heads and FFN): ${result.pruned.speedup.toFixed(2)}x faster inference`);
 
+  record(result, o.threads !== undefined, ctx);
+
   if (o.torch !== false) {
     const py = torchPython();
     const script = torchScript();
@@ -374,6 +377,31 @@ export async function bench(
     }
   }
   return result;
+}
+
+/**
+ * Keep what was measured for `auto` (backend/speeds.ts), unless --threads made the CPU path run
+ * otherwise than a stage runs it.
+ */
+function record(r: BenchResult, threadsGiven: boolean, ctx: StageContext): void {
+  if (threadsGiven) {
+    log(ctx, 'bench: --threads given, so not recorded for auto (stages run with the default threads)');
+    return;
+  }
+  const measured = new Date().toISOString();
+  const cpu = cpuModel();
+  const entries: SpeedEntry[] = r.shapes.map((s) => ({
+    backend: r.backend,
+    cpu,
+    shape: s.name,
+    size: { layers: s.layers, hidden: s.hidden, attention: s.hidden, ffn: s.ffn },
+    train_tokens_per_s: s.train_tokens_per_s,
+    infer_tokens_per_s: s.infer_tokens_per_s,
+    measured,
+  }));
+  const w = recordSpeeds(entries);
+  if ('problem' in w) ctx.emit({ type: 'log', level: 'warn', message: `bench: not recorded for auto: ${w.problem}` });
+  else log(ctx, `bench: recorded in ${w.file}; auto compares webgpu with the CPU path by it`);
 }
 
 /** The terminal table of a bench result. */
