@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { configShapes, WEIGHT_FILES } from './hfFolder';
 import { buildParamTree, formatCount, type ParamNode, type TensorInfo, type TreeConfig } from './paramTree';
-import { isStageName, REGISTRY } from '../engine/stages/registry';
+import { isStageName, REGISTRY, RUN_STAGE_KEYS } from '../engine/stages/registry';
 
 export type StageStatus = 'pending' | 'running' | 'done' | 'failed' | 'cancelled';
 
@@ -32,19 +32,6 @@ export interface RunView {
   data?: string;
   stages: StageView[];
 }
-
-/** The pipeline order of the stage keys the engine writes; unknown keys follow in file order. */
-export const STAGE_ORDER = [
-  'corpus-vocab',
-  'pretrain',
-  'finetune',
-  'evaluate',
-  'analyze',
-  'prune',
-  'refinetune',
-  'evaluate-pruned',
-  'analyze-pruned',
-];
 
 const STATUSES: ReadonlySet<string> = new Set(['pending', 'running', 'done', 'failed', 'cancelled']);
 const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
@@ -116,8 +103,8 @@ export function insideRun(dir: string, rel: string): string | undefined {
 }
 
 function rank(key: string): number {
-  const i = STAGE_ORDER.indexOf(key);
-  return i < 0 ? STAGE_ORDER.length : i;
+  const i = (RUN_STAGE_KEYS as readonly string[]).indexOf(key);
+  return i < 0 ? RUN_STAGE_KEYS.length : i;
 }
 
 /**

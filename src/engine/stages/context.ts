@@ -7,6 +7,7 @@ import { loadConfigFile } from '../config/validate';
 import * as fs from 'node:fs';
 import { loadRun, openRun, RUN_MANIFEST, RunManifest, updateStage } from '../io/run';
 import type { EventSink, StageName } from '../protocol';
+import type { RunStageKey } from './registry';
 import { explainSystemError } from '../errors';
 import { historyLine, HistoryWriter } from '../io/history';
 
@@ -55,7 +56,7 @@ export async function runStage<T extends { metrics?: Record<string, number>; che
   ctx: StageContext,
   runDir: string | null,
   stage: StageName,
-  key: string,
+  key: RunStageKey,
   fn: () => Promise<T>,
   settings?: unknown,
 ): Promise<T> {

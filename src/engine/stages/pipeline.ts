@@ -24,7 +24,7 @@ import { evaluateCheckpoint, predictCheckpoint } from '../train/evaluate';
 import { pretrain } from '../train/pretrain';
 import { notRunData, replaceable } from './checks';
 import { ensureRun, log, runStage, StageContext } from './context';
-import type { StageRun } from './registry';
+import type { RunStageKey, StageRun } from './registry';
 
 export interface PipelineOptions {
   data: string;
@@ -64,7 +64,7 @@ export async function pipeline(
     data: { dir: o.data, testSplit: o.testSplit, seed: s.seed },
   });
   let p = runPaths(run);
-  const done = (key: string) => o.resume && loadRun(run).stages[key]?.status === 'done';
+  const done = (key: RunStageKey) => o.resume && loadRun(run).stages[key]?.status === 'done';
   const started = Date.now();
 
   if (!done('corpus-vocab')) {
@@ -123,7 +123,7 @@ export async function pipeline(
   const evaluate = async (model: string) => {
     return { metrics: (await evaluateCheckpoint(model, p.test)).metrics };
   };
-  const assess = async (model: string, name: string, key: string) => {
+  const assess = async (model: string, name: string, key: RunStageKey) => {
     await predictions(model, name);
     return labeled ? (await runStage(ctx, run, 'evaluate', key, () => evaluate(model))).metrics : null;
   };
@@ -230,7 +230,7 @@ export async function pipeline(
     prunedScore = (await evaluateCheckpoint(p.pruned, p.test)).metrics.score;
   }
   const recorded = loadRun(run).stages;
-  const timeline: [string, string, number | null][] = [
+  const timeline: [RunStageKey, string, number | null][] = [
     ['corpus-vocab', 'corpus-vocab', null],
     ['pretrain', 'pretrain', null],
     ['finetune', 'finetune', ev1?.score ?? null],

@@ -443,6 +443,25 @@ export const REGISTRY = {
 
 export type StageName = keyof typeof REGISTRY;
 
+/**
+ * The keys a run.json records stages under, in the pipeline's order: a stage's name, and for the
+ * pipeline's evaluation and analysis of the pruned model `<stage>-pruned`. The Runs tree shows a
+ * run's stages in this order (others follow in file order).
+ */
+export const RUN_STAGE_KEYS = [
+  'corpus-vocab',
+  'pretrain',
+  'finetune',
+  'evaluate',
+  'analyze',
+  'prune',
+  'refinetune',
+  'evaluate-pruned',
+  'analyze-pruned',
+] as const;
+
+export type RunStageKey = (typeof RUN_STAGE_KEYS)[number] | StageName;
+
 export const STAGE_NAMES = Object.keys(REGISTRY) as StageName[];
 
 export function isStageName(s: unknown): s is StageName {
