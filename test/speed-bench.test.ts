@@ -1,5 +1,6 @@
 // The bench stage: shape names, and one tiny end-to-end run (no timing asserts: only that every
 // figure is there, positive and consistent with the others).
+import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { backendLabel, initBackend } from '../src/engine/backend';
 import type { EngineEvent } from '../src/engine/protocol';
@@ -50,5 +51,11 @@ describe('bench', () => {
     await expect(bench({ shapes: ['H128'] }, ctx)).rejects.toThrow(/--shapes/);
     await expect(bench({ steps: 0 }, ctx)).rejects.toThrow(/--steps/);
     await expect(bench({ threads: 0 }, ctx)).rejects.toThrow(/--threads/);
+    // BERT-base's training step does not fit the wasm heap: said before anything is allocated
+    const before = tf.memory().numBytes;
+    await expect(bench({ shapes: ['L2-H128', 'L12-H768-A12'], torch: false }, ctx)).rejects.toThrow(
+      /^--shapes L12-H768-A12: .*needs about \d.*GiB .* but the wasm backend's 4\.0 GiB heap holds less/,
+    );
+    expect(tf.memory().numBytes).toBe(before);
   });
 });

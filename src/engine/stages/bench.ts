@@ -22,6 +22,7 @@ import { gpuCounters, resetGpuCounters, webgpuActive } from '../backend/webgpu-k
 import { matmulKind } from '../backend/webgpu-ops';
 import { bceWithLogits, classify, Inputs, toInputs } from '../model/bert';
 import { BertConfig, makeConfig, GAIIC_NUM_LABELS } from '../model/config';
+import { checkMemory } from '../model/memory';
 import { batchLogits } from '../model/predict';
 import { disposeParams, initParams, Params } from '../model/params';
 import { StepSpec, trainStep } from '../train/loop';
@@ -344,6 +345,13 @@ export async function bench(
   };
   if (!ns.loaded && ctx.backend.startsWith('wasm')) log(ctx, `native matmul not in use: ${ns.detail}`);
 
+  // A shape that cannot train here (BERT-base at 32 x 128 on wasm: more than its 4 GiB heap) is
+  // refused before anything runs, with one line, rather than dying inside the backend.
+  for (const s of shapes) {
+    checkMemory(benchConfig(s), { mode: 'train', batch: BENCH_BATCH, seqLen: BENCH_SEQ }, ctx.backend, {
+      shape: `--shapes ${s.name}`,
+    });
+  }
   for (const s of shapes) result.shapes.push(await benchShape(s, steps, ctx));
   result.pruned = await benchPruned(shapes[0], steps, 0.25);
   log(ctx, `bench pruned ${shapes[0].name} (1/4 heads and FFN): ${result.pruned.speedup.toFixed(2)}x faster inference`);
