@@ -6,6 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/engine/backend';
 import { Rng } from '../src/engine/data/rng';
 import { bceWithLogits, classify, encode, mlmLogits, softmaxCrossEntropy } from '../src/engine/model/bert';
+import { layerNorm } from '../src/engine/model/layers';
 import { Params } from '../src/engine/model/params';
 import { randomLabels, tinyBatch, tinyModel } from './helpers/tiny';
 
@@ -94,3 +95,35 @@ describe('dropout', () => {
     expect(d1).not.toEqual(a);
   });
 });
+
+describe('LayerNorm off webgpu (its written-out gradient)', () => {
+  it("equals tfjs's autodiff of the plain composition, values and gradients", () => {
+    const rng = new Rng(5);
+    const t = (shape: number[], scale = 1, shift = 0) =>
+      tf.tensor(
+        Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => shift + scale * rng.normal()),
+        shape,
+      );
+    const x = t([7, 24], 3, 1) as tf.Tensor2D;
+    const g = t([24], 0.5, 1) as tf.Tensor1D;
+    const b = t([24], 0.1) as tf.Tensor1D;
+    const w = t([7, 24]); // a loss that weighs every output differently
+    const plain = (x: tf.Tensor2D, g: tf.Tensor1D, b: tf.Tensor1D) => {
+      const { mean, variance } = tf.moments(x, -1, true);
+      return tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, 1e-12))), g), b);
+    };
+    const loss = (f: typeof plain) => (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) =>
+      tf.sum(tf.mul(f(x as tf.Tensor2D, g as tf.Tensor1D, b as tf.Tensor1D), w));
+    const ours = tf.grads(loss((x, g, b) => layerNorm(x, g, b, 1e-12)))([x, g, b]);
+    const ref = tf.grads(loss(plain))([x, g, b]);
+    expect(maxDiff(layerNorm(x, g, b, 1e-12), plain(x, g, b))).toBeLessThan(1e-5);
+    for (const [i, name] of ['x', 'gamma', 'beta'].entries()) {
+      expect(maxDiff(ours[i], ref[i]), name).toBeLessThan(1e-4);
+      expect(tf.max(tf.abs(ref[i])).dataSync()[0], name).toBeGreaterThan(1e-2); // not trivially zero
+    }
+  });
+});
+
+function maxDiff(a: tf.Tensor, b: tf.Tensor): number {
+  return tf.max(tf.abs(tf.sub(a, b))).dataSync()[0];
+}

@@ -15,6 +15,7 @@
 // Kernels are plain WGSL dispatched in tfjs's command stream (webgpu-kernels.ts dispatchRaw); each
 // makes a new output tensor, nothing is written in place.
 import * as tf from '@tensorflow/tfjs';
+import { customOp } from './custom-op';
 import { dispatchRaw, gridGroups, pipeline, requireWebGpu, WG, WORKGROUP_REDUCE } from './webgpu-kernels';
 
 type Field = [name: string, type: 'u32' | 'f32', value: number];
@@ -72,17 +73,6 @@ function launch(
     groups,
   );
   return tf.engine().makeTensorFromTensorInfo(info);
-}
-
-type GradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor | tf.Tensor[];
-
-/** tf.customGrad over n tensor inputs, typed. */
-function customOp(
-  n: number,
-  f: (inputs: tf.Tensor[], save: tf.GradSaveFunc) => { value: tf.Tensor; gradFunc: GradFunc },
-): (...inputs: tf.Tensor[]) => tf.Tensor {
-  const g = (...a: (tf.Tensor | tf.GradSaveFunc)[]) => f(a.slice(0, n) as tf.Tensor[], a[n] as tf.GradSaveFunc);
-  return tf.customGrad(g as unknown as Parameters<typeof tf.customGrad>[0]) as (...inputs: tf.Tensor[]) => tf.Tensor;
 }
 
 const MAIN_ROWS = `@compute @workgroup_size(${WG})
