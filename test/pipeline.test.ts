@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { RUN_STAGE_KEYS } from '../src/engine/stages/registry';
 import { bp } from './helpers/cli';
 
 describe('pipeline (tiny preset, demo data)', () => {
@@ -26,19 +27,8 @@ describe('pipeline (tiny preset, demo data)', () => {
     expect(r.stdout).toMatch(/\| prune \(before re-fine-tuning\)\s+\|\s+[\d.]+\s+\|\s+[\d.]+\s+\|\s+0\.\d{4}/);
 
     const m = JSON.parse(fs.readFileSync(path.join(run, 'run.json'), 'utf8'));
-    for (const s of [
-      'corpus-vocab',
-      'pretrain',
-      'finetune',
-      'evaluate',
-      'analyze',
-      'prune',
-      'refinetune',
-      'evaluate-pruned',
-      'analyze-pruned',
-    ]) {
-      expect(m.stages[s]?.status, s).toBe('done');
-    }
+    // Every key of the registry's list (which the Runs tree orders by) is one the pipeline records.
+    for (const s of RUN_STAGE_KEYS) expect(m.stages[s]?.status, s).toBe('done');
     expect(m.stages.finetune.checkpoint).toBe('finetune');
     for (const ck of ['pretrain', 'finetune', 'pruned', 'refinetune']) {
       for (const f of ['config.json', 'model.safetensors', 'vocab.txt'])
