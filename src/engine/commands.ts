@@ -151,7 +151,7 @@ export async function runCommand(stage: string, args: string[], io: CommandIO): 
 
   const runDir = typeof a.run === 'string' ? safeRunPath(a.run) : null;
   // Settings are resolved once here, for the stages that declare them, and handed over.
-  let settings;
+  let settings: Settings | undefined;
   let preset = a.preset ?? 'quick';
   if (def.settings) {
     const r = stageSettings(runDir, a.preset, a.config);
@@ -173,7 +173,7 @@ export async function runCommand(stage: string, args: string[], io: CommandIO): 
   try {
     let backend = 'none';
     if (def.backend) {
-      await initBackend(backendName, backendName === 'auto' ? autoHint(def, a, settings) : undefined);
+      await initBackend(backendName, () => autoHint(def, a, settings));
       backend = backendLabel();
       const note = autoChoiceNote();
       if (note) io.emit({ type: 'log', level: 'info', message: note });

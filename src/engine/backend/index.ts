@@ -138,14 +138,20 @@ export function autoDecision(
 /**
  * Select and initialise a backend. `auto` takes the fastest one that loads: where a hardware GPU
  * and a measurement of both are there (hint: the model the stage runs), the one measured faster.
- * An explicit name that cannot load is an error naming what is missing.
+ * The hint, the CPU path's label and the speeds file are looked at only where there is a hardware
+ * adapter to weigh. An explicit name that cannot load is an error naming what is missing.
  */
-export async function initBackend(name: BackendName = 'auto', hint?: AutoHint): Promise<Exclude<BackendName, 'auto'>> {
+export async function initBackend(
+  name: BackendName = 'auto',
+  hint?: () => AutoHint | undefined,
+): Promise<Exclude<BackendName, 'auto'>> {
   if (active && (name === 'auto' || name === active)) return active;
   let order: Exclude<BackendName, 'auto'>[] =
     name === 'auto' ? ['webgpu', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] : [name];
-  if (name === 'auto' && hint) {
-    const d = autoDecision(hardwareWebGpuAdapter(), loadNative() ? 'wasm+openblas' : 'wasm', readSpeeds(), hint);
+  const gpu = name === 'auto' && hint ? hardwareWebGpuAdapter() : null;
+  const h = gpu && 'name' in gpu ? hint?.() : undefined;
+  if (gpu && h) {
+    const d = autoDecision(gpu, loadNative() ? 'wasm+openblas' : 'wasm', readSpeeds(), h);
     autoNote = d.note;
     if (d.leaveOutWebgpu) order = order.filter((n) => n !== 'webgpu');
   }

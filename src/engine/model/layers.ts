@@ -1,6 +1,6 @@
 // BERT's building blocks, each once: on the webgpu backend as the fused programs of
-// backend/webgpu-ops.ts, elsewhere composed of tfjs ops (the cpu and wasm path, unchanged and
-// bit-for-bit deterministic). bert.ts reads top to bottom on these.
+// backend/webgpu-ops.ts, elsewhere composed of tfjs ops, LayerNorm with its gradient written out
+// (the cpu and wasm path, bit-for-bit deterministic). bert.ts reads top to bottom on these.
 import * as tf from '@tensorflow/tfjs';
 import { customOp } from '../backend/custom-op';
 import { webgpuActive } from '../backend/webgpu-kernels';
@@ -77,7 +77,7 @@ export interface AttentionDims {
 /**
  * Multi-head self-attention of q, k, v [B*T, A*D] under mask [B, T] (1 = token): per head
  * softmax(q k^T / sqrt(D) + mask) [dropout] @ v, heads scaled by headMask [A] where given, back to
- * [B*T, A*D]. dropSeed: a function giving the dropout seed (called once, only when rate > 0).
+ * [B*T, A*D]. drop.seed: a function giving the dropout seed (called once, only when rate > 0).
  */
 export function selfAttention(
   q: tf.Tensor2D,
