@@ -138,8 +138,9 @@ export async function compareOnData(
   const ours = await predictProbs(ck.params, ck.config, ex);
   const theirs = await onnxProbs(ort, model, ck, ex);
   const labels = labelMatrix(ex, L);
-  const a = allMetrics(ours, labels, L, single).score;
-  const b = allMetrics(theirs, labels, L, single).score;
+  // Copies: the metrics may reorder what they are given.
+  const a = allMetrics(ours.slice(), labels, L, single).score;
+  const b = allMetrics(theirs.slice(), labels, L, single).score;
   let maxDiff = 0;
   for (let i = 0; i < ours.length; i++) maxDiff = Math.max(maxDiff, Math.abs(ours[i] - theirs[i]));
   let same = 0;
