@@ -105,7 +105,11 @@ beforeAll(async () => {
   fs.writeFileSync(path.join(hub, 'config.json'), JSON.stringify({ ...hubCfg, transformers_version: '4.44.0' }));
   const tensors = [...h.params].map(([name, t]) => ({ name, shape: t.shape, data: t.dataSync() as Float32Array }));
   const P = h.config.max_position_embeddings;
-  tensors.push({ name: 'bert.embeddings.position_ids', shape: [1, P], data: Float32Array.from({ length: P }, (_, i) => i) });
+  tensors.push({
+    name: 'bert.embeddings.position_ids',
+    shape: [1, P],
+    data: Float32Array.from({ length: P }, (_, i) => i),
+  });
   writeSafetensors(path.join(hub, 'model.safetensors'), tensors);
   fs.writeFileSync(path.join(hub, 'vocab.txt'), h.vocab.tokens.join('\n') + '\n');
   fs.writeFileSync(path.join(hub, 'tokenizer.json'), JSON.stringify(bertTokenizerJson(h.vocab.tokens)));

@@ -37,7 +37,11 @@ export type Quantize = 'int8';
 /** Load a checkpoint that has a trained classifier (a UserError otherwise). */
 export function classifierCheckpoint(dir: string): Checkpoint {
   const ck = loadCheckpoint(dir);
-  if (!hasClassifier(ck.config) || !ck.params.has(CLASSIFIER.weight) || ck.report?.initialised.includes(CLASSIFIER.weight)) {
+  if (
+    !hasClassifier(ck.config) ||
+    !ck.params.has(CLASSIFIER.weight) ||
+    ck.report?.initialised.includes(CLASSIFIER.weight)
+  ) {
     disposeParams(ck.params);
     throw new UserError(`${dir}: this checkpoint has no classifier (fine-tune it first)`);
   }
@@ -66,9 +70,7 @@ export function labelsJson(ck: Checkpoint, thresholds: Thresholds | null, quanti
     problem_type: problemOf(ck.config),
     id2label: Object.fromEntries(names.map((n, i) => [String(i), n])),
     label2id: Object.fromEntries(names.map((n, i) => [n, i])),
-    decision: single
-      ? 'argmax of softmax(logits)'
-      : 'label i when sigmoid(logits[i]) >= thresholds[i]',
+    decision: single ? 'argmax of softmax(logits)' : 'label i when sigmoid(logits[i]) >= thresholds[i]',
     thresholds: single ? null : decisionThresholds(thresholds, names.length),
     thresholds_source: single ? null : (thresholds?.source ?? 'none stored with the checkpoint: 0.5 for every label'),
     max_length: Math.min(ck.config.max_len ?? 512, ck.config.max_position_embeddings),
@@ -219,7 +221,11 @@ export async function exportCheckpoint(model: string, out: string, opt: ExportOp
       writeFileAtomic(path.join(tmp, ONNX_FILE), bytes);
       writeVocab(tmp, { ...ck.vocab, counts: ck.vocab.tokens.map(() => 0) });
       fs.rmSync(path.join(tmp, 'token_counts.json'), { force: true }); // corpus counts: pruning's, not serving's
-      writeTokenizerFiles(tmp, { ...ck.vocab, tokenizer: ck.vocab.tokenizer && { ...ck.vocab.tokenizer, jsonFile: undefined } }, maxLen);
+      writeTokenizerFiles(
+        tmp,
+        { ...ck.vocab, tokenizer: ck.vocab.tokenizer && { ...ck.vocab.tokenizer, jsonFile: undefined } },
+        maxLen,
+      );
       const tokFile = path.join(tmp, 'tokenizer.json');
       writeFileAtomic(tokFile, JSON.stringify(tok.json) + '\n');
       checked = checkTokenizerJson(tok.json, ck.vocab, model, path.join(final, 'tokenizer.json'));

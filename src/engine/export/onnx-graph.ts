@@ -96,7 +96,12 @@ class Graph {
   }
   constInt64(v: number[], scalar = false): string {
     return this.constOf(`i:${scalar}:${v.join(',')}`, () =>
-      this.tensor(`const_i${this.consts.size}`, scalar ? [] : [v.length], DT.INT64, bytesOf(BigInt64Array.from(v.map(BigInt)))),
+      this.tensor(
+        `const_i${this.consts.size}`,
+        scalar ? [] : [v.length],
+        DT.INT64,
+        bytesOf(BigInt64Array.from(v.map(BigInt))),
+      ),
     );
   }
   private constOf(key: string, make: () => string): string {
@@ -189,7 +194,11 @@ export function buildOnnx(cfg: BertConfig, weight: WeightSource, opt: BuildOptio
   const ln = (x: string, name: string) =>
     g.one(
       'LayerNormalization',
-      [x, g.float(`${name}.weight`, [H], weight(`${name}.weight`).data), g.float(`${name}.bias`, [H], weight(`${name}.bias`).data)],
+      [
+        x,
+        g.float(`${name}.weight`, [H], weight(`${name}.weight`).data),
+        g.float(`${name}.bias`, [H], weight(`${name}.bias`).data),
+      ],
       [attrInt('axis', -1), attrFloat('epsilon', eps)],
     );
   const dense = (x: string, name: string) => g.dense(x, name, weight(`${name}.weight`), weight(`${name}.bias`));
@@ -265,6 +274,8 @@ export function buildOnnx(cfg: BertConfig, weight: WeightSource, opt: BuildOptio
   };
   const bytes = g.inits.reduce((a, t) => a + (t.rawData?.length ?? 0), 0);
   if (bytes > MAX_ONNX_BYTES - 2 ** 24)
-    throw new UserError(`the model's weights are ${bytes} bytes; one ONNX file holds at most 2 GB (try --quantize int8)`);
+    throw new UserError(
+      `the model's weights are ${bytes} bytes; one ONNX file holds at most 2 GB (try --quantize int8)`,
+    );
   return onnx.ModelProto.encode(onnx.ModelProto.create(model)).finish();
 }

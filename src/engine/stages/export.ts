@@ -24,7 +24,9 @@ function runTestFile(model: string): string | undefined {
 export function formatExport(r: ExportResult): string {
   const lines = [`wrote ${r.file} (${r.quantization === 'none' ? 'fp32' : r.quantization}, ${mb(r.bytes)} MB)`];
   if (r.fp32_bytes)
-    lines.push(`  size: ${mb(r.bytes)} MB vs ${mb(r.fp32_bytes)} MB fp32 (${((100 * r.bytes) / r.fp32_bytes).toFixed(1)}%)`);
+    lines.push(
+      `  size: ${mb(r.bytes)} MB vs ${mb(r.fp32_bytes)} MB fp32 (${((100 * r.bytes) / r.fp32_bytes).toFixed(1)}%)`,
+    );
   const tok = r.tokenizer.source === 'built' ? 'built from vocab.txt' : "the checkpoint's";
   lines.push(`  tokenizer.json: ${tok}, ${r.tokenizer.checked_tokens} tokens checked with @huggingface/tokenizers`);
   lines.push(`  labels.json: ${r.labels} labels, ${r.problem_type}`);

@@ -433,7 +433,11 @@ export const REGISTRY = {
       out: { type: 'string', value: 'DIR', help: 'the export folder', required: true, ask: 'outFolder' },
       format: { type: 'string', value: 'onnx', help: 'the format (onnx, the default)' },
       quantize: { type: 'string', value: 'int8', help: 'int8 weights (default: fp32)', ask: 'quantize' },
-      data: { type: 'string', value: 'FILE', help: "a labeled file to score the export on (default: the run's test file)" },
+      data: {
+        type: 'string',
+        value: 'FILE',
+        help: "a labeled file to score the export on (default: the run's test file)",
+      },
       json: JSON_OUT,
     },
     trains: false,
