@@ -168,7 +168,7 @@ describe('export --format onnx', () => {
       expect(tok.encode(word).ids).toEqual([vocab.special.cls, vocab.index.get(word), vocab.special.sep]);
 
       if (hasOnnx) {
-        const c = spawnSync(PY, ['-c', 'import onnx,sys; onnx.checker.check_model(onnx.load(sys.argv[1]))', r.file], {
+        const c = spawnSync(PY, ['-c', 'import onnx,sys; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True)', r.file], {
           encoding: 'utf8',
         });
         expect(c.status, c.stderr).toBe(0);
@@ -185,7 +185,7 @@ describe('export --format onnx', () => {
         if (hasOnnx) {
           const f = path.join(root, `int8-${kind}.onnx`);
           fs.writeFileSync(f, q);
-          const c = spawnSync(PY, ['-c', 'import onnx,sys; onnx.checker.check_model(onnx.load(sys.argv[1]))', f], {
+          const c = spawnSync(PY, ['-c', 'import onnx,sys; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True)', f], {
             encoding: 'utf8',
           });
           expect(c.status, c.stderr).toBe(0);
