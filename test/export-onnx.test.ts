@@ -17,7 +17,8 @@ import { readRows, tokenizerIn } from '../src/engine/data/rows';
 import { readVocab } from '../src/engine/data/vocab';
 import { runCommand } from '../src/engine/commands';
 import { compareOnData, exportCheckpoint, onnxOf, classifierCheckpoint } from '../src/engine/export/export';
-import { loadOrt, ortLogits, ortSession } from '../src/engine/export/ort';
+import { loadOrt, ORT_MISSING, ortLogits, ortSession, requireOrt } from '../src/engine/export/ort';
+import type { OnnxBench } from '../src/engine/export/bench';
 import { loadCheckpoint, saveCheckpoint } from '../src/engine/io/checkpoint';
 import { MARKER } from '../src/engine/io/ownership';
 import { runPaths } from '../src/engine/io/paths';
@@ -31,7 +32,7 @@ import { pruneVocabulary } from '../src/engine/prune/vocabulary';
 import type { StageContext } from '../src/engine/stages/context';
 import { finetuneClassifier as finetune } from '../src/engine/train/classifier';
 import { bertTokenizerJson } from './helpers/tokenizer-json';
-import { userErrorAsync } from './helpers/errors';
+import { userError, userErrorAsync } from './helpers/errors';
 import { SMALL_MODEL } from './helpers/pretrained';
 import { writeDemo } from '../src/engine/data/demo';
 import { corpusVocab } from '../src/engine/data/corpus';
@@ -168,9 +169,13 @@ describe('export --format onnx', () => {
       expect(tok.encode(word).ids).toEqual([vocab.special.cls, vocab.index.get(word), vocab.special.sep]);
 
       if (hasOnnx) {
-        const c = spawnSync(PY, ['-c', 'import onnx,sys; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True)', r.file], {
-          encoding: 'utf8',
-        });
+        const c = spawnSync(
+          PY,
+          ['-c', 'import onnx,sys; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True)', r.file],
+          {
+            encoding: 'utf8',
+          },
+        );
         expect(c.status, c.stderr).toBe(0);
       }
 
@@ -185,9 +190,13 @@ describe('export --format onnx', () => {
         if (hasOnnx) {
           const f = path.join(root, `int8-${kind}.onnx`);
           fs.writeFileSync(f, q);
-          const c = spawnSync(PY, ['-c', 'import onnx,sys; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True)', f], {
-            encoding: 'utf8',
-          });
+          const c = spawnSync(
+            PY,
+            ['-c', 'import onnx,sys; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True)', f],
+            {
+              encoding: 'utf8',
+            },
+          );
           expect(c.status, c.stderr).toBe(0);
         }
       } finally {
@@ -213,6 +222,25 @@ describe('export --format onnx', () => {
     );
     expect(bad).toMatch(/--quantize int4: not supported/);
   }, 300_000);
+
+  it('bench --onnx races ours against ONNX Runtime fp32 and int8; without onnxruntime-node, one line', async () => {
+    const r = await runCommand('bench', ['--onnx', '--model', kinds.uneven], ctx);
+    const b = r.result as OnnxBench;
+    expect(b.rows.map((x) => `${x.engine.split(' ')[0]} ${x.precision}`)).toEqual([
+      'bert-pruner fp32',
+      'ONNX fp32',
+      'ONNX int8',
+    ]);
+    for (const x of b.rows) expect(x.ms_per_batch).toBeGreaterThan(0);
+    expect([b.batch, b.seq]).toEqual([32, 64]); // as analyze times it
+    expect(r.text).toMatch(/ONNX Runtime is faster|as fast as ONNX Runtime or faster/);
+    const missing = () => {
+      throw Object.assign(new Error("Cannot find module 'onnxruntime-node'"), { code: 'MODULE_NOT_FOUND' });
+    };
+    expect(userError(() => requireOrt(missing))).toBe(ORT_MISSING);
+    const msg = await userErrorAsync(() => runCommand('bench', ['--onnx'], ctx));
+    expect(msg).toMatch(/--model CKPT/);
+  }, 120_000);
 
   it('a truncated checkpoint gives one line', async () => {
     const broken = path.join(root, 'broken');

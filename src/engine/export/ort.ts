@@ -9,12 +9,11 @@ export type Ort = typeof import('onnxruntime-node');
 export const ORT_MISSING =
   'onnxruntime-node is not installed (it is a development dependency: run npm ci in a clone of bert-pruner)';
 
-/** onnxruntime-node, or null where it is not installed (the packaged extension). */
-export function loadOrt(): Ort | null {
+/** onnxruntime-node, or null where it is not installed (the packaged extension). `req`: for tests. */
+export function loadOrt(req: (id: string) => unknown = require): Ort | null {
   try {
     // A plain require esbuild leaves alone (onnxruntime-node is external): resolved at run time.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    return require('onnxruntime-node') as Ort;
+    return req('onnxruntime-node') as Ort;
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'MODULE_NOT_FOUND' || code === 'ERR_DLOPEN_FAILED') return null;
@@ -23,18 +22,24 @@ export function loadOrt(): Ort | null {
 }
 
 /** onnxruntime-node, or a UserError saying it is missing. */
-export function requireOrt(): Ort {
-  const ort = loadOrt();
+export function requireOrt(req?: (id: string) => unknown): Ort {
+  const ort = loadOrt(req);
   if (!ort) throw new UserError(ORT_MISSING);
   return ort;
 }
 
-/** A session on an ONNX model's bytes: all graph optimizations, `threads` intra-op threads. */
+/**
+ * A session on an ONNX model's bytes: all graph optimizations, `threads` intra-op threads. Its
+ * threads do not spin between runs (ONNX Runtime's default busy-waits, which would take the cores
+ * from whatever runs next: the engine's own timing in `bench --onnx`).
+ */
 export async function ortSession(ort: Ort, model: Uint8Array | string, threads?: number) {
   return ort.InferenceSession.create(model as Uint8Array, {
     graphOptimizationLevel: 'all',
     executionProviders: ['cpu'],
+    executionMode: 'sequential',
     ...(threads ? { intraOpNumThreads: threads, interOpNumThreads: 1 } : {}),
+    extra: { session: { intra_op: { allow_spinning: '0' } } },
   });
 }
 

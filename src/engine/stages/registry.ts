@@ -457,6 +457,8 @@ export const REGISTRY = {
       threads: { type: 'int', value: 'N', help: 'BLAS threads', min: 1, max: 1024 },
       json: JSON_OUT,
       'no-torch': { type: 'boolean', help: 'skip the PyTorch anchor' },
+      onnx: { type: 'boolean', help: "race --model's inference against ONNX Runtime (fp32, int8)" },
+      model: { type: 'string', value: 'CKPT', help: 'with --onnx: the checkpoint' },
     },
     trains: false,
     resumable: false,
