@@ -119,8 +119,9 @@ export function formatOnnxBench(r: OnnxBench): string {
   const w = cols.map((c, i) => Math.max(c.length, ...rows.map((row) => String(row[i]).length)));
   const line = (cells: unknown[]) => cells.map((c, i) => String(c).padEnd(w[i])).join('  ');
   const faster = r.rows.filter((x) => x.speedup > 1 && !x.engine.startsWith('bert-pruner'));
+  const by = faster.map((x) => `${x.precision} ${x.speedup}x`).join(', ');
   const verdict = faster.length
-    ? `ONNX Runtime is faster than our ${r.backend} path here: ${faster.map((x) => `${x.precision} ${x.speedup}x`).join(', ')}`
+    ? `ONNX Runtime is faster than our ${r.backend} path here: ${by}`
     : `our ${r.backend} path is as fast as ONNX Runtime or faster here`;
   return [head, line(cols), ...rows.map(line), verdict].join('\n');
 }
