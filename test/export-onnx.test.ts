@@ -205,6 +205,21 @@ describe('export --format onnx', () => {
     }, 300_000);
   }
 
+  it('single-label: labels.json says argmax (no thresholds); the logits still agree', async () => {
+    const single = path.join(root, 'single');
+    fs.cpSync(kinds.unpruned, single, { recursive: true });
+    const cfgFile = path.join(single, 'config.json');
+    const cfg = JSON.parse(fs.readFileSync(cfgFile, 'utf8'));
+    fs.writeFileSync(cfgFile, JSON.stringify({ ...cfg, problem_type: 'single_label_classification' }));
+    fs.rmSync(path.join(single, 'thresholds.json'), { force: true });
+    const r = await exportCheckpoint(single, path.join(root, 'onnx-single'), {});
+    const labels = JSON.parse(fs.readFileSync(path.join(root, 'onnx-single', 'labels.json'), 'utf8'));
+    expect(labels).toMatchObject({ problem_type: 'single_label_classification', thresholds: null });
+    expect(labels.decision).toMatch(/argmax of softmax/);
+    const { ours, theirs } = await bothLogits(single, new Uint8Array(fs.readFileSync(r.file)));
+    expect(Math.max(...ours.map((x, i) => Math.abs(x - theirs[i])))).toBeLessThan(1e-4);
+  }, 120_000);
+
   it('the CLI writes it, re-exports onto its own folder, and refuses a folder it did not make', async () => {
     const out = path.join(root, 'cli-export');
     const r = await runCommand('export', ['--model', kinds.uneven, '--out', out, '--quantize', 'int8'], ctx);
