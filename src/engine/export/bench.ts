@@ -2,8 +2,8 @@
 // exported in memory as fp32 and as int8, on one batch of 32 x 64 random tokens (as `analyze`
 // times it), in one run. Both sides get the same threads: ONNX Runtime's intra-op threads are the
 // engine's (its OpenBLAS threads where the native kernels are loaded, else 1), with every graph
-// optimization on. The three are timed round by round (median of 7 after a warm-up), so machine
-// load falls on all alike.
+// optimization on. The three are timed round by round (median of 7 after a warm-up, or of --steps
+// rounds), so machine load falls on all alike.
 import * as os from 'node:os';
 import { Rng } from '../data/rng';
 import { UserError } from '../errors';

@@ -461,7 +461,7 @@ export const runBench: StageRun<'bench'> = async ({ args, ctx }) => {
   if (args.onnx) {
     if (!args.model) throw new UserError('bench --onnx: --model CKPT names the checkpoint to race');
     const { benchOnnx, formatOnnxBench } = await import('../export/bench');
-    const r = await benchOnnx(args.model, ctx, { threads: args.threads });
+    const r = await benchOnnx(args.model, ctx, { threads: args.threads, rounds: args.steps });
     return { result: r, text: args.json ? JSON.stringify(r, null, 2) : formatOnnxBench(r) };
   }
   const o = {
