@@ -75,7 +75,8 @@ class Graph {
 
   op(type: string, inputs: string[], attrs: Attr[] = [], outputs = 1): string[] {
     const id = this.count++;
-    const out = [...Array(outputs).keys()].map((k) => `${type.toLowerCase()}_${id}${outputs > 1 ? `_${k}` : ''}`);
+    // Short value names: every one is stored in the file (the node keeps the op's name).
+    const out = [...Array(outputs).keys()].map((k) => `x${id}${outputs > 1 ? `_${k}` : ''}`);
     this.nodes.push({ opType: type, name: `${type}_${id}`, input: inputs, output: out, attribute: attrs });
     return out;
   }
