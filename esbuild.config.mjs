@@ -10,7 +10,8 @@ const common = {
   target: 'node20',
   format: 'cjs',
   sourcemap: true,
-  external: ['vscode', '@tensorflow/*'],
+  // onnxruntime-node: a development dependency, required at run time where installed (export/ort.ts).
+  external: ['vscode', '@tensorflow/*', 'onnxruntime-node'],
   logLevel: 'warning',
 };
 const entries = [

@@ -16,7 +16,7 @@ import { ffnPerLayer, headsPerLayer, keptHeads } from '../src/engine/model/confi
 import { disposeParams } from '../src/engine/model/params';
 import { predictLogits } from '../src/engine/model/predict';
 import type { EngineEvent } from '../src/engine/protocol';
-import { readReport, updateReportMetrics } from '../src/engine/prune/report';
+import { readReport, transformersLoadable, updateReportMetrics } from '../src/engine/prune/report';
 import type { StageContext } from '../src/engine/stages/context';
 import { resolvePruneConfig } from '../src/engine/prune/config';
 import { pruneCheckpoint as pruneStage } from '../src/engine/prune/run';
@@ -148,6 +148,13 @@ describe('pruneStage', () => {
     const ffn = ffnPerLayer(ck.config);
     expect(ffn.reduce((a, b) => a + b)).toBe(48);
     for (const f of ffn) expect(f % 8).toBe(0);
+    // transformers' BertIntermediate has one size: the report and one log line say so when they differ.
+    const uneven = new Set(ffn).size > 1;
+    expect(r.reportData.transformers).toMatchObject({ loadable: !uneven });
+    const lines = events.filter((e) => e.type === 'log' && /HF transformers cannot load/.test(e.message));
+    expect(lines).toHaveLength(uneven ? 1 : 0);
+    const note = transformersLoadable({ ...ck.config, intermediate_sizes: [24, 16] }).note;
+    expect(note).toMatch(/\(24, 16\): HF transformers cannot load.*ffn_even_masking true.*export --format onnx/);
     expect(r.reportData.iterations).toHaveLength(4); // 2 x n_iters, alternating
     expect(r.reportData.iterations[0].ffn_per_layer).toEqual([64, 64]); // head step first
     disposeParams(ck.params);

@@ -124,6 +124,7 @@ async function ask(
     case 'pruneConfigs':
       return pickPruneConfigs(true, async () => undefined);
     case 'outFolder':
+      if (stage === 'export' && model) return askFolder(`${title}: write where?`, `${model}-onnx`);
       return stage === 'prune' && model
         ? path.join(path.dirname(model), 'pruned')
         : askFolder(`${title}: write where?`, 'data/demo');
@@ -148,6 +149,13 @@ async function offer(
   const o = (REGISTRY[stage].options as Record<string, OptionDef>)[flag];
   const current = typeof sel[flag] === 'string' ? (sel[flag] as string) : undefined;
   if (ask === 'settingsFile') return pickSettingsFile(`${REGISTRY[stage].title}: a settings file?`);
+  if (ask === 'quantize') {
+    const items = [
+      { label: 'fp32', description: 'the weights as they are', value: '' },
+      { label: 'int8', description: 'int8 weights: about a quarter of the size', value: 'int8' },
+    ];
+    return (await vscode.window.showQuickPick(items, { title: `${REGISTRY[stage].title}: weights?` }))?.value;
+  }
   if (ask === 'optionalModel') {
     const runs = typeof sel.run === 'string' ? [readRun(sel.run)] : deps.tree.runs();
     return pickOptionalCheckpoint(runs, `${REGISTRY[stage].title}: --${flag}`, current, o.help, (d) =>

@@ -1,4 +1,4 @@
-// What bert-pruner may delete or replace: only what it made. Every folder it creates (checkpoints,
+// What bert-pruner may delete or replace: only what it made. Every folder it creates (checkpoints, ONNX exports,
 // demo data, scratch folders) carries a marker file, MARKER (`.bert-pruner`, JSON {kind, created,
 // by}); a run folder is marked by its run.json. A command re-run onto its own earlier output needs
 // no flag; an existing target it did not make is refused before any work starts, with one line
@@ -24,7 +24,7 @@ import { processAlive } from './process';
 export const MARKER = '.bert-pruner';
 export const LOCK_FILE = 'run.lock';
 
-export type OwnedKind = 'checkpoint' | 'demo-data' | 'scratch' | 'run';
+export type OwnedKind = 'checkpoint' | 'demo-data' | 'scratch' | 'run' | 'export';
 export type OwnedFileKind = 'predictions' | 'evaluation';
 
 /** The command that is running (for the markers' `by`); set by runCommand. */
@@ -99,6 +99,7 @@ const KIND_TEXT: Record<OwnedKind | OwnedFileKind, string> = {
   'demo-data': 'demo data',
   scratch: 'a scratch folder',
   run: 'a run folder',
+  export: 'an ONNX export',
   predictions: 'a predictions file',
   evaluation: 'an evaluation file',
 };

@@ -43,6 +43,26 @@ export interface PruneReport {
   vocabulary?: { before: number; after: number; removed: number };
   metrics: { before?: number; after_prune?: number; after_refinetune?: number };
   config: PruneConfig;
+  /** Whether HF transformers can load the pruned checkpoint (not when FFN sizes differ per layer). */
+  transformers?: { loadable: boolean; note: string };
+}
+
+/**
+ * transformers' BertIntermediate has one intermediate_size for every layer: a checkpoint whose
+ * layers kept different FFN sizes (ffn_even_masking false) loads only in bert-pruner; removed heads
+ * (pruned_heads) it re-applies itself. The note says so, and what gives a loadable shape.
+ */
+export function transformersLoadable(cfg: BertConfig): { loadable: boolean; note: string } {
+  const sizes = ffnPerLayer(cfg);
+  if (new Set(sizes).size <= 1)
+    return { loadable: true, note: 'every layer keeps the same FFN size: HF transformers loads it (from_pretrained)' };
+  return {
+    loadable: false,
+    note:
+      `the layers keep different FFN sizes (${sizes.join(', ')}): HF transformers cannot load this checkpoint ` +
+      '(its BertIntermediate has one intermediate_size); transformer.ffn_even_masking true keeps a loadable shape, ' +
+      'and `export --format onnx` serves it as it is',
+  };
 }
 
 type Table = Extract<EngineEvent, { type: 'table' }>;

@@ -37,6 +37,7 @@ import {
   reportTables,
   STATS_B,
   statsSeqLen,
+  transformersLoadable,
   writeReport,
 } from './report';
 import { checkTargets, iterativePrune, maskPrune, TransformerPruneResult } from './transformer';
@@ -213,6 +214,8 @@ export async function pruneCheckpoint(
     const latency = await measureBoth(o.model, params, cfg);
     if (latency) [report.before.latency_ms, report.after.latency_ms] = latency;
     report.metrics.after_prune = await scoreOf(params, cfg, encodeRows(dataRows, vocab, maxLen, numLabels(cfg)));
+    report.transformers = transformersLoadable(cfg);
+    if (!report.transformers.loadable) log(ctx, report.transformers.note, 'warn');
     const reportFile = path.join(o.out, REPORT_FILE);
     writeReport(reportFile, report);
     ctx.emit({ type: 'prune-report', path: reportFile, report });

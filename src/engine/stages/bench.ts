@@ -457,6 +457,13 @@ export function formatBench(r: BenchResult): string {
 }
 
 export const runBench: StageRun<'bench'> = async ({ args, ctx }) => {
+  // --onnx: ours against ONNX Runtime on one checkpoint (export/bench.ts).
+  if (args.onnx) {
+    if (!args.model) throw new UserError('bench --onnx: --model CKPT names the checkpoint to race');
+    const { benchOnnx, formatOnnxBench } = await import('../export/bench');
+    const r = await benchOnnx(args.model, ctx, { threads: args.threads, rounds: args.steps });
+    return { result: r, text: args.json ? JSON.stringify(r, null, 2) : formatOnnxBench(r) };
+  }
   const o = {
     shapes: args.shapes?.split(','),
     json: args.json,

@@ -21,6 +21,7 @@ export type OptionType = 'string' | 'number' | 'int' | 'boolean' | 'strings';
  *   pruneConfig(s)     *.prune.json file(s); settingsFile: an optional *.bert-pruner.json
  *   outFolder / outFile  where to write
  *   optionalModel      a checkpoint, with "the default" as first choice (fine-tune --from, --teacher)
+ *   quantize           fp32 (the default) or int8
  */
 export type Ask =
   | 'run'
@@ -34,7 +35,8 @@ export type Ask =
   | 'pruneConfigs'
   | 'settingsFile'
   | 'outFolder'
-  | 'outFile';
+  | 'outFile'
+  | 'quantize';
 
 /**
  * A default the editor fills from the run the command applies to (read from its run.json):
@@ -421,6 +423,29 @@ export const REGISTRY = {
     steps: ['corpus-vocab', 'pretrain', 'finetune', 'prune', 'refinetune'],
     load: lazy(() => import('./pipeline').then((m) => m.runPipeline)),
   },
+  export: {
+    title: 'Export to ONNX',
+    summary: 'an ONNX model for ONNX Runtime, with tokenizer.json and labels.json (fp32 or int8)',
+    command: 'exportOnnx',
+    icon: 'package',
+    options: {
+      model: MODEL,
+      out: { type: 'string', value: 'DIR', help: 'the export folder', required: true, ask: 'outFolder' },
+      format: { type: 'string', value: 'onnx', help: 'the format (onnx, the default)' },
+      quantize: { type: 'string', value: 'int8', help: 'int8 weights (default: fp32)', ask: 'quantize' },
+      data: {
+        type: 'string',
+        value: 'FILE',
+        help: "a labeled file to score the export on (default: the run's test file)",
+      },
+      json: JSON_OUT,
+    },
+    trains: false,
+    resumable: false,
+    backend: true,
+    tree: ['checkpoint'],
+    load: lazy(() => import('./export').then((m) => m.runExport)),
+  },
   bench: {
     title: 'Benchmark',
     summary: 'training / inference tokens/s against PyTorch, the pruned speed-up',
@@ -432,6 +457,8 @@ export const REGISTRY = {
       threads: { type: 'int', value: 'N', help: 'BLAS threads', min: 1, max: 1024 },
       json: JSON_OUT,
       'no-torch': { type: 'boolean', help: 'skip the PyTorch anchor' },
+      onnx: { type: 'boolean', help: "race --model's inference against ONNX Runtime (fp32, int8)" },
+      model: { type: 'string', value: 'CKPT', help: 'with --onnx: the checkpoint' },
     },
     trains: false,
     resumable: false,
