@@ -20,6 +20,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { validateConfig, type ConfigKind } from '../engine/config/validate';
 import { errorRanges, parseEngineErrors, toPublish, type ErrorLocation, type TextRange } from './configFiles';
+import { readTextBounded } from '../engine/io/read';
 
 export function configKind(file: string): ConfigKind | undefined {
   if (file.endsWith('.prune.json')) return 'prune';
@@ -153,7 +154,7 @@ function readText(file: string): string | undefined {
   const doc = vscode.workspace.textDocuments.find((d) => d.uri.fsPath === file);
   if (doc) return doc.getText();
   try {
-    return fs.readFileSync(file, 'utf8');
+    return readTextBounded(file, 'json');
   } catch {
     return undefined;
   }

@@ -27,7 +27,7 @@ import {
   POOLER_PREFIX,
 } from '../model/names';
 import { initTensor, paramShapes, Params } from '../model/params';
-import { readJson, recoverDir, replaceDirAtomic, writeJsonAtomic } from './atomic';
+import { readJson, replaceDirAtomic, writeJsonAtomic } from './atomic';
 import { assertReplaceable, guardWrite, markDir } from './ownership';
 import { readSafetensors, readSafetensorsHeader, writeSafetensors } from './safetensors';
 import { writeTokenizerFiles } from './tokenizer-files';
@@ -91,8 +91,10 @@ export async function saveCheckpoint(
 
 export function readConfig(dir: string): BertConfig {
   const file = path.join(dir, CONFIG_FILE);
-  recoverDir(dir); // a crash in the middle of replacing it left the previous version aside
-  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new UserError(`${dir}: not a checkpoint directory`);
+  // A read never renames: a checkpoint a crash left aside (dir.old-*) stays where it is; the next
+  // command that writes into the run (or --resume) puts it back (io/atomic.ts recoverRun).
+  if (!fs.existsSync(dir)) throw new UserError(`${dir}: not found`);
+  if (!fs.statSync(dir).isDirectory()) throw new UserError(`${dir}: not a checkpoint directory`);
   if (!fs.existsSync(file))
     throw new UserError(`${file}: missing (a checkpoint needs config.json, model.safetensors and vocab.txt)`);
   return checkConfigJson(readJson(file), file); // every field we read, type- and range-checked
