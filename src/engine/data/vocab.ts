@@ -95,7 +95,7 @@ function resolveSpecial(dir: string, index: Map<string, number>, vocabFile: stri
       const v = (raw as Record<string, unknown> | null)?.[`${role}_token`];
       if (v === undefined || v === null) continue;
       const name = tokenName(v);
-      if (name === undefined) throw new UserError(`${file}: '${role}_token' is not a token name`);
+      if (name === undefined) throw new UserError(`${file}: /${role}_token: is not a token name`);
       names[role] = name;
     }
   }
