@@ -78,7 +78,8 @@ export function runWatched(args: string[], cwd: string, env: NodeJS.ProcessEnv =
 
 /** The harm bound every hostile case asserts: done within LIMIT_S, peak RSS under LIMIT_MB. */
 export function expectContained(r: Watched): void {
-  const what = `exit ${r.code}${r.signal ? ` (${r.signal})` : ''}, ${r.seconds.toFixed(1)} s, peak ${r.peakMB.toFixed(0)} MB`;
+  const sig = r.signal ? ` (${r.signal})` : '';
+  const what = `exit ${r.code}${sig}, ${r.seconds.toFixed(1)} s, peak ${r.peakMB.toFixed(0)} MB`;
   expect(r.killed, `killed for ${r.killed}: ${what}\n${r.stderr.slice(-2000)}`).toBeUndefined();
   expect(r.seconds, what).toBeLessThan(LIMIT_S);
   expect(r.peakMB, what).toBeLessThan(LIMIT_MB);
@@ -88,7 +89,10 @@ export function expectContained(r: Watched): void {
 export function expectOneLineRefusal(r: Watched, pattern?: RegExp): void {
   expectContained(r);
   // Progress lines (`backend: wasm`) may come first; the error is one `error:` line and the last.
-  const lines = r.stderr.trim().split('\n').filter((l) => l.trim() !== '');
+  const lines = r.stderr
+    .trim()
+    .split('\n')
+    .filter((l) => l.trim() !== '');
   const what = `exit ${r.code}:\n${r.stderr.slice(-3000)}`;
   expect(r.code, what).toBe(2);
   expect(lines.filter((l) => /^error:/.test(l)).length, what).toBe(1);

@@ -9,6 +9,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getPreset } from '../src/engine/config/presets';
+import { readVocab } from '../src/engine/data/vocab';
+import { saveCheckpoint } from '../src/engine/io/checkpoint';
+import { makeConfig } from '../src/engine/model/config';
+import { disposeParams, initParams } from '../src/engine/model/params';
 import { demoModel, TINY } from './robust-helpers';
 import { bertTokenizerJson } from './helpers/tokenizer-json';
 import {
@@ -23,6 +28,7 @@ import {
 let root = '';
 let model = ''; // our tiny classifier checkpoint (never changed: each case copies it)
 let data = ''; // its demo data folder (train.csv, test.csv)
+let mlm = ''; // the same shape without a classifier
 let env: NodeJS.ProcessEnv = {};
 
 beforeAll(async () => {
@@ -30,6 +36,13 @@ beforeAll(async () => {
   const m = await demoModel(path.join(root, 'base'));
   model = m.model;
   data = path.join(root, 'base', 'data');
+  // a pretrained model without a classifier: fine-tuning it takes its label set from the data
+  mlm = path.join(root, 'base', 'mlm');
+  const vocab = readVocab(model);
+  const cfg = makeConfig(getPreset('tiny').model, vocab.tokens.length, 'mlm');
+  const params = initParams(cfg, { mlm: false, classifier: false, seed: 5 });
+  await saveCheckpoint(mlm, cfg, params, vocab);
+  disposeParams(params);
   // bench and auto record speeds in a cache folder: a scratch one
   env = { ...process.env, BERT_PRUNER_CACHE_DIR: path.join(root, 'cache'), HOME: path.join(root, 'home') };
 }, 120_000);
@@ -275,7 +288,7 @@ describe('class 3: allocations are budgeted before anything is allocated', () =>
     expectOneLineRefusal(r, /pytorch_model\.bin/);
   });
 
-  it("a safetensors classifier of shape [N, 0]: the label count is capped before names are made", async () => {
+  it('a safetensors classifier of shape [N, 0]: the label count is capped before names are made', async () => {
     const { dir, ck } = scratch('c3-labels');
     withoutLabels(ck);
     fs.writeFileSync(
@@ -296,8 +309,12 @@ describe('class 3: allocations are budgeted before anything is allocated', () =>
     const { dir } = scratch('c3-id', false);
     fs.mkdirSync(path.join(dir, 'd'));
     fs.writeFileSync(path.join(dir, 'd', 'train.jsonl'), '{"text": "a b c", "labels": [999999999]}\n');
+    fs.writeFileSync(path.join(dir, 'd', 'test.jsonl'), '{"text": "a b", "labels": [0]}\n');
     const before = hashTree(path.join(dir, 'd'));
-    const r = await runWatched(['corpus-vocab', '--data', 'd', '--run', path.join(dir, 'r'), ...TINY], dir, env);
+    let r = await runWatched(['corpus-vocab', '--data', 'd', '--run', path.join(dir, 'r'), ...TINY], dir, env);
+    // A build that lets the row through sizes the label set in the next stage: fine-tuning.
+    if (r.code === 0)
+      r = await runWatched(['finetune', '--run', path.join(dir, 'r'), '--from', mlm, ...TINY], dir, env);
     expectOneLineRefusal(r, /train\.jsonl:1/);
     expect(hashTree(path.join(dir, 'd'))).toEqual(before);
     const runJson = path.join(dir, 'r', 'run.json');
@@ -317,6 +334,7 @@ describe('class 4: work grows no faster than the input', () => {
     // 150 000 distinct labels in one row (a line under the 2.1 M-character limit): the cap ends it
     const labels = [...Array(150_000).keys()].map((i) => `l${i}`);
     fs.writeFileSync(path.join(dir, 'd', 'train.jsonl'), JSON.stringify({ text: 'a b', labels }) + '\n');
+    fs.writeFileSync(path.join(dir, 'd', 'test.jsonl'), '{"text": "a b", "labels": ["l0"]}\n');
     const before = hashTree(path.join(dir, 'd'));
     const r = await runWatched(['corpus-vocab', '--data', 'd', '--run', path.join(dir, 'r'), ...TINY], dir, env);
     expectOneLineRefusal(r, /train\.jsonl:1/);
@@ -332,14 +350,14 @@ describe('class 4: work grows no faster than the input', () => {
     expect(hashTree(dir)).toEqual(before);
   });
 
-  it('a tokenizer.json with max_input_chars_per_word 1e9 and one 20 KB word', async () => {
+  it('a tokenizer.json with max_input_chars_per_word 1e9 and one 40 KB word', async () => {
     const { dir, ck } = scratch('c4-word');
     const vocab = fs.readFileSync(path.join(ck, 'vocab.txt'), 'utf8').split('\n').filter(Boolean);
     const tj = bertTokenizerJson(vocab) as { model: Record<string, unknown> };
     tj.model.max_input_chars_per_word = 1e9;
     fs.writeFileSync(path.join(ck, 'tokenizer.json'), JSON.stringify(tj));
     const rows = path.join(dir, 'rows.jsonl');
-    fs.writeFileSync(rows, JSON.stringify({ text: '1'.repeat(20_000) }) + '\n');
+    fs.writeFileSync(rows, JSON.stringify({ text: '1'.repeat(40_000) }) + '\n');
     const before = hashTree(dir);
     const out = path.join(root, 'c4-p.jsonl');
     const r = await runWatched(['predict', '--model', 'model', '--data', rows, '--out', out], dir, env);
@@ -370,7 +388,7 @@ describe('class 5: unexpected shapes are one line naming the JSON path', () => {
 // ---- class 6: a read-only command moves nothing ------------------------------------------------------
 
 describe('class 6: read-only commands never rename, move or delete', () => {
-  it("analyze --model photos, with photos missing and photos.old-deadbeef there", async () => {
+  it('analyze --model photos, with photos missing and photos.old-deadbeef there', async () => {
     const { dir } = scratch('c6-photos', false);
     const old = path.join(dir, 'photos.old-deadbeef');
     fs.mkdirSync(old);
@@ -395,8 +413,17 @@ describe('class 7: the user files survive, a zombie lock holder is gone', () => 
     const cfg = path.join(root, 'c7.prune.json');
     fs.writeFileSync(cfg, JSON.stringify({ transformer: { target_ffn_size: 32, target_num_of_heads: 1, n_iters: 1 } }));
     const r = await runWatched(
-      ['prune', '--model', 'model', '--prune-config', cfg, '--out', 'out', '--data', path.join(data, 'train.csv')]
-        .concat(TINY),
+      [
+        'prune',
+        '--model',
+        'model',
+        '--prune-config',
+        cfg,
+        '--out',
+        'out',
+        '--data',
+        path.join(data, 'train.csv'),
+      ].concat(TINY),
       dir,
       env,
     );

@@ -15,7 +15,6 @@
 // check() reads a file that VS Code has not loaded from disk, not through openTextDocument: loading it
 // would hand it to the JSON service, which would then report it too.
 // An unknown key is underlined at the key itself (configFiles.ts pointerRange).
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { validateConfig, type ConfigKind } from '../engine/config/validate';

@@ -48,7 +48,8 @@ function checkShape(file: string, j: Record<string, unknown>, model: Record<stri
     throw new UserError(`${file}: ${at}: ${what}`);
   };
   const added = j.added_tokens;
-  if (!Array.isArray(added)) bad('/added_tokens', added === undefined ? 'missing (a list, [] for none)' : 'must be a list');
+  if (!Array.isArray(added))
+    bad('/added_tokens', added === undefined ? 'missing (a list, [] for none)' : 'must be a list');
   (added as unknown[]).forEach((a, i) => {
     const o = a as Record<string, unknown> | null;
     if (typeof o !== 'object' || o === null || Array.isArray(o)) bad(`/added_tokens/${i}`, 'must be an object');
@@ -57,10 +58,14 @@ function checkShape(file: string, j: Record<string, unknown>, model: Record<stri
   });
   const m = model.max_input_chars_per_word;
   if (m !== undefined && !(Number.isInteger(m) && (m as number) >= 1 && (m as number) <= MAX_INPUT_CHARS_PER_WORD))
-    bad('/model/max_input_chars_per_word', `must be an integer from 1 to ${MAX_INPUT_CHARS_PER_WORD}, got ${JSON.stringify(m)}`);
+    bad(
+      '/model/max_input_chars_per_word',
+      `must be an integer from 1 to ${MAX_INPUT_CHARS_PER_WORD}, got ${JSON.stringify(m)}`,
+    );
   for (const k of ['unk_token', 'continuing_subword_prefix']) {
     const s = model[k];
-    if (s !== undefined && s !== null && !(typeof s === 'string' && s.length <= 100)) bad(`/model/${k}`, 'must be a string');
+    if (s !== undefined && s !== null && !(typeof s === 'string' && s.length <= 100))
+      bad(`/model/${k}`, 'must be a string');
   }
 }
 

@@ -263,7 +263,8 @@ export function readTokenizerOptions(dir: string): TokenizerOptions {
   const file = path.join(dir, 'tokenizer_config.json');
   if (!fs.existsSync(file)) return {};
   const j = readJson<unknown>(file); // bounded (io/read.ts): a regular file of at most READ_LIMITS.json
-  if (typeof j !== 'object' || j === null || Array.isArray(j)) throw new UserError(`${file}: /: expected a JSON object`);
+  if (typeof j !== 'object' || j === null || Array.isArray(j))
+    throw new UserError(`${file}: /: expected a JSON object`);
   const o = j as Record<string, unknown>;
   const bool = (k: string, nullable = false): boolean | null | undefined => {
     const v = o[k];

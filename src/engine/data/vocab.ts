@@ -90,7 +90,8 @@ function resolveSpecial(dir: string, index: Map<string, number>, vocabFile: stri
     const file = path.join(dir, f);
     if (!fs.existsSync(file)) continue;
     const raw = readJson<unknown>(file);
-    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new UserError(`${file}: /: expected a JSON object`);
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+      throw new UserError(`${file}: /: expected a JSON object`);
     for (const role of Object.keys(names) as (keyof SpecialIds)[]) {
       const v = (raw as Record<string, unknown> | null)?.[`${role}_token`];
       if (v === undefined || v === null) continue;

@@ -209,7 +209,11 @@ async function openRegularAsync(file: string): Promise<fs.promises.FileHandle> {
 }
 
 /** readBounded with asynchronous reads. */
-export async function readBoundedAsync(file: string, kind: ReadKind, limit: number = READ_LIMITS[kind]): Promise<Buffer> {
+export async function readBoundedAsync(
+  file: string,
+  kind: ReadKind,
+  limit: number = READ_LIMITS[kind],
+): Promise<Buffer> {
   const fh = await openRegularAsync(file);
   try {
     const max = Math.min(limit, READ_LIMITS[kind]);
@@ -235,7 +239,11 @@ export async function readBoundedAsync(file: string, kind: ReadKind, limit: numb
 }
 
 /** Bytes [position, position + n) of a regular file, asynchronously (a safetensors header). */
-export async function readRangeAsync(file: string, position: number, n: number): Promise<{ buf: Buffer; size: number }> {
+export async function readRangeAsync(
+  file: string,
+  position: number,
+  n: number,
+): Promise<{ buf: Buffer; size: number }> {
   const fh = await openRegularAsync(file);
   try {
     const size = (await fh.stat()).size;

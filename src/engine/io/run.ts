@@ -147,7 +147,9 @@ function checkStageRecord(file: string, key: string, s: unknown): void {
   if (typeof s !== 'object' || s === null || Array.isArray(s)) throw new UserError(`${file}: ${at}: must be an object`);
   const r = s as Record<string, unknown>;
   if (!STATUSES.includes(r.status as string))
-    throw new UserError(`${file}: ${at}/status: must be one of ${STATUSES.join(', ')}, got ${JSON.stringify(r.status)}`);
+    throw new UserError(
+      `${file}: ${at}/status: must be one of ${STATUSES.join(', ')}, got ${JSON.stringify(r.status)}`,
+    );
   for (const [k, type] of Object.entries(RECORD_TYPES)) {
     const v = r[k];
     if (v === undefined || v === null) continue;

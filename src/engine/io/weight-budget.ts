@@ -30,4 +30,3 @@ export function spendBudget(b: WeightBudget, elements: number, bytes: number, fi
   b.elements -= elements;
   b.bytes -= bytes;
 }
-
