@@ -42,8 +42,13 @@ function procStatus(pid: number): { hwm: number; rss: number } | null {
 
 /** `bert-pruner ARGS` in `cwd`, watched for time and memory. */
 export function runWatched(args: string[], cwd: string, env: NodeJS.ProcessEnv = process.env): Promise<Watched> {
+  return watchNode([BIN, ...args], cwd, env);
+}
+
+/** `node ARGV` in `cwd`, watched for time and memory. */
+export function watchNode(argv: string[], cwd: string, env: NodeJS.ProcessEnv = process.env): Promise<Watched> {
   const t0 = performance.now();
-  const child = spawn(process.execPath, [BIN, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, argv, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const out: Watched = { code: null, signal: null, stdout: '', stderr: '', seconds: 0, peakMB: 0 };
   child.stdout.setEncoding('utf8').on('data', (d: string) => (out.stdout += d));
   child.stderr.setEncoding('utf8').on('data', (d: string) => (out.stderr += d));

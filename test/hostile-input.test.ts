@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
+import * as esbuild from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getPreset } from '../src/engine/config/presets';
 import { readVocab } from '../src/engine/data/vocab';
@@ -23,7 +24,9 @@ import {
   plantedRan,
   plantPython,
   runWatched,
+  watchNode,
 } from './hostile-helpers';
+import { ROOT } from './helpers/cli';
 
 let root = '';
 let model = ''; // our tiny classifier checkpoint (never changed: each case copies it)
@@ -214,6 +217,31 @@ describe('class 2: every read is bounded and of a regular file', () => {
     const before = hashTree(dir);
     const r = await runWatched(['analyze', '--model', 'model', '--backend', 'wasm'], dir, env);
     expectOneLineRefusal(r, /config\.json/);
+    expect(hashTree(dir)).toEqual(before);
+  });
+
+  it('the Runs view (extension host) reads a run.json linked to /dev/zero', async () => {
+    // runModel.ts is what the Runs view reads runs with, in Restricted Mode too and with no click:
+    // bundled and run in a child, so a read without bound cannot take this test worker with it.
+    const src = process.env.BERT_PRUNER_TEST_SRC ?? ROOT;
+    const bundle = path.join(root, 'runModel.cjs');
+    esbuild.buildSync({
+      entryPoints: [path.join(src, 'src', 'extension', 'runModel.ts')],
+      bundle: true,
+      platform: 'node',
+      format: 'cjs',
+      outfile: bundle,
+      logLevel: 'silent',
+    });
+    const { dir } = scratch('c2-runs', false);
+    fs.mkdirSync(path.join(dir, 'runs', 'r'), { recursive: true });
+    fs.symlinkSync('/dev/zero', path.join(dir, 'runs', 'r', 'run.json'));
+    const before = hashTree(dir);
+    const script = `console.log(JSON.stringify(require(${JSON.stringify(bundle)}).readRun('runs/r').error))`;
+    const r = await watchNode(['-e', script], dir, env);
+    expectContained(r);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/run\.json/); // the run shows why it is not read
     expect(hashTree(dir)).toEqual(before);
   });
 
