@@ -94,8 +94,7 @@ export function readConfig(dir: string): BertConfig {
   const file = path.join(dir, CONFIG_FILE);
   // A read never renames: a checkpoint a crash left aside (dir.old-*) stays where it is; the next
   // command that writes into the run (or --resume) puts it back (io/atomic.ts recoverRun).
-  if (!fs.existsSync(dir)) throw new UserError(`${dir}: not found`);
-  if (!fs.statSync(dir).isDirectory()) throw new UserError(`${dir}: not a checkpoint directory`);
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new UserError(`${dir}: not a checkpoint directory`);
   if (!fs.existsSync(file))
     throw new UserError(`${file}: missing (a checkpoint needs config.json, model.safetensors and vocab.txt)`);
   return checkConfigJson(readJson(file), file); // every field we read, type- and range-checked
