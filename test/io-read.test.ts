@@ -71,3 +71,11 @@ describe('CSV records', () => {
     expect(userError(() => parseCsvRecords(`text\n"${'x'.repeat(50)}"\n`, 'f.csv', 20))).toMatch(/^f\.csv:2: a record/);
   });
 });
+
+describe('the editor locator (configFiles.ts) on deep JSON', () => {
+  it('points at where the nesting passes the limit, without recursing', async () => {
+    const { pointerRange } = await import('../src/extension/configFiles');
+    const deep = '['.repeat(100_000) + ']'.repeat(100_000);
+    expect(pointerRange(deep, '/0/0')).toEqual({ start: 256, end: 257 });
+  });
+});

@@ -19,7 +19,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { validateConfig, type ConfigKind } from '../engine/config/validate';
 import { errorRanges, parseEngineErrors, toPublish, type ErrorLocation, type TextRange } from './configFiles';
-import { readTextBounded } from '../engine/io/read';
+import { jsonDepthExceeded, MAX_JSON_DEPTH, readTextBounded } from '../engine/io/read';
 
 export function configKind(file: string): ConfigKind | undefined {
   if (file.endsWith('.prune.json')) return 'prune';
@@ -73,6 +73,9 @@ export class ConfigDiagnostics implements vscode.Disposable {
     let value: unknown;
     let message: string | undefined;
     try {
+      // Nesting first (io/read.ts): neither JSON.parse nor the locators below recurse on its depth.
+      const deep = jsonDepthExceeded(text);
+      if (deep >= 0) throw new Error(`nested deeper than ${MAX_JSON_DEPTH} levels at position ${deep}`);
       value = JSON.parse(text);
       validateConfig(kind, value, file);
     } catch (e) {
