@@ -114,27 +114,31 @@ function pickleStateDict(
   return Buffer.concat(parts);
 }
 
-function zip(entries: { name: string; data: Buffer; deflate?: boolean }[]): Buffer {
+function zip(
+  entries: { name: string; data: Buffer; deflate?: boolean; deflated?: { body: Buffer; size: number } }[],
+): Buffer {
   const local: Buffer[] = [];
   const central: Buffer[] = [];
   let offset = 0;
   for (const e of entries) {
     const name = Buffer.from(e.name);
-    const body = e.deflate ? zlib.deflateRawSync(e.data, { level: 9 }) : e.data;
+    const deflate = e.deflate || !!e.deflated;
+    const body = e.deflated?.body ?? (e.deflate ? zlib.deflateRawSync(e.data, { level: 9 }) : e.data);
+    const size = e.deflated?.size ?? e.data.length;
     const h = Buffer.alloc(30);
     h.writeUInt32LE(0x04034b50, 0);
     h.writeUInt16LE(20, 4);
-    h.writeUInt16LE(e.deflate ? 8 : 0, 8);
+    h.writeUInt16LE(deflate ? 8 : 0, 8);
     h.writeUInt32LE(body.length, 18);
-    h.writeUInt32LE(e.data.length, 22);
+    h.writeUInt32LE(size, 22);
     h.writeUInt16LE(name.length, 26);
     const c = Buffer.alloc(46);
     c.writeUInt32LE(0x02014b50, 0);
     c.writeUInt16LE(20, 4);
     c.writeUInt16LE(20, 6);
-    c.writeUInt16LE(e.deflate ? 8 : 0, 10);
+    c.writeUInt16LE(deflate ? 8 : 0, 10);
     c.writeUInt32LE(body.length, 20);
-    c.writeUInt32LE(e.data.length, 24);
+    c.writeUInt32LE(size, 24);
     c.writeUInt16LE(name.length, 28);
     c.writeUInt32LE(offset, 42);
     local.push(h, name, body);
@@ -293,6 +297,28 @@ describe('class 3: allocations are budgeted before anything is allocated', () =>
     const before = hashTree(dir);
     const r = await runWatched(['analyze', '--model', 'model', '--backend', 'wasm'], dir, env);
     expectOneLineRefusal(r, /pytorch_model\.bin/);
+    expect(hashTree(dir)).toEqual(before);
+  });
+
+  it('a deflate bomb (400 MB from 400 KB) in an entry only an unused tensor names: never inflated', async () => {
+    const { dir, ck } = scratch('c3-bomb');
+    fs.rmSync(path.join(ck, 'model.safetensors'));
+    // 100 independent deflate blocks of 4 MiB of zeros each, then an empty final block
+    const seg = zlib.deflateRawSync(Buffer.alloc(4 << 20), { finishFlush: zlib.constants.Z_FULL_FLUSH, level: 9 });
+    const body = Buffer.concat([...Array(100)].map(() => seg).concat([zlib.deflateRawSync(Buffer.alloc(0))]));
+    const numel = (400 << 20) / 4;
+    const decoder = { name: 'cls.predictions.decoder.weight', type: 'FloatStorage', key: '0', numel, offset: 0 };
+    fs.writeFileSync(
+      path.join(ck, 'pytorch_model.bin'),
+      zip([
+        { name: 'archive/data.pkl', data: pickleStateDict([{ ...decoder, shape: [numel] }]) },
+        { name: 'archive/data/0', data: Buffer.alloc(0), deflated: { body, size: numel * 4 } },
+      ]),
+    );
+    expect(fs.statSync(path.join(ck, 'pytorch_model.bin')).size).toBeLessThan(500_000);
+    const before = hashTree(dir);
+    const r = await runWatched(['analyze', '--model', 'model', '--backend', 'wasm'], dir, env);
+    expectOneLineRefusal(r, /pytorch_model\.bin/); // then: the tensors the config implies are missing
     expect(hashTree(dir)).toEqual(before);
   });
 

@@ -159,9 +159,8 @@ function readWeights(dir: string, budget: WeightBudget = defaultBudget()): { fil
   const parts = form.sharded ? shardFiles(file).map((f) => path.join(dir, f)) : [file];
   const tensors: RawTensors = new Map();
   for (const part of parts) {
-    for (const [hfName, t] of form.read(part, budget)) {
+    for (const [hfName, t] of form.read(part, budget, (n) => HF_IGNORED.has(canonicalName(n)))) {
       const name = canonicalName(hfName);
-      if (HF_IGNORED.has(name)) continue;
       if (tensors.has(name)) throw new UserError(`${part}: tensor '${hfName}' is stored twice (as '${name}')`);
       tensors.set(name, t);
     }

@@ -220,9 +220,12 @@ function checkMetadata(raw: unknown, bad: (what: string) => never): Record<strin
 export function readSafetensors(
   file: string,
   budget: WeightBudget = defaultBudget(),
+  skip: (name: string) => boolean = () => false,
 ): Map<string, { shape: number[]; data: Float32Array }> {
   const header = readSafetensorsHeader(file);
-  // Budgeted before anything is read or allocated: each tensor becomes its own float32 array.
+  // Budgeted before anything is read or allocated: each tensor becomes its own float32 array;
+  // tensors the caller does not use are neither counted nor converted.
+  for (const name of Object.keys(header.entries)) if (skip(name)) delete header.entries[name];
   let elements = 0;
   for (const t of Object.values(header.entries)) elements += t.shape.reduce((a, b) => a * b, 1);
   spendBudget(budget, elements, header.fileSize - header.dataStart, file);

@@ -414,6 +414,7 @@ function tensorRecord(
 export function readTorchBin(
   file: string,
   budget: WeightBudget = defaultBudget(),
+  skip: (name: string) => boolean = () => false,
 ): Map<string, { shape: number[]; data: Float32Array }> {
   const buf = readBounded(file, 'weights');
   if (buf.length >= 2 && buf[0] === 0x80 && buf[1] <= 5) {
@@ -429,6 +430,9 @@ export function readTorchBin(
   if (!pklName) throw new UserError(`${file}: no data.pkl in the archive (not a torch.save checkpoint)`);
   const prefix = pklName.slice(0, pklName.length - 'data.pkl'.length);
   const records = readStateDictPickle(readZipEntry(buf, entries.get(pklName)!, file, MAX_PICKLE_BYTES), file);
+  // Tensors the caller does not use (a tied MLM decoder, position_ids) are never read, nor are
+  // their storages inflated unless a used tensor shares them.
+  for (const name of [...records.keys()]) if (skip(name)) records.delete(name);
   // Everything is checked and budgeted before any storage is inflated or any tensor allocated:
   //   - each storage key has one type and one size, whichever records use it, and its zip entry
   //     holds exactly those bytes;
