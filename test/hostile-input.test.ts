@@ -395,6 +395,17 @@ describe('class 4: work grows no faster than the input', () => {
     expect(hashTree(path.join(dir, 'd'))).toEqual(before);
   });
 
+  it('a raw-text CSV with one 40 MB line', async () => {
+    const { dir } = scratch('c4-line', false);
+    fs.mkdirSync(path.join(dir, 'd'));
+    fs.writeFileSync(path.join(dir, 'd', 'train.csv'), `text,labels\n${'a'.repeat(40_000_000)},x\n`);
+    fs.writeFileSync(path.join(dir, 'd', 'test.csv'), 'text,labels\nhello,x\n');
+    const before = hashTree(path.join(dir, 'd'));
+    const r = await runWatched(['corpus-vocab', '--data', 'd', '--run', path.join(dir, 'r'), ...TINY], dir, env);
+    expectOneLineRefusal(r, /train\.csv:2/);
+    expect(hashTree(path.join(dir, 'd'))).toEqual(before);
+  });
+
   it('a config.json of 200000 [', async () => {
     const { dir, ck } = scratch('c4-deep');
     fs.writeFileSync(path.join(ck, 'config.json'), '['.repeat(200_000));

@@ -74,6 +74,19 @@ function readTextFile(file: string): string {
   const buf = readBounded(file, 'text'); // a regular file, at most READ_LIMITS.text bytes whatever stat says
   const nul = buf.indexOf(0);
   if (nul >= 0) throw new UserError(`${file}: not a text file (binary data at byte ${nul})`);
+  // A line too long to hold a record is refused before the text is decoded (a character is at most
+  // 4 bytes, so a line of more bytes than that holds more than MAX_RECORD_CHARS characters).
+  for (let start = 0, lineNo = 1; ; lineNo++) {
+    const nl = buf.indexOf(0x0a, start);
+    const end = nl < 0 ? buf.length : nl;
+    if (end - start > MAX_LINE_BYTES)
+      throw new UserError(
+        `${file}:${lineNo}: a line of more than ${MAX_LINE_BYTES} bytes ` +
+          `(a record holds at most ${MAX_RECORD_CHARS} characters); not read`,
+      );
+    if (nl < 0) break;
+    start = nl + 1;
+  }
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(buf); // strips a BOM
@@ -147,6 +160,8 @@ export function parseJsonl(text: string, file: string, o: RawOptions = {}) {
 
 /** The longest CSV record (a text and a text_pair of MAX_TEXT_CHARS, labels and an id) or .jsonl line. */
 export const MAX_RECORD_CHARS = 2 * MAX_TEXT_CHARS + 100_000;
+/** A line of more bytes than this cannot be a record (or part of one): refused before decoding. */
+const MAX_LINE_BYTES = 4 * MAX_RECORD_CHARS;
 
 /**
  * RFC 4180 records: fields separated by commas, a field in double quotes may hold commas, line
