@@ -501,11 +501,10 @@ describe('class 7: the user files survive, a zombie lock holder is gone', () => 
 
   it('a run.lock (and a running stage) held by a zombie: the next command proceeds', async () => {
     // A parent that never reaps its child: the child stays a zombie (state Z) while the parent lives.
-    zombieParent = spawn(
-      '/usr/bin/python3',
-      ['-I', '-c', 'import os,sys,time\npid=os.fork()\nif pid==0: os._exit(0)\nprint(pid,flush=True)\ntime.sleep(120)'],
-      { stdio: ['ignore', 'pipe', 'ignore'] },
-    );
+    // (`sleep 0 &` exits at once; the shell then becomes `sleep 120`, which never waits for it)
+    zombieParent = spawn('/bin/sh', ['-c', 'sleep 0 & echo $!; exec sleep 120'], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
     const pid = await new Promise<number>((resolve) =>
       zombieParent!.stdout!.once('data', (d: Buffer) => resolve(Number(String(d).trim()))),
     );
