@@ -499,7 +499,7 @@ describe('class 7: the user files survive, a zombie lock holder is gone', () => 
   let zombieParent: ChildProcess | undefined;
   afterAll(() => zombieParent?.kill('SIGKILL'));
 
-  it('a run.lock (and a running stage) held by a zombie: the next command proceeds', async () => {
+  it('a run.lock (and a running stage) held by a zombie: --resume proceeds', async () => {
     // A parent that never reaps its child: the child stays a zombie (state Z) while the parent lives.
     // (`sleep 0 &` exits at once; the shell then becomes `sleep 120`, which never waits for it)
     zombieParent = spawn('/bin/sh', ['-c', 'sleep 0 & echo $!; exec sleep 120'], {
@@ -515,23 +515,24 @@ describe('class 7: the user files survive, a zombie lock holder is gone', () => 
     const { dir } = scratch('c7-zombie', false);
     fs.cpSync(data, path.join(dir, 'd'), { recursive: true });
     const run = path.join(dir, 'r');
-    fs.mkdirSync(run);
+    const made = await runWatched(['corpus-vocab', '--data', 'd', '--run', run, ...TINY], dir, env);
+    expect(made.code, made.stderr).toBe(0);
+    // kill -9 of a fine-tuning whose process a container's init has not reaped yet: its lock and
+    // its 'running' stage name the zombie
     const started = new Date().toISOString();
-    const stage = { status: 'running', started, pid, host: os.hostname() };
-    fs.writeFileSync(
-      path.join(run, 'run.json'),
-      JSON.stringify({ version: 1, name: 'r', created: started, updated: started, stages: { 'corpus-vocab': stage } }),
-    );
+    const m = JSON.parse(fs.readFileSync(path.join(run, 'run.json'), 'utf8'));
+    m.stages.finetune = { status: 'running', started, pid, host: os.hostname() };
+    fs.writeFileSync(path.join(run, 'run.json'), JSON.stringify(m));
     fs.writeFileSync(
       path.join(run, 'run.lock'),
-      JSON.stringify({ pid, host: os.hostname(), started, command: 'corpus-vocab' }),
+      JSON.stringify({ pid, host: os.hostname(), started, command: 'finetune' }),
     );
     const before = hashTree(path.join(dir, 'd'));
-    const r = await runWatched(['corpus-vocab', '--data', 'd', '--run', path.join(dir, 'r'), ...TINY], dir, env);
+    const r = await runWatched(['finetune', '--run', run, '--from', mlm, '--resume', ...TINY], dir, env);
     expectContained(r);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/stale lock/);
-    expect(JSON.parse(fs.readFileSync(path.join(run, 'run.json'), 'utf8')).stages['corpus-vocab'].status).toBe('done');
+    expect(JSON.parse(fs.readFileSync(path.join(run, 'run.json'), 'utf8')).stages.finetune.status).toBe('done');
     expect(hashTree(path.join(dir, 'd'))).toEqual(before);
   });
 });
