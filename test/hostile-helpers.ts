@@ -85,6 +85,7 @@ export function watchNode(argv: string[], cwd: string, env: NodeJS.ProcessEnv = 
 export function expectContained(r: Watched): void {
   const sig = r.signal ? ` (${r.signal})` : '';
   const what = `exit ${r.code}${sig}, ${r.seconds.toFixed(1)} s, peak ${r.peakMB.toFixed(0)} MB`;
+  if (process.env.BERT_PRUNER_HOSTILE_REPORT) console.log(`hostile: ${what}`); // the figures, on request
   expect(r.killed, `killed for ${r.killed}: ${what}\n${r.stderr.slice(-2000)}`).toBeUndefined();
   expect(r.seconds, what).toBeLessThan(LIMIT_S);
   expect(r.peakMB, what).toBeLessThan(LIMIT_MB);
