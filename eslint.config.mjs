@@ -4,6 +4,9 @@ import js from '@eslint/js';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
+/** The fs calls that read a file: only src/engine/io/read.ts makes them. */
+const READS = 'readFile|readFileSync|readSync|read|readv|readvSync|createReadStream|openAsBlob';
+
 export default tseslint.config(
   {
     ignores: [
@@ -30,6 +33,42 @@ export default tseslint.config(
     },
   },
   { files: ['src/extension/webview/**'], languageOptions: { globals: { ...globals.browser } } },
+  {
+    // Every file read in src/ goes through the one bounded reader, src/engine/io/read.ts (a regular
+    // file, at most its kind's limit, never trusting stat's size). The package's own files are not
+    // read with fs at all (they are bundled, or loaded by the webview by URI), so nothing is exempt
+    // but the reader itself.
+    files: ['src/**/*.ts'],
+    ignores: ['src/engine/io/read.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: `MemberExpression[property.name=/^(${READS})$/][object.name=/^(fs|fsp|promises)$/]`,
+          message: 'read files through src/engine/io/read.ts (bounded, regular files only)',
+        },
+        {
+          selector: 'MemberExpression[property.name=/^(readFile|open)$/][object.property.name="promises"]',
+          message: 'read files through src/engine/io/read.ts (bounded, regular files only)',
+        },
+        {
+          selector:
+            'ImportDeclaration[source.value=/^(node:)?fs$/] > ' +
+            `ImportSpecifier[imported.name=/^(${READS}|promises)$/]`,
+          message: 'read files through src/engine/io/read.ts (bounded, regular files only)',
+        },
+      ],
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            { name: 'node:fs/promises', message: 'read files through src/engine/io/read.ts' },
+            { name: 'fs/promises', message: 'read files through src/engine/io/read.ts' },
+          ],
+        },
+      ],
+    },
+  },
   {
     // The CLI entry is a plain CommonJS script (it require()s the bundle in dist/).
     files: ['bin/**/*.js'],

@@ -149,6 +149,6 @@ describe('tokenizer_config.json', () => {
 
   it('refuses a wrong type, naming the file and key', () => {
     fs.writeFileSync(path.join(tmp, 'tokenizer_config.json'), '{"do_lower_case": "yes"}');
-    expect(userError(() => readTokenizerOptions(tmp))).toMatch(/tokenizer_config\.json: do_lower_case must be/);
+    expect(userError(() => readTokenizerOptions(tmp))).toMatch(/tokenizer_config\.json: \/do_lower_case: must be/);
   });
 });

@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { AutoHint, autoChoiceNote, backendLabel, BACKEND_NAMES, BackendName, initBackend } from './backend';
 import { sizeOfConfig } from './backend/speeds';
 import { presetNames } from './config/presets';
-import { readJson } from './io/atomic';
+import { readJson, recoverRun } from './io/atomic';
 import { checkConfigJson } from './model/config';
 import { checkMemory } from './model/memory';
 import type { Settings } from './config/settings';
@@ -28,6 +28,7 @@ import {
   type StageInput,
   type StageName,
 } from './stages/registry';
+import { readTextBounded } from './io/read';
 
 export type { CommandResult } from './stages/registry';
 
@@ -171,6 +172,7 @@ export async function runCommand(stage: string, args: string[], io: CommandIO): 
   const warn = (message: string) => io.emit({ type: 'log', level: 'warn', message });
   const held = runDir ? holdRun(runDir, { force: a.force === true, warn }) : null;
   try {
+    if (runDir) recoverRun(runDir, warn); // crash recovery: only here, in a command that writes the run
     let backend = 'none';
     if (def.backend) {
       await initBackend(backendName, () => autoHint(def, a, settings));
@@ -231,7 +233,7 @@ function checkSettingsMemory(s: Settings, runDir: string | null, source: string,
   let vocab = 0;
   const vocabFile = runDir ? path.join(runDir, 'vocab', 'vocab.txt') : '';
   if (vocabFile && fs.existsSync(vocabFile)) {
-    vocab = fs.readFileSync(vocabFile, 'utf8').split('\n').filter(Boolean).length;
+    vocab = readTextBounded(vocabFile, 'vocab').split('\n').filter(Boolean).length;
   }
   const m = s.model;
   checkMemory(

@@ -48,6 +48,7 @@ import {
 } from './stageArgs';
 import { isEvaluationFile } from './panelData';
 import { displayPath, settings, workspaceRoot } from './workspace';
+import { readTextBounded } from '../engine/io/read';
 
 export interface CommandDeps {
   host: EngineHost;
@@ -352,7 +353,7 @@ async function newPruneConfig(deps: CommandDeps, node?: RunsNode, model?: string
       .flatMap((r) => r.stages.filter((s) => s.key === 'finetune' && s.checkpoint).map((s) => s.checkpoint!))[0];
   let size: { num_attention_heads: number; intermediate_size: number } | undefined;
   try {
-    if (dir) size = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
+    if (dir) size = JSON.parse(readTextBounded(path.join(dir, 'config.json'), 'json'));
   } catch {
     size = undefined;
   }

@@ -5,6 +5,7 @@
 // is written `(top level)`) or
 // `FILE:LINE[:COL]: message` (JSON syntax, CSV rows). A message may hold several such lines.
 import { parseTree, type Node } from 'jsonc-parser';
+import { jsonDepthExceeded } from '../engine/io/read';
 
 export interface ErrorLocation {
   file: string;
@@ -53,6 +54,9 @@ export function pointerRange(text: string, pointer: string, message = ''): { sta
     const r = keyRange(text, `${pointer}/${unknown[1].replace(/~/g, '~0').replace(/\//g, '~1')}`);
     if (r) return r;
   }
+  // jsonc-parser's parser recurses: never on a document nested deeper than we parse (io/read.ts).
+  const deep = jsonDepthExceeded(text);
+  if (deep >= 0) return { start: deep, end: deep + 1 };
   const root = parseTree(text);
   if (!root) return { start: 0, end: Math.min(1, text.length) };
   // Walk down as far as the document goes.
@@ -74,6 +78,7 @@ export function pointerRange(text: string, pointer: string, message = ''): { sta
 
 /** The range of the key of the property a pointer names, if it exists. */
 function keyRange(text: string, pointer: string): { start: number; end: number } | undefined {
+  if (jsonDepthExceeded(text) >= 0) return undefined;
   const root = parseTree(text);
   let node: Node | undefined = root;
   let key: Node | undefined;

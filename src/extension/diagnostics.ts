@@ -15,11 +15,11 @@
 // check() reads a file that VS Code has not loaded from disk, not through openTextDocument: loading it
 // would hand it to the JSON service, which would then report it too.
 // An unknown key is underlined at the key itself (configFiles.ts pointerRange).
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { validateConfig, type ConfigKind } from '../engine/config/validate';
 import { errorRanges, parseEngineErrors, toPublish, type ErrorLocation, type TextRange } from './configFiles';
+import { jsonDepthExceeded, MAX_JSON_DEPTH, readTextBounded } from '../engine/io/read';
 
 export function configKind(file: string): ConfigKind | undefined {
   if (file.endsWith('.prune.json')) return 'prune';
@@ -73,6 +73,9 @@ export class ConfigDiagnostics implements vscode.Disposable {
     let value: unknown;
     let message: string | undefined;
     try {
+      // Nesting first (io/read.ts): neither JSON.parse nor the locators below recurse on its depth.
+      const deep = jsonDepthExceeded(text);
+      if (deep >= 0) throw new Error(`nested deeper than ${MAX_JSON_DEPTH} levels at position ${deep}`);
       value = JSON.parse(text);
       validateConfig(kind, value, file);
     } catch (e) {
@@ -153,7 +156,7 @@ function readText(file: string): string | undefined {
   const doc = vscode.workspace.textDocuments.find((d) => d.uri.fsPath === file);
   if (doc) return doc.getText();
   try {
-    return fs.readFileSync(file, 'utf8');
+    return readTextBounded(file, 'json');
   } catch {
     return undefined;
   }

@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CLASSIFIER_PREFIX, EMBEDDINGS_PREFIX, layer, MLM_PREFIX, POOLER_PREFIX } from '../engine/model/names';
 import type { TensorInfo } from './paramTree';
+import { readTextBounded } from '../engine/io/read';
 
 /** The weight files the engine reads, in its order of preference. */
 export const WEIGHT_FILES = [
@@ -41,7 +42,7 @@ export function checkBertFolder(dir: string): string | null {
   if (!st.isFile() || st.size > MAX_CONFIG_BYTES) return `${cfgFile}: not a config file (${st.size} bytes)`;
   let cfg: unknown;
   try {
-    cfg = JSON.parse(fs.readFileSync(cfgFile, 'utf8'));
+    cfg = JSON.parse(readTextBounded(cfgFile, 'json', MAX_CONFIG_BYTES));
   } catch (e) {
     return `${cfgFile}: not valid JSON (${(e as Error).message})`;
   }

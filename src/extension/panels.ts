@@ -29,6 +29,7 @@ import { readTail } from './runModel';
 import type { RunsTreeProvider } from './runsTree';
 import { displayPath } from './workspace';
 import { isStageName, REGISTRY } from '../engine/stages/registry';
+import { readJsonBounded } from '../engine/io/read';
 
 type PanelKind = 'training' | 'params' | 'report';
 const VIEW_TYPES: Record<PanelKind, string> = {
@@ -334,7 +335,7 @@ export class Panels implements vscode.Disposable {
       const read = (f: string | undefined) => {
         if (!f) return undefined;
         try {
-          return JSON.parse(fs.readFileSync(f, 'utf8')) as unknown;
+          return readJsonBounded(f, 'json'); // bounded, nesting checked: it is posted to the webview
         } catch (e) {
           problems.push(`${displayPath(f)}: ${(e as Error).message}`);
           return undefined;

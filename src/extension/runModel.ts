@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { configShapes, WEIGHT_FILES } from './hfFolder';
 import { buildParamTree, formatCount, type ParamNode, type TensorInfo, type TreeConfig } from './paramTree';
 import { isStageName, REGISTRY, RUN_STAGE_KEYS } from '../engine/stages/registry';
+import { readBoundedAsync, readTail as readTailBounded, readTextBounded } from '../engine/io/read';
 
 export type StageStatus = 'pending' | 'running' | 'done' | 'failed' | 'cancelled';
 
@@ -122,7 +123,7 @@ export function readRun(dir: string): RunView {
       const error = `run.json is ${(size / 1048576).toFixed(0)} MB, more than a run.json can be; not read`;
       return { name: path.basename(dir), dir, error, stages: [] };
     }
-    text = fs.readFileSync(file, 'utf8');
+    text = readTextBounded(file, 'json', MAX_RUN_JSON_BYTES);
   } catch (e) {
     return { name: path.basename(dir), dir, error: `cannot read run.json: ${(e as Error).message}`, stages: [] };
   }
@@ -285,7 +286,7 @@ export function readCheckpoint(dir: string, readHeader: HeaderReader): Checkpoin
   const cfgFile = path.join(dir, 'config.json');
   let text: string;
   try {
-    text = fs.readFileSync(cfgFile, 'utf8');
+    text = readTextBounded(cfgFile, 'json');
   } catch (e) {
     return configError(dir, cfgFile, e);
   }
@@ -310,7 +311,7 @@ export async function readCheckpointAsync(dir: string, readHeader: AsyncHeaderRe
   const cfgFile = path.join(dir, 'config.json');
   let text: string;
   try {
-    text = await fs.promises.readFile(cfgFile, 'utf8');
+    text = (await readBoundedAsync(cfgFile, 'json')).toString('utf8');
   } catch (e) {
     return configError(dir, cfgFile, e);
   }
@@ -360,16 +361,9 @@ function checkpointView(dir: string, configText: string, entries: () => Record<s
  * `cut` is told the file's size in MB.
  */
 export function readTail(file: string, max: number, cut: (mb: string) => void): string {
-  const size = fs.statSync(file).size;
-  if (size <= max) return fs.readFileSync(file, 'utf8');
-  const fd = fs.openSync(file, 'r');
-  try {
-    const buf = Buffer.alloc(max);
-    const n = fs.readSync(fd, buf, 0, max, size - max);
-    const text = buf.subarray(0, n).toString('utf8');
-    cut((size / 1048576).toFixed(0));
-    return text.slice(text.indexOf('\n') + 1);
-  } finally {
-    fs.closeSync(fd);
-  }
+  const { buf, cut: wasCut } = readTailBounded(file, 'historyTail', max);
+  const text = buf.toString('utf8');
+  if (!wasCut) return text;
+  cut((fs.statSync(file).size / 1048576).toFixed(0));
+  return text.slice(text.indexOf('\n') + 1);
 }

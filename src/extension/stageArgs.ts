@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { COMMON_OPTIONS, REGISTRY, type Ask, type OptionDef, type StageName } from '../engine/stages/registry';
 import type { RunView } from './runModel';
+import { readTextBounded } from '../engine/io/read';
 
 /** Option name (without --) -> value: a path, several paths, or a switch. */
 export type Selection = Record<string, string | string[] | boolean | undefined>;
@@ -80,7 +81,7 @@ export function isOurCheckpoint(dir: string): boolean {
   if (!fs.existsSync(path.join(dir, 'model.safetensors'))) return false;
   if (fs.existsSync(path.join(path.dirname(path.resolve(dir)), 'run.json'))) return true;
   try {
-    return typeof JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')).max_len === 'number';
+    return typeof JSON.parse(readTextBounded(path.join(dir, 'config.json'), 'json')).max_len === 'number';
   } catch {
     return false;
   }

@@ -19,6 +19,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { writeJsonAtomic } from '../io/atomic';
 import { BertConfig, ffnPerLayer, headSize, headsPerLayer } from '../model/config';
+import { readBounded } from '../io/read';
+import { isUserError } from '../errors';
 
 const FORMAT = 'bert-pruner-backend-speeds';
 const VERSION = 1;
@@ -104,9 +106,10 @@ export function readSpeeds(file = speedsFile()): { entries: SpeedEntry[]; proble
     const st = fs.statSync(file);
     if (!st.isFile()) return { entries: [], problem: `${file}: not a file; left as it is` };
     if (st.size > MAX_BYTES) return { entries: [], problem: `${file}: over ${MAX_BYTES} bytes; left as it is` };
-    text = fs.readFileSync(file, 'utf8');
+    text = readBounded(file, 'json', MAX_BYTES).toString('utf8');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { entries: [] };
+    if (isUserError(e)) return { entries: [], problem: `${e.message}; left as it is` };
     return { entries: [], problem: `${file}: not readable (${(e as Error).message.split('\n')[0]})` };
   }
   let o: Partial<SpeedsFile>;

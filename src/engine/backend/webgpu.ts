@@ -150,6 +150,7 @@ const say = (o) => {
   const r = spawnSync(process.execPath, ['-e', script], {
     encoding: 'utf8',
     timeout: 30_000,
+    cwd: path.dirname(dawnFile), // a folder of ours: nothing is taken from the workspace
     // VS Code runs the engine with its Electron binary in node mode; the child must be in it too.
     env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' },
   });

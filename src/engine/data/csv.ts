@@ -11,6 +11,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UserError } from '../errors';
+import { openRegular, readNext } from '../io/read';
 import { writeFileAtomic } from '../io/atomic';
 
 export interface Row {
@@ -212,7 +213,7 @@ export function readGaiicCsv(file: string, opts: StreamOptions = {}): ReadResult
   const decoder = new TextDecoder('utf-8', { fatal: true }); // strips a leading BOM
   const c = new RowCollector(file, opts);
   const buf = Buffer.alloc(Math.min(chunkBytes, Math.max(1, st.size)));
-  const fd = fs.openSync(file, 'r');
+  const fd = openRegular(file); // a regular file after links (never a FIFO or a device: io/read.ts)
   let offset = 0; // bytes read so far
   let carry = ''; // the start of a line whose end is in a later chunk
   let overlong = -1; // >= 0: the current line passed MAX_LINE_CHARS and is only counted
@@ -239,7 +240,7 @@ export function readGaiicCsv(file: string, opts: StreamOptions = {}): ReadResult
   };
   try {
     for (;;) {
-      const n = fs.readSync(fd, buf, 0, buf.length, null);
+      const n = readNext(fd, buf);
       if (n === 0) break;
       const chunk = buf.subarray(0, n);
       // A NUL byte or invalid UTF-8 means this is not a text file (a zip, a model, a pickle...).

@@ -25,7 +25,16 @@ export function truncatedCount(ex: Example[]): number {
   return ex.reduce((n, e) => n + (e.truncated ? 1 : 0), 0);
 }
 
+/** The most bytes the multi-hot targets of a data set may take (rows x labels x 4). */
+export const MAX_LABEL_MATRIX_BYTES = 2 ** 31;
+
 export function encodeRows(rows: Row[], vocab: Vocab, maxLen: number, numLabels = 17): Example[] {
+  const labelled = rows.reduce((a, r) => a + (r.labels !== null ? 1 : 0), 0);
+  if (labelled * numLabels * 4 > MAX_LABEL_MATRIX_BYTES)
+    throw new UserError(
+      `${labelled} labelled rows x ${numLabels} labels need ${((labelled * numLabels * 4) / 2 ** 30).toFixed(1)} GiB ` +
+        `of targets (the limit is ${MAX_LABEL_MATRIX_BYTES / 2 ** 30} GiB); use fewer labels or fewer rows`,
+    );
   if (!Number.isInteger(maxLen) || maxLen < 3) throw new UserError(`maxLen must be an integer >= 3, got ${maxLen}`);
   return rows.map((r, i) => {
     let ids: Int32Array;

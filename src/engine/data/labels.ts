@@ -9,7 +9,7 @@
 //           below 17, else HF's names LABEL_0 .. LABEL_max). Any other name: the names define the
 //           set, sorted alphabetically (by code unit, so the same data in another order gives the
 //           same set), and a digit label is one name among them.
-import { GAIIC_LABELS, GAIIC_NUM_LABELS, hfDefaultNames } from '../model/config';
+import { GAIIC_LABELS, GAIIC_NUM_LABELS, hfDefaultNames, MAX_LABELS } from '../model/config';
 import { clip } from './csv';
 
 /** What the labels of a file turned out to be (open reading). */
@@ -65,10 +65,15 @@ export class LabelReader {
     if (text === '') return 'an empty label';
     let k = this.seen.get(text);
     if (k === undefined) {
+      // Capped before anything is sized by them (label names, the multi-hot targets, the classifier).
+      const id = asId(v);
+      if (id !== null && id >= MAX_LABELS)
+        return `label id ${id} is above the largest allowed, ${MAX_LABELS - 1} (at most ${MAX_LABELS} labels)`;
+      if (this.seenText.length >= MAX_LABELS) return `more than ${MAX_LABELS} distinct labels (the limit)`;
       k = this.seenText.length;
       this.seen.set(text, k);
       this.seenText.push(text);
-      this.seenId.push(asId(v));
+      this.seenId.push(id);
     }
     return k;
   }
@@ -76,10 +81,14 @@ export class LabelReader {
   /** The labels of a row, without duplicates, or an error message. */
   parseAll(vals: unknown[]): number[] | string {
     const out: number[] = [];
+    const seen = new Set<number>(); // linear in the row's labels, however many
     for (const v of vals) {
       const l = this.parse(v);
       if (typeof l === 'string') return l;
-      if (!out.includes(l)) out.push(l);
+      if (!seen.has(l)) {
+        seen.add(l);
+        out.push(l);
+      }
     }
     if (!this.index) this.rows.push(out); // remapped in place by finish()
     return out;
@@ -92,7 +101,7 @@ export class LabelReader {
     let result: FileLabels;
     if (this.seenId.every((id) => id !== null)) {
       map = this.seenId as number[];
-      result = { names: null, maxId: Math.max(-1, ...map) };
+      result = { names: null, maxId: map.reduce((a, b) => Math.max(a, b), -1) };
     } else {
       const sorted = [...this.seenText].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
       const pos = new Map(sorted.map((n, i) => [n, i]));

@@ -13,6 +13,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UserError } from '../errors';
+import { readBounded, readHead, READ_LIMITS } from '../io/read';
 import { LabelReader, type FileLabels } from './labels';
 import { clip, readGaiicCsv, RowSink, type ReadResult, type Row, type StreamOptions } from './csv';
 import { BertTokenizer, readTokenizerOptions, type TextTokenizer } from './tokenizer';
@@ -31,7 +32,7 @@ export interface TextRow {
 }
 
 /** Raw-text files we read whole; a bigger one is refused (GAIIC files are read in chunks, any size). */
-export const MAX_TEXT_FILE_BYTES = 512 * 1024 * 1024;
+export const MAX_TEXT_FILE_BYTES = READ_LIMITS.text;
 /** One text (or text_pair) at most this many characters. */
 const MAX_TEXT_CHARS = 1_000_000;
 /** Bytes looked at to tell the formats apart. */
@@ -43,14 +44,7 @@ export function dataFormat(file: string): DataFormat {
   if (ext === '.jsonl' || ext === '.ndjson') return 'jsonl';
   let head: string;
   try {
-    const fd = fs.openSync(file, 'r');
-    try {
-      const buf = Buffer.alloc(SNIFF_BYTES);
-      const n = fs.readSync(fd, buf, 0, buf.length, 0);
-      head = buf.subarray(0, n).toString('utf8');
-    } finally {
-      fs.closeSync(fd);
-    }
+    head = readHead(file, SNIFF_BYTES).toString('utf8');
   } catch {
     return 'gaiic'; // the GAIIC reader names what is wrong (not found, a directory)
   }
@@ -77,9 +71,22 @@ function readTextFile(file: string): string {
   if (st.isDirectory()) throw new UserError(`${file}: is a directory, expected a data file`);
   if (st.size > MAX_TEXT_FILE_BYTES)
     throw new UserError(`${file}: ${st.size} bytes; raw-text files are limited to ${MAX_TEXT_FILE_BYTES} bytes`);
-  const buf = fs.readFileSync(file);
+  const buf = readBounded(file, 'text'); // a regular file, at most READ_LIMITS.text bytes whatever stat says
   const nul = buf.indexOf(0);
   if (nul >= 0) throw new UserError(`${file}: not a text file (binary data at byte ${nul})`);
+  // A line too long to hold a record is refused before the text is decoded (a character is at most
+  // 4 bytes, so a line of more bytes than that holds more than MAX_RECORD_CHARS characters).
+  for (let start = 0, lineNo = 1; ; lineNo++) {
+    const nl = buf.indexOf(0x0a, start);
+    const end = nl < 0 ? buf.length : nl;
+    if (end - start > MAX_LINE_BYTES)
+      throw new UserError(
+        `${file}:${lineNo}: a line of more than ${MAX_LINE_BYTES} bytes ` +
+          `(a record holds at most ${MAX_RECORD_CHARS} characters); not read`,
+      );
+    if (nl < 0) break;
+    start = nl + 1;
+  }
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(buf); // strips a BOM
@@ -141,74 +148,97 @@ export function parseJsonl(text: string, file: string, o: RawOptions = {}) {
   const lines = text.split('\n');
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i].endsWith('\r') ? lines[i].slice(0, -1) : lines[i];
+    if (line.length > MAX_RECORD_CHARS) {
+      c.add(`a line of ${line.length} characters (limit ${MAX_RECORD_CHARS})`, i + 1);
+      continue;
+    }
     if (line.trim() === '') continue;
     c.add(jsonlRow(line, i + 1, o, lr), i + 1);
   }
   return { ...c.finish(), labels: lr.finish() };
 }
 
+/** The longest CSV record (a text and a text_pair of MAX_TEXT_CHARS, labels and an id) or .jsonl line. */
+export const MAX_RECORD_CHARS = 2 * MAX_TEXT_CHARS + 100_000;
+/** A line of more bytes than this cannot be a record (or part of one): refused before decoding. */
+const MAX_LINE_BYTES = 4 * MAX_RECORD_CHARS;
+
 /**
  * RFC 4180 records: fields separated by commas, a field in double quotes may hold commas, line
- * breaks and "" (a quote). A linear scan, one character at a time. `line`: where each record starts.
+ * breaks and "" (a quote). A linear scan; fields are slices of the text (never built a character at
+ * a time), and a record longer than MAX_RECORD_CHARS is refused naming its line. `line`: where each
+ * record starts.
  */
-export function parseCsvRecords(text: string, file: string): { records: { fields: string[]; line: number }[] } {
+export function parseCsvRecords(
+  text: string,
+  file: string,
+  maxRecord = MAX_RECORD_CHARS,
+): { records: { fields: string[]; line: number }[] } {
   const records: { fields: string[]; line: number }[] = [];
+  const n = text.length;
   let fields: string[] = [];
-  let field = '';
   let line = 1;
-  let start = 1;
-  let quoted = false; // inside a quoted field
-  let wasQuoted = false; // the current field was quoted (only whitespace may follow the closing quote)
+  let start = 1; // the line the current record starts on
+  let recStart = 0; // its offset
+  let fieldStart = 0; // the current (unquoted) field's offset
+  let quoted: string | null = null; // the current field's value when it was quoted
   let any = false; // the current record has content
-  const endField = () => {
-    fields.push(field);
-    field = '';
-    wasQuoted = false;
+  const tooLong = (): never => {
+    throw new UserError(`${file}:${start}: a record of more than ${maxRecord} characters (the limit); not read`);
   };
-  const endRecord = () => {
-    endField();
+  const endField = (end: number) => {
+    fields.push(quoted ?? text.slice(fieldStart, end));
+    quoted = null;
+  };
+  const endRecord = (end: number) => {
+    endField(end);
     if (any || fields.length > 1 || fields[0] !== '') records.push({ fields, line: start });
     fields = [];
     any = false;
   };
-  for (let i = 0; i < text.length; i++) {
-    const ch = text[i];
-    if (quoted) {
-      if (ch === '"') {
-        if (text[i + 1] === '"') {
-          field += '"';
-          i++;
-        } else quoted = false;
-      } else {
-        if (ch === '\n') line++;
-        field += ch;
-      }
-      continue;
-    }
-    if (ch === '"') {
-      if (field.trim() !== '' || wasQuoted)
+  for (let i = 0; i < n; i++) {
+    if (i - recStart > maxRecord) tooLong();
+    const ch = text.charCodeAt(i);
+    if (ch === 0x22) {
+      if (quoted !== null || text.slice(fieldStart, i).trim() !== '')
         throw new UserError(`${file}:${line}: a quote inside an unquoted field (quote the field and double the quote)`);
-      field = '';
-      quoted = true;
-      wasQuoted = true;
+      let j = i + 1;
+      let doubled = false;
+      for (;;) {
+        if (j >= n) throw new UserError(`${file}:${start}: a quoted field is not closed before the end of the file`);
+        if (j - recStart > maxRecord) tooLong();
+        const c = text.charCodeAt(j);
+        if (c === 0x22) {
+          if (text.charCodeAt(j + 1) !== 0x22) break;
+          doubled = true;
+          j += 2;
+          continue;
+        }
+        if (c === 0x0a) line++;
+        j++;
+      }
+      const raw = text.slice(i + 1, j);
+      quoted = doubled ? raw.replaceAll('""', '"') : raw;
       any = true;
-    } else if (ch === ',') {
-      endField();
+      i = j; // the closing quote
+    } else if (ch === 0x2c) {
+      endField(i);
+      fieldStart = i + 1;
       any = true;
-    } else if (ch === '\n' || ch === '\r') {
-      if (ch === '\r' && text[i + 1] === '\n') i++;
-      endRecord();
+    } else if (ch === 0x0a || ch === 0x0d) {
+      const end = i;
+      if (ch === 0x0d && text.charCodeAt(i + 1) === 0x0a) i++;
+      endRecord(end);
       line++;
       start = line;
+      fieldStart = recStart = i + 1;
     } else {
-      if (wasQuoted && ch !== ' ' && ch !== '\t')
+      if (quoted !== null && ch !== 0x20 && ch !== 0x09)
         throw new UserError(`${file}:${line}: text after a closing quote (double a quote inside a quoted field)`);
-      if (!wasQuoted) field += ch;
       any = true;
     }
   }
-  if (quoted) throw new UserError(`${file}:${start}: a quoted field is not closed before the end of the file`);
-  endRecord();
+  endRecord(n);
   return { records };
 }
 

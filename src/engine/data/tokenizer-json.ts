@@ -7,13 +7,14 @@
 //
 // After vocabulary pruning the file is rewritten (rewriteTokenizerJson): the WordPiece vocab becomes
 // the pruned vocabulary, added tokens and the post-processor's special ids follow their tokens.
-import * as fs from 'node:fs';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { UserError } from '../errors';
+import { readJson } from '../io/atomic';
+import { READ_LIMITS } from '../io/read';
 import type { TextTokenizer } from './tokenizer';
 
 /** Biggest tokenizer.json we parse (bert-base's is 466 KB, multilingual ones a few MB). */
-export const MAX_TOKENIZER_JSON_BYTES = 64 * 2 ** 20;
+export const MAX_TOKENIZER_JSON_BYTES = READ_LIMITS.tokenizerJson;
 
 export type TokenizerJson = Record<string, unknown> & {
   model: Record<string, unknown> & { vocab: Record<string, number> };
@@ -38,23 +39,39 @@ function checkParts(file: string, key: string, part: unknown, ok: Set<string>, l
   }
 }
 
+/** WordPiece's longest word in characters: HF's default is 100; the work per word grows with its square. */
+export const MAX_INPUT_CHARS_PER_WORD = 1000;
+
+/** The fields the tokenizer library reads without checking: present and of the right type. */
+function checkShape(file: string, j: Record<string, unknown>, model: Record<string, unknown>): void {
+  const bad = (at: string, what: string): never => {
+    throw new UserError(`${file}: ${at}: ${what}`);
+  };
+  const added = j.added_tokens;
+  if (!Array.isArray(added))
+    bad('/added_tokens', added === undefined ? 'missing (a list, [] for none)' : 'must be a list');
+  (added as unknown[]).forEach((a, i) => {
+    const o = a as Record<string, unknown> | null;
+    if (typeof o !== 'object' || o === null || Array.isArray(o)) bad(`/added_tokens/${i}`, 'must be an object');
+    if (typeof o!.content !== 'string') bad(`/added_tokens/${i}/content`, 'must be a string');
+    if (!Number.isSafeInteger(o!.id) || (o!.id as number) < 0) bad(`/added_tokens/${i}/id`, 'must be an integer >= 0');
+  });
+  const m = model.max_input_chars_per_word;
+  if (m !== undefined && !(Number.isInteger(m) && (m as number) >= 1 && (m as number) <= MAX_INPUT_CHARS_PER_WORD))
+    bad(
+      '/model/max_input_chars_per_word',
+      `must be an integer from 1 to ${MAX_INPUT_CHARS_PER_WORD}, got ${JSON.stringify(m)}`,
+    );
+  for (const k of ['unk_token', 'continuing_subword_prefix']) {
+    const s = model[k];
+    if (s !== undefined && s !== null && !(typeof s === 'string' && s.length <= 100))
+      bad(`/model/${k}`, 'must be a string');
+  }
+}
+
 /** Parse and check a tokenizer.json: bounded size, a WordPiece model with a {token: id} vocab. */
 export function readTokenizerJson(file: string): TokenizerJson {
-  let st: fs.Stats;
-  try {
-    st = fs.statSync(file);
-  } catch {
-    throw new UserError(`${file}: not found`);
-  }
-  if (!st.isFile()) throw new UserError(`${file}: is not a file`);
-  if (st.size > MAX_TOKENIZER_JSON_BYTES)
-    throw new UserError(`${file}: ${st.size} bytes (limit ${MAX_TOKENIZER_JSON_BYTES})`);
-  let j: unknown;
-  try {
-    j = JSON.parse(fs.readFileSync(file, 'utf8'));
-  } catch (e) {
-    throw new UserError(`${file}: not valid JSON (${(e as Error).message})`);
-  }
+  const j = readJson<unknown>(file, 'tokenizerJson'); // bounded (io/read.ts), depth-checked
   const model = (j as { model?: unknown } | null)?.model as Record<string, unknown> | undefined;
   if (typeof j !== 'object' || j === null || Array.isArray(j) || typeof model !== 'object' || model === null)
     throw new UserError(`${file}: expected a JSON object with a "model"`);
@@ -67,7 +84,8 @@ export function readTokenizerJson(file: string): TokenizerJson {
   checkParts(file, 'pre_tokenizer', (j as Record<string, unknown>).pre_tokenizer, PRE_TOKENIZERS, 'pretokenizers');
   const v = model.vocab;
   if (typeof v !== 'object' || v === null || Array.isArray(v) || !Object.values(v).every((x) => Number.isInteger(x)))
-    throw new UserError(`${file}: model.vocab must be {token: id}`);
+    throw new UserError(`${file}: /model/vocab: must be {token: id}`);
+  checkShape(file, j as Record<string, unknown>, model);
   return j as TokenizerJson;
 }
 

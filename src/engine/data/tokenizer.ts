@@ -15,6 +15,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UserError } from '../errors';
+import { readJson } from '../io/atomic';
 
 export interface TokenizerOptions {
   /** Lower-case (and strip accents unless stripAccents is false). Default true, as BertTokenizer. */
@@ -254,35 +255,21 @@ export function assemble(
   return { ids, typeIds, truncated };
 }
 
-/** Biggest tokenizer_config.json we read (real ones are a few KB). */
-const MAX_CONFIG_BYTES = 1024 * 1024;
-
 /**
  * The options a checkpoint's `tokenizer_config.json` sets (do_lower_case, strip_accents,
  * tokenize_chinese_chars, never_split), or the defaults when it has none.
  */
 export function readTokenizerOptions(dir: string): TokenizerOptions {
   const file = path.join(dir, 'tokenizer_config.json');
-  let st: fs.Stats;
-  try {
-    st = fs.statSync(file);
-  } catch {
-    return {};
-  }
-  if (!st.isFile()) throw new UserError(`${file}: is not a file`);
-  if (st.size > MAX_CONFIG_BYTES) throw new UserError(`${file}: ${st.size} bytes (limit ${MAX_CONFIG_BYTES})`);
-  let j: unknown;
-  try {
-    j = JSON.parse(fs.readFileSync(file, 'utf8'));
-  } catch (e) {
-    throw new UserError(`${file}: not valid JSON (${(e as Error).message})`);
-  }
-  if (typeof j !== 'object' || j === null || Array.isArray(j)) throw new UserError(`${file}: expected a JSON object`);
+  if (!fs.existsSync(file)) return {};
+  const j = readJson<unknown>(file); // bounded (io/read.ts): a regular file of at most READ_LIMITS.json
+  if (typeof j !== 'object' || j === null || Array.isArray(j))
+    throw new UserError(`${file}: /: expected a JSON object`);
   const o = j as Record<string, unknown>;
   const bool = (k: string, nullable = false): boolean | null | undefined => {
     const v = o[k];
     if (v === undefined || typeof v === 'boolean' || (nullable && v === null)) return v as boolean | null | undefined;
-    throw new UserError(`${file}: ${k} must be true or false${nullable ? ' (or null)' : ''}`);
+    throw new UserError(`${file}: /${k}: must be true or false${nullable ? ' (or null)' : ''}`);
   };
   const opts: TokenizerOptions = {};
   const lc = bool('do_lower_case');
@@ -294,7 +281,7 @@ export function readTokenizerOptions(dir: string): TokenizerOptions {
   const ns = o.never_split;
   if (ns !== undefined && ns !== null) {
     if (!Array.isArray(ns) || ns.length > 10_000 || !ns.every((s) => typeof s === 'string' && s.length <= 100))
-      throw new UserError(`${file}: never_split must be a list of strings`);
+      throw new UserError(`${file}: /never_split: must be a list of strings`);
     opts.neverSplit = ns as string[];
   }
   return opts;

@@ -4,7 +4,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UserError } from '../errors';
-import { writeFileAtomic } from '../io/atomic';
+import { readJson, writeFileAtomic } from '../io/atomic';
+import { readTextBounded } from '../io/read';
 import { readTokenizerOptions } from './tokenizer';
 import { readTokenizerJson } from './tokenizer-json';
 
@@ -88,18 +89,14 @@ function resolveSpecial(dir: string, index: Map<string, number>, vocabFile: stri
   for (const f of ['tokenizer_config.json', 'special_tokens_map.json']) {
     const file = path.join(dir, f);
     if (!fs.existsSync(file)) continue;
-    if (fs.statSync(file).size > 16 * 2 ** 20) throw new UserError(`${file}: larger than 16 MB`);
-    let raw: unknown;
-    try {
-      raw = JSON.parse(fs.readFileSync(file, 'utf8'));
-    } catch (e) {
-      throw new UserError(`${file}: not valid JSON (${(e as Error).message})`);
-    }
+    const raw = readJson<unknown>(file);
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+      throw new UserError(`${file}: /: expected a JSON object`);
     for (const role of Object.keys(names) as (keyof SpecialIds)[]) {
       const v = (raw as Record<string, unknown> | null)?.[`${role}_token`];
       if (v === undefined || v === null) continue;
       const name = tokenName(v);
-      if (name === undefined) throw new UserError(`${file}: '${role}_token' is not a token name`);
+      if (name === undefined) throw new UserError(`${file}: /${role}_token: is not a token name`);
       names[role] = name;
     }
   }
@@ -144,9 +141,10 @@ export function readVocab(dir: string): Vocab {
   const file = path.join(dir, VOCAB_FILE);
   let text: string;
   try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch {
-    throw new UserError(`${file}: vocab file not found`);
+    text = readTextBounded(file, 'vocab');
+  } catch (e) {
+    if (!fs.existsSync(file)) throw new UserError(`${file}: vocab file not found`);
+    throw e;
   }
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   const lines = text.split('\n').map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l));
@@ -165,16 +163,11 @@ export function readVocab(dir: string): Vocab {
   let counts = tokens.map(() => 0);
   const countsFile = path.join(dir, COUNTS_FILE);
   if (fs.existsSync(countsFile)) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(fs.readFileSync(countsFile, 'utf8'));
-    } catch (e) {
-      throw new UserError(`${countsFile}: not valid JSON (${(e as Error).message})`);
-    }
+    const parsed = readJson<unknown>(countsFile, 'tokenCounts');
     const c = (parsed as { counts?: unknown } | null)?.counts;
-    if (!Array.isArray(c) || !c.every((x) => Number.isInteger(x) && x >= 0)) {
-      throw new UserError(`${countsFile}: expected {"counts": [non-negative integers]}`);
-    }
+    if (!Array.isArray(c)) throw new UserError(`${countsFile}: /counts: expected a list of non-negative integers`);
+    const bad = c.findIndex((x) => !(Number.isSafeInteger(x) && x >= 0));
+    if (bad >= 0) throw new UserError(`${countsFile}: /counts/${bad}: expected a non-negative integer`);
     if (c.length !== tokens.length) {
       throw new UserError(`${countsFile}: has ${c.length} counts but ${file} has ${tokens.length} tokens`);
     }
@@ -199,7 +192,7 @@ export function readTokenizerSettings(dir: string): TokenizerSettings {
   const cfgFile = path.join(dir, 'tokenizer_config.json');
   if (fs.existsSync(cfgFile)) {
     // readTokenizerOptions has bounded and parsed it; HF writes 1e30 for "no limit": keep real lengths only.
-    const m = (JSON.parse(fs.readFileSync(cfgFile, 'utf8')) as { model_max_length?: unknown }).model_max_length;
+    const m = readJson<{ model_max_length?: unknown }>(cfgFile).model_max_length;
     if (Number.isInteger(m) && (m as number) > 0 && (m as number) <= 1_000_000) t.modelMaxLength = m as number;
   }
   const json = path.join(dir, 'tokenizer.json');

@@ -10,7 +10,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as crypto from 'node:crypto';
 import { UserError } from '../errors';
-import { guardWrite } from './ownership';
+import { guardWrite, isOurs } from './ownership';
+import { readJsonBounded, type ReadKind } from './read';
 
 function randomSuffix(): string {
   return crypto.randomBytes(4).toString('hex');
@@ -99,52 +100,16 @@ export function writeJsonAtomic(file: string, value: unknown): void {
   writeFileAtomic(file, JSON.stringify(value, null, 2) + '\n');
 }
 
-/** 1-based line and column of character `offset` in `text`. */
-export function lineCol(text: string, offset: number): { line: number; col: number } {
-  let line = 1;
-  let lineStart = 0;
-  const end = Math.min(Math.max(offset, 0), text.length);
-  for (let i = 0; i < end; i++) {
-    if (text.charCodeAt(i) === 10) {
-      line++;
-      lineStart = i + 1;
-    }
-  }
-  return { line, col: end - lineStart + 1 };
-}
+export { lineCol } from './read';
 
 /**
- * Read and parse a JSON file. A missing file or invalid JSON is a UserError naming the place:
- * `config.json:3:14: invalid JSON: Expected ',' or '}' after property value`.
+ * Read and parse a JSON file (bounded: io/read.ts). A missing file or invalid JSON is a UserError
+ * naming the place: `config.json:3:14: invalid JSON: Expected ',' or '}' after property value`.
+ * Nesting deeper than MAX_JSON_DEPTH is refused before parsing, so jsonErrorOffset's recursion is
+ * bounded.
  */
-export function readJson<T = unknown>(file: string): T {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new UserError(`${file}: file not found`);
-    if (code === 'EISDIR') throw new UserError(`${file}: is a directory, expected a JSON file`);
-    if (code === 'EACCES' || code === 'EPERM') throw new UserError(`${file}: not readable (permission denied)`);
-    throw e;
-  }
-  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1); // editors on Windows like to add a BOM
-  try {
-    return JSON.parse(text) as T;
-  } catch (e) {
-    const raw = (e as Error).message;
-    // V8 says "... in JSON at position 12" for most errors but not all; when it does not, find the
-    // offending character ourselves.
-    const m = /at position (\d+)/.exec(raw);
-    const offset = m ? Number(m[1]) : jsonErrorOffset(text);
-    const { line, col } = lineCol(text, offset);
-    const reason = raw
-      .replace(/,? *"(?:[^"\\]|\\.)*"? is not valid JSON$/s, '') // V8 quotes the (whole) input here
-      .replace(/ in JSON at position \d+.*$/s, '')
-      .replace(/ at position \d+.*$/s, '')
-      .trim();
-    throw new UserError(`${file}:${line}:${col}: invalid JSON: ${reason || 'syntax error'}`);
-  }
+export function readJson<T = unknown>(file: string, kind: ReadKind = 'json'): T {
+  return readJsonBounded<T>(file, kind, jsonErrorOffset);
 }
 
 /**
@@ -317,6 +282,8 @@ export function replaceDirAtomic(tmpDir: string, finalDir: string): void {
  * After a crash between the two renames of replaceDirAtomic, `finalDir` is missing and its previous
  * complete version sits next to it as `finalDir.old-<rand>`. Put that back (the newest, if there are
  * several) and return true; return false when `finalDir` exists or there is nothing to recover.
+ * Only a folder bearing our marker (a checkpoint bert-pruner wrote) is moved, and only commands that
+ * write call this (a resumed stage, a command holding its run): a read never renames anything.
  */
 export function recoverDir(finalDir: string): boolean {
   if (fs.existsSync(finalDir)) return false;
@@ -330,9 +297,32 @@ export function recoverDir(finalDir: string): boolean {
   }
   const dirs = names
     .map((n) => ({ p: path.join(parent, n), st: fs.statSync(path.join(parent, n), { throwIfNoEntry: false }) }))
-    .filter((d) => d.st?.isDirectory())
+    .filter((d) => d.st?.isDirectory() && isOurs(d.p, 'checkpoint'))
     .sort((a, b) => b.st!.mtimeMs - a.st!.mtimeMs);
   if (dirs.length === 0) return false;
   fs.renameSync(dirs[0].p, finalDir);
   return true;
+}
+
+/**
+ * recoverDir for every folder of a run a crash left aside (`X.old-<rand>` with `X` missing), for a
+ * command that holds the run to write into it. Says what it put back through `warn`.
+ */
+export function recoverRun(runDir: string, warn: (message: string) => void): void {
+  let names: string[];
+  try {
+    names = fs.readdirSync(runDir);
+  } catch {
+    return;
+  }
+  const have = new Set(names);
+  const missing = new Set<string>();
+  for (const n of names) {
+    const m = /^(.+)\.old-[0-9a-f]{8}$/.exec(n);
+    if (m && !have.has(m[1]!)) missing.add(m[1]!);
+  }
+  for (const n of missing) {
+    const dir = path.join(runDir, n);
+    if (recoverDir(dir)) warn(`${dir}: put back the previous version a crash had left aside`);
+  }
 }

@@ -15,7 +15,7 @@ import { UserError } from '../errors';
 import { BertConfig, checkConfigJson, hasClassifier } from '../model/config';
 import { checkMemory } from '../model/memory';
 import { Rng } from '../data/rng';
-import { hfDefaultNames, numLabels } from '../model/config';
+import { hfDefaultNames, MAX_LABELS, numLabels } from '../model/config';
 import {
   canonicalName,
   CLASSIFIER,
@@ -27,11 +27,12 @@ import {
   POOLER_PREFIX,
 } from '../model/names';
 import { initTensor, paramShapes, Params } from '../model/params';
-import { readJson, recoverDir, replaceDirAtomic, writeJsonAtomic } from './atomic';
+import { readJson, replaceDirAtomic, writeJsonAtomic } from './atomic';
 import { assertReplaceable, guardWrite, markDir } from './ownership';
 import { readSafetensors, readSafetensorsHeader, writeSafetensors } from './safetensors';
 import { writeTokenizerFiles } from './tokenizer-files';
 import { readTorchBin } from './torch-bin';
+import { defaultBudget, MAX_WEIGHT_ELEMENTS, type WeightBudget } from './weight-budget';
 
 export interface Checkpoint {
   dir: string;
@@ -91,7 +92,8 @@ export async function saveCheckpoint(
 
 export function readConfig(dir: string): BertConfig {
   const file = path.join(dir, CONFIG_FILE);
-  recoverDir(dir); // a crash in the middle of replacing it left the previous version aside
+  // A read never renames: a checkpoint a crash left aside (dir.old-*) stays where it is; the next
+  // command that writes into the run (or --resume) puts it back (io/atomic.ts recoverRun).
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new UserError(`${dir}: not a checkpoint directory`);
   if (!fs.existsSync(file))
     throw new UserError(`${file}: missing (a checkpoint needs config.json, model.safetensors and vocab.txt)`);
@@ -120,19 +122,32 @@ function shardFiles(index: string): string[] {
   const raw = readJson<unknown>(index);
   const map = (raw as { weight_map?: unknown } | null)?.weight_map;
   if (typeof map !== 'object' || map === null || Array.isArray(map))
-    throw new UserError(`${index}: expected {"weight_map": {tensor: file}}`);
+    throw new UserError(`${index}: /weight_map: expected {"weight_map": {tensor: file}}`);
   const files = new Set<string>();
   for (const [name, f] of Object.entries(map)) {
     if (typeof f !== 'string' || !/^[\w.-]{1,200}$/.test(f) || f.startsWith('.'))
-      throw new UserError(`${index}: weight_map['${name}'] is not a file name in this folder`);
+      throw new UserError(`${index}: /weight_map/${name}: is not a file name in this folder`);
     files.add(f);
   }
   if (files.size === 0) throw new UserError(`${index}: weight_map is empty`);
   return [...files];
 }
 
+/**
+ * What the weights of a checkpoint with this config may allocate: twice the parameters the config
+ * implies with every head (pooler, classifier, MLM head, an untied decoder: hub checkpoints carry
+ * them), plus room for small extras, and never more than MAX_WEIGHT_ELEMENTS.
+ */
+export function weightBudget(cfg: BertConfig, cfgFile: string): WeightBudget {
+  const shapes = paramShapes(cfg, { mlm: true, classifier: true });
+  let n = cfg.vocab_size * cfg.hidden_size + cfg.hidden_size * cfg.hidden_size; // decoder + pooler
+  for (const [, s] of shapes) n += s.reduce((a, b) => a * b, 1);
+  const elements = Math.min(MAX_WEIGHT_ELEMENTS, 2 * n + 2 ** 20);
+  return { elements, bytes: 8 * elements, what: `${cfgFile} (a model of about ${n} parameters)` };
+}
+
 /** Every tensor of the folder's weights, under our names (HF's variants mapped by model/names.ts). */
-function readWeights(dir: string): { file: string; tensors: RawTensors } {
+function readWeights(dir: string, budget: WeightBudget = defaultBudget()): { file: string; tensors: RawTensors } {
   const form = WEIGHT_FORMS.find((f) => fs.existsSync(path.join(dir, f.file)));
   if (!form) {
     throw new UserError(
@@ -144,9 +159,8 @@ function readWeights(dir: string): { file: string; tensors: RawTensors } {
   const parts = form.sharded ? shardFiles(file).map((f) => path.join(dir, f)) : [file];
   const tensors: RawTensors = new Map();
   for (const part of parts) {
-    for (const [hfName, t] of form.read(part)) {
+    for (const [hfName, t] of form.read(part, budget, (n) => HF_IGNORED.has(canonicalName(n)))) {
       const name = canonicalName(hfName);
-      if (HF_IGNORED.has(name)) continue;
       if (tensors.has(name)) throw new UserError(`${part}: tensor '${hfName}' is stored twice (as '${name}')`);
       tensors.set(name, t);
     }
@@ -161,7 +175,8 @@ export function weightShapes(dir: string): { shapes: [string, number[]][]; bytes
     const header = readSafetensorsHeader(own);
     return { shapes: Object.entries(header.entries).map(([n, e]) => [n, e.shape]), bytes: header.fileSize };
   }
-  const { file, tensors } = readWeights(dir);
+  // The tensors are read to learn their shapes: budgeted by the config like a load.
+  const { file, tensors } = readWeights(dir, weightBudget(readConfig(dir), path.join(dir, CONFIG_FILE)));
   const parts = file.endsWith('.json') ? shardFiles(file).map((f) => path.join(dir, f)) : [file];
   const bytes = parts.reduce((a, f) => a + fs.statSync(f).size, 0);
   return { shapes: [...tensors].map(([n, t]) => [n, t.shape]), bytes };
@@ -189,8 +204,14 @@ export function loadCheckpoint(dir: string): Checkpoint {
         `but config.json says vocab_size ${cfg.vocab_size}`,
     );
   }
-  const { file: wfile, tensors } = readWeights(dir);
+  const { file: wfile, tensors } = readWeights(dir, weightBudget(cfg, path.join(dir, CONFIG_FILE)));
   const cls = tensors.get(CLASSIFIER.weight);
+  // The classifier's shape is one more source of a label count: capped before names are made for it.
+  if (cls && (cls.shape.length !== 2 || cls.shape[0] < 1 || cls.shape[0] > MAX_LABELS))
+    throw new UserError(
+      `${wfile}: tensor '${CLASSIFIER.weight}' has shape [${cls.shape}]; a classifier is [labels, hidden] ` +
+        `with 1 to ${MAX_LABELS} labels`,
+    );
   // The label set is the config's id2label; a classifier saved without one (HF omits it for 2
   // labels) gets HF's names LABEL_0, LABEL_1, ...
   if (cls && !cfg.id2label) cfg.id2label = Object.fromEntries(hfDefaultNames(cls.shape[0]).map((n, i) => [`${i}`, n]));

@@ -21,6 +21,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { EngineEvent, StageName } from '../protocol';
+import { readTail } from './read';
 
 export const HISTORY_FILE = 'history.jsonl';
 
@@ -122,17 +123,10 @@ export class HistoryWriter {
 
 /** Whether the file exists and its last byte is not a newline (a torn last line). */
 function endsTorn(file: string): boolean {
-  let fd: number | undefined;
   try {
-    fd = fs.openSync(file, 'r');
-    const size = fs.fstatSync(fd).size;
-    if (size === 0) return false;
-    const b = Buffer.alloc(1);
-    fs.readSync(fd, b, 0, 1, size - 1);
-    return b[0] !== 0x0a;
+    const { buf } = readTail(file, 'history', 1);
+    return buf.length > 0 && buf[0] !== 0x0a;
   } catch {
     return false;
-  } finally {
-    if (fd !== undefined) fs.closeSync(fd);
   }
 }

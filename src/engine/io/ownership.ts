@@ -20,9 +20,26 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { UserError } from '../errors';
 import { processAlive } from './process';
+import { readHead, readTextBounded } from './read';
 
 export const MARKER = '.bert-pruner';
 export const LOCK_FILE = 'run.lock';
+
+/** Every name bert-pruner writes into a checkpoint folder; a folder holding anything else is not replaced. */
+export const CHECKPOINT_ENTRIES: ReadonlySet<string> = new Set([
+  MARKER,
+  'config.json',
+  'model.safetensors',
+  'vocab.txt',
+  'token_counts.json',
+  'tokenizer_config.json',
+  'special_tokens_map.json',
+  'tokenizer.json',
+  'train-state.json',
+  'optimizer.safetensors',
+  'thresholds.json',
+  'prune-report.json',
+]);
 
 export type OwnedKind = 'checkpoint' | 'demo-data' | 'scratch' | 'run' | 'export';
 export type OwnedFileKind = 'predictions' | 'evaluation';
@@ -49,7 +66,7 @@ export function markDir(dir: string, kind: OwnedKind): void {
 
 function readMarker(dir: string): { kind?: string } | null {
   try {
-    const v = JSON.parse(fs.readFileSync(path.join(dir, MARKER), 'utf8'));
+    const v = JSON.parse(readTextBounded(path.join(dir, MARKER), 'json'));
     return v && typeof v === 'object' ? v : null;
   } catch {
     return null;
@@ -60,7 +77,7 @@ function readMarker(dir: string): { kind?: string } | null {
 function legacyCheckpoint(dir: string): boolean {
   if (!fs.existsSync(path.join(dir, 'model.safetensors')) || !fs.existsSync(path.join(dir, 'vocab.txt'))) return false;
   try {
-    const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
+    const cfg = JSON.parse(readTextBounded(path.join(dir, 'config.json'), 'json'));
     return !!cfg && typeof cfg === 'object' && typeof cfg.max_len === 'number';
   } catch {
     return false;
@@ -69,7 +86,7 @@ function legacyCheckpoint(dir: string): boolean {
 
 function legacyDemo(dir: string): boolean {
   try {
-    return fs.readFileSync(path.join(dir, 'README.md'), 'utf8').startsWith('# Synthetic demo data');
+    return readHead(path.join(dir, 'README.md'), 64).toString('utf8').startsWith('# Synthetic demo data');
   } catch {
     return false;
   }
@@ -87,7 +104,7 @@ export function isOurs(dir: string, kind: OwnedKind): boolean {
 
 function isRunFolder(dir: string): boolean {
   try {
-    const m = JSON.parse(fs.readFileSync(path.join(dir, 'run.json'), 'utf8'));
+    const m = JSON.parse(readTextBounded(path.join(dir, 'run.json'), 'json'));
     return !!m && typeof m === 'object' && m.version === 1 && typeof m.stages === 'object';
   } catch {
     return false;
@@ -114,14 +131,7 @@ function refuse(target: string, kind: OwnedKind | OwnedFileKind, flag: string | 
 function fileIsOurs(file: string, kind: OwnedFileKind): boolean {
   let text: string;
   try {
-    const fd = fs.openSync(file, 'r');
-    try {
-      const buf = Buffer.alloc(1 << 16);
-      const n = fs.readSync(fd, buf, 0, buf.length, 0);
-      text = buf.subarray(0, n).toString('utf8');
-    } finally {
-      fs.closeSync(fd);
-    }
+    text = readHead(file, 1 << 16).toString('utf8');
   } catch {
     return false;
   }
@@ -132,7 +142,7 @@ function fileIsOurs(file: string, kind: OwnedFileKind): boolean {
       return !!v && typeof v === 'object' && 'id' in v && Array.isArray(v.probs);
     }
     // An evaluation is small: the whole file is read when it is bigger than the first chunk.
-    const v = JSON.parse(text.length < 1 << 16 ? text : fs.readFileSync(file, 'utf8'));
+    const v = JSON.parse(text.length < 1 << 16 ? text : readTextBounded(file, 'json'));
     return !!v && typeof v === 'object' && 'model' in v && 'data' in v && Array.isArray(v.per_label);
   } catch {
     return false;
@@ -168,7 +178,19 @@ export function checkReplaceable(target: string, kind: OwnedKind, o: ReplaceOpti
     forced.add(path.resolve(target));
     return;
   }
-  if (st.isDirectory() && (fs.readdirSync(target).length === 0 || isOurs(target, kind))) return;
+  if (st.isDirectory() && fs.readdirSync(target).length === 0) return;
+  if (st.isDirectory() && isOurs(target, kind)) {
+    // Ours, but replacing it deletes everything in it: refused when the user added files (a model
+    // card, a converted pytorch_model.bin), as a folder we did not make is.
+    const foreign = kind === 'checkpoint' ? fs.readdirSync(target).filter((n) => !CHECKPOINT_ENTRIES.has(n)) : [];
+    if (foreign.length === 0) return;
+    const shown = foreign.slice(0, 3).join(', ') + (foreign.length > 3 ? `, ... (${foreign.length} in all)` : '');
+    const other = o.flag ? `choose another ${o.flag}, or ` : '';
+    throw new UserError(
+      `${target}: holds files bert-pruner did not write (${shown}); refusing to replace it ` +
+        `(${other}pass --force to replace it)`,
+    );
+  }
   refuse(target, kind, o.flag);
 }
 
@@ -283,7 +305,7 @@ interface LockInfo {
 
 function readLock(file: string): LockInfo | null {
   try {
-    return JSON.parse(fs.readFileSync(file, 'utf8')) as LockInfo;
+    return JSON.parse(readTextBounded(file, 'json', 4096)) as LockInfo;
   } catch {
     return null;
   }

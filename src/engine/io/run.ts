@@ -121,7 +121,41 @@ export function loadRun(dir: string): RunManifest {
   if (typeof m.stages !== 'object' || m.stages === null || Array.isArray(m.stages)) {
     throw new UserError(`${file}: 'stages' must be an object`);
   }
+  for (const [key, s] of Object.entries(m.stages)) checkStageRecord(file, key, s);
   return m;
+}
+
+const STATUSES: readonly string[] = ['pending', 'running', 'done', 'failed', 'cancelled'];
+const RECORD_TYPES: Readonly<Record<string, string>> = {
+  started: 'string',
+  ended: 'string',
+  seconds: 'number',
+  checkpoint: 'string',
+  report: 'string',
+  error: 'string',
+  backend: 'string',
+  epochsDone: 'number',
+  pid: 'number',
+  host: 'string',
+  metrics: 'object',
+  labels: 'object',
+};
+
+/** A stage record's fields the engine reads, typed; one line naming the JSON path otherwise. */
+function checkStageRecord(file: string, key: string, s: unknown): void {
+  const at = `/stages/${key}`;
+  if (typeof s !== 'object' || s === null || Array.isArray(s)) throw new UserError(`${file}: ${at}: must be an object`);
+  const r = s as Record<string, unknown>;
+  if (!STATUSES.includes(r.status as string))
+    throw new UserError(
+      `${file}: ${at}/status: must be one of ${STATUSES.join(', ')}, got ${JSON.stringify(r.status)}`,
+    );
+  for (const [k, type] of Object.entries(RECORD_TYPES)) {
+    const v = r[k];
+    if (v === undefined || v === null) continue;
+    if (typeof v !== type || (type === 'object' && Array.isArray(v)))
+      throw new UserError(`${file}: ${at}/${k}: must be a ${type}, got ${JSON.stringify(v).slice(0, 40)}`);
+  }
 }
 
 /**

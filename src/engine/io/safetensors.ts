@@ -14,9 +14,10 @@
 // the same dtype, whose alignment is the secondary sort key there), compact JSON with
 // "__metadata__" first, padded with spaces.
 
-import * as fs from 'node:fs';
 import { UserError } from '../errors';
 import { writeFileAtomic } from './atomic';
+import { readAt, readBounded, readRangeAsync, withRegularFile } from './read';
+import { defaultBudget, spendBudget, type WeightBudget } from './weight-budget';
 
 export interface TensorEntry {
   dtype: string;
@@ -61,39 +62,18 @@ const METADATA_KEY = '__metadata__';
  * problem is a UserError `FILE: what is wrong` (with the tensor name where one is involved).
  */
 export function readSafetensorsHeader(file: string): SafetensorsHeader {
-  let fd: number;
-  try {
-    fd = fs.openSync(file, 'r');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new UserError(`${file}: file not found`);
-    if (code === 'EISDIR') throw new UserError(`${file}: is a directory, expected a .safetensors file`);
-    throw e;
-  }
-  try {
-    const fileSize = fs.fstatSync(fd).size;
+  // A regular file after links (io/read.ts): a FIFO or a device named model.safetensors is refused.
+  return withRegularFile(file, (fd, fileSize) => {
     if (fileSize < 8) {
       throw new UserError(`${file}: not a safetensors file (${fileSize} bytes, shorter than the 8-byte header length)`);
     }
     const lenBuf = Buffer.alloc(8);
     readExactly(fd, lenBuf, 0);
-    const n = lenBuf.readBigUInt64LE(0);
-    if (n > BigInt(MAX_HEADER_BYTES)) {
-      throw new UserError(
-        `${file}: header length ${n} is over the ${MAX_HEADER_BYTES}-byte limit (corrupt file or not safetensors)`,
-      );
-    }
-    if (8n + n > BigInt(fileSize)) {
-      throw new UserError(
-        `${file}: header length ${n} runs past the end of the ${fileSize}-byte file (truncated or not safetensors)`,
-      );
-    }
-    const headerBuf = Buffer.alloc(Number(n));
+    const n = checkHeaderLength(file, lenBuf.readBigUInt64LE(0), fileSize);
+    const headerBuf = Buffer.alloc(n);
     readExactly(fd, headerBuf, 8);
     return parseHeader(file, headerBuf, fileSize);
-  } finally {
-    fs.closeSync(fd);
-  }
+  });
 }
 
 /**
@@ -101,39 +81,14 @@ export function readSafetensorsHeader(file: string): SafetensorsHeader {
  * blocked on the disk (the header is parsed and validated in one linear pass).
  */
 export async function readSafetensorsHeaderAsync(file: string): Promise<SafetensorsHeader> {
-  let fh: fs.promises.FileHandle;
-  try {
-    fh = await fs.promises.open(file, 'r');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new UserError(`${file}: file not found`);
-    if (code === 'EISDIR') throw new UserError(`${file}: is a directory, expected a .safetensors file`);
-    throw e;
+  const { buf: lenBuf, size: fileSize } = await readRangeAsync(file, 0, 8);
+  if (fileSize < 8 || lenBuf.length < 8) {
+    throw new UserError(`${file}: not a safetensors file (${fileSize} bytes, shorter than the 8-byte header length)`);
   }
-  try {
-    const st = await fh.stat();
-    if (st.isDirectory()) throw new UserError(`${file}: is a directory, expected a .safetensors file`);
-    const fileSize = st.size;
-    if (fileSize < 8) {
-      throw new UserError(`${file}: not a safetensors file (${fileSize} bytes, shorter than the 8-byte header length)`);
-    }
-    const read = async (buf: Buffer, position: number) => {
-      let got = 0;
-      while (got < buf.length) {
-        const { bytesRead } = await fh.read(buf, got, buf.length - got, position + got);
-        if (bytesRead === 0) throw new Error(`unexpected end of file at byte ${position + got}`);
-        got += bytesRead;
-      }
-    };
-    const lenBuf = Buffer.alloc(8);
-    await read(lenBuf, 0);
-    const n = checkHeaderLength(file, lenBuf.readBigUInt64LE(0), fileSize);
-    const headerBuf = Buffer.alloc(n);
-    await read(headerBuf, 8);
-    return parseHeader(file, headerBuf, fileSize);
-  } finally {
-    await fh.close();
-  }
+  const n = checkHeaderLength(file, lenBuf.readBigUInt64LE(0), fileSize);
+  const { buf: headerBuf } = await readRangeAsync(file, 8, n);
+  if (headerBuf.length < n) throw new UserError(`${file}: file changed while being read`);
+  return parseHeader(file, headerBuf, fileSize);
 }
 
 /** The header length N, checked against the limit and the file size (the same words as the sync reader). */
@@ -152,12 +107,8 @@ function checkHeaderLength(file: string, n: bigint, fileSize: number): number {
 }
 
 function readExactly(fd: number, buf: Buffer, position: number): void {
-  let got = 0;
-  while (got < buf.length) {
-    const k = fs.readSync(fd, buf, got, buf.length - got, position + got);
-    if (k === 0) throw new Error(`unexpected end of file at byte ${position + got}`);
-    got += k;
-  }
+  const got = readAt(fd, buf, position);
+  if (got < buf.length) throw new UserError(`unexpected end of file at byte ${position + got}`);
 }
 
 /** Validate the header JSON against the file size. Exported for tests and for in-memory use. */
@@ -266,9 +217,19 @@ function checkMetadata(raw: unknown, bad: (what: string) => never): Record<strin
 }
 
 /** Read every tensor of a safetensors file as float32 (other dtypes are converted). */
-export function readSafetensors(file: string): Map<string, { shape: number[]; data: Float32Array }> {
+export function readSafetensors(
+  file: string,
+  budget: WeightBudget = defaultBudget(),
+  skip: (name: string) => boolean = () => false,
+): Map<string, { shape: number[]; data: Float32Array }> {
   const header = readSafetensorsHeader(file);
-  const bytes = fs.readFileSync(file);
+  // Budgeted before anything is read or allocated: each tensor becomes its own float32 array;
+  // tensors the caller does not use are neither counted nor converted.
+  for (const name of Object.keys(header.entries)) if (skip(name)) delete header.entries[name];
+  let elements = 0;
+  for (const t of Object.values(header.entries)) elements += t.shape.reduce((a, b) => a * b, 1);
+  spendBudget(budget, elements, header.fileSize - header.dataStart, file);
+  const bytes = readBounded(file, 'weights');
   if (bytes.length !== header.fileSize) throw new UserError(`${file}: file changed while being read`);
   const out = new Map<string, { shape: number[]; data: Float32Array }>();
   // Keep the header's order, which is the order the tensors were written in.

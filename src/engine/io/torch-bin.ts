@@ -11,9 +11,10 @@
 // turns into plain records. Anything else is refused with one line before any data is read.
 // Sizes are bounded before anything is allocated: the zip's entries (a "zip bomb" claims a huge
 // uncompressed size), the pickle, and every tensor against its storage.
-import * as fs from 'node:fs';
 import * as zlib from 'node:zlib';
 import { UserError } from '../errors';
+import { readBounded } from './read';
+import { defaultBudget, spendBudget, type WeightBudget } from './weight-budget';
 import { f16ToNumber } from './safetensors';
 
 /** The largest zip entry we inflate or copy (a storage of a 500M-parameter float32 matrix fits). */
@@ -410,8 +411,12 @@ function tensorRecord(
  * Read a torch.save zip of a state dict: every tensor as float32 (fp16/bf16/double/int
  * converted). `file` names the file in every error.
  */
-export function readTorchBin(file: string): Map<string, { shape: number[]; data: Float32Array }> {
-  const buf = fs.readFileSync(file);
+export function readTorchBin(
+  file: string,
+  budget: WeightBudget = defaultBudget(),
+  skip: (name: string) => boolean = () => false,
+): Map<string, { shape: number[]; data: Float32Array }> {
+  const buf = readBounded(file, 'weights');
   if (buf.length >= 2 && buf[0] === 0x80 && buf[1] <= 5) {
     throw new UserError(
       `${file}: the legacy (pre-1.6, non-zip) torch.save format is not supported; ` +
@@ -425,20 +430,54 @@ export function readTorchBin(file: string): Map<string, { shape: number[]; data:
   if (!pklName) throw new UserError(`${file}: no data.pkl in the archive (not a torch.save checkpoint)`);
   const prefix = pklName.slice(0, pklName.length - 'data.pkl'.length);
   const records = readStateDictPickle(readZipEntry(buf, entries.get(pklName)!, file, MAX_PICKLE_BYTES), file);
+  // Tensors the caller does not use (a tied MLM decoder, position_ids) are never read, nor are
+  // their storages inflated unless a used tensor shares them.
+  for (const name of [...records.keys()]) if (skip(name)) records.delete(name);
+  // Everything is checked and budgeted before any storage is inflated or any tensor allocated:
+  //   - each storage key has one type and one size, whichever records use it, and its zip entry
+  //     holds exactly those bytes;
+  //   - the float32 arrays of all tensors (a storage shared by many views counted once per view,
+  //     since each becomes its own array) and the inflated bytes of the storages they use fit the
+  //     budget. Entries no tensor uses (a hub checkpoint's MLM head, or anything else) are never
+  //     inflated, nor is a storage only empty tensors use.
+  const keys = new Map<string, { type: string; numel: number; by: string }>();
+  const used = new Set<string>();
+  let elements = 0;
+  let storageBytes = 0;
+  for (const [name, r] of records) {
+    const k = keys.get(r.storage.key);
+    if (k && (k.type !== r.storage.type || k.numel !== r.storage.numel))
+      throw new UserError(
+        `${file}: storage '${r.storage.key}' is a ${k.type} of ${k.numel} elements for '${k.by}' ` +
+          `but a ${r.storage.type} of ${r.storage.numel} for '${name}'`,
+      );
+    const n = r.shape.reduce((x, y) => x * y, 1);
+    elements += n;
+    if (n > 0) used.add(r.storage.key);
+    if (!k) {
+      const e = entries.get(`${prefix}data/${r.storage.key}`);
+      if (!e) throw new UserError(`${file}: storage '${r.storage.key}' of tensor '${name}' is missing`);
+      if (e.size !== r.storage.numel * STORAGES[r.storage.type].bytes)
+        throw new UserError(`${file}: storage '${r.storage.key}' has ${e.size} bytes, not ${r.storage.numel} elements`);
+      keys.set(r.storage.key, { type: r.storage.type, numel: r.storage.numel, by: name });
+    }
+  }
+  for (const key of used) storageBytes += keys.get(key)!.numel * STORAGES[keys.get(key)!.type].bytes;
+  spendBudget(budget, elements, storageBytes, file);
   const storages = new Map<string, Buffer>();
   const out = new Map<string, { shape: number[]; data: Float32Array }>();
   for (const [name, r] of records) {
     const st = STORAGES[r.storage.type];
+    const n = r.shape.reduce((x, y) => x * y, 1);
+    if (n === 0) {
+      out.set(name, { shape: r.shape, data: new Float32Array(0) });
+      continue;
+    }
     let bytes = storages.get(r.storage.key);
     if (!bytes) {
-      const e = entries.get(`${prefix}data/${r.storage.key}`);
-      if (!e) throw new UserError(`${file}: storage '${r.storage.key}' of tensor '${name}' is missing`);
-      if (e.size !== r.storage.numel * st.bytes)
-        throw new UserError(`${file}: storage '${r.storage.key}' has ${e.size} bytes, not ${r.storage.numel} elements`);
-      bytes = readZipEntry(buf, e, file);
+      bytes = readZipEntry(buf, entries.get(`${prefix}data/${r.storage.key}`)!, file);
       storages.set(r.storage.key, bytes);
     }
-    const n = r.shape.reduce((x, y) => x * y, 1);
     const data = new Float32Array(n);
     if (st.bytes === 4 && r.storage.type === 'FloatStorage') {
       // a byte copy: the bytes need not be 4-aligned in the zip (little-endian host assumed, as tfjs does)

@@ -155,8 +155,12 @@ export function hasClassifier(cfg: BertConfig): boolean {
  * real BERT (BERT-large: 1024 wide, 24 layers, 16 heads, FFN 4096; multilingual vocabularies of
  * 250k tokens) with room to spare; what fits in memory is checked separately (model/memory.ts).
  */
-/** The most labels a classifier may have. */
-export const MAX_LABELS = 100_000;
+/**
+ * The most labels a classifier may have, whatever says so (id2label, num_labels, the ids or names in
+ * a data file, the classifier's shape). Sized to memory: each labelled row's multi-hot target holds
+ * one float32 per label (10 000 labels: 40 KB a row); data/encode.ts also bounds rows x labels.
+ */
+export const MAX_LABELS = 10_000;
 
 export const MODEL_LIMITS = {
   vocab_size: 1_000_000,

@@ -10,6 +10,7 @@ import { UserError } from '../errors';
 import type { Checkpoint } from '../io/checkpoint';
 import { countCorpus } from './vocabulary';
 import type { PruneStageOptions } from './run';
+import { readTextBounded } from '../io/read';
 
 /** The rows importance is scored on: the data file, or the corpus for importance_data 'corpus'. */
 export function importanceRows(o: PruneStageOptions, tc: TransformerPruneConfig | undefined, dataRows: Row[]): Row[] {
@@ -19,8 +20,7 @@ export function importanceRows(o: PruneStageOptions, tc: TransformerPruneConfig 
       throw new UserError(
         `${o.configFile ?? 'prune config'}: importance_data 'corpus' has no labels; it needs use_logits true`,
       );
-    rows = fs
-      .readFileSync(o.corpusFile, 'utf8')
+    rows = readTextBounded(o.corpusFile, 'text')
       .split('\n')
       .map((l, i) => ({
         id: `corpus-${i + 1}`,

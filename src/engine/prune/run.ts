@@ -189,7 +189,7 @@ export async function pruneCheckpoint(
       } else {
         if (!tc.masks_file)
           throw new UserError(`${source}: transformer.masks_file is required when pruning_method is 'masks'`);
-        const masks = parseMasks(readJson(tc.masks_file), tc.masks_file, {
+        const masks = parseMasks(readJson(tc.masks_file, 'masks'), tc.masks_file, {
           heads: headsPerLayer(cfg),
           ffn: ffnPerLayer(cfg),
           numHeads: cfg.num_attention_heads,

@@ -15,6 +15,7 @@ import { UserError } from '../errors';
 import type { BertConfig } from '../model/config';
 import { MLM_BIAS as LM_BIAS, MLM_PREFIX, WORD_EMB } from '../model/names';
 import type { Params } from '../model/params';
+import { readTextBounded } from '../io/read';
 
 export interface VocabularyPruneResult {
   cfg: BertConfig;
@@ -29,7 +30,7 @@ export interface VocabularyPruneResult {
 export function countCorpus(file: string, vocab: Vocab): number[] {
   if (!fs.existsSync(file)) throw new UserError(`${file}: corpus file not found`);
   const counts = vocab.tokens.map(() => 0);
-  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+  for (const line of readTextBounded(file, 'text').split('\n')) {
     for (const t of line.trim().split(/\s+/)) {
       if (t === '') continue;
       const id = vocab.index.get(t);

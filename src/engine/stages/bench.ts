@@ -14,7 +14,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { nativeStatus, setBlasThreads } from '../backend/native';
-import { trustedCodePath } from '../backend/trusted-paths';
+import { enginePackageRoot, trustedCodePath } from '../backend/trusted-paths';
 import { Rng } from '../data/rng';
 import { CancelledError, UserError } from '../errors';
 import { cpuModel, recordSpeeds, SpeedEntry } from '../backend/speeds';
@@ -297,19 +297,32 @@ function torchScript(): string | null {
   return trustedCodePath(path.join('scripts', 'torch_bert_bench.py')).file;
 }
 
+/**
+ * Python never takes code from the working folder (a cloned repository's torch.py): -I (isolated
+ * mode) leaves the current and the script's folder off sys.path and ignores PYTHONPATH, PYTHONHOME
+ * and the user's site-packages; and the child runs in a folder of ours, not the workspace.
+ */
+const PYTHON_ISOLATED = ['-I'];
+function fixedCwd(): string {
+  return enginePackageRoot() ?? os.tmpdir();
+}
+
 /** Debian's python3 (not a pyenv shim that comes first on PATH) when it has torch. */
 function torchPython(): { python: string; version: string } | { skipped: string } {
   const python = process.env.BERT_PRUNER_TORCH_PYTHON ?? '/usr/bin/python3';
   if (!path.isAbsolute(python)) return { skipped: `BERT_PRUNER_TORCH_PYTHON='${python}' is not an absolute path` };
   if (!fs.existsSync(python)) return { skipped: `${python} not found` };
-  const r = spawnSync(python, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' });
+  const r = spawnSync(python, [...PYTHON_ISOLATED, '-c', 'import torch; print(torch.__version__)'], {
+    encoding: 'utf8',
+    cwd: fixedCwd(),
+  });
   if (r.status !== 0) return { skipped: `${python} has no torch (apt-get install -y python3-torch)` };
   return { python, version: r.stdout.trim() };
 }
 
 function runTorch(s: BenchShape, python: string, script: string, threads: number): { train: number; infer: number } {
   const args = [script, s.layers, s.hidden, s.heads, s.ffn, BENCH_BATCH, BENCH_SEQ, threads].map(String);
-  const r = spawnSync(python, args, { encoding: 'utf8', maxBuffer: 1 << 20 });
+  const r = spawnSync(python, [...PYTHON_ISOLATED, ...args], { encoding: 'utf8', maxBuffer: 1 << 20, cwd: fixedCwd() });
   const m = /train_tokens_per_s=([\d.]+) infer_tokens_per_s=([\d.]+)/.exec(r.stdout ?? '');
   if (r.status !== 0 || !m)
     throw new Error(`PyTorch reference failed for ${s.name}: ${(r.stderr || r.stdout || '').trim().split('\n').pop()}`);
