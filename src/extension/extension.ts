@@ -8,6 +8,7 @@ import { ConfigDiagnostics } from './diagnostics';
 import { EngineHost } from './engineHost';
 import { Panels } from './panels';
 import { pickCheckpoint, pickRuns } from './pickers';
+import { PruneConfigLens } from './pruneLens';
 import { RunsTreeProvider } from './runsTree';
 import { workspaceRoot } from './workspace';
 
@@ -44,7 +45,10 @@ export function activate(context: vscode.ExtensionContext): void {
     }),
     host.onEnd(() => tree.refreshSoon()),
   );
-  registerCommands(context, { host, tree, panels, diagnostics });
+  context.subscriptions.push(
+    vscode.languages.registerCodeLensProvider({ pattern: '**/*.prune.json' }, new PruneConfigLens()),
+  );
+  registerCommands(context, { host, tree, panels, diagnostics, configModels: new Map() });
 }
 
 export function deactivate(): void {

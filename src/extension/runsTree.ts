@@ -12,7 +12,9 @@ import {
   listRuns,
   readCheckpointAsync,
   runsSignature,
+  pipelineResumable,
   runTooltip,
+  stagesShown,
   stageContextValue,
   stageDescription,
   stageTooltip,
@@ -21,6 +23,7 @@ import {
   type StageView,
 } from './runModel';
 import { displayPath, runsRoots } from './workspace';
+import { nextSteps } from './workflow';
 
 export type RunsNode =
   | { kind: 'run'; run: RunView }
@@ -105,7 +108,8 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsNode>, vsco
     switch (node.kind) {
       case 'run':
         if (node.run.error) return [{ kind: 'message', text: node.run.error }];
-        return node.run.stages.map((stage) => ({ kind: 'stage', run: node.run, stage }));
+        // The pipeline's stages still to run show as pending: what Resume will run.
+        return stagesShown(node.run).map((stage) => ({ kind: 'stage', run: node.run, stage }));
       case 'stage': {
         const out: RunsNode[] = [];
         if (node.stage.checkpoint)
@@ -159,7 +163,11 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsNode>, vsco
         item.iconPath = STATUS_ICONS[s.status];
         item.description = stageDescription(s);
         item.tooltip = stageTooltip(s); // plain text, not Markdown (names and errors come from run.json)
-        item.contextValue = stageContextValue(s);
+        const next = s.status === 'done' ? nextSteps(s.key) : [];
+        if (next.length) item.description += `${item.description ? ' · ' : ''}next: ${next[0].title}`;
+        const resumable = s.status !== 'done' && pipelineResumable(node.run);
+        if (resumable) item.tooltip += '\nResume continues the whole pipeline from here.';
+        item.contextValue = stageContextValue(s, { resumable, next: next.map((n) => n.command) });
         return item;
       }
       case 'checkpoint': {
@@ -175,7 +183,15 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsNode>, vsco
           ? `${displayPath(node.dir)}\n${formatCount(view.tree.params)} parameters, ${formatMB(view.tree.bytes)}`
           : view.error;
         item.resourceUri = vscode.Uri.file(node.dir);
-        item.contextValue = 'checkpoint';
+        // A pruned checkpoint offers Re-fine-tune; a finished stage's checkpoint its next steps too.
+        const next = node.stage?.status === 'done' ? nextSteps(node.stage.key) : [];
+        item.contextValue = [
+          'checkpoint',
+          node.stage?.key === 'prune' ? 'pruned' : '',
+          ...next.map((n) => `next-${n.command}`),
+        ]
+          .filter(Boolean)
+          .join(':');
         return item;
       }
       case 'report': {
