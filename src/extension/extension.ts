@@ -4,7 +4,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { registerCommands } from './commands';
-import { ConfigDiagnostics } from './diagnostics';
+import { ConfigDiagnostics, ConfigQuickFix } from './diagnostics';
 import { EngineHost } from './engineHost';
 import { Panels } from './panels';
 import { pickCheckpoint, pickRuns } from './pickers';
@@ -47,6 +47,11 @@ export function activate(context: vscode.ExtensionContext): void {
   );
   context.subscriptions.push(
     vscode.languages.registerCodeLensProvider({ pattern: '**/*.prune.json' }, new PruneConfigLens()),
+    vscode.languages.registerCodeActionsProvider(
+      [{ pattern: '**/*.prune.json' }, { pattern: '**/*.bert-pruner.json' }],
+      new ConfigQuickFix(),
+      { providedCodeActionKinds: ConfigQuickFix.kinds },
+    ),
   );
   registerCommands(context, { host, tree, panels, diagnostics, configModels: new Map() });
 }
