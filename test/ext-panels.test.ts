@@ -1,29 +1,27 @@
 // The panels' data and messages: what a webview may send, how engine events become curves, how a
 // parameter tree becomes chart columns, how report files are normalised, and the page's CSP.
 import { describe, expect, it } from 'vitest';
+import { evaluationView, isEvaluationFile } from '../src/extension/panelData/evaluation';
+import { parseWebviewMessage } from '../src/extension/panelData/messages';
+import { paramsColumn } from '../src/extension/panelData/params';
+import { paretoFront, reportMessage } from '../src/extension/panelData/report';
 import {
   axisRange,
   finalMetricsOnly,
   changeMessage,
   epochRange,
-  evaluationView,
-  isEvaluationFile,
   MAX_LIVE,
   MAX_POINTS,
   mergeHistory,
   mergeSteps,
   metricAxis,
-  paramsColumn,
-  paretoFront,
   parseHistory,
-  parseWebviewMessage,
   pushLive,
-  reportMessage,
   runCurves,
   SeriesBuilder,
   type HistoryRecord,
   type TrainingMessage,
-} from '../src/extension/panelData';
+} from '../src/extension/panelData/training';
 import { contentSecurityPolicy, makeNonce, panelHtml } from '../src/extension/panelHtml';
 import { buildParamTree, type TensorInfo } from '../src/extension/paramTree';
 

@@ -40,7 +40,7 @@ import {
   withRunDefaults,
   type Selection,
 } from './stageArgs';
-import { isEvaluationFile } from './panelData';
+import { isEvaluationFile } from './panelData/evaluation';
 import { displayPath, settings, workspaceRoot } from './workspace';
 
 export interface CommandDeps {

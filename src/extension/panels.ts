@@ -7,24 +7,21 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { EngineHost } from './engineHost';
 import { makeNonce, panelHtml } from './panelHtml';
+import { isEvaluationFile } from './panelData/evaluation';
+import { parseWebviewMessage, type WebviewMessage } from './panelData/messages';
+import { paramsColumn, type ParamsColumn, type ParamsMessage } from './panelData/params';
+import { reportMessage } from './panelData/report';
 import {
   changeMessage,
   eventRecord,
-  isEvaluationFile,
   mergeSteps,
-  paramsColumn,
-  parseWebviewMessage,
   pushLive,
-  reportMessage,
   runCurves,
   type LiveHistory,
-  type ParamsColumn,
-  type ParamsMessage,
   type RunCurves,
   type SeriesBuilder,
   type TrainingMessage,
-  type WebviewMessage,
-} from './panelData';
+} from './panelData/training';
 import { readTail } from './runModel';
 import type { RunsTreeProvider } from './runsTree';
 import { displayPath } from './workspace';

@@ -2,7 +2,7 @@
 // The parameters panel: one checkpoint's parameters by module, or two side by side (before /
 // after pruning): totals, a bar chart per module, and per layer the heads kept, FFN size and
 // parameters.
-import type { ParamsColumn } from '../panelData';
+import type { ParamsColumn } from '../panelData/params';
 import {
   actions,
   Chart,

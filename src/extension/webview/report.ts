@@ -3,8 +3,9 @@
 // each layer kept (coloured by importance) with its FFN share, and a sweep's score vs parameters
 // scatter (bubble size: latency) with its Pareto front; an evaluation's metrics and its per-label
 // table, worst labels first. Label names come from user files: they are only ever text nodes.
-import { paretoFront } from '../panelData';
-import type { EvaluationView, ReportLayer, ReportMessage, SizeRow, SweepRow } from '../panelData';
+import { paretoFront } from '../panelData/report';
+import type { EvaluationView } from '../panelData/evaluation';
+import type { ReportLayer, ReportMessage, SizeRow, SweepRow } from '../panelData/report';
 import {
   Chart,
   chartBox,

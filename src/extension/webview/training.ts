@@ -5,8 +5,8 @@
 // run.json's final metrics for older runs) and then the live events of a run in progress. The page
 // keeps the list of runs in its webview state, so a reloaded window reopens the same runs.
 import type { Plugin } from 'chart.js';
-import { axisRange, epochRange, finalMetricsOnly, metricAxis } from '../panelData';
-import type { RunCurves, TrainingMessage, TrainingSeries } from '../panelData';
+import { axisRange, epochRange, finalMetricsOnly, metricAxis } from '../panelData/training';
+import type { RunCurves, TrainingMessage, TrainingSeries } from '../panelData/training';
 import { actions, Chart, chartBox, cssVar, el, fmt, onMessage, palette, root, setTitle, showProblems } from './common';
 import { themeCharts, vscode } from './common';
 
