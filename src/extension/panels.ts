@@ -293,7 +293,11 @@ export class Panels implements vscode.Disposable {
       for (const dir of current) {
         const ck = await this.deps.tree.checkpoint(dir);
         if (ck.tree)
-          columns.push({ ...paramsColumn(displayPath(dir), dir, ck.tree), configFile: path.join(dir, 'config.json') });
+          columns.push({
+            ...paramsColumn(displayPath(dir), dir, ck.tree),
+            configFile: path.join(dir, 'config.json'),
+            fileBytes: fileSize(path.join(dir, 'model.safetensors')),
+          });
         else problems.push(ck.error ?? `${dir}: unreadable`);
       }
       view.allowed = new Set(current.map((d) => path.join(d, 'config.json')));
@@ -396,3 +400,12 @@ function isFile(p: string): boolean {
 
 /** The most of a history.jsonl the curves panel reads: a long run's is a few MB; a hostile one could be GBs. */
 const MAX_HISTORY_BYTES = 32 * 1024 * 1024;
+
+/** A file's size in bytes, or undefined when it is not there. */
+function fileSize(file: string): number | undefined {
+  try {
+    return fs.statSync(file).size;
+  } catch {
+    return undefined;
+  }
+}

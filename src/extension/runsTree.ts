@@ -7,7 +7,8 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { readSafetensorsHeaderAsync } from '../engine/io/safetensors';
 import { shortBackendLabel } from './backends';
-import { describeNode, formatCount, formatMB, type ParamNode } from './paramTree';
+import { formatBytes } from './figures';
+import { describeNode, formatCount, type ParamNode } from './paramTree';
 import {
   listRuns,
   readCheckpointAsync,
@@ -179,8 +180,9 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsNode>, vsco
         item.iconPath = new vscode.ThemeIcon('package');
         const view = await this.checkpoint(node.dir);
         item.description = view.tree ? `${formatCount(view.tree.params)} params` : 'unreadable';
+        const size = view.tree ? formatBytes(weightsSize(node.dir) ?? view.tree.bytes) : '';
         item.tooltip = view.tree
-          ? `${displayPath(node.dir)}\n${formatCount(view.tree.params)} parameters, ${formatMB(view.tree.bytes)}`
+          ? `${displayPath(node.dir)}\n${formatCount(view.tree.params)} parameters, ${size}`
           : view.error;
         item.resourceUri = vscode.Uri.file(node.dir);
         // A pruned checkpoint offers Re-fine-tune; a finished stage's checkpoint its next steps too.
@@ -211,7 +213,7 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsNode>, vsco
         item.description = describeNode(n, node.total);
         item.tooltip =
           `${n.label}${n.detail ? ` (${n.detail})` : ''}\n` +
-          `${n.params.toLocaleString()} parameters · ${formatMB(n.bytes)}`;
+          `${n.params.toLocaleString()} parameters · ${formatBytes(n.bytes)}`;
         item.iconPath = new vscode.ThemeIcon(
           n.children.length ? (n.layer ? 'layers' : 'symbol-namespace') : 'symbol-array',
         );
@@ -254,5 +256,14 @@ function statStamp(file: string): string {
     return `${s.size}:${s.mtimeMs}`;
   } catch {
     return 'missing';
+  }
+}
+
+/** model.safetensors' size (the figure the report and the Parameters panel show), if it is there. */
+function weightsSize(dir: string): number | undefined {
+  try {
+    return fs.statSync(path.join(dir, 'model.safetensors')).size;
+  } catch {
+    return undefined;
   }
 }

@@ -6,7 +6,9 @@ export interface ParamsColumn {
   dir: string;
   configFile?: string; // its config.json, which the page may ask to open
   total: number;
-  bytes: number;
+  bytes: number; // of the tensors (float32)
+  /** The size of model.safetensors, the figure the report and the Runs view show too. */
+  fileBytes?: number;
   groups: { label: string; params: number }[]; // embeddings, attention, FFN, pooler, ...
   layers: { index: number; headsKept: number; headsTotal: number; ffn: number; attention: number; ffnParams: number }[];
 }

@@ -38,6 +38,8 @@ export interface ReportMessage {
   layers: ReportLayer[];
   metrics: Record<string, Record<string, number>>; // before / after_prune / after_refinetune -> metric -> value
   sweep: SweepRow[];
+  /** Targets the pruned model does not meet, and why (prune-report.json's `why`). */
+  why: { unit: string; target: number; kept: number; reasons: string[] }[];
   problems: string[]; // what could not be read, shown in the panel instead of failing
 }
 
@@ -58,7 +60,7 @@ export function reportMessage(
   evaluation?: unknown,
 ): ReportMessage {
   const problems: string[] = [];
-  const msg: ReportMessage = { type: 'report', title, ...files, layers: [], metrics: {}, sweep: [], problems };
+  const msg: ReportMessage = { type: 'report', title, ...files, layers: [], metrics: {}, sweep: [], why: [], problems };
   if (evaluation !== undefined) msg.evaluation = evaluationView(evaluation, problems);
   if (report !== undefined) {
     if (!isObject(report)) problems.push('the pruning report is not a JSON object');
@@ -82,6 +84,19 @@ export function reportMessage(
           });
         });
       }
+      if (Array.isArray(report.why))
+        for (const n of report.why) {
+          const target = isObject(n) ? num(n.target) : undefined;
+          const kept = isObject(n) ? num(n.kept) : undefined;
+          if (!isObject(n) || target === undefined || kept === undefined) continue;
+          const reasons = Array.isArray(n.reasons) ? n.reasons.filter((x): x is string => typeof x === 'string') : [];
+          msg.why.push({
+            unit: String(n.unit).slice(0, 20),
+            target,
+            kept,
+            reasons: reasons.map((x) => x.slice(0, 500)),
+          });
+        }
       // metrics: {before, after_prune, after_refinetune}, each the task score or a metric -> value map.
       if (isObject(report.metrics)) {
         for (const [when, m] of Object.entries(report.metrics)) {
