@@ -181,7 +181,7 @@ export class Panels implements vscode.Disposable {
         } else if (m.type === 'add-run') {
           const picked = await this.deps.pickRuns?.([...view.runs]);
           if (picked?.length && this.training === view) this.addRuns(picked);
-        }
+        } else if (m.type === 'export') await this.saveExport(m, view.runs[0]);
       },
       (l) => this.deps.host.output.appendLine(l),
       dedupe(runs.map((r) => path.resolve(r))),
@@ -193,6 +193,23 @@ export class Panels implements vscode.Disposable {
         this.builders.clear();
       }
     });
+  }
+
+  /** Save a chart (PNG) or the series (CSV) where the user says, next to the first run by default. */
+  private async saveExport(m: Extract<WebviewMessage, { type: 'export' }>, near?: string): Promise<void> {
+    const folder = near ?? vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+    const uri = await vscode.window.showSaveDialog({
+      title: m.format === 'csv' ? 'Export the curves as CSV' : 'Export the chart as PNG',
+      defaultUri: folder ? vscode.Uri.file(path.join(folder, m.name)) : undefined,
+      filters: m.format === 'csv' ? { CSV: ['csv'] } : { PNG: ['png'] },
+    });
+    if (!uri) return;
+    const bytes =
+      m.format === 'csv'
+        ? Buffer.from(m.data, 'utf8')
+        : Buffer.from(m.data.slice('data:image/png;base64,'.length), 'base64');
+    await vscode.workspace.fs.writeFile(uri, bytes);
+    void vscode.window.showInformationMessage(`BERT Pruner: saved ${displayPath(uri.fsPath)}.`);
   }
 
   private addRuns(dirs: string[]): void {

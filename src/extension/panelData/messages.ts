@@ -5,7 +5,11 @@ export type WebviewMessage =
   | { type: 'open'; path: string } // open a file the panel was given (a report, a checkpoint config)
   | { type: 'compare' } // parameters panel: pick a checkpoint to compare with
   | { type: 'add-run' } // training panel: pick runs to add
-  | { type: 'remove-run'; run: string }; // training panel: stop showing a run it shows
+  | { type: 'remove-run'; run: string } // training panel: stop showing a run it shows
+  | { type: 'export'; format: 'csv' | 'png'; name: string; data: string }; // training panel: save a file
+
+/** The largest export a page may hand over (a CSV of every point, a PNG as a data URL). */
+export const MAX_EXPORT_CHARS = 32 * 1024 * 1024;
 
 export function parseWebviewMessage(
   x: unknown,
@@ -22,6 +26,18 @@ export function parseWebviewMessage(
   if (m.type === 'remove-run' && keys.length === 2 && typeof m.run === 'string' && allowedRuns.has(m.run)) {
     return { type: 'remove-run', run: m.run };
   }
+  // An export: the user picks where it goes (a save dialog); the page gives only a plain file name.
+  if (
+    m.type === 'export' &&
+    keys.length === 4 &&
+    (m.format === 'csv' || m.format === 'png') &&
+    typeof m.name === 'string' &&
+    /^[\w.-]{1,100}$/.test(m.name) &&
+    typeof m.data === 'string' &&
+    m.data.length <= MAX_EXPORT_CHARS &&
+    (m.format === 'csv' || m.data.startsWith('data:image/png;base64,'))
+  )
+    return { type: 'export', format: m.format, name: m.name, data: m.data };
   // Only paths the extension itself put into the panel: a page cannot make us open anything else.
   if (m.type === 'open' && keys.length === 2 && typeof m.path === 'string' && allowedPaths.has(m.path))
     return { type: 'open', path: m.path };

@@ -131,10 +131,13 @@ export function mergeHistory(file: HistoryRecord[], live?: LiveHistory): History
   return [...file.filter((r) => r.time === undefined || r.time < live.since), ...live.records];
 }
 
+/** A step's point: [step, loss, lr, time (ms since 1970; 0 when the record had none)]. */
+export type StepPoint = [number, number, number, number];
+
 /** One stage's curves: per-step loss and lr, per-epoch metrics, where it was resumed. */
 export interface TrainingSeries {
   stage: string;
-  steps: [number, number, number][]; // [step, loss, lr]; a stage run again continues the x axis
+  steps: StepPoint[]; // a stage run again continues the x axis
   epochs: { epoch: number; metrics: Record<string, number> }[];
   markers: { x: number; label: string }[]; // at step x, e.g. "resumed after epoch 2"
   summary?: boolean; // no epochs: the stage's final metrics (run.json or stage-end), one point
@@ -177,7 +180,7 @@ interface EpochMark {
 
 /** What applying one record changed: points or an epoch to add, or 'reset' (send the whole run). */
 export type SeriesChange =
-  | { kind: 'steps'; stage: string; points: [number, number, number][] }
+  | { kind: 'steps'; stage: string; points: StepPoint[] }
   | { kind: 'epoch'; stage: string; epoch: number; metrics: Record<string, number> }
   | { kind: 'reset' };
 
@@ -195,7 +198,7 @@ export class SeriesBuilder {
       const st = this.get(r.stage);
       const last = st.s.steps[st.s.steps.length - 1];
       if (last && r.step + st.offset <= last[0]) st.offset = last[0];
-      const p: [number, number, number] = [r.step + st.offset, r.loss, r.lr ?? 0];
+      const p: StepPoint = [r.step + st.offset, r.loss, r.lr ?? 0, r.time ?? 0];
       st.s.steps.push(p);
       if (st.s.steps.length > MAX_POINTS) {
         st.s.steps = st.s.steps.filter((_, i, a) => i % 2 === 0 || i === a.length - 1);
@@ -312,6 +315,8 @@ export type MetricAxis = 'loss' | 'score' | 'other';
 
 export function metricAxis(key: string, values: number[]): MetricAxis {
   if (/loss|perplexity|ppl/i.test(key)) return 'loss';
+  // Sizes, counts and times have units of their own: never on the score axis, even when in [0, 1].
+  if (/(^|_)(mb|params|seconds|latency|flops|size|count|rows|tokens)|_ms$/i.test(key)) return 'other';
   if (/score|acc|f1|auc|precision|recall/i.test(key)) return 'score';
   return values.length > 0 && values.every((v) => v >= 0 && v <= 1) ? 'score' : 'other';
 }
@@ -342,7 +347,7 @@ export function epochRange(epochs: number[]): { min: number; max: number } {
 export type TrainingMessage =
   | { type: 'training-init'; title: string; runs: RunCurves[] } // every run the panel shows
   | { type: 'training-run'; run: RunCurves } // one run added or redrawn
-  | { type: 'training-steps'; run: string; stage: string; points: [number, number, number][] }
+  | { type: 'training-steps'; run: string; stage: string; points: StepPoint[] }
   | { type: 'training-epoch'; run: string; stage: string; epoch: number; metrics: Record<string, number> };
 
 /** The message for a builder's change on run `run`; undefined when the whole run must be re-sent. */
@@ -367,4 +372,67 @@ export function mergeSteps(ms: TrainingMessage[]): TrainingMessage[] {
     } else out.push(m.type === 'training-steps' ? { ...m, points: [...m.points] } : m);
   }
   return out;
+}
+
+// ---- what the curves panel draws (TensorBoard's controls) --------------------------------------------
+
+/**
+ * TensorBoard's smoothing: an exponential moving average with weight `w` in [0, 1), debiased (the
+ * average starts at 0, so each value is divided by 1 - w^n; the first points are not pulled to 0).
+ * Non-finite values pass through and do not enter the average. w = 0 gives the values back.
+ */
+export function smoothEMA(ys: readonly number[], w: number): number[] {
+  if (!(w > 0)) return [...ys];
+  const weight = Math.min(w, 0.999);
+  let last = 0;
+  let n = 0;
+  return ys.map((y) => {
+    if (!Number.isFinite(y)) return y;
+    last = last * weight + (1 - weight) * y;
+    n++;
+    return last / (1 - Math.pow(weight, n));
+  });
+}
+
+/** The x of a step point on the chosen axis: its step, or the minutes since the stage's first timed step. */
+export function stepX(p: StepPoint, axis: 'step' | 'time', t0: number): number | undefined {
+  if (axis === 'step') return p[0];
+  return p[3] > 0 && t0 > 0 ? (p[3] - t0) / 60_000 : undefined;
+}
+
+/** The first time of a stage's points (0 when none has one). */
+export function firstTime(points: readonly StepPoint[]): number {
+  return points.find((p) => p[3] > 0)?.[3] ?? 0;
+}
+
+/** A CSV field: quoted when it holds a comma, quote or line break. */
+const csvField = (v: string | number) => {
+  const s = String(v);
+  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+};
+
+/**
+ * The series of the runs shown as CSV, one row per step: run, stage, step, wall time (ISO-8601,
+ * empty when unknown), loss, the loss smoothed as drawn, lr. Then one row per epoch metric.
+ */
+export function curvesCsv(runs: readonly RunCurves[], smoothing: number): string {
+  const lines = ['run,stage,kind,step,epoch,time,metric,value,smoothed'];
+  for (const r of runs)
+    for (const s of r.series) {
+      const sm = smoothEMA(
+        s.steps.map((p) => p[1]),
+        smoothing,
+      );
+      s.steps.forEach((p, i) => {
+        const time = p[3] > 0 ? new Date(p[3]).toISOString() : '';
+        lines.push([r.label, s.stage, 'step', p[0], '', time, 'loss', p[1], sm[i]].map(csvField).join(','));
+        lines.push([r.label, s.stage, 'step', p[0], '', time, 'lr', p[2], ''].map(csvField).join(','));
+      });
+      for (const e of s.epochs)
+        for (const [k, v] of Object.entries(e.metrics))
+          lines.push(
+            [r.label, s.stage, s.summary ? 'final' : 'epoch', '', e.epoch, '', k, v, ''].map(csvField).join(','),
+          );
+    }
+  return lines.join('\n') + '\n';
 }
