@@ -392,7 +392,17 @@ async function resume(deps: CommandDeps, node?: RunsNode): Promise<void> {
     );
     return;
   }
-  await deps.host.start({ stage, args, cwd, title: `${REGISTRY[stage].title} ${run.name} (resumed)`, runDir: run.dir });
+  const title = `${REGISTRY[stage].title} ${run.name} (resumed)`;
+  const dir = run.dir;
+  const done = stage;
+  await deps.host.start({
+    stage,
+    args,
+    cwd,
+    title,
+    runDir: dir,
+    onDone: () => offerNext(deps, title, finished(done, {}, dir)),
+  });
   deps.tree.refresh();
 }
 
