@@ -105,12 +105,11 @@ export function registerCommands(context: vscode.ExtensionContext, deps: Command
     const shown = deps.panels.trainingRuns();
     const ticked = shown.length ? shown : all.slice(0, 1).map((r) => r.dir);
     const runs = run ? [run] : await pickRuns(all, ticked);
-    if (runs === undefined && !run && all.length) {
+    if (runs?.length === 0) {
       void vscode.window.showInformationMessage(
         'BERT Pruner: no run ticked, so no curves shown. Tick at least one run.',
       );
-    }
-    if (runs) deps.panels.showTraining(runs);
+    } else if (runs) deps.panels.showTraining(runs);
   });
   reg('showParameters', async (node?: RunsNode) => {
     const dir = checkpointOf(node) ?? (await pickCheckpoint(deps.tree.runs()));

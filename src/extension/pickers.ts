@@ -90,7 +90,7 @@ export async function pickRun(runs: RunView[], allowNew: boolean): Promise<strin
 
 /**
  * Several runs at once (the training curves overlay them); `picked` start ticked (those shown
- * already, when adding). Undefined when the user backs out or ticks none.
+ * already, when adding). Undefined when the user backs out, [] when none is ticked.
  */
 export async function pickRuns(
   runs: RunView[],
@@ -115,7 +115,8 @@ export async function pickRuns(
     matchOnDescription: true,
     ignoreFocusOut: true,
   });
-  return picks?.length ? picks.map((p) => p.value) : undefined;
+  // [] when accepted with none ticked (the caller says so), undefined when the user backed out.
+  return picks?.map((p) => p.value);
 }
 
 async function askRunName(runs: RunView[]): Promise<string | undefined> {
