@@ -89,6 +89,24 @@ export function nextSteps(key: string): NextStep[] {
   return [];
 }
 
+// ---- the palette ----------------------------------------------------------------------------------
+
+/** The stages numbered in the order they run, so the palette lists them in that order. */
+const STAGE_ORDER: Partial<Record<StageName, number>> = {
+  'corpus-vocab': 1,
+  pretrain: 2,
+  finetune: 3,
+  prune: 4,
+  refinetune: 5,
+  evaluate: 6,
+};
+
+/** A stage command's title in the palette (package.json): "3. Fine-tune"; the registry's title elsewhere. */
+export function paletteTitle(stage: StageName): string {
+  const n = STAGE_ORDER[stage];
+  return n ? `${n}. ${REGISTRY[stage].title}` : REGISTRY[stage].title;
+}
+
 // ---- pickers -------------------------------------------------------------------------------------
 
 /** What a checkpoint picker asks for: an unpruned model (fine-tune's teacher, prune's input) or a pruned one. */
