@@ -336,6 +336,8 @@ function finished(stage: StageName, sel: Selection, runDir: string | undefined):
 /** "X finished." with the next step(s) as buttons (workflow.ts nextSteps), each run on the checkpoint made. */
 function offerNext(deps: CommandDeps, title: string, done: { key: string; dir?: string }): void {
   const steps = done.dir ? nextSteps(done.key) : [];
+  const next = steps.length ? `; next: ${steps.map((n) => n.title).join(', ')}` : '';
+  deps.host.output.info(`[bert-pruner] ${title} finished${next}`);
   void vscode.window
     .showInformationMessage(`BERT Pruner: ${title} finished.`, ...steps.map((n) => n.title))
     .then((choice) => {

@@ -632,7 +632,7 @@ try {
       .slice(1)
       .map((r) => r.split(','))
       .filter((c) => c[2] === 'step' && c[6] === 'loss');
-    const runsIn = new Set(loss.map((c) => c[0]));
+    const runsIn = new Set(loss.map((c) => c[0].split('/').pop()));
     if (!runsIn.has('run1') || !runsIn.has('cli1')) throw new Error(`runs in the CSV: ${[...runsIn]}`);
     // Every step a row with a time, and the smoothed column differs from the raw one (w = 0.9).
     if (loss.length < 20 || loss.some((c) => !c[5])) throw new Error(`${loss.length} loss rows, or one without a time`);
@@ -670,10 +670,8 @@ try {
   await check("the typo'd key's quick fix puts the key it meant", async () => {
     await openFile('bad.prune.json');
     await page.locator('.monaco-editor .squiggly-error').first().waitFor({ timeout: 60_000 });
-    // The cursor onto the typo (Find selects it), then the quick fix menu.
-    await page.keyboard.press('Control+F');
-    await page.keyboard.type('target_num_heads');
-    await page.keyboard.press('Escape');
+    // The cursor into the typo (a click on it), then the quick fix menu.
+    await page.locator('.monaco-editor .view-line span', { hasText: 'target_num_heads' }).first().click();
     await page.keyboard.press('Control+.');
     const fix = page.locator('.action-widget .monaco-list-row, .action-widget .action-item', {
       hasText: "Change 'target_num_heads' to 'target_num_of_heads'",
