@@ -40,7 +40,6 @@ const DASHES = [[], [6, 3], [2, 2], [8, 3, 2, 3]];
 
 const highContrast = () => document.body.classList.contains('vscode-high-contrast');
 const width = (w: number) => (highContrast() ? w + 1 : w);
-const runColor = (i: number) => palette()[i % 6];
 /** Loss and learning rate in different theme colours, each run its own pair. */
 const seriesColor = (run: number, kind: 'loss' | 'lr') => palette()[(2 * run + (kind === 'lr' ? 1 : 0)) % 6];
 /** A colour with alpha, for the raw curve behind the smoothed one. */
@@ -206,7 +205,7 @@ function renderActions(): void {
   root().before(bar);
   const chips = runs.map((r, i) => {
     const swatch = el('span', { class: 'swatch' });
-    swatch.style.background = runColor(i);
+    swatch.style.background = seriesColor(i, 'loss'); // the colour of its loss curve
     const onclick = () => vscode.postMessage({ type: 'remove-run', run: r.id });
     const remove = el('button', { class: 'icon', title: `Stop showing ${r.label}`, onclick }, '×');
     const src = r.source === 'run.json' ? ' (run.json: final metrics only)' : '';
@@ -405,7 +404,7 @@ function epochData(stage: string) {
     for (const [j, k] of keys.entries()) {
       const data = s.epochs.filter((e) => k in e.metrics).map((e) => ({ x: e.epoch, y: e.metrics[k] }));
       if (data.length === 0) continue;
-      const c = runs.length > 1 ? runColor(i) : palette()[j % 6];
+      const c = runs.length > 1 ? seriesColor(i, 'loss') : palette()[j % 6];
       datasets.push({
         label: runs.length > 1 ? `${r.label}: ${k}` : k,
         data,
