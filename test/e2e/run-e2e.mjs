@@ -291,13 +291,25 @@ async function stageDone(run, stage, timeout) {
  * it). The center is opened and closed with the status bar's bell, by mouse: keys go wherever the
  * focus is, a webview's included.
  */
-async function notified(text) {
+async function notified(text, timeout = 30_000) {
   const bell = page.locator('[id="status.notifications"]');
   const center = page.locator('.notifications-center.visible');
-  if (!(await center.isVisible())) await bell.click();
-  await page.locator('.notifications-center.visible', { hasText: text }).waitFor();
-  await bell.click();
-  await center.waitFor({ state: 'hidden' });
+  // A notification that arrives while the center is open goes on top of a list that keeps its
+  // scroll position (and renders only the rows in view): the center is opened afresh until it shows.
+  for (const t0 = Date.now(); ;) {
+    if (!(await center.isVisible())) await bell.click();
+    const found = await page
+      .locator('.notifications-center.visible', { hasText: text })
+      .waitFor({ timeout: 3000 })
+      .then(
+        () => true,
+        () => false,
+      );
+    await bell.click();
+    await center.waitFor({ state: 'hidden' });
+    if (found) return;
+    if (Date.now() - t0 > timeout) throw new Error(`no notification "${text}" after ${timeout / 1000} s`);
+  }
 }
 /** Quick Open (F1, then Backspace from commands to files) a workspace file by name. */
 async function openFile(name) {
