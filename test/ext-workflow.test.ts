@@ -8,7 +8,14 @@ import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from '../src/engine/commands';
 import { RUN_STAGE_KEYS } from '../src/engine/stages/registry';
-import { pipelineLeft, pipelineResumable, runView, stagesShown, stageDescription } from '../src/extension/runModel';
+import {
+  pipelineLeft,
+  pipelineResumable,
+  runView,
+  stageCheckpoint,
+  stagesShown,
+  stageDescription,
+} from '../src/extension/runModel';
 import { resumeArgs } from '../src/extension/stageArgs';
 import {
   askTitle,
@@ -96,6 +103,24 @@ describe('the pipeline is one resumable object', () => {
       stages: { finetune: { status: 'done' }, analyze: { status: 'done' } },
     });
     expect(pipelineLeft(skipped)).toEqual([]);
+  });
+
+  it("the next steps of the pipeline's evaluation act on the checkpoint it scored", () => {
+    const r = runView('/ws/runs/a', {
+      stages: {
+        refinetune: { status: 'done', checkpoint: 'refinetune' },
+        'evaluate-pruned': { status: 'done' },
+        prune: { status: 'done', checkpoint: 'pruned' },
+      },
+    });
+    const ev = r.stages.find((s) => s.key === 'evaluate-pruned')!;
+    expect(stageCheckpoint(r, ev)).toBe(path.join('/ws/runs/a', 'refinetune'));
+    expect(
+      stageCheckpoint(
+        r,
+        r.stages.find((s) => s.key === 'prune')!,
+      ),
+    ).toBe(path.join('/ws/runs/a', 'pruned'));
   });
 
   it("the tree names the checkpoint the pipeline's evaluation scored", () => {

@@ -23,7 +23,7 @@ import {
   pickRun,
   pickSettingsFile,
 } from './pickers';
-import { readRun, type RunView } from './runModel';
+import { readRun, stageCheckpoint, type RunView } from './runModel';
 import { askTitle, checkpointKind, loadingSnippet, nextSteps, resumeChoices, resumeTarget } from './workflow';
 import { pickRuns } from './pickers';
 import type { RunsNode, RunsTreeProvider } from './runsTree';
@@ -528,7 +528,7 @@ function runOf(node?: RunsNode): RunView | undefined {
 
 function checkpointOf(node?: RunsNode): string | undefined {
   if (node?.kind === 'checkpoint') return node.dir;
-  if (node?.kind === 'stage') return node.stage.checkpoint;
+  if (node?.kind === 'stage') return stageCheckpoint(node.run, node.stage);
   if (node?.kind === 'param') return node.dir;
   return undefined;
 }

@@ -222,6 +222,16 @@ const SCORED: Record<string, string> = {
   'analyze-pruned': 'refinetune',
 };
 
+/**
+ * The checkpoint a stage made, or for the pipeline's evaluations and analyses the one they looked
+ * at (what their next steps act on: Reveal Checkpoint, Copy Loading Snippet).
+ */
+export function stageCheckpoint(run: RunView, s: StageView): string | undefined {
+  if (s.checkpoint) return s.checkpoint;
+  const of = SCORED[s.key];
+  return of ? run.stages.find((x) => x.key === of && x.status === 'done')?.checkpoint : undefined;
+}
+
 /** The stage's tree description: "score 0.8123 · 2 min 3 s", or its status when it has no metric. */
 export function stageDescription(s: StageView): string {
   const parts: string[] = [];

@@ -15,6 +15,7 @@ import {
   runsSignature,
   pipelineResumable,
   runTooltip,
+  stageCheckpoint,
   stagesShown,
   stageContextValue,
   stageDescription,
@@ -164,7 +165,8 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsNode>, vsco
         item.iconPath = STATUS_ICONS[s.status];
         item.description = stageDescription(s);
         item.tooltip = stageTooltip(s); // plain text, not Markdown (names and errors come from run.json)
-        const next = s.status === 'done' ? nextSteps(s.key) : [];
+        // A next step needs a checkpoint to act on: the stage's own, or the one an evaluation scored.
+        const next = s.status === 'done' && stageCheckpoint(node.run, s) ? nextSteps(s.key) : [];
         if (next.length) item.description += `${item.description ? ' · ' : ''}next: ${next[0].title}`;
         const resumable = s.status !== 'done' && pipelineResumable(node.run);
         if (resumable) item.tooltip += '\nResume continues the whole pipeline from here.';
