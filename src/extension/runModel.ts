@@ -296,14 +296,6 @@ export function stageOfKey(key: string): string {
   return key.replace(/-pruned$/, '');
 }
 
-/** Every checkpoint a run's stages recorded, newest stage first. */
-export function runCheckpoints(run: RunView): { stage: string; dir: string }[] {
-  const out: { stage: string; dir: string }[] = [];
-  for (const s of [...run.stages].reverse())
-    if (s.checkpoint && !out.some((c) => c.dir === s.checkpoint)) out.push({ stage: s.key, dir: s.checkpoint });
-  return out;
-}
-
 /** A run's tooltip, as plain text (a string tooltip is never rendered as Markdown or HTML). */
 export function runTooltip(r: RunView, shownDir: string): string {
   const lines = [
