@@ -251,14 +251,15 @@ describe('package.json', () => {
     expect(registered.filter((c) => !declared.has(c))).toEqual([]);
     expect([...declared].filter((c) => !registered.includes(c))).toEqual([]);
     expect(pkg.contributes.commands.every((c: { category: string }) => c.category === 'BERT Pruner')).toBe(true);
+    // The stages' titles are numbered in the order they run: the palette lists them so.
     for (const title of [
-      'Generate Corpus & Vocab',
-      'Pretrain',
-      'Fine-tune',
-      'Evaluate',
+      '1. Generate Corpus & Vocab',
+      '2. Pretrain',
+      '3. Fine-tune',
+      '4. Prune',
+      '5. Re-fine-tune',
+      '6. Evaluate',
       'Analyze',
-      'Prune',
-      'Re-fine-tune',
       'Run Pipeline',
       'Prune Sweep',
       'Cancel',
@@ -299,6 +300,22 @@ describe('package.json', () => {
     expect(whenFor('bertPruner.refinetune').some((w) => matches(w, finetune))).toBe(false);
     expect(whenFor('bertPruner.openReport').some((w) => matches(w, prune))).toBe(true);
     expect(whenFor('bertPruner.openReport').some((w) => matches(w, finetune))).toBe(false);
+    // A pruned checkpoint offers Re-fine-tune; every checkpoint the other stages.
+    expect(whenFor('bertPruner.refinetune').some((w) => matches(w, 'checkpoint:pruned'))).toBe(true);
+    expect(whenFor('bertPruner.refinetune').some((w) => matches(w, 'checkpoint'))).toBe(false);
+    expect(whenFor('bertPruner.evaluate').some((w) => matches(w, 'checkpoint:pruned'))).toBe(true);
+    // A finished stage's next step, on its row (inline) and its checkpoint's.
+    const next = stageContextValue({ ...base, key: 'finetune', checkpoint: '/c' }, { next: ['nextPrune'] });
+    expect(next).toBe('stage:finetune:done:checkpoint:next-nextPrune');
+    const inline = items.filter(
+      (m) => m.command === 'bertPruner.nextPrune' && (m as { group?: string }).group === 'inline',
+    );
+    expect(inline.some((m) => matches(m.when, next))).toBe(true);
+    expect(inline.some((m) => matches(m.when, 'checkpoint:next-nextPrune'))).toBe(true);
+    expect(inline.some((m) => matches(m.when, finetune))).toBe(false);
+    // A stage of a stopped pipeline resumes (the whole pipeline).
+    const left = stageContextValue({ ...base, key: 'finetune', status: 'pending' }, { resumable: true });
+    expect(whenFor('bertPruner.resume').some((w) => matches(w, left))).toBe(true);
   });
 
   it('wires the schemas for validation and the panels for restore', () => {
@@ -372,7 +389,8 @@ describe('backends: the setting, the picker, the label', () => {
     const withGpu = statusBarText([{ ...run, backend: 'webgpu (NVIDIA H200)' }]);
     expect(withGpu.text).toBe('$(sync~spin) pretrain: 50% · webgpu: NVIDIA H200');
     expect(withGpu.tooltip).toBe(
-      `Pretrain runs/q: ${run.progress}\nbackend: webgpu (NVIDIA H200)\nClick to show the log.`,
+      `Pretrain runs/q: ${run.progress}\nbackend: webgpu (NVIDIA H200)\n` +
+        "Click to show the log; Cancel is in the Runs view's title bar.",
     );
     const soft = 'webgpu (llvmpipe (LLVM 19.1.7, 256 bits))';
     const two = statusBarText([

@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { SCHEMAS, validateConfig } from '../src/engine/config/validate';
 import {
+  didYouMeanFix,
   errorRanges,
   parseEngineErrors,
   pointerRange,
@@ -96,11 +97,36 @@ describe('errorRanges', () => {
   });
 });
 
-describe('toPublish (each mistake listed once)', () => {
-  it('keeps schema mistakes only while the file is not open; engine-only errors always', () => {
+describe('toPublish: config mistakes are errors, open or not', () => {
+  it('keeps schema mistakes while the file is open too (the JSON service only warns, with no fix)', () => {
     expect(toPublish(['schema'], ['engine'], false)).toEqual(['engine', 'schema']);
-    expect(toPublish(['schema'], ['engine'], true)).toEqual(['engine']);
-    expect(toPublish(['schema'], [], true)).toEqual([]);
+    expect(toPublish(['schema'], ['engine'], true)).toEqual(['engine', 'schema']);
+    expect(toPublish([], [], true)).toEqual([]);
+  });
+});
+
+describe('the "did you mean" quick fix', () => {
+  it("replaces a typo'd key by the close name the engine suggests, at the key's range", () => {
+    const text = '{\n  "transformer": { "target_num_heads": 2, "n_iters": 0 }\n}\n';
+    let msg = '';
+    try {
+      validateConfig('prune', JSON.parse(text), 'p.prune.json');
+    } catch (e) {
+      msg = (e as Error).message;
+    }
+    const locs = parseEngineErrors(msg);
+    const unknown = locs.find((l) => l.message.startsWith('unknown key'))!;
+    expect(unknown.message).toContain("did you mean 'target_num_of_heads'?");
+    // n_iters: 0 is out of range: an error too.
+    expect(locs.some((l) => l.pointer === '/transformer/n_iters')).toBe(true);
+    const [r] = errorRanges(text, [unknown]);
+    const lines = text.split('\n');
+    const keyText = lines[r.range.start.line].slice(r.range.start.character, r.range.end.character);
+    const fix = didYouMeanFix(unknown.message, keyText)!;
+    expect(fix.title).toBe("Change 'target_num_heads' to 'target_num_of_heads'");
+    const fixed = text.replace(keyText, fix.text);
+    expect(() => validateConfig('prune', JSON.parse(fixed.replace(', "n_iters": 0', '')), 'p')).not.toThrow();
+    expect(didYouMeanFix("unknown key 'zzz' (allowed: a, b)", '"zzz"')).toBeUndefined();
   });
 });
 

@@ -1,34 +1,46 @@
 // The panels' data and messages: what a webview may send, how engine events become curves, how a
 // parameter tree becomes chart columns, how report files are normalised, and the page's CSP.
 import { describe, expect, it } from 'vitest';
+import { evaluationView, isEvaluationFile } from '../src/extension/panelData/evaluation';
+import { parseWebviewMessage } from '../src/extension/panelData/messages';
+import { paramsColumn } from '../src/extension/panelData/params';
+import { paretoFront, reportMessage } from '../src/extension/panelData/report';
 import {
   axisRange,
+  curvesCsv,
   finalMetricsOnly,
+  firstTime,
+  smoothEMA,
+  stepX,
   changeMessage,
   epochRange,
-  evaluationView,
-  isEvaluationFile,
   MAX_LIVE,
   MAX_POINTS,
   mergeHistory,
   mergeSteps,
   metricAxis,
-  paramsColumn,
-  paretoFront,
   parseHistory,
-  parseWebviewMessage,
   pushLive,
-  reportMessage,
   runCurves,
   SeriesBuilder,
   type HistoryRecord,
   type TrainingMessage,
-} from '../src/extension/panelData';
+} from '../src/extension/panelData/training';
 import { contentSecurityPolicy, makeNonce, panelHtml } from '../src/extension/panelHtml';
 import { buildParamTree, type TensorInfo } from '../src/extension/paramTree';
 
 describe('parseWebviewMessage', () => {
   const allowed = new Set(['/ws/runs/a/pruned/prune-report.json']);
+  it('takes an export with a plain file name only, a PNG only as a PNG data URL', () => {
+    const csv = { type: 'export', format: 'csv', name: 'curves.csv', data: 'a,b\n' };
+    expect(parseWebviewMessage(csv, allowed)).toEqual(csv);
+    const png = { type: 'export', format: 'png', name: 'x.png', data: 'data:image/png;base64,AAAA' };
+    expect(parseWebviewMessage(png, allowed)).toEqual(png);
+    expect(parseWebviewMessage({ ...csv, name: '../../etc/passwd' }, allowed)).toBeUndefined();
+    expect(parseWebviewMessage({ ...png, data: 'data:text/html,<b>' }, allowed)).toBeUndefined();
+    expect(parseWebviewMessage({ ...csv, format: 'exe' }, allowed)).toBeUndefined();
+    expect(parseWebviewMessage({ ...csv, extra: 1 }, allowed)).toBeUndefined();
+  });
   it('accepts the known messages', () => {
     expect(parseWebviewMessage({ type: 'ready' }, allowed)).toEqual({ type: 'ready' });
     expect(parseWebviewMessage({ type: 'compare' }, allowed)).toEqual({ type: 'compare' });
@@ -159,7 +171,7 @@ describe('mergeHistory', () => {
 describe('SeriesBuilder', () => {
   it('collects steps and epochs per stage and reports each change', () => {
     const b = new SeriesBuilder();
-    expect(b.apply(step('pretrain', 1))).toEqual({ kind: 'steps', stage: 'pretrain', points: [[1, 1, 0.001]] });
+    expect(b.apply(step('pretrain', 1))).toEqual({ kind: 'steps', stage: 'pretrain', points: [[1, 1, 0.001, 0]] });
     b.apply(step('pretrain', 2));
     expect(b.apply(epochRec('pretrain', 1, { mlm_accuracy: 0.3 }))).toEqual({
       kind: 'epoch',
@@ -174,11 +186,11 @@ describe('SeriesBuilder', () => {
       ['pretrain', 2, 1],
       ['finetune', 1, 0],
     ]);
-    expect(changeMessage('/r', { kind: 'steps', stage: 'a', points: [[1, 2, 3]] })).toEqual({
+    expect(changeMessage('/r', { kind: 'steps', stage: 'a', points: [[1, 2, 3, 0]] })).toEqual({
       type: 'training-steps',
       run: '/r',
       stage: 'a',
-      points: [[1, 2, 3]],
+      points: [[1, 2, 3, 0]],
     });
     expect(changeMessage('/r', { kind: 'reset' })).toBeUndefined();
   });
@@ -188,7 +200,7 @@ describe('SeriesBuilder', () => {
     b.apply(step('prune', 1));
     b.apply(step('prune', 2));
     b.apply(epochRec('prune', 1));
-    expect(b.apply(step('prune', 1))).toEqual({ kind: 'steps', stage: 'prune', points: [[3, 1, 0.001]] });
+    expect(b.apply(step('prune', 1))).toEqual({ kind: 'steps', stage: 'prune', points: [[3, 1, 0.001, 0]] });
     expect(b.apply(epochRec('prune', 1))).toMatchObject({ epoch: 2 });
     for (let i = 2; i < 3 * MAX_POINTS; i++) b.apply(step('prune', i));
     const x = xs(b, 'prune');
@@ -267,10 +279,10 @@ describe('runCurves', () => {
       problems: ['history.jsonl: 1 unreadable line skipped'],
     });
     expect(curves.series[0].steps).toEqual([
-      [1, 6.5, 0.001],
-      [2, 6.3, 0.002],
+      [1, 6.5, 0.001, 10],
+      [2, 6.3, 0.002, 45],
     ]);
-    expect(builder.apply(step('pretrain', 3))).toMatchObject({ points: [[3, 1 / 3, 0.003]] });
+    expect(builder.apply(step('pretrain', 3))).toMatchObject({ points: [[3, 1 / 3, 0.003, 0]] });
   });
   it('shows what run.json has for a run without history, and live epochs replace its points', () => {
     const { curves, builder } = runCurves('/w/runs/old', 'old', undefined, manifest);
@@ -293,6 +305,9 @@ describe('axes', () => {
     expect(metricAxis('train_loss', [6.5])).toBe('loss');
     expect(metricAxis('mlm_accuracy', [0.15])).toBe('score');
     expect(metricAxis('val_score', [-0.2, 0.5])).toBe('score');
+    // Sizes and counts have units of their own, even when their values lie in [0, 1].
+    expect(metricAxis('mb', [0.18])).toBe('other');
+    expect(metricAxis('encoder_params', [0.5])).toBe('other');
     expect(metricAxis('micro_f1', [0.5])).toBe('score');
     expect(metricAxis('fraction', [0.5])).toBe('score');
     expect(metricAxis('vocab_size', [120])).toBe('other');
@@ -318,12 +333,12 @@ describe('axes', () => {
 describe('mergeSteps', () => {
   it("merges consecutive step batches of one run's stage", () => {
     const ms: TrainingMessage[] = [
-      { type: 'training-steps', run: 'r', stage: 'a', points: [[1, 1, 1]] },
-      { type: 'training-steps', run: 'r', stage: 'a', points: [[2, 1, 1]] },
+      { type: 'training-steps', run: 'r', stage: 'a', points: [[1, 1, 1, 0]] },
+      { type: 'training-steps', run: 'r', stage: 'a', points: [[2, 1, 1, 0]] },
       { type: 'training-epoch', run: 'r', stage: 'a', epoch: 1, metrics: {} },
-      { type: 'training-steps', run: 'r', stage: 'a', points: [[3, 1, 1]] },
-      { type: 'training-steps', run: 'r', stage: 'b', points: [[1, 1, 1]] },
-      { type: 'training-steps', run: 'q', stage: 'b', points: [[1, 1, 1]] },
+      { type: 'training-steps', run: 'r', stage: 'a', points: [[3, 1, 1, 0]] },
+      { type: 'training-steps', run: 'r', stage: 'b', points: [[1, 1, 1, 0]] },
+      { type: 'training-steps', run: 'q', stage: 'b', points: [[1, 1, 1, 0]] },
     ];
     const merged = mergeSteps(ms);
     expect(merged.map((m) => (m.type === 'training-steps' ? `${m.run}${m.stage}:${m.points.length}` : m.type))).toEqual(
@@ -509,5 +524,63 @@ describe('the epoch chart of a stage', () => {
     expect(finalMetricsOnly([posted])).toBe(false);
     expect(finalMetricsOnly([final, undefined])).toBe(true);
     expect(finalMetricsOnly([final, posted])).toBe(false);
+  });
+});
+
+describe("the curves' controls: smoothing, time axis, CSV", () => {
+  it('smooths like TensorBoard: a debiased EMA, the first point unchanged, 0 gives the values back', () => {
+    expect(smoothEMA([1, 2, 3], 0)).toEqual([1, 2, 3]);
+    const s = smoothEMA([4, 0, 0, 0], 0.5);
+    expect(s[0]).toBeCloseTo(4); // debiased: not pulled towards 0
+    expect(s[1]).toBeCloseTo(1 / 0.75); // (0.5 * 2 + 0.5 * 0) / (1 - 0.5^2)
+    // A constant stays constant at every weight; noise is damped.
+    expect(smoothEMA([5, 5, 5, 5], 0.9).every((v) => Math.abs(v - 5) < 1e-9)).toBe(true);
+    const noisy = Array.from({ length: 200 }, (_, i) => 1 + (i % 2 ? 0.5 : -0.5));
+    const sm = smoothEMA(noisy, 0.9);
+    expect(Math.abs(sm[199] - sm[198])).toBeLessThan(0.2);
+    expect(smoothEMA([1, NaN, 3], 0.5)[1]).toBeNaN();
+  });
+
+  it('puts a step at its minutes since the first timed step on the time axis', () => {
+    const pts: [number, number, number, number][] = [
+      [1, 1, 0, 0],
+      [2, 1, 0, 60_000],
+      [3, 1, 0, 180_000],
+    ];
+    const t0 = firstTime(pts);
+    expect(t0).toBe(60_000);
+    expect(pts.map((p) => stepX(p, 'time', t0))).toEqual([undefined, 0, 2]);
+    expect(pts.map((p) => stepX(p, 'step', t0))).toEqual([1, 2, 3]);
+  });
+
+  it('exports every step (loss, smoothed as drawn, lr) and every epoch metric as CSV rows', () => {
+    const csv = curvesCsv(
+      [
+        {
+          id: '/r',
+          label: 'run, 1',
+          source: 'history',
+          problems: [],
+          series: [
+            {
+              stage: 'finetune',
+              steps: [
+                [1, 2, 0.1, Date.UTC(2026, 0, 1)],
+                [2, 1, 0.1, 0],
+              ],
+              epochs: [{ epoch: 1, metrics: { val_score: 0.5 } }],
+              markers: [],
+            },
+          ],
+        },
+      ],
+      0.5,
+    );
+    const rows = csv.trim().split('\n');
+    expect(rows[0]).toBe('run,stage,kind,step,epoch,time,metric,value,smoothed');
+    expect(rows).toHaveLength(1 + 2 * 2 + 1);
+    expect(rows[1]).toBe('"run, 1",finetune,step,1,,2026-01-01T00:00:00.000Z,loss,2,2');
+    expect(rows[3]).toBe(`"run, 1",finetune,step,2,,,loss,1,${(0.5 * 0.5 * 2 + 0.5 * 1) / 0.75}`);
+    expect(rows[5]).toBe('"run, 1",finetune,epoch,,1,,val_score,0.5,');
   });
 });

@@ -14,10 +14,10 @@ import {
   listRuns,
   readCheckpoint,
   readRun,
-  runCheckpoints,
   stageDescription,
   stageOfKey,
 } from '../src/extension/runModel';
+import { checkpointChoices } from '../src/extension/workflow';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ext-runs-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -165,7 +165,8 @@ describe('runs', () => {
     const prune = r.stages.find((s) => s.key === 'prune')!;
     expect(prune.checkpoint).toBe(path.join(a, 'pruned'));
     expect(prune.report).toBe(path.join(a, 'pruned', 'prune-report.json'));
-    expect(runCheckpoints(r)).toEqual([
+    // The pickers' list: finished checkpoints, newest stage first (workflow.ts).
+    expect(checkpointChoices(r, 'any')).toEqual([
       { stage: 'prune', dir: path.join(a, 'pruned') },
       { stage: 'pretrain', dir: path.join(a, 'pretrain', 'best') },
     ]);

@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { HISTORY_FILE, historyLine, HistoryWriter } from '../src/engine/io/history';
-import { parseHistory } from '../src/extension/panelData';
+import { parseHistory } from '../src/extension/panelData/training';
 import { bp, TINY } from './robust-helpers';
 
 const roots: string[] = [];

@@ -18,7 +18,7 @@ import { disposeParams, initParams } from '../src/engine/model/params';
 import { readSafetensors } from '../src/engine/io/safetensors';
 import { finetuneClassifier } from '../src/engine/train/classifier';
 import { evaluateCheckpoint, predictCheckpoint } from '../src/engine/train/evaluate';
-import { evaluationView } from '../src/extension/panelData';
+import { evaluationView } from '../src/extension/panelData/evaluation';
 import { corpusVocab } from '../src/engine/data/corpus';
 import { openRun } from '../src/engine/io/run';
 import { userErrorAsync } from './helpers/errors';

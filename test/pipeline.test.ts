@@ -29,6 +29,8 @@ describe('pipeline (tiny preset, demo data)', () => {
     const m = JSON.parse(fs.readFileSync(path.join(run, 'run.json'), 'utf8'));
     // Every key of the registry's list (which the Runs tree orders by) is one the pipeline records.
     for (const s of RUN_STAGE_KEYS) expect(m.stages[s]?.status, s).toBe('done');
+    // The pipeline is recorded as one object: the stages it runs, which a resume continues.
+    expect(m.pipeline.steps).toEqual([...RUN_STAGE_KEYS]);
     expect(m.stages.finetune.checkpoint).toBe('finetune');
     for (const ck of ['pretrain', 'finetune', 'pruned', 'refinetune']) {
       for (const f of ['config.json', 'model.safetensors', 'vocab.txt'])

@@ -10,6 +10,7 @@ import { overview, parse, runCommand } from '../src/engine/commands';
 import { isStageName as engineAccepts } from '../src/extension/engineClient';
 import { isStageName, REGISTRY, STAGE_NAMES, stageDef, usageLine, type OptionDef } from '../src/engine/stages/registry';
 import { stageContextValue } from '../src/extension/runModel';
+import { paletteTitle } from '../src/extension/workflow';
 
 const ROOT = path.join(__dirname, '..');
 const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
@@ -69,7 +70,7 @@ describe('stage registry', () => {
       const d = REGISTRY[s];
       const c = commands.find((x) => x.command === `bertPruner.${d.command}`);
       expect(c, `package.json lacks bertPruner.${d.command} (stage ${s})`).toBeDefined();
-      expect(c!.title, s).toBe(d.title);
+      expect(c!.title, s).toBe(paletteTitle(s)); // the registry's title, numbered for the palette's order
       expect(c!.icon, s).toBe(`$(${d.icon})`);
       expect(c!.category).toBe('BERT Pruner');
     }

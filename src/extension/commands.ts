@@ -23,17 +23,11 @@ import {
   pickRun,
   pickSettingsFile,
 } from './pickers';
-import { isResumable, readRun, stageOfKey, type RunView } from './runModel';
+import { readRun, stageCheckpoint, type RunView } from './runModel';
+import { askTitle, checkpointKind, loadingSnippet, nextSteps, resumeChoices, resumeTarget } from './workflow';
 import { pickRuns } from './pickers';
 import type { RunsNode, RunsTreeProvider } from './runsTree';
-import {
-  isStageName,
-  REGISTRY,
-  STAGE_NAMES,
-  type Ask,
-  type OptionDef,
-  type StageName,
-} from '../engine/stages/registry';
+import { REGISTRY, STAGE_NAMES, type Ask, type OptionDef, type StageName } from '../engine/stages/registry';
 import {
   checkpointOption,
   evaluationFile,
@@ -46,7 +40,7 @@ import {
   withRunDefaults,
   type Selection,
 } from './stageArgs';
-import { isEvaluationFile } from './panelData';
+import { isEvaluationFile } from './panelData/evaluation';
 import { displayPath, settings, workspaceRoot } from './workspace';
 import { readTextBounded } from '../engine/io/read';
 
@@ -55,6 +49,8 @@ export interface CommandDeps {
   tree: RunsTreeProvider;
   panels: Panels;
   diagnostics: ConfigDiagnostics;
+  /** A pruning config made for a model (the next step after Fine-tune): the model its CodeLens prunes. */
+  configModels: Map<string, string>;
 }
 
 export function registerCommands(context: vscode.ExtensionContext, deps: CommandDeps): void {
@@ -66,13 +62,55 @@ export function registerCommands(context: vscode.ExtensionContext, deps: Command
   }
   reg('resume', (node?: RunsNode) => resume(deps, node));
   reg('cancel', () => deps.host.cancel());
-  reg('newPruneConfig', (node?: RunsNode) => newPruneConfig(deps, node));
+  reg('newPruneConfig', async (node?: RunsNode) => {
+    const file = await newPruneConfig(deps, node);
+    if (file) tellHowToRun(file);
+  });
+  // The CodeLens above a *.prune.json (and its editor title button): the one way a config is pruned with.
+  reg('runPruneConfig', async (file?: string | vscode.Uri) => {
+    const f = typeof file === 'string' ? file : (file?.fsPath ?? vscode.window.activeTextEditor?.document.uri.fsPath);
+    if (!f?.endsWith('.prune.json')) return;
+    // Unsaved edits are what the user means to prune with.
+    const doc = vscode.workspace.textDocuments.find((d) => d.uri.fsPath === f);
+    if (doc?.isDirty) await doc.save();
+    return runStage(deps, 'prune', undefined, { 'prune-config': f, model: deps.configModels.get(f) });
+  });
+  // The next step a finished stage offers, on its tree row and in its notification.
+  reg('nextFinetune', (node?: RunsNode) => runStage(deps, 'finetune', node));
+  reg('nextPrune', async (node?: RunsNode) => {
+    const model = checkpointOf(node);
+    const file = await newPruneConfig(deps, node, model);
+    if (file) tellHowToRun(file);
+  });
+  reg('nextRefinetune', (node?: RunsNode) => runStage(deps, 'refinetune', node));
+  reg('nextEvaluate', (node?: RunsNode) => runStage(deps, 'evaluate', node));
+  reg('revealCheckpoint', (node?: RunsNode) => {
+    const dir = checkpointOf(node);
+    if (dir) void vscode.commands.executeCommand('revealInExplorer', vscode.Uri.file(dir));
+  });
+  reg('copyLoadingSnippet', async (node?: RunsNode) => {
+    const dir =
+      checkpointOf(node) ?? (await pickCheckpoint(deps.tree.runs(), 'Copy the loading snippet of which model?'));
+    if (!dir) return;
+    await vscode.env.clipboard.writeText(loadingSnippet(dir));
+    void vscode.window.showInformationMessage(
+      `BERT Pruner: copied Python that loads ${displayPath(dir)} with transformers' from_pretrained.`,
+    );
+  });
   reg('openReport', (node?: RunsNode) => openReport(deps, node));
   reg('selectBackend', () => selectBackend());
   reg('showTraining', async (node?: RunsNode) => {
     const run = runOf(node)?.dir;
-    const runs = run ? [run] : await pickRuns(deps.tree.runs(), deps.panels.trainingRuns());
-    if (runs) deps.panels.showTraining(runs);
+    const all = deps.tree.runs();
+    // The latest run is ticked when no panel shows any yet (runs() lists the latest first).
+    const shown = deps.panels.trainingRuns();
+    const ticked = shown.length ? shown : all.slice(0, 1).map((r) => r.dir);
+    const runs = run ? [run] : await pickRuns(all, ticked);
+    if (runs?.length === 0) {
+      void vscode.window.showInformationMessage(
+        'BERT Pruner: no run ticked, so no curves shown. Tick at least one run.',
+      );
+    } else if (runs) deps.panels.showTraining(runs);
   });
   reg('showParameters', async (node?: RunsNode) => {
     const dir = checkpointOf(node) ?? (await pickCheckpoint(deps.tree.runs()));
@@ -118,10 +156,19 @@ async function ask(
     case 'prunedModel':
       return pickCheckpoint(
         typeof sel.run === 'string' ? [readRun(sel.run)] : runs,
-        o.ask === 'prunedModel' ? `${title}: which pruned checkpoint?` : `${title}: which checkpoint?`,
+        askTitle(stage, flag),
+        undefined,
+        checkpointKind(stage, flag),
       );
     case 'pruneConfig':
-      return (await pickPruneConfigs(false, () => newPruneConfig(deps, undefined, model)))?.[0];
+      // A new config is opened for editing and never pruned with unasked: its CodeLens runs it.
+      return (
+        await pickPruneConfigs(false, async () => {
+          const file = await newPruneConfig(deps, undefined, model);
+          if (file) tellHowToRun(file);
+          return undefined;
+        })
+      )?.[0];
     case 'pruneConfigs':
       return pickPruneConfigs(true, async () => undefined);
     case 'outFolder':
@@ -149,7 +196,7 @@ async function offer(
 ): Promise<string | undefined> {
   const o = (REGISTRY[stage].options as Record<string, OptionDef>)[flag];
   const current = typeof sel[flag] === 'string' ? (sel[flag] as string) : undefined;
-  if (ask === 'settingsFile') return pickSettingsFile(`${REGISTRY[stage].title}: a settings file?`);
+  if (ask === 'settingsFile') return pickSettingsFile(askTitle(stage, flag));
   if (ask === 'quantize') {
     const items = [
       { label: 'fp32', description: 'the weights as they are', value: '' },
@@ -159,17 +206,22 @@ async function offer(
   }
   if (ask === 'optionalModel') {
     const runs = typeof sel.run === 'string' ? [readRun(sel.run)] : deps.tree.runs();
-    return pickOptionalCheckpoint(runs, `${REGISTRY[stage].title}: --${flag}`, current, o.help, (d) =>
-      deps.panels.showParams([d]),
+    return pickOptionalCheckpoint(
+      runs,
+      askTitle(stage, flag),
+      current,
+      o.help,
+      (d) => deps.panels.showParams([d]),
+      checkpointKind(stage, flag),
     );
   }
   return '';
 }
 
-async function runStage(deps: CommandDeps, stage: StageName, node?: RunsNode): Promise<void> {
+async function runStage(deps: CommandDeps, stage: StageName, node?: RunsNode, given: Selection = {}): Promise<void> {
   const run = runOf(node);
   const ckptFlag = checkpointOption(stage);
-  let sel: Selection = { run: run?.dir };
+  let sel: Selection = { run: run?.dir, ...given };
   if (ckptFlag && checkpointOf(node)) sel[ckptFlag] = checkpointOf(node);
   // Ask for the run first when the stage needs an existing one: its defaults answer most other questions.
   const runAsk = (REGISTRY[stage].options as Record<string, OptionDef>).run?.ask;
@@ -245,12 +297,14 @@ async function start(deps: CommandDeps, stage: StageName, sel: Selection, cwd: s
   const runDir = typeof sel.run === 'string' ? sel.run : undefined;
   const model = sel[checkpointOption(stage) ?? ''];
   const target = runDir ? path.basename(runDir) : typeof model === 'string' ? displayPath(model) : '';
+  const title = `${REGISTRY[stage].title} ${target}`.trim();
   const outcome = await deps.host.start({
     stage,
     args: stageArgs(stage, sel),
     cwd,
-    title: `${REGISTRY[stage].title} ${target}`.trim(),
+    title,
     runDir,
+    onDone: () => offerNext(deps, title, finished(stage, sel, runDir)),
   });
   deps.tree.refresh();
   if (outcome?.status !== 'done') return;
@@ -270,26 +324,73 @@ async function start(deps: CommandDeps, stage: StageName, sel: Selection, cwd: s
   }
 }
 
-/** Resume a cancelled or failed stage (a stage node), or the pipeline of a run (a run node). */
+/**
+ * The stage key and checkpoint a finished command leaves (what its next step starts from): a run's
+ * record of the stage, a prune's output folder, the model an evaluation scored.
+ */
+function finished(stage: StageName, sel: Selection, runDir: string | undefined): { key: string; dir?: string } {
+  const model = sel[checkpointOption(stage) ?? ''];
+  if (stage === 'evaluate') return { key: 'evaluate', dir: typeof model === 'string' ? model : undefined };
+  if (stage === 'pipeline' && runDir) {
+    const r = readRun(runDir);
+    const last =
+      r.stages.find((s) => s.key === 'refinetune' && s.checkpoint) ?? r.stages.find((s) => s.key === 'finetune');
+    return { key: 'evaluate-pruned', dir: last?.checkpoint };
+  }
+  const rec = runDir ? readRun(runDir).stages.find((s) => s.key === stage) : undefined;
+  const out = stage === 'prune' && typeof sel.out === 'string' ? sel.out : undefined;
+  return { key: stage, dir: rec?.checkpoint ?? out };
+}
+
+/** "X finished." with the next step(s) as buttons (workflow.ts nextSteps), each run on the checkpoint made. */
+function offerNext(deps: CommandDeps, title: string, done: { key: string; dir?: string }): void {
+  const steps = done.dir ? nextSteps(done.key) : [];
+  const next = steps.length ? `; next: ${steps.map((n) => n.title).join(', ')}` : '';
+  deps.host.output.info(`[bert-pruner] ${title} finished${next}`);
+  void vscode.window
+    .showInformationMessage(`BERT Pruner: ${title} finished.`, ...steps.map((n) => n.title))
+    .then((choice) => {
+      const step = steps.find((n) => n.title === choice);
+      if (!step || !done.dir) return;
+      const run = deps.tree.runs().find((r) => r.stages.some((s) => s.checkpoint === done.dir));
+      const node: RunsNode = { kind: 'checkpoint', run, dir: done.dir };
+      void vscode.commands.executeCommand(`bertPruner.${step.command}`, node);
+    });
+}
+
+/** A new pruning config is only opened: say how to run it (the CodeLens above it). */
+function tellHowToRun(file: string): void {
+  void vscode.window.showInformationMessage(
+    `BERT Pruner: edit ${displayPath(file)}, then click "Run prune with this config" above its first line. ` +
+      'Nothing runs until then.',
+  );
+}
+
+/**
+ * Resume: the whole pipeline of a run whose pipeline stopped (from any of its stages, or the run),
+ * else a cancelled or failed stage on its own (workflow.ts resumeChoices).
+ */
 async function resume(deps: CommandDeps, node?: RunsNode): Promise<void> {
   let run = runOf(node);
-  let stage: StageName | undefined =
-    node?.kind === 'stage' && isStageName(stageOfKey(node.stage.key))
-      ? (stageOfKey(node.stage.key) as StageName)
-      : undefined;
+  let stage: StageName | undefined = run
+    ? resumeTarget(run, node?.kind === 'stage' ? node.stage.key : undefined)
+    : undefined;
   if (!run) {
-    const candidates = deps.tree.runs().flatMap((r) => r.stages.filter((s) => isResumable(s)).map((s) => ({ r, s })));
+    const candidates = resumeChoices(deps.tree.runs());
     if (candidates.length === 0) {
       void vscode.window.showInformationMessage('BERT Pruner: no cancelled or failed stage to resume.');
       return;
     }
-    const pick = await vscode.window.showQuickPick(
-      candidates.map((c) => ({ label: `${c.r.name}: ${c.s.key}`, description: c.s.status, detail: c.s.error, c })),
-      { title: 'Resume which stage?' },
-    );
+    const pick =
+      candidates.length === 1
+        ? { c: candidates[0] }
+        : await vscode.window.showQuickPick(
+            candidates.map((c) => ({ label: c.label, detail: c.detail, c })),
+            { title: 'Resume what?' },
+          );
     if (!pick) return;
-    run = pick.c.r;
-    stage = stageOfKey(pick.c.s.key) as StageName;
+    run = pick.c.run;
+    stage = pick.c.stage;
   }
   stage ??= 'pipeline';
   const cwd = workspaceRoot(run.dir);
@@ -301,7 +402,17 @@ async function resume(deps: CommandDeps, node?: RunsNode): Promise<void> {
     );
     return;
   }
-  await deps.host.start({ stage, args, cwd, title: `${REGISTRY[stage].title} ${run.name} (resumed)`, runDir: run.dir });
+  const title = `${REGISTRY[stage].title} ${run.name} (resumed)`;
+  const dir = run.dir;
+  const done = stage;
+  await deps.host.start({
+    stage,
+    args,
+    cwd,
+    title,
+    runDir: dir,
+    onDone: () => offerNext(deps, title, finished(done, {}, dir)),
+  });
   deps.tree.refresh();
 }
 
@@ -359,6 +470,7 @@ async function newPruneConfig(deps: CommandDeps, node?: RunsNode, model?: string
   }
   fs.mkdirSync(path.dirname(file), { recursive: true });
   fs.writeFileSync(file, pruneConfigTemplate(SCHEMAS.prune as unknown as PruneSchema, size));
+  if (dir) deps.configModels.set(file, dir);
   await vscode.window.showTextDocument(vscode.Uri.file(file));
   return file;
 }
@@ -425,7 +537,7 @@ function runOf(node?: RunsNode): RunView | undefined {
 
 function checkpointOf(node?: RunsNode): string | undefined {
   if (node?.kind === 'checkpoint') return node.dir;
-  if (node?.kind === 'stage') return node.stage.checkpoint;
+  if (node?.kind === 'stage') return stageCheckpoint(node.run, node.stage);
   if (node?.kind === 'param') return node.dir;
   return undefined;
 }

@@ -135,8 +135,20 @@ export function errorRanges(text: string, locs: ErrorLocation[]): { range: TextR
  * reports always; schema mistakes only while no editor has the file open (the JSON language
  * service reports those while it is).
  */
-export function toPublish<T>(schema: T[], engine: T[], openInEditor: boolean): T[] {
-  return [...engine, ...(openInEditor ? [] : schema)];
+export function toPublish<T>(schema: T[], engine: T[], _openInEditor: boolean): T[] {
+  // Schema mistakes are errors the engine refuses, open or not (the JSON service lists them only
+  // as warnings, without a fix): ours are errors, with the "did you mean" quick fix.
+  return [...engine, ...schema];
+}
+
+/**
+ * The quick fix of an "unknown key 'x' (did you mean 'y'?)" error: the key's text (its range, with
+ * or without quotes) with the close name in its place; undefined for other messages.
+ */
+export function didYouMeanFix(message: string, keyText: string): { title: string; text: string } | undefined {
+  const m = /unknown key '(.+?)' \(did you mean '(.+?)'\?\)/.exec(message);
+  if (!m || !keyText.includes(m[1])) return undefined;
+  return { title: `Change '${m[1]}' to '${m[2]}'`, text: keyText.replace(m[1], m[2]) };
 }
 
 // ---- a starting-point pruning config ------------------------------------------------------------

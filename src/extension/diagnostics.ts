@@ -3,13 +3,12 @@
 // Two validators know the config schemas: VS Code's JSON language service (contributes.jsonValidation,
 // the same schemas/ the engine uses), which checks a file while it is open in an editor, as the user
 // types, and the engine's own validateConfig, which the commands run before starting a stage with a
-// config (check) and which a failed run reports (show). Publishing both for an open file listed every
-// mistake twice. The rule:
-// - schema mistakes (JSON syntax, schema violations) found by check() are published only while the
-//   file is not open in an editor tab. Opening the file (e.g. with the error notification's Open
-//   button) hands it to the JSON service and clears ours; closing the tab re-checks the file from
-//   disk and publishes ours again if it is still wrong. So Problems always lists the mistakes of a
-//   config a command refused, once: the JSON service's while the file is open, ours while it is not.
+// config (check) and which a failed run reports (show). The JSON service lists schema mistakes only
+// as warnings and offers no fix, yet the engine refuses such a file. The rule:
+// - schema mistakes (JSON syntax, unknown keys, values out of range) are errors, published whether
+//   the file is open or not: an open config is re-checked as the user types (the same engine
+//   validator), and an unknown key close to a known one gets a "did you mean" quick fix
+//   (ConfigQuickFix). While open, the JSON service's warning for the same spot shows beside ours.
 // - errors only the engine knows (from a failed run: a CSV row, a setting the model cannot honour)
 //   are always published, open or not; they are cleared when the file is saved, which re-checks it.
 // check() reads a file that VS Code has not loaded from disk, not through openTextDocument: loading it
@@ -18,7 +17,14 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { validateConfig, type ConfigKind } from '../engine/config/validate';
-import { errorRanges, parseEngineErrors, toPublish, type ErrorLocation, type TextRange } from './configFiles';
+import {
+  didYouMeanFix,
+  errorRanges,
+  parseEngineErrors,
+  toPublish,
+  type ErrorLocation,
+  type TextRange,
+} from './configFiles';
 import { jsonDepthExceeded, MAX_JSON_DEPTH, readTextBounded } from '../engine/io/read';
 
 export function configKind(file: string): ConfigKind | undefined {
@@ -60,6 +66,25 @@ export class ConfigDiagnostics implements vscode.Disposable {
         }
       }),
       vscode.workspace.onDidDeleteFiles((e) => e.files.forEach((f) => this.forget(f.fsPath))),
+      // An open config is checked as it is opened and as the user types.
+      vscode.workspace.onDidOpenTextDocument((doc) => this.checkSoon(doc.uri.fsPath)),
+      vscode.workspace.onDidChangeTextDocument((e) => this.checkSoon(e.document.uri.fsPath)),
+    );
+    for (const doc of vscode.workspace.textDocuments) this.checkSoon(doc.uri.fsPath);
+  }
+
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+
+  private checkSoon(file: string): void {
+    const kind = configKind(file);
+    if (!kind) return;
+    clearTimeout(this.timers.get(file));
+    this.timers.set(
+      file,
+      setTimeout(() => {
+        this.timers.delete(file);
+        void this.check(file, kind);
+      }, 300),
     );
   }
 
@@ -114,6 +139,7 @@ export class ConfigDiagnostics implements vscode.Disposable {
   }
 
   dispose(): void {
+    this.timers.forEach((t) => clearTimeout(t));
     this.subs.forEach((s) => s.dispose());
     this.collection.dispose();
   }
@@ -175,4 +201,29 @@ function diagnostic(range: vscode.Range, message: string): vscode.Diagnostic {
   const d = new vscode.Diagnostic(range, message, vscode.DiagnosticSeverity.Error);
   d.source = 'bert-pruner';
   return d;
+}
+
+/** The "did you mean" quick fix of an unknown key in a config file (configFiles.ts didYouMeanFix). */
+export class ConfigQuickFix implements vscode.CodeActionProvider {
+  static readonly kinds = [vscode.CodeActionKind.QuickFix];
+
+  provideCodeActions(
+    doc: vscode.TextDocument,
+    _range: vscode.Range,
+    ctx: vscode.CodeActionContext,
+  ): vscode.CodeAction[] {
+    const out: vscode.CodeAction[] = [];
+    for (const d of ctx.diagnostics) {
+      if (d.source !== 'bert-pruner') continue;
+      const fix = didYouMeanFix(d.message, doc.getText(d.range));
+      if (!fix) continue;
+      const a = new vscode.CodeAction(fix.title, vscode.CodeActionKind.QuickFix);
+      a.edit = new vscode.WorkspaceEdit();
+      a.edit.replace(doc.uri, d.range, fix.text);
+      a.diagnostics = [d];
+      a.isPreferred = true;
+      out.push(a);
+    }
+    return out;
+  }
 }

@@ -12,6 +12,8 @@ import { engineEventLog, outcomeLevel, rawLineLevel, writeLog } from './engineLo
 import { describeProgress, offersForce, overallPercent, quote, statusBarText } from './progress';
 import { engineExecPath, engineStartGate } from './trust';
 import { settings } from './workspace';
+import { formatSeconds } from './runModel';
+import { cancelNeedsConfirm, statusLabel } from './workflow';
 
 export interface StartRequest {
   stage: StageName;
@@ -19,6 +21,16 @@ export interface StartRequest {
   cwd: string; // the workspace folder: relative paths in args resolve against it
   title: string; // e.g. "Pretrain runs/quick"
   runDir?: string;
+  /**
+   * Progress in a notification too: only for work the user started from a notification (its
+   * Resume button). Otherwise progress shows in one place, the status bar and the Runs view.
+   */
+  notify?: boolean;
+  /**
+   * Who tells the user the stage finished: the command that started it, with the next step
+   * (commands.ts). Without it the host says "finished" itself.
+   */
+  onDone?: () => void;
 }
 
 export interface RunEvent {
@@ -31,6 +43,11 @@ interface Active {
   run: EngineRun;
   request: StartRequest;
   progress: string;
+  /** When it started (Cancel asks first after a minute). */
+  started: number;
+  /** The stage now running and its own percent, for the status bar's labelled text. */
+  stage?: string;
+  percent?: number;
   /** A multi-stage command's overall percent (the pipeline), when known. */
   overall?: number;
   /** The engine's backend label (its 'backend' event), e.g. `webgpu (NVIDIA H200)`. */
@@ -93,50 +110,56 @@ export class EngineHost implements vscode.Disposable {
         ? [...request.args, '--backend', backend]
         : request.args;
     const run = this.spawn(request.stage, args, request.cwd, exec.execPath);
-    const active: Active = { run, request, progress: 'starting' };
+    const active: Active = { run, request, progress: 'starting', started: Date.now() };
     this.active.set(run.id, active);
     this.setRunning();
     this.output.info(`=== ${request.title}: bert-pruner ${request.stage} ${args.map(quote).join(' ')}`);
     this.starts.fire(request);
     this.updateStatusBar();
 
-    const outcome = await vscode.window.withProgress(
-      { location: vscode.ProgressLocation.Notification, title: `BERT Pruner: ${request.title}`, cancellable: true },
-      async (progress, token) => {
-        token.onCancellationRequested(() => {
-          this.output.info(`[bert-pruner] cancel requested: ${request.title}`);
-          run.cancel();
-        });
-        let reported = 0;
-        let current: string | undefined;
-        const steps = stageDef(request.stage).steps;
-        const sub = this.onEvent(({ run: r, event }) => {
-          if (r !== run) return;
-          if (event.type === 'stage-start') current = event.stage;
-          const p = describeProgress(event);
-          if (!p) return;
-          active.progress = p.message;
-          // A notification's bar only moves forward: a single stage's percent drives it; a
-          // pipeline's is its overall share (each of its stages an equal part).
-          const pct = steps ? overallPercent(steps, current, p.percent ?? 0) : p.percent;
-          if (steps && pct !== undefined) active.overall = pct;
-          let inc: number | undefined;
-          if (pct !== undefined && pct > reported) {
-            inc = pct - reported;
-            reported = pct;
-          }
-          progress.report({ message: p.message, increment: inc });
-          this.updateStatusBar();
-        });
-        try {
-          // The Runs view shows that something runs, too (its progress bar), for as long as it runs.
-          void vscode.window.withProgress({ location: { viewId: 'bertPruner.runs' } }, () => run.outcome);
-          return await run.outcome;
-        } finally {
-          sub.dispose();
+    const follow = async (progress?: vscode.Progress<{ message?: string; increment?: number }>) => {
+      let reported = 0;
+      let current: string | undefined;
+      const steps = stageDef(request.stage).steps;
+      const sub = this.onEvent(({ run: r, event }) => {
+        if (r !== run) return;
+        if (event.type === 'stage-start') current = event.stage;
+        const p = describeProgress(event);
+        if (!p) return;
+        active.progress = p.message;
+        if (current) active.stage = current;
+        if (p.percent !== undefined) active.percent = p.percent;
+        // A notification's bar only moves forward: a single stage's percent drives it; a
+        // pipeline's is its overall share (each of its stages an equal part).
+        const pct = steps ? overallPercent(steps, current, p.percent ?? 0) : p.percent;
+        if (steps && pct !== undefined) active.overall = pct;
+        let inc: number | undefined;
+        if (pct !== undefined && pct > reported) {
+          inc = pct - reported;
+          reported = pct;
         }
-      },
-    );
+        progress?.report({ message: p.message, increment: inc });
+        this.updateStatusBar();
+      });
+      try {
+        // The Runs view shows that something runs (its progress bar), for as long as it runs.
+        void vscode.window.withProgress({ location: { viewId: 'bertPruner.runs' } }, () => run.outcome);
+        return await run.outcome;
+      } finally {
+        sub.dispose();
+      }
+    };
+    // One place for progress (VS Code's UX guidelines): the status bar and the view; a notification
+    // only when the work was started from one.
+    const outcome = request.notify
+      ? await vscode.window.withProgress(
+          { location: vscode.ProgressLocation.Notification, title: `BERT Pruner: ${request.title}`, cancellable: true },
+          (progress, token) => {
+            token.onCancellationRequested(() => void this.cancelRun(active));
+            return follow(progress);
+          },
+        )
+      : await follow();
     this.active.delete(run.id);
     this.setRunning();
     this.updateStatusBar();
@@ -165,7 +188,28 @@ export class EngineHost implements vscode.Disposable {
       if (!pick) return;
       target = pick.a ? [pick.a] : runs;
     }
-    for (const a of target) a.run.cancel();
+    for (const a of target) await this.cancelRun(a);
+  }
+
+  /** Cancel one run; after a minute of work, only once the user confirms (its last checkpoint is kept). */
+  private async cancelRun(a: Active): Promise<void> {
+    if (cancelNeedsConfirm(a.started, Date.now())) {
+      const resumable = REGISTRY[a.request.stage].resumable;
+      const sure = await vscode.window.showWarningMessage(
+        `Cancel ${a.request.title}? It has run for ${formatSeconds((Date.now() - a.started) / 1000)}.`,
+        {
+          modal: true,
+          detail: resumable
+            ? 'Its last epoch checkpoint is kept: Resume continues from there.'
+            : 'Its work so far is lost.',
+        },
+        'Cancel Run',
+      );
+      if (sure !== 'Cancel Run') return;
+    }
+    if (!this.active.has(a.run.id)) return;
+    this.output.info(`[bert-pruner] cancel requested: ${a.request.title}`);
+    a.run.cancel();
   }
 
   dispose(): void {
@@ -219,6 +263,12 @@ export class EngineHost implements vscode.Disposable {
         progress: a.progress,
         overall: a.overall,
         backend: a.backend,
+        label: statusLabel({
+          target: a.request.runDir ? path.basename(a.request.runDir) : '',
+          stage: a.stage ?? a.request.stage,
+          steps: stageDef(a.request.stage).steps,
+          percent: a.percent,
+        }),
       })),
     );
     this.statusBar.text = text;
@@ -229,7 +279,8 @@ export class EngineHost implements vscode.Disposable {
   private async announce(request: StartRequest, outcome: RunOutcome): Promise<void> {
     const showLog = 'Show Log';
     if (outcome.status === 'done') {
-      void vscode.window.showInformationMessage(`BERT Pruner: ${request.title} finished.`);
+      if (request.onDone) request.onDone();
+      else void vscode.window.showInformationMessage(`BERT Pruner: ${request.title} finished.`);
     } else if (outcome.status === 'cancelled') {
       const resume = 'Resume';
       const canResume = REGISTRY[request.stage].resumable;
@@ -237,9 +288,11 @@ export class EngineHost implements vscode.Disposable {
         `BERT Pruner: ${request.title} was cancelled.${canResume ? ' Its last checkpoint was kept.' : ''}`,
         ...(canResume ? [resume] : []),
       );
+      // Started from this notification: its progress shows in one too.
       if (choice === resume)
         void this.start({
           ...request,
+          notify: true,
           args: request.args.includes('--resume') ? request.args : [...request.args, '--resume'],
         });
     } else if (outcome.status === 'failed') {

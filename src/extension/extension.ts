@@ -4,10 +4,11 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { registerCommands } from './commands';
-import { ConfigDiagnostics } from './diagnostics';
+import { ConfigDiagnostics, ConfigQuickFix } from './diagnostics';
 import { EngineHost } from './engineHost';
 import { Panels } from './panels';
 import { pickCheckpoint, pickRuns } from './pickers';
+import { PruneConfigLens } from './pruneLens';
 import { RunsTreeProvider } from './runsTree';
 import { workspaceRoot } from './workspace';
 
@@ -44,7 +45,15 @@ export function activate(context: vscode.ExtensionContext): void {
     }),
     host.onEnd(() => tree.refreshSoon()),
   );
-  registerCommands(context, { host, tree, panels, diagnostics });
+  context.subscriptions.push(
+    vscode.languages.registerCodeLensProvider({ pattern: '**/*.prune.json' }, new PruneConfigLens()),
+    vscode.languages.registerCodeActionsProvider(
+      [{ pattern: '**/*.prune.json' }, { pattern: '**/*.bert-pruner.json' }],
+      new ConfigQuickFix(),
+      { providedCodeActionKinds: ConfigQuickFix.kinds },
+    ),
+  );
+  registerCommands(context, { host, tree, panels, diagnostics, configModels: new Map() });
 }
 
 export function deactivate(): void {

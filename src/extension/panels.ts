@@ -7,24 +7,21 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { EngineHost } from './engineHost';
 import { makeNonce, panelHtml } from './panelHtml';
+import { isEvaluationFile } from './panelData/evaluation';
+import { parseWebviewMessage, type WebviewMessage } from './panelData/messages';
+import { paramsColumn, type ParamsColumn, type ParamsMessage } from './panelData/params';
+import { reportMessage } from './panelData/report';
 import {
   changeMessage,
   eventRecord,
-  isEvaluationFile,
   mergeSteps,
-  paramsColumn,
-  parseWebviewMessage,
   pushLive,
-  reportMessage,
   runCurves,
   type LiveHistory,
-  type ParamsColumn,
-  type ParamsMessage,
   type RunCurves,
   type SeriesBuilder,
   type TrainingMessage,
-  type WebviewMessage,
-} from './panelData';
+} from './panelData/training';
 import { readTail } from './runModel';
 import type { RunsTreeProvider } from './runsTree';
 import { displayPath } from './workspace';
@@ -185,7 +182,7 @@ export class Panels implements vscode.Disposable {
         } else if (m.type === 'add-run') {
           const picked = await this.deps.pickRuns?.([...view.runs]);
           if (picked?.length && this.training === view) this.addRuns(picked);
-        }
+        } else if (m.type === 'export') await this.saveExport(m, view.runs[0]);
       },
       (l) => this.deps.host.output.appendLine(l),
       dedupe(runs.map((r) => path.resolve(r))),
@@ -197,6 +194,23 @@ export class Panels implements vscode.Disposable {
         this.builders.clear();
       }
     });
+  }
+
+  /** Save a chart (PNG) or the series (CSV) where the user says, next to the first run by default. */
+  private async saveExport(m: Extract<WebviewMessage, { type: 'export' }>, near?: string): Promise<void> {
+    const folder = near ?? vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+    const uri = await vscode.window.showSaveDialog({
+      title: m.format === 'csv' ? 'Export the curves as CSV' : 'Export the chart as PNG',
+      defaultUri: folder ? vscode.Uri.file(path.join(folder, m.name)) : undefined,
+      filters: m.format === 'csv' ? { CSV: ['csv'] } : { PNG: ['png'] },
+    });
+    if (!uri) return;
+    const bytes =
+      m.format === 'csv'
+        ? Buffer.from(m.data, 'utf8')
+        : Buffer.from(m.data.slice('data:image/png;base64,'.length), 'base64');
+    await vscode.workspace.fs.writeFile(uri, bytes);
+    void vscode.window.showInformationMessage(`BERT Pruner: saved ${displayPath(uri.fsPath)}.`);
   }
 
   private addRuns(dirs: string[]): void {
@@ -297,7 +311,11 @@ export class Panels implements vscode.Disposable {
       for (const dir of current) {
         const ck = await this.deps.tree.checkpoint(dir);
         if (ck.tree)
-          columns.push({ ...paramsColumn(displayPath(dir), dir, ck.tree), configFile: path.join(dir, 'config.json') });
+          columns.push({
+            ...paramsColumn(displayPath(dir), dir, ck.tree),
+            configFile: path.join(dir, 'config.json'),
+            fileBytes: fileSize(path.join(dir, 'model.safetensors')),
+          });
         else problems.push(ck.error ?? `${dir}: unreadable`);
       }
       view.allowed = new Set(current.map((d) => path.join(d, 'config.json')));
@@ -400,3 +418,12 @@ function isFile(p: string): boolean {
 
 /** The most of a history.jsonl the curves panel reads: a long run's is a few MB; a hostile one could be GBs. */
 const MAX_HISTORY_BYTES = 32 * 1024 * 1024;
+
+/** A file's size in bytes, or undefined when it is not there. */
+function fileSize(file: string): number | undefined {
+  try {
+    return fs.statSync(file).size;
+  } catch {
+    return undefined;
+  }
+}

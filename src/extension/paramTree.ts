@@ -192,10 +192,6 @@ export function formatCount(n: number): string {
   return String(n);
 }
 
-export function formatMB(bytes: number): string {
-  return `${(bytes / 1024 / 1024).toFixed(2)} MB`;
-}
-
 function formatPercent(part: number, total: number): string {
   if (total <= 0) return '0%';
   const p = (100 * part) / total;

@@ -5,7 +5,8 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { checkBertFolder } from './hfFolder';
 import { presetItems } from './presetInfo';
-import { runCheckpoints, type RunView } from './runModel';
+import type { RunView } from './runModel';
+import { checkpointChoices, type CheckpointKind } from './workflow';
 import { displayPath, runsRoots, settings } from './workspace';
 
 const EXCLUDE = '{**/node_modules/**,**/.git/**}';
@@ -89,7 +90,7 @@ export async function pickRun(runs: RunView[], allowNew: boolean): Promise<strin
 
 /**
  * Several runs at once (the training curves overlay them); `picked` start ticked (those shown
- * already, when adding). Undefined when the user backs out or ticks none.
+ * already, when adding). Undefined when the user backs out, [] when none is ticked.
  */
 export async function pickRuns(
   runs: RunView[],
@@ -114,7 +115,8 @@ export async function pickRuns(
     matchOnDescription: true,
     ignoreFocusOut: true,
   });
-  return picks?.length ? picks.map((p) => p.value) : undefined;
+  // [] when accepted with none ticked (the caller says so), undefined when the user backed out.
+  return picks?.map((p) => p.value);
 }
 
 async function askRunName(runs: RunView[]): Promise<string | undefined> {
@@ -180,19 +182,22 @@ export async function pickCsv(title = 'Which data file?'): Promise<string | unde
 
 export async function pickCheckpoint(
   runs: RunView[],
-  title = 'Which checkpoint?',
+  title = 'Which model?',
   showParams?: (dir: string) => void,
+  kind: CheckpointKind = 'any',
 ): Promise<string | undefined> {
+  // Only finished checkpoints of the kind asked for (never the one a running prune is writing).
   const items: Item<string>[] = runs.flatMap((r) =>
-    runCheckpoints(r).map((c) => ({
+    checkpointChoices(r, kind).map((c) => ({
       label: `${r.name}: ${path.relative(r.dir, c.dir)}`,
       description: c.stage,
       value: c.dir,
     })),
   );
   items.push({
-    label: '$(folder-opened) Browse…',
-    action: () => browse('Checkpoint folder (config.json + model.safetensors)', true),
+    label: '$(folder-opened) Another model folder…',
+    detail: 'a folder with config.json and model.safetensors',
+    action: () => browse('Model folder (config.json + model.safetensors)', true),
   });
   items.push(hfFolderItem(showParams));
   return choose(title, items);
@@ -208,6 +213,7 @@ export async function pickOptionalCheckpoint(
   current: string | undefined,
   help: string,
   showParams?: (dir: string) => void,
+  kind: CheckpointKind = 'any',
 ): Promise<string | undefined> {
   const items: Item<string>[] = [
     {
@@ -217,14 +223,15 @@ export async function pickOptionalCheckpoint(
       value: current ?? '',
     },
     ...runs.flatMap((r) =>
-      runCheckpoints(r)
+      checkpointChoices(r, kind)
         .filter((c) => c.dir !== current)
         .map((c) => ({ label: `${r.name}: ${path.relative(r.dir, c.dir)}`, description: c.stage, value: c.dir })),
     ),
   ];
   items.push({
-    label: '$(folder-opened) Browse…',
-    action: () => browse('Checkpoint folder (config.json + model.safetensors)', true),
+    label: '$(folder-opened) Another model folder…',
+    detail: 'a folder with config.json and model.safetensors',
+    action: () => browse('Model folder (config.json + model.safetensors)', true),
   });
   items.push(hfFolderItem(showParams));
   return choose(title, items);

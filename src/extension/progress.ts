@@ -49,6 +49,8 @@ export interface StatusRun {
   overall?: number;
   /** The engine's backend label, e.g. `webgpu (NVIDIA H200)`. */
   backend?: string;
+  /** Labelled text (workflow.ts statusLabel), e.g. `run2 · prune 4/5 · 40%`. */
+  label?: string;
 }
 
 /**
@@ -63,9 +65,13 @@ export function statusBarText(runs: readonly StatusRun[]): { text: string; toolt
   const more = runs.length > 1 ? ` (+${runs.length - 1})` : '';
   const backend = first.backend ? ` · ${shortBackendLabel(first.backend)}` : '';
   const lines = runs.map((a) => `${a.title}: ${a.progress}${a.backend ? `\nbackend: ${a.backend}` : ''}`);
+  const text = first.label
+    ? `$(sync~spin) ${first.label}${more}${backend}`
+    : `$(sync~spin) ${first.stage}${more}: ${share}${shortProgress(first.progress)}${backend}`;
+  const overall = first.overall !== undefined ? [`pipeline: ${Math.floor(first.overall)}% of all its stages`] : [];
   return {
-    text: `$(sync~spin) ${first.stage}${more}: ${share}${shortProgress(first.progress)}${backend}`,
-    tooltip: [...lines, 'Click to show the log.'].join('\n'),
+    text,
+    tooltip: [...lines, ...overall, "Click to show the log; Cancel is in the Runs view's title bar."].join('\n'),
   };
 }
 

@@ -31,6 +31,8 @@ export interface RunView {
   backend?: string;
   updated?: string;
   data?: string;
+  /** The pipeline ran in this run: the stage keys it runs, in order (run.json's `pipeline`). */
+  pipeline?: string[];
   stages: StageView[];
 }
 
@@ -78,6 +80,8 @@ export function runView(dir: string, manifest: unknown): RunView {
     };
   });
   const data = isObject(manifest.data) ? str(manifest.data.dir) : undefined;
+  const steps = isObject(manifest.pipeline) ? manifest.pipeline.steps : undefined;
+  const pipeline = Array.isArray(steps) ? steps.filter((k): k is string => typeof k === 'string') : undefined;
   return {
     name: str(manifest.name) ?? name,
     dir,
@@ -85,8 +89,38 @@ export function runView(dir: string, manifest: unknown): RunView {
     backend: str(manifest.backend),
     updated: str(manifest.updated),
     data,
+    pipeline,
     stages,
   };
+}
+
+// ---- the pipeline as one object ---------------------------------------------------------------
+
+/**
+ * The stages of a run's pipeline that have not finished, in order: none once its last stage is
+ * done (a stage it skips, the evaluation of a test file without labels, is then not owed).
+ */
+export function pipelineLeft(r: RunView): string[] {
+  if (!r.pipeline?.length) return [];
+  const status = new Map(r.stages.map((s) => [s.key, s.status]));
+  if (status.get(r.pipeline[r.pipeline.length - 1]) === 'done') return [];
+  return r.pipeline.filter((k) => status.get(k) !== 'done');
+}
+
+/** A pipeline that stopped (cancelled, failed, or killed) before its last stage: Resume continues it whole. */
+export function pipelineResumable(r: RunView): boolean {
+  return pipelineLeft(r).length > 0 && !r.stages.some((s) => s.status === 'running');
+}
+
+/**
+ * The stages the tree shows for a run: those run.json records, then the pipeline's stages not yet
+ * started, as pending (in the pipeline's order), so the user sees what a resume will still run.
+ */
+export function stagesShown(r: RunView): StageView[] {
+  const left = pipelineLeft(r).filter((k) => !r.stages.some((s) => s.key === k));
+  return [...r.stages, ...left.map((key): StageView => ({ key, status: 'pending', metrics: {} }))].sort(
+    (a, b) => rank(a.key) - rank(b.key),
+  );
 }
 
 /**
@@ -181,9 +215,29 @@ export function formatSeconds(s: number): string {
   return `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min`;
 }
 
+/** The pipeline's evaluations and analyses, and the checkpoint each looks at. */
+const SCORED: Record<string, string> = {
+  evaluate: 'finetune',
+  analyze: 'finetune',
+  'evaluate-pruned': 'refinetune',
+  'analyze-pruned': 'refinetune',
+};
+
+/**
+ * The checkpoint a stage made, or for the pipeline's evaluations and analyses the one they looked
+ * at (what their next steps act on: Reveal Checkpoint, Copy Loading Snippet).
+ */
+export function stageCheckpoint(run: RunView, s: StageView): string | undefined {
+  if (s.checkpoint) return s.checkpoint;
+  const of = SCORED[s.key];
+  return of ? run.stages.find((x) => x.key === of && x.status === 'done')?.checkpoint : undefined;
+}
+
 /** The stage's tree description: "score 0.8123 · 2 min 3 s", or its status when it has no metric. */
 export function stageDescription(s: StageView): string {
   const parts: string[] = [];
+  const of = SCORED[s.key];
+  if (of) parts.push(`of ${of}`);
   const m = headlineMetric(s.metrics);
   if (m) parts.push(`${m[0]} ${formatNumber(m[1])}`);
   else if (s.status !== 'done') parts.push(s.status);
@@ -191,15 +245,20 @@ export function stageDescription(s: StageView): string {
   return parts.join(' · ');
 }
 
-/** The tree item's contextValue, e.g. "stage:prune:done:checkpoint:report": package.json menus match on it. */
-export function stageContextValue(s: StageView): string {
+/**
+ * The tree item's contextValue, e.g. "stage:prune:done:checkpoint:report:next-nextRefinetune":
+ * package.json menus match on it. `resumable` marks a stage of a stopped pipeline too (Resume then
+ * continues the whole pipeline); `next` names the next-step commands a finished stage offers.
+ */
+export function stageContextValue(s: StageView, extra: { resumable?: boolean; next?: string[] } = {}): string {
   return [
     'stage',
     s.key,
     s.status,
     s.checkpoint ? 'checkpoint' : '',
     s.report ? 'report' : '',
-    isResumable(s) ? 'resumable' : '',
+    isResumable(s) || extra.resumable ? 'resumable' : '',
+    ...(extra.next ?? []).map((c) => `next-${c}`),
   ]
     .filter(Boolean)
     .join(':');
@@ -236,14 +295,6 @@ export function isResumable(s: StageView): boolean {
 /** The engine stage a manifest key belongs to ('evaluate-pruned' is an evaluate). */
 export function stageOfKey(key: string): string {
   return key.replace(/-pruned$/, '');
-}
-
-/** Every checkpoint a run's stages recorded, newest stage first. */
-export function runCheckpoints(run: RunView): { stage: string; dir: string }[] {
-  const out: { stage: string; dir: string }[] = [];
-  for (const s of [...run.stages].reverse())
-    if (s.checkpoint && !out.some((c) => c.dir === s.checkpoint)) out.push({ stage: s.key, dir: s.checkpoint });
-  return out;
 }
 
 /** A run's tooltip, as plain text (a string tooltip is never rendered as Markdown or HTML). */

@@ -7,12 +7,16 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { readSafetensorsHeaderAsync } from '../engine/io/safetensors';
 import { shortBackendLabel } from './backends';
-import { describeNode, formatCount, formatMB, type ParamNode } from './paramTree';
+import { formatBytes } from './figures';
+import { describeNode, formatCount, type ParamNode } from './paramTree';
 import {
   listRuns,
   readCheckpointAsync,
   runsSignature,
+  pipelineResumable,
   runTooltip,
+  stageCheckpoint,
+  stagesShown,
   stageContextValue,
   stageDescription,
   stageTooltip,
@@ -21,6 +25,7 @@ import {
   type StageView,
 } from './runModel';
 import { displayPath, runsRoots } from './workspace';
+import { nextSteps } from './workflow';
 
 export type RunsNode =
   | { kind: 'run'; run: RunView }
@@ -105,7 +110,8 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsNode>, vsco
     switch (node.kind) {
       case 'run':
         if (node.run.error) return [{ kind: 'message', text: node.run.error }];
-        return node.run.stages.map((stage) => ({ kind: 'stage', run: node.run, stage }));
+        // The pipeline's stages still to run show as pending: what Resume will run.
+        return stagesShown(node.run).map((stage) => ({ kind: 'stage', run: node.run, stage }));
       case 'stage': {
         const out: RunsNode[] = [];
         if (node.stage.checkpoint)
@@ -159,7 +165,12 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsNode>, vsco
         item.iconPath = STATUS_ICONS[s.status];
         item.description = stageDescription(s);
         item.tooltip = stageTooltip(s); // plain text, not Markdown (names and errors come from run.json)
-        item.contextValue = stageContextValue(s);
+        // A next step needs a checkpoint to act on: the stage's own, or the one an evaluation scored.
+        const next = s.status === 'done' && stageCheckpoint(node.run, s) ? nextSteps(s.key) : [];
+        if (next.length) item.description += `${item.description ? ' · ' : ''}next: ${next[0].title}`;
+        const resumable = s.status !== 'done' && pipelineResumable(node.run);
+        if (resumable) item.tooltip += '\nResume continues the whole pipeline from here.';
+        item.contextValue = stageContextValue(s, { resumable, next: next.map((n) => n.command) });
         return item;
       }
       case 'checkpoint': {
@@ -171,11 +182,20 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsNode>, vsco
         item.iconPath = new vscode.ThemeIcon('package');
         const view = await this.checkpoint(node.dir);
         item.description = view.tree ? `${formatCount(view.tree.params)} params` : 'unreadable';
+        const size = view.tree ? formatBytes(weightsSize(node.dir) ?? view.tree.bytes) : '';
         item.tooltip = view.tree
-          ? `${displayPath(node.dir)}\n${formatCount(view.tree.params)} parameters, ${formatMB(view.tree.bytes)}`
+          ? `${displayPath(node.dir)}\n${formatCount(view.tree.params)} parameters, ${size}`
           : view.error;
         item.resourceUri = vscode.Uri.file(node.dir);
-        item.contextValue = 'checkpoint';
+        // A pruned checkpoint offers Re-fine-tune; a finished stage's checkpoint its next steps too.
+        const next = node.stage?.status === 'done' ? nextSteps(node.stage.key) : [];
+        item.contextValue = [
+          'checkpoint',
+          node.stage?.key === 'prune' ? 'pruned' : '',
+          ...next.map((n) => `next-${n.command}`),
+        ]
+          .filter(Boolean)
+          .join(':');
         return item;
       }
       case 'report': {
@@ -195,7 +215,7 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsNode>, vsco
         item.description = describeNode(n, node.total);
         item.tooltip =
           `${n.label}${n.detail ? ` (${n.detail})` : ''}\n` +
-          `${n.params.toLocaleString()} parameters · ${formatMB(n.bytes)}`;
+          `${n.params.toLocaleString()} parameters · ${formatBytes(n.bytes)}`;
         item.iconPath = new vscode.ThemeIcon(
           n.children.length ? (n.layer ? 'layers' : 'symbol-namespace') : 'symbol-array',
         );
@@ -238,5 +258,14 @@ function statStamp(file: string): string {
     return `${s.size}:${s.mtimeMs}`;
   } catch {
     return 'missing';
+  }
+}
+
+/** model.safetensors' size (the figure the report and the Parameters panel show), if it is there. */
+function weightsSize(dir: string): number | undefined {
+  try {
+    return fs.statSync(path.join(dir, 'model.safetensors')).size;
+  } catch {
+    return undefined;
   }
 }

@@ -133,5 +133,7 @@ export function stageArgs(stage: StageName, sel: Selection): string[] {
 export function resumeArgs(stage: StageName, run: RunView, cwd: string): string[] | undefined {
   if (!REGISTRY[stage].resumable) return undefined;
   const sel = withRunDefaults(stage, { run: run.dir, resume: true }, run, cwd);
+  // The pipeline resumes on the data the run recorded (as `pipeline --resume` needs it given).
+  if ('data' in optionsOf(stage) && sel.data === undefined) sel.data = runDefault('data', run, cwd);
   return missing(stage, sel).length ? undefined : stageArgs(stage, sel);
 }

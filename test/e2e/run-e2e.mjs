@@ -4,15 +4,20 @@
 // playwright-core. It does what a user does:
 //   1. opens a workspace with demo data and an invalid .prune.json,
 //   2. runs "BERT Pruner: Run Pipeline" (tiny preset) from the command palette, answering its
-//      QuickPicks, and sees the progress notification and status bar item,
+//      QuickPicks, sees the labelled status bar item, cancels it during pretraining, sees the stages
+//      it has left pending in the Runs tree, resumes it and sees every stage finish,
 //   3. finds the run, its stages and the pruned checkpoint in the Runs tree and expands its
 //      parameter tree down to a layer with "heads 1/2"-style descriptions,
 //   4. opens the pruning report panel, the parameters panel and the training panel,
 //   5. runs Predict (the JSONL opens), cancels a Fine-tune started with a settings file and
-//      resumes it from the palette, and overlays a CLI-made run's curves on run1's,
-//   6. sees the schema error underlined in the invalid .prune.json, and Prune with it refused with
-//      its errors listed once in Problems,
-//   7. opens a hostile folder in Restricted Mode (workspace trust on, the folder untrusted): the
+//      resumes it from the palette, then goes on through the next steps the notifications offer
+//      alone: Prune… opens a new pruning config (nothing runs until its CodeLens is clicked), its
+//      notification's Re-fine-tune re-fine-tunes the pruned model,
+//   6. overlays a CLI-made run's curves on run1's, moves the smoothing slider and exports the
+//      series as CSV (its rows checked),
+//   7. sees the schema errors underlined in an invalid .prune.json, Prune with it refused with its
+//      errors in Problems, and the "did you mean" quick fix of a typo'd key,
+//   8. opens a hostile folder in Restricted Mode (workspace trust on, the folder untrusted): the
 //      Runs tree reads, nothing runs (its planted "node" and native addon are never executed).
 // Screenshots go to test-results/e2e/ (with --docs also to docs/images/). Prints one line per
 // check and "N passed, M failed"; exits 1 when a check failed.
@@ -84,6 +89,8 @@ execFileSync(
 fs.mkdirSync(path.join(ws, 'configs'), { recursive: true });
 // A settings file: the training commands offer it (Fine-tune uses it below, long enough to cancel).
 fs.writeFileSync(path.join(ws, 'configs', 'long.bert-pruner.json'), JSON.stringify({ finetune: { epochs: 60 } }));
+// The pipeline's: pretraining long enough (tens of seconds) to be cancelled while it runs.
+fs.writeFileSync(path.join(ws, 'configs', 'pipeline.bert-pruner.json'), JSON.stringify({ pretrain: { epochs: 25 } }));
 /** A run made on the command line while VS Code is open: the tree picks it up, the curves panel reads its history. */
 function cliRun() {
   for (const args of [
@@ -96,10 +103,11 @@ function cliRun() {
     });
   }
 }
-// n_iters must be >= 1 and 'heads' is not an option: two schema errors to underline.
+// n_iters must be >= 1 and 'target_num_heads' is a typo of 'target_num_of_heads': errors to underline,
+// the typo with a "did you mean" quick fix.
 fs.writeFileSync(
   path.join(ws, 'configs', 'bad.prune.json'),
-  '{\n  "transformer": {\n    "target_num_of_heads": 1,\n    "n_iters": 0,\n    "heads": 3\n  }\n}\n',
+  '{\n  "transformer": {\n    "target_ffn_size": 32,\n    "n_iters": 0,\n    "target_num_heads": 1\n  }\n}\n',
 );
 fs.writeFileSync(
   path.join(userData, 'User', 'settings.json'),
@@ -283,13 +291,25 @@ async function stageDone(run, stage, timeout) {
  * it). The center is opened and closed with the status bar's bell, by mouse: keys go wherever the
  * focus is, a webview's included.
  */
-async function notified(text) {
+async function notified(text, timeout = 30_000) {
   const bell = page.locator('[id="status.notifications"]');
   const center = page.locator('.notifications-center.visible');
-  if (!(await center.isVisible())) await bell.click();
-  await page.locator('.notifications-center.visible', { hasText: text }).waitFor();
-  await bell.click();
-  await center.waitFor({ state: 'hidden' });
+  // A notification that arrives while the center is open goes on top of a list that keeps its
+  // scroll position (and renders only the rows in view): the center is opened afresh until it shows.
+  for (const t0 = Date.now(); ;) {
+    if (!(await center.isVisible())) await bell.click();
+    const found = await page
+      .locator('.notifications-center.visible', { hasText: text })
+      .waitFor({ timeout: 3000 })
+      .then(
+        () => true,
+        () => false,
+      );
+    await bell.click();
+    await center.waitFor({ state: 'hidden' });
+    if (found) return;
+    if (Date.now() - t0 > timeout) throw new Error(`no notification "${text}" after ${timeout / 1000} s`);
+  }
 }
 /** Quick Open (F1, then Backspace from commands to files) a workspace file by name. */
 async function openFile(name) {
@@ -363,15 +383,46 @@ try {
     await page.keyboard.type('run1');
     await page.keyboard.press('Enter');
     await pick('Which settings preset?', 'tiny');
-    await pick('Run Pipeline: a settings file?', 'No settings file');
-    await page.locator('.notification-toast', { hasText: 'BERT Pruner: Run Pipeline run1' }).waitFor();
-    // The status bar shows the pipeline's overall share.
+    await pick('Run Pipeline: a settings file?', 'pipeline.bert-pruner.json');
+    // One place for progress: the status bar, labelled (run, stage and its place, share done).
     await page
-      .locator('.statusbar-item', { hasText: /pipeline: \d+%/ })
+      .locator('.statusbar-item', { hasText: /run1 · pretrain 2\/5/ })
       .first()
-      .waitFor();
-    await page.waitForTimeout(4000);
+      .waitFor({ timeout: 300_000 });
+    await page.waitForTimeout(3000);
     await shot('progress');
+  });
+
+  await check('Cancel during pretraining stops the whole pipeline; its stages left show pending', async () => {
+    await palette('BERT Pruner: Cancel');
+    // After a minute of work Cancel asks first.
+    const sure = page.locator('.monaco-dialog-box .monaco-button', { hasText: 'Cancel Run' });
+    if (
+      await sure.waitFor({ timeout: 4000 }).then(
+        () => true,
+        () => false,
+      )
+    )
+      await sure.click();
+    await page
+      .locator('.notification-toast', { hasText: 'Run Pipeline run1 was cancelled' })
+      .waitFor({ timeout: 120_000 });
+    await showRuns();
+    await expand('run1');
+    await treeRow('pretrain').waitFor();
+    // Stages not yet started show as pending: what Resume will still run.
+    for (const s of ['finetune', 'prune', 'refinetune', 'analyze-pruned']) await treeRow(s).waitFor();
+    const st = JSON.parse(fs.readFileSync(path.join(ws, 'runs', 'run1', 'run.json'), 'utf8')).stages;
+    if (st.finetune || st.prune) throw new Error('a later stage ran after the cancel');
+    await shot('pipeline-cancelled');
+  });
+
+  await check('Resume continues the whole pipeline, every stage to the end', async () => {
+    await palette('BERT Pruner: Resume'); // one thing to resume: no picker
+    await page
+      .locator('.statusbar-item', { hasText: /run1 · / })
+      .first()
+      .waitFor({ timeout: 120_000 });
   });
 
   await check('the training panel draws live curves', async () => {
@@ -383,9 +434,21 @@ try {
     await shot('training-panel');
   });
 
-  await check('the pipeline finishes', async () => {
-    await stageDone('run1', 'refinetune', 600_000);
-    await notified('Run Pipeline run1 finished');
+  await check('the resumed pipeline finishes every stage', async () => {
+    await stageDone('run1', 'analyze-pruned', 900_000);
+    const st = JSON.parse(fs.readFileSync(path.join(ws, 'runs', 'run1', 'run.json'), 'utf8')).stages;
+    for (const s of [
+      'corpus-vocab',
+      'pretrain',
+      'finetune',
+      'evaluate',
+      'analyze',
+      'prune',
+      'refinetune',
+      'evaluate-pruned',
+    ])
+      if (st[s]?.status !== 'done') throw new Error(`${s}: ${st[s]?.status}`);
+    await notified('Run Pipeline run1 (resumed) finished');
   });
 
   await check('the run, its stages and the pruned checkpoint are in the tree', async () => {
@@ -432,7 +495,7 @@ try {
 
   await check('Predict from the palette writes the predictions and opens them', async () => {
     await palette('BERT Pruner: Predict');
-    await pick('Predict: which checkpoint?', 'run1: refinetune');
+    await pick('Predict: which model?', 'run1: refinetune');
     // Its data defaults to the run's test.csv; the output file is proposed beside the checkpoint.
     await quickInput.locator('.quick-input-title', { hasText: 'Predict: write where?' }).waitFor();
     await page.keyboard.press('Enter');
@@ -442,30 +505,106 @@ try {
   });
 
   await check('Fine-tune with a settings file, Cancel, then Resume from the palette', async () => {
-    await palette('BERT Pruner: Fine-tune');
+    await palette('BERT Pruner: 3. Fine-tune');
     await pick('Which run?', 'run1');
-    await quickInput.locator('.quick-input-title', { hasText: 'Fine-tune: --from' }).waitFor();
+    await quickInput.locator('.quick-input-title', { hasText: 'Fine-tune: start from which model?' }).waitFor();
     await page.keyboard.press('Enter'); // the default: the run's pretrained model
     await pick('Fine-tune: a settings file?', 'long.bert-pruner.json');
     await page
-      .locator('.statusbar-item', { hasText: /finetune: \d+%/ })
+      .locator('.statusbar-item', { hasText: /run1 · finetune · \d+%/ })
       .first()
       .waitFor({ timeout: 120_000 });
     await palette('BERT Pruner: Cancel');
+    const sure = page.locator('.monaco-dialog-box .monaco-button', { hasText: 'Cancel Run' });
+    if (
+      await sure.waitFor({ timeout: 4000 }).then(
+        () => true,
+        () => false,
+      )
+    )
+      await sure.click();
     await page
       .locator('.notification-toast', { hasText: 'Fine-tune run1 was cancelled' })
       .waitFor({ timeout: 120_000 });
     await shot('cancelled');
-    await palette('BERT Pruner: Resume');
-    await pick('Resume which stage?', 'run1: finetune');
+    await palette('BERT Pruner: Resume'); // the only thing to resume: no picker
     await page
-      .locator('.statusbar-item', { hasText: /finetune/ })
+      .locator('.statusbar-item', { hasText: /run1 · finetune/ })
       .first()
       .waitFor({ timeout: 120_000 });
     await shot('resumed');
     await stageDone('run1', 'finetune', 600_000);
-    await notified('Fine-tune run1 (resumed) finished');
   });
+
+  // ---- from a finished fine-tune through the offered next steps alone ------------------------------
+  /** Click a button of the toast that says `text`. */
+  async function toastButton(text, button) {
+    const toast = page.locator('.notification-toast', { hasText: text }).first();
+    if (
+      await toast.waitFor({ timeout: 60_000 }).then(
+        () => true,
+        () => false,
+      )
+    ) {
+      await toast.locator('.monaco-button', { hasText: button }).first().click();
+      return;
+    }
+    // The toast hid itself: the notification center keeps it, buttons included.
+    await page.locator('[id="status.notifications"]').click();
+    const item = page.locator('.notifications-center .monaco-list-row', { hasText: text }).first();
+    await item.locator('.monaco-button', { hasText: button }).first().click();
+  }
+
+  await check("fine-tune's notification offers Prune…: a new pruning config opens and nothing runs", async () => {
+    const before = fs.readFileSync(path.join(ws, 'runs', 'run1', 'run.json'), 'utf8');
+    await toastButton('Fine-tune run1 (resumed) finished', 'Prune');
+    await quickInput.locator('.quick-input-title', { hasText: 'New pruning config' }).waitFor();
+    await page.keyboard.press('Enter'); // configs/pruning.prune.json
+    await page.locator('.tab', { hasText: 'pruning.prune.json' }).waitFor();
+    const lens = page.locator('.codelens-decoration', { hasText: 'Run prune with this config' }).first();
+    await lens.waitFor({ timeout: 60_000 });
+    await page.waitForTimeout(8000); // long enough for a stage to have started
+    if (await page.locator('.statusbar-item', { hasText: /run1 · prune/ }).count()) throw new Error('prune started');
+    const st = JSON.parse(fs.readFileSync(path.join(ws, 'runs', 'run1', 'run.json'), 'utf8')).stages;
+    if (st.prune.started !== JSON.parse(before).stages.prune.started) throw new Error('prune ran unasked');
+    await shot('prune-config-codelens');
+  });
+
+  await check(
+    'its CodeLens prunes the fine-tuned model; the notification offers Re-fine-tune, which runs',
+    async () => {
+      const started = JSON.parse(fs.readFileSync(path.join(ws, 'runs', 'run1', 'run.json'), 'utf8')).stages.prune
+        .started;
+      await page.locator('.codelens-decoration a', { hasText: 'Run prune with this config' }).first().click();
+      await pick('Prune: a settings file?', 'No settings file');
+      for (const t0 = Date.now(); ;) {
+        const st = JSON.parse(fs.readFileSync(path.join(ws, 'runs', 'run1', 'run.json'), 'utf8')).stages.prune;
+        if (st.started !== started && st.status === 'done') break;
+        if (Date.now() - t0 > 600_000) throw new Error('prune did not finish');
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+      await shot('next-step');
+      const rf = JSON.parse(fs.readFileSync(path.join(ws, 'runs', 'run1', 'run.json'), 'utf8')).stages.refinetune
+        .started;
+      await toastButton('Prune run1 finished', 'Re-fine-tune');
+      // The teacher: the default (the run's unpruned fine-tuned model); no settings file.
+      await quickInput.locator('.quick-input-title', { hasText: 'which unpruned model teaches' }).waitFor();
+      await page.keyboard.press('Enter');
+      await pick('Re-fine-tune: a settings file?', 'No settings file');
+      for (const t0 = Date.now(); ;) {
+        const st = JSON.parse(fs.readFileSync(path.join(ws, 'runs', 'run1', 'run.json'), 'utf8')).stages.refinetune;
+        if (st.started !== rf && st.status === 'done') break;
+        if (Date.now() - t0 > 600_000) throw new Error('re-fine-tune did not finish');
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+      // And it offers the next step again: Evaluate.
+      await page
+        .locator('.notification-toast', { hasText: 'Re-fine-tune run1 finished' })
+        .locator('.monaco-button', { hasText: 'Evaluate' })
+        .waitFor({ timeout: 60_000 });
+      await shot('next-step-evaluate');
+    },
+  );
 
   await check('the curves panel opens a CLI-made run and overlays it on run1', async () => {
     await palette('View: Close All Editors');
@@ -480,6 +619,39 @@ try {
     await shot('curves-overlay');
   });
 
+  await check('the smoothing slider smooths the loss; Export CSV saves every step, smoothed as drawn', async () => {
+    const w = webview();
+    await w.locator('#smoothing').fill('0.9');
+    await w.locator('.controls .value', { hasText: '0.90' }).waitFor();
+    await page.waitForTimeout(1000);
+    await shot('curves-smoothing');
+    await w.locator('#export-csv').click();
+    // The save dialog (code-server's simple dialog): its default is next to the first run shown.
+    await quickInput.locator('.quick-input-title', { hasText: 'Export the curves as CSV' }).waitFor();
+    await page.keyboard.press('Enter');
+    await page.locator('.notification-toast', { hasText: /saved .*curves-.*\.csv/ }).waitFor();
+    const dirs = ['run1', 'cli1'].map((r) => path.join(ws, 'runs', r));
+    const file = dirs.flatMap((d) =>
+      fs
+        .readdirSync(d)
+        .filter((f) => /^curves-.*\.csv$/.test(f))
+        .map((f) => path.join(d, f)),
+    )[0];
+    if (!file) throw new Error('no curves-*.csv in the runs');
+    const rows = fs.readFileSync(file, 'utf8').trim().split('\n');
+    if (rows[0] !== 'run,stage,kind,step,epoch,time,metric,value,smoothed') throw new Error(`header: ${rows[0]}`);
+    const loss = rows
+      .slice(1)
+      .map((r) => r.split(','))
+      .filter((c) => c[2] === 'step' && c[6] === 'loss');
+    const runsIn = new Set(loss.map((c) => c[0].split('/').pop()));
+    if (!runsIn.has('run1') || !runsIn.has('cli1')) throw new Error(`runs in the CSV: ${[...runsIn]}`);
+    // Every step a row with a time, and the smoothed column differs from the raw one (w = 0.9).
+    if (loss.length < 20 || loss.some((c) => !c[5])) throw new Error(`${loss.length} loss rows, or one without a time`);
+    if (!loss.some((c) => Math.abs(Number(c[7]) - Number(c[8])) > 1e-6)) throw new Error('not smoothed');
+    log(`  ${path.relative(ws, file)}: ${rows.length - 1} rows, ${loss.length} loss rows`);
+  });
+
   await check('a schema error is underlined in an invalid .prune.json', async () => {
     await openFile('bad.prune.json');
     // The JSON language service marks schema violations (as warnings) while typing.
@@ -491,25 +663,35 @@ try {
     await shot('prune-config-schema');
   });
 
-  // Each mistake is listed once (src/extension/diagnostics.ts): the extension's own diagnostics while
-  // the file is closed, the JSON language service's while it is open in an editor.
-  await check('Prune with the invalid config lists its errors in Problems once and does not start', async () => {
+  // Config mistakes are errors (src/extension/diagnostics.ts), open or not, with a "did you mean" fix.
+  await check('Prune with the invalid config lists its errors in Problems and does not start', async () => {
     await palette('View: Close All Editors'); // bad.prune.json was left open by the check above
-    await palette('BERT Pruner: Prune');
-    await pick('Prune: which checkpoint?', 'run1: finetune');
+    await palette('BERT Pruner: 4. Prune');
+    await pick('Prune: which fine-tuned model?', 'run1: finetune');
     await pick('Which pruning config?', 'bad.prune.json');
     await pick('Prune: a settings file?', 'No settings file');
     await page.locator('.notification-toast', { hasText: 'bad.prune.json has errors' }).waitFor();
     await palette('View: Focus Problems');
     const problem = (text) => page.locator('.markers-panel .monaco-list-row', { hasText: text }).first();
     await problem('must be integer >= 1').waitFor();
-    await problem("unknown key 'heads'").waitFor();
+    await problem("did you mean 'target_num_of_heads'").waitFor();
     await page.waitForTimeout(500);
     await shot('prune-config-diagnostics');
-    // Opening the file hands it to the JSON service: its warnings replace ours.
+  });
+
+  await check("the typo'd key's quick fix puts the key it meant", async () => {
     await openFile('bad.prune.json');
-    await page.locator('.monaco-editor .squiggly-warning').first().waitFor({ timeout: 60_000 });
-    await problem('must be integer >= 1').waitFor({ state: 'detached' });
+    await page.locator('.monaco-editor .squiggly-error').first().waitFor({ timeout: 60_000 });
+    // The cursor into the typo (a click on it), then the quick fix menu.
+    await page.locator('.monaco-editor .view-line span', { hasText: 'target_num_heads' }).first().click();
+    await page.keyboard.press('Control+.');
+    const fix = page.locator('.action-widget .monaco-list-row, .action-widget .action-item', {
+      hasText: "Change 'target_num_heads' to 'target_num_of_heads'",
+    });
+    await fix.first().waitFor();
+    await shot('prune-config-quickfix');
+    await page.keyboard.press('Enter');
+    await page.locator('.monaco-editor .view-lines', { hasText: '"target_num_of_heads"' }).first().waitFor();
   });
 
   await check(
@@ -528,7 +710,7 @@ try {
       // The message comes once the setting is written: a stage started before it would run on auto.
       await page.locator('.notification-toast', { hasText: 'the next runs use the webgpu backend' }).waitFor();
       await palette('BERT Pruner: Analyze');
-      await pick('Analyze: which checkpoint?', 'run1: refinetune');
+      await pick('Analyze: which model?', 'run1: refinetune');
       // The status bar names the adapter while the stage runs (here lavapipe, a software Vulkan,
       // whose name depends on the Mesa build: llvmpipe, then its version).
       const item = page.locator('.statusbar-item', { hasText: /webgpu: \S/ }).first();

@@ -12,6 +12,9 @@
 //   settings   the resolved Settings (config/settings.ts) the run was started with.
 //   data       where the data came from: dir (data directory), train / test (CSV files),
 //              testSplit (fraction held out when no test file was given), seed (split seed).
+//   pipeline   present when the pipeline command ran in this run: steps (the stage keys it runs, in
+//              order) and started (ISO-8601 time of its latest start). `pipeline --resume` and the
+//              editor's Resume continue the whole pipeline from it.
 //   stages     one StageRecord per stage name ('pretrain', 'finetune', 'prune', 'refinetune', ...):
 //     status       'pending' | 'running' | 'done' | 'failed' | 'cancelled'.
 //     started      ISO-8601 start time of the latest attempt.
@@ -71,6 +74,8 @@ export interface RunManifest {
   preset?: string;
   settings?: unknown;
   data?: { dir?: string; train?: string; test?: string; testSplit?: number; seed?: number };
+  /** The pipeline command ran in this run: the stage keys it runs, in order. */
+  pipeline?: { steps: string[]; started: string };
   stages: Record<string, StageRecord>;
 }
 

@@ -2,7 +2,7 @@
 // metric). The CLI prints its tables; the extension draws it.
 import * as fs from 'node:fs';
 import { encoderParams, flopsPerSequence, paramTree } from '../analyze/summary';
-import type { PruneConfig } from '../config/settings';
+import type { PruneConfig, TransformerPruneConfig } from '../config/settings';
 import { UserError } from '../errors';
 import { readJson, writeJsonAtomic } from '../io/atomic';
 import { BertConfig, ffnPerLayer, keptHeads } from '../model/config';
@@ -45,6 +45,8 @@ export interface PruneReport {
   config: PruneConfig;
   /** Whether HF transformers can load the pruned checkpoint (not when FFN sizes differ per layer). */
   transformers?: { loadable: boolean; note: string };
+  /** Each iterative target the pruned model does not meet exactly, and why (targetNotes). */
+  why?: TargetNote[];
 }
 
 /**
@@ -63,6 +65,78 @@ export function transformersLoadable(cfg: BertConfig): { loadable: boolean; note
       '(its BertIntermediate has one intermediate_size); transformer.ffn_even_masking true keeps a loadable shape, ' +
       'and `export --format onnx` serves it as it is',
   };
+}
+
+/** A target not met: heads or FFN neurons over all layers, wanted and kept, and the constraints that decided. */
+export interface TargetNote {
+  unit: 'heads' | 'ffn';
+  target: number;
+  kept: number;
+  reasons: string[];
+}
+
+/**
+ * Why the kept totals differ from an iterative config's targets (target per layer x layers), from
+ * the constraints the masks obey (masks.ts): a layer never left empty (uneven masking), whole
+ * groups of `multiple_of` FFN neurons (uneven FFN masking), even masking's equal share per layer
+ * (a layer with fewer units keeps all it has). Empty when every target is met.
+ */
+export function targetNotes(tc: TransformerPruneConfig | undefined, layers: LayerReport[]): TargetNote[] {
+  if (!tc || tc.pruning_method !== 'iterative' || layers.length === 0) return [];
+  const L = layers.length;
+  const out: TargetNote[] = [];
+  const units = [
+    {
+      unit: 'heads' as const,
+      per: tc.target_num_of_heads,
+      even: tc.head_even_masking,
+      m: 1,
+      kept: layers.map((l) => l.heads_kept.length),
+      had: layers.map((l) => l.heads_before.length),
+      key: 'target_num_of_heads',
+      evenKey: 'head_even_masking',
+    },
+    {
+      unit: 'ffn' as const,
+      per: tc.target_ffn_size,
+      even: tc.ffn_even_masking,
+      m: tc.multiple_of ?? 1,
+      kept: layers.map((l) => l.ffn_kept),
+      had: layers.map((l) => l.ffn_total),
+      key: 'target_ffn_size',
+      evenKey: 'ffn_even_masking',
+    },
+  ];
+  for (const u of units) {
+    const target = u.per * L;
+    const kept = u.kept.reduce((a, b) => a + b, 0);
+    if (kept === target) continue;
+    const name = u.unit === 'heads' ? 'head' : 'FFN neuron';
+    const reasons: string[] = [];
+    const small = u.had.map((h, l) => (h < u.per ? l : -1)).filter((l) => l >= 0);
+    if (u.even) {
+      reasons.push(`${u.evenKey}: every layer keeps the same number, ${u.per}`);
+      if (small.length)
+        reasons.push(`layer ${small.join(', ')} had fewer than ${u.per} ${name}s before pruning and kept all it had`);
+    } else {
+      if (u.m > 1)
+        reasons.push(
+          `multiple_of ${u.m}: FFN neurons are kept in whole groups of ${u.m} ` +
+            `(${Math.floor(target / u.m)} groups for ${target}; a layer whose size is not a multiple of ${u.m} ` +
+            'has one smaller group)',
+        );
+      const one = u.kept.map((k, l) => (k === 1 && u.had[l] > 1 ? l : -1)).filter((l) => l >= 0);
+      if (kept > target && one.length)
+        reasons.push(
+          `minimum per layer: a layer is never left without a ${name}; layer ${one.join(', ')} ` +
+            `got its most important ${name} back`,
+        );
+    }
+    if (reasons.length === 0)
+      reasons.push(`${u.key} ${u.per} per layer x ${L} layers = ${target}; see the iterations table`);
+    out.push({ unit: u.unit, target, kept, reasons });
+  }
+  return out;
 }
 
 type Table = Extract<EngineEvent, { type: 'table' }>;
@@ -112,6 +186,13 @@ export function reportTables(r: PruneReport): Table[] {
     ],
   };
   const tables = [summary, layers];
+  if (r.why?.length)
+    tables.push({
+      type: 'table',
+      title: 'Pruning: targets not met',
+      columns: ['', 'target', 'kept', 'why'],
+      rows: r.why.map((n) => [n.unit, n.target, n.kept, n.reasons.join('; ')]),
+    });
   if (r.iterations.some((it) => it.recovered_val_score !== undefined)) {
     // Gradual pruning: the size after each iteration and the validation score its recovery reached.
     tables.push({

@@ -31,6 +31,7 @@ import { parseMasks } from './masks';
 import { recoveryDir, recoveryHook } from './recovery';
 import {
   layerReports,
+  targetNotes,
   modelStats,
   PruneReport,
   REPORT_FILE,
@@ -204,6 +205,7 @@ export async function pruneCheckpoint(
       report.iterations = result.iterations;
     }
     report.layers = layerReports(cfgBefore, result, tc?.keep_shape ?? false);
+    report.why = targetNotes(tc, report.layers);
     dropScratch?.(); // gradual pruning's rounds (only our marked scratch folder)
     dropScratch = null;
 

@@ -24,7 +24,7 @@ import { evaluateCheckpoint, predictCheckpoint } from '../train/evaluate';
 import { pretrain } from '../train/pretrain';
 import { notRunData, replaceable } from './checks';
 import { ensureRun, log, runStage, StageContext } from './context';
-import type { RunStageKey, StageRun } from './registry';
+import { RUN_STAGE_KEYS as PIPELINE_KEYS, type RunStageKey, type StageRun } from './registry';
 
 export interface PipelineOptions {
   data: string;
@@ -62,6 +62,8 @@ export async function pipeline(
     settings: s,
     backend: ctx.backend,
     data: { dir: o.data, testSplit: o.testSplit, seed: s.seed },
+    // The whole pipeline is what a resume continues (the editor shows the stages it has left).
+    pipeline: { steps: pipelineKeys(s), started: new Date().toISOString() },
   });
   let p = runPaths(run);
   const done = (key: RunStageKey) => o.resume && loadRun(run).stages[key]?.status === 'done';
@@ -162,7 +164,7 @@ export async function pipeline(
   });
 
   const metrics: Record<string, number> = ev1 && prior ? { score: ev1.score, prior_score: prior.score } : {};
-  const pruning = !!s.prune && !!(s.prune.transformer || s.prune.vocabulary);
+  const pruning = pipelineKeys(s).includes('prune');
   if (pruning) {
     // A resumed run keeps a finished prune stage (gradual pruning trains, so it is not cheap).
     const reportFile = path.join(p.pruned, REPORT_FILE);
@@ -275,6 +277,12 @@ export async function pipeline(
 }
 
 const fmt = (x: number | null, d: number) => (x === null || x === undefined ? '-' : x.toFixed(d));
+
+/** The run.json keys the pipeline records, in order: without pruning settings it stops after the analysis. */
+export function pipelineKeys(s: Settings): RunStageKey[] {
+  const pruning = !!s.prune && !!(s.prune.transformer || s.prune.vocabulary);
+  return PIPELINE_KEYS.filter((k) => pruning || PIPELINE_KEYS.indexOf(k) < PIPELINE_KEYS.indexOf('prune'));
+}
 
 export const runPipeline: StageRun<'pipeline'> = async ({ args, ctx, runDir, settings, preset }) => {
   notRunData(args.data, runDir);

@@ -2,7 +2,8 @@
 // The parameters panel: one checkpoint's parameters by module, or two side by side (before /
 // after pruning): totals, a bar chart per module, and per layer the heads kept, FFN size and
 // parameters.
-import type { ParamsColumn } from '../panelData';
+import { formatBytes } from '../figures';
+import type { ParamsColumn } from '../panelData/params';
 import {
   actions,
   Chart,
@@ -39,7 +40,7 @@ function render(columns: ParamsColumn[]): void {
   }
   const first = columns[0];
   const summary = table(
-    ['checkpoint', 'parameters', 'MB', ...(columns.length === 2 ? ['vs first'] : [])],
+    ['checkpoint', 'parameters', 'size', ...(columns.length === 2 ? ['vs first'] : [])],
     columns.map((c, i) => [
       c.configFile
         ? el(
@@ -49,7 +50,7 @@ function render(columns: ParamsColumn[]): void {
           )
         : c.label,
       c.total,
-      (c.bytes / 1024 / 1024).toFixed(2),
+      formatBytes(c.fileBytes ?? c.bytes),
       ...(columns.length === 2 ? [i === 0 ? '' : `${((100 * c.total) / first.total).toFixed(1)}%`] : []),
     ]),
   );

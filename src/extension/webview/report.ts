@@ -3,8 +3,10 @@
 // each layer kept (coloured by importance) with its FFN share, and a sweep's score vs parameters
 // scatter (bubble size: latency) with its Pareto front; an evaluation's metrics and its per-label
 // table, worst labels first. Label names come from user files: they are only ever text nodes.
-import { paretoFront } from '../panelData';
-import type { EvaluationView, ReportLayer, ReportMessage, SizeRow, SweepRow } from '../panelData';
+import { definitionsOf, formatMB } from '../figures';
+import { paretoFront } from '../panelData/report';
+import type { EvaluationView } from '../panelData/evaluation';
+import type { ReportLayer, ReportMessage, SizeRow, SweepRow } from '../panelData/report';
 import {
   Chart,
   chartBox,
@@ -59,6 +61,15 @@ function render(r: ReportMessage): void {
     );
   }
   if (r.layers.length) parts.push(el('h2', {}, 'Heads and FFN kept per layer'), heatmap(r.layers));
+  // A target not met says why (the engine's prune report: minimum per layer, multiple_of, even masking).
+  if (r.why.length)
+    parts.push(
+      el('h2', {}, 'Targets not met'),
+      table(
+        ['', 'target', 'kept', 'why'],
+        r.why.map((n) => [n.unit === 'heads' ? 'heads' : 'FFN neurons', n.target, n.kept, n.reasons.join('; ')]),
+      ),
+    );
   let scatter: HTMLCanvasElement | undefined;
   if (r.sweep.length) {
     const box = chartBox();
@@ -74,6 +85,15 @@ function render(r: ReportMessage): void {
       sweepTable(r.sweep),
     );
   }
+  // Every metric shown is defined where it is shown.
+  const shownKeys = [
+    ...(r.before || r.after ? ['mb', 'params', 'flops', 'latency'] : []),
+    ...Object.values(r.metrics).flatMap((m) => Object.keys(m)),
+    ...(r.sweep.length ? ['score'] : []),
+    ...(r.evaluation ? r.evaluation.metrics.map(([k]) => k) : []),
+  ];
+  const defs = definitionsOf(shownKeys);
+  if (parts.length && defs.length) parts.push(el('p', { class: 'legend definitions' }, defs.join(' · ')));
   const nothing = 'Nothing to show: the report has no sizes, layers, sweep rows or evaluation.';
   if (parts.length === 0) parts.push(el('p', { class: 'empty' }, nothing));
   root().replaceChildren(...parts);
@@ -132,7 +152,7 @@ function fmtOr(v: number | undefined): string {
 function sizeTable(before: SizeRow | undefined, after: SizeRow | undefined): HTMLTableElement {
   const rows: [string, keyof SizeRow][] = [
     ['parameters', 'params'],
-    ['size (MB)', 'mb'],
+    ['size', 'mb'],
     ['FLOPs', 'flops'],
     ['latency (ms)', 'latency_ms'],
   ];
@@ -142,7 +162,8 @@ function sizeTable(before: SizeRow | undefined, after: SizeRow | undefined): HTM
     present.map(([label, k]) => {
       const b = before?.[k];
       const a = after?.[k];
-      return [label, fmtOr(b), fmtOr(a), b && a !== undefined ? `${((100 * a) / b).toFixed(1)}%` : '–'];
+      const f = k === 'mb' ? (v: number | undefined) => (v === undefined ? '–' : formatMB(v)) : fmtOr;
+      return [label, f(b), f(a), b && a !== undefined ? `${((100 * a) / b).toFixed(1)}%` : '–'];
     }),
     present.map(([, k]) => {
       const b = before?.[k];
@@ -224,8 +245,15 @@ function sweepTable(rows: SweepRow[]): HTMLTableElement {
   const front = new Set(paretoFront(rows));
   const sorted = [...rows].sort((a, b) => b.score - a.score);
   return table(
-    ['config', 'score', 'parameters', 'MB', 'latency (ms)', 'Pareto'],
-    sorted.map((r) => [r.config, r.score, r.params, fmtOr(r.mb), fmtOr(r.latency_ms), front.has(r) ? '✓' : '']),
+    ['config', 'score', 'parameters', 'size', 'latency (ms)', 'Pareto'],
+    sorted.map((r) => [
+      r.config,
+      r.score,
+      r.params,
+      r.mb === undefined ? '–' : formatMB(r.mb),
+      fmtOr(r.latency_ms),
+      front.has(r) ? '✓' : '',
+    ]),
   );
 }
 

@@ -4,15 +4,33 @@
 // scores in [0, 1] on the right. The extension sends each run's curves (its history.jsonl, or
 // run.json's final metrics for older runs) and then the live events of a run in progress. The page
 // keeps the list of runs in its webview state, so a reloaded window reopens the same runs.
+//
+// TensorBoard's controls: a smoothing slider (a debiased exponential moving average; the raw curve
+// stays faint behind the smoothed one), zoom with the wheel or a drag and reset (chartjs-plugin-zoom;
+// double-click resets), a log-scale toggle for the loss, step or wall-time x axis, and export of a
+// chart as PNG and of every series as CSV (saved where the user picks, by the extension).
 import type { Plugin } from 'chart.js';
-import { axisRange, epochRange, finalMetricsOnly, metricAxis } from '../panelData';
-import type { RunCurves, TrainingMessage, TrainingSeries } from '../panelData';
+import zoomPlugin from 'chartjs-plugin-zoom';
+import { definitionsOf } from '../figures';
+import { axisRange, curvesCsv, epochRange, finalMetricsOnly, firstTime, metricAxis } from '../panelData/training';
+import { smoothEMA, stepX, type RunCurves, type TrainingMessage, type TrainingSeries } from '../panelData/training';
 import { actions, Chart, chartBox, cssVar, el, fmt, onMessage, palette, root, setTitle, showProblems } from './common';
 import { themeCharts, vscode } from './common';
 
+Chart.register(zoomPlugin);
+
+interface Controls {
+  smoothing: number; // 0 .. 0.99
+  log: boolean; // loss axis logarithmic
+  axis: 'step' | 'time';
+}
+
 interface State {
   runs: { id: string; label: string }[];
+  controls?: Controls;
 }
+
+let controls: Controls = { smoothing: 0.6, log: false, axis: 'step' };
 
 let title = 'Training Curves';
 let runs: RunCurves[] = [];
@@ -22,7 +40,10 @@ const DASHES = [[], [6, 3], [2, 2], [8, 3, 2, 3]];
 
 const highContrast = () => document.body.classList.contains('vscode-high-contrast');
 const width = (w: number) => (highContrast() ? w + 1 : w);
-const runColor = (i: number) => palette()[i % 6];
+/** Loss and learning rate in different theme colours, each run its own pair. */
+const seriesColor = (run: number, kind: 'loss' | 'lr') => palette()[(2 * run + (kind === 'lr' ? 1 : 0)) % 6];
+/** A colour with alpha, for the raw curve behind the smoothed one. */
+const faint = (c: string) => (/^#[0-9a-f]{6}$/i.test(c) ? `${c}55` : c);
 
 /** The stages of all runs, in the order they first appear. */
 function stages(): string[] {
@@ -39,13 +60,18 @@ const valueLabels: Plugin = {
     ctx.save();
     ctx.fillStyle = cssVar('--vscode-foreground', '#ccc');
     ctx.font = `11px ${cssVar('--vscode-font-family', 'sans-serif')}`;
-    ctx.textAlign = 'center';
+    ctx.textAlign = 'left';
+    // Labels of points at the same place (one-point charts) are moved apart, never drawn over each other.
+    const taken: { x: number; y: number }[] = [];
     chart.data.datasets.forEach((ds, i) => {
       const meta = chart.getDatasetMeta(i);
       if (meta.hidden || ds.data.length > 3) return;
       meta.data.forEach((p, j) => {
         const v = (ds.data[j] as { y: number }).y;
-        ctx.fillText(fmt(v), p.x, p.y - 9);
+        let y = p.y + 4;
+        while (taken.some((t) => Math.abs(t.x - p.x) < 60 && Math.abs(t.y - y) < 12)) y += 12;
+        taken.push({ x: p.x, y });
+        ctx.fillText(fmt(v), p.x + 9, y);
       });
     });
     ctx.restore();
@@ -75,12 +101,111 @@ function render(): void {
   }
   root().replaceChildren();
   for (const stage of stages()) addStage(stage);
+  // Every metric shown is defined where it is shown.
+  const keys = [
+    'loss',
+    'lr',
+    ...runs.flatMap((r) => r.series.flatMap((s) => s.epochs.flatMap((e) => Object.keys(e.metrics)))),
+  ];
+  root().append(el('p', { class: 'legend definitions' }, definitionsOf(keys).join(' · ')));
+}
+
+/** The controls above the charts: smoothing, log scale, x axis, CSV export. */
+function controlBar(): HTMLElement {
+  const slider = document.createElement('input');
+  slider.type = 'range';
+  slider.min = '0';
+  slider.max = '0.99';
+  slider.step = '0.01';
+  slider.value = String(controls.smoothing);
+  slider.id = 'smoothing';
+  slider.title = "Smoothing: TensorBoard's exponential moving average (debiased); 0 = raw";
+  const value = el('span', { class: 'value' }, controls.smoothing.toFixed(2));
+  slider.addEventListener('input', () => {
+    controls.smoothing = Number(slider.value);
+    value.textContent = controls.smoothing.toFixed(2);
+    restyleSteps();
+    save();
+  });
+  const log = document.createElement('input');
+  log.type = 'checkbox';
+  log.id = 'log-scale';
+  log.checked = controls.log;
+  log.addEventListener('change', () => {
+    controls.log = log.checked;
+    render();
+    save();
+  });
+  const axis = document.createElement('select');
+  axis.id = 'x-axis';
+  for (const [v, t] of [
+    ['step', 'step'],
+    ['time', 'wall time (min)'],
+  ]) {
+    const o = document.createElement('option');
+    o.value = v;
+    o.textContent = t;
+    o.selected = controls.axis === v;
+    axis.append(o);
+  }
+  axis.addEventListener('change', () => {
+    controls.axis = axis.value === 'time' ? 'time' : 'step';
+    render();
+    save();
+  });
+  const csv = el(
+    'button',
+    { title: 'Every step and epoch of the runs shown, as CSV', onclick: exportCsv },
+    'Export CSV',
+  );
+  csv.id = 'export-csv';
+  return el(
+    'div',
+    { class: 'controls' },
+    el('label', { title: slider.title }, 'Smoothing ', slider, value),
+    el('label', {}, log, ' log scale (loss)'),
+    el('label', {}, 'x axis ', axis),
+    csv,
+    el('span', { class: 'legend' }, 'Wheel or drag on a chart: zoom · shift+drag: pan · double-click: reset'),
+  );
+}
+
+function exportCsv(): void {
+  const stamp = new Date().toISOString().slice(0, 19).replace(/[:T]/g, '-');
+  vscode.postMessage({
+    type: 'export',
+    format: 'csv',
+    name: `curves-${stamp}.csv`,
+    data: curvesCsv(runs, controls.smoothing),
+  });
+}
+
+function exportPng(stage: string, chart: Chart): void {
+  vscode.postMessage({
+    type: 'export',
+    format: 'png',
+    name: `${stage.replace(/[^\w.-]/g, '_')}-curves.png`,
+    data: chart.toBase64Image(),
+  });
+}
+
+/** The smoothed curves follow the slider without laying the page out again. */
+function restyleSteps(): void {
+  for (const [stage, c] of charts) {
+    if (!c.steps) continue;
+    c.steps.data.datasets = stepDatasets(stage);
+    c.steps.update('none');
+  }
 }
 
 function renderActions(): void {
+  document.getElementById('controls')?.remove();
+  const bar = controlBar();
+  bar.id = 'controls';
+  root().before(bar);
   const chips = runs.map((r, i) => {
     const swatch = el('span', { class: 'swatch' });
-    swatch.style.background = runColor(i);
+    swatch.style.background = seriesColor(i, 'loss'); // the colour of its loss curve
     const onclick = () => vscode.postMessage({ type: 'remove-run', run: r.id });
     const remove = el('button', { class: 'icon', title: `Stop showing ${r.label}`, onclick }, '×');
     const src = r.source === 'run.json' ? ' (run.json: final metrics only)' : '';
@@ -115,7 +240,30 @@ function addStage(stage: string): void {
     });
   }
   const table = otherTable(stage);
-  root().append(el('h2', {}, stage), el('div', { class: 'grid2' }, ...boxes), table ?? '');
+  const tools = el(
+    'span',
+    { class: 'chart-tools' },
+    ...(entry.steps
+      ? [
+          el(
+            'button',
+            { class: 'small', title: 'Back to the whole curve', onclick: () => entry.steps?.resetZoom() },
+            'Reset zoom',
+          ),
+          el(
+            'button',
+            {
+              class: 'small',
+              title: 'Save this chart as a PNG',
+              onclick: () => entry.steps && exportPng(stage, entry.steps),
+            },
+            'PNG',
+          ),
+        ]
+      : []),
+  );
+  root().append(el('h2', {}, stage, tools), el('div', { class: 'grid2' }, ...boxes), table ?? '');
+  for (const c of [entry.steps, entry.epochs]) c?.canvas.addEventListener('dblclick', () => c.resetZoom());
   charts.set(stage, entry);
 }
 
@@ -127,13 +275,32 @@ function stepDatasets(stage: string) {
   runs.forEach((r, i) => {
     const s = seriesOf(r, stage);
     if (!s || s.steps.length === 0) return;
-    const c = runColor(i);
     const name = runs.length > 1 ? `${r.label}: ` : '';
-    const common = { borderColor: c, backgroundColor: c, pointRadius: 0, runId: r.id };
+    const t0 = firstTime(s.steps);
+    const xs = s.steps.map((p) => stepX(p, controls.axis, t0));
+    const at = (ys: number[]) =>
+      ys.map((y, j) => ({ x: xs[j], y })).filter((p): p is { x: number; y: number } => p.x !== undefined);
+    const loss = s.steps.map((p) => p[1]);
+    const lc = seriesColor(i, 'loss');
+    const rc = seriesColor(i, 'lr');
+    const common = { pointRadius: 0, runId: r.id };
+    if (controls.smoothing > 0)
+      sets.push({
+        ...common,
+        label: `${name}loss (raw)`,
+        data: at(loss),
+        borderColor: faint(lc),
+        backgroundColor: faint(lc),
+        borderWidth: width(1),
+        yAxisID: 'y',
+        kind: 'raw',
+      });
     sets.push({
       ...common,
-      label: `${name}loss`,
-      data: s.steps.map(([x, y]) => ({ x, y })),
+      label: controls.smoothing > 0 ? `${name}loss (smoothed ${controls.smoothing.toFixed(2)})` : `${name}loss`,
+      data: at(smoothEMA(loss, controls.smoothing)),
+      borderColor: lc,
+      backgroundColor: lc,
       borderWidth: width(1.5),
       yAxisID: 'y',
       kind: 'loss',
@@ -141,13 +308,15 @@ function stepDatasets(stage: string) {
     sets.push({
       ...common,
       label: `${name}lr`,
-      data: s.steps.map(([x, , lr]) => ({ x, y: lr })),
+      data: at(s.steps.map((p) => p[2])),
+      borderColor: rc,
+      backgroundColor: rc,
       borderWidth: width(1),
       borderDash: [4, 3],
       yAxisID: 'lr',
       kind: 'lr',
     });
-    if (s.markers.length) {
+    if (s.markers.length && controls.axis === 'step') {
       sets.push({
         label: `${name}resumed`,
         type: 'scatter' as const,
@@ -170,12 +339,19 @@ function lossAt(s: TrainingSeries, x: number): number {
   return y;
 }
 
+/** Zoom on x with the wheel or a drag, pan with shift+drag (chartjs-plugin-zoom). */
+const ZOOM = {
+  zoom: { wheel: { enabled: true }, drag: { enabled: true }, pinch: { enabled: true }, mode: 'x' as const },
+  pan: { enabled: true, mode: 'x' as const, modifierKey: 'shift' as const },
+};
+
 function stepOptions() {
   return {
     parsing: false as const,
     normalized: true,
     interaction: { mode: 'nearest' as const, axis: 'x' as const, intersect: false },
     plugins: {
+      zoom: ZOOM,
       tooltip: {
         callbacks: {
           // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -185,8 +361,15 @@ function stepOptions() {
       },
     },
     scales: {
-      x: { type: 'linear' as const, title: { display: true, text: 'step' } },
-      y: { type: 'linear' as const, position: 'left' as const, title: { display: true, text: 'loss' } },
+      x: {
+        type: 'linear' as const,
+        title: { display: true, text: controls.axis === 'time' ? 'wall time (minutes since the first step)' : 'step' },
+      },
+      y: {
+        type: controls.log ? ('logarithmic' as const) : ('linear' as const),
+        position: 'left' as const,
+        title: { display: true, text: controls.log ? 'loss (log scale)' : 'loss' },
+      },
       lr: {
         type: 'linear' as const,
         position: 'right' as const,
@@ -221,7 +404,7 @@ function epochData(stage: string) {
     for (const [j, k] of keys.entries()) {
       const data = s.epochs.filter((e) => k in e.metrics).map((e) => ({ x: e.epoch, y: e.metrics[k] }));
       if (data.length === 0) continue;
-      const c = runs.length > 1 ? runColor(i) : palette()[j % 6];
+      const c = runs.length > 1 ? seriesColor(i, 'loss') : palette()[j % 6];
       datasets.push({
         label: runs.length > 1 ? `${r.label}: ${k}` : k,
         data,
@@ -242,7 +425,8 @@ function epochData(stage: string) {
   const options = {
     parsing: false as const,
     interaction: { mode: 'nearest' as const, intersect: false },
-    layout: { padding: { top: 12 } },
+    layout: { padding: { top: 12, right: 40 } },
+    plugins: { zoom: ZOOM },
     scales: {
       x: {
         type: 'linear' as const,
@@ -301,7 +485,7 @@ function otherTable(stage: string): HTMLElement | undefined {
 // ---- messages --------------------------------------------------------------------------------------
 
 function save(): void {
-  vscode.setState({ runs: runs.map((r) => ({ id: r.id, label: r.label })) } satisfies State);
+  vscode.setState({ runs: runs.map((r) => ({ id: r.id, label: r.label })), controls } satisfies State);
 }
 
 function isCurves(x: unknown): x is RunCurves {
@@ -315,19 +499,15 @@ function isCurves(x: unknown): x is RunCurves {
 function onSteps(m: Extract<TrainingMessage, { type: 'training-steps' }>): void {
   const r = runs.find((x) => x.id === m.run);
   if (!r || !Array.isArray(m.points)) return;
-  const pts = m.points.filter((p) => Array.isArray(p) && p.length === 3 && p.every((v) => typeof v === 'number'));
+  const pts = m.points.filter((p) => Array.isArray(p) && p.length === 4 && p.every((v) => typeof v === 'number'));
   let s = seriesOf(r, String(m.stage));
   const fresh = !s || s.steps.length === 0;
   if (!s) r.series.push((s = { stage: String(m.stage), steps: [], epochs: [], markers: [] }));
   s.steps.push(...pts);
   const chart = charts.get(s.stage)?.steps;
   if (fresh || !chart) return render(); // a new stage or the first steps of one: lay out again
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  for (const ds of chart.data.datasets as any[]) {
-    if (ds.runId !== r.id) continue;
-    if (ds.kind === 'loss') ds.data.push(...pts.map(([x, y]) => ({ x, y })));
-    if (ds.kind === 'lr') ds.data.push(...pts.map(([x, , lr]) => ({ x, y: lr })));
-  }
+  // Smoothing depends on every earlier point: the stage's datasets are rebuilt (cheap next to drawing).
+  chart.data.datasets = stepDatasets(s.stage);
   chart.update('none');
 }
 
@@ -375,6 +555,9 @@ export function startTraining(): void {
   });
 
   const saved = vscode.getState() as State | undefined;
+  const c = saved?.controls;
+  if (c && typeof c.smoothing === 'number' && c.smoothing >= 0 && c.smoothing < 1)
+    controls = { smoothing: c.smoothing, log: c.log === true, axis: c.axis === 'time' ? 'time' : 'step' };
   if (saved && Array.isArray(saved.runs)) {
     // Until the extension sends the curves, the saved run names (it re-reads their files).
     runs = saved.runs

@@ -1,41 +1,7 @@
-// The data the webview panels draw and the messages between panels and the extension, as plain
-// types and pure functions (no 'vscode'): the extension normalises engine files into these shapes,
-// and every message that comes back from a webview goes through parseWebviewMessage first; a
-// webview is a web page, so nothing it sends is trusted.
-import type { EngineEvent } from '../engine/protocol';
-import type { ParamNode } from './paramTree';
-
-// ---- messages from webviews ------------------------------------------------------------------
-
-export type WebviewMessage =
-  | { type: 'ready' } // the page loaded (or reloaded) and wants its data
-  | { type: 'open'; path: string } // open a file the panel was given (a report, a checkpoint config)
-  | { type: 'compare' } // parameters panel: pick a checkpoint to compare with
-  | { type: 'add-run' } // training panel: pick runs to add
-  | { type: 'remove-run'; run: string }; // training panel: stop showing a run it shows
-
-export function parseWebviewMessage(
-  x: unknown,
-  allowedPaths: ReadonlySet<string>,
-  allowedRuns: ReadonlySet<string> = new Set(),
-): WebviewMessage | undefined {
-  if (typeof x !== 'object' || x === null || Array.isArray(x)) return undefined;
-  const m = x as Record<string, unknown>;
-  const keys = Object.keys(m);
-  if (m.type === 'ready' && keys.length === 1) return { type: 'ready' };
-  if (m.type === 'compare' && keys.length === 1) return { type: 'compare' };
-  if (m.type === 'add-run' && keys.length === 1) return { type: 'add-run' };
-  // Only runs the panel shows.
-  if (m.type === 'remove-run' && keys.length === 2 && typeof m.run === 'string' && allowedRuns.has(m.run)) {
-    return { type: 'remove-run', run: m.run };
-  }
-  // Only paths the extension itself put into the panel: a page cannot make us open anything else.
-  if (m.type === 'open' && keys.length === 2 && typeof m.path === 'string' && allowedPaths.has(m.path))
-    return { type: 'open', path: m.path };
-  return undefined;
-}
-
-// ---- training curves ---------------------------------------------------------------------------
+// The Training Curves panel's data (pure, no 'vscode'): run histories and live engine events turned
+// into per-stage series, and the messages that carry them to the page.
+import type { EngineEvent } from '../../engine/protocol';
+import { finite, isObject, num } from './json';
 
 /**
  * One line of a run's history.jsonl (its format: src/engine/io/history.ts), or a live engine event
@@ -165,10 +131,13 @@ export function mergeHistory(file: HistoryRecord[], live?: LiveHistory): History
   return [...file.filter((r) => r.time === undefined || r.time < live.since), ...live.records];
 }
 
+/** A step's point: [step, loss, lr, time (ms since 1970; 0 when the record had none)]. */
+export type StepPoint = [number, number, number, number];
+
 /** One stage's curves: per-step loss and lr, per-epoch metrics, where it was resumed. */
 export interface TrainingSeries {
   stage: string;
-  steps: [number, number, number][]; // [step, loss, lr]; a stage run again continues the x axis
+  steps: StepPoint[]; // a stage run again continues the x axis
   epochs: { epoch: number; metrics: Record<string, number> }[];
   markers: { x: number; label: string }[]; // at step x, e.g. "resumed after epoch 2"
   summary?: boolean; // no epochs: the stage's final metrics (run.json or stage-end), one point
@@ -211,7 +180,7 @@ interface EpochMark {
 
 /** What applying one record changed: points or an epoch to add, or 'reset' (send the whole run). */
 export type SeriesChange =
-  | { kind: 'steps'; stage: string; points: [number, number, number][] }
+  | { kind: 'steps'; stage: string; points: StepPoint[] }
   | { kind: 'epoch'; stage: string; epoch: number; metrics: Record<string, number> }
   | { kind: 'reset' };
 
@@ -229,7 +198,7 @@ export class SeriesBuilder {
       const st = this.get(r.stage);
       const last = st.s.steps[st.s.steps.length - 1];
       if (last && r.step + st.offset <= last[0]) st.offset = last[0];
-      const p: [number, number, number] = [r.step + st.offset, r.loss, r.lr ?? 0];
+      const p: StepPoint = [r.step + st.offset, r.loss, r.lr ?? 0, r.time ?? 0];
       st.s.steps.push(p);
       if (st.s.steps.length > MAX_POINTS) {
         st.s.steps = st.s.steps.filter((_, i, a) => i % 2 === 0 || i === a.length - 1);
@@ -346,6 +315,8 @@ export type MetricAxis = 'loss' | 'score' | 'other';
 
 export function metricAxis(key: string, values: number[]): MetricAxis {
   if (/loss|perplexity|ppl/i.test(key)) return 'loss';
+  // Sizes, counts and times have units of their own: never on the score axis, even when in [0, 1].
+  if (/(^|_)(mb|params|seconds|latency|flops|size|count|rows|tokens)|_ms$/i.test(key)) return 'other';
   if (/score|acc|f1|auc|precision|recall/i.test(key)) return 'score';
   return values.length > 0 && values.every((v) => v >= 0 && v <= 1) ? 'score' : 'other';
 }
@@ -376,7 +347,7 @@ export function epochRange(epochs: number[]): { min: number; max: number } {
 export type TrainingMessage =
   | { type: 'training-init'; title: string; runs: RunCurves[] } // every run the panel shows
   | { type: 'training-run'; run: RunCurves } // one run added or redrawn
-  | { type: 'training-steps'; run: string; stage: string; points: [number, number, number][] }
+  | { type: 'training-steps'; run: string; stage: string; points: StepPoint[] }
   | { type: 'training-epoch'; run: string; stage: string; epoch: number; metrics: Record<string, number> };
 
 /** The message for a builder's change on run `run`; undefined when the whole run must be re-sent. */
@@ -403,274 +374,65 @@ export function mergeSteps(ms: TrainingMessage[]): TrainingMessage[] {
   return out;
 }
 
-function finite(x: unknown): Record<string, number> {
-  const out: Record<string, number> = {};
-  if (typeof x === 'object' && x !== null)
-    for (const [k, v] of Object.entries(x)) if (typeof v === 'number' && Number.isFinite(v)) out[k] = v;
-  return out;
-}
-
-// ---- parameters ----------------------------------------------------------------------------------
-
-export interface ParamsColumn {
-  label: string; // e.g. "runs/a/finetune"
-  dir: string;
-  configFile?: string; // its config.json, which the page may ask to open
-  total: number;
-  bytes: number;
-  groups: { label: string; params: number }[]; // embeddings, attention, FFN, pooler, ...
-  layers: { index: number; headsKept: number; headsTotal: number; ffn: number; attention: number; ffnParams: number }[];
-}
-
-export interface ParamsMessage {
-  type: 'params';
-  columns: ParamsColumn[]; // one checkpoint, or two when comparing (before, after)
-  problems: string[];
-}
-
-/** Module totals a bar chart can compare across checkpoints: attention and FFN summed over layers. */
-export function paramsColumn(label: string, dir: string, tree: ParamNode): ParamsColumn {
-  const groups: { label: string; params: number }[] = [];
-  const layers: ParamsColumn['layers'] = [];
-  let attention = 0;
-  let ffn = 0;
-  let layerOther = 0;
-  for (const top of tree.children) {
-    if (top.id !== 'encoder') {
-      groups.push({ label: top.label, params: top.params });
-      continue;
-    }
-    for (const layer of top.children) {
-      const a = layer.children.find((c) => c.label === 'attention')?.params ?? 0;
-      const f = layer.children.find((c) => c.label === 'FFN')?.params ?? 0;
-      attention += a;
-      ffn += f;
-      layerOther += layer.params - a - f;
-      if (layer.layer) layers.push({ ...layer.layer, attention: a, ffnParams: f });
-    }
-  }
-  const encoderGroups = [
-    { label: 'attention', params: attention },
-    { label: 'FFN', params: ffn },
-    ...(layerOther ? [{ label: 'encoder (other)', params: layerOther }] : []),
-  ];
-  // Keep the model's order: embeddings, then the encoder's parts, then the heads.
-  const at = groups.findIndex((g) => g.label === 'embeddings') + 1;
-  groups.splice(at, 0, ...encoderGroups);
-  return { label, dir, total: tree.params, bytes: tree.bytes, groups, layers };
-}
-
-// ---- pruning report ------------------------------------------------------------------------------
-
-export interface SizeRow {
-  params?: number;
-  mb?: number;
-  flops?: number;
-  latency_ms?: number;
-}
-
-export interface ReportLayer {
-  layer: number;
-  headsKept: number[];
-  headsTotal: number;
-  ffnKept: number;
-  ffnTotal: number;
-  headImportance: number[];
-}
-
-export interface SweepRow {
-  config: string;
-  score: number;
-  params: number;
-  mb?: number;
-  latency_ms?: number;
-}
-
-export interface ReportMessage {
-  type: 'report';
-  title: string;
-  file?: string; // the prune-report.json shown
-  sweepFile?: string; // the sweep.json shown
-  evaluationFile?: string; // the eval-*.json shown
-  evaluation?: EvaluationView;
-  before?: SizeRow;
-  after?: SizeRow;
-  layers: ReportLayer[];
-  metrics: Record<string, Record<string, number>>; // before / after_prune / after_refinetune -> metric -> value
-  sweep: SweepRow[];
-  problems: string[]; // what could not be read, shown in the panel instead of failing
-}
-
-const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
-const num = (x: unknown) => (typeof x === 'number' && Number.isFinite(x) ? x : undefined);
-const nums = (x: unknown) =>
-  Array.isArray(x) ? x.filter((v): v is number => typeof v === 'number' && Number.isFinite(v)) : [];
-
-function sizeRow(x: unknown): SizeRow | undefined {
-  if (!isObject(x)) return undefined;
-  return { params: num(x.params), mb: num(x.mb), flops: num(x.flops), latency_ms: num(x.latency_ms) };
-}
+// ---- what the curves panel draws (TensorBoard's controls) --------------------------------------------
 
 /**
- * A prune-report.json, sweep.json and/or an evaluation (eval-*.json), normalised; whatever is
- * malformed is skipped and listed.
+ * TensorBoard's smoothing: an exponential moving average with weight `w` in [0, 1), debiased (the
+ * average starts at 0, so each value is divided by 1 - w^n; the first points are not pulled to 0).
+ * Non-finite values pass through and do not enter the average. w = 0 gives the values back.
  */
-export function reportMessage(
-  title: string,
-  report: unknown,
-  sweep: unknown,
-  files: { file?: string; sweepFile?: string; evaluationFile?: string } = {},
-  evaluation?: unknown,
-): ReportMessage {
-  const problems: string[] = [];
-  const msg: ReportMessage = { type: 'report', title, ...files, layers: [], metrics: {}, sweep: [], problems };
-  if (evaluation !== undefined) msg.evaluation = evaluationView(evaluation, problems);
-  if (report !== undefined) {
-    if (!isObject(report)) problems.push('the pruning report is not a JSON object');
-    else {
-      msg.before = sizeRow(report.before);
-      msg.after = sizeRow(report.after);
-      if (Array.isArray(report.layers)) {
-        report.layers.forEach((l, i) => {
-          if (!isObject(l)) return void problems.push(`layers[${i}] is not an object`);
-          const headsTotal = num(l.heads_total);
-          const ffnTotal = num(l.ffn_total);
-          if (headsTotal === undefined || ffnTotal === undefined)
-            return void problems.push(`layers[${i}] lacks heads_total or ffn_total`);
-          msg.layers.push({
-            layer: num(l.layer) ?? i,
-            headsKept: nums(l.heads_kept),
-            headsTotal,
-            ffnKept: num(l.ffn_kept) ?? ffnTotal,
-            ffnTotal,
-            headImportance: nums(l.head_importance),
-          });
-        });
-      }
-      // metrics: {before, after_prune, after_refinetune}, each the task score or a metric -> value map.
-      if (isObject(report.metrics)) {
-        for (const [when, m] of Object.entries(report.metrics)) {
-          if (isObject(m)) msg.metrics[when] = finite(m);
-          else if (num(m) !== undefined) msg.metrics[when] = { score: m as number };
-        }
-      }
-    }
-  }
-  if (sweep !== undefined) {
-    const rows = isObject(sweep) && Array.isArray(sweep.rows) ? sweep.rows : undefined;
-    if (!rows) problems.push('sweep.json has no rows array');
-    else
-      rows.forEach((r, i) => {
-        const score = isObject(r) ? num(r.score) : undefined;
-        const params = isObject(r) ? num(r.params) : undefined;
-        if (!isObject(r) || score === undefined || params === undefined)
-          return void problems.push(`sweep row ${i} lacks score or params`);
-        msg.sweep.push({
-          config: typeof r.config === 'string' ? r.config : `#${i}`,
-          score,
-          params,
-          mb: num(r.mb),
-          latency_ms: num(r.latency_ms),
-        });
+export function smoothEMA(ys: readonly number[], w: number): number[] {
+  if (!(w > 0)) return [...ys];
+  const weight = Math.min(w, 0.999);
+  let last = 0;
+  let n = 0;
+  return ys.map((y) => {
+    if (!Number.isFinite(y)) return y;
+    last = last * weight + (1 - weight) * y;
+    n++;
+    return last / (1 - Math.pow(weight, n));
+  });
+}
+
+/** The x of a step point on the chosen axis: its step, or the minutes since the stage's first timed step. */
+export function stepX(p: StepPoint, axis: 'step' | 'time', t0: number): number | undefined {
+  if (axis === 'step') return p[0];
+  return p[3] > 0 && t0 > 0 ? (p[3] - t0) / 60_000 : undefined;
+}
+
+/** The first time of a stage's points (0 when none has one). */
+export function firstTime(points: readonly StepPoint[]): number {
+  return points.find((p) => p[3] > 0)?.[3] ?? 0;
+}
+
+/** A CSV field: quoted when it holds a comma, quote or line break. */
+const csvField = (v: string | number) => {
+  const s = String(v);
+  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+};
+
+/**
+ * The series of the runs shown as CSV, one row per step: run, stage, step, wall time (ISO-8601,
+ * empty when unknown), loss, the loss smoothed as drawn, lr. Then one row per epoch metric.
+ */
+export function curvesCsv(runs: readonly RunCurves[], smoothing: number): string {
+  const lines = ['run,stage,kind,step,epoch,time,metric,value,smoothed'];
+  for (const r of runs)
+    for (const s of r.series) {
+      const sm = smoothEMA(
+        s.steps.map((p) => p[1]),
+        smoothing,
+      );
+      s.steps.forEach((p, i) => {
+        const time = p[3] > 0 ? new Date(p[3]).toISOString() : '';
+        lines.push([r.label, s.stage, 'step', p[0], '', time, 'loss', p[1], sm[i]].map(csvField).join(','));
+        lines.push([r.label, s.stage, 'step', p[0], '', time, 'lr', p[2], ''].map(csvField).join(','));
       });
-  }
-  return msg;
-}
-
-/** The sweep rows no other row beats on both score (higher) and params (fewer). */
-export function paretoFront(rows: SweepRow[]): SweepRow[] {
-  return rows
-    .filter(
-      (r) =>
-        !rows.some(
-          (o) => o !== r && o.score >= r.score && o.params <= r.params && (o.score > r.score || o.params < r.params),
-        ),
-    )
-    .sort((a, b) => a.params - b.params);
-}
-
-// ---- evaluation (evaluate --out / the extension's Evaluate) -------------------------------------
-
-/** One label's row of an evaluation; undefined where the engine reported null (e.g. AUC of one class). */
-export interface EvalLabelRow {
-  label: number;
-  name: string; // from the checkpoint's files: shown as text only
-  support?: number;
-  logloss: number;
-  auc?: number;
-  f1?: number;
-  threshold?: number;
-  /** Single-label: of the argmax decisions. */
-  precision?: number;
-  recall?: number;
-}
-
-export interface EvaluationView {
-  model: string;
-  data: string;
-  rows?: number;
-  metrics: [string, number | undefined][]; // label -> value, in display order
-  thresholdsNote: string;
-  labels: EvalLabelRow[]; // worst first: highest log-loss, then label index (single-label: label order)
-  /** A single-label classifier: a per-class precision / recall / F1 table instead of thresholds. */
-  singleLabel: boolean;
-}
-
-/** The evaluation files the report panel shows: eval-<something>.json. */
-export function isEvaluationFile(file: string): boolean {
-  return /^eval-[^\\/]*\.json$/.test(file.split(/[\\/]/).pop() ?? '');
-}
-
-const MAX_NAME = 200;
-const text = (x: unknown, fallback: string) => (typeof x === 'string' ? x.slice(0, MAX_NAME * 5) : fallback);
-
-/** `evaluate --json` output, normalised: labels sorted worst first; malformed labels skipped and listed. */
-export function evaluationView(x: unknown, problems: string[]): EvaluationView | undefined {
-  if (!isObject(x)) {
-    problems.push('the evaluation is not a JSON object');
-    return undefined;
-  }
-  const labels: EvalLabelRow[] = [];
-  const single = x.problem_type === 'single_label_classification';
-  if (!Array.isArray(x.per_label)) problems.push('the evaluation has no per_label list');
-  else
-    x.per_label.forEach((l, i) => {
-      const logloss = isObject(l) ? num(l.logloss) : undefined;
-      const label = isObject(l) ? num(l.label) : undefined;
-      if (!isObject(l) || logloss === undefined || label === undefined) {
-        return void problems.push(`per_label[${i}] lacks label or logloss`);
-      }
-      const name = typeof l.name === 'string' ? l.name.slice(0, MAX_NAME) : String(label);
-      const support = num(l.support);
-      const row: EvalLabelRow = { label, name, support, logloss, auc: num(l.auc), f1: num(l.f1) };
-      row.threshold = num(l.threshold);
-      if (single) Object.assign(row, { precision: num(l.precision), recall: num(l.recall) });
-      labels.push(row);
-    });
-  if (single) labels.sort((a, b) => a.label - b.label);
-  else labels.sort((a, b) => b.logloss - a.logloss || a.label - b.label);
-  const th: Record<string, unknown> = isObject(x.thresholds) ? x.thresholds : {};
-  return {
-    model: text(x.model, '?'),
-    data: text(x.data, '?'),
-    rows: num(x.rows),
-    // single-label: accuracy and macro-F1 of the argmax (no thresholds)
-    metrics: single
-      ? [
-          ['score (accuracy)', num(x.score)],
-          ['macro-F1', num(x.macro_f1)],
-          ['cross-entropy', num(x.mlogloss)],
-          ['macro ROC-AUC', num(x.macro_auc)],
-        ]
-      : [
-          ['score (1 - mlogloss)', num(x.score)],
-          ['mlogloss', num(x.mlogloss)],
-          ['micro-F1 at 0.5', num(x.micro_f1)],
-          ['micro-F1 at the stored thresholds', num(x.micro_f1_at_thresholds)],
-          ['macro ROC-AUC', num(x.macro_auc)],
-        ],
-    thresholdsNote: text(th.note, 'no note on the thresholds'),
-    labels,
-    singleLabel: single,
-  };
+      for (const e of s.epochs)
+        for (const [k, v] of Object.entries(e.metrics))
+          lines.push(
+            [r.label, s.stage, s.summary ? 'final' : 'epoch', '', e.epoch, '', k, v, ''].map(csvField).join(','),
+          );
+    }
+  return lines.join('\n') + '\n';
 }
