@@ -15,7 +15,7 @@ import { loadCheckpoint } from '../src/engine/io/checkpoint';
 import { readThresholds, THRESHOLDS_FILE } from '../src/engine/io/thresholds';
 import { disposeParams } from '../src/engine/model/params';
 import { labelMatrix, predictProbs } from '../src/engine/model/predict';
-import type { StageContext } from '../src/engine/stages/context';
+import type { StageContext } from '../src/engine/context';
 import { runPaths } from '../src/engine/io/paths';
 import { evaluateCheckpoint, predictCheckpoint } from '../src/engine/train/evaluate';
 import { finetuneClassifier as finetune } from '../src/engine/train/classifier';

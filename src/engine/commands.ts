@@ -14,7 +14,8 @@ import type { Settings } from './config/settings';
 import { UserError } from './errors';
 import { holdRun, setCommand } from './io/ownership';
 import { loadRun, safeRunPath } from './io/run';
-import { stageSettings, type StageContext } from './stages/context';
+import type { StageContext } from './context';
+import { stageSettings } from './stages/context';
 import {
   allOptions,
   COMMON_OPTIONS,

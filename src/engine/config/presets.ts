@@ -6,7 +6,7 @@
 // schemas/settings.schema.json shows the 'quick' values as defaults; a test keeps the two in step.
 
 import { UserError } from '../errors';
-import type { OptimSettings, Settings, TransformerPruneConfig } from './settings';
+import type { OptimSettings, Settings, TransformerPruneConfig } from './types';
 
 export type PresetName = 'quick' | 'gaiic' | 'tiny';
 
@@ -41,7 +41,8 @@ export const TEXTPRUNER_DEFAULTS: Omit<TransformerPruneConfig, 'target_ffn_size'
   recovery_epochs: 0, // not a TextPruner option: 0 is its behaviour (no training between iterations)
 };
 
-const DROPOUT = { hidden_dropout_prob: 0.1, attention_probs_dropout_prob: 0.1, initializer_range: 0.02 };
+// BERT's dropout, in every preset.
+const DROPOUT = { hidden_dropout_prob: 0.1, attention_probs_dropout_prob: 0.1 };
 
 const tiny: Settings = {
   seed: 42,
@@ -54,6 +55,7 @@ const tiny: Settings = {
     max_len: 64,
     vocab_size: 2000,
     ...DROPOUT,
+    initializer_range: 0.02, // BERT's
   },
   pretrain: { epochs: 1, batch_size: 32, lr: 1e-3, ...OPTIM, mask_prob: 0.15, mask_ngram: 1 },
   finetune: { epochs: 2, batch_size: 32, lr: 1e-3, ...OPTIM, ...FINETUNE_EXTRAS, problem_type: 'auto' },
@@ -61,9 +63,8 @@ const tiny: Settings = {
   refinetune: { epochs: 2, batch_size: 32, lr: 1e-3, ...OPTIM, ...FINETUNE_EXTRAS, ...DISTILL },
 };
 
-// Measured on the demo data (3000 train / 600 test rows) on 2 cores: about 7 minutes end to end,
-// 1 - mlogloss 0.845 unpruned and 0.842 pruned to 42% of the encoder (label prior 0.734).
-// A small model learns faster from scratch with a wider initialisation than BERT's 0.02.
+// The demo data's preset (the README's first run; its figures are in docs/results.md). A small
+// model learns faster from scratch with a wider initialisation than BERT's 0.02.
 const quick: Settings = {
   seed: 42,
   model: {
@@ -83,8 +84,9 @@ const quick: Settings = {
   refinetune: { epochs: 4, batch_size: 32, lr: 1e-3, ...OPTIM, ...FINETUNE_EXTRAS, ...DISTILL },
 };
 
-// GAIIC-2021 (8000 labeled rows, 20% test split). Measured with
-// `pipeline --data ../shared/datasets/gaiic2021 --test-split 0.2 --preset gaiic` (README, Results).
+// GAIIC-2021 (8000 labeled rows, 20% test split), for
+// `pipeline --data ../shared/datasets/gaiic2021 --test-split 0.2 --preset gaiic`; its current
+// figures are in docs/results.md. Why the values are what they are:
 // - The FFN is wide (1024) so that 30% of the encoder is still a useful model: the pruned model
 //   keeps 2 heads and 240 FFN neurons per layer on average (28.9% of the encoder). Measured: a
 //   model of that size pruned from a 512-wide FFN reached 0.950; 1 head and 128 neurons (25% of
@@ -92,7 +94,6 @@ const quick: Settings = {
 // - FGM adversarial training (epsilon 1) in every fine-tuning: 0.9544 -> 0.9602 unpruned.
 // - Gradual pruning: 3 iterations with 3 epochs of distilled training after the first two, then
 //   16 epochs of distilled re-fine-tuning.
-// Result: 0.9602 unpruned, 0.9579 pruned (28.9% of the encoder), 37.7 min end to end on 2 cores.
 const gaiic: Settings = {
   seed: 42,
   model: {

@@ -9,8 +9,14 @@
 //           below 17, else HF's names LABEL_0 .. LABEL_max). Any other name: the names define the
 //           set, sorted alphabetically (by code unit, so the same data in another order gives the
 //           same set), and a digit label is one name among them.
-import { GAIIC_LABELS, GAIIC_NUM_LABELS, hfDefaultNames } from '../model/config';
 import { clip } from './csv';
+
+/** The GAIIC default label set: 17 labels region_0 .. region_16 (the GAIIC csv format always means these). */
+export const GAIIC_NUM_LABELS = 17;
+export const GAIIC_LABELS: readonly string[] = [...Array(GAIIC_NUM_LABELS).keys()].map((i) => `region_${i}`);
+
+/** HF's names for labels it knows no names of: LABEL_0, LABEL_1, ... */
+export const hfDefaultNames = (n: number) => [...Array(n).keys()].map((i) => `LABEL_${i}`);
 
 /** What the labels of a file turned out to be (open reading). */
 export interface FileLabels {

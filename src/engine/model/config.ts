@@ -6,6 +6,9 @@
 // (one entry per layer); HF ignores the key, our loader reads it.
 import type { ModelSettings } from '../config/settings';
 import { clipValue, UserError } from '../errors';
+import { GAIIC_LABELS, GAIIC_NUM_LABELS, hfDefaultNames } from '../data/labels';
+// Label names are the data layer's; the model's config speaks of them too.
+export { GAIIC_LABELS, GAIIC_NUM_LABELS, hfDefaultNames };
 
 export interface BertConfig {
   architectures: string[];
@@ -37,10 +40,6 @@ export interface BertConfig {
 export type ProblemType = 'multi_label_classification' | 'single_label_classification';
 export const PROBLEM_TYPES: readonly ProblemType[] = ['multi_label_classification', 'single_label_classification'];
 
-/** The GAIIC default label set: 17 labels region_0 .. region_16 (the GAIIC csv format always means these). */
-export const GAIIC_NUM_LABELS = 17;
-export const GAIIC_LABELS: readonly string[] = [...Array(GAIIC_NUM_LABELS).keys()].map((i) => `region_${i}`);
-
 /** A model's label set: names by id, and the problem type. */
 export interface LabelSet {
   names: string[];
@@ -48,9 +47,6 @@ export interface LabelSet {
 }
 
 export const GAIIC_LABEL_SET: LabelSet = { names: [...GAIIC_LABELS], problem: 'multi_label_classification' };
-
-/** HF's names for labels it knows no names of: LABEL_0, LABEL_1, ... */
-export const hfDefaultNames = (n: number) => [...Array(n).keys()].map((i) => `LABEL_${i}`);
 
 /** The number of labels of a config: its id2label, else the GAIIC default (17). */
 export function numLabels(cfg: Pick<BertConfig, 'id2label'>): number {

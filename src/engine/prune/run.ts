@@ -23,7 +23,7 @@ import {
 import { CLASSIFIER } from '../model/names';
 import { disposeParams, Params } from '../model/params';
 import { labelMatrix, predictProbs } from '../model/predict';
-import { log, type StageContext } from '../stages/context';
+import { log, type StageContext } from '../context';
 import { allMetrics } from '../train/metrics';
 import { computeImportance, ImportanceTarget, referenceTargets } from './importance';
 import { importanceRows, vocabCounts } from './inputs';

@@ -8,7 +8,7 @@
 // stage's implementation is imported only when it runs). Adding a stage means: an entry here, the
 // stage's own file exporting `run`, and the package.json entries the test asks for.
 import type { Settings } from '../config/settings';
-import type { StageContext } from './context';
+import type { StageContext } from '../context';
 
 /** How an option's value is typed on the command line. */
 export type OptionType = 'string' | 'number' | 'int' | 'boolean' | 'strings';

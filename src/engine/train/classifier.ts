@@ -34,7 +34,7 @@ import {
 } from '../model/config';
 import { namesOfFile, type FileLabels } from '../data/labels';
 import type { Row } from '../data/csv';
-import { updateStage } from '../io/run';
+import { noteEpochsDone, updateStage } from '../io/run';
 import { CLASSIFIER, CLASSIFIER_PREFIX, MLM_PREFIX, POOLER_PREFIX } from '../model/names';
 import { weightShapes } from '../io/checkpoint';
 import { disposeParams, initTensor, paramShapes, Params } from '../model/params';
@@ -43,7 +43,7 @@ import { train } from './loop';
 import { allMetrics } from './metrics';
 import { Ema } from './ema';
 import { AdamW, optimizerTensors, restoreOptimizer } from './optim';
-import { log, noteEpochsDone, StageContext } from '../stages/context';
+import { log, StageContext } from '../context';
 import { runPaths } from '../io/paths';
 import { OPTIMIZER_FILE, TRAIN_STATE, TrainState } from './pretrain';
 

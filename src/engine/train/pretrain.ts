@@ -20,7 +20,8 @@ import { makeConfig } from '../model/config';
 import { disposeParams, initParams } from '../model/params';
 import { train } from './loop';
 import { AdamW, optimizerTensors, restoreOptimizer } from './optim';
-import { log, noteEpochsDone, StageContext } from '../stages/context';
+import { log, StageContext } from '../context';
+import { noteEpochsDone } from '../io/run';
 import { runPaths } from '../io/paths';
 
 export const TRAIN_STATE = 'train-state.json';
