@@ -31,6 +31,24 @@ export default tseslint.config(
   },
   { files: ['src/extension/webview/**'], languageOptions: { globals: { ...globals.browser } } },
   {
+    // Kernels are chosen once (src/engine/ops): model and training code call ops() and never ask
+    // which backend is active, so they import no backend module (docs/architecture.md).
+    files: ['src/engine/model/**', 'src/engine/train/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/backend', '**/backend/**', '@tensorflow/tfjs-backend-*'],
+              message: 'model/ and train/ call the kernels through ops() (src/engine/ops); the backend chooses them.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // The CLI entry is a plain CommonJS script (it require()s the bundle in dist/).
     files: ['bin/**/*.js'],
     languageOptions: { sourceType: 'commonjs' },
