@@ -16,7 +16,7 @@ import { readThresholds, THRESHOLDS_FILE } from '../src/engine/io/thresholds';
 import { disposeParams } from '../src/engine/model/params';
 import { labelMatrix, predictProbs } from '../src/engine/model/predict';
 import type { StageContext } from '../src/engine/context';
-import { runPaths } from '../src/engine/io/paths';
+import { runPaths } from './helpers/run-folders';
 import { evaluateCheckpoint, predictCheckpoint } from '../src/engine/train/evaluate';
 import { finetuneClassifier as finetune } from '../src/engine/train/classifier';
 import { pruneCheckpoint as pruneStage } from '../src/engine/prune/run';

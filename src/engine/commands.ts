@@ -16,6 +16,7 @@ import { holdRun, setCommand } from './io/ownership';
 import { loadRun, safeRunPath } from './io/run';
 import type { StageContext } from './context';
 import { stageSettings } from './stages/context';
+import { loadStage } from './stages/loaders';
 import {
   allOptions,
   COMMON_OPTIONS,
@@ -188,8 +189,8 @@ export async function runCommand(stage: string, args: string[], io: CommandIO): 
     }
     const ctx: StageContext = { emit: io.emit, signal: io.signal, backend };
     const section = def.settings && def.settings !== 'all' ? settings?.[def.settings] : settings;
-    const run = await def.load();
-    return await run({ stage, args: a, ctx, runDir, settings, section, preset } as StageInput<typeof stage>);
+    const { run } = await loadStage(stage);
+    return await run({ stage, args: a, ctx, runDir, settings, section, preset, loadStage } as StageInput<typeof stage>);
   } finally {
     held?.release();
   }

@@ -3,7 +3,7 @@
 // cpu and wasm paths are bit-for-bit deterministic. Their GPU counterparts are ops/webgpu.ts.
 import * as tf from '@tensorflow/tfjs';
 import { customOp } from '../backend/custom-op';
-import type { AdamWHyper, AdamWItem, AttentionDims, Ops } from './index';
+import type { AdamWHyper, AdamWItem, AttentionDims, Ops } from './types';
 
 export function linear(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D {
   return tf.add(tf.matMul(x, w, false, true), b);

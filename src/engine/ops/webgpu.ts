@@ -5,7 +5,7 @@ import * as gpu from '../backend/webgpu-ops';
 import { fusedAdamW, fusedEma } from '../backend/webgpu-adamw';
 import { checkWebGpu, webgpuDevice } from '../backend/webgpu';
 import { composedAttention } from './host';
-import type { Ops } from './index';
+import type { Ops } from './types';
 
 export const webgpuOps: Ops = {
   name: 'webgpu',

@@ -2,7 +2,6 @@
 // (TextPruner's PipelinePruner order); writes the pruned checkpoint and <out>/prune-report.json.
 import * as path from 'node:path';
 import { compareLatency } from '../analyze/model';
-import type { PruneConfig, Settings } from '../config/settings';
 import { readRows, tokenizerIn } from '../data/rows';
 import { encodeRows, Example, makeBatches } from '../data/encode';
 import { UserError } from '../errors';
@@ -27,6 +26,7 @@ import { log, type StageContext } from '../context';
 import { allMetrics } from '../train/metrics';
 import { computeImportance, ImportanceTarget, referenceTargets } from './importance';
 import { importanceRows, vocabCounts } from './inputs';
+import type { PruneStageOptions } from './options';
 import { parseMasks } from './masks';
 import { recoveryDir, recoveryHook } from './recovery';
 import {
@@ -42,25 +42,7 @@ import {
 import { checkTargets, iterativePrune, maskPrune, TransformerPruneResult } from './transformer';
 import { pruneVocabulary } from './vocabulary';
 
-export interface PruneStageOptions {
-  model: string;
-  config: PruneConfig;
-  configFile?: string;
-  out: string;
-  /** Labeled or unlabeled GAIIC csv: importance data (labels needed only without use_logits) and,
-   *  when labeled, the metric before / right after pruning. */
-  dataFile: string;
-  /** Corpus (one text a line): vocabulary counts, and importance data for importance_data 'corpus'. */
-  corpusFile?: string;
-  /** Raw-text files (the run's) to count the checkpoint's tokens on when it has no token counts. */
-  countTexts?: string[];
-  seed: number;
-  /** --force: replace an --out (or a scratch folder) that bert-pruner did not make. */
-  force?: boolean;
-  /** The run's settings: gradual pruning (transformer.recovery_epochs) trains with their refinetune
-   *  settings between steps, distilling from `model`. */
-  settings?: Settings;
-}
+export type { PruneStageOptions } from './options';
 
 /** Latency of the unpruned checkpoint and the pruned model, measured alternately (same load). */
 async function measureBoth(model: string, params: Params, cfg: BertConfig): Promise<[number, number] | null> {

@@ -6,7 +6,14 @@ import { resolvePruneConfig } from '../prune/config';
 import { pruneCheckpoint, type PruneStageOptions } from '../prune/run';
 import { existing, notInput } from './checks';
 import { runStage } from './context';
-import type { StageRun } from './registry';
+import type { PipelineStep, StageRun } from './registry';
+
+/** Prune `from` into `out` with the settings' prune section (the pipeline's step). */
+export const pruneStep: PipelineStep = ({ run, settings, ctx, from, out }) =>
+  pruneCheckpoint(
+    { model: from!, config: settings.prune, out: out!, dataFile: runPaths(run).train, seed: settings.seed, settings },
+    ctx,
+  );
 
 export const runPrune: StageRun<'prune'> = async ({ args, ctx, runDir, settings, section }) => {
   const configFile = args['prune-config'];
