@@ -22,7 +22,7 @@ import {
   COMMON_OPTIONS,
   isStageName,
   REGISTRY,
-  STAGE_NAMES,
+  stageNames,
   stageDef,
   usageLine,
   type CommandResult,
@@ -47,7 +47,9 @@ export function commonHelp(): string {
 
 /** The CLI's overview: every stage with its summary. */
 export function overview(): string {
-  const lines = STAGE_NAMES.map((s) => `  ${s.padEnd(13)} ${REGISTRY[s].summary}\n  ${' '.repeat(13)} ${usageLine(s)}`);
+  const lines = stageNames().map(
+    (s) => `  ${s.padEnd(13)} ${REGISTRY[s].summary}\n  ${' '.repeat(13)} ${usageLine(s)}`,
+  );
   return `usage: bert-pruner <command> [options]\n\ncommands:\n${lines.join('\n')}\n\n${commonHelp()}`;
 }
 
@@ -131,7 +133,7 @@ function recordedSection(runDir: string, stage: string): unknown {
 }
 
 export async function runCommand(stage: string, args: string[], io: CommandIO): Promise<CommandResult> {
-  if (!isStageName(stage)) throw new UserError(`unknown command '${stage}'. Commands: ${STAGE_NAMES.join(', ')}`);
+  if (!isStageName(stage)) throw new UserError(`unknown command '${stage}'. Commands: ${stageNames().join(', ')}`);
   const def = stageDef(stage);
   const a = parse(stage, args) as Record<string, unknown> & { backend?: string; preset?: string; config?: string };
   if (a.help) return { result: null, text: `bert-pruner ${stage}: ${def.summary}\n${usage(stage)}\n${commonHelp()}` };

@@ -509,7 +509,11 @@ export const REGISTRY = {
 
 export type StageName = keyof typeof REGISTRY;
 
-export const STAGE_NAMES = Object.keys(REGISTRY) as StageName[];
+/** The stages in registry order (read when asked, so that a stage added in memory counts too). */
+export function stageNames(): StageName[] {
+  return Object.keys(REGISTRY) as StageName[];
+}
+export const STAGE_NAMES = stageNames();
 
 export function isStageName(s: unknown): s is StageName {
   return typeof s === 'string' && Object.prototype.hasOwnProperty.call(REGISTRY, s);
@@ -522,7 +526,7 @@ export function stageDef(name: StageName): StageDef & { steps?: readonly string[
 
 /** The pipeline's stages in order: the registry's entries with a pipeline row. */
 export function pipelineStages(): StageName[] {
-  return STAGE_NAMES.filter((s) => (REGISTRY[s] as StageDef).pipeline);
+  return stageNames().filter((s) => (REGISTRY[s] as StageDef).pipeline);
 }
 
 /** A pipeline stage's row. */
