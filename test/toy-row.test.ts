@@ -51,7 +51,8 @@ const { overview, parse, runCommand } = await import('../src/engine/commands');
 const { settingsSchema } = await import('../src/engine/config/schemas');
 const { validateConfig } = await import('../src/engine/config/validate');
 const { resolveSettings } = await import('../src/engine/config/settings');
-const { pipelineOutputs, pipelineStages, runStageKeys, stageDef } = await import('../src/engine/stages/registry');
+const { pipelineOutputs, pipelineStages, runStageKeys, stageDef, stageFolders } =
+  await import('../src/engine/stages/registry');
 
 describe('a toy row', () => {
   it('reaches the CLI: overview, --help, parsing', async () => {
@@ -103,14 +104,9 @@ describe('a toy row', () => {
       await runCommand('pipeline', [...args, '--config', writeJson(d, { finetune: { toy_knob: 7 } })], {
         emit: () => {},
       });
-      expect(calls.map((c) => path.basename(c.out ?? '-'))).toEqual([
-        '-',
-        'pretrain',
-        'finetune',
-        'pruned',
-        'refinetune',
-        'toy',
-      ]);
+      // every pipeline stage in the table's order, each given its row's folder; the toy last
+      expect(calls.map((c) => c.out)).toEqual(pipelineStages().map((st) => stageFolders(run, st).out));
+      expect(calls.at(-1)!.out).toBe(path.join(run, 'toy'));
       const toy = calls.at(-1)!;
       expect(toy.from).toBe(path.join(run, 'refinetune'));
       expect((toy.settings.finetune as Record<string, unknown>).toy_knob).toBe(7);
