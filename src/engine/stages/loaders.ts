@@ -14,7 +14,6 @@ export const LOADERS: Record<StageName, () => Promise<StageModule>> = {
   analyze: () => import('./analyze').then((m) => ({ run: m.runAnalyze })),
   prune: () => import('./prune').then((m) => ({ run: m.runPrune, step: m.pruneStep })),
   refinetune: () => import('./finetune').then((m) => ({ run: m.runRefinetune, step: m.refinetuneStep })),
-  calibrate: () => import('./calibrate').then((m) => ({ run: m.runCalibrate, step: m.calibrateStep })),
   'prune-sweep': () => import('./prune-sweep').then((m) => ({ run: m.runPruneSweep })),
   pipeline: () => import('./pipeline').then((m) => ({ run: m.runPipeline })),
   bench: () => import('./bench').then((m) => ({ run: m.runBench })),
