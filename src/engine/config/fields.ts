@@ -92,13 +92,6 @@ const optim = (d: { epochs: number; lr: number }) =>
 
 /** What both fine-tuning stages have. */
 const FINETUNE_EXTRAS = {
-  label_smoothing: {
-    type: 'number',
-    minimum: 0,
-    exclusiveMaximum: 1,
-    default: 0,
-    description: 'Label smoothing of the classification targets (toy).',
-  },
   fgm_epsilon: {
     type: 'number',
     minimum: 0,

@@ -194,7 +194,6 @@ export async function finetuneClassifier(run: string, s: Settings, ctx: StageCon
   const single = labels.problem === 'single_label_classification';
   const { train: trRows, test: valRows } =
     ft.val_fraction > 0 ? splitRows(rows, ft.val_fraction, s.seed) : { train: rows, test: [] };
-  if (ft.label_smoothing > 0) log(ctx, `label smoothing ${ft.label_smoothing}`);
 
   let startEpoch = 0;
   let optimizer: AdamW | undefined;
