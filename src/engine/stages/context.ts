@@ -1,4 +1,4 @@
-// The stage layer's bookkeeping: a stage's settings, and runStage, which records a stage's start,
+// The stage layer's bookkeeping: a stage's settings, and recordStage, which records a stage's start,
 // end and history in its run. The context every function receives is ../context.ts.
 import * as path from 'node:path';
 import type { Settings } from '../config/settings';
@@ -39,19 +39,21 @@ export function stageSettings(
 }
 
 /**
- * Run a stage with its bookkeeping: stage-start/-end events and the run.json record (running,
- * then done / failed / cancelled with timings). The stage returns its metrics and checkpoint.
+ * Run a stage's work `fn` with its bookkeeping: stage-start/-end events and the run.json record
+ * under `key` (default: the stage's name; running, then done / failed / cancelled with timings, and
+ * the settings section it ran with). The stage returns its metrics and checkpoint.
  * With a run dir, its step, epoch and resume events and a stage-start/-end pair are appended to
  * the run's history.jsonl (io/history.ts): ctx.emit is wrapped while the stage runs.
  */
-export async function runStage<T extends { metrics?: Record<string, number>; checkpoint?: string; report?: string }>(
+export async function recordStage<T extends { metrics?: Record<string, number>; checkpoint?: string; report?: string }>(
   ctx: StageContext,
   runDir: string | null,
   stage: StageName,
-  key: RunStageKey,
   fn: () => Promise<T>,
-  settings?: unknown,
+  o: { key?: RunStageKey; settings?: unknown } = {},
 ): Promise<T> {
+  const key = o.key ?? stage;
+  const settings = o.settings;
   const t0 = Date.now();
   ctx.emit({ type: 'stage-start', stage, run: runDir ?? undefined });
   if (runDir)

@@ -2,7 +2,7 @@
 import { corpusVocab } from '../data/corpus';
 import { formatMetrics } from '../format';
 import { notRunData } from './checks';
-import { ensureRun, runStage } from './context';
+import { ensureRun, recordStage } from './context';
 import type { PipelineStep, StageRun } from './registry';
 
 /** Copy the data into the run and build its vocabulary (the pipeline's step, and the command's work). */
@@ -24,7 +24,7 @@ export const runCorpusVocab: StageRun<'corpus-vocab'> = async ({ args, ctx, runD
   const data = { dir: args.data, testSplit: args['test-split'], seed: settings.seed };
   ensureRun(runDir, { preset, settings, backend: ctx.backend, data });
   const o = { dir: args.data, testSplit: args['test-split'], skipBadRows: args['skip-bad-rows'] };
-  const r = await runStage(ctx, runDir, 'corpus-vocab', 'corpus-vocab', () =>
+  const r = await recordStage(ctx, runDir, 'corpus-vocab', () =>
     corpusVocabStep({ run: runDir, settings, ctx, data: o }),
   );
   return { result: r.metrics, text: formatMetrics('corpus-vocab', r.metrics) };

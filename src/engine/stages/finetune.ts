@@ -2,7 +2,7 @@
 import { formatMetrics } from '../format';
 import { finetuneClassifier } from '../train/classifier';
 import { existing, notInput, replaceable } from './checks';
-import { runStage } from './context';
+import { recordStage } from './context';
 import { checkpointOf, stageFolders, type PipelineStep, type StageRun } from './registry';
 
 /** Fine-tune `from` into `out` (the pipeline's step, and the command's work). */
@@ -35,7 +35,7 @@ export const runFinetune: StageRun<'finetune'> = async ({ args, ctx, runDir, set
   const { out, last } = stageFolders(runDir, 'finetune');
   replaceable([out!, last!], args.force);
   const step = () => finetuneStep({ run: runDir, settings, ctx, resume: args.resume, from, out, last });
-  const r = await runStage(ctx, runDir, 'finetune', 'finetune', step, section);
+  const r = await recordStage(ctx, runDir, 'finetune', step, { settings: section });
   return { result: r, text: formatMetrics('finetune', r.metrics) };
 };
 
@@ -46,6 +46,6 @@ export const runRefinetune: StageRun<'refinetune'> = async ({ args, ctx, runDir,
   replaceable([out, last], args.force, '--out');
   const teacher = args.teacher ? existing(args.teacher, 'checkpoint') : undefined;
   const step = () => refinetuneStep({ run: runDir, settings, ctx, resume: args.resume, from, out, last, teacher });
-  const r = await runStage(ctx, runDir, 'refinetune', 'refinetune', step, section);
+  const r = await recordStage(ctx, runDir, 'refinetune', step, { settings: section });
   return { result: r, text: formatMetrics('refinetune', r.metrics) };
 };

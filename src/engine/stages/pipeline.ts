@@ -21,7 +21,7 @@ import { isSingleLabel, labelNamesOf, makeConfig, numLabels } from '../model/con
 import { readConfig } from '../io/checkpoint';
 import { evaluateCheckpoint, predictCheckpoint } from '../train/evaluate';
 import { notRunData, replaceable } from './checks';
-import { ensureRun, log, runStage } from './context';
+import { ensureRun, log, recordStage } from './context';
 import {
   pipelineOutputs,
   pipelineRow,
@@ -72,7 +72,7 @@ interface Assessed {
   row: TableRow;
 }
 
-export async function pipeline(
+export async function runAllStages(
   o: PipelineOptions,
   ctx: StageContext,
 ): Promise<{ metrics: Record<string, number>; table: TableRow[] }> {
@@ -96,7 +96,7 @@ export async function pipeline(
     const dirs = stageFolders(run, stage);
     const result =
       resumable(o, stage, dirs.out) ??
-      (await runStage(ctx, run, stage, stage, () => runStep(o, ctx, stage), sectionOf(s, stage)));
+      (await recordStage(ctx, run, stage, () => runStep(o, ctx, stage), { settings: sectionOf(s, stage) }));
     results.set(stage, result);
     if (!row.evaluated) continue;
     test ??= readTestSet(run, dirs.out!, ctx);
@@ -190,12 +190,16 @@ async function assess(run: string, stage: StageName, model: string, t: TestSet, 
   await predictCheckpoint(model, testFile, path.join(run, 'predictions', `${stage}.jsonl`));
   const metrics = t.labeled
     ? (
-        await runStage(ctx, run, 'evaluate', `evaluate${suffix}`, async () => ({
-          metrics: (await evaluateCheckpoint(model, testFile)).metrics,
-        }))
+        await recordStage(
+          ctx,
+          run,
+          'evaluate',
+          async () => ({ metrics: (await evaluateCheckpoint(model, testFile)).metrics }),
+          { key: `evaluate${suffix}` },
+        )
       ).metrics
     : null;
-  const an = await runStage(ctx, run, 'analyze', `analyze${suffix}`, () => analyze(model, ctx));
+  const an = await recordStage(ctx, run, 'analyze', () => analyze(model, ctx), { key: `analyze${suffix}` });
   const row: TableRow = {
     stage: label,
     score: metrics?.score ?? null,
@@ -326,6 +330,6 @@ export const runPipeline: StageRun<'pipeline'> = async ({ args, ctx, runDir, set
     skipBadRows: args['skip-bad-rows'],
     loadStage,
   };
-  const r = await pipeline(o, ctx);
+  const r = await runAllStages(o, ctx);
   return { result: r, text: undefined };
 };

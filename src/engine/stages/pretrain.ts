@@ -2,7 +2,7 @@
 import { formatMetrics } from '../format';
 import { replaceable } from './checks';
 import { pretrain } from '../train/pretrain';
-import { runStage } from './context';
+import { recordStage } from './context';
 import { stageFolders, type PipelineStep, type StageRun } from './registry';
 
 /** The pipeline's step, and the command's work: pretrain into the run's pretrain folders. */
@@ -13,6 +13,6 @@ export const runPretrain: StageRun<'pretrain'> = async ({ args, ctx, runDir, set
   const { out, last } = stageFolders(runDir, 'pretrain');
   replaceable([out!, last!], args.force);
   const step = () => pretrainStep({ run: runDir, settings, ctx, resume: args.resume, out, last });
-  const r = await runStage(ctx, runDir, 'pretrain', 'pretrain', step, section);
+  const r = await recordStage(ctx, runDir, 'pretrain', step, { settings: section });
   return { result: r, text: formatMetrics('pretrain', r.metrics) };
 };
