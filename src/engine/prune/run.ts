@@ -27,6 +27,7 @@ import { allMetrics } from '../train/metrics';
 import { computeImportance, ImportanceTarget, referenceTargets } from './importance';
 import { importanceRows, vocabCounts } from './inputs';
 import type { PruneStageOptions } from './options';
+import type { TransformerPruneConfig } from '../config/settings';
 import { parseMasks } from './masks';
 import { recoveryDir, recoveryHook } from './recovery';
 import {
@@ -168,18 +169,7 @@ export async function pruneCheckpoint(
             ),
         });
       } else {
-        if (!tc.masks_file)
-          throw new UserError(`${source}: transformer.masks_file is required when pruning_method is 'masks'`);
-        const masks = parseMasks(readJson(tc.masks_file), tc.masks_file, {
-          heads: headsPerLayer(cfg),
-          ffn: ffnPerLayer(cfg),
-          numHeads: cfg.num_attention_heads,
-          presentHeads: [...Array(cfg.num_hidden_layers).keys()].map((l) => keptHeads(cfg, l)),
-        });
-        const importance = batches.length
-          ? await computeImportance(params, cfg, batches, target, { ffnEven: tc.ffn_even_masking })
-          : null;
-        result = maskPrune(params, cfg, masks.head, masks.ffn, tc.keep_shape, importance);
+        result = await pruneByMasks(params, cfg, batches, target, tc, source);
       }
       cfg = result.cfg;
       report.iterations = result.iterations;
@@ -200,22 +190,51 @@ export async function pruneCheckpoint(
     ctx.emit({ type: 'prune-report', path: reportFile, report });
     for (const t of reportTables(report)) ctx.emit(t);
 
-    const metrics: Record<string, number> = {
-      params: report.after.params,
-      encoder_params: report.after.encoder_params,
-      mb: report.after.mb,
-      flops: report.after.flops,
-      params_before: report.before.params,
-      encoder_params_before: report.before.encoder_params,
-    };
-    if (report.after.latency_ms !== null) metrics.latency_ms = report.after.latency_ms;
-    if (report.before.latency_ms !== null) metrics.latency_ms_before = report.before.latency_ms;
-    if (report.metrics.before !== undefined) metrics.score_before = report.metrics.before;
-    if (report.metrics.after_prune !== undefined) metrics.score_after_prune = report.metrics.after_prune;
-    if (report.vocabulary) metrics.vocab_size = report.vocabulary.after;
+    const metrics = stageMetrics(report);
     return { metrics, checkpoint: o.out, report: reportFile, reportData: report };
   } finally {
     dropScratch?.();
     disposeParams(params);
   }
+}
+
+/** transformer.pruning_method 'masks': remove what masks_file marks with 0. */
+async function pruneByMasks(
+  params: Params,
+  cfg: BertConfig,
+  batches: ReturnType<typeof makeBatches>,
+  target: ImportanceTarget,
+  tc: TransformerPruneConfig,
+  source: string,
+): Promise<TransformerPruneResult> {
+  if (!tc.masks_file)
+    throw new UserError(`${source}: transformer.masks_file is required when pruning_method is 'masks'`);
+  const masks = parseMasks(readJson(tc.masks_file), tc.masks_file, {
+    heads: headsPerLayer(cfg),
+    ffn: ffnPerLayer(cfg),
+    numHeads: cfg.num_attention_heads,
+    presentHeads: [...Array(cfg.num_hidden_layers).keys()].map((l) => keptHeads(cfg, l)),
+  });
+  const importance = batches.length
+    ? await computeImportance(params, cfg, batches, target, { ffnEven: tc.ffn_even_masking })
+    : null;
+  return maskPrune(params, cfg, masks.head, masks.ffn, tc.keep_shape, importance);
+}
+
+/** What run.json records of a prune stage: the pruned model's size, speed and score, and before. */
+function stageMetrics(report: PruneReport): Record<string, number> {
+  const metrics: Record<string, number> = {
+    params: report.after.params,
+    encoder_params: report.after.encoder_params,
+    mb: report.after.mb,
+    flops: report.after.flops,
+    params_before: report.before.params,
+    encoder_params_before: report.before.encoder_params,
+  };
+  if (report.after.latency_ms !== null) metrics.latency_ms = report.after.latency_ms;
+  if (report.before.latency_ms !== null) metrics.latency_ms_before = report.before.latency_ms;
+  if (report.metrics.before !== undefined) metrics.score_before = report.metrics.before;
+  if (report.metrics.after_prune !== undefined) metrics.score_after_prune = report.metrics.after_prune;
+  if (report.vocabulary) metrics.vocab_size = report.vocabulary.after;
+  return metrics;
 }
