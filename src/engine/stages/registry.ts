@@ -389,7 +389,7 @@ export const REGISTRY = {
       },
       data: { type: 'string', value: 'FILE', help: "importance data (default: the run's train.csv)" },
       run: { type: 'string', value: 'RUN', help: 'record the stage in this run' },
-      config: { ...SETTINGS_FILE, help: 'a settings override, or (as before) the .prune.json' },
+      config: { ...SETTINGS_FILE, help: 'a settings override (a .prune.json here is taken as --prune-config)' },
     },
     settings: 'prune',
     trains: false,
