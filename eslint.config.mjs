@@ -70,6 +70,30 @@ export default tseslint.config(
     },
   },
   {
+    // Kernels are chosen once (src/engine/ops): model and training code call ops() and never ask
+    // which backend is active, so they import no backend module (docs/architecture.md). A later
+    // block's no-restricted-imports replaces an earlier one's for the same files, so the bounded
+    // reader's fs/promises ban is repeated here.
+    files: ['src/engine/model/**', 'src/engine/train/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            { name: 'node:fs/promises', message: 'read files through src/engine/io/read.ts' },
+            { name: 'fs/promises', message: 'read files through src/engine/io/read.ts' },
+          ],
+          patterns: [
+            {
+              group: ['**/backend', '**/backend/**', '@tensorflow/tfjs-backend-*'],
+              message: 'model/ and train/ call the kernels through ops() (src/engine/ops); the backend chooses them.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // The CLI entry is a plain CommonJS script (it require()s the bundle in dist/).
     files: ['bin/**/*.js'],
     languageOptions: { sourceType: 'commonjs' },

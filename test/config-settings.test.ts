@@ -39,7 +39,8 @@ describe('presets', () => {
   }
 
   it('the tiny preset has the values tests rely on', () => {
-    expect(PRESETS.tiny).toEqual({
+    // (the settings it leaves at the table's defaults may grow: those are checked there)
+    expect(PRESETS.tiny).toMatchObject({
       seed: 42,
       model: {
         hidden_size: 32,

@@ -21,7 +21,7 @@ import { loadOrt, ORT_MISSING, ortLogits, ortSession, requireOrt } from '../src/
 import type { OnnxBench } from '../src/engine/export/bench';
 import { loadCheckpoint, saveCheckpoint } from '../src/engine/io/checkpoint';
 import { MARKER } from '../src/engine/io/ownership';
-import { runPaths } from '../src/engine/io/paths';
+import { runPaths } from './helpers/run-folders';
 import { writeSafetensors } from '../src/engine/io/safetensors';
 import { ffnPerLayer, headsPerLayer, numLabels } from '../src/engine/model/config';
 import { disposeParams } from '../src/engine/model/params';
@@ -29,7 +29,7 @@ import { batchLogits } from '../src/engine/model/predict';
 import { toInputs } from '../src/engine/model/bert';
 import { applyMasks } from '../src/engine/prune/apply';
 import { pruneVocabulary } from '../src/engine/prune/vocabulary';
-import type { StageContext } from '../src/engine/stages/context';
+import type { StageContext } from '../src/engine/context';
 import { finetuneClassifier as finetune } from '../src/engine/train/classifier';
 import { bertTokenizerJson } from './helpers/tokenizer-json';
 import { userError, userErrorAsync } from './helpers/errors';
@@ -64,8 +64,11 @@ beforeAll(async () => {
   run = path.join(root, 'run');
   openRun(run, {});
   await corpusVocab({ data: path.join(root, 'data'), run, seed: 1 }, ctx);
-  await pretrain(run, resolveSettings('tiny', { model: SMALL_MODEL, pretrain: { epochs: 3 } }), ctx);
   const p = runPaths(run);
+  await pretrain(run, resolveSettings('tiny', { model: SMALL_MODEL, pretrain: { epochs: 3 } }), ctx, {
+    out: p.pretrain,
+    last: p.pretrainLast,
+  });
   await finetune(run, settings, ctx, {
     stage: 'finetune',
     from: p.pretrain,

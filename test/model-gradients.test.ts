@@ -6,7 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/engine/backend';
 import { Rng } from '../src/engine/data/rng';
 import { bceWithLogits, classify, encode, mlmLogits, softmaxCrossEntropy } from '../src/engine/model/bert';
-import { layerNorm } from '../src/engine/model/layers';
+import { layerNorm } from '../src/engine/ops/host';
 import { Params } from '../src/engine/model/params';
 import { randomLabels, tinyBatch, tinyModel } from './helpers/tiny';
 

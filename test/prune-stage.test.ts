@@ -17,7 +17,7 @@ import { disposeParams } from '../src/engine/model/params';
 import { predictLogits } from '../src/engine/model/predict';
 import type { EngineEvent } from '../src/engine/protocol';
 import { readReport, transformersLoadable, updateReportMetrics } from '../src/engine/prune/report';
-import type { StageContext } from '../src/engine/stages/context';
+import type { StageContext } from '../src/engine/context';
 import { resolvePruneConfig } from '../src/engine/prune/config';
 import { pruneCheckpoint as pruneStage } from '../src/engine/prune/run';
 import { recoveryDir } from '../src/engine/prune/recovery';

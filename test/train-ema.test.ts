@@ -8,7 +8,7 @@ import { initBackend } from '../src/engine/backend';
 import { resolveSettings } from '../src/engine/config/settings';
 import { readSafetensors } from '../src/engine/io/safetensors';
 import type { Params } from '../src/engine/model/params';
-import { runPaths } from '../src/engine/io/paths';
+import { runPaths } from './helpers/run-folders';
 import { finetuneClassifier as finetune } from '../src/engine/train/classifier';
 import { Ema } from '../src/engine/train/ema';
 import { pretrainedRun, SMALL_MODEL } from './helpers/pretrained';

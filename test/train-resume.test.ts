@@ -9,7 +9,7 @@ import { resolveSettings } from '../src/engine/config/settings';
 import { CancelledError } from '../src/engine/errors';
 import { readSafetensors } from '../src/engine/io/safetensors';
 import type { EngineEvent } from '../src/engine/protocol';
-import { runPaths } from '../src/engine/io/paths';
+import { runPaths } from './helpers/run-folders';
 import { finetuneClassifier as finetune } from '../src/engine/train/classifier';
 import { pretrainedRun, SMALL_MODEL } from './helpers/pretrained';
 

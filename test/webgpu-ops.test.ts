@@ -12,8 +12,8 @@ import * as gpu from '../src/engine/backend/webgpu-ops';
 import { checkMemory } from '../src/engine/model/memory';
 import { Rng } from '../src/engine/data/rng';
 import { bceWithLogits, classify, toInputs } from '../src/engine/model/bert';
-import * as L from '../src/engine/model/layers';
 import type { Params } from '../src/engine/model/params';
+import { ops } from '../src/engine/ops';
 import { countTrainStep } from '../src/engine/stages/bench';
 import { Ema } from '../src/engine/train/ema';
 import { AdamW } from '../src/engine/train/optim';
@@ -84,7 +84,7 @@ async function sameWithGrads(shapes: number[][], f: (...x: tf.Tensor[]) => tf.Te
 describe.skipIf(missing !== null)('webgpu kernels against the cpu backend', () => {
   it('dense: values and gradients of x, W and b', async () => {
     await sameWithGrads([[37, 24], [20, 24], [20]], (x, w, b) =>
-      L.dense(x as tf.Tensor2D, w as tf.Tensor2D, b as tf.Tensor1D),
+      ops().linear(x as tf.Tensor2D, w as tf.Tensor2D, b as tf.Tensor1D),
     );
   });
 
@@ -115,10 +115,10 @@ describe.skipIf(missing !== null)('webgpu kernels against the cpu backend', () =
     process.env.BERT_PRUNER_WEBGPU_MATMUL = 'tiled';
     try {
       await sameWithGrads([[37, 24], [70, 24], [70]], (x, w, b) =>
-        L.dense(x as tf.Tensor2D, w as tf.Tensor2D, b as tf.Tensor1D),
+        ops().linear(x as tf.Tensor2D, w as tf.Tensor2D, b as tf.Tensor1D),
       );
       await sameWithGrads([[9, 16], [40, 16], [40]], (x, w, b) =>
-        L.denseGelu(x as tf.Tensor2D, w as tf.Tensor2D, b as tf.Tensor1D),
+        ops().linearGelu(x as tf.Tensor2D, w as tf.Tensor2D, b as tf.Tensor1D),
       );
     } finally {
       delete process.env.BERT_PRUNER_WEBGPU_MATMUL;
@@ -128,14 +128,14 @@ describe.skipIf(missing !== null)('webgpu kernels against the cpu backend', () =
   it('LayerNorm: values and gradients of x, gamma and beta (rows wider than a workgroup too)', async () => {
     for (const H of [24, 300]) {
       await sameWithGrads([[13, H], [H], [H]], (x, g, b) =>
-        L.layerNorm(x as tf.Tensor2D, g as tf.Tensor1D, b as tf.Tensor1D, 1e-12),
+        ops().layerNorm(x as tf.Tensor2D, g as tf.Tensor1D, b as tf.Tensor1D, 1e-12),
       );
     }
   });
 
   it('dense + GELU: values and gradients', async () => {
     await sameWithGrads([[9, 16], [40, 16], [40]], (x, w, b) =>
-      L.denseGelu(x as tf.Tensor2D, w as tf.Tensor2D, b as tf.Tensor1D),
+      ops().linearGelu(x as tf.Tensor2D, w as tf.Tensor2D, b as tf.Tensor1D),
     );
   });
 
@@ -152,7 +152,7 @@ describe.skipIf(missing !== null)('webgpu kernels against the cpu backend', () =
         [B * T, A * D],
       ],
       (q, k, v) =>
-        L.selfAttention(
+        ops().attention(
           q as tf.Tensor2D,
           k as tf.Tensor2D,
           v as tf.Tensor2D,
@@ -168,8 +168,8 @@ describe.skipIf(missing !== null)('webgpu kernels against the cpu backend', () =
     const n = 100_000;
     const x = tf.ones([n]);
     const rate = 0.1;
-    const [y1, y2, y3] = [7, 7, 8].map((s) => L.dropout(x, rate, s));
-    const g = tf.grad((a: tf.Tensor) => tf.sum(L.dropout(a, rate, 7)))(x);
+    const [y1, y2, y3] = [7, 7, 8].map((s) => ops().dropout(x, rate, s));
+    const g = tf.grad((a: tf.Tensor) => tf.sum(ops().dropout(a, rate, 7)))(x);
     const [a, b, c, d] = await Promise.all([y1.data(), y2.data(), y3.data(), g.data()]);
     expect(Array.from(a)).toEqual(Array.from(b));
     expect(Array.from(d)).toEqual(Array.from(a)); // the gradient passes exactly where the value did

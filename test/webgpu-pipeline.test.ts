@@ -11,7 +11,7 @@ import { initBackend } from '../src/engine/backend';
 import { simulateWebGpuError } from '../src/engine/backend/webgpu';
 import { resolveSettings } from '../src/engine/config/settings';
 import { CancelledError, UserError } from '../src/engine/errors';
-import { runPaths } from '../src/engine/io/paths';
+import { runPaths } from './helpers/run-folders';
 import { readSafetensors } from '../src/engine/io/safetensors';
 import type { EngineEvent } from '../src/engine/protocol';
 import { finetuneClassifier as finetune } from '../src/engine/train/classifier';

@@ -14,13 +14,15 @@ import type { Settings } from './config/settings';
 import { UserError } from './errors';
 import { holdRun, setCommand } from './io/ownership';
 import { loadRun, safeRunPath } from './io/run';
-import { stageSettings, type StageContext } from './stages/context';
+import type { StageContext } from './context';
+import { stageSettings } from './stages/context';
+import { loadStage } from './stages/loaders';
 import {
   allOptions,
   COMMON_OPTIONS,
   isStageName,
   REGISTRY,
-  STAGE_NAMES,
+  stageNames,
   stageDef,
   usageLine,
   type CommandResult,
@@ -46,7 +48,9 @@ export function commonHelp(): string {
 
 /** The CLI's overview: every stage with its summary. */
 export function overview(): string {
-  const lines = STAGE_NAMES.map((s) => `  ${s.padEnd(13)} ${REGISTRY[s].summary}\n  ${' '.repeat(13)} ${usageLine(s)}`);
+  const lines = stageNames().map(
+    (s) => `  ${s.padEnd(13)} ${REGISTRY[s].summary}\n  ${' '.repeat(13)} ${usageLine(s)}`,
+  );
   return `usage: bert-pruner <command> [options]\n\ncommands:\n${lines.join('\n')}\n\n${commonHelp()}`;
 }
 
@@ -130,7 +134,7 @@ function recordedSection(runDir: string, stage: string): unknown {
 }
 
 export async function runCommand(stage: string, args: string[], io: CommandIO): Promise<CommandResult> {
-  if (!isStageName(stage)) throw new UserError(`unknown command '${stage}'. Commands: ${STAGE_NAMES.join(', ')}`);
+  if (!isStageName(stage)) throw new UserError(`unknown command '${stage}'. Commands: ${stageNames().join(', ')}`);
   const def = stageDef(stage);
   const a = parse(stage, args) as Record<string, unknown> & { backend?: string; preset?: string; config?: string };
   if (a.help) return { result: null, text: `bert-pruner ${stage}: ${def.summary}\n${usage(stage)}\n${commonHelp()}` };
@@ -189,8 +193,8 @@ export async function runCommand(stage: string, args: string[], io: CommandIO): 
     }
     const ctx: StageContext = { emit: io.emit, signal: io.signal, backend };
     const section = def.settings && def.settings !== 'all' ? settings?.[def.settings] : settings;
-    const run = await def.load();
-    return await run({ stage, args: a, ctx, runDir, settings, section, preset } as StageInput<typeof stage>);
+    const { run } = await loadStage(stage);
+    return await run({ stage, args: a, ctx, runDir, settings, section, preset, loadStage } as StageInput<typeof stage>);
   } finally {
     held?.release();
   }

@@ -38,7 +38,7 @@ const FS_REASONS: Readonly<Record<string, string>> = {
 /**
  * Turn a Node file-system error (it has code, syscall and path) that the user can act on into a
  * UserError `PATH: cannot SYSCALL: REASON`; every other value is returned as it is. The CLI, the
- * engine process and runStage pass errors through this, so a full disk or a run folder under a
+ * engine process and recordStage pass errors through this, so a full disk or a run folder under a
  * file is one clear line and not an 'internal error' with a stack trace.
  */
 export function explainSystemError(e: unknown): unknown {

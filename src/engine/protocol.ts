@@ -2,9 +2,11 @@
 // (as a progress bar, or as JSON lines with --json-events), the forked engine process sends them
 // to the extension over IPC. Every field is plain JSON.
 
-import type { StageName } from './stages/registry';
-
-export type { StageName };
+/**
+ * A stage's name on the wire: one of stages/registry.ts's names, which the receiving side checks
+ * (isStageName). The protocol sits below every folder, so it does not import the registry.
+ */
+export type StageName = string;
 
 /** Events the engine emits while a stage runs. */
 export type EngineEvent =

@@ -5,9 +5,9 @@
 import { fork } from 'node:child_process';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { EngineEvent, StageName } from '../engine/protocol';
+import type { EngineEvent } from '../engine/protocol';
 import { EngineRun, engineEnv, type RunOutcome } from './engineClient';
-import { REGISTRY, stageDef } from '../engine/stages/registry';
+import { REGISTRY, stageDef, type StageName } from '../engine/stages/registry';
 import { engineEventLog, outcomeLevel, rawLineLevel, writeLog } from './engineLog';
 import { describeProgress, offersForce, overallPercent, quote, statusBarText } from './progress';
 import { engineExecPath, engineStartGate } from './trust';

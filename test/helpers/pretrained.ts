@@ -8,6 +8,7 @@ import { writeDemo } from '../../src/engine/data/demo';
 import { openRun } from '../../src/engine/io/run';
 import { corpusVocab } from '../../src/engine/data/corpus';
 import { pretrain } from '../../src/engine/train/pretrain';
+import { stageFolders } from '../../src/engine/stages/registry';
 
 /** The model those tests fine-tune (a settings `model` override of the tiny preset). */
 export const SMALL_MODEL = { hidden_size: 16, num_attention_heads: 2, intermediate_size: 32, max_len: 32 };
@@ -23,6 +24,7 @@ export async function pretrainedRun(
   openRun(run, {});
   const ctx = { backend, emit: () => {} };
   await corpusVocab({ data: path.join(root, 'data'), run, seed: 1 }, ctx);
-  await pretrain(run, resolveSettings('tiny', { model: SMALL_MODEL, pretrain: { epochs: 1 } }), ctx);
+  const { out, last } = stageFolders(run, 'pretrain') as { out: string; last: string };
+  await pretrain(run, resolveSettings('tiny', { model: SMALL_MODEL, pretrain: { epochs: 1 } }), ctx, { out, last });
   return { root, run };
 }

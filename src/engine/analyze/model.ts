@@ -8,7 +8,7 @@ import { toInputs } from '../model/bert';
 import { batchLogits } from '../model/predict';
 import { BertConfig, ffnPerLayer, hasClassifier, headsPerLayer } from '../model/config';
 import { disposeParams, Params } from '../model/params';
-import type { StageContext } from '../stages/context';
+import type { StageContext } from '../context';
 
 export interface Analysis {
   model: string;

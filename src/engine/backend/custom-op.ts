@@ -1,5 +1,5 @@
 // tf.customGrad over n tensor inputs, typed: the layers with a written-out backward pass (the
-// webgpu programs of webgpu-ops.ts, LayerNorm on the other backends in model/layers.ts).
+// webgpu programs of webgpu-ops.ts, LayerNorm of the host ops in ops/host.ts).
 import * as tf from '@tensorflow/tfjs';
 
 export type GradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor | tf.Tensor[];

@@ -14,6 +14,9 @@ import { loadNative } from './native';
 import { measuredChoice, ModelSize, readSpeeds, SpeedEntry, speedsFile } from './speeds';
 import { hardwareWebGpuAdapter, registerWebGpu, webgpuAdapter } from './webgpu';
 import { patchWebGpuKernels } from './webgpu-kernels';
+import { useOps } from '../ops';
+import { hostOps } from '../ops/host';
+import { webgpuOps } from '../ops/webgpu';
 
 export type BackendName = 'auto' | 'webgpu' | 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
 export const BACKEND_NAMES: BackendName[] = ['auto', 'webgpu', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
@@ -87,6 +90,8 @@ async function load(name: Exclude<BackendName, 'auto'>, explicit: boolean): Prom
   }
   if (name === 'wasm') patchWasmKernels();
   if (name === 'webgpu') patchWebGpuKernels();
+  // The kernels model/ and train/ call, chosen here once (ops/index.ts).
+  useOps(name === 'webgpu' ? webgpuOps : hostOps);
   // The cpu backend greets its first use in Node with a banner recommending tfjs-node; the CLI
   // already prints the backend in use and the README says how to get a faster one.
   if (name === 'cpu') (tf.backend() as unknown as { firstUse?: boolean }).firstUse = false;

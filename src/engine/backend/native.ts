@@ -1,6 +1,6 @@
 // The optional native matmul: native/ builds an N-API addon over OpenBLAS's cblas_sgemm
 // (scripts/build-native.mjs, run by `npm run build`). When it is built and loads, the wasm
-// backend's BatchMatMul runs on it (wasm-kernels.ts); when not, the pure wasm path runs as before.
+// backend's BatchMatMul runs on it (wasm-kernels.ts); when not, tfjs's own wasm matmul runs.
 //
 //   BERT_PRUNER_NATIVE=0            do not load the addon (pure wasm, e.g. to compare)
 //   BERT_PRUNER_NATIVE=/path.node   load this file instead of native/build/Release/bert_native.node

@@ -1,8 +1,8 @@
 // BERT's layers as a few WebGPU programs each, forward and backward (tf.customGrad), for the webgpu
 // backend only: tfjs composes a LayerNorm of ~8 programs and its gradient of ~20, every JS number
 // is a scalar upload, dropout draws its mask on the CPU and uploads it, and the attention's head
-// layout costs four transposes each way. model/layers.ts picks these where webgpu is active and
-// tfjs's composed ops elsewhere; test/webgpu-ops.test.ts compares values and gradients of each with
+// layout costs four transposes each way. ops/webgpu.ts installs these for the webgpu backend, beside
+// ops/host.ts (tfjs's composed ops); test/webgpu-ops.test.ts compares values and gradients of each with
 // the cpu backend.
 //
 //   dense      y = x W^T + b: tfjs's fused matmul (bias inside); backward 2 matmuls + a column sum

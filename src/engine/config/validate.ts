@@ -1,21 +1,21 @@
-// Validation of user config files against the JSON schemas in schemas/. The same schemas drive
-// VS Code's editor validation and hovers (package.json jsonValidation), so what the editor underlines
-// and what the engine rejects are the same thing. Ajv's raw errors are rewritten into one line per
-// problem: `FILE: /transformer/n_iters: must be integer >= 1, got 0`.
+// Validation of user config files against the JSON schemas of the settings table
+// (config/schemas.ts). schemas/*.json are the same schemas written out (a test keeps them in step);
+// they drive VS Code's editor validation and hovers (package.json jsonValidation), so what the
+// editor underlines and what the engine rejects are the same thing. Ajv's raw errors are rewritten
+// into one line per problem: `FILE: /transformer/n_iters: must be integer >= 1, got 0`.
 
 import Ajv from 'ajv';
 import type { ErrorObject, ValidateFunction } from 'ajv';
-import pruneSchemaJson from '../../../schemas/prune.schema.json';
-import settingsSchemaJson from '../../../schemas/settings.schema.json';
 import { clipValue, UserError } from '../errors';
 import { readJson } from '../io/atomic';
+import { pruneSchema, settingsSchema } from './schemas';
 
 export type ConfigKind = 'prune' | 'settings';
 
 /** The raw schemas, for the extension (and anything else that wants to show or reuse them). */
 export const SCHEMAS: Readonly<Record<ConfigKind, Record<string, unknown>>> = {
-  prune: pruneSchemaJson as Record<string, unknown>,
-  settings: settingsSchemaJson as Record<string, unknown>,
+  prune: pruneSchema(),
+  settings: settingsSchema(),
 };
 
 type JsonSchema = Record<string, unknown>;

@@ -18,7 +18,7 @@ import { buildVocab, Vocab, writeVocab } from './vocab';
 import { UserError } from '../errors';
 import { writeFileAtomic } from '../io/atomic';
 import { runPaths } from '../io/paths';
-import { log, StageContext } from '../stages/context';
+import { log, StageContext } from '../context';
 
 export interface CorpusOptions {
   data: string; // folder with train.csv [and test.csv]

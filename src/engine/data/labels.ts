@@ -9,8 +9,21 @@
 //           below 17, else HF's names LABEL_0 .. LABEL_max). Any other name: the names define the
 //           set, sorted alphabetically (by code unit, so the same data in another order gives the
 //           same set), and a digit label is one name among them.
-import { GAIIC_LABELS, GAIIC_NUM_LABELS, hfDefaultNames, MAX_LABELS } from '../model/config';
 import { clip } from './csv';
+
+/** The GAIIC default label set: 17 labels region_0 .. region_16 (the GAIIC csv format always means these). */
+export const GAIIC_NUM_LABELS = 17;
+export const GAIIC_LABELS: readonly string[] = [...Array(GAIIC_NUM_LABELS).keys()].map((i) => `region_${i}`);
+
+/**
+ * The most labels a classifier may have, whatever says so (id2label, num_labels, the ids or names in
+ * a data file, the classifier's shape). Sized to memory: each labelled row's multi-hot target holds
+ * one float32 per label (10 000 labels: 40 KB a row); data/encode.ts also bounds rows x labels.
+ */
+export const MAX_LABELS = 10_000;
+
+/** HF's names for labels it knows no names of: LABEL_0, LABEL_1, ... */
+export const hfDefaultNames = (n: number) => [...Array(n).keys()].map((i) => `LABEL_${i}`);
 
 /** What the labels of a file turned out to be (open reading). */
 export interface FileLabels {

@@ -45,7 +45,8 @@ export function maskBatch(
   const isSpecial = new Set(specials);
   const regular = vocabSize - specials.length;
   if (regular <= 0) throw new Error(`vocabSize ${vocabSize} has no regular tokens`);
-  // The k-th regular id (specials skipped): for specials 0..4 this is k + 5, as before.
+  // The k-th regular id (specials skipped), what a random replacement draws: with the specials at
+  // 0..4 (our vocabularies) it is k + 5; a Hub vocabulary's specials elsewhere are skipped too.
   const regularId = (k: number) => {
     let id = k;
     for (const s of specials) if (s <= id) id++;

@@ -11,7 +11,7 @@ import { nativeStatus, setBlasThreads } from '../backend/native';
 import { toInputs } from '../model/bert';
 import { batchLogits } from '../model/predict';
 import { disposeParams } from '../model/params';
-import type { StageContext } from '../stages/context';
+import type { StageContext } from '../context';
 import { classifierCheckpoint, onnxOf } from './export';
 import { ortSession, requireOrt } from './ort';
 

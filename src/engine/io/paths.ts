@@ -1,4 +1,5 @@
-// Where a run keeps each stage's data and checkpoints (the layout corpus-vocab starts; see README).
+// Where a run keeps its data (the layout corpus-vocab starts). The checkpoint folders are the
+// pipeline table's (stages/registry.ts: stageFolders).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -13,11 +14,4 @@ export const runPaths = (run: string) => ({
   test: dataFile(run, 'test'),
   corpus: path.join(run, 'corpus.txt'),
   vocab: path.join(run, 'vocab'),
-  pretrain: path.join(run, 'pretrain'),
-  pretrainLast: path.join(run, 'pretrain-last'),
-  finetune: path.join(run, 'finetune'),
-  finetuneLast: path.join(run, 'finetune-last'),
-  pruned: path.join(run, 'pruned'),
-  refinetune: path.join(run, 'refinetune'),
-  refinetuneLast: path.join(run, 'refinetune-last'),
 });

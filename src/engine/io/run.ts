@@ -257,3 +257,10 @@ export function reapDeadStages(m: RunManifest): string[] {
   }
   return reaped;
 }
+/**
+ * Record in run.json that `epochs` epochs of a training stage are complete (and in its `-last`
+ * checkpoint), so that after a crash or kill -9 the manifest says how far the stage got.
+ */
+export function noteEpochsDone(runDir: string, key: string, epochs: number): void {
+  if (fs.existsSync(path.join(runDir, RUN_MANIFEST))) updateStage(runDir, key, { epochsDone: epochs });
+}

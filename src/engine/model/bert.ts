@@ -12,9 +12,9 @@
 // PyTorch layout ([out, in]), so a dense layer is x @ W^T + b.
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../data/rng';
+import { ops } from '../ops';
 import { BertConfig, headSize } from './config';
 import { CLASSIFIER, EMB_LN, layer, MLM_BIAS, MLM_DENSE, MLM_LN, POOLER, POS_EMB, TYPE_EMB, WORD_EMB } from './names';
-import * as L from './layers';
 import type { Params } from './params';
 
 export interface Inputs {
@@ -40,21 +40,21 @@ const p = (params: Params, name: string): tf.Variable => {
   return v;
 };
 
-const w2 = (params: Params, name: string) => p(params, `${name}.weight`) as tf.Tensor as tf.Tensor2D;
-const b1 = (params: Params, name: string) => p(params, `${name}.bias`) as tf.Tensor as tf.Tensor1D;
+const weightOf = (params: Params, name: string) => p(params, `${name}.weight`) as tf.Tensor as tf.Tensor2D;
+const biasOf = (params: Params, name: string) => p(params, `${name}.bias`) as tf.Tensor as tf.Tensor1D;
 
-/** x [N, in] @ W^T [in, out] + b  (W is [out, in]). */
-function dense(x: tf.Tensor2D, params: Params, name: string): tf.Tensor2D {
-  return L.dense(x, w2(params, name), b1(params, name));
+/** The named dense layer: x [N, in] @ W^T [in, out] + b  (W is [out, in]). */
+function denseLayer(x: tf.Tensor2D, params: Params, name: string): tf.Tensor2D {
+  return ops().linear(x, weightOf(params, name), biasOf(params, name));
 }
 
 function layerNorm(x: tf.Tensor2D, params: Params, name: string, eps: number): tf.Tensor2D {
-  return L.layerNorm(x, p(params, `${name}.weight`) as tf.Tensor as tf.Tensor1D, b1(params, name), eps);
+  return ops().layerNorm(x, p(params, `${name}.weight`) as tf.Tensor as tf.Tensor1D, biasOf(params, name), eps);
 }
 
-/** gelu(dense(x)), exact (erf) GELU as HF's "gelu". */
+/** gelu(denseLayer(x)), exact (erf) GELU as HF's "gelu". */
 function denseGelu(x: tf.Tensor2D, params: Params, name: string): tf.Tensor2D {
-  return L.denseGelu(x, w2(params, name), b1(params, name));
+  return ops().linearGelu(x, weightOf(params, name), biasOf(params, name));
 }
 
 /** The next dropout seed from rng (one draw per dropout, in model order). */
@@ -62,7 +62,7 @@ const nextSeed = (rng: Rng) => rng.int(2 ** 31 - 1);
 
 function dropout<T extends tf.Tensor>(x: T, rate: number, rng: Rng | null | undefined): T {
   if (!rng || rate <= 0) return x;
-  return L.dropout(x, rate, nextSeed(rng));
+  return ops().dropout(x, rate, nextSeed(rng));
 }
 
 /** The encoder: returns the last hidden states [B*T, H] (flattened; rows are b*T + t). */
@@ -99,13 +99,13 @@ export function encode(params: Params, cfg: BertConfig, inp: Inputs, opt: Forwar
       // Every head pruned: the attention block adds only its output bias (as HF's pruned Linear does).
       attnOut = tf.add(tf.zeros([B * T, H]), p(params, M.attnOut.bias));
     } else {
-      const q = dense(x, params, M.query.name);
-      const k = dense(x, params, M.key.name);
-      const v = dense(x, params, M.value.name);
+      const q = denseLayer(x, params, M.query.name);
+      const k = denseLayer(x, params, M.key.name);
+      const v = denseLayer(x, params, M.value.name);
       const rng = opt.dropout;
       const drop = rng ? { rate: cfg.attention_probs_dropout_prob, seed: () => nextSeed(rng) } : null;
-      const ctx = L.selfAttention(q, k, v, inp.mask, { B, T, A, D }, drop, opt.headMask?.[l]); // [B*T, A*D]
-      attnOut = dense(ctx, params, M.attnOut.name);
+      const ctx = ops().attention(q, k, v, inp.mask, { B, T, A, D }, drop, opt.headMask?.[l]); // [B*T, A*D]
+      attnOut = denseLayer(ctx, params, M.attnOut.name);
     }
     attnOut = dropout(attnOut, cfg.hidden_dropout_prob, opt.dropout);
     x = layerNorm(tf.add(x, attnOut), params, M.attnLn.name, eps);
@@ -113,7 +113,7 @@ export function encode(params: Params, cfg: BertConfig, inp: Inputs, opt: Forwar
     let h = denseGelu(x, params, M.inter.name); // [B*T, I_l]
     const fm = opt.ffnMask?.[l];
     if (fm) h = tf.mul(h, fm);
-    const ffnOut = dropout(dense(h, params, M.out.name), cfg.hidden_dropout_prob, opt.dropout);
+    const ffnOut = dropout(denseLayer(h, params, M.out.name), cfg.hidden_dropout_prob, opt.dropout);
     x = layerNorm(tf.add(x, ffnOut), params, M.outLn.name, eps);
   }
   return x;
@@ -127,8 +127,8 @@ export function classify(params: Params, cfg: BertConfig, inp: Inputs, opt: Forw
     B,
     cfg.hidden_size,
   ]) as tf.Tensor2D;
-  const pooled = tf.tanh(dense(cls, params, POOLER.name));
-  return dense(dropout(pooled, cfg.hidden_dropout_prob, opt.dropout), params, CLASSIFIER.name);
+  const pooled = tf.tanh(denseLayer(cls, params, POOLER.name));
+  return denseLayer(dropout(pooled, cfg.hidden_dropout_prob, opt.dropout), params, CLASSIFIER.name);
 }
 
 /** MLM logits [n, V] at the given flat positions (b*T + t) of the encoder output. */

@@ -4,8 +4,12 @@
 // does it ({"layer": [original head indices removed]}; HF re-applies them with `prune_heads` after
 // construction). HF has no per-layer FFN size, so when layers differ we add `intermediate_sizes`
 // (one entry per layer); HF ignores the key, our loader reads it.
+import { SECTIONS, type FieldDef } from '../config/fields';
 import type { ModelSettings } from '../config/settings';
 import { clipValue, UserError } from '../errors';
+import { GAIIC_LABELS, GAIIC_NUM_LABELS, hfDefaultNames, MAX_LABELS } from '../data/labels';
+// Label names are the data layer's; the model's config speaks of them too.
+export { GAIIC_LABELS, GAIIC_NUM_LABELS, hfDefaultNames, MAX_LABELS };
 
 export interface BertConfig {
   architectures: string[];
@@ -37,10 +41,6 @@ export interface BertConfig {
 export type ProblemType = 'multi_label_classification' | 'single_label_classification';
 export const PROBLEM_TYPES: readonly ProblemType[] = ['multi_label_classification', 'single_label_classification'];
 
-/** The GAIIC default label set: 17 labels region_0 .. region_16 (the GAIIC csv format always means these). */
-export const GAIIC_NUM_LABELS = 17;
-export const GAIIC_LABELS: readonly string[] = [...Array(GAIIC_NUM_LABELS).keys()].map((i) => `region_${i}`);
-
 /** A model's label set: names by id, and the problem type. */
 export interface LabelSet {
   names: string[];
@@ -48,9 +48,6 @@ export interface LabelSet {
 }
 
 export const GAIIC_LABEL_SET: LabelSet = { names: [...GAIIC_LABELS], problem: 'multi_label_classification' };
-
-/** HF's names for labels it knows no names of: LABEL_0, LABEL_1, ... */
-export const hfDefaultNames = (n: number) => [...Array(n).keys()].map((i) => `LABEL_${i}`);
 
 /** The number of labels of a config: its id2label, else the GAIIC default (17). */
 export function numLabels(cfg: Pick<BertConfig, 'id2label'>): number {
@@ -89,26 +86,20 @@ export function makeConfig(m: ModelSettings, vocabSize: number, task: 'mlm' | 'c
   if (m.hidden_size % m.num_attention_heads !== 0) {
     throw new Error(`hidden_size ${m.hidden_size} is not a multiple of num_attention_heads ${m.num_attention_heads}`);
   }
-  const cfg: BertConfig = {
+  // The model settings with an HF name (config/fields.ts) go into config.json under that name.
+  const fromSettings = Object.fromEntries(HF_FIELDS.map((h) => [h.name, m[h.key]]));
+  const cfg = {
     architectures: [task === 'mlm' ? 'BertForMaskedLM' : 'BertForSequenceClassification'],
     model_type: 'bert',
     vocab_size: vocabSize,
-    hidden_size: m.hidden_size,
-    num_hidden_layers: m.num_hidden_layers,
-    num_attention_heads: m.num_attention_heads,
-    intermediate_size: m.intermediate_size,
     hidden_act: 'gelu',
-    hidden_dropout_prob: m.hidden_dropout_prob,
-    attention_probs_dropout_prob: m.attention_probs_dropout_prob,
-    max_position_embeddings: m.max_position_embeddings,
     type_vocab_size: 2,
-    initializer_range: m.initializer_range,
     layer_norm_eps: 1e-12,
     pad_token_id: 0,
     position_embedding_type: 'absolute',
     pruned_heads: {},
-    max_len: m.max_len,
-  };
+    ...fromSettings,
+  } as BertConfig;
   if (task === 'classification') setClassification(cfg);
   return cfg;
 }
@@ -150,26 +141,29 @@ export function hasClassifier(cfg: BertConfig): boolean {
 // ---- limits and the checks of a config.json we did not write ---------------------------------
 
 /**
- * The largest model shapes accepted, from a settings file (schemas/settings.schema.json has the
- * same maxima; a test checks they agree) or from a checkpoint's config.json. They admit every
+ * The largest model shapes accepted, from a settings file or a checkpoint's config.json: the
+ * settings table's maxima (config/fields.ts), and the config.json-only vocab_size and type_vocab_size. They admit every
  * real BERT (BERT-large: 1024 wide, 24 layers, 16 heads, FFN 4096; multilingual vocabularies of
  * 250k tokens) with room to spare; what fits in memory is checked separately (model/memory.ts).
  */
-/**
- * The most labels a classifier may have, whatever says so (id2label, num_labels, the ids or names in
- * a data file, the classifier's shape). Sized to memory: each labelled row's multi-hot target holds
- * one float32 per label (10 000 labels: 40 KB a row); data/encode.ts also bounds rows x labels.
- */
-export const MAX_LABELS = 10_000;
+
+/** The model settings a config.json holds (the settings table's fields with an HF name). */
+const HF_FIELDS = Object.entries(SECTIONS.model.fields as Record<string, FieldDef>).flatMap(([key, f]) =>
+  f.hf
+    ? [{ key: key as keyof ModelSettings, name: f.hf.name, hfDefault: f.hf.default, optional: f.hf.optional, f }]
+    : [],
+);
+
+const maxOf = (key: keyof typeof SECTIONS.model.fields) => (SECTIONS.model.fields[key] as FieldDef).maximum!;
 
 export const MODEL_LIMITS = {
   vocab_size: 1_000_000,
-  hidden_size: 8192,
-  num_hidden_layers: 128,
-  num_attention_heads: 128,
-  intermediate_size: 65_536,
-  max_position_embeddings: 8192,
-  max_len: 8192,
+  hidden_size: maxOf('hidden_size'),
+  num_hidden_layers: maxOf('num_hidden_layers'),
+  num_attention_heads: maxOf('num_attention_heads'),
+  intermediate_size: maxOf('intermediate_size'),
+  max_position_embeddings: maxOf('max_position_embeddings'),
+  max_len: maxOf('max_len'),
   type_vocab_size: 1024,
 } as const;
 
@@ -184,38 +178,68 @@ const show = (v: unknown) => clipValue(typeof v === 'string' ? `"${v}"` : (JSON.
 export function checkConfigJson(raw: unknown, file: string): BertConfig {
   if (!isObj(raw)) throw new UserError(`${file}: not a model config (expected a JSON object)`);
   const bad = (key: string, want: string) => new UserError(`${file}: '${key}' must be ${want}, got ${show(raw[key])}`);
-  const int = (key: keyof typeof MODEL_LIMITS | 'pad_token_id', min: number, max: number, optional = false) => {
-    const v = raw[key];
-    if (v === undefined && optional) return;
-    const ok = typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
-    if (!ok) throw bad(key, `an integer from ${min} to ${max}`);
-  };
-  const num = (key: string, ok: (v: number) => boolean, want: string) => {
-    const v = raw[key];
-    if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && ok(v))) throw bad(key, want);
-  };
-  const required = [
-    'vocab_size',
-    'hidden_size',
-    'num_hidden_layers',
-    'num_attention_heads',
-    'intermediate_size',
-    'max_position_embeddings',
-  ] as const;
-  for (const k of required) int(k, 1, MODEL_LIMITS[k]);
-  int('type_vocab_size', 1, MODEL_LIMITS.type_vocab_size, true);
-  int('max_len', 3, MODEL_LIMITS.max_len, true);
-  int('pad_token_id', 0, (raw.vocab_size as number) - 1, true);
-  num('layer_norm_eps', (v) => v > 0 && v < 1, 'a number > 0 and < 1');
-  num('initializer_range', (v) => v > 0 && v <= 10, 'a number > 0 and <= 10');
-  num('hidden_dropout_prob', (v) => v >= 0 && v < 1, 'a number >= 0 and < 1');
-  num('attention_probs_dropout_prob', (v) => v >= 0 && v < 1, 'a number >= 0 and < 1');
+  checkShape(raw, bad);
   const cfg = raw as unknown as BertConfig;
   if (cfg.hidden_size % cfg.num_attention_heads !== 0) {
     throw new UserError(
       `${file}: hidden_size ${cfg.hidden_size} is not a multiple of num_attention_heads ${cfg.num_attention_heads}`,
     );
   }
+  checkArchitecture(raw, file, bad);
+  checkLabels(raw, file, bad);
+  checkPruned(raw, cfg, file, bad);
+  return withHfDefaults(cfg);
+}
+
+type Bad = (key: string, want: string) => UserError;
+
+/** What a number within a field's bounds is, in words: "an integer from 1 to 8192", "a number > 0". */
+function boundsText(f: FieldDef): string {
+  if (f.type === 'integer' && f.minimum !== undefined && f.maximum !== undefined)
+    return `an integer from ${f.minimum} to ${f.maximum}`;
+  const parts = [
+    f.minimum !== undefined ? `>= ${f.minimum}` : '',
+    f.exclusiveMinimum !== undefined ? `> ${f.exclusiveMinimum}` : '',
+    f.exclusiveMaximum !== undefined ? `< ${f.exclusiveMaximum}` : '',
+    f.maximum !== undefined ? `<= ${f.maximum}` : '',
+  ].filter(Boolean);
+  return `${f.type === 'integer' ? 'an integer' : 'a number'} ${parts.join(' and ')}`.trim();
+}
+
+function withinBounds(v: unknown, f: FieldDef): boolean {
+  if (typeof v !== 'number' || !Number.isFinite(v)) return false;
+  if (f.type === 'integer' && !Number.isInteger(v)) return false;
+  return (
+    (f.minimum === undefined || v >= f.minimum) &&
+    (f.exclusiveMinimum === undefined || v > f.exclusiveMinimum) &&
+    (f.maximum === undefined || v <= f.maximum) &&
+    (f.exclusiveMaximum === undefined || v < f.exclusiveMaximum)
+  );
+}
+
+/** The shape's numbers: the settings table's model fields by their HF names, and HF's own. */
+function checkShape(raw: Record<string, unknown>, bad: Bad): void {
+  const int = (key: string, min: number, max: number, optional = false) => {
+    const v = raw[key];
+    if (v === undefined && optional) return;
+    const ok = typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
+    if (!ok) throw bad(key, `an integer from ${min} to ${max}`);
+  };
+  int('vocab_size', 1, MODEL_LIMITS.vocab_size);
+  for (const h of HF_FIELDS) {
+    const v = raw[h.name];
+    if (v === undefined && (h.optional || h.hfDefault !== undefined)) continue;
+    if (!withinBounds(v, h.f)) throw bad(h.name, boundsText(h.f));
+  }
+  int('type_vocab_size', 1, MODEL_LIMITS.type_vocab_size, true);
+  int('pad_token_id', 0, (raw.vocab_size as number) - 1, true);
+  const eps = raw.layer_norm_eps;
+  if (eps !== undefined && !(typeof eps === 'number' && Number.isFinite(eps) && eps > 0 && eps < 1))
+    throw bad('layer_norm_eps', 'a number > 0 and < 1');
+}
+
+/** BERT only: the architecture, model type, position embeddings and activation it says. */
+function checkArchitecture(raw: Record<string, unknown>, file: string, bad: Bad): void {
   const archs = raw.architectures;
   if (archs !== undefined && !(Array.isArray(archs) && archs.every((a) => typeof a === 'string'))) {
     throw bad('architectures', 'a list of strings');
@@ -235,6 +259,10 @@ export function checkConfigJson(raw: unknown, file: string): BertConfig {
   for (const k of ['problem_type', 'position_embedding_type', 'model_type']) {
     if (raw[k] !== undefined && raw[k] !== null && typeof raw[k] !== 'string') throw bad(k, 'a string');
   }
+}
+
+/** The classifier's labels: problem_type, id2label / label2id, or num_labels (HF's names then). */
+function checkLabels(raw: Record<string, unknown>, file: string, bad: Bad): void {
   for (const k of ['id2label', 'label2id']) if (raw[k] !== undefined && !isObj(raw[k])) throw bad(k, 'an object');
   if (raw.problem_type === 'regression') {
     throw bad(
@@ -265,6 +293,10 @@ export function checkConfigJson(raw: unknown, file: string): BertConfig {
     }
     raw.id2label = Object.fromEntries(hfDefaultNames(n).map((name, i) => [String(i), name]));
   }
+}
+
+/** A pruned model's record: HF's pruned_heads, and bert-pruner's per-layer intermediate_sizes. */
+function checkPruned(raw: Record<string, unknown>, cfg: BertConfig, file: string, bad: Bad): void {
   if (raw.pruned_heads !== undefined && !isObj(raw.pruned_heads)) {
     throw bad('pruned_heads', 'an object {"layer": [heads]}');
   }
@@ -286,13 +318,16 @@ export function checkConfigJson(raw: unknown, file: string): BertConfig {
       throw new UserError(`${file}: intermediate_sizes has ${v.length} entries for ${cfg.num_hidden_layers} layers`);
     }
   }
+}
+
+/** HF's defaults for what a config.json may leave out. */
+function withHfDefaults(cfg: BertConfig): BertConfig {
   cfg.pruned_heads = cfg.pruned_heads ?? {};
   cfg.architectures = cfg.architectures ?? ['BertModel'];
   cfg.layer_norm_eps = cfg.layer_norm_eps ?? 1e-12;
   cfg.type_vocab_size = cfg.type_vocab_size ?? 2;
-  cfg.initializer_range = cfg.initializer_range ?? 0.02;
-  cfg.hidden_dropout_prob = cfg.hidden_dropout_prob ?? 0.1;
-  cfg.attention_probs_dropout_prob = cfg.attention_probs_dropout_prob ?? 0.1;
+  const c = cfg as unknown as Record<string, unknown>;
+  for (const h of HF_FIELDS) if (h.hfDefault !== undefined) c[h.name] = c[h.name] ?? h.hfDefault;
   cfg.pad_token_id = cfg.pad_token_id ?? 0;
   return cfg;
 }

@@ -10,7 +10,7 @@
 //   webgpu: also the device's largest buffer (WebGPU tells no total; one tensor in one buffer):
 //          the attention maps [B, heads, T, T], the embedding matrix, the MLM logits.
 import * as os from 'node:os';
-import { webgpuDevice } from '../backend/webgpu';
+import { ops } from '../ops';
 import { UserError } from '../errors';
 
 const GiB = 1024 ** 3;
@@ -142,11 +142,9 @@ export function largestTensor(m: ShapeForEstimate, o: EstimateOptions): { bytes:
   return { bytes: Math.max(byBatch, embedding), byBatch: byBatch >= embedding };
 }
 
-/** The webgpu device's largest buffer one tensor can be, when that backend is up. */
+/** The largest buffer one tensor can be on `backend`, as its ops say (webgpu: the device's limit). */
 function gpuBufferLimit(backend: string): number | null {
-  const lim = backend.startsWith('webgpu') ? webgpuDevice()?.limits : undefined;
-  if (!lim) return null;
-  return Math.min(lim.maxStorageBufferBindingSize ?? Infinity, lim.maxBufferSize ?? Infinity);
+  return backend.startsWith(ops().name) ? ops().maxBufferBytes() : null;
 }
 
 /** The shape field whose weights weigh most: the one to lower. */

@@ -2,22 +2,22 @@
 // each logit for a multi-label classifier, the softmax of a row's logits for a single-label one.
 // Batches are sorted by length so padding stays small.
 import * as tf from '@tensorflow/tfjs';
-import { checkWebGpu } from '../backend/webgpu';
 import { type Example, makeBatches } from '../data/encode';
 import { classify, Inputs, toInputs } from './bert';
 import { BertConfig, isSingleLabel, numLabels } from './config';
 import type { Params } from './params';
+import { ops } from '../ops';
 
 /**
  * The logits of one batch, read back: inputs() is called inside the tidy, so tensors it makes are
  * freed with the rest. Every read-back of a classifier's output goes through here, so a GPU error
- * stops the stage at the next batch (checkWebGpu).
+ * stops the stage at the next batch (ops().check).
  */
 export async function batchLogits(params: Params, cfg: BertConfig, inputs: () => Inputs): Promise<Float32Array> {
   const logits = tf.tidy(() => classify(params, cfg, inputs()));
   const data = (await logits.data()) as Float32Array;
   logits.dispose();
-  checkWebGpu();
+  ops().check();
   return data;
 }
 

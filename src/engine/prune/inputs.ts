@@ -9,7 +9,7 @@ import { COUNTS_FILE } from '../data/vocab';
 import { UserError } from '../errors';
 import type { Checkpoint } from '../io/checkpoint';
 import { countCorpus } from './vocabulary';
-import type { PruneStageOptions } from './run';
+import type { PruneStageOptions } from './options';
 import { readTextBounded } from '../io/read';
 
 /** The rows importance is scored on: the data file, or the corpus for importance_data 'corpus'. */

@@ -7,10 +7,10 @@ import { loadCheckpoint, saveCheckpoint } from '../io/checkpoint';
 import type { BertConfig } from '../model/config';
 import { MLM_PREFIX } from '../model/names';
 import type { Params } from '../model/params';
-import { log, type StageContext } from '../stages/context';
+import { log, type StageContext } from '../context';
 import { finetuneClassifier } from '../train/classifier';
 import { modelStats } from './report';
-import type { PruneStageOptions } from './run';
+import type { PruneStageOptions } from './options';
 import type { PruneIteration } from './transformer';
 
 /**

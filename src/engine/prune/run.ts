@@ -2,7 +2,6 @@
 // (TextPruner's PipelinePruner order); writes the pruned checkpoint and <out>/prune-report.json.
 import * as path from 'node:path';
 import { compareLatency } from '../analyze/model';
-import type { PruneConfig, Settings } from '../config/settings';
 import { readRows, tokenizerIn } from '../data/rows';
 import { encodeRows, Example, makeBatches } from '../data/encode';
 import { UserError } from '../errors';
@@ -23,10 +22,12 @@ import {
 import { CLASSIFIER } from '../model/names';
 import { disposeParams, Params } from '../model/params';
 import { labelMatrix, predictProbs } from '../model/predict';
-import { log, type StageContext } from '../stages/context';
+import { log, type StageContext } from '../context';
 import { allMetrics } from '../train/metrics';
 import { computeImportance, ImportanceTarget, referenceTargets } from './importance';
 import { importanceRows, vocabCounts } from './inputs';
+import type { PruneStageOptions } from './options';
+import type { TransformerPruneConfig } from '../config/settings';
 import { parseMasks } from './masks';
 import { recoveryDir, recoveryHook } from './recovery';
 import {
@@ -44,25 +45,7 @@ import {
 import { checkTargets, iterativePrune, maskPrune, TransformerPruneResult } from './transformer';
 import { pruneVocabulary } from './vocabulary';
 
-export interface PruneStageOptions {
-  model: string;
-  config: PruneConfig;
-  configFile?: string;
-  out: string;
-  /** Labeled or unlabeled GAIIC csv: importance data (labels needed only without use_logits) and,
-   *  when labeled, the metric before / right after pruning. */
-  dataFile: string;
-  /** Corpus (one text a line): vocabulary counts, and importance data for importance_data 'corpus'. */
-  corpusFile?: string;
-  /** Raw-text files (the run's) to count the checkpoint's tokens on when it has no token counts. */
-  countTexts?: string[];
-  seed: number;
-  /** --force: replace an --out (or a scratch folder) that bert-pruner did not make. */
-  force?: boolean;
-  /** The run's settings: gradual pruning (transformer.recovery_epochs) trains with their refinetune
-   *  settings between steps, distilling from `model`. */
-  settings?: Settings;
-}
+export type { PruneStageOptions } from './options';
 
 /** Latency of the unpruned checkpoint and the pruned model, measured alternately (same load). */
 async function measureBoth(model: string, params: Params, cfg: BertConfig): Promise<[number, number] | null> {
@@ -188,18 +171,7 @@ export async function pruneCheckpoint(
             ),
         });
       } else {
-        if (!tc.masks_file)
-          throw new UserError(`${source}: transformer.masks_file is required when pruning_method is 'masks'`);
-        const masks = parseMasks(readJson(tc.masks_file, 'masks'), tc.masks_file, {
-          heads: headsPerLayer(cfg),
-          ffn: ffnPerLayer(cfg),
-          numHeads: cfg.num_attention_heads,
-          presentHeads: [...Array(cfg.num_hidden_layers).keys()].map((l) => keptHeads(cfg, l)),
-        });
-        const importance = batches.length
-          ? await computeImportance(params, cfg, batches, target, { ffnEven: tc.ffn_even_masking })
-          : null;
-        result = maskPrune(params, cfg, masks.head, masks.ffn, tc.keep_shape, importance);
+        result = await pruneByMasks(params, cfg, batches, target, tc, source);
       }
       cfg = result.cfg;
       report.iterations = result.iterations;
@@ -223,22 +195,51 @@ export async function pruneCheckpoint(
     ctx.emit({ type: 'prune-report', path: reportFile, report });
     for (const t of reportTables(report)) ctx.emit(t);
 
-    const metrics: Record<string, number> = {
-      params: report.after.params,
-      encoder_params: report.after.encoder_params,
-      mb: report.after.mb,
-      flops: report.after.flops,
-      params_before: report.before.params,
-      encoder_params_before: report.before.encoder_params,
-    };
-    if (report.after.latency_ms !== null) metrics.latency_ms = report.after.latency_ms;
-    if (report.before.latency_ms !== null) metrics.latency_ms_before = report.before.latency_ms;
-    if (report.metrics.before !== undefined) metrics.score_before = report.metrics.before;
-    if (report.metrics.after_prune !== undefined) metrics.score_after_prune = report.metrics.after_prune;
-    if (report.vocabulary) metrics.vocab_size = report.vocabulary.after;
+    const metrics = stageMetrics(report);
     return { metrics, checkpoint: o.out, report: reportFile, reportData: report };
   } finally {
     dropScratch?.();
     disposeParams(params);
   }
+}
+
+/** transformer.pruning_method 'masks': remove what masks_file marks with 0. */
+async function pruneByMasks(
+  params: Params,
+  cfg: BertConfig,
+  batches: ReturnType<typeof makeBatches>,
+  target: ImportanceTarget,
+  tc: TransformerPruneConfig,
+  source: string,
+): Promise<TransformerPruneResult> {
+  if (!tc.masks_file)
+    throw new UserError(`${source}: transformer.masks_file is required when pruning_method is 'masks'`);
+  const masks = parseMasks(readJson(tc.masks_file, 'masks'), tc.masks_file, {
+    heads: headsPerLayer(cfg),
+    ffn: ffnPerLayer(cfg),
+    numHeads: cfg.num_attention_heads,
+    presentHeads: [...Array(cfg.num_hidden_layers).keys()].map((l) => keptHeads(cfg, l)),
+  });
+  const importance = batches.length
+    ? await computeImportance(params, cfg, batches, target, { ffnEven: tc.ffn_even_masking })
+    : null;
+  return maskPrune(params, cfg, masks.head, masks.ffn, tc.keep_shape, importance);
+}
+
+/** What run.json records of a prune stage: the pruned model's size, speed and score, and before. */
+function stageMetrics(report: PruneReport): Record<string, number> {
+  const metrics: Record<string, number> = {
+    params: report.after.params,
+    encoder_params: report.after.encoder_params,
+    mb: report.after.mb,
+    flops: report.after.flops,
+    params_before: report.before.params,
+    encoder_params_before: report.before.encoder_params,
+  };
+  if (report.after.latency_ms !== null) metrics.latency_ms = report.after.latency_ms;
+  if (report.before.latency_ms !== null) metrics.latency_ms_before = report.before.latency_ms;
+  if (report.metrics.before !== undefined) metrics.score_before = report.metrics.before;
+  if (report.metrics.after_prune !== undefined) metrics.score_after_prune = report.metrics.after_prune;
+  if (report.vocabulary) metrics.vocab_size = report.vocabulary.after;
+  return metrics;
 }

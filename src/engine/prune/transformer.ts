@@ -11,7 +11,7 @@
 //               last removes what it masked and the smaller model is trained before the next
 //               step scores importance; one-shot removal of 3/4 of a model leaves it near the
 //               label prior, removing it in steps with training between keeps it close to the
-//               unpruned model (README, Results).
+//               unpruned model (docs/results.md).
 //   masks       the masks come from a file.
 //
 // The working copy is masked by zeroing (keep_shape) during the iterations; the final masks are

@@ -1,12 +1,12 @@
-// What every stage function receives: where to send events, how to learn of a cancel, and the
-// resolved settings. The CLI and the forked engine process build this; stages never print.
+// The stage layer's bookkeeping: a stage's settings, and recordStage, which records a stage's start,
+// end and history in its run. The context every function receives is ../context.ts.
 import * as path from 'node:path';
 import type { Settings } from '../config/settings';
 import { deepMerge, resolveSettings } from '../config/settings';
 import { loadConfigFile } from '../config/validate';
-import * as fs from 'node:fs';
-import { loadRun, openRun, RUN_MANIFEST, RunManifest, updateStage } from '../io/run';
+import { loadRun, openRun, RunManifest, updateStage } from '../io/run';
 import type { EventSink, StageName } from '../protocol';
+import type { StageContext } from '../context';
 import type { RunStageKey } from './registry';
 import { explainSystemError } from '../errors';
 import { historyLine, HistoryWriter } from '../io/history';
@@ -14,15 +14,7 @@ import { historyLine, HistoryWriter } from '../io/history';
 /** Emit functions that already append to a history.jsonl (a stage run inside another stage). */
 const recording = new WeakSet<EventSink>();
 
-export interface StageContext {
-  emit: EventSink;
-  signal?: AbortSignal;
-  backend: string;
-}
-
-export function log(ctx: StageContext, message: string, level: 'info' | 'warn' | 'error' = 'info'): void {
-  ctx.emit({ type: 'log', level, message });
-}
+export { log, type StageContext } from '../context';
 
 /**
  * The settings of a stage: the run's recorded settings (or the preset's), then --config overrides.
@@ -47,19 +39,21 @@ export function stageSettings(
 }
 
 /**
- * Run a stage with its bookkeeping: stage-start/-end events and the run.json record (running,
- * then done / failed / cancelled with timings). The stage returns its metrics and checkpoint.
+ * Run a stage's work `fn` with its bookkeeping: stage-start/-end events and the run.json record
+ * under `key` (default: the stage's name; running, then done / failed / cancelled with timings, and
+ * the settings section it ran with). The stage returns its metrics and checkpoint.
  * With a run dir, its step, epoch and resume events and a stage-start/-end pair are appended to
  * the run's history.jsonl (io/history.ts): ctx.emit is wrapped while the stage runs.
  */
-export async function runStage<T extends { metrics?: Record<string, number>; checkpoint?: string; report?: string }>(
+export async function recordStage<T extends { metrics?: Record<string, number>; checkpoint?: string; report?: string }>(
   ctx: StageContext,
   runDir: string | null,
   stage: StageName,
-  key: RunStageKey,
   fn: () => Promise<T>,
-  settings?: unknown,
+  o: { key?: RunStageKey; settings?: unknown } = {},
 ): Promise<T> {
+  const key = o.key ?? stage;
+  const settings = o.settings;
   const t0 = Date.now();
   ctx.emit({ type: 'stage-start', stage, run: runDir ?? undefined });
   if (runDir)
@@ -117,14 +111,6 @@ export async function runStage<T extends { metrics?: Record<string, number>; che
     ctx.emit({ type: 'stage-end', stage, status, seconds, error });
     throw e;
   }
-}
-
-/**
- * Record in run.json that `epochs` epochs of a training stage are complete (and in its `-last`
- * checkpoint), so that after a crash or kill -9 the manifest says how far the stage got.
- */
-export function noteEpochsDone(runDir: string, key: string, epochs: number): void {
-  if (fs.existsSync(path.join(runDir, RUN_MANIFEST))) updateStage(runDir, key, { epochsDone: epochs });
 }
 
 export function ensureRun(runDir: string, init: Partial<RunManifest>): RunManifest {

@@ -3,7 +3,7 @@
 import { formatEvaluation } from '../format';
 import { evaluateCheckpoint, predictCheckpoint } from '../train/evaluate';
 import { notInput, writableFile } from './checks';
-import { runStage } from './context';
+import { recordStage } from './context';
 import type { StageRun } from './registry';
 
 export type { Evaluation } from '../train/evaluate';
@@ -11,9 +11,7 @@ export type { Evaluation } from '../train/evaluate';
 export const runEvaluate: StageRun<'evaluate'> = async ({ args, ctx, runDir }) => {
   const given = args.out === undefined ? undefined : notInput(args.out, args.data, '--out', '--data');
   const out = given === undefined ? undefined : writableFile(given, 'evaluation', args.force);
-  const r = await runStage(ctx, runDir, 'evaluate', 'evaluate', async () =>
-    evaluateCheckpoint(args.model, args.data, out),
-  );
+  const r = await recordStage(ctx, runDir, 'evaluate', async () => evaluateCheckpoint(args.model, args.data, out));
   const e = r.evaluation;
   return { result: e, text: args.json ? JSON.stringify(e, null, 2) : formatEvaluation(e) };
 };

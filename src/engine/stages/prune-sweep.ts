@@ -16,7 +16,7 @@ import { checkTargets } from '../prune/transformer';
 import { finetuneClassifier } from '../train/classifier';
 import { evaluateCheckpoint } from '../train/evaluate';
 import { existing } from './checks';
-import { log, runStage, StageContext } from './context';
+import { log, recordStage, StageContext } from './context';
 import type { StageRun } from './registry';
 
 export interface SweepRow {
@@ -142,7 +142,7 @@ export const runPruneSweep: StageRun<'prune-sweep'> = async ({ args, ctx, runDir
     teacher: args.teacher ?? model,
   };
   // Recorded in run.json and history.jsonl like every stage: the re-fine-tunings' curves too.
-  const r = await runStage(ctx, runDir, 'prune-sweep', 'prune-sweep', async () => {
+  const r = await recordStage(ctx, runDir, 'prune-sweep', async () => {
     const sweep = await pruneSweep(o, ctx);
     return { ...sweep, report: sweep.file, metrics: { configs: sweep.rows.length } };
   });

@@ -5,8 +5,15 @@ import { runPaths } from '../io/paths';
 import { resolvePruneConfig } from '../prune/config';
 import { pruneCheckpoint, type PruneStageOptions } from '../prune/run';
 import { existing, notInput } from './checks';
-import { runStage } from './context';
-import type { StageRun } from './registry';
+import { recordStage } from './context';
+import type { PipelineStep, StageRun } from './registry';
+
+/** Prune `from` into `out` with the settings' prune section (the pipeline's step). */
+export const pruneStep: PipelineStep = ({ run, settings, ctx, from, out }) =>
+  pruneCheckpoint(
+    { model: from!, config: settings.prune, out: out!, dataFile: runPaths(run).train, seed: settings.seed, settings },
+    ctx,
+  );
 
 export const runPrune: StageRun<'prune'> = async ({ args, ctx, runDir, settings, section }) => {
   const configFile = args['prune-config'];
@@ -29,6 +36,6 @@ export const runPrune: StageRun<'prune'> = async ({ args, ctx, runDir, settings,
     settings,
     force: args.force,
   };
-  const r = await runStage(ctx, runDir, 'prune', 'prune', () => pruneCheckpoint(o, ctx));
+  const r = await recordStage(ctx, runDir, 'prune', () => pruneCheckpoint(o, ctx));
   return { result: r.reportData, text: `pruned checkpoint: ${r.checkpoint}\nreport: ${r.report}` };
 };

@@ -4,11 +4,18 @@
 // process, the extension's commands, pickers, tree actions and panels all read this table; a test
 // checks package.json's command list and menus against it.
 //
-// This module is plain data plus lazy loaders: the extension imports it without loading tfjs (each
-// stage's implementation is imported only when it runs). Adding a stage means: an entry here, the
-// stage's own file exporting `run`, and the package.json entries the test asks for.
+// The pipeline is a table too: the entries with a `pipeline` row, in this order, are its stages
+// (see PipelineRow); run.json's keys, the run's checkpoint folders, the pipeline's outputs and
+// resume checks, its timeline and the status bar's steps all follow from those rows.
+//
+// This module is plain data: the extension imports it without loading tfjs. Each stage's
+// implementation is imported when it runs, through stages/loaders.ts (which imports the stage
+// files; they import this file's types). Adding a stage means: an entry here, a line in
+// loaders.ts, the stage's own file, and the package.json entries and docs/commands.md row the
+// test asks for.
+import * as path from 'node:path';
 import type { Settings } from '../config/settings';
-import type { StageContext } from './context';
+import type { StageContext } from '../context';
 
 /** How an option's value is typed on the command line. */
 export type OptionType = 'string' | 'number' | 'int' | 'boolean' | 'strings';
@@ -92,10 +99,65 @@ export interface StageDef {
   readonly backend: boolean;
   /** Where the tree offers it. */
   readonly tree: readonly TreePlace[];
-  /** The stages it runs in order (the pipeline), for its overall progress. */
-  readonly steps?: readonly string[];
-  /** Its implementation, loaded when it runs. */
-  readonly load: () => Promise<StageRunAny>;
+  /** It runs the pipeline's stages (stageDef gives it their names as `steps`, for its progress). */
+  readonly runsPipeline?: boolean;
+  /** Its row in the pipeline, in registry order; absent: not a pipeline stage. */
+  readonly pipeline?: PipelineRow;
+}
+
+/**
+ * A pipeline stage. Its run.json key is the stage's name; its settings section is the entry's
+ * `settings`. Folders are relative to the run.
+ */
+export interface PipelineRow {
+  /** The checkpoint folder it writes; absent: it writes none (corpus-vocab: the run's data). */
+  readonly out?: string;
+  /** Training stages: it keeps its last epoch in `<out>-last`, which --resume continues from. */
+  readonly last?: boolean;
+  /** The stage whose checkpoint it starts from. */
+  readonly from?: string;
+  /** The stage whose checkpoint it distils from. */
+  readonly teacher?: string;
+  /** It runs only when the settings prune something (a transformer or vocabulary section). */
+  readonly onlyWhenPruning?: boolean;
+  /**
+   * The pipeline evaluates its checkpoint on the test file: predictions/<stage>.jsonl, run.json's
+   * `evaluate<suffix>` and `analyze<suffix>`, and a row `label` in the closing table.
+   */
+  readonly evaluated?: { readonly suffix: string; readonly label: string };
+  /** Its line in the time-against-quality table (default: the stage's name). */
+  readonly timeline?: string;
+  /** That line shows the test metric of its checkpoint as it left it (not evaluated otherwise). */
+  readonly scoreCheckpoint?: boolean;
+}
+
+/** What a pipeline stage's step receives: the run, its settings, and the row's folders resolved. */
+export interface StepInput {
+  run: string;
+  settings: Settings;
+  ctx: StageContext;
+  resume?: boolean;
+  /** The pipeline's data options (corpus-vocab reads them). */
+  data?: { dir: string; testSplit?: number; skipBadRows?: boolean };
+  from?: string;
+  out?: string;
+  last?: string;
+  teacher?: string;
+}
+
+/** What a step leaves: what run.json records of the stage. */
+export interface StepResult {
+  metrics?: Record<string, number>;
+  checkpoint?: string;
+  report?: string;
+}
+
+export type PipelineStep = (input: StepInput) => Promise<StepResult>;
+
+/** A stage's implementation (stages/loaders.ts): its command, and for a pipeline stage its step. */
+export interface StageModule {
+  run: StageRunAny;
+  step?: PipelineStep;
 }
 
 /** What a command hands back: the structured result and the text a terminal user reads. */
@@ -105,9 +167,7 @@ export interface CommandResult {
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-type StageRunAny = (input: any) => Promise<CommandResult>;
-/** The loader's type is fixed here, so the registry's type never depends on the stage modules'. */
-const lazy = (load: () => Promise<StageRunAny>): (() => Promise<StageRunAny>) => load;
+export type StageRunAny = (input: any) => Promise<CommandResult>;
 
 const RUN = {
   type: 'string',
@@ -185,7 +245,6 @@ export const REGISTRY = {
     resumable: false,
     backend: false,
     tree: ['none'],
-    load: lazy(() => import('./demo-data').then((m) => m.runDemoData)),
   },
   'corpus-vocab': {
     title: 'Generate Corpus & Vocab',
@@ -204,7 +263,7 @@ export const REGISTRY = {
     resumable: false,
     backend: true,
     tree: ['none'],
-    load: lazy(() => import('./corpus').then((m) => m.runCorpusVocab)),
+    pipeline: {},
   },
   pretrain: {
     title: 'Pretrain',
@@ -217,7 +276,7 @@ export const REGISTRY = {
     resumable: true,
     backend: true,
     tree: ['run'],
-    load: lazy(() => import('./pretrain').then((m) => m.runPretrain)),
+    pipeline: { out: 'pretrain', last: true },
   },
   finetune: {
     title: 'Fine-tune',
@@ -241,7 +300,7 @@ export const REGISTRY = {
     resumable: true,
     backend: true,
     tree: ['run', 'checkpoint'],
-    load: lazy(() => import('./finetune').then((m) => m.runFinetune)),
+    pipeline: { from: 'pretrain', out: 'finetune', last: true, evaluated: { suffix: '', label: 'bert (fine-tuned)' } },
   },
   evaluate: {
     title: 'Evaluate',
@@ -263,7 +322,6 @@ export const REGISTRY = {
     resumable: false,
     backend: true,
     tree: ['checkpoint'],
-    load: lazy(() => import('./evaluate').then((m) => m.runEvaluate)),
   },
   predict: {
     title: 'Predict',
@@ -292,7 +350,6 @@ export const REGISTRY = {
     resumable: false,
     backend: true,
     tree: ['checkpoint'],
-    load: lazy(() => import('./evaluate').then((m) => m.runPredict)),
   },
   analyze: {
     title: 'Analyze',
@@ -309,7 +366,6 @@ export const REGISTRY = {
     resumable: false,
     backend: true,
     tree: ['checkpoint'],
-    load: lazy(() => import('./analyze').then((m) => m.runAnalyze)),
   },
   prune: {
     title: 'Prune',
@@ -335,14 +391,20 @@ export const REGISTRY = {
       },
       data: { type: 'string', value: 'FILE', help: "importance data (default: the run's train.csv)" },
       run: { type: 'string', value: 'RUN', help: 'record the stage in this run' },
-      config: { ...SETTINGS_FILE, help: 'a settings override, or (as before) the .prune.json' },
+      config: { ...SETTINGS_FILE, help: 'a settings override (a .prune.json here is taken as --prune-config)' },
     },
     settings: 'prune',
     trains: false,
     resumable: false,
     backend: true,
     tree: ['checkpoint'],
-    load: lazy(() => import('./prune').then((m) => m.runPrune)),
+    pipeline: {
+      from: 'finetune',
+      out: 'pruned',
+      onlyWhenPruning: true,
+      timeline: 'prune (before re-fine-tuning)',
+      scoreCheckpoint: true,
+    },
   },
   refinetune: {
     title: 'Re-fine-tune',
@@ -375,7 +437,14 @@ export const REGISTRY = {
     resumable: true,
     backend: true,
     tree: ['prunedCheckpoint'],
-    load: lazy(() => import('./finetune').then((m) => m.runRefinetune)),
+    pipeline: {
+      from: 'prune',
+      teacher: 'finetune',
+      out: 'refinetune',
+      last: true,
+      onlyWhenPruning: true,
+      evaluated: { suffix: '-pruned', label: 'bert (pruned, re-fine-tuned)' },
+    },
   },
   'prune-sweep': {
     title: 'Prune Sweep',
@@ -400,7 +469,6 @@ export const REGISTRY = {
     resumable: false,
     backend: true,
     tree: ['checkpoint'],
-    load: lazy(() => import('./prune-sweep').then((m) => m.runPruneSweep)),
   },
   pipeline: {
     title: 'Run Pipeline',
@@ -420,8 +488,7 @@ export const REGISTRY = {
     resumable: true,
     backend: true,
     tree: ['run'],
-    steps: ['corpus-vocab', 'pretrain', 'finetune', 'prune', 'refinetune'],
-    load: lazy(() => import('./pipeline').then((m) => m.runPipeline)),
+    runsPipeline: true,
   },
   export: {
     title: 'Export to ONNX',
@@ -444,7 +511,6 @@ export const REGISTRY = {
     resumable: false,
     backend: true,
     tree: ['checkpoint'],
-    load: lazy(() => import('./export').then((m) => m.runExport)),
   },
   bench: {
     title: 'Benchmark',
@@ -464,39 +530,75 @@ export const REGISTRY = {
     resumable: false,
     backend: true,
     tree: ['none'],
-    load: lazy(() => import('./bench').then((m) => m.runBench)),
   },
 } as const satisfies Record<string, StageDef>;
 
 export type StageName = keyof typeof REGISTRY;
 
-/**
- * The keys a run.json records stages under, in the pipeline's order: a stage's name, and for the
- * pipeline's evaluation and analysis of the pruned model `<stage>-pruned`. The Runs tree shows a
- * run's stages in this order (others follow in file order).
- */
-export const RUN_STAGE_KEYS = [
-  'corpus-vocab',
-  'pretrain',
-  'finetune',
-  'evaluate',
-  'analyze',
-  'prune',
-  'refinetune',
-  'evaluate-pruned',
-  'analyze-pruned',
-] as const;
-
-export type RunStageKey = (typeof RUN_STAGE_KEYS)[number] | StageName;
-
-export const STAGE_NAMES = Object.keys(REGISTRY) as StageName[];
+/** The stages in registry order (read when asked, so that a stage added in memory counts too). */
+export function stageNames(): StageName[] {
+  return Object.keys(REGISTRY) as StageName[];
+}
+export const STAGE_NAMES = stageNames();
 
 export function isStageName(s: unknown): s is StageName {
   return typeof s === 'string' && Object.prototype.hasOwnProperty.call(REGISTRY, s);
 }
 
-export function stageDef(name: StageName): StageDef {
-  return REGISTRY[name];
+export function stageDef(name: StageName): StageDef & { steps?: readonly string[] } {
+  const d: StageDef = REGISTRY[name];
+  return d.runsPipeline ? { ...d, steps: pipelineStages() } : d;
+}
+
+/** The pipeline's stages in order: the registry's entries with a pipeline row. */
+export function pipelineStages(): StageName[] {
+  return stageNames().filter((s) => (REGISTRY[s] as StageDef).pipeline);
+}
+
+/** A pipeline stage's row. */
+export function pipelineRow(name: string): PipelineRow {
+  const row = isStageName(name) ? (REGISTRY[name] as StageDef).pipeline : undefined;
+  if (!row) throw new Error(`${name} is not a pipeline stage`);
+  return row;
+}
+
+/**
+ * The keys a run.json records stages under, in the pipeline's order: each pipeline stage, and after
+ * an evaluated one `evaluate<suffix>` and `analyze<suffix>`. The Runs tree shows a run's stages in
+ * this order (others follow in file order).
+ */
+export function runStageKeys(stages: StageName[] = pipelineStages()): string[] {
+  return stages.flatMap((s) => {
+    const e = pipelineRow(s).evaluated;
+    return e ? [s, `evaluate${e.suffix}`, `analyze${e.suffix}`] : [s];
+  });
+}
+export const RUN_STAGE_KEYS: readonly string[] = runStageKeys();
+
+/** A run.json key: a stage's name, or one of the pipeline's evaluation and analysis keys. */
+export type RunStageKey = StageName | `${'evaluate' | 'analyze'}${string}`;
+
+/** A pipeline stage's folders in `run`: its checkpoint and `-last` folder, where it has them. */
+export function stageFolders(run: string, name: string): { out?: string; last?: string } {
+  const row = pipelineRow(name);
+  if (!row.out) return {};
+  const out = path.join(run, row.out);
+  return { out, last: row.last ? `${out}-last` : undefined };
+}
+
+/** The checkpoint folder a pipeline stage writes in `run`. */
+export function checkpointOf(run: string, name: string): string {
+  const out = stageFolders(run, name).out;
+  if (!out) throw new Error(`${name} writes no checkpoint`);
+  return out;
+}
+
+/** Every folder the pipeline writes checkpoints to in `run` (what it may replace). */
+export function pipelineOutputs(run: string): string[] {
+  return pipelineStages().flatMap((s) => {
+    const f = stageFolders(run, s);
+    return [f.out, f.last].filter((x): x is string => !!x);
+  });
 }
 
 /** A stage's options and the common ones, as the parser takes them. */
@@ -552,6 +654,8 @@ export interface StageInput<S extends StageName> {
   section: SectionOf<(typeof REGISTRY)[S] extends { settings: infer X } ? X : undefined>;
   /** The preset the settings came from. */
   preset: string;
+  /** Another stage's implementation (the pipeline runs its stages' steps). */
+  loadStage: (name: StageName) => Promise<StageModule>;
 }
 
 export type StageRun<S extends StageName> = (input: StageInput<S>) => Promise<CommandResult>;

@@ -34,7 +34,7 @@ import {
 } from '../model/config';
 import { namesOfFile, type FileLabels } from '../data/labels';
 import type { Row } from '../data/csv';
-import { updateStage } from '../io/run';
+import { noteEpochsDone, updateStage } from '../io/run';
 import { CLASSIFIER, CLASSIFIER_PREFIX, MLM_PREFIX, POOLER_PREFIX } from '../model/names';
 import { weightShapes } from '../io/checkpoint';
 import { disposeParams, initTensor, paramShapes, Params } from '../model/params';
@@ -43,7 +43,7 @@ import { train } from './loop';
 import { allMetrics } from './metrics';
 import { Ema } from './ema';
 import { AdamW, optimizerTensors, restoreOptimizer } from './optim';
-import { log, noteEpochsDone, StageContext } from '../stages/context';
+import { log, StageContext } from '../context';
 import { runPaths } from '../io/paths';
 import { OPTIMIZER_FILE, TRAIN_STATE, TrainState } from './pretrain';
 
@@ -167,29 +167,7 @@ export async function finetuneClassifier(run: string, s: Settings, ctx: StageCon
     ctx.backend,
     { shape: path.join(o.from, 'config.json'), batch: `settings: ${o.stage}.batch_size` },
   );
-  const trainFile = o.trainFile ?? runPaths(run).train;
-  // The label set: a trained classifier's or a config that names its labels, else the data's.
-  const headSize = trainedClassifierSize(o.from);
-  // a classifier saved without id2label (HF omits it for 2 labels): HF's names, as the loader gives it
-  if (headSize !== null && !shape.id2label)
-    shape.id2label = Object.fromEntries(hfDefaultNames(headSize).map((n, i) => [`${i}`, n]));
-  const known = headSize !== null || hasOwnLabels(shape) ? labelSetOf(shape).names : null;
-  const read = readRows(trainFile, {
-    requireLabels: true,
-    progress: (m) => log(ctx, m),
-    tokenizer: tokenizerIn(o.from),
-    vocabHint: `${o.from} has none`,
-    ...(known ? { labelSet: known } : {}),
-  });
-  const rows = read.rows;
-  const labels = chooseLabels(shape, known, { path: trainFile, ...read }, ft.problem_type);
-  log(ctx, describeLabels(labels));
-  if (o.runKey) {
-    const { names, problem, namesFrom, problemFrom } = labels;
-    updateStage(run, o.runKey, {
-      labels: { names, problem_type: problem, names_from: namesFrom, problem_from: problemFrom },
-    });
-  }
+  const { trainFile, rows, labels } = readTrainingRows(run, o, shape, ctx);
   const L = labels.names.length;
   const single = labels.problem === 'single_label_classification';
   const { train: trRows, test: valRows } =
@@ -241,21 +219,8 @@ export async function finetuneClassifier(run: string, s: Settings, ctx: StageCon
   // Distillation: the teacher's logits of every training example, computed once.
   const alpha = o.teacher ? (ft.distill_alpha ?? 0) : 0;
   const T = ft.distill_temperature ?? 1;
-  let teacherLogits: Float32Array | null = null;
-  if (o.teacher && alpha > 0) {
-    const t = loadCheckpoint(o.teacher);
-    if (numLabels(t.config) !== L) {
-      disposeParams(t.params);
-      throw new UserError(`${o.teacher}: the teacher has ${numLabels(t.config)} labels, the model ${L}`);
-    }
-    teacherLogits = await predictLogits(
-      t.params,
-      t.config,
-      encodeRows(trRows, t.vocab, Math.min(maxLen, t.config.max_position_embeddings), L),
-    );
-    disposeParams(t.params);
-    log(ctx, `distilling from ${o.teacher} (alpha ${alpha}, temperature ${T})`);
-  }
+  const teacherLogits = o.teacher && alpha > 0 ? await teacherLogitsOf(o.teacher, trRows, maxLen, L) : null;
+  if (teacherLogits) log(ctx, `distilling from ${o.teacher} (alpha ${alpha}, temperature ${T})`);
 
   const loss = (b: Batch, dropout: Rng) => {
     const logits = classify(params, cfg, toInputs(b.ids, b.mask, b.B, b.T, b.types), { dropout });
@@ -332,4 +297,52 @@ export async function finetuneClassifier(run: string, s: Settings, ctx: StageCon
   disposeParams(params);
   if (!fs.existsSync(o.out)) throw new UserError(`${o.stage}: no epoch ran, so there is no checkpoint`);
   return { metrics: bestMetrics, checkpoint: o.out };
+}
+
+/**
+ * The training rows and their label set: a trained classifier's or a config that names its
+ * labels, else the data's (decided here and recorded in run.json under the stage's key).
+ */
+function readTrainingRows(run: string, o: FinetuneOptions, shape: BertConfig, ctx: StageContext) {
+  const ft = o.settings;
+  const trainFile = o.trainFile ?? runPaths(run).train;
+  // The label set: a trained classifier's or a config that names its labels, else the data's.
+  const headSize = trainedClassifierSize(o.from);
+  // a classifier saved without id2label (HF omits it for 2 labels): HF's names, as the loader gives it
+  if (headSize !== null && !shape.id2label)
+    shape.id2label = Object.fromEntries(hfDefaultNames(headSize).map((n, i) => [`${i}`, n]));
+  const known = headSize !== null || hasOwnLabels(shape) ? labelSetOf(shape).names : null;
+  const read = readRows(trainFile, {
+    requireLabels: true,
+    progress: (m) => log(ctx, m),
+    tokenizer: tokenizerIn(o.from),
+    vocabHint: `${o.from} has none`,
+    ...(known ? { labelSet: known } : {}),
+  });
+  const rows = read.rows;
+  const labels = chooseLabels(shape, known, { path: trainFile, ...read }, ft.problem_type);
+  log(ctx, describeLabels(labels));
+  if (o.runKey) {
+    const { names, problem, namesFrom, problemFrom } = labels;
+    updateStage(run, o.runKey, {
+      labels: { names, problem_type: problem, names_from: namesFrom, problem_from: problemFrom },
+    });
+  }
+  return { trainFile, rows, labels };
+}
+
+/** The teacher's logits of every training row (its own vocabulary and length), for distillation. */
+async function teacherLogitsOf(teacher: string, rows: Row[], maxLen: number, L: number): Promise<Float32Array> {
+  const t = loadCheckpoint(teacher);
+  if (numLabels(t.config) !== L) {
+    disposeParams(t.params);
+    throw new UserError(`${teacher}: the teacher has ${numLabels(t.config)} labels, the model ${L}`);
+  }
+  const logits = await predictLogits(
+    t.params,
+    t.config,
+    encodeRows(rows, t.vocab, Math.min(maxLen, t.config.max_position_embeddings), L),
+  );
+  disposeParams(t.params);
+  return logits;
 }

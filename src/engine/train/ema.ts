@@ -4,9 +4,8 @@
 // so the early average is not dominated by the random start. Validation and the saved best
 // checkpoint use the averaged weights (swap in, use, swap back); training continues on the raw ones.
 import * as tf from '@tensorflow/tfjs';
-import { fusedEma } from '../backend/webgpu-adamw';
-import { webgpuActive } from '../backend/webgpu-kernels';
 import type { Params } from '../model/params';
+import { ops } from '../ops';
 
 /** Prefix of the shadow weights among a resumable checkpoint's optimizer tensors. */
 const EMA_PREFIX = 'ema.';
@@ -35,20 +34,11 @@ export class Ema {
   /** Fold the current weights in; t = the number of optimizer steps taken before this one. */
   update(params: Params, t: number): void {
     const d = this.decayAt(t);
-    if (webgpuActive()) {
-      const pairs = [...this.shadow].flatMap(([name, shadow]) => {
-        const w = params.get(name);
-        return w ? [{ shadow, w }] : [];
-      });
-      fusedEma(pairs, d);
-      return;
-    }
-    tf.tidy(() => {
-      for (const [name, s] of this.shadow) {
-        const w = params.get(name);
-        if (w) s.assign(tf.add(tf.mul(s, d), tf.mul(w, 1 - d)));
-      }
+    const pairs = [...this.shadow].flatMap(([name, shadow]) => {
+      const w = params.get(name);
+      return w ? [{ shadow, w }] : [];
     });
+    ops().ema(pairs, d);
   }
 
   /** Exchange the weights and the shadow weights (call twice to undo). */

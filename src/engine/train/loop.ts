@@ -7,13 +7,13 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Batch } from '../data/encode';
 import { Rng } from '../data/rng';
-import { checkWebGpu } from '../backend/webgpu';
 import { CancelledError, UserError } from '../errors';
 import { WORD_EMB } from '../model/names';
 import type { Params } from '../model/params';
 import type { EventSink, StageName } from '../protocol';
 import type { Ema } from './ema';
 import { AdamW, lrFactor, Schedule } from './optim';
+import { ops } from '../ops';
 
 export interface TrainSpec extends StepSpec<Batch> {
   stage: StageName;
@@ -93,7 +93,7 @@ export async function trainStep<B>(spec: StepSpec<B>, opt: AdamW, b: B, dropout:
   for (const g of Object.values(grads)) g.dispose();
   const loss = (await value.data())[0];
   value.dispose();
-  checkWebGpu();
+  ops().check();
   return loss;
 }
 

@@ -1,9 +1,8 @@
 // AdamW (decoupled weight decay, as torch.optim.AdamW), global-norm gradient clipping and the
 // learning-rate schedules of HF's get_*_schedule_with_warmup.
 import * as tf from '@tensorflow/tfjs';
-import { fusedAdamW, FusedAdamWItem } from '../backend/webgpu-adamw';
-import { webgpuActive } from '../backend/webgpu-kernels';
 import { noDecay, Params } from '../model/params';
+import { ops, type AdamWItem } from '../ops';
 
 export type Schedule = 'linear' | 'cosine' | 'constant';
 
@@ -35,43 +34,24 @@ export class AdamW {
   /**
    * One update with gradients `grads` (name -> tensor) at learning rate lr, after clipping their
    * global norm to clipNorm (0: no clipping; grads may be replaced by their clipped copies).
-   * On webgpu it is one fused pass over all parameters, in place (backend/webgpu-adamw.ts).
+   * The update itself is the backend's (ops().adamw: on webgpu one fused pass over all parameters).
    */
   apply(params: Params, grads: Record<string, tf.Tensor>, lr: number, clipNorm = 0): void {
-    const b1 = this.opt.beta1 ?? 0.9;
-    const b2 = this.opt.beta2 ?? 0.999;
+    const beta1 = this.opt.beta1 ?? 0.9;
+    const beta2 = this.opt.beta2 ?? 0.999;
     const eps = this.opt.eps ?? 1e-8;
     this.step++;
-    const c1 = 1 - b1 ** this.step;
-    const c2 = 1 - b2 ** this.step;
-    if (webgpuActive()) {
-      const items: FusedAdamWItem[] = [];
-      for (const [name, g] of Object.entries(grads)) {
-        const w = params.get(name);
-        if (!w) continue;
-        const { m, v } = this.moments(name, w);
-        const lrp = lr * (this.opt.lrMultiplier?.(name) ?? 1);
-        items.push({ w, m, v, g, lr: lrp, weightDecay: noDecay(name) ? 0 : this.opt.weightDecay });
-      }
-      fusedAdamW(items, { b1, b2, eps, c1, c2, maxNorm: clipNorm });
-      return;
+    const c1 = 1 - beta1 ** this.step;
+    const c2 = 1 - beta2 ** this.step;
+    const items: AdamWItem[] = [];
+    for (const name of Object.keys(grads)) {
+      const w = params.get(name);
+      if (!w) continue;
+      const { m, v } = this.moments(name, w);
+      const lrp = lr * (this.opt.lrMultiplier?.(name) ?? 1);
+      items.push({ name, w, m, v, lr: lrp, weightDecay: noDecay(name) ? 0 : this.opt.weightDecay });
     }
-    if (clipNorm > 0) clipByGlobalNorm(grads, clipNorm);
-    tf.tidy(() => {
-      for (const [name, g] of Object.entries(grads)) {
-        const w = params.get(name);
-        if (!w) continue;
-        const { m, v } = this.moments(name, w);
-        const lrp = lr * (this.opt.lrMultiplier?.(name) ?? 1);
-        m.assign(tf.add(tf.mul(m, b1), tf.mul(g, 1 - b1)));
-        v.assign(tf.add(tf.mul(v, b2), tf.mul(tf.square(g), 1 - b2)));
-        const update = tf.div(tf.div(m, c1), tf.add(tf.sqrt(tf.div(v, c2)), eps));
-        const decay = noDecay(name) ? 0 : this.opt.weightDecay;
-        // torch AdamW: w <- w * (1 - lr*wd) - lr * mhat / (sqrt(vhat) + eps)
-        const decayed = decay > 0 ? tf.mul(w, 1 - lrp * decay) : w;
-        w.assign(tf.sub(decayed, tf.mul(update, lrp)));
-      }
-    });
+    ops().adamw(items, grads, { beta1, beta2, eps, c1, c2, maxNorm: clipNorm });
   }
 
   /** The moments of a parameter, zeros at its first update. */
@@ -92,20 +72,6 @@ export class AdamW {
     this.m.clear();
     this.v.clear();
   }
-}
-
-/** Scale grads in place so that their global L2 norm is at most maxNorm; returns the norm before. */
-export function clipByGlobalNorm(grads: Record<string, tf.Tensor>, maxNorm: number): number {
-  const norm = tf.tidy(() => tf.sqrt(tf.addN(Object.values(grads).map((g) => tf.sum(tf.square(g))))).dataSync()[0]);
-  if (maxNorm > 0 && norm > maxNorm) {
-    const s = maxNorm / (norm + 1e-6);
-    for (const k of Object.keys(grads)) {
-      const old = grads[k];
-      grads[k] = tf.mul(old, s);
-      old.dispose();
-    }
-  }
-  return norm;
 }
 
 /** The optimizer's moments as named tensors ("m.<param>", "v.<param>") for a resumable checkpoint. */

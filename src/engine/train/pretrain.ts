@@ -20,7 +20,8 @@ import { makeConfig } from '../model/config';
 import { disposeParams, initParams } from '../model/params';
 import { train } from './loop';
 import { AdamW, optimizerTensors, restoreOptimizer } from './optim';
-import { log, noteEpochsDone, StageContext } from '../stages/context';
+import { log, StageContext } from '../context';
+import { noteEpochsDone } from '../io/run';
 import { runPaths } from '../io/paths';
 
 export const TRAIN_STATE = 'train-state.json';
@@ -48,7 +49,14 @@ function mlmStep(
   return { logits, loss: softmaxCrossEntropy(logits, targets), targets };
 }
 
-export async function pretrain(run: string, s: Settings, ctx: StageContext, opts: { resume?: boolean } = {}) {
+/** Where pretraining writes: the final checkpoint, and the last epoch's (what --resume continues). */
+export interface PretrainOptions {
+  out: string;
+  last: string;
+  resume?: boolean;
+}
+
+export async function pretrain(run: string, s: Settings, ctx: StageContext, opts: PretrainOptions) {
   const p = runPaths(run);
   if (!fs.existsSync(path.join(p.vocab, 'vocab.txt')))
     throw new UserError(`${run}: no vocabulary yet; run corpus-vocab first`);
@@ -67,22 +75,22 @@ export async function pretrain(run: string, s: Settings, ctx: StageContext, opts
   let startEpoch = 0;
   let optimizer: AdamW | undefined;
   const pt = s.pretrain;
-  if (opts.resume) recoverDir(p.pretrainLast); // killed while replacing it: the previous one is aside
-  if (opts.resume && !fs.existsSync(path.join(p.pretrainLast, TRAIN_STATE)))
-    log(ctx, `--resume: no epoch checkpoint in ${p.pretrainLast} yet; starting from the beginning`, 'warn');
-  if (opts.resume && fs.existsSync(path.join(p.pretrainLast, TRAIN_STATE))) {
-    const st = readJson<TrainState>(path.join(p.pretrainLast, TRAIN_STATE));
+  if (opts.resume) recoverDir(opts.last); // killed while replacing it: the previous one is aside
+  if (opts.resume && !fs.existsSync(path.join(opts.last, TRAIN_STATE)))
+    log(ctx, `--resume: no epoch checkpoint in ${opts.last} yet; starting from the beginning`, 'warn');
+  if (opts.resume && fs.existsSync(path.join(opts.last, TRAIN_STATE))) {
+    const st = readJson<TrainState>(path.join(opts.last, TRAIN_STATE));
     disposeParams(params);
-    const ck = loadCheckpoint(p.pretrainLast);
+    const ck = loadCheckpoint(opts.last);
     cfg = ck.config;
     params = ck.params;
     optimizer = restoreOptimizer(
       new AdamW({ lr: pt.lr, weightDecay: pt.weight_decay }),
-      loadTensorFile(path.join(p.pretrainLast, OPTIMIZER_FILE)),
+      loadTensorFile(path.join(opts.last, OPTIMIZER_FILE)),
       st.step,
     );
     startEpoch = st.epochsDone;
-    log(ctx, `resuming pretraining after epoch ${startEpoch} from ${p.pretrainLast}`);
+    log(ctx, `resuming pretraining after epoch ${startEpoch} from ${opts.last}`);
   }
 
   // A fixed, masked evaluation sample: MLM loss and accuracy comparable across epochs.
@@ -137,7 +145,7 @@ export async function pretrain(run: string, s: Settings, ctx: StageContext, opts
     afterEpoch: async (epoch, _loss, opt) => {
       last = await evaluateMlm();
       const state: TrainState = { epochsDone: epoch + 1, step: opt.step };
-      await saveCheckpoint(p.pretrainLast, cfg, params, vocab, {
+      await saveCheckpoint(opts.last, cfg, params, vocab, {
         json: { [TRAIN_STATE]: state },
         tensors: { [OPTIMIZER_FILE]: optimizerTensors(opt) },
       });
@@ -145,9 +153,9 @@ export async function pretrain(run: string, s: Settings, ctx: StageContext, opts
       return last;
     },
   });
-  await saveCheckpoint(p.pretrain, cfg, params, vocab);
-  ctx.emit({ type: 'checkpoint', stage: 'pretrain', path: p.pretrain, kind: 'final' });
+  await saveCheckpoint(opts.out, cfg, params, vocab);
+  ctx.emit({ type: 'checkpoint', stage: 'pretrain', path: opts.out, kind: 'final' });
   opt.dispose();
   disposeParams(params);
-  return { metrics: last, checkpoint: p.pretrain };
+  return { metrics: last, checkpoint: opts.out };
 }

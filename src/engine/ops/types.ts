@@ -1,0 +1,71 @@
+// The ops' interface (ops/index.ts chooses the set; host.ts and webgpu.ts implement it).
+import type * as tf from '@tensorflow/tfjs';
+
+export interface AttentionDims {
+  B: number;
+  T: number;
+  /** heads and head size */
+  A: number;
+  D: number;
+}
+
+/** A parameter's AdamW update: the weight, its moments and gradient, and its own lr and decay. */
+export interface AdamWItem {
+  name: string;
+  w: tf.Variable;
+  m: tf.Variable;
+  v: tf.Variable;
+  /** The learning rate for this parameter (lr x its multiplier). */
+  lr: number;
+  weightDecay: number;
+}
+
+export interface AdamWHyper {
+  beta1: number;
+  beta2: number;
+  eps: number;
+  /** Bias corrections 1 - beta^t. */
+  c1: number;
+  c2: number;
+  /** Clip the global gradient norm to this (0: no clipping). */
+  maxNorm: number;
+}
+
+export interface Ops {
+  /** Which set this is: 'host' or 'webgpu'. */
+  readonly name: string;
+  /** x [N, in] @ W^T [in, out] + b  (W is [out, in], PyTorch's layout). */
+  linear(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D;
+  /** LayerNorm over the last axis, g and b its scale and shift. */
+  layerNorm(x: tf.Tensor2D, g: tf.Tensor1D, b: tf.Tensor1D, eps: number): tf.Tensor2D;
+  /** gelu(linear(x)): the FFN's first half; exact GELU, as HF's "gelu". */
+  linearGelu(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D;
+  /** Inverted dropout; seed draws the mask (the same seed, the same mask). */
+  dropout<T extends tf.Tensor>(x: T, rate: number, seed: number): T;
+  /**
+   * Multi-head self-attention of q, k, v [B*T, A*D] under mask [B, T] (1 = token): per head
+   * softmax(q k^T / sqrt(D) + mask) [dropout] @ v, heads scaled by headMask [A] where given, back
+   * to [B*T, A*D]. drop.seed: called once, only when rate > 0.
+   */
+  attention(
+    q: tf.Tensor2D,
+    k: tf.Tensor2D,
+    v: tf.Tensor2D,
+    mask: tf.Tensor2D,
+    dims: AttentionDims,
+    drop: { rate: number; seed: () => number } | null,
+    headMask?: tf.Tensor1D | null,
+  ): tf.Tensor2D;
+  /**
+   * One AdamW step of every item, in place, after clipping the gradients' global norm (grads:
+   * name -> gradient; the host set may replace entries by their clipped copies, which the caller
+   * then disposes).
+   */
+  adamw(items: AdamWItem[], grads: Record<string, tf.Tensor>, h: AdamWHyper): void;
+  /** shadow <- d shadow + (1 - d) w for every pair, in place. */
+  ema(pairs: { shadow: tf.Variable; w: tf.Tensor }[], d: number): void;
+  /** Throws (a one-line UserError) once the device reported an error; called after read-backs. */
+  check(): void;
+  /** The largest buffer one tensor may be, in bytes (null: no limit besides memory). */
+  maxBufferBytes(): number | null;
+}

@@ -1,0 +1,33 @@
+// The WebGPU implementations of the ops (ops/index.ts): the fused programs of backend/webgpu-ops.ts
+// and backend/webgpu-adamw.ts. Their host counterparts are ops/host.ts; attention with a head mask
+// (importance scoring while pruning) is the host composition on this set's dropout.
+import * as gpu from '../backend/webgpu-ops';
+import { fusedAdamW, fusedEma } from '../backend/webgpu-adamw';
+import { checkWebGpu, webgpuDevice } from '../backend/webgpu';
+import { composedAttention } from './host';
+import type { Ops } from './types';
+
+export const webgpuOps: Ops = {
+  name: 'webgpu',
+  linear: (x, w, b) => gpu.dense(x, w, b),
+  layerNorm: (x, g, b, eps) => gpu.layerNorm(x, g, b, eps),
+  linearGelu: (x, w, b) => gpu.biasGelu(gpu.matMulT(x, w), b),
+  dropout: (x, rate, seed) => gpu.dropout(x, rate, seed),
+  attention: (q, k, v, mask, dims, drop, headMask) => {
+    if (headMask) return composedAttention(q, k, v, mask, dims, drop, headMask, gpu.dropout);
+    const d = drop && drop.rate > 0 ? { rate: drop.rate, seed: drop.seed() } : null;
+    return gpu.attention(q, k, v, mask, dims, d);
+  },
+  adamw: (items, _grads, h) =>
+    fusedAdamW(
+      items.map(({ w, m, v, name, lr, weightDecay }) => ({ w, m, v, g: _grads[name], lr, weightDecay })),
+      { b1: h.beta1, b2: h.beta2, eps: h.eps, c1: h.c1, c2: h.c2, maxNorm: h.maxNorm },
+    ),
+  ema: (pairs, d) => fusedEma(pairs, d),
+  check: () => checkWebGpu(),
+  maxBufferBytes: () => {
+    const lim = webgpuDevice()?.limits;
+    if (!lim) return null;
+    return Math.min(lim.maxStorageBufferBindingSize ?? Infinity, lim.maxBufferSize ?? Infinity);
+  },
+};
