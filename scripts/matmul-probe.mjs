@@ -124,20 +124,27 @@ const SG_TILE = 2;
  * cooperative matrices). Operands are read straight from the storage buffers (row- or column-major
  * as the layout has them); the output is stored row-major.
  */
-function sgmKernel(c, sg, transA, transB) {
+function sgmKernel(c, sg, transA, transB, templated) {
   const { M, N, K } = c;
   // left (rows M, cols K) from A: row-major [M, K] or, transposed, [K, M] read column-major
   const aOff = transA ? '(k0 * u.M + r)' : '(r * u.K + k0)';
   const aArgs = transA ? 'true, u.M' : 'false, u.K';
+  // Dawn's newer form takes the majorness as a template argument; its older one as a bool argument
+  const load = (ty, ptr, off, args) => {
+    const [major, stride] = args.split(', ');
+    return templated
+      ? `subgroupMatrixLoad<${ty}, ${major === 'true' ? 'col_major' : 'row_major'}>(${ptr}, ${off}, ${stride})`
+      : `subgroupMatrixLoad<${ty}>(${ptr}, ${off}, ${args})`;
+  };
   // right (rows K, cols N) from B: row-major [K, N] or, transposed, [N, K] read column-major
   const bOff = transB ? '(cc * u.K + k0)' : '(k0 * u.N + cc)';
   const bArgs = transB ? 'true, u.K' : 'false, u.N';
   let body = '';
   for (let i = 0; i < SG_TILE; i++) {
-    body += `      { let r = row0 + ${i * M}u; a${i} = subgroupMatrixLoad<L>(&A, ${aOff}, ${aArgs}); }\n`;
+    body += `      { let r = row0 + ${i * M}u; a${i} = ${load('L', '&A', aOff, aArgs)}; }\n`;
   }
   for (let j = 0; j < SG_TILE; j++) {
-    body += `      { let cc = col0 + ${j * N}u; b${j} = subgroupMatrixLoad<R>(&B, ${bOff}, ${bArgs}); }\n`;
+    body += `      { let cc = col0 + ${j * N}u; b${j} = ${load('R', '&B', bOff, bArgs)}; }\n`;
   }
   for (let i = 0; i < SG_TILE; i++)
     for (let j = 0; j < SG_TILE; j++)
@@ -149,7 +156,9 @@ function sgmKernel(c, sg, transA, transB) {
   let store = '';
   for (let i = 0; i < SG_TILE; i++)
     for (let j = 0; j < SG_TILE; j++)
-      store += `  subgroupMatrixStore(&C, (row0 + ${i * M}u) * u.N + col0 + ${j * N}u, c${i}${j}, false, u.N);\n`;
+      store += templated
+        ? `  subgroupMatrixStore<row_major>(&C, (row0 + ${i * M}u) * u.N + col0 + ${j * N}u, c${i}${j}, u.N);\n`
+        : `  subgroupMatrixStore(&C, (row0 + ${i * M}u) * u.N + col0 + ${j * N}u, c${i}${j}, false, u.N);\n`;
   return `
 enable f16;
 enable chromium_experimental_subgroup_matrix;
@@ -275,13 +284,14 @@ async function main() {
   );
   if (wantFeatures.includes('chromium-experimental-subgroup-matrix') && wantFeatures.includes('shader-f16')) {
     for (const c of configs.filter((c) => c.componentType === 'f16' && c.resultComponentType === 'f32')) {
-      candidates.push({
-        name: `sgm f16 ${c.M}x${c.N}x${c.K}`,
-        f16: true,
-        code: (lay) => sgmKernel(c, sgSize, lay.transA, lay.transB),
-        grid: (sh) => [sh.N / (2 * SG_TILE * c.N), sh.M / (2 * SG_TILE * c.M)],
-        fits: (sh) => sh.N % (2 * SG_TILE * c.N) === 0 && sh.M % (2 * SG_TILE * c.M) === 0 && sh.K % c.K === 0,
-      });
+      for (const templated of [true, false])
+        candidates.push({
+          name: `sgm f16 ${c.M}x${c.N}x${c.K}${templated ? '' : ' (bool)'}`,
+          f16: true,
+          code: (lay) => sgmKernel(c, sgSize, lay.transA, lay.transB, templated),
+          grid: (sh) => [sh.N / (2 * SG_TILE * c.N), sh.M / (2 * SG_TILE * c.M)],
+          fits: (sh) => sh.N % (2 * SG_TILE * c.N) === 0 && sh.M % (2 * SG_TILE * c.M) === 0 && sh.K % c.K === 0,
+        });
     }
   } else {
     console.log('subgroup matrices: not offered by this adapter/instance (try --toggles on NVIDIA)');
@@ -322,7 +332,10 @@ async function main() {
         const pipeline = device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' } });
         const err = await device.popErrorScope();
         if (err) {
-          const why = err.message.split('\n').slice(0, 3).join(' | ');
+          // the error lines (a deprecation warning may come first), else the start of the message
+          const lines = err.message.split('\n');
+          const errs = lines.filter((l) => /error/i.test(l) && !/^Error while parsing WGSL/.test(l));
+          const why = (errs.length ? errs : lines).slice(0, 4).join(' | ');
           console.log(`${s.name.padEnd(24)} ${lay.name.padEnd(26)} ${cand.name}: does not compile: ${why}`);
           cand.fits = () => false;
           continue;
