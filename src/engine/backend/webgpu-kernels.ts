@@ -11,6 +11,7 @@
 // encoder: WebGpuBackendLike below), which is not a public API: package.json pins 4.22.0, and
 // test/webgpu-ops.test.ts is what tells whether another version still fits.
 import * as tf from '@tensorflow/tfjs';
+import { captureUpload, wrapDevice } from './webgpu-record';
 
 export interface GpuCounters {
   /** Compute programs dispatched (tfjs's and ours). */
@@ -152,6 +153,11 @@ export function patchWebGpuKernels(): void {
   if (patched) return;
   const b = tf.backend() as unknown as WebGpuBackendLike;
   patched = b;
+  wrapDevice(b);
+  // tfjs computes an op on the CPU where its inputs are small and still there (e.g. 1 - labels):
+  // the result is then uploaded as new host data, which a recorded step could not follow
+  // (webgpu-record.ts). Everything runs on the GPU instead.
+  (b as unknown as { shouldExecuteOnCPU: () => boolean }).shouldExecuteOnCPU = () => false;
   const run = b.runWebGPUProgram.bind(b);
   b.runWebGPUProgram = (program, ...rest) => {
     if (program.outputShape.every((d) => d > 0)) countProgram(program.constructor.name);
@@ -161,6 +167,11 @@ export function patchWebGpuKernels(): void {
   b.uploadToGPU = (dataId) => {
     const d = b.tensorMap.get(dataId);
     if (d.resource == null && d.values != null) {
+      // A recording in progress takes the batch's arrays into its own buffers (webgpu-record.ts).
+      if (captureUpload(b, d)) {
+        counters.uploads++;
+        return;
+      }
       // Rank 0 only: the constants of ops. A [1] parameter (a 1-label classifier's bias) is updated in place.
       if (d.shape.length === 0 && (d.dtype === 'float32' || d.dtype === 'int32')) {
         const buf = scalarBuffer(b, d);

@@ -17,6 +17,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { customOp } from './custom-op';
 import { dispatchRaw, gridGroups, pipeline, requireWebGpu, WG, WORKGROUP_REDUCE } from './webgpu-kernels';
+import { seedSlot, stepScalarsBuffer } from './webgpu-record';
 
 type Field = [name: string, type: 'u32' | 'f32', value: number];
 
@@ -45,7 +46,7 @@ function uniformData(fields: Field[]): ArrayBuffer {
  */
 function launch(
   key: string,
-  inputs: { name: string; t: tf.Tensor }[],
+  inputs: ({ name: string; t: tf.Tensor } | { name: string; buf: unknown })[],
   outShape: number[],
   fields: Field[],
   groups: [number, number, number],
@@ -68,7 +69,7 @@ function launch(
     b,
     key,
     pipe,
-    [...inputs.map((x) => ({ tensor: x.t })), { tensor: info, written: true }],
+    [...inputs.map((x) => ('t' in x ? { tensor: x.t } : x.buf)), { tensor: info, written: true }],
     uniformData(fields),
     groups,
   );
@@ -121,22 +122,30 @@ fn pcg(v: u32) -> u32 {
   return (w >> 22u) ^ w;
 }`;
 
-function dropoutKernel(x: tf.Tensor, rate: number, seed: number): tf.Tensor {
+/**
+ * The seed is read from the step's scalars buffer (webgpu-record.ts), slot `slot`, so that a
+ * recorded step draws new masks on every replay.
+ */
+function dropoutKernel(x: tf.Tensor, rate: number, slot: number): tf.Tensor {
   const n = x.size;
+  const b = requireWebGpu('dropout');
   return launch(
     'dropout',
-    [{ name: 'x', t: x }],
+    [
+      { name: 'x', t: x },
+      { name: 'sc', buf: stepScalarsBuffer(b) },
+    ],
     x.shape,
     [
       ['n', 'u32', n],
-      ['seed', 'u32', seed >>> 0],
+      ['slot', 'u32', slot],
       ['rate', 'f32', rate],
       ['scale', 'f32', 1 / (1 - rate)],
     ],
     gridGroups(n),
     `${HASH}
 ${MAIN_FLAT} {
-  let key = pcg(u.seed);
+  let key = pcg(bitcast<u32>(sc[u.slot]));
   for (var i = gid.x; i < u.n; i += nwg.x * ${WG}u) {
     let r = f32(pcg(i ^ key) >> 8u) / 16777216.0;
     out[i] = select(0.0, x[i] * u.scale, r >= u.rate);
@@ -147,9 +156,10 @@ ${MAIN_FLAT} {
 
 /** Inverted dropout with a mask drawn on the GPU from seed (the same seed, the same mask). */
 export function dropout<T extends tf.Tensor>(x: T, rate: number, seed: number): T {
+  const slot = seedSlot(requireWebGpu('dropout'), seed);
   const f = customOp(1, ([a]) => ({
-    value: dropoutKernel(a, rate, seed),
-    gradFunc: (dy: tf.Tensor) => dropoutKernel(dy, rate, seed),
+    value: dropoutKernel(a, rate, slot),
+    gradFunc: (dy: tf.Tensor) => dropoutKernel(dy, rate, slot),
   }));
   return f(x) as T;
 }
@@ -631,11 +641,12 @@ export function attention(
   const bmm = (key: string, a: Strided, b: Strided, out: typeof sqOut, M: number, N: number, K: number, alpha = 1) =>
     stridedMatMul(key, a, b, out, { M, N, K, outer: B, inner: A, alpha });
 
+  const slot = drop ? seedSlot(requireWebGpu('attention'), drop.seed) : 0;
   const f = customOp(3, ([qt, kt, vt], save) => {
     const scores = bmm('attn_scores', tok(qt, false), tok(kt, true), sqOut, T, T, D, scale);
     const probs = maskedSoftmax(scores, mask, A, T);
     scores.dispose();
-    const dropped = drop ? dropoutKernel(probs, drop.rate, drop.seed) : probs;
+    const dropped = drop ? dropoutKernel(probs, drop.rate, slot) : probs;
     const ctx = bmm('attn_context', sq(dropped, false), tok(vt, false), tokOut, T, D, T);
     save([qt, kt, vt, probs, dropped]);
     return {
@@ -645,7 +656,7 @@ export function attention(
         // d(dropped) = dctx v^T; dv = dropped^T dctx
         const dpd = bmm('attn_dprobs', tok(dctx, false), tok(sv, true), sqOut, T, T, D);
         const dv = bmm('attn_dv', sq(pd, true), tok(dctx, false), tokOut, T, D, T);
-        const dp = drop ? dropoutKernel(dpd, drop.rate, drop.seed) : dpd;
+        const dp = drop ? dropoutKernel(dpd, drop.rate, slot) : dpd;
         if (drop) dpd.dispose();
         const ds = softmaxGrad(dp, p, T, scale);
         dp.dispose();

@@ -3,7 +3,8 @@
 // Batches are sorted by length so padding stays small.
 import * as tf from '@tensorflow/tfjs';
 import { checkWebGpu } from '../backend/webgpu';
-import { type Example, makeBatches } from '../data/encode';
+import { inferenceRecorder } from '../backend/webgpu-record';
+import { type Batch, type Example, makeBatches } from '../data/encode';
 import { classify, Inputs, toInputs } from './bert';
 import { BertConfig, isSingleLabel, numLabels } from './config';
 import type { Params } from './params';
@@ -33,10 +34,39 @@ export async function predictLogits(
   const order = ex.map((_, i) => i).sort((a, b) => ex[a].ids.length - ex[b].ids.length);
   const sorted = order.map((i) => ({ ...ex[i], row: i }));
   const out = new Float32Array(ex.length * L);
-  for (const b of makeBatches(sorted, { batchSize })) {
-    const data = await batchLogits(params, cfg, () => toInputs(b.ids, b.mask, b.B, b.T, b.types));
+  const scatter = (b: Batch, data: Float32Array) =>
     b.rows.forEach((row, k) => out.set(data.subarray(k * L, (k + 1) * L), row * L));
+  // On webgpu a batch shape seen before is recorded, then replayed (backend/webgpu-record.ts): one
+  // submit a batch, its logits read back while the next ones run.
+  const rec = inferenceRecorder(params);
+  const pending: Promise<void>[] = [];
+  for (const b of makeBatches(sorted, { batchSize })) {
+    const inputs = () => toInputs(b.ids, b.mask, b.B, b.T, b.types);
+    if (rec) {
+      const key = rec.recorder.key(rec.modelKey, b);
+      const plan = rec.recorder.plan(key);
+      if (plan.kind === 'replay') {
+        const r = await rec.recorder.replay(plan.rec, b, null);
+        pending.push(
+          r.result.then((data) => {
+            checkWebGpu();
+            scatter(b, data);
+          }),
+        );
+        continue;
+      }
+      if (plan.kind === 'record') {
+        const { out: logits } = rec.recorder.record(key, b, () => tf.tidy(() => classify(params, cfg, inputs())));
+        const data = (await logits.data()) as Float32Array;
+        logits.dispose();
+        checkWebGpu();
+        scatter(b, data);
+        continue;
+      }
+    }
+    scatter(b, await batchLogits(params, cfg, inputs));
   }
+  await Promise.all(pending);
   return out;
 }
 

@@ -4,7 +4,7 @@
 // so the early average is not dominated by the random start. Validation and the saved best
 // checkpoint use the averaged weights (swap in, use, swap back); training continues on the raw ones.
 import * as tf from '@tensorflow/tfjs';
-import { fusedEma } from '../backend/webgpu-adamw';
+import { fusedEma, swapInPlace } from '../backend/webgpu-adamw';
 import { webgpuActive } from '../backend/webgpu-kernels';
 import type { Params } from '../model/params';
 
@@ -53,6 +53,15 @@ export class Ema {
 
   /** Exchange the weights and the shadow weights (call twice to undo). */
   swap(params: Params): void {
+    if (webgpuActive()) {
+      // In place: the weights keep their buffers (a recorded training step names them).
+      const pairs = [...this.shadow].flatMap(([name, b]) => {
+        const a = params.get(name);
+        return a ? [{ a, b }] : [];
+      });
+      swapInPlace(pairs);
+      return;
+    }
     for (const [name, s] of this.shadow) {
       const w = params.get(name);
       if (!w) continue;

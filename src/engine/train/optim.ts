@@ -38,22 +38,17 @@ export class AdamW {
    * On webgpu it is one fused pass over all parameters, in place (backend/webgpu-adamw.ts).
    */
   apply(params: Params, grads: Record<string, tf.Tensor>, lr: number, clipNorm = 0): void {
-    const b1 = this.opt.beta1 ?? 0.9;
-    const b2 = this.opt.beta2 ?? 0.999;
-    const eps = this.opt.eps ?? 1e-8;
-    this.step++;
-    const c1 = 1 - b1 ** this.step;
-    const c2 = 1 - b2 ** this.step;
+    const { b1, b2, eps, c1, c2 } = this.nextStep();
     if (webgpuActive()) {
       const items: FusedAdamWItem[] = [];
       for (const [name, g] of Object.entries(grads)) {
         const w = params.get(name);
         if (!w) continue;
         const { m, v } = this.moments(name, w);
-        const lrp = lr * (this.opt.lrMultiplier?.(name) ?? 1);
-        items.push({ w, m, v, g, lr: lrp, weightDecay: noDecay(name) ? 0 : this.opt.weightDecay });
+        const lrMult = this.opt.lrMultiplier?.(name) ?? 1;
+        items.push({ w, m, v, g, lrMult, weightDecay: noDecay(name) ? 0 : this.opt.weightDecay });
       }
-      fusedAdamW(items, { b1, b2, eps, c1, c2, maxNorm: clipNorm });
+      fusedAdamW(items, { lr, b1, b2, eps, c1, c2, maxNorm: clipNorm });
       return;
     }
     if (clipNorm > 0) clipByGlobalNorm(grads, clipNorm);
@@ -72,6 +67,18 @@ export class AdamW {
         w.assign(tf.sub(decayed, tf.mul(update, lrp)));
       }
     });
+  }
+
+  /**
+   * Count one step; its betas, eps and bias corrections 1 - b^step (a recorded step's replay
+   * takes them from here too, webgpu-record.ts).
+   */
+  nextStep(): { b1: number; b2: number; eps: number; c1: number; c2: number } {
+    const b1 = this.opt.beta1 ?? 0.9;
+    const b2 = this.opt.beta2 ?? 0.999;
+    const eps = this.opt.eps ?? 1e-8;
+    this.step++;
+    return { b1, b2, eps, c1: 1 - b1 ** this.step, c2: 1 - b2 ** this.step };
   }
 
   /** The moments of a parameter, zeros at its first update. */
