@@ -25,7 +25,7 @@ import {
   WG,
   WORKGROUP_REDUCE,
 } from './webgpu-kernels';
-import { setScalar, SLOT, stepScalarsBuffer } from './webgpu-record';
+import { markScalarsRead, setScalar, SLOT, stepScalarsBuffer } from './webgpu-record';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- WebGPU's types are not in our tsconfig */
 declare const GPUBufferUsage: { STORAGE: number };
@@ -221,6 +221,7 @@ export function fusedAdamW(items: FusedAdamWItem[], h: FusedAdamWHyper): void {
       [groups, k, 1],
     );
   }
+  markScalarsRead(SLOT.lr, SLOT.c1, SLOT.c2);
 }
 
 function emaWgsl(k: number): string {
@@ -279,6 +280,7 @@ export function fusedEma(pairs: { shadow: tf.Variable; w: tf.Tensor }[], d: numb
       [groups, k, 1],
     );
   }
+  markScalarsRead(SLOT.emaDecay);
 }
 
 /** One program over pairs (a, b) of equal size: body per element i, with a0/b0.. bound, in place. */

@@ -17,7 +17,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { customOp } from './custom-op';
 import { dispatchRaw, gridGroups, pipeline, requireWebGpu, WG, WORKGROUP_REDUCE } from './webgpu-kernels';
-import { seedSlot, stepScalarsBuffer } from './webgpu-record';
+import { markScalarsRead, seedSlot, stepScalarsBuffer } from './webgpu-record';
 
 type Field = [name: string, type: 'u32' | 'f32', value: number];
 
@@ -129,7 +129,7 @@ fn pcg(v: u32) -> u32 {
 function dropoutKernel(x: tf.Tensor, rate: number, slot: number): tf.Tensor {
   const n = x.size;
   const b = requireWebGpu('dropout');
-  return launch(
+  const out = launch(
     'dropout',
     [
       { name: 'x', t: x },
@@ -152,6 +152,8 @@ ${MAIN_FLAT} {
   }
 }`,
   );
+  markScalarsRead(slot); // after: the dispatch may have submitted what came before
+  return out;
 }
 
 /** Inverted dropout with a mask drawn on the GPU from seed (the same seed, the same mask). */

@@ -119,6 +119,7 @@ export function wrapDevice(b: WebGpuBackendLike): void {
   const submit = q.submit;
   q.submit = function (cbs: unknown[]) {
     dc.submits++;
+    pendingReads.clear();
     return submit.call(this, cbs);
   };
   const writeBuffer = q.writeBuffer;
@@ -215,12 +216,24 @@ export function seedsGivenThisStep(): number {
   return seedsThisStep;
 }
 
+/** Slots read by programs encoded but not yet submitted (cleared at every submit). */
+const pendingReads = new Set<number>();
+
+/** Our kernels say which slots the program they just encoded reads. */
+export function markScalarsRead(...slots: number[]): void {
+  for (const s of slots) pendingReads.add(s);
+}
+
 /**
- * Write a value into a slot now (ordered on the queue before the programs submitted after it, so
- * a program already encoded but not submitted must not read this slot for an older value: the
- * step's slots are written before its programs, and a step is submitted before the next begins).
+ * Write a value into a slot now. queue.writeBuffer takes effect before the programs submitted
+ * after it, so where an encoded program not yet submitted reads this slot (an older value), what
+ * is encoded is submitted first.
  */
 export function setScalar(b: WebGpuBackendLike, slot: number, value: number, kind: 'f32' | 'u32'): void {
+  if (pendingReads.has(slot) && b.commandEncoder) {
+    b.endComputePassEncoder();
+    b.submitQueue();
+  }
   if (kind === 'f32') scalarsF[slot] = value;
   else scalarsU[slot] = value >>> 0;
   b.queue.writeBuffer(stepScalarsBuffer(b), slot * 4, scalarsHost, slot * 4, 4);
