@@ -45,11 +45,17 @@ export interface DeviceCounters {
   submits: number;
   /** queue.writeBuffer calls (uniforms, scalars, a replay's batch). */
   writes: number;
-  /** Host time of training steps up to their submit (trainStep adds to it), ms. */
+  /**
+   * Host time of training steps, ms: op by op from the step's start to its loss read-back's
+   * start; a replay's writes, encoding and submit.
+   */
   hostMs: number;
   /** Steps replayed from a recording and steps run op by op on tfjs. */
   replayed: number;
   unrecorded: number;
+  /** Programs dispatched and batch arrays written by replays. */
+  replayedPrograms: number;
+  replayedUploads: number;
 }
 
 const dc: DeviceCounters = {
@@ -60,6 +66,8 @@ const dc: DeviceCounters = {
   hostMs: 0,
   replayed: 0,
   unrecorded: 0,
+  replayedPrograms: 0,
+  replayedUploads: 0,
 };
 
 export function deviceCounters(): DeviceCounters {
@@ -366,6 +374,8 @@ export interface Recording {
   vars: { v: tf.Variable; buf: GPUBuffer }[];
   ring: Readback[];
   nextRing: number;
+  /** Programs a replay dispatches. */
+  dispatches: number;
   bytes: number;
 }
 
@@ -517,6 +527,7 @@ export class Recorder {
       vars: vars.map((v, i) => ({ v, buf: before[i] })),
       ring: [],
       nextRing: 0,
+      dispatches: c.ops.filter((o) => o.kind === 'dispatch').length,
       bytes: 0,
     };
     if (c.why) {
@@ -552,6 +563,7 @@ export class Recorder {
   ): Promise<{ result: Promise<Float32Array> }> {
     const rb = this.readback(rec);
     if (rb.pending) await rb.pending;
+    const t0 = performance.now();
     const b = this.b;
     flush(b);
     const q = b.queue;
@@ -581,7 +593,10 @@ export class Recorder {
     pass?.end();
     enc.copyBufferToBuffer(rec.out, 0, rb.buf, 0, rec.outBytes);
     q.submit([enc.finish()]);
+    if (scalars) dc.hostMs += performance.now() - t0; // a training step's (inference is not counted)
     dc.replayed++;
+    dc.replayedPrograms += rec.dispatches;
+    dc.replayedUploads += rec.inputs.length;
     const result = rb.buf.mapAsync(GPUMapMode.READ).then(() => {
       const data = new Float32Array(rb.buf.getMappedRange(0, rec.outBytes).slice(0));
       rb.buf.unmap();
@@ -642,25 +657,33 @@ export function recordingBackend(): WebGpuBackendLike | null {
 // ---------------------------------------------------------------------------------------------
 // Inference: one recorder for the model last predicted with (model/predict.ts).
 
-let inference: { params: object; recorder: Recorder; modelKey: string } | null = null;
+/** The inference recorders of the models last predicted with (two: bench alternates a pair). */
+const inference: { params: object; recorder: Recorder; modelKey: string }[] = [];
+const INFERENCE_MODELS = 2;
 
 /**
  * The inference recorder of a model (its variables by name): the same one while the same model is
- * used (validation every epoch replays the recordings of the last), a new one for another model.
- * null off webgpu, or with BERT_PRUNER_RECORD=0.
+ * used (validation every epoch replays the recordings of the last), a new one for another model
+ * (the least recently used one goes). null off webgpu, or with BERT_PRUNER_RECORD=0.
  */
 export function inferenceRecorder(params: Map<string, tf.Variable>): { recorder: Recorder; modelKey: string } | null {
   const b = recordingBackend();
   if (!b || process.env.BERT_PRUNER_RECORD === '0') return null;
-  if (inference?.params === params) return inference;
-  inference?.recorder.dispose();
+  const k = inference.findIndex((x) => x.params === params);
+  if (k >= 0) {
+    const [hit] = inference.splice(k, 1);
+    inference.push(hit);
+    return hit;
+  }
+  while (inference.length >= INFERENCE_MODELS) inference.shift()!.recorder.dispose();
   const modelKey = [...params].map(([n, v]) => `${n}:${v.shape.join('x')}`).join(',');
   const log = (line: string) => process.stderr.write(`bert-pruner: ${line}\n`);
-  inference = { params, recorder: new Recorder('inference', b, () => [...params.values()], log), modelKey };
-  return inference;
+  const r = { params, recorder: new Recorder('inference', b, () => [...params.values()], log), modelKey };
+  inference.push(r);
+  return r;
 }
 
 /** The inference recorder's summary line, if one is in use. */
 export function inferenceSummary(): string | null {
-  return inference ? inference.recorder.summary() : null;
+  return inference.length ? inference[inference.length - 1].recorder.summary() : null;
 }

@@ -22,6 +22,44 @@ export async function batchLogits(params: Params, cfg: BertConfig, inputs: () =>
   return data;
 }
 
+/** The host arrays of a batch that inference reads. */
+export type InferBatch = Pick<Batch, 'ids' | 'mask' | 'B' | 'T' | 'types'>;
+
+/**
+ * Queue one batch's forward pass; resolves once it is queued, with its logits to come. On webgpu
+ * a batch shape seen before is recorded, then replayed (backend/webgpu-record.ts): one submit a
+ * batch, its logits read back while the next ones run. Elsewhere the logits are read back first.
+ */
+export async function queueBatchLogits(
+  params: Params,
+  cfg: BertConfig,
+  b: InferBatch,
+): Promise<{ logits: Promise<Float32Array> }> {
+  const inputs = () => toInputs(b.ids, b.mask, b.B, b.T, b.types);
+  const rec = inferenceRecorder(params);
+  if (rec) {
+    const key = rec.recorder.key(rec.modelKey, b);
+    const plan = rec.recorder.plan(key);
+    if (plan.kind === 'replay') {
+      const r = await rec.recorder.replay(plan.rec, b, null);
+      return {
+        logits: r.result.then((data) => {
+          checkWebGpu();
+          return data;
+        }),
+      };
+    }
+    if (plan.kind === 'record') {
+      const { out } = rec.recorder.record(key, b, () => tf.tidy(() => classify(params, cfg, inputs())));
+      const data = (await out.data()) as Float32Array;
+      out.dispose();
+      checkWebGpu();
+      return { logits: Promise.resolve(data) };
+    }
+  }
+  return { logits: Promise.resolve(await batchLogits(params, cfg, inputs)) };
+}
+
 /** Logits [N * L] for the examples, in their order (L: the config's labels). */
 export async function predictLogits(
   params: Params,
@@ -34,37 +72,12 @@ export async function predictLogits(
   const order = ex.map((_, i) => i).sort((a, b) => ex[a].ids.length - ex[b].ids.length);
   const sorted = order.map((i) => ({ ...ex[i], row: i }));
   const out = new Float32Array(ex.length * L);
-  const scatter = (b: Batch, data: Float32Array) =>
-    b.rows.forEach((row, k) => out.set(data.subarray(k * L, (k + 1) * L), row * L));
-  // On webgpu a batch shape seen before is recorded, then replayed (backend/webgpu-record.ts): one
-  // submit a batch, its logits read back while the next ones run.
-  const rec = inferenceRecorder(params);
   const pending: Promise<void>[] = [];
   for (const b of makeBatches(sorted, { batchSize })) {
-    const inputs = () => toInputs(b.ids, b.mask, b.B, b.T, b.types);
-    if (rec) {
-      const key = rec.recorder.key(rec.modelKey, b);
-      const plan = rec.recorder.plan(key);
-      if (plan.kind === 'replay') {
-        const r = await rec.recorder.replay(plan.rec, b, null);
-        pending.push(
-          r.result.then((data) => {
-            checkWebGpu();
-            scatter(b, data);
-          }),
-        );
-        continue;
-      }
-      if (plan.kind === 'record') {
-        const { out: logits } = rec.recorder.record(key, b, () => tf.tidy(() => classify(params, cfg, inputs())));
-        const data = (await logits.data()) as Float32Array;
-        logits.dispose();
-        checkWebGpu();
-        scatter(b, data);
-        continue;
-      }
-    }
-    scatter(b, await batchLogits(params, cfg, inputs));
+    const q = await queueBatchLogits(params, cfg, b);
+    pending.push(
+      q.logits.then((data) => b.rows.forEach((row, k) => out.set(data.subarray(k * L, (k + 1) * L), row * L))),
+    );
   }
   await Promise.all(pending);
   return out;

@@ -161,7 +161,6 @@ export async function queueTrainStep<B extends object>(
         u[SLOT.step] = opt.step;
         seeds.forEach((sd, i) => (u[SEED0 + i] = sd));
       });
-      addHostMs(performance.now() - t0);
       return {
         loss: r.result.then((a) => {
           checkWebGpu();
