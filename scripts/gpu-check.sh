@@ -570,9 +570,12 @@ wall = None
 try: wall, prc = open(os.path.join(out, "pipeline-wall.txt")).read().split(); wall, prc = float(wall), int(prc)
 except (OSError, ValueError): prc = None
 preset = (open(os.path.join(out, "pipeline-preset.txt")).read().strip() if os.path.exists(os.path.join(out, "pipeline-preset.txt")) else "?")
-def final_metric(r):
-    p = (r or {}).get("stages", {}).get("pipeline", {}).get("metrics", {})
-    return p.get("pruned_score", p.get("score"))
+def final_metric(r):  # the pruned, re-fine-tuned model's test score (evaluate-pruned), else the unpruned one's
+    st = (r or {}).get("stages", {})
+    for k in ("evaluate-pruned", "evaluate"):
+        v = st.get(k, {}).get("metrics", {}).get("score")
+        if v is not None: return v
+    return None
 if run is not None or wall is not None:
     print()
     print(f"pipeline --preset {preset} --backend webgpu --test-split 0.2: {fmt(wall, 1)} s from the command's start (exit {prc})")
