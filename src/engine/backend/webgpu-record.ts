@@ -439,7 +439,10 @@ export interface RecorderStats {
 
 /**
  * One recorder per training run (or inference pass): its recordings hold the buffers of that
- * run's variables. capacity: recordings kept (LRU). log: one line per fallback reason.
+ * run's variables. The least recently used recordings go beyond `capacity` of them or `maxMiB` of
+ * pinned buffers (BERT_PRUNER_RECORDINGS, BERT_PRUNER_RECORDINGS_MB; batches bucketed by length
+ * give a training run some tens of sequence lengths, each seen every epoch: a cache smaller than
+ * that would evict every recording before its reuse). log: one line per fallback reason.
  */
 export class Recorder {
   private readonly cache = new Map<string, Recording>();
@@ -453,7 +456,8 @@ export class Recorder {
     private readonly b: WebGpuBackendLike,
     private readonly vars: () => tf.Variable[],
     private readonly log: (line: string) => void,
-    readonly capacity = Number(process.env.BERT_PRUNER_RECORDINGS ?? 16),
+    readonly capacity = Number(process.env.BERT_PRUNER_RECORDINGS ?? 256),
+    readonly maxMiB = Number(process.env.BERT_PRUNER_RECORDINGS_MB ?? 2048),
   ) {}
 
   /** The key of a batch: the model's key and every batch array's length. */
@@ -544,7 +548,8 @@ export class Recorder {
     for (const buf of rec.pinned) if (!varBufs.has(buf)) rec.bytes += buf.size;
     this.cache.set(key, rec);
     this.stats.recorded++;
-    while (this.cache.size > this.capacity) this.drop(this.cache.keys().next().value as string);
+    while (this.cache.size > this.capacity || (this.cache.size > 1 && this.pinnedMiB() > this.maxMiB))
+      this.drop(this.cache.keys().next().value as string);
     this.stats.size = this.cache.size;
     return { out, rec };
   }
@@ -623,6 +628,12 @@ export class Recorder {
     return rb;
   }
 
+  private pinnedMiB(): number {
+    let bytes = 0;
+    for (const r of this.cache.values()) bytes += r.bytes;
+    return bytes / 2 ** 20;
+  }
+
   private drop(key: string): void {
     const r = this.cache.get(key);
     if (!r) return;
@@ -635,7 +646,7 @@ export class Recorder {
   summary(): string {
     const s = this.stats;
     const total = s.hits + s.misses;
-    const mib = [...this.cache.values()].reduce((a, r) => a + r.bytes, 0) / 2 ** 20;
+    const mib = this.pinnedMiB();
     return (
       `${this.name}: recordings: ${this.cache.size} kept of at most ${this.capacity} (${mib.toFixed(1)} MiB), ` +
       `${s.hits} replays of ${total} (${total ? Math.round((100 * s.hits) / total) : 0}% hit rate), ` +
