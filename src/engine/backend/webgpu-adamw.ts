@@ -11,7 +11,8 @@
 // The weight average (train/ema.ts) is one such pass too: shadow = d shadow + (1 - d) w in place.
 // The numbers that change from step to step (learning rate, bias corrections, the EMA's decay) are
 // read from the step's scalars buffer (webgpu-record.ts), so a recorded step replays with new ones;
-// the uniforms hold only what is fixed for a model (sizes, lr multipliers, weight decay).
+// the uniforms hold only what is fixed for a model (sizes, lr multipliers, weight decay), packed as
+// every kernel's (webgpu-kernels.ts uniformBlock).
 // FGM's perturbation of the embeddings and the EMA's swap are in place too (addScaledInPlace,
 // swapInPlace): no variable changes its buffer in a training step.
 import * as tf from '@tensorflow/tfjs';
@@ -21,6 +22,8 @@ import {
   ownData,
   pipeline,
   requireWebGpu,
+  uniformBlock,
+  UniformField,
   WebGpuBackendLike,
   WG,
   WORKGROUP_REDUCE,
@@ -49,7 +52,7 @@ function programRuns<T extends { size: number }>(
   return runs;
 }
 
-function sumsqWgsl(k: number): string {
+function sumsqWgsl(k: number, struct: string): string {
   const decl = [...Array(k).keys()].map((j) => `@group(0) @binding(${j + 1}) var<storage, read> g${j}: array<f32>;`);
   const cases = [...Array(k).keys()].map(
     (j) => `if (s == ${j}u) { for (var i = li; i < n; i += ${WG}u) { acc += g${j}[i] * g${j}[i]; } }`,
@@ -57,13 +60,13 @@ function sumsqWgsl(k: number): string {
   return `
 @group(0) @binding(0) var<storage, read_write> norms: array<f32>;
 ${decl.join('\n')}
-struct U { n: array<vec4<u32>, ${Math.ceil(k / 4)}>, first: u32 };
+${struct}
 @group(0) @binding(${k + 1}) var<uniform> u: U;
 ${WORKGROUP_REDUCE}
 @compute @workgroup_size(${WG})
 fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) {
   let s = wid.x;
-  let n = u.n[s / 4u][s % 4u];
+  let n = u.slots[s].n;
   var acc = 0.0;
   ${cases.join('\n  ')}
   let total = wsum(acc, li);
@@ -71,7 +74,7 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
 }`;
 }
 
-function adamwWgsl(k: number): string {
+function adamwWgsl(k: number, struct: string): string {
   const decl: string[] = [];
   const cases: string[] = [];
   for (let j = 0; j < k; j++) {
@@ -97,11 +100,7 @@ function adamwWgsl(k: number): string {
 @group(0) @binding(0) var<storage, read> norms: array<f32>;
 @group(0) @binding(1) var<storage, read> sc: array<f32>;
 ${decl.join('\n')}
-struct Slot { n: u32, mult: f32, wd: f32, pad: f32 };
-struct U {
-  b1: f32, b2: f32, eps: f32, maxNorm: f32, nNorms: u32, p0: u32, p1: u32, p2: u32,
-  slots: array<Slot, ${k}>,
-};
+${struct}
 @group(0) @binding(${4 * k + 2}) var<uniform> u: U;
 ${WORKGROUP_REDUCE}
 @compute @workgroup_size(${WG})
@@ -175,16 +174,17 @@ export function fusedAdamW(items: FusedAdamWItem[], h: FusedAdamWHyper): void {
   // 1. The squared norm of each gradient into its slot of the norms buffer.
   for (const { first, part } of programRuns(b, live, 1)) {
     const k = part.length;
-    const u = new Uint32Array(Math.ceil(k / 4) * 4 + 4);
-    part.forEach((it, j) => (u[j] = it.size));
-    u[Math.ceil(k / 4) * 4] = first;
+    const u = uniformBlock(
+      [['first', 'u32', first]],
+      part.map((it): UniformField[] => [['n', 'u32', it.size]]),
+    );
     const bufs = [nb, ...part.map((it) => ({ tensor: it.g }))];
     dispatchRaw(
       b,
       'FusedSumSq',
-      pipeline(b, `bp_sumsq_${k}`, () => sumsqWgsl(k)),
+      pipeline(b, `bp_sumsq2_${k}`, () => sumsqWgsl(k, u.wgsl)),
       bufs,
-      u.buffer,
+      u.data,
       [k, 1, 1],
     );
   }
@@ -196,16 +196,20 @@ export function fusedAdamW(items: FusedAdamWItem[], h: FusedAdamWHyper): void {
   const sc = stepScalarsBuffer(b);
   for (const { part, groups } of programRuns(b, live, 4)) {
     const k = part.length;
-    const buf = new ArrayBuffer(32 + 16 * k);
-    const f = new Float32Array(buf);
-    const i = new Uint32Array(buf);
-    f.set([h.b1, h.b2, h.eps, h.maxNorm]);
-    i[4] = live.length;
-    part.forEach((it, j) => {
-      i[8 + 4 * j] = it.size;
-      f[8 + 4 * j + 1] = it.lrMult;
-      f[8 + 4 * j + 2] = it.weightDecay;
-    });
+    const u = uniformBlock(
+      [
+        ['b1', 'f32', h.b1],
+        ['b2', 'f32', h.b2],
+        ['eps', 'f32', h.eps],
+        ['maxNorm', 'f32', h.maxNorm],
+        ['nNorms', 'u32', live.length],
+      ],
+      part.map((it): UniformField[] => [
+        ['n', 'u32', it.size],
+        ['mult', 'f32', it.lrMult],
+        ['wd', 'f32', it.weightDecay],
+      ]),
+    );
     const bufs = part.flatMap((it) => [
       { tensor: it.w, written: true },
       { tensor: it.m, written: true },
@@ -215,16 +219,16 @@ export function fusedAdamW(items: FusedAdamWItem[], h: FusedAdamWHyper): void {
     dispatchRaw(
       b,
       'FusedAdamW',
-      pipeline(b, `bp_adamw2_${k}`, () => adamwWgsl(k)),
+      pipeline(b, `bp_adamw3_${k}`, () => adamwWgsl(k, u.wgsl)),
       [nb, sc, ...bufs],
-      buf,
+      u.data,
       [groups, k, 1],
     );
   }
   markScalarsRead(SLOT.lr, SLOT.c1, SLOT.c2);
 }
 
-function emaWgsl(k: number): string {
+function emaWgsl(k: number, struct: string): string {
   const decl: string[] = [];
   const cases: string[] = [];
   for (let j = 0; j < k; j++) {
@@ -233,12 +237,12 @@ function emaWgsl(k: number): string {
       `@group(0) @binding(${2 * j + 2}) var<storage, read> w${j}: array<f32>;`,
     );
     const upd = `s${j}[i] = d * s${j}[i] + (1.0 - d) * w${j}[i];`;
-    cases.push(`if (s == ${j}u) { for (var i = gid; i < u.n[${j}].x; i += stride) { ${upd} } }`);
+    cases.push(`if (s == ${j}u) { for (var i = gid; i < u.slots[${j}].n; i += stride) { ${upd} } }`);
   }
   return `
 @group(0) @binding(0) var<storage, read> sc: array<f32>;
 ${decl.join('\n')}
-struct U { n: array<vec4<u32>, ${k}> };
+${struct}
 @group(0) @binding(${2 * k + 1}) var<uniform> u: U;
 @compute @workgroup_size(${WG})
 fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>,
@@ -268,15 +272,17 @@ export function fusedEma(pairs: { shadow: tf.Variable; w: tf.Tensor }[], d: numb
   const sc = stepScalarsBuffer(b);
   for (const { part, groups } of programRuns(b, live, 2)) {
     const k = part.length;
-    const u = new ArrayBuffer(16 * k);
-    part.forEach((p, j) => (new Uint32Array(u)[4 * j] = p.size));
+    const u = uniformBlock(
+      [],
+      part.map((p): UniformField[] => [['n', 'u32', p.size]]),
+    );
     const bufs = part.flatMap((p) => [{ tensor: p.shadow, written: true }, { tensor: p.w }]);
     dispatchRaw(
       b,
       'FusedEma',
-      pipeline(b, `bp_ema2_${k}`, () => emaWgsl(k)),
+      pipeline(b, `bp_ema3_${k}`, () => emaWgsl(k, u.wgsl)),
       [sc, ...bufs],
-      u,
+      u.data,
       [groups, k, 1],
     );
   }
@@ -305,11 +311,15 @@ function pairPass(
         `@group(0) @binding(${2 * j}) var<storage, ${p.aWritten ? 'read_write' : 'read'}> a${j}: array<f32>;`,
         `@group(0) @binding(${2 * j + 1}) var<storage, ${p.bWritten ? 'read_write' : 'read'}> b${j}: array<f32>;`,
       );
-      cases.push(`if (s == ${j}u) { for (var i = gid; i < u.n[${j}].x; i += stride) { ${body(j)} } }`);
+      cases.push(`if (s == ${j}u) { for (var i = gid; i < u.slots[${j}].n; i += stride) { ${body(j)} } }`);
     });
+    const u = uniformBlock(
+      [['x', 'f32', extra]],
+      part.map((p): UniformField[] => [['n', 'u32', p.size]]),
+    );
     const wgsl = () => `
 ${decl.join('\n')}
-struct U { x: f32, p0: f32, p1: f32, p2: f32, n: array<vec4<u32>, ${k}> };
+${u.wgsl}
 @group(0) @binding(${2 * k}) var<uniform> u: U;
 @compute @workgroup_size(${WG})
 fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>,
@@ -319,15 +329,12 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
   let stride = nwg.x * ${WG}u;
   ${cases.join('\n  ')}
 }`;
-    const u = new ArrayBuffer(16 + 16 * k);
-    new Float32Array(u)[0] = extra;
-    part.forEach((p, j) => (new Uint32Array(u)[4 + 4 * j] = p.size));
     const flags = part.map((p) => `${+p.aWritten}${+p.bWritten}`).join('');
     const bufs = part.flatMap((p) => [
       { tensor: p.a, written: p.aWritten },
       { tensor: p.b, written: p.bWritten },
     ]);
-    dispatchRaw(be, name, pipeline(be, `bp_${key}_${k}_${flags}`, wgsl), bufs, u, [groups, k, 1]);
+    dispatchRaw(be, name, pipeline(be, `bp_${key}_${k}_${flags}`, wgsl), bufs, u.data, [groups, k, 1]);
   }
 }
 

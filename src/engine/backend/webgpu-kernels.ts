@@ -107,6 +107,43 @@ export function gridGroups(n: number, perGroup = WG): [number, number, number] {
   return [Math.max(1, Math.min(MAX_GROUPS, Math.ceil(n / perGroup))), 1, 1];
 }
 
+/** A uniform field of our kernels: its WGSL name and type (4 bytes each) and its value. */
+export type UniformField = [name: string, type: 'u32' | 'f32', value: number];
+
+/**
+ * The one way our kernels pack their uniforms (webgpu-ops.ts, webgpu-adamw.ts): `fields` in order,
+ * then, where given, one record per slot (`slots`, the same names in each, at most 4) as
+ * `slots: array<Slot, k>`, 16-byte aligned as WGSL's uniform layout asks (the fields are padded to
+ * a multiple of 4 words before it, each record to 4). Returns the WGSL structs (Slot, U) and the
+ * bytes; the WGSL depends only on the names, types and the number of slots.
+ */
+export function uniformBlock(fields: UniformField[], slots?: UniformField[][]): { wgsl: string; data: ArrayBuffer } {
+  const head = [...fields];
+  const rec = slots?.[0] ?? [];
+  if (rec.length > 4) throw new Error('uniformBlock: a slot holds at most 4 fields');
+  if (slots) while (head.length % 4) head.push([`pad${head.length}`, 'u32', 0]);
+  const recPad = [...rec];
+  while (slots && recPad.length < 4) recPad.push([`pad${recPad.length}`, 'u32', 0]);
+  const decl = head.map(([n, t]) => `${n}: ${t}`);
+  let wgsl = '';
+  if (slots) {
+    wgsl = `struct Slot { ${recPad.map(([n, t]) => `${n}: ${t}`).join(', ')} };\n`;
+    decl.push(`slots: array<Slot, ${slots.length}>`);
+  }
+  wgsl += `struct U { ${decl.join(', ')} };`;
+  const words = head.length + (slots ? 4 * slots.length : 0);
+  const data = new ArrayBuffer(Math.ceil((words * 4) / 16) * 16 || 16);
+  const u = new Uint32Array(data);
+  const f = new Float32Array(data);
+  const put = (k: number, [, t, v]: UniformField) => {
+    if (t === 'u32') u[k] = v;
+    else f[k] = v;
+  };
+  head.forEach((x, k) => put(k, x));
+  slots?.forEach((r, j) => r.forEach((x, i) => put(head.length + 4 * j + i, x)));
+  return { wgsl, data };
+}
+
 /** WGSL: a tree reduction over the workgroup of one f32 per thread, `red` its shared memory. */
 const reduction = (name: string, combine: string) => `
 fn ${name}(v: f32, li: u32) -> f32 {

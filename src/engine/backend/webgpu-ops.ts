@@ -16,28 +16,22 @@
 // makes a new output tensor, nothing is written in place.
 import * as tf from '@tensorflow/tfjs';
 import { customOp } from './custom-op';
-import { dispatchRaw, gridGroups, pipeline, requireWebGpu, WG, WORKGROUP_REDUCE } from './webgpu-kernels';
+import {
+  dispatchRaw,
+  gridGroups,
+  pipeline,
+  requireWebGpu,
+  uniformBlock,
+  UniformField,
+  WG,
+  WORKGROUP_REDUCE,
+} from './webgpu-kernels';
 import { markScalarsRead, seedSlot, stepScalarsBuffer } from './webgpu-record';
 
-type Field = [name: string, type: 'u32' | 'f32', value: number];
+type Field = UniformField;
 
 interface KernelMakeTensorInfo {
   makeTensorInfo(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-}
-
-function uniformStruct(fields: Field[]): string {
-  return `struct U { ${fields.map(([n, t]) => `${n}: ${t}`).join(', ')} };`;
-}
-
-function uniformData(fields: Field[]): ArrayBuffer {
-  const buf = new ArrayBuffer(Math.ceil((fields.length * 4) / 16) * 16 || 16);
-  const u = new Uint32Array(buf);
-  const f = new Float32Array(buf);
-  fields.forEach(([, t, v], k) => {
-    if (t === 'u32') u[k] = v;
-    else f[k] = v;
-  });
-  return buf;
 }
 
 /**
@@ -59,7 +53,7 @@ function launch(
     [
       ...decl,
       `@group(0) @binding(${n}) var<storage, read_write> out: array<f32>;`,
-      uniformStruct(fields),
+      uniformBlock(fields).wgsl,
       `@group(0) @binding(${n + 1}) var<uniform> u: U;`,
       body,
     ].join('\n');
@@ -70,7 +64,7 @@ function launch(
     key,
     pipe,
     [...inputs.map((x) => ('t' in x ? { tensor: x.t } : x.buf)), { tensor: info, written: true }],
-    uniformData(fields),
+    uniformBlock(fields).data,
     groups,
   );
   return tf.engine().makeTensorFromTensorInfo(info);
