@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
 # GPU check: the engine's webgpu backend on a lent GPU machine (no Node.js, no network there),
-# against the PyTorch CUDA yardstick (torch_gpu_bench.py), in one bounded run (~5 minutes).
+# against the PyTorch CUDA yardstick (torch_gpu_bench.py, 3 runs, the median), and the real gaiic
+# pipeline on the GPU, in one bounded run (under 5 minutes).
 #
 #   bash scripts/gpu-check.sh prepare   here (Debian, npm and apt reachable): build and fill .gpu-check/
-#   bash scripts/gpu-check.sh [run]     on the GPU machine, .gpu-check/ carried: bench, torch, ratio table
-#   bash scripts/gpu-check.sh local     (or --dry-run) the run flow here on lavapipe, L2-H128, 1 step
-#   bash scripts/gpu-check.sh table     the ratio table again from an earlier run's $OUT
+#   bash scripts/gpu-check.sh [run]     on the GPU machine, .gpu-check/ carried: bench, torch, pipeline, table
+#   bash scripts/gpu-check.sh local     (or --dry-run) the run flow here on lavapipe (a tiny shape and preset)
+#   bash scripts/gpu-check.sh table     the table again from an earlier run's $OUT
 #
 # .gpu-check/ (git-ignored) holds: node.xz (this machine's node binary), debs/ (Debian's Vulkan loader
 # and GL vendor-neutral libraries), torch_gpu_bench.py, engine.tar.xz (dist/cli.js + the node_modules
-# it loads) and manifest.txt. Results and gpu-check.log go to $OUT (default ./gpu-check-out).
+# it loads), gaiic2021.tar.xz (../shared/datasets/gaiic2021), wasm-run.json (the wasm gaiic run's
+# run.json, when GPU_CHECK_WASM_RUN names its folder at prepare) and manifest.txt. Results and
+# gpu-check.log go to $OUT (default ./gpu-check-out).
 #
 # Settings (environment): GPU_CHECK_SHAPES (comma list), GPU_CHECK_STEPS, GPU_CHECK_BUDGET_S (the
-# whole run's wall-time budget, default 280), GPU_CHECK_ICD (a Vulkan ICD json to use),
-# GPU_CHECK_KEEP=1 (keep the temporary folder), BERT_PRUNER_WEBGPU_ADAPTER (passed to the engine).
+# whole run's wall-time budget, default 290), GPU_CHECK_PIPELINE=0 (no pipeline), GPU_CHECK_PRESET
+# (default gaiic; local: tiny), GPU_CHECK_TORCH_RUNS (default 3), GPU_CHECK_ICD (a Vulkan ICD json to
+# use), GPU_CHECK_KEEP=1 (keep the temporary folder), BERT_PRUNER_WEBGPU_ADAPTER (passed to the engine).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -25,8 +29,11 @@ declare -A SONAME=(
   [libgl1]=libGL.so.1 [libopengl0]=libOpenGL.so.0 [libgles2]=libGLESv2.so.2
 )
 TORCH_SRC="$ROOT/../shared/anchors/torch_gpu_bench.py"
-# Targets on BERT-base (ours / PyTorch CUDA fp32).
-TARGET_SHAPE=L12-H768-A12 TARGET_TRAIN=0.3 TARGET_INFER=0.5
+DATA_SRC="$ROOT/../shared/datasets/gaiic2021"
+# Targets (issue 19): these shapes train and infer at least this fast as PyTorch CUDA fp32 eager;
+# the gaiic pipeline within PIPELINE_TARGET_S from the command's start, its test metric within
+# METRIC_TOL of the wasm run's.
+TARGET_SHAPES=L2-H128,L4-H256 TARGET_RATIO=1.0 PIPELINE_TARGET_S=90 METRIC_TOL=0.003
 MIB=$((1024 * 1024))
 
 say() { printf '%s\n' "$*"; }
@@ -174,6 +181,19 @@ prepare() {
   say "== torch yardstick: $TORCH_SRC"
   cp "$TORCH_SRC" "$PACK/torch_gpu_bench.py"
 
+  say "== data: $DATA_SRC (the GPU machine has no ../shared)"
+  [[ -f "$DATA_SRC/train.csv" ]] || die "$DATA_SRC/train.csv not found"
+  tar -C "$(dirname "$DATA_SRC")" -cf - "$(basename "$DATA_SRC")" | xz -9 -T2 >"$PACK/gaiic2021.tar.xz.tmp"
+  mv "$PACK/gaiic2021.tar.xz.tmp" "$PACK/gaiic2021.tar.xz"
+  rm -f "$PACK/wasm-run.json"
+  if [[ -n "${GPU_CHECK_WASM_RUN:-}" ]]; then
+    [[ -f "$GPU_CHECK_WASM_RUN/run.json" ]] || die "GPU_CHECK_WASM_RUN: no run.json in $GPU_CHECK_WASM_RUN"
+    cp "$GPU_CHECK_WASM_RUN/run.json" "$PACK/wasm-run.json"
+    say "   the wasm run to compare with: $GPU_CHECK_WASM_RUN/run.json"
+  else
+    say "   (no GPU_CHECK_WASM_RUN: the pipeline's metric is printed without the wasm run's)"
+  fi
+
   say "== engine: dist/cli.js and the node_modules it loads"
   local list="$PACK/engine.files"
   engine_files >"$list"
@@ -186,10 +206,11 @@ prepare() {
     say "prepared: $(date -u '+%Y-%m-%d %H:%M UTC') on $(uname -n)"
     say "node: $(node -v)"
     say "debs: $(cd "$PACK/debs" && echo *.deb)"
+    [[ -f "$PACK/wasm-run.json" ]] && say "wasm run: ${GPU_CHECK_WASM_RUN}"
   } >"$PACK/manifest.txt"
 
   say "== sizes"
-  (cd "$PACK" && du -b node.xz engine.tar.xz torch_gpu_bench.py debs/*.deb | sed 's/^/   /')
+  (cd "$PACK" && du -b node.xz engine.tar.xz torch_gpu_bench.py gaiic2021.tar.xz debs/*.deb | sed 's/^/   /')
   local pack_b tree_b
   pack_b=$(du -sb "$PACK" | cut -f1)
   tree_b=$(git -C "$ROOT" ls-files -z -co --exclude-standard | (cd "$ROOT" && du -cb --files0-from=- 2>/dev/null) | tail -n 1 | cut -f1)
@@ -209,9 +230,9 @@ verify_pack() {
   say "== verify in $tmp: node dist/cli.js bench --help"
   (cd "$tmp/engine" && env -u NODE_PATH "$tmp/node" dist/cli.js bench --help | head -n 3 | sed 's/^/   /')
   icd=$(find_icd lvp_icd) || die "no lavapipe ICD (lvp_icd.json) here"
-  say "== verify: bench --backend webgpu --shapes L2-H128 --steps 1 --no-torch --json (lavapipe: $icd)"
+  say "== verify: bench --backend webgpu --shapes L1-H64-A2-F128 --steps 1 --no-torch --json (lavapipe: $icd)"
   (cd "$tmp/engine" && VK_DRIVER_FILES="$icd" VK_ICD_FILENAMES="$icd" env -u NODE_PATH timeout -k 5 600 \
-    "$tmp/node" dist/cli.js bench --backend webgpu --shapes L2-H128 --steps 1 --no-torch --json \
+    "$tmp/node" dist/cli.js bench --backend webgpu --shapes L1-H64-A2-F128 --steps 1 --no-torch --json \
     >"$tmp/bench.json" 2>"$tmp/bench.err") || rc=$?
   grep -v '^    at ' "$tmp/bench.err" | sed 's/^/   | /'
   sed -n '/^{$/q;p' "$tmp/bench.json" | head -n 20 | sed 's/^/   > /' # Dawn's messages (stdout)
@@ -396,13 +417,80 @@ JS
     "$ENGINE/node_modules/webgpu/dist/linux-x64/dawn.node"
 }
 
+# The PyTorch yardstick GPU_CHECK_TORCH_RUNS times (default 3; small shapes vary by about 30% from
+# run to run), only the shapes benched (its own loops left out; all of it with GPU_CHECK_TORCH_FULL=1);
+# $OUT/torch.txt gets the median of each figure, in the yardstick's own line format.
 step_torch() {
   if [[ "$MODE" == local ]] && ! timeout 60 python3 -c 'import torch, sys; sys.exit(not torch.cuda.is_available())' 2>/dev/null; then
     say "--    torch: skipped (local mode, no CUDA torch here)"
     return 0
   fi
-  run_step "torch" 75 "$OUT/torch.txt" python3 "$PACK/torch_gpu_bench.py" || true
+  local runs=${GPU_CHECK_TORCH_RUNS:-3} k dims=() shape
+  IFS=, read -r -a shape_list <<<"$SHAPES"
+  for shape in "${shape_list[@]}"; do dims+=("$(shape_dims "${shape%+tiled}")"); done
+  cat >"$WORK/torch_some.py" <<'PY'
+import sys
+src = open(sys.argv[1]).read()
+if sys.argv[2] != "full":
+    src = src[:src.index("\nfor s in ")]  # the yardstick's run() and settings, not its own shape loops
+exec(compile(src, sys.argv[1], "exec"))
+if sys.argv[2] != "full":
+    for d in sys.argv[3:]: run(*map(int, d.split(",")))
+PY
+  local full=some
+  [[ "${GPU_CHECK_TORCH_FULL:-}" == 1 ]] && full=full
+  for ((k = 1; k <= runs; k++)); do
+    run_step "torch run $k of $runs" 60 "$OUT/torch-$k.txt" python3 "$WORK/torch_some.py" "$PACK/torch_gpu_bench.py" "$full" "${dims[@]}" || true
+    sed 's/^/   /' "$OUT/torch-$k.txt"
+  done
+  python3 - "$OUT" "$runs" >"$OUT/torch.txt" <<'PY'
+import re, statistics, sys
+out, runs = sys.argv[1], int(sys.argv[2]); figs = {}
+pat = r"torch-cuda fp32 (L\d+-H\d+ A\d+ I\d+ B\d+ T\d+): train_tokens_per_s=([\d.]+) infer_tokens_per_s=([\d.]+)"
+for k in range(1, runs + 1):
+    try: text = open(f"{out}/torch-{k}.txt").read()
+    except OSError: continue
+    for m in re.finditer(pat, text): figs.setdefault(m[1], []).append((float(m[2]), float(m[3])))
+for key, v in figs.items():
+    tr = statistics.median(x[0] for x in v); inf = statistics.median(x[1] for x in v)
+    print(f"torch-cuda fp32 {key}: train_tokens_per_s={tr:.0f} infer_tokens_per_s={inf:.0f} (median of {len(v)})")
+PY
+  say "   median of the runs:"
   sed 's/^/   /' "$OUT/torch.txt"
+}
+
+# "L4-H256" -> "4,256,4,1024": layers, hidden, heads (hidden/64), FFN (4 hidden), as the engine's parseShape.
+shape_dims() {
+  python3 -c 'import re, sys; m = re.match(r"L(\d+)-H(\d+)(?:-A(\d+))?(?:-F(\d+))?$", sys.argv[1]); L, H = int(m[1]), int(m[2])
+print(f"{L},{H},{int(m[3] or max(1, round(H / 64)))},{int(m[4] or 4 * H)}")' "$1"
+}
+
+# The gaiic pipeline on webgpu (fp32), from the command's start, with an empty cache (a fresh HOME):
+# each stage's minutes and the test metric, against the wasm run's (wasm-run.json) where packed.
+step_pipeline() {
+  if [[ "${GPU_CHECK_PIPELINE:-1}" == 0 ]]; then
+    say "--    pipeline: skipped (GPU_CHECK_PIPELINE=0)"
+    return 0
+  fi
+  local preset=${GPU_CHECK_PRESET:-gaiic} cap=240 t0 t1 rc=0
+  [[ "$MODE" == local ]] && preset=${GPU_CHECK_PRESET:-tiny} cap=900
+  say "-- data: unpack gaiic2021"
+  mkdir -p "$WORK/data" "$WORK/home"
+  if ! timeout 60 bash -c "$(declare -f untar_xz); untar_xz \"\$1\" \"\$2\"" _ "$PACK/gaiic2021.tar.xz" "$WORK/data"; then
+    fail "pipeline" "could not unpack $PACK/gaiic2021.tar.xz"
+    return 1
+  fi
+  t0=$(date +%s.%N)
+  run_step "pipeline --preset $preset --backend webgpu" "$cap" "$OUT/pipeline.txt" env HOME="$WORK/home" \
+    XDG_CACHE_HOME="$WORK/home/.cache" "$NODE" "$ENGINE/dist/cli.js" pipeline --data "$WORK/data/gaiic2021" \
+    --preset "$preset" --backend webgpu --test-split 0.2 --run "$WORK/run-gaiic" || rc=$?
+  t1=$(date +%s.%N)
+  awk -v a="$t0" -v b="$t1" -v rc="$rc" 'BEGIN { printf "%.1f %d\n", b - a, rc }' >"$OUT/pipeline-wall.txt"
+  cp "$WORK/run-gaiic/run.json" "$OUT/pipeline-run.json" 2>/dev/null || true
+  [[ -f "$PACK/wasm-run.json" ]] && cp "$PACK/wasm-run.json" "$OUT/wasm-run.json"
+  echo "$preset" >"$OUT/pipeline-preset.txt"
+  grep -E 'fell back|not recorded|recordings:' "$OUT/pipeline-"*.err 2>/dev/null | sed 's/^[^:]*://; s/^/   recording: /' | head -n 12 || true
+  tail -n 25 "$OUT/pipeline.txt" | sed 's/^/   /'
 }
 
 step_bench() { # SHAPE[+tiled]: one engine process per shape, so that a hang or crash costs only that shape
@@ -421,53 +509,95 @@ step_bench() { # SHAPE[+tiled]: one engine process per shape, so that a hang or 
   sed -n '/^{$/q;p' "$OUT/bench-$1.json" | head -n 20 | sed 's/^/   > /'
 }
 
-# The ratio table from $OUT/bench-*.json and $OUT/torch.txt; also $OUT/summary.json.
+# The ratio table from $OUT/bench-*.json and $OUT/torch.txt, the pipeline's stages, the targets;
+# also $OUT/summary.json.
 step_table() {
   say "-- results"
-  SHAPES="$SHAPES" TARGET="$TARGET_SHAPE $TARGET_TRAIN $TARGET_INFER" timeout 30 python3 - "$OUT" <<'PY' ||
+  SHAPES="$SHAPES" TARGETS="$TARGET_SHAPES $TARGET_RATIO $PIPELINE_TARGET_S $METRIC_TOL" timeout 30 python3 - "$OUT" <<'PY' ||
 import json, os, re, sys
-out = sys.argv[1]; shapes = os.environ["SHAPES"].split(","); tshape, ttrain, tinfer = os.environ["TARGET"].split()
+out = sys.argv[1]; shapes = os.environ["SHAPES"].split(",")
+tshapes, tratio, tpipe, tol = os.environ["TARGETS"].split(); tshapes = tshapes.split(","); tratio, tpipe, tol = float(tratio), float(tpipe), float(tol)
 def dims(name):  # as the engine's parseShape: heads hidden/64, FFN 4*hidden unless -A / -F say
     m = re.match(r"L(\d+)-H(\d+)(?:-A(\d+))?(?:-F(\d+))?(?:\+tiled)?$", name); L, H = int(m[1]), int(m[2])
-    return (L, H, int(m[3] or H // 64), int(m[4] or 4 * H))
+    return (L, H, int(m[3] or max(1, round(H / 64))), int(m[4] or 4 * H))
 def bench_json(path):  # the engine's JSON is the last unindented '{' to the end (Dawn may print before it)
     t = open(path).read(); i = t.rfind("\n{\n")
     return json.loads(t[i + 1:] if i >= 0 else t)
+def load(path):
+    try: return json.load(open(path))
+    except (OSError, ValueError): return None
 torch = {}
 try:
     for m in re.finditer(r"L(\d+)-H(\d+) A(\d+) I(\d+) B\d+ T\d+: train_tokens_per_s=([\d.]+) infer_tokens_per_s=([\d.]+)",
                          open(os.path.join(out, "torch.txt")).read()):
         torch[tuple(map(int, m.groups()[:4]))] = (float(m[5]), float(m[6]))
 except OSError: pass
-rows, summary, notes = [], [], []
-fmt = lambda v: "-" if v is None else f"{v:.0f}"
+rows, summary, notes, targets = [], {"shapes": []}, [], []
+fmt = lambda v, d=0: "-" if v is None else f"{v:.{d}f}"
 rat = lambda a, b: None if a is None or b is None else a / b
+met = lambda ok: "?" if ok is None else ("met" if ok else "NOT met")
 for name in shapes:
     ours = None
     try: r = bench_json(os.path.join(out, f"bench-{name}.json")); ours = r["shapes"][0]; notes.append(
-        f"{name}: backend {r['backend']}, {r.get('webgpu_matmul', '?')} matmul; pruned (1/4 heads+FFN) inference {r['pruned']['speedup']:.2f}x faster")
+        f"{name}: backend {r['backend']}, {r.get('webgpu_matmul', '?')} matmul, {r['steps']} timed steps; pruned (1/4 heads+FFN) inference {r['pruned']['speedup']:.2f}x faster")
     except (OSError, ValueError, KeyError, IndexError): notes.append(f"{name}: no result from our bench")
     t = torch.get(dims(name))
     ot, oi = (ours["train_tokens_per_s"], ours["infer_tokens_per_s"]) if ours else (None, None)
     tt, ti = t if t else (None, None)
     tr, ir = rat(ot, tt), rat(oi, ti)
-    target = "-"
-    if name.split("+")[0] == tshape:
-        met = lambda v, want: "?" if v is None else ("met" if v >= float(want) else "NOT met")
-        target = f"train>={ttrain}x {met(tr, ttrain)}, infer>={tinfer}x {met(ir, tinfer)}"
-    extra = [fmt(ours.get(k)) if ours and ours.get(k) is not None else "-"
-             for k in ("gpu_programs_per_train_step", "gpu_uploads_per_train_step")]
-    rows.append([name, fmt(ot), fmt(oi), fmt(tt), fmt(ti), "-" if tr is None else f"{tr:.3f}x",
-                 "-" if ir is None else f"{ir:.3f}x", *extra, target])
-    summary.append({"shape": name, "ours": ours, "torch_train_tokens_per_s": tt, "torch_infer_tokens_per_s": ti,
-                    "train_ratio": tr, "infer_ratio": ir})
-head = ["shape", "ours train", "ours infer", "torch train", "torch infer", "train ratio", "infer ratio",
-        "progs/step", "uploads/step", "target (BERT-base)"]
+    g = lambda k: ours.get(k) if ours else None
+    rows.append([name, fmt(ot), fmt(oi), fmt(tt), fmt(ti), "-" if tr is None else f"{tr:.2f}x",
+                 "-" if ir is None else f"{ir:.2f}x", fmt(g("gpu_programs_per_train_step")), fmt(g("gpu_uploads_per_train_step"), 1),
+                 fmt(g("gpu_bind_groups_per_train_step"), 1), fmt(g("gpu_buffers_created_per_train_step"), 1),
+                 fmt(g("gpu_submits_per_train_step"), 1), fmt(g("host_ms_per_train_step"), 2),
+                 "-" if g("gpu_replayed_train_steps") is None else f"{100 * g('gpu_replayed_train_steps'):.0f}%"])
+    if name in tshapes:
+        targets.append(f"{name} train >= {tratio}x PyTorch: {met(None if tr is None else tr >= tratio)} ({'-' if tr is None else f'{tr:.2f}x'})")
+        targets.append(f"{name} infer >= {tratio}x PyTorch: {met(None if ir is None else ir >= tratio)} ({'-' if ir is None else f'{ir:.2f}x'})")
+    summary["shapes"].append({"shape": name, "ours": ours, "torch_train_tokens_per_s": tt, "torch_infer_tokens_per_s": ti,
+                              "train_ratio": tr, "infer_ratio": ir})
+head = ["shape", "ours train", "ours infer", "torch train", "torch infer", "train x", "infer x",
+        "progs/step", "uploads", "bindgroups", "buffers", "submits", "host ms", "replayed"]
 w = [max(len(str(x[i])) for x in [head] + rows) for i in range(len(head))]
 for x in [head] + rows:
-    print("  ".join(str(v).ljust(w[i]) if i in (0, len(w) - 1) else str(v).rjust(w[i]) for i, v in enumerate(x)).rstrip())
-print("tok/s, batch 32 x 128, fp32; ratio = ours (webgpu) / PyTorch CUDA; progs/uploads: GPU programs and uploads per train step")
+    print("  ".join(str(v).ljust(w[i]) if i == 0 else str(v).rjust(w[i]) for i, v in enumerate(x)).rstrip())
+print("tok/s, batch 32 x 128, fp32; x = ours (webgpu) / PyTorch CUDA fp32 eager (median of its runs); per timed train step:")
+print("  GPU programs, uploads, bind groups and buffers created, queue submits, host ms encoding+submitting, share replayed")
 for n in notes: print("  " + n)
+# the pipeline
+run, wasm = load(os.path.join(out, "pipeline-run.json")), load(os.path.join(out, "wasm-run.json"))
+wall = None
+try: wall, prc = open(os.path.join(out, "pipeline-wall.txt")).read().split(); wall, prc = float(wall), int(prc)
+except (OSError, ValueError): prc = None
+preset = (open(os.path.join(out, "pipeline-preset.txt")).read().strip() if os.path.exists(os.path.join(out, "pipeline-preset.txt")) else "?")
+def final_metric(r):  # the pruned, re-fine-tuned model's test score (evaluate-pruned), else the unpruned one's
+    st = (r or {}).get("stages", {})
+    for k in ("evaluate-pruned", "evaluate"):
+        v = st.get(k, {}).get("metrics", {}).get("score")
+        if v is not None: return v
+    return None
+if run is not None or wall is not None:
+    print()
+    print(f"pipeline --preset {preset} --backend webgpu --test-split 0.2: {fmt(wall, 1)} s from the command's start (exit {prc})")
+    st = (run or {}).get("stages", {}); ws = (wasm or {}).get("stages", {})
+    print(f"  {'stage':<18} {'status':<8} {'webgpu min':>10} {'wasm min':>9}  test metric")
+    for k, v in st.items():
+        if k == "pipeline": continue
+        m = v.get("metrics", {}); score = m.get("score")
+        wv = ws.get(k, {})
+        print(f"  {k:<18} {v.get('status', '?'):<8} {fmt(v.get('seconds', 0) / 60 if v.get('seconds') is not None else None, 2):>10} "
+              f"{fmt(wv.get('seconds') / 60 if wv.get('seconds') is not None else None, 2):>9}  {fmt(score, 4) if score is not None else ''}")
+    fm, wm = final_metric(run), final_metric(wasm)
+    print(f"  test metric (the pipeline's final model): webgpu {fmt(fm, 4)}, wasm {fmt(wm, 4) if wasm else '(no wasm run packed)'}")
+    if preset == "gaiic":
+        targets.append(f"gaiic pipeline <= {tpipe:.0f} s from the command's start: {met(None if wall is None else (wall <= tpipe and prc == 0))} ({fmt(wall, 1)} s)")
+        d = None if fm is None or wm is None else abs(fm - wm)
+        targets.append(f"gaiic test metric within {tol} of wasm: {met(None if d is None else d <= tol)} (|diff| {fmt(d, 4)})")
+    summary["pipeline"] = {"preset": preset, "wall_s": wall, "exit": prc, "metric": fm, "wasm_metric": wm}
+if targets:
+    print()
+    print("targets (issue 19):")
+    for t in targets: print("  " + t)
 json.dump(summary, open(os.path.join(out, "summary.json"), "w"), indent=2)
 PY
     fail "table" "the summary script failed"
@@ -492,12 +622,11 @@ finish() {
 run() {
   MODE=$1 # run | local
   if [[ "$MODE" == local ]]; then
-    SHAPES=${GPU_CHECK_SHAPES:-L2-H128} STEPS=${GPU_CHECK_STEPS:-1}
+    SHAPES=${GPU_CHECK_SHAPES:-L1-H64-A2-F128} STEPS=${GPU_CHECK_STEPS:-1}
   else
-    # the last one only where the time budget still allows: BERT-base on our tiled matmul
-    SHAPES=${GPU_CHECK_SHAPES:-L2-H128,$TARGET_SHAPE,L4-H256,$TARGET_SHAPE+tiled} STEPS=${GPU_CHECK_STEPS:-3}
+    SHAPES=${GPU_CHECK_SHAPES:-$TARGET_SHAPES} STEPS=${GPU_CHECK_STEPS:-20}
   fi
-  BUDGET=${GPU_CHECK_BUDGET_S:-280}
+  BUDGET=${GPU_CHECK_BUDGET_S:-290}
   if [[ "$MODE" == local ]]; then BUDGET=${GPU_CHECK_BUDGET_S:-900}; fi
   START=$SECONDS DEADLINE=$((SECONDS + BUDGET - 15)) # 15 s kept for the table
   OUT=${OUT:-./gpu-check-out}
@@ -526,10 +655,11 @@ run() {
       run_step "nvidia-smi" 20 - sh -c 'nvidia-smi -L && nvidia-smi --query-gpu=driver_version,memory.total --format=csv,noheader' || true
     fi
     step_probe || true
-    step_torch
     local shape
     IFS=, read -r -a shape_list <<<"$SHAPES"
     for shape in "${shape_list[@]}"; do step_bench "$shape"; done
+    step_torch
+    step_pipeline || true
   else
     step_torch
   fi
@@ -541,9 +671,9 @@ case "${1:-run}" in
   run) run run ;;
   local | --dry-run) run local ;;
   table) # the table again, from an earlier run's $OUT
-    OUT=${OUT:-./gpu-check-out} SHAPES=${GPU_CHECK_SHAPES:-L2-H128,$TARGET_SHAPE,L4-H256,$TARGET_SHAPE+tiled} FAILS=()
+    OUT=${OUT:-./gpu-check-out} SHAPES=${GPU_CHECK_SHAPES:-$TARGET_SHAPES} FAILS=()
     step_table
     ;;
-  -h | --help) sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;
+  -h | --help) sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;
   *) die "unknown mode '$1' (prepare | run | local | table | --help)" ;;
 esac

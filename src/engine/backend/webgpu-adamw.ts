@@ -9,6 +9,12 @@
 //              torch.optim.AdamW's, as in optim.ts.
 //
 // The weight average (train/ema.ts) is one such pass too: shadow = d shadow + (1 - d) w in place.
+// The numbers that change from step to step (learning rate, bias corrections, the EMA's decay) are
+// read from the step's scalars buffer (webgpu-record.ts), so a recorded step replays with new ones;
+// the uniforms hold only what is fixed for a model (sizes, lr multipliers, weight decay), packed as
+// every kernel's (webgpu-kernels.ts uniformBlock).
+// FGM's perturbation of the embeddings and the EMA's swap are in place too (addScaledInPlace,
+// swapInPlace): no variable changes its buffer in a training step.
 import * as tf from '@tensorflow/tfjs';
 import {
   dispatchRaw,
@@ -16,17 +22,20 @@ import {
   ownData,
   pipeline,
   requireWebGpu,
+  uniformBlock,
+  UniformField,
   WebGpuBackendLike,
   WG,
   WORKGROUP_REDUCE,
 } from './webgpu-kernels';
+import { markScalarsRead, setScalar, SLOT, stepScalarsBuffer } from './webgpu-record';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- WebGPU's types are not in our tsconfig */
 declare const GPUBufferUsage: { STORAGE: number };
 
 /**
- * items in runs of as many as one program can bind (the device's storage-buffer limit, one binding
- * kept for the norms buffer), each run with the grid-stride dispatch of its largest item.
+ * items in runs of as many as one program can bind (the device's storage-buffer limit, two bindings
+ * kept for the norms and scalars buffers), each run with the grid-stride dispatch of its largest item.
  */
 function programRuns<T extends { size: number }>(
   b: WebGpuBackendLike,
@@ -34,7 +43,7 @@ function programRuns<T extends { size: number }>(
   buffersPerItem: number,
 ): { first: number; part: T[]; groups: number }[] {
   const limit = b.device.limits.maxStorageBuffersPerShaderStage ?? 8;
-  const k = Math.max(1, Math.min(8, Math.floor((limit - 1) / buffersPerItem)));
+  const k = Math.max(1, Math.min(8, Math.floor((limit - 2) / buffersPerItem)));
   const runs = [];
   for (let first = 0; first < items.length; first += k) {
     const part = items.slice(first, first + k);
@@ -43,7 +52,7 @@ function programRuns<T extends { size: number }>(
   return runs;
 }
 
-function sumsqWgsl(k: number): string {
+function sumsqWgsl(k: number, struct: string): string {
   const decl = [...Array(k).keys()].map((j) => `@group(0) @binding(${j + 1}) var<storage, read> g${j}: array<f32>;`);
   const cases = [...Array(k).keys()].map(
     (j) => `if (s == ${j}u) { for (var i = li; i < n; i += ${WG}u) { acc += g${j}[i] * g${j}[i]; } }`,
@@ -51,13 +60,13 @@ function sumsqWgsl(k: number): string {
   return `
 @group(0) @binding(0) var<storage, read_write> norms: array<f32>;
 ${decl.join('\n')}
-struct U { n: array<vec4<u32>, ${Math.ceil(k / 4)}>, first: u32 };
+${struct}
 @group(0) @binding(${k + 1}) var<uniform> u: U;
 ${WORKGROUP_REDUCE}
 @compute @workgroup_size(${WG})
 fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) {
   let s = wid.x;
-  let n = u.n[s / 4u][s % 4u];
+  let n = u.slots[s].n;
   var acc = 0.0;
   ${cases.join('\n  ')}
   let total = wsum(acc, li);
@@ -65,11 +74,11 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
 }`;
 }
 
-function adamwWgsl(k: number): string {
+function adamwWgsl(k: number, struct: string): string {
   const decl: string[] = [];
   const cases: string[] = [];
   for (let j = 0; j < k; j++) {
-    const b = 1 + 4 * j;
+    const b = 2 + 4 * j;
     decl.push(
       `@group(0) @binding(${b}) var<storage, read_write> w${j}: array<f32>;`,
       `@group(0) @binding(${b + 1}) var<storage, read_write> m${j}: array<f32>;`,
@@ -83,19 +92,16 @@ function adamwWgsl(k: number): string {
       let v = u.b2 * v${j}[i] + (1.0 - u.b2) * g * g;
       m${j}[i] = m;
       v${j}[i] = v;
-      w${j}[i] = w${j}[i] * p.keep - p.lr * ((m / u.c1) / (sqrt(v / u.c2) + u.eps));
+      w${j}[i] = w${j}[i] * keep - lr * ((m / c1) / (sqrt(v / c2) + u.eps));
     }
   }`);
   }
   return `
 @group(0) @binding(0) var<storage, read> norms: array<f32>;
+@group(0) @binding(1) var<storage, read> sc: array<f32>;
 ${decl.join('\n')}
-struct Slot { n: u32, lr: f32, keep: f32, pad: f32 };
-struct U {
-  b1: f32, b2: f32, eps: f32, c1: f32, c2: f32, maxNorm: f32, nNorms: u32, pad: u32,
-  slots: array<Slot, ${k}>,
-};
-@group(0) @binding(${4 * k + 1}) var<uniform> u: U;
+${struct}
+@group(0) @binding(${4 * k + 2}) var<uniform> u: U;
 ${WORKGROUP_REDUCE}
 @compute @workgroup_size(${WG})
 fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>,
@@ -107,6 +113,10 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
   if (u.maxNorm > 0.0 && norm > u.maxNorm) { scale = u.maxNorm / (norm + 1e-6); }
   let s = wid.y;
   let p = u.slots[s];
+  let lr = sc[${SLOT.lr}] * p.mult;
+  let keep = 1.0 - lr * p.wd;
+  let c1 = sc[${SLOT.c1}];
+  let c2 = sc[${SLOT.c2}];
   let gid = wid.x * ${WG}u + li;
   let stride = nwg.x * ${WG}u;
   ${cases.join('\n  ')}
@@ -132,12 +142,14 @@ export interface FusedAdamWItem {
   m: tf.Variable;
   v: tf.Variable;
   g: tf.Tensor;
-  /** The learning rate for this parameter (lr x its multiplier). */
-  lr: number;
+  /** This parameter's learning-rate multiplier (its lr: the step's lr times this). */
+  lrMult: number;
   weightDecay: number;
 }
 
 export interface FusedAdamWHyper {
+  /** The step's learning rate (before the multipliers). */
+  lr: number;
   b1: number;
   b2: number;
   eps: number;
@@ -162,33 +174,42 @@ export function fusedAdamW(items: FusedAdamWItem[], h: FusedAdamWHyper): void {
   // 1. The squared norm of each gradient into its slot of the norms buffer.
   for (const { first, part } of programRuns(b, live, 1)) {
     const k = part.length;
-    const u = new Uint32Array(Math.ceil(k / 4) * 4 + 4);
-    part.forEach((it, j) => (u[j] = it.size));
-    u[Math.ceil(k / 4) * 4] = first;
+    const u = uniformBlock(
+      [['first', 'u32', first]],
+      part.map((it): UniformField[] => [['n', 'u32', it.size]]),
+    );
     const bufs = [nb, ...part.map((it) => ({ tensor: it.g }))];
     dispatchRaw(
       b,
       'FusedSumSq',
-      pipeline(b, `bp_sumsq_${k}`, () => sumsqWgsl(k)),
+      pipeline(b, `bp_sumsq2_${k}`, () => sumsqWgsl(k, u.wgsl)),
       bufs,
-      u.buffer,
+      u.data,
       [k, 1, 1],
     );
   }
 
-  // 2. AdamW, reading the clip scale from the norms.
+  // 2. AdamW, reading the clip scale from the norms and lr, c1, c2 from the step's scalars.
+  setScalar(b, SLOT.lr, h.lr, 'f32');
+  setScalar(b, SLOT.c1, h.c1, 'f32');
+  setScalar(b, SLOT.c2, h.c2, 'f32');
+  const sc = stepScalarsBuffer(b);
   for (const { part, groups } of programRuns(b, live, 4)) {
     const k = part.length;
-    const buf = new ArrayBuffer(32 + 16 * k);
-    const f = new Float32Array(buf);
-    const i = new Uint32Array(buf);
-    f.set([h.b1, h.b2, h.eps, h.c1, h.c2, h.maxNorm]);
-    i[6] = live.length;
-    part.forEach((it, j) => {
-      i[8 + 4 * j] = it.size;
-      f[8 + 4 * j + 1] = it.lr;
-      f[8 + 4 * j + 2] = 1 - it.lr * it.weightDecay;
-    });
+    const u = uniformBlock(
+      [
+        ['b1', 'f32', h.b1],
+        ['b2', 'f32', h.b2],
+        ['eps', 'f32', h.eps],
+        ['maxNorm', 'f32', h.maxNorm],
+        ['nNorms', 'u32', live.length],
+      ],
+      part.map((it): UniformField[] => [
+        ['n', 'u32', it.size],
+        ['mult', 'f32', it.lrMult],
+        ['wd', 'f32', it.weightDecay],
+      ]),
+    );
     const bufs = part.flatMap((it) => [
       { tensor: it.w, written: true },
       { tensor: it.m, written: true },
@@ -198,28 +219,107 @@ export function fusedAdamW(items: FusedAdamWItem[], h: FusedAdamWHyper): void {
     dispatchRaw(
       b,
       'FusedAdamW',
-      pipeline(b, `bp_adamw_${k}`, () => adamwWgsl(k)),
-      [nb, ...bufs],
-      buf,
+      pipeline(b, `bp_adamw3_${k}`, () => adamwWgsl(k, u.wgsl)),
+      [nb, sc, ...bufs],
+      u.data,
       [groups, k, 1],
     );
   }
+  markScalarsRead(SLOT.lr, SLOT.c1, SLOT.c2);
 }
 
-function emaWgsl(k: number): string {
+function emaWgsl(k: number, struct: string): string {
   const decl: string[] = [];
   const cases: string[] = [];
   for (let j = 0; j < k; j++) {
     decl.push(
-      `@group(0) @binding(${2 * j}) var<storage, read_write> s${j}: array<f32>;`,
-      `@group(0) @binding(${2 * j + 1}) var<storage, read> w${j}: array<f32>;`,
+      `@group(0) @binding(${2 * j + 1}) var<storage, read_write> s${j}: array<f32>;`,
+      `@group(0) @binding(${2 * j + 2}) var<storage, read> w${j}: array<f32>;`,
     );
-    const upd = `s${j}[i] = u.d * s${j}[i] + (1.0 - u.d) * w${j}[i];`;
-    cases.push(`if (s == ${j}u) { for (var i = gid; i < u.n[${j}].x; i += stride) { ${upd} } }`);
+    const upd = `s${j}[i] = d * s${j}[i] + (1.0 - d) * w${j}[i];`;
+    cases.push(`if (s == ${j}u) { for (var i = gid; i < u.slots[${j}].n; i += stride) { ${upd} } }`);
   }
   return `
+@group(0) @binding(0) var<storage, read> sc: array<f32>;
 ${decl.join('\n')}
-struct U { d: f32, p0: f32, p1: f32, p2: f32, n: array<vec4<u32>, ${k}> };
+${struct}
+@group(0) @binding(${2 * k + 1}) var<uniform> u: U;
+@compute @workgroup_size(${WG})
+fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>,
+        @builtin(num_workgroups) nwg: vec3<u32>) {
+  let s = wid.y;
+  let d = sc[${SLOT.emaDecay}];
+  let gid = wid.x * ${WG}u + li;
+  let stride = nwg.x * ${WG}u;
+  ${cases.join('\n  ')}
+}`;
+}
+
+/** Pairs sorted by size, live ones only, for a pass over two tensors each. */
+function livePairs<P extends { w: tf.Tensor }>(pairs: P[]): (P & { size: number })[] {
+  return pairs
+    .filter((p) => p.w.size > 0)
+    .map((p) => ({ ...p, size: p.w.size }))
+    .sort((x, y) => x.size - y.size);
+}
+
+/** shadow <- d shadow + (1 - d) w for every pair, in place (d through the step's scalars). */
+export function fusedEma(pairs: { shadow: tf.Variable; w: tf.Tensor }[], d: number): void {
+  const b = requireWebGpu('fusedEma');
+  const live = livePairs(pairs);
+  for (const p of live) ownData(b, p.shadow);
+  setScalar(b, SLOT.emaDecay, d, 'f32');
+  const sc = stepScalarsBuffer(b);
+  for (const { part, groups } of programRuns(b, live, 2)) {
+    const k = part.length;
+    const u = uniformBlock(
+      [],
+      part.map((p): UniformField[] => [['n', 'u32', p.size]]),
+    );
+    const bufs = part.flatMap((p) => [{ tensor: p.shadow, written: true }, { tensor: p.w }]);
+    dispatchRaw(
+      b,
+      'FusedEma',
+      pipeline(b, `bp_ema3_${k}`, () => emaWgsl(k, u.wgsl)),
+      [sc, ...bufs],
+      u.data,
+      [groups, k, 1],
+    );
+  }
+  markScalarsRead(SLOT.emaDecay);
+}
+
+/** One program over pairs (a, b) of equal size: body per element i, with a0/b0.. bound, in place. */
+function pairPass(
+  name: string,
+  key: string,
+  pairs: { a: tf.Variable; b: tf.Tensor; aWritten: boolean; bWritten: boolean }[],
+  body: (j: number) => string,
+  extra: number,
+): void {
+  const be = requireWebGpu(name);
+  const live = pairs
+    .filter((p) => p.a.size > 0)
+    .map((p) => ({ ...p, size: p.a.size }))
+    .sort((x, y) => x.size - y.size);
+  for (const { part, groups } of programRuns(be, live, 2)) {
+    const k = part.length;
+    const decl: string[] = [];
+    const cases: string[] = [];
+    part.forEach((p, j) => {
+      decl.push(
+        `@group(0) @binding(${2 * j}) var<storage, ${p.aWritten ? 'read_write' : 'read'}> a${j}: array<f32>;`,
+        `@group(0) @binding(${2 * j + 1}) var<storage, ${p.bWritten ? 'read_write' : 'read'}> b${j}: array<f32>;`,
+      );
+      cases.push(`if (s == ${j}u) { for (var i = gid; i < u.slots[${j}].n; i += stride) { ${body(j)} } }`);
+    });
+    const u = uniformBlock(
+      [['x', 'f32', extra]],
+      part.map((p): UniformField[] => [['n', 'u32', p.size]]),
+    );
+    const wgsl = () => `
+${decl.join('\n')}
+${u.wgsl}
 @group(0) @binding(${2 * k}) var<uniform> u: U;
 @compute @workgroup_size(${WG})
 fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>,
@@ -229,29 +329,40 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
   let stride = nwg.x * ${WG}u;
   ${cases.join('\n  ')}
 }`;
+    const flags = part.map((p) => `${+p.aWritten}${+p.bWritten}`).join('');
+    const bufs = part.flatMap((p) => [
+      { tensor: p.a, written: p.aWritten },
+      { tensor: p.b, written: p.bWritten },
+    ]);
+    dispatchRaw(be, name, pipeline(be, `bp_${key}_${k}_${flags}`, wgsl), bufs, u.data, [groups, k, 1]);
+  }
 }
 
-/** shadow <- d shadow + (1 - d) w for every pair, in place. */
-export function fusedEma(pairs: { shadow: tf.Variable; w: tf.Tensor }[], d: number): void {
-  const b = requireWebGpu('fusedEma');
-  const live = pairs
-    .filter((p) => p.w.size > 0)
-    .map((p) => ({ ...p, size: p.w.size }))
-    .sort((x, y) => x.size - y.size);
-  for (const p of live) ownData(b, p.shadow);
-  for (const { part, groups } of programRuns(b, live, 2)) {
-    const k = part.length;
-    const u = new ArrayBuffer(16 + 16 * k);
-    new Float32Array(u)[0] = d;
-    part.forEach((p, j) => (new Uint32Array(u)[4 + 4 * j] = p.size));
-    const bufs = part.flatMap((p) => [{ tensor: p.shadow, written: true }, { tensor: p.w }]);
-    dispatchRaw(
-      b,
-      'FusedEma',
-      pipeline(b, `bp_ema_${k}`, () => emaWgsl(k)),
-      bufs,
-      u,
-      [groups, k, 1],
-    );
+/** v <- v + s r, in place (FGM's perturbation of the embeddings and its undoing). */
+export function addScaledInPlace(v: tf.Variable, r: tf.Tensor, s: number): void {
+  const b = requireWebGpu('addScaledInPlace');
+  ownData(b, v);
+  pairPass(
+    'AddScaled',
+    'axpy',
+    [{ a: v, b: r, aWritten: true, bWritten: false }],
+    (j) => `a${j}[i] += u.x * b${j}[i];`,
+    s,
+  );
+}
+
+/** Exchange the contents of each pair, in place (the EMA's swap): neither changes its buffer. */
+export function swapInPlace(pairs: { a: tf.Variable; b: tf.Variable }[]): void {
+  const be = requireWebGpu('swapInPlace');
+  for (const p of pairs) {
+    ownData(be, p.a);
+    ownData(be, p.b);
   }
+  pairPass(
+    'Swap',
+    'swap',
+    pairs.map((p) => ({ a: p.a, b: p.b, aWritten: true, bWritten: true })),
+    (j) => `let t = a${j}[i]; a${j}[i] = b${j}[i]; b${j}[i] = t;`,
+    0,
+  );
 }

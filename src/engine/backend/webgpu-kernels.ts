@@ -11,6 +11,10 @@
 // encoder: WebGpuBackendLike below), which is not a public API: package.json pins 4.22.0, and
 // test/webgpu-ops.test.ts is what tells whether another version still fits.
 import * as tf from '@tensorflow/tfjs';
+import { captureUpload, wrapDevice } from './webgpu-record';
+import type { TensorData, WebGpuBackendLike } from './webgpu-types';
+
+export type { WebGpuBackendLike } from './webgpu-types';
 
 export interface GpuCounters {
   /** Compute programs dispatched (tfjs's and ours). */
@@ -44,39 +48,6 @@ type GPUBuffer = any;
 type GPUComputePipeline = any;
 declare const GPUBufferUsage: { STORAGE: number; COPY_SRC: number; COPY_DST: number; UNIFORM: number };
 
-interface TensorData {
-  values: ArrayLike<number> | null;
-  resource: GPUBuffer | null;
-  external?: boolean;
-  shape: number[];
-  dtype: string;
-  refCount: number;
-}
-
-/** The parts of tfjs-webgpu's WebGPUBackend used here. */
-export interface WebGpuBackendLike {
-  device: any;
-  queue: any;
-  commandEncoder: any;
-  computePassEncoder: any;
-  dispatchCountInPass: number;
-  commandQueueOwnedIds: WeakSet<object>;
-  uniformPendingDisposal: GPUBuffer[];
-  bufferManager: { acquireBuffer(size: number, usage: number, mapped?: boolean, reuse?: boolean): GPUBuffer };
-  tensorMap: { get(dataId: object): TensorData; has(dataId: object): boolean };
-  runWebGPUProgram(
-    program: { constructor: { name: string }; outputShape: number[] },
-    inputs: tf.TensorInfo[],
-    dtype: tf.DataType,
-    uniforms?: { type: string; data: number[] }[],
-    output?: tf.TensorInfo,
-  ): tf.TensorInfo;
-  uploadToGPU(dataId: object): void;
-  ensureCommandEncoderReady(): void;
-  endComputePassEncoder(): void;
-  submitQueue(): void;
-}
-
 let patched: WebGpuBackendLike | null = null;
 
 /** The webgpu backend when it is the active one (our kernels are used only then). */
@@ -104,6 +75,43 @@ const MAX_GROUPS = 8192;
 /** A grid-stride dispatch for n items, perGroup a workgroup. */
 export function gridGroups(n: number, perGroup = WG): [number, number, number] {
   return [Math.max(1, Math.min(MAX_GROUPS, Math.ceil(n / perGroup))), 1, 1];
+}
+
+/** A uniform field of our kernels: its WGSL name and type (4 bytes each) and its value. */
+export type UniformField = [name: string, type: 'u32' | 'f32', value: number];
+
+/**
+ * The one way our kernels pack their uniforms (webgpu-ops.ts, webgpu-adamw.ts): `fields` in order,
+ * then, where given, one record per slot (`slots`, the same names in each, at most 4) as
+ * `slots: array<Slot, k>`, 16-byte aligned as WGSL's uniform layout asks (the fields are padded to
+ * a multiple of 4 words before it, each record to 4). Returns the WGSL structs (Slot, U) and the
+ * bytes; the WGSL depends only on the names, types and the number of slots.
+ */
+export function uniformBlock(fields: UniformField[], slots?: UniformField[][]): { wgsl: string; data: ArrayBuffer } {
+  const head = [...fields];
+  const rec = slots?.[0] ?? [];
+  if (rec.length > 4) throw new Error('uniformBlock: a slot holds at most 4 fields');
+  if (slots) while (head.length % 4) head.push([`pad${head.length}`, 'u32', 0]);
+  const recPad = [...rec];
+  while (slots && recPad.length < 4) recPad.push([`pad${recPad.length}`, 'u32', 0]);
+  const decl = head.map(([n, t]) => `${n}: ${t}`);
+  let wgsl = '';
+  if (slots) {
+    wgsl = `struct Slot { ${recPad.map(([n, t]) => `${n}: ${t}`).join(', ')} };\n`;
+    decl.push(`slots: array<Slot, ${slots.length}>`);
+  }
+  wgsl += `struct U { ${decl.join(', ')} };`;
+  const words = head.length + (slots ? 4 * slots.length : 0);
+  const data = new ArrayBuffer(Math.ceil((words * 4) / 16) * 16 || 16);
+  const u = new Uint32Array(data);
+  const f = new Float32Array(data);
+  const put = (k: number, [, t, v]: UniformField) => {
+    if (t === 'u32') u[k] = v;
+    else f[k] = v;
+  };
+  head.forEach((x, k) => put(k, x));
+  slots?.forEach((r, j) => r.forEach((x, i) => put(head.length + 4 * j + i, x)));
+  return { wgsl, data };
 }
 
 /** WGSL: a tree reduction over the workgroup of one f32 per thread, `red` its shared memory. */
@@ -152,6 +160,11 @@ export function patchWebGpuKernels(): void {
   if (patched) return;
   const b = tf.backend() as unknown as WebGpuBackendLike;
   patched = b;
+  wrapDevice(b);
+  // tfjs computes an op on the CPU where its inputs are small and still there (e.g. 1 - labels):
+  // the result is then uploaded as new host data, which a recorded step could not follow
+  // (webgpu-record.ts). Everything runs on the GPU instead.
+  (b as unknown as { shouldExecuteOnCPU: () => boolean }).shouldExecuteOnCPU = () => false;
   const run = b.runWebGPUProgram.bind(b);
   b.runWebGPUProgram = (program, ...rest) => {
     if (program.outputShape.every((d) => d > 0)) countProgram(program.constructor.name);
@@ -161,6 +174,11 @@ export function patchWebGpuKernels(): void {
   b.uploadToGPU = (dataId) => {
     const d = b.tensorMap.get(dataId);
     if (d.resource == null && d.values != null) {
+      // A recording in progress takes the batch's arrays into its own buffers (webgpu-record.ts).
+      if (captureUpload(b, d)) {
+        counters.uploads++;
+        return;
+      }
       // Rank 0 only: the constants of ops. A [1] parameter (a 1-label classifier's bias) is updated in place.
       if (d.shape.length === 0 && (d.dtype === 'float32' || d.dtype === 'int32')) {
         const buf = scalarBuffer(b, d);

@@ -16,27 +16,22 @@
 // makes a new output tensor, nothing is written in place.
 import * as tf from '@tensorflow/tfjs';
 import { customOp } from './custom-op';
-import { dispatchRaw, gridGroups, pipeline, requireWebGpu, WG, WORKGROUP_REDUCE } from './webgpu-kernels';
+import {
+  dispatchRaw,
+  gridGroups,
+  pipeline,
+  requireWebGpu,
+  uniformBlock,
+  UniformField,
+  WG,
+  WORKGROUP_REDUCE,
+} from './webgpu-kernels';
+import { markScalarsRead, seedSlot, stepScalarsBuffer } from './webgpu-record';
 
-type Field = [name: string, type: 'u32' | 'f32', value: number];
+type Field = UniformField;
 
 interface KernelMakeTensorInfo {
   makeTensorInfo(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-}
-
-function uniformStruct(fields: Field[]): string {
-  return `struct U { ${fields.map(([n, t]) => `${n}: ${t}`).join(', ')} };`;
-}
-
-function uniformData(fields: Field[]): ArrayBuffer {
-  const buf = new ArrayBuffer(Math.ceil((fields.length * 4) / 16) * 16 || 16);
-  const u = new Uint32Array(buf);
-  const f = new Float32Array(buf);
-  fields.forEach(([, t, v], k) => {
-    if (t === 'u32') u[k] = v;
-    else f[k] = v;
-  });
-  return buf;
 }
 
 /**
@@ -45,7 +40,7 @@ function uniformData(fields: Field[]): ArrayBuffer {
  */
 function launch(
   key: string,
-  inputs: { name: string; t: tf.Tensor }[],
+  inputs: ({ name: string; t: tf.Tensor } | { name: string; buf: unknown })[],
   outShape: number[],
   fields: Field[],
   groups: [number, number, number],
@@ -58,7 +53,7 @@ function launch(
     [
       ...decl,
       `@group(0) @binding(${n}) var<storage, read_write> out: array<f32>;`,
-      uniformStruct(fields),
+      uniformBlock(fields).wgsl,
       `@group(0) @binding(${n + 1}) var<uniform> u: U;`,
       body,
     ].join('\n');
@@ -68,8 +63,8 @@ function launch(
     b,
     key,
     pipe,
-    [...inputs.map((x) => ({ tensor: x.t })), { tensor: info, written: true }],
-    uniformData(fields),
+    [...inputs.map((x) => ('t' in x ? { tensor: x.t } : x.buf)), { tensor: info, written: true }],
+    uniformBlock(fields).data,
     groups,
   );
   return tf.engine().makeTensorFromTensorInfo(info);
@@ -121,35 +116,46 @@ fn pcg(v: u32) -> u32 {
   return (w >> 22u) ^ w;
 }`;
 
-function dropoutKernel(x: tf.Tensor, rate: number, seed: number): tf.Tensor {
+/**
+ * The seed is read from the step's scalars buffer (webgpu-record.ts), slot `slot`, so that a
+ * recorded step draws new masks on every replay.
+ */
+function dropoutKernel(x: tf.Tensor, rate: number, slot: number): tf.Tensor {
   const n = x.size;
-  return launch(
+  const b = requireWebGpu('dropout');
+  const out = launch(
     'dropout',
-    [{ name: 'x', t: x }],
+    [
+      { name: 'x', t: x },
+      { name: 'sc', buf: stepScalarsBuffer(b) },
+    ],
     x.shape,
     [
       ['n', 'u32', n],
-      ['seed', 'u32', seed >>> 0],
+      ['slot', 'u32', slot],
       ['rate', 'f32', rate],
       ['scale', 'f32', 1 / (1 - rate)],
     ],
     gridGroups(n),
     `${HASH}
 ${MAIN_FLAT} {
-  let key = pcg(u.seed);
+  let key = pcg(bitcast<u32>(sc[u.slot]));
   for (var i = gid.x; i < u.n; i += nwg.x * ${WG}u) {
     let r = f32(pcg(i ^ key) >> 8u) / 16777216.0;
     out[i] = select(0.0, x[i] * u.scale, r >= u.rate);
   }
 }`,
   );
+  markScalarsRead(slot); // after: the dispatch may have submitted what came before
+  return out;
 }
 
 /** Inverted dropout with a mask drawn on the GPU from seed (the same seed, the same mask). */
 export function dropout<T extends tf.Tensor>(x: T, rate: number, seed: number): T {
+  const slot = seedSlot(requireWebGpu('dropout'), seed);
   const f = customOp(1, ([a]) => ({
-    value: dropoutKernel(a, rate, seed),
-    gradFunc: (dy: tf.Tensor) => dropoutKernel(dy, rate, seed),
+    value: dropoutKernel(a, rate, slot),
+    gradFunc: (dy: tf.Tensor) => dropoutKernel(dy, rate, slot),
   }));
   return f(x) as T;
 }
@@ -631,11 +637,12 @@ export function attention(
   const bmm = (key: string, a: Strided, b: Strided, out: typeof sqOut, M: number, N: number, K: number, alpha = 1) =>
     stridedMatMul(key, a, b, out, { M, N, K, outer: B, inner: A, alpha });
 
+  const slot = drop ? seedSlot(requireWebGpu('attention'), drop.seed) : 0;
   const f = customOp(3, ([qt, kt, vt], save) => {
     const scores = bmm('attn_scores', tok(qt, false), tok(kt, true), sqOut, T, T, D, scale);
     const probs = maskedSoftmax(scores, mask, A, T);
     scores.dispose();
-    const dropped = drop ? dropoutKernel(probs, drop.rate, drop.seed) : probs;
+    const dropped = drop ? dropoutKernel(probs, drop.rate, slot) : probs;
     const ctx = bmm('attn_context', sq(dropped, false), tok(vt, false), tokOut, T, D, T);
     save([qt, kt, vt, probs, dropped]);
     return {
@@ -645,7 +652,7 @@ export function attention(
         // d(dropped) = dctx v^T; dv = dropped^T dctx
         const dpd = bmm('attn_dprobs', tok(dctx, false), tok(sv, true), sqOut, T, T, D);
         const dv = bmm('attn_dv', sq(pd, true), tok(dctx, false), tokOut, T, D, T);
-        const dp = drop ? dropoutKernel(dpd, drop.rate, drop.seed) : dpd;
+        const dp = drop ? dropoutKernel(dpd, drop.rate, slot) : dpd;
         if (drop) dpd.dispose();
         const ds = softmaxGrad(dp, p, T, scale);
         dp.dispose();

@@ -58,7 +58,7 @@ function denseGelu(x: tf.Tensor2D, params: Params, name: string): tf.Tensor2D {
 }
 
 /** The next dropout seed from rng (one draw per dropout, in model order). */
-const nextSeed = (rng: Rng) => rng.int(2 ** 31 - 1);
+export const nextSeed = (rng: Rng) => rng.int(2 ** 31 - 1);
 
 function dropout<T extends tf.Tensor>(x: T, rate: number, rng: Rng | null | undefined): T {
   if (!rng || rate <= 0) return x;

@@ -2,7 +2,8 @@
 // each logit for a multi-label classifier, the softmax of a row's logits for a single-label one.
 // Batches are sorted by length so padding stays small.
 import * as tf from '@tensorflow/tfjs';
-import { type Example, makeBatches } from '../data/encode';
+import { inferenceRecorder } from '../ops/record';
+import { type Batch, type Example, makeBatches } from '../data/encode';
 import { classify, Inputs, toInputs } from './bert';
 import { BertConfig, isSingleLabel, numLabels } from './config';
 import type { Params } from './params';
@@ -21,6 +22,44 @@ export async function batchLogits(params: Params, cfg: BertConfig, inputs: () =>
   return data;
 }
 
+/** The host arrays of a batch that inference reads. */
+export type InferBatch = Pick<Batch, 'ids' | 'mask' | 'B' | 'T' | 'types'>;
+
+/**
+ * Queue one batch's forward pass; resolves once it is queued, with its logits to come. On webgpu
+ * a batch shape seen before is recorded, then replayed (backend/webgpu-record.ts): one submit a
+ * batch, its logits read back while the next ones run. Elsewhere the logits are read back first.
+ */
+export async function queueBatchLogits(
+  params: Params,
+  cfg: BertConfig,
+  b: InferBatch,
+): Promise<{ logits: Promise<Float32Array> }> {
+  const inputs = () => toInputs(b.ids, b.mask, b.B, b.T, b.types);
+  const rec = inferenceRecorder(params);
+  if (rec) {
+    const key = rec.recorder.key(rec.modelKey, b);
+    const plan = rec.recorder.plan(key);
+    if (plan.kind === 'replay') {
+      const r = await rec.recorder.replay(plan.rec, b, null);
+      return {
+        logits: r.result.then((data) => {
+          ops().check();
+          return data;
+        }),
+      };
+    }
+    if (plan.kind === 'record') {
+      const { out } = rec.recorder.record(key, b, () => tf.tidy(() => classify(params, cfg, inputs())));
+      const data = (await out.data()) as Float32Array;
+      out.dispose();
+      ops().check();
+      return { logits: Promise.resolve(data) };
+    }
+  }
+  return { logits: Promise.resolve(await batchLogits(params, cfg, inputs)) };
+}
+
 /** Logits [N * L] for the examples, in their order (L: the config's labels). */
 export async function predictLogits(
   params: Params,
@@ -33,10 +72,14 @@ export async function predictLogits(
   const order = ex.map((_, i) => i).sort((a, b) => ex[a].ids.length - ex[b].ids.length);
   const sorted = order.map((i) => ({ ...ex[i], row: i }));
   const out = new Float32Array(ex.length * L);
+  const pending: Promise<void>[] = [];
   for (const b of makeBatches(sorted, { batchSize })) {
-    const data = await batchLogits(params, cfg, () => toInputs(b.ids, b.mask, b.B, b.T, b.types));
-    b.rows.forEach((row, k) => out.set(data.subarray(k * L, (k + 1) * L), row * L));
+    const q = await queueBatchLogits(params, cfg, b);
+    pending.push(
+      q.logits.then((data) => b.rows.forEach((row, k) => out.set(data.subarray(k * L, (k + 1) * L), row * L))),
+    );
   }
+  await Promise.all(pending);
   return out;
 }
 

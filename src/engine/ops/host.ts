@@ -90,7 +90,8 @@ function adamw(items: AdamWItem[], grads: Record<string, tf.Tensor>, h: AdamWHyp
   if (h.maxNorm > 0) clipByGlobalNorm(grads, h.maxNorm);
   const { beta1, beta2, eps, c1, c2 } = h;
   tf.tidy(() => {
-    for (const { name, w, m, v, lr, weightDecay } of items) {
+    for (const { name, w, m, v, lrMult, weightDecay } of items) {
+      const lr = h.lr * lrMult;
       const g = grads[name];
       m.assign(tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1)));
       v.assign(tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), 1 - beta2)));
@@ -108,6 +109,19 @@ function ema(pairs: { shadow: tf.Variable; w: tf.Tensor }[], d: number): void {
   });
 }
 
+function swap(pairs: { a: tf.Variable; b: tf.Variable }[]): void {
+  for (const { a, b } of pairs) {
+    const tmp = tf.clone(a);
+    a.assign(b);
+    b.assign(tmp);
+    tmp.dispose();
+  }
+}
+
+function addScaled(v: tf.Variable, r: tf.Tensor, s: number): void {
+  tf.tidy(() => v.assign(tf.add(v, tf.mul(r, s))));
+}
+
 export const hostOps: Ops = {
   name: 'host',
   linear,
@@ -117,6 +131,8 @@ export const hostOps: Ops = {
   attention: (q, k, v, mask, dims, drop, headMask) => composedAttention(q, k, v, mask, dims, drop, headMask, dropout),
   adamw,
   ema,
+  swap,
+  addScaled,
   check: () => {},
   maxBufferBytes: () => null,
 };

@@ -15,12 +15,14 @@ export interface AdamWItem {
   w: tf.Variable;
   m: tf.Variable;
   v: tf.Variable;
-  /** The learning rate for this parameter (lr x its multiplier). */
-  lr: number;
+  /** This parameter's learning-rate multiplier (its lr: the step's lr times this). */
+  lrMult: number;
   weightDecay: number;
 }
 
 export interface AdamWHyper {
+  /** The step's learning rate (a recorded step takes it from the per-step scalars). */
+  lr: number;
   beta1: number;
   beta2: number;
   eps: number;
@@ -64,6 +66,10 @@ export interface Ops {
   adamw(items: AdamWItem[], grads: Record<string, tf.Tensor>, h: AdamWHyper): void;
   /** shadow <- d shadow + (1 - d) w for every pair, in place. */
   ema(pairs: { shadow: tf.Variable; w: tf.Tensor }[], d: number): void;
+  /** Exchange a and b of every pair (the weights keep their buffers on webgpu: a recorded step names them). */
+  swap(pairs: { a: tf.Variable; b: tf.Variable }[]): void;
+  /** v <- v + s r, in place (FGM's perturbation of the embeddings). */
+  addScaled(v: tf.Variable, r: tf.Tensor, s: number): void;
   /** Throws (a one-line UserError) once the device reported an error; called after read-backs. */
   check(): void;
   /** The largest buffer one tensor may be, in bytes (null: no limit besides memory). */

@@ -2,7 +2,7 @@
 // and backend/webgpu-adamw.ts. Their host counterparts are ops/host.ts; attention with a head mask
 // (importance scoring while pruning) is the host composition on this set's dropout.
 import * as gpu from '../backend/webgpu-ops';
-import { fusedAdamW, fusedEma } from '../backend/webgpu-adamw';
+import { addScaledInPlace, fusedAdamW, fusedEma, swapInPlace } from '../backend/webgpu-adamw';
 import { checkWebGpu, webgpuDevice } from '../backend/webgpu';
 import { composedAttention } from './host';
 import type { Ops } from './types';
@@ -18,12 +18,14 @@ export const webgpuOps: Ops = {
     const d = drop && drop.rate > 0 ? { rate: drop.rate, seed: drop.seed() } : null;
     return gpu.attention(q, k, v, mask, dims, d);
   },
-  adamw: (items, _grads, h) =>
+  adamw: (items, grads, h) =>
     fusedAdamW(
-      items.map(({ w, m, v, name, lr, weightDecay }) => ({ w, m, v, g: _grads[name], lr, weightDecay })),
-      { b1: h.beta1, b2: h.beta2, eps: h.eps, c1: h.c1, c2: h.c2, maxNorm: h.maxNorm },
+      items.map(({ w, m, v, name, lrMult, weightDecay }) => ({ w, m, v, g: grads[name], lrMult, weightDecay })),
+      { lr: h.lr, b1: h.beta1, b2: h.beta2, eps: h.eps, c1: h.c1, c2: h.c2, maxNorm: h.maxNorm },
     ),
   ema: (pairs, d) => fusedEma(pairs, d),
+  swap: (pairs) => swapInPlace(pairs),
+  addScaled: (v, r, s) => addScaledInPlace(v, r, s),
   check: () => checkWebGpu(),
   maxBufferBytes: () => {
     const lim = webgpuDevice()?.limits;

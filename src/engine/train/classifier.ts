@@ -222,15 +222,23 @@ export async function finetuneClassifier(run: string, s: Settings, ctx: StageCon
   const teacherLogits = o.teacher && alpha > 0 ? await teacherLogitsOf(o.teacher, trRows, maxLen, L) : null;
   if (teacherLogits) log(ctx, `distilling from ${o.teacher} (alpha ${alpha}, temperature ${T})`);
 
-  const loss = (b: Batch, dropout: Rng) => {
-    const logits = classify(params, cfg, toInputs(b.ids, b.mask, b.B, b.T, b.types), { dropout });
-    const hard = classifierLoss(logits, tf.tensor2d(b.labels!, [b.B, L]), single);
-    if (!teacherLogits) return hard;
+  // A batch's teacher targets are one of its host arrays (made with the batch, not inside the loss),
+  // so that a recorded step on webgpu takes them with the batch (backend/webgpu-record.ts).
+  type TrainBatch = Batch & { teacher?: Float32Array };
+  const withTeacher = (b: Batch): TrainBatch => {
+    if (!teacherLogits) return b;
     const tl = new Float32Array(b.B * L);
     b.rows.forEach((r, k) => tl.set(teacherLogits!.subarray(r * L, (r + 1) * L), k * L));
+    return { ...b, teacher: single ? softmaxRows(tl, L, T) : tl };
+  };
+  const loss = (b: TrainBatch, dropout: Rng) => {
+    const logits = classify(params, cfg, toInputs(b.ids, b.mask, b.B, b.T, b.types), { dropout });
+    const hard = classifierLoss(logits, tf.tensor2d(b.labels!, [b.B, L]), single);
+    if (!b.teacher) return hard;
+    const t = tf.tensor2d(b.teacher, [b.B, L]);
     const kd = single
-      ? tf.mul(softCrossEntropy(tf.div(logits, T), tf.tensor2d(softmaxRows(tl, L, T), [b.B, L])), T * T)
-      : tf.mul(bceWithLogits(tf.div(logits, T), tf.sigmoid(tf.div(tf.tensor2d(tl, [b.B, L]), T))), T * T);
+      ? tf.mul(softCrossEntropy(tf.div(logits, T), t), T * T)
+      : tf.mul(bceWithLogits(tf.div(logits, T), tf.sigmoid(tf.div(t, T))), T * T);
     return tf.add(tf.mul(hard, 1 - alpha), tf.mul(kd, alpha)) as tf.Scalar;
   };
 
@@ -264,7 +272,7 @@ export async function finetuneClassifier(run: string, s: Settings, ctx: StageCon
     stage: o.stage,
     params,
     epochs: ft.epochs,
-    batches: (_e, rng) => makeBatches(trainEx, { batchSize: ft.batch_size, rng, bucket: true }),
+    batches: (_e, rng) => makeBatches(trainEx, { batchSize: ft.batch_size, rng, bucket: true }).map(withTeacher),
     loss,
     lr: ft.lr,
     weightDecay: ft.weight_decay,

@@ -43,14 +43,12 @@ export class Ema {
 
   /** Exchange the weights and the shadow weights (call twice to undo). */
   swap(params: Params): void {
-    for (const [name, s] of this.shadow) {
-      const w = params.get(name);
-      if (!w) continue;
-      const tmp = tf.clone(w);
-      w.assign(s);
-      s.assign(tmp);
-      tmp.dispose();
-    }
+    // ops().swap: in place on webgpu, where the weights keep their buffers (a recorded step names them).
+    const pairs = [...this.shadow].flatMap(([name, b]) => {
+      const a = params.get(name);
+      return a ? [{ a, b }] : [];
+    });
+    ops().swap(pairs);
   }
 
   /** Run fn with the averaged weights in place of the raw ones. */

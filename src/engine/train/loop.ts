@@ -4,9 +4,14 @@
 //
 // Determinism: the data order and dropout masks of epoch e come from Rng(seed, e), so a run
 // resumed from the end of epoch e continues exactly as the uninterrupted run would have.
+//
+// On webgpu a step is recorded the second time its shapes are seen and replayed after that
+// (backend/webgpu-record.ts): one submit a step, its loss read back a few steps later.
 import * as tf from '@tensorflow/tfjs';
 import type { Batch } from '../data/encode';
 import { Rng } from '../data/rng';
+import { addHostMs, beginStepScalars, noteUnrecorded, Recorder, recordingBackend, SEED0, SLOT } from '../ops/record';
+import { nextSeed } from '../model/bert';
 import { CancelledError, UserError } from '../errors';
 import { WORD_EMB } from '../model/names';
 import type { Params } from '../model/params';
@@ -58,13 +63,9 @@ function gradients<B>(spec: StepSpec<B>, b: B, dropout: Rng): { value: tf.Scalar
   return { value, grads: out };
 }
 
-/**
- * One training step, the one every stage and `bench` run: loss and gradients, [FGM], global-norm
- * clipping and AdamW at learning rate lr (opt.apply), [EMA]. The loss is read back once, after the
- * whole step is queued (on a GPU the step runs while we wait), and nothing else is read back.
- * Returns the loss; a loss that is not finite is returned as is (the caller stops).
- */
-export async function trainStep<B>(spec: StepSpec<B>, opt: AdamW, b: B, dropout: Rng, lr: number): Promise<number> {
+/** The step's programs, queued: loss and gradients, [FGM], clip + AdamW, [EMA]. Returns the loss tensor. */
+function queueStep<B>(spec: StepSpec<B>, opt: AdamW, b: B, dropout: Rng, lr: number): tf.Scalar {
+  if (recordingBackend()) beginStepScalars();
   const { value, grads } = gradients(spec, b, dropout);
   if (spec.fgmEpsilon && grads[WORD_EMB]) {
     // FGM (Miyato et al.): perturb the embeddings along their gradient, add the adversarial grads.
@@ -76,10 +77,11 @@ export async function trainStep<B>(spec: StepSpec<B>, opt: AdamW, b: B, dropout:
     });
     // In a tidy, like every other assign: assign() shares the new tensor's data, and the
     // tensor itself left alive kept two embedding matrices a step (wasm ran out of memory).
-    tf.tidy(() => emb.assign(tf.add(emb, r)));
+    // On webgpu in place: the embeddings keep their buffer (a recorded step names it).
+    ops().addScaled(emb, r, 1);
     const adv = gradients(spec, b, dropout);
     adv.value.dispose();
-    tf.tidy(() => emb.assign(tf.sub(emb, r)));
+    ops().addScaled(emb, r, -1);
     r.dispose();
     for (const [k, g] of Object.entries(adv.grads)) {
       const sum = tf.add(grads[k], g);
@@ -91,11 +93,102 @@ export async function trainStep<B>(spec: StepSpec<B>, opt: AdamW, b: B, dropout:
   opt.apply(spec.params, grads, lr, spec.clipNorm);
   spec.ema?.update(spec.params, opt.step - 1);
   for (const g of Object.values(grads)) g.dispose();
+  return value;
+}
+
+/** What a training run records its steps with on webgpu (null elsewhere). */
+export interface StepRecording {
+  recorder: Recorder;
+  /** The model's parameter shapes and the step's options: a recording's key starts with it. */
+  modelKey: string;
+}
+
+/** A recorder for the steps of spec (webgpu only; BERT_PRUNER_RECORD=0 turns recording off). */
+export function stepRecording<B>(spec: StepSpec<B>, opt: AdamW, log: (line: string) => void): StepRecording | null {
+  const be = recordingBackend();
+  if (!be || process.env.BERT_PRUNER_RECORD === '0') return null;
+  const vars = () => [
+    ...spec.params.values(),
+    ...opt.m.values(),
+    ...opt.v.values(),
+    ...(spec.ema ? spec.ema.shadow.values() : []),
+  ];
+  const shapes = [...spec.params].map(([n, v]) => `${n}:${v.shape.join('x')}`).join(',');
+  const modelKey = `${shapes};fgm=${spec.fgmEpsilon ?? 0};clip=${spec.clipNorm};ema=${spec.ema ? 1 : 0}`;
+  return { recorder: new Recorder('train step', be, vars, log), modelKey };
+}
+
+/**
+ * Queue one training step, the one every stage and `bench` run: loss and gradients, [FGM], global-
+ * norm clipping and AdamW at learning rate lr (opt.apply), [EMA]. Resolves once the step is queued,
+ * with its loss to come: op by op the loss is read back before that (on a GPU the step runs while
+ * we wait); a replayed recording (rec) resolves at its submit and reads the loss back later.
+ */
+export async function queueTrainStep<B extends object>(
+  spec: StepSpec<B>,
+  opt: AdamW,
+  b: B,
+  dropout: Rng,
+  lr: number,
+  rec?: StepRecording | null,
+): Promise<{ loss: Promise<number> }> {
+  const t0 = performance.now();
+  if (rec) {
+    const key = rec.recorder.key(rec.modelKey, b);
+    const plan = rec.recorder.plan(key);
+    if (plan.kind === 'replay') {
+      const { c1, c2 } = opt.nextStep();
+      const d = spec.ema?.decayAt(opt.step - 1) ?? 0;
+      const seeds = Array.from({ length: plan.rec.seeds }, () => nextSeed(dropout));
+      const r = await rec.recorder.replay(plan.rec, b, ({ f, u }) => {
+        f[SLOT.lr] = lr;
+        f[SLOT.c1] = c1;
+        f[SLOT.c2] = c2;
+        f[SLOT.emaDecay] = d;
+        u[SLOT.step] = opt.step;
+        seeds.forEach((sd, i) => (u[SEED0 + i] = sd));
+      });
+      return {
+        loss: r.result.then((a) => {
+          ops().check();
+          return a[0];
+        }),
+      };
+    }
+    if (plan.kind === 'record') {
+      const { out } = rec.recorder.record(key, b, () => queueStep(spec, opt, b, dropout, lr));
+      return { loss: Promise.resolve(await readLoss(out as tf.Scalar, t0)) };
+    }
+  }
+  if (recordingBackend()) noteUnrecorded();
+  return { loss: Promise.resolve(await readLoss(queueStep(spec, opt, b, dropout, lr), t0)) };
+}
+
+async function readLoss(value: tf.Scalar, t0: number): Promise<number> {
+  addHostMs(performance.now() - t0);
   const loss = (await value.data())[0];
   value.dispose();
   ops().check();
   return loss;
 }
+
+/**
+ * One training step (queueTrainStep), its loss awaited. Returns the loss; a loss that is not
+ * finite is returned as is (the caller stops).
+ */
+export async function trainStep<B extends object>(
+  spec: StepSpec<B>,
+  opt: AdamW,
+  b: B,
+  dropout: Rng,
+  lr: number,
+  rec?: StepRecording | null,
+): Promise<number> {
+  return (await queueTrainStep(spec, opt, b, dropout, lr, rec)).loss;
+}
+
+/** Steps whose loss may still be on its way back from the GPU while the next ones are queued. */
+const LOSS_LAG = 3;
 
 export async function train(spec: TrainSpec): Promise<AdamW> {
   const opt =
@@ -109,50 +202,67 @@ export async function train(spec: TrainSpec): Promise<AdamW> {
   const warmup = Math.round(total * spec.warmupRatio);
   const started = Date.now();
   let tokensSeen = 0;
+  const rec = stepRecording(spec, opt, (message) => spec.emit({ type: 'log', level: 'info', message }));
   if (start > 0) spec.emit({ type: 'resume', stage: spec.stage, epoch: start });
-  for (let epoch = start; epoch < spec.epochs; epoch++) {
-    const dropout = new Rng(spec.seed * 7919 + epoch);
-    if (epoch > start) batches = epochBatches(epoch);
-    let lossSum = 0;
-    for (let i = 0; i < batches.length; i++) {
-      if (spec.signal?.aborted) throw new CancelledError(`${spec.stage} cancelled in epoch ${epoch + 1}`);
-      const b = batches[i];
-      const step = epoch * stepsPerEpoch + i;
-      const lr = spec.lr * lrFactor(step, total, warmup, spec.schedule);
-      const loss = await trainStep(spec, opt, b, dropout, lr);
-      if (!Number.isFinite(loss)) {
-        throw new UserError(
-          `${spec.stage}: the loss became ${loss} at epoch ${epoch + 1}, step ${i + 1}; ` +
-            'stopped (the last good checkpoint is kept). Try a lower lr or a smaller clip_norm.',
-        );
+  try {
+    for (let epoch = start; epoch < spec.epochs; epoch++) {
+      const dropout = new Rng(spec.seed * 7919 + epoch);
+      if (epoch > start) batches = epochBatches(epoch);
+      let lossSum = 0;
+      // Queued steps whose loss is still to come (a replayed step's loss is read back later).
+      const pending: { loss: Promise<number>; i: number; step: number; lr: number; tokens: number }[] = [];
+      const settle = async (keep: number) => {
+        while (pending.length > keep) {
+          const p = pending.shift()!;
+          const loss = await p.loss;
+          if (!Number.isFinite(loss)) {
+            throw new UserError(
+              `${spec.stage}: the loss became ${loss} at epoch ${epoch + 1}, step ${p.i + 1}; ` +
+                'stopped (the last good checkpoint is kept). Try a lower lr or a smaller clip_norm.',
+            );
+          }
+          lossSum += loss;
+          tokensSeen += p.tokens;
+          const elapsed = (Date.now() - started) / 1000;
+          const done = p.step + 1 - start * stepsPerEpoch;
+          spec.emit({
+            type: 'step',
+            stage: spec.stage,
+            epoch: epoch + 1,
+            epochs: spec.epochs,
+            step: p.step + 1,
+            steps: total,
+            loss,
+            lr: p.lr,
+            tokensPerSecond: tokensSeen / Math.max(elapsed, 1e-9),
+            etaSeconds: (elapsed / done) * (total - p.step - 1),
+          });
+        }
+      };
+      for (let i = 0; i < batches.length; i++) {
+        if (spec.signal?.aborted) throw new CancelledError(`${spec.stage} cancelled in epoch ${epoch + 1}`);
+        const b = batches[i];
+        const step = epoch * stepsPerEpoch + i;
+        const lr = spec.lr * lrFactor(step, total, warmup, spec.schedule);
+        const q = await queueTrainStep(spec, opt, b, dropout, lr, rec);
+        pending.push({ loss: q.loss, i, step, lr, tokens: b.tokens });
+        await settle(LOSS_LAG);
+        // Let IPC messages (cancel) in between steps.
+        await new Promise((r) => setImmediate(r));
       }
-      lossSum += loss;
-      tokensSeen += b.tokens;
-      const elapsed = (Date.now() - started) / 1000;
-      const done = step + 1 - start * stepsPerEpoch;
+      await settle(0);
+      if (rec && epoch === spec.epochs - 1) spec.emit({ type: 'log', level: 'info', message: rec.recorder.summary() });
+      const metrics = await spec.afterEpoch(epoch, lossSum / Math.max(1, batches.length), opt);
       spec.emit({
-        type: 'step',
+        type: 'epoch',
         stage: spec.stage,
         epoch: epoch + 1,
         epochs: spec.epochs,
-        step: step + 1,
-        steps: total,
-        loss,
-        lr,
-        tokensPerSecond: tokensSeen / Math.max(elapsed, 1e-9),
-        etaSeconds: (elapsed / done) * (total - step - 1),
+        metrics: { train_loss: lossSum / Math.max(1, batches.length), ...metrics },
       });
-      // Let IPC messages (cancel) in between steps.
-      await new Promise((r) => setImmediate(r));
     }
-    const metrics = await spec.afterEpoch(epoch, lossSum / Math.max(1, batches.length), opt);
-    spec.emit({
-      type: 'epoch',
-      stage: spec.stage,
-      epoch: epoch + 1,
-      epochs: spec.epochs,
-      metrics: { train_loss: lossSum / Math.max(1, batches.length), ...metrics },
-    });
+  } finally {
+    rec?.recorder.dispose();
   }
   return opt;
 }

@@ -37,21 +37,28 @@ export class AdamW {
    * The update itself is the backend's (ops().adamw: on webgpu one fused pass over all parameters).
    */
   apply(params: Params, grads: Record<string, tf.Tensor>, lr: number, clipNorm = 0): void {
-    const beta1 = this.opt.beta1 ?? 0.9;
-    const beta2 = this.opt.beta2 ?? 0.999;
-    const eps = this.opt.eps ?? 1e-8;
-    this.step++;
-    const c1 = 1 - beta1 ** this.step;
-    const c2 = 1 - beta2 ** this.step;
+    const { b1, b2, eps, c1, c2 } = this.nextStep();
     const items: AdamWItem[] = [];
     for (const name of Object.keys(grads)) {
       const w = params.get(name);
       if (!w) continue;
       const { m, v } = this.moments(name, w);
-      const lrp = lr * (this.opt.lrMultiplier?.(name) ?? 1);
-      items.push({ name, w, m, v, lr: lrp, weightDecay: noDecay(name) ? 0 : this.opt.weightDecay });
+      const lrMult = this.opt.lrMultiplier?.(name) ?? 1;
+      items.push({ name, w, m, v, lrMult, weightDecay: noDecay(name) ? 0 : this.opt.weightDecay });
     }
-    ops().adamw(items, grads, { beta1, beta2, eps, c1, c2, maxNorm: clipNorm });
+    ops().adamw(items, grads, { lr, beta1: b1, beta2: b2, eps, c1, c2, maxNorm: clipNorm });
+  }
+
+  /**
+   * Count one step; its betas, eps and bias corrections 1 - b^step (a recorded step's replay
+   * takes them from here too, webgpu-record.ts).
+   */
+  nextStep(): { b1: number; b2: number; eps: number; c1: number; c2: number } {
+    const b1 = this.opt.beta1 ?? 0.9;
+    const b2 = this.opt.beta2 ?? 0.999;
+    const eps = this.opt.eps ?? 1e-8;
+    this.step++;
+    return { b1, b2, eps, c1: 1 - b1 ** this.step, c2: 1 - b2 ** this.step };
   }
 
   /** The moments of a parameter, zeros at its first update. */

@@ -1,0 +1,700 @@
+// Recorded passes on the webgpu backend: a training step (or an inference batch) is captured once
+// from tfjs's own dispatches and then replayed as one command buffer, so that the host pays for
+// tfjs's op machinery, uniform buffers and bind groups once per (model shape, batch shape), not
+// once per step. docs/gpu.md tells the design; in short:
+//
+// - Counting: the GPUDevice and its queue that Dawn gives tfjs are wrapped (createBindGroup,
+//   createBuffer, submit, writeBuffer), so bench's counters count what really reaches Dawn.
+// - Recording: while a real step runs, every compute pass's (pipeline, bind group, workgroups)
+//   and every buffer-to-buffer copy is kept, in order. Every buffer a kept bind group names is
+//   pinned: when tfjs releases it, it does not go back to tfjs's pool, so nothing else ever
+//   writes it, and its contents (the uniforms tfjs wrote once) stay. The batch's arrays (ids,
+//   mask, labels, ...) are uploaded into buffers of the recording's own; the per-step numbers
+//   (learning rate, bias corrections, EMA decay, dropout seeds) are read by our kernels from one
+//   small storage buffer (stepScalars below), written once per step. The weights, AdamW moments
+//   and EMA weights are updated in place by our kernels, so their buffers do not change; a
+//   recording checks that before every replay.
+// - Replay: write the batch and the scalars, encode the kept dispatches into one command encoder,
+//   copy the output (the loss, or the logits) into a read-back buffer of a small ring, submit
+//   once; the read-back resolves later, without a stall per step.
+// - A bounded LRU cache of recordings per recorder, keyed by the model's shapes and the batch's
+//   array lengths; a key is recorded the second time it is seen (the first step of a shape warms
+//   pipelines and makes the optimizer's moments). What cannot be recorded runs on tfjs as before,
+//   with one log line naming why.
+import * as tf from '@tensorflow/tfjs';
+import type { WebGpuBackendLike } from './webgpu-types';
+
+/* eslint-disable @typescript-eslint/no-explicit-any -- WebGPU's types are not in our tsconfig */
+type GPUBuffer = any;
+declare const GPUBufferUsage: {
+  STORAGE: number;
+  COPY_SRC: number;
+  COPY_DST: number;
+  MAP_READ: number;
+  MAP_WRITE: number;
+  UNIFORM: number;
+};
+declare const GPUMapMode: { READ: number };
+
+// ---------------------------------------------------------------------------------------------
+// Counters of what reaches Dawn.
+
+export interface DeviceCounters {
+  bindGroups: number;
+  buffersCreated: number;
+  submits: number;
+  /** queue.writeBuffer calls (uniforms, scalars, a replay's batch). */
+  writes: number;
+  /**
+   * Host time of training steps, ms: op by op from the step's start to its loss read-back's
+   * start; a replay's writes, encoding and submit.
+   */
+  hostMs: number;
+  /** Steps replayed from a recording and steps run op by op on tfjs. */
+  replayed: number;
+  unrecorded: number;
+  /** Programs dispatched and batch arrays written by replays. */
+  replayedPrograms: number;
+  replayedUploads: number;
+}
+
+const dc: DeviceCounters = {
+  bindGroups: 0,
+  buffersCreated: 0,
+  submits: 0,
+  writes: 0,
+  hostMs: 0,
+  replayed: 0,
+  unrecorded: 0,
+  replayedPrograms: 0,
+  replayedUploads: 0,
+};
+
+export function deviceCounters(): DeviceCounters {
+  return { ...dc };
+}
+
+export function resetDeviceCounters(): void {
+  for (const k of Object.keys(dc) as (keyof DeviceCounters)[]) dc[k] = 0;
+}
+
+/** Count a training step run op by op on webgpu. */
+export function noteUnrecorded(): void {
+  dc.unrecorded++;
+}
+
+/** Add to the host-time counter (ms). */
+export function addHostMs(ms: number): void {
+  dc.hostMs += ms;
+}
+
+/** The capture in progress, if any (at most one at a time). */
+let capture: Capture | null = null;
+let backend: WebGpuBackendLike | null = null;
+/** buffer -> number of recordings holding it. */
+const pins = new Map<GPUBuffer, number>();
+/** Pinned buffers tfjs has released: returned to its pool when the last recording holding them goes. */
+const released = new Set<GPUBuffer>();
+let origRelease: ((buf: GPUBuffer, reuse?: boolean) => void) | null = null;
+
+/**
+ * Wrap the device, its queue and tfjs's buffer manager (once, when the backend is patched):
+ * counters, the capture of a recording, and pinning.
+ */
+export function wrapDevice(b: WebGpuBackendLike): void {
+  if (backend) return;
+  backend = b;
+  const dev = b.device;
+  const q = b.queue;
+  const createBindGroup = dev.createBindGroup;
+  dev.createBindGroup = function (d: { entries: { resource: { buffer?: GPUBuffer } }[] }) {
+    dc.bindGroups++;
+    const bg = createBindGroup.call(this, d);
+    if (capture) capture.bindGroups.set(bg, d.entries.map((e) => e.resource?.buffer).filter(Boolean));
+    return bg;
+  };
+  const createBuffer = dev.createBuffer;
+  dev.createBuffer = function (d: unknown) {
+    dc.buffersCreated++;
+    return createBuffer.call(this, d);
+  };
+  const createCommandEncoder = dev.createCommandEncoder;
+  dev.createCommandEncoder = function (d?: unknown) {
+    const enc = createCommandEncoder.call(this, d);
+    if (capture) captureEncoder(enc, capture);
+    return enc;
+  };
+  const submit = q.submit;
+  q.submit = function (cbs: unknown[]) {
+    dc.submits++;
+    pendingReads.clear();
+    return submit.call(this, cbs);
+  };
+  const writeBuffer = q.writeBuffer;
+  q.writeBuffer = function (...a: unknown[]) {
+    dc.writes++;
+    return writeBuffer.apply(this, a);
+  };
+  const bm = b.bufferManager as unknown as { releaseBuffer(buf: GPUBuffer, reuse?: boolean): void };
+  origRelease = bm.releaseBuffer.bind(bm);
+  bm.releaseBuffer = (buf: GPUBuffer, reuse?: boolean) => {
+    if (pins.has(buf)) {
+      released.add(buf);
+      return;
+    }
+    origRelease!(buf, reuse);
+  };
+}
+
+function captureEncoder(enc: any, c: Capture): void {
+  const begin = enc.beginComputePass;
+  enc.beginComputePass = function (d?: unknown) {
+    const pass = begin.call(this, d);
+    let pipe: unknown = null;
+    let bg: unknown = null;
+    const setPipeline = pass.setPipeline;
+    pass.setPipeline = function (p: unknown) {
+      pipe = p;
+      return setPipeline.call(this, p);
+    };
+    const setBindGroup = pass.setBindGroup;
+    pass.setBindGroup = function (i: number, g: unknown, ...rest: unknown[]) {
+      if (i !== 0 || rest.length) c.refuse('a bind group other than group 0, or with dynamic offsets');
+      bg = g;
+      return setBindGroup.call(this, i, g, ...rest);
+    };
+    const dispatch = pass.dispatchWorkgroups;
+    pass.dispatchWorkgroups = function (x: number, y = 1, z = 1) {
+      const bufs = c.bindGroups.get(bg);
+      if (!bufs) c.refuse('a bind group made before the recording started');
+      else for (const buf of bufs) c.pin(buf);
+      c.ops.push({ kind: 'dispatch', pipe, bg, x, y, z });
+      return dispatch.call(this, x, y, z);
+    };
+    return pass;
+  };
+  const copy = enc.copyBufferToBuffer;
+  enc.copyBufferToBuffer = function (src: GPUBuffer, so: number, dst: GPUBuffer, d0: number, size: number) {
+    // A staging buffer's copy is an upload of host data: inputs are handled by the upload hook.
+    if (src.usage & GPUBufferUsage.MAP_WRITE) c.refuse(`an upload of host data (${size} bytes) not from the batch`);
+    else {
+      c.pin(src);
+      c.pin(dst);
+      c.ops.push({ kind: 'copy', src, so, dst, d0, size });
+    }
+    return copy.call(this, src, so, dst, d0, size);
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The per-step scalars: one storage buffer our kernels read per-step numbers from.
+
+/** Slots of the scalars buffer (u32 / f32 words). */
+export const SLOT = { lr: 0, c1: 1, c2: 2, emaDecay: 3, step: 4 } as const;
+/** The first dropout seed's slot; seeds of one step take the slots after it, in model order. */
+export const SEED0 = 16;
+const SCALAR_WORDS = 1024;
+
+let scalarsBuf: GPUBuffer | null = null;
+const scalarsHost = new ArrayBuffer(SCALAR_WORDS * 4);
+const scalarsF = new Float32Array(scalarsHost);
+const scalarsU = new Uint32Array(scalarsHost);
+let nextSeedSlot = SEED0;
+/** The seeds given out since the step began (a recording replays this many draws). */
+let seedsThisStep = 0;
+
+/** The scalars buffer (made on first use). */
+export function stepScalarsBuffer(b: WebGpuBackendLike): GPUBuffer {
+  if (!scalarsBuf) {
+    scalarsBuf = b.device.createBuffer({
+      size: SCALAR_WORDS * 4,
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST,
+    });
+  }
+  return scalarsBuf;
+}
+
+/** A new step: dropout seeds start again at SEED0. */
+export function beginStepScalars(): void {
+  nextSeedSlot = SEED0;
+  seedsThisStep = 0;
+}
+
+export function seedsGivenThisStep(): number {
+  return seedsThisStep;
+}
+
+/** Slots read by programs encoded but not yet submitted (cleared at every submit). */
+const pendingReads = new Set<number>();
+
+/** Our kernels say which slots the program they just encoded reads. */
+export function markScalarsRead(...slots: number[]): void {
+  for (const s of slots) pendingReads.add(s);
+}
+
+/**
+ * Write a value into a slot now. queue.writeBuffer takes effect before the programs submitted
+ * after it, so where an encoded program not yet submitted reads this slot (an older value), what
+ * is encoded is submitted first.
+ */
+export function setScalar(b: WebGpuBackendLike, slot: number, value: number, kind: 'f32' | 'u32'): void {
+  if (pendingReads.has(slot) && b.commandEncoder) {
+    b.endComputePassEncoder();
+    b.submitQueue();
+  }
+  if (kind === 'f32') scalarsF[slot] = value;
+  else scalarsU[slot] = value >>> 0;
+  b.queue.writeBuffer(stepScalarsBuffer(b), slot * 4, scalarsHost, slot * 4, 4);
+}
+
+/** The slot a dropout seed is read from: the next free one of this step, written now. */
+export function seedSlot(b: WebGpuBackendLike, seed: number): number {
+  if (nextSeedSlot >= SCALAR_WORDS) {
+    // More dropouts than slots without a new step: let what was encoded run first.
+    if (b.commandEncoder) {
+      b.endComputePassEncoder();
+      b.submitQueue();
+    }
+    nextSeedSlot = SEED0;
+  }
+  const slot = nextSeedSlot++;
+  seedsThisStep++;
+  setScalar(b, slot, seed, 'u32');
+  return slot;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Recordings.
+
+type Op =
+  | { kind: 'dispatch'; pipe: unknown; bg: unknown; x: number; y: number; z: number }
+  | { kind: 'copy'; src: GPUBuffer; so: number; dst: GPUBuffer; d0: number; size: number };
+
+type HostArray = Int32Array | Float32Array | Uint32Array;
+
+class Capture {
+  readonly ops: Op[] = [];
+  readonly bindGroups = new Map<unknown, GPUBuffer[]>();
+  readonly pinned = new Set<GPUBuffer>();
+  /** The batch's arrays, by identity, and the buffers they were uploaded into. */
+  readonly inputs = new Map<HostArray, GPUBuffer>();
+  /** Buffers of tfjs's host-made constants (see captureUpload). */
+  readonly constants: GPUBuffer[] = [];
+  why: string | null = null;
+
+  constructor(readonly inputArrays: Map<HostArray, string>) {}
+
+  pin(buf: GPUBuffer): void {
+    if (this.pinned.has(buf)) return;
+    this.pinned.add(buf);
+    pins.set(buf, (pins.get(buf) ?? 0) + 1);
+  }
+
+  refuse(why: string): void {
+    this.why ??= why;
+  }
+}
+
+/**
+ * The upload hook (webgpu-kernels.ts calls it for every tensor upload): during a capture, an
+ * array of the batch goes into a buffer of the recording's own instead of tfjs's pool; another
+ * upload of host data refuses the recording (it would not change with the batch on replay). The
+ * constants of ops (rank 0) are left to webgpu-kernels.ts: a per-step number must not reach an op
+ * as a JS number, but through the scalars buffer (seedSlot, setScalar).
+ * Returns true where it did the upload.
+ */
+export function captureUpload(
+  b: WebGpuBackendLike,
+  d: {
+    values: ArrayLike<number> | null;
+    resource: GPUBuffer | null;
+    external?: boolean;
+    dtype: string;
+    shape: number[];
+  },
+): boolean {
+  const c = capture;
+  // Rank 0: the constants of ops, shared device buffers of their value (webgpu-kernels.ts).
+  if (!c || d.values == null || d.shape.length === 0) return false;
+  const arr = d.values as HostArray;
+  const input = c.inputArrays.has(arr);
+  // tfjs's own constants made on the host (ones(x.shape) in Mean's gradient): one value repeated,
+  // the same every step. Kept in a buffer of the recording's, written once, not on replay.
+  const fill = !input && arr.length > 0 && isFill(arr);
+  if (!input && !fill) {
+    c.refuse(`an upload of host data (${arr.length} values) not from the batch`);
+    return false;
+  }
+  if (!((d.dtype === 'int32' && arr instanceof Int32Array) || (d.dtype === 'float32' && arr instanceof Float32Array))) {
+    c.refuse(`host data uploaded as ${d.dtype}`);
+    return false;
+  }
+  let buf = input ? c.inputs.get(arr) : undefined;
+  if (!buf) {
+    buf = b.device.createBuffer({
+      size: Math.max(16, Math.ceil(arr.byteLength / 16) * 16),
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC,
+    });
+    if (arr.byteLength > 0) b.queue.writeBuffer(buf, 0, arr);
+    if (input) c.inputs.set(arr, buf);
+    else c.constants.push(buf);
+  }
+  d.resource = buf;
+  d.external = true;
+  return true;
+}
+
+function isFill(a: HostArray): boolean {
+  const v = a[0];
+  for (let i = 1; i < a.length; i++) if (a[i] !== v) return false;
+  return true;
+}
+
+/** A fixed read-back ring: an output copied into one of these per replay, mapped asynchronously. */
+const RING = 8;
+
+interface Readback {
+  buf: GPUBuffer;
+  pending: Promise<void> | null;
+}
+
+export interface Recording {
+  key: string;
+  ops: Op[];
+  pinned: Set<GPUBuffer>;
+  /** Paths of the batch's arrays (e.g. 'ids', 'masked.input') and their buffers. */
+  inputs: { path: string; buf: GPUBuffer }[];
+  constants: GPUBuffer[];
+  /** Dropout seeds the step draws. */
+  seeds: number;
+  /** The output read back (loss or logits), and its byte size. */
+  out: GPUBuffer;
+  outBytes: number;
+  /** The variables' buffers the recording names (weights, moments, EMA), checked before a replay. */
+  vars: { v: tf.Variable; buf: GPUBuffer }[];
+  ring: Readback[];
+  nextRing: number;
+  /** Programs a replay dispatches. */
+  dispatches: number;
+  bytes: number;
+}
+
+/** The typed arrays of a batch object (its fields, and the fields of its object fields), by path. */
+export function batchArrays(b: object): Map<HostArray, string> {
+  const out = new Map<HostArray, string>();
+  const visit = (o: object, prefix: string, depth: number) => {
+    for (const [k, v] of Object.entries(o)) {
+      if (v instanceof Int32Array || v instanceof Float32Array || v instanceof Uint32Array) {
+        if (!out.has(v)) out.set(v, prefix + k);
+      } else if (v && typeof v === 'object' && !Array.isArray(v) && depth < 1) visit(v, `${prefix}${k}.`, depth + 1);
+    }
+  };
+  visit(b, '', 0);
+  return out;
+}
+
+function arrayAt(b: object, path: string): HostArray {
+  let o: any = b;
+  for (const k of path.split('.')) o = o?.[k];
+  return o as HostArray;
+}
+
+function bufferOf(b: WebGpuBackendLike, t: tf.Tensor): GPUBuffer | null {
+  return b.tensorMap.has(t.dataId) ? (b.tensorMap.get(t.dataId).resource ?? null) : null;
+}
+
+/** Flush what tfjs has encoded, so that a capture or a replay starts on an empty stream. */
+function flush(b: WebGpuBackendLike): void {
+  if (b.commandEncoder) {
+    b.endComputePassEncoder();
+    b.submitQueue();
+  }
+}
+
+function unpin(r: Recording): void {
+  for (const buf of r.pinned) {
+    const n = (pins.get(buf) ?? 1) - 1;
+    if (n > 0) {
+      pins.set(buf, n);
+      continue;
+    }
+    pins.delete(buf);
+    if (released.delete(buf)) origRelease!(buf);
+  }
+  for (const { buf } of r.inputs) buf.destroy();
+  for (const buf of r.constants) buf.destroy();
+  for (const rb of r.ring) {
+    if (rb.pending) void rb.pending.then(() => rb.buf.destroy());
+    else rb.buf.destroy();
+  }
+}
+
+export interface RecorderStats {
+  size: number;
+  hits: number;
+  misses: number;
+  recorded: number;
+  fallbacks: number;
+}
+
+/**
+ * One recorder per training run (or inference pass): its recordings hold the buffers of that
+ * run's variables. The least recently used recordings go beyond `capacity` of them or `maxMiB` of
+ * pinned buffers (BERT_PRUNER_RECORDINGS, BERT_PRUNER_RECORDINGS_MB; batches bucketed by length
+ * give a training run some tens of sequence lengths, each seen every epoch: a cache smaller than
+ * that would evict every recording before its reuse). log: one line per fallback reason.
+ */
+export class Recorder {
+  private readonly cache = new Map<string, Recording>();
+  private readonly seen = new Map<string, number>();
+  private readonly refused = new Map<string, string>();
+  private readonly said = new Set<string>();
+  readonly stats: RecorderStats = { size: 0, hits: 0, misses: 0, recorded: 0, fallbacks: 0 };
+
+  constructor(
+    readonly name: string,
+    private readonly b: WebGpuBackendLike,
+    private readonly vars: () => tf.Variable[],
+    private readonly log: (line: string) => void,
+    readonly capacity = Number(process.env.BERT_PRUNER_RECORDINGS ?? 256),
+    readonly maxMiB = Number(process.env.BERT_PRUNER_RECORDINGS_MB ?? 2048),
+  ) {}
+
+  /** The key of a batch: the model's key and every batch array's length. */
+  key(modelKey: string, batch: object): string {
+    const parts = [modelKey];
+    for (const [arr, path] of batchArrays(batch)) parts.push(`${path}:${arr.length}`);
+    return parts.join('|');
+  }
+
+  /**
+   * What to do with this key: 'replay' (a valid recording is there), 'record' (seen before, not
+   * refused) or 'run' (op by op).
+   */
+  plan(key: string): { kind: 'replay'; rec: Recording } | { kind: 'record' } | { kind: 'run' } {
+    const r = this.cache.get(key);
+    if (r) {
+      const stale = r.vars.find(({ v, buf }) => v.isDisposed || bufferOf(this.b, v) !== buf);
+      if (!stale) {
+        this.cache.delete(key);
+        this.cache.set(key, r); // most recently used last
+        this.stats.hits++;
+        return { kind: 'replay', rec: r };
+      }
+      this.drop(key);
+    }
+    this.stats.misses++;
+    if (this.refused.has(key) || this.capacity <= 0) {
+      this.stats.fallbacks++;
+      return { kind: 'run' };
+    }
+    const n = this.seen.get(key) ?? 0;
+    if (this.seen.size > 4096) this.seen.clear();
+    this.seen.set(key, n + 1);
+    return n >= 1 ? { kind: 'record' } : { kind: 'run' };
+  }
+
+  /**
+   * Run fn (one real step or batch, on tfjs) while capturing it. fn returns the output tensor
+   * (kept alive by the caller until it is read); null where the recording was refused.
+   */
+  record(key: string, batch: object, fn: () => tf.Tensor): { out: tf.Tensor; rec: Recording | null } {
+    const b = this.b;
+    flush(b);
+    const vars = this.vars();
+    const before = vars.map((v) => bufferOf(b, v));
+    const c = new Capture(batchArrays(batch));
+    capture = c;
+    beginStepScalars();
+    let out: tf.Tensor;
+    try {
+      out = fn();
+      flush(b);
+    } finally {
+      capture = null;
+    }
+    const seeds = seedsGivenThisStep();
+    const outBuf = bufferOf(b, out);
+    const changed = vars.findIndex((v, i) => v.isDisposed || bufferOf(b, v) !== before[i] || before[i] === null);
+    if (!c.why && changed >= 0) c.refuse(`a variable's buffer changed during the step (${vars[changed].name})`);
+    if (!c.why && (!outBuf || !c.pinned.has(outBuf))) c.refuse('the output is not written by the recorded programs');
+    if (!c.why && nextSeedSlot >= SCALAR_WORDS) c.refuse('more dropout seeds than scalar slots');
+    const rec: Recording = {
+      key,
+      ops: c.ops,
+      pinned: c.pinned,
+      inputs: [...c.inputs].map(([arr, buf]) => ({ path: c.inputArrays.get(arr)!, buf })),
+      constants: c.constants,
+      seeds,
+      out: outBuf,
+      outBytes: out.size * 4,
+      vars: vars.map((v, i) => ({ v, buf: before[i] })),
+      ring: [],
+      nextRing: 0,
+      dispatches: c.ops.filter((o) => o.kind === 'dispatch').length,
+      bytes: 0,
+    };
+    if (c.why) {
+      unpin(rec);
+      this.refused.set(key, c.why);
+      this.stats.fallbacks++;
+      if (!this.said.has(c.why)) {
+        this.said.add(c.why);
+        this.log(`${this.name}: not recorded, runs op by op (${c.why})`);
+      }
+      return { out, rec: null };
+    }
+    const varBufs = new Set(rec.vars.map((x) => x.buf));
+    for (const buf of rec.pinned) if (!varBufs.has(buf)) rec.bytes += buf.size;
+    this.cache.set(key, rec);
+    this.stats.recorded++;
+    while (this.cache.size > this.capacity || (this.cache.size > 1 && this.pinnedMiB() > this.maxMiB))
+      this.drop(this.cache.keys().next().value as string);
+    this.stats.size = this.cache.size;
+    return { out, rec };
+  }
+
+  /**
+   * Replay: the batch's arrays into the recording's buffers, the scalars (`scalars` fills them:
+   * lr, bias corrections, EMA decay, and rec.seeds dropout seeds from SEED0), the kept programs in
+   * one command buffer, the output copied into a read-back buffer; one submit. Resolves once
+   * submitted (at once, unless all RING read-backs of this recording are still in flight) with the
+   * output's promise, which resolves when the GPU is done.
+   */
+  async replay(
+    rec: Recording,
+    batch: object,
+    scalars: ((s: { f: Float32Array; u: Uint32Array }) => void) | null,
+  ): Promise<{ result: Promise<Float32Array> }> {
+    const rb = this.readback(rec);
+    if (rb.pending) await rb.pending;
+    const t0 = performance.now();
+    const b = this.b;
+    flush(b);
+    const q = b.queue;
+    for (const { path, buf } of rec.inputs) {
+      const arr = arrayAt(batch, path);
+      if (arr.byteLength > 0) q.writeBuffer(buf, 0, arr);
+    }
+    if (scalars) {
+      beginStepScalars();
+      scalars({ f: scalarsF, u: scalarsU });
+      q.writeBuffer(stepScalarsBuffer(b), 0, scalarsHost, 0, (SEED0 + rec.seeds) * 4);
+    }
+    const enc = b.device.createCommandEncoder();
+    let pass: any = null;
+    for (const op of rec.ops) {
+      if (op.kind === 'dispatch') {
+        pass ??= enc.beginComputePass();
+        pass.setPipeline(op.pipe);
+        pass.setBindGroup(0, op.bg);
+        pass.dispatchWorkgroups(op.x, op.y, op.z);
+      } else {
+        pass?.end();
+        pass = null;
+        enc.copyBufferToBuffer(op.src, op.so, op.dst, op.d0, op.size);
+      }
+    }
+    pass?.end();
+    enc.copyBufferToBuffer(rec.out, 0, rb.buf, 0, rec.outBytes);
+    q.submit([enc.finish()]);
+    if (scalars) dc.hostMs += performance.now() - t0; // a training step's (inference is not counted)
+    dc.replayed++;
+    dc.replayedPrograms += rec.dispatches;
+    dc.replayedUploads += rec.inputs.length;
+    const result = rb.buf.mapAsync(GPUMapMode.READ).then(() => {
+      const data = new Float32Array(rb.buf.getMappedRange(0, rec.outBytes).slice(0));
+      rb.buf.unmap();
+      return data;
+    });
+    rb.pending = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    return { result };
+  }
+
+  private readback(rec: Recording): Readback {
+    if (rec.ring.length === 0) {
+      // All at once, at the first replay: no buffer is made by the replays after it.
+      const size = Math.max(16, Math.ceil(rec.outBytes / 16) * 16);
+      for (let i = 0; i < RING; i++) {
+        const buf = this.b.device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+        rec.ring.push({ buf, pending: null });
+      }
+    }
+    const rb = rec.ring[rec.nextRing];
+    rec.nextRing = (rec.nextRing + 1) % RING;
+    return rb;
+  }
+
+  private pinnedMiB(): number {
+    let bytes = 0;
+    for (const r of this.cache.values()) bytes += r.bytes;
+    return bytes / 2 ** 20;
+  }
+
+  private drop(key: string): void {
+    const r = this.cache.get(key);
+    if (!r) return;
+    this.cache.delete(key);
+    unpin(r);
+    this.stats.size = this.cache.size;
+  }
+
+  /** "recordings: 3 kept (12.5 MiB), 120 replays of 130 steps (92% hits), 1 fallback" */
+  summary(): string {
+    const s = this.stats;
+    const total = s.hits + s.misses;
+    const mib = this.pinnedMiB();
+    return (
+      `${this.name}: recordings: ${this.cache.size} kept of at most ${this.capacity} (${mib.toFixed(1)} MiB), ` +
+      `${s.hits} replays of ${total} (${total ? Math.round((100 * s.hits) / total) : 0}% hit rate), ` +
+      `${s.recorded} recorded, ${s.fallbacks} op by op for a refused key`
+    );
+  }
+
+  dispose(): void {
+    for (const k of [...this.cache.keys()]) this.drop(k);
+    this.seen.clear();
+  }
+}
+
+/** The active webgpu backend's wrapped state, for recorders (null: wrapDevice has not run). */
+export function recordingBackend(): WebGpuBackendLike | null {
+  return backend && tf.getBackend() === 'webgpu' ? backend : null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inference: one recorder for the model last predicted with (model/predict.ts).
+
+/** The inference recorders of the models last predicted with (two: bench alternates a pair). */
+const inference: { params: object; recorder: Recorder; modelKey: string }[] = [];
+const INFERENCE_MODELS = 2;
+
+/**
+ * The inference recorder of a model (its variables by name): the same one while the same model is
+ * used (validation every epoch replays the recordings of the last), a new one for another model
+ * (the least recently used one goes). null off webgpu, or with BERT_PRUNER_RECORD=0.
+ */
+export function inferenceRecorder(params: Map<string, tf.Variable>): { recorder: Recorder; modelKey: string } | null {
+  const b = recordingBackend();
+  if (!b || process.env.BERT_PRUNER_RECORD === '0') return null;
+  const k = inference.findIndex((x) => x.params === params);
+  if (k >= 0) {
+    const [hit] = inference.splice(k, 1);
+    inference.push(hit);
+    return hit;
+  }
+  while (inference.length >= INFERENCE_MODELS) inference.shift()!.recorder.dispose();
+  const modelKey = [...params].map(([n, v]) => `${n}:${v.shape.join('x')}`).join(',');
+  const log = (line: string) => process.stderr.write(`bert-pruner: ${line}\n`);
+  const r = { params, recorder: new Recorder('inference', b, () => [...params.values()], log), modelKey };
+  inference.push(r);
+  return r;
+}
+
+/** The inference recorder's summary line, if one is in use. */
+export function inferenceSummary(): string | null {
+  return inference.length ? inference[inference.length - 1].recorder.summary() : null;
+}

@@ -1,0 +1,171 @@
+// Recorded steps on the webgpu backend (backend/webgpu-record.ts): a replayed training step gives
+// the parameters the op-by-op step gives from the same weights (FGM, EMA, dropout, clipping on),
+// makes no bind group and no buffer and submits at most twice; a replayed inference batch gives
+// the op-by-op logits; what cannot be recorded falls back with one line. Any WebGPU adapter, a
+// software one (lavapipe) included; skipped with one line where there is none.
+import * as tf from '@tensorflow/tfjs';
+import { describe, expect, it } from 'vitest';
+import { initBackend } from '../src/engine/backend';
+import { deviceCounters, inferenceRecorder, resetDeviceCounters } from '../src/engine/backend/webgpu-record';
+import { Rng } from '../src/engine/data/rng';
+import { classify, classifierLoss, toInputs } from '../src/engine/model/bert';
+import { predictLogits } from '../src/engine/model/predict';
+import type { Params } from '../src/engine/model/params';
+import { Ema } from '../src/engine/train/ema';
+import { queueTrainStep, stepRecording, StepSpec } from '../src/engine/train/loop';
+import { AdamW } from '../src/engine/train/optim';
+import { tinyModel } from './helpers/tiny';
+import type { Example } from '../src/engine/data/encode';
+
+async function webgpuMissing(): Promise<string | null> {
+  try {
+    await initBackend('webgpu');
+    return null;
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+const missing = await webgpuMissing();
+if (missing) console.log(`webgpu recording tests skipped: ${missing}`);
+
+interface HostBatch {
+  ids: Int32Array;
+  mask: Float32Array;
+  labels: Float32Array;
+  B: number;
+  T: number;
+}
+
+function hostBatch(seed: number, B = 3, T = 8, V = 30): HostBatch {
+  const rng = new Rng(seed);
+  const ids = new Int32Array(B * T);
+  const mask = new Float32Array(B * T);
+  for (let b = 0; b < B; b++) {
+    const len = b === 0 ? T : 3 + rng.int(T - 3);
+    for (let t = 0; t < len; t++) {
+      ids[b * T + t] = t === 0 ? 2 : 5 + rng.int(V - 5);
+      mask[b * T + t] = 1;
+    }
+  }
+  const labels = new Float32Array(B * 17).map(() => (rng.next() < 0.2 ? 1 : 0));
+  return { ids, mask, labels, B, T };
+}
+
+async function snapshot(params: Params): Promise<Map<string, Float32Array>> {
+  const out = new Map<string, Float32Array>();
+  for (const [n, v] of params) out.set(n, (await v.data()) as Float32Array);
+  return out;
+}
+
+/** A model, its optimizer, EMA and step spec (FGM, clipping, dropout on), from seed. */
+function setup(seed: number) {
+  const { cfg, params } = tinyModel(seed);
+  const opt = new AdamW({ lr: 1e-2, weightDecay: 0.01, lrMultiplier: (n) => (n.startsWith('classifier') ? 2 : 1) });
+  const ema = new Ema(0.9, params);
+  const spec: StepSpec<HostBatch> = {
+    params,
+    clipNorm: 0.5,
+    fgmEpsilon: 0.5,
+    ema,
+    loss: (b, rng) =>
+      classifierLoss(
+        classify(params, cfg, toInputs(b.ids, b.mask, b.B, b.T), { dropout: rng }),
+        tf.tensor2d(b.labels, [b.B, 17]),
+        false,
+      ),
+  };
+  const dispose = () => {
+    opt.dispose();
+    ema.dispose();
+    for (const v of params.values()) v.dispose();
+  };
+  return { cfg, params, opt, ema, spec, dispose };
+}
+
+describe.skipIf(missing !== null)('recorded steps on webgpu', () => {
+  it('a replayed training step: as op by op within 1e-5; 0 bind groups and buffers, <= 2 submits', async () => {
+    await initBackend('webgpu');
+    const lines: string[] = [];
+    // Two identical models: one trained op by op, one recorded (steps 1, 2) then replayed.
+    const a = setup(1);
+    const r = setup(1);
+    const rec = stepRecording(r.spec, r.opt, (l) => lines.push(l))!;
+    expect(rec).not.toBeNull();
+    const batches = [hostBatch(5), hostBatch(6), hostBatch(7), hostBatch(8), hostBatch(9)];
+    const rngA = new Rng(11);
+    const rngR = new Rng(11);
+    const lossesA: number[] = [];
+    const lossesR: Promise<number>[] = [];
+    for (const [i, b] of batches.entries()) {
+      const lr = 1e-2 * (1 - i / 10);
+      lossesA.push(await (await queueTrainStep(a.spec, a.opt, b, rngA, lr)).loss);
+      if (i === 4) resetDeviceCounters();
+      lossesR.push((await queueTrainStep(r.spec, r.opt, b, rngR, lr, rec)).loss);
+      if (i === 4) {
+        const c = deviceCounters();
+        expect(c.bindGroups).toBe(0);
+        expect(c.buffersCreated).toBe(0);
+        expect(c.submits).toBeLessThanOrEqual(2);
+        expect(c.replayed).toBe(1);
+      }
+    }
+    const got = await Promise.all(lossesR);
+    got.forEach((l, i) => expect(Math.abs(l - lossesA[i]), `loss ${i}`).toBeLessThan(1e-5 * (1 + Math.abs(l))));
+    expect(rec.recorder.stats.hits).toBe(3); // step 1 op by op, 2 recorded, 3..5 replayed
+    expect(lines).toEqual([]);
+    const [pa, pr] = [await snapshot(a.params), await snapshot(r.params)];
+    let worst = 0;
+    for (const [n, va] of pa) {
+      const vr = pr.get(n)!;
+      for (let i = 0; i < va.length; i++) worst = Math.max(worst, Math.abs(va[i] - vr[i]));
+    }
+    expect(worst).toBeLessThan(1e-5);
+    // the EMA weights too
+    for (const [n, s] of a.ema.shadow) {
+      const x = (await s.data()) as Float32Array;
+      const y = (await r.ema.shadow.get(n)!.data()) as Float32Array;
+      for (let i = 0; i < x.length; i++) expect(Math.abs(x[i] - y[i])).toBeLessThan(1e-5);
+    }
+    expect(a.opt.step).toBe(r.opt.step);
+    rec.recorder.dispose();
+    a.dispose();
+    r.dispose();
+  });
+
+  it('a step that uploads host data not from its batch is not recorded: op by op, one line', async () => {
+    await initBackend('webgpu');
+    const r = setup(2);
+    const extra = Float32Array.from({ length: 17 }, (_, i) => 1 + i / 100);
+    const base = r.spec.loss;
+    // a weight made on the host inside the step: it would not follow the batch on replay
+    r.spec.loss = (b, rng) => tf.mul(base(b, rng), tf.mean(tf.tensor1d(extra.slice()))) as tf.Scalar;
+    const lines: string[] = [];
+    const rec = stepRecording(r.spec, r.opt, (l) => lines.push(l))!;
+    const rng = new Rng(3);
+    for (let i = 0; i < 4; i++) await (await queueTrainStep(r.spec, r.opt, hostBatch(5), rng, 1e-3, rec)).loss;
+    expect(rec.recorder.stats.hits).toBe(0);
+    expect(lines.length).toBe(1);
+    expect(lines[0]).toMatch(/not recorded, runs op by op \(an upload of host data \(17 values\) not from the batch\)/);
+    rec.recorder.dispose();
+    r.dispose();
+  });
+
+  it('recorded inference: predictions equal the op-by-op ones within 1e-5', async () => {
+    await initBackend('webgpu');
+    const { cfg, params } = tinyModel(4);
+    const rng = new Rng(9);
+    const ex: Example[] = Array.from({ length: 40 }, (_, i) => {
+      const n = i % 2 ? 5 : 9; // two batch shapes, five batches each: run, record, replay x 3
+      return { row: i, labels: null, ids: Int32Array.from({ length: n }, (_, t) => (t === 0 ? 2 : 5 + rng.int(25))) };
+    });
+    process.env.BERT_PRUNER_RECORD = '0';
+    const plain = await predictLogits(params, cfg, ex, 4);
+    delete process.env.BERT_PRUNER_RECORD;
+    const recorded = await predictLogits(params, cfg, ex, 4);
+    let worst = 0;
+    for (let i = 0; i < plain.length; i++) worst = Math.max(worst, Math.abs(plain[i] - recorded[i]));
+    expect(worst).toBeLessThan(1e-5);
+    expect(inferenceRecorder(params)!.recorder.stats.hits).toBeGreaterThan(0);
+    for (const v of params.values()) v.dispose();
+  });
+});
