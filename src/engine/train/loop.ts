@@ -246,7 +246,9 @@ export async function train(spec: TrainSpec): Promise<AdamW> {
         const lr = spec.lr * lrFactor(step, total, warmup, spec.schedule);
         const q = await queueTrainStep(spec, opt, b, dropout, lr, rec);
         pending.push({ loss: q.loss, i, step, lr, tokens: b.tokens });
-        await settle(LOSS_LAG);
+        // Op by op the loss is already read back: its step event goes out now, so progress and a
+        // cancel act on the step just run. Only replayed steps keep LOSS_LAG losses in flight.
+        await settle(rec ? LOSS_LAG : 0);
         // Let IPC messages (cancel) in between steps.
         await new Promise((r) => setImmediate(r));
       }
