@@ -17,14 +17,14 @@ import { readRows, tokenizerIn } from '../data/rows';
 import { writeVocab } from '../data/vocab';
 import { UserError } from '../errors';
 import { writeFileAtomic, writeJsonAtomic, replaceDirAtomic } from '../io/atomic';
-import { loadCheckpoint, type Checkpoint } from '../io/checkpoint';
+import type { Checkpoint } from '../io/checkpoint';
 import { assertReplaceable, markDir } from '../io/ownership';
 import { decisionThresholds, readThresholds, type Thresholds } from '../io/thresholds';
 import { writeTokenizerFiles } from '../io/tokenizer-files';
-import { hasClassifier, isSingleLabel, labelNamesOf, numLabels, problemOf } from '../model/config';
-import { CLASSIFIER } from '../model/names';
+import { isSingleLabel, labelNamesOf, numLabels, problemOf } from '../model/config';
 import { disposeParams } from '../model/params';
 import { labelMatrix, predictProbs, probsOf } from '../model/predict';
+import { classifierCheckpoint } from '../train/evaluate';
 import { allMetrics } from '../train/metrics';
 import { buildOnnx, INPUT_NAMES, OUTPUT_NAME, type WeightSource } from './onnx-graph';
 import { type Ort, ortLogits, ortSession } from './ort';
@@ -34,19 +34,8 @@ export const ONNX_FILE = 'model.onnx';
 export const LABELS_FILE = 'labels.json';
 export type Quantize = 'int8';
 
-/** Load a checkpoint that has a trained classifier (a UserError otherwise). */
-export function classifierCheckpoint(dir: string): Checkpoint {
-  const ck = loadCheckpoint(dir);
-  if (
-    !hasClassifier(ck.config) ||
-    !ck.params.has(CLASSIFIER.weight) ||
-    ck.report?.initialised.includes(CLASSIFIER.weight)
-  ) {
-    disposeParams(ck.params);
-    throw new UserError(`${dir}: this checkpoint has no classifier (fine-tune it first)`);
-  }
-  return ck;
-}
+/** Load a checkpoint that has a trained classifier (a UserError otherwise): evaluate's own check. */
+export { classifierCheckpoint };
 
 /** The weights of a loaded checkpoint, by HF name. */
 export function weightsOf(ck: Checkpoint): WeightSource {

@@ -34,7 +34,7 @@ function dataExists(file: string): void {
 }
 
 /** Load a checkpoint that has a classifier (a UserError otherwise). */
-function classifierCheckpoint(dir: string) {
+export function classifierCheckpoint(dir: string) {
   const ck = loadCheckpoint(dir);
   if (
     !hasClassifier(ck.config) ||
