@@ -18,20 +18,12 @@ import { countTrainStep } from '../src/engine/stages/bench';
 import { Ema } from '../src/engine/train/ema';
 import { AdamW } from '../src/engine/train/optim';
 import { userError } from './helpers/errors';
+import { webgpuMissing } from './helpers/backends';
 import { tinyBatch, tinyModel } from './helpers/tiny';
 
-/** Why webgpu cannot run here, or null. */
-async function webgpuMissing(): Promise<string | null> {
-  try {
-    await initBackend('webgpu');
-    await initBackend('cpu');
-    return null;
-  } catch (e) {
-    return (e as Error).message;
-  }
-}
-const missing = await webgpuMissing();
-if (missing) console.log(`webgpu tests skipped: ${missing}`);
+const missing = await webgpuMissing('webgpu tests');
+// the kernels are compared against the cpu backend, the active one between checks
+if (!missing) await initBackend('cpu');
 
 type Vals = { shape: number[]; values: Float32Array }[];
 

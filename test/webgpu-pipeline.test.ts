@@ -16,18 +16,10 @@ import { readSafetensors } from '../src/engine/io/safetensors';
 import type { EngineEvent } from '../src/engine/protocol';
 import { finetuneClassifier as finetune } from '../src/engine/train/classifier';
 import { bp } from './helpers/cli';
+import { webgpuMissing } from './helpers/backends';
 import { pretrainedRun, SMALL_MODEL } from './helpers/pretrained';
 
-async function webgpuMissing(): Promise<string | null> {
-  try {
-    await initBackend('webgpu');
-    return null;
-  } catch (e) {
-    return (e as Error).message;
-  }
-}
-const missing = await webgpuMissing();
-if (missing) console.log(`webgpu pipeline tests skipped: ${missing}`);
+const missing = await webgpuMissing('webgpu pipeline tests');
 
 const probs = (file: string) =>
   fs

@@ -15,18 +15,10 @@ import { Ema } from '../src/engine/train/ema';
 import { queueTrainStep, stepRecording, StepSpec } from '../src/engine/train/loop';
 import { AdamW } from '../src/engine/train/optim';
 import { tinyModel } from './helpers/tiny';
+import { webgpuMissing } from './helpers/backends';
 import type { Example } from '../src/engine/data/encode';
 
-async function webgpuMissing(): Promise<string | null> {
-  try {
-    await initBackend('webgpu');
-    return null;
-  } catch (e) {
-    return (e as Error).message;
-  }
-}
-const missing = await webgpuMissing();
-if (missing) console.log(`webgpu recording tests skipped: ${missing}`);
+const missing = await webgpuMissing('webgpu recording tests');
 
 interface HostBatch {
   ids: Int32Array;

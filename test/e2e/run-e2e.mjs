@@ -323,6 +323,18 @@ async function pick(title, text) {
   await quickInput.locator('.quick-input-title', { hasText: title }).waitFor();
   await rows.filter({ hasText: text }).first().click();
 }
+// Cancel from the palette, confirming where it asks (after a minute of work), and wait for the
+// notification that says so.
+async function cancelRun(cancelled) {
+  await palette('BERT Pruner: Cancel');
+  const sure = page.locator('.monaco-dialog-box .monaco-button', { hasText: 'Cancel Run' });
+  const asked = await sure.waitFor({ timeout: 4000 }).then(
+    () => true,
+    () => false,
+  );
+  if (asked) await sure.click();
+  await page.locator('.notification-toast', { hasText: cancelled }).waitFor({ timeout: 120_000 });
+}
 // The sidebar shows the BERT Pruner container, whose only view is the Runs tree.
 const tree = page.locator('.part.sidebar');
 // Through the activity bar (the palette's "View: Show BERT Pruner" can lag behind a fresh window's
@@ -394,19 +406,7 @@ try {
   });
 
   await check('Cancel during pretraining stops the whole pipeline; its stages left show pending', async () => {
-    await palette('BERT Pruner: Cancel');
-    // After a minute of work Cancel asks first.
-    const sure = page.locator('.monaco-dialog-box .monaco-button', { hasText: 'Cancel Run' });
-    if (
-      await sure.waitFor({ timeout: 4000 }).then(
-        () => true,
-        () => false,
-      )
-    )
-      await sure.click();
-    await page
-      .locator('.notification-toast', { hasText: 'Run Pipeline run1 was cancelled' })
-      .waitFor({ timeout: 120_000 });
+    await cancelRun('Run Pipeline run1 was cancelled');
     await showRuns();
     await expand('run1');
     await treeRow('pretrain').waitFor();
@@ -514,18 +514,7 @@ try {
       .locator('.statusbar-item', { hasText: /run1 · finetune · \d+%/ })
       .first()
       .waitFor({ timeout: 120_000 });
-    await palette('BERT Pruner: Cancel');
-    const sure = page.locator('.monaco-dialog-box .monaco-button', { hasText: 'Cancel Run' });
-    if (
-      await sure.waitFor({ timeout: 4000 }).then(
-        () => true,
-        () => false,
-      )
-    )
-      await sure.click();
-    await page
-      .locator('.notification-toast', { hasText: 'Fine-tune run1 was cancelled' })
-      .waitFor({ timeout: 120_000 });
+    await cancelRun('Fine-tune run1 was cancelled');
     await shot('cancelled');
     await palette('BERT Pruner: Resume'); // the only thing to resume: no picker
     await page

@@ -1,5 +1,6 @@
 // Running the same computation on two tfjs backends (native kernels vs the cpu reference).
 import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../../src/engine/backend';
 
 /** Run f on the given backend with fresh tensors from the same data; return the values. */
 export function on(backend: string, f: () => tf.Tensor): { shape: number[]; values: Float32Array } {
@@ -12,5 +13,20 @@ export function on(backend: string, f: () => tf.Tensor): { shape: number[]; valu
     return r;
   } finally {
     tf.setBackend(prev);
+  }
+}
+
+/**
+ * Start the webgpu backend: null where it runs, else why not (and one line `<what> skipped: why`
+ * for the log, since the tests that need it skip).
+ */
+export async function webgpuMissing(what: string): Promise<string | null> {
+  try {
+    await initBackend('webgpu');
+    return null;
+  } catch (e) {
+    const why = (e as Error).message;
+    console.log(`${what} skipped: ${why}`);
+    return why;
   }
 }
