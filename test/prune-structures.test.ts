@@ -22,7 +22,9 @@ import {
 } from '../src/engine/model/config';
 import { paramCount } from '../src/engine/model/memory';
 import { disposeParams, initParams, paramShapes, type Params } from '../src/engine/model/params';
+import { analyze } from '../src/engine/analyze/model';
 import { flopsPerSequence } from '../src/engine/analyze/summary';
+import { formatAnalysis } from '../src/engine/format';
 import { applyMasks, applyStructures, composeKept, type StructureMasks } from '../src/engine/prune/apply';
 import { computeImportance, importanceLoss } from '../src/engine/prune/importance';
 import { cloneParams } from '../src/engine/prune/transformer';
@@ -269,6 +271,21 @@ describe('sliced checkpoints save and load back exactly', () => {
     for (const [n, v] of params) expect(maxAbsDiff(back.params.get(n)!.dataSync(), v.dataSync())).toBe(0);
     disposeParams(params);
     disposeParams(back.params);
+  });
+
+  it('analyze reads such a checkpoint: its layers, hidden size, head size, parameters and FLOPs', async () => {
+    const { cfg, params } = tinyModel({ layers: L, seed: 14 });
+    const { cfg: cfgS } = applyStructures(params, cfg, CASES[5][1], false);
+    const ck = path.join(dir, 'analyzed');
+    await saveCheckpoint(ck, cfgS, params, vocabOf(40));
+    const encoder = [...params].filter(([n]) => n.startsWith('bert.encoder.')).reduce((a, [, v]) => a + v.size, 0);
+    disposeParams(params);
+    const { analysis: a } = await analyze(ck, { backend: 'wasm', emit: () => {} }, { batchSize: 2, seqLen: 8 });
+    expect(a).toMatchObject({ num_layers: 2, hidden_size: 20, head_size: 8, heads_per_layer: [3, 2] });
+    expect(a.encoder_params).toBe(encoder);
+    expect(a.flops_per_sequence).toBe(flopsPerSequence(cfgS, 8));
+    expect(a.latency_ms_per_batch).toBeGreaterThan(0);
+    expect(formatAnalysis(a)).toContain('layers: 2   hidden size: 20   head size: 8');
   });
 
   it('vocabulary pruning works on a model with fewer layers and a smaller hidden size', async () => {
