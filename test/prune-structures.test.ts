@@ -176,6 +176,23 @@ describe('applyStructures: masked forward = sliced model', () => {
     disposeParams(params);
   });
 
+  it('a config of heads of their own size turns plain once the heads fit (here: by head pruning)', () => {
+    const { cfg, params } = tinyModel({ layers: L, seed: 15 });
+    const a = applyStructures(params, cfg, { hidden: hiddenKeep(24, 5) }, false).cfg;
+    expect(a).toMatchObject({ num_attention_heads: 4, attention_head_size: 8 });
+    const head = [
+      [1, 1, 0, 1],
+      [0, 1, 1, 1],
+      [1, 1, 1, 0],
+    ];
+    const masked = maskedLogits(params, a, batch, { head });
+    const b = applyStructures(params, a, { head }, false).cfg;
+    expect(b.attention_head_size).toBeUndefined();
+    expect(b).toMatchObject({ hidden_size: 24, num_attention_heads: 3, pruned_heads: {} });
+    expect(maxAbsDiff(logitsOf(params, b, batch), masked)).toBeLessThanOrEqual(1e-5);
+    disposeParams(params);
+  });
+
   it('layers renumber pruned_heads and intermediate_sizes; KeptIndices compose', () => {
     const { cfg, params } = tinyModel({ layers: L, seed: 7 });
     const heads = [
