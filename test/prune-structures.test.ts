@@ -23,6 +23,7 @@ import {
 import { paramCount } from '../src/engine/model/memory';
 import { disposeParams, initParams, paramShapes, type Params } from '../src/engine/model/params';
 import { analyze } from '../src/engine/analyze/model';
+import { sizeOfConfig } from '../src/engine/backend/speeds';
 import { flopsPerSequence } from '../src/engine/analyze/summary';
 import { formatAnalysis } from '../src/engine/format';
 import { applyMasks, applyStructures, composeKept, type StructureMasks } from '../src/engine/prune/apply';
@@ -343,7 +344,7 @@ describe('a config.json with its own head size', () => {
       );
   });
 
-  it('parameters, memory estimate and FLOPs count heads x head size as the attention width', () => {
+  it('parameters, memory estimate, speed table size and FLOPs count heads x head size as the attention width', () => {
     const cfg = makeConfig(
       {
         hidden_size: 20,
@@ -363,6 +364,7 @@ describe('a config.json with its own head size', () => {
     const shapes = paramShapes(cfg, { mlm: true, classifier: true });
     expect(shapes.find(([n]) => n === 'bert.encoder.layer.0.attention.self.query.weight')![1]).toEqual([32, 20]);
     expect(paramCount(cfg)).toBe(shapes.reduce((a, [, s]) => a + s.reduce((x, y) => x * y, 1), 0));
+    expect(sizeOfConfig(cfg)).toEqual({ layers: 2, hidden: 20, attention: 32, ffn: 24 });
     const params = initParams(cfg, { mlm: false, classifier: true, seed: 1 });
     const b = batchesOf(randomExamples(3, 30), 3)[0];
     expect(logitsOf(params, cfg, b).every(Number.isFinite)).toBe(true);
