@@ -162,6 +162,24 @@ describe('applyStructures: masked forward = sliced model', () => {
     disposeParams(params);
   });
 
+  it("hiddenStates collects the embeddings' and every layer's output; a skipped layer passes its input on", () => {
+    const { cfg, params } = tinyModel({ layers: L, seed: 16 });
+    const [all, gated] = tf.tidy(() => {
+      const inp = toInputs(batch.ids, batch.mask, batch.B, batch.T);
+      const states: tf.Tensor2D[] = [];
+      const last = encode(params, cfg, inp, { hiddenStates: states });
+      const skipped: tf.Tensor2D[] = [];
+      encode(params, cfg, inp, { hiddenStates: skipped, layerGate: [null, tf.scalar(0), null] });
+      expect(states.map((t) => t.shape)).toEqual(Array(L + 1).fill([batch.B * batch.T, H]));
+      expect(maxAbsDiff(states[L].dataSync(), last.dataSync())).toBe(0);
+      return [states.map((t) => t.dataSync()), skipped.map((t) => t.dataSync())];
+    });
+    expect(maxAbsDiff(gated[2], gated[1])).toBe(0);
+    expect(maxAbsDiff(gated[1], all[1])).toBe(0);
+    expect(maxAbsDiff(all[2], all[1])).toBeGreaterThan(1e-3);
+    disposeParams(params);
+  });
+
   it('the configs: attention_head_size where heads no longer fit, a plain BertConfig where they do', () => {
     const { cfg, params } = tinyModel({ layers: L, seed: 6 });
     const a = applyStructures(cloneParams(params), cfg, CASES[1][1], false).cfg;
