@@ -82,13 +82,14 @@ export interface TargetNote {
  * (a layer with fewer units keeps all it has). Empty when every target is met.
  */
 export function targetNotes(tc: TransformerPruneConfig | undefined, layers: LayerReport[]): TargetNote[] {
-  if (!tc || tc.pruning_method !== 'iterative' || layers.length === 0) return [];
+  if (!tc || tc.pruning_method !== 'iterative' || layers.length === 0 || tc.target_encoder_params !== undefined)
+    return [];
   const L = layers.length;
   const out: TargetNote[] = [];
   const units = [
     {
       unit: 'heads' as const,
-      per: tc.target_num_of_heads,
+      per: tc.target_num_of_heads ?? 0,
       even: tc.head_even_masking,
       m: 1,
       kept: layers.map((l) => l.heads_kept.length),
@@ -98,7 +99,7 @@ export function targetNotes(tc: TransformerPruneConfig | undefined, layers: Laye
     },
     {
       unit: 'ffn' as const,
-      per: tc.target_ffn_size,
+      per: tc.target_ffn_size ?? 0,
       even: tc.ffn_even_masking,
       m: tc.multiple_of ?? 1,
       kept: layers.map((l) => l.ffn_kept),
