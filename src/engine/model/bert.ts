@@ -32,6 +32,8 @@ export interface ForwardOptions {
   ffnMask?: (tf.Tensor1D | null)[];
   /** Replace the word-embedding lookup's result (FGM adds its perturbation through this). */
   wordEmbeddingDelta?: tf.Tensor2D | null;
+  /** Collects every layer's output [B*T, H], in order (layer-wise distillation). */
+  hiddenStates?: tf.Tensor2D[];
 }
 
 const p = (params: Params, name: string): tf.Variable => {
@@ -115,6 +117,7 @@ export function encode(params: Params, cfg: BertConfig, inp: Inputs, opt: Forwar
     if (fm) h = tf.mul(h, fm);
     const ffnOut = dropout(denseLayer(h, params, M.out.name), cfg.hidden_dropout_prob, opt.dropout);
     x = layerNorm(tf.add(x, ffnOut), params, M.outLn.name, eps);
+    opt.hiddenStates?.push(x);
   }
   return x;
 }

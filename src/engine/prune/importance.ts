@@ -34,6 +34,8 @@ import { argmaxRows } from '../train/metrics';
 export interface Importance {
   head: number[][]; // per layer, per present head (original-id order)
   ffn: number[][]; // per layer, per neuron
+  layer?: number[]; // per layer (when asked for)
+  hidden?: number[]; // per hidden dimension (when asked for)
 }
 
 /** What the importance loss compares the model's logits with. */
