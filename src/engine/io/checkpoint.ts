@@ -135,7 +135,8 @@ export function readPrunedFrom(dir: string, cfg: BertConfig): PrunedFrom | null 
       v.every((x, i) => int(x, 0, max - 1) && (i === 0 || (x as number) > (v[i - 1] as number)));
     if (!ok)
       throw new UserError(
-        `${file}: '${key}' must list ${n} increasing ids below ${max} (one per ${key === 'layers' ? 'layer' : 'hidden dimension'} of ${dir})`,
+        `${file}: '${key}' must list ${n} increasing ids below ${max} ` +
+          `(one per ${key === 'layers' ? 'layer' : 'hidden dimension'} of ${dir})`,
       );
     return v as number[];
   };

@@ -92,7 +92,8 @@ export function checkPruneTargets(cfg: BertConfig, tc: TransformerPruneConfig, s
 function checkStructuredTargets(cfg: BertConfig, tc: TransformerPruneConfig, source: string): void {
   if (tc.keep_shape && (tc.prune_layers || tc.prune_hidden || tc.target_encoder_params !== undefined))
     throw new UserError(
-      `${source}: transformer.keep_shape works with heads and FFN only (layers, the hidden size and a budget remove tensors)`,
+      `${source}: transformer.keep_shape works with heads and FFN only ` +
+        '(layers, the hidden size and a budget remove tensors)',
     );
   if (tc.pruning_method !== 'iterative')
     throw new UserError(
@@ -105,7 +106,8 @@ function checkStructuredTargets(cfg: BertConfig, tc: TransformerPruneConfig, sou
     );
   if (tc.target_hidden_size !== undefined && tc.target_hidden_size > cfg.hidden_size)
     throw new UserError(
-      `${source}: transformer.target_hidden_size ${tc.target_hidden_size} is more than the model has (${cfg.hidden_size})`,
+      `${source}: transformer.target_hidden_size ${tc.target_hidden_size} ` +
+        `is more than the model has (${cfg.hidden_size})`,
     );
   if (tc.target_encoder_params !== undefined)
     checkBudget(tc.target_encoder_params, encoderParamsOf(shapeOf(cfg)), source);

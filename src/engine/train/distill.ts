@@ -93,7 +93,8 @@ export function loadHiddenTeacher(
         for (let t = 0; t < T; t++) n += mask[k * T + t];
         if (ids.length !== n)
           throw new UserError(
-            `distill_hidden: a training row has ${ids.length} tokens in the teacher's vocabulary and ${n} in the model's; ` +
+            `distill_hidden: a training row has ${ids.length} tokens in the teacher's vocabulary ` +
+              `and ${n} in the model's; ` +
               'layer-wise distillation needs the same tokenization (turn distill_hidden off for this model)',
           );
         out.set(ids, k * T);
