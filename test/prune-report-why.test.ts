@@ -18,6 +18,8 @@ const tc = (o: Partial<TransformerPruneConfig>): TransformerPruneConfig => ({
   importance_data: 'train',
   batch_size: 16,
   recovery_epochs: 0,
+  prune_layers: false,
+  prune_hidden: false,
   ...o,
 });
 

@@ -46,6 +46,8 @@ const transformer = (o: Partial<TransformerPruneConfig> = {}): TransformerPruneC
   importance_data: 'train',
   batch_size: 16,
   recovery_epochs: 0,
+  prune_layers: false,
+  prune_hidden: false,
   ...o,
 });
 

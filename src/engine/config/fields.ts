@@ -266,6 +266,14 @@ export const SECTIONS = {
         default: 2,
         description: 'Temperature applied to teacher and student logits in the distillation loss.',
       },
+      distill_hidden: {
+        type: 'number',
+        minimum: 0,
+        maximum: 1000,
+        default: 0,
+        description:
+          "Layer-wise distillation: weight of the mean squared error between each kept layer's hidden states and those of the teacher layer it was pruned from (on the teacher's kept hidden dimensions), added to the loss. 0 = off. Needs a teacher the model was pruned from (the prune stage records the mapping in pruned-from.json).",
+      },
     },
   },
   transformer: {
@@ -276,15 +284,51 @@ export const SECTIONS = {
         type: 'integer',
         minimum: 1,
         maximum: 65536,
+        optional: true,
         description:
-          "FFN (intermediate) neurons to keep per layer, on average over the layers. At most the model's intermediate_size.",
+          "FFN (intermediate) neurons to keep per layer, on average over the layers. At most the model's intermediate_size. Ignored when target_encoder_params is given.",
       },
       target_num_of_heads: {
         type: 'integer',
         minimum: 1,
         maximum: 128,
+        optional: true,
         description:
-          "Attention heads to keep per layer, on average over the layers. At most the model's num_attention_heads.",
+          "Attention heads to keep per layer, on average over the layers. At most the model's num_attention_heads. Ignored when target_encoder_params is given.",
+      },
+      target_encoder_params: {
+        type: 'number',
+        exclusiveMinimum: 0,
+        maximum: 1000000000000,
+        optional: true,
+        description:
+          'One budget for the whole encoder instead of per-structure targets: a fraction of the unpruned encoder when below 1 (0.15 = keep 15%), or a parameter count when an integer of at least 1. The iterative method spends it across heads and FFN neurons (and whole layers and the hidden size where prune_layers / prune_hidden are on), removing the units of least importance per parameter first.',
+      },
+      prune_layers: {
+        type: 'boolean',
+        default: false,
+        description:
+          'Also remove whole encoder layers, by importance (the first-order effect of skipping the layer on the same loss as heads and FFN), gradually with the other structures. With target_num_layers the model keeps that many layers; else the budget (target_encoder_params) decides.',
+      },
+      target_num_layers: {
+        type: 'integer',
+        minimum: 1,
+        maximum: 128,
+        optional: true,
+        description: 'Encoder layers to keep (implies prune_layers). At most the number of layers the model has.',
+      },
+      prune_hidden: {
+        type: 'boolean',
+        default: false,
+        description:
+          'Also shrink the hidden size: one mask over the hidden dimension shared by the embeddings, every layer, the pooler and the classifier, chosen by importance. Heads keep their size (the attention width becomes heads x head size). With target_hidden_size the model keeps that many dimensions; else the budget (target_encoder_params) decides.',
+      },
+      target_hidden_size: {
+        type: 'integer',
+        minimum: 1,
+        maximum: 8192,
+        optional: true,
+        description: 'Hidden size to keep (implies prune_hidden). At most the hidden size the model has.',
       },
       pruning_method: {
         enum: ['masks', 'iterative'],

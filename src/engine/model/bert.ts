@@ -39,6 +39,8 @@ export interface ForwardOptions {
   ffnMask?: (tf.Tensor1D | null)[];
   /** Replace the word-embedding lookup's result (FGM adds its perturbation through this). */
   wordEmbeddingDelta?: tf.Tensor2D | null;
+  /** Collects every layer's output [B*T, H], in order (layer-wise distillation). */
+  hiddenStates?: tf.Tensor2D[];
   /** Per layer gate g_l: output = x + g_l (layer_l(x) - x) (1 = the layer, 0 = the layer skipped). */
   layerGate?: (tf.Scalar | null)[];
   /** [H] multipliers of the hidden dims (LayerNorm over the kept dims; see the header). */

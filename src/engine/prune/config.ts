@@ -17,13 +17,41 @@ export function resolvePruneConfig(value: unknown, defaults: PruneConfig, source
       { ...TEXTPRUNER_DEFAULTS, ...(defaults.transformer ?? {}) },
       v.transformer,
     ) as Partial<TransformerPruneConfig>;
-    for (const k of ['target_ffn_size', 'target_num_of_heads'] as const) {
-      if (t[k] === undefined)
-        throw new UserError(`${source}: /transformer: missing '${k}' (the run's settings have no default for it)`);
+    if (v.transformer.target_encoder_params !== undefined) {
+      // A budget in the file replaces the per-layer targets the run's settings may carry.
+      if (v.transformer.target_num_of_heads === undefined) delete t.target_num_of_heads;
+      if (v.transformer.target_ffn_size === undefined) delete t.target_ffn_size;
     }
-    out.transformer = t as TransformerPruneConfig;
+    out.transformer = checkTransformerTargets(t, source);
   }
   if (v.vocabulary)
     out.vocabulary = { min_count: 1, prune_lm_head: 'auto', ...(defaults.vocabulary ?? {}), ...v.vocabulary };
+  return out;
+}
+
+/**
+ * What a transformer section must say to be pruned iteratively: a budget (target_encoder_params),
+ * or both per-layer targets. A count budget must be a whole number; a layer or hidden target
+ * implies that structure. `source` names the file (or the run's settings) in the message.
+ */
+export function checkTransformerTargets(t: Partial<TransformerPruneConfig>, source: string): TransformerPruneConfig {
+  const budget = t.target_encoder_params;
+  if (budget !== undefined && budget >= 1 && !Number.isInteger(budget))
+    throw new UserError(
+      `${source}: /transformer/target_encoder_params: ${budget} ` +
+        'is neither a fraction below 1 nor a whole parameter count',
+    );
+  if (budget === undefined && t.pruning_method !== 'masks') {
+    for (const k of ['target_ffn_size', 'target_num_of_heads'] as const) {
+      if (t[k] === undefined)
+        throw new UserError(
+          `${source}: /transformer: missing '${k}' ` +
+            '(give target_num_of_heads and target_ffn_size, or one budget: target_encoder_params)',
+        );
+    }
+  }
+  const out = { ...t } as TransformerPruneConfig;
+  if (out.target_num_layers !== undefined) out.prune_layers = true;
+  if (out.target_hidden_size !== undefined) out.prune_hidden = true;
   return out;
 }

@@ -22,6 +22,7 @@ import type { Batch } from '../data/encode';
 import { CancelledError, UserError } from '../errors';
 import { BertConfig, ffnPerLayer, headsPerLayer } from '../model/config';
 import type { Params } from '../model/params';
+import type { PrunedFrom } from '../io/checkpoint';
 import { applyMasks } from './apply';
 import { computeImportance, Importance, ImportanceTarget } from './importance';
 import { generateMask, Mask, maskCounts, schedule } from './masks';
@@ -32,6 +33,10 @@ export interface PruneIteration {
   ffn_per_layer: number[];
   /** Gradual pruning: the validation score after this step's recovery training. */
   recovered_val_score?: number;
+  /** Structured pruning (prune/structured.ts): the layers kept after the step (input model's ids). */
+  layers?: number[];
+  hidden_size?: number;
+  encoder_params?: number;
 }
 
 export interface TransformerPruneResult {
@@ -48,30 +53,35 @@ const ones = (sizes: number[]): Mask => sizes.map((n) => Array(n).fill(1));
 /** Check the targets against the model; `source` names the config in the message. */
 export function checkTargets(cfg: BertConfig, tc: TransformerPruneConfig, source: string): void {
   const L = cfg.num_hidden_layers;
+  const targetHeads = tc.target_num_of_heads ?? 0;
+  const targetFfn = tc.target_ffn_size ?? 0;
   const heads = headsPerLayer(cfg).reduce((a, b) => a + b, 0);
   const ffn = ffnPerLayer(cfg).reduce((a, b) => a + b, 0);
-  if (tc.target_num_of_heads * L > heads) {
+  if (targetHeads * L > heads) {
     throw new UserError(
-      `${source}: transformer.target_num_of_heads ${tc.target_num_of_heads} is more than the model has ` +
+      `${source}: transformer.target_num_of_heads ${targetHeads} is more than the model has ` +
         `(${heads} heads in ${L} layers, ${(heads / L).toFixed(2)} per layer)`,
     );
   }
-  if (tc.target_ffn_size * L > ffn) {
+  if (targetFfn * L > ffn) {
     throw new UserError(
-      `${source}: transformer.target_ffn_size ${tc.target_ffn_size} is more than the model has ` +
+      `${source}: transformer.target_ffn_size ${targetFfn} is more than the model has ` +
         `(${(ffn / L).toFixed(1)} neurons per layer on average)`,
     );
   }
   // Uneven FFN masking keeps whole groups of multiple_of neurons (with even masking it is ignored).
   const m = tc.multiple_of ?? 1;
-  if (m > 1 && !tc.ffn_even_masking && tc.target_ffn_size % m !== 0) {
+  if (m > 1 && !tc.ffn_even_masking && targetFfn % m !== 0) {
     throw new UserError(
-      `${source}: transformer.target_ffn_size ${tc.target_ffn_size} ` +
+      `${source}: transformer.target_ffn_size ${targetFfn} ` +
         `is not a multiple of transformer.multiple_of ${m} ` +
-        `(e.g. ${Math.max(m, Math.floor(tc.target_ffn_size / m) * m)} or ${Math.ceil(tc.target_ffn_size / m) * m})`,
+        `(e.g. ${Math.max(m, Math.floor(targetFfn / m) * m)} or ${Math.ceil(targetFfn / m) * m})`,
     );
   }
 }
+
+/** Where the current model's layers and hidden dimensions came from (structured pruning). */
+export type KeptFrom = PrunedFrom;
 
 export interface IterativeOptions {
   signal?: AbortSignal;
@@ -80,7 +90,7 @@ export interface IterativeOptions {
    * Gradual pruning: called after every step but the last with the model sliced to what is kept
    * (`cfg`); trains it, replacing the tensors in `params`, and returns its config.
    */
-  recover?: (params: Params, cfg: BertConfig, it: PruneIteration) => Promise<BertConfig>;
+  recover?: (params: Params, cfg: BertConfig, it: PruneIteration, from?: KeptFrom) => Promise<BertConfig>;
 }
 
 /**
@@ -105,12 +115,12 @@ export async function iterativePrune(
   const ffn = ffnPerLayer(cfg);
   const headSched = schedule(
     heads.reduce((a, b) => a + b, 0),
-    tc.target_num_of_heads * L,
+    (tc.target_num_of_heads ?? 0) * L,
     tc.n_iters,
   );
   const ffnSched = schedule(
     ffn.reduce((a, b) => a + b, 0),
-    tc.target_ffn_size * L,
+    (tc.target_ffn_size ?? 0) * L,
     tc.n_iters,
   );
   let headMask = ones(heads);
