@@ -45,11 +45,6 @@ export interface ForwardOptions {
   layerGate?: (tf.Scalar | null)[];
   /** [H] multipliers of the hidden dims (LayerNorm over the kept dims; see the header). */
   hiddenMask?: tf.Tensor1D | null;
-  /**
-   * When given, the encoder pushes onto it the embeddings' output and each layer's output
-   * [B*T, H] (L + 1 tensors, HF's output_hidden_states; layer-wise distillation reads them).
-   */
-  hiddenStates?: tf.Tensor2D[] | null;
 }
 
 const p = (params: Params, name: string): tf.Variable => {
@@ -135,7 +130,6 @@ export function encode(params: Params, cfg: BertConfig, inp: Inputs, opt: Forwar
   }
   const hm = opt.hiddenMask;
   x = dropout(layerNorm(x, params, EMB_LN.name, eps, hm), cfg.hidden_dropout_prob, opt.dropout);
-  opt.hiddenStates?.push(x);
 
   for (let l = 0; l < cfg.num_hidden_layers; l++) {
     const M = layer(l);
