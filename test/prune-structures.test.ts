@@ -267,6 +267,10 @@ describe('applyStructures: masked forward = sliced model', () => {
     expect(err(() => applyStructures(params, cfg, { hidden: hiddenKeep(16) }, true))).toBe(
       'keep_shape works with heads and FFN only',
     );
+    const noFfn = ffnPerLayer(cfg).map((n, l) => Array(n).fill(l === 2 ? 0 : 1));
+    expect(err(() => applyStructures(params, cfg, { layer: [0, 1, 1], ffn: noFfn }, false))).toBe(
+      'FFN mask: layer 2 would keep no neuron (keep at least one)',
+    );
     // Nothing was changed by a refused call.
     expect(paramShapes(cfg, { mlm: false, classifier: true })).toEqual([...params].map(([n, v]) => [n, v.shape]));
     // keep_shape with all-ones layer/hidden masks is heads and FFN as before

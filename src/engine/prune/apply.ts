@@ -137,6 +137,12 @@ export function applyStructures(
     if (layers.length < L || hidden.length < H) throw new UserError(KEEP_SHAPE_ONLY);
     return { cfg: applyHeadsFfn(params, cfg, m.head ?? null, m.ffn ?? null, true), kept };
   }
+  // Every check before the first change: a refused call leaves params as they were.
+  for (const l of layers) {
+    const fm = m.ffn?.[l];
+    if (fm && fm.length > 0 && fm.every((x) => x === 0))
+      throw new UserError(`FFN mask: layer ${l} would keep no neuron (keep at least one)`);
+  }
   let next = layers.length < L ? dropLayers(params, cfg, layers) : structuredClone(cfg);
   const rowsOfKept = (mask: Mask | null | undefined) => (mask ? layers.map((l) => mask[l]) : null);
   next = applyHeadsFfn(params, next, rowsOfKept(m.head), rowsOfKept(m.ffn), false);
