@@ -106,8 +106,9 @@ describe('allocateBudget', () => {
       expect(r.params).toBe(encoderParamsOf(shapeAfter(s, r)));
       if (!layers) expect(r.layer.every((x) => x === 1)).toBe(true);
       if (!hidden) expect(r.hidden.every((x) => x === 1)).toBe(true);
-      // every kept layer keeps an FFN neuron
+      // every kept layer keeps a head and an FFN neuron
       r.layer.forEach((k, l) => k && expect(r.ffn[l].some((x) => x === 1)).toBe(true));
+      r.layer.forEach((k, l) => k && expect(r.head[l].some((x) => x === 1)).toBe(true));
     }
   });
 

@@ -398,7 +398,7 @@ describe('a config.json with its own head size', () => {
   });
 });
 
-describe('gate importance = |dL/dz| at z = 1 (a finite difference, one batch)', () => {
+describe('importance: |dL/dz| at z = 1 (a finite difference), a layer by skipping it (one batch)', () => {
   it('layers and hidden dims', async () => {
     const { cfg, params } = tinyModel({ layers: L, seed: 12 });
     const b = batchesOf(randomExamples(8, 40, 13), 8)[0];
@@ -425,11 +425,18 @@ describe('gate importance = |dL/dz| at z = 1 (a finite difference, one batch)', 
       expect(Math.abs(got - central)).toBeLessThanOrEqual(0.01 * central + 1e-5);
     };
     const gateAt = (n: number, i: number, z: number) => Array.from({ length: n }, (_, k) => (k === i ? z : 1));
+    // A layer: the loss change when it is skipped, which the model with that layer sliced off
+    // computes too (the reference).
     expect(imp.layer).toHaveLength(L);
     const base = loss({});
     for (let l = 0; l < L; l++) {
-      const at = (z: number) => loss({ layerGate: gateAt(L, l, z).map((x) => tf.scalar(x)) });
-      check(imp.layer![l], base, at);
+      const skipped = perExample(loss({ layerGate: gateAt(L, l, 0).map((x) => tf.scalar(x)) }) - base, 1);
+      expect(imp.layer![l]).toBeCloseTo(skipped, 6);
+      const copy = new Map([...params].map(([n, v]) => [n, tf.variable(v.clone())]));
+      const { cfg: sliced } = applyStructures(copy, cfg, { layer: gateAt(L, l, 0) }, false);
+      const slicedLoss = tf.tidy(() => importanceLoss(copy, sliced, b, target, 0).dataSync()[0]);
+      expect(perExample(slicedLoss - base, 1)).toBeCloseTo(skipped, 5);
+      disposeParams(copy);
     }
     expect(imp.hidden).toHaveLength(H);
     const baseM = loss({ hiddenMask: tf.ones([H]) as tf.Tensor1D });

@@ -39,6 +39,7 @@ export const CHECKPOINT_ENTRIES: ReadonlySet<string> = new Set([
   'optimizer.safetensors',
   'thresholds.json',
   'prune-report.json',
+  'pruned-from.json',
 ]);
 
 export type OwnedKind = 'checkpoint' | 'demo-data' | 'scratch' | 'run' | 'export';

@@ -2,9 +2,9 @@
 // whole layers and hidden dimensions to remove so that the encoder keeps at most a given number of
 // parameters, chosen greedily by importance per parameter.
 //
-// Every unit's importance is the same kind of number: the first-order estimate of how much the
-// importance loss grows when the unit's gate goes from 1 to 0 (prune/importance.ts: |dL/dz| per
-// batch, averaged). Dividing by what the unit costs in encoder parameters gives "loss per
+// Every unit's importance is the same kind of number: how much the importance loss grows when the
+// unit goes (prune/importance.ts, per batch, averaged): the first-order estimate |dL/dz| of its
+// gate for heads, FFN neurons and hidden dimensions, the exact change for a whole layer. Dividing by what the unit costs in encoder parameters gives "loss per
 // parameter", comparable across the four structures. The greedy loop removes the unit with the
 // least loss per parameter, updates what the others cost (a removed hidden dimension makes every
 // head and neuron cheaper, a removed head makes a hidden dimension cheaper), and goes on until
@@ -93,8 +93,7 @@ const ascending = (xs: number[]) => xs.map((_, i) => i).sort((a, b) => xs[a] - x
 /**
  * Choose what to remove so that the encoder keeps at most `target` parameters (see the header).
  * Fixed targets (keepLayers, keepHidden) are met first by importance alone; then the greedy loop
- * spends the rest. Every kept layer keeps at least one FFN neuron (a layer may lose all its heads:
- * its attention then adds only its output bias, as in HF). If the budget cannot be met with what
+ * spends the rest. Every kept layer keeps at least one head and one FFN neuron. If the budget cannot be met with what
  * may be removed, the smallest reachable shape is returned (`params` says what it is).
  */
 export function allocateBudget(shape: EncoderShape, imp: Importance, target: number, o: BudgetOptions): BudgetResult {
@@ -143,7 +142,7 @@ export function allocateBudget(shape: EncoderShape, imp: Importance, target: num
   let current = params();
   while (current > target) {
     // Skip candidates that are gone or may not go.
-    while (hi < headOrder.length && (!layer[headOrder[hi][0]] || !head[headOrder[hi][0]][headOrder[hi][1]])) hi++;
+    while (hi < headOrder.length && (!layer[headOrder[hi][0]] || A[headOrder[hi][0]] <= 1)) hi++;
     while (fi < ffnOrder.length && (!layer[ffnOrder[fi][0]] || I[ffnOrder[fi][0]] <= 1)) fi++;
     while (li < layerOrder.length && (!layer[layerOrder[li]] || layer.reduce((a, b) => a + b, 0) <= 1)) li++;
     const options: { kind: 'head' | 'ffn' | 'layer' | 'hidden'; score: number }[] = [];

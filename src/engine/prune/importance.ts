@@ -11,11 +11,14 @@
 // Both are |dL/dz| of a gate z = 1 multiplying the unit's output: the head's context columns enter
 // the attention output as W[:, cols] (z ctx), so dL/dz = sum over those columns of grad * weight;
 // likewise the neuron's activation for the FFN output weight's column (and, before the GELU, for
-// the intermediate row). The new structures take the same derivative of their own gate
-// (model/bert.ts ForwardOptions), asked for with `structures`:
+// the intermediate row). The hidden size takes the same derivative of its own gate
+// (model/bert.ts ForwardOptions); a whole layer is too large a change for a first-order estimate
+// (its gate's derivative badly underrates what skipping it costs), so it is scored by the change
+// itself. Asked for with `structures`:
 //
-//   layer l   | dL/dg_l | at layerGate g = 1 (the layer's output is x + g_l (layer_l(x) - x))
 //   hidden j  | dL/dm_j | at hiddenMask m = 1 (LayerNorms over the kept dims, outputs times m)
+//   layer l   | L(layer l skipped) - L | per batch (layerGate g_l = 0: the layer's output is its
+//             input), the exact first difference of the same loss, on the same scale as the others
 //
 // The absolute value is taken per batch, the per-batch values are summed, and the sum is divided
 // by the number of examples. A unit whose weights are zero (masked earlier) scores exactly 0.
@@ -128,15 +131,15 @@ export async function computeImportance(
   }
   const vars = names.map((n) => params.get(n)!);
   const byVar = new Map(vars.map((v, i) => [v.name, names[i]]));
-  // The gates of the other structures, at 1 (only when asked: no cost otherwise).
-  const layerGate = opts.structures?.layers ? [...Array(L).keys()].map(() => tf.variable(tf.scalar(1))) : null;
+  // The hidden gate, at 1 (only when asked: no cost otherwise). Layers are scored by skipping them.
+  const scoreLayers = opts.structures?.layers ?? false;
   const hiddenGate = opts.structures?.hidden ? tf.variable(tf.ones([H]) as tf.Tensor1D) : null;
   const layerSum = new Float64Array(L);
   const hiddenSum = new Float64Array(H);
   const gates: Pick<ForwardOptions, 'layerGate' | 'hiddenMask'> = {};
-  if (layerGate) gates.layerGate = layerGate;
   if (hiddenGate) gates.hiddenMask = hiddenGate;
-  const gateVars = [...(layerGate ?? []), ...(hiddenGate ? [hiddenGate] : [])];
+  const gateVars = hiddenGate ? [hiddenGate] : [];
+  const zero = scoreLayers ? tf.scalar(0) : null;
 
   let examples = 0;
   for (const [k, b] of batches.entries()) {
@@ -146,8 +149,15 @@ export async function computeImportance(
     );
     const g = new Map<string, tf.Tensor>();
     for (const [vn, t] of Object.entries(grads)) g.set(byVar.get(vn) ?? vn, t);
-    if (layerGate) {
-      for (let l = 0; l < L; l++) layerSum[l] += Math.abs((await g.get(layerGate[l].name)!.data())[0]);
+    if (scoreLayers) {
+      // A layer: the change of this batch's loss when it is skipped (gate 0), exactly.
+      const base = (await value.data())[0];
+      for (let l = 0; l < L; l++) {
+        const skip = [...Array(L).keys()].map((i) => (i === l ? zero : null));
+        const t = tf.tidy(() => importanceLoss(params, cfg, b, target, k, { layerGate: skip }));
+        layerSum[l] += Math.abs((await t.data())[0] - base); // per batch, as the gates' derivatives
+        t.dispose();
+      }
     }
     if (hiddenGate) (await g.get(hiddenGate.name)!.data()).forEach((v, j) => (hiddenSum[j] += Math.abs(v)));
     const gw = (name: string) => tf.mul(g.get(name)!, params.get(name)!);
@@ -173,12 +183,13 @@ export async function computeImportance(
     examples += b.B;
   }
   for (const v of gateVars) v.dispose();
+  zero?.dispose();
   const n = Math.max(1, examples);
   const out: Importance = {
     head: head.map((r) => Array.from(r, (v) => v / n)),
     ffn: neuron.map((r) => Array.from(r, (v) => v / n)),
   };
-  if (layerGate) out.layer = Array.from(layerSum, (v) => v / n);
+  if (scoreLayers) out.layer = Array.from(layerSum, (v) => v / n);
   if (hiddenGate) out.hidden = Array.from(hiddenSum, (v) => v / n);
   return out;
 }
