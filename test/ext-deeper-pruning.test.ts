@@ -34,6 +34,26 @@ import { readCheckpoint } from '../src/extension/runModel';
 const schema = SCHEMAS.prune as unknown as PruneSchema;
 const model = { layers: 4, hidden: 128, heads: 16, ffn: 2048 }; // 4 heads and 512 FFN per layer
 
+describe('the schemas the editor validates with (hover and completion)', () => {
+  it('define every new setting with a type and a description, in both config kinds', () => {
+    for (const kind of ['prune', 'settings'] as const) {
+      const props = (
+        SCHEMAS[kind] as unknown as PruneSchema & {
+          definitions: { transformer: { properties: Record<string, { type?: string; description?: string }> } };
+        }
+      ).definitions.transformer.properties;
+      for (const k of [
+        'target_encoder_params',
+        'prune_layers',
+        'target_num_layers',
+        'prune_hidden',
+        'target_hidden_size',
+      ])
+        expect(props[k], `${kind}: ${k}`).toMatchObject({ type: expect.any(String), description: expect.any(String) });
+    }
+  });
+});
+
 describe('config checks the schema cannot express', () => {
   const check = (transformer: object, m: typeof model | null = model) =>
     configChecks('prune', { transformer }, 'a.prune.json', m ?? undefined).map((e) => `${e.pointer}: ${e.message}`);
