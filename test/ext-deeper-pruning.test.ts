@@ -165,6 +165,9 @@ describe('the budget template and how a config is described', () => {
       '2 heads / 240 FFN + hidden',
     );
     expect(describePruneConfig({ vocabulary: { min_count: 2 } })).toBe('Prunes the vocabulary');
+    expect(describePruneConfig({ transformer: { n_iters: 2, prune_layers: true } })).toBe(
+      "Prunes to the run's targets + layers",
+    );
     expect(describePruneConfig({})).toBeUndefined();
     // From a file being edited: a trailing comma or a missing brace still reads.
     expect(describePruneConfigText('{ "transformer": { "target_encoder_params": 0.3, }')).toBe(

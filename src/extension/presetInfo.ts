@@ -45,14 +45,17 @@ export function pruneTarget(t: Partial<TransformerPruneConfig>): string {
         : `${budget.toLocaleString('en-US')} encoder parameters`;
     return `${amount} (${prunedStructures({ transformer: t }).join(', ')})`;
   }
-  const parts = [`${t.target_num_of_heads ?? '?'} heads`, `${t.target_ffn_size ?? '?'} FFN`];
+  // A file may leave the targets to the run's settings.
+  const parts: string[] = [];
+  if (t.target_num_of_heads !== undefined) parts.push(`${t.target_num_of_heads} heads`);
+  if (t.target_ffn_size !== undefined) parts.push(`${t.target_ffn_size} FFN`);
   if (t.target_num_layers !== undefined) parts.push(`${t.target_num_layers} layers`);
   if (t.target_hidden_size !== undefined) parts.push(`hidden ${t.target_hidden_size}`);
   const chosen = [
     t.target_num_layers === undefined && t.prune_layers === true ? ' + layers' : '',
     t.target_hidden_size === undefined && t.prune_hidden === true ? ' + hidden' : '',
   ].join('');
-  return parts.join(' / ') + chosen;
+  return (parts.length ? parts.join(' / ') : "the run's targets") + chosen;
 }
 
 /**
