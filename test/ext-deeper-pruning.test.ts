@@ -165,6 +165,9 @@ describe('the budget template and how a config is described', () => {
       '2 heads / 240 FFN + hidden',
     );
     expect(describePruneConfig({ vocabulary: { min_count: 2 } })).toBe('Prunes the vocabulary');
+    expect(pruneTarget({ target_num_of_heads: 1, target_ffn_size: 32, target_num_layers: 1 })).toBe(
+      '1 head / 32 FFN / 1 layer',
+    );
     expect(describePruneConfig({ transformer: { n_iters: 2, prune_layers: true } })).toBe(
       "Prunes to the run's targets + layers",
     );

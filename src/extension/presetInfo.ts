@@ -47,9 +47,9 @@ export function pruneTarget(t: Partial<TransformerPruneConfig>): string {
   }
   // A file may leave the targets to the run's settings.
   const parts: string[] = [];
-  if (t.target_num_of_heads !== undefined) parts.push(`${t.target_num_of_heads} heads`);
+  if (t.target_num_of_heads !== undefined) parts.push(plural(t.target_num_of_heads, 'head'));
   if (t.target_ffn_size !== undefined) parts.push(`${t.target_ffn_size} FFN`);
-  if (t.target_num_layers !== undefined) parts.push(`${t.target_num_layers} layers`);
+  if (t.target_num_layers !== undefined) parts.push(plural(t.target_num_layers, 'layer'));
   if (t.target_hidden_size !== undefined) parts.push(`hidden ${t.target_hidden_size}`);
   const chosen = [
     t.target_num_layers === undefined && t.prune_layers === true ? ' + layers' : '',
@@ -57,6 +57,8 @@ export function pruneTarget(t: Partial<TransformerPruneConfig>): string {
   ].join('');
   return (parts.length ? parts.join(' / ') : "the run's targets") + chosen;
 }
+
+const plural = (n: number, unit: string) => `${n} ${unit}${n === 1 ? '' : 's'}`;
 
 /**
  * One line about a pruning config file's contents (its CodeLens), from its keys alone (the run's
