@@ -1,6 +1,7 @@
 // ONNX export checked with the real runtime (onnxruntime-node, a dev dependency): every kind of
-// checkpoint (unpruned, uneven heads and FFN per layer with a layer of no heads, vocabulary-pruned,
-// a Hub-style folder written here in TypeScript) gives the engine's logits within 1e-4 in fp32; the
+// checkpoint (unpruned, uneven heads and FFN per layer with a layer of no heads, fewer layers and a
+// smaller hidden size with heads of their own size, vocabulary-pruned, a Hub-style folder written
+// here in TypeScript) gives the engine's logits within 1e-4 in fp32; the
 // int8 export keeps every probability within 0.05 of the checkpoint's and >= 98% of its label
 // decisions on the demo test file. The folder carries a tokenizer.json @huggingface/tokenizers
 // loads and a labels.json. Where Debian's python3-onnx is installed, onnx.checker passes too.
@@ -27,7 +28,7 @@ import { ffnPerLayer, headsPerLayer, numLabels } from '../src/engine/model/confi
 import { disposeParams } from '../src/engine/model/params';
 import { batchLogits } from '../src/engine/model/predict';
 import { toInputs } from '../src/engine/model/bert';
-import { applyMasks } from '../src/engine/prune/apply';
+import { applyMasks, applyStructures } from '../src/engine/prune/apply';
 import { pruneVocabulary } from '../src/engine/prune/vocabulary';
 import type { StageContext } from '../src/engine/context';
 import { finetuneClassifier as finetune } from '../src/engine/train/classifier';
@@ -90,6 +91,18 @@ beforeAll(async () => {
   expect(new Set(cfg.intermediate_sizes).size).toBeGreaterThan(1);
   disposeParams(ck.params);
 
+  // Fewer layers and a smaller hidden size: 12 of 16 dims, so the two heads of 8 keep their size
+  // in a config of ours (attention_head_size; not a plain BertConfig).
+  const st = loadCheckpoint(p.finetune);
+  const H = st.config.hidden_size;
+  const layerMask = [...Array(L).keys()].map((l) => +(l < L - 1));
+  const hiddenMask = [...Array(H).keys()].map((j) => +(j % 4 !== 1));
+  const sc = applyStructures(st.params, st.config, { layer: layerMask, hidden: hiddenMask }, false).cfg;
+  expect(sc).toMatchObject({ num_hidden_layers: L - 1, hidden_size: (3 * H) / 4, attention_head_size: H / 2 });
+  kinds.structures = path.join(root, 'structures');
+  await saveCheckpoint(kinds.structures, sc, st.params, st.vocab);
+  disposeParams(st.params);
+
   // Vocabulary-pruned: tokens seen fewer than 3 times in the corpus go.
   const v = loadCheckpoint(p.finetune);
   const counts = v.vocab.tokens.map((_, i) => (i % 3 === 0 ? 0 : 5));
@@ -146,7 +159,7 @@ async function bothLogits(model: string, onnx: Uint8Array): Promise<{ ours: numb
 }
 
 describe('export --format onnx', () => {
-  for (const kind of ['unpruned', 'uneven', 'vocab', 'hub']) {
+  for (const kind of ['unpruned', 'uneven', 'structures', 'vocab', 'hub']) {
     it(`${kind}: onnxruntime gives our logits within 1e-4 (fp32), int8 within the bounds`, async () => {
       expect(ort, 'onnxruntime-node').not.toBeNull();
       const model = kinds[kind];

@@ -3,7 +3,9 @@
 // prune (heads, FFN and vocabulary), refinetune with the teacher, evaluate, predict. The tokenizer
 // settings travel with every checkpoint; the pruned checkpoints load in the plain-torch reference of
 // make_hf_bert.py (--logits: config.json with pruned_heads and intermediate_size, model.safetensors)
-// and give our logits within 1e-4 (transformers itself cannot be installed here).
+// and give our logits within 1e-4 (transformers itself cannot be installed here). So does the
+// refinetuned checkpoint with a layer and a quarter of its hidden size pruned (prune/apply.ts
+// applyStructures), saved as a plain BertConfig (fewer, renumbered heads of the same size).
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -13,9 +15,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/engine/backend';
 import { tokenizerOf } from '../src/engine/data/rows';
 import { readVocab } from '../src/engine/data/vocab';
-import { loadCheckpoint } from '../src/engine/io/checkpoint';
+import { loadCheckpoint, saveCheckpoint } from '../src/engine/io/checkpoint';
 import { classify, toInputs } from '../src/engine/model/bert';
 import { disposeParams } from '../src/engine/model/params';
+import { applyStructures } from '../src/engine/prune/apply';
 import { bp, type Ran } from './helpers/cli';
 import { bertTokenizerJson } from './helpers/tokenizer-json';
 
@@ -175,25 +178,42 @@ describe.skipIf(!hasTorch)('a HF BERT folder on raw-text JSONL, through the CLI'
     expect(JSON.parse(lines[0]).id).toBe('r0');
   }, 300_000);
 
-  it.each(['pruned', 'refinetune'])('the %s checkpoint gives the plain-torch reference logits within 1e-4', (name) => {
-    const dir = path.join(run, name);
-    const ck = loadCheckpoint(dir);
-    const tok = tokenizerOf(ck.vocab, dir);
-    const ids = ['t5 t9 t12 t20', 't24 t6 t6 t17'].map((t) => [
-      ck.vocab.special.cls,
-      ...tok.idsOf(tok.tokenize(t)),
-      ck.vocab.special.sep,
-    ]);
-    const T = ids[0].length;
-    const inp = toInputs(Int32Array.from(ids.flat()), new Float32Array(ids.length * T).fill(1), ids.length, T);
-    const ours = tf.tidy(() => classify(ck.params, ck.config, inp)).arraySync() as number[][];
+  it('a checkpoint with fewer layers and a smaller hidden size saves as a plain BertConfig', async () => {
+    const ck = loadCheckpoint(path.join(run, 'refinetune'));
+    expect(ck.config).toMatchObject({ num_hidden_layers: 2, hidden_size: 16, num_attention_heads: 4 });
+    const hidden = [...Array(16).keys()].map((j) => +(j % 4 !== 2)); // 12 dims: 3 heads of 4 fit
+    const r = applyStructures(ck.params, ck.config, { layer: [0, 1], hidden }, false);
+    expect(r.kept.layers).toEqual([1]);
+    await saveCheckpoint(path.join(run, 'structures'), r.cfg, ck.params, ck.vocab);
     disposeParams(ck.params);
-    const r = spawnSync(PY, [SCRIPT, '--logits', dir, JSON.stringify(ids)], { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`make_hf_bert.py --logits failed: ${r.stderr}`);
-    const ref = JSON.parse(r.stdout) as number[][];
-    expect(ref).toHaveLength(2);
-    expect(ref[0]).toHaveLength(17);
-    for (let b = 0; b < 2; b++)
-      for (let j = 0; j < 17; j++) expect(Math.abs(ours[b][j] - ref[b][j])).toBeLessThan(1e-4);
+    const cfg = json(path.join(run, 'structures', 'config.json'));
+    expect(cfg).toMatchObject({ num_hidden_layers: 1, hidden_size: 12, num_attention_heads: 3 });
+    expect(cfg.pruned_heads).toEqual({ '0': [2] }); // the layer's 2 heads are 0 and 1 now
+    expect(cfg.attention_head_size).toBeUndefined();
   });
+
+  it.each(['pruned', 'refinetune', 'structures'])(
+    'the %s checkpoint gives the plain-torch reference logits within 1e-4',
+    (name) => {
+      const dir = path.join(run, name);
+      const ck = loadCheckpoint(dir);
+      const tok = tokenizerOf(ck.vocab, dir);
+      const ids = ['t5 t9 t12 t20', 't24 t6 t6 t17'].map((t) => [
+        ck.vocab.special.cls,
+        ...tok.idsOf(tok.tokenize(t)),
+        ck.vocab.special.sep,
+      ]);
+      const T = ids[0].length;
+      const inp = toInputs(Int32Array.from(ids.flat()), new Float32Array(ids.length * T).fill(1), ids.length, T);
+      const ours = tf.tidy(() => classify(ck.params, ck.config, inp)).arraySync() as number[][];
+      disposeParams(ck.params);
+      const r = spawnSync(PY, [SCRIPT, '--logits', dir, JSON.stringify(ids)], { encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`make_hf_bert.py --logits failed: ${r.stderr}`);
+      const ref = JSON.parse(r.stdout) as number[][];
+      expect(ref).toHaveLength(2);
+      expect(ref[0]).toHaveLength(17);
+      for (let b = 0; b < 2; b++)
+        for (let j = 0; j < 17; j++) expect(Math.abs(ours[b][j] - ref[b][j])).toBeLessThan(1e-4);
+    },
+  );
 });

@@ -35,6 +35,7 @@ export function formatAnalysis(a: Analysis, depth = 4): string {
     `model: ${a.model}`,
     table(['module', '#params', 'ratio', 'MB'], rows),
     `total: ${a.total_params} params (${a.encoder_params} in the encoder), ${a.total_mb.toFixed(2)} MB on disk`,
+    `layers: ${a.num_layers}   hidden size: ${a.hidden_size}   head size: ${a.head_size}`,
     `heads per layer: [${a.heads_per_layer.join(', ')}]   FFN size per layer: [${a.ffn_per_layer.join(', ')}]`,
     `FLOPs per sequence of ${a.seq_len} tokens: ${(a.flops_per_sequence / 1e6).toFixed(1)} M`,
   ];

@@ -6,7 +6,7 @@ import { Rng } from '../data/rng';
 import { loadCheckpoint, readConfig, weightShapes } from '../io/checkpoint';
 import { toInputs } from '../model/bert';
 import { batchLogits } from '../model/predict';
-import { BertConfig, ffnPerLayer, hasClassifier, headsPerLayer } from '../model/config';
+import { BertConfig, ffnPerLayer, hasClassifier, headSize, headsPerLayer } from '../model/config';
 import { disposeParams, Params } from '../model/params';
 import type { StageContext } from '../context';
 
@@ -21,6 +21,9 @@ export interface Analysis {
   latency_ms_per_batch?: number; // batch_size x seq_len, classification forward
   sequences_per_s?: number;
   batch_size: number;
+  num_layers: number;
+  hidden_size: number;
+  head_size: number; // one attention head's width (hidden / heads unless attention_head_size)
   heads_per_layer: number[];
   ffn_per_layer: number[];
   tree: ParamNode;
@@ -76,6 +79,9 @@ export async function analyze(
     flops_per_sequence: flopsPerSequence(cfg, T),
     seq_len: T,
     batch_size: B,
+    num_layers: cfg.num_hidden_layers,
+    hidden_size: cfg.hidden_size,
+    head_size: headSize(cfg),
     heads_per_layer: headsPerLayer(cfg),
     ffn_per_layer: ffnPerLayer(cfg),
     tree,

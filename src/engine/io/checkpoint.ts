@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { readVocab, Vocab, writeVocab } from '../data/vocab';
 import { UserError } from '../errors';
-import { BertConfig, checkConfigJson, hasClassifier } from '../model/config';
+import { BertConfig, checkConfigJson, hasClassifier, MODEL_LIMITS } from '../model/config';
 import { checkMemory } from '../model/memory';
 import { Rng } from '../data/rng';
 import { hfDefaultNames, MAX_LABELS, numLabels } from '../model/config';
@@ -98,6 +98,54 @@ export function readConfig(dir: string): BertConfig {
   if (!fs.existsSync(file))
     throw new UserError(`${file}: missing (a checkpoint needs config.json, model.safetensors and vocab.txt)`);
   return checkConfigJson(readJson(file), file); // every field we read, type- and range-checked
+}
+
+/**
+ * pruned-from.json, written by the prune stage beside a model it made smaller by layers or hidden
+ * size: where each layer and hidden dimension came from in the model it was pruned from (the
+ * teacher of layer-wise distillation). Layer i of this model was layer layers[i] of that one, its
+ * hidden dimension j was dimension hidden[j].
+ */
+export const PRUNED_FROM_FILE = 'pruned-from.json';
+
+export interface PrunedFrom {
+  layers: number[];
+  hidden: number[];
+  teacher_layers: number;
+  teacher_hidden: number;
+}
+
+/** A checkpoint's pruned-from.json, checked against its config; null when it has none. */
+export function readPrunedFrom(dir: string, cfg: BertConfig): PrunedFrom | null {
+  const file = path.join(dir, PRUNED_FROM_FILE);
+  if (!fs.existsSync(file)) return null;
+  const raw = readJson<Record<string, unknown>>(file);
+  const int = (v: unknown, lo: number, hi: number) => Number.isInteger(v) && (v as number) >= lo && (v as number) <= hi;
+  const tl = raw?.teacher_layers;
+  const th = raw?.teacher_hidden;
+  if (!int(tl, 1, MODEL_LIMITS.num_hidden_layers) || !int(th, 1, MODEL_LIMITS.hidden_size))
+    throw new UserError(
+      `${file}: 'teacher_layers' and 'teacher_hidden' must be the teacher's layer count and hidden size`,
+    );
+  const ids = (key: 'layers' | 'hidden', n: number, max: number): number[] => {
+    const v = raw[key];
+    const ok =
+      Array.isArray(v) &&
+      v.length === n &&
+      v.every((x, i) => int(x, 0, max - 1) && (i === 0 || (x as number) > (v[i - 1] as number)));
+    if (!ok)
+      throw new UserError(
+        `${file}: '${key}' must list ${n} increasing ids below ${max} ` +
+          `(one per ${key === 'layers' ? 'layer' : 'hidden dimension'} of ${dir})`,
+      );
+    return v as number[];
+  };
+  return {
+    layers: ids('layers', cfg.num_hidden_layers, tl as number),
+    hidden: ids('hidden', cfg.hidden_size, th as number),
+    teacher_layers: tl as number,
+    teacher_hidden: th as number,
+  };
 }
 
 /** What loading a HF folder had to adapt: heads it initialised, tensors it did not use. */

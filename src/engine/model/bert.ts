@@ -8,8 +8,15 @@
 //   classifier:  logits = Dense(p)                                              [B, 17]
 //   MLM head:    logits = LayerNorm(gelu(Dense(x[masked]))) @ word^T + bias     [n, V]
 //
-// Every layer has its own A_l and I_l (pruned models are first class). Weights are stored in
-// PyTorch layout ([out, in]), so a dense layer is x @ W^T + b.
+// Every layer has its own A_l and I_l (pruned models are first class); the head size D is the
+// config's (model/config.ts headSize: hidden / heads, or attention_head_size once the hidden size
+// was pruned). Weights are stored in PyTorch layout ([out, in]), so a dense layer is x @ W^T + b.
+//
+// Pruning gates (ForwardOptions; importance and the masked forward of prune/):
+//   layerGate g_l     layer l's output is x + g_l (layer_l(x) - x): 1 = the layer, 0 = skipped
+//   hiddenMask m [H]  every LayerNorm takes its mean and variance over the kept dims only
+//                     (sum(x m) / sum(m)) and multiplies its output by m; so does the pooler's
+//                     output. A 0/1 m computes exactly the model sliced to the kept dims.
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../data/rng';
 import { ops } from '../ops';
@@ -32,6 +39,12 @@ export interface ForwardOptions {
   ffnMask?: (tf.Tensor1D | null)[];
   /** Replace the word-embedding lookup's result (FGM adds its perturbation through this). */
   wordEmbeddingDelta?: tf.Tensor2D | null;
+  /** Collects every layer's output [B*T, H], in order (layer-wise distillation). */
+  hiddenStates?: tf.Tensor2D[];
+  /** Per layer gate g_l: output = x + g_l (layer_l(x) - x) (1 = the layer, 0 = the layer skipped). */
+  layerGate?: (tf.Scalar | null)[];
+  /** [H] multipliers of the hidden dims (LayerNorm over the kept dims; see the header). */
+  hiddenMask?: tf.Tensor1D | null;
 }
 
 const p = (params: Params, name: string): tf.Variable => {
@@ -48,8 +61,35 @@ function denseLayer(x: tf.Tensor2D, params: Params, name: string): tf.Tensor2D {
   return ops().linear(x, weightOf(params, name), biasOf(params, name));
 }
 
-function layerNorm(x: tf.Tensor2D, params: Params, name: string, eps: number): tf.Tensor2D {
-  return ops().layerNorm(x, p(params, `${name}.weight`) as tf.Tensor as tf.Tensor1D, biasOf(params, name), eps);
+function layerNorm(
+  x: tf.Tensor2D,
+  params: Params,
+  name: string,
+  eps: number,
+  hiddenMask?: tf.Tensor1D | null,
+): tf.Tensor2D {
+  const g = p(params, `${name}.weight`) as tf.Tensor as tf.Tensor1D;
+  if (hiddenMask) return maskedLayerNorm(x, g, biasOf(params, name), eps, hiddenMask);
+  return ops().layerNorm(x, g, biasOf(params, name), eps);
+}
+
+/**
+ * LayerNorm over the dims m keeps (plain tf ops; only the pruning gates use it): mean and biased
+ * variance are sum(x m) / sum(m) and sum(((x - mean) m)^2) / sum(m), and the output is multiplied
+ * by m. A 0/1 m gives exactly the LayerNorm of the model sliced to the kept dims (zeros elsewhere).
+ */
+export function maskedLayerNorm(
+  x: tf.Tensor2D,
+  g: tf.Tensor1D,
+  b: tf.Tensor1D,
+  eps: number,
+  m: tf.Tensor1D,
+): tf.Tensor2D {
+  const n = tf.sum(m);
+  const mean = tf.div(tf.sum(tf.mul(x, m), -1, true), n);
+  const xc = tf.mul(tf.sub(x, mean), m);
+  const rstd = tf.rsqrt(tf.add(tf.div(tf.sum(tf.square(xc), -1, true), n), eps));
+  return tf.mul(tf.add(tf.mul(tf.mul(xc, rstd), g), b), m) as tf.Tensor2D;
 }
 
 /** gelu(denseLayer(x)), exact (erf) GELU as HF's "gelu". */
@@ -88,10 +128,12 @@ export function encode(params: Params, cfg: BertConfig, inp: Inputs, opt: Forwar
     const type0 = tf.slice(p(params, TYPE_EMB), [0, 0], [1, H]); // [1, H]
     x = tf.reshape(tf.add(tf.reshape(words, [B, T, H]), tf.add(pos, type0)), [B * T, H]) as tf.Tensor2D;
   }
-  x = dropout(layerNorm(x, params, EMB_LN.name, eps), cfg.hidden_dropout_prob, opt.dropout);
+  const hm = opt.hiddenMask;
+  x = dropout(layerNorm(x, params, EMB_LN.name, eps, hm), cfg.hidden_dropout_prob, opt.dropout);
 
   for (let l = 0; l < cfg.num_hidden_layers; l++) {
     const M = layer(l);
+    const xIn = x;
     const AD = p(params, M.query.weight).shape[0];
     const A = AD / D;
     let attnOut: tf.Tensor2D;
@@ -108,13 +150,16 @@ export function encode(params: Params, cfg: BertConfig, inp: Inputs, opt: Forwar
       attnOut = denseLayer(ctx, params, M.attnOut.name);
     }
     attnOut = dropout(attnOut, cfg.hidden_dropout_prob, opt.dropout);
-    x = layerNorm(tf.add(x, attnOut), params, M.attnLn.name, eps);
+    x = layerNorm(tf.add(x, attnOut), params, M.attnLn.name, eps, hm);
 
     let h = denseGelu(x, params, M.inter.name); // [B*T, I_l]
     const fm = opt.ffnMask?.[l];
     if (fm) h = tf.mul(h, fm);
     const ffnOut = dropout(denseLayer(h, params, M.out.name), cfg.hidden_dropout_prob, opt.dropout);
-    x = layerNorm(tf.add(x, ffnOut), params, M.outLn.name, eps);
+    x = layerNorm(tf.add(x, ffnOut), params, M.outLn.name, eps, hm);
+    const gate = opt.layerGate?.[l];
+    if (gate) x = tf.add(xIn, tf.mul(gate, tf.sub(x, xIn))) as tf.Tensor2D;
+    opt.hiddenStates?.push(x);
   }
   return x;
 }
@@ -127,14 +172,21 @@ export function classify(params: Params, cfg: BertConfig, inp: Inputs, opt: Forw
     B,
     cfg.hidden_size,
   ]) as tf.Tensor2D;
-  const pooled = tf.tanh(denseLayer(cls, params, POOLER.name));
+  let pooled = tf.tanh(denseLayer(cls, params, POOLER.name));
+  if (opt.hiddenMask) pooled = tf.mul(pooled, opt.hiddenMask);
   return denseLayer(dropout(pooled, cfg.hidden_dropout_prob, opt.dropout), params, CLASSIFIER.name);
 }
 
 /** MLM logits [n, V] at the given flat positions (b*T + t) of the encoder output. */
-export function mlmLogits(params: Params, cfg: BertConfig, hidden: tf.Tensor2D, positions: tf.Tensor1D): tf.Tensor2D {
+export function mlmLogits(
+  params: Params,
+  cfg: BertConfig,
+  hidden: tf.Tensor2D,
+  positions: tf.Tensor1D,
+  opt: Pick<ForwardOptions, 'hiddenMask'> = {},
+): tf.Tensor2D {
   const h = tf.gather(hidden, positions) as tf.Tensor2D; // [n, H]
-  const t = layerNorm(denseGelu(h, params, MLM_DENSE.name), params, MLM_LN.name, cfg.layer_norm_eps);
+  const t = layerNorm(denseGelu(h, params, MLM_DENSE.name), params, MLM_LN.name, cfg.layer_norm_eps, opt.hiddenMask);
   // Decoder tied to the word embeddings: t @ E^T + bias
   return tf.add(tf.matMul(t, p(params, WORD_EMB), false, true), p(params, MLM_BIAS));
 }

@@ -3,7 +3,10 @@
 // Pruned models stay loadable by HF: removed heads are recorded in `pruned_heads` exactly as HF
 // does it ({"layer": [original head indices removed]}; HF re-applies them with `prune_heads` after
 // construction). HF has no per-layer FFN size, so when layers differ we add `intermediate_sizes`
-// (one entry per layer); HF ignores the key, our loader reads it.
+// (one entry per layer); HF ignores the key, our loader reads it. A model whose hidden size was
+// pruned keeps its heads' size: where hidden_size / num_attention_heads is no longer that size we
+// write it to `attention_head_size` (ours too; such a config loads in bert-pruner and through the
+// ONNX export only, see docs/pruning-structures.md).
 import { SECTIONS, type FieldDef } from '../config/fields';
 import type { ModelSettings } from '../config/settings';
 import { clipValue, UserError } from '../errors';
@@ -17,7 +20,7 @@ export interface BertConfig {
   vocab_size: number;
   hidden_size: number;
   num_hidden_layers: number;
-  num_attention_heads: number; // heads per layer before pruning; head size = hidden / this
+  num_attention_heads: number; // heads per layer before pruning; head size = hidden / this unless attention_head_size
   intermediate_size: number; // FFN size before pruning (or of every layer when they agree)
   hidden_act: 'gelu';
   hidden_dropout_prob: number;
@@ -33,6 +36,11 @@ export interface BertConfig {
   label2id?: Record<string, number>;
   pruned_heads: Record<string, number[]>;
   intermediate_sizes?: number[];
+  /**
+   * bert-pruner: the size of one attention head, when it is not hidden_size / num_attention_heads
+   * (a model whose hidden size was pruned while its heads kept their size). HF ignores the key.
+   */
+  attention_head_size?: number;
   /** bert-pruner: the longest input (incl. [CLS] and [SEP]) the model was trained with. */
   max_len?: number;
 }
@@ -116,8 +124,12 @@ export function setClassification(cfg: BertConfig, labels: LabelSet = GAIIC_LABE
   return cfg;
 }
 
-export function headSize(cfg: BertConfig): number {
-  return cfg.hidden_size / cfg.num_attention_heads;
+/** The largest attention_head_size a config.json may give. */
+export const MAX_HEAD_SIZE = 8192;
+
+/** The size D of one attention head: attention_head_size where given, else hidden / heads (HF's). */
+export function headSize(cfg: Pick<BertConfig, 'hidden_size' | 'num_attention_heads' | 'attention_head_size'>): number {
+  return cfg.attention_head_size ?? cfg.hidden_size / cfg.num_attention_heads;
 }
 
 /** Original indices of the heads still present in layer l (HF keeps them in original order). */
@@ -180,9 +192,14 @@ export function checkConfigJson(raw: unknown, file: string): BertConfig {
   const bad = (key: string, want: string) => new UserError(`${file}: '${key}' must be ${want}, got ${show(raw[key])}`);
   checkShape(raw, bad);
   const cfg = raw as unknown as BertConfig;
-  if (cfg.hidden_size % cfg.num_attention_heads !== 0) {
+  const hs = raw.attention_head_size;
+  if (hs !== undefined && !(typeof hs === 'number' && Number.isInteger(hs) && hs >= 1 && hs <= MAX_HEAD_SIZE)) {
+    throw bad('attention_head_size', `an integer from 1 to ${MAX_HEAD_SIZE}`);
+  }
+  if (hs === undefined && cfg.hidden_size % cfg.num_attention_heads !== 0) {
     throw new UserError(
-      `${file}: hidden_size ${cfg.hidden_size} is not a multiple of num_attention_heads ${cfg.num_attention_heads}`,
+      `${file}: hidden_size ${cfg.hidden_size} is not a multiple of num_attention_heads ${cfg.num_attention_heads}` +
+        ' (and no attention_head_size says the size of a head)',
     );
   }
   checkArchitecture(raw, file, bad);

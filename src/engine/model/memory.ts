@@ -24,9 +24,16 @@ export interface ShapeForEstimate {
   hidden_size: number;
   num_hidden_layers: number;
   num_attention_heads: number;
+  /** The size of one head when it is not hidden / heads (a model whose hidden size was pruned). */
+  attention_head_size?: number;
   intermediate_size: number;
   max_position_embeddings: number;
   type_vocab_size?: number;
+}
+
+/** The attention's inner width, heads x head size (hidden_size unless the two were decoupled). */
+export function attentionWidth(m: ShapeForEstimate): number {
+  return m.num_attention_heads * (m.attention_head_size ?? m.hidden_size / m.num_attention_heads);
 }
 
 export interface EstimateOptions {
@@ -51,8 +58,10 @@ export interface MemoryEstimate {
 export function paramCount(m: ShapeForEstimate): number {
   const H = m.hidden_size;
   const I = m.intermediate_size;
+  const AD = attentionWidth(m);
   const emb = (m.vocab_size + m.max_position_embeddings + (m.type_vocab_size ?? 2)) * H + 2 * H;
-  const layer = 4 * (H * H + H) + 2 * (H * I) + I + H + 4 * H;
+  // Q, K, V [AD, H] + [AD], attention output [H, AD] + [H], FFN, two LayerNorms.
+  const layer = 3 * (H * AD + AD) + (AD * H + H) + 2 * (H * I) + I + H + 4 * H;
   const heads = H * H + H + 17 * H + 17 + H * H + 3 * H + m.vocab_size; // pooler, classifier, MLM transform + bias
   return emb + m.num_hidden_layers * layer + heads;
 }
@@ -64,10 +73,12 @@ export function estimateMemory(m: ShapeForEstimate, o: EstimateOptions): MemoryE
   const optimizer = o.mode === 'train' ? 3 * params * F32 : params * F32;
   const tokens = o.batch * o.seqLen;
   const H = m.hidden_size;
-  // Per token and layer: ~12 hidden-wide tensors (q, k, v, context, attention output, residuals,
-  // LayerNorms, dropout masks), 3 FFN-wide ones and 3 attention maps per head; training keeps them
-  // for the backward pass (plus one layer's gradients at a time), inference one layer's.
-  const perLayer = tokens * (12 * H + 3 * m.intermediate_size + 3 * m.num_attention_heads * o.seqLen) * F32;
+  // Per token and layer: 4 attention-wide tensors (q, k, v, context), ~8 hidden-wide ones
+  // (attention output, residuals, LayerNorms, dropout masks), 3 FFN-wide ones and 3 attention maps
+  // per head; training keeps them for the backward pass (plus one layer's gradients at a time),
+  // inference one layer's.
+  const perLayer =
+    tokens * (4 * attentionWidth(m) + 8 * H + 3 * m.intermediate_size + 3 * m.num_attention_heads * o.seqLen) * F32;
   const logits = tokens * (o.maskProb ?? 0) * m.vocab_size * F32 * 3;
   const activations = o.mode === 'train' ? perLayer * (m.num_hidden_layers + 1) + logits : perLayer + logits;
   return { params, weights, optimizer, activations, total: weights + optimizer + activations };
@@ -152,7 +163,7 @@ function biggestField(m: ShapeForEstimate): string {
   const H = m.hidden_size;
   const terms: [string, number][] = [
     ['vocab_size', m.vocab_size * H],
-    ['num_hidden_layers', m.num_hidden_layers * (4 * H * H + 2 * H * m.intermediate_size)],
+    ['num_hidden_layers', m.num_hidden_layers * (4 * H * attentionWidth(m) + 2 * H * m.intermediate_size)],
     ['max_position_embeddings', m.max_position_embeddings * H],
   ];
   terms.sort((a, b) => b[1] - a[1]);

@@ -1,20 +1,31 @@
-// Applying head and FFN masks to the weights, as TextPruner's `prune_with_masks` does:
+// Applying pruning masks to the weights. Four structures:
 //
 //   head h of layer l   rows h*D..h*D+D-1 of Q, K, V (weights and biases) and the same columns of
 //                       the attention output weight (its bias is shared by all heads and stays)
 //   FFN neuron i        row i of the intermediate weight and bias, column i of the output weight
+//   layer l             all of layer l's tensors; the kept layers are renumbered 0..L'-1
+//   hidden dim j        column j of the three embedding tables and of every weight that reads the
+//                       hidden states (Q, K, V, intermediate, pooler, classifier, MLM transform),
+//                       row j (and the bias entry) of every weight that writes them (attention
+//                       output, FFN output, pooler, MLM transform), entry j of every LayerNorm
 //
-// Physically (slice the kept rows/columns out; the shapes shrink) or, with keepShape, by zeroing
-// the pruned rows/columns. A zeroed head has Q = K = 0 (uniform attention) and V = 0 (zero
-// context), and GELU(0) = 0 for a zeroed neuron, so both forms compute the same function.
+// Heads and FFN as TextPruner's `prune_with_masks` does them: physically (slice the kept rows/
+// columns out; the shapes shrink) or, with keepShape, by zeroing the pruned rows/columns. A zeroed
+// head has Q = K = 0 (uniform attention) and V = 0 (zero context), and GELU(0) = 0 for a zeroed
+// neuron, so both forms compute the same function. Layers and hidden dims are only ever sliced:
+// the masked forward of model/bert.ts (layerGate, hiddenMask) is what computes their keep-shape form.
 //
 // The config follows HF: `pruned_heads` accumulates the ORIGINAL indices of removed heads (HF
 // re-applies them after construction), and per-layer FFN sizes go to `intermediate_sizes` when the
-// layers differ (HF has no such key; our loader reads it).
+// layers differ (HF has no such key; our loader reads it). Heads keep their size D when the hidden
+// size shrinks: the config stays a plain BertConfig (HF derives D = hidden / heads) when D divides
+// the new hidden size H' and no layer keeps more than H'/D heads; num_attention_heads is H'/D then
+// and each layer's kept heads are renumbered 0..k-1. Otherwise heads and pruned_heads stay as they
+// are and `attention_head_size` (ours) records D.
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../errors';
 import { BertConfig, ffnPerLayer, headSize, headsPerLayer, keptHeads } from '../model/config';
-import { layer } from '../model/names';
+import { layer, layerOf, parseName } from '../model/names';
 import type { Params } from '../model/params';
 import type { Mask } from './masks';
 
@@ -74,10 +85,69 @@ function checkMask(mask: Mask | null | undefined, sizes: number[], what: string)
   });
 }
 
+/** Masks of the four structures, each over the input model (absent or null: nothing of that kind pruned). */
+export interface StructureMasks {
+  /** Per layer, per present head (original-id order), 1 = keep. */
+  head?: Mask | null;
+  /** Per layer, per neuron. */
+  ffn?: Mask | null;
+  /** Per layer, 1 = keep the layer. */
+  layer?: number[] | null;
+  /** Per hidden dim, 1 = keep the dim. */
+  hidden?: number[] | null;
+}
+
+/** What of the input model remains, in the INPUT model's numbering (ascending). */
+export interface KeptIndices {
+  layers: number[];
+  hidden: number[];
+}
+
 /**
- * Apply masks in place (params' variables are replaced) and return the config of the result.
- * Masks are over each layer's current units (heads in original-id order, as HF keeps them).
- * With keepShape the config is unchanged: the pruned units are only zeroed.
+ * The kept indices of two prunings in a row in the first one's input numbering: `later` is
+ * relative to the model `earlier` produced.
+ */
+export function composeKept(earlier: KeptIndices, later: KeptIndices): KeptIndices {
+  return { layers: later.layers.map((i) => earlier.layers[i]), hidden: later.hidden.map((j) => earlier.hidden[j]) };
+}
+
+const KEEP_SHAPE_ONLY = 'keep_shape works with heads and FFN only';
+
+/**
+ * Apply the masks in place (params' variables are replaced, renamed or removed) and return the
+ * config of the result and the layers and hidden dims kept. Order: layers (the head and FFN rows of
+ * dropped layers are ignored), then heads and FFN, then the hidden size. With keepShape (heads and
+ * FFN only: a layer or hidden mask that removes anything is a UserError) the config is unchanged and
+ * the pruned units are only zeroed.
+ */
+export function applyStructures(
+  params: Params,
+  cfg: BertConfig,
+  m: StructureMasks,
+  keepShape: boolean,
+): { cfg: BertConfig; kept: KeptIndices } {
+  const L = cfg.num_hidden_layers;
+  const H = cfg.hidden_size;
+  checkMask(m.head, headsPerLayer(cfg), 'head mask');
+  checkMask(m.ffn, ffnPerLayer(cfg), 'FFN mask');
+  const layers = keptOf(m.layer, L, 'layer mask', 'layer');
+  const hidden = keptOf(m.hidden, H, 'hidden mask', 'hidden dim');
+  const kept: KeptIndices = { layers, hidden };
+  if (keepShape) {
+    if (layers.length < L || hidden.length < H) throw new UserError(KEEP_SHAPE_ONLY);
+    return { cfg: applyHeadsFfn(params, cfg, m.head ?? null, m.ffn ?? null, true), kept };
+  }
+  let next = layers.length < L ? dropLayers(params, cfg, layers) : structuredClone(cfg);
+  const rowsOfKept = (mask: Mask | null | undefined) => (mask ? layers.map((l) => mask[l]) : null);
+  next = applyHeadsFfn(params, next, rowsOfKept(m.head), rowsOfKept(m.ffn), false);
+  if (hidden.length < H) next = sliceHidden(params, next, hidden);
+  return { cfg: next, kept };
+}
+
+/**
+ * Apply head and FFN masks in place and return the config of the result (applyStructures with
+ * those two only). Masks are over each layer's current units (heads in original-id order, as HF
+ * keeps them). With keepShape the config is unchanged: the pruned units are only zeroed.
  */
 export function applyMasks(
   params: Params,
@@ -86,9 +156,28 @@ export function applyMasks(
   ffnMask: Mask | null,
   keepShape: boolean,
 ): BertConfig {
+  return applyStructures(params, cfg, { head: headMask, ffn: ffnMask }, keepShape).cfg;
+}
+
+/** The indices a 0/1 mask over n units keeps (all of them without a mask); never none. */
+function keptOf(mask: number[] | null | undefined, n: number, what: string, unit: string): number[] {
+  if (!mask) return [...Array(n).keys()];
+  if (mask.length !== n) throw new UserError(`${what}: has ${mask.length} entries, the model has ${n} ${unit}s`);
+  if (!mask.every((x) => typeof x === 'number' && Number.isFinite(x)))
+    throw new UserError(`${what}: every entry must be a number (1 = keep, 0 = prune)`);
+  const keep = mask.flatMap((x, i) => (x !== 0 ? [i] : []));
+  if (keep.length === 0) throw new UserError(`${what}: would keep no ${unit} (keep at least one)`);
+  return keep;
+}
+
+function applyHeadsFfn(
+  params: Params,
+  cfg: BertConfig,
+  headMask: Mask | null,
+  ffnMask: Mask | null,
+  keepShape: boolean,
+): BertConfig {
   const D = headSize(cfg);
-  checkMask(headMask, headsPerLayer(cfg), 'head mask');
-  checkMask(ffnMask, ffnPerLayer(cfg), 'FFN mask');
   const next: BertConfig = structuredClone(cfg);
   const ffnSizes = ffnPerLayer(cfg).slice();
   for (let l = 0; l < cfg.num_hidden_layers; l++) {
@@ -120,6 +209,106 @@ export function applyMasks(
     }
   }
   if (!keepShape) setFfnSizes(next, ffnSizes);
+  return next;
+}
+
+/**
+ * Keep only the given layers (ascending input indices), renumbered 0..L'-1: their tensors are
+ * renamed, the others disposed; pruned_heads and the FFN sizes follow.
+ */
+function dropLayers(params: Params, cfg: BertConfig, keep: number[]): BertConfig {
+  const newIndex = new Map(keep.map((l, i) => [l, i]));
+  const entries = [...params];
+  params.clear();
+  for (const [name, v] of entries) {
+    const l = layerOf(name);
+    if (l === null) {
+      params.set(name, v);
+      continue;
+    }
+    const to = newIndex.get(l);
+    if (to === undefined) {
+      v.dispose();
+      continue;
+    }
+    params.set(layer(to).prefix + name.slice(layer(l).prefix.length), v);
+  }
+  const next: BertConfig = structuredClone(cfg);
+  next.num_hidden_layers = keep.length;
+  next.pruned_heads = {};
+  keep.forEach((l, i) => {
+    const removed = cfg.pruned_heads[String(l)];
+    if (removed && removed.length > 0) next.pruned_heads[String(i)] = removed.slice();
+  });
+  const sizes = ffnPerLayer(cfg);
+  setFfnSizes(
+    next,
+    keep.map((l) => sizes[l]),
+  );
+  return next;
+}
+
+/** Which axes of each tensor are hidden-sized, by parseName's part and tensor (see the header). */
+function hiddenAxes(name: string): number[] {
+  const n = parseName(name);
+  if (!n) throw new Error(`hidden-size pruning: unknown parameter ${name}`);
+  const bias = n.tensor === 'bias';
+  switch (n.part) {
+    case 'wordEmb':
+    case 'posEmb':
+    case 'typeEmb':
+      return [1];
+    case 'embLn':
+    case 'attnLn':
+    case 'outLn':
+    case 'mlmLn':
+      return [0];
+    case 'query':
+    case 'key':
+    case 'value':
+    case 'inter':
+    case 'classifier':
+      return bias ? [] : [1];
+    case 'attnOut':
+    case 'out':
+      return [0];
+    case 'pooler':
+    case 'mlmDense':
+      return bias ? [0] : [0, 1];
+    case 'mlmBias':
+    case 'mlmDecoder':
+      return [];
+  }
+}
+
+/** Keep only the given hidden dims (ascending) of every tensor; heads keep their size. */
+function sliceHidden(params: Params, cfg: BertConfig, keep: number[]): BertConfig {
+  const idx = keep.slice();
+  for (const name of [...params.keys()]) {
+    const axes = hiddenAxes(name);
+    if (axes.length === 0) continue;
+    replace(params, name, (x) => {
+      const i = tf.tensor1d(idx, 'int32');
+      return axes.reduce((t, a) => tf.gather(t, i, a), x);
+    });
+  }
+  const next: BertConfig = structuredClone(cfg);
+  const D = headSize(cfg);
+  const H2 = keep.length;
+  const heads = headsPerLayer(cfg);
+  next.hidden_size = H2;
+  if (H2 % D === 0 && heads.every((k) => k <= H2 / D)) {
+    // A plain BertConfig: HF's D = H' / heads is the heads' size again.
+    const A = H2 / D;
+    next.num_attention_heads = A;
+    next.pruned_heads = {};
+    heads.forEach((k, l) => {
+      if (k < A) next.pruned_heads[String(l)] = [...Array(A).keys()].slice(k);
+    });
+    delete next.attention_head_size;
+  } else {
+    next.attention_head_size = D;
+  }
   return next;
 }
 

@@ -38,13 +38,15 @@ export function checkTransformerTargets(t: Partial<TransformerPruneConfig>, sour
   const budget = t.target_encoder_params;
   if (budget !== undefined && budget >= 1 && !Number.isInteger(budget))
     throw new UserError(
-      `${source}: /transformer/target_encoder_params: ${budget} is neither a fraction below 1 nor a whole parameter count`,
+      `${source}: /transformer/target_encoder_params: ${budget} ` +
+        'is neither a fraction below 1 nor a whole parameter count',
     );
   if (budget === undefined && t.pruning_method !== 'masks') {
     for (const k of ['target_ffn_size', 'target_num_of_heads'] as const) {
       if (t[k] === undefined)
         throw new UserError(
-          `${source}: /transformer: missing '${k}' (give target_num_of_heads and target_ffn_size, or one budget: target_encoder_params)`,
+          `${source}: /transformer: missing '${k}' ` +
+            '(give target_num_of_heads and target_ffn_size, or one budget: target_encoder_params)',
         );
     }
   }

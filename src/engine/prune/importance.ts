@@ -8,6 +8,15 @@
 //   neuron i  | sum over row i of the intermediate weight of grad * weight + grad_b * b_i |   (only
 //             with even FFN masking, as in TextPruner) + | sum over column i of the output weight |
 //
+// Both are |dL/dz| of a gate z = 1 multiplying the unit's output: the head's context columns enter
+// the attention output as W[:, cols] (z ctx), so dL/dz = sum over those columns of grad * weight;
+// likewise the neuron's activation for the FFN output weight's column (and, before the GELU, for
+// the intermediate row). The new structures take the same derivative of their own gate
+// (model/bert.ts ForwardOptions), asked for with `structures`:
+//
+//   layer l   | dL/dg_l | at layerGate g = 1 (the layer's output is x + g_l (layer_l(x) - x))
+//   hidden j  | dL/dm_j | at hiddenMask m = 1 (LayerNorms over the kept dims, outputs times m)
+//
 // The absolute value is taken per batch, the per-batch values are summed, and the sum is divided
 // by the number of examples. A unit whose weights are zero (masked earlier) scores exactly 0.
 //
@@ -24,7 +33,7 @@
 // cross-entropy against the unpruned model's argmax, for the same reason.
 import * as tf from '@tensorflow/tfjs';
 import type { Batch } from '../data/encode';
-import { bceWithLogits, classify, softCrossEntropy, toInputs } from '../model/bert';
+import { bceWithLogits, classify, type ForwardOptions, softCrossEntropy, toInputs } from '../model/bert';
 import { BertConfig, ffnPerLayer, headSize, headsPerLayer, isSingleLabel, numLabels } from '../model/config';
 import { layer } from '../model/names';
 import type { Params } from '../model/params';
@@ -34,6 +43,14 @@ import { argmaxRows } from '../train/metrics';
 export interface Importance {
   head: number[][]; // per layer, per present head (original-id order)
   ffn: number[][]; // per layer, per neuron
+  layer?: number[]; // per layer (with structures.layers)
+  hidden?: number[]; // per hidden dim (with structures.hidden)
+}
+
+/** The structures besides heads and FFN whose importance to compute too. */
+export interface ImportanceStructures {
+  layers?: boolean;
+  hidden?: boolean;
 }
 
 /** What the importance loss compares the model's logits with. */
@@ -70,8 +87,9 @@ export function importanceLoss(
   b: Batch,
   target: ImportanceTarget,
   k: number,
+  gates: Pick<ForwardOptions, 'layerGate' | 'hiddenMask'> = {},
 ): tf.Scalar {
-  const logits = classify(params, cfg, toInputs(b.ids, b.mask, b.B, b.T, b.types));
+  const logits = classify(params, cfg, toInputs(b.ids, b.mask, b.B, b.T, b.types), gates);
   const L = numLabels(cfg);
   const single = isSingleLabel(cfg);
   if (target.kind === 'labels') {
@@ -91,7 +109,7 @@ export async function computeImportance(
   cfg: BertConfig,
   batches: Batch[],
   target: ImportanceTarget,
-  opts: { ffnEven: boolean },
+  opts: { ffnEven: boolean; structures?: ImportanceStructures },
 ): Promise<Importance> {
   const L = cfg.num_hidden_layers;
   const D = headSize(cfg);
@@ -110,12 +128,28 @@ export async function computeImportance(
   }
   const vars = names.map((n) => params.get(n)!);
   const byVar = new Map(vars.map((v, i) => [v.name, names[i]]));
+  // The gates of the other structures, at 1 (only when asked: no cost otherwise).
+  const layerGate = opts.structures?.layers ? [...Array(L).keys()].map(() => tf.variable(tf.scalar(1))) : null;
+  const hiddenGate = opts.structures?.hidden ? tf.variable(tf.ones([H]) as tf.Tensor1D) : null;
+  const layerSum = new Float64Array(L);
+  const hiddenSum = new Float64Array(H);
+  const gates: Pick<ForwardOptions, 'layerGate' | 'hiddenMask'> = {};
+  if (layerGate) gates.layerGate = layerGate;
+  if (hiddenGate) gates.hiddenMask = hiddenGate;
+  const gateVars = [...(layerGate ?? []), ...(hiddenGate ? [hiddenGate] : [])];
 
   let examples = 0;
   for (const [k, b] of batches.entries()) {
-    const { value, grads } = tf.variableGrads(() => importanceLoss(params, cfg, b, target, k), vars);
+    const { value, grads } = tf.variableGrads(
+      () => importanceLoss(params, cfg, b, target, k, gates),
+      [...vars, ...gateVars],
+    );
     const g = new Map<string, tf.Tensor>();
-    for (const [vn, t] of Object.entries(grads)) g.set(byVar.get(vn)!, t);
+    for (const [vn, t] of Object.entries(grads)) g.set(byVar.get(vn) ?? vn, t);
+    if (layerGate) {
+      for (let l = 0; l < L; l++) layerSum[l] += Math.abs((await g.get(layerGate[l].name)!.data())[0]);
+    }
+    if (hiddenGate) (await g.get(hiddenGate.name)!.data()).forEach((v, j) => (hiddenSum[j] += Math.abs(v)));
     const gw = (name: string) => tf.mul(g.get(name)!, params.get(name)!);
     for (let l = 0; l < L; l++) {
       const p = layer(l);
@@ -138,6 +172,13 @@ export async function computeImportance(
     for (const t of g.values()) t.dispose();
     examples += b.B;
   }
+  for (const v of gateVars) v.dispose();
   const n = Math.max(1, examples);
-  return { head: head.map((r) => Array.from(r, (v) => v / n)), ffn: neuron.map((r) => Array.from(r, (v) => v / n)) };
+  const out: Importance = {
+    head: head.map((r) => Array.from(r, (v) => v / n)),
+    ffn: neuron.map((r) => Array.from(r, (v) => v / n)),
+  };
+  if (layerGate) out.layer = Array.from(layerSum, (v) => v / n);
+  if (hiddenGate) out.hidden = Array.from(hiddenSum, (v) => v / n);
+  return out;
 }

@@ -3,7 +3,7 @@
 import * as path from 'node:path';
 import type { TransformerPruneConfig } from '../config/settings';
 import type { Vocab } from '../data/vocab';
-import { loadCheckpoint, saveCheckpoint } from '../io/checkpoint';
+import { loadCheckpoint, PRUNED_FROM_FILE, saveCheckpoint } from '../io/checkpoint';
 import type { BertConfig } from '../model/config';
 import { MLM_PREFIX } from '../model/names';
 import type { Params } from '../model/params';
@@ -11,7 +11,7 @@ import { log, type StageContext } from '../context';
 import { finetuneClassifier } from '../train/classifier';
 import { modelStats } from './report';
 import type { PruneStageOptions } from './options';
-import type { PruneIteration } from './transformer';
+import type { KeptFrom, PruneIteration } from './transformer';
 
 /**
  * Where gradual pruning keeps its rounds' checkpoints: beside the output, under a name only
@@ -31,9 +31,10 @@ export function recoveryHook(o: PruneStageOptions, tc: TransformerPruneConfig, v
   const settings = o.settings;
   if (!settings) throw new Error('prune: recovery_epochs needs the run settings');
   const dir = recoveryDir(o.out);
-  return async (params: Params, cfg: BertConfig, it: PruneIteration): Promise<BertConfig> => {
+  return async (params: Params, cfg: BertConfig, it: PruneIteration, from?: KeptFrom): Promise<BertConfig> => {
     const sliced = path.join(dir, `iter-${it.iter}`);
-    await saveCheckpoint(sliced, cfg, params, vocab);
+    // Layer-wise distillation (refinetune.distill_hidden) maps the sliced model onto the teacher.
+    await saveCheckpoint(sliced, cfg, params, vocab, from ? { json: { [PRUNED_FROM_FILE]: from } } : {});
     const before = modelStats(params, cfg, 0).encoder_params;
     log(
       ctx,

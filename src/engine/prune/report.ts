@@ -5,10 +5,11 @@ import { encoderParams, flopsPerSequence, paramTree } from '../analyze/summary';
 import type { PruneConfig, TransformerPruneConfig } from '../config/settings';
 import { UserError } from '../errors';
 import { readJson, writeJsonAtomic } from '../io/atomic';
-import { BertConfig, ffnPerLayer, keptHeads } from '../model/config';
+import { BertConfig, ffnPerLayer, headSize, keptHeads } from '../model/config';
 import type { Params } from '../model/params';
 import type { EngineEvent } from '../protocol';
 import type { Importance } from './importance';
+import type { StructuredResult } from './structured';
 import type { PruneIteration, TransformerPruneResult } from './transformer';
 
 export const REPORT_FILE = 'prune-report.json';
@@ -30,6 +31,26 @@ export interface LayerReport {
   ffn_kept: number;
   head_importance: number[]; // by original head id (0 for heads removed by an earlier pruning)
   ffn_importance: number[]; // per neuron of the layer before this pruning, in its order
+  /** Structured pruning: the whole layer was removed. */
+  removed?: boolean;
+  /** Structured pruning with layers: the layer's importance (first scoring). */
+  layer_importance?: number;
+}
+
+/** What structured pruning (layers, hidden size, one budget) did to the whole model. */
+export interface StructureReport {
+  layers_before: number;
+  /** Original ids of the layers kept, in order: layer i of the pruned model was layer layers_kept[i]. */
+  layers_kept: number[];
+  /** Per original layer, first scoring (empty when layers were not scored). */
+  layer_importance: number[];
+  hidden_before: number;
+  hidden_after: number;
+  /** Per original hidden dimension, first scoring (empty when not scored). */
+  hidden_importance: number[];
+  head_size: number;
+  /** Encoder parameters: the budget asked, what was reached, and the unpruned encoder. */
+  budget?: { target_encoder_params: number; reached: number; before: number };
 }
 
 export interface PruneReport {
@@ -47,6 +68,8 @@ export interface PruneReport {
   transformers?: { loadable: boolean; note: string };
   /** Each iterative target the pruned model does not meet exactly, and why (targetNotes). */
   why?: TargetNote[];
+  /** Structured pruning (layers, hidden size, budget). */
+  structure?: StructureReport;
 }
 
 /**
@@ -151,7 +174,7 @@ export function reportTables(r: PruneReport): Table[] {
     title: 'Pruning: kept per layer',
     columns: ['layer', 'heads', 'kept head ids', 'head importance', 'FFN'],
     rows: r.layers.map((l) => [
-      l.layer,
+      l.removed ? `${l.layer} (removed)` : l.layer,
       `${l.heads_kept.length}/${l.heads_before.length}`,
       l.heads_kept.join(' '),
       l.head_importance.map((v) => v.toExponential(2)).join(' '),
@@ -180,6 +203,24 @@ export function reportTables(r: PruneReport): Table[] {
       row(`FLOPs / sequence (T=${r.seq_len})`, r.before.flops, r.after.flops, 0),
       row(`latency ms (${r.backend})`, r.before.latency_ms, r.after.latency_ms, 2),
       ...(r.vocabulary ? [row('vocabulary', r.vocabulary.before, r.vocabulary.after, 0)] : []),
+      ...(r.structure
+        ? [
+            row('layers', r.structure.layers_before, r.structure.layers_kept.length, 0),
+            row('hidden size', r.structure.hidden_before, r.structure.hidden_after, 0),
+          ]
+        : []),
+      ...(r.structure?.budget
+        ? [
+            row(
+              'encoder budget (params)',
+              r.structure.budget.before,
+              r.structure.budget.target_encoder_params < 1
+                ? Math.floor(r.structure.budget.target_encoder_params * r.structure.budget.before)
+                : r.structure.budget.target_encoder_params,
+              0,
+            ),
+          ]
+        : []),
       row('score', r.metrics.before, r.metrics.after_prune),
       ...(r.metrics.after_refinetune !== undefined
         ? [row('score after re-fine-tuning', r.metrics.before, r.metrics.after_refinetune)]
@@ -194,14 +235,22 @@ export function reportTables(r: PruneReport): Table[] {
       columns: ['', 'target', 'kept', 'why'],
       rows: r.why.map((n) => [n.unit, n.target, n.kept, n.reasons.join('; ')]),
     });
-  if (r.iterations.some((it) => it.recovered_val_score !== undefined)) {
-    // Gradual pruning: the size after each iteration and the validation score its recovery reached.
+  const structured = r.iterations.some((it) => it.encoder_params !== undefined);
+  if (structured || r.iterations.some((it) => it.recovered_val_score !== undefined)) {
+    // The size after each iteration and, in gradual pruning, the validation score its recovery reached.
     tables.push({
       type: 'table',
-      title: 'Pruning: iterations (gradual)',
-      columns: ['iteration', 'heads per layer', 'FFN per layer', 'val score after recovery'],
+      title: structured ? 'Pruning: iterations' : 'Pruning: iterations (gradual)',
+      columns: [
+        'iteration',
+        ...(structured ? ['layers kept', 'hidden', 'encoder params'] : []),
+        'heads per layer',
+        'FFN per layer',
+        'val score after recovery',
+      ],
       rows: r.iterations.map((it) => [
         it.iter,
+        ...(structured ? [(it.layers ?? []).join(' '), it.hidden_size ?? '', it.encoder_params ?? ''] : []),
         it.heads_per_layer.join(' '),
         it.ffn_per_layer.join(' '),
         it.recovered_val_score === undefined ? '' : round(it.recovered_val_score),
@@ -276,4 +325,63 @@ export function layerReports(cfg: BertConfig, r: TransformerPruneResult | null, 
       ffn_importance: imp ? imp.ffn[l] : [],
     };
   });
+}
+
+/** What an iterative config prunes to, in words, for the log. */
+export function pruneGoal(tc: TransformerPruneConfig, cfg: BertConfig): string {
+  const parts: string[] = [];
+  if (tc.target_encoder_params !== undefined) {
+    const b = tc.target_encoder_params;
+    parts.push(`the encoder to ${b < 1 ? `${round(100 * b, 2)}%` : `${b} parameters`}`);
+  } else parts.push(`heads to ${tc.target_num_of_heads}/layer and FFN to ${tc.target_ffn_size}/layer`);
+  if (tc.target_num_layers !== undefined) parts.push(`layers to ${tc.target_num_layers} of ${cfg.num_hidden_layers}`);
+  else if (tc.prune_layers) parts.push('whole layers by the budget');
+  if (tc.target_hidden_size !== undefined) parts.push(`hidden size to ${tc.target_hidden_size} of ${cfg.hidden_size}`);
+  else if (tc.prune_hidden) parts.push('the hidden size by the budget');
+  return parts.join(', ');
+}
+
+/** Per original layer of a structured pruning: removed, or what it kept (heads by original id). */
+export function structuredLayerReports(cfg: BertConfig, r: StructuredResult): LayerReport[] {
+  const imp = r.importance;
+  return [...Array(cfg.num_hidden_layers).keys()].map((l) => {
+    const present = keptHeads(cfg, l);
+    const now = r.provenance.layers.indexOf(l);
+    const headImportance = Array(cfg.num_attention_heads).fill(0);
+    if (imp) present.forEach((h, i) => (headImportance[h] = imp.head[l][i]));
+    return {
+      layer: l,
+      heads_total: cfg.num_attention_heads,
+      heads_before: present,
+      heads_kept: now < 0 ? [] : r.provenance.heads[now],
+      ffn_total: ffnPerLayer(cfg)[l],
+      ffn_kept: now < 0 ? 0 : ffnPerLayer(r.cfg)[now],
+      head_importance: imp ? headImportance : [],
+      ffn_importance: imp ? imp.ffn[l] : [],
+      removed: now < 0,
+      ...(imp?.layer ? { layer_importance: imp.layer[l] } : {}),
+    };
+  });
+}
+
+export function structureReport(cfg: BertConfig, r: StructuredResult): StructureReport {
+  const reached = r.iterations.at(-1)?.encoder_params;
+  return {
+    layers_before: cfg.num_hidden_layers,
+    layers_kept: r.provenance.layers.slice(),
+    layer_importance: r.importance?.layer ?? [],
+    hidden_before: cfg.hidden_size,
+    hidden_after: r.cfg.hidden_size,
+    hidden_importance: r.importance?.hidden ?? [],
+    head_size: headSize(r.cfg),
+    ...(r.budget && reached !== undefined
+      ? {
+          budget: {
+            target_encoder_params: r.budget.target_encoder_params,
+            reached,
+            before: r.budget.before,
+          },
+        }
+      : {}),
+  };
 }

@@ -6,7 +6,7 @@ import { readRows, tokenizerIn } from '../data/rows';
 import { encodeRows, Example, makeBatches } from '../data/encode';
 import { UserError } from '../errors';
 import { readJson } from '../io/atomic';
-import { checkpointMB, loadCheckpoint, saveCheckpoint } from '../io/checkpoint';
+import { checkpointMB, loadCheckpoint, PRUNED_FROM_FILE, saveCheckpoint } from '../io/checkpoint';
 import { checkReplaceable, makeScratch } from '../io/ownership';
 import { carriedThresholdFiles } from '../io/thresholds';
 import {
@@ -29,9 +29,13 @@ import { importanceRows, vocabCounts } from './inputs';
 import type { PruneStageOptions } from './options';
 import type { TransformerPruneConfig } from '../config/settings';
 import { parseMasks } from './masks';
+import { checkTransformerTargets } from './config';
 import { recoveryDir, recoveryHook } from './recovery';
 import {
   layerReports,
+  pruneGoal,
+  structuredLayerReports,
+  structureReport,
   targetNotes,
   modelStats,
   PruneReport,
@@ -42,7 +46,8 @@ import {
   transformersLoadable,
   writeReport,
 } from './report';
-import { checkTargets, iterativePrune, maskPrune, TransformerPruneResult } from './transformer';
+import { iterativePrune, maskPrune, type PruneIteration, type TransformerPruneResult } from './transformer';
+import { checkPruneTargets, isStructured, prunedFrom, structuredPrune, type StructuredResult } from './structured';
 import { pruneVocabulary } from './vocabulary';
 
 export type { PruneStageOptions } from './options';
@@ -78,7 +83,7 @@ export async function pruneCheckpoint(
   ctx: StageContext,
 ): Promise<{ metrics: Record<string, number>; checkpoint: string; report: string; reportData: PruneReport }> {
   const source = o.configFile ?? 'prune config';
-  const tc = o.config.transformer;
+  const tc = o.config.transformer && checkTransformerTargets(o.config.transformer, source);
   if (!tc && !o.config.vocabulary)
     throw new UserError(`${source}: nothing to prune (give 'transformer' and/or 'vocabulary')`);
   // The output (and gradual pruning's scratch folder) may be replaced only when bert-pruner made it.
@@ -95,7 +100,7 @@ export async function pruneCheckpoint(
     if (tc) {
       if (!hasClassifier(cfg) || !params.has(CLASSIFIER.weight))
         throw new UserError(`${o.model}: transformer pruning needs a fine-tuned classifier checkpoint`);
-      if (tc.pruning_method === 'iterative') checkTargets(cfg, tc, source);
+      checkPruneTargets(cfg, tc, source);
     }
     const maxLen = Math.min(cfg.max_len ?? 128, cfg.max_position_embeddings);
     const dataRows = readRows(o.dataFile, {
@@ -133,6 +138,7 @@ export async function pruneCheckpoint(
     // 2. Transformer.
     const cfgBefore = cfg;
     let result: TransformerPruneResult | null = null;
+    let structured: StructuredResult | null = null;
     if (tc) {
       if (!hasClassifier(cfg) || !params.has(CLASSIFIER.weight))
         throw new UserError(`${o.model}: transformer pruning needs a fine-tuned classifier checkpoint`);
@@ -151,38 +157,47 @@ export async function pruneCheckpoint(
         ? { kind: 'logits', reference: await referenceTargets(params, cfg, batches) }
         : { kind: 'labels' };
       if (tc.pruning_method === 'iterative') {
-        log(
-          ctx,
-          `pruning heads to ${tc.target_num_of_heads}/layer and FFN to ${tc.target_ffn_size}/layer ` +
-            `in ${tc.n_iters} iterations on ${ex.length} examples`,
-        );
+        log(ctx, `pruning ${pruneGoal(tc, cfg)} in ${tc.n_iters} iterations on ${ex.length} examples`);
         if (gradual) {
           log(ctx, `gradual pruning: ${tc.recovery_epochs} recovery epochs after each iteration but the last`);
           dropScratch = makeScratch(recoveryDir(o.out), { force: o.force });
         }
-        result = await iterativePrune(params, cfg, batches, target, tc, {
+        const how = {
           signal: ctx.signal,
           recover: gradual ? recoveryHook(o, tc, vocab, ctx) : undefined,
-          onIteration: (it, n) =>
+          onIteration: (it: PruneIteration, n: number) =>
             log(
               ctx,
               `prune iteration ${it.iter}/${n}: ` +
-                `heads ${it.heads_per_layer.join(' ')}, FFN ${it.ffn_per_layer.join(' ')}`,
+                (it.layers ? `layers ${it.layers.join(',')}, hidden ${it.hidden_size}, ` : '') +
+                `heads ${it.heads_per_layer.join(' ')}, FFN ${it.ffn_per_layer.join(' ')}` +
+                (it.encoder_params !== undefined ? `, ${it.encoder_params} encoder params` : ''),
             ),
-        });
+        };
+        if (isStructured(tc)) {
+          structured = await structuredPrune(params, cfg, batches, target, tc, how);
+          result = structured;
+        } else result = await iterativePrune(params, cfg, batches, target, tc, how);
       } else {
         result = await pruneByMasks(params, cfg, batches, target, tc, source);
       }
       cfg = result.cfg;
       report.iterations = result.iterations;
     }
-    report.layers = layerReports(cfgBefore, result, tc?.keep_shape ?? false);
+    report.layers = structured
+      ? structuredLayerReports(cfgBefore, structured)
+      : layerReports(cfgBefore, result, tc?.keep_shape ?? false);
+    if (structured) report.structure = structureReport(cfgBefore, structured);
     report.why = targetNotes(tc, report.layers);
     dropScratch?.(); // gradual pruning's rounds (only our marked scratch folder)
     dropScratch = null;
 
     // 3. Save, measure, report.
-    await saveCheckpoint(o.out, cfg, params, vocab, carriedThresholdFiles(o.model, 'prune'));
+    const carried = carriedThresholdFiles(o.model, 'prune');
+    // Where the layers and hidden dimensions came from: layer-wise distillation maps onto the teacher with it.
+    if (structured)
+      carried.json = { ...(carried.json ?? {}), [PRUNED_FROM_FILE]: prunedFrom(structured.provenance, cfgBefore) };
+    await saveCheckpoint(o.out, cfg, params, vocab, carried);
     ctx.emit({ type: 'checkpoint', stage: 'prune', path: o.out, kind: 'final' });
     report.after = modelStats(params, cfg, checkpointMB(o.out));
     const latency = await measureBoth(o.model, params, cfg);

@@ -22,6 +22,7 @@ import type { Batch } from '../data/encode';
 import { CancelledError, UserError } from '../errors';
 import { BertConfig, ffnPerLayer, headsPerLayer } from '../model/config';
 import type { Params } from '../model/params';
+import type { PrunedFrom } from '../io/checkpoint';
 import { applyMasks } from './apply';
 import { computeImportance, Importance, ImportanceTarget } from './importance';
 import { generateMask, Mask, maskCounts, schedule } from './masks';
@@ -32,6 +33,10 @@ export interface PruneIteration {
   ffn_per_layer: number[];
   /** Gradual pruning: the validation score after this step's recovery training. */
   recovered_val_score?: number;
+  /** Structured pruning (prune/structured.ts): the layers kept after the step (input model's ids). */
+  layers?: number[];
+  hidden_size?: number;
+  encoder_params?: number;
 }
 
 export interface TransformerPruneResult {
@@ -75,6 +80,9 @@ export function checkTargets(cfg: BertConfig, tc: TransformerPruneConfig, source
   }
 }
 
+/** Where the current model's layers and hidden dimensions came from (structured pruning). */
+export type KeptFrom = PrunedFrom;
+
 export interface IterativeOptions {
   signal?: AbortSignal;
   onIteration?: (it: PruneIteration, total: number) => void;
@@ -82,7 +90,7 @@ export interface IterativeOptions {
    * Gradual pruning: called after every step but the last with the model sliced to what is kept
    * (`cfg`); trains it, replacing the tensors in `params`, and returns its config.
    */
-  recover?: (params: Params, cfg: BertConfig, it: PruneIteration) => Promise<BertConfig>;
+  recover?: (params: Params, cfg: BertConfig, it: PruneIteration, from?: KeptFrom) => Promise<BertConfig>;
 }
 
 /**

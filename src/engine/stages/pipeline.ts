@@ -16,7 +16,8 @@ import { allMetrics, priorProbs } from '../train/metrics';
 import { analyze } from '../analyze/model';
 import { runPaths } from '../io/paths';
 import { readReport, updateReportMetrics } from '../prune/report';
-import { checkTargets } from '../prune/transformer';
+import { checkTransformerTargets } from '../prune/config';
+import { checkPruneTargets } from '../prune/structured';
 import { isSingleLabel, labelNamesOf, makeConfig, numLabels } from '../model/config';
 import { readConfig } from '../io/checkpoint';
 import { evaluateCheckpoint, predictCheckpoint } from '../train/evaluate';
@@ -79,7 +80,7 @@ export async function runAllStages(
 ): Promise<{ metrics: Record<string, number>; table: TableRow[] }> {
   const s = o.settings;
   const run = o.run;
-  checkPruneTargets(s);
+  checkPipelinePrune(s);
   ensureRun(run, {
     preset: o.preset,
     settings: s,
@@ -116,10 +117,14 @@ export async function runAllStages(
 
 /** The model the pipeline will prune is built from these settings: impossible prune targets are
  * refused now, not after hours of pretraining and fine-tuning. */
-function checkPruneTargets(s: Settings): void {
+function checkPipelinePrune(s: Settings): void {
   const tc = s.prune?.transformer;
-  if (tc && tc.pruning_method === 'iterative')
-    checkTargets(makeConfig(s.model, 1, 'classification'), tc, 'settings prune');
+  if (tc)
+    checkPruneTargets(
+      makeConfig(s.model, 1, 'classification'),
+      checkTransformerTargets(tc, 'settings prune'),
+      'settings prune',
+    );
 }
 
 /** With --resume: what run.json recorded of a stage that is done and whose checkpoint is there. */

@@ -17,7 +17,16 @@ import { Rng } from '../data/rng';
 import { splitRows } from '../data/split';
 import { UserError } from '../errors';
 import { readJson, recoverDir } from '../io/atomic';
-import { describeLoad, loadCheckpoint, loadTensorFile, readConfig, saveCheckpoint } from '../io/checkpoint';
+import {
+  describeLoad,
+  loadCheckpoint,
+  loadTensorFile,
+  PRUNED_FROM_FILE,
+  readConfig,
+  readPrunedFrom,
+  saveCheckpoint,
+  type ExtraFiles,
+} from '../io/checkpoint';
 import { checkMemory } from '../model/memory';
 import { thresholdFiles, thresholdsFromValidation, type Thresholds } from '../io/thresholds';
 import { bceWithLogits, classifierLoss, classify, softCrossEntropy, toInputs } from '../model/bert';
@@ -39,6 +48,7 @@ import { CLASSIFIER, CLASSIFIER_PREFIX, MLM_PREFIX, POOLER_PREFIX } from '../mod
 import { weightShapes } from '../io/checkpoint';
 import { disposeParams, initTensor, paramShapes, Params } from '../model/params';
 import { labelMatrix, predictLogits, predictProbs, softmaxRows } from '../model/predict';
+import { loadHiddenTeacher, type HiddenTeacher } from './distill';
 import { train } from './loop';
 import { allMetrics } from './metrics';
 import { Ema } from './ema';
@@ -60,7 +70,8 @@ export interface FinetuneOptions {
   /** Labeled training rows; default: the run's train split. */
   trainFile?: string;
   /** The stage's settings section (finetune's, refinetune's, a recovery round's), resolved by the caller. */
-  settings: FinetuneSettings & Partial<Pick<RefinetuneSettings, 'distill_alpha' | 'distill_temperature'>>;
+  settings: FinetuneSettings &
+    Partial<Pick<RefinetuneSettings, 'distill_alpha' | 'distill_temperature' | 'distill_hidden'>>;
 }
 
 /**
@@ -221,19 +232,29 @@ export async function finetuneClassifier(run: string, s: Settings, ctx: StageCon
   const T = ft.distill_temperature ?? 1;
   const teacherLogits = o.teacher && alpha > 0 ? await teacherLogitsOf(o.teacher, trRows, maxLen, L) : null;
   if (teacherLogits) log(ctx, `distilling from ${o.teacher} (alpha ${alpha}, temperature ${T})`);
+  // Layer-wise distillation: the teacher runs inside every step (train/distill.ts).
+  const beta = o.teacher ? (ft.distill_hidden ?? 0) : 0;
+  const hiddenTeacher: HiddenTeacher | null =
+    beta > 0 ? loadHiddenTeacher(o.teacher!, o.from, cfg, trRows, maxLen, L, beta) : null;
+  if (hiddenTeacher) log(ctx, `layer-wise distillation from ${o.teacher} (weight ${beta})`);
 
-  // A batch's teacher targets are one of its host arrays (made with the batch, not inside the loss),
-  // so that a recorded step on webgpu takes them with the batch (backend/webgpu-record.ts).
-  type TrainBatch = Batch & { teacher?: Float32Array };
+  // A batch's teacher targets (and the teacher's token ids) are host arrays of the batch (made with
+  // the batch, not inside the loss), so that a recorded step on webgpu takes them with the batch
+  // (backend/webgpu-record.ts).
+  type TrainBatch = Batch & { teacher?: Float32Array; teacherIds?: Int32Array };
   const withTeacher = (b: Batch): TrainBatch => {
-    if (!teacherLogits) return b;
+    const out: TrainBatch = hiddenTeacher ? { ...b, teacherIds: hiddenTeacher.batchIds(b.rows, b.mask, b.B, b.T) } : b;
+    if (!teacherLogits) return out;
     const tl = new Float32Array(b.B * L);
     b.rows.forEach((r, k) => tl.set(teacherLogits!.subarray(r * L, (r + 1) * L), k * L));
-    return { ...b, teacher: single ? softmaxRows(tl, L, T) : tl };
+    return { ...out, teacher: single ? softmaxRows(tl, L, T) : tl };
   };
   const loss = (b: TrainBatch, dropout: Rng) => {
-    const logits = classify(params, cfg, toInputs(b.ids, b.mask, b.B, b.T, b.types), { dropout });
-    const hard = classifierLoss(logits, tf.tensor2d(b.labels!, [b.B, L]), single);
+    const states: tf.Tensor2D[] | undefined = hiddenTeacher ? [] : undefined;
+    const logits = classify(params, cfg, toInputs(b.ids, b.mask, b.B, b.T, b.types), { dropout, hiddenStates: states });
+    let hard = classifierLoss(logits, tf.tensor2d(b.labels!, [b.B, L]), single);
+    if (hiddenTeacher && b.teacherIds)
+      hard = tf.add(hard, hiddenTeacher.loss(states!, b.teacherIds, b.mask, b.B, b.T, b.types)) as tf.Scalar;
     if (!b.teacher) return hard;
     const t = tf.tensor2d(b.teacher, [b.B, L]);
     const kd = single
@@ -261,45 +282,54 @@ export async function finetuneClassifier(run: string, s: Settings, ctx: StageCon
     }
     if (improved) {
       bestMetrics = { ...val, best_epoch: epoch + 1 };
-      await saveCheckpoint(o.out, cfg, params, vocab, thresholdFiles(thresholds));
+      await saveCheckpoint(o.out, cfg, params, vocab, keepFrom(thresholdFiles(thresholds)));
       ctx.emit({ type: 'checkpoint', stage: o.stage, path: o.out, kind: 'best' });
     }
     return val;
   };
   const ema = ft.ema_decay > 0 ? new Ema(ft.ema_decay, params, saved) : undefined;
   if (ema && !resumeFrom) log(ctx, `weight averaging (EMA) with decay ${ft.ema_decay}`);
-  const opt = await train({
-    stage: o.stage,
-    params,
-    epochs: ft.epochs,
-    batches: (_e, rng) => makeBatches(trainEx, { batchSize: ft.batch_size, rng, bucket: true }).map(withTeacher),
-    loss,
-    lr: ft.lr,
-    weightDecay: ft.weight_decay,
-    warmupRatio: ft.warmup_ratio,
-    schedule: ft.schedule,
-    clipNorm: ft.clip_norm,
-    seed: s.seed,
-    lrMultiplier,
-    fgmEpsilon: ft.fgm_epsilon,
-    ema,
-    startEpoch,
-    optimizer,
-    emit: ctx.emit,
-    signal: ctx.signal,
-    afterEpoch: async (epoch, _l, opt) => {
-      // Validate and keep the best with the averaged weights when there are some.
-      const val = await (ema ? ema.withAveraged(params, () => validateAndKeep(epoch)) : validateAndKeep(epoch));
-      const state: TrainState = { epochsDone: epoch + 1, step: opt.step, best };
-      const tensors = new Map([...optimizerTensors(opt), ...(ema ? ema.tensors() : [])]);
-      await saveCheckpoint(o.last, cfg, params, vocab, {
-        json: { [TRAIN_STATE]: state },
-        tensors: { [OPTIMIZER_FILE]: tensors },
-      });
-      if (o.runKey) noteEpochsDone(run, o.runKey, epoch + 1);
-      return val;
-    },
-  });
+  // A pruned model keeps saying where its layers and hidden dimensions came from.
+  const prunedFrom = readPrunedFrom(o.from, cfg);
+  const keepFrom = (files: ExtraFiles): ExtraFiles =>
+    prunedFrom ? { ...files, json: { ...(files.json ?? {}), [PRUNED_FROM_FILE]: prunedFrom } } : files;
+  let opt: Awaited<ReturnType<typeof train>>;
+  try {
+    opt = await train({
+      stage: o.stage,
+      params,
+      epochs: ft.epochs,
+      batches: (_e, rng) => makeBatches(trainEx, { batchSize: ft.batch_size, rng, bucket: true }).map(withTeacher),
+      loss,
+      lr: ft.lr,
+      weightDecay: ft.weight_decay,
+      warmupRatio: ft.warmup_ratio,
+      schedule: ft.schedule,
+      clipNorm: ft.clip_norm,
+      seed: s.seed,
+      lrMultiplier,
+      fgmEpsilon: ft.fgm_epsilon,
+      ema,
+      startEpoch,
+      optimizer,
+      emit: ctx.emit,
+      signal: ctx.signal,
+      afterEpoch: async (epoch, _l, opt) => {
+        // Validate and keep the best with the averaged weights when there are some.
+        const val = await (ema ? ema.withAveraged(params, () => validateAndKeep(epoch)) : validateAndKeep(epoch));
+        const state: TrainState = { epochsDone: epoch + 1, step: opt.step, best };
+        const tensors = new Map([...optimizerTensors(opt), ...(ema ? ema.tensors() : [])]);
+        await saveCheckpoint(o.last, cfg, params, vocab, {
+          json: { [TRAIN_STATE]: state },
+          tensors: { [OPTIMIZER_FILE]: tensors },
+        });
+        if (o.runKey) noteEpochsDone(run, o.runKey, epoch + 1);
+        return val;
+      },
+    });
+  } finally {
+    hiddenTeacher?.dispose();
+  }
   opt.dispose();
   ema?.dispose();
   disposeParams(params);

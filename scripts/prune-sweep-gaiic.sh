@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The deeper-pruning sweep on the real data (docs/pruning.md): the fine-tuned model of a finished
+# `pipeline` run, pruned to 50%, 30%, 15%, 10% and 5% of its encoder, once by heads and FFN
+# neurons alone and once by all four structures (heads, FFN, whole layers, hidden size), each
+# pruned gradually and re-fine-tuned with the run's settings, scored on the run's test split.
+#
+#   usage: scripts/prune-sweep-gaiic.sh RUN [PRESET]
+#     RUN     a run folder made by `bert-pruner pipeline ... --preset PRESET` (default gaiic-deep)
+#
+# It writes its ten prune configs into RUN/sweep-configs/, and the sweep (checkpoints, reports,
+# sweep.json with one row per config) into RUN/sweep/. About an hour on 2 CPU cores.
+set -euo pipefail
+run=${1:?usage: scripts/prune-sweep-gaiic.sh RUN [PRESET]}
+preset=${2:-gaiic-deep}
+here=$(cd "$(dirname "$0")/.." && pwd)
+bp() { node "$here/bin/bert-pruner.js" "$@"; }
+
+model="$run/finetune"
+[ -f "$model/config.json" ] || { echo "$model: no fine-tuned checkpoint (run the pipeline first)" >&2; exit 2; }
+configs="$run/sweep-configs"
+mkdir -p "$configs"
+files=()
+for pct in 50 30 15 10 5; do
+  frac=$(printf '0.%02d' "$pct")
+  for kind in heads-ffn all-four; do
+    extra=''
+    [ "$kind" = all-four ] && extra=', "prune_layers": true, "prune_hidden": true'
+    f="$configs/${kind}-${pct}.prune.json"
+    printf '{"transformer": {"target_encoder_params": %s%s}}\n' "$frac" "$extra" >"$f"
+    files+=("$f")
+  done
+done
+start=$(date +%s)
+bp prune-sweep --model "$model" --configs "${files[@]}" --run "$run" --teacher "$model" --preset "$preset"
+echo "prune-sweep: $(( ($(date +%s) - start) / 60 )) min; table: $run/sweep/sweep.json"

@@ -1,0 +1,235 @@
+// Pruning all four structures: heads, FFN neurons, whole layers and the hidden size, in n_iters
+// gradual steps. It runs when a prune config gives one budget (target_encoder_params) or asks for
+// layers or the hidden size; heads and FFN neurons alone with per-layer targets stay
+// TextPruner's iterative method (transformer.ts).
+//
+//   each step   score importance of every structure on the current model (prune/importance.ts),
+//               choose what goes (budget: allocateBudget, least loss per parameter first; targets:
+//               each structure's linear share of what is left to remove), and slice it off
+//               (applyStructures): layers and hidden dimensions cannot be zeroed in place, so every
+//               step makes the model physically smaller and the next step scores the smaller model
+//   recovery    with recovery_epochs, the model is trained (distilled from the unpruned one)
+//               between steps, as in heads+FFN gradual pruning
+//   budget      the steps' encoder sizes are geometric from the unpruned encoder to the budget, so
+//               every step removes the same share of what is left
+//
+// What was kept is tracked in the numbering of the input model (layers, hidden dimensions, heads),
+// for the report and for layer-wise distillation (pruned-from.json).
+import type { TransformerPruneConfig } from '../config/settings';
+import type { Batch } from '../data/encode';
+import { CancelledError, UserError } from '../errors';
+import { BertConfig, ffnPerLayer, headsPerLayer, keptHeads } from '../model/config';
+import type { Params } from '../model/params';
+import type { PrunedFrom } from '../io/checkpoint';
+import { applyStructures, type KeptIndices, type StructureMasks } from './apply';
+import { allocateBudget, budgetSchedule, checkBudget, encoderParamsOf, shapeOf } from './budget';
+import { computeImportance, type Importance, type ImportanceTarget } from './importance';
+import { generateMask } from './masks';
+import { checkTargets, type IterativeOptions, type PruneIteration, type TransformerPruneResult } from './transformer';
+
+/** Whether a transformer config prunes more than heads and FFN by per-layer targets. */
+export function isStructured(tc: TransformerPruneConfig): boolean {
+  return (
+    tc.target_encoder_params !== undefined ||
+    tc.prune_layers ||
+    tc.prune_hidden ||
+    tc.target_num_layers !== undefined ||
+    tc.target_hidden_size !== undefined
+  );
+}
+
+/** The structures a config prunes, in words ('heads+FFN', 'heads+FFN+layers+hidden'). */
+export function structuresOf(tc: TransformerPruneConfig): string {
+  const layers = tc.prune_layers || tc.target_num_layers !== undefined;
+  const hidden = tc.prune_hidden || tc.target_hidden_size !== undefined;
+  return ['heads', 'FFN', ...(layers ? ['layers'] : []), ...(hidden ? ['hidden'] : [])].join('+');
+}
+
+/** Where each unit of the pruned model came from, in the input model's numbering. */
+export interface Provenance {
+  /** Layer i of the current model was layer layers[i]. */
+  layers: number[];
+  /** Hidden dimension j of the current model was hidden[j]. */
+  hidden: number[];
+  /** Per current layer, the original ids (in the input model's config) of the heads present. */
+  heads: number[][];
+}
+
+export function identityProvenance(cfg: BertConfig): Provenance {
+  return {
+    layers: [...Array(cfg.num_hidden_layers).keys()],
+    hidden: [...Array(cfg.hidden_size).keys()],
+    heads: [...Array(cfg.num_hidden_layers).keys()].map((l) => keptHeads(cfg, l)),
+  };
+}
+
+/** The provenance after applying `m` (masks over the current model) with the kept indices `kept`. */
+export function nextProvenance(p: Provenance, m: StructureMasks, kept: KeptIndices): Provenance {
+  return {
+    layers: kept.layers.map((l) => p.layers[l]),
+    hidden: kept.hidden.map((j) => p.hidden[j]),
+    heads: kept.layers.map((l) => p.heads[l].filter((_, h) => !m.head || m.head[l][h] !== 0)),
+  };
+}
+
+/** What pruned-from.json records of a provenance (relative to `input`, the model pruning started from). */
+export function prunedFrom(p: Provenance, input: BertConfig): PrunedFrom {
+  return {
+    layers: p.layers.slice(),
+    hidden: p.hidden.slice(),
+    teacher_layers: input.num_hidden_layers,
+    teacher_hidden: input.hidden_size,
+  };
+}
+
+/** Refuse targets the model cannot reach, before any work: either method's. */
+export function checkPruneTargets(cfg: BertConfig, tc: TransformerPruneConfig, source: string): void {
+  if (isStructured(tc)) checkStructuredTargets(cfg, tc, source);
+  if (tc.pruning_method === 'iterative') checkTargets(cfg, tc, source);
+}
+
+/** The structured method's checks (layers, hidden size, budget, keep_shape). */
+function checkStructuredTargets(cfg: BertConfig, tc: TransformerPruneConfig, source: string): void {
+  if (tc.keep_shape && (tc.prune_layers || tc.prune_hidden || tc.target_encoder_params !== undefined))
+    throw new UserError(
+      `${source}: transformer.keep_shape works with heads and FFN only ` +
+        '(layers, the hidden size and a budget remove tensors)',
+    );
+  if (tc.pruning_method !== 'iterative')
+    throw new UserError(
+      `${source}: target_encoder_params, prune_layers and prune_hidden need pruning_method 'iterative'`,
+    );
+  const L = cfg.num_hidden_layers;
+  if (tc.target_num_layers !== undefined && tc.target_num_layers > L)
+    throw new UserError(
+      `${source}: transformer.target_num_layers ${tc.target_num_layers} is more than the model has (${L})`,
+    );
+  if (tc.target_hidden_size !== undefined && tc.target_hidden_size > cfg.hidden_size)
+    throw new UserError(
+      `${source}: transformer.target_hidden_size ${tc.target_hidden_size} ` +
+        `is more than the model has (${cfg.hidden_size})`,
+    );
+  if (tc.target_encoder_params !== undefined)
+    checkBudget(tc.target_encoder_params, encoderParamsOf(shapeOf(cfg)), source);
+}
+
+/** One step's share of what is left: from `cur` towards `final` with `left` steps to go. */
+const stepTarget = (cur: number, final: number, left: number) => Math.round(cur - (cur - final) / left);
+
+/** The masks of one step with per-structure targets (no budget). */
+function targetMasks(
+  cfg: BertConfig,
+  imp: Importance,
+  tc: TransformerPruneConfig,
+  left: number,
+  finalLayers: number,
+): StructureMasks {
+  const L = cfg.num_hidden_layers;
+  const m: StructureMasks = {};
+  let keptL = L;
+  if (imp.layer && finalLayers < L) {
+    keptL = stepTarget(L, finalLayers, left);
+    const order = imp.layer.map((_, l) => l).sort((a, b) => imp.layer![a] - imp.layer![b] || a - b);
+    m.layer = Array(L).fill(1);
+    for (const l of order.slice(0, L - keptL)) m.layer[l] = 0;
+  }
+  // Heads and FFN: per-layer targets times the layers kept at the end of the run, reached linearly.
+  const heads = headsPerLayer(cfg).reduce((a, b) => a + b, 0);
+  const ffn = ffnPerLayer(cfg).reduce((a, b) => a + b, 0);
+  if (tc.target_num_of_heads !== undefined)
+    m.head = generateMask(imp.head, stepTarget(heads, tc.target_num_of_heads * keptL, left), {
+      even: tc.head_even_masking,
+    });
+  if (tc.target_ffn_size !== undefined)
+    m.ffn = generateMask(imp.ffn, stepTarget(ffn, tc.target_ffn_size * keptL, left), {
+      even: tc.ffn_even_masking,
+      multipleOf: tc.multiple_of,
+    });
+  if (imp.hidden && tc.target_hidden_size !== undefined && tc.target_hidden_size < cfg.hidden_size) {
+    const keep = stepTarget(cfg.hidden_size, tc.target_hidden_size, left);
+    const order = imp.hidden.map((_, j) => j).sort((a, b) => imp.hidden![a] - imp.hidden![b] || a - b);
+    m.hidden = Array(cfg.hidden_size).fill(1);
+    for (const j of order.slice(0, cfg.hidden_size - keep)) m.hidden[j] = 0;
+  }
+  return m;
+}
+
+export interface StructuredResult extends TransformerPruneResult {
+  provenance: Provenance;
+  /** The encoder budget in parameters, when one was given. */
+  budget?: { target_encoder_params: number; count: number; before: number };
+}
+
+/**
+ * Prune heads, FFN, layers and hidden size in tc.n_iters sliced steps (see the header). `params`
+ * ends sliced; the returned config is the pruned model's.
+ */
+export async function structuredPrune(
+  params: Params,
+  cfg: BertConfig,
+  batches: Batch[],
+  target: ImportanceTarget,
+  tc: TransformerPruneConfig,
+  o: IterativeOptions = {},
+): Promise<StructuredResult> {
+  const layers = tc.prune_layers || tc.target_num_layers !== undefined;
+  const hidden = tc.prune_hidden || tc.target_hidden_size !== undefined;
+  const cfg0 = cfg;
+  const before = encoderParamsOf(shapeOf(cfg));
+  const count =
+    tc.target_encoder_params !== undefined ? checkBudget(tc.target_encoder_params, before, 'prune config') : null;
+  const sizes = count !== null ? budgetSchedule(before, count, tc.n_iters) : [];
+  const finalLayers = tc.target_num_layers ?? cfg.num_hidden_layers;
+  let prov = identityProvenance(cfg);
+  let first: Importance | null = null;
+  const iterations: PruneIteration[] = [];
+  let last: StructureMasks = {};
+
+  for (let i = 0; i < tc.n_iters; i++) {
+    if (o.signal?.aborted) throw new CancelledError(`prune cancelled in iteration ${i + 1}`);
+    const left = tc.n_iters - i;
+    const imp = await computeImportance(params, cfg, batches, target, {
+      ffnEven: tc.ffn_even_masking,
+      structures: { layers, hidden },
+    });
+    first ??= imp;
+    let m: StructureMasks;
+    if (count !== null) {
+      const r = allocateBudget(shapeOf(cfg), imp, sizes[i], {
+        layers,
+        hidden,
+        keepLayers:
+          tc.target_num_layers !== undefined ? stepTarget(cfg.num_hidden_layers, finalLayers, left) : undefined,
+        keepHidden:
+          tc.target_hidden_size !== undefined ? stepTarget(cfg.hidden_size, tc.target_hidden_size, left) : undefined,
+      });
+      m = { head: r.head, ffn: r.ffn, layer: r.layer, hidden: r.hidden };
+    } else {
+      m = targetMasks(cfg, imp, tc, left, finalLayers);
+    }
+    const applied = applyStructures(params, cfg, m, false);
+    cfg = applied.cfg;
+    prov = nextProvenance(prov, m, applied.kept);
+    last = m;
+    const it: PruneIteration = {
+      iter: i + 1,
+      heads_per_layer: headsPerLayer(cfg),
+      ffn_per_layer: ffnPerLayer(cfg),
+      layers: prov.layers.slice(),
+      hidden_size: cfg.hidden_size,
+      encoder_params: encoderParamsOf(shapeOf(cfg)),
+    };
+    iterations.push(it);
+    o.onIteration?.(it, tc.n_iters);
+    if (o.recover && i < tc.n_iters - 1) cfg = await o.recover(params, cfg, it, prunedFrom(prov, cfg0));
+  }
+  return {
+    cfg,
+    headMask: last.head ?? headsPerLayer(cfg).map((a) => Array(a).fill(1)),
+    ffnMask: last.ffn ?? ffnPerLayer(cfg).map((n) => Array(n).fill(1)),
+    importance: first,
+    iterations,
+    provenance: prov,
+    ...(count !== null ? { budget: { target_encoder_params: tc.target_encoder_params!, count, before } } : {}),
+  };
+}

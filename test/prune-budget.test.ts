@@ -1,0 +1,149 @@
+// The budget's arithmetic (prune/budget.ts): parameter counts against the model's own tensors,
+// the schedule, and the greedy allocation's choices and bounds.
+import { describe, expect, it } from 'vitest';
+import { makeConfig } from '../src/engine/model/config';
+import { ENCODER } from '../src/engine/model/names';
+import { paramShapes } from '../src/engine/model/params';
+import {
+  allocateBudget,
+  budgetCount,
+  budgetSchedule,
+  checkBudget,
+  encoderParamsOf,
+  shapeOf,
+  type EncoderShape,
+} from '../src/engine/prune/budget';
+import type { Importance } from '../src/engine/prune/importance';
+import { defaultsOf } from '../src/engine/config/fields';
+import type { ModelSettings } from '../src/engine/config/settings';
+
+const model = (o: Partial<ModelSettings>) =>
+  makeConfig({ ...(defaultsOf('model') as ModelSettings), ...o }, 50, 'classification');
+
+/** Encoder parameters counted from the tensors the config implies (the independent count). */
+const tensorCount = (cfg: ReturnType<typeof model>) =>
+  paramShapes(cfg, { mlm: false, classifier: true })
+    .filter(([n]) => n.startsWith(`${ENCODER}.`))
+    .reduce((s, [, shape]) => s + shape.reduce((a, b) => a * b, 1), 0);
+
+/** The shape a budget result leaves. */
+function shapeAfter(s: EncoderShape, r: ReturnType<typeof allocateBudget>): EncoderShape {
+  const keep = s.heads.map((_, l) => l).filter((l) => r.layer[l]);
+  return {
+    heads: keep.map((l) => r.head[l].reduce((a, b) => a + b, 0)),
+    ffn: keep.map((l) => r.ffn[l].reduce((a, b) => a + b, 0)),
+    hidden: r.hidden.reduce((a, b) => a + b, 0),
+    headSize: s.headSize,
+  };
+}
+
+const rand = (seed: number) => () => {
+  seed = (seed * 1103515245 + 12345) % 2147483648;
+  return seed / 2147483648;
+};
+
+function importance(s: EncoderShape, seed = 1): Required<Importance> {
+  const r = rand(seed);
+  return {
+    head: s.heads.map((a) => Array.from({ length: a }, r)),
+    ffn: s.ffn.map((n) => Array.from({ length: n }, () => r() / 10)),
+    layer: s.heads.map(() => r() * 5),
+    hidden: Array.from({ length: s.hidden }, r),
+  };
+}
+
+describe('encoder parameter counts', () => {
+  it('match the tensors of the model, pruned shapes included', () => {
+    for (const o of [
+      { hidden_size: 128, num_hidden_layers: 2, num_attention_heads: 4, intermediate_size: 1024 },
+      { hidden_size: 64, num_hidden_layers: 3, num_attention_heads: 2, intermediate_size: 96 },
+    ]) {
+      const cfg = model(o);
+      expect(encoderParamsOf(shapeOf(cfg))).toBe(tensorCount(cfg));
+      // uneven heads and FFN per layer
+      cfg.pruned_heads = { '0': [1] };
+      cfg.intermediate_sizes = [...Array(cfg.num_hidden_layers).keys()].map((l) => 10 + l);
+      expect(encoderParamsOf(shapeOf(cfg))).toBe(tensorCount(cfg));
+    }
+  });
+
+  it('the gaiic encoder is 659,712 parameters', () => {
+    const cfg = model({ hidden_size: 128, num_hidden_layers: 2, num_attention_heads: 4, intermediate_size: 1024 });
+    expect(encoderParamsOf(shapeOf(cfg))).toBe(659712);
+  });
+});
+
+describe('budget and schedule', () => {
+  it('a fraction or a count', () => {
+    expect(budgetCount(0.15, 659712)).toBe(98956);
+    expect(budgetCount(99000, 659712)).toBe(99000);
+    expect(() => checkBudget(700000, 659712, 'x.prune.json')).toThrow(/x.prune.json.*nothing to prune/);
+  });
+
+  it('geometric steps from the encoder to the budget', () => {
+    const s = budgetSchedule(1000, 125, 3);
+    expect(s).toEqual([500, 250, 125]);
+    expect(budgetSchedule(1000, 150, 1)).toEqual([150]);
+    for (let i = 1; i < s.length; i++) expect(s[i]).toBeLessThan(s[i - 1]);
+  });
+});
+
+describe('allocateBudget', () => {
+  const cfg = model({ hidden_size: 64, num_hidden_layers: 4, num_attention_heads: 4, intermediate_size: 128 });
+  const s = shapeOf(cfg);
+  const before = encoderParamsOf(s);
+
+  it('meets the budget, and its count is the shape it leaves', () => {
+    for (const [layers, hidden] of [
+      [false, false],
+      [true, false],
+      [false, true],
+      [true, true],
+    ]) {
+      const target = Math.floor(before * 0.3);
+      const r = allocateBudget(s, importance(s), target, { layers, hidden });
+      expect(r.params).toBeLessThanOrEqual(target);
+      expect(r.params).toBe(encoderParamsOf(shapeAfter(s, r)));
+      if (!layers) expect(r.layer.every((x) => x === 1)).toBe(true);
+      if (!hidden) expect(r.hidden.every((x) => x === 1)).toBe(true);
+      // every kept layer keeps an FFN neuron
+      r.layer.forEach((k, l) => k && expect(r.ffn[l].some((x) => x === 1)).toBe(true));
+    }
+  });
+
+  it('removes the least important units of a kind first', () => {
+    const imp = importance(s, 7);
+    const r = allocateBudget(s, imp, Math.floor(before * 0.5), { layers: false, hidden: false });
+    const kept = r.ffn.flatMap((row, l) => row.flatMap((x, i) => (x ? [imp.ffn[l][i]] : [])));
+    const gone = r.ffn.flatMap((row, l) => row.flatMap((x, i) => (x ? [] : [imp.ffn[l][i]])));
+    expect(gone.length).toBeGreaterThan(0);
+    expect(Math.max(...gone)).toBeLessThanOrEqual(Math.min(...kept));
+  });
+
+  it('prefers what costs the least loss per parameter across kinds', () => {
+    // Layer 2 is worthless and big: it goes before any head or neuron of the others.
+    const imp = importance(s, 3);
+    imp.layer[2] = 0;
+    const oneLayer = before - encoderParamsOf({ ...s, heads: s.heads.slice(1), ffn: s.ffn.slice(1) });
+    const r = allocateBudget(s, imp, before - oneLayer, { layers: true, hidden: true });
+    expect(r.layer).toEqual([1, 1, 0, 1]);
+    expect(r.params).toBe(before - oneLayer);
+  });
+
+  it('fixed targets first, and the smallest reachable shape when the budget is too small', () => {
+    const imp = importance(s, 5);
+    const r = allocateBudget(s, imp, before, { layers: false, hidden: false, keepLayers: 2, keepHidden: 32 });
+    expect(r.layer.reduce((a, b) => a + b, 0)).toBe(2);
+    const least = imp.layer
+      .map((v, l) => [v, l])
+      .sort((a, b) => a[0] - b[0])
+      .slice(0, 2)
+      .map((x) => x[1]);
+    for (const l of least) expect(r.layer[l]).toBe(0);
+    expect(r.hidden.reduce((a, b) => a + b, 0)).toBe(32);
+    const tiny = allocateBudget(s, imp, 10, { layers: true, hidden: true });
+    expect(tiny.layer.reduce((a, b) => a + b, 0)).toBe(1);
+    expect(tiny.params).toBeGreaterThan(10);
+    expect(tiny.params).toBe(encoderParamsOf(shapeAfter(s, tiny)));
+  });
+});

@@ -1,0 +1,212 @@
+// The prune stage with all four structures (prune/structured.ts): one budget, whole layers, the
+// hidden size; the report, pruned-from.json, gradual recovery, and layer-wise distillation.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../src/engine/backend';
+import { getPreset } from '../src/engine/config/presets';
+import type { TransformerPruneConfig } from '../src/engine/config/settings';
+import type { StageContext } from '../src/engine/context';
+import type { Row } from '../src/engine/data/csv';
+import type { Vocab } from '../src/engine/data/vocab';
+import { loadCheckpoint, PRUNED_FROM_FILE, readPrunedFrom, saveCheckpoint } from '../src/engine/io/checkpoint';
+import { encode, toInputs } from '../src/engine/model/bert';
+import { disposeParams } from '../src/engine/model/params';
+import type { EngineEvent } from '../src/engine/protocol';
+import { encoderParamsOf, shapeOf } from '../src/engine/prune/budget';
+import { resolvePruneConfig } from '../src/engine/prune/config';
+import { readReport } from '../src/engine/prune/report';
+import { pruneCheckpoint as pruneStage } from '../src/engine/prune/run';
+import { finetuneClassifier } from '../src/engine/train/classifier';
+import { loadHiddenTeacher } from '../src/engine/train/distill';
+import { userError, userErrorAsync } from './helpers/errors';
+import { corpusRows, tinyModel, tmpDir, writeCsv } from './prune-helpers';
+
+let dir: string;
+let model: string; // 3 layers, hidden 32, 4 heads, FFN 64, classifier + MLM head
+let dataFile: string;
+let rows: Row[];
+let vocab: Vocab;
+const events: EngineEvent[] = [];
+const ctx: StageContext = { emit: (e) => events.push(e), backend: 'wasm' };
+
+const tc = (o: Partial<TransformerPruneConfig>): TransformerPruneConfig =>
+  resolvePruneConfig({ transformer: { n_iters: 2, batch_size: 16, ...o } }, {}, 'test.prune.json').transformer!;
+
+beforeAll(async () => {
+  await initBackend('wasm');
+  dir = tmpDir('structured');
+  ({ rows, vocab } = corpusRows(40));
+  dataFile = path.join(dir, 'train.csv');
+  writeCsv(dataFile, rows);
+  const { cfg, params } = tinyModel({ vocab: vocab.tokens.length, mlm: true, seed: 4, layers: 3 });
+  cfg.max_len = 16;
+  model = path.join(dir, 'finetuned');
+  await saveCheckpoint(model, cfg, params, vocab);
+  disposeParams(params);
+});
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+describe('structured pruning', () => {
+  it('one budget over all four structures: fits it, reports it, records where each unit came from', async () => {
+    events.length = 0;
+    const out = path.join(dir, 'budget');
+    const config = { transformer: tc({ target_encoder_params: 0.25, prune_layers: true, prune_hidden: true }) };
+    const r = await pruneStage({ model, config, out, dataFile, seed: 1 }, ctx);
+    const rep = readReport(r.report);
+    const ck = loadCheckpoint(out);
+    const reached = encoderParamsOf(shapeOf(ck.config));
+    expect(rep.after.encoder_params).toBe(reached);
+    expect(reached).toBeLessThanOrEqual(Math.floor(0.25 * rep.before.encoder_params));
+    expect(rep.structure?.budget).toEqual({ target_encoder_params: 0.25, reached, before: rep.before.encoder_params });
+    // two geometric steps: about half the encoder after the first
+    expect(rep.iterations).toHaveLength(2);
+    expect(rep.iterations[0].encoder_params!).toBeLessThanOrEqual(Math.round(0.5 * rep.before.encoder_params));
+    expect(rep.iterations[1].encoder_params).toBe(reached);
+    // the report's structure and the checkpoint's pruned-from.json agree with the model
+    const from = readPrunedFrom(out, ck.config)!;
+    expect(from.layers).toEqual(rep.structure!.layers_kept);
+    expect(from.hidden).toHaveLength(ck.config.hidden_size);
+    expect(rep.structure!.hidden_after).toBe(ck.config.hidden_size);
+    expect(rep.structure!.layer_importance).toHaveLength(3);
+    expect(rep.structure!.hidden_importance).toHaveLength(32);
+    expect(rep.layers.filter((l) => !l.removed).map((l) => l.layer)).toEqual(from.layers);
+    rep.layers.forEach((l) => expect(l.layer_importance).toBeTypeOf('number'));
+    // the tables say it
+    const summary = events.find((e) => e.type === 'table' && e.title === 'Pruning: before / after');
+    expect(JSON.stringify(summary)).toContain('hidden size');
+    expect(events.some((e) => e.type === 'table' && e.title === 'Pruning: iterations')).toBe(true);
+    // the pruned model runs
+    const x = encode(ck.params, ck.config, toInputs(new Int32Array([2, 7, 9, 3]), new Float32Array(4).fill(1), 1, 4));
+    expect(x.shape).toEqual([4, ck.config.hidden_size]);
+    disposeParams(ck.params);
+  });
+
+  it('fixed layer and hidden targets with per-layer head and FFN targets', async () => {
+    const out = path.join(dir, 'targets');
+    const config = {
+      transformer: tc({ target_num_layers: 2, target_hidden_size: 24, target_num_of_heads: 2, target_ffn_size: 32 }),
+    };
+    const r = await pruneStage({ model, config, out, dataFile, seed: 1 }, ctx);
+    const ck = loadCheckpoint(out);
+    expect(ck.config.num_hidden_layers).toBe(2);
+    expect(ck.config.hidden_size).toBe(24);
+    const rep = readReport(r.report);
+    expect(rep.layers.filter((l) => l.removed)).toHaveLength(1);
+    expect(rep.iterations.map((it) => it.layers!.length)).toEqual([3, 2]); // 3 -> 2 in two linear steps
+    disposeParams(ck.params);
+  });
+
+  it('refuses what it cannot do before any work', async () => {
+    const out = path.join(dir, 'refused');
+    const msg = await userErrorAsync(() =>
+      pruneStage(
+        {
+          model,
+          config: { transformer: tc({ target_encoder_params: 0.3, keep_shape: true }) },
+          out,
+          dataFile,
+          seed: 1,
+        },
+        ctx,
+      ),
+    );
+    expect(msg).toMatch(/keep_shape works with heads and FFN only/);
+    expect(
+      await userErrorAsync(() =>
+        pruneStage(
+          {
+            model,
+            config: { transformer: tc({ target_num_layers: 5, target_encoder_params: 0.3 }) },
+            out,
+            dataFile,
+            seed: 1,
+          },
+          ctx,
+        ),
+      ),
+    ).toMatch(/target_num_layers 5 is more than the model has \(3\)/);
+    expect(userError(() => tc({ target_encoder_params: 1234.5 }))).toMatch(
+      /target_encoder_params.*whole parameter count/,
+    );
+    expect(userError(() => resolvePruneConfig({ transformer: { n_iters: 2 } }, {}, 'x.prune.json'))).toMatch(
+      /x.prune.json.*target_encoder_params/,
+    );
+    expect(fs.existsSync(out)).toBe(false);
+  });
+
+  it('gradual: recovery between steps trains the sliced model, with layer-wise distillation', async () => {
+    events.length = 0;
+    const settings = getPreset('tiny');
+    settings.refinetune.batch_size = 16;
+    settings.refinetune.distill_hidden = 1;
+    const out = path.join(dir, 'gradual');
+    const config = {
+      transformer: tc({ target_encoder_params: 0.3, prune_layers: true, prune_hidden: true, recovery_epochs: 1 }),
+    };
+    const r = await pruneStage({ model, config, out, dataFile, seed: 1, settings }, ctx);
+    const rep = readReport(r.report);
+    expect(rep.iterations.map((it) => typeof it.recovered_val_score)).toEqual(['number', 'undefined']);
+    expect(events.some((e) => e.type === 'log' && /layer-wise distillation/.test(e.message))).toBe(true);
+    expect(rep.after.encoder_params).toBeLessThanOrEqual(Math.floor(0.3 * rep.before.encoder_params));
+
+    // refinetune of the result, distilled layer by layer from the unpruned model
+    const best = path.join(dir, 'refined');
+    const res = await finetuneClassifier('', settings, ctx, {
+      stage: 'refinetune',
+      from: out,
+      out: best,
+      last: `${best}-last`,
+      teacher: model,
+      trainFile: dataFile,
+      settings: { ...settings.refinetune, epochs: 1 },
+    });
+    expect(res.checkpoint).toBe(best);
+    // the trained model keeps its mapping
+    expect(fs.existsSync(path.join(best, PRUNED_FROM_FILE))).toBe(true);
+  });
+});
+
+describe('layer-wise distillation loss', () => {
+  it('is 0 for the teacher itself and grows with the difference, on the mapped layers and dimensions', async () => {
+    const t = loadCheckpoint(model);
+    const hiddenT = loadHiddenTeacher(model, model, t.config, rows.slice(0, 2), 16, 17, 1);
+    const ids = hiddenT.rowIds[0];
+    const T = ids.length;
+    const mask = new Float32Array(T).fill(1);
+    const states: tf.Tensor2D[] = [];
+    encode(t.params, t.config, toInputs(ids, mask, 1, T), { hiddenStates: states });
+    expect(states).toHaveLength(3);
+    expect((await hiddenT.loss(states, ids, mask, 1, T).data())[0]).toBeLessThan(1e-10);
+    const off = states.map((s) => tf.add(s, 0.5) as tf.Tensor2D);
+    expect((await hiddenT.loss(off, ids, mask, 1, T).data())[0]).toBeCloseTo(0.25, 5);
+    hiddenT.dispose();
+
+    // a student of 1 layer and 2 hidden dims mapped onto teacher layer 2, dims 5 and 9
+    const student = structuredClone(t.config);
+    student.num_hidden_layers = 1;
+    student.hidden_size = 2;
+    student.attention_head_size = 8;
+    const sdir = path.join(dir, 'mapped');
+    fs.mkdirSync(sdir);
+    fs.writeFileSync(
+      path.join(sdir, PRUNED_FROM_FILE),
+      JSON.stringify({ layers: [2], hidden: [5, 9], teacher_layers: 3, teacher_hidden: 32 }),
+    );
+    const mapped = loadHiddenTeacher(model, sdir, student, rows.slice(0, 2), 16, 17, 2);
+    const picked = tf.gather(states[2], tf.tensor1d([5, 9], 'int32'), 1) as tf.Tensor2D;
+    expect((await mapped.loss([picked], ids, mask, 1, T).data())[0]).toBeLessThan(1e-10);
+    expect((await mapped.loss([tf.add(picked, 1) as tf.Tensor2D], ids, mask, 1, T).data())[0]).toBeCloseTo(2, 5);
+    mapped.dispose();
+    // a mapping that does not fit the teacher, or the student, names the file
+    fs.writeFileSync(
+      path.join(sdir, PRUNED_FROM_FILE),
+      JSON.stringify({ layers: [3], hidden: [5, 9], teacher_layers: 3, teacher_hidden: 32 }),
+    );
+    expect(userError(() => readPrunedFrom(sdir, student))).toMatch(
+      /pruned-from.json: 'layers' must list 1 increasing ids below 3/,
+    );
+    disposeParams(t.params);
+  });
+});
