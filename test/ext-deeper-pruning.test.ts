@@ -6,9 +6,13 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { TEXTPRUNER_DEFAULTS } from '../src/engine/config/presets';
+import { PRESETS, TEXTPRUNER_DEFAULTS } from '../src/engine/config/presets';
 import { SCHEMAS, validateConfig } from '../src/engine/config/validate';
+import type { TransformerPruneConfig } from '../src/engine/config/settings';
+import { makeConfig } from '../src/engine/model/config';
+import { encoderParamsOf, shapeOf } from '../src/engine/prune/budget';
 import { resolvePruneConfig } from '../src/engine/prune/config';
+import { checkPruneTargets } from '../src/engine/prune/structured';
 import { compareWithBaseline, prunedStructures, structuresLabel } from '../src/engine/prune/structures';
 import { sweepTable, type SweepRow as EngineSweepRow } from '../src/engine/stages/prune-sweep';
 import {
@@ -32,7 +36,14 @@ import { describePruneConfig, describePruneConfigText, pruneTarget } from '../sr
 import { readCheckpoint } from '../src/extension/runModel';
 
 const schema = SCHEMAS.prune as unknown as PruneSchema;
-const model = { layers: 4, hidden: 128, heads: 16, ffn: 2048 }; // 4 heads and 512 FFN per layer
+// 4 heads and 512 FFN per layer; the encoder's parameters as prune/budget.ts counts them.
+const model = {
+  layers: 4,
+  hidden: 128,
+  heads: 16,
+  ffn: 2048,
+  encoder: encoderParamsOf({ heads: [4, 4, 4, 4], ffn: [512, 512, 512, 512], hidden: 128, headSize: 32 }),
+};
 
 describe('the schemas the editor validates with (hover and completion)', () => {
   it('define every new setting with a type and a description, in both config kinds', () => {
@@ -54,6 +65,19 @@ describe('the schemas the editor validates with (hover and completion)', () => {
   });
 });
 
+// The same model as a config.json (the engine's BertConfig).
+const bert = makeConfig(
+  { ...PRESETS.quick.model, hidden_size: 128, num_hidden_layers: 4, num_attention_heads: 4, intermediate_size: 512 },
+  100,
+  'classification',
+);
+const engine2 = (budget: number) => () =>
+  checkPruneTargets(
+    bert,
+    { ...TEXTPRUNER_DEFAULTS, target_encoder_params: budget } as TransformerPruneConfig,
+    'a.prune.json',
+  );
+
 describe('config checks the schema cannot express', () => {
   const check = (transformer: object, m: typeof model | null = model) =>
     configChecks('prune', { transformer }, 'a.prune.json', m ?? undefined).map((e) => `${e.pointer}: ${e.message}`);
@@ -70,13 +94,40 @@ describe('config checks the schema cannot express', () => {
     );
   });
 
-  it('keep_shape with layer or hidden-size pruning, not with heads and FFN', () => {
+  it("keep_shape and pruning_method 'masks' with a budget, layers or hidden size, not with heads and FFN", () => {
     expect(check({ keep_shape: true, prune_layers: true, target_hidden_size: 64 })).toEqual([
-      '/transformer/keep_shape: keep_shape works with heads and FFN only: ' +
+      '/transformer/keep_shape: keep_shape works with heads and FFN only ' +
+        '(a budget, layers and the hidden size remove tensors): ' +
         'set it to false to prune with prune_layers, target_hidden_size',
+    ]);
+    expect(check({ keep_shape: true, target_encoder_params: 0.5 })).toEqual([
+      expect.stringMatching(/^\/transformer\/keep_shape: .* prune with target_encoder_params$/),
     ]);
     expect(check({ keep_shape: true, target_num_of_heads: 2, target_ffn_size: 8, prune_layers: false })).toEqual([]);
     expect(check({ keep_shape: false, prune_hidden: true })).toEqual([]);
+    expect(check({ pruning_method: 'masks', masks_file: 'm.json', prune_hidden: true })).toEqual([
+      "/transformer/pruning_method: prune_hidden need pruning_method 'iterative'",
+    ]);
+    // The engine refuses what the editor flags.
+    const engine = (tc: object) => () =>
+      checkPruneTargets(bert, { ...TEXTPRUNER_DEFAULTS, ...tc } as TransformerPruneConfig, 'a.prune.json');
+    expect(engine({ keep_shape: true, target_encoder_params: 0.5 })).toThrow(
+      /keep_shape works with heads and FFN only/,
+    );
+    expect(engine({ pruning_method: 'masks', prune_hidden: true })).toThrow(/need pruning_method 'iterative'/);
+  });
+
+  it('a budget that keeps the whole encoder, where the model is known (as the engine counts it)', () => {
+    expect(check({ target_encoder_params: model.encoder })).toEqual([
+      `/transformer/target_encoder_params: ${model.encoder} keeps ${model.encoder} encoder parameters; ` +
+        `the model has ${model.encoder} (nothing to prune)`,
+    ]);
+    expect(check({ target_encoder_params: model.encoder - 1 })).toEqual([]);
+    expect(check({ target_encoder_params: 0.99 })).toEqual([]);
+    expect(modelShapeOf(bert)!.encoder).toBe(encoderParamsOf(shapeOf(bert)));
+    expect(modelShapeOf(bert)!.encoder).toBe(model.encoder);
+    expect(engine2(model.encoder)).toThrow(/nothing to prune/);
+    expect(engine2(model.encoder - 1)).not.toThrow();
   });
 
   it("targets above the model's layers, hidden size, heads or FFN, where the model is known", () => {
@@ -114,7 +165,13 @@ describe('config checks the schema cannot express', () => {
         intermediate_sizes: [100, 60],
         pruned_heads: { '1': [0, 2, 9] },
       }),
-    ).toEqual({ layers: 2, hidden: 96, heads: 6, ffn: 160 });
+    ).toEqual({
+      layers: 2,
+      hidden: 96,
+      heads: 6,
+      ffn: 160,
+      encoder: encoderParamsOf({ heads: [4, 2], ffn: [100, 60], hidden: 96, headSize: 32 }),
+    });
     expect(modelShapeOf({ num_hidden_layers: 2, hidden_size: 96 })).toBeUndefined();
     expect(modelShapeOf(null)).toBeUndefined();
   });

@@ -7,6 +7,7 @@
 // `FILE:LINE[:COL]: message` (JSON syntax, CSV rows). A message may hold several such lines.
 import { parseTree, type Node } from 'jsonc-parser';
 import { jsonDepthExceeded } from '../engine/io/read';
+import { budgetCount, encoderParamsOf } from '../engine/prune/budget';
 
 export interface ErrorLocation {
   file: string;
@@ -160,6 +161,7 @@ export interface ModelShape {
   hidden: number;
   heads: number; // over all layers (pruned_heads taken off)
   ffn: number; // over all layers
+  encoder: number; // encoder parameters (prune/budget.ts's count: what target_encoder_params is a share of)
 }
 
 const posInt = (x: unknown): x is number => typeof x === 'number' && Number.isInteger(x) && x > 0;
@@ -171,26 +173,31 @@ export function modelShapeOf(cfg: unknown): ModelShape | undefined {
   const [L, H, A] = [c.num_hidden_layers, c.hidden_size, c.num_attention_heads];
   if (!posInt(L) || !posInt(H) || !posInt(A) || L > 100000) return undefined;
   const pruned = typeof c.pruned_heads === 'object' && c.pruned_heads !== null ? c.pruned_heads : {};
-  let heads = 0;
-  let ffn = 0;
+  const D = c.attention_head_size === undefined ? H / A : c.attention_head_size;
+  if (!(typeof D === 'number' && D > 0)) return undefined;
+  const heads: number[] = [];
+  const ffn: number[] = [];
   const sizes = Array.isArray(c.intermediate_sizes) ? c.intermediate_sizes : undefined;
   for (let l = 0; l < L; l++) {
     const gone = (pruned as Record<string, unknown>)[String(l)];
     const removed = Array.isArray(gone) ? new Set(gone.filter((h) => Number.isInteger(h) && h >= 0 && h < A)).size : 0;
-    heads += A - removed;
+    heads.push(A - removed);
     const f = sizes ? sizes[l] : c.intermediate_size;
     if (!posInt(f)) return undefined;
-    ffn += f;
+    ffn.push(f);
   }
-  return { layers: L, hidden: H, heads, ffn };
+  const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+  const encoder = encoderParamsOf({ heads, ffn, hidden: H, headSize: D });
+  return { layers: L, hidden: H, heads: sum(heads), ffn: sum(ffn), encoder };
 }
 
 /**
  * Mistakes in a prune config (or a settings file's prune section) that the schema cannot express
- * and the engine refuses (prune/config.ts checkTransformerTargets, prune/transformer.ts
- * checkTargets): a count budget (target_encoder_params >= 1) that is not a whole number;
- * keep_shape with layer or hidden-size pruning; and, where the model is known, targets above
- * what it has. Each with the JSON pointer of the value at fault, as the engine writes them.
+ * and the engine refuses (prune/config.ts checkTransformerTargets, prune/structured.ts
+ * checkPruneTargets): a count budget (target_encoder_params >= 1) that is not a whole number;
+ * keep_shape with a budget, layer or hidden-size pruning; those with pruning_method 'masks'; and,
+ * where the model is known, targets above what it has and a budget that keeps the whole encoder.
+ * Each with the JSON pointer of the value at fault, as the engine writes them.
  */
 export function configChecks(
   kind: 'prune' | 'settings',
@@ -213,16 +220,21 @@ export function configChecks(
       `${budget} is neither a fraction below 1 nor a whole parameter count ` +
         `(0.15 keeps 15% of the encoder; ${Math.round(budget)} keeps that many parameters)`,
     );
-  if (t.keep_shape === true) {
-    const deeper = [
-      t.prune_layers === true && 'prune_layers',
-      t.target_num_layers !== undefined && 'target_num_layers',
-      t.prune_hidden === true && 'prune_hidden',
-      t.target_hidden_size !== undefined && 'target_hidden_size',
-    ].filter((k): k is string => !!k);
-    if (deeper.length)
-      at('keep_shape', `keep_shape works with heads and FFN only: set it to false to prune with ${deeper.join(', ')}`);
-  }
+  const deeper = [
+    t.target_encoder_params !== undefined && 'target_encoder_params',
+    t.prune_layers === true && 'prune_layers',
+    t.target_num_layers !== undefined && 'target_num_layers',
+    t.prune_hidden === true && 'prune_hidden',
+    t.target_hidden_size !== undefined && 'target_hidden_size',
+  ].filter((k): k is string => !!k);
+  if (t.keep_shape === true && deeper.length)
+    at(
+      'keep_shape',
+      'keep_shape works with heads and FFN only (a budget, layers and the hidden size remove tensors): ' +
+        `set it to false to prune with ${deeper.join(', ')}`,
+    );
+  if (t.pruning_method === 'masks' && deeper.length)
+    at('pruning_method', `${deeper.join(', ')} need pruning_method 'iterative'`);
   if (model) {
     const { layers: L, hidden: H } = model;
     const n = (k: string) => (typeof t[k] === 'number' ? (t[k] as number) : undefined);
@@ -239,6 +251,14 @@ export function configChecks(
         `${heads} is more than the model has ` +
           `(${model.heads} heads in ${L} layers, ${(model.heads / L).toFixed(2)} per layer)`,
       );
+    if (typeof budget === 'number' && budget > 0 && (budget < 1 || Number.isInteger(budget))) {
+      const keeps = budgetCount(budget, model.encoder);
+      if (keeps >= model.encoder)
+        at(
+          'target_encoder_params',
+          `${budget} keeps ${keeps} encoder parameters; the model has ${model.encoder} (nothing to prune)`,
+        );
+    }
     const ffn = n('target_ffn_size');
     if (ffn !== undefined && ffn * L > model.ffn)
       at(

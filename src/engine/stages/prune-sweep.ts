@@ -13,8 +13,8 @@ import type { EngineEvent } from '../protocol';
 import { resolvePruneConfig } from '../prune/config';
 import { updateReportMetrics } from '../prune/report';
 import { pruneCheckpoint } from '../prune/run';
+import { checkPruneTargets } from '../prune/structured';
 import { compareWithBaseline, structuresLabel, UNPRUNED_STRUCTURES } from '../prune/structures';
-import { checkTargets } from '../prune/transformer';
 import { finetuneClassifier } from '../train/classifier';
 import { evaluateCheckpoint } from '../train/evaluate';
 import { existing } from './checks';
@@ -73,9 +73,8 @@ export async function pruneSweep(
   // All checked before any work.
   const configs = o.configs.map((f) => resolvePruneConfig(loadConfigFile('prune', f), o.settings.prune, f));
   const modelCfg = readConfig(o.model);
-  configs.forEach(
-    (c, i) => c.transformer?.pruning_method === 'iterative' && checkTargets(modelCfg, c.transformer, o.configs[i]),
-  );
+  // Either method's targets, and a budget's, layers' and hidden size's (prune/structured.ts).
+  configs.forEach((c, i) => c.transformer && checkPruneTargets(modelCfg, c.transformer, o.configs[i]));
   const evalFile = o.evalFile ?? sweepEvalFile(o.run, o.dataFile);
   const dir = path.join(o.run, 'sweep');
   const corpus = fs.existsSync(runPaths(o.run).corpus) ? runPaths(o.run).corpus : undefined;
