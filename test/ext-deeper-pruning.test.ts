@@ -467,6 +467,10 @@ describe('the parameter tree and panel of a checkpoint with fewer layers and a s
     const other = buildParamTree(cfg, configShapes(cfg), { ...from, layersKept: [0, 1] });
     expect(indexTree(other).get('encoder/layer 1')!.label).toBe('layer 1');
     expect(describeStructure(other.structure!)).toBe('3 layers · hidden 10 of 16 · head size 4');
+    const allKept = { layersBefore: 3, layersKept: [0, 1, 2], hiddenBefore: 10 };
+    expect(describeStructure({ layers: 3, hidden: 10, headSize: 4, prunedFrom: allKept })).toBe(
+      '3 layers · hidden 10 · head size 4',
+    );
     expect(
       prunedFromReport({ structure: { layers_before: 2, layers_kept: [0, 5], hidden_before: 8 } }),
     ).toBeUndefined();

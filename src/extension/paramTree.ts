@@ -83,7 +83,11 @@ export function prunedFromReport(report: unknown): PrunedFrom | undefined {
 
 /** "layers 3 of 4 kept (0, 2, 3) · hidden 96 of 128 · head size 32", or "4 layers · hidden 128 · head size 32". */
 export function describeStructure(s: ModelStructure): string {
-  const from = s.prunedFrom && s.prunedFrom.layersKept.length === s.layers ? s.prunedFrom : undefined;
+  // Layers named only where some were removed (and the report matches the checkpoint).
+  const from =
+    s.prunedFrom && s.prunedFrom.layersKept.length === s.layers && s.prunedFrom.layersBefore !== s.layers
+      ? s.prunedFrom
+      : undefined;
   const layers = from ? layersKeptText(from.layersKept, from.layersBefore) : `${s.layers} layers`;
   const headSize = Number.isInteger(s.headSize) ? String(s.headSize) : s.headSize.toFixed(2);
   return `${layers} · ${hiddenText(s.hidden, s.prunedFrom?.hiddenBefore)} · head size ${headSize}`;
