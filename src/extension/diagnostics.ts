@@ -15,9 +15,10 @@
 // would hand it to the JSON service, which would then report it too.
 // An unknown key is underlined at the key itself (configFiles.ts pointerRange).
 // Beyond the schema, check() lists what only the engine would refuse (configFiles.ts configChecks):
-// a count budget that is not a whole number, keep_shape with layer or hidden-size pruning, and,
-// for a pruning config whose model the extension knows (the checkpoint it was made for or last
-// run on: `modelOf`), targets above what that model has.
+// a count budget that is not a whole number, keep_shape or pruning_method 'masks' with a budget,
+// layers or the hidden size, and, for a pruning config whose model the extension knows (the
+// checkpoint it was made for or last run on: `modelOf`), targets above what that model has and a
+// budget that keeps its whole encoder.
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { validateConfig, type ConfigKind } from '../engine/config/validate';
