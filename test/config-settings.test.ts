@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { checkTransformerTargets } from '../src/engine/prune/config';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_PRESET, getPreset, PRESETS, presetNames } from '../src/engine/config/presets';
 import { deepMerge, resolveSettings, type Settings } from '../src/engine/config/settings';
@@ -12,12 +13,12 @@ function leafPaths(v: unknown, at = ''): string[] {
 }
 
 describe('presets', () => {
-  it('are quick, gaiic, tiny; quick is the default', () => {
-    expect(presetNames().sort()).toEqual(['gaiic', 'quick', 'tiny']);
+  it('are quick, gaiic, gaiic-deep, tiny; quick is the default', () => {
+    expect(presetNames().sort()).toEqual(['gaiic', 'gaiic-deep', 'quick', 'tiny']);
     expect(DEFAULT_PRESET).toBe('quick');
   });
 
-  for (const name of ['quick', 'gaiic', 'tiny'] as const) {
+  for (const name of ['quick', 'gaiic', 'gaiic-deep', 'tiny'] as const) {
     it(`${name} validates against settings.schema.json and sets every key of Settings`, () => {
       expect(() => validateConfig('settings', PRESETS[name], `preset ${name}`)).not.toThrow();
       // Same keys in every preset: a key missing in one would be undefined at run time (the only
@@ -25,6 +26,8 @@ describe('presets', () => {
       const required = (p: object) =>
         leafPaths(p)
           .filter((k) => k !== 'prune.transformer.max_examples')
+          // a preset gives per-layer targets or one budget (prune/config.ts checkTransformerTargets)
+          .filter((k) => !/^prune\.transformer\.target_/.test(k))
           .sort();
       expect(required(PRESETS[name])).toEqual(required(PRESETS.tiny));
       expect(PRESETS[name].seed).toBe(42);
@@ -32,8 +35,11 @@ describe('presets', () => {
       expect(m.hidden_size % m.num_attention_heads).toBe(0);
       expect(m.max_len).toBeLessThanOrEqual(m.max_position_embeddings);
       const t = PRESETS[name].prune.transformer!;
-      expect(t.target_ffn_size).toBeLessThanOrEqual(m.intermediate_size);
-      expect(t.target_num_of_heads).toBeLessThanOrEqual(m.num_attention_heads);
+      if (t.target_encoder_params === undefined) {
+        expect(t.target_ffn_size).toBeLessThanOrEqual(m.intermediate_size);
+        expect(t.target_num_of_heads).toBeLessThanOrEqual(m.num_attention_heads);
+      } else expect(t.target_encoder_params).toBeLessThan(1);
+      expect(() => checkTransformerTargets(t, `preset ${name}`)).not.toThrow();
       expect(() => validateConfig('prune', PRESETS[name].prune, `preset ${name}`)).not.toThrow();
     });
   }
@@ -147,7 +153,9 @@ describe('presets', () => {
   });
 
   it('an unknown preset names the valid ones', () => {
-    expect(userError(() => getPreset('fast'))).toBe(`--preset: unknown preset 'fast' (valid: quick, gaiic, tiny)`);
+    expect(userError(() => getPreset('fast'))).toBe(
+      `--preset: unknown preset 'fast' (valid: quick, gaiic, gaiic-deep, tiny)`,
+    );
     expect(userError(() => resolveSettings('toString'))).toMatch(/unknown preset 'toString'/);
   });
 });

@@ -137,10 +137,17 @@ export function applyStructures(
     if (layers.length < L || hidden.length < H) throw new UserError(KEEP_SHAPE_ONLY);
     return { cfg: applyHeadsFfn(params, cfg, m.head ?? null, m.ffn ?? null, true), kept };
   }
+  // Every check before the first change: a refused call leaves params as they were.
+  for (const l of layers) {
+    const fm = m.ffn?.[l];
+    if (fm && fm.length > 0 && fm.every((x) => x === 0))
+      throw new UserError(`FFN mask: layer ${l} would keep no neuron (keep at least one)`);
+  }
   let next = layers.length < L ? dropLayers(params, cfg, layers) : structuredClone(cfg);
   const rowsOfKept = (mask: Mask | null | undefined) => (mask ? layers.map((l) => mask[l]) : null);
   next = applyHeadsFfn(params, next, rowsOfKept(m.head), rowsOfKept(m.ffn), false);
   if (hidden.length < H) next = sliceHidden(params, next, hidden);
+  if (next.attention_head_size !== undefined) next = headsConfig(next);
   return { cfg: next, kept };
 }
 
@@ -292,23 +299,25 @@ function sliceHidden(params: Params, cfg: BertConfig, keep: number[]): BertConfi
       return axes.reduce((t, a) => tf.gather(t, i, a), x);
     });
   }
-  const next: BertConfig = structuredClone(cfg);
+  return headsConfig({ ...structuredClone(cfg), hidden_size: keep.length, attention_head_size: headSize(cfg) });
+}
+
+/**
+ * The heads' record of a config whose head size D is attention_head_size: a plain BertConfig (HF's
+ * D = hidden / heads) when D divides the hidden size H and no layer has more than H/D heads, each
+ * layer's heads renumbered 0..k-1 (pruned_heads lists the rest); else the config as it is.
+ */
+function headsConfig(cfg: BertConfig): BertConfig {
   const D = headSize(cfg);
-  const H2 = keep.length;
+  const H = cfg.hidden_size;
   const heads = headsPerLayer(cfg);
-  next.hidden_size = H2;
-  if (H2 % D === 0 && heads.every((k) => k <= H2 / D)) {
-    // A plain BertConfig: HF's D = H' / heads is the heads' size again.
-    const A = H2 / D;
-    next.num_attention_heads = A;
-    next.pruned_heads = {};
-    heads.forEach((k, l) => {
-      if (k < A) next.pruned_heads[String(l)] = [...Array(A).keys()].slice(k);
-    });
-    delete next.attention_head_size;
-  } else {
-    next.attention_head_size = D;
-  }
+  if (H % D !== 0 || heads.some((k) => k > H / D)) return cfg;
+  const A = H / D;
+  const next: BertConfig = { ...structuredClone(cfg), num_attention_heads: A, pruned_heads: {} };
+  heads.forEach((k, l) => {
+    if (k < A) next.pruned_heads[String(l)] = [...Array(A).keys()].slice(k);
+  });
+  delete next.attention_head_size;
   return next;
 }
 
