@@ -10,6 +10,10 @@ describe('preset picker text', () => {
         '16 re-fine-tuning epochs',
     );
     expect(presetSummary(PRESETS.quick)).toMatch(/^L2 H64 FFN256, 8 MLM \+ 6 fine-tuning epochs, pruned to 2 heads/);
+    // A budget preset says what it prunes to, and over which structures.
+    expect(presetSummary(PRESETS['gaiic-deep'])).toMatch(
+      /^L4 H128 FFN512, .*, pruned gradually to 15% of the encoder \(heads, FFN, layers, hidden\), /,
+    );
   });
   it('lists every preset once, the default first', () => {
     for (const first of Object.keys(PRESETS)) {

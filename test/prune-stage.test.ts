@@ -405,6 +405,8 @@ describe('pruneSweep', () => {
     const s = await pruneSweep({ model, configs: [cfgFile], run, dataFile, settings }, ctx);
     expect(s.rows.map((r) => r.config)).toEqual(['(unpruned)', 'small']);
     expect(s.rows[1].encoder_params).toBeLessThan(s.rows[0].encoder_params / 2);
+    expect(s.rows.map((r) => r.structures)).toEqual(['none', 'heads+FFN']);
+    expect(s.rows[1].encoder_kept).toBeCloseTo(s.rows[1].encoder_params / s.rows[0].encoder_params);
     expect(JSON.parse(fs.readFileSync(s.file, 'utf8')).rows).toHaveLength(2);
     expect(readReport(path.join(run, 'sweep', 'small', 'prune-report.json')).metrics.after_refinetune).toBe(
       s.rows[1].score,

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { SCHEMAS } from '../engine/config/validate';
 import { backendPickItems, backendPickedMessage } from './backends';
-import { pruneConfigTemplate, type PruneSchema } from './configFiles';
+import { pruneConfigTemplate, TEMPLATE_BUDGET, type ModelSize, type PruneSchema } from './configFiles';
 import type { ConfigDiagnostics } from './diagnostics';
 import type { EngineHost } from './engineHost';
 import type { Panels } from './panels';
@@ -273,9 +273,12 @@ async function runStage(deps: CommandDeps, stage: StageName, node?: RunsNode, gi
   const files = ['config', 'prune-config', 'configs']
     .flatMap((k) => sel[k] ?? [])
     .filter((f): f is string => typeof f === 'string' && !!f);
+  // A pruning config is checked against the model it is about to prune (and remembered with it).
+  const model = typeof sel.model === 'string' && sel.model ? sel.model : undefined;
   for (const file of files) {
     const kind = file.endsWith('.prune.json') ? 'prune' : 'settings';
-    if (!(await deps.diagnostics.check(file, kind))) {
+    if (kind === 'prune' && model && (stage === 'prune' || stage === 'prune-sweep')) deps.configModels.set(file, model);
+    if (!(await deps.diagnostics.check(file, kind, kind === 'prune' ? model : undefined))) {
       const open = 'Open';
       if (
         (await vscode.window.showErrorMessage(`BERT Pruner: ${displayPath(file)} has errors (see Problems).`, open)) ===
@@ -454,6 +457,26 @@ async function newPruneConfig(deps: CommandDeps, node?: RunsNode, model?: string
           : undefined,
   });
   if (!rel) return undefined;
+  const variant = await vscode.window.showQuickPick(
+    [
+      {
+        label: 'Targets per layer',
+        description: 'heads and FFN neurons',
+        detail: "Keep half the model's attention heads and FFN neurons in every layer (TextPruner's targets).",
+        value: 'targets' as const,
+      },
+      {
+        label: 'One budget',
+        description: `${100 * TEMPLATE_BUDGET}% of the encoder: heads, FFN, layers, hidden size`,
+        detail:
+          'target_encoder_params: the pruner spends it across heads, FFN neurons, whole layers and the hidden ' +
+          'size, least important per parameter first.',
+        value: 'budget' as const,
+      },
+    ],
+    { title: 'New pruning config: prune to what?', ignoreFocusOut: true },
+  );
+  if (!variant) return undefined;
   const file = path.resolve(root, rel);
   // Targets of half the model's heads and FFN: from the checkpoint this was started from, if any.
   const dir =
@@ -462,14 +485,14 @@ async function newPruneConfig(deps: CommandDeps, node?: RunsNode, model?: string
     deps.tree
       .runs()
       .flatMap((r) => r.stages.filter((s) => s.key === 'finetune' && s.checkpoint).map((s) => s.checkpoint!))[0];
-  let size: { num_attention_heads: number; intermediate_size: number } | undefined;
+  let size: ModelSize | undefined;
   try {
     if (dir) size = JSON.parse(readTextBounded(path.join(dir, 'config.json'), 'json'));
   } catch {
     size = undefined;
   }
   fs.mkdirSync(path.dirname(file), { recursive: true });
-  fs.writeFileSync(file, pruneConfigTemplate(SCHEMAS.prune as unknown as PruneSchema, size));
+  fs.writeFileSync(file, pruneConfigTemplate(SCHEMAS.prune as unknown as PruneSchema, size, variant.value));
   if (dir) deps.configModels.set(file, dir);
   await vscode.window.showTextDocument(vscode.Uri.file(file));
   return file;

@@ -1,11 +1,13 @@
 // Config files in the editor, the parts that need no VS Code: turning the engine's error messages
-// into file locations (for diagnostics) and writing a starting-point pruning config.
+// into file locations (for diagnostics), the mistakes the schema cannot express (configChecks),
+// and writing a starting-point pruning config.
 //
 // The engine reports bad input as lines `FILE: /json/pointer: message` (config validation; the root
 // is written `(top level)`) or
 // `FILE:LINE[:COL]: message` (JSON syntax, CSV rows). A message may hold several such lines.
 import { parseTree, type Node } from 'jsonc-parser';
 import { jsonDepthExceeded } from '../engine/io/read';
+import { budgetCount, encoderParamsOf } from '../engine/prune/budget';
 
 export interface ErrorLocation {
   file: string;
@@ -151,6 +153,122 @@ export function didYouMeanFix(message: string, keyText: string): { title: string
   return { title: `Change '${m[1]}' to '${m[2]}'`, text: keyText.replace(m[1], m[2]) };
 }
 
+// ---- what the schema cannot check ---------------------------------------------------------------
+
+/** The sizes of the model a config is for (from its config.json): what targets are checked against. */
+export interface ModelShape {
+  layers: number;
+  hidden: number;
+  heads: number; // over all layers (pruned_heads taken off)
+  ffn: number; // over all layers
+  encoder: number; // encoder parameters (prune/budget.ts's count: what target_encoder_params is a share of)
+}
+
+const posInt = (x: unknown): x is number => typeof x === 'number' && Number.isInteger(x) && x > 0;
+
+/** A checkpoint's config.json as a ModelShape; undefined when it is not a BERT config we can read. */
+export function modelShapeOf(cfg: unknown): ModelShape | undefined {
+  if (typeof cfg !== 'object' || cfg === null) return undefined;
+  const c = cfg as Record<string, unknown>;
+  const [L, H, A] = [c.num_hidden_layers, c.hidden_size, c.num_attention_heads];
+  if (!posInt(L) || !posInt(H) || !posInt(A) || L > 100000) return undefined;
+  const pruned = typeof c.pruned_heads === 'object' && c.pruned_heads !== null ? c.pruned_heads : {};
+  const D = c.attention_head_size === undefined ? H / A : c.attention_head_size;
+  if (!(typeof D === 'number' && D > 0)) return undefined;
+  const heads: number[] = [];
+  const ffn: number[] = [];
+  const sizes = Array.isArray(c.intermediate_sizes) ? c.intermediate_sizes : undefined;
+  for (let l = 0; l < L; l++) {
+    const gone = (pruned as Record<string, unknown>)[String(l)];
+    const removed = Array.isArray(gone) ? new Set(gone.filter((h) => Number.isInteger(h) && h >= 0 && h < A)).size : 0;
+    heads.push(A - removed);
+    const f = sizes ? sizes[l] : c.intermediate_size;
+    if (!posInt(f)) return undefined;
+    ffn.push(f);
+  }
+  const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+  const encoder = encoderParamsOf({ heads, ffn, hidden: H, headSize: D });
+  return { layers: L, hidden: H, heads: sum(heads), ffn: sum(ffn), encoder };
+}
+
+/**
+ * Mistakes in a prune config (or a settings file's prune section) that the schema cannot express
+ * and the engine refuses (prune/config.ts checkTransformerTargets, prune/structured.ts
+ * checkPruneTargets): a count budget (target_encoder_params >= 1) that is not a whole number;
+ * keep_shape with a budget, layer or hidden-size pruning; those with pruning_method 'masks'; and,
+ * where the model is known, targets above what it has and a budget that keeps the whole encoder.
+ * Each with the JSON pointer of the value at fault, as the engine writes them.
+ */
+export function configChecks(
+  kind: 'prune' | 'settings',
+  value: unknown,
+  file: string,
+  model?: ModelShape,
+): ErrorLocation[] {
+  const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+  const base = kind === 'prune' ? '/transformer' : '/prune/transformer';
+  const root = isObj(value) ? value : undefined;
+  const section = kind === 'prune' ? root : isObj(root?.prune) ? root.prune : undefined;
+  const t = isObj(section?.transformer) ? section.transformer : undefined;
+  if (!t) return [];
+  const out: ErrorLocation[] = [];
+  const at = (key: string, message: string) => out.push({ file, pointer: `${base}/${key}`, message });
+  const budget = t.target_encoder_params;
+  if (typeof budget === 'number' && budget >= 1 && !Number.isInteger(budget))
+    at(
+      'target_encoder_params',
+      `${budget} is neither a fraction below 1 nor a whole parameter count ` +
+        `(0.15 keeps 15% of the encoder; ${Math.round(budget)} keeps that many parameters)`,
+    );
+  const deeper = [
+    t.target_encoder_params !== undefined && 'target_encoder_params',
+    t.prune_layers === true && 'prune_layers',
+    t.target_num_layers !== undefined && 'target_num_layers',
+    t.prune_hidden === true && 'prune_hidden',
+    t.target_hidden_size !== undefined && 'target_hidden_size',
+  ].filter((k): k is string => !!k);
+  if (t.keep_shape === true && deeper.length)
+    at(
+      'keep_shape',
+      'keep_shape works with heads and FFN only (a budget, layers and the hidden size remove tensors): ' +
+        `set it to false to prune with ${deeper.join(', ')}`,
+    );
+  if (t.pruning_method === 'masks' && deeper.length)
+    at('pruning_method', `${deeper.join(', ')} need pruning_method 'iterative'`);
+  if (model) {
+    const { layers: L, hidden: H } = model;
+    const n = (k: string) => (typeof t[k] === 'number' ? (t[k] as number) : undefined);
+    const layers = n('target_num_layers');
+    if (layers !== undefined && layers > L)
+      at('target_num_layers', `${layers} is more than the model has (${L} layers)`);
+    const hidden = n('target_hidden_size');
+    if (hidden !== undefined && hidden > H)
+      at('target_hidden_size', `${hidden} is more than the model has (hidden size ${H})`);
+    const heads = n('target_num_of_heads');
+    if (heads !== undefined && heads * L > model.heads)
+      at(
+        'target_num_of_heads',
+        `${heads} is more than the model has ` +
+          `(${model.heads} heads in ${L} layers, ${(model.heads / L).toFixed(2)} per layer)`,
+      );
+    if (typeof budget === 'number' && budget > 0 && (budget < 1 || Number.isInteger(budget))) {
+      const keeps = budgetCount(budget, model.encoder);
+      if (keeps >= model.encoder)
+        at(
+          'target_encoder_params',
+          `${budget} keeps ${keeps} encoder parameters; the model has ${model.encoder} (nothing to prune)`,
+        );
+    }
+    const ffn = n('target_ffn_size');
+    if (ffn !== undefined && ffn * L > model.ffn)
+      at(
+        'target_ffn_size',
+        `${ffn} is more than the model has (${(model.ffn / L).toFixed(1)} neurons per layer on average)`,
+      );
+  }
+  return out;
+}
+
 // ---- a starting-point pruning config ------------------------------------------------------------
 
 interface SchemaProp {
@@ -164,18 +282,39 @@ export interface PruneSchema {
 export interface ModelSize {
   num_attention_heads: number;
   intermediate_size: number;
+  num_hidden_layers?: number;
 }
+
+/** The two kinds of new pruning config: targets per layer (heads, FFN) or one budget for the encoder. */
+export type PruneTemplate = 'targets' | 'budget';
+
+/** The budget a new budget config starts from: 15% of the unpruned encoder. */
+export const TEMPLATE_BUDGET = 0.15;
 
 /**
  * A pruning config to start from: every transformer option the schema defines with its default
- * value (so the user sees what can be set), and targets of half the model's heads and FFN. It is
- * strict JSON because the engine reads configs with JSON.parse; the explanations live in the
- * schema, and VS Code shows them on hover and in completion.
+ * value (so the user sees what can be set), and either targets of half the model's heads and FFN
+ * ('targets') or one budget, 15% of the encoder, spent over heads, FFN, whole layers (where the
+ * model has more than one) and the hidden size ('budget'). It is strict JSON because the engine
+ * reads configs with JSON.parse; the explanations live in the schema, and VS Code shows them on
+ * hover and in completion.
  */
-export function pruneConfigTemplate(schema: PruneSchema, model?: ModelSize): string {
-  const heads = model ? Math.max(1, Math.floor(model.num_attention_heads / 2)) : 6;
-  const ffn = model ? Math.max(1, Math.floor(model.intermediate_size / 2)) : 1536;
-  const transformer: Record<string, unknown> = { target_num_of_heads: heads, target_ffn_size: ffn };
+export function pruneConfigTemplate(
+  schema: PruneSchema,
+  model?: ModelSize,
+  variant: PruneTemplate = 'targets',
+): string {
+  const transformer: Record<string, unknown> = {};
+  if (variant === 'budget') {
+    transformer.target_encoder_params = TEMPLATE_BUDGET;
+    transformer.prune_layers = (model?.num_hidden_layers ?? 2) > 1;
+    transformer.prune_hidden = true;
+  } else {
+    // Half of what the model has (a config.json with other fields than these: BERT-base's halves).
+    const half = (n: unknown, otherwise: number) => (posInt(n) ? Math.max(1, Math.floor(n / 2)) : otherwise);
+    transformer.target_num_of_heads = half(model?.num_attention_heads, 6);
+    transformer.target_ffn_size = half(model?.intermediate_size, 1536);
+  }
   for (const [k, p] of Object.entries(schema.definitions.transformer.properties)) {
     if (k in transformer || p.default === undefined) continue;
     transformer[k] = p.default;

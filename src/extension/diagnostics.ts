@@ -14,15 +14,23 @@
 // check() reads a file that VS Code has not loaded from disk, not through openTextDocument: loading it
 // would hand it to the JSON service, which would then report it too.
 // An unknown key is underlined at the key itself (configFiles.ts pointerRange).
+// Beyond the schema, check() lists what only the engine would refuse (configFiles.ts configChecks):
+// a count budget that is not a whole number, keep_shape or pruning_method 'masks' with a budget,
+// layers or the hidden size, and, for a pruning config whose model the extension knows (the
+// checkpoint it was made for or last run on: `modelOf`), targets above what that model has and a
+// budget that keeps its whole encoder.
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { validateConfig, type ConfigKind } from '../engine/config/validate';
 import {
+  configChecks,
   didYouMeanFix,
   errorRanges,
+  modelShapeOf,
   parseEngineErrors,
   toPublish,
   type ErrorLocation,
+  type ModelShape,
   type TextRange,
 } from './configFiles';
 import { jsonDepthExceeded, MAX_JSON_DEPTH, readTextBounded } from '../engine/io/read';
@@ -45,7 +53,8 @@ export class ConfigDiagnostics implements vscode.Disposable {
   private readonly files = new Map<string, FileDiagnostics>(); // by fsPath
   private readonly subs: vscode.Disposable[] = [];
 
-  constructor() {
+  /** `modelOf`: the checkpoint folder a pruning config is for, when the extension knows it. */
+  constructor(private readonly modelOf: (file: string) => string | undefined = () => undefined) {
     this.subs.push(
       vscode.workspace.onDidSaveTextDocument((doc) => {
         const entry = this.files.get(doc.uri.fsPath);
@@ -89,10 +98,11 @@ export class ConfigDiagnostics implements vscode.Disposable {
   }
 
   /**
-   * Check a config file the way the engine will (strict JSON + schema); list what is wrong in
-   * Problems (under the rule above). Returns true when the engine will accept it.
+   * Check a config file the way the engine will (strict JSON + schema + configChecks, against
+   * `model` or the model modelOf knows for it); list what is wrong in Problems (under the rule
+   * above). Returns true when the engine will accept it.
    */
-  async check(file: string, kind: ConfigKind): Promise<boolean> {
+  async check(file: string, kind: ConfigKind, model?: string): Promise<boolean> {
     const text = readText(file);
     if (text === undefined) return true; // gone or unreadable: the engine says so itself
     let value: unknown;
@@ -112,11 +122,18 @@ export class ConfigDiagnostics implements vscode.Disposable {
         message = `${file}:${lineCol(text, at)}: invalid JSON: ${message.replace(/\s*\n\s*/g, ' ')}`;
       }
     }
+    const locs = message ? parseEngineErrors(message) : [];
+    if (value !== undefined) {
+      // One error per value: a schema mistake first (the engine's own order).
+      const extra = configChecks(kind, value, file, modelShape(model ?? this.modelOf(file)));
+      locs.push(...extra.filter((e) => !locs.some((l) => l.pointer === e.pointer)));
+    }
+    const bad = !!message || locs.length > 0;
     const entry = this.entry(file);
-    entry.kind = message ? kind : undefined;
-    entry.schema = message ? this.diagnostics(text, parseEngineErrors(message)) : [];
+    entry.kind = bad ? kind : undefined;
+    entry.schema = bad ? this.diagnostics(text, locs) : [];
     this.publish(file);
-    return !message;
+    return !bad;
   }
 
   /** Show the FILE: /pointer: message and FILE:LINE: message lines of a failed run's error. */
@@ -167,6 +184,17 @@ export class ConfigDiagnostics implements vscode.Disposable {
 
   private diagnostics(text: string, locs: ErrorLocation[]): vscode.Diagnostic[] {
     return errorRanges(text, locs).map(({ range, message }) => diagnostic(toRange(range), message));
+  }
+}
+
+/** The sizes of the model in a checkpoint folder (its config.json), if it can be read. */
+function modelShape(dir: string | undefined): ModelShape | undefined {
+  if (!dir) return undefined;
+  try {
+    const text = readTextBounded(path.join(dir, 'config.json'), 'json');
+    return jsonDepthExceeded(text) >= 0 ? undefined : modelShapeOf(JSON.parse(text));
+  } catch {
+    return undefined;
   }
 }
 

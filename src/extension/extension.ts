@@ -14,7 +14,9 @@ import { workspaceRoot } from './workspace';
 
 export function activate(context: vscode.ExtensionContext): void {
   const output = vscode.window.createOutputChannel('BERT Pruner', { log: true });
-  const diagnostics = new ConfigDiagnostics();
+  // The checkpoint each pruning config was made for or last run on: its targets are checked against it.
+  const configModels = new Map<string, string>();
+  const diagnostics = new ConfigDiagnostics((file) => configModels.get(file));
   const host = new EngineHost(
     context.extensionPath,
     output,
@@ -53,7 +55,7 @@ export function activate(context: vscode.ExtensionContext): void {
       { providedCodeActionKinds: ConfigQuickFix.kinds },
     ),
   );
-  registerCommands(context, { host, tree, panels, diagnostics, configModels: new Map() });
+  registerCommands(context, { host, tree, panels, diagnostics, configModels });
 }
 
 export function deactivate(): void {

@@ -10,6 +10,16 @@ export function formatMB(mb: number): string {
 /** A size in bytes, written as formatMB writes it. */
 export const formatBytes = (bytes: number): string => formatMB(bytes / 1e6);
 
+/** The layers a pruned model kept, e.g. "layers 3 of 4 kept (0, 2, 3)" (original layer ids). */
+export function layersKeptText(kept: readonly number[], before: number): string {
+  return `layers ${kept.length} of ${before} kept (${kept.join(', ')})`;
+}
+
+/** The hidden size, e.g. "hidden 96 of 128" after pruning, "hidden 128" when unchanged or unknown. */
+export function hiddenText(after: number, before?: number): string {
+  return before !== undefined && before !== after ? `hidden ${after} of ${before}` : `hidden ${after}`;
+}
+
 /** What each metric a panel may show means (the first key that matches a name, in this order). */
 const DEFINITIONS: [RegExp, string][] = [
   [

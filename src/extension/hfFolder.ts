@@ -62,6 +62,7 @@ export interface ShapeConfig {
   hidden_size: number;
   num_hidden_layers: number;
   num_attention_heads: number;
+  attention_head_size?: number; // ours: a pruned hidden size keeps the heads' own size
   intermediate_size?: number;
   intermediate_sizes?: number[];
   max_position_embeddings?: number;
@@ -84,9 +85,13 @@ export function configShapes(cfg: ShapeConfig): Record<string, TensorInfo> {
   const A = cfg.num_attention_heads;
   for (const [k, v] of Object.entries({ hidden_size: H, num_hidden_layers: L, num_attention_heads: A }))
     if (!pos(v)) throw new Error(`'${k}' must be a positive integer`);
-  if (H % A !== 0) throw new Error(`hidden_size ${H} is not a multiple of num_attention_heads ${A}`);
+  // The head size: ours where given (then hidden_size need not be a multiple of the heads), else HF's.
+  const given = cfg.attention_head_size;
+  if (given !== undefined && !pos(given)) throw new Error(`'attention_head_size' must be a positive integer`);
+  if (given === undefined && H % A !== 0)
+    throw new Error(`hidden_size ${H} is not a multiple of num_attention_heads ${A}`);
   if (L > 1024) throw new Error(`num_hidden_layers ${L} is too many`);
-  const D = H / A;
+  const D = given ?? H / A;
   const out: Record<string, TensorInfo> = {};
   let off = 0;
   const add = (name: string, shape: number[]) => {

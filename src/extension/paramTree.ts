@@ -13,7 +13,12 @@
 //   └ other                 anything with a name we do not know
 //
 // Head counts come from the weight shapes (query rows / head size), so they are right even for a
-// checkpoint whose config were stale; n is the config's num_attention_heads.
+// checkpoint whose config were stale; n is the config's num_attention_heads. The head size is the
+// config's attention_head_size where it has one (a pruned hidden size keeps the heads' own size),
+// else hidden_size / num_attention_heads. A pruned checkpoint with its prune-report.json beside it
+// also says which original layers it kept and the hidden size before ("encoder: layers 3 of 4 kept
+// (0, 2, 3) · hidden 96 of 128 · head size 32"); each layer names the original one it was.
+import { hiddenText, layersKeptText } from './figures';
 import {
   ATTENTION,
   ATTENTION_OUTPUT,
@@ -39,8 +44,53 @@ export interface TreeConfig {
   hidden_size: number;
   num_hidden_layers: number;
   num_attention_heads: number;
+  /** Ours, written when the head size is not hidden_size / num_attention_heads (a pruned hidden size). */
+  attention_head_size?: number;
   intermediate_size?: number;
   pruned_heads?: Record<string, number[]>;
+}
+
+/** What a pruning report says about the model before it (prune-report.json's `structure`). */
+export interface PrunedFrom {
+  layersBefore: number;
+  layersKept: number[]; // original ids; layer i of the checkpoint was layersKept[i]
+  hiddenBefore: number;
+}
+
+/** The checkpoint's shape beyond heads and FFN, for the tree and the Parameters panel. */
+export interface ModelStructure {
+  layers: number; // in the checkpoint
+  hidden: number;
+  headSize: number;
+  prunedFrom?: PrunedFrom;
+}
+
+/** The head size of a config: attention_head_size when given (and valid), else hidden / heads. */
+export function headSizeOf(cfg: TreeConfig): number {
+  const d = cfg.attention_head_size;
+  return typeof d === 'number' && Number.isInteger(d) && d > 0 ? d : cfg.hidden_size / cfg.num_attention_heads;
+}
+
+/** The `structure` of a prune-report.json as PrunedFrom, if it has a usable one. */
+export function prunedFromReport(report: unknown): PrunedFrom | undefined {
+  const s = typeof report === 'object' && report !== null ? (report as { structure?: unknown }).structure : undefined;
+  if (typeof s !== 'object' || s === null) return undefined;
+  const { layers_before: lb, layers_kept: kept, hidden_before: hb } = s as Record<string, unknown>;
+  const int = (x: unknown): x is number => typeof x === 'number' && Number.isInteger(x) && x >= 0;
+  if (!int(lb) || !int(hb) || !Array.isArray(kept) || !kept.every((l) => int(l) && l < lb)) return undefined;
+  return { layersBefore: lb, layersKept: kept as number[], hiddenBefore: hb };
+}
+
+/** "layers 3 of 4 kept (0, 2, 3) · hidden 96 of 128 · head size 32", or "4 layers · hidden 128 · head size 32". */
+export function describeStructure(s: ModelStructure): string {
+  // Layers named only where some were removed (and the report matches the checkpoint).
+  const from =
+    s.prunedFrom && s.prunedFrom.layersKept.length === s.layers && s.prunedFrom.layersBefore !== s.layers
+      ? s.prunedFrom
+      : undefined;
+  const layers = from ? layersKeptText(from.layersKept, from.layersBefore) : `${s.layers} layers`;
+  const headSize = Number.isInteger(s.headSize) ? String(s.headSize) : s.headSize.toFixed(2);
+  return `${layers} · ${hiddenText(s.hidden, s.prunedFrom?.hiddenBefore)} · head size ${headSize}`;
 }
 
 export interface ParamNode {
@@ -50,8 +100,10 @@ export interface ParamNode {
   params: number;
   bytes: number;
   children: ParamNode[];
-  /** For layer nodes: what the tree and the panels show per layer. */
-  layer?: { index: number; headsKept: number; headsTotal: number; ffn: number };
+  /** For layer nodes: what the tree and the panels show per layer (original: its id before pruning). */
+  layer?: { index: number; original?: number; headsKept: number; headsTotal: number; ffn: number };
+  /** For the root: layers, hidden size and head size. */
+  structure?: ModelStructure;
 }
 
 const numel = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
@@ -96,8 +148,12 @@ interface LayerBucket {
  * with tens of thousands of layer-like names takes milliseconds; the former per-layer rescans
  * took a minute for 20 000 names).
  */
-export function buildParamTree(cfg: TreeConfig, header: Record<string, TensorInfo>): ParamNode {
-  const headSize = cfg.hidden_size / cfg.num_attention_heads;
+export function buildParamTree(
+  cfg: TreeConfig,
+  header: Record<string, TensorInfo>,
+  prunedFrom?: PrunedFrom,
+): ParamNode {
+  const headSize = headSizeOf(cfg);
   const emb: ParamNode[] = [];
   const pooler: ParamNode[] = [];
   const classifier: ParamNode[] = [];
@@ -136,6 +192,8 @@ export function buildParamTree(cfg: TreeConfig, header: Record<string, TensorInf
     else rest.push(leafOf(name, t, 'other', 0));
   }
 
+  // A report whose kept layers do not match the checkpoint's layer count names no layer.
+  const keptIds = prunedFrom?.layersKept.length === buckets.size ? prunedFrom.layersKept : undefined;
   const top: ParamNode[] = [];
   if (emb.length) top.push(group('embeddings', 'embeddings', emb));
   const layers: ParamNode[] = [];
@@ -156,22 +214,33 @@ export function buildParamTree(cfg: TreeConfig, header: Record<string, TensorInf
     const ffnLeaves = [...b.inter, ...b.out].map(([n, t]) => leafOf(n, t, `${id}/ffn`, p.length));
     const ffnNode = group(`${id}/ffn`, 'FFN', ffnLeaves, `size ${ffn}`);
     const other = b.other.map(([n, t]) => leafOf(n, t, id, p.length));
+    // The original layer it was, when the report's kept layers match the checkpoint's.
+    const original = keptIds?.[l];
     const node = group(
       id,
-      `layer ${l}`,
+      original !== undefined && original !== l ? `layer ${l} (was ${original})` : `layer ${l}`,
       [attn, ffnNode, ...other].filter((n) => n.params > 0 || n.children.length),
       `heads ${headsKept}/${cfg.num_attention_heads} · FFN ${ffn}`,
     );
     node.layer = { index: l, headsKept, headsTotal: cfg.num_attention_heads, ffn };
+    if (original !== undefined) node.layer.original = original;
     layers.push(node);
   }
-  if (layers.length) top.push(group('encoder', 'encoder', layers, `${layers.length} layers`));
+  const structure: ModelStructure = {
+    layers: layers.length || cfg.num_hidden_layers,
+    hidden: cfg.hidden_size,
+    headSize,
+    ...(prunedFrom ? { prunedFrom } : {}),
+  };
+  if (layers.length) top.push(group('encoder', 'encoder', layers, describeStructure(structure)));
   if (pooler.length) top.push(group('pooler', 'pooler', pooler));
   if (classifier.length) top.push(group('classifier', 'classifier', classifier));
   if (cls.length) top.push(group('cls', 'cls (MLM head)', cls, 'decoder tied to word embeddings'));
   if (rest.length) top.push(group('other', 'other', rest));
 
-  return group('model', 'model', top);
+  const root = group('model', 'model', top);
+  root.structure = structure;
+  return root;
 }
 
 /** Every node of the tree by id (for lazy tree children and for the parameters panel). */
@@ -196,6 +265,21 @@ function formatPercent(part: number, total: number): string {
   if (total <= 0) return '0%';
   const p = (100 * part) / total;
   return p >= 10 || p === 0 ? `${p.toFixed(0)}%` : `${p.toFixed(1)}%`;
+}
+
+/**
+ * A checkpoint's line in the Runs tree: "1.23M params", and for a checkpoint pruned deeper (its
+ * prune-report.json beside it) the layers and hidden size it kept: "85K params · 3 of 4 layers · hidden 96 of 128".
+ */
+export function checkpointDescription(root: ParamNode): string {
+  const parts = [`${formatCount(root.params)} params`];
+  const s = root.structure;
+  const from = s?.prunedFrom;
+  if (s && from) {
+    if (from.layersBefore !== s.layers) parts.push(`${s.layers} of ${from.layersBefore} layers`);
+    if (from.hiddenBefore !== s.hidden) parts.push(hiddenText(s.hidden, from.hiddenBefore));
+  }
+  return parts.join(' · ');
 }
 
 /** The tree item description: "1.23M · 45%". */

@@ -5,9 +5,17 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { configShapes, WEIGHT_FILES } from './hfFolder';
-import { buildParamTree, formatCount, type ParamNode, type TensorInfo, type TreeConfig } from './paramTree';
+import {
+  buildParamTree,
+  formatCount,
+  prunedFromReport,
+  type ParamNode,
+  type PrunedFrom,
+  type TensorInfo,
+  type TreeConfig,
+} from './paramTree';
 import { isStageName, REGISTRY, RUN_STAGE_KEYS } from '../engine/stages/registry';
-import { readBoundedAsync, readTail as readTailBounded, readTextBounded } from '../engine/io/read';
+import { jsonDepthExceeded, readBoundedAsync, readTail as readTailBounded, readTextBounded } from '../engine/io/read';
 
 export type StageStatus = 'pending' | 'running' | 'done' | 'failed' | 'cancelled';
 
@@ -341,8 +349,36 @@ export function readCheckpoint(dir: string, readHeader: HeaderReader): Checkpoin
   } catch (e) {
     return configError(dir, cfgFile, e);
   }
-  if (onlyOtherWeights(dir, fs.existsSync)) return checkpointView(dir, text, () => configShapes(JSON.parse(text)));
-  return checkpointView(dir, text, () => readHeader(path.join(dir, 'model.safetensors')).entries);
+  const from = prunedFromReport(readReportBeside(dir, (f) => readTextBounded(f, 'json')));
+  if (onlyOtherWeights(dir, fs.existsSync))
+    return checkpointView(dir, text, () => configShapes(JSON.parse(text)), from);
+  return checkpointView(dir, text, () => readHeader(path.join(dir, 'model.safetensors')).entries, from);
+}
+
+/**
+ * The prune-report.json a pruned checkpoint has beside its weights, parsed; undefined when there is
+ * none or it cannot be read (the tree then shows the checkpoint alone).
+ */
+function readReportBeside(dir: string, read: (file: string) => string): unknown {
+  const file = path.join(dir, 'prune-report.json');
+  if (!fs.existsSync(file)) return undefined;
+  try {
+    const text = read(file);
+    return jsonDepthExceeded(text) >= 0 ? undefined : JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+async function readReportBesideAsync(dir: string): Promise<unknown> {
+  const file = path.join(dir, 'prune-report.json');
+  if (!fs.existsSync(file)) return undefined;
+  try {
+    const text = (await readBoundedAsync(file, 'json')).toString('utf8');
+    return readReportBeside(dir, () => text);
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -366,7 +402,9 @@ export async function readCheckpointAsync(dir: string, readHeader: AsyncHeaderRe
   } catch (e) {
     return configError(dir, cfgFile, e);
   }
-  if (onlyOtherWeights(dir, fs.existsSync)) return checkpointView(dir, text, () => configShapes(JSON.parse(text)));
+  const from = prunedFromReport(await readReportBesideAsync(dir));
+  if (onlyOtherWeights(dir, fs.existsSync))
+    return checkpointView(dir, text, () => configShapes(JSON.parse(text)), from);
   let entries: Record<string, TensorInfo> | undefined;
   let err: unknown;
   try {
@@ -374,10 +412,15 @@ export async function readCheckpointAsync(dir: string, readHeader: AsyncHeaderRe
   } catch (e) {
     err = e;
   }
-  return checkpointView(dir, text, () => {
-    if (err !== undefined) throw err;
-    return entries!;
-  });
+  return checkpointView(
+    dir,
+    text,
+    () => {
+      if (err !== undefined) throw err;
+      return entries!;
+    },
+    from,
+  );
 }
 
 function configError(dir: string, cfgFile: string, e: unknown): CheckpointView {
@@ -385,7 +428,12 @@ function configError(dir: string, cfgFile: string, e: unknown): CheckpointView {
   return { dir, error: msg.includes(cfgFile) ? msg : `${cfgFile}: ${msg}` };
 }
 
-function checkpointView(dir: string, configText: string, entries: () => Record<string, TensorInfo>): CheckpointView {
+function checkpointView(
+  dir: string,
+  configText: string,
+  entries: () => Record<string, TensorInfo>,
+  prunedFrom?: PrunedFrom,
+): CheckpointView {
   const cfgFile = path.join(dir, 'config.json');
   const weights = path.join(dir, 'model.safetensors');
   let cfg: TreeConfig;
@@ -400,7 +448,7 @@ function checkpointView(dir: string, configText: string, entries: () => Record<s
       return { dir, error: `${cfgFile}: '${k}' must be a positive number` };
   }
   try {
-    return { dir, tree: buildParamTree(cfg, entries()) };
+    return { dir, tree: buildParamTree(cfg, entries(), prunedFrom) };
   } catch (e) {
     const msg = (e as Error).message;
     return { dir, error: msg.includes(weights) ? msg : `${weights}: ${msg}` };

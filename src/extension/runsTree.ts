@@ -8,7 +8,7 @@ import * as vscode from 'vscode';
 import { readSafetensorsHeaderAsync } from '../engine/io/safetensors';
 import { shortBackendLabel } from './backends';
 import { formatBytes } from './figures';
-import { describeNode, formatCount, type ParamNode } from './paramTree';
+import { checkpointDescription, describeNode, describeStructure, formatCount, type ParamNode } from './paramTree';
 import {
   listRuns,
   readCheckpointAsync,
@@ -181,10 +181,11 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsNode>, vsco
         item.id = `ckpt:${node.dir}`;
         item.iconPath = new vscode.ThemeIcon('package');
         const view = await this.checkpoint(node.dir);
-        item.description = view.tree ? `${formatCount(view.tree.params)} params` : 'unreadable';
+        item.description = view.tree ? checkpointDescription(view.tree) : 'unreadable';
         const size = view.tree ? formatBytes(weightsSize(node.dir) ?? view.tree.bytes) : '';
         item.tooltip = view.tree
-          ? `${displayPath(node.dir)}\n${formatCount(view.tree.params)} parameters, ${size}`
+          ? `${displayPath(node.dir)}\n${formatCount(view.tree.params)} parameters, ${size}` +
+            (view.tree.structure ? `\n${describeStructure(view.tree.structure)}` : '')
           : view.error;
         item.resourceUri = vscode.Uri.file(node.dir);
         // A pruned checkpoint offers Re-fine-tune; a finished stage's checkpoint its next steps too.
@@ -232,12 +233,15 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsNode>, vsco
   }
 
   /**
-   * A checkpoint's parameter tree, cached until config.json or model.safetensors change. Read with
+   * A checkpoint's parameter tree, cached until config.json, model.safetensors or the
+   * prune-report.json beside them change. Read with
    * asynchronous file reads and built in one pass, so a huge or hostile header never blocks the
    * extension host (20 000 layer-like names: about 0.2 s instead of a minute).
    */
   checkpoint(dir: string): Promise<CheckpointView> {
-    const stamp = ['config.json', 'model.safetensors'].map((f) => statStamp(path.join(dir, f))).join('|');
+    const stamp = ['config.json', 'model.safetensors', 'prune-report.json']
+      .map((f) => statStamp(path.join(dir, f)))
+      .join('|');
     const hit = this.checkpoints.get(dir);
     if (hit && hit.stamp === stamp) return hit.view;
     const view = readCheckpointAsync(dir, readSafetensorsHeaderAsync);

@@ -549,6 +549,7 @@ try {
     await toastButton('Fine-tune run1 (resumed) finished', 'Prune');
     await quickInput.locator('.quick-input-title', { hasText: 'New pruning config' }).waitFor();
     await page.keyboard.press('Enter'); // configs/pruning.prune.json
+    await pick('prune to what?', 'Targets per layer'); // heads and FFN (the budget is the other choice)
     await page.locator('.tab', { hasText: 'pruning.prune.json' }).waitFor();
     const lens = page.locator('.codelens-decoration', { hasText: 'Run prune with this config' }).first();
     await lens.waitFor({ timeout: 60_000 });

@@ -1,9 +1,9 @@
 /// <reference lib="dom" />
 // The parameters panel: one checkpoint's parameters by module, or two side by side (before /
-// after pruning): totals, a bar chart per module, and per layer the heads kept, FFN size and
-// parameters.
-import { formatBytes } from '../figures';
-import type { ParamsColumn } from '../panelData/params';
+// after pruning): totals (with the layers and hidden size kept), a bar chart per module, and per
+// layer the heads kept, FFN size and parameters (a layer that was another before pruning says so).
+import { formatBytes, hiddenText, layersKeptText } from '../figures';
+import { layerRows, type ParamsColumn, type ParamsLayer } from '../panelData/params';
 import {
   actions,
   Chart,
@@ -40,7 +40,15 @@ function render(columns: ParamsColumn[]): void {
   }
   const first = columns[0];
   const summary = table(
-    ['checkpoint', 'parameters', 'size', ...(columns.length === 2 ? ['vs first'] : [])],
+    [
+      'checkpoint',
+      'parameters',
+      'size',
+      'layers',
+      'hidden',
+      'head size',
+      ...(columns.length === 2 ? ['vs first'] : []),
+    ],
     columns.map((c, i) => [
       c.configFile
         ? el(
@@ -51,6 +59,7 @@ function render(columns: ParamsColumn[]): void {
         : c.label,
       c.total,
       formatBytes(c.fileBytes ?? c.bytes),
+      ...structureCells(c),
       ...(columns.length === 2 ? [i === 0 ? '' : `${((100 * c.total) / first.total).toFixed(1)}%`] : []),
     ]),
   );
@@ -59,7 +68,7 @@ function render(columns: ParamsColumn[]): void {
   const labels = [...new Set(columns.flatMap((c) => c.groups.map((g) => g.label)))];
   const modules = chartBox();
   const layers = chartBox();
-  const maxLayers = Math.max(...columns.map((c) => c.layers.length));
+  const rows = layerRows(columns);
   const layerTable = table(
     [
       'layer',
@@ -69,12 +78,15 @@ function render(columns: ParamsColumn[]): void {
           : ['heads', 'FFN', 'parameters'],
       ),
     ],
-    [...Array(maxLayers).keys()].map((l) => [
-      String(l),
-      ...columns.flatMap((c) => {
-        const x = c.layers.find((y) => y.index === l);
-        const cells = [x ? `${x.headsKept}/${x.headsTotal}` : '–', x ? String(x.ffn) : '–'];
-        return columns.length === 2 ? cells : [...cells, x ? fmt(x.attention + x.ffnParams) : '–'];
+    rows.map((row) => [
+      row.label,
+      ...row.cells.flatMap((x) => {
+        const cells =
+          x === 'removed'
+            ? ['removed', 'removed']
+            : [x ? `${x.headsKept}/${x.headsTotal}` : '–', x ? String(x.ffn) : '–'];
+        if (columns.length === 2) return cells;
+        return [...cells, x && x !== 'removed' ? fmt(x.attention + x.ffnParams) : '–'];
       }),
     ]),
   );
@@ -116,17 +128,17 @@ function render(columns: ParamsColumn[]): void {
     new Chart(layers.canvas, {
       type: 'bar',
       data: {
-        labels: [...Array(maxLayers).keys()].map((l) => `layer ${l}`),
+        labels: rows.map((r) => `layer ${r.label}`),
         datasets: columns.flatMap((c, i) => [
           {
             label: `attention (${short(c.label)})`,
-            data: c.layers.map((x) => x.attention),
+            data: rows.map((r) => cellOf(r.cells[i], 'attention')),
             backgroundColor: colors[2 * i],
             stack: `s${i}`,
           },
           {
             label: `FFN (${short(c.label)})`,
-            data: c.layers.map((x) => x.ffnParams),
+            data: rows.map((r) => cellOf(r.cells[i], 'ffnParams')),
             backgroundColor: colors[2 * i + 1],
             stack: `s${i}`,
           },
@@ -135,6 +147,24 @@ function render(columns: ParamsColumn[]): void {
       options: { scales: { x: { stacked: true }, y: { stacked: true, title: { display: true, text: 'parameters' } } } },
     }),
   );
+}
+
+/** The layers kept ("layers 3 of 4 kept (0, 2, 3)" after a deeper pruning), the hidden size and head size. */
+function structureCells(c: ParamsColumn): string[] {
+  const s = c.structure;
+  if (!s) return ['–', '–', '–'];
+  const from = s.prunedFrom;
+  const layers =
+    from && from.layersKept.length === s.layers && from.layersBefore !== s.layers
+      ? layersKeptText(from.layersKept, from.layersBefore)
+      : String(s.layers);
+  const headSize = Number.isInteger(s.headSize) ? String(s.headSize) : s.headSize.toFixed(2);
+  return [layers, hiddenText(s.hidden, from?.hiddenBefore).replace(/^hidden /, ''), headSize];
+}
+
+/** A layer's parameters in the chart (0 where the checkpoint has no such layer). */
+function cellOf(x: ParamsLayer | 'removed' | undefined, k: 'attention' | 'ffnParams'): number {
+  return x && x !== 'removed' ? x[k] : 0;
 }
 
 function short(label: string): string {

@@ -1,12 +1,14 @@
 /// <reference lib="dom" />
-// The pruning report panel: the before/after table (size, speed, metrics), a heatmap of the heads
-// each layer kept (coloured by importance) with its FFN share, and a sweep's score vs parameters
-// scatter (bubble size: latency) with its Pareto front; an evaluation's metrics and its per-label
-// table, worst labels first. Label names come from user files: they are only ever text nodes.
-import { definitionsOf, formatMB } from '../figures';
-import { paretoFront } from '../panelData/report';
+// The pruning report panel: the before/after table (size, speed, metrics), the layers and hidden
+// size a deeper pruning kept, a heatmap of the heads each layer kept (coloured by importance) with
+// its FFN share (whole layers removed struck out), and a sweep's score vs parameters scatter
+// (bubble size: latency), one series per set of structures pruned, with its Pareto front; an
+// evaluation's metrics and its per-label table, worst labels first. Label names come from user
+// files: they are only ever text nodes.
+import { definitionsOf, formatMB, hiddenText, layersKeptText } from '../figures';
+import { paretoFront, sweepAxis, sweepSeries, sweepX } from '../panelData/report';
 import type { EvaluationView } from '../panelData/evaluation';
-import type { ReportLayer, ReportMessage, SizeRow, SweepRow } from '../panelData/report';
+import type { ReportLayer, ReportMessage, ReportStructure, SizeRow, SweepRow } from '../panelData/report';
 import {
   Chart,
   chartBox,
@@ -60,6 +62,7 @@ function render(r: ReportMessage): void {
       ),
     );
   }
+  if (r.structure) parts.push(el('h2', {}, 'Layers and hidden size'), structureTable(r.structure));
   if (r.layers.length) parts.push(el('h2', {}, 'Heads and FFN kept per layer'), heatmap(r.layers));
   // A target not met says why (the engine's prune report: minimum per layer, multiple_of, even masking).
   if (r.why.length)
@@ -74,12 +77,14 @@ function render(r: ReportMessage): void {
   if (r.sweep.length) {
     const box = chartBox();
     scatter = box.canvas;
+    const axis = sweepAxis(r.sweep);
     parts.push(
-      el('h2', {}, 'Sweep: score vs parameters'),
+      el('h2', {}, `Sweep: score vs ${axis.title}`),
       el(
         'p',
         { class: 'legend' },
-        'Bubble size: latency. Line: the Pareto front (no other config has a higher score with fewer parameters).',
+        'One colour per set of structures pruned. Bubble size: latency. ' +
+          `Line: the Pareto front (no other config has a higher score with fewer ${axis.title}).`,
       ),
       box.box,
       sweepTable(r.sweep),
@@ -178,7 +183,26 @@ function sizeTable(before: SizeRow | undefined, after: SizeRow | undefined): HTM
   );
 }
 
-/** One row per layer: a cell per original head (kept ones shaded by importance), then FFN kept. */
+/** Layers kept (original ids), hidden size, head size and the budget of a deeper pruning. */
+function structureTable(s: ReportStructure): HTMLTableElement {
+  const rows: [string, string][] = [
+    ['layers', layersKeptText(s.layersKept, s.layersBefore)],
+    ['hidden size', hiddenText(s.hiddenAfter, s.hiddenBefore)],
+  ];
+  if (s.headSize !== undefined) rows.push(['head size', String(s.headSize)]);
+  if (s.budget) {
+    const { target, reached, before } = s.budget;
+    const wanted = target < 1 ? `${(100 * target).toFixed(1)}%` : `${fmt(target)} parameters`;
+    const got = before > 0 ? ` (${((100 * reached) / before).toFixed(1)}% of ${fmt(before)})` : '';
+    rows.push(['encoder budget', `${wanted} wanted, ${fmt(reached)} reached${got}`]);
+  }
+  return table(['', 'kept'], rows);
+}
+
+/**
+ * One row per layer: a cell per original head (kept ones shaded by importance), then FFN kept; a
+ * layer pruned whole is struck out, and the layer's own importance shows when it was scored.
+ */
 function heatmap(layers: ReportLayer[]): HTMLElement {
   const heads = Math.max(...layers.map((l) => l.headsTotal));
   const all = layers.flatMap((l) => l.headImportance);
@@ -192,8 +216,20 @@ function heatmap(layers: ReportLayer[]): HTMLElement {
     el('span', { class: 'label' }, 'FFN kept'),
     el('span', { class: 'label' }, ''),
   );
+  const layerMax = Math.max(1e-12, ...layers.map((l) => Math.abs(l.layerImportance ?? 0)));
   for (const l of layers) {
-    grid.append(el('span', { class: 'label' }, `layer ${l.layer}`));
+    const layerImp = l.layerImportance !== undefined ? `, layer importance ${fmt(l.layerImportance)}` : '';
+    grid.append(
+      el(
+        'span',
+        {
+          class: `label${l.removed ? ' removed-layer' : ''}`,
+          title: `layer ${l.layer}: ${l.removed ? 'removed' : 'kept'}${layerImp}`,
+        },
+        `layer ${l.layer}${l.removed ? ' (removed)' : ''}` +
+          (l.layerImportance !== undefined ? ` · ${(Math.abs(l.layerImportance) / layerMax).toFixed(2)}` : ''),
+      ),
+    );
     const kept = new Set(l.headsKept);
     for (let h = 0; h < heads; h++) {
       const imp = l.headImportance[h];
@@ -206,12 +242,12 @@ function heatmap(layers: ReportLayer[]): HTMLElement {
         {
           class: `cell${isKept ? '' : ' removed'}`,
           title:
-            `layer ${l.layer} head ${h}: ${isKept ? 'kept' : 'removed'}` +
+            `layer ${l.layer} head ${h}: ${isKept ? 'kept' : l.removed ? 'removed with its layer' : 'removed'}` +
             `${imp !== undefined ? `, importance ${fmt(imp)}` : ''}`,
         },
         rel !== undefined ? rel.toFixed(2) : '',
       );
-      if (h >= l.headsTotal) cell.style.visibility = 'hidden';
+      if (h >= l.headsTotal && !l.removed) cell.style.visibility = 'hidden';
       else if (isKept) {
         // Opacity from importance, so the kept heads show which mattered most.
         cell.style.backgroundColor = color;
@@ -222,66 +258,114 @@ function heatmap(layers: ReportLayer[]): HTMLElement {
     const bar = el('div', { class: 'bar' });
     bar.style.width = `${(100 * l.ffnKept) / Math.max(1, l.ffnTotal)}%`;
     grid.append(
-      el('div', { class: 'bar-track', title: `FFN ${l.ffnKept} of ${l.ffnTotal}` }, bar),
-      el('span', { class: 'label' }, `${l.ffnKept}/${l.ffnTotal}`),
+      el('div', { class: 'bar-track', title: l.removed ? 'layer removed' : `FFN ${l.ffnKept} of ${l.ffnTotal}` }, bar),
+      el('span', { class: 'label' }, l.removed ? 'removed' : `${l.ffnKept}/${l.ffnTotal}`),
     );
   }
   const keptHeads = layers.reduce((s, l) => s + l.headsKept.length, 0);
   const totalHeads = layers.reduce((s, l) => s + l.headsTotal, 0);
+  const removedLayers = layers.filter((l) => l.removed).length;
+  const scored = layers.some((l) => l.layerImportance !== undefined);
   return el(
     'div',
     {},
     el(
       'p',
       { class: 'legend' },
-      `${keptHeads} of ${totalHeads} heads kept. Shaded: kept, darker = more important; struck out: removed. ` +
-        'Numbers: importance relative to the most important head.',
+      `${keptHeads} of ${totalHeads} heads kept` +
+        (removedLayers ? `, ${removedLayers} of ${layers.length} layers removed whole` : '') +
+        '. Shaded: kept, darker = more important; struck out: removed. ' +
+        'Numbers: importance relative to the most important head' +
+        (scored ? ' (after a layer: its importance relative to the most important layer).' : '.'),
     ),
     grid,
   );
 }
 
+/**
+ * The sweep's rows, best score first: what each prunes, its sizes (encoder: the share of the
+ * unpruned one it kept) and, for more than heads+FFN, the score against the smallest heads+FFN
+ * row at least as large.
+ */
 function sweepTable(rows: SweepRow[]): HTMLTableElement {
-  const front = new Set(paretoFront(rows));
+  const front = new Set(paretoFront(rows, sweepAxis(rows).key));
   const sorted = [...rows].sort((a, b) => b.score - a.score);
+  const structures = rows.some((r) => r.structures !== undefined);
+  const encoder = rows.some((r) => r.encoder_params !== undefined);
+  const vs = rows.some((r) => r.vs !== undefined);
+  const head = [
+    'config',
+    ...(structures ? ['structures'] : []),
+    'score',
+    'parameters',
+    ...(encoder ? ['encoder parameters'] : []),
+    'size',
+    'latency (ms)',
+    ...(vs ? ['vs heads+FFN'] : []),
+    'Pareto',
+  ];
+  const pct = (r: SweepRow) => (r.encoder_kept !== undefined ? ` (${(100 * r.encoder_kept).toFixed(1)}%)` : '');
+  const vsText = (r: SweepRow) => {
+    if (!r.vs) return '';
+    const delta = `${r.vs.scoreDelta >= 0 ? '+' : ''}${r.vs.scoreDelta.toFixed(4)}`;
+    return `${delta} vs ${r.vs.config} (${r.vs.ratio.toFixed(2)}× its encoder)`;
+  };
   return table(
-    ['config', 'score', 'parameters', 'size', 'latency (ms)', 'Pareto'],
+    head,
     sorted.map((r) => [
       r.config,
+      ...(structures ? [r.structures ?? '–'] : []),
       r.score,
       r.params,
+      ...(encoder ? [r.encoder_params === undefined ? '–' : `${fmt(r.encoder_params)}${pct(r)}`] : []),
       r.mb === undefined ? '–' : formatMB(r.mb),
       fmtOr(r.latency_ms),
+      ...(vs ? [vsText(r)] : []),
       front.has(r) ? '✓' : '',
     ]),
+    sorted.map((r) =>
+      head.map((h) =>
+        h === 'vs heads+FFN' && r.vs
+          ? r.vs.scoreDelta > 0
+            ? 'better'
+            : r.vs.scoreDelta < 0
+              ? 'worse'
+              : undefined
+          : undefined,
+      ),
+    ),
   );
 }
 
 function sweepChart(canvas: HTMLCanvasElement, rows: SweepRow[]): Chart {
-  const [c0, c1] = palette();
+  const colors = palette();
   const lat = rows.map((r) => r.latency_ms ?? 0);
   const maxLat = Math.max(1e-9, ...lat);
-  const front = paretoFront(rows);
+  const axis = sweepAxis(rows);
+  const front = paretoFront(rows, axis.key);
+  const series = sweepSeries(rows);
+  const frontColor = colors[series.length % colors.length];
   return new Chart(canvas, {
     type: 'bubble',
     data: {
       datasets: [
-        {
-          label: 'configs',
-          data: rows.map((r) => ({
-            x: r.params,
+        // One series (and legend entry) per set of structures pruned.
+        ...series.map((s, i) => ({
+          label: s.label,
+          data: s.rows.map((r) => ({
+            x: sweepX(r, axis.key),
             y: r.score,
             r: r.latency_ms !== undefined ? 4 + (10 * r.latency_ms) / maxLat : 6,
           })),
-          backgroundColor: c0,
-        },
+          backgroundColor: colors[i % colors.length],
+        })),
         // A line through the front, drawn by a line dataset on the same axes.
         {
           type: 'line',
           label: 'Pareto front',
-          data: front.map((r) => ({ x: r.params, y: r.score, r: 0 })),
-          borderColor: c1,
-          backgroundColor: c1,
+          data: front.map((r) => ({ x: sweepX(r, axis.key), y: r.score, r: 0 })),
+          borderColor: frontColor,
+          backgroundColor: frontColor,
           pointRadius: 0,
           borderWidth: 1.5,
         } as never,
@@ -289,16 +373,19 @@ function sweepChart(canvas: HTMLCanvasElement, rows: SweepRow[]): Chart {
     },
     options: {
       scales: {
-        x: { type: 'linear', title: { display: true, text: 'parameters' } },
+        x: { type: 'linear', title: { display: true, text: axis.title } },
         y: { title: { display: true, text: 'score' } },
       },
       plugins: {
+        legend: { display: true },
         tooltip: {
           callbacks: {
             label: (ctx) => {
-              const r = ctx.datasetIndex === 0 ? rows[ctx.dataIndex] : front[ctx.dataIndex];
+              const r =
+                ctx.datasetIndex < series.length ? series[ctx.datasetIndex].rows[ctx.dataIndex] : front[ctx.dataIndex];
               const latency = r.latency_ms !== undefined ? `, ${fmt(r.latency_ms)} ms` : '';
-              return `${r.config}: score ${fmt(r.score)}, ${fmt(r.params)} params${latency}`;
+              const what = r.structures !== undefined ? ` (${r.structures})` : '';
+              return `${r.config}${what}: score ${fmt(r.score)}, ${fmt(sweepX(r, axis.key))} ${axis.title}${latency}`;
             },
           },
         },
