@@ -38,13 +38,6 @@ export function isStructured(tc: TransformerPruneConfig): boolean {
   );
 }
 
-/** The structures a config prunes, in words ('heads+FFN', 'heads+FFN+layers+hidden'). */
-export function structuresOf(tc: TransformerPruneConfig): string {
-  const layers = tc.prune_layers || tc.target_num_layers !== undefined;
-  const hidden = tc.prune_hidden || tc.target_hidden_size !== undefined;
-  return ['heads', 'FFN', ...(layers ? ['layers'] : []), ...(hidden ? ['hidden'] : [])].join('+');
-}
-
 /** Where each unit of the pruned model came from, in the input model's numbering. */
 export interface Provenance {
   /** Layer i of the current model was layer layers[i]. */
