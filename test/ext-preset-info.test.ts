@@ -12,7 +12,7 @@ describe('preset picker text', () => {
     expect(presetSummary(PRESETS.quick)).toMatch(/^L2 H64 FFN256, 8 MLM \+ 6 fine-tuning epochs, pruned to 2 heads/);
     // A budget preset says what it prunes to, and over which structures.
     expect(presetSummary(PRESETS['gaiic-deep'])).toMatch(
-      /^L4 H128 FFN512, .*, pruned gradually to 15% of the encoder \(heads, FFN, layers, hidden\), /,
+      /^L4 H128 FFN512, .*, pruned gradually to 99,000 encoder parameters \(heads, FFN, layers, hidden\), /,
     );
   });
   it('lists every preset once, the default first', () => {
