@@ -3,9 +3,10 @@
 // parameters, chosen greedily by importance per parameter.
 //
 // Every unit's importance is the same kind of number: how much the importance loss grows when the
-// unit goes (prune/importance.ts, per batch, averaged): the first-order estimate |dL/dz| of its
-// gate for heads, FFN neurons and hidden dimensions, the exact change for a whole layer. Dividing by what the unit costs in encoder parameters gives "loss per
-// parameter", comparable across the four structures. The greedy loop removes the unit with the
+// unit goes (prune/importance.ts, per batch, averaged): the exact change for a whole layer and a
+// head (each removed in turn), the first-order estimate |dL/dz| of its gate for the many small
+// units, FFN neurons and hidden dimensions. Dividing by what the unit costs in encoder parameters
+// gives "loss per parameter", comparable across the four structures. The greedy loop removes the unit with the
 // least loss per parameter, updates what the others cost (a removed hidden dimension makes every
 // head and neuron cheaper, a removed head makes a hidden dimension cheaper), and goes on until
 // the encoder fits the budget. Within one kind the costs are equal (heads, FFN neurons, hidden

@@ -183,7 +183,8 @@ export async function structuredPrune(
     const left = tc.n_iters - i;
     const imp = await computeImportance(params, cfg, batches, target, {
       ffnEven: tc.ffn_even_masking,
-      structures: { layers, hidden },
+      // Heads too are scored by removing them: a budget compares them with neurons per parameter.
+      structures: { layers, hidden, exactHeads: true },
     });
     first ??= imp;
     let m: StructureMasks;
