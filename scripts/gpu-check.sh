@@ -427,7 +427,7 @@ step_torch() {
   fi
   local runs=${GPU_CHECK_TORCH_RUNS:-3} k dims=() shape
   IFS=, read -r -a shape_list <<<"$SHAPES"
-  for shape in "${shape_list[@]}"; do dims+=("$(shape_dims "${shape%+tiled}")"); done
+  for shape in "${shape_list[@]}"; do dims+=("$(shape_dims "${shape%+*}")"); done
   cat >"$WORK/torch_some.py" <<'PY'
 import sys
 src = open(sys.argv[1]).read()
@@ -493,10 +493,11 @@ step_pipeline() {
   tail -n 25 "$OUT/pipeline.txt" | sed 's/^/   /'
 }
 
-step_bench() { # SHAPE[+tiled]: one engine process per shape, so that a hang or crash costs only that shape
-  local shape=${1%+tiled} cap=60 matmul=tfjs
-  # SHAPE+tiled: the dense layers on our own tiled matmul (BERT_PRUNER_WEBGPU_MATMUL=tiled) instead of tfjs's
-  if [[ "$1" == *+tiled ]]; then matmul=tiled; fi
+step_bench() { # SHAPE[+MATMUL]: one engine process per shape, so that a hang or crash costs only that shape
+  local shape=${1%+*} cap=60 matmul=auto
+  # SHAPE+tfjs / +tiled / +ours: the matmuls forced (BERT_PRUNER_WEBGPU_MATMUL); plain SHAPE: auto, the
+  # kernels the engine measured fastest on this adapter (the first engine start measures, a few seconds)
+  if [[ "$1" == *+* ]]; then matmul=${1##*+}; fi
   case "$shape" in
     L2-H128) cap=45 ;;
     L12-*) cap=150 ;;
@@ -518,7 +519,7 @@ import json, os, re, sys
 out = sys.argv[1]; shapes = os.environ["SHAPES"].split(",")
 tshapes, tratio, tpipe, tol = os.environ["TARGETS"].split(); tshapes = tshapes.split(","); tratio, tpipe, tol = float(tratio), float(tpipe), float(tol)
 def dims(name):  # as the engine's parseShape: heads hidden/64, FFN 4*hidden unless -A / -F say
-    m = re.match(r"L(\d+)-H(\d+)(?:-A(\d+))?(?:-F(\d+))?(?:\+tiled)?$", name); L, H = int(m[1]), int(m[2])
+    m = re.match(r"L(\d+)-H(\d+)(?:-A(\d+))?(?:-F(\d+))?(?:\+[\w:x-]+)?$", name); L, H = int(m[1]), int(m[2])
     return (L, H, int(m[3] or max(1, round(H / 64))), int(m[4] or 4 * H))
 def bench_json(path):  # the engine's JSON is the last unindented '{' to the end (Dawn may print before it)
     t = open(path).read(); i = t.rfind("\n{\n")

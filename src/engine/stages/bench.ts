@@ -6,7 +6,7 @@ import * as os from 'node:os';
 import { nativeStatus, setBlasThreads } from '../backend/native';
 import { cpuModel, recordSpeeds, SpeedEntry } from '../backend/speeds';
 import { webgpuActive } from '../backend/webgpu-kernels';
-import { matmulKind } from '../backend/webgpu-ops';
+import { matmulSummary } from '../backend/webgpu-matmul';
 import { CancelledError, UserError } from '../errors';
 import { checkMemory } from '../model/memory';
 import {
@@ -42,8 +42,11 @@ export interface TorchResult {
 
 export interface BenchResult {
   backend: string;
-  /** webgpu: whose matmul the dense layers ran on ('tfjs', or 'tiled': ours, see webgpu-ops.ts). */
-  webgpu_matmul?: 'tfjs' | 'tiled';
+  /**
+   * webgpu: which matmul ran each product (webgpu-matmul.ts matmulSummary: tfjs's, ours with its
+   * tile, or auto's measured choices).
+   */
+  webgpu_matmul?: string;
   blas?: string;
   blas_threads?: number;
   batch: number;
@@ -73,7 +76,7 @@ export async function bench(
   const ns = nativeStatus();
   const result: BenchResult = {
     backend: ctx.backend,
-    ...(webgpuActive() ? { webgpu_matmul: matmulKind() } : {}),
+    ...(webgpuActive() ? { webgpu_matmul: matmulSummary() } : {}),
     ...(ns.loaded ? { blas: ns.blas, blas_threads: ns.threads } : {}),
     batch: BENCH_BATCH,
     seq: BENCH_SEQ,
