@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-cpu';
 import { afterEach, describe, expect, it } from 'vitest';
-import { initBackend } from '../src/engine/backend';
+import { initBackend, MATMUL_STORE } from '../src/engine/backend';
 import { readSpeeds } from '../src/engine/backend/speeds';
 import { webgpuAdapter } from '../src/engine/backend/webgpu';
 import {
@@ -202,7 +202,7 @@ describe.skipIf(missing !== null)('our register-blocked webgpu matmul', () => {
       const adapter = webgpuAdapter()!;
       resetMatmulTuning();
       const lines: string[] = [];
-      const t = await tuneMatmul(adapter, attentionProduct, (m) => lines.push(m));
+      const t = await tuneMatmul(adapter, attentionProduct, MATMUL_STORE, (m) => lines.push(m));
       expect(t).not.toBeNull();
       expect(lines).toHaveLength(1);
       expect(lines[0]).toMatch(/^webgpu matmul measured on .* in [\d.]+ s: NT:small \S+, .* \(kept in /);
@@ -219,12 +219,12 @@ describe.skipIf(missing !== null)('our register-blocked webgpu matmul', () => {
       expect(kept.matmul?.[adapter.name]?.choices).toEqual(t!.choices);
       // the next start reads it: no measurement
       resetMatmulTuning();
-      const again = await tuneMatmul(adapter, attentionProduct, (m) => lines.push(m));
+      const again = await tuneMatmul(adapter, attentionProduct, MATMUL_STORE, (m) => lines.push(m));
       expect(lines).toHaveLength(1);
       expect(again!.measured).toBe(t!.measured);
       // a forced mode measures nothing
       process.env.BERT_PRUNER_WEBGPU_MATMUL = 'tfjs';
-      expect(await tuneMatmul(adapter, attentionProduct)).toBeNull();
+      expect(await tuneMatmul(adapter, attentionProduct, MATMUL_STORE)).toBeNull();
     } finally {
       if (old === undefined) delete process.env.BERT_PRUNER_CACHE_DIR;
       else process.env.BERT_PRUNER_CACHE_DIR = old;

@@ -21,6 +21,7 @@ import { writeJsonAtomic } from '../io/atomic';
 import { BertConfig, ffnPerLayer, headSize, headsPerLayer } from '../model/config';
 import { readBounded } from '../io/read';
 import { isUserError } from '../errors';
+import type { MatmulTuning } from './webgpu-matmul';
 
 const FORMAT = 'bert-pruner-backend-speeds';
 const VERSION = 1;
@@ -59,18 +60,6 @@ interface SpeedsFile {
   entries: SpeedEntry[];
   /** The webgpu matmul's measured choices, per adapter name (backend/webgpu-matmul.ts). */
   matmul?: Record<string, MatmulTuning>;
-}
-
-/** Which matmul runs each product and size class on one adapter, as measured (webgpu-matmul.ts). */
-export interface MatmulTuning {
-  adapter: string;
-  /** The kernels' version measured: another version measures again. */
-  version: number;
-  measured: string;
-  /** `NT:large` -> 'tfjs' | 'simple' | a tile name. */
-  choices: Record<string, string>;
-  /** ms per call of every candidate, per product and size class. */
-  ms: Record<string, Record<string, number>>;
 }
 
 /** At most this many adapters' matmul choices are kept. */

@@ -12,8 +12,8 @@
 //
 // Which one runs is chosen per adapter by a short measurement the first time the backend starts
 // on it (tuneMatmul, from backend/index.ts), per product (NT, NN, TN, attention) and size class,
-// and kept in the speeds file bench keeps (speeds.ts, `matmul`); the fastest candidate, tfjs's
-// included, wins. BERT_PRUNER_WEBGPU_MATMUL overrides:
+// and kept in the speeds file bench keeps (speeds.ts, `matmul`; index.ts passes it as the
+// TuningStore); the fastest candidate, tfjs's included, wins. BERT_PRUNER_WEBGPU_MATMUL overrides:
 //   auto (default)  the measured choice (measured once per adapter and kernel version)
 //   tfjs            tfjs's matmul for the dense layers, the 16 x 16 kernel for attention (as before)
 //   ours[:TILE]     our kernel everywhere, tile TILE (e.g. ours:64x64x16-4x4; default 128x128x8-8x8)
@@ -22,7 +22,24 @@
 import * as tf from '@tensorflow/tfjs';
 import { dispatchRaw, pipeline, requireWebGpu, resetGpuCounters, uniformBlock, UniformField } from './webgpu-kernels';
 import { UserError } from '../errors';
-import { readMatmulTuning, recordMatmulTuning, MatmulTuning } from './speeds';
+
+/** Which matmul runs each product and size class on one adapter, as measured. */
+export interface MatmulTuning {
+  adapter: string;
+  /** The kernels' version measured: another version measures again. */
+  version: number;
+  measured: string;
+  /** `NT:large` -> 'tfjs' | 'simple' | a tile name. */
+  choices: Record<string, string>;
+  /** ms per call of every candidate, per product and size class. */
+  ms: Record<string, Record<string, number>>;
+}
+
+/** Where the measured choices are kept (backend/index.ts passes speeds.ts's file). */
+export interface TuningStore {
+  read(adapter: string, version: number): MatmulTuning | null;
+  write(t: MatmulTuning): { file: string } | { problem: string };
+}
 
 /** Output tile BM x BN a workgroup, K step BK, TM x TN outputs a thread. */
 export interface Tile {
@@ -372,10 +389,11 @@ export type AttnSimple = (
 export async function tuneMatmul(
   adapter: { name: string; software: boolean },
   attnSimple: AttnSimple,
+  store: TuningStore,
   log: (m: string) => void = () => {},
 ): Promise<MatmulTuning | null> {
   if (matmulMode().kind !== 'auto') return null;
-  const kept = readMatmulTuning(adapter.name, KERNEL_VERSION);
+  const kept = store.read(adapter.name, KERNEL_VERSION);
   if (kept) {
     tuned = kept;
     return kept;
@@ -403,7 +421,7 @@ export async function tuneMatmul(
     resetGpuCounters();
   }
   tuned = { adapter: adapter.name, version: KERNEL_VERSION, measured: new Date().toISOString(), choices, ms };
-  const w = recordMatmulTuning(tuned);
+  const w = store.write(tuned);
   const where = 'file' in w ? `kept in ${w.file}` : `not kept: ${w.problem}`;
   log(
     `webgpu matmul measured on ${adapter.name} in ${((performance.now() - t0) / 1000).toFixed(1)} s: ` +
@@ -412,4 +430,85 @@ export async function tuneMatmul(
         .join(', ')} (${where})`,
   );
   return tuned;
+}
+
+// ---------------------------------------------------------------------------------------------
+// the matmul alone (bench --matmul)
+
+export interface MatmulBenchRow {
+  /** e.g. "ffn-up 4096x768x3072" (M x K x N). */
+  shape: string;
+  product: 'NT' | 'NN' | 'TN';
+  /** TFLOP/s of each candidate: 'tfjs' and every tile. */
+  tflops: Record<string, number>;
+  /** What auto runs there (the measured choice of this adapter), where measured. */
+  auto: string | null;
+}
+
+/**
+ * The dense layers' three products at BERT-base's three shapes (batch 32 x 128 = 4096 tokens; on
+ * a software adapter each dimension an eighth), on tfjs's matmul and every tile of ours: TFLOP/s,
+ * from the same timing as the measurement (calls through the op path, one value read back).
+ */
+export async function benchMatmul(software: boolean): Promise<MatmulBenchRow[]> {
+  requireWebGpu('bench --matmul');
+  const f = software ? 8 : 1;
+  const shapes = [
+    ['qkv/out', 4096, 768, 768],
+    ['ffn-up', 4096, 768, 3072],
+    ['ffn-down', 4096, 3072, 768],
+  ] as const;
+  const rows: MatmulBenchRow[] = [];
+  for (const [name, M0, K0, N0] of shapes) {
+    const [M, K, N] = [M0 / f, K0 / f, N0 / f];
+    const made = [tf.randomUniform([M, K], -1, 1), tf.randomUniform([N, K], -1, 1), tf.randomUniform([M, N], -1, 1)];
+    const [x, w, dy] = made as tf.Tensor2D[];
+    const mm = (a: tf.Tensor2D, b: tf.Tensor2D, ta: boolean, tb: boolean) => (c: Choice) =>
+      c === 'tfjs' ? tf.matMul(a, b, ta, tb) : blockedMatMul2d(a, b, ta, tb, c);
+    const products: [MatmulBenchRow['product'], Case['runs'][number], number][] = [
+      ['NT', mm(x, w, false, true), M * N * K],
+      ['NN', mm(dy, w, false, false), M * K * N],
+      ['TN', mm(dy, x, true, false), N * K * M],
+    ];
+    try {
+      for (const [product, run, madds] of products) {
+        const tflops: Record<string, number> = {};
+        for (const c of ['tfjs', ...Object.keys(TILES)]) {
+          const ms = await timeCandidate(c, { product, cls: 'large', runs: [run] }, software ? 2 : 10);
+          tflops[c] = (2 * madds) / (ms * 1e-3) / 1e12;
+        }
+        // dY W: out [M, K]; dY^T X: out [N, K]
+        const outputs = product === 'NT' ? M * N : product === 'NN' ? M * K : N * K;
+        rows.push({
+          shape: `${name} ${M}x${K}x${N}`,
+          product,
+          tflops,
+          auto: tuned ? choiceForTuned(product, outputs) : null,
+        });
+      }
+    } finally {
+      tf.dispose(made);
+    }
+  }
+  resetGpuCounters();
+  return rows;
+}
+
+/** The measured choice, whatever mode is set. */
+function choiceForTuned(product: Product, outputs: number): string | null {
+  return tuned?.choices[`${product}:${sizeClass(outputs)}`] ?? null;
+}
+
+/** The bench --matmul table. */
+export function formatMatmulBench(rows: MatmulBenchRow[], adapter: string): string {
+  const cands = ['tfjs', ...Object.keys(TILES)];
+  const head = ['shape (M x K x N)', 'product', ...cands, 'auto runs'];
+  const body = rows.map((r) => [r.shape, r.product, ...cands.map((c) => r.tflops[c].toPrecision(3)), r.auto ?? '-']);
+  const w = head.map((_, i) => Math.max(...[head, ...body].map((x) => x[i].length)));
+  const line = (x: string[]) => x.map((v, i) => (i < 2 ? v.padEnd(w[i]) : v.padStart(w[i]))).join('  ');
+  return [
+    `matmul alone on ${adapter}, TFLOP/s (fp32; 2 M N K flop a call; NT x W^T, NN dY W, TN dY^T X)`,
+    line(head),
+    ...body.map(line),
+  ].join('\n');
 }

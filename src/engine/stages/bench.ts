@@ -6,7 +6,8 @@ import * as os from 'node:os';
 import { nativeStatus, setBlasThreads } from '../backend/native';
 import { cpuModel, recordSpeeds, SpeedEntry } from '../backend/speeds';
 import { webgpuActive } from '../backend/webgpu-kernels';
-import { matmulSummary } from '../backend/webgpu-matmul';
+import { benchMatmul, formatMatmulBench, matmulSummary } from '../backend/webgpu-matmul';
+import { webgpuAdapter } from '../backend/webgpu';
 import { CancelledError, UserError } from '../errors';
 import { checkMemory } from '../model/memory';
 import {
@@ -205,6 +206,15 @@ export const runBench: StageRun<'bench'> = async ({ args, ctx }) => {
     const { benchOnnx, formatOnnxBench } = await import('../export/bench');
     const r = await benchOnnx(args.model, ctx, { threads: args.threads, rounds: args.steps });
     return { result: r, text: args.json ? JSON.stringify(r, null, 2) : formatOnnxBench(r) };
+  }
+  // --matmul: the webgpu matmul kernels alone (backend/webgpu-matmul.ts).
+  if (args.matmul) {
+    const a = webgpuAdapter();
+    if (!webgpuActive() || !a)
+      throw new UserError('bench --matmul: runs on the webgpu backend only (--backend webgpu)');
+    const rows = await benchMatmul(a.software);
+    const r = { backend: ctx.backend, webgpu_matmul: matmulSummary(), matmul: rows };
+    return { result: r, text: args.json ? JSON.stringify(r, null, 2) : formatMatmulBench(rows, a.name) };
   }
   const o = {
     shapes: args.shapes?.split(','),
