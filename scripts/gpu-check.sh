@@ -15,9 +15,10 @@
 # run.json, when GPU_CHECK_WASM_RUN names its folder at prepare) and manifest.txt. Results and
 # gpu-check.log go to $OUT (default ./gpu-check-out).
 #
-# Settings (environment): GPU_CHECK_SHAPES (comma list), GPU_CHECK_STEPS, GPU_CHECK_BUDGET_S (the
-# whole run's wall-time budget, default 290), GPU_CHECK_PIPELINE=0 (no pipeline), GPU_CHECK_PRESET
-# (default gaiic; local: tiny), GPU_CHECK_TORCH_RUNS (default 2), GPU_CHECK_ICD (a Vulkan ICD json to
+# Settings (environment): GPU_CHECK_SHAPES (comma list), GPU_CHECK_EXTRA (shapes benched after the
+# pipeline while the budget lasts; default L12-H768-A12+tfjs, empty for none), GPU_CHECK_STEPS,
+# GPU_CHECK_BUDGET_S (the whole run's wall-time budget, default 290), GPU_CHECK_PIPELINE=0 (no
+# pipeline), GPU_CHECK_PRESET (default gaiic; local: tiny), GPU_CHECK_TORCH_RUNS (default 2), GPU_CHECK_ICD (a Vulkan ICD json to
 # use), GPU_CHECK_KEEP=1 (keep the temporary folder), BERT_PRUNER_WEBGPU_ADAPTER (passed to the engine).
 set -euo pipefail
 
@@ -666,6 +667,8 @@ run() {
   else
     SHAPES=${GPU_CHECK_SHAPES:-$BASE_SHAPE,$TARGET_SHAPES} STEPS=${GPU_CHECK_STEPS:-20}
   fi
+  EXTRA=${GPU_CHECK_EXTRA-$BASE_SHAPE+tfjs}
+  [[ "$MODE" == local ]] && EXTRA=${GPU_CHECK_EXTRA-}
   BUDGET=${GPU_CHECK_BUDGET_S:-290}
   if [[ "$MODE" == local ]]; then BUDGET=${GPU_CHECK_BUDGET_S:-900}; fi
   START=$SECONDS DEADLINE=$((SECONDS + BUDGET - 15)) # 15 s kept for the table
@@ -701,6 +704,12 @@ run() {
     for shape in "${shape_list[@]}"; do step_bench "$shape"; done
     step_torch
     step_pipeline || true
+    # then, while the budget lasts, the extra shapes (default: BERT-base on tfjs's matmul, to see ours against it)
+    IFS=, read -r -a shape_list <<<"$EXTRA"
+    for shape in "${shape_list[@]}"; do
+      if ((DEADLINE - SECONDS >= 60)); then step_bench "$shape"; else say "--    bench $shape: skipped (under 60 s of the budget left)"; fi
+    done
+    SHAPES="$SHAPES${EXTRA:+,$EXTRA}"
   else
     step_torch
   fi
@@ -715,6 +724,6 @@ case "${1:-run}" in
     OUT=${OUT:-./gpu-check-out} SHAPES=${GPU_CHECK_SHAPES:-$TARGET_SHAPES} FAILS=()
     step_table
     ;;
-  -h | --help) sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;
+  -h | --help) sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;
   *) die "unknown mode '$1' (prepare | run | local | table | --help)" ;;
 esac
