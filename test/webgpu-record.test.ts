@@ -76,7 +76,7 @@ function setup(seed: number) {
 
 describe.skipIf(missing !== null)('recorded steps on webgpu', () => {
   // on tfjs's matmul and on ours (webgpu-matmul.ts), whichever auto measured faster here
-  it.each(['tfjs', 'ours'])(
+  it.each(['tfjs', 'ours', 'ours:128x128x8-8x8-v4'])(
     'a replayed training step (%s matmul): as op by op within 1e-5; 0 bind groups and buffers, <= 2 submits',
     async (matmul) => {
       await initBackend('webgpu');

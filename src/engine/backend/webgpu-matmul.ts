@@ -5,7 +5,9 @@
 //     outputs per thread held in registers, K in steps of BK through workgroup memory, the tile
 //     loads laid out so that neighbouring threads read neighbouring addresses whichever operand
 //     is transposed (scripts/matmul-probe.mjs measured the variants on the H200: 128 x 128 with
-//     8 x 8 per thread reached 19.6-31.8 TFLOP/s at BERT-base's shapes against tfjs's 6.7-14.8).
+//     8 x 8 per thread reached 19.6-31.8 TFLOP/s at BERT-base's shapes against tfjs's 6.7-14.8);
+//     one tile variant loads vec4 along each operand's contiguous dimension where sizes and
+//     strides are multiples of 4 (else it loads scalars).
 // Every operand is a strided view (batch, row, column strides in the uniforms), so one kernel
 // serves the dense layers and the attention's per-head products in the [B*T, A*D] layout; every
 // size is bounds-checked (pruned models have widths like 77 or 240). fp32 throughout.
@@ -48,6 +50,8 @@ export interface Tile {
   BK: number;
   TM: number;
   TN: number;
+  /** Global loads as vec4 along each operand's contiguous dimension, where sizes and strides allow (else scalar). */
+  V4?: boolean;
 }
 
 export const TILES: Record<string, Tile> = {
@@ -55,11 +59,12 @@ export const TILES: Record<string, Tile> = {
   '128x64x16-8x4': { BM: 128, BN: 64, BK: 16, TM: 8, TN: 4 },
   '128x128x8-8x8': { BM: 128, BN: 128, BK: 8, TM: 8, TN: 8 },
   '128x128x16-8x8': { BM: 128, BN: 128, BK: 16, TM: 8, TN: 8 },
+  '128x128x8-8x8-v4': { BM: 128, BN: 128, BK: 8, TM: 8, TN: 8, V4: true },
 };
 /** The probe's best on the H200's forward products. */
 export const DEFAULT_TILE = '128x128x8-8x8';
 /** Bump when a kernel changes: measurements of an older version are taken again. */
-export const KERNEL_VERSION = 1;
+export const KERNEL_VERSION = 2;
 
 /** A matrix view: X(z, r, c) = X[bo * sb + bi * si + r * sr + c * sc], z = bo * inner + bi. */
 export interface Strided {
@@ -89,20 +94,80 @@ interface KernelMakeTensorInfo {
   makeTensorInfo(shape: number[], dtype: tf.DataType): tf.TensorInfo;
 }
 
-function kernelWgsl(tile: Tile, aKContig: boolean, bNContig: boolean, bias: boolean, uniforms: string): string {
+/**
+ * The tile loads of one k step. Scalar: element e of the tile, consecutive e consecutive in memory
+ * where a stride is 1. vec4 (v4): group e of 4 elements along the contiguous dimension (its length
+ * a multiple of 4, checked at dispatch, so a group is wholly in or out of bounds).
+ */
+function tileLoads(tile: Tile, aKContig: boolean, bNContig: boolean, v4: boolean, threads: number): string {
+  const { BM, BN, BK } = tile;
+  if (!v4) {
+    const aIdx = aKContig ? `let kk = e % ${BK}u; let r = e / ${BK}u;` : `let r = e % ${BM}u; let kk = e / ${BM}u;`;
+    const bIdx = bNContig ? `let c = e % ${BN}u; let kk = e / ${BN}u;` : `let kk = e % ${BK}u; let c = e / ${BK}u;`;
+    return `
+    for (var l = 0u; l < ${(BM * BK) / threads}u; l++) {
+      let e = tid + l * ${threads}u;
+      ${aIdx}
+      let gi = row0 + r;
+      let gk = k0 + kk;
+      As[kk * ${BM}u + r] = select(0.0, A[min(abase + gi * u.asr + gk * u.asc, alast)], gi < u.M && gk < u.K);
+    }
+    for (var l = 0u; l < ${(BN * BK) / threads}u; l++) {
+      let e = tid + l * ${threads}u;
+      ${bIdx}
+      let gj = col0 + c;
+      let gk = k0 + kk;
+      Bs[kk * ${BN}u + c] = select(0.0, B[min(bbase + gk * u.bsr + gj * u.bsc, blast)], gj < u.N && gk < u.K);
+    }`;
+  }
+  const z = 'vec4<f32>(0.0)';
+  // A: along k (r fixed, kk = 4q .. 4q+3) or along m (kk fixed, r = 4q .. 4q+3)
+  const aLoad = aKContig
+    ? `let q = e % ${BK / 4}u; let r = e / ${BK / 4}u; let gi = row0 + r; let gk = k0 + 4u * q;
+      let v = select(${z}, A[min((abase + gi * u.asr + gk) / 4u, alast)], gi < u.M && gk < u.K);
+      for (var c = 0u; c < 4u; c++) { As[(4u * q + c) * ${BM}u + r] = v[c]; }`
+    : `let q = e % ${BM / 4}u; let kk = e / ${BM / 4}u; let gi = row0 + 4u * q; let gk = k0 + kk;
+      let v = select(${z}, A[min((abase + gi + gk * u.asc) / 4u, alast)], gi < u.M && gk < u.K);
+      for (var c = 0u; c < 4u; c++) { As[kk * ${BM}u + 4u * q + c] = v[c]; }`;
+  const bLoad = bNContig
+    ? `let q = e % ${BN / 4}u; let kk = e / ${BN / 4}u; let gj = col0 + 4u * q; let gk = k0 + kk;
+      let v = select(${z}, B[min((bbase + gk * u.bsr + gj) / 4u, blast)], gj < u.N && gk < u.K);
+      for (var c = 0u; c < 4u; c++) { Bs[kk * ${BN}u + 4u * q + c] = v[c]; }`
+    : `let q = e % ${BK / 4}u; let cc = e / ${BK / 4}u; let gj = col0 + cc; let gk = k0 + 4u * q;
+      let v = select(${z}, B[min((bbase + gk + gj * u.bsc) / 4u, blast)], gj < u.N && gk < u.K);
+      for (var c = 0u; c < 4u; c++) { Bs[(4u * q + c) * ${BN}u + cc] = v[c]; }`;
+  return `
+    for (var l = 0u; l < ${Math.max(1, (BM * BK) / 4 / threads)}u; l++) {
+      let e = tid + l * ${threads}u;
+      if (e < ${(BM * BK) / 4}u) {
+      ${aLoad}
+      }
+    }
+    for (var l = 0u; l < ${Math.max(1, (BN * BK) / 4 / threads)}u; l++) {
+      let e = tid + l * ${threads}u;
+      if (e < ${(BN * BK) / 4}u) {
+      ${bLoad}
+      }
+    }`;
+}
+
+function kernelWgsl(
+  tile: Tile,
+  aKContig: boolean,
+  bNContig: boolean,
+  v4: boolean,
+  bias: boolean,
+  uniforms: string,
+): string {
   const { BM, BN, BK, TM, TN } = tile;
   const tx = BN / TN;
   const ty = BM / TM;
   const threads = tx * ty;
-  const aLoads = (BM * BK) / threads;
-  const bLoads = (BN * BK) / threads;
-  // e numbers one element of the tile; consecutive e are consecutive in memory where a stride is 1.
-  const aIdx = aKContig ? `let kk = e % ${BK}u; let r = e / ${BK}u;` : `let r = e % ${BM}u; let kk = e / ${BM}u;`;
-  const bIdx = bNContig ? `let c = e % ${BN}u; let kk = e / ${BN}u;` : `let kk = e % ${BK}u; let c = e / ${BK}u;`;
   const o = bias ? 3 : 2;
+  const el = v4 ? 'vec4<f32>' : 'f32';
   return `
-@group(0) @binding(0) var<storage, read> A: array<f32>;
-@group(0) @binding(1) var<storage, read> B: array<f32>;
+@group(0) @binding(0) var<storage, read> A: array<${el}>;
+@group(0) @binding(1) var<storage, read> B: array<${el}>;
 ${bias ? '@group(0) @binding(2) var<storage, read> bias: array<f32>;' : ''}
 @group(0) @binding(${o}) var<storage, read_write> out: array<f32>;
 ${uniforms}
@@ -123,21 +188,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc: array<array<f32, ${TN}>, ${TM}>;
   var a: array<f32, ${TM}>;
   var b: array<f32, ${TN}>;
-  for (var k0 = 0u; k0 < u.K; k0 += ${BK}u) {
-    for (var l = 0u; l < ${aLoads}u; l++) {
-      let e = tid + l * ${threads}u;
-      ${aIdx}
-      let gi = row0 + r;
-      let gk = k0 + kk;
-      As[kk * ${BM}u + r] = select(0.0, A[min(abase + gi * u.asr + gk * u.asc, alast)], gi < u.M && gk < u.K);
-    }
-    for (var l = 0u; l < ${bLoads}u; l++) {
-      let e = tid + l * ${threads}u;
-      ${bIdx}
-      let gj = col0 + c;
-      let gk = k0 + kk;
-      Bs[kk * ${BN}u + c] = select(0.0, B[min(bbase + gk * u.bsr + gj * u.bsc, blast)], gj < u.N && gk < u.K);
-    }
+  for (var k0 = 0u; k0 < u.K; k0 += ${BK}u) {${tileLoads(tile, aKContig, bNContig, v4, threads)}
     workgroupBarrier();
     for (var kk = 0u; kk < ${BK}u; kk++) {
       for (var i = 0u; i < ${TM}u; i++) { a[i] = As[kk * ${BM}u + lid.y + i * ${ty}u]; }
@@ -190,9 +241,16 @@ export function blockedMatMul(
   // Which loads coalesce is decided when compiling: A's K stride 1, B's N stride 1 (else the other).
   const aK = a.sc === 1 && dims.K > 1;
   const bN = b.sc === 1 && dims.N > 1;
+  // vec4 loads: along the contiguous dimension (stride 1), its length and every other stride a
+  // multiple of 4 (so groups of 4 are aligned and wholly in or out of bounds); else scalar loads
+  const m4 = (...xs: number[]) => xs.every((x) => x % 4 === 0);
+  const v4 =
+    !!tile.V4 &&
+    (aK ? m4(dims.K, a.sr, a.sb, a.si) : a.sr === 1 && m4(dims.M, a.sc, a.sb, a.si)) &&
+    (bN ? m4(dims.N, b.sr, b.sb, b.si) : b.sr === 1 && m4(dims.K, b.sc, b.sb, b.si));
   const block = uniformBlock(f);
-  const key = `bp_mm_${tileName}_${aK ? 'k' : 'm'}${bN ? 'n' : 'k'}${bias ? '_bias' : ''}`;
-  const pipe = pipeline(gb, key, () => kernelWgsl(tile, aK, bN, !!bias, block.wgsl));
+  const key = `bp_mm_${tileName}_${aK ? 'k' : 'm'}${bN ? 'n' : 'k'}${v4 ? '_v4' : ''}${bias ? '_bias' : ''}`;
+  const pipe = pipeline(gb, key, () => kernelWgsl(tile, aK, bN, v4, !!bias, block.wgsl));
   const info = (gb as unknown as KernelMakeTensorInfo).makeTensorInfo(out.shape, 'float32');
   const groups: [number, number, number] = [
     Math.ceil(dims.N / tile.BN),
@@ -200,7 +258,9 @@ export function blockedMatMul(
     dims.outer * dims.inner,
   ];
   const bufs = [{ tensor: a.t }, { tensor: b.t }, ...(bias ? [{ tensor: bias }] : []), { tensor: info, written: true }];
-  dispatchRaw(gb, `matmul_${tileName}`, pipe, bufs, block.data, groups);
+  // the program's name says where a vec4 tile fell back to scalar loads (bench's profiles, the tests)
+  const name = `matmul_${tileName}${tile.V4 && !v4 ? '_scalar' : ''}`;
+  dispatchRaw(gb, name, pipe, bufs, block.data, groups);
   return tf.engine().makeTensorFromTensorInfo(info);
 }
 
