@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # GPU check: the engine's webgpu backend on a lent GPU machine (no Node.js, no network there),
-# against the PyTorch CUDA yardstick (torch_gpu_bench.py, 3 runs, the median), and the real gaiic
-# pipeline on the GPU, in one bounded run (under 5 minutes).
+# against the PyTorch CUDA yardstick (torch_gpu_bench.py, 2 runs, the median; BERT-base also under
+# bf16 autocast), the webgpu matmul alone (bench --matmul: TFLOP/s of tfjs's and each of our tiles at
+# BERT-base's three shapes) and the real gaiic pipeline on the GPU, in one bounded run (under 5 minutes).
 #
 #   bash scripts/gpu-check.sh prepare   here (Debian, npm and apt reachable): build and fill .gpu-check/
 #   bash scripts/gpu-check.sh [run]     on the GPU machine, .gpu-check/ carried: bench, torch, pipeline, table
@@ -14,9 +15,10 @@
 # run.json, when GPU_CHECK_WASM_RUN names its folder at prepare) and manifest.txt. Results and
 # gpu-check.log go to $OUT (default ./gpu-check-out).
 #
-# Settings (environment): GPU_CHECK_SHAPES (comma list), GPU_CHECK_STEPS, GPU_CHECK_BUDGET_S (the
-# whole run's wall-time budget, default 290), GPU_CHECK_PIPELINE=0 (no pipeline), GPU_CHECK_PRESET
-# (default gaiic; local: tiny), GPU_CHECK_TORCH_RUNS (default 3), GPU_CHECK_ICD (a Vulkan ICD json to
+# Settings (environment): GPU_CHECK_SHAPES (comma list), GPU_CHECK_EXTRA (shapes benched after the
+# pipeline while the budget lasts; default L12-H768-A12+tfjs, empty for none), GPU_CHECK_STEPS,
+# GPU_CHECK_BUDGET_S (the whole run's wall-time budget, default 290), GPU_CHECK_PIPELINE=0 (no
+# pipeline), GPU_CHECK_PRESET (default gaiic; local: tiny), GPU_CHECK_TORCH_RUNS (default 2), GPU_CHECK_ICD (a Vulkan ICD json to
 # use), GPU_CHECK_KEEP=1 (keep the temporary folder), BERT_PRUNER_WEBGPU_ADAPTER (passed to the engine).
 set -euo pipefail
 
@@ -34,6 +36,8 @@ DATA_SRC="$ROOT/../shared/datasets/gaiic2021"
 # the gaiic pipeline within PIPELINE_TARGET_S from the command's start, its test metric within
 # METRIC_TOL of the wasm run's.
 TARGET_SHAPES=L2-H128,L4-H256 TARGET_RATIO=1.0 PIPELINE_TARGET_S=90 METRIC_TOL=0.003
+# Issue 20: BERT-base (fp32) trains at least BASE_TRAIN x and infers at least BASE_INFER x PyTorch fp32 eager.
+BASE_SHAPE=L12-H768-A12 BASE_TRAIN=0.6 BASE_INFER=0.8
 MIB=$((1024 * 1024))
 
 say() { printf '%s\n' "$*"; }
@@ -417,7 +421,7 @@ JS
     "$ENGINE/node_modules/webgpu/dist/linux-x64/dawn.node"
 }
 
-# The PyTorch yardstick GPU_CHECK_TORCH_RUNS times (default 3; small shapes vary by about 30% from
+# The PyTorch yardstick GPU_CHECK_TORCH_RUNS times (default 2; small shapes vary by about 30% from
 # run to run), only the shapes benched (its own loops left out; all of it with GPU_CHECK_TORCH_FULL=1);
 # $OUT/torch.txt gets the median of each figure, in the yardstick's own line format.
 step_torch() {
@@ -425,9 +429,9 @@ step_torch() {
     say "--    torch: skipped (local mode, no CUDA torch here)"
     return 0
   fi
-  local runs=${GPU_CHECK_TORCH_RUNS:-3} k dims=() shape
+  local runs=${GPU_CHECK_TORCH_RUNS:-2} k dims=() shape
   IFS=, read -r -a shape_list <<<"$SHAPES"
-  for shape in "${shape_list[@]}"; do dims+=("$(shape_dims "${shape%+tiled}")"); done
+  for shape in "${shape_list[@]}"; do dims+=("$(shape_dims "${shape%+*}")"); done
   cat >"$WORK/torch_some.py" <<'PY'
 import sys
 src = open(sys.argv[1]).read()
@@ -436,6 +440,8 @@ if sys.argv[2] != "full":
 exec(compile(src, sys.argv[1], "exec"))
 if sys.argv[2] != "full":
     for d in sys.argv[3:]: run(*map(int, d.split(",")))
+    for d in sys.argv[3:]:  # BERT-base also under bf16 autocast, for comparison
+        if d.startswith("12,768,"): run(*map(int, d.split(",")), amp=True)
 PY
   local full=some
   [[ "${GPU_CHECK_TORCH_FULL:-}" == 1 ]] && full=full
@@ -454,6 +460,15 @@ for k in range(1, runs + 1):
 for key, v in figs.items():
     tr = statistics.median(x[0] for x in v); inf = statistics.median(x[1] for x in v)
     print(f"torch-cuda fp32 {key}: train_tokens_per_s={tr:.0f} infer_tokens_per_s={inf:.0f} (median of {len(v)})")
+amp = {}
+pat = r"torch-cuda bf16-autocast (L\d+-H\d+ A\d+ I\d+ B\d+ T\d+): amp_train_tokens_per_s=([\d.]+) amp_infer_tokens_per_s=([\d.]+)"
+for k in range(1, runs + 1):
+    try: text = open(f"{out}/torch-{k}.txt").read()
+    except OSError: continue
+    for m in re.finditer(pat, text): amp.setdefault(m[1], []).append((float(m[2]), float(m[3])))
+for key, v in amp.items():
+    tr = statistics.median(x[0] for x in v); inf = statistics.median(x[1] for x in v)
+    print(f"torch-cuda bf16-autocast {key}: amp_train_tokens_per_s={tr:.0f} amp_infer_tokens_per_s={inf:.0f} (median of {len(v)})")
 PY
   say "   median of the runs:"
   sed 's/^/   /' "$OUT/torch.txt"
@@ -493,10 +508,22 @@ step_pipeline() {
   tail -n 25 "$OUT/pipeline.txt" | sed 's/^/   /'
 }
 
-step_bench() { # SHAPE[+tiled]: one engine process per shape, so that a hang or crash costs only that shape
-  local shape=${1%+tiled} cap=60 matmul=tfjs
-  # SHAPE+tiled: the dense layers on our own tiled matmul (BERT_PRUNER_WEBGPU_MATMUL=tiled) instead of tfjs's
-  if [[ "$1" == *+tiled ]]; then matmul=tiled; fi
+# The matmul alone: tfjs's and each tile of ours, TFLOP/s at BERT-base's three shapes (each dimension
+# an eighth on lavapipe), and what auto chose; the first engine start on this adapter measures (kept in
+# the engine's cache for the benches after it).
+step_matmul() {
+  local cap=60
+  [[ "$MODE" == local ]] && cap=300
+  run_step "matmul alone (bench --matmul)" "$cap" "$OUT/matmul.txt" "$NODE" "$ENGINE/dist/cli.js" bench \
+    --backend webgpu --matmul || true
+  grep -v '^Warning' "$OUT/matmul.txt" | sed 's/^/   /'
+}
+
+step_bench() { # SHAPE[+MATMUL]: one engine process per shape, so that a hang or crash costs only that shape
+  local shape=${1%+*} cap=60 matmul=auto
+  # SHAPE+tfjs / +tiled / +ours: the matmuls forced (BERT_PRUNER_WEBGPU_MATMUL); plain SHAPE: auto, the
+  # kernels the engine measured fastest on this adapter (the first engine start measures, a few seconds)
+  if [[ "$1" == *+* ]]; then matmul=${1##*+}; fi
   case "$shape" in
     L2-H128) cap=45 ;;
     L12-*) cap=150 ;;
@@ -513,12 +540,14 @@ step_bench() { # SHAPE[+tiled]: one engine process per shape, so that a hang or 
 # also $OUT/summary.json.
 step_table() {
   say "-- results"
-  SHAPES="$SHAPES" TARGETS="$TARGET_SHAPES $TARGET_RATIO $PIPELINE_TARGET_S $METRIC_TOL" timeout 30 python3 - "$OUT" <<'PY' ||
+  [[ -s "$OUT/matmul.txt" ]] && grep -v '^Warning' "$OUT/matmul.txt"
+  SHAPES="$SHAPES" TARGETS="$TARGET_SHAPES $TARGET_RATIO $PIPELINE_TARGET_S $METRIC_TOL" \
+    BASE="$BASE_SHAPE $BASE_TRAIN $BASE_INFER" timeout 30 python3 - "$OUT" <<'PY' ||
 import json, os, re, sys
 out = sys.argv[1]; shapes = os.environ["SHAPES"].split(",")
 tshapes, tratio, tpipe, tol = os.environ["TARGETS"].split(); tshapes = tshapes.split(","); tratio, tpipe, tol = float(tratio), float(tpipe), float(tol)
 def dims(name):  # as the engine's parseShape: heads hidden/64, FFN 4*hidden unless -A / -F say
-    m = re.match(r"L(\d+)-H(\d+)(?:-A(\d+))?(?:-F(\d+))?(?:\+tiled)?$", name); L, H = int(m[1]), int(m[2])
+    m = re.match(r"L(\d+)-H(\d+)(?:-A(\d+))?(?:-F(\d+))?(?:\+[\w:x-]+)?$", name); L, H = int(m[1]), int(m[2])
     return (L, H, int(m[3] or max(1, round(H / 64))), int(m[4] or 4 * H))
 def bench_json(path):  # the engine's JSON is the last unindented '{' to the end (Dawn may print before it)
     t = open(path).read(); i = t.rfind("\n{\n")
@@ -526,7 +555,13 @@ def bench_json(path):  # the engine's JSON is the last unindented '{' to the end
 def load(path):
     try: return json.load(open(path))
     except (OSError, ValueError): return None
-torch = {}
+base, btrain, binfer = os.environ["BASE"].split(); btrain, binfer = float(btrain), float(binfer)
+torch, amp = {}, {}
+try:
+    for m in re.finditer(r"bf16-autocast L(\d+)-H(\d+) A(\d+) I(\d+) B\d+ T\d+: amp_train_tokens_per_s=([\d.]+) amp_infer_tokens_per_s=([\d.]+)",
+                         open(os.path.join(out, "torch.txt")).read()):
+        amp[tuple(map(int, m.groups()[:4]))] = (float(m[5]), float(m[6]))
+except OSError: pass
 try:
     for m in re.finditer(r"L(\d+)-H(\d+) A(\d+) I(\d+) B\d+ T\d+: train_tokens_per_s=([\d.]+) infer_tokens_per_s=([\d.]+)",
                          open(os.path.join(out, "torch.txt")).read()):
@@ -551,6 +586,12 @@ for name in shapes:
                  fmt(g("gpu_bind_groups_per_train_step"), 1), fmt(g("gpu_buffers_created_per_train_step"), 1),
                  fmt(g("gpu_submits_per_train_step"), 1), fmt(g("host_ms_per_train_step"), 2),
                  "-" if g("gpu_replayed_train_steps") is None else f"{100 * g('gpu_replayed_train_steps'):.0f}%"])
+    ta = amp.get(dims(name))
+    if ta and ours: notes.append(f"{name}: PyTorch bf16 autocast train {ta[0]:.0f} / infer {ta[1]:.0f} tok/s; ours fp32 / that: "
+                                 f"{ot / ta[0]:.2f}x / {oi / ta[1]:.2f}x")
+    if name == base:
+        targets.append(f"{name} (fp32) train >= {btrain}x PyTorch fp32: {met(None if tr is None else tr >= btrain)} ({'-' if tr is None else f'{tr:.2f}x'})")
+        targets.append(f"{name} (fp32) infer >= {binfer}x PyTorch fp32: {met(None if ir is None else ir >= binfer)} ({'-' if ir is None else f'{ir:.2f}x'})")
     if name in tshapes:
         targets.append(f"{name} train >= {tratio}x PyTorch: {met(None if tr is None else tr >= tratio)} ({'-' if tr is None else f'{tr:.2f}x'})")
         targets.append(f"{name} infer >= {tratio}x PyTorch: {met(None if ir is None else ir >= tratio)} ({'-' if ir is None else f'{ir:.2f}x'})")
@@ -596,7 +637,7 @@ if run is not None or wall is not None:
     summary["pipeline"] = {"preset": preset, "wall_s": wall, "exit": prc, "metric": fm, "wasm_metric": wm}
 if targets:
     print()
-    print("targets (issue 19):")
+    print("targets (issues 19 and 20):")
     for t in targets: print("  " + t)
 json.dump(summary, open(os.path.join(out, "summary.json"), "w"), indent=2)
 PY
@@ -624,8 +665,10 @@ run() {
   if [[ "$MODE" == local ]]; then
     SHAPES=${GPU_CHECK_SHAPES:-L1-H64-A2-F128} STEPS=${GPU_CHECK_STEPS:-1}
   else
-    SHAPES=${GPU_CHECK_SHAPES:-$TARGET_SHAPES} STEPS=${GPU_CHECK_STEPS:-20}
+    SHAPES=${GPU_CHECK_SHAPES:-$BASE_SHAPE,$TARGET_SHAPES} STEPS=${GPU_CHECK_STEPS:-20}
   fi
+  EXTRA=${GPU_CHECK_EXTRA-$BASE_SHAPE+tfjs}
+  [[ "$MODE" == local ]] && EXTRA=${GPU_CHECK_EXTRA-}
   BUDGET=${GPU_CHECK_BUDGET_S:-290}
   if [[ "$MODE" == local ]]; then BUDGET=${GPU_CHECK_BUDGET_S:-900}; fi
   START=$SECONDS DEADLINE=$((SECONDS + BUDGET - 15)) # 15 s kept for the table
@@ -655,11 +698,18 @@ run() {
       run_step "nvidia-smi" 20 - sh -c 'nvidia-smi -L && nvidia-smi --query-gpu=driver_version,memory.total --format=csv,noheader' || true
     fi
     step_probe || true
+    step_matmul
     local shape
     IFS=, read -r -a shape_list <<<"$SHAPES"
     for shape in "${shape_list[@]}"; do step_bench "$shape"; done
     step_torch
     step_pipeline || true
+    # then, while the budget lasts, the extra shapes (default: BERT-base on tfjs's matmul, to see ours against it)
+    IFS=, read -r -a shape_list <<<"$EXTRA"
+    for shape in "${shape_list[@]}"; do
+      if ((DEADLINE - SECONDS >= 60)); then step_bench "$shape"; else say "--    bench $shape: skipped (under 60 s of the budget left)"; fi
+    done
+    SHAPES="$SHAPES${EXTRA:+,$EXTRA}"
   else
     step_torch
   fi
@@ -674,6 +724,6 @@ case "${1:-run}" in
     OUT=${OUT:-./gpu-check-out} SHAPES=${GPU_CHECK_SHAPES:-$TARGET_SHAPES} FAILS=()
     step_table
     ;;
-  -h | --help) sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;
+  -h | --help) sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;
   *) die "unknown mode '$1' (prepare | run | local | table | --help)" ;;
 esac

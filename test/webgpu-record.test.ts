@@ -75,54 +75,60 @@ function setup(seed: number) {
 }
 
 describe.skipIf(missing !== null)('recorded steps on webgpu', () => {
-  it('a replayed training step: as op by op within 1e-5; 0 bind groups and buffers, <= 2 submits', async () => {
-    await initBackend('webgpu');
-    const lines: string[] = [];
-    // Two identical models: one trained op by op, one recorded (steps 1, 2) then replayed.
-    const a = setup(1);
-    const r = setup(1);
-    const rec = stepRecording(r.spec, r.opt, (l) => lines.push(l))!;
-    expect(rec).not.toBeNull();
-    const batches = [hostBatch(5), hostBatch(6), hostBatch(7), hostBatch(8), hostBatch(9)];
-    const rngA = new Rng(11);
-    const rngR = new Rng(11);
-    const lossesA: number[] = [];
-    const lossesR: Promise<number>[] = [];
-    for (const [i, b] of batches.entries()) {
-      const lr = 1e-2 * (1 - i / 10);
-      lossesA.push(await (await queueTrainStep(a.spec, a.opt, b, rngA, lr)).loss);
-      if (i === 4) resetDeviceCounters();
-      lossesR.push((await queueTrainStep(r.spec, r.opt, b, rngR, lr, rec)).loss);
-      if (i === 4) {
-        const c = deviceCounters();
-        expect(c.bindGroups).toBe(0);
-        expect(c.buffersCreated).toBe(0);
-        expect(c.submits).toBeLessThanOrEqual(2);
-        expect(c.replayed).toBe(1);
+  // on tfjs's matmul and on ours (webgpu-matmul.ts), whichever auto measured faster here
+  it.each(['tfjs', 'ours', 'ours:128x128x8-8x8-v4'])(
+    'a replayed training step (%s matmul): as op by op within 1e-5; 0 bind groups and buffers, <= 2 submits',
+    async (matmul) => {
+      await initBackend('webgpu');
+      process.env.BERT_PRUNER_WEBGPU_MATMUL = matmul;
+      const lines: string[] = [];
+      // Two identical models: one trained op by op, one recorded (steps 1, 2) then replayed.
+      const a = setup(1);
+      const r = setup(1);
+      const rec = stepRecording(r.spec, r.opt, (l) => lines.push(l))!;
+      expect(rec).not.toBeNull();
+      const batches = [hostBatch(5), hostBatch(6), hostBatch(7), hostBatch(8), hostBatch(9)];
+      const rngA = new Rng(11);
+      const rngR = new Rng(11);
+      const lossesA: number[] = [];
+      const lossesR: Promise<number>[] = [];
+      for (const [i, b] of batches.entries()) {
+        const lr = 1e-2 * (1 - i / 10);
+        lossesA.push(await (await queueTrainStep(a.spec, a.opt, b, rngA, lr)).loss);
+        if (i === 4) resetDeviceCounters();
+        lossesR.push((await queueTrainStep(r.spec, r.opt, b, rngR, lr, rec)).loss);
+        if (i === 4) {
+          const c = deviceCounters();
+          expect(c.bindGroups).toBe(0);
+          expect(c.buffersCreated).toBe(0);
+          expect(c.submits).toBeLessThanOrEqual(2);
+          expect(c.replayed).toBe(1);
+        }
       }
-    }
-    const got = await Promise.all(lossesR);
-    got.forEach((l, i) => expect(Math.abs(l - lossesA[i]), `loss ${i}`).toBeLessThan(1e-5 * (1 + Math.abs(l))));
-    expect(rec.recorder.stats.hits).toBe(3); // step 1 op by op, 2 recorded, 3..5 replayed
-    expect(lines).toEqual([]);
-    const [pa, pr] = [await snapshot(a.params), await snapshot(r.params)];
-    let worst = 0;
-    for (const [n, va] of pa) {
-      const vr = pr.get(n)!;
-      for (let i = 0; i < va.length; i++) worst = Math.max(worst, Math.abs(va[i] - vr[i]));
-    }
-    expect(worst).toBeLessThan(1e-5);
-    // the EMA weights too
-    for (const [n, s] of a.ema.shadow) {
-      const x = (await s.data()) as Float32Array;
-      const y = (await r.ema.shadow.get(n)!.data()) as Float32Array;
-      for (let i = 0; i < x.length; i++) expect(Math.abs(x[i] - y[i])).toBeLessThan(1e-5);
-    }
-    expect(a.opt.step).toBe(r.opt.step);
-    rec.recorder.dispose();
-    a.dispose();
-    r.dispose();
-  });
+      const got = await Promise.all(lossesR);
+      got.forEach((l, i) => expect(Math.abs(l - lossesA[i]), `loss ${i}`).toBeLessThan(1e-5 * (1 + Math.abs(l))));
+      expect(rec.recorder.stats.hits).toBe(3); // step 1 op by op, 2 recorded, 3..5 replayed
+      expect(lines).toEqual([]);
+      const [pa, pr] = [await snapshot(a.params), await snapshot(r.params)];
+      let worst = 0;
+      for (const [n, va] of pa) {
+        const vr = pr.get(n)!;
+        for (let i = 0; i < va.length; i++) worst = Math.max(worst, Math.abs(va[i] - vr[i]));
+      }
+      expect(worst).toBeLessThan(1e-5);
+      // the EMA weights too
+      for (const [n, s] of a.ema.shadow) {
+        const x = (await s.data()) as Float32Array;
+        const y = (await r.ema.shadow.get(n)!.data()) as Float32Array;
+        for (let i = 0; i < x.length; i++) expect(Math.abs(x[i] - y[i])).toBeLessThan(1e-5);
+      }
+      expect(a.opt.step).toBe(r.opt.step);
+      rec.recorder.dispose();
+      a.dispose();
+      r.dispose();
+      delete process.env.BERT_PRUNER_WEBGPU_MATMUL;
+    },
+  );
 
   it('a step that uploads host data not from its batch is not recorded: op by op, one line', async () => {
     await initBackend('webgpu');

@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { AutoHint, autoChoiceNote, backendLabel, BACKEND_NAMES, BackendName, initBackend } from './backend';
+import { AutoHint, autoChoiceNote, backendLabel, BACKEND_NAMES, BackendName, initBackend, matmulNote } from './backend';
 import { sizeOfConfig } from './backend/speeds';
 import { presetNames } from './config/presets';
 import { readJson, recoverRun } from './io/atomic';
@@ -183,6 +183,8 @@ export async function runCommand(stage: string, args: string[], io: CommandIO): 
       backend = backendLabel();
       const note = autoChoiceNote();
       if (note) io.emit({ type: 'log', level: 'info', message: note });
+      const mm = matmulNote();
+      if (mm) io.emit({ type: 'log', level: 'info', message: mm });
       io.emit({ type: 'backend', backend });
     }
     // Before pretraining builds a model from the settings: does it fit (nothing allocated yet)?

@@ -11,9 +11,19 @@ import '@tensorflow/tfjs-backend-cpu';
 import { patchWasmKernels, usesNativeMatMul } from './wasm-kernels';
 import { UserError } from '../errors';
 import { loadNative } from './native';
-import { measuredChoice, ModelSize, readSpeeds, SpeedEntry, speedsFile } from './speeds';
+import {
+  measuredChoice,
+  ModelSize,
+  readMatmulTuning,
+  readSpeeds,
+  recordMatmulTuning,
+  SpeedEntry,
+  speedsFile,
+} from './speeds';
 import { hardwareWebGpuAdapter, registerWebGpu, webgpuAdapter } from './webgpu';
 import { patchWebGpuKernels } from './webgpu-kernels';
+import { tuneMatmul, TuningStore } from './webgpu-matmul';
+import { attentionProduct } from './webgpu-ops';
 import { useOps } from '../ops';
 import { hostOps } from '../ops/host';
 import { webgpuOps } from '../ops/webgpu';
@@ -89,13 +99,31 @@ async function load(name: Exclude<BackendName, 'auto'>, explicit: boolean): Prom
     return false;
   }
   if (name === 'wasm') patchWasmKernels();
-  if (name === 'webgpu') patchWebGpuKernels();
+  if (name === 'webgpu') {
+    patchWebGpuKernels();
+    // The matmuls for this adapter: kept from an earlier measurement, else measured now (once).
+    const a = webgpuAdapter();
+    if (a) await tuneMatmul(a, attentionProduct, MATMUL_STORE, (m) => (matmulNoteText = m));
+  }
   // The kernels model/ and train/ call, chosen here once (ops/index.ts).
   useOps(name === 'webgpu' ? webgpuOps : hostOps);
   // The cpu backend greets its first use in Node with a banner recommending tfjs-node; the CLI
   // already prints the backend in use and the README says how to get a faster one.
   if (name === 'cpu') (tf.backend() as unknown as { firstUse?: boolean }).firstUse = false;
   return true;
+}
+
+/** The webgpu matmul's measured choices live in the speeds file (its folder as it is when asked). */
+export const MATMUL_STORE: TuningStore = {
+  read: (adapter, version) => readMatmulTuning(adapter, version),
+  write: (t) => recordMatmulTuning(t),
+};
+
+/** The line of the webgpu matmul's measurement, where this process made one (webgpu-matmul.ts). */
+let matmulNoteText: string | null = null;
+
+export function matmulNote(): string | null {
+  return matmulNoteText;
 }
 
 /** What `auto` is about to run, so it can follow bench's measurements (speeds.ts). */

@@ -21,6 +21,7 @@ import { writeJsonAtomic } from '../io/atomic';
 import { BertConfig, ffnPerLayer, headSize, headsPerLayer } from '../model/config';
 import { readBounded } from '../io/read';
 import { isUserError } from '../errors';
+import type { MatmulTuning } from './webgpu-matmul';
 
 const FORMAT = 'bert-pruner-backend-speeds';
 const VERSION = 1;
@@ -57,6 +58,26 @@ interface SpeedsFile {
   format: typeof FORMAT;
   version: number;
   entries: SpeedEntry[];
+  /** The webgpu matmul's measured choices, per adapter name (backend/webgpu-matmul.ts). */
+  matmul?: Record<string, MatmulTuning>;
+}
+
+/** At most this many adapters' matmul choices are kept. */
+const MAX_ADAPTERS = 16;
+
+function validTuning(t: unknown): t is MatmulTuning {
+  if (!t || typeof t !== 'object') return false;
+  const o = t as Record<string, unknown>;
+  return (
+    typeof o.adapter === 'string' &&
+    typeof o.version === 'number' &&
+    typeof o.measured === 'string' &&
+    !!o.choices &&
+    typeof o.choices === 'object' &&
+    Object.values(o.choices as object).every((v) => typeof v === 'string') &&
+    !!o.ms &&
+    typeof o.ms === 'object'
+  );
 }
 
 export function speedsFile(): string {
@@ -100,7 +121,11 @@ function validEntry(e: unknown): e is SpeedEntry {
  * The recorded entries; [] when there are none. `problem` says why the file was not used (not
  * ours, too big, not JSON), for one warning; the file is then left as it is.
  */
-export function readSpeeds(file = speedsFile()): { entries: SpeedEntry[]; problem?: string } {
+export function readSpeeds(file = speedsFile()): {
+  entries: SpeedEntry[];
+  matmul?: Record<string, MatmulTuning>;
+  problem?: string;
+} {
   let text: string;
   try {
     const st = fs.statSync(file);
@@ -122,7 +147,11 @@ export function readSpeeds(file = speedsFile()): { entries: SpeedEntry[]; proble
     const problem = `${file}: not bert-pruner's backend speeds (no "format": "${FORMAT}"); left as it is`;
     return { entries: [], problem };
   }
-  return { entries: o.entries.filter(validEntry).slice(-MAX_ENTRIES) };
+  const entries = o.entries.filter(validEntry).slice(-MAX_ENTRIES);
+  if (!o.matmul || typeof o.matmul !== 'object') return { entries };
+  const matmul: Record<string, MatmulTuning> = {};
+  for (const [k, t] of Object.entries(o.matmul).slice(-MAX_ADAPTERS)) if (validTuning(t)) matmul[k] = t;
+  return { entries, matmul };
 }
 
 /**
@@ -131,14 +160,18 @@ export function readSpeeds(file = speedsFile()): { entries: SpeedEntry[]; proble
  * is never replaced).
  */
 export function recordSpeeds(add: SpeedEntry[], file = speedsFile()): { file: string } | { problem: string } {
-  const { entries, problem } = readSpeeds(file);
+  const { entries, matmul, problem } = readSpeeds(file);
   if (problem) return { problem };
   const key = (e: SpeedEntry) => JSON.stringify([e.backend, e.cpu, e.shape]);
   const replaced = new Set(add.map(key));
   const next = [...entries.filter((e) => !replaced.has(key(e))), ...add].slice(-MAX_ENTRIES);
+  return writeSpeeds(file, { format: FORMAT, version: VERSION, entries: next, matmul });
+}
+
+function writeSpeeds(file: string, content: SpeedsFile): { file: string } | { problem: string } {
   try {
     fs.mkdirSync(path.dirname(file), { recursive: true });
-    writeJsonAtomic(file, { format: FORMAT, version: VERSION, entries: next } satisfies SpeedsFile);
+    writeJsonAtomic(file, content);
   } catch (e) {
     return { problem: `${file}: not written (${(e as Error).message.split('\n')[0]})` };
   }
@@ -188,6 +221,21 @@ export function measuredChoice(
     backend: winner.backend,
     why: `measured faster for ${kind === 'train' ? 'training' : 'inference'} a model this size by bench (${what})`,
   };
+}
+
+/** The matmul choices kept for this adapter at this kernel version, or null. */
+export function readMatmulTuning(adapter: string, version: number, file = speedsFile()): MatmulTuning | null {
+  const t = readSpeeds(file).matmul?.[adapter];
+  return t && t.version === version ? t : null;
+}
+
+/** Keep an adapter's matmul choices (replacing its earlier ones); the speed entries stay as they are. */
+export function recordMatmulTuning(t: MatmulTuning, file = speedsFile()): { file: string } | { problem: string } {
+  const { entries, matmul, problem } = readSpeeds(file);
+  if (problem) return { problem };
+  const rest = Object.entries(matmul ?? {}).filter(([k]) => k !== t.adapter);
+  const next = Object.fromEntries([...rest, [t.adapter, t]].slice(-MAX_ADAPTERS));
+  return writeSpeeds(file, { format: FORMAT, version: VERSION, entries, matmul: next });
 }
 
 /** A model's size from its config: the mean kept attention width and FFN width over its layers. */

@@ -5,7 +5,8 @@
 // ops/host.ts (tfjs's composed ops); test/webgpu-ops.test.ts compares values and gradients of each with
 // the cpu backend.
 //
-//   dense      y = x W^T + b: tfjs's fused matmul (bias inside); backward 2 matmuls + a column sum
+//   dense      y = x W^T + b: the matmul webgpu-matmul.ts chose (tfjs's or ours, bias inside);
+//              backward 2 matmuls + a column sum
 //   layerNorm  1 program; backward 4 (row stats, dx, dgamma, dbeta)
 //   biasGelu   gelu(h + b) in 1; backward 2 (dh, db)
 //   dropout    a counter-based hash of (seed, index) decides, on the GPU: 1 program each way
@@ -27,6 +28,7 @@ import {
   WORKGROUP_REDUCE,
 } from './webgpu-kernels';
 import { markScalarsRead, seedSlot, stepScalarsBuffer } from './webgpu-record';
+import { blockedMatMul, blockedMatMul2d, choiceFor, Choice, matmulMode, OutView, Strided } from './webgpu-matmul';
 
 type Field = UniformField;
 
@@ -208,114 +210,26 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
 // ---------------------------------------------------------------------------------------------
 // dense
 
-// Our own tiled matmul (an experiment, BERT_PRUNER_WEBGPU_MATMUL=tiled): 64 x 64 output tiles, 256
-// threads of 4 x 4 outputs each, K in steps of 16 through workgroup memory, the loads laid out so
-// that neighbouring threads read neighbouring addresses whichever operand is transposed. tfjs's
-// MatMulPacked (the default) tiles 32 x 32. Which is faster on a GPU is for scripts/gpu-check.sh to
-// measure; both are tested against the cpu backend.
-
-const BM = 64;
-const BK = 16;
-
-/** Which matmul the dense layers use on webgpu: 'tfjs' (default) or 'tiled' (ours). */
-export function matmulKind(): 'tfjs' | 'tiled' {
-  return process.env.BERT_PRUNER_WEBGPU_MATMUL === 'tiled' ? 'tiled' : 'tfjs';
-}
-
-/** op(a) [M, K] @ op(b) [K, N] (+ bias [N]); transA: a is [K, M]; transB: b is [N, K]. */
-export function tiledMatMul(
-  a: tf.Tensor2D,
-  b: tf.Tensor2D,
-  transA: boolean,
-  transB: boolean,
-  bias?: tf.Tensor1D,
-): tf.Tensor2D {
-  const [M, K] = transA ? [a.shape[1], a.shape[0]] : a.shape;
-  const N = transB ? b.shape[0] : b.shape[1];
-  const kb = transB ? b.shape[1] : b.shape[0];
-  if (kb !== K) throw new Error(`tiledMatMul: inner dimensions ${K} and ${kb} differ`);
-  // Tile loads: element e of the 64 x 16 A tile (r, kk) and 16 x 64 B tile (kk, c), mapped so that
-  // consecutive e are consecutive in memory.
-  const aLoad = transA
-    ? 'let r = e % 64u; let kk = e / 64u; let gi = row0 + r; let gk = k0 + kk; let ai = gk * u.M + gi;'
-    : 'let kk = e % 16u; let r = e / 16u; let gi = row0 + r; let gk = k0 + kk; let ai = gi * u.K + gk;';
-  const bLoad = transB
-    ? 'let kk = e % 16u; let c = e / 16u; let gj = col0 + c; let gk = k0 + kk; let bi = gj * u.K + gk;'
-    : 'let c = e % 64u; let kk = e / 64u; let gj = col0 + c; let gk = k0 + kk; let bi = gk * u.N + gj;';
-  const inputs = [
-    { name: 'A', t: a as tf.Tensor },
-    { name: 'B', t: b as tf.Tensor },
-  ];
-  if (bias) inputs.push({ name: 'bias', t: bias });
-  return launch(
-    `matmul_${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}${bias ? '_bias' : ''}`,
-    inputs,
-    [M, N],
-    [
-      ['M', 'u32', M],
-      ['N', 'u32', N],
-      ['K', 'u32', K],
-    ],
-    [Math.ceil(N / BM), Math.ceil(M / BM), 1],
-    `
-var<workgroup> As: array<vec4<f32>, ${(BK * BM) / 4}>;
-var<workgroup> Bs: array<vec4<f32>, ${(BK * BM) / 4}>;
-@compute @workgroup_size(16, 16)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let tid = lid.y * 16u + lid.x;
-  let row0 = wid.y * ${BM}u;
-  let col0 = wid.x * ${BM}u;
-  var acc: array<vec4<f32>, 4>;
-  for (var k0 = 0u; k0 < u.K; k0 += ${BK}u) {
-    for (var l = 0u; l < 4u; l++) {
-      let e = tid + l * 256u;
-      {
-        ${aLoad}
-        let v = select(0.0, A[min(ai, arrayLength(&A) - 1u)], gi < u.M && gk < u.K);
-        As[kk * 16u + r / 4u][r % 4u] = v;
-      }
-      {
-        ${bLoad}
-        let v = select(0.0, B[min(bi, arrayLength(&B) - 1u)], gj < u.N && gk < u.K);
-        Bs[kk * 16u + c / 4u][c % 4u] = v;
-      }
-    }
-    workgroupBarrier();
-    for (var kk = 0u; kk < ${BK}u; kk++) {
-      let x = As[kk * 16u + lid.y];
-      let y = Bs[kk * 16u + lid.x];
-      acc[0] += x.x * y;
-      acc[1] += x.y * y;
-      acc[2] += x.z * y;
-      acc[3] += x.w * y;
-    }
-    workgroupBarrier();
-  }
-  let c0 = col0 + lid.x * 4u;
-  for (var i = 0u; i < 4u; i++) {
-    let r = row0 + lid.y * 4u + i;
-    if (r < u.M) {
-      for (var j = 0u; j < 4u; j++) {
-        if (c0 + j < u.N) { out[r * u.N + c0 + j] = acc[i][j]${bias ? ' + bias[c0 + j]' : ''}; }
-      }
-    }
-  }
-}`,
-  ) as tf.Tensor2D;
+/**
+ * op(a) @ op(b) (+ bias) on what webgpu-matmul.ts chose for this product and size: tfjs's matmul
+ * (its fused matmul where there is a bias) or our register-blocked kernel.
+ */
+function mm(a: tf.Tensor2D, b: tf.Tensor2D, ta: boolean, tb: boolean, bias?: tf.Tensor1D): tf.Tensor2D {
+  const M = ta ? a.shape[1] : a.shape[0];
+  const N = tb ? b.shape[0] : b.shape[1];
+  const c = choiceFor(ta ? 'TN' : tb ? 'NT' : 'NN', M * N);
+  if (c !== 'tfjs') return blockedMatMul2d(a, b, ta, tb, c, bias);
+  if (!bias) return tf.matMul(a, b, ta, tb);
+  return tf.fused.matMul({ a, b, transposeA: ta, transposeB: tb, bias }) as tf.Tensor2D;
 }
 
 /**
  * y = x W^T (+ b), W [out, in] (PyTorch layout); backward: dx = dy W, dW = dy^T x, db = column sums
- * of dy. On tfjs's matmul without a bias, tfjs's own gradient does the same.
+ * of dy. With tfjs's matmul everywhere (BERT_PRUNER_WEBGPU_MATMUL=tfjs) and no bias, tfjs's own
+ * gradient does the same.
  */
 function linear(x: tf.Tensor2D, w: tf.Tensor2D, bias: tf.Tensor1D | null): tf.Tensor2D {
-  const tiled = matmulKind() === 'tiled';
-  if (!tiled && !bias) return tf.matMul(x, w, false, true);
-  const mm = (a: tf.Tensor2D, b: tf.Tensor2D, ta: boolean, tb: boolean, bt?: tf.Tensor1D): tf.Tensor2D => {
-    if (tiled) return tiledMatMul(a, b, ta, tb, bt);
-    if (!bt) return tf.matMul(a, b, ta, tb);
-    return tf.fused.matMul({ a, b, transposeA: ta, transposeB: tb, bias: bt }) as tf.Tensor2D;
-  };
+  if (!bias && matmulMode().kind === 'tfjs') return tf.matMul(x, w, false, true);
   const f = customOp(bias ? 3 : 2, ([a, wt, bt], save) => {
     save([a, wt]);
     return {
@@ -497,23 +411,16 @@ export function biasGelu<T extends tf.Tensor>(h: T, bias: tf.Tensor1D): T {
 
 /**
  * out[z][i][j] = alpha * sum_k A(z, i, k) B(z, k, j) for z = bo * inner + bi, where every operand is
- * addressed by strides: X(z, r, c) = X[bo * X.sb + bi * X.si + r * X.sr + c * X.sc]. 16 x 16 tiles.
+ * addressed by strides (Strided, webgpu-matmul.ts). 16 x 16 tiles, one output a thread: the
+ * fallback of the attention's products.
  */
-interface Strided {
-  t: tf.Tensor;
-  sb: number;
-  si: number;
-  sr: number;
-  sc: number;
-}
-
 const TILE = 16;
 
 function stridedMatMul(
   key: string,
   a: Strided,
   b: Strided,
-  out: { shape: number[]; sb: number; si: number; sr: number; sc: number },
+  out: OutView,
   dims: { M: number; N: number; K: number; outer: number; inner: number; alpha: number },
 ): tf.Tensor {
   const f: Field[] = [
@@ -565,6 +472,44 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   }
 }`,
   );
+}
+
+/** One of the attention's batched products on what webgpu-matmul.ts chose for its size. */
+function attnProduct(
+  key: string,
+  a: Strided,
+  b: Strided,
+  out: OutView,
+  dims: { M: number; N: number; K: number; outer: number; inner: number; alpha: number },
+  choice: Choice = choiceFor('attn', dims.M * dims.N * dims.outer * dims.inner),
+): tf.Tensor {
+  return choice === 'simple' ? stridedMatMul(key, a, b, out, dims) : blockedMatMul(a, b, out, dims, choice);
+}
+
+/**
+ * The attention's two forward products alone, on choice c (for webgpu-matmul.ts's measurement):
+ * scores = x y^T per head (x, y [B*T, A*D]), or context = x y (x the probabilities [B*A*T, T],
+ * y [B*T, A*D]).
+ */
+export function attentionProduct(
+  c: Choice,
+  which: 'scores' | 'context',
+  x: tf.Tensor2D,
+  y: tf.Tensor2D,
+  dims: { B: number; A: number; T: number; D: number },
+): tf.Tensor {
+  const { B, A, T, D } = dims;
+  const AD = A * D;
+  const tok = (t: tf.Tensor, tr: boolean): Strided =>
+    tr ? { t, sb: T * AD, si: D, sr: 1, sc: AD } : { t, sb: T * AD, si: D, sr: AD, sc: 1 };
+  const d = { outer: B, inner: A, alpha: 1 };
+  if (which === 'scores') {
+    const out = { shape: [B, A, T, T], sb: A * T * T, si: T * T, sr: T, sc: 1 };
+    return attnProduct('attn_scores', tok(x, false), tok(y, true), out, { M: T, N: T, K: D, ...d }, c);
+  }
+  const p: Strided = { t: x, sb: A * T * T, si: T * T, sr: T, sc: 1 };
+  const out = { shape: [B * T, AD], sb: T * AD, si: D, sr: AD, sc: 1 };
+  return attnProduct('attn_context', p, tok(y, false), out, { M: T, N: D, K: T, ...d }, c);
 }
 
 /** Row softmax of scores [B, A, T, T] + (1 - mask[b, key]) * -1e9 (mask [B, T], 1 = token). */
@@ -634,8 +579,8 @@ export function attention(
     transposed ? { t, sb: A * T * T, si: T * T, sr: 1, sc: T } : { t, sb: A * T * T, si: T * T, sr: T, sc: 1 };
   const sqOut = { shape: [B, A, T, T], sb: A * T * T, si: T * T, sr: T, sc: 1 };
   const tokOut = { shape: [B * T, AD], sb: T * AD, si: D, sr: AD, sc: 1 };
-  const bmm = (key: string, a: Strided, b: Strided, out: typeof sqOut, M: number, N: number, K: number, alpha = 1) =>
-    stridedMatMul(key, a, b, out, { M, N, K, outer: B, inner: A, alpha });
+  const bmm = (key: string, a: Strided, b: Strided, out: OutView, M: number, N: number, K: number, alpha = 1) =>
+    attnProduct(key, a, b, out, { M, N, K, outer: B, inner: A, alpha });
 
   const slot = drop ? seedSlot(requireWebGpu('attention'), drop.seed) : 0;
   const f = customOp(3, ([qt, kt, vt], save) => {

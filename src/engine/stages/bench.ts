@@ -6,7 +6,8 @@ import * as os from 'node:os';
 import { nativeStatus, setBlasThreads } from '../backend/native';
 import { cpuModel, recordSpeeds, SpeedEntry } from '../backend/speeds';
 import { webgpuActive } from '../backend/webgpu-kernels';
-import { matmulKind } from '../backend/webgpu-ops';
+import { benchMatmul, formatMatmulBench, matmulSummary } from '../backend/webgpu-matmul';
+import { webgpuAdapter } from '../backend/webgpu';
 import { CancelledError, UserError } from '../errors';
 import { checkMemory } from '../model/memory';
 import {
@@ -42,8 +43,11 @@ export interface TorchResult {
 
 export interface BenchResult {
   backend: string;
-  /** webgpu: whose matmul the dense layers ran on ('tfjs', or 'tiled': ours, see webgpu-ops.ts). */
-  webgpu_matmul?: 'tfjs' | 'tiled';
+  /**
+   * webgpu: which matmul ran each product (webgpu-matmul.ts matmulSummary: tfjs's, ours with its
+   * tile, or auto's measured choices).
+   */
+  webgpu_matmul?: string;
   blas?: string;
   blas_threads?: number;
   batch: number;
@@ -73,7 +77,7 @@ export async function bench(
   const ns = nativeStatus();
   const result: BenchResult = {
     backend: ctx.backend,
-    ...(webgpuActive() ? { webgpu_matmul: matmulKind() } : {}),
+    ...(webgpuActive() ? { webgpu_matmul: matmulSummary() } : {}),
     ...(ns.loaded ? { blas: ns.blas, blas_threads: ns.threads } : {}),
     batch: BENCH_BATCH,
     seq: BENCH_SEQ,
@@ -202,6 +206,15 @@ export const runBench: StageRun<'bench'> = async ({ args, ctx }) => {
     const { benchOnnx, formatOnnxBench } = await import('../export/bench');
     const r = await benchOnnx(args.model, ctx, { threads: args.threads, rounds: args.steps });
     return { result: r, text: args.json ? JSON.stringify(r, null, 2) : formatOnnxBench(r) };
+  }
+  // --matmul: the webgpu matmul kernels alone (backend/webgpu-matmul.ts).
+  if (args.matmul) {
+    const a = webgpuAdapter();
+    if (!webgpuActive() || !a)
+      throw new UserError('bench --matmul: runs on the webgpu backend only (--backend webgpu)');
+    const rows = await benchMatmul(a.software);
+    const r = { backend: ctx.backend, webgpu_matmul: matmulSummary(), matmul: rows };
+    return { result: r, text: args.json ? JSON.stringify(r, null, 2) : formatMatmulBench(rows, a.name) };
   }
   const o = {
     shapes: args.shapes?.split(','),

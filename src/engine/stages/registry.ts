@@ -525,6 +525,7 @@ export const REGISTRY = {
       'no-torch': { type: 'boolean', help: 'skip the PyTorch anchor' },
       onnx: { type: 'boolean', help: "race --model's inference against ONNX Runtime (fp32, int8)" },
       model: { type: 'string', value: 'CKPT', help: 'with --onnx: the checkpoint' },
+      matmul: { type: 'boolean', help: "webgpu: the matmul alone at BERT-base's shapes, TFLOP/s of each kernel" },
     },
     trains: false,
     resumable: false,

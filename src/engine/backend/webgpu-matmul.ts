@@ -1,0 +1,574 @@
+// The webgpu backend's matmuls: every dense layer (x W^T + b, and its backward dY W and dY^T X) and
+// both attention products (Q K^T and P V, and their four backward products), on either
+//   - tfjs's matmul (dense) or our 16 x 16 strided kernel (attention, webgpu-ops.ts): the fallback;
+//   - our register-blocked kernel (this file): an output tile of BM x BN per workgroup, TM x TN
+//     outputs per thread held in registers, K in steps of BK through workgroup memory, the tile
+//     loads laid out so that neighbouring threads read neighbouring addresses whichever operand
+//     is transposed (scripts/matmul-probe.mjs measured the variants on the H200: 128 x 128 with
+//     8 x 8 per thread reached 19.6-31.8 TFLOP/s at BERT-base's shapes against tfjs's 6.7-14.8);
+//     one tile variant loads vec4 along each operand's contiguous dimension where sizes and
+//     strides are multiples of 4 (else it loads scalars).
+// Every operand is a strided view (batch, row, column strides in the uniforms), so one kernel
+// serves the dense layers and the attention's per-head products in the [B*T, A*D] layout; every
+// size is bounds-checked (pruned models have widths like 77 or 240). fp32 throughout.
+//
+// Which one runs is chosen per adapter by a short measurement the first time the backend starts
+// on it (tuneMatmul, from backend/index.ts), per product (NT, NN, TN, attention) and size class,
+// and kept in the speeds file bench keeps (speeds.ts, `matmul`; index.ts passes it as the
+// TuningStore); the fastest candidate, tfjs's included, wins. BERT_PRUNER_WEBGPU_MATMUL overrides:
+//   auto (default)  the measured choice (measured once per adapter and kernel version)
+//   tfjs            tfjs's matmul for the dense layers, the 16 x 16 kernel for attention (as before)
+//   ours[:TILE]     our kernel everywhere, tile TILE (e.g. ours:64x64x16-4x4; default 128x128x8-8x8)
+//   tiled           ours:64x64x16-4x4 (the earlier experiment's tile)
+// The kernels go through dispatchRaw like the other fused ops, so a recorded step captures them.
+import * as tf from '@tensorflow/tfjs';
+import { dispatchRaw, pipeline, requireWebGpu, resetGpuCounters, uniformBlock, UniformField } from './webgpu-kernels';
+import { UserError } from '../errors';
+
+/** Which matmul runs each product and size class on one adapter, as measured. */
+export interface MatmulTuning {
+  adapter: string;
+  /** The kernels' version measured: another version measures again. */
+  version: number;
+  measured: string;
+  /** `NT:large` -> 'tfjs' | 'simple' | a tile name. */
+  choices: Record<string, string>;
+  /** ms per call of every candidate, per product and size class. */
+  ms: Record<string, Record<string, number>>;
+}
+
+/** Where the measured choices are kept (backend/index.ts passes speeds.ts's file). */
+export interface TuningStore {
+  read(adapter: string, version: number): MatmulTuning | null;
+  write(t: MatmulTuning): { file: string } | { problem: string };
+}
+
+/** Output tile BM x BN a workgroup, K step BK, TM x TN outputs a thread. */
+export interface Tile {
+  BM: number;
+  BN: number;
+  BK: number;
+  TM: number;
+  TN: number;
+  /** Global loads as vec4 along each operand's contiguous dimension, where sizes and strides allow (else scalar). */
+  V4?: boolean;
+}
+
+export const TILES: Record<string, Tile> = {
+  '64x64x16-4x4': { BM: 64, BN: 64, BK: 16, TM: 4, TN: 4 },
+  '128x64x16-8x4': { BM: 128, BN: 64, BK: 16, TM: 8, TN: 4 },
+  '128x128x8-8x8': { BM: 128, BN: 128, BK: 8, TM: 8, TN: 8 },
+  '128x128x16-8x8': { BM: 128, BN: 128, BK: 16, TM: 8, TN: 8 },
+  '128x128x8-8x8-v4': { BM: 128, BN: 128, BK: 8, TM: 8, TN: 8, V4: true },
+};
+/** The probe's best on the H200's forward products. */
+export const DEFAULT_TILE = '128x128x8-8x8';
+/** Bump when a kernel changes: measurements of an older version are taken again. */
+export const KERNEL_VERSION = 2;
+
+/** A matrix view: X(z, r, c) = X[bo * sb + bi * si + r * sr + c * sc], z = bo * inner + bi. */
+export interface Strided {
+  t: tf.Tensor;
+  sb: number;
+  si: number;
+  sr: number;
+  sc: number;
+}
+export interface OutView {
+  shape: number[];
+  sb: number;
+  si: number;
+  sr: number;
+  sc: number;
+}
+export interface MatDims {
+  M: number;
+  N: number;
+  K: number;
+  outer: number;
+  inner: number;
+  alpha: number;
+}
+
+interface KernelMakeTensorInfo {
+  makeTensorInfo(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+}
+
+/**
+ * The tile loads of one k step. Scalar: element e of the tile, consecutive e consecutive in memory
+ * where a stride is 1. vec4 (v4): group e of 4 elements along the contiguous dimension (its length
+ * a multiple of 4, checked at dispatch, so a group is wholly in or out of bounds).
+ */
+function tileLoads(tile: Tile, aKContig: boolean, bNContig: boolean, v4: boolean, threads: number): string {
+  const { BM, BN, BK } = tile;
+  if (!v4) {
+    const aIdx = aKContig ? `let kk = e % ${BK}u; let r = e / ${BK}u;` : `let r = e % ${BM}u; let kk = e / ${BM}u;`;
+    const bIdx = bNContig ? `let c = e % ${BN}u; let kk = e / ${BN}u;` : `let kk = e % ${BK}u; let c = e / ${BK}u;`;
+    return `
+    for (var l = 0u; l < ${(BM * BK) / threads}u; l++) {
+      let e = tid + l * ${threads}u;
+      ${aIdx}
+      let gi = row0 + r;
+      let gk = k0 + kk;
+      As[kk * ${BM}u + r] = select(0.0, A[min(abase + gi * u.asr + gk * u.asc, alast)], gi < u.M && gk < u.K);
+    }
+    for (var l = 0u; l < ${(BN * BK) / threads}u; l++) {
+      let e = tid + l * ${threads}u;
+      ${bIdx}
+      let gj = col0 + c;
+      let gk = k0 + kk;
+      Bs[kk * ${BN}u + c] = select(0.0, B[min(bbase + gk * u.bsr + gj * u.bsc, blast)], gj < u.N && gk < u.K);
+    }`;
+  }
+  const z = 'vec4<f32>(0.0)';
+  // A: along k (r fixed, kk = 4q .. 4q+3) or along m (kk fixed, r = 4q .. 4q+3)
+  const aLoad = aKContig
+    ? `let q = e % ${BK / 4}u; let r = e / ${BK / 4}u; let gi = row0 + r; let gk = k0 + 4u * q;
+      let v = select(${z}, A[min((abase + gi * u.asr + gk) / 4u, alast)], gi < u.M && gk < u.K);
+      for (var c = 0u; c < 4u; c++) { As[(4u * q + c) * ${BM}u + r] = v[c]; }`
+    : `let q = e % ${BM / 4}u; let kk = e / ${BM / 4}u; let gi = row0 + 4u * q; let gk = k0 + kk;
+      let v = select(${z}, A[min((abase + gi + gk * u.asc) / 4u, alast)], gi < u.M && gk < u.K);
+      for (var c = 0u; c < 4u; c++) { As[kk * ${BM}u + 4u * q + c] = v[c]; }`;
+  const bLoad = bNContig
+    ? `let q = e % ${BN / 4}u; let kk = e / ${BN / 4}u; let gj = col0 + 4u * q; let gk = k0 + kk;
+      let v = select(${z}, B[min((bbase + gk * u.bsr + gj) / 4u, blast)], gj < u.N && gk < u.K);
+      for (var c = 0u; c < 4u; c++) { Bs[kk * ${BN}u + 4u * q + c] = v[c]; }`
+    : `let q = e % ${BK / 4}u; let cc = e / ${BK / 4}u; let gj = col0 + cc; let gk = k0 + 4u * q;
+      let v = select(${z}, B[min((bbase + gk + gj * u.bsc) / 4u, blast)], gj < u.N && gk < u.K);
+      for (var c = 0u; c < 4u; c++) { Bs[(4u * q + c) * ${BN}u + cc] = v[c]; }`;
+  return `
+    for (var l = 0u; l < ${Math.max(1, (BM * BK) / 4 / threads)}u; l++) {
+      let e = tid + l * ${threads}u;
+      if (e < ${(BM * BK) / 4}u) {
+      ${aLoad}
+      }
+    }
+    for (var l = 0u; l < ${Math.max(1, (BN * BK) / 4 / threads)}u; l++) {
+      let e = tid + l * ${threads}u;
+      if (e < ${(BN * BK) / 4}u) {
+      ${bLoad}
+      }
+    }`;
+}
+
+function kernelWgsl(
+  tile: Tile,
+  aKContig: boolean,
+  bNContig: boolean,
+  v4: boolean,
+  bias: boolean,
+  uniforms: string,
+): string {
+  const { BM, BN, BK, TM, TN } = tile;
+  const tx = BN / TN;
+  const ty = BM / TM;
+  const threads = tx * ty;
+  const o = bias ? 3 : 2;
+  const el = v4 ? 'vec4<f32>' : 'f32';
+  return `
+@group(0) @binding(0) var<storage, read> A: array<${el}>;
+@group(0) @binding(1) var<storage, read> B: array<${el}>;
+${bias ? '@group(0) @binding(2) var<storage, read> bias: array<f32>;' : ''}
+@group(0) @binding(${o}) var<storage, read_write> out: array<f32>;
+${uniforms}
+@group(0) @binding(${o + 1}) var<uniform> u: U;
+var<workgroup> As: array<f32, ${BK * BM}>;
+var<workgroup> Bs: array<f32, ${BK * BN}>;
+@compute @workgroup_size(${tx}, ${ty})
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let tid = lid.y * ${tx}u + lid.x;
+  let bo = wid.z / u.inner;
+  let bi = wid.z % u.inner;
+  let abase = bo * u.asb + bi * u.asi;
+  let bbase = bo * u.bsb + bi * u.bsi;
+  let row0 = wid.y * ${BM}u;
+  let col0 = wid.x * ${BN}u;
+  let alast = arrayLength(&A) - 1u;
+  let blast = arrayLength(&B) - 1u;
+  var acc: array<array<f32, ${TN}>, ${TM}>;
+  var a: array<f32, ${TM}>;
+  var b: array<f32, ${TN}>;
+  for (var k0 = 0u; k0 < u.K; k0 += ${BK}u) {${tileLoads(tile, aKContig, bNContig, v4, threads)}
+    workgroupBarrier();
+    for (var kk = 0u; kk < ${BK}u; kk++) {
+      for (var i = 0u; i < ${TM}u; i++) { a[i] = As[kk * ${BM}u + lid.y + i * ${ty}u]; }
+      for (var j = 0u; j < ${TN}u; j++) { b[j] = Bs[kk * ${BN}u + lid.x + j * ${tx}u]; }
+      for (var i = 0u; i < ${TM}u; i++) {
+        for (var j = 0u; j < ${TN}u; j++) { acc[i][j] = fma(a[i], b[j], acc[i][j]); }
+      }
+    }
+    workgroupBarrier();
+  }
+  let obase = bo * u.osb + bi * u.osi;
+  for (var i = 0u; i < ${TM}u; i++) {
+    let r = row0 + lid.y + i * ${ty}u;
+    for (var j = 0u; j < ${TN}u; j++) {
+      let c = col0 + lid.x + j * ${tx}u;
+      if (r < u.M && c < u.N) { out[obase + r * u.osr + c * u.osc] = u.alpha * acc[i][j]${bias ? ' + bias[c]' : ''}; }
+    }
+  }
+}`;
+}
+
+/**
+ * out(z, i, j) = alpha * sum_k A(z, i, k) B(z, k, j) (+ bias[j]) on our register-blocked kernel,
+ * tile `tileName`, for z over outer x inner. The output is a new tensor of out.shape.
+ */
+export function blockedMatMul(
+  a: Strided,
+  b: Strided,
+  out: OutView,
+  dims: MatDims,
+  tileName: string,
+  bias?: tf.Tensor,
+): tf.Tensor {
+  const tile = TILES[tileName];
+  if (!tile) throw new Error(`blockedMatMul: no tile '${tileName}' (one of ${Object.keys(TILES).join(', ')})`);
+  const gb = requireWebGpu('blockedMatMul');
+  const f: UniformField[] = [
+    ['M', 'u32', dims.M],
+    ['N', 'u32', dims.N],
+    ['K', 'u32', dims.K],
+    ['inner', 'u32', dims.inner],
+    ['alpha', 'f32', dims.alpha],
+  ];
+  for (const [p, s] of [
+    ['a', a],
+    ['b', b],
+    ['o', out],
+  ] as const)
+    f.push([`${p}sb`, 'u32', s.sb], [`${p}si`, 'u32', s.si], [`${p}sr`, 'u32', s.sr], [`${p}sc`, 'u32', s.sc]);
+  // Which loads coalesce is decided when compiling: A's K stride 1, B's N stride 1 (else the other).
+  const aK = a.sc === 1 && dims.K > 1;
+  const bN = b.sc === 1 && dims.N > 1;
+  // vec4 loads: along the contiguous dimension (stride 1), its length and every other stride a
+  // multiple of 4 (so groups of 4 are aligned and wholly in or out of bounds); else scalar loads
+  const m4 = (...xs: number[]) => xs.every((x) => x % 4 === 0);
+  const v4 =
+    !!tile.V4 &&
+    (aK ? m4(dims.K, a.sr, a.sb, a.si) : a.sr === 1 && m4(dims.M, a.sc, a.sb, a.si)) &&
+    (bN ? m4(dims.N, b.sr, b.sb, b.si) : b.sr === 1 && m4(dims.K, b.sc, b.sb, b.si));
+  const block = uniformBlock(f);
+  const key = `bp_mm_${tileName}_${aK ? 'k' : 'm'}${bN ? 'n' : 'k'}${v4 ? '_v4' : ''}${bias ? '_bias' : ''}`;
+  const pipe = pipeline(gb, key, () => kernelWgsl(tile, aK, bN, v4, !!bias, block.wgsl));
+  const info = (gb as unknown as KernelMakeTensorInfo).makeTensorInfo(out.shape, 'float32');
+  const groups: [number, number, number] = [
+    Math.ceil(dims.N / tile.BN),
+    Math.ceil(dims.M / tile.BM),
+    dims.outer * dims.inner,
+  ];
+  const bufs = [{ tensor: a.t }, { tensor: b.t }, ...(bias ? [{ tensor: bias }] : []), { tensor: info, written: true }];
+  // the program's name says where a vec4 tile fell back to scalar loads (bench's profiles, the tests)
+  const name = `matmul_${tileName}${tile.V4 && !v4 ? '_scalar' : ''}`;
+  dispatchRaw(gb, name, pipe, bufs, block.data, groups);
+  return tf.engine().makeTensorFromTensorInfo(info);
+}
+
+/** op(a) [M, K] @ op(b) [K, N] (+ bias [N]) on our kernel: transA a is [K, M], transB b is [N, K]. */
+export function blockedMatMul2d(
+  a: tf.Tensor2D,
+  b: tf.Tensor2D,
+  transA: boolean,
+  transB: boolean,
+  tileName: string,
+  bias?: tf.Tensor1D,
+): tf.Tensor2D {
+  const [M, K] = transA ? [a.shape[1], a.shape[0]] : a.shape;
+  const N = transB ? b.shape[0] : b.shape[1];
+  const kb = transB ? b.shape[1] : b.shape[0];
+  if (kb !== K) throw new Error(`matmul: inner dimensions ${K} and ${kb} differ`);
+  const av: Strided = transA ? { t: a, sb: 0, si: 0, sr: 1, sc: M } : { t: a, sb: 0, si: 0, sr: K, sc: 1 };
+  const bv: Strided = transB ? { t: b, sb: 0, si: 0, sr: 1, sc: K } : { t: b, sb: 0, si: 0, sr: N, sc: 1 };
+  const ov: OutView = { shape: [M, N], sb: 0, si: 0, sr: N, sc: 1 };
+  return blockedMatMul(av, bv, ov, { M, N, K, outer: 1, inner: 1, alpha: 1 }, tileName, bias) as tf.Tensor2D;
+}
+
+// ---------------------------------------------------------------------------------------------
+// the choice
+
+/** The dense layers' three products (x W^T, dY W, dY^T X) and the attention's batched ones. */
+export type Product = 'NT' | 'NN' | 'TN' | 'attn';
+/** A product's size class: outputs (M x N x batch) under 2^21 are small. */
+export type SizeClass = 'small' | 'large';
+const LARGE = 1 << 21;
+
+export function sizeClass(outputs: number): SizeClass {
+  return outputs >= LARGE ? 'large' : 'small';
+}
+
+/** What runs a product: 'tfjs' (dense), 'simple' (attention's 16 x 16 kernel) or a tile of ours. */
+export type Choice = string;
+
+type Mode = { kind: 'auto' } | { kind: 'tfjs' } | { kind: 'ours'; tile: string };
+
+/** BERT_PRUNER_WEBGPU_MATMUL, read at every call (tests switch it). */
+export function matmulMode(): Mode {
+  const v = (process.env.BERT_PRUNER_WEBGPU_MATMUL ?? '').trim();
+  if (v === '' || v === 'auto') return { kind: 'auto' };
+  if (v === 'tfjs') return { kind: 'tfjs' };
+  if (v === 'tiled') return { kind: 'ours', tile: '64x64x16-4x4' };
+  const m = /^ours(?::(.+))?$/.exec(v);
+  if (m && (!m[1] || TILES[m[1]])) return { kind: 'ours', tile: m[1] ?? DEFAULT_TILE };
+  const tiles = Object.keys(TILES).join(', ');
+  throw new UserError(
+    `BERT_PRUNER_WEBGPU_MATMUL='${v}': one of auto, tfjs, tiled, ours, ours:TILE (TILE one of ${tiles})`,
+  );
+}
+
+/** The measured choices of this process's adapter (tuneMatmul), or null before / without one. */
+let tuned: MatmulTuning | null = null;
+
+/** What runs `product` at this size now. */
+export function choiceFor(product: Product, outputs: number): Choice {
+  const mode = matmulMode();
+  const fallback = product === 'attn' ? 'simple' : 'tfjs';
+  if (mode.kind === 'tfjs') return fallback;
+  if (mode.kind === 'ours') return mode.tile;
+  const c = tuned?.choices[`${product}:${sizeClass(outputs)}`];
+  // a choice from the file that names no kernel of ours (edited, another version) falls back
+  return c && (c === fallback || TILES[c]) ? c : fallback;
+}
+
+/** For bench and run logs: the mode, and the measured choices where auto. */
+export function matmulSummary(): string {
+  const mode = matmulMode();
+  if (mode.kind === 'tfjs') return 'tfjs';
+  if (mode.kind === 'ours') return `ours ${mode.tile}`;
+  if (!tuned) return 'auto (not measured: tfjs)';
+  return `auto: ${Object.entries(tuned.choices)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ')}`;
+}
+
+/** For tests: forget the measured choices (the next tuneMatmul reads the file or measures). */
+export function resetMatmulTuning(): void {
+  tuned = null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// the measurement
+
+interface Case {
+  product: Product;
+  cls: SizeClass;
+  /** One or two products measured together (attention: the scores and the context). */
+  runs: ((c: Choice) => tf.Tensor)[];
+}
+
+/**
+ * Time each candidate on each case: `reps` calls, then one element read back (a device sync);
+ * the best of 3. ms per call set.
+ */
+async function timeCandidate(c: Choice, f: Case, reps: number): Promise<number> {
+  const once = () => {
+    let last: tf.Tensor | null = null;
+    for (let r = 0; r < reps; r++)
+      for (const run of f.runs) {
+        last?.dispose();
+        last = run(c);
+      }
+    return last!;
+  };
+  const sync = async (t: tf.Tensor) => {
+    const one = tf.slice(
+      t,
+      t.shape.map(() => 0),
+      t.shape.map(() => 1),
+    );
+    await one.data();
+    tf.dispose([one, t]);
+  };
+  await sync(once()); // compiles the pipeline, warms tfjs's
+  let best = Infinity;
+  for (let i = 0; i < 3; i++) {
+    const t0 = performance.now();
+    await sync(once());
+    best = Math.min(best, (performance.now() - t0) / reps);
+  }
+  return best;
+}
+
+/** The shapes measured: BERT-base's on a GPU, smaller ones on a software adapter. */
+function cases(software: boolean, attnSimple: AttnSimple): { cases: Case[]; reps: number; made: tf.Tensor[] } {
+  const made: tf.Tensor[] = [];
+  const rnd = (shape: number[]) => {
+    const t = tf.randomUniform(shape, -1, 1, 'float32', 7);
+    made.push(t);
+    return t as tf.Tensor2D;
+  };
+  const out: Case[] = [];
+  const dense = software
+    ? { small: [256, 64, 64], large: [512, 128, 256] }
+    : { small: [4096, 256, 256], large: [4096, 768, 768] };
+  for (const cls of ['small', 'large'] as const) {
+    const [M, K, N] = dense[cls];
+    const x = rnd([M, K]);
+    const w = rnd([N, K]);
+    const dy = rnd([M, N]);
+    const mm = (a: tf.Tensor2D, b: tf.Tensor2D, ta: boolean, tb: boolean) => (c: Choice) =>
+      c === 'tfjs' ? tf.matMul(a, b, ta, tb) : blockedMatMul2d(a, b, ta, tb, c);
+    out.push({ product: 'NT', cls, runs: [mm(x, w, false, true)] });
+    out.push({ product: 'NN', cls, runs: [mm(dy, w, false, false)] });
+    out.push({ product: 'TN', cls, runs: [mm(dy, x, true, false)] });
+  }
+  // attention: batch B x heads A, T tokens, head size D
+  const attn = software
+    ? { small: [2, 2, 32, 16], large: [4, 4, 64, 32] }
+    : { small: [8, 12, 128, 64], large: [32, 12, 128, 64] };
+  for (const cls of ['small', 'large'] as const) {
+    const [B, A, T, D] = attn[cls];
+    const q = rnd([B * T, A * D]);
+    const k = rnd([B * T, A * D]);
+    const p = rnd([B * A * T, T]);
+    out.push({
+      product: 'attn',
+      cls,
+      runs: [
+        (c) => attnSimple(c, 'scores', q, k, { B, A, T, D }),
+        (c) => attnSimple(c, 'context', p, k, { B, A, T, D }),
+      ],
+    });
+  }
+  return { cases: out, reps: software ? 2 : 10, made };
+}
+
+/** The attention's two forward products on choice c (webgpu-ops.ts passes its own, to keep one layout). */
+export type AttnSimple = (
+  c: Choice,
+  which: 'scores' | 'context',
+  x: tf.Tensor2D,
+  y: tf.Tensor2D,
+  dims: { B: number; A: number; T: number; D: number },
+) => tf.Tensor;
+
+/**
+ * Choose the matmuls for this adapter: the choices kept in the speeds file for it (this kernel
+ * version), else a short measurement of every candidate on every product and size class, kept
+ * there. Only in mode auto. `log` gets one line when it measures.
+ */
+export async function tuneMatmul(
+  adapter: { name: string; software: boolean },
+  attnSimple: AttnSimple,
+  store: TuningStore,
+  log: (m: string) => void = () => {},
+): Promise<MatmulTuning | null> {
+  if (matmulMode().kind !== 'auto') return null;
+  const kept = store.read(adapter.name, KERNEL_VERSION);
+  if (kept) {
+    tuned = kept;
+    return kept;
+  }
+  const t0 = performance.now();
+  const lim = requireWebGpu('tuneMatmul').device.limits as Record<string, number>;
+  const tiles = Object.keys(TILES).filter((n) => {
+    const t = TILES[n];
+    return (t.BM / t.TM) * (t.BN / t.TN) <= lim.maxComputeInvocationsPerWorkgroup;
+  });
+  const { cases: cs, reps, made } = cases(adapter.software, attnSimple);
+  const choices: Record<string, Choice> = {};
+  const ms: Record<string, Record<string, number>> = {};
+  try {
+    for (const c of cs) {
+      const key = `${c.product}:${c.cls}`;
+      ms[key] = {};
+      for (const cand of [c.product === 'attn' ? 'simple' : 'tfjs', ...tiles])
+        ms[key][cand] = Math.round((await timeCandidate(cand, c, reps)) * 1e4) / 1e4;
+      choices[key] = Object.entries(ms[key]).reduce((x, y) => (y[1] < x[1] ? y : x))[0];
+    }
+  } finally {
+    tf.dispose(made);
+    // the measurement's programs and uploads are not the stage's
+    resetGpuCounters();
+  }
+  tuned = { adapter: adapter.name, version: KERNEL_VERSION, measured: new Date().toISOString(), choices, ms };
+  const w = store.write(tuned);
+  const where = 'file' in w ? `kept in ${w.file}` : `not kept: ${w.problem}`;
+  log(
+    `webgpu matmul measured on ${adapter.name} in ${((performance.now() - t0) / 1000).toFixed(1)} s: ` +
+      `${Object.entries(choices)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')} (${where})`,
+  );
+  return tuned;
+}
+
+// ---------------------------------------------------------------------------------------------
+// the matmul alone (bench --matmul)
+
+export interface MatmulBenchRow {
+  /** e.g. "ffn-up 4096x768x3072" (M x K x N). */
+  shape: string;
+  product: 'NT' | 'NN' | 'TN';
+  /** TFLOP/s of each candidate: 'tfjs' and every tile. */
+  tflops: Record<string, number>;
+  /** What auto runs there (the measured choice of this adapter), where measured. */
+  auto: string | null;
+}
+
+/**
+ * The dense layers' three products at BERT-base's three shapes (batch 32 x 128 = 4096 tokens; on
+ * a software adapter each dimension an eighth), on tfjs's matmul and every tile of ours: TFLOP/s,
+ * from the same timing as the measurement (calls through the op path, one value read back).
+ */
+export async function benchMatmul(software: boolean): Promise<MatmulBenchRow[]> {
+  requireWebGpu('bench --matmul');
+  const f = software ? 8 : 1;
+  const shapes = [
+    ['qkv/out', 4096, 768, 768],
+    ['ffn-up', 4096, 768, 3072],
+    ['ffn-down', 4096, 3072, 768],
+  ] as const;
+  const rows: MatmulBenchRow[] = [];
+  for (const [name, M0, K0, N0] of shapes) {
+    const [M, K, N] = [M0 / f, K0 / f, N0 / f];
+    const made = [tf.randomUniform([M, K], -1, 1), tf.randomUniform([N, K], -1, 1), tf.randomUniform([M, N], -1, 1)];
+    const [x, w, dy] = made as tf.Tensor2D[];
+    const mm = (a: tf.Tensor2D, b: tf.Tensor2D, ta: boolean, tb: boolean) => (c: Choice) =>
+      c === 'tfjs' ? tf.matMul(a, b, ta, tb) : blockedMatMul2d(a, b, ta, tb, c);
+    const products: [MatmulBenchRow['product'], Case['runs'][number], number][] = [
+      ['NT', mm(x, w, false, true), M * N * K],
+      ['NN', mm(dy, w, false, false), M * K * N],
+      ['TN', mm(dy, x, true, false), N * K * M],
+    ];
+    try {
+      for (const [product, run, madds] of products) {
+        const tflops: Record<string, number> = {};
+        for (const c of ['tfjs', ...Object.keys(TILES)]) {
+          const ms = await timeCandidate(c, { product, cls: 'large', runs: [run] }, software ? 2 : 10);
+          tflops[c] = (2 * madds) / (ms * 1e-3) / 1e12;
+        }
+        // dY W: out [M, K]; dY^T X: out [N, K]
+        const outputs = product === 'NT' ? M * N : product === 'NN' ? M * K : N * K;
+        rows.push({
+          shape: `${name} ${M}x${K}x${N}`,
+          product,
+          tflops,
+          auto: tuned ? choiceForTuned(product, outputs) : null,
+        });
+      }
+    } finally {
+      tf.dispose(made);
+    }
+  }
+  resetGpuCounters();
+  return rows;
+}
+
+/** The measured choice, whatever mode is set. */
+function choiceForTuned(product: Product, outputs: number): string | null {
+  return tuned?.choices[`${product}:${sizeClass(outputs)}`] ?? null;
+}
+
+/** The bench --matmul table. */
+export function formatMatmulBench(rows: MatmulBenchRow[], adapter: string): string {
+  const cands = ['tfjs', ...Object.keys(TILES)];
+  const head = ['shape (M x K x N)', 'product', ...cands, 'auto runs'];
+  const body = rows.map((r) => [r.shape, r.product, ...cands.map((c) => r.tflops[c].toPrecision(3)), r.auto ?? '-']);
+  const w = head.map((_, i) => Math.max(...[head, ...body].map((x) => x[i].length)));
+  const line = (x: string[]) => x.map((v, i) => (i < 2 ? v.padEnd(w[i]) : v.padStart(w[i]))).join('  ');
+  return [
+    `matmul alone on ${adapter}, TFLOP/s (fp32; 2 M N K flop a call; NT x W^T, NN dY W, TN dY^T X)`,
+    line(head),
+    ...body.map(line),
+  ].join('\n');
+}

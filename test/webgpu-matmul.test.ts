@@ -1,0 +1,248 @@
+// The webgpu backend's register-blocked matmul (backend/webgpu-matmul.ts): every tile variant
+// against a float64 host reference (K = 3072 within 1e-5, sizes off every tile), the dense layer
+// and attention on it against the cpu backend (values and gradients), and the per-adapter choice
+// kept in the speeds file. Any WebGPU adapter, a software one (lavapipe) included; skipped with
+// one line where there is none.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-cpu';
+import { afterEach, describe, expect, it } from 'vitest';
+import { initBackend, MATMUL_STORE } from '../src/engine/backend';
+import { readSpeeds } from '../src/engine/backend/speeds';
+import { webgpuAdapter } from '../src/engine/backend/webgpu';
+import { gpuCounters, resetGpuCounters } from '../src/engine/backend/webgpu-kernels';
+import {
+  blockedMatMul2d,
+  choiceFor,
+  matmulMode,
+  resetMatmulTuning,
+  TILES,
+  tuneMatmul,
+} from '../src/engine/backend/webgpu-matmul';
+import { attentionProduct } from '../src/engine/backend/webgpu-ops';
+import { Rng } from '../src/engine/data/rng';
+import { ops } from '../src/engine/ops';
+import { webgpuMissing } from './helpers/backends';
+
+const missing = await webgpuMissing('webgpu matmul tests');
+
+const rand = (n: number, seed: number) => {
+  const rng = new Rng(seed);
+  return new Float32Array(n).map(() => rng.normal());
+};
+
+/**
+ * op(a) @ op(b) (+ bias) in float64 from the same float32 inputs, and per entry the sum of
+ * |products| (the scale an fp32 sum's rounding is relative to).
+ */
+function reference(
+  a: Float32Array,
+  b: Float32Array,
+  M: number,
+  K: number,
+  N: number,
+  ta: boolean,
+  tb: boolean,
+  bias?: Float32Array,
+): { ref: Float64Array; scale: Float64Array } {
+  const ref = new Float64Array(M * N);
+  const scale = new Float64Array(M * N);
+  for (let i = 0; i < M; i++)
+    for (let j = 0; j < N; j++) {
+      let s = bias ? bias[j] : 0;
+      let m = Math.abs(s);
+      for (let k = 0; k < K; k++) {
+        const p = (ta ? a[k * M + i] : a[i * K + k]) * (tb ? b[j * K + k] : b[k * N + j]);
+        s += p;
+        m += Math.abs(p);
+      }
+      ref[i * N + j] = s;
+      scale[i * N + j] = m;
+    }
+  return { ref, scale };
+}
+
+/** Our kernel on `tile` against float64: the norm-wise relative error, the worst entry's error over its scale. */
+async function errors(tile: string, M: number, K: number, N: number, ta: boolean, tb: boolean, withBias: boolean) {
+  const a = rand(M * K, 1);
+  const b = rand(K * N, 2);
+  const bias = withBias ? rand(N, 3) : undefined;
+  const at = tf.tensor2d(a, ta ? [K, M] : [M, K]);
+  const bt = tf.tensor2d(b, tb ? [N, K] : [K, N]);
+  const biasT = bias ? tf.tensor1d(bias) : undefined;
+  const y = blockedMatMul2d(at, bt, ta, tb, tile, biasT);
+  expect(y.shape).toEqual([M, N]);
+  const got = (await y.data()) as Float32Array;
+  tf.dispose([at, bt, y, ...(biasT ? [biasT] : [])]);
+  const { ref, scale } = reference(a, b, M, K, N, ta, tb, bias);
+  let num = 0;
+  let den = 0;
+  let worst = 0;
+  for (let i = 0; i < ref.length; i++) {
+    num += (got[i] - ref[i]) ** 2;
+    den += ref[i] ** 2;
+    worst = Math.max(worst, Math.abs(got[i] - ref[i]) / scale[i]);
+  }
+  return { rel: Math.sqrt(num / den), worst };
+}
+
+const LAYOUTS: [boolean, boolean][] = [
+  [false, true], // x W^T
+  [false, false], // dY W
+  [true, false], // dY^T X
+  [true, true],
+];
+
+describe.skipIf(missing !== null)('our register-blocked webgpu matmul', () => {
+  afterEach(() => {
+    delete process.env.BERT_PRUNER_WEBGPU_MATMUL;
+  });
+
+  it('every tile at K = 3072 (64 x 64 x 3072): within 1e-5 of float64', async () => {
+    await initBackend('webgpu');
+    resetGpuCounters();
+    for (const tile of Object.keys(TILES)) {
+      const e = await errors(tile, 64, 3072, 64, false, true, false);
+      expect(e.rel, tile).toBeLessThan(1e-5);
+      expect(e.worst, tile).toBeLessThan(1e-5);
+    }
+    // the vec4 tile took its vec4 loads here (sizes and strides multiples of 4), and not at K = 37
+    expect(gpuCounters().byProgram['matmul_128x128x8-8x8-v4']).toBe(1);
+    await errors('128x128x8-8x8-v4', 64, 37, 64, false, true, false);
+    expect(gpuCounters().byProgram['matmul_128x128x8-8x8-v4_scalar']).toBe(1);
+  });
+
+  // 76 x 36 x 244: off every tile, but a multiple of 4 (the vec4 loads where a tile has them)
+  it('every tile and transpose at sizes off the tiles (77x37x240, 76x36x244, 5x130x3), bias or not', async () => {
+    await initBackend('webgpu');
+    for (const tile of Object.keys(TILES)) {
+      for (const [l, [ta, tb]] of LAYOUTS.entries())
+        for (const [M, K, N] of [
+          [77, 37, 240],
+          [76, 36, 244],
+        ]) {
+          const e = await errors(tile, M, K, N, ta, tb, l < 2);
+          expect(e.rel, `${tile} ${ta} ${tb} ${M}x${K}x${N}`).toBeLessThan(1e-5);
+        }
+      const e = await errors(tile, 5, 130, 3, false, true, true);
+      expect(e.rel, `${tile} 5x130x3`).toBeLessThan(1e-5);
+    }
+  });
+
+  it.each([5, 8])(
+    "the dense layer and attention (head size %i) on each tile: values and gradients as the cpu backend's",
+    async (D) => {
+      const B = 2;
+      const T = 19;
+      const A = 3;
+      // head size passed explicitly, as pruned models have it; 8 takes the vec4 loads where a tile has them
+      const mask = new Float32Array(B * T).map((_, i) => (i % T < [19, 7][Math.floor(i / T)] ? 1 : 0));
+      const data = [rand(B * T * A * D, 4), rand(B * T * A * D, 5), rand(B * T * A * D, 6), rand(77 * A * D, 7)];
+      const bias = rand(77, 8);
+      const wts = rand(B * T * 77 + B * T * A * D, 9);
+      const run = () => {
+        const [q, k, v] = data.slice(0, 3).map((d) => tf.tensor2d(d, [B * T, A * D]));
+        const w = tf.tensor2d(data[3], [77, A * D]);
+        const b = tf.tensor1d(bias);
+        const m = tf.tensor2d(mask, [B, T]);
+        const f = (qq: tf.Tensor, kk: tf.Tensor, vv: tf.Tensor, ww: tf.Tensor, bb: tf.Tensor) => {
+          const att = ops().attention(qq as tf.Tensor2D, kk as tf.Tensor2D, vv as tf.Tensor2D, m, { B, T, A, D }, null);
+          const y = ops().linear(att, ww as tf.Tensor2D, bb as tf.Tensor1D);
+          return [att, y];
+        };
+        const [att, y] = f(q, k, v, w, b);
+        const loss = (...xs: tf.Tensor[]) => {
+          const [a2, y2] = f(xs[0], xs[1], xs[2], xs[3], xs[4]);
+          const flat = tf.concat([y2.reshape([-1]), a2.reshape([-1])]);
+          return tf.sum(tf.mul(flat, tf.tensor1d(wts)));
+        };
+        const g = tf.grads(loss)([q, k, v, w, b]);
+        return [att, y, ...g];
+      };
+      const read = async (backend: 'cpu' | 'webgpu') => {
+        await initBackend(backend);
+        const outs = run();
+        const r = await Promise.all(outs.map((t) => t.data() as Promise<Float32Array>));
+        tf.dispose(outs);
+        return r;
+      };
+      const want = await read('cpu');
+      for (const tile of Object.keys(TILES)) {
+        process.env.BERT_PRUNER_WEBGPU_MATMUL = `ours:${tile}`;
+        expect(choiceFor('NT', 1)).toBe(tile);
+        expect(choiceFor('attn', 1)).toBe(tile);
+        const got = await read('webgpu');
+        got.forEach((g, i) => {
+          let worst = 0;
+          for (let j = 0; j < g.length; j++)
+            worst = Math.max(worst, Math.abs(g[j] - want[i][j]) / (1 + Math.abs(want[i][j])));
+          expect(worst, `${tile} output ${i}`).toBeLessThan(1e-4);
+        });
+      }
+    },
+  );
+
+  it('BERT_PRUNER_WEBGPU_MATMUL: tfjs, tiled, ours, ours:TILE; anything else is an error naming the choices', () => {
+    process.env.BERT_PRUNER_WEBGPU_MATMUL = 'tfjs';
+    expect(choiceFor('NN', 1)).toBe('tfjs');
+    expect(choiceFor('attn', 1)).toBe('simple');
+    process.env.BERT_PRUNER_WEBGPU_MATMUL = 'tiled';
+    expect(choiceFor('TN', 1)).toBe('64x64x16-4x4');
+    process.env.BERT_PRUNER_WEBGPU_MATMUL = 'ours';
+    expect(choiceFor('TN', 1)).toBe('128x128x8-8x8');
+    process.env.BERT_PRUNER_WEBGPU_MATMUL = 'ours:9x9';
+    expect(() => matmulMode()).toThrow(/BERT_PRUNER_WEBGPU_MATMUL='ours:9x9': one of auto, tfjs, tiled, ours/);
+  });
+
+  it('auto: measured once per adapter, kept in the speeds file beside its entries, then read from it', async () => {
+    await initBackend('webgpu');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bp-matmul-'));
+    const old = process.env.BERT_PRUNER_CACHE_DIR;
+    process.env.BERT_PRUNER_CACHE_DIR = dir;
+    try {
+      const file = path.join(dir, 'backend-speeds.json');
+      const entry = {
+        backend: 'wasm',
+        cpu: 'x',
+        shape: 'L2-H128',
+        size: { layers: 2, hidden: 128, attention: 128, ffn: 512 },
+        train_tokens_per_s: 1,
+        infer_tokens_per_s: 2,
+        measured: '2026-01-01T00:00:00Z',
+      };
+      fs.writeFileSync(file, JSON.stringify({ format: 'bert-pruner-backend-speeds', version: 1, entries: [entry] }));
+      const adapter = webgpuAdapter()!;
+      resetMatmulTuning();
+      const lines: string[] = [];
+      const t = await tuneMatmul(adapter, attentionProduct, MATMUL_STORE, (m) => lines.push(m));
+      expect(t).not.toBeNull();
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(/^webgpu matmul measured on .* in [\d.]+ s: NT:small \S+, .* \(kept in /);
+      const keys = ['NT', 'NN', 'TN', 'attn'].flatMap((p) => [`${p}:small`, `${p}:large`]);
+      expect(Object.keys(t!.choices).sort()).toEqual(keys.sort());
+      for (const [k, c] of Object.entries(t!.choices)) {
+        expect(k.startsWith('attn') ? ['simple', ...Object.keys(TILES)] : ['tfjs', ...Object.keys(TILES)]).toContain(c);
+        // every candidate was timed, the choice is the fastest
+        expect(t!.ms[k][c]).toBe(Math.min(...Object.values(t!.ms[k])));
+      }
+      expect(choiceFor('NT', 10)).toBe(t!.choices['NT:small']);
+      const kept = readSpeeds(file);
+      expect(kept.entries).toEqual([entry]); // the speed entries stay
+      expect(kept.matmul?.[adapter.name]?.choices).toEqual(t!.choices);
+      // the next start reads it: no measurement
+      resetMatmulTuning();
+      const again = await tuneMatmul(adapter, attentionProduct, MATMUL_STORE, (m) => lines.push(m));
+      expect(lines).toHaveLength(1);
+      expect(again!.measured).toBe(t!.measured);
+      // a forced mode measures nothing
+      process.env.BERT_PRUNER_WEBGPU_MATMUL = 'tfjs';
+      expect(await tuneMatmul(adapter, attentionProduct, MATMUL_STORE)).toBeNull();
+    } finally {
+      if (old === undefined) delete process.env.BERT_PRUNER_CACHE_DIR;
+      else process.env.BERT_PRUNER_CACHE_DIR = old;
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
