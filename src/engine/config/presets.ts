@@ -90,7 +90,8 @@ const gaiic = preset({
 // GAIIC-2021 for deeper pruning (docs/pruning.md): `gaiic` with 4 layers of FFN 512 instead of 2 of
 // 1024, so that whole layers can go, pruned by one budget (99,000 encoder parameters: 12.5% of its
 // 793,088, and 15% of gaiic's) over heads, FFN neurons, layers and the hidden size, in 3 gradual
-// steps, then re-fine-tuned with layer-wise distillation. Its figures and what was (and was not) tuned are in docs/pruning.md.
+// steps, then re-fine-tuned with layer-wise distillation. Its figures, and what was (and was not)
+// tuned, are in docs/pruning.md.
 const gaiicDeep = deepMerge(structuredClone(gaiic), {
   model: { num_hidden_layers: 4, intermediate_size: 512 },
   prune: {
