@@ -34,7 +34,7 @@ describe('CLI', () => {
     expectUserError(cli(['evaluate', '--data', 'x.csv']), /evaluate: --model is required/);
     expectUserError(
       cli(['pipeline', '--data', 'd', '--run', 'r', '--preset', 'huge']),
-      /unknown preset 'huge' \(valid: quick, gaiic, tiny\)/,
+      /unknown preset 'huge' \(valid: quick, gaiic, gaiic-deep, tiny\)/,
     );
     expectUserError(cli(['analyze', '--model', 'x', '--backend', 'gpu']), /--backend: 'gpu' is not one of/);
   });

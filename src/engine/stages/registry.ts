@@ -14,6 +14,7 @@
 // loaders.ts, the stage's own file, and the package.json entries and docs/commands.md row the
 // test asks for.
 import * as path from 'node:path';
+import { presetNames } from '../config/presets';
 import type { Settings } from '../config/settings';
 import type { StageContext } from '../context';
 
@@ -213,7 +214,11 @@ const JSON_OUT = { type: 'boolean', help: 'print the result as JSON' } as const 
 export const COMMON_OPTIONS = {
   backend: { type: 'string', value: 'NAME', help: 'auto|webgpu|tensorflow-gpu|tensorflow|wasm|cpu' },
   seed: { type: 'int', value: 'N', help: 'the random seed', min: 0, max: 2 ** 32 - 1 },
-  preset: { type: 'string', value: 'NAME', help: "the settings preset (quick, gaiic, tiny) instead of the run's own" },
+  preset: {
+    type: 'string',
+    value: 'NAME',
+    help: `the settings preset (${presetNames().join(', ')}) instead of the run's own`,
+  },
   'json-events': { type: 'boolean', help: 'progress as JSON lines on stdout' },
   force: { type: 'boolean', help: 'replace or write into an existing output that bert-pruner did not make' },
   help: { type: 'boolean', help: 'this help' },
