@@ -8,7 +8,16 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { overview, parse, runCommand } from '../src/engine/commands';
 import { isStageName as engineAccepts } from '../src/extension/engineClient';
-import { isStageName, REGISTRY, STAGE_NAMES, stageDef, usageLine, type OptionDef } from '../src/engine/stages/registry';
+import {
+  COMMON_OPTIONS,
+  isStageName,
+  REGISTRY,
+  STAGE_NAMES,
+  stageDef,
+  usageLine,
+  type OptionDef,
+} from '../src/engine/stages/registry';
+import { presetNames } from '../src/engine/config/presets';
 import { loadStage } from '../src/engine/stages/loaders';
 import { stageContextValue } from '../src/extension/runModel';
 import { paletteTitle } from '../src/extension/workflow';
@@ -22,6 +31,10 @@ const matches = (when: string, value: string) =>
   [...when.matchAll(/viewItem == (\w+)/g)].some((m) => m[1] === value);
 
 describe('stage registry', () => {
+  it("--preset's help names every preset", () => {
+    expect(COMMON_OPTIONS.preset.help).toContain(`(${presetNames().join(', ')})`);
+  });
+
   it('has a stage for every name the protocol knows, and only those', () => {
     expect(STAGE_NAMES.length).toBeGreaterThanOrEqual(12);
     for (const s of STAGE_NAMES) {
