@@ -210,6 +210,30 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }`;
 }
 
+/** The uniforms of a strided matmul (this kernel's, and the attention's 16x16 one): sizes, then each
+ * operand's strides. */
+export function stridedUniforms(
+  dims: Pick<MatDims, 'M' | 'N' | 'K' | 'inner' | 'alpha'>,
+  a: Strided,
+  b: Strided,
+  out: OutView,
+): UniformField[] {
+  const f: UniformField[] = [
+    ['M', 'u32', dims.M],
+    ['N', 'u32', dims.N],
+    ['K', 'u32', dims.K],
+    ['inner', 'u32', dims.inner],
+    ['alpha', 'f32', dims.alpha],
+  ];
+  for (const [p, s] of [
+    ['a', a],
+    ['b', b],
+    ['o', out],
+  ] as const)
+    f.push([`${p}sb`, 'u32', s.sb], [`${p}si`, 'u32', s.si], [`${p}sr`, 'u32', s.sr], [`${p}sc`, 'u32', s.sc]);
+  return f;
+}
+
 /**
  * out(z, i, j) = alpha * sum_k A(z, i, k) B(z, k, j) (+ bias[j]) on our register-blocked kernel,
  * tile `tileName`, for z over outer x inner. The output is a new tensor of out.shape.
@@ -225,19 +249,7 @@ export function blockedMatMul(
   const tile = TILES[tileName];
   if (!tile) throw new Error(`blockedMatMul: no tile '${tileName}' (one of ${Object.keys(TILES).join(', ')})`);
   const gb = requireWebGpu('blockedMatMul');
-  const f: UniformField[] = [
-    ['M', 'u32', dims.M],
-    ['N', 'u32', dims.N],
-    ['K', 'u32', dims.K],
-    ['inner', 'u32', dims.inner],
-    ['alpha', 'f32', dims.alpha],
-  ];
-  for (const [p, s] of [
-    ['a', a],
-    ['b', b],
-    ['o', out],
-  ] as const)
-    f.push([`${p}sb`, 'u32', s.sb], [`${p}si`, 'u32', s.si], [`${p}sr`, 'u32', s.sr], [`${p}sc`, 'u32', s.sc]);
+  const f = stridedUniforms(dims, a, b, out);
   // Which loads coalesce is decided when compiling: A's K stride 1, B's N stride 1 (else the other).
   const aK = a.sc === 1 && dims.K > 1;
   const bN = b.sc === 1 && dims.N > 1;

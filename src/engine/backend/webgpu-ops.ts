@@ -28,7 +28,16 @@ import {
   WORKGROUP_REDUCE,
 } from './webgpu-kernels';
 import { markScalarsRead, seedSlot, stepScalarsBuffer } from './webgpu-record';
-import { blockedMatMul, blockedMatMul2d, choiceFor, Choice, matmulMode, OutView, Strided } from './webgpu-matmul';
+import {
+  blockedMatMul,
+  blockedMatMul2d,
+  choiceFor,
+  Choice,
+  matmulMode,
+  OutView,
+  Strided,
+  stridedUniforms,
+} from './webgpu-matmul';
 
 type Field = UniformField;
 
@@ -423,19 +432,7 @@ function stridedMatMul(
   out: OutView,
   dims: { M: number; N: number; K: number; outer: number; inner: number; alpha: number },
 ): tf.Tensor {
-  const f: Field[] = [
-    ['M', 'u32', dims.M],
-    ['N', 'u32', dims.N],
-    ['K', 'u32', dims.K],
-    ['inner', 'u32', dims.inner],
-    ['alpha', 'f32', dims.alpha],
-  ];
-  for (const [p, s] of [
-    ['a', a],
-    ['b', b],
-    ['o', out],
-  ] as const)
-    f.push([`${p}sb`, 'u32', s.sb], [`${p}si`, 'u32', s.si], [`${p}sr`, 'u32', s.sr], [`${p}sc`, 'u32', s.sc]);
+  const f = stridedUniforms(dims, a, b, out);
   return launch(
     key,
     [
