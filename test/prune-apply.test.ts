@@ -5,24 +5,13 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/engine/backend';
-import { DEFAULT_SPECIAL, SPECIAL_TOKENS, type Vocab } from '../src/engine/data/vocab';
 import { loadCheckpoint, saveCheckpoint } from '../src/engine/io/checkpoint';
 import { classify, toInputs } from '../src/engine/model/bert';
 import { ffnPerLayer, headsPerLayer, keptHeads } from '../src/engine/model/config';
 import { disposeParams } from '../src/engine/model/params';
 import { applyMasks } from '../src/engine/prune/apply';
 import { cloneParams } from '../src/engine/prune/transformer';
-import { batchesOf, logitsOf, maxAbsDiff, randomExamples, tinyModel, tmpDir } from './prune-helpers';
-
-const vocabOf = (n: number): Vocab => {
-  const tokens = [...SPECIAL_TOKENS, ...Array.from({ length: n - SPECIAL_TOKENS.length }, (_, i) => String(100 + i))];
-  return {
-    tokens,
-    counts: tokens.map(() => 1),
-    index: new Map(tokens.map((t, i) => [t, i])),
-    special: DEFAULT_SPECIAL,
-  };
-};
+import { batchesOf, logitsOf, maxAbsDiff, randomExamples, tinyModel, tmpDir, vocabOf } from './prune-helpers';
 
 let dir: string;
 beforeAll(async () => {

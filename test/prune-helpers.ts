@@ -4,11 +4,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import type { ModelSettings } from '../src/engine/config/settings';
+import { TEXTPRUNER_DEFAULTS } from '../src/engine/config/presets';
+import type { ModelSettings, TransformerPruneConfig } from '../src/engine/config/settings';
 import { formatGaiicCsv, Row } from '../src/engine/data/csv';
 import { makeBatches, type Batch, type Example } from '../src/engine/data/encode';
 import { Rng } from '../src/engine/data/rng';
-import { buildVocab, type Vocab } from '../src/engine/data/vocab';
+import { buildVocab, DEFAULT_SPECIAL, SPECIAL_TOKENS, type Vocab } from '../src/engine/data/vocab';
 import { classify, toInputs } from '../src/engine/model/bert';
 import { BertConfig, makeConfig } from '../src/engine/model/config';
 import { initParams, Params } from '../src/engine/model/params';
@@ -92,3 +93,23 @@ export function corpusRows(n: number, seed = 5, distinct = 30): { rows: Row[]; v
 export function writeCsv(file: string, rows: Row[]): void {
   fs.writeFileSync(file, formatGaiicCsv(rows));
 }
+
+/** A vocabulary of n tokens: the special ones, then "100", "101", ... (each counted once). */
+export function vocabOf(n: number): Vocab {
+  const tokens = [...SPECIAL_TOKENS, ...Array.from({ length: n - SPECIAL_TOKENS.length }, (_, i) => String(100 + i))];
+  return {
+    tokens,
+    counts: tokens.map(() => 1),
+    index: new Map(tokens.map((t, i) => [t, i])),
+    special: DEFAULT_SPECIAL,
+  };
+}
+
+/** A transformer prune config for the tests: TextPruner's defaults, 1 head and 32 FFN per layer, batches of 16. */
+export const transformerConfig = (o: Partial<TransformerPruneConfig> = {}): TransformerPruneConfig => ({
+  ...TEXTPRUNER_DEFAULTS,
+  target_ffn_size: 32,
+  target_num_of_heads: 1,
+  batch_size: 16,
+  ...o,
+});

@@ -2,26 +2,11 @@
 // (a layer never left empty, multiple_of groups, even masking's equal share); met targets say nothing.
 import { describe, expect, it } from 'vitest';
 import type { TransformerPruneConfig } from '../src/engine/config/settings';
+import { transformerConfig } from './prune-helpers';
 import { reportTables, targetNotes, type LayerReport, type PruneReport } from '../src/engine/prune/report';
 
-const tc = (o: Partial<TransformerPruneConfig>): TransformerPruneConfig => ({
-  target_ffn_size: 32,
-  target_num_of_heads: 1,
-  pruning_method: 'iterative',
-  n_iters: 1,
-  head_even_masking: false,
-  ffn_even_masking: false,
-  multiple_of: 1,
-  pruning_order: null,
-  use_logits: true,
-  keep_shape: false,
-  importance_data: 'train',
-  batch_size: 16,
-  recovery_epochs: 0,
-  prune_layers: false,
-  prune_hidden: false,
-  ...o,
-});
+const tc = (o: Partial<TransformerPruneConfig>): TransformerPruneConfig =>
+  transformerConfig({ n_iters: 1, ffn_even_masking: false, ...o });
 
 const layer = (l: number, before: number, kept: number, ffnTotal: number, ffnKept: number): LayerReport => ({
   layer: l,

@@ -22,7 +22,7 @@ import { resolvePruneConfig } from '../src/engine/prune/config';
 import { pruneCheckpoint as pruneStage } from '../src/engine/prune/run';
 import { recoveryDir } from '../src/engine/prune/recovery';
 import { pruneSweep } from '../src/engine/stages/prune-sweep';
-import { corpusRows, maxAbsDiff, tinyModel, tmpDir, writeCsv } from './prune-helpers';
+import { corpusRows, maxAbsDiff, tinyModel, tmpDir, transformerConfig, writeCsv } from './prune-helpers';
 
 let dir: string;
 let model: string; // classifier + MLM head, 4 heads, FFN 64
@@ -32,24 +32,8 @@ let vocab: Vocab;
 const events: EngineEvent[] = [];
 const ctx: StageContext = { emit: (e) => events.push(e), backend: 'wasm' };
 
-const transformer = (o: Partial<TransformerPruneConfig> = {}): TransformerPruneConfig => ({
-  target_ffn_size: 32,
-  target_num_of_heads: 1,
-  pruning_method: 'iterative',
-  n_iters: 2,
-  head_even_masking: false,
-  ffn_even_masking: true,
-  multiple_of: 1,
-  pruning_order: null,
-  use_logits: true,
-  keep_shape: false,
-  importance_data: 'train',
-  batch_size: 16,
-  recovery_epochs: 0,
-  prune_layers: false,
-  prune_hidden: false,
-  ...o,
-});
+const transformer = (o: Partial<TransformerPruneConfig> = {}): TransformerPruneConfig =>
+  transformerConfig({ n_iters: 2, ...o });
 
 beforeAll(async () => {
   await initBackend('wasm');

@@ -9,7 +9,6 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/engine/backend';
 import type { Batch } from '../src/engine/data/encode';
-import { DEFAULT_SPECIAL, SPECIAL_TOKENS, type Vocab } from '../src/engine/data/vocab';
 import { loadCheckpoint, saveCheckpoint } from '../src/engine/io/checkpoint';
 import { classify, encode, type ForwardOptions, mlmLogits, toInputs } from '../src/engine/model/bert';
 import {
@@ -31,17 +30,7 @@ import { computeImportance, importanceLoss } from '../src/engine/prune/importanc
 import { cloneParams } from '../src/engine/prune/transformer';
 import { pruneVocabulary } from '../src/engine/prune/vocabulary';
 import { UserError } from '../src/engine/errors';
-import { batchesOf, logitsOf, maxAbsDiff, randomExamples, tinyModel, tmpDir } from './prune-helpers';
-
-const vocabOf = (n: number): Vocab => {
-  const tokens = [...SPECIAL_TOKENS, ...Array.from({ length: n - SPECIAL_TOKENS.length }, (_, i) => String(100 + i))];
-  return {
-    tokens,
-    counts: tokens.map(() => 1),
-    index: new Map(tokens.map((t, i) => [t, i])),
-    special: DEFAULT_SPECIAL,
-  };
-};
+import { batchesOf, logitsOf, maxAbsDiff, randomExamples, tinyModel, tmpDir, vocabOf } from './prune-helpers';
 
 let dir: string;
 beforeAll(async () => {
