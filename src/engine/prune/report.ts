@@ -9,6 +9,7 @@ import { BertConfig, ffnPerLayer, headSize, keptHeads } from '../model/config';
 import type { Params } from '../model/params';
 import type { EngineEvent } from '../protocol';
 import type { Importance } from './importance';
+import { budgetCount } from './budget';
 import type { StructuredResult } from './structured';
 import type { PruneIteration, TransformerPruneResult } from './transformer';
 
@@ -214,9 +215,7 @@ export function reportTables(r: PruneReport): Table[] {
             row(
               'encoder budget (params)',
               r.structure.budget.before,
-              r.structure.budget.target_encoder_params < 1
-                ? Math.floor(r.structure.budget.target_encoder_params * r.structure.budget.before)
-                : r.structure.budget.target_encoder_params,
+              budgetCount(r.structure.budget.target_encoder_params, r.structure.budget.before),
               0,
             ),
           ]

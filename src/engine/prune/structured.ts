@@ -25,17 +25,19 @@ import { applyStructures, type KeptIndices, type StructureMasks } from './apply'
 import { allocateBudget, budgetSchedule, checkBudget, encoderParamsOf, shapeOf } from './budget';
 import { computeImportance, type Importance, type ImportanceTarget } from './importance';
 import { generateMask } from './masks';
+import { prunedStructures } from './structures';
 import { checkTargets, type IterativeOptions, type PruneIteration, type TransformerPruneResult } from './transformer';
 
 /** Whether a transformer config prunes more than heads and FFN by per-layer targets. */
 export function isStructured(tc: TransformerPruneConfig): boolean {
-  return (
-    tc.target_encoder_params !== undefined ||
-    tc.prune_layers ||
-    tc.prune_hidden ||
-    tc.target_num_layers !== undefined ||
-    tc.target_hidden_size !== undefined
-  );
+  const { layers, hidden } = beyondHeadsFfn(tc);
+  return tc.target_encoder_params !== undefined || layers || hidden;
+}
+
+/** Whether a config prunes whole layers and the hidden size (prune/structures.ts says which it prunes). */
+function beyondHeadsFfn(tc: TransformerPruneConfig): { layers: boolean; hidden: boolean } {
+  const s = prunedStructures({ transformer: tc });
+  return { layers: s.includes('layers'), hidden: s.includes('hidden') };
 }
 
 /** Where each unit of the pruned model came from, in the input model's numbering. */
@@ -83,7 +85,8 @@ export function checkPruneTargets(cfg: BertConfig, tc: TransformerPruneConfig, s
 
 /** The structured method's checks (layers, hidden size, budget, keep_shape). */
 function checkStructuredTargets(cfg: BertConfig, tc: TransformerPruneConfig, source: string): void {
-  if (tc.keep_shape && (tc.prune_layers || tc.prune_hidden || tc.target_encoder_params !== undefined))
+  const { layers, hidden } = beyondHeadsFfn(tc);
+  if (tc.keep_shape && (layers || hidden || tc.target_encoder_params !== undefined))
     throw new UserError(
       `${source}: transformer.keep_shape works with heads and FFN only ` +
         '(layers, the hidden size and a budget remove tensors)',
@@ -165,8 +168,7 @@ export async function structuredPrune(
   tc: TransformerPruneConfig,
   o: IterativeOptions = {},
 ): Promise<StructuredResult> {
-  const layers = tc.prune_layers || tc.target_num_layers !== undefined;
-  const hidden = tc.prune_hidden || tc.target_hidden_size !== undefined;
+  const { layers, hidden } = beyondHeadsFfn(tc);
   const cfg0 = cfg;
   const before = encoderParamsOf(shapeOf(cfg));
   const count =

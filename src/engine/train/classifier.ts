@@ -232,10 +232,12 @@ export async function finetuneClassifier(run: string, s: Settings, ctx: StageCon
   const T = ft.distill_temperature ?? 1;
   const teacherLogits = o.teacher && alpha > 0 ? await teacherLogitsOf(o.teacher, trRows, maxLen, L) : null;
   if (teacherLogits) log(ctx, `distilling from ${o.teacher} (alpha ${alpha}, temperature ${T})`);
-  // Layer-wise distillation: the teacher runs inside every step (train/distill.ts).
+  // Layer-wise distillation: the teacher runs inside every step (train/distill.ts), mapped by the
+  // model's pruned-from.json (which the checkpoints this stage saves carry on).
+  const prunedFrom = readPrunedFrom(o.from, cfg);
   const beta = o.teacher ? (ft.distill_hidden ?? 0) : 0;
   const hiddenTeacher: HiddenTeacher | null =
-    beta > 0 ? loadHiddenTeacher(o.teacher!, o.from, cfg, trRows, maxLen, L, beta) : null;
+    beta > 0 ? loadHiddenTeacher(o.teacher!, o.from, prunedFrom, cfg, trRows, maxLen, L, beta) : null;
   if (hiddenTeacher) log(ctx, `layer-wise distillation from ${o.teacher} (weight ${beta})`);
 
   // A batch's teacher targets (and the teacher's token ids) are host arrays of the batch (made with
@@ -290,7 +292,6 @@ export async function finetuneClassifier(run: string, s: Settings, ctx: StageCon
   const ema = ft.ema_decay > 0 ? new Ema(ft.ema_decay, params, saved) : undefined;
   if (ema && !resumeFrom) log(ctx, `weight averaging (EMA) with decay ${ft.ema_decay}`);
   // A pruned model keeps saying where its layers and hidden dimensions came from.
-  const prunedFrom = readPrunedFrom(o.from, cfg);
   const keepFrom = (files: ExtraFiles): ExtraFiles =>
     prunedFrom ? { ...files, json: { ...(files.json ?? {}), [PRUNED_FROM_FILE]: prunedFrom } } : files;
   let opt: Awaited<ReturnType<typeof train>>;

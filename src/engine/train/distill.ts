@@ -16,7 +16,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Row } from '../data/csv';
 import { encodeRows } from '../data/encode';
 import { UserError } from '../errors';
-import { loadCheckpoint, PRUNED_FROM_FILE, readPrunedFrom } from '../io/checkpoint';
+import { loadCheckpoint, PRUNED_FROM_FILE, type PrunedFrom } from '../io/checkpoint';
 import { encode, toInputs } from '../model/bert';
 import type { BertConfig } from '../model/config';
 import { disposeParams, type Params } from '../model/params';
@@ -39,12 +39,14 @@ export interface HiddenTeacher {
 }
 
 /**
- * Load the teacher and the layer and hidden mapping of `student` (its checkpoint folder) onto it.
- * A mapping that does not fit the teacher is a UserError naming the file.
+ * Load the teacher, with `from` the student's mapping onto it (its checkpoint folder's
+ * pruned-from.json, read by the caller; null: one to one). A mapping that does not fit the teacher
+ * is a UserError naming the file.
  */
 export function loadHiddenTeacher(
   teacherDir: string,
   studentDir: string,
+  from: PrunedFrom | null,
   student: BertConfig,
   rows: Row[],
   maxLen: number,
@@ -53,7 +55,7 @@ export function loadHiddenTeacher(
 ): HiddenTeacher {
   const t = loadCheckpoint(teacherDir);
   const tc = t.config;
-  let map = readPrunedFrom(studentDir, student);
+  let map = from;
   const where = `${studentDir}/${PRUNED_FROM_FILE}`;
   if (!map) {
     if (tc.num_hidden_layers !== student.num_hidden_layers || tc.hidden_size !== student.hidden_size) {
