@@ -19,7 +19,7 @@ import { resolvePruneConfig } from '../src/engine/prune/config';
 import { readReport } from '../src/engine/prune/report';
 import { pruneCheckpoint as pruneStage } from '../src/engine/prune/run';
 import { finetuneClassifier } from '../src/engine/train/classifier';
-import { loadHiddenTeacher } from '../src/engine/train/distill';
+import { hiddenTeacherOf } from '../src/engine/train/distill';
 import { userError, userErrorAsync } from './helpers/errors';
 import { corpusRows, tinyModel, tmpDir, writeCsv } from './prune-helpers';
 
@@ -171,7 +171,7 @@ describe('structured pruning', () => {
 describe('layer-wise distillation loss', () => {
   it('is 0 for the teacher itself and grows with the difference, on the mapped layers and dimensions', async () => {
     const t = loadCheckpoint(model);
-    const hiddenT = loadHiddenTeacher(model, model, null, t.config, rows.slice(0, 2), 16, 17, 1);
+    const hiddenT = hiddenTeacherOf(loadCheckpoint(model), model, null, t.config, rows.slice(0, 2), 16, 17, 1);
     const ids = hiddenT.rowIds[0];
     const T = ids.length;
     const mask = new Float32Array(T).fill(1);
@@ -194,7 +194,16 @@ describe('layer-wise distillation loss', () => {
       path.join(sdir, PRUNED_FROM_FILE),
       JSON.stringify({ layers: [2], hidden: [5, 9], teacher_layers: 3, teacher_hidden: 32 }),
     );
-    const mapped = loadHiddenTeacher(model, sdir, readPrunedFrom(sdir, student), student, rows.slice(0, 2), 16, 17, 2);
+    const mapped = hiddenTeacherOf(
+      loadCheckpoint(model),
+      sdir,
+      readPrunedFrom(sdir, student),
+      student,
+      rows.slice(0, 2),
+      16,
+      17,
+      2,
+    );
     const picked = tf.gather(states[2], tf.tensor1d([5, 9], 'int32'), 1) as tf.Tensor2D;
     expect((await mapped.loss([picked], ids, mask, 1, T).data())[0]).toBeLessThan(1e-10);
     expect((await mapped.loss([tf.add(picked, 1) as tf.Tensor2D], ids, mask, 1, T).data())[0]).toBeCloseTo(2, 5);

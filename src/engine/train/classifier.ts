@@ -18,6 +18,7 @@ import { splitRows } from '../data/split';
 import { UserError } from '../errors';
 import { readJson, recoverDir } from '../io/atomic';
 import {
+  type Checkpoint,
   describeLoad,
   loadCheckpoint,
   loadTensorFile,
@@ -48,7 +49,7 @@ import { CLASSIFIER, CLASSIFIER_PREFIX, MLM_PREFIX, POOLER_PREFIX } from '../mod
 import { weightShapes } from '../io/checkpoint';
 import { disposeParams, initTensor, paramShapes, Params } from '../model/params';
 import { labelMatrix, predictLogits, predictProbs, softmaxRows } from '../model/predict';
-import { loadHiddenTeacher, type HiddenTeacher } from './distill';
+import { hiddenTeacherOf, type HiddenTeacher } from './distill';
 import { train } from './loop';
 import { allMetrics } from './metrics';
 import { Ema } from './ema';
@@ -227,17 +228,28 @@ export async function finetuneClassifier(run: string, s: Settings, ctx: StageCon
     log(ctx, `resuming ${o.stage} after epoch ${startEpoch} from ${o.last}`);
   }
 
-  // Distillation: the teacher's logits of every training example, computed once.
+  // Distillation: the teacher's logits of every training example, computed once; layer-wise, the
+  // teacher runs inside every step (train/distill.ts), mapped by the model's pruned-from.json
+  // (which the checkpoints this stage saves carry on). The teacher is loaded once for both.
   const alpha = o.teacher ? (ft.distill_alpha ?? 0) : 0;
   const T = ft.distill_temperature ?? 1;
-  const teacherLogits = o.teacher && alpha > 0 ? await teacherLogitsOf(o.teacher, trRows, maxLen, L) : null;
-  if (teacherLogits) log(ctx, `distilling from ${o.teacher} (alpha ${alpha}, temperature ${T})`);
-  // Layer-wise distillation: the teacher runs inside every step (train/distill.ts), mapped by the
-  // model's pruned-from.json (which the checkpoints this stage saves carry on).
-  const prunedFrom = readPrunedFrom(o.from, cfg);
   const beta = o.teacher ? (ft.distill_hidden ?? 0) : 0;
-  const hiddenTeacher: HiddenTeacher | null =
-    beta > 0 ? loadHiddenTeacher(o.teacher!, o.from, prunedFrom, cfg, trRows, maxLen, L, beta) : null;
+  const prunedFrom = readPrunedFrom(o.from, cfg);
+  const teacher = o.teacher && (alpha > 0 || beta > 0) ? loadCheckpoint(o.teacher) : null;
+  let teacherLogits: Float32Array | null = null;
+  let hiddenTeacher: HiddenTeacher | null = null;
+  if (teacher) {
+    try {
+      if (alpha > 0) teacherLogits = await teacherLogitsOf(teacher, trRows, maxLen, L);
+    } catch (e) {
+      disposeParams(teacher.params);
+      throw e;
+    }
+    // The layer-wise teacher takes the weights over; else they are done with.
+    if (beta > 0) hiddenTeacher = hiddenTeacherOf(teacher, o.from, prunedFrom, cfg, trRows, maxLen, L, beta);
+    else disposeParams(teacher.params);
+  }
+  if (teacherLogits) log(ctx, `distilling from ${o.teacher} (alpha ${alpha}, temperature ${T})`);
   if (hiddenTeacher) log(ctx, `layer-wise distillation from ${o.teacher} (weight ${beta})`);
 
   // A batch's teacher targets (and the teacher's token ids) are host arrays of the batch (made with
@@ -371,17 +383,12 @@ function readTrainingRows(run: string, o: FinetuneOptions, shape: BertConfig, ct
 }
 
 /** The teacher's logits of every training row (its own vocabulary and length), for distillation. */
-async function teacherLogitsOf(teacher: string, rows: Row[], maxLen: number, L: number): Promise<Float32Array> {
-  const t = loadCheckpoint(teacher);
-  if (numLabels(t.config) !== L) {
-    disposeParams(t.params);
-    throw new UserError(`${teacher}: the teacher has ${numLabels(t.config)} labels, the model ${L}`);
-  }
-  const logits = await predictLogits(
+async function teacherLogitsOf(t: Checkpoint, rows: Row[], maxLen: number, L: number): Promise<Float32Array> {
+  if (numLabels(t.config) !== L)
+    throw new UserError(`${t.dir}: the teacher has ${numLabels(t.config)} labels, the model ${L}`);
+  return predictLogits(
     t.params,
     t.config,
     encodeRows(rows, t.vocab, Math.min(maxLen, t.config.max_position_embeddings), L),
   );
-  disposeParams(t.params);
-  return logits;
 }

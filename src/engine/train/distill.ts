@@ -16,7 +16,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Row } from '../data/csv';
 import { encodeRows } from '../data/encode';
 import { UserError } from '../errors';
-import { loadCheckpoint, PRUNED_FROM_FILE, type PrunedFrom } from '../io/checkpoint';
+import { PRUNED_FROM_FILE, type Checkpoint, type PrunedFrom } from '../io/checkpoint';
 import { encode, toInputs } from '../model/bert';
 import type { BertConfig } from '../model/config';
 import { disposeParams, type Params } from '../model/params';
@@ -39,12 +39,13 @@ export interface HiddenTeacher {
 }
 
 /**
- * Load the teacher, with `from` the student's mapping onto it (its checkpoint folder's
+ * The layer-wise teacher `t` (a loaded checkpoint, whose weights it takes over: dispose() or an
+ * error frees them), with `from` the student's mapping onto it (its checkpoint folder's
  * pruned-from.json, read by the caller; null: one to one). A mapping that does not fit the teacher
  * is a UserError naming the file.
  */
-export function loadHiddenTeacher(
-  teacherDir: string,
+export function hiddenTeacherOf(
+  t: Checkpoint,
   studentDir: string,
   from: PrunedFrom | null,
   student: BertConfig,
@@ -53,7 +54,7 @@ export function loadHiddenTeacher(
   numLabels: number,
   weight: number,
 ): HiddenTeacher {
-  const t = loadCheckpoint(teacherDir);
+  const teacherDir = t.dir;
   const tc = t.config;
   let map = from;
   const where = `${studentDir}/${PRUNED_FROM_FILE}`;
