@@ -152,8 +152,8 @@ function targetMasks(
 
 export interface StructuredResult extends TransformerPruneResult {
   provenance: Provenance;
-  /** The encoder budget in parameters, when one was given. */
-  budget?: { target_encoder_params: number; count: number; before: number };
+  /** The budget as given (budgetCount turns it into parameters) and the unpruned encoder, when one was given. */
+  budget?: { target_encoder_params: number; before: number };
 }
 
 /**
@@ -226,6 +226,6 @@ export async function structuredPrune(
     importance: first,
     iterations,
     provenance: prov,
-    ...(count !== null ? { budget: { target_encoder_params: tc.target_encoder_params!, count, before } } : {}),
+    ...(count !== null ? { budget: { target_encoder_params: tc.target_encoder_params!, before } } : {}),
   };
 }
