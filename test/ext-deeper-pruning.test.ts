@@ -33,7 +33,7 @@ import {
   prunedFromReport,
 } from '../src/extension/paramTree';
 import { describePruneConfig, describePruneConfigText, pruneTarget } from '../src/extension/presetInfo';
-import { readCheckpoint } from '../src/extension/runModel';
+import { readCheckpoint, readCheckpointAsync } from '../src/extension/runModel';
 
 const schema = SCHEMAS.prune as unknown as PruneSchema;
 // 4 heads and 512 FFN per layer; the encoder's parameters as prune/budget.ts counts them.
@@ -515,5 +515,26 @@ describe('the parameter tree and panel of a checkpoint with fewer layers and a s
     const view = readCheckpoint(dir, header);
     expect(view.error).toBeUndefined();
     expect(view.tree!.structure!.prunedFrom).toBeUndefined();
+  });
+
+  it('a re-fine-tuned checkpoint (no report) takes where it came from from its pruned-from.json', async () => {
+    const dir = path.join(tmp, 'refinetuned');
+    fs.mkdirSync(dir);
+    fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(cfg));
+    fs.writeFileSync(path.join(dir, 'model.safetensors'), '');
+    const hidden = [0, 1, 2, 4, 5, 7, 9, 11, 12, 15];
+    const json = { layers: [0, 2, 3], hidden, teacher_layers: 4, teacher_hidden: 16 };
+    fs.writeFileSync(path.join(dir, 'pruned-from.json'), JSON.stringify(json));
+    const header = () => ({ entries: configShapes(cfg) });
+    const tree = readCheckpoint(dir, header).tree!;
+    expect(tree.structure!.prunedFrom).toEqual(from);
+    expect(checkpointDescription(tree)).toMatch(/^[\d.]+K? params · 3 of 4 layers · hidden 10 of 16$/);
+    const viaAsync = await readCheckpointAsync(dir, async () => ({ entries: configShapes(cfg) }));
+    expect(viaAsync.tree!.structure!.prunedFrom).toEqual(from);
+    // the report wins where both are there; a broken pruned-from.json is as if absent
+    fs.writeFileSync(path.join(dir, 'pruned-from.json'), JSON.stringify({ ...json, layers: [0, 9] }));
+    expect(readCheckpoint(dir, header).tree!.structure!.prunedFrom).toBeUndefined();
+    fs.writeFileSync(path.join(dir, 'prune-report.json'), JSON.stringify(report));
+    expect(readCheckpoint(dir, header).tree!.structure!.prunedFrom).toEqual(from);
   });
 });

@@ -12,6 +12,7 @@ import type { Row } from '../src/engine/data/csv';
 import type { Vocab } from '../src/engine/data/vocab';
 import { loadCheckpoint, PRUNED_FROM_FILE, readPrunedFrom, saveCheckpoint } from '../src/engine/io/checkpoint';
 import { encode, toInputs } from '../src/engine/model/bert';
+import { CLASSIFIER } from '../src/engine/model/names';
 import { disposeParams } from '../src/engine/model/params';
 import type { EngineEvent } from '../src/engine/protocol';
 import { encoderParamsOf, shapeOf } from '../src/engine/prune/budget';
@@ -19,7 +20,8 @@ import { resolvePruneConfig } from '../src/engine/prune/config';
 import { readReport } from '../src/engine/prune/report';
 import { pruneCheckpoint as pruneStage } from '../src/engine/prune/run';
 import { finetuneClassifier } from '../src/engine/train/classifier';
-import { hiddenTeacherOf } from '../src/engine/train/distill';
+import { maskForDistillation, stepTeacherOf } from '../src/engine/train/distill';
+import { Rng } from '../src/engine/data/rng';
 import { userError, userErrorAsync } from './helpers/errors';
 import { corpusRows, tinyModel, tmpDir, writeCsv } from './prune-helpers';
 
@@ -80,6 +82,36 @@ describe('structured pruning', () => {
     // the pruned model runs
     const x = encode(ck.params, ck.config, toInputs(new Int32Array([2, 7, 9, 3]), new Float32Array(4).fill(1), 1, 4));
     expect(x.shape).toEqual([4, ck.config.hidden_size]);
+    disposeParams(ck.params);
+  });
+
+  it('scoring rounds: each step removes its share in rounds, scored again on the smaller model', async () => {
+    const out = path.join(dir, 'rounds');
+    const config = {
+      transformer: tc({ target_encoder_params: 0.25, prune_layers: true, prune_hidden: true, scoring_rounds: 3 }),
+    };
+    const r = await pruneStage({ model, config, out, dataFile, seed: 1 }, ctx);
+    const rep = readReport(r.report);
+    const before = rep.before.encoder_params;
+    const [a, b] = rep.iterations;
+    // three rounds per step, each at most its geometric share of the step (a round finds its share
+    // already met when the one before removed a layer); the last meets the step's size
+    expect(a.round_params).toHaveLength(3);
+    expect(b.round_params).toHaveLength(3);
+    const steps = [before, a.encoder_params!, b.encoder_params!];
+    [a, b].forEach((it, s) => {
+      const goal = s === 0 ? Math.round(0.5 * before) : Math.floor(0.25 * before);
+      it.round_params!.forEach((p, k) =>
+        expect(p).toBeLessThanOrEqual(
+          Math.round(steps[s] * Math.pow(goal / steps[s], (k + 1) / 3)) + (k === 2 ? 0 : 1),
+        ),
+      );
+      expect(it.round_params![0]).toBeLessThan(steps[s]);
+      expect(it.round_params![2]).toBe(it.encoder_params);
+    });
+    expect(b.encoder_params).toBeLessThanOrEqual(Math.floor(0.25 * before));
+    const ck = loadCheckpoint(out);
+    expect(encoderParamsOf(shapeOf(ck.config))).toBe(b.encoder_params);
     disposeParams(ck.params);
   });
 
@@ -165,13 +197,38 @@ describe('structured pruning', () => {
     expect(res.checkpoint).toBe(best);
     // the trained model keeps its mapping
     expect(fs.existsSync(path.join(best, PRUNED_FROM_FILE))).toBe(true);
+
+    // a teacher of another label set is refused, naming it, before any training
+    const teacher3 = path.join(dir, 'teacher3');
+    const t = loadCheckpoint(model);
+    for (const n of [CLASSIFIER.weight, CLASSIFIER.bias]) {
+      const v = t.params.get(n)!;
+      t.params.set(n, tf.variable(tf.slice(v, 0, 3), true));
+      v.dispose();
+    }
+    const cfg3 = { ...t.config, id2label: { '0': 'a', '1': 'b', '2': 'c' }, label2id: { a: 0, b: 1, c: 2 } };
+    await saveCheckpoint(teacher3, cfg3, t.params, t.vocab);
+    disposeParams(t.params);
+    const refused = await userErrorAsync(() =>
+      finetuneClassifier('', settings, ctx, {
+        stage: 'refinetune',
+        from: out,
+        out: path.join(dir, 'refined3'),
+        last: path.join(dir, 'refined3-last'),
+        teacher: teacher3,
+        trainFile: dataFile,
+        settings: { ...settings.refinetune, epochs: 1 },
+      }),
+    );
+    expect(refused).toBe(`${teacher3}: the teacher has 3 labels, the model 17`);
+    expect(fs.existsSync(path.join(dir, 'refined3'))).toBe(false);
   });
 });
 
 describe('layer-wise distillation loss', () => {
   it('is 0 for the teacher itself and grows with the difference, on the mapped layers and dimensions', async () => {
     const t = loadCheckpoint(model);
-    const hiddenT = hiddenTeacherOf(loadCheckpoint(model), model, null, t.config, rows.slice(0, 2), 16, 17, 1);
+    const hiddenT = stepTeacherOf(loadCheckpoint(model), model, null, t.config, rows.slice(0, 2), 16, 17, 1);
     const ids = hiddenT.rowIds[0];
     const T = ids.length;
     const mask = new Float32Array(T).fill(1);
@@ -194,7 +251,7 @@ describe('layer-wise distillation loss', () => {
       path.join(sdir, PRUNED_FROM_FILE),
       JSON.stringify({ layers: [2], hidden: [5, 9], teacher_layers: 3, teacher_hidden: 32 }),
     );
-    const mapped = hiddenTeacherOf(
+    const mapped = stepTeacherOf(
       loadCheckpoint(model),
       sdir,
       readPrunedFrom(sdir, student),
@@ -217,5 +274,77 @@ describe('layer-wise distillation loss', () => {
       /pruned-from.json: 'layers' must list 1 increasing ids below 3/,
     );
     disposeParams(t.params);
+  });
+});
+
+describe('augmented distillation', () => {
+  it('masks real, non-special tokens at the same positions in both vocabularies, at about the rate asked', () => {
+    const T = 50;
+    const B = 40;
+    const ids = new Int32Array(B * T);
+    const tIds = new Int32Array(B * T);
+    const mask = new Float32Array(B * T);
+    for (let b = 0; b < B; b++) {
+      const n = 10 + b; // real tokens of row b: [CLS] ... [SEP], then padding
+      for (let t = 0; t < n; t++) {
+        mask[b * T + t] = 1;
+        ids[b * T + t] = t === 0 ? 2 : t === n - 1 ? 3 : 5 + ((b + t) % 30);
+        tIds[b * T + t] = t === 0 ? 102 : t === n - 1 ? 103 : 205 + ((b + t) % 30);
+      }
+    }
+    const specials = new Set([0, 1, 2, 3, 4]);
+    const out = maskForDistillation(ids, tIds, mask, specials, { student: 4, teacher: 104 }, 0.3, new Rng(7));
+    let picked = 0;
+    let real = 0;
+    for (let i = 0; i < ids.length; i++) {
+      const isReal = mask[i] > 0 && !specials.has(ids[i]);
+      real += isReal ? 1 : 0;
+      if (out.ids[i] !== ids[i]) {
+        expect(isReal).toBe(true);
+        expect(out.ids[i]).toBe(4);
+        expect(out.teacherIds[i]).toBe(104);
+        picked++;
+      } else expect(out.teacherIds[i]).toBe(tIds[i]);
+    }
+    expect(picked / real).toBeGreaterThan(0.25);
+    expect(picked / real).toBeLessThan(0.35);
+    expect(ids[1]).not.toBe(4); // the input arrays are left as they were
+  });
+
+  it('re-fine-tunes a shallower model than its teacher, which labels masked rows in every step', async () => {
+    events.length = 0;
+    const settings = getPreset('tiny');
+    const student = path.join(dir, 'shallow');
+    const { cfg, params } = tinyModel({ vocab: vocab.tokens.length, seed: 9, layers: 1 });
+    cfg.max_len = 16;
+    await saveCheckpoint(student, cfg, params, vocab);
+    disposeParams(params);
+    const out = path.join(dir, 'augmented');
+    const res = await finetuneClassifier('', settings, ctx, {
+      stage: 'refinetune',
+      from: student,
+      out,
+      last: `${out}-last`,
+      teacher: model,
+      trainFile: dataFile,
+      settings: { ...settings.refinetune, batch_size: 16, epochs: 1, distill_alpha: 0.7, distill_augment: 0.2 },
+    });
+    expect(res.checkpoint).toBe(out);
+    expect(events.some((e) => e.type === 'log' && /augmented distillation: 0.2 of the tokens/.test(e.message))).toBe(
+      true,
+    );
+    // layer-wise distillation of this student still needs its mapping
+    const refused = await userErrorAsync(() =>
+      finetuneClassifier('', settings, ctx, {
+        stage: 'refinetune',
+        from: student,
+        out: path.join(dir, 'augmented2'),
+        last: path.join(dir, 'augmented2-last'),
+        teacher: model,
+        trainFile: dataFile,
+        settings: { ...settings.refinetune, epochs: 1, distill_augment: 0.2, distill_hidden: 1 },
+      }),
+    );
+    expect(refused).toMatch(/distill_hidden needs pruned-from.json/);
   });
 });

@@ -76,6 +76,17 @@ export function prunedFromReport(report: unknown): PrunedFrom | undefined {
   const s = typeof report === 'object' && report !== null ? (report as { structure?: unknown }).structure : undefined;
   if (typeof s !== 'object' || s === null) return undefined;
   const { layers_before: lb, layers_kept: kept, hidden_before: hb } = s as Record<string, unknown>;
+  return usablePrunedFrom(lb, kept, hb);
+}
+
+/** A checkpoint's pruned-from.json (written by the engine, io/checkpoint.ts) as PrunedFrom, if usable. */
+export function prunedFromFile(json: unknown): PrunedFrom | undefined {
+  if (typeof json !== 'object' || json === null) return undefined;
+  const { teacher_layers: lb, layers: kept, teacher_hidden: hb } = json as Record<string, unknown>;
+  return usablePrunedFrom(lb, kept, hb);
+}
+
+function usablePrunedFrom(lb: unknown, kept: unknown, hb: unknown): PrunedFrom | undefined {
   const int = (x: unknown): x is number => typeof x === 'number' && Number.isInteger(x) && x >= 0;
   if (!int(lb) || !int(hb) || !Array.isArray(kept) || !kept.every((l) => int(l) && l < lb)) return undefined;
   return { layersBefore: lb, layersKept: kept as number[], hiddenBefore: hb };

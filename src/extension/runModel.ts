@@ -8,6 +8,7 @@ import { configShapes, WEIGHT_FILES } from './hfFolder';
 import {
   buildParamTree,
   formatCount,
+  prunedFromFile,
   prunedFromReport,
   type ParamNode,
   type PrunedFrom,
@@ -349,18 +350,26 @@ export function readCheckpoint(dir: string, readHeader: HeaderReader): Checkpoin
   } catch (e) {
     return configError(dir, cfgFile, e);
   }
-  const from = prunedFromReport(readReportBeside(dir, (f) => readTextBounded(f, 'json')));
+  const from = readFromBeside(dir, (f) => readTextBounded(f, 'json'));
   if (onlyOtherWeights(dir, fs.existsSync))
     return checkpointView(dir, text, () => configShapes(JSON.parse(text)), from);
   return checkpointView(dir, text, () => readHeader(path.join(dir, 'model.safetensors')).entries, from);
 }
 
 /**
- * The prune-report.json a pruned checkpoint has beside its weights, parsed; undefined when there is
- * none or it cannot be read (the tree then shows the checkpoint alone).
+ * Where a pruned checkpoint came from: the structure of the prune-report.json beside its weights,
+ * else (a re-fine-tuned checkpoint carries no report) its pruned-from.json; undefined when it has
+ * neither or they cannot be read (the tree then shows the checkpoint alone).
  */
-function readReportBeside(dir: string, read: (file: string) => string): unknown {
-  const file = path.join(dir, 'prune-report.json');
+function readFromBeside(dir: string, read: (file: string) => string): PrunedFrom | undefined {
+  return (
+    prunedFromReport(readJsonBeside(dir, 'prune-report.json', read)) ??
+    prunedFromFile(readJsonBeside(dir, 'pruned-from.json', read))
+  );
+}
+
+function readJsonBeside(dir: string, name: string, read: (file: string) => string): unknown {
+  const file = path.join(dir, name);
   if (!fs.existsSync(file)) return undefined;
   try {
     const text = read(file);
@@ -370,15 +379,22 @@ function readReportBeside(dir: string, read: (file: string) => string): unknown 
   }
 }
 
-async function readReportBesideAsync(dir: string): Promise<unknown> {
-  const file = path.join(dir, 'prune-report.json');
-  if (!fs.existsSync(file)) return undefined;
-  try {
-    const text = (await readBoundedAsync(file, 'json')).toString('utf8');
-    return readReportBeside(dir, () => text);
-  } catch {
-    return undefined;
+async function readFromBesideAsync(dir: string): Promise<PrunedFrom | undefined> {
+  const texts = new Map<string, string>();
+  for (const name of ['prune-report.json', 'pruned-from.json']) {
+    const file = path.join(dir, name);
+    if (!fs.existsSync(file)) continue;
+    try {
+      texts.set(file, (await readBoundedAsync(file, 'json')).toString('utf8'));
+    } catch {
+      // unreadable: as if absent
+    }
   }
+  return readFromBeside(dir, (f) => {
+    const t = texts.get(f);
+    if (t === undefined) throw new Error(`${f}: unreadable`);
+    return t;
+  });
 }
 
 /**
@@ -402,7 +418,7 @@ export async function readCheckpointAsync(dir: string, readHeader: AsyncHeaderRe
   } catch (e) {
     return configError(dir, cfgFile, e);
   }
-  const from = prunedFromReport(await readReportBesideAsync(dir));
+  const from = await readFromBesideAsync(dir);
   if (onlyOtherWeights(dir, fs.existsSync))
     return checkpointView(dir, text, () => configShapes(JSON.parse(text)), from);
   let entries: Record<string, TensorInfo> | undefined;

@@ -266,6 +266,14 @@ export const SECTIONS = {
         default: 2,
         description: 'Temperature applied to teacher and student logits in the distillation loss.',
       },
+      distill_augment: {
+        type: 'number',
+        minimum: 0,
+        maximum: 0.5,
+        default: 0,
+        description:
+          "Augmented distillation: in every training step each real token of the batch is replaced by [MASK] with this probability (new positions every epoch), and the teacher's logits of the masked rows are the distillation targets, so the model sees new examples labeled by the teacher instead of the same rows again. The teacher then runs inside every step (as with distill_hidden). 0 = off; needs distill_alpha > 0 and a teacher with the same tokenization.",
+      },
       distill_hidden: {
         type: 'number',
         minimum: 0,
@@ -343,6 +351,14 @@ export const SECTIONS = {
         default: 16,
         description:
           'Number of pruning steps of the iterative method; each step re-scores importance and removes a share of what is left to remove.',
+      },
+      scoring_rounds: {
+        type: 'integer',
+        minimum: 1,
+        maximum: 64,
+        default: 1,
+        description:
+          'With a budget (target_encoder_params): each of the n_iters steps removes its share in this many rounds, scoring importance again on the smaller model before each round (no training between rounds). Removing several heads or neurons on scores measured with all of them present misses what they do together; more rounds cost one importance pass each.',
       },
       head_even_masking: {
         type: 'boolean',

@@ -171,7 +171,8 @@ export async function pruneCheckpoint(
               `prune iteration ${it.iter}/${n}: ` +
                 (it.layers ? `layers ${it.layers.join(',')}, hidden ${it.hidden_size}, ` : '') +
                 `heads ${it.heads_per_layer.join(' ')}, FFN ${it.ffn_per_layer.join(' ')}` +
-                (it.encoder_params !== undefined ? `, ${it.encoder_params} encoder params` : ''),
+                (it.encoder_params !== undefined ? `, ${it.encoder_params} encoder params` : '') +
+                (it.round_params ? ` (rounds: ${it.round_params.join(', ')})` : ''),
             ),
         };
         if (isStructured(tc)) {

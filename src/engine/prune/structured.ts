@@ -180,33 +180,41 @@ export async function structuredPrune(
   const iterations: PruneIteration[] = [];
   let last: StructureMasks = {};
 
+  // With a budget, a step may remove its share in several rounds, each scored on the smaller model.
+  const rounds = count !== null ? (tc.scoring_rounds ?? 1) : 1;
   for (let i = 0; i < tc.n_iters; i++) {
     if (o.signal?.aborted) throw new CancelledError(`prune cancelled in iteration ${i + 1}`);
     const left = tc.n_iters - i;
-    const imp = await computeImportance(params, cfg, batches, target, {
-      ffnEven: tc.ffn_even_masking,
-      // Heads too are scored by removing them: a budget compares them with neurons per parameter.
-      structures: { layers, hidden, exactHeads: true },
-    });
-    first ??= imp;
-    let m: StructureMasks;
-    if (count !== null) {
-      const r = allocateBudget(shapeOf(cfg), imp, sizes[i], {
-        layers,
-        hidden,
-        keepLayers:
-          tc.target_num_layers !== undefined ? stepTarget(cfg.num_hidden_layers, finalLayers, left) : undefined,
-        keepHidden:
-          tc.target_hidden_size !== undefined ? stepTarget(cfg.hidden_size, tc.target_hidden_size, left) : undefined,
+    // Fixed targets of this step, in counts (met in its first round; later rounds find them met).
+    const keepLayers =
+      tc.target_num_layers !== undefined ? stepTarget(cfg.num_hidden_layers, finalLayers, left) : undefined;
+    const keepHidden =
+      tc.target_hidden_size !== undefined ? stepTarget(cfg.hidden_size, tc.target_hidden_size, left) : undefined;
+    const start = encoderParamsOf(shapeOf(cfg));
+    const roundParams: number[] = [];
+    for (let r = 0; r < rounds; r++) {
+      if (o.signal?.aborted) throw new CancelledError(`prune cancelled in iteration ${i + 1}`);
+      const imp = await computeImportance(params, cfg, batches, target, {
+        ffnEven: tc.ffn_even_masking,
+        // Heads too are scored by removing them: a budget compares them with neurons per parameter.
+        structures: { layers, hidden, exactHeads: true },
       });
-      m = { head: r.head, ffn: r.ffn, layer: r.layer, hidden: r.hidden };
-    } else {
-      m = targetMasks(cfg, imp, tc, left, finalLayers);
+      first ??= imp;
+      let m: StructureMasks;
+      if (count !== null) {
+        // this round's size: geometric from the step's start to the step's size
+        const size = r === rounds - 1 ? sizes[i] : Math.round(start * Math.pow(sizes[i] / start, (r + 1) / rounds));
+        const b = allocateBudget(shapeOf(cfg), imp, size, { layers, hidden, keepLayers, keepHidden });
+        m = { head: b.head, ffn: b.ffn, layer: b.layer, hidden: b.hidden };
+      } else {
+        m = targetMasks(cfg, imp, tc, left, finalLayers);
+      }
+      const applied = applyStructures(params, cfg, m, false);
+      cfg = applied.cfg;
+      prov = nextProvenance(prov, m, applied.kept);
+      last = m;
+      roundParams.push(encoderParamsOf(shapeOf(cfg)));
     }
-    const applied = applyStructures(params, cfg, m, false);
-    cfg = applied.cfg;
-    prov = nextProvenance(prov, m, applied.kept);
-    last = m;
     const it: PruneIteration = {
       iter: i + 1,
       heads_per_layer: headsPerLayer(cfg),
@@ -214,6 +222,7 @@ export async function structuredPrune(
       layers: prov.layers.slice(),
       hidden_size: cfg.hidden_size,
       encoder_params: encoderParamsOf(shapeOf(cfg)),
+      ...(rounds > 1 ? { round_params: roundParams } : {}),
     };
     iterations.push(it);
     o.onIteration?.(it, tc.n_iters);

@@ -37,6 +37,8 @@ export interface PruneIteration {
   layers?: number[];
   hidden_size?: number;
   encoder_params?: number;
+  /** A budget scored in several rounds (transformer.scoring_rounds): the encoder after each round. */
+  round_params?: number[];
 }
 
 export interface TransformerPruneResult {

@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { FinetuneSettings, RefinetuneSettings, Settings } from '../config/settings';
 import { readRows, tokenizerIn } from '../data/rows';
+import { specialIdList } from '../data/vocab';
 import { encodeRows, makeBatches, truncatedCount, type Batch } from '../data/encode';
 import { Rng } from '../data/rng';
 import { splitRows } from '../data/split';
@@ -36,7 +37,6 @@ import {
   hasOwnLabels,
   hfDefaultNames,
   labelSetOf,
-  numLabels,
   setClassification,
   type BertConfig,
   type LabelSet,
@@ -49,7 +49,7 @@ import { CLASSIFIER, CLASSIFIER_PREFIX, MLM_PREFIX, POOLER_PREFIX } from '../mod
 import { weightShapes } from '../io/checkpoint';
 import { disposeParams, initTensor, paramShapes, Params } from '../model/params';
 import { labelMatrix, predictLogits, predictProbs, softmaxRows } from '../model/predict';
-import { hiddenTeacherOf, type HiddenTeacher } from './distill';
+import { checkTeacherLabels, maskForDistillation, stepTeacherOf, type StepTeacher } from './distill';
 import { train } from './loop';
 import { allMetrics } from './metrics';
 import { Ema } from './ema';
@@ -72,7 +72,7 @@ export interface FinetuneOptions {
   trainFile?: string;
   /** The stage's settings section (finetune's, refinetune's, a recovery round's), resolved by the caller. */
   settings: FinetuneSettings &
-    Partial<Pick<RefinetuneSettings, 'distill_alpha' | 'distill_temperature' | 'distill_hidden'>>;
+    Partial<Pick<RefinetuneSettings, 'distill_alpha' | 'distill_temperature' | 'distill_hidden' | 'distill_augment'>>;
 }
 
 /**
@@ -228,51 +228,60 @@ export async function finetuneClassifier(run: string, s: Settings, ctx: StageCon
     log(ctx, `resuming ${o.stage} after epoch ${startEpoch} from ${o.last}`);
   }
 
-  // Distillation: the teacher's logits of every training example, computed once; layer-wise, the
-  // teacher runs inside every step (train/distill.ts), mapped by the model's pruned-from.json
-  // (which the checkpoints this stage saves carry on). The teacher is loaded once for both.
+  // Distillation: the teacher's logits of every training example, computed once; the teacher runs
+  // inside every step instead (train/distill.ts) layer-wise, mapped by the model's pruned-from.json
+  // (which the checkpoints this stage saves carry on), and for augmented distillation, whose masked
+  // rows it labels afresh. The teacher is loaded once for all.
   const alpha = o.teacher ? (ft.distill_alpha ?? 0) : 0;
   const T = ft.distill_temperature ?? 1;
   const beta = o.teacher ? (ft.distill_hidden ?? 0) : 0;
+  const augment = alpha > 0 ? (ft.distill_augment ?? 0) : 0;
   const prunedFrom = readPrunedFrom(o.from, cfg);
   const teacher = o.teacher && (alpha > 0 || beta > 0) ? loadCheckpoint(o.teacher) : null;
   let teacherLogits: Float32Array | null = null;
-  let hiddenTeacher: HiddenTeacher | null = null;
+  let stepTeacher: StepTeacher | null = null;
   if (teacher) {
     try {
-      if (alpha > 0) teacherLogits = await teacherLogitsOf(teacher, trRows, maxLen, L);
+      if (alpha > 0 && augment === 0) teacherLogits = await teacherLogitsOf(teacher, trRows, maxLen, L);
     } catch (e) {
       disposeParams(teacher.params);
       throw e;
     }
-    // The layer-wise teacher takes the weights over; else they are done with.
-    if (beta > 0) hiddenTeacher = hiddenTeacherOf(teacher, o.from, prunedFrom, cfg, trRows, maxLen, L, beta);
+    // The teacher of the steps takes the weights over; else they are done with.
+    if (beta > 0 || augment > 0) stepTeacher = stepTeacherOf(teacher, o.from, prunedFrom, cfg, trRows, maxLen, L, beta);
     else disposeParams(teacher.params);
   }
-  if (teacherLogits) log(ctx, `distilling from ${o.teacher} (alpha ${alpha}, temperature ${T})`);
-  if (hiddenTeacher) log(ctx, `layer-wise distillation from ${o.teacher} (weight ${beta})`);
+  if (alpha > 0) log(ctx, `distilling from ${o.teacher} (alpha ${alpha}, temperature ${T})`);
+  if (beta > 0) log(ctx, `layer-wise distillation from ${o.teacher} (weight ${beta})`);
+  if (augment > 0) log(ctx, `augmented distillation: ${augment} of the tokens masked, labeled by the teacher`);
+  const specials = new Set(specialIdList(vocab.special));
 
   // A batch's teacher targets (and the teacher's token ids) are host arrays of the batch (made with
   // the batch, not inside the loss), so that a recorded step on webgpu takes them with the batch
   // (backend/webgpu-record.ts).
   type TrainBatch = Batch & { teacher?: Float32Array; teacherIds?: Int32Array };
-  const withTeacher = (b: Batch): TrainBatch => {
-    const out: TrainBatch = hiddenTeacher ? { ...b, teacherIds: hiddenTeacher.batchIds(b.rows, b.mask, b.B, b.T) } : b;
+  const withTeacher = (b: Batch, rng: Rng): TrainBatch => {
+    let out: TrainBatch = stepTeacher ? { ...b, teacherIds: stepTeacher.batchIds(b.rows, b.mask, b.B, b.T) } : b;
+    if (augment > 0 && stepTeacher) {
+      const ids = { student: vocab.special.mask, teacher: stepTeacher.maskId };
+      out = { ...out, ...maskForDistillation(b.ids, out.teacherIds!, b.mask, specials, ids, augment, rng) };
+    }
     if (!teacherLogits) return out;
     const tl = new Float32Array(b.B * L);
     b.rows.forEach((r, k) => tl.set(teacherLogits!.subarray(r * L, (r + 1) * L), k * L));
     return { ...out, teacher: single ? softmaxRows(tl, L, T) : tl };
   };
   const loss = (b: TrainBatch, dropout: Rng) => {
-    const states: tf.Tensor2D[] | undefined = hiddenTeacher ? [] : undefined;
+    const states: tf.Tensor2D[] | undefined = beta > 0 ? [] : undefined;
     const logits = classify(params, cfg, toInputs(b.ids, b.mask, b.B, b.T, b.types), { dropout, hiddenStates: states });
     let hard = classifierLoss(logits, tf.tensor2d(b.labels!, [b.B, L]), single);
-    if (hiddenTeacher && b.teacherIds)
-      hard = tf.add(hard, hiddenTeacher.loss(states!, b.teacherIds, b.mask, b.B, b.T, b.types)) as tf.Scalar;
-    if (!b.teacher) return hard;
-    const t = tf.tensor2d(b.teacher, [b.B, L]);
+    const ran = stepTeacher && b.teacherIds ? stepTeacher.run(b.teacherIds, b.mask, b.B, b.T, b.types) : null;
+    if (ran && beta > 0) hard = tf.add(hard, stepTeacher!.hiddenLoss(states!, ran, b.mask)) as tf.Scalar;
+    // the targets: the teacher's logits of this (masked) batch, else of the clean rows
+    const t = augment > 0 && ran ? ran.logits : b.teacher ? tf.tensor2d(b.teacher, [b.B, L]) : null;
+    if (!t) return hard;
     const kd = single
-      ? tf.mul(softCrossEntropy(tf.div(logits, T), t), T * T)
+      ? tf.mul(softCrossEntropy(tf.div(logits, T), b.teacher ? t : tf.softmax(tf.div(t, T))), T * T)
       : tf.mul(bceWithLogits(tf.div(logits, T), tf.sigmoid(tf.div(t, T))), T * T);
     return tf.add(tf.mul(hard, 1 - alpha), tf.mul(kd, alpha)) as tf.Scalar;
   };
@@ -312,7 +321,8 @@ export async function finetuneClassifier(run: string, s: Settings, ctx: StageCon
       stage: o.stage,
       params,
       epochs: ft.epochs,
-      batches: (_e, rng) => makeBatches(trainEx, { batchSize: ft.batch_size, rng, bucket: true }).map(withTeacher),
+      batches: (_e, rng) =>
+        makeBatches(trainEx, { batchSize: ft.batch_size, rng, bucket: true }).map((b) => withTeacher(b, rng)),
       loss,
       lr: ft.lr,
       weightDecay: ft.weight_decay,
@@ -341,7 +351,7 @@ export async function finetuneClassifier(run: string, s: Settings, ctx: StageCon
       },
     });
   } finally {
-    hiddenTeacher?.dispose();
+    stepTeacher?.dispose();
   }
   opt.dispose();
   ema?.dispose();
@@ -384,8 +394,7 @@ function readTrainingRows(run: string, o: FinetuneOptions, shape: BertConfig, ct
 
 /** The teacher's logits of every training row (its own vocabulary and length), for distillation. */
 async function teacherLogitsOf(t: Checkpoint, rows: Row[], maxLen: number, L: number): Promise<Float32Array> {
-  if (numLabels(t.config) !== L)
-    throw new UserError(`${t.dir}: the teacher has ${numLabels(t.config)} labels, the model ${L}`);
+  checkTeacherLabels(t, L);
   return predictLogits(
     t.params,
     t.config,

@@ -1,5 +1,13 @@
-// Layer-wise distillation (refinetune.distill_hidden): each layer of the pruned model learns to
-// reproduce the hidden states of the teacher layer it was pruned from, as CoFiPruning does it.
+// Distillation from the unpruned model inside every training step (train/classifier.ts): the
+// teacher runs on the step's batch, in inference mode (no dropout), when the step needs more of it
+// than its logits of the clean training rows (which are computed once, before training):
+//
+//   layer-wise    (refinetune.distill_hidden) each layer of the pruned model learns to reproduce
+//                 the hidden states of the teacher layer it was pruned from, as CoFiPruning does it
+//   augmented     (refinetune.distill_augment) the batch's tokens are masked at random, the same
+//                 positions for both models, and the teacher's logits of the masked rows are the
+//                 targets: new examples every epoch, labeled by the teacher (as TinyBERT augments
+//                 its distillation data), for a small model that otherwise sees 6,400 rows again
 //
 //   mapping   from pruned-from.json, written by the prune stage: layer i of the student was teacher
 //             layer layers[i]; its hidden dimension j was teacher dimension hidden[j]. A student
@@ -10,23 +18,30 @@
 //             teacher's, so comparing them directly keeps the student in the teacher's basis),
 //             averaged over the real (unpadded) tokens and the dimensions
 //
-// The teacher runs in inference mode (no dropout) inside every training step; its tokens come
-// with the batch (its own vocabulary: a vocabulary-pruned student has other ids for the same rows).
+// The teacher's tokens come with the batch (its own vocabulary: a vocabulary-pruned student has
+// other ids for the same rows).
 import * as tf from '@tensorflow/tfjs';
 import type { Row } from '../data/csv';
 import { encodeRows } from '../data/encode';
 import { UserError } from '../errors';
 import { PRUNED_FROM_FILE, type Checkpoint, type PrunedFrom } from '../io/checkpoint';
-import { encode, toInputs } from '../model/bert';
-import type { BertConfig } from '../model/config';
+import { classify, toInputs } from '../model/bert';
+import { numLabels as labelsOf, type BertConfig } from '../model/config';
 import { disposeParams, type Params } from '../model/params';
+import type { Rng } from '../data/rng';
 
-export interface HiddenTeacher {
+export interface StepTeacher {
   /** The teacher's token ids of every training row (its vocabulary, cut like the student's). */
   rowIds: Int32Array[];
+  /** The teacher's [MASK] id (augmented distillation masks the same positions in both vocabularies). */
+  maskId: number;
   /** The batch's teacher ids, [B * T], padded like the student's batch of the same rows (mask [B * T]). */
   batchIds(rows: number[], mask: Float32Array, B: number, T: number): Int32Array;
-  /** distill_hidden x the layer-wise loss of one batch (see the header). */
+  /** The teacher on a batch: its logits [B, labels] and, when layer-wise, its layers' outputs. */
+  run(teacherIds: Int32Array, mask: Float32Array, B: number, T: number, types?: Int32Array | null): TeacherOutput;
+  /** distill_hidden x the layer-wise loss of one batch against the teacher's states (see the header); 0 when off. */
+  hiddenLoss(student: tf.Tensor2D[], teacher: TeacherOutput, mask: Float32Array): tf.Scalar;
+  /** run and hiddenLoss in one. */
   loss(
     student: tf.Tensor2D[],
     teacherIds: Int32Array,
@@ -38,13 +53,25 @@ export interface HiddenTeacher {
   dispose(): void;
 }
 
+export interface TeacherOutput {
+  logits: tf.Tensor2D;
+  states: tf.Tensor2D[];
+}
+
+/** A teacher of another label set than the model's is refused, naming it. */
+export function checkTeacherLabels(t: Checkpoint, numLabels: number): void {
+  if (labelsOf(t.config) !== numLabels)
+    throw new UserError(`${t.dir}: the teacher has ${labelsOf(t.config)} labels, the model ${numLabels}`);
+}
+
 /**
- * The layer-wise teacher `t` (a loaded checkpoint, whose weights it takes over: dispose() or an
- * error frees them), with `from` the student's mapping onto it (its checkpoint folder's
- * pruned-from.json, read by the caller; null: one to one). A mapping that does not fit the teacher
- * is a UserError naming the file.
+ * The teacher `t` of a training run's steps (a loaded checkpoint, whose weights it takes over:
+ * dispose() or an error frees them). Layer-wise (`weight` > 0) with `from` the student's mapping
+ * onto it (its checkpoint folder's pruned-from.json, read by the caller; null: one to one). A
+ * teacher of another label set, or a mapping that does not fit the teacher, is a UserError naming
+ * the folder or file.
  */
-export function hiddenTeacherOf(
+export function stepTeacherOf(
   t: Checkpoint,
   studentDir: string,
   from: PrunedFrom | null,
@@ -53,29 +80,36 @@ export function hiddenTeacherOf(
   maxLen: number,
   numLabels: number,
   weight: number,
-): HiddenTeacher {
+): StepTeacher {
   const teacherDir = t.dir;
   const tc = t.config;
+  const refuse = (message: string): never => {
+    disposeParams(t.params);
+    throw new UserError(message);
+  };
+  if (labelsOf(tc) !== numLabels)
+    refuse(`${teacherDir}: the teacher has ${labelsOf(tc)} labels, the model ${numLabels}`);
   let map = from;
   const where = `${studentDir}/${PRUNED_FROM_FILE}`;
-  if (!map) {
-    if (tc.num_hidden_layers !== student.num_hidden_layers || tc.hidden_size !== student.hidden_size) {
-      disposeParams(t.params);
-      throw new UserError(
+  if (weight > 0 && !map) {
+    if (tc.num_hidden_layers !== student.num_hidden_layers || tc.hidden_size !== student.hidden_size)
+      refuse(
         `${studentDir}: distill_hidden needs ${PRUNED_FROM_FILE} (which layers and hidden dimensions of the teacher ` +
           `${teacherDir} it kept); the model has ${student.num_hidden_layers} layers of ${student.hidden_size}, ` +
           `the teacher ${tc.num_hidden_layers} of ${tc.hidden_size}`,
       );
-    }
     map = {
       layers: [...Array(student.num_hidden_layers).keys()],
       hidden: [...Array(student.hidden_size).keys()],
       teacher_layers: tc.num_hidden_layers,
       teacher_hidden: tc.hidden_size,
     };
-  } else if (map.teacher_layers !== tc.num_hidden_layers || map.teacher_hidden !== tc.hidden_size) {
-    disposeParams(t.params);
-    throw new UserError(
+  } else if (
+    weight > 0 &&
+    map &&
+    (map.teacher_layers !== tc.num_hidden_layers || map.teacher_hidden !== tc.hidden_size)
+  ) {
+    refuse(
       `${where}: maps onto a model of ${map.teacher_layers} layers of ${map.teacher_hidden}, ` +
         `but the teacher ${teacherDir} has ${tc.num_hidden_layers} of ${tc.hidden_size}`,
     );
@@ -83,11 +117,12 @@ export function hiddenTeacherOf(
   const rowIds = encodeRows(rows, t.vocab, Math.min(maxLen, tc.max_position_embeddings), numLabels).map((e) =>
     Int32Array.from(e.ids),
   );
-  const keep = tf.tensor1d(map.hidden, 'int32');
-  const layers = map.layers;
+  const keep = weight > 0 ? tf.tensor1d(map!.hidden, 'int32') : null;
+  const layers = map?.layers ?? [];
   const params: Params = t.params;
-  return {
+  const self: StepTeacher = {
     rowIds,
+    maskId: t.vocab.special.mask,
     batchIds(rows, mask, B, T) {
       const out = new Int32Array(B * T);
       rows.forEach((r, k) => {
@@ -96,18 +131,25 @@ export function hiddenTeacherOf(
         for (let t = 0; t < T; t++) n += mask[k * T + t];
         if (ids.length !== n)
           throw new UserError(
-            `distill_hidden: a training row has ${ids.length} tokens in the teacher's vocabulary ` +
+            `distillation: a training row has ${ids.length} tokens in the teacher's vocabulary ` +
               `and ${n} in the model's; ` +
-              'layer-wise distillation needs the same tokenization (turn distill_hidden off for this model)',
+              'distill_hidden and distill_augment need the same tokenization (turn them off for this model)',
           );
         out.set(ids, k * T);
       });
       return out;
     },
-    loss(student, teacherIds, mask, B, T, types) {
+    run(teacherIds, mask, B, T, types) {
       const states: tf.Tensor2D[] = [];
-      encode(params, tc, toInputs(teacherIds, mask, B, T, types), { hiddenStates: states });
-      const m = tf.reshape(tf.tensor2d(mask, [B, T]), [B * T, 1]);
+      // the teacher is no variable of the step: no gradient flows into it
+      const logits = classify(params, tc, toInputs(teacherIds, mask, B, T, types), {
+        hiddenStates: keep ? states : undefined,
+      });
+      return { logits, states };
+    },
+    hiddenLoss(student, teacher, mask) {
+      if (!keep) return tf.scalar(0);
+      const m = tf.reshape(tf.tensor1d(mask), [mask.length, 1]);
       const denom =
         Math.max(
           1,
@@ -115,14 +157,43 @@ export function hiddenTeacherOf(
         ) * keep.shape[0];
       let sum: tf.Tensor = tf.scalar(0);
       student.forEach((s, i) => {
-        const target = tf.gather(states[layers[i]], keep, 1); // the teacher is no variable of the step
+        const target = tf.gather(teacher.states[layers[i]], keep, 1);
         sum = tf.add(sum, tf.sum(tf.mul(tf.square(tf.sub(s, target)), m)));
       });
       return tf.mul(sum, weight / (denom * Math.max(1, student.length))) as tf.Scalar;
     },
+    loss(student, teacherIds, mask, B, T, types) {
+      return self.hiddenLoss(student, self.run(teacherIds, mask, B, T, types), mask);
+    },
     dispose() {
-      keep.dispose();
+      keep?.dispose();
       disposeParams(params);
     },
   };
+  return self;
+}
+
+/**
+ * Augmented distillation's corruption of a batch: each real, non-special token of the student's
+ * ids is masked with probability `prob`, in the student's ids with its [MASK] and at the same
+ * position in the teacher's ids with the teacher's. Returns new arrays.
+ */
+export function maskForDistillation(
+  ids: Int32Array,
+  teacherIds: Int32Array,
+  mask: Float32Array,
+  specials: ReadonlySet<number>,
+  ids2: { student: number; teacher: number },
+  prob: number,
+  rng: Rng,
+): { ids: Int32Array; teacherIds: Int32Array } {
+  const s = ids.slice();
+  const t = teacherIds.slice();
+  for (let i = 0; i < s.length; i++) {
+    if (mask[i] > 0 && !specials.has(s[i]) && rng.next() < prob) {
+      s[i] = ids2.student;
+      t[i] = ids2.teacher;
+    }
+  }
+  return { ids: s, teacherIds: t };
 }
