@@ -10,6 +10,7 @@ import {
   budgetSchedule,
   checkBudget,
   encoderParamsOf,
+  layerParams,
   shapeOf,
   type EncoderShape,
 } from '../src/engine/prune/budget';
@@ -129,6 +130,26 @@ describe('allocateBudget', () => {
     const r = allocateBudget(s, imp, before - oneLayer, { layers: true, hidden: true });
     expect(r.layer).toEqual([1, 1, 0, 1]);
     expect(r.params).toBe(before - oneLayer);
+  });
+
+  it('does not spend a whole layer where a few FFN neurons meet the budget for less loss', () => {
+    const imp = importance(s, 3);
+    // per parameter, layer 2 is by far the cheapest unit; but the budget asks for 1,000 parameters
+    const layer2 = layerParams(s.heads[2], s.ffn[2], s.hidden, s.headSize);
+    imp.layer[2] = 0.5;
+    imp.ffn = imp.ffn.map((row) => row.map((x) => 0.01 + x / 10)); // 0.01 to 0.02 each
+    imp.head = imp.head.map((row) => row.map((x) => 1 + x));
+    const ffnMax = Math.max(...imp.ffn.flat());
+    const perParam = (x: number, cost: number) => x / cost;
+    expect(perParam(imp.layer[2], layer2)).toBeLessThan(perParam(Math.min(...imp.ffn.flat()), 2 * s.hidden + 1));
+    expect(8 * ffnMax).toBeLessThan(imp.layer[2]); // the 8 neurons that cover 1,000 cost less
+    const r = allocateBudget(s, imp, before - 1000, { layers: true, hidden: false });
+    expect(r.layer).toEqual([1, 1, 1, 1]);
+    expect(r.params).toBeLessThanOrEqual(before - 1000);
+    expect(r.params).toBeGreaterThan(before - 1000 - (2 * s.hidden + 1));
+    // a layer that costs less than the neurons would is still the one to go
+    imp.layer[2] = 1e-6;
+    expect(allocateBudget(s, imp, before - 1000, { layers: true, hidden: false }).layer).toEqual([1, 1, 0, 1]);
   });
 
   it('fixed targets first, and the smallest reachable shape when the budget is too small', () => {

@@ -88,6 +88,15 @@ export interface BudgetResult {
   params: number;
 }
 
+/** A candidate removal: its kind, its loss (importance), its cost in parameters, loss per parameter. */
+interface Option {
+  kind: 'head' | 'ffn' | 'layer' | 'hidden';
+  loss: number;
+  cost: number;
+  score: number;
+}
+const option = (kind: Option['kind'], loss: number, cost: number): Option => ({ kind, loss, cost, score: loss / cost });
+
 /** Indices of xs ascending by value (stable). */
 const ascending = (xs: number[]) => xs.map((_, i) => i).sort((a, b) => xs[a] - xs[b] || a - b);
 
@@ -140,31 +149,54 @@ export function allocateBudget(shape: EncoderShape, imp: Importance, target: num
   let li = 0;
   const canHidden = o.hidden && o.keepHidden === undefined;
 
+  // The least loss at which the next FFN neurons (in their order) remove at least `need` parameters.
+  const ffnCoverLoss = (need: number): number => {
+    const left = I.slice();
+    let loss = 0;
+    let got = 0;
+    for (let k = fi; k < ffnOrder.length && got < need; k++) {
+      const [l, i] = ffnOrder[k];
+      if (!layer[l] || left[l] <= 1) continue;
+      left[l]--;
+      loss += imp.ffn[l][i];
+      got += 2 * H + 1;
+    }
+    return got >= need ? loss : Infinity;
+  };
+
   let current = params();
   while (current > target) {
     // Skip candidates that are gone or may not go.
     while (hi < headOrder.length && (!layer[headOrder[hi][0]] || A[headOrder[hi][0]] <= 1)) hi++;
     while (fi < ffnOrder.length && (!layer[ffnOrder[fi][0]] || I[ffnOrder[fi][0]] <= 1)) fi++;
     while (li < layerOrder.length && (!layer[layerOrder[li]] || layer.reduce((a, b) => a + b, 0) <= 1)) li++;
-    const options: { kind: 'head' | 'ffn' | 'layer' | 'hidden'; score: number }[] = [];
+    const options: Option[] = [];
     if (hi < headOrder.length) {
       const [l, h] = headOrder[hi];
-      options.push({ kind: 'head', score: imp.head[l][h] / (4 * D * H + 3 * D) });
+      options.push(option('head', imp.head[l][h], 4 * D * H + 3 * D));
     }
     if (fi < ffnOrder.length) {
       const [l, i] = ffnOrder[fi];
-      options.push({ kind: 'ffn', score: imp.ffn[l][i] / (2 * H + 1) });
+      options.push(option('ffn', imp.ffn[l][i], 2 * H + 1));
     }
     if (li < layerOrder.length) {
       const l = layerOrder[li];
-      options.push({ kind: 'layer', score: imp.layer![l] / layerParams(A[l], I[l], H, D) });
+      options.push(option('layer', imp.layer![l], layerParams(A[l], I[l], H, D)));
     }
     if (canHidden && H > minHidden && hiddenNext < hiddenOrder.length) {
       const perDim = A.reduce((s, a, l) => s + (layer[l] ? 4 * a * D + 2 * I[l] + 6 : 0), 0);
-      options.push({ kind: 'hidden', score: imp.hidden![hiddenOrder[hiddenNext]] / perDim });
+      options.push(option('hidden', imp.hidden![hiddenOrder[hiddenNext]], perDim));
     }
     if (options.length === 0) break; // nothing more may go: the smallest reachable shape
-    const best = options.reduce((a, b) => (b.score < a.score ? b : a));
+    let best = options.reduce((a, b) => (b.score < a.score ? b : a));
+    // The last removal: a big unit (a layer, a head) that would take the encoder far below the
+    // budget costs its whole loss, while the budget needs only the difference. When FFN neurons
+    // cover that difference for less loss, they go instead (scored per parameter, a layer looks
+    // cheap, and removing it would leave the budget unspent).
+    const ffnOption = options.find((o) => o.kind === 'ffn');
+    if (ffnOption && best.kind !== 'ffn' && best.cost > current - target) {
+      if (ffnCoverLoss(current - target) < best.loss) best = ffnOption;
+    }
     if (best.kind === 'head') {
       const [l, h] = headOrder[hi++];
       head[l][h] = 0;
