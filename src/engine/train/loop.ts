@@ -103,7 +103,10 @@ function queueStep<B>(spec: StepSpec<B>, opt: AdamW, b: B, dropout: Rng, lr: num
     const r = tf.tidy(() => {
       const g = grads[WORD_EMB];
       const n = tf.norm(g);
-      return tf.mul(g, tf.div(spec.fgmEpsilon!, tf.add(n, 1e-12)));
+      const d = tf.mul(g, tf.div(spec.fgmEpsilon!, tf.add(n, 1e-12)));
+      // Loss-scaled gradients that overflowed (the step will be skipped): no perturbation where
+      // it is not a number, so that the embeddings come back unchanged (g / inf is 0, inf / inf NaN).
+      return scaler ? tf.where(tf.isNaN(d), tf.zerosLike(d), d) : d;
     });
     // In a tidy, like every other assign: assign() shares the new tensor's data, and the
     // tensor itself left alive kept two embedding matrices a step (wasm ran out of memory).
