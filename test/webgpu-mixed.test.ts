@@ -17,7 +17,7 @@ import { loadRun } from '../src/engine/io/run';
 import { ensureRun, recordStage } from '../src/engine/stages/context';
 import { COMMON_OPTIONS } from '../src/engine/stages/registry';
 import { statusBarText } from '../src/extension/progress';
-import { dawnFlags, MIXED_TOGGLES, precisionFeatures, webgpuFeatures } from '../src/engine/backend/webgpu';
+import { dawnFlags, MIXED_TOGGLES, precisionFeatures, precisionOn, webgpuFeatures } from '../src/engine/backend/webgpu';
 import { blockedMatMul2d, DEFAULT_TILE, TILES } from '../src/engine/backend/webgpu-matmul';
 import { deviceCounters, resetDeviceCounters } from '../src/engine/backend/webgpu-record';
 import type { Batch } from '../src/engine/data/encode';
@@ -44,6 +44,19 @@ describe('precision mixed: what is asked of Dawn', () => {
     expect(precisionFeatures('fp32', all)).toEqual([]);
     expect(precisionFeatures('mixed', all)).toEqual(['shader-f16', 'chromium-experimental-subgroup-matrix']);
     expect(precisionFeatures('mixed', new Set(['timestamp-query']))).toEqual([]);
+  });
+
+  it('an adapter without shader-f16 (or a device made for fp32): one line, and fp32', () => {
+    const name = 'NVIDIA H200';
+    expect(precisionOn('mixed', { f16: true, madeFor: 'mixed', name })).toEqual({ precision: 'mixed', note: null });
+    expect(precisionOn('fp32', { f16: true, madeFor: 'mixed', name })).toEqual({ precision: 'fp32', note: null });
+    expect(precisionOn('mixed', { f16: false, madeFor: 'mixed', name })).toEqual({
+      precision: 'fp32',
+      note: 'precision mixed: NVIDIA H200 offers no shader-f16; the stage runs in fp32',
+    });
+    expect(precisionOn('mixed', { f16: false, madeFor: 'fp32', name }).note).toBe(
+      'precision mixed: this engine process started the webgpu device in fp32 (NVIDIA H200); the stage runs in fp32',
+    );
   });
 
   it('a step event of a skipped step keeps skipped and the scale in the history line', () => {

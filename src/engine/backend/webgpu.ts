@@ -109,7 +109,6 @@ let adapterInUse: WebGpuAdapter | null = null;
 let featuresInUse = { f16: false, subgroupMatrix: false };
 /** The precision the device was made for; why mixed was not possible, where it was asked for. */
 let madeFor: Precision = 'fp32';
-let mixedWhyNot: string | null = null;
 /** Dawn's instance lives as long as this reference (its device dies with it). */
 let instance: Gpu | null = null;
 let deviceInUse: GpuDevice | null = null;
@@ -133,13 +132,20 @@ export function webgpuFeatures(): { f16: boolean; subgroupMatrix: boolean } {
  * shader-f16. Else why not, one line (the stage then runs fp32).
  */
 export function webgpuPrecision(p: Precision): { precision: Precision; note: string | null } {
+  return precisionOn(p, { f16: featuresInUse.f16, madeFor, name: adapterInUse?.name ?? 'the adapter' });
+}
+
+/** webgpuPrecision on a device made for `madeFor` on adapter `name`, with shader-f16 or not. */
+export function precisionOn(
+  p: Precision,
+  device: { f16: boolean; madeFor: Precision; name: string },
+): { precision: Precision; note: string | null } {
   if (p === 'fp32') return { precision: 'fp32', note: null };
-  if (featuresInUse.f16) return { precision: 'mixed', note: null };
-  const name = adapterInUse?.name ?? 'the adapter';
+  if (device.f16) return { precision: 'mixed', note: null };
   const why =
-    madeFor !== 'mixed'
-      ? `this engine process started the webgpu device in fp32 (${name})`
-      : (mixedWhyNot ?? `${name} offers no shader-f16`);
+    device.madeFor !== 'mixed'
+      ? `this engine process started the webgpu device in fp32 (${device.name})`
+      : `${device.name} offers no shader-f16`;
   return { precision: 'fp32', note: `precision mixed: ${why}; the stage runs in fp32` };
 }
 
@@ -328,6 +334,5 @@ export async function registerWebGpu(o: {
     f16: extra.includes('shader-f16'),
     subgroupMatrix: extra.includes('chromium-experimental-subgroup-matrix'),
   };
-  if (madeFor === 'mixed' && !featuresInUse.f16) mixedWhyNot = `${name} offers no shader-f16`;
   return adapterInUse;
 }
