@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # GPU check: the engine's webgpu backend on a lent GPU machine (no Node.js, no network there),
-# against the PyTorch CUDA yardstick (torch_gpu_bench.py, 2 runs, the median; BERT-base also under
-# bf16 autocast), the webgpu matmul alone (bench --matmul: TFLOP/s of tfjs's and each of our tiles at
-# BERT-base's three shapes) and the real gaiic pipeline on the GPU, in one bounded run (under 5 minutes).
+# against the PyTorch CUDA yardstick (torch_gpu_bench.py, GPU_CHECK_TORCH_RUNS runs, the median;
+# BERT-base also under bf16 autocast), the webgpu matmul alone (bench --matmul --precision mixed:
+# TFLOP/s of tfjs's, each of our fp32 tiles and the f16-input kernel at BERT-base's three shapes),
+# BERT-base in fp32 and in mixed precision, and the real gaiic pipeline on the GPU in fp32 and in
+# mixed precision (test metrics side by side), in one bounded run (under 5 minutes).
 #
 #   bash scripts/gpu-check.sh prepare   here (Debian, npm and apt reachable): build and fill .gpu-check/
 #   bash scripts/gpu-check.sh [run]     on the GPU machine, .gpu-check/ carried: bench, torch, pipeline, table
@@ -15,11 +17,16 @@
 # run.json, when GPU_CHECK_WASM_RUN names its folder at prepare) and manifest.txt. Results and
 # gpu-check.log go to $OUT (default ./gpu-check-out).
 #
-# Settings (environment): GPU_CHECK_SHAPES (comma list), GPU_CHECK_EXTRA (shapes benched after the
-# pipeline while the budget lasts; default L12-H768-A12+tfjs, empty for none), GPU_CHECK_STEPS,
-# GPU_CHECK_BUDGET_S (the whole run's wall-time budget, default 290), GPU_CHECK_PIPELINE=0 (no
-# pipeline), GPU_CHECK_PRESET (default gaiic; local: tiny), GPU_CHECK_TORCH_RUNS (default 2), GPU_CHECK_ICD (a Vulkan ICD json to
-# use), GPU_CHECK_KEEP=1 (keep the temporary folder), BERT_PRUNER_WEBGPU_ADAPTER (passed to the engine).
+# Settings (environment): GPU_CHECK_SHAPES (comma list; SHAPE+mixed: --precision mixed, SHAPE+tfjs
+# etc.: BERT_PRUNER_WEBGPU_MATMUL), GPU_CHECK_EXTRA (shapes benched after the pipelines while the
+# budget lasts; default none, e.g. L12-H768-A12+tfjs), GPU_CHECK_STEPS, GPU_CHECK_BUDGET_S (the
+# whole run's wall-time budget, default 290), GPU_CHECK_PIPELINE=0 (no pipeline),
+# GPU_CHECK_PIPELINE_MIXED=0 (no mixed-precision pipeline), GPU_CHECK_PRESET (default gaiic; local:
+# tiny), GPU_CHECK_TORCH_RUNS (default 3; BERT-base in the first only), GPU_CHECK_ICD (a Vulkan ICD json to use), GPU_CHECK_KEEP=1
+# (keep the temporary folder), BERT_PRUNER_WEBGPU_ADAPTER (passed to the engine).
+# Trimmed for mixed precision's two extra steps (issue 20): BERT-base's PyTorch figures from one run
+# (the small shapes' from the median of three); no BERT-base-on-tfjs extra bench by default; the fp32 and f16 matmul tables in one engine process;
+# each pipeline capped at 120 s (was 240).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -36,8 +43,10 @@ DATA_SRC="$ROOT/../shared/datasets/gaiic2021"
 # the gaiic pipeline within PIPELINE_TARGET_S from the command's start, its test metric within
 # METRIC_TOL of the wasm run's.
 TARGET_SHAPES=L2-H128,L4-H256 TARGET_RATIO=1.0 PIPELINE_TARGET_S=90 METRIC_TOL=0.003
-# Issue 20: BERT-base (fp32) trains at least BASE_TRAIN x and infers at least BASE_INFER x PyTorch fp32 eager.
-BASE_SHAPE=L12-H768-A12 BASE_TRAIN=0.6 BASE_INFER=0.8
+# Issue 20: BERT-base (fp32) trains at least BASE_TRAIN x and infers at least BASE_INFER x PyTorch fp32 eager;
+# in mixed precision it trains at least MIXED_TRAIN x PyTorch fp32 eager (the bf16-autocast ratio is
+# printed too), and the mixed gaiic pipeline's test metric is within METRIC_TOL of the fp32 one's.
+BASE_SHAPE=L12-H768-A12 BASE_TRAIN=0.6 BASE_INFER=0.8 MIXED_TRAIN=1.0
 MIB=$((1024 * 1024))
 
 say() { printf '%s\n' "$*"; }
@@ -421,17 +430,23 @@ JS
     "$ENGINE/node_modules/webgpu/dist/linux-x64/dawn.node"
 }
 
-# The PyTorch yardstick GPU_CHECK_TORCH_RUNS times (default 2; small shapes vary by about 30% from
-# run to run), only the shapes benched (its own loops left out; all of it with GPU_CHECK_TORCH_FULL=1);
+# The PyTorch yardstick GPU_CHECK_TORCH_RUNS times (default 3, issue 19: small shapes vary by about
+# 30% from run to run), only the shapes benched (its own loops left out; all of it with
+# GPU_CHECK_TORCH_FULL=1); BERT-base (slow, and steady) only in the first run, to keep the 5 minutes;
 # $OUT/torch.txt gets the median of each figure, in the yardstick's own line format.
 step_torch() {
   if [[ "$MODE" == local ]] && ! timeout 60 python3 -c 'import torch, sys; sys.exit(not torch.cuda.is_available())' 2>/dev/null; then
     say "--    torch: skipped (local mode, no CUDA torch here)"
     return 0
   fi
-  local runs=${GPU_CHECK_TORCH_RUNS:-2} k dims=() shape
+  local runs=${GPU_CHECK_TORCH_RUNS:-3} k dims=() small=() shape
   IFS=, read -r -a shape_list <<<"$SHAPES"
-  for shape in "${shape_list[@]}"; do dims+=("$(shape_dims "${shape%+*}")"); done
+  local d
+  for shape in "${shape_list[@]}"; do # one PyTorch run per model (SHAPE and SHAPE+mixed share it)
+    d=$(shape_dims "${shape%+*}")
+    [[ " ${dims[*]} " == *" $d "* ]] || dims+=("$d")
+  done
+  for d in "${dims[@]}"; do [[ "$d" == 12,768,* ]] || small+=("$d"); done
   cat >"$WORK/torch_some.py" <<'PY'
 import sys
 src = open(sys.argv[1]).read()
@@ -446,7 +461,12 @@ PY
   local full=some
   [[ "${GPU_CHECK_TORCH_FULL:-}" == 1 ]] && full=full
   for ((k = 1; k <= runs; k++)); do
-    run_step "torch run $k of $runs" 60 "$OUT/torch-$k.txt" python3 "$WORK/torch_some.py" "$PACK/torch_gpu_bench.py" "$full" "${dims[@]}" || true
+    local these=("${dims[@]}")
+    if ((k > 1)) && [[ "$full" != full ]]; then
+      ((${#small[@]} > 0)) || break
+      these=("${small[@]}")
+    fi
+    run_step "torch run $k of $runs" 60 "$OUT/torch-$k.txt" python3 "$WORK/torch_some.py" "$PACK/torch_gpu_bench.py" "$full" "${these[@]}" || true
     sed 's/^/   /' "$OUT/torch-$k.txt"
   done
   python3 - "$OUT" "$runs" >"$OUT/torch.txt" <<'PY'
@@ -480,50 +500,69 @@ shape_dims() {
 print(f"{L},{H},{int(m[3] or max(1, round(H / 64)))},{int(m[4] or 4 * H)}")' "$1"
 }
 
-# The gaiic pipeline on webgpu (fp32), from the command's start, with an empty cache (a fresh HOME):
-# each stage's minutes and the test metric, against the wasm run's (wasm-run.json) where packed.
-step_pipeline() {
+# The gaiic pipeline on webgpu in PRECISION (fp32 or mixed), from the command's start, with an empty
+# cache (a fresh HOME each): each stage's minutes and the test metric, against the wasm run's
+# (wasm-run.json) where packed; the mixed one's files are $OUT/pipeline-mixed*.
+step_pipeline() { # PRECISION
+  local precision=$1 tag=pipeline
+  [[ "$precision" == mixed ]] && tag=pipeline-mixed
   if [[ "${GPU_CHECK_PIPELINE:-1}" == 0 ]]; then
-    say "--    pipeline: skipped (GPU_CHECK_PIPELINE=0)"
+    say "--    $tag: skipped (GPU_CHECK_PIPELINE=0)"
     return 0
   fi
-  local preset=${GPU_CHECK_PRESET:-gaiic} cap=240 t0 t1 rc=0
-  [[ "$MODE" == local ]] && preset=${GPU_CHECK_PRESET:-tiny} cap=900
-  say "-- data: unpack gaiic2021"
-  mkdir -p "$WORK/data" "$WORK/home"
-  if ! timeout 60 bash -c "$(declare -f untar_xz); untar_xz \"\$1\" \"\$2\"" _ "$PACK/gaiic2021.tar.xz" "$WORK/data"; then
-    fail "pipeline" "could not unpack $PACK/gaiic2021.tar.xz"
-    return 1
+  if [[ "$precision" == mixed && "${GPU_CHECK_PIPELINE_MIXED:-1}" == 0 ]]; then
+    say "--    $tag: skipped (GPU_CHECK_PIPELINE_MIXED=0)"
+    return 0
   fi
+  local preset=${GPU_CHECK_PRESET:-gaiic} cap=120 t0 t1 rc=0 name
+  [[ "$MODE" == local ]] && preset=${GPU_CHECK_PRESET:-tiny} cap=900
+  if [[ ! -d "$WORK/data/gaiic2021" ]]; then
+    say "-- data: unpack gaiic2021"
+    mkdir -p "$WORK/data"
+    if ! timeout 60 bash -c "$(declare -f untar_xz); untar_xz \"\$1\" \"\$2\"" _ "$PACK/gaiic2021.tar.xz" "$WORK/data"; then
+      fail "$tag" "could not unpack $PACK/gaiic2021.tar.xz"
+      return 1
+    fi
+  fi
+  mkdir -p "$WORK/home-$precision"
+  name="$tag --preset $preset --backend webgpu --precision $precision"
   t0=$(date +%s.%N)
-  run_step "pipeline --preset $preset --backend webgpu" "$cap" "$OUT/pipeline.txt" env HOME="$WORK/home" \
-    XDG_CACHE_HOME="$WORK/home/.cache" "$NODE" "$ENGINE/dist/cli.js" pipeline --data "$WORK/data/gaiic2021" \
-    --preset "$preset" --backend webgpu --test-split 0.2 --run "$WORK/run-gaiic" || rc=$?
+  run_step "$name" "$cap" "$OUT/$tag.txt" env HOME="$WORK/home-$precision" \
+    XDG_CACHE_HOME="$WORK/home-$precision/.cache" "$NODE" "$ENGINE/dist/cli.js" pipeline \
+    --data "$WORK/data/gaiic2021" --preset "$preset" --backend webgpu --precision "$precision" --test-split 0.2 \
+    --run "$WORK/run-gaiic-$precision" || rc=$?
   t1=$(date +%s.%N)
-  awk -v a="$t0" -v b="$t1" -v rc="$rc" 'BEGIN { printf "%.1f %d\n", b - a, rc }' >"$OUT/pipeline-wall.txt"
-  cp "$WORK/run-gaiic/run.json" "$OUT/pipeline-run.json" 2>/dev/null || true
+  awk -v a="$t0" -v b="$t1" -v rc="$rc" 'BEGIN { printf "%.1f %d\n", b - a, rc }' >"$OUT/$tag-wall.txt"
+  cp "$WORK/run-gaiic-$precision/run.json" "$OUT/$tag-run.json" 2>/dev/null || true
   [[ -f "$PACK/wasm-run.json" ]] && cp "$PACK/wasm-run.json" "$OUT/wasm-run.json"
   echo "$preset" >"$OUT/pipeline-preset.txt"
-  grep -E 'fell back|not recorded|recordings:' "$OUT/pipeline-"*.err 2>/dev/null | sed 's/^[^:]*://; s/^/   recording: /' | head -n 12 || true
-  tail -n 25 "$OUT/pipeline.txt" | sed 's/^/   /'
+  grep -hE 'fell back|not recorded|recordings:|precision mixed' "$OUT/${name//[^A-Za-z0-9_.-]/_}.err" 2>/dev/null |
+    sed 's/^/   log: /' | head -n 12 || true
+  tail -n 25 "$OUT/$tag.txt" | sed 's/^/   /'
 }
 
-# The matmul alone: tfjs's and each tile of ours, TFLOP/s at BERT-base's three shapes (each dimension
-# an eighth on lavapipe), and what auto chose; the first engine start on this adapter measures (kept in
-# the engine's cache for the benches after it).
+# The matmul alone: tfjs's, each fp32 tile of ours and (precision mixed) the f16-input kernel, TFLOP/s
+# at BERT-base's three shapes (each dimension an eighth on lavapipe), and what auto chose; the first
+# engine start on this adapter measures (kept in the engine's cache for the benches after it). Where
+# the adapter lacks shader-f16 the table has no f16 column and the .err file says why.
 step_matmul() {
   local cap=60
   [[ "$MODE" == local ]] && cap=300
-  run_step "matmul alone (bench --matmul)" "$cap" "$OUT/matmul.txt" "$NODE" "$ENGINE/dist/cli.js" bench \
-    --backend webgpu --matmul || true
+  run_step "matmul alone (bench --matmul --precision mixed)" "$cap" "$OUT/matmul.txt" "$NODE" \
+    "$ENGINE/dist/cli.js" bench --backend webgpu --precision mixed --matmul || true
   grep -v '^Warning' "$OUT/matmul.txt" | sed 's/^/   /'
 }
 
-step_bench() { # SHAPE[+MATMUL]: one engine process per shape, so that a hang or crash costs only that shape
-  local shape=${1%+*} cap=60 matmul=auto
-  # SHAPE+tfjs / +tiled / +ours: the matmuls forced (BERT_PRUNER_WEBGPU_MATMUL); plain SHAPE: auto, the
-  # kernels the engine measured fastest on this adapter (the first engine start measures, a few seconds)
-  if [[ "$1" == *+* ]]; then matmul=${1##*+}; fi
+step_bench() { # SHAPE[+MATMUL|+mixed]: one engine process per shape, so that a hang or crash costs only that shape
+  local shape=${1%+*} cap=60 matmul=auto precision=fp32
+  # SHAPE+tfjs / +tiled / +ours: the matmuls forced (BERT_PRUNER_WEBGPU_MATMUL); SHAPE+mixed: precision
+  # mixed (f16 matmul inputs, f32 accumulation, loss scaling); plain SHAPE: auto, the kernels the
+  # engine measured fastest on this adapter (the first engine start measures, a few seconds)
+  if [[ "$1" == *+mixed ]]; then
+    precision=mixed
+  elif [[ "$1" == *+* ]]; then
+    matmul=${1##*+}
+  fi
   case "$shape" in
     L2-H128) cap=45 ;;
     L12-*) cap=150 ;;
@@ -531,7 +570,8 @@ step_bench() { # SHAPE[+MATMUL]: one engine process per shape, so that a hang or
   # lavapipe runs the same programs on 2 CPU cores: minutes where a GPU takes seconds.
   if [[ "$MODE" == local ]]; then cap=$((cap * 8)); fi
   run_step "bench $1" "$cap" "$OUT/bench-$1.json" env BERT_PRUNER_WEBGPU_MATMUL="$matmul" "$NODE" \
-    "$ENGINE/dist/cli.js" bench --backend webgpu --shapes "$shape" --steps "$STEPS" --no-torch --json || true
+    "$ENGINE/dist/cli.js" bench --backend webgpu --precision "$precision" --shapes "$shape" --steps "$STEPS" \
+    --no-torch --json || true
   # Dawn prints its validation errors on stdout, ahead of the engine's JSON: show them too.
   sed -n '/^{$/q;p' "$OUT/bench-$1.json" | head -n 20 | sed 's/^/   > /'
 }
@@ -542,7 +582,7 @@ step_table() {
   say "-- results"
   [[ -s "$OUT/matmul.txt" ]] && grep -v '^Warning' "$OUT/matmul.txt"
   SHAPES="$SHAPES" TARGETS="$TARGET_SHAPES $TARGET_RATIO $PIPELINE_TARGET_S $METRIC_TOL" \
-    BASE="$BASE_SHAPE $BASE_TRAIN $BASE_INFER" timeout 30 python3 - "$OUT" <<'PY' ||
+    BASE="$BASE_SHAPE $BASE_TRAIN $BASE_INFER $MIXED_TRAIN" timeout 30 python3 - "$OUT" <<'PY' ||
 import json, os, re, sys
 out = sys.argv[1]; shapes = os.environ["SHAPES"].split(",")
 tshapes, tratio, tpipe, tol = os.environ["TARGETS"].split(); tshapes = tshapes.split(","); tratio, tpipe, tol = float(tratio), float(tpipe), float(tol)
@@ -555,7 +595,7 @@ def bench_json(path):  # the engine's JSON is the last unindented '{' to the end
 def load(path):
     try: return json.load(open(path))
     except (OSError, ValueError): return None
-base, btrain, binfer = os.environ["BASE"].split(); btrain, binfer = float(btrain), float(binfer)
+base, btrain, binfer, mtrain = os.environ["BASE"].split(); btrain, binfer, mtrain = float(btrain), float(binfer), float(mtrain)
 torch, amp = {}, {}
 try:
     for m in re.finditer(r"bf16-autocast L(\d+)-H(\d+) A(\d+) I(\d+) B\d+ T\d+: amp_train_tokens_per_s=([\d.]+) amp_infer_tokens_per_s=([\d.]+)",
@@ -574,7 +614,8 @@ met = lambda ok: "?" if ok is None else ("met" if ok else "NOT met")
 for name in shapes:
     ours = None
     try: r = bench_json(os.path.join(out, f"bench-{name}.json")); ours = r["shapes"][0]; notes.append(
-        f"{name}: backend {r['backend']}, {r.get('webgpu_matmul', '?')} matmul, {r['steps']} timed steps; pruned (1/4 heads+FFN) inference {r['pruned']['speedup']:.2f}x faster")
+        f"{name}: backend {r['backend']}, {r.get('webgpu_matmul', '?')} matmul, precision {r.get('precision', 'fp32')}, {r['steps']} timed steps; "
+        f"pruned (1/4 heads+FFN) inference {r['pruned']['speedup']:.2f}x faster")
     except (OSError, ValueError, KeyError, IndexError): notes.append(f"{name}: no result from our bench")
     t = torch.get(dims(name))
     ot, oi = (ours["train_tokens_per_s"], ours["infer_tokens_per_s"]) if ours else (None, None)
@@ -587,8 +628,13 @@ for name in shapes:
                  fmt(g("gpu_submits_per_train_step"), 1), fmt(g("host_ms_per_train_step"), 2),
                  "-" if g("gpu_replayed_train_steps") is None else f"{100 * g('gpu_replayed_train_steps'):.0f}%"])
     ta = amp.get(dims(name))
-    if ta and ours: notes.append(f"{name}: PyTorch bf16 autocast train {ta[0]:.0f} / infer {ta[1]:.0f} tok/s; ours fp32 / that: "
+    prec = "mixed" if name.endswith("+mixed") else "fp32"
+    if ta and ours: notes.append(f"{name}: PyTorch bf16 autocast train {ta[0]:.0f} / infer {ta[1]:.0f} tok/s; ours {prec} / that: "
                                  f"{ot / ta[0]:.2f}x / {oi / ta[1]:.2f}x")
+    if name == base + "+mixed":
+        targets.append(f"{name} (mixed) train >= {mtrain}x PyTorch fp32: {met(None if tr is None else tr >= mtrain)} ({'-' if tr is None else f'{tr:.2f}x'})")
+        ar = None if not ta or ot is None else ot / ta[0]
+        targets.append(f"{name} (mixed) train / PyTorch bf16 autocast train: {'-' if ar is None else f'{ar:.2f}x'} (printed, no target)")
     if name == base:
         targets.append(f"{name} (fp32) train >= {btrain}x PyTorch fp32: {met(None if tr is None else tr >= btrain)} ({'-' if tr is None else f'{tr:.2f}x'})")
         targets.append(f"{name} (fp32) infer >= {binfer}x PyTorch fp32: {met(None if ir is None else ir >= binfer)} ({'-' if ir is None else f'{ir:.2f}x'})")
@@ -602,7 +648,8 @@ head = ["shape", "ours train", "ours infer", "torch train", "torch infer", "trai
 w = [max(len(str(x[i])) for x in [head] + rows) for i in range(len(head))]
 for x in [head] + rows:
     print("  ".join(str(v).ljust(w[i]) if i == 0 else str(v).rjust(w[i]) for i, v in enumerate(x)).rstrip())
-print("tok/s, batch 32 x 128, fp32; x = ours (webgpu) / PyTorch CUDA fp32 eager (median of its runs); per timed train step:")
+print("tok/s, batch 32 x 128, fp32 (SHAPE+mixed: ours in mixed precision); x = ours (webgpu) / PyTorch CUDA fp32 eager")
+print("  (median of its runs); per timed train step:")
 print("  GPU programs, uploads, bind groups and buffers created, queue submits, host ms encoding+submitting, share replayed")
 for n in notes: print("  " + n)
 # the pipeline
@@ -635,6 +682,28 @@ if run is not None or wall is not None:
         d = None if fm is None or wm is None else abs(fm - wm)
         targets.append(f"gaiic test metric within {tol} of wasm: {met(None if d is None else d <= tol)} (|diff| {fmt(d, 4)})")
     summary["pipeline"] = {"preset": preset, "wall_s": wall, "exit": prc, "metric": fm, "wasm_metric": wm}
+# the mixed-precision pipeline: its test metric beside the fp32 one's
+mrun = load(os.path.join(out, "pipeline-mixed-run.json"))
+mwall = None
+try: mwall, mrc = open(os.path.join(out, "pipeline-mixed-wall.txt")).read().split(); mwall, mrc = float(mwall), int(mrc)
+except (OSError, ValueError): mrc = None
+if mrun is not None or mwall is not None:
+    print()
+    print(f"pipeline --preset {preset} --backend webgpu --precision mixed --test-split 0.2: {fmt(mwall, 1)} s (exit {mrc})")
+    mst = (mrun or {}).get("stages", {}); fst = (run or {}).get("stages", {})
+    print(f"  {'stage':<18} {'status':<8} {'mixed min':>9} {'fp32 min':>9}  {'precision':<9}  test metric")
+    mins = lambda v: fmt(v.get("seconds") / 60 if v.get("seconds") is not None else None, 2)
+    for k, v in mst.items():
+        if k == "pipeline": continue
+        score = v.get("metrics", {}).get("score")
+        print(f"  {k:<18} {v.get('status', '?'):<8} {mins(v):>9} {mins(fst.get(k, {})):>9}  {str(v.get('precision', '-')):<9}  "
+              f"{fmt(score, 4) if score is not None else ''}")
+    mm, ff = final_metric(mrun), final_metric(run)
+    print(f"  test metric (the pipeline's final model): mixed {fmt(mm, 4)}, fp32 {fmt(ff, 4)}")
+    d = None if mm is None or ff is None else abs(mm - ff)
+    if preset == "gaiic":
+        targets.append(f"gaiic test metric, mixed within {tol} of fp32: {met(None if d is None else d <= tol)} (|diff| {fmt(d, 4)})")
+    summary["pipeline_mixed"] = {"preset": preset, "wall_s": mwall, "exit": mrc, "metric": mm, "fp32_metric": ff}
 if targets:
     print()
     print("targets (issues 19 and 20):")
@@ -663,11 +732,11 @@ finish() {
 run() {
   MODE=$1 # run | local
   if [[ "$MODE" == local ]]; then
-    SHAPES=${GPU_CHECK_SHAPES:-L1-H64-A2-F128} STEPS=${GPU_CHECK_STEPS:-1}
+    SHAPES=${GPU_CHECK_SHAPES:-L1-H64-A2-F128,L1-H64-A2-F128+mixed} STEPS=${GPU_CHECK_STEPS:-1}
   else
-    SHAPES=${GPU_CHECK_SHAPES:-$BASE_SHAPE,$TARGET_SHAPES} STEPS=${GPU_CHECK_STEPS:-20}
+    SHAPES=${GPU_CHECK_SHAPES:-$BASE_SHAPE,$BASE_SHAPE+mixed,$TARGET_SHAPES} STEPS=${GPU_CHECK_STEPS:-20}
   fi
-  EXTRA=${GPU_CHECK_EXTRA-$BASE_SHAPE+tfjs}
+  EXTRA=${GPU_CHECK_EXTRA-}
   [[ "$MODE" == local ]] && EXTRA=${GPU_CHECK_EXTRA-}
   BUDGET=${GPU_CHECK_BUDGET_S:-290}
   if [[ "$MODE" == local ]]; then BUDGET=${GPU_CHECK_BUDGET_S:-900}; fi
@@ -703,10 +772,11 @@ run() {
     IFS=, read -r -a shape_list <<<"$SHAPES"
     for shape in "${shape_list[@]}"; do step_bench "$shape"; done
     step_torch
-    step_pipeline || true
-    # then, while the budget lasts, the extra shapes (default: BERT-base on tfjs's matmul, to see ours against it)
+    step_pipeline fp32 || true
+    step_pipeline mixed || true
+    # then, while the budget lasts, the extra shapes (none by default; e.g. BERT-base on tfjs's matmul)
     IFS=, read -r -a shape_list <<<"$EXTRA"
-    for shape in "${shape_list[@]}"; do
+    for shape in ${shape_list[@]+"${shape_list[@]}"}; do
       if ((DEADLINE - SECONDS >= 60)); then step_bench "$shape"; else say "--    bench $shape: skipped (under 60 s of the budget left)"; fi
     done
     SHAPES="$SHAPES${EXTRA:+,$EXTRA}"
@@ -721,7 +791,7 @@ case "${1:-run}" in
   run) run run ;;
   local | --dry-run) run local ;;
   table) # the table again, from an earlier run's $OUT
-    OUT=${OUT:-./gpu-check-out} SHAPES=${GPU_CHECK_SHAPES:-$TARGET_SHAPES} FAILS=()
+    OUT=${OUT:-./gpu-check-out} SHAPES=${GPU_CHECK_SHAPES:-$BASE_SHAPE,$BASE_SHAPE+mixed,$TARGET_SHAPES} FAILS=()
     step_table
     ;;
   -h | --help) sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;

@@ -26,7 +26,7 @@ function printer(json: boolean) {
         process.stderr.write(`${e.level === 'info' ? '' : e.level + ': '}${e.message}\n`);
         break;
       case 'backend':
-        process.stderr.write(`backend: ${e.backend}\n`);
+        process.stderr.write(`backend: ${e.backend}${e.precision === 'mixed' ? ', precision mixed' : ''}\n`);
         break;
       case 'stage-start':
         clear();

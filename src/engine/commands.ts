@@ -4,7 +4,19 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { AutoHint, autoChoiceNote, backendLabel, BACKEND_NAMES, BackendName, initBackend, matmulNote } from './backend';
+import {
+  activePrecision,
+  AutoHint,
+  autoChoiceNote,
+  backendLabel,
+  BACKEND_NAMES,
+  BackendName,
+  initBackend,
+  matmulNote,
+  Precision,
+  PRECISIONS,
+  precisionNote,
+} from './backend';
 import { sizeOfConfig } from './backend/speeds';
 import { presetNames } from './config/presets';
 import { readJson, recoverRun } from './io/atomic';
@@ -136,7 +148,12 @@ function recordedSection(runDir: string, stage: string): unknown {
 export async function runCommand(stage: string, args: string[], io: CommandIO): Promise<CommandResult> {
   if (!isStageName(stage)) throw new UserError(`unknown command '${stage}'. Commands: ${stageNames().join(', ')}`);
   const def = stageDef(stage);
-  const a = parse(stage, args) as Record<string, unknown> & { backend?: string; preset?: string; config?: string };
+  const a = parse(stage, args) as Record<string, unknown> & {
+    backend?: string;
+    precision?: string;
+    preset?: string;
+    config?: string;
+  };
   if (a.help) return { result: null, text: `bert-pruner ${stage}: ${def.summary}\n${usage(stage)}\n${commonHelp()}` };
   if (a.preset && !presetNames().includes(a.preset as never)) {
     throw new UserError(`--preset: unknown preset '${a.preset}' (valid: ${presetNames().join(', ')})`);
@@ -144,6 +161,9 @@ export async function runCommand(stage: string, args: string[], io: CommandIO): 
   const backendName = (a.backend ?? 'auto') as BackendName;
   if (!BACKEND_NAMES.includes(backendName))
     throw new UserError(`--backend: '${a.backend}' is not one of ${BACKEND_NAMES.join(', ')}`);
+  const precisionAsked = (a.precision ?? 'fp32') as Precision;
+  if (!PRECISIONS.includes(precisionAsked))
+    throw new UserError(`--precision: '${a.precision}' is not one of ${PRECISIONS.join(', ')}`);
   if (stage === 'prune' && a.config && isPruneConfigFile(a.config)) {
     if (a['prune-config'])
       throw new UserError(`prune: --config ${a.config} is a pruning config, and --prune-config is given too`);
@@ -178,14 +198,18 @@ export async function runCommand(stage: string, args: string[], io: CommandIO): 
   try {
     if (runDir) recoverRun(runDir, warn); // crash recovery: only here, in a command that writes the run
     let backend = 'none';
+    let precision: Precision = 'fp32';
     if (def.backend) {
-      await initBackend(backendName, () => autoHint(def, a, settings));
+      await initBackend(backendName, () => autoHint(def, a, settings), precisionAsked);
       backend = backendLabel();
+      precision = activePrecision();
       const note = autoChoiceNote();
       if (note) io.emit({ type: 'log', level: 'info', message: note });
       const mm = matmulNote();
       if (mm) io.emit({ type: 'log', level: 'info', message: mm });
-      io.emit({ type: 'backend', backend });
+      const pn = precisionNote();
+      if (pn) io.emit({ type: 'log', level: 'warn', message: pn });
+      io.emit({ type: 'backend', backend, precision });
     }
     // Before pretraining builds a model from the settings: does it fit (nothing allocated yet)?
     if (settings && (stage === 'pretrain' || stage === 'pipeline')) {
@@ -193,7 +217,7 @@ export async function runCommand(stage: string, args: string[], io: CommandIO): 
       const source = a.config ?? (manifest && fs.existsSync(manifest) ? manifest : `preset '${preset}'`);
       checkSettingsMemory(settings, runDir, source, def.backend ? backend : backendName);
     }
-    const ctx: StageContext = { emit: io.emit, signal: io.signal, backend };
+    const ctx: StageContext = { emit: io.emit, signal: io.signal, backend, precision };
     const section = def.settings && def.settings !== 'all' ? settings?.[def.settings] : settings;
     const { run } = await loadStage(stage);
     return await run({ stage, args: a, ctx, runDir, settings, section, preset, loadStage } as StageInput<typeof stage>);

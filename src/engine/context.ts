@@ -8,6 +8,8 @@ export interface StageContext {
   emit: EventSink;
   signal?: AbortSignal;
   backend: string;
+  /** The precision the stage runs in (fp32 where absent; mixed: webgpu only, see backend/index.ts). */
+  precision?: 'fp32' | 'mixed';
 }
 
 export function log(ctx: StageContext, message: string, level: 'info' | 'warn' | 'error' = 'info'): void {

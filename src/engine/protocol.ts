@@ -11,7 +11,7 @@ export type StageName = string;
 /** Events the engine emits while a stage runs. */
 export type EngineEvent =
   | { type: 'log'; level: 'info' | 'warn' | 'error'; message: string }
-  | { type: 'backend'; backend: string }
+  | { type: 'backend'; backend: string; precision?: 'fp32' | 'mixed' }
   | { type: 'stage-start'; stage: StageName; run?: string; detail?: string }
   | {
       type: 'stage-end';
@@ -32,6 +32,9 @@ export type EngineEvent =
       lr: number;
       tokensPerSecond: number;
       etaSeconds: number;
+      /** Mixed precision: the loss scale after the step, and whether the step was skipped (inf/NaN gradients). */
+      lossScale?: number;
+      skipped?: boolean;
     }
   | {
       type: 'epoch';

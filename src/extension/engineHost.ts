@@ -52,6 +52,8 @@ interface Active {
   overall?: number;
   /** The engine's backend label (its 'backend' event), e.g. `webgpu (NVIDIA H200)`. */
   backend?: string;
+  /** The precision the engine runs in (its 'backend' event). */
+  precision?: 'fp32' | 'mixed';
 }
 
 export class EngineHost implements vscode.Disposable {
@@ -104,11 +106,12 @@ export class EngineHost implements vscode.Disposable {
       );
       if (choice !== 'Start Another') return undefined;
     }
-    const backend = settings().backend;
-    const args =
-      backend && backend !== 'auto' && !request.args.includes('--backend')
-        ? [...request.args, '--backend', backend]
-        : request.args;
+    const { backend, precision } = settings();
+    const args = [
+      ...request.args,
+      ...(backend && backend !== 'auto' && !request.args.includes('--backend') ? ['--backend', backend] : []),
+      ...(precision && precision !== 'fp32' && !request.args.includes('--precision') ? ['--precision', precision] : []),
+    ];
     const run = this.spawn(request.stage, args, request.cwd, exec.execPath);
     const active: Active = { run, request, progress: 'starting', started: Date.now() };
     this.active.set(run.id, active);
@@ -234,6 +237,7 @@ export class EngineHost implements vscode.Disposable {
         const active = this.active.get(run.id);
         if (active && event.type === 'backend') {
           active.backend = event.backend;
+          active.precision = event.precision;
           this.updateStatusBar();
         }
         if (active) this.events.fire({ run, request: active.request, event });
@@ -263,6 +267,7 @@ export class EngineHost implements vscode.Disposable {
         progress: a.progress,
         overall: a.overall,
         backend: a.backend,
+        precision: a.precision,
         label: statusLabel({
           target: a.request.runDir ? path.basename(a.request.runDir) : '',
           stage: a.stage ?? a.request.stage,

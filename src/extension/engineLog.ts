@@ -40,7 +40,10 @@ export function engineEventLog(event: EngineEvent): LogEntry | undefined {
     case 'checkpoint':
       return { level: 'info', text: `${event.stage}: ${event.kind} checkpoint ${event.path}` };
     case 'backend':
-      return { level: 'info', text: `backend: ${event.backend}` };
+      return {
+        level: 'info',
+        text: `backend: ${event.backend}${event.precision === 'mixed' ? ', precision mixed' : ''}`,
+      };
     case 'table':
       return { level: 'info', text: formatTable(event.title, event.columns, event.rows) };
     default:

@@ -49,22 +49,28 @@ export interface StatusRun {
   overall?: number;
   /** The engine's backend label, e.g. `webgpu (NVIDIA H200)`. */
   backend?: string;
+  /** The precision it runs in: mixed shows beside the backend, either in the tooltip. */
+  precision?: 'fp32' | 'mixed';
   /** Labelled text (workflow.ts statusLabel), e.g. `run2 · prune 4/5 · 40%`. */
   label?: string;
 }
 
 /**
  * The status bar item for the runs in flight (at least one): the first run's stage, share and
- * backend, the label shortened (`webgpu: NVIDIA H200`, at most 30 characters) since a long adapter
- * name would push the rest of the status bar aside; every run and its full backend label in the
- * tooltip.
+ * backend (and `mixed` after it in mixed precision), the label shortened (`webgpu: NVIDIA H200`,
+ * at most 30 characters) since a long adapter name would push the rest of the status bar aside;
+ * every run and its full backend label (and precision) in the tooltip.
  */
 export function statusBarText(runs: readonly StatusRun[]): { text: string; tooltip: string } {
   const first = runs[0];
   const share = first.overall !== undefined ? `${Math.floor(first.overall)}% · ` : '';
   const more = runs.length > 1 ? ` (+${runs.length - 1})` : '';
-  const backend = first.backend ? ` · ${shortBackendLabel(first.backend)}` : '';
-  const lines = runs.map((a) => `${a.title}: ${a.progress}${a.backend ? `\nbackend: ${a.backend}` : ''}`);
+  const mixed = first.precision === 'mixed' ? ' · mixed' : '';
+  const backend = first.backend ? ` · ${shortBackendLabel(first.backend)}${mixed}` : '';
+  const precision = (a: StatusRun) => (a.precision ? `, precision ${a.precision}` : '');
+  const lines = runs.map(
+    (a) => `${a.title}: ${a.progress}${a.backend ? `\nbackend: ${a.backend}${precision(a)}` : ''}`,
+  );
   const text = first.label
     ? `$(sync~spin) ${first.label}${more}${backend}`
     : `$(sync~spin) ${first.stage}${more}: ${share}${shortProgress(first.progress)}${backend}`;

@@ -10,6 +10,7 @@ export function settings() {
   return {
     runsFolder: c.get<string>('runsFolder', 'runs'),
     backend: c.get<string>('backend', 'auto'),
+    precision: c.get<string>('precision', 'fp32'),
     nodePath: c.get<string>('nodePath', ''),
     webgpuAdapter: c.get<string>('webgpuAdapter', ''),
     preset: c.get<string>('preset', 'quick'),

@@ -183,6 +183,7 @@ export async function countTrainStep(
     await trainStep(spec, opt, host, new Rng(7), 1e-4);
     return gpuCounters();
   } finally {
+    spec.lossScale?.dispose();
     opt.dispose();
     disposeParams(params);
   }
@@ -270,6 +271,7 @@ export async function benchShape(s: BenchShape, steps: number, env: BenchEnv): P
     return r;
   } finally {
     rec?.recorder.dispose();
+    spec.lossScale?.dispose();
     opt.dispose();
     disposeParams(params);
   }

@@ -20,15 +20,16 @@ import {
   SpeedEntry,
   speedsFile,
 } from './speeds';
-import { hardwareWebGpuAdapter, registerWebGpu, webgpuAdapter } from './webgpu';
+import { hardwareWebGpuAdapter, Precision, registerWebGpu, webgpuAdapter, webgpuPrecision } from './webgpu';
 import { patchWebGpuKernels } from './webgpu-kernels';
-import { tuneMatmul, TuningStore } from './webgpu-matmul';
+import { setMatmulPrecision, tuneMatmul, TuningStore } from './webgpu-matmul';
 import { attentionProduct } from './webgpu-ops';
 import { useOps } from '../ops';
 import { hostOps } from '../ops/host';
 import { webgpuOps } from '../ops/webgpu';
 
 export type BackendName = 'auto' | 'webgpu' | 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
+export { PRECISIONS, type Precision } from './webgpu';
 export const BACKEND_NAMES: BackendName[] = ['auto', 'webgpu', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
 
 const req = createRequire(typeof __filename === 'string' ? __filename : path.join(process.cwd(), 'x.js'));
@@ -65,10 +66,10 @@ function tryRequire(mod: string): boolean {
   }
 }
 
-async function load(name: Exclude<BackendName, 'auto'>, explicit: boolean): Promise<boolean> {
+async function load(name: Exclude<BackendName, 'auto'>, explicit: boolean, precision: Precision): Promise<boolean> {
   switch (name) {
     case 'webgpu': {
-      const r = await registerWebGpu({ allowSoftware: explicit });
+      const r = await registerWebGpu({ allowSoftware: explicit, precision });
       if ('reason' in r) {
         webgpuWhyNot = r.reason;
         return false;
@@ -126,6 +127,38 @@ export function matmulNote(): string | null {
   return matmulNoteText;
 }
 
+let precisionInUse: Precision = 'fp32';
+let precisionNoteText: string | null = null;
+
+/** The precision the stage runs in: mixed only on webgpu with shader-f16 (else fp32). */
+export function activePrecision(): Precision {
+  return precisionInUse;
+}
+
+/** Why precision mixed was asked for and the stage runs fp32 (one line), else null. */
+export function precisionNote(): string | null {
+  return precisionNoteText;
+}
+
+/**
+ * Run in precision p where the active backend can: mixed needs webgpu and a device made for it
+ * with shader-f16 (webgpu.ts); else fp32, and precisionNote says why.
+ */
+function applyPrecision(p: Precision): void {
+  precisionNoteText = null;
+  if (active !== 'webgpu') {
+    setMatmulPrecision('fp32');
+    precisionInUse = 'fp32';
+    if (p === 'mixed')
+      precisionNoteText = `precision mixed needs the webgpu backend; the stage runs in fp32 on ${backendLabel()}`;
+    return;
+  }
+  const r = webgpuPrecision(p);
+  setMatmulPrecision(r.precision);
+  precisionInUse = r.precision;
+  precisionNoteText = r.note;
+}
+
 /** What `auto` is about to run, so it can follow bench's measurements (speeds.ts). */
 export interface AutoHint {
   size: ModelSize;
@@ -173,12 +206,17 @@ export function autoDecision(
  * and a measurement of both are there (hint: the model the stage runs), the one measured faster.
  * The hint, the CPU path's label and the speeds file are looked at only where there is a hardware
  * adapter to weigh. An explicit name that cannot load is an error naming what is missing.
+ * precision: mixed where the backend can (activePrecision, precisionNote), else fp32.
  */
 export async function initBackend(
   name: BackendName = 'auto',
   hint?: () => AutoHint | undefined,
+  precision: Precision = 'fp32',
 ): Promise<Exclude<BackendName, 'auto'>> {
-  if (active && (name === 'auto' || name === active)) return active;
+  if (active && (name === 'auto' || name === active)) {
+    applyPrecision(precision);
+    return active;
+  }
   let order: Exclude<BackendName, 'auto'>[] =
     name === 'auto' ? ['webgpu', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] : [name];
   const gpu = name === 'auto' && hint ? hardwareWebGpuAdapter() : null;
@@ -189,8 +227,9 @@ export async function initBackend(
     if (d.leaveOutWebgpu) order = order.filter((n) => n !== 'webgpu');
   }
   for (const n of order) {
-    if (await load(n, name !== 'auto')) {
+    if (await load(n, name !== 'auto', precision)) {
       active = n;
+      applyPrecision(precision);
       return n;
     }
   }

@@ -15,6 +15,11 @@
 // every kernel's (webgpu-kernels.ts uniformBlock).
 // FGM's perturbation of the embeddings and the EMA's swap are in place too (addScaledInPlace,
 // swapInPlace): no variable changes its buffer in a training step.
+//
+// Mixed precision (h.lossScale, train/loss-scale.ts): the gradients are S times the true ones.
+// The adamw program divides by S (read from the scale variable) and returns without writing where
+// the summed norms are inf or NaN (a bit test, which no fast-math assumption removes); then one
+// small program updates the scale and its counts in place from the same norms.
 import * as tf from '@tensorflow/tfjs';
 import {
   dispatchRaw,
@@ -74,7 +79,10 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
 }`;
 }
 
-function adamwWgsl(k: number, struct: string): string {
+/** WGSL: x is neither inf nor NaN (its exponent bits not all set). */
+const FINITE = `fn finite(x: f32) -> bool { return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u; }`;
+
+function adamwWgsl(k: number, struct: string, ls: boolean): string {
   const decl: string[] = [];
   const cases: string[] = [];
   for (let j = 0; j < k; j++) {
@@ -87,7 +95,7 @@ function adamwWgsl(k: number, struct: string): string {
     );
     cases.push(`if (s == ${j}u) {
     for (var i = gid; i < p.n; i += stride) {
-      let g = g${j}[i] * scale;
+      let g = g${j}[i] * ${ls ? 'gs' : 'scale'};
       let m = u.b1 * m${j}[i] + (1.0 - u.b1) * g;
       let v = u.b2 * v${j}[i] + (1.0 - u.b2) * g * g;
       m${j}[i] = m;
@@ -101,16 +109,27 @@ function adamwWgsl(k: number, struct: string): string {
 @group(0) @binding(1) var<storage, read> sc: array<f32>;
 ${decl.join('\n')}
 ${struct}
-@group(0) @binding(${4 * k + 2}) var<uniform> u: U;
+${ls ? `@group(0) @binding(${4 * k + 2}) var<storage, read> ls: array<f32>;\n${FINITE}` : ''}
+@group(0) @binding(${4 * k + (ls ? 3 : 2)}) var<uniform> u: U;
 ${WORKGROUP_REDUCE}
 @compute @workgroup_size(${WG})
 fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>,
         @builtin(num_workgroups) nwg: vec3<u32>) {
   var acc = 0.0;
   for (var i = li; i < u.nNorms; i += ${WG}u) { acc += norms[i]; }
-  let norm = sqrt(wsum(acc, li));
+${
+  ls
+    ? `  let total = wsum(acc, li);
+  // an inf or NaN gradient anywhere: the step is skipped (the scale program halves the scale)
+  if (!finite(total)) { return; }
+  let inv = 1.0 / ls[0];
+  let norm = sqrt(total) * inv;`
+    : `  let norm = sqrt(wsum(acc, li));`
+}
   var scale = 1.0;
-  if (u.maxNorm > 0.0 && norm > u.maxNorm) { scale = u.maxNorm / (norm + 1e-6); }
+  if (u.maxNorm > 0.0 && norm > u.maxNorm) { scale = u.maxNorm / (norm + 1e-6); }${
+    ls ? '\n  let gs = scale * inv;' : ''
+  }
   let s = wid.y;
   let p = u.slots[s];
   let lr = sc[${SLOT.lr}] * p.mult;
@@ -158,6 +177,14 @@ export interface FusedAdamWHyper {
   c2: number;
   /** Clip the global gradient norm to this (0: no clipping). */
   maxNorm: number;
+  /** Mixed precision: the loss scale the gradients carry, updated here (see the head of this file). */
+  lossScale?: {
+    scale: tf.Variable;
+    stats: tf.Variable;
+    growthInterval: number;
+    minScale: number;
+    maxScale: number;
+  };
 }
 
 /** Clip and update every item in place: a sumsq and an adamw program per run of items. */
@@ -194,6 +221,8 @@ export function fusedAdamW(items: FusedAdamWItem[], h: FusedAdamWHyper): void {
   setScalar(b, SLOT.c1, h.c1, 'f32');
   setScalar(b, SLOT.c2, h.c2, 'f32');
   const sc = stepScalarsBuffer(b);
+  const ls = h.lossScale;
+  if (ls) for (const t of [ls.scale, ls.stats]) ownData(b, t);
   for (const { part, groups } of programRuns(b, live, 4)) {
     const k = part.length;
     const u = uniformBlock(
@@ -219,13 +248,63 @@ export function fusedAdamW(items: FusedAdamWItem[], h: FusedAdamWHyper): void {
     dispatchRaw(
       b,
       'FusedAdamW',
-      pipeline(b, `bp_adamw3_${k}`, () => adamwWgsl(k, u.wgsl)),
-      [nb, sc, ...bufs],
+      pipeline(b, `bp_adamw3_${k}${ls ? '_ls' : ''}`, () => adamwWgsl(k, u.wgsl, !!ls)),
+      [nb, sc, ...bufs, ...(ls ? [{ tensor: ls.scale }] : [])],
       u.data,
       [groups, k, 1],
     );
   }
   markScalarsRead(SLOT.lr, SLOT.c1, SLOT.c2);
+  if (ls) lossScaleUpdate(b, nb, live.length, ls);
+}
+
+/** The loss scale after a step: halved where the norms are not finite, doubled after enough good steps. */
+function lossScaleUpdate(
+  b: WebGpuBackendLike,
+  nb: any,
+  nNorms: number,
+  ls: NonNullable<FusedAdamWHyper['lossScale']>,
+): void {
+  const u = uniformBlock([
+    ['nNorms', 'u32', nNorms],
+    ['interval', 'f32', ls.growthInterval],
+    ['minScale', 'f32', ls.minScale],
+    ['maxScale', 'f32', ls.maxScale],
+  ]);
+  const wgsl = () => `
+@group(0) @binding(0) var<storage, read> norms: array<f32>;
+@group(0) @binding(1) var<storage, read_write> ls: array<f32>;
+@group(0) @binding(2) var<storage, read_write> st: array<f32>;
+${u.wgsl}
+@group(0) @binding(3) var<uniform> u: U;
+${FINITE}
+${WORKGROUP_REDUCE}
+@compute @workgroup_size(${WG})
+fn main(@builtin(local_invocation_index) li: u32) {
+  var acc = 0.0;
+  for (var i = li; i < u.nNorms; i += ${WG}u) { acc += norms[i]; }
+  let total = wsum(acc, li);
+  if (li == 0u) {
+    if (finite(total)) {
+      st[0] = st[0] + 1.0;
+      st[2] = 0.0;
+      if (st[0] >= u.interval) { ls[0] = min(ls[0] * 2.0, u.maxScale); st[0] = 0.0; }
+    } else {
+      ls[0] = max(ls[0] * 0.5, u.minScale);
+      st[0] = 0.0;
+      st[1] = st[1] + 1.0;
+      st[2] = 1.0;
+    }
+  }
+}`;
+  dispatchRaw(
+    b,
+    'LossScaleUpdate',
+    pipeline(b, 'bp_lossscale', wgsl),
+    [nb, { tensor: ls.scale, written: true }, { tensor: ls.stats, written: true }],
+    u.data,
+    [1, 1, 1],
+  );
 }
 
 function emaWgsl(k: number, struct: string): string {

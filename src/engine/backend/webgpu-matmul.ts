@@ -21,8 +21,17 @@
 //   ours[:TILE]     our kernel everywhere, tile TILE (e.g. ours:64x64x16-4x4; default 128x128x8-8x8)
 //   tiled           ours:64x64x16-4x4 (the earlier experiment's tile)
 // The kernels go through dispatchRaw like the other fused ops, so a recorded step captures them.
+//
+// Precision mixed (setMatmulPrecision, from backend/index.ts; the device has shader-f16): every
+// product runs on the f16 variant of the register-blocked kernel, whatever the fp32 choice: the
+// operands are rounded to f16 as they enter workgroup memory and registers, each product of two
+// f16 values is taken exactly in f32, and the sums are kept in f32 (as tensor cores do). An
+// operand beyond f16's range (|x| > 65504, inf, NaN) makes the outputs of its workgroup NaN, so
+// that the loss scaler (train/loss-scale.ts) sees the overflow and skips the step. The tile is the
+// measured fp32 choice where that is a tile of ours, else DEFAULT_TILE.
 import * as tf from '@tensorflow/tfjs';
 import { dispatchRaw, pipeline, requireWebGpu, resetGpuCounters, uniformBlock, UniformField } from './webgpu-kernels';
+import { webgpuFeatures, type Precision } from './webgpu';
 import { UserError } from '../errors';
 
 /** Which matmul runs each product and size class on one adapter, as measured. */
@@ -99,8 +108,17 @@ interface KernelMakeTensorInfo {
  * where a stride is 1. vec4 (v4): group e of 4 elements along the contiguous dimension (its length
  * a multiple of 4, checked at dispatch, so a group is wholly in or out of bounds).
  */
-function tileLoads(tile: Tile, aKContig: boolean, bNContig: boolean, v4: boolean, threads: number): string {
+function tileLoads(
+  tile: Tile,
+  aKContig: boolean,
+  bNContig: boolean,
+  v4: boolean,
+  threads: number,
+  f16: boolean,
+): string {
   const { BM, BN, BK } = tile;
+  // f16: every element stored through h() (f16, noting an overflow)
+  const st = (x: string) => (f16 ? `h(${x})` : x);
   if (!v4) {
     const aIdx = aKContig ? `let kk = e % ${BK}u; let r = e / ${BK}u;` : `let r = e % ${BM}u; let kk = e / ${BM}u;`;
     const bIdx = bNContig ? `let c = e % ${BN}u; let kk = e / ${BN}u;` : `let kk = e % ${BK}u; let c = e / ${BK}u;`;
@@ -110,14 +128,14 @@ function tileLoads(tile: Tile, aKContig: boolean, bNContig: boolean, v4: boolean
       ${aIdx}
       let gi = row0 + r;
       let gk = k0 + kk;
-      As[kk * ${BM}u + r] = select(0.0, A[min(abase + gi * u.asr + gk * u.asc, alast)], gi < u.M && gk < u.K);
+      As[kk * ${BM}u + r] = ${st(`select(0.0, A[min(abase + gi * u.asr + gk * u.asc, alast)], gi < u.M && gk < u.K)`)};
     }
     for (var l = 0u; l < ${(BN * BK) / threads}u; l++) {
       let e = tid + l * ${threads}u;
       ${bIdx}
       let gj = col0 + c;
       let gk = k0 + kk;
-      Bs[kk * ${BN}u + c] = select(0.0, B[min(bbase + gk * u.bsr + gj * u.bsc, blast)], gj < u.N && gk < u.K);
+      Bs[kk * ${BN}u + c] = ${st(`select(0.0, B[min(bbase + gk * u.bsr + gj * u.bsc, blast)], gj < u.N && gk < u.K)`)};
     }`;
   }
   const z = 'vec4<f32>(0.0)';
@@ -125,17 +143,17 @@ function tileLoads(tile: Tile, aKContig: boolean, bNContig: boolean, v4: boolean
   const aLoad = aKContig
     ? `let q = e % ${BK / 4}u; let r = e / ${BK / 4}u; let gi = row0 + r; let gk = k0 + 4u * q;
       let v = select(${z}, A[min((abase + gi * u.asr + gk) / 4u, alast)], gi < u.M && gk < u.K);
-      for (var c = 0u; c < 4u; c++) { As[(4u * q + c) * ${BM}u + r] = v[c]; }`
+      for (var c = 0u; c < 4u; c++) { As[(4u * q + c) * ${BM}u + r] = ${st('v[c]')}; }`
     : `let q = e % ${BM / 4}u; let kk = e / ${BM / 4}u; let gi = row0 + 4u * q; let gk = k0 + kk;
       let v = select(${z}, A[min((abase + gi + gk * u.asc) / 4u, alast)], gi < u.M && gk < u.K);
-      for (var c = 0u; c < 4u; c++) { As[kk * ${BM}u + 4u * q + c] = v[c]; }`;
+      for (var c = 0u; c < 4u; c++) { As[kk * ${BM}u + 4u * q + c] = ${st('v[c]')}; }`;
   const bLoad = bNContig
     ? `let q = e % ${BN / 4}u; let kk = e / ${BN / 4}u; let gj = col0 + 4u * q; let gk = k0 + kk;
       let v = select(${z}, B[min((bbase + gk * u.bsr + gj) / 4u, blast)], gj < u.N && gk < u.K);
-      for (var c = 0u; c < 4u; c++) { Bs[kk * ${BN}u + 4u * q + c] = v[c]; }`
+      for (var c = 0u; c < 4u; c++) { Bs[kk * ${BN}u + 4u * q + c] = ${st('v[c]')}; }`
     : `let q = e % ${BK / 4}u; let cc = e / ${BK / 4}u; let gj = col0 + cc; let gk = k0 + 4u * q;
       let v = select(${z}, B[min((bbase + gk + gj * u.bsc) / 4u, blast)], gj < u.N && gk < u.K);
-      for (var c = 0u; c < 4u; c++) { Bs[(4u * q + c) * ${BN}u + cc] = v[c]; }`;
+      for (var c = 0u; c < 4u; c++) { Bs[(4u * q + c) * ${BN}u + cc] = ${st('v[c]')}; }`;
   return `
     for (var l = 0u; l < ${Math.max(1, (BM * BK) / 4 / threads)}u; l++) {
       let e = tid + l * ${threads}u;
@@ -158,6 +176,7 @@ function kernelWgsl(
   v4: boolean,
   bias: boolean,
   uniforms: string,
+  f16 = false,
 ): string {
   const { BM, BN, BK, TM, TN } = tile;
   const tx = BN / TN;
@@ -165,15 +184,28 @@ function kernelWgsl(
   const threads = tx * ty;
   const o = bias ? 3 : 2;
   const el = v4 ? 'vec4<f32>' : 'f32';
-  return `
+  // f16: operands in f16 (workgroup tiles and registers), products and sums in f32
+  const op = f16 ? 'f16' : 'f32';
+  const head = f16
+    ? `enable f16;
+var<private> ovf: bool;
+var<workgroup> wovf: atomic<u32>;
+// to f16, noting a value beyond its range (or NaN) in ovf
+fn h(x: f32) -> f16 {
+  if (!(abs(x) <= 65504.0)) { ovf = true; }
+  return f16(clamp(x, -65504.0, 65504.0));
+}`
+    : '';
+  const fma = f16 ? 'fma(f32(a[i]), f32(b[j]), acc[i][j])' : 'fma(a[i], b[j], acc[i][j])';
+  return `${head}
 @group(0) @binding(0) var<storage, read> A: array<${el}>;
 @group(0) @binding(1) var<storage, read> B: array<${el}>;
 ${bias ? '@group(0) @binding(2) var<storage, read> bias: array<f32>;' : ''}
 @group(0) @binding(${o}) var<storage, read_write> out: array<f32>;
 ${uniforms}
 @group(0) @binding(${o + 1}) var<uniform> u: U;
-var<workgroup> As: array<f32, ${BK * BM}>;
-var<workgroup> Bs: array<f32, ${BK * BN}>;
+var<workgroup> As: array<${op}, ${BK * BM}>;
+var<workgroup> Bs: array<${op}, ${BK * BN}>;
 @compute @workgroup_size(${tx}, ${ty})
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let tid = lid.y * ${tx}u + lid.x;
@@ -186,25 +218,37 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let alast = arrayLength(&A) - 1u;
   let blast = arrayLength(&B) - 1u;
   var acc: array<array<f32, ${TN}>, ${TM}>;
-  var a: array<f32, ${TM}>;
-  var b: array<f32, ${TN}>;
-  for (var k0 = 0u; k0 < u.K; k0 += ${BK}u) {${tileLoads(tile, aKContig, bNContig, v4, threads)}
+  var a: array<${op}, ${TM}>;
+  var b: array<${op}, ${TN}>;
+  for (var k0 = 0u; k0 < u.K; k0 += ${BK}u) {${tileLoads(tile, aKContig, bNContig, v4, threads, f16)}
     workgroupBarrier();
     for (var kk = 0u; kk < ${BK}u; kk++) {
       for (var i = 0u; i < ${TM}u; i++) { a[i] = As[kk * ${BM}u + lid.y + i * ${ty}u]; }
       for (var j = 0u; j < ${TN}u; j++) { b[j] = Bs[kk * ${BN}u + lid.x + j * ${tx}u]; }
       for (var i = 0u; i < ${TM}u; i++) {
-        for (var j = 0u; j < ${TN}u; j++) { acc[i][j] = fma(a[i], b[j], acc[i][j]); }
+        for (var j = 0u; j < ${TN}u; j++) { acc[i][j] = ${fma}; }
       }
     }
     workgroupBarrier();
   }
-  let obase = bo * u.osb + bi * u.osi;
+  let obase = bo * u.osb + bi * u.osi;${
+    f16
+      ? `
+  // an operand beyond f16's range anywhere in this workgroup's tiles: its outputs are NaN
+  if (ovf) { atomicStore(&wovf, 1u); }
+  workgroupBarrier();
+  let bad = atomicLoad(&wovf) != 0u;`
+      : ''
+  }
   for (var i = 0u; i < ${TM}u; i++) {
     let r = row0 + lid.y + i * ${ty}u;
     for (var j = 0u; j < ${TN}u; j++) {
       let c = col0 + lid.x + j * ${tx}u;
-      if (r < u.M && c < u.N) { out[obase + r * u.osr + c * u.osc] = u.alpha * acc[i][j]${bias ? ' + bias[c]' : ''}; }
+      if (r < u.M && c < u.N) {
+        ${f16 ? 'let y' : 'out[obase + r * u.osr + c * u.osc]'} = u.alpha * acc[i][j]${bias ? ' + bias[c]' : ''};${
+          f16 ? '\n        out[obase + r * u.osr + c * u.osc] = select(y, u.poison, bad);' : ''
+        }
+      }
     }
   }
 }`;
@@ -236,7 +280,8 @@ export function stridedUniforms(
 
 /**
  * out(z, i, j) = alpha * sum_k A(z, i, k) B(z, k, j) (+ bias[j]) on our register-blocked kernel,
- * tile `tileName`, for z over outer x inner. The output is a new tensor of out.shape.
+ * tile `tileName`, for z over outer x inner. The output is a new tensor of out.shape. f16: the f16
+ * variant (operands rounded to f16, f32 products and sums; the device needs shader-f16).
  */
 export function blockedMatMul(
   a: Strided,
@@ -245,11 +290,14 @@ export function blockedMatMul(
   dims: MatDims,
   tileName: string,
   bias?: tf.Tensor,
+  f16 = false,
 ): tf.Tensor {
   const tile = TILES[tileName];
   if (!tile) throw new Error(`blockedMatMul: no tile '${tileName}' (one of ${Object.keys(TILES).join(', ')})`);
   const gb = requireWebGpu('blockedMatMul');
+  if (f16 && !webgpuFeatures().f16) throw new Error('blockedMatMul: f16 needs a device made with shader-f16');
   const f = stridedUniforms(dims, a, b, out);
+  if (f16) f.push(['poison', 'f32', NaN]);
   // Which loads coalesce is decided when compiling: A's K stride 1, B's N stride 1 (else the other).
   const aK = a.sc === 1 && dims.K > 1;
   const bN = b.sc === 1 && dims.N > 1;
@@ -261,8 +309,9 @@ export function blockedMatMul(
     (aK ? m4(dims.K, a.sr, a.sb, a.si) : a.sr === 1 && m4(dims.M, a.sc, a.sb, a.si)) &&
     (bN ? m4(dims.N, b.sr, b.sb, b.si) : b.sr === 1 && m4(dims.K, b.sc, b.sb, b.si));
   const block = uniformBlock(f);
-  const key = `bp_mm_${tileName}_${aK ? 'k' : 'm'}${bN ? 'n' : 'k'}${v4 ? '_v4' : ''}${bias ? '_bias' : ''}`;
-  const pipe = pipeline(gb, key, () => kernelWgsl(tile, aK, bN, v4, !!bias, block.wgsl));
+  const variant = `${v4 ? '_v4' : ''}${bias ? '_bias' : ''}${f16 ? '_f16' : ''}`;
+  const key = `bp_mm_${tileName}_${aK ? 'k' : 'm'}${bN ? 'n' : 'k'}${variant}`;
+  const pipe = pipeline(gb, key, () => kernelWgsl(tile, aK, bN, v4, !!bias, block.wgsl, f16));
   const info = (gb as unknown as KernelMakeTensorInfo).makeTensorInfo(out.shape, 'float32');
   const groups: [number, number, number] = [
     Math.ceil(dims.N / tile.BN),
@@ -271,7 +320,7 @@ export function blockedMatMul(
   ];
   const bufs = [{ tensor: a.t }, { tensor: b.t }, ...(bias ? [{ tensor: bias }] : []), { tensor: info, written: true }];
   // the program's name says where a vec4 tile fell back to scalar loads (bench's profiles, the tests)
-  const name = `matmul_${tileName}${tile.V4 && !v4 ? '_scalar' : ''}`;
+  const name = `matmul_${tileName}${tile.V4 && !v4 ? '_scalar' : ''}${f16 ? '_f16' : ''}`;
   dispatchRaw(gb, name, pipe, bufs, block.data, groups);
   return tf.engine().makeTensorFromTensorInfo(info);
 }
@@ -284,6 +333,7 @@ export function blockedMatMul2d(
   transB: boolean,
   tileName: string,
   bias?: tf.Tensor1D,
+  f16 = false,
 ): tf.Tensor2D {
   const [M, K] = transA ? [a.shape[1], a.shape[0]] : a.shape;
   const N = transB ? b.shape[0] : b.shape[1];
@@ -292,7 +342,7 @@ export function blockedMatMul2d(
   const av: Strided = transA ? { t: a, sb: 0, si: 0, sr: 1, sc: M } : { t: a, sb: 0, si: 0, sr: K, sc: 1 };
   const bv: Strided = transB ? { t: b, sb: 0, si: 0, sr: 1, sc: K } : { t: b, sb: 0, si: 0, sr: N, sc: 1 };
   const ov: OutView = { shape: [M, N], sb: 0, si: 0, sr: N, sc: 1 };
-  return blockedMatMul(av, bv, ov, { M, N, K, outer: 1, inner: 1, alpha: 1 }, tileName, bias) as tf.Tensor2D;
+  return blockedMatMul(av, bv, ov, { M, N, K, outer: 1, inner: 1, alpha: 1 }, tileName, bias, f16) as tf.Tensor2D;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -341,8 +391,31 @@ export function choiceFor(product: Product, outputs: number): Choice {
   return c && (c === fallback || TILES[c]) ? c : fallback;
 }
 
+let precision: Precision = 'fp32';
+
+/** The matmuls' precision from now on (backend/index.ts, once it knows the device can). */
+export function setMatmulPrecision(p: Precision): void {
+  if (p === 'mixed' && !webgpuFeatures().f16) throw new Error('setMatmulPrecision: the device has no shader-f16');
+  precision = p;
+}
+
+export function matmulPrecision(): Precision {
+  return precision;
+}
+
+/** The tile of ours the f16 variant runs `product` at this size on: the fp32 choice where a tile, else DEFAULT_TILE. */
+export function mixedTile(product: Product, outputs: number): string {
+  const c = choiceFor(product, outputs);
+  return TILES[c] ? c : DEFAULT_TILE;
+}
+
 /** For bench and run logs: the mode, and the measured choices where auto. */
 export function matmulSummary(): string {
+  if (precision === 'mixed') return `mixed: f16 inputs, f32 accumulation (${fp32Summary()} tiles)`;
+  return fp32Summary();
+}
+
+function fp32Summary(): string {
   const mode = matmulMode();
   if (mode.kind === 'tfjs') return 'tfjs';
   if (mode.kind === 'ours') return `ours ${mode.tile}`;
@@ -517,6 +590,11 @@ export interface MatmulBenchRow {
   auto: string | null;
 }
 
+/** bench --matmul's columns: tfjs's, every tile of ours, and in precision mixed the f16 variant on DEFAULT_TILE. */
+function benchCandidates(): string[] {
+  return ['tfjs', ...Object.keys(TILES), ...(precision === 'mixed' ? [`f16:${DEFAULT_TILE}`] : [])];
+}
+
 /**
  * The dense layers' three products at BERT-base's three shapes (batch 32 x 128 = 4096 tokens; on
  * a software adapter each dimension an eighth), on tfjs's matmul and every tile of ours: TFLOP/s,
@@ -535,8 +613,13 @@ export async function benchMatmul(software: boolean): Promise<MatmulBenchRow[]> 
     const [M, K, N] = [M0 / f, K0 / f, N0 / f];
     const made = [tf.randomUniform([M, K], -1, 1), tf.randomUniform([N, K], -1, 1), tf.randomUniform([M, N], -1, 1)];
     const [x, w, dy] = made as tf.Tensor2D[];
+    // 'f16:TILE': the f16 variant (precision mixed)
     const mm = (a: tf.Tensor2D, b: tf.Tensor2D, ta: boolean, tb: boolean) => (c: Choice) =>
-      c === 'tfjs' ? tf.matMul(a, b, ta, tb) : blockedMatMul2d(a, b, ta, tb, c);
+      c === 'tfjs'
+        ? tf.matMul(a, b, ta, tb)
+        : c.startsWith('f16:')
+          ? blockedMatMul2d(a, b, ta, tb, c.slice(4), undefined, true)
+          : blockedMatMul2d(a, b, ta, tb, c);
     const products: [MatmulBenchRow['product'], Case['runs'][number], number][] = [
       ['NT', mm(x, w, false, true), M * N * K],
       ['NN', mm(dy, w, false, false), M * K * N],
@@ -545,7 +628,7 @@ export async function benchMatmul(software: boolean): Promise<MatmulBenchRow[]> 
     try {
       for (const [product, run, madds] of products) {
         const tflops: Record<string, number> = {};
-        for (const c of ['tfjs', ...Object.keys(TILES)]) {
+        for (const c of benchCandidates()) {
           const ms = await timeCandidate(c, { product, cls: 'large', runs: [run] }, software ? 2 : 10);
           tflops[c] = (2 * madds) / (ms * 1e-3) / 1e12;
         }
@@ -573,13 +656,15 @@ function choiceForTuned(product: Product, outputs: number): string | null {
 
 /** The bench --matmul table. */
 export function formatMatmulBench(rows: MatmulBenchRow[], adapter: string): string {
-  const cands = ['tfjs', ...Object.keys(TILES)];
+  const cands = rows.length ? Object.keys(rows[0].tflops) : benchCandidates();
+  const f16 = cands.some((c) => c.startsWith('f16:'));
   const head = ['shape (M x K x N)', 'product', ...cands, 'auto runs'];
   const body = rows.map((r) => [r.shape, r.product, ...cands.map((c) => r.tflops[c].toPrecision(3)), r.auto ?? '-']);
   const w = head.map((_, i) => Math.max(...[head, ...body].map((x) => x[i].length)));
   const line = (x: string[]) => x.map((v, i) => (i < 2 ? v.padEnd(w[i]) : v.padStart(w[i]))).join('  ');
   return [
-    `matmul alone on ${adapter}, TFLOP/s (fp32; 2 M N K flop a call; NT x W^T, NN dY W, TN dY^T X)`,
+    `matmul alone on ${adapter}, TFLOP/s (fp32${f16 ? '; f16:TILE f16 inputs, f32 accumulation' : ''}; ` +
+      '2 M N K flop a call; NT x W^T, NN dY W, TN dY^T X)',
     line(head),
     ...body.map(line),
   ].join('\n');

@@ -34,6 +34,8 @@ import {
   choiceFor,
   Choice,
   matmulMode,
+  matmulPrecision,
+  mixedTile,
   OutView,
   Strided,
   stridedUniforms,
@@ -226,7 +228,10 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
 function mm(a: tf.Tensor2D, b: tf.Tensor2D, ta: boolean, tb: boolean, bias?: tf.Tensor1D): tf.Tensor2D {
   const M = ta ? a.shape[1] : a.shape[0];
   const N = tb ? b.shape[0] : b.shape[1];
-  const c = choiceFor(ta ? 'TN' : tb ? 'NT' : 'NN', M * N);
+  const product = ta ? 'TN' : tb ? 'NT' : 'NN';
+  // mixed precision: the f16 variant of our kernel, whatever the fp32 choice
+  if (matmulPrecision() === 'mixed') return blockedMatMul2d(a, b, ta, tb, mixedTile(product, M * N), bias, true);
+  const c = choiceFor(product, M * N);
   if (c !== 'tfjs') return blockedMatMul2d(a, b, ta, tb, c, bias);
   if (!bias) return tf.matMul(a, b, ta, tb);
   return tf.fused.matMul({ a, b, transposeA: ta, transposeB: tb, bias }) as tf.Tensor2D;
@@ -238,7 +243,7 @@ function mm(a: tf.Tensor2D, b: tf.Tensor2D, ta: boolean, tb: boolean, bias?: tf.
  * gradient does the same.
  */
 function linear(x: tf.Tensor2D, w: tf.Tensor2D, bias: tf.Tensor1D | null): tf.Tensor2D {
-  if (!bias && matmulMode().kind === 'tfjs') return tf.matMul(x, w, false, true);
+  if (!bias && matmulMode().kind === 'tfjs' && matmulPrecision() === 'fp32') return tf.matMul(x, w, false, true);
   const f = customOp(bias ? 3 : 2, ([a, wt, bt], save) => {
     save([a, wt]);
     return {
@@ -471,16 +476,24 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   );
 }
 
-/** One of the attention's batched products on what webgpu-matmul.ts chose for its size. */
+/**
+ * One of the attention's batched products on what webgpu-matmul.ts chose for its size (in mixed
+ * precision: the f16 variant of our kernel).
+ */
 function attnProduct(
   key: string,
   a: Strided,
   b: Strided,
   out: OutView,
   dims: { M: number; N: number; K: number; outer: number; inner: number; alpha: number },
-  choice: Choice = choiceFor('attn', dims.M * dims.N * dims.outer * dims.inner),
+  choice?: Choice,
 ): tf.Tensor {
-  return choice === 'simple' ? stridedMatMul(key, a, b, out, dims) : blockedMatMul(a, b, out, dims, choice);
+  const outputs = dims.M * dims.N * dims.outer * dims.inner;
+  // (an explicit choice: the fp32 measurement's)
+  if (choice === undefined && matmulPrecision() === 'mixed')
+    return blockedMatMul(a, b, out, dims, mixedTile('attn', outputs), undefined, true);
+  const c = choice ?? choiceFor('attn', outputs);
+  return c === 'simple' ? stridedMatMul(key, a, b, out, dims) : blockedMatMul(a, b, out, dims, c);
 }
 
 /**

@@ -11,6 +11,11 @@
 //   BERT_PRUNER_WEBGPU_ADAPTER=name   the adapter to use where there are several (a part of its
 //                                     name, e.g. "NVIDIA"; the error lists the ones there are)
 //
+// Precision mixed (--precision mixed) asks Dawn for more than the default: the instance toggles
+// that let it offer f16 and subgroup matrices on NVIDIA's drivers (MIXED_TOGGLES; only in that
+// mode), and the device features `shader-f16` (required for the f16 matmul) and
+// `chromium-experimental-subgroup-matrix` (where offered; no kernel uses it yet).
+//
 // dawn.node is loaded only from the engine's own package folder or that variable (trusted-paths.ts).
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
@@ -20,6 +25,16 @@ import { UserError } from '../errors';
 import { trustedCodePath } from './trusted-paths';
 
 const req = createRequire(typeof __filename === 'string' ? __filename : path.join(process.cwd(), 'x.js'));
+
+/** fp32 throughout, or matmul inputs in f16 with f32 accumulation (docs/gpu.md, "Mixed precision"). */
+export type Precision = 'fp32' | 'mixed';
+export const PRECISIONS: Precision[] = ['fp32', 'mixed'];
+
+/**
+ * The Dawn instance toggles mixed precision asks for: the f16 feature on NVIDIA drivers Dawn
+ * gates it on (older than 615), and the unsafe APIs the subgroup-matrix feature sits behind.
+ */
+export const MIXED_TOGGLES = 'enable-dawn-features=vulkan_enable_f16_on_nvidia,allow_unsafe_apis';
 
 /** The adapter the backend runs on, as run.json and the status bar show it. */
 export interface WebGpuAdapter {
@@ -90,6 +105,10 @@ function isSoftwareAdapter(info: AdapterInfo): boolean {
 }
 
 let adapterInUse: WebGpuAdapter | null = null;
+/** The device's features that mixed precision uses (requested only in that mode). */
+let featuresInUse = { f16: false, subgroupMatrix: false };
+/** The precision the device was made for; why mixed was not possible, where it was asked for. */
+let madeFor: Precision = 'fp32';
 /** Dawn's instance lives as long as this reference (its device dies with it). */
 let instance: Gpu | null = null;
 let deviceInUse: GpuDevice | null = null;
@@ -101,6 +120,33 @@ export function webgpuAdapter(): WebGpuAdapter | null {
 
 export function webgpuDevice(): GpuDevice | null {
   return instance && deviceInUse;
+}
+
+/** Whether the device has shader-f16 (and subgroup matrices): only where made for mixed precision. */
+export function webgpuFeatures(): { f16: boolean; subgroupMatrix: boolean } {
+  return { ...featuresInUse };
+}
+
+/**
+ * Whether the device runs precision `p`: fp32 always; mixed where it was made for it with
+ * shader-f16. Else why not, one line (the stage then runs fp32).
+ */
+export function webgpuPrecision(p: Precision): { precision: Precision; note: string | null } {
+  return precisionOn(p, { f16: featuresInUse.f16, madeFor, name: adapterInUse?.name ?? 'the adapter' });
+}
+
+/** webgpuPrecision on a device made for `madeFor` on adapter `name`, with shader-f16 or not. */
+export function precisionOn(
+  p: Precision,
+  device: { f16: boolean; madeFor: Precision; name: string },
+): { precision: Precision; note: string | null } {
+  if (p === 'fp32') return { precision: 'fp32', note: null };
+  if (device.f16) return { precision: 'mixed', note: null };
+  const why =
+    device.madeFor !== 'mixed'
+      ? `this engine process started the webgpu device in fp32 (${device.name})`
+      : `${device.name} offers no shader-f16`;
+  return { precision: 'fp32', note: `precision mixed: ${why}; the stage runs in fp32` };
 }
 
 /**
@@ -119,10 +165,22 @@ export function simulateWebGpuError(reason: string): void {
   lostReason = reason;
 }
 
-/** Dawn's flags: the adapter the user named (BERT_PRUNER_WEBGPU_ADAPTER), if any. */
-function dawnFlags(): string[] {
-  const wanted = process.env.BERT_PRUNER_WEBGPU_ADAPTER;
-  return wanted ? [`adapter=${wanted}`] : [];
+/**
+ * Dawn's instance flags: the adapter the user named (BERT_PRUNER_WEBGPU_ADAPTER), if any, and in
+ * mixed precision only, the toggles that offer f16 and subgroup matrices (MIXED_TOGGLES).
+ */
+export function dawnFlags(precision: Precision = 'fp32', env: NodeJS.ProcessEnv = process.env): string[] {
+  const wanted = env.BERT_PRUNER_WEBGPU_ADAPTER;
+  return [...(wanted ? [`adapter=${wanted}`] : []), ...(precision === 'mixed' ? [MIXED_TOGGLES] : [])];
+}
+
+/**
+ * The device features a precision asks for, of those the adapter offers: none in fp32; in mixed
+ * shader-f16 and chromium-experimental-subgroup-matrix where offered.
+ */
+export function precisionFeatures(precision: Precision, offered: Set<string>): string[] {
+  if (precision !== 'mixed') return [];
+  return ['shader-f16', 'chromium-experimental-subgroup-matrix'].filter((f) => offered.has(f));
 }
 
 const PROBE_MARK = 'bert-pruner-webgpu-probe ';
@@ -186,7 +244,10 @@ function adapterName(info: AdapterInfo): string {
  * allowSoftware: false (auto) refuses a CPU adapter, and looks first in a child process
  * (probeWebGpu). Returns why not, or the adapter.
  */
-export async function registerWebGpu(o: { allowSoftware: boolean }): Promise<WebGpuAdapter | { reason: string }> {
+export async function registerWebGpu(o: {
+  allowSoftware: boolean;
+  precision?: Precision;
+}): Promise<WebGpuAdapter | { reason: string }> {
   if (adapterInUse) return adapterInUse;
   let backendMod: { WebGPUBackend: new (device: unknown, info: unknown) => tf.KernelBackend };
   try {
@@ -213,7 +274,7 @@ export async function registerWebGpu(o: { allowSoftware: boolean }): Promise<Web
   let adapter: GpuAdapter | null;
   let gpu: Gpu;
   try {
-    gpu = create(dawnFlags());
+    gpu = create(dawnFlags(o.precision));
     adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
   } catch (e) {
     // Dawn lists the adapters there are when the one named is not among them.
@@ -226,10 +287,11 @@ export async function registerWebGpu(o: { allowSoftware: boolean }): Promise<Web
   const software = isSoftwareAdapter(info);
   if (software && !o.allowSoftware) return softwareOnly(name);
   const lim = adapter.limits;
+  const extra = precisionFeatures(o.precision ?? 'fp32', adapter.features);
   let device: GpuDevice;
   try {
     device = await adapter.requestDevice({
-      requiredFeatures: adapter.features.has('timestamp-query') ? ['timestamp-query'] : [],
+      requiredFeatures: [...(adapter.features.has('timestamp-query') ? ['timestamp-query'] : []), ...extra],
       requiredLimits: {
         maxComputeWorkgroupStorageSize: lim.maxComputeWorkgroupStorageSize,
         maxComputeWorkgroupsPerDimension: lim.maxComputeWorkgroupsPerDimension,
@@ -267,5 +329,10 @@ export async function registerWebGpu(o: { allowSoftware: boolean }): Promise<Web
   instance = gpu;
   deviceInUse = device;
   adapterInUse = { name, software };
+  madeFor = o.precision ?? 'fp32';
+  featuresInUse = {
+    f16: extra.includes('shader-f16'),
+    subgroupMatrix: extra.includes('chromium-experimental-subgroup-matrix'),
+  };
   return adapterInUse;
 }

@@ -5,6 +5,9 @@
 //   {"type":"stage-start","stage":"finetune","key":"finetune","time":...}
 //   {"type":"step","stage":"finetune","epoch":1,"step":12,"steps":40,"loss":0.51,"lr":0.00099,"tps":1234,"time":...}
 //       step: 1-based step within the stage (a resumed stage continues the count); tps: tokens/s.
+//       In mixed precision also "scale" (the loss scale after the step) and, on a step whose
+//       gradients overflowed and whose update was skipped, "skipped":true (the epoch's metrics
+//       count them: skipped_steps).
 //   {"type":"epoch","stage":"finetune","epoch":1,"epochs":3,"metrics":{"train_loss":...,"val_score":...},"time":...}
 //   {"type":"resume","stage":"finetune","epoch":1,"time":...}
 //       a resumed stage continues after `epoch` completed epochs (steps of a later epoch before this
@@ -46,6 +49,9 @@ export type HistoryLine =
       loss: number;
       lr: number;
       tps: number;
+      /** Mixed precision: the loss scale after the step; skipped: its update was skipped (inf/NaN gradients). */
+      scale?: number;
+      skipped?: true;
       time: string;
     }
   | { type: 'epoch'; stage: StageName; epoch: number; epochs: number; metrics: Record<string, number>; time: string }
@@ -74,6 +80,8 @@ export function historyLine(e: EngineEvent, time = new Date()): HistoryLine | un
         loss: round(e.loss) as number,
         lr: round(e.lr) as number,
         tps: Math.round(e.tokensPerSecond),
+        ...(e.lossScale !== undefined ? { scale: e.lossScale } : {}),
+        ...(e.skipped ? { skipped: true as const } : {}),
         time: t,
       };
     case 'epoch':

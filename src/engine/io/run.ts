@@ -26,6 +26,8 @@
 //     settings     the settings this stage actually used (after its own overrides).
 //     error        the error message when status is 'failed'.
 //     backend      tfjs backend this stage ran on.
+//     precision    'fp32' | 'mixed': the precision it ran in (f16 matmul inputs, f32 accumulation:
+//                  webgpu only; absent in runs made before it was recorded: fp32).
 //     epochsDone   completed epochs (for resuming and for progress display).
 //     pid, host    the process id and host name of the process that ran the latest attempt. A
 //                  'running' stage whose process is gone (killed, out of memory) is marked
@@ -58,6 +60,7 @@ export interface StageRecord {
   settings?: unknown;
   error?: string;
   backend?: string;
+  precision?: 'fp32' | 'mixed';
   epochsDone?: number;
   /** Classifier stages: the label set trained for and where its names and problem type came from. */
   labels?: { names: string[]; problem_type: string; names_from: string; problem_from: string };
@@ -139,6 +142,7 @@ const RECORD_TYPES: Readonly<Record<string, string>> = {
   report: 'string',
   error: 'string',
   backend: 'string',
+  precision: 'string',
   epochsDone: 'number',
   pid: 'number',
   host: 'string',

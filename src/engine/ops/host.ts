@@ -87,6 +87,8 @@ export function clipByGlobalNorm(grads: Record<string, tf.Tensor>, maxNorm: numb
 }
 
 function adamw(items: AdamWItem[], grads: Record<string, tf.Tensor>, h: AdamWHyper): void {
+  // the host ops run fp32 only (ops().precision()), so no step of theirs is loss-scaled
+  if (h.lossScale) throw new Error('adamw: loss scaling (mixed precision) runs on the webgpu ops only');
   if (h.maxNorm > 0) clipByGlobalNorm(grads, h.maxNorm);
   const { beta1, beta2, eps, c1, c2 } = h;
   tf.tidy(() => {
@@ -129,6 +131,7 @@ export const hostOps: Ops = {
   linearGelu: (x, w, b) => gelu(linear(x, w, b)),
   dropout,
   attention: (q, k, v, mask, dims, drop, headMask) => composedAttention(q, k, v, mask, dims, drop, headMask, dropout),
+  precision: () => 'fp32',
   adamw,
   ema,
   swap,

@@ -20,6 +20,18 @@ export interface AdamWItem {
   weightDecay: number;
 }
 
+/** A dynamic loss scale's state on the device (train/loss-scale.ts keeps one). */
+export interface LossScaleState {
+  /** [1]: the scale. */
+  scale: tf.Variable;
+  /** [3]: good steps in a row, steps skipped in all, 1 where the last step was skipped. */
+  stats: tf.Variable;
+  /** Double the scale after this many good steps in a row; halve it after a skipped one, within these bounds. */
+  growthInterval: number;
+  minScale: number;
+  maxScale: number;
+}
+
 export interface AdamWHyper {
   /** The step's learning rate (a recorded step takes it from the per-step scalars). */
   lr: number;
@@ -31,11 +43,18 @@ export interface AdamWHyper {
   c2: number;
   /** Clip the global gradient norm to this (0: no clipping). */
   maxNorm: number;
+  /**
+   * Mixed precision: the gradients are the loss scale times the true ones. Divide by it, skip the
+   * update where any gradient is inf or NaN, and update the scale (train/loss-scale.ts).
+   */
+  lossScale?: LossScaleState;
 }
 
 export interface Ops {
   /** Which set this is: 'host' or 'webgpu'. */
   readonly name: string;
+  /** The matmuls' precision: mixed (f16 inputs, f32 sums) only on webgpu, where asked for. */
+  precision(): 'fp32' | 'mixed';
   /** x [N, in] @ W^T [in, out] + b  (W is [out, in], PyTorch's layout). */
   linear(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D;
   /** LayerNorm over the last axis, g and b its scale and shift. */

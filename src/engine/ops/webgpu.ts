@@ -4,11 +4,13 @@
 import * as gpu from '../backend/webgpu-ops';
 import { addScaledInPlace, fusedAdamW, fusedEma, swapInPlace } from '../backend/webgpu-adamw';
 import { checkWebGpu, webgpuDevice } from '../backend/webgpu';
+import { matmulPrecision } from '../backend/webgpu-matmul';
 import { composedAttention } from './host';
 import type { Ops } from './types';
 
 export const webgpuOps: Ops = {
   name: 'webgpu',
+  precision: () => matmulPrecision(),
   linear: (x, w, b) => gpu.dense(x, w, b),
   layerNorm: (x, g, b, eps) => gpu.layerNorm(x, g, b, eps),
   linearGelu: (x, w, b) => gpu.biasGelu(gpu.matMulT(x, w), b),
@@ -21,7 +23,16 @@ export const webgpuOps: Ops = {
   adamw: (items, grads, h) =>
     fusedAdamW(
       items.map(({ w, m, v, name, lrMult, weightDecay }) => ({ w, m, v, g: grads[name], lrMult, weightDecay })),
-      { lr: h.lr, b1: h.beta1, b2: h.beta2, eps: h.eps, c1: h.c1, c2: h.c2, maxNorm: h.maxNorm },
+      {
+        lr: h.lr,
+        b1: h.beta1,
+        b2: h.beta2,
+        eps: h.eps,
+        c1: h.c1,
+        c2: h.c2,
+        maxNorm: h.maxNorm,
+        lossScale: h.lossScale,
+      },
     ),
   ema: (pairs, d) => fusedEma(pairs, d),
   swap: (pairs) => swapInPlace(pairs),

@@ -48,6 +48,8 @@ export interface BenchResult {
    * tile, or auto's measured choices).
    */
   webgpu_matmul?: string;
+  /** mixed: f16 matmul inputs, f32 accumulation, loss scaling (webgpu); absent: fp32. */
+  precision?: 'mixed';
   blas?: string;
   blas_threads?: number;
   batch: number;
@@ -78,6 +80,7 @@ export async function bench(
   const result: BenchResult = {
     backend: ctx.backend,
     ...(webgpuActive() ? { webgpu_matmul: matmulSummary() } : {}),
+    ...(ctx.precision === 'mixed' ? { precision: 'mixed' as const } : {}),
     ...(ns.loaded ? { blas: ns.blas, blas_threads: ns.threads } : {}),
     batch: BENCH_BATCH,
     seq: BENCH_SEQ,
@@ -139,6 +142,10 @@ function record(r: BenchResult, threadsGiven: boolean, ctx: StageContext): void 
     log(ctx, 'bench: --threads given, so not recorded for auto (stages run with the default threads)');
     return;
   }
+  if (r.precision === 'mixed') {
+    log(ctx, 'bench: precision mixed, so not recorded for auto (it weighs the fp32 speeds)');
+    return;
+  }
   const measured = new Date().toISOString();
   const cpu = cpuModel();
   const entries: SpeedEntry[] = r.shapes.map((s) => ({
@@ -160,7 +167,7 @@ export function formatBench(r: BenchResult): string {
   const torch = r.torch && 'shapes' in r.torch ? r.torch : null;
   const lines = [
     `backend ${r.backend}${r.blas ? ` (${r.blas}, ${r.blas_threads} threads)` : ''}` +
-      `${r.webgpu_matmul ? ` (${r.webgpu_matmul} matmul)` : ''}, ` +
+      `${r.webgpu_matmul ? ` (${r.webgpu_matmul} matmul)` : ''}${r.precision ? `, precision ${r.precision}` : ''}, ` +
       `batch ${r.batch} x ${r.seq} tokens, ${r.steps} timed steps`,
   ];
   const head = ['shape', 'train tok/s', 'infer tok/s', 'ms/train batch', 'ms/infer batch', 'peak RSS MB'];

@@ -61,6 +61,7 @@ export async function recordStage<T extends { metrics?: Record<string, number>; 
       status: 'running',
       started: new Date().toISOString(),
       backend: ctx.backend,
+      precision: ctx.precision ?? 'fp32',
       settings,
       error: undefined,
     });

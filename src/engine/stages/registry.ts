@@ -212,6 +212,11 @@ const JSON_OUT = { type: 'boolean', help: 'print the result as JSON' } as const 
 /** Options every command takes. */
 export const COMMON_OPTIONS = {
   backend: { type: 'string', value: 'NAME', help: 'auto|webgpu|tensorflow-gpu|tensorflow|wasm|cpu' },
+  precision: {
+    type: 'string',
+    value: 'fp32|mixed',
+    help: 'mixed: f16 matmul inputs, f32 accumulation, loss scaling (webgpu with shader-f16; else fp32)',
+  },
   seed: { type: 'int', value: 'N', help: 'the random seed', min: 0, max: 2 ** 32 - 1 },
   preset: {
     type: 'string',

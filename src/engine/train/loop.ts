@@ -7,6 +7,10 @@
 //
 // On webgpu a step is recorded the second time its shapes are seen and replayed after that
 // (backend/webgpu-record.ts): one submit a step, its loss read back a few steps later.
+//
+// In mixed precision (ops().precision(), --precision mixed on webgpu) every step is loss-scaled
+// (train/loss-scale.ts): a step whose gradients overflow is skipped on the device, and its step
+// event says so (skipped, lossScale; the run's history keeps them; the epoch's metrics count them).
 import * as tf from '@tensorflow/tfjs';
 import type { Batch } from '../data/encode';
 import { Rng } from '../data/rng';
@@ -17,6 +21,7 @@ import { WORD_EMB } from '../model/names';
 import type { Params } from '../model/params';
 import type { EventSink, StageName } from '../protocol';
 import type { Ema } from './ema';
+import { LossScaler, ScaledStep } from './loss-scale';
 import { AdamW, lrFactor, Schedule } from './optim';
 import { ops } from '../ops';
 
@@ -50,36 +55,64 @@ export interface StepSpec<B> {
   fgmEpsilon?: number;
   /** Weight averaging: updated after every optimizer step. */
   ema?: Ema;
+  /** Mixed precision's loss scaler: made at the first step in mixed precision (lossScaling). */
+  lossScale?: LossScaler;
 }
 
-/** Gradients of spec.loss w.r.t. every trainable parameter, keyed by HF name. The loss stays a tensor. */
-function gradients<B>(spec: StepSpec<B>, b: B, dropout: Rng): { value: tf.Scalar; grads: Record<string, tf.Tensor> } {
+/** The spec's loss scaler in mixed precision (made on first use; its owner disposes it), else null. */
+export function lossScaling<B>(spec: StepSpec<B>): LossScaler | null {
+  if (ops().precision() !== 'mixed') return null;
+  spec.lossScale ??= new LossScaler();
+  return spec.lossScale;
+}
+
+/**
+ * Gradients of spec.loss w.r.t. every trainable parameter, keyed by HF name. The loss stays a
+ * tensor. With a loss scaler the gradients are of the scaled loss (the value is the loss itself).
+ */
+function gradients<B>(
+  spec: StepSpec<B>,
+  b: B,
+  dropout: Rng,
+  scaler: LossScaler | null,
+): { value: tf.Scalar; grads: Record<string, tf.Tensor> } {
   const names = [...spec.params.keys()];
   const vars = names.map((n) => spec.params.get(n)!);
   const byVar = new Map(vars.map((v, i) => [v.name, names[i]]));
-  const { value, grads } = tf.variableGrads(() => spec.loss(b, dropout), vars);
+  const f = () => (scaler ? scaler.scaled(spec.loss(b, dropout)) : spec.loss(b, dropout));
+  const { value, grads } = tf.variableGrads(f, vars);
   const out: Record<string, tf.Tensor> = {};
   for (const [vn, g] of Object.entries(grads)) out[byVar.get(vn)!] = g;
-  return { value, grads: out };
+  if (!scaler) return { value, grads: out };
+  const loss = scaler.unscaled(value);
+  value.dispose();
+  return { value: loss, grads: out };
 }
 
-/** The step's programs, queued: loss and gradients, [FGM], clip + AdamW, [EMA]. Returns the loss tensor. */
-function queueStep<B>(spec: StepSpec<B>, opt: AdamW, b: B, dropout: Rng, lr: number): tf.Scalar {
+/**
+ * The step's programs, queued: loss and gradients, [FGM], clip + AdamW, [EMA]. Returns the loss
+ * tensor; with a loss scaler [loss, scale, good, skipped total, skipped] (LossScaler.output).
+ */
+function queueStep<B>(spec: StepSpec<B>, opt: AdamW, b: B, dropout: Rng, lr: number): tf.Tensor {
   if (recordingBackend()) beginStepScalars();
-  const { value, grads } = gradients(spec, b, dropout);
+  const scaler = lossScaling(spec);
+  const { value, grads } = gradients(spec, b, dropout, scaler);
   if (spec.fgmEpsilon && grads[WORD_EMB]) {
     // FGM (Miyato et al.): perturb the embeddings along their gradient, add the adversarial grads.
     const emb = spec.params.get(WORD_EMB)!;
     const r = tf.tidy(() => {
       const g = grads[WORD_EMB];
       const n = tf.norm(g);
-      return tf.mul(g, tf.div(spec.fgmEpsilon!, tf.add(n, 1e-12)));
+      const d = tf.mul(g, tf.div(spec.fgmEpsilon!, tf.add(n, 1e-12)));
+      // Loss-scaled gradients that overflowed (the step will be skipped): no perturbation where
+      // it is not a number, so that the embeddings come back unchanged (g / inf is 0, inf / inf NaN).
+      return scaler ? tf.where(tf.isNaN(d), tf.zerosLike(d), d) : d;
     });
     // In a tidy, like every other assign: assign() shares the new tensor's data, and the
     // tensor itself left alive kept two embedding matrices a step (wasm ran out of memory).
     // On webgpu in place: the embeddings keep their buffer (a recorded step names it).
     ops().addScaled(emb, r, 1);
-    const adv = gradients(spec, b, dropout);
+    const adv = gradients(spec, b, dropout, scaler);
     adv.value.dispose();
     ops().addScaled(emb, r, -1);
     r.dispose();
@@ -90,10 +123,13 @@ function queueStep<B>(spec: StepSpec<B>, opt: AdamW, b: B, dropout: Rng, lr: num
       grads[k] = sum;
     }
   }
-  opt.apply(spec.params, grads, lr, spec.clipNorm);
+  opt.apply(spec.params, grads, lr, spec.clipNorm, scaler ?? undefined);
   spec.ema?.update(spec.params, opt.step - 1);
   for (const g of Object.values(grads)) g.dispose();
-  return value;
+  if (!scaler) return value;
+  const out = scaler.output(value);
+  value.dispose();
+  return out;
 }
 
 /** What a training run records its steps with on webgpu (null elsewhere). */
@@ -107,14 +143,17 @@ export interface StepRecording {
 export function stepRecording<B>(spec: StepSpec<B>, opt: AdamW, log: (line: string) => void): StepRecording | null {
   const be = recordingBackend();
   if (!be || process.env.BERT_PRUNER_RECORD === '0') return null;
+  const scaler = lossScaling(spec);
   const vars = () => [
     ...spec.params.values(),
     ...opt.m.values(),
     ...opt.v.values(),
     ...(spec.ema ? spec.ema.shadow.values() : []),
+    ...(scaler ? scaler.variables() : []),
   ];
   const shapes = [...spec.params].map(([n, v]) => `${n}:${v.shape.join('x')}`).join(',');
-  const modelKey = `${shapes};fgm=${spec.fgmEpsilon ?? 0};clip=${spec.clipNorm};ema=${spec.ema ? 1 : 0}`;
+  const modelKey =
+    `${shapes};fgm=${spec.fgmEpsilon ?? 0};clip=${spec.clipNorm};ema=${spec.ema ? 1 : 0}` + (scaler ? ';amp=1' : '');
   return { recorder: new Recorder('train step', be, vars, log), modelKey };
 }
 
@@ -123,6 +162,7 @@ export function stepRecording<B>(spec: StepSpec<B>, opt: AdamW, log: (line: stri
  * norm clipping and AdamW at learning rate lr (opt.apply), [EMA]. Resolves once the step is queued,
  * with its loss to come: op by op the loss is read back before that (on a GPU the step runs while
  * we wait); a replayed recording (rec) resolves at its submit and reads the loss back later.
+ * In mixed precision `scaled` comes with it: the loss scale and whether the step was skipped.
  */
 export async function queueTrainStep<B extends object>(
   spec: StepSpec<B>,
@@ -131,7 +171,24 @@ export async function queueTrainStep<B extends object>(
   dropout: Rng,
   lr: number,
   rec?: StepRecording | null,
-): Promise<{ loss: Promise<number> }> {
+): Promise<{ loss: Promise<number>; scaled: Promise<ScaledStep> | null }> {
+  const { out } = await queueTrainStepRaw(spec, opt, b, dropout, lr, rec);
+  const amp = !!spec.lossScale && ops().precision() === 'mixed';
+  return {
+    loss: out.then((a) => a[0]),
+    scaled: amp ? out.then((a) => LossScaler.read(a)) : null,
+  };
+}
+
+/** queueTrainStep's read-back: the loss, or a loss scaler's output (LossScaler.output). */
+async function queueTrainStepRaw<B extends object>(
+  spec: StepSpec<B>,
+  opt: AdamW,
+  b: B,
+  dropout: Rng,
+  lr: number,
+  rec?: StepRecording | null,
+): Promise<{ out: Promise<ArrayLike<number>> }> {
   const t0 = performance.now();
   if (rec) {
     const key = rec.recorder.key(rec.modelKey, b);
@@ -149,27 +206,27 @@ export async function queueTrainStep<B extends object>(
         seeds.forEach((sd, i) => (u[SEED0 + i] = sd));
       });
       return {
-        loss: r.result.then((a) => {
+        out: r.result.then((a) => {
           ops().check();
-          return a[0];
+          return a;
         }),
       };
     }
     if (plan.kind === 'record') {
       const { out } = rec.recorder.record(key, b, () => queueStep(spec, opt, b, dropout, lr));
-      return { loss: Promise.resolve(await readLoss(out as tf.Scalar, t0)) };
+      return { out: Promise.resolve(await readLoss(out as tf.Tensor, t0)) };
     }
   }
   if (recordingBackend()) noteUnrecorded();
-  return { loss: Promise.resolve(await readLoss(queueStep(spec, opt, b, dropout, lr), t0)) };
+  return { out: Promise.resolve(await readLoss(queueStep(spec, opt, b, dropout, lr), t0)) };
 }
 
-async function readLoss(value: tf.Scalar, t0: number): Promise<number> {
+async function readLoss(value: tf.Tensor, t0: number): Promise<ArrayLike<number>> {
   addHostMs(performance.now() - t0);
-  const loss = (await value.data())[0];
+  const a = await value.data();
   value.dispose();
   ops().check();
-  return loss;
+  return a as Float32Array;
 }
 
 /**
@@ -202,6 +259,16 @@ export async function train(spec: TrainSpec): Promise<AdamW> {
   const warmup = Math.round(total * spec.warmupRatio);
   const started = Date.now();
   let tokensSeen = 0;
+  const ownScaler = !spec.lossScale;
+  const scaler = lossScaling(spec);
+  if (scaler)
+    spec.emit({
+      type: 'log',
+      level: 'info',
+      message:
+        `precision mixed: f16 matmul inputs, f32 accumulation; dynamic loss scale from ${scaler.initial} ` +
+        `(halved on inf/NaN gradients, the step skipped; doubled after ${scaler.growthInterval} good steps)`,
+    });
   const rec = stepRecording(spec, opt, (message) => spec.emit({ type: 'log', level: 'info', message }));
   if (start > 0) spec.emit({ type: 'resume', stage: spec.stage, epoch: start });
   try {
@@ -209,18 +276,31 @@ export async function train(spec: TrainSpec): Promise<AdamW> {
       const dropout = new Rng(spec.seed * 7919 + epoch);
       if (epoch > start) batches = epochBatches(epoch);
       let lossSum = 0;
+      let skipped = 0;
       // Queued steps whose loss is still to come (a replayed step's loss is read back later).
-      const pending: { loss: Promise<number>; i: number; step: number; lr: number; tokens: number }[] = [];
+      const pending: {
+        loss: Promise<number>;
+        scaled: Promise<ScaledStep> | null;
+        i: number;
+        step: number;
+        lr: number;
+        tokens: number;
+      }[] = [];
       const settle = async (keep: number) => {
         while (pending.length > keep) {
           const p = pending.shift()!;
           const loss = await p.loss;
+          const sc = p.scaled ? await p.scaled : null;
           if (!Number.isFinite(loss)) {
+            const why = sc
+              ? ' In mixed precision an activation beyond f16 range (65504) does this: try --precision fp32.'
+              : '';
             throw new UserError(
               `${spec.stage}: the loss became ${loss} at epoch ${epoch + 1}, step ${p.i + 1}; ` +
-                'stopped (the last good checkpoint is kept). Try a lower lr or a smaller clip_norm.',
+                `stopped (the last good checkpoint is kept). Try a lower lr or a smaller clip_norm.${why}`,
             );
           }
+          if (sc?.skipped) skipped++;
           lossSum += loss;
           tokensSeen += p.tokens;
           const elapsed = (Date.now() - started) / 1000;
@@ -236,6 +316,7 @@ export async function train(spec: TrainSpec): Promise<AdamW> {
             lr: p.lr,
             tokensPerSecond: tokensSeen / Math.max(elapsed, 1e-9),
             etaSeconds: (elapsed / done) * (total - p.step - 1),
+            ...(sc ? { lossScale: sc.scale, ...(sc.skipped ? { skipped: true } : {}) } : {}),
           });
         }
       };
@@ -245,7 +326,7 @@ export async function train(spec: TrainSpec): Promise<AdamW> {
         const step = epoch * stepsPerEpoch + i;
         const lr = spec.lr * lrFactor(step, total, warmup, spec.schedule);
         const q = await queueTrainStep(spec, opt, b, dropout, lr, rec);
-        pending.push({ loss: q.loss, i, step, lr, tokens: b.tokens });
+        pending.push({ loss: q.loss, scaled: q.scaled, i, step, lr, tokens: b.tokens });
         // Op by op the loss is already read back: its step event goes out now, so progress and a
         // cancel act on the step just run. Only replayed steps keep LOSS_LAG losses in flight.
         await settle(rec ? LOSS_LAG : 0);
@@ -260,11 +341,19 @@ export async function train(spec: TrainSpec): Promise<AdamW> {
         stage: spec.stage,
         epoch: epoch + 1,
         epochs: spec.epochs,
-        metrics: { train_loss: lossSum / Math.max(1, batches.length), ...metrics },
+        metrics: {
+          train_loss: lossSum / Math.max(1, batches.length),
+          ...(scaler ? { skipped_steps: skipped } : {}),
+          ...metrics,
+        },
       });
     }
   } finally {
     rec?.recorder.dispose();
+    if (scaler && ownScaler) {
+      scaler.dispose();
+      spec.lossScale = undefined;
+    }
   }
   return opt;
 }

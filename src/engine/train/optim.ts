@@ -2,7 +2,7 @@
 // learning-rate schedules of HF's get_*_schedule_with_warmup.
 import * as tf from '@tensorflow/tfjs';
 import { noDecay, Params } from '../model/params';
-import { ops, type AdamWItem } from '../ops';
+import { ops, type AdamWItem, type LossScaleState } from '../ops';
 
 export type Schedule = 'linear' | 'cosine' | 'constant';
 
@@ -35,8 +35,9 @@ export class AdamW {
    * One update with gradients `grads` (name -> tensor) at learning rate lr, after clipping their
    * global norm to clipNorm (0: no clipping; grads may be replaced by their clipped copies).
    * The update itself is the backend's (ops().adamw: on webgpu one fused pass over all parameters).
+   * lossScale (mixed precision): the grads carry that scale; a step with inf or NaN grads is skipped.
    */
-  apply(params: Params, grads: Record<string, tf.Tensor>, lr: number, clipNorm = 0): void {
+  apply(params: Params, grads: Record<string, tf.Tensor>, lr: number, clipNorm = 0, lossScale?: LossScaleState): void {
     const { b1, b2, eps, c1, c2 } = this.nextStep();
     const items: AdamWItem[] = [];
     for (const name of Object.keys(grads)) {
@@ -46,7 +47,7 @@ export class AdamW {
       const lrMult = this.opt.lrMultiplier?.(name) ?? 1;
       items.push({ name, w, m, v, lrMult, weightDecay: noDecay(name) ? 0 : this.opt.weightDecay });
     }
-    ops().adamw(items, grads, { lr, beta1: b1, beta2: b2, eps, c1, c2, maxNorm: clipNorm });
+    ops().adamw(items, grads, { lr, beta1: b1, beta2: b2, eps, c1, c2, maxNorm: clipNorm, lossScale });
   }
 
   /**
