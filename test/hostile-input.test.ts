@@ -501,14 +501,15 @@ describe('class 7: the user files survive, a zombie lock holder is gone', () => 
 
   it('a run.lock (and a running stage) held by a zombie: --resume proceeds', async () => {
     // A parent that never reaps its child: the child stays a zombie (state Z) while the parent lives.
-    // (`sleep 0 &` exits at once; the shell then becomes `sleep 120`, which never waits for it)
-    zombieParent = spawn('/bin/sh', ['-c', 'sleep 0 & echo $!; exec sleep 120'], {
+    // (the shell becomes `sleep 120`, which never waits for it; the child exits a second later, after
+    // the exec: one that exits at once may be reaped by the shell before it execs, on a loaded machine)
+    zombieParent = spawn('/bin/sh', ['-c', 'sleep 1 & echo $!; exec sleep 120'], {
       stdio: ['ignore', 'pipe', 'ignore'],
     });
     const pid = await new Promise<number>((resolve) =>
       zombieParent!.stdout!.once('data', (d: Buffer) => resolve(Number(String(d).trim()))),
     );
-    for (let i = 0; i < 100 && !/\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')); i++)
+    for (let i = 0; i < 250 && !/\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')); i++)
       await new Promise((r) => setTimeout(r, 20));
     expect(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')).toMatch(/\) Z/);
 
