@@ -22,47 +22,11 @@ import {
   tuneMatmul,
 } from '../src/engine/backend/webgpu-matmul';
 import { attentionProduct } from '../src/engine/backend/webgpu-ops';
-import { Rng } from '../src/engine/data/rng';
 import { ops } from '../src/engine/ops';
 import { webgpuMissing } from './helpers/backends';
+import { rand, reference } from './helpers/webgpu';
 
 const missing = await webgpuMissing('webgpu matmul tests');
-
-const rand = (n: number, seed: number) => {
-  const rng = new Rng(seed);
-  return new Float32Array(n).map(() => rng.normal());
-};
-
-/**
- * op(a) @ op(b) (+ bias) in float64 from the same float32 inputs, and per entry the sum of
- * |products| (the scale an fp32 sum's rounding is relative to).
- */
-function reference(
-  a: Float32Array,
-  b: Float32Array,
-  M: number,
-  K: number,
-  N: number,
-  ta: boolean,
-  tb: boolean,
-  bias?: Float32Array,
-): { ref: Float64Array; scale: Float64Array } {
-  const ref = new Float64Array(M * N);
-  const scale = new Float64Array(M * N);
-  for (let i = 0; i < M; i++)
-    for (let j = 0; j < N; j++) {
-      let s = bias ? bias[j] : 0;
-      let m = Math.abs(s);
-      for (let k = 0; k < K; k++) {
-        const p = (ta ? a[k * M + i] : a[i * K + k]) * (tb ? b[j * K + k] : b[k * N + j]);
-        s += p;
-        m += Math.abs(p);
-      }
-      ref[i * N + j] = s;
-      scale[i * N + j] = m;
-    }
-  return { ref, scale };
-}
 
 /** Our kernel on `tile` against float64: the norm-wise relative error, the worst entry's error over its scale. */
 async function errors(tile: string, M: number, K: number, N: number, ta: boolean, tb: boolean, withBias: boolean) {

@@ -23,14 +23,13 @@ import { deviceCounters, resetDeviceCounters } from '../src/engine/backend/webgp
 import type { Batch } from '../src/engine/data/encode';
 import { Rng } from '../src/engine/data/rng';
 import { historyLine } from '../src/engine/io/history';
-import { classify, classifierLoss, toInputs } from '../src/engine/model/bert';
-import type { Params } from '../src/engine/model/params';
 import { ops } from '../src/engine/ops';
 import type { EngineEvent } from '../src/engine/protocol';
 import { LossScaler } from '../src/engine/train/loss-scale';
 import { queueTrainStep, stepRecording, StepSpec, train, TrainSpec } from '../src/engine/train/loop';
 import { AdamW } from '../src/engine/train/optim';
 import { tinyModel } from './helpers/tiny';
+import { classifierStepLoss, hostBatch, rand, reference, snapshot, type HostBatch } from './helpers/webgpu';
 
 describe('precision mixed: what is asked of Dawn', () => {
   it('fp32 asks for no instance toggle and no device feature; mixed for the toggles and the features offered', () => {
@@ -136,11 +135,6 @@ try {
 }
 if (noF16) console.log(`webgpu mixed-precision tests skipped: ${noF16}`);
 
-const rand = (n: number, seed: number) => {
-  const rng = new Rng(seed);
-  return new Float32Array(n).map(() => rng.normal());
-};
-
 /** x rounded to the nearest f16 (ties to even; no overflow in these tests). */
 function f16(x: number): number {
   if (x === 0 || !Number.isFinite(x)) return x;
@@ -150,33 +144,6 @@ function f16(x: number): number {
   // a tie goes to the even neighbour
   const r = Math.abs(y - Math.trunc(y)) === 0.5 ? 2 * Math.round(y / 2) : Math.round(y);
   return r * q;
-}
-
-/** op(a) @ op(b) + bias in float64; per entry the sum of |products| too. */
-function reference(
-  a: ArrayLike<number>,
-  b: ArrayLike<number>,
-  M: number,
-  K: number,
-  N: number,
-  ta: boolean,
-  tb: boolean,
-) {
-  const ref = new Float64Array(M * N);
-  const scale = new Float64Array(M * N);
-  for (let i = 0; i < M; i++)
-    for (let j = 0; j < N; j++) {
-      let s = 0;
-      let m = 0;
-      for (let k = 0; k < K; k++) {
-        const p = (ta ? a[k * M + i] : a[i * K + k]) * (tb ? b[j * K + k] : b[k * N + j]);
-        s += p;
-        m += Math.abs(p);
-      }
-      ref[i * N + j] = s;
-      scale[i * N + j] = m;
-    }
-  return { ref, scale };
 }
 
 const withGpu = async (backend: 'cpu' | 'webgpu') =>
@@ -268,48 +235,10 @@ describe.skipIf(noF16 !== null)('precision mixed on webgpu (f16 inputs, f32 accu
   });
 });
 
-interface HostBatch {
-  ids: Int32Array;
-  mask: Float32Array;
-  labels: Float32Array;
-  B: number;
-  T: number;
-}
-
-function hostBatch(seed: number, B = 3, T = 8, V = 30): Batch & HostBatch {
-  const rng = new Rng(seed);
-  const ids = new Int32Array(B * T);
-  const mask = new Float32Array(B * T);
-  for (let b = 0; b < B; b++) {
-    const len = b === 0 ? T : 3 + rng.int(T - 3);
-    for (let t = 0; t < len; t++) {
-      ids[b * T + t] = t === 0 ? 2 : 5 + rng.int(V - 5);
-      mask[b * T + t] = 1;
-    }
-  }
-  const labels = new Float32Array(B * 17).map(() => (rng.next() < 0.2 ? 1 : 0));
-  return { ids, mask, labels, B, T, rows: [], tokens: mask.reduce((s, x) => s + x, 0) };
-}
-
 function setup(seed: number, dropout: boolean) {
   const { cfg, params } = tinyModel(seed, dropout ? {} : { hidden_dropout_prob: 0, attention_probs_dropout_prob: 0 });
-  const spec: StepSpec<Batch & HostBatch> = {
-    params,
-    clipNorm: 1,
-    loss: (b, rng) =>
-      classifierLoss(
-        classify(params, cfg, toInputs(b.ids, b.mask, b.B, b.T), { dropout: rng }),
-        tf.tensor2d(b.labels, [b.B, 17]),
-        false,
-      ),
-  };
+  const spec: StepSpec<HostBatch> = { params, clipNorm: 1, loss: classifierStepLoss(params, cfg) };
   return { cfg, params, spec };
-}
-
-async function snapshot(params: Params): Promise<Map<string, Float32Array>> {
-  const out = new Map<string, Float32Array>();
-  for (const [n, v] of params) out.set(n, (await v.data()) as Float32Array);
-  return out;
 }
 
 /**

@@ -8,46 +8,16 @@ import { describe, expect, it } from 'vitest';
 import { initBackend } from '../src/engine/backend';
 import { deviceCounters, inferenceRecorder, resetDeviceCounters } from '../src/engine/backend/webgpu-record';
 import { Rng } from '../src/engine/data/rng';
-import { classify, classifierLoss, toInputs } from '../src/engine/model/bert';
 import { predictLogits } from '../src/engine/model/predict';
-import type { Params } from '../src/engine/model/params';
 import { Ema } from '../src/engine/train/ema';
 import { queueTrainStep, stepRecording, StepSpec } from '../src/engine/train/loop';
 import { AdamW } from '../src/engine/train/optim';
 import { tinyModel } from './helpers/tiny';
+import { classifierStepLoss, hostBatch, snapshot, type HostBatch } from './helpers/webgpu';
 import { webgpuMissing } from './helpers/backends';
 import type { Example } from '../src/engine/data/encode';
 
 const missing = await webgpuMissing('webgpu recording tests');
-
-interface HostBatch {
-  ids: Int32Array;
-  mask: Float32Array;
-  labels: Float32Array;
-  B: number;
-  T: number;
-}
-
-function hostBatch(seed: number, B = 3, T = 8, V = 30): HostBatch {
-  const rng = new Rng(seed);
-  const ids = new Int32Array(B * T);
-  const mask = new Float32Array(B * T);
-  for (let b = 0; b < B; b++) {
-    const len = b === 0 ? T : 3 + rng.int(T - 3);
-    for (let t = 0; t < len; t++) {
-      ids[b * T + t] = t === 0 ? 2 : 5 + rng.int(V - 5);
-      mask[b * T + t] = 1;
-    }
-  }
-  const labels = new Float32Array(B * 17).map(() => (rng.next() < 0.2 ? 1 : 0));
-  return { ids, mask, labels, B, T };
-}
-
-async function snapshot(params: Params): Promise<Map<string, Float32Array>> {
-  const out = new Map<string, Float32Array>();
-  for (const [n, v] of params) out.set(n, (await v.data()) as Float32Array);
-  return out;
-}
 
 /** A model, its optimizer, EMA and step spec (FGM, clipping, dropout on), from seed. */
 function setup(seed: number) {
@@ -59,12 +29,7 @@ function setup(seed: number) {
     clipNorm: 0.5,
     fgmEpsilon: 0.5,
     ema,
-    loss: (b, rng) =>
-      classifierLoss(
-        classify(params, cfg, toInputs(b.ids, b.mask, b.B, b.T), { dropout: rng }),
-        tf.tensor2d(b.labels, [b.B, 17]),
-        false,
-      ),
+    loss: classifierStepLoss(params, cfg),
   };
   const dispose = () => {
     opt.dispose();

@@ -1,0 +1,81 @@
+// Fixtures of the webgpu kernel and training-step tests (webgpu-matmul, webgpu-record, webgpu-mixed):
+// random operands and the float64 reference product, host batches and a classifier step's loss.
+import * as tf from '@tensorflow/tfjs';
+import type { Batch } from '../../src/engine/data/encode';
+import { Rng } from '../../src/engine/data/rng';
+import { classify, classifierLoss, toInputs } from '../../src/engine/model/bert';
+import type { BertConfig } from '../../src/engine/model/config';
+import type { Params } from '../../src/engine/model/params';
+
+/** n standard normal float32 values from seed. */
+export const rand = (n: number, seed: number) => {
+  const rng = new Rng(seed);
+  return new Float32Array(n).map(() => rng.normal());
+};
+
+/**
+ * op(a) @ op(b) (+ bias) in float64 from the given inputs, and per entry the sum of |products|
+ * (the scale a float sum's rounding is relative to).
+ */
+export function reference(
+  a: ArrayLike<number>,
+  b: ArrayLike<number>,
+  M: number,
+  K: number,
+  N: number,
+  ta: boolean,
+  tb: boolean,
+  bias?: ArrayLike<number>,
+): { ref: Float64Array; scale: Float64Array } {
+  const ref = new Float64Array(M * N);
+  const scale = new Float64Array(M * N);
+  for (let i = 0; i < M; i++)
+    for (let j = 0; j < N; j++) {
+      let s = bias ? bias[j] : 0;
+      let m = Math.abs(s);
+      for (let k = 0; k < K; k++) {
+        const p = (ta ? a[k * M + i] : a[i * K + k]) * (tb ? b[j * K + k] : b[k * N + j]);
+        s += p;
+        m += Math.abs(p);
+      }
+      ref[i * N + j] = s;
+      scale[i * N + j] = m;
+    }
+  return { ref, scale };
+}
+
+/** A batch of host arrays with labels (17, multi-label). */
+export type HostBatch = Batch & { labels: Float32Array };
+
+/** B rows of random lengths 3..T (the first T long) over ids 5..V-1 after [CLS], with random labels. */
+export function hostBatch(seed: number, B = 3, T = 8, V = 30): HostBatch {
+  const rng = new Rng(seed);
+  const ids = new Int32Array(B * T);
+  const mask = new Float32Array(B * T);
+  for (let b = 0; b < B; b++) {
+    const len = b === 0 ? T : 3 + rng.int(T - 3);
+    for (let t = 0; t < len; t++) {
+      ids[b * T + t] = t === 0 ? 2 : 5 + rng.int(V - 5);
+      mask[b * T + t] = 1;
+    }
+  }
+  const labels = new Float32Array(B * 17).map(() => (rng.next() < 0.2 ? 1 : 0));
+  return { ids, mask, labels, B, T, rows: [], tokens: mask.reduce((s, x) => s + x, 0) };
+}
+
+/** The classifier's multi-label loss of a host batch, with dropout from rng. */
+export const classifierStepLoss =
+  (params: Params, cfg: BertConfig) =>
+  (b: HostBatch, rng: Rng): tf.Scalar =>
+    classifierLoss(
+      classify(params, cfg, toInputs(b.ids, b.mask, b.B, b.T), { dropout: rng }),
+      tf.tensor2d(b.labels, [b.B, 17]),
+      false,
+    );
+
+/** Every parameter's values, by name. */
+export async function snapshot(params: Params): Promise<Map<string, Float32Array>> {
+  const out = new Map<string, Float32Array>();
+  for (const [n, v] of params) out.set(n, (await v.data()) as Float32Array);
+  return out;
+}
