@@ -362,39 +362,49 @@ export function readCheckpoint(dir: string, readHeader: HeaderReader): Checkpoin
  * neither or they cannot be read (the tree then shows the checkpoint alone).
  */
 function readFromBeside(dir: string, read: (file: string) => string): PrunedFrom | undefined {
-  return (
-    prunedFromReport(readJsonBeside(dir, 'prune-report.json', read)) ??
-    prunedFromFile(readJsonBeside(dir, 'pruned-from.json', read))
-  );
-}
-
-function readJsonBeside(dir: string, name: string, read: (file: string) => string): unknown {
-  const file = path.join(dir, name);
-  if (!fs.existsSync(file)) return undefined;
-  try {
-    const text = read(file);
-    return jsonDepthExceeded(text) >= 0 ? undefined : JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
-
-async function readFromBesideAsync(dir: string): Promise<PrunedFrom | undefined> {
-  const texts = new Map<string, string>();
-  for (const name of ['prune-report.json', 'pruned-from.json']) {
+  for (const [name, parse] of FROM_FILES) {
     const file = path.join(dir, name);
-    if (!fs.existsSync(file)) continue;
+    let text: string | undefined;
     try {
-      texts.set(file, (await readBoundedAsync(file, 'json')).toString('utf8'));
+      text = fs.existsSync(file) ? read(file) : undefined;
     } catch {
       // unreadable: as if absent
     }
+    const from = parse(jsonOf(text));
+    if (from) return from;
   }
-  return readFromBeside(dir, (f) => {
-    const t = texts.get(f);
-    if (t === undefined) throw new Error(`${f}: unreadable`);
-    return t;
-  });
+  return undefined;
+}
+
+async function readFromBesideAsync(dir: string): Promise<PrunedFrom | undefined> {
+  for (const [name, parse] of FROM_FILES) {
+    const file = path.join(dir, name);
+    let text: string | undefined;
+    try {
+      text = fs.existsSync(file) ? (await readBoundedAsync(file, 'json')).toString('utf8') : undefined;
+    } catch {
+      // unreadable: as if absent
+    }
+    const from = parse(jsonOf(text));
+    if (from) return from;
+  }
+  return undefined;
+}
+
+/** The files that say where a checkpoint came from, the first usable one wins. */
+const FROM_FILES: [string, (json: unknown) => PrunedFrom | undefined][] = [
+  ['prune-report.json', prunedFromReport],
+  ['pruned-from.json', prunedFromFile],
+];
+
+/** A JSON text's value; undefined when there is none, or it is not JSON or nested too deep. */
+function jsonOf(text: string | undefined): unknown {
+  if (text === undefined || jsonDepthExceeded(text) >= 0) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
 }
 
 /**
