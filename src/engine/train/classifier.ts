@@ -37,6 +37,7 @@ import {
   hasOwnLabels,
   hfDefaultNames,
   labelSetOf,
+  numLabels,
   setClassification,
   type BertConfig,
   type LabelSet,
@@ -49,7 +50,7 @@ import { CLASSIFIER, CLASSIFIER_PREFIX, MLM_PREFIX, POOLER_PREFIX } from '../mod
 import { weightShapes } from '../io/checkpoint';
 import { disposeParams, initTensor, paramShapes, Params } from '../model/params';
 import { labelMatrix, predictLogits, predictProbs, softmaxRows } from '../model/predict';
-import { checkTeacherLabels, maskForDistillation, stepTeacherOf, type StepTeacher } from './distill';
+import { maskForDistillation, stepTeacherOf, type StepTeacher } from './distill';
 import { train } from './loop';
 import { allMetrics } from './metrics';
 import { Ema } from './ema';
@@ -242,6 +243,8 @@ export async function finetuneClassifier(run: string, s: Settings, ctx: StageCon
   let stepTeacher: StepTeacher | null = null;
   if (teacher) {
     try {
+      if (numLabels(teacher.config) !== L)
+        throw new UserError(`${teacher.dir}: the teacher has ${numLabels(teacher.config)} labels, the model ${L}`);
       if (alpha > 0 && augment === 0) teacherLogits = await teacherLogitsOf(teacher, trRows, maxLen, L);
     } catch (e) {
       disposeParams(teacher.params);
@@ -394,7 +397,6 @@ function readTrainingRows(run: string, o: FinetuneOptions, shape: BertConfig, ct
 
 /** The teacher's logits of every training row (its own vocabulary and length), for distillation. */
 async function teacherLogitsOf(t: Checkpoint, rows: Row[], maxLen: number, L: number): Promise<Float32Array> {
-  checkTeacherLabels(t, L);
   return predictLogits(
     t.params,
     t.config,

@@ -26,7 +26,7 @@ import { encodeRows } from '../data/encode';
 import { UserError } from '../errors';
 import { PRUNED_FROM_FILE, type Checkpoint, type PrunedFrom } from '../io/checkpoint';
 import { classify, toInputs } from '../model/bert';
-import { numLabels as labelsOf, type BertConfig } from '../model/config';
+import type { BertConfig } from '../model/config';
 import { disposeParams, type Params } from '../model/params';
 import type { Rng } from '../data/rng';
 
@@ -58,18 +58,12 @@ export interface TeacherOutput {
   states: tf.Tensor2D[];
 }
 
-/** A teacher of another label set than the model's is refused, naming it. */
-export function checkTeacherLabels(t: Checkpoint, numLabels: number): void {
-  if (labelsOf(t.config) !== numLabels)
-    throw new UserError(`${t.dir}: the teacher has ${labelsOf(t.config)} labels, the model ${numLabels}`);
-}
-
 /**
  * The teacher `t` of a training run's steps (a loaded checkpoint, whose weights it takes over:
  * dispose() or an error frees them). Layer-wise (`weight` > 0) with `from` the student's mapping
  * onto it (its checkpoint folder's pruned-from.json, read by the caller; null: one to one). A
- * teacher of another label set, or a mapping that does not fit the teacher, is a UserError naming
- * the folder or file.
+ * mapping that does not fit the teacher is a UserError naming the folder or file (the caller has
+ * checked that the teacher has the model's labels).
  */
 export function stepTeacherOf(
   t: Checkpoint,
@@ -87,8 +81,6 @@ export function stepTeacherOf(
     disposeParams(t.params);
     throw new UserError(message);
   };
-  if (labelsOf(tc) !== numLabels)
-    refuse(`${teacherDir}: the teacher has ${labelsOf(tc)} labels, the model ${numLabels}`);
   let map = from;
   const where = `${studentDir}/${PRUNED_FROM_FILE}`;
   if (weight > 0 && !map) {
