@@ -183,7 +183,6 @@ export async function structuredPrune(
   // With a budget, a step may remove its share in several rounds, each scored on the smaller model.
   const rounds = count !== null ? (tc.scoring_rounds ?? 1) : 1;
   for (let i = 0; i < tc.n_iters; i++) {
-    if (o.signal?.aborted) throw new CancelledError(`prune cancelled in iteration ${i + 1}`);
     const left = tc.n_iters - i;
     // Fixed targets of this step, in counts (met in its first round; later rounds find them met).
     const keepLayers =

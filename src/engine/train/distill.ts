@@ -41,15 +41,6 @@ export interface StepTeacher {
   run(teacherIds: Int32Array, mask: Float32Array, B: number, T: number, types?: Int32Array | null): TeacherOutput;
   /** distill_hidden x the layer-wise loss of one batch against the teacher's states (see the header); 0 when off. */
   hiddenLoss(student: tf.Tensor2D[], teacher: TeacherOutput, mask: Float32Array): tf.Scalar;
-  /** run and hiddenLoss in one. */
-  loss(
-    student: tf.Tensor2D[],
-    teacherIds: Int32Array,
-    mask: Float32Array,
-    B: number,
-    T: number,
-    types?: Int32Array | null,
-  ): tf.Scalar;
   dispose(): void;
 }
 
@@ -112,7 +103,7 @@ export function stepTeacherOf(
   const keep = weight > 0 ? tf.tensor1d(map!.hidden, 'int32') : null;
   const layers = map?.layers ?? [];
   const params: Params = t.params;
-  const self: StepTeacher = {
+  return {
     rowIds,
     maskId: t.vocab.special.mask,
     batchIds(rows, mask, B, T) {
@@ -154,15 +145,11 @@ export function stepTeacherOf(
       });
       return tf.mul(sum, weight / (denom * Math.max(1, student.length))) as tf.Scalar;
     },
-    loss(student, teacherIds, mask, B, T, types) {
-      return self.hiddenLoss(student, self.run(teacherIds, mask, B, T, types), mask);
-    },
     dispose() {
       keep?.dispose();
       disposeParams(params);
     },
   };
-  return self;
 }
 
 /**
