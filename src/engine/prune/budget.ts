@@ -149,8 +149,9 @@ export function allocateBudget(shape: EncoderShape, imp: Importance, target: num
   let li = 0;
   const canHidden = o.hidden && o.keepHidden === undefined;
 
-  // The least loss at which the next FFN neurons (in their order) remove at least `need` parameters.
-  const ffnCoverLoss = (need: number): number => {
+  // The least loss at which the next FFN neurons (in their order, `cost` parameters each) remove at
+  // least `need` parameters.
+  const ffnCoverLoss = (need: number, cost: number): number => {
     const left = I.slice();
     let loss = 0;
     let got = 0;
@@ -159,7 +160,7 @@ export function allocateBudget(shape: EncoderShape, imp: Importance, target: num
       if (!layer[l] || left[l] <= 1) continue;
       left[l]--;
       loss += imp.ffn[l][i];
-      got += 2 * H + 1;
+      got += cost;
     }
     return got >= need ? loss : Infinity;
   };
@@ -195,7 +196,7 @@ export function allocateBudget(shape: EncoderShape, imp: Importance, target: num
     // cheap, and removing it would leave the budget unspent).
     const ffnOption = options.find((o) => o.kind === 'ffn');
     if (ffnOption && best.kind !== 'ffn' && best.cost > current - target) {
-      if (ffnCoverLoss(current - target) < best.loss) best = ffnOption;
+      if (ffnCoverLoss(current - target, ffnOption.cost) < best.loss) best = ffnOption;
     }
     if (best.kind === 'head') {
       const [l, h] = headOrder[hi++];
