@@ -5,7 +5,7 @@
   "targets": [
     {
       "target_name": "bert_native",
-      "sources": ["matmul.c", "kernels.c"],
+      "sources": ["matmul.c", "kernels.c", "elementwise.c"],
       "cflags": ["-O3", "-fno-math-errno", "-fno-trapping-math", "-std=c11", "-Wall"],
       "conditions": [
         [

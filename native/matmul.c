@@ -173,6 +173,13 @@ napi_value reduce_sum(napi_env env, napi_callback_info info);
 napi_value gather_rows(napi_env env, napi_callback_info info);
 napi_value segment_sum(napi_env env, napi_callback_info info);
 napi_value unary(napi_env env, napi_callback_info info);
+// elementwise.c
+napi_value binary(napi_env env, napi_callback_info info);
+napi_value adamw(napi_env env, napi_callback_info info);
+napi_value sum_squares(napi_env env, napi_callback_info info);
+napi_value bias_gelu(napi_env env, napi_callback_info info);
+napi_value gelu_grad(napi_env env, napi_callback_info info);
+napi_value dropout(napi_env env, napi_callback_info info);
 
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
@@ -184,6 +191,12 @@ static napi_value init(napi_env env, napi_value exports) {
       {"gatherRows", NULL, gather_rows, NULL, NULL, NULL, napi_default, NULL},
       {"segmentSum", NULL, segment_sum, NULL, NULL, NULL, napi_default, NULL},
       {"unary", NULL, unary, NULL, NULL, NULL, napi_default, NULL},
+      {"binary", NULL, binary, NULL, NULL, NULL, napi_default, NULL},
+      {"adamw", NULL, adamw, NULL, NULL, NULL, napi_default, NULL},
+      {"sumSquares", NULL, sum_squares, NULL, NULL, NULL, napi_default, NULL},
+      {"biasGelu", NULL, bias_gelu, NULL, NULL, NULL, napi_default, NULL},
+      {"geluGrad", NULL, gelu_grad, NULL, NULL, NULL, napi_default, NULL},
+      {"dropout", NULL, dropout, NULL, NULL, NULL, napi_default, NULL},
   };
   CHECK(napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props));
   return exports;

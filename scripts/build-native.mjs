@@ -16,7 +16,9 @@ import { fileURLToPath } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dir = path.join(root, 'native');
 const addon = path.join(dir, 'build', 'Release', 'bert_native.node');
-const sources = ['matmul.c', 'kernels.c', 'native.h', 'binding.gyp'].map((f) => path.join(dir, f));
+const sources = ['matmul.c', 'kernels.c', 'elementwise.c', 'mathf.h', 'native.h', 'binding.gyp'].map((f) =>
+  path.join(dir, f),
+);
 
 function skip(why) {
   console.log(`native matmul skipped: ${why} (the engine uses the pure wasm matmul)`);

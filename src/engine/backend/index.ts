@@ -11,6 +11,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { patchWasmKernels, usesNativeMatMul } from './wasm-kernels';
 import { UserError } from '../errors';
 import { loadNative } from './native';
+import { nativeOps } from './native-ops';
 import {
   measuredChoice,
   ModelSize,
@@ -107,7 +108,8 @@ async function load(name: Exclude<BackendName, 'auto'>, explicit: boolean, preci
     if (a) await tuneMatmul(a, attentionProduct, MATMUL_STORE, (m) => (matmulNoteText = m));
   }
   // The kernels model/ and train/ call, chosen here once (ops/index.ts).
-  useOps(name === 'webgpu' ? webgpuOps : hostOps);
+  const addon = name === 'wasm' ? loadNative() : null;
+  useOps(name === 'webgpu' ? webgpuOps : addon ? nativeOps(addon) : hostOps);
   // The cpu backend greets its first use in Node with a banner recommending tfjs-node; the CLI
   // already prints the backend in use and the README says how to get a faster one.
   if (name === 'cpu') (tf.backend() as unknown as { firstUse?: boolean }).firstUse = false;

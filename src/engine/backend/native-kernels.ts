@@ -3,6 +3,8 @@
 // 32 x 128, L2-H128): Sum over rows (bias and LayerNorm gradients: wasm transposes first, ~50 ms
 // for [4096, 512]), GatherV2 of embedding rows (~45 ms for 4096 rows), their gradient
 // UnsortedSegmentSum, and Exp / Erf (scalar libm in wasm, ~15-30 ns a value; GELU and its gradient).
+// Then (4 layers, hidden 128, batch 32 x 48) the elementwise Add, Sub, Multiply and RealDiv over
+// the broadcasts a BERT step makes. The fused layers (GELU, dropout, AdamW) are ops, in native-ops.ts.
 // Anything outside the fast cases (other dtypes, other axes) goes to the kernel registered before.
 // speed-kernels.test.ts compares each with the cpu backend.
 import * as tf from '@tensorflow/tfjs';
@@ -56,6 +58,52 @@ export function sumBlock(
     outShape: shape.filter((_, i) => i < first || i > last),
     keptShape: shape.map((d, i) => (i < first || i > last ? d : 1)),
   };
+}
+
+/** How each operand of a binary op spans the output as [rows, cols] (native binary's modes). */
+export interface BinaryPlan {
+  rows: number;
+  cols: number;
+  a: 0 | 1 | 2;
+  b: 0 | 1 | 2;
+}
+
+const FULL = 0;
+const ROW = 1;
+const COL = 2;
+
+/**
+ * The native plan for a op b broadcast to `out`, or null where the broadcast is another kind (an
+ * outer product, a middle axis): operands of out's size are FULL; a scalar is a COL of one row; an
+ * operand whose shape is out's trailing dims (leading 1s) a ROW, its leading dims (trailing 1s) a COL.
+ */
+export function binaryPlan(aShape: number[], bShape: number[], out: number[]): BinaryPlan | null {
+  const n = size(out);
+  const sa = size(aShape);
+  const sb = size(bShape);
+  if (n === 0) return null;
+  if (sa === n && sb === n) return { rows: 1, cols: n, a: FULL, b: FULL };
+  const partial = sa === n ? bShape : sb === n ? aShape : null;
+  if (!partial) return null;
+  const k = size(partial);
+  let mode: 1 | 2 | null = null;
+  let rows = 1;
+  if (k === 1) mode = COL;
+  else {
+    const p = [...Array(out.length - partial.length).fill(1), ...partial];
+    const firstReal = p.findIndex((d) => d !== 1);
+    const lastReal = p.length - 1 - [...p].reverse().findIndex((d) => d !== 1);
+    const matches = (from: number, to: number) => p.slice(from, to).every((d, i) => d === out[from + i]);
+    if (matches(firstReal, p.length) && p.slice(0, firstReal).every((d) => d === 1)) mode = ROW;
+    else if (matches(0, lastReal + 1)) {
+      mode = COL;
+      rows = k;
+    }
+  }
+  if (mode === null) return null;
+  if (mode === ROW) rows = n / k;
+  const cols = n / rows;
+  return sa === n ? { rows, cols, a: FULL, b: mode } : { rows, cols, a: mode, b: FULL };
 }
 
 export function registerNativeKernels(addon: NativeAddon): void {
@@ -119,6 +167,25 @@ export function registerNativeKernels(addon: NativeAddon): void {
       if (x.dtype !== 'float32') return null;
       const out = backend.makeOutput(x.shape, 'float32');
       addon.unary(op, backend.typedArrayFromHeap(x) as Float32Array, backend.typedArrayFromHeap(out) as Float32Array);
+      return out;
+    });
+  }
+
+  for (const [name, op] of [
+    ['Add', 0],
+    ['Sub', 1],
+    ['Multiply', 2],
+    ['RealDiv', 3],
+  ] as const) {
+    override(name, ({ inputs, backend }) => {
+      const { a, b } = inputs as { a: Info; b: Info };
+      if (a.dtype !== 'float32' || b.dtype !== 'float32') return null;
+      const shape = tf.backend_util.assertAndGetBroadcastShape(a.shape, b.shape);
+      const plan = binaryPlan(a.shape, b.shape, shape);
+      if (!plan) return null;
+      const out = backend.makeOutput(shape, 'float32');
+      const heap = (t: Info) => backend.typedArrayFromHeap(t) as Float32Array;
+      addon.binary(op, heap(a), plan.a, heap(b), plan.b, heap(out), plan.rows, plan.cols);
       return out;
     });
   }

@@ -37,6 +37,30 @@ export interface NativeAddon {
   segmentSum(x: Float32Array, ids: Int32Array, out: Float32Array, inner: number): void;
   /** out = exp(x) (op 0) or erf(x) (op 1), vectorized. */
   unary(op: 0 | 1, x: Float32Array, out: Float32Array): void;
+  /**
+   * out = a op b (op 0 add, 1 sub, 2 mul, 3 div) over [rows, cols]; each operand's mode says how it
+   * spans that: 0 every value, 1 a row vector [cols] on every row, 2 one value per row [rows].
+   */
+  binary(
+    op: number,
+    a: Float32Array,
+    aMode: number,
+    b: Float32Array,
+    bMode: number,
+    out: Float32Array,
+    rows: number,
+    cols: number,
+  ): void;
+  /** One AdamW update in place; hyper = [gscale, b1, 1 - b1, b2, 1 - b2, c1, c2, eps, lr, 1 - lr wd]. */
+  adamw(w: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, hyper: Float64Array): void;
+  /** Sum of x[i]^2, accumulated in double. */
+  sumSquares(x: Float32Array): number;
+  /** pre = y + b (b a row vector of cols values), act = exact gelu(pre); over [rows, cols]. */
+  biasGelu(y: Float32Array, b: Float32Array, pre: Float32Array, act: Float32Array, rows: number, cols: number): void;
+  /** dx = dy gelu'(pre). */
+  geluGrad(pre: Float32Array, dy: Float32Array, dx: Float32Array): void;
+  /** Inverted dropout: mask from (seed, index) alone, 0 or 1 / (1 - rate); y = x mask. */
+  dropout(x: Float32Array, y: Float32Array, mask: Float32Array, rate: number, seed: number): void;
   setThreads(n: number): void;
   getThreads(): number;
   /** OpenBLAS's build description, e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Haswell MAX_THREADS=64". */
