@@ -23,7 +23,9 @@ files=()
 for pct in 50 30 15 10 5; do
   frac=$(printf '0.%02d' "$pct")
   for kind in heads-ffn all-four; do
-    extra=''
+    # Both structures said explicitly: what a prune config leaves out comes from the preset, and
+    # gaiic-deep's own prune settings turn layers and hidden size on.
+    extra=', "prune_layers": false, "prune_hidden": false'
     [ "$kind" = all-four ] && extra=', "prune_layers": true, "prune_hidden": true'
     f="$configs/${kind}-${pct}.prune.json"
     printf '{"transformer": {"target_encoder_params": %s%s}}\n' "$frac" "$extra" >"$f"
