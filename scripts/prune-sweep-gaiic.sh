@@ -8,7 +8,7 @@
 #     RUN     a run folder made by `bert-pruner pipeline ... --preset PRESET` (default gaiic-deep)
 #
 # It writes its ten prune configs into RUN/sweep-configs/, and the sweep (checkpoints, reports,
-# sweep.json with one row per config) into RUN/sweep/. About an hour on 2 CPU cores.
+# sweep.json with one row per config) into RUN/sweep/. About three hours on 2 CPU cores.
 set -euo pipefail
 run=${1:?usage: scripts/prune-sweep-gaiic.sh RUN [PRESET]}
 preset=${2:-gaiic-deep}
