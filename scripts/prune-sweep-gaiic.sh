@@ -4,8 +4,9 @@
 # neurons alone and once by all four structures (heads, FFN, whole layers, hidden size), each
 # pruned gradually and re-fine-tuned with the run's settings, scored on the run's test split.
 #
-#   usage: scripts/prune-sweep-gaiic.sh RUN [PRESET]
+#   usage: scripts/prune-sweep-gaiic.sh RUN [PRESET] [--configs-only]
 #     RUN     a run folder made by `bert-pruner pipeline ... --preset PRESET` (default gaiic-deep)
+#     --configs-only  write the ten configs and stop (test/prune-sweep-script.test.ts)
 #
 # It writes its ten prune configs into RUN/sweep-configs/, and the sweep (checkpoints, reports,
 # sweep.json with one row per config) into RUN/sweep/. About three hours on 2 CPU cores.
@@ -32,6 +33,7 @@ for pct in 50 30 15 10 5; do
     files+=("$f")
   done
 done
+[ "${3:-}" = --configs-only ] && { printf '%s\n' "${files[@]}"; exit 0; }
 start=$(date +%s)
 bp prune-sweep --model "$model" --configs "${files[@]}" --run "$run" --teacher "$model" --preset "$preset"
 echo "prune-sweep: $(( ($(date +%s) - start) / 60 )) min; table: $run/sweep/sweep.json"
