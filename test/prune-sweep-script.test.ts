@@ -10,7 +10,7 @@ import { getPreset } from '../src/engine/config/presets';
 import { resolvePruneConfig } from '../src/engine/prune/config';
 
 describe('prune-sweep-gaiic.sh', () => {
-  it('writes heads+FFN configs that turn layers and hidden size off under gaiic-deep, all-four ones that turn them on', () => {
+  it('heads+FFN configs turn layers and hidden size off under gaiic-deep, all-four ones turn them on', () => {
     const run = fs.mkdtempSync(path.join(os.tmpdir(), 'bp-sweep-'));
     fs.mkdirSync(path.join(run, 'finetune'));
     fs.writeFileSync(path.join(run, 'finetune', 'config.json'), '{}');
