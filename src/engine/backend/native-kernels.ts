@@ -11,9 +11,13 @@ import * as tf from '@tensorflow/tfjs';
 import type { NativeAddon } from './native';
 
 type Info = tf.TensorInfo;
-interface WasmBackend {
+/** The wasm backend's public surface used here, by wasm-kernels.ts and by native-ops.ts (BackendWasm). */
+export interface WasmBackend {
   makeOutput(shape: number[], dtype: tf.DataType): Info;
   typedArrayFromHeap(t: Info): Float32Array | Int32Array | Uint8Array;
+  incRef(dataId: object): void;
+  refCount(dataId: object): number;
+  disposeData(dataId: object): boolean;
 }
 
 const size = (shape: number[]) => shape.reduce((p, d) => p * d, 1);

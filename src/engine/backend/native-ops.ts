@@ -12,17 +12,13 @@
 // speed-kernels.test.ts checks each against the host ops on the cpu backend (values and gradients).
 // The dropout masks differ from tfjs's (another generator); a seed still gives one mask.
 import * as tf from '@tensorflow/tfjs';
-import { composedAttention, hostOps } from '../ops/host';
+import { clipScale, composedAttention, hostOps } from '../ops/host';
 import type { Ops } from '../ops/types';
 import { customOp } from './custom-op';
 import type { NativeAddon } from './native';
+import type { WasmBackend } from './native-kernels';
 
 type Info = tf.TensorInfo;
-interface WasmBackend {
-  makeOutput(shape: number[], dtype: tf.DataType): Info;
-  typedArrayFromHeap(t: Info): Float32Array | Int32Array | Uint8Array;
-  refCount(dataId: object): number;
-}
 
 const wasm = () => tf.backend() as unknown as WasmBackend;
 const heap = (t: Info) => wasm().typedArrayFromHeap(t) as Float32Array;
@@ -89,8 +85,7 @@ export function nativeAdamW(addon: NativeAddon): Ops['adamw'] {
     if (h.maxNorm > 0) {
       let ss = 0;
       for (const g of all) ss += addon.sumSquares(heap(g));
-      const norm = Math.sqrt(ss);
-      if (norm > h.maxNorm) gscale = h.maxNorm / (norm + 1e-6);
+      gscale = clipScale(Math.sqrt(ss), h.maxNorm);
     }
     const hyper = new Float64Array(10);
     for (const it of items) {

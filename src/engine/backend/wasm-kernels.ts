@@ -21,16 +21,9 @@
 // speed-kernels.test.ts compare the native kernels with the cpu backend's.
 import * as tf from '@tensorflow/tfjs';
 import { loadNative, NativeAddon } from './native';
-import { registerNativeKernels } from './native-kernels';
+import { registerNativeKernels, type WasmBackend } from './native-kernels';
 
 type Info = tf.TensorInfo;
-// The wasm backend's public surface used here (see BackendWasm in tfjs-backend-wasm).
-interface WasmBackend {
-  incRef(dataId: object): void;
-  makeOutput(shape: number[], dtype: tf.DataType): Info;
-  typedArrayFromHeap(t: Info): Float32Array | Int32Array | Uint8Array;
-  disposeData(dataId: object): boolean;
-}
 
 let patched = false;
 let nativeMatMul = false;

@@ -72,11 +72,16 @@ export function composedAttention(
   return tf.reshape(tf.transpose(ctx, [0, 2, 1, 3]), [B * T, A * D]) as tf.Tensor2D;
 }
 
+/** The factor that brings gradients of global norm `norm` down to maxNorm (1 where they are within it). */
+export function clipScale(norm: number, maxNorm: number): number {
+  return maxNorm > 0 && norm > maxNorm ? maxNorm / (norm + 1e-6) : 1;
+}
+
 /** Scale grads in place so that their global L2 norm is at most maxNorm; returns the norm before. */
 export function clipByGlobalNorm(grads: Record<string, tf.Tensor>, maxNorm: number): number {
   const norm = tf.tidy(() => tf.sqrt(tf.addN(Object.values(grads).map((g) => tf.sum(tf.square(g))))).dataSync()[0]);
-  if (maxNorm > 0 && norm > maxNorm) {
-    const s = maxNorm / (norm + 1e-6);
+  const s = clipScale(norm, maxNorm);
+  if (s !== 1) {
     for (const k of Object.keys(grads)) {
       const old = grads[k];
       grads[k] = tf.mul(old, s);
