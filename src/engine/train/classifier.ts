@@ -274,11 +274,23 @@ export async function finetuneClassifier(run: string, s: Settings, ctx: StageCon
     b.rows.forEach((r, k) => tl.set(teacherLogits!.subarray(r * L, (r + 1) * L), k * L));
     return { ...out, teacher: single ? softmaxRows(tl, L, T) : tl };
   };
+  // Augmented distillation without the layer-wise term needs only the teacher's logits of the
+  // masked batch: computed once a step, right before it and outside the gradient tape (the FGM
+  // pass reuses them), not inside the loss, where it ran twice a step and its activations were
+  // kept on the tape.
+  const logitsOnly = augment > 0 && beta === 0 && stepTeacher !== null;
+  const prepare = async (b: TrainBatch): Promise<TrainBatch> => {
+    const logits = tf.tidy(() => stepTeacher!.run(b.teacherIds!, b.mask, b.B, b.T, b.types).logits);
+    const tl = (await logits.data()) as Float32Array;
+    logits.dispose();
+    return { ...b, teacher: single ? softmaxRows(tl, L, T) : tl };
+  };
   const loss = (b: TrainBatch, dropout: Rng) => {
     const states: tf.Tensor2D[] | undefined = beta > 0 ? [] : undefined;
     const logits = classify(params, cfg, toInputs(b.ids, b.mask, b.B, b.T, b.types), { dropout, hiddenStates: states });
     let hard = classifierLoss(logits, tf.tensor2d(b.labels!, [b.B, L]), single);
-    const ran = stepTeacher && b.teacherIds ? stepTeacher.run(b.teacherIds, b.mask, b.B, b.T, b.types) : null;
+    const ran =
+      stepTeacher && b.teacherIds && !logitsOnly ? stepTeacher.run(b.teacherIds, b.mask, b.B, b.T, b.types) : null;
     if (ran && beta > 0) hard = tf.add(hard, stepTeacher!.hiddenLoss(states!, ran, b.mask)) as tf.Scalar;
     // the targets: the teacher's logits of this (masked) batch, else of the clean rows
     const t = augment > 0 && ran ? ran.logits : b.teacher ? tf.tensor2d(b.teacher, [b.B, L]) : null;
@@ -326,6 +338,7 @@ export async function finetuneClassifier(run: string, s: Settings, ctx: StageCon
       epochs: ft.epochs,
       batches: (_e, rng) =>
         makeBatches(trainEx, { batchSize: ft.batch_size, rng, bucket: true }).map((b) => withTeacher(b, rng)),
+      prepare: logitsOnly ? prepare : undefined,
       loss,
       lr: ft.lr,
       weightDecay: ft.weight_decay,

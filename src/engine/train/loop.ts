@@ -30,6 +30,8 @@ export interface TrainSpec extends StepSpec<Batch> {
   epochs: number;
   /** The batches of epoch e, in training order (use rng for shuffling). */
   batches: (epoch: number, rng: Rng) => Batch[];
+  /** Work on a batch right before its step, outside the gradient tape (a teacher's targets). */
+  prepare?: (b: Batch) => Promise<Batch>;
   lr: number;
   weightDecay: number;
   warmupRatio: number;
@@ -322,7 +324,7 @@ export async function train(spec: TrainSpec): Promise<AdamW> {
       };
       for (let i = 0; i < batches.length; i++) {
         if (spec.signal?.aborted) throw new CancelledError(`${spec.stage} cancelled in epoch ${epoch + 1}`);
-        const b = batches[i];
+        const b = spec.prepare ? await spec.prepare(batches[i]) : batches[i];
         const step = epoch * stepsPerEpoch + i;
         const lr = spec.lr * lrFactor(step, total, warmup, spec.schedule);
         const q = await queueTrainStep(spec, opt, b, dropout, lr, rec);
