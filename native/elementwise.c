@@ -7,6 +7,7 @@
 //            statistics, scalars as a 1 x 1 column). Anything else stays with wasm.
 //   adamw    one fused, in-place AdamW update of a parameter and its two moments.
 //   sumSquares  sum of x^2 in double precision (the global gradient norm).
+//   biasGelu, geluGrad, dropout, layerNorm, layerNormGrad: the fused layers of native-ops.ts.
 // Like the others they read and write Float32Array views of the wasm heap in place. Plain loops
 // over restrict pointers: the compiler vectorizes them (avx2 and the baseline, picked at load).
 #include "native.h"
@@ -265,5 +266,94 @@ napi_value dropout(napi_env env, napi_callback_info info) {
   }
   const uint32_t threshold = (uint32_t)(rate * 16777216.0);
   dropout_loop(x, y, mask, (int64_t)nx, seed * 0x9e3779b9u, threshold, (float)(1.0 / (1.0 - rate)));
+  return NULL;
+}
+
+// LayerNorm over the last dimension of [rows, cols] (ops().layerNorm on wasm), the host's formula
+// (ops/host.ts): per row mean, biased variance, rstd = 1 / sqrt(var + eps), xhat = (x - mean) rstd,
+// y = xhat g + b; backward with gx = dy g:
+//   dx = rstd (gx - mean(gx) - xhat mean(gx xhat)),  dg = sum_rows(dy xhat),  db = sum_rows(dy).
+//   layerNorm(x, g, b, y, xhat, rstd, rows, cols, eps)       y, xhat [rows * cols], rstd [rows]
+//   layerNormGrad(dy, xhat, rstd, g, dx, dg, db, rows, cols)  dg and db overwritten
+// Row sums in double, so that a wide row loses nothing to the float rounding of its sum.
+
+__attribute__((target_clones("avx2", "default"))) static void ln_row(const float *restrict x, const float *restrict g, const float *restrict b,
+                                                                  float *restrict y, float *restrict xhat, float *restrict rstd, int64_t n, float eps) {
+  double s = 0;
+  for (int64_t j = 0; j < n; j++) s += x[j];
+  const float mean = (float)(s / (double)n);
+  double q = 0;
+  for (int64_t j = 0; j < n; j++) {
+    const float c = x[j] - mean;
+    q += (double)c * c;
+  }
+  const float r = (float)(1.0 / sqrt(q / (double)n + eps));
+  *rstd = r;
+  for (int64_t j = 0; j < n; j++) {
+    const float h = (x[j] - mean) * r;
+    xhat[j] = h;
+    y[j] = h * g[j] + b[j];
+  }
+}
+
+__attribute__((target_clones("avx2", "default"))) static void ln_grad_row(const float *restrict dy, const float *restrict xhat, float rstd,
+                                                                       const float *restrict g, float *restrict dx, float *restrict dg,
+                                                                       float *restrict db, int64_t n) {
+  double sg = 0, sgx = 0;
+  for (int64_t j = 0; j < n; j++) {
+    const float gx = dy[j] * g[j];
+    sg += gx;
+    sgx += (double)gx * xhat[j];
+    dg[j] += dy[j] * xhat[j];
+    db[j] += dy[j];
+  }
+  const float mg = (float)(sg / (double)n), mgx = (float)(sgx / (double)n);
+  for (int64_t j = 0; j < n; j++) dx[j] = rstd * (dy[j] * g[j] - mg - xhat[j] * mgx);
+}
+
+napi_value layer_norm(napi_env env, napi_callback_info info) {
+  size_t argc = 9;
+  napi_value argv[9];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  float *x, *g, *b, *y, *xhat, *rstd;
+  size_t nx, ng, nb, ny, nh, nr;
+  double eps = 0;
+  if (argc != 9 || !typed(env, argv[0], napi_float32_array, (void **)&x, &nx) || !typed(env, argv[1], napi_float32_array, (void **)&g, &ng) ||
+      !typed(env, argv[2], napi_float32_array, (void **)&b, &nb) || !typed(env, argv[3], napi_float32_array, (void **)&y, &ny) ||
+      !typed(env, argv[4], napi_float32_array, (void **)&xhat, &nh) || !typed(env, argv[5], napi_float32_array, (void **)&rstd, &nr) ||
+      napi_get_value_double(env, argv[8], &eps) != napi_ok) {
+    napi_throw_type_error(env, NULL, "bert_native.layerNorm(x, g, b, y, xhat, rstd: Float32Array, rows, cols, eps)");
+    return NULL;
+  }
+  const int64_t rows = int_arg(env, argv[6]), cols = int_arg(env, argv[7]);
+  if (rows < 0 || cols < 1 || nx != (size_t)(rows * cols) || ny != nx || nh != nx || nr != (size_t)rows || ng != (size_t)cols || nb != (size_t)cols) {
+    napi_throw_range_error(env, NULL, "bert_native.layerNorm: rows and cols do not match the arrays");
+    return NULL;
+  }
+  for (int64_t i = 0; i < rows; i++) ln_row(x + i * cols, g, b, y + i * cols, xhat + i * cols, rstd + i, cols, (float)eps);
+  return NULL;
+}
+
+napi_value layer_norm_grad(napi_env env, napi_callback_info info) {
+  size_t argc = 9;
+  napi_value argv[9];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  float *dy, *xhat, *rstd, *g, *dx, *dg, *db;
+  size_t nd, nh, nr, ng, nx, ndg, ndb;
+  if (argc != 9 || !typed(env, argv[0], napi_float32_array, (void **)&dy, &nd) || !typed(env, argv[1], napi_float32_array, (void **)&xhat, &nh) ||
+      !typed(env, argv[2], napi_float32_array, (void **)&rstd, &nr) || !typed(env, argv[3], napi_float32_array, (void **)&g, &ng) ||
+      !typed(env, argv[4], napi_float32_array, (void **)&dx, &nx) || !typed(env, argv[5], napi_float32_array, (void **)&dg, &ndg) ||
+      !typed(env, argv[6], napi_float32_array, (void **)&db, &ndb)) {
+    napi_throw_type_error(env, NULL, "bert_native.layerNormGrad(dy, xhat, rstd, g, dx, dg, db: Float32Array, rows, cols)");
+    return NULL;
+  }
+  const int64_t rows = int_arg(env, argv[7]), cols = int_arg(env, argv[8]);
+  if (rows < 0 || cols < 1 || nd != (size_t)(rows * cols) || nh != nd || nx != nd || nr != (size_t)rows || ng != (size_t)cols ||
+      ndg != (size_t)cols || ndb != (size_t)cols) {
+    napi_throw_range_error(env, NULL, "bert_native.layerNormGrad: rows and cols do not match the arrays");
+    return NULL;
+  }
+  for (int64_t j = 0; j < cols; j++) dg[j] = db[j] = 0;
+  for (int64_t i = 0; i < rows; i++) ln_grad_row(dy + i * cols, xhat + i * cols, rstd[i], g, dx + i * cols, dg, db, cols);
   return NULL;
 }

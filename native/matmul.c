@@ -180,6 +180,8 @@ napi_value sum_squares(napi_env env, napi_callback_info info);
 napi_value bias_gelu(napi_env env, napi_callback_info info);
 napi_value gelu_grad(napi_env env, napi_callback_info info);
 napi_value dropout(napi_env env, napi_callback_info info);
+napi_value layer_norm(napi_env env, napi_callback_info info);
+napi_value layer_norm_grad(napi_env env, napi_callback_info info);
 
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
@@ -197,6 +199,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"biasGelu", NULL, bias_gelu, NULL, NULL, NULL, napi_default, NULL},
       {"geluGrad", NULL, gelu_grad, NULL, NULL, NULL, napi_default, NULL},
       {"dropout", NULL, dropout, NULL, NULL, NULL, napi_default, NULL},
+      {"layerNorm", NULL, layer_norm, NULL, NULL, NULL, napi_default, NULL},
+      {"layerNormGrad", NULL, layer_norm_grad, NULL, NULL, NULL, napi_default, NULL},
   };
   CHECK(napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props));
   return exports;

@@ -1,5 +1,5 @@
 // The native addon's other wasm kernels (Sum, GatherV2, UnsortedSegmentSum, Exp, Erf, Add, Sub,
-// Multiply, RealDiv) and its fused ops (native-ops.ts: linearGelu, dropout, AdamW) must give the cpu
+// Multiply, RealDiv) and its fused ops (native-ops.ts: linearGelu, layerNorm, dropout, AdamW) must give the cpu
 // backend's results, forward and through gradients. Skipped where the addon is not built.
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-cpu';
@@ -226,6 +226,27 @@ describe.skipIf(!built)('native wasm kernels', () => {
         : tf.grads(f)(args)[i];
     };
     for (const i of [-1, 0, 1, 2]) expectClose(on('wasm', run(native, i)), on('cpu', run(hostOps, i)), 1e-5);
+  });
+
+  it('the fused layerNorm matches the host ops, value and gradients, on a wide row with a large mean too', () => {
+    for (const [rows, cols, shift] of [
+      [40, 16, 0],
+      [7, 1000, 100],
+    ]) {
+      const x = rand(rows * cols, rng).map((v) => v + shift);
+      const g = rand(cols, rng);
+      const b = rand(cols, rng);
+      const weights = tf.linspace(-1, 1, cols);
+      const run = (set: typeof hostOps, i: number) => () => {
+        const f = (xt: tf.Tensor, gt: tf.Tensor, bt: tf.Tensor) =>
+          tf.sum(tf.mul(set.layerNorm(xt as tf.Tensor2D, gt as tf.Tensor1D, bt as tf.Tensor1D, 1e-12), weights));
+        const args = [tf.tensor2d(x, [rows, cols]), tf.tensor1d(g), tf.tensor1d(b)];
+        return i < 0
+          ? set.layerNorm(args[0] as tf.Tensor2D, args[1] as tf.Tensor1D, args[2] as tf.Tensor1D, 1e-12)
+          : tf.grads(f)(args)[i];
+      };
+      for (const i of [-1, 0, 1, 2]) expectClose(on('wasm', run(native, i)), on('cpu', run(hostOps, i)), 2e-4);
+    }
   });
 
   it('dropout: one seed one mask, the rate kept, 1/(1-rate) scaling, the gradient through the mask', () => {

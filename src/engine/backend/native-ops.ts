@@ -1,11 +1,13 @@
 // The ops set (ops/index.ts) on the wasm backend when the native addon is loaded: the host set
-// (ops/host.ts) with three layers fused into native passes, each one that a training step's
+// (ops/host.ts) with four layers fused into native passes, each one that a training step's
 // profile showed as a chain of memory-bound tfjs passes (4 layers, hidden 128, batch 32 x 48):
 //   linearGelu  the FFN's bias and GELU in one pass (pre-activation saved), its gradient in one;
 //               tfjs composes 5 passes forward and about 8 backward
 //   dropout     mask and product in one pass from a counter-based generator (native/elementwise.c),
 //               where tfjs draws the uniforms in JavaScript (8% of a pretraining step) and then
 //               adds, floors, divides and multiplies
+//   layerNorm   statistics, normalization, scale and shift in one pass a row, the gradient in one;
+//               tfjs runs about 8 passes forward and 12 backward
 //   adamw       clip scale from the gradients' sums of squares, then one in-place pass a parameter
 //               over w, m and v, where the host runs about 13 tfjs ops a parameter (the same
 //               arithmetic in the same order: the same bits where the clip scale is 1)
@@ -68,6 +70,35 @@ export function nativeDropout(addon: NativeAddon): Ops['dropout'] {
   };
 }
 
+/** LayerNorm over the last dimension, the host's formula; xhat and rstd kept for the gradient. */
+export function nativeLayerNorm(addon: NativeAddon): Ops['layerNorm'] {
+  const f = (eps: number) =>
+    customOp(3, ([x, g, b], save) => {
+      const [rows, cols] = x.shape;
+      const xhat = made(x.shape, () => {});
+      const rstd = made([rows], () => {});
+      const y = made(x.shape, (out) =>
+        addon.layerNorm(heap(x), heap(g), heap(b), out, heap(xhat), heap(rstd), rows, cols, eps),
+      );
+      save([xhat, rstd, g]);
+      return {
+        value: y,
+        gradFunc: (dy, [sxhat, srstd, sg]) => {
+          const dg = made([cols], () => {});
+          const db = made([cols], () => {});
+          const dx = made(dy.shape, (out) =>
+            addon.layerNormGrad(heap(dy), heap(sxhat), heap(srstd), heap(sg), out, heap(dg), heap(db), rows, cols),
+          );
+          return [dx, dg, db];
+        },
+      };
+    });
+  return (x, g, b, eps) => {
+    if (x.dtype !== 'float32' || g.dtype !== 'float32' || b.dtype !== 'float32') return hostOps.layerNorm(x, g, b, eps);
+    return f(eps)(x, g, b) as tf.Tensor2D;
+  };
+}
+
 /**
  * AdamW: the global norm from the gradients' sums of squares, then per parameter one in-place pass
  * over w, m and v, the host's formula and order of operations (torch's AdamW, the clip a gradient
@@ -105,6 +136,7 @@ export function nativeOps(addon: NativeAddon): Ops {
   return {
     ...hostOps,
     linearGelu: nativeLinearGelu(addon),
+    layerNorm: nativeLayerNorm(addon),
     dropout,
     attention: (q, k, v, mask, dims, drop, headMask) => composedAttention(q, k, v, mask, dims, drop, headMask, dropout),
     adamw: nativeAdamW(addon),

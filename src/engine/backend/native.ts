@@ -61,6 +61,30 @@ export interface NativeAddon {
   geluGrad(pre: Float32Array, dy: Float32Array, dx: Float32Array): void;
   /** Inverted dropout: mask from (seed, index) alone, 0 or 1 / (1 - rate); y = x mask. */
   dropout(x: Float32Array, y: Float32Array, mask: Float32Array, rate: number, seed: number): void;
+  /** LayerNorm of [rows, cols] per row: y = xhat g + b, with xhat and rstd [rows] kept for the gradient. */
+  layerNorm(
+    x: Float32Array,
+    g: Float32Array,
+    b: Float32Array,
+    y: Float32Array,
+    xhat: Float32Array,
+    rstd: Float32Array,
+    rows: number,
+    cols: number,
+    eps: number,
+  ): void;
+  /** LayerNorm's gradient from dy and the saved xhat and rstd: dx, and dg, db (overwritten). */
+  layerNormGrad(
+    dy: Float32Array,
+    xhat: Float32Array,
+    rstd: Float32Array,
+    g: Float32Array,
+    dx: Float32Array,
+    dg: Float32Array,
+    db: Float32Array,
+    rows: number,
+    cols: number,
+  ): void;
   setThreads(n: number): void;
   getThreads(): number;
   /** OpenBLAS's build description, e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Haswell MAX_THREADS=64". */
