@@ -145,6 +145,33 @@ static napi_value sgemm(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// linear(x, w, bias, out, M, N, K): out [M, N] = x [M, K] @ w [N, K]^T + bias [N], the bias written
+// first and the product accumulated onto it (beta 1): one call where tfjs runs a matmul and an Add.
+static napi_value linear(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value argv[7];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  float *x, *w, *bias, *out;
+  size_t nx, nw, nb, nout;
+  if (argc != 7 || !typed(env, argv[0], napi_float32_array, (void **)&x, &nx) || !typed(env, argv[1], napi_float32_array, (void **)&w, &nw) ||
+      !typed(env, argv[2], napi_float32_array, (void **)&bias, &nb) || !typed(env, argv[3], napi_float32_array, (void **)&out, &nout)) {
+    napi_throw_type_error(env, NULL, "bert_native.linear(x, w, bias, out: Float32Array, M, N, K)");
+    return NULL;
+  }
+  const int64_t M = int_arg(env, argv[4]), N = int_arg(env, argv[5]), K = int_arg(env, argv[6]);
+  if (M < 0 || N < 0 || K < 0 || nx != (size_t)(M * K) || nw != (size_t)(N * K) || nb != (size_t)N || nout != (size_t)(M * N)) {
+    napi_throw_range_error(env, NULL, "bert_native.linear: shapes do not match the arrays");
+    return NULL;
+  }
+  for (int64_t i = 0; i < M; i++) memcpy(out + i * N, bias, sizeof(float) * N);
+  if (M == 0 || N == 0 || K == 0) return NULL;
+  const int small = (double)M * N * K < MT_MIN_MACS;
+  if (small && threads > 1) openblas_set_num_threads(1);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)N, (int)K, 1.0f, x, (int)K, w, (int)K, 1.0f, out, (int)N);
+  if (small && threads > 1) openblas_set_num_threads(threads);
+  return NULL;
+}
+
 // setThreads(n): OpenBLAS's thread count (n >= 1). getThreads(): the current one.
 static napi_value set_threads(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -186,6 +213,7 @@ napi_value layer_norm_grad(napi_env env, napi_callback_info info);
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"sgemm", NULL, sgemm, NULL, NULL, NULL, napi_default, NULL},
+      {"linear", NULL, linear, NULL, NULL, NULL, napi_default, NULL},
       {"setThreads", NULL, set_threads, NULL, NULL, NULL, napi_default, NULL},
       {"getThreads", NULL, get_threads, NULL, NULL, NULL, napi_default, NULL},
       {"config", NULL, get_config, NULL, NULL, NULL, napi_default, NULL},

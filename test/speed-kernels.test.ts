@@ -1,5 +1,5 @@
 // The native addon's other wasm kernels (Sum, GatherV2, UnsortedSegmentSum, Exp, Erf, Add, Sub,
-// Multiply, RealDiv) and its fused ops (native-ops.ts: linearGelu, layerNorm, dropout, AdamW) must give the cpu
+// Multiply, RealDiv) and its fused ops (native-ops.ts: linear, linearGelu, layerNorm, dropout, AdamW) must give the cpu
 // backend's results, forward and through gradients. Skipped where the addon is not built.
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-cpu';
@@ -213,20 +213,22 @@ describe.skipIf(!built)('native wasm kernels', () => {
 
   const native = nativeOps(loadNative()!);
 
-  it('the fused linearGelu matches the host ops, value and gradients', () => {
-    const x = rand(40 * 16, rng);
-    const w = rand(24 * 16, rng, 0.5);
-    const b = rand(24, rng);
-    const run = (set: typeof hostOps, i: number) => () => {
-      const f = (xt: tf.Tensor, wt: tf.Tensor, bt: tf.Tensor) =>
-        tf.sum(tf.mul(set.linearGelu(xt as tf.Tensor2D, wt as tf.Tensor2D, bt as tf.Tensor1D), tf.linspace(-1, 1, 24)));
-      const args = [tf.tensor2d(x, [40, 16]), tf.tensor2d(w, [24, 16]), tf.tensor1d(b)];
-      return i < 0
-        ? set.linearGelu(args[0] as tf.Tensor2D, args[1] as tf.Tensor2D, args[2] as tf.Tensor1D)
-        : tf.grads(f)(args)[i];
-    };
-    for (const i of [-1, 0, 1, 2]) expectClose(on('wasm', run(native, i)), on('cpu', run(hostOps, i)), 1e-5);
-  });
+  for (const op of ['linear', 'linearGelu'] as const) {
+    it(`the fused ${op} matches the host ops, value and gradients`, () => {
+      const x = rand(40 * 16, rng);
+      const w = rand(24 * 16, rng, 0.5);
+      const b = rand(24, rng);
+      const run = (set: typeof hostOps, i: number) => () => {
+        const f = (xt: tf.Tensor, wt: tf.Tensor, bt: tf.Tensor) =>
+          tf.sum(tf.mul(set[op](xt as tf.Tensor2D, wt as tf.Tensor2D, bt as tf.Tensor1D), tf.linspace(-1, 1, 24)));
+        const args = [tf.tensor2d(x, [40, 16]), tf.tensor2d(w, [24, 16]), tf.tensor1d(b)];
+        return i < 0
+          ? set[op](args[0] as tf.Tensor2D, args[1] as tf.Tensor2D, args[2] as tf.Tensor1D)
+          : tf.grads(f)(args)[i];
+      };
+      for (const i of [-1, 0, 1, 2]) expectClose(on('wasm', run(native, i)), on('cpu', run(hostOps, i)), 1e-5);
+    });
+  }
 
   it('the fused layerNorm matches the host ops, value and gradients, on a wide row with a large mean too', () => {
     for (const [rows, cols, shift] of [

@@ -1,6 +1,8 @@
 // The ops set (ops/index.ts) on the wasm backend when the native addon is loaded: the host set
-// (ops/host.ts) with four layers fused into native passes, each one that a training step's
+// (ops/host.ts) with five layers fused into native passes, each one that a training step's
 // profile showed as a chain of memory-bound tfjs passes (4 layers, hidden 128, batch 32 x 48):
+//   linear      the matmul and its bias in one native call (the bias written first, beta 1), where
+//               tfjs runs a matmul and an Add (inference of a small pruned model: a third of its time)
 //   linearGelu  the FFN's bias and GELU in one pass (pre-activation saved), its gradient in one;
 //               tfjs composes 5 passes forward and about 8 backward
 //   dropout     mask and product in one pass from a counter-based generator (native/elementwise.c),
@@ -29,6 +31,24 @@ function made(shape: number[], fill: (out: Float32Array) => void): tf.Tensor {
   const info = wasm().makeOutput(shape, 'float32');
   fill(heap(info));
   return tf.engine().makeTensorFromTensorInfo(info);
+}
+
+/** x W^T + b in one native call (the bias written first, the product accumulated onto it). */
+export function nativeLinear(addon: NativeAddon): Ops['linear'] {
+  const f = customOp(3, ([x, w, b], save) => {
+    const [M, K] = x.shape;
+    const N = w.shape[0];
+    const y = made([M, N], (out) => addon.linear(heap(x), heap(w), heap(b), out, M, N, K));
+    save([x, w]);
+    return {
+      value: y,
+      gradFunc: (dy, [sx, sw]) => [tf.matMul(dy, sw), tf.matMul(dy, sx, true, false), tf.sum(dy, 0)],
+    };
+  });
+  return (x, w, b) => {
+    if (x.dtype !== 'float32' || w.dtype !== 'float32' || b.dtype !== 'float32') return hostOps.linear(x, w, b);
+    return f(x, w, b) as tf.Tensor2D;
+  };
 }
 
 /** gelu(x W^T + b), backward written out: dpre = dy gelu'(pre), then the matmuls and the bias sum. */
@@ -135,6 +155,7 @@ export function nativeOps(addon: NativeAddon): Ops {
   const dropout = nativeDropout(addon);
   return {
     ...hostOps,
+    linear: nativeLinear(addon),
     linearGelu: nativeLinearGelu(addon),
     layerNorm: nativeLayerNorm(addon),
     dropout,

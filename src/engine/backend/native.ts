@@ -61,6 +61,16 @@ export interface NativeAddon {
   geluGrad(pre: Float32Array, dy: Float32Array, dx: Float32Array): void;
   /** Inverted dropout: mask from (seed, index) alone, 0 or 1 / (1 - rate); y = x mask. */
   dropout(x: Float32Array, y: Float32Array, mask: Float32Array, rate: number, seed: number): void;
+  /** out [M, N] = x [M, K] w [N, K]^T + bias [N]. */
+  linear(
+    x: Float32Array,
+    w: Float32Array,
+    bias: Float32Array,
+    out: Float32Array,
+    M: number,
+    N: number,
+    K: number,
+  ): void;
   /** LayerNorm of [rows, cols] per row: y = xhat g + b, with xhat and rstd [rows] kept for the gradient. */
   layerNorm(
     x: Float32Array,
