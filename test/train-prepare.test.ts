@@ -6,18 +6,11 @@ import { describe, expect, it } from 'vitest';
 import type { Batch } from '../src/engine/data/encode';
 import { Rng } from '../src/engine/data/rng';
 import { bceWithLogits, classifierLoss, classify, toInputs } from '../src/engine/model/bert';
-import type { Params } from '../src/engine/model/params';
 import { train, TrainSpec } from '../src/engine/train/loop';
-import { hostBatch } from './helpers/webgpu';
+import { hostBatch, snapshot } from './helpers/webgpu';
 import { tinyModel } from './helpers/tiny';
 
 type TBatch = Batch & { teacher?: Float32Array };
-
-async function snapshot(params: Params): Promise<Map<string, Float32Array>> {
-  const out = new Map<string, Float32Array>();
-  for (const [n, v] of params) out.set(n, (await v.data()) as Float32Array);
-  return out;
-}
 
 /** Two epochs of distilled training with FGM; the teacher's logits in the loss or in prepare. */
 async function run(where: 'loss' | 'prepare') {

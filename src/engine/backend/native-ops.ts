@@ -33,6 +33,13 @@ function made(shape: number[], fill: (out: Float32Array) => void): tf.Tensor {
   return tf.engine().makeTensorFromTensorInfo(info);
 }
 
+/** The gradients of x W^T + b from the pre-activation's gradient d: dx, dW, db. */
+const linearGrads = (d: tf.Tensor, x: tf.Tensor, w: tf.Tensor) => [
+  tf.matMul(d, w),
+  tf.matMul(d, x, true, false),
+  tf.sum(d, 0),
+];
+
 /** x W^T + b in one native call (the bias written first, the product accumulated onto it). */
 export function nativeLinear(addon: NativeAddon): Ops['linear'] {
   const f = customOp(3, ([x, w, b], save) => {
@@ -42,7 +49,7 @@ export function nativeLinear(addon: NativeAddon): Ops['linear'] {
     save([x, w]);
     return {
       value: y,
-      gradFunc: (dy, [sx, sw]) => [tf.matMul(dy, sw), tf.matMul(dy, sx, true, false), tf.sum(dy, 0)],
+      gradFunc: (dy, [sx, sw]) => linearGrads(dy, sx, sw),
     };
   });
   return (x, w, b) => {
@@ -64,7 +71,7 @@ export function nativeLinearGelu(addon: NativeAddon): Ops['linearGelu'] {
       value: act,
       gradFunc: (dy, [sx, sw, spre]) => {
         const dpre = made(spre.shape, (out) => addon.geluGrad(heap(spre), heap(dy), out));
-        return [tf.matMul(dpre, sw), tf.matMul(dpre, sx, true, false), tf.sum(dpre, 0)];
+        return linearGrads(dpre, sx, sw);
       },
     };
   });

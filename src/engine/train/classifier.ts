@@ -263,6 +263,9 @@ export async function finetuneClassifier(run: string, s: Settings, ctx: StageCon
   // the batch, not inside the loss), so that a recorded step on webgpu takes them with the batch
   // (backend/webgpu-record.ts).
   type TrainBatch = Batch & { teacher?: Float32Array; teacherIds?: Int32Array };
+  // A batch's host targets from the teacher's logits: its softened probabilities (single-label),
+  // else the logits themselves (the loss takes their sigmoid at the temperature).
+  const targetsOf = (logits: Float32Array) => (single ? softmaxRows(logits, L, T) : logits);
   const withTeacher = (b: Batch, rng: Rng): TrainBatch => {
     let out: TrainBatch = stepTeacher ? { ...b, teacherIds: stepTeacher.batchIds(b.rows, b.mask, b.B, b.T) } : b;
     if (augment > 0 && stepTeacher) {
@@ -272,7 +275,7 @@ export async function finetuneClassifier(run: string, s: Settings, ctx: StageCon
     if (!teacherLogits) return out;
     const tl = new Float32Array(b.B * L);
     b.rows.forEach((r, k) => tl.set(teacherLogits!.subarray(r * L, (r + 1) * L), k * L));
-    return { ...out, teacher: single ? softmaxRows(tl, L, T) : tl };
+    return { ...out, teacher: targetsOf(tl) };
   };
   // Augmented distillation without the layer-wise term needs only the teacher's logits of the
   // masked batch: computed once a step, right before it and outside the gradient tape (the FGM
@@ -283,7 +286,7 @@ export async function finetuneClassifier(run: string, s: Settings, ctx: StageCon
     const logits = tf.tidy(() => stepTeacher!.run(b.teacherIds!, b.mask, b.B, b.T, b.types).logits);
     const tl = (await logits.data()) as Float32Array;
     logits.dispose();
-    return { ...b, teacher: single ? softmaxRows(tl, L, T) : tl };
+    return { ...b, teacher: targetsOf(tl) };
   };
   const loss = (b: TrainBatch, dropout: Rng) => {
     const states: tf.Tensor2D[] | undefined = beta > 0 ? [] : undefined;
