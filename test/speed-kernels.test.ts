@@ -230,24 +230,34 @@ describe.skipIf(!built)('native wasm kernels', () => {
     });
   }
 
-  it('the fused layerNorm matches the host ops, value and gradients, on a wide row with a large mean too', () => {
-    for (const [rows, cols, shift] of [
-      [40, 16, 0],
-      [7, 1000, 100],
+  it('the fused layerNorm matches the host ops, value and gradients, with a residual, on a wide row with a large mean too', () => {
+    for (const [rows, cols, shift, withResidual] of [
+      [40, 16, 0, 0],
+      [7, 1000, 100, 0],
+      [40, 19, 0, 1],
+      [7, 1000, 100, 1],
     ]) {
       const x = rand(rows * cols, rng).map((v) => v + shift);
+      const res = rand(rows * cols, rng);
       const g = rand(cols, rng);
       const b = rand(cols, rng);
       const weights = tf.linspace(-1, 1, cols);
       const run = (set: typeof hostOps, i: number) => () => {
-        const f = (xt: tf.Tensor, gt: tf.Tensor, bt: tf.Tensor) =>
-          tf.sum(tf.mul(set.layerNorm(xt as tf.Tensor2D, gt as tf.Tensor1D, bt as tf.Tensor1D, 1e-12), weights));
+        const ln = (t: tf.Tensor[]) =>
+          set.layerNorm(
+            t[0] as tf.Tensor2D,
+            t[1] as tf.Tensor1D,
+            t[2] as tf.Tensor1D,
+            1e-12,
+            t[3] as tf.Tensor2D | undefined,
+          );
+        const f = (...t: tf.Tensor[]) => tf.sum(tf.mul(ln(t), weights));
         const args = [tf.tensor2d(x, [rows, cols]), tf.tensor1d(g), tf.tensor1d(b)];
-        return i < 0
-          ? set.layerNorm(args[0] as tf.Tensor2D, args[1] as tf.Tensor1D, args[2] as tf.Tensor1D, 1e-12)
-          : tf.grads(f)(args)[i];
+        if (withResidual) args.push(tf.tensor2d(res, [rows, cols]));
+        return i < 0 ? ln(args) : tf.grads(f)(args)[i];
       };
-      for (const i of [-1, 0, 1, 2]) expectClose(on('wasm', run(native, i)), on('cpu', run(hostOps, i)), 2e-4);
+      for (const i of withResidual ? [-1, 0, 1, 2, 3] : [-1, 0, 1, 2])
+        expectClose(on('wasm', run(native, i)), on('cpu', run(hostOps, i)), 2e-4);
     }
   });
 

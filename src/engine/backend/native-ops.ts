@@ -8,8 +8,8 @@
 //   dropout     mask and product in one pass from a counter-based generator (native/elementwise.c),
 //               where tfjs draws the uniforms in JavaScript (8% of a pretraining step) and then
 //               adds, floors, divides and multiplies
-//   layerNorm   statistics, normalization, scale and shift in one pass a row, the gradient in one;
-//               tfjs runs about 8 passes forward and 12 backward
+//   layerNorm   the residual add, statistics, normalization, scale and shift in one pass a row, the
+//               gradient in one; tfjs runs about 9 passes forward and 12 backward
 //   adamw       clip scale from the gradients' sums of squares, then one in-place pass a parameter
 //               over w, m and v, where the host runs about 13 tfjs ops a parameter (the same
 //               arithmetic in the same order: the same bits where the clip scale is 1)
@@ -97,15 +97,21 @@ export function nativeDropout(addon: NativeAddon): Ops['dropout'] {
   };
 }
 
-/** LayerNorm over the last dimension, the host's formula; xhat and rstd kept for the gradient. */
+const NONE = new Float32Array(0);
+
+/**
+ * LayerNorm over the last dimension, the host's formula, of x or of x + residual in the same pass;
+ * xhat and rstd kept for the gradient (x's and the residual's are the same).
+ */
 export function nativeLayerNorm(addon: NativeAddon): Ops['layerNorm'] {
-  const f = (eps: number) =>
-    customOp(3, ([x, g, b], save) => {
+  const f = (eps: number, withResidual: boolean) =>
+    customOp(withResidual ? 4 : 3, (inputs, save) => {
+      const [x, g, b, r] = inputs;
       const [rows, cols] = x.shape;
       const xhat = made(x.shape, () => {});
       const rstd = made([rows], () => {});
       const y = made(x.shape, (out) =>
-        addon.layerNorm(heap(x), heap(g), heap(b), out, heap(xhat), heap(rstd), rows, cols, eps),
+        addon.layerNorm(heap(x), r ? heap(r) : NONE, heap(g), heap(b), out, heap(xhat), heap(rstd), rows, cols, eps),
       );
       save([xhat, rstd, g]);
       return {
@@ -116,13 +122,15 @@ export function nativeLayerNorm(addon: NativeAddon): Ops['layerNorm'] {
           const dx = made(dy.shape, (out) =>
             addon.layerNormGrad(heap(dy), heap(sxhat), heap(srstd), heap(sg), out, heap(dg), heap(db), rows, cols),
           );
-          return [dx, dg, db];
+          return withResidual ? [dx, dg, db, tf.clone(dx)] : [dx, dg, db];
         },
       };
     });
-  return (x, g, b, eps) => {
-    if (x.dtype !== 'float32' || g.dtype !== 'float32' || b.dtype !== 'float32') return hostOps.layerNorm(x, g, b, eps);
-    return f(eps)(x, g, b) as tf.Tensor2D;
+  return (x, g, b, eps, residual) => {
+    const f32 = [x, g, b, residual].every((t) => !t || t.dtype === 'float32');
+    if (!f32 || (residual && !tf.util.arraysEqual(residual.shape, x.shape)))
+      return hostOps.layerNorm(x, g, b, eps, residual);
+    return (residual ? f(eps, true)(x, g, b, residual) : f(eps, false)(x, g, b)) as tf.Tensor2D;
   };
 }
 

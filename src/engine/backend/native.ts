@@ -71,9 +71,13 @@ export interface NativeAddon {
     N: number,
     K: number,
   ): void;
-  /** LayerNorm of [rows, cols] per row: y = xhat g + b, with xhat and rstd [rows] kept for the gradient. */
+  /**
+   * LayerNorm of [rows, cols] per row, of x + r (r empty: of x): y = xhat g + b, with xhat and rstd
+   * [rows] kept for the gradient.
+   */
   layerNorm(
     x: Float32Array,
+    r: Float32Array,
     g: Float32Array,
     b: Float32Array,
     y: Float32Array,

@@ -61,16 +61,18 @@ function denseLayer(x: tf.Tensor2D, params: Params, name: string): tf.Tensor2D {
   return ops().linear(x, weightOf(params, name), biasOf(params, name));
 }
 
+/** The named LayerNorm of x, or of x + residual (a block's output and its input, one fused pass). */
 function layerNorm(
   x: tf.Tensor2D,
   params: Params,
   name: string,
   eps: number,
   hiddenMask?: tf.Tensor1D | null,
+  residual?: tf.Tensor2D,
 ): tf.Tensor2D {
   const g = p(params, `${name}.weight`) as tf.Tensor as tf.Tensor1D;
-  if (hiddenMask) return maskedLayerNorm(x, g, biasOf(params, name), eps, hiddenMask);
-  return ops().layerNorm(x, g, biasOf(params, name), eps);
+  if (hiddenMask) return maskedLayerNorm(residual ? tf.add(x, residual) : x, g, biasOf(params, name), eps, hiddenMask);
+  return ops().layerNorm(x, g, biasOf(params, name), eps, residual);
 }
 
 /**
@@ -150,13 +152,13 @@ export function encode(params: Params, cfg: BertConfig, inp: Inputs, opt: Forwar
       attnOut = denseLayer(ctx, params, M.attnOut.name);
     }
     attnOut = dropout(attnOut, cfg.hidden_dropout_prob, opt.dropout);
-    x = layerNorm(tf.add(x, attnOut), params, M.attnLn.name, eps, hm);
+    x = layerNorm(attnOut, params, M.attnLn.name, eps, hm, x);
 
     let h = denseGelu(x, params, M.inter.name); // [B*T, I_l]
     const fm = opt.ffnMask?.[l];
     if (fm) h = tf.mul(h, fm);
     const ffnOut = dropout(denseLayer(h, params, M.out.name), cfg.hidden_dropout_prob, opt.dropout);
-    x = layerNorm(tf.add(x, ffnOut), params, M.outLn.name, eps, hm);
+    x = layerNorm(ffnOut, params, M.outLn.name, eps, hm, x);
     const gate = opt.layerGate?.[l];
     if (gate) x = tf.add(xIn, tf.mul(gate, tf.sub(x, xIn))) as tf.Tensor2D;
     opt.hiddenStates?.push(x);

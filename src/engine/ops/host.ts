@@ -23,7 +23,14 @@ function normalize(x: tf.Tensor2D, eps: number): { xhat: tf.Tensor2D; rstd: tf.T
  * a ones tensor of x's shape in JavaScript twice per call (4% of an L4-H256 training step on wasm,
  * measured).
  */
-export function layerNorm(x: tf.Tensor2D, g: tf.Tensor1D, b: tf.Tensor1D, eps: number): tf.Tensor2D {
+export function layerNorm(
+  x: tf.Tensor2D,
+  g: tf.Tensor1D,
+  b: tf.Tensor1D,
+  eps: number,
+  residual?: tf.Tensor2D,
+): tf.Tensor2D {
+  if (residual) x = tf.add(x, residual);
   const f = customOp(3, ([xt, gt, bt], save) => {
     const { xhat, rstd } = normalize(xt as tf.Tensor2D, eps);
     save([xhat, rstd, gt]);
@@ -62,14 +69,16 @@ export function composedAttention(
   const { B, T, A, D } = dims;
   // Additive mask [B, 1, 1, T]: 0 for tokens, -1e9 for padding (HF uses dtype min).
   const maskAdd = tf.reshape(tf.mul(tf.sub(1, mask), -1e9), [B, 1, 1, T]);
-  // [B*T, A*D] -> [B, A, T, D]
-  const heads = (t: tf.Tensor2D) => tf.transpose(tf.reshape(t, [B, T, A, D]), [0, 2, 1, 3]);
+  // [B*T, A*D] -> [B, A, T, D]; with one head (a pruned layer's usual case) moving the unit axis is a
+  // reshape, not a copy.
+  const heads = (t: tf.Tensor2D) =>
+    A === 1 ? tf.reshape(t, [B, 1, T, D]) : tf.transpose(tf.reshape(t, [B, T, A, D]), [0, 2, 1, 3]);
   const scores = tf.add(tf.mul(tf.matMul(heads(q), heads(k), false, true), 1 / Math.sqrt(D)), maskAdd); // [B, A, T, T]
   let probs = tf.softmax(scores);
   if (drop && drop.rate > 0) probs = dropoutOp(probs, drop.rate, drop.seed());
   let ctx = tf.matMul(probs, heads(v)); // [B, A, T, D]
   if (headMask) ctx = tf.mul(ctx, tf.reshape(headMask, [1, A, 1, 1]));
-  return tf.reshape(tf.transpose(ctx, [0, 2, 1, 3]), [B * T, A * D]) as tf.Tensor2D;
+  return tf.reshape(A === 1 ? ctx : tf.transpose(ctx, [0, 2, 1, 3]), [B * T, A * D]) as tf.Tensor2D;
 }
 
 /** The factor that brings gradients of global norm `norm` down to maxNorm (1 where they are within it). */

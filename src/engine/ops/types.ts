@@ -57,8 +57,11 @@ export interface Ops {
   precision(): 'fp32' | 'mixed';
   /** x [N, in] @ W^T [in, out] + b  (W is [out, in], PyTorch's layout). */
   linear(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D;
-  /** LayerNorm over the last axis, g and b its scale and shift. */
-  layerNorm(x: tf.Tensor2D, g: tf.Tensor1D, b: tf.Tensor1D, eps: number): tf.Tensor2D;
+  /**
+   * LayerNorm over the last axis, g and b its scale and shift; of x + residual where one is given
+   * (a block's output added to its input, fused where the backend can).
+   */
+  layerNorm(x: tf.Tensor2D, g: tf.Tensor1D, b: tf.Tensor1D, eps: number, residual?: tf.Tensor2D): tf.Tensor2D;
   /** gelu(linear(x)): the FFN's first half; exact GELU, as HF's "gelu". */
   linearGelu(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D;
   /** Inverted dropout; seed draws the mask (the same seed, the same mask). */
