@@ -230,7 +230,7 @@ describe.skipIf(!built)('native wasm kernels', () => {
     });
   }
 
-  it('the fused layerNorm matches the host ops, value and gradients, with a residual, on a wide row with a large mean too', () => {
+  it('fused layerNorm, with a residual too, matches the host: value, gradients, a wide row with a large mean', () => {
     for (const [rows, cols, shift, withResidual] of [
       [40, 16, 0, 0],
       [7, 1000, 100, 0],
