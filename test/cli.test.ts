@@ -55,6 +55,10 @@ describe('CLI', () => {
       /has no test\.csv; pass --test-split/,
     );
     expectUserError(cli(['corpus-vocab', '--data', d, '--run', '../escape', '--backend', 'cpu'], d), /\.\./);
+    expectUserError(
+      cli(['analyze', '--model', path.join(d, 'nope'), '--baseline', path.join(d, 'gone'), '--backend', 'cpu']),
+      /gone: no such checkpoint/,
+    );
   });
 
   it('bad rows name file:line; --skip-bad-rows goes on and reports them', () => {

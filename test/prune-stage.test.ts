@@ -22,6 +22,8 @@ import { resolvePruneConfig } from '../src/engine/prune/config';
 import { pruneCheckpoint as pruneStage } from '../src/engine/prune/run';
 import { recoveryDir } from '../src/engine/prune/recovery';
 import { pruneSweep } from '../src/engine/stages/prune-sweep';
+import { analyze } from '../src/engine/analyze/model';
+import { formatAnalysis } from '../src/engine/format';
 import { corpusRows, maxAbsDiff, tinyModel, tmpDir, transformerConfig, writeCsv } from './prune-helpers';
 
 let dir: string;
@@ -111,6 +113,15 @@ describe('pruneStage', () => {
 
     updateReportMetrics(r.report, { after_refinetune: 0.5 });
     expect(readReport(r.report).metrics).toMatchObject({ after_refinetune: 0.5, before: rep.metrics.before });
+
+    // analyze --baseline: the unpruned model timed alternately with the pruned one, the speed-up
+    const an = await analyze(out, ctx, { baseline: model, batchSize: 4, seqLen: 16 });
+    expect(an.analysis.baseline).toMatchObject({ model });
+    const base = an.analysis.baseline!;
+    expect(base.latency_ms_per_batch).toBeGreaterThan(0);
+    expect(base.speedup).toBeCloseTo(base.latency_ms_per_batch / an.analysis.latency_ms_per_batch!, 9);
+    expect(an.metrics.speedup).toBe(base.speedup);
+    expect(formatAnalysis(an.analysis)).toContain(`${base.speedup.toFixed(2)}x faster`);
   });
 
   it('uneven FFN with multiple_of and head-first order: different sizes per layer, saved and loaded', async () => {

@@ -45,6 +45,12 @@ export function formatAnalysis(a: Analysis, depth = 4): string {
         `(${a.sequences_per_s!.toFixed(0)} sequences/s)`,
     );
   }
+  if (a.baseline) {
+    lines.push(
+      `baseline ${a.baseline.model}: ${a.baseline.latency_ms_per_batch.toFixed(1)} ms per batch, ` +
+        `so this model is ${a.baseline.speedup.toFixed(2)}x faster (the two timed alternately)`,
+    );
+  }
   return lines.join('\n');
 }
 

@@ -9,6 +9,7 @@ import { batchLogits } from '../model/predict';
 import { BertConfig, ffnPerLayer, hasClassifier, headSize, headsPerLayer } from '../model/config';
 import { disposeParams, Params } from '../model/params';
 import type { StageContext } from '../context';
+import { UserError } from '../errors';
 
 export interface Analysis {
   model: string;
@@ -20,6 +21,11 @@ export interface Analysis {
   seq_len: number;
   latency_ms_per_batch?: number; // batch_size x seq_len, classification forward
   sequences_per_s?: number;
+  /**
+   * With a baseline checkpoint (analyze --baseline): its latency on the same batch, timed
+   * alternately with this model's, and how many times faster this model ran.
+   */
+  baseline?: { model: string; latency_ms_per_batch: number; speedup: number };
   batch_size: number;
   num_layers: number;
   hidden_size: number;
@@ -63,12 +69,13 @@ async function measureLatency(params: Params, cfg: BertConfig, B: number, T: num
 export async function analyze(
   model: string,
   ctx: StageContext,
-  opts: { seqLen?: number; batchSize?: number; latency?: boolean } = {},
+  opts: { seqLen?: number; batchSize?: number; latency?: boolean; baseline?: string } = {},
 ): Promise<{ metrics: Record<string, number>; analysis: Analysis }> {
   const cfg = readConfig(model);
   const weights = weightShapes(model); // ours, or a HF folder's (.bin, sharded) under our names
   const tree = paramTree(weights.shapes);
-  const T = Math.min(opts.seqLen ?? 64, cfg.max_position_embeddings);
+  const baseCfg = opts.baseline !== undefined ? readConfig(opts.baseline) : null;
+  const T = Math.min(opts.seqLen ?? 64, cfg.max_position_embeddings, baseCfg?.max_position_embeddings ?? Infinity);
   const B = opts.batchSize ?? 32;
   const a: Analysis = {
     model,
@@ -86,13 +93,21 @@ export async function analyze(
     ffn_per_layer: ffnPerLayer(cfg),
     tree,
   };
+  if (opts.baseline !== undefined && baseCfg && !hasClassifier(baseCfg))
+    throw new UserError(`${opts.baseline}: the baseline has no classifier head to time`);
   if (opts.latency !== false && hasClassifier(cfg)) {
     const ck = loadCheckpoint(model);
+    const base = opts.baseline !== undefined ? loadCheckpoint(opts.baseline) : null;
     try {
-      a.latency_ms_per_batch = await measureLatency(ck.params, ck.config, B, T);
+      if (base) {
+        const [b, m] = await compareLatency([{ params: base.params, cfg: base.config }, { params: ck.params, cfg: ck.config }], B, T);
+        a.latency_ms_per_batch = m;
+        a.baseline = { model: opts.baseline!, latency_ms_per_batch: b, speedup: b / m };
+      } else a.latency_ms_per_batch = await measureLatency(ck.params, ck.config, B, T);
       a.sequences_per_s = (B * 1000) / a.latency_ms_per_batch;
     } finally {
       disposeParams(ck.params);
+      if (base) disposeParams(base.params);
     }
   }
   ctx.emit({ type: 'params', path: model, summary: a });
@@ -103,5 +118,6 @@ export async function analyze(
     flops: a.flops_per_sequence,
   };
   if (a.latency_ms_per_batch !== undefined) metrics.latency_ms = a.latency_ms_per_batch;
+  if (a.baseline) metrics.speedup = a.baseline.speedup;
   return { metrics, analysis: a };
 }

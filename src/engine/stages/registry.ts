@@ -372,6 +372,11 @@ export const REGISTRY = {
       json: JSON_OUT,
       'seq-len': { type: 'int', value: 'N', help: 'sequence length of the latency batch', min: 3, max: 8192 },
       'batch-size': { type: 'int', value: 'N', help: 'rows of the latency batch', min: 1, max: 65_536 },
+      baseline: {
+        type: 'string',
+        value: 'CKPT',
+        help: 'another checkpoint (e.g. the unpruned one) timed alternately with this one: the speed-up',
+      },
     },
     trains: false,
     resumable: false,
