@@ -100,7 +100,14 @@ export async function analyze(
     const base = opts.baseline !== undefined ? loadCheckpoint(opts.baseline) : null;
     try {
       if (base) {
-        const [b, m] = await compareLatency([{ params: base.params, cfg: base.config }, { params: ck.params, cfg: ck.config }], B, T);
+        const [b, m] = await compareLatency(
+          [
+            { params: base.params, cfg: base.config },
+            { params: ck.params, cfg: ck.config },
+          ],
+          B,
+          T,
+        );
         a.latency_ms_per_batch = m;
         a.baseline = { model: opts.baseline!, latency_ms_per_batch: b, speedup: b / m };
       } else a.latency_ms_per_batch = await measureLatency(ck.params, ck.config, B, T);
