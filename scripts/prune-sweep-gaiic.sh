@@ -9,7 +9,8 @@
 #     --configs-only  write the ten configs and stop (test/prune-sweep-script.test.ts)
 #
 # It writes its ten prune configs into RUN/sweep-configs/, and the sweep (checkpoints, reports,
-# sweep.json with one row per config) into RUN/sweep/. About three hours on 2 CPU cores.
+# sweep.json with one row per config, and the chart sweep.svg) into RUN/sweep/. About three hours on
+# 2 CPU cores.
 set -euo pipefail
 run=${1:?usage: scripts/prune-sweep-gaiic.sh RUN [PRESET]}
 preset=${2:-gaiic-deep}
@@ -36,4 +37,5 @@ done
 [ "${3:-}" = --configs-only ] && { printf '%s\n' "${files[@]}"; exit 0; }
 start=$(date +%s)
 bp prune-sweep --model "$model" --configs "${files[@]}" --run "$run" --teacher "$model" --preset "$preset"
-echo "prune-sweep: $(( ($(date +%s) - start) / 60 )) min; table: $run/sweep/sweep.json"
+node "$here/scripts/sweep-chart.mjs" "$run/sweep/sweep.json" --out "$run/sweep/sweep.svg"
+echo "prune-sweep: $(( ($(date +%s) - start) / 60 )) min; table: $run/sweep/sweep.json, chart: $run/sweep/sweep.svg"

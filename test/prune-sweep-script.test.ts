@@ -31,4 +31,38 @@ describe('prune-sweep-gaiic.sh', () => {
     }
     fs.rmSync(run, { recursive: true, force: true });
   });
+
+  it('sweep-chart.mjs charts the parts of a sweep as one, one series per set of structures', () => {
+    const d = fs.mkdtempSync(path.join(os.tmpdir(), 'bp-chart-'));
+    const row = (config: string, structures: string, score: number, encoder_params: number) => ({
+      config,
+      structures,
+      score,
+      encoder_params,
+      encoder_kept: encoder_params / 800,
+    });
+    const unpruned = row('(unpruned)', 'none', 0.965, 800);
+    const a = path.join(d, 'a.json');
+    const b = path.join(d, 'b.json');
+    fs.writeFileSync(
+      a,
+      JSON.stringify({ rows: [unpruned, row('hf-5', 'heads+FFN', 0.96, 70), row('hf-50', 'heads+FFN', 0.964, 400)] }),
+    );
+    fs.writeFileSync(b, JSON.stringify({ rows: [unpruned, row('all-5', 'heads+FFN+layers+hidden', 0.952, 40)] }));
+    const svg = path.join(d, 'chart.svg');
+    const r = spawnSync('node', ['scripts/sweep-chart.mjs', a, b, '--out', svg], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain('4 points in 3 series'); // the unpruned row once
+    const text = fs.readFileSync(svg, 'utf8');
+    expect(text.match(/<circle [^>]*r="4" fill="[^"]+"><title>/g)).toHaveLength(4);
+    expect(text).toContain('all-5: 0.9520 at 40 encoder parameters 5.0%');
+    for (const label of ['unpruned', 'heads + FFN', 'all four (heads, FFN, layers, hidden)'])
+      expect(text).toContain(label);
+    expect(text.match(/<polyline /g)).toHaveLength(1); // heads+FFN has two points
+
+    fs.writeFileSync(b, '{"rows": [{"config": "x"}]}');
+    const bad = spawnSync('node', ['scripts/sweep-chart.mjs', a, b, '--out', svg], { encoding: 'utf8' });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain(`${b}: rows[0]: needs a numeric score`);
+  });
 });
