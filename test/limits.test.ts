@@ -1,7 +1,9 @@
 // Sizes are bounded (security issue, item 4) and config.json fields are checked (item 5): the
 // CLI's numeric options, the schemas' maxima, a checkpoint's config.json, the memory estimate
 // made before any weights are allocated, and stages left 'running' by a dead process.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { pidReused, processStartMs, recordedProcessGone } from '../src/engine/io/process';
+import { pipelineResumable, runView } from '../src/extension/runModel';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -218,5 +220,61 @@ describe('a stage whose process died is not left "running"', () => {
     saveRun(dir, m);
     updateStage(dir, 'evaluate', { status: 'running' });
     expect(loadRun(dir).stages.finetune.status).toBe('failed');
+  });
+
+  it.runIf(process.platform === 'linux')(
+    'a pid that another process got again counts as gone (a restart, pids wrapped)',
+    async () => {
+      // This process's start time, from /proc, agrees with its uptime.
+      expect(Math.abs(processStartMs(process.pid)! - (Date.now() - process.uptime() * 1000))).toBeLessThan(2000);
+      const child = spawn('sleep', ['30']);
+      try {
+        await new Promise((r) => setTimeout(r, 100));
+        const pid = child.pid!;
+        const hourAgo = new Date(Date.now() - 3600_000).toISOString();
+        // Recorded an hour ago by another process: whoever holds the pid now started later.
+        expect(pidReused(pid, hourAgo)).toBe(true);
+        expect(recordedProcessGone(pid, os.hostname(), hourAgo)).toBe(true);
+        expect(
+          runView(path.join(tmp, 'run-reused'), {
+            stages: { pretrain: { status: 'running', started: hourAgo, pid, host: os.hostname() } },
+          }).stages[0].status,
+        ).toBe('failed');
+        // Recorded by this very process (started before the record): alive.
+        const now = new Date().toISOString();
+        expect(pidReused(pid, now)).toBe(false);
+        expect(recordedProcessGone(pid, os.hostname(), now)).toBe(false);
+        expect(recordedProcessGone(pid, os.hostname())).toBe(false); // no time: the pid alone decides
+      } finally {
+        child.kill();
+      }
+    },
+  );
+
+  it('the Runs tree shows a dead one failed and resumable before any command opens the run', () => {
+    const dir = path.join(tmp, 'run-dead-tree');
+    const started = new Date().toISOString();
+    const pid = deadPid();
+    const manifest = {
+      name: 'run-dead-tree',
+      pipeline: { steps: ['pretrain', 'finetune'] },
+      stages: {
+        pretrain: { status: 'running', started, pid, host: os.hostname() },
+        live: { status: 'running', started, pid: process.pid, host: os.hostname() },
+        elsewhere: { status: 'running', started, pid, host: `${os.hostname()}-other` },
+      },
+    };
+    const v = runView(dir, manifest);
+    const by = new Map(v.stages.map((s) => [s.key, s]));
+    expect(by.get('pretrain')?.status).toBe('failed');
+    expect(by.get('pretrain')?.error).toMatch(
+      new RegExp(`^the process \\(pid ${pid} on .*\\) ended without finishing`),
+    );
+    for (const k of ['live', 'elsewhere']) expect(by.get(k)?.status, k).toBe('running');
+    // Resume is offered once nothing still runs.
+    expect(pipelineResumable(v)).toBe(false); // 'live' runs
+    delete (manifest.stages as Record<string, unknown>).live;
+    delete (manifest.stages as Record<string, unknown>).elsewhere;
+    expect(pipelineResumable(runView(dir, manifest))).toBe(true);
   });
 });

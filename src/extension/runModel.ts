@@ -16,6 +16,7 @@ import {
   type TreeConfig,
 } from './paramTree';
 import { isStageName, REGISTRY, RUN_STAGE_KEYS } from '../engine/stages/registry';
+import { goneStageError, recordedProcessGone } from '../engine/io/process';
 import { jsonDepthExceeded, readBoundedAsync, readTail as readTailBounded, readTextBounded } from '../engine/io/read';
 
 export type StageStatus = 'pending' | 'running' | 'done' | 'failed' | 'cancelled';
@@ -63,14 +64,20 @@ export function runView(dir: string, manifest: unknown): RunView {
   const keys = Object.keys(rawStages).sort((a, b) => rank(a) - rank(b));
   const stages: StageView[] = keys.map((key) => {
     const s = isObject(rawStages[key]) ? (rawStages[key] as Record<string, unknown>) : {};
-    const status = STATUSES.has(s.status as string) ? (s.status as StageStatus) : 'pending';
-    const refused: string[] = [];
+    let status = STATUSES.has(s.status as string) ? (s.status as StageStatus) : 'pending';
+    const problems: string[] = [];
+    // A 'running' stage whose process is gone (killed, a reboot) shows as failed and resumable, as
+    // the engine records it the next time a command opens the run.
+    if (status === 'running' && recordedProcessGone(s.pid, s.host, s.started)) {
+      status = 'failed';
+      problems.push(goneStageError(s.pid, s.host));
+    }
     const inside = (field: string) => {
       const rel = str(s[field]);
       if (rel === undefined) return undefined;
       const full = insideRun(dir, rel);
       if (full === undefined) {
-        refused.push(`run.json: ${key}.${field} '${rel}' points outside the run folder; not followed`);
+        problems.push(`run.json: ${key}.${field} '${rel}' points outside the run folder; not followed`);
       }
       return full;
     };
@@ -81,7 +88,7 @@ export function runView(dir: string, manifest: unknown): RunView {
       status,
       metrics: numbers(s.metrics),
       seconds: typeof s.seconds === 'number' ? s.seconds : undefined,
-      error: [str(s.error), ...refused].filter(Boolean).join('\n') || undefined,
+      error: [str(s.error), ...problems].filter(Boolean).join('\n') || undefined,
       checkpoint,
       report,
       started: str(s.started),

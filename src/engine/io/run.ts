@@ -40,7 +40,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { UserError } from '../errors';
 import { readJson, writeJsonAtomic } from './atomic';
-import { processAlive } from './process';
+import { goneStageError, recordedProcessGone } from './process';
 
 export const RUN_MANIFEST = 'run.json';
 const RUN_VERSION = 1;
@@ -244,8 +244,7 @@ export function runFile(dir: string, rel: string): string {
 export function reapDeadStages(m: RunManifest): string[] {
   const reaped: string[] = [];
   for (const [key, s] of Object.entries(m.stages)) {
-    if (s?.status !== 'running' || typeof s.pid !== 'number' || s.host !== os.hostname()) continue;
-    if (s.pid === process.pid || processAlive(s.pid)) continue;
+    if (s?.status !== 'running' || !recordedProcessGone(s.pid, s.host, s.started)) continue;
     const ended = new Date().toISOString();
     const seconds = s.started ? Math.max(0, (Date.parse(ended) - Date.parse(s.started)) / 1000) : undefined;
     m.stages[key] = {
@@ -253,9 +252,7 @@ export function reapDeadStages(m: RunManifest): string[] {
       status: 'failed',
       ended,
       ...(seconds !== undefined && Number.isFinite(seconds) ? { seconds } : {}),
-      error:
-        `the process (pid ${s.pid} on ${s.host}) ended without finishing this stage` +
-        ' (killed, out of memory, or crashed); --resume continues it',
+      error: goneStageError(s.pid, s.host),
     };
     reaped.push(key);
   }
