@@ -3,7 +3,7 @@
 // made before any weights are allocated, and stages left 'running' by a dead process.
 import { spawn, spawnSync } from 'node:child_process';
 import { pidReused, processStartMs, recordedProcessGone } from '../src/engine/io/process';
-import { pipelineResumable, runView } from '../src/extension/runModel';
+import { anyProcessGone, pipelineResumable, runningPids, runView } from '../src/extension/runModel';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -276,5 +276,26 @@ describe('a stage whose process died is not left "running"', () => {
     delete (manifest.stages as Record<string, unknown>).live;
     delete (manifest.stages as Record<string, unknown>).elsewhere;
     expect(pipelineResumable(runView(dir, manifest))).toBe(true);
+  });
+
+  it("the Runs tree's poll sees a stage's process end without a word (kill -9)", async () => {
+    const child = spawn('sleep', ['30']);
+    await new Promise((r) => setTimeout(r, 100));
+    const pid = child.pid!;
+    const manifest = {
+      stages: { pretrain: { status: 'running', started: new Date().toISOString(), pid, host: os.hostname() } },
+    };
+    const dir = path.join(tmp, 'run-watched');
+    const before = runView(dir, manifest);
+    expect(before.stages[0].status).toBe('running');
+    expect(runningPids([before])).toEqual([pid]);
+    expect(anyProcessGone([pid])).toBe(false);
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    expect(anyProcessGone([pid])).toBe(true); // the poll refreshes the tree
+    expect(runView(dir, manifest).stages[0].status).toBe('failed');
+    // Another host's stage is not watched (its pid means nothing here).
+    const foreign = runView(dir, { stages: { pretrain: { ...manifest.stages.pretrain, host: 'elsewhere' } } });
+    expect(runningPids([foreign])).toEqual([]);
   });
 });

@@ -3,6 +3,7 @@
 // config.json + model.safetensors. Reading never throws: a broken run.json becomes a run with an
 // error the tree shows, so one bad file cannot blank the sidebar.
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { configShapes, WEIGHT_FILES } from './hfFolder';
 import {
@@ -16,7 +17,7 @@ import {
   type TreeConfig,
 } from './paramTree';
 import { isStageName, REGISTRY, RUN_STAGE_KEYS } from '../engine/stages/registry';
-import { goneStageError, recordedProcessGone } from '../engine/io/process';
+import { goneStageError, processAlive, recordedProcessGone } from '../engine/io/process';
 import { jsonDepthExceeded, readBoundedAsync, readTail as readTailBounded, readTextBounded } from '../engine/io/read';
 
 export type StageStatus = 'pending' | 'running' | 'done' | 'failed' | 'cancelled';
@@ -31,6 +32,8 @@ export interface StageView {
   report?: string; // absolute
   started?: string;
   ended?: string;
+  /** The process of a stage still 'running' on this host: the Runs tree watches it end. */
+  pid?: number;
 }
 
 export interface RunView {
@@ -93,6 +96,7 @@ export function runView(dir: string, manifest: unknown): RunView {
       report,
       started: str(s.started),
       ended: str(s.ended),
+      ...(status === 'running' && typeof s.pid === 'number' && s.host === os.hostname() ? { pid: s.pid } : {}),
     };
   });
   const data = isObject(manifest.data) ? str(manifest.data.dir) : undefined;
@@ -108,6 +112,20 @@ export function runView(dir: string, manifest: unknown): RunView {
     pipeline,
     stages,
   };
+}
+
+/**
+ * The processes of this host that the shown runs record as running a stage. A process that ends
+ * without writing run.json (killed with -9) changes no file the tree watches, so the tree's poll
+ * checks these and refreshes once one is gone (its stage then shows failed).
+ */
+export function runningPids(runs: RunView[]): number[] {
+  return [...new Set(runs.flatMap((r) => r.stages.flatMap((s) => (s.pid === undefined ? [] : [s.pid]))))];
+}
+
+/** Whether any of `pids` has ended (see runningPids). */
+export function anyProcessGone(pids: number[]): boolean {
+  return pids.some((pid) => pid !== process.pid && !processAlive(pid));
 }
 
 // ---- the pipeline as one object ---------------------------------------------------------------

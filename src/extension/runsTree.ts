@@ -12,6 +12,8 @@ import { checkpointDescription, describeNode, describeStructure, formatCount, ty
 import {
   listRuns,
   readCheckpointAsync,
+  anyProcessGone,
+  runningPids,
   runsSignature,
   pipelineResumable,
   runTooltip,
@@ -52,6 +54,7 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsNode>, vsco
   private readonly watchers: vscode.Disposable[] = [];
   private pending: NodeJS.Timeout | undefined;
   private signature = '';
+  private running: number[] = [];
 
   constructor() {
     // Engine writes come in bursts (run.json after every stage, checkpoint dirs renamed into
@@ -80,8 +83,10 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsNode>, vsco
     // folders' run.json times (one readdir and a stat per run) catches it within seconds.
     const poll = setInterval(() => {
       const now = runsSignature(runsRoots());
-      if (now !== this.signature) {
+      // A stage's process that died without a word (kill -9) changes no file: watch it end too.
+      if (now !== this.signature || anyProcessGone(this.running)) {
         this.signature = now;
+        this.running = [];
         this.refresh();
       }
     }, POLL_MS);
@@ -105,6 +110,7 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsNode>, vsco
   async getChildren(node?: RunsNode): Promise<RunsNode[]> {
     if (!node) {
       const runs = this.runs();
+      this.running = runningPids(runs);
       return runs.map((run) => ({ kind: 'run', run }));
     }
     switch (node.kind) {
