@@ -17,7 +17,7 @@ import {
   type TreeConfig,
 } from './paramTree';
 import { isStageName, REGISTRY, RUN_STAGE_KEYS } from '../engine/stages/registry';
-import { goneStageError, processAlive, recordedProcessGone } from '../engine/io/process';
+import { goneStageError, pidOfThisHost, recordedProcessGone } from '../engine/io/process';
 import { jsonDepthExceeded, readBoundedAsync, readTail as readTailBounded, readTextBounded } from '../engine/io/read';
 
 export type StageStatus = 'pending' | 'running' | 'done' | 'failed' | 'cancelled';
@@ -96,7 +96,7 @@ export function runView(dir: string, manifest: unknown): RunView {
       report,
       started: str(s.started),
       ended: str(s.ended),
-      ...(status === 'running' && typeof s.pid === 'number' && s.host === os.hostname() ? { pid: s.pid } : {}),
+      pid: status === 'running' ? pidOfThisHost(s.pid, s.host) : undefined,
     };
   });
   const data = isObject(manifest.data) ? str(manifest.data.dir) : undefined;
@@ -125,7 +125,7 @@ export function runningPids(runs: RunView[]): number[] {
 
 /** Whether any of `pids` has ended (see runningPids). */
 export function anyProcessGone(pids: number[]): boolean {
-  return pids.some((pid) => pid !== process.pid && !processAlive(pid));
+  return pids.some((pid) => recordedProcessGone(pid, os.hostname()));
 }
 
 // ---- the pipeline as one object ---------------------------------------------------------------

@@ -18,16 +18,31 @@ export function processAlive(pid: number): boolean {
 
 /** Whether /proc/PID/stat says state Z (or X, dead); false where there is no /proc. */
 export function isZombie(pid: number): boolean {
-  if (process.platform !== 'linux') return false;
-  let stat: string;
-  try {
-    stat = readHead(`/proc/${pid}/stat`, 4096).toString('utf8');
-  } catch {
-    return false;
-  }
-  // "PID (COMM) S ...": COMM may hold spaces and parentheses; the state follows the last ')'.
-  const state = stat.slice(stat.lastIndexOf(')') + 1).trim()[0];
+  const state = statFields(pid)?.[0];
   return state === 'Z' || state === 'X';
+}
+
+/**
+ * The fields of /proc/PID/stat after "PID (COMM)", from the state (field 3) on; undefined where
+ * there is no /proc or no such process. COMM may hold spaces and parentheses: the fields follow the
+ * last ')'.
+ */
+function statFields(pid: number): string[] | undefined {
+  if (process.platform !== 'linux') return undefined;
+  try {
+    const stat = readHead(`/proc/${pid}/stat`, 4096).toString('utf8');
+    return stat
+      .slice(stat.lastIndexOf(')') + 1)
+      .trim()
+      .split(/\s+/);
+  } catch {
+    return undefined;
+  }
+}
+
+/** `pid` when a record names a process of this host by it (a number, and this host's name). */
+export function pidOfThisHost(pid: unknown, host: unknown): number | undefined {
+  return typeof pid === 'number' && host === os.hostname() ? pid : undefined;
 }
 
 /**
@@ -36,8 +51,9 @@ export function isZombie(pid: number): boolean {
  * reboot). Records of other hosts, without a pid, or of this very process are not judged.
  */
 export function recordedProcessGone(pid: unknown, host: unknown, started?: unknown): boolean {
-  if (typeof pid !== 'number' || host !== os.hostname() || pid === process.pid) return false;
-  return !processAlive(pid) || pidReused(pid, started);
+  const mine = pidOfThisHost(pid, host);
+  if (mine === undefined || mine === process.pid) return false;
+  return !processAlive(mine) || pidReused(mine, started);
 }
 
 /**
@@ -46,17 +62,12 @@ export function recordedProcessGone(pid: unknown, host: unknown, started?: unkno
  * which is now less /proc/uptime. Undefined elsewhere or when it cannot be read.
  */
 export function processStartMs(pid: number): number | undefined {
-  if (process.platform !== 'linux') return undefined;
+  // Field 22, the start time, is the 20th from the state (field 3) on.
+  const ticks = Number(statFields(pid)?.[19]);
+  if (!Number.isFinite(ticks)) return undefined;
   try {
     const uptime = Number(readHead('/proc/uptime', 256).toString('utf8').split(/\s+/)[0]);
-    const stat = readHead(`/proc/${pid}/stat`, 4096).toString('utf8');
-    const ticks = Number(
-      stat
-        .slice(stat.lastIndexOf(')') + 1)
-        .trim()
-        .split(/\s+/)[19],
-    );
-    return Number.isFinite(uptime) && Number.isFinite(ticks) ? Date.now() - uptime * 1000 + ticks * 10 : undefined;
+    return Number.isFinite(uptime) ? Date.now() - uptime * 1000 + ticks * 10 : undefined;
   } catch {
     return undefined;
   }
