@@ -262,10 +262,30 @@ describe('structures of a config and the comparison with heads+FFN', () => {
     expect(c.slice(0, 3)).toEqual([undefined, undefined, undefined]);
     expect(c[3]!.config).toBe('hf10');
     expect(c[3]!.score_delta).toBeCloseTo(0.03);
-    expect(c[3]!.encoder_params_ratio).toBeCloseTo(100 / 120);
-    expect(c[4]).toMatchObject({ config: 'hf30', encoder_params_ratio: 1 });
+    expect(c[3]!.ratio).toBeCloseTo(100 / 120);
+    expect(c[4]).toMatchObject({ config: 'hf30', ratio: 1 });
     expect(c[4]!.score_delta).toBeCloseTo(0.005);
     expect(c[5]).toBeUndefined(); // no heads+FFN row this large
+  });
+
+  it("compares in the whole model's parameters too, where a smaller hidden size also shrinks the embeddings", () => {
+    const rows = [
+      { config: 'hf5', structures: 'heads+FFN', score: 0.96, encoder_params: 70, params: 216 },
+      { config: 'hf10', structures: 'heads+FFN', score: 0.962, encoder_params: 79, params: 225 },
+      // more encoder than hf5 and hf10, the same whole model as hf5: a smaller hidden size
+      { config: 'h96', structures: 'heads+FFN+hidden', score: 0.963, encoder_params: 110, params: 216 },
+      { config: 'big', structures: 'heads+FFN+hidden', score: 0.97, encoder_params: 60, params: 300 },
+      { config: 'old', structures: 'heads+FFN+hidden', score: 0.97, encoder_params: 60 }, // no params
+    ];
+    const byEncoder = compareWithBaseline(rows);
+    expect(byEncoder[2]).toBeUndefined(); // no heads+FFN encoder this large
+    expect(byEncoder[3]).toMatchObject({ config: 'hf5', ratio: 60 / 70 });
+    const byModel = compareWithBaseline(rows, 'params');
+    expect(byModel.slice(0, 2)).toEqual([undefined, undefined]);
+    expect(byModel[2]).toMatchObject({ config: 'hf5', ratio: 1 });
+    expect(byModel[2]!.score_delta).toBeCloseTo(0.003);
+    expect(byModel[3]).toBeUndefined(); // larger than every heads+FFN model
+    expect(byModel[4]).toBeUndefined();
   });
 
   it('the CLI table has the structures, the share of the encoder kept and the difference', () => {
@@ -290,6 +310,7 @@ describe('structures of a config and the comparison with heads+FFN', () => {
           encoder_kept: 0.15,
           score: 0.93,
           vs_heads_ffn: { config: 'hf', score_delta: 0.0042, encoder_params_ratio: 0.93 },
+          vs_heads_ffn_model: { config: 'hf', score_delta: 0.0042, params_ratio: 1 },
         }),
       ],
       '/r/data/test.csv',
@@ -305,8 +326,9 @@ describe('structures of a config and the comparison with heads+FFN', () => {
       'MB',
       'latency ms',
       'vs heads+FFN',
+      'vs heads+FFN (model)',
     ]);
-    expect(t.rows[0]).toEqual(['(unpruned)', 'none', 0.9, 2000, 1000, 100, 0.008, '', '']);
+    expect(t.rows[0]).toEqual(['(unpruned)', 'none', 0.9, 2000, 1000, 100, 0.008, '', '', '']);
     expect(t.rows[1]).toEqual([
       'all',
       'heads+FFN+layers+hidden',
@@ -317,6 +339,7 @@ describe('structures of a config and the comparison with heads+FFN', () => {
       0.008,
       '',
       '+0.0042 vs hf (0.93x)',
+      '+0.0042 vs hf (1.00x)',
     ]);
   });
 });
@@ -333,6 +356,7 @@ describe('the sweep chart: one series per set of structures', () => {
       encoder_params: 290,
       encoder_kept: 0.29,
       vs_heads_ffn: { config: 'hf30', score_delta: 0.005, encoder_params_ratio: 0.97 },
+      vs_heads_ffn_model: { config: 'hf30', score_delta: 0.005, params_ratio: 0.96 },
     },
     { config: 'hf10', structures: 'heads+FFN', score: 0.9, params: 1120, encoder_params: 120 },
     { config: 'all10', structures: 'heads+FFN+layers+hidden', score: 0.93, params: 1100, encoder_params: 100 },
@@ -349,7 +373,11 @@ describe('the sweep chart: one series per set of structures', () => {
       ['all30', 'all10'],
     ]);
     expect(sweepAxis(m.sweep)).toEqual({ key: 'encoder_params', title: 'encoder parameters' });
-    expect(m.sweep[2]).toMatchObject({ encoder_kept: 0.29, vs: { config: 'hf30', scoreDelta: 0.005, ratio: 0.97 } });
+    expect(m.sweep[2]).toMatchObject({
+      encoder_kept: 0.29,
+      vs: { config: 'hf30', scoreDelta: 0.005, ratio: 0.97 },
+      vsModel: { config: 'hf30', scoreDelta: 0.005, ratio: 0.96 },
+    });
     expect(paretoFront(m.sweep, 'encoder_params').map((r) => r.config)).toEqual(['all10', 'all30', '(unpruned)']);
   });
 
@@ -359,7 +387,9 @@ describe('the sweep chart: one series per set of structures', () => {
     expect(m.problems).toEqual([]);
     expect(sweepSeries(m.sweep)).toEqual([{ label: 'configs', rows: m.sweep }]);
     expect(sweepAxis(m.sweep)).toEqual({ key: 'params', title: 'parameters' });
-    expect(m.sweep.every((r) => r.structures === undefined && r.vs === undefined)).toBe(true);
+    expect(m.sweep.every((r) => r.structures === undefined && r.vs === undefined && r.vsModel === undefined)).toBe(
+      true,
+    );
   });
 });
 

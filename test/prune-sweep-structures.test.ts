@@ -64,14 +64,14 @@ describe('prune-sweep: heads+FFN against all four structures', () => {
     expect(unpruned.encoder_kept).toBe(1);
     for (const r of [hf, all]) expect(r.encoder_kept).toBeCloseTo(r.encoder_params / unpruned.encoder_params, 10);
     expect(all.encoder_kept).toBeLessThanOrEqual(0.4 + 1e-9);
-    // all-40 is at most as large as hf-50: compared with it.
+    // all-40 is at most as large as hf-50, in the encoder and in the whole model (a smaller encoder
+    // and no larger hidden size): compared with it both ways.
     expect(all.encoder_params).toBeLessThanOrEqual(hf.encoder_params);
-    expect(all.vs_heads_ffn).toEqual({
-      config: 'hf-50',
-      score_delta: all.score - hf.score,
-      encoder_params_ratio: all.encoder_params / hf.encoder_params,
-    });
-    expect(hf.vs_heads_ffn).toBeUndefined();
+    expect(all.params).toBeLessThanOrEqual(hf.params);
+    const against = { config: 'hf-50', score_delta: all.score - hf.score };
+    expect(all.vs_heads_ffn).toEqual({ ...against, encoder_params_ratio: all.encoder_params / hf.encoder_params });
+    expect(all.vs_heads_ffn_model).toEqual({ ...against, params_ratio: all.params / hf.params });
+    expect([hf.vs_heads_ffn, hf.vs_heads_ffn_model]).toEqual([undefined, undefined]);
     const saved = JSON.parse(fs.readFileSync(s.file, 'utf8'));
     expect(saved.rows[2].structures).toBe('heads+FFN+layers+hidden');
     const table = events.find((e) => e.type === 'table' && e.title.startsWith('prune-sweep'));

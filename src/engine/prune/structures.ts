@@ -40,36 +40,42 @@ export interface ComparedRow {
   structures?: string;
   score: number;
   encoder_params: number;
+  /** The whole model's parameters (embeddings, encoder, pooler, classifier): what is shipped. */
+  params?: number;
 }
 
 /**
+ * What a comparison counts: the encoder's parameters (what the budget and the sweep's shares are
+ * in), or the whole model's (what is shipped; a smaller hidden size also shrinks the embeddings,
+ * the pooler and the classifier, which the encoder count leaves out).
+ */
+export type ComparedSize = 'encoder_params' | 'params';
+
+/**
  * For each row pruning other structures than heads+FFN: the heads+FFN row it is compared with,
- * the smallest one with at least as many encoder parameters (of those, the best score), and the
- * score difference (positive: this row is better with no more parameters). Undefined for the
- * heads+FFN rows, the unpruned one, and rows no heads+FFN row is as small as (heads+FFN alone
- * did not get down to that size).
+ * the smallest one with at least as many parameters (`size`: the encoder's by default; of those,
+ * the best score), the score difference (positive: this row is better with no more parameters)
+ * and this row's size as a share of that row's. Undefined for the heads+FFN rows, the unpruned
+ * one, and rows no heads+FFN row is as small as (heads+FFN alone did not get down to that size).
  */
 export function compareWithBaseline(
   rows: readonly ComparedRow[],
-): ({ config: string; score_delta: number; encoder_params_ratio: number } | undefined)[] {
-  const base = rows.filter((r) => r.structures === BASELINE_STRUCTURES);
+  size: ComparedSize = 'encoder_params',
+): ({ config: string; score_delta: number; ratio: number } | undefined)[] {
+  const sizeOf = (r: ComparedRow) => r[size];
+  const base = rows.filter((r) => r.structures === BASELINE_STRUCTURES && sizeOf(r) !== undefined);
   return rows.map((r) => {
+    const n = sizeOf(r);
     if (!r.structures || r.structures === BASELINE_STRUCTURES || r.structures === UNPRUNED_STRUCTURES) return undefined;
+    if (n === undefined) return undefined;
     let best: ComparedRow | undefined;
     for (const b of base) {
-      if (b.encoder_params < r.encoder_params) continue;
-      if (
-        !best ||
-        b.encoder_params < best.encoder_params ||
-        (b.encoder_params === best.encoder_params && b.score > best.score)
-      )
-        best = b;
+      const bn = sizeOf(b)!;
+      if (bn < n) continue;
+      if (!best || bn < sizeOf(best)! || (bn === sizeOf(best)! && b.score > best.score)) best = b;
     }
     if (!best) return undefined;
-    return {
-      config: best.config,
-      score_delta: r.score - best.score,
-      encoder_params_ratio: best.encoder_params > 0 ? r.encoder_params / best.encoder_params : 1,
-    };
+    const bn = sizeOf(best)!;
+    return { config: best.config, score_delta: r.score - best.score, ratio: bn > 0 ? n / bn : 1 };
   });
 }

@@ -44,6 +44,8 @@ export interface SweepRow {
   latency_ms?: number;
   /** The heads+FFN row it is compared with and the score difference (prune/structures.ts). */
   vs?: { config: string; scoreDelta: number; ratio: number };
+  /** The same, counted in the whole model's parameters (absent in older sweeps). */
+  vsModel?: { config: string; scoreDelta: number; ratio: number };
 }
 
 export interface ReportMessage {
@@ -155,6 +157,9 @@ export function reportMessage(
         const vs = r.vs_heads_ffn;
         if (isObject(vs) && typeof vs.config === 'string' && num(vs.score_delta) !== undefined)
           row.vs = { config: vs.config, scoreDelta: num(vs.score_delta)!, ratio: num(vs.encoder_params_ratio) ?? 1 };
+        const vm = r.vs_heads_ffn_model;
+        if (isObject(vm) && typeof vm.config === 'string' && num(vm.score_delta) !== undefined)
+          row.vsModel = { config: vm.config, scoreDelta: num(vm.score_delta)!, ratio: num(vm.params_ratio) ?? 1 };
         msg.sweep.push(row);
       });
   }

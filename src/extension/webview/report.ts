@@ -285,7 +285,7 @@ function heatmap(layers: ReportLayer[]): HTMLElement {
 /**
  * The sweep's rows, best score first: what each prunes, its sizes (encoder: the share of the
  * unpruned one it kept) and, for more than heads+FFN, the score against the smallest heads+FFN
- * row at least as large.
+ * row at least as large, in encoder parameters and in the whole model's.
  */
 function sweepTable(rows: SweepRow[]): HTMLTableElement {
   const front = new Set(paretoFront(rows, sweepAxis(rows).key));
@@ -293,6 +293,7 @@ function sweepTable(rows: SweepRow[]): HTMLTableElement {
   const structures = rows.some((r) => r.structures !== undefined);
   const encoder = rows.some((r) => r.encoder_params !== undefined);
   const vs = rows.some((r) => r.vs !== undefined);
+  const vsModel = rows.some((r) => r.vsModel !== undefined);
   const head = [
     'config',
     ...(structures ? ['structures'] : []),
@@ -302,14 +303,17 @@ function sweepTable(rows: SweepRow[]): HTMLTableElement {
     'size',
     'latency (ms)',
     ...(vs ? ['vs heads+FFN'] : []),
+    ...(vsModel ? ['vs heads+FFN (whole model)'] : []),
     'Pareto',
   ];
   const pct = (r: SweepRow) => (r.encoder_kept !== undefined ? ` (${(100 * r.encoder_kept).toFixed(1)}%)` : '');
-  const vsText = (r: SweepRow) => {
-    if (!r.vs) return '';
-    const delta = `${r.vs.scoreDelta >= 0 ? '+' : ''}${r.vs.scoreDelta.toFixed(4)}`;
-    return `${delta} vs ${r.vs.config} (${r.vs.ratio.toFixed(2)}× its encoder)`;
+  const vsText = (v: SweepRow['vs'], of: string) => {
+    if (!v) return '';
+    const delta = `${v.scoreDelta >= 0 ? '+' : ''}${v.scoreDelta.toFixed(4)}`;
+    return `${delta} vs ${v.config} (${v.ratio.toFixed(2)}× ${of})`;
   };
+  const verdict = (v: SweepRow['vs']) =>
+    !v ? undefined : v.scoreDelta > 0 ? 'better' : v.scoreDelta < 0 ? 'worse' : undefined;
   return table(
     head,
     sorted.map((r) => [
@@ -320,18 +324,13 @@ function sweepTable(rows: SweepRow[]): HTMLTableElement {
       ...(encoder ? [r.encoder_params === undefined ? '–' : `${fmt(r.encoder_params)}${pct(r)}`] : []),
       r.mb === undefined ? '–' : formatMB(r.mb),
       fmtOr(r.latency_ms),
-      ...(vs ? [vsText(r)] : []),
+      ...(vs ? [vsText(r.vs, 'its encoder')] : []),
+      ...(vsModel ? [vsText(r.vsModel, 'its size')] : []),
       front.has(r) ? '✓' : '',
     ]),
     sorted.map((r) =>
       head.map((h) =>
-        h === 'vs heads+FFN' && r.vs
-          ? r.vs.scoreDelta > 0
-            ? 'better'
-            : r.vs.scoreDelta < 0
-              ? 'worse'
-              : undefined
-          : undefined,
+        h === 'vs heads+FFN' ? verdict(r.vs) : h === 'vs heads+FFN (whole model)' ? verdict(r.vsModel) : undefined,
       ),
     ),
   );
