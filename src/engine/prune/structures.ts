@@ -68,14 +68,13 @@ export function compareWithBaseline(
     const n = sizeOf(r);
     if (!r.structures || r.structures === BASELINE_STRUCTURES || r.structures === UNPRUNED_STRUCTURES) return undefined;
     if (n === undefined) return undefined;
-    let best: ComparedRow | undefined;
+    let best: { row: ComparedRow; n: number } | undefined;
     for (const b of base) {
       const bn = sizeOf(b)!;
       if (bn < n) continue;
-      if (!best || bn < sizeOf(best)! || (bn === sizeOf(best)! && b.score > best.score)) best = b;
+      if (!best || bn < best.n || (bn === best.n && b.score > best.row.score)) best = { row: b, n: bn };
     }
     if (!best) return undefined;
-    const bn = sizeOf(best)!;
-    return { config: best.config, score_delta: r.score - best.score, ratio: bn > 0 ? n / bn : 1 };
+    return { config: best.row.config, score_delta: r.score - best.row.score, ratio: best.n > 0 ? n / best.n : 1 };
   });
 }

@@ -154,16 +154,21 @@ export function reportMessage(
         if (typeof r.structures === 'string' && r.structures) row.structures = r.structures.slice(0, 60);
         if (num(r.encoder_params) !== undefined) row.encoder_params = num(r.encoder_params);
         if (num(r.encoder_kept) !== undefined) row.encoder_kept = num(r.encoder_kept);
-        const vs = r.vs_heads_ffn;
-        if (isObject(vs) && typeof vs.config === 'string' && num(vs.score_delta) !== undefined)
-          row.vs = { config: vs.config, scoreDelta: num(vs.score_delta)!, ratio: num(vs.encoder_params_ratio) ?? 1 };
-        const vm = r.vs_heads_ffn_model;
-        if (isObject(vm) && typeof vm.config === 'string' && num(vm.score_delta) !== undefined)
-          row.vsModel = { config: vm.config, scoreDelta: num(vm.score_delta)!, ratio: num(vm.params_ratio) ?? 1 };
+        const vs = comparisonOf(r.vs_heads_ffn, 'encoder_params_ratio');
+        if (vs) row.vs = vs;
+        const vsModel = comparisonOf(r.vs_heads_ffn_model, 'params_ratio');
+        if (vsModel) row.vsModel = vsModel;
         msg.sweep.push(row);
       });
   }
   return msg;
+}
+
+/** A sweep row's comparison with heads+FFN (`vs_heads_ffn`, `vs_heads_ffn_model`), its ratio under `ratioKey`. */
+function comparisonOf(x: unknown, ratioKey: string): SweepRow['vs'] {
+  const delta = isObject(x) ? num(x.score_delta) : undefined;
+  if (!isObject(x) || typeof x.config !== 'string' || delta === undefined) return undefined;
+  return { config: x.config, scoreDelta: delta, ratio: num(x[ratioKey]) ?? 1 };
 }
 
 function structureOf(x: unknown, problems: string[]): ReportStructure | undefined {
