@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { checkTransformerTargets } from '../src/engine/prune/config';
+import { checkTransformerTargets, resolvePruneConfig } from '../src/engine/prune/config';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_PRESET, getPreset, PRESETS, presetNames } from '../src/engine/config/presets';
 import { deepMerge, resolveSettings, type Settings } from '../src/engine/config/settings';
@@ -219,6 +219,30 @@ describe('resolveSettings', () => {
     expect(s.prune.transformer).toEqual({ ...PRESETS.quick.prune.transformer, n_iters: 8 });
     expect(s.prune.vocabulary).toEqual({ min_count: 2, prune_lm_head: 'auto' });
     expect(s).not.toHaveProperty('$schema');
+  });
+
+  it("a budget in the override replaces the preset's other budget; one file may not give both", () => {
+    expect(getPreset('gaiic-deep').prune!.transformer!.target_encoder_params).toBe(99000);
+    const t = resolveSettings('gaiic-deep', { prune: { transformer: { target_model_params: 216085 } } }).prune!
+      .transformer!;
+    expect(t.target_model_params).toBe(216085);
+    expect(t).not.toHaveProperty('target_encoder_params');
+    // a prune config file over the run's settings: the same
+    const file = resolvePruneConfig(
+      { transformer: { target_model_params: 0.3 } },
+      getPreset('gaiic-deep').prune!,
+      'a.prune.json',
+    ).transformer!;
+    expect([file.target_model_params, file.target_encoder_params]).toEqual([0.3, undefined]);
+    expect(
+      resolveSettings('gaiic-deep', { prune: { transformer: { prune_hidden: true } } }).prune!.transformer!
+        .target_encoder_params,
+    ).toBe(99000);
+    expect(
+      userError(() =>
+        checkTransformerTargets({ target_encoder_params: 0.1, target_model_params: 0.2 }, '--config prune'),
+      ),
+    ).toMatch(/^--config prune: \/transformer\/target_model_params: give one budget/);
   });
 
   it('rejects an invalid override with schema messages', () => {

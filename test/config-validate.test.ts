@@ -112,7 +112,8 @@ describe('validateConfig: prune', () => {
         `cfg.json: /transformer/use_logits: must be boolean, got "yes"`,
         `cfg.json: /transformer: missing required key 'masks_file' (required when pruning_method is "masks")`,
         `cfg.json: /transformer: unknown key 'bogus' (allowed: target_ffn_size, target_num_of_heads, ` +
-          'target_encoder_params, prune_layers, target_num_layers, prune_hidden, target_hidden_size, ' +
+          'target_encoder_params, target_model_params, prune_layers, target_num_layers, prune_hidden, ' +
+          'target_hidden_size, ' +
           'pruning_method, n_iters, scoring_rounds, head_even_masking, ffn_even_masking, multiple_of, pruning_order, ' +
           'use_logits, keep_shape, masks_file, importance_data, batch_size, max_examples, recovery_epochs)',
         `cfg.json: /vocabulary/min_count: must be integer >= 1, got 0`,

@@ -10,7 +10,7 @@ import { PRESETS, TEXTPRUNER_DEFAULTS } from '../src/engine/config/presets';
 import { SCHEMAS, validateConfig } from '../src/engine/config/validate';
 import type { TransformerPruneConfig } from '../src/engine/config/settings';
 import { makeConfig } from '../src/engine/model/config';
-import { encoderParamsOf, shapeOf } from '../src/engine/prune/budget';
+import { encoderParamsOf, modelParamsOf, shapeOf } from '../src/engine/prune/budget';
 import { resolvePruneConfig } from '../src/engine/prune/config';
 import { checkPruneTargets } from '../src/engine/prune/structured';
 import { compareWithBaseline, prunedStructures, structuresLabel } from '../src/engine/prune/structures';
@@ -55,6 +55,7 @@ describe('the schemas the editor validates with (hover and completion)', () => {
       ).definitions.transformer.properties;
       for (const k of [
         'target_encoder_params',
+        'target_model_params',
         'prune_layers',
         'target_num_layers',
         'prune_hidden',
@@ -130,6 +131,43 @@ describe('config checks the schema cannot express', () => {
     expect(engine2(model.encoder - 1)).not.toThrow();
   });
 
+  it('one budget at most; a whole-model budget counts what the engine counts', () => {
+    expect(check({ target_encoder_params: 0.2, target_model_params: 0.3 })).toEqual([
+      '/transformer/target_model_params: give one budget, target_encoder_params or target_model_params, not both ' +
+        '(they count the encoder and the model)',
+    ]);
+    expect(check({ target_model_params: 2.5 })).toEqual([
+      expect.stringMatching(/^\/transformer\/target_model_params: 2\.5 is neither .*15% of the model/),
+    ]);
+    const shape = modelShapeOf(bert)!;
+    expect(shape.model).toBe(modelParamsOf(bert));
+    expect(shape.model).toBeGreaterThan(shape.encoder);
+    const m = (t: object) =>
+      configChecks('prune', { transformer: t }, 'a.prune.json', shape).map((e) => `${e.pointer}: ${e.message}`);
+    expect(m({ target_model_params: shape.model })).toEqual([
+      `/transformer/target_model_params: ${shape.model} keeps ${shape.model} model parameters; ` +
+        `the model has ${shape.model} (nothing to prune)`,
+    ]);
+    // more than the encoder has, less than the model: fine as a model budget, not as an encoder one
+    expect(m({ target_model_params: shape.encoder + 1 })).toEqual([]);
+    expect(m({ target_encoder_params: shape.encoder + 1 })).toHaveLength(1);
+    expect(m({ keep_shape: true, target_model_params: 0.5 })).toEqual([
+      expect.stringMatching(/keep_shape: .* prune with target_model_params$/),
+    ]);
+    // the engine agrees
+    const engine = (tc: object) => () =>
+      checkPruneTargets(bert, { ...TEXTPRUNER_DEFAULTS, ...tc } as TransformerPruneConfig, 'a.prune.json');
+    expect(engine({ target_model_params: shape.model })).toThrow(/target_model_params .* \(nothing to prune\)/);
+    expect(engine({ target_model_params: shape.encoder + 1 })).not.toThrow();
+    expect(() =>
+      resolvePruneConfig({ transformer: { target_encoder_params: 0.2, target_model_params: 0.3 } }, {}, 'a.prune.json'),
+    ).toThrow(/a.prune.json: \/transformer\/target_model_params: give one budget/);
+    // a model without vocabulary or labels in its config.json: no whole-model count, no check
+    expect(
+      modelShapeOf({ num_hidden_layers: 1, hidden_size: 8, num_attention_heads: 2, intermediate_size: 4 })?.model,
+    ).toBeUndefined();
+  });
+
   it("targets above the model's layers, hidden size, heads or FFN, where the model is known", () => {
     const t = { target_num_layers: 5, target_hidden_size: 129, target_num_of_heads: 5, target_ffn_size: 513 };
     expect(check(t)).toEqual([
@@ -203,6 +241,10 @@ describe('the budget template and how a config is described', () => {
       describePruneConfig({ transformer: { target_encoder_params: 0.15, prune_layers: true, prune_hidden: true } }),
     ).toBe('Prunes to 15% of the encoder (heads, FFN, layers, hidden)');
     expect(pruneTarget({ target_encoder_params: 99000 })).toBe('99,000 encoder parameters (heads, FFN)');
+    expect(pruneTarget({ target_model_params: 216085, prune_layers: true, prune_hidden: true })).toBe(
+      '216,085 model parameters (heads, FFN, layers, hidden)',
+    );
+    expect(pruneTarget({ target_model_params: 0.2 })).toBe('20% of the model (heads, FFN)');
     expect(pruneTarget({ target_encoder_params: 0.055, target_num_layers: 3 })).toBe(
       '5.5% of the encoder (heads, FFN, layers)',
     );
@@ -428,7 +470,14 @@ describe('the report panel: layers and hidden size kept, removed layers', () => 
       hiddenBefore: 128,
       hiddenAfter: 96,
       headSize: 32,
-      budget: { target: 0.15, reached: 150, before: 1000 },
+      budget: { target: 0.15, reached: 150, before: 1000, counts: 'encoder' },
+    });
+    const modelBudget = { ...structure, budget: { target_model_params: 216085, reached: 216028, before: 900000 } };
+    expect(reportMessage('t', { layers: [layer(0)], structure: modelBudget }, undefined).structure?.budget).toEqual({
+      target: 216085,
+      reached: 216028,
+      before: 900000,
+      counts: 'model',
     });
     expect(m.layers.map((l) => [l.layer, !!l.removed, l.headsKept.length, l.ffnKept, l.layerImportance])).toEqual([
       [0, false, 2, 100, 0.5],

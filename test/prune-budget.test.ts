@@ -11,6 +11,8 @@ import {
   checkBudget,
   encoderParamsOf,
   layerParams,
+  modelParamsOf,
+  outsideParams,
   shapeOf,
   type EncoderShape,
 } from '../src/engine/prune/budget';
@@ -68,6 +70,35 @@ describe('encoder parameter counts', () => {
     }
   });
 
+  it('the whole model (embeddings, encoder, pooler, classifier; the MLM head where there is one)', () => {
+    const all = (cfg: ReturnType<typeof model>, mlm: boolean) =>
+      paramShapes(cfg, { mlm, classifier: true }).reduce((s, [, shape]) => s + shape.reduce((a, b) => a * b, 1), 0);
+    for (const o of [
+      { hidden_size: 128, num_hidden_layers: 4, num_attention_heads: 4, intermediate_size: 512 },
+      { hidden_size: 64, num_hidden_layers: 3, num_attention_heads: 2, intermediate_size: 96 },
+    ]) {
+      const cfg = model(o);
+      for (const mlm of [false, true]) expect(modelParamsOf(cfg, mlm)).toBe(all(cfg, mlm));
+      // a pruned hidden size with heads of their own size, uneven layers, other labels
+      const D = o.hidden_size / o.num_attention_heads;
+      const pruned = {
+        ...cfg,
+        hidden_size: 40,
+        attention_head_size: D,
+        intermediate_sizes: [7, 9, 11].slice(0, o.num_hidden_layers - 1),
+      };
+      pruned.num_hidden_layers = pruned.intermediate_sizes.length;
+      pruned.id2label = { '0': 'a', '1': 'b', '2': 'c' };
+      for (const mlm of [false, true]) expect(modelParamsOf(pruned, mlm)).toBe(all(pruned, mlm));
+      // what a hidden dimension costs outside the encoder: a row of each embedding table, the
+      // embedding LayerNorm, the pooler's row and column, and the classifier's column
+      const out = outsideParams(cfg);
+      const H = o.hidden_size;
+      const perDim = cfg.vocab_size + cfg.max_position_embeddings + cfg.type_vocab_size + 2 + (2 * H - 1) + 1 + 17;
+      expect(out(H) - out(H - 1)).toBe(perDim);
+    }
+  });
+
   it('the gaiic encoder is 659,712 parameters', () => {
     const cfg = model({ hidden_size: 128, num_hidden_layers: 2, num_attention_heads: 4, intermediate_size: 1024 });
     expect(encoderParamsOf(shapeOf(cfg))).toBe(659712);
@@ -78,7 +109,12 @@ describe('budget and schedule', () => {
   it('a fraction or a count', () => {
     expect(budgetCount(0.15, 659712)).toBe(98956);
     expect(budgetCount(99000, 659712)).toBe(99000);
-    expect(() => checkBudget(700000, 659712, 'x.prune.json')).toThrow(/x.prune.json.*nothing to prune/);
+    expect(() => checkBudget({ key: 'target_encoder_params', target: 700000 }, 659712, 'x.prune.json')).toThrow(
+      /x.prune.json: transformer.target_encoder_params 700000 keeps 700000 encoder parameters; the model has 659712/,
+    );
+    expect(() => checkBudget({ key: 'target_model_params', target: 1000 }, 1000, 'x.prune.json')).toThrow(
+      /target_model_params 1000 keeps 1000 model parameters; the model has 1000 \(nothing to prune\)/,
+    );
   });
 
   it('geometric steps from the encoder to the budget', () => {
@@ -150,6 +186,36 @@ describe('allocateBudget', () => {
     // a layer that costs less than the neurons would is still the one to go
     imp.layer[2] = 1e-6;
     expect(allocateBudget(s, imp, before - 1000, { layers: true, hidden: false }).layer).toEqual([1, 1, 0, 1]);
+  });
+
+  it('a whole-model budget counts what a hidden dimension saves outside the encoder, taking it where it pays', () => {
+    const out = outsideParams(cfg);
+    const H = s.hidden;
+    const inEncoder = s.heads.reduce((a, A, l) => a + 4 * A * s.headSize + 2 * s.ffn[l] + 6, 0);
+    const outside = out(H) - out(H - 1);
+    // Every hidden dimension and FFN neuron alike; heads and layers too important to go. Per
+    // encoder parameter a hidden dimension loses more than a neuron; per model parameter, less.
+    const ffnLoss = 1;
+    const hiddenLoss = (1.1 * ffnLoss * inEncoder) / (2 * H + 1);
+    expect(hiddenLoss / inEncoder).toBeGreaterThan(ffnLoss / (2 * H + 1));
+    expect(hiddenLoss / (inEncoder + outside)).toBeLessThan(ffnLoss / (2 * H + 1));
+    const imp: Required<Importance> = {
+      head: s.heads.map((a) => Array(a).fill(1e9)),
+      ffn: s.ffn.map((n) => Array(n).fill(ffnLoss)),
+      layer: s.heads.map(() => 1e9),
+      hidden: Array(H).fill(hiddenLoss),
+    };
+    const total = modelParamsOf(cfg);
+    const target = total - 3 * (inEncoder + outside);
+    const byModel = allocateBudget(s, imp, target, { layers: true, hidden: true, outside: out });
+    const keptH = byModel.hidden.reduce((a, b) => a + b, 0);
+    expect(keptH).toBeLessThan(H);
+    expect(byModel.params).toBeLessThanOrEqual(target);
+    const after = shapeAfter(s, byModel);
+    expect(byModel.params).toBe(encoderParamsOf(after) + out(after.hidden));
+    // The encoder's budget with the same importance spends it on neurons alone.
+    const byEncoder = allocateBudget(s, imp, encoderParamsOf(after), { layers: true, hidden: true });
+    expect(byEncoder.hidden.every((x) => x === 1)).toBe(true);
   });
 
   it('fixed targets first, and the smallest reachable shape when the budget is too small', () => {

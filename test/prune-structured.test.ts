@@ -12,10 +12,10 @@ import type { Row } from '../src/engine/data/csv';
 import type { Vocab } from '../src/engine/data/vocab';
 import { loadCheckpoint, PRUNED_FROM_FILE, readPrunedFrom, saveCheckpoint } from '../src/engine/io/checkpoint';
 import { encode, toInputs } from '../src/engine/model/bert';
-import { CLASSIFIER } from '../src/engine/model/names';
+import { CLASSIFIER, MLM_BIAS } from '../src/engine/model/names';
 import { disposeParams } from '../src/engine/model/params';
 import type { EngineEvent } from '../src/engine/protocol';
-import { encoderParamsOf, shapeOf } from '../src/engine/prune/budget';
+import { encoderParamsOf, modelParamsOf, shapeOf } from '../src/engine/prune/budget';
 import { resolvePruneConfig } from '../src/engine/prune/config';
 import { readReport } from '../src/engine/prune/report';
 import { pruneCheckpoint as pruneStage } from '../src/engine/prune/run';
@@ -82,6 +82,28 @@ describe('structured pruning', () => {
     // the pruned model runs
     const x = encode(ck.params, ck.config, toInputs(new Int32Array([2, 7, 9, 3]), new Float32Array(4).fill(1), 1, 4));
     expect(x.shape).toEqual([4, ck.config.hidden_size]);
+    disposeParams(ck.params);
+  });
+
+  it('a whole-model budget: the checkpoint (its MLM head included) fits it, and the report says so', async () => {
+    events.length = 0;
+    const out = path.join(dir, 'model-budget');
+    const config = { transformer: tc({ target_model_params: 0.5, prune_layers: true, prune_hidden: true }) };
+    const r = await pruneStage({ model, config, out, dataFile, seed: 1 }, ctx);
+    const rep = readReport(r.report);
+    const ck = loadCheckpoint(out);
+    expect(ck.params.has(MLM_BIAS)).toBe(true);
+    const reached = [...ck.params.values()].reduce((s, v) => s + v.size, 0);
+    expect(rep.after.params).toBe(reached);
+    expect(modelParamsOf(ck.config, true)).toBe(reached);
+    expect(reached).toBeLessThanOrEqual(Math.floor(0.5 * rep.before.params));
+    expect(rep.structure?.budget).toEqual({ target_model_params: 0.5, reached, before: rep.before.params });
+    expect(rep.iterations.map((it) => it.model_params)).toEqual([expect.any(Number), reached]);
+    expect(rep.iterations[0].model_params!).toBeLessThanOrEqual(Math.round(Math.SQRT1_2 * rep.before.params));
+    const titled = (t: string) => JSON.stringify(events.find((e) => e.type === 'table' && e.title === t));
+    expect(titled('Pruning: before / after')).toContain('model budget (params)');
+    expect(titled('Pruning: iterations')).toContain('model params');
+    expect(JSON.stringify(events)).toContain(`encoder params, ${reached} in the model`);
     disposeParams(ck.params);
   });
 
@@ -159,6 +181,22 @@ describe('structured pruning', () => {
         ),
       ),
     ).toMatch(/target_num_layers 5 is more than the model has \(3\)/);
+    expect(
+      await userErrorAsync(() =>
+        pruneStage(
+          { model, config: { transformer: tc({ target_model_params: 10 ** 9 }) }, out, dataFile, seed: 1 },
+          ctx,
+        ),
+      ),
+    ).toMatch(
+      /target_model_params 1000000000 keeps 1000000000 model parameters; the model has \d+ \(nothing to prune\)/,
+    );
+    expect(userError(() => tc({ target_encoder_params: 0.3, target_model_params: 0.2 }))).toMatch(
+      /test.prune.json: \/transformer\/target_model_params: give one budget, target_encoder_params or target_model_params, not both/,
+    );
+    expect(userError(() => tc({ target_model_params: 20000.5 }))).toMatch(
+      /\/transformer\/target_model_params: 20000.5 is neither a fraction below 1 nor a whole parameter count/,
+    );
     expect(userError(() => tc({ target_encoder_params: 1234.5 }))).toMatch(
       /target_encoder_params.*whole parameter count/,
     );

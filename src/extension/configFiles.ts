@@ -7,7 +7,9 @@
 // `FILE:LINE[:COL]: message` (JSON syntax, CSV rows). A message may hold several such lines.
 import { parseTree, type Node } from 'jsonc-parser';
 import { jsonDepthExceeded } from '../engine/io/read';
-import { budgetCount, encoderParamsOf } from '../engine/prune/budget';
+import { BUDGET_COUNTS, budgetKeysIn, type BudgetKey } from '../engine/config/budgets';
+import { checkConfigJson } from '../engine/model/config';
+import { budgetCount, encoderParamsOf, modelParamsOf } from '../engine/prune/budget';
 
 export interface ErrorLocation {
   file: string;
@@ -162,6 +164,8 @@ export interface ModelShape {
   heads: number; // over all layers (pruned_heads taken off)
   ffn: number; // over all layers
   encoder: number; // encoder parameters (prune/budget.ts's count: what target_encoder_params is a share of)
+  /** The classification model's parameters (what target_model_params is a share of), where config.json has them all. */
+  model?: number;
 }
 
 const posInt = (x: unknown): x is number => typeof x === 'number' && Number.isInteger(x) && x > 0;
@@ -188,13 +192,21 @@ export function modelShapeOf(cfg: unknown): ModelShape | undefined {
   }
   const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
   const encoder = encoderParamsOf({ heads, ffn, hidden: H, headSize: D });
-  return { layers: L, hidden: H, heads: sum(heads), ffn: sum(ffn), encoder };
+  const shape: ModelShape = { layers: L, hidden: H, heads: sum(heads), ffn: sum(ffn), encoder };
+  try {
+    // the engine's own reading of a config.json (vocabulary, positions, labels), as the prune stage counts
+    shape.model = modelParamsOf(checkConfigJson(cfg, 'config.json'));
+  } catch {
+    // a config.json the engine refuses: the prune stage says why; no whole-model check here
+  }
+  return shape;
 }
 
 /**
  * Mistakes in a prune config (or a settings file's prune section) that the schema cannot express
  * and the engine refuses (prune/config.ts checkTransformerTargets, prune/structured.ts
- * checkPruneTargets): a count budget (target_encoder_params >= 1) that is not a whole number;
+ * checkPruneTargets): two budgets (target_encoder_params and target_model_params); a count budget
+ * (>= 1) that is not a whole number;
  * keep_shape with a budget, layer or hidden-size pruning; those with pruning_method 'masks'; and,
  * where the model is known, targets above what it has and a budget that keeps the whole encoder.
  * Each with the JSON pointer of the value at fault, as the engine writes them.
@@ -213,15 +225,24 @@ export function configChecks(
   if (!t) return [];
   const out: ErrorLocation[] = [];
   const at = (key: string, message: string) => out.push({ file, pointer: `${base}/${key}`, message });
-  const budget = t.target_encoder_params;
-  if (typeof budget === 'number' && budget >= 1 && !Number.isInteger(budget))
+  const budgets = budgetKeysIn(t);
+  if (budgets.length > 1)
     at(
-      'target_encoder_params',
-      `${budget} is neither a fraction below 1 nor a whole parameter count ` +
-        `(0.15 keeps 15% of the encoder; ${Math.round(budget)} keeps that many parameters)`,
+      budgets[1],
+      `give one budget, ${budgets.join(' or ')}, not both ` +
+        `(they count ${budgets.map((k) => `the ${BUDGET_COUNTS[k]}`).join(' and ')})`,
     );
+  for (const k of budgets) {
+    const budget = t[k];
+    if (typeof budget === 'number' && budget >= 1 && !Number.isInteger(budget))
+      at(
+        k,
+        `${budget} is neither a fraction below 1 nor a whole parameter count ` +
+          `(0.15 keeps 15% of the ${BUDGET_COUNTS[k]}; ${Math.round(budget)} keeps that many parameters)`,
+      );
+  }
   const deeper = [
-    t.target_encoder_params !== undefined && 'target_encoder_params',
+    ...budgets,
     t.prune_layers === true && 'prune_layers',
     t.target_num_layers !== undefined && 'target_num_layers',
     t.prune_hidden === true && 'prune_hidden',
@@ -251,13 +272,18 @@ export function configChecks(
         `${heads} is more than the model has ` +
           `(${model.heads} heads in ${L} layers, ${(model.heads / L).toFixed(2)} per layer)`,
       );
-    if (typeof budget === 'number' && budget > 0 && (budget < 1 || Number.isInteger(budget))) {
-      const keeps = budgetCount(budget, model.encoder);
-      if (keeps >= model.encoder)
-        at(
-          'target_encoder_params',
-          `${budget} keeps ${keeps} encoder parameters; the model has ${model.encoder} (nothing to prune)`,
-        );
+    for (const k of budgets) {
+      const budget = t[k];
+      const total: Record<BudgetKey, number | undefined> = {
+        target_encoder_params: model.encoder,
+        target_model_params: model.model,
+      };
+      const has = total[k];
+      if (has === undefined || typeof budget !== 'number' || !(budget > 0 && (budget < 1 || Number.isInteger(budget))))
+        continue;
+      const keeps = budgetCount(budget, has);
+      if (keeps >= has)
+        at(k, `${budget} keeps ${keeps} ${BUDGET_COUNTS[k]} parameters; the model has ${has} (nothing to prune)`);
     }
     const ffn = n('target_ffn_size');
     if (ffn !== undefined && ffn * L > model.ffn)

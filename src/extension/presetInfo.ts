@@ -2,6 +2,7 @@
 // own settings (src/engine/config/presets.ts), so the text cannot drift from what a run gets; only
 // what each preset is for, and the measured times, are written here.
 import { parse } from 'jsonc-parser';
+import { BUDGET_COUNTS, budgetOf } from '../engine/config/budgets';
 import { PRESETS, type PresetName } from '../engine/config/presets';
 import type { Settings, TransformerPruneConfig } from '../engine/config/settings';
 import { jsonDepthExceeded } from '../engine/io/read';
@@ -33,17 +34,19 @@ export function presetSummary(s: Settings): string {
 
 /**
  * What a transformer section prunes to: "15% of the encoder (heads, FFN, layers, hidden)" or
- * "99,000 encoder parameters (heads, FFN)" with a budget (target_encoder_params), else the targets
+ * "99,000 encoder parameters (heads, FFN)" with a budget (target_encoder_params; "model parameters"
+ * and "of the model" with target_model_params), else the targets
  * per layer, "2 heads / 240 FFN", with "/ 3 layers" and "/ hidden 96" where it has those targets
  * (and "+ layers", "+ hidden" where the pruner chooses them).
  */
 export function pruneTarget(t: Partial<TransformerPruneConfig>): string {
-  const budget = t.target_encoder_params;
-  if (typeof budget === 'number' && budget > 0) {
+  const given = budgetOf(t);
+  if (given && given.target > 0) {
+    const [budget, what] = [given.target, BUDGET_COUNTS[given.key]];
     const amount =
       budget < 1
-        ? `${+(100 * budget).toFixed(1)}% of the encoder`
-        : `${budget.toLocaleString('en-US')} encoder parameters`;
+        ? `${+(100 * budget).toFixed(1)}% of the ${what}`
+        : `${budget.toLocaleString('en-US')} ${what} parameters`;
     return `${amount} (${prunedStructures({ transformer: t }).join(', ')})`;
   }
   // A file may leave the targets to the run's settings.

@@ -294,7 +294,7 @@ export const SECTIONS = {
         maximum: 65536,
         optional: true,
         description:
-          "FFN (intermediate) neurons to keep per layer, on average over the layers. At most the model's intermediate_size. Ignored when target_encoder_params is given.",
+          "FFN (intermediate) neurons to keep per layer, on average over the layers. At most the model's intermediate_size. Ignored when a budget (target_encoder_params or target_model_params) is given.",
       },
       target_num_of_heads: {
         type: 'integer',
@@ -302,7 +302,7 @@ export const SECTIONS = {
         maximum: 128,
         optional: true,
         description:
-          "Attention heads to keep per layer, on average over the layers. At most the model's num_attention_heads. Ignored when target_encoder_params is given.",
+          "Attention heads to keep per layer, on average over the layers. At most the model's num_attention_heads. Ignored when a budget (target_encoder_params or target_model_params) is given.",
       },
       target_encoder_params: {
         type: 'number',
@@ -312,11 +312,19 @@ export const SECTIONS = {
         description:
           'One budget for the whole encoder instead of per-structure targets: a fraction of the unpruned encoder when below 1 (0.15 = keep 15%), or a parameter count when an integer of at least 1. The iterative method spends it across heads and FFN neurons (and whole layers and the hidden size where prune_layers / prune_hidden are on), removing the units of least importance per parameter first.',
       },
+      target_model_params: {
+        type: 'number',
+        exclusiveMinimum: 0,
+        maximum: 1000000000000,
+        optional: true,
+        description:
+          'One budget for the whole classification model (embeddings, encoder, pooler and classifier: what is shipped) instead of target_encoder_params: a fraction of the unpruned model when below 1, or a parameter count when an integer of at least 1. Spent like target_encoder_params, but a hidden dimension counts what it saves in the embeddings, the pooler and the classifier too, so a smaller hidden size is chosen where it pays. Give one budget, not both.',
+      },
       prune_layers: {
         type: 'boolean',
         default: false,
         description:
-          'Also remove whole encoder layers, by importance (the first-order effect of skipping the layer on the same loss as heads and FFN), gradually with the other structures. With target_num_layers the model keeps that many layers; else the budget (target_encoder_params) decides.',
+          'Also remove whole encoder layers, by importance (the first-order effect of skipping the layer on the same loss as heads and FFN), gradually with the other structures. With target_num_layers the model keeps that many layers; else the budget (target_encoder_params or target_model_params) decides.',
       },
       target_num_layers: {
         type: 'integer',
@@ -329,7 +337,7 @@ export const SECTIONS = {
         type: 'boolean',
         default: false,
         description:
-          'Also shrink the hidden size: one mask over the hidden dimension shared by the embeddings, every layer, the pooler and the classifier, chosen by importance. Heads keep their size (the attention width becomes heads x head size). With target_hidden_size the model keeps that many dimensions; else the budget (target_encoder_params) decides.',
+          'Also shrink the hidden size: one mask over the hidden dimension shared by the embeddings, every layer, the pooler and the classifier, chosen by importance. Heads keep their size (the attention width becomes heads x head size). With target_hidden_size the model keeps that many dimensions; else the budget (target_encoder_params or target_model_params) decides.',
       },
       target_hidden_size: {
         type: 'integer',
@@ -358,7 +366,7 @@ export const SECTIONS = {
         maximum: 64,
         default: 1,
         description:
-          'With a budget (target_encoder_params): each of the n_iters steps removes its share in this many rounds, scoring importance again on the smaller model before each round (no training between rounds). Removing several heads or neurons on scores measured with all of them present misses what they do together; more rounds cost one importance pass each.',
+          'With a budget (target_encoder_params or target_model_params): each of the n_iters steps removes its share in this many rounds, scoring importance again on the smaller model before each round (no training between rounds). Removing several heads or neurons on scores measured with all of them present misses what they do together; more rounds cost one importance pass each.',
       },
       head_even_masking: {
         type: 'boolean',

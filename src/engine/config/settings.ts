@@ -3,6 +3,7 @@
 
 import { UserError } from '../errors';
 import { getPreset } from './presets';
+import { dropReplacedBudget } from './budgets';
 import { deepMerge } from './merge';
 import { validateConfig } from './validate';
 
@@ -36,6 +37,8 @@ export function resolveSettings(preset: string, override?: unknown, source = '--
   validateConfig('settings', override, source);
   const { $schema: _ignored, ...rest } = override as SettingsOverride;
   const s = deepMerge(base, rest);
+  // A budget the override gives replaces the preset's other one (config/budgets.ts).
+  if (s.prune?.transformer) dropReplacedBudget(s.prune.transformer as Record<string, unknown>, rest.prune?.transformer);
   checkSettings(s, `${source} (over preset '${preset}')`);
   return s;
 }

@@ -1,12 +1,15 @@
-// One budget for the whole encoder (transformer.target_encoder_params): which heads, FFN neurons,
-// whole layers and hidden dimensions to remove so that the encoder keeps at most a given number of
-// parameters, chosen greedily by importance per parameter.
+// One budget (transformer.target_encoder_params, or target_model_params for the whole model):
+// which heads, FFN neurons, whole layers and hidden dimensions to remove so that the encoder (or
+// the whole classification model) keeps at most a given number of parameters, chosen greedily by
+// importance per parameter.
 //
 // Every unit's importance is the same kind of number: how much the importance loss grows when the
 // unit goes (prune/importance.ts, per batch, averaged): the exact change for a whole layer and a
 // head (each removed in turn), the first-order estimate |dL/dz| of its gate for the many small
 // units, FFN neurons and hidden dimensions. Dividing by what the unit costs in encoder parameters
-// gives "loss per parameter", comparable across the four structures. The greedy loop removes the unit with the
+// gives "loss per parameter", comparable across the four structures. With a whole-model budget, a
+// hidden dimension also costs its row of every embedding table, of the pooler and the classifier
+// (BudgetOptions.outside): at small sizes that is most of what it saves. The greedy loop removes the unit with the
 // least loss per parameter, updates what the others cost (a removed hidden dimension makes every
 // head and neuron cheaper, a removed head makes a hidden dimension cheaper), and goes on until
 // the encoder fits the budget. Within one kind the costs are equal (heads, FFN neurons, hidden
@@ -19,8 +22,12 @@
 // Encoder parameters of a layer with A heads of size D, FFN size I, hidden size H:
 //   Q, K, V: 3 (A D H + A D)   attention output: A D H + H   two LayerNorms: 4 H
 //   FFN: I H + I + I H + H                                    => 4 A D H + 3 A D + 2 I H + I + 6 H
+// Outside the encoder (model/shapes.ts): embeddings (V + P + T + 2) H, pooler H H + H, classifier C H + C.
+import { BUDGET_COUNTS, type Budget, type BudgetKey } from '../config/budgets';
 import { UserError } from '../errors';
 import { BertConfig, ffnPerLayer, headSize, headsPerLayer } from '../model/config';
+import { ENCODER } from '../model/names';
+import { paramShapes } from '../model/shapes';
 import type { Importance } from './importance';
 import type { Mask } from './masks';
 
@@ -49,9 +56,45 @@ export function encoderParamsOf(s: EncoderShape): number {
   return s.heads.reduce((sum, A, l) => sum + layerParams(A, s.ffn[l], s.hidden, s.headSize), 0);
 }
 
-/** What a budget means for a model: a fraction (< 1) of its encoder, or a count (>= 1). */
-export function budgetCount(target: number, unprunedEncoder: number): number {
-  return target < 1 ? Math.floor(target * unprunedEncoder) : target;
+/**
+ * The parameters of the classification model (BertForSequenceClassification: embeddings, pooler,
+ * classifier; and the MLM head where the checkpoint carries one, `mlm`) outside the encoder, as a
+ * function of the hidden size; the rest of `cfg` fixed.
+ */
+export function outsideParams(cfg: BertConfig, mlm = false): (H: number) => number {
+  const memo = new Map<number, number>();
+  const D = headSize(cfg);
+  return (H) => {
+    let n = memo.get(H);
+    if (n === undefined) {
+      const noLayers: BertConfig = {
+        ...cfg,
+        hidden_size: H,
+        attention_head_size: D,
+        num_hidden_layers: 0,
+        intermediate_sizes: [],
+        pruned_heads: {},
+      };
+      n = paramShapes(noLayers, { mlm, classifier: true })
+        .filter(([name]) => !name.startsWith(`${ENCODER}.`))
+        .reduce((s, [, shape]) => s + shape.reduce((a, b) => a * b, 1), 0);
+      memo.set(H, n);
+    }
+    return n;
+  };
+}
+
+/** The classification model's parameters (with its MLM head: `mlm`): what analyze counts in its checkpoint. */
+export const modelParamsOf = (cfg: BertConfig, mlm = false): number =>
+  encoderParamsOf(shapeOf(cfg)) + outsideParams(cfg, mlm)(cfg.hidden_size);
+
+/** What a budget counts of a model: its encoder, or the whole classification model (`mlm`: with its MLM head). */
+export const budgetedParams = (key: BudgetKey, cfg: BertConfig, mlm = false): number =>
+  BUDGET_COUNTS[key] === 'model' ? modelParamsOf(cfg, mlm) : encoderParamsOf(shapeOf(cfg));
+
+/** What a budget means for a model: a fraction (< 1) of what it counts (`unpruned`), or a count (>= 1). */
+export function budgetCount(target: number, unpruned: number): number {
+  return target < 1 ? Math.floor(target * unpruned) : target;
 }
 
 /**
@@ -75,6 +118,11 @@ export interface BudgetOptions {
   keepHidden?: number;
   /** The hidden size never goes below this (default: the head size, and at least 8). */
   minHidden?: number;
+  /**
+   * A whole-model budget: the parameters outside the encoder at hidden size H (outsideParams),
+   * counted in the total and in what a hidden dimension saves. Without it the budget is the encoder's.
+   */
+  outside?: (H: number) => number;
 }
 
 export interface BudgetResult {
@@ -84,7 +132,7 @@ export interface BudgetResult {
   layer: number[];
   /** 1 keep / 0 remove, per hidden dimension. */
   hidden: number[];
-  /** Encoder parameters of the shape the masks leave. */
+  /** Parameters of the shape the masks leave: the encoder's, or the whole model's with `outside`. */
   params: number;
 }
 
@@ -120,7 +168,8 @@ export function allocateBudget(shape: EncoderShape, imp: Importance, target: num
   if ((o.layers || o.keepLayers !== undefined) && !imp.layer) throw new Error('budget: layer importance missing');
   if ((o.hidden || o.keepHidden !== undefined) && !imp.hidden) throw new Error('budget: hidden importance missing');
 
-  const params = () => A.reduce((s, a, l) => s + (layer[l] ? layerParams(a, I[l], H, D) : 0), 0);
+  const outside = o.outside ?? (() => 0);
+  const params = () => A.reduce((s, a, l) => s + (layer[l] ? layerParams(a, I[l], H, D) : 0), 0) + outside(H);
 
   // Fixed targets first: the least important layers / hidden dimensions.
   if (o.keepLayers !== undefined && o.keepLayers < L) {
@@ -185,7 +234,8 @@ export function allocateBudget(shape: EncoderShape, imp: Importance, target: num
       options.push(option('layer', imp.layer![l], layerParams(A[l], I[l], H, D)));
     }
     if (canHidden && H > minHidden && hiddenNext < hiddenOrder.length) {
-      const perDim = A.reduce((s, a, l) => s + (layer[l] ? 4 * a * D + 2 * I[l] + 6 : 0), 0);
+      const perDim =
+        A.reduce((s, a, l) => s + (layer[l] ? 4 * a * D + 2 * I[l] + 6 : 0), 0) + outside(H) - outside(H - 1);
       options.push(option('hidden', imp.hidden![hiddenOrder[hiddenNext]], perDim));
     }
     if (options.length === 0) break; // nothing more may go: the smallest reachable shape
@@ -217,13 +267,13 @@ export function allocateBudget(shape: EncoderShape, imp: Importance, target: num
   return { head, ffn, layer, hidden, params: current };
 }
 
-/** A budget the model already meets, or cannot state, is refused before any work. */
-export function checkBudget(target: number, encoder: number, source: string): number {
-  const count = budgetCount(target, encoder);
-  if (count >= encoder)
+/** A budget the model already meets is refused before any work; `total` is what the budget counts. */
+export function checkBudget(b: Budget, total: number, source: string): number {
+  const count = budgetCount(b.target, total);
+  const what = `${BUDGET_COUNTS[b.key]} parameters`;
+  if (count >= total)
     throw new UserError(
-      `${source}: transformer.target_encoder_params ${target} keeps ${count} encoder parameters; ` +
-        `the model has ${encoder} (nothing to prune)`,
+      `${source}: transformer.${b.key} ${b.target} keeps ${count} ${what}; the model has ${total} (nothing to prune)`,
     );
   return count;
 }

@@ -1,4 +1,5 @@
 // A prune config file completed from the run's settings and TextPruner's defaults.
+import { budgetKeysIn, BUDGET_COUNTS, dropReplacedBudget } from '../config/budgets';
 import type { PruneConfig, TransformerPruneConfig } from '../config/settings';
 import { deepMerge } from '../config/settings';
 import { TEXTPRUNER_DEFAULTS } from '../config/presets';
@@ -17,10 +18,11 @@ export function resolvePruneConfig(value: unknown, defaults: PruneConfig, source
       { ...TEXTPRUNER_DEFAULTS, ...(defaults.transformer ?? {}) },
       v.transformer,
     ) as Partial<TransformerPruneConfig>;
-    if (v.transformer.target_encoder_params !== undefined) {
-      // A budget in the file replaces the per-layer targets the run's settings may carry.
+    if (budgetKeysIn(v.transformer).length) {
+      // A budget in the file replaces the per-layer targets and the other budget the run's settings may carry.
       if (v.transformer.target_num_of_heads === undefined) delete t.target_num_of_heads;
       if (v.transformer.target_ffn_size === undefined) delete t.target_ffn_size;
+      dropReplacedBudget(t, v.transformer);
     }
     out.transformer = checkTransformerTargets(t, source);
   }
@@ -30,23 +32,32 @@ export function resolvePruneConfig(value: unknown, defaults: PruneConfig, source
 }
 
 /**
- * What a transformer section must say to be pruned iteratively: a budget (target_encoder_params),
- * or both per-layer targets. A count budget must be a whole number; a layer or hidden target
- * implies that structure. `source` names the file (or the run's settings) in the message.
+ * What a transformer section must say to be pruned iteratively: one budget (target_encoder_params
+ * or target_model_params), or both per-layer targets. A count budget must be a whole number; a
+ * layer or hidden target implies that structure. `source` names the file (or the run's settings)
+ * in the message.
  */
 export function checkTransformerTargets(t: Partial<TransformerPruneConfig>, source: string): TransformerPruneConfig {
-  const budget = t.target_encoder_params;
-  if (budget !== undefined && budget >= 1 && !Number.isInteger(budget))
+  const keys = budgetKeysIn(t);
+  if (keys.length > 1)
     throw new UserError(
-      `${source}: /transformer/target_encoder_params: ${budget} ` +
-        'is neither a fraction below 1 nor a whole parameter count',
+      `${source}: /transformer/${keys[1]}: give one budget, ${keys.join(' or ')}, not both ` +
+        `(they count ${keys.map((k) => `the ${BUDGET_COUNTS[k]}`).join(' and ')})`,
     );
-  if (budget === undefined && t.pruning_method !== 'masks') {
+  for (const k of keys) {
+    const budget = t[k]!;
+    if (budget >= 1 && !Number.isInteger(budget))
+      throw new UserError(
+        `${source}: /transformer/${k}: ${budget} is neither a fraction below 1 nor a whole parameter count`,
+      );
+  }
+  if (keys.length === 0 && t.pruning_method !== 'masks') {
     for (const k of ['target_ffn_size', 'target_num_of_heads'] as const) {
       if (t[k] === undefined)
         throw new UserError(
           `${source}: /transformer: missing '${k}' ` +
-            '(give target_num_of_heads and target_ffn_size, or one budget: target_encoder_params)',
+            '(give target_num_of_heads and target_ffn_size, ' +
+            'or one budget: target_encoder_params or target_model_params)',
         );
     }
   }

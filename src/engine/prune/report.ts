@@ -2,6 +2,7 @@
 // metric). The CLI prints its tables; the extension draws it.
 import * as fs from 'node:fs';
 import { encoderParams, flopsPerSequence, paramTree } from '../analyze/summary';
+import { BUDGET_COUNTS, budgetOf, type BudgetKey } from '../config/budgets';
 import type { PruneConfig, TransformerPruneConfig } from '../config/settings';
 import { UserError } from '../errors';
 import { readJson, writeJsonAtomic } from '../io/atomic';
@@ -9,7 +10,7 @@ import { BertConfig, ffnPerLayer, headSize, keptHeads } from '../model/config';
 import type { Params } from '../model/params';
 import type { EngineEvent } from '../protocol';
 import type { Importance } from './importance';
-import { budgetCount } from './budget';
+import { budgetCount, budgetedParams } from './budget';
 import type { StructuredResult } from './structured';
 import type { PruneIteration, TransformerPruneResult } from './transformer';
 
@@ -50,8 +51,11 @@ export interface StructureReport {
   /** Per original hidden dimension, first scoring (empty when not scored). */
   hidden_importance: number[];
   head_size: number;
-  /** Encoder parameters: the budget asked, what was reached, and the unpruned encoder. */
-  budget?: { target_encoder_params: number; reached: number; before: number };
+  /**
+   * The budget asked (under its own key: target_encoder_params or target_model_params), what was
+   * reached and the unpruned count, in what the budget counts (encoder or whole-model parameters).
+   */
+  budget?: Partial<Record<BudgetKey, number>> & { reached: number; before: number };
 }
 
 export interface PruneReport {
@@ -106,8 +110,7 @@ export interface TargetNote {
  * (a layer with fewer units keeps all it has). Empty when every target is met.
  */
 export function targetNotes(tc: TransformerPruneConfig | undefined, layers: LayerReport[]): TargetNote[] {
-  if (!tc || tc.pruning_method !== 'iterative' || layers.length === 0 || tc.target_encoder_params !== undefined)
-    return [];
+  if (!tc || tc.pruning_method !== 'iterative' || layers.length === 0 || budgetOf(tc)) return [];
   const L = layers.length;
   const out: TargetNote[] = [];
   const units = [
@@ -193,6 +196,13 @@ export function reportTables(r: PruneReport): Table[] {
     a == null ? '' : round(a, d),
     b != null && a != null ? pct(a, b) : '',
   ];
+  // A budget's row: the unpruned count and what the budget asked for, in what it counts.
+  const budgetRows = (b: StructureReport['budget']) => {
+    const given = budgetOf(b);
+    return b && given
+      ? [row(`${BUDGET_COUNTS[given.key]} budget (params)`, b.before, budgetCount(given.target, b.before), 0)]
+      : [];
+  };
   const summary: Table = {
     type: 'table',
     title: 'Pruning: before / after',
@@ -210,16 +220,7 @@ export function reportTables(r: PruneReport): Table[] {
             row('hidden size', r.structure.hidden_before, r.structure.hidden_after, 0),
           ]
         : []),
-      ...(r.structure?.budget
-        ? [
-            row(
-              'encoder budget (params)',
-              r.structure.budget.before,
-              budgetCount(r.structure.budget.target_encoder_params, r.structure.budget.before),
-              0,
-            ),
-          ]
-        : []),
+      ...budgetRows(r.structure?.budget),
       row('score', r.metrics.before, r.metrics.after_prune),
       ...(r.metrics.after_refinetune !== undefined
         ? [row('score after re-fine-tuning', r.metrics.before, r.metrics.after_refinetune)]
@@ -235,6 +236,7 @@ export function reportTables(r: PruneReport): Table[] {
       rows: r.why.map((n) => [n.unit, n.target, n.kept, n.reasons.join('; ')]),
     });
   const structured = r.iterations.some((it) => it.encoder_params !== undefined);
+  const model = r.iterations.some((it) => it.model_params !== undefined);
   if (structured || r.iterations.some((it) => it.recovered_val_score !== undefined)) {
     // The size after each iteration and, in gradual pruning, the validation score its recovery reached.
     tables.push({
@@ -243,6 +245,7 @@ export function reportTables(r: PruneReport): Table[] {
       columns: [
         'iteration',
         ...(structured ? ['layers kept', 'hidden', 'encoder params'] : []),
+        ...(model ? ['model params'] : []),
         'heads per layer',
         'FFN per layer',
         'val score after recovery',
@@ -250,6 +253,7 @@ export function reportTables(r: PruneReport): Table[] {
       rows: r.iterations.map((it) => [
         it.iter,
         ...(structured ? [(it.layers ?? []).join(' '), it.hidden_size ?? '', it.encoder_params ?? ''] : []),
+        ...(model ? [it.model_params ?? ''] : []),
         it.heads_per_layer.join(' '),
         it.ffn_per_layer.join(' '),
         it.recovered_val_score === undefined ? '' : round(it.recovered_val_score),
@@ -329,9 +333,10 @@ export function layerReports(cfg: BertConfig, r: TransformerPruneResult | null, 
 /** What an iterative config prunes to, in words, for the log. */
 export function pruneGoal(tc: TransformerPruneConfig, cfg: BertConfig): string {
   const parts: string[] = [];
-  if (tc.target_encoder_params !== undefined) {
-    const b = tc.target_encoder_params;
-    parts.push(`the encoder to ${b < 1 ? `${round(100 * b, 2)}%` : `${b} parameters`}`);
+  const budget = budgetOf(tc);
+  if (budget) {
+    const b = budget.target;
+    parts.push(`the ${BUDGET_COUNTS[budget.key]} to ${b < 1 ? `${round(100 * b, 2)}%` : `${b} parameters`}`);
   } else parts.push(`heads to ${tc.target_num_of_heads}/layer and FFN to ${tc.target_ffn_size}/layer`);
   if (tc.target_num_layers !== undefined) parts.push(`layers to ${tc.target_num_layers} of ${cfg.num_hidden_layers}`);
   else if (tc.prune_layers) parts.push('whole layers by the budget');
@@ -364,7 +369,7 @@ export function structuredLayerReports(cfg: BertConfig, r: StructuredResult): La
 }
 
 export function structureReport(cfg: BertConfig, r: StructuredResult): StructureReport {
-  const reached = r.iterations.at(-1)?.encoder_params;
+  const reached = r.budget ? budgetedParams(r.budget.key, r.cfg, r.budget.mlm) : undefined;
   return {
     layers_before: cfg.num_hidden_layers,
     layers_kept: r.provenance.layers.slice(),
@@ -375,11 +380,7 @@ export function structureReport(cfg: BertConfig, r: StructuredResult): Structure
     head_size: headSize(r.cfg),
     ...(r.budget && reached !== undefined
       ? {
-          budget: {
-            target_encoder_params: r.budget.target_encoder_params,
-            reached,
-            before: r.budget.before,
-          },
+          budget: { [r.budget.key]: r.budget.target, reached, before: r.budget.before },
         }
       : {}),
   };

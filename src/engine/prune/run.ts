@@ -19,7 +19,7 @@ import {
   labelNamesOf,
   numLabels,
 } from '../model/config';
-import { CLASSIFIER } from '../model/names';
+import { CLASSIFIER, MLM_BIAS } from '../model/names';
 import { disposeParams, Params } from '../model/params';
 import { labelMatrix, predictProbs } from '../model/predict';
 import { log, type StageContext } from '../context';
@@ -100,7 +100,7 @@ export async function pruneCheckpoint(
     if (tc) {
       if (!hasClassifier(cfg) || !params.has(CLASSIFIER.weight))
         throw new UserError(`${o.model}: transformer pruning needs a fine-tuned classifier checkpoint`);
-      checkPruneTargets(cfg, tc, source);
+      checkPruneTargets(cfg, tc, source, params.has(MLM_BIAS));
     }
     const maxLen = Math.min(cfg.max_len ?? 128, cfg.max_position_embeddings);
     const dataRows = readRows(o.dataFile, {
@@ -172,6 +172,7 @@ export async function pruneCheckpoint(
                 (it.layers ? `layers ${it.layers.join(',')}, hidden ${it.hidden_size}, ` : '') +
                 `heads ${it.heads_per_layer.join(' ')}, FFN ${it.ffn_per_layer.join(' ')}` +
                 (it.encoder_params !== undefined ? `, ${it.encoder_params} encoder params` : '') +
+                (it.model_params !== undefined ? `, ${it.model_params} in the model` : '') +
                 (it.round_params ? ` (rounds: ${it.round_params.join(', ')})` : ''),
             ),
         };

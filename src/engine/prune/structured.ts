@@ -1,5 +1,6 @@
 // Pruning all four structures: heads, FFN neurons, whole layers and the hidden size, in n_iters
-// gradual steps. It runs when a prune config gives one budget (target_encoder_params) or asks for
+// gradual steps. It runs when a prune config gives one budget (target_encoder_params, or
+// target_model_params for the whole model) or asks for
 // layers or the hidden size; heads and FFN neurons alone with per-layer targets stay
 // TextPruner's iterative method (transformer.ts).
 //
@@ -10,19 +11,31 @@
 //               step makes the model physically smaller and the next step scores the smaller model
 //   recovery    with recovery_epochs, the model is trained (distilled from the unpruned one)
 //               between steps, as in heads+FFN gradual pruning
-//   budget      the steps' encoder sizes are geometric from the unpruned encoder to the budget, so
-//               every step removes the same share of what is left
+//   budget      the steps' sizes (encoder or whole model, what the budget counts) are geometric
+//               from the unpruned size to the budget, so every step removes the same share of what
+//               is left
 //
 // What was kept is tracked in the numbering of the input model (layers, hidden dimensions, heads),
 // for the report and for layer-wise distillation (pruned-from.json).
+import { budgetOf, type BudgetKey } from '../config/budgets';
 import type { TransformerPruneConfig } from '../config/settings';
 import type { Batch } from '../data/encode';
 import { CancelledError, UserError } from '../errors';
 import { BertConfig, ffnPerLayer, headsPerLayer, keptHeads } from '../model/config';
+import { MLM_BIAS } from '../model/names';
 import type { Params } from '../model/params';
 import type { PrunedFrom } from '../io/checkpoint';
 import { applyStructures, type KeptIndices, type StructureMasks } from './apply';
-import { allocateBudget, budgetSchedule, checkBudget, encoderParamsOf, shapeOf } from './budget';
+import {
+  allocateBudget,
+  budgetCount,
+  budgetedParams,
+  budgetSchedule,
+  checkBudget,
+  encoderParamsOf,
+  outsideParams,
+  shapeOf,
+} from './budget';
 import { computeImportance, type Importance, type ImportanceTarget } from './importance';
 import { generateMask } from './masks';
 import { prunedStructures } from './structures';
@@ -31,7 +44,7 @@ import { checkTargets, type IterativeOptions, type PruneIteration, type Transfor
 /** Whether a transformer config prunes more than heads and FFN by per-layer targets. */
 export function isStructured(tc: TransformerPruneConfig): boolean {
   const { layers, hidden } = beyondHeadsFfn(tc);
-  return tc.target_encoder_params !== undefined || layers || hidden;
+  return budgetOf(tc) !== undefined || layers || hidden;
 }
 
 /** Whether a config prunes whole layers and the hidden size (prune/structures.ts says which it prunes). */
@@ -77,23 +90,28 @@ export function prunedFrom(p: Provenance, input: BertConfig): PrunedFrom {
   };
 }
 
-/** Refuse targets the model cannot reach, before any work: either method's. */
-export function checkPruneTargets(cfg: BertConfig, tc: TransformerPruneConfig, source: string): void {
-  if (isStructured(tc)) checkStructuredTargets(cfg, tc, source);
+/**
+ * Refuse targets the model cannot reach, before any work: either method's. `mlm`: the checkpoint
+ * carries an MLM head (a whole-model budget counts it).
+ */
+export function checkPruneTargets(cfg: BertConfig, tc: TransformerPruneConfig, source: string, mlm = false): void {
+  if (isStructured(tc)) checkStructuredTargets(cfg, tc, source, mlm);
   if (tc.pruning_method === 'iterative') checkTargets(cfg, tc, source);
 }
 
 /** The structured method's checks (layers, hidden size, budget, keep_shape). */
-function checkStructuredTargets(cfg: BertConfig, tc: TransformerPruneConfig, source: string): void {
+function checkStructuredTargets(cfg: BertConfig, tc: TransformerPruneConfig, source: string, mlm: boolean): void {
   const { layers, hidden } = beyondHeadsFfn(tc);
-  if (tc.keep_shape && (layers || hidden || tc.target_encoder_params !== undefined))
+  const budget = budgetOf(tc);
+  if (tc.keep_shape && (layers || hidden || budget))
     throw new UserError(
       `${source}: transformer.keep_shape works with heads and FFN only ` +
         '(layers, the hidden size and a budget remove tensors)',
     );
   if (tc.pruning_method !== 'iterative')
     throw new UserError(
-      `${source}: target_encoder_params, prune_layers and prune_hidden need pruning_method 'iterative'`,
+      `${source}: a budget (target_encoder_params, target_model_params), prune_layers and prune_hidden ` +
+        "need pruning_method 'iterative'",
     );
   const L = cfg.num_hidden_layers;
   if (tc.target_num_layers !== undefined && tc.target_num_layers > L)
@@ -105,8 +123,7 @@ function checkStructuredTargets(cfg: BertConfig, tc: TransformerPruneConfig, sou
       `${source}: transformer.target_hidden_size ${tc.target_hidden_size} ` +
         `is more than the model has (${cfg.hidden_size})`,
     );
-  if (tc.target_encoder_params !== undefined)
-    checkBudget(tc.target_encoder_params, encoderParamsOf(shapeOf(cfg)), source);
+  if (budget) checkBudget(budget, budgetedParams(budget.key, cfg, mlm), source);
 }
 
 /** One step's share of what is left: from `cur` towards `final` with `left` steps to go. */
@@ -152,8 +169,11 @@ function targetMasks(
 
 export interface StructuredResult extends TransformerPruneResult {
   provenance: Provenance;
-  /** The budget as given (budgetCount turns it into parameters) and the unpruned encoder, when one was given. */
-  budget?: { target_encoder_params: number; before: number };
+  /**
+   * The budget as given (budgetCount turns it into parameters), what it counts, and that count of
+   * the unpruned model, when one was given.
+   */
+  budget?: { key: BudgetKey; target: number; before: number; mlm: boolean };
 }
 
 /**
@@ -170,9 +190,14 @@ export async function structuredPrune(
 ): Promise<StructuredResult> {
   const { layers, hidden } = beyondHeadsFfn(tc);
   const cfg0 = cfg;
-  const before = encoderParamsOf(shapeOf(cfg));
-  const count =
-    tc.target_encoder_params !== undefined ? checkBudget(tc.target_encoder_params, before, 'prune config') : null;
+  const budget = budgetOf(tc);
+  // What the budget counts: the encoder, or the whole model (a hidden dimension also costs its
+  // embedding, pooler and classifier rows). checkPruneTargets refused a budget the model meets;
+  // vocabulary pruning, which runs first, may have met a model budget since.
+  const mlm = params.has(MLM_BIAS); // a checkpoint that carries its MLM head ships it too
+  const size = (c: BertConfig) => (budget ? budgetedParams(budget.key, c, mlm) : encoderParamsOf(shapeOf(c)));
+  const before = size(cfg);
+  const count = budget ? budgetCount(budget.target, before) : null;
   const sizes = count !== null ? budgetSchedule(before, count, tc.n_iters) : [];
   const finalLayers = tc.target_num_layers ?? cfg.num_hidden_layers;
   let prov = identityProvenance(cfg);
@@ -189,7 +214,7 @@ export async function structuredPrune(
       tc.target_num_layers !== undefined ? stepTarget(cfg.num_hidden_layers, finalLayers, left) : undefined;
     const keepHidden =
       tc.target_hidden_size !== undefined ? stepTarget(cfg.hidden_size, tc.target_hidden_size, left) : undefined;
-    const start = encoderParamsOf(shapeOf(cfg));
+    const start = size(cfg);
     const roundParams: number[] = [];
     for (let r = 0; r < rounds; r++) {
       if (o.signal?.aborted) throw new CancelledError(`prune cancelled in iteration ${i + 1}`);
@@ -202,8 +227,9 @@ export async function structuredPrune(
       let m: StructureMasks;
       if (count !== null) {
         // this round's size: geometric from the step's start to the step's size
-        const size = r === rounds - 1 ? sizes[i] : Math.round(start * Math.pow(sizes[i] / start, (r + 1) / rounds));
-        const b = allocateBudget(shapeOf(cfg), imp, size, { layers, hidden, keepLayers, keepHidden });
+        const goal = r === rounds - 1 ? sizes[i] : Math.round(start * Math.pow(sizes[i] / start, (r + 1) / rounds));
+        const outside = budget?.key === 'target_model_params' ? outsideParams(cfg, mlm) : undefined;
+        const b = allocateBudget(shapeOf(cfg), imp, goal, { layers, hidden, keepLayers, keepHidden, outside });
         m = { head: b.head, ffn: b.ffn, layer: b.layer, hidden: b.hidden };
       } else {
         m = targetMasks(cfg, imp, tc, left, finalLayers);
@@ -212,7 +238,7 @@ export async function structuredPrune(
       cfg = applied.cfg;
       prov = nextProvenance(prov, m, applied.kept);
       last = m;
-      roundParams.push(encoderParamsOf(shapeOf(cfg)));
+      roundParams.push(size(cfg));
     }
     const it: PruneIteration = {
       iter: i + 1,
@@ -221,6 +247,7 @@ export async function structuredPrune(
       layers: prov.layers.slice(),
       hidden_size: cfg.hidden_size,
       encoder_params: encoderParamsOf(shapeOf(cfg)),
+      ...(budget?.key === 'target_model_params' ? { model_params: size(cfg) } : {}),
       ...(rounds > 1 ? { round_params: roundParams } : {}),
     };
     iterations.push(it);
@@ -234,6 +261,6 @@ export async function structuredPrune(
     importance: first,
     iterations,
     provenance: prov,
-    ...(count !== null ? { budget: { target_encoder_params: tc.target_encoder_params!, before } } : {}),
+    ...(budget ? { budget: { key: budget.key, target: budget.target, before, mlm } } : {}),
   };
 }

@@ -37,7 +37,9 @@ export interface PruneIteration {
   layers?: number[];
   hidden_size?: number;
   encoder_params?: number;
-  /** A budget scored in several rounds (transformer.scoring_rounds): the encoder after each round. */
+  /** With a whole-model budget (target_model_params): the classification model's parameters after the step. */
+  model_params?: number;
+  /** A budget scored in several rounds (transformer.scoring_rounds): what it counts after each round. */
   round_params?: number[];
 }
 

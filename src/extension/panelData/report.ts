@@ -1,4 +1,5 @@
 // The pruning report panel's data (pure): prune-report.json, sweep.json and an evaluation, normalised.
+import { BUDGET_COUNTS, budgetOf } from '../../engine/config/budgets';
 import { evaluationView, type EvaluationView } from './evaluation';
 import { finite, isObject, num, nums } from './json';
 
@@ -29,7 +30,8 @@ export interface ReportStructure {
   hiddenBefore: number;
   hiddenAfter: number;
   headSize?: number;
-  budget?: { target: number; reached: number; before: number }; // encoder parameters
+  /** A budget's target, reached and unpruned counts, in what it counts: encoder or whole-model parameters. */
+  budget?: { target: number; reached: number; before: number; counts: 'encoder' | 'model' };
 }
 
 export interface SweepRow {
@@ -190,8 +192,10 @@ function structureOf(x: unknown, problems: string[]): ReportStructure | undefine
   if (num(x.head_size) !== undefined) out.headSize = num(x.head_size);
   const b = x.budget;
   if (isObject(b)) {
-    const [target, reached, before] = [num(b.target_encoder_params), num(b.reached), num(b.before)];
-    if (target !== undefined && reached !== undefined && before !== undefined) out.budget = { target, reached, before };
+    const given = budgetOf(b);
+    const [target, reached, before] = [num(given?.target), num(b.reached), num(b.before)];
+    if (given && target !== undefined && reached !== undefined && before !== undefined)
+      out.budget = { target, reached, before, counts: BUDGET_COUNTS[given.key] };
   }
   return out;
 }

@@ -191,10 +191,10 @@ function structureTable(s: ReportStructure): HTMLTableElement {
   ];
   if (s.headSize !== undefined) rows.push(['head size', String(s.headSize)]);
   if (s.budget) {
-    const { target, reached, before } = s.budget;
+    const { target, reached, before, counts } = s.budget;
     const wanted = target < 1 ? `${(100 * target).toFixed(1)}%` : `${fmt(target)} parameters`;
     const got = before > 0 ? ` (${((100 * reached) / before).toFixed(1)}% of ${fmt(before)})` : '';
-    rows.push(['encoder budget', `${wanted} wanted, ${fmt(reached)} reached${got}`]);
+    rows.push([`${counts} budget`, `${wanted} wanted, ${fmt(reached)} reached${got}`]);
   }
   return table(['', 'kept'], rows);
 }
