@@ -231,6 +231,26 @@ describe('the budget template and how a config is described', () => {
       pruneConfigTemplate(schema, { num_attention_heads: 4, intermediate_size: 512, num_hidden_layers: 1 }, 'budget'),
     );
     expect(one.transformer.prune_layers).toBe(false);
+    // A whole-model budget: the same structures, one budget key, and the engine takes it over a
+    // run's settings that carry an encoder budget.
+    const whole = JSON.parse(
+      pruneConfigTemplate(
+        schema,
+        { num_attention_heads: 4, intermediate_size: 512, num_hidden_layers: 4 },
+        'model-budget',
+      ),
+    );
+    expect(() => validateConfig('prune', whole, 'new.prune.json')).not.toThrow();
+    expect(whole.transformer).toMatchObject({ target_model_params: 0.3, prune_layers: true, prune_hidden: true });
+    expect(whole.transformer).not.toHaveProperty('target_encoder_params');
+    expect(configChecks('prune', whole, 'new.prune.json', modelShapeOf(bert))).toEqual([]);
+    const over = resolvePruneConfig(
+      whole,
+      { transformer: { ...TEXTPRUNER_DEFAULTS, target_encoder_params: 0.1 } },
+      'n',
+    );
+    expect([over.transformer!.target_model_params, over.transformer!.target_encoder_params]).toEqual([0.3, undefined]);
+    expect(() => checkPruneTargets(bert, over.transformer!, 'new.prune.json')).not.toThrow();
     // The targets template is unchanged, and survives a config.json without the sizes.
     const targets = JSON.parse(pruneConfigTemplate(schema, {} as never));
     expect(targets.transformer).toMatchObject({ target_num_of_heads: 6, target_ffn_size: 1536, prune_layers: false });

@@ -7,7 +7,13 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { SCHEMAS } from '../engine/config/validate';
 import { backendPickItems, backendPickedMessage } from './backends';
-import { pruneConfigTemplate, TEMPLATE_BUDGET, type ModelSize, type PruneSchema } from './configFiles';
+import {
+  pruneConfigTemplate,
+  TEMPLATE_BUDGET,
+  TEMPLATE_MODEL_BUDGET,
+  type ModelSize,
+  type PruneSchema,
+} from './configFiles';
 import type { ConfigDiagnostics } from './diagnostics';
 import type { EngineHost } from './engineHost';
 import type { Panels } from './panels';
@@ -472,6 +478,14 @@ async function newPruneConfig(deps: CommandDeps, node?: RunsNode, model?: string
           'target_encoder_params: the pruner spends it across heads, FFN neurons, whole layers and the hidden ' +
           'size, least important per parameter first.',
         value: 'budget' as const,
+      },
+      {
+        label: 'One budget for the whole model',
+        description: `${100 * TEMPLATE_MODEL_BUDGET}% of the model (what is shipped): heads, FFN, layers, hidden size`,
+        detail:
+          'target_model_params: the same, counted over the embeddings, encoder, pooler and classifier, so a ' +
+          'smaller hidden size counts what it saves in the embeddings too.',
+        value: 'model-budget' as const,
       },
     ],
     { title: 'New pruning config: prune to what?', ignoreFocusOut: true },

@@ -311,17 +311,26 @@ export interface ModelSize {
   num_hidden_layers?: number;
 }
 
-/** The two kinds of new pruning config: targets per layer (heads, FFN) or one budget for the encoder. */
-export type PruneTemplate = 'targets' | 'budget';
+/**
+ * The kinds of new pruning config: targets per layer (heads, FFN), one budget for the encoder, or
+ * one for the whole model (what is shipped).
+ */
+export type PruneTemplate = 'targets' | 'budget' | 'model-budget';
 
 /** The budget a new budget config starts from: 15% of the unpruned encoder. */
 export const TEMPLATE_BUDGET = 0.15;
+/**
+ * The whole-model budget a new config starts from: 30% of the unpruned model (on gaiic-deep about
+ * what 15% of the encoder leaves, the embeddings, pooler and classifier being 16% of it).
+ */
+export const TEMPLATE_MODEL_BUDGET = 0.3;
 
 /**
  * A pruning config to start from: every transformer option the schema defines with its default
  * value (so the user sees what can be set), and either targets of half the model's heads and FFN
- * ('targets') or one budget, 15% of the encoder, spent over heads, FFN, whole layers (where the
- * model has more than one) and the hidden size ('budget'). It is strict JSON because the engine
+ * ('targets') or one budget, 15% of the encoder ('budget') or 30% of the whole model
+ * ('model-budget'), spent over heads, FFN, whole layers (where the model has more than one) and
+ * the hidden size. It is strict JSON because the engine
  * reads configs with JSON.parse; the explanations live in the schema, and VS Code shows them on
  * hover and in completion.
  */
@@ -331,8 +340,9 @@ export function pruneConfigTemplate(
   variant: PruneTemplate = 'targets',
 ): string {
   const transformer: Record<string, unknown> = {};
-  if (variant === 'budget') {
-    transformer.target_encoder_params = TEMPLATE_BUDGET;
+  if (variant === 'budget' || variant === 'model-budget') {
+    if (variant === 'budget') transformer.target_encoder_params = TEMPLATE_BUDGET;
+    else transformer.target_model_params = TEMPLATE_MODEL_BUDGET;
     transformer.prune_layers = (model?.num_hidden_layers ?? 2) > 1;
     transformer.prune_hidden = true;
   } else {
