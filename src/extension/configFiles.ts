@@ -7,9 +7,9 @@
 // `FILE:LINE[:COL]: message` (JSON syntax, CSV rows). A message may hold several such lines.
 import { parseTree, type Node } from 'jsonc-parser';
 import { jsonDepthExceeded } from '../engine/io/read';
-import { BUDGET_COUNTS, budgetKeysIn, type BudgetKey } from '../engine/config/budgets';
+import { BUDGET_COUNTS, budgetKeysIn, budgetProblems, type BudgetKey } from '../engine/config/budgets';
 import { checkConfigJson } from '../engine/model/config';
-import { budgetCount, encoderParamsOf, modelParamsOf } from '../engine/prune/budget';
+import { budgetMet, encoderParamsOf, modelParamsOf } from '../engine/prune/budget';
 
 export interface ErrorLocation {
   file: string;
@@ -226,20 +226,13 @@ export function configChecks(
   const out: ErrorLocation[] = [];
   const at = (key: string, message: string) => out.push({ file, pointer: `${base}/${key}`, message });
   const budgets = budgetKeysIn(t);
-  if (budgets.length > 1)
-    at(
-      budgets[1],
-      `give one budget, ${budgets.join(' or ')}, not both ` +
-        `(they count ${budgets.map((k) => `the ${BUDGET_COUNTS[k]}`).join(' and ')})`,
-    );
-  for (const k of budgets) {
-    const budget = t[k];
-    if (typeof budget === 'number' && budget >= 1 && !Number.isInteger(budget))
-      at(
-        k,
-        `${budget} is neither a fraction below 1 nor a whole parameter count ` +
-          `(0.15 keeps 15% of the ${BUDGET_COUNTS[k]}; ${Math.round(budget)} keeps that many parameters)`,
-      );
+  for (const p of budgetProblems(t)) {
+    const v = t[p.key] as number;
+    const hint =
+      p.kind === 'not-whole'
+        ? ` (0.15 keeps 15% of the ${BUDGET_COUNTS[p.key]}; ${Math.round(v)} keeps that many parameters)`
+        : '';
+    at(p.key, p.message + hint);
   }
   const deeper = [
     ...budgets,
@@ -272,18 +265,16 @@ export function configChecks(
         `${heads} is more than the model has ` +
           `(${model.heads} heads in ${L} layers, ${(model.heads / L).toFixed(2)} per layer)`,
       );
-    for (const k of budgets) {
-      const budget = t[k];
-      const total: Record<BudgetKey, number | undefined> = {
-        target_encoder_params: model.encoder,
-        target_model_params: model.model,
-      };
-      const has = total[k];
-      if (has === undefined || typeof budget !== 'number' || !(budget > 0 && (budget < 1 || Number.isInteger(budget))))
+    const total: Record<BudgetKey, number | undefined> = {
+      target_encoder_params: model.encoder,
+      target_model_params: model.model,
+    };
+    for (const key of budgets) {
+      const [target, has] = [t[key], total[key]];
+      if (has === undefined || typeof target !== 'number' || !(target > 0 && (target < 1 || Number.isInteger(target))))
         continue;
-      const keeps = budgetCount(budget, has);
-      if (keeps >= has)
-        at(k, `${budget} keeps ${keeps} ${BUDGET_COUNTS[k]} parameters; the model has ${has} (nothing to prune)`);
+      const met = budgetMet({ key, target }, has);
+      if (met) at(key, `${target} ${met}`);
     }
     const ffn = n('target_ffn_size');
     if (ffn !== undefined && ffn * L > model.ffn)

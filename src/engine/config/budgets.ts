@@ -34,6 +34,36 @@ export function budgetOf(t: unknown): Budget | undefined {
 export const budgetKeysIn = (t: unknown): BudgetKey[] =>
   isObject(t) ? BUDGET_KEYS.filter((k) => t[k] !== undefined) : [];
 
+/** A mistake in the budgets of a transformer section, at the key it names. */
+export interface BudgetProblem {
+  key: BudgetKey;
+  kind: 'both' | 'not-whole';
+  message: string;
+}
+
+/**
+ * The mistakes a schema cannot express: two budgets, and a count (>= 1) that is not a whole
+ * number. The engine refuses the first (prune/config.ts), the editor marks each (configFiles.ts).
+ */
+export function budgetProblems(t: unknown): BudgetProblem[] {
+  const keys = budgetKeysIn(t);
+  const out: BudgetProblem[] = [];
+  if (keys.length > 1)
+    out.push({
+      key: keys[1],
+      kind: 'both',
+      message:
+        `give one budget, ${keys.join(' or ')}, not both ` +
+        `(they count ${keys.map((k) => `the ${BUDGET_COUNTS[k]}`).join(' and ')})`,
+    });
+  for (const key of keys) {
+    const v = (t as Record<string, unknown>)[key];
+    if (typeof v === 'number' && v >= 1 && !Number.isInteger(v))
+      out.push({ key, kind: 'not-whole', message: `${v} is neither a fraction below 1 nor a whole parameter count` });
+  }
+  return out;
+}
+
 /**
  * After `given` (a file's transformer section) was merged over a base (a preset, the run's
  * settings): a budget the file gives replaces the base's other budget, so that a model budget in a

@@ -267,13 +267,20 @@ export function allocateBudget(shape: EncoderShape, imp: Importance, target: num
   return { head, ffn, layer, hidden, params: current };
 }
 
+/**
+ * Where a budget keeps all that the model has (`total`, what the budget counts): "keeps 700000
+ * encoder parameters; the model has 659712 (nothing to prune)". Undefined where it prunes.
+ */
+export function budgetMet(b: Budget, total: number): string | undefined {
+  const count = budgetCount(b.target, total);
+  return count >= total
+    ? `keeps ${count} ${BUDGET_COUNTS[b.key]} parameters; the model has ${total} (nothing to prune)`
+    : undefined;
+}
+
 /** A budget the model already meets is refused before any work; `total` is what the budget counts. */
 export function checkBudget(b: Budget, total: number, source: string): number {
-  const count = budgetCount(b.target, total);
-  const what = `${BUDGET_COUNTS[b.key]} parameters`;
-  if (count >= total)
-    throw new UserError(
-      `${source}: transformer.${b.key} ${b.target} keeps ${count} ${what}; the model has ${total} (nothing to prune)`,
-    );
-  return count;
+  const met = budgetMet(b, total);
+  if (met) throw new UserError(`${source}: transformer.${b.key} ${b.target} ${met}`);
+  return budgetCount(b.target, total);
 }

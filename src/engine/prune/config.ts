@@ -1,5 +1,5 @@
 // A prune config file completed from the run's settings and TextPruner's defaults.
-import { budgetKeysIn, BUDGET_COUNTS, dropReplacedBudget } from '../config/budgets';
+import { budgetKeysIn, budgetProblems, dropReplacedBudget } from '../config/budgets';
 import type { PruneConfig, TransformerPruneConfig } from '../config/settings';
 import { deepMerge } from '../config/settings';
 import { TEXTPRUNER_DEFAULTS } from '../config/presets';
@@ -38,20 +38,9 @@ export function resolvePruneConfig(value: unknown, defaults: PruneConfig, source
  * in the message.
  */
 export function checkTransformerTargets(t: Partial<TransformerPruneConfig>, source: string): TransformerPruneConfig {
-  const keys = budgetKeysIn(t);
-  if (keys.length > 1)
-    throw new UserError(
-      `${source}: /transformer/${keys[1]}: give one budget, ${keys.join(' or ')}, not both ` +
-        `(they count ${keys.map((k) => `the ${BUDGET_COUNTS[k]}`).join(' and ')})`,
-    );
-  for (const k of keys) {
-    const budget = t[k]!;
-    if (budget >= 1 && !Number.isInteger(budget))
-      throw new UserError(
-        `${source}: /transformer/${k}: ${budget} is neither a fraction below 1 nor a whole parameter count`,
-      );
-  }
-  if (keys.length === 0 && t.pruning_method !== 'masks') {
+  const [problem] = budgetProblems(t);
+  if (problem) throw new UserError(`${source}: /transformer/${problem.key}: ${problem.message}`);
+  if (budgetKeysIn(t).length === 0 && t.pruning_method !== 'masks') {
     for (const k of ['target_ffn_size', 'target_num_of_heads'] as const) {
       if (t[k] === undefined)
         throw new UserError(

@@ -17,7 +17,7 @@
 //
 // What was kept is tracked in the numbering of the input model (layers, hidden dimensions, heads),
 // for the report and for layer-wise distillation (pruned-from.json).
-import { budgetOf, type BudgetKey } from '../config/budgets';
+import { BUDGET_COUNTS, budgetOf, type BudgetKey } from '../config/budgets';
 import type { TransformerPruneConfig } from '../config/settings';
 import type { Batch } from '../data/encode';
 import { CancelledError, UserError } from '../errors';
@@ -195,6 +195,7 @@ export async function structuredPrune(
   // embedding, pooler and classifier rows). checkPruneTargets refused a budget the model meets;
   // vocabulary pruning, which runs first, may have met a model budget since.
   const mlm = params.has(MLM_BIAS); // a checkpoint that carries its MLM head ships it too
+  const wholeModel = budget !== undefined && BUDGET_COUNTS[budget.key] === 'model';
   const size = (c: BertConfig) => (budget ? budgetedParams(budget.key, c, mlm) : encoderParamsOf(shapeOf(c)));
   const before = size(cfg);
   const count = budget ? budgetCount(budget.target, before) : null;
@@ -228,7 +229,7 @@ export async function structuredPrune(
       if (count !== null) {
         // this round's size: geometric from the step's start to the step's size
         const goal = r === rounds - 1 ? sizes[i] : Math.round(start * Math.pow(sizes[i] / start, (r + 1) / rounds));
-        const outside = budget?.key === 'target_model_params' ? outsideParams(cfg, mlm) : undefined;
+        const outside = wholeModel ? outsideParams(cfg, mlm) : undefined;
         const b = allocateBudget(shapeOf(cfg), imp, goal, { layers, hidden, keepLayers, keepHidden, outside });
         m = { head: b.head, ffn: b.ffn, layer: b.layer, hidden: b.hidden };
       } else {
@@ -247,7 +248,7 @@ export async function structuredPrune(
       layers: prov.layers.slice(),
       hidden_size: cfg.hidden_size,
       encoder_params: encoderParamsOf(shapeOf(cfg)),
-      ...(budget?.key === 'target_model_params' ? { model_params: size(cfg) } : {}),
+      ...(wholeModel ? { model_params: size(cfg) } : {}),
       ...(rounds > 1 ? { round_params: roundParams } : {}),
     };
     iterations.push(it);
