@@ -259,4 +259,15 @@ describe('resolveSettings', () => {
     ]);
     expect(() => resolveSettings('quick', { model: { max_len: 256, max_position_embeddings: 256 } })).not.toThrow();
   });
+
+  it('refuses token masking together with augmented distillation, which masks the tokens itself', () => {
+    // gaiic-deep re-fine-tunes with distill_augment 0.15
+    expect(userError(() => resolveSettings('gaiic-deep', { refinetune: { mask_augment: 0.1 } }, 'o.json'))).toBe(
+      `o.json (over preset 'gaiic-deep'): refinetune.mask_augment (0.1) and refinetune.distill_augment (0.15) ` +
+        'both mask the tokens: set one of them to 0',
+    );
+    const ok = resolveSettings('gaiic-deep', { refinetune: { mask_augment: 0.1, distill_augment: 0 } });
+    expect(ok.refinetune.mask_augment).toBe(0.1);
+    expect(resolveSettings('gaiic-deep', { finetune: { mask_augment: 0.1 } }).finetune.mask_augment).toBe(0.1);
+  });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { makeBatches, type Example } from '../src/engine/data/encode';
-import { maskBatch } from '../src/engine/data/masking';
+import { maskBatch, maskTokens, pickTokens } from '../src/engine/data/masking';
 import { Rng } from '../src/engine/data/rng';
 import { CLS_ID, MASK_ID, SEP_ID } from '../src/engine/data/vocab';
 
@@ -125,5 +125,40 @@ describe('maskBatch', () => {
     const m = maskBatch(makeBatches(ex, { batchSize: 1 })[0], VOCAB, new Rng(1));
     expect(m.positions.length).toBe(0);
     expect(Array.from(m.input)).toEqual([CLS_ID, 1, SEP_ID]);
+  });
+});
+
+describe('maskTokens (token masking as augmentation)', () => {
+  const specials = new Set([0, 1, 2, 3, 4]);
+  it('masks about prob of the real, non-special tokens and nothing else, leaving the input as it was', () => {
+    let real = 0;
+    let picked = 0;
+    const rng = new Rng(5);
+    for (const b of batches(2, 320)) {
+      const before = b.ids.slice();
+      const out = maskTokens(b.ids, b.mask, specials, MASK_ID, 0.2, rng);
+      expect(Array.from(b.ids)).toEqual(Array.from(before));
+      for (let i = 0; i < out.length; i++) {
+        const isReal = b.mask[i] > 0 && !specials.has(b.ids[i]);
+        real += isReal ? 1 : 0;
+        if (out[i] !== b.ids[i]) {
+          expect(isReal).toBe(true);
+          expect(out[i]).toBe(MASK_ID);
+          picked++;
+        }
+      }
+    }
+    expect(picked / real).toBeGreaterThan(0.18);
+    expect(picked / real).toBeLessThan(0.22);
+  });
+
+  it('picks nothing at 0 and every real token at 1; the same seed picks the same tokens', () => {
+    const [b] = batches(3, 16);
+    const real = Array.from(b.ids.keys()).filter((i) => b.mask[i] > 0 && !specials.has(b.ids[i]));
+    expect(pickTokens(b.ids, b.mask, specials, 0, new Rng(1))).toEqual([]);
+    expect(pickTokens(b.ids, b.mask, specials, 1, new Rng(1))).toEqual(real);
+    const a = pickTokens(b.ids, b.mask, specials, 0.3, new Rng(9));
+    expect(pickTokens(b.ids, b.mask, specials, 0.3, new Rng(9))).toEqual(a);
+    expect(a.length).toBeGreaterThan(0);
   });
 });

@@ -1,6 +1,7 @@
 // Weight averaging (EMA): the update rule by hand, swap in / swap back, and that fine-tuning with
 // it saves the averaged weights as the best checkpoint while training continues on the raw ones.
-// Also: without a validation split (val_fraction 0) the last epoch is kept.
+// Also: without a validation split (val_fraction 0) the last epoch is kept; FGM leaks nothing; token
+// masking (mask_augment) changes what the steps see.
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -103,4 +104,36 @@ describe('FGM', () => {
     },
     60_000,
   );
+});
+
+describe('token masking (mask_augment)', () => {
+  it('masks the training batches: another loss than without it, the same on a rerun, and a log line', async () => {
+    const { root, run } = await pretrainedRun('bp-maskaug-', 7, backend);
+    const trainLoss = async (mask_augment: number, name: string) => {
+      const s = resolveSettings('tiny', { model: SMALL_MODEL, finetune: { epochs: 1, batch_size: 16, mask_augment } });
+      const logs: string[] = [];
+      const losses: number[] = [];
+      const out = path.join(root, name);
+      await finetune(
+        run,
+        s,
+        {
+          backend,
+          emit: (e) => {
+            if (e.type === 'log') logs.push(e.message);
+            if (e.type === 'epoch') losses.push(e.metrics.train_loss);
+          },
+        },
+        { stage: 'finetune', from: runPaths(run).pretrain, out, last: `${out}-last`, settings: s.finetune },
+      );
+      return { loss: losses[0], logs };
+    };
+    const plain = await trainLoss(0, 'plain');
+    const masked = await trainLoss(0.5, 'masked');
+    const again = await trainLoss(0.5, 'again');
+    expect(masked.loss).not.toBe(plain.loss);
+    expect(again.loss).toBe(masked.loss);
+    expect(masked.logs.some((m) => m.includes('token masking: 0.5 of the tokens'))).toBe(true);
+    expect(plain.logs.some((m) => m.includes('token masking'))).toBe(false);
+  }, 60_000);
 });

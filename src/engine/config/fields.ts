@@ -120,6 +120,14 @@ const FINETUNE_EXTRAS = {
     description:
       'Weight averaging: decay of the exponential moving average of the weights, updated every step (e.g. 0.999); the averaged weights are validated and saved. 0 = off.',
   },
+  mask_augment: {
+    type: 'number',
+    minimum: 0,
+    maximum: 0.5,
+    default: 0,
+    description:
+      'Token masking as augmentation: in every training step each real token of the batch is replaced by [MASK] with this probability (new positions every epoch); the row keeps its labels. 0 = off. In refinetune it cannot be combined with distill_augment, which masks the tokens itself.',
+  },
 } as const satisfies Record<string, FieldDef>;
 
 export const SECTIONS = {

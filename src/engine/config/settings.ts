@@ -57,6 +57,11 @@ function checkSettings(s: Settings, source: string): void {
       `model.max_len (${m.max_len}) must be <= model.max_position_embeddings (${m.max_position_embeddings})`,
     );
   }
+  const r = s.refinetune;
+  if ((r.mask_augment ?? 0) > 0 && (r.distill_augment ?? 0) > 0) {
+    const both = `refinetune.mask_augment (${r.mask_augment}) and refinetune.distill_augment (${r.distill_augment})`;
+    problems.push(`${both} both mask the tokens: set one of them to 0`);
+  }
   // Prune targets are checked against the actual checkpoint by the prune stage: a run may prune a
   // model whose shape differs from these settings (e.g. a downloaded HF checkpoint).
   if (problems.length) throw new UserError(problems.map((p) => `${source}: ${p}`).join('\n'));

@@ -104,3 +104,34 @@ export function maskBatch(
   const targets = Int32Array.from(picked, (pos) => b.ids[pos]);
   return { input, positions: Int32Array.from(picked), targets };
 }
+
+/**
+ * Token masking as augmentation (fine-tuning's mask_augment, augmented distillation): each real
+ * (mask > 0), non-special token of a batch's flat ids is picked with probability `prob`, one draw
+ * of `rng` per such token in order. Returns the picked flat indices, ascending.
+ */
+export function pickTokens(
+  ids: Int32Array,
+  mask: Float32Array,
+  specials: ReadonlySet<number>,
+  prob: number,
+  rng: Rng,
+): number[] {
+  const picked: number[] = [];
+  for (let i = 0; i < ids.length; i++) if (mask[i] > 0 && !specials.has(ids[i]) && rng.next() < prob) picked.push(i);
+  return picked;
+}
+
+/** `ids` with the tokens pickTokens picks replaced by `maskId` (a new array). */
+export function maskTokens(
+  ids: Int32Array,
+  mask: Float32Array,
+  specials: ReadonlySet<number>,
+  maskId: number,
+  prob: number,
+  rng: Rng,
+): Int32Array {
+  const out = ids.slice();
+  for (const i of pickTokens(ids, mask, specials, prob, rng)) out[i] = maskId;
+  return out;
+}

@@ -50,6 +50,7 @@ import { CLASSIFIER, CLASSIFIER_PREFIX, MLM_PREFIX, POOLER_PREFIX } from '../mod
 import { weightShapes } from '../io/checkpoint';
 import { disposeParams, initTensor, paramShapes, Params } from '../model/params';
 import { labelMatrix, predictLogits, predictProbs, softmaxRows } from '../model/predict';
+import { maskTokens } from '../data/masking';
 import { maskForDistillation, stepTeacherOf, type StepTeacher } from './distill';
 import { train } from './loop';
 import { allMetrics } from './metrics';
@@ -237,6 +238,8 @@ export async function finetuneClassifier(run: string, s: Settings, ctx: StageCon
   const T = ft.distill_temperature ?? 1;
   const beta = o.teacher ? (ft.distill_hidden ?? 0) : 0;
   const augment = alpha > 0 ? (ft.distill_augment ?? 0) : 0;
+  // (config/settings.ts refuses mask_augment together with distill_augment)
+  const maskAugment = augment > 0 ? 0 : (ft.mask_augment ?? 0);
   const prunedFrom = readPrunedFrom(o.from, cfg);
   const teacher = o.teacher && (alpha > 0 || beta > 0) ? loadCheckpoint(o.teacher) : null;
   let teacherLogits: Float32Array | null = null;
@@ -257,6 +260,7 @@ export async function finetuneClassifier(run: string, s: Settings, ctx: StageCon
   if (alpha > 0) log(ctx, `distilling from ${o.teacher} (alpha ${alpha}, temperature ${T})`);
   if (beta > 0) log(ctx, `layer-wise distillation from ${o.teacher} (weight ${beta})`);
   if (augment > 0) log(ctx, `augmented distillation: ${augment} of the tokens masked, labeled by the teacher`);
+  if (maskAugment > 0) log(ctx, `token masking: ${maskAugment} of the tokens masked in every step, the labels kept`);
   const specials = new Set(specialIdList(vocab.special));
 
   // A batch's teacher targets (and the teacher's token ids) are host arrays of the batch (made with
@@ -266,7 +270,11 @@ export async function finetuneClassifier(run: string, s: Settings, ctx: StageCon
   // A batch's host targets from the teacher's logits: its softened probabilities (single-label),
   // else the logits themselves (the loss takes their sigmoid at the temperature).
   const targetsOf = (logits: Float32Array) => (single ? softmaxRows(logits, L, T) : logits);
-  const withTeacher = (b: Batch, rng: Rng): TrainBatch => {
+  const withTeacher = (b0: Batch, rng: Rng): TrainBatch => {
+    const b =
+      maskAugment > 0
+        ? { ...b0, ids: maskTokens(b0.ids, b0.mask, specials, vocab.special.mask, maskAugment, rng) }
+        : b0;
     let out: TrainBatch = stepTeacher ? { ...b, teacherIds: stepTeacher.batchIds(b.rows, b.mask, b.B, b.T) } : b;
     if (augment > 0 && stepTeacher) {
       const ids = { student: vocab.special.mask, teacher: stepTeacher.maskId };

@@ -23,6 +23,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Row } from '../data/csv';
 import { encodeRows } from '../data/encode';
+import { pickTokens } from '../data/masking';
 import { UserError } from '../errors';
 import { PRUNED_FROM_FILE, type Checkpoint, type PrunedFrom } from '../io/checkpoint';
 import { classify, toInputs } from '../model/bert';
@@ -154,8 +155,8 @@ export function stepTeacherOf(
 
 /**
  * Augmented distillation's corruption of a batch: each real, non-special token of the student's
- * ids is masked with probability `prob`, in the student's ids with its [MASK] and at the same
- * position in the teacher's ids with the teacher's. Returns new arrays.
+ * ids is masked with probability `prob` (data/masking.ts pickTokens), in the student's ids with its
+ * [MASK] and at the same position in the teacher's ids with the teacher's. Returns new arrays.
  */
 export function maskForDistillation(
   ids: Int32Array,
@@ -168,11 +169,9 @@ export function maskForDistillation(
 ): { ids: Int32Array; teacherIds: Int32Array } {
   const s = ids.slice();
   const t = teacherIds.slice();
-  for (let i = 0; i < s.length; i++) {
-    if (mask[i] > 0 && !specials.has(s[i]) && rng.next() < prob) {
-      s[i] = ids2.student;
-      t[i] = ids2.teacher;
-    }
+  for (const i of pickTokens(ids, mask, specials, prob, rng)) {
+    s[i] = ids2.student;
+    t[i] = ids2.teacher;
   }
   return { ids: s, teacherIds: t };
 }
