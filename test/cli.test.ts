@@ -81,4 +81,13 @@ describe('CLI', () => {
     expectUserError(r, /\/finetune\/epochs: must be integer/);
     expect(r.stderr).toMatch(/unknown key 'modle'/);
   });
+
+  it('a settings file whose keys disagree names the file and both keys', () => {
+    const d = tmp();
+    const cfg = path.join(d, 'both.bert-pruner.json');
+    fs.writeFileSync(cfg, JSON.stringify({ refinetune: { mask_augment: 0.2, distill_augment: 0.15 } }));
+    const r = cli(['pretrain', '--run', path.join(d, 'run'), '--config', cfg, '--backend', 'cpu']);
+    expectUserError(r, /both\.bert-pruner\.json \(over preset 'quick'\): refinetune\.mask_augment \(0\.2\) and /);
+    expect(r.stderr).toMatch(/refinetune\.distill_augment \(0\.15\) both mask the tokens/);
+  });
 });

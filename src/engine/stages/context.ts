@@ -35,7 +35,10 @@ export function stageSettings(
     }
   }
   const override = configFile ? loadConfigFile('settings', configFile) : {};
-  return { settings: resolveSettings(base.preset, deepMerge(base.settings ?? {}, override)), preset: base.preset };
+  // A problem across keys (config/settings.ts) names the file that was given.
+  const source = configFile ? `--config ${configFile}` : '--config';
+  const settings = resolveSettings(base.preset, deepMerge(base.settings ?? {}, override), source);
+  return { settings, preset: base.preset };
 }
 
 /**
