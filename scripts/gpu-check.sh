@@ -537,7 +537,7 @@ step_pipeline() { # PRECISION
   [[ -f "$PACK/wasm-run.json" ]] && cp "$PACK/wasm-run.json" "$OUT/wasm-run.json"
   echo "$preset" >"$OUT/pipeline-preset.txt"
   grep -hE 'fell back|not recorded|recordings:|precision mixed' "$OUT/${name//[^A-Za-z0-9_.-]/_}.err" 2>/dev/null |
-    sed 's/^/   log: /' | head -n 12 || true
+    sed 's/^/   log: /' | head -n 24 || true
   tail -n 25 "$OUT/$tag.txt" | sed 's/^/   /'
 }
 

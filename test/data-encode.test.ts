@@ -122,13 +122,14 @@ describe('makeBatches', () => {
     return { ids, labels, row: i };
   });
 
-  function checkBatches(batches: ReturnType<typeof makeBatches>, batchSize: number) {
+  /** padded(longest row): the batch's length (its longest row's, unless padded further). */
+  function checkBatches(batches: ReturnType<typeof makeBatches>, batchSize: number, padded = (n: number) => n) {
     const seen = batches.flatMap((b) => b.rows);
     expect([...seen].sort((a, b) => a - b)).toEqual(examples.map((_, i) => i)); // every example exactly once
     for (const b of batches) {
       expect(b.B).toBe(b.rows.length);
       expect(b.B).toBeLessThanOrEqual(batchSize);
-      expect(b.T).toBe(Math.max(...b.rows.map((r) => examples[r].ids.length))); // padded to its own max
+      expect(b.T).toBe(padded(Math.max(...b.rows.map((r) => examples[r].ids.length)))); // to its own max
       expect(b.ids.length).toBe(b.B * b.T);
       let tokens = 0;
       b.rows.forEach((r, i) => {
@@ -172,6 +173,23 @@ describe('makeBatches', () => {
     expect(lengths).not.toEqual([...lengths].sort((x, y) => x - y)); // batch order is shuffled
     const other = makeBatches(examples, { batchSize: 8, rng: new Rng(2), bucket: true });
     expect(other.map((b) => b.rows)).not.toEqual(bucketed.map((b) => b.rows));
+  });
+
+  it('padTo rounds each length up to a multiple, never past max; the padding is masked', () => {
+    // lengths 3..62; max 60: a batch whose longest row is 57..60 stops at 60, 61 and 62 stay as they are
+    const padded = (n: number) => Math.max(n, Math.min(Math.ceil(n / 8) * 8, 60));
+    const bs = makeBatches(examples, { batchSize: 8, rng: new Rng(1), bucket: true, padTo: { multiple: 8, max: 60 } });
+    checkBatches(bs, 8, padded);
+    const lengths = new Set(bs.map((b) => b.T));
+    expect([...lengths].every((T) => T % 8 === 0 || T >= 60)).toBe(true);
+    expect(lengths.size).toBeLessThanOrEqual(10);
+    const plain = makeBatches(examples, { batchSize: 8, rng: new Rng(1), bucket: true });
+    expect(bs.map((b) => b.rows)).toEqual(plain.map((b) => b.rows)); // the same batches, only longer
+    expect(new Set(plain.map((b) => b.T)).size).toBeGreaterThan(2 * lengths.size);
+    // multiple 1: nothing changes
+    expect(makeBatches(examples, { batchSize: 8, padTo: { multiple: 1, max: 60 } }).map((b) => b.T)).toEqual(
+      makeBatches(examples, { batchSize: 8 }).map((b) => b.T),
+    );
   });
 
   it('gives labels null when any example is unlabeled', () => {

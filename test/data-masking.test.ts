@@ -1,6 +1,9 @@
+import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
+import { mlmStep } from '../src/engine/train/pretrain';
+import { tinyModel } from './helpers/tiny';
 import { makeBatches, type Example } from '../src/engine/data/encode';
-import { maskBatch, maskTokens, pickTokens } from '../src/engine/data/masking';
+import { coarseBucket, maskBatch, maskTokens, padMasked, pickTokens } from '../src/engine/data/masking';
 import { Rng } from '../src/engine/data/rng';
 import { CLS_ID, MASK_ID, SEP_ID } from '../src/engine/data/vocab';
 
@@ -160,5 +163,69 @@ describe('maskTokens (token masking as augmentation)', () => {
     const a = pickTokens(b.ids, b.mask, specials, 0.3, new Rng(9));
     expect(pickTokens(b.ids, b.mask, specials, 0.3, new Rng(9))).toEqual(a);
     expect(a.length).toBeGreaterThan(0);
+  });
+});
+
+describe('padMasked (few shapes for recorded MLM steps)', () => {
+  it('coarseBucket: a multiple of 8, less than max(8, n / 4) above n, monotone', () => {
+    expect([0, 1, 8, 9, 63, 64, 65, 100, 129, 1000].map(coarseBucket)).toEqual([
+      0, 8, 8, 16, 64, 64, 80, 112, 160, 1024,
+    ]);
+    let prev = 0;
+    for (let n = 1; n <= 5000; n++) {
+      const c = coarseBucket(n);
+      expect(c % 8).toBe(0);
+      expect(c).toBeGreaterThanOrEqual(n);
+      expect(c - n).toBeLessThan(Math.max(8, n / 4));
+      expect(c).toBeGreaterThanOrEqual(prev);
+      prev = c;
+    }
+  });
+
+  it('pads positions and targets with weight 0, keeping the picked ones and the input', () => {
+    for (const b of batches(4, 40)) {
+      const m = maskBatch(b, VOCAB, new Rng(8));
+      const p = padMasked(m);
+      const n = m.positions.length;
+      expect(p.positions.length).toBe(coarseBucket(n));
+      expect(Array.from(p.positions.subarray(0, n))).toEqual(Array.from(m.positions));
+      expect(Array.from(p.targets.subarray(0, n))).toEqual(Array.from(m.targets));
+      expect(p.positions.subarray(n).every((x) => x === 0)).toBe(true);
+      expect(Array.from(p.weights!)).toEqual([...new Array(n).fill(1), ...new Array(p.positions.length - n).fill(0)]);
+      expect(p.input).toBe(m.input);
+    }
+  });
+
+  it('the MLM loss of a batch padded in length and in masked positions is the unpadded loss', () => {
+    const { cfg, params } = tinyModel(3, {}, true); // vocabulary of 30, at most 32 tokens
+    const rng = new Rng(12);
+    const ex: Example[] = Array.from({ length: 24 }, (_, i) => {
+      const len = 4 + rng.int(20);
+      return {
+        ids: Int32Array.from({ length: len }, (_, t) => (t === 0 ? CLS_ID : t === len - 1 ? SEP_ID : 5 + rng.int(25))),
+        labels: null,
+        row: i,
+      };
+    });
+    const plain = makeBatches(ex, { batchSize: 6, rng: new Rng(1), bucket: true });
+    const padded = makeBatches(ex, { batchSize: 6, rng: new Rng(1), bucket: true, padTo: { multiple: 8, max: 32 } });
+    let longer = 0;
+    let extra = 0;
+    plain.forEach((b, i) => {
+      const p = padded[i];
+      longer += p.T - b.T;
+      const m = maskBatch(b, 30, new Rng(20 + i));
+      const pm = padMasked(maskBatch(p, 30, new Rng(20 + i))); // the same tokens picked
+      expect(Array.from(pm.targets.subarray(0, m.targets.length))).toEqual(Array.from(m.targets));
+      extra += pm.positions.length - m.positions.length;
+      const [a, c] = tf.tidy(() => [
+        mlmStep(params, cfg, { ...b, masked: m }, null).loss.dataSync()[0],
+        mlmStep(params, cfg, { ...p, masked: pm }, null).loss.dataSync()[0],
+      ]);
+      expect(Math.abs(a - c)).toBeLessThan(1e-5 * Math.abs(a));
+    });
+    expect(longer).toBeGreaterThan(0); // some batches were padded, in length
+    expect(extra).toBeGreaterThan(0); // and in masked positions
+    for (const v of params.values()) v.dispose();
   });
 });

@@ -1,7 +1,8 @@
 // Recorded steps on the webgpu backend (backend/webgpu-record.ts): a replayed training step gives
 // the parameters the op-by-op step gives from the same weights (FGM, EMA, dropout, clipping on),
 // makes no bind group and no buffer and submits at most twice; a replayed inference batch gives
-// the op-by-op logits; what cannot be recorded falls back with one line. Any WebGPU adapter, a
+// the op-by-op logits; MLM steps (lengths and masked counts padded) and importance scoring replay
+// too; what cannot be recorded falls back with one line. Any WebGPU adapter, a
 // software one (lavapipe) included; skipped with one line where there is none.
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
@@ -15,7 +16,11 @@ import { AdamW } from '../src/engine/train/optim';
 import { tinyModel } from './helpers/tiny';
 import { classifierStepLoss, hostBatch, snapshot, type HostBatch } from './helpers/webgpu';
 import { webgpuMissing } from './helpers/backends';
-import type { Example } from '../src/engine/data/encode';
+import { makeBatches, type Example } from '../src/engine/data/encode';
+import { maskBatch, padMasked } from '../src/engine/data/masking';
+import { mlmStep, type MlmBatch } from '../src/engine/train/pretrain';
+import { computeImportance, referenceTargets } from '../src/engine/prune/importance';
+import * as prune from './prune-helpers';
 
 const missing = await webgpuMissing('webgpu recording tests');
 
@@ -130,5 +135,90 @@ describe.skipIf(missing !== null)('recorded steps on webgpu', () => {
     expect(worst).toBeLessThan(1e-5);
     expect(inferenceRecorder(params)!.recorder.stats.hits).toBeGreaterThan(0);
     for (const v of params.values()) v.dispose();
+  });
+
+  it('MLM steps: padded lengths and masked counts replay one recording, as op by op within 1e-5', async () => {
+    await initBackend('webgpu');
+    const mlm = (seed: number) => {
+      const { cfg, params } = tinyModel(seed, {}, true);
+      const opt = new AdamW({ lr: 1e-2, weightDecay: 0.01 });
+      const spec: StepSpec<MlmBatch> = {
+        params,
+        clipNorm: 1,
+        loss: (b, d) => mlmStep(params, cfg, b, d).loss,
+      };
+      return { params, opt, spec };
+    };
+    // rows of 9..16 tokens: every batch pads to 16; 8 batches of 4 rows, their masked counts vary
+    const rng = new Rng(5);
+    const ex: Example[] = Array.from({ length: 32 }, (_, i) => ({
+      row: i,
+      labels: null,
+      ids: Int32Array.from({ length: 9 + (i % 8) }, (_, t) => (t === 0 ? 2 : 5 + rng.int(25))),
+    }));
+    const batches: MlmBatch[] = makeBatches(ex, { batchSize: 4, rng: new Rng(6), padTo: { multiple: 8, max: 32 } }).map(
+      (b) => ({ ...b, masked: padMasked(maskBatch(b, 30, rng, 0.3)) }),
+    );
+    const counts = new Set(batches.map((b) => b.masked.weights!.reduce((x, y) => x + y, 0)));
+    expect(counts.size).toBeGreaterThan(2); // without padding, as many keys
+    expect(new Set(batches.map((b) => `${b.T} ${b.masked.positions.length}`)).size).toBeLessThan(counts.size);
+    const a = mlm(7);
+    const r = mlm(7);
+    const lines: string[] = [];
+    const rec = stepRecording(r.spec, r.opt, (l) => lines.push(l))!;
+    const [rngA, rngR] = [new Rng(13), new Rng(13)];
+    const lossesA: number[] = [];
+    const lossesR: Promise<number>[] = [];
+    for (const b of batches) {
+      lossesA.push(await (await queueTrainStep(a.spec, a.opt, b, rngA, 1e-2)).loss);
+      lossesR.push((await queueTrainStep(r.spec, r.opt, b, rngR, 1e-2, rec)).loss);
+    }
+    const got = await Promise.all(lossesR);
+    got.forEach((l, i) => expect(Math.abs(l - lossesA[i]), `loss ${i}`).toBeLessThan(1e-5 * (1 + Math.abs(l))));
+    // two keys (16 tokens, 16 or 24 positions) for six masked counts: each run, recorded, replayed
+    expect(rec.recorder.stats).toMatchObject({ hits: 4, recorded: 2, fallbacks: 0 });
+    expect(lines).toEqual([]);
+    const [pa, pr] = [await snapshot(a.params), await snapshot(r.params)];
+    for (const [n, va] of pa) {
+      const vr = pr.get(n)!;
+      let worst = 0;
+      for (let i = 0; i < va.length; i++) worst = Math.max(worst, Math.abs(va[i] - vr[i]));
+      expect(worst, n).toBeLessThan(1e-5);
+    }
+    rec.recorder.dispose();
+    for (const m of [a, r]) {
+      m.opt.dispose();
+      for (const v of m.params.values()) v.dispose();
+    }
+  });
+
+  it('importance scoring: recorded and replayed, as op by op within 1e-5, with every structure', async () => {
+    await initBackend('webgpu');
+    const { cfg, params } = prune.tinyModel({ heads: 4, ffn: 12, seed: 7 });
+    // 24 rows of 3..12 tokens, batches of 4 padded to 8 or 16: two shapes, each run, recorded, replayed
+    const ex = prune.randomExamples(24, 40, 11);
+    const batches = makeBatches(ex, { batchSize: 4, padTo: { multiple: 8, max: 16 } });
+    expect(new Set(batches.map((b) => b.T)).size).toBeLessThanOrEqual(2);
+    const other = prune.tinyModel({ heads: 4, ffn: 12, seed: 8 });
+    for (const target of [
+      { kind: 'labels' as const },
+      { kind: 'logits' as const, reference: await referenceTargets(other.params, other.cfg, batches) },
+    ]) {
+      const o = { ffnEven: true, structures: { layers: true, hidden: true, exactHeads: true } };
+      process.env.BERT_PRUNER_RECORD = '0';
+      const plain = await computeImportance(params, cfg, batches, target, o);
+      delete process.env.BERT_PRUNER_RECORD;
+      const lines: string[] = [];
+      const got = await computeImportance(params, cfg, batches, target, { ...o, log: (l) => lines.push(l) });
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(/^importance: recordings: \d+ kept .* [1-9]\d* replays of 6 .* 0 op by op/);
+      for (const k of ['head', 'ffn', 'layer', 'hidden'] as const) {
+        const [a, b] = [[plain[k]!].flat(2), [got[k]!].flat(2)];
+        expect(b.length, k).toBe(a.length);
+        const scale = Math.max(...a.map(Math.abs));
+        a.forEach((x, i) => expect(Math.abs(x - b[i]), `${k} ${i}`).toBeLessThan(1e-5 * scale));
+      }
+    }
+    for (const v of [...params.values(), ...other.params.values()]) v.dispose();
   });
 });

@@ -519,6 +519,13 @@ export class Recorder {
     if (!c.why && changed >= 0) c.refuse(`a variable's buffer changed during the step (${vars[changed].name})`);
     if (!c.why && (!outBuf || !c.pinned.has(outBuf))) c.refuse('the output is not written by the recorded programs');
     if (!c.why && nextSeedSlot >= SCALAR_WORDS) c.refuse('more dropout seeds than scalar slots');
+    const varBufs = new Set(before);
+    let bytes = 0;
+    for (const buf of c.pinned) if (!varBufs.has(buf)) bytes += buf.size;
+    // A pass larger than the whole cache (importance scoring's many forward passes on a big model)
+    // would pin all its memory for one recording.
+    if (!c.why && bytes > this.maxMiB * 2 ** 20)
+      c.refuse(`it would pin ${(bytes / 2 ** 20).toFixed(0)} MiB, over the cache's ${this.maxMiB} MiB`);
     const rec: Recording = {
       key,
       ops: c.ops,
@@ -532,7 +539,7 @@ export class Recorder {
       ring: [],
       nextRing: 0,
       dispatches: c.ops.filter((o) => o.kind === 'dispatch').length,
-      bytes: 0,
+      bytes,
     };
     if (c.why) {
       unpin(rec);
@@ -544,8 +551,6 @@ export class Recorder {
       }
       return { out, rec: null };
     }
-    const varBufs = new Set(rec.vars.map((x) => x.buf));
-    for (const buf of rec.pinned) if (!varBufs.has(buf)) rec.bytes += buf.size;
     this.cache.set(key, rec);
     this.stats.recorded++;
     while (this.cache.size > this.capacity || (this.cache.size > 1 && this.pinnedMiB() > this.maxMiB))
@@ -665,6 +670,23 @@ export function recordingBackend(): WebGpuBackendLike | null {
   return backend && tf.getBackend() === 'webgpu' ? backend : null;
 }
 
+/** The backend to record on: webgpu's, unless BERT_PRUNER_RECORD=0 turns recording off. */
+export function recordingOn(): WebGpuBackendLike | null {
+  return process.env.BERT_PRUNER_RECORD === '0' ? null : recordingBackend();
+}
+
+/** Where steps are recorded, batch lengths are rounded up to a multiple of this many tokens. */
+export const RECORDED_LENGTH_MULTIPLE = 8;
+
+/**
+ * The padding that gives recorded steps few shapes, or undefined where nothing is recorded (the
+ * batches stay exactly as long as their longest row): lengths rounded up to a multiple of 8, never
+ * past maxLen (the longest input the examples were cut to).
+ */
+export function replayPadding(maxLen: number): { multiple: number; max: number } | undefined {
+  return recordingOn() ? { multiple: RECORDED_LENGTH_MULTIPLE, max: maxLen } : undefined;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Inference: one recorder for the model last predicted with (model/predict.ts).
 
@@ -678,8 +700,8 @@ const INFERENCE_MODELS = 2;
  * (the least recently used one goes). null off webgpu, or with BERT_PRUNER_RECORD=0.
  */
 export function inferenceRecorder(params: Map<string, tf.Variable>): { recorder: Recorder; modelKey: string } | null {
-  const b = recordingBackend();
-  if (!b || process.env.BERT_PRUNER_RECORD === '0') return null;
+  const b = recordingOn();
+  if (!b) return null;
   const k = inference.findIndex((x) => x.params === params);
   if (k >= 0) {
     const [hit] = inference.splice(k, 1);
@@ -687,11 +709,35 @@ export function inferenceRecorder(params: Map<string, tf.Variable>): { recorder:
     return hit;
   }
   while (inference.length >= INFERENCE_MODELS) inference.shift()!.recorder.dispose();
-  const modelKey = [...params].map(([n, v]) => `${n}:${v.shape.join('x')}`).join(',');
   const log = (line: string) => process.stderr.write(`bert-pruner: ${line}\n`);
-  const r = { params, recorder: new Recorder('inference', b, () => [...params.values()], log), modelKey };
+  const r = {
+    params,
+    recorder: new Recorder('inference', b, () => [...params.values()], log),
+    modelKey: modelKeyOf(params),
+  };
   inference.push(r);
   return r;
+}
+
+/** A model's key: its parameters' names and shapes. */
+function modelKeyOf(params: Map<string, tf.Variable>): string {
+  return [...params].map(([n, v]) => `${n}:${v.shape.join('x')}`).join(',');
+}
+
+/**
+ * A recorder of its own for passes over a model and extra variables (importance scoring's gates),
+ * which the caller disposes; null off webgpu, or with BERT_PRUNER_RECORD=0.
+ */
+export function passRecorder(
+  name: string,
+  params: Map<string, tf.Variable>,
+  extra: tf.Variable[],
+  log: (line: string) => void,
+): { recorder: Recorder; modelKey: string } | null {
+  const b = recordingOn();
+  if (!b) return null;
+  const modelKey = modelKeyOf(params) + extra.map((v) => `;${v.shape.join('x')}`).join('');
+  return { recorder: new Recorder(name, b, () => [...params.values(), ...extra], log), modelKey };
 }
 
 /** The inference recorder's summary line, if one is in use. */

@@ -93,10 +93,17 @@ export interface Batch {
 /** Batches hold this many batches' worth of examples when bucketing by length. */
 const BUCKET_CHUNK_BATCHES = 50;
 
-function collate(ex: Example[], order: number[], numLabels: number, padId: number): Batch {
+/** Padding a batch's length up to a multiple of `multiple` tokens, but never past `max`. */
+export interface LengthPadding {
+  multiple: number;
+  max: number;
+}
+
+function collate(ex: Example[], order: number[], numLabels: number, padId: number, padTo?: LengthPadding): Batch {
   const B = order.length;
   let T = 0;
   for (const i of order) T = Math.max(T, ex[i].ids.length);
+  if (padTo && padTo.multiple > 1) T = Math.max(T, Math.min(Math.ceil(T / padTo.multiple) * padTo.multiple, padTo.max));
   const ids = new Int32Array(B * T).fill(padId);
   const mask = new Float32Array(B * T);
   const hasLabels = order.every((i) => ex[i].labels !== null);
@@ -123,10 +130,12 @@ function collate(ex: Example[], order: number[], numLabels: number, padId: numbe
  * order is shuffled; with bucket as well, examples are grouped by similar length: shuffle, sort by
  * length within chunks of ~50 batches, cut into batches, then shuffle the batch order. Padding stays
  * small while each epoch still sees a different random order. bucket is ignored without rng.
+ * padTo: each batch's length rounded up (recorded steps on webgpu meet fewer shapes; the padding
+ * is masked, so the outputs are the same).
  */
 export function makeBatches(
   ex: Example[],
-  opts: { batchSize: number; rng?: Rng; bucket?: boolean; numLabels?: number; padId?: number },
+  opts: { batchSize: number; rng?: Rng; bucket?: boolean; numLabels?: number; padId?: number; padTo?: LengthPadding },
 ): Batch[] {
   const { batchSize, rng } = opts;
   if (!Number.isInteger(batchSize) || batchSize < 1)
@@ -145,5 +154,5 @@ export function makeBatches(
   } else {
     for (let b = 0; b < order.length; b += batchSize) groups.push(order.slice(b, b + batchSize));
   }
-  return groups.map((g) => collate(ex, g, numLabels, opts.padId ?? 0));
+  return groups.map((g) => collate(ex, g, numLabels, opts.padId ?? 0, opts.padTo));
 }

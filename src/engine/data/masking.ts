@@ -18,6 +18,36 @@ export interface MaskedBatch {
   positions: Int32Array;
   /** Original ids at those positions. */
   targets: Int32Array;
+  /**
+   * 1 per predicted position, 0 for the padding padMasked adds (the loss is weighted by it); absent:
+   * every position counts.
+   */
+  weights?: Float32Array;
+}
+
+/**
+ * n rounded up to a coarse bucket: a multiple of 8, or of an eighth of the next power of two where
+ * that is larger (eight buckets from one power of two to the next): less than max(8, n / 4) more.
+ */
+export function coarseBucket(n: number): number {
+  const step = Math.max(8, 2 ** Math.max(0, Math.ceil(Math.log2(Math.max(1, n))) - 3));
+  return Math.ceil(n / step) * step;
+}
+
+/**
+ * The masked positions padded to coarseBucket(their count), so that their number takes few values
+ * (a recorded step's shapes are its key): padding predicts position 0's token with weight 0.
+ */
+export function padMasked(m: MaskedBatch): MaskedBatch {
+  const n = m.positions.length;
+  const P = coarseBucket(n);
+  const positions = new Int32Array(P);
+  const targets = new Int32Array(P);
+  const weights = new Float32Array(P);
+  positions.set(m.positions);
+  targets.set(m.targets);
+  weights.fill(1, 0, n);
+  return { input: m.input, positions, targets, weights };
 }
 
 /** p(n) proportional to 1/n for n = 1..maxNgram: its cumulative table and its mean. */

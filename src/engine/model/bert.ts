@@ -213,11 +213,13 @@ export function classifierLoss(logits: tf.Tensor, targets: tf.Tensor, singleLabe
   return singleLabel ? softCrossEntropy(logits, targets) : bceWithLogits(logits, targets);
 }
 
-/** Mean softmax cross-entropy of [n, V] logits against int targets [n]. */
-export function softmaxCrossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Scalar {
+/** Mean softmax cross-entropy of [n, V] logits against int targets [n] (weighted by weights [n] if given). */
+export function softmaxCrossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D, weights?: tf.Tensor1D): tf.Scalar {
   const logp = tf.logSoftmax(logits);
   const picked = tf.sum(tf.mul(logp, tf.oneHot(targets, logits.shape[1])), -1);
-  return tf.neg(tf.mean(picked)) as tf.Scalar;
+  if (!weights) return tf.neg(tf.mean(picked)) as tf.Scalar;
+  // The weighted mean: rows of weight 0 (padding) count for nothing.
+  return tf.neg(tf.div(tf.sum(tf.mul(picked, weights)), tf.sum(weights))) as tf.Scalar;
 }
 
 export function toInputs(ids: Int32Array, mask: Float32Array, B: number, T: number, types?: Int32Array | null): Inputs {

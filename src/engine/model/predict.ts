@@ -2,7 +2,7 @@
 // each logit for a multi-label classifier, the softmax of a row's logits for a single-label one.
 // Batches are sorted by length so padding stays small.
 import * as tf from '@tensorflow/tfjs';
-import { inferenceRecorder } from '../ops/record';
+import { inferenceRecorder, queuePass, replayPadding } from '../ops/record';
 import { type Batch, type Example, makeBatches } from '../data/encode';
 import { classify, Inputs, toInputs } from './bert';
 import { BertConfig, isSingleLabel, numLabels } from './config';
@@ -35,29 +35,10 @@ export async function queueBatchLogits(
   cfg: BertConfig,
   b: InferBatch,
 ): Promise<{ logits: Promise<Float32Array> }> {
-  const inputs = () => toInputs(b.ids, b.mask, b.B, b.T, b.types);
-  const rec = inferenceRecorder(params);
-  if (rec) {
-    const key = rec.recorder.key(rec.modelKey, b);
-    const plan = rec.recorder.plan(key);
-    if (plan.kind === 'replay') {
-      const r = await rec.recorder.replay(plan.rec, b, null);
-      return {
-        logits: r.result.then((data) => {
-          ops().check();
-          return data;
-        }),
-      };
-    }
-    if (plan.kind === 'record') {
-      const { out } = rec.recorder.record(key, b, () => tf.tidy(() => classify(params, cfg, inputs())));
-      const data = (await out.data()) as Float32Array;
-      out.dispose();
-      ops().check();
-      return { logits: Promise.resolve(data) };
-    }
-  }
-  return { logits: Promise.resolve(await batchLogits(params, cfg, inputs)) };
+  const r = await queuePass(inferenceRecorder(params), b, () =>
+    tf.tidy(() => classify(params, cfg, toInputs(b.ids, b.mask, b.B, b.T, b.types))),
+  );
+  return { logits: r.result };
 }
 
 /** Logits [N * L] for the examples, in their order (L: the config's labels). */
@@ -73,7 +54,8 @@ export async function predictLogits(
   const sorted = order.map((i) => ({ ...ex[i], row: i }));
   const out = new Float32Array(ex.length * L);
   const pending: Promise<void>[] = [];
-  for (const b of makeBatches(sorted, { batchSize })) {
+  const padTo = replayPadding(cfg.max_position_embeddings); // webgpu: few shapes to record
+  for (const b of makeBatches(sorted, { batchSize, padTo })) {
     const q = await queueBatchLogits(params, cfg, b);
     pending.push(
       q.logits.then((data) => b.rows.forEach((row, k) => out.set(data.subarray(k * L, (k + 1) * L), row * L))),

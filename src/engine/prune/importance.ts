@@ -43,8 +43,9 @@ import { bceWithLogits, classify, type ForwardOptions, softCrossEntropy, toInput
 import { BertConfig, ffnPerLayer, headSize, headsPerLayer, isSingleLabel, numLabels } from '../model/config';
 import { layer } from '../model/names';
 import type { Params } from '../model/params';
-import { batchLogits } from '../model/predict';
+import { queueBatchLogits } from '../model/predict';
 import { argmaxRows } from '../train/metrics';
+import { passRecorder, queuePass } from '../ops/record';
 
 export interface Importance {
   head: number[][]; // per layer, per present head (original-id order)
@@ -73,10 +74,8 @@ export type ImportanceTarget =
 export async function referenceTargets(params: Params, cfg: BertConfig, batches: Batch[]): Promise<Float32Array[]> {
   const L = numLabels(cfg);
   const targets: Float32Array[] = [];
-  for (const b of batches) {
-    const z = await batchLogits(params, cfg, () => toInputs(b.ids, b.mask, b.B, b.T, b.types));
-    targets.push(decisions(z, L, isSingleLabel(cfg)));
-  }
+  for (const b of batches)
+    targets.push(decisions(await (await queueBatchLogits(params, cfg, b)).logits, L, isSingleLabel(cfg)));
   return targets;
 }
 
@@ -117,7 +116,7 @@ export async function computeImportance(
   cfg: BertConfig,
   batches: Batch[],
   target: ImportanceTarget,
-  opts: { ffnEven: boolean; structures?: ImportanceStructures },
+  opts: { ffnEven: boolean; structures?: ImportanceStructures; log?: (line: string) => void },
 ): Promise<Importance> {
   const L = cfg.num_hidden_layers;
   const D = headSize(cfg);
@@ -139,75 +138,93 @@ export async function computeImportance(
   const byVar = new Map(vars.map((v, i) => [v.name, names[i]]));
   // The hidden gate, at 1 (only when asked: no cost otherwise). Layers are scored by skipping them.
   const scoreLayers = opts.structures?.layers ?? false;
+  const exactHeads = opts.structures?.exactHeads ?? false;
   const hiddenGate = opts.structures?.hidden ? tf.variable(tf.ones([H]) as tf.Tensor1D) : null;
   const layerSum = new Float64Array(L);
   const hiddenSum = new Float64Array(H);
   const gates: Pick<ForwardOptions, 'layerGate' | 'hiddenMask'> = {};
   if (hiddenGate) gates.hiddenMask = hiddenGate;
   const gateVars = hiddenGate ? [hiddenGate] : [];
+  // The gates of the exact differences, made once (a pass uploads nothing but its batch, so that
+  // it can be recorded): layer l skipped, head h of layer l removed.
   const zero = scoreLayers ? tf.scalar(0) : null;
+  const skipLayer = [...Array(L).keys()].map((l) => [...Array(L).keys()].map((i) => (i === l ? zero : null)));
+  const headOff = exactHeads
+    ? heads.map((a) =>
+        Array.from({ length: a }, (_, h) => tf.tensor1d(Array.from({ length: a }, (_, j) => +(j !== h)))),
+      )
+    : [];
 
-  let examples = 0;
-  for (const [k, b] of batches.entries()) {
-    const { value, grads } = tf.variableGrads(
-      () => importanceLoss(params, cfg, b, target, k, gates),
-      [...vars, ...gateVars],
-    );
-    const g = new Map<string, tf.Tensor>();
-    for (const [vn, t] of Object.entries(grads)) g.set(byVar.get(vn) ?? vn, t);
-    const base = (await value.data())[0];
-    if (opts.structures?.exactHeads) {
-      // A head: the change of this batch's loss when it alone is removed (its gate 0), exactly.
+  /**
+   * One batch's scores, one vector (one read-back): [| L(head removed) - L | per head (exactHeads),
+   * | L(layer skipped) - L | per layer (layers), |dL/dm_j| (hidden), then per layer the head sums
+   * and the neuron sums (and the intermediate's with ffnEven)]; the host adds them up in this order.
+   */
+  const scores = (b: Batch & { reference?: Float32Array }, k: number): tf.Tensor =>
+    tf.tidy(() => {
+      const { value, grads } = tf.variableGrads(
+        () => importanceLoss(params, cfg, b, target, k, gates),
+        [...vars, ...gateVars],
+      );
+      const g = new Map<string, tf.Tensor>();
+      for (const [vn, t] of Object.entries(grads)) g.set(byVar.get(vn) ?? vn, t);
+      const parts: tf.Tensor[] = [];
+      // Each exact difference in a tidy of its own: one forward pass's activations at a time.
+      const change = (gate: Pick<ForwardOptions, 'layerGate' | 'headMask'>) =>
+        tf.tidy(() => tf.reshape(tf.abs(tf.sub(importanceLoss(params, cfg, b, target, k, gate), value)), [1]));
+      if (exactHeads)
+        for (let l = 0; l < L; l++)
+          for (let h = 0; h < heads[l]; h++)
+            parts.push(change({ headMask: heads.map((_, i) => (i === l ? headOff[l][h] : null)) }));
+      if (scoreLayers) for (let l = 0; l < L; l++) parts.push(change({ layerGate: skipLayer[l] }));
+      if (hiddenGate) parts.push(tf.abs(g.get(hiddenGate.name)!));
+      const gw = (name: string) => tf.mul(g.get(name)!, params.get(name)!);
       for (let l = 0; l < L; l++) {
-        for (let h = 0; h < heads[l]; h++) {
-          const t = tf.tidy(() => {
-            const headMask = heads.map((a, i) =>
-              i === l ? tf.tensor1d(Array.from({ length: a }, (_, j) => +(j !== h))) : null,
-            );
-            return importanceLoss(params, cfg, b, target, k, { headMask });
-          });
-          exactHead[l][h] += Math.abs((await t.data())[0] - base);
-          t.dispose();
-        }
-      }
-    }
-    if (scoreLayers) {
-      // A layer: the change of this batch's loss when it is skipped (gate 0), exactly.
-      for (let l = 0; l < L; l++) {
-        const skip = [...Array(L).keys()].map((i) => (i === l ? zero : null));
-        const t = tf.tidy(() => importanceLoss(params, cfg, b, target, k, { layerGate: skip }));
-        layerSum[l] += Math.abs((await t.data())[0] - base); // per batch, as the gates' derivatives
-        t.dispose();
-      }
-    }
-    if (hiddenGate) (await g.get(hiddenGate.name)!.data()).forEach((v, j) => (hiddenSum[j] += Math.abs(v)));
-    const gw = (name: string) => tf.mul(g.get(name)!, params.get(name)!);
-    for (let l = 0; l < L; l++) {
-      const p = layer(l);
-      if (heads[l] > 0) {
+        const p = layer(l);
         // [H, A*D] -> [H, A, D], summed over the output rows and the head's columns.
-        const s = tf.tidy(() => tf.abs(tf.sum(tf.reshape(gw(p.attnOut.weight), [H, heads[l], D]), [0, 2])));
-        (await s.data()).forEach((v, h) => (head[l][h] += v));
-        s.dispose();
+        if (heads[l] > 0) parts.push(tf.abs(tf.sum(tf.reshape(gw(p.attnOut.weight), [H, heads[l], D]), [0, 2])));
+        parts.push(tf.abs(tf.sum(gw(p.out.weight), 0))); // [I]
+        if (opts.ffnEven) parts.push(tf.abs(tf.add(tf.sum(gw(p.inter.weight), 1), gw(p.inter.bias))));
       }
-      const out = tf.tidy(() => tf.abs(tf.sum(gw(p.out.weight), 0))); // [I]
-      (await out.data()).forEach((v, i) => (neuron[l][i] += v));
-      out.dispose();
-      if (opts.ffnEven) {
-        const inter = tf.tidy(() => tf.abs(tf.add(tf.sum(gw(p.inter.weight), 1), gw(p.inter.bias))));
-        (await inter.data()).forEach((v, i) => (neuron[l][i] += v));
-        inter.dispose();
-      }
+      return tf.concat(parts.map((t) => tf.reshape(t, [-1])));
+    });
+  const add = (v: Float32Array) => {
+    let o = 0;
+    if (exactHeads) for (let l = 0; l < L; l++) for (let h = 0; h < heads[l]; h++) exactHead[l][h] += v[o++];
+    if (scoreLayers) for (let l = 0; l < L; l++) layerSum[l] += v[o++];
+    if (hiddenGate) for (let j = 0; j < H; j++) hiddenSum[j] += v[o++];
+    for (let l = 0; l < L; l++) {
+      for (let h = 0; h < heads[l]; h++) head[l][h] += v[o++];
+      for (let i = 0; i < ffn[l]; i++) neuron[l][i] += v[o++];
+      if (opts.ffnEven) for (let i = 0; i < ffn[l]; i++) neuron[l][i] += v[o++];
     }
-    value.dispose();
-    for (const t of g.values()) t.dispose();
-    examples += b.B;
+  };
+
+  // On webgpu a batch shape seen before is recorded, then replayed (one submit a batch).
+  const log = opts.log ?? ((line: string) => process.stderr.write(`bert-pruner: ${line}\n`));
+  const rec = passRecorder('importance', params, gateVars, log);
+  let examples = 0;
+  try {
+    // Added in batch order (the same sums whichever pass finishes first).
+    let done: Promise<void> = Promise.resolve();
+    for (const [k, b] of batches.entries()) {
+      // The unpruned model's decisions go with the batch: a recording uploads them as its own.
+      const sb = target.kind === 'logits' ? { ...b, reference: target.reference[k] } : b;
+      const r = await queuePass(rec, sb, () => scores(sb, k));
+      done = done.then(() => r.result).then(add);
+      examples += b.B;
+    }
+    await done;
+    if (rec && rec.recorder.stats.hits + rec.recorder.stats.misses > 0) log(rec.recorder.summary());
+  } finally {
+    rec?.recorder.dispose();
+    for (const v of gateVars) v.dispose();
+    zero?.dispose();
+    for (const t of headOff.flat()) t.dispose();
   }
-  for (const v of gateVars) v.dispose();
-  zero?.dispose();
   const n = Math.max(1, examples);
   const out: Importance = {
-    head: (opts.structures?.exactHeads ? exactHead : head).map((r) => Array.from(r, (v) => v / n)),
+    head: (exactHeads ? exactHead : head).map((r) => Array.from(r, (v) => v / n)),
     ffn: neuron.map((r) => Array.from(r, (v) => v / n)),
   };
   if (scoreLayers) out.layer = Array.from(layerSum, (v) => v / n);

@@ -25,6 +25,7 @@ import { labelMatrix, predictProbs } from '../model/predict';
 import { log, type StageContext } from '../context';
 import { allMetrics } from '../train/metrics';
 import { computeImportance, ImportanceTarget, referenceTargets } from './importance';
+import { replayPadding } from '../ops/record';
 import { importanceRows, vocabCounts } from './inputs';
 import type { PruneStageOptions } from './options';
 import type { TransformerPruneConfig } from '../config/settings';
@@ -145,7 +146,7 @@ export async function pruneCheckpoint(
       const rows = importanceRows(o, tc, dataRows);
       // Sorted by length so batches carry little padding; the order does not change the sums.
       const ex = encodeRows(rows, vocab, maxLen, numLabels(cfg)).sort((a, b) => a.ids.length - b.ids.length);
-      const batches = makeBatches(ex, { batchSize: tc.batch_size });
+      const batches = makeBatches(ex, { batchSize: tc.batch_size, padTo: replayPadding(maxLen) }); // webgpu: few shapes
       const unlabeled = rows.find((r) => r.labels === null);
       if (!tc.use_logits && unlabeled) {
         throw new UserError(
@@ -164,6 +165,7 @@ export async function pruneCheckpoint(
         }
         const how = {
           signal: ctx.signal,
+          log: (line: string) => log(ctx, line),
           recover: gradual ? recoveryHook(o, tc, vocab, ctx) : undefined,
           onIteration: (it: PruneIteration, n: number) =>
             log(

@@ -223,6 +223,7 @@ export async function structuredPrune(
         ffnEven: tc.ffn_even_masking,
         // Heads too are scored by removing them: a budget compares them with neurons per parameter.
         structures: { layers, hidden, exactHeads: true },
+        log: o.log,
       });
       first ??= imp;
       let m: StructureMasks;

@@ -95,6 +95,8 @@ export interface IterativeOptions {
    * (`cfg`); trains it, replacing the tensors in `params`, and returns its config.
    */
   recover?: (params: Params, cfg: BertConfig, it: PruneIteration, from?: KeptFrom) => Promise<BertConfig>;
+  /** The stage's log (importance scoring's recordings on webgpu). */
+  log?: (line: string) => void;
 }
 
 /**
@@ -135,7 +137,7 @@ export async function iterativePrune(
 
   for (let i = 0; i < steps; i++) {
     if (o.signal?.aborted) throw new CancelledError(`prune cancelled in iteration ${i + 1}`);
-    const imp = await computeImportance(params, cfg, batches, target, { ffnEven: tc.ffn_even_masking });
+    const imp = await computeImportance(params, cfg, batches, target, { ffnEven: tc.ffn_even_masking, log: o.log });
     first ??= imp;
     // Which kind this step prunes: both, or alternating heads and FFN.
     const doHeads = tc.pruning_order === null || (tc.pruning_order === 'head-first') === (i % 2 === 0);

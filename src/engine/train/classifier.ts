@@ -58,6 +58,7 @@ import { Ema } from './ema';
 import { AdamW, optimizerTensors, restoreOptimizer } from './optim';
 import { log, StageContext } from '../context';
 import { runPaths } from '../io/paths';
+import { replayPadding } from '../ops/record';
 import { OPTIMIZER_FILE, TRAIN_STATE, TrainState } from './pretrain';
 
 export interface FinetuneOptions {
@@ -342,13 +343,14 @@ export async function finetuneClassifier(run: string, s: Settings, ctx: StageCon
   const keepFrom = (files: ExtraFiles): ExtraFiles =>
     prunedFrom ? { ...files, json: { ...(files.json ?? {}), [PRUNED_FROM_FILE]: prunedFrom } } : files;
   let opt: Awaited<ReturnType<typeof train>>;
+  const padTo = replayPadding(maxLen); // webgpu: lengths rounded up, so recorded steps meet few shapes
   try {
     opt = await train({
       stage: o.stage,
       params,
       epochs: ft.epochs,
       batches: (_e, rng) =>
-        makeBatches(trainEx, { batchSize: ft.batch_size, rng, bucket: true }).map((b) => withTeacher(b, rng)),
+        makeBatches(trainEx, { batchSize: ft.batch_size, rng, bucket: true, padTo }).map((b) => withTeacher(b, rng)),
       prepare: logitsOnly ? prepare : undefined,
       loss,
       lr: ft.lr,

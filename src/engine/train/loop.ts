@@ -14,7 +14,16 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Batch } from '../data/encode';
 import { Rng } from '../data/rng';
-import { addHostMs, beginStepScalars, noteUnrecorded, Recorder, recordingBackend, SEED0, SLOT } from '../ops/record';
+import {
+  addHostMs,
+  beginStepScalars,
+  noteUnrecorded,
+  Recorder,
+  recordingBackend,
+  recordingOn,
+  SEED0,
+  SLOT,
+} from '../ops/record';
 import { nextSeed } from '../model/bert';
 import { CancelledError, UserError } from '../errors';
 import { WORD_EMB } from '../model/names';
@@ -143,8 +152,8 @@ export interface StepRecording {
 
 /** A recorder for the steps of spec (webgpu only; BERT_PRUNER_RECORD=0 turns recording off). */
 export function stepRecording<B>(spec: StepSpec<B>, opt: AdamW, log: (line: string) => void): StepRecording | null {
-  const be = recordingBackend();
-  if (!be || process.env.BERT_PRUNER_RECORD === '0') return null;
+  const be = recordingOn();
+  if (!be) return null;
   const scaler = lossScaling(spec);
   const vars = () => [
     ...spec.params.values(),

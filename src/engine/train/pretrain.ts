@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Settings } from '../config/settings';
 import { readRows, tokenizerIn } from '../data/rows';
 import { encodeRows, makeBatches, type Batch } from '../data/encode';
-import { maskBatch, type MaskedBatch } from '../data/masking';
+import { maskBatch, padMasked, type MaskedBatch } from '../data/masking';
 import { Rng } from '../data/rng';
 import { readVocab } from '../data/vocab';
 import { UserError } from '../errors';
@@ -22,6 +22,7 @@ import { train } from './loop';
 import { AdamW, optimizerTensors, restoreOptimizer } from './optim';
 import { log, StageContext } from '../context';
 import { noteEpochsDone } from '../io/run';
+import { replayPadding } from '../ops/record';
 import { runPaths } from '../io/paths';
 
 export const TRAIN_STATE = 'train-state.json';
@@ -33,10 +34,10 @@ export interface TrainState {
   best?: number;
 }
 
-type MlmBatch = Batch & { masked: MaskedBatch };
+export type MlmBatch = Batch & { masked: MaskedBatch };
 
 /** MLM loss and accuracy on one masked batch. */
-function mlmStep(
+export function mlmStep(
   params: Parameters<typeof encode>[0],
   cfg: Parameters<typeof encode>[1],
   b: MlmBatch,
@@ -46,7 +47,8 @@ function mlmStep(
   const hidden = encode(params, cfg, inp, { dropout });
   const logits = mlmLogits(params, cfg, hidden, tf.tensor1d(b.masked.positions, 'int32'));
   const targets = tf.tensor1d(b.masked.targets, 'int32');
-  return { logits, loss: softmaxCrossEntropy(logits, targets), targets };
+  const weights = b.masked.weights ? tf.tensor1d(b.masked.weights) : undefined;
+  return { logits, loss: softmaxCrossEntropy(logits, targets, weights), targets };
 }
 
 /** Where pretraining writes: the final checkpoint, and the last epoch's (what --resume continues). */
@@ -122,15 +124,20 @@ export async function pretrain(run: string, s: Settings, ctx: StageContext, opts
   };
 
   let last: Record<string, number> = {};
+  const padTo = replayPadding(s.model.max_len);
   const opt = await train({
     stage: 'pretrain',
     params,
     epochs: pt.epochs,
+    // Where steps are recorded (webgpu), lengths and the number of masked positions are rounded
+    // up so that an epoch meets few shapes; the masks drawn are the same either way.
     batches: (_epoch, rng) =>
-      makeBatches(examples, { batchSize: pt.batch_size, rng, bucket: true, padId: vocab.special.pad }).map((b) => ({
-        ...b,
-        masked: maskBatch(b, V, rng, pt.mask_prob, pt.mask_ngram, vocab.special),
-      })),
+      makeBatches(examples, { batchSize: pt.batch_size, rng, bucket: true, padId: vocab.special.pad, padTo }).map(
+        (b) => {
+          const masked = maskBatch(b, V, rng, pt.mask_prob, pt.mask_ngram, vocab.special);
+          return { ...b, masked: padTo ? padMasked(masked) : masked };
+        },
+      ),
     loss: (b, dropout) => mlmStep(params, cfg, b as MlmBatch, dropout).loss,
     lr: pt.lr,
     weightDecay: pt.weight_decay,
