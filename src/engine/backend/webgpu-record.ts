@@ -647,6 +647,11 @@ export class Recorder {
     this.stats.size = this.cache.size;
   }
 
+  /** The summary line, to the recorder's log. */
+  logSummary(): void {
+    this.log(this.summary());
+  }
+
   /** "recordings: 3 kept (12.5 MiB), 120 replays of 130 steps (92% hits), 1 fallback" */
   summary(): string {
     const s = this.stats;
@@ -676,7 +681,7 @@ export function recordingOn(): WebGpuBackendLike | null {
 }
 
 /** Where steps are recorded, batch lengths are rounded up to a multiple of this many tokens. */
-export const RECORDED_LENGTH_MULTIPLE = 8;
+const RECORDED_LENGTH_MULTIPLE = 8;
 
 /**
  * The padding that gives recorded steps few shapes, or undefined where nothing is recorded (the
@@ -709,15 +714,17 @@ export function inferenceRecorder(params: Map<string, tf.Variable>): { recorder:
     return hit;
   }
   while (inference.length >= INFERENCE_MODELS) inference.shift()!.recorder.dispose();
-  const log = (line: string) => process.stderr.write(`bert-pruner: ${line}\n`);
   const r = {
     params,
-    recorder: new Recorder('inference', b, () => [...params.values()], log),
+    recorder: new Recorder('inference', b, () => [...params.values()], stderrLog),
     modelKey: modelKeyOf(params),
   };
   inference.push(r);
   return r;
 }
+
+/** Where a recorder with no stage log writes. */
+const stderrLog = (line: string) => process.stderr.write(`bert-pruner: ${line}\n`);
 
 /** A model's key: its parameters' names and shapes. */
 function modelKeyOf(params: Map<string, tf.Variable>): string {
@@ -726,13 +733,14 @@ function modelKeyOf(params: Map<string, tf.Variable>): string {
 
 /**
  * A recorder of its own for passes over a model and extra variables (importance scoring's gates),
- * which the caller disposes; null off webgpu, or with BERT_PRUNER_RECORD=0.
+ * which the caller disposes; null off webgpu, or with BERT_PRUNER_RECORD=0. log: the stage's
+ * (default stderr).
  */
 export function passRecorder(
   name: string,
   params: Map<string, tf.Variable>,
   extra: tf.Variable[],
-  log: (line: string) => void,
+  log: (line: string) => void = stderrLog,
 ): { recorder: Recorder; modelKey: string } | null {
   const b = recordingOn();
   if (!b) return null;

@@ -7,19 +7,15 @@ import { type Batch, type Example, makeBatches } from '../data/encode';
 import { classify, Inputs, toInputs } from './bert';
 import { BertConfig, isSingleLabel, numLabels } from './config';
 import type { Params } from './params';
-import { ops } from '../ops';
 
 /**
- * The logits of one batch, read back: inputs() is called inside the tidy, so tensors it makes are
- * freed with the rest. Every read-back of a classifier's output goes through here, so a GPU error
- * stops the stage at the next batch (ops().check).
+ * The logits of one batch, op by op (never recorded: analyze's latency, export's comparison), read
+ * back: inputs() is called inside the tidy, so tensors it makes are freed with the rest. Like every
+ * read-back of a classifier's output it goes through queuePass, so a GPU error stops the stage at
+ * the next batch (ops().check).
  */
 export async function batchLogits(params: Params, cfg: BertConfig, inputs: () => Inputs): Promise<Float32Array> {
-  const logits = tf.tidy(() => classify(params, cfg, inputs()));
-  const data = (await logits.data()) as Float32Array;
-  logits.dispose();
-  ops().check();
-  return data;
+  return (await queuePass(null, {}, () => tf.tidy(() => classify(params, cfg, inputs())))).result;
 }
 
 /** The host arrays of a batch that inference reads. */

@@ -188,21 +188,21 @@ export async function computeImportance(
       }
       return tf.concat(parts.map((t) => tf.reshape(t, [-1])));
     });
+  // Where each stretch of that vector is added, in the same order.
+  const sinks: Float64Array[] = [
+    ...(exactHeads ? exactHead : []),
+    ...(scoreLayers ? [layerSum] : []),
+    ...(hiddenGate ? [hiddenSum] : []),
+    ...heads.flatMap((a, l) => [...(a > 0 ? [head[l]] : []), neuron[l], ...(opts.ffnEven ? [neuron[l]] : [])]),
+  ];
   const add = (v: Float32Array) => {
     let o = 0;
-    if (exactHeads) for (let l = 0; l < L; l++) for (let h = 0; h < heads[l]; h++) exactHead[l][h] += v[o++];
-    if (scoreLayers) for (let l = 0; l < L; l++) layerSum[l] += v[o++];
-    if (hiddenGate) for (let j = 0; j < H; j++) hiddenSum[j] += v[o++];
-    for (let l = 0; l < L; l++) {
-      for (let h = 0; h < heads[l]; h++) head[l][h] += v[o++];
-      for (let i = 0; i < ffn[l]; i++) neuron[l][i] += v[o++];
-      if (opts.ffnEven) for (let i = 0; i < ffn[l]; i++) neuron[l][i] += v[o++];
-    }
+    for (const sink of sinks) for (let i = 0; i < sink.length; i++) sink[i] += v[o++];
+    if (o !== v.length) throw new Error(`importance: ${v.length} scores for ${o} units`);
   };
 
   // On webgpu a batch shape seen before is recorded, then replayed (one submit a batch).
-  const log = opts.log ?? ((line: string) => process.stderr.write(`bert-pruner: ${line}\n`));
-  const rec = passRecorder('importance', params, gateVars, log);
+  const rec = passRecorder('importance', params, gateVars, opts.log);
   let examples = 0;
   try {
     // Added in batch order (the same sums whichever pass finishes first).
@@ -215,7 +215,7 @@ export async function computeImportance(
       examples += b.B;
     }
     await done;
-    if (rec && rec.recorder.stats.hits + rec.recorder.stats.misses > 0) log(rec.recorder.summary());
+    if (batches.length > 0) rec?.recorder.logSummary();
   } finally {
     rec?.recorder.dispose();
     for (const v of gateVars) v.dispose();
