@@ -51,6 +51,10 @@ describe('bench', () => {
     await expect(bench({ shapes: ['H128'] }, ctx)).rejects.toThrow(/--shapes/);
     await expect(bench({ steps: 0 }, ctx)).rejects.toThrow(/--steps/);
     await expect(bench({ threads: 0 }, ctx)).rejects.toThrow(/--threads/);
+    await expect(bench({ lengths: '16,x' }, ctx)).rejects.toThrow(/^--lengths: 'x' is not a whole number/);
+    await expect(bench({ lengths: '16,513' }, ctx)).rejects.toThrow(/^--lengths: '513' .* from 1 to 512/);
+    await expect(bench({ lengths: Array(65).fill('8').join(',') }, ctx)).rejects.toThrow(/at most 64 lengths/);
+    await expect(bench({ lengths: '16,24' }, ctx)).rejects.toThrow(/^bench --lengths: runs on the webgpu backend only/);
     // BERT-base's training step does not fit the wasm heap: said before anything is allocated
     const before = tf.memory().numBytes;
     await expect(bench({ shapes: ['L2-H128', 'L12-H768-A12'], torch: false }, ctx)).rejects.toThrow(

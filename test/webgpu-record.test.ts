@@ -7,7 +7,12 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { initBackend } from '../src/engine/backend';
-import { deviceCounters, inferenceRecorder, resetDeviceCounters } from '../src/engine/backend/webgpu-record';
+import {
+  deviceCounters,
+  inferenceRecorder,
+  recordingBackend,
+  resetDeviceCounters,
+} from '../src/engine/backend/webgpu-record';
 import { Rng } from '../src/engine/data/rng';
 import { predictLogits } from '../src/engine/model/predict';
 import { Ema } from '../src/engine/train/ema';
@@ -17,12 +22,24 @@ import { tinyModel } from './helpers/tiny';
 import { classifierStepLoss, hostBatch, snapshot, type HostBatch } from './helpers/webgpu';
 import { webgpuMissing } from './helpers/backends';
 import { makeBatches, type Example } from '../src/engine/data/encode';
+import { benchRecordingMemory, parseShape } from '../src/engine/analyze/bench-harness';
 import { maskBatch, padMasked } from '../src/engine/data/masking';
 import { mlmStep, type MlmBatch } from '../src/engine/train/pretrain';
 import { computeImportance, referenceTargets } from '../src/engine/prune/importance';
 import * as prune from './prune-helpers';
 
 const missing = await webgpuMissing('webgpu recording tests');
+
+/** Every parameter of two models within 1e-5. */
+async function expectSameWeights(a: Map<string, tf.Variable>, r: Map<string, tf.Variable>): Promise<void> {
+  const [pa, pr] = [await snapshot(a), await snapshot(r)];
+  for (const [n, va] of pa) {
+    const vr = pr.get(n)!;
+    let worst = 0;
+    for (let i = 0; i < va.length; i++) worst = Math.max(worst, Math.abs(va[i] - vr[i]));
+    expect(worst, n).toBeLessThan(1e-5);
+  }
+}
 
 /** A model, its optimizer, EMA and step spec (FGM, clipping, dropout on), from seed. */
 function setup(seed: number) {
@@ -79,13 +96,7 @@ describe.skipIf(missing !== null)('recorded steps on webgpu', () => {
       got.forEach((l, i) => expect(Math.abs(l - lossesA[i]), `loss ${i}`).toBeLessThan(1e-5 * (1 + Math.abs(l))));
       expect(rec.recorder.stats.hits).toBe(3); // step 1 op by op, 2 recorded, 3..5 replayed
       expect(lines).toEqual([]);
-      const [pa, pr] = [await snapshot(a.params), await snapshot(r.params)];
-      let worst = 0;
-      for (const [n, va] of pa) {
-        const vr = pr.get(n)!;
-        for (let i = 0; i < va.length; i++) worst = Math.max(worst, Math.abs(va[i] - vr[i]));
-      }
-      expect(worst).toBeLessThan(1e-5);
+      await expectSameWeights(a.params, r.params);
       // the EMA weights too
       for (const [n, s] of a.ema.shadow) {
         const x = (await s.data()) as Float32Array;
@@ -99,6 +110,81 @@ describe.skipIf(missing !== null)('recorded steps on webgpu', () => {
       delete process.env.BERT_PRUNER_WEBGPU_MATMUL;
     },
   );
+
+  it('two lengths share one set of scratch buffers; their replays interleaved, as op by op within 1e-5', async () => {
+    await initBackend('webgpu');
+    const a = setup(3);
+    const r = setup(3);
+    const rec = stepRecording(r.spec, r.opt, () => {})!;
+    // 16 tokens run, then recorded; 8 tokens run, then recorded; then both replayed, alternating
+    const Ts = [16, 16, 8, 8, 16, 8, 16, 8];
+    const [rngA, rngR] = [new Rng(4), new Rng(4)];
+    const lossesA: number[] = [];
+    const lossesR: Promise<number>[] = [];
+    let scratch16 = 0;
+    for (const [i, T] of Ts.entries()) {
+      const b = hostBatch(20 + i, 3, T);
+      lossesA.push(await (await queueTrainStep(a.spec, a.opt, b, rngA, 1e-2)).loss);
+      lossesR.push((await queueTrainStep(r.spec, r.opt, b, rngR, 1e-2, rec)).loss);
+      if (i === 1) scratch16 = rec.recorder.memory().scratch;
+    }
+    expect(rec.recorder.stats).toMatchObject({ hits: 4, recorded: 2, fallbacks: 0 });
+    // the step's temporaries are scratch, and 8 tokens fit in the slots of 16: no slot more
+    expect(scratch16).toBeGreaterThan(rec.recorder.memory().own);
+    expect(rec.recorder.memory().scratch).toBe(scratch16);
+    const got = await Promise.all(lossesR);
+    got.forEach((l, i) => expect(Math.abs(l - lossesA[i]), `loss ${i}`).toBeLessThan(1e-5 * (1 + Math.abs(l))));
+    await expectSameWeights(a.params, r.params);
+    const m = rec.recorder.memory();
+    expect(m.unshared).toBeGreaterThan(m.own + m.scratch);
+    rec.recorder.dispose();
+    expect(rec.recorder.memory()).toEqual({ own: 0, scratch: 0, unshared: 0 });
+    a.dispose();
+    r.dispose();
+  });
+
+  it('bench --lengths: what the recordings of several lengths pin, shared and not', async () => {
+    await initBackend('webgpu');
+    const lines: string[] = [];
+    const r = await benchRecordingMemory(parseShape('L1-H32-A2-F64'), [16, 8, 24], { log: (l) => lines.push(l) });
+    expect(r.gpu_recorded_lengths).toEqual([16, 8, 24]);
+    expect(r.gpu_recordings_scratch_mib).toBeGreaterThan(0);
+    expect(r.gpu_recordings_mib).toBeGreaterThan(r.gpu_recordings_scratch_mib!);
+    expect(r.gpu_recordings_unshared_mib).toBeGreaterThan(r.gpu_recordings_mib!);
+    expect(lines.at(-1)).toMatch(/recorded at 3 lengths .*3 kept .* 3 recorded, 0 op by op/);
+  });
+
+  it('a pass over the cache limit: kept alone where tfjs holds as much, refused where it would hold more', async () => {
+    await initBackend('webgpu');
+    process.env.BERT_PRUNER_RECORDINGS_MB = '0.001';
+    const r = setup(5);
+    const bm = recordingBackend()!.bufferManager;
+    try {
+      const lines: string[] = [];
+      const rec = stepRecording(r.spec, r.opt, (l) => lines.push(l))!;
+      const rng = new Rng(6);
+      const step = async (T: number) => (await queueTrainStep(r.spec, r.opt, hostBatch(7, 3, T), rng, 1e-2, rec)).loss;
+      for (const T of [16, 16, 16, 8, 8, 8]) await step(T);
+      expect(rec.recorder.stats).toMatchObject({ recorded: 2, hits: 2, fallbacks: 0 });
+      expect(rec.recorder.stats.size).toBe(1); // over the limit: the older one went
+      expect(lines).toEqual([]);
+      // tfjs holding less than the pass would pin (made so by its count): not recorded, one line
+      await step(24);
+      const offset = 2 ** 50;
+      bm.numBytesAllocated! -= offset;
+      await step(24);
+      bm.numBytesAllocated! += offset;
+      expect(rec.recorder.stats).toMatchObject({ recorded: 2, fallbacks: 1 });
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(
+        /^train step: not recorded, runs op by op \(it would pin \d+ MiB, over the cache's 0\.001 MiB and the -\d+ MiB tfjs holds/,
+      );
+      rec.recorder.dispose();
+    } finally {
+      delete process.env.BERT_PRUNER_RECORDINGS_MB;
+      r.dispose();
+    }
+  });
 
   it('a step that uploads host data not from its batch is not recorded: op by op, one line', async () => {
     await initBackend('webgpu');
@@ -178,13 +264,7 @@ describe.skipIf(missing !== null)('recorded steps on webgpu', () => {
     // two keys (16 tokens, 16 or 24 positions) for six masked counts: each run, recorded, replayed
     expect(rec.recorder.stats).toMatchObject({ hits: 4, recorded: 2, fallbacks: 0 });
     expect(lines).toEqual([]);
-    const [pa, pr] = [await snapshot(a.params), await snapshot(r.params)];
-    for (const [n, va] of pa) {
-      const vr = pr.get(n)!;
-      let worst = 0;
-      for (let i = 0; i < va.length; i++) worst = Math.max(worst, Math.abs(va[i] - vr[i]));
-      expect(worst, n).toBeLessThan(1e-5);
-    }
+    await expectSameWeights(a.params, r.params);
     rec.recorder.dispose();
     for (const m of [a, r]) {
       m.opt.dispose();

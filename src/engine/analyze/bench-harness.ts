@@ -69,6 +69,15 @@ export interface ShapeResult extends BenchShape {
   gpu_replayed_train_steps?: number;
   /** One op-by-op step with dropout on, as finetune runs it: its programs by kind. */
   gpu_programs_by_kind?: Record<string, number>;
+  /**
+   * webgpu, with --lengths: a training step (dropout on) recorded at each of these sequence
+   * lengths by one recorder, and the MiB its recordings pin: in all, the scratch slots they share,
+   * and what they would pin each with scratch of its own.
+   */
+  gpu_recorded_lengths?: number[];
+  gpu_recordings_mib?: number;
+  gpu_recordings_scratch_mib?: number;
+  gpu_recordings_unshared_mib?: number;
 }
 
 /** "L4-H256" -> 4 layers, hidden 256, heads hidden/64, FFN 4*hidden; "-A2" / "-F512" override those. */
@@ -272,6 +281,55 @@ export async function benchShape(s: BenchShape, steps: number, env: BenchEnv): P
   } finally {
     rec?.recorder.dispose();
     spec.lossScale?.dispose();
+    opt.dispose();
+    disposeParams(params);
+  }
+}
+
+/**
+ * What a training run's recordings pin (webgpu): one recorder, a training step (dropout on) at each
+ * sequence length in turn, run and then recorded, as a run meets new lengths; the recorder's MiB.
+ */
+export async function benchRecordingMemory(
+  s: BenchShape,
+  lengths: number[],
+  env: BenchEnv,
+): Promise<
+  Pick<
+    ShapeResult,
+    'gpu_recorded_lengths' | 'gpu_recordings_mib' | 'gpu_recordings_scratch_mib' | 'gpu_recordings_unshared_mib'
+  >
+> {
+  const cfg = benchConfig(s);
+  const params = initParams(cfg, { mlm: false, classifier: true, seed: 1 });
+  const opt = new AdamW({ lr: 1e-4, weightDecay: 0.01 });
+  const spec = stepSpec(params, cfg, true);
+  const rec = stepRecording(spec, opt, env.log);
+  const rng = new Rng(1);
+  try {
+    if (!rec) throw new Error('bench --lengths: steps are not recorded here (webgpu, BERT_PRUNER_RECORD)');
+    for (const [i, T] of lengths.entries()) {
+      if (env.signal?.aborted) throw new CancelledError('bench cancelled');
+      const b = randomHostBatch(cfg, 10 + i, BENCH_BATCH, T);
+      for (let k = 0; k < 2; k++) await trainStep(spec, opt, b, rng, 1e-4, rec);
+    }
+    const m = rec.recorder.memory();
+    const mib = (n: number) => n / 2 ** 20;
+    const r = {
+      gpu_recorded_lengths: lengths,
+      gpu_recordings_mib: mib(m.own + m.scratch),
+      gpu_recordings_scratch_mib: mib(m.scratch),
+      gpu_recordings_unshared_mib: mib(m.unshared),
+    };
+    env.log(
+      `bench ${s.name}: a training step recorded at ${lengths.length} lengths (${BENCH_BATCH} rows): ` +
+        `${r.gpu_recordings_mib.toFixed(1)} MiB pinned, ` +
+        `${r.gpu_recordings_scratch_mib.toFixed(1)} of it scratch shared ` +
+        `(${r.gpu_recordings_unshared_mib.toFixed(1)} MiB with scratch of their own); ${rec.recorder.summary()}`,
+    );
+    return r;
+  } finally {
+    rec?.recorder.dispose();
     opt.dispose();
     disposeParams(params);
   }

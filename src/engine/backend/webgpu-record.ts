@@ -8,12 +8,14 @@
 // - Recording: while a real step runs, every compute pass's (pipeline, bind group, workgroups)
 //   and every buffer-to-buffer copy is kept, in order. Every buffer a kept bind group names is
 //   pinned: when tfjs releases it, it does not go back to tfjs's pool, so nothing else ever
-//   writes it, and its contents (the uniforms tfjs wrote once) stay. The batch's arrays (ids,
-//   mask, labels, ...) are uploaded into buffers of the recording's own; the per-step numbers
-//   (learning rate, bias corrections, EMA decay, dropout seeds) are read by our kernels from one
-//   small storage buffer (stepScalars below), written once per step. The weights, AdamW moments
-//   and EMA weights are updated in place by our kernels, so their buffers do not change; a
-//   recording checks that before every replay.
+//   writes it, and its contents (the uniforms tfjs wrote once) stay; the step's scratch buffers
+//   (written by its programs before they are read) move to slots all the recorder's recordings
+//   share (webgpu-scratch.ts). The batch's arrays (ids, mask, labels, ...) are uploaded into
+//   buffers of the recording's own; the per-step numbers (learning rate, bias corrections, EMA
+//   decay, dropout seeds) are read by our kernels from one small storage buffer (stepScalars
+//   below), written once per step. The weights, AdamW moments and EMA weights are updated in
+//   place by our kernels, so their buffers do not change; a recording checks that before every
+//   replay.
 // - Replay: write the batch and the scalars, encode the kept dispatches into one command encoder,
 //   copy the output (the loss, or the logits) into a read-back buffer of a small ring, submit
 //   once; the read-back resolves later, without a stall per step.
@@ -23,6 +25,7 @@
 //   with one log line naming why.
 import * as tf from '@tensorflow/tfjs';
 import type { WebGpuBackendLike } from './webgpu-types';
+import { aloneBytes, Arena, type ScratchUse, type Slot } from './webgpu-scratch';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- WebGPU's types are not in our tsconfig */
 type GPUBuffer = any;
@@ -107,10 +110,10 @@ export function wrapDevice(b: WebGpuBackendLike): void {
   const dev = b.device;
   const q = b.queue;
   const createBindGroup = dev.createBindGroup;
-  dev.createBindGroup = function (d: { entries: { resource: { buffer?: GPUBuffer } }[] }) {
+  dev.createBindGroup = function (d: BindGroupDesc) {
     dc.bindGroups++;
     const bg = createBindGroup.call(this, d);
-    if (capture) capture.bindGroups.set(bg, d.entries.map((e) => e.resource?.buffer).filter(Boolean));
+    if (capture) capture.bindGroups.set(bg, { d, bufs: d.entries.map((e) => e.resource?.buffer).filter(Boolean) });
     return bg;
   };
   const createBuffer = dev.createBuffer;
@@ -133,11 +136,27 @@ export function wrapDevice(b: WebGpuBackendLike): void {
   const writeBuffer = q.writeBuffer;
   q.writeBuffer = function (...a: unknown[]) {
     dc.writes++;
+    capture?.hostWritten.add(a[0]);
     return writeBuffer.apply(this, a);
   };
-  const bm = b.bufferManager as unknown as { releaseBuffer(buf: GPUBuffer, reuse?: boolean): void };
+  const bm = b.bufferManager as unknown as {
+    acquireBuffer(size: number, usage: number, mapped?: boolean, reuse?: boolean): GPUBuffer;
+    releaseBuffer(buf: GPUBuffer, reuse?: boolean): void;
+  };
+  const acquire = bm.acquireBuffer.bind(bm);
+  bm.acquireBuffer = (size: number, usage: number, mapped?: boolean, reuse?: boolean) => {
+    const buf = acquire(size, usage, mapped, reuse);
+    if (capture) {
+      // given back and taken again: what it holds now may outlive the capture
+      capture.freed.delete(buf);
+      capture.acquired.add(buf);
+      if (mapped) capture.hostWritten.add(buf);
+    }
+    return buf;
+  };
   origRelease = bm.releaseBuffer.bind(bm);
   bm.releaseBuffer = (buf: GPUBuffer, reuse?: boolean) => {
+    capture?.freed.add(buf);
     if (pins.has(buf)) {
       released.add(buf);
       return;
@@ -165,9 +184,9 @@ function captureEncoder(enc: any, c: Capture): void {
     };
     const dispatch = pass.dispatchWorkgroups;
     pass.dispatchWorkgroups = function (x: number, y = 1, z = 1) {
-      const bufs = c.bindGroups.get(bg);
-      if (!bufs) c.refuse('a bind group made before the recording started');
-      else for (const buf of bufs) c.pin(buf);
+      const g = c.bindGroups.get(bg);
+      if (!g) c.refuse('a bind group made before the recording started');
+      else for (const buf of g.bufs) c.pin(buf);
       c.ops.push({ kind: 'dispatch', pipe, bg, x, y, z });
       return dispatch.call(this, x, y, z);
     };
@@ -272,10 +291,20 @@ type Op =
 
 type HostArray = Int32Array | Float32Array | Uint32Array;
 
+/** What tfjs passes to createBindGroup (kept, to make a recording's bind groups over its scratch slots). */
+interface BindGroupDesc {
+  layout: unknown;
+  entries: { binding: number; resource: { buffer?: GPUBuffer; offset?: number; size?: number } }[];
+}
+
 class Capture {
   readonly ops: Op[] = [];
-  readonly bindGroups = new Map<unknown, GPUBuffer[]>();
+  readonly bindGroups = new Map<unknown, { d: BindGroupDesc; bufs: GPUBuffer[] }>();
   readonly pinned = new Set<GPUBuffer>();
+  /** Buffers tfjs took from its pool, gave back, and the host wrote, during the capture. */
+  readonly acquired = new Set<GPUBuffer>();
+  readonly freed = new Set<GPUBuffer>();
+  readonly hostWritten = new Set<GPUBuffer>();
   /** The batch's arrays, by identity, and the buffers they were uploaded into. */
   readonly inputs = new Map<HostArray, GPUBuffer>();
   /** Buffers of tfjs's host-made constants (see captureUpload). */
@@ -376,7 +405,11 @@ export interface Recording {
   nextRing: number;
   /** Programs a replay dispatches. */
   dispatches: number;
+  /** Bytes of the recording's own buffers (not the variables', not the shared scratch slots). */
   bytes: number;
+  /** The arena's slots its ops name, and the bytes of the scratch buffers they stand for. */
+  slots: Slot<GPUBuffer>[];
+  scratchBytes: number;
 }
 
 /** The typed arrays of a batch object (its fields, and the fields of its object fields), by path. */
@@ -411,7 +444,7 @@ function flush(b: WebGpuBackendLike): void {
   }
 }
 
-function unpin(r: Recording): void {
+function unpin(r: Pick<Recording, 'pinned' | 'inputs' | 'constants' | 'ring'>): void {
   for (const buf of r.pinned) {
     const n = (pins.get(buf) ?? 1) - 1;
     if (n > 0) {
@@ -427,6 +460,36 @@ function unpin(r: Recording): void {
     if (rb.pending) void rb.pending.then(() => rb.buf.destroy());
     else rb.buf.destroy();
   }
+}
+
+/**
+ * The captured step's scratch buffers and their uses (first and last op): taken from tfjs's pool
+ * during the capture and given back before its end, never written from the host (uniforms,
+ * uploads), not the output or a variable. Such a buffer held no tensor before the step and holds
+ * none after it: the step's programs write it before they read it, so replays can share it.
+ */
+function scratchOf(c: Capture, out: GPUBuffer, vars: Set<GPUBuffer>): Map<GPUBuffer, ScratchUse> {
+  const host = GPUBufferUsage.UNIFORM | GPUBufferUsage.MAP_READ | GPUBufferUsage.MAP_WRITE;
+  const isScratch = (buf: GPUBuffer) =>
+    c.acquired.has(buf) &&
+    c.freed.has(buf) &&
+    !c.hostWritten.has(buf) &&
+    !(buf.usage & host) &&
+    buf !== out &&
+    !vars.has(buf);
+  const uses = new Map<GPUBuffer, ScratchUse>();
+  const use = (buf: GPUBuffer, i: number) => {
+    const u = uses.get(buf);
+    if (u) u.last = i;
+    else if (isScratch(buf)) uses.set(buf, { size: buf.size, usage: buf.usage, first: i, last: i });
+  };
+  c.ops.forEach((op, i) => {
+    if (op.kind === 'copy') {
+      use(op.src, i);
+      use(op.dst, i);
+    } else for (const buf of c.bindGroups.get(op.bg)!.bufs) use(buf, i);
+  });
+  return uses;
 }
 
 export interface RecorderStats {
@@ -450,6 +513,11 @@ export class Recorder {
   private readonly refused = new Map<string, string>();
   private readonly said = new Set<string>();
   readonly stats: RecorderStats = { size: 0, hits: 0, misses: 0, recorded: 0, fallbacks: 0 };
+  /** The scratch buffers all this recorder's recordings share (webgpu-scratch.ts). */
+  private readonly arena = new Arena<GPUBuffer>(
+    (s) => this.b.device.createBuffer(s),
+    (buf) => buf.destroy(),
+  );
 
   constructor(
     readonly name: string,
@@ -520,12 +588,19 @@ export class Recorder {
     if (!c.why && (!outBuf || !c.pinned.has(outBuf))) c.refuse('the output is not written by the recorded programs');
     if (!c.why && nextSeedSlot >= SCALAR_WORDS) c.refuse('more dropout seeds than scalar slots');
     const varBufs = new Set(before);
+    const scratch = c.why ? new Map<GPUBuffer, ScratchUse>() : scratchOf(c, outBuf, varBufs);
     let bytes = 0;
-    for (const buf of c.pinned) if (!varBufs.has(buf)) bytes += buf.size;
-    // A pass larger than the whole cache (importance scoring's many forward passes on a big model)
-    // would pin all its memory for one recording.
-    if (!c.why && bytes > this.maxMiB * 2 ** 20)
-      c.refuse(`it would pin ${(bytes / 2 ** 20).toFixed(0)} MiB, over the cache's ${this.maxMiB} MiB`);
+    for (const buf of c.pinned) if (!varBufs.has(buf) && !scratch.has(buf)) bytes += buf.size;
+    // A pass bigger than the cache is kept alone where tfjs holds as much on the device already (it
+    // has just run the pass op by op: BERT-base's step), so that a recording at most doubles the
+    // stage's GPU memory; bigger than both, it is not recorded.
+    const alone = bytes + aloneBytes([...scratch.values()], this.bufferLimit());
+    const held = this.b.bufferManager.numBytesAllocated ?? 0;
+    if (!c.why && alone > Math.max(this.maxMiB * 2 ** 20, held))
+      c.refuse(
+        `it would pin ${(alone / 2 ** 20).toFixed(0)} MiB, over the cache's ${this.maxMiB} MiB ` +
+          `and the ${(held / 2 ** 20).toFixed(0)} MiB tfjs holds on the device`,
+      );
     const rec: Recording = {
       key,
       ops: c.ops,
@@ -540,6 +615,8 @@ export class Recorder {
       nextRing: 0,
       dispatches: c.ops.filter((o) => o.kind === 'dispatch').length,
       bytes,
+      slots: [],
+      scratchBytes: 0,
     };
     if (c.why) {
       unpin(rec);
@@ -551,6 +628,7 @@ export class Recorder {
       }
       return { out, rec: null };
     }
+    this.shareScratch(rec, c, scratch);
     this.cache.set(key, rec);
     this.stats.recorded++;
     while (this.cache.size > this.capacity || (this.cache.size > 1 && this.pinnedMiB() > this.maxMiB))
@@ -633,10 +711,71 @@ export class Recorder {
     return rb;
   }
 
+  /**
+   * Move a new recording's scratch buffers onto the arena's slots (webgpu-scratch.ts): its ops
+   * name the slots instead (bind groups made anew, once, where one names a scratch buffer), and the
+   * buffers tfjs made go back to its pool.
+   */
+  private shareScratch(rec: Recording, c: Capture, scratch: Map<GPUBuffer, ScratchUse>): void {
+    if (scratch.size === 0) return;
+    const { bufs, used } = this.arena.assign([...scratch.values()], this.bufferLimit());
+    const to = new Map<GPUBuffer, GPUBuffer>();
+    [...scratch.keys()].forEach((buf, i) => to.set(buf, bufs[i]));
+    const groups = new Map<unknown, unknown>();
+    const regroup = (bg: unknown): unknown => {
+      let g = groups.get(bg);
+      if (g) return g;
+      const { d, bufs: named } = c.bindGroups.get(bg)!;
+      if (!named.some((buf) => to.has(buf))) g = bg;
+      else
+        g = this.b.device.createBindGroup({
+          layout: d.layout,
+          entries: d.entries.map((e) => {
+            const buf = e.resource?.buffer;
+            if (!buf || !to.has(buf)) return e;
+            const offset = e.resource.offset ?? 0;
+            return {
+              binding: e.binding,
+              resource: { buffer: to.get(buf), offset, size: e.resource.size ?? buf.size - offset },
+            };
+          }),
+        });
+      groups.set(bg, g);
+      return g;
+    };
+    rec.ops = rec.ops.map((op) =>
+      op.kind === 'dispatch'
+        ? { ...op, bg: regroup(op.bg) }
+        : { ...op, src: to.get(op.src) ?? op.src, dst: to.get(op.dst) ?? op.dst },
+    );
+    for (const buf of scratch.keys()) rec.pinned.delete(buf);
+    unpin({ pinned: new Set(scratch.keys()), inputs: [], constants: [], ring: [] });
+    rec.slots = used;
+    for (const u of scratch.values()) rec.scratchBytes += u.size;
+  }
+
+  /** The device's largest buffer: a slot is never rounded up past it. */
+  private bufferLimit(): number {
+    return Number(this.b.device.limits?.maxBufferSize ?? Infinity);
+  }
+
+  /**
+   * Bytes pinned: the recordings' own buffers, the scratch slots they share; and what they would
+   * pin with scratch buffers of their own (as they were made, unshared).
+   */
+  memory(): { own: number; scratch: number; unshared: number } {
+    let own = 0;
+    let unshared = 0;
+    for (const r of this.cache.values()) {
+      own += r.bytes;
+      unshared += r.bytes + r.scratchBytes;
+    }
+    return { own, scratch: this.arena.bytes(), unshared };
+  }
+
   private pinnedMiB(): number {
-    let bytes = 0;
-    for (const r of this.cache.values()) bytes += r.bytes;
-    return bytes / 2 ** 20;
+    const m = this.memory();
+    return (m.own + m.scratch) / 2 ** 20;
   }
 
   private drop(key: string): void {
@@ -644,6 +783,7 @@ export class Recorder {
     if (!r) return;
     this.cache.delete(key);
     unpin(r);
+    this.arena.release(r.slots);
     this.stats.size = this.cache.size;
   }
 
@@ -652,13 +792,15 @@ export class Recorder {
     this.log(this.summary());
   }
 
-  /** "recordings: 3 kept (12.5 MiB), 120 replays of 130 steps (92% hits), 1 fallback" */
+  /** "train step: recordings: 3 kept of at most 256 (12.5 MiB, 11.9 of it scratch shared), 120 replays of 130 ..." */
   summary(): string {
     const s = this.stats;
     const total = s.hits + s.misses;
     const mib = this.pinnedMiB();
+    const shared = this.memory().scratch / 2 ** 20;
     return (
-      `${this.name}: recordings: ${this.cache.size} kept of at most ${this.capacity} (${mib.toFixed(1)} MiB), ` +
+      `${this.name}: recordings: ${this.cache.size} kept of at most ${this.capacity} ` +
+      `(${mib.toFixed(1)} MiB, ${shared.toFixed(1)} of it scratch shared), ` +
       `${s.hits} replays of ${total} (${total ? Math.round((100 * s.hits) / total) : 0}% hit rate), ` +
       `${s.recorded} recorded, ${s.fallbacks} op by op for a refused key`
     );
@@ -746,9 +888,4 @@ export function passRecorder(
   if (!b) return null;
   const modelKey = modelKeyOf(params) + extra.map((v) => `;${v.shape.join('x')}`).join('');
   return { recorder: new Recorder(name, b, () => [...params.values(), ...extra], log), modelKey };
-}
-
-/** The inference recorder's summary line, if one is in use. */
-export function inferenceSummary(): string | null {
-  return inference.length ? inference[inference.length - 1].recorder.summary() : null;
 }

@@ -24,7 +24,11 @@ export interface WebGpuBackendLike {
   dispatchCountInPass: number;
   commandQueueOwnedIds: WeakSet<object>;
   uniformPendingDisposal: GPUBuffer[];
-  bufferManager: { acquireBuffer(size: number, usage: number, mapped?: boolean, reuse?: boolean): GPUBuffer };
+  bufferManager: {
+    acquireBuffer(size: number, usage: number, mapped?: boolean, reuse?: boolean): GPUBuffer;
+    /** Bytes of every buffer tfjs has made and not destroyed (its pool's free ones included). */
+    numBytesAllocated?: number;
+  };
   tensorMap: { get(dataId: object): TensorData; has(dataId: object): boolean };
   runWebGPUProgram(
     program: { constructor: { name: string }; outputShape: number[] },

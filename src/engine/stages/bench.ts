@@ -16,6 +16,7 @@ import {
   BENCH_STEPS,
   benchConfig,
   benchPruned,
+  benchRecordingMemory,
   benchShape,
   parseShape,
   PrunedResult,
@@ -65,12 +66,13 @@ export interface BenchResult {
  * backend/native.ts). PyTorch runs with all cores. o.json is the caller's (it prints).
  */
 export async function bench(
-  o: { shapes?: string[]; json?: boolean; torch?: boolean; steps?: number; threads?: number },
+  o: { shapes?: string[]; json?: boolean; torch?: boolean; steps?: number; threads?: number; lengths?: string },
   ctx: StageContext,
 ): Promise<BenchResult> {
   const shapes = (o.shapes?.length ? o.shapes : DEFAULT_SHAPES).map(parseShape);
   const steps = o.steps ?? BENCH_STEPS;
   if (!Number.isInteger(steps) || steps < 1) throw new UserError(`--steps: '${o.steps}' must be a positive integer`);
+  const lengths = o.lengths === undefined ? null : parseLengths(o.lengths);
   if (o.threads !== undefined) {
     if (!Number.isInteger(o.threads) || o.threads < 1)
       throw new UserError(`--threads: '${o.threads}' must be a positive integer`);
@@ -98,7 +100,10 @@ export async function bench(
     });
   }
   const env = { signal: ctx.signal, log: (m: string) => log(ctx, m) };
-  for (const s of shapes) result.shapes.push(await benchShape(s, steps, env));
+  for (const s of shapes) {
+    const r = await benchShape(s, steps, env);
+    result.shapes.push(lengths ? { ...r, ...(await benchRecordingMemory(s, lengths, env)) } : r);
+  }
   result.pruned = await benchPruned(shapes[0], steps, 0.25);
   log(ctx, `bench pruned ${shapes[0].name} (1/4 heads and FFN): ${result.pruned.speedup.toFixed(2)}x faster inference`);
 
@@ -206,6 +211,24 @@ export function formatBench(r: BenchResult): string {
   return lines.join('\n');
 }
 
+/** The most lengths --lengths may name, and the longest (the bench model's position table). */
+const MAX_LENGTHS = 64;
+const MAX_LENGTH = 512;
+
+/** --lengths "16,24,32": sequence lengths to record a training step at (webgpu only). */
+function parseLengths(text: string): number[] {
+  const parts = text.split(',');
+  if (parts.length > MAX_LENGTHS) throw new UserError(`--lengths: at most ${MAX_LENGTHS} lengths, not ${parts.length}`);
+  const lengths = parts.map((p) => {
+    const n = Number(p.trim());
+    if (!/^\s*\d+\s*$/.test(p) || n < 1 || n > MAX_LENGTH)
+      throw new UserError(`--lengths: '${p}' is not a whole number of tokens from 1 to ${MAX_LENGTH}`);
+    return n;
+  });
+  if (!webgpuActive()) throw new UserError('bench --lengths: runs on the webgpu backend only (--backend webgpu)');
+  return lengths;
+}
+
 export const runBench: StageRun<'bench'> = async ({ args, ctx }) => {
   // --onnx: ours against ONNX Runtime on one checkpoint (export/bench.ts).
   if (args.onnx) {
@@ -229,6 +252,7 @@ export const runBench: StageRun<'bench'> = async ({ args, ctx }) => {
     torch: args['no-torch'] ? false : undefined,
     steps: args.steps,
     threads: args.threads,
+    lengths: args.lengths,
   };
   const r = await bench(o, ctx);
   return { result: r, text: args.json ? JSON.stringify(r, null, 2) : formatBench(r) };

@@ -542,6 +542,11 @@ export const REGISTRY = {
       onnx: { type: 'boolean', help: "race --model's inference against ONNX Runtime (fp32, int8)" },
       model: { type: 'string', value: 'CKPT', help: 'with --onnx: the checkpoint' },
       matmul: { type: 'boolean', help: "webgpu: the matmul alone at BERT-base's shapes, TFLOP/s of each kernel" },
+      lengths: {
+        type: 'string',
+        value: 'T1,T2,...',
+        help: 'webgpu: record a training step at each sequence length; the MiB the recordings pin',
+      },
     },
     trains: false,
     resumable: false,
