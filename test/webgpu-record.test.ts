@@ -122,11 +122,18 @@ describe.skipIf(missing !== null)('recorded steps on webgpu', () => {
     const lossesA: number[] = [];
     const lossesR: Promise<number>[] = [];
     let scratch16 = 0;
+    const bm = recordingBackend()!.bufferManager;
+    let held = 0;
     for (const [i, T] of Ts.entries()) {
       const b = hostBatch(20 + i, 3, T);
       lossesA.push(await (await queueTrainStep(a.spec, a.opt, b, rngA, 1e-2)).loss);
+      if (i === 1) held = bm.numBytesAllocated!;
       lossesR.push((await queueTrainStep(r.spec, r.opt, b, rngR, 1e-2, rec)).loss);
-      if (i === 1) scratch16 = rec.recorder.memory().scratch;
+      if (i === 1) {
+        scratch16 = rec.recorder.memory().scratch;
+        // the capture's scratch buffers are destroyed, not left in tfjs's pool: it holds less
+        expect(bm.numBytesAllocated!).toBeLessThan(held);
+      }
     }
     expect(rec.recorder.stats).toMatchObject({ hits: 4, recorded: 2, fallbacks: 0 });
     // the step's temporaries are scratch, and 8 tokens fit in the slots of 16: no slot more
@@ -151,6 +158,7 @@ describe.skipIf(missing !== null)('recorded steps on webgpu', () => {
     expect(r.gpu_recordings_scratch_mib).toBeGreaterThan(0);
     expect(r.gpu_recordings_mib).toBeGreaterThan(r.gpu_recordings_scratch_mib!);
     expect(r.gpu_recordings_unshared_mib).toBeGreaterThan(r.gpu_recordings_mib!);
+    expect(r.gpu_tfjs_held_mib).toBeGreaterThan(0);
     expect(lines.at(-1)).toMatch(/recorded at 3 lengths .*3 kept .* 3 recorded, 0 op by op/);
   });
 

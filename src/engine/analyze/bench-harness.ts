@@ -19,7 +19,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { enginePackageRoot, trustedCodePath } from '../backend/trusted-paths';
 import { gpuCounters, resetGpuCounters, webgpuActive } from '../backend/webgpu-kernels';
-import { deviceCounters, inferenceRecorder, resetDeviceCounters } from '../backend/webgpu-record';
+import { deviceCounters, inferenceRecorder, recordingBackend, resetDeviceCounters } from '../backend/webgpu-record';
 import { Rng } from '../data/rng';
 import { CancelledError, UserError } from '../errors';
 import { bceWithLogits, classify, toInputs } from '../model/bert';
@@ -72,12 +72,14 @@ export interface ShapeResult extends BenchShape {
   /**
    * webgpu, with --lengths: a training step (dropout on) recorded at each of these sequence
    * lengths by one recorder, and the MiB its recordings pin: in all, the scratch slots they share,
-   * and what they would pin each with scratch of its own.
+   * and what they would pin each with scratch of its own; then what tfjs's buffer manager holds on
+   * the device (the model, its pool of free buffers, the recordings' own buffers).
    */
   gpu_recorded_lengths?: number[];
   gpu_recordings_mib?: number;
   gpu_recordings_scratch_mib?: number;
   gpu_recordings_unshared_mib?: number;
+  gpu_tfjs_held_mib?: number;
 }
 
 /** "L4-H256" -> 4 layers, hidden 256, heads hidden/64, FFN 4*hidden; "-A2" / "-F512" override those. */
@@ -297,7 +299,11 @@ export async function benchRecordingMemory(
 ): Promise<
   Pick<
     ShapeResult,
-    'gpu_recorded_lengths' | 'gpu_recordings_mib' | 'gpu_recordings_scratch_mib' | 'gpu_recordings_unshared_mib'
+    | 'gpu_recorded_lengths'
+    | 'gpu_recordings_mib'
+    | 'gpu_recordings_scratch_mib'
+    | 'gpu_recordings_unshared_mib'
+    | 'gpu_tfjs_held_mib'
   >
 > {
   const cfg = benchConfig(s);
@@ -320,12 +326,14 @@ export async function benchRecordingMemory(
       gpu_recordings_mib: mib(m.own + m.scratch),
       gpu_recordings_scratch_mib: mib(m.scratch),
       gpu_recordings_unshared_mib: mib(m.unshared),
+      gpu_tfjs_held_mib: mib(recordingBackend()?.bufferManager.numBytesAllocated ?? 0),
     };
     env.log(
       `bench ${s.name}: a training step recorded at ${lengths.length} lengths (${BENCH_BATCH} rows): ` +
         `${r.gpu_recordings_mib.toFixed(1)} MiB pinned, ` +
         `${r.gpu_recordings_scratch_mib.toFixed(1)} of it scratch shared ` +
-        `(${r.gpu_recordings_unshared_mib.toFixed(1)} MiB with scratch of their own); ${rec.recorder.summary()}`,
+        `(${r.gpu_recordings_unshared_mib.toFixed(1)} MiB with scratch of their own); ` +
+        `tfjs holds ${r.gpu_tfjs_held_mib.toFixed(1)} MiB on the device; ${rec.recorder.summary()}`,
     );
     return r;
   } finally {

@@ -444,16 +444,24 @@ function flush(b: WebGpuBackendLike): void {
   }
 }
 
-function unpin(r: Pick<Recording, 'pinned' | 'inputs' | 'constants' | 'ring'>): void {
-  for (const buf of r.pinned) {
+/**
+ * One recording fewer holds these buffers: those no recording holds that tfjs has released go
+ * back to its pool (reuse), or are destroyed.
+ */
+function unpinBuffers(bufs: Iterable<GPUBuffer>, reuse: boolean): void {
+  for (const buf of bufs) {
     const n = (pins.get(buf) ?? 1) - 1;
     if (n > 0) {
       pins.set(buf, n);
       continue;
     }
     pins.delete(buf);
-    if (released.delete(buf)) origRelease!(buf);
+    if (released.delete(buf)) origRelease!(buf, reuse);
   }
+}
+
+function unpin(r: Recording): void {
+  unpinBuffers(r.pinned, true);
   for (const { buf } of r.inputs) buf.destroy();
   for (const buf of r.constants) buf.destroy();
   for (const rb of r.ring) {
@@ -714,7 +722,7 @@ export class Recorder {
   /**
    * Move a new recording's scratch buffers onto the arena's slots (webgpu-scratch.ts): its ops
    * name the slots instead (bind groups made anew, once, where one names a scratch buffer), and the
-   * buffers tfjs made go back to its pool.
+   * buffers tfjs made are destroyed.
    */
   private shareScratch(rec: Recording, c: Capture, scratch: Map<GPUBuffer, ScratchUse>): void {
     if (scratch.size === 0) return;
@@ -749,7 +757,9 @@ export class Recorder {
         : { ...op, src: to.get(op.src) ?? op.src, dst: to.get(op.dst) ?? op.dst },
     );
     for (const buf of scratch.keys()) rec.pinned.delete(buf);
-    unpin({ pinned: new Set(scratch.keys()), inputs: [], constants: [], ring: [] });
+    // Destroyed, not given back to tfjs's pool: sized for this key, which now replays, they would
+    // sit there unused (tfjs never frees its pool), as much again as the step made.
+    unpinBuffers(scratch.keys(), false);
     rec.slots = used;
     for (const u of scratch.values()) rec.scratchBytes += u.size;
   }
