@@ -162,31 +162,21 @@ describe.skipIf(missing !== null)('recorded steps on webgpu', () => {
     expect(lines.at(-1)).toMatch(/recorded at 3 lengths .*3 kept .* 3 recorded, 0 op by op/);
   });
 
-  it('a pass over the cache limit: kept alone where tfjs holds as much, refused where it would hold more', async () => {
+  it('a pass over the cache limit is still recorded, and kept alone', async () => {
     await initBackend('webgpu');
     process.env.BERT_PRUNER_RECORDINGS_MB = '0.001';
     const r = setup(5);
-    const bm = recordingBackend()!.bufferManager;
     try {
       const lines: string[] = [];
       const rec = stepRecording(r.spec, r.opt, (l) => lines.push(l))!;
       const rng = new Rng(6);
-      const step = async (T: number) => (await queueTrainStep(r.spec, r.opt, hostBatch(7, 3, T), rng, 1e-2, rec)).loss;
-      for (const T of [16, 16, 16, 8, 8, 8]) await step(T);
+      for (const T of [16, 16, 16, 8, 8, 8])
+        await (
+          await queueTrainStep(r.spec, r.opt, hostBatch(7, 3, T), rng, 1e-2, rec)
+        ).loss;
       expect(rec.recorder.stats).toMatchObject({ recorded: 2, hits: 2, fallbacks: 0 });
       expect(rec.recorder.stats.size).toBe(1); // over the limit: the older one went
       expect(lines).toEqual([]);
-      // tfjs holding less than the pass would pin (made so by its count): not recorded, one line
-      await step(24);
-      const offset = 2 ** 50;
-      bm.numBytesAllocated! -= offset;
-      await step(24);
-      bm.numBytesAllocated! += offset;
-      expect(rec.recorder.stats).toMatchObject({ recorded: 2, fallbacks: 1 });
-      expect(lines).toHaveLength(1);
-      expect(lines[0]).toMatch(
-        /^train step: not recorded, runs op by op \(it would pin \d+ MiB, over the cache's 0\.001 MiB and the -\d+ MiB tfjs holds/,
-      );
       rec.recorder.dispose();
     } finally {
       delete process.env.BERT_PRUNER_RECORDINGS_MB;

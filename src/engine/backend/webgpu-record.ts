@@ -25,7 +25,7 @@
 //   with one log line naming why.
 import * as tf from '@tensorflow/tfjs';
 import type { WebGpuBackendLike } from './webgpu-types';
-import { aloneBytes, Arena, type ScratchUse, type Slot } from './webgpu-scratch';
+import { Arena, type ScratchUse, type Slot } from './webgpu-scratch';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- WebGPU's types are not in our tsconfig */
 type GPUBuffer = any;
@@ -599,16 +599,8 @@ export class Recorder {
     const scratch = c.why ? new Map<GPUBuffer, ScratchUse>() : scratchOf(c, outBuf, varBufs);
     let bytes = 0;
     for (const buf of c.pinned) if (!varBufs.has(buf) && !scratch.has(buf)) bytes += buf.size;
-    // A pass bigger than the cache is kept alone where tfjs holds as much on the device already (it
-    // has just run the pass op by op: BERT-base's step), so that a recording at most doubles the
-    // stage's GPU memory; bigger than both, it is not recorded.
-    const alone = bytes + aloneBytes([...scratch.values()], this.bufferLimit());
-    const held = this.b.bufferManager.numBytesAllocated ?? 0;
-    if (!c.why && alone > Math.max(this.maxMiB * 2 ** 20, held))
-      c.refuse(
-        `it would pin ${(alone / 2 ** 20).toFixed(0)} MiB, over the cache's ${this.maxMiB} MiB ` +
-          `and the ${(held / 2 ** 20).toFixed(0)} MiB tfjs holds on the device`,
-      );
+    // A pass bigger than the whole cache (BERT-base's step) is recorded all the same, and kept alone
+    // (the others go): its slots replace the scratch buffers its capture made, which are destroyed.
     const rec: Recording = {
       key,
       ops: c.ops,

@@ -122,8 +122,3 @@ export class Arena<B> {
     }
   }
 }
-
-/** The bytes planScratch would need for these uses alone (no slots to start from). */
-export function aloneBytes(uses: ScratchUse[], limit = Infinity): number {
-  return planScratch(uses, [], limit).added.reduce((n, s) => n + s.size, 0);
-}
