@@ -183,16 +183,39 @@ export async function countTrainStep(
   B = BENCH_BATCH,
   T = BENCH_SEQ,
 ): Promise<{ programs: number; uploads: number; byProgram: Record<string, number> }> {
-  const cfg = { ...benchConfig({ name: '', ...s }), hidden_dropout_prob: 0.1, attention_probs_dropout_prob: 0.1 };
-  const params = initParams(cfg, { mlm: false, classifier: true, seed: 1 });
-  const opt = new AdamW({ lr: 1e-4, weightDecay: 0.01 });
-  const host = randomHostBatch(cfg, 5, B, T);
-  const spec = stepSpec(params, cfg, true);
-  try {
+  return withBenchModel(s, true, async ({ cfg, opt, spec }) => {
+    const host = randomHostBatch(cfg, 5, B, T);
     await trainStep(spec, opt, host, new Rng(7), 1e-4);
     resetGpuCounters();
     await trainStep(spec, opt, host, new Rng(7), 1e-4);
     return gpuCounters();
+  });
+}
+
+interface BenchModel {
+  cfg: BertConfig;
+  params: Params;
+  opt: AdamW;
+  spec: StepSpec<HostBatch>;
+}
+
+/**
+ * fn on a bench model of shape s (a classifier, seed 1), its AdamW and training step, all disposed
+ * after it. dropout: 0.1, as finetune trains; else none (benchConfig's), as in the PyTorch
+ * reference's timed steps (model.eval()).
+ */
+async function withBenchModel<T>(
+  s: Pick<BenchShape, 'layers' | 'hidden' | 'heads' | 'ffn'>,
+  dropout: boolean,
+  fn: (m: BenchModel) => Promise<T>,
+): Promise<T> {
+  const base = benchConfig({ name: '', ...s });
+  const cfg = dropout ? { ...base, hidden_dropout_prob: 0.1, attention_probs_dropout_prob: 0.1 } : base;
+  const params = initParams(cfg, { mlm: false, classifier: true, seed: 1 });
+  const opt = new AdamW({ lr: 1e-4, weightDecay: 0.01 });
+  const spec = stepSpec(params, cfg, dropout);
+  try {
+    return await fn({ cfg, params, opt, spec });
   } finally {
     spec.lossScale?.dispose();
     opt.dispose();
@@ -211,13 +234,14 @@ export interface BenchEnv {
 
 /** Training and inference throughput of one shape (and on webgpu the counters of its steps). */
 export async function benchShape(s: BenchShape, steps: number, env: BenchEnv): Promise<ShapeResult> {
-  const cfg = benchConfig(s);
-  const params = initParams(cfg, { mlm: false, classifier: true, seed: 1 });
-  const opt = new AdamW({ lr: 1e-4, weightDecay: 0.01 });
+  // Dropout off in the timed steps, as in the PyTorch reference (model.eval()).
+  return withBenchModel(s, false, (m) => timeShape(s, steps, env, m));
+}
+
+async function timeShape(s: BenchShape, steps: number, env: BenchEnv, m: BenchModel): Promise<ShapeResult> {
+  const { cfg, params, opt, spec } = m;
   const batch = randomHostBatch(cfg, 2);
   const tokens = BENCH_BATCH * BENCH_SEQ;
-  // Dropout off in the timed steps, as in the PyTorch reference (model.eval()).
-  const spec = stepSpec(params, cfg, false);
   const rec = stepRecording(spec, opt, env.log);
   const rng = new Rng(1);
   const check = (loss: number) => {
@@ -282,15 +306,13 @@ export async function benchShape(s: BenchShape, steps: number, env: BenchEnv): P
     return r;
   } finally {
     rec?.recorder.dispose();
-    spec.lossScale?.dispose();
-    opt.dispose();
-    disposeParams(params);
   }
 }
 
 /**
- * What a training run's recordings pin (webgpu): one recorder, a training step (dropout on) at each
- * sequence length in turn, run and then recorded, as a run meets new lengths; the recorder's MiB.
+ * What a training run's recordings pin (webgpu): one recorder, a training step (no dropout, as the
+ * timed steps) at each sequence length in turn, run and then recorded, as a run meets new lengths;
+ * the recorder's MiB.
  */
 export async function benchRecordingMemory(
   s: BenchShape,
@@ -306,41 +328,37 @@ export async function benchRecordingMemory(
     | 'gpu_tfjs_held_mib'
   >
 > {
-  const cfg = benchConfig(s);
-  const params = initParams(cfg, { mlm: false, classifier: true, seed: 1 });
-  const opt = new AdamW({ lr: 1e-4, weightDecay: 0.01 });
-  const spec = stepSpec(params, cfg, true);
-  const rec = stepRecording(spec, opt, env.log);
-  const rng = new Rng(1);
-  try {
-    if (!rec) throw new Error('bench --lengths: steps are not recorded here (webgpu, BERT_PRUNER_RECORD)');
-    for (const [i, T] of lengths.entries()) {
-      if (env.signal?.aborted) throw new CancelledError('bench cancelled');
-      const b = randomHostBatch(cfg, 10 + i, BENCH_BATCH, T);
-      for (let k = 0; k < 2; k++) await trainStep(spec, opt, b, rng, 1e-4, rec);
+  return withBenchModel(s, false, async ({ cfg, opt, spec }) => {
+    const rec = stepRecording(spec, opt, env.log);
+    const rng = new Rng(1);
+    try {
+      if (!rec) throw new Error('bench --lengths: steps are not recorded here (webgpu, BERT_PRUNER_RECORD)');
+      for (const [i, T] of lengths.entries()) {
+        if (env.signal?.aborted) throw new CancelledError('bench cancelled');
+        const b = randomHostBatch(cfg, 10 + i, BENCH_BATCH, T);
+        for (let k = 0; k < 2; k++) await trainStep(spec, opt, b, rng, 1e-4, rec);
+      }
+      const m = rec.recorder.memory();
+      const mib = (n: number) => n / 2 ** 20;
+      const r = {
+        gpu_recorded_lengths: lengths,
+        gpu_recordings_mib: mib(m.own + m.scratch),
+        gpu_recordings_scratch_mib: mib(m.scratch),
+        gpu_recordings_unshared_mib: mib(m.unshared),
+        gpu_tfjs_held_mib: mib(recordingBackend()?.bufferManager.numBytesAllocated ?? 0),
+      };
+      env.log(
+        `bench ${s.name}: a training step recorded at ${lengths.length} lengths (${BENCH_BATCH} rows): ` +
+          `${r.gpu_recordings_mib.toFixed(1)} MiB pinned, ` +
+          `${r.gpu_recordings_scratch_mib.toFixed(1)} of it scratch shared ` +
+          `(${r.gpu_recordings_unshared_mib.toFixed(1)} MiB with scratch of their own); ` +
+          `tfjs holds ${r.gpu_tfjs_held_mib.toFixed(1)} MiB on the device; ${rec.recorder.summary()}`,
+      );
+      return r;
+    } finally {
+      rec?.recorder.dispose();
     }
-    const m = rec.recorder.memory();
-    const mib = (n: number) => n / 2 ** 20;
-    const r = {
-      gpu_recorded_lengths: lengths,
-      gpu_recordings_mib: mib(m.own + m.scratch),
-      gpu_recordings_scratch_mib: mib(m.scratch),
-      gpu_recordings_unshared_mib: mib(m.unshared),
-      gpu_tfjs_held_mib: mib(recordingBackend()?.bufferManager.numBytesAllocated ?? 0),
-    };
-    env.log(
-      `bench ${s.name}: a training step recorded at ${lengths.length} lengths (${BENCH_BATCH} rows): ` +
-        `${r.gpu_recordings_mib.toFixed(1)} MiB pinned, ` +
-        `${r.gpu_recordings_scratch_mib.toFixed(1)} of it scratch shared ` +
-        `(${r.gpu_recordings_unshared_mib.toFixed(1)} MiB with scratch of their own); ` +
-        `tfjs holds ${r.gpu_tfjs_held_mib.toFixed(1)} MiB on the device; ${rec.recorder.summary()}`,
-    );
-    return r;
-  } finally {
-    rec?.recorder.dispose();
-    opt.dispose();
-    disposeParams(params);
-  }
+  });
 }
 
 export interface PrunedResult {

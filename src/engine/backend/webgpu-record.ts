@@ -798,11 +798,11 @@ export class Recorder {
   summary(): string {
     const s = this.stats;
     const total = s.hits + s.misses;
-    const mib = this.pinnedMiB();
-    const shared = this.memory().scratch / 2 ** 20;
+    const m = this.memory();
+    const mib = (n: number) => (n / 2 ** 20).toFixed(1);
     return (
       `${this.name}: recordings: ${this.cache.size} kept of at most ${this.capacity} ` +
-      `(${mib.toFixed(1)} MiB, ${shared.toFixed(1)} of it scratch shared), ` +
+      `(${mib(m.own + m.scratch)} MiB, ${mib(m.scratch)} of it scratch shared), ` +
       `${s.hits} replays of ${total} (${total ? Math.round((100 * s.hits) / total) : 0}% hit rate), ` +
       `${s.recorded} recorded, ${s.fallbacks} op by op for a refused key`
     );

@@ -16,6 +16,8 @@
 // (best fit among the slots free over its uses, a new slot where none is); Arena keeps the slots,
 // counts the recordings using each and destroys a slot when the last one goes.
 
+import { coarseBucket } from '../data/masking';
+
 /** One scratch buffer of a recording: its size, usage, and the first and last op that use it. */
 export interface ScratchUse {
   size: number;
@@ -38,8 +40,7 @@ const MiB = 2 ** 20;
  * 256 bytes), so that the next sequence length's slightly bigger buffer fits; never past limit.
  */
 export function slotSize(n: number, limit = Infinity): number {
-  const step = Math.max(256, 2 ** Math.ceil(Math.log2(Math.max(1, n))) / 8);
-  return Math.max(n, Math.min(limit, Math.ceil(n / step) * step));
+  return Math.max(n, Math.min(limit, coarseBucket(n, 256)));
 }
 
 /**

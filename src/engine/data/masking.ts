@@ -26,11 +26,12 @@ export interface MaskedBatch {
 }
 
 /**
- * n rounded up to a coarse bucket: a multiple of 8, or of an eighth of the next power of two where
- * that is larger (eight buckets from one power of two to the next): less than max(8, n / 4) more.
+ * n rounded up to a coarse bucket: a multiple of minStep (8), or of an eighth of the next power of
+ * two where that is larger (eight buckets from one power of two to the next): less than
+ * max(minStep, n / 4) more.
  */
-export function coarseBucket(n: number): number {
-  const step = Math.max(8, 2 ** Math.max(0, Math.ceil(Math.log2(Math.max(1, n))) - 3));
+export function coarseBucket(n: number, minStep = 8): number {
+  const step = Math.max(minStep, 2 ** Math.max(0, Math.ceil(Math.log2(Math.max(1, n))) - 3));
   return Math.ceil(n / step) * step;
 }
 
