@@ -1,7 +1,17 @@
 // The plan that shares recordings' scratch buffers (backend/webgpu-scratch.ts): which uses may share
-// a slot, best fit, new slots only where needed, and slots destroyed when no recording uses them.
+// a slot, best fit, new slots only where needed, slots destroyed when no recording uses them, and
+// an arena grown loose planned afresh, biggest recording first.
 import { describe, expect, it } from 'vitest';
-import { Arena, planScratch, slotSize, type ScratchUse } from '../src/engine/backend/webgpu-scratch';
+import {
+  Arena,
+  planAll,
+  planScratch,
+  REPACK,
+  slotBytes,
+  slotSize,
+  type ScratchUse,
+  type Tenant,
+} from '../src/engine/backend/webgpu-scratch';
 
 const S = 4; // a usage
 const use = (size: number, first: number, last: number, usage = S): ScratchUse => ({ size, usage, first, last });
@@ -16,9 +26,20 @@ describe('planScratch', () => {
   });
 
   it('a slot serves only its usage and uses no bigger than it', () => {
-    const { slotOf, added } = planScratch([use(1024, 0, 0), use(1024, 1, 1, 8), use(4096, 2, 2)], []);
-    expect(new Set(slotOf).size).toBe(3);
-    expect(added.map((s) => s.usage)).toEqual([S, 8, S]);
+    const slot = [{ size: 1024, usage: S }];
+    expect(planScratch([use(1024, 0, 0, 8)], slot).added).toEqual([{ size: 1024, usage: 8 }]);
+    expect(planScratch([use(4096, 0, 0)], slot).added).toEqual([{ size: 4096, usage: S }]);
+    expect(planScratch([use(1000, 0, 0)], slot)).toEqual({ slotOf: [0], added: [] });
+  });
+
+  it('biggest first: a small use fills a big slot between its uses, not a slot of its own', () => {
+    // first op first would give the small use (0..1) a slot, then need two more for the big ones
+    const { slotOf, added } = planScratch([use(1000, 0, 1), use(4096, 2, 3), use(4096, 1, 2)], []);
+    expect(added).toEqual([
+      { size: 4096, usage: S },
+      { size: 4096, usage: S },
+    ]);
+    expect(slotOf[0]).toBe(slotOf[1]);
   });
 
   it('best fit: the smallest free slot that holds the use; new slots only where none is free', () => {
@@ -40,7 +61,7 @@ describe('planScratch', () => {
     expect(planScratch([use(1000, 0, 0)], [{ size: 2 ** 20, usage: S }]).added).toHaveLength(0);
   });
 
-  it('the order of the uses does not matter: they are taken by first op', () => {
+  it('the order the uses come in does not matter', () => {
     const uses = [use(100, 4, 5), use(100, 0, 1), use(100, 2, 3)];
     const { slotOf, added } = planScratch(uses, []);
     expect(added).toHaveLength(1);
@@ -69,27 +90,93 @@ describe('planScratch', () => {
   });
 });
 
+/** A recording's stand-in: its uses, and the buffers it was last bound to. */
+function tenant(uses: ScratchUse[]): Tenant<number> & { bound: number[][] } {
+  const bound: number[][] = [];
+  return { uses, bound, bind: (bufs) => bound.push(bufs) };
+}
+
+/** An arena over numbered buffers, with what it made and destroyed. */
+function numbered(): { arena: Arena<number>; made: number[]; destroyed: number[] } {
+  const made: number[] = [];
+  const destroyed: number[] = [];
+  const arena = new Arena<number>(
+    () => (made.push(made.length + 1), made.length),
+    (b) => destroyed.push(b),
+  );
+  return { arena, made, destroyed };
+}
+
+const M = 2 ** 20;
+/** Two buffers of x MiB, alive at op 1 together (two slots). */
+const pair = (x: number, y = x) => [use(x * M, 0, 1), use(y * M, 1, 2)];
+
+describe('planAll', () => {
+  it("biggest recording first: its slots are its own plan's, and the others fit in them", () => {
+    const [small, big] = [pair(3), pair(8)];
+    const p = planAll([small, big]);
+    expect(p.slots).toEqual(planScratch(big, []).added);
+    expect(p.slotOf[1]).toEqual(planScratch(big, []).slotOf);
+    expect(new Set(p.slotOf[0]).size).toBe(2);
+    // in the order they came (small first), the big one's slots are added beside the small one's
+    const inOrder = planScratch(big, planScratch(small, []).added).added;
+    expect(slotBytes(inOrder)).toBe(16 * M);
+    expect(6 * M + 16 * M).toBeGreaterThan(REPACK * slotBytes(p.slots));
+  });
+});
+
 describe('Arena', () => {
   it('recordings share its slots; a slot goes with the last recording using it', () => {
-    const made: number[] = [];
-    const destroyed: number[] = [];
-    let n = 0;
-    const arena = new Arena<number>(
-      () => (made.push(++n), n),
-      (b) => destroyed.push(b),
-    );
-    const a = arena.assign([use(4096, 0, 1), use(4096, 2, 3)]);
+    const { arena, made, destroyed } = numbered();
+    const a = tenant([use(4096, 0, 1), use(4096, 2, 3)]);
+    arena.add(a);
     expect(made).toEqual([1]);
-    expect(a.bufs).toEqual([1, 1]);
-    const b = arena.assign([use(4096, 0, 2), use(2048, 1, 3)]); // two at once: one more slot
+    expect(a.bound).toEqual([[1, 1]]);
+    const b = tenant([use(4096, 0, 2), use(2048, 1, 3)]); // two at once: one more slot
+    arena.add(b);
     expect(made).toEqual([1, 2]);
-    expect(new Set(b.bufs)).toEqual(new Set([1, 2]));
+    expect(new Set(b.bound[0])).toEqual(new Set([1, 2]));
     expect(arena.bytes()).toBe(4096 + 2048);
-    arena.release(a.used);
+    expect(arena.repacks).toBe(0); // a fresh plan would be no smaller
+    arena.remove(a);
     expect(destroyed).toEqual([]);
-    arena.release(b.used);
+    arena.remove(b);
+    arena.remove(b); // twice: nothing more
     expect(destroyed.sort()).toEqual([1, 2]);
     expect(arena.slots).toEqual([]);
     expect(arena.bytes()).toBe(0);
+  });
+
+  it('a repack binds every tenant to the new slots, destroys the old ones, and refcounts them anew', () => {
+    const { arena, made, destroyed } = numbered();
+    const [s1, s2, big] = [tenant(pair(3)), tenant(pair(2, 2.5)), tenant(pair(8))];
+    arena.add(s1);
+    arena.add(s2); // fits in s1's slots
+    expect(made.length).toBe(2);
+    expect(arena.repacks).toBe(0);
+    arena.add(big); // 6 + 16 MiB, against 16 planned afresh: repacked
+    expect(arena.repacks).toBe(1);
+    expect(arena.bytes()).toBe(16 * M);
+    // what was made before the repack is destroyed; what the repack made is the arena
+    expect(made.length).toBe(2 + 2 + 2);
+    expect(destroyed.sort((x, y) => x - y)).toEqual([1, 2, 3, 4]);
+    expect(arena.slots.map((s) => s.buf)).toEqual([5, 6]);
+    const live = new Set(arena.slots.map((s) => s.buf));
+    for (const t of [s1, s2, big]) {
+      const bufs = t.bound.at(-1)!;
+      expect(bufs.every((b) => live.has(b))).toBe(true);
+      // still a valid plan: a use gets a buffer at least its size, and uses alive at once differ
+      bufs.forEach((b, i) => expect(arena.slots.find((s) => s.buf === b)!.size).toBeGreaterThanOrEqual(t.uses[i].size));
+      for (let i = 0; i < bufs.length; i++)
+        for (let j = i + 1; j < bufs.length; j++)
+          if (t.uses[i].first <= t.uses[j].last && t.uses[j].first <= t.uses[i].last) expect(bufs[i]).not.toBe(bufs[j]);
+    }
+    // references counted on the new slots: all go only with the last tenant
+    arena.remove(big);
+    arena.remove(s1);
+    expect(arena.slots.length).toBeGreaterThan(0);
+    arena.remove(s2);
+    expect(arena.slots).toEqual([]);
+    expect(destroyed.length).toBe(made.length);
   });
 });

@@ -8,9 +8,10 @@
 // - Recording: while a real step runs, every compute pass's (pipeline, bind group, workgroups)
 //   and every buffer-to-buffer copy is kept, in order. Every buffer a kept bind group names is
 //   pinned: when tfjs releases it, it does not go back to tfjs's pool, so nothing else ever
-//   writes it, and its contents (the uniforms tfjs wrote once) stay; the step's scratch buffers
-//   (written by its programs before they are read) move to slots all the recorder's recordings
-//   share (webgpu-scratch.ts). The batch's arrays (ids, mask, labels, ...) are uploaded into
+//   writes it, and its contents (the uniforms tfjs wrote once) stay. The step's scratch buffers
+//   (written by its programs before they are read) may serve the step again once given back (a
+//   new life of the buffer), and move to slots all the recorder's recordings share
+//   (webgpu-scratch.ts). The batch's arrays (ids, mask, labels, ...) are uploaded into
 //   buffers of the recording's own; the per-step numbers (learning rate, bias corrections, EMA
 //   decay, dropout seeds) are read by our kernels from one small storage buffer (stepScalars
 //   below), written once per step. The weights, AdamW moments and EMA weights are updated in
@@ -25,7 +26,7 @@
 //   with one log line naming why.
 import * as tf from '@tensorflow/tfjs';
 import type { WebGpuBackendLike } from './webgpu-types';
-import { Arena, type ScratchUse, type Slot } from './webgpu-scratch';
+import { Arena, type ScratchUse, type Tenant } from './webgpu-scratch';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- WebGPU's types are not in our tsconfig */
 type GPUBuffer = any;
@@ -113,7 +114,10 @@ export function wrapDevice(b: WebGpuBackendLike): void {
   dev.createBindGroup = function (d: BindGroupDesc) {
     dc.bindGroups++;
     const bg = createBindGroup.call(this, d);
-    if (capture) capture.bindGroups.set(bg, { d, bufs: d.entries.map((e) => e.resource?.buffer).filter(Boolean) });
+    if (capture) {
+      const bufs = d.entries.map((e) => e.resource?.buffer).filter(Boolean);
+      capture.bindGroups.set(bg, { d, bufs, lives: bufs.map((buf) => capture!.lifeOf(buf)) });
+    }
     return bg;
   };
   const createBuffer = dev.createBuffer;
@@ -145,23 +149,29 @@ export function wrapDevice(b: WebGpuBackendLike): void {
   };
   const acquire = bm.acquireBuffer.bind(bm);
   bm.acquireBuffer = (size: number, usage: number, mapped?: boolean, reuse?: boolean) => {
-    const buf = acquire(size, usage, mapped, reuse);
-    if (capture) {
+    const c = capture;
+    // During a capture, a scratch buffer the step gave back is taken again first (see Capture.spare).
+    const spare = c && !mapped && reuse !== false ? c.spare.get(spareKey(size, usage))?.pop() : undefined;
+    const buf = spare ?? acquire(size, usage, mapped, reuse);
+    if (c) {
       // given back and taken again: what it holds now may outlive the capture
-      capture.freed.delete(buf);
-      capture.acquired.add(buf);
-      if (mapped) capture.hostWritten.add(buf);
+      c.freed.delete(buf);
+      c.acquired.add(buf);
+      c.life.set(buf, c.lifeOf(buf) + 1);
+      if (mapped) c.hostWritten.add(buf);
     }
     return buf;
   };
   origRelease = bm.releaseBuffer.bind(bm);
   bm.releaseBuffer = (buf: GPUBuffer, reuse?: boolean) => {
-    capture?.freed.add(buf);
-    if (pins.has(buf)) {
-      released.add(buf);
-      return;
-    }
-    origRelease!(buf, reuse);
+    const c = capture;
+    c?.freed.add(buf);
+    if (c && pins.has(buf) && c.mayReuse(buf)) {
+      const k = spareKey(buf.size, buf.usage);
+      if (!c.spare.has(k)) c.spare.set(k, []);
+      c.spare.get(k)!.push(buf);
+    } else if (pins.has(buf)) released.add(buf);
+    else origRelease!(buf, reuse);
   };
 }
 
@@ -186,6 +196,8 @@ function captureEncoder(enc: any, c: Capture): void {
     pass.dispatchWorkgroups = function (x: number, y = 1, z = 1) {
       const g = c.bindGroups.get(bg);
       if (!g) c.refuse('a bind group made before the recording started');
+      else if (g.bufs.some((buf, k) => c.lifeOf(buf) !== g.lives[k]))
+        c.refuse('a bind group naming a buffer given back since it was made');
       else for (const buf of g.bufs) c.pin(buf);
       c.ops.push({ kind: 'dispatch', pipe, bg, x, y, z });
       return dispatch.call(this, x, y, z);
@@ -199,7 +211,7 @@ function captureEncoder(enc: any, c: Capture): void {
     else {
       c.pin(src);
       c.pin(dst);
-      c.ops.push({ kind: 'copy', src, so, dst, d0, size });
+      c.ops.push({ kind: 'copy', src, so, dst, d0, size, lives: [c.lifeOf(src), c.lifeOf(dst)] });
     }
     return copy.call(this, src, so, dst, d0, size);
   };
@@ -287,7 +299,16 @@ export function seedSlot(b: WebGpuBackendLike, seed: number): number {
 
 type Op =
   | { kind: 'dispatch'; pipe: unknown; bg: unknown; x: number; y: number; z: number }
-  | { kind: 'copy'; src: GPUBuffer; so: number; dst: GPUBuffer; d0: number; size: number };
+  | {
+      kind: 'copy';
+      src: GPUBuffer;
+      so: number;
+      dst: GPUBuffer;
+      d0: number;
+      size: number;
+      /** The buffers' lives when captured (see Capture.life). */
+      lives?: [number, number];
+    };
 
 type HostArray = Int32Array | Float32Array | Uint32Array;
 
@@ -297,9 +318,15 @@ interface BindGroupDesc {
   entries: { binding: number; resource: { buffer?: GPUBuffer; offset?: number; size?: number } }[];
 }
 
+/** tfjs's pool key: a buffer of this size and usage serves any request for the same. */
+function spareKey(size: number, usage: number): string {
+  return `${size}_${usage}`;
+}
+
 class Capture {
   readonly ops: Op[] = [];
-  readonly bindGroups = new Map<unknown, { d: BindGroupDesc; bufs: GPUBuffer[] }>();
+  /** The bind groups made during the capture: what tfjs passed, the buffers named and their lives then. */
+  readonly bindGroups = new Map<unknown, { d: BindGroupDesc; bufs: GPUBuffer[]; lives: number[] }>();
   readonly pinned = new Set<GPUBuffer>();
   /** Buffers tfjs took from its pool, gave back, and the host wrote, during the capture. */
   readonly acquired = new Set<GPUBuffer>();
@@ -309,9 +336,34 @@ class Capture {
   readonly inputs = new Map<HostArray, GPUBuffer>();
   /** Buffers of tfjs's host-made constants (see captureUpload). */
   readonly constants: GPUBuffer[] = [];
+  /**
+   * Each buffer's life: how many times tfjs took it during the capture (0: it held a tensor from
+   * before). A buffer the step gave back may be taken again for another tensor (as tfjs's pool
+   * would): its ops before and after are uses of two different scratch buffers.
+   */
+  readonly life = new Map<GPUBuffer, number>();
+  /**
+   * Scratch buffers the step gave back, by tfjs's pool key: taken again first by the step's next
+   * requests, as tfjs's pool would op by op, rather than a new buffer for every tensor of the step.
+   * Released (as pinned buffers are) when the capture ends.
+   */
+  readonly spare = new Map<string, GPUBuffer[]>();
   why: string | null = null;
 
   constructor(readonly inputArrays: Map<HostArray, string>) {}
+
+  lifeOf(buf: GPUBuffer): number {
+    return this.life.get(buf) ?? 0;
+  }
+
+  /**
+   * Whether a buffer given back now may serve the step again: it was taken during the capture and
+   * not written from the host (an upload, a uniform, a read-back), so its next use writes it anew.
+   */
+  mayReuse(buf: GPUBuffer): boolean {
+    const host = GPUBufferUsage.UNIFORM | GPUBufferUsage.MAP_READ | GPUBufferUsage.MAP_WRITE;
+    return this.acquired.has(buf) && !this.hostWritten.has(buf) && !(buf.usage & host);
+  }
 
   pin(buf: GPUBuffer): void {
     if (this.pinned.has(buf)) return;
@@ -407,9 +459,11 @@ export interface Recording {
   dispatches: number;
   /** Bytes of the recording's own buffers (not the variables', not the shared scratch slots). */
   bytes: number;
-  /** The arena's slots its ops name, and the bytes of the scratch buffers they stand for. */
-  slots: Slot<GPUBuffer>[];
+  /** Its place in the arena (its ops name the arena's slots), and the bytes of the scratch buffers they stand for. */
+  tenant: Tenant<GPUBuffer> | null;
   scratchBytes: number;
+  /** Bytes it would pin alone: its own and its scratch planned on slots of its own. */
+  aloneBytes: number;
 }
 
 /** The typed arrays of a batch object (its fields, and the fields of its object fields), by path. */
@@ -470,34 +524,53 @@ function unpin(r: Recording): void {
   }
 }
 
+/** A captured step's scratch: its uses, which (buffer, life) each stands for, and the buffers all scratch. */
+interface Scratch {
+  uses: ScratchUse[];
+  /** buffer -> life -> index into uses. */
+  index: Map<GPUBuffer, Map<number, number>>;
+  /** Buffers every named life of which is scratch and that hold nothing after the capture. */
+  whole: Set<GPUBuffer>;
+}
+
+const noScratch = (): Scratch => ({ uses: [], index: new Map(), whole: new Set() });
+
 /**
- * The captured step's scratch buffers and their uses (first and last op): taken from tfjs's pool
- * during the capture and given back before its end, never written from the host (uniforms,
- * uploads), not the output or a variable. Such a buffer held no tensor before the step and holds
+ * The captured step's scratch buffers and their uses (first and last op): a life of a buffer (see
+ * Capture.life) that began and ended during the capture, never written from the host (uniforms,
+ * uploads), not the output or a variable. Such a buffer held no tensor before that life and holds
  * none after it: the step's programs write it before they read it, so replays can share it.
  */
-function scratchOf(c: Capture, out: GPUBuffer, vars: Set<GPUBuffer>): Map<GPUBuffer, ScratchUse> {
-  const host = GPUBufferUsage.UNIFORM | GPUBufferUsage.MAP_READ | GPUBufferUsage.MAP_WRITE;
-  const isScratch = (buf: GPUBuffer) =>
-    c.acquired.has(buf) &&
-    c.freed.has(buf) &&
-    !c.hostWritten.has(buf) &&
-    !(buf.usage & host) &&
-    buf !== out &&
-    !vars.has(buf);
-  const uses = new Map<GPUBuffer, ScratchUse>();
-  const use = (buf: GPUBuffer, i: number) => {
-    const u = uses.get(buf);
-    if (u) u.last = i;
-    else if (isScratch(buf)) uses.set(buf, { size: buf.size, usage: buf.usage, first: i, last: i });
+function scratchOf(c: Capture, out: GPUBuffer, vars: Set<GPUBuffer>): Scratch {
+  const isScratch = (buf: GPUBuffer, life: number) =>
+    life >= 1 && c.mayReuse(buf) && !vars.has(buf) && (life < c.lifeOf(buf) || (c.freed.has(buf) && buf !== out));
+  const sc = noScratch();
+  const mixed = new Set<GPUBuffer>();
+  const use = (buf: GPUBuffer, life: number, i: number) => {
+    if (!isScratch(buf, life)) {
+      mixed.add(buf);
+      return;
+    }
+    let lives = sc.index.get(buf);
+    if (!lives) sc.index.set(buf, (lives = new Map()));
+    const k = lives.get(life);
+    if (k !== undefined) sc.uses[k].last = i;
+    else {
+      lives.set(life, sc.uses.length);
+      sc.uses.push({ size: buf.size, usage: buf.usage, first: i, last: i });
+    }
   };
   c.ops.forEach((op, i) => {
     if (op.kind === 'copy') {
-      use(op.src, i);
-      use(op.dst, i);
-    } else for (const buf of c.bindGroups.get(op.bg)!.bufs) use(buf, i);
+      use(op.src, op.lives![0], i);
+      use(op.dst, op.lives![1], i);
+    } else {
+      const g = c.bindGroups.get(op.bg)!;
+      g.bufs.forEach((buf, k) => use(buf, g.lives[k], i));
+    }
   });
-  return uses;
+  for (const buf of sc.index.keys()) if (!mixed.has(buf) && c.freed.has(buf)) sc.whole.add(buf);
+  return sc;
 }
 
 export interface RecorderStats {
@@ -510,10 +583,13 @@ export interface RecorderStats {
 
 /**
  * One recorder per training run (or inference pass): its recordings hold the buffers of that
- * run's variables. The least recently used recordings go beyond `capacity` of them or `maxMiB` of
- * pinned buffers (BERT_PRUNER_RECORDINGS, BERT_PRUNER_RECORDINGS_MB; batches bucketed by length
- * give a training run some tens of sequence lengths, each seen every epoch: a cache smaller than
- * that would evict every recording before its reuse). log: one line per fallback reason.
+ * run's variables. The least recently used recordings go beyond `capacity` of them, or where they
+ * pin more than `maxMiB` beyond what the biggest of them alone would (BERT_PRUNER_RECORDINGS,
+ * BERT_PRUNER_RECORDINGS_MB; batches bucketed by length give a training run some tens of sequence
+ * lengths, each seen every epoch: a cache smaller than that would evict every recording before
+ * its reuse). The biggest alone is what its step needs anyway (op by op, tfjs's pool holds more),
+ * and is not counted, so that a step bigger than maxMiB (BERT-base's) still keeps its other
+ * lengths, which mostly fit in its scratch slots. log: one line per fallback reason.
  */
 export class Recorder {
   private readonly cache = new Map<string, Recording>();
@@ -525,6 +601,7 @@ export class Recorder {
   private readonly arena = new Arena<GPUBuffer>(
     (s) => this.b.device.createBuffer(s),
     (buf) => buf.destroy(),
+    () => Number(this.b.device.limits?.maxBufferSize ?? Infinity),
   );
 
   constructor(
@@ -588,6 +665,8 @@ export class Recorder {
       flush(b);
     } finally {
       capture = null;
+      // what the step gave back and did not take again: released, as a pinned buffer is
+      for (const bufs of c.spare.values()) for (const buf of bufs) released.add(buf);
     }
     const seeds = seedsGivenThisStep();
     const outBuf = bufferOf(b, out);
@@ -596,9 +675,9 @@ export class Recorder {
     if (!c.why && (!outBuf || !c.pinned.has(outBuf))) c.refuse('the output is not written by the recorded programs');
     if (!c.why && nextSeedSlot >= SCALAR_WORDS) c.refuse('more dropout seeds than scalar slots');
     const varBufs = new Set(before);
-    const scratch = c.why ? new Map<GPUBuffer, ScratchUse>() : scratchOf(c, outBuf, varBufs);
+    const scratch = c.why ? noScratch() : scratchOf(c, outBuf, varBufs);
     let bytes = 0;
-    for (const buf of c.pinned) if (!varBufs.has(buf) && !scratch.has(buf)) bytes += buf.size;
+    for (const buf of c.pinned) if (!varBufs.has(buf) && !scratch.whole.has(buf)) bytes += buf.size;
     // A pass bigger than the whole cache (BERT-base's step) is recorded all the same, and kept alone
     // (the others go): its slots replace the scratch buffers its capture made, which are destroyed.
     const rec: Recording = {
@@ -615,8 +694,9 @@ export class Recorder {
       nextRing: 0,
       dispatches: c.ops.filter((o) => o.kind === 'dispatch').length,
       bytes,
-      slots: [],
+      tenant: null,
       scratchBytes: 0,
+      aloneBytes: bytes,
     };
     if (c.why) {
       unpin(rec);
@@ -631,7 +711,7 @@ export class Recorder {
     this.shareScratch(rec, c, scratch);
     this.cache.set(key, rec);
     this.stats.recorded++;
-    while (this.cache.size > this.capacity || (this.cache.size > 1 && this.pinnedMiB() > this.maxMiB))
+    while (this.cache.size > this.capacity || (this.cache.size > 1 && this.beyondBiggestMiB() > this.maxMiB))
       this.drop(this.cache.keys().next().value as string);
     this.stats.size = this.cache.size;
     return { out, rec };
@@ -713,58 +793,73 @@ export class Recorder {
 
   /**
    * Move a new recording's scratch buffers onto the arena's slots (webgpu-scratch.ts): its ops
-   * name the slots instead (bind groups made anew, once, where one names a scratch buffer), and the
-   * buffers tfjs made are destroyed.
+   * name the slots instead (bind groups made anew, once, where one names a scratch buffer; again
+   * where the arena is repacked), and the buffers tfjs made are destroyed.
    */
-  private shareScratch(rec: Recording, c: Capture, scratch: Map<GPUBuffer, ScratchUse>): void {
-    if (scratch.size === 0) return;
-    const { bufs, used } = this.arena.assign([...scratch.values()], this.bufferLimit());
-    const to = new Map<GPUBuffer, GPUBuffer>();
-    [...scratch.keys()].forEach((buf, i) => to.set(buf, bufs[i]));
-    const groups = new Map<unknown, unknown>();
-    const regroup = (bg: unknown): unknown => {
-      let g = groups.get(bg);
-      if (g) return g;
-      const { d, bufs: named } = c.bindGroups.get(bg)!;
-      if (!named.some((buf) => to.has(buf))) g = bg;
-      else
-        g = this.b.device.createBindGroup({
-          layout: d.layout,
-          entries: d.entries.map((e) => {
-            const buf = e.resource?.buffer;
-            if (!buf || !to.has(buf)) return e;
-            const offset = e.resource.offset ?? 0;
-            return {
-              binding: e.binding,
-              resource: { buffer: to.get(buf), offset, size: e.resource.size ?? buf.size - offset },
-            };
-          }),
-        });
-      groups.set(bg, g);
-      return g;
+  private shareScratch(rec: Recording, c: Capture, scratch: Scratch): void {
+    if (scratch.uses.length === 0) return;
+    const captured = rec.ops;
+    const { index } = scratch;
+    const descs = new Map<unknown, { d: BindGroupDesc; lives: Map<GPUBuffer, number> } | null>();
+    for (const op of captured) {
+      if (op.kind !== 'dispatch' || descs.has(op.bg)) continue;
+      const { d, bufs, lives } = c.bindGroups.get(op.bg)!;
+      const named = new Map(bufs.map((buf, k) => [buf, lives[k]]));
+      // null: names no scratch
+      descs.set(op.bg, bufs.some((buf, k) => index.get(buf)?.has(lives[k])) ? { d, lives: named } : null);
+    }
+    const device = this.b.device;
+    rec.tenant = {
+      uses: scratch.uses,
+      bind(slots: GPUBuffer[]) {
+        const to = (buf: GPUBuffer, life: number) => {
+          const i = index.get(buf)?.get(life);
+          return i === undefined ? buf : slots[i];
+        };
+        const groups = new Map<unknown, unknown>();
+        const regroup = (bg: unknown): unknown => {
+          let g = groups.get(bg);
+          if (g) return g;
+          const desc = descs.get(bg);
+          g = !desc
+            ? bg
+            : device.createBindGroup({
+                layout: desc.d.layout,
+                entries: desc.d.entries.map((e) => {
+                  const buf = e.resource?.buffer;
+                  const slot = buf ? to(buf, desc.lives.get(buf)!) : buf;
+                  if (slot === buf) return e;
+                  const offset = e.resource.offset ?? 0;
+                  return {
+                    binding: e.binding,
+                    resource: { buffer: slot, offset, size: e.resource.size ?? buf.size - offset },
+                  };
+                }),
+              });
+          groups.set(bg, g);
+          return g;
+        };
+        rec.ops = captured.map((op) =>
+          op.kind === 'dispatch'
+            ? { ...op, bg: regroup(op.bg) }
+            : { ...op, src: to(op.src, op.lives![0]), dst: to(op.dst, op.lives![1]) },
+        );
+      },
     };
-    rec.ops = rec.ops.map((op) =>
-      op.kind === 'dispatch'
-        ? { ...op, bg: regroup(op.bg) }
-        : { ...op, src: to.get(op.src) ?? op.src, dst: to.get(op.dst) ?? op.dst },
-    );
-    for (const buf of scratch.keys()) rec.pinned.delete(buf);
+    this.arena.add(rec.tenant);
+    rec.aloneBytes += this.arena.aloneBytes(scratch.uses);
+    for (const buf of scratch.whole) rec.pinned.delete(buf);
     // Destroyed, not given back to tfjs's pool: sized for this key, which now replays, they would
     // sit there unused (tfjs never frees its pool), as much again as the step made.
-    unpinBuffers(scratch.keys(), false);
-    rec.slots = used;
-    for (const u of scratch.values()) rec.scratchBytes += u.size;
+    unpinBuffers(scratch.whole, false);
+    for (const u of scratch.uses) rec.scratchBytes += u.size;
   }
 
-  /** The device's largest buffer: a slot is never rounded up past it. */
-  private bufferLimit(): number {
-    return Number(this.b.device.limits?.maxBufferSize ?? Infinity);
+  /** Times the arena was planned afresh (webgpu-scratch.ts). */
+  get repacks(): number {
+    return this.arena.repacks;
   }
 
-  /**
-   * Bytes pinned: the recordings' own buffers, the scratch slots they share; and what they would
-   * pin with scratch buffers of their own (as they were made, unshared).
-   */
   memory(): { own: number; scratch: number; unshared: number } {
     let own = 0;
     let unshared = 0;
@@ -775,9 +870,12 @@ export class Recorder {
     return { own, scratch: this.arena.bytes(), unshared };
   }
 
-  private pinnedMiB(): number {
+  /** MiB pinned beyond what the biggest recording alone would pin. */
+  private beyondBiggestMiB(): number {
     const m = this.memory();
-    return (m.own + m.scratch) / 2 ** 20;
+    let biggest = 0;
+    for (const r of this.cache.values()) biggest = Math.max(biggest, r.aloneBytes);
+    return (m.own + m.scratch - biggest) / 2 ** 20;
   }
 
   private drop(key: string): void {
@@ -785,7 +883,7 @@ export class Recorder {
     if (!r) return;
     this.cache.delete(key);
     unpin(r);
-    this.arena.release(r.slots);
+    if (r.tenant) this.arena.remove(r.tenant);
     this.stats.size = this.cache.size;
   }
 
@@ -802,7 +900,8 @@ export class Recorder {
     const mib = (n: number) => (n / 2 ** 20).toFixed(1);
     return (
       `${this.name}: recordings: ${this.cache.size} kept of at most ${this.capacity} ` +
-      `(${mib(m.own + m.scratch)} MiB, ${mib(m.scratch)} of it scratch shared), ` +
+      `(${mib(m.own + m.scratch)} MiB, ${mib(m.scratch)} of it scratch shared` +
+      `${this.arena.repacks ? `, repacked ${this.arena.repacks}x` : ''}), ` +
       `${s.hits} replays of ${total} (${total ? Math.round((100 * s.hits) / total) : 0}% hit rate), ` +
       `${s.recorded} recorded, ${s.fallbacks} op by op for a refused key`
     );

@@ -13,8 +13,11 @@
 //   not the sum over its keys).
 //
 // planScratch assigns each scratch buffer of a new recording a slot of the recorder's arena
-// (best fit among the slots free over its uses, a new slot where none is); Arena keeps the slots,
-// counts the recordings using each and destroys a slot when the last one goes.
+// (biggest first, best fit among the slots free over its uses, a new slot where none is). Arena keeps the slots
+// and the recordings using them (its tenants), and destroys a slot when the last one goes. A
+// recording planned onto the slots of shorter ones adds slots of its own beside theirs; when the
+// arena has grown past REPACK times what its tenants need planned afresh, biggest first, it is
+// planned afresh and every tenant is pointed at the new slots (repack).
 
 import { coarseBucket } from '../data/masking';
 
@@ -47,8 +50,11 @@ export function slotSize(n: number, limit = Infinity): number {
  * The slot of each use (same order as uses): an index into slots, or slots.length + k for the
  * k-th slot of `added`, which the caller creates. Two uses share a slot only where one's last op
  * comes before the other's first (an op reading one buffer and writing another never gets the
- * same buffer twice), and a use gets a slot of its usage at least as big as it: the smallest free
- * one, so that big slots stay free for big uses.
+ * same buffer twice), and a use gets a slot of its usage at least as big as it.
+ *
+ * Greedy by size (as TFLite's arena planner does for shared objects): the biggest uses are placed
+ * first, each in the smallest slot free over its ops, so that the big slots are made by the big
+ * uses and the small uses fill them in between; a new slot only where none is free.
  */
 export function planScratch(
   uses: ScratchUse[],
@@ -56,28 +62,59 @@ export function planScratch(
   limit = Infinity,
 ): { slotOf: number[]; added: SlotSpec[] } {
   const all: SlotSpec[] = [...slots];
-  const busyUntil: number[] = all.map(() => -1);
+  /** The uses placed in each slot so far, as [first, last] op. */
+  const busy: [number, number][][] = all.map(() => []);
+  const free = (j: number, u: ScratchUse) => busy[j].every(([f, l]) => l < u.first || u.last < f);
   const slotOf = new Array<number>(uses.length);
-  const order = uses.map((_, i) => i).sort((a, b) => uses[a].first - uses[b].first || a - b);
+  const order = uses
+    .map((_, i) => i)
+    .sort((a, b) => uses[b].size - uses[a].size || uses[a].first - uses[b].first || a - b);
   for (const i of order) {
     const u = uses[i];
     let best = -1;
     for (let j = 0; j < all.length; j++) {
       const s = all[j];
-      if (s.usage !== u.usage || s.size < u.size || busyUntil[j] >= u.first) continue;
-      if (s.size > Math.max(MAX_WASTE * u.size, u.size + MiB)) continue;
-      if (best < 0 || s.size < all[best].size) best = j;
+      if (s.usage !== u.usage || s.size < u.size || s.size > Math.max(MAX_WASTE * u.size, u.size + MiB)) continue;
+      if ((best < 0 || s.size < all[best].size) && free(j, u)) best = j;
     }
     if (best < 0) {
       best = all.length;
       all.push({ size: slotSize(u.size, limit), usage: u.usage });
-      busyUntil.push(-1);
+      busy.push([]);
     }
-    busyUntil[best] = u.last;
+    busy[best].push([u.first, u.last]);
     slotOf[i] = best;
   }
   return { slotOf, added: all.slice(slots.length) };
 }
+
+/** Bytes of slots. */
+export function slotBytes(slots: readonly SlotSpec[]): number {
+  let n = 0;
+  for (const s of slots) n += s.size;
+  return n;
+}
+
+/**
+ * A fresh arena for these recordings' uses: planned biggest first (by their bytes), so that the
+ * slots are the biggest step's and the others fit in them where they can. slotOf[k]: the slot of
+ * each use of uses[k].
+ */
+export function planAll(uses: ScratchUse[][], limit = Infinity): { slotOf: number[][]; slots: SlotSpec[] } {
+  const bytes = uses.map((u) => u.reduce((n, x) => n + x.size, 0));
+  const order = uses.map((_, k) => k).sort((a, b) => bytes[b] - bytes[a] || a - b);
+  const slots: SlotSpec[] = [];
+  const slotOf: number[][] = new Array(uses.length);
+  for (const k of order) {
+    const p = planScratch(uses[k], slots, limit);
+    slots.push(...p.added);
+    slotOf[k] = p.slotOf;
+  }
+  return { slotOf, slots };
+}
+
+/** An arena this much bigger than its tenants planned afresh is repacked. */
+export const REPACK = 1.25;
 
 /** A slot of the arena: a buffer, and how many recordings use it. */
 export interface Slot<B> extends SlotSpec {
@@ -85,41 +122,82 @@ export interface Slot<B> extends SlotSpec {
   refs: number;
 }
 
-/** The scratch slots of one recorder. make and destroy are the device's. */
+/** A recording using the arena: its uses, and how to point its ops at buffers (one per use). */
+export interface Tenant<B> {
+  readonly uses: ScratchUse[];
+  bind(bufs: B[]): void;
+}
+
+/** The scratch slots of one recorder, and its recordings using them. make and destroy are the device's. */
 export class Arena<B> {
   readonly slots: Slot<B>[] = [];
+  private readonly tenants = new Map<Tenant<B>, Slot<B>[]>();
+  repacks = 0;
 
   constructor(
     private readonly make: (s: SlotSpec) => B,
     private readonly destroy: (b: B) => void,
+    /** The device's largest buffer: a slot is never rounded up past it. */
+    private readonly limit: () => number = () => Infinity,
   ) {}
 
   /** Bytes of all slots. */
   bytes(): number {
-    let n = 0;
-    for (const s of this.slots) n += s.size;
-    return n;
+    return slotBytes(this.slots);
+  }
+
+  /** Bytes of the slots these uses would need alone. */
+  aloneBytes(uses: ScratchUse[]): number {
+    return slotBytes(planScratch(uses, [], this.limit()).added);
   }
 
   /**
-   * The buffer of each use, from the slots there are and new ones; the distinct slots used, each
-   * counted once more as used (release them when the recording goes).
+   * A new tenant: its uses get slots (those there are, and new ones), and it is bound to them.
+   * Where new slots made the arena loose (past REPACK times a fresh plan), every tenant is
+   * planned afresh onto new slots and bound again, and the old slots are destroyed.
    */
-  assign(uses: ScratchUse[], limit = Infinity): { bufs: B[]; used: Slot<B>[] } {
-    const { slotOf, added } = planScratch(uses, this.slots, limit);
+  add(t: Tenant<B>): void {
+    const { slotOf, added } = planScratch(t.uses, this.slots, this.limit());
     for (const spec of added) this.slots.push({ ...spec, buf: this.make(spec), refs: 0 });
-    const used = [...new Set(slotOf)].map((j) => this.slots[j]);
-    for (const s of used) s.refs++;
-    return { bufs: slotOf.map((j) => this.slots[j].buf), used };
+    this.take(t, slotOf);
+    if (added.length > 0 && this.tenants.size > 1) this.repackIfLoose();
   }
 
-  /** A recording's slots, no longer used by it: a slot no recording uses is destroyed. */
-  release(used: Slot<B>[]): void {
+  /** A tenant gone: a slot no tenant uses is destroyed. */
+  remove(t: Tenant<B>): void {
+    const used = this.tenants.get(t);
+    if (!used) return;
+    this.tenants.delete(t);
     for (const s of used) {
       if (--s.refs > 0) continue;
       const k = this.slots.indexOf(s);
       if (k >= 0) this.slots.splice(k, 1);
       this.destroy(s.buf);
     }
+  }
+
+  /** Repack where the slots come to more than REPACK times a fresh plan's; true where it did. */
+  repackIfLoose(): boolean {
+    const ts = [...this.tenants.keys()];
+    const plan = planAll(
+      ts.map((t) => t.uses),
+      this.limit(),
+    );
+    if (this.bytes() <= REPACK * slotBytes(plan.slots)) return false;
+    // The old slots go first (a replay in flight keeps its buffers until the device is done with
+    // them), so that the old and the new arena are not both held longer than that.
+    for (const s of this.slots.splice(0)) this.destroy(s.buf);
+    for (const spec of plan.slots) this.slots.push({ ...spec, buf: this.make(spec), refs: 0 });
+    this.tenants.clear();
+    ts.forEach((t, k) => this.take(t, plan.slotOf[k]));
+    this.repacks++;
+    return true;
+  }
+
+  private take(t: Tenant<B>, slotOf: number[]): void {
+    const used = [...new Set(slotOf)].map((j) => this.slots[j]);
+    for (const s of used) s.refs++;
+    this.tenants.set(t, used);
+    t.bind(slotOf.map((j) => this.slots[j].buf));
   }
 }
