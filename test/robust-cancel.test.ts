@@ -1,6 +1,7 @@
 // Ctrl-C in the middle of fine-tuning, through the CLI: the engine stops within one step, exits
 // 130, run.json says 'cancelled' and how many epochs are done, the epoch checkpoint loads, and
-// --resume finishes with the weights of an uninterrupted run. The extension's Cancel takes the
+// --resume finishes with the weights of an uninterrupted run. SIGTERM (timeout, kill) the same,
+// with exit 143. The extension's Cancel takes the
 // other road (an IPC message to the forked dist/engine.js); it is driven here the same way.
 import { fork } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -75,6 +76,20 @@ describe('Ctrl-C during fine-tuning', () => {
       expect(b.equals(a), `${dir}: resumed weights differ from the uninterrupted run`).toBe(true);
     }
   }, 180_000);
+
+  it('SIGTERM (timeout, kill) cancels the same way: exit 143, status cancelled, no stack trace', async () => {
+    const term = path.join(root, 'term');
+    fs.mkdirSync(term);
+    for (const f of ['run.json', 'data', 'vocab', 'corpus.txt', 'pretrain'])
+      fs.cpSync(path.join(run, f), path.join(term, f), { recursive: true });
+    const s = await runUntil(['finetune', ...args(term), '--json-events'], (e) => e.type === 'step', 'SIGTERM');
+    expect(s.code, s.stderr).toBe(143);
+    expect(s.stderr).toMatch(/terminated: cancelling after the current step/);
+    expect(s.stderr).toMatch(/^error: finetune cancelled in epoch 1$/m);
+    expect(s.stderr).not.toMatch(/\n\s+at /);
+    expect(s.after.filter((e) => e.type === 'step').length).toBeLessThanOrEqual(1);
+    expect(readRun(term).stages.finetune.status).toBe('cancelled');
+  }, 120_000);
 
   it("the extension's Cancel (IPC to the forked engine) also stops within one step and is recorded", async () => {
     const child = fork(path.join(ROOT, 'dist', 'engine.js'), [], { cwd: ROOT, silent: true });

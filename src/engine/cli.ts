@@ -83,14 +83,22 @@ export async function main(argv: string[]): Promise<number> {
   }
   const json = args.includes('--json-events');
   const controller = new AbortController();
-  let interrupts = 0;
-  const onSigint = () => {
-    interrupts++;
-    if (interrupts > 1) process.exit(130);
-    process.stderr.write('\ncancelling after the current step (Ctrl-C again to quit at once)...\n');
+  // Ctrl-C, or SIGTERM (`timeout`, `kill`, a job scheduler): cancel after the current step, so that
+  // run.json says 'cancelled' and the epoch checkpoint is there; the same signal again quits at once.
+  let caught: NodeJS.Signals | null = null;
+  const exitCode = () => (caught === 'SIGTERM' ? 143 : 130);
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (caught) process.exit(exitCode());
+    caught = sig;
+    process.stderr.write(
+      sig === 'SIGINT'
+        ? '\ncancelling after the current step (Ctrl-C again to quit at once)...\n'
+        : '\nterminated: cancelling after the current step (SIGTERM again to quit at once)...\n',
+    );
     controller.abort();
   };
-  process.on('SIGINT', onSigint);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   try {
     const { text } = await runCommand(cmd, args, { emit: printer(json), signal: controller.signal });
     if (text && !json) process.stdout.write(text + '\n');
@@ -99,12 +107,13 @@ export async function main(argv: string[]): Promise<number> {
     const e = explainSystemError(err);
     if (isUserError(e)) {
       process.stderr.write(`error: ${(e as Error).message}\n`);
-      return (e as Error).name === 'CancelledError' ? 130 : 2;
+      return (e as Error).name === 'CancelledError' ? exitCode() : 2;
     }
     process.stderr.write(`internal error (please report): ${(e as Error)?.stack ?? e}\n`);
     return 1;
   } finally {
-    process.off('SIGINT', onSigint);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   }
 }
 

@@ -847,7 +847,7 @@ export class Recorder {
       },
     };
     this.arena.add(rec.tenant);
-    rec.aloneBytes += this.arena.aloneBytes(scratch.uses);
+    rec.aloneBytes += this.arena.aloneBytes(rec.tenant);
     for (const buf of scratch.whole) rec.pinned.delete(buf);
     // Destroyed, not given back to tfjs's pool: sized for this key, which now replays, they would
     // sit there unused (tfjs never frees its pool), as much again as the step made.

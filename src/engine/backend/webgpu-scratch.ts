@@ -13,15 +13,15 @@
 //   not the sum over its keys).
 //
 // planScratch assigns each scratch buffer of a new recording a slot of the recorder's arena
-// (biggest first, best fit among the slots free over its uses, a new slot where none is). Arena keeps the slots
-// and the recordings using them (its tenants), and destroys a slot when the last one goes. A
-// recording planned onto the slots of shorter ones adds slots of its own beside theirs; when the
-// arena has grown past REPACK times what its tenants need planned afresh, biggest first, it is
-// planned afresh and every tenant is pointed at the new slots (repack).
+// (biggest first, best fit among the slots free over its uses, a new slot where none is). Arena
+// keeps the slots and the recordings using them (its tenants), and destroys a slot when the last
+// one goes. A recording planned onto the slots of shorter ones adds slots of its own beside
+// theirs; when the arena has grown past REPACK times what its tenants need planned afresh, biggest
+// first, it is planned afresh and every tenant is pointed at the new slots (repack).
 
 import { coarseBucket } from '../data/masking';
 
-/** One scratch buffer of a recording: its size, usage, and the first and last op that use it. */
+/** One scratch buffer of a recording (a life of one of tfjs's): its size, usage, and the first and last op that use it. */
 export interface ScratchUse {
   size: number;
   usage: number;
@@ -131,7 +131,8 @@ export interface Tenant<B> {
 /** The scratch slots of one recorder, and its recordings using them. make and destroy are the device's. */
 export class Arena<B> {
   readonly slots: Slot<B>[] = [];
-  private readonly tenants = new Map<Tenant<B>, Slot<B>[]>();
+  /** Each tenant's slots, and the bytes of the slots it would need alone. */
+  private readonly tenants = new Map<Tenant<B>, { used: Slot<B>[]; alone: number }>();
   repacks = 0;
 
   constructor(
@@ -146,9 +147,9 @@ export class Arena<B> {
     return slotBytes(this.slots);
   }
 
-  /** Bytes of the slots these uses would need alone. */
-  aloneBytes(uses: ScratchUse[]): number {
-    return slotBytes(planScratch(uses, [], this.limit()).added);
+  /** Bytes of the slots a tenant would need alone (0 for one not here). */
+  aloneBytes(t: Tenant<B>): number {
+    return this.tenants.get(t)?.alone ?? 0;
   }
 
   /**
@@ -159,13 +160,13 @@ export class Arena<B> {
   add(t: Tenant<B>): void {
     const { slotOf, added } = planScratch(t.uses, this.slots, this.limit());
     for (const spec of added) this.slots.push({ ...spec, buf: this.make(spec), refs: 0 });
-    this.take(t, slotOf);
+    this.take(t, slotOf, slotBytes(planScratch(t.uses, [], this.limit()).added));
     if (added.length > 0 && this.tenants.size > 1) this.repackIfLoose();
   }
 
   /** A tenant gone: a slot no tenant uses is destroyed. */
   remove(t: Tenant<B>): void {
-    const used = this.tenants.get(t);
+    const used = this.tenants.get(t)?.used;
     if (!used) return;
     this.tenants.delete(t);
     for (const s of used) {
@@ -178,9 +179,15 @@ export class Arena<B> {
 
   /** Repack where the slots come to more than REPACK times a fresh plan's; true where it did. */
   repackIfLoose(): boolean {
-    const ts = [...this.tenants.keys()];
+    // A fresh plan seldom needs less than the biggest tenant alone: within REPACK of that, the
+    // arena is taken as not loose, and planAll (some hundred ms for 15 recordings of a few
+    // thousand uses, BERT-base's) is skipped.
+    let biggest = 0;
+    for (const { alone } of this.tenants.values()) biggest = Math.max(biggest, alone);
+    if (this.bytes() <= REPACK * biggest) return false;
+    const ts = [...this.tenants.entries()];
     const plan = planAll(
-      ts.map((t) => t.uses),
+      ts.map(([t]) => t.uses),
       this.limit(),
     );
     if (this.bytes() <= REPACK * slotBytes(plan.slots)) return false;
@@ -189,15 +196,15 @@ export class Arena<B> {
     for (const s of this.slots.splice(0)) this.destroy(s.buf);
     for (const spec of plan.slots) this.slots.push({ ...spec, buf: this.make(spec), refs: 0 });
     this.tenants.clear();
-    ts.forEach((t, k) => this.take(t, plan.slotOf[k]));
+    ts.forEach(([t, { alone }], k) => this.take(t, plan.slotOf[k], alone));
     this.repacks++;
     return true;
   }
 
-  private take(t: Tenant<B>, slotOf: number[]): void {
+  private take(t: Tenant<B>, slotOf: number[], alone: number): void {
     const used = [...new Set(slotOf)].map((j) => this.slots[j]);
     for (const s of used) s.refs++;
-    this.tenants.set(t, used);
+    this.tenants.set(t, { used, alone });
     t.bind(slotOf.map((j) => this.slots[j].buf));
   }
 }
