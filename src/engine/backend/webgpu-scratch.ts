@@ -21,7 +21,7 @@
 
 import { coarseBucket } from '../data/masking';
 
-/** One scratch buffer of a recording (a life of one of tfjs's): its size, usage, and the first and last op that use it. */
+/** A scratch buffer of a recording (a life of one of tfjs's): size, usage, and the first and last op using it. */
 export interface ScratchUse {
   size: number;
   usage: number;
