@@ -156,7 +156,6 @@ export function wrapDevice(b: WebGpuBackendLike): void {
     if (c) {
       // given back and taken again: what it holds now may outlive the capture
       c.freed.delete(buf);
-      c.acquired.add(buf);
       c.life.set(buf, c.lifeOf(buf) + 1);
       if (mapped) c.hostWritten.add(buf);
     }
@@ -307,7 +306,7 @@ type Op =
       d0: number;
       size: number;
       /** The buffers' lives when captured (see Capture.life). */
-      lives?: [number, number];
+      lives: [number, number];
     };
 
 type HostArray = Int32Array | Float32Array | Uint32Array;
@@ -328,8 +327,7 @@ class Capture {
   /** The bind groups made during the capture: what tfjs passed, the buffers named and their lives then. */
   readonly bindGroups = new Map<unknown, { d: BindGroupDesc; bufs: GPUBuffer[]; lives: number[] }>();
   readonly pinned = new Set<GPUBuffer>();
-  /** Buffers tfjs took from its pool, gave back, and the host wrote, during the capture. */
-  readonly acquired = new Set<GPUBuffer>();
+  /** Buffers tfjs gave back (and did not take again), and the host wrote, during the capture (taken: `life`). */
   readonly freed = new Set<GPUBuffer>();
   readonly hostWritten = new Set<GPUBuffer>();
   /** The batch's arrays, by identity, and the buffers they were uploaded into. */
@@ -362,7 +360,7 @@ class Capture {
    */
   mayReuse(buf: GPUBuffer): boolean {
     const host = GPUBufferUsage.UNIFORM | GPUBufferUsage.MAP_READ | GPUBufferUsage.MAP_WRITE;
-    return this.acquired.has(buf) && !this.hostWritten.has(buf) && !(buf.usage & host);
+    return this.lifeOf(buf) >= 1 && !this.hostWritten.has(buf) && !(buf.usage & host);
   }
 
   pin(buf: GPUBuffer): void {
@@ -562,8 +560,8 @@ function scratchOf(c: Capture, out: GPUBuffer, vars: Set<GPUBuffer>): Scratch {
   };
   c.ops.forEach((op, i) => {
     if (op.kind === 'copy') {
-      use(op.src, op.lives![0], i);
-      use(op.dst, op.lives![1], i);
+      use(op.src, op.lives[0], i);
+      use(op.dst, op.lives[1], i);
     } else {
       const g = c.bindGroups.get(op.bg)!;
       g.bufs.forEach((buf, k) => use(buf, g.lives[k], i));
@@ -678,8 +676,9 @@ export class Recorder {
     const scratch = c.why ? noScratch() : scratchOf(c, outBuf, varBufs);
     let bytes = 0;
     for (const buf of c.pinned) if (!varBufs.has(buf) && !scratch.whole.has(buf)) bytes += buf.size;
-    // A pass bigger than the whole cache (BERT-base's step) is recorded all the same, and kept alone
-    // (the others go): its slots replace the scratch buffers its capture made, which are destroyed.
+    // A pass bigger than the whole cache (BERT-base's step) is recorded all the same: its slots
+    // replace the scratch buffers its capture made, which are destroyed (the cache's limit counts
+    // what the others add beyond it, below).
     const rec: Recording = {
       key,
       ops: c.ops,
@@ -842,7 +841,7 @@ export class Recorder {
         rec.ops = captured.map((op) =>
           op.kind === 'dispatch'
             ? { ...op, bg: regroup(op.bg) }
-            : { ...op, src: to(op.src, op.lives![0]), dst: to(op.dst, op.lives![1]) },
+            : { ...op, src: to(op.src, op.lives[0]), dst: to(op.dst, op.lives[1]) },
         );
       },
     };
@@ -860,6 +859,10 @@ export class Recorder {
     return this.arena.repacks;
   }
 
+  /**
+   * Bytes pinned: the recordings' own buffers, the scratch slots they share; and what they would
+   * pin with scratch buffers of their own (as they were made, unshared).
+   */
   memory(): { own: number; scratch: number; unshared: number } {
     let own = 0;
     let unshared = 0;
