@@ -636,7 +636,8 @@ for name in shapes:
                  "-" if ir is None else f"{ir:.2f}x", fmt(g("gpu_programs_per_train_step")), fmt(g("gpu_uploads_per_train_step"), 1),
                  fmt(g("gpu_bind_groups_per_train_step"), 1), fmt(g("gpu_buffers_created_per_train_step"), 1),
                  fmt(g("gpu_submits_per_train_step"), 1), fmt(g("host_ms_per_train_step"), 2),
-                 "-" if g("gpu_replayed_train_steps") is None else f"{100 * g('gpu_replayed_train_steps'):.0f}%"])
+                 "-" if g("gpu_replayed_train_steps") is None else f"{100 * g('gpu_replayed_train_steps'):.0f}%",
+                 fmt(g("gpu_peak_mib"))])
     ta = amp.get(dims(name))
     prec = "mixed" if name.endswith("+mixed") else "fp32"
     if ta and ours: notes.append(f"{name}: PyTorch bf16 autocast train {ta[0]:.0f} / infer {ta[1]:.0f} tok/s; ours {prec} / that: "
@@ -654,13 +655,14 @@ for name in shapes:
     summary["shapes"].append({"shape": name, "ours": ours, "torch_train_tokens_per_s": tt, "torch_infer_tokens_per_s": ti,
                               "train_ratio": tr, "infer_ratio": ir})
 head = ["shape", "ours train", "ours infer", "torch train", "torch infer", "train x", "infer x",
-        "progs/step", "uploads", "bindgroups", "buffers", "submits", "host ms", "replayed"]
+        "progs/step", "uploads", "bindgroups", "buffers", "submits", "host ms", "replayed", "peak MiB"]
 w = [max(len(str(x[i])) for x in [head] + rows) for i in range(len(head))]
 for x in [head] + rows:
     print("  ".join(str(v).ljust(w[i]) if i == 0 else str(v).rjust(w[i]) for i, v in enumerate(x)).rstrip())
 print("tok/s, batch 32 x 128, fp32 (SHAPE+mixed: ours in mixed precision); x = ours (webgpu) / PyTorch CUDA fp32 eager")
 print("  (median of its runs); per timed train step:")
-print("  GPU programs, uploads, bind groups and buffers created, queue submits, host ms encoding+submitting, share replayed")
+print("  GPU programs, uploads, bind groups and buffers created, queue submits, host ms encoding+submitting, share replayed;")
+print("  peak MiB: the most the device's buffers held at once, warm-up (op by op, the capture) and timed steps")
 for n in notes: print("  " + n)
 # the pipeline
 run, wasm = load(os.path.join(out, "pipeline-run.json")), load(os.path.join(out, "wasm-run.json"))

@@ -19,7 +19,14 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { enginePackageRoot, trustedCodePath } from '../backend/trusted-paths';
 import { gpuCounters, resetGpuCounters, webgpuActive } from '../backend/webgpu-kernels';
-import { deviceCounters, inferenceRecorder, recordingBackend, resetDeviceCounters } from '../backend/webgpu-record';
+import {
+  deviceBytes,
+  deviceCounters,
+  inferenceRecorder,
+  recordingBackend,
+  resetDeviceCounters,
+  resetDevicePeak,
+} from '../backend/webgpu-record';
 import { Rng } from '../data/rng';
 import { CancelledError, UserError } from '../errors';
 import { bceWithLogits, classify, toInputs } from '../model/bert';
@@ -69,6 +76,12 @@ export interface ShapeResult extends BenchShape {
   gpu_replayed_train_steps?: number;
   /** One op-by-op step with dropout on, as finetune runs it: its programs by kind. */
   gpu_programs_by_kind?: Record<string, number>;
+  /**
+   * webgpu: the most MiB the device's buffers held at once from the model's making through the
+   * warm-up (op by op, then recorded) and the timed steps (a buffer counts from its making to its
+   * destroy()). With --lengths: over the steps at every length.
+   */
+  gpu_peak_mib?: number;
   /**
    * webgpu, with --lengths: a training step (dropout on) recorded at each of these sequence
    * lengths by one recorder, and the MiB its recordings pin: in all, the scratch slots they share,
@@ -248,6 +261,7 @@ async function timeShape(s: BenchShape, steps: number, env: BenchEnv, m: BenchMo
     if (!Number.isFinite(loss)) throw new Error(`bench ${s.name}: the loss became ${loss}`);
   };
   try {
+    resetDevicePeak();
     for (let i = 0; i < WARMUP; i++) check(await trainStep(spec, opt, batch, rng, 1e-4, rec));
     const gpu = webgpuActive();
     if (gpu) {
@@ -264,6 +278,7 @@ async function timeShape(s: BenchShape, steps: number, env: BenchEnv, m: BenchMo
     }
     for (const p of pending) check(await p); // the window ends with the last step's loss read back
     const trainMs = (performance.now() - t0) / steps;
+    const peak = deviceBytes().peak;
     const g = gpu ? gpuCounters() : null;
     const d = gpu ? deviceCounters() : null;
     if (rec) env.log(`bench ${s.name}: ${rec.recorder.summary()}`);
@@ -288,6 +303,7 @@ async function timeShape(s: BenchShape, steps: number, env: BenchEnv, m: BenchMo
             host_ms_per_train_step: per(d.hostMs),
             gpu_replayed_train_steps: per(d.replayed),
             gpu_programs_by_kind: byKind.byProgram,
+            gpu_peak_mib: peak / 2 ** 20,
           }
         : {}),
     };
@@ -298,7 +314,8 @@ async function timeShape(s: BenchShape, steps: number, env: BenchEnv, m: BenchMo
         : `; per training step: ${f(r.gpu_programs_per_train_step, 0)} GPU programs, ` +
           `${f(r.gpu_uploads_per_train_step)} uploads, ${f(r.gpu_bind_groups_per_train_step)} bind groups, ` +
           `${f(r.gpu_buffers_created_per_train_step)} buffers made, ${f(r.gpu_submits_per_train_step)} submits, ` +
-          `${f(r.host_ms_per_train_step, 2)} host ms; ${f(100 * (r.gpu_replayed_train_steps ?? 0), 0)}% replayed`;
+          `${f(r.host_ms_per_train_step, 2)} host ms; ${f(100 * (r.gpu_replayed_train_steps ?? 0), 0)}% replayed; ` +
+          `the device held at most ${f(r.gpu_peak_mib)} MiB`;
     env.log(
       `bench ${s.name}: train ${r.train_tokens_per_s.toFixed(0)} tok/s (${trainMs.toFixed(0)} ms/batch), ` +
         `infer ${r.infer_tokens_per_s.toFixed(0)} tok/s (${infer.toFixed(0)} ms/batch)${counted}`,
@@ -326,6 +343,7 @@ export async function benchRecordingMemory(
     | 'gpu_recordings_scratch_mib'
     | 'gpu_recordings_unshared_mib'
     | 'gpu_tfjs_held_mib'
+    | 'gpu_peak_mib'
   >
 > {
   return withBenchModel(s, false, async ({ cfg, opt, spec }) => {
@@ -333,6 +351,7 @@ export async function benchRecordingMemory(
     const rng = new Rng(1);
     try {
       if (!rec) throw new Error('bench --lengths: steps are not recorded here (webgpu, BERT_PRUNER_RECORD)');
+      resetDevicePeak();
       for (const [i, T] of lengths.entries()) {
         if (env.signal?.aborted) throw new CancelledError('bench cancelled');
         const b = randomHostBatch(cfg, 10 + i, BENCH_BATCH, T);
@@ -346,13 +365,15 @@ export async function benchRecordingMemory(
         gpu_recordings_scratch_mib: mib(m.scratch),
         gpu_recordings_unshared_mib: mib(m.unshared),
         gpu_tfjs_held_mib: mib(recordingBackend()?.bufferManager.numBytesAllocated ?? 0),
+        gpu_peak_mib: mib(deviceBytes().peak),
       };
       env.log(
         `bench ${s.name}: a training step recorded at ${lengths.length} lengths (${BENCH_BATCH} rows): ` +
           `${r.gpu_recordings_mib.toFixed(1)} MiB pinned, ` +
           `${r.gpu_recordings_scratch_mib.toFixed(1)} of it scratch shared ` +
           `(${r.gpu_recordings_unshared_mib.toFixed(1)} MiB with scratch of their own); ` +
-          `tfjs holds ${r.gpu_tfjs_held_mib.toFixed(1)} MiB on the device; ${rec.recorder.summary()}`,
+          `tfjs holds ${r.gpu_tfjs_held_mib.toFixed(1)} MiB on the device, ` +
+          `which held at most ${r.gpu_peak_mib.toFixed(1)} MiB; ${rec.recorder.summary()}`,
       );
       return r;
     } finally {

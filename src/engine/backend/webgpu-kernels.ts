@@ -12,6 +12,7 @@
 // test/webgpu-ops.test.ts is what tells whether another version still fits.
 import * as tf from '@tensorflow/tfjs';
 import { captureUpload, wrapDevice } from './webgpu-record';
+import { boundPool } from './webgpu-pool';
 import type { TensorData, WebGpuBackendLike } from './webgpu-types';
 
 export type { WebGpuBackendLike } from './webgpu-types';
@@ -160,6 +161,7 @@ export function patchWebGpuKernels(): void {
   if (patched) return;
   const b = tf.backend() as unknown as WebGpuBackendLike;
   patched = b;
+  boundPool(b); // first: the recorder's wrapper (its spares) comes before the pool
   wrapDevice(b);
   // tfjs computes an op on the CPU where its inputs are small and still there (e.g. 1 - labels):
   // the result is then uploaded as new host data, which a recorded step could not follow

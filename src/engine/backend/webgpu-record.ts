@@ -82,6 +82,20 @@ export function resetDeviceCounters(): void {
   for (const k of Object.keys(dc) as (keyof DeviceCounters)[]) dc[k] = 0;
 }
 
+/**
+ * Bytes of the device's buffers, counted from createBuffer until destroy() (Dawn frees the memory
+ * once the GPU has finished with the buffer): now, and the most since resetDevicePeak.
+ */
+const held = { now: 0, peak: 0 };
+
+export function deviceBytes(): { now: number; peak: number } {
+  return { ...held };
+}
+
+export function resetDevicePeak(): void {
+  held.peak = held.now;
+}
+
 /** Count a training step run op by op on webgpu. */
 export function noteUnrecorded(): void {
   dc.unrecorded++;
@@ -121,9 +135,20 @@ export function wrapDevice(b: WebGpuBackendLike): void {
     return bg;
   };
   const createBuffer = dev.createBuffer;
-  dev.createBuffer = function (d: unknown) {
+  dev.createBuffer = function (d: { size: number }) {
     dc.buffersCreated++;
-    return createBuffer.call(this, d);
+    const buf = createBuffer.call(this, d);
+    const size = d.size;
+    held.now += size;
+    held.peak = Math.max(held.peak, held.now);
+    const destroy = buf.destroy;
+    let gone = false;
+    buf.destroy = function () {
+      if (!gone) held.now -= size;
+      gone = true;
+      return destroy.call(this);
+    };
+    return buf;
   };
   const createCommandEncoder = dev.createCommandEncoder;
   dev.createCommandEncoder = function (d?: unknown) {
@@ -649,7 +674,7 @@ export class Recorder {
    * Run fn (one real step or batch, on tfjs) while capturing it. fn returns the output tensor
    * (kept alive by the caller until it is read); null where the recording was refused.
    */
-  record(key: string, batch: object, fn: () => tf.Tensor): { out: tf.Tensor; rec: Recording | null } {
+  async record(key: string, batch: object, fn: () => tf.Tensor): Promise<{ out: tf.Tensor; rec: Recording | null }> {
     const b = this.b;
     flush(b);
     const vars = this.vars();
@@ -707,7 +732,14 @@ export class Recorder {
       }
       return { out, rec: null };
     }
-    this.shareScratch(rec, c, scratch);
+    const tenant = this.shareScratch(rec, c, scratch);
+    if (tenant) {
+      // The capture's scratch buffers are destroyed; Dawn frees their memory once the GPU is done
+      // with the step. The slots are made after that, so that the two are never both held.
+      await this.b.device.queue.onSubmittedWorkDone();
+      this.arena.add(tenant);
+      rec.aloneBytes += this.arena.aloneBytes(tenant);
+    }
     this.cache.set(key, rec);
     this.stats.recorded++;
     while (this.cache.size > this.capacity || (this.cache.size > 1 && this.beyondBiggestMiB() > this.maxMiB))
@@ -795,8 +827,8 @@ export class Recorder {
    * name the slots instead (bind groups made anew, once, where one names a scratch buffer; again
    * where the arena is repacked), and the buffers tfjs made are destroyed.
    */
-  private shareScratch(rec: Recording, c: Capture, scratch: Scratch): void {
-    if (scratch.uses.length === 0) return;
+  private shareScratch(rec: Recording, c: Capture, scratch: Scratch): Tenant<GPUBuffer> | null {
+    if (scratch.uses.length === 0) return null;
     const captured = rec.ops;
     const { index } = scratch;
     const descs = new Map<unknown, { d: BindGroupDesc; lives: Map<GPUBuffer, number> } | null>();
@@ -845,13 +877,12 @@ export class Recorder {
         );
       },
     };
-    this.arena.add(rec.tenant);
-    rec.aloneBytes += this.arena.aloneBytes(rec.tenant);
     for (const buf of scratch.whole) rec.pinned.delete(buf);
     // Destroyed, not given back to tfjs's pool: sized for this key, which now replays, they would
     // sit there unused (tfjs never frees its pool), as much again as the step made.
     unpinBuffers(scratch.whole, false);
     for (const u of scratch.uses) rec.scratchBytes += u.size;
+    return rec.tenant;
   }
 
   /** Times the arena was planned afresh (webgpu-scratch.ts). */

@@ -111,7 +111,6 @@ function dropout<T extends tf.Tensor>(x: T, rate: number, rng: Rng | null | unde
 export function encode(params: Params, cfg: BertConfig, inp: Inputs, opt: ForwardOptions = {}): tf.Tensor2D {
   const [B, T] = inp.ids.shape;
   const H = cfg.hidden_size;
-  const D = headSize(cfg);
   const eps = cfg.layer_norm_eps;
   if (T > cfg.max_position_embeddings)
     throw new Error(`sequence length ${T} > max_position_embeddings ${cfg.max_position_embeddings}`);
@@ -133,7 +132,28 @@ export function encode(params: Params, cfg: BertConfig, inp: Inputs, opt: Forwar
   const hm = opt.hiddenMask;
   x = dropout(layerNorm(x, params, EMB_LN.name, eps, hm), cfg.hidden_dropout_prob, opt.dropout);
 
-  for (let l = 0; l < cfg.num_hidden_layers; l++) {
+  for (let l = 0; l < cfg.num_hidden_layers; l++) x = encoderLayer(params, cfg, inp, opt, l, x);
+  return x;
+}
+
+/**
+ * Layer l of the encoder on x [B*T, H]. In a tidy: under a gradient, what the backward pass needs
+ * is saved apart, so the layer's other temporaries are freed at its end, not the forward pass's.
+ */
+function encoderLayer(
+  params: Params,
+  cfg: BertConfig,
+  inp: Inputs,
+  opt: ForwardOptions,
+  l: number,
+  x: tf.Tensor2D,
+): tf.Tensor2D {
+  const [B, T] = inp.ids.shape;
+  const H = cfg.hidden_size;
+  const D = headSize(cfg);
+  const eps = cfg.layer_norm_eps;
+  const hm = opt.hiddenMask;
+  return tf.tidy(() => {
     const M = layer(l);
     const xIn = x;
     const AD = p(params, M.query.weight).shape[0];
@@ -162,8 +182,8 @@ export function encode(params: Params, cfg: BertConfig, inp: Inputs, opt: Forwar
     const gate = opt.layerGate?.[l];
     if (gate) x = tf.add(xIn, tf.mul(gate, tf.sub(x, xIn))) as tf.Tensor2D;
     opt.hiddenStates?.push(x);
-  }
-  return x;
+    return x;
+  });
 }
 
 /** Classification logits [B, 17] from the [CLS] position. */

@@ -50,7 +50,8 @@ export async function queuePass(
         }),
       };
     }
-    if (plan.kind === 'record') return { result: Promise.resolve(await read(rec.recorder.record(key, batch, fn).out)) };
+    if (plan.kind === 'record')
+      return { result: Promise.resolve(await read((await rec.recorder.record(key, batch, fn)).out)) };
   }
   return { result: Promise.resolve(await read(fn())) };
 }

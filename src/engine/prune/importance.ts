@@ -40,6 +40,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Batch } from '../data/encode';
 import { bceWithLogits, classify, type ForwardOptions, softCrossEntropy, toInputs } from '../model/bert';
+import { variableGrads } from '../model/grads';
 import { BertConfig, ffnPerLayer, headSize, headsPerLayer, isSingleLabel, numLabels } from '../model/config';
 import { layer } from '../model/names';
 import type { Params } from '../model/params';
@@ -162,7 +163,7 @@ export async function computeImportance(
    */
   const scores = (b: Batch & { reference?: Float32Array }, k: number): tf.Tensor =>
     tf.tidy(() => {
-      const { value, grads } = tf.variableGrads(
+      const { value, grads } = variableGrads(
         () => importanceLoss(params, cfg, b, target, k, gates),
         [...vars, ...gateVars],
       );

@@ -1,5 +1,5 @@
 // The training loop shared by pretraining, fine-tuning and re-fine-tuning:
-// per step: loss -> grads (variableGrads) -> [FGM] -> clip -> AdamW with scheduled lr -> [EMA];
+// per step: loss -> grads (model/grads.ts variableGrads) -> [FGM] -> clip -> AdamW with scheduled lr -> [EMA];
 // per epoch: the caller's validation / checkpointing; events for progress; cancel between steps.
 //
 // Determinism: the data order and dropout masks of epoch e come from Rng(seed, e), so a run
@@ -25,6 +25,7 @@ import {
   SLOT,
 } from '../ops/record';
 import { nextSeed } from '../model/bert';
+import { variableGrads } from '../model/grads';
 import { CancelledError, UserError } from '../errors';
 import { WORD_EMB } from '../model/names';
 import type { Params } from '../model/params';
@@ -91,7 +92,7 @@ function gradients<B>(
   const vars = names.map((n) => spec.params.get(n)!);
   const byVar = new Map(vars.map((v, i) => [v.name, names[i]]));
   const f = () => (scaler ? scaler.scaled(spec.loss(b, dropout)) : spec.loss(b, dropout));
-  const { value, grads } = tf.variableGrads(f, vars);
+  const { value, grads } = variableGrads(f, vars);
   const out: Record<string, tf.Tensor> = {};
   for (const [vn, g] of Object.entries(grads)) out[byVar.get(vn)!] = g;
   if (!scaler) return { value, grads: out };
@@ -224,7 +225,7 @@ async function queueTrainStepRaw<B extends object>(
       };
     }
     if (plan.kind === 'record') {
-      const { out } = rec.recorder.record(key, b, () => queueStep(spec, opt, b, dropout, lr));
+      const { out } = await rec.recorder.record(key, b, () => queueStep(spec, opt, b, dropout, lr));
       return { out: Promise.resolve(await readLoss(out as tf.Tensor, t0)) };
     }
   }

@@ -1,0 +1,84 @@
+// tfjs's buffer pool, kept from growing while it holds buffers nobody uses.
+//
+// tfjs-webgpu's BufferManager keeps every buffer a tensor gave back, keyed by exact size and
+// usage, and never frees one: a request of a size it holds none of makes a new buffer, however
+// many of other sizes sit idle. A step op by op (the first step of a shape, before it is
+// recorded) gives back buffers of some sizes and asks for others, so the pool ended a step far
+// above what was ever in use at once: for a 2-layer, 768-wide BERT's training step at 32 x 128
+// tokens, 1108 MiB held where at most 745 were in use (928 from the second step on, with AdamW's
+// moments).
+//
+// Here a request the pool cannot serve from its own size may make a new buffer only within the
+// most the pool has held so far (its high-water mark); beyond that, idle buffers of other sizes are
+// destroyed first (the smallest one big enough, else the biggest, until the new one fits). So the
+// high-water mark stays at about the most ever in use at once.
+//
+// The price: the sizes kept do not serve every phase of a step (the forward pass asks for
+// activations, the backward pass for gradients of other sizes), so a step run op by op again and
+// again destroys and makes some buffers each time (the 768-wide step: about 100 a step, where tfjs
+// made 4). A recorded step makes none, and on webgpu only a shape's first two steps run op by
+// op (BERT_PRUNER_RECORD=0 runs them all so).
+//
+// A buffer given back to the pool is idle: tfjs gives back a buffer an encoded program still uses
+// only after the submit (backend_webgpu.ts tensorDataPendingDisposal), and a destroyed buffer's
+// memory is freed by Dawn once the GPU is done with it.
+import type { WebGpuBackendLike } from './webgpu-types';
+
+/* eslint-disable @typescript-eslint/no-explicit-any -- WebGPU's types are not in our tsconfig */
+type GPUBuffer = any;
+
+/** The parts of tfjs-webgpu 4.22.0's BufferManager used here. */
+interface PoolLike {
+  acquireBuffer(size: number, usage: number, mapped?: boolean, reuse?: boolean): GPUBuffer;
+  freeBuffers: Map<string, GPUBuffer[]>;
+  numFreeBuffers: number;
+  numBytesAllocated: number;
+}
+
+/** Counts of the pool's trimming (for tests and bench). */
+export const poolStats = { destroyed: 0, destroyedBytes: 0, highWater: 0 };
+
+/**
+ * Idle buffers to destroy so that `need` more bytes fit: the smallest single one of at least
+ * `need`, else the biggest, repeatedly. Returns [key, buffer] pairs.
+ */
+export function pickIdle(free: Map<string, { size: number }[]>, need: number): [string, { size: number }][] {
+  const all: [string, { size: number }][] = [];
+  for (const [k, bufs] of free) for (const buf of bufs) all.push([k, buf]);
+  all.sort((a, b) => a[1].size - b[1].size);
+  const out: [string, { size: number }][] = [];
+  while (need > 0 && all.length > 0) {
+    let i = all.findIndex(([, buf]) => buf.size >= need);
+    if (i < 0) i = all.length - 1;
+    const [p] = all.splice(i, 1);
+    out.push(p);
+    need -= p[1].size;
+  }
+  return out;
+}
+
+/** Bound tfjs's pool as the header says (once per backend). */
+export function boundPool(b: WebGpuBackendLike): void {
+  const bm = b.bufferManager as unknown as PoolLike;
+  if (!(bm.freeBuffers instanceof Map) || typeof bm.numBytesAllocated !== 'number') return;
+  const acquire = bm.acquireBuffer.bind(bm);
+  poolStats.highWater = bm.numBytesAllocated;
+  bm.acquireBuffer = (size: number, usage: number, mapped = false, reuse = true) => {
+    const own = bm.freeBuffers.get(`${size}_${usage}`);
+    const over = bm.numBytesAllocated + size - poolStats.highWater;
+    if ((!reuse || !own?.length) && over > 0) {
+      for (const [k, buf] of pickIdle(bm.freeBuffers, over)) {
+        const list = bm.freeBuffers.get(k)!;
+        list.splice(list.indexOf(buf), 1);
+        bm.numFreeBuffers--;
+        bm.numBytesAllocated -= buf.size;
+        poolStats.destroyed++;
+        poolStats.destroyedBytes += buf.size;
+        (buf as GPUBuffer).destroy();
+      }
+    }
+    const out = acquire(size, usage, mapped, reuse);
+    poolStats.highWater = Math.max(poolStats.highWater, bm.numBytesAllocated);
+    return out;
+  };
+}
