@@ -1,13 +1,13 @@
 // webgpu-pool.ts: tfjs-webgpu's own BufferManager on a fake device, bounded by its high-water mark.
 import { BufferManager } from '@tensorflow/tfjs-backend-webgpu/dist/buffer_manager';
 import { describe, expect, it } from 'vitest';
-import { boundPool, pickIdle, poolStats } from '../src/engine/backend/webgpu-pool';
+import { boundPool, countBuffer, deviceBytes, pickIdle, poolStats } from '../src/engine/backend/webgpu-pool';
 import type { WebGpuBackendLike } from '../src/engine/backend/webgpu-types';
 
 const STORAGE = 0x80;
 
-/** A device whose buffers count what is alive. */
-function fakeDevice() {
+/** A device whose buffers count what is alive (and, as the wrapped device does, the pool's gauge). */
+function fakeDevice(counted: boolean) {
   const d = {
     live: 0,
     peak: 0,
@@ -15,7 +15,7 @@ function fakeDevice() {
       d.live += size;
       d.peak = Math.max(d.peak, d.live);
       let gone = false;
-      return {
+      const buf = {
         size,
         usage,
         destroy() {
@@ -23,13 +23,15 @@ function fakeDevice() {
           gone = true;
         },
       };
+      if (counted) countBuffer(buf, size);
+      return buf;
     },
   };
   return d;
 }
 
 function pool(bounded: boolean) {
-  const device = fakeDevice();
+  const device = fakeDevice(bounded);
   const bm = new BufferManager(device as never);
   if (bounded) boundPool({ bufferManager: bm } as unknown as WebGpuBackendLike);
   const take = (size: number) => bm.acquireBuffer(size, STORAGE);
@@ -80,5 +82,6 @@ describe('tfjs-webgpu buffer pool, bounded (webgpu-pool.ts)', () => {
     for (let i = 0; i < 3; i++) step(p);
     expect(p.device.peak).toBe(400);
     expect(p.bm.numBytesAllocated).toBe(p.device.live);
+    expect(deviceBytes()).toEqual({ now: p.device.live, peak: 400 });
   });
 });

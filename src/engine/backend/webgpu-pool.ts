@@ -9,15 +9,22 @@
 // moments).
 //
 // Here a request the pool cannot serve from its own size may make a new buffer only within the
-// most the pool has held so far (its high-water mark); beyond that, idle buffers of other sizes are
-// destroyed first (the smallest one big enough, else the biggest, until the new one fits). So the
-// high-water mark stays at about the most ever in use at once.
+// most the device has held so far (its high-water mark); beyond that, idle buffers of other sizes
+// are destroyed first (the smallest one big enough, else the biggest, until the new one fits). So
+// the high-water mark stays at about the most ever in use at once.
 //
 // The price: the sizes kept do not serve every phase of a step (the forward pass asks for
 // activations, the backward pass for gradients of other sizes), so a step run op by op again and
 // again destroys and makes some buffers each time (the 768-wide step: about 100 a step, where tfjs
 // made 4). A recorded step makes none, and on webgpu only a shape's first two steps run op by
 // op (BERT_PRUNER_RECORD=0 runs them all so).
+//
+// The mark counts every buffer the device made (`deviceBytes`, from createBuffer to destroy();
+// webgpu-record.ts wraps the device), the recordings' own and their shared slots too. During a
+// capture the buffers the step gave back (which serve its later requests of their size) are idle
+// too, and may go the same way: each of their lives is scratch, moved onto the arena's slots when
+// the capture ends (webgpu-record.ts refuses the recording otherwise). So a capture holds about
+// what the step op by op holds (the 768-wide step: 928 MiB, where 1080 without).
 //
 // A buffer given back to the pool is idle: tfjs gives back a buffer an encoded program still uses
 // only after the submit (backend_webgpu.ts tensorDataPendingDisposal), and a destroyed buffer's
@@ -36,7 +43,49 @@ interface PoolLike {
 }
 
 /** Counts of the pool's trimming (for tests and bench). */
-export const poolStats = { destroyed: 0, destroyedBytes: 0, highWater: 0 };
+export const poolStats = { destroyed: 0, destroyedBytes: 0 };
+
+/**
+ * Bytes of the device's buffers, counted from createBuffer until destroy() (Dawn frees the memory
+ * once the GPU has finished with the buffer): now, the most since resetDevicePeak, and the most
+ * ever (the pool's high-water mark).
+ */
+const held = { now: 0, peak: 0, most: 0 };
+
+/** Count a buffer the device made, until its destroy(). */
+export function countBuffer(buf: GPUBuffer, size: number): void {
+  held.now += size;
+  held.peak = Math.max(held.peak, held.now);
+  held.most = Math.max(held.most, held.now);
+  const destroy = buf.destroy;
+  let gone = false;
+  buf.destroy = function () {
+    if (!gone) held.now -= size;
+    gone = true;
+    return destroy.call(this);
+  };
+}
+
+export function deviceBytes(): { now: number; peak: number } {
+  return { now: held.now, peak: held.peak };
+}
+
+export function resetDevicePeak(): void {
+  held.peak = held.now;
+}
+
+/** Idle buffers besides tfjs's pool (a capture's given-back ones), by key, and what destroys one. */
+export interface IdleBuffers {
+  free: Map<string, GPUBuffer[]>;
+  destroy(buf: GPUBuffer): void;
+}
+
+let extraIdle: IdleBuffers | null = null;
+
+/** While a capture runs: its given-back buffers may be destroyed for room too (null: none). */
+export function setExtraIdle(idle: IdleBuffers | null): void {
+  extraIdle = idle;
+}
 
 /**
  * Idle buffers to destroy so that `need` more bytes fit: the smallest single one of at least
@@ -62,23 +111,27 @@ export function boundPool(b: WebGpuBackendLike): void {
   const bm = b.bufferManager as unknown as PoolLike;
   if (!(bm.freeBuffers instanceof Map) || typeof bm.numBytesAllocated !== 'number') return;
   const acquire = bm.acquireBuffer.bind(bm);
-  poolStats.highWater = bm.numBytesAllocated;
+  const fromTfjs = (buf: GPUBuffer) => {
+    bm.numFreeBuffers--;
+    bm.numBytesAllocated -= buf.size;
+    buf.destroy();
+  };
   bm.acquireBuffer = (size: number, usage: number, mapped = false, reuse = true) => {
     const own = bm.freeBuffers.get(`${size}_${usage}`);
-    const over = bm.numBytesAllocated + size - poolStats.highWater;
+    const over = held.now + size - held.most;
     if ((!reuse || !own?.length) && over > 0) {
-      for (const [k, buf] of pickIdle(bm.freeBuffers, over)) {
-        const list = bm.freeBuffers.get(k)!;
+      const idle = new Map<string, GPUBuffer[]>();
+      for (const [k, bufs] of bm.freeBuffers) idle.set(`t${k}`, bufs);
+      if (extraIdle) for (const [k, bufs] of extraIdle.free) idle.set(`x${k}`, bufs);
+      for (const [k, buf] of pickIdle(idle, over)) {
+        const list = idle.get(k)!;
         list.splice(list.indexOf(buf), 1);
-        bm.numFreeBuffers--;
-        bm.numBytesAllocated -= buf.size;
         poolStats.destroyed++;
         poolStats.destroyedBytes += buf.size;
-        (buf as GPUBuffer).destroy();
+        if (k.startsWith('t')) fromTfjs(buf);
+        else extraIdle!.destroy(buf);
       }
     }
-    const out = acquire(size, usage, mapped, reuse);
-    poolStats.highWater = Math.max(poolStats.highWater, bm.numBytesAllocated);
-    return out;
+    return acquire(size, usage, mapped, reuse);
   };
 }

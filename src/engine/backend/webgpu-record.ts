@@ -26,7 +26,10 @@
 //   with one log line naming why.
 import * as tf from '@tensorflow/tfjs';
 import type { WebGpuBackendLike } from './webgpu-types';
+import { countBuffer, setExtraIdle } from './webgpu-pool';
 import { Arena, type ScratchUse, type Tenant } from './webgpu-scratch';
+
+export { deviceBytes, resetDevicePeak } from './webgpu-pool';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- WebGPU's types are not in our tsconfig */
 type GPUBuffer = any;
@@ -82,20 +85,6 @@ export function resetDeviceCounters(): void {
   for (const k of Object.keys(dc) as (keyof DeviceCounters)[]) dc[k] = 0;
 }
 
-/**
- * Bytes of the device's buffers, counted from createBuffer until destroy() (Dawn frees the memory
- * once the GPU has finished with the buffer): now, and the most since resetDevicePeak.
- */
-const held = { now: 0, peak: 0 };
-
-export function deviceBytes(): { now: number; peak: number } {
-  return { ...held };
-}
-
-export function resetDevicePeak(): void {
-  held.peak = held.now;
-}
-
 /** Count a training step run op by op on webgpu. */
 export function noteUnrecorded(): void {
   dc.unrecorded++;
@@ -138,16 +127,7 @@ export function wrapDevice(b: WebGpuBackendLike): void {
   dev.createBuffer = function (d: { size: number }) {
     dc.buffersCreated++;
     const buf = createBuffer.call(this, d);
-    const size = d.size;
-    held.now += size;
-    held.peak = Math.max(held.peak, held.now);
-    const destroy = buf.destroy;
-    let gone = false;
-    buf.destroy = function () {
-      if (!gone) held.now -= size;
-      gone = true;
-      return destroy.call(this);
-    };
+    countBuffer(buf, d.size);
     return buf;
   };
   const createCommandEncoder = dev.createCommandEncoder;
@@ -349,6 +329,8 @@ function spareKey(size: number, usage: number): string {
 
 class Capture {
   readonly ops: Op[] = [];
+  /** Given-back buffers the bounded pool destroyed for room (webgpu-pool.ts). */
+  readonly destroyed = new Set<GPUBuffer>();
   /** The bind groups made during the capture: what tfjs passed, the buffers named and their lives then. */
   readonly bindGroups = new Map<unknown, { d: BindGroupDesc; bufs: GPUBuffer[]; lives: number[] }>();
   readonly pinned = new Set<GPUBuffer>();
@@ -681,12 +663,22 @@ export class Recorder {
     const before = vars.map((v) => bufferOf(b, v));
     const c = new Capture(batchArrays(batch));
     capture = c;
+    // The buffers the step gave back are idle: the bounded pool may destroy them for room (their
+    // lives so far are scratch, moved onto the slots at the end; checked below).
+    setExtraIdle({
+      free: c.spare,
+      destroy: (buf) => {
+        c.destroyed.add(buf);
+        origRelease!(buf, false); // tfjs takes it off its books and destroys it
+      },
+    });
     beginStepScalars();
     let out: tf.Tensor;
     try {
       out = fn();
       flush(b);
     } finally {
+      setExtraIdle(null);
       capture = null;
       // what the step gave back and did not take again: released, as a pinned buffer is
       for (const bufs of c.spare.values()) for (const buf of bufs) released.add(buf);
@@ -699,6 +691,8 @@ export class Recorder {
     if (!c.why && nextSeedSlot >= SCALAR_WORDS) c.refuse('more dropout seeds than scalar slots');
     const varBufs = new Set(before);
     const scratch = c.why ? noScratch() : scratchOf(c, outBuf, varBufs);
+    if (!c.why && [...c.destroyed].some((buf) => !scratch.whole.has(buf)))
+      c.refuse('a buffer destroyed during the capture holds more than scratch');
     let bytes = 0;
     for (const buf of c.pinned) if (!varBufs.has(buf) && !scratch.whole.has(buf)) bytes += buf.size;
     // A pass bigger than the whole cache (BERT-base's step) is recorded all the same: its slots
