@@ -42,8 +42,13 @@ interface PoolLike {
   numBytesAllocated: number;
 }
 
-/** Counts of the pool's trimming (for tests and bench). */
-export const poolStats = { destroyed: 0, destroyedBytes: 0 };
+/** Idle buffers the bound has destroyed (for tests). */
+export const poolStats = { destroyed: 0 };
+
+/** tfjs's pool key: a buffer of this size and usage serves any request for the same. */
+export function bufferKey(size: number, usage: number): string {
+  return `${size}_${usage}`;
+}
 
 /**
  * Bytes of the device's buffers, counted from createBuffer until destroy() (Dawn frees the memory
@@ -117,7 +122,7 @@ export function boundPool(b: WebGpuBackendLike): void {
     buf.destroy();
   };
   bm.acquireBuffer = (size: number, usage: number, mapped = false, reuse = true) => {
-    const own = bm.freeBuffers.get(`${size}_${usage}`);
+    const own = bm.freeBuffers.get(bufferKey(size, usage));
     const over = held.now + size - held.most;
     if ((!reuse || !own?.length) && over > 0) {
       const idle = new Map<string, GPUBuffer[]>();
@@ -127,7 +132,6 @@ export function boundPool(b: WebGpuBackendLike): void {
         const list = idle.get(k)!;
         list.splice(list.indexOf(buf), 1);
         poolStats.destroyed++;
-        poolStats.destroyedBytes += buf.size;
         if (k.startsWith('t')) fromTfjs(buf);
         else extraIdle!.destroy(buf);
       }

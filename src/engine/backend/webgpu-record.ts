@@ -26,7 +26,7 @@
 //   with one log line naming why.
 import * as tf from '@tensorflow/tfjs';
 import type { WebGpuBackendLike } from './webgpu-types';
-import { countBuffer, setExtraIdle } from './webgpu-pool';
+import { bufferKey, countBuffer, setExtraIdle } from './webgpu-pool';
 import { Arena, type ScratchUse, type Tenant } from './webgpu-scratch';
 
 export { deviceBytes, resetDevicePeak } from './webgpu-pool';
@@ -156,7 +156,7 @@ export function wrapDevice(b: WebGpuBackendLike): void {
   bm.acquireBuffer = (size: number, usage: number, mapped?: boolean, reuse?: boolean) => {
     const c = capture;
     // During a capture, a scratch buffer the step gave back is taken again first (see Capture.spare).
-    const spare = c && !mapped && reuse !== false ? c.spare.get(spareKey(size, usage))?.pop() : undefined;
+    const spare = c && !mapped && reuse !== false ? c.spare.get(bufferKey(size, usage))?.pop() : undefined;
     const buf = spare ?? acquire(size, usage, mapped, reuse);
     if (c) {
       // given back and taken again: what it holds now may outlive the capture
@@ -171,7 +171,7 @@ export function wrapDevice(b: WebGpuBackendLike): void {
     const c = capture;
     c?.freed.add(buf);
     if (c && pins.has(buf) && c.mayReuse(buf)) {
-      const k = spareKey(buf.size, buf.usage);
+      const k = bufferKey(buf.size, buf.usage);
       if (!c.spare.has(k)) c.spare.set(k, []);
       c.spare.get(k)!.push(buf);
     } else if (pins.has(buf)) released.add(buf);
@@ -320,11 +320,6 @@ type HostArray = Int32Array | Float32Array | Uint32Array;
 interface BindGroupDesc {
   layout: unknown;
   entries: { binding: number; resource: { buffer?: GPUBuffer; offset?: number; size?: number } }[];
-}
-
-/** tfjs's pool key: a buffer of this size and usage serves any request for the same. */
-function spareKey(size: number, usage: number): string {
-  return `${size}_${usage}`;
 }
 
 class Capture {
@@ -817,9 +812,10 @@ export class Recorder {
   }
 
   /**
-   * Move a new recording's scratch buffers onto the arena's slots (webgpu-scratch.ts): its ops
-   * name the slots instead (bind groups made anew, once, where one names a scratch buffer; again
-   * where the arena is repacked), and the buffers tfjs made are destroyed.
+   * A new recording's scratch, ready for the arena's slots (webgpu-scratch.ts): the tenant whose
+   * bind() points its ops at the slots (bind groups made anew, once, where one names a scratch
+   * buffer; again where the arena is repacked). The buffers tfjs made are destroyed here; the
+   * caller adds the tenant to the arena once the queue has drained. null: no scratch.
    */
   private shareScratch(rec: Recording, c: Capture, scratch: Scratch): Tenant<GPUBuffer> | null {
     if (scratch.uses.length === 0) return null;
