@@ -20,11 +20,18 @@
 // op (BERT_PRUNER_RECORD=0 runs them all so).
 //
 // The mark counts every buffer the device made (`deviceBytes`, from createBuffer to destroy();
-// webgpu-record.ts wraps the device), the recordings' own and their shared slots too. During a
-// capture the buffers the step gave back (which serve its later requests of their size) are idle
-// too, and may go the same way: each of their lives is scratch, moved onto the arena's slots when
+// webgpu-record.ts wraps the device), the recordings' own and their shared scratch blocks too.
+// During a capture the buffers the step gave back (which serve its later requests of their size)
+// are idle too, and may go the same way: each of their lives is scratch, moved onto the arena when
 // the capture ends (webgpu-record.ts refuses the recording otherwise). So a capture holds about
 // what the step op by op holds (the 768-wide step: 928 MiB, where 1080 without).
+//
+// A recorder's arena (its recordings' scratch blocks) is idle too between replays, and as big as
+// a step needs: a new length's first steps (op by op, then captured) would need as much again
+// beside it. So in a recorder's pass op by op (allowEvictions), where idle buffers are not enough,
+// the arenas are evicted (their blocks destroyed, the biggest first), and a replay makes its blocks
+// again first, making room with idle buffers the same way (makeRoom). Elsewhere arenas are kept:
+// a small tensor between replays must not cost the next replay its blocks.
 //
 // A buffer given back to the pool is idle: tfjs gives back a buffer an encoded program still uses
 // only after the submit (backend_webgpu.ts tensorDataPendingDisposal), and a destroyed buffer's
@@ -42,8 +49,8 @@ interface PoolLike {
   numBytesAllocated: number;
 }
 
-/** Idle buffers the bound has destroyed (for tests). */
-export const poolStats = { destroyed: 0 };
+/** Idle buffers the bound has destroyed, and arenas it has evicted (for tests). */
+export const poolStats = { destroyed: 0, evicted: 0 };
 
 /** tfjs's pool key: a buffer of this size and usage serves any request for the same. */
 export function bufferKey(size: number, usage: number): string {
@@ -92,6 +99,50 @@ export function setExtraIdle(idle: IdleBuffers | null): void {
   extraIdle = idle;
 }
 
+/** Memory held but not in use now, that can be given up and made again later (a recorder's arena). */
+export interface Evictable {
+  heldBytes(): number;
+  /** Destroys what it holds; returns the bytes freed. */
+  evict(): number;
+}
+
+const evictables = new Set<Evictable>();
+/** Evictions are allowed only within a recorder's step run op by op (see allowEvictions). */
+let evictDepth = 0;
+
+/**
+ * Run fn (a recorder's pass op by op: its first sighting, or its capture) with arenas evictable:
+ * where tfjs's idle buffers do not make room, an arena's memory serves the pass instead of new
+ * memory beyond the high-water mark. Elsewhere (a tensor between replays, work no recorder runs)
+ * arenas are kept, so that replays do not make their blocks again step after step.
+ */
+export function allowEvictions<T>(fn: () => T): T {
+  evictDepth++;
+  try {
+    return fn();
+  } finally {
+    evictDepth--;
+  }
+}
+
+/** While registered, e may be evicted where idle buffers do not make room enough. */
+export function registerEvictable(e: Evictable): () => void {
+  evictables.add(e);
+  return () => evictables.delete(e);
+}
+
+/** Destroys tfjs's idle buffers (and others set idle) for `over` bytes; null before boundPool. */
+let trim: ((over: number) => number) | null = null;
+
+/**
+ * Before `size` bytes are made outside tfjs's pool (an arena's block): idle buffers are destroyed
+ * so that the device stays within its high-water mark, where they are enough.
+ */
+export function makeRoom(size: number): void {
+  const over = held.now + size - held.most;
+  if (over > 0) trim?.(over);
+}
+
 /**
  * Idle buffers to destroy so that `need` more bytes fit: the smallest single one of at least
  * `need`, else the biggest, repeatedly. Returns [key, buffer] pairs.
@@ -121,19 +172,35 @@ export function boundPool(b: WebGpuBackendLike): void {
     bm.numBytesAllocated -= buf.size;
     buf.destroy();
   };
+  /** Destroys idle buffers for `over` bytes, the smallest fitting one first; returns the bytes still short. */
+  trim = (over: number) => {
+    const idle = new Map<string, GPUBuffer[]>();
+    for (const [k, bufs] of bm.freeBuffers) idle.set(`t${k}`, bufs);
+    if (extraIdle) for (const [k, bufs] of extraIdle.free) idle.set(`x${k}`, bufs);
+    for (const [k, buf] of pickIdle(idle, over)) {
+      const list = idle.get(k)!;
+      list.splice(list.indexOf(buf), 1);
+      poolStats.destroyed++;
+      over -= buf.size;
+      if (k.startsWith('t')) fromTfjs(buf);
+      else extraIdle!.destroy(buf);
+    }
+    return over;
+  };
   bm.acquireBuffer = (size: number, usage: number, mapped = false, reuse = true) => {
     const own = bm.freeBuffers.get(bufferKey(size, usage));
-    const over = held.now + size - held.most;
+    let over = held.now + size - held.most;
     if ((!reuse || !own?.length) && over > 0) {
-      const idle = new Map<string, GPUBuffer[]>();
-      for (const [k, bufs] of bm.freeBuffers) idle.set(`t${k}`, bufs);
-      if (extraIdle) for (const [k, bufs] of extraIdle.free) idle.set(`x${k}`, bufs);
-      for (const [k, buf] of pickIdle(idle, over)) {
-        const list = idle.get(k)!;
-        list.splice(list.indexOf(buf), 1);
-        poolStats.destroyed++;
-        if (k.startsWith('t')) fromTfjs(buf);
-        else extraIdle!.destroy(buf);
+      over = trim!(over);
+      // Still short, in a recorder's pass op by op: the arenas, biggest first (made again before
+      // their next replay).
+      const big = evictDepth > 0 ? [...evictables].sort((a, b) => b.heldBytes() - a.heldBytes()) : [];
+      for (const e of big) {
+        if (over <= 0) break;
+        if (e.heldBytes() > 0) {
+          poolStats.evicted++;
+          over -= e.evict();
+        }
       }
     }
     return acquire(size, usage, mapped, reuse);

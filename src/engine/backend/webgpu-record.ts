@@ -10,13 +10,13 @@
 //   pinned: when tfjs releases it, it does not go back to tfjs's pool, so nothing else ever
 //   writes it, and its contents (the uniforms tfjs wrote once) stay. The step's scratch buffers
 //   (written by its programs before they are read) may serve the step again once given back (a
-//   new life of the buffer), and move to slots all the recorder's recordings share
-//   (webgpu-scratch.ts). The batch's arrays (ids, mask, labels, ...) are uploaded into
-//   buffers of the recording's own; the per-step numbers (learning rate, bias corrections, EMA
-//   decay, dropout seeds) are read by our kernels from one small storage buffer (stepScalars
-//   below), written once per step. The weights, AdamW moments and EMA weights are updated in
-//   place by our kernels, so their buffers do not change; a recording checks that before every
-//   replay.
+//   new life of the buffer), and move to places in a few buffers all the recorder's recordings
+//   share (webgpu-scratch.ts), given up for room to a step run op by op (webgpu-pool.ts). The
+//   batch's arrays (ids, mask, labels, ...) are uploaded into buffers of the recording's own;
+//   the per-step numbers (learning rate, bias corrections, EMA decay, dropout seeds) are read by
+//   our kernels from one small storage buffer (stepScalars below), written once per step. The
+//   weights, AdamW moments and EMA weights are updated in place by our kernels, so their buffers
+//   do not change; a recording checks that before every replay.
 // - Replay: write the batch and the scalars, encode the kept dispatches into one command encoder,
 //   copy the output (the loss, or the logits) into a read-back buffer of a small ring, submit
 //   once; the read-back resolves later, without a stall per step.
@@ -26,7 +26,7 @@
 //   with one log line naming why.
 import * as tf from '@tensorflow/tfjs';
 import type { WebGpuBackendLike } from './webgpu-types';
-import { bufferKey, countBuffer, setExtraIdle } from './webgpu-pool';
+import { allowEvictions, bufferKey, countBuffer, makeRoom, registerEvictable, setExtraIdle } from './webgpu-pool';
 import { Arena, type ScratchUse, type Tenant } from './webgpu-scratch';
 
 export { deviceBytes, resetDevicePeak } from './webgpu-pool';
@@ -103,6 +103,17 @@ const pins = new Map<GPUBuffer, number>();
 /** Pinned buffers tfjs has released: returned to its pool when the last recording holding them goes. */
 const released = new Set<GPUBuffer>();
 let origRelease: ((buf: GPUBuffer, reuse?: boolean) => void) | null = null;
+/** Shader modules and pipelines -> the bindings they write (absent: unknown, taken as all). */
+const moduleWrites = new WeakMap<object, Set<number>>();
+const pipelineWrites = new WeakMap<object, Set<number>>();
+
+/** The group-0 bindings a WGSL program declares read_write storage (tfjs's and ours name the group). */
+export function writtenBindings(code: string): Set<number> {
+  const out = new Set<number>();
+  const re = /@group\(\s*0\s*\)\s*@binding\(\s*(\d+)\s*\)\s*var\s*<\s*storage\s*,\s*read_write\s*>/g;
+  for (const m of code.matchAll(re)) out.add(Number(m[1]));
+  return out;
+}
 
 /**
  * Wrap the device, its queue and tfjs's buffer manager (once, when the backend is patched):
@@ -118,11 +129,35 @@ export function wrapDevice(b: WebGpuBackendLike): void {
     dc.bindGroups++;
     const bg = createBindGroup.call(this, d);
     if (capture) {
-      const bufs = d.entries.map((e) => e.resource?.buffer).filter(Boolean);
-      capture.bindGroups.set(bg, { d, bufs, lives: bufs.map((buf) => capture!.lifeOf(buf)) });
+      const named = d.entries.filter((e) => e.resource?.buffer);
+      const bufs = named.map((e) => e.resource.buffer!);
+      const bindings = named.map((e) => e.binding);
+      capture.bindGroups.set(bg, { d, bufs, bindings, lives: bufs.map((buf) => capture!.lifeOf(buf)) });
     }
     return bg;
   };
+  // Which bindings each pipeline writes (its WGSL's read_write storage), for the scratch plan.
+  const createShaderModule = dev.createShaderModule;
+  dev.createShaderModule = function (d: { code: string }) {
+    const m = createShaderModule.call(this, d);
+    if (typeof d?.code === 'string') moduleWrites.set(m, writtenBindings(d.code));
+    return m;
+  };
+  type PipelineDesc = { compute?: { module?: unknown } };
+  const noteWrites = (p: unknown, d: PipelineDesc) => {
+    const w = d?.compute?.module ? moduleWrites.get(d.compute.module) : undefined;
+    if (w && p && typeof p === 'object') pipelineWrites.set(p, w);
+    return p;
+  };
+  const createComputePipeline = dev.createComputePipeline;
+  dev.createComputePipeline = function (d: PipelineDesc) {
+    return noteWrites(createComputePipeline.call(this, d), d);
+  };
+  const createComputePipelineAsync = dev.createComputePipelineAsync;
+  if (createComputePipelineAsync)
+    dev.createComputePipelineAsync = function (d: PipelineDesc) {
+      return createComputePipelineAsync.call(this, d).then((p: unknown) => noteWrites(p, d));
+    };
   const createBuffer = dev.createBuffer;
   dev.createBuffer = function (d: { size: number }) {
     dc.buffersCreated++;
@@ -316,7 +351,7 @@ type Op =
 
 type HostArray = Int32Array | Float32Array | Uint32Array;
 
-/** What tfjs passes to createBindGroup (kept, to make a recording's bind groups over its scratch slots). */
+/** What tfjs passes to createBindGroup (kept, to make a recording's bind groups over its scratch places). */
 interface BindGroupDesc {
   layout: unknown;
   entries: { binding: number; resource: { buffer?: GPUBuffer; offset?: number; size?: number } }[];
@@ -327,7 +362,10 @@ class Capture {
   /** Given-back buffers the bounded pool destroyed for room (webgpu-pool.ts). */
   readonly destroyed = new Set<GPUBuffer>();
   /** The bind groups made during the capture: what tfjs passed, the buffers named and their lives then. */
-  readonly bindGroups = new Map<unknown, { d: BindGroupDesc; bufs: GPUBuffer[]; lives: number[] }>();
+  readonly bindGroups = new Map<
+    unknown,
+    { d: BindGroupDesc; bufs: GPUBuffer[]; bindings: number[]; lives: number[] }
+  >();
   readonly pinned = new Set<GPUBuffer>();
   /** Buffers tfjs gave back (and did not take again), and the host wrote, during the capture (taken: `life`). */
   readonly freed = new Set<GPUBuffer>();
@@ -457,9 +495,9 @@ export interface Recording {
   nextRing: number;
   /** Programs a replay dispatches. */
   dispatches: number;
-  /** Bytes of the recording's own buffers (not the variables', not the shared scratch slots). */
+  /** Bytes of the recording's own buffers (not the variables', not the shared scratch blocks). */
   bytes: number;
-  /** Its place in the arena (its ops name the arena's slots), and the bytes of the scratch buffers they stand for. */
+  /** Its place in the arena (its ops name the arena's blocks), and the bytes of the scratch buffers they stand for. */
   tenant: Tenant<GPUBuffer> | null;
   scratchBytes: number;
   /** Bytes it would pin alone: its own and its scratch planned on slots of its own. */
@@ -527,13 +565,15 @@ function unpin(r: Recording): void {
 /** A captured step's scratch: its uses, which (buffer, life) each stands for, and the buffers all scratch. */
 interface Scratch {
   uses: ScratchUse[];
+  /** For each use, the uses an op names together with it where one of the two is written. */
+  apart: number[][];
   /** buffer -> life -> index into uses. */
   index: Map<GPUBuffer, Map<number, number>>;
   /** Buffers every named life of which is scratch and that hold nothing after the capture. */
   whole: Set<GPUBuffer>;
 }
 
-const noScratch = (): Scratch => ({ uses: [], index: new Map(), whole: new Set() });
+const noScratch = (): Scratch => ({ uses: [], apart: [], index: new Map(), whole: new Set() });
 
 /**
  * The captured step's scratch buffers and their uses (first and last op): a life of a buffer (see
@@ -546,29 +586,47 @@ function scratchOf(c: Capture, out: GPUBuffer, vars: Set<GPUBuffer>): Scratch {
     life >= 1 && c.mayReuse(buf) && !vars.has(buf) && (life < c.lifeOf(buf) || (c.freed.has(buf) && buf !== out));
   const sc = noScratch();
   const mixed = new Set<GPUBuffer>();
-  const use = (buf: GPUBuffer, life: number, i: number) => {
+  const apart: Set<number>[] = [];
+  /** The use of a buffer's life at op i (-1: not scratch). */
+  const use = (buf: GPUBuffer, life: number, i: number): number => {
     if (!isScratch(buf, life)) {
       mixed.add(buf);
-      return;
+      return -1;
     }
     let lives = sc.index.get(buf);
     if (!lives) sc.index.set(buf, (lives = new Map()));
     const k = lives.get(life);
-    if (k !== undefined) sc.uses[k].last = i;
-    else {
-      lives.set(life, sc.uses.length);
-      sc.uses.push({ size: buf.size, usage: buf.usage, first: i, last: i });
+    if (k !== undefined) {
+      sc.uses[k].last = i;
+      return k;
     }
+    lives.set(life, sc.uses.length);
+    apart.push(new Set());
+    return sc.uses.push({ size: buf.size, usage: buf.usage, first: i, last: i }) - 1;
+  };
+  // WebGPU takes a buffer written by a dispatch as bound to nothing else there, and refuses a copy
+  // within one buffer: such uses get different blocks of the arena.
+  const together = (named: number[], written: boolean[]) => {
+    named.forEach((a, k) => {
+      if (a < 0) return;
+      named.forEach((b, j) => {
+        if (b >= 0 && b !== a && (written[k] || written[j])) apart[a].add(b);
+      });
+    });
   };
   c.ops.forEach((op, i) => {
     if (op.kind === 'copy') {
-      use(op.src, op.lives[0], i);
-      use(op.dst, op.lives[1], i);
+      together([use(op.src, op.lives[0], i), use(op.dst, op.lives[1], i)], [false, true]);
     } else {
       const g = c.bindGroups.get(op.bg)!;
-      g.bufs.forEach((buf, k) => use(buf, g.lives[k], i));
+      const w = op.pipe && typeof op.pipe === 'object' ? pipelineWrites.get(op.pipe) : undefined;
+      together(
+        g.bufs.map((buf, k) => use(buf, g.lives[k], i)),
+        g.bindings.map((n) => !w || w.has(n)),
+      );
     }
   });
+  sc.apart = apart.map((a) => [...a]);
   for (const buf of sc.index.keys()) if (!mixed.has(buf) && c.freed.has(buf)) sc.whole.add(buf);
   return sc;
 }
@@ -589,7 +647,7 @@ export interface RecorderStats {
  * lengths, each seen every epoch: a cache smaller than that would evict every recording before
  * its reuse). The biggest alone is what its step needs anyway (op by op, tfjs's pool holds more),
  * and is not counted, so that a step bigger than maxMiB (BERT-base's) still keeps its other
- * lengths, which mostly fit in its scratch slots. log: one line per fallback reason.
+ * lengths, which mostly fit in its scratch blocks. log: one line per fallback reason.
  */
 export class Recorder {
   private readonly cache = new Map<string, Recording>();
@@ -599,10 +657,15 @@ export class Recorder {
   readonly stats: RecorderStats = { size: 0, hits: 0, misses: 0, recorded: 0, fallbacks: 0 };
   /** The scratch buffers all this recorder's recordings share (webgpu-scratch.ts). */
   private readonly arena = new Arena<GPUBuffer>(
-    (s) => this.b.device.createBuffer(s),
+    (s) => {
+      makeRoom(s.size);
+      return this.b.device.createBuffer(s);
+    },
     (buf) => buf.destroy(),
     () => Number(this.b.device.limits?.maxBufferSize ?? Infinity),
   );
+  /** The arena may be evicted by tfjs's pool for room (a step op by op); see webgpu-pool.ts. */
+  private readonly unregister = registerEvictable(this.arena);
 
   constructor(
     readonly name: string,
@@ -659,7 +722,7 @@ export class Recorder {
     const c = new Capture(batchArrays(batch));
     capture = c;
     // The buffers the step gave back are idle: the bounded pool may destroy them for room (their
-    // lives so far are scratch, moved onto the slots at the end; checked below).
+    // lives so far are scratch, moved onto the arena at the end; checked below).
     setExtraIdle({
       free: c.spare,
       destroy: (buf) => {
@@ -670,7 +733,7 @@ export class Recorder {
     beginStepScalars();
     let out: tf.Tensor;
     try {
-      out = fn();
+      out = allowEvictions(fn);
       flush(b);
     } finally {
       setExtraIdle(null);
@@ -690,7 +753,7 @@ export class Recorder {
       c.refuse('a buffer destroyed during the capture holds more than scratch');
     let bytes = 0;
     for (const buf of c.pinned) if (!varBufs.has(buf) && !scratch.whole.has(buf)) bytes += buf.size;
-    // A pass bigger than the whole cache (BERT-base's step) is recorded all the same: its slots
+    // A pass bigger than the whole cache (BERT-base's step) is recorded all the same: its blocks
     // replace the scratch buffers its capture made, which are destroyed (the cache's limit counts
     // what the others add beyond it, below).
     const rec: Recording = {
@@ -724,7 +787,7 @@ export class Recorder {
     const tenant = this.shareScratch(rec, c, scratch);
     if (tenant) {
       // The capture's scratch buffers are destroyed; Dawn frees their memory once the GPU is done
-      // with the step. The slots are made after that, so that the two are never both held.
+      // with the step. The blocks are made after that, so that the two are never both held.
       await this.b.device.queue.onSubmittedWorkDone();
       this.arena.add(tenant);
       rec.aloneBytes += this.arena.aloneBytes(tenant);
@@ -764,6 +827,8 @@ export class Recorder {
       scalars({ f: scalarsF, u: scalarsU });
       q.writeBuffer(stepScalarsBuffer(b), 0, scalarsHost, 0, (SEED0 + rec.seeds) * 4);
     }
+    // Its arena's blocks made again where evicted since (and it bound to them)
+    if (rec.tenant) this.arena.ensure(rec.tenant);
     const enc = b.device.createCommandEncoder();
     let pass: any = null;
     for (const op of rec.ops) {
@@ -812,9 +877,9 @@ export class Recorder {
   }
 
   /**
-   * A new recording's scratch, ready for the arena's slots (webgpu-scratch.ts): the tenant whose
-   * bind() points its ops at the slots (bind groups made anew, once, where one names a scratch
-   * buffer; again where the arena is repacked). The buffers tfjs made are destroyed here; the
+   * A new recording's scratch, ready for the arena (webgpu-scratch.ts): the tenant whose bind()
+   * points its ops at their places in the blocks (bind groups made anew where one names a scratch
+   * buffer; again where the arena is repacked or was evicted). The buffers tfjs made are destroyed here; the
    * caller adds the tenant to the arena once the queue has drained. null: no scratch.
    */
   private shareScratch(rec: Recording, c: Capture, scratch: Scratch): Tenant<GPUBuffer> | null {
@@ -832,10 +897,11 @@ export class Recorder {
     const device = this.b.device;
     rec.tenant = {
       uses: scratch.uses,
-      bind(slots: GPUBuffer[]) {
+      apart: scratch.apart,
+      bind(places: { buf: GPUBuffer; offset: number }[]) {
         const to = (buf: GPUBuffer, life: number) => {
           const i = index.get(buf)?.get(life);
-          return i === undefined ? buf : slots[i];
+          return i === undefined ? null : places[i];
         };
         const groups = new Map<unknown, unknown>();
         const regroup = (bg: unknown): unknown => {
@@ -848,23 +914,34 @@ export class Recorder {
                 layout: desc.d.layout,
                 entries: desc.d.entries.map((e) => {
                   const buf = e.resource?.buffer;
-                  const slot = buf ? to(buf, desc.lives.get(buf)!) : buf;
-                  if (slot === buf) return e;
+                  const at = buf ? to(buf, desc.lives.get(buf)!) : null;
+                  if (!at) return e;
                   const offset = e.resource.offset ?? 0;
                   return {
                     binding: e.binding,
-                    resource: { buffer: slot, offset, size: e.resource.size ?? buf.size - offset },
+                    resource: {
+                      buffer: at.buf,
+                      offset: at.offset + offset,
+                      size: e.resource.size ?? buf.size - offset,
+                    },
                   };
                 }),
               });
           groups.set(bg, g);
           return g;
         };
-        rec.ops = captured.map((op) =>
-          op.kind === 'dispatch'
-            ? { ...op, bg: regroup(op.bg) }
-            : { ...op, src: to(op.src, op.lives[0]), dst: to(op.dst, op.lives[1]) },
-        );
+        rec.ops = captured.map((op) => {
+          if (op.kind === 'dispatch') return { ...op, bg: regroup(op.bg) };
+          const src = to(op.src, op.lives[0]);
+          const dst = to(op.dst, op.lives[1]);
+          return {
+            ...op,
+            src: src ? src.buf : op.src,
+            so: op.so + (src?.offset ?? 0),
+            dst: dst ? dst.buf : op.dst,
+            d0: op.d0 + (dst?.offset ?? 0),
+          };
+        });
       },
     };
     for (const buf of scratch.whole) rec.pinned.delete(buf);
@@ -875,13 +952,26 @@ export class Recorder {
     return rec.tenant;
   }
 
+  /**
+   * A pass of a key not replayed (plan's 'run'), op by op: the arenas' memory may serve it where
+   * tfjs's idle buffers do not (webgpu-pool.ts allowEvictions).
+   */
+  run<T>(fn: () => T): T {
+    return allowEvictions(fn);
+  }
+
   /** Times the arena was planned afresh (webgpu-scratch.ts). */
   get repacks(): number {
     return this.arena.repacks;
   }
 
+  /** Times the arena gave up its memory to a pass op by op (webgpu-pool.ts allowEvictions). */
+  get evictions(): number {
+    return this.arena.evictions;
+  }
+
   /**
-   * Bytes pinned: the recordings' own buffers, the scratch slots they share; and what they would
+   * Bytes pinned: the recordings' own buffers, the scratch blocks they share; and what they would
    * pin with scratch buffers of their own (as they were made, unshared).
    */
   memory(): { own: number; scratch: number; unshared: number } {
@@ -925,7 +1015,8 @@ export class Recorder {
     return (
       `${this.name}: recordings: ${this.cache.size} kept of at most ${this.capacity} ` +
       `(${mib(m.own + m.scratch)} MiB, ${mib(m.scratch)} of it scratch shared` +
-      `${this.arena.repacks ? `, repacked ${this.arena.repacks}x` : ''}), ` +
+      `${this.arena.repacks ? `, repacked ${this.arena.repacks}x` : ''}` +
+      `${this.arena.evictions ? `, given up for steps op by op ${this.arena.evictions}x` : ''}), ` +
       `${s.hits} replays of ${total} (${total ? Math.round((100 * s.hits) / total) : 0}% hit rate), ` +
       `${s.recorded} recorded, ${s.fallbacks} op by op for a refused key`
     );
@@ -934,6 +1025,7 @@ export class Recorder {
   dispose(): void {
     for (const k of [...this.cache.keys()]) this.drop(k);
     this.seen.clear();
+    this.unregister();
   }
 }
 

@@ -230,7 +230,8 @@ async function queueTrainStepRaw<B extends object>(
     }
   }
   if (recordingBackend()) noteUnrecorded();
-  return { out: Promise.resolve(await readLoss(queueStep(spec, opt, b, dropout, lr), t0)) };
+  const step = () => queueStep(spec, opt, b, dropout, lr);
+  return { out: Promise.resolve(await readLoss(rec ? rec.recorder.run(step) : step(), t0)) };
 }
 
 async function readLoss(value: tf.Tensor, t0: number): Promise<ArrayLike<number>> {
