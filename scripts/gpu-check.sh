@@ -540,10 +540,10 @@ step_pipeline() { # PRECISION
   run_step "$name" "$cap" "$OUT/$tag.txt" env HOME="$WORK/home-$precision" \
     XDG_CACHE_HOME="$WORK/home-$precision/.cache" "$NODE" "$ENGINE/dist/cli.js" pipeline \
     --data "$data" --preset "$preset" --backend webgpu --precision "$precision" --test-split 0.2 \
-    --run "$WORK/run-gaiic-$precision" || rc=$?
+    --run "$WORK/run-pipeline-$precision" || rc=$?
   t1=$(date +%s.%N)
   awk -v a="$t0" -v b="$t1" -v rc="$rc" 'BEGIN { printf "%.1f %d\n", b - a, rc }' >"$OUT/$tag-wall.txt"
-  cp "$WORK/run-gaiic-$precision/run.json" "$OUT/$tag-run.json" 2>/dev/null || true
+  cp "$WORK/run-pipeline-$precision/run.json" "$OUT/$tag-run.json" 2>/dev/null || true
   [[ -f "$PACK/wasm-run.json" ]] && cp "$PACK/wasm-run.json" "$OUT/wasm-run.json"
   echo "$preset" >"$OUT/pipeline-preset.txt"
   grep -hE 'fell back|not recorded|recordings:|precision mixed' "$OUT/${name//[^A-Za-z0-9_.-]/_}.err" 2>/dev/null |
