@@ -220,6 +220,25 @@ describe.skipIf(missing !== null)('recorded steps on webgpu', () => {
       expect(rec.recorder.evictions).toBeGreaterThanOrEqual(1);
       expect(Math.max(op2.peak, cap2.peak)).toBeLessThan(1.3 * op.inUse);
       expect(rec.recorder.stats).toMatchObject({ recorded: 2, hits: 2 });
+      // A pass op by op waits for the queue first where an arena holds memory (replays in flight
+      // keep a destroyed block's memory until they are done), and only then.
+      const q = recordingBackend()!.queue as unknown as { onSubmittedWorkDone: () => Promise<void> };
+      const drain = q.onSubmittedWorkDone;
+      const order: string[] = [];
+      q.onSubmittedWorkDone = function () {
+        order.push('drain');
+        return drain.call(this);
+      };
+      try {
+        await rec.recorder.run(() => order.push('pass'));
+        expect(order).toEqual(['drain', 'pass']);
+        rec.recorder.dispose(); // its arena gone: nothing to wait for
+        order.length = 0;
+        await rec.recorder.run(() => order.push('pass'));
+        expect(order).toEqual(['pass']);
+      } finally {
+        q.onSubmittedWorkDone = drain;
+      }
     } finally {
       bm.acquireBuffer = acquire;
       rec.recorder.dispose();

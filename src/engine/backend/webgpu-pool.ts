@@ -29,8 +29,9 @@
 // A recorder's arena (its recordings' scratch blocks) is idle too between replays, and as big as
 // a step needs: a new length's first steps (op by op, then captured) would need as much again
 // beside it. So in a recorder's pass op by op (allowEvictions), where idle buffers are not enough,
-// the arenas are evicted (their blocks destroyed, the biggest first), and a replay makes its blocks
-// again first, making room with idle buffers the same way (makeRoom). Elsewhere arenas are kept:
+// the arenas are evicted (their blocks destroyed, the biggest first; the recorder drains the queue
+// before such a pass, so that their memory is free by then), and a replay makes its blocks again
+// first, making room with idle buffers the same way (makeRoom). Elsewhere arenas are kept:
 // a small tensor between replays must not cost the next replay its blocks.
 //
 // A buffer given back to the pool is idle: tfjs gives back a buffer an encoded program still uses
@@ -123,6 +124,13 @@ export function allowEvictions<T>(fn: () => T): T {
   } finally {
     evictDepth--;
   }
+}
+
+/** Bytes the registered evictables hold now. */
+export function evictableBytes(): number {
+  let n = 0;
+  for (const e of evictables) n += e.heldBytes();
+  return n;
 }
 
 /** While registered, e may be evicted where idle buffers do not make room enough. */

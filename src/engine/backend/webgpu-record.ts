@@ -26,7 +26,15 @@
 //   with one log line naming why.
 import * as tf from '@tensorflow/tfjs';
 import type { WebGpuBackendLike } from './webgpu-types';
-import { allowEvictions, bufferKey, countBuffer, makeRoom, registerEvictable, setExtraIdle } from './webgpu-pool';
+import {
+  allowEvictions,
+  bufferKey,
+  countBuffer,
+  evictableBytes,
+  makeRoom,
+  registerEvictable,
+  setExtraIdle,
+} from './webgpu-pool';
 import { Arena, type ScratchUse, type Tenant } from './webgpu-scratch';
 
 export { deviceBytes, resetDevicePeak } from './webgpu-pool';
@@ -716,6 +724,7 @@ export class Recorder {
    */
   async record(key: string, batch: object, fn: () => tf.Tensor): Promise<{ out: tf.Tensor; rec: Recording | null }> {
     const b = this.b;
+    await this.drainForEvictions();
     flush(b);
     const vars = this.vars();
     const before = vars.map((v) => bufferOf(b, v));
@@ -956,8 +965,20 @@ export class Recorder {
    * A pass of a key not replayed (plan's 'run'), op by op: the arenas' memory may serve it where
    * tfjs's idle buffers do not (webgpu-pool.ts allowEvictions).
    */
-  run<T>(fn: () => T): T {
+  async run<T>(fn: () => T): Promise<T> {
+    await this.drainForEvictions();
     return allowEvictions(fn);
+  }
+
+  /**
+   * Before a pass op by op that may evict arenas: where they hold memory, the queue drained first.
+   * Dawn frees a destroyed buffer's memory only once the GPU is done with it, and replays may be
+   * in flight (the loss is read back steps later): without the wait, the blocks' memory and the
+   * pass's new buffers could be held at once. A pass op by op is a key's first or second, so the
+   * wait comes a few times per sequence length.
+   */
+  private async drainForEvictions(): Promise<void> {
+    if (evictableBytes() > 0) await this.b.device.queue.onSubmittedWorkDone();
   }
 
   /** Times the arena was planned afresh (webgpu-scratch.ts). */

@@ -52,7 +52,7 @@ export async function queuePass(
     }
     if (plan.kind === 'record')
       return { result: Promise.resolve(await read((await rec.recorder.record(key, batch, fn)).out)) };
-    return { result: Promise.resolve(await read(rec.recorder.run(fn))) };
+    return { result: Promise.resolve(await read(await rec.recorder.run(fn))) };
   }
   return { result: Promise.resolve(await read(fn())) };
 }

@@ -231,7 +231,7 @@ async function queueTrainStepRaw<B extends object>(
   }
   if (recordingBackend()) noteUnrecorded();
   const step = () => queueStep(spec, opt, b, dropout, lr);
-  return { out: Promise.resolve(await readLoss(rec ? rec.recorder.run(step) : step(), t0)) };
+  return { out: Promise.resolve(await readLoss(rec ? await rec.recorder.run(step) : step(), t0)) };
 }
 
 async function readLoss(value: tf.Tensor, t0: number): Promise<ArrayLike<number>> {
