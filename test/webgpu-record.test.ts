@@ -14,6 +14,7 @@ import {
   resetDeviceCounters,
   deviceBytes,
   resetDevicePeak,
+  sharedScratchBytes,
 } from '../src/engine/backend/webgpu-record';
 import { Rng } from '../src/engine/data/rng';
 import { predictLogits } from '../src/engine/model/predict';
@@ -325,6 +326,41 @@ describe.skipIf(missing !== null)('recorded steps on webgpu', () => {
     expect(worst).toBeLessThan(1e-5);
     expect(inferenceRecorder(params)!.recorder.stats.hits).toBeGreaterThan(0);
     for (const v of params.values()) v.dispose();
+  });
+
+  it("a training step's recordings and an evaluation's share the scratch memory: the most one needs", async () => {
+    await initBackend('webgpu');
+    const r = setup(8);
+    const rec = stepRecording(r.spec, r.opt, () => {})!;
+    const rng = new Rng(3);
+    for (let i = 0; i < 3; i++)
+      await (
+        await queueTrainStep(r.spec, r.opt, hostBatch(30 + i, 4, 16), rng, 1e-2, rec)
+      ).loss;
+    const train = rec.recorder.memory().scratch;
+    // predictions with the same weights, 3 batches of 4 x 16 tokens: op by op, recorded, replayed
+    const ex: Example[] = Array.from({ length: 12 }, (_, i) => ({
+      row: i,
+      labels: null,
+      ids: Int32Array.from({ length: 16 }, (_, t) => (t === 0 ? 2 : 5 + rng.int(25))),
+    }));
+    await predictLogits(r.params, r.cfg, ex, 4);
+    const inf = inferenceRecorder(r.params)!.recorder;
+    try {
+      expect(rec.recorder.stats).toMatchObject({ recorded: 1, hits: 1 });
+      expect(inf.stats).toMatchObject({ recorded: 1, hits: 1 });
+      const infer = inf.memory().scratch;
+      expect(infer).toBeGreaterThan(0);
+      // measured: 215296 bytes for the training step, 53760 for the predictions, 215296 for both
+      expect(sharedScratchBytes()).toBe(Math.max(train, infer));
+    } finally {
+      inf.dispose();
+      rec.recorder.dispose();
+      r.dispose();
+    }
+    // the model of the test before (its weights disposed) had its inference recorder dropped when
+    // this one was made: nothing is left
+    expect(sharedScratchBytes()).toBe(0);
   });
 
   it('MLM steps: padded lengths and masked counts replay one recording, as op by op within 1e-5', async () => {

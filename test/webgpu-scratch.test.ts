@@ -239,6 +239,8 @@ describe('Arena', () => {
     expect(made).toEqual([1, 2]);
     expect(new Set(b.bound[0])).toEqual(new Set([1, 2]));
     expect(arena.bytes()).toBe(4096 + 2048);
+    expect(arena.usedBytes([a])).toBe(4096);
+    expect(arena.usedBytes([a, b])).toBe(4096 + 2048);
     expect(arena.repacks).toBe(0); // a fresh plan would be no smaller
     arena.remove(a);
     expect(destroyed).toEqual([]);

@@ -26,7 +26,7 @@
 // the capture ends (webgpu-record.ts refuses the recording otherwise). So a capture holds about
 // what the step op by op holds (the 768-wide step: 928 MiB, where 1080 without).
 //
-// A recorder's arena (its recordings' scratch blocks) is idle too between replays, and as big as
+// The recorders' arena (their recordings' scratch blocks) is idle too between replays, and as big as
 // a step needs: a new length's first steps (op by op, then captured) would need as much again
 // beside it. So in a recorder's pass op by op (allowEvictions), where idle buffers are not enough,
 // the arenas are evicted (their blocks destroyed, the biggest first; the recorder drains the queue
@@ -100,7 +100,7 @@ export function setExtraIdle(idle: IdleBuffers | null): void {
   extraIdle = idle;
 }
 
-/** Memory held but not in use now, that can be given up and made again later (a recorder's arena). */
+/** Memory held but not in use now, that can be given up and made again later (the recorders' arena). */
 export interface Evictable {
   heldBytes(): number;
   /** Destroys what it holds; returns the bytes freed. */

@@ -648,6 +648,34 @@ export interface RecorderStats {
 }
 
 /**
+ * The scratch memory of every recorder's recordings (one per process: one device): replays run
+ * one after another on the queue, whichever recorder made them, so a training step's recordings
+ * and an evaluation's (or a teacher's) use the same blocks, the most one needs, not their sum.
+ * tfjs's pool may evict it for room in a recorder's pass op by op (webgpu-pool.ts).
+ */
+let arena: Arena<GPUBuffer> | null = null;
+
+/** Bytes of the shared scratch blocks (held or evicted). */
+export function sharedScratchBytes(): number {
+  return arena?.bytes() ?? 0;
+}
+
+function sharedArena(b: WebGpuBackendLike): Arena<GPUBuffer> {
+  if (!arena) {
+    arena = new Arena<GPUBuffer>(
+      (s) => {
+        makeRoom(s.size);
+        return b.device.createBuffer(s);
+      },
+      (buf) => buf.destroy(),
+      () => Number(b.device.limits?.maxBufferSize ?? Infinity),
+    );
+    registerEvictable(arena);
+  }
+  return arena;
+}
+
+/**
  * One recorder per training run (or inference pass): its recordings hold the buffers of that
  * run's variables. The least recently used recordings go beyond `capacity` of them, or where they
  * pin more than `maxMiB` beyond what the biggest of them alone would (BERT_PRUNER_RECORDINGS,
@@ -663,17 +691,10 @@ export class Recorder {
   private readonly refused = new Map<string, string>();
   private readonly said = new Set<string>();
   readonly stats: RecorderStats = { size: 0, hits: 0, misses: 0, recorded: 0, fallbacks: 0 };
-  /** The scratch buffers all this recorder's recordings share (webgpu-scratch.ts). */
-  private readonly arena = new Arena<GPUBuffer>(
-    (s) => {
-      makeRoom(s.size);
-      return this.b.device.createBuffer(s);
-    },
-    (buf) => buf.destroy(),
-    () => Number(this.b.device.limits?.maxBufferSize ?? Infinity),
-  );
-  /** The arena may be evicted by tfjs's pool for room (a step op by op); see webgpu-pool.ts. */
-  private readonly unregister = registerEvictable(this.arena);
+  /** The scratch memory all recorders' recordings share (webgpu-scratch.ts). */
+  private readonly arena: Arena<GPUBuffer>;
+  /** The arena's repacks and evictions when this recorder was made. */
+  private readonly arenaAt: { repacks: number; evictions: number };
 
   constructor(
     readonly name: string,
@@ -682,7 +703,10 @@ export class Recorder {
     private readonly log: (line: string) => void,
     readonly capacity = Number(process.env.BERT_PRUNER_RECORDINGS ?? 256),
     readonly maxMiB = Number(process.env.BERT_PRUNER_RECORDINGS_MB ?? 2048),
-  ) {}
+  ) {
+    this.arena = sharedArena(b);
+    this.arenaAt = { repacks: this.arena.repacks, evictions: this.arena.evictions };
+  }
 
   /** The key of a batch: the model's key and every batch array's length. */
   key(modelKey: string, batch: object): string {
@@ -981,28 +1005,31 @@ export class Recorder {
     if (evictableBytes() > 0) await this.b.device.queue.onSubmittedWorkDone();
   }
 
-  /** Times the arena was planned afresh (webgpu-scratch.ts). */
+  /** Times the shared arena was planned afresh since this recorder was made (webgpu-scratch.ts). */
   get repacks(): number {
-    return this.arena.repacks;
+    return this.arena.repacks - this.arenaAt.repacks;
   }
 
-  /** Times the arena gave up its memory to a pass op by op (webgpu-pool.ts allowEvictions). */
+  /** Times since then the arena gave up its memory to a pass op by op (webgpu-pool.ts allowEvictions). */
   get evictions(): number {
-    return this.arena.evictions;
+    return this.arena.evictions - this.arenaAt.evictions;
   }
 
   /**
-   * Bytes pinned: the recordings' own buffers, the scratch blocks they share; and what they would
-   * pin with scratch buffers of their own (as they were made, unshared).
+   * Bytes pinned: the recordings' own buffers, the scratch blocks they use (shared with each
+   * other, and with other recorders' recordings); and what they would pin with scratch buffers of
+   * their own (as they were made, unshared).
    */
   memory(): { own: number; scratch: number; unshared: number } {
     let own = 0;
     let unshared = 0;
+    const tenants: Tenant<GPUBuffer>[] = [];
     for (const r of this.cache.values()) {
       own += r.bytes;
       unshared += r.bytes + r.scratchBytes;
+      if (r.tenant) tenants.push(r.tenant);
     }
-    return { own, scratch: this.arena.bytes(), unshared };
+    return { own, scratch: this.arena.usedBytes(tenants), unshared };
   }
 
   /** MiB pinned beyond what the biggest recording alone would pin. */
@@ -1036,8 +1063,8 @@ export class Recorder {
     return (
       `${this.name}: recordings: ${this.cache.size} kept of at most ${this.capacity} ` +
       `(${mib(m.own + m.scratch)} MiB, ${mib(m.scratch)} of it scratch shared` +
-      `${this.arena.repacks ? `, repacked ${this.arena.repacks}x` : ''}` +
-      `${this.arena.evictions ? `, given up for steps op by op ${this.arena.evictions}x` : ''}), ` +
+      `${this.repacks ? `, repacked ${this.repacks}x` : ''}` +
+      `${this.evictions ? `, given up for steps op by op ${this.evictions}x` : ''}), ` +
       `${s.hits} replays of ${total} (${total ? Math.round((100 * s.hits) / total) : 0}% hit rate), ` +
       `${s.recorded} recorded, ${s.fallbacks} op by op for a refused key`
     );
@@ -1046,7 +1073,6 @@ export class Recorder {
   dispose(): void {
     for (const k of [...this.cache.keys()]) this.drop(k);
     this.seen.clear();
-    this.unregister();
   }
 }
 
@@ -1076,7 +1102,7 @@ export function replayPadding(maxLen: number): { multiple: number; max: number }
 // Inference: one recorder for the model last predicted with (model/predict.ts).
 
 /** The inference recorders of the models last predicted with (two: bench alternates a pair). */
-const inference: { params: object; recorder: Recorder; modelKey: string }[] = [];
+const inference: { params: Map<string, tf.Variable>; recorder: Recorder; modelKey: string }[] = [];
 const INFERENCE_MODELS = 2;
 
 /**
@@ -1087,6 +1113,10 @@ const INFERENCE_MODELS = 2;
 export function inferenceRecorder(params: Map<string, tf.Variable>): { recorder: Recorder; modelKey: string } | null {
   const b = recordingOn();
   if (!b) return null;
+  // A model since disposed (a stage's, once it ended) is not predicted with again: its recordings
+  // would pin its weights' buffers and their scratch until two other models were.
+  for (let i = inference.length - 1; i >= 0; i--)
+    if ([...inference[i].params.values()].some((v) => v.isDisposed)) inference.splice(i, 1)[0].recorder.dispose();
   const k = inference.findIndex((x) => x.params === params);
   if (k >= 0) {
     const [hit] = inference.splice(k, 1);

@@ -272,6 +272,15 @@ export class Arena<B> {
     return n;
   }
 
+  /** Bytes of the blocks these tenants use (each block once). */
+  usedBytes(ts: Iterable<Tenant<B>>): number {
+    const used = new Set<Block<B>>();
+    for (const t of ts) for (const b of this.tenants.get(t)?.used ?? []) used.add(b);
+    let n = 0;
+    for (const b of used) n += b.size;
+    return n;
+  }
+
   /** Bytes of the blocks a tenant would need alone (0 for one not here). */
   aloneBytes(t: Tenant<B>): number {
     return this.tenants.get(t)?.alone ?? 0;
