@@ -241,6 +241,7 @@ describe('Arena', () => {
     expect(arena.bytes()).toBe(4096 + 2048);
     expect(arena.usedBytes([a])).toBe(4096);
     expect(arena.usedBytes([a, b])).toBe(4096 + 2048);
+    expect(arena.plannedBytes([a])).toBe(4096); // a alone needs one block of its own
     expect(arena.repacks).toBe(0); // a fresh plan would be no smaller
     arena.remove(a);
     expect(destroyed).toEqual([]);

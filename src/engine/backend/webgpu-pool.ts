@@ -87,6 +87,15 @@ export function resetDevicePeak(): void {
   held.peak = held.now;
 }
 
+/**
+ * tfjs's idle buffers destroyed, and the high-water mark back to what is held then (tests: a
+ * test's memory then depends on its own steps, not on what the tests before it held).
+ */
+export function resetHighWaterMark(): void {
+  trim?.(Infinity);
+  held.most = held.now;
+}
+
 /** Idle buffers besides tfjs's pool (a capture's given-back ones), by key, and what destroys one. */
 export interface IdleBuffers {
   free: Map<string, GPUBuffer[]>;

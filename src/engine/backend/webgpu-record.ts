@@ -37,7 +37,7 @@ import {
 } from './webgpu-pool';
 import { Arena, type ScratchUse, type Tenant } from './webgpu-scratch';
 
-export { deviceBytes, resetDevicePeak } from './webgpu-pool';
+export { deviceBytes, resetDevicePeak, resetHighWaterMark } from './webgpu-pool';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- WebGPU's types are not in our tsconfig */
 type GPUBuffer = any;
@@ -1032,12 +1032,19 @@ export class Recorder {
     return { own, scratch: this.arena.usedBytes(tenants), unshared };
   }
 
-  /** MiB pinned beyond what the biggest recording alone would pin. */
+  /**
+   * MiB pinned beyond what the biggest recording alone would pin. The scratch blocks this
+   * recorder's recordings use may have been made bigger for another recorder's (the arena is
+   * shared): over the limit by them, what its recordings would need planned alone is counted.
+   */
   private beyondBiggestMiB(): number {
     const m = this.memory();
     let biggest = 0;
     for (const r of this.cache.values()) biggest = Math.max(biggest, r.aloneBytes);
-    return (m.own + m.scratch - biggest) / 2 ** 20;
+    const over = (scratch: number) => (m.own + scratch - biggest) / 2 ** 20;
+    if (over(m.scratch) <= this.maxMiB) return over(m.scratch);
+    const mine = [...this.cache.values()].flatMap((r) => (r.tenant ? [r.tenant] : []));
+    return over(Math.min(m.scratch, this.arena.plannedBytes(mine)));
   }
 
   private drop(key: string): void {

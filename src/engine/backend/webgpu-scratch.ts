@@ -281,6 +281,11 @@ export class Arena<B> {
     return n;
   }
 
+  /** Bytes of the blocks these tenants would need planned afresh, without the others. */
+  plannedBytes(ts: readonly Tenant<B>[]): number {
+    return blockBytes(planAll(ts, this.limit()).blocks);
+  }
+
   /** Bytes of the blocks a tenant would need alone (0 for one not here). */
   aloneBytes(t: Tenant<B>): number {
     return this.tenants.get(t)?.alone ?? 0;
