@@ -1,4 +1,4 @@
-// Scratch memory shared by the recordings of one recorder (webgpu-record.ts).
+// Scratch memory shared by the recordings of every recorder (webgpu-record.ts: one arena).
 //
 // A recorded step names a few hundred buffers of its own: the activations, gradients and
 // temporaries tfjs made during the step and released before it ended. Kept as they were, every
@@ -24,6 +24,9 @@
 // the last one goes. A recording that does not fit in the blocks there are adds blocks of its own
 // beside them; when the arena has grown past REPACK times what its tenants need planned afresh,
 // biggest first, it is planned afresh and every tenant is pointed at the new blocks (repack).
+// Between replays the blocks are idle: they may be evicted (destroyed, the plan kept) for a pass
+// run op by op (webgpu-pool.ts), and are made again, and a tenant bound to them again, before
+// its next replay (ensure).
 
 /** A scratch buffer of a recording (a life of one of tfjs's): size, usage, and the first and last op using it. */
 export interface ScratchUse {
