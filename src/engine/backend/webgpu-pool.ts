@@ -50,8 +50,8 @@ interface PoolLike {
   numBytesAllocated: number;
 }
 
-/** Idle buffers the bound has destroyed, and arenas it has evicted (for tests). */
-export const poolStats = { destroyed: 0, evicted: 0 };
+/** Idle buffers the bound has destroyed (for tests). */
+export const poolStats = { destroyed: 0 };
 
 /** tfjs's pool key: a buffer of this size and usage serves any request for the same. */
 export function bufferKey(size: number, usage: number): string {
@@ -142,10 +142,9 @@ export function evictableBytes(): number {
   return n;
 }
 
-/** While registered, e may be evicted where idle buffers do not make room enough. */
-export function registerEvictable(e: Evictable): () => void {
+/** Once registered, e may be evicted where idle buffers do not make room enough. */
+export function registerEvictable(e: Evictable): void {
   evictables.add(e);
-  return () => evictables.delete(e);
 }
 
 /** Destroys tfjs's idle buffers (and others set idle) for `over` bytes; null before boundPool. */
@@ -156,8 +155,13 @@ let trim: ((over: number) => number) | null = null;
  * so that the device stays within its high-water mark, where they are enough.
  */
 export function makeRoom(size: number): void {
-  const over = held.now + size - held.most;
+  const over = overMark(size);
   if (over > 0) trim?.(over);
+}
+
+/** Bytes by which `size` more would take the device past its high-water mark. */
+function overMark(size: number): number {
+  return held.now + size - held.most;
 }
 
 /**
@@ -206,7 +210,7 @@ export function boundPool(b: WebGpuBackendLike): void {
   };
   bm.acquireBuffer = (size: number, usage: number, mapped = false, reuse = true) => {
     const own = bm.freeBuffers.get(bufferKey(size, usage));
-    let over = held.now + size - held.most;
+    let over = overMark(size);
     if ((!reuse || !own?.length) && over > 0) {
       over = trim!(over);
       // Still short, in a recorder's pass op by op: the arenas, biggest first (made again before
@@ -214,10 +218,7 @@ export function boundPool(b: WebGpuBackendLike): void {
       const big = evictDepth > 0 ? [...evictables].sort((a, b) => b.heldBytes() - a.heldBytes()) : [];
       for (const e of big) {
         if (over <= 0) break;
-        if (e.heldBytes() > 0) {
-          poolStats.evicted++;
-          over -= e.evict();
-        }
+        if (e.heldBytes() > 0) over -= e.evict();
       }
     }
     return acquire(size, usage, mapped, reuse);

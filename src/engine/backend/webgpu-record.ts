@@ -10,7 +10,7 @@
 //   pinned: when tfjs releases it, it does not go back to tfjs's pool, so nothing else ever
 //   writes it, and its contents (the uniforms tfjs wrote once) stay. The step's scratch buffers
 //   (written by its programs before they are read) may serve the step again once given back (a
-//   new life of the buffer), and move to places in a few buffers all the recorder's recordings
+//   new life of the buffer), and move to places in a few buffers all recorders' recordings
 //   share (webgpu-scratch.ts), given up for room to a step run op by op (webgpu-pool.ts). The
 //   batch's arrays (ids, mask, labels, ...) are uploaded into buffers of the recording's own;
 //   the per-step numbers (learning rate, bias corrections, EMA decay, dropout seeds) are read by
@@ -508,7 +508,7 @@ export interface Recording {
   /** Its place in the arena (its ops name the arena's blocks), and the bytes of the scratch buffers they stand for. */
   tenant: Tenant<GPUBuffer> | null;
   scratchBytes: number;
-  /** Bytes it would pin alone: its own and its scratch planned on slots of its own. */
+  /** Bytes it would pin alone: its own and its scratch planned on blocks of its own. */
   aloneBytes: number;
 }
 
@@ -912,8 +912,8 @@ export class Recorder {
   /**
    * A new recording's scratch, ready for the arena (webgpu-scratch.ts): the tenant whose bind()
    * points its ops at their places in the blocks (bind groups made anew where one names a scratch
-   * buffer; again where the arena is repacked or was evicted). The buffers tfjs made are destroyed here; the
-   * caller adds the tenant to the arena once the queue has drained. null: no scratch.
+   * buffer; again where the arena is repacked or was evicted). The buffers tfjs made are destroyed
+   * here; the caller adds the tenant to the arena once the queue has drained. null: no scratch.
    */
   private shareScratch(rec: Recording, c: Capture, scratch: Scratch): Tenant<GPUBuffer> | null {
     if (scratch.uses.length === 0) return null;
@@ -1023,13 +1023,16 @@ export class Recorder {
   memory(): { own: number; scratch: number; unshared: number } {
     let own = 0;
     let unshared = 0;
-    const tenants: Tenant<GPUBuffer>[] = [];
     for (const r of this.cache.values()) {
       own += r.bytes;
       unshared += r.bytes + r.scratchBytes;
-      if (r.tenant) tenants.push(r.tenant);
     }
-    return { own, scratch: this.arena.usedBytes(tenants), unshared };
+    return { own, scratch: this.arena.usedBytes(this.tenants()), unshared };
+  }
+
+  /** Its recordings' places in the arena. */
+  private tenants(): Tenant<GPUBuffer>[] {
+    return [...this.cache.values()].flatMap((r) => (r.tenant ? [r.tenant] : []));
   }
 
   /**
@@ -1043,8 +1046,7 @@ export class Recorder {
     for (const r of this.cache.values()) biggest = Math.max(biggest, r.aloneBytes);
     const over = (scratch: number) => (m.own + scratch - biggest) / 2 ** 20;
     if (over(m.scratch) <= this.maxMiB) return over(m.scratch);
-    const mine = [...this.cache.values()].flatMap((r) => (r.tenant ? [r.tenant] : []));
-    return over(Math.min(m.scratch, this.arena.plannedBytes(mine)));
+    return over(Math.min(m.scratch, this.arena.plannedBytes(this.tenants())));
   }
 
   private drop(key: string): void {
@@ -1120,16 +1122,16 @@ const INFERENCE_MODELS = 2;
 export function inferenceRecorder(params: Map<string, tf.Variable>): { recorder: Recorder; modelKey: string } | null {
   const b = recordingOn();
   if (!b) return null;
-  // A model since disposed (a stage's, once it ended) is not predicted with again: its recordings
-  // would pin its weights' buffers and their scratch until two other models were.
-  for (let i = inference.length - 1; i >= 0; i--)
-    if ([...inference[i].params.values()].some((v) => v.isDisposed)) inference.splice(i, 1)[0].recorder.dispose();
   const k = inference.findIndex((x) => x.params === params);
   if (k >= 0) {
     const [hit] = inference.splice(k, 1);
     inference.push(hit);
     return hit;
   }
+  // A new model. One since disposed (a stage's, once it ended) is not predicted with again: its
+  // recordings would pin its weights' buffers and their scratch until two other models were.
+  for (let i = inference.length - 1; i >= 0; i--)
+    if ([...inference[i].params.values()].some((v) => v.isDisposed)) inference.splice(i, 1)[0].recorder.dispose();
   while (inference.length >= INFERENCE_MODELS) inference.shift()!.recorder.dispose();
   const r = {
     params,

@@ -88,10 +88,12 @@ export function planScratch(
   apart: readonly (readonly number[])[],
   blocks: readonly BlockSpec[],
   limit = Infinity,
+  /** The recording's own plan (onto no blocks), where the caller has it already. */
+  own?: { place: Place[]; added: BlockSpec[] },
 ): { place: Place[]; added: BlockSpec[] } {
   const greedy = placeGreedy(uses, apart, blocks, limit);
   if (blocks.length === 0 || greedy.added.length === 0) return greedy;
-  const moved = moveWhole(placeGreedy(uses, apart, [], limit), blocks);
+  const moved = moveWhole(own ?? placeGreedy(uses, apart, [], limit), blocks);
   return blockBytes(moved.added) < blockBytes(greedy.added) ? moved : greedy;
 }
 
@@ -246,7 +248,7 @@ interface Lease<B> {
 }
 
 /**
- * The scratch blocks of one recorder, and its recordings using them. make and destroy are the
+ * The scratch blocks of the recorders, and their recordings using them. make and destroy are the
  * device's. The blocks may be evicted (destroyed, for room, while no replay is being encoded):
  * a tenant's blocks are made again, and it is bound to them again, before its next replay (ensure).
  */
@@ -279,9 +281,7 @@ export class Arena<B> {
   usedBytes(ts: Iterable<Tenant<B>>): number {
     const used = new Set<Block<B>>();
     for (const t of ts) for (const b of this.tenants.get(t)?.used ?? []) used.add(b);
-    let n = 0;
-    for (const b of used) n += b.size;
-    return n;
+    return blockBytes([...used]);
   }
 
   /** Bytes of the blocks these tenants would need planned afresh, without the others. */
@@ -300,8 +300,10 @@ export class Arena<B> {
    * planned afresh onto new blocks and bound again, and the old blocks are destroyed.
    */
   add(t: Tenant<B>): void {
-    const { place, added } = planScratch(t.uses, t.apart, this.blocks, this.limit());
-    const alone = this.blocks.length === 0 ? blockBytes(added) : planAlone(t, this.limit());
+    const own = planScratch(t.uses, t.apart, [], this.limit());
+    const { place, added } =
+      this.blocks.length === 0 ? own : planScratch(t.uses, t.apart, this.blocks, this.limit(), own);
+    const alone = blockBytes(own.added);
     for (const spec of added) this.blocks.push({ ...spec, buf: null, refs: 0 });
     this.lease(t, place, alone);
     if (!(added.length > 0 && this.tenants.size > 1 && this.repackIfLoose())) this.ensure(t);
@@ -374,9 +376,4 @@ export class Arena<B> {
     for (const b of used) b.refs++;
     this.tenants.set(t, { place: at, used, bound: [], alone });
   }
-}
-
-/** Bytes of the blocks a recording would need alone. */
-function planAlone(t: ScratchNeed, limit: number): number {
-  return blockBytes(planScratch(t.uses, t.apart, [], limit).added);
 }
