@@ -551,12 +551,14 @@ step_pipeline() { # PRECISION
   tail -n 25 "$OUT/$tag.txt" | sed 's/^/   /'
 }
 
-# The matmul alone: tfjs's, each fp32 tile of ours and (precision mixed) the f16-input kernel, TFLOP/s
-# at BERT-base's three shapes (each dimension an eighth on lavapipe), and what auto chose; the first
-# engine start on this adapter measures (kept in the engine's cache for the benches after it). Where
+# The matmul alone: tfjs's, each fp32 tile of ours and (precision mixed) the f16-input kernel and each
+# subgroup-matrix (tensor-core) candidate that compiled and agreed with it, TFLOP/s at BERT-base's
+# three shapes (each dimension an eighth on lavapipe), and what auto chose; the first engine start on
+# this adapter measures, fp32 and mixed (kept in the engine's cache for the benches after it; the
+# mixed measurement's log line, with what was left out and why, is in the .err lines printed). Where
 # the adapter lacks shader-f16 the table has no f16 column and the .err file says why.
 step_matmul() {
-  local cap=60
+  local cap=90
   [[ "$MODE" == local ]] && cap=300
   run_step "matmul alone (bench --matmul --precision mixed)" "$cap" "$OUT/matmul.txt" "$NODE" \
     "$ENGINE/dist/cli.js" bench --backend webgpu --precision mixed --matmul || true

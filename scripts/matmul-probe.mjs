@@ -159,9 +159,13 @@ function sgmKernel(c, sg, transA, transB, templated) {
       store += templated
         ? `  subgroupMatrixStore<row_major>(&C, (row0 + ${i * M}u) * u.N + col0 + ${j * N}u, c${i}${j}, u.N);\n`
         : `  subgroupMatrixStore(&C, (row0 + ${i * M}u) * u.N + col0 + ${j * N}u, c${i}${j}, false, u.N);\n`;
+  // the offsets depend on the invocation, which Tint's (workgroup) uniformity analysis cannot
+  // prove uniform: its subgroup-matrix diagnostic is an error unless turned off
   return `
 enable f16;
+enable subgroups;
 enable chromium_experimental_subgroup_matrix;
+diagnostic(off, chromium.subgroup_matrix_uniformity);
 alias L = subgroup_matrix_left<f16, ${K}, ${M}>;
 alias R = subgroup_matrix_right<f16, ${N}, ${K}>;
 alias Res = subgroup_matrix_result<f32, ${N}, ${M}>;

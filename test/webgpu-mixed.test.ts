@@ -17,7 +17,7 @@ import { loadRun } from '../src/engine/io/run';
 import { ensureRun, recordStage } from '../src/engine/stages/context';
 import { COMMON_OPTIONS } from '../src/engine/stages/registry';
 import { statusBarText } from '../src/extension/progress';
-import { dawnFlags, MIXED_TOGGLES, precisionFeatures, precisionOn, webgpuFeatures } from '../src/engine/backend/webgpu';
+import { dawnFlags, MIXED_TOGGLES, precisionFeatures, precisionOn } from '../src/engine/backend/webgpu';
 import { blockedMatMul2d, DEFAULT_TILE, TILES } from '../src/engine/backend/webgpu-matmul';
 import { deviceCounters, resetDeviceCounters } from '../src/engine/backend/webgpu-record';
 import type { Batch } from '../src/engine/data/encode';
@@ -29,7 +29,8 @@ import { LossScaler } from '../src/engine/train/loss-scale';
 import { queueTrainStep, stepRecording, StepSpec, train, TrainSpec } from '../src/engine/train/loop';
 import { AdamW } from '../src/engine/train/optim';
 import { tinyModel } from './helpers/tiny';
-import { classifierStepLoss, hostBatch, rand, reference, snapshot, type HostBatch } from './helpers/webgpu';
+import { mixedWebgpuMissing } from './helpers/backends';
+import { classifierStepLoss, f16, hostBatch, rand, reference, snapshot, type HostBatch } from './helpers/webgpu';
 
 describe('precision mixed: what is asked of Dawn', () => {
   it('fp32 asks for no instance toggle and no device feature; mixed for the toggles and the features offered', () => {
@@ -39,9 +40,13 @@ describe('precision mixed: what is asked of Dawn', () => {
     expect(dawnFlags('mixed', {})).toEqual([MIXED_TOGGLES]);
     expect(MIXED_TOGGLES).toBe('enable-dawn-features=vulkan_enable_f16_on_nvidia,allow_unsafe_apis');
     expect(dawnFlags('mixed', { BERT_PRUNER_WEBGPU_ADAPTER: 'NVIDIA' })).toEqual(['adapter=NVIDIA', MIXED_TOGGLES]);
-    const all = new Set(['timestamp-query', 'shader-f16', 'chromium-experimental-subgroup-matrix']);
+    const all = new Set(['timestamp-query', 'shader-f16', 'subgroups', 'chromium-experimental-subgroup-matrix']);
     expect(precisionFeatures('fp32', all)).toEqual([]);
-    expect(precisionFeatures('mixed', all)).toEqual(['shader-f16', 'chromium-experimental-subgroup-matrix']);
+    expect(precisionFeatures('mixed', all)).toEqual([
+      'shader-f16',
+      'subgroups',
+      'chromium-experimental-subgroup-matrix',
+    ]);
     expect(precisionFeatures('mixed', new Set(['timestamp-query']))).toEqual([]);
   });
 
@@ -126,25 +131,7 @@ describe('precision: the option, the setting, run.json, the status bar', () => {
 });
 
 // the device made for mixed precision first (lavapipe offers shader-f16 with or without the toggles)
-let noF16: string | null = null;
-try {
-  await initBackend('webgpu', undefined, 'mixed');
-  if (!webgpuFeatures().f16) noF16 = precisionNote() ?? 'no shader-f16';
-} catch (e) {
-  noF16 = (e as Error).message;
-}
-if (noF16) console.log(`webgpu mixed-precision tests skipped: ${noF16}`);
-
-/** x rounded to the nearest f16 (ties to even; no overflow in these tests). */
-function f16(x: number): number {
-  if (x === 0 || !Number.isFinite(x)) return x;
-  const e = Math.max(-14, Math.floor(Math.log2(Math.abs(x))));
-  const q = 2 ** (e - 10);
-  const y = x / q;
-  // a tie goes to the even neighbour
-  const r = Math.abs(y - Math.trunc(y)) === 0.5 ? 2 * Math.round(y / 2) : Math.round(y);
-  return r * q;
-}
+const noF16 = await mixedWebgpuMissing('webgpu mixed-precision tests');
 
 const withGpu = async (backend: 'cpu' | 'webgpu') =>
   backend === 'cpu' ? initBackend('cpu') : initBackend('webgpu', undefined, 'mixed');

@@ -1,6 +1,7 @@
 // Running the same computation on two tfjs backends (native kernels vs the cpu reference).
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../../src/engine/backend';
+import { initBackend, precisionNote } from '../../src/engine/backend';
+import { webgpuFeatures } from '../../src/engine/backend/webgpu';
 
 /** Run f on the given backend with fresh tensors from the same data; return the values. */
 export function on(backend: string, f: () => tf.Tensor): { shape: number[]; values: Float32Array } {
@@ -29,4 +30,20 @@ export async function webgpuMissing(what: string): Promise<string | null> {
     console.log(`${what} skipped: ${why}`);
     return why;
   }
+}
+
+/**
+ * Start the webgpu backend in precision mixed (a device with shader-f16; lavapipe has it): null
+ * where it runs so, else why not (and one line for the log).
+ */
+export async function mixedWebgpuMissing(what: string): Promise<string | null> {
+  let why: string | null = null;
+  try {
+    await initBackend('webgpu', undefined, 'mixed');
+    if (!webgpuFeatures().f16) why = precisionNote() ?? 'no shader-f16';
+  } catch (e) {
+    why = (e as Error).message;
+  }
+  if (why) console.log(`${what} skipped: ${why}`);
+  return why;
 }

@@ -1,5 +1,8 @@
 // Fixtures of the webgpu kernel and training-step tests (webgpu-matmul, webgpu-record, webgpu-mixed):
 // random operands and the float64 reference product, host batches and a classifier step's loss.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { Batch } from '../../src/engine/data/encode';
 import { Rng } from '../../src/engine/data/rng';
@@ -42,6 +45,31 @@ export function reference(
       scale[i * N + j] = m;
     }
   return { ref, scale };
+}
+
+/** x rounded to the nearest f16 (ties to even; no overflow in these tests). */
+export function f16(x: number): number {
+  if (x === 0 || !Number.isFinite(x)) return x;
+  const e = Math.max(-14, Math.floor(Math.log2(Math.abs(x))));
+  const q = 2 ** (e - 10);
+  const y = x / q;
+  // a tie goes to the even neighbour
+  const r = Math.abs(y - Math.trunc(y)) === 0.5 ? 2 * Math.round(y / 2) : Math.round(y);
+  return r * q;
+}
+
+/** Run fn with BERT_PRUNER_CACHE_DIR set to a new temporary folder (removed after), as it was after. */
+export async function withCacheDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bp-cache-'));
+  const old = process.env.BERT_PRUNER_CACHE_DIR;
+  process.env.BERT_PRUNER_CACHE_DIR = dir;
+  try {
+    return await fn(dir);
+  } finally {
+    if (old === undefined) delete process.env.BERT_PRUNER_CACHE_DIR;
+    else process.env.BERT_PRUNER_CACHE_DIR = old;
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** A batch of host arrays with labels (17, multi-label). */

@@ -23,7 +23,7 @@ import {
 } from './speeds';
 import { hardwareWebGpuAdapter, Precision, registerWebGpu, webgpuAdapter, webgpuPrecision } from './webgpu';
 import { patchWebGpuKernels } from './webgpu-kernels';
-import { setMatmulPrecision, tuneMatmul, TuningStore } from './webgpu-matmul';
+import { setMatmulPrecision, tuneMatmul, tuneMixed, TuningStore } from './webgpu-matmul';
 import { attentionProduct } from './webgpu-ops';
 import { useOps } from '../ops';
 import { hostOps } from '../ops/host';
@@ -146,7 +146,7 @@ export function precisionNote(): string | null {
  * Run in precision p where the active backend can: mixed needs webgpu and a device made for it
  * with shader-f16 (webgpu.ts); else fp32, and precisionNote says why.
  */
-function applyPrecision(p: Precision): void {
+async function applyPrecision(p: Precision): Promise<void> {
   precisionNoteText = null;
   if (active !== 'webgpu') {
     setMatmulPrecision('fp32');
@@ -159,6 +159,15 @@ function applyPrecision(p: Precision): void {
   setMatmulPrecision(r.precision);
   precisionInUse = r.precision;
   precisionNoteText = r.note;
+  // mixed, where subgroup matrices are offered: they against the f16 kernel (kept, else measured once)
+  const a = webgpuAdapter();
+  if (r.precision === 'mixed' && a)
+    await tuneMixed(
+      a,
+      attentionProduct,
+      MATMUL_STORE,
+      (m) => (matmulNoteText = [matmulNoteText, m].filter(Boolean).join('\n')),
+    );
 }
 
 /** What `auto` is about to run, so it can follow bench's measurements (speeds.ts). */
@@ -216,7 +225,7 @@ export async function initBackend(
   precision: Precision = 'fp32',
 ): Promise<Exclude<BackendName, 'auto'>> {
   if (active && (name === 'auto' || name === active)) {
-    applyPrecision(precision);
+    await applyPrecision(precision);
     return active;
   }
   let order: Exclude<BackendName, 'auto'>[] =
@@ -231,7 +240,7 @@ export async function initBackend(
   for (const n of order) {
     if (await load(n, name !== 'auto', precision)) {
       active = n;
-      applyPrecision(precision);
+      await applyPrecision(precision);
       return n;
     }
   }

@@ -80,6 +80,26 @@ function validTuning(t: unknown): t is MatmulTuning {
   );
 }
 
+/** A kept mixed-precision measurement (webgpu-matmul.ts's MixedTuning); anything else is dropped. */
+function validMixed(m: unknown): boolean {
+  if (!m || typeof m !== 'object') return false;
+  const o = m as Record<string, unknown>;
+  const strings = (x: unknown) => !!x && typeof x === 'object' && Object.values(x).every((v) => typeof v === 'string');
+  const f = o.form as Record<string, unknown> | null | string;
+  const form =
+    f === null ||
+    f === 'emulated' ||
+    (!!f && typeof f === 'object' && typeof f.templated === 'boolean' && typeof f.subgroupId === 'boolean');
+  return (
+    typeof o.offer === 'string' &&
+    form &&
+    strings(o.choices) &&
+    strings(o.rejected) &&
+    !!o.ms &&
+    typeof o.ms === 'object'
+  );
+}
+
 export function speedsFile(): string {
   const dir =
     process.env.BERT_PRUNER_CACHE_DIR ||
@@ -150,7 +170,12 @@ export function readSpeeds(file = speedsFile()): {
   const entries = o.entries.filter(validEntry).slice(-MAX_ENTRIES);
   if (!o.matmul || typeof o.matmul !== 'object') return { entries };
   const matmul: Record<string, MatmulTuning> = {};
-  for (const [k, t] of Object.entries(o.matmul).slice(-MAX_ADAPTERS)) if (validTuning(t)) matmul[k] = t;
+  for (const [k, t] of Object.entries(o.matmul).slice(-MAX_ADAPTERS))
+    if (validTuning(t)) {
+      // a mixed-precision part that is not ours is measured again, not used
+      const { mixed, ...rest } = t;
+      matmul[k] = mixed === undefined || validMixed(mixed) ? t : rest;
+    }
   return { entries, matmul };
 }
 

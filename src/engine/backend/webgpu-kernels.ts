@@ -216,6 +216,11 @@ export function pipeline(b: WebGpuBackendLike, key: string, wgsl: () => string):
   return p;
 }
 
+/** Forget a pipeline (one whose compile failed, webgpu-matmul.ts's subgroup-matrix check). */
+export function dropPipeline(key: string): void {
+  pipelines.delete(key);
+}
+
 /**
  * Record one dispatch of our own pipeline in tfjs's current compute pass, so that it runs in order
  * with tfjs's programs. buffers are bound at 0..n-1 and the uniform block at n. Tensors written in

@@ -28,10 +28,35 @@
 // f16 values is taken exactly in f32, and the sums are kept in f32 (as tensor cores do). An
 // operand beyond f16's range (|x| > 65504, inf, NaN) makes the outputs of its workgroup NaN, so
 // that the loss scaler (train/loss-scale.ts) sees the overflow and skips the step. The tile is the
-// measured fp32 choice where that is a tile of ours, else DEFAULT_TILE.
+// measured fp32 choice where that is a tile of ours, else DEFAULT_TILE. Where the device offers
+// subgroup matrices (tensor cores), tuneMixed measures that f16 kernel against the subgroup-matrix
+// kernel (webgpu-sgmat.ts: same rounding, NaN and epilogue) per product and size class, after
+// checking that each candidate compiles (in Dawn's error scopes) and agrees with the f16 kernel,
+// and keeps the faster beside the fp32 choices.
 import * as tf from '@tensorflow/tfjs';
-import { dispatchRaw, pipeline, requireWebGpu, resetGpuCounters, uniformBlock, UniformField } from './webgpu-kernels';
+import {
+  dispatchRaw,
+  dropPipeline,
+  pipeline,
+  requireWebGpu,
+  resetGpuCounters,
+  uniformBlock,
+  UniformField,
+} from './webgpu-kernels';
 import { webgpuFeatures, type Precision } from './webgpu';
+import {
+  EMULATED_SUBGROUP,
+  parseSgName,
+  SG_FORMS,
+  SG_TILES,
+  sgFits,
+  sgName,
+  sgShape,
+  sgWgsl,
+  type SgConfig,
+  type SgDialect,
+  type SgForm,
+} from './webgpu-sgmat';
 import { UserError } from '../errors';
 
 /** Which matmul runs each product and size class on one adapter, as measured. */
@@ -44,6 +69,20 @@ export interface MatmulTuning {
   choices: Record<string, string>;
   /** ms per call of every candidate, per product and size class. */
   ms: Record<string, Record<string, number>>;
+  /** Precision mixed where subgroup matrices are offered: the f16 kernel against them (tuneMixed). */
+  mixed?: MixedTuning;
+}
+
+/** Precision mixed's measured choices: 'f16:TILE' (the register-blocked f16 kernel) or 'sg:...'. */
+export interface MixedTuning {
+  /** What was offered (dialect, configurations, subgroup size): another offer measures again. */
+  offer: string;
+  /** The device form that compiled and agreed, or 'emulated'; null: none did. */
+  form: SgForm | 'emulated' | null;
+  choices: Record<string, string>;
+  ms: Record<string, Record<string, number>>;
+  /** Candidates left out, and why (a compile error, a difference from the f16 kernel). */
+  rejected: Record<string, string>;
 }
 
 /** Where the measured choices are kept (backend/index.ts passes speeds.ts's file). */
@@ -169,6 +208,41 @@ function tileLoads(
     }`;
 }
 
+/** The f16 variants' helpers: h() rounds to f16 and notes a value beyond its range (or NaN) in ovf. */
+const F16_HELPERS = `var<private> ovf: bool;
+var<workgroup> wovf: atomic<u32>;
+// to f16, noting a value beyond its range (or NaN) in ovf
+fn h(x: f32) -> f16 {
+  if (!(abs(x) <= 65504.0)) { ovf = true; }
+  return f16(clamp(x, -65504.0, 65504.0));
+}`;
+
+/** A strided matmul's bindings: A, B (elements el), the bias where there is one, out, the uniforms u. */
+function bindingsWgsl(el: string, bias: boolean, uniforms: string): string {
+  const o = bias ? 3 : 2;
+  return `@group(0) @binding(0) var<storage, read> A: array<${el}>;
+@group(0) @binding(1) var<storage, read> B: array<${el}>;
+${bias ? '@group(0) @binding(2) var<storage, read> bias: array<f32>;' : ''}
+@group(0) @binding(${o}) var<storage, read_write> out: array<f32>;
+${uniforms}
+@group(0) @binding(${o + 1}) var<uniform> u: U;`;
+}
+
+/**
+ * A strided matmul's start: this workgroup's batch (bo, bi), each operand's base, its output tile's
+ * first row and column, and the operands' last elements (the loads clamp to them).
+ */
+function viewBases(BM: number, BN: number): string {
+  return `  let bo = wid.z / u.inner;
+  let bi = wid.z % u.inner;
+  let abase = bo * u.asb + bi * u.asi;
+  let bbase = bo * u.bsb + bi * u.bsi;
+  let row0 = wid.y * ${BM}u;
+  let col0 = wid.x * ${BN}u;
+  let alast = arrayLength(&A) - 1u;
+  let blast = arrayLength(&B) - 1u;`;
+}
+
 function kernelWgsl(
   tile: Tile,
   aKContig: boolean,
@@ -182,41 +256,19 @@ function kernelWgsl(
   const tx = BN / TN;
   const ty = BM / TM;
   const threads = tx * ty;
-  const o = bias ? 3 : 2;
   const el = v4 ? 'vec4<f32>' : 'f32';
   // f16: operands in f16 (workgroup tiles and registers), products and sums in f32
   const op = f16 ? 'f16' : 'f32';
-  const head = f16
-    ? `enable f16;
-var<private> ovf: bool;
-var<workgroup> wovf: atomic<u32>;
-// to f16, noting a value beyond its range (or NaN) in ovf
-fn h(x: f32) -> f16 {
-  if (!(abs(x) <= 65504.0)) { ovf = true; }
-  return f16(clamp(x, -65504.0, 65504.0));
-}`
-    : '';
+  const head = f16 ? `enable f16;\n${F16_HELPERS}` : '';
   const fma = f16 ? 'fma(f32(a[i]), f32(b[j]), acc[i][j])' : 'fma(a[i], b[j], acc[i][j])';
   return `${head}
-@group(0) @binding(0) var<storage, read> A: array<${el}>;
-@group(0) @binding(1) var<storage, read> B: array<${el}>;
-${bias ? '@group(0) @binding(2) var<storage, read> bias: array<f32>;' : ''}
-@group(0) @binding(${o}) var<storage, read_write> out: array<f32>;
-${uniforms}
-@group(0) @binding(${o + 1}) var<uniform> u: U;
+${bindingsWgsl(el, bias, uniforms)}
 var<workgroup> As: array<${op}, ${BK * BM}>;
 var<workgroup> Bs: array<${op}, ${BK * BN}>;
 @compute @workgroup_size(${tx}, ${ty})
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let tid = lid.y * ${tx}u + lid.x;
-  let bo = wid.z / u.inner;
-  let bi = wid.z % u.inner;
-  let abase = bo * u.asb + bi * u.asi;
-  let bbase = bo * u.bsb + bi * u.bsi;
-  let row0 = wid.y * ${BM}u;
-  let col0 = wid.x * ${BN}u;
-  let alast = arrayLength(&A) - 1u;
-  let blast = arrayLength(&B) - 1u;
+${viewBases(BM, BN)}
   var acc: array<array<f32, ${TN}>, ${TM}>;
   var a: array<${op}, ${TM}>;
   var b: array<${op}, ${TN}>;
@@ -346,6 +398,148 @@ export function blockedMatMul2d(
 }
 
 // ---------------------------------------------------------------------------------------------
+// subgroup matrices (webgpu-sgmat.ts)
+
+/**
+ * For tests: these subgroup-matrix configurations offered, in the emulated dialect (webgpu-sgmat.ts),
+ * or 'device': in Dawn's (which an adapter without the feature refuses to compile); null: the device's.
+ */
+let sgPretend: { configs: SgConfig[]; spelling: 'emulated' | 'device' } | null = null;
+/** How the sg kernels are spelled on this device: set by tuneMixed (or its kept record), else null. */
+let sgDialect: SgDialect | null = null;
+/** For tests: the choice every product runs in precision mixed (null: the measured ones). */
+let mixedForced: Choice | null = null;
+
+/** For tests: offer these configurations (see sgPretend); null: what the device offers. */
+export function emulateSubgroupMatrix(configs: SgConfig[] | null, spelling: 'emulated' | 'device' = 'emulated'): void {
+  sgPretend = configs ? { configs, spelling } : null;
+  sgDialect = configs && spelling === 'emulated' ? { kind: 'emulated' } : null;
+}
+
+/** For tests: run `c` ('f16:TILE' or 'sg:...') for every product in precision mixed; null: as measured. */
+export function forceMixedChoice(c: Choice | null): void {
+  mixedForced = c;
+}
+
+/** What the device offers for the sg kernels: configurations, subgroup size, limits; null: nothing. */
+function sgOffer(): { configs: SgConfig[]; S: number; emulated: boolean; maxBytes: number; maxThreads: number } | null {
+  const lim = requireWebGpu('subgroup matrices').device.limits as Record<string, number>;
+  const limits = { maxBytes: lim.maxComputeWorkgroupStorageSize, maxThreads: lim.maxComputeInvocationsPerWorkgroup };
+  if (sgPretend)
+    return { configs: sgPretend.configs, S: EMULATED_SUBGROUP, emulated: sgPretend.spelling === 'emulated', ...limits };
+  const f = webgpuFeatures();
+  if (!f.subgroupMatrix || !f.sgConfigs.length || !f.subgroupSize) return null;
+  return { configs: f.sgConfigs, S: f.subgroupSize, emulated: false, ...limits };
+}
+
+/** The sg candidates that fit this device: every configuration x tile whose loops divide evenly. */
+function sgCandidates(o: NonNullable<ReturnType<typeof sgOffer>>): string[] {
+  const out: string[] = [];
+  for (const cfg of o.configs)
+    for (const [tn, tile] of Object.entries(SG_TILES))
+      if (sgFits(cfg, tile, o.S, o.maxBytes) && sgShape(cfg, tile, o.S).threads <= o.maxThreads)
+        out.push(sgName(cfg, tn));
+  return out;
+}
+
+/** The sg candidates this device (or a test's emulation) offers and fits. */
+export function subgroupMatrixCandidates(): string[] {
+  const o = sgOffer();
+  return o ? sgCandidates(o) : [];
+}
+
+/** The pipeline of sg candidate `name` for one operand layout (A's K / B's N contiguous) and bias. */
+function sgPipeline(name: string, aK: boolean, bN: boolean, bias: boolean, dialect: SgDialect, block: string) {
+  const p = parseSgName(name);
+  if (!p) throw new Error(`sgMatMul: '${name}' names no subgroup-matrix kernel`);
+  const gb = requireWebGpu('sgMatMul');
+  const S = dialect.kind === 'emulated' || sgPretend ? EMULATED_SUBGROUP : webgpuFeatures().subgroupSize;
+  const sh = sgShape(p.cfg, p.tile, S);
+  const form = dialect.kind === 'emulated' ? 'emu' : `${+dialect.form.templated}${+dialect.form.subgroupId}`;
+  const key = `bp_sg_${name}_${aK ? 'k' : 'm'}${bN ? 'n' : 'k'}${bias ? '_bias' : ''}_${form}`;
+  const loadTile: Tile = { BM: sh.BM, BN: sh.BN, BK: sh.BK, TM: 1, TN: 1 };
+  const wgsl = () =>
+    sgWgsl({
+      cfg: p.cfg,
+      tile: p.tile,
+      subgroupSize: S,
+      dialect,
+      loads: tileLoads(loadTile, aK, bN, false, sh.threads, true),
+      bases: viewBases(sh.BM, sh.BN),
+      head: F16_HELPERS,
+      bindings: bindingsWgsl('f32', bias, block),
+      bias,
+    });
+  return { key, pipe: () => pipeline(gb, key, wgsl), sh, gb };
+}
+
+/** The uniforms of an f16 / sg product (the strided ones, and the NaN an overflow writes). */
+function f16Uniforms(dims: MatDims, a: Strided, b: Strided, out: OutView): UniformField[] {
+  return [...stridedUniforms(dims, a, b, out), ['poison', 'f32', NaN]];
+}
+
+/**
+ * out(z, i, j) = alpha * sum_k A(z, i, k) B(z, k, j) (+ bias[j]) on subgroup matrices (candidate
+ * `name`, sg:M0xN0xK0-WMxWN): f16 operands, f32 accumulation, an overflow's outputs NaN, as the f16
+ * register-blocked kernel. Needs a dialect (tuneMixed's, or emulateSubgroupMatrix).
+ */
+export function sgMatMul(
+  a: Strided,
+  b: Strided,
+  out: OutView,
+  dims: MatDims,
+  name: string,
+  bias?: tf.Tensor,
+): tf.Tensor {
+  if (!sgDialect) throw new Error('sgMatMul: subgroup matrices were not measured on this device');
+  const block = uniformBlock(f16Uniforms(dims, a, b, out));
+  const aK = a.sc === 1 && dims.K > 1;
+  const bN = b.sc === 1 && dims.N > 1;
+  const { pipe, sh, gb } = sgPipeline(name, aK, bN, !!bias, sgDialect, block.wgsl);
+  const info = (gb as unknown as KernelMakeTensorInfo).makeTensorInfo(out.shape, 'float32');
+  const groups: [number, number, number] = [
+    Math.ceil(dims.N / sh.BN),
+    Math.ceil(dims.M / sh.BM),
+    dims.outer * dims.inner,
+  ];
+  const bufs = [{ tensor: a.t }, { tensor: b.t }, ...(bias ? [{ tensor: bias }] : []), { tensor: info, written: true }];
+  dispatchRaw(gb, `matmul_${name}`, pipe(), bufs, block.data, groups);
+  return tf.engine().makeTensorFromTensorInfo(info);
+}
+
+/** One strided product on choice c: a tile of ours (fp32), 'f16:TILE' (its f16 variant) or 'sg:...'. */
+export function runStrided(c: Choice, a: Strided, b: Strided, out: OutView, dims: MatDims, bias?: tf.Tensor) {
+  if (c.startsWith('sg:')) return sgMatMul(a, b, out, dims, c, bias);
+  if (c.startsWith('f16:')) return blockedMatMul(a, b, out, dims, c.slice(4), bias, true);
+  return blockedMatMul(a, b, out, dims, c, bias);
+}
+
+/** op(a) @ op(b) (+ bias) on choice c: 'tfjs', a tile of ours, 'f16:TILE' or 'sg:...'. */
+export function matMul2dOn(
+  a: tf.Tensor2D,
+  b: tf.Tensor2D,
+  ta: boolean,
+  tb: boolean,
+  c: Choice,
+  bias?: tf.Tensor1D,
+): tf.Tensor2D {
+  if (c === 'tfjs')
+    return bias
+      ? (tf.fused.matMul({ a, b, transposeA: ta, transposeB: tb, bias }) as tf.Tensor2D)
+      : tf.matMul(a, b, ta, tb);
+  if (!c.startsWith('sg:')) {
+    const f16 = c.startsWith('f16:');
+    return blockedMatMul2d(a, b, ta, tb, f16 ? c.slice(4) : c, bias, f16);
+  }
+  const [M, K] = ta ? [a.shape[1], a.shape[0]] : a.shape;
+  const N = tb ? b.shape[0] : b.shape[1];
+  const av: Strided = ta ? { t: a, sb: 0, si: 0, sr: 1, sc: M } : { t: a, sb: 0, si: 0, sr: K, sc: 1 };
+  const bv: Strided = tb ? { t: b, sb: 0, si: 0, sr: 1, sc: K } : { t: b, sb: 0, si: 0, sr: N, sc: 1 };
+  const ov: OutView = { shape: [M, N], sb: 0, si: 0, sr: N, sc: 1 };
+  return sgMatMul(av, bv, ov, { M, N, K, outer: 1, inner: 1, alpha: 1 }, c, bias) as tf.Tensor2D;
+}
+
+// ---------------------------------------------------------------------------------------------
 // the choice
 
 /** The dense layers' three products (x W^T, dY W, dY^T X) and the attention's batched ones. */
@@ -409,9 +603,29 @@ export function mixedTile(product: Product, outputs: number): string {
   return TILES[c] ? c : DEFAULT_TILE;
 }
 
+/**
+ * What runs `product` at this size in precision mixed: where subgroup matrices were measured, the
+ * faster of them and the f16 register-blocked kernel; else 'f16:' + mixedTile.
+ */
+export function mixedChoice(product: Product, outputs: number): Choice {
+  if (mixedForced) return mixedForced;
+  const c = tuned?.mixed?.choices[`${product}:${sizeClass(outputs)}`];
+  if (c && sgDialect && parseSgName(c)) return c;
+  if (c && c.startsWith('f16:') && TILES[c.slice(4)]) return c;
+  return `f16:${mixedTile(product, outputs)}`;
+}
+
 /** For bench and run logs: the mode, and the measured choices where auto. */
 export function matmulSummary(): string {
-  if (precision === 'mixed') return `mixed: f16 inputs, f32 accumulation (${fp32Summary()} tiles)`;
+  if (precision === 'mixed') {
+    const m = tuned?.mixed;
+    const sg = m?.form
+      ? `; ${Object.entries(m.choices)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ')}`
+      : '';
+    return `mixed: f16 inputs, f32 accumulation (${fp32Summary()} tiles${sg})`;
+  }
   return fp32Summary();
 }
 
@@ -428,6 +642,7 @@ function fp32Summary(): string {
 /** For tests: forget the measured choices (the next tuneMatmul reads the file or measures). */
 export function resetMatmulTuning(): void {
   tuned = null;
+  sgDialect = sgPretend?.spelling === 'emulated' ? { kind: 'emulated' } : null;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -490,8 +705,7 @@ function cases(software: boolean, attnSimple: AttnSimple): { cases: Case[]; reps
     const x = rnd([M, K]);
     const w = rnd([N, K]);
     const dy = rnd([M, N]);
-    const mm = (a: tf.Tensor2D, b: tf.Tensor2D, ta: boolean, tb: boolean) => (c: Choice) =>
-      c === 'tfjs' ? tf.matMul(a, b, ta, tb) : blockedMatMul2d(a, b, ta, tb, c);
+    const mm = (a: tf.Tensor2D, b: tf.Tensor2D, ta: boolean, tb: boolean) => (c: Choice) => matMul2dOn(a, b, ta, tb, c);
     out.push({ product: 'NT', cls, runs: [mm(x, w, false, true)] });
     out.push({ product: 'NN', cls, runs: [mm(dy, w, false, false)] });
     out.push({ product: 'TN', cls, runs: [mm(dy, x, true, false)] });
@@ -578,6 +792,195 @@ export async function tuneMatmul(
 }
 
 // ---------------------------------------------------------------------------------------------
+// precision mixed: the f16 kernel against subgroup matrices
+
+/** How far an sg candidate's output may lie from the f16 kernel's: max |difference| / max |f16's|. */
+export const SG_AGREE = 1e-3;
+
+/** max |x - ref| / max |ref|; Infinity where one is NaN and the other not. */
+export function relDiff(x: ArrayLike<number>, ref: ArrayLike<number>): number {
+  if (x.length !== ref.length) return Infinity;
+  let d = 0;
+  let m = 0;
+  for (let i = 0; i < x.length; i++) {
+    if (Number.isNaN(x[i]) !== Number.isNaN(ref[i])) return Infinity;
+    if (Number.isNaN(x[i])) continue;
+    d = Math.max(d, Math.abs(x[i] - ref[i]));
+    m = Math.max(m, Math.abs(ref[i]));
+  }
+  return d / (m || 1);
+}
+
+/**
+ * Candidate c against ref over a case's products, in Dawn's error scopes (the case's operand
+ * layouts compile here first): why it is left out (a compile error, a difference over SG_AGREE),
+ * or null.
+ */
+async function disagreement(c: Choice, ref: Choice, f: Case): Promise<string | null> {
+  let worst = 0;
+  const e = await inErrorScopes(async () => {
+    for (const run of f.runs) {
+      const x = run(c);
+      const r = run(ref);
+      try {
+        worst = Math.max(worst, relDiff(await x.data(), await r.data()));
+      } finally {
+        tf.dispose([x, r]);
+      }
+    }
+  });
+  if (e) return `did not compile: ${e}`;
+  return worst <= SG_AGREE ? null : `differs from the f16 kernel by ${worst.toExponential(1)}`;
+}
+
+/** Run fn in Dawn's validation and internal error scopes: the first error's lines, or null. */
+async function inErrorScopes(fn: () => unknown): Promise<string | null> {
+  const dev = requireWebGpu('tuneMixed').device;
+  dev.pushErrorScope('validation');
+  dev.pushErrorScope('internal');
+  let thrown: string | null = null;
+  try {
+    await fn();
+  } catch (e) {
+    thrown = (e as Error).message;
+  }
+  const errs = [await dev.popErrorScope(), await dev.popErrorScope()].filter(Boolean) as { message: string }[];
+  if (!errs.length && !thrown) return null;
+  return errorLines(errs[0]?.message ?? thrown ?? '');
+}
+
+/** A compile error's first lines that say what is wrong (Dawn may put a deprecation warning first). */
+function errorLines(message: string): string {
+  const lines = message.split('\n').map((l) => l.trim());
+  const errs = lines.filter((l) => /error/i.test(l) && !/^Error while parsing WGSL/.test(l));
+  return (errs.length ? errs : lines).slice(0, 2).join(' | ').slice(0, 300);
+}
+
+/**
+ * Compile sg candidate `name`'s pipeline (x W^T with a bias) in Dawn's error scopes, so that a
+ * refusal is an answer, not an uncaptured error that ends the stage: null, or the first error (the
+ * pipeline is forgotten). Its other operand layouts compile as the measurement's cases first run
+ * them, in error scopes too (disagreement).
+ */
+async function sgCompiles(name: string, dialect: SgDialect): Promise<string | null> {
+  const view = { t: null as unknown as tf.Tensor, sb: 0, si: 0, sr: 0, sc: 0 };
+  const dims = { M: 1, N: 1, K: 1, outer: 1, inner: 1, alpha: 1 };
+  const block = uniformBlock(f16Uniforms(dims, view, view, { ...view, shape: [1, 1] })).wgsl;
+  const p = sgPipeline(name, true, false, true, dialect, block);
+  const e = await inErrorScopes(() => p.pipe());
+  if (e) dropPipeline(p.key);
+  return e;
+}
+
+function dialectOf(form: MixedTuning['form']): SgDialect | null {
+  return form === null ? null : form === 'emulated' ? { kind: 'emulated' } : { kind: 'device', form };
+}
+
+function formLabel(form: MixedTuning['form']): string {
+  if (form === null) return 'none';
+  if (form === 'emulated') return 'emulated';
+  return `${form.templated ? 'templated' : 'bool'} majorness, ${form.subgroupId ? 'subgroup_id' : 'invocation index'}`;
+}
+
+/**
+ * Precision mixed, where the device offers subgroup matrices (or tests emulate them): measure the
+ * f16 register-blocked kernel against every sg candidate that fits, per product and size class, and
+ * keep the faster. A candidate runs only after its pipelines compiled in an error scope and its
+ * output agreed with the f16 kernel's (SG_AGREE) on every case; the device's spellings (SG_FORMS)
+ * are tried in turn until one does. Kept in the speeds file beside the fp32 choices (per offer);
+ * one log line says what was chosen and what was left out, and why. Only in mode auto.
+ */
+export async function tuneMixed(
+  adapter: { name: string; software: boolean },
+  attnSimple: AttnSimple,
+  store: TuningStore,
+  log: (m: string) => void = () => {},
+): Promise<MixedTuning | null> {
+  if (precision !== 'mixed' || matmulMode().kind !== 'auto' || !tuned) return null;
+  const o = sgOffer();
+  if (!o) return null;
+  const cands = sgCandidates(o);
+  const cfgs = o.configs.map((c) => `${c.M}x${c.N}x${c.K}`).join(',');
+  const offer = `${o.emulated ? 'emulated' : 'device'} subgroup ${o.S} f16->f32 ${cfgs}`;
+  if (tuned.mixed?.offer === offer) {
+    sgDialect = dialectOf(tuned.mixed.form);
+    return tuned.mixed;
+  }
+  const t0 = performance.now();
+  const { cases: cs, reps, made } = cases(adapter.software, attnSimple);
+  const refOf = (c: Case) => `f16:${mixedTile(c.product, c.cls === 'large' ? LARGE : 0)}`;
+  const rejected: Record<string, string> = {};
+  const choices: Record<string, Choice> = {};
+  const ms: Record<string, Record<string, number>> = {};
+  let form: MixedTuning['form'] = null;
+  let live: string[] = [];
+  try {
+    // the first spelling in which a candidate compiles and agrees on the first case
+    const forms: SgDialect[] = o.emulated
+      ? [{ kind: 'emulated' }]
+      : SG_FORMS.map((f) => ({ kind: 'device' as const, form: f }));
+    let firstWhy: Record<string, string> | null = null;
+    for (const d of forms) {
+      const why: Record<string, string> = {};
+      for (const c of cands) {
+        const e = await sgCompiles(c, d);
+        if (e) why[c] = `did not compile: ${e}`;
+      }
+      sgDialect = d;
+      for (const c of cands.filter((x) => !why[x])) {
+        const no = await disagreement(c, refOf(cs[0]), cs[0]);
+        if (no) why[c] = no;
+      }
+      live = cands.filter((x) => !why[x]);
+      firstWhy ??= why;
+      if (live.length) {
+        form = d.kind === 'emulated' ? 'emulated' : d.form;
+        Object.assign(rejected, why);
+        break;
+      }
+    }
+    if (!form) {
+      sgDialect = null;
+      Object.assign(rejected, firstWhy ?? {});
+    }
+    for (const c of cs) {
+      const key = `${c.product}:${c.cls}`;
+      const ref = refOf(c);
+      ms[key] = { [ref]: Math.round((await timeCandidate(ref, c, reps)) * 1e4) / 1e4 };
+      for (const cand of live) {
+        if (rejected[cand]) continue;
+        const no = await disagreement(cand, ref, c);
+        if (no) {
+          rejected[cand] = `${no} (${key})`;
+          continue;
+        }
+        ms[key][cand] = Math.round((await timeCandidate(cand, c, reps)) * 1e4) / 1e4;
+      }
+    }
+    // a candidate left out at a later case is not chosen anywhere
+    for (const [key, row] of Object.entries(ms))
+      choices[key] = Object.entries(row)
+        .filter(([c]) => !rejected[c])
+        .reduce((x, y) => (y[1] < x[1] ? y : x))[0];
+  } finally {
+    tf.dispose(made);
+    resetGpuCounters();
+  }
+  tuned.mixed = { offer, form, choices, ms, rejected };
+  const w = store.write(tuned);
+  const where = 'file' in w ? `kept in ${w.file}` : `not kept: ${w.problem}`;
+  const left = Object.entries(rejected).map(([c, why]) => `${c} ${why}`);
+  log(
+    `webgpu mixed matmul measured on ${adapter.name} in ${((performance.now() - t0) / 1000).toFixed(1)} s ` +
+      `(subgroup matrices ${offer}; ${formLabel(form)}): ` +
+      `${Object.entries(choices)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')}${left.length ? `; left out: ${left.join('; ')}` : ''} (${where})`,
+  );
+  return tuned.mixed;
+}
+
+// ---------------------------------------------------------------------------------------------
 // the matmul alone (bench --matmul)
 
 export interface MatmulBenchRow {
@@ -592,7 +995,12 @@ export interface MatmulBenchRow {
 
 /** bench --matmul's columns: tfjs's, every tile of ours, and in precision mixed the f16 variant on DEFAULT_TILE. */
 function benchCandidates(): string[] {
-  return ['tfjs', ...Object.keys(TILES), ...(precision === 'mixed' ? [`f16:${DEFAULT_TILE}`] : [])];
+  if (precision !== 'mixed') return ['tfjs', ...Object.keys(TILES)];
+  // and every sg candidate the mixed measurement kept (compiled, agreed with the f16 kernel)
+  const m = tuned?.mixed;
+  const timed = Object.keys(Object.values(m?.ms ?? {})[0] ?? {});
+  const sg = m?.form && sgDialect ? timed.filter((c) => c.startsWith('sg:') && !m.rejected[c]) : [];
+  return ['tfjs', ...Object.keys(TILES), `f16:${DEFAULT_TILE}`, ...sg];
 }
 
 /**
@@ -613,13 +1021,8 @@ export async function benchMatmul(software: boolean): Promise<MatmulBenchRow[]> 
     const [M, K, N] = [M0 / f, K0 / f, N0 / f];
     const made = [tf.randomUniform([M, K], -1, 1), tf.randomUniform([N, K], -1, 1), tf.randomUniform([M, N], -1, 1)];
     const [x, w, dy] = made as tf.Tensor2D[];
-    // 'f16:TILE': the f16 variant (precision mixed)
-    const mm = (a: tf.Tensor2D, b: tf.Tensor2D, ta: boolean, tb: boolean) => (c: Choice) =>
-      c === 'tfjs'
-        ? tf.matMul(a, b, ta, tb)
-        : c.startsWith('f16:')
-          ? blockedMatMul2d(a, b, ta, tb, c.slice(4), undefined, true)
-          : blockedMatMul2d(a, b, ta, tb, c);
+    // 'f16:TILE': the f16 variant, 'sg:...': subgroup matrices (precision mixed)
+    const mm = (a: tf.Tensor2D, b: tf.Tensor2D, ta: boolean, tb: boolean) => (c: Choice) => matMul2dOn(a, b, ta, tb, c);
     const products: [MatmulBenchRow['product'], Case['runs'][number], number][] = [
       ['NT', mm(x, w, false, true), M * N * K],
       ['NN', mm(dy, w, false, false), M * K * N],

@@ -29,14 +29,15 @@ import {
 } from './webgpu-kernels';
 import { markScalarsRead, seedSlot, stepScalarsBuffer } from './webgpu-record';
 import {
-  blockedMatMul,
   blockedMatMul2d,
   choiceFor,
   Choice,
+  matMul2dOn,
   matmulMode,
   matmulPrecision,
-  mixedTile,
+  mixedChoice,
   OutView,
+  runStrided,
   Strided,
   stridedUniforms,
 } from './webgpu-matmul';
@@ -229,8 +230,8 @@ function mm(a: tf.Tensor2D, b: tf.Tensor2D, ta: boolean, tb: boolean, bias?: tf.
   const M = ta ? a.shape[1] : a.shape[0];
   const N = tb ? b.shape[0] : b.shape[1];
   const product = ta ? 'TN' : tb ? 'NT' : 'NN';
-  // mixed precision: the f16 variant of our kernel, whatever the fp32 choice
-  if (matmulPrecision() === 'mixed') return blockedMatMul2d(a, b, ta, tb, mixedTile(product, M * N), bias, true);
+  // mixed precision: the f16 variant of our kernel or subgroup matrices, whatever the fp32 choice
+  if (matmulPrecision() === 'mixed') return matMul2dOn(a, b, ta, tb, mixedChoice(product, M * N), bias);
   const c = choiceFor(product, M * N);
   if (c !== 'tfjs') return blockedMatMul2d(a, b, ta, tb, c, bias);
   if (!bias) return tf.matMul(a, b, ta, tb);
@@ -489,11 +490,10 @@ function attnProduct(
   choice?: Choice,
 ): tf.Tensor {
   const outputs = dims.M * dims.N * dims.outer * dims.inner;
-  // (an explicit choice: the fp32 measurement's)
-  if (choice === undefined && matmulPrecision() === 'mixed')
-    return blockedMatMul(a, b, out, dims, mixedTile('attn', outputs), undefined, true);
-  const c = choice ?? choiceFor('attn', outputs);
-  return c === 'simple' ? stridedMatMul(key, a, b, out, dims) : blockedMatMul(a, b, out, dims, c);
+  // (an explicit choice: a measurement's)
+  const mixed = matmulPrecision() === 'mixed';
+  const c = choice ?? (mixed ? mixedChoice('attn', outputs) : choiceFor('attn', outputs));
+  return c === 'simple' ? stridedMatMul(key, a, b, out, dims) : runStrided(c, a, b, out, dims);
 }
 
 /**

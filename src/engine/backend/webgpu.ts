@@ -14,7 +14,7 @@
 // Precision mixed (--precision mixed) asks Dawn for more than the default: the instance toggles
 // that let it offer f16 and subgroup matrices on NVIDIA's drivers (MIXED_TOGGLES; only in that
 // mode), and the device features `shader-f16` (required for the f16 matmul) and
-// `chromium-experimental-subgroup-matrix` (where offered; no kernel uses it yet).
+// `chromium-experimental-subgroup-matrix` with `subgroups` (where offered: the sg matmul, webgpu-sgmat.ts).
 //
 // dawn.node is loaded only from the engine's own package folder or that variable (trusted-paths.ts).
 import { spawnSync } from 'node:child_process';
@@ -53,7 +53,12 @@ type AdapterInfo = {
   device: string;
   description: string;
   isFallbackAdapter?: boolean;
+  /** Where the adapter offers chromium-experimental-subgroup-matrix (Dawn). */
+  subgroupMatrixConfigs?: Iterable<SubgroupMatrixConfig>;
+  subgroupMinSize?: number;
+  subgroupMaxSize?: number;
 };
+type SubgroupMatrixConfig = { componentType: string; resultComponentType: string; M: number; N: number; K: number };
 type GpuAdapter = {
   info?: AdapterInfo;
   features: Set<string>;
@@ -106,7 +111,16 @@ function isSoftwareAdapter(info: AdapterInfo): boolean {
 
 let adapterInUse: WebGpuAdapter | null = null;
 /** The device's features that mixed precision uses (requested only in that mode). */
-let featuresInUse = { f16: false, subgroupMatrix: false };
+let featuresInUse: DeviceFeatures = { f16: false, subgroupMatrix: false, sgConfigs: [], subgroupSize: 0 };
+
+export interface DeviceFeatures {
+  f16: boolean;
+  subgroupMatrix: boolean;
+  /** The subgroup-matrix configurations with f16 operands and an f32 result (M x N, K deep). */
+  sgConfigs: { M: number; N: number; K: number }[];
+  /** The subgroup size where every subgroup has the same (min = max), else 0 (no sg kernel then). */
+  subgroupSize: number;
+}
 /** The precision the device was made for; why mixed was not possible, where it was asked for. */
 let madeFor: Precision = 'fp32';
 /** Dawn's instance lives as long as this reference (its device dies with it). */
@@ -123,8 +137,17 @@ export function webgpuDevice(): GpuDevice | null {
 }
 
 /** Whether the device has shader-f16 (and subgroup matrices): only where made for mixed precision. */
-export function webgpuFeatures(): { f16: boolean; subgroupMatrix: boolean } {
+export function webgpuFeatures(): DeviceFeatures {
   return { ...featuresInUse };
+}
+
+/** An adapter's f16 -> f32 subgroup-matrix configurations, and its subgroup size where fixed. */
+export function subgroupMatrixOffer(info: AdapterInfo): Pick<DeviceFeatures, 'sgConfigs' | 'subgroupSize'> {
+  const sgConfigs = [...(info.subgroupMatrixConfigs ?? [])]
+    .filter((c) => c.componentType === 'f16' && c.resultComponentType === 'f32')
+    .map((c) => ({ M: c.M, N: c.N, K: c.K }));
+  const max = info.subgroupMaxSize ?? 0;
+  return { sgConfigs, subgroupSize: max > 0 && (info.subgroupMinSize ?? max) === max ? max : 0 };
 }
 
 /**
@@ -176,11 +199,16 @@ export function dawnFlags(precision: Precision = 'fp32', env: NodeJS.ProcessEnv 
 
 /**
  * The device features a precision asks for, of those the adapter offers: none in fp32; in mixed
- * shader-f16 and chromium-experimental-subgroup-matrix where offered.
+ * shader-f16, and chromium-experimental-subgroup-matrix with the subgroups feature it needs, where offered.
  */
 export function precisionFeatures(precision: Precision, offered: Set<string>): string[] {
   if (precision !== 'mixed') return [];
-  return ['shader-f16', 'chromium-experimental-subgroup-matrix'].filter((f) => offered.has(f));
+  // subgroup matrices need the subgroups feature too (their workgroup size is checked against it)
+  const sg = offered.has('chromium-experimental-subgroup-matrix') && offered.has('subgroups');
+  return [
+    ...(offered.has('shader-f16') ? ['shader-f16'] : []),
+    ...(sg ? ['subgroups', 'chromium-experimental-subgroup-matrix'] : []),
+  ];
 }
 
 const PROBE_MARK = 'bert-pruner-webgpu-probe ';
@@ -330,9 +358,11 @@ export async function registerWebGpu(o: {
   deviceInUse = device;
   adapterInUse = { name, software };
   madeFor = o.precision ?? 'fp32';
+  const subgroupMatrix = extra.includes('chromium-experimental-subgroup-matrix');
   featuresInUse = {
     f16: extra.includes('shader-f16'),
-    subgroupMatrix: extra.includes('chromium-experimental-subgroup-matrix'),
+    subgroupMatrix,
+    ...(subgroupMatrix ? subgroupMatrixOffer(info) : { sgConfigs: [], subgroupSize: 0 }),
   };
   return adapterInUse;
 }

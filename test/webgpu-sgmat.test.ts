@@ -1,0 +1,359 @@
+// The matmul on subgroup matrices (backend/webgpu-sgmat.ts) for precision mixed. No adapter here
+// offers them (lavapipe has no cooperative matrices), so its kernel runs in the emulated dialect:
+// the same tiling, offsets, strides, bounds and epilogue, with the builtins written in plain WGSL
+// after their documented semantics. Checked: every fitting tile of three configurations against a
+// float64 product of the f16-rounded inputs, bias, off-tile sizes and every transpose; f32 sums;
+// an overflow's NaN; the attention's strided batched products; a mixed training step on it against
+// the f16 register-blocked kernel, recorded and replayed; the measurement (tuneMixed) choosing,
+// keeping and reading back its choices; and Dawn's own spelling refused by an adapter without the
+// feature: every candidate left out with its compile error, the stage on the f16 kernel.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { initBackend, MATMUL_STORE } from '../src/engine/backend';
+import { readSpeeds } from '../src/engine/backend/speeds';
+import { precisionFeatures, subgroupMatrixOffer, webgpuAdapter } from '../src/engine/backend/webgpu';
+import { gpuCounters, resetGpuCounters } from '../src/engine/backend/webgpu-kernels';
+import {
+  emulateSubgroupMatrix,
+  forceMixedChoice,
+  matMul2dOn,
+  mixedChoice,
+  relDiff,
+  resetMatmulTuning,
+  subgroupMatrixCandidates,
+  tuneMatmul,
+  tuneMixed,
+} from '../src/engine/backend/webgpu-matmul';
+import { attentionProduct } from '../src/engine/backend/webgpu-ops';
+import { deviceCounters, resetDeviceCounters } from '../src/engine/backend/webgpu-record';
+import { parseSgName, SG_FORMS, sgFits, sgName, sgWgsl } from '../src/engine/backend/webgpu-sgmat';
+import { Rng } from '../src/engine/data/rng';
+import { queueTrainStep, stepRecording, StepSpec } from '../src/engine/train/loop';
+import { AdamW } from '../src/engine/train/optim';
+import { tinyModel } from './helpers/tiny';
+import { mixedWebgpuMissing } from './helpers/backends';
+import {
+  classifierStepLoss,
+  f16,
+  hostBatch,
+  rand,
+  reference,
+  snapshot,
+  type HostBatch,
+  withCacheDir,
+} from './helpers/webgpu';
+
+describe('subgroup matrices: what is asked of Dawn and what it offers', () => {
+  it('mixed asks for subgroups beside the subgroup-matrix feature (and for neither without subgroups)', () => {
+    const all = new Set(['shader-f16', 'subgroups', 'chromium-experimental-subgroup-matrix']);
+    expect(precisionFeatures('mixed', all)).toEqual([
+      'shader-f16',
+      'subgroups',
+      'chromium-experimental-subgroup-matrix',
+    ]);
+    expect(precisionFeatures('mixed', new Set(['shader-f16', 'chromium-experimental-subgroup-matrix']))).toEqual([
+      'shader-f16',
+    ]);
+    expect(precisionFeatures('fp32', all)).toEqual([]);
+  });
+
+  it("the adapter's f16 -> f32 configurations, and its subgroup size only where fixed", () => {
+    const configs = [
+      { componentType: 'f16', resultComponentType: 'f32', M: 16, N: 16, K: 16 },
+      { componentType: 'f16', resultComponentType: 'f16', M: 16, N: 16, K: 16 },
+      { componentType: 'i8', resultComponentType: 'i32', M: 16, N: 16, K: 32 },
+      { componentType: 'f16', resultComponentType: 'f32', M: 16, N: 8, K: 16 },
+    ];
+    const info = { vendor: 'nvidia', device: '', description: '', subgroupMatrixConfigs: configs };
+    expect(subgroupMatrixOffer({ ...info, subgroupMinSize: 32, subgroupMaxSize: 32 })).toEqual({
+      sgConfigs: [
+        { M: 16, N: 16, K: 16 },
+        { M: 16, N: 8, K: 16 },
+      ],
+      subgroupSize: 32,
+    });
+    expect(subgroupMatrixOffer({ ...info, subgroupMinSize: 16, subgroupMaxSize: 64 }).subgroupSize).toBe(0);
+    expect(subgroupMatrixOffer({ vendor: '', device: '', description: '' })).toEqual({
+      sgConfigs: [],
+      subgroupSize: 0,
+    });
+  });
+
+  it("the device spelling: Dawn's builtins, its uniformity diagnostic off, a workgroup of whole subgroups", () => {
+    const o = {
+      cfg: { M: 16, N: 16, K: 16 },
+      tile: { WM: 2, WN: 2 },
+      subgroupSize: 32,
+      loads: '',
+      bases: '',
+      head: '',
+      bindings: '',
+      bias: false,
+    };
+    const t = sgWgsl({ ...o, dialect: { kind: 'device', form: SG_FORMS[0] } });
+    expect(t).toContain('enable chromium_experimental_subgroup_matrix;');
+    expect(t).toContain('diagnostic(off, chromium.subgroup_matrix_uniformity);');
+    expect(t).toContain('for (var kk = 0u; kk < 32u; kk += 16u) {');
+    expect(t).toContain('a1 = subgroupMatrixLoad<SgL, col_major>(&As, kk * 64u + arow + 16u, 64u);');
+    expect(t).toContain('c1_0 = subgroupMatrixMultiplyAccumulate(a1, b0, c1_0);');
+    expect(t).toContain('subgroupMatrixStore<row_major>(&Cs, sg * 256u, c1_1, 16u);');
+    expect(t).toContain('@workgroup_size(128)');
+    expect(t).toContain('@builtin(subgroup_id) sgid: u32');
+    const b = sgWgsl({ ...o, dialect: { kind: 'device', form: SG_FORMS[2] } });
+    expect(b).toContain('b1 = subgroupMatrixLoad<SgR>(&Bs, kk * 64u + bcol + 16u, false, 64u);');
+    expect(b).toContain('subgroupMatrixStore(&Cs, sg * 256u, c0_1, false, 16u);');
+    expect(sgWgsl({ ...o, dialect: { kind: 'device', form: SG_FORMS[1] } })).toContain('let sg = tid / 32u;');
+    const e = sgWgsl({ ...o, dialect: { kind: 'emulated' } });
+    expect(e).not.toContain('subgroup_matrix');
+    expect(parseSgName(sgName({ M: 16, N: 8, K: 16 }, '4x2'))).toEqual({
+      cfg: { M: 16, N: 8, K: 16 },
+      tile: { WM: 4, WN: 2 },
+      tileName: '4x2',
+    });
+    expect(parseSgName('sg:16x16x16-3x3')).toBeNull();
+    // a fragment's elements over the subgroup, the tile loads over the threads, the workgroup memory
+    expect(sgFits({ M: 16, N: 16, K: 16 }, { WM: 4, WN: 4 }, 32, 32768)).toBe(true);
+    expect(sgFits({ M: 16, N: 16, K: 16 }, { WM: 4, WN: 4 }, 32, 16384)).toBe(false);
+    expect(sgFits({ M: 4, N: 4, K: 4 }, { WM: 2, WN: 2 }, 32, 32768)).toBe(false);
+  });
+
+  it('relDiff: max difference over max magnitude; a NaN on one side only is Infinity', () => {
+    expect(relDiff([1, 2, 4], [1, 2, 4])).toBe(0);
+    expect(relDiff([1, 2, 4.004], [1, 2, 4])).toBeCloseTo(1e-3, 6);
+    expect(relDiff([NaN, 1], [NaN, 1])).toBe(0);
+    expect(relDiff([NaN, 1], [0, 1])).toBe(Infinity);
+    expect(relDiff([1], [1, 2])).toBe(Infinity);
+  });
+});
+
+// a device made for mixed precision (lavapipe offers shader-f16)
+const noF16 = await mixedWebgpuMissing('webgpu subgroup-matrix tests');
+
+const C16 = { M: 16, N: 16, K: 16 };
+const C8 = { M: 8, N: 8, K: 8 };
+const C16x8 = { M: 16, N: 8, K: 16 };
+
+const mixed = () => initBackend('webgpu', undefined, 'mixed');
+
+describe.skipIf(noF16 !== null)('the subgroup-matrix kernel, emulated on this adapter', () => {
+  afterEach(() => {
+    emulateSubgroupMatrix(null);
+    forceMixedChoice(null);
+    resetMatmulTuning();
+  });
+
+  // Lavapipe's compiler takes seconds per emulated pipeline (11 s for 4 x 4 fragments of 16 x 16),
+  // one per operand layout and bias: each tile is checked at the layouts that differ for it.
+  it('tiles of 16x16x16, 16x8x16, 8x8x8, each transpose, off-tile sizes, bias: f16 inputs, f32 sums', async () => {
+    await mixed();
+    emulateSubgroupMatrix([C16, C8, C16x8]);
+    const cands = subgroupMatrixCandidates();
+    // every tile of each configuration fits here (32 invocations a subgroup)
+    for (const c of ['sg:16x16x16-2x2', 'sg:16x16x16-4x2', 'sg:16x16x16-4x4', 'sg:8x8x8-2x2', 'sg:16x8x16-4x2'])
+      expect(cands).toContain(c);
+    resetGpuCounters();
+    const NT: [boolean, boolean] = [false, true];
+    const NN: [boolean, boolean] = [false, false];
+    const TN: [boolean, boolean] = [true, false];
+    const TT: [boolean, boolean] = [true, true];
+    const checks: [string, [boolean, boolean], number[], boolean][] = [
+      ['sg:16x16x16-2x2', NT, [77, 300, 45], true],
+      ['sg:16x16x16-2x2', NN, [64, 96, 48], false],
+      ['sg:16x16x16-2x2', TN, [77, 300, 45], false],
+      ['sg:16x16x16-2x2', TT, [33, 40, 70], true],
+      ['sg:16x16x16-4x4', NT, [130, 300, 140], true],
+      ['sg:16x8x16-4x2', NT, [77, 300, 45], true],
+      ['sg:16x8x16-4x2', TN, [64, 96, 48], false],
+      ['sg:8x8x8-2x2', NT, [77, 300, 45], false],
+    ];
+    for (const [c, [ta, tb], [M, K, N], withBias] of checks) {
+      const a = rand(M * K, 1);
+      const b = rand(K * N, 2);
+      const bias = withBias ? rand(N, 3) : undefined;
+      const at = tf.tensor2d(a, ta ? [K, M] : [M, K]);
+      const bt = tf.tensor2d(b, tb ? [N, K] : [K, N]);
+      const biasT = bias ? tf.tensor1d(bias) : undefined;
+      const y = matMul2dOn(at, bt, ta, tb, c, biasT);
+      expect(y.shape).toEqual([M, N]);
+      const got = (await y.data()) as Float32Array;
+      tf.dispose([at, bt, y, ...(biasT ? [biasT] : [])]);
+      // float64 of the f16-rounded inputs (the bias is added in f32, not rounded)
+      const h = reference(a.map(f16), b.map(f16), M, K, N, ta, tb, bias);
+      const x = reference(a, b, M, K, N, ta, tb, bias);
+      let worst = 0;
+      for (let i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i] - h.ref[i]) / x.scale[i]);
+      const what = `${c} ${ta ? 'T' : 'N'}${tb ? 'T' : 'N'} ${M}x${K}x${N}`;
+      expect(worst, what).toBeLessThan(1e-6);
+      // and not the f32 product: the inputs are rounded to f16
+      let off = 0;
+      for (let i = 0; i < got.length; i++) off = Math.max(off, Math.abs(got[i] - x.ref[i]) / x.scale[i]);
+      expect(off, what).toBeGreaterThan(2e-5);
+    }
+    expect(gpuCounters().byProgram['matmul_sg:16x16x16-4x4']).toBe(1);
+  });
+
+  it('the sums are f32 (2048 + 4095 x 0.25 = 3071.75), an operand of 70000 gives NaN, 60000 not', async () => {
+    await mixed();
+    emulateSubgroupMatrix([C16]);
+    const K = 4096;
+    const a = new Float32Array(K).fill(0.5);
+    const b = new Float32Array(K).fill(0.5);
+    a[0] = 2048;
+    b[0] = 1;
+    const at = tf.tensor2d(a, [1, K]);
+    const bt = tf.tensor2d(b, [1, K]);
+    const y = matMul2dOn(at, bt, false, true, 'sg:16x16x16-2x2');
+    expect((await y.data())[0]).toBe(3071.75);
+    const big = tf.tensor2d(
+      new Float32Array(4 * 8).fill(1).map((v, i) => (i === 5 ? 70000 : v)),
+      [4, 8],
+    );
+    const ok = tf.tensor2d(new Float32Array(4 * 8).fill(60000), [4, 8]);
+    const ones = tf.ones([3, 8]) as tf.Tensor2D;
+    const yb = matMul2dOn(big, ones, false, true, 'sg:16x16x16-2x2');
+    const yo = matMul2dOn(ok, ones, false, true, 'sg:16x16x16-2x2');
+    expect([...(await yb.data())].every((v) => Number.isNaN(v))).toBe(true);
+    expect([...(await yo.data())].every((v) => v === 8 * 60000)).toBe(true);
+    tf.dispose([at, bt, y, big, ok, ones, yb, yo]);
+  });
+
+  it("the attention's batched products (strided heads, T = 19, head size 12) as the f16 kernel's", async () => {
+    await mixed();
+    emulateSubgroupMatrix([C8, C16x8]);
+    const [B, A, T, D] = [2, 3, 19, 12];
+    const q = tf.tensor2d(rand(B * T * A * D, 4), [B * T, A * D]);
+    const k = tf.tensor2d(rand(B * T * A * D, 5), [B * T, A * D]);
+    const p = tf.tensor2d(rand(B * A * T * T, 6), [B * A * T, T]);
+    for (const c of ['sg:8x8x8-2x2', 'sg:16x8x16-2x2'])
+      for (const which of ['scores', 'context'] as const) {
+        const x = which === 'scores' ? q : p;
+        const got = attentionProduct(c, which, x, k, { B, A, T, D });
+        const want = attentionProduct('f16:64x64x16-4x4', which, x, k, { B, A, T, D });
+        expect(got.shape).toEqual(want.shape);
+        expect(relDiff(await got.data(), await want.data()), `${c} ${which}`).toBeLessThan(1e-6);
+        tf.dispose([got, want]);
+      }
+    tf.dispose([q, k, p]);
+  });
+
+  it('a mixed training step on it: loss and update as on the f16 kernel; recorded and replayed', async () => {
+    await mixed();
+    emulateSubgroupMatrix([C8]);
+    const batch = hostBatch(5);
+    const step = async (choice: string) => {
+      forceMixedChoice(choice);
+      const { cfg, params } = tinyModel(1, { hidden_dropout_prob: 0, attention_probs_dropout_prob: 0 });
+      const spec: StepSpec<HostBatch> = { params, clipNorm: 1, loss: classifierStepLoss(params, cfg) };
+      const before = await snapshot(params);
+      const opt = new AdamW({ lr: 1e-2, weightDecay: 0, eps: 1 });
+      resetGpuCounters();
+      const q = await queueTrainStep(spec, opt, batch, new Rng(3), 1e-2);
+      const loss = await q.loss;
+      const programs = { ...gpuCounters().byProgram };
+      const after = await snapshot(params);
+      // then recorded and replayed: the sg dispatches are captured like any other
+      const rec = stepRecording(spec, opt, () => {});
+      resetDeviceCounters();
+      for (let i = 0; i < 3; i++) await (await queueTrainStep(spec, opt, batch, new Rng(4 + i), 1e-2, rec)).loss;
+      const replayed = deviceCounters().replayed;
+      rec?.recorder.dispose();
+      opt.dispose();
+      spec.lossScale?.dispose();
+      for (const v of params.values()) v.dispose();
+      return {
+        loss,
+        programs,
+        d: [...after].map(([n, a]) => [n, a.map((x, i) => x - before.get(n)![i])] as const),
+        replayed,
+      };
+    };
+    const sg = await step('sg:8x8x8-2x2');
+    const f = await step('f16:64x64x16-4x4');
+    expect(Object.keys(sg.programs).some((n) => n.startsWith('matmul_sg:8x8x8-2x2'))).toBe(true);
+    expect(Object.keys(f.programs).some((n) => n.startsWith('matmul_sg'))).toBe(false);
+    expect(Math.abs(sg.loss - f.loss)).toBeLessThan(1e-5 * Math.abs(f.loss));
+    // each update within 1e-3 of the largest of its tensor (the key bias's gradient is 0 in exact
+    // arithmetic, its update rounding noise: 1e-7 absolute)
+    for (const [i, [n, w]] of f.d.entries()) {
+      const top = Math.max(...w.map(Math.abs));
+      const worst = Math.max(...w.map((x, j) => Math.abs(x - sg.d[i][1][j])));
+      expect(worst, n).toBeLessThan(1e-3 * top + 1e-7);
+    }
+    expect(sg.replayed).toBeGreaterThanOrEqual(1);
+  });
+
+  it('tuneMixed: the f16 kernel against each candidate per product and size, kept and read back', async () => {
+    await mixed();
+    await withCacheDir(async (dir) => {
+      const adapter = webgpuAdapter()!;
+      resetMatmulTuning();
+      await tuneMatmul(adapter, attentionProduct, MATMUL_STORE);
+      emulateSubgroupMatrix([C8]);
+      const lines: string[] = [];
+      const m = await tuneMixed(adapter, attentionProduct, MATMUL_STORE, (l) => lines.push(l));
+      expect(m).not.toBeNull();
+      expect(m!.form).toBe('emulated');
+      expect(m!.rejected).toEqual({});
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(
+        /^webgpu mixed matmul measured on .* \(subgroup matrices emulated subgroup 32 f16->f32 8x8x8; emulated\): NT:small \S+/,
+      );
+      const keys = ['NT', 'NN', 'TN', 'attn'].flatMap((p) => [`${p}:small`, `${p}:large`]);
+      expect(Object.keys(m!.choices).sort()).toEqual(keys.sort());
+      for (const [k, c] of Object.entries(m!.choices)) {
+        // the f16 kernel and every candidate timed; the fastest chosen
+        expect(
+          Object.keys(m!.ms[k])
+            .filter((x) => x.startsWith('sg:'))
+            .sort(),
+        ).toEqual(subgroupMatrixCandidates().sort());
+        expect(m!.ms[k][c]).toBe(Math.min(...Object.values(m!.ms[k])));
+        expect(mixedChoice(k.split(':')[0] as 'NT', k.endsWith('large') ? 1 << 22 : 1)).toBe(c);
+      }
+      expect(readSpeeds(path.join(dir, 'backend-speeds.json')).matmul?.[adapter.name]?.mixed).toEqual(m);
+      // the next start reads it
+      resetMatmulTuning();
+      await tuneMatmul(adapter, attentionProduct, MATMUL_STORE);
+      const again = await tuneMixed(adapter, attentionProduct, MATMUL_STORE, (l) => lines.push(l));
+      expect(lines).toHaveLength(1);
+      expect(again).toEqual(m);
+      // a kept part that is not ours is measured again, the fp32 choices stay
+      const file = path.join(dir, 'backend-speeds.json');
+      const j = JSON.parse(fs.readFileSync(file, 'utf8'));
+      j.matmul[adapter.name].mixed = { offer: 1, form: 'x' };
+      fs.writeFileSync(file, JSON.stringify(j));
+      expect(readSpeeds(file).matmul?.[adapter.name]?.mixed).toBeUndefined();
+      expect(readSpeeds(file).matmul?.[adapter.name]?.choices).toEqual(j.matmul[adapter.name].choices);
+    });
+  });
+
+  it("Dawn's spelling where the feature is missing: each candidate left out with its error, f16 runs", async () => {
+    await mixed();
+    await withCacheDir(async () => {
+      const adapter = webgpuAdapter()!;
+      resetMatmulTuning();
+      await tuneMatmul(adapter, attentionProduct, MATMUL_STORE);
+      emulateSubgroupMatrix([C16], 'device');
+      const lines: string[] = [];
+      const m = await tuneMixed(adapter, attentionProduct, MATMUL_STORE, (l) => lines.push(l));
+      expect(m!.form).toBeNull();
+      expect(Object.keys(m!.rejected).sort()).toEqual(subgroupMatrixCandidates().sort());
+      for (const why of Object.values(m!.rejected)) expect(why).toMatch(/^did not compile: .*is not allowed/);
+      for (const c of Object.values(m!.choices)) expect(c).toMatch(/^f16:/);
+      expect(mixedChoice('NT', 1)).toMatch(/^f16:/);
+      expect(lines[0]).toMatch(/; none\): .*; left out: sg:16x16x16-2x2 did not compile: /);
+      // the device survived the refused compiles: a product still runs
+      const y = matMul2dOn(
+        tf.ones([2, 3]) as tf.Tensor2D,
+        tf.ones([4, 3]) as tf.Tensor2D,
+        false,
+        true,
+        mixedChoice('NT', 8),
+      );
+      expect([...(await y.data())]).toEqual(new Array(8).fill(3));
+      y.dispose();
+    });
+  });
+});
