@@ -19,6 +19,7 @@ import {
   emulateSubgroupMatrix,
   forceMixedChoice,
   matMul2dOn,
+  type MatmulTuning,
   mixedChoice,
   relDiff,
   resetMatmulTuning,
@@ -326,6 +327,43 @@ describe.skipIf(noF16 !== null)('the subgroup-matrix kernel, emulated on this ad
       fs.writeFileSync(file, JSON.stringify(j));
       expect(readSpeeds(file).matmul?.[adapter.name]?.mixed).toBeUndefined();
       expect(readSpeeds(file).matmul?.[adapter.name]?.choices).toEqual(j.matmul[adapter.name].choices);
+    });
+  });
+
+  it('a measurement that did not finish is not tried again; BERT_PRUNER_WEBGPU_SUBGROUP_MATRIX=off', async () => {
+    await mixed();
+    await withCacheDir(async (dir) => {
+      const adapter = webgpuAdapter()!;
+      resetMatmulTuning();
+      await tuneMatmul(adapter, attentionProduct, MATMUL_STORE);
+      emulateSubgroupMatrix([C8]);
+      // what a process that died while measuring leaves behind: its record, marked unfinished
+      const dying = {
+        ...MATMUL_STORE,
+        write: (t: MatmulTuning) => (t.mixed?.form === null ? MATMUL_STORE.write(t) : { problem: 'died' }),
+      };
+      await tuneMixed(adapter, attentionProduct, dying);
+      const kept = readSpeeds(path.join(dir, 'backend-speeds.json')).matmul?.[adapter.name]?.mixed;
+      expect(kept).toMatchObject({ form: null, choices: {} });
+      expect(kept!.rejected['*']).toMatch(/^an earlier measurement of them did not finish/);
+      resetMatmulTuning();
+      await tuneMatmul(adapter, attentionProduct, MATMUL_STORE);
+      const lines: string[] = [];
+      const m = await tuneMixed(adapter, attentionProduct, MATMUL_STORE, (l) => lines.push(l));
+      expect(m).toEqual(kept);
+      expect(lines).toEqual([
+        expect.stringMatching(/^webgpu subgroup matrices left out on .*: an earlier measurement/),
+      ]);
+      expect(mixedChoice('NT', 1)).toMatch(/^f16:/);
+      expect(subgroupMatrixCandidates()).not.toEqual([]);
+      process.env.BERT_PRUNER_WEBGPU_SUBGROUP_MATRIX = 'off';
+      try {
+        expect(subgroupMatrixCandidates()).toEqual([]);
+        process.env.BERT_PRUNER_WEBGPU_SUBGROUP_MATRIX = 'on';
+        expect(() => subgroupMatrixCandidates()).toThrow("BERT_PRUNER_WEBGPU_SUBGROUP_MATRIX='on': one of auto, off");
+      } finally {
+        delete process.env.BERT_PRUNER_WEBGPU_SUBGROUP_MATRIX;
+      }
     });
   });
 

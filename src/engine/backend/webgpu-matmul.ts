@@ -425,11 +425,20 @@ export function forceMixedChoice(c: Choice | null): void {
 function sgOffer(): { configs: SgConfig[]; S: number; emulated: boolean; maxBytes: number; maxThreads: number } | null {
   const lim = requireWebGpu('subgroup matrices').device.limits as Record<string, number>;
   const limits = { maxBytes: lim.maxComputeWorkgroupStorageSize, maxThreads: lim.maxComputeInvocationsPerWorkgroup };
+  if (subgroupMatrixOff()) return null;
   if (sgPretend)
     return { configs: sgPretend.configs, S: EMULATED_SUBGROUP, emulated: sgPretend.spelling === 'emulated', ...limits };
   const f = webgpuFeatures();
   if (!f.subgroupMatrix || !f.sgConfigs.length || !f.subgroupSize) return null;
   return { configs: f.sgConfigs, S: f.subgroupSize, emulated: false, ...limits };
+}
+
+/** BERT_PRUNER_WEBGPU_SUBGROUP_MATRIX=off: the sg kernels are neither measured nor run. */
+function subgroupMatrixOff(): boolean {
+  const v = (process.env.BERT_PRUNER_WEBGPU_SUBGROUP_MATRIX ?? '').trim();
+  if (v === '' || v === 'auto') return false;
+  if (v === 'off') return true;
+  throw new UserError(`BERT_PRUNER_WEBGPU_SUBGROUP_MATRIX='${v}': one of auto, off`);
 }
 
 /** The sg candidates that fit this device: every configuration x tile whose loops divide evenly. */
@@ -794,6 +803,12 @@ export async function tuneMatmul(
 // ---------------------------------------------------------------------------------------------
 // precision mixed: the f16 kernel against subgroup matrices
 
+/** MixedTuning.rejected's key for a measurement that did not finish, and what its log line says. */
+const UNFINISHED = '*';
+const UNFINISHED_WHY =
+  'an earlier measurement of them did not finish (its process ended or the device was lost); ' +
+  "to measure again, delete this adapter's matmul entry in the speeds file";
+
 /** How far an sg candidate's output may lie from the f16 kernel's: max |difference| / max |f16's|. */
 export const SG_AGREE = 1e-3;
 
@@ -904,8 +919,14 @@ export async function tuneMixed(
   const offer = `${o.emulated ? 'emulated' : 'device'} subgroup ${o.S} f16->f32 ${cfgs}`;
   if (tuned.mixed?.offer === offer) {
     sgDialect = dialectOf(tuned.mixed.form);
+    const unfinished = tuned.mixed.rejected[UNFINISHED];
+    if (unfinished) log(`webgpu subgroup matrices left out on ${adapter.name}: ${unfinished}`);
     return tuned.mixed;
   }
+  // kept first as unfinished: a measurement that takes the process or the device down is not
+  // tried again by the next process (whose stage then runs on the f16 kernel)
+  tuned.mixed = { offer, form: null, choices: {}, ms: {}, rejected: { [UNFINISHED]: UNFINISHED_WHY } };
+  store.write(tuned);
   const t0 = performance.now();
   const { cases: cs, reps, made } = cases(adapter.software, attnSimple);
   const refOf = (c: Case) => `f16:${mixedTile(c.product, c.cls === 'large' ? LARGE : 0)}`;
