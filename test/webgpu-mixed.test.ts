@@ -30,7 +30,16 @@ import { queueTrainStep, stepRecording, StepSpec, train, TrainSpec } from '../sr
 import { AdamW } from '../src/engine/train/optim';
 import { tinyModel } from './helpers/tiny';
 import { mixedWebgpuMissing } from './helpers/backends';
-import { classifierStepLoss, f16, hostBatch, rand, reference, snapshot, type HostBatch } from './helpers/webgpu';
+import {
+  classifierStepLoss,
+  f16,
+  hostBatch,
+  rand,
+  reference,
+  relErr,
+  snapshot,
+  type HostBatch,
+} from './helpers/webgpu';
 
 describe('precision mixed: what is asked of Dawn', () => {
   it('fp32 asks for no instance toggle and no device feature; mixed for the toggles and the features offered', () => {
@@ -226,20 +235,6 @@ function setup(seed: number, dropout: boolean) {
   const { cfg, params } = tinyModel(seed, dropout ? {} : { hidden_dropout_prob: 0, attention_probs_dropout_prob: 0 });
   const spec: StepSpec<HostBatch> = { params, clipNorm: 1, loss: classifierStepLoss(params, cfg) };
   return { cfg, params, spec };
-}
-
-/**
- * ||x - y|| over (||y|| + 1e-3): relative, except where y is about 0 (the key bias's gradient is 0
- * in exact arithmetic: softmax ignores a shift of a row's scores).
- */
-function relErr(x: Float32Array, y: Float32Array): number {
-  let d = 0;
-  let n = 0;
-  for (let i = 0; i < x.length; i++) {
-    d += (x[i] - y[i]) ** 2;
-    n += y[i] ** 2;
-  }
-  return Math.sqrt(d) / (Math.sqrt(n) + 1e-3);
 }
 
 describe.skipIf(noF16 !== null)('a mixed-precision training step against the cpu backend', () => {

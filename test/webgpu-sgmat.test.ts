@@ -1,12 +1,13 @@
 // The matmul on subgroup matrices (backend/webgpu-sgmat.ts) for precision mixed. No adapter here
 // offers them (lavapipe has no cooperative matrices), so its kernel runs in the emulated dialect:
 // the same tiling, offsets, strides, bounds and epilogue, with the builtins written in plain WGSL
-// after their documented semantics. Checked: every fitting tile of three configurations against a
-// float64 product of the f16-rounded inputs, bias, off-tile sizes and every transpose; f32 sums;
-// an overflow's NaN; the attention's strided batched products; a mixed training step on it against
-// the f16 register-blocked kernel, recorded and replayed; the measurement (tuneMixed) choosing,
-// keeping and reading back its choices; and Dawn's own spelling refused by an adapter without the
-// feature: every candidate left out with its compile error, the stage on the f16 kernel.
+// after their documented semantics. Checked: tiles of three configurations against a float64
+// product of the f16-rounded inputs, bias, off-tile sizes and every transpose; f32 sums; an
+// overflow's NaN; the attention's strided batched products; a mixed training step on it against
+// the f16 register-blocked kernel and the cpu backend's fp32, recorded and replayed; the
+// measurement (tuneMixed) choosing, keeping and reading back its choices, an unfinished one not
+// tried again, the off switch; and Dawn's own spelling refused by an adapter without the feature:
+// every candidate left out with its compile error, the stage on the f16 kernel.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -41,6 +42,7 @@ import {
   hostBatch,
   rand,
   reference,
+  relErr,
   snapshot,
   type HostBatch,
   withCacheDir,
@@ -239,12 +241,14 @@ describe.skipIf(noF16 !== null)('the subgroup-matrix kernel, emulated on this ad
     tf.dispose([q, k, p]);
   });
 
-  it('a mixed training step on it: loss and update as on the f16 kernel; recorded and replayed', async () => {
+  it("a mixed training step on it: as on the f16 kernel and the cpu's fp32; recorded, replayed", async () => {
     await mixed();
     emulateSubgroupMatrix([C8]);
     const batch = hostBatch(5);
-    const step = async (choice: string) => {
-      forceMixedChoice(choice);
+    const step = async (choice: string | null) => {
+      // null: the cpu backend, fp32
+      if (choice === null) await initBackend('cpu');
+      else forceMixedChoice(choice);
       const { cfg, params } = tinyModel(1, { hidden_dropout_prob: 0, attention_probs_dropout_prob: 0 });
       const spec: StepSpec<HostBatch> = { params, clipNorm: 1, loss: classifierStepLoss(params, cfg) };
       const before = await snapshot(params);
@@ -263,6 +267,7 @@ describe.skipIf(noF16 !== null)('the subgroup-matrix kernel, emulated on this ad
       opt.dispose();
       spec.lossScale?.dispose();
       for (const v of params.values()) v.dispose();
+      if (choice === null) await mixed();
       return {
         loss,
         programs,
@@ -283,6 +288,11 @@ describe.skipIf(noF16 !== null)('the subgroup-matrix kernel, emulated on this ad
       expect(worst, n).toBeLessThan(1e-3 * top + 1e-7);
     }
     expect(sg.replayed).toBeGreaterThanOrEqual(1);
+    // against the cpu backend's fp32 step: loss within 1e-3, each update within 5e-3 (relative norm),
+    // the f16 kernel's bounds (webgpu-mixed.test.ts)
+    const cpu = await step(null);
+    expect(Math.abs(sg.loss - cpu.loss)).toBeLessThan(1e-3 * Math.abs(cpu.loss));
+    for (const [i, [n, w]] of cpu.d.entries()) expect(relErr(sg.d[i][1], w), n).toBeLessThan(5e-3);
   });
 
   it('tuneMixed: the f16 kernel against each candidate per product and size, kept and read back', async () => {

@@ -58,6 +58,20 @@ export function f16(x: number): number {
   return r * q;
 }
 
+/**
+ * ||x - y|| over (||y|| + 1e-3): relative, except where y is about 0 (the key bias's gradient is 0
+ * in exact arithmetic: softmax ignores a shift of a row's scores).
+ */
+export function relErr(x: ArrayLike<number>, y: ArrayLike<number>): number {
+  let d = 0;
+  let n = 0;
+  for (let i = 0; i < x.length; i++) {
+    d += (x[i] - y[i]) ** 2;
+    n += y[i] ** 2;
+  }
+  return Math.sqrt(d) / (Math.sqrt(n) + 1e-3);
+}
+
 /** Run fn with BERT_PRUNER_CACHE_DIR set to a new temporary folder (removed after), as it was after. */
 export async function withCacheDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bp-cache-'));
