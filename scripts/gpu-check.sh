@@ -2,7 +2,8 @@
 # GPU check: the engine's webgpu backend on a lent GPU machine (no Node.js, no network there),
 # against the PyTorch CUDA yardstick (torch_gpu_bench.py, GPU_CHECK_TORCH_RUNS runs, the median;
 # BERT-base also under bf16 autocast), the webgpu matmul alone (bench --matmul --precision mixed:
-# TFLOP/s of tfjs's, each of our fp32 tiles and the f16-input kernel at BERT-base's three shapes),
+# TFLOP/s of tfjs's, each of our fp32 tiles, the f16-input kernel and each tensor-core candidate
+# that compiled and agreed, at BERT-base's three shapes),
 # BERT-base in fp32 and in mixed precision, and the real gaiic pipeline on the GPU in fp32 and in
 # mixed precision (test metrics side by side), in one bounded run (under 5 minutes).
 #
