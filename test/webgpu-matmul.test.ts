@@ -24,22 +24,15 @@ import {
 import { attentionProduct } from '../src/engine/backend/webgpu-ops';
 import { ops } from '../src/engine/ops';
 import { webgpuMissing } from './helpers/backends';
-import { rand, reference } from './helpers/webgpu';
+import { rand, randomProduct, reference } from './helpers/webgpu';
 
 const missing = await webgpuMissing('webgpu matmul tests');
 
 /** Our kernel on `tile` against float64: the norm-wise relative error, the worst entry's error over its scale. */
 async function errors(tile: string, M: number, K: number, N: number, ta: boolean, tb: boolean, withBias: boolean) {
-  const a = rand(M * K, 1);
-  const b = rand(K * N, 2);
-  const bias = withBias ? rand(N, 3) : undefined;
-  const at = tf.tensor2d(a, ta ? [K, M] : [M, K]);
-  const bt = tf.tensor2d(b, tb ? [N, K] : [K, N]);
-  const biasT = bias ? tf.tensor1d(bias) : undefined;
-  const y = blockedMatMul2d(at, bt, ta, tb, tile, biasT);
-  expect(y.shape).toEqual([M, N]);
-  const got = (await y.data()) as Float32Array;
-  tf.dispose([at, bt, y, ...(biasT ? [biasT] : [])]);
+  const mm = (x: tf.Tensor2D, y: tf.Tensor2D, bias?: tf.Tensor1D) => blockedMatMul2d(x, y, ta, tb, tile, bias);
+  const { a, b, bias, got, shape } = await randomProduct(mm, [M, K, N], ta, tb, withBias);
+  expect(shape).toEqual([M, N]);
   const { ref, scale } = reference(a, b, M, K, N, ta, tb, bias);
   let num = 0;
   let den = 0;

@@ -14,7 +14,12 @@ import * as tf from '@tensorflow/tfjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { initBackend, MATMUL_STORE } from '../src/engine/backend';
 import { readSpeeds } from '../src/engine/backend/speeds';
-import { precisionFeatures, subgroupMatrixOffer, webgpuAdapter } from '../src/engine/backend/webgpu';
+import {
+  precisionFeatures,
+  subgroupMatrixOffer,
+  webgpuAdapter,
+  type WebGpuAdapter,
+} from '../src/engine/backend/webgpu';
 import { gpuCounters, resetGpuCounters } from '../src/engine/backend/webgpu-kernels';
 import {
   emulateSubgroupMatrix,
@@ -30,7 +35,7 @@ import {
 } from '../src/engine/backend/webgpu-matmul';
 import { attentionProduct } from '../src/engine/backend/webgpu-ops';
 import { deviceCounters, resetDeviceCounters } from '../src/engine/backend/webgpu-record';
-import { parseSgName, SG_FORMS, sgFits, sgName, sgWgsl } from '../src/engine/backend/webgpu-sgmat';
+import { parseSgName, SG_FORMS, sgFits, sgName, sgWgsl, type SgConfig } from '../src/engine/backend/webgpu-sgmat';
 import { Rng } from '../src/engine/data/rng';
 import { queueTrainStep, stepRecording, StepSpec } from '../src/engine/train/loop';
 import { AdamW } from '../src/engine/train/optim';
@@ -39,8 +44,10 @@ import { mixedWebgpuMissing } from './helpers/backends';
 import {
   classifierStepLoss,
   f16,
+  f16EdgeCases,
   hostBatch,
   rand,
+  randomProduct,
   reference,
   relErr,
   snapshot,
@@ -117,9 +124,12 @@ describe('subgroup matrices: what is asked of Dawn and what it offers', () => {
     });
     expect(parseSgName('sg:16x16x16-3x3')).toBeNull();
     // a fragment's elements over the subgroup, the tile loads over the threads, the workgroup memory
-    expect(sgFits({ M: 16, N: 16, K: 16 }, { WM: 4, WN: 4 }, 32, 32768)).toBe(true);
-    expect(sgFits({ M: 16, N: 16, K: 16 }, { WM: 4, WN: 4 }, 32, 16384)).toBe(false);
-    expect(sgFits({ M: 4, N: 4, K: 4 }, { WM: 2, WN: 2 }, 32, 32768)).toBe(false);
+    // and invocations
+    const lim = (maxBytes: number, maxThreads = 256) => ({ maxBytes, maxThreads });
+    expect(sgFits({ M: 16, N: 16, K: 16 }, { WM: 4, WN: 4 }, 32, lim(32768))).toBe(true);
+    expect(sgFits({ M: 16, N: 16, K: 16 }, { WM: 4, WN: 4 }, 32, lim(16384))).toBe(false);
+    expect(sgFits({ M: 4, N: 4, K: 4 }, { WM: 2, WN: 2 }, 32, lim(32768))).toBe(false);
+    expect(sgFits({ M: 16, N: 16, K: 16 }, { WM: 4, WN: 4 }, 64, lim(32768, 128))).toBe(false);
   });
 
   it('relDiff: max difference over max magnitude; a NaN on one side only is Infinity', () => {
@@ -139,6 +149,30 @@ const C8 = { M: 8, N: 8, K: 8 };
 const C16x8 = { M: 16, N: 8, K: 16 };
 
 const mixed = () => initBackend('webgpu', undefined, 'mixed');
+
+/** A new start of the engine on this adapter: the fp32 choices read back (or measured). */
+async function restart(adapter: WebGpuAdapter) {
+  resetMatmulTuning();
+  await tuneMatmul(adapter, attentionProduct, MATMUL_STORE);
+}
+
+/**
+ * A mixed device and an empty speeds file (its folder given to fn): the fp32 choices measured, then
+ * these subgroup-matrix configurations offered, in this spelling.
+ */
+async function withFreshTuning(
+  configs: SgConfig[],
+  spelling: 'emulated' | 'device',
+  fn: (adapter: WebGpuAdapter, dir: string) => Promise<void>,
+) {
+  await mixed();
+  await withCacheDir(async (dir) => {
+    const adapter = webgpuAdapter()!;
+    await restart(adapter);
+    emulateSubgroupMatrix(configs, spelling);
+    await fn(adapter, dir);
+  });
+}
 
 describe.skipIf(noF16 !== null)('the subgroup-matrix kernel, emulated on this adapter', () => {
   afterEach(() => {
@@ -172,16 +206,9 @@ describe.skipIf(noF16 !== null)('the subgroup-matrix kernel, emulated on this ad
       ['sg:8x8x8-2x2', NT, [77, 300, 45], false],
     ];
     for (const [c, [ta, tb], [M, K, N], withBias] of checks) {
-      const a = rand(M * K, 1);
-      const b = rand(K * N, 2);
-      const bias = withBias ? rand(N, 3) : undefined;
-      const at = tf.tensor2d(a, ta ? [K, M] : [M, K]);
-      const bt = tf.tensor2d(b, tb ? [N, K] : [K, N]);
-      const biasT = bias ? tf.tensor1d(bias) : undefined;
-      const y = matMul2dOn(at, bt, ta, tb, c, biasT);
-      expect(y.shape).toEqual([M, N]);
-      const got = (await y.data()) as Float32Array;
-      tf.dispose([at, bt, y, ...(biasT ? [biasT] : [])]);
+      const mm = (x: tf.Tensor2D, y: tf.Tensor2D, bias?: tf.Tensor1D) => matMul2dOn(x, y, ta, tb, c, bias);
+      const { a, b, bias, got, shape } = await randomProduct(mm, [M, K, N], ta, tb, withBias);
+      expect(shape).toEqual([M, N]);
       // float64 of the f16-rounded inputs (the bias is added in f32, not rounded)
       const h = reference(a.map(f16), b.map(f16), M, K, N, ta, tb, bias);
       const x = reference(a, b, M, K, N, ta, tb, bias);
@@ -200,26 +227,10 @@ describe.skipIf(noF16 !== null)('the subgroup-matrix kernel, emulated on this ad
   it('the sums are f32 (2048 + 4095 x 0.25 = 3071.75), an operand of 70000 gives NaN, 60000 not', async () => {
     await mixed();
     emulateSubgroupMatrix([C16]);
-    const K = 4096;
-    const a = new Float32Array(K).fill(0.5);
-    const b = new Float32Array(K).fill(0.5);
-    a[0] = 2048;
-    b[0] = 1;
-    const at = tf.tensor2d(a, [1, K]);
-    const bt = tf.tensor2d(b, [1, K]);
-    const y = matMul2dOn(at, bt, false, true, 'sg:16x16x16-2x2');
-    expect((await y.data())[0]).toBe(3071.75);
-    const big = tf.tensor2d(
-      new Float32Array(4 * 8).fill(1).map((v, i) => (i === 5 ? 70000 : v)),
-      [4, 8],
-    );
-    const ok = tf.tensor2d(new Float32Array(4 * 8).fill(60000), [4, 8]);
-    const ones = tf.ones([3, 8]) as tf.Tensor2D;
-    const yb = matMul2dOn(big, ones, false, true, 'sg:16x16x16-2x2');
-    const yo = matMul2dOn(ok, ones, false, true, 'sg:16x16x16-2x2');
-    expect([...(await yb.data())].every((v) => Number.isNaN(v))).toBe(true);
-    expect([...(await yo.data())].every((v) => v === 8 * 60000)).toBe(true);
-    tf.dispose([at, bt, y, big, ok, ones, yb, yo]);
+    const e = await f16EdgeCases((a, b) => matMul2dOn(a, b, false, true, 'sg:16x16x16-2x2'));
+    expect(e.sum).toBe(3071.75);
+    expect(e.overflow.every((v) => Number.isNaN(v))).toBe(true);
+    expect(e.fits.every((v) => v === 8 * 60000)).toBe(true);
   });
 
   it("the attention's batched products (strided heads, T = 19, head size 12) as the f16 kernel's", async () => {
@@ -296,12 +307,7 @@ describe.skipIf(noF16 !== null)('the subgroup-matrix kernel, emulated on this ad
   });
 
   it('tuneMixed: the f16 kernel against each candidate per product and size, kept and read back', async () => {
-    await mixed();
-    await withCacheDir(async (dir) => {
-      const adapter = webgpuAdapter()!;
-      resetMatmulTuning();
-      await tuneMatmul(adapter, attentionProduct, MATMUL_STORE);
-      emulateSubgroupMatrix([C8]);
+    await withFreshTuning([C8], 'emulated', async (adapter, dir) => {
       const lines: string[] = [];
       const m = await tuneMixed(adapter, attentionProduct, MATMUL_STORE, (l) => lines.push(l));
       expect(m).not.toBeNull();
@@ -325,8 +331,7 @@ describe.skipIf(noF16 !== null)('the subgroup-matrix kernel, emulated on this ad
       }
       expect(readSpeeds(path.join(dir, 'backend-speeds.json')).matmul?.[adapter.name]?.mixed).toEqual(m);
       // the next start reads it
-      resetMatmulTuning();
-      await tuneMatmul(adapter, attentionProduct, MATMUL_STORE);
+      await restart(adapter);
       const again = await tuneMixed(adapter, attentionProduct, MATMUL_STORE, (l) => lines.push(l));
       expect(lines).toHaveLength(1);
       expect(again).toEqual(m);
@@ -341,12 +346,7 @@ describe.skipIf(noF16 !== null)('the subgroup-matrix kernel, emulated on this ad
   });
 
   it('a measurement that did not finish is not tried again; BERT_PRUNER_WEBGPU_SUBGROUP_MATRIX=off', async () => {
-    await mixed();
-    await withCacheDir(async (dir) => {
-      const adapter = webgpuAdapter()!;
-      resetMatmulTuning();
-      await tuneMatmul(adapter, attentionProduct, MATMUL_STORE);
-      emulateSubgroupMatrix([C8]);
+    await withFreshTuning([C8], 'emulated', async (adapter, dir) => {
       // what a process that died while measuring leaves behind: its record, marked unfinished
       const dying = {
         ...MATMUL_STORE,
@@ -356,8 +356,7 @@ describe.skipIf(noF16 !== null)('the subgroup-matrix kernel, emulated on this ad
       const kept = readSpeeds(path.join(dir, 'backend-speeds.json')).matmul?.[adapter.name]?.mixed;
       expect(kept).toMatchObject({ form: null, choices: {} });
       expect(kept!.rejected['*']).toMatch(/^an earlier measurement of them did not finish/);
-      resetMatmulTuning();
-      await tuneMatmul(adapter, attentionProduct, MATMUL_STORE);
+      await restart(adapter);
       const lines: string[] = [];
       const m = await tuneMixed(adapter, attentionProduct, MATMUL_STORE, (l) => lines.push(l));
       expect(m).toEqual(kept);
@@ -378,12 +377,7 @@ describe.skipIf(noF16 !== null)('the subgroup-matrix kernel, emulated on this ad
   });
 
   it("Dawn's spelling where the feature is missing: each candidate left out with its error, f16 runs", async () => {
-    await mixed();
-    await withCacheDir(async () => {
-      const adapter = webgpuAdapter()!;
-      resetMatmulTuning();
-      await tuneMatmul(adapter, attentionProduct, MATMUL_STORE);
-      emulateSubgroupMatrix([C16], 'device');
+    await withFreshTuning([C16], 'device', async (adapter) => {
       const lines: string[] = [];
       const m = await tuneMixed(adapter, attentionProduct, MATMUL_STORE, (l) => lines.push(l));
       expect(m!.form).toBeNull();

@@ -47,6 +47,55 @@ export function reference(
   return { ref, scale };
 }
 
+/**
+ * op(a) @ op(b) (+ bias) of random operands (a from seed 1, b from 2, the bias from 3) through mm:
+ * the operands, the result's values and shape (a is [K, M] where ta, b is [N, K] where tb).
+ */
+export async function randomProduct(
+  mm: (a: tf.Tensor2D, b: tf.Tensor2D, bias?: tf.Tensor1D) => tf.Tensor,
+  [M, K, N]: readonly number[],
+  ta: boolean,
+  tb: boolean,
+  withBias: boolean,
+) {
+  const a = rand(M * K, 1);
+  const b = rand(K * N, 2);
+  const bias = withBias ? rand(N, 3) : undefined;
+  const at = tf.tensor2d(a, ta ? [K, M] : [M, K]);
+  const bt = tf.tensor2d(b, tb ? [N, K] : [K, N]);
+  const biasT = bias ? tf.tensor1d(bias) : undefined;
+  const y = mm(at, bt, biasT);
+  const got = (await y.data()) as Float32Array;
+  tf.dispose([at, bt, y, ...(biasT ? [biasT] : [])]);
+  return { a, b, bias, got, shape: y.shape };
+}
+
+/**
+ * An f16-input matmul's two edge cases through mm (x W^T): the sum 2048 + 4095 x 0.25 over K = 4096
+ * (3071.75 in f32, 2048 in f16), and a 4 x 8 operand with one 70000 (beyond f16) or all 60000, times ones.
+ */
+export async function f16EdgeCases(mm: (a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor) {
+  const K = 4096;
+  const a = new Float32Array(K).fill(0.5);
+  const b = new Float32Array(K).fill(0.5);
+  a[0] = 2048;
+  b[0] = 1;
+  const over = new Float32Array(4 * 8).fill(1);
+  over[5] = 70000;
+  const ins = [
+    tf.tensor2d(a, [1, K]),
+    tf.tensor2d(b, [1, K]),
+    tf.tensor2d(over, [4, 8]),
+    tf.tensor2d(new Float32Array(4 * 8).fill(60000), [4, 8]),
+    tf.ones([3, 8]) as tf.Tensor2D,
+  ];
+  const [ta, tb, tover, tfits, ones] = ins;
+  const outs = [mm(ta, tb), mm(tover, ones), mm(tfits, ones)];
+  const [sum, overflow, fits] = await Promise.all(outs.map(async (t) => [...(await t.data())]));
+  tf.dispose([...ins, ...outs]);
+  return { sum: sum[0], overflow, fits };
+}
+
 /** x rounded to the nearest f16 (ties to even; no overflow in these tests). */
 export function f16(x: number): number {
   if (x === 0 || !Number.isFinite(x)) return x;

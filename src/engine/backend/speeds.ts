@@ -65,39 +65,30 @@ interface SpeedsFile {
 /** At most this many adapters' matmul choices are kept. */
 const MAX_ADAPTERS = 16;
 
+const isRecord = (x: unknown): x is Record<string, unknown> => !!x && typeof x === 'object';
+/** An object whose values are all strings (a measurement's choices, its reasons). */
+const stringRecord = (x: unknown) => isRecord(x) && Object.values(x).every((v) => typeof v === 'string');
+
 function validTuning(t: unknown): t is MatmulTuning {
-  if (!t || typeof t !== 'object') return false;
-  const o = t as Record<string, unknown>;
+  if (!isRecord(t)) return false;
   return (
-    typeof o.adapter === 'string' &&
-    typeof o.version === 'number' &&
-    typeof o.measured === 'string' &&
-    !!o.choices &&
-    typeof o.choices === 'object' &&
-    Object.values(o.choices as object).every((v) => typeof v === 'string') &&
-    !!o.ms &&
-    typeof o.ms === 'object'
+    typeof t.adapter === 'string' &&
+    typeof t.version === 'number' &&
+    typeof t.measured === 'string' &&
+    stringRecord(t.choices) &&
+    isRecord(t.ms)
   );
 }
 
 /** A kept mixed-precision measurement (webgpu-matmul.ts's MixedTuning); anything else is dropped. */
 function validMixed(m: unknown): boolean {
-  if (!m || typeof m !== 'object') return false;
-  const o = m as Record<string, unknown>;
-  const strings = (x: unknown) => !!x && typeof x === 'object' && Object.values(x).every((v) => typeof v === 'string');
-  const f = o.form as Record<string, unknown> | null | string;
+  if (!isRecord(m)) return false;
+  const f = m.form;
   const form =
     f === null ||
     f === 'emulated' ||
-    (!!f && typeof f === 'object' && typeof f.templated === 'boolean' && typeof f.subgroupId === 'boolean');
-  return (
-    typeof o.offer === 'string' &&
-    form &&
-    strings(o.choices) &&
-    strings(o.rejected) &&
-    !!o.ms &&
-    typeof o.ms === 'object'
-  );
+    (isRecord(f) && typeof f.templated === 'boolean' && typeof f.subgroupId === 'boolean');
+  return typeof m.offer === 'string' && form && stringRecord(m.choices) && stringRecord(m.rejected) && isRecord(m.ms);
 }
 
 export function speedsFile(): string {

@@ -56,6 +56,7 @@ import {
   type SgConfig,
   type SgDialect,
   type SgForm,
+  type SgLimits,
 } from './webgpu-sgmat';
 import { UserError } from '../errors';
 
@@ -348,11 +349,8 @@ export function blockedMatMul(
   if (!tile) throw new Error(`blockedMatMul: no tile '${tileName}' (one of ${Object.keys(TILES).join(', ')})`);
   const gb = requireWebGpu('blockedMatMul');
   if (f16 && !webgpuFeatures().f16) throw new Error('blockedMatMul: f16 needs a device made with shader-f16');
-  const f = stridedUniforms(dims, a, b, out);
-  if (f16) f.push(['poison', 'f32', NaN]);
-  // Which loads coalesce is decided when compiling: A's K stride 1, B's N stride 1 (else the other).
-  const aK = a.sc === 1 && dims.K > 1;
-  const bN = b.sc === 1 && dims.N > 1;
+  const f = f16 ? f16Uniforms(dims, a, b, out) : stridedUniforms(dims, a, b, out);
+  const { aK, bN } = contiguity(a, b, dims);
   // vec4 loads: along the contiguous dimension (stride 1), its length and every other stride a
   // multiple of 4 (so groups of 4 are aligned and wholly in or out of bounds); else scalar loads
   const m4 = (...xs: number[]) => xs.every((x) => x % 4 === 0);
@@ -364,16 +362,34 @@ export function blockedMatMul(
   const variant = `${v4 ? '_v4' : ''}${bias ? '_bias' : ''}${f16 ? '_f16' : ''}`;
   const key = `bp_mm_${tileName}_${aK ? 'k' : 'm'}${bN ? 'n' : 'k'}${variant}`;
   const pipe = pipeline(gb, key, () => kernelWgsl(tile, aK, bN, v4, !!bias, block.wgsl, f16));
-  const info = (gb as unknown as KernelMakeTensorInfo).makeTensorInfo(out.shape, 'float32');
-  const groups: [number, number, number] = [
-    Math.ceil(dims.N / tile.BN),
-    Math.ceil(dims.M / tile.BM),
-    dims.outer * dims.inner,
-  ];
-  const bufs = [{ tensor: a.t }, { tensor: b.t }, ...(bias ? [{ tensor: bias }] : []), { tensor: info, written: true }];
   // the program's name says where a vec4 tile fell back to scalar loads (bench's profiles, the tests)
   const name = `matmul_${tileName}${tile.V4 && !v4 ? '_scalar' : ''}${f16 ? '_f16' : ''}`;
-  dispatchRaw(gb, name, pipe, bufs, block.data, groups);
+  return dispatchStrided(gb, name, pipe, { a, b, out, dims, bias }, block.data, tile);
+}
+
+/** Which loads coalesce, decided when compiling: A's K stride 1, B's N stride 1 (else the other). */
+function contiguity(a: Strided, b: Strided, dims: MatDims): { aK: boolean; bN: boolean } {
+  return { aK: a.sc === 1 && dims.K > 1, bN: b.sc === 1 && dims.N > 1 };
+}
+
+/** Dispatch a strided matmul's pipeline over BM x BN output tiles (and the batch): its new output. */
+function dispatchStrided(
+  gb: ReturnType<typeof requireWebGpu>,
+  name: string,
+  pipe: ReturnType<typeof pipeline>,
+  p: { a: Strided; b: Strided; out: OutView; dims: MatDims; bias?: tf.Tensor },
+  uniforms: ArrayBuffer,
+  tile: { BM: number; BN: number },
+): tf.Tensor {
+  const info = (gb as unknown as KernelMakeTensorInfo).makeTensorInfo(p.out.shape, 'float32');
+  const groups: [number, number, number] = [
+    Math.ceil(p.dims.N / tile.BN),
+    Math.ceil(p.dims.M / tile.BM),
+    p.dims.outer * p.dims.inner,
+  ];
+  const bias = p.bias ? [{ tensor: p.bias }] : [];
+  const bufs = [{ tensor: p.a.t }, { tensor: p.b.t }, ...bias, { tensor: info, written: true }];
+  dispatchRaw(gb, name, pipe, bufs, uniforms, groups);
   return tf.engine().makeTensorFromTensorInfo(info);
 }
 
@@ -387,14 +403,20 @@ export function blockedMatMul2d(
   bias?: tf.Tensor1D,
   f16 = false,
 ): tf.Tensor2D {
+  const v = views2d(a, b, transA, transB);
+  return blockedMatMul(v.a, v.b, v.out, v.dims, tileName, bias, f16) as tf.Tensor2D;
+}
+
+/** op(a) [M, K] and op(b) [K, N] as strided views, and their product's [M, N]. */
+function views2d(a: tf.Tensor2D, b: tf.Tensor2D, transA: boolean, transB: boolean) {
   const [M, K] = transA ? [a.shape[1], a.shape[0]] : a.shape;
   const N = transB ? b.shape[0] : b.shape[1];
   const kb = transB ? b.shape[1] : b.shape[0];
   if (kb !== K) throw new Error(`matmul: inner dimensions ${K} and ${kb} differ`);
   const av: Strided = transA ? { t: a, sb: 0, si: 0, sr: 1, sc: M } : { t: a, sb: 0, si: 0, sr: K, sc: 1 };
   const bv: Strided = transB ? { t: b, sb: 0, si: 0, sr: 1, sc: K } : { t: b, sb: 0, si: 0, sr: N, sc: 1 };
-  const ov: OutView = { shape: [M, N], sb: 0, si: 0, sr: N, sc: 1 };
-  return blockedMatMul(av, bv, ov, { M, N, K, outer: 1, inner: 1, alpha: 1 }, tileName, bias, f16) as tf.Tensor2D;
+  const out: OutView = { shape: [M, N], sb: 0, si: 0, sr: N, sc: 1 };
+  return { a: av, b: bv, out, dims: { M, N, K, outer: 1, inner: 1, alpha: 1 } };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -422,15 +444,20 @@ export function forceMixedChoice(c: Choice | null): void {
 }
 
 /** What the device offers for the sg kernels: configurations, subgroup size, limits; null: nothing. */
-function sgOffer(): { configs: SgConfig[]; S: number; emulated: boolean; maxBytes: number; maxThreads: number } | null {
+function sgOffer(): { configs: SgConfig[]; S: number; emulated: boolean; limits: SgLimits } | null {
+  if (subgroupMatrixOff()) return null;
   const lim = requireWebGpu('subgroup matrices').device.limits as Record<string, number>;
   const limits = { maxBytes: lim.maxComputeWorkgroupStorageSize, maxThreads: lim.maxComputeInvocationsPerWorkgroup };
-  if (subgroupMatrixOff()) return null;
-  if (sgPretend)
-    return { configs: sgPretend.configs, S: EMULATED_SUBGROUP, emulated: sgPretend.spelling === 'emulated', ...limits };
+  const S = subgroupSizeInUse();
+  if (sgPretend) return { configs: sgPretend.configs, S, emulated: sgPretend.spelling === 'emulated', limits };
   const f = webgpuFeatures();
-  if (!f.subgroupMatrix || !f.sgConfigs.length || !f.subgroupSize) return null;
-  return { configs: f.sgConfigs, S: f.subgroupSize, emulated: false, ...limits };
+  if (!f.subgroupMatrix || !f.sgConfigs.length || !S) return null;
+  return { configs: f.sgConfigs, S, emulated: false, limits };
+}
+
+/** The subgroup size the sg kernels are laid out for: the device's (0: not fixed), or the emulation's. */
+function subgroupSizeInUse(): number {
+  return sgPretend ? EMULATED_SUBGROUP : webgpuFeatures().subgroupSize;
 }
 
 /** BERT_PRUNER_WEBGPU_SUBGROUP_MATRIX=off: the sg kernels are neither measured nor run. */
@@ -445,9 +472,7 @@ function subgroupMatrixOff(): boolean {
 function sgCandidates(o: NonNullable<ReturnType<typeof sgOffer>>): string[] {
   const out: string[] = [];
   for (const cfg of o.configs)
-    for (const [tn, tile] of Object.entries(SG_TILES))
-      if (sgFits(cfg, tile, o.S, o.maxBytes) && sgShape(cfg, tile, o.S).threads <= o.maxThreads)
-        out.push(sgName(cfg, tn));
+    for (const [tn, tile] of Object.entries(SG_TILES)) if (sgFits(cfg, tile, o.S, o.limits)) out.push(sgName(cfg, tn));
   return out;
 }
 
@@ -462,7 +487,7 @@ function sgPipeline(name: string, aK: boolean, bN: boolean, bias: boolean, diale
   const p = parseSgName(name);
   if (!p) throw new Error(`sgMatMul: '${name}' names no subgroup-matrix kernel`);
   const gb = requireWebGpu('sgMatMul');
-  const S = dialect.kind === 'emulated' || sgPretend ? EMULATED_SUBGROUP : webgpuFeatures().subgroupSize;
+  const S = subgroupSizeInUse();
   const sh = sgShape(p.cfg, p.tile, S);
   const form = dialect.kind === 'emulated' ? 'emu' : `${+dialect.form.templated}${+dialect.form.subgroupId}`;
   const key = `bp_sg_${name}_${aK ? 'k' : 'm'}${bN ? 'n' : 'k'}${bias ? '_bias' : ''}_${form}`;
@@ -502,18 +527,9 @@ export function sgMatMul(
 ): tf.Tensor {
   if (!sgDialect) throw new Error('sgMatMul: subgroup matrices were not measured on this device');
   const block = uniformBlock(f16Uniforms(dims, a, b, out));
-  const aK = a.sc === 1 && dims.K > 1;
-  const bN = b.sc === 1 && dims.N > 1;
+  const { aK, bN } = contiguity(a, b, dims);
   const { pipe, sh, gb } = sgPipeline(name, aK, bN, !!bias, sgDialect, block.wgsl);
-  const info = (gb as unknown as KernelMakeTensorInfo).makeTensorInfo(out.shape, 'float32');
-  const groups: [number, number, number] = [
-    Math.ceil(dims.N / sh.BN),
-    Math.ceil(dims.M / sh.BM),
-    dims.outer * dims.inner,
-  ];
-  const bufs = [{ tensor: a.t }, { tensor: b.t }, ...(bias ? [{ tensor: bias }] : []), { tensor: info, written: true }];
-  dispatchRaw(gb, `matmul_${name}`, pipe(), bufs, block.data, groups);
-  return tf.engine().makeTensorFromTensorInfo(info);
+  return dispatchStrided(gb, `matmul_${name}`, pipe(), { a, b, out, dims, bias }, block.data, sh);
 }
 
 /** One strided product on choice c: a tile of ours (fp32), 'f16:TILE' (its f16 variant) or 'sg:...'. */
@@ -536,16 +552,8 @@ export function matMul2dOn(
     return bias
       ? (tf.fused.matMul({ a, b, transposeA: ta, transposeB: tb, bias }) as tf.Tensor2D)
       : tf.matMul(a, b, ta, tb);
-  if (!c.startsWith('sg:')) {
-    const f16 = c.startsWith('f16:');
-    return blockedMatMul2d(a, b, ta, tb, f16 ? c.slice(4) : c, bias, f16);
-  }
-  const [M, K] = ta ? [a.shape[1], a.shape[0]] : a.shape;
-  const N = tb ? b.shape[0] : b.shape[1];
-  const av: Strided = ta ? { t: a, sb: 0, si: 0, sr: 1, sc: M } : { t: a, sb: 0, si: 0, sr: K, sc: 1 };
-  const bv: Strided = tb ? { t: b, sb: 0, si: 0, sr: 1, sc: K } : { t: b, sb: 0, si: 0, sr: N, sc: 1 };
-  const ov: OutView = { shape: [M, N], sb: 0, si: 0, sr: N, sc: 1 };
-  return sgMatMul(av, bv, ov, { M, N, K, outer: 1, inner: 1, alpha: 1 }, c, bias) as tf.Tensor2D;
+  const v = views2d(a, b, ta, tb);
+  return runStrided(c, v.a, v.b, v.out, v.dims, bias) as tf.Tensor2D;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -624,15 +632,18 @@ export function mixedChoice(product: Product, outputs: number): Choice {
   return `f16:${mixedTile(product, outputs)}`;
 }
 
+/** Measured choices for a log line: "NT:small TILE, ...". */
+function listChoices(choices: Record<string, string>): string {
+  return Object.entries(choices)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ');
+}
+
 /** For bench and run logs: the mode, and the measured choices where auto. */
 export function matmulSummary(): string {
   if (precision === 'mixed') {
     const m = tuned?.mixed;
-    const sg = m?.form
-      ? `; ${Object.entries(m.choices)
-          .map(([k, v]) => `${k} ${v}`)
-          .join(', ')}`
-      : '';
+    const sg = m?.form ? `; ${listChoices(m.choices)}` : '';
     return `mixed: f16 inputs, f32 accumulation (${fp32Summary()} tiles${sg})`;
   }
   return fp32Summary();
@@ -643,9 +654,7 @@ function fp32Summary(): string {
   if (mode.kind === 'tfjs') return 'tfjs';
   if (mode.kind === 'ours') return `ours ${mode.tile}`;
   if (!tuned) return 'auto (not measured: tfjs)';
-  return `auto: ${Object.entries(tuned.choices)
-    .map(([k, v]) => `${k} ${v}`)
-    .join(', ')}`;
+  return `auto: ${listChoices(tuned.choices)}`;
 }
 
 /** For tests: forget the measured choices (the next tuneMatmul reads the file or measures). */
@@ -697,6 +706,29 @@ async function timeCandidate(c: Choice, f: Case, reps: number): Promise<number> 
   return best;
 }
 
+/** op(a) @ op(b) as a function of the choice that runs it (the measurement's and bench's products). */
+const productOn =
+  (a: tf.Tensor2D, b: tf.Tensor2D, ta: boolean, tb: boolean) =>
+  (c: Choice): tf.Tensor =>
+    matMul2dOn(a, b, ta, tb, c);
+
+/** timeCandidate, as the speeds file keeps it (ms to 4 decimals). */
+async function msPerCall(c: Choice, f: Case, reps: number): Promise<number> {
+  return Math.round((await timeCandidate(c, f, reps)) * 1e4) / 1e4;
+}
+
+/** The candidate of least ms in a row (of those `ok` keeps). */
+function fastest(row: Record<string, number>, ok: (c: string) => boolean = () => true): string {
+  return Object.entries(row)
+    .filter(([c]) => ok(c))
+    .reduce((x, y) => (y[1] < x[1] ? y : x))[0];
+}
+
+/** Where a TuningStore write went, for a log line. */
+function keptWhere(w: ReturnType<TuningStore['write']>): string {
+  return 'file' in w ? `kept in ${w.file}` : `not kept: ${w.problem}`;
+}
+
 /** The shapes measured: BERT-base's on a GPU, smaller ones on a software adapter. */
 function cases(software: boolean, attnSimple: AttnSimple): { cases: Case[]; reps: number; made: tf.Tensor[] } {
   const made: tf.Tensor[] = [];
@@ -714,7 +746,7 @@ function cases(software: boolean, attnSimple: AttnSimple): { cases: Case[]; reps
     const x = rnd([M, K]);
     const w = rnd([N, K]);
     const dy = rnd([M, N]);
-    const mm = (a: tf.Tensor2D, b: tf.Tensor2D, ta: boolean, tb: boolean) => (c: Choice) => matMul2dOn(a, b, ta, tb, c);
+    const mm = productOn;
     out.push({ product: 'NT', cls, runs: [mm(x, w, false, true)] });
     out.push({ product: 'NN', cls, runs: [mm(dy, w, false, false)] });
     out.push({ product: 'TN', cls, runs: [mm(dy, x, true, false)] });
@@ -780,8 +812,8 @@ export async function tuneMatmul(
       const key = `${c.product}:${c.cls}`;
       ms[key] = {};
       for (const cand of [c.product === 'attn' ? 'simple' : 'tfjs', ...tiles])
-        ms[key][cand] = Math.round((await timeCandidate(cand, c, reps)) * 1e4) / 1e4;
-      choices[key] = Object.entries(ms[key]).reduce((x, y) => (y[1] < x[1] ? y : x))[0];
+        ms[key][cand] = await msPerCall(cand, c, reps);
+      choices[key] = fastest(ms[key]);
     }
   } finally {
     tf.dispose(made);
@@ -789,13 +821,10 @@ export async function tuneMatmul(
     resetGpuCounters();
   }
   tuned = { adapter: adapter.name, version: KERNEL_VERSION, measured: new Date().toISOString(), choices, ms };
-  const w = store.write(tuned);
-  const where = 'file' in w ? `kept in ${w.file}` : `not kept: ${w.problem}`;
+  const where = keptWhere(store.write(tuned));
   log(
     `webgpu matmul measured on ${adapter.name} in ${((performance.now() - t0) / 1000).toFixed(1)} s: ` +
-      `${Object.entries(choices)
-        .map(([k, v]) => `${k} ${v}`)
-        .join(', ')} (${where})`,
+      `${listChoices(choices)} (${where})`,
   );
   return tuned;
 }
@@ -967,7 +996,7 @@ export async function tuneMixed(
     for (const c of cs) {
       const key = `${c.product}:${c.cls}`;
       const ref = refOf(c);
-      ms[key] = { [ref]: Math.round((await timeCandidate(ref, c, reps)) * 1e4) / 1e4 };
+      ms[key] = { [ref]: await msPerCall(ref, c, reps) };
       for (const cand of live) {
         if (rejected[cand]) continue;
         const no = await disagreement(cand, ref, c);
@@ -975,28 +1004,22 @@ export async function tuneMixed(
           rejected[cand] = `${no} (${key})`;
           continue;
         }
-        ms[key][cand] = Math.round((await timeCandidate(cand, c, reps)) * 1e4) / 1e4;
+        ms[key][cand] = await msPerCall(cand, c, reps);
       }
     }
     // a candidate left out at a later case is not chosen anywhere
-    for (const [key, row] of Object.entries(ms))
-      choices[key] = Object.entries(row)
-        .filter(([c]) => !rejected[c])
-        .reduce((x, y) => (y[1] < x[1] ? y : x))[0];
+    for (const [key, row] of Object.entries(ms)) choices[key] = fastest(row, (c) => !rejected[c]);
   } finally {
     tf.dispose(made);
     resetGpuCounters();
   }
   tuned.mixed = { offer, form, choices, ms, rejected };
-  const w = store.write(tuned);
-  const where = 'file' in w ? `kept in ${w.file}` : `not kept: ${w.problem}`;
+  const where = keptWhere(store.write(tuned));
   const left = Object.entries(rejected).map(([c, why]) => `${c} ${why}`);
   log(
     `webgpu mixed matmul measured on ${adapter.name} in ${((performance.now() - t0) / 1000).toFixed(1)} s ` +
       `(subgroup matrices ${offer}; ${formLabel(form)}): ` +
-      `${Object.entries(choices)
-        .map(([k, v]) => `${k} ${v}`)
-        .join(', ')}${left.length ? `; left out: ${left.join('; ')}` : ''} (${where})`,
+      `${listChoices(choices)}${left.length ? `; left out: ${left.join('; ')}` : ''} (${where})`,
   );
   return tuned.mixed;
 }
@@ -1043,7 +1066,7 @@ export async function benchMatmul(software: boolean): Promise<MatmulBenchRow[]> 
     const made = [tf.randomUniform([M, K], -1, 1), tf.randomUniform([N, K], -1, 1), tf.randomUniform([M, N], -1, 1)];
     const [x, w, dy] = made as tf.Tensor2D[];
     // 'f16:TILE': the f16 variant, 'sg:...': subgroup matrices (precision mixed)
-    const mm = (a: tf.Tensor2D, b: tf.Tensor2D, ta: boolean, tb: boolean) => (c: Choice) => matMul2dOn(a, b, ta, tb, c);
+    const mm = productOn;
     const products: [MatmulBenchRow['product'], Case['runs'][number], number][] = [
       ['NT', mm(x, w, false, true), M * N * K],
       ['NN', mm(dy, w, false, false), M * K * N],

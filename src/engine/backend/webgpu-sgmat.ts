@@ -92,17 +92,25 @@ export function sgShape(cfg: SgConfig, tile: SgTile, subgroupSize: number) {
 }
 
 /**
- * Whether the kernel's loops divide evenly: the tile loads (BM BK and BN BK elements over the
- * threads) and the epilogue (a fragment's elements over a subgroup's invocations).
+ * Whether the kernel's loops divide evenly, the tile loads (BM BK and BN BK elements over the
+ * threads) and the epilogue (a fragment's elements over a subgroup's invocations), and the tile
+ * fits the device's limits.
  */
-export function sgFits(cfg: SgConfig, tile: SgTile, subgroupSize: number, maxBytes: number): boolean {
+export function sgFits(cfg: SgConfig, tile: SgTile, subgroupSize: number, limits: SgLimits): boolean {
   const s = sgShape(cfg, tile, subgroupSize);
   return (
     (s.BM * s.BK) % s.threads === 0 &&
     (s.BN * s.BK) % s.threads === 0 &&
     (cfg.M * cfg.N) % subgroupSize === 0 &&
-    s.bytes <= maxBytes
+    s.bytes <= limits.maxBytes &&
+    s.threads <= limits.maxThreads
   );
+}
+
+/** The device's limits a tile must fit: workgroup memory bytes and invocations a workgroup. */
+export interface SgLimits {
+  maxBytes: number;
+  maxThreads: number;
 }
 
 /** The emulated dialect's subgroup size. */
@@ -125,24 +133,20 @@ export function sgWgsl(o: {
   bias: boolean;
 }): string {
   const { cfg, tile, dialect } = o;
-  const S = dialect.kind === 'emulated' ? EMULATED_SUBGROUP : o.subgroupSize;
+  const S = o.subgroupSize;
   const { BM, BN, BK, threads } = sgShape(cfg, tile, S);
   const { WM, WN } = tile;
   const frag = cfg.M * cfg.N;
   const dev = dialect.kind === 'device' ? dialect.form : null;
   // the builtins, or their emulation
-  const loadL = (off: string) =>
-    dev
-      ? dev.templated
-        ? `subgroupMatrixLoad<SgL, col_major>(&As, ${off}, ${BM}u)`
-        : `subgroupMatrixLoad<SgL>(&As, ${off}, true, ${BM}u)`
-      : `vec2<u32>(${off}, ${BM}u)`;
-  const loadR = (off: string) =>
-    dev
-      ? dev.templated
-        ? `subgroupMatrixLoad<SgR, row_major>(&Bs, ${off}, ${BN}u)`
-        : `subgroupMatrixLoad<SgR>(&Bs, ${off}, false, ${BN}u)`
-      : `vec2<u32>(${off}, ${BN}u)`;
+  // a left fragment: column-major in As (stride BM); a right one: row-major in Bs (stride BN)
+  const load = (side: 'L' | 'R', off: string) => {
+    const [from, colMajor, stride] = side === 'L' ? ['As', true, BM] : ['Bs', false, BN];
+    if (!dev) return `vec2<u32>(${off}, ${stride}u)`;
+    return dev.templated
+      ? `subgroupMatrixLoad<Sg${side}, ${colMajor ? 'col_major' : 'row_major'}>(&${from}, ${off}, ${stride}u)`
+      : `subgroupMatrixLoad<Sg${side}>(&${from}, ${off}, ${colMajor}, ${stride}u)`;
+  };
   const mma = (a: string, b: string, c: string) =>
     dev ? `subgroupMatrixMultiplyAccumulate(${a}, ${b}, ${c})` : `emuMma(${a}, ${b}, ${c})`;
   const store = (off: string, c: string) =>
@@ -201,8 +205,8 @@ diagnostic(off, subgroup_uniformity);`
   for (let j = 0; j < WN; j++) decl.push(`  var ${b(j)}: SgR;`);
   for (let i = 0; i < WM; i++) for (let j = 0; j < WN; j++) decl.push(`  var ${c(i, j)}: SgC;`);
   let inner = `    for (var kk = 0u; kk < ${BK}u; kk += ${cfg.K}u) {\n`;
-  for (let i = 0; i < WM; i++) inner += `      ${a(i)} = ${loadL(`kk * ${BM}u + arow + ${i * cfg.M}u`)};\n`;
-  for (let j = 0; j < WN; j++) inner += `      ${b(j)} = ${loadR(`kk * ${BN}u + bcol + ${j * cfg.N}u`)};\n`;
+  for (let i = 0; i < WM; i++) inner += `      ${a(i)} = ${load('L', `kk * ${BM}u + arow + ${i * cfg.M}u`)};\n`;
+  for (let j = 0; j < WN; j++) inner += `      ${b(j)} = ${load('R', `kk * ${BN}u + bcol + ${j * cfg.N}u`)};\n`;
   for (let i = 0; i < WM; i++)
     for (let j = 0; j < WN; j++) inner += `      ${c(i, j)} = ${mma(a(i), b(j), c(i, j))};\n`;
   inner += '    }\n';

@@ -23,6 +23,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../errors';
 import { trustedCodePath } from './trusted-paths';
+import type { SgConfig } from './webgpu-sgmat';
 
 const req = createRequire(typeof __filename === 'string' ? __filename : path.join(process.cwd(), 'x.js'));
 
@@ -111,13 +112,14 @@ function isSoftwareAdapter(info: AdapterInfo): boolean {
 
 let adapterInUse: WebGpuAdapter | null = null;
 /** The device's features that mixed precision uses (requested only in that mode). */
-let featuresInUse: DeviceFeatures = { f16: false, subgroupMatrix: false, sgConfigs: [], subgroupSize: 0 };
+const NO_SUBGROUP_MATRIX = { sgConfigs: [], subgroupSize: 0 };
+let featuresInUse: DeviceFeatures = { f16: false, subgroupMatrix: false, ...NO_SUBGROUP_MATRIX };
 
 export interface DeviceFeatures {
   f16: boolean;
   subgroupMatrix: boolean;
   /** The subgroup-matrix configurations with f16 operands and an f32 result (M x N, K deep). */
-  sgConfigs: { M: number; N: number; K: number }[];
+  sgConfigs: SgConfig[];
   /** The subgroup size where every subgroup has the same (min = max), else 0 (no sg kernel then). */
   subgroupSize: number;
 }
@@ -362,7 +364,7 @@ export async function registerWebGpu(o: {
   featuresInUse = {
     f16: extra.includes('shader-f16'),
     subgroupMatrix,
-    ...(subgroupMatrix ? subgroupMatrixOffer(info) : { sgConfigs: [], subgroupSize: 0 }),
+    ...(subgroupMatrix ? subgroupMatrixOffer(info) : NO_SUBGROUP_MATRIX),
   };
   return adapterInUse;
 }
