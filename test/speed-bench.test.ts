@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { backendLabel, initBackend } from '../src/engine/backend';
 import type { EngineEvent } from '../src/engine/protocol';
-import { BENCH_BATCH, BENCH_SEQ, bench, formatBench, parseShape } from '../src/engine/stages/bench';
+import { BENCH_BATCH, BENCH_SEQ, bench, benchMemory, formatBench, parseShape } from '../src/engine/stages/bench';
 
 beforeAll(async () => {
   await initBackend('wasm');
@@ -55,6 +55,7 @@ describe('bench', () => {
     await expect(bench({ lengths: '16,513' }, ctx)).rejects.toThrow(/^--lengths: '513' .* from 1 to 512/);
     await expect(bench({ lengths: Array(65).fill('8').join(',') }, ctx)).rejects.toThrow(/at most 64 lengths/);
     await expect(bench({ lengths: '16,24' }, ctx)).rejects.toThrow(/^bench --lengths: runs on the webgpu backend only/);
+    await expect(benchMemory({}, ctx)).rejects.toThrow(/^bench --memory: runs on the webgpu backend only/);
     // BERT-base's training step does not fit the wasm heap: said before anything is allocated
     const before = tf.memory().numBytes;
     await expect(bench({ shapes: ['L2-H128', 'L12-H768-A12'], torch: false }, ctx)).rejects.toThrow(

@@ -26,7 +26,8 @@ import { tinyModel } from './helpers/tiny';
 import { classifierStepLoss, hostBatch, snapshot, type HostBatch } from './helpers/webgpu';
 import { webgpuMissing } from './helpers/backends';
 import { makeBatches, type Example } from '../src/engine/data/encode';
-import { benchRecordingMemory, parseShape } from '../src/engine/analyze/bench-harness';
+import { benchMemory, formatMemoryBench } from '../src/engine/stages/bench';
+import type { EngineEvent } from '../src/engine/protocol';
 import { maskBatch, padMasked } from '../src/engine/data/masking';
 import { mlmStep, type MlmBatch } from '../src/engine/train/pretrain';
 import { computeImportance, referenceTargets } from '../src/engine/prune/importance';
@@ -269,16 +270,37 @@ describe.skipIf(missing !== null)('recorded steps on webgpu', () => {
     }
   });
 
-  it('bench --lengths: what the recordings of several lengths pin, shared and not', async () => {
+  it('bench --memory: what the recordings of several lengths pin, shared and not; the device around each', async () => {
     await initBackend('webgpu');
     const lines: string[] = [];
-    const r = await benchRecordingMemory(parseShape('L1-H32-A2-F64'), [16, 8, 24], { log: (l) => lines.push(l) });
+    const ctx = { emit: (e: EngineEvent) => e.type === 'log' && lines.push(e.message), backend: 'webgpu' };
+    const out = await benchMemory({ shapes: ['L1-H32-A2-F64'], lengths: '16,8,24' }, ctx);
+    const r = out.shapes[0];
     expect(r.gpu_recorded_lengths).toEqual([16, 8, 24]);
     expect(r.gpu_recordings_scratch_mib).toBeGreaterThan(0);
-    expect(r.gpu_recordings_mib).toBeGreaterThan(r.gpu_recordings_scratch_mib!);
-    expect(r.gpu_recordings_unshared_mib).toBeGreaterThan(r.gpu_recordings_mib!);
+    expect(r.gpu_recordings_mib).toBeGreaterThan(r.gpu_recordings_scratch_mib);
+    expect(r.gpu_recordings_unshared_mib).toBeGreaterThan(r.gpu_recordings_mib);
     expect(r.gpu_tfjs_held_mib).toBeGreaterThan(0);
     expect(lines.at(-1)).toMatch(/recorded at 3 lengths .*3 kept .* 3 recorded, 0 op by op/);
+    // per length: each step's peak is at least what is held after it, which holds the recordings
+    // so far; the overall peak is the greatest of them; a new length's recording adds to what is held
+    const by = r.gpu_memory_by_length;
+    expect(by.map((m) => m.tokens)).toEqual([16, 8, 24]);
+    for (const m of by) {
+      expect(m.capture_peak_mib).toBeGreaterThanOrEqual(m.held_mib);
+      expect(m.op_by_op_peak_mib).toBeGreaterThan(0);
+    }
+    expect(by[2].held_mib).toBeGreaterThanOrEqual(r.gpu_recordings_mib);
+    expect(by[2].held_mib).toBeGreaterThan(by[0].held_mib);
+    expect(r.gpu_peak_mib).toBe(Math.max(...by.flatMap((m) => [m.op_by_op_peak_mib, m.capture_peak_mib])));
+    expect(lines.filter((l) => /^bench L1-H32-A2-F64: 32 x \d+ tokens: the device held at most/.test(l))).toHaveLength(
+      3,
+    );
+    const table = formatMemoryBench(out).split('\n');
+    expect(table[1]).toMatch(/^shape\s+tokens\s+op-by-op peak MiB\s+capture peak MiB\s+held after MiB$/);
+    expect(table.slice(2, 5).map((l) => l.split(/\s+/).slice(0, 4))).toEqual(
+      by.map((m) => ['L1-H32-A2-F64', '32', 'x', String(m.tokens)]),
+    );
   });
 
   it.each([

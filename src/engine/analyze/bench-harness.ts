@@ -83,7 +83,7 @@ export interface ShapeResult extends BenchShape {
    */
   gpu_peak_mib?: number;
   /**
-   * webgpu, with --lengths: a training step (dropout on) recorded at each of these sequence
+   * webgpu, with --lengths or --memory: a training step (dropout on) recorded at each of these sequence
    * lengths by one recorder, and the MiB its recordings pin: in all, the scratch slots they share,
    * and what they would pin each with scratch of its own; then what tfjs's buffer manager holds on
    * the device (the model, its pool of free buffers, the recordings' own buffers).
@@ -93,6 +93,8 @@ export interface ShapeResult extends BenchShape {
   gpu_recordings_scratch_mib?: number;
   gpu_recordings_unshared_mib?: number;
   gpu_tfjs_held_mib?: number;
+  /** webgpu, with --lengths or --memory: the device's MiB around each length's first two steps. */
+  gpu_memory_by_length?: LengthMemory[];
 }
 
 /** "L4-H256" -> 4 layers, hidden 256, heads hidden/64, FFN 4*hidden; "-A2" / "-F512" override those. */
@@ -326,16 +328,18 @@ async function timeShape(s: BenchShape, steps: number, env: BenchEnv, m: BenchMo
   }
 }
 
-/**
- * What a training run's recordings pin (webgpu): one recorder, a training step (no dropout, as the
- * timed steps) at each sequence length in turn, run and then recorded, as a run meets new lengths;
- * the recorder's MiB.
- */
-export async function benchRecordingMemory(
-  s: BenchShape,
-  lengths: number[],
-  env: BenchEnv,
-): Promise<
+/** webgpu, bench --lengths / --memory: the device's MiB around one sequence length's first two steps. */
+export interface LengthMemory {
+  tokens: number;
+  /** The most the device's buffers held at once during the length's first step (op by op on tfjs). */
+  op_by_op_peak_mib: number;
+  /** The same during its second step (run op by op again and captured into a recording). */
+  capture_peak_mib: number;
+  /** What they hold after it: the model, its AdamW moments, tfjs's pool and the recordings. */
+  held_mib: number;
+}
+
+export type RecordingMemory = Required<
   Pick<
     ShapeResult,
     | 'gpu_recorded_lengths'
@@ -344,28 +348,57 @@ export async function benchRecordingMemory(
     | 'gpu_recordings_unshared_mib'
     | 'gpu_tfjs_held_mib'
     | 'gpu_peak_mib'
+    | 'gpu_memory_by_length'
   >
-> {
-  return withBenchModel(s, false, async ({ cfg, opt, spec }) => {
+>;
+
+/**
+ * What a training run's recordings pin (webgpu): one recorder, a training step with dropout on (as
+ * the stages train) at each sequence length in turn, run and then recorded, as a run meets new
+ * lengths; the recorder's MiB, and the device's around each length's two steps (the model's making
+ * is before the first).
+ */
+export async function benchRecordingMemory(s: BenchShape, lengths: number[], env: BenchEnv): Promise<RecordingMemory> {
+  return withBenchModel(s, true, async ({ cfg, opt, spec }) => {
     const rec = stepRecording(spec, opt, env.log);
     const rng = new Rng(1);
+    const mib = (n: number) => n / 2 ** 20;
     try {
       if (!rec) throw new Error('bench --lengths: steps are not recorded here (webgpu, BERT_PRUNER_RECORD)');
-      resetDevicePeak();
+      const byLength: LengthMemory[] = [];
+      let peak = 0;
       for (const [i, T] of lengths.entries()) {
-        if (env.signal?.aborted) throw new CancelledError('bench cancelled');
         const b = randomHostBatch(cfg, 10 + i, BENCH_BATCH, T);
-        for (let k = 0; k < 2; k++) await trainStep(spec, opt, b, rng, 1e-4, rec);
+        const peaks: number[] = [];
+        for (let k = 0; k < 2; k++) {
+          if (env.signal?.aborted) throw new CancelledError('bench cancelled');
+          resetDevicePeak();
+          await trainStep(spec, opt, b, rng, 1e-4, rec);
+          peaks.push(deviceBytes().peak);
+        }
+        peak = Math.max(peak, ...peaks);
+        const row = {
+          tokens: T,
+          op_by_op_peak_mib: mib(peaks[0]),
+          capture_peak_mib: mib(peaks[1]),
+          held_mib: mib(deviceBytes().now),
+        };
+        byLength.push(row);
+        env.log(
+          `bench ${s.name}: ${BENCH_BATCH} x ${T} tokens: the device held at most ` +
+            `${row.op_by_op_peak_mib.toFixed(1)} MiB op by op, ${row.capture_peak_mib.toFixed(1)} MiB ` +
+            `capturing, ${row.held_mib.toFixed(1)} MiB after`,
+        );
       }
       const m = rec.recorder.memory();
-      const mib = (n: number) => n / 2 ** 20;
       const r = {
         gpu_recorded_lengths: lengths,
         gpu_recordings_mib: mib(m.own + m.scratch),
         gpu_recordings_scratch_mib: mib(m.scratch),
         gpu_recordings_unshared_mib: mib(m.unshared),
         gpu_tfjs_held_mib: mib(recordingBackend()?.bufferManager.numBytesAllocated ?? 0),
-        gpu_peak_mib: mib(deviceBytes().peak),
+        gpu_peak_mib: mib(peak),
+        gpu_memory_by_length: byLength,
       };
       env.log(
         `bench ${s.name}: a training step recorded at ${lengths.length} lengths (${BENCH_BATCH} rows): ` +

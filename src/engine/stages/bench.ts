@@ -11,6 +11,7 @@ import { webgpuAdapter } from '../backend/webgpu';
 import { CancelledError, UserError } from '../errors';
 import { checkMemory } from '../model/memory';
 import {
+  BenchShape,
   BENCH_BATCH,
   BENCH_SEQ,
   BENCH_STEPS,
@@ -20,6 +21,7 @@ import {
   benchShape,
   parseShape,
   PrunedResult,
+  RecordingMemory,
   runTorch,
   ShapeResult,
   torchPython,
@@ -229,6 +231,71 @@ function parseLengths(text: string): number[] {
   return lengths;
 }
 
+export interface MemoryBenchResult {
+  backend: string;
+  webgpu_matmul?: string;
+  precision?: 'mixed';
+  batch: number;
+  shapes: (BenchShape & RecordingMemory)[];
+}
+
+/**
+ * bench --memory (webgpu): no timing; per shape, a training step (dropout on) at each --lengths
+ * (default BENCH_SEQ) op by op and then captured, and the device's MiB at each (bench-harness.ts
+ * benchRecordingMemory). Minutes per BERT-base step on lavapipe, seconds on a GPU.
+ */
+export async function benchMemory(
+  o: { shapes?: string[]; lengths?: string },
+  ctx: StageContext,
+): Promise<MemoryBenchResult> {
+  const shapes = (o.shapes?.length ? o.shapes : DEFAULT_SHAPES).map(parseShape);
+  if (!webgpuActive()) throw new UserError('bench --memory: runs on the webgpu backend only (--backend webgpu)');
+  const lengths = o.lengths === undefined ? [BENCH_SEQ] : parseLengths(o.lengths);
+  for (const s of shapes)
+    checkMemory(benchConfig(s), { mode: 'train', batch: BENCH_BATCH, seqLen: Math.max(...lengths) }, ctx.backend, {
+      shape: `--shapes ${s.name}`,
+    });
+  const env = { signal: ctx.signal, log: (m: string) => log(ctx, m) };
+  const result: MemoryBenchResult = {
+    backend: ctx.backend,
+    webgpu_matmul: matmulSummary(),
+    ...(ctx.precision === 'mixed' ? { precision: 'mixed' as const } : {}),
+    batch: BENCH_BATCH,
+    shapes: [],
+  };
+  for (const s of shapes) result.shapes.push({ ...s, ...(await benchRecordingMemory(s, lengths, env)) });
+  return result;
+}
+
+/** The terminal table of bench --memory: a row per shape and length. */
+export function formatMemoryBench(r: MemoryBenchResult): string {
+  const head = ['shape', 'tokens', 'op-by-op peak MiB', 'capture peak MiB', 'held after MiB'];
+  const rows = r.shapes.flatMap((s) =>
+    s.gpu_memory_by_length.map((m) => [
+      s.name,
+      `${r.batch} x ${m.tokens}`,
+      m.op_by_op_peak_mib.toFixed(1),
+      m.capture_peak_mib.toFixed(1),
+      m.held_mib.toFixed(1),
+    ]),
+  );
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
+  const fmt = (row: string[]) => row.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  const lines = [
+    `backend ${r.backend}${r.precision ? `, precision ${r.precision}` : ''}: ` +
+      "the device's buffers around a training step (dropout on) at each length, op by op and captured",
+    fmt(head),
+    ...rows.map(fmt),
+    ...r.shapes.map(
+      (s) =>
+        `${s.name}: the recordings pin ${s.gpu_recordings_mib.toFixed(1)} MiB ` +
+        `(${s.gpu_recordings_scratch_mib.toFixed(1)} of it shared scratch); ` +
+        `at most ${s.gpu_peak_mib.toFixed(1)} MiB at once`,
+    ),
+  ];
+  return lines.join('\n');
+}
+
 export const runBench: StageRun<'bench'> = async ({ args, ctx }) => {
   // --onnx: ours against ONNX Runtime on one checkpoint (export/bench.ts).
   if (args.onnx) {
@@ -236,6 +303,11 @@ export const runBench: StageRun<'bench'> = async ({ args, ctx }) => {
     const { benchOnnx, formatOnnxBench } = await import('../export/bench');
     const r = await benchOnnx(args.model, ctx, { threads: args.threads, rounds: args.steps });
     return { result: r, text: args.json ? JSON.stringify(r, null, 2) : formatOnnxBench(r) };
+  }
+  // --memory: the device's memory around a training step, no timing.
+  if (args.memory) {
+    const r = await benchMemory({ shapes: args.shapes?.split(','), lengths: args.lengths }, ctx);
+    return { result: r, text: args.json ? JSON.stringify(r, null, 2) : formatMemoryBench(r) };
   }
   // --matmul: the webgpu matmul kernels alone (backend/webgpu-matmul.ts).
   if (args.matmul) {

@@ -547,6 +547,10 @@ export const REGISTRY = {
         value: 'T1,T2,...',
         help: 'webgpu: record a training step at each sequence length; the MiB the recordings pin',
       },
+      memory: {
+        type: 'boolean',
+        help: "webgpu, no timing: the device's MiB around a training step at each --lengths (default 128)",
+      },
     },
     trains: false,
     resumable: false,
