@@ -6,7 +6,8 @@ import { describe, expect, it } from 'vitest';
 import type { Batch } from '../src/engine/data/encode';
 import { Rng } from '../src/engine/data/rng';
 import { bceWithLogits, classifierLoss, classify, toInputs } from '../src/engine/model/bert';
-import { train, TrainSpec } from '../src/engine/train/loop';
+import { train } from '../src/engine/train/loop';
+import { trainSpec } from './helpers/train';
 import { hostBatch, snapshot } from './helpers/webgpu';
 import { tinyModel } from './helpers/tiny';
 
@@ -21,20 +22,12 @@ async function run(where: 'loss' | 'prepare') {
     tf.tidy(() => classify(teacher, cfg, toInputs(b.ids, b.mask, b.B, b.T))) as tf.Tensor2D;
   const batches: TBatch[] = [hostBatch(5), hostBatch(6), hostBatch(7)];
   const calls = { prepare: 0, loss: 0, lossWithTargets: 0 };
-  const spec: TrainSpec = {
+  const spec = trainSpec({
     stage: 'refinetune',
     params,
     epochs: 2,
     batches: () => batches,
-    lr: 1e-2,
-    weightDecay: 0.01,
-    warmupRatio: 0,
-    schedule: 'constant',
-    seed: 1,
-    clipNorm: 1,
     fgmEpsilon: 0.5,
-    afterEpoch: async () => ({}),
-    emit: () => {},
     prepare:
       where === 'prepare'
         ? async (b) => {
@@ -53,7 +46,7 @@ async function run(where: 'loss' | 'prepare') {
       const hard = classifierLoss(logits, tf.tensor2d(b.labels!, [b.B, 17]), false);
       return tf.add(tf.mul(hard, 0.5), tf.mul(bceWithLogits(logits, tf.sigmoid(t)), 0.5)) as tf.Scalar;
     },
-  };
+  });
   const opt = await train(spec);
   const w = await snapshot(params);
   opt.dispose();

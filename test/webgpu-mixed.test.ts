@@ -26,7 +26,8 @@ import { historyLine } from '../src/engine/io/history';
 import { ops } from '../src/engine/ops';
 import type { EngineEvent } from '../src/engine/protocol';
 import { LossScaler } from '../src/engine/train/loss-scale';
-import { queueTrainStep, stepRecording, StepSpec, train, TrainSpec } from '../src/engine/train/loop';
+import { queueTrainStep, stepRecording, StepSpec, train } from '../src/engine/train/loop';
+import { trainSpec } from './helpers/train';
 import { AdamW } from '../src/engine/train/optim';
 import { tinyModel } from './helpers/tiny';
 import { mixedWebgpuMissing } from './helpers/backends';
@@ -292,20 +293,12 @@ describe.skipIf(noF16 !== null)('dynamic loss scaling on webgpu', () => {
     const events: EngineEvent[] = [];
     const batches = [hostBatch(5), hostBatch(6), hostBatch(7), hostBatch(8)].map((b) => ({ ...b, rows: [0, 1, 2] }));
     resetDeviceCounters();
-    const tspec: TrainSpec = {
+    const tspec = trainSpec({
       ...(spec as unknown as StepSpec<Batch>),
       lossScale: scaler,
-      stage: 'finetune',
-      epochs: 1,
       batches: () => batches,
-      lr: 1e-2,
-      weightDecay: 0.01,
-      warmupRatio: 0,
-      schedule: 'constant',
-      seed: 1,
-      afterEpoch: async () => ({}),
       emit: (e) => events.push(e),
-    };
+    });
     const opt = await train(tspec);
     const steps = events.filter((e) => e.type === 'step');
     expect(steps).toHaveLength(4);

@@ -96,11 +96,14 @@ describe.skipIf(missing !== null)('recorded steps on webgpu', () => {
       const rngR = new Rng(11);
       const lossesA: number[] = [];
       const lossesR: Promise<number>[] = [];
+      const ran: string[] = [];
       for (const [i, b] of batches.entries()) {
         const lr = 1e-2 * (1 - i / 10);
         lossesA.push(await (await queueTrainStep(a.spec, a.opt, b, rngA, lr)).loss);
         if (i === 4) resetDeviceCounters();
-        lossesR.push((await queueTrainStep(r.spec, r.opt, b, rngR, lr, rec)).loss);
+        const q = await queueTrainStep(r.spec, r.opt, b, rngR, lr, rec);
+        lossesR.push(q.loss);
+        ran.push(q.ran);
         if (i === 4) {
           const c = deviceCounters();
           expect(c.bindGroups).toBe(0);
@@ -112,6 +115,7 @@ describe.skipIf(missing !== null)('recorded steps on webgpu', () => {
       const got = await Promise.all(lossesR);
       got.forEach((l, i) => expect(Math.abs(l - lossesA[i]), `loss ${i}`).toBeLessThan(1e-5 * (1 + Math.abs(l))));
       expect(rec.recorder.stats.hits).toBe(3); // step 1 op by op, 2 recorded, 3..5 replayed
+      expect(ran).toEqual(['opByOp', 'captured', 'replayed', 'replayed', 'replayed']);
       expect(lines).toEqual([]);
       await expectSameWeights(a.params, r.params);
       // the EMA weights too
