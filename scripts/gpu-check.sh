@@ -547,8 +547,9 @@ step_pipeline() { # PRECISION
   cp "$WORK/run-pipeline-$precision/run.json" "$OUT/$tag-run.json" 2>/dev/null || true
   [[ -f "$PACK/wasm-run.json" ]] && cp "$PACK/wasm-run.json" "$OUT/wasm-run.json"
   echo "$preset" >"$OUT/pipeline-preset.txt"
-  grep -hE 'fell back|not recorded|recordings:|precision mixed' "$OUT/${name//[^A-Za-z0-9_.-]/_}.err" 2>/dev/null |
-    sed 's/^/   log: /' | head -n 24 || true
+  # what fell back, the recordings, and each training run's split of its time (train/loop.ts formatStepTimes)
+  grep -hE 'fell back|not recorded|recordings:|precision mixed|^[a-z]+: [0-9]+ epochs? in [0-9.]+ s: ' \
+    "$OUT/${name//[^A-Za-z0-9_.-]/_}.err" 2>/dev/null | sed 's/^/   log: /' | head -n 32 || true
   tail -n 25 "$OUT/$tag.txt" | sed 's/^/   /'
 }
 
