@@ -6,6 +6,8 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { RUN_STAGE_KEYS } from '../src/engine/stages/registry';
 import { bp } from './helpers/cli';
+import { runCommand } from '../src/engine/commands';
+import type { EngineEvent } from '../src/engine/protocol';
 
 describe('pipeline (tiny preset, demo data)', () => {
   it('runs every stage and prints the closing table', async () => {
@@ -138,4 +140,31 @@ describe('pipeline on a test file without labels (a competition test set)', () =
     expect(m.stages.refinetune.status).toBe('done');
     expect(m.stages.evaluate).toBeUndefined();
   }, 600_000);
+});
+
+describe('pipeline: a cancel between stages', () => {
+  it('stops before the next stage starts, and run.json says so', async () => {
+    const d = fs.mkdtempSync(path.join(os.tmpdir(), 'bp-pipe-cancel-'));
+    const data = path.join(d, 'data');
+    expect((await bp(['demo-data', '--out', data, '--train-rows', '60', '--test-rows', '20'])).code).toBe(0);
+    const run = path.join(d, 'run');
+    const controller = new AbortController();
+    const started: string[] = [];
+    // the cancel arrives as corpus-vocab ends: after its last step, before pretrain
+    const emit = (e: EngineEvent) => {
+      if (e.type === 'stage-start') started.push(e.stage);
+      if (e.type === 'stage-end' && e.stage === 'corpus-vocab') controller.abort();
+    };
+    const args = ['--data', data, '--run', run, '--preset', 'tiny', '--backend', 'cpu'];
+    await expect(runCommand('pipeline', args, { emit, signal: controller.signal })).rejects.toThrow(
+      'pipeline cancelled before pretrain',
+    );
+    expect(started).not.toContain('pretrain');
+    const m = JSON.parse(fs.readFileSync(path.join(run, 'run.json'), 'utf8'));
+    expect(m.stages['corpus-vocab'].status).toBe('done');
+    expect(m.stages.pretrain).toBeUndefined();
+    // nothing of pretrain's, and the pipeline's list, which a --resume continues from pretrain
+    expect(m.pipeline.steps.slice(0, 2)).toEqual(['corpus-vocab', 'pretrain']);
+    expect(fs.existsSync(path.join(run, 'pretrain'))).toBe(false);
+  });
 });

@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import type { Settings } from '../config/settings';
 import type { StageContext } from '../context';
 import { readRows, tokenizerIn } from '../data/rows';
+import { CancelledError } from '../errors';
 import { loadRun } from '../io/run';
 import { allMetrics, priorProbs } from '../train/metrics';
 import { analyze } from '../analyze/model';
@@ -95,6 +96,9 @@ export async function runAllStages(
   const assessed: Assessed[] = [];
   let test: TestSet | null = null;
   for (const stage of stages) {
+    // A cancel that came after a stage's last step (during its validation, say) stops the
+    // pipeline before the next stage starts, as the CLI promised ("after the current step").
+    if (ctx.signal?.aborted) throw new CancelledError(`pipeline cancelled before ${stage}`);
     const row = pipelineRow(stage);
     const dirs = stageFolders(run, stage);
     const result =
