@@ -22,6 +22,7 @@ import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../errors';
+import { dawnPollMode, pollDawnByTimer } from './dawn-poll';
 import { trustedCodePath } from './trusted-paths';
 import type { SgConfig } from './webgpu-sgmat';
 
@@ -316,6 +317,7 @@ export async function registerWebGpu(o: {
   const name = adapterName(info);
   const software = isSoftwareAdapter(info);
   if (software && !o.allowSoftware) return softwareOnly(name);
+  if (dawnPollMode(software) === 'timer') pollDawnByTimer();
   const lim = adapter.limits;
   const extra = precisionFeatures(o.precision ?? 'fp32', adapter.features);
   let device: GpuDevice;
