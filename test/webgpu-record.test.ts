@@ -477,8 +477,9 @@ describe.skipIf(missing !== null)('recorded steps on webgpu', () => {
       delete process.env.BERT_PRUNER_RECORD;
       const lines: string[] = [];
       const got = await computeImportance(params, cfg, batches, target, { ...o, log: (l) => lines.push(l) });
-      expect(lines).toHaveLength(1);
-      expect(lines[0]).toMatch(/^importance: recordings: \d+ kept .* [1-9]\d* replays of 6 .* 0 op by op/);
+      expect(lines).toHaveLength(2);
+      expect(lines[0]).toMatch(/^importance: 6 batches \(24 rows\) in [\d.]+ s \([\d.]+ ms a batch\)$/);
+      expect(lines[1]).toMatch(/^importance: recordings: \d+ kept .* [1-9]\d* replays of 6 .* 0 op by op/);
       for (const k of ['head', 'ffn', 'layer', 'hidden'] as const) {
         const [a, b] = [[plain[k]!].flat(2), [got[k]!].flat(2)];
         expect(b.length, k).toBe(a.length);

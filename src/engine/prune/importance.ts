@@ -205,6 +205,7 @@ export async function computeImportance(
   // On webgpu a batch shape seen before is recorded, then replayed (one submit a batch).
   const rec = passRecorder('importance', params, gateVars, opts.log);
   let examples = 0;
+  const t0 = performance.now();
   try {
     // Added in batch order (the same sums whichever pass finishes first).
     let done: Promise<void> = Promise.resolve();
@@ -216,7 +217,15 @@ export async function computeImportance(
       examples += b.B;
     }
     await done;
-    if (batches.length > 0) rec?.recorder.logSummary();
+    if (batches.length > 0) {
+      // Its time, beside the training runs' (train/loop.ts formatStepTimes), for a slow prune stage.
+      const ms = performance.now() - t0;
+      opts.log?.(
+        `importance: ${batches.length} batches (${examples} rows) in ${(ms / 1000).toFixed(1)} s ` +
+          `(${(ms / batches.length).toFixed(1)} ms a batch)`,
+      );
+      rec?.recorder.logSummary();
+    }
   } finally {
     rec?.recorder.dispose();
     for (const v of gateVars) v.dispose();
