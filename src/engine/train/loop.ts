@@ -290,10 +290,10 @@ export async function train(spec: TrainSpec): Promise<AdamW> {
   const rec = stepRecording(spec, opt, (message) => spec.emit({ type: 'log', level: 'info', message }));
   if (start > 0) spec.emit({ type: 'resume', stage: spec.stage, epoch: start });
   const times = newStepTimes();
-  const timed = async <T>(add: (ms: number) => void, work: Promise<T>): Promise<T> => {
+  const timed = async <T>(add: (ms: number) => void, work: () => Promise<T>): Promise<T> => {
     const t = performance.now();
     try {
-      return await work;
+      return await work();
     } finally {
       add(performance.now() - t);
     }
@@ -351,7 +351,12 @@ export async function train(spec: TrainSpec): Promise<AdamW> {
       for (let i = 0; i < batches.length; i++) {
         if (spec.signal?.aborted) throw new CancelledError(`${spec.stage} cancelled in epoch ${epoch + 1}`);
         const prepare = spec.prepare;
-        const b = prepare ? await timed((ms) => (times.prepareMs += ms), prepare(batches[i])) : batches[i];
+        const b = prepare
+          ? await timed(
+              (ms) => (times.prepareMs += ms),
+              () => prepare(batches[i]),
+            )
+          : batches[i];
         const step = epoch * stepsPerEpoch + i;
         const lr = spec.lr * lrFactor(step, total, warmup, spec.schedule);
         const tq = performance.now();
@@ -369,7 +374,7 @@ export async function train(spec: TrainSpec): Promise<AdamW> {
       if (rec && epoch === spec.epochs - 1) spec.emit({ type: 'log', level: 'info', message: rec.recorder.summary() });
       const metrics = await timed(
         (ms) => (times.afterEpochMs += ms),
-        spec.afterEpoch(epoch, lossSum / Math.max(1, batches.length), opt),
+        () => spec.afterEpoch(epoch, lossSum / Math.max(1, batches.length), opt),
       );
       spec.emit({
         type: 'epoch',
