@@ -301,8 +301,8 @@ describe.skipIf(missing !== null)('recorded steps on webgpu', () => {
       3,
     );
     const table = formatMemoryBench(out).split('\n');
-    expect(table[1]).toMatch(/^shape\s+tokens\s+op-by-op peak MiB\s+capture peak MiB\s+held after MiB$/);
-    expect(table.slice(2, 5).map((l) => l.split(/\s+/).slice(0, 4))).toEqual(
+    expect(table[1]).toMatch(/^\| shape\s+\|\s+tokens \| op-by-op peak MiB \| capture peak MiB \| held after MiB \|$/);
+    expect(table.slice(3, 6).map((l) => l.split(/[\s|]+/).slice(1, 5))).toEqual(
       by.map((m) => ['L1-H32-A2-F64', '32', 'x', String(m.tokens)]),
     );
   });

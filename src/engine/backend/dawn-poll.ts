@@ -13,7 +13,7 @@
 // code without one, and a JavaScript function is not native code. Only the first kind is timed.
 import { UserError } from '../errors';
 
-export const POLL_MS = 1;
+const POLL_MS = 1;
 
 export type DawnPoll = 'timer' | 'spin';
 
@@ -34,14 +34,14 @@ export function isNapiFunction(fn: unknown): boolean {
   );
 }
 
-let realSetImmediate: typeof setImmediate | null = null;
+let installed = false;
 let polls = 0;
 
 /** Dawn's polls through a POLL_MS timer from now on (once per process; see above). */
 export function pollDawnByTimer(): void {
-  if (realSetImmediate) return;
+  if (installed) return;
+  installed = true;
   const real = globalThis.setImmediate;
-  realSetImmediate = real;
   const timed = (fn: (...a: unknown[]) => void, ...args: unknown[]) => {
     if (!isNapiFunction(fn)) return real(fn, ...args);
     polls++;
@@ -49,13 +49,6 @@ export function pollDawnByTimer(): void {
   };
   // setImmediate's own properties (util.promisify's custom form) stay as they were
   globalThis.setImmediate = Object.assign(timed, real) as unknown as typeof setImmediate;
-}
-
-/** Dawn's polls back to setImmediate (tests). */
-export function pollDawnBySpin(): void {
-  if (!realSetImmediate) return;
-  globalThis.setImmediate = realSetImmediate;
-  realSetImmediate = null;
 }
 
 /** Dawn polls that went through the timer so far (tests). */

@@ -28,6 +28,7 @@ import {
   torchScript,
 } from '../analyze/bench-harness';
 import { log, type StageContext } from '../context';
+import { table } from '../format';
 import type { StageRun } from './registry';
 
 export { BENCH_BATCH, BENCH_SEQ, countTrainStep, parseShape } from '../analyze/bench-harness';
@@ -269,7 +270,6 @@ export async function benchMemory(
 
 /** The terminal table of bench --memory: a row per shape and length. */
 export function formatMemoryBench(r: MemoryBenchResult): string {
-  const head = ['shape', 'tokens', 'op-by-op peak MiB', 'capture peak MiB', 'held after MiB'];
   const rows = r.shapes.flatMap((s) =>
     s.gpu_memory_by_length.map((m) => [
       s.name,
@@ -279,21 +279,17 @@ export function formatMemoryBench(r: MemoryBenchResult): string {
       m.held_mib.toFixed(1),
     ]),
   );
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
-  const fmt = (row: string[]) => row.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
-  const lines = [
+  return [
     `backend ${r.backend}${r.precision ? `, precision ${r.precision}` : ''}: ` +
       "the device's buffers around a training step (dropout on) at each length, op by op and captured",
-    fmt(head),
-    ...rows.map(fmt),
+    table(['shape', 'tokens', 'op-by-op peak MiB', 'capture peak MiB', 'held after MiB'], rows),
     ...r.shapes.map(
       (s) =>
         `${s.name}: the recordings pin ${s.gpu_recordings_mib.toFixed(1)} MiB ` +
         `(${s.gpu_recordings_scratch_mib.toFixed(1)} of it shared scratch); ` +
         `at most ${s.gpu_peak_mib.toFixed(1)} MiB at once`,
     ),
-  ];
-  return lines.join('\n');
+  ].join('\n');
 }
 
 export const runBench: StageRun<'bench'> = async ({ args, ctx }) => {
