@@ -18,6 +18,7 @@ import {
   choiceFor,
   matmulMode,
   resetMatmulTuning,
+  tileBytes,
   TILES,
   tuneMatmul,
 } from '../src/engine/backend/webgpu-matmul';
@@ -69,6 +70,25 @@ describe.skipIf(missing !== null)('our register-blocked webgpu matmul', () => {
     expect(gpuCounters().byProgram['matmul_128x128x8-8x8-v4']).toBe(1);
     await errors('128x128x8-8x8-v4', 64, 37, 64, false, true, false);
     expect(gpuCounters().byProgram['matmul_128x128x8-8x8-v4_scalar']).toBe(1);
+    // and the vec4-read (W4) and double-buffered (DB) tiles with theirs
+    expect(gpuCounters().byProgram['matmul_128x128x16-8x8-v4w4']).toBe(1);
+    expect(gpuCounters().byProgram['matmul_128x128x8-8x8-v4w4db']).toBe(1);
+  });
+
+  it("every tile is one the kernel can lay out, in WebGPU's default limits (256 threads, 16 KiB)", () => {
+    for (const [name, t] of Object.entries(TILES)) {
+      const threads = (t.BM / t.TM) * (t.BN / t.TN);
+      expect(t.BM % t.TM === 0 && t.BN % t.TN === 0, name).toBe(true);
+      expect(threads, name).toBeLessThanOrEqual(256);
+      // every thread loads the same number of scalars (a scalar-load tile's loop has no guard)
+      expect(((t.BM * t.BK) % threads) + ((t.BN * t.BK) % threads), name).toBe(0);
+      if (t.V4) expect(t.BK % 4, name).toBe(0);
+      if (t.W4) expect([t.TM % 4, t.TN % 4], name).toEqual([0, 0]);
+      if (t.DB) expect(t.W4, name).toBe(true);
+      expect(tileBytes(t), name).toBeLessThanOrEqual(16384);
+    }
+    expect(tileBytes(TILES['128x128x8-8x8-v4w4db'])).toBe(16384);
+    expect(tileBytes(TILES['128x128x8-8x8-v4w4db'], true)).toBe(8192);
   });
 
   // 76 x 36 x 244: off every tile, but a multiple of 4 (the vec4 loads where a tile has them)

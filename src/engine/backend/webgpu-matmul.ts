@@ -6,8 +6,10 @@
 //     loads laid out so that neighbouring threads read neighbouring addresses whichever operand
 //     is transposed (scripts/matmul-probe.mjs measured the variants on the H200: 128 x 128 with
 //     8 x 8 per thread reached 19.6-31.8 TFLOP/s at BERT-base's shapes against tfjs's 6.7-14.8);
-//     one tile variant loads vec4 along each operand's contiguous dimension where sizes and
-//     strides are multiples of 4 (else it loads scalars).
+//     tile variants: -v4 loads vec4 along each operand's contiguous dimension where sizes and
+//     strides are multiples of 4 (else scalars); -w4 keeps the workgroup tiles as vec4 and gives
+//     each thread runs of 4 adjacent rows and columns (vector reads, vec4 accumulators); -db
+//     double-buffers them (the next k step's loads issued before this step's math);
 // Every operand is a strided view (batch, row, column strides in the uniforms), so one kernel
 // serves the dense layers and the attention's per-head products in the [B*T, A*D] layout; every
 // size is bounds-checked (pruned models have widths like 77 or 240). fp32 throughout.
@@ -101,6 +103,18 @@ export interface Tile {
   TN: number;
   /** Global loads as vec4 along each operand's contiguous dimension, where sizes and strides allow (else scalar). */
   V4?: boolean;
+  /**
+   * Workgroup tiles read as vec4 (TM and TN multiples of 4): a thread's rows come in groups of 4
+   * adjacent ones, groups 4 x BM / TM apart (columns alike), so that its registers fill with TM / 4 +
+   * TN / 4 vector reads a k step instead of TM + TN scalar ones, and it accumulates in vec4.
+   */
+  W4?: boolean;
+  /**
+   * Double-buffered (TM and TN multiples of 4 with W4): the next k step's global loads are issued
+   * into registers before this step's math and stored into a second workgroup buffer after it, so
+   * that their latency hides behind the math, with one barrier a step instead of two.
+   */
+  DB?: boolean;
 }
 
 export const TILES: Record<string, Tile> = {
@@ -109,11 +123,20 @@ export const TILES: Record<string, Tile> = {
   '128x128x8-8x8': { BM: 128, BN: 128, BK: 8, TM: 8, TN: 8 },
   '128x128x16-8x8': { BM: 128, BN: 128, BK: 16, TM: 8, TN: 8 },
   '128x128x8-8x8-v4': { BM: 128, BN: 128, BK: 8, TM: 8, TN: 8, V4: true },
+  '128x128x8-8x8-w4': { BM: 128, BN: 128, BK: 8, TM: 8, TN: 8, W4: true },
+  '128x128x16-8x8-v4w4': { BM: 128, BN: 128, BK: 16, TM: 8, TN: 8, V4: true, W4: true },
+  '64x64x16-4x4-w4': { BM: 64, BN: 64, BK: 16, TM: 4, TN: 4, W4: true },
+  '128x128x8-8x8-v4w4db': { BM: 128, BN: 128, BK: 8, TM: 8, TN: 8, V4: true, W4: true, DB: true },
 };
+
+/** Bytes of workgroup memory a tile takes (4 a value, 2 in f16; twice where double-buffered). */
+export function tileBytes(t: Tile, f16 = false): number {
+  return t.BK * (t.BM + t.BN) * (f16 ? 2 : 4) * (t.DB ? 2 : 1);
+}
 /** The probe's best on the H200's forward products. */
 export const DEFAULT_TILE = '128x128x8-8x8';
 /** Bump when a kernel changes: measurements of an older version are taken again. */
-export const KERNEL_VERSION = 2;
+export const KERNEL_VERSION = 3;
 
 /** A matrix view: X(z, r, c) = X[bo * sb + bi * si + r * sr + c * sc], z = bo * inner + bi. */
 export interface Strided {
@@ -144,10 +167,126 @@ interface KernelMakeTensorInfo {
 }
 
 /**
- * The tile loads of one k step. Scalar: element e of the tile, consecutive e consecutive in memory
- * where a stride is 1. vec4 (v4): group e of 4 elements along the contiguous dimension (its length
- * a multiple of 4, checked at dispatch, so a group is wholly in or out of bounds).
+ * How one operand's tile is loaded at a k step: `n` loads a thread (element or vec4 group e = tid +
+ * l * threads; `guard` where fewer groups than threads x n), `idx` the tile position of e, `pre` and
+ * `value` the global load at k step `kb` (a name), `store` the statements writing `v` (that value)
+ * into the workgroup tile at element offset `off` (a prefix: '' or 'NAME + ').
  */
+interface OperandLoad {
+  n: number;
+  guard: string | null;
+  idx: string;
+  pre: (kb: string) => string;
+  value: string;
+  /** The register type of one load (f32, or vec4<f32>). */
+  reg: string;
+  store: (off: string) => string;
+}
+
+/**
+ * The two operands' loads. Scalar: element e of the tile, consecutive e consecutive in memory where
+ * a stride is 1. vec4 (v4): group e of 4 elements along the contiguous dimension (its length a
+ * multiple of 4, checked at dispatch, so a group is wholly in or out of bounds).
+ */
+function operandLoads(
+  tile: Tile,
+  aKContig: boolean,
+  bNContig: boolean,
+  v4: boolean,
+  threads: number,
+  f16: boolean,
+): [OperandLoad, OperandLoad] {
+  const { BM, BN, BK } = tile;
+  // f16: every element stored through h() (f16, noting an overflow)
+  const st = (x: string) => (f16 ? `h(${x})` : x);
+  const op = f16 ? 'f16' : 'f32';
+  // element idx of tile X: X[idx], or its component in a vec4 tile (W4; the same layout)
+  const put = (X: string, idx: string, v: string) =>
+    tile.W4 ? `${X}[(${idx}) / 4u][(${idx}) % 4u] = ${v};` : `${X}[${idx}] = ${v};`;
+  // v[0..3] at idx .. idx + 3 (idx a multiple of 4): one vec4 store in a W4 tile
+  const put4 = (X: string, idx: string) =>
+    tile.W4
+      ? `${X}[(${idx}) / 4u] = vec4<${op}>(${[0, 1, 2, 3].map((c) => st(`v[${c}]`)).join(', ')});`
+      : `for (var c = 0u; c < 4u; c++) { ${X}[${idx} + c] = ${st('v[c]')}; }`;
+  // v[0..3] at idx + c * stride: along the tile's other dimension
+  const putT = (X: string, idx: (c: string) => string) =>
+    `for (var c = 0u; c < 4u; c++) { ${put(X, idx('c'), st('v[c]'))} }`;
+  if (!v4) {
+    const scalar = (X: 'A' | 'B', len: number, idx: string, at: (kb: string) => string): OperandLoad => {
+      const [o, g, sz, ss] = X === 'A' ? ['a', 'gi', 'M', 'r'] : ['b', 'gj', 'N', 'c'];
+      return {
+        n: (len * BK) / threads,
+        guard: null,
+        idx,
+        pre: (kb) => `let ${g} = ${X === 'A' ? 'row0' : 'col0'} + ${ss}; let gk = ${kb} + kk;`,
+        value: `select(0.0, ${X}[min(${at('gk')}, ${o}last)], ${g} < u.${sz} && gk < u.K)`,
+        reg: 'f32',
+        store: (off) => put(`${X}s`, `${off}kk * ${len}u + ${ss}`, st('v')),
+      };
+    };
+    return [
+      scalar(
+        'A',
+        BM,
+        aKContig ? `let kk = e % ${BK}u; let r = e / ${BK}u;` : `let r = e % ${BM}u; let kk = e / ${BM}u;`,
+        (gk) => `abase + gi * u.asr + ${gk} * u.asc`,
+      ),
+      scalar(
+        'B',
+        BN,
+        bNContig ? `let c = e % ${BN}u; let kk = e / ${BN}u;` : `let kk = e % ${BK}u; let c = e / ${BK}u;`,
+        (gk) => `bbase + ${gk} * u.bsr + gj * u.bsc`,
+      ),
+    ];
+  }
+  const z = 'vec4<f32>(0.0)';
+  const vec = (len: number, rest: Omit<OperandLoad, 'n' | 'guard' | 'reg'>): OperandLoad => ({
+    n: Math.max(1, (len * BK) / 4 / threads),
+    guard: (len * BK) / 4 < threads * Math.max(1, (len * BK) / 4 / threads) ? `e < ${(len * BK) / 4}u` : null,
+    reg: 'vec4<f32>',
+    ...rest,
+  });
+  // A: along k (r fixed, kk = 4q .. 4q+3) or along m (kk fixed, r = 4q .. 4q+3)
+  const a = aKContig
+    ? vec(BM, {
+        idx: `let q = e % ${BK / 4}u; let r = e / ${BK / 4}u;`,
+        pre: (kb) => `let gi = row0 + r; let gk = ${kb} + 4u * q;`,
+        value: `select(${z}, A[min((abase + gi * u.asr + gk) / 4u, alast)], gi < u.M && gk < u.K)`,
+        store: (off) => putT('As', (c) => `${off}(4u * q + ${c}) * ${BM}u + r`),
+      })
+    : vec(BM, {
+        idx: `let q = e % ${BM / 4}u; let kk = e / ${BM / 4}u;`,
+        pre: (kb) => `let gi = row0 + 4u * q; let gk = ${kb} + kk;`,
+        value: `select(${z}, A[min((abase + gi + gk * u.asc) / 4u, alast)], gi < u.M && gk < u.K)`,
+        store: (off) => put4('As', `${off}kk * ${BM}u + 4u * q`),
+      });
+  const b = bNContig
+    ? vec(BN, {
+        idx: `let q = e % ${BN / 4}u; let kk = e / ${BN / 4}u;`,
+        pre: (kb) => `let gj = col0 + 4u * q; let gk = ${kb} + kk;`,
+        value: `select(${z}, B[min((bbase + gk * u.bsr + gj) / 4u, blast)], gj < u.N && gk < u.K)`,
+        store: (off) => put4('Bs', `${off}kk * ${BN}u + 4u * q`),
+      })
+    : vec(BN, {
+        idx: `let q = e % ${BK / 4}u; let cc = e / ${BK / 4}u;`,
+        pre: (kb) => `let gj = col0 + cc; let gk = ${kb} + 4u * q;`,
+        value: `select(${z}, B[min((bbase + gk + gj * u.bsc) / 4u, blast)], gj < u.N && gk < u.K)`,
+        store: (off) => putT('Bs', (c) => `${off}(4u * q + ${c}) * ${BN}u + cc`),
+      });
+  return [a, b];
+}
+
+/** For each of an operand's loads l of this thread: `body` (e and the tile position known). */
+function eachLoad(o: OperandLoad, threads: number, body: string): string {
+  const inner = o.guard ? `if (${o.guard}) {\n        ${o.idx}\n        ${body}\n      }` : `${o.idx}\n      ${body}`;
+  return `
+    for (var l = 0u; l < ${o.n}u; l++) {
+      let e = tid + l * ${threads}u;
+      ${inner}
+    }`;
+}
+
+/** The tile loads of one k step (k0), straight into the workgroup tiles. */
 function tileLoads(
   tile: Tile,
   aKContig: boolean,
@@ -156,57 +295,26 @@ function tileLoads(
   threads: number,
   f16: boolean,
 ): string {
-  const { BM, BN, BK } = tile;
-  // f16: every element stored through h() (f16, noting an overflow)
-  const st = (x: string) => (f16 ? `h(${x})` : x);
-  if (!v4) {
-    const aIdx = aKContig ? `let kk = e % ${BK}u; let r = e / ${BK}u;` : `let r = e % ${BM}u; let kk = e / ${BM}u;`;
-    const bIdx = bNContig ? `let c = e % ${BN}u; let kk = e / ${BN}u;` : `let kk = e % ${BK}u; let c = e / ${BK}u;`;
-    return `
-    for (var l = 0u; l < ${(BM * BK) / threads}u; l++) {
-      let e = tid + l * ${threads}u;
-      ${aIdx}
-      let gi = row0 + r;
-      let gk = k0 + kk;
-      As[kk * ${BM}u + r] = ${st(`select(0.0, A[min(abase + gi * u.asr + gk * u.asc, alast)], gi < u.M && gk < u.K)`)};
-    }
-    for (var l = 0u; l < ${(BN * BK) / threads}u; l++) {
-      let e = tid + l * ${threads}u;
-      ${bIdx}
-      let gj = col0 + c;
-      let gk = k0 + kk;
-      Bs[kk * ${BN}u + c] = ${st(`select(0.0, B[min(bbase + gk * u.bsr + gj * u.bsc, blast)], gj < u.N && gk < u.K)`)};
-    }`;
-  }
-  const z = 'vec4<f32>(0.0)';
-  // A: along k (r fixed, kk = 4q .. 4q+3) or along m (kk fixed, r = 4q .. 4q+3)
-  const aLoad = aKContig
-    ? `let q = e % ${BK / 4}u; let r = e / ${BK / 4}u; let gi = row0 + r; let gk = k0 + 4u * q;
-      let v = select(${z}, A[min((abase + gi * u.asr + gk) / 4u, alast)], gi < u.M && gk < u.K);
-      for (var c = 0u; c < 4u; c++) { As[(4u * q + c) * ${BM}u + r] = ${st('v[c]')}; }`
-    : `let q = e % ${BM / 4}u; let kk = e / ${BM / 4}u; let gi = row0 + 4u * q; let gk = k0 + kk;
-      let v = select(${z}, A[min((abase + gi + gk * u.asc) / 4u, alast)], gi < u.M && gk < u.K);
-      for (var c = 0u; c < 4u; c++) { As[kk * ${BM}u + 4u * q + c] = ${st('v[c]')}; }`;
-  const bLoad = bNContig
-    ? `let q = e % ${BN / 4}u; let kk = e / ${BN / 4}u; let gj = col0 + 4u * q; let gk = k0 + kk;
-      let v = select(${z}, B[min((bbase + gk * u.bsr + gj) / 4u, blast)], gj < u.N && gk < u.K);
-      for (var c = 0u; c < 4u; c++) { Bs[kk * ${BN}u + 4u * q + c] = ${st('v[c]')}; }`
-    : `let q = e % ${BK / 4}u; let cc = e / ${BK / 4}u; let gj = col0 + cc; let gk = k0 + 4u * q;
-      let v = select(${z}, B[min((bbase + gk + gj * u.bsc) / 4u, blast)], gj < u.N && gk < u.K);
-      for (var c = 0u; c < 4u; c++) { Bs[(4u * q + c) * ${BN}u + cc] = ${st('v[c]')}; }`;
-  return `
-    for (var l = 0u; l < ${Math.max(1, (BM * BK) / 4 / threads)}u; l++) {
-      let e = tid + l * ${threads}u;
-      if (e < ${(BM * BK) / 4}u) {
-      ${aLoad}
-      }
-    }
-    for (var l = 0u; l < ${Math.max(1, (BN * BK) / 4 / threads)}u; l++) {
-      let e = tid + l * ${threads}u;
-      if (e < ${(BN * BK) / 4}u) {
-      ${bLoad}
-      }
-    }`;
+  return operandLoads(tile, aKContig, bNContig, v4, threads, f16)
+    .map((o) => eachLoad(o, threads, `${o.pre('k0')} let v = ${o.value}; ${o.store('')}`))
+    .join('');
+}
+
+/**
+ * A double-buffered tile's loads (DB): `fetch(kb)` loads k step kb into registers (pa, pb), `store`
+ * writes them into the workgroup buffer at element offsets aoff, boff; `regs` declares the registers.
+ */
+function prefetchLoads(tile: Tile, aKContig: boolean, bNContig: boolean, v4: boolean, threads: number, f16: boolean) {
+  const ops = operandLoads(tile, aKContig, bNContig, v4, threads, f16);
+  const names = ['pa', 'pb'];
+  return {
+    regs: ops.map((o, i) => `var ${names[i]}: array<${o.reg}, ${o.n}>;`).join('\n  '),
+    fetch: (kb: string) =>
+      ops.map((o, i) => eachLoad(o, threads, `${o.pre(kb)} ${names[i]}[l] = ${o.value};`)).join(''),
+    store: ops
+      .map((o, i) => eachLoad(o, threads, `let v = ${names[i]}[l]; ${o.store(['aoff + ', 'boff + '][i])}`))
+      .join(''),
+  };
 }
 
 /** The f16 variants' helpers: h() rounds to f16 and notes a value beyond its range (or NaN) in ovf. */
@@ -262,28 +370,50 @@ function kernelWgsl(
   const op = f16 ? 'f16' : 'f32';
   const head = f16 ? `enable f16;\n${F16_HELPERS}` : '';
   const fma = f16 ? 'fma(f32(a[i]), f32(b[j]), acc[i][j])' : 'fma(a[i], b[j], acc[i][j])';
+  // W4: tiles of vec4, a thread's rows (columns) in groups of 4 adjacent ones, accumulators in vec4
+  const w4 = !!tile.W4;
+  const v = (t: string) => (w4 ? `vec4<${t}>` : t);
+  const [tm, tn] = w4 ? [TM / 4, TN / 4] : [TM, TN];
+  // DB: this step's buffer starts at ra, rb (in the tiles' units)
+  const [ra, rb] = tile.DB ? ['ra + ', 'rb + '] : ['', ''];
+  const step = w4
+    ? `for (var i = 0u; i < ${tm}u; i++) { a[i] = As[${ra}kk * ${BM / 4}u + lid.y + i * ${ty}u]; }
+      for (var j = 0u; j < ${tn}u; j++) { b[j] = Bs[${rb}kk * ${BN / 4}u + lid.x + j * ${tx}u]; }
+      for (var i = 0u; i < ${TM}u; i++) {
+        let ai = vec4<f32>(${f16 ? 'f32(a[i / 4u][i % 4u])' : 'a[i / 4u][i % 4u]'});
+        for (var j = 0u; j < ${tn}u; j++) { acc[i][j] = fma(ai, ${f16 ? 'vec4<f32>(b[j])' : 'b[j]'}, acc[i][j]); }
+      }`
+    : `for (var i = 0u; i < ${TM}u; i++) { a[i] = As[${ra}kk * ${BM}u + lid.y + i * ${ty}u]; }
+      for (var j = 0u; j < ${TN}u; j++) { b[j] = Bs[${rb}kk * ${BN}u + lid.x + j * ${tx}u]; }
+      for (var i = 0u; i < ${TM}u; i++) {
+        for (var j = 0u; j < ${TN}u; j++) { acc[i][j] = ${fma}; }
+      }`;
+  // output (i, j) of this thread: its row and column, and its accumulator
+  const rowOf = w4 ? `4u * (lid.y + (i / 4u) * ${ty}u) + i % 4u` : `lid.y + i * ${ty}u`;
+  const colOf = w4 ? `4u * (lid.x + (j / 4u) * ${tx}u) + j % 4u` : `lid.x + j * ${tx}u`;
+  const accOf = w4 ? 'acc[i][j / 4u][j % 4u]' : 'acc[i][j]';
+  const buffers = tile.DB ? 2 : 1;
+  const loop = tile.DB
+    ? doubleBufferedLoop(tile, prefetchLoads(tile, aKContig, bNContig, v4, threads, f16), step)
+    : `for (var k0 = 0u; k0 < u.K; k0 += ${BK}u) {${tileLoads(tile, aKContig, bNContig, v4, threads, f16)}
+    workgroupBarrier();
+    for (var kk = 0u; kk < ${BK}u; kk++) {
+      ${step}
+    }
+    workgroupBarrier();
+  }`;
   return `${head}
 ${bindingsWgsl(el, bias, uniforms)}
-var<workgroup> As: array<${op}, ${BK * BM}>;
-var<workgroup> Bs: array<${op}, ${BK * BN}>;
+var<workgroup> As: array<${v(op)}, ${(buffers * BK * BM) / (w4 ? 4 : 1)}>;
+var<workgroup> Bs: array<${v(op)}, ${(buffers * BK * BN) / (w4 ? 4 : 1)}>;
 @compute @workgroup_size(${tx}, ${ty})
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let tid = lid.y * ${tx}u + lid.x;
 ${viewBases(BM, BN)}
-  var acc: array<array<f32, ${TN}>, ${TM}>;
-  var a: array<${op}, ${TM}>;
-  var b: array<${op}, ${TN}>;
-  for (var k0 = 0u; k0 < u.K; k0 += ${BK}u) {${tileLoads(tile, aKContig, bNContig, v4, threads, f16)}
-    workgroupBarrier();
-    for (var kk = 0u; kk < ${BK}u; kk++) {
-      for (var i = 0u; i < ${TM}u; i++) { a[i] = As[kk * ${BM}u + lid.y + i * ${ty}u]; }
-      for (var j = 0u; j < ${TN}u; j++) { b[j] = Bs[kk * ${BN}u + lid.x + j * ${tx}u]; }
-      for (var i = 0u; i < ${TM}u; i++) {
-        for (var j = 0u; j < ${TN}u; j++) { acc[i][j] = ${fma}; }
-      }
-    }
-    workgroupBarrier();
-  }
+  var acc: array<array<${v('f32')}, ${tn}>, ${TM}>;
+  var a: array<${v(op)}, ${tm}>;
+  var b: array<${v(op)}, ${tn}>;
+  ${loop}
   let obase = bo * u.osb + bi * u.osi;${
     f16
       ? `
@@ -294,17 +424,50 @@ ${viewBases(BM, BN)}
       : ''
   }
   for (var i = 0u; i < ${TM}u; i++) {
-    let r = row0 + lid.y + i * ${ty}u;
+    let r = row0 + ${rowOf};
     for (var j = 0u; j < ${TN}u; j++) {
-      let c = col0 + lid.x + j * ${tx}u;
+      let c = col0 + ${colOf};
       if (r < u.M && c < u.N) {
-        ${f16 ? 'let y' : 'out[obase + r * u.osr + c * u.osc]'} = u.alpha * acc[i][j]${bias ? ' + bias[c]' : ''};${
+        ${f16 ? 'let y' : 'out[obase + r * u.osr + c * u.osc]'} = u.alpha * ${accOf}${bias ? ' + bias[c]' : ''};${
           f16 ? '\n        out[obase + r * u.osr + c * u.osc] = select(y, u.poison, bad);' : ''
         }
       }
     }
   }
 }`;
+}
+
+/**
+ * A double-buffered tile's k loop: k step 0 loaded, then each step issues the next step's global
+ * loads into registers, runs its math on buffer cur (at ra, rb), stores the registers into buffer
+ * 1 - cur, and meets the others at one barrier.
+ */
+function doubleBufferedLoop(tile: Tile, p: ReturnType<typeof prefetchLoads>, step: string): string {
+  const { BM, BN, BK } = tile;
+  const u4 = tile.W4 ? 4 : 1;
+  return `${p.regs}
+  var cur = 0u;
+  {
+    let aoff = 0u;
+    let boff = 0u;${p.fetch('0u')}${p.store}
+  }
+  workgroupBarrier();
+  for (var k0 = 0u; k0 < u.K; k0 += ${BK}u) {
+    let more = k0 + ${BK}u < u.K;
+    if (more) {${p.fetch(`(k0 + ${BK}u)`)}
+    }
+    let ra = cur * ${(BK * BM) / u4}u;
+    let rb = cur * ${(BK * BN) / u4}u;
+    for (var kk = 0u; kk < ${BK}u; kk++) {
+      ${step}
+    }
+    if (more) {
+      let aoff = (1u - cur) * ${BK * BM}u;
+      let boff = (1u - cur) * ${BK * BN}u;${p.store}
+    }
+    workgroupBarrier();
+    cur = 1u - cur;
+  }`;
 }
 
 /** The uniforms of a strided matmul (this kernel's, and the attention's 16x16 one): sizes, then each
@@ -729,8 +892,16 @@ function keptWhere(w: ReturnType<TuningStore['write']>): string {
   return 'file' in w ? `kept in ${w.file}` : `not kept: ${w.problem}`;
 }
 
-/** The shapes measured: BERT-base's on a GPU, smaller ones on a software adapter. */
-function cases(software: boolean, attnSimple: AttnSimple): { cases: Case[]; reps: number; made: tf.Tensor[] } {
+/**
+ * The shapes measured: BERT-base's on a GPU; on a software adapter those of the small models run
+ * there (hidden 128, FFN 512, 2 heads of 64, fewer rows), or `tiny` ones (a quarter or less: the
+ * mixed measurement, which runs on a software adapter only where tests emulate subgroup matrices).
+ */
+function cases(
+  software: boolean,
+  attnSimple: AttnSimple,
+  tiny = false,
+): { cases: Case[]; reps: number; made: tf.Tensor[] } {
   const made: tf.Tensor[] = [];
   const rnd = (shape: number[]) => {
     const t = tf.randomUniform(shape, -1, 1, 'float32', 7);
@@ -738,9 +909,11 @@ function cases(software: boolean, attnSimple: AttnSimple): { cases: Case[]; reps
     return t as tf.Tensor2D;
   };
   const out: Case[] = [];
-  const dense = software
+  const dense = tiny
     ? { small: [256, 64, 64], large: [512, 128, 256] }
-    : { small: [4096, 256, 256], large: [4096, 768, 768] };
+    : software
+      ? { small: [512, 128, 128], large: [1024, 128, 512] }
+      : { small: [4096, 256, 256], large: [4096, 768, 768] };
   for (const cls of ['small', 'large'] as const) {
     const [M, K, N] = dense[cls];
     const x = rnd([M, K]);
@@ -752,9 +925,11 @@ function cases(software: boolean, attnSimple: AttnSimple): { cases: Case[]; reps
     out.push({ product: 'TN', cls, runs: [mm(dy, x, true, false)] });
   }
   // attention: batch B x heads A, T tokens, head size D
-  const attn = software
+  const attn = tiny
     ? { small: [2, 2, 32, 16], large: [4, 4, 64, 32] }
-    : { small: [8, 12, 128, 64], large: [32, 12, 128, 64] };
+    : software
+      ? { small: [4, 2, 64, 32], large: [4, 2, 128, 64] }
+      : { small: [8, 12, 128, 64], large: [32, 12, 128, 64] };
   for (const cls of ['small', 'large'] as const) {
     const [B, A, T, D] = attn[cls];
     const q = rnd([B * T, A * D]);
@@ -769,7 +944,7 @@ function cases(software: boolean, attnSimple: AttnSimple): { cases: Case[]; reps
       ],
     });
   }
-  return { cases: out, reps: software ? 2 : 10, made };
+  return { cases: out, reps: software ? 1 : 10, made };
 }
 
 /** The attention's two forward products on choice c (webgpu-ops.ts passes its own, to keep one layout). */
@@ -802,7 +977,10 @@ export async function tuneMatmul(
   const lim = requireWebGpu('tuneMatmul').device.limits as Record<string, number>;
   const tiles = Object.keys(TILES).filter((n) => {
     const t = TILES[n];
-    return (t.BM / t.TM) * (t.BN / t.TN) <= lim.maxComputeInvocationsPerWorkgroup;
+    return (
+      (t.BM / t.TM) * (t.BN / t.TN) <= lim.maxComputeInvocationsPerWorkgroup &&
+      tileBytes(t) <= lim.maxComputeWorkgroupStorageSize
+    );
   });
   const { cases: cs, reps, made } = cases(adapter.software, attnSimple);
   const choices: Record<string, Choice> = {};
@@ -957,7 +1135,7 @@ export async function tuneMixed(
   tuned.mixed = { offer, form: null, choices: {}, ms: {}, rejected: { [UNFINISHED]: UNFINISHED_WHY } };
   store.write(tuned);
   const t0 = performance.now();
-  const { cases: cs, reps, made } = cases(adapter.software, attnSimple);
+  const { cases: cs, reps, made } = cases(adapter.software, attnSimple, adapter.software);
   const refOf = (c: Case) => `f16:${mixedTile(c.product, c.cls === 'large' ? LARGE : 0)}`;
   const rejected: Record<string, string> = {};
   const choices: Record<string, Choice> = {};
