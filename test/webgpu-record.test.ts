@@ -29,7 +29,9 @@ import { makeBatches, type Example } from '../src/engine/data/encode';
 import { benchMemory, formatMemoryBench } from '../src/engine/stages/bench';
 import type { EngineEvent } from '../src/engine/protocol';
 import { maskBatch, padMasked } from '../src/engine/data/masking';
-import { mlmStep, type MlmBatch } from '../src/engine/train/pretrain';
+import { mlmEvalBatches, mlmEvaluation, mlmStep, type MlmBatch } from '../src/engine/train/pretrain';
+import { DEFAULT_SPECIAL } from '../src/engine/data/vocab';
+import { MLM_BIAS } from '../src/engine/model/names';
 import { computeImportance, referenceTargets } from '../src/engine/prune/importance';
 import * as prune from './prune-helpers';
 
@@ -456,6 +458,57 @@ describe.skipIf(missing !== null)('recorded steps on webgpu', () => {
     for (const m of [a, r]) {
       m.opt.dispose();
       for (const v of m.params.values()) v.dispose();
+    }
+  });
+
+  it("pretraining's MLM evaluation: recorded and replayed, as op by op and as the cpu backend's", async () => {
+    const V = 30;
+    const ex: Example[] = Array.from({ length: 24 }, (_, i) => {
+      const r = new Rng(40 + i);
+      const n = 6 + r.int(20);
+      return { row: i, labels: null, ids: Int32Array.from({ length: n }, (_, t) => (t === 0 ? 2 : 5 + r.int(V - 5))) };
+    });
+    const evaluate = async (backend: 'cpu' | 'webgpu', record: boolean) => {
+      await initBackend(backend);
+      const { cfg, params } = tinyModel(6, {}, true);
+      // webgpu: lengths padded to multiples of 8 and masked counts padded (weight 0), as pretrain does
+      const batches = mlmEvalBatches(ex, {
+        batchSize: 8,
+        V,
+        rng: new Rng(99),
+        maskProb: 0.3,
+        maskNgram: 1,
+        special: DEFAULT_SPECIAL,
+        padTo: backend === 'webgpu' ? { multiple: 8, max: 32 } : undefined,
+      });
+      if (!record) process.env.BERT_PRUNER_RECORD = '0';
+      try {
+        // three evaluations of the same weights: op by op, recorded, replayed (webgpu)
+        const got = [];
+        for (let i = 0; i < 3; i++) got.push(await mlmEvaluation(params, cfg, batches));
+        const stats = record && backend === 'webgpu' ? { ...inferenceRecorder(params)!.recorder.stats } : null;
+        // a model that predicts token 0 everywhere: no real target is 0, every padded one is
+        const bias = params.get(MLM_BIAS)!;
+        bias.assign(tf.tensor1d(Array.from({ length: V }, (_, i) => (i === 0 ? 100 : 0))));
+        const allZero = await mlmEvaluation(params, cfg, batches);
+        return { got, stats, allZero, padded: batches.some((b) => b.batch.masked.positions.length > b.n) };
+      } finally {
+        delete process.env.BERT_PRUNER_RECORD;
+        for (const v of params.values()) v.dispose();
+      }
+    };
+    const cpu = await evaluate('cpu', false);
+    const plain = await evaluate('webgpu', false);
+    const rec = await evaluate('webgpu', true);
+    expect(rec.padded).toBe(true); // some masked positions are padding, and do not count
+    expect(rec.allZero.mlm_accuracy).toBe(0);
+    expect(rec.stats!.recorded).toBeGreaterThan(0);
+    expect(rec.stats!.hits).toBeGreaterThan(0);
+    const want = cpu.got[0];
+    expect(want.mlm_accuracy).toBeGreaterThan(0);
+    for (const g of [...cpu.got, ...plain.got, ...rec.got]) {
+      expect(Math.abs(g.mlm_loss - want.mlm_loss)).toBeLessThan(1e-5);
+      expect(g.mlm_accuracy).toBeCloseTo(want.mlm_accuracy, 6);
     }
   });
 

@@ -22,9 +22,12 @@ import {
 } from '../src/engine/backend/webgpu';
 import { gpuCounters, resetGpuCounters } from '../src/engine/backend/webgpu-kernels';
 import {
+  DEFAULT_TILE,
   emulateSubgroupMatrix,
   forceMixedChoice,
+  KERNEL_VERSION,
   matMul2dOn,
+  matmulSummary,
   type MatmulTuning,
   mixedChoice,
   relDiff,
@@ -157,8 +160,9 @@ async function restart(adapter: WebGpuAdapter) {
 }
 
 /**
- * A mixed device and an empty speeds file (its folder given to fn): the fp32 choices measured, then
- * these subgroup-matrix configurations offered, in this spelling.
+ * A mixed device and a new speeds file (its folder given to fn) holding fp32 choices (the default
+ * tile everywhere: measuring them is webgpu-matmul.test.ts's), then these subgroup-matrix
+ * configurations offered, in this spelling.
  */
 async function withFreshTuning(
   configs: SgConfig[],
@@ -168,7 +172,15 @@ async function withFreshTuning(
   await mixed();
   await withCacheDir(async (dir) => {
     const adapter = webgpuAdapter()!;
+    const keys = ['NT', 'NN', 'TN', 'attn'].flatMap((p) => [`${p}:small`, `${p}:large`]);
+    const choices = Object.fromEntries(keys.map((k) => [k, DEFAULT_TILE]));
+    const ms = Object.fromEntries(keys.map((k) => [k, { [DEFAULT_TILE]: 1 }]));
+    const measured = new Date().toISOString();
+    expect(
+      MATMUL_STORE.write({ adapter: adapter.name, version: KERNEL_VERSION, measured, choices, ms }),
+    ).toHaveProperty('file');
     await restart(adapter);
+    expect(matmulSummary()).toMatch(/^mixed: .*auto: NT:small 128x128x8-8x8,/);
     emulateSubgroupMatrix(configs, spelling);
     await fn(adapter, dir);
   });

@@ -123,7 +123,6 @@ export const TILES: Record<string, Tile> = {
   '128x128x8-8x8': { BM: 128, BN: 128, BK: 8, TM: 8, TN: 8 },
   '128x128x16-8x8': { BM: 128, BN: 128, BK: 16, TM: 8, TN: 8 },
   '128x128x8-8x8-v4': { BM: 128, BN: 128, BK: 8, TM: 8, TN: 8, V4: true },
-  '128x128x8-8x8-w4': { BM: 128, BN: 128, BK: 8, TM: 8, TN: 8, W4: true },
   '128x128x16-8x8-v4w4': { BM: 128, BN: 128, BK: 16, TM: 8, TN: 8, V4: true, W4: true },
   '64x64x16-4x4-w4': { BM: 64, BN: 64, BK: 16, TM: 4, TN: 4, W4: true },
   '128x128x8-8x8-v4w4db': { BM: 128, BN: 128, BK: 8, TM: 8, TN: 8, V4: true, W4: true, DB: true },

@@ -8,21 +8,21 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { Settings } from '../config/settings';
 import { readRows, tokenizerIn } from '../data/rows';
-import { encodeRows, makeBatches, type Batch } from '../data/encode';
+import { encodeRows, makeBatches, type Batch, type Example } from '../data/encode';
 import { maskBatch, padMasked, type MaskedBatch } from '../data/masking';
 import { Rng } from '../data/rng';
-import { readVocab } from '../data/vocab';
+import { readVocab, type SpecialIds } from '../data/vocab';
 import { UserError } from '../errors';
 import { loadCheckpoint, loadTensorFile, saveCheckpoint } from '../io/checkpoint';
 import { readJson, recoverDir } from '../io/atomic';
 import { encode, mlmLogits, softmaxCrossEntropy, toInputs } from '../model/bert';
-import { makeConfig } from '../model/config';
-import { disposeParams, initParams } from '../model/params';
+import { makeConfig, type BertConfig } from '../model/config';
+import { disposeParams, initParams, type Params } from '../model/params';
 import { train } from './loop';
 import { AdamW, optimizerTensors, restoreOptimizer } from './optim';
 import { log, StageContext } from '../context';
 import { noteEpochsDone } from '../io/run';
-import { replayPadding } from '../ops/record';
+import { inferenceRecorder, queuePass, replayPadding } from '../ops/record';
 import { runPaths } from '../io/paths';
 
 export const TRAIN_STATE = 'train-state.json';
@@ -48,7 +48,72 @@ export function mlmStep(
   const logits = mlmLogits(params, cfg, hidden, tf.tensor1d(b.masked.positions, 'int32'));
   const targets = tf.tensor1d(b.masked.targets, 'int32');
   const weights = b.masked.weights ? tf.tensor1d(b.masked.weights) : undefined;
-  return { logits, loss: softmaxCrossEntropy(logits, targets, weights), targets };
+  return { logits, loss: softmaxCrossEntropy(logits, targets, weights), targets, weights };
+}
+
+/** A masked evaluation batch, and how many of its masked tokens are real (the rest pad). */
+export interface MlmEvalBatch {
+  batch: MlmBatch;
+  n: number;
+}
+
+/**
+ * The evaluation sample's batches, masked once. With padTo (where steps are recorded: webgpu) they
+ * are padded as the training batches are (lengths, masked positions of weight 0), so that each
+ * shape's pass is recorded once and replayed in every evaluation after.
+ */
+export function mlmEvalBatches(
+  examples: Example[],
+  o: {
+    batchSize: number;
+    V: number;
+    rng: Rng;
+    maskProb: number;
+    maskNgram: number;
+    special: SpecialIds;
+    padTo?: ReturnType<typeof replayPadding>;
+  },
+): MlmEvalBatch[] {
+  return makeBatches(examples, { batchSize: o.batchSize, padId: o.special.pad, padTo: o.padTo }).map((b) => {
+    const masked = maskBatch(b, o.V, o.rng, o.maskProb, o.maskNgram, o.special);
+    return { batch: { ...b, masked: o.padTo ? padMasked(masked) : masked }, n: masked.targets.length };
+  });
+}
+
+/**
+ * MLM loss (mean over the masked tokens) and accuracy on the evaluation batches, without dropout.
+ * Each batch's pass goes through queuePass (recorded and replayed on webgpu), its two numbers read
+ * back while the next batches run.
+ */
+export async function mlmEvaluation(
+  params: Params,
+  cfg: BertConfig,
+  batches: MlmEvalBatch[],
+): Promise<{ mlm_loss: number; mlm_accuracy: number }> {
+  let loss = 0;
+  let correct = 0;
+  let n = 0;
+  const rec = inferenceRecorder(params);
+  const pending: Promise<void>[] = [];
+  for (const { batch, n: k } of batches) {
+    // [mean loss, correct predictions] of the batch's masked tokens (padded ones weigh 0)
+    const q = await queuePass(rec, batch, () =>
+      tf.tidy(() => {
+        const r = mlmStep(params, cfg, batch, null);
+        const hit = tf.cast(tf.equal(tf.argMax(r.logits, -1), r.targets), 'float32');
+        return tf.stack([r.loss, tf.sum(r.weights ? tf.mul(hit, r.weights) : hit)]);
+      }),
+    );
+    pending.push(
+      q.result.then((d) => {
+        loss += d[0] * k;
+        correct += d[1];
+      }),
+    );
+    n += k;
+  }
+  await Promise.all(pending);
+  return { mlm_loss: loss / Math.max(1, n), mlm_accuracy: correct / Math.max(1, n) };
 }
 
 /** Where pretraining writes: the final checkpoint, and the last epoch's (what --resume continues). */
@@ -95,36 +160,20 @@ export async function pretrain(run: string, s: Settings, ctx: StageContext, opts
     log(ctx, `resuming pretraining after epoch ${startEpoch} from ${opts.last}`);
   }
 
+  const padTo = replayPadding(s.model.max_len);
   // A fixed, masked evaluation sample: MLM loss and accuracy comparable across epochs.
-  const evalRng = new Rng(s.seed + 99);
-  const evalBatches: MlmBatch[] = makeBatches(examples.slice(0, 512), {
+  const evalBatches = mlmEvalBatches(examples.slice(0, 512), {
     batchSize: pt.batch_size,
-    padId: vocab.special.pad,
-  }).map((b) => ({
-    ...b,
-    masked: maskBatch(b, V, evalRng, pt.mask_prob, pt.mask_ngram, vocab.special),
-  }));
-  const evaluateMlm = async () => {
-    let loss = 0;
-    let correct = 0;
-    let n = 0;
-    for (const b of evalBatches) {
-      const [l, c] = tf.tidy(() => {
-        const r = mlmStep(params, cfg, b, null);
-        const pred = tf.argMax(r.logits, -1);
-        return [r.loss, tf.sum(tf.cast(tf.equal(pred, r.targets), 'int32'))];
-      });
-      const k = b.masked.targets.length;
-      loss += (await l.data())[0] * k;
-      correct += (await c.data())[0];
-      tf.dispose([l, c]);
-      n += k;
-    }
-    return { mlm_loss: loss / Math.max(1, n), mlm_accuracy: correct / Math.max(1, n) };
-  };
+    V,
+    rng: new Rng(s.seed + 99),
+    maskProb: pt.mask_prob,
+    maskNgram: pt.mask_ngram,
+    special: vocab.special,
+    padTo,
+  });
+  const evaluateMlm = () => mlmEvaluation(params, cfg, evalBatches);
 
   let last: Record<string, number> = {};
-  const padTo = replayPadding(s.model.max_len);
   const opt = await train({
     stage: 'pretrain',
     params,
