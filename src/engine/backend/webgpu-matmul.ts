@@ -182,19 +182,23 @@ interface OperandLoad {
   store: (off: string) => string;
 }
 
+/** A kernel's tile loads: its tile, which operand dimensions are contiguous, vec4 or scalar, its threads, f16. */
+interface LoadLayout {
+  tile: Tile;
+  aKContig: boolean;
+  bNContig: boolean;
+  v4: boolean;
+  threads: number;
+  f16: boolean;
+}
+
 /**
  * The two operands' loads. Scalar: element e of the tile, consecutive e consecutive in memory where
  * a stride is 1. vec4 (v4): group e of 4 elements along the contiguous dimension (its length a
  * multiple of 4, checked at dispatch, so a group is wholly in or out of bounds).
  */
-function operandLoads(
-  tile: Tile,
-  aKContig: boolean,
-  bNContig: boolean,
-  v4: boolean,
-  threads: number,
-  f16: boolean,
-): [OperandLoad, OperandLoad] {
+function operandLoads(l: LoadLayout): [OperandLoad, OperandLoad] {
+  const { tile, aKContig, bNContig, v4, threads, f16 } = l;
   const { BM, BN, BK } = tile;
   // f16: every element stored through h() (f16, noting an overflow)
   const st = (x: string) => (f16 ? `h(${x})` : x);
@@ -286,16 +290,9 @@ function eachLoad(o: OperandLoad, threads: number, body: string): string {
 }
 
 /** The tile loads of one k step (k0), straight into the workgroup tiles. */
-function tileLoads(
-  tile: Tile,
-  aKContig: boolean,
-  bNContig: boolean,
-  v4: boolean,
-  threads: number,
-  f16: boolean,
-): string {
-  return operandLoads(tile, aKContig, bNContig, v4, threads, f16)
-    .map((o) => eachLoad(o, threads, `${o.pre('k0')} let v = ${o.value}; ${o.store('')}`))
+function tileLoads(l: LoadLayout): string {
+  return operandLoads(l)
+    .map((o) => eachLoad(o, l.threads, `${o.pre('k0')} let v = ${o.value}; ${o.store('')}`))
     .join('');
 }
 
@@ -303,8 +300,9 @@ function tileLoads(
  * A double-buffered tile's loads (DB): `fetch(kb)` loads k step kb into registers (pa, pb), `store`
  * writes them into the workgroup buffer at element offsets aoff, boff; `regs` declares the registers.
  */
-function prefetchLoads(tile: Tile, aKContig: boolean, bNContig: boolean, v4: boolean, threads: number, f16: boolean) {
-  const ops = operandLoads(tile, aKContig, bNContig, v4, threads, f16);
+function prefetchLoads(l: LoadLayout) {
+  const ops = operandLoads(l);
+  const threads = l.threads;
   const names = ['pa', 'pb'];
   return {
     regs: ops.map((o, i) => `var ${names[i]}: array<${o.reg}, ${o.n}>;`).join('\n  '),
@@ -391,10 +389,11 @@ function kernelWgsl(
   const rowOf = w4 ? `4u * (lid.y + (i / 4u) * ${ty}u) + i % 4u` : `lid.y + i * ${ty}u`;
   const colOf = w4 ? `4u * (lid.x + (j / 4u) * ${tx}u) + j % 4u` : `lid.x + j * ${tx}u`;
   const accOf = w4 ? 'acc[i][j / 4u][j % 4u]' : 'acc[i][j]';
+  const layout: LoadLayout = { tile, aKContig, bNContig, v4, threads, f16 };
   const buffers = tile.DB ? 2 : 1;
   const loop = tile.DB
-    ? doubleBufferedLoop(tile, prefetchLoads(tile, aKContig, bNContig, v4, threads, f16), step)
-    : `for (var k0 = 0u; k0 < u.K; k0 += ${BK}u) {${tileLoads(tile, aKContig, bNContig, v4, threads, f16)}
+    ? doubleBufferedLoop(tile, prefetchLoads(layout), step)
+    : `for (var k0 = 0u; k0 < u.K; k0 += ${BK}u) {${tileLoads(layout)}
     workgroupBarrier();
     for (var kk = 0u; kk < ${BK}u; kk++) {
       ${step}
@@ -660,7 +659,7 @@ function sgPipeline(name: string, aK: boolean, bN: boolean, bias: boolean, diale
       tile: p.tile,
       subgroupSize: S,
       dialect,
-      loads: tileLoads(loadTile, aK, bN, false, sh.threads, true),
+      loads: tileLoads({ tile: loadTile, aKContig: aK, bNContig: bN, v4: false, threads: sh.threads, f16: true }),
       bases: viewBases(sh.BM, sh.BN),
       head: F16_HELPERS,
       bindings: bindingsWgsl('f32', bias, block),
