@@ -99,7 +99,7 @@ describe('subgroup matrices: what is asked of Dawn and what it offers', () => {
       cfg: { M: 16, N: 16, K: 16 },
       tile: { WM: 2, WN: 2 },
       subgroupSize: 32,
-      loads: '',
+      kLoop: (math: string) => math,
       bases: '',
       head: '',
       bindings: '',
@@ -120,6 +120,22 @@ describe('subgroup matrices: what is asked of Dawn and what it offers', () => {
     expect(sgWgsl({ ...o, dialect: { kind: 'device', form: SG_FORMS[1] } })).toContain('let sg = tid / 32u;');
     const e = sgWgsl({ ...o, dialect: { kind: 'emulated' } });
     expect(e).not.toContain('subgroup_matrix');
+    // double-buffered: k steps of K0, two buffers, fragments read from this step's (at ra, rb)
+    const db = sgWgsl({
+      ...o,
+      tile: { WM: 2, WN: 2, V4: true, DB: true },
+      dialect: { kind: 'device', form: SG_FORMS[0] },
+    });
+    expect(db).toContain('for (var kk = 0u; kk < 16u; kk += 16u) {');
+    expect(db).toContain('a1 = subgroupMatrixLoad<SgL, col_major>(&As, ra + kk * 64u + arow + 16u, 64u);');
+    expect(db).toContain('b0 = subgroupMatrixLoad<SgR, row_major>(&Bs, rb + kk * 64u + bcol + 0u, 64u);');
+    expect(db).toContain('var<workgroup> As: array<f16, 2048>;');
+    expect(parseSgName('sg:16x16x16-4x4-v4db')).toEqual({
+      cfg: C16,
+      tile: { WM: 4, WN: 4, V4: true, DB: true },
+      tileName: '4x4-v4db',
+    });
+    expect(parseSgName('sg:16x16x16-4x4-v4')).toBeNull();
     expect(parseSgName(sgName({ M: 16, N: 8, K: 16 }, '4x2'))).toEqual({
       cfg: { M: 16, N: 8, K: 16 },
       tile: { WM: 4, WN: 2 },
@@ -133,6 +149,13 @@ describe('subgroup matrices: what is asked of Dawn and what it offers', () => {
     expect(sgFits({ M: 16, N: 16, K: 16 }, { WM: 4, WN: 4 }, 32, lim(16384))).toBe(false);
     expect(sgFits({ M: 4, N: 4, K: 4 }, { WM: 2, WN: 2 }, 32, lim(32768))).toBe(false);
     expect(sgFits({ M: 16, N: 16, K: 16 }, { WM: 4, WN: 4 }, 64, lim(32768, 128))).toBe(false);
+    // double-buffered in steps of K0: two buffers in the bytes of one of 2 K0 (20 KiB at 4 x 4)
+    const db4 = { WM: 4, WN: 4, V4: true, DB: true };
+    expect(sgFits({ M: 16, N: 16, K: 16 }, db4, 32, lim(20480))).toBe(true);
+    expect(sgFits({ M: 16, N: 16, K: 16 }, db4, 32, lim(20479))).toBe(false);
+    // vec4 groups: along a dimension of 4s (K0 = 2 is not), fewer than the threads or a multiple
+    expect(sgFits({ M: 8, N: 8, K: 2 }, { WM: 4, WN: 4 }, 32, lim(32768))).toBe(true);
+    expect(sgFits({ M: 8, N: 8, K: 2 }, db4, 32, lim(32768))).toBe(false);
   });
 
   it('relDiff: max difference over max magnitude; a NaN on one side only is Infinity', () => {
@@ -200,7 +223,16 @@ describe.skipIf(noF16 !== null)('the subgroup-matrix kernel, emulated on this ad
     emulateSubgroupMatrix([C16, C8, C16x8]);
     const cands = subgroupMatrixCandidates();
     // every tile of each configuration fits here (32 invocations a subgroup)
-    for (const c of ['sg:16x16x16-2x2', 'sg:16x16x16-4x2', 'sg:16x16x16-4x4', 'sg:8x8x8-2x2', 'sg:16x8x16-4x2'])
+    for (const c of [
+      'sg:16x16x16-2x2',
+      'sg:16x16x16-4x2',
+      'sg:16x16x16-4x4',
+      'sg:16x16x16-4x4-v4db',
+      'sg:8x8x8-2x2',
+      'sg:8x8x8-4x4-v4db',
+      'sg:16x8x16-4x2',
+      'sg:16x8x16-4x2-v4db',
+    ])
       expect(cands).toContain(c);
     resetGpuCounters();
     const NT: [boolean, boolean] = [false, true];
@@ -216,6 +248,12 @@ describe.skipIf(noF16 !== null)('the subgroup-matrix kernel, emulated on this ad
       ['sg:16x8x16-4x2', NT, [77, 300, 45], true],
       ['sg:16x8x16-4x2', TN, [64, 96, 48], false],
       ['sg:8x8x8-2x2', NT, [77, 300, 45], false],
+      // double-buffered: vec4 loads along K (A) and K (B^T), K off the step; along M and N, K odd;
+      // scalar where M is not a multiple of 4
+      ['sg:16x16x16-4x4-v4db', NT, [130, 100, 140], true],
+      ['sg:16x8x16-4x2-v4db', TN, [64, 45, 48], false],
+      ['sg:16x8x16-4x2-v4db', TN, [66, 45, 48], false],
+      ['sg:8x8x8-4x4-v4db', NN, [77, 64, 96], true],
     ];
     for (const [c, [ta, tb], [M, K, N], withBias] of checks) {
       const mm = (x: tf.Tensor2D, y: tf.Tensor2D, bias?: tf.Tensor1D) => matMul2dOn(x, y, ta, tb, c, bias);
@@ -233,7 +271,12 @@ describe.skipIf(noF16 !== null)('the subgroup-matrix kernel, emulated on this ad
       for (let i = 0; i < got.length; i++) off = Math.max(off, Math.abs(got[i] - x.ref[i]) / x.scale[i]);
       expect(off, what).toBeGreaterThan(2e-5);
     }
-    expect(gpuCounters().byProgram['matmul_sg:16x16x16-4x4']).toBe(1);
+    const ran = gpuCounters().byProgram;
+    expect(ran['matmul_sg:16x16x16-4x4']).toBe(1);
+    expect(ran['matmul_sg:16x16x16-4x4-v4db']).toBe(1);
+    expect(ran['matmul_sg:16x8x16-4x2-v4db']).toBe(1);
+    expect(ran['matmul_sg:16x8x16-4x2-v4db_scalar']).toBe(1);
+    expect(ran['matmul_sg:8x8x8-4x4-v4db']).toBe(1);
   });
 
   it('the sums are f32 (2048 + 4095 x 0.25 = 3071.75), an operand of 70000 gives NaN, 60000 not', async () => {

@@ -135,7 +135,7 @@ export function tileBytes(t: Tile, f16 = false): number {
 /** The probe's best on the H200's forward products. */
 export const DEFAULT_TILE = '128x128x8-8x8';
 /** Bump when a kernel changes: measurements of an older version are taken again. */
-export const KERNEL_VERSION = 3;
+export const KERNEL_VERSION = 4;
 
 /** A matrix view: X(z, r, c) = X[bo * sb + bi * si + r * sr + c * sc], z = bo * inner + bi. */
 export interface Strided {
@@ -391,15 +391,12 @@ function kernelWgsl(
   const accOf = w4 ? 'acc[i][j / 4u][j % 4u]' : 'acc[i][j]';
   const layout: LoadLayout = { tile, aKContig, bNContig, v4, threads, f16 };
   const buffers = tile.DB ? 2 : 1;
-  const loop = tile.DB
-    ? doubleBufferedLoop(tile, prefetchLoads(layout), step)
-    : `for (var k0 = 0u; k0 < u.K; k0 += ${BK}u) {${tileLoads(layout)}
-    workgroupBarrier();
-    for (var kk = 0u; kk < ${BK}u; kk++) {
+  const loop = kLoop(
+    layout,
+    `for (var kk = 0u; kk < ${BK}u; kk++) {
       ${step}
-    }
-    workgroupBarrier();
-  }`;
+    }`,
+  );
   return `${head}
 ${bindingsWgsl(el, bias, uniforms)}
 var<workgroup> As: array<${v(op)}, ${(buffers * BK * BM) / (w4 ? 4 : 1)}>;
@@ -436,11 +433,24 @@ ${viewBases(BM, BN)}
 }
 
 /**
- * A double-buffered tile's k loop: k step 0 loaded, then each step issues the next step's global
- * loads into registers, runs its math on buffer cur (at ra, rb), stores the registers into buffer
- * 1 - cur, and meets the others at one barrier.
+ * The k loop over a tile's workgroup buffers: `math` (a k step's products, from the tiles at ra, rb
+ * where double-buffered) after each step's tile loads. Also the sg kernel's (webgpu-sgmat.ts).
  */
-function doubleBufferedLoop(tile: Tile, p: ReturnType<typeof prefetchLoads>, step: string): string {
+function kLoop(l: LoadLayout, math: string): string {
+  if (l.tile.DB) return doubleBufferedLoop(l.tile, prefetchLoads(l), math);
+  return `for (var k0 = 0u; k0 < u.K; k0 += ${l.tile.BK}u) {${tileLoads(l)}
+    workgroupBarrier();
+    ${math}
+    workgroupBarrier();
+  }`;
+}
+
+/**
+ * A double-buffered tile's k loop: k step 0 loaded, then each step issues the next step's global
+ * loads into registers, runs its math on buffer cur (at ra, rb, in the tiles' units), stores the
+ * registers into buffer 1 - cur, and meets the others at one barrier.
+ */
+function doubleBufferedLoop(tile: Tile, p: ReturnType<typeof prefetchLoads>, math: string): string {
   const { BM, BN, BK } = tile;
   const u4 = tile.W4 ? 4 : 1;
   return `${p.regs}
@@ -456,9 +466,7 @@ function doubleBufferedLoop(tile: Tile, p: ReturnType<typeof prefetchLoads>, ste
     }
     let ra = cur * ${(BK * BM) / u4}u;
     let rb = cur * ${(BK * BN) / u4}u;
-    for (var kk = 0u; kk < ${BK}u; kk++) {
-      ${step}
-    }
+    ${math}
     if (more) {
       let aoff = (1u - cur) * ${BK * BM}u;
       let boff = (1u - cur) * ${BK * BN}u;${p.store}
@@ -512,13 +520,7 @@ export function blockedMatMul(
   if (f16 && !webgpuFeatures().f16) throw new Error('blockedMatMul: f16 needs a device made with shader-f16');
   const f = f16 ? f16Uniforms(dims, a, b, out) : stridedUniforms(dims, a, b, out);
   const { aK, bN } = contiguity(a, b, dims);
-  // vec4 loads: along the contiguous dimension (stride 1), its length and every other stride a
-  // multiple of 4 (so groups of 4 are aligned and wholly in or out of bounds); else scalar loads
-  const m4 = (...xs: number[]) => xs.every((x) => x % 4 === 0);
-  const v4 =
-    !!tile.V4 &&
-    (aK ? m4(dims.K, a.sr, a.sb, a.si) : a.sr === 1 && m4(dims.M, a.sc, a.sb, a.si)) &&
-    (bN ? m4(dims.N, b.sr, b.sb, b.si) : b.sr === 1 && m4(dims.K, b.sc, b.sb, b.si));
+  const v4 = !!tile.V4 && vec4Loads(a, b, dims);
   const block = uniformBlock(f);
   const variant = `${v4 ? '_v4' : ''}${bias ? '_bias' : ''}${f16 ? '_f16' : ''}`;
   const key = `bp_mm_${tileName}_${aK ? 'k' : 'm'}${bN ? 'n' : 'k'}${variant}`;
@@ -526,6 +528,20 @@ export function blockedMatMul(
   // the program's name says where a vec4 tile fell back to scalar loads (bench's profiles, the tests)
   const name = `matmul_${tileName}${tile.V4 && !v4 ? '_scalar' : ''}${f16 ? '_f16' : ''}`;
   return dispatchStrided(gb, name, pipe, { a, b, out, dims, bias }, block.data, tile);
+}
+
+/**
+ * Whether a V4 tile's loads can be vec4 here: along each operand's contiguous dimension (stride 1),
+ * its length and every other stride a multiple of 4 (so groups of 4 are aligned and wholly in or
+ * out of bounds); else the tile's scalar variant runs.
+ */
+function vec4Loads(a: Strided, b: Strided, dims: MatDims): boolean {
+  const { aK, bN } = contiguity(a, b, dims);
+  const m4 = (...xs: number[]) => xs.every((x) => x % 4 === 0);
+  return (
+    (aK ? m4(dims.K, a.sr, a.sb, a.si) : a.sr === 1 && m4(dims.M, a.sc, a.sb, a.si)) &&
+    (bN ? m4(dims.N, b.sr, b.sb, b.si) : b.sr === 1 && m4(dims.K, b.sc, b.sb, b.si))
+  );
 }
 
 /** Which loads coalesce, decided when compiling: A's K stride 1, B's N stride 1 (else the other). */
@@ -643,29 +659,42 @@ export function subgroupMatrixCandidates(): string[] {
   return o ? sgCandidates(o) : [];
 }
 
-/** The pipeline of sg candidate `name` for one operand layout (A's K / B's N contiguous) and bias. */
-function sgPipeline(name: string, aK: boolean, bN: boolean, bias: boolean, dialect: SgDialect, block: string) {
+/**
+ * The pipeline of sg candidate `name` for one operand layout (A's K / B's N contiguous), its loads
+ * (vec4 where the tile has V4 and the product allows, else scalar) and bias.
+ */
+function sgPipeline(
+  name: string,
+  aK: boolean,
+  bN: boolean,
+  v4: boolean,
+  bias: boolean,
+  dialect: SgDialect,
+  block: string,
+) {
   const p = parseSgName(name);
   if (!p) throw new Error(`sgMatMul: '${name}' names no subgroup-matrix kernel`);
   const gb = requireWebGpu('sgMatMul');
   const S = subgroupSizeInUse();
   const sh = sgShape(p.cfg, p.tile, S);
   const form = dialect.kind === 'emulated' ? 'emu' : `${+dialect.form.templated}${+dialect.form.subgroupId}`;
-  const key = `bp_sg_${name}_${aK ? 'k' : 'm'}${bN ? 'n' : 'k'}${bias ? '_bias' : ''}_${form}`;
-  const loadTile: Tile = { BM: sh.BM, BN: sh.BN, BK: sh.BK, TM: 1, TN: 1 };
+  const key = `bp_sg_${name}_${aK ? 'k' : 'm'}${bN ? 'n' : 'k'}${v4 ? '_v4' : ''}${bias ? '_bias' : ''}_${form}`;
+  // the workgroup tiles as the register-blocked kernel loads them (scalar f16 arrays, k-major)
+  const loadTile: Tile = { BM: sh.BM, BN: sh.BN, BK: sh.BK, TM: 1, TN: 1, DB: p.tile.DB };
+  const layout: LoadLayout = { tile: loadTile, aKContig: aK, bNContig: bN, v4, threads: sh.threads, f16: true };
   const wgsl = () =>
     sgWgsl({
       cfg: p.cfg,
       tile: p.tile,
       subgroupSize: S,
       dialect,
-      loads: tileLoads({ tile: loadTile, aKContig: aK, bNContig: bN, v4: false, threads: sh.threads, f16: true }),
+      kLoop: (math) => kLoop(layout, math),
       bases: viewBases(sh.BM, sh.BN),
       head: F16_HELPERS,
-      bindings: bindingsWgsl('f32', bias, block),
+      bindings: bindingsWgsl(v4 ? 'vec4<f32>' : 'f32', bias, block),
       bias,
     });
-  return { key, pipe: () => pipeline(gb, key, wgsl), sh, gb };
+  return { key, pipe: () => pipeline(gb, key, wgsl), sh, gb, tile: p.tile };
 }
 
 /** The uniforms of an f16 / sg product (the strided ones, and the NaN an overflow writes). */
@@ -689,8 +718,11 @@ export function sgMatMul(
   if (!sgDialect) throw new Error('sgMatMul: subgroup matrices were not measured on this device');
   const block = uniformBlock(f16Uniforms(dims, a, b, out));
   const { aK, bN } = contiguity(a, b, dims);
-  const { pipe, sh, gb } = sgPipeline(name, aK, bN, !!bias, sgDialect, block.wgsl);
-  return dispatchStrided(gb, `matmul_${name}`, pipe(), { a, b, out, dims, bias }, block.data, sh);
+  const v4 = !!parseSgName(name)?.tile.V4 && vec4Loads(a, b, dims);
+  const { pipe, sh, gb, tile } = sgPipeline(name, aK, bN, v4, !!bias, sgDialect, block.wgsl);
+  // the program's name says where a vec4 tile fell back to scalar loads, as blockedMatMul's
+  const program = `matmul_${name}${tile.V4 && !v4 ? '_scalar' : ''}`;
+  return dispatchStrided(gb, program, pipe(), { a, b, out, dims, bias }, block.data, sh);
 }
 
 /** One strided product on choice c: a tile of ours (fp32), 'f16:TILE' (its f16 variant) or 'sg:...'. */
@@ -1087,7 +1119,7 @@ async function sgCompiles(name: string, dialect: SgDialect): Promise<string | nu
   const view = { t: null as unknown as tf.Tensor, sb: 0, si: 0, sr: 0, sc: 0 };
   const dims = { M: 1, N: 1, K: 1, outer: 1, inner: 1, alpha: 1 };
   const block = uniformBlock(f16Uniforms(dims, view, view, { ...view, shape: [1, 1] })).wgsl;
-  const p = sgPipeline(name, true, false, true, dialect, block);
+  const p = sgPipeline(name, true, false, !!parseSgName(name)?.tile.V4, true, dialect, block);
   const e = await inErrorScopes(() => p.pipe());
   if (e) dropPipeline(p.key);
   return e;

@@ -4,12 +4,15 @@
 // A workgroup is 2 x 2 subgroups; each subgroup computes WM x WN result fragments of the adapter's
 // configuration (M0 x N0, K0 deep: 16 x 16 x 16 on NVIDIA), so a workgroup's output tile is
 // BM = 2 WM M0 by BN = 2 WN N0. K goes in steps of BK = 2 K0 through workgroup memory, loaded by
-// the register-blocked kernel's tile loads (webgpu-matmul.ts: bounds-checked, strided views,
-// rounded to f16 with an overflow noted) into As (k-major: A(r, k) at k BM + r, so a left fragment
-// is column-major with stride BM) and Bs (B(k, c) at k BN + c: a right fragment is row-major,
-// stride BN). The result fragments leave one at a time through a small workgroup buffer (one
-// fragment per subgroup), from which every thread writes its share with the bounds, alpha, bias
-// and the overflow's NaN, as the register-blocked kernel does.
+// the register-blocked kernel's tile loads and k loop (webgpu-matmul.ts: bounds-checked, strided
+// views, rounded to f16 with an overflow noted) into As (k-major: A(r, k) at k BM + r, so a left
+// fragment is column-major with stride BM) and Bs (B(k, c) at k BN + c: a right fragment is
+// row-major, stride BN). A `-v4db` tile reads global memory in vec4 where the product allows and is
+// double-buffered in steps of BK = K0: the next step's loads are issued into registers before this
+// step's multiply-accumulates (their latency hidden behind the tensor cores' work), one barrier a
+// step, in the workgroup memory of one buffer of 2 K0. The result fragments leave one at a time
+// through a small workgroup buffer (one fragment per subgroup), from which every thread writes its
+// share with the bounds, alpha, bias and the overflow's NaN, as the register-blocked kernel does.
 //
 // Two dialects of the same kernel text:
 //   - 'device': Dawn's builtins. Dawn's WGSL has two spellings (majorness as a template argument,
@@ -38,6 +41,10 @@ export interface SgConfig {
 export interface SgTile {
   WM: number;
   WN: number;
+  /** Global loads as vec4 where the product's sizes and strides allow (else scalar), as Tile.V4. */
+  V4?: boolean;
+  /** Double-buffered, k steps of K0 (else single, steps of 2 K0), as Tile.DB. */
+  DB?: boolean;
 }
 
 /** The tiles tried per configuration (their names end in -WMxWN). */
@@ -45,6 +52,8 @@ export const SG_TILES: Record<string, SgTile> = {
   '2x2': { WM: 2, WN: 2 },
   '4x2': { WM: 4, WN: 2 },
   '4x4': { WM: 4, WN: 4 },
+  '4x2-v4db': { WM: 4, WN: 2, V4: true, DB: true },
+  '4x4-v4db': { WM: 4, WN: 4, V4: true, DB: true },
 };
 
 /** Subgroups a workgroup: SGM x SGN. */
@@ -75,7 +84,7 @@ export function sgName(cfg: SgConfig, tile: string): string {
 
 /** sg:M0xN0xK0-WMxWN back to its configuration and tile, or null. */
 export function parseSgName(name: string): { cfg: SgConfig; tile: SgTile; tileName: string } | null {
-  const m = /^sg:(\d+)x(\d+)x(\d+)-(\d+x\d+)$/.exec(name);
+  const m = /^sg:(\d+)x(\d+)x(\d+)-(\d+x\d+(?:-[a-z0-9]+)?)$/.exec(name);
   if (!m || !SG_TILES[m[4]]) return null;
   return { cfg: { M: +m[1], N: +m[2], K: +m[3] }, tile: SG_TILES[m[4]], tileName: m[4] };
 }
@@ -84,21 +93,26 @@ export function parseSgName(name: string): { cfg: SgConfig; tile: SgTile; tileNa
 export function sgShape(cfg: SgConfig, tile: SgTile, subgroupSize: number) {
   const BM = SGM * tile.WM * cfg.M;
   const BN = SGN * tile.WN * cfg.N;
-  const BK = 2 * cfg.K;
+  const BK = tile.DB ? cfg.K : 2 * cfg.K;
   const threads = SGM * SGN * subgroupSize;
-  // As and Bs in f16, one f32 fragment a subgroup
-  const bytes = 2 * BK * (BM + BN) + 4 * SGM * SGN * cfg.M * cfg.N;
+  // As and Bs in f16 (two of each where double-buffered), one f32 fragment a subgroup
+  const bytes = 2 * BK * (BM + BN) * (tile.DB ? 2 : 1) + 4 * SGM * SGN * cfg.M * cfg.N;
   return { BM, BN, BK, threads, bytes };
 }
 
 /**
  * Whether the kernel's loops divide evenly, the tile loads (BM BK and BN BK elements over the
- * threads) and the epilogue (a fragment's elements over a subgroup's invocations), and the tile
- * fits the device's limits.
+ * threads; with V4, groups of 4 along either dimension, fewer groups than threads or a multiple of
+ * them) and the epilogue (a fragment's elements over a subgroup's invocations), and the tile fits
+ * the device's limits.
  */
 export function sgFits(cfg: SgConfig, tile: SgTile, subgroupSize: number, limits: SgLimits): boolean {
   const s = sgShape(cfg, tile, subgroupSize);
+  const groups = (n: number) => n % 4 === 0 && (n / 4 < s.threads || (n / 4) % s.threads === 0);
+  const v4 =
+    !tile.V4 || (s.BM % 4 === 0 && s.BN % 4 === 0 && s.BK % 4 === 0 && groups(s.BM * s.BK) && groups(s.BN * s.BK));
   return (
+    v4 &&
     (s.BM * s.BK) % s.threads === 0 &&
     (s.BN * s.BK) % s.threads === 0 &&
     (cfg.M * cfg.N) % subgroupSize === 0 &&
@@ -117,16 +131,17 @@ export interface SgLimits {
 export const EMULATED_SUBGROUP = 32;
 
 /**
- * The kernel's WGSL. From the register-blocked kernel (webgpu-matmul.ts): `loads`, its tile loads
- * into As and Bs for k0; `bases`, its start (batch, operand bases, row0, col0, alast, blast);
- * `head`, its f16 helpers (h(), ovf, wovf); `bindings`: A, B, bias, out, u.
+ * The kernel's WGSL. From the register-blocked kernel (webgpu-matmul.ts): `kLoop`, its k loop with
+ * the tile loads into As and Bs around a k step's math (which reads the tiles at ra, rb where
+ * double-buffered); `bases`, its start (batch, operand bases, row0, col0, alast, blast); `head`, its
+ * f16 helpers (h(), ovf, wovf); `bindings`: A, B, bias, out, u.
  */
 export function sgWgsl(o: {
   cfg: SgConfig;
   tile: SgTile;
   subgroupSize: number;
   dialect: SgDialect;
-  loads: string;
+  kLoop: (math: string) => string;
   bases: string;
   head: string;
   bindings: string;
@@ -136,10 +151,13 @@ export function sgWgsl(o: {
   const S = o.subgroupSize;
   const { BM, BN, BK, threads } = sgShape(cfg, tile, S);
   const { WM, WN } = tile;
+  const buffers = tile.DB ? 2 : 1;
   const frag = cfg.M * cfg.N;
   const dev = dialect.kind === 'device' ? dialect.form : null;
   // the builtins, or their emulation
   // a left fragment: column-major in As (stride BM); a right one: row-major in Bs (stride BN)
+  // double-buffered: this step's buffer starts at ra, rb
+  const [ra, rb] = tile.DB ? ['ra + ', 'rb + '] : ['', ''];
   const load = (side: 'L' | 'R', off: string) => {
     const [from, colMajor, stride] = side === 'L' ? ['As', true, BM] : ['Bs', false, BN];
     if (!dev) return `vec2<u32>(${off}, ${stride}u)`;
@@ -204,12 +222,12 @@ diagnostic(off, subgroup_uniformity);`
   for (let i = 0; i < WM; i++) decl.push(`  var ${a(i)}: SgL;`);
   for (let j = 0; j < WN; j++) decl.push(`  var ${b(j)}: SgR;`);
   for (let i = 0; i < WM; i++) for (let j = 0; j < WN; j++) decl.push(`  var ${c(i, j)}: SgC;`);
-  let inner = `    for (var kk = 0u; kk < ${BK}u; kk += ${cfg.K}u) {\n`;
-  for (let i = 0; i < WM; i++) inner += `      ${a(i)} = ${load('L', `kk * ${BM}u + arow + ${i * cfg.M}u`)};\n`;
-  for (let j = 0; j < WN; j++) inner += `      ${b(j)} = ${load('R', `kk * ${BN}u + bcol + ${j * cfg.N}u`)};\n`;
+  let inner = `for (var kk = 0u; kk < ${BK}u; kk += ${cfg.K}u) {\n`;
+  for (let i = 0; i < WM; i++) inner += `      ${a(i)} = ${load('L', `${ra}kk * ${BM}u + arow + ${i * cfg.M}u`)};\n`;
+  for (let j = 0; j < WN; j++) inner += `      ${b(j)} = ${load('R', `${rb}kk * ${BN}u + bcol + ${j * cfg.N}u`)};\n`;
   for (let i = 0; i < WM; i++)
     for (let j = 0; j < WN; j++) inner += `      ${c(i, j)} = ${mma(a(i), b(j), c(i, j))};\n`;
-  inner += '    }\n';
+  inner += '    }';
   let epilogue = '';
   for (let i = 0; i < WM; i++)
     for (let j = 0; j < WN; j++)
@@ -231,8 +249,8 @@ diagnostic(off, subgroup_uniformity);`
   return `${enables}
 ${o.head}
 ${o.bindings}
-var<workgroup> As: array<f16, ${BK * BM}>;
-var<workgroup> Bs: array<f16, ${BK * BN}>;
+var<workgroup> As: array<f16, ${BK * BM * buffers}>;
+var<workgroup> Bs: array<f16, ${BK * BN * buffers}>;
 var<workgroup> Cs: array<f32, ${SGM * SGN * frag}>;
 ${types}
 @compute @workgroup_size(${threads})
@@ -251,10 +269,7 @@ fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: v
   let bcol = (sg / ${SGM}u) * ${WN * cfg.N}u;
 ${o.bases}
 ${decl.join('\n')}
-  for (var k0 = 0u; k0 < u.K; k0 += ${BK}u) {${o.loads}
-    workgroupBarrier();
-${inner}    workgroupBarrier();
-  }
+  ${o.kLoop(inner)}
   let obase = bo * u.osb + bi * u.osi;
   // an operand beyond f16's range anywhere in this workgroup's tiles: its outputs are NaN
   if (ovf) { atomicStore(&wovf, 1u); }

@@ -51,33 +51,37 @@ export function mlmStep(
   return { logits, loss: softmaxCrossEntropy(logits, targets, weights), targets, weights };
 }
 
-/** A masked evaluation batch, and how many of its masked tokens are real (the rest pad). */
-export interface MlmEvalBatch {
-  batch: MlmBatch;
-  n: number;
+/** How MLM batches are masked: the vocabulary, the draw, and the padding where steps are recorded. */
+export interface MaskOptions {
+  V: number;
+  rng: Rng;
+  maskProb: number;
+  maskNgram: number;
+  special: SpecialIds;
+  padTo?: ReturnType<typeof replayPadding>;
 }
 
 /**
- * The evaluation sample's batches, masked once. With padTo (where steps are recorded: webgpu) they
- * are padded as the training batches are (lengths, masked positions of weight 0), so that each
- * shape's pass is recorded once and replayed in every evaluation after.
+ * The batches masked for MLM, drawing from o.rng. With padTo (where steps are recorded: webgpu)
+ * the masked positions are padded to coarse buckets with weight 0, as the batches' lengths are, so
+ * that an epoch or an evaluation meets few shapes; the masks drawn are the same either way.
  */
-export function mlmEvalBatches(
-  examples: Example[],
-  o: {
-    batchSize: number;
-    V: number;
-    rng: Rng;
-    maskProb: number;
-    maskNgram: number;
-    special: SpecialIds;
-    padTo?: ReturnType<typeof replayPadding>;
-  },
-): MlmEvalBatch[] {
-  return makeBatches(examples, { batchSize: o.batchSize, padId: o.special.pad, padTo: o.padTo }).map((b) => {
+export function maskedBatches(batches: Batch[], o: MaskOptions): MlmBatch[] {
+  return batches.map((b) => {
     const masked = maskBatch(b, o.V, o.rng, o.maskProb, o.maskNgram, o.special);
-    return { batch: { ...b, masked: o.padTo ? padMasked(masked) : masked }, n: masked.targets.length };
+    return { ...b, masked: o.padTo ? padMasked(masked) : masked };
   });
+}
+
+/** How many of a batch's masked positions are real (padded ones weigh 0). */
+export function realMasked(b: MlmBatch): number {
+  const w = b.masked.weights;
+  return w ? w.filter((x) => x > 0).length : b.masked.targets.length;
+}
+
+/** The evaluation sample's batches, masked once (and padded as the training batches are). */
+export function mlmEvalBatches(examples: Example[], o: MaskOptions & { batchSize: number }): MlmBatch[] {
+  return maskedBatches(makeBatches(examples, { batchSize: o.batchSize, padId: o.special.pad, padTo: o.padTo }), o);
 }
 
 /**
@@ -88,14 +92,15 @@ export function mlmEvalBatches(
 export async function mlmEvaluation(
   params: Params,
   cfg: BertConfig,
-  batches: MlmEvalBatch[],
+  batches: MlmBatch[],
 ): Promise<{ mlm_loss: number; mlm_accuracy: number }> {
   let loss = 0;
   let correct = 0;
   let n = 0;
   const rec = inferenceRecorder(params);
   const pending: Promise<void>[] = [];
-  for (const { batch, n: k } of batches) {
+  for (const batch of batches) {
+    const k = realMasked(batch);
     // [mean loss, correct predictions] of the batch's masked tokens (padded ones weigh 0)
     const q = await queuePass(rec, batch, () =>
       tf.tidy(() => {
@@ -181,11 +186,9 @@ export async function pretrain(run: string, s: Settings, ctx: StageContext, opts
     // Where steps are recorded (webgpu), lengths and the number of masked positions are rounded
     // up so that an epoch meets few shapes; the masks drawn are the same either way.
     batches: (_epoch, rng) =>
-      makeBatches(examples, { batchSize: pt.batch_size, rng, bucket: true, padId: vocab.special.pad, padTo }).map(
-        (b) => {
-          const masked = maskBatch(b, V, rng, pt.mask_prob, pt.mask_ngram, vocab.special);
-          return { ...b, masked: padTo ? padMasked(masked) : masked };
-        },
+      maskedBatches(
+        makeBatches(examples, { batchSize: pt.batch_size, rng, bucket: true, padId: vocab.special.pad, padTo }),
+        { V, rng, maskProb: pt.mask_prob, maskNgram: pt.mask_ngram, special: vocab.special, padTo },
       ),
     loss: (b, dropout) => mlmStep(params, cfg, b as MlmBatch, dropout).loss,
     lr: pt.lr,
