@@ -16,6 +16,7 @@ import { gpuCounters, resetGpuCounters } from '../src/engine/backend/webgpu-kern
 import {
   blockedMatMul2d,
   choiceFor,
+  formatMatmulBench,
   matmulMode,
   resetMatmulTuning,
   tileBytes,
@@ -25,7 +26,7 @@ import {
 import { attentionProduct } from '../src/engine/backend/webgpu-ops';
 import { ops } from '../src/engine/ops';
 import { webgpuMissing } from './helpers/backends';
-import { rand, randomProduct, reference } from './helpers/webgpu';
+import { rand, randomProduct, reference, withCacheDir } from './helpers/webgpu';
 
 const missing = await webgpuMissing('webgpu matmul tests');
 
@@ -201,9 +202,11 @@ describe.skipIf(missing !== null)('our register-blocked webgpu matmul', () => {
       expect(Object.keys(t!.choices).sort()).toEqual(keys.sort());
       for (const [k, c] of Object.entries(t!.choices)) {
         expect(k.startsWith('attn') ? ['simple', ...Object.keys(TILES)] : ['tfjs', ...Object.keys(TILES)]).toContain(c);
-        // every candidate was timed, the choice is the fastest
+        // every candidate was checked and timed, the choice is the fastest
+        expect(Object.keys(t!.ms[k])).toHaveLength(1 + Object.keys(TILES).length);
         expect(t!.ms[k][c]).toBe(Math.min(...Object.values(t!.ms[k])));
       }
+      expect(t!.rejected).toEqual({});
       expect(choiceFor('NT', 10)).toBe(t!.choices['NT:small']);
       const kept = readSpeeds(file);
       expect(kept.entries).toEqual([entry]); // the speed entries stay
@@ -220,6 +223,55 @@ describe.skipIf(missing !== null)('our register-blocked webgpu matmul', () => {
       if (old === undefined) delete process.env.BERT_PRUNER_CACHE_DIR;
       else process.env.BERT_PRUNER_CACHE_DIR = old;
       fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('auto: a tile that does not compile or computes wrongly on the adapter is left out, never chosen', async () => {
+    await initBackend('webgpu');
+    // a tile whose WGSL the adapter refuses (12.8 threads a column), and one that is 1% off on the
+    // attention's products only (by the measurement's attention op)
+    const broken = '64x64x16-5x4';
+    const off = '64x64x16-4x4';
+    TILES[broken] = { BM: 64, BN: 64, BK: 16, TM: 5, TN: 4 };
+    const attn: typeof attentionProduct = (c, which, x, y, dims) => {
+      const r = attentionProduct(c, which, x, y, dims);
+      if (c !== off) return r;
+      const wrong = tf.mul(r, 1.01);
+      r.dispose();
+      return wrong;
+    };
+    try {
+      await withCacheDir(async (dir) => {
+        const adapter = webgpuAdapter()!;
+        resetMatmulTuning();
+        const lines: string[] = [];
+        const t = await tuneMatmul(adapter, attn, MATMUL_STORE, (m) => lines.push(m));
+        expect(Object.keys(t!.rejected!).sort()).toEqual([off, broken]);
+        expect(t!.rejected![broken]).toMatch(/^did not compile: .* \(NT:small\)$/);
+        expect(t!.rejected![off]).toMatch(/^differs from the 16 x 16 attention kernel by 1\.0e-2 \(attn:small\)$/);
+        expect(lines[0]).toMatch(new RegExp(`; left out: ${broken} did not compile: .*; ${off} differs from`));
+        // neither is chosen, timed after it was left out, nor timed by bench --matmul
+        for (const [k, c] of Object.entries(t!.choices)) {
+          expect([broken, off]).not.toContain(c);
+          expect(t!.ms[k][broken]).toBeUndefined();
+          if (k.startsWith('attn')) expect(t!.ms[k][off]).toBeUndefined();
+        }
+        expect(t!.ms['NT:small'][off]).toBeGreaterThan(0); // it agreed on the dense products
+        const header = formatMatmulBench([], adapter.name).split('\n')[1].split(/\s+/);
+        expect(header).not.toContain(broken);
+        expect(header).not.toContain(off);
+        expect(header).toContain('128x128x8-8x8');
+        // kept and read back as measured
+        expect(readSpeeds(path.join(dir, 'backend-speeds.json')).matmul?.[adapter.name]?.rejected).toEqual(t!.rejected);
+        // the device lived through the refused compile: a product still runs, no error pending
+        const y = tf.matMul(tf.ones([3, 5]), tf.ones([5, 2]));
+        expect([...(await y.data())]).toEqual(new Array(6).fill(5));
+        y.dispose();
+        expect(() => ops().check()).not.toThrow();
+      });
+    } finally {
+      delete TILES[broken];
+      resetMatmulTuning();
     }
   });
 });

@@ -76,7 +76,8 @@ function validTuning(t: unknown): t is MatmulTuning {
     typeof t.version === 'number' &&
     typeof t.measured === 'string' &&
     stringRecord(t.choices) &&
-    isRecord(t.ms)
+    isRecord(t.ms) &&
+    (t.rejected === undefined || stringRecord(t.rejected))
   );
 }
 

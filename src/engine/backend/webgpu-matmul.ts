@@ -72,6 +72,8 @@ export interface MatmulTuning {
   choices: Record<string, string>;
   /** ms per call of every candidate, per product and size class. */
   ms: Record<string, Record<string, number>>;
+  /** Tiles left out, and why (a compile error, a difference from the fallback's output). */
+  rejected?: Record<string, string>;
   /** Precision mixed where subgroup matrices are offered: the f16 kernel against them (tuneMixed). */
   mixed?: MixedTuning;
 }
@@ -810,7 +812,9 @@ export function matmulPrecision(): Precision {
 /** The tile of ours the f16 variant runs `product` at this size on: the fp32 choice where a tile, else DEFAULT_TILE. */
 export function mixedTile(product: Product, outputs: number): string {
   const c = choiceFor(product, outputs);
-  return TILES[c] ? c : DEFAULT_TILE;
+  if (TILES[c]) return c;
+  // not a tile the fp32 measurement left out here (it did not compile or agree)
+  return [DEFAULT_TILE, ...Object.keys(TILES)].find((t) => !tuned?.rejected?.[t]) ?? DEFAULT_TILE;
 }
 
 /**
@@ -868,9 +872,9 @@ interface Case {
 
 /**
  * Time each candidate on each case: `reps` calls, then one element read back (a device sync);
- * the best of 3. ms per call set.
+ * the best of 3, after one such set (warm; else the caller's check ran the case). ms per call set.
  */
-async function timeCandidate(c: Choice, f: Case, reps: number): Promise<number> {
+async function timeCandidate(c: Choice, f: Case, reps: number, warm = true): Promise<number> {
   const once = () => {
     let last: tf.Tensor | null = null;
     for (let r = 0; r < reps; r++)
@@ -889,7 +893,7 @@ async function timeCandidate(c: Choice, f: Case, reps: number): Promise<number> 
     await one.data();
     tf.dispose([one, t]);
   };
-  await sync(once()); // compiles the pipeline, warms tfjs's
+  if (warm) await sync(once()); // compiles the pipeline, warms tfjs's (else a check's run did)
   let best = Infinity;
   for (let i = 0; i < 3; i++) {
     const t0 = performance.now();
@@ -906,8 +910,8 @@ const productOn =
     matMul2dOn(a, b, ta, tb, c);
 
 /** timeCandidate, as the speeds file keeps it (ms to 4 decimals). */
-async function msPerCall(c: Choice, f: Case, reps: number): Promise<number> {
-  return Math.round((await timeCandidate(c, f, reps)) * 1e4) / 1e4;
+async function msPerCall(c: Choice, f: Case, reps: number, warm = true): Promise<number> {
+  return Math.round((await timeCandidate(c, f, reps, warm)) * 1e4) / 1e4;
 }
 
 /** The candidate of least ms in a row (of those `ok` keeps). */
@@ -1016,24 +1020,36 @@ export async function tuneMatmul(
   const { cases: cs, reps, made } = cases(adapter.software, attnSimple);
   const choices: Record<string, Choice> = {};
   const ms: Record<string, Record<string, number>> = {};
+  const rejected: Record<string, string> = {};
   try {
     for (const c of cs) {
       const key = `${c.product}:${c.cls}`;
-      ms[key] = {};
-      for (const cand of [c.product === 'attn' ? 'simple' : 'tfjs', ...tiles])
-        ms[key][cand] = await msPerCall(cand, c, reps);
-      choices[key] = fastest(ms[key]);
+      // each tile runs only after its output agreed with the fallback's on this case (a tile that
+      // does not compile, or computes wrongly, on this adapter is left out, not chosen)
+      const ref = c.product === 'attn' ? 'simple' : 'tfjs';
+      const want = await referenceOutputs(ref, c);
+      ms[key] = { [ref]: await msPerCall(ref, c, reps) };
+      for (const cand of tiles) {
+        if (rejected[cand]) continue;
+        const no = await disagreement(cand, want, c, FP32_AGREE, REFERENCE_LABEL[ref]);
+        if (no) rejected[cand] = `${no} (${key})`;
+        else ms[key][cand] = await msPerCall(cand, c, reps, false);
+      }
     }
+    // a tile left out at a later case is not chosen anywhere
+    for (const [key, row] of Object.entries(ms)) choices[key] = fastest(row, (c) => !rejected[c]);
   } finally {
     tf.dispose(made);
     // the measurement's programs and uploads are not the stage's
     resetGpuCounters();
   }
-  tuned = { adapter: adapter.name, version: KERNEL_VERSION, measured: new Date().toISOString(), choices, ms };
+  const measured = new Date().toISOString();
+  tuned = { adapter: adapter.name, version: KERNEL_VERSION, measured, choices, ms, rejected };
   const where = keptWhere(store.write(tuned));
+  const left = Object.entries(rejected).map(([c, why]) => `${c} ${why}`);
   log(
     `webgpu matmul measured on ${adapter.name} in ${((performance.now() - t0) / 1000).toFixed(1)} s: ` +
-      `${listChoices(choices)} (${where})`,
+      `${listChoices(choices)}${left.length ? `; left out: ${left.join('; ')}` : ''} (${where})`,
   );
   return tuned;
 }
@@ -1047,8 +1063,17 @@ const UNFINISHED_WHY =
   'an earlier measurement of them did not finish (its process ended or the device was lost); ' +
   "to measure again, delete this adapter's matmul entry in the speeds file";
 
+/**
+ * How far an fp32 tile's output may lie from the fallback's (tfjs's matmul, the 16 x 16 attention
+ * kernel): max |difference| / max |fallback's|. The same sums in another order differ by about 1e-6
+ * at K = 768; a kernel that reads or writes a wrong element, by about 1.
+ */
+export const FP32_AGREE = 1e-4;
+const REFERENCE_LABEL: Record<string, string> = { tfjs: "tfjs's matmul", simple: 'the 16 x 16 attention kernel' };
+
 /** How far an sg candidate's output may lie from the f16 kernel's: max |difference| / max |f16's|. */
 export const SG_AGREE = 1e-3;
+const F16_KERNEL = 'the f16 kernel';
 
 /** max |x - ref| / max |ref|; Infinity where one is NaN and the other not. */
 export function relDiff(x: ArrayLike<number>, ref: ArrayLike<number>): number {
@@ -1065,25 +1090,41 @@ export function relDiff(x: ArrayLike<number>, ref: ArrayLike<number>): number {
 }
 
 /**
- * Candidate c against ref over a case's products, in Dawn's error scopes (the case's operand
- * layouts compile here first): why it is left out (a compile error, a difference over SG_AGREE),
- * or null.
+ * A case's products on choice c, each read back whole, in Dawn's error scopes (its pipelines compile
+ * here first where they are new): the values, or why not (a compile or validation error).
  */
-async function disagreement(c: Choice, ref: Choice, f: Case): Promise<string | null> {
-  let worst = 0;
+async function caseOutputs(c: Choice, f: Case): Promise<{ out: Float32Array[] } | { why: string }> {
+  const out: Float32Array[] = [];
   const e = await inErrorScopes(async () => {
     for (const run of f.runs) {
       const x = run(c);
-      const r = run(ref);
       try {
-        worst = Math.max(worst, relDiff(await x.data(), await r.data()));
+        out.push((await x.data()) as Float32Array);
       } finally {
-        tf.dispose([x, r]);
+        x.dispose();
       }
     }
   });
-  if (e) return `did not compile: ${e}`;
-  return worst <= SG_AGREE ? null : `differs from the f16 kernel by ${worst.toExponential(1)}`;
+  return e ? { why: `did not compile: ${e}` } : { out };
+}
+
+/** A reference's outputs on a case (the candidates are compared with them); it must run. */
+async function referenceOutputs(ref: Choice, f: Case): Promise<Float32Array[]> {
+  const r = await caseOutputs(ref, f);
+  if ('why' in r) throw new Error(`matmul measurement: the reference ${ref} failed on ${f.product}:${f.cls}: ${r.why}`);
+  return r.out;
+}
+
+/**
+ * Candidate c against a reference's outputs on a case (`of` names it), in Dawn's error scopes: why
+ * it is left out (a compile error, a difference over `tol`: max |difference| / max |reference|), or
+ * null. Its run compiles its pipelines and warms tfjs's, as a timing's warm-up would.
+ */
+async function disagreement(c: Choice, ref: Float32Array[], f: Case, tol: number, of: string): Promise<string | null> {
+  const got = await caseOutputs(c, f);
+  if ('why' in got) return got.why;
+  const worst = Math.max(...got.out.map((x, i) => relDiff(x, ref[i])));
+  return worst <= tol ? null : `differs from ${of} by ${worst.toExponential(1)}`;
 }
 
 /** Run fn in Dawn's validation and internal error scopes: the first error's lines, or null. */
@@ -1179,6 +1220,7 @@ export async function tuneMixed(
       ? [{ kind: 'emulated' }]
       : SG_FORMS.map((f) => ({ kind: 'device' as const, form: f }));
     let firstWhy: Record<string, string> | null = null;
+    const ref0 = await referenceOutputs(refOf(cs[0]), cs[0]);
     for (const d of forms) {
       const why: Record<string, string> = {};
       for (const c of cands) {
@@ -1187,7 +1229,7 @@ export async function tuneMixed(
       }
       sgDialect = d;
       for (const c of cands.filter((x) => !why[x])) {
-        const no = await disagreement(c, refOf(cs[0]), cs[0]);
+        const no = await disagreement(c, ref0, cs[0], SG_AGREE, F16_KERNEL);
         if (no) why[c] = no;
       }
       live = cands.filter((x) => !why[x]);
@@ -1205,10 +1247,11 @@ export async function tuneMixed(
     for (const c of cs) {
       const key = `${c.product}:${c.cls}`;
       const ref = refOf(c);
+      const want = await referenceOutputs(ref, c);
       ms[key] = { [ref]: await msPerCall(ref, c, reps) };
       for (const cand of live) {
         if (rejected[cand]) continue;
-        const no = await disagreement(cand, ref, c);
+        const no = await disagreement(cand, want, c, SG_AGREE, F16_KERNEL);
         if (no) {
           rejected[cand] = `${no} (${key})`;
           continue;
@@ -1248,12 +1291,14 @@ export interface MatmulBenchRow {
 
 /** bench --matmul's columns: tfjs's, every tile of ours, and in precision mixed the f16 variant on DEFAULT_TILE. */
 function benchCandidates(): string[] {
-  if (precision !== 'mixed') return ['tfjs', ...Object.keys(TILES)];
+  // the tiles the measurement left out (they did not compile or agree here) are not timed
+  const tiles = Object.keys(TILES).filter((t) => !tuned?.rejected?.[t]);
+  if (precision !== 'mixed') return ['tfjs', ...tiles];
   // and every sg candidate the mixed measurement kept (compiled, agreed with the f16 kernel)
   const m = tuned?.mixed;
   const timed = Object.keys(Object.values(m?.ms ?? {})[0] ?? {});
   const sg = m?.form && sgDialect ? timed.filter((c) => c.startsWith('sg:') && !m.rejected[c]) : [];
-  return ['tfjs', ...Object.keys(TILES), `f16:${DEFAULT_TILE}`, ...sg];
+  return ['tfjs', ...tiles, `f16:${DEFAULT_TILE}`, ...sg];
 }
 
 /**
