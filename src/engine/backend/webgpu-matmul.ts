@@ -812,8 +812,11 @@ export function matmulPrecision(): Precision {
 /** The tile of ours the f16 variant runs `product` at this size on: the fp32 choice where a tile, else DEFAULT_TILE. */
 export function mixedTile(product: Product, outputs: number): string {
   const c = choiceFor(product, outputs);
-  if (TILES[c]) return c;
-  // not a tile the fp32 measurement left out here (it did not compile or agree)
+  return TILES[c] ? c : usableTile();
+}
+
+/** DEFAULT_TILE, or where the fp32 measurement left it out here (no compile, no agreement) another tile. */
+function usableTile(): string {
   return [DEFAULT_TILE, ...Object.keys(TILES)].find((t) => !tuned?.rejected?.[t]) ?? DEFAULT_TILE;
 }
 
@@ -1298,7 +1301,7 @@ function benchCandidates(): string[] {
   const m = tuned?.mixed;
   const timed = Object.keys(Object.values(m?.ms ?? {})[0] ?? {});
   const sg = m?.form && sgDialect ? timed.filter((c) => c.startsWith('sg:') && !m.rejected[c]) : [];
-  return ['tfjs', ...tiles, `f16:${DEFAULT_TILE}`, ...sg];
+  return ['tfjs', ...tiles, `f16:${usableTile()}`, ...sg];
 }
 
 /**
