@@ -271,7 +271,19 @@ async function tickRuns(names) {
     await row.waitFor();
     if ((await row.getAttribute('aria-checked')) !== 'true') await row.click();
   }
-  await page.keyboard.press('Enter');
+  // Accepted with the OK button, by mouse, until the picker closes: its rows' descriptions change
+  // while a run trains, and an Enter pressed as the list re-rendered was lost once (the picker stayed
+  // open with run1 ticked; seen in a fresh-clone CI run).
+  const ok = quickInput.locator('.quick-input-action .monaco-button', { hasText: 'OK' });
+  for (let attempt = 1; ; attempt++) {
+    await ok.click();
+    try {
+      await quickInput.waitFor({ state: 'hidden', timeout: 10_000 });
+      return;
+    } catch (e) {
+      if (attempt >= 3) throw e;
+    }
+  }
 }
 /** Wait until the run's run.json says the stage is done (a toast may come and go before we look). */
 async function stageDone(run, stage, timeout) {
