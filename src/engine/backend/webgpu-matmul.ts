@@ -663,19 +663,20 @@ export function subgroupMatrixCandidates(): string[] {
 
 /**
  * The pipeline of sg candidate `name` for one operand layout (A's K / B's N contiguous), its loads
- * (vec4 where the tile has V4 and the product allows, else scalar) and bias.
+ * (vec4 where the tile has V4 and the product allows them, `vec4Ok`; else scalar) and bias.
  */
 function sgPipeline(
   name: string,
   aK: boolean,
   bN: boolean,
-  v4: boolean,
+  vec4Ok: boolean,
   bias: boolean,
   dialect: SgDialect,
   block: string,
 ) {
   const p = parseSgName(name);
   if (!p) throw new Error(`sgMatMul: '${name}' names no subgroup-matrix kernel`);
+  const v4 = !!p.tile.V4 && vec4Ok;
   const gb = requireWebGpu('sgMatMul');
   const S = subgroupSizeInUse();
   const sh = sgShape(p.cfg, p.tile, S);
@@ -696,7 +697,9 @@ function sgPipeline(
       bindings: bindingsWgsl(v4 ? 'vec4<f32>' : 'f32', bias, block),
       bias,
     });
-  return { key, pipe: () => pipeline(gb, key, wgsl), sh, gb, tile: p.tile };
+  // the program's name says where a vec4 tile fell back to scalar loads, as blockedMatMul's
+  const program = `matmul_${name}${p.tile.V4 && !v4 ? '_scalar' : ''}`;
+  return { key, pipe: () => pipeline(gb, key, wgsl), sh, gb, program };
 }
 
 /** The uniforms of an f16 / sg product (the strided ones, and the NaN an overflow writes). */
@@ -720,10 +723,7 @@ export function sgMatMul(
   if (!sgDialect) throw new Error('sgMatMul: subgroup matrices were not measured on this device');
   const block = uniformBlock(f16Uniforms(dims, a, b, out));
   const { aK, bN } = contiguity(a, b, dims);
-  const v4 = !!parseSgName(name)?.tile.V4 && vec4Loads(a, b, dims);
-  const { pipe, sh, gb, tile } = sgPipeline(name, aK, bN, v4, !!bias, sgDialect, block.wgsl);
-  // the program's name says where a vec4 tile fell back to scalar loads, as blockedMatMul's
-  const program = `matmul_${name}${tile.V4 && !v4 ? '_scalar' : ''}`;
+  const { pipe, sh, gb, program } = sgPipeline(name, aK, bN, vec4Loads(a, b, dims), !!bias, sgDialect, block.wgsl);
   return dispatchStrided(gb, program, pipe(), { a, b, out, dims, bias }, block.data, sh);
 }
 
@@ -1025,22 +1025,9 @@ export async function tuneMatmul(
   const ms: Record<string, Record<string, number>> = {};
   const rejected: Record<string, string> = {};
   try {
-    for (const c of cs) {
-      const key = `${c.product}:${c.cls}`;
-      // each tile runs only after its output agreed with the fallback's on this case (a tile that
-      // does not compile, or computes wrongly, on this adapter is left out, not chosen)
-      const ref = c.product === 'attn' ? 'simple' : 'tfjs';
-      const want = await referenceOutputs(ref, c);
-      ms[key] = { [ref]: await msPerCall(ref, c, reps) };
-      for (const cand of tiles) {
-        if (rejected[cand]) continue;
-        const no = await disagreement(cand, want, c, FP32_AGREE, REFERENCE_LABEL[ref]);
-        if (no) rejected[cand] = `${no} (${key})`;
-        else ms[key][cand] = await msPerCall(cand, c, reps, false);
-      }
-    }
-    // a tile left out at a later case is not chosen anywhere
-    for (const [key, row] of Object.entries(ms)) choices[key] = fastest(row, (c) => !rejected[c]);
+    // a tile that does not compile, or computes wrongly, on this adapter is left out, not chosen
+    const fallback = (c: Case) => (c.product === 'attn' ? 'simple' : 'tfjs');
+    await measureChecked(cs, fallback, tiles, reps, FP32_AGREE, { ms, choices, rejected });
   } finally {
     tf.dispose(made);
     // the measurement's programs and uploads are not the stage's
@@ -1049,10 +1036,9 @@ export async function tuneMatmul(
   const measured = new Date().toISOString();
   tuned = { adapter: adapter.name, version: KERNEL_VERSION, measured, choices, ms, rejected };
   const where = keptWhere(store.write(tuned));
-  const left = Object.entries(rejected).map(([c, why]) => `${c} ${why}`);
   log(
     `webgpu matmul measured on ${adapter.name} in ${((performance.now() - t0) / 1000).toFixed(1)} s: ` +
-      `${listChoices(choices)}${left.length ? `; left out: ${left.join('; ')}` : ''} (${where})`,
+      `${listChoices(choices)}${leftOut(rejected)} (${where})`,
   );
   return tuned;
 }
@@ -1072,11 +1058,52 @@ const UNFINISHED_WHY =
  * at K = 768; a kernel that reads or writes a wrong element, by about 1.
  */
 export const FP32_AGREE = 1e-4;
-const REFERENCE_LABEL: Record<string, string> = { tfjs: "tfjs's matmul", simple: 'the 16 x 16 attention kernel' };
 
 /** How far an sg candidate's output may lie from the f16 kernel's: max |difference| / max |f16's|. */
 export const SG_AGREE = 1e-3;
-const F16_KERNEL = 'the f16 kernel';
+
+/** A reference as the reasons name it: tfjs's matmul, the 16 x 16 attention kernel, the f16 kernel. */
+function refLabel(ref: Choice): string {
+  if (ref === 'tfjs') return "tfjs's matmul";
+  if (ref === 'simple') return 'the 16 x 16 attention kernel';
+  return 'the f16 kernel';
+}
+
+/**
+ * Per case: the reference's output and ms, then each candidate not yet left out: its output checked
+ * against the reference's (disagreement; its run is its timing's warm-up) and, where it agrees,
+ * timed. One that differs anywhere goes into `rejected` with the case, and is not timed or chosen
+ * after; the choice per case is the fastest of the rest. Fills o's records.
+ */
+async function measureChecked(
+  cs: Case[],
+  refOf: (c: Case) => Choice,
+  cands: Choice[],
+  reps: number,
+  tol: number,
+  o: { ms: Record<string, Record<string, number>>; choices: Record<string, Choice>; rejected: Record<string, string> },
+): Promise<void> {
+  for (const c of cs) {
+    const key = `${c.product}:${c.cls}`;
+    const ref = refOf(c);
+    const want = await referenceOutputs(ref, c);
+    o.ms[key] = { [ref]: await msPerCall(ref, c, reps) };
+    for (const cand of cands) {
+      if (o.rejected[cand]) continue;
+      const no = await disagreement(cand, want, c, tol, refLabel(ref));
+      if (no) o.rejected[cand] = `${no} (${key})`;
+      else o.ms[key][cand] = await msPerCall(cand, c, reps, false);
+    }
+  }
+  // a candidate left out at a later case is not chosen anywhere
+  for (const [key, row] of Object.entries(o.ms)) o.choices[key] = fastest(row, (c) => !o.rejected[c]);
+}
+
+/** What a measurement's log line says of the candidates it left out: '' where none. */
+function leftOut(rejected: Record<string, string>): string {
+  const left = Object.entries(rejected).map(([c, why]) => `${c} ${why}`);
+  return left.length ? `; left out: ${left.join('; ')}` : '';
+}
 
 /** max |x - ref| / max |ref|; Infinity where one is NaN and the other not. */
 export function relDiff(x: ArrayLike<number>, ref: ArrayLike<number>): number {
@@ -1163,7 +1190,7 @@ async function sgCompiles(name: string, dialect: SgDialect): Promise<string | nu
   const view = { t: null as unknown as tf.Tensor, sb: 0, si: 0, sr: 0, sc: 0 };
   const dims = { M: 1, N: 1, K: 1, outer: 1, inner: 1, alpha: 1 };
   const block = uniformBlock(f16Uniforms(dims, view, view, { ...view, shape: [1, 1] })).wgsl;
-  const p = sgPipeline(name, true, false, !!parseSgName(name)?.tile.V4, true, dialect, block);
+  const p = sgPipeline(name, true, false, true, true, dialect, block);
   const e = await inErrorScopes(() => p.pipe());
   if (e) dropPipeline(p.key);
   return e;
@@ -1232,7 +1259,7 @@ export async function tuneMixed(
       }
       sgDialect = d;
       for (const c of cands.filter((x) => !why[x])) {
-        const no = await disagreement(c, ref0, cs[0], SG_AGREE, F16_KERNEL);
+        const no = await disagreement(c, ref0, cs[0], SG_AGREE, refLabel(refOf(cs[0])));
         if (no) why[c] = no;
       }
       live = cands.filter((x) => !why[x]);
@@ -1247,34 +1274,17 @@ export async function tuneMixed(
       sgDialect = null;
       Object.assign(rejected, firstWhy ?? {});
     }
-    for (const c of cs) {
-      const key = `${c.product}:${c.cls}`;
-      const ref = refOf(c);
-      const want = await referenceOutputs(ref, c);
-      ms[key] = { [ref]: await msPerCall(ref, c, reps) };
-      for (const cand of live) {
-        if (rejected[cand]) continue;
-        const no = await disagreement(cand, want, c, SG_AGREE, F16_KERNEL);
-        if (no) {
-          rejected[cand] = `${no} (${key})`;
-          continue;
-        }
-        ms[key][cand] = await msPerCall(cand, c, reps);
-      }
-    }
-    // a candidate left out at a later case is not chosen anywhere
-    for (const [key, row] of Object.entries(ms)) choices[key] = fastest(row, (c) => !rejected[c]);
+    await measureChecked(cs, refOf, live, reps, SG_AGREE, { ms, choices, rejected });
   } finally {
     tf.dispose(made);
     resetGpuCounters();
   }
   tuned.mixed = { offer, form, choices, ms, rejected };
   const where = keptWhere(store.write(tuned));
-  const left = Object.entries(rejected).map(([c, why]) => `${c} ${why}`);
   log(
     `webgpu mixed matmul measured on ${adapter.name} in ${((performance.now() - t0) / 1000).toFixed(1)} s ` +
       `(subgroup matrices ${offer}; ${formLabel(form)}): ` +
-      `${listChoices(choices)}${left.length ? `; left out: ${left.join('; ')}` : ''} (${where})`,
+      `${listChoices(choices)}${leftOut(rejected)} (${where})`,
   );
   return tuned.mixed;
 }
