@@ -219,4 +219,28 @@ describe('the speeds file', () => {
     fs.writeFileSync(file, JSON.stringify(raw));
     expect(readSpeeds(file)).toEqual({ entries: MEASURED });
   });
+
+  it("reads an adapter's matmul record only where its tiles left out are names with reasons", () => {
+    const dir = tmp();
+    made.push(dir);
+    const file = path.join(dir, 'backend-speeds.json');
+    const t = (adapter: string, rejected: unknown) => ({
+      adapter,
+      version: 4,
+      measured: '2026-12-06T00:00:00Z',
+      choices: { 'NT:small': 'tfjs' },
+      ms: { 'NT:small': { tfjs: 1 } },
+      rejected,
+    });
+    const matmul = {
+      ok: t('ok', { '64x64x16-4x4': 'did not compile: x (NT:small)' }),
+      none: t('none', undefined),
+      number: t('number', 5),
+      values: t('values', { '64x64x16-4x4': 1 }),
+    };
+    fs.writeFileSync(file, JSON.stringify({ format: 'bert-pruner-backend-speeds', version: 1, entries: [], matmul }));
+    const kept = readSpeeds(file).matmul!;
+    expect(Object.keys(kept).sort()).toEqual(['none', 'ok']);
+    expect(kept.ok.rejected).toEqual(matmul.ok.rejected);
+  });
 });
