@@ -103,6 +103,25 @@ describe.skipIf(missing !== null)('webgpu kernels against the cpu backend', () =
     }
   });
 
+  it('LayerNorm of x + a residual (fused on webgpu): values and gradients of both, also where they sum', async () => {
+    const ln = (x: tf.Tensor, r: tf.Tensor, g: tf.Tensor, b: tf.Tensor) =>
+      ops().layerNorm(x as tf.Tensor2D, g as tf.Tensor1D, b as tf.Tensor1D, 1e-12, r as tf.Tensor2D);
+    for (const H of [24, 300]) await sameWithGrads([[13, H], [13, H], [H], [H]], ln);
+    // the residual used again after (its gradients add up), and one tensor as both inputs
+    await sameWithGrads([[7, 40], [7, 40], [40], [40]], (x, r, g, b) => tf.add(ln(x, r, g, b), tf.mul(r, 0.5)));
+    await sameWithGrads([[7, 40], [40], [40]], (x, g, b) => ln(x, x, g, b));
+    // no program adds them
+    await initBackend('webgpu');
+    const x = tf.tensor2d(rand(7 * 40, 1), [7, 40]);
+    const r = tf.tensor2d(rand(7 * 40, 2), [7, 40]);
+    const [g, b] = [tf.ones([40]), tf.zeros([40])];
+    resetGpuCounters();
+    const y = ln(x, r, g, b);
+    await y.data();
+    expect(gpuCounters().byProgram).toEqual({ layernorm_res: 1 });
+    tf.dispose([x, r, g, b, y]);
+  });
+
   it('dense + GELU: values and gradients', async () => {
     await sameWithGrads([[9, 16], [40, 16], [40]], (x, w, b) =>
       ops().linearGelu(x as tf.Tensor2D, w as tf.Tensor2D, b as tf.Tensor1D),
@@ -131,6 +150,47 @@ describe.skipIf(missing !== null)('webgpu kernels against the cpu backend', () =
           null,
         ),
     );
+  });
+
+  it('losses: BCE with logits, softmax cross-entropy (weighted, a target out of range): values, dlogits', async () => {
+    // large logits too (|x| up to 30), where exp(-|x|) is below f32's epsilon next to 1
+    const x = rand(13 * 17, 3, 8);
+    x[0] = 30;
+    x[1] = -30;
+    const y = new Float32Array(13 * 17).map((_, i) => (i % 7 === 0 ? 1 : i % 11 === 0 ? 0.3 : 0));
+    const z = rand(9 * 300, 4, 3);
+    const t = new Int32Array([5, 0, 299, 17, -1, 300, 42, 7, 7]);
+    const w = new Float32Array([1, 0.5, 1, 0, 1, 1, 2, 1, 1]);
+    const run = () => {
+      const lx = tf.tensor2d(x, [13, 17]);
+      const ly = tf.tensor2d(y, [13, 17]);
+      const lz = tf.tensor2d(z, [9, 300]);
+      const tt = tf.tensor1d(t, 'int32');
+      const tw = tf.tensor1d(w);
+      const losses = [
+        (a: tf.Tensor) => ops().bceWithLogits(a, ly),
+        (a: tf.Tensor) => ops().softmaxCrossEntropy(a as tf.Tensor2D, tt, tw),
+        (a: tf.Tensor) => ops().softmaxCrossEntropy(a as tf.Tensor2D, tt),
+      ];
+      const ins = [lx, lz, lz];
+      const out = losses.flatMap((f, k) => {
+        const { value, grads } = tf.valueAndGrads((a: tf.Tensor) => tf.mul(f(a), 1.7) as tf.Scalar)([ins[k]]);
+        return [value, grads[0]];
+      });
+      tf.dispose([lx, ly, lz, tt, tw]);
+      return out;
+    };
+    const got = await on('webgpu', run);
+    expectClose(got, await on('cpu', run), 1e-5);
+    // one program forward (BCE) or two (cross-entropy), one backward
+    await initBackend('webgpu');
+    const lz = tf.tensor2d(z, [9, 300]);
+    const tt = tf.tensor1d(t, 'int32');
+    resetGpuCounters();
+    const g = tf.grad((a: tf.Tensor) => ops().softmaxCrossEntropy(a as tf.Tensor2D, tt))(lz);
+    await g.data();
+    expect(gpuCounters().byProgram).toEqual({ xent_rows: 1, xent_sum: 1, xent_grad: 1 });
+    tf.dispose([lz, tt, g]);
   });
 
   it('dropout: the same seed gives the same mask, forward and backward; rate and scale as asked', async () => {

@@ -48,20 +48,24 @@ interface KernelMakeTensorInfo {
   makeTensorInfo(shape: number[], dtype: tf.DataType): tf.TensorInfo;
 }
 
+/** A kernel's input: a tensor (its elements f32, or i32 where `i32`) or a raw buffer of f32, by name. */
+type KernelInput = { name: string; t: tf.Tensor; i32?: boolean } | { name: string; buf: unknown };
+
 /**
  * Run one kernel: inputs bound read-only at 0..n-1 under the names given, the new output `out` at
  * n, the uniforms `u` at n+1. body is the WGSL after the bindings.
  */
 function launch(
   key: string,
-  inputs: ({ name: string; t: tf.Tensor } | { name: string; buf: unknown })[],
+  inputs: KernelInput[],
   outShape: number[],
   fields: Field[],
   groups: [number, number, number],
   body: string,
 ): tf.Tensor {
   const b = requireWebGpu('webgpu-ops');
-  const decl = inputs.map((x, i) => `@group(0) @binding(${i}) var<storage, read> ${x.name}: array<f32>;`);
+  const elem = (x: KernelInput) => ('i32' in x && x.i32 ? 'i32' : 'f32');
+  const decl = inputs.map((x, i) => `@group(0) @binding(${i}) var<storage, read> ${x.name}: array<${elem(x)}>;`);
   const n = inputs.length;
   const wgsl = () =>
     [
@@ -97,7 +101,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
  */
 function rowKernel(
   key: string,
-  inputs: { name: string; t: tf.Tensor }[],
+  inputs: { name: string; t: tf.Tensor; i32?: boolean }[],
   outShape: number[],
   H: number,
   extra: Field[],
@@ -178,16 +182,16 @@ export function dropout<T extends tf.Tensor>(x: T, rate: number, seed: number): 
 // column sums (bias gradients, LayerNorm's dgamma / dbeta)
 
 /**
- * [rows, C] -> [C]: sum over rows of dy, or of dy * xhat (xhat from x and the row stats of
- * layerNormStats) where those are given. 32 columns a workgroup, 8 lanes of rows each.
+ * [rows, C] -> [C]: sum over rows of dy, or of dy * xhat (xhat from LayerNorm's input v and the row
+ * stats of layerNormStats) where those are given. 32 columns a workgroup, 8 lanes of rows each.
  */
-function columnSum(dy: tf.Tensor, xhat?: { x: tf.Tensor; stats: tf.Tensor }): tf.Tensor {
+function columnSum(dy: tf.Tensor, xhat?: { v: LnInput; stats: tf.Tensor }): tf.Tensor {
   const C = dy.shape[dy.shape.length - 1];
-  const inputs = [{ name: 'dy', t: dy }];
-  if (xhat) inputs.push({ name: 'x', t: xhat.x }, { name: 'st', t: xhat.stats });
-  const term = xhat ? 'dy[i] * (x[i] - st[2u * r]) * st[2u * r + 1u]' : 'dy[i]';
+  const inputs: { name: string; t: tf.Tensor }[] = [{ name: 'dy', t: dy }];
+  if (xhat) inputs.push(...lnIns(xhat.v), { name: 'st', t: xhat.stats });
+  const term = xhat ? `dy[i] * (${lnAt(xhat.v)('i')} - st[2u * row]) * st[2u * row + 1u]` : 'dy[i]';
   return launch(
-    xhat ? 'colsum_xhat' : 'colsum',
+    xhat ? lnKey('colsum_xhat', xhat.v) : 'colsum',
     inputs,
     [C],
     [
@@ -203,8 +207,8 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
   let lane = li / 32u;
   var acc = 0.0;
   if (col < u.C) {
-    for (var r = lane; r < u.rows; r += 8u) {
-      let i = r * u.C + col;
+    for (var row = lane; row < u.rows; row += 8u) {
+      let i = row * u.C + col;
       acc += ${term};
     }
   }
@@ -273,58 +277,61 @@ export function matMulT(x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
 // ---------------------------------------------------------------------------------------------
 // LayerNorm over the last axis
 
-/** WGSL: mean and rstd = 1/sqrt(var + eps) of row x[o .. o + H), by the whole workgroup. */
-const ROW_STATS = `var s = 0.0;
-    for (var j = li; j < u.H; j += ${WG}u) { s += x[o + j]; }
+/**
+ * LayerNorm's input: x alone, or x + r where a residual r is fused in (its kernels read both and
+ * add them, so that the sum is never written). `at(i)`: the WGSL of element i.
+ */
+interface LnInput {
+  x: tf.Tensor;
+  r?: tf.Tensor;
+}
+const lnIns = (v: LnInput) => [{ name: 'x', t: v.x }, ...(v.r ? [{ name: 'r', t: v.r }] : [])];
+const lnAt = (v: LnInput) => (i: string) => (v.r ? `(x[${i}] + r[${i}])` : `x[${i}]`);
+const lnKey = (key: string, v: LnInput) => (v.r ? `${key}_res` : key);
+
+/** WGSL: mean and rstd = 1/sqrt(var + eps) of row at(o .. o + H), by the whole workgroup. */
+const rowStats = (at: (i: string) => string) => `var s = 0.0;
+    for (var j = li; j < u.H; j += ${WG}u) { s += ${at('o + j')}; }
     let mean = wsum(s, li) / f32(u.H);
     var q = 0.0;
-    for (var j = li; j < u.H; j += ${WG}u) { let d = x[o + j] - mean; q += d * d; }
+    for (var j = li; j < u.H; j += ${WG}u) { let d = ${at('o + j')} - mean; q += d * d; }
     let rstd = inverseSqrt(wsum(q, li) / f32(u.H) + u.eps);`;
 
-function layerNormForward(x: tf.Tensor, g: tf.Tensor, beta: tf.Tensor, eps: number): tf.Tensor {
-  const inputs = [
-    { name: 'x', t: x },
-    { name: 'g', t: g },
-    { name: 'b', t: beta },
-  ];
+function layerNormForward(v: LnInput, g: tf.Tensor, beta: tf.Tensor, eps: number): tf.Tensor {
+  const at = lnAt(v);
   return rowKernel(
-    'layernorm',
-    inputs,
-    x.shape,
-    x.shape[x.shape.length - 1],
+    lnKey('layernorm', v),
+    [...lnIns(v), { name: 'g', t: g }, { name: 'b', t: beta }],
+    v.x.shape,
+    v.x.shape[v.x.shape.length - 1],
     [['eps', 'f32', eps]],
-    `${ROW_STATS}
-    for (var j = li; j < u.H; j += ${WG}u) { out[o + j] = (x[o + j] - mean) * rstd * g[j] + b[j]; }`,
+    `${rowStats(at)}
+    for (var j = li; j < u.H; j += ${WG}u) { out[o + j] = (${at('o + j')} - mean) * rstd * g[j] + b[j]; }`,
   );
 }
 
 /** Per row [mean, 1/sqrt(var + eps)]: [rows, 2]. */
-function layerNormStats(x: tf.Tensor, eps: number): tf.Tensor {
-  const H = x.shape[x.shape.length - 1];
+function layerNormStats(v: LnInput, eps: number): tf.Tensor {
+  const H = v.x.shape[v.x.shape.length - 1];
   return rowKernel(
-    'layernorm_stats',
-    [{ name: 'x', t: x }],
-    [x.size / H, 2],
+    lnKey('layernorm_stats', v),
+    lnIns(v),
+    [v.x.size / H, 2],
     H,
     [['eps', 'f32', eps]],
-    `${ROW_STATS}
+    `${rowStats(lnAt(v))}
     if (li == 0u) { out[2u * row] = mean; out[2u * row + 1u] = rstd; }`,
   );
 }
 
 /** dx of LayerNorm: rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat)), dxhat = dy g. */
-function layerNormDx(dy: tf.Tensor, x: tf.Tensor, g: tf.Tensor, stats: tf.Tensor): tf.Tensor {
-  const inputs = [
-    { name: 'dy', t: dy },
-    { name: 'x', t: x },
-    { name: 'g', t: g },
-    { name: 'st', t: stats },
-  ];
+function layerNormDx(dy: tf.Tensor, v: LnInput, g: tf.Tensor, stats: tf.Tensor): tf.Tensor {
+  const at = lnAt(v);
   return rowKernel(
-    'layernorm_dx',
-    inputs,
-    x.shape,
-    x.shape[x.shape.length - 1],
+    lnKey('layernorm_dx', v),
+    [{ name: 'dy', t: dy }, ...lnIns(v), { name: 'g', t: g }, { name: 'st', t: stats }],
+    v.x.shape,
+    v.x.shape[v.x.shape.length - 1],
     [],
     `let mean = st[2u * row];
     let rstd = st[2u * row + 1u];
@@ -333,30 +340,50 @@ function layerNormDx(dy: tf.Tensor, x: tf.Tensor, g: tf.Tensor, stats: tf.Tensor
     for (var j = li; j < u.H; j += ${WG}u) {
       let dxh = dy[o + j] * g[j];
       a += dxh;
-      c += dxh * (x[o + j] - mean) * rstd;
+      c += dxh * (${at('o + j')} - mean) * rstd;
     }
     let ma = wsum(a, li) / f32(u.H);
     let mc = wsum(c, li) / f32(u.H);
     for (var j = li; j < u.H; j += ${WG}u) {
-      let xh = (x[o + j] - mean) * rstd;
+      let xh = (${at('o + j')} - mean) * rstd;
       out[o + j] = rstd * (dy[o + j] * g[j] - ma - xh * mc);
     }`,
   );
 }
 
-/** LayerNorm over the last axis with weight g and bias beta. */
-export function layerNorm<T extends tf.Tensor>(x: T, g: tf.Tensor1D, beta: tf.Tensor1D, eps: number): T {
+/**
+ * LayerNorm over the last axis with weight g and bias beta, of x + residual where one is given
+ * (fused: no program adds them, forward or backward; both get the same gradient).
+ */
+export function layerNorm<T extends tf.Tensor>(
+  x: T,
+  g: tf.Tensor1D,
+  beta: tf.Tensor1D,
+  eps: number,
+  residual?: tf.Tensor,
+): T {
+  const backward = (dy: tf.Tensor, v: LnInput, sg: tf.Tensor) => {
+    const stats = layerNormStats(v, eps);
+    const dx = layerNormDx(dy, v, sg, stats);
+    const out = [dx, ...(v.r ? [tf.clone(dx)] : []), columnSum(dy, { v, stats }), columnSum(dy)];
+    stats.dispose();
+    return out;
+  };
+  if (residual) {
+    const f = customOp(4, ([a, r, gt, bt], save) => {
+      save([a, r, gt]);
+      return {
+        value: layerNormForward({ x: a, r }, gt, bt, eps),
+        gradFunc: (dy: tf.Tensor, [sa, sr, sg]: tf.Tensor[]) => backward(dy, { x: sa, r: sr }, sg),
+      };
+    });
+    return f(x, residual, g, beta) as T;
+  }
   const f = customOp(3, ([a, gt, bt], save) => {
     save([a, gt]);
     return {
-      value: layerNormForward(a, gt, bt, eps),
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [sa, sg] = saved;
-        const stats = layerNormStats(sa, eps);
-        const out = [layerNormDx(dy, sa, sg, stats), columnSum(dy, { x: sa, stats }), columnSum(dy)];
-        stats.dispose();
-        return out;
-      },
+      value: layerNormForward({ x: a }, gt, bt, eps),
+      gradFunc: (dy: tf.Tensor, [sa, sg]: tf.Tensor[]) => backward(dy, { x: sa }, sg),
     };
   });
   return f(x, g, beta) as T;
@@ -619,4 +646,159 @@ export function attention(
     };
   });
   return f(q, k, v) as tf.Tensor2D;
+}
+
+// ---------------------------------------------------------------------------------------------
+// losses: the mean over a batch in one or two programs and its gradient in one (tfjs composes
+// about ten programs each way, each on the whole logits). The targets (and weights) are constants:
+// no gradient flows to them, as none is asked for in training.
+
+/** WGSL: the whole reduction in one workgroup (`li` its lane), wsum at hand. */
+const MAIN_ONE = `${WORKGROUP_REDUCE}
+@compute @workgroup_size(${WG})
+fn main(@builtin(local_invocation_index) li: u32)`;
+
+/** WGSL: log(1 + exp(-|v|)) without losing the small values (log1p). */
+const SOFTPLUS_NEG_ABS = `fn softplusNegAbs(v: f32) -> f32 {
+  let e = exp(-abs(v));
+  return select(log(1.0 + e), e * (1.0 - 0.5 * e), e < 1e-4);
+}`;
+
+/**
+ * Mean binary cross-entropy with logits over every element: max(x, 0) - x y + log(1 + exp(-|x|)).
+ * Backward: dx = dy (sigmoid(x) - y) / n.
+ */
+export function bceWithLogits(logits: tf.Tensor, targets: tf.Tensor): tf.Scalar {
+  const n = logits.size;
+  const fields: Field[] = [
+    ['n', 'u32', n],
+    ['invn', 'f32', 1 / n],
+  ];
+  const f = customOp(1, ([x], save) => {
+    save([x, targets]);
+    const value = launch(
+      'bce_logits',
+      [
+        { name: 'x', t: x },
+        { name: 'y', t: targets },
+      ],
+      [],
+      fields,
+      [1, 1, 1],
+      `${SOFTPLUS_NEG_ABS}
+${MAIN_ONE} {
+  var s = 0.0;
+  for (var i = li; i < u.n; i += ${WG}u) { let v = x[i]; s += max(v, 0.0) - v * y[i] + softplusNegAbs(v); }
+  let total = wsum(s, li);
+  if (li == 0u) { out[0] = total * u.invn; }
+}`,
+    );
+    return {
+      value,
+      gradFunc: (dy: tf.Tensor, [sx, sy]: tf.Tensor[]) =>
+        launch(
+          'bce_logits_grad',
+          [
+            { name: 'dy', t: dy },
+            { name: 'x', t: sx },
+            { name: 'y', t: sy },
+          ],
+          sx.shape,
+          fields,
+          gridGroups(n),
+          `${MAIN_FLAT} {
+  let g = dy[0] * u.invn;
+  for (var i = gid.x; i < u.n; i += nwg.x * ${WG}u) {
+    let e = exp(-abs(x[i]));
+    let sig = select(e / (1.0 + e), 1.0 / (1.0 + e), x[i] >= 0.0);
+    out[i] = g * (sig - y[i]);
+  }
+}`,
+        ),
+    };
+  });
+  return f(logits) as tf.Scalar;
+}
+
+/**
+ * Mean softmax cross-entropy of logits [n, V] against int targets [n], weighted by weights [n]
+ * where given (sum(w (lse - x[t])) / sum(w)); a target outside 0..V-1 counts 0, as tfjs's oneHot
+ * makes it. Forward: per row (its term, its log-sum-exp), then the sum; backward: one program,
+ * dx = dy w / sum(w) (softmax(x) - onehot(t)).
+ */
+export function softmaxCrossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D, weights?: tf.Tensor1D): tf.Scalar {
+  const [n, V] = logits.shape;
+  const w = weights ? 'w' : '';
+  // the weights' sum (or n) by the whole workgroup, and row r's weight
+  const denom = weights
+    ? `var ws = 0.0;
+    for (var i = li; i < u.n; i += ${WG}u) { ws += wt[i]; }
+    let den = wsum(ws, li);`
+    : 'let den = f32(u.n);';
+  const wOf = (r: string) => (weights ? `wt[${r}]` : '1.0');
+  const rowIns = (x: tf.Tensor, t: tf.Tensor, wts?: tf.Tensor) => [
+    { name: 'x', t: x },
+    { name: 'tg', t, i32: true },
+    ...(wts ? [{ name: 'wt', t: wts }] : []),
+  ];
+  const fields: Field[] = [['n', 'u32', n]];
+  const f = customOp(1, ([x], save) => {
+    // per row: [w (lse - x[t]) (0 for a target out of range), lse]
+    const stats = rowKernel(
+      `xent_rows${w}`,
+      rowIns(x, targets, weights),
+      [n, 2],
+      V,
+      [],
+      `let t = tg[row];
+    var m = -3.4e38;
+    for (var j = li; j < u.H; j += ${WG}u) { m = max(m, x[o + j]); }
+    let mx = wmax(m, li);
+    var e = 0.0;
+    for (var j = li; j < u.H; j += ${WG}u) { e += exp(x[o + j] - mx); }
+    let lse = mx + log(wsum(e, li));
+    if (li == 0u) {
+      let valid = t >= 0 && u32(t) < u.H;
+      out[2u * row] = select(0.0, ${wOf('row')} * (lse - x[o + u32(max(t, 0))]), valid);
+      out[2u * row + 1u] = lse;
+    }`,
+    );
+    const value = launch(
+      `xent_sum${w}`,
+      [{ name: 'st', t: stats }, ...(weights ? [{ name: 'wt', t: weights }] : [])],
+      [],
+      fields,
+      [1, 1, 1],
+      `${MAIN_ONE} {
+  var s = 0.0;
+  for (var i = li; i < u.n; i += ${WG}u) { s += st[2u * i]; }
+  let total = wsum(s, li);
+  ${denom}
+  if (li == 0u) { out[0] = total / den; }
+}`,
+    );
+    save([x, stats, targets, ...(weights ? [weights] : [])]);
+    stats.dispose(); // its saved copy holds the data
+    return {
+      value,
+      gradFunc: (dy: tf.Tensor, [sx, sst, st, sw]: tf.Tensor[]) => {
+        return rowKernel(
+          `xent_grad${w}`,
+          [...rowIns(sx, st, sw), { name: 'dy', t: dy }, { name: 'ss', t: sst }],
+          sx.shape,
+          V,
+          [['n', 'u32', n]],
+          `${denom}
+    let t = tg[row];
+    let valid = t >= 0 && u32(t) < u.H;
+    let g = select(0.0, dy[0] * ${wOf('row')} / den, valid);
+    let lse = ss[2u * row + 1u];
+    for (var j = li; j < u.H; j += ${WG}u) {
+      out[o + j] = g * (exp(x[o + j] - lse) - select(0.0, 1.0, i32(j) == t));
+    }`,
+        );
+      },
+    };
+  });
+  return f(logits) as tf.Scalar;
 }

@@ -213,11 +213,9 @@ export function mlmLogits(
   return tf.add(tf.matMul(t, p(params, WORD_EMB), false, true), p(params, MLM_BIAS));
 }
 
-/** Mean binary cross-entropy with logits over all B*17 entries (numerically stable form). */
+/** Mean binary cross-entropy with logits over all B*17 entries (the ops' set: one program each way on webgpu). */
 export function bceWithLogits(logits: tf.Tensor, targets: tf.Tensor): tf.Scalar {
-  // max(x,0) - x*y + log(1 + exp(-|x|))
-  const l = tf.add(tf.sub(tf.relu(logits), tf.mul(logits, targets)), tf.log1p(tf.exp(tf.neg(tf.abs(logits)))));
-  return tf.mean(l);
+  return ops().bceWithLogits(logits, targets);
 }
 
 /** Mean over rows of the softmax cross-entropy of [n, L] logits against target distributions [n, L]. */
@@ -235,11 +233,7 @@ export function classifierLoss(logits: tf.Tensor, targets: tf.Tensor, singleLabe
 
 /** Mean softmax cross-entropy of [n, V] logits against int targets [n] (weighted by weights [n] if given). */
 export function softmaxCrossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D, weights?: tf.Tensor1D): tf.Scalar {
-  const logp = tf.logSoftmax(logits);
-  const picked = tf.sum(tf.mul(logp, tf.oneHot(targets, logits.shape[1])), -1);
-  if (!weights) return tf.neg(tf.mean(picked)) as tf.Scalar;
-  // The weighted mean: rows of weight 0 (padding) count for nothing.
-  return tf.neg(tf.div(tf.sum(tf.mul(picked, weights)), tf.sum(weights))) as tf.Scalar;
+  return ops().softmaxCrossEntropy(logits, targets, weights);
 }
 
 export function toInputs(ids: Int32Array, mask: Float32Array, B: number, T: number, types?: Int32Array | null): Inputs {

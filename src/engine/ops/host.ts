@@ -46,6 +46,22 @@ export function layerNorm(
   return f(x, g, b) as tf.Tensor2D;
 }
 
+/** Mean binary cross-entropy with logits over all entries (numerically stable form). */
+function bceWithLogits(logits: tf.Tensor, targets: tf.Tensor): tf.Scalar {
+  // max(x,0) - x*y + log(1 + exp(-|x|))
+  const l = tf.add(tf.sub(tf.relu(logits), tf.mul(logits, targets)), tf.log1p(tf.exp(tf.neg(tf.abs(logits)))));
+  return tf.mean(l);
+}
+
+/** Mean softmax cross-entropy of [n, V] logits against int targets [n] (weighted by weights [n] if given). */
+function softmaxCrossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D, weights?: tf.Tensor1D): tf.Scalar {
+  const logp = tf.logSoftmax(logits);
+  const picked = tf.sum(tf.mul(logp, tf.oneHot(targets, logits.shape[1])), -1);
+  if (!weights) return tf.neg(tf.mean(picked)) as tf.Scalar;
+  // The weighted mean: rows of weight 0 (padding) count for nothing.
+  return tf.neg(tf.div(tf.sum(tf.mul(picked, weights)), tf.sum(weights))) as tf.Scalar;
+}
+
 /** Exact GELU, 0.5 x (1 + erf(x / sqrt 2)), as HF's "gelu". */
 function gelu<T extends tf.Tensor>(x: T): T {
   return tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2)))) as T;
@@ -143,6 +159,8 @@ export const hostOps: Ops = {
   linear,
   layerNorm,
   linearGelu: (x, w, b) => gelu(linear(x, w, b)),
+  bceWithLogits,
+  softmaxCrossEntropy,
   dropout,
   attention: (q, k, v, mask, dims, drop, headMask) => composedAttention(q, k, v, mask, dims, drop, headMask, dropout),
   precision: () => 'fp32',

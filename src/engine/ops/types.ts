@@ -64,6 +64,16 @@ export interface Ops {
   layerNorm(x: tf.Tensor2D, g: tf.Tensor1D, b: tf.Tensor1D, eps: number, residual?: tf.Tensor2D): tf.Tensor2D;
   /** gelu(linear(x)): the FFN's first half; exact GELU, as HF's "gelu". */
   linearGelu(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D;
+  /**
+   * Mean binary cross-entropy with logits over every element (targets in [0, 1]). The targets are
+   * constants: no gradient flows to them on webgpu.
+   */
+  bceWithLogits(logits: tf.Tensor, targets: tf.Tensor): tf.Scalar;
+  /**
+   * Mean softmax cross-entropy of [n, V] logits against int targets [n], weighted by weights [n]
+   * where given (rows of weight 0 count for nothing). Targets and weights are constants.
+   */
+  softmaxCrossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D, weights?: tf.Tensor1D): tf.Scalar;
   /** Inverted dropout; seed draws the mask (the same seed, the same mask). */
   dropout<T extends tf.Tensor>(x: T, rate: number, seed: number): T;
   /**

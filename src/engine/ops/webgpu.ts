@@ -1,7 +1,6 @@
 // The WebGPU implementations of the ops (ops/index.ts): the fused programs of backend/webgpu-ops.ts
 // and backend/webgpu-adamw.ts. Their host counterparts are ops/host.ts; attention with a head mask
 // (importance scoring while pruning) is the host composition on this set's dropout.
-import * as tf from '@tensorflow/tfjs';
 import * as gpu from '../backend/webgpu-ops';
 import { addScaledInPlace, fusedAdamW, fusedEma, swapInPlace } from '../backend/webgpu-adamw';
 import { checkWebGpu, webgpuDevice } from '../backend/webgpu';
@@ -13,8 +12,10 @@ export const webgpuOps: Ops = {
   name: 'webgpu',
   precision: () => matmulPrecision(),
   linear: (x, w, b) => gpu.dense(x, w, b),
-  layerNorm: (x, g, b, eps, residual) => gpu.layerNorm(residual ? tf.add(x, residual) : x, g, b, eps),
+  layerNorm: (x, g, b, eps, residual) => gpu.layerNorm(x, g, b, eps, residual),
   linearGelu: (x, w, b) => gpu.biasGelu(gpu.matMulT(x, w), b),
+  bceWithLogits: (logits, targets) => gpu.bceWithLogits(logits, targets),
+  softmaxCrossEntropy: (logits, targets, weights) => gpu.softmaxCrossEntropy(logits, targets, weights),
   dropout: (x, rate, seed) => gpu.dropout(x, rate, seed),
   attention: (q, k, v, mask, dims, drop, headMask) => {
     if (headMask) return composedAttention(q, k, v, mask, dims, drop, headMask, gpu.dropout);
