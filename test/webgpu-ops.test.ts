@@ -152,6 +152,44 @@ describe.skipIf(missing !== null)('webgpu kernels against the cpu backend', () =
     );
   });
 
+  it('embeddings: values and gradients of the word, position and type tables (types given or not)', async () => {
+    const [V, P, Ty, H, B, T] = [30, 12, 2, 20, 3, 7];
+    // ids repeat (rows added into at once), some positions past T get no gradient
+    const ids = new Int32Array(B * T).map((_, i) => ((i * 7) % 11) + (i % 3 === 0 ? 0 : 19));
+    const types = new Int32Array(B * T).map((_, i) => (i % T > 3 ? 1 : 0));
+    for (const withTypes of [true, false]) {
+      await sameWithGrads(
+        [
+          [V, H],
+          [P, H],
+          [Ty, H],
+        ],
+        (w, p, y) =>
+          ops().embeddings(
+            w as tf.Tensor2D,
+            p as tf.Tensor2D,
+            y as tf.Tensor2D,
+            tf.tensor1d(ids, 'int32'),
+            withTypes ? tf.tensor1d(types, 'int32') : null,
+            T,
+          ),
+      );
+    }
+    // one program forward, two backward
+    await initBackend('webgpu');
+    const w = tf.variable(tf.tensor2d(rand(V * H, 1), [V, H]));
+    const [p, y] = [tf.variable(tf.zeros([P, H])), tf.variable(tf.zeros([Ty, H]))];
+    const it = tf.tensor1d(ids, 'int32');
+    resetGpuCounters();
+    const t2 = (v: tf.Variable) => v as tf.Tensor as tf.Tensor2D;
+    const emb = () => ops().embeddings(t2(w), t2(p), t2(y), it, null, T);
+    const { value, grads } = tf.variableGrads(() => tf.sum(emb()), [w, p, y]);
+    await grads[w.name].data();
+    const { embed, embed_grad_tables, embed_grad_words } = gpuCounters().byProgram;
+    expect([embed, embed_grad_tables, embed_grad_words]).toEqual([1, 1, 1]);
+    tf.dispose([w, p, y, it, value, ...Object.values(grads)]);
+  });
+
   it('losses: BCE with logits, softmax cross-entropy (weighted, a target out of range): values, dlogits', async () => {
     // large logits too (|x| up to 30), where exp(-|x|) is below f32's epsilon next to 1
     const x = rand(13 * 17, 3, 8);

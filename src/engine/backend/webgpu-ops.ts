@@ -12,6 +12,10 @@
 //   dropout    a counter-based hash of (seed, index) decides, on the GPU: 1 program each way
 //   attention  softmax(Q K^T / sqrt(D) + mask) V read and written in the [B*T, A*D] layout of the
 //              dense layers (strided batched matmuls, no transposes): 4 programs; backward 6
+//   embeddings word + position + type rows in 1; backward 2 (the tables' sums, then the word rows)
+//   losses     BCE with logits 1, backward 1; softmax cross-entropy 2, backward 1
+//
+// LayerNorm reads x + residual itself where the block's residual is given (no program adds them).
 //
 // Kernels are plain WGSL dispatched in tfjs's command stream (webgpu-kernels.ts dispatchRaw); each
 // makes a new output tensor, nothing is written in place.
@@ -51,10 +55,57 @@ interface KernelMakeTensorInfo {
 /** A kernel's input: a tensor (its elements f32, or i32 where `i32`) or a raw buffer of f32, by name. */
 type KernelInput = { name: string; t: tf.Tensor; i32?: boolean } | { name: string; buf: unknown };
 
+/** A kernel's output: a tensor's data, declared f32, or atomic<u32> where `atomic` (added into). */
+interface KernelOutput {
+  name: string;
+  info: tf.TensorInfo;
+  atomic?: boolean;
+}
+
 /**
- * Run one kernel: inputs bound read-only at 0..n-1 under the names given, the new output `out` at
- * n, the uniforms `u` at n+1. body is the WGSL after the bindings.
+ * Run one kernel: inputs bound read-only at 0..n-1 under the names given, the outputs read-write
+ * after them, the uniforms `u` last. body is the WGSL after the bindings.
  */
+function runKernel(
+  key: string,
+  inputs: KernelInput[],
+  outputs: KernelOutput[],
+  fields: Field[],
+  groups: [number, number, number],
+  body: string,
+): void {
+  const b = requireWebGpu('webgpu-ops');
+  const elem = (x: KernelInput) => ('i32' in x && x.i32 ? 'i32' : 'f32');
+  const n = inputs.length;
+  const decl = [
+    ...inputs.map((x, i) => `@group(0) @binding(${i}) var<storage, read> ${x.name}: array<${elem(x)}>;`),
+    ...outputs.map(
+      (o, i) =>
+        `@group(0) @binding(${n + i}) var<storage, read_write> ${o.name}: array<${o.atomic ? 'atomic<u32>' : 'f32'}>;`,
+    ),
+  ];
+  const m = n + outputs.length;
+  const wgsl = () =>
+    [...decl, uniformBlock(fields).wgsl, `@group(0) @binding(${m}) var<uniform> u: U;`, body].join('\n');
+  dispatchRaw(
+    b,
+    key,
+    pipeline(b, `bp_${key}`, wgsl),
+    [
+      ...inputs.map((x) => ('t' in x ? { tensor: x.t } : x.buf)),
+      ...outputs.map((o) => ({ tensor: o.info, written: true })),
+    ],
+    uniformBlock(fields).data,
+    groups,
+  );
+}
+
+/** A new float32 tensor's data, for a kernel to write. */
+function newData(shape: number[]): tf.TensorInfo {
+  return (requireWebGpu('webgpu-ops') as unknown as KernelMakeTensorInfo).makeTensorInfo(shape, 'float32');
+}
+
+/** Run one kernel writing one new tensor, `out` (runKernel). */
 function launch(
   key: string,
   inputs: KernelInput[],
@@ -63,28 +114,8 @@ function launch(
   groups: [number, number, number],
   body: string,
 ): tf.Tensor {
-  const b = requireWebGpu('webgpu-ops');
-  const elem = (x: KernelInput) => ('i32' in x && x.i32 ? 'i32' : 'f32');
-  const decl = inputs.map((x, i) => `@group(0) @binding(${i}) var<storage, read> ${x.name}: array<${elem(x)}>;`);
-  const n = inputs.length;
-  const wgsl = () =>
-    [
-      ...decl,
-      `@group(0) @binding(${n}) var<storage, read_write> out: array<f32>;`,
-      uniformBlock(fields).wgsl,
-      `@group(0) @binding(${n + 1}) var<uniform> u: U;`,
-      body,
-    ].join('\n');
-  const pipe = pipeline(b, `bp_${key}`, wgsl);
-  const info = (b as unknown as KernelMakeTensorInfo).makeTensorInfo(outShape, 'float32');
-  dispatchRaw(
-    b,
-    key,
-    pipe,
-    [...inputs.map((x) => ('t' in x ? { tensor: x.t } : x.buf)), { tensor: info, written: true }],
-    uniformBlock(fields).data,
-    groups,
-  );
+  const info = newData(outShape);
+  runKernel(key, inputs, [{ name: 'out', info }], fields, groups, body);
   return tf.engine().makeTensorFromTensorInfo(info);
 }
 
@@ -646,6 +677,132 @@ export function attention(
     };
   });
   return f(q, k, v) as tf.Tensor2D;
+}
+
+// ---------------------------------------------------------------------------------------------
+// embeddings
+
+/**
+ * BERT's embedding sum [N, H]: words[ids[n]] + pos[n mod T] + type[types[n], or 0 where types is
+ * null]; an id or type outside its table adds 0. One program forward; backward two: the position
+ * and type tables' gradients (sums over the batch, over each type's tokens) with the word table's
+ * zeroed, then each token's gradient row added into its word's row, atomically (the order of the
+ * additions may differ from run to run, as with tfjs's own gather gradient). ids and types are
+ * constants.
+ */
+export function embeddings(
+  words: tf.Tensor2D,
+  pos: tf.Tensor2D,
+  type: tf.Tensor2D,
+  ids: tf.Tensor1D,
+  types: tf.Tensor1D | null,
+  T: number,
+): tf.Tensor2D {
+  const [V, H] = words.shape;
+  const N = ids.shape[0];
+  const [P, Ty] = [pos.shape[0], type.shape[0]];
+  const tv = types ? 'tv' : '';
+  const typeOf = (n: string) => (types ? `tyid[${n}]` : '0');
+  const fields: Field[] = [
+    ['N', 'u32', N],
+    ['H', 'u32', H],
+    ['T', 'u32', T],
+    ['V', 'u32', V],
+    ['P', 'u32', P],
+    ['Ty', 'u32', Ty],
+  ];
+  const idIns = [{ name: 'ids', t: ids, i32: true }, ...(types ? [{ name: 'tyid', t: types, i32: true }] : [])];
+  const f = customOp(3, ([W, Pt, Y], save) => {
+    save([ids, ...(types ? [types] : [])]);
+    const value = launch(
+      `embed${tv}`,
+      [{ name: 'W', t: W }, { name: 'Pt', t: Pt }, { name: 'Y', t: Y }, ...idIns],
+      [N, H],
+      fields,
+      gridGroups(N * H),
+      `${MAIN_FLAT} {
+  for (var i = gid.x; i < u.N * u.H; i += nwg.x * ${WG}u) {
+    let n = i / u.H;
+    let h = i % u.H;
+    let id = ids[n];
+    let k = ${typeOf('n')};
+    var v = Pt[(n % u.T) * u.H + h];
+    if (id >= 0 && u32(id) < u.V) { v = W[u32(id) * u.H + h] + v; }
+    if (k >= 0 && u32(k) < u.Ty) { v += Y[u32(k) * u.H + h]; }
+    out[i] = v;
+  }
+}`,
+    );
+    return {
+      value,
+      gradFunc: (dy: tf.Tensor, [sids, stypes]: tf.Tensor[]) => {
+        const [dW, dP, dY] = [newData([V, H]), newData([P, H]), newData([Ty, H])];
+        const tyIn = types ? [{ name: 'tyid', t: stypes, i32: true }] : [];
+        // 1: dW = 0; dP[t]: the sum of dy at position t over the batch (0 past T); dY[k]: of type k's tokens
+        const total = Math.max(V, P, Ty) * H;
+        runKernel(
+          `embed_grad_tables${tv}`,
+          [{ name: 'dy', t: dy }, ...tyIn],
+          [
+            { name: 'dW', info: dW },
+            { name: 'dP', info: dP },
+            { name: 'dY', info: dY },
+          ],
+          [...fields, ['total', 'u32', total]],
+          gridGroups(total),
+          `${MAIN_FLAT} {
+  for (var i = gid.x; i < u.total; i += nwg.x * ${WG}u) {
+    let r = i / u.H;
+    let h = i % u.H;
+    if (i < u.V * u.H) { dW[i] = 0.0; }
+    if (r < u.P) {
+      var s = 0.0;
+      if (r < u.T) { for (var n = r; n < u.N; n += u.T) { s += dy[n * u.H + h]; } }
+      dP[i] = s;
+    }
+    if (r < u.Ty) {
+      var s = 0.0;
+      for (var n = 0u; n < u.N; n++) { if (${typeOf('n')} == i32(r)) { s += dy[n * u.H + h]; } }
+      dY[i] = s;
+    }
+  }
+}`,
+        );
+        // 2: each token's row into its word's row
+        runKernel(
+          'embed_grad_words',
+          [
+            { name: 'dy', t: dy },
+            { name: 'ids', t: sids, i32: true },
+          ],
+          [{ name: 'dW', info: dW, atomic: true }],
+          fields,
+          gridGroups(N * H),
+          `fn addTo(j: u32, x: f32) {
+  var old = atomicLoad(&dW[j]);
+  loop {
+    let r = atomicCompareExchangeWeak(&dW[j], old, bitcast<u32>(bitcast<f32>(old) + x));
+    if (r.exchanged) { break; }
+    old = r.old_value;
+  }
+}
+${MAIN_FLAT} {
+  // column-major over dy (i = h N + n), as tfjs's segment sum: the additions into one word's
+  // column come from the same stretch of invocations
+  for (var i = gid.x; i < u.N * u.H; i += nwg.x * ${WG}u) {
+    let n = i % u.N;
+    let h = i / u.N;
+    let id = ids[n];
+    if (id >= 0 && u32(id) < u.V) { addTo(u32(id) * u.H + h, dy[n * u.H + h]); }
+  }
+}`,
+        );
+        const e = tf.engine();
+        return [dW, dP, dY].map((t) => e.makeTensorFromTensorInfo(t));
+      },
+    };
+  });
+  return f(words, pos, type) as tf.Tensor2D;
 }
 
 // ---------------------------------------------------------------------------------------------

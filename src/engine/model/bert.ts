@@ -37,8 +37,6 @@ export interface ForwardOptions {
   headMask?: (tf.Tensor1D | null)[];
   /** Per layer [I_l] multipliers of each FFN neuron. */
   ffnMask?: (tf.Tensor1D | null)[];
-  /** Replace the word-embedding lookup's result (FGM adds its perturbation through this). */
-  wordEmbeddingDelta?: tf.Tensor2D | null;
   /** Collects every layer's output [B*T, H], in order (layer-wise distillation). */
   hiddenStates?: tf.Tensor2D[];
   /** Per layer gate g_l: output = x + g_l (layer_l(x) - x) (1 = the layer, 0 = the layer skipped). */
@@ -110,25 +108,15 @@ function dropout<T extends tf.Tensor>(x: T, rate: number, rng: Rng | null | unde
 /** The encoder: returns the last hidden states [B*T, H] (flattened; rows are b*T + t). */
 export function encode(params: Params, cfg: BertConfig, inp: Inputs, opt: ForwardOptions = {}): tf.Tensor2D {
   const [B, T] = inp.ids.shape;
-  const H = cfg.hidden_size;
   const eps = cfg.layer_norm_eps;
   if (T > cfg.max_position_embeddings)
     throw new Error(`sequence length ${T} > max_position_embeddings ${cfg.max_position_embeddings}`);
 
   // Embeddings [B*T, H]
-  const ids = tf.reshape(inp.ids, [B * T]);
-  let words = tf.gather(p(params, WORD_EMB), ids) as tf.Tensor2D;
-  if (opt.wordEmbeddingDelta) words = tf.add(words, opt.wordEmbeddingDelta);
-  const pos = tf.slice(p(params, POS_EMB), [0, 0], [T, H]); // [T, H]
-  let x: tf.Tensor2D;
-  if (inp.types) {
-    const types = tf.gather(p(params, TYPE_EMB), tf.reshape(inp.types, [B * T])); // [B*T, H]
-    const wp = tf.reshape(tf.add(tf.reshape(words, [B, T, H]), pos), [B * T, H]);
-    x = tf.add(wp, types) as tf.Tensor2D;
-  } else {
-    const type0 = tf.slice(p(params, TYPE_EMB), [0, 0], [1, H]); // [1, H]
-    x = tf.reshape(tf.add(tf.reshape(words, [B, T, H]), tf.add(pos, type0)), [B * T, H]) as tf.Tensor2D;
-  }
+  const ids = tf.reshape(inp.ids, [B * T]) as tf.Tensor1D;
+  const types = inp.types ? (tf.reshape(inp.types, [B * T]) as tf.Tensor1D) : null;
+  const emb = (name: string) => p(params, name) as tf.Tensor as tf.Tensor2D;
+  let x = ops().embeddings(emb(WORD_EMB), emb(POS_EMB), emb(TYPE_EMB), ids, types, T);
   const hm = opt.hiddenMask;
   x = dropout(layerNorm(x, params, EMB_LN.name, eps, hm), cfg.hidden_dropout_prob, opt.dropout);
 

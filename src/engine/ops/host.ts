@@ -46,6 +46,16 @@ export function layerNorm(
   return f(x, g, b) as tf.Tensor2D;
 }
 
+/** BERT's embedding sum (Ops.embeddings): gathers, a slice of the position table, adds. */
+const embeddings: Ops['embeddings'] = (words, pos, type, ids, types, T) => {
+  const N = ids.shape[0];
+  const [B, H] = [N / T, words.shape[1]];
+  const w = tf.reshape(tf.gather(words, ids), [B, T, H]);
+  const p = tf.slice(pos, [0, 0], [T, H]); // [T, H]
+  if (types) return tf.add(tf.reshape(tf.add(w, p), [N, H]), tf.gather(type, types));
+  return tf.reshape(tf.add(w, tf.add(p, tf.slice(type, [0, 0], [1, H]))), [N, H]);
+};
+
 /** Mean binary cross-entropy with logits over all entries (numerically stable form). */
 function bceWithLogits(logits: tf.Tensor, targets: tf.Tensor): tf.Scalar {
   // max(x,0) - x*y + log(1 + exp(-|x|))
@@ -159,6 +169,7 @@ export const hostOps: Ops = {
   linear,
   layerNorm,
   linearGelu: (x, w, b) => gelu(linear(x, w, b)),
+  embeddings,
   bceWithLogits,
   softmaxCrossEntropy,
   dropout,

@@ -65,6 +65,19 @@ export interface Ops {
   /** gelu(linear(x)): the FFN's first half; exact GELU, as HF's "gelu". */
   linearGelu(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D;
   /**
+   * BERT's embedding sum [N, H] of N = B T tokens: the word table's rows by ids [N], plus position
+   * (n mod T)'s row, plus the token type table's row by types [N] (type 0 where null). ids and
+   * types are constants.
+   */
+  embeddings(
+    words: tf.Tensor2D,
+    pos: tf.Tensor2D,
+    type: tf.Tensor2D,
+    ids: tf.Tensor1D,
+    types: tf.Tensor1D | null,
+    T: number,
+  ): tf.Tensor2D;
+  /**
    * Mean binary cross-entropy with logits over every element (targets in [0, 1]). The targets are
    * constants: no gradient flows to them on webgpu.
    */

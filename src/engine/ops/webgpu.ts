@@ -14,6 +14,7 @@ export const webgpuOps: Ops = {
   linear: (x, w, b) => gpu.dense(x, w, b),
   layerNorm: (x, g, b, eps, residual) => gpu.layerNorm(x, g, b, eps, residual),
   linearGelu: (x, w, b) => gpu.biasGelu(gpu.matMulT(x, w), b),
+  embeddings: (words, pos, type, ids, types, T) => gpu.embeddings(words, pos, type, ids, types, T),
   bceWithLogits: (logits, targets) => gpu.bceWithLogits(logits, targets),
   softmaxCrossEntropy: (logits, targets, weights) => gpu.softmaxCrossEntropy(logits, targets, weights),
   dropout: (x, rate, seed) => gpu.dropout(x, rate, seed),
