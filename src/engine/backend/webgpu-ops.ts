@@ -7,7 +7,7 @@
 //
 //   dense      y = x W^T + b: the matmul webgpu-matmul.ts chose (tfjs's or ours, bias inside);
 //              backward 2 matmuls + a column sum
-//   layerNorm  1 program; backward 4 (row stats, dx, dgamma, dbeta)
+//   layerNorm  1 program; backward 2 (row stats with dx, dgamma with dbeta)
 //   biasGelu   gelu(h + b) in 1; backward 2 (dh, db)
 //   dropout    a counter-based hash of (seed, index) decides, on the GPU: 1 program each way
 //   attention  softmax(Q K^T / sqrt(D) + mask) V read and written in the [B*T, A*D] layout of the
@@ -128,21 +128,23 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 
 /**
  * A kernel of one workgroup per row (of width H) of its first input, rows grid-strided: body runs
- * for each row with `row`, its offset `o` and the lane `li`, with wsum / wmax at hand.
+ * for each row with `row`, its offset `o` and the lane `li`, with wsum / wmax at hand. It writes
+ * `outs` (new tensors, by name and shape).
  */
-function rowKernel(
+function rowKernelN(
   key: string,
   inputs: { name: string; t: tf.Tensor; i32?: boolean }[],
-  outShape: number[],
+  outs: { name: string; shape: number[] }[],
   H: number,
   extra: Field[],
   body: string,
-): tf.Tensor {
+): tf.Tensor[] {
   const rows = inputs[0].t.size / H;
-  return launch(
+  const infos = outs.map((o) => ({ name: o.name, info: newData(o.shape) }));
+  runKernel(
     key,
     inputs,
-    outShape,
+    infos,
     [['rows', 'u32', rows], ['H', 'u32', H], ...extra],
     gridGroups(rows, 1),
     `${WORKGROUP_REDUCE}
@@ -153,6 +155,19 @@ ${MAIN_ROWS} {
   }
 }`,
   );
+  return infos.map((o) => tf.engine().makeTensorFromTensorInfo(o.info));
+}
+
+/** rowKernelN writing one new tensor, `out`. */
+function rowKernel(
+  key: string,
+  inputs: { name: string; t: tf.Tensor; i32?: boolean }[],
+  outShape: number[],
+  H: number,
+  extra: Field[],
+  body: string,
+): tf.Tensor {
+  return rowKernelN(key, inputs, [{ name: 'out', shape: outShape }], H, extra, body)[0];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -212,36 +227,31 @@ export function dropout<T extends tf.Tensor>(x: T, rate: number, seed: number): 
 // ---------------------------------------------------------------------------------------------
 // column sums (bias gradients, LayerNorm's dgamma / dbeta)
 
-/**
- * [rows, C] -> [C]: sum over rows of dy, or of dy * xhat (xhat from LayerNorm's input v and the row
- * stats of layerNormStats) where those are given. 32 columns a workgroup, 8 lanes of rows each.
- */
-function columnSum(dy: tf.Tensor, xhat?: { v: LnInput; stats: tf.Tensor }): tf.Tensor {
+/** WGSL: 32 columns a workgroup (`col`), 8 lanes (`lane`) of rows each, the lanes' sums in `part`. */
+const COLUMNS = `@compute @workgroup_size(${WG})
+fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+  let col = wid.x * 32u + li % 32u;
+  let lane = li / 32u;`;
+const colFields = (dy: tf.Tensor, C: number): Field[] => [
+  ['rows', 'u32', dy.size / C],
+  ['C', 'u32', C],
+];
+
+/** [rows, C] -> [C]: the sum over rows of dy (a bias's gradient). */
+function columnSum(dy: tf.Tensor): tf.Tensor {
   const C = dy.shape[dy.shape.length - 1];
-  const inputs: { name: string; t: tf.Tensor }[] = [{ name: 'dy', t: dy }];
-  if (xhat) inputs.push(...lnIns(xhat.v), { name: 'st', t: xhat.stats });
-  const term = xhat ? `dy[i] * (${lnAt(xhat.v)('i')} - st[2u * row]) * st[2u * row + 1u]` : 'dy[i]';
   return launch(
-    xhat ? lnKey('colsum_xhat', xhat.v) : 'colsum',
-    inputs,
+    'colsum',
+    [{ name: 'dy', t: dy }],
     [C],
-    [
-      ['rows', 'u32', dy.size / C],
-      ['C', 'u32', C],
-    ],
+    colFields(dy, C),
     [Math.ceil(C / 32), 1, 1],
     `
 var<workgroup> part: array<f32, ${WG}>;
-@compute @workgroup_size(${WG})
-fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) {
-  let col = wid.x * 32u + li % 32u;
-  let lane = li / 32u;
+${COLUMNS}
   var acc = 0.0;
   if (col < u.C) {
-    for (var row = lane; row < u.rows; row += 8u) {
-      let i = row * u.C + col;
-      acc += ${term};
-    }
+    for (var row = lane; row < u.rows; row += 8u) { acc += dy[row * u.C + col]; }
   }
   part[li] = acc;
   workgroupBarrier();
@@ -252,6 +262,51 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
   }
 }`,
   );
+}
+
+/**
+ * LayerNorm's dgamma and dbeta in one kernel: the sums over rows of dy * xhat (xhat from its input v
+ * and the row stats [mean, rstd]) and of dy.
+ */
+function layerNormParamGrads(dy: tf.Tensor, v: LnInput, stats: tf.Tensor): [tf.Tensor, tf.Tensor] {
+  const C = dy.shape[dy.shape.length - 1];
+  const [dg, db] = [newData([C]), newData([C])];
+  runKernel(
+    lnKey('layernorm_dgb', v),
+    [{ name: 'dy', t: dy }, ...lnIns(v), { name: 'st', t: stats }],
+    [
+      { name: 'dg', info: dg },
+      { name: 'db', info: db },
+    ],
+    colFields(dy, C),
+    [Math.ceil(C / 32), 1, 1],
+    `
+var<workgroup> pg: array<f32, ${WG}>;
+var<workgroup> pb: array<f32, ${WG}>;
+${COLUMNS}
+  var ag = 0.0;
+  var ab = 0.0;
+  if (col < u.C) {
+    for (var row = lane; row < u.rows; row += 8u) {
+      let i = row * u.C + col;
+      ag += dy[i] * (${lnAt(v)('i')} - st[2u * row]) * st[2u * row + 1u];
+      ab += dy[i];
+    }
+  }
+  pg[li] = ag;
+  pb[li] = ab;
+  workgroupBarrier();
+  if (lane == 0u && col < u.C) {
+    var sg = 0.0;
+    var sb = 0.0;
+    for (var k = 0u; k < 8u; k++) { sg += pg[k * 32u + li]; sb += pb[k * 32u + li]; }
+    dg[col] = sg;
+    db[col] = sb;
+  }
+}`,
+  );
+  const e = tf.engine();
+  return [e.makeTensorFromTensorInfo(dg), e.makeTensorFromTensorInfo(db)];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -341,31 +396,23 @@ function layerNormForward(v: LnInput, g: tf.Tensor, beta: tf.Tensor, eps: number
   );
 }
 
-/** Per row [mean, 1/sqrt(var + eps)]: [rows, 2]. */
-function layerNormStats(v: LnInput, eps: number): tf.Tensor {
+/**
+ * dx of LayerNorm, rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat)) with dxhat = dy g, and the
+ * row stats [mean, 1/sqrt(var + eps)] ([rows, 2]) for dgamma, in one kernel.
+ */
+function layerNormDx(dy: tf.Tensor, v: LnInput, g: tf.Tensor, eps: number): [tf.Tensor, tf.Tensor] {
+  const at = lnAt(v);
   const H = v.x.shape[v.x.shape.length - 1];
-  return rowKernel(
-    lnKey('layernorm_stats', v),
-    lnIns(v),
-    [v.x.size / H, 2],
+  const [dx, stats] = rowKernelN(
+    lnKey('layernorm_dx', v),
+    [...lnIns(v), { name: 'dy', t: dy }, { name: 'g', t: g }],
+    [
+      { name: 'out', shape: v.x.shape },
+      { name: 'st', shape: [v.x.size / H, 2] },
+    ],
     H,
     [['eps', 'f32', eps]],
-    `${rowStats(lnAt(v))}
-    if (li == 0u) { out[2u * row] = mean; out[2u * row + 1u] = rstd; }`,
-  );
-}
-
-/** dx of LayerNorm: rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat)), dxhat = dy g. */
-function layerNormDx(dy: tf.Tensor, v: LnInput, g: tf.Tensor, stats: tf.Tensor): tf.Tensor {
-  const at = lnAt(v);
-  return rowKernel(
-    lnKey('layernorm_dx', v),
-    [{ name: 'dy', t: dy }, ...lnIns(v), { name: 'g', t: g }, { name: 'st', t: stats }],
-    v.x.shape,
-    v.x.shape[v.x.shape.length - 1],
-    [],
-    `let mean = st[2u * row];
-    let rstd = st[2u * row + 1u];
+    `${rowStats(at)}
     var a = 0.0;
     var c = 0.0;
     for (var j = li; j < u.H; j += ${WG}u) {
@@ -378,8 +425,10 @@ function layerNormDx(dy: tf.Tensor, v: LnInput, g: tf.Tensor, stats: tf.Tensor):
     for (var j = li; j < u.H; j += ${WG}u) {
       let xh = (${at('o + j')} - mean) * rstd;
       out[o + j] = rstd * (dy[o + j] * g[j] - ma - xh * mc);
-    }`,
+    }
+    if (li == 0u) { st[2u * row] = mean; st[2u * row + 1u] = rstd; }`,
   );
+  return [dx, stats];
 }
 
 /**
@@ -394,9 +443,8 @@ export function layerNorm<T extends tf.Tensor>(
   residual?: tf.Tensor,
 ): T {
   const backward = (dy: tf.Tensor, v: LnInput, sg: tf.Tensor) => {
-    const stats = layerNormStats(v, eps);
-    const dx = layerNormDx(dy, v, sg, stats);
-    const out = [dx, ...(v.r ? [tf.clone(dx)] : []), columnSum(dy, { v, stats }), columnSum(dy)];
+    const [dx, stats] = layerNormDx(dy, v, sg, eps);
+    const out = [dx, ...(v.r ? [tf.clone(dx)] : []), ...layerNormParamGrads(dy, v, stats)];
     stats.dispose();
     return out;
   };
