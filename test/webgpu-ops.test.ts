@@ -152,6 +152,42 @@ describe.skipIf(missing !== null)('webgpu kernels against the cpu backend', () =
     );
   });
 
+  it('LayerNorm of dropout(x) + residual: fused on webgpu, the same values and gradients as composed', async () => {
+    const [N, H] = [9, 40];
+    const data = [rand(N * H, 1), rand(N * H, 2), rand(H, 3), rand(H, 4), rand(N * H, 5)];
+    const run = (fused: boolean) => () => {
+      const [x, r, g, b, w] = [
+        tf.tensor2d(data[0], [N, H]),
+        tf.tensor2d(data[1], [N, H]),
+        tf.tensor1d(data[2]),
+        tf.tensor1d(data[3]),
+        tf.tensor2d(data[4], [N, H]),
+      ];
+      const f = (a: tf.Tensor, c: tf.Tensor, gt: tf.Tensor, bt: tf.Tensor) => {
+        const [a2, c2, g1, b1] = [a as tf.Tensor2D, c as tf.Tensor2D, gt as tf.Tensor1D, bt as tf.Tensor1D];
+        const y = fused
+          ? ops().layerNorm(a2, g1, b1, 1e-12, c2, { rate: 0.3, seed: 77 })
+          : ops().layerNorm(ops().dropout(a2, 0.3, 77), g1, b1, 1e-12, c2);
+        return tf.sum(tf.mul(y, w));
+      };
+      const { value, grads } = tf.valueAndGrads(f)([x, r, g, b]);
+      return [value, ...grads];
+    };
+    await initBackend('webgpu');
+    resetGpuCounters();
+    const fused = await on('webgpu', run(true));
+    const programs = gpuCounters().byProgram;
+    expectClose(fused, await on('webgpu', run(false)), 1e-6);
+    // about 30% of x's gradient is zero (its dropped elements), none of the residual's
+    const zeros = (v: Float32Array) => v.filter((e) => e === 0).length / v.length;
+    expect(zeros(fused[1].values)).toBeGreaterThan(0.2);
+    expect(zeros(fused[1].values)).toBeLessThan(0.4);
+    expect(zeros(fused[2].values)).toBe(0);
+    // no dropout program either way: 1 forward, 2 backward
+    expect(programs).toMatchObject({ layernorm_res_drop: 1, layernorm_dx_res_drop: 1, layernorm_dgb_res_drop: 1 });
+    expect(programs.dropout).toBeUndefined();
+  });
+
   it('embeddings: values and gradients of the word, position and type tables (types given or not)', async () => {
     const [V, P, Ty, H, B, T] = [30, 12, 2, 20, 3, 7];
     // ids repeat (rows added into at once), some positions past T get no gradient
@@ -175,8 +211,26 @@ describe.skipIf(missing !== null)('webgpu kernels against the cpu backend', () =
           ),
       );
     }
-    // one program forward, two backward
+    // the word table's gradient is the same from run to run (one id in most rows: one owner adds them in order)
     await initBackend('webgpu');
+    const many = new Int32Array(400).map((_, i) => (i % 5 === 0 ? 7 : i % V));
+    const wordGrad = async () => {
+      const wv = tf.variable(tf.tensor2d(rand(V * H, 1), [V, H]));
+      const [pv, yv] = [tf.variable(tf.zeros([P, H])), tf.variable(tf.zeros([Ty, H]))];
+      const dy = tf.tensor2d(rand(400 * H, 9), [400, H]);
+      const t2 = (v: tf.Variable) => v as tf.Tensor as tf.Tensor2D;
+      const ids400 = tf.tensor1d(many, 'int32');
+      const { value, grads } = tf.variableGrads(
+        () => tf.sum(tf.mul(ops().embeddings(t2(wv), t2(pv), t2(yv), ids400, null, 20), dy)),
+        [wv, pv, yv],
+      );
+      const g = (await grads[wv.name].data()) as Float32Array;
+      tf.dispose([wv, pv, yv, dy, ids400, value, ...Object.values(grads)]);
+      return g;
+    };
+    const first = await wordGrad();
+    for (let k = 0; k < 3; k++) expect(await wordGrad()).toEqual(first);
+    // one program forward, two backward
     const w = tf.variable(tf.tensor2d(rand(V * H, 1), [V, H]));
     const [p, y] = [tf.variable(tf.zeros([P, H])), tf.variable(tf.zeros([Ty, H]))];
     const it = tf.tensor1d(ids, 'int32');

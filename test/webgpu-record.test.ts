@@ -169,9 +169,10 @@ describe.skipIf(missing !== null)('recorded steps on webgpu', () => {
         expect(rec.recorder.stats).toMatchObject({ hits: 2 * lengths.length, recorded: lengths.length, fallbacks: 0 });
         expect(scratch[0]).toBeGreaterThan(own0); // the step's temporaries are scratch
         // 8 tokens fit in the blocks of 16 (but for a few small uses, where more are alive at once, or
-        // the greedy placement differs: 3.5% here; unshared, 8 tokens would add about half);
-        // each longer length adds blocks beside the shorter ones' (within REPACK of a fresh plan)
-        if (lengths[0] > lengths[1]) expect(scratch[1] - scratch[0]).toBeLessThan(0.05 * scratch[0]);
+        // where the greedy placement differs: 0 to 5.3% here as the kernels changed; unshared, 8
+        // tokens would add about half); each longer length adds blocks beside the shorter ones'
+        // (within REPACK of a fresh plan)
+        if (lengths[0] > lengths[1]) expect(scratch[1] - scratch[0]).toBeLessThan(0.1 * scratch[0]);
         else expect(scratch[1]).toBeGreaterThan(scratch[0]);
         expect(rec.recorder.repacks).toBe(0);
         // a new length's first steps, op by op, took the arena's memory; the replays after them

@@ -16,7 +16,7 @@
 // speed-kernels.test.ts checks each against the host ops on the cpu backend (values and gradients).
 // The dropout masks differ from tfjs's (another generator); a seed still gives one mask.
 import * as tf from '@tensorflow/tfjs';
-import { clipScale, composedAttention, hostOps } from '../ops/host';
+import { clipScale, composedAttention, droppedFirst, hostOps } from '../ops/host';
 import type { Ops } from '../ops/types';
 import { customOp } from './custom-op';
 import type { NativeAddon } from './native';
@@ -172,7 +172,7 @@ export function nativeOps(addon: NativeAddon): Ops {
     ...hostOps,
     linear: nativeLinear(addon),
     linearGelu: nativeLinearGelu(addon),
-    layerNorm: nativeLayerNorm(addon),
+    layerNorm: droppedFirst(nativeLayerNorm(addon), dropout),
     dropout,
     attention: (q, k, v, mask, dims, drop, headMask) => composedAttention(q, k, v, mask, dims, drop, headMask, dropout),
     adamw: nativeAdamW(addon),

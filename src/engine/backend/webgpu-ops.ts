@@ -55,11 +55,10 @@ interface KernelMakeTensorInfo {
 /** A kernel's input: a tensor (its elements f32, or i32 where `i32`) or a raw buffer of f32, by name. */
 type KernelInput = { name: string; t: tf.Tensor; i32?: boolean } | { name: string; buf: unknown };
 
-/** A kernel's output: a tensor's data, declared f32, or atomic<u32> where `atomic` (added into). */
+/** A kernel's output: a new tensor's data (f32), by name. */
 interface KernelOutput {
   name: string;
   info: tf.TensorInfo;
-  atomic?: boolean;
 }
 
 /**
@@ -79,10 +78,7 @@ function runKernel(
   const n = inputs.length;
   const decl = [
     ...inputs.map((x, i) => `@group(0) @binding(${i}) var<storage, read> ${x.name}: array<${elem(x)}>;`),
-    ...outputs.map(
-      (o, i) =>
-        `@group(0) @binding(${n + i}) var<storage, read_write> ${o.name}: array<${o.atomic ? 'atomic<u32>' : 'f32'}>;`,
-    ),
+    ...outputs.map((o, i) => `@group(0) @binding(${n + i}) var<storage, read_write> ${o.name}: array<f32>;`),
   ];
   const m = n + outputs.length;
   const wgsl = () =>
@@ -133,13 +129,14 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
  */
 function rowKernelN(
   key: string,
-  inputs: { name: string; t: tf.Tensor; i32?: boolean }[],
+  inputs: KernelInput[],
   outs: { name: string; shape: number[] }[],
   H: number,
   extra: Field[],
   body: string,
+  prelude = '',
 ): tf.Tensor[] {
-  const rows = inputs[0].t.size / H;
+  const rows = (inputs[0] as { t: tf.Tensor }).t.size / H;
   const infos = outs.map((o) => ({ name: o.name, info: newData(o.shape) }));
   runKernel(
     key,
@@ -147,7 +144,8 @@ function rowKernelN(
     infos,
     [['rows', 'u32', rows], ['H', 'u32', H], ...extra],
     gridGroups(rows, 1),
-    `${WORKGROUP_REDUCE}
+    `${prelude}
+${WORKGROUP_REDUCE}
 ${MAIN_ROWS} {
   for (var row = wid.x; row < u.rows; row += nwg.x) {
     let o = row * u.H;
@@ -161,13 +159,14 @@ ${MAIN_ROWS} {
 /** rowKernelN writing one new tensor, `out`. */
 function rowKernel(
   key: string,
-  inputs: { name: string; t: tf.Tensor; i32?: boolean }[],
+  inputs: KernelInput[],
   outShape: number[],
   H: number,
   extra: Field[],
   body: string,
+  prelude = '',
 ): tf.Tensor {
-  return rowKernelN(key, inputs, [{ name: 'out', shape: outShape }], H, extra, body)[0];
+  return rowKernelN(key, inputs, [{ name: 'out', shape: outShape }], H, extra, body, prelude)[0];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -278,9 +277,9 @@ function layerNormParamGrads(dy: tf.Tensor, v: LnInput, stats: tf.Tensor): [tf.T
       { name: 'dg', info: dg },
       { name: 'db', info: db },
     ],
-    colFields(dy, C),
+    [...colFields(dy, C), ...lnFields(v)],
     [Math.ceil(C / 32), 1, 1],
-    `
+    `${lnPrelude(v)}
 var<workgroup> pg: array<f32, ${WG}>;
 var<workgroup> pb: array<f32, ${WG}>;
 ${COLUMNS}
@@ -305,6 +304,7 @@ ${COLUMNS}
   }
 }`,
   );
+  lnRead(v);
   const e = tf.engine();
   return [e.makeTensorFromTensorInfo(dg), e.makeTensorFromTensorInfo(db)];
 }
@@ -365,15 +365,46 @@ export function matMulT(x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
 
 /**
  * LayerNorm's input: x alone, or x + r where a residual r is fused in (its kernels read both and
- * add them, so that the sum is never written). `at(i)`: the WGSL of element i.
+ * add them, so that the sum is never written), x dropped out first where `drop` is given (the mask
+ * the dropout kernel draws from the same seed slot, read in place: `dropAt`). lnAt(v)(i): the WGSL
+ * of element i; lnIns, lnFields, lnPrelude: what a kernel reading it binds, sets and declares.
  */
 interface LnInput {
   x: tf.Tensor;
   r?: tf.Tensor;
+  drop?: { rate: number; slot: number };
 }
-const lnIns = (v: LnInput) => [{ name: 'x', t: v.x }, ...(v.r ? [{ name: 'r', t: v.r }] : [])];
-const lnAt = (v: LnInput) => (i: string) => (v.r ? `(x[${i}] + r[${i}])` : `x[${i}]`);
-const lnKey = (key: string, v: LnInput) => (v.r ? `${key}_res` : key);
+const lnIns = (v: LnInput): KernelInput[] => [
+  { name: 'x', t: v.x },
+  ...(v.r ? [{ name: 'r', t: v.r }] : []),
+  ...(v.drop ? [{ name: 'sc', buf: stepScalarsBuffer(requireWebGpu('layerNorm')) }] : []),
+];
+const lnAt = (v: LnInput) => (i: string) => {
+  const x = v.drop ? `dropAt(${i}, x[${i}])` : `x[${i}]`;
+  return v.r ? `(${x} + r[${i}])` : x;
+};
+const lnKey = (key: string, v: LnInput) => `${key}${v.r ? '_res' : ''}${v.drop ? '_drop' : ''}`;
+const lnFields = (v: LnInput): Field[] =>
+  v.drop
+    ? [
+        ['slot', 'u32', v.drop.slot],
+        ['drate', 'f32', v.drop.rate],
+        ['dscale', 'f32', 1 / (1 - v.drop.rate)],
+      ]
+    : [];
+/** WGSL: dropAt(i, v), v dropped out at element i as dropoutKernel drops it. */
+const lnPrelude = (v: LnInput) =>
+  v.drop
+    ? `${HASH}
+fn dropAt(i: u32, v: f32) -> f32 {
+  let r = f32(pcg(i ^ pcg(bitcast<u32>(sc[u.slot]))) >> 8u) / 16777216.0;
+  return select(0.0, v * u.dscale, r >= u.drate);
+}`
+    : '';
+/** After a kernel that read the seed slot of v's dropout (webgpu-record.ts). */
+const lnRead = (v: LnInput) => {
+  if (v.drop) markScalarsRead(v.drop.slot);
+};
 
 /** WGSL: mean and rstd = 1/sqrt(var + eps) of row at(o .. o + H), by the whole workgroup. */
 const rowStats = (at: (i: string) => string) => `var s = 0.0;
@@ -385,33 +416,38 @@ const rowStats = (at: (i: string) => string) => `var s = 0.0;
 
 function layerNormForward(v: LnInput, g: tf.Tensor, beta: tf.Tensor, eps: number): tf.Tensor {
   const at = lnAt(v);
-  return rowKernel(
+  const y = rowKernel(
     lnKey('layernorm', v),
     [...lnIns(v), { name: 'g', t: g }, { name: 'b', t: beta }],
     v.x.shape,
     v.x.shape[v.x.shape.length - 1],
-    [['eps', 'f32', eps]],
+    [['eps', 'f32', eps], ...lnFields(v)],
     `${rowStats(at)}
     for (var j = li; j < u.H; j += ${WG}u) { out[o + j] = (${at('o + j')} - mean) * rstd * g[j] + b[j]; }`,
+    lnPrelude(v),
   );
+  lnRead(v);
+  return y;
 }
 
 /**
  * dx of LayerNorm, rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat)) with dxhat = dy g, and the
- * row stats [mean, 1/sqrt(var + eps)] ([rows, 2]) for dgamma, in one kernel.
+ * row stats [mean, 1/sqrt(var + eps)] ([rows, 2]) for dgamma, in one kernel; where v's x is
+ * dropped out, x's gradient too (dx through the same mask).
  */
-function layerNormDx(dy: tf.Tensor, v: LnInput, g: tf.Tensor, eps: number): [tf.Tensor, tf.Tensor] {
+function layerNormDx(dy: tf.Tensor, v: LnInput, g: tf.Tensor, eps: number): tf.Tensor[] {
   const at = lnAt(v);
   const H = v.x.shape[v.x.shape.length - 1];
-  const [dx, stats] = rowKernelN(
+  const grads = rowKernelN(
     lnKey('layernorm_dx', v),
     [...lnIns(v), { name: 'dy', t: dy }, { name: 'g', t: g }],
     [
       { name: 'out', shape: v.x.shape },
       { name: 'st', shape: [v.x.size / H, 2] },
+      ...(v.drop ? [{ name: 'dxd', shape: v.x.shape }] : []),
     ],
     H,
-    [['eps', 'f32', eps]],
+    [['eps', 'f32', eps], ...lnFields(v)],
     `${rowStats(at)}
     var a = 0.0;
     var c = 0.0;
@@ -424,16 +460,21 @@ function layerNormDx(dy: tf.Tensor, v: LnInput, g: tf.Tensor, eps: number): [tf.
     let mc = wsum(c, li) / f32(u.H);
     for (var j = li; j < u.H; j += ${WG}u) {
       let xh = (${at('o + j')} - mean) * rstd;
-      out[o + j] = rstd * (dy[o + j] * g[j] - ma - xh * mc);
+      let d = rstd * (dy[o + j] * g[j] - ma - xh * mc);
+      out[o + j] = d;${v.drop ? '\n      dxd[o + j] = dropAt(o + j, d);' : ''}
     }
     if (li == 0u) { st[2u * row] = mean; st[2u * row + 1u] = rstd; }`,
+    lnPrelude(v),
   );
-  return [dx, stats];
+  lnRead(v);
+  return grads;
 }
 
 /**
  * LayerNorm over the last axis with weight g and bias beta, of x + residual where one is given
- * (fused: no program adds them, forward or backward; both get the same gradient).
+ * (fused: no program adds them, forward or backward; both get the same gradient), x dropped out
+ * first where `drop` is given (fused with a residual: the mask is drawn inside LayerNorm's
+ * programs, as dropout() draws it from the same seed, and x's gradient goes through it there).
  */
 export function layerNorm<T extends tf.Tensor>(
   x: T,
@@ -441,10 +482,15 @@ export function layerNorm<T extends tf.Tensor>(
   beta: tf.Tensor1D,
   eps: number,
   residual?: tf.Tensor,
+  drop?: { rate: number; seed: number },
 ): T {
+  if (drop && !residual) return layerNorm(dropout(x, drop.rate, drop.seed), g, beta, eps);
+  const dr = drop ? { rate: drop.rate, slot: seedSlot(requireWebGpu('layerNorm'), drop.seed) } : undefined;
   const backward = (dy: tf.Tensor, v: LnInput, sg: tf.Tensor) => {
-    const [dx, stats] = layerNormDx(dy, v, sg, eps);
-    const out = [dx, ...(v.r ? [tf.clone(dx)] : []), ...layerNormParamGrads(dy, v, stats)];
+    const [dx, stats, dxd] = layerNormDx(dy, v, sg, eps);
+    // x's gradient (through the dropout's mask where there is one), then the residual's
+    const dxs = v.r ? [dxd ?? tf.clone(dx), dx] : [dx];
+    const out = [...dxs, ...layerNormParamGrads(dy, v, stats)];
     stats.dispose();
     return out;
   };
@@ -452,8 +498,8 @@ export function layerNorm<T extends tf.Tensor>(
     const f = customOp(4, ([a, r, gt, bt], save) => {
       save([a, r, gt]);
       return {
-        value: layerNormForward({ x: a, r }, gt, bt, eps),
-        gradFunc: (dy: tf.Tensor, [sa, sr, sg]: tf.Tensor[]) => backward(dy, { x: sa, r: sr }, sg),
+        value: layerNormForward({ x: a, r, drop: dr }, gt, bt, eps),
+        gradFunc: (dy: tf.Tensor, [sa, sr, sg]: tf.Tensor[]) => backward(dy, { x: sa, r: sr, drop: dr }, sg),
       };
     });
     return f(x, residual, g, beta) as T;
@@ -730,13 +776,19 @@ export function attention(
 // ---------------------------------------------------------------------------------------------
 // embeddings
 
+/** About this many invocations own the word table's gradient (embeddings). */
+const EMBED_OWNERS = 16384;
+
 /**
  * BERT's embedding sum [N, H]: words[ids[n]] + pos[n mod T] + type[types[n], or 0 where types is
  * null]; an id or type outside its table adds 0. One program forward; backward two: the position
- * and type tables' gradients (sums over the batch, over each type's tokens) with the word table's
- * zeroed, then each token's gradient row added into its word's row, atomically (the order of the
- * additions may differ from run to run, as with tfjs's own gather gradient). ids and types are
- * constants.
+ * and type tables' gradients (sums over the batch, over each type's tokens), then the word table's.
+ * Each of the word table's entries (v, h) has one owner invocation, (v mod NB, h): it zeroes its
+ * entries, then walks the tokens in order and adds the rows of its words, so the gradient is the
+ * same from run to run (an atomic scatter is not: the order of the additions into a repeated word
+ * would follow the GPU's scheduling, and AdamW turns such rounding noise in a gradient that is
+ * zero in exact arithmetic, as the key bias's, into a step). NB: about EMBED_OWNERS invocations
+ * over H. ids and types are constants.
  */
 export function embeddings(
   words: tf.Tensor2D,
@@ -786,13 +838,12 @@ export function embeddings(
       gradFunc: (dy: tf.Tensor, [sids, stypes]: tf.Tensor[]) => {
         const [dW, dP, dY] = [newData([V, H]), newData([P, H]), newData([Ty, H])];
         const tyIn = types ? [{ name: 'tyid', t: stypes, i32: true }] : [];
-        // 1: dW = 0; dP[t]: the sum of dy at position t over the batch (0 past T); dY[k]: of type k's tokens
-        const total = Math.max(V, P, Ty) * H;
+        // 1: dP[t]: the sum of dy at position t over the batch (0 past T); dY[k]: of type k's tokens
+        const total = Math.max(P, Ty) * H;
         runKernel(
           `embed_grad_tables${tv}`,
           [{ name: 'dy', t: dy }, ...tyIn],
           [
-            { name: 'dW', info: dW },
             { name: 'dP', info: dP },
             { name: 'dY', info: dY },
           ],
@@ -802,7 +853,6 @@ export function embeddings(
   for (var i = gid.x; i < u.total; i += nwg.x * ${WG}u) {
     let r = i / u.H;
     let h = i % u.H;
-    if (i < u.V * u.H) { dW[i] = 0.0; }
     if (r < u.P) {
       var s = 0.0;
       if (r < u.T) { for (var n = r; n < u.N; n += u.T) { s += dy[n * u.H + h]; } }
@@ -816,32 +866,26 @@ export function embeddings(
   }
 }`,
         );
-        // 2: each token's row into its word's row
+        // 2: the word table, each entry by its owner (v mod NB, h), the tokens in order
+        const NB = Math.max(1, Math.min(V, Math.ceil(EMBED_OWNERS / H)));
         runKernel(
           'embed_grad_words',
           [
             { name: 'dy', t: dy },
             { name: 'ids', t: sids, i32: true },
           ],
-          [{ name: 'dW', info: dW, atomic: true }],
-          fields,
-          gridGroups(N * H),
-          `fn addTo(j: u32, x: f32) {
-  var old = atomicLoad(&dW[j]);
-  loop {
-    let r = atomicCompareExchangeWeak(&dW[j], old, bitcast<u32>(bitcast<f32>(old) + x));
-    if (r.exchanged) { break; }
-    old = r.old_value;
-  }
-}
-${MAIN_FLAT} {
-  // column-major over dy (i = h N + n), as tfjs's segment sum: the additions into one word's
-  // column come from the same stretch of invocations
-  for (var i = gid.x; i < u.N * u.H; i += nwg.x * ${WG}u) {
-    let n = i % u.N;
-    let h = i / u.N;
-    let id = ids[n];
-    if (id >= 0 && u32(id) < u.V) { addTo(u32(id) * u.H + h, dy[n * u.H + h]); }
+          [{ name: 'dW', info: dW }],
+          [...fields, ['NB', 'u32', NB]],
+          gridGroups(NB * H),
+          `${MAIN_FLAT} {
+  for (var t = gid.x; t < u.NB * u.H; t += nwg.x * ${WG}u) {
+    let h = t % u.H;
+    let b = t / u.H;
+    for (var v = b; v < u.V; v += u.NB) { dW[v * u.H + h] = 0.0; }
+    for (var n = 0u; n < u.N; n++) {
+      let id = ids[n];
+      if (id >= 0 && u32(id) < u.V && u32(id) % u.NB == b) { dW[u32(id) * u.H + h] += dy[n * u.H + h]; }
+    }
   }
 }`,
         );

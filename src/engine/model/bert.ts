@@ -67,10 +67,19 @@ function layerNorm(
   eps: number,
   hiddenMask?: tf.Tensor1D | null,
   residual?: tf.Tensor2D,
+  drop?: { rate: number; seed: number },
 ): tf.Tensor2D {
   const g = p(params, `${name}.weight`) as tf.Tensor as tf.Tensor1D;
-  if (hiddenMask) return maskedLayerNorm(residual ? tf.add(x, residual) : x, g, biasOf(params, name), eps, hiddenMask);
-  return ops().layerNorm(x, g, biasOf(params, name), eps, residual);
+  if (hiddenMask) {
+    const xd = drop ? ops().dropout(x, drop.rate, drop.seed) : x;
+    return maskedLayerNorm(residual ? tf.add(xd, residual) : xd, g, biasOf(params, name), eps, hiddenMask);
+  }
+  return ops().layerNorm(x, g, biasOf(params, name), eps, residual, drop);
+}
+
+/** A dropout's rate and seed where it is on (training, rate > 0): one seed drawn, as dropout() draws it. */
+function dropSpec(rate: number, rng: Rng | null | undefined): { rate: number; seed: number } | undefined {
+  return rng && rate > 0 ? { rate, seed: nextSeed(rng) } : undefined;
 }
 
 /**
@@ -159,14 +168,14 @@ function encoderLayer(
       const ctx = ops().attention(q, k, v, inp.mask, { B, T, A, D }, drop, opt.headMask?.[l]); // [B*T, A*D]
       attnOut = denseLayer(ctx, params, M.attnOut.name);
     }
-    attnOut = dropout(attnOut, cfg.hidden_dropout_prob, opt.dropout);
-    x = layerNorm(attnOut, params, M.attnLn.name, eps, hm, x);
+    // the block's output dropped out and added to its input inside the LayerNorm (fused on webgpu)
+    x = layerNorm(attnOut, params, M.attnLn.name, eps, hm, x, dropSpec(cfg.hidden_dropout_prob, opt.dropout));
 
     let h = denseGelu(x, params, M.inter.name); // [B*T, I_l]
     const fm = opt.ffnMask?.[l];
     if (fm) h = tf.mul(h, fm);
-    const ffnOut = dropout(denseLayer(h, params, M.out.name), cfg.hidden_dropout_prob, opt.dropout);
-    x = layerNorm(ffnOut, params, M.outLn.name, eps, hm, x);
+    const ffnOut = denseLayer(h, params, M.out.name);
+    x = layerNorm(ffnOut, params, M.outLn.name, eps, hm, x, dropSpec(cfg.hidden_dropout_prob, opt.dropout));
     const gate = opt.layerGate?.[l];
     if (gate) x = tf.add(xIn, tf.mul(gate, tf.sub(x, xIn))) as tf.Tensor2D;
     opt.hiddenStates?.push(x);

@@ -81,6 +81,14 @@ export function dropout<T extends tf.Tensor>(x: T, rate: number, seed: number): 
   return tf.dropout(x, rate, undefined, seed) as T;
 }
 
+/** Ops.layerNorm of a set without a fused dropout: its `dropout` on x, then its LayerNorm `ln`. */
+export function droppedFirst(
+  ln: (x: tf.Tensor2D, g: tf.Tensor1D, b: tf.Tensor1D, eps: number, residual?: tf.Tensor2D) => tf.Tensor2D,
+  drop: Ops['dropout'],
+): Ops['layerNorm'] {
+  return (x, g, b, eps, residual, d) => ln(d ? drop(x, d.rate, d.seed) : x, g, b, eps, residual);
+}
+
 /** Attention composed of tfjs ops; `drop` is the dropout of the set it serves (webgpu's too). */
 export function composedAttention(
   q: tf.Tensor2D,
@@ -167,7 +175,7 @@ function addScaled(v: tf.Variable, r: tf.Tensor, s: number): void {
 export const hostOps: Ops = {
   name: 'host',
   linear,
-  layerNorm,
+  layerNorm: droppedFirst(layerNorm, dropout),
   linearGelu: (x, w, b) => gelu(linear(x, w, b)),
   embeddings,
   bceWithLogits,

@@ -59,9 +59,17 @@ export interface Ops {
   linear(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D;
   /**
    * LayerNorm over the last axis, g and b its scale and shift; of x + residual where one is given
-   * (a block's output added to its input, fused where the backend can).
+   * (a block's output added to its input, fused where the backend can), x first dropped out where
+   * `drop` is given (this set's dropout with that rate and seed, fused where the backend can).
    */
-  layerNorm(x: tf.Tensor2D, g: tf.Tensor1D, b: tf.Tensor1D, eps: number, residual?: tf.Tensor2D): tf.Tensor2D;
+  layerNorm(
+    x: tf.Tensor2D,
+    g: tf.Tensor1D,
+    b: tf.Tensor1D,
+    eps: number,
+    residual?: tf.Tensor2D,
+    drop?: { rate: number; seed: number },
+  ): tf.Tensor2D;
   /** gelu(linear(x)): the FFN's first half; exact GELU, as HF's "gelu". */
   linearGelu(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D;
   /**

@@ -12,7 +12,7 @@ export const webgpuOps: Ops = {
   name: 'webgpu',
   precision: () => matmulPrecision(),
   linear: (x, w, b) => gpu.dense(x, w, b),
-  layerNorm: (x, g, b, eps, residual) => gpu.layerNorm(x, g, b, eps, residual),
+  layerNorm: (x, g, b, eps, residual, drop) => gpu.layerNorm(x, g, b, eps, residual, drop),
   linearGelu: (x, w, b) => gpu.biasGelu(gpu.matMulT(x, w), b),
   embeddings: (words, pos, type, ids, types, T) => gpu.embeddings(words, pos, type, ids, types, T),
   bceWithLogits: (logits, targets) => gpu.bceWithLogits(logits, targets),
