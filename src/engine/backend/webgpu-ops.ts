@@ -776,8 +776,13 @@ export function attention(
 // ---------------------------------------------------------------------------------------------
 // embeddings
 
-/** About this many invocations own the word table's gradient (embeddings). */
+/**
+ * The word table's gradient (embeddings): about EMBED_OWNERS invocations own its entries, in at
+ * most EMBED_BUCKETS buckets of words (each invocation reads every id: more buckets, more reads;
+ * fewer, more rows added one after another by one invocation).
+ */
 const EMBED_OWNERS = 16384;
+const EMBED_BUCKETS = 64;
 
 /**
  * BERT's embedding sum [N, H]: words[ids[n]] + pos[n mod T] + type[types[n], or 0 where types is
@@ -787,8 +792,8 @@ const EMBED_OWNERS = 16384;
  * entries, then walks the tokens in order and adds the rows of its words, so the gradient is the
  * same from run to run (an atomic scatter is not: the order of the additions into a repeated word
  * would follow the GPU's scheduling, and AdamW turns such rounding noise in a gradient that is
- * zero in exact arithmetic, as the key bias's, into a step). NB: about EMBED_OWNERS invocations
- * over H. ids and types are constants.
+ * zero in exact arithmetic, as the key bias's, into a step). NB: EMBED_OWNERS / H, at most
+ * EMBED_BUCKETS. ids and types are constants.
  */
 export function embeddings(
   words: tf.Tensor2D,
@@ -867,7 +872,7 @@ export function embeddings(
 }`,
         );
         // 2: the word table, each entry by its owner (v mod NB, h), the tokens in order
-        const NB = Math.max(1, Math.min(V, Math.ceil(EMBED_OWNERS / H)));
+        const NB = Math.max(1, Math.min(V, EMBED_BUCKETS, Math.ceil(EMBED_OWNERS / H)));
         runKernel(
           'embed_grad_words',
           [
