@@ -15,7 +15,8 @@
 //   embeddings word + position + type rows in 1; backward 2 (the tables' sums, then the word rows)
 //   losses     BCE with logits 1, backward 1; softmax cross-entropy 2, backward 1
 //
-// LayerNorm reads x + residual itself where the block's residual is given (no program adds them).
+// LayerNorm reads x + residual itself where the block's residual is given (no program adds them),
+// and draws the block's dropout on x itself where there is one (no dropout program either way).
 //
 // Kernels are plain WGSL dispatched in tfjs's command stream (webgpu-kernels.ts dispatchRaw); each
 // makes a new output tensor, nothing is written in place.
