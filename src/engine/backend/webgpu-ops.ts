@@ -21,6 +21,7 @@
 // Kernels are plain WGSL dispatched in tfjs's command stream (webgpu-kernels.ts dispatchRaw); each
 // makes a new output tensor, nothing is written in place.
 import * as tf from '@tensorflow/tfjs';
+import type { DropSpec, Ops } from '../ops/types';
 import { customOp } from './custom-op';
 import {
   dispatchRaw,
@@ -56,15 +57,16 @@ interface KernelMakeTensorInfo {
 /** A kernel's input: a tensor (its elements f32, or i32 where `i32`) or a raw buffer of f32, by name. */
 type KernelInput = { name: string; t: tf.Tensor; i32?: boolean } | { name: string; buf: unknown };
 
-/** A kernel's output: a new tensor's data (f32), by name. */
+/** A kernel's output: a new f32 tensor, by name and shape. */
 interface KernelOutput {
   name: string;
-  info: tf.TensorInfo;
+  shape: number[];
 }
 
 /**
- * Run one kernel: inputs bound read-only at 0..n-1 under the names given, the outputs read-write
- * after them, the uniforms `u` last. body is the WGSL after the bindings.
+ * Run one kernel: inputs bound read-only at 0..n-1 under the names given, the outputs (new tensors,
+ * returned in order) read-write after them, the uniforms `u` last. body is the WGSL after the
+ * bindings.
  */
 function runKernel(
   key: string,
@@ -73,7 +75,7 @@ function runKernel(
   fields: Field[],
   groups: [number, number, number],
   body: string,
-): void {
+): tf.Tensor[] {
   const b = requireWebGpu('webgpu-ops');
   const elem = (x: KernelInput) => ('i32' in x && x.i32 ? 'i32' : 'f32');
   const n = inputs.length;
@@ -84,22 +86,19 @@ function runKernel(
   const m = n + outputs.length;
   const wgsl = () =>
     [...decl, uniformBlock(fields).wgsl, `@group(0) @binding(${m}) var<uniform> u: U;`, body].join('\n');
+  const infos = outputs.map((o) => (b as unknown as KernelMakeTensorInfo).makeTensorInfo(o.shape, 'float32'));
   dispatchRaw(
     b,
     key,
     pipeline(b, `bp_${key}`, wgsl),
     [
       ...inputs.map((x) => ('t' in x ? { tensor: x.t } : x.buf)),
-      ...outputs.map((o) => ({ tensor: o.info, written: true })),
+      ...infos.map((info) => ({ tensor: info, written: true })),
     ],
     uniformBlock(fields).data,
     groups,
   );
-}
-
-/** A new float32 tensor's data, for a kernel to write. */
-function newData(shape: number[]): tf.TensorInfo {
-  return (requireWebGpu('webgpu-ops') as unknown as KernelMakeTensorInfo).makeTensorInfo(shape, 'float32');
+  return infos.map((info) => tf.engine().makeTensorFromTensorInfo(info));
 }
 
 /** Run one kernel writing one new tensor, `out` (runKernel). */
@@ -111,9 +110,7 @@ function launch(
   groups: [number, number, number],
   body: string,
 ): tf.Tensor {
-  const info = newData(outShape);
-  runKernel(key, inputs, [{ name: 'out', info }], fields, groups, body);
-  return tf.engine().makeTensorFromTensorInfo(info);
+  return runKernel(key, inputs, [{ name: 'out', shape: outShape }], fields, groups, body)[0];
 }
 
 const MAIN_ROWS = `@compute @workgroup_size(${WG})
@@ -131,18 +128,17 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 function rowKernelN(
   key: string,
   inputs: KernelInput[],
-  outs: { name: string; shape: number[] }[],
+  outs: KernelOutput[],
   H: number,
   extra: Field[],
   body: string,
   prelude = '',
 ): tf.Tensor[] {
   const rows = (inputs[0] as { t: tf.Tensor }).t.size / H;
-  const infos = outs.map((o) => ({ name: o.name, info: newData(o.shape) }));
-  runKernel(
+  return runKernel(
     key,
     inputs,
-    infos,
+    outs,
     [['rows', 'u32', rows], ['H', 'u32', H], ...extra],
     gridGroups(rows, 1),
     `${prelude}
@@ -154,7 +150,6 @@ ${MAIN_ROWS} {
   }
 }`,
   );
-  return infos.map((o) => tf.engine().makeTensorFromTensorInfo(o.info));
 }
 
 /** rowKernelN writing one new tensor, `out`. */
@@ -181,33 +176,37 @@ fn pcg(v: u32) -> u32 {
 }`;
 
 /**
- * The seed is read from the step's scalars buffer (webgpu-record.ts), slot `slot`, so that a
- * recorded step draws new masks on every replay.
+ * WGSL of the dropout mask, for the dropout kernel and LayerNorm's (which draws it in place):
+ * dropKey() hashes the seed in slot u.slot of the step's scalars buffer `sc` (webgpu-record.ts: a
+ * recorded step draws new masks on every replay); dropAt(i, key, v) is v at element i dropped out
+ * with probability u.drate, else scaled by u.dscale. Its uniforms: dropFields.
  */
+const DROP = `${HASH}
+fn dropKey() -> u32 { return pcg(bitcast<u32>(sc[u.slot])); }
+fn dropAt(i: u32, key: u32, v: f32) -> f32 {
+  let r = f32(pcg(i ^ key) >> 8u) / 16777216.0;
+  return select(0.0, v * u.dscale, r >= u.drate);
+}`;
+const dropFields = (rate: number, slot: number): Field[] => [
+  ['slot', 'u32', slot],
+  ['drate', 'f32', rate],
+  ['dscale', 'f32', 1 / (1 - rate)],
+];
+const dropInput = (): KernelInput => ({ name: 'sc', buf: stepScalarsBuffer(requireWebGpu('dropout')) });
+
+/** x dropped out by the mask of the seed in slot `slot` (DROP). */
 function dropoutKernel(x: tf.Tensor, rate: number, slot: number): tf.Tensor {
   const n = x.size;
-  const b = requireWebGpu('dropout');
   const out = launch(
     'dropout',
-    [
-      { name: 'x', t: x },
-      { name: 'sc', buf: stepScalarsBuffer(b) },
-    ],
+    [{ name: 'x', t: x }, dropInput()],
     x.shape,
-    [
-      ['n', 'u32', n],
-      ['slot', 'u32', slot],
-      ['rate', 'f32', rate],
-      ['scale', 'f32', 1 / (1 - rate)],
-    ],
+    [['n', 'u32', n], ...dropFields(rate, slot)],
     gridGroups(n),
-    `${HASH}
+    `${DROP}
 ${MAIN_FLAT} {
-  let key = pcg(bitcast<u32>(sc[u.slot]));
-  for (var i = gid.x; i < u.n; i += nwg.x * ${WG}u) {
-    let r = f32(pcg(i ^ key) >> 8u) / 16777216.0;
-    out[i] = select(0.0, x[i] * u.scale, r >= u.rate);
-  }
+  let key = dropKey();
+  for (var i = gid.x; i < u.n; i += nwg.x * ${WG}u) { out[i] = dropAt(i, key, x[i]); }
 }`,
   );
   markScalarsRead(slot); // after: the dispatch may have submitted what came before
@@ -270,13 +269,12 @@ ${COLUMNS}
  */
 function layerNormParamGrads(dy: tf.Tensor, v: LnInput, stats: tf.Tensor): [tf.Tensor, tf.Tensor] {
   const C = dy.shape[dy.shape.length - 1];
-  const [dg, db] = [newData([C]), newData([C])];
-  runKernel(
+  const [dg, db] = runKernel(
     lnKey('layernorm_dgb', v),
     [{ name: 'dy', t: dy }, ...lnIns(v), { name: 'st', t: stats }],
     [
-      { name: 'dg', info: dg },
-      { name: 'db', info: db },
+      { name: 'dg', shape: [C] },
+      { name: 'db', shape: [C] },
     ],
     [...colFields(dy, C), ...lnFields(v)],
     [Math.ceil(C / 32), 1, 1],
@@ -306,8 +304,7 @@ ${COLUMNS}
 }`,
   );
   lnRead(v);
-  const e = tf.engine();
-  return [e.makeTensorFromTensorInfo(dg), e.makeTensorFromTensorInfo(db)];
+  return [dg, db];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -378,30 +375,15 @@ interface LnInput {
 const lnIns = (v: LnInput): KernelInput[] => [
   { name: 'x', t: v.x },
   ...(v.r ? [{ name: 'r', t: v.r }] : []),
-  ...(v.drop ? [{ name: 'sc', buf: stepScalarsBuffer(requireWebGpu('layerNorm')) }] : []),
+  ...(v.drop ? [dropInput()] : []),
 ];
 const lnAt = (v: LnInput) => (i: string) => {
-  const x = v.drop ? `dropAt(${i}, x[${i}])` : `x[${i}]`;
+  const x = v.drop ? `dropAt(${i}, dropKey(), x[${i}])` : `x[${i}]`;
   return v.r ? `(${x} + r[${i}])` : x;
 };
 const lnKey = (key: string, v: LnInput) => `${key}${v.r ? '_res' : ''}${v.drop ? '_drop' : ''}`;
-const lnFields = (v: LnInput): Field[] =>
-  v.drop
-    ? [
-        ['slot', 'u32', v.drop.slot],
-        ['drate', 'f32', v.drop.rate],
-        ['dscale', 'f32', 1 / (1 - v.drop.rate)],
-      ]
-    : [];
-/** WGSL: dropAt(i, v), v dropped out at element i as dropoutKernel drops it. */
-const lnPrelude = (v: LnInput) =>
-  v.drop
-    ? `${HASH}
-fn dropAt(i: u32, v: f32) -> f32 {
-  let r = f32(pcg(i ^ pcg(bitcast<u32>(sc[u.slot]))) >> 8u) / 16777216.0;
-  return select(0.0, v * u.dscale, r >= u.drate);
-}`
-    : '';
+const lnFields = (v: LnInput): Field[] => (v.drop ? dropFields(v.drop.rate, v.drop.slot) : []);
+const lnPrelude = (v: LnInput) => (v.drop ? DROP : '');
 /** After a kernel that read the seed slot of v's dropout (webgpu-record.ts). */
 const lnRead = (v: LnInput) => {
   if (v.drop) markScalarsRead(v.drop.slot);
@@ -462,7 +444,7 @@ function layerNormDx(dy: tf.Tensor, v: LnInput, g: tf.Tensor, eps: number): tf.T
     for (var j = li; j < u.H; j += ${WG}u) {
       let xh = (${at('o + j')} - mean) * rstd;
       let d = rstd * (dy[o + j] * g[j] - ma - xh * mc);
-      out[o + j] = d;${v.drop ? '\n      dxd[o + j] = dropAt(o + j, d);' : ''}
+      out[o + j] = d;${v.drop ? '\n      dxd[o + j] = dropAt(o + j, dropKey(), d);' : ''}
     }
     if (li == 0u) { st[2u * row] = mean; st[2u * row + 1u] = rstd; }`,
     lnPrelude(v),
@@ -483,7 +465,7 @@ export function layerNorm<T extends tf.Tensor>(
   beta: tf.Tensor1D,
   eps: number,
   residual?: tf.Tensor,
-  drop?: { rate: number; seed: number },
+  drop?: DropSpec,
 ): T {
   if (drop && !residual) return layerNorm(dropout(x, drop.rate, drop.seed), g, beta, eps);
   const dr = drop ? { rate: drop.rate, slot: seedSlot(requireWebGpu('layerNorm'), drop.seed) } : undefined;
@@ -729,7 +711,7 @@ export function attention(
   v: tf.Tensor2D,
   mask: tf.Tensor2D,
   dims: { B: number; T: number; A: number; D: number },
-  drop: { rate: number; seed: number } | null,
+  drop: DropSpec | null,
 ): tf.Tensor2D {
   const { B, T, A, D } = dims;
   const AD = A * D;
@@ -796,14 +778,7 @@ const EMBED_BUCKETS = 64;
  * zero in exact arithmetic, as the key bias's, into a step). NB: EMBED_OWNERS / H, at most
  * EMBED_BUCKETS. ids and types are constants.
  */
-export function embeddings(
-  words: tf.Tensor2D,
-  pos: tf.Tensor2D,
-  type: tf.Tensor2D,
-  ids: tf.Tensor1D,
-  types: tf.Tensor1D | null,
-  T: number,
-): tf.Tensor2D {
+export const embeddings: Ops['embeddings'] = (words, pos, type, ids, types, T) => {
   const [V, H] = words.shape;
   const N = ids.shape[0];
   const [P, Ty] = [pos.shape[0], type.shape[0]];
@@ -842,16 +817,15 @@ export function embeddings(
     return {
       value,
       gradFunc: (dy: tf.Tensor, [sids, stypes]: tf.Tensor[]) => {
-        const [dW, dP, dY] = [newData([V, H]), newData([P, H]), newData([Ty, H])];
         const tyIn = types ? [{ name: 'tyid', t: stypes, i32: true }] : [];
         // 1: dP[t]: the sum of dy at position t over the batch (0 past T); dY[k]: of type k's tokens
         const total = Math.max(P, Ty) * H;
-        runKernel(
+        const [dP, dY] = runKernel(
           `embed_grad_tables${tv}`,
           [{ name: 'dy', t: dy }, ...tyIn],
           [
-            { name: 'dP', info: dP },
-            { name: 'dY', info: dY },
+            { name: 'dP', shape: [P, H] },
+            { name: 'dY', shape: [Ty, H] },
           ],
           [...fields, ['total', 'u32', total]],
           gridGroups(total),
@@ -874,13 +848,13 @@ export function embeddings(
         );
         // 2: the word table, each entry by its owner (v mod NB, h), the tokens in order
         const NB = Math.max(1, Math.min(V, EMBED_BUCKETS, Math.ceil(EMBED_OWNERS / H)));
-        runKernel(
+        const [dW] = runKernel(
           'embed_grad_words',
           [
             { name: 'dy', t: dy },
             { name: 'ids', t: sids, i32: true },
           ],
-          [{ name: 'dW', info: dW }],
+          [{ name: 'dW', shape: [V, H] }],
           [...fields, ['NB', 'u32', NB]],
           gridGroups(NB * H),
           `${MAIN_FLAT} {
@@ -895,13 +869,12 @@ export function embeddings(
   }
 }`,
         );
-        const e = tf.engine();
-        return [dW, dP, dY].map((t) => e.makeTensorFromTensorInfo(t));
+        return [dW, dP, dY];
       },
     };
   });
   return f(words, pos, type) as tf.Tensor2D;
-}
+};
 
 // ---------------------------------------------------------------------------------------------
 // losses: the mean over a batch in one or two programs and its gradient in one (tfjs composes
@@ -978,13 +951,13 @@ ${MAIN_ONE} {
 /**
  * Mean softmax cross-entropy of logits [n, V] against int targets [n], weighted by weights [n]
  * where given (sum(w (lse - x[t])) / sum(w)); a target outside 0..V-1 counts 0, as tfjs's oneHot
- * makes it. Forward: per row (its term, its log-sum-exp), then the sum; backward: one program,
- * dx = dy w / sum(w) (softmax(x) - onehot(t)).
+ * makes it. Forward: per row (its term, its log-sum-exp), then the sum and sum(w); backward: one
+ * program, dx = dy w / sum(w) (softmax(x) - onehot(t)).
  */
 export function softmaxCrossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D, weights?: tf.Tensor1D): tf.Scalar {
   const [n, V] = logits.shape;
   const w = weights ? 'w' : '';
-  // the weights' sum (or n) by the whole workgroup, and row r's weight
+  // the weights' sum (or n) by the whole workgroup (once, in the sum's program), and row r's weight
   const denom = weights
     ? `var ws = 0.0;
     for (var i = li; i < u.n; i += ${WG}u) { ws += wt[i]; }
@@ -1018,10 +991,14 @@ export function softmaxCrossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D, w
       out[2u * row + 1u] = lse;
     }`,
     );
-    const value = launch(
+    // the loss, and its denominator for the backward pass
+    const [value, den] = runKernel(
       `xent_sum${w}`,
       [{ name: 'st', t: stats }, ...(weights ? [{ name: 'wt', t: weights }] : [])],
-      [],
+      [
+        { name: 'out', shape: [] },
+        { name: 'dn', shape: [1] },
+      ],
       fields,
       [1, 1, 1],
       `${MAIN_ONE} {
@@ -1029,24 +1006,26 @@ export function softmaxCrossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D, w
   for (var i = li; i < u.n; i += ${WG}u) { s += st[2u * i]; }
   let total = wsum(s, li);
   ${denom}
-  if (li == 0u) { out[0] = total / den; }
+  if (li == 0u) {
+    out[0] = total / den;
+    dn[0] = den;
+  }
 }`,
     );
-    save([x, stats, targets, ...(weights ? [weights] : [])]);
-    stats.dispose(); // its saved copy holds the data
+    save([x, stats, den, targets, ...(weights ? [weights] : [])]);
+    tf.dispose([stats, den]); // their saved copies hold the data
     return {
       value,
-      gradFunc: (dy: tf.Tensor, [sx, sst, st, sw]: tf.Tensor[]) => {
+      gradFunc: (dy: tf.Tensor, [sx, sst, sden, st, sw]: tf.Tensor[]) => {
         return rowKernel(
           `xent_grad${w}`,
-          [...rowIns(sx, st, sw), { name: 'dy', t: dy }, { name: 'ss', t: sst }],
+          [...rowIns(sx, st, sw), { name: 'dy', t: dy }, { name: 'ss', t: sst }, { name: 'dn', t: sden }],
           sx.shape,
           V,
-          [['n', 'u32', n]],
-          `${denom}
-    let t = tg[row];
+          [],
+          `let t = tg[row];
     let valid = t >= 0 && u32(t) < u.H;
-    let g = select(0.0, dy[0] * ${wOf('row')} / den, valid);
+    let g = select(0.0, dy[0] * ${wOf('row')} / dn[0], valid);
     let lse = ss[2u * row + 1u];
     for (var j = li; j < u.H; j += ${WG}u) {
       out[o + j] = g * (exp(x[o + j] - lse) - select(0.0, 1.0, i32(j) == t));

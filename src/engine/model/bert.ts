@@ -19,7 +19,7 @@
 //                     output. A 0/1 m computes exactly the model sliced to the kept dims.
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../data/rng';
-import { ops } from '../ops';
+import { ops, type DropSpec } from '../ops';
 import { BertConfig, headSize } from './config';
 import { CLASSIFIER, EMB_LN, layer, MLM_BIAS, MLM_DENSE, MLM_LN, POOLER, POS_EMB, TYPE_EMB, WORD_EMB } from './names';
 import type { Params } from './params';
@@ -67,7 +67,7 @@ function layerNorm(
   eps: number,
   hiddenMask?: tf.Tensor1D | null,
   residual?: tf.Tensor2D,
-  drop?: { rate: number; seed: number },
+  drop?: DropSpec,
 ): tf.Tensor2D {
   const g = p(params, `${name}.weight`) as tf.Tensor as tf.Tensor1D;
   if (hiddenMask) {
@@ -77,8 +77,8 @@ function layerNorm(
   return ops().layerNorm(x, g, biasOf(params, name), eps, residual, drop);
 }
 
-/** A dropout's rate and seed where it is on (training, rate > 0): one seed drawn, as dropout() draws it. */
-function dropSpec(rate: number, rng: Rng | null | undefined): { rate: number; seed: number } | undefined {
+/** A dropout's rate and seed where it is on (training, rate > 0): one seed drawn from rng. */
+function dropSpec(rate: number, rng: Rng | null | undefined): DropSpec | undefined {
   return rng && rate > 0 ? { rate, seed: nextSeed(rng) } : undefined;
 }
 
@@ -110,8 +110,8 @@ function denseGelu(x: tf.Tensor2D, params: Params, name: string): tf.Tensor2D {
 export const nextSeed = (rng: Rng) => rng.int(2 ** 31 - 1);
 
 function dropout<T extends tf.Tensor>(x: T, rate: number, rng: Rng | null | undefined): T {
-  if (!rng || rate <= 0) return x;
-  return ops().dropout(x, rate, nextSeed(rng));
+  const d = dropSpec(rate, rng);
+  return d ? ops().dropout(x, d.rate, d.seed) : x;
 }
 
 /** The encoder: returns the last hidden states [B*T, H] (flattened; rows are b*T + t). */

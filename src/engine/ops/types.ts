@@ -32,6 +32,12 @@ export interface LossScaleState {
   maxScale: number;
 }
 
+/** A dropout to apply: its rate and the seed its mask is drawn from. */
+export interface DropSpec {
+  rate: number;
+  seed: number;
+}
+
 export interface AdamWHyper {
   /** The step's learning rate (a recorded step takes it from the per-step scalars). */
   lr: number;
@@ -68,7 +74,7 @@ export interface Ops {
     b: tf.Tensor1D,
     eps: number,
     residual?: tf.Tensor2D,
-    drop?: { rate: number; seed: number },
+    drop?: DropSpec,
   ): tf.Tensor2D;
   /** gelu(linear(x)): the FFN's first half; exact GELU, as HF's "gelu". */
   linearGelu(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D;
