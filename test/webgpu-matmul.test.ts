@@ -1,7 +1,7 @@
 // The webgpu backend's register-blocked matmul (backend/webgpu-matmul.ts): every tile variant
 // against a float64 host reference (K = 3072 within 1e-5, sizes off every tile), the dense layer
-// and attention on it against the cpu backend (values and gradients), and the per-adapter choice
-// kept in the speeds file. Any WebGPU adapter, a software one (lavapipe) included; skipped with
+// and self-attention on it against the cpu backend (values and gradients), views at an offset, and
+// the per-adapter choice kept in the speeds file. Any WebGPU adapter, a software one (lavapipe) included; skipped with
 // one line where there is none.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -14,6 +14,7 @@ import { readSpeeds } from '../src/engine/backend/speeds';
 import { webgpuAdapter } from '../src/engine/backend/webgpu';
 import { gpuCounters, resetGpuCounters } from '../src/engine/backend/webgpu-kernels';
 import {
+  blockedMatMul,
   blockedMatMul2d,
   choiceFor,
   DEFAULT_TILE,
@@ -111,34 +112,69 @@ describe.skipIf(missing !== null)('our register-blocked webgpu matmul', () => {
     }
   });
 
+  it('views at an offset: right values; scalar loads where the offset is off a multiple of 4', async () => {
+    await initBackend('webgpu');
+    const [M, K, N] = [12, 16, 8];
+    const tile = '128x128x8-8x8-v4';
+    for (const off of [2, 4]) {
+      // A's rows start at `off` in a longer buffer, B's at 2 off; strides and sizes allow vec4 loads
+      const aData = rand(off + M * K, 60);
+      const bData = rand(2 * off + K * N, 61);
+      const a = tf.tensor1d(aData);
+      const b = tf.tensor1d(bData);
+      resetGpuCounters();
+      const out = blockedMatMul(
+        { t: a, off, sb: 0, si: 0, sr: K, sc: 1 },
+        { t: b, off: 2 * off, sb: 0, si: 0, sr: N, sc: 1 },
+        { shape: [M, N], sb: 0, si: 0, sr: N, sc: 1 },
+        { M, N, K, outer: 1, inner: 1, alpha: 1 },
+        tile,
+      );
+      const got = (await out.data()) as Float32Array;
+      const programs = Object.keys(gpuCounters().byProgram);
+      const { ref, scale } = reference(aData.subarray(off), bData.subarray(2 * off), M, K, N, false, false);
+      got.forEach((g, i) => expect(Math.abs(g - ref[i]), `off ${off} entry ${i}`).toBeLessThan(1e-6 * (1 + scale[i])));
+      expect(programs).toEqual([off % 4 === 0 ? `matmul_${tile}` : `matmul_${tile}_scalar`]);
+      tf.dispose([a, b, out]);
+    }
+  });
+
   it.each([5, 8])(
-    "the dense layer and attention (head size %i) on each tile: values and gradients as the cpu backend's",
+    "dense and self-attention with projections (head size %i) on each tile: values and gradients as the cpu's",
     async (D) => {
       const B = 2;
       const T = 19;
       const A = 3;
-      // head size passed explicitly, as pruned models have it; 8 takes the vec4 loads where a tile has them
+      const H = 16;
+      const AD = A * D;
+      // head size passed explicitly, as pruned models have it; 8 takes the vec4 loads where a tile has
+      // them (the keys' and values' columns of the packed projection start at multiples of 4), 5 not
       const mask = new Float32Array(B * T).map((_, i) => (i % T < [19, 7][Math.floor(i / T)] ? 1 : 0));
-      const data = [rand(B * T * A * D, 4), rand(B * T * A * D, 5), rand(B * T * A * D, 6), rand(77 * A * D, 7)];
-      const bias = rand(77, 8);
-      const wts = rand(B * T * 77 + B * T * A * D, 9);
+      const shapes = [[B * T, H], [AD, H], [AD], [AD, H], [AD], [AD, H], [AD], [77, AD], [77]];
+      const data = shapes.map((sh, i) =>
+        rand(
+          sh.reduce((a, b) => a * b, 1),
+          4 + i,
+        ).map((x) => x * 0.3),
+      );
+      const wts = rand(B * T * 77 + B * T * AD, 20);
       const run = () => {
-        const [q, k, v] = data.slice(0, 3).map((d) => tf.tensor2d(d, [B * T, A * D]));
-        const w = tf.tensor2d(data[3], [77, A * D]);
-        const b = tf.tensor1d(bias);
+        const xs = shapes.map((sh, i) => tf.tensor(data[i], sh));
         const m = tf.tensor2d(mask, [B, T]);
-        const f = (qq: tf.Tensor, kk: tf.Tensor, vv: tf.Tensor, ww: tf.Tensor, bb: tf.Tensor) => {
-          const att = ops().attention(qq as tf.Tensor2D, kk as tf.Tensor2D, vv as tf.Tensor2D, m, { B, T, A, D }, null);
-          const y = ops().linear(att, ww as tf.Tensor2D, bb as tf.Tensor1D);
+        const f = (...a: tf.Tensor[]) => {
+          const [x, wq, bq, wk, bk, wv, bv, w, b] = a as tf.Tensor2D[];
+          const proj = (pw: tf.Tensor2D, pb: tf.Tensor) => ({ w: pw, b: pb as tf.Tensor1D });
+          const att = ops().selfAttention(x, proj(wq, bq), proj(wk, bk), proj(wv, bv), m, { B, T, A, D }, null);
+          const y = ops().linear(att, w, b as tf.Tensor as tf.Tensor1D);
           return [att, y];
         };
-        const [att, y] = f(q, k, v, w, b);
-        const loss = (...xs: tf.Tensor[]) => {
-          const [a2, y2] = f(xs[0], xs[1], xs[2], xs[3], xs[4]);
+        const [att, y] = f(...xs);
+        const loss = (...a: tf.Tensor[]) => {
+          const [a2, y2] = f(...a);
           const flat = tf.concat([y2.reshape([-1]), a2.reshape([-1])]);
           return tf.sum(tf.mul(flat, tf.tensor1d(wts)));
         };
-        const g = tf.grads(loss)([q, k, v, w, b]);
+        const g = tf.grads(loss)(xs);
         return [att, y, ...g];
       };
       const read = async (backend: 'cpu' | 'webgpu') => {

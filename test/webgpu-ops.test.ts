@@ -152,6 +152,97 @@ describe.skipIf(missing !== null)('webgpu kernels against the cpu backend', () =
     );
   });
 
+  it.each([
+    [2, 8],
+    [1, 5],
+  ])(
+    'self-attention with projections (%i heads of %i, packed on webgpu): values, gradients of x, weights, biases',
+    async (A, D) => {
+      // one head of 5: the keys' and values' columns start off a multiple of 4 (scalar loads)
+      const [B, T, H] = [3, 19, 24];
+      const AD = A * D;
+      const mask = new Float32Array(B * T).map((_, i) => (i % T < [19, 11, 5][Math.floor(i / T)] ? 1 : 0));
+      await sameWithGrads([[B * T, H], [AD, H], [AD], [AD, H], [AD], [AD, H], [AD]], (x, wq, bq, wk, bk, wv, bv) =>
+        ops().selfAttention(
+          tf.mul(x, 0.3) as tf.Tensor2D, // scores of a few units, not a saturated softmax
+          { w: wq as tf.Tensor2D, b: bq as tf.Tensor1D },
+          { w: wk as tf.Tensor2D, b: bk as tf.Tensor1D },
+          { w: wv as tf.Tensor2D, b: bv as tf.Tensor1D },
+          tf.tensor2d(mask, [B, T]),
+          { B, T, A, D },
+          null,
+        ),
+      );
+    },
+  );
+
+  it('self-attention with dropout: packed on webgpu, values and gradients as composed, in fewer programs', async () => {
+    const [B, T, A, D, H] = [2, 9, 2, 4, 12];
+    const AD = A * D;
+    const shapes = [[B * T, H], [AD, H], [AD], [AD, H], [AD], [AD, H], [AD]];
+    const data = shapes.map((s, i) =>
+      rand(
+        s.reduce((a, b) => a * b, 1),
+        30 + i,
+      ),
+    );
+    const wts = rand(B * T * AD, 40);
+    const mask = tf.tensor2d(new Float32Array(B * T).fill(1), [B, T]);
+    const run = (packed: boolean) => () => {
+      const xs = shapes.map((s, i) => tf.tensor(data[i], s));
+      const f = (...a: tf.Tensor[]) => {
+        const [x, wq, bq, wk, bk, wv, bv] = a as [tf.Tensor2D, ...tf.Tensor[]];
+        const [q, k, v] = [
+          { w: wq as tf.Tensor2D, b: bq as tf.Tensor1D },
+          { w: wk as tf.Tensor2D, b: bk as tf.Tensor1D },
+          { w: wv as tf.Tensor2D, b: bv as tf.Tensor1D },
+        ];
+        const drop = { rate: 0.3, seed: () => 123 };
+        const y = packed
+          ? ops().selfAttention(x, q, k, v, mask, { B, T, A, D }, drop)
+          : ops().attention(
+              ops().linear(x, q.w, q.b),
+              ops().linear(x, k.w, k.b),
+              ops().linear(x, v.w, v.b),
+              mask,
+              { B, T, A, D },
+              drop,
+            );
+        return tf.sum(tf.mul(y, tf.tensor2d(wts, [B * T, AD])));
+      };
+      const { value, grads } = tf.valueAndGrads(f)(xs);
+      return [value, ...grads];
+    };
+    await initBackend('webgpu');
+    resetGpuCounters();
+    const packed = await on('webgpu', run(true));
+    const programs = gpuCounters().byProgram;
+    resetGpuCounters();
+    const composed = await on('webgpu', run(false));
+    const composedPrograms = gpuCounters().byProgram;
+    expectClose(packed, composed, 1e-5);
+    // dropout drew something (the two agree on its mask): the weighted sum differs from no dropout's
+    const noDrop = await on('webgpu', () => {
+      const xs = shapes.map((s, i) => tf.tensor(data[i], s));
+      const y = ops().selfAttention(
+        xs[0] as tf.Tensor2D,
+        { w: xs[1] as tf.Tensor2D, b: xs[2] as tf.Tensor1D },
+        { w: xs[3] as tf.Tensor2D, b: xs[4] as tf.Tensor1D },
+        { w: xs[5] as tf.Tensor2D, b: xs[6] as tf.Tensor1D },
+        mask,
+        { B, T, A, D },
+        null,
+      );
+      return [tf.sum(tf.mul(y, tf.tensor2d(wts, [B * T, AD])))];
+    });
+    expect(Math.abs(noDrop[0].values[0] - packed[0].values[0])).toBeGreaterThan(1e-3);
+    const total = (p: Record<string, number>) => Object.values(p).reduce((a, b) => a + b, 0);
+    // forward: stack + 1 projection for 3; backward: pack, dx, dW, db, unstack for 9 + 2 adds
+    expect(programs).toMatchObject({ qkv_stack: 1, qkv_pack: 1, qkv_unstack: 1 });
+    expect(total(composedPrograms) - total(programs)).toBe(7);
+    mask.dispose();
+  });
+
   it('LayerNorm of dropout(x) + residual: fused on webgpu, the same values and gradients as composed', async () => {
     const [N, H] = [9, 40];
     const data = [rand(N * H, 1), rand(N * H, 2), rand(H, 3), rand(H, 4), rand(N * H, 5)];

@@ -16,7 +16,7 @@
 // speed-kernels.test.ts checks each against the host ops on the cpu backend (values and gradients).
 // The dropout masks differ from tfjs's (another generator); a seed still gives one mask.
 import * as tf from '@tensorflow/tfjs';
-import { clipScale, composedAttention, droppedFirst, hostOps } from '../ops/host';
+import { clipScale, composedAttention, composedSelfAttention, droppedFirst, hostOps } from '../ops/host';
 import type { Ops } from '../ops/types';
 import { customOp } from './custom-op';
 import type { NativeAddon } from './native';
@@ -168,13 +168,17 @@ export function nativeAdamW(addon: NativeAddon): Ops['adamw'] {
 /** The host set with the native layers. */
 export function nativeOps(addon: NativeAddon): Ops {
   const dropout = nativeDropout(addon);
+  const linear = nativeLinear(addon);
+  const attention: Ops['attention'] = (q, k, v, mask, dims, drop, headMask) =>
+    composedAttention(q, k, v, mask, dims, drop, headMask, dropout);
   return {
     ...hostOps,
-    linear: nativeLinear(addon),
+    linear,
     linearGelu: nativeLinearGelu(addon),
     layerNorm: droppedFirst(nativeLayerNorm(addon), dropout),
     dropout,
-    attention: (q, k, v, mask, dims, drop, headMask) => composedAttention(q, k, v, mask, dims, drop, headMask, dropout),
+    attention,
+    selfAttention: composedSelfAttention(linear, attention),
     adamw: nativeAdamW(addon),
   };
 }

@@ -139,13 +139,17 @@ export const DEFAULT_TILE = '128x128x8-8x8';
 /** Bump when a kernel changes: measurements of an older version are taken again. */
 export const KERNEL_VERSION = 4;
 
-/** A matrix view: X(z, r, c) = X[bo * sb + bi * si + r * sr + c * sc], z = bo * inner + bi. */
+/**
+ * A matrix view: X(z, r, c) = X[off + bo * sb + bi * si + r * sr + c * sc], z = bo * inner + bi
+ * (off: where the view starts, 0 where not given; e.g. the keys' columns of a packed q, k, v).
+ */
 export interface Strided {
   t: tf.Tensor;
   sb: number;
   si: number;
   sr: number;
   sc: number;
+  off?: number;
 }
 export interface OutView {
   shape: number[];
@@ -343,8 +347,8 @@ ${uniforms}
 function viewBases(BM: number, BN: number): string {
   return `  let bo = wid.z / u.inner;
   let bi = wid.z % u.inner;
-  let abase = bo * u.asb + bi * u.asi;
-  let bbase = bo * u.bsb + bi * u.bsi;
+  let abase = u.aoff + bo * u.asb + bi * u.asi;
+  let bbase = u.boff + bo * u.bsb + bi * u.bsi;
   let row0 = wid.y * ${BM}u;
   let col0 = wid.x * ${BN}u;
   let alast = arrayLength(&A) - 1u;
@@ -479,7 +483,7 @@ function doubleBufferedLoop(tile: Tile, p: ReturnType<typeof prefetchLoads>, mat
 }
 
 /** The uniforms of a strided matmul (this kernel's, and the attention's 16x16 one): sizes, then each
- * operand's strides. */
+ * operand's strides, then the operands' offsets. */
 export function stridedUniforms(
   dims: Pick<MatDims, 'M' | 'N' | 'K' | 'inner' | 'alpha'>,
   a: Strided,
@@ -499,6 +503,7 @@ export function stridedUniforms(
     ['o', out],
   ] as const)
     f.push([`${p}sb`, 'u32', s.sb], [`${p}si`, 'u32', s.si], [`${p}sr`, 'u32', s.sr], [`${p}sc`, 'u32', s.sc]);
+  f.push(['aoff', 'u32', a.off ?? 0], ['boff', 'u32', b.off ?? 0]);
   return f;
 }
 
@@ -534,15 +539,16 @@ export function blockedMatMul(
 
 /**
  * Whether a V4 tile's loads can be vec4 here: along each operand's contiguous dimension (stride 1),
- * its length and every other stride a multiple of 4 (so groups of 4 are aligned and wholly in or
- * out of bounds); else the tile's scalar variant runs.
+ * its length, every other stride and the offsets a multiple of 4 (so groups of 4 are aligned and
+ * wholly in or out of bounds); else the tile's scalar variant runs.
  */
 function vec4Loads(a: Strided, b: Strided, dims: MatDims): boolean {
   const { aK, bN } = contiguity(a, b, dims);
   const m4 = (...xs: number[]) => xs.every((x) => x % 4 === 0);
   return (
     (aK ? m4(dims.K, a.sr, a.sb, a.si) : a.sr === 1 && m4(dims.M, a.sc, a.sb, a.si)) &&
-    (bN ? m4(dims.N, b.sr, b.sb, b.si) : b.sr === 1 && m4(dims.K, b.sc, b.sb, b.si))
+    (bN ? m4(dims.N, b.sr, b.sb, b.si) : b.sr === 1 && m4(dims.K, b.sc, b.sb, b.si)) &&
+    m4(a.off ?? 0, b.off ?? 0)
   );
 }
 

@@ -12,6 +12,9 @@
 //   dropout    a counter-based hash of (seed, index) decides, on the GPU: 1 program each way
 //   attention  softmax(Q K^T / sqrt(D) + mask) V read and written in the [B*T, A*D] layout of the
 //              dense layers (strided batched matmuls, no transposes): 4 programs; backward 6
+//   selfAttention  the attention with its q, k, v projections: the three weights stacked and
+//              projected by one matmul, q, k, v read in place from its output: 2 + 4 programs;
+//              backward 6 + 5 (the three dense layers composed took 3 and 9, and 2 adds of dx)
 //   embeddings word + position + type rows in 1; backward 2 (the tables' sums, then the word rows)
 //   losses     BCE with logits 1, backward 1; softmax cross-entropy 2, backward 1
 //
@@ -21,7 +24,7 @@
 // Kernels are plain WGSL dispatched in tfjs's command stream (webgpu-kernels.ts dispatchRaw); each
 // makes a new output tensor, nothing is written in place.
 import * as tf from '@tensorflow/tfjs';
-import type { DropSpec, Ops } from '../ops/types';
+import type { AttentionDims, DropSpec, Ops } from '../ops/types';
 import { customOp } from './custom-op';
 import {
   dispatchRaw,
@@ -593,8 +596,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let bi = z % u.inner;
   let row = wid.y * ${TILE}u + lid.y;
   let col = wid.x * ${TILE}u + lid.x;
-  let abase = bo * u.asb + bi * u.asi;
-  let bbase = bo * u.bsb + bi * u.bsi;
+  let abase = u.aoff + bo * u.asb + bi * u.asi;
+  let bbase = u.boff + bo * u.bsb + bi * u.bsi;
   var acc = 0.0;
   for (var k0 = 0u; k0 < u.K; k0 += ${TILE}u) {
     let ka = k0 + lid.x;
@@ -701,59 +704,264 @@ function softmaxGrad(dp: tf.Tensor, p: tf.Tensor, T: number, alpha: number): tf.
 }
 
 /**
- * Multi-head self-attention on q, k, v [B*T, A*D] (the dense layers' layout; head a is columns
- * a*D..a*D+D), mask [B, T]: softmax(q k^T / sqrt(D) + mask) with dropout, @ v, back in
- * [B*T, A*D]. dropoutSeed null: no dropout.
+ * Where one of q, k, v [B*T, A*D] lies: columns off..off + A*D of t, whose rows are `row` wide (A*D
+ * for q, k, v apart; 3 A*D for the packed projection of selfAttention).
  */
-export function attention(
-  q: tf.Tensor2D,
-  k: tf.Tensor2D,
-  v: tf.Tensor2D,
-  mask: tf.Tensor2D,
-  dims: { B: number; T: number; A: number; D: number },
-  drop: DropSpec | null,
-): tf.Tensor2D {
+interface HeadsIn {
+  t: tf.Tensor;
+  off: number;
+  row: number;
+}
+
+/** The attention's views and batched products for dims (see attend). */
+function attentionViews(dims: AttentionDims) {
   const { B, T, A, D } = dims;
   const AD = A * D;
-  const scale = 1 / Math.sqrt(D);
-  // Operand views. In [B*T, AD]: (b, a, t, d) at b*T*AD + a*D + t*AD + d. In [B, A, T, T]:
-  // (b, a, i, j) at b*A*T*T + a*T*T + i*T + j.
-  const tok = (t: tf.Tensor, transposed: boolean): Strided =>
-    transposed ? { t, sb: T * AD, si: D, sr: 1, sc: AD } : { t, sb: T * AD, si: D, sr: AD, sc: 1 };
+  // Operand views. In [B*T, row] from column off: (b, a, t, d) at off + b*T*row + a*D + t*row + d.
+  // In [B, A, T, T]: (b, a, i, j) at b*A*T*T + a*T*T + i*T + j.
+  const tok = (h: HeadsIn, transposed: boolean): Strided =>
+    transposed
+      ? { t: h.t, off: h.off, sb: T * h.row, si: D, sr: 1, sc: h.row }
+      : { t: h.t, off: h.off, sb: T * h.row, si: D, sr: h.row, sc: 1 };
   const sq = (t: tf.Tensor, transposed: boolean): Strided =>
     transposed ? { t, sb: A * T * T, si: T * T, sr: 1, sc: T } : { t, sb: A * T * T, si: T * T, sr: T, sc: 1 };
   const sqOut = { shape: [B, A, T, T], sb: A * T * T, si: T * T, sr: T, sc: 1 };
   const tokOut = { shape: [B * T, AD], sb: T * AD, si: D, sr: AD, sc: 1 };
   const bmm = (key: string, a: Strided, b: Strided, out: OutView, M: number, N: number, K: number, alpha = 1) =>
     attnProduct(key, a, b, out, { M, N, K, outer: B, inner: A, alpha });
+  const own = (t: tf.Tensor): HeadsIn => ({ t, off: 0, row: AD });
+  return { tok, sq, sqOut, tokOut, bmm, own };
+}
 
-  const slot = drop ? seedSlot(requireWebGpu('attention'), drop.seed) : 0;
+/**
+ * softmax(q k^T / sqrt(D) + mask) with dropout (drop: its rate and seed slot), @ v: the context
+ * [B*T, A*D] and what the backward pass needs (the probabilities before and after dropout).
+ */
+function attend(
+  q: HeadsIn,
+  k: HeadsIn,
+  v: HeadsIn,
+  mask: tf.Tensor,
+  dims: AttentionDims,
+  drop: { rate: number; slot: number } | null,
+): { ctx: tf.Tensor; probs: tf.Tensor; dropped: tf.Tensor } {
+  const { T, A, D } = dims;
+  const { tok, sq, sqOut, tokOut, bmm } = attentionViews(dims);
+  const scores = bmm('attn_scores', tok(q, false), tok(k, true), sqOut, T, T, D, 1 / Math.sqrt(D));
+  const probs = maskedSoftmax(scores, mask, A, T);
+  scores.dispose();
+  const dropped = drop ? dropoutKernel(probs, drop.rate, drop.slot) : probs;
+  const ctx = bmm('attn_context', sq(dropped, false), tok(v, false), tokOut, T, D, T);
+  return { ctx, probs, dropped };
+}
+
+/** attend's gradients: dq, dk, dv [B*T, A*D] from dctx (4 programs, 5 with dropout). */
+function attendGrad(
+  dctx: tf.Tensor,
+  q: HeadsIn,
+  k: HeadsIn,
+  v: HeadsIn,
+  probs: tf.Tensor,
+  dropped: tf.Tensor,
+  dims: AttentionDims,
+  drop: { rate: number; slot: number } | null,
+): [tf.Tensor, tf.Tensor, tf.Tensor] {
+  const { T, D } = dims;
+  const { tok, sq, sqOut, tokOut, bmm, own } = attentionViews(dims);
+  const dc = own(dctx);
+  // d(dropped) = dctx v^T; dv = dropped^T dctx
+  const dpd = bmm('attn_dprobs', tok(dc, false), tok(v, true), sqOut, T, T, D);
+  const dv = bmm('attn_dv', sq(dropped, true), tok(dc, false), tokOut, T, D, T);
+  const dp = drop ? dropoutKernel(dpd, drop.rate, drop.slot) : dpd;
+  if (drop) dpd.dispose();
+  const ds = softmaxGrad(dp, probs, T, 1 / Math.sqrt(D));
+  dp.dispose();
+  const dq = bmm('attn_dq', sq(ds, false), tok(k, false), tokOut, T, D, T);
+  const dk = bmm('attn_dk', sq(ds, true), tok(q, false), tokOut, T, D, T);
+  ds.dispose();
+  return [dq, dk, dv];
+}
+
+/** The seed slot of an attention's dropout (drawn when the op is made), or null without one. */
+function attentionDrop(drop: DropSpec | null): { rate: number; slot: number } | null {
+  return drop ? { rate: drop.rate, slot: seedSlot(requireWebGpu('attention'), drop.seed) } : null;
+}
+
+/**
+ * Multi-head self-attention on q, k, v [B*T, A*D] (the dense layers' layout; head a is columns
+ * a*D..a*D+D), mask [B, T]: softmax(q k^T / sqrt(D) + mask) with dropout, @ v, back in
+ * [B*T, A*D]. drop null: no dropout.
+ */
+export function attention(
+  q: tf.Tensor2D,
+  k: tf.Tensor2D,
+  v: tf.Tensor2D,
+  mask: tf.Tensor2D,
+  dims: AttentionDims,
+  drop: DropSpec | null,
+): tf.Tensor2D {
+  const d = attentionDrop(drop);
+  const { own } = attentionViews(dims);
   const f = customOp(3, ([qt, kt, vt], save) => {
-    const scores = bmm('attn_scores', tok(qt, false), tok(kt, true), sqOut, T, T, D, scale);
-    const probs = maskedSoftmax(scores, mask, A, T);
-    scores.dispose();
-    const dropped = drop ? dropoutKernel(probs, drop.rate, slot) : probs;
-    const ctx = bmm('attn_context', sq(dropped, false), tok(vt, false), tokOut, T, D, T);
+    const { ctx, probs, dropped } = attend(own(qt), own(kt), own(vt), mask, dims, d);
     save([qt, kt, vt, probs, dropped]);
     return {
       value: ctx,
       gradFunc: (dctx: tf.Tensor, saved: tf.Tensor[]) => {
-        const [sq_, sk, sv, p, pd] = saved;
-        // d(dropped) = dctx v^T; dv = dropped^T dctx
-        const dpd = bmm('attn_dprobs', tok(dctx, false), tok(sv, true), sqOut, T, T, D);
-        const dv = bmm('attn_dv', sq(pd, true), tok(dctx, false), tokOut, T, D, T);
-        const dp = drop ? dropoutKernel(dpd, drop.rate, slot) : dpd;
-        if (drop) dpd.dispose();
-        const ds = softmaxGrad(dp, p, T, scale);
-        dp.dispose();
-        const dq = bmm('attn_dq', sq(ds, false), tok(sk, false), tokOut, T, D, T);
-        const dk = bmm('attn_dk', sq(ds, true), tok(sq_, false), tokOut, T, D, T);
-        ds.dispose();
-        return [dq, dk, dv];
+        const [sq, sk, sv, p, pd] = saved;
+        return attendGrad(dctx, own(sq), own(sk), own(sv), p, pd, dims, d);
       },
     };
   });
   return f(q, k, v) as tf.Tensor2D;
+}
+
+/**
+ * A kernel's walk over the stacked projections, [W_q; W_k; W_v] [3 A*D, H] then [b_q; b_k; b_v]
+ * [3 A*D] (n = 3 A*D H weights): the WGSL statement `weight` for stacked weight i, `bias` for stacked
+ * bias c, each with its part s (0 q, 1 k, 2 v) and its index j within that part; and the uniforms
+ * and grid.
+ */
+function stackedWalk(AD: number, H: number, weight: string, bias: string) {
+  const n = 3 * AD * H;
+  const fields: Field[] = [
+    ['n', 'u32', n],
+    ['part', 'u32', AD * H],
+    ['AD', 'u32', AD],
+  ];
+  const body = `${MAIN_FLAT} {
+  let stride = nwg.x * ${WG}u;
+  for (var i = gid.x; i < u.n + 3u * u.AD; i += stride) {
+    if (i < u.n) {
+      let j = i % u.part;
+      let s = i / u.part;
+      ${weight}
+    } else {
+      let c = i - u.n;
+      let j = c % u.AD;
+      let s = c / u.AD;
+      ${bias}
+    }
+  }
+}`;
+  return { fields, groups: gridGroups(n + 3 * AD), body };
+}
+
+/** WGSL: the value of part s (0, 1, 2) at j, of the three arrays X0, X1, X2. */
+const ofPart = (X: string) => `select(select(${X}2[j], ${X}1[j], s == 1u), ${X}0[j], s == 0u)`;
+
+/**
+ * [W_q; W_k; W_v] [3 A*D, H] and [b_q; b_k; b_v] [3 A*D] in one program (the projections stacked,
+ * so that one matmul makes q, k and v side by side).
+ */
+function stackProjections(ws: tf.Tensor[], bs: tf.Tensor[]): [tf.Tensor, tf.Tensor] {
+  const [AD, H] = ws[0].shape;
+  const walk = stackedWalk(AD, H, `w[i] = ${ofPart('w')};`, `b[c] = ${ofPart('b')};`);
+  const [w, b] = runKernel(
+    'qkv_stack',
+    [...ws.map((t, i) => ({ name: `w${i}`, t })), ...bs.map((t, i) => ({ name: `b${i}`, t }))],
+    [
+      { name: 'w', shape: [3 * AD, H] },
+      { name: 'b', shape: [3 * AD] },
+    ],
+    walk.fields,
+    walk.groups,
+    walk.body,
+  );
+  return [w, b];
+}
+
+/** q, k, v's gradients [M, A*D] side by side, [M, 3 A*D] (the packed projection's). */
+function packColumns(ds: tf.Tensor[]): tf.Tensor {
+  const [M, AD] = ds[0].shape;
+  return launch(
+    'qkv_pack',
+    ds.map((t, i) => ({ name: `d${i}`, t })),
+    [M, 3 * AD],
+    [
+      ['n', 'u32', 3 * M * AD],
+      ['AD', 'u32', AD],
+    ],
+    gridGroups(3 * M * AD),
+    `${MAIN_FLAT} {
+  let stride = nwg.x * ${WG}u;
+  for (var i = gid.x; i < u.n; i += stride) {
+    let c = i % (3u * u.AD);
+    let j = (i / (3u * u.AD)) * u.AD + c % u.AD;
+    let s = c / u.AD;
+    out[i] = ${ofPart('d')};
+  }
+}`,
+  );
+}
+
+/** stackProjections' inverse for the gradients: dW [3 A*D, H], db [3 A*D] -> dW_q, db_q, dW_k, ... */
+function unstackGrads(dw: tf.Tensor, db: tf.Tensor): tf.Tensor[] {
+  const [AD3, H] = dw.shape;
+  const AD = AD3 / 3;
+  const toPart = (X: string, v: string) =>
+    `if (s == 0u) { ${X}0[j] = ${v}; } else if (s == 1u) { ${X}1[j] = ${v}; } else { ${X}2[j] = ${v}; }`;
+  const walk = stackedWalk(AD, H, toPart('w', 'dw[i]'), toPart('b', 'db[c]'));
+  return runKernel(
+    'qkv_unstack',
+    [
+      { name: 'dw', t: dw },
+      { name: 'db', t: db },
+    ],
+    [0, 1, 2].flatMap((i) => [
+      { name: `w${i}`, shape: [AD, H] },
+      { name: `b${i}`, shape: [AD] },
+    ]),
+    walk.fields,
+    walk.groups,
+    walk.body,
+  );
+}
+
+/**
+ * Self-attention with its projections: attention(x W_q^T + b_q, x W_k^T + b_k, x W_v^T + b_v).
+ * The three weights are stacked (1 program) and projected by one matmul into q, k, v side by side
+ * [B*T, 3 A*D], which the attention reads in place. Backward: the attention's, q, k and v's
+ * gradients packed side by side (1 program), then one matmul each for dx and the stacked dW, one
+ * column sum for the stacked db, and 1 program unstacking them: 4 + 5 programs where the three
+ * dense layers took 9 + 9 and 2 adds of their dx.
+ */
+export function selfAttention(
+  x: tf.Tensor2D,
+  q: { w: tf.Tensor2D; b: tf.Tensor1D },
+  k: { w: tf.Tensor2D; b: tf.Tensor1D },
+  v: { w: tf.Tensor2D; b: tf.Tensor1D },
+  mask: tf.Tensor2D,
+  dims: AttentionDims,
+  drop: DropSpec | null,
+): tf.Tensor2D {
+  const d = attentionDrop(drop);
+  const AD = dims.A * dims.D;
+  const at = (t: tf.Tensor, i: number): HeadsIn => ({ t, off: i * AD, row: 3 * AD });
+  const f = customOp(7, ([xt, wq, bq, wk, bk, wv, bv], save) => {
+    const [w, b] = stackProjections([wq, wk, wv], [bq, bk, bv]);
+    const qkv = mm(xt as tf.Tensor2D, w as tf.Tensor2D, false, true, b as tf.Tensor1D);
+    b.dispose();
+    const { ctx, probs, dropped } = attend(at(qkv, 0), at(qkv, 1), at(qkv, 2), mask, dims, d);
+    save([xt, w, qkv, probs, dropped]);
+    return {
+      value: ctx,
+      gradFunc: (dctx: tf.Tensor, saved: tf.Tensor[]) => {
+        const [sx, sw, sqkv, p, pd] = saved as tf.Tensor2D[];
+        const ds = attendGrad(dctx, at(sqkv, 0), at(sqkv, 1), at(sqkv, 2), p, pd, dims, d);
+        const dqkv = packColumns(ds) as tf.Tensor2D;
+        tf.dispose(ds);
+        const dx = mm(dqkv, sw, false, false);
+        const dw = mm(dqkv, sx, true, false);
+        const db = columnSum(dqkv);
+        dqkv.dispose();
+        const grads = unstackGrads(dw, db);
+        tf.dispose([dw, db]);
+        return [dx, ...grads];
+      },
+    };
+  });
+  return f(x, q.w, q.b, k.w, k.b, v.w, v.b) as tf.Tensor2D;
 }
 
 // ---------------------------------------------------------------------------------------------

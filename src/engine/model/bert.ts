@@ -160,12 +160,11 @@ function encoderLayer(
       // Every head pruned: the attention block adds only its output bias (as HF's pruned Linear does).
       attnOut = tf.add(tf.zeros([B * T, H]), p(params, M.attnOut.bias));
     } else {
-      const q = denseLayer(x, params, M.query.name);
-      const k = denseLayer(x, params, M.key.name);
-      const v = denseLayer(x, params, M.value.name);
       const rng = opt.dropout;
       const drop = rng ? { rate: cfg.attention_probs_dropout_prob, seed: () => nextSeed(rng) } : null;
-      const ctx = ops().attention(q, k, v, inp.mask, { B, T, A, D }, drop, opt.headMask?.[l]); // [B*T, A*D]
+      const dense = (name: string) => ({ w: weightOf(params, name), b: biasOf(params, name) });
+      const [q, k, v] = [dense(M.query.name), dense(M.key.name), dense(M.value.name)];
+      const ctx = ops().selfAttention(x, q, k, v, inp.mask, { B, T, A, D }, drop, opt.headMask?.[l]); // [B*T, A*D]
       attnOut = denseLayer(ctx, params, M.attnOut.name);
     }
     // the block's output dropped out and added to its input inside the LayerNorm (fused on webgpu)

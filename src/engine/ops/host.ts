@@ -115,6 +115,12 @@ export function composedAttention(
   return tf.reshape(A === 1 ? ctx : tf.transpose(ctx, [0, 2, 1, 3]), [B * T, A * D]) as tf.Tensor2D;
 }
 
+/** Self-attention of a set's own linear and attention, composed (Ops['selfAttention'] where nothing is fused). */
+export function composedSelfAttention(linear: Ops['linear'], attention: Ops['attention']): Ops['selfAttention'] {
+  return (x, q, k, v, mask, dims, drop, headMask) =>
+    attention(linear(x, q.w, q.b), linear(x, k.w, k.b), linear(x, v.w, v.b), mask, dims, drop, headMask);
+}
+
 /** The factor that brings gradients of global norm `norm` down to maxNorm (1 where they are within it). */
 export function clipScale(norm: number, maxNorm: number): number {
   return maxNorm > 0 && norm > maxNorm ? maxNorm / (norm + 1e-6) : 1;
@@ -172,6 +178,9 @@ function addScaled(v: tf.Variable, r: tf.Tensor, s: number): void {
   tf.tidy(() => v.assign(tf.add(v, tf.mul(r, s))));
 }
 
+const attention: Ops['attention'] = (q, k, v, mask, dims, drop, headMask) =>
+  composedAttention(q, k, v, mask, dims, drop, headMask, dropout);
+
 export const hostOps: Ops = {
   name: 'host',
   linear,
@@ -181,7 +190,8 @@ export const hostOps: Ops = {
   bceWithLogits,
   softmaxCrossEntropy,
   dropout,
-  attention: (q, k, v, mask, dims, drop, headMask) => composedAttention(q, k, v, mask, dims, drop, headMask, dropout),
+  attention,
+  selfAttention: composedSelfAttention(linear, attention),
   precision: () => 'fp32',
   adamw,
   ema,

@@ -6,7 +6,7 @@
 import { hostOps } from './host';
 import type { Ops } from './types';
 
-export type { AdamWHyper, AdamWItem, AttentionDims, DropSpec, LossScaleState, Ops } from './types';
+export type { AdamWHyper, AdamWItem, AttentionDims, Dense, DropSpec, LossScaleState, Ops } from './types';
 
 let current: Ops = hostOps;
 

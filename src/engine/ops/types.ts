@@ -9,6 +9,12 @@ export interface AttentionDims {
   D: number;
 }
 
+/** A dense layer's weight [out, in] (PyTorch's layout) and bias [out]. */
+export interface Dense {
+  w: tf.Tensor2D;
+  b: tf.Tensor1D;
+}
+
 /** A parameter's AdamW update: the weight, its moments and gradient, and its own lr and decay. */
 export interface AdamWItem {
   name: string;
@@ -112,6 +118,21 @@ export interface Ops {
     q: tf.Tensor2D,
     k: tf.Tensor2D,
     v: tf.Tensor2D,
+    mask: tf.Tensor2D,
+    dims: AttentionDims,
+    drop: { rate: number; seed: () => number } | null,
+    headMask?: tf.Tensor1D | null,
+  ): tf.Tensor2D;
+  /**
+   * Self-attention with its three projections: attention(linear(x, q.w, q.b), linear(x, k.w, k.b),
+   * linear(x, v.w, v.b), ...), x [B*T, H]. The host sets compose it so; webgpu projects all three in
+   * one matmul (composed too where a head mask is given).
+   */
+  selfAttention(
+    x: tf.Tensor2D,
+    q: Dense,
+    k: Dense,
+    v: Dense,
     mask: tf.Tensor2D,
     dims: AttentionDims,
     drop: { rate: number; seed: () => number } | null,

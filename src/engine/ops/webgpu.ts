@@ -1,12 +1,24 @@
 // The WebGPU implementations of the ops (ops/index.ts): the fused programs of backend/webgpu-ops.ts
 // and backend/webgpu-adamw.ts. Their host counterparts are ops/host.ts; attention with a head mask
-// (importance scoring while pruning) is the host composition on this set's dropout.
+// (importance scoring while pruning) is the host composition on this set's dropout, and
+// self-attention with one the composition of this set's dense layers and that.
 import * as gpu from '../backend/webgpu-ops';
 import { addScaledInPlace, fusedAdamW, fusedEma, swapInPlace } from '../backend/webgpu-adamw';
 import { checkWebGpu, webgpuDevice } from '../backend/webgpu';
 import { matmulPrecision } from '../backend/webgpu-matmul';
-import { composedAttention } from './host';
-import type { Ops } from './types';
+import { composedAttention, composedSelfAttention } from './host';
+import type { DropSpec, Ops } from './types';
+
+/** An attention's dropout drawn now (its seed taken once), or null where there is none. */
+const dropSpec = (drop: { rate: number; seed: () => number } | null): DropSpec | null =>
+  drop && drop.rate > 0 ? { rate: drop.rate, seed: drop.seed() } : null;
+
+// with a head mask (importance scoring while pruning): the host composition on this set's dropout
+const attention: Ops['attention'] = (q, k, v, mask, dims, drop, headMask) => {
+  if (headMask) return composedAttention(q, k, v, mask, dims, drop, headMask, gpu.dropout);
+  return gpu.attention(q, k, v, mask, dims, dropSpec(drop));
+};
+const composed = composedSelfAttention(gpu.dense, attention);
 
 export const webgpuOps: Ops = {
   name: 'webgpu',
@@ -18,10 +30,10 @@ export const webgpuOps: Ops = {
   bceWithLogits: (logits, targets) => gpu.bceWithLogits(logits, targets),
   softmaxCrossEntropy: (logits, targets, weights) => gpu.softmaxCrossEntropy(logits, targets, weights),
   dropout: (x, rate, seed) => gpu.dropout(x, rate, seed),
-  attention: (q, k, v, mask, dims, drop, headMask) => {
-    if (headMask) return composedAttention(q, k, v, mask, dims, drop, headMask, gpu.dropout);
-    const d = drop && drop.rate > 0 ? { rate: drop.rate, seed: drop.seed() } : null;
-    return gpu.attention(q, k, v, mask, dims, d);
+  attention,
+  selfAttention: (x, q, k, v, mask, dims, drop, headMask) => {
+    if (headMask) return composed(x, q, k, v, mask, dims, drop, headMask);
+    return gpu.selfAttention(x, q, k, v, mask, dims, dropSpec(drop));
   },
   adamw: (items, grads, h) =>
     fusedAdamW(
