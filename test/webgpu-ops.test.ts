@@ -243,6 +243,48 @@ describe.skipIf(missing !== null)('webgpu kernels against the cpu backend', () =
     mask.dispose();
   });
 
+  it("attention's dropout drawn in its softmax programs: values and gradients as the dropout kernel's", async () => {
+    const [B, T, A, D] = [2, 11, 2, 4];
+    const AD = A * D;
+    const data = [0, 1, 2].map((i) => rand(B * T * AD, 50 + i));
+    const wts = rand(B * T * AD, 53);
+    const mask = tf.tensor2d(
+      new Float32Array(B * T).map((_, i) => (i % T < [11, 6][Math.floor(i / T)] ? 1 : 0)),
+      [B, T],
+    );
+    // a head mask of ones takes the composed path: softmax, then the dropout kernel on its output
+    const run = (fused: boolean, rate: number) => () => {
+      const xs = data.map((d) => tf.tensor2d(d, [B * T, AD]));
+      const headMask = fused ? null : (tf.ones([A]) as tf.Tensor1D);
+      const f = (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor) => {
+        const drop = { rate, seed: () => 321 };
+        const y = ops().attention(
+          q as tf.Tensor2D,
+          k as tf.Tensor2D,
+          v as tf.Tensor2D,
+          mask,
+          { B, T, A, D },
+          drop,
+          headMask,
+        );
+        return tf.sum(tf.mul(y, tf.tensor2d(wts, [B * T, AD])));
+      };
+      const { value, grads } = tf.valueAndGrads(f)(xs);
+      return [value, ...grads];
+    };
+    await initBackend('webgpu');
+    resetGpuCounters();
+    const fused = await on('webgpu', run(true, 0.4));
+    const programs = gpuCounters().byProgram;
+    expectClose(fused, await on('webgpu', run(false, 0.4)), 1e-5);
+    expect(programs).toMatchObject({ masked_softmax_drop: 1, softmax_grad_drop: 1 });
+    expect(programs.dropout).toBeUndefined();
+    // the mask drops something: not the values without dropout
+    const none = await on('webgpu', run(true, 0));
+    expect(Math.abs(none[0].values[0] - fused[0].values[0])).toBeGreaterThan(1e-3);
+    mask.dispose();
+  });
+
   it('LayerNorm of dropout(x) + residual: fused on webgpu, the same values and gradients as composed', async () => {
     const [N, H] = [9, 40];
     const data = [rand(N * H, 1), rand(N * H, 2), rand(H, 3), rand(H, 4), rand(N * H, 5)];

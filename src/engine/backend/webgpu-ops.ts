@@ -11,10 +11,11 @@
 //   biasGelu   gelu(h + b) in 1; backward 2 (dh, db)
 //   dropout    a counter-based hash of (seed, index) decides, on the GPU: 1 program each way
 //   attention  softmax(Q K^T / sqrt(D) + mask) V read and written in the [B*T, A*D] layout of the
-//              dense layers (strided batched matmuls, no transposes): 4 programs; backward 6
+//              dense layers (strided batched matmuls, no transposes), its dropout drawn in the
+//              softmax's programs: 3 programs; backward 5
 //   selfAttention  the attention with its q, k, v projections: the three weights stacked and
-//              projected by one matmul, q, k, v read in place from its output: 2 + 4 programs;
-//              backward 6 + 5 (the three dense layers composed took 3 and 9, and 2 adds of dx)
+//              projected by one matmul, q, k, v read in place from its output: 2 + 3 programs;
+//              backward 5 + 5 (the three dense layers composed took 3 and 9, and 2 adds of dx)
 //   embeddings word + position + type rows in 1; backward 2 (the tables' sums, then the word rows)
 //   losses     BCE with logits 1, backward 1; softmax cross-entropy 2, backward 1
 //
@@ -190,6 +191,8 @@ fn dropAt(i: u32, key: u32, v: f32) -> f32 {
   let r = f32(pcg(i ^ key) >> 8u) / 16777216.0;
   return select(0.0, v * u.dscale, r >= u.drate);
 }`;
+/** A dropout to draw in a kernel: its rate and the seed slot of its mask. */
+type DropSlot = { rate: number; slot: number };
 const dropFields = (rate: number, slot: number): Field[] => [
   ['slot', 'u32', slot],
   ['drate', 'f32', rate],
@@ -373,7 +376,7 @@ export function matMulT(x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
 interface LnInput {
   x: tf.Tensor;
   r?: tf.Tensor;
-  drop?: { rate: number; slot: number };
+  drop?: DropSlot;
 }
 const lnIns = (v: LnInput): KernelInput[] => [
   { name: 'x', t: v.x },
@@ -660,47 +663,84 @@ export function attentionProduct(
   return attnProduct('attn_context', p, tok(y, false), out, { M: T, N: D, K: T, ...d }, c);
 }
 
-/** Row softmax of scores [B, A, T, T] + (1 - mask[b, key]) * -1e9 (mask [B, T], 1 = token). */
-function maskedSoftmax(scores: tf.Tensor, mask: tf.Tensor, A: number, T: number): tf.Tensor {
+/** An attention's dropout, or null. */
+type AttnDrop = DropSlot | null;
+
+/** The inputs, uniforms and WGSL prelude a kernel adds to draw drop's mask (none without one). */
+const dropParts = (drop: AttnDrop) =>
+  drop
+    ? { inputs: [dropInput()], fields: dropFields(drop.rate, drop.slot), prelude: DROP, key: '_drop' }
+    : { inputs: [], fields: [], prelude: '', key: '' };
+
+/**
+ * Row softmax of scores [B, A, T, T] + (1 - mask[b, key]) * -1e9 (mask [B, T], 1 = token): the
+ * probabilities, and where drop is given the same program writes them dropped out too (the mask the
+ * dropout kernel draws from the same slot), for the product with v.
+ */
+function maskedSoftmax(
+  scores: tf.Tensor,
+  mask: tf.Tensor,
+  A: number,
+  T: number,
+  drop: AttnDrop,
+): { probs: tf.Tensor; dropped: tf.Tensor } {
   const inputs = [
     { name: 's', t: scores },
     { name: 'mask', t: mask },
   ];
+  const d = dropParts(drop);
   const z = '(s[o + j] + (1.0 - mask[mo + j]) * -1e9)';
-  return rowKernel(
-    'masked_softmax',
-    inputs,
-    scores.shape,
+  const outs = [{ name: 'out', shape: scores.shape }, ...(drop ? [{ name: 'dropped', shape: scores.shape }] : [])];
+  const write = drop
+    ? `let pj = exp(${z} - mx) * inv; out[o + j] = pj; dropped[o + j] = dropAt(o + j, key, pj);`
+    : `out[o + j] = exp(${z} - mx) * inv;`;
+  const [probs, dropped] = rowKernelN(
+    `masked_softmax${d.key}`,
+    [...inputs, ...d.inputs],
+    outs,
     T,
-    [['AT', 'u32', A * T]],
+    [['AT', 'u32', A * T], ...d.fields],
     `let mo = (row / u.AT) * u.H;
+    ${drop ? 'let key = dropKey();' : ''}
     var m = -3.4e38;
     for (var j = li; j < u.H; j += ${WG}u) { m = max(m, ${z}); }
     let mx = wmax(m, li);
     var e = 0.0;
     for (var j = li; j < u.H; j += ${WG}u) { e += exp(${z} - mx); }
     let inv = 1.0 / wsum(e, li);
-    for (var j = li; j < u.H; j += ${WG}u) { out[o + j] = exp(${z} - mx) * inv; }`,
+    for (var j = li; j < u.H; j += ${WG}u) { ${write} }`,
+    d.prelude,
   );
+  if (drop) markScalarsRead(drop.slot);
+  return { probs, dropped: dropped ?? probs };
 }
 
-/** ds = alpha * p * (dp - sum_j dp p) per row. */
-function softmaxGrad(dp: tf.Tensor, p: tf.Tensor, T: number, alpha: number): tf.Tensor {
+/**
+ * ds = alpha * p * (dp - sum_j dp p) per row, where dp is the gradient of the probabilities: the
+ * dropped ones' gradient dpd through drop's mask where there is a dropout (read in place), else dpd.
+ */
+function softmaxGrad(dpd: tf.Tensor, p: tf.Tensor, T: number, alpha: number, drop: AttnDrop): tf.Tensor {
   const inputs = [
-    { name: 'dp', t: dp },
+    { name: 'dp', t: dpd },
     { name: 'p', t: p },
   ];
-  return rowKernel(
-    'softmax_grad',
-    inputs,
+  const d = dropParts(drop);
+  const dp = (i: string) => (drop ? `dropAt(${i}, key, dp[${i}])` : `dp[${i}]`);
+  const ds = rowKernel(
+    `softmax_grad${d.key}`,
+    [...inputs, ...d.inputs],
     p.shape,
     T,
-    [['alpha', 'f32', alpha]],
-    `var s = 0.0;
-    for (var j = li; j < u.H; j += ${WG}u) { s += dp[o + j] * p[o + j]; }
+    [['alpha', 'f32', alpha], ...d.fields],
+    `${drop ? 'let key = dropKey();' : ''}
+    var s = 0.0;
+    for (var j = li; j < u.H; j += ${WG}u) { s += ${dp('o + j')} * p[o + j]; }
     let d = wsum(s, li);
-    for (var j = li; j < u.H; j += ${WG}u) { out[o + j] = u.alpha * p[o + j] * (dp[o + j] - d); }`,
+    for (var j = li; j < u.H; j += ${WG}u) { out[o + j] = u.alpha * p[o + j] * (${dp('o + j')} - d); }`,
+    d.prelude,
   );
+  if (drop) markScalarsRead(drop.slot);
+  return ds;
 }
 
 /**
@@ -743,19 +783,18 @@ function attend(
   v: HeadsIn,
   mask: tf.Tensor,
   dims: AttentionDims,
-  drop: { rate: number; slot: number } | null,
+  drop: AttnDrop,
 ): { ctx: tf.Tensor; probs: tf.Tensor; dropped: tf.Tensor } {
   const { T, A, D } = dims;
   const { tok, sq, sqOut, tokOut, bmm } = attentionViews(dims);
   const scores = bmm('attn_scores', tok(q, false), tok(k, true), sqOut, T, T, D, 1 / Math.sqrt(D));
-  const probs = maskedSoftmax(scores, mask, A, T);
+  const { probs, dropped } = maskedSoftmax(scores, mask, A, T, drop);
   scores.dispose();
-  const dropped = drop ? dropoutKernel(probs, drop.rate, drop.slot) : probs;
   const ctx = bmm('attn_context', sq(dropped, false), tok(v, false), tokOut, T, D, T);
   return { ctx, probs, dropped };
 }
 
-/** attend's gradients: dq, dk, dv [B*T, A*D] from dctx (4 programs, 5 with dropout). */
+/** attend's gradients: dq, dk, dv [B*T, A*D] from dctx (4 programs, with dropout too). */
 function attendGrad(
   dctx: tf.Tensor,
   q: HeadsIn,
@@ -764,7 +803,7 @@ function attendGrad(
   probs: tf.Tensor,
   dropped: tf.Tensor,
   dims: AttentionDims,
-  drop: { rate: number; slot: number } | null,
+  drop: AttnDrop,
 ): [tf.Tensor, tf.Tensor, tf.Tensor] {
   const { T, D } = dims;
   const { tok, sq, sqOut, tokOut, bmm, own } = attentionViews(dims);
@@ -772,10 +811,8 @@ function attendGrad(
   // d(dropped) = dctx v^T; dv = dropped^T dctx
   const dpd = bmm('attn_dprobs', tok(dc, false), tok(v, true), sqOut, T, T, D);
   const dv = bmm('attn_dv', sq(dropped, true), tok(dc, false), tokOut, T, D, T);
-  const dp = drop ? dropoutKernel(dpd, drop.rate, drop.slot) : dpd;
-  if (drop) dpd.dispose();
-  const ds = softmaxGrad(dp, probs, T, 1 / Math.sqrt(D));
-  dp.dispose();
+  const ds = softmaxGrad(dpd, probs, T, 1 / Math.sqrt(D), drop);
+  dpd.dispose();
   const dq = bmm('attn_dq', sq(ds, false), tok(k, false), tokOut, T, D, T);
   const dk = bmm('attn_dk', sq(ds, true), tok(q, false), tokOut, T, D, T);
   ds.dispose();
@@ -783,7 +820,7 @@ function attendGrad(
 }
 
 /** The seed slot of an attention's dropout (drawn when the op is made), or null without one. */
-function attentionDrop(drop: DropSpec | null): { rate: number; slot: number } | null {
+function attentionDrop(drop: DropSpec | null): AttnDrop {
   return drop ? { rate: drop.rate, slot: seedSlot(requireWebGpu('attention'), drop.seed) } : null;
 }
 
