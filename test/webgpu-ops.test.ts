@@ -437,6 +437,8 @@ describe.skipIf(missing !== null)('webgpu kernels against the cpu backend', () =
 
   it('AdamW: the fused update with global-norm clipping, lr multipliers and no-decay names', async () => {
     const shapes: Record<string, number[]> = {
+      // over twice SUMSQ_CHUNK (16384): its sum of squares in 3 parts
+      'bert.embeddings.word_embeddings.weight': [300, 120],
       'bert.encoder.layer.0.intermediate.dense.weight': [30, 20],
       'bert.encoder.layer.0.intermediate.dense.bias': [30],
       'bert.embeddings.LayerNorm.weight': [20],

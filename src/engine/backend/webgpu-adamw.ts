@@ -2,10 +2,11 @@
 // (as PyTorch's fused / foreach AdamW): tfjs's own ops take a dozen programs and several scalar
 // uploads per parameter, and reading the norm back to decide on clipping stalls the GPU every step.
 //
-//   1. sumsq:  sum of g^2 of each gradient into a slot of a norms buffer (one workgroup per
-//              gradient, SLOTS gradients a program);
-//   2. adamw:  every workgroup first sums the norms buffer (the clip scale, the same for all), then
-//              updates SLOTS parameters a program: m, v, w in place. The arithmetic is
+//   1. sumsq:  sum of g^2 of each gradient, in parts of SUMSQ_CHUNK elements a workgroup (so that
+//              a large gradient is spread over the GPU), into the norms buffer, several gradients
+//              a program; then one workgroup sums the parts into the squared global norm;
+//   2. adamw:  every workgroup reads that total (the clip scale, the same for all), then updates
+//              several parameters a program: m, v, w in place. The arithmetic is
 //              torch.optim.AdamW's, as in optim.ts.
 //
 // The weight average (train/ema.ts) is one such pass too: shadow = d shadow + (1 - d) w in place.
@@ -18,8 +19,8 @@
 //
 // Mixed precision (h.lossScale, train/loss-scale.ts): the gradients are S times the true ones.
 // The adamw program divides by S (read from the scale variable) and returns without writing where
-// the summed norms are inf or NaN (a bit test, which no fast-math assumption removes); then one
-// small program updates the scale and its counts in place from the same norms.
+// the squared norm is inf or NaN (a bit test, which no fast-math assumption removes); then one
+// small program updates the scale and its counts in place from the same total.
 import * as tf from '@tensorflow/tfjs';
 import {
   dispatchRaw,
@@ -48,7 +49,7 @@ function programRuns<T extends { size: number }>(
   buffersPerItem: number,
 ): { first: number; part: T[]; groups: number }[] {
   const limit = b.device.limits.maxStorageBuffersPerShaderStage ?? 8;
-  const k = Math.max(1, Math.min(8, Math.floor((limit - 2) / buffersPerItem)));
+  const k = Math.max(1, Math.min(MAX_ITEMS, Math.floor((limit - 2) / buffersPerItem)));
   const runs = [];
   for (let first = 0; first < items.length; first += k) {
     const part = items.slice(first, first + k);
@@ -57,10 +58,22 @@ function programRuns<T extends { size: number }>(
   return runs;
 }
 
+/** The most items one program takes (its uniform records; the device's storage-buffer limit first). */
+const MAX_ITEMS = 16;
+
+/**
+ * A gradient's sum of squares is summed in parts, a workgroup each, so that a large gradient (a word
+ * table) is spread over the GPU instead of one workgroup walking all of it: ceil(n / SUMSQ_CHUNK)
+ * parts, at most SUMSQ_PARTS.
+ */
+const SUMSQ_CHUNK = 64 * WG;
+const SUMSQ_PARTS = 1024;
+const sumsqParts = (n: number) => Math.min(SUMSQ_PARTS, Math.max(1, Math.ceil(n / SUMSQ_CHUNK)));
+
 function sumsqWgsl(k: number, struct: string): string {
   const decl = [...Array(k).keys()].map((j) => `@group(0) @binding(${j + 1}) var<storage, read> g${j}: array<f32>;`);
   const cases = [...Array(k).keys()].map(
-    (j) => `if (s == ${j}u) { for (var i = li; i < n; i += ${WG}u) { acc += g${j}[i] * g${j}[i]; } }`,
+    (j) => `if (s == ${j}u) { for (var i = c * ${WG}u + li; i < p.n; i += step) { acc += g${j}[i] * g${j}[i]; } }`,
   );
   return `
 @group(0) @binding(0) var<storage, read_write> norms: array<f32>;
@@ -70,13 +83,34 @@ ${struct}
 ${WORKGROUP_REDUCE}
 @compute @workgroup_size(${WG})
 fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) {
-  let s = wid.x;
-  let n = u.slots[s].n;
+  let s = wid.y;
+  let c = wid.x;
+  let p = u.slots[s];
+  if (c >= p.parts) { return; }
+  let step = p.parts * ${WG}u;
   var acc = 0.0;
   ${cases.join('\n  ')}
   let total = wsum(acc, li);
-  if (li == 0u) { norms[u.first + s] = total; }
+  if (li == 0u) { norms[p.base + c] = total; }
 }`;
+}
+
+/** One workgroup: the parts' sum, the squared global norm, into norms[u.nNorms] (after the parts). */
+function normTotal(b: WebGpuBackendLike, nb: any, nParts: number): void {
+  const u = uniformBlock([['nNorms', 'u32', nParts]]);
+  const wgsl = () => `
+@group(0) @binding(0) var<storage, read_write> norms: array<f32>;
+${u.wgsl}
+@group(0) @binding(1) var<uniform> u: U;
+${WORKGROUP_REDUCE}
+@compute @workgroup_size(${WG})
+fn main(@builtin(local_invocation_index) li: u32) {
+  var acc = 0.0;
+  for (var i = li; i < u.nNorms; i += ${WG}u) { acc += norms[i]; }
+  let total = wsum(acc, li);
+  if (li == 0u) { norms[u.nNorms] = total; }
+}`;
+  dispatchRaw(b, 'NormTotal', pipeline(b, 'bp_norm_total', wgsl), [nb], u.data, [1, 1, 1]);
 }
 
 /** WGSL: x is neither inf nor NaN (its exponent bits not all set). */
@@ -111,20 +145,17 @@ ${decl.join('\n')}
 ${struct}
 ${ls ? `@group(0) @binding(${4 * k + 2}) var<storage, read> ls: array<f32>;\n${FINITE}` : ''}
 @group(0) @binding(${4 * k + (ls ? 3 : 2)}) var<uniform> u: U;
-${WORKGROUP_REDUCE}
 @compute @workgroup_size(${WG})
 fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>,
         @builtin(num_workgroups) nwg: vec3<u32>) {
-  var acc = 0.0;
-  for (var i = li; i < u.nNorms; i += ${WG}u) { acc += norms[i]; }
+  let total = norms[u.nNorms];
 ${
   ls
-    ? `  let total = wsum(acc, li);
-  // an inf or NaN gradient anywhere: the step is skipped (the scale program halves the scale)
+    ? `  // an inf or NaN gradient anywhere: the step is skipped (the scale program halves the scale)
   if (!finite(total)) { return; }
   let inv = 1.0 / ls[0];
   let norm = sqrt(total) * inv;`
-    : `  let norm = sqrt(wsum(acc, li));`
+    : `  let norm = sqrt(total);`
 }
   var scale = 1.0;
   if (u.maxNorm > 0.0 && norm > u.maxNorm) { scale = u.maxNorm / (norm + 1e-6); }${
@@ -196,25 +227,38 @@ export function fusedAdamW(items: FusedAdamWItem[], h: FusedAdamWHyper): void {
     .map((it) => ({ ...it, size: it.w.size }))
     .sort((x, y) => x.size - y.size);
   for (const it of live) for (const t of [it.w, it.m, it.v]) ownData(b, t);
-  const nb = norms(b, live.length);
+  // each gradient's parts (sumsqParts) from its base in the norms buffer, their total after them
+  const bases: number[] = [];
+  let nParts = 0;
+  for (const it of live) {
+    bases.push(nParts);
+    nParts += sumsqParts(it.size);
+  }
+  const nb = norms(b, nParts + 1);
 
-  // 1. The squared norm of each gradient into its slot of the norms buffer.
+  // 1. The squared norm of each gradient, in parts, into the norms buffer; then their total.
   for (const { first, part } of programRuns(b, live, 1)) {
     const k = part.length;
+    const parts = part.map((it) => sumsqParts(it.size));
     const u = uniformBlock(
-      [['first', 'u32', first]],
-      part.map((it): UniformField[] => [['n', 'u32', it.size]]),
+      [],
+      part.map((it, j): UniformField[] => [
+        ['n', 'u32', it.size],
+        ['base', 'u32', bases[first + j]],
+        ['parts', 'u32', parts[j]],
+      ]),
     );
     const bufs = [nb, ...part.map((it) => ({ tensor: it.g }))];
     dispatchRaw(
       b,
       'FusedSumSq',
-      pipeline(b, `bp_sumsq2_${k}`, () => sumsqWgsl(k, u.wgsl)),
+      pipeline(b, `bp_sumsq3_${k}`, () => sumsqWgsl(k, u.wgsl)),
       bufs,
       u.data,
-      [k, 1, 1],
+      [Math.max(...parts), k, 1],
     );
   }
+  normTotal(b, nb, nParts);
 
   // 2. AdamW, reading the clip scale from the norms and lr, c1, c2 from the step's scalars.
   setScalar(b, SLOT.lr, h.lr, 'f32');
@@ -231,7 +275,7 @@ export function fusedAdamW(items: FusedAdamWItem[], h: FusedAdamWHyper): void {
         ['b2', 'f32', h.b2],
         ['eps', 'f32', h.eps],
         ['maxNorm', 'f32', h.maxNorm],
-        ['nNorms', 'u32', live.length],
+        ['nNorms', 'u32', nParts],
       ],
       part.map((it): UniformField[] => [
         ['n', 'u32', it.size],
@@ -255,7 +299,7 @@ export function fusedAdamW(items: FusedAdamWItem[], h: FusedAdamWHyper): void {
     );
   }
   markScalarsRead(SLOT.lr, SLOT.c1, SLOT.c2);
-  if (ls) lossScaleUpdate(b, nb, live.length, ls);
+  if (ls) lossScaleUpdate(b, nb, nParts, ls);
 }
 
 /** The loss scale after a step: halved where the norms are not finite, doubled after enough good steps. */
@@ -278,23 +322,17 @@ function lossScaleUpdate(
 ${u.wgsl}
 @group(0) @binding(3) var<uniform> u: U;
 ${FINITE}
-${WORKGROUP_REDUCE}
-@compute @workgroup_size(${WG})
-fn main(@builtin(local_invocation_index) li: u32) {
-  var acc = 0.0;
-  for (var i = li; i < u.nNorms; i += ${WG}u) { acc += norms[i]; }
-  let total = wsum(acc, li);
-  if (li == 0u) {
-    if (finite(total)) {
-      st[0] = st[0] + 1.0;
-      st[2] = 0.0;
-      if (st[0] >= u.interval) { ls[0] = min(ls[0] * 2.0, u.maxScale); st[0] = 0.0; }
-    } else {
-      ls[0] = max(ls[0] * 0.5, u.minScale);
-      st[0] = 0.0;
-      st[1] = st[1] + 1.0;
-      st[2] = 1.0;
-    }
+@compute @workgroup_size(1)
+fn main() {
+  if (finite(norms[u.nNorms])) {
+    st[0] = st[0] + 1.0;
+    st[2] = 0.0;
+    if (st[0] >= u.interval) { ls[0] = min(ls[0] * 2.0, u.maxScale); st[0] = 0.0; }
+  } else {
+    ls[0] = max(ls[0] * 0.5, u.minScale);
+    st[0] = 0.0;
+    st[1] = st[1] + 1.0;
+    st[2] = 1.0;
   }
 }`;
   dispatchRaw(
