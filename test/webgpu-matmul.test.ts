@@ -19,9 +19,13 @@ import {
   choiceFor,
   DEFAULT_TILE,
   formatMatmulBench,
+  KERNEL_VERSION,
   matmulMode,
   mixedTile,
   resetMatmulTuning,
+  SPLIT_TILES,
+  splitCount,
+  splitKMatMul2d,
   tileBytes,
   TILES,
   tuneMatmul,
@@ -110,6 +114,37 @@ describe.skipIf(missing !== null)('our register-blocked webgpu matmul', () => {
       const e = await errors(tile, 5, 130, 3, false, true, true);
       expect(e.rel, `${tile} 5x130x3`).toBeLessThan(1e-5);
     }
+  });
+
+  it('split-K: slices of K summed in order, against float64: each split tile and layout, bias or not', async () => {
+    await initBackend('webgpu');
+    // S: as many slices as keep 256 workgroups busy with K / S >= 128, a power of two dividing K
+    expect(splitCount(1, 4096)).toBe(32);
+    expect(splitCount(4, 4096)).toBe(32);
+    expect(splitCount(16, 1024)).toBe(8);
+    expect(splitCount(1, 1000)).toBe(4);
+    expect(splitCount(1, 1001)).toBe(1);
+    expect(splitCount(300, 4096)).toBe(1);
+    for (const tile of SPLIT_TILES)
+      for (const [l, [ta, tb]] of LAYOUTS.entries())
+        for (const [M, K, N] of [
+          [77, 1000, 40],
+          [64, 512, 130],
+          [5, 1001, 3],
+        ]) {
+          const mm = (x: tf.Tensor2D, y: tf.Tensor2D, bias?: tf.Tensor1D) => splitKMatMul2d(x, y, ta, tb, tile, bias);
+          resetGpuCounters();
+          const { a, b, bias, got, shape } = await randomProduct(mm, [M, K, N], ta, tb, l < 2);
+          expect(shape).toEqual([M, N]);
+          // K = 1001 is not cut: the tile alone
+          expect(!!gpuCounters().byProgram.split_sum, `${tile} ${M}x${K}x${N}`).toBe(K !== 1001);
+          const { ref, scale } = reference(a, b, M, K, N, ta, tb, bias);
+          got.forEach((g, i) =>
+            expect(Math.abs(g - ref[i]), `${tile} ${ta} ${tb} ${M}x${K}x${N} entry ${i}`).toBeLessThan(
+              1e-6 * (1 + scale[i]),
+            ),
+          );
+        }
   });
 
   it('views at an offset: right values; scalar loads where the offset is off a multiple of 4', async () => {
@@ -212,6 +247,60 @@ describe.skipIf(missing !== null)('our register-blocked webgpu matmul', () => {
     expect(() => matmulMode()).toThrow(/BERT_PRUNER_WEBGPU_MATMUL='ours:9x9': one of auto, tfjs, tiled, ours/);
   });
 
+  it("auto: a kept split-K choice runs the dense layer's dW in slices, values and gradients as the cpu's", async () => {
+    await initBackend('webgpu');
+    const adapter = webgpuAdapter()!;
+    const split = `split:${SPLIT_TILES[0]}`;
+    const choices = Object.fromEntries(
+      ['NT', 'NN', 'TN', 'attn'].flatMap((p) =>
+        ['small', 'large'].map((c) => [`${p}:${c}`, p === 'TN' ? split : p === 'attn' ? 'simple' : 'tfjs']),
+      ),
+    );
+    const tuning = { adapter: adapter.name, version: KERNEL_VERSION, measured: 'x', choices, ms: {}, rejected: {} };
+    await withCacheDir(async (dir) => {
+      fs.writeFileSync(
+        path.join(dir, 'backend-speeds.json'),
+        JSON.stringify({
+          format: 'bert-pruner-backend-speeds',
+          version: 1,
+          entries: [],
+          matmul: { [adapter.name]: tuning },
+        }),
+      );
+      resetMatmulTuning();
+      await tuneMatmul(adapter, attentionProduct, MATMUL_STORE);
+      expect(choiceFor('TN', 10)).toBe(split);
+      expect(choiceFor('NT', 10)).toBe('tfjs');
+      const [M, K, N] = [512, 24, 40]; // dW = dY^T x: [40, 24] from 512 rows, in 4 slices
+      const data = [rand(M * K, 70), rand(N * K, 71), rand(N, 72), rand(M * N, 73)];
+      const run = () => {
+        const [x, w, b] = [tf.tensor2d(data[0], [M, K]), tf.tensor2d(data[1], [N, K]), tf.tensor1d(data[2])];
+        const wts = tf.tensor2d(data[3], [M, N]);
+        const f = (...a: tf.Tensor[]) =>
+          tf.sum(tf.mul(ops().linear(a[0] as tf.Tensor2D, a[1] as tf.Tensor2D, a[2] as tf.Tensor1D), wts));
+        return tf.grads(f)([x, w, b]);
+      };
+      const read = async (backend: 'cpu' | 'webgpu') => {
+        await initBackend(backend);
+        resetGpuCounters();
+        const outs = run();
+        const r = await Promise.all(outs.map((t) => t.data() as Promise<Float32Array>));
+        tf.dispose(outs);
+        return r;
+      };
+      const got = await read('webgpu');
+      expect(gpuCounters().byProgram.split_sum).toBe(1);
+      const want = await read('cpu');
+      got.forEach((g, i) => {
+        let worst = 0;
+        for (let j = 0; j < g.length; j++)
+          worst = Math.max(worst, Math.abs(g[j] - want[i][j]) / (1 + Math.abs(want[i][j])));
+        expect(worst, `gradient ${i}`).toBeLessThan(1e-4);
+      });
+    });
+    resetMatmulTuning();
+  });
+
   it('auto: measured once per adapter, kept in the speeds file beside its entries, then read from it', async () => {
     await initBackend('webgpu');
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bp-matmul-'));
@@ -238,10 +327,14 @@ describe.skipIf(missing !== null)('our register-blocked webgpu matmul', () => {
       expect(lines[0]).toMatch(/^webgpu matmul measured on .* in [\d.]+ s: NT:small \S+, .* \(kept in /);
       const keys = ['NT', 'NN', 'TN', 'attn'].flatMap((p) => [`${p}:small`, `${p}:large`]);
       expect(Object.keys(t!.choices).sort()).toEqual(keys.sort());
+      const splits = SPLIT_TILES.map((tile) => `split:${tile}`);
       for (const [k, c] of Object.entries(t!.choices)) {
-        expect(k.startsWith('attn') ? ['simple', ...Object.keys(TILES)] : ['tfjs', ...Object.keys(TILES)]).toContain(c);
-        // every candidate was checked and timed, the choice is the fastest
-        expect(Object.keys(t!.ms[k])).toHaveLength(1 + Object.keys(TILES).length);
+        const dense = !k.startsWith('attn');
+        expect(dense ? ['tfjs', ...Object.keys(TILES), ...splits] : ['simple', ...Object.keys(TILES)]).toContain(c);
+        // every candidate was checked and timed (split-K on the dense layers' products), the choice is the fastest
+        expect(Object.keys(t!.ms[k]).sort()).toEqual(
+          [dense ? 'tfjs' : 'simple', ...Object.keys(TILES), ...(dense ? splits : [])].sort(),
+        );
         expect(t!.ms[k][c]).toBe(Math.min(...Object.values(t!.ms[k])));
       }
       expect(t!.rejected).toEqual({});

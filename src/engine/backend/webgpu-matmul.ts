@@ -39,11 +39,13 @@ import * as tf from '@tensorflow/tfjs';
 import {
   dispatchRaw,
   dropPipeline,
+  gridGroups,
   pipeline,
   requireWebGpu,
   resetGpuCounters,
   uniformBlock,
   UniformField,
+  WG,
 } from './webgpu-kernels';
 import { webgpuFeatures, type Precision } from './webgpu';
 import {
@@ -137,7 +139,7 @@ export function tileBytes(t: Tile, f16 = false): number {
 /** The probe's best on the H200's forward products. */
 export const DEFAULT_TILE = '128x128x8-8x8';
 /** Bump when a kernel changes: measurements of an older version are taken again. */
-export const KERNEL_VERSION = 4;
+export const KERNEL_VERSION = 5;
 
 /**
  * A matrix view: X(z, r, c) = X[off + bo * sb + bi * si + r * sr + c * sc], z = bo * inner + bi
@@ -592,6 +594,99 @@ export function blockedMatMul2d(
   return blockedMatMul(v.a, v.b, v.out, v.dims, tileName, bias, f16) as tf.Tensor2D;
 }
 
+// ---------------------------------------------------------------------------------------------
+// split-K: a product of few output tiles and a long K (a dense layer's dW = dY^T X of a small
+// model: 1 to 8 tiles of 128 x 128, K = the batch's 4096 tokens) leaves most of a GPU idle while
+// each of its few workgroups walks K. Cut K into S slices: S partial products as one batched
+// dispatch of the same kernel, then one program sums them (in slice order: deterministic) and adds
+// the bias. Choices `split:TILE`, measured beside the rest.
+
+/** A choice's prefix for TILE with K split (splitKMatMul2d). */
+export const SPLIT = 'split:';
+/** The tiles split-K is measured on: one small, one large (every tile would double the measurement). */
+export const SPLIT_TILES = ['64x64x16-4x4-w4', '128x128x8-8x8-v4w4db'];
+/** The workgroups a split product aims at (about a large GPU's cores, twice over). */
+const SPLIT_TARGET = 256;
+/** The fewest k a slice gets. */
+const SPLIT_MIN_K = 128;
+
+/**
+ * How many slices K is cut into for `tiles` output tiles: the largest power of two S (at most 64)
+ * with S tiles <= SPLIT_TARGET, K a multiple of S and K / S >= SPLIT_MIN_K; 1 where none (no split).
+ */
+export function splitCount(tiles: number, K: number): number {
+  let s = 1;
+  const ok = (n: number) => n <= 64 && n * tiles <= SPLIT_TARGET && K % n === 0 && K / n >= SPLIT_MIN_K;
+  while (ok(s * 2)) s *= 2;
+  return s;
+}
+
+/** The tile a choice runs on: TILE for 'split:TILE', else the choice itself. */
+export function tileOf(c: Choice): string {
+  return c.startsWith(SPLIT) ? c.slice(SPLIT.length) : c;
+}
+
+/**
+ * op(a) @ op(b) (+ bias) on `tile` with K cut into splitCount slices: the slices' products as one
+ * batched dispatch (slice s reads A's columns and B's rows s K/S..), then one program sums them and
+ * adds the bias. Where K is not cut (S = 1), the tile alone.
+ */
+export function splitKMatMul2d(
+  a: tf.Tensor2D,
+  b: tf.Tensor2D,
+  transA: boolean,
+  transB: boolean,
+  tileName: string,
+  bias?: tf.Tensor1D,
+): tf.Tensor2D {
+  const v = views2d(a, b, transA, transB);
+  const { M, N, K } = v.dims;
+  const t = TILES[tileName];
+  if (!t) throw new Error(`splitKMatMul2d: no tile '${tileName}'`);
+  const S = splitCount(Math.ceil(M / t.BM) * Math.ceil(N / t.BN), K);
+  if (S === 1) return blockedMatMul(v.a, v.b, v.out, v.dims, tileName, bias) as tf.Tensor2D;
+  const Kc = K / S;
+  // slice s starts Kc k-steps in: along A's k stride (its columns) and B's (its rows)
+  const parts = blockedMatMul(
+    { ...v.a, sb: Kc * v.a.sc },
+    { ...v.b, sb: Kc * v.b.sr },
+    { shape: [S, M, N], sb: M * N, si: 0, sr: N, sc: 1 },
+    { M, N, K: Kc, outer: S, inner: 1, alpha: 1 },
+    tileName,
+  );
+  const y = sumSlices(parts, S, M * N, N, bias);
+  parts.dispose();
+  return y as tf.Tensor2D;
+}
+
+/** [S, M, N] -> [M, N]: the sum over the first axis, in order, plus bias[j] where given. */
+function sumSlices(parts: tf.Tensor, S: number, MN: number, N: number, bias?: tf.Tensor1D): tf.Tensor {
+  const gb = requireWebGpu('splitKMatMul2d');
+  const u = uniformBlock([
+    ['S', 'u32', S],
+    ['MN', 'u32', MN],
+    ['N', 'u32', N],
+  ]);
+  const key = `bp_split_sum${bias ? '_bias' : ''}`;
+  const wgsl = () => `@group(0) @binding(0) var<storage, read> parts: array<f32>;
+${bias ? '@group(0) @binding(1) var<storage, read> bias: array<f32>;' : ''}
+@group(0) @binding(${bias ? 2 : 1}) var<storage, read_write> out: array<f32>;
+${u.wgsl}
+@group(0) @binding(${bias ? 3 : 2}) var<uniform> u: U;
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  for (var i = gid.x; i < u.MN; i += nwg.x * ${WG}u) {
+    var acc = ${bias ? 'bias[i % u.N]' : '0.0'};
+    for (var s = 0u; s < u.S; s++) { acc += parts[s * u.MN + i]; }
+    out[i] = acc;
+  }
+}`;
+  const info = (gb as unknown as KernelMakeTensorInfo).makeTensorInfo([MN / N, N], 'float32');
+  const bufs = [{ tensor: parts }, ...(bias ? [{ tensor: bias }] : []), { tensor: info, written: true }];
+  dispatchRaw(gb, 'split_sum', pipeline(gb, key, wgsl), bufs, u.data, gridGroups(MN));
+  return tf.engine().makeTensorFromTensorInfo(info);
+}
+
 /** op(a) [M, K] and op(b) [K, N] as strided views, and their product's [M, N]. */
 function views2d(a: tf.Tensor2D, b: tf.Tensor2D, transA: boolean, transB: boolean) {
   const [M, K] = transA ? [a.shape[1], a.shape[0]] : a.shape;
@@ -753,6 +848,7 @@ export function matMul2dOn(
     return bias
       ? (tf.fused.matMul({ a, b, transposeA: ta, transposeB: tb, bias }) as tf.Tensor2D)
       : tf.matMul(a, b, ta, tb);
+  if (c.startsWith(SPLIT)) return splitKMatMul2d(a, b, ta, tb, c.slice(SPLIT.length), bias);
   const v = views2d(a, b, ta, tb);
   return runStrided(c, v.a, v.b, v.out, v.dims, bias) as tf.Tensor2D;
 }
@@ -799,8 +895,10 @@ export function choiceFor(product: Product, outputs: number): Choice {
   if (mode.kind === 'tfjs') return fallback;
   if (mode.kind === 'ours') return mode.tile;
   const c = tuned?.choices[`${product}:${sizeClass(outputs)}`];
-  // a choice from the file that names no kernel of ours (edited, another version) falls back
-  return c && (c === fallback || TILES[c]) ? c : fallback;
+  // a choice from the file that names no kernel of ours (edited, another version) falls back; split-K
+  // only for the dense layers
+  const ours = c && (TILES[c] || (product !== 'attn' && c.startsWith(SPLIT) && TILES[tileOf(c)]));
+  return c && (c === fallback || ours) ? c : fallback;
 }
 
 let precision: Precision = 'fp32';
@@ -817,7 +915,7 @@ export function matmulPrecision(): Precision {
 
 /** The tile of ours the f16 variant runs `product` at this size on: the fp32 choice where a tile, else DEFAULT_TILE. */
 export function mixedTile(product: Product, outputs: number): string {
-  const c = choiceFor(product, outputs);
+  const c = tileOf(choiceFor(product, outputs));
   return TILES[c] ? c : usableTile();
 }
 
@@ -1033,7 +1131,10 @@ export async function tuneMatmul(
   try {
     // a tile that does not compile, or computes wrongly, on this adapter is left out, not chosen
     const fallback = (c: Case) => (c.product === 'attn' ? 'simple' : 'tfjs');
-    await measureChecked(cs, fallback, tiles, reps, FP32_AGREE, { ms, choices, rejected });
+    // split-K on the dense layers' products only
+    const splits = SPLIT_TILES.filter((t) => tiles.includes(t)).map((t) => SPLIT + t);
+    const applies = (cand: Choice, c: Case) => c.product !== 'attn' || !cand.startsWith(SPLIT);
+    await measureChecked(cs, fallback, [...tiles, ...splits], reps, FP32_AGREE, { ms, choices, rejected }, applies);
   } finally {
     tf.dispose(made);
     // the measurement's programs and uploads are not the stage's
@@ -1088,6 +1189,7 @@ async function measureChecked(
   reps: number,
   tol: number,
   o: { ms: Record<string, Record<string, number>>; choices: Record<string, Choice>; rejected: Record<string, string> },
+  applies: (cand: Choice, c: Case) => boolean = () => true,
 ): Promise<void> {
   for (const c of cs) {
     const key = `${c.product}:${c.cls}`;
@@ -1095,7 +1197,7 @@ async function measureChecked(
     const want = await referenceOutputs(ref, c);
     o.ms[key] = { [ref]: await msPerCall(ref, c, reps) };
     for (const cand of cands) {
-      if (o.rejected[cand]) continue;
+      if (o.rejected[cand] || !applies(cand, c)) continue;
       const no = await disagreement(cand, want, c, tol, refLabel(ref));
       if (no) o.rejected[cand] = `${no} (${key})`;
       else o.ms[key][cand] = await msPerCall(cand, c, reps, false);
@@ -1312,7 +1414,8 @@ export interface MatmulBenchRow {
 function benchCandidates(): string[] {
   // the tiles the measurement left out (they did not compile or agree here) are not timed
   const tiles = Object.keys(TILES).filter((t) => !tuned?.rejected?.[t]);
-  if (precision !== 'mixed') return ['tfjs', ...tiles];
+  const splits = SPLIT_TILES.filter((t) => tiles.includes(t) && !tuned?.rejected?.[SPLIT + t]).map((t) => SPLIT + t);
+  if (precision !== 'mixed') return ['tfjs', ...tiles, ...splits];
   // and every sg candidate the mixed measurement kept (compiled, agreed with the f16 kernel)
   const m = tuned?.mixed;
   const timed = Object.keys(Object.values(m?.ms ?? {})[0] ?? {});

@@ -39,7 +39,6 @@ import {
 } from './webgpu-kernels';
 import { markScalarsRead, seedSlot, stepScalarsBuffer } from './webgpu-record';
 import {
-  blockedMatMul2d,
   choiceFor,
   Choice,
   matMul2dOn,
@@ -232,11 +231,19 @@ export function dropout<T extends tf.Tensor>(x: T, rate: number, seed: number): 
 // ---------------------------------------------------------------------------------------------
 // column sums (bias gradients, LayerNorm's dgamma / dbeta)
 
-/** WGSL: 32 columns a workgroup (`col`), 8 lanes (`lane`) of rows each, the lanes' sums in `part`. */
+/**
+ * The column sums' layout: COLS columns a workgroup, WG / COLS lanes of rows each. 8 columns are
+ * one 32-byte read a row for a GPU's memory; more lanes give more workgroups and shorter walks down
+ * the rows (a [4096, 128] gradient: 16 workgroups of 128 rows a lane, where 32 columns gave 4 of 512).
+ */
+const COLS = 8;
+const LANES = WG / COLS;
+
+/** WGSL: COLS columns a workgroup (`col`), LANES lanes (`lane`) of rows each, the lanes' sums in `part`. */
 const COLUMNS = `@compute @workgroup_size(${WG})
 fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) {
-  let col = wid.x * 32u + li % 32u;
-  let lane = li / 32u;`;
+  let col = wid.x * ${COLS}u + li % ${COLS}u;
+  let lane = li / ${COLS}u;`;
 const colFields = (dy: tf.Tensor, C: number): Field[] => [
   ['rows', 'u32', dy.size / C],
   ['C', 'u32', C],
@@ -250,19 +257,19 @@ function columnSum(dy: tf.Tensor): tf.Tensor {
     [{ name: 'dy', t: dy }],
     [C],
     colFields(dy, C),
-    [Math.ceil(C / 32), 1, 1],
+    [Math.ceil(C / COLS), 1, 1],
     `
 var<workgroup> part: array<f32, ${WG}>;
 ${COLUMNS}
   var acc = 0.0;
   if (col < u.C) {
-    for (var row = lane; row < u.rows; row += 8u) { acc += dy[row * u.C + col]; }
+    for (var row = lane; row < u.rows; row += ${LANES}u) { acc += dy[row * u.C + col]; }
   }
   part[li] = acc;
   workgroupBarrier();
   if (lane == 0u && col < u.C) {
     var s = 0.0;
-    for (var k = 0u; k < 8u; k++) { s += part[k * 32u + li]; }
+    for (var k = 0u; k < ${LANES}u; k++) { s += part[k * ${COLS}u + li]; }
     out[col] = s;
   }
 }`,
@@ -283,7 +290,7 @@ function layerNormParamGrads(dy: tf.Tensor, v: LnInput, stats: tf.Tensor): [tf.T
       { name: 'db', shape: [C] },
     ],
     [...colFields(dy, C), ...lnFields(v)],
-    [Math.ceil(C / 32), 1, 1],
+    [Math.ceil(C / COLS), 1, 1],
     `${lnPrelude(v)}
 var<workgroup> pg: array<f32, ${WG}>;
 var<workgroup> pb: array<f32, ${WG}>;
@@ -291,7 +298,7 @@ ${COLUMNS}
   var ag = 0.0;
   var ab = 0.0;
   if (col < u.C) {
-    for (var row = lane; row < u.rows; row += 8u) {
+    for (var row = lane; row < u.rows; row += ${LANES}u) {
       let i = row * u.C + col;
       ag += dy[i] * (${lnAt(v)('i')} - st[2u * row]) * st[2u * row + 1u];
       ab += dy[i];
@@ -303,7 +310,7 @@ ${COLUMNS}
   if (lane == 0u && col < u.C) {
     var sg = 0.0;
     var sb = 0.0;
-    for (var k = 0u; k < 8u; k++) { sg += pg[k * 32u + li]; sb += pb[k * 32u + li]; }
+    for (var k = 0u; k < ${LANES}u; k++) { sg += pg[k * ${COLS}u + li]; sb += pb[k * ${COLS}u + li]; }
     dg[col] = sg;
     db[col] = sb;
   }
@@ -318,18 +325,15 @@ ${COLUMNS}
 
 /**
  * op(a) @ op(b) (+ bias) on what webgpu-matmul.ts chose for this product and size: tfjs's matmul
- * (its fused matmul where there is a bias) or our register-blocked kernel.
+ * (its fused matmul where there is a bias), our register-blocked kernel, or that with K split.
  */
 function mm(a: tf.Tensor2D, b: tf.Tensor2D, ta: boolean, tb: boolean, bias?: tf.Tensor1D): tf.Tensor2D {
   const M = ta ? a.shape[1] : a.shape[0];
   const N = tb ? b.shape[0] : b.shape[1];
   const product = ta ? 'TN' : tb ? 'NT' : 'NN';
   // mixed precision: the f16 variant of our kernel or subgroup matrices, whatever the fp32 choice
-  if (matmulPrecision() === 'mixed') return matMul2dOn(a, b, ta, tb, mixedChoice(product, M * N), bias);
-  const c = choiceFor(product, M * N);
-  if (c !== 'tfjs') return blockedMatMul2d(a, b, ta, tb, c, bias);
-  if (!bias) return tf.matMul(a, b, ta, tb);
-  return tf.fused.matMul({ a, b, transposeA: ta, transposeB: tb, bias }) as tf.Tensor2D;
+  const mixed = matmulPrecision() === 'mixed';
+  return matMul2dOn(a, b, ta, tb, mixed ? mixedChoice(product, M * N) : choiceFor(product, M * N), bias);
 }
 
 /**
