@@ -798,7 +798,7 @@ function attend(
   return { ctx, probs, dropped };
 }
 
-/** attend's gradients: dq, dk, dv [B*T, A*D] from dctx (4 programs, with dropout too). */
+/** attend's gradients: dq, dk, dv [B*T, A*D] from dctx (5 programs, with dropout or without). */
 function attendGrad(
   dctx: tf.Tensor,
   q: HeadsIn,
@@ -964,8 +964,8 @@ function unstackGrads(dw: tf.Tensor, db: tf.Tensor): tf.Tensor[] {
  * The three weights are stacked (1 program) and projected by one matmul into q, k, v side by side
  * [B*T, 3 A*D], which the attention reads in place. Backward: the attention's, q, k and v's
  * gradients packed side by side (1 program), then one matmul each for dx and the stacked dW, one
- * column sum for the stacked db, and 1 program unstacking them: 4 + 5 programs where the three
- * dense layers took 9 + 9 and 2 adds of their dx.
+ * column sum for the stacked db, and 1 program unstacking them. 2 programs forward and 5 backward
+ * besides the attention's, where the three dense layers took 3 and 9, and 2 adds of their dx.
  */
 export function selfAttention(
   x: tf.Tensor2D,
