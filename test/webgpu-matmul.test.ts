@@ -33,7 +33,7 @@ import {
 import { attentionProduct } from '../src/engine/backend/webgpu-ops';
 import { ops } from '../src/engine/ops';
 import { webgpuMissing } from './helpers/backends';
-import { rand, randomProduct, reference, withCacheDir } from './helpers/webgpu';
+import { projections, rand, randomProduct, reference, withCacheDir } from './helpers/webgpu';
 
 const missing = await webgpuMissing('webgpu matmul tests');
 
@@ -197,9 +197,8 @@ describe.skipIf(missing !== null)('our register-blocked webgpu matmul', () => {
         const xs = shapes.map((sh, i) => tf.tensor(data[i], sh));
         const m = tf.tensor2d(mask, [B, T]);
         const f = (...a: tf.Tensor[]) => {
-          const [x, wq, bq, wk, bk, wv, bv, w, b] = a as tf.Tensor2D[];
-          const proj = (pw: tf.Tensor2D, pb: tf.Tensor) => ({ w: pw, b: pb as tf.Tensor1D });
-          const att = ops().selfAttention(x, proj(wq, bq), proj(wk, bk), proj(wv, bv), m, { B, T, A, D }, null);
+          const [x, w, b] = [a[0], a[7], a[8]] as tf.Tensor2D[];
+          const att = ops().selfAttention(x, ...projections(a.slice(1, 7)), m, { B, T, A, D }, null);
           const y = ops().linear(att, w, b as tf.Tensor as tf.Tensor1D);
           return [att, y];
         };
@@ -256,8 +255,15 @@ describe.skipIf(missing !== null)('our register-blocked webgpu matmul', () => {
         ['small', 'large'].map((c) => [`${p}:${c}`, p === 'TN' ? split : p === 'attn' ? 'simple' : 'tfjs']),
       ),
     );
-    const tuning = { adapter: adapter.name, version: KERNEL_VERSION, measured: 'x', choices, ms: {}, rejected: {} };
-    await withCacheDir(async (dir) => {
+    const keep = async (dir: string, kept: Record<string, string>) => {
+      const tuning = {
+        adapter: adapter.name,
+        version: KERNEL_VERSION,
+        measured: 'x',
+        choices: kept,
+        ms: {},
+        rejected: {},
+      };
       fs.writeFileSync(
         path.join(dir, 'backend-speeds.json'),
         JSON.stringify({
@@ -269,6 +275,13 @@ describe.skipIf(missing !== null)('our register-blocked webgpu matmul', () => {
       );
       resetMatmulTuning();
       await tuneMatmul(adapter, attentionProduct, MATMUL_STORE);
+    };
+    await withCacheDir(async (dir) => {
+      // a file someone edited: a split of no tile of ours, a split on the attention: the fallbacks
+      await keep(dir, { ...choices, 'TN:small': 'split:9x9', 'attn:small': split });
+      expect(choiceFor('TN', 10)).toBe('tfjs');
+      expect(choiceFor('attn', 10)).toBe('simple');
+      await keep(dir, choices);
       expect(choiceFor('TN', 10)).toBe(split);
       expect(choiceFor('NT', 10)).toBe('tfjs');
       const [M, K, N] = [512, 24, 40]; // dW = dY^T x: [40, 24] from 512 rows, in 4 slices

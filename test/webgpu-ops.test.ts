@@ -19,6 +19,7 @@ import { AdamW } from '../src/engine/train/optim';
 import { userError } from './helpers/errors';
 import { webgpuMissing } from './helpers/backends';
 import { tinyBatch, tinyModel } from './helpers/tiny';
+import { projections } from './helpers/webgpu';
 
 const missing = await webgpuMissing('webgpu tests');
 // the kernels are compared against the cpu backend, the active one between checks
@@ -162,12 +163,10 @@ describe.skipIf(missing !== null)('webgpu kernels against the cpu backend', () =
       const [B, T, H] = [3, 19, 24];
       const AD = A * D;
       const mask = new Float32Array(B * T).map((_, i) => (i % T < [19, 11, 5][Math.floor(i / T)] ? 1 : 0));
-      await sameWithGrads([[B * T, H], [AD, H], [AD], [AD, H], [AD], [AD, H], [AD]], (x, wq, bq, wk, bk, wv, bv) =>
+      await sameWithGrads([[B * T, H], [AD, H], [AD], [AD, H], [AD], [AD, H], [AD]], (x, ...ps) =>
         ops().selfAttention(
           tf.mul(x, 0.3) as tf.Tensor2D, // scores of a few units, not a saturated softmax
-          { w: wq as tf.Tensor2D, b: bq as tf.Tensor1D },
-          { w: wk as tf.Tensor2D, b: bk as tf.Tensor1D },
-          { w: wv as tf.Tensor2D, b: bv as tf.Tensor1D },
+          ...projections(ps),
           tf.tensor2d(mask, [B, T]),
           { B, T, A, D },
           null,
@@ -188,31 +187,29 @@ describe.skipIf(missing !== null)('webgpu kernels against the cpu backend', () =
     );
     const wts = rand(B * T * AD, 40);
     const mask = tf.tensor2d(new Float32Array(B * T).fill(1), [B, T]);
-    const run = (packed: boolean) => () => {
-      const xs = shapes.map((s, i) => tf.tensor(data[i], s));
-      const f = (...a: tf.Tensor[]) => {
-        const [x, wq, bq, wk, bk, wv, bv] = a as [tf.Tensor2D, ...tf.Tensor[]];
-        const [q, k, v] = [
-          { w: wq as tf.Tensor2D, b: bq as tf.Tensor1D },
-          { w: wk as tf.Tensor2D, b: bk as tf.Tensor1D },
-          { w: wv as tf.Tensor2D, b: bv as tf.Tensor1D },
-        ];
-        const drop = { rate: 0.3, seed: () => 123 };
-        const y = packed
-          ? ops().selfAttention(x, q, k, v, mask, { B, T, A, D }, drop)
-          : ops().attention(
-              ops().linear(x, q.w, q.b),
-              ops().linear(x, k.w, k.b),
-              ops().linear(x, v.w, v.b),
-              mask,
-              { B, T, A, D },
-              drop,
-            );
-        return tf.sum(tf.mul(y, tf.tensor2d(wts, [B * T, AD])));
+    const run =
+      (packed: boolean, rate = 0.3) =>
+      () => {
+        const xs = shapes.map((s, i) => tf.tensor(data[i], s));
+        const f = (x: tf.Tensor, ...ps: tf.Tensor[]) => {
+          const [q, k, v] = projections(ps);
+          const drop = { rate, seed: () => 123 };
+          const x2 = x as tf.Tensor2D;
+          const y = packed
+            ? ops().selfAttention(x2, q, k, v, mask, { B, T, A, D }, drop)
+            : ops().attention(
+                ops().linear(x2, q.w, q.b),
+                ops().linear(x2, k.w, k.b),
+                ops().linear(x2, v.w, v.b),
+                mask,
+                { B, T, A, D },
+                drop,
+              );
+          return tf.sum(tf.mul(y, tf.tensor2d(wts, [B * T, AD])));
+        };
+        const { value, grads } = tf.valueAndGrads(f)(xs);
+        return [value, ...grads];
       };
-      const { value, grads } = tf.valueAndGrads(f)(xs);
-      return [value, ...grads];
-    };
     await initBackend('webgpu');
     resetGpuCounters();
     const packed = await on('webgpu', run(true));
@@ -222,19 +219,7 @@ describe.skipIf(missing !== null)('webgpu kernels against the cpu backend', () =
     const composedPrograms = gpuCounters().byProgram;
     expectClose(packed, composed, 1e-5);
     // dropout drew something (the two agree on its mask): the weighted sum differs from no dropout's
-    const noDrop = await on('webgpu', () => {
-      const xs = shapes.map((s, i) => tf.tensor(data[i], s));
-      const y = ops().selfAttention(
-        xs[0] as tf.Tensor2D,
-        { w: xs[1] as tf.Tensor2D, b: xs[2] as tf.Tensor1D },
-        { w: xs[3] as tf.Tensor2D, b: xs[4] as tf.Tensor1D },
-        { w: xs[5] as tf.Tensor2D, b: xs[6] as tf.Tensor1D },
-        mask,
-        { B, T, A, D },
-        null,
-      );
-      return [tf.sum(tf.mul(y, tf.tensor2d(wts, [B * T, AD])))];
-    });
+    const noDrop = await on('webgpu', run(true, 0));
     expect(Math.abs(noDrop[0].values[0] - packed[0].values[0])).toBeGreaterThan(1e-3);
     const total = (p: Record<string, number>) => Object.values(p).reduce((a, b) => a + b, 0);
     // forward: stack + 1 projection for 3; backward: pack, dx, dW, db, unstack for 9 + 2 adds

@@ -9,6 +9,11 @@ import { Rng } from '../../src/engine/data/rng';
 import { classify, classifierLoss, toInputs } from '../../src/engine/model/bert';
 import type { BertConfig } from '../../src/engine/model/config';
 import type { Params } from '../../src/engine/model/params';
+import type { Dense } from '../../src/engine/ops';
+
+/** The q, k, v projections (Ops.selfAttention's) of [W_q, b_q, W_k, b_k, W_v, b_v]. */
+export const projections = (t: tf.Tensor[]) =>
+  [0, 2, 4].map((i) => ({ w: t[i] as tf.Tensor2D, b: t[i + 1] as tf.Tensor1D })) as [Dense, Dense, Dense];
 
 /** n standard normal float32 values from seed. */
 export const rand = (n: number, seed: number) => {

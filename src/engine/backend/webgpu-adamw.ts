@@ -228,24 +228,24 @@ export function fusedAdamW(items: FusedAdamWItem[], h: FusedAdamWHyper): void {
     .sort((x, y) => x.size - y.size);
   for (const it of live) for (const t of [it.w, it.m, it.v]) ownData(b, t);
   // each gradient's parts (sumsqParts) from its base in the norms buffer, their total after them
+  const parts = live.map((it) => sumsqParts(it.size));
   const bases: number[] = [];
   let nParts = 0;
-  for (const it of live) {
+  for (const n of parts) {
     bases.push(nParts);
-    nParts += sumsqParts(it.size);
+    nParts += n;
   }
   const nb = norms(b, nParts + 1);
 
   // 1. The squared norm of each gradient, in parts, into the norms buffer; then their total.
   for (const { first, part } of programRuns(b, live, 1)) {
     const k = part.length;
-    const parts = part.map((it) => sumsqParts(it.size));
     const u = uniformBlock(
       [],
       part.map((it, j): UniformField[] => [
         ['n', 'u32', it.size],
         ['base', 'u32', bases[first + j]],
-        ['parts', 'u32', parts[j]],
+        ['parts', 'u32', parts[first + j]],
       ]),
     );
     const bufs = [nb, ...part.map((it) => ({ tensor: it.g }))];
@@ -255,7 +255,7 @@ export function fusedAdamW(items: FusedAdamWItem[], h: FusedAdamWHyper): void {
       pipeline(b, `bp_sumsq3_${k}`, () => sumsqWgsl(k, u.wgsl)),
       bufs,
       u.data,
-      [Math.max(...parts), k, 1],
+      [Math.max(...parts.slice(first, first + k)), k, 1],
     );
   }
   normTotal(b, nb, nParts);

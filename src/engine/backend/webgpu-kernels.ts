@@ -261,6 +261,14 @@ export function dispatchRaw(
   }
 }
 
+/** A new f32 tensor's data of `shape` on the device, for one of our kernels to write (dispatchRaw's `written`). */
+export function outputInfo(b: WebGpuBackendLike, shape: number[]): tf.TensorInfo {
+  return (b as unknown as { makeTensorInfo(s: number[], d: tf.DataType): tf.TensorInfo }).makeTensorInfo(
+    shape,
+    'float32',
+  );
+}
+
 /**
  * Make a variable's data its own (a copy where another tensor shares it, as tf.variable(t) and
  * assign(t) do, or a shared device scalar), so that writing it in place changes nothing else.

@@ -40,6 +40,7 @@ import {
   dispatchRaw,
   dropPipeline,
   gridGroups,
+  outputInfo,
   pipeline,
   requireWebGpu,
   resetGpuCounters,
@@ -167,10 +168,6 @@ export interface MatDims {
   outer: number;
   inner: number;
   alpha: number;
-}
-
-interface KernelMakeTensorInfo {
-  makeTensorInfo(shape: number[], dtype: tf.DataType): tf.TensorInfo;
 }
 
 /**
@@ -568,7 +565,7 @@ function dispatchStrided(
   uniforms: ArrayBuffer,
   tile: { BM: number; BN: number },
 ): tf.Tensor {
-  const info = (gb as unknown as KernelMakeTensorInfo).makeTensorInfo(p.out.shape, 'float32');
+  const info = outputInfo(gb, p.out.shape);
   const groups: [number, number, number] = [
     Math.ceil(p.dims.N / tile.BN),
     Math.ceil(p.dims.M / tile.BM),
@@ -681,7 +678,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     out[i] = acc;
   }
 }`;
-  const info = (gb as unknown as KernelMakeTensorInfo).makeTensorInfo([MN / N, N], 'float32');
+  const info = outputInfo(gb, [MN / N, N]);
   const bufs = [{ tensor: parts }, ...(bias ? [{ tensor: bias }] : []), { tensor: info, written: true }];
   dispatchRaw(gb, 'split_sum', pipeline(gb, key, wgsl), bufs, u.data, gridGroups(MN));
   return tf.engine().makeTensorFromTensorInfo(info);

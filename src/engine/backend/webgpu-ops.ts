@@ -25,11 +25,12 @@
 // Kernels are plain WGSL dispatched in tfjs's command stream (webgpu-kernels.ts dispatchRaw); each
 // makes a new output tensor, nothing is written in place.
 import * as tf from '@tensorflow/tfjs';
-import type { AttentionDims, DropSpec, Ops } from '../ops/types';
+import type { AttentionDims, Dense, DropSpec, Ops } from '../ops/types';
 import { customOp } from './custom-op';
 import {
   dispatchRaw,
   gridGroups,
+  outputInfo,
   pipeline,
   requireWebGpu,
   uniformBlock,
@@ -52,10 +53,6 @@ import {
 } from './webgpu-matmul';
 
 type Field = UniformField;
-
-interface KernelMakeTensorInfo {
-  makeTensorInfo(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-}
 
 /** A kernel's input: a tensor (its elements f32, or i32 where `i32`) or a raw buffer of f32, by name. */
 type KernelInput = { name: string; t: tf.Tensor; i32?: boolean } | { name: string; buf: unknown };
@@ -89,7 +86,7 @@ function runKernel(
   const m = n + outputs.length;
   const wgsl = () =>
     [...decl, uniformBlock(fields).wgsl, `@group(0) @binding(${m}) var<uniform> u: U;`, body].join('\n');
-  const infos = outputs.map((o) => (b as unknown as KernelMakeTensorInfo).makeTensorInfo(o.shape, 'float32'));
+  const infos = outputs.map((o) => outputInfo(b, o.shape));
   dispatchRaw(
     b,
     key,
@@ -182,7 +179,7 @@ fn pcg(v: u32) -> u32 {
  * WGSL of the dropout mask, for the dropout kernel and LayerNorm's (which draws it in place):
  * dropKey() hashes the seed in slot u.slot of the step's scalars buffer `sc` (webgpu-record.ts: a
  * recorded step draws new masks on every replay); dropAt(i, key, v) is v at element i dropped out
- * with probability u.drate, else scaled by u.dscale. Its uniforms: dropFields.
+ * with probability u.drate, else scaled by u.dscale. What a kernel binds and sets for it: dropParts.
  */
 const DROP = `${HASH}
 fn dropKey() -> u32 { return pcg(bitcast<u32>(sc[u.slot])); }
@@ -192,21 +189,41 @@ fn dropAt(i: u32, key: u32, v: f32) -> f32 {
 }`;
 /** A dropout to draw in a kernel: its rate and the seed slot of its mask. */
 type DropSlot = { rate: number; slot: number };
-const dropFields = (rate: number, slot: number): Field[] => [
-  ['slot', 'u32', slot],
-  ['drate', 'f32', rate],
-  ['dscale', 'f32', 1 / (1 - rate)],
-];
-const dropInput = (): KernelInput => ({ name: 'sc', buf: stepScalarsBuffer(requireWebGpu('dropout')) });
+
+/** drop's seed given its slot of the step's scalars now (seedSlot), or null without a dropout. */
+function dropSlot(drop: DropSpec | null | undefined, op: string): DropSlot | null {
+  return drop ? { rate: drop.rate, slot: seedSlot(requireWebGpu(op), drop.seed) } : null;
+}
+
+/**
+ * What a kernel drawing drop's mask binds (the scalars buffer `sc`), sets (DROP's uniforms),
+ * declares (DROP) and adds to its key, and `read`, to call after its dispatch (the slot is read:
+ * webgpu-record.ts); nothing without a dropout.
+ */
+const dropParts = (drop: DropSlot | null | undefined) =>
+  drop
+    ? {
+        inputs: [{ name: 'sc', buf: stepScalarsBuffer(requireWebGpu('dropout')) }] as KernelInput[],
+        fields: [
+          ['slot', 'u32', drop.slot],
+          ['drate', 'f32', drop.rate],
+          ['dscale', 'f32', 1 / (1 - drop.rate)],
+        ] as Field[],
+        prelude: DROP,
+        key: '_drop',
+        read: () => markScalarsRead(drop.slot),
+      }
+    : { inputs: [] as KernelInput[], fields: [] as Field[], prelude: '', key: '', read: () => {} };
 
 /** x dropped out by the mask of the seed in slot `slot` (DROP). */
 function dropoutKernel(x: tf.Tensor, rate: number, slot: number): tf.Tensor {
   const n = x.size;
+  const d = dropParts({ rate, slot });
   const out = launch(
     'dropout',
-    [{ name: 'x', t: x }, dropInput()],
+    [{ name: 'x', t: x }, ...d.inputs],
     x.shape,
-    [['n', 'u32', n], ...dropFields(rate, slot)],
+    [['n', 'u32', n], ...d.fields],
     gridGroups(n),
     `${DROP}
 ${MAIN_FLAT} {
@@ -214,7 +231,7 @@ ${MAIN_FLAT} {
   for (var i = gid.x; i < u.n; i += nwg.x * ${WG}u) { out[i] = dropAt(i, key, x[i]); }
 }`,
   );
-  markScalarsRead(slot); // after: the dispatch may have submitted what came before
+  d.read(); // after: the dispatch may have submitted what came before
   return out;
 }
 
@@ -281,6 +298,7 @@ ${COLUMNS}
  * and the row stats [mean, rstd]) and of dy.
  */
 function layerNormParamGrads(dy: tf.Tensor, v: LnInput, stats: tf.Tensor): [tf.Tensor, tf.Tensor] {
+  const d = dropParts(v.drop);
   const C = dy.shape[dy.shape.length - 1];
   const [dg, db] = runKernel(
     lnKey('layernorm_dgb', v),
@@ -289,9 +307,9 @@ function layerNormParamGrads(dy: tf.Tensor, v: LnInput, stats: tf.Tensor): [tf.T
       { name: 'dg', shape: [C] },
       { name: 'db', shape: [C] },
     ],
-    [...colFields(dy, C), ...lnFields(v)],
+    [...colFields(dy, C), ...d.fields],
     [Math.ceil(C / COLS), 1, 1],
-    `${lnPrelude(v)}
+    `${d.prelude}
 var<workgroup> pg: array<f32, ${WG}>;
 var<workgroup> pb: array<f32, ${WG}>;
 ${COLUMNS}
@@ -316,7 +334,7 @@ ${COLUMNS}
   }
 }`,
   );
-  lnRead(v);
+  d.read();
   return [dg, db];
 }
 
@@ -375,29 +393,23 @@ export function matMulT(x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
  * LayerNorm's input: x alone, or x + r where a residual r is fused in (its kernels read both and
  * add them, so that the sum is never written), x dropped out first where `drop` is given (the mask
  * the dropout kernel draws from the same seed slot, read in place: `dropAt`). lnAt(v)(i): the WGSL
- * of element i; lnIns, lnFields, lnPrelude: what a kernel reading it binds, sets and declares.
+ * of element i; lnIns: what a kernel reading it binds (dropParts(v.drop): what else its dropout needs).
  */
 interface LnInput {
   x: tf.Tensor;
   r?: tf.Tensor;
-  drop?: DropSlot;
+  drop?: DropSlot | null;
 }
 const lnIns = (v: LnInput): KernelInput[] => [
   { name: 'x', t: v.x },
   ...(v.r ? [{ name: 'r', t: v.r }] : []),
-  ...(v.drop ? [dropInput()] : []),
+  ...dropParts(v.drop).inputs,
 ];
 const lnAt = (v: LnInput) => (i: string) => {
   const x = v.drop ? `dropAt(${i}, dropKey(), x[${i}])` : `x[${i}]`;
   return v.r ? `(${x} + r[${i}])` : x;
 };
-const lnKey = (key: string, v: LnInput) => `${key}${v.r ? '_res' : ''}${v.drop ? '_drop' : ''}`;
-const lnFields = (v: LnInput): Field[] => (v.drop ? dropFields(v.drop.rate, v.drop.slot) : []);
-const lnPrelude = (v: LnInput) => (v.drop ? DROP : '');
-/** After a kernel that read the seed slot of v's dropout (webgpu-record.ts). */
-const lnRead = (v: LnInput) => {
-  if (v.drop) markScalarsRead(v.drop.slot);
-};
+const lnKey = (key: string, v: LnInput) => `${key}${v.r ? '_res' : ''}${dropParts(v.drop).key}`;
 
 /** WGSL: mean and rstd = 1/sqrt(var + eps) of row at(o .. o + H), by the whole workgroup. */
 const rowStats = (at: (i: string) => string) => `var s = 0.0;
@@ -408,18 +420,19 @@ const rowStats = (at: (i: string) => string) => `var s = 0.0;
     let rstd = inverseSqrt(wsum(q, li) / f32(u.H) + u.eps);`;
 
 function layerNormForward(v: LnInput, g: tf.Tensor, beta: tf.Tensor, eps: number): tf.Tensor {
+  const d = dropParts(v.drop);
   const at = lnAt(v);
   const y = rowKernel(
     lnKey('layernorm', v),
     [...lnIns(v), { name: 'g', t: g }, { name: 'b', t: beta }],
     v.x.shape,
     v.x.shape[v.x.shape.length - 1],
-    [['eps', 'f32', eps], ...lnFields(v)],
+    [['eps', 'f32', eps], ...d.fields],
     `${rowStats(at)}
     for (var j = li; j < u.H; j += ${WG}u) { out[o + j] = (${at('o + j')} - mean) * rstd * g[j] + b[j]; }`,
-    lnPrelude(v),
+    d.prelude,
   );
-  lnRead(v);
+  d.read();
   return y;
 }
 
@@ -429,6 +442,7 @@ function layerNormForward(v: LnInput, g: tf.Tensor, beta: tf.Tensor, eps: number
  * dropped out, x's gradient too (dx through the same mask).
  */
 function layerNormDx(dy: tf.Tensor, v: LnInput, g: tf.Tensor, eps: number): tf.Tensor[] {
+  const d = dropParts(v.drop);
   const at = lnAt(v);
   const H = v.x.shape[v.x.shape.length - 1];
   const grads = rowKernelN(
@@ -440,7 +454,7 @@ function layerNormDx(dy: tf.Tensor, v: LnInput, g: tf.Tensor, eps: number): tf.T
       ...(v.drop ? [{ name: 'dxd', shape: v.x.shape }] : []),
     ],
     H,
-    [['eps', 'f32', eps], ...lnFields(v)],
+    [['eps', 'f32', eps], ...d.fields],
     `${rowStats(at)}
     var a = 0.0;
     var c = 0.0;
@@ -457,9 +471,9 @@ function layerNormDx(dy: tf.Tensor, v: LnInput, g: tf.Tensor, eps: number): tf.T
       out[o + j] = d;${v.drop ? '\n      dxd[o + j] = dropAt(o + j, dropKey(), d);' : ''}
     }
     if (li == 0u) { st[2u * row] = mean; st[2u * row + 1u] = rstd; }`,
-    lnPrelude(v),
+    d.prelude,
   );
-  lnRead(v);
+  d.read();
   return grads;
 }
 
@@ -478,7 +492,7 @@ export function layerNorm<T extends tf.Tensor>(
   drop?: DropSpec,
 ): T {
   if (drop && !residual) return layerNorm(dropout(x, drop.rate, drop.seed), g, beta, eps);
-  const dr = drop ? { rate: drop.rate, slot: seedSlot(requireWebGpu('layerNorm'), drop.seed) } : undefined;
+  const dr = dropSlot(drop, 'layerNorm');
   const backward = (dy: tf.Tensor, v: LnInput, sg: tf.Tensor) => {
     const [dx, stats, dxd] = layerNormDx(dy, v, sg, eps);
     // x's gradient (through the dropout's mask where there is one), then the residual's
@@ -670,12 +684,6 @@ export function attentionProduct(
 /** An attention's dropout, or null. */
 type AttnDrop = DropSlot | null;
 
-/** The inputs, uniforms and WGSL prelude a kernel adds to draw drop's mask (none without one). */
-const dropParts = (drop: AttnDrop) =>
-  drop
-    ? { inputs: [dropInput()], fields: dropFields(drop.rate, drop.slot), prelude: DROP, key: '_drop' }
-    : { inputs: [], fields: [], prelude: '', key: '' };
-
 /**
  * Row softmax of scores [B, A, T, T] + (1 - mask[b, key]) * -1e9 (mask [B, T], 1 = token): the
  * probabilities, and where drop is given the same program writes them dropped out too (the mask the
@@ -715,7 +723,7 @@ function maskedSoftmax(
     for (var j = li; j < u.H; j += ${WG}u) { ${write} }`,
     d.prelude,
   );
-  if (drop) markScalarsRead(drop.slot);
+  d.read();
   return { probs, dropped: dropped ?? probs };
 }
 
@@ -743,7 +751,7 @@ function softmaxGrad(dpd: tf.Tensor, p: tf.Tensor, T: number, alpha: number, dro
     for (var j = li; j < u.H; j += ${WG}u) { out[o + j] = u.alpha * p[o + j] * (${dp('o + j')} - d); }`,
     d.prelude,
   );
-  if (drop) markScalarsRead(drop.slot);
+  d.read();
   return ds;
 }
 
@@ -823,11 +831,6 @@ function attendGrad(
   return [dq, dk, dv];
 }
 
-/** The seed slot of an attention's dropout (drawn when the op is made), or null without one. */
-function attentionDrop(drop: DropSpec | null): AttnDrop {
-  return drop ? { rate: drop.rate, slot: seedSlot(requireWebGpu('attention'), drop.seed) } : null;
-}
-
 /**
  * Multi-head self-attention on q, k, v [B*T, A*D] (the dense layers' layout; head a is columns
  * a*D..a*D+D), mask [B, T]: softmax(q k^T / sqrt(D) + mask) with dropout, @ v, back in
@@ -841,7 +844,7 @@ export function attention(
   dims: AttentionDims,
   drop: DropSpec | null,
 ): tf.Tensor2D {
-  const d = attentionDrop(drop);
+  const d = dropSlot(drop, 'attention');
   const { own } = attentionViews(dims);
   const f = customOp(3, ([qt, kt, vt], save) => {
     const { ctx, probs, dropped } = attend(own(qt), own(kt), own(vt), mask, dims, d);
@@ -969,14 +972,14 @@ function unstackGrads(dw: tf.Tensor, db: tf.Tensor): tf.Tensor[] {
  */
 export function selfAttention(
   x: tf.Tensor2D,
-  q: { w: tf.Tensor2D; b: tf.Tensor1D },
-  k: { w: tf.Tensor2D; b: tf.Tensor1D },
-  v: { w: tf.Tensor2D; b: tf.Tensor1D },
+  q: Dense,
+  k: Dense,
+  v: Dense,
   mask: tf.Tensor2D,
   dims: AttentionDims,
   drop: DropSpec | null,
 ): tf.Tensor2D {
-  const d = attentionDrop(drop);
+  const d = dropSlot(drop, 'attention');
   const AD = dims.A * dims.D;
   const at = (t: tf.Tensor, i: number): HeadsIn => ({ t, off: i * AD, row: 3 * AD });
   const f = customOp(7, ([xt, wq, bq, wk, bk, wv, bv], save) => {
