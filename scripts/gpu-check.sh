@@ -5,7 +5,9 @@
 # TFLOP/s of tfjs's, each of our fp32 tiles, the f16-input kernel and each tensor-core candidate
 # that compiled and agreed, at BERT-base's three shapes),
 # BERT-base in fp32 and in mixed precision, and the real gaiic pipeline on the GPU in fp32 and in
-# mixed precision (test metrics side by side), in one bounded run (under 5 minutes).
+# mixed precision (test metrics side by side), in one bounded run (under 5 minutes). Per shape it
+# also prints where a replayed training step's GPU time goes (bench's gpu_profile: timestamps by
+# program kind, the slowest programs, with their workgroup counts).
 #
 #   bash scripts/gpu-check.sh prepare   here (Debian, npm and apt reachable): build and fill .gpu-check/
 #   bash scripts/gpu-check.sh [run]     on the GPU machine, .gpu-check/ carried: bench, torch, pipeline, table
@@ -628,7 +630,7 @@ try:
                          open(os.path.join(out, "torch.txt")).read()):
         torch[tuple(map(int, m.groups()[:4]))] = (float(m[5]), float(m[6]))
 except OSError: pass
-rows, summary, notes, targets = [], {"shapes": []}, [], []
+rows, summary, notes, targets, profiles = [], {"shapes": []}, [], [], []
 fmt = lambda v, d=0: "-" if v is None else f"{v:.{d}f}"
 rat = lambda a, b: None if a is None or b is None else a / b
 met = lambda ok: "?" if ok is None else ("met" if ok else "NOT met")
@@ -649,6 +651,13 @@ for name in shapes:
                  fmt(g("gpu_submits_per_train_step"), 1), fmt(g("host_ms_per_train_step"), 2),
                  "-" if g("gpu_replayed_train_steps") is None else f"{100 * g('gpu_replayed_train_steps'):.0f}%",
                  fmt(g("gpu_peak_mib"))])
+    gp = g("gpu_profile")
+    if gp:  # where the replayed step's device time goes (timestamps): the kinds, then the slowest programs
+        kinds = ", ".join(f"{k['kind']} {100 * k['share']:.0f}% ({k['programs']}, {k['us']:.0f} us, wg {k['workgroups'][0]}-{k['workgroups'][1]})"
+                          for k in gp["by_kind"][:8])
+        slow = ", ".join(f"{x['name']}#{x['index']} {x['us']:.0f} us (wg {x['workgroups']})" for x in gp["slowest"][:6])
+        profiles.append(f"{name}: step on the device {gp['device_us_per_train_step']:.0f} us, its {gp['programs']} programs alone "
+                        f"{gp['programs_alone_us']:.0f} us; by kind: {kinds}; slowest: {slow}")
     ta = amp.get(dims(name))
     prec = "mixed" if name.endswith("+mixed") else "fp32"
     if ta and ours: notes.append(f"{name}: PyTorch bf16 autocast train {ta[0]:.0f} / infer {ta[1]:.0f} tok/s; ours {prec} / that: "
@@ -675,6 +684,9 @@ print("  (median of its runs); per timed train step:")
 print("  GPU programs, uploads, bind groups and buffers created, queue submits, host ms encoding+submitting, share replayed;")
 print("  peak MiB: the most the device's buffers held at once, warm-up (op by op, the capture) and timed steps")
 for n in notes: print("  " + n)
+if profiles:
+    print("GPU time of one replayed training step (timestamps, median of 3; wg = workgroups; #n = the program's place in the step):")
+    for n in profiles: print("  " + n)
 # the pipeline
 run, wasm = load(os.path.join(out, "pipeline-run.json")), load(os.path.join(out, "wasm-run.json"))
 wall = None
@@ -817,6 +829,6 @@ case "${1:-run}" in
     OUT=${OUT:-./gpu-check-out} SHAPES=${GPU_CHECK_SHAPES:-$BASE_SHAPE,$BASE_SHAPE+mixed,$TARGET_SHAPES} FAILS=()
     step_table
     ;;
-  -h | --help) sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;
+  -h | --help) sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;
   *) die "unknown mode '$1' (prepare | run | local | table | --help)" ;;
 esac

@@ -17,7 +17,13 @@ import { loadRun } from '../src/engine/io/run';
 import { ensureRun, recordStage } from '../src/engine/stages/context';
 import { COMMON_OPTIONS } from '../src/engine/stages/registry';
 import { statusBarText } from '../src/extension/progress';
-import { dawnFlags, MIXED_TOGGLES, precisionFeatures, precisionOn } from '../src/engine/backend/webgpu';
+import {
+  dawnFlags,
+  MIXED_TOGGLES,
+  precisionFeatures,
+  precisionOn,
+  TIMESTAMP_TOGGLE,
+} from '../src/engine/backend/webgpu';
 import { blockedMatMul2d, DEFAULT_TILE, TILES } from '../src/engine/backend/webgpu-matmul';
 import { deviceCounters, resetDeviceCounters } from '../src/engine/backend/webgpu-record';
 import type { Batch } from '../src/engine/data/encode';
@@ -44,13 +50,19 @@ import {
 } from './helpers/webgpu';
 
 describe('precision mixed: what is asked of Dawn', () => {
-  it('fp32 asks for no instance toggle and no device feature; mixed for the toggles and the features offered', () => {
-    expect(dawnFlags('fp32', {})).toEqual([]);
-    expect(dawnFlags('fp32', { BERT_PRUNER_WEBGPU_ADAPTER: 'NVIDIA' })).toEqual(['adapter=NVIDIA']);
+  it('fp32 enables no Dawn feature, asks for no device feature; mixed: the toggles, the features offered', () => {
+    // exact timestamps in both (bench's profile)
+    expect(TIMESTAMP_TOGGLE).toBe('disable-dawn-features=timestamp_quantization');
+    expect(dawnFlags('fp32', {})).toEqual([TIMESTAMP_TOGGLE]);
+    expect(dawnFlags('fp32', { BERT_PRUNER_WEBGPU_ADAPTER: 'NVIDIA' })).toEqual(['adapter=NVIDIA', TIMESTAMP_TOGGLE]);
     expect(dawnFlags('fp32', {}).some((f) => f.startsWith('enable-dawn-features'))).toBe(false);
-    expect(dawnFlags('mixed', {})).toEqual([MIXED_TOGGLES]);
+    expect(dawnFlags('mixed', {})).toEqual([TIMESTAMP_TOGGLE, MIXED_TOGGLES]);
     expect(MIXED_TOGGLES).toBe('enable-dawn-features=vulkan_enable_f16_on_nvidia,allow_unsafe_apis');
-    expect(dawnFlags('mixed', { BERT_PRUNER_WEBGPU_ADAPTER: 'NVIDIA' })).toEqual(['adapter=NVIDIA', MIXED_TOGGLES]);
+    expect(dawnFlags('mixed', { BERT_PRUNER_WEBGPU_ADAPTER: 'NVIDIA' })).toEqual([
+      'adapter=NVIDIA',
+      TIMESTAMP_TOGGLE,
+      MIXED_TOGGLES,
+    ]);
     const all = new Set(['timestamp-query', 'shader-f16', 'subgroups', 'chromium-experimental-subgroup-matrix']);
     expect(precisionFeatures('fp32', all)).toEqual([]);
     expect(precisionFeatures('mixed', all)).toEqual([

@@ -17,6 +17,9 @@ import {
   resetHighWaterMark,
   sharedScratchBytes,
 } from '../src/engine/backend/webgpu-record';
+import { gpuCounters, resetGpuCounters } from '../src/engine/backend/webgpu-kernels';
+import { timeByKind } from '../src/engine/backend/webgpu-timing';
+import { formatGpuProfile, gpuProfile } from '../src/engine/analyze/bench-harness';
 import { Rng } from '../src/engine/data/rng';
 import { predictLogits } from '../src/engine/model/predict';
 import { Ema } from '../src/engine/train/ema';
@@ -133,6 +136,71 @@ describe.skipIf(missing !== null)('recorded steps on webgpu', () => {
       delete process.env.BERT_PRUNER_WEBGPU_MATMUL;
     },
   );
+
+  it('a profiled replay: the step a plain replay makes; each program named and timed, the whole step too', async () => {
+    const backend = await initBackend('webgpu');
+    const lines: string[] = [];
+    // Two identical models, both recorded: one replayed plainly, one profiled (webgpu-timing.ts).
+    const a = setup(3);
+    const r = setup(3);
+    const recA = stepRecording(a.spec, a.opt, (l) => lines.push(l))!;
+    const recR = stepRecording(r.spec, r.opt, (l) => lines.push(l))!;
+    const rngA = new Rng(5);
+    const rngR = new Rng(5);
+    let captured: Record<string, number> = {};
+    for (let i = 0; i < 6; i++) {
+      const b = hostBatch(20 + i);
+      if (i === 2) {
+        expect(recR.recorder.profileReplays()).toBe(recordingBackend()!.device.features.has('timestamp-query'));
+      }
+      await (
+        await queueTrainStep(a.spec, a.opt, b, rngA, 1e-2, recA)
+      ).loss;
+      if (i === 1) resetGpuCounters(); // the capture: its programs op by op, by name
+      const q = await queueTrainStep(r.spec, r.opt, b, rngR, 1e-2, recR);
+      await q.loss;
+      if (i === 1) captured = gpuCounters().byProgram;
+      expect(q.ran).toBe(['opByOp', 'captured'][i] ?? 'replayed');
+    }
+    const p = await recR.recorder.profileResult();
+    await expectSameWeights(a.params, r.params);
+    expect(lines).toEqual([]);
+    if (!recordingBackend()!.device.features.has('timestamp-query')) {
+      console.log(`no timestamp queries on ${backend}: the profile is not checked`);
+      expect(p).toBeNull();
+    } else {
+      expect(p).not.toBeNull();
+      expect(p!.runs).toBe(2); // 4 replays: whole, each, whole, each
+      // every program named, as the capture counted them by name
+      const byName: Record<string, number> = {};
+      for (const x of p!.programs) byName[x.name] = (byName[x.name] ?? 0) + 1;
+      expect(byName).toEqual(captured);
+      expect(p!.programs.map((x) => x.index)).toEqual(p!.programs.map((_, i) => i));
+      for (const x of p!.programs) {
+        expect(x.workgroups, x.name).toBeGreaterThan(0);
+        expect(x.us, x.name).toBeGreaterThanOrEqual(0);
+      }
+      const slowest = Math.max(...p!.programs.map((x) => x.us));
+      expect(slowest).toBeGreaterThan(0);
+      expect(p!.deviceUs).toBeGreaterThanOrEqual(slowest); // the step holds each of its programs
+      const kinds = timeByKind(p!);
+      expect(kinds.reduce((s, k) => s + k.programs, 0)).toBe(p!.programs.length);
+      expect(kinds.reduce((s, k) => s + k.share, 0)).toBeCloseTo(1, 6);
+      for (let i = 1; i < kinds.length; i++) expect(kinds[i - 1].us).toBeGreaterThanOrEqual(kinds[i].us);
+      const g = gpuProfile(p!);
+      expect(g.programs).toBe(p!.programs.length);
+      expect(g.slowest[0].us).toBeCloseTo(slowest, 0);
+      expect(formatGpuProfile('tiny', g)).toMatch(
+        /^bench tiny: a replayed training step on the device \d+ us; its \d+ programs/,
+      );
+    }
+    // a plain replay after the profile: not timed
+    expect(await recR.recorder.profileResult()).toBeNull();
+    recA.recorder.dispose();
+    recR.recorder.dispose();
+    a.dispose();
+    r.dispose();
+  });
 
   it.each([
     ['longer first', [16, 8]],

@@ -19,6 +19,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { enginePackageRoot, trustedCodePath } from '../backend/trusted-paths';
 import { gpuCounters, resetGpuCounters, webgpuActive } from '../backend/webgpu-kernels';
+import { timeByKind, type PassProfile } from '../backend/webgpu-timing';
 import {
   deviceBytes,
   deviceCounters,
@@ -77,6 +78,11 @@ export interface ShapeResult extends BenchShape {
   /** One op-by-op step with dropout on, as finetune runs it: its programs by kind. */
   gpu_programs_by_kind?: Record<string, number>;
   /**
+   * webgpu, where the adapter has timestamp queries: where a replayed training step's device time
+   * goes (backend/webgpu-timing.ts), the medians over PROFILE_RUNS replays of each kind.
+   */
+  gpu_profile?: GpuProfile;
+  /**
    * webgpu: the most MiB the device's buffers held at once from the model's making through the
    * warm-up (op by op, then recorded) and the timed steps (a buffer counts from its making to its
    * destroy()). With --lengths: over the steps at every length.
@@ -95,6 +101,58 @@ export interface ShapeResult extends BenchShape {
   gpu_tfjs_held_mib?: number;
   /** webgpu, with --lengths or --memory: the device's MiB around each length's first two steps. */
   gpu_memory_by_length?: LengthMemory[];
+}
+
+export interface GpuProfile {
+  /** The step on the device: its first program's start to its last one's end. */
+  device_us_per_train_step: number;
+  /** Its programs' times summed, each timed alone (in a compute pass of its own). */
+  programs_alone_us: number;
+  programs: number;
+  runs: number;
+  /** By program kind, the slowest first: programs, us, share of programs_alone_us, workgroups. */
+  by_kind: { kind: string; programs: number; us: number; share: number; workgroups: [number, number] }[];
+  /** The slowest programs: name, place in the step (0-based), workgroups, us. */
+  slowest: { name: string; index: number; workgroups: number; us: number }[];
+}
+
+/** Replays timed of each kind (whole step, each program alone) for gpu_profile. */
+const PROFILE_RUNS = 3;
+/** Programs listed in gpu_profile.slowest. */
+const SLOWEST = 12;
+
+/** A PassProfile as bench reports it. */
+export function gpuProfile(p: PassProfile): GpuProfile {
+  const round = (v: number) => Math.round(v * 10) / 10;
+  return {
+    device_us_per_train_step: round(p.deviceUs),
+    programs_alone_us: round(p.programs.reduce((a, x) => a + x.us, 0)),
+    programs: p.programs.length,
+    runs: p.runs,
+    by_kind: timeByKind(p).map((k) => ({
+      kind: k.kind,
+      programs: k.programs,
+      us: round(k.us),
+      share: Math.round(k.share * 1000) / 1000,
+      workgroups: [k.minWorkgroups, k.maxWorkgroups],
+    })),
+    slowest: [...p.programs]
+      .sort((a, b) => b.us - a.us)
+      .slice(0, SLOWEST)
+      .map((x) => ({ ...x, us: round(x.us) })),
+  };
+}
+
+/** gpu_profile in a line: the step's device time, its programs alone, the slowest kinds. */
+export function formatGpuProfile(name: string, g: GpuProfile, kinds = 8): string {
+  const top = g.by_kind
+    .slice(0, kinds)
+    .map((k) => `${k.kind} ${(100 * k.share).toFixed(0)}% (${k.programs}, ${k.us.toFixed(0)} us)`)
+    .join(', ');
+  return (
+    `bench ${name}: a replayed training step on the device ${g.device_us_per_train_step.toFixed(0)} us; ` +
+    `its ${g.programs} programs alone ${g.programs_alone_us.toFixed(0)} us (timestamps, median of ${g.runs}): ${top}`
+  );
 }
 
 /** "L4-H256" -> 4 layers, hidden 256, heads hidden/64, FFN 4*hidden; "-A2" / "-F512" override those. */
@@ -283,6 +341,12 @@ async function timeShape(s: BenchShape, steps: number, env: BenchEnv, m: BenchMo
     const peak = deviceBytes().peak;
     const g = gpu ? gpuCounters() : null;
     const d = gpu ? deviceCounters() : null;
+    let profile: GpuProfile | null = null;
+    if (rec?.recorder.profileReplays()) {
+      for (let i = 0; i < 2 * PROFILE_RUNS; i++) check(await trainStep(spec, opt, batch, rng, 1e-4, rec));
+      const p = await rec.recorder.profileResult();
+      if (p) profile = gpuProfile(p);
+    }
     if (rec) env.log(`bench ${s.name}: ${rec.recorder.summary()}`);
     rec?.recorder.dispose();
     const infer = await inferMs(params, cfg, batch, steps);
@@ -305,6 +369,7 @@ async function timeShape(s: BenchShape, steps: number, env: BenchEnv, m: BenchMo
             host_ms_per_train_step: per(d.hostMs),
             gpu_replayed_train_steps: per(d.replayed),
             gpu_programs_by_kind: byKind.byProgram,
+            ...(profile ? { gpu_profile: profile } : {}),
             gpu_peak_mib: peak / 2 ** 20,
           }
         : {}),
@@ -322,6 +387,7 @@ async function timeShape(s: BenchShape, steps: number, env: BenchEnv, m: BenchMo
       `bench ${s.name}: train ${r.train_tokens_per_s.toFixed(0)} tok/s (${trainMs.toFixed(0)} ms/batch), ` +
         `infer ${r.infer_tokens_per_s.toFixed(0)} tok/s (${infer.toFixed(0)} ms/batch)${counted}`,
     );
+    if (r.gpu_profile) env.log(formatGpuProfile(s.name, r.gpu_profile));
     return r;
   } finally {
     rec?.recorder.dispose();

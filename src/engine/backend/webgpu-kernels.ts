@@ -11,7 +11,7 @@
 // encoder: WebGpuBackendLike below), which is not a public API: package.json pins 4.22.0, and
 // test/webgpu-ops.test.ts is what tells whether another version still fits.
 import * as tf from '@tensorflow/tfjs';
-import { captureUpload, wrapDevice } from './webgpu-record';
+import { captureUpload, nameDispatch, wrapDevice } from './webgpu-record';
 import { boundPool } from './webgpu-pool';
 import type { TensorData, WebGpuBackendLike } from './webgpu-types';
 
@@ -38,8 +38,9 @@ export function resetGpuCounters(): void {
   counters.byProgram = {};
 }
 
-/** Count one program run (our own dispatches call this too). */
+/** Count one program run (our own dispatches call this too), and name its dispatch for a capture. */
 function countProgram(name: string): void {
+  nameDispatch(name);
   counters.programs++;
   counters.byProgram[name] = (counters.byProgram[name] ?? 0) + 1;
 }
@@ -252,9 +253,9 @@ export function dispatchRaw(
   if (!b.computePassEncoder) b.computePassEncoder = b.commandEncoder.beginComputePass({});
   b.computePassEncoder.setPipeline(pipe);
   b.computePassEncoder.setBindGroup(0, bindGroup);
+  countProgram(name); // before the dispatch, which a capture names by it
   b.computePassEncoder.dispatchWorkgroups(groups[0], groups[1], groups[2]);
   b.dispatchCountInPass++;
-  countProgram(name);
   if (tf.env().getNumber('WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE') <= b.dispatchCountInPass) {
     b.endComputePassEncoder();
     b.submitQueue();

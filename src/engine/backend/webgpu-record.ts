@@ -36,6 +36,7 @@ import {
   setExtraIdle,
 } from './webgpu-pool';
 import { Arena, type ScratchUse, type Tenant } from './webgpu-scratch';
+import { PassProfiler, type PassProfile, type PassTiming, type TimedDispatch } from './webgpu-timing';
 
 export { deviceBytes, resetDevicePeak, resetHighWaterMark } from './webgpu-pool';
 
@@ -101,6 +102,14 @@ export function noteUnrecorded(): void {
 /** Add to the host-time counter (ms). */
 export function addHostMs(ms: number): void {
   dc.hostMs += ms;
+}
+
+/** The name of the program about to be dispatched (webgpu-kernels.ts names each), for profiles. */
+let nextName: string | null = null;
+
+/** Name the next dispatch (a program's class or kernel name): a capture keeps it with the dispatch. */
+export function nameDispatch(name: string): void {
+  nextName = name;
 }
 
 /** The capture in progress, if any (at most one at a time). */
@@ -246,7 +255,8 @@ function captureEncoder(enc: any, c: Capture): void {
       else if (g.bufs.some((buf, k) => c.lifeOf(buf) !== g.lives[k]))
         c.refuse('a bind group naming a buffer given back since it was made');
       else for (const buf of g.bufs) c.pin(buf);
-      c.ops.push({ kind: 'dispatch', pipe, bg, x, y, z });
+      c.ops.push({ kind: 'dispatch', pipe, bg, x, y, z, name: nextName ?? 'unnamed' });
+      nextName = null;
       return dispatch.call(this, x, y, z);
     };
     return pass;
@@ -344,8 +354,54 @@ export function seedSlot(b: WebGpuBackendLike, seed: number): number {
 // ---------------------------------------------------------------------------------------------
 // Recordings.
 
+/**
+ * A recording's ops into enc: its dispatches in one compute pass between copies; profiled
+ * (timing), each in a pass of its own where timing.split, the passes stamped as timing says.
+ */
+function encodeOps(enc: any, ops: Op[], timing: PassTiming | null): void {
+  let lastStart = 0; // the dispatch that opens the last pass
+  if (timing && !timing.split) {
+    let k = 0;
+    let open = false;
+    for (const op of ops) {
+      if (op.kind === 'dispatch') {
+        if (!open) lastStart = k;
+        open = true;
+        k++;
+      } else open = false;
+    }
+  }
+  let pass: any = null;
+  let k = 0;
+  for (const op of ops) {
+    if (op.kind === 'dispatch') {
+      if (pass && timing?.split) {
+        pass.end();
+        pass = null;
+      }
+      pass ??= enc.beginComputePass(timing?.pass(k, !timing.split && k === lastStart));
+      pass.setPipeline(op.pipe);
+      pass.setBindGroup(0, op.bg);
+      pass.dispatchWorkgroups(op.x, op.y, op.z);
+      k++;
+    } else {
+      pass?.end();
+      pass = null;
+      enc.copyBufferToBuffer(op.src, op.so, op.dst, op.d0, op.size);
+    }
+  }
+  pass?.end();
+}
+
+/** A recording's dispatches, in order, for its profile. */
+function dispatchesOf(rec: Recording): TimedDispatch[] {
+  const out: TimedDispatch[] = [];
+  for (const op of rec.ops) if (op.kind === 'dispatch') out.push({ name: op.name, x: op.x, y: op.y, z: op.z });
+  return out;
+}
+
 type Op =
-  | { kind: 'dispatch'; pipe: unknown; bg: unknown; x: number; y: number; z: number }
+  | { kind: 'dispatch'; pipe: unknown; bg: unknown; x: number; y: number; z: number; name: string }
   | {
       kind: 'copy';
       src: GPUBuffer;
@@ -691,6 +747,8 @@ export class Recorder {
   private readonly refused = new Map<string, string>();
   private readonly said = new Set<string>();
   readonly stats: RecorderStats = { size: 0, hits: 0, misses: 0, recorded: 0, fallbacks: 0 };
+  /** Timing the replays (profileReplays), or not. */
+  private profiler: PassProfiler | null = null;
   /** The scratch memory all recorders' recordings share (webgpu-scratch.ts). */
   private readonly arena: Arena<GPUBuffer>;
   /** The arena's repacks and evictions when this recorder was made. */
@@ -863,22 +921,12 @@ export class Recorder {
     // Its arena's blocks made again where evicted since (and it bound to them)
     if (rec.tenant) this.arena.ensure(rec.tenant);
     const enc = b.device.createCommandEncoder();
-    let pass: any = null;
-    for (const op of rec.ops) {
-      if (op.kind === 'dispatch') {
-        pass ??= enc.beginComputePass();
-        pass.setPipeline(op.pipe);
-        pass.setBindGroup(0, op.bg);
-        pass.dispatchWorkgroups(op.x, op.y, op.z);
-      } else {
-        pass?.end();
-        pass = null;
-        enc.copyBufferToBuffer(op.src, op.so, op.dst, op.d0, op.size);
-      }
-    }
-    pass?.end();
+    const timing = this.profiler?.next(rec.key, () => dispatchesOf(rec)) ?? null;
+    encodeOps(enc, rec.ops, timing);
+    timing?.end(enc);
     enc.copyBufferToBuffer(rec.out, 0, rb.buf, 0, rec.outBytes);
     q.submit([enc.finish()]);
+    timing?.collect();
     if (scalars) dc.hostMs += performance.now() - t0; // a training step's (inference is not counted)
     dc.replayed++;
     dc.replayedPrograms += rec.dispatches;
@@ -893,6 +941,26 @@ export class Recorder {
       () => undefined,
     );
     return { result };
+  }
+
+  /**
+   * Time the replays from now on (webgpu-timing.ts): those of the first recording replayed, the
+   * whole pass and each program alone in turn, until profileResult. false: the device has no
+   * timestamp queries (nothing is timed).
+   */
+  profileReplays(): boolean {
+    this.profiler?.dispose();
+    this.profiler = null;
+    if (!this.b.device.features?.has('timestamp-query')) return false;
+    this.profiler = new PassProfiler(this.b.device);
+    return true;
+  }
+
+  /** The profile of the replays timed since profileReplays (null: none of each kind); timing stops. */
+  async profileResult(): Promise<PassProfile | null> {
+    const p = this.profiler;
+    this.profiler = null;
+    return p ? p.result() : null;
   }
 
   private readback(rec: Recording): Readback {

@@ -38,6 +38,13 @@ export const PRECISIONS: Precision[] = ['fp32', 'mixed'];
  */
 export const MIXED_TOGGLES = 'enable-dawn-features=vulkan_enable_f16_on_nvidia,allow_unsafe_apis';
 
+/**
+ * Always: timestamps unrounded. Dawn rounds them to 65.536 us by default (a browser's guard against
+ * timing attacks, not a local tool's concern), which would hide every program of a small model's
+ * step in bench's profile (webgpu-timing.ts).
+ */
+export const TIMESTAMP_TOGGLE = 'disable-dawn-features=timestamp_quantization';
+
 /** The adapter the backend runs on, as run.json and the status bar show it. */
 export interface WebGpuAdapter {
   /** e.g. "NVIDIA H200" or "llvmpipe (LLVM 19.1.7, 256 bits)". */
@@ -192,12 +199,17 @@ export function simulateWebGpuError(reason: string): void {
 }
 
 /**
- * Dawn's instance flags: the adapter the user named (BERT_PRUNER_WEBGPU_ADAPTER), if any, and in
- * mixed precision only, the toggles that offer f16 and subgroup matrices (MIXED_TOGGLES).
+ * Dawn's instance flags: the adapter the user named (BERT_PRUNER_WEBGPU_ADAPTER), if any; exact
+ * timestamps (TIMESTAMP_TOGGLE); in mixed precision only, the toggles that offer f16 and subgroup
+ * matrices (MIXED_TOGGLES).
  */
 export function dawnFlags(precision: Precision = 'fp32', env: NodeJS.ProcessEnv = process.env): string[] {
   const wanted = env.BERT_PRUNER_WEBGPU_ADAPTER;
-  return [...(wanted ? [`adapter=${wanted}`] : []), ...(precision === 'mixed' ? [MIXED_TOGGLES] : [])];
+  return [
+    ...(wanted ? [`adapter=${wanted}`] : []),
+    TIMESTAMP_TOGGLE,
+    ...(precision === 'mixed' ? [MIXED_TOGGLES] : []),
+  ];
 }
 
 /**
