@@ -6,8 +6,8 @@
 # that compiled and agreed, at BERT-base's three shapes),
 # BERT-base in fp32 and in mixed precision, and the real gaiic pipeline on the GPU in fp32 and in
 # mixed precision (test metrics side by side), in one bounded run (under 5 minutes). Per shape it
-# also prints where a replayed training step's GPU time goes (bench's gpu_profile: timestamps by
-# program kind, the slowest programs, with their workgroup counts).
+# also prints where a replayed training step's and inference batch's GPU time goes (bench's
+# gpu_profile, gpu_infer_profile: timestamps by program kind, the slowest programs, workgroups).
 #
 #   bash scripts/gpu-check.sh prepare   here (Debian, npm and apt reachable): build and fill .gpu-check/
 #   bash scripts/gpu-check.sh [run]     on the GPU machine, .gpu-check/ carried: bench, torch, pipeline, table
@@ -651,12 +651,13 @@ for name in shapes:
                  fmt(g("gpu_submits_per_train_step"), 1), fmt(g("host_ms_per_train_step"), 2),
                  "-" if g("gpu_replayed_train_steps") is None else f"{100 * g('gpu_replayed_train_steps'):.0f}%",
                  fmt(g("gpu_peak_mib"))])
-    gp = g("gpu_profile")
-    if gp:  # where the replayed step's device time goes (timestamps): the kinds, then the slowest programs
+    for key, what in (("gpu_profile", "training step"), ("gpu_infer_profile", "inference batch")):
+        gp = g(key)  # where a replayed step's device time goes (timestamps): the kinds, then the slowest programs
+        if not gp: continue
         kinds = ", ".join(f"{k['kind']} {100 * k['share']:.0f}% ({k['programs']}, {k['us']:.0f} us, wg {k['workgroups'][0]}-{k['workgroups'][1]})"
                           for k in gp["by_kind"][:8])
         slow = ", ".join(f"{x['name']}#{x['index']} {x['us']:.0f} us (wg {x['workgroups']})" for x in gp["slowest"][:6])
-        profiles.append(f"{name}: step on the device {gp['device_us_per_train_step']:.0f} us, its {gp['programs']} programs alone "
+        profiles.append(f"{name} {what}: {gp['device_us']:.0f} us on the device, its {gp['programs']} programs alone "
                         f"{gp['programs_alone_us']:.0f} us; by kind: {kinds}; slowest: {slow}")
     ta = amp.get(dims(name))
     prec = "mixed" if name.endswith("+mixed") else "fp32"
@@ -685,7 +686,7 @@ print("  GPU programs, uploads, bind groups and buffers created, queue submits, 
 print("  peak MiB: the most the device's buffers held at once, warm-up (op by op, the capture) and timed steps")
 for n in notes: print("  " + n)
 if profiles:
-    print("GPU time of one replayed training step (timestamps, median of 3; wg = workgroups; #n = the program's place in the step):")
+    print("GPU time of a replayed training step and inference batch (timestamps, median of 3; wg = workgroups; #n = the program's place):")
     for n in profiles: print("  " + n)
 # the pipeline
 run, wasm = load(os.path.join(out, "pipeline-run.json")), load(os.path.join(out, "wasm-run.json"))

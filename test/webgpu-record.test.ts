@@ -190,12 +190,32 @@ describe.skipIf(missing !== null)('recorded steps on webgpu', () => {
       const g = gpuProfile(p!);
       expect(g.programs).toBe(p!.programs.length);
       expect(g.slowest[0].us).toBeCloseTo(slowest, 0);
-      expect(formatGpuProfile('tiny', g)).toMatch(
+      expect(formatGpuProfile('tiny', 'training step', g)).toMatch(
         /^bench tiny: a replayed training step on the device \d+ us; its \d+ programs/,
       );
     }
     // a plain replay after the profile: not timed
     expect(await recR.recorder.profileResult()).toBeNull();
+    if (recordingBackend()!.device.features.has('timestamp-query')) {
+      // A profile the device finds wrong (query sets too small here) fails alone: its error does not
+      // stop the training, whose next step runs.
+      const dev = recordingBackend()!.device;
+      const make = dev.createQuerySet;
+      dev.createQuerySet = (d: object) => make.call(dev, { ...d, count: 2 });
+      try {
+        expect(recR.recorder.profileReplays()).toBe(true);
+        for (let i = 0; i < 3; i++)
+          await (
+            await queueTrainStep(r.spec, r.opt, hostBatch(40 + i), rngR, 1e-2, recR)
+          ).loss;
+      } finally {
+        dev.createQuerySet = make;
+      }
+      await expect(recR.recorder.profileResult()).rejects.toThrow(/^the profile's passes: .*number of queries/);
+      const q = await queueTrainStep(r.spec, r.opt, hostBatch(50), rngR, 1e-2, recR);
+      expect(q.ran).toBe('replayed');
+      expect(Number.isFinite(await q.loss)).toBe(true);
+    }
     recA.recorder.dispose();
     recR.recorder.dispose();
     a.dispose();

@@ -27,6 +27,7 @@ import {
   recordingBackend,
   resetDeviceCounters,
   resetDevicePeak,
+  type Recorder,
 } from '../backend/webgpu-record';
 import { Rng } from '../data/rng';
 import { CancelledError, UserError } from '../errors';
@@ -79,9 +80,11 @@ export interface ShapeResult extends BenchShape {
   gpu_programs_by_kind?: Record<string, number>;
   /**
    * webgpu, where the adapter has timestamp queries: where a replayed training step's device time
-   * goes (backend/webgpu-timing.ts), the medians over PROFILE_RUNS replays of each kind.
+   * goes (backend/webgpu-timing.ts), the medians over PROFILE_RUNS replays of each kind; and an
+   * inference batch's.
    */
   gpu_profile?: GpuProfile;
+  gpu_infer_profile?: GpuProfile;
   /**
    * webgpu: the most MiB the device's buffers held at once from the model's making through the
    * warm-up (op by op, then recorded) and the timed steps (a buffer counts from its making to its
@@ -104,8 +107,8 @@ export interface ShapeResult extends BenchShape {
 }
 
 export interface GpuProfile {
-  /** The step on the device: its first program's start to its last one's end. */
-  device_us_per_train_step: number;
+  /** The step (or batch) on the device: its first program's start to its last one's end. */
+  device_us: number;
   /** Its programs' times summed, each timed alone (in a compute pass of its own). */
   programs_alone_us: number;
   programs: number;
@@ -125,7 +128,7 @@ const SLOWEST = 12;
 export function gpuProfile(p: PassProfile): GpuProfile {
   const round = (v: number) => Math.round(v * 10) / 10;
   return {
-    device_us_per_train_step: round(p.deviceUs),
+    device_us: round(p.deviceUs),
     programs_alone_us: round(p.programs.reduce((a, x) => a + x.us, 0)),
     programs: p.programs.length,
     runs: p.runs,
@@ -143,16 +146,40 @@ export function gpuProfile(p: PassProfile): GpuProfile {
   };
 }
 
-/** gpu_profile in a line: the step's device time, its programs alone, the slowest kinds. */
-export function formatGpuProfile(name: string, g: GpuProfile, kinds = 8): string {
+/**
+ * A profile in a line (what: 'training step', 'inference batch'): its device time, its programs
+ * alone, the slowest kinds.
+ */
+export function formatGpuProfile(name: string, what: string, g: GpuProfile, kinds = 8): string {
   const top = g.by_kind
     .slice(0, kinds)
     .map((k) => `${k.kind} ${(100 * k.share).toFixed(0)}% (${k.programs}, ${k.us.toFixed(0)} us)`)
     .join(', ');
   return (
-    `bench ${name}: a replayed training step on the device ${g.device_us_per_train_step.toFixed(0)} us; ` +
+    `bench ${name}: a replayed ${what} on the device ${g.device_us.toFixed(0)} us; ` +
     `its ${g.programs} programs alone ${g.programs_alone_us.toFixed(0)} us (timestamps, median of ${g.runs}): ${top}`
   );
+}
+
+/**
+ * The profile of a recorder's replays over 2 * PROFILE_RUNS passes that pass() runs and awaits;
+ * null where there is none (no timestamp queries, nothing replayed, or the device found the
+ * profile's passes wrong: said in a line, and the bench goes on).
+ */
+async function profile(
+  recorder: Recorder | undefined,
+  pass: () => Promise<void>,
+  say: (line: string) => void,
+): Promise<GpuProfile | null> {
+  if (!recorder?.profileReplays()) return null;
+  for (let i = 0; i < 2 * PROFILE_RUNS; i++) await pass();
+  try {
+    const p = await recorder.profileResult();
+    return p && gpuProfile(p);
+  } catch (e) {
+    say(`no GPU profile (${(e as Error).message})`);
+    return null;
+  }
 }
 
 /** "L4-H256" -> 4 layers, hidden 256, heads hidden/64, FFN 4*hidden; "-A2" / "-F512" override those. */
@@ -341,15 +368,26 @@ async function timeShape(s: BenchShape, steps: number, env: BenchEnv, m: BenchMo
     const peak = deviceBytes().peak;
     const g = gpu ? gpuCounters() : null;
     const d = gpu ? deviceCounters() : null;
-    let profile: GpuProfile | null = null;
-    if (rec?.recorder.profileReplays()) {
-      for (let i = 0; i < 2 * PROFILE_RUNS; i++) check(await trainStep(spec, opt, batch, rng, 1e-4, rec));
-      const p = await rec.recorder.profileResult();
-      if (p) profile = gpuProfile(p);
-    }
+    const say = (line: string) => env.log(`bench ${s.name}: ${line}`);
+    const trainProfile = await profile(
+      rec?.recorder,
+      async () => check(await trainStep(spec, opt, batch, rng, 1e-4, rec)),
+      say,
+    );
     if (rec) env.log(`bench ${s.name}: ${rec.recorder.summary()}`);
     rec?.recorder.dispose();
     const infer = await inferMs(params, cfg, batch, steps);
+    const inferProfile = gpu
+      ? await profile(
+          inferenceRecorder(params)?.recorder,
+          async () => {
+            await (
+              await queueBatchLogits(params, cfg, batch)
+            ).logits;
+          },
+          say,
+        )
+      : null;
     const byKind = gpu ? await countTrainStep(s) : null;
     const per = (n: number) => n / steps;
     const r: ShapeResult = {
@@ -369,7 +407,8 @@ async function timeShape(s: BenchShape, steps: number, env: BenchEnv, m: BenchMo
             host_ms_per_train_step: per(d.hostMs),
             gpu_replayed_train_steps: per(d.replayed),
             gpu_programs_by_kind: byKind.byProgram,
-            ...(profile ? { gpu_profile: profile } : {}),
+            ...(trainProfile ? { gpu_profile: trainProfile } : {}),
+            ...(inferProfile ? { gpu_infer_profile: inferProfile } : {}),
             gpu_peak_mib: peak / 2 ** 20,
           }
         : {}),
@@ -387,7 +426,8 @@ async function timeShape(s: BenchShape, steps: number, env: BenchEnv, m: BenchMo
       `bench ${s.name}: train ${r.train_tokens_per_s.toFixed(0)} tok/s (${trainMs.toFixed(0)} ms/batch), ` +
         `infer ${r.infer_tokens_per_s.toFixed(0)} tok/s (${infer.toFixed(0)} ms/batch)${counted}`,
     );
-    if (r.gpu_profile) env.log(formatGpuProfile(s.name, r.gpu_profile));
+    if (r.gpu_profile) env.log(formatGpuProfile(s.name, 'training step', r.gpu_profile));
+    if (r.gpu_infer_profile) env.log(formatGpuProfile(s.name, 'inference batch', r.gpu_infer_profile));
     return r;
   } finally {
     rec?.recorder.dispose();

@@ -116,24 +116,45 @@ export function uniformBlock(fields: UniformField[], slots?: UniformField[][]): 
   return { wgsl, data };
 }
 
-/** WGSL: a tree reduction over the workgroup of one f32 per thread, `red` its shared memory. */
-const reduction = (name: string, combine: string) => `
+/**
+ * WGSL: a tree reduction of one f32 per thread over each run of `lanes` threads of the workgroup
+ * (the whole workgroup where lanes is WG), `red` its shared memory.
+ */
+const reduction = (name: string, combine: string, lanes: number) => `
 fn ${name}(v: f32, li: u32) -> f32 {
   red[li] = v;
   workgroupBarrier();
-  for (var s = ${WG / 2}u; s > 0u; s = s / 2u) {
-    if (li < s) { red[li] = ${combine}; }
+  let lane = li % ${lanes}u;
+  for (var s = ${lanes / 2}u; s > 0u; s = s / 2u) {
+    if (lane < s) { red[li] = ${combine}; }
     workgroupBarrier();
   }
-  let r = red[0];
+  let r = red[li - lane];
   workgroupBarrier();
   return r;
 }`;
 
-/** WGSL: wsum and wmax, the workgroup's sum and max of one f32 per thread (every thread calls them). */
-export const WORKGROUP_REDUCE = `var<workgroup> red: array<f32, ${WG}>;
-${reduction('wsum', 'red[li] + red[li + s]')}
-${reduction('wmax', 'max(red[li], red[li + s])')}`;
+/**
+ * WGSL: wsum and wmax, the sum and max of one f32 per thread over each run of `lanes` threads (a
+ * power of two dividing WG; every thread calls them).
+ */
+export const workgroupReduce = (lanes: number) => `var<workgroup> red: array<f32, ${WG}>;
+${reduction('wsum', 'red[li] + red[li + s]', lanes)}
+${reduction('wmax', 'max(red[li], red[li + s])', lanes)}`;
+
+/** WGSL: wsum and wmax over the whole workgroup. */
+export const WORKGROUP_REDUCE = workgroupReduce(WG);
+
+/**
+ * The threads a row kernel gives a row of width H: a power of two from 32 to WG, about H / 4 (a
+ * workgroup takes WG / lanes rows: L2-H128's 4096 rows of 128 in 512 workgroups of 8 rows, where
+ * one row a workgroup left half its threads idle and made 8 times the workgroups).
+ */
+export function rowLanes(H: number): number {
+  let lanes = 32;
+  while (lanes < WG && lanes * 4 < H) lanes *= 2;
+  return lanes;
+}
 
 /** At most this many distinct scalar values stay on the device (a bound, not a tuning knob). */
 const MAX_SCALARS = 4096;

@@ -35,7 +35,9 @@ import {
   requireWebGpu,
   uniformBlock,
   UniformField,
+  rowLanes,
   WG,
+  workgroupReduce,
   WORKGROUP_REDUCE,
 } from './webgpu-kernels';
 import { markScalarsRead, seedSlot, stepScalarsBuffer } from './webgpu-record';
@@ -66,7 +68,8 @@ interface KernelOutput {
 /**
  * Run one kernel: inputs bound read-only at 0..n-1 under the names given, the outputs (new tensors,
  * returned in order) read-write after them, the uniforms `u` last. body is the WGSL after the
- * bindings.
+ * bindings. key names the program (its counter, profiles); key + variant its pipeline, where the
+ * WGSL of one key varies (a row kernel's lanes).
  */
 function runKernel(
   key: string,
@@ -75,6 +78,7 @@ function runKernel(
   fields: Field[],
   groups: [number, number, number],
   body: string,
+  variant = '',
 ): tf.Tensor[] {
   const b = requireWebGpu('webgpu-ops');
   const elem = (x: KernelInput) => ('i32' in x && x.i32 ? 'i32' : 'f32');
@@ -90,7 +94,7 @@ function runKernel(
   dispatchRaw(
     b,
     key,
-    pipeline(b, `bp_${key}`, wgsl),
+    pipeline(b, `bp_${key}${variant}`, wgsl),
     [
       ...inputs.map((x) => ('t' in x ? { tensor: x.t } : x.buf)),
       ...infos.map((info) => ({ tensor: info, written: true })),
@@ -113,17 +117,21 @@ function launch(
   return runKernel(key, inputs, [{ name: 'out', shape: outShape }], fields, groups, body)[0];
 }
 
-const MAIN_ROWS = `@compute @workgroup_size(${WG})
-fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>,
-        @builtin(num_workgroups) nwg: vec3<u32>)`;
-
 const MAIN_FLAT = `@compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>)`;
 
+/** WGSL: a row kernel's loop over its lane's elements of the row (none for a row past the last). */
+const EACH_J = 'for (var j = lane; j < rowH; j += LANES)';
+/** WGSL: the condition of a row kernel's writes of one value a row (by its first lane, live rows only). */
+const FIRST_LANE = 'lane == 0u && live';
+
 /**
- * A kernel of one workgroup per row (of width H) of its first input, rows grid-strided: body runs
- * for each row with `row`, its offset `o` and the lane `li`, with wsum / wmax at hand. It writes
- * `outs` (new tensors, by name and shape).
+ * A kernel of rows (of width H) of its first input: rowLanes(H) threads a row, WG / that rows a
+ * workgroup, grid-strided. body runs for each row with `row`, its offset `o`, the thread's `lane`
+ * in it, wsum / wmax over the row's threads at hand; its loops over the row are EACH_J, its
+ * one-value writes under FIRST_LANE. The threads of a row past the last (`live` false) take part
+ * in the reductions (every thread must) with nothing to sum: rowH is 0 for them and `row` the
+ * last row, for the reads outside loops. It writes `outs` (new tensors, by name and shape).
  */
 function rowKernelN(
   key: string,
@@ -135,20 +143,31 @@ function rowKernelN(
   prelude = '',
 ): tf.Tensor[] {
   const rows = (inputs[0] as { t: tf.Tensor }).t.size / H;
+  const lanes = rowLanes(H);
+  const per = WG / lanes;
   return runKernel(
     key,
     inputs,
     outs,
     [['rows', 'u32', rows], ['H', 'u32', H], ...extra],
-    gridGroups(rows, 1),
+    gridGroups(Math.ceil(rows / per), 1),
     `${prelude}
-${WORKGROUP_REDUCE}
-${MAIN_ROWS} {
-  for (var row = wid.x; row < u.rows; row += nwg.x) {
+const LANES = ${lanes}u;
+${workgroupReduce(lanes)}
+@compute @workgroup_size(${WG})
+fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>,
+        @builtin(num_workgroups) nwg: vec3<u32>) {
+  let lane = li % LANES;
+  for (var rowGroup = wid.x; rowGroup * ${per}u < u.rows; rowGroup += nwg.x) {
+    let rowFirst = rowGroup * ${per}u + li / LANES;
+    let live = rowFirst < u.rows;
+    let row = min(rowFirst, u.rows - 1u);
     let o = row * u.H;
+    let rowH = select(0u, u.H, live);
     ${body}
   }
 }`,
+    `_l${lanes}`,
   );
 }
 
@@ -413,10 +432,10 @@ const lnKey = (key: string, v: LnInput) => `${key}${v.r ? '_res' : ''}${dropPart
 
 /** WGSL: mean and rstd = 1/sqrt(var + eps) of row at(o .. o + H), by the whole workgroup. */
 const rowStats = (at: (i: string) => string) => `var s = 0.0;
-    for (var j = li; j < u.H; j += ${WG}u) { s += ${at('o + j')}; }
+    ${EACH_J} { s += ${at('o + j')}; }
     let mean = wsum(s, li) / f32(u.H);
     var q = 0.0;
-    for (var j = li; j < u.H; j += ${WG}u) { let d = ${at('o + j')} - mean; q += d * d; }
+    ${EACH_J} { let d = ${at('o + j')} - mean; q += d * d; }
     let rstd = inverseSqrt(wsum(q, li) / f32(u.H) + u.eps);`;
 
 function layerNormForward(v: LnInput, g: tf.Tensor, beta: tf.Tensor, eps: number): tf.Tensor {
@@ -429,7 +448,7 @@ function layerNormForward(v: LnInput, g: tf.Tensor, beta: tf.Tensor, eps: number
     v.x.shape[v.x.shape.length - 1],
     [['eps', 'f32', eps], ...d.fields],
     `${rowStats(at)}
-    for (var j = li; j < u.H; j += ${WG}u) { out[o + j] = (${at('o + j')} - mean) * rstd * g[j] + b[j]; }`,
+    ${EACH_J} { out[o + j] = (${at('o + j')} - mean) * rstd * g[j] + b[j]; }`,
     d.prelude,
   );
   d.read();
@@ -458,19 +477,19 @@ function layerNormDx(dy: tf.Tensor, v: LnInput, g: tf.Tensor, eps: number): tf.T
     `${rowStats(at)}
     var a = 0.0;
     var c = 0.0;
-    for (var j = li; j < u.H; j += ${WG}u) {
+    ${EACH_J} {
       let dxh = dy[o + j] * g[j];
       a += dxh;
       c += dxh * (${at('o + j')} - mean) * rstd;
     }
     let ma = wsum(a, li) / f32(u.H);
     let mc = wsum(c, li) / f32(u.H);
-    for (var j = li; j < u.H; j += ${WG}u) {
+    ${EACH_J} {
       let xh = (${at('o + j')} - mean) * rstd;
       let d = rstd * (dy[o + j] * g[j] - ma - xh * mc);
       out[o + j] = d;${v.drop ? '\n      dxd[o + j] = dropAt(o + j, dropKey(), d);' : ''}
     }
-    if (li == 0u) { st[2u * row] = mean; st[2u * row + 1u] = rstd; }`,
+    if (${FIRST_LANE}) { st[2u * row] = mean; st[2u * row + 1u] = rstd; }`,
     d.prelude,
   );
   d.read();
@@ -715,12 +734,12 @@ function maskedSoftmax(
     `let mo = (row / u.AT) * u.H;
     ${drop ? 'let key = dropKey();' : ''}
     var m = -3.4e38;
-    for (var j = li; j < u.H; j += ${WG}u) { m = max(m, ${z}); }
+    ${EACH_J} { m = max(m, ${z}); }
     let mx = wmax(m, li);
     var e = 0.0;
-    for (var j = li; j < u.H; j += ${WG}u) { e += exp(${z} - mx); }
+    ${EACH_J} { e += exp(${z} - mx); }
     let inv = 1.0 / wsum(e, li);
-    for (var j = li; j < u.H; j += ${WG}u) { ${write} }`,
+    ${EACH_J} { ${write} }`,
     d.prelude,
   );
   d.read();
@@ -746,9 +765,9 @@ function softmaxGrad(dpd: tf.Tensor, p: tf.Tensor, T: number, alpha: number, dro
     [['alpha', 'f32', alpha], ...d.fields],
     `${drop ? 'let key = dropKey();' : ''}
     var s = 0.0;
-    for (var j = li; j < u.H; j += ${WG}u) { s += ${dp('o + j')} * p[o + j]; }
+    ${EACH_J} { s += ${dp('o + j')} * p[o + j]; }
     let d = wsum(s, li);
-    for (var j = li; j < u.H; j += ${WG}u) { out[o + j] = u.alpha * p[o + j] * (${dp('o + j')} - d); }`,
+    ${EACH_J} { out[o + j] = u.alpha * p[o + j] * (${dp('o + j')} - d); }`,
     d.prelude,
   );
   d.read();
@@ -1232,12 +1251,12 @@ export function softmaxCrossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D, w
       [],
       `let t = tg[row];
     var m = -3.4e38;
-    for (var j = li; j < u.H; j += ${WG}u) { m = max(m, x[o + j]); }
+    ${EACH_J} { m = max(m, x[o + j]); }
     let mx = wmax(m, li);
     var e = 0.0;
-    for (var j = li; j < u.H; j += ${WG}u) { e += exp(x[o + j] - mx); }
+    ${EACH_J} { e += exp(x[o + j] - mx); }
     let lse = mx + log(wsum(e, li));
-    if (li == 0u) {
+    if (${FIRST_LANE}) {
       let valid = t >= 0 && u32(t) < u.H;
       out[2u * row] = select(0.0, ${wOf('row')} * (lse - x[o + u32(max(t, 0))]), valid);
       out[2u * row + 1u] = lse;
@@ -1279,7 +1298,7 @@ export function softmaxCrossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D, w
     let valid = t >= 0 && u32(t) < u.H;
     let g = select(0.0, dy[0] * ${wOf('row')} / dn[0], valid);
     let lse = ss[2u * row + 1u];
-    for (var j = li; j < u.H; j += ${WG}u) {
+    ${EACH_J} {
       out[o + j] = g * (exp(x[o + j] - lse) - select(0.0, 1.0, i32(j) == t));
     }`,
         );

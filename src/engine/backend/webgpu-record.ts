@@ -922,6 +922,7 @@ export class Recorder {
     if (rec.tenant) this.arena.ensure(rec.tenant);
     const enc = b.device.createCommandEncoder();
     const timing = this.profiler?.next(rec.key, () => dispatchesOf(rec)) ?? null;
+    timing?.begin();
     encodeOps(enc, rec.ops, timing);
     timing?.end(enc);
     enc.copyBufferToBuffer(rec.out, 0, rb.buf, 0, rec.outBytes);

@@ -50,6 +50,8 @@ const MAX_QUERIES = 4096;
 export interface PassTiming {
   /** Every program in a pass of its own. */
   readonly split: boolean;
+  /** Before the encoding: what the device finds wrong from here to collect() is the profile's error. */
+  begin(): void;
   /** The descriptor of the compute pass that starts with dispatch number k. */
   pass(k: number, lastPassStart: boolean): object | undefined;
   /** After the last pass: the stamps resolved and copied for reading. */
@@ -71,12 +73,14 @@ export class PassProfiler {
   private sets: any[] = [];
   private resolveBuf: GPUBuffer = null;
   private turn = 0;
+  /** The first error the device reported for a profiled replay. */
+  private error: string | null = null;
 
   constructor(private readonly device: any) {}
 
-  /** The timing of the next replay of the recording of this key; null: not timed (another key). */
+  /** The timing of the next replay of the recording of this key; null: not timed (another key, an error). */
   next(key: string, list: () => TimedDispatch[]): PassTiming | null {
-    if (this.key !== null && this.key !== key) return null;
+    if (this.error || (this.key !== null && this.key !== key)) return null;
     let dispatches = this.dispatches;
     if (dispatches === null) {
       this.key = key;
@@ -121,25 +125,39 @@ export class PassProfiler {
         }
         enc.copyBufferToBuffer(this.resolveBuf, 0, read, 0, 8 * n);
       },
+      begin: () => this.device.pushErrorScope('validation'),
       collect: () => {
+        // An error the profile's passes caused is its own (the stage is not stopped for it): the
+        // profile fails with it, and the replays after it are not timed.
+        const read1 = async () => {
+          const e: { message: string } | null = await this.device.popErrorScope();
+          if (e) throw new Error(e.message.trim().split('\n')[0]);
+          await read.mapAsync(GPUMapMode.READ);
+          const t = new BigUint64Array(read.getMappedRange().slice(0));
+          read.unmap();
+          const span = (i: number) => Math.max(0, Number(t[2 * i + 1] - t[2 * i]) / 1000);
+          if (split) this.each.push(Array.from({ length: n / 2 }, (_, i) => span(i)));
+          else this.whole.push(span(0));
+        };
         this.pending.push(
-          read.mapAsync(GPUMapMode.READ).then(() => {
-            const t = new BigUint64Array(read.getMappedRange().slice(0));
-            read.unmap();
-            read.destroy();
-            const span = (i: number) => Math.max(0, Number(t[2 * i + 1] - t[2 * i]) / 1000);
-            if (split) this.each.push(Array.from({ length: n / 2 }, (_, i) => span(i)));
-            else this.whole.push(span(0));
-          }),
+          read1()
+            .catch((e: Error) => {
+              this.error ??= e.message;
+            })
+            .finally(() => read.destroy()),
         );
       },
     };
   }
 
-  /** The medians of the replays timed so far; null where no replay of each kind was timed. */
+  /**
+   * The medians of the replays timed so far; null where no replay of each kind was timed. Throws
+   * (a plain Error) where the device found the profile's passes wrong.
+   */
   async result(): Promise<PassProfile | null> {
     await Promise.all(this.pending);
     this.dispose();
+    if (this.error) throw new Error(`the profile's passes: ${this.error}`);
     const d = this.dispatches;
     if (!d || this.whole.length === 0 || this.each.length === 0) return null;
     return {
