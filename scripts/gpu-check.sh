@@ -656,7 +656,7 @@ for name in shapes:
         if not gp: continue
         kinds = ", ".join(f"{k['kind']} {100 * k['share']:.0f}% ({k['programs']}, {k['us']:.0f} us, wg {k['workgroups'][0]}-{k['workgroups'][1]})"
                           for k in gp["by_kind"][:8])
-        slow = ", ".join(f"{x['name']}#{x['index']} {x['us']:.0f} us (wg {x['workgroups']})" for x in gp["slowest"][:6])
+        slow = ", ".join(f"{x['name']}#{x['index']} [{x.get('detail', '')}] {x['us']:.0f} us (wg {x['workgroups']})" for x in gp["slowest"][:6])
         profiles.append(f"{name} {what}: {gp['device_us']:.0f} us on the device, its {gp['programs']} programs alone "
                         f"{gp['programs_alone_us']:.0f} us; by kind: {kinds}; slowest: {slow}")
     ta = amp.get(dims(name))
@@ -686,7 +686,7 @@ print("  GPU programs, uploads, bind groups and buffers created, queue submits, 
 print("  peak MiB: the most the device's buffers held at once, warm-up (op by op, the capture) and timed steps")
 for n in notes: print("  " + n)
 if profiles:
-    print("GPU time of a replayed training step and inference batch (timestamps, median of 3; wg = workgroups; #n = the program's place):")
+    print("GPU time of a replayed training step and inference batch (timestamps, median of 3; wg = workgroups; #n = the program's place; [its output, a matmul's MxNxK]):")
     for n in profiles: print("  " + n)
 # the pipeline
 run, wasm = load(os.path.join(out, "pipeline-run.json")), load(os.path.join(out, "wasm-run.json"))

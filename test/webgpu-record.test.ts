@@ -179,7 +179,13 @@ describe.skipIf(missing !== null)('recorded steps on webgpu', () => {
       for (const x of p!.programs) {
         expect(x.workgroups, x.name).toBeGreaterThan(0);
         expect(x.us, x.name).toBeGreaterThanOrEqual(0);
+        expect(x.detail, x.name).not.toBe(''); // what it computes
+        if (x.name.startsWith('matmul_')) expect(x.detail).toMatch(/^\d+x\d+x\d+( x\d+)?$/);
       }
+      // AdamW's programs: every parameter value once
+      const adamw = p!.programs.filter((x) => x.name === 'FusedAdamW').map((x) => /(\d+) values$/.exec(x.detail)![1]);
+      const total = [...r.params.values()].reduce((s, v) => s + v.size, 0);
+      expect(adamw.reduce((s, v) => s + Number(v), 0)).toBe(total);
       const slowest = Math.max(...p!.programs.map((x) => x.us));
       expect(slowest).toBeGreaterThan(0);
       expect(p!.deviceUs).toBeGreaterThanOrEqual(slowest); // the step holds each of its programs

@@ -115,8 +115,11 @@ export interface GpuProfile {
   runs: number;
   /** By program kind, the slowest first: programs, us, share of programs_alone_us, workgroups. */
   by_kind: { kind: string; programs: number; us: number; share: number; workgroups: [number, number] }[];
-  /** The slowest programs: name, place in the step (0-based), workgroups, us. */
-  slowest: { name: string; index: number; workgroups: number; us: number }[];
+  /**
+   * The slowest programs: name, what it computes (its output's shape; a matmul's M x N x K), place
+   * in the step (0-based), workgroups, us.
+   */
+  slowest: { name: string; detail: string; index: number; workgroups: number; us: number }[];
 }
 
 /** Replays timed of each kind (whole step, each program alone) for gpu_profile. */

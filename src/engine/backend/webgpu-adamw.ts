@@ -39,6 +39,9 @@ import { markScalarsRead, setScalar, SLOT, stepScalarsBuffer } from './webgpu-re
 /* eslint-disable @typescript-eslint/no-explicit-any -- WebGPU's types are not in our tsconfig */
 declare const GPUBufferUsage: { STORAGE: number };
 
+/** A fused program's detail for profiles: its tensors and their values ('14 tensors, 98560 values'). */
+const valuesOf = (part: { size: number }[]) => `${part.length} tensors, ${part.reduce((a, p) => a + p.size, 0)} values`;
+
 /**
  * items in runs of as many as one program can bind (the device's storage-buffer limit, two bindings
  * kept for the norms and scalars buffers), each run with the grid-stride dispatch of its largest item.
@@ -110,7 +113,7 @@ fn main(@builtin(local_invocation_index) li: u32) {
   let total = wsum(acc, li);
   if (li == 0u) { norms[u.nNorms] = total; }
 }`;
-  dispatchRaw(b, 'NormTotal', pipeline(b, 'bp_norm_total', wgsl), [nb], u.data, [1, 1, 1]);
+  dispatchRaw(b, 'NormTotal', pipeline(b, 'bp_norm_total', wgsl), [nb], u.data, [1, 1, 1], `${nParts} parts`);
 }
 
 /** WGSL: x is neither inf nor NaN (its exponent bits not all set). */
@@ -256,6 +259,7 @@ export function fusedAdamW(items: FusedAdamWItem[], h: FusedAdamWHyper): void {
       bufs,
       u.data,
       [Math.max(...parts.slice(first, first + k)), k, 1],
+      valuesOf(part),
     );
   }
   normTotal(b, nb, nParts);
@@ -296,6 +300,7 @@ export function fusedAdamW(items: FusedAdamWItem[], h: FusedAdamWHyper): void {
       [nb, sc, ...bufs, ...(ls ? [{ tensor: ls.scale }] : [])],
       u.data,
       [groups, k, 1],
+      valuesOf(part),
     );
   }
   markScalarsRead(SLOT.lr, SLOT.c1, SLOT.c2);
@@ -342,6 +347,7 @@ fn main() {
     [nb, { tensor: ls.scale, written: true }, { tensor: ls.stats, written: true }],
     u.data,
     [1, 1, 1],
+    'scalar',
   );
 }
 
@@ -401,6 +407,7 @@ export function fusedEma(pairs: { shadow: tf.Variable; w: tf.Tensor }[], d: numb
       [sc, ...bufs],
       u.data,
       [groups, k, 1],
+      valuesOf(part),
     );
   }
   markScalarsRead(SLOT.emaDecay);
@@ -451,7 +458,7 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
       { tensor: p.a, written: p.aWritten },
       { tensor: p.b, written: p.bWritten },
     ]);
-    dispatchRaw(be, name, pipeline(be, `bp_${key}_${k}_${flags}`, wgsl), bufs, u.data, [groups, k, 1]);
+    dispatchRaw(be, name, pipeline(be, `bp_${key}_${k}_${flags}`, wgsl), bufs, u.data, [groups, k, 1], valuesOf(part));
   }
 }
 

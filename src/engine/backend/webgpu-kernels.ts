@@ -38,9 +38,17 @@ export function resetGpuCounters(): void {
   counters.byProgram = {};
 }
 
-/** Count one program run (our own dispatches call this too), and name its dispatch for a capture. */
-function countProgram(name: string): void {
-  nameDispatch(name);
+/** A program's detail for profiles from its output's shape: '4096x128', 'scalar'. */
+export function shapeDetail(shape: number[]): string {
+  return shape.join('x') || 'scalar';
+}
+
+/**
+ * Count one program run (our own dispatches call this too), and name its dispatch for a capture:
+ * its name, and what it computes (detail: its output's shape, a matmul's M x N x K) for profiles.
+ */
+function countProgram(name: string, detail: string): void {
+  nameDispatch(name, detail);
   counters.programs++;
   counters.byProgram[name] = (counters.byProgram[name] ?? 0) + 1;
 }
@@ -191,7 +199,8 @@ export function patchWebGpuKernels(): void {
   (b as unknown as { shouldExecuteOnCPU: () => boolean }).shouldExecuteOnCPU = () => false;
   const run = b.runWebGPUProgram.bind(b);
   b.runWebGPUProgram = (program, ...rest) => {
-    if (program.outputShape.every((d) => d > 0)) countProgram(program.constructor.name);
+    if (program.outputShape.every((d) => d > 0))
+      countProgram(program.constructor.name, shapeDetail(program.outputShape));
     return run(program, ...rest);
   };
   const upload = b.uploadToGPU.bind(b);
@@ -246,7 +255,8 @@ export function dropPipeline(key: string): void {
 /**
  * Record one dispatch of our own pipeline in tfjs's current compute pass, so that it runs in order
  * with tfjs's programs. buffers are bound at 0..n-1 and the uniform block at n. Tensors written in
- * place must be ours alone (see ownData); their CPU copies are dropped here.
+ * place must be ours alone (see ownData); their CPU copies are dropped here. name and detail (what it
+ * computes: its output's shape, a matmul's M x N x K) name it in the counters and profiles.
  */
 export function dispatchRaw(
   b: WebGpuBackendLike,
@@ -255,6 +265,7 @@ export function dispatchRaw(
   buffers: (GPUBuffer | { tensor: tf.TensorInfo; written?: boolean })[],
   uniform: ArrayBuffer,
   groups: [number, number, number],
+  detail: string,
 ): void {
   const resources = buffers.map((x) => {
     if (!x || typeof x !== 'object' || !('tensor' in x)) return x;
@@ -274,7 +285,7 @@ export function dispatchRaw(
   if (!b.computePassEncoder) b.computePassEncoder = b.commandEncoder.beginComputePass({});
   b.computePassEncoder.setPipeline(pipe);
   b.computePassEncoder.setBindGroup(0, bindGroup);
-  countProgram(name); // before the dispatch, which a capture names by it
+  countProgram(name, detail); // before the dispatch, which a capture names by it
   b.computePassEncoder.dispatchWorkgroups(groups[0], groups[1], groups[2]);
   b.dispatchCountInPass++;
   if (tf.env().getNumber('WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE') <= b.dispatchCountInPass) {

@@ -573,7 +573,9 @@ function dispatchStrided(
   ];
   const bias = p.bias ? [{ tensor: p.bias }] : [];
   const bufs = [{ tensor: p.a.t }, { tensor: p.b.t }, ...bias, { tensor: info, written: true }];
-  dispatchRaw(gb, name, pipe, bufs, uniforms, groups);
+  const { M, N, K, outer, inner } = p.dims;
+  const batch = outer * inner > 1 ? ` x${outer * inner}` : '';
+  dispatchRaw(gb, name, pipe, bufs, uniforms, groups, `${M}x${N}x${K}${batch}`);
   return tf.engine().makeTensorFromTensorInfo(info);
 }
 
@@ -680,7 +682,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 }`;
   const info = outputInfo(gb, [MN / N, N]);
   const bufs = [{ tensor: parts }, ...(bias ? [{ tensor: bias }] : []), { tensor: info, written: true }];
-  dispatchRaw(gb, 'split_sum', pipeline(gb, key, wgsl), bufs, u.data, gridGroups(MN));
+  dispatchRaw(gb, 'split_sum', pipeline(gb, key, wgsl), bufs, u.data, gridGroups(MN), `${MN / N}x${N} of ${S}`);
   return tf.engine().makeTensorFromTensorInfo(info);
 }
 

@@ -36,6 +36,7 @@ import {
   uniformBlock,
   UniformField,
   rowLanes,
+  shapeDetail,
   WG,
   workgroupReduce,
   WORKGROUP_REDUCE,
@@ -101,6 +102,7 @@ function runKernel(
     ],
     uniformBlock(fields).data,
     groups,
+    shapeDetail(outputs[0].shape),
   );
   return infos.map((info) => tf.engine().makeTensorFromTensorInfo(info));
 }

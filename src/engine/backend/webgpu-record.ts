@@ -104,12 +104,15 @@ export function addHostMs(ms: number): void {
   dc.hostMs += ms;
 }
 
-/** The name of the program about to be dispatched (webgpu-kernels.ts names each), for profiles. */
-let nextName: string | null = null;
+/** The name and detail of the program about to be dispatched (webgpu-kernels.ts names each), for profiles. */
+let nextName: { name: string; detail: string } | null = null;
 
-/** Name the next dispatch (a program's class or kernel name): a capture keeps it with the dispatch. */
-export function nameDispatch(name: string): void {
-  nextName = name;
+/**
+ * Name the next dispatch: a program's class or kernel name, and what it computes (detail, e.g. its
+ * output's shape). A capture keeps them with the dispatch.
+ */
+export function nameDispatch(name: string, detail: string): void {
+  nextName = { name, detail };
 }
 
 /** The capture in progress, if any (at most one at a time). */
@@ -255,7 +258,7 @@ function captureEncoder(enc: any, c: Capture): void {
       else if (g.bufs.some((buf, k) => c.lifeOf(buf) !== g.lives[k]))
         c.refuse('a bind group naming a buffer given back since it was made');
       else for (const buf of g.bufs) c.pin(buf);
-      c.ops.push({ kind: 'dispatch', pipe, bg, x, y, z, name: nextName ?? 'unnamed' });
+      c.ops.push({ kind: 'dispatch', pipe, bg, x, y, z, ...(nextName ?? { name: 'unnamed', detail: '' }) });
       nextName = null;
       return dispatch.call(this, x, y, z);
     };
@@ -396,12 +399,14 @@ function encodeOps(enc: any, ops: Op[], timing: PassTiming | null): void {
 /** A recording's dispatches, in order, for its profile. */
 function dispatchesOf(rec: Recording): TimedDispatch[] {
   const out: TimedDispatch[] = [];
-  for (const op of rec.ops) if (op.kind === 'dispatch') out.push({ name: op.name, x: op.x, y: op.y, z: op.z });
+  for (const op of rec.ops) {
+    if (op.kind === 'dispatch') out.push({ name: op.name, detail: op.detail, x: op.x, y: op.y, z: op.z });
+  }
   return out;
 }
 
 type Op =
-  | { kind: 'dispatch'; pipe: unknown; bg: unknown; x: number; y: number; z: number; name: string }
+  | { kind: 'dispatch'; pipe: unknown; bg: unknown; x: number; y: number; z: number; name: string; detail: string }
   | {
       kind: 'copy';
       src: GPUBuffer;

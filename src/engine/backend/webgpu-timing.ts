@@ -18,9 +18,11 @@ type GPUBuffer = any;
 declare const GPUBufferUsage: { COPY_SRC: number; COPY_DST: number; MAP_READ: number; QUERY_RESOLVE: number };
 declare const GPUMapMode: { READ: number };
 
-/** A recorded program: its name (the program's class or kernel name) and workgroups. */
+/** A recorded program: its name (the program's class or kernel name), what it computes, and workgroups. */
 export interface TimedDispatch {
   name: string;
+  /** e.g. its output's shape ('4096x128'), a matmul's M x N x K. */
+  detail: string;
   x: number;
   y: number;
   z: number;
@@ -28,6 +30,7 @@ export interface TimedDispatch {
 
 export interface ProgramTime {
   name: string;
+  detail: string;
   /** Its place among the pass's programs (0-based). */
   index: number;
   workgroups: number;
@@ -164,6 +167,7 @@ export class PassProfiler {
       deviceUs: median(this.whole),
       programs: d.map((p, i) => ({
         name: p.name,
+        detail: p.detail,
         index: i,
         workgroups: p.x * p.y * p.z,
         us: median(this.each.map((run) => run[i])),
