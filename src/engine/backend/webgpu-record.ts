@@ -1154,6 +1154,8 @@ export class Recorder {
   }
 
   dispose(): void {
+    this.profiler?.dispose();
+    this.profiler = null;
     for (const k of [...this.cache.keys()]) this.drop(k);
     this.seen.clear();
   }

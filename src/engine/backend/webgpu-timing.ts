@@ -64,8 +64,8 @@ export interface PassTiming {
 }
 
 /**
- * Times the replays of one recording it is handed (Recorder.profile): 'whole' and 'each' in turn.
- * A replay of another recording is not timed.
+ * Times the replays of the first recording it is handed (Recorder.profileReplays): 'whole' and
+ * 'each' in turn. A replay of another recording, or of one without programs, is not timed.
  */
 export class PassProfiler {
   private readonly whole: number[] = [];
@@ -88,6 +88,7 @@ export class PassProfiler {
     if (dispatches === null) {
       this.key = key;
       dispatches = this.dispatches = list();
+      if (dispatches.length === 0) return null;
       const n = Math.ceil((2 * dispatches.length) / MAX_QUERIES);
       for (let s = 0; s < n; s++) {
         const count = Math.min(MAX_QUERIES, 2 * dispatches.length - s * MAX_QUERIES);
@@ -98,6 +99,7 @@ export class PassProfiler {
         usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
       });
     }
+    if (dispatches.length === 0) return null;
     const split = this.turn++ % 2 === 1;
     const n = split ? 2 * dispatches.length : 2;
     const at = (q: number) => ({ querySet: this.sets[Math.floor(q / MAX_QUERIES)], index: q % MAX_QUERIES });
