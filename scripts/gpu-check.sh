@@ -654,9 +654,10 @@ for name in shapes:
     for key, what in (("gpu_profile", "training step"), ("gpu_infer_profile", "inference batch")):
         gp = g(key)  # where a replayed step's device time goes (timestamps): the kinds, then the slowest programs
         if not gp: continue
-        kinds = ", ".join(f"{k['kind']} {100 * k['share']:.0f}% ({k['programs']}, {k['us']:.0f} us, wg {k['workgroups'][0]}-{k['workgroups'][1]})"
+        rate = lambda x: f", {x['tflops']} TFLOP/s" if "tflops" in x else ""
+        kinds = ", ".join(f"{k['kind']} {100 * k['share']:.0f}% ({k['programs']}, {k['us']:.0f} us, wg {k['workgroups'][0]}-{k['workgroups'][1]}{rate(k)})"
                           for k in gp["by_kind"][:8])
-        slow = ", ".join(f"{x['name']}#{x['index']} [{x.get('detail', '')}] {x['us']:.0f} us (wg {x['workgroups']})" for x in gp["slowest"][:6])
+        slow = ", ".join(f"{x['name']}#{x['index']} [{x.get('detail', '')}] {x['us']:.0f} us (wg {x['workgroups']}{rate(x)})" for x in gp["slowest"][:6])
         profiles.append(f"{name} {what}: {gp['device_us']:.0f} us on the device, its {gp['programs']} programs alone "
                         f"{gp['programs_alone_us']:.0f} us; by kind: {kinds}; slowest: {slow}")
     ta = amp.get(dims(name))

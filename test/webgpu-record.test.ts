@@ -139,6 +139,7 @@ describe.skipIf(missing !== null)('recorded steps on webgpu', () => {
 
   it('a profiled replay: the step a plain replay makes; each program named and timed, the whole step too', async () => {
     const backend = await initBackend('webgpu');
+    process.env.BERT_PRUNER_WEBGPU_MATMUL = 'ours:128x128x8-8x8-v4'; // our matmul: its flops are counted
     const lines: string[] = [];
     // Two identical models, both recorded: one replayed plainly, one profiled (webgpu-timing.ts).
     const a = setup(3);
@@ -180,7 +181,12 @@ describe.skipIf(missing !== null)('recorded steps on webgpu', () => {
         expect(x.workgroups, x.name).toBeGreaterThan(0);
         expect(x.us, x.name).toBeGreaterThanOrEqual(0);
         expect(x.detail, x.name).not.toBe(''); // what it computes
-        if (x.name.startsWith('matmul_')) expect(x.detail).toMatch(/^\d+x\d+x\d+( x\d+)?$/);
+        if (x.name.startsWith('matmul_')) {
+          // M x N x K [x batch], and 2 M N K batch flops
+          const m = /^(\d+)x(\d+)x(\d+)(?: x(\d+))?$/.exec(x.detail)!;
+          expect(m, x.detail).not.toBeNull();
+          expect(x.flops).toBe(2 * Number(m[1]) * Number(m[2]) * Number(m[3]) * Number(m[4] ?? 1));
+        } else expect(x.flops, x.name).toBe(0);
       }
       // AdamW's programs: every parameter value once
       const adamw = p!.programs.filter((x) => x.name === 'FusedAdamW').map((x) => /(\d+) values$/.exec(x.detail)![1]);
@@ -188,6 +194,7 @@ describe.skipIf(missing !== null)('recorded steps on webgpu', () => {
       expect(adamw.reduce((s, v) => s + Number(v), 0)).toBe(total);
       const slowest = Math.max(...p!.programs.map((x) => x.us));
       expect(slowest).toBeGreaterThan(0);
+      expect(p!.programs.filter((x) => x.name.startsWith('matmul_')).length).toBeGreaterThan(0);
       expect(p!.deviceUs).toBeGreaterThanOrEqual(slowest); // the step holds each of its programs
       const kinds = timeByKind(p!);
       expect(kinds.reduce((s, k) => s + k.programs, 0)).toBe(p!.programs.length);
@@ -195,6 +202,14 @@ describe.skipIf(missing !== null)('recorded steps on webgpu', () => {
       for (let i = 1; i < kinds.length; i++) expect(kinds[i - 1].us).toBeGreaterThanOrEqual(kinds[i].us);
       const g = gpuProfile(p!);
       expect(g.programs).toBe(p!.programs.length);
+      // TFLOP/s for the matmul kinds only: their flops over their time
+      for (const k of g.by_kind) {
+        const its = p!.programs.filter((x) => x.name === k.kind);
+        const [flops, us] = [its.reduce((a, x) => a + x.flops, 0), its.reduce((a, x) => a + x.us, 0)];
+        if (k.kind.startsWith('matmul_') && us > 0)
+          expect(Math.abs(k.tflops! / (flops / us / 1e6) - 1)).toBeLessThan(0.01);
+        else expect(k.tflops, k.kind).toBeUndefined();
+      }
       expect(g.slowest[0].us).toBeCloseTo(slowest, 0);
       expect(formatGpuProfile('tiny', 'training step', g)).toMatch(
         /^bench tiny: a replayed training step on the device \d+ us; its \d+ programs/,

@@ -113,19 +113,34 @@ export interface GpuProfile {
   programs_alone_us: number;
   programs: number;
   runs: number;
-  /** By program kind, the slowest first: programs, us, share of programs_alone_us, workgroups. */
-  by_kind: { kind: string; programs: number; us: number; share: number; workgroups: [number, number] }[];
+  /**
+   * By program kind, the slowest first: programs, us, share of programs_alone_us, workgroups; and
+   * for matmuls the TFLOP/s they ran at (2 M N K over their time).
+   */
+  by_kind: {
+    kind: string;
+    programs: number;
+    us: number;
+    share: number;
+    workgroups: [number, number];
+    tflops?: number;
+  }[];
   /**
    * The slowest programs: name, what it computes (its output's shape; a matmul's M x N x K), place
-   * in the step (0-based), workgroups, us.
+   * in the step (0-based), workgroups, us; a matmul's TFLOP/s.
    */
-  slowest: { name: string; detail: string; index: number; workgroups: number; us: number }[];
+  slowest: { name: string; detail: string; index: number; workgroups: number; us: number; tflops?: number }[];
 }
 
 /** Replays timed of each kind (whole step, each program alone) for gpu_profile. */
 const PROFILE_RUNS = 3;
 /** Programs listed in gpu_profile.slowest. */
 const SLOWEST = 12;
+
+/** flops in us as TFLOP/s (3 significant digits); absent where none were counted or no time. */
+function tflops(flops: number, us: number): { tflops?: number } {
+  return flops > 0 && us > 0 ? { tflops: Number((flops / us / 1e6).toPrecision(3)) } : {};
+}
 
 /** A PassProfile as bench reports it. */
 export function gpuProfile(p: PassProfile): GpuProfile {
@@ -141,11 +156,19 @@ export function gpuProfile(p: PassProfile): GpuProfile {
       us: round(k.us),
       share: Math.round(k.share * 1000) / 1000,
       workgroups: [k.minWorkgroups, k.maxWorkgroups],
+      ...tflops(k.flops, k.us),
     })),
     slowest: [...p.programs]
       .sort((a, b) => b.us - a.us)
       .slice(0, SLOWEST)
-      .map((x) => ({ ...x, us: round(x.us) })),
+      .map(({ name, detail, index, workgroups, us, flops }) => ({
+        name,
+        detail,
+        index,
+        workgroups,
+        us: round(us),
+        ...tflops(flops, us),
+      })),
   };
 }
 
@@ -156,7 +179,10 @@ export function gpuProfile(p: PassProfile): GpuProfile {
 export function formatGpuProfile(name: string, what: string, g: GpuProfile, kinds = 8): string {
   const top = g.by_kind
     .slice(0, kinds)
-    .map((k) => `${k.kind} ${(100 * k.share).toFixed(0)}% (${k.programs}, ${k.us.toFixed(0)} us)`)
+    .map((k) => {
+      const rate = k.tflops === undefined ? '' : `, ${k.tflops} TFLOP/s`;
+      return `${k.kind} ${(100 * k.share).toFixed(0)}% (${k.programs}, ${k.us.toFixed(0)} us${rate})`;
+    })
     .join(', ');
   return (
     `bench ${name}: a replayed ${what} on the device ${g.device_us.toFixed(0)} us; ` +

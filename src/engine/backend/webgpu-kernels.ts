@@ -47,8 +47,8 @@ export function shapeDetail(shape: number[]): string {
  * Count one program run (our own dispatches call this too), and name its dispatch for a capture:
  * its name, and what it computes (detail: its output's shape, a matmul's M x N x K) for profiles.
  */
-function countProgram(name: string, detail: string): void {
-  nameDispatch(name, detail);
+function countProgram(name: string, detail: string, flops = 0): void {
+  nameDispatch(name, detail, flops);
   counters.programs++;
   counters.byProgram[name] = (counters.byProgram[name] ?? 0) + 1;
 }
@@ -256,7 +256,8 @@ export function dropPipeline(key: string): void {
  * Record one dispatch of our own pipeline in tfjs's current compute pass, so that it runs in order
  * with tfjs's programs. buffers are bound at 0..n-1 and the uniform block at n. Tensors written in
  * place must be ours alone (see ownData); their CPU copies are dropped here. name and detail (what it
- * computes: its output's shape, a matmul's M x N x K) name it in the counters and profiles.
+ * computes: its output's shape, a matmul's M x N x K) name it in the counters and profiles; flops:
+ * a matmul's floating-point operations (2 M N K), for the profiles' TFLOP/s.
  */
 export function dispatchRaw(
   b: WebGpuBackendLike,
@@ -266,6 +267,7 @@ export function dispatchRaw(
   uniform: ArrayBuffer,
   groups: [number, number, number],
   detail: string,
+  flops = 0,
 ): void {
   const resources = buffers.map((x) => {
     if (!x || typeof x !== 'object' || !('tensor' in x)) return x;
@@ -285,7 +287,7 @@ export function dispatchRaw(
   if (!b.computePassEncoder) b.computePassEncoder = b.commandEncoder.beginComputePass({});
   b.computePassEncoder.setPipeline(pipe);
   b.computePassEncoder.setBindGroup(0, bindGroup);
-  countProgram(name, detail); // before the dispatch, which a capture names by it
+  countProgram(name, detail, flops); // before the dispatch, which a capture names by it
   b.computePassEncoder.dispatchWorkgroups(groups[0], groups[1], groups[2]);
   b.dispatchCountInPass++;
   if (tf.env().getNumber('WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE') <= b.dispatchCountInPass) {

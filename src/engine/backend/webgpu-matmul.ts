@@ -575,7 +575,7 @@ function dispatchStrided(
   const bufs = [{ tensor: p.a.t }, { tensor: p.b.t }, ...bias, { tensor: info, written: true }];
   const { M, N, K, outer, inner } = p.dims;
   const batch = outer * inner > 1 ? ` x${outer * inner}` : '';
-  dispatchRaw(gb, name, pipe, bufs, uniforms, groups, `${M}x${N}x${K}${batch}`);
+  dispatchRaw(gb, name, pipe, bufs, uniforms, groups, `${M}x${N}x${K}${batch}`, 2 * M * N * K * outer * inner);
   return tf.engine().makeTensorFromTensorInfo(info);
 }
 

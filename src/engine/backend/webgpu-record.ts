@@ -105,14 +105,14 @@ export function addHostMs(ms: number): void {
 }
 
 /** The name and detail of the program about to be dispatched (webgpu-kernels.ts names each), for profiles. */
-let nextName: { name: string; detail: string } | null = null;
+let nextName: { name: string; detail: string; flops: number } | null = null;
 
 /**
- * Name the next dispatch: a program's class or kernel name, and what it computes (detail, e.g. its
- * output's shape). A capture keeps them with the dispatch.
+ * Name the next dispatch: a program's class or kernel name, what it computes (detail, e.g. its
+ * output's shape) and its flops where counted (a matmul's). A capture keeps them with the dispatch.
  */
-export function nameDispatch(name: string, detail: string): void {
-  nextName = { name, detail };
+export function nameDispatch(name: string, detail: string, flops: number): void {
+  nextName = { name, detail, flops };
 }
 
 /** The capture in progress, if any (at most one at a time). */
@@ -258,7 +258,7 @@ function captureEncoder(enc: any, c: Capture): void {
       else if (g.bufs.some((buf, k) => c.lifeOf(buf) !== g.lives[k]))
         c.refuse('a bind group naming a buffer given back since it was made');
       else for (const buf of g.bufs) c.pin(buf);
-      c.ops.push({ kind: 'dispatch', pipe, bg, x, y, z, ...(nextName ?? { name: 'unnamed', detail: '' }) });
+      c.ops.push({ kind: 'dispatch', pipe, bg, x, y, z, ...(nextName ?? { name: 'unnamed', detail: '', flops: 0 }) });
       nextName = null;
       return dispatch.call(this, x, y, z);
     };
@@ -400,13 +400,24 @@ function encodeOps(enc: any, ops: Op[], timing: PassTiming | null): void {
 function dispatchesOf(rec: Recording): TimedDispatch[] {
   const out: TimedDispatch[] = [];
   for (const op of rec.ops) {
-    if (op.kind === 'dispatch') out.push({ name: op.name, detail: op.detail, x: op.x, y: op.y, z: op.z });
+    if (op.kind === 'dispatch')
+      out.push({ name: op.name, detail: op.detail, flops: op.flops, x: op.x, y: op.y, z: op.z });
   }
   return out;
 }
 
 type Op =
-  | { kind: 'dispatch'; pipe: unknown; bg: unknown; x: number; y: number; z: number; name: string; detail: string }
+  | {
+      kind: 'dispatch';
+      pipe: unknown;
+      bg: unknown;
+      x: number;
+      y: number;
+      z: number;
+      name: string;
+      detail: string;
+      flops: number;
+    }
   | {
       kind: 'copy';
       src: GPUBuffer;

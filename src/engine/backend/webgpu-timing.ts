@@ -23,6 +23,8 @@ export interface TimedDispatch {
   name: string;
   /** e.g. its output's shape ('4096x128'), a matmul's M x N x K. */
   detail: string;
+  /** A matmul's floating-point operations (2 M N K); 0 where not counted. */
+  flops: number;
   x: number;
   y: number;
   z: number;
@@ -31,6 +33,7 @@ export interface TimedDispatch {
 export interface ProgramTime {
   name: string;
   detail: string;
+  flops: number;
   /** Its place among the pass's programs (0-based). */
   index: number;
   workgroups: number;
@@ -170,6 +173,7 @@ export class PassProfiler {
       programs: d.map((p, i) => ({
         name: p.name,
         detail: p.detail,
+        flops: p.flops,
         index: i,
         workgroups: p.x * p.y * p.z,
         us: median(this.each.map((run) => run[i])),
@@ -200,6 +204,8 @@ export interface KindTime {
   share: number;
   minWorkgroups: number;
   maxWorkgroups: number;
+  /** Its programs' flops (matmuls'), summed. */
+  flops: number;
 }
 
 /** A profile's program times summed by kind (name), the slowest kind first. */
@@ -214,11 +220,13 @@ export function timeByKind(p: PassProfile): KindTime[] {
       share: 0,
       minWorkgroups: Infinity,
       maxWorkgroups: 0,
+      flops: 0,
     };
     k.programs++;
     k.us += x.us;
     k.minWorkgroups = Math.min(k.minWorkgroups, x.workgroups);
     k.maxWorkgroups = Math.max(k.maxWorkgroups, x.workgroups);
+    k.flops += x.flops;
     by.set(x.name, k);
   }
   const out = [...by.values()].sort((a, b) => b.us - a.us);
