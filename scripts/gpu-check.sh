@@ -651,14 +651,16 @@ for name in shapes:
                  fmt(g("gpu_submits_per_train_step"), 1), fmt(g("host_ms_per_train_step"), 2),
                  "-" if g("gpu_replayed_train_steps") is None else f"{100 * g('gpu_replayed_train_steps'):.0f}%",
                  fmt(g("gpu_peak_mib"))])
-    for key, what in (("gpu_profile", "training step"), ("gpu_infer_profile", "inference batch")):
+    for key, what, wall in (("gpu_profile", "training step", "ms_per_train_batch"), ("gpu_infer_profile", "inference batch", "ms_per_infer_batch")):
         gp = g(key)  # where a replayed step's device time goes (timestamps): the kinds, then the slowest programs
         if not gp: continue
         rate = lambda x: f", {x['tflops']} TFLOP/s" if "tflops" in x else ""
         kinds = ", ".join(f"{k['kind']} {100 * k['share']:.0f}% ({k['programs']}, {k['us']:.0f} us, wg {k['workgroups'][0]}-{k['workgroups'][1]}{rate(k)})"
                           for k in gp["by_kind"][:8])
         slow = ", ".join(f"{x['name']}#{x['index']} [{x.get('detail', '')}] {x['us']:.0f} us (wg {x['workgroups']}{rate(x)})" for x in gp["slowest"][:6])
-        profiles.append(f"{name} {what}: {gp['device_us']:.0f} us on the device, its {gp['programs']} programs alone "
+        # the device's share of the timed step's wall time: where it is low, the GPU waits on the host
+        busy = f" ({100 * gp['device_us'] / 1000 / g(wall):.0f}% of the timed {g(wall):.2f} ms)" if g(wall) else ""
+        profiles.append(f"{name} {what}: {gp['device_us']:.0f} us on the device{busy}, its {gp['programs']} programs alone "
                         f"{gp['programs_alone_us']:.0f} us; by kind: {kinds}; slowest: {slow}")
     ta = amp.get(dims(name))
     prec = "mixed" if name.endswith("+mixed") else "fp32"
