@@ -432,7 +432,7 @@ const lnAt = (v: LnInput) => (i: string) => {
 };
 const lnKey = (key: string, v: LnInput) => `${key}${v.r ? '_res' : ''}${dropParts(v.drop).key}`;
 
-/** WGSL: mean and rstd = 1/sqrt(var + eps) of row at(o .. o + H), by the whole workgroup. */
+/** WGSL: mean and rstd = 1/sqrt(var + eps) of row at(o .. o + H), by the row's threads. */
 const rowStats = (at: (i: string) => string) => `var s = 0.0;
     ${EACH_J} { s += ${at('o + j')}; }
     let mean = wsum(s, li) / f32(u.H);

@@ -3,7 +3,7 @@
 // cpu and wasm paths are bit-for-bit deterministic. Their GPU counterparts are ops/webgpu.ts.
 import * as tf from '@tensorflow/tfjs';
 import { customOp } from '../backend/custom-op';
-import type { AdamWHyper, AdamWItem, AttentionDims, Ops } from './types';
+import type { AdamWHyper, AdamWItem, AttentionDims, AttentionDrop, Ops } from './types';
 
 export function linear(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D {
   return tf.add(tf.matMul(x, w, false, true), b);
@@ -96,7 +96,7 @@ export function composedAttention(
   v: tf.Tensor2D,
   mask: tf.Tensor2D,
   dims: AttentionDims,
-  drop: { rate: number; seed: () => number } | null,
+  drop: AttentionDrop | null,
   headMask: tf.Tensor1D | null | undefined,
   dropoutOp: <T extends tf.Tensor>(x: T, rate: number, seed: number) => T,
 ): tf.Tensor2D {

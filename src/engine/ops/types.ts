@@ -44,6 +44,12 @@ export interface DropSpec {
   seed: number;
 }
 
+/** The attention's dropout: its rate, and where its seed is drawn from when it is applied. */
+export interface AttentionDrop {
+  rate: number;
+  seed: () => number;
+}
+
 export interface AdamWHyper {
   /** The step's learning rate (a recorded step takes it from the per-step scalars). */
   lr: number;
@@ -120,7 +126,7 @@ export interface Ops {
     v: tf.Tensor2D,
     mask: tf.Tensor2D,
     dims: AttentionDims,
-    drop: { rate: number; seed: () => number } | null,
+    drop: AttentionDrop | null,
     headMask?: tf.Tensor1D | null,
   ): tf.Tensor2D;
   /**
@@ -135,7 +141,7 @@ export interface Ops {
     v: Dense,
     mask: tf.Tensor2D,
     dims: AttentionDims,
-    drop: { rate: number; seed: () => number } | null,
+    drop: AttentionDrop | null,
     headMask?: tf.Tensor1D | null,
   ): tf.Tensor2D;
   /**

@@ -7,10 +7,10 @@ import { addScaledInPlace, fusedAdamW, fusedEma, swapInPlace } from '../backend/
 import { checkWebGpu, webgpuDevice } from '../backend/webgpu';
 import { matmulPrecision } from '../backend/webgpu-matmul';
 import { composedAttention, composedSelfAttention } from './host';
-import type { DropSpec, Ops } from './types';
+import type { AttentionDrop, DropSpec, Ops } from './types';
 
 /** An attention's dropout drawn now (its seed taken once), or null where there is none. */
-const dropSpec = (drop: { rate: number; seed: () => number } | null): DropSpec | null =>
+const dropSpec = (drop: AttentionDrop | null): DropSpec | null =>
   drop && drop.rate > 0 ? { rate: drop.rate, seed: drop.seed() } : null;
 
 // with a head mask (importance scoring while pruning): the host composition on this set's dropout
